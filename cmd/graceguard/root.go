@@ -1,0 +1,36 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// streams are the standard streams a command talks to; tests pass buffers.
+type streams struct {
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+}
+
+func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	io := streams{in: in, out: out, errOut: errOut}
+	root := &cobra.Command{
+		Use:   "graceguard",
+		Short: "Catch refresh-token replay in identity-provider logs",
+		Long: `graceguard reads OpenUnison's logs and tells the benign client-go refresh race
+(same machine, milliseconds apart) from a replay of a stolen refresh token inside
+the grace period (another address, network or continent), and alerts on it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	// Flag parsing problems are usage errors (exit 2), not runtime failures.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newVersionCmd(io),
+	)
+	return root
+}

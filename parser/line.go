@@ -1,0 +1,364 @@
+package parser
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A log4j2 record OpenUnison writes looks like
+//
+//	[2022-12-24 00:34:56,424][XNIO-1 task-1] INFO  OpenIDConnectIdP - message
+//	0         1         2
+//	0123456789012345678901234
+//
+// The timestamp has a fixed width, so its fields are read by position.
+const (
+	stampLen  = 25 // "[2022-12-24 00:34:56,424]"
+	minHeader = stampLen + len("[t] INFO  L - ")
+)
+
+// header holds the offsets of a record's first-line fields; no allocation.
+type header struct {
+	threadEnd int // index of the ']' closing the thread
+	level     []byte
+	logger    []byte
+	msg       int // index where the message starts
+}
+
+// IsRecordStart reports whether a line opens a new log4j2 record, rather than
+// continuing the previous one (stack trace lines, wrapped messages).
+func IsRecordStart(line []byte) bool {
+	return len(line) > 5 && line[0] == '[' && isDigit(line[1]) && isDigit(line[2]) &&
+		isDigit(line[3]) && isDigit(line[4]) && line[5] == '-'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// splitHeader finds the thread, level and logger of a record's first line.
+// The thread may contain spaces and the level is padded to five characters
+// (`%-5p`), so "INFO  X" has two spaces and "DEBUG X" one.
+func splitHeader(line []byte) (header, error) {
+	var h header
+	if len(line) < minHeader || line[0] != '[' || line[stampLen-1] != ']' || line[stampLen] != '[' {
+		return h, &SyntaxError{Column: 1, Msg: "not a log4j2 record: want [yyyy-MM-dd HH:mm:ss,SSS][thread] LEVEL Logger - message"}
+	}
+	end := bytes.Index(line[stampLen+1:], []byte("] "))
+	if end < 0 {
+		return h, &SyntaxError{Column: stampLen + 1, Msg: "thread name is not closed by \"] \""}
+	}
+	h.threadEnd = stampLen + 1 + end
+	rest := line[h.threadEnd+2:]
+	sp := bytes.IndexByte(rest, ' ')
+	if sp < 1 {
+		return h, &SyntaxError{Column: h.threadEnd + 3, Msg: "missing level"}
+	}
+	h.level = rest[:sp]
+	i := sp
+	for i < len(rest) && rest[i] == ' ' {
+		i++
+	}
+	loggerStart := h.threadEnd + 2 + i
+	dash := bytes.Index(line[loggerStart:], []byte(" - "))
+	if dash < 1 {
+		return h, &SyntaxError{Column: loggerStart + 1, Msg: "missing \" - \" after the logger name"}
+	}
+	h.logger = line[loggerStart : loggerStart+dash]
+	h.msg = loggerStart + dash + 3
+	return h, nil
+}
+
+// SyntaxError describes where a record does not follow OpenUnison's grammar.
+// Column counts bytes from 1 within the record's first line.
+type SyntaxError struct {
+	Column int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.Column, e.Msg) }
+
+var (
+	loggerAccessLog = []byte("AccessLog")
+	loggerOIDC      = []byte("OpenIDConnectIdP")
+	tagExpired      = []byte("[ExpiredRefreshTokenUsed] - ")
+	tagAzSuccess    = []byte("[AzSuccess] - ")
+	tagAzFail       = []byte("[AzFail] - ")
+	tagAuSuccess    = []byte("[AuSuccess] - ")
+	sepField        = []byte(" - ")
+)
+
+// Classify returns the Kind of a record without allocating. It reads only
+// the record's first line. It never says other for a record that Parse would
+// give another kind; it may name a kind for a record that Parse then rejects
+// (a malformed IP, say), so callers parse what Classify picks out.
+func Classify(rec []byte) Kind {
+	if nl := bytes.IndexByte(rec, '\n'); nl >= 0 {
+		rec = rec[:nl]
+	}
+	h, err := splitHeader(rec)
+	if err != nil {
+		return KindOther
+	}
+	msg := rec[h.msg:]
+	switch {
+	case bytes.Equal(h.logger, loggerAccessLog):
+		return classifyAccess(msg)
+	case bytes.Equal(h.logger, loggerOIDC):
+		if bytes.HasPrefix(msg, tagExpired) && hasTrailer(msg) {
+			return KindGraceReuse
+		}
+	}
+	return KindOther
+}
+
+func classifyAccess(msg []byte) Kind {
+	var kind Kind
+	switch {
+	case bytes.HasPrefix(msg, tagAzSuccess):
+		kind, msg = KindTokenOK, msg[len(tagAzSuccess):]
+	case bytes.HasPrefix(msg, tagAzFail):
+		kind, msg = KindTokenFail, msg[len(tagAzFail):]
+	case bytes.HasPrefix(msg, tagAuSuccess):
+		if _, _, ok := splitAccess(msg[len(tagAuSuccess):]); ok {
+			return KindLogin
+		}
+		return KindOther
+	default:
+		return KindOther
+	}
+	url, dn, ok := splitAccess(msg)
+	if !ok || !isTokenEndpoint(url) {
+		return KindOther
+	}
+	if kind == KindTokenOK && isAnonymous(dn) {
+		return KindOther
+	}
+	return kind
+}
+
+// splitAccess reads "APP - URL - DN - MESSAGE [IP] - [SESSION]" far enough to
+// return the URL and the DN.
+func splitAccess(rest []byte) (url, dn []byte, ok bool) {
+	app := bytes.Index(rest, sepField)
+	if app < 0 {
+		return nil, nil, false
+	}
+	return splitURLUser(rest[app+len(sepField):])
+}
+
+// splitURLUser reads "URL - DN - MESSAGE [IP] - [SESSION]" far enough to
+// return the URL and the DN. URLs carry no spaces, so the URL ends at the
+// first separator; DNs may contain anything, so they end at the last one.
+func splitURLUser(rest []byte) (url, dn []byte, ok bool) {
+	u := bytes.Index(rest, sepField)
+	if u < 0 {
+		return nil, nil, false
+	}
+	url = rest[:u]
+	body, _, _, ok := splitTrailer(rest[u+len(sepField):])
+	if !ok {
+		return nil, nil, false
+	}
+	d := bytes.LastIndex(body, sepField)
+	if d < 0 {
+		return nil, nil, false
+	}
+	return url, body[:d], true
+}
+
+// splitTrailer splits "BODY [IP] - [SESSION]" from the end, because the body
+// (the DN in particular) may itself contain brackets and separators.
+func splitTrailer(msg []byte) (body, ip, session []byte, ok bool) {
+	n := len(msg)
+	if n < len("x [] - []") || msg[n-1] != ']' {
+		return nil, nil, nil, false
+	}
+	open := bytes.LastIndexByte(msg[:n-1], '[')
+	if open < len(" [] - ") || string(msg[open-len("] - "):open]) != "] - " {
+		return nil, nil, nil, false
+	}
+	session = msg[open+1 : n-1]
+	ipEnd := open - len("] - ")
+	ipOpen := bytes.LastIndexByte(msg[:ipEnd], '[')
+	if ipOpen < 1 || msg[ipOpen-1] != ' ' {
+		return nil, nil, nil, false
+	}
+	return msg[:ipOpen-1], msg[ipOpen+1 : ipEnd], session, true
+}
+
+func hasTrailer(msg []byte) bool {
+	_, _, _, ok := splitTrailer(msg)
+	return ok
+}
+
+// isTokenEndpoint reports whether a URL is an OIDC IdP's token endpoint,
+// …/auth/idp/<name>/token.
+func isTokenEndpoint(url []byte) bool {
+	return bytes.HasSuffix(url, []byte("/token")) && bytes.Contains(url, []byte("/auth/idp/"))
+}
+
+// IsAnonymousDN reports whether dn is OpenUnison's anonymous user (or empty).
+func IsAnonymousDN(dn string) bool { return isAnonymous([]byte(dn)) }
+
+func isAnonymous(dn []byte) bool {
+	return len(dn) == 0 || bytes.EqualFold(dn, []byte(AnonymousDN)) ||
+		(len(dn) > len("uid=anonymous,") && bytes.EqualFold(dn[:len("uid=anonymous,")], []byte("uid=anonymous,")))
+}
+
+// Parse fills an Event from one record (its first line and any continuation
+// lines). Times are read in loc (nil means UTC). A record that does not follow
+// the grammar still yields an Event of kind other with whatever could be read,
+// Raw always set, and an error saying where the grammar broke.
+func Parse(rec []byte, loc *time.Location) (Event, error) {
+	ev := Event{Raw: string(rec)}
+	line := rec
+	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+		line = line[:nl]
+	}
+	h, err := splitHeader(line)
+	if err != nil {
+		return ev, err
+	}
+	t, err := parseStamp(line[:stampLen], loc)
+	if err != nil {
+		return ev, err
+	}
+	ev.Time = t
+	ev.Thread = string(line[stampLen+1 : h.threadEnd])
+	ev.Level = string(h.level)
+	ev.Logger = string(h.logger)
+	msg := line[h.msg:]
+	ev.Message = string(msg)
+	switch {
+	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
+		err = parseTagged(&ev, msg, true)
+	case bytes.Equal(h.logger, loggerOIDC) && bytes.HasPrefix(msg, tagExpired):
+		err = parseTagged(&ev, msg, false)
+	}
+	if err != nil {
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			se.Column += h.msg
+		}
+		return ev, err
+	}
+	ev.Kind = kindOf(&ev)
+	return ev, nil
+}
+
+// parseTagged reads "[TAG] - [APP - ]URL - DN - MESSAGE [IP] - [SESSION]".
+// Columns in its errors count from the start of msg (0-based offset + 1).
+func parseTagged(ev *Event, msg []byte, hasApp bool) error {
+	end := bytes.Index(msg, []byte("] - "))
+	if end < 2 {
+		return &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
+	}
+	ev.Tag = string(msg[1:end])
+	pos := end + len("] - ")
+	rest := msg[pos:]
+	if hasApp {
+		app := bytes.Index(rest, sepField)
+		if app < 0 {
+			return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
+		}
+		ev.App = string(rest[:app])
+		pos += app + len(sepField)
+		rest = rest[app+len(sepField):]
+	}
+	u := bytes.Index(rest, sepField)
+	if u < 0 {
+		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
+	}
+	ev.URL = string(rest[:u])
+	ev.IdP = idpName(ev.URL)
+	pos += u + len(sepField)
+	body, ip, session, ok := splitTrailer(rest[u+len(sepField):])
+	if !ok {
+		return &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
+	}
+	d := bytes.LastIndex(body, sepField)
+	if d < 0 {
+		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
+	}
+	ev.User = string(body[:d])
+	ev.Message = string(body[d+len(sepField):])
+	ev.Session = string(session)
+	addr, err := netip.ParseAddr(string(ip))
+	if err != nil {
+		return &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(string(ip)))}
+	}
+	ev.IP = addr.Unmap()
+	return nil
+}
+
+// kindOf decides the Kind from parsed fields; Classify decides it from bytes
+// and the fuzz test holds the two to the same answer.
+func kindOf(ev *Event) Kind {
+	switch {
+	case ev.Logger == "OpenIDConnectIdP" && ev.Tag == "ExpiredRefreshTokenUsed":
+		return KindGraceReuse
+	case ev.Logger != "AccessLog":
+		return KindOther
+	case ev.Tag == "AuSuccess":
+		return KindLogin
+	case !isTokenEndpoint([]byte(ev.URL)):
+		return KindOther
+	case ev.Tag == "AzFail":
+		return KindTokenFail
+	case ev.Tag == "AzSuccess" && !isAnonymous([]byte(ev.User)):
+		return KindTokenOK
+	}
+	return KindOther
+}
+
+// idpName returns <name> from …/auth/idp/<name>/….
+func idpName(url string) string {
+	const marker = "/auth/idp/"
+	i := strings.Index(url, marker)
+	if i < 0 {
+		return ""
+	}
+	name := url[i+len(marker):]
+	if j := strings.IndexByte(name, '/'); j >= 0 {
+		name = name[:j]
+	}
+	return name
+}
+
+// parseStamp reads "[yyyy-MM-dd HH:mm:ss,SSS]" by position.
+func parseStamp(b []byte, loc *time.Location) (time.Time, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	num := func(from, to int) int {
+		n := 0
+		for _, c := range b[from:to] {
+			if !isDigit(c) {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	if b[5] != '-' || b[8] != '-' || b[11] != ' ' || b[14] != ':' || b[17] != ':' || (b[20] != ',' && b[20] != '.') {
+		return time.Time{}, &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+	}
+	year, month, day := num(1, 5), num(6, 8), num(9, 11)
+	hour, minute, sec, milli := num(12, 14), num(15, 17), num(18, 20), num(21, 24)
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+		minute < 0 || minute > 59 || sec < 0 || sec > 60 || milli < 0 {
+		return time.Time{}, &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, milli*int(time.Millisecond), loc), nil
+}
+
+func quote(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return strconv.Quote(s)
+}

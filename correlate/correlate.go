@@ -1,0 +1,85 @@
+// Package correlate owns what graceguard remembers: per user (per IdP and
+// DN) the recent legitimate refreshes, the addresses seen, the grace reuses;
+// per OpenUnison session id the addresses seen. It turns each event into a
+// Context (the event plus the facts as they stood just before it) for the
+// rules to judge. It must not know about rule syntax, and it keeps every
+// history bounded by TTLs and caps, counting what it evicts.
+//
+// One subtlety shapes the Correlator: OpenUnison logs a grace reuse as an
+// [AzSuccess] on the token endpoint followed by the [ExpiredRefreshTokenUsed]
+// line for the same request (same thread, same bracketed id). That AzSuccess
+// is not a legitimate refresh, and learning it would teach the history the
+// replaying address. So a token_ok waits briefly (Config.PairWindow of log
+// time) until its thread moves on; if the grace-reuse line arrives first,
+// the two are one request and the token_ok is dropped.
+package correlate
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// Store keeps history. Apply records what one observation teaches and returns
+// the facts as they stood before it, in one step, so a shared store (Redis)
+// can do it atomically for several replicas.
+type Store interface {
+	Apply(ctx context.Context, obs Observation) (Facts, error)
+}
+
+// Action is what an observation teaches the history.
+type Action uint8
+
+// The actions.
+const (
+	// Refresh: a legitimate token refresh (or first code exchange): learn the
+	// refresh, the address and the session.
+	Refresh Action = iota + 1
+	// Reuse: a grace-period reuse: count it, remember the session address,
+	// but never learn the address as the user's own.
+	Reuse
+	// Login: an interactive authentication: learn the address.
+	Login
+	// Look: learn nothing (a failed refresh); return the facts.
+	Look
+)
+
+// Observation is the part of an event a Store needs.
+type Observation struct {
+	User    string // the user key: IdP and DN
+	Session string // OpenUnison's session id; "" or "null" for none
+	Time    time.Time
+	IP      netip.Addr
+	Action  Action
+}
+
+// Refresh is a legitimate refresh remembered for a user.
+type RefreshFact struct {
+	Time    time.Time
+	IP      netip.Addr
+	Session string
+}
+
+// Facts are what the history knew just before an event.
+type Facts struct {
+	Prev       *RefreshFact // the user's most recent legitimate refresh at or before the event
+	UserIPs    []netip.Addr // distinct addresses the user was seen at within the IP TTL, most recent first
+	IPSeen     bool         // the event's address is among UserIPs
+	FirstSeen  time.Time    // when the user was first seen (zero for a new user)
+	Reuses10m  int          // grace reuses in the 10 minutes up to the event, this one included
+	Reuses1h   int          // the same over an hour
+	SessionIPs []netip.Addr // addresses seen with the event's session id
+	SessionIP  bool         // the event's address is among SessionIPs
+}
+
+// Context is an event with the facts it is judged by.
+type Context struct {
+	Event parser.Event
+	Facts
+}
+
+// UserKey is the history key of an event's user: DNs are only unique within
+// one IdP.
+func UserKey(ev *parser.Event) string { return ev.IdP + "|" + ev.User }

@@ -1,0 +1,274 @@
+package correlate
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Limits bound a Memory store. Zero fields take the defaults.
+type Limits struct {
+	RefreshTTL    time.Duration // how long a refresh can be a reuse's "prev" (1h)
+	IPTTL         time.Duration // how long an address stays known for a user (30 days)
+	MaxUsers      int           // users tracked; the least recently seen is evicted (100,000)
+	MaxIPsPerUser int           // addresses per user; the least recently seen is evicted (64)
+	MaxRefreshes  int           // refreshes remembered per user (16)
+	MaxReuses     int           // reuse times remembered per user, for the burst counts (64)
+	MaxSessions   int           // session ids tracked (100,000)
+	MaxSessionIPs int           // addresses per session id (8)
+}
+
+// DefaultLimits are the limits DESIGN.md names.
+func DefaultLimits() Limits {
+	return Limits{
+		RefreshTTL: time.Hour, IPTTL: 30 * 24 * time.Hour,
+		MaxUsers: 100_000, MaxIPsPerUser: 64, MaxRefreshes: 16, MaxReuses: 64,
+		MaxSessions: 100_000, MaxSessionIPs: 8,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	pick := func(v, def int) int {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	if l.RefreshTTL <= 0 {
+		l.RefreshTTL = d.RefreshTTL
+	}
+	if l.IPTTL <= 0 {
+		l.IPTTL = d.IPTTL
+	}
+	l.MaxUsers = pick(l.MaxUsers, d.MaxUsers)
+	l.MaxIPsPerUser = pick(l.MaxIPsPerUser, d.MaxIPsPerUser)
+	l.MaxRefreshes = pick(l.MaxRefreshes, d.MaxRefreshes)
+	l.MaxReuses = pick(l.MaxReuses, d.MaxReuses)
+	l.MaxSessions = pick(l.MaxSessions, d.MaxSessions)
+	l.MaxSessionIPs = pick(l.MaxSessionIPs, d.MaxSessionIPs)
+	return l
+}
+
+// MemoryStats counts a Memory store's size and what it dropped to stay bounded.
+type MemoryStats struct {
+	Users            int
+	Sessions         int
+	UsersEvicted     int64 // over MaxUsers
+	UsersExpired     int64 // unseen for longer than the IP TTL
+	IPsEvicted       int64 // over MaxIPsPerUser
+	IPsExpired       int64 // older than the IP TTL
+	SessionsEvicted  int64 // over MaxSessions
+	SessionIPsCapped int64 // addresses not recorded because a session had MaxSessionIPs
+}
+
+// Memory is the in-process Store: maps with least-recently-seen eviction.
+// It is safe for concurrent use.
+type Memory struct {
+	mu       sync.Mutex
+	limits   Limits
+	users    *lru[*userState]
+	sessions *lru[*sessionState]
+	stats    MemoryStats
+}
+
+type seenIP struct {
+	addr        netip.Addr
+	first, last time.Time
+}
+
+type userState struct {
+	firstSeen time.Time
+	lastSeen  time.Time
+	refreshes []RefreshFact // oldest first
+	ips       []seenIP      // most recently seen first
+	reuses    []time.Time   // oldest first
+}
+
+type sessionState struct {
+	ips []netip.Addr
+}
+
+// NewMemory returns an empty Memory store.
+func NewMemory(l Limits) *Memory {
+	return &Memory{limits: l.withDefaults(), users: newLRU[*userState](), sessions: newLRU[*sessionState]()}
+}
+
+// Stats returns sizes and eviction counts.
+func (m *Memory) Stats() MemoryStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats
+	s.Users, s.Sessions = m.users.len(), m.sessions.len()
+	return s
+}
+
+// Apply implements Store.
+func (m *Memory) Apply(_ context.Context, obs Observation) (Facts, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expireUsers(obs.Time)
+	u := m.user(obs.User, obs.Time)
+	f := m.userFacts(u, obs)
+	f.SessionIPs, f.SessionIP = m.sessionFacts(obs)
+	m.learn(u, obs)
+	return f, nil
+}
+
+func (m *Memory) user(key string, now time.Time) *userState {
+	if u, ok := m.users.get(key); ok {
+		return u
+	}
+	u := &userState{firstSeen: now, lastSeen: now}
+	if m.users.len() >= m.limits.MaxUsers {
+		m.users.removeOldest()
+		m.stats.UsersEvicted++
+	}
+	m.users.add(key, u)
+	return u
+}
+
+// expireUsers drops users unseen for longer than the IP TTL: by then they
+// have no facts left. The LRU's oldest end holds the candidates.
+func (m *Memory) expireUsers(now time.Time) {
+	for {
+		_, u, ok := m.users.oldest()
+		if !ok || now.Sub(u.lastSeen) <= m.limits.IPTTL {
+			return
+		}
+		m.users.removeOldest()
+		m.stats.UsersExpired++
+	}
+}
+
+func (m *Memory) userFacts(u *userState, obs Observation) Facts {
+	var f Facts
+	if len(u.refreshes) > 0 || len(u.ips) > 0 || len(u.reuses) > 0 {
+		f.FirstSeen = u.firstSeen
+	}
+	for i := len(u.refreshes) - 1; i >= 0; i-- {
+		r := u.refreshes[i]
+		if r.Time.After(obs.Time) {
+			continue
+		}
+		if obs.Time.Sub(r.Time) <= m.limits.RefreshTTL {
+			f.Prev = &r
+		}
+		break
+	}
+	u.ips = slices.DeleteFunc(u.ips, func(s seenIP) bool {
+		old := obs.Time.Sub(s.last) > m.limits.IPTTL
+		if old {
+			m.stats.IPsExpired++
+		}
+		return old
+	})
+	for _, s := range u.ips {
+		f.UserIPs = append(f.UserIPs, s.addr)
+		if s.addr == obs.IP {
+			f.IPSeen = true
+		}
+	}
+	for _, t := range u.reuses {
+		if d := obs.Time.Sub(t); d >= 0 && d <= time.Hour {
+			f.Reuses1h++
+			if d <= 10*time.Minute {
+				f.Reuses10m++
+			}
+		}
+	}
+	if obs.Action == Reuse {
+		f.Reuses1h++
+		f.Reuses10m++
+	}
+	return f
+}
+
+func (m *Memory) sessionFacts(obs Observation) ([]netip.Addr, bool) {
+	if !hasSession(obs.Session) {
+		return nil, false
+	}
+	s, ok := m.sessions.get(obs.Session)
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(s.ips), slices.Contains(s.ips, obs.IP)
+}
+
+func hasSession(id string) bool { return id != "" && id != "null" }
+
+func (m *Memory) learn(u *userState, obs Observation) {
+	if obs.Time.After(u.lastSeen) {
+		u.lastSeen = obs.Time
+	}
+	if obs.Time.Before(u.firstSeen) {
+		u.firstSeen = obs.Time
+	}
+	switch obs.Action {
+	case Refresh:
+		u.refreshes = appendCapped(u.refreshes, RefreshFact{Time: obs.Time, IP: obs.IP, Session: obs.Session}, m.limits.MaxRefreshes)
+		m.learnIP(u, obs)
+		m.learnSession(obs)
+	case Login:
+		m.learnIP(u, obs)
+		m.learnSession(obs)
+	case Reuse:
+		u.reuses = appendCapped(u.reuses, obs.Time, m.limits.MaxReuses)
+		m.learnSession(obs)
+	}
+}
+
+// appendCapped appends in time order and drops the oldest beyond max.
+func appendCapped[T any](s []T, v T, max int) []T {
+	if len(s) >= max {
+		s = append(s[:0], s[len(s)-max+1:]...)
+	}
+	return append(s, v)
+}
+
+func (m *Memory) learnIP(u *userState, obs Observation) {
+	if !obs.IP.IsValid() {
+		return
+	}
+	for i := range u.ips {
+		if u.ips[i].addr == obs.IP {
+			s := u.ips[i]
+			if obs.Time.After(s.last) {
+				s.last = obs.Time
+			}
+			copy(u.ips[1:i+1], u.ips[:i])
+			u.ips[0] = s
+			return
+		}
+	}
+	if len(u.ips) >= m.limits.MaxIPsPerUser {
+		u.ips = u.ips[:len(u.ips)-1]
+		m.stats.IPsEvicted++
+	}
+	u.ips = slices.Insert(u.ips, 0, seenIP{addr: obs.IP, first: obs.Time, last: obs.Time})
+}
+
+func (m *Memory) learnSession(obs Observation) {
+	if !hasSession(obs.Session) || !obs.IP.IsValid() {
+		return
+	}
+	s, ok := m.sessions.get(obs.Session)
+	if !ok {
+		if m.sessions.len() >= m.limits.MaxSessions {
+			m.sessions.removeOldest()
+			m.stats.SessionsEvicted++
+		}
+		s = &sessionState{}
+		m.sessions.add(obs.Session, s)
+	}
+	if slices.Contains(s.ips, obs.IP) {
+		return
+	}
+	if len(s.ips) >= m.limits.MaxSessionIPs {
+		m.stats.SessionIPsCapped++
+		return
+	}
+	s.ips = append(s.ips, obs.IP)
+}

@@ -1,0 +1,185 @@
+// Package alert owns the Alert object every sink receives and its two
+// encodings: the JSON of DESIGN.md (stable keys, one object per line) and
+// the one-line text for people. It decides nothing: rules fill alerts,
+// sinks deliver them.
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Severity orders alerts; rules set it, sinks filter on it.
+type Severity uint8
+
+// The severities, least to most severe.
+const (
+	Info Severity = iota + 1
+	Low
+	Medium
+	High
+	Critical
+)
+
+var severityNames = [...]string{"", "info", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if int(s) < len(severityNames) && s > 0 {
+		return severityNames[s]
+	}
+	return "unknown"
+}
+
+// ParseSeverity reads a severity name, case-insensitively.
+func ParseSeverity(name string) (Severity, error) {
+	for i, n := range severityNames {
+		if i > 0 && strings.EqualFold(n, name) {
+			return Severity(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want info, low, medium, high or critical)", name)
+}
+
+// MarshalText writes the severity's name.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a severity's name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	*s = v
+	return err
+}
+
+// Geo is what a GeoIP database says of an address.
+type Geo struct {
+	Country  string  `json:"country,omitempty"`
+	City     string  `json:"city,omitempty"`
+	Lat      float64 `json:"lat"`
+	Lon      float64 `json:"lon"`
+	RadiusKm int     `json:"radius_km,omitempty"`
+	ASN      uint    `json:"asn,omitempty"`
+	Org      string  `json:"org,omitempty"`
+}
+
+// Alert is one rule's verdict on one event. The JSON keys are a contract
+// (README, DESIGN.md): every key is always present, null where unknown.
+type Alert struct {
+	ID          string
+	Time        time.Time
+	Rule        string
+	Description string // the rule's description, for sinks that show it; not in the JSON
+	Severity    Severity
+	Summary     string
+	User        string
+	IP          string
+	PrevIP      string    // "" when no refresh is known
+	PrevTime    time.Time // zero when no refresh is known
+	Session     string
+	IdP         string
+	URL         string
+	Source      string
+	Geo         *Geo
+	PrevGeo     *Geo
+	DistanceKm  *float64
+	SpeedKmh    *float64
+	IntervalMs  *int64
+	Raw         string
+}
+
+// ID derives an alert id from the rule, the identity of the source and the
+// record's offset in it, so reading the same record again (a restart, a
+// re-scan) yields the same id and sinks can drop the repeat.
+func ID(rule, sourceID string, offset int64) string {
+	h := sha256.New()
+	h.Write([]byte(rule))
+	h.Write([]byte{0})
+	h.Write([]byte(sourceID))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatInt(offset, 10)))
+	return hex.EncodeToString(h.Sum(nil)[:10])
+}
+
+// TimeFormat is RFC 3339 with milliseconds, the alert's time format.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+type jsonAlert struct {
+	ID         string   `json:"id"`
+	Time       string   `json:"time"`
+	Rule       string   `json:"rule"`
+	Severity   Severity `json:"severity"`
+	Summary    string   `json:"summary"`
+	User       string   `json:"user"`
+	IP         *string  `json:"ip"`
+	PrevIP     *string  `json:"prev_ip"`
+	PrevTime   *string  `json:"prev_time"`
+	Session    *string  `json:"session"`
+	IdP        string   `json:"idp"`
+	URL        string   `json:"url"`
+	Source     string   `json:"source"`
+	Geo        *Geo     `json:"geo"`
+	PrevGeo    *Geo     `json:"prev_geo"`
+	DistanceKm *float64 `json:"distance_km"`
+	SpeedKmh   *float64 `json:"speed_kmh"`
+	IntervalMs *int64   `json:"interval_ms"`
+	Raw        string   `json:"raw"`
+}
+
+// MarshalJSON writes DESIGN.md's alert object, times in UTC.
+func (a Alert) MarshalJSON() ([]byte, error) {
+	j := jsonAlert{
+		ID: a.ID, Time: formatTime(a.Time), Rule: a.Rule, Severity: a.Severity, Summary: a.Summary,
+		User: a.User, IP: nonEmpty(a.IP), PrevIP: nonEmpty(a.PrevIP), Session: nonEmpty(a.Session),
+		IdP: a.IdP, URL: a.URL, Source: a.Source, Geo: a.Geo, PrevGeo: a.PrevGeo,
+		DistanceKm: a.DistanceKm, SpeedKmh: a.SpeedKmh, IntervalMs: a.IntervalMs, Raw: a.Raw,
+	}
+	if !a.PrevTime.IsZero() {
+		t := formatTime(a.PrevTime)
+		j.PrevTime = &t
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (a *Alert) UnmarshalJSON(b []byte) error {
+	var j jsonAlert
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339Nano, j.Time)
+	if err != nil {
+		return fmt.Errorf("alert time: %w", err)
+	}
+	*a = Alert{
+		ID: j.ID, Time: t, Rule: j.Rule, Severity: j.Severity, Summary: j.Summary, User: j.User,
+		IP: deref(j.IP), PrevIP: deref(j.PrevIP), Session: deref(j.Session), IdP: j.IdP, URL: j.URL,
+		Source: j.Source, Geo: j.Geo, PrevGeo: j.PrevGeo, DistanceKm: j.DistanceKm, SpeedKmh: j.SpeedKmh,
+		IntervalMs: j.IntervalMs, Raw: j.Raw,
+	}
+	if j.PrevTime != nil {
+		if a.PrevTime, err = time.Parse(time.RFC3339Nano, *j.PrevTime); err != nil {
+			return fmt.Errorf("alert prev_time: %w", err)
+		}
+	}
+	return nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

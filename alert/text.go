@@ -1,0 +1,107 @@
+package alert
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// TextOptions shape the one-line text form.
+type TextOptions struct {
+	Color bool // ANSI colours for a terminal
+}
+
+var severityColor = map[Severity]string{
+	Info: "\x1b[2m", Low: "\x1b[36m", Medium: "\x1b[33m", High: "\x1b[31m", Critical: "\x1b[1;97;41m",
+}
+
+const colorReset = "\x1b[0m"
+
+// WriteText writes a as one line a person can read at a glance:
+//
+//	2026-11-23T10:03:12.345Z HIGH     reuse-ip-mismatch uid=jjackson,ou=shadow,o=Tremolo 192.0.2.66 ← 198.51.100.23 1.9s earlier [pod-b.log:1234]
+func WriteText(w io.Writer, a Alert, opt TextOptions) error {
+	var b strings.Builder
+	b.WriteString(formatTime(a.Time))
+	b.WriteByte(' ')
+	sev := fmt.Sprintf("%-8s", strings.ToUpper(a.Severity.String()))
+	if c, ok := severityColor[a.Severity]; ok && opt.Color {
+		sev = c + sev + colorReset
+	}
+	b.WriteString(sev)
+	b.WriteByte(' ')
+	b.WriteString(a.Rule)
+	b.WriteByte(' ')
+	b.WriteString(a.User)
+	b.WriteByte(' ')
+	b.WriteString(orDash(a.IP))
+	if a.PrevIP != "" {
+		fmt.Fprintf(&b, " ← %s", a.PrevIP)
+		if a.IntervalMs != nil {
+			fmt.Fprintf(&b, " %s earlier", HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond))
+		}
+	}
+	if place := travelText(a); place != "" {
+		b.WriteString(" (")
+		b.WriteString(place)
+		b.WriteByte(')')
+	}
+	if a.Source != "" {
+		fmt.Fprintf(&b, " [%s]", a.Source)
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// travelText reads "London, GB → Milton, US: 7,700 km in 2 s" when geo is known.
+func travelText(a Alert) string {
+	if a.Geo == nil || a.PrevGeo == nil {
+		return ""
+	}
+	s := placeText(a.PrevGeo) + " → " + placeText(a.Geo)
+	if a.DistanceKm != nil && a.IntervalMs != nil {
+		s += fmt.Sprintf(": %s km in %s", groupThousands(int64(*a.DistanceKm+0.5)), HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond))
+	}
+	return s
+}
+
+func placeText(g *Geo) string {
+	switch {
+	case g.City != "" && g.Country != "":
+		return g.City + ", " + g.Country
+	case g.Country != "":
+		return g.Country
+	}
+	return "?"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// HumanDuration rounds a duration for people: 42ms, 1.9s, 3m10s.
+func HumanDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func groupThousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + groupThousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,79 @@
+// Package pipeline joins the stages every command shares: records from the
+// parser go to the correlator, each Context to the rule engine, each group of
+// alerts to a sink. scan runs it over files as fast as they can be read;
+// watch and demo run it over followed files. No stage knows which command
+// runs it, and this package does no terminal or flag handling.
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/rules"
+)
+
+// Deliver receives the alerts one event raised, most severe first.
+type Deliver func(ctx context.Context, group []alert.Alert) error
+
+// Detector is the stateful heart of the pipeline: correlation and rules.
+type Detector struct {
+	correlator *correlate.Correlator
+	engine     *rules.Engine
+	deliver    Deliver
+	buf        []alert.Alert
+	judge      func(correlate.Context) error
+	ctx        context.Context
+}
+
+// NewDetector returns a Detector that judges events with set, remembers them
+// in store and hands alerts to deliver.
+func NewDetector(store correlate.Store, set *rules.Set, pairWindow time.Duration, deliver Deliver) *Detector {
+	d := &Detector{
+		correlator: correlate.NewCorrelator(store, pairWindow),
+		engine:     rules.NewEngine(set),
+		deliver:    deliver,
+	}
+	d.judge = d.evaluate
+	return d
+}
+
+// Observe takes the next event in log order.
+func (d *Detector) Observe(ctx context.Context, ev parser.Event) error {
+	d.ctx = ctx
+	return d.correlator.Observe(ctx, ev, d.judge)
+}
+
+// Flush judges what waits at the end of input.
+func (d *Detector) Flush(ctx context.Context) error {
+	d.ctx = ctx
+	return d.correlator.Flush(ctx, d.judge)
+}
+
+// Tick judges what has waited long enough by the log's clock.
+func (d *Detector) Tick(ctx context.Context, now time.Time) error {
+	d.ctx = ctx
+	return d.correlator.Tick(ctx, now, d.judge)
+}
+
+// SetRules swaps the rule set (SIGHUP).
+func (d *Detector) SetRules(set *rules.Set) { d.engine.SetRules(set) }
+
+// RuleStats returns the rule engine's counts.
+func (d *Detector) RuleStats() rules.EngineStats { return d.engine.Stats() }
+
+// CorrelatorStats returns the correlator's counts.
+func (d *Detector) CorrelatorStats() correlate.CorrelatorStats { return d.correlator.Stats() }
+
+func (d *Detector) evaluate(c correlate.Context) error {
+	d.buf = d.engine.Evaluate(d.buf[:0], &c)
+	if len(d.buf) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(d.buf, func(a, b alert.Alert) int { return cmp.Compare(b.Severity, a.Severity) })
+	return d.deliver(d.ctx, d.buf)
+}

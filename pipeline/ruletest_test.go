@@ -1,0 +1,21 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+
+	"github.com/graceguard/graceguard/rules"
+)
+
+// The built-in rules carry their own tests; they must all pass.
+func TestBuiltinRuleTests(t *testing.T) {
+	results := TestRules(context.Background(), rules.Builtin(), nil)
+	if len(results) < 6 {
+		t.Fatalf("built-in rules carry %d tests, want at least 6", len(results))
+	}
+	for _, r := range results {
+		if r.Failed {
+			t.Errorf("%s / %s: %s", r.Rule, r.Test.Name, r.Reason)
+		}
+	}
+}

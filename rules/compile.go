@@ -1,0 +1,157 @@
+package rules
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+//go:embed builtin.yaml
+var builtinYAML []byte
+
+// BuiltinFile is the name problems and tests give the embedded rule set.
+const BuiltinFile = "builtin.yaml"
+
+// Rule is a compiled rule.
+type Rule struct {
+	Spec
+	when    *vm.Program
+	key     *vm.Program // nil: user and IP
+	summary *vm.Program // nil: built from the description
+}
+
+// Set is the effective rule set: the built-ins, then each file's rules
+// adding to them, replacing them by name, or disabling them.
+type Set struct {
+	Rules []*Rule
+}
+
+// File is a rule file's name and bytes.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Builtin returns the embedded rule set, compiled.
+func Builtin() *Set {
+	s, err := Load()
+	if err != nil {
+		panic(fmt.Sprintf("embedded rules do not compile: %v", err)) // caught by the package's tests
+	}
+	return s
+}
+
+// Load compiles the built-in rules and then files in order. Every problem in
+// every file is reported, not only the first.
+func Load(files ...File) (*Set, error) {
+	all := append([]File{{Name: BuiltinFile, Data: builtinYAML}}, files...)
+	var problems Problems
+	set := &Set{}
+	for _, f := range all {
+		specs, ps := ParseFile(f.Name, f.Data)
+		problems = append(problems, ps...)
+		for _, spec := range specs {
+			r, ps := compile(spec, f.Data)
+			problems = append(problems, ps...)
+			if len(ps) == 0 {
+				set.merge(r)
+			}
+		}
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// merge adds r, replacing a rule of the same name in place (its position in
+// evaluation order stays) or removing it when r only disables it.
+func (s *Set) merge(r *Rule) {
+	for i, old := range s.Rules {
+		if old.Name == r.Name {
+			if r.disables {
+				s.Rules = append(s.Rules[:i], s.Rules[i+1:]...)
+			} else {
+				s.Rules[i] = r
+			}
+			return
+		}
+	}
+	if !r.disables {
+		s.Rules = append(s.Rules, r)
+	}
+}
+
+// Enabled returns the rules that run.
+func (s *Set) Enabled() []*Rule {
+	out := make([]*Rule, 0, len(s.Rules))
+	for _, r := range s.Rules {
+		if r.Enabled {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Lookup returns the rule named name, enabled or not.
+func (s *Set) Lookup(name string) (*Rule, bool) {
+	for _, r := range s.Rules {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+func compile(spec Spec, src []byte) (*Rule, Problems) {
+	r := &Rule{Spec: spec}
+	var problems Problems
+	prog := func(key, text string, kind reflect.Kind) *vm.Program {
+		if text == "" {
+			return nil
+		}
+		opts := append([]expr.Option{expr.Env(Env{})}, helpers...)
+		if kind == reflect.Bool {
+			opts = append(opts, expr.AsBool())
+		} else {
+			opts = append(opts, expr.AsKind(kind))
+		}
+		p, err := expr.Compile(text, opts...)
+		if err != nil {
+			problems = append(problems, exprProblem(spec, key, err, src))
+			return nil
+		}
+		return p
+	}
+	r.when = prog("when", spec.When, reflect.Bool)
+	r.key = prog("throttle_key", spec.ThrottleKey, reflect.String)
+	r.summary = prog("summary", spec.Summary, reflect.String)
+	return r, problems
+}
+
+func exprProblem(spec Spec, key string, err error, src []byte) Problem {
+	p := Problem{File: spec.File, Pos: spec.Pos, Msg: fmt.Sprintf("%s: %v", key, err)}
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		p.Msg = fmt.Sprintf("%s: %s", key, fe.Message)
+		if e, ok := spec.exprPos[key]; ok && e.node != nil {
+			p.Pos = e.place(fe.Line, fe.Column+1, src)
+		}
+	}
+	return p
+}
+
+// helpers are the functions rules can call besides expr's built-ins.
+var helpers = []expr.Option{
+	expr.Function("in_cidr", func(args ...any) (any, error) {
+		return inCIDR(args[0].(string), args[1].(string)), nil
+	}, new(func(string, string) bool)),
+	expr.Function("is_private", func(args ...any) (any, error) {
+		return isPrivate(args[0].(string)), nil
+	}, new(func(string) bool)),
+}

@@ -1,0 +1,168 @@
+package rules
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+)
+
+// maxThrottleKeys bounds the throttle memory per rule; past it the entries
+// whose window has passed go first, then the oldest.
+const maxThrottleKeys = 10_000
+
+// Engine evaluates a Set against Contexts. It reuses one expr VM, so it is
+// not safe for concurrent use: each pipeline owns one.
+type Engine struct {
+	rules    []*Rule
+	vm       vm.VM
+	throttle map[string]map[string]time.Time // rule → key → last alert time (log time)
+	stats    EngineStats
+}
+
+// EngineStats counts evaluations and what they decided.
+type EngineStats struct {
+	Evaluated       int64            // contexts evaluated
+	Alerts          map[string]int64 // alerts raised, by rule
+	Throttled       map[string]int64 // alerts suppressed by a throttle, by rule
+	Errors          map[string]int64 // evaluation errors, by rule
+	ThrottleEvicted int64            // throttle keys dropped to stay under the cap
+	LastError       error
+}
+
+// NewEngine returns an Engine running the enabled rules of set.
+func NewEngine(set *Set) *Engine {
+	e := &Engine{throttle: map[string]map[string]time.Time{}}
+	e.stats.Alerts, e.stats.Throttled, e.stats.Errors = map[string]int64{}, map[string]int64{}, map[string]int64{}
+	e.SetRules(set)
+	return e
+}
+
+// SetRules swaps the rule set (a reload) keeping the throttle memory of rules
+// that remain.
+func (e *Engine) SetRules(set *Set) {
+	e.rules = set.Enabled()
+}
+
+// Stats returns the counts so far.
+func (e *Engine) Stats() EngineStats { return e.stats }
+
+// Evaluate judges one Context and appends an alert per matching rule to dst.
+// A rule whose expression fails at run time (a nil it did not guard against)
+// is counted and skipped: one careless rule must not silence the others.
+func (e *Engine) Evaluate(dst []alert.Alert, c *correlate.Context) []alert.Alert {
+	e.stats.Evaluated++
+	env := NewEnv(c)
+	for _, r := range e.rules {
+		out, err := e.vm.Run(r.when, env)
+		if err != nil {
+			e.fail(r, err)
+			continue
+		}
+		if ok, _ := out.(bool); !ok {
+			continue
+		}
+		if e.throttled(r, &env, c.Event.Time) {
+			continue
+		}
+		a, err := e.alertFor(r, &env, c)
+		if err != nil {
+			e.fail(r, err)
+			continue
+		}
+		e.stats.Alerts[r.Name]++
+		dst = append(dst, a)
+	}
+	return dst
+}
+
+func (e *Engine) fail(r *Rule, err error) {
+	e.stats.Errors[r.Name]++
+	e.stats.LastError = fmt.Errorf("rule %s: %w", r.Name, err)
+}
+
+func (e *Engine) throttled(r *Rule, env *Env, now time.Time) bool {
+	if r.Throttle <= 0 {
+		return false
+	}
+	key := env.Event.User + "|" + env.Event.IP
+	if r.key != nil {
+		out, err := e.vm.Run(r.key, *env)
+		if err != nil {
+			e.fail(r, err)
+		} else {
+			key, _ = out.(string)
+		}
+	}
+	keys := e.throttle[r.Name]
+	if keys == nil {
+		keys = map[string]time.Time{}
+		e.throttle[r.Name] = keys
+	}
+	if last, ok := keys[key]; ok && now.Sub(last) < r.Throttle && !now.Before(last) {
+		e.stats.Throttled[r.Name]++
+		return true
+	}
+	if _, ok := keys[key]; !ok && len(keys) >= maxThrottleKeys {
+		e.evictThrottle(keys, now, r.Throttle)
+	}
+	keys[key] = now
+	return false
+}
+
+func (e *Engine) evictThrottle(keys map[string]time.Time, now time.Time, window time.Duration) {
+	var oldestKey string
+	var oldest time.Time
+	for k, t := range keys {
+		if now.Sub(t) >= window {
+			delete(keys, k)
+			e.stats.ThrottleEvicted++
+			continue
+		}
+		if oldestKey == "" || t.Before(oldest) {
+			oldestKey, oldest = k, t
+		}
+	}
+	if len(keys) >= maxThrottleKeys {
+		delete(keys, oldestKey)
+		e.stats.ThrottleEvicted++
+	}
+}
+
+func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert, error) {
+	ev := &c.Event
+	a := alert.Alert{
+		ID: alert.ID(r.Name, ev.Source, ev.Offset), Time: ev.Time, Rule: r.Name, Description: r.Description,
+		Severity: r.Severity, User: ev.User, IP: env.Event.IP, Session: ev.Session, IdP: ev.IdP,
+		URL: ev.URL, Source: ev.Source, Raw: ev.Raw,
+	}
+	if p := env.Prev; p != nil {
+		a.PrevIP, a.PrevTime = p.IP, p.Time
+		ms := ev.Time.Sub(p.Time).Milliseconds()
+		a.IntervalMs = &ms
+	}
+	a.Summary = defaultSummary(r, &a)
+	if r.summary != nil {
+		out, err := e.vm.Run(r.summary, *env)
+		if err != nil {
+			return a, err
+		}
+		a.Summary, _ = out.(string)
+	}
+	return a, nil
+}
+
+func defaultSummary(r *Rule, a *alert.Alert) string {
+	what := r.Description
+	if what == "" {
+		what = r.Name
+	}
+	s := fmt.Sprintf("%s: %s from %s", what, a.User, a.IP)
+	if a.PrevIP != "" && a.IntervalMs != nil {
+		s += fmt.Sprintf(", %s after a refresh from %s", alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond), a.PrevIP)
+	}
+	return s
+}

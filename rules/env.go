@@ -1,0 +1,187 @@
+package rules
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/graceguard/graceguard/correlate"
+)
+
+// Env is the environment a rule's expressions see. Names are lower-case and
+// stable; the README documents them. Pointers are nil where a fact is
+// unknown (no refresh before, no GeoIP database, a private address), so rules
+// test them against nil first.
+type Env struct {
+	Event   EventEnv   `expr:"event"`
+	Geo     *GeoEnv    `expr:"geo"`
+	Prev    *PrevEnv   `expr:"prev"`
+	User    UserEnv    `expr:"user"`
+	Session SessionEnv `expr:"session"`
+	Travel  *TravelEnv `expr:"travel"`
+}
+
+// EventEnv is the event being judged.
+type EventEnv struct {
+	Kind    string    `expr:"kind"` // grace_reuse, token_ok, token_fail, login
+	Time    time.Time `expr:"time"`
+	User    string    `expr:"user"`
+	IP      string    `expr:"ip"`
+	Session string    `expr:"session"`
+	IdP     string    `expr:"idp"`
+	URL     string    `expr:"url"`
+	Source  string    `expr:"source"`
+	Tag     string    `expr:"tag"`     // OpenUnison's bracketed event: AzSuccess, ExpiredRefreshTokenUsed, …
+	Message string    `expr:"message"` // the message text
+}
+
+// GeoEnv is what the GeoIP databases say of an address.
+type GeoEnv struct {
+	Country  string  `expr:"country"`
+	City     string  `expr:"city"`
+	Lat      float64 `expr:"lat"`
+	Lon      float64 `expr:"lon"`
+	RadiusKm int     `expr:"radius_km"`
+	ASN      int     `expr:"asn"`
+	Org      string  `expr:"org"`
+}
+
+// PrevEnv is the user's most recent legitimate refresh before the event.
+type PrevEnv struct {
+	IP      string    `expr:"ip"`
+	Time    time.Time `expr:"time"`
+	Session string    `expr:"session"`
+	Geo     *GeoEnv   `expr:"geo"`
+}
+
+// UserEnv is the user's history.
+type UserEnv struct {
+	IPs       []string  `expr:"ips"`
+	IPSeen    bool      `expr:"ip_seen"`
+	Countries []string  `expr:"countries"`
+	ASNs      []int     `expr:"asns"`
+	Reuses10m int       `expr:"reuses_10m"`
+	Reuses1h  int       `expr:"reuses_1h"`
+	FirstSeen time.Time `expr:"first_seen"`
+}
+
+// SessionEnv is what is known of the event's OpenUnison session id.
+type SessionEnv struct {
+	IPs    []string `expr:"ips"`
+	IPSeen bool     `expr:"ip_seen"`
+}
+
+// TravelEnv relates the event to the previous refresh in space and time.
+type TravelEnv struct {
+	Seconds    float64 `expr:"seconds"`
+	DistanceKm float64 `expr:"distance_km"`
+	SpeedKmh   float64 `expr:"speed_kmh"`
+}
+
+// NewEnv builds the environment for one Context.
+func NewEnv(c *correlate.Context) Env {
+	ev := &c.Event
+	env := Env{
+		Event: EventEnv{
+			Kind: ev.Kind.String(), Time: ev.Time, User: ev.User, IP: addrString(ev.IP),
+			Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
+		},
+		User: UserEnv{
+			IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h,
+			FirstSeen: c.FirstSeen,
+		},
+		Session: SessionEnv{IPs: addrStrings(c.SessionIPs), IPSeen: c.SessionIP},
+	}
+	if p := c.Prev; p != nil {
+		env.Prev = &PrevEnv{IP: addrString(p.IP), Time: p.Time, Session: p.Session}
+	}
+	return env
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func addrStrings(as []netip.Addr) []string {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = addrString(a)
+	}
+	return out
+}
+
+// The helpers rules can call.
+
+// inCIDR reports whether ip lies in cidr; a malformed argument is false, not
+// an error, so a rule never stops the pipeline on one odd address.
+func inCIDR(ip, cidr string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	p, ok := prefixes.get(cidr)
+	return ok && p.Contains(addr.Unmap())
+}
+
+// isPrivate reports whether ip is private, loopback, link-local, carrier-grade
+// NAT (100.64.0.0/10) or unspecified: addresses that say nothing about where
+// a client is.
+func isPrivate(ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	return IsPrivateAddr(addr)
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// IsPrivateAddr is isPrivate for a parsed address.
+func IsPrivateAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsUnspecified() || cgnat.Contains(a)
+}
+
+// prefixCache keeps parsed CIDRs: rules name a handful of constants, so a
+// small bounded cache turns every call after the first into a map lookup.
+type prefixCache struct {
+	mu sync.Mutex
+	m  map[string]prefixEntry
+}
+
+type prefixEntry struct {
+	p  netip.Prefix
+	ok bool
+}
+
+const maxCachedPrefixes = 1024
+
+var prefixes = &prefixCache{m: make(map[string]prefixEntry)}
+
+func (c *prefixCache) get(cidr string) (netip.Prefix, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, hit := c.m[cidr]; hit {
+		return e.p, e.ok
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		// A bare address is its own /32 or /128.
+		if a, aerr := netip.ParseAddr(cidr); aerr == nil {
+			p, err = a.Prefix(a.BitLen())
+		}
+	}
+	e := prefixEntry{p: p.Masked(), ok: err == nil}
+	if len(c.m) >= maxCachedPrefixes {
+		clear(c.m)
+	}
+	c.m[cidr] = e
+	return e.p, e.ok
+}

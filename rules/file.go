@@ -1,0 +1,439 @@
+package rules
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/parser"
+)
+
+// Pos is a place in a rule file, both counted from 1.
+type Pos struct {
+	Line, Column int
+}
+
+// Problem is one thing wrong with a rule file.
+type Problem struct {
+	File string
+	Pos
+	Msg string
+}
+
+func (p Problem) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Msg)
+}
+
+// Problems is every problem found in one or more files; it is an error when
+// not empty.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Err returns ps as an error, or nil when there are none.
+func (ps Problems) Err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps
+}
+
+// Spec is one rule as written in a file.
+type Spec struct {
+	Name        string
+	Description string
+	Severity    alert.Severity
+	When        string
+	Throttle    time.Duration
+	ThrottleKey string
+	Summary     string
+	Enabled     bool
+	Tests       []TestCase
+
+	File     string
+	Pos      Pos                 // the rule's "name"
+	exprPos  map[string]exprSite // where each expression stands, to place compile errors
+	disables bool                // only says enabled: false
+}
+
+// TestCase is one of a rule's embedded tests: a log excerpt or events in,
+// the alerts this rule should raise out.
+type TestCase struct {
+	Name   string
+	Log    string
+	Events []parser.Event
+	Expect []Expectation
+	Pos    Pos
+}
+
+// Expectation is one expected alert; empty fields match anything.
+type Expectation struct {
+	Severity alert.Severity
+	User     string
+	IP       string
+}
+
+// exprSite is an expression's text and how to place an offset in it in the file.
+type exprSite struct {
+	node *yaml.Node
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+var ruleKeys = []string{"name", "description", "severity", "when", "throttle", "throttle_key", "summary", "enabled", "tests"}
+
+// ParseFile reads a rule file's YAML. It returns every problem it finds, each
+// placed by line and column; expressions are checked later by Compile.
+func ParseFile(name string, data []byte) ([]Spec, Problems) {
+	p := &fileParser{file: name, src: data}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Problems{p.yamlProblem(err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil, Problems{{File: name, Pos: Pos{1, 1}, Msg: "empty rule file: want a top-level \"rules:\" list"}}
+	}
+	specs := p.top(doc.Content[0])
+	return specs, p.problems
+}
+
+type fileParser struct {
+	file     string
+	src      []byte
+	problems Problems
+}
+
+func (p *fileParser) add(n *yaml.Node, format string, args ...any) {
+	p.problems = append(p.problems, Problem{File: p.file, Pos: Pos{n.Line, n.Column}, Msg: fmt.Sprintf(format, args...)})
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
+
+func (p *fileParser) yamlProblem(err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	pos := Pos{1, 1}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		if m[2] != "" {
+			pos.Column, _ = strconv.Atoi(m[2])
+		}
+		msg = m[3]
+	}
+	return Problem{File: p.file, Pos: pos, Msg: "YAML: " + msg}
+}
+
+func (p *fileParser) top(n *yaml.Node) []Spec {
+	if n.Kind != yaml.MappingNode {
+		p.add(n, "want a mapping with a \"rules:\" list at the top")
+		return nil
+	}
+	var specs []Spec
+	seen := map[string]Pos{}
+	found := false
+	p.eachKey(n, []string{"rules"}, func(key string, k, v *yaml.Node) {
+		found = true
+		if v.Kind != yaml.SequenceNode {
+			p.add(v, "\"rules\" must be a list")
+			return
+		}
+		for _, r := range v.Content {
+			s, ok := p.rule(r)
+			if !ok {
+				continue
+			}
+			if prev, dup := seen[s.Name]; dup {
+				p.add(r, "rule %q is defined twice in this file (first at line %d)", s.Name, prev.Line)
+				continue
+			}
+			seen[s.Name] = s.Pos
+			specs = append(specs, s)
+		}
+	})
+	if !found {
+		p.add(n, "missing \"rules:\" list")
+	}
+	return specs
+}
+
+// eachKey walks a mapping, reporting unknown and repeated keys.
+func (p *fileParser) eachKey(n *yaml.Node, known []string, fn func(key string, k, v *yaml.Node)) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := k.Value
+		switch {
+		case !slices.Contains(known, key):
+			p.add(k, "unknown key %q (known keys: %s)", key, strings.Join(known, ", "))
+		case seen[key]:
+			p.add(k, "key %q is repeated", key)
+		default:
+			seen[key] = true
+			fn(key, k, v)
+		}
+	}
+}
+
+func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
+	s := Spec{Enabled: true, File: p.file, Pos: Pos{n.Line, n.Column}, exprPos: map[string]exprSite{}}
+	if n.Kind != yaml.MappingNode {
+		p.add(n, "each rule must be a mapping with name, severity and when")
+		return s, false
+	}
+	before := len(p.problems)
+	var nameNode *yaml.Node
+	p.eachKey(n, ruleKeys, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "name":
+			nameNode = v
+			s.Name, s.Pos = p.str(v, key), Pos{v.Line, v.Column}
+		case "description":
+			s.Description = p.str(v, key)
+		case "severity":
+			if sev, err := alert.ParseSeverity(p.str(v, key)); err != nil {
+				p.add(v, "%v", err)
+			} else {
+				s.Severity = sev
+			}
+		case "when", "throttle_key", "summary":
+			text := p.str(v, key)
+			if strings.TrimSpace(text) == "" {
+				p.add(v, "%q is empty", key)
+			}
+			s.exprPos[key] = exprSite{node: v}
+			switch key {
+			case "when":
+				s.When = text
+			case "throttle_key":
+				s.ThrottleKey = text
+			default:
+				s.Summary = text
+			}
+		case "throttle":
+			s.Throttle = p.duration(v, key)
+		case "enabled":
+			s.Enabled = p.boolean(v, key)
+		case "tests":
+			s.Tests = p.tests(v)
+		}
+	})
+	switch {
+	case nameNode == nil:
+		p.add(n, "rule has no \"name\"")
+	case !nameRE.MatchString(s.Name):
+		p.add(nameNode, "rule name %q: use lower-case letters, digits, '.', '_' and '-'", s.Name)
+	}
+	s.disables = !s.Enabled && s.When == ""
+	if s.Enabled || s.When != "" {
+		if s.When == "" && s.exprPos["when"].node == nil {
+			p.add(n, "rule %q has no \"when\" expression", s.Name)
+		}
+		if s.Severity == 0 {
+			p.add(n, "rule %q has no \"severity\" (info, low, medium, high or critical)", s.Name)
+		}
+	}
+	return s, len(p.problems) == before
+}
+
+func (p *fileParser) str(v *yaml.Node, key string) string {
+	if v.Kind != yaml.ScalarNode {
+		p.add(v, "%q must be a single value", key)
+		return ""
+	}
+	return v.Value
+}
+
+func (p *fileParser) duration(v *yaml.Node, key string) time.Duration {
+	text := p.str(v, key)
+	if text == "" || text == "0" {
+		return 0
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil || d < 0 {
+		p.add(v, "%q must be a duration such as 30s, 10m or 1h, not %q", key, text)
+		return 0
+	}
+	return d
+}
+
+func (p *fileParser) boolean(v *yaml.Node, key string) bool {
+	var b bool
+	if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
+		p.add(v, "%q must be true or false", key)
+		return true
+	}
+	return b
+}
+
+func (p *fileParser) tests(v *yaml.Node) []TestCase {
+	if v.Kind != yaml.SequenceNode {
+		p.add(v, "\"tests\" must be a list")
+		return nil
+	}
+	var out []TestCase
+	for _, t := range v.Content {
+		if t.Kind != yaml.MappingNode {
+			p.add(t, "each test must be a mapping with name, log or events, and expect")
+			continue
+		}
+		tc := TestCase{Pos: Pos{t.Line, t.Column}}
+		var hasLog, hasEvents, hasExpect bool
+		p.eachKey(t, []string{"name", "log", "events", "expect"}, func(key string, _, v *yaml.Node) {
+			switch key {
+			case "name":
+				tc.Name = p.str(v, key)
+			case "log":
+				tc.Log, hasLog = p.str(v, key), true
+			case "events":
+				tc.Events, hasEvents = p.events(v), true
+			case "expect":
+				tc.Expect, hasExpect = p.expect(v), true
+			}
+		})
+		if tc.Name == "" {
+			p.add(t, "test has no \"name\"")
+		}
+		if hasLog == hasEvents {
+			p.add(t, "test %q needs exactly one of \"log\" (an OpenUnison log excerpt) or \"events\"", tc.Name)
+		}
+		if !hasExpect {
+			p.add(t, "test %q has no \"expect\" (use [] for no alerts)", tc.Name)
+		}
+		out = append(out, tc)
+	}
+	return out
+}
+
+func (p *fileParser) expect(v *yaml.Node) []Expectation {
+	if v.Kind != yaml.SequenceNode {
+		p.add(v, "\"expect\" must be a list of alerts (or [] for none)")
+		return nil
+	}
+	out := []Expectation{}
+	for _, e := range v.Content {
+		if e.Kind != yaml.MappingNode {
+			p.add(e, "each expected alert must be a mapping (severity, user, ip)")
+			continue
+		}
+		var x Expectation
+		p.eachKey(e, []string{"severity", "user", "ip"}, func(key string, _, v *yaml.Node) {
+			switch key {
+			case "severity":
+				sev, err := alert.ParseSeverity(p.str(v, key))
+				if err != nil {
+					p.add(v, "%v", err)
+				}
+				x.Severity = sev
+			case "user":
+				x.User = p.str(v, key)
+			case "ip":
+				x.IP = p.str(v, key)
+			}
+		})
+		out = append(out, x)
+	}
+	return out
+}
+
+var eventKeys = []string{"kind", "time", "user", "ip", "session", "idp", "url", "source", "thread"}
+
+func (p *fileParser) events(v *yaml.Node) []parser.Event {
+	if v.Kind != yaml.SequenceNode {
+		p.add(v, "\"events\" must be a list")
+		return nil
+	}
+	var out []parser.Event
+	for i, e := range v.Content {
+		if e.Kind != yaml.MappingNode {
+			p.add(e, "each event must be a mapping (%s)", strings.Join(eventKeys, ", "))
+			continue
+		}
+		ev := parser.Event{Source: "test", Offset: int64(i), Thread: fmt.Sprintf("test-%d", i), IdP: "k8sIdp"}
+		hasKind, hasTime := false, false
+		p.eachKey(e, eventKeys, func(key string, _, v *yaml.Node) {
+			text := p.str(v, key)
+			switch key {
+			case "kind":
+				hasKind = true
+				if err := ev.Kind.UnmarshalText([]byte(text)); err != nil {
+					p.add(v, "%v", err)
+				}
+			case "time":
+				hasTime = true
+				t, err := time.Parse(time.RFC3339Nano, text)
+				if err != nil {
+					p.add(v, "time %q is not RFC 3339 (2026-11-23T10:00:00.000Z)", text)
+				}
+				ev.Time = t
+			case "ip":
+				a, err := netip.ParseAddr(text)
+				if err != nil {
+					p.add(v, "ip %q is not an IP address", text)
+				}
+				ev.IP = a
+			case "user":
+				ev.User = text
+			case "session":
+				ev.Session = text
+			case "idp":
+				ev.IdP = text
+			case "url":
+				ev.URL = text
+			case "source":
+				ev.Source = text
+			case "thread":
+				ev.Thread = text
+			}
+		})
+		if !hasKind || !hasTime {
+			p.add(e, "each event needs \"kind\" and \"time\"")
+		}
+		if ev.Session == "" {
+			ev.Session = fmt.Sprintf("test-session-%d", i)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// place turns an offset in an expression (line and column from 1 within the
+// expression's text) into a position in the file.
+func (p exprSite) place(line, col int, src []byte) Pos {
+	n := p.node
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		// The text starts on the line after the indicator, indented.
+		fileLine := n.Line + line
+		return Pos{fileLine, indentOf(src, fileLine) + col}
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if line == 1 {
+			return Pos{n.Line, n.Column + col}
+		}
+	default:
+		if line == 1 {
+			return Pos{n.Line, n.Column + col - 1}
+		}
+	}
+	return Pos{n.Line + line - 1, col}
+}
+
+func indentOf(src []byte, line int) int {
+	lines := strings.SplitN(string(src), "\n", line+1)
+	if line-1 >= len(lines) || line < 1 {
+		return 0
+	}
+	l := lines[line-1]
+	return len(l) - len(strings.TrimLeft(l, " "))
+}

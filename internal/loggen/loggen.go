@@ -134,6 +134,10 @@ func WriteReplicas(ws []io.Writer, cfg Config) (Stats, error) {
 	return g.stats, err
 }
 
+// Validate reports, as a *ConfigError, what Write would refuse in c,
+// without writing anything, so a caller can check before creating files.
+func (c Config) Validate() error { return c.fill() }
+
 // ConfigError reports a Config field the generator cannot honour, so
 // callers can tell a bad request from a failing writer.
 type ConfigError struct {

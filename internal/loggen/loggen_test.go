@@ -409,3 +409,13 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+func TestValidate(t *testing.T) {
+	var ce *ConfigError
+	if err := (Config{Size: 1, TokenShare: 0.9}).Validate(); !errors.As(err, &ce) || ce.Field != "TokenShare" {
+		t.Errorf("Validate: got %v, want a TokenShare ConfigError", err)
+	}
+	if err := (Config{Size: 1}).Validate(); err != nil {
+		t.Errorf("Validate of a good Config: %v", err)
+	}
+}

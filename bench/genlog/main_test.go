@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"100MB", 100_000_000, false},
+		{"1GB", 1_000_000_000, false},
+		{"1gb", 1_000_000_000, false},
+		{"512KiB", 512 << 10, false},
+		{"512K", 512 << 10, false},
+		{"2MiB", 2 << 20, false},
+		{"1.5GB", 1_500_000_000, false},
+		{"4096", 4096, false},
+		{"10 MB", 10_000_000, false},
+		{"", 0, true},
+		{"MB", 0, true},
+		{"100XB", 0, true},
+		{"1.2.3MB", 0, true},
+		{"0", 0, true},
+		{"-5MB", 0, true},
+		{"2PB", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "log")
+	stats := filepath.Join(dir, "stats.json")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string // in stderr
+	}{
+		{"writes", []string{"-size", "64KiB", "-seed", "3", "-o", out, "-stats", stats}, 0, "token lines"},
+		{"no output", []string{"-size", "1MB"}, 2, "-o FILE is required"},
+		{"bad size", []string{"-size", "lots", "-o", out}, 2, `"lots" is not a size`},
+		{"bad share", []string{"-size", "1MB", "-token-share", "0.9", "-o", out}, 2, "TokenShare"},
+		{"bad start", []string{"-start", "yesterday", "-o", out}, 2, "-start"},
+		{"stray argument", []string{"-o", out, "extra"}, 2, "unexpected arguments"},
+		{"unknown flag", []string{"-colour"}, 2, "-colour"},
+		{"unwritable", []string{"-size", "1KB", "-o", filepath.Join(dir, "missing", "log")}, 1, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(tt.args, &stdout, &stderr); code != tt.code || !strings.Contains(stderr.String(), tt.msg) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr.String(), tt.code, tt.msg)
+			}
+		})
+	}
+
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Bytes       int64 `json:"bytes"`
+		GraceReuses int64 `json:"grace_reuses"`
+	}
+	raw, err := os.ReadFile(stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Bytes != int64(len(data)) || len(data) < 64<<10 {
+		t.Errorf("stats say %d bytes, file has %d", st.Bytes, len(data))
+	}
+	if n := bytes.Count(data, []byte("ExpiredRefreshTokenUsed")); int64(n) != st.GraceReuses {
+		t.Errorf("stats say %d grace reuses, file has %d", st.GraceReuses, n)
+	}
+}

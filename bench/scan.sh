@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Does `graceguard scan` keep up with grep?
+#
+# The target: scan reads a plain OpenUnison log at 1000 MB/s or more, and in
+# at most twice the wall time of `grep -cF ExpiredRefreshTokenUsed` on the
+# same file. grep is the yardstick because it is what an operator would run
+# instead of graceguard, and it is close to what the disk cache can deliver.
+#
+#   bench/scan.sh                      # 100MB log, seed 1, 5 runs each
+#   SIZE=1GB RUNS=7 bench/scan.sh
+#   STRICT=1 bench/scan.sh             # exit 1 when a target is missed
+#
+# Environment:
+#   SIZE    log size, as bench/genlog reads it (default 100MB)
+#   SEED    generator seed (default 1)
+#   RUNS    timed runs per command (default 5)
+#   STRICT  1: exit 1 when a target is missed or scan cannot run (default 0)
+#   GNU_TIME  GNU time, for peak RSS (default /usr/bin/time; empty: sample
+#           /proc instead)
+#
+# Everything goes to bench/out/ (gitignored): the binaries, the generated log
+# (kept, keyed by size, seed and a hash of the generator's sources, so a
+# changed generator never measures a stale log), and scan's stderr.
+set -euo pipefail
+# A failed timed run inside $(…) must stop the script, not shorten the list.
+shopt -s inherit_errexit
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=$root/bench/out
+size=${SIZE:-100MB}
+seed=${SEED:-1}
+runs=${RUNS:-5}
+strict=${STRICT:-0}
+pattern=ExpiredRefreshTokenUsed
+min_mbps=1000
+max_ratio=2.0
+
+die() { echo "scan.sh: $*" >&2; exit 2; }
+[[ $runs =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$runs'"
+[[ $seed =~ ^-?[0-9]+$ ]] || die "SEED must be an integer, got '$seed'"
+[[ $strict == 0 || $strict == 1 ]] || die "STRICT must be 0 or 1, got '$strict'"
+command -v go >/dev/null || die "go is not on PATH"
+mkdir -p "$out"
+cd "$root"
+
+echo "building genlog and graceguard"
+go build -o "$out/genlog" ./bench/genlog
+gg=$out/graceguard
+gg_ok=1
+if ! go build -o "$gg" ./cmd/graceguard 2>"$out/build.stderr"; then
+	gg_ok=0
+	echo "graceguard does not build; measuring grep only:" >&2
+	sed 's/^/  /' "$out/build.stderr" >&2
+fi
+
+# The cache key includes the generator's sources: same size and seed with a
+# different generator is a different log.
+gen_hash=$(cat internal/loggen/*.go bench/genlog/*.go | sha256sum | cut -c1-10)
+tag=openunison-${size//[^A-Za-z0-9.]/_}-seed${seed}
+log=$out/$tag-$gen_hash.log
+if [[ ! -s $log || ! -s $log.stats.json ]]; then
+	# Logs from older generators at this size and seed are dead weight.
+	rm -f "$out/$tag"-*.log "$out/$tag"-*.log.stats.json
+	echo "generating $log"
+	"$out/genlog" -size "$size" -seed "$seed" -o "$log.tmp" -stats "$log.stats.json.tmp"
+	mv "$log.stats.json.tmp" "$log.stats.json"
+	mv "$log.tmp" "$log"
+fi
+bytes=$(stat -c %s "$log")
+stat_field() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" "$log.stats.json"; }
+want_reuses=$(stat_field grace_reuses)
+
+# Both commands must read from memory, or the comparison measures the disk.
+avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+if ((avail_kb > 0 && bytes / 1024 > avail_kb / 2)); then
+	echo "warning: the log is over half the available memory; timings may include disk reads" >&2
+fi
+cat "$log" >/dev/null
+
+# timed CMD...: run CMD once, print its wall time in seconds, fail with its
+# status. EPOCHREALTIME has microsecond resolution, which a 100 MB grep
+# (tens of milliseconds) needs and /usr/bin/time's %e (10 ms) lacks.
+timed() {
+	local t0=$EPOCHREALTIME rc=0
+	"$@" || rc=$?
+	local t1=$EPOCHREALTIME
+	((rc == 0)) || return "$rc"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+}
+
+# best_median: read seconds, one per line; print "best median".
+best_median() {
+	sort -g | awk '{ t[NR] = $1 } END { m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2; printf "%.6f %.6f\n", t[1], m }'
+}
+
+# shellcheck disable=SC2317 # run through timed
+run_grep() {
+	# The count goes to a file, never /dev/null: GNU grep treats output to
+	# /dev/null like -q and stops at the first match, which would time
+	# nothing. grep -c exits 1 when it counts nothing; only 2 and up are
+	# errors.
+	local rc=0
+	grep -cF "$pattern" "$log" >"$out/grep.count" || rc=$?
+	((rc <= 1)) || return "$rc"
+}
+# shellcheck disable=SC2317 # run through timed
+run_scan() { "$gg" scan --format json "$log" >/dev/null 2>"$out/scan.stderr"; }
+
+# peak_rss CMD...: run CMD once and print its peak RSS in kB, or nothing.
+peak_rss() {
+	if [[ -n $gnu_time && -x $gnu_time ]]; then
+		"$gnu_time" -f '%M' -o "$out/rss" "$@" >/dev/null 2>&1 || return 0
+		cat "$out/rss"
+		return 0
+	fi
+	# Without GNU time, sample the kernel's high-water mark until the
+	# process is a zombie (its memory is gone then, the mark with it).
+	"$@" >/dev/null 2>&1 &
+	local pid=$! hwm="" v
+	while v=$(awk '/^State:/ && $2 == "Z" { exit 1 } /^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null); do
+		[[ -n $v ]] && hwm=$v
+		sleep 0.005
+	done
+	wait "$pid" || true
+	echo "$hwm"
+}
+gnu_time=${GNU_TIME-/usr/bin/time}
+
+scan_best="" scan_median="" rss="n/a" scan_err=""
+if ((gg_ok)); then
+	# One untimed run first: it warms the binary and tells us whether scan
+	# exists at all before anything is timed.
+	run_scan || {
+		gg_ok=0
+		scan_err=$(grep -m1 . "$out/scan.stderr" || echo "exit status without a message")
+	}
+fi
+
+# grep and scan take turns, so a burst of other work on the machine slows
+# both rather than skewing the ratio.
+echo "timing grep$( ((gg_ok)) && echo " and graceguard scan"), $runs runs each"
+grep_times="" scan_times=""
+for _ in $(seq "$runs"); do
+	grep_times+=$(timed run_grep)$'\n'
+	if ((gg_ok)); then
+		scan_times+=$(timed run_scan)$'\n'
+	fi
+done
+read -r grep_best grep_median < <(best_median <<<"${grep_times%$'\n'}")
+grep_count=$(cat "$out/grep.count")
+if ((gg_ok)); then
+	read -r scan_best scan_median < <(best_median <<<"${scan_times%$'\n'}")
+	kb=$(peak_rss "$gg" scan --format json "$log")
+	[[ -n $kb ]] && rss=$(awk -v k="$kb" 'BEGIN { printf "%.1f MB", k / 1024 }')
+fi
+load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "n/a")
+
+mbps() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo
+printf 'file        %s\n' "${log#"$root"/}"
+printf '            %d bytes (%.1f MB), %s lines, %s B/line, %s token lines (%s%%), %s grace reuses\n' \
+	"$bytes" "$(awk -v b="$bytes" 'BEGIN { print b / 1e6 }')" "$(stat_field lines)" \
+	"$(awk -v b="$bytes" -v l="$(stat_field lines)" 'BEGIN { printf "%.0f", b / l }')" \
+	"$(stat_field token_lines)" "$(awk -v t="$(stat_field token_lines)" -v l="$(stat_field lines)" 'BEGIN { printf "%.2f", 100 * t / l }')" \
+	"$want_reuses"
+printf 'machine     %s cores, load %s (other work slows both; see the medians)\n' "$(nproc)" "$load"
+printf '                          best        median\n'
+printf 'grep        time     %9.4f s  %9.4f s\n' "$grep_best" "$grep_median"
+printf '            speed    %7s MB/s %7s MB/s   (counted %s, generator wrote %s)\n' \
+	"$(mbps "$grep_best")" "$(mbps "$grep_median")" "$grep_count" "$want_reuses"
+if [[ -n $scan_best ]]; then
+	printf 'graceguard  time     %9.4f s  %9.4f s\n' "$scan_best" "$scan_median"
+	printf '            speed    %7s MB/s %7s MB/s\n' "$(mbps "$scan_best")" "$(mbps "$scan_median")"
+	printf 'ratio       gg/grep  %9s    %9s      (target <= %s)\n' \
+		"$(ratio "$scan_best" "$grep_best")" "$(ratio "$scan_median" "$grep_median")" "$max_ratio"
+	printf 'graceguard  peak RSS %s\n' "$rss"
+	if [[ -s $out/scan.stderr ]]; then
+		echo "scan's stderr (last lines):"
+		tail -n 4 "$out/scan.stderr" | sed 's/^/  /'
+	fi
+else
+	printf 'graceguard  n/a: %s\n' "${scan_err:-did not build}"
+fi
+echo
+
+[[ $grep_count == "$want_reuses" ]] || echo "warning: grep counted $grep_count, the generator wrote $want_reuses" >&2
+
+# Targets are judged on the best run: other work on the machine only ever
+# adds time, so the minimum is the truest measure of the program itself.
+if [[ -z $scan_best ]]; then
+	echo "targets     not measured: graceguard scan did not run"
+	((strict)) && exit 1
+	exit 0
+fi
+fail=0
+speed=$(mbps "$scan_best")
+r=$(ratio "$scan_best" "$grep_best")
+if ((speed >= min_mbps)); then
+	echo "target      ${speed} MB/s >= ${min_mbps} MB/s: met"
+else
+	echo "target      ${speed} MB/s >= ${min_mbps} MB/s: MISSED"
+	fail=1
+fi
+if awk -v r="$r" -v m="$max_ratio" 'BEGIN { exit !(r <= m) }'; then
+	echo "target      ratio ${r} <= ${max_ratio}: met"
+else
+	echo "target      ratio ${r} <= ${max_ratio}: MISSED"
+	fail=1
+fi
+if ((fail && strict)); then
+	exit 1
+fi
+exit 0

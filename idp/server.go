@@ -526,7 +526,12 @@ type tokenResponse struct {
 }
 
 func (p *Provider) writeTokens(w http.ResponseWriter, res refreshResult) {
-	expiresIn := int64(res.idTokenExp.Sub(p.now()) / time.Second)
+	// A fresh id_token lives IDTokenTTL; a grace reuse hands out the current
+	// one, which has less left.
+	expiresIn := int64(p.cfg.IDTokenTTL / time.Second)
+	if res.outcome == outcomeGraceReuse {
+		expiresIn = int64(res.idTokenExp.Sub(p.now()) / time.Second)
+	}
 	// client-go reads only id_token, but golang.org/x/oauth2 refuses a
 	// response without access_token; OpenUnison sends a JWT in both.
 	body, err := json.Marshal(tokenResponse{

@@ -173,7 +173,7 @@ func TestGoldenLogs(t *testing.T) {
 			run: func(h *harness) {
 				for _, c := range []struct {
 					method, ctype, body string
-					want               int
+					want                int
 				}{
 					{http.MethodGet, "", "", http.StatusMethodNotAllowed},
 					{http.MethodPost, "application/json", `{"grant_type":"refresh_token"}`, http.StatusBadRequest},

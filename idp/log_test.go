@@ -12,7 +12,7 @@ import (
 
 // The lines of openunison-logs.md, verbatim.
 const (
-	docExpiredLine = "[2022-12-24 00:34:56,424][XNIO-1 task-1] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.lab.tremolo.dev/auth/idp/k8sIdp/token - uid=mmosley,ou=shadow,o=Tremolo - Expired token used within grace period [10.1.67.56] - [f9b20cfb111e9d922865823e502ddb0585c7b1bb2]\n"
+	docExpiredLine   = "[2022-12-24 00:34:56,424][XNIO-1 task-1] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.lab.tremolo.dev/auth/idp/k8sIdp/token - uid=mmosley,ou=shadow,o=Tremolo - Expired token used within grace period [10.1.67.56] - [f9b20cfb111e9d922865823e502ddb0585c7b1bb2]\n"
 	docAzSuccessLine = "[2024-01-16 03:18:22,254][XNIO-1 task-4] INFO  AccessLog - [AzSuccess] - k8sidp - https://ou.example.com/auth/idp/k8sIdp/token - uid=mmosley,ou=shadow,o=Tremolo - NONE [203.0.113.7] - [f763bbd1a1c474929d91bfe89a2fd8e5f5b49a1d5]\n"
 )
 

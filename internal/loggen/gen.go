@@ -40,6 +40,7 @@ const (
 	probePeriod = 10_000 // ms between two runs of one kubelet probe
 	nullShare   = 0.003  // share of session ids OpenUnison prints as null
 	discShare   = 0.85   // share of token requests client-go precedes with discovery
+	loginShare  = 0.05   // share of token grants that follow an interactive login
 )
 
 type gen struct {
@@ -128,8 +129,13 @@ func newGen(cfg Config, replicas int) *gen {
 }
 
 func (g *gen) run() error {
+	var stepRecords int64 // g.stats.Records after the last background step
 	for g.stats.Bytes < g.cfg.Size {
-		next := g.clock + g.r.exp(g.meanGap[g.hour()])
+		// One step can write several records (an LDAP exchange, a grace
+		// pair, probes and refreshes that fell due), so the gap stretches
+		// by what was written since the last step to keep Rate in records.
+		k := max(g.stats.Records-stepRecords, 1)
+		next := g.clock + g.r.exp(g.meanGap[g.hour()])*float64(k)
 		if i := g.earliest(); i >= 0 && g.pending[i].at <= int64(next) {
 			p := g.pending[i]
 			g.pending[i] = g.pending[len(g.pending)-1]
@@ -146,6 +152,7 @@ func (g *gen) run() error {
 		}
 		g.clock = next
 		g.now = int64(next)
+		stepRecords = g.stats.Records
 		if err := g.step(); err != nil {
 			return err
 		}
@@ -234,10 +241,8 @@ func (g *gen) step() error {
 		g.jwksFetch()
 	case x < 8800:
 		g.infoNoise()
-	case x < 9700:
-		g.debugNoise()
 	case x < 9780:
-		g.login()
+		g.debugNoise()
 	case x < 9840:
 		g.userinfo()
 	case x < 9940:
@@ -274,6 +279,10 @@ func (g *gen) tokenRequest() {
 	i, ok := g.pickUser()
 	if !ok {
 		g.failure(g.scanners[g.r.intn(len(g.scanners))])
+		return
+	}
+	if g.r.chance(loginShare) {
+		g.login(i)
 		return
 	}
 	u := &g.users[i]
@@ -468,12 +477,9 @@ func (g *gen) jwksFetch() {
 
 // login is an interactive login, then the client trading its code for
 // tokens: an AzSuccess on the token endpoint no different from a refresh.
-func (g *gen) login() {
-	i, ok := g.pickUser()
-	if !ok || g.cfg.TokenShare == 0 {
-		g.appAccess()
-		return
-	}
+// It is started as a token request so that TokenShare governs the code
+// exchanges too.
+func (g *gen) login(i int) {
 	u := &g.users[i]
 	ip := u.ips[0]
 	u.web = g.newSession()

@@ -63,7 +63,7 @@ type Config struct {
 	// Grace is the grace period replays fall inside. Default 5s.
 	Grace time.Duration
 	// Rate is the mean number of records per second over a day; traffic
-	// follows office hours around it. Default 60, which puts about a day
+	// follows office hours around it. Default 65, which puts about a day
 	// into a gigabyte.
 	Rate float64
 	// Host is the public host name OpenUnison is reached at. Default
@@ -200,7 +200,7 @@ func (c *Config) fill() error {
 		return cfgErr("Grace", "must be at least 300ms to leave room for a replay, got %v", c.Grace)
 	}
 	if c.Rate == 0 {
-		c.Rate = 60
+		c.Rate = 65
 	}
 	if c.Rate < 0 {
 		return cfgErr("Rate", "must be positive, got %g", c.Rate)

@@ -53,6 +53,9 @@ type Observation struct {
 	Time    time.Time
 	IP      netip.Addr
 	Action  Action
+	// NeedFacts asks for the Facts; without it the store only learns, which
+	// is all a refresh that no rule judges needs.
+	NeedFacts bool
 }
 
 // Refresh is a legitimate refresh remembered for a user.

@@ -21,6 +21,10 @@ const maxPending = 4096
 // holding each token_ok back until it is known not to be half of a grace
 // reuse. It is not safe for concurrent use: one pipeline owns one.
 type Correlator struct {
+	// Judged says which kinds of event will be judged; the others are only
+	// learned, and judge is not called for them. Nil judges every kind.
+	Judged func(parser.Kind) bool
+
 	store      Store
 	pairWindow time.Duration
 	pending    []parser.Event // token_ok lines waiting, in log order
@@ -133,20 +137,20 @@ func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge func(C
 func (c *Correlator) releaseWhere(ctx context.Context, judge func(Context) error, decide func(*parser.Event) (twin, ready bool)) error {
 	kept := c.pending[:0]
 	for i := range c.pending {
-		p := c.pending[i]
-		twin, ready := decide(&p)
+		p := &c.pending[i]
+		twin, ready := decide(p)
 		switch {
 		case twin:
 			c.stats.PairedTokenOK++
 		case ready:
-			if err := c.commit(ctx, p, judge); err != nil {
+			if err := c.commit(ctx, *p, judge); err != nil {
 				// Keep what is not yet judged so nothing is lost.
 				kept = append(kept, c.pending[i+1:]...)
 				c.pending = kept
 				return err
 			}
 		default:
-			kept = append(kept, p)
+			kept = append(kept, *p)
 		}
 	}
 	clear(c.pending[len(kept):])
@@ -159,13 +163,21 @@ func (c *Correlator) commit(ctx context.Context, ev parser.Event, judge func(Con
 }
 
 func (c *Correlator) judge(ctx context.Context, ev parser.Event, action Action, judge func(Context) error) error {
+	need := c.Judged == nil || c.Judged(ev.Kind)
 	if parser.IsAnonymousDN(ev.User) {
 		// A failure logged with the anonymous DN belongs to no user's history.
+		if !need {
+			return nil
+		}
 		return judge(Context{Event: ev})
 	}
-	facts, err := c.store.Apply(ctx, Observation{User: UserKey(&ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action})
+	obs := Observation{User: UserKey(&ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need}
+	facts, err := c.store.Apply(ctx, obs)
 	if err != nil {
 		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
+	}
+	if !need {
+		return nil
 	}
 	return judge(Context{Event: ev, Facts: facts})
 }

@@ -111,8 +111,11 @@ func (m *Memory) Apply(_ context.Context, obs Observation) (Facts, error) {
 	defer m.mu.Unlock()
 	m.expireUsers(obs.Time)
 	u := m.user(obs.User, obs.Time)
-	f := m.userFacts(u, obs)
-	f.SessionIPs, f.SessionIP = m.sessionFacts(obs)
+	var f Facts
+	if obs.NeedFacts {
+		f = m.userFacts(u, obs)
+		f.SessionIPs, f.SessionIP = m.sessionFacts(obs)
+	}
 	m.learn(u, obs)
 	return f, nil
 }

@@ -12,6 +12,13 @@ import (
 // not cost memory or the rest of the file.
 const MaxRecord = 1 << 20
 
+// The read buffer starts small, so a Scanner per followed file costs little,
+// and grows until a whole MaxRecord line fits with room to read.
+const (
+	initialBuffer = 256 << 10
+	maxBuffer     = 2 * MaxRecord
+)
+
 // Format is how a container runtime wrapped OpenUnison's lines, if at all.
 type Format uint8
 
@@ -49,7 +56,7 @@ type Stats struct {
 // Scanner reads records from one source. It detects the wrapper format from
 // the first non-empty line, joins CRI and docker partial lines and Java stack
 // traces, and cuts anything longer than MaxRecord. Its memory is fixed: a read
-// buffer and two record buffers of at most MaxRecord each.
+// buffer of at most 2 MiB and two record buffers of at most MaxRecord each.
 type Scanner struct {
 	r      io.Reader
 	buf    []byte
@@ -76,7 +83,7 @@ type Scanner struct {
 
 // NewScanner returns a Scanner reading r.
 func NewScanner(r io.Reader) *Scanner {
-	return &Scanner{r: r, buf: make([]byte, 2*MaxRecord)}
+	return &Scanner{r: r, buf: make([]byte, initialBuffer)}
 }
 
 // Scan advances to the next record; it returns false at the end of input or
@@ -363,14 +370,20 @@ func (s *Scanner) rawLine() ([]byte, int64, bool) {
 		}
 		if !s.skip {
 			if i := bytes.IndexByte(s.buf[s.start:s.end], '\n'); i >= 0 {
-				return s.take(i, i+1), s.base + int64(s.start-i-1), true
+				off := s.base + int64(s.start)
+				if i > MaxRecord {
+					s.stats.Cut++
+					return s.take(MaxRecord, i+1), off, true
+				}
+				return s.take(i, i+1), off, true
 			}
+			off := s.base + int64(s.start)
 			if n := s.end - s.start; n >= MaxRecord {
 				s.stats.Cut++
 				s.skip = true
-				return s.take(MaxRecord, MaxRecord), s.base + int64(s.start-MaxRecord), true
+				return s.take(MaxRecord, MaxRecord), off, true
 			} else if s.eof && n > 0 {
-				return s.take(n, n), s.base + int64(s.start-n), true
+				return s.take(n, n), off, true
 			}
 		}
 		if s.eof || !s.fill() {
@@ -397,6 +410,10 @@ func (s *Scanner) fill() bool {
 		n := copy(s.buf, s.buf[s.start:s.end])
 		s.base += int64(s.start)
 		s.start, s.end = 0, n
+	}
+	if s.end > len(s.buf)/2 && len(s.buf) < maxBuffer {
+		s.buf = append(s.buf[:s.end], make([]byte, len(s.buf))...)
+		s.buf = s.buf[:cap(s.buf)]
 	}
 	for {
 		n, err := s.r.Read(s.buf[s.end:])

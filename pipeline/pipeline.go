@@ -38,6 +38,7 @@ func NewDetector(store correlate.Store, set *rules.Set, pairWindow time.Duration
 		engine:     rules.NewEngine(set),
 		deliver:    deliver,
 	}
+	d.correlator.Judged = d.engine.Wants
 	d.judge = d.evaluate
 	return d
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"errors"
@@ -65,25 +66,18 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	store := correlate.NewMemory(opt.Limits)
 	det := NewDetector(store, opt.Rules, opt.PairWindow, opt.Deliver)
 	sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
-	readers := make([]*eventReader, len(inputs))
+	sources := make([]eventSource, len(inputs))
 	for i, in := range inputs {
-		readers[i] = newEventReader(ctx, in, opt.Location, &sum, opt.ParseErrors)
+		sources[i] = openSource(ctx, in, opt.Location, opt.ParseErrors)
 	}
-	err := merge(ctx, readers, det)
+	err := merge(ctx, sources, det)
 	if err == nil {
 		err = det.Flush(ctx)
 	}
 	var readErrs []error
-	for _, r := range readers {
-		st := r.sc.Stats()
-		sum.Bytes += st.Bytes
-		sum.Lines += st.Lines
-		sum.Records += st.Records
-		sum.Cut += st.Cut
-		sum.FramingErrors += st.FramingErrors
-		sum.Formats[r.name] = r.sc.Format()
-		if r.sc.Err() != nil {
-			readErrs = append(readErrs, &ReadError{Source: r.name, Err: r.sc.Err()})
+	for _, src := range sources {
+		if rerr := src.finish(&sum); rerr != nil {
+			readErrs = append(readErrs, rerr)
 		}
 	}
 	rs := det.RuleStats()
@@ -96,117 +90,167 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	return sum, errors.Join(readErrs...)
 }
 
-// eventReader yields the events of one input that correlation cares about,
-// counting everything else. Classify keeps the noise at memory speed; only
-// the few records that matter are parsed in full.
-type eventReader struct {
+// readerCounts are one input's counts and first parse errors.
+type readerCounts struct {
 	name        string
-	sc          *parser.Scanner
-	loc         *time.Location
-	sum         *Summary
+	kinds       [5]int64 // by parser.Kind
+	parseErrors int64
 	onParseErr  func(error)
-	reportedErr int
-	next        parser.Event
-	done        bool
+	reported    int
+	errs        []blockParseError // collected instead of reported, in a block worker
 }
 
-func newEventReader(ctx context.Context, in Input, loc *time.Location, sum *Summary, onParseErr func(error)) *eventReader {
-	return &eventReader{name: in.Name, sc: parser.NewScanner(ctxReader{ctx, in.R}), loc: loc, sum: sum, onParseErr: onParseErr}
-}
-
-// ctxReader stops a long read when the scan is cancelled (Ctrl-C). The
-// check is per read of up to a MiB, so it costs nothing measurable.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// advance reads up to the next event worth correlating; false at the end.
-func (r *eventReader) advance() bool {
-	for r.sc.Scan() {
-		rec := r.sc.Record()
-		kind := parser.Classify(rec.Text)
-		if kind == parser.KindOther {
-			r.sum.Events[parser.KindOther]++
-			continue
+func (c *readerCounts) parseError(line int64, err error) {
+	if c.name == "" {
+		// A block worker: the reader reports it in order, with the file's line number.
+		if len(c.errs) < maxReportedParseErrors {
+			c.errs = append(c.errs, blockParseError{line: line, err: err})
+		} else {
+			c.errs = append(c.errs, blockParseError{line: line})
 		}
-		ev, err := parser.Parse(rec.Text, r.loc)
-		if err != nil {
-			r.parseError(rec, err)
-			r.sum.Events[parser.KindOther]++
-			continue
-		}
-		r.sum.Events[ev.Kind]++
-		if ev.Kind == parser.KindOther {
-			continue
-		}
-		ev.Source, ev.Offset = r.name, rec.Offset
-		r.next = ev
-		return true
-	}
-	r.done = true
-	return false
-}
-
-func (r *eventReader) parseError(rec parser.Record, err error) {
-	r.sum.ParseErrors++
-	if r.onParseErr == nil || r.reportedErr >= maxReportedParseErrors {
 		return
 	}
-	r.reportedErr++
+	c.parseErrors++
+	if err == nil || c.onParseErr == nil || c.reported >= maxReportedParseErrors {
+		return
+	}
+	c.reported++
 	col := 1
 	var se *parser.SyntaxError
 	if errors.As(err, &se) {
 		col, err = se.Column, errors.New(se.Msg)
 	}
-	r.onParseErr(fmt.Errorf("%s:%d:%d: %w", r.name, rec.Line, col, err))
+	c.onParseErr(fmt.Errorf("%s:%d:%d: %w", c.name, line, col, err))
+}
+
+// eventSource yields the events of one input that correlation cares about,
+// counting everything else.
+type eventSource interface {
+	// advance reads up to the next event worth correlating; false at the end.
+	advance() bool
+	// event is the event advance found.
+	event() *parser.Event
+	// finish adds the input's counts to sum and returns its read error.
+	finish(sum *Summary) error
+}
+
+// openSource picks the fast block-parallel reader for plain logs and the
+// Scanner (which unwraps CRI and docker lines) for everything else.
+func openSource(ctx context.Context, in Input, loc *time.Location, onParseErr func(error)) eventSource {
+	r := ctxReader{ctx, in.R}
+	head := make([]byte, 64<<10)
+	n, err := io.ReadFull(r, head)
+	head = head[:n]
+	counts := readerCounts{name: in.Name, onParseErr: onParseErr}
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return &scannerSource{readerCounts: counts, loc: loc, sc: parser.NewScanner(io.MultiReader(bytes.NewReader(head), errReader{err}))}
+	}
+	rest := io.MultiReader(bytes.NewReader(head), r)
+	if parser.DetectFormat(head) == parser.FormatPlain {
+		return newBlockSource(ctx, counts, rest, loc)
+	}
+	return &scannerSource{readerCounts: counts, loc: loc, sc: parser.NewScanner(rest)}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// scannerSource reads records one by one with a parser.Scanner.
+type scannerSource struct {
+	readerCounts
+	sc   *parser.Scanner
+	loc  *time.Location
+	next parser.Event
+}
+
+func (s *scannerSource) advance() bool {
+	for s.sc.Scan() {
+		rec := s.sc.Record()
+		ev, ok := classifyAndParse(&s.readerCounts, rec.Text, s.loc, rec.Line)
+		if ok {
+			ev.Source, ev.Offset = s.name, rec.Offset
+			s.next = ev
+			return true
+		}
+	}
+	return false
+}
+
+func (s *scannerSource) event() *parser.Event { return &s.next }
+
+func (s *scannerSource) finish(sum *Summary) error {
+	st := s.sc.Stats()
+	sum.add(&s.readerCounts, st)
+	sum.Formats[s.name] = s.sc.Format()
+	if err := s.sc.Err(); err != nil {
+		return &ReadError{Source: s.name, Err: err}
+	}
+	return nil
+}
+
+// classifyAndParse keeps the noise at memory speed: Classify rejects it
+// without allocating, and only the few records that matter are parsed.
+func classifyAndParse(c *readerCounts, rec []byte, loc *time.Location, line int64) (parser.Event, bool) {
+	if parser.Classify(rec) == parser.KindOther {
+		c.kinds[parser.KindOther]++
+		return parser.Event{}, false
+	}
+	ev, err := parser.Parse(rec, loc)
+	if err != nil {
+		c.parseError(line, err)
+	}
+	c.kinds[ev.Kind]++
+	return ev, err == nil && ev.Kind != parser.KindOther
+}
+
+func (s *Summary) add(c *readerCounts, st parser.Stats) {
+	s.Bytes += st.Bytes
+	s.Lines += st.Lines
+	s.Records += st.Records
+	s.Cut += st.Cut
+	s.FramingErrors += st.FramingErrors
+	s.ParseErrors += c.parseErrors
+	for k, n := range c.kinds {
+		s.Events[parser.Kind(k)] += n
+	}
 }
 
 // merge feeds the detector the inputs' events in time order. Within one
 // input the log's own order is kept (only the heads are compared).
-func merge(ctx context.Context, readers []*eventReader, det *Detector) error {
-	if len(readers) == 1 {
-		r := readers[0]
-		for r.advance() {
-			if err := det.Observe(ctx, r.next); err != nil {
+func merge(ctx context.Context, sources []eventSource, det *Detector) error {
+	if len(sources) == 1 {
+		src := sources[0]
+		for src.advance() {
+			if err := det.Observe(ctx, *src.event()); err != nil {
 				return err
 			}
 		}
 		return ctx.Err()
 	}
-	h := make(eventHeap, 0, len(readers))
-	for i, r := range readers {
-		if r.advance() {
-			h = append(h, heapItem{r: r, idx: i})
+	h := make(eventHeap, 0, len(sources))
+	for i, src := range sources {
+		if src.advance() {
+			h = append(h, heapItem{src: src, idx: i})
 		}
 	}
 	heap.Init(&h)
-	for n := 0; h.Len() > 0; n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
+	for h.Len() > 0 {
 		top := h[0]
-		if err := det.Observe(ctx, top.r.next); err != nil {
+		if err := det.Observe(ctx, *top.src.event()); err != nil {
 			return err
 		}
-		if top.r.advance() {
+		if top.src.advance() {
 			heap.Fix(&h, 0)
 		} else {
 			heap.Pop(&h)
 		}
 	}
-	return nil
+	return ctx.Err()
 }
 
 type heapItem struct {
-	r   *eventReader
+	src eventSource
 	idx int
 }
 
@@ -214,7 +258,7 @@ type eventHeap []heapItem
 
 func (h eventHeap) Len() int { return len(h) }
 func (h eventHeap) Less(i, j int) bool {
-	a, b := &h[i].r.next, &h[j].r.next
+	a, b := h[i].src.event(), h[j].src.event()
 	if !a.Time.Equal(b.Time) {
 		return a.Time.Before(b.Time)
 	}
@@ -227,4 +271,18 @@ func (h *eventHeap) Pop() any {
 	it := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return it
+}
+
+// ctxReader stops a long read when the scan is cancelled (Ctrl-C). The
+// check is per read of up to a few MiB, so it costs nothing measurable.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

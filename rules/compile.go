@@ -20,6 +20,7 @@ const BuiltinFile = "builtin.yaml"
 // Rule is a compiled rule.
 type Rule struct {
 	Spec
+	kinds   kindSet // the event kinds "when" can be true for
 	when    *vm.Program
 	key     *vm.Program // nil: user and IP
 	summary *vm.Program // nil: built from the description
@@ -129,6 +130,11 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 		return p
 	}
 	r.when = prog("when", spec.When, reflect.Bool)
+	r.kinds = kindsOf(spec.When)
+	if r.when != nil && r.kinds == 0 {
+		problems = append(problems, Problem{File: spec.File, Pos: spec.exprPos["when"].place(1, 1, src),
+			Msg: "when: can never be true: it compares event.kind with a kind that does not exist (grace_reuse, token_ok, token_fail, login, other)"})
+	}
 	r.key = prog("throttle_key", spec.ThrottleKey, reflect.String)
 	r.summary = prog("summary", spec.Summary, reflect.String)
 	return r, problems

@@ -8,6 +8,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/parser"
 )
 
 // maxThrottleKeys bounds the throttle memory per rule; past it the entries
@@ -18,6 +19,7 @@ const maxThrottleKeys = 10_000
 // not safe for concurrent use: each pipeline owns one.
 type Engine struct {
 	rules    []*Rule
+	kinds    kindSet // the kinds any rule can fire for
 	vm       vm.VM
 	throttle map[string]map[string]time.Time // rule → key → last alert time (log time)
 	stats    EngineStats
@@ -45,7 +47,16 @@ func NewEngine(set *Set) *Engine {
 // that remain.
 func (e *Engine) SetRules(set *Set) {
 	e.rules = set.Enabled()
+	e.kinds = 0
+	for _, r := range e.rules {
+		e.kinds |= r.kinds
+	}
 }
+
+// Wants reports whether any rule can fire for events of kind k. Events no
+// rule can fire for need no environment and no evaluation: on a busy IdP
+// that is every token_ok, most of what correlation sees.
+func (e *Engine) Wants(k parser.Kind) bool { return e.kinds.has(k) }
 
 // Stats returns the counts so far.
 func (e *Engine) Stats() EngineStats { return e.stats }
@@ -54,9 +65,15 @@ func (e *Engine) Stats() EngineStats { return e.stats }
 // A rule whose expression fails at run time (a nil it did not guard against)
 // is counted and skipped: one careless rule must not silence the others.
 func (e *Engine) Evaluate(dst []alert.Alert, c *correlate.Context) []alert.Alert {
+	if !e.Wants(c.Event.Kind) {
+		return dst
+	}
 	e.stats.Evaluated++
 	env := NewEnv(c)
 	for _, r := range e.rules {
+		if !r.kinds.has(c.Event.Kind) {
+			continue
+		}
 		out, err := e.vm.Run(r.when, env)
 		if err != nil {
 			e.fail(r, err)

@@ -11,7 +11,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	// OpenUnison's zone is named with --timezone; a sidecar image may have
+	// no zoneinfo files, so carry the database in the binary.
+	_ "time/tzdata"
 )
 
 func main() {
@@ -56,7 +61,8 @@ func exitCode(stderr *os.File, err error) int {
 	}
 	fmt.Fprintln(stderr, "graceguard:", err)
 	var usage usageError
-	if errors.As(err, &usage) {
+	// cobra reports an unknown command or subcommand as a plain error.
+	if errors.As(err, &usage) || strings.HasPrefix(err.Error(), "unknown command") {
 		return exitUsage
 	}
 	return exitRuntime

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graceguard/graceguard/pipeline"
+	"github.com/graceguard/graceguard/rules"
+)
+
+func newRulesCmd(io streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "Validate rule files and run their embedded tests",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageErrorf("%s needs a subcommand: check or test", cmd.CommandPath())
+		},
+	}
+	cmd.AddCommand(newRulesCheckCmd(io), newRulesTestCmd(io))
+	return cmd
+}
+
+type rulesCheckOptions struct {
+	io    streams
+	files []string
+}
+
+func newRulesCheckCmd(io streams) *cobra.Command {
+	o := &rulesCheckOptions{io: io}
+	return &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Check rule files: YAML, keys, severities, durations and expressions",
+		Long: `Check reads each rule file as graceguard would load it (on top of the built-in
+rules) and reports every problem as FILE:LINE:COLUMN: message. It exits 2 when
+any file has a problem, 0 when all are valid.`,
+		Args: minArgs(1, "FILE"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			o.files = args
+			return runRulesCheck(o)
+		},
+	}
+}
+
+func runRulesCheck(o *rulesCheckOptions) error {
+	set, err := loadRules(o.files)
+	if err != nil {
+		var problems rules.Problems
+		if errors.As(err, &problems) {
+			fmt.Fprintln(o.io.errOut, problems.Error())
+			fmt.Fprintf(o.io.errOut, "%d %s\n", len(problems), pluralProblems(len(problems)))
+			return silentError{exitUsage}
+		}
+		return err
+	}
+	for _, f := range o.files {
+		n := 0
+		for _, r := range set.Rules {
+			if r.File == f {
+				n++
+			}
+		}
+		fmt.Fprintf(o.io.out, "%s: ok (%d %s in effect)\n", f, n, plural(n, "rule", "rules"))
+	}
+	return nil
+}
+
+func pluralProblems(n int) string { return plural(n, "problem", "problems") }
+
+type rulesTestOptions struct {
+	io      streams
+	files   []string
+	verbose bool
+}
+
+func newRulesTestCmd(io streams) *cobra.Command {
+	o := &rulesTestOptions{io: io}
+	cmd := &cobra.Command{
+		Use:   "test [FILE...]",
+		Short: "Run the tests embedded in rule files (and the built-in rules' own)",
+		Long: `Test loads the built-in rules and the files given, then runs every rule's
+"tests:" cases: each feeds a log excerpt or a list of events through a fresh
+pipeline with the whole rule set and compares the alerts that rule raised with
+"expect". It exits 1 when a test fails and 2 when a file is invalid.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.files = args
+			return runRulesTest(cmd, o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list passing tests too")
+	return cmd
+}
+
+func runRulesTest(cmd *cobra.Command, o *rulesTestOptions) error {
+	set, err := loadRules(o.files)
+	if err != nil {
+		return err
+	}
+	results := pipeline.TestRules(cmd.Context(), set, time.UTC)
+	failed := 0
+	for _, r := range results {
+		name := fmt.Sprintf("%s / %s (%s:%d)", r.Rule, r.Test.Name, r.File, r.Test.Pos.Line)
+		if r.Failed {
+			failed++
+			fmt.Fprintf(o.io.out, "FAIL %s\n     %s\n", name, strings.ReplaceAll(r.Reason, "\n", "\n     "))
+		} else if o.verbose {
+			fmt.Fprintf(o.io.out, "ok   %s\n", name)
+		}
+	}
+	fmt.Fprintf(o.io.out, "rule tests: %d passed, %d failed\n", len(results)-failed, failed)
+	if failed > 0 {
+		return silentError{exitRuntime}
+	}
+	return nil
+}
+
+// minArgs is cobra.MinimumNArgs with a usage error.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageErrorf("%s needs at least %d %s", cmd.CommandPath(), n, what)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/pipeline"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/sinks"
+)
+
+type scanOptions struct {
+	io          streams
+	files       []string
+	format      string
+	ruleFiles   []string
+	minSeverity string
+	timezone    string
+	color       string
+	quiet       bool
+}
+
+func newScanCmd(io streams) *cobra.Command {
+	o := &scanOptions{io: io}
+	cmd := &cobra.Command{
+		Use:   "scan [flags] FILE...|-",
+		Short: "Scan OpenUnison logs once and print alerts",
+		Long: `Scan reads OpenUnison logs (plain, CRI, docker json-file or kubectl --timestamps,
+recognised per file) as fast as the disk allows and prints an alert per rule
+match on stdout. Several files (one per replica) are merged by time, so a refresh
+on one pod and its replay on another meet. A summary goes to stderr.
+
+Exit status: 0 when every file was read (alerts or none), 1 when a file could
+not be read (the others are still scanned), 2 for a usage or rule-file error.`,
+		Example: `  graceguard scan testdata/openunison/sample.log
+  graceguard scan --format json pod-a.log pod-b.log > alerts.jsonl
+  kubectl logs -n openunison deploy/openunison-orchestra | graceguard scan -`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("scan needs at least one FILE (or - for stdin)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.files = args
+			return runScan(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.format, "format", "text", "alert format: text or json (one object per line)")
+	f.StringArrayVar(&o.ruleFiles, "rules", nil, "rule `FILE` adding to, replacing or disabling the built-in rules (repeatable)")
+	f.StringVar(&o.minSeverity, "min-severity", "info", "print alerts of at least this severity: info, low, medium, high, critical")
+	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in (IANA name, e.g. Europe/Berlin)")
+	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto (when stdout is a terminal), always or never")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no summary on stderr")
+	return cmd
+}
+
+func runScan(ctx context.Context, o *scanOptions) error {
+	format, err := sinks.ParseFormat(o.format)
+	if err != nil {
+		return usageError{err}
+	}
+	minSev, err := alert.ParseSeverity(o.minSeverity)
+	if err != nil {
+		return usageError{err}
+	}
+	loc, err := time.LoadLocation(o.timezone)
+	if err != nil {
+		return usageErrorf("--timezone %q: %v", o.timezone, err)
+	}
+	color, err := wantColor(o.color, o.io.out)
+	if err != nil {
+		return err
+	}
+	set, err := loadRules(o.ruleFiles)
+	if err != nil {
+		return err
+	}
+	inputs, total, openErrs := openInputs(o.files, o.io)
+	defer closeInputs(inputs)
+	var progress *progressBar
+	if !o.quiet {
+		progress = startProgress(o.io.errOut, inputs, total)
+	}
+	out := sinks.NewWriter(o.io.out, sinks.WriterOptions{Format: format, Color: color, MinSeverity: minSev})
+	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
+		Location: loc,
+		Rules:    set,
+		Deliver:  out.Send,
+		ParseErrors: func(err error) {
+			if !o.quiet {
+				fmt.Fprintln(o.io.errOut, "graceguard: parse error:", err)
+			}
+		},
+	})
+	progress.stop()
+	if !o.quiet {
+		writeSummary(o.io.errOut, len(inputs), sum)
+	}
+	var readErr *pipeline.ReadError
+	if scanErr != nil && !errors.As(scanErr, &readErr) {
+		return scanErr
+	}
+	if err := errors.Join(append(openErrs, scanErr)...); err != nil {
+		return err
+	}
+	return nil
+}
+
+// input is an opened source with its size for the progress bar (0: unknown).
+type input struct {
+	name   string
+	r      io.Reader
+	size   int64
+	closer io.Closer
+	read   *countingReader
+}
+
+func openInputs(names []string, io streams) (inputs []*input, total int64, errs []error) {
+	for _, name := range names {
+		if name == "-" {
+			inputs = append(inputs, &input{name: "-", r: io.in})
+			continue
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot read %s: %w", name, errors.Unwrap(err)))
+			continue
+		}
+		in := &input{name: name, r: f, closer: f}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			in.size = st.Size()
+			total += in.size
+		}
+		inputs = append(inputs, in)
+	}
+	for _, in := range inputs {
+		in.read = &countingReader{r: in.r}
+	}
+	return inputs, total, errs
+}
+
+func closeInputs(inputs []*input) {
+	for _, in := range inputs {
+		if in.closer != nil {
+			in.closer.Close()
+		}
+	}
+}
+
+func pipelineInputs(inputs []*input) []pipeline.Input {
+	out := make([]pipeline.Input, len(inputs))
+	for i, in := range inputs {
+		out[i] = pipeline.Input{Name: in.name, R: in.read}
+	}
+	return out
+}
+
+func loadRules(paths []string) (*rules.Set, error) {
+	files := make([]rules.File, 0, len(paths))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, usageErrorf("rule file: %w", err)
+		}
+		files = append(files, rules.File{Name: p, Data: data})
+	}
+	set, err := rules.Load(files...)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return set, nil
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/pipeline"
+)
+
+func writeSummary(w io.Writer, files int, s pipeline.Summary) {
+	secs := s.Elapsed.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(s.Bytes) / 1e6 / secs
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "graceguard: scanned %d %s, %s in %s (%s MB/s)\n", files, plural(files, "file", "files"),
+		humanBytes(s.Bytes), s.Elapsed.Round(time.Millisecond), commas(int64(rate)))
+	fmt.Fprintf(&b, "  lines %s, records %s, parse errors %s, cut %s", commas(s.Lines), commas(s.Records),
+		commas(s.ParseErrors), commas(s.Cut))
+	if s.FramingErrors > 0 {
+		fmt.Fprintf(&b, ", framing errors %s", commas(s.FramingErrors))
+	}
+	b.WriteString("\n  events")
+	for _, k := range parser.Kinds() {
+		fmt.Fprintf(&b, " %s %s", k, commas(s.Events[k]))
+	}
+	b.WriteString("\n  alerts")
+	if len(s.Alerts) == 0 {
+		b.WriteString(" none")
+	}
+	for _, rule := range slices.Sorted(maps.Keys(s.Alerts)) {
+		fmt.Fprintf(&b, " %s %s", rule, commas(s.Alerts[rule]))
+	}
+	var throttled, ruleErrs int64
+	for _, n := range s.Throttled {
+		throttled += n
+	}
+	for _, n := range s.RuleErrors {
+		ruleErrs += n
+	}
+	if throttled > 0 {
+		fmt.Fprintf(&b, " (throttled %s)", commas(throttled))
+	}
+	b.WriteByte('\n')
+	if ruleErrs > 0 {
+		fmt.Fprintf(&b, "  rule errors %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs))
+	}
+	if ev := s.Store.UsersEvicted + s.Store.IPsEvicted + s.Store.SessionsEvicted; ev > 0 {
+		fmt.Fprintf(&b, "  history evictions %s (users %s, addresses %s, sessions %s)\n", commas(ev),
+			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
+	}
+	io.WriteString(w, b.String())
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func commas(n int64) string {
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// countingReader counts bytes read, for the progress bar.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// progressMinBytes is the input size from which a progress bar is worth drawing.
+const progressMinBytes = 64 << 20
+
+// progressBar redraws one line on a terminal's stderr while a scan runs.
+type progressBar struct {
+	w      io.Writer
+	inputs []*input
+	total  int64
+	start  time.Time
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// startProgress draws a bar when stderr is a terminal and the input is
+// large; otherwise it returns nil, whose stop does nothing.
+func startProgress(w io.Writer, inputs []*input, total int64) *progressBar {
+	if total < progressMinBytes || !isTerminal(w) {
+		return nil
+	}
+	p := &progressBar{w: w, inputs: inputs, total: total, start: time.Now(), done: make(chan struct{})}
+	p.wg.Add(1)
+	go p.run()
+	return p
+}
+
+func (p *progressBar) run() {
+	defer p.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			fmt.Fprint(p.w, "\r\x1b[K")
+			return
+		case <-t.C:
+			p.draw()
+		}
+	}
+}
+
+func (p *progressBar) draw() {
+	var read int64
+	for _, in := range p.inputs {
+		read += in.read.n.Load()
+	}
+	const width = 30
+	frac := min(float64(read)/float64(p.total), 1)
+	filled := int(frac * width)
+	rate := float64(read) / 1e6 / max(time.Since(p.start).Seconds(), 1e-3)
+	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s / %s  %s MB/s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
+		frac*100, humanBytes(read), humanBytes(p.total), commas(int64(rate)))
+}
+
+func (p *progressBar) stop() {
+	if p == nil {
+		return
+	}
+	close(p.done)
+	p.wg.Wait()
+}

@@ -1,0 +1,92 @@
+package parser
+
+import "bytes"
+
+// BlockStats counts what SplitRecords read.
+type BlockStats struct {
+	Lines, Records, Cut int64
+}
+
+// SplitRecords walks a block of plain (unwrapped) OpenUnison output that
+// begins and ends at record boundaries, calling fn with each record (its first
+// line and continuation lines, without the final newline), the record's offset
+// in the block and the line number of its first line within the block (from 1).
+// Records are slices of block: no copying, which is what lets a scan of a
+// plain log run at memory speed on every core. A record longer than MaxRecord
+// is cut there. The Scanner and SplitRecords agree on records, kinds and
+// counts for plain input (a test holds them to it).
+func SplitRecords(block []byte, fn func(rec []byte, off int, line int64)) BlockStats {
+	var st BlockStats
+	recStart, recEnd := -1, 0
+	var recLine int64
+	emit := func() {
+		rec := block[recStart:recEnd]
+		if len(rec) > MaxRecord {
+			rec = rec[:MaxRecord]
+			st.Cut++
+		}
+		st.Records++
+		fn(rec, recStart, recLine)
+	}
+	for pos := 0; pos < len(block); {
+		end := len(block)
+		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
+			end = pos + nl
+		}
+		line := block[pos:end]
+		st.Lines++
+		switch {
+		case recStart >= 0 && !IsRecordStart(line):
+			recEnd = end
+		case recStart < 0 && len(bytes.TrimSpace(line)) == 0:
+			// blank lines before the first record belong to nothing
+		default:
+			if recStart >= 0 {
+				emit()
+			}
+			recStart, recEnd, recLine = pos, end, st.Lines
+		}
+		pos = end + 1
+	}
+	if recStart >= 0 {
+		emit()
+	}
+	return st
+}
+
+// LastRecordStart returns the offset of the last line in b that starts a
+// record and can be seen whole enough to tell (at least the "[yyyy-" prefix),
+// or -1. A block reader cuts there so that every block holds whole records.
+func LastRecordStart(b []byte) int {
+	for end := len(b); end > 0; {
+		i := bytes.LastIndexByte(b[:end], '\n')
+		if i < 0 {
+			return -1
+		}
+		if i+1 < len(b) && IsRecordStart(b[i+1:]) {
+			return i + 1
+		}
+		end = i
+	}
+	return -1
+}
+
+// DetectFormat decides a source's wrapper from its first bytes: the first
+// non-empty line. It returns FormatUnknown when b holds no such line.
+func DetectFormat(b []byte) Format {
+	for len(b) > 0 {
+		nl := bytes.IndexByte(b, '\n')
+		if nl < 0 {
+			// An unfinished line is enough unless it is blank.
+			if len(bytes.TrimSpace(b)) == 0 {
+				return FormatUnknown
+			}
+			return detectFormat(b)
+		}
+		if line := b[:nl]; len(bytes.TrimSpace(line)) > 0 {
+			return detectFormat(line)
+		}
+		b = b[nl+1:]
+	}
+	return FormatUnknown
+}

@@ -1,0 +1,100 @@
+package parser
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// seedLines adds every line of the repository's sample logs to a fuzz corpus.
+func seedLines(f *testing.F, whole bool) {
+	f.Helper()
+	files, _ := filepath.Glob("../testdata/openunison/*")
+	if len(files) == 0 {
+		f.Fatal("no sample logs in ../testdata/openunison")
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if whole {
+			f.Add(data)
+			continue
+		}
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			f.Add(l)
+		}
+	}
+}
+
+// Parse never panics, and Classify never calls "other" what Parse would
+// give a kind, nor names a kind Parse disagrees with.
+func FuzzParse(f *testing.F) {
+	seedLines(f, false)
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		ev, err := Parse(rec, nil)
+		c := Classify(rec)
+		if c == KindOther && ev.Kind != KindOther {
+			t.Fatalf("Classify says other, Parse says %s for %q", ev.Kind, rec)
+		}
+		if err == nil && ev.Kind != c {
+			t.Fatalf("Classify says %s, Parse says %s for %q", c, ev.Kind, rec)
+		}
+		if err != nil && ev.Kind != KindOther {
+			t.Fatalf("a record with an error must be other, got %s", ev.Kind)
+		}
+		if ev.Raw != string(rec) {
+			t.Fatalf("Raw %q, want the record", ev.Raw)
+		}
+		if err == nil && ev.Kind != KindOther && !ev.IP.IsValid() {
+			t.Fatalf("a %s event without an IP: %q", ev.Kind, rec)
+		}
+	})
+}
+
+// The Scanner never panics, bounds every record, accounts for every byte,
+// and for plain input agrees with SplitRecords.
+func FuzzScanner(f *testing.F) {
+	seedLines(f, true)
+	f.Add([]byte(cri("stdout", "P", "[2026-11-23 10:00:00,000][t] INFO  A") + cri("stdout", "F", " - x")))
+	f.Add([]byte(docker("[2026-11-23 10:00:00,000][t] INFO  A") + docker(" - x\n")))
+	f.Add([]byte("{\"log\":\"\\ud800\\n\"}\n\xff\xfe\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		sc := NewScanner(bytes.NewReader(in))
+		var texts []string
+		for sc.Scan() {
+			r := sc.Record()
+			if len(r.Text) > MaxRecord || r.Offset < 0 || r.Offset > int64(len(in)) {
+				t.Fatalf("record of %d bytes at offset %d", len(r.Text), r.Offset)
+			}
+			Classify(r.Text)
+			texts = append(texts, string(r.Text))
+		}
+		if sc.Err() != nil {
+			t.Fatal(sc.Err())
+		}
+		if st := sc.Stats(); st.Bytes != int64(len(in)) {
+			t.Fatalf("read %d of %d bytes", st.Bytes, len(in))
+		}
+		if sc.Format() != FormatPlain || bytes.IndexByte(in, '\r') >= 0 {
+			return
+		}
+		var blocks []string
+		SplitRecords(in, func(rec []byte, _ int, _ int64) { blocks = append(blocks, string(rec)) })
+		if strings.Join(blocks, "\x00") != strings.Join(texts, "\x00") {
+			t.Fatalf("SplitRecords %q\nScanner %q", blocks, texts)
+		}
+	})
+}
+
+func TestParseSurvivesInvalidUTF8Fuzzed(t *testing.T) {
+	rec := []byte("[2026-11-23 10:00:00,000][\xff] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://x/auth/idp/\xfe/token - uid=\xc3,o=T - Expired [192.0.2.1] - [null]")
+	ev, err := Parse(rec, nil)
+	if err != nil || ev.Kind != KindGraceReuse || utf8.ValidString(ev.User) {
+		t.Fatalf("kind %s err %v user %q", ev.Kind, err, ev.User)
+	}
+}

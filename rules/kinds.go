@@ -1,0 +1,78 @@
+package rules
+
+import (
+	"github.com/expr-lang/expr/ast"
+	exprparser "github.com/expr-lang/expr/parser"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// kindSet is a set of event kinds, one bit each.
+type kindSet uint8
+
+const allKinds = kindSet(1<<parser.KindGraceReuse | 1<<parser.KindTokenOK | 1<<parser.KindTokenFail | 1<<parser.KindLogin | 1<<parser.KindOther)
+
+func (s kindSet) has(k parser.Kind) bool { return s&(1<<k) != 0 }
+
+// kindsOf reads which event kinds a "when" expression can be true for, from
+// a top-level conjunct such as event.kind == "grace_reuse" or event.kind in
+// ["token_ok", "login"]. Anything it cannot read means every kind: the
+// analysis only ever skips work, it never changes a verdict.
+func kindsOf(when string) kindSet {
+	tree, err := exprparser.Parse(when)
+	if err != nil {
+		return allKinds
+	}
+	return conjunctKinds(tree.Node)
+}
+
+func conjunctKinds(n ast.Node) kindSet {
+	b, ok := n.(*ast.BinaryNode)
+	if !ok {
+		return allKinds
+	}
+	switch b.Operator {
+	case "&&", "and":
+		return conjunctKinds(b.Left) & conjunctKinds(b.Right)
+	case "==":
+		if isEventKind(b.Left) {
+			return kindsNamed(b.Right)
+		}
+		if isEventKind(b.Right) {
+			return kindsNamed(b.Left)
+		}
+	case "in":
+		if arr, ok := b.Right.(*ast.ArrayNode); ok && isEventKind(b.Left) {
+			var s kindSet
+			for _, el := range arr.Nodes {
+				s |= kindsNamed(el)
+			}
+			return s
+		}
+	}
+	return allKinds
+}
+
+func isEventKind(n ast.Node) bool {
+	m, ok := n.(*ast.MemberNode)
+	if !ok {
+		return false
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	prop, ok2 := m.Property.(*ast.StringNode)
+	return ok && ok2 && id.Value == "event" && prop.Value == "kind"
+}
+
+// kindsNamed is the kind a string literal names; a literal naming no kind
+// matches none, anything else could be any kind.
+func kindsNamed(n ast.Node) kindSet {
+	str, ok := n.(*ast.StringNode)
+	if !ok {
+		return allKinds
+	}
+	var k parser.Kind
+	if k.UnmarshalText([]byte(str.Value)) != nil {
+		return 0
+	}
+	return 1 << k
+}

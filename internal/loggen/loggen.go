@@ -17,10 +17,11 @@
 // that shared code with the parser would share its mistakes, and the counts it
 // reports would stop being an independent check of what the scanner finds.
 //
-// Where openunison-logs.md gives no exact text (MyVD's access lines, most
-// other loggers, stack frames), the lines are plausible imitations; the line
-// layout, the access-log grammar and every token-endpoint line follow the
-// document exactly.
+// Where openunison-logs.md gives no exact text (MyVD's access lines, other
+// loggers, stack frames, the AuSuccess lines of the API proxy's bearer-token
+// chain and of logins), the lines are plausible imitations; the line layout,
+// the access-log grammar and every token-endpoint line follow the document
+// exactly.
 package loggen
 
 import (

@@ -1,0 +1,239 @@
+package idp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while a server writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve runs a Provider on a loopback port until the test ends.
+func serve(t *testing.T, mod func(*Config)) (*Provider, *syncBuffer) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	cfg := Config{Issuer: "http://" + ln.Addr().String() + DefaultIssuerPath, Log: log, SigningKey: testKey(), Diag: quietLogger()}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return p, log
+}
+
+type truthDoc struct {
+	Config  map[string]any `json:"config"`
+	Records []TruthRecord  `json:"records"`
+	Summary SimReport      `json:"summary"`
+}
+
+func TestSimulate(t *testing.T) {
+	sources := []SourceMode{SourceXFF}
+	if runtime.GOOS == "linux" {
+		sources = append(sources, SourceBind)
+	}
+	for _, src := range sources {
+		t.Run(string(src), func(t *testing.T) {
+			const grace = 400 * time.Millisecond
+			p, log := serve(t, func(c *Config) {
+				c.Grace = grace
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			})
+			var truth bytes.Buffer
+			var progress []SimReport
+			rep, err := Simulate(context.Background(), SimConfig{
+				Issuer: p.Issuer(), Users: 6, Duration: 2500 * time.Millisecond, Rate: 40, Grace: grace,
+				Mix: Mix{Race: 0.2, Replay: 0.2, OutsideGrace: 0.3}, Source: src, Truth: &truth, Concurrency: 8,
+				Progress: func(r SimReport) { progress = append(progress, r) }, ProgressEvery: 500 * time.Millisecond, Seed: 42,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc truthDoc
+			if err := json.Unmarshal(truth.Bytes(), &doc); err != nil {
+				t.Fatalf("truth file is not JSON: %v", err)
+			}
+			if uint64(len(doc.Records)) != rep.Requests || doc.Summary.Requests != rep.Requests {
+				t.Errorf("truth has %d records, report says %d requests", len(doc.Records), rep.Requests)
+			}
+			if len(progress) < 3 {
+				t.Errorf("%d progress reports in 2.5s at 500ms", len(progress))
+			}
+			if rep.Ops[OpLogin] != 6 || rep.Ops[OpRace] == 0 || rep.Ops[OpReplay] == 0 || rep.Ops[OpOutsideGrace] == 0 || rep.Ops[OpRefresh] == 0 {
+				t.Errorf("ops %v", rep.Ops)
+			}
+			if rep.Results[ResultError] != 0 {
+				t.Errorf("results %v", rep.Results)
+			}
+
+			home, replay := netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.0/24")
+			if src == SourceBind {
+				home, replay = netip.MustParsePrefix("127.0.1.0/24"), netip.MustParsePrefix("127.0.2.0/24")
+			}
+			logText := log.String()
+			for _, r := range doc.Records {
+				ip := netip.MustParseAddr(r.IP)
+				switch {
+				case r.Role == "user" && !home.Contains(ip), r.Role == "attacker" && !replay.Contains(ip):
+					t.Errorf("record %d: %s from %s", r.Seq, r.Role, ip)
+				case r.Op == OpReplay && r.Role == "attacker":
+					if r.Result != ResultReused || r.Expect != ExpectReplay || r.PrevIP == "" {
+						t.Errorf("in-grace replay %+v", r)
+					}
+					// The IdP saw the replayer's address: the detector's whole input.
+					if !strings.Contains(logText, "Expired token used within grace period ["+r.IP+"]") {
+						t.Errorf("no ExpiredRefreshTokenUsed line from %s", r.IP)
+					}
+				case r.Op == OpOutsideGrace:
+					if r.Result != ResultRefused || r.Error != "invalid_grant" || r.Expect != ExpectRefusedReplay {
+						t.Errorf("outside-grace replay %+v", r)
+					}
+					if r.Start.Sub(*r.PrevTime) <= grace {
+						t.Errorf("outside-grace replay sent %s after rotation", r.Start.Sub(*r.PrevTime))
+					}
+				case r.Op == OpRace && r.Result != ResultOK:
+					t.Errorf("race member with grace %s: %+v", grace, r)
+				}
+			}
+			if s := p.Stats(); s.GraceReuses < rep.Ops[OpRace]+rep.Ops[OpReplay] {
+				t.Errorf("IdP counted %d grace reuses for %d races and %d replays", s.GraceReuses, rep.Ops[OpRace], rep.Ops[OpReplay])
+			}
+		})
+	}
+}
+
+// TestSimulateGraceZeroRaces: without a grace period a client-go race loses
+// one request, and the simulated user carries on with the winner's token.
+func TestSimulateGraceZeroRaces(t *testing.T) {
+	p, _ := serve(t, nil)
+	rep, err := Simulate(context.Background(), SimConfig{Issuer: p.Issuer(), Users: 2, Duration: time.Second, Rate: 20,
+		Mix: Mix{Race: 1}, Source: SourceXFF, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Results[ResultOK] != rep.Ops[OpRace] || rep.Results[ResultRefused] != rep.Ops[OpRace] || rep.Ops[OpRelogin] != 0 {
+		t.Errorf("want one ok and one refused per race and no relogin: ops %v results %v", rep.Ops, rep.Results)
+	}
+}
+
+// TestSimulateRevokeOnReuse: an outside-grace replay against
+// --revoke-on-reuse kills the user's session, and the user logs in again.
+func TestSimulateRevokeOnReuse(t *testing.T) {
+	p, _ := serve(t, func(c *Config) { c.RevokeOnReuse = true })
+	rep, err := Simulate(context.Background(), SimConfig{Issuer: p.Issuer(), Users: 1, Duration: 2 * time.Second, Rate: 10,
+		Mix: Mix{OutsideGrace: 0.5}, Source: SourceXFF, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stats().Revoked == 0 || rep.Ops[OpRelogin] == 0 {
+		t.Errorf("revoked %d sessions, %d relogins; ops %v", p.Stats().Revoked, rep.Ops[OpRelogin], rep.Ops)
+	}
+}
+
+func TestSimulateNoUsers(t *testing.T) {
+	p, _ := serve(t, nil)
+	_, err := Simulate(context.Background(), SimConfig{Issuer: p.Issuer(), Users: 2, UserFormat: "ghost%d", Duration: time.Second})
+	var te *TokenError
+	if !errors.As(err, &te) || te.Code != "invalid_grant" {
+		t.Errorf("err = %v, want the login's invalid_grant", err)
+	}
+}
+
+func TestSimConfigRejects(t *testing.T) {
+	for _, c := range []SimConfig{
+		{},
+		{Issuer: "http://x", Grace: -1},
+		{Issuer: "http://x", Mix: Mix{Race: 0.7, Replay: 0.7}},
+		{Issuer: "http://x", Mix: Mix{Race: -0.1}},
+		{Issuer: "http://x", HomeNet: netip.MustParsePrefix("10.0.0.0/31")},
+		{Issuer: "http://x", ReplayNet: netip.MustParsePrefix("2001:db8::/64")},
+	} {
+		if _, err := c.withDefaults(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+func TestNthAddr(t *testing.T) {
+	p := netip.MustParsePrefix("127.0.1.0/24")
+	for n, want := range map[int]string{0: "127.0.1.1", 253: "127.0.1.254", 254: "127.0.1.1", 1000: "127.0.1.239"} {
+		if got := nthAddr(p, n).String(); got != want {
+			t.Errorf("nthAddr(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+func TestAutoSource(t *testing.T) {
+	want := SourceXFF
+	if runtime.GOOS == "linux" {
+		want = SourceBind
+	}
+	for issuer, w := range map[string]SourceMode{
+		"http://127.0.0.1:8443/auth/idp/k8sIdp": want,
+		"http://localhost:8443/x":               want,
+		"https://k8sou.example.com/x":           SourceXFF,
+		"http://[::1]:8443/x":                   SourceXFF,
+	} {
+		if got := autoSource(issuer); got != w {
+			t.Errorf("autoSource(%s) = %s, want %s", issuer, got, w)
+		}
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	p, _ := serve(t, nil)
+	ctx := context.Background()
+	c, err := NewClient(ctx, p.Issuer(), ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TokenURL() != p.TokenURL() {
+		t.Errorf("discovered %s, want %s", c.TokenURL(), p.TokenURL())
+	}
+	_, err = c.Refresh(ctx, netip.Addr{}, "nope")
+	if !IsInvalidGrant(err) || strings.Contains(err.Error(), "nope") {
+		t.Errorf("refresh of garbage: %v", err)
+	}
+	if _, err := NewClient(ctx, p.Issuer()+"/wrong", ClientOptions{}); err == nil {
+		t.Error("discovery of a wrong issuer succeeded")
+	}
+}

@@ -48,7 +48,7 @@ const (
 
 // Observation is the part of an event a Store needs.
 type Observation struct {
-	User    string // the user key: IdP and DN
+	User    UserID
 	Session string // OpenUnison's session id; "" or "null" for none
 	Time    time.Time
 	IP      netip.Addr
@@ -83,6 +83,10 @@ type Context struct {
 	Facts
 }
 
-// UserKey is the history key of an event's user: DNs are only unique within
-// one IdP.
-func UserKey(ev *parser.Event) string { return ev.IdP + "|" + ev.User }
+// UserID names a user in the history: DNs are only unique within one IdP.
+type UserID struct {
+	IdP, DN string
+}
+
+// UserOf returns the history key of an event's user.
+func UserOf(ev *parser.Event) UserID { return UserID{IdP: ev.IdP, DN: ev.User} }

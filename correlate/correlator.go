@@ -171,7 +171,7 @@ func (c *Correlator) judge(ctx context.Context, ev parser.Event, action Action, 
 		}
 		return judge(Context{Event: ev})
 	}
-	obs := Observation{User: UserKey(&ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need}
+	obs := Observation{User: UserOf(&ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need}
 	facts, err := c.store.Apply(ctx, obs)
 	if err != nil {
 		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)

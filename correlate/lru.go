@@ -2,27 +2,27 @@ package correlate
 
 // lru is a map whose entries keep the order they were last used in, so the
 // least recently used can be evicted in O(1).
-type lru[V any] struct {
-	items map[string]*lruEntry[V]
-	head  lruEntry[V] // sentinel: head.next is the most recent, head.prev the oldest
+type lru[K comparable, V any] struct {
+	items map[K]*lruEntry[K, V]
+	head  lruEntry[K, V] // sentinel: head.next is the most recent, head.prev the oldest
 }
 
-type lruEntry[V any] struct {
-	key        string
+type lruEntry[K comparable, V any] struct {
+	key        K
 	val        V
-	prev, next *lruEntry[V]
+	prev, next *lruEntry[K, V]
 }
 
-func newLRU[V any]() *lru[V] {
-	l := &lru[V]{items: make(map[string]*lruEntry[V])}
+func newLRU[K comparable, V any]() *lru[K, V] {
+	l := &lru[K, V]{items: make(map[K]*lruEntry[K, V])}
 	l.head.next, l.head.prev = &l.head, &l.head
 	return l
 }
 
-func (l *lru[V]) len() int { return len(l.items) }
+func (l *lru[K, V]) len() int { return len(l.items) }
 
 // get returns the value for key and marks it most recently used.
-func (l *lru[V]) get(key string) (V, bool) {
+func (l *lru[K, V]) get(key K) (V, bool) {
 	e, ok := l.items[key]
 	if !ok {
 		var zero V
@@ -33,21 +33,22 @@ func (l *lru[V]) get(key string) (V, bool) {
 	return e.val, true
 }
 
-func (l *lru[V]) add(key string, v V) {
-	e := &lruEntry[V]{key: key, val: v}
+func (l *lru[K, V]) add(key K, v V) {
+	e := &lruEntry[K, V]{key: key, val: v}
 	l.items[key] = e
 	l.pushFront(e)
 }
 
-func (l *lru[V]) oldest() (string, V, bool) {
+func (l *lru[K, V]) oldest() (K, V, bool) {
 	if l.head.prev == &l.head {
+		var zk K
 		var zero V
-		return "", zero, false
+		return zk, zero, false
 	}
 	return l.head.prev.key, l.head.prev.val, true
 }
 
-func (l *lru[V]) removeOldest() {
+func (l *lru[K, V]) removeOldest() {
 	e := l.head.prev
 	if e == &l.head {
 		return
@@ -56,12 +57,12 @@ func (l *lru[V]) removeOldest() {
 	delete(l.items, e.key)
 }
 
-func (l *lru[V]) unlink(e *lruEntry[V]) {
+func (l *lru[K, V]) unlink(e *lruEntry[K, V]) {
 	e.prev.next = e.next
 	e.next.prev = e.prev
 }
 
-func (l *lru[V]) pushFront(e *lruEntry[V]) {
+func (l *lru[K, V]) pushFront(e *lruEntry[K, V]) {
 	e.next = l.head.next
 	e.prev = &l.head
 	l.head.next.prev = e

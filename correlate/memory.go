@@ -16,8 +16,7 @@ type Limits struct {
 	MaxIPsPerUser int           // addresses per user; the least recently seen is evicted (64)
 	MaxRefreshes  int           // refreshes remembered per user (16)
 	MaxReuses     int           // reuse times remembered per user, for the burst counts (64)
-	MaxSessions   int           // session ids tracked (100,000)
-	MaxSessionIPs int           // addresses per session id (8)
+	MaxSessions   int           // session ids tracked, rounded up to a power of two (16,384)
 }
 
 // DefaultLimits are the limits DESIGN.md names.
@@ -25,7 +24,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		RefreshTTL: time.Hour, IPTTL: 30 * 24 * time.Hour,
 		MaxUsers: 100_000, MaxIPsPerUser: 64, MaxRefreshes: 16, MaxReuses: 64,
-		MaxSessions: 100_000, MaxSessionIPs: 8,
+		MaxSessions: 16_384,
 	}
 }
 
@@ -48,7 +47,6 @@ func (l Limits) withDefaults() Limits {
 	l.MaxRefreshes = pick(l.MaxRefreshes, d.MaxRefreshes)
 	l.MaxReuses = pick(l.MaxReuses, d.MaxReuses)
 	l.MaxSessions = pick(l.MaxSessions, d.MaxSessions)
-	l.MaxSessionIPs = pick(l.MaxSessionIPs, d.MaxSessionIPs)
 	return l
 }
 
@@ -60,8 +58,8 @@ type MemoryStats struct {
 	UsersExpired     int64 // unseen for longer than the IP TTL
 	IPsEvicted       int64 // over MaxIPsPerUser
 	IPsExpired       int64 // older than the IP TTL
-	SessionsEvicted  int64 // over MaxSessions
-	SessionIPsCapped int64 // addresses not recorded because a session had MaxSessionIPs
+	SessionsEvicted  int64 // a session's slot taken by a newer session
+	SessionIPsCapped int64 // addresses not recorded because a session had sessionIPs already
 }
 
 // Memory is the in-process Store: maps with least-recently-seen eviction.
@@ -69,8 +67,8 @@ type MemoryStats struct {
 type Memory struct {
 	mu       sync.Mutex
 	limits   Limits
-	users    *lru[*userState]
-	sessions *lru[*sessionState]
+	users    *lru[UserID, *userState]
+	sessions *sessionTable
 	stats    MemoryStats
 }
 
@@ -82,18 +80,15 @@ type seenIP struct {
 type userState struct {
 	firstSeen time.Time
 	lastSeen  time.Time
-	refreshes []RefreshFact // oldest first
+	refreshes ring[RefreshFact]
 	ips       []seenIP      // most recently seen first
-	reuses    []time.Time   // oldest first
-}
-
-type sessionState struct {
-	ips []netip.Addr
+	reuses    ring[time.Time]
 }
 
 // NewMemory returns an empty Memory store.
 func NewMemory(l Limits) *Memory {
-	return &Memory{limits: l.withDefaults(), users: newLRU[*userState](), sessions: newLRU[*sessionState]()}
+	l = l.withDefaults()
+	return &Memory{limits: l, users: newLRU[UserID, *userState](), sessions: newSessionTable(l.MaxSessions)}
 }
 
 // Stats returns sizes and eviction counts.
@@ -101,7 +96,7 @@ func (m *Memory) Stats() MemoryStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.stats
-	s.Users, s.Sessions = m.users.len(), m.sessions.len()
+	s.Users, s.Sessions = m.users.len(), m.sessions.used
 	return s
 }
 
@@ -120,7 +115,7 @@ func (m *Memory) Apply(_ context.Context, obs Observation) (Facts, error) {
 	return f, nil
 }
 
-func (m *Memory) user(key string, now time.Time) *userState {
+func (m *Memory) user(key UserID, now time.Time) *userState {
 	if u, ok := m.users.get(key); ok {
 		return u
 	}
@@ -148,11 +143,11 @@ func (m *Memory) expireUsers(now time.Time) {
 
 func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 	var f Facts
-	if len(u.refreshes) > 0 || len(u.ips) > 0 || len(u.reuses) > 0 {
+	if u.refreshes.len() > 0 || len(u.ips) > 0 || u.reuses.len() > 0 {
 		f.FirstSeen = u.firstSeen
 	}
-	for i := len(u.refreshes) - 1; i >= 0; i-- {
-		r := u.refreshes[i]
+	for i := range u.refreshes.len() {
+		r := u.refreshes.newest(i)
 		if r.Time.After(obs.Time) {
 			continue
 		}
@@ -174,8 +169,8 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 			f.IPSeen = true
 		}
 	}
-	for _, t := range u.reuses {
-		if d := obs.Time.Sub(t); d >= 0 && d <= time.Hour {
+	for i := range u.reuses.len() {
+		if d := obs.Time.Sub(u.reuses.newest(i)); d >= 0 && d <= time.Hour {
 			f.Reuses1h++
 			if d <= 10*time.Minute {
 				f.Reuses10m++
@@ -193,11 +188,11 @@ func (m *Memory) sessionFacts(obs Observation) ([]netip.Addr, bool) {
 	if !hasSession(obs.Session) {
 		return nil, false
 	}
-	s, ok := m.sessions.get(obs.Session)
-	if !ok {
+	slot := m.sessions.find(obs.Session)
+	if slot == nil {
 		return nil, false
 	}
-	return slices.Clone(s.ips), slices.Contains(s.ips, obs.IP)
+	return slot.addrs(), slot.has(obs.IP)
 }
 
 func hasSession(id string) bool { return id != "" && id != "null" }
@@ -211,24 +206,40 @@ func (m *Memory) learn(u *userState, obs Observation) {
 	}
 	switch obs.Action {
 	case Refresh:
-		u.refreshes = appendCapped(u.refreshes, RefreshFact{Time: obs.Time, IP: obs.IP, Session: obs.Session}, m.limits.MaxRefreshes)
+		u.refreshes.push(RefreshFact{Time: obs.Time, IP: obs.IP, Session: obs.Session}, m.limits.MaxRefreshes)
 		m.learnIP(u, obs)
 		m.learnSession(obs)
 	case Login:
 		m.learnIP(u, obs)
 		m.learnSession(obs)
 	case Reuse:
-		u.reuses = appendCapped(u.reuses, obs.Time, m.limits.MaxReuses)
+		u.reuses.push(obs.Time, m.limits.MaxReuses)
 		m.learnSession(obs)
 	}
 }
 
-// appendCapped appends in time order and drops the oldest beyond max.
-func appendCapped[T any](s []T, v T, max int) []T {
-	if len(s) >= max {
-		s = append(s[:0], s[len(s)-max+1:]...)
+// ring keeps the newest values up to a cap, overwriting the oldest: the
+// per-user histories are written on every refresh, so they must not shift.
+type ring[T any] struct {
+	vals []T
+	next int // where the next value goes once full
+}
+
+func (r *ring[T]) len() int { return len(r.vals) }
+
+func (r *ring[T]) push(v T, max int) {
+	if len(r.vals) < max {
+		r.vals = append(r.vals, v)
+		return
 	}
-	return append(s, v)
+	r.vals[r.next] = v
+	r.next = (r.next + 1) % len(r.vals)
+}
+
+// newest returns the i-th newest value, i from 0.
+func (r *ring[T]) newest(i int) T {
+	n := len(r.vals)
+	return r.vals[((r.next-1-i)%n+n)%n]
 }
 
 func (m *Memory) learnIP(u *userState, obs Observation) {
@@ -257,21 +268,11 @@ func (m *Memory) learnSession(obs Observation) {
 	if !hasSession(obs.Session) || !obs.IP.IsValid() {
 		return
 	}
-	s, ok := m.sessions.get(obs.Session)
-	if !ok {
-		if m.sessions.len() >= m.limits.MaxSessions {
-			m.sessions.removeOldest()
-			m.stats.SessionsEvicted++
-		}
-		s = &sessionState{}
-		m.sessions.add(obs.Session, s)
+	slot, evicted := m.sessions.claim(obs.Session)
+	if evicted {
+		m.stats.SessionsEvicted++
 	}
-	if slices.Contains(s.ips, obs.IP) {
-		return
-	}
-	if len(s.ips) >= m.limits.MaxSessionIPs {
+	if !slot.add(obs.IP) {
 		m.stats.SessionIPsCapped++
-		return
 	}
-	s.ips = append(s.ips, obs.IP)
 }

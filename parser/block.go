@@ -9,15 +9,16 @@ type BlockStats struct {
 
 // SplitRecords walks a block of plain (unwrapped) OpenUnison output that
 // begins and ends at record boundaries, calling fn with each record (its first
-// line and continuation lines, without the final newline), the record's offset
-// in the block and the line number of its first line within the block (from 1).
+// line and continuation lines, without the final newline), the length of its
+// first line, the record's offset in the block and the line number of its
+// first line within the block (from 1).
 // Records are slices of block: no copying, which is what lets a scan of a
 // plain log run at memory speed on every core. A record longer than MaxRecord
 // is cut there. The Scanner and SplitRecords agree on records, kinds and
 // counts for plain input (a test holds them to it).
-func SplitRecords(block []byte, fn func(rec []byte, off int, line int64)) BlockStats {
+func SplitRecords(block []byte, fn func(rec []byte, firstLen, off int, line int64)) BlockStats {
 	var st BlockStats
-	recStart, recEnd := -1, 0
+	recStart, recEnd, firstEnd := -1, 0, 0
 	var recLine int64
 	emit := func() {
 		rec := block[recStart:recEnd]
@@ -26,7 +27,7 @@ func SplitRecords(block []byte, fn func(rec []byte, off int, line int64)) BlockS
 			st.Cut++
 		}
 		st.Records++
-		fn(rec, recStart, recLine)
+		fn(rec, min(firstEnd, recStart+len(rec))-recStart, recStart, recLine)
 	}
 	for pos := 0; pos < len(block); {
 		end := len(block)
@@ -44,7 +45,7 @@ func SplitRecords(block []byte, fn func(rec []byte, off int, line int64)) BlockS
 			if recStart >= 0 {
 				emit()
 			}
-			recStart, recEnd, recLine = pos, end, st.Lines
+			recStart, recEnd, firstEnd, recLine = pos, end, end, st.Lines
 		}
 		pos = end + 1
 	}

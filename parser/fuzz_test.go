@@ -84,7 +84,12 @@ func FuzzScanner(f *testing.F) {
 			return
 		}
 		var blocks []string
-		SplitRecords(in, func(rec []byte, _ int, _ int64) { blocks = append(blocks, string(rec)) })
+		SplitRecords(in, func(rec []byte, first, _ int, _ int64) {
+			if ClassifyLine(rec[:first]) != Classify(rec) {
+				t.Fatalf("ClassifyLine and Classify disagree on %q", rec)
+			}
+			blocks = append(blocks, string(rec))
+		})
 		if strings.Join(blocks, "\x00") != strings.Join(texts, "\x00") {
 			t.Fatalf("SplitRecords %q\nScanner %q", blocks, texts)
 		}

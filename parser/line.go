@@ -150,8 +150,14 @@ func Classify(rec []byte) Kind {
 	if nl := bytes.IndexByte(rec, '\n'); nl >= 0 {
 		rec = rec[:nl]
 	}
-	rec = trimCR(rec)
-	msg, access, oidc := messageOf(rec)
+	return ClassifyLine(rec)
+}
+
+// ClassifyLine is Classify for a record's first line, known to hold no
+// newline: a block splitter has found the line's end already, and looking
+// for it again would read every byte twice.
+func ClassifyLine(line []byte) Kind {
+	msg, access, oidc := messageOf(trimCR(line))
 	switch {
 	case access:
 		return classifyAccess(msg)
@@ -178,31 +184,26 @@ func classifyAccess(msg []byte) Kind {
 	case bytes.HasPrefix(msg, tagAzFail):
 		kind, msg = KindTokenFail, msg[len(tagAzFail):]
 	case bytes.HasPrefix(msg, tagAuSuccess):
-		if _, _, ok := splitAccess(msg[len(tagAuSuccess):]); ok {
-			return KindLogin
-		}
-		return KindOther
+		kind, msg = KindLogin, msg[len(tagAuSuccess):]
 	default:
 		return KindOther
 	}
-	url, dn, ok := splitAccess(msg)
-	if !ok || !isTokenEndpoint(url) {
+	// Look at the URL before anything else: most access lines are for other
+	// applications, and the URL rules them out after two short searches.
+	app := bytes.Index(msg, sepField)
+	if app < 0 {
 		return KindOther
 	}
-	if kind == KindTokenOK && isAnonymous(dn) {
+	rest := msg[app+len(sepField):]
+	u := bytes.Index(rest, sepField)
+	if u < 0 || (kind != KindLogin && !isTokenEndpoint(rest[:u])) {
+		return KindOther
+	}
+	_, dn, ok := splitURLUser(rest)
+	if !ok || (kind == KindTokenOK && isAnonymous(dn)) {
 		return KindOther
 	}
 	return kind
-}
-
-// splitAccess reads "APP - URL - DN - MESSAGE [IP] - [SESSION]" far enough to
-// return the URL and the DN.
-func splitAccess(rest []byte) (url, dn []byte, ok bool) {
-	app := bytes.Index(rest, sepField)
-	if app < 0 {
-		return nil, nil, false
-	}
-	return splitURLUser(rest[app+len(sepField):])
 }
 
 // splitURLUser reads "URL - DN - MESSAGE [IP] - [SESSION]" far enough to
@@ -259,7 +260,10 @@ func isTokenEndpoint(url []byte) bool {
 // IsAnonymousDN reports whether dn is OpenUnison's anonymous user (or empty).
 func IsAnonymousDN(dn string) bool {
 	const prefix = "uid=anonymous,"
-	return dn == "" || (len(dn) >= len(prefix) && strings.EqualFold(dn[:len(prefix)], prefix))
+	if dn == "" {
+		return true
+	}
+	return len(dn) >= len(prefix) && (dn[0] == 'u' || dn[0] == 'U') && strings.EqualFold(dn[:len(prefix)], prefix)
 }
 
 func isAnonymous(dn []byte) bool {
@@ -272,35 +276,35 @@ func isAnonymous(dn []byte) bool {
 // the grammar still yields an Event of kind other with whatever could be read,
 // Raw always set, and an error saying where the grammar broke.
 func Parse(rec []byte, loc *time.Location) (Event, error) {
-	// One string holds the record; every field is a substring of it, so a
-	// parsed event costs one allocation.
+	// One string holds the record and every field is a substring of it, so
+	// a parsed event costs one allocation. The grammar is read on the bytes;
+	// the same offsets then cut the string.
 	raw := string(rec)
 	ev := Event{Raw: raw}
-	line := raw
-	if nl := strings.IndexByte(line, '\n'); nl >= 0 {
+	line := rec
+	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
 	}
-	line = strings.TrimSuffix(line, "\r")
-	h, err := splitHeader([]byte(line))
+	line = trimCR(line)
+	h, err := splitHeader(line)
 	if err != nil {
 		return ev, err
 	}
-	t, err := parseStamp([]byte(line[:stampLen]), loc)
+	t, err := parseStamp(line[:stampLen], loc)
 	if err != nil {
 		return ev, err
 	}
 	ev.Time = t
-	ev.Thread = line[stampLen+1 : h.threadEnd]
-	ev.Level = line[h.threadEnd+2 : h.threadEnd+2+len(h.level)]
-	loggerStart := h.msg - 3 - len(h.logger)
-	ev.Logger = line[loggerStart : h.msg-3]
+	ev.Thread = raw[stampLen+1 : h.threadEnd]
+	ev.Level = raw[h.threadEnd+2 : h.threadEnd+2+len(h.level)]
+	ev.Logger = raw[h.msg-3-len(h.logger) : h.msg-3]
 	msg := line[h.msg:]
-	ev.Message = msg
+	ev.Message = raw[h.msg:len(line)]
 	switch {
-	case ev.Logger == "AccessLog" && strings.HasPrefix(msg, "["):
-		err = parseTagged(&ev, msg, true)
-	case ev.Logger == "OpenIDConnectIdP" && strings.HasPrefix(msg, string(tagExpired)):
-		err = parseTagged(&ev, msg, false)
+	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
+		err = parseTagged(&ev, raw, h.msg, len(line), true)
+	case bytes.Equal(h.logger, loggerOIDC) && bytes.HasPrefix(msg, tagExpired):
+		err = parseTagged(&ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {
 		var se *SyntaxError
@@ -313,51 +317,67 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 	return ev, nil
 }
 
-// parseTagged reads "[TAG] - [APP - ]URL - DN - MESSAGE [IP] - [SESSION]".
-// Columns in its errors count from the start of msg (0-based offset + 1).
-func parseTagged(ev *Event, msg string, hasApp bool) error {
+// parseTagged reads "[TAG] - [APP - ]URL - DN - MESSAGE [IP] - [SESSION]",
+// the message raw[from:to]. Columns in its errors count from from (+1).
+func parseTagged(ev *Event, raw string, from, to int, hasApp bool) error {
+	msg := raw[from:to]
 	end := strings.Index(msg, "] - ")
 	if end < 2 {
 		return &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
 	}
 	ev.Tag = msg[1:end]
 	pos := end + len("] - ")
-	rest := msg[pos:]
 	if hasApp {
-		app := strings.Index(rest, " - ")
+		app := strings.Index(msg[pos:], " - ")
 		if app < 0 {
 			return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
 		}
-		ev.App = rest[:app]
+		ev.App = msg[pos : pos+app]
 		pos += app + 3
-		rest = rest[app+3:]
 	}
-	u := strings.Index(rest, " - ")
+	u := strings.Index(msg[pos:], " - ")
 	if u < 0 {
 		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
 	}
-	ev.URL = rest[:u]
+	ev.URL = msg[pos : pos+u]
 	ev.IdP = idpName(ev.URL)
 	pos += u + 3
-	rest = rest[u+3:]
-	body, ip, session, ok := splitTrailer([]byte(rest))
+	rest := msg[pos:]
+	body, ip, session, ok := splitTrailerString(rest)
 	if !ok {
 		return &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
 	}
-	d := bytes.LastIndex(body, sepField)
+	d := strings.LastIndex(body, " - ")
 	if d < 0 {
 		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
 	}
-	ev.User = rest[:d]
-	ev.Message = rest[d+3 : len(body)]
-	ipStart := len(body) + 2
-	ev.Session = rest[len(rest)-1-len(session) : len(rest)-1]
-	addr, err := netip.ParseAddr(rest[ipStart : ipStart+len(ip)])
+	ev.User = body[:d]
+	ev.Message = body[d+3:]
+	ev.Session = session
+	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return &SyntaxError{Column: pos + ipStart + 1, Msg: fmt.Sprintf("bad IP address %s", quote(string(ip)))}
+		return &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(ip))}
 	}
 	ev.IP = addr.Unmap()
 	return nil
+}
+
+// splitTrailerString is splitTrailer on a string, returning substrings.
+func splitTrailerString(msg string) (body, ip, session string, ok bool) {
+	n := len(msg)
+	if n < len("x [] - []") || msg[n-1] != ']' {
+		return "", "", "", false
+	}
+	open := strings.LastIndexByte(msg[:n-1], '[')
+	if open < len(" [] - ") || msg[open-len("] - "):open] != "] - " {
+		return "", "", "", false
+	}
+	ipEnd := open - len("] - ")
+	ipOpen := strings.LastIndexByte(msg[:ipEnd], '[')
+	if ipOpen < 1 || msg[ipOpen-1] != ' ' {
+		return "", "", "", false
+	}
+	return msg[:ipOpen-1], msg[ipOpen+1 : ipEnd], msg[open+1 : n-1], true
 }
 
 // kindOf decides the Kind from parsed fields; Classify decides it from bytes

@@ -179,7 +179,7 @@ func TestSplitRecordsMatchesScanner(t *testing.T) {
 	in := "\n\n" + lineA + "\n" + lineB + "\n" + trace + "\n" + lineC + "\n" + lineA
 	got, sc := scanAll(t, strings.NewReader(in))
 	var blockRecs []rec
-	st := SplitRecords([]byte(in), func(r []byte, off int, line int64) {
+	st := SplitRecords([]byte(in), func(r []byte, _, off int, line int64) {
 		blockRecs = append(blockRecs, rec{string(r), int64(off), line})
 	})
 	if fmt.Sprint(blockRecs) != fmt.Sprint(got) {

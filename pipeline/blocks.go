@@ -5,26 +5,31 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/graceguard/graceguard/parser"
 )
 
 // blockSize is how much of a plain log one worker takes at a time. Large
-// enough that the per-block overhead vanishes, small enough that the buffers
+// enough that the per-block overhead vanishes, small enough that the blocks
 // in flight stay a few MiB.
 const blockSize = 2 << 20
 
 // blockSource reads a plain log in blocks cut at record boundaries, has
 // workers on every core classify and parse them, and hands the events back
-// in log order. The buffers in flight are bounded (workers + 2), so memory
-// stays flat whatever the file size.
+// in log order. The blocks in flight are bounded (workers + 2), so memory
+// stays flat whatever the file size. Blocks come either from reads into
+// pooled buffers or, for a regular file, straight from a memory mapping,
+// which saves copying every byte out of the page cache.
 type blockSource struct {
 	counts   readerCounts
 	loc      *time.Location
 	ordered  chan *blockJob
 	stop     context.CancelFunc
-	readErr  error // set by the reader before it closes ordered
+	readErr  error         // set by the producer before it closes ordered
+	release  func(*blockJob) // after a block's events are consumed
+	progress *atomic.Int64
 	cur      *blockResult
 	i        int
 	lineBase int64
@@ -32,13 +37,14 @@ type blockSource struct {
 }
 
 type blockJob struct {
-	buf  []byte
-	n    int
-	base int64
+	data []byte
+	base int64 // offset of data in the source
+	buf  []byte // the pooled buffer data lives in, if any
 	done chan *blockResult
 }
 
 type blockResult struct {
+	job    *blockJob
 	events []parser.Event
 	kinds  [5]int64
 	stats  parser.BlockStats
@@ -50,28 +56,32 @@ type blockParseError struct {
 	err  error
 }
 
-func newBlockSource(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location) *blockSource {
-	return newBlockSourceSize(ctx, counts, r, loc, blockSize)
-}
+func workerCount() int { return min(runtime.GOMAXPROCS(0), 8) }
 
-func newBlockSourceSize(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, size int) *blockSource {
+func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location, progress *atomic.Int64) (*blockSource, context.Context, chan<- *blockJob) {
 	ctx, cancel := context.WithCancel(ctx)
-	workers := min(runtime.GOMAXPROCS(0), 8)
-	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel}
-	pool := make(chan []byte, workers+2)
-	for range workers + 2 {
-		pool <- make([]byte, size)
-	}
+	workers := workerCount()
+	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel, progress: progress}
 	work := make(chan *blockJob, workers)
 	for range workers {
-		go s.work(work, pool)
+		go s.work(work)
 	}
+	return s, ctx, work
+}
+
+// readBlocks starts a blockSource that reads r into pooled buffers of size
+// bytes, carrying each block's unfinished record over to the next.
+func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, size int, progress *atomic.Int64) *blockSource {
+	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
+	pool := make(chan []byte, workerCount()+2)
+	for range cap(pool) {
+		pool <- make([]byte, size)
+	}
+	s.release = func(j *blockJob) { pool <- j.buf }
 	go s.read(ctx, r, pool, work)
 	return s
 }
 
-// read cuts r into blocks that end at a record boundary, carrying the
-// unfinished record over to the next block.
 func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, work chan<- *blockJob) {
 	defer close(s.ordered)
 	defer close(work)
@@ -97,21 +107,53 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 			cut = cutPoint(buf[:n])
 		}
 		carry = append(carry[:0], buf[cut:n]...)
-		job := &blockJob{buf: buf, n: cut, base: base, done: make(chan *blockResult, 1)}
+		if !s.submit(ctx, work, &blockJob{data: buf[:cut], base: base, buf: buf}) {
+			return
+		}
 		base += int64(cut)
-		select {
-		case work <- job:
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case s.ordered <- job:
-		case <-ctx.Done():
-			return
-		}
 		if eof {
 			return
 		}
+	}
+}
+
+// mapBlocks starts a blockSource over data, a mapping of the whole file.
+// release is told of every block consumed, so the mapping's pages can leave
+// the process (its resident memory stays bounded like the read path's).
+func mapBlocks(ctx context.Context, counts readerCounts, data []byte, loc *time.Location, size int, release func(off, n int), progress *atomic.Int64) *blockSource {
+	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
+	s.release = func(j *blockJob) { release(int(j.base), len(j.data)) }
+	s.stats.Bytes = int64(len(data))
+	go func() {
+		defer close(s.ordered)
+		defer close(work)
+		for start := 0; start < len(data); {
+			end := min(start+size, len(data))
+			if end < len(data) {
+				end = start + cutPoint(data[start:end])
+			}
+			if !s.submit(ctx, work, &blockJob{data: data[start:end], base: int64(start)}) {
+				return
+			}
+			start = end
+		}
+	}()
+	return s
+}
+
+// submit hands a block to the workers and queues it for in-order reading.
+func (s *blockSource) submit(ctx context.Context, work chan<- *blockJob, job *blockJob) bool {
+	job.done = make(chan *blockResult, 1)
+	select {
+	case work <- job:
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case s.ordered <- job:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -129,20 +171,18 @@ func cutPoint(b []byte) int {
 	return len(b)
 }
 
-func (s *blockSource) work(work <-chan *blockJob, pool chan<- []byte) {
+func (s *blockSource) work(work <-chan *blockJob) {
 	for job := range work {
-		res := &blockResult{}
+		res := &blockResult{job: job}
 		c := readerCounts{}
-		res.stats = parser.SplitRecords(job.buf[:job.n], func(rec []byte, off int, line int64) {
-			ev, ok := classifyAndParse(&c, rec, s.loc, line)
-			if ok {
+		res.stats = parser.SplitRecords(job.data, func(rec []byte, first, off int, line int64) {
+			if ev, ok := classifyAndParseLine(&c, rec, first, s.loc, line); ok {
 				ev.Offset = job.base + int64(off)
 				res.events = append(res.events, ev)
 			}
 		})
 		res.kinds = c.kinds
 		res.errs = c.errs
-		pool <- job.buf
 		job.done <- res
 	}
 }
@@ -161,7 +201,7 @@ func (s *blockSource) advance() bool {
 }
 
 // take adds a finished block's counts, in log order, so parse errors get
-// their line numbers in the whole file.
+// their line numbers in the whole file, and gives the block back.
 func (s *blockSource) take(res *blockResult) {
 	for k, n := range res.kinds {
 		s.counts.kinds[k] += n
@@ -173,6 +213,11 @@ func (s *blockSource) take(res *blockResult) {
 	s.stats.Lines += res.stats.Lines
 	s.stats.Records += res.stats.Records
 	s.stats.Cut += res.stats.Cut
+	if s.progress != nil {
+		s.progress.Add(int64(len(res.job.data)))
+	}
+	s.release(res.job)
+	res.job = nil
 	s.cur, s.i = res, 0
 }
 
@@ -181,7 +226,7 @@ func (s *blockSource) event() *parser.Event { return &s.cur.events[s.i-1] }
 func (s *blockSource) finish(sum *Summary) error {
 	s.stop()
 	for job := range s.ordered {
-		// Drain what the reader already queued, so its goroutine ends.
+		// Drain what the producer already queued, so its goroutine ends.
 		<-job.done
 	}
 	sum.add(&s.counts, s.stats)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/graceguard/graceguard/correlate"
@@ -30,6 +32,8 @@ type ScanOptions struct {
 	// ParseErrors receives the first few records that broke the grammar, as
 	// "file:line:column: message", so a user can look at them.
 	ParseErrors func(err error)
+	// Progress, when set, counts the bytes analysed so far.
+	Progress *atomic.Int64
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -68,7 +72,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
 	sources := make([]eventSource, len(inputs))
 	for i, in := range inputs {
-		sources[i] = openSource(ctx, in, opt.Location, opt.ParseErrors)
+		sources[i] = openSource(ctx, in, &opt)
 	}
 	err := merge(ctx, sources, det)
 	if err == nil {
@@ -134,22 +138,61 @@ type eventSource interface {
 	finish(sum *Summary) error
 }
 
-// openSource picks the fast block-parallel reader for plain logs and the
-// Scanner (which unwraps CRI and docker lines) for everything else.
-func openSource(ctx context.Context, in Input, loc *time.Location, onParseErr func(error)) eventSource {
+// mapMinSize is the file size from which mapping beats reading.
+const mapMinSize = 8 << 20
+
+// openSource picks the fast block-parallel reader for plain logs, straight
+// from a memory mapping for a large regular file, and the Scanner (which
+// unwraps CRI and docker lines) for everything else.
+func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
+	counts := readerCounts{name: in.Name, onParseErr: opt.ParseErrors}
+	if f, ok := in.R.(*os.File); ok {
+		if src := mapSource(ctx, counts, f, opt); src != nil {
+			return src
+		}
+	}
 	r := ctxReader{ctx, in.R}
 	head := make([]byte, 64<<10)
 	n, err := io.ReadFull(r, head)
 	head = head[:n]
-	counts := readerCounts{name: in.Name, onParseErr: onParseErr}
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return &scannerSource{readerCounts: counts, loc: loc, sc: parser.NewScanner(io.MultiReader(bytes.NewReader(head), errReader{err}))}
+		return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(io.MultiReader(bytes.NewReader(head), errReader{err})), progress: opt.Progress}
 	}
 	rest := io.MultiReader(bytes.NewReader(head), r)
 	if parser.DetectFormat(head) == parser.FormatPlain {
-		return newBlockSource(ctx, counts, rest, loc)
+		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress)
 	}
-	return &scannerSource{readerCounts: counts, loc: loc, sc: parser.NewScanner(rest)}
+	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
+}
+
+// mapSource maps a large regular plain log, or returns nil to read it.
+func mapSource(ctx context.Context, counts readerCounts, f *os.File, opt *ScanOptions) eventSource {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() < mapMinSize || int64(int(st.Size())) != st.Size() {
+		return nil
+	}
+	data, release, unmap, err := mapFile(f, st.Size())
+	if err != nil {
+		return nil
+	}
+	if parser.DetectFormat(data[:min(len(data), 64<<10)]) != parser.FormatPlain {
+		unmap()
+		return nil
+	}
+	src := mapBlocks(ctx, counts, data, opt.Location, blockSize, release, opt.Progress)
+	return &unmapOnFinish{blockSource: src, unmap: unmap}
+}
+
+// unmapOnFinish ends a mapping once its source is done with it.
+type unmapOnFinish struct {
+	*blockSource
+	unmap func()
+}
+
+func (u *unmapOnFinish) finish(sum *Summary) error {
+	err := u.blockSource.finish(sum)
+	u.unmap()
+	return err
 }
 
 type errReader struct{ err error }
@@ -159,14 +202,20 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // scannerSource reads records one by one with a parser.Scanner.
 type scannerSource struct {
 	readerCounts
-	sc   *parser.Scanner
-	loc  *time.Location
-	next parser.Event
+	sc       *parser.Scanner
+	loc      *time.Location
+	next     parser.Event
+	progress *atomic.Int64
+	reported int64
 }
 
 func (s *scannerSource) advance() bool {
 	for s.sc.Scan() {
 		rec := s.sc.Record()
+		if s.progress != nil && rec.Offset-s.reported > 1<<20 {
+			s.progress.Add(rec.Offset - s.reported)
+			s.reported = rec.Offset
+		}
 		ev, ok := classifyAndParse(&s.readerCounts, rec.Text, s.loc, rec.Line)
 		if ok {
 			ev.Source, ev.Offset = s.name, rec.Offset
@@ -196,6 +245,19 @@ func classifyAndParse(c *readerCounts, rec []byte, loc *time.Location, line int6
 		c.kinds[parser.KindOther]++
 		return parser.Event{}, false
 	}
+	return parse(c, rec, loc, line)
+}
+
+// classifyAndParseLine is classifyAndParse when the first line's length is known.
+func classifyAndParseLine(c *readerCounts, rec []byte, first int, loc *time.Location, line int64) (parser.Event, bool) {
+	if parser.ClassifyLine(rec[:first]) == parser.KindOther {
+		c.kinds[parser.KindOther]++
+		return parser.Event{}, false
+	}
+	return parse(c, rec, loc, line)
+}
+
+func parse(c *readerCounts, rec []byte, loc *time.Location, line int64) (parser.Event, bool) {
 	ev, err := parser.Parse(rec, loc)
 	if err != nil {
 		c.parseError(line, err)

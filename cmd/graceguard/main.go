@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -51,7 +52,7 @@ type silentError struct{ code int }
 
 func (e silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func exitCode(stderr *os.File, err error) int {
+func exitCode(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,15 +87,17 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	}
 	inputs, total, openErrs := openInputs(o.files, o.io)
 	defer closeInputs(inputs)
+	var done atomic.Int64
 	var progress *progressBar
 	if !o.quiet {
-		progress = startProgress(o.io.errOut, inputs, total)
+		progress = startProgress(o.io.errOut, &done, total)
 	}
 	out := sinks.NewWriter(o.io.out, sinks.WriterOptions{Format: format, Color: color, MinSeverity: minSev})
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc,
 		Rules:    set,
 		Deliver:  out.Send,
+		Progress: &done,
 		ParseErrors: func(err error) {
 			if !o.quiet {
 				fmt.Fprintln(o.io.errOut, "graceguard: parse error:", err)
@@ -121,7 +124,6 @@ type input struct {
 	r      io.Reader
 	size   int64
 	closer io.Closer
-	read   *countingReader
 }
 
 func openInputs(names []string, io streams) (inputs []*input, total int64, errs []error) {
@@ -142,9 +144,6 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, errs 
 		}
 		inputs = append(inputs, in)
 	}
-	for _, in := range inputs {
-		in.read = &countingReader{r: in.r}
-	}
 	return inputs, total, errs
 }
 
@@ -159,7 +158,7 @@ func closeInputs(inputs []*input) {
 func pipelineInputs(inputs []*input) []pipeline.Input {
 	out := make([]pipeline.Input, len(inputs))
 	for i, in := range inputs {
-		out[i] = pipeline.Input{Name: in.name, R: in.read}
+		out[i] = pipeline.Input{Name: in.name, R: in.r}
 	}
 	return out
 }

@@ -90,38 +90,26 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// countingReader counts bytes read, for the progress bar.
-type countingReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 // progressMinBytes is the input size from which a progress bar is worth drawing.
 const progressMinBytes = 64 << 20
 
 // progressBar redraws one line on a terminal's stderr while a scan runs.
 type progressBar struct {
-	w      io.Writer
-	inputs []*input
-	total  int64
-	start  time.Time
-	done   chan struct{}
-	wg     sync.WaitGroup
+	w        io.Writer
+	analysed *atomic.Int64
+	total    int64
+	start    time.Time
+	done     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // startProgress draws a bar when stderr is a terminal and the input is
 // large; otherwise it returns nil, whose stop does nothing.
-func startProgress(w io.Writer, inputs []*input, total int64) *progressBar {
+func startProgress(w io.Writer, done *atomic.Int64, total int64) *progressBar {
 	if total < progressMinBytes || !isTerminal(w) {
 		return nil
 	}
-	p := &progressBar{w: w, inputs: inputs, total: total, start: time.Now(), done: make(chan struct{})}
+	p := &progressBar{w: w, analysed: done, total: total, start: time.Now(), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.run()
 	return p
@@ -143,10 +131,7 @@ func (p *progressBar) run() {
 }
 
 func (p *progressBar) draw() {
-	var read int64
-	for _, in := range p.inputs {
-		read += in.read.n.Load()
-	}
+	read := p.analysed.Load()
 	const width = 30
 	frac := min(float64(read)/float64(p.total), 1)
 	filled := int(frac * width)

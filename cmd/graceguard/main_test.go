@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and generated fixtures under testdata/")
+
+// run executes graceguard with args as main would and returns what it wrote
+// and its exit status.
+func run(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(stdin, &out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	code = exitCode(&errOut, err)
+	return out.String(), errOut.String(), code
+}
+
+// repoRoot makes the test run from the repository root, so paths (and the
+// sources named in alerts) read as a user would type them.
+func repoRoot(t *testing.T) {
+	t.Helper()
+	t.Chdir(filepath.Join("..", ".."))
+}
+
+// golden compares got with the file, or rewrites it under -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	tests := [][]string{
+		{"--bogus"},
+		{"frobnicate"},
+		{"scan"},
+		{"scan", "--format", "xml", "x.log"},
+		{"scan", "--min-severity", "urgent", "x.log"},
+		{"scan", "--timezone", "Mars/Olympus", "x.log"},
+		{"scan", "--color", "sometimes", "x.log"},
+		{"scan", "--rules", "does-not-exist.yaml", "x.log"},
+		{"rules", "check"},
+		{"rules"},
+		{"version", "extra"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			_, stderr, code := run(t, nil, args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr %q", code, exitUsage, stderr)
+			}
+			if !strings.HasPrefix(stderr, "graceguard: ") || strings.Contains(stderr, "goroutine") {
+				t.Errorf("stderr %q: want one clear graceguard: line", stderr)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := run(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "graceguard ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	out, _, code := run(t, nil, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "graceguard") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+}

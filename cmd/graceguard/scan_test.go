@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/wrap"
+)
+
+// sampleSets are the testdata inputs with golden alerts, named by the golden
+// file they produce.
+var sampleSets = map[string][]string{
+	"sample":         {"testdata/openunison/sample.log"},
+	"sample-cri":     {"testdata/openunison/sample.cri.log"},
+	"sample-docker":  {"testdata/openunison/sample.docker.log"},
+	"sample-kubectl": {"testdata/openunison/sample.kubectl.log"},
+	"two-replicas":   {"testdata/openunison/pod-a.log", "testdata/openunison/pod-b.log"},
+	"pod-b-alone":    {"testdata/openunison/pod-b.log"},
+}
+
+// The wrapped samples are generated from sample.log; -update rewrites them.
+func TestWrappedSamplesAreCurrent(t *testing.T) {
+	repoRoot(t)
+	plain, err := os.ReadFile("testdata/openunison/sample.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n")
+	forms := map[string]string{
+		"testdata/openunison/sample.cri.log":     wrap.CRI(lines, 120),
+		"testdata/openunison/sample.docker.log":  wrap.Docker(lines, 150),
+		"testdata/openunison/sample.kubectl.log": wrap.Kubectl(lines),
+	}
+	for path, want := range forms {
+		golden(t, path, want)
+	}
+}
+
+func TestScanGolden(t *testing.T) {
+	repoRoot(t)
+	for name, files := range sampleSets {
+		for _, format := range []string{"json", "text"} {
+			t.Run(name+"/"+format, func(t *testing.T) {
+				stdout, stderr, code := run(t, nil, append([]string{"scan", "--format", format, "--color", "never"}, files...)...)
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, stderr)
+				}
+				ext := map[string]string{"json": ".jsonl", "text": ".txt"}[format]
+				golden(t, filepath.Join("testdata", "golden", name+ext), stdout)
+			})
+		}
+	}
+}
+
+// What the sample log must yield, independent of the golden files: the
+// benign races, the roaming user and the noise are quiet; the two replays
+// alert on both address rules.
+func TestScanSampleFindsTheReplays(t *testing.T) {
+	repoRoot(t)
+	// Physical lines differ where the runtime split long lines into pieces.
+	lines := map[string]string{"sample.log": "lines 47", "sample.cri.log": "lines 100", "sample.docker.log": "lines 80", "sample.kubectl.log": "lines 47"}
+	for file, lineCount := range lines {
+		t.Run(file, func(t *testing.T) {
+			stdout, stderr, code := run(t, nil, "scan", "--format", "json", "testdata/openunison/"+file)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var got []string
+			for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+				var a alert.Alert
+				if err := json.Unmarshal([]byte(line), &a); err != nil {
+					t.Fatalf("bad JSON %q: %v", line, err)
+				}
+				got = append(got, a.Rule+" "+a.User+" "+a.IP+" <- "+a.PrevIP)
+			}
+			want := []string{
+				"reuse-ip-mismatch uid=jjackson,ou=shadow,o=Tremolo 192.0.2.66 <- 198.51.100.23",
+				"reuse-new-ip uid=jjackson,ou=shadow,o=Tremolo 192.0.2.66 <- 198.51.100.23",
+				"reuse-ip-mismatch uid=v6user,ou=shadow,o=Tremolo 2001:db8:ffff::66 <- 2001:db8:85a3::8a2e:370:7334",
+				"reuse-new-ip uid=v6user,ou=shadow,o=Tremolo 2001:db8:ffff::66 <- 2001:db8:85a3::8a2e:370:7334",
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			for _, w := range []string{lineCount, "records 40", "grace_reuse 5", "token_ok 13", "token_fail 2", "login 1", "other 19", "parse errors 0"} {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("summary lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestScanJSONKeys(t *testing.T) {
+	repoRoot(t)
+	stdout, _, _ := run(t, nil, "scan", "--format", "json", "testdata/openunison/sample.log")
+	first := strings.SplitN(stdout, "\n", 2)[0]
+	var m map[string]any
+	if err := json.Unmarshal([]byte(first), &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"id", "time", "rule", "severity", "summary", "user", "ip", "prev_ip", "prev_time", "session",
+		"idp", "url", "source", "geo", "prev_geo", "distance_km", "speed_kmh", "interval_ms", "raw"}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("alert JSON lacks key %q", k)
+		}
+	}
+	if len(m) != len(keys) {
+		t.Errorf("alert JSON has %d keys, want exactly %d", len(m), len(keys))
+	}
+	if m["time"] != "2026-11-23T10:01:32.401Z" {
+		t.Errorf("time %v: want RFC 3339 with milliseconds in UTC", m["time"])
+	}
+}
+
+func TestScanIDsAreDeterministic(t *testing.T) {
+	repoRoot(t)
+	a, _, _ := run(t, nil, "scan", "--format", "json", "testdata/openunison/sample.log")
+	b, _, _ := run(t, nil, "scan", "--format", "json", "testdata/openunison/sample.log")
+	if a != b || a == "" {
+		t.Error("two scans of one file gave different output")
+	}
+}
+
+func TestScanMissingFileStillScansTheOthers(t *testing.T) {
+	repoRoot(t)
+	stdout, stderr, code := run(t, nil, "scan", "--format", "json", "testdata/openunison/nope.log", "testdata/openunison/sample.log")
+	if code != exitRuntime {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "testdata/openunison/nope.log") || strings.Count(stdout, "\n") != 4 {
+		t.Errorf("want the missing file named and the other's 4 alerts; stderr %q, %d alerts", stderr, strings.Count(stdout, "\n"))
+	}
+}
+
+func TestScanStdinAndMinSeverity(t *testing.T) {
+	repoRoot(t)
+	f, err := os.Open("testdata/openunison/sample.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdout, stderr, code := run(t, f, "scan", "--min-severity", "high", "--color", "never", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(stdout, "\n"); n != 2 || strings.Contains(stdout, "MEDIUM") {
+		t.Errorf("--min-severity high printed %d alerts:\n%s", n, stdout)
+	}
+	if !strings.Contains(stdout, " [-]") {
+		t.Errorf("stdin alerts should name the source -:\n%s", stdout)
+	}
+}
+
+func TestScanTimezone(t *testing.T) {
+	repoRoot(t)
+	stdout, _, code := run(t, nil, "scan", "--format", "json", "--timezone", "Europe/Berlin", "testdata/openunison/sample.log")
+	if code != 0 || !strings.Contains(stdout, `"time":"2026-11-23T09:01:32.401Z"`) {
+		t.Errorf("Europe/Berlin times must be an hour earlier in UTC:\n%s", stdout)
+	}
+}
+
+func TestScanColor(t *testing.T) {
+	repoRoot(t)
+	stdout, _, _ := run(t, nil, "scan", "--color", "always", "testdata/openunison/sample.log")
+	if !strings.Contains(stdout, "\x1b[31mHIGH") {
+		t.Errorf("--color always: no colour in %q", stdout)
+	}
+	stdout, _, _ = run(t, nil, "scan", "testdata/openunison/sample.log")
+	if strings.Contains(stdout, "\x1b[") {
+		t.Error("--color auto coloured a buffer that is no terminal")
+	}
+}
+
+func TestScanParseErrorsAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.log")
+	content := "[2026-11-23 10:00:00,000][t] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=a,o=T - NONE [999.1.1.1] - [null]\n"
+	if err := os.WriteFile(bad, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := run(t, nil, "scan", bad)
+	if code != 0 {
+		t.Errorf("a parse error is counted, not fatal: exit %d", code)
+	}
+	if !strings.Contains(stderr, bad+":1:123: bad IP address") || !strings.Contains(stderr, "parse errors 1") {
+		t.Errorf("stderr %q: want the file, line and column of the parse error and the count", stderr)
+	}
+}

@@ -1,0 +1,61 @@
+package parser
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/internal/loggen"
+)
+
+var (
+	benchLogOnce sync.Once
+	benchLog     []byte
+)
+
+// realisticLog is 32 MB of generated OpenUnison log, 3% token traffic.
+func realisticLog(b *testing.B) []byte {
+	benchLogOnce.Do(func() {
+		var buf bytes.Buffer
+		if _, err := loggen.Write(&buf, loggen.Config{Size: 32 << 20, Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+		benchLog = buf.Bytes()
+	})
+	return benchLog
+}
+
+// The per-core cost of telling noise from the records correlation needs.
+func BenchmarkSplitClassify(b *testing.B) {
+	data := realisticLog(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		n := 0
+		SplitRecords(data, func(rec []byte, first, _ int, _ int64) {
+			if ClassifyLine(rec[:first]) != KindOther {
+				n++
+			}
+		})
+	}
+}
+
+func BenchmarkScanner(b *testing.B) {
+	data := realisticLog(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		sc := NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			Classify(sc.Record().Text)
+		}
+	}
+}
+
+func BenchmarkParseTokenLine(b *testing.B) {
+	line := []byte(lineA)
+	for b.Loop() {
+		if _, err := Parse(line, time.UTC); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

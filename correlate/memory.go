@@ -81,7 +81,7 @@ type userState struct {
 	firstSeen time.Time
 	lastSeen  time.Time
 	refreshes ring[RefreshFact]
-	ips       []seenIP      // most recently seen first
+	ips       []seenIP // most recently seen first
 	reuses    ring[time.Time]
 }
 

@@ -27,7 +27,7 @@ type blockSource struct {
 	loc      *time.Location
 	ordered  chan *blockJob
 	stop     context.CancelFunc
-	readErr  error         // set by the producer before it closes ordered
+	readErr  error           // set by the producer before it closes ordered
 	release  func(*blockJob) // after a block's events are consumed
 	progress *atomic.Int64
 	cur      *blockResult
@@ -38,7 +38,7 @@ type blockSource struct {
 
 type blockJob struct {
 	data []byte
-	base int64 // offset of data in the source
+	base int64  // offset of data in the source
 	buf  []byte // the pooled buffer data lives in, if any
 	done chan *blockResult
 }

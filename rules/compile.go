@@ -1,10 +1,13 @@
 package rules
 
 import (
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -65,9 +68,24 @@ func Load(files ...File) (*Set, error) {
 		}
 	}
 	if err := problems.Err(); err != nil {
+		sortProblems(problems)
 		return nil, err
 	}
 	return set, nil
+}
+
+// sortProblems orders each file's problems by place, keeping files in the
+// order they were loaded.
+func sortProblems(ps Problems) {
+	order := map[string]int{}
+	for _, p := range ps {
+		if _, ok := order[p.File]; !ok {
+			order[p.File] = len(order)
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(order[a.File], order[b.File]), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
 }
 
 // merge adds r, replacing a rule of the same name in place (its position in
@@ -144,13 +162,23 @@ func exprProblem(spec Spec, key string, err error, src []byte) Problem {
 	p := Problem{File: spec.File, Pos: spec.Pos, Msg: fmt.Sprintf("%s: %v", key, err)}
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		p.Msg = fmt.Sprintf("%s: %s", key, fe.Message)
+		p.Msg = fmt.Sprintf("%s: %s", key, envNames.Replace(fe.Message))
 		if e, ok := spec.exprPos[key]; ok && e.node != nil {
 			p.Pos = e.place(fe.Line, fe.Column+1, src)
 		}
 	}
 	return p
 }
+
+// envNames turns the Go types expr names in its messages into the names a
+// rule author wrote.
+var envNames = strings.NewReplacer(
+	"type rules.EventEnv", "event", "type rules.UserEnv", "user", "type rules.SessionEnv", "session",
+	"type *rules.PrevEnv", "prev", "type *rules.GeoEnv", "geo", "type *rules.TravelEnv", "travel",
+	"type rules.PrevEnv", "prev", "type rules.GeoEnv", "geo", "type rules.TravelEnv", "travel",
+	"rules.EventEnv", "event", "rules.UserEnv", "user", "rules.SessionEnv", "session",
+	"*rules.PrevEnv", "prev", "*rules.GeoEnv", "geo", "*rules.TravelEnv", "travel", "rules.Env", "the environment",
+)
 
 // helpers are the functions rules can call besides expr's built-ins.
 var helpers = []expr.Option{

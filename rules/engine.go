@@ -18,6 +18,7 @@ const maxThrottleKeys = 10_000
 // Engine evaluates a Set against Contexts. It reuses one expr VM, so it is
 // not safe for concurrent use: each pipeline owns one.
 type Engine struct {
+	env      envBuffer
 	rules    []*Rule
 	kinds    kindSet // the kinds any rule can fire for
 	vm       vm.VM
@@ -69,7 +70,7 @@ func (e *Engine) Evaluate(dst []alert.Alert, c *correlate.Context) []alert.Alert
 		return dst
 	}
 	e.stats.Evaluated++
-	env := NewEnv(c)
+	env := e.env.fill(c)
 	for _, r := range e.rules {
 		if !r.kinds.has(c.Event.Kind) {
 			continue
@@ -82,10 +83,10 @@ func (e *Engine) Evaluate(dst []alert.Alert, c *correlate.Context) []alert.Alert
 		if ok, _ := out.(bool); !ok {
 			continue
 		}
-		if e.throttled(r, &env, c.Event.Time) {
+		if e.throttled(r, env, c.Event.Time) {
 			continue
 		}
-		a, err := e.alertFor(r, &env, c)
+		a, err := e.alertFor(r, env, c)
 		if err != nil {
 			e.fail(r, err)
 			continue
@@ -107,7 +108,7 @@ func (e *Engine) throttled(r *Rule, env *Env, now time.Time) bool {
 	}
 	key := env.Event.User + "|" + env.Event.IP
 	if r.key != nil {
-		out, err := e.vm.Run(r.key, *env)
+		out, err := e.vm.Run(r.key, env)
 		if err != nil {
 			e.fail(r, err)
 		} else {
@@ -163,7 +164,7 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 	}
 	a.Summary = defaultSummary(r, &a)
 	if r.summary != nil {
-		out, err := e.vm.Run(r.summary, *env)
+		out, err := e.vm.Run(r.summary, env)
 		if err != nil {
 			return a, err
 		}

@@ -12,13 +12,16 @@ import (
 // stable; the README documents them. Pointers are nil where a fact is
 // unknown (no refresh before, no GeoIP database, a private address), so rules
 // test them against nil first.
+//
+// Every member is a pointer: expr reads struct members by reflection and
+// would copy a struct value into an interface on every access.
 type Env struct {
-	Event   EventEnv   `expr:"event"`
-	Geo     *GeoEnv    `expr:"geo"`
-	Prev    *PrevEnv   `expr:"prev"`
-	User    UserEnv    `expr:"user"`
-	Session SessionEnv `expr:"session"`
-	Travel  *TravelEnv `expr:"travel"`
+	Event   *EventEnv   `expr:"event"`
+	Geo     *GeoEnv     `expr:"geo"`
+	Prev    *PrevEnv    `expr:"prev"`
+	User    *UserEnv    `expr:"user"`
+	Session *SessionEnv `expr:"session"`
+	Travel  *TravelEnv  `expr:"travel"`
 }
 
 // EventEnv is the event being judged.
@@ -79,23 +82,38 @@ type TravelEnv struct {
 }
 
 // NewEnv builds the environment for one Context.
-func NewEnv(c *correlate.Context) Env {
+func NewEnv(c *correlate.Context) *Env {
+	var b envBuffer
+	return b.fill(c)
+}
+
+// envBuffer holds an Env and everything it points at, so an Engine can
+// rebuild the environment for every event without allocating it anew.
+type envBuffer struct {
+	env     Env
+	event   EventEnv
+	prev    PrevEnv
+	user    UserEnv
+	session SessionEnv
+}
+
+func (b *envBuffer) fill(c *correlate.Context) *Env {
 	ev := &c.Event
-	env := Env{
-		Event: EventEnv{
-			Kind: ev.Kind.String(), Time: ev.Time, User: ev.User, IP: addrString(ev.IP),
-			Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
-		},
-		User: UserEnv{
-			IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h,
-			FirstSeen: c.FirstSeen,
-		},
-		Session: SessionEnv{IPs: addrStrings(c.SessionIPs), IPSeen: c.SessionIP},
+	b.event = EventEnv{
+		Kind: ev.Kind.String(), Time: ev.Time, User: ev.User, IP: addrString(ev.IP),
+		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
 	}
+	b.user = UserEnv{
+		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h,
+		FirstSeen: c.FirstSeen,
+	}
+	b.session = SessionEnv{IPs: addrStrings(c.SessionIPs), IPSeen: c.SessionIP}
+	b.env = Env{Event: &b.event, User: &b.user, Session: &b.session}
 	if p := c.Prev; p != nil {
-		env.Prev = &PrevEnv{IP: addrString(p.IP), Time: p.Time, Session: p.Session}
+		b.prev = PrevEnv{IP: addrString(p.IP), Time: p.Time, Session: p.Session}
+		b.env.Prev = &b.prev
 	}
-	return env
+	return &b.env
 }
 
 func addrString(a netip.Addr) string {

@@ -194,6 +194,7 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 	}
 	before := len(p.problems)
 	var nameNode *yaml.Node
+	hasSeverity := false
 	p.eachKey(n, ruleKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
@@ -202,6 +203,7 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 		case "description":
 			s.Description = p.str(v, key)
 		case "severity":
+			hasSeverity = true
 			if sev, err := alert.ParseSeverity(p.str(v, key)); err != nil {
 				p.add(v, "%v", err)
 			} else {
@@ -240,7 +242,7 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 		if s.When == "" && s.exprPos["when"].node == nil {
 			p.add(n, "rule %q has no \"when\" expression", s.Name)
 		}
-		if s.Severity == 0 {
+		if !hasSeverity {
 			p.add(n, "rule %q has no \"severity\" (info, low, medium, high or critical)", s.Name)
 		}
 	}
@@ -305,11 +307,15 @@ func (p *fileParser) tests(v *yaml.Node) []TestCase {
 		if tc.Name == "" {
 			p.add(t, "test has no \"name\"")
 		}
+		label := "test"
+		if tc.Name != "" {
+			label = fmt.Sprintf("test %q", tc.Name)
+		}
 		if hasLog == hasEvents {
-			p.add(t, "test %q needs exactly one of \"log\" (an OpenUnison log excerpt) or \"events\"", tc.Name)
+			p.add(t, "%s needs exactly one of \"log\" (an OpenUnison log excerpt) or \"events\"", label)
 		}
 		if !hasExpect {
-			p.add(t, "test %q has no \"expect\" (use [] for no alerts)", tc.Name)
+			p.add(t, "%s has no \"expect\" (use [] for no alerts)", label)
 		}
 		out = append(out, tc)
 	}
@@ -414,9 +420,9 @@ func (p exprSite) place(line, col int, src []byte) Pos {
 	n := p.node
 	switch n.Style {
 	case yaml.LiteralStyle, yaml.FoldedStyle:
-		// The text starts on the line after the indicator, indented.
-		fileLine := n.Line + line
-		return Pos{fileLine, indentOf(src, fileLine) + col}
+		// The text starts on the line after the indicator, every line
+		// stripped of the first line's indentation.
+		return Pos{n.Line + line, indentOf(src, n.Line+1) + col}
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
 		if line == 1 {
 			return Pos{n.Line, n.Column + col}

@@ -1,0 +1,217 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/rules"
+)
+
+// generated returns a generated log of size bytes and what the generator did.
+func generated(t testing.TB, size int64, seed int64) ([]byte, loggen.Stats) {
+	t.Helper()
+	var buf bytes.Buffer
+	st, err := loggen.Write(&buf, loggen.Config{Size: size, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), st
+}
+
+type collected struct {
+	mu     sync.Mutex
+	alerts []string
+}
+
+func (c *collected) deliver(_ context.Context, group []alert.Alert) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range group {
+		c.alerts = append(c.alerts, fmt.Sprintf("%s %s %s %s %d %s", a.Rule, a.User, a.IP, a.PrevIP, a.Time.UnixMilli(), a.ID))
+	}
+	return nil
+}
+
+func scan(t *testing.T, inputs ...Input) (Summary, []string, error) {
+	t.Helper()
+	var c collected
+	sum, err := Scan(context.Background(), inputs, ScanOptions{Rules: rules.Builtin(), Deliver: c.deliver})
+	return sum, c.alerts, err
+}
+
+// The block-parallel reader, with any block size, over reads or a mapping,
+// must find exactly what the sequential Scanner finds.
+func TestBlockReaderAgreesWithScanner(t *testing.T) {
+	data, truth := generated(t, 3<<20, 7)
+	want := func() (Summary, []string) {
+		var c collected
+		sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
+		src := &scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(bytes.NewReader(data))}
+		det := NewDetector(newStore(), rules.Builtin(), 0, c.deliver)
+		if err := merge(context.Background(), []eventSource{src}, det); err != nil {
+			t.Fatal(err)
+		}
+		det.Flush(context.Background())
+		src.finish(&sum)
+		return sum, c.alerts
+	}
+	wantSum, wantAlerts := want()
+	if int64(len(wantAlerts)) < truth.Replays || wantSum.Events[parser.KindGraceReuse] != truth.GraceReuses {
+		t.Fatalf("the scanner found %d alerts for %d replays and %d of %d grace reuses",
+			len(wantAlerts), truth.Replays, wantSum.Events[parser.KindGraceReuse], truth.GraceReuses)
+	}
+	path := filepath.Join(t.TempDir(), "x")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{4 << 10, 64 << 10, blockSize} {
+		for _, mapped := range []bool{false, true} {
+			t.Run(fmt.Sprintf("block %d mapped %v", size, mapped), func(t *testing.T) {
+				var c collected
+				sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
+				counts := readerCounts{name: "x"}
+				var src *blockSource
+				if mapped {
+					f, err := os.Open(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer f.Close()
+					m, release, unmap, err := mapFile(f, int64(len(data)))
+					if err != nil {
+						t.Skip("no mmap here:", err)
+					}
+					defer unmap()
+					src = mapBlocks(context.Background(), counts, m, nil, size, release, nil)
+				} else {
+					src = readBlocks(context.Background(), counts, iotest.HalfReader(bytes.NewReader(data)), nil, size, nil)
+				}
+				det := NewDetector(newStore(), rules.Builtin(), 0, c.deliver)
+				if err := merge(context.Background(), []eventSource{src}, det); err != nil {
+					t.Fatal(err)
+				}
+				det.Flush(context.Background())
+				if err := src.finish(&sum); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(c.alerts, wantAlerts) {
+					t.Errorf("alerts differ: %d vs the scanner's %d", len(c.alerts), len(wantAlerts))
+				}
+				if sum.Lines != wantSum.Lines || sum.Records != wantSum.Records || sum.Bytes != wantSum.Bytes ||
+					fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) {
+					t.Errorf("summary %+v\nscanner %+v", sum, wantSum)
+				}
+			})
+		}
+	}
+}
+
+// Replicas: each request went to one of three pods. Scanned together, every
+// replay is found; scanned alone, a pod misses the refreshes others logged.
+func TestScanMergesReplicas(t *testing.T) {
+	bufs := make([]bytes.Buffer, 3)
+	ws := []io.Writer{&bufs[0], &bufs[1], &bufs[2]}
+	truth, err := loggen.WriteReplicas(ws, loggen.Config{Size: 6 << 20, Seed: 3, ReplayShare: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []Input
+	for i := range bufs {
+		inputs = append(inputs, Input{Name: fmt.Sprintf("pod-%d.log", i), R: bytes.NewReader(bufs[i].Bytes())})
+	}
+	sum, _, err := scan(t, inputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Alerts["reuse-ip-mismatch"] != truth.Replays || truth.Replays == 0 {
+		t.Errorf("together: %d reuse-ip-mismatch alerts for %d replays", sum.Alerts["reuse-ip-mismatch"], truth.Replays)
+	}
+	alone, _, err := scan(t, Input{Name: "pod-0.log", R: bytes.NewReader(bufs[0].Bytes())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alone.Alerts["reuse-ip-mismatch"] >= sum.Alerts["reuse-ip-mismatch"] {
+		t.Errorf("one pod alone found %d of %d replays: merging is not what finds them", alone.Alerts["reuse-ip-mismatch"], sum.Alerts["reuse-ip-mismatch"])
+	}
+}
+
+// Every replay the generator wrote raises reuse-ip-mismatch; no race does.
+func TestScanMatchesGroundTruth(t *testing.T) {
+	data, truth := generated(t, 8<<20, 11)
+	sum, _, err := scan(t, Input{Name: "gen.log", R: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Events[parser.KindGraceReuse] != truth.GraceReuses || sum.Alerts["reuse-ip-mismatch"] != truth.Replays {
+		t.Errorf("grace reuses %d (truth %d), reuse-ip-mismatch %d (truth %d replays)",
+			sum.Events[parser.KindGraceReuse], truth.GraceReuses, sum.Alerts["reuse-ip-mismatch"], truth.Replays)
+	}
+	if sum.Lines != truth.Lines || sum.Records != truth.Records || sum.ParseErrors != 0 {
+		t.Errorf("lines %d records %d parse errors %d; truth %d lines %d records", sum.Lines, sum.Records, sum.ParseErrors, truth.Lines, truth.Records)
+	}
+}
+
+func TestScanReadErrorKeepsTheOthers(t *testing.T) {
+	data, truth := generated(t, 1<<20, 5)
+	broken := io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(errors.New("input/output error")))
+	sum, _, err := scan(t,
+		Input{Name: "broken.log", R: broken},
+		Input{Name: "whole.log", R: bytes.NewReader(data)},
+	)
+	var re *ReadError
+	if !errors.As(err, &re) || re.Source != "broken.log" || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("error %v: want a ReadError naming broken.log", err)
+	}
+	if sum.Bytes < int64(len(data)) || sum.Records < truth.Records {
+		t.Errorf("the whole file must still be scanned: %d bytes, %d records of its %d", sum.Bytes, sum.Records, truth.Records)
+	}
+}
+
+func TestScanCancelled(t *testing.T) {
+	data, _ := generated(t, 4<<20, 5)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Scan(ctx, []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{Rules: rules.Builtin(), Deliver: (&collected{}).deliver})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestScanParseErrorsReported(t *testing.T) {
+	line := "[2026-11-23 10:00:00,000][t] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=a,o=T - NONE [1.2.3] - [null]\n"
+	for _, n := range []int{1, 20} {
+		var got []string
+		sum, err := Scan(context.Background(), []Input{{Name: "bad.log", R: strings.NewReader(strings.Repeat(line, n))}}, ScanOptions{
+			Rules: rules.Builtin(), Deliver: (&collected{}).deliver,
+			ParseErrors: func(err error) { got = append(got, err.Error()) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.ParseErrors != int64(n) || len(got) != min(n, maxReportedParseErrors) {
+			t.Errorf("%d bad lines: counted %d, described %d", n, sum.ParseErrors, len(got))
+		}
+		if want := `bad.log:1:123: bad IP address "1.2.3"`; got[0] != want {
+			t.Errorf("first error %q, want %q", got[0], want)
+		}
+		if n > 1 && got[1] != `bad.log:2:123: bad IP address "1.2.3"` {
+			t.Errorf("second error %q names the wrong line", got[1])
+		}
+	}
+}
+
+func newStore() *correlate.Memory { return correlate.NewMemory(correlate.Limits{}) }

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -22,12 +23,18 @@ import (
 // millisecond, and the token endpoint is meant to sustain thousands of
 // refreshes per second on a laptop; RS256 (OpenUnison's algorithm) is used
 // when --signing-key is an RSA key.
+//
+// go-jose describes the key (JWKS, RFC 7638 thumbprint); the compact JWS
+// itself is assembled here from a precomputed header, because on the
+// refresh path go-jose's reflective JSON and copies cost as much as a
+// third of the ECDSA signature itself.
 type signer struct {
-	alg  jose.SignatureAlgorithm
-	kid  string
-	jose jose.Signer
-	jwks []byte // the JSON Web Key Set document served at <issuer>/certs
-	pub  jose.JSONWebKey
+	alg    jose.SignatureAlgorithm
+	kid    string
+	key    crypto.Signer
+	header string // base64url of the protected header, with the trailing '.'
+	jwks   []byte // the JSON Web Key Set document served at <issuer>/certs
+	pub    jose.JSONWebKey
 }
 
 // GenerateSigningKey makes a fresh P-256 key for ES256.
@@ -114,18 +121,19 @@ func newSigner(key crypto.Signer) (*signer, error) {
 		return nil, fmt.Errorf("key thumbprint: %w", err)
 	}
 	pub.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
-	js, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: pub.KeyID}},
-		(&jose.SignerOptions{}).WithType("JWT"),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("signer: %w", err)
-	}
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
 	if err != nil {
 		return nil, fmt.Errorf("marshal JWKS: %w", err)
 	}
-	return &signer{alg: alg, kid: pub.KeyID, jose: js, jwks: jwks, pub: pub}, nil
+	hdr, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{string(alg), pub.KeyID, "JWT"})
+	if err != nil {
+		return nil, fmt.Errorf("marshal JWS header: %w", err)
+	}
+	return &signer{alg: alg, kid: pub.KeyID, key: key, header: base64.RawURLEncoding.EncodeToString(hdr) + ".", jwks: jwks, pub: pub}, nil
 }
 
 // idClaims are the id_token's claims.
@@ -147,13 +155,34 @@ func (s *signer) sign(c *idClaims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("marshal claims: %w", err)
 	}
-	jws, err := s.jose.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign id_token: %w", err)
+	enc := base64.RawURLEncoding
+	sigLen := 64
+	if s.alg == jose.RS256 {
+		sigLen = s.key.Public().(*rsa.PublicKey).Size()
 	}
-	tok, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("serialize id_token: %w", err)
+	b := make([]byte, 0, len(s.header)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(sigLen))
+	b = append(b, s.header...)
+	b = enc.AppendEncode(b, payload)
+	digest := sha256.Sum256(b)
+	var sig []byte
+	switch k := s.key.(type) {
+	case *ecdsa.PrivateKey:
+		r, ss, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			return "", fmt.Errorf("sign id_token: %w", err)
+		}
+		// JWS wants R and S as fixed 32-byte big-endian halves (RFC 7518 3.4).
+		sig = make([]byte, 64)
+		r.FillBytes(sig[:32])
+		ss.FillBytes(sig[32:])
+	case *rsa.PrivateKey:
+		if sig, err = rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:]); err != nil {
+			return "", fmt.Errorf("sign id_token: %w", err)
+		}
+	default:
+		return "", fmt.Errorf("sign id_token: key type %T", s.key)
 	}
-	return tok, nil
+	b = append(b, '.')
+	b = enc.AppendEncode(b, sig)
+	return string(b), nil
 }

@@ -517,6 +517,8 @@ func (p *Provider) mint(s *session, now time.Time) (string, time.Time, error) {
 	return tok, exp, err
 }
 
+// tokenResponse is the token endpoint's JSON; writeTokens builds the same
+// bytes by hand on the hot path, and tests decode into this.
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	IDToken      string `json:"id_token"`
@@ -530,19 +532,23 @@ func (p *Provider) writeTokens(w http.ResponseWriter, res refreshResult) {
 	// one, which has less left.
 	expiresIn := int64(p.cfg.IDTokenTTL / time.Second)
 	if res.outcome == outcomeGraceReuse {
-		expiresIn = int64(res.idTokenExp.Sub(p.now()) / time.Second)
+		expiresIn = max(int64(res.idTokenExp.Sub(p.now())/time.Second), 0)
 	}
+	// Every value is base64url, dots or digits, so nothing needs escaping.
 	// client-go reads only id_token, but golang.org/x/oauth2 refuses a
 	// response without access_token; OpenUnison sends a JWT in both.
-	body, err := json.Marshal(tokenResponse{
-		AccessToken: res.idToken, IDToken: res.idToken, RefreshToken: res.refresh.String(),
-		TokenType: "Bearer", ExpiresIn: max(expiresIn, 0),
-	})
-	if err != nil {
-		writeOAuthError(w, &oauthError{status: http.StatusInternalServerError, code: "server_error", desc: "internal error"})
-		return
-	}
-	writeJSON(w, http.StatusOK, body)
+	rt := res.refresh.String()
+	b := make([]byte, 0, 2*len(res.idToken)+len(rt)+128)
+	b = append(b, `{"access_token":"`...)
+	b = append(b, res.idToken...)
+	b = append(b, `","id_token":"`...)
+	b = append(b, res.idToken...)
+	b = append(b, `","refresh_token":"`...)
+	b = append(b, rt...)
+	b = append(b, `","token_type":"Bearer","expires_in":`...)
+	b = strconv.AppendInt(b, expiresIn, 10)
+	b = append(b, '}')
+	writeJSON(w, http.StatusOK, b)
 }
 
 func writeOAuthError(w http.ResponseWriter, oe *oauthError) {

@@ -30,6 +30,8 @@ the grace period (another address, network or continent), and alerts on it.`,
 	// Flag parsing problems are usage errors (exit 2), not runtime failures.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
+		newIdpCmd(io),
+		newSimulateCmd(io),
 		newScanCmd(io),
 		newRulesCmd(io),
 		newVersionCmd(io),

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/graceguard/graceguard/idp"
+)
+
+func newIdpCmd(io streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "idp",
+		Short: "The bundled OpenUnison-like IdP (a test harness, not for production)",
+		Long: `The bundled IdP behaves like OpenUnison's OpenID Connect provider where replay
+detection cares: rotating one-time refresh tokens, a grace period, and OpenUnison's
+log lines byte for byte. It is a test harness for graceguard, not for production.`,
+		Args: noArgs,
+	}
+	cmd.AddCommand(newIdpServeCmd(io), newIdpLoginCmd(io))
+	return cmd
+}
+
+type idpServeOptions struct {
+	io             streams
+	addr           string
+	issuer         string
+	grace          time.Duration
+	idTokenTTL     time.Duration
+	sessionTTL     time.Duration
+	usersFile      string
+	clientID       string
+	clientSecret   string
+	logFile        string
+	trustedProxies []string
+	sessionID      string
+	tlsCert        string
+	tlsKey         string
+	signingKey     string
+	revokeOnReuse  bool
+	maxSessions    int
+	// ready, when set, receives the issuer once the IdP listens (tests).
+	ready func(issuer string)
+}
+
+func newIdpServeCmd(io streams) *cobra.Command {
+	o := &idpServeOptions{io: io}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the bundled IdP; its OpenUnison-format log goes to stdout",
+		Long: `Serve runs an OpenID Connect provider shaped like OpenUnison's:
+
+  discovery  <issuer>/.well-known/openid-configuration
+  JWKS       <issuer>/certs
+  token      <issuer>/token   (grants: password, refresh_token)
+
+Refresh tokens rotate on every refresh. With --grace, a rotated-out token is
+accepted until its rotation time + grace and answered with the session's current
+tokens unchanged, logged as AzSuccess then [ExpiredRefreshTokenUsed], as
+OpenUnison does; outside the window it is refused with invalid_grant.
+
+The log (OpenUnison's log4j2 layout) goes to stdout, and also to --log FILE when
+given; graceguard's own messages go to stderr. Without --users the embedded demo
+users are served: mmosley, jjackson, kalexander (password start123) and
+sim0001..sim9999 (password simulate, for graceguard simulate).
+
+This is a test harness, not for production: it binds to loopback by default and
+its demo passwords are public.`,
+		Example: `  graceguard idp serve --grace 5s --log idp.log
+  graceguard idp serve --addr 127.0.0.1:8443 --trusted-proxies 127.0.0.1 --session-id oidc`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runIdpServe(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8443", "`HOST:PORT` to listen on")
+	f.StringVar(&o.issuer, "issuer", "", "issuer `URL` (default http://<addr>/auth/idp/k8sIdp, https with --tls-cert)")
+	f.DurationVar(&o.grace, "grace", 0, "how long a rotated-out refresh token stays usable (OpenUnison's grace_period_millis)")
+	f.DurationVar(&o.idTokenTTL, "id-token-ttl", idp.DefaultIDTokenTTL, "id_token lifetime")
+	f.DurationVar(&o.sessionTTL, "session-ttl", idp.DefaultSessionTTL, "session lifetime, extended by every refresh")
+	f.StringVar(&o.usersFile, "users", "", "users YAML `FILE` (username, bcrypt password_hash, dn); default the embedded demo users")
+	f.StringVar(&o.clientID, "client-id", idp.DefaultClientID, "OAuth client id")
+	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret (default: a public client without one)")
+	f.StringVar(&o.logFile, "log", "", "also append the OpenUnison-format log to `FILE`")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "`CIDR`s whose X-Forwarded-For sets the client address (OpenUnison has no such option)")
+	f.StringVar(&o.sessionID, "session-id", string(idp.SessionIDRequest), "what the log's trailing brackets hold: request (a new id per request, like OpenUnison with kubectl) or oidc (the OIDC session id)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "private key `FILE` for --tls-cert (PEM)")
+	f.StringVar(&o.signingKey, "signing-key", "", "id_token signing key `FILE` (PEM): P-256 signs ES256, RSA signs RS256 (default: a new P-256 key)")
+	f.BoolVar(&o.revokeOnReuse, "revoke-on-reuse", false, "revoke the whole session when a rotated-out token is used outside the grace period (as Auth0 and Okta do)")
+	f.IntVar(&o.maxSessions, "max-sessions", idp.DefaultMaxSessions, "live sessions at most; expired ones are swept")
+	return cmd
+}
+
+func runIdpServe(ctx context.Context, o *idpServeOptions) error {
+	mode, err := idp.ParseSessionIDMode(o.sessionID)
+	if err != nil {
+		return usageErrorf("--session-id: %v", err)
+	}
+	proxies, err := parsePrefixes(o.trustedProxies)
+	if err != nil {
+		return usageErrorf("--trusted-proxies: %v", err)
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageErrorf("--tls-cert and --tls-key go together")
+	}
+	if o.grace < 0 || o.idTokenTTL < time.Second || o.sessionTTL <= 0 || o.maxSessions <= 0 {
+		return usageErrorf("--grace must be >= 0, --id-token-ttl >= 1s, --session-ttl and --max-sessions > 0")
+	}
+	cfg := idp.Config{
+		Grace: o.grace, IDTokenTTL: o.idTokenTTL, SessionTTL: o.sessionTTL,
+		ClientID: o.clientID, ClientSecret: o.clientSecret, TrustedProxies: proxies,
+		SessionID: mode, RevokeOnReuse: o.revokeOnReuse, MaxSessions: o.maxSessions,
+		Diag: slog.New(slog.NewTextHandler(o.io.errOut, nil)),
+	}
+	if o.usersFile != "" {
+		if cfg.Users, err = idp.LoadUsers(o.usersFile); err != nil {
+			return usageError{err}
+		}
+	}
+	if o.signingKey != "" {
+		if cfg.SigningKey, err = idp.LoadSigningKey(o.signingKey); err != nil {
+			return usageError{err}
+		}
+	}
+	var tlsCfg *tls.Config
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return usageErrorf("--tls-cert/--tls-key: %v", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	var logOut io.Writer = o.io.out
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("--log: %w", err)
+		}
+		defer f.Close()
+		logOut = io.MultiWriter(o.io.out, f)
+	}
+	cfg.Log = logOut
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	cfg.Issuer = o.issuer
+	if cfg.Issuer == "" {
+		cfg.Issuer = defaultIssuer(ln.Addr(), tlsCfg != nil)
+	}
+	p, err := idp.New(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+		cfg.Diag.Warn("listening beyond loopback: anyone who can reach this address can log in with the published demo passwords",
+			"addr", ln.Addr().String())
+	}
+	if o.ready != nil {
+		o.ready(p.Issuer())
+	}
+	err = p.Serve(ctx, ln)
+	s := p.Stats()
+	cfg.Diag.Info("idp stopped", "logins", s.Logins, "rotations", s.Rotations, "grace_reuses", s.GraceReuses,
+		"refused", s.Refused, "revoked", s.Revoked, "swept", s.Swept, "sessions", s.Sessions)
+	if err != nil {
+		return err
+	}
+	if err := p.LogErr(); err != nil {
+		return fmt.Errorf("write log: %w", err)
+	}
+	return nil
+}
+
+// defaultIssuer is http(s)://<listen address>/auth/idp/k8sIdp; a wildcard
+// listen address is written as 127.0.0.1, since an issuer must be a URL
+// clients can reach (pass --issuer when they reach it by another name).
+func defaultIssuer(addr net.Addr, https bool) string {
+	scheme := "http"
+	if https {
+		scheme = "https"
+	}
+	host := addr.String()
+	if ap, err := netip.ParseAddrPort(host); err == nil && ap.Addr().IsUnspecified() {
+		host = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
+	}
+	return scheme + "://" + host + idp.DefaultIssuerPath
+}
+
+// parsePrefixes reads CIDRs; a bare address means just that address.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+type idpLoginOptions struct {
+	io                    streams
+	issuer                string
+	user                  string
+	password              string
+	passwordStdin         bool
+	kubeconfig            string
+	server                string
+	certificateAuthority  string
+	insecureSkipTLSVerify bool
+	idpCA                 string
+	clientID              string
+	clientSecret          string
+	userEntry             string
+}
+
+func newIdpLoginCmd(io streams) *cobra.Command {
+	o := &idpLoginOptions{io: io}
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Log in with a password and write a kubeconfig user with the oidc auth-provider",
+		Long: `Login runs the password grant against an IdP and writes (or merges into an
+existing kubeconfig) a user with auth-provider: oidc holding idp-issuer-url,
+client-id, id-token and refresh-token (and client-secret when given), as
+OpenUnison's oulogin does. kubectl then refreshes the tokens itself.
+
+With --server it also writes a cluster and a context and makes it current.
+client-go hands auth-provider credentials only to https servers: an http
+--server is refused, because kubectl would silently send no token to it.`,
+		Example: `  graceguard idp login --issuer http://127.0.0.1:8443/auth/idp/k8sIdp \
+      --user mmosley --password start123 --kubeconfig ./kubeconfig \
+      --server https://127.0.0.1:6443 --certificate-authority api-ca.pem
+  echo start123 | graceguard idp login --issuer … --user mmosley --password-stdin --kubeconfig ./kubeconfig`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runIdpLogin(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.issuer, "issuer", "http://127.0.0.1:8443"+idp.DefaultIssuerPath, "issuer `URL`")
+	f.StringVar(&o.user, "user", "", "username")
+	f.StringVar(&o.password, "password", "", "password (visible to other local users in the process list; see --password-stdin)")
+	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` to write or merge into (default $KUBECONFIG's first file or ~/.kube/config)")
+	f.StringVar(&o.server, "server", "", "also write a cluster and context for this API server `URL` (must be https)")
+	f.StringVar(&o.certificateAuthority, "certificate-authority", "", "CA `FILE` for --server")
+	f.BoolVar(&o.insecureSkipTLSVerify, "insecure-skip-tls-verify", false, "do not verify --server's certificate")
+	f.StringVar(&o.idpCA, "idp-certificate-authority", "", "CA `FILE` for an https issuer; also written to the kubeconfig for kubectl's refreshes")
+	f.StringVar(&o.clientID, "client-id", idp.DefaultClientID, "OAuth client id")
+	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret, if the IdP has one")
+	f.StringVar(&o.userEntry, "kubeconfig-user", "", "name of the kubeconfig users entry (default <user>@<issuer host>)")
+	return cmd
+}
+
+func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
+	if o.user == "" {
+		return usageErrorf("--user is required")
+	}
+	if o.passwordStdin {
+		if o.password != "" {
+			return usageErrorf("--password and --password-stdin exclude each other")
+		}
+		line, err := bufio.NewReader(o.io.in).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		o.password = strings.TrimRight(line, "\r\n")
+	}
+	if o.password == "" {
+		return usageErrorf("--password or --password-stdin is required")
+	}
+	if o.server != "" {
+		u, err := url.Parse(o.server)
+		if err != nil || u.Host == "" {
+			return usageErrorf("--server %q is not a URL", o.server)
+		}
+		if u.Scheme != "https" {
+			return usageErrorf("--server %q: client-go sends auth-provider credentials only to https servers", o.server)
+		}
+	}
+	path := o.kubeconfig
+	if path == "" {
+		if files := clientcmd.NewDefaultClientConfigLoadingRules().Precedence; len(files) > 0 {
+			path = files[0]
+		} else {
+			path = clientcmd.RecommendedHomeFile
+		}
+	}
+	var tlsCfg *tls.Config
+	if o.idpCA != "" {
+		pem, err := os.ReadFile(o.idpCA)
+		if err != nil {
+			return usageErrorf("--idp-certificate-authority: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return usageErrorf("--idp-certificate-authority %s: no PEM certificate", o.idpCA)
+		}
+		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	c, err := idp.NewClient(ctx, o.issuer, idp.ClientOptions{ClientID: o.clientID, ClientSecret: o.clientSecret, TLSConfig: tlsCfg})
+	if err != nil {
+		return err
+	}
+	toks, err := c.Login(ctx, netip.Addr{}, o.user, o.password)
+	if err != nil {
+		if idp.IsInvalidGrant(err) {
+			return fmt.Errorf("login as %s: wrong username or password", o.user)
+		}
+		return fmt.Errorf("login as %s: %w", o.user, err)
+	}
+	names, err := idp.WriteKubeconfig(idp.KubeconfigOptions{
+		Path: path, Issuer: c.Issuer(), ClientID: o.clientID, ClientSecret: o.clientSecret,
+		Username: o.user, Tokens: toks, IdPCAFile: o.idpCA, UserEntry: o.userEntry,
+		Server: o.server, CAFile: o.certificateAuthority, InsecureSkipTLSVerify: o.insecureSkipTLSVerify,
+	})
+	if err != nil {
+		return err
+	}
+	if names.Context != "" {
+		_, err = fmt.Fprintf(o.io.out, "wrote user %q and context %q (now current) to %s\n", names.User, names.Context, path)
+	} else {
+		_, err = fmt.Fprintf(o.io.out, "wrote user %q to %s\n", names.User, path)
+	}
+	return err
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// lockedBuffer is written by a running server while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startIdpServe runs `idp serve` on a free loopback port until the test ends.
+func startIdpServe(t *testing.T, mod func(*idpServeOptions)) (issuer string, stdout, stderr *lockedBuffer) {
+	t.Helper()
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	o := &idpServeOptions{io: streams{in: strings.NewReader(""), out: stdout, errOut: stderr},
+		addr: "127.0.0.1:0", idTokenTTL: time.Minute, sessionTTL: 15 * time.Minute, clientID: "kubernetes",
+		sessionID: "request", maxSessions: 1000}
+	if mod != nil {
+		mod(o)
+	}
+	ready := make(chan string, 1)
+	o.ready = func(iss string) { ready <- iss }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runIdpServe(ctx, o) }()
+	select {
+	case issuer = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("idp serve: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("idp serve: %v", err)
+		}
+	})
+	return issuer, stdout, stderr
+}
+
+func TestIdpServeLoginSimulate(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "idp.log")
+	issuer, stdout, stderr := startIdpServe(t, func(o *idpServeOptions) {
+		o.logFile, o.grace, o.trustedProxies = logFile, 2*time.Second, []string{"127.0.0.1"}
+	})
+	if !strings.Contains(stderr.String(), "test harness, not for production") {
+		t.Errorf("no harness warning on stderr: %s", stderr)
+	}
+
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	var out bytes.Buffer
+	err := runIdpLogin(context.Background(), &idpLoginOptions{
+		io:     streams{in: strings.NewReader("start123\n"), out: &out, errOut: &bytes.Buffer{}},
+		issuer: issuer, user: "mmosley", passwordStdin: true, kubeconfig: kubeconfig,
+		server: "https://127.0.0.1:6443", insecureSkipTLSVerify: true, clientID: "kubernetes",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `context "mmosley@`) {
+		t.Errorf("login output %q", out.String())
+	}
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := cfg.AuthInfos[cfg.Contexts[cfg.CurrentContext].AuthInfo].AuthProvider
+	if ap.Name != "oidc" || ap.Config["idp-issuer-url"] != issuer || ap.Config["refresh-token"] == "" || ap.Config["id-token"] == "" {
+		t.Errorf("auth-provider %+v", ap)
+	}
+
+	truth := filepath.Join(dir, "truth.json")
+	var simOut, simErr bytes.Buffer
+	err = runSimulate(context.Background(), &simulateOptions{
+		io:     streams{in: strings.NewReader(""), out: &simOut, errOut: &simErr},
+		issuer: issuer, users: 3, userFormat: "sim%04d", firstUser: 1, password: "simulate",
+		duration: 1500 * time.Millisecond, rate: 20, every: time.Second, grace: 2 * time.Second,
+		race: 0.2, replay: 0.3, source: "xff", concurrency: 4, clientID: "kubernetes", truth: truth, format: "text",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(simOut.String(), "refreshes/s") || !strings.Contains(simErr.String(), "refreshes/s") {
+		t.Errorf("summary %q, live %q", simOut.String(), simErr.String())
+	}
+	if fi, err := os.Stat(truth); err != nil || fi.Size() == 0 {
+		t.Errorf("truth file: %v", err)
+	}
+
+	// The log goes to stdout and, with --log, to the file as well.
+	logged, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(logged) != stdout.String() || !strings.Contains(string(logged), "[ExpiredRefreshTokenUsed]") ||
+		!strings.Contains(string(logged), "Expired token used within grace period [203.0.113.") {
+		t.Errorf("log file and stdout differ or miss the replays:\n%s", logged)
+	}
+	if strings.Contains(string(logged), "start123") || strings.Contains(string(logged), ap.Config["refresh-token"]) {
+		t.Error("a secret reached the log")
+	}
+}
+
+func TestIdpLoginWrongPassword(t *testing.T) {
+	issuer, _, _ := startIdpServe(t, nil)
+	err := runIdpLogin(context.Background(), &idpLoginOptions{
+		io:     streams{in: strings.NewReader(""), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}},
+		issuer: issuer, user: "mmosley", password: "nope", kubeconfig: filepath.Join(t.TempDir(), "k"), clientID: "kubernetes",
+	})
+	var usage usageError
+	if err == nil || errors.As(err, &usage) || !strings.Contains(err.Error(), "wrong username or password") || strings.Contains(err.Error(), "nope") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestUsageErrors: every bad invocation exits 2 (a usageError), before any
+// network or file is touched.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := [][]string{
+		{"idp", "serve", "extra"},
+		{"idp", "serve", "--session-id", "cookie"},
+		{"idp", "serve", "--tls-cert", "x.pem"},
+		{"idp", "serve", "--trusted-proxies", "not-an-ip"},
+		{"idp", "serve", "--grace", "-1s"},
+		{"idp", "serve", "--users", filepath.Join(dir, "missing.yaml")},
+		{"idp", "serve", "--signing-key", filepath.Join(dir, "missing.pem")},
+		{"idp", "serve", "--issuer", "ftp://x", "--addr", "127.0.0.1:0"},
+		{"idp", "serve", "--no-such-flag"},
+		{"idp", "login"},
+		{"idp", "login", "--user", "mmosley"},
+		{"idp", "login", "--user", "mmosley", "--password", "x", "--password-stdin"},
+		{"idp", "login", "--user", "mmosley", "--password", "x", "--server", "http://127.0.0.1:6443"},
+		{"simulate", "--source", "magic"},
+		{"simulate", "--race", "0.9", "--replay", "0.9"},
+		{"simulate", "--format", "xml"},
+		{"simulate", "--users", "0"},
+		{"simulate", "--home-net", "nope"},
+		{"simulate", "--user-format", "sim"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
+			cmd.SetArgs(args)
+			err := cmd.ExecuteContext(context.Background())
+			var usage usageError
+			if !errors.As(err, &usage) {
+				t.Errorf("err = %v, want a usage error", err)
+			}
+		})
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := parsePrefixes([]string{"127.0.0.1", " 10.0.0.0/8", "::1", "192.168.1.7/24", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[127.0.0.1/32 10.0.0.0/8 ::1/128 192.168.1.0/24]"; fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}

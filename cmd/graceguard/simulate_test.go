@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/idp"
+)
+
+func TestSimulateJSONSummary(t *testing.T) {
+	issuer, _, _ := startIdpServe(t, nil)
+	var out, errOut bytes.Buffer
+	err := runSimulate(context.Background(), &simulateOptions{
+		io:     streams{in: strings.NewReader(""), out: &out, errOut: &errOut},
+		issuer: issuer, users: 2, userFormat: "sim%04d", firstUser: 5, password: "simulate",
+		duration: 500 * time.Millisecond, rate: 10, every: time.Second, source: "xff", concurrency: 2,
+		clientID: "kubernetes", format: "json", quiet: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep idp.SimReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out.String())
+	}
+	if rep.Ops[idp.OpLogin] != 2 || rep.Requests < 3 {
+		t.Errorf("report %+v", rep)
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("--quiet still wrote %q", errOut.String())
+	}
+}
+
+func TestSimulateUnreachableIssuer(t *testing.T) {
+	err := runSimulate(context.Background(), &simulateOptions{
+		io:     streams{in: strings.NewReader(""), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}},
+		issuer: "http://127.0.0.1:1/auth/idp/k8sIdp", users: 1, userFormat: "sim%04d", firstUser: 1, password: "simulate",
+		duration: time.Second, every: time.Second, source: "auto", concurrency: 1, clientID: "kubernetes", format: "text", quiet: true,
+	})
+	var usage usageError
+	if err == nil || errors.As(err, &usage) {
+		t.Errorf("err = %v, want a runtime error", err)
+	}
+}
+
+func TestFormatSimReport(t *testing.T) {
+	r := idp.SimReport{Elapsed: 2 * time.Second, Requests: 7, Behind: 3, RefreshRate: 4999.6,
+		Ops:     map[string]uint64{idp.OpLogin: 1, idp.OpRefresh: 6},
+		Results: map[string]uint64{idp.ResultRotated: 6},
+		Latency: idp.Latency{P50: 831 * time.Microsecond, P99: 11264 * time.Microsecond, Max: 123456 * time.Microsecond}}
+	live := formatSimReport(r, false)
+	for _, want := range []string{"[  2.0s]", "5000 refreshes/s", "p50 831µs", "p99 11.26ms", "max 123ms", "behind 3", "refreshes 6"} {
+		if !strings.Contains(live, want) {
+			t.Errorf("live line %q lacks %q", live, want)
+		}
+	}
+	if final := formatSimReport(r, true); strings.Count(final, "\n") != 3 || !strings.HasPrefix(final, "simulated 2s, 7 requests") {
+		t.Errorf("final summary %q", final)
+	}
+}

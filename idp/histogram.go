@@ -64,8 +64,6 @@ func (l *latencies) quantile(q float64) time.Duration {
 	return time.Duration(l.max.Load())
 }
 
-func (l *latencies) count() uint64 { return l.n.Load() }
-
 // Latency summarises request latencies.
 type Latency struct {
 	P50 time.Duration `json:"p50"`

@@ -79,7 +79,7 @@ type Facts struct {
 
 // Context is an event with the facts it is judged by.
 type Context struct {
-	Event parser.Event
+	Event *parser.Event
 	Facts
 }
 

@@ -41,9 +41,9 @@ func run(t *testing.T, store *Memory, events ...parser.Event) []Context {
 	t.Helper()
 	c := NewCorrelator(store, 0)
 	var got []Context
-	judge := func(ctx Context) error { got = append(got, ctx); return nil }
+	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 	for _, e := range events {
-		if err := c.Observe(context.Background(), e, judge); err != nil {
+		if err := c.Observe(context.Background(), &e, judge); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,9 +154,9 @@ func TestCorrelation(t *testing.T) {
 			store := NewMemory(Limits{})
 			c := NewCorrelator(store, 0)
 			var got []Context
-			judge := func(ctx Context) error { got = append(got, ctx); return nil }
+			judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 			for _, e := range tt.events() {
-				if err := c.Observe(context.Background(), e, judge); err != nil {
+				if err := c.Observe(context.Background(), &e, judge); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -223,8 +223,8 @@ func TestTickReleasesWaitingRefresh(t *testing.T) {
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, time.Second)
 	var got []Context
-	judge := func(ctx Context) error { got = append(got, ctx); return nil }
-	if err := c.Observe(context.Background(), ev(parser.KindTokenOK, 0, "198.51.100.23"), judge); err != nil {
+	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	if err := c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, 0, "198.51.100.23")), judge); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 0 {
@@ -245,9 +245,9 @@ func TestJudgedFilterSkipsFacts(t *testing.T) {
 	c := NewCorrelator(store, 0)
 	c.Judged = func(k parser.Kind) bool { return k == parser.KindGraceReuse }
 	var got []Context
-	judge := func(ctx Context) error { got = append(got, ctx); return nil }
+	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 	for _, e := range []parser.Event{ev(parser.KindTokenOK, 0, "198.51.100.23"), ev(parser.KindGraceReuse, time.Second, "198.51.100.23")} {
-		c.Observe(context.Background(), e, judge)
+		c.Observe(context.Background(), &e, judge)
 	}
 	c.Flush(context.Background(), judge)
 	if len(got) != 1 || got[0].Event.Kind != parser.KindGraceReuse || !got[0].IPSeen {
@@ -306,7 +306,7 @@ func TestMemoryBounds(t *testing.T) {
 		c := NewCorrelator(NewMemory(Limits{}), time.Hour)
 		n := 0
 		for i := range maxPending + 10 {
-			c.Observe(context.Background(), ev(parser.KindTokenOK, time.Duration(i)*time.Microsecond, "192.0.2.1", user(fmt.Sprint("u", i))), func(Context) error { n++; return nil })
+			c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, time.Duration(i)*time.Microsecond, "192.0.2.1", user(fmt.Sprint("u", i)))), func(*Context) error { n++; return nil })
 		}
 		if len(c.pending) != maxPending || c.Stats().PendingEvicted != 10 || n != 10 {
 			t.Fatalf("pending %d, evicted %d, judged %d", len(c.pending), c.Stats().PendingEvicted, n)
@@ -327,4 +327,14 @@ func TestReuseCounts(t *testing.T) {
 			t.Errorf("reuse %d: 10m %d 1h %d, want %d and %d", i, r.Reuses10m, r.Reuses1h, want10m[i], i+1)
 		}
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// copyContext keeps a judged Context beyond the call.
+func copyContext(c *Context) Context {
+	ev := *c.Event
+	out := *c
+	out.Event = &ev
+	return out
 }

@@ -52,38 +52,42 @@ func NewCorrelator(store Store, pairWindow time.Duration) *Correlator {
 	return &Correlator{store: store, pairWindow: pairWindow}
 }
 
+// Judge receives an event with the facts it is judged by. The Context and
+// its event are valid only during the call.
+type Judge func(*Context) error
+
 // Stats returns the counts so far.
 func (c *Correlator) Stats() CorrelatorStats { return c.stats }
 
 // Observe takes the next event in log order and calls judge with the Context
 // of every event that is ready to be judged: this one, or earlier token_ok
 // lines it released. Events of kind other are ignored.
-func (c *Correlator) Observe(ctx context.Context, ev parser.Event, judge func(Context) error) error {
+func (c *Correlator) Observe(ctx context.Context, ev *parser.Event, judge Judge) error {
 	if ev.Kind == parser.KindOther {
 		return nil
 	}
-	paired, err := c.release(ctx, &ev, judge)
+	paired, err := c.release(ctx, ev, judge)
 	if err != nil {
 		return err
 	}
 	switch ev.Kind {
 	case parser.KindTokenOK:
-		if c.isTwinOfReuse(&ev) {
+		if c.isTwinOfReuse(ev) {
 			c.stats.PairedTokenOK++
 			return nil
 		}
 		if len(c.pending) >= maxPending {
 			c.stats.PendingEvicted++
-			if err := c.commit(ctx, c.pending[0], judge); err != nil {
+			if err := c.commit(ctx, &c.pending[0], judge); err != nil {
 				return err
 			}
 			c.pending = c.pending[1:]
 		}
-		c.pending = append(c.pending, ev)
+		c.pending = append(c.pending, *ev)
 		return nil
 	case parser.KindGraceReuse:
 		if !paired {
-			c.markReuse(&ev)
+			c.markReuse(ev)
 		}
 		return c.judge(ctx, ev, Reuse, judge)
 	case parser.KindLogin:
@@ -94,11 +98,11 @@ func (c *Correlator) Observe(ctx context.Context, ev parser.Event, judge func(Co
 }
 
 // Flush judges every token_ok still waiting: the input has ended.
-func (c *Correlator) Flush(ctx context.Context, judge func(Context) error) error {
+func (c *Correlator) Flush(ctx context.Context, judge Judge) error {
 	for len(c.pending) > 0 {
 		ev := c.pending[0]
 		c.pending = c.pending[1:]
-		if err := c.commit(ctx, ev, judge); err != nil {
+		if err := c.commit(ctx, &ev, judge); err != nil {
 			return err
 		}
 	}
@@ -109,7 +113,7 @@ func (c *Correlator) Flush(ctx context.Context, judge func(Context) error) error
 // Tick judges the token_ok lines that have waited longer than the pair
 // window by the clock of the log (now is the newest log time a follower has
 // seen, or wall time mapped to it).
-func (c *Correlator) Tick(ctx context.Context, now time.Time, judge func(Context) error) error {
+func (c *Correlator) Tick(ctx context.Context, now time.Time, judge Judge) error {
 	return c.releaseWhere(ctx, judge, func(p *parser.Event) (twin, ready bool) {
 		return false, now.Sub(p.Time) > c.pairWindow
 	})
@@ -119,7 +123,7 @@ func (c *Correlator) Tick(ctx context.Context, now time.Time, judge func(Context
 // (dropped), lines of the same thread (that request is over), lines of the
 // same user when ev is a reuse (the reuse must see the refresh before it),
 // and lines older than the pair window.
-func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge func(Context) error) (twinFound bool, err error) {
+func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge Judge) (twinFound bool, err error) {
 	reuse := ev.Kind == parser.KindGraceReuse
 	err = c.releaseWhere(ctx, judge, func(p *parser.Event) (twin, ready bool) {
 		sameThread := p.Source == ev.Source && p.Thread == ev.Thread
@@ -134,7 +138,7 @@ func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge func(C
 
 // releaseWhere walks the waiting lines in order; decide says whether each is
 // a reuse's twin (drop it) or ready (judge it as a refresh).
-func (c *Correlator) releaseWhere(ctx context.Context, judge func(Context) error, decide func(*parser.Event) (twin, ready bool)) error {
+func (c *Correlator) releaseWhere(ctx context.Context, judge Judge, decide func(*parser.Event) (twin, ready bool)) error {
 	kept := c.pending[:0]
 	for i := range c.pending {
 		p := &c.pending[i]
@@ -143,7 +147,7 @@ func (c *Correlator) releaseWhere(ctx context.Context, judge func(Context) error
 		case twin:
 			c.stats.PairedTokenOK++
 		case ready:
-			if err := c.commit(ctx, *p, judge); err != nil {
+			if err := c.commit(ctx, p, judge); err != nil {
 				// Keep what is not yet judged so nothing is lost.
 				kept = append(kept, c.pending[i+1:]...)
 				c.pending = kept
@@ -158,20 +162,20 @@ func (c *Correlator) releaseWhere(ctx context.Context, judge func(Context) error
 	return nil
 }
 
-func (c *Correlator) commit(ctx context.Context, ev parser.Event, judge func(Context) error) error {
+func (c *Correlator) commit(ctx context.Context, ev *parser.Event, judge Judge) error {
 	return c.judge(ctx, ev, Refresh, judge)
 }
 
-func (c *Correlator) judge(ctx context.Context, ev parser.Event, action Action, judge func(Context) error) error {
+func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action, judge Judge) error {
 	need := c.Judged == nil || c.Judged(ev.Kind)
 	if parser.IsAnonymousDN(ev.User) {
 		// A failure logged with the anonymous DN belongs to no user's history.
 		if !need {
 			return nil
 		}
-		return judge(Context{Event: ev})
+		return judge(&Context{Event: ev})
 	}
-	obs := Observation{User: UserOf(&ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need}
+	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need}
 	facts, err := c.store.Apply(ctx, obs)
 	if err != nil {
 		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
@@ -179,7 +183,7 @@ func (c *Correlator) judge(ctx context.Context, ev parser.Event, action Action, 
 	if !need {
 		return nil
 	}
-	return judge(Context{Event: ev, Facts: facts})
+	return judge(&Context{Event: ev, Facts: facts})
 }
 
 // markReuse remembers a grace reuse so that an AzSuccess logged after it for

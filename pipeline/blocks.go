@@ -117,30 +117,6 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 	}
 }
 
-// mapBlocks starts a blockSource over data, a mapping of the whole file.
-// release is told of every block consumed, so the mapping's pages can leave
-// the process (its resident memory stays bounded like the read path's).
-func mapBlocks(ctx context.Context, counts readerCounts, data []byte, loc *time.Location, size int, release func(off, n int), progress *atomic.Int64) *blockSource {
-	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
-	s.release = func(j *blockJob) { release(int(j.base), len(j.data)) }
-	s.stats.Bytes = int64(len(data))
-	go func() {
-		defer close(s.ordered)
-		defer close(work)
-		for start := 0; start < len(data); {
-			end := min(start+size, len(data))
-			if end < len(data) {
-				end = start + cutPoint(data[start:end])
-			}
-			if !s.submit(ctx, work, &blockJob{data: data[start:end], base: int64(start)}) {
-				return
-			}
-			start = end
-		}
-	}()
-	return s
-}
-
 // submit hands a block to the workers and queues it for in-order reading.
 func (s *blockSource) submit(ctx context.Context, work chan<- *blockJob, job *blockJob) bool {
 	job.done = make(chan *blockResult, 1)

@@ -26,7 +26,7 @@ type Detector struct {
 	engine     *rules.Engine
 	deliver    Deliver
 	buf        []alert.Alert
-	judge      func(correlate.Context) error
+	judge      correlate.Judge
 	ctx        context.Context
 }
 
@@ -44,7 +44,7 @@ func NewDetector(store correlate.Store, set *rules.Set, pairWindow time.Duration
 }
 
 // Observe takes the next event in log order.
-func (d *Detector) Observe(ctx context.Context, ev parser.Event) error {
+func (d *Detector) Observe(ctx context.Context, ev *parser.Event) error {
 	d.ctx = ctx
 	return d.correlator.Observe(ctx, ev, d.judge)
 }
@@ -70,8 +70,8 @@ func (d *Detector) RuleStats() rules.EngineStats { return d.engine.Stats() }
 // CorrelatorStats returns the correlator's counts.
 func (d *Detector) CorrelatorStats() correlate.CorrelatorStats { return d.correlator.Stats() }
 
-func (d *Detector) evaluate(c correlate.Context) error {
-	d.buf = d.engine.Evaluate(d.buf[:0], &c)
+func (d *Detector) evaluate(c *correlate.Context) error {
+	d.buf = d.engine.Evaluate(d.buf[:0], c)
 	if len(d.buf) == 0 {
 		return nil
 	}

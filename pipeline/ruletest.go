@@ -59,8 +59,8 @@ func runRuleTest(ctx context.Context, set *rules.Set, rule string, tc rules.Test
 			return nil, err
 		}
 	}
-	for _, ev := range events {
-		if err := det.Observe(ctx, ev); err != nil {
+	for i := range events {
+		if err := det.Observe(ctx, &events[i]); err != nil {
 			return got, err
 		}
 	}

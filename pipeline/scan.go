@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -138,19 +137,10 @@ type eventSource interface {
 	finish(sum *Summary) error
 }
 
-// mapMinSize is the file size from which mapping beats reading.
-const mapMinSize = 8 << 20
-
-// openSource picks the fast block-parallel reader for plain logs, straight
-// from a memory mapping for a large regular file, and the Scanner (which
-// unwraps CRI and docker lines) for everything else.
+// openSource picks the fast block-parallel reader for plain logs and the
+// Scanner (which unwraps CRI and docker lines) for everything else.
 func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 	counts := readerCounts{name: in.Name, onParseErr: opt.ParseErrors}
-	if f, ok := in.R.(*os.File); ok {
-		if src := mapSource(ctx, counts, f, opt); src != nil {
-			return src
-		}
-	}
 	r := ctxReader{ctx, in.R}
 	head := make([]byte, 64<<10)
 	n, err := io.ReadFull(r, head)
@@ -163,36 +153,6 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress)
 	}
 	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
-}
-
-// mapSource maps a large regular plain log, or returns nil to read it.
-func mapSource(ctx context.Context, counts readerCounts, f *os.File, opt *ScanOptions) eventSource {
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() < mapMinSize || int64(int(st.Size())) != st.Size() {
-		return nil
-	}
-	data, release, unmap, err := mapFile(f, st.Size())
-	if err != nil {
-		return nil
-	}
-	if parser.DetectFormat(data[:min(len(data), 64<<10)]) != parser.FormatPlain {
-		unmap()
-		return nil
-	}
-	src := mapBlocks(ctx, counts, data, opt.Location, blockSize, release, opt.Progress)
-	return &unmapOnFinish{blockSource: src, unmap: unmap}
-}
-
-// unmapOnFinish ends a mapping once its source is done with it.
-type unmapOnFinish struct {
-	*blockSource
-	unmap func()
-}
-
-func (u *unmapOnFinish) finish(sum *Summary) error {
-	err := u.blockSource.finish(sum)
-	u.unmap()
-	return err
 }
 
 type errReader struct{ err error }
@@ -284,7 +244,7 @@ func merge(ctx context.Context, sources []eventSource, det *Detector) error {
 	if len(sources) == 1 {
 		src := sources[0]
 		for src.advance() {
-			if err := det.Observe(ctx, *src.event()); err != nil {
+			if err := det.Observe(ctx, src.event()); err != nil {
 				return err
 			}
 		}
@@ -299,7 +259,7 @@ func merge(ctx context.Context, sources []eventSource, det *Detector) error {
 	heap.Init(&h)
 	for h.Len() > 0 {
 		top := h[0]
-		if err := det.Observe(ctx, *top.src.event()); err != nil {
+		if err := det.Observe(ctx, top.src.event()); err != nil {
 			return err
 		}
 		if top.src.advance() {

@@ -98,7 +98,7 @@ type envBuffer struct {
 }
 
 func (b *envBuffer) fill(c *correlate.Context) *Env {
-	ev := &c.Event
+	ev := c.Event
 	b.event = EventEnv{
 		Kind: ev.Kind.String(), Time: ev.Time, User: ev.User, IP: addrString(ev.IP),
 		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,

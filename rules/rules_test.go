@@ -163,7 +163,7 @@ func TestHelpers(t *testing.T) {
 }
 
 func reuseContext(at time.Duration, ip, prevIP string) *correlate.Context {
-	c := &correlate.Context{Event: parser.Event{
+	c := &correlate.Context{Event: &parser.Event{
 		Kind: parser.KindGraceReuse, Time: t0.Add(at), User: "uid=a,o=T", IdP: "k8sIdp",
 		IP: netip.MustParseAddr(ip), Source: "pod-a.log", Offset: int64(at), Session: "f1",
 	}}

@@ -22,7 +22,7 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "graceguard: scanned %d %s, %s in %s (%s MB/s)\n", files, plural(files, "file", "files"),
-		humanBytes(s.Bytes), s.Elapsed.Round(time.Millisecond), commas(int64(rate)))
+		humanBytes(s.Bytes), roundElapsed(s.Elapsed), commas(int64(rate)))
 	fmt.Fprintf(&b, "  lines %s, records %s, parse errors %s, cut %s", commas(s.Lines), commas(s.Records),
 		commas(s.ParseErrors), commas(s.Cut))
 	if s.FramingErrors > 0 {
@@ -58,6 +58,17 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
 	}
 	io.WriteString(w, b.String())
+}
+
+// roundElapsed keeps three significant digits or so: 1.23s, 45ms, 870µs.
+func roundElapsed(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= 10*time.Millisecond:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(10 * time.Microsecond).String()
 }
 
 func plural(n int, one, many string) string {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/pipeline"
+)
+
+func TestProgressBarDraw(t *testing.T) {
+	var buf bytes.Buffer
+	var done atomic.Int64
+	p := &progressBar{w: &buf, analysed: &done, total: 200e6, start: time.Now().Add(-time.Second)}
+	done.Store(50e6)
+	p.draw()
+	got := buf.String()
+	for _, want := range []string{"\r[=======", " 25% ", "50.0 MB / 200.0 MB", "MB/s"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("progress line %q lacks %q", got, want)
+		}
+	}
+	if p := startProgress(&buf, &done, 1<<40); p != nil {
+		t.Error("a progress bar was started on a writer that is no terminal")
+	}
+}
+
+func TestSummary(t *testing.T) {
+	var buf bytes.Buffer
+	writeSummary(&buf, 2, pipeline.Summary{
+		Bytes: 123456789, Lines: 1234567, Records: 1200000, ParseErrors: 3, Cut: 1,
+		Events:    map[parser.Kind]int64{parser.KindGraceReuse: 12, parser.KindOther: 1199988},
+		Alerts:    map[string]int64{"reuse-new-ip": 2, "reuse-ip-mismatch": 3},
+		Throttled: map[string]int64{"reuse-ip-mismatch": 4},
+		Elapsed:   100 * time.Millisecond,
+	})
+	want := "graceguard: scanned 2 files, 123.5 MB in 100ms (1,234 MB/s)\n" +
+		"  lines 1,234,567, records 1,200,000, parse errors 3, cut 1\n" +
+		"  events grace_reuse 12 token_ok 0 token_fail 0 login 0 other 1,199,988\n" +
+		"  alerts reuse-ip-mismatch 3 reuse-new-ip 2 (throttled 4)\n"
+	if buf.String() != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", buf.String(), want)
+	}
+	for d, want := range map[time.Duration]string{1234 * time.Millisecond: "1.23s", 45 * time.Millisecond: "45ms", 873 * time.Microsecond: "870µs"} {
+		if got := roundElapsed(d); got != want {
+			t.Errorf("roundElapsed(%s) = %s, want %s", d, got, want)
+		}
+	}
+}

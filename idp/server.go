@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -454,31 +455,39 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, ex *exchange, req tokenRe
 			warn: "Could not refresh token", trace: couldNotRefreshTrace}, nil)
 		return
 	}
-	res, err := p.st.refresh(tok, req.clientID, p.now(), p.cfg.Grace, p.cfg.SessionTTL, p.cfg.RevokeOnReuse, p.mint)
+	res, err := p.st.refresh(tok, req.clientID, p.now, p.cfg.Grace, p.cfg.SessionTTL, p.cfg.RevokeOnReuse, p.mint,
+		func(res refreshResult) { p.logRefresh(ex, res) })
 	if err != nil {
 		p.internalError(w, ex, err)
 		return
 	}
-	invalid := &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "invalid refresh token"}
+	switch res.outcome {
+	case outcomeRotated, outcomeGraceReuse:
+		p.writeTokens(w, res)
+	case outcomeExpired:
+		p.refused.Add(1)
+		writeOAuthError(w, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "session expired"})
+	default:
+		p.refused.Add(1)
+		writeOAuthError(w, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "invalid refresh token"})
+	}
+}
+
+// logRefresh writes the lines OpenUnison writes for each refresh outcome.
+func (p *Provider) logRefresh(ex *exchange, res refreshResult) {
 	switch res.outcome {
 	case outcomeRotated:
 		p.log.write(ex.thread, ex.access(eventAzSuccess, p.app, res.sess.user.DN, "NONE", res.sess))
-		p.writeTokens(w, res)
 	case outcomeGraceReuse:
-		sid := ex.sessionID(res.sess)
 		p.log.write(ex.thread,
 			ex.access(eventAzSuccess, p.app, res.sess.user.DN, "NONE", res.sess),
-			logLine{level: levelInfo, logger: loggerOIDC, msg: expiredMessage(ex.url, res.sess.user.DN, ex.ip, sid)})
-		p.writeTokens(w, res)
+			logLine{level: levelInfo, logger: loggerOIDC, msg: expiredMessage(ex.url, res.sess.user.DN, ex.ip, ex.sessionID(res.sess))})
 	case outcomeExpired:
-		invalid.warn, invalid.desc = "Session expired", "session expired"
-		p.fail(w, ex, invalid, res.sess)
+		p.logFail(ex, "Session expired", "", res.sess)
 	case outcomeRevoked:
-		invalid.warn = "Refresh token reused after its grace period, session revoked - " + res.sess.user.DN
-		p.fail(w, ex, invalid, res.sess)
+		p.logFail(ex, "Refresh token reused after its grace period, session revoked - "+res.sess.user.DN, "", res.sess)
 	default:
-		invalid.warn = "Session does not exist from refresh_token"
-		p.fail(w, ex, invalid, res.sess)
+		p.logFail(ex, "Session does not exist from refresh_token", "", res.sess)
 	}
 }
 
@@ -486,13 +495,18 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, ex *exchange, req tokenRe
 // RFC 6749 error.
 func (p *Provider) fail(w http.ResponseWriter, ex *exchange, oe *oauthError, s *session) {
 	p.refused.Add(1)
-	azFail := ex.access(eventAzFail, p.app, AnonymousDN, "NONE", s)
-	if oe.warn == "" {
-		p.log.write(ex.thread, azFail)
-	} else {
-		p.log.write(ex.thread, logLine{level: levelWarn, logger: loggerOIDC, msg: oe.warn, trace: oe.trace}, azFail)
-	}
+	p.logFail(ex, oe.warn, oe.trace, s)
 	writeOAuthError(w, oe)
+}
+
+// logFail writes the WARN line (when there is one) and the anonymous AzFail.
+func (p *Provider) logFail(ex *exchange, warn, trace string, s *session) {
+	azFail := ex.access(eventAzFail, p.app, AnonymousDN, "NONE", s)
+	if warn == "" {
+		p.log.write(ex.thread, azFail)
+		return
+	}
+	p.log.write(ex.thread, logLine{level: levelWarn, logger: loggerOIDC, msg: warn, trace: trace}, azFail)
 }
 
 func (p *Provider) internalError(w http.ResponseWriter, ex *exchange, err error) {
@@ -593,6 +607,21 @@ func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopSweep()
 	go p.sweepEvery(sweepCtx, min(p.cfg.SessionTTL/4, 30*time.Second))
 
+	// Shutdown waits up to five seconds for connections that were opened
+	// but never sent a request (an HTTP client dials spares when requests
+	// race); they carry nothing, so they are closed at once instead.
+	var mu sync.Mutex
+	fresh := map[net.Conn]struct{}{}
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if st == http.StateNew {
+			fresh[c] = struct{}{}
+		} else {
+			delete(fresh, c)
+		}
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -602,7 +631,14 @@ func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(shutdownCtx) }()
+	mu.Lock()
+	for c := range fresh {
+		_ = c.Close()
+	}
+	mu.Unlock()
+	err := <-shut
 	<-errc
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -203,21 +203,33 @@ func (st *store) insert(s *session, rec *tokenRecord) bool {
 // refresh performs the refresh_token grant's state transition. Everything
 // that decides the outcome happens under the session's lock, so two
 // concurrent uses of one current token see one rotation and one rotated-out
-// token, never two rotations.
-func (st *store) refresh(tok rawToken, clientID string, now time.Time, grace, ttl time.Duration, revokeOnReuse bool, mint minter) (refreshResult, error) {
+// token, never two rotations. The clock is read under that lock too, so a
+// request that waited for it is judged at the time it is served.
+//
+// logged is called exactly once with the outcome, still under the lock
+// when there is a session: the log then shows a rotation before any reuse
+// of the token it rotated out, as a detector reading it expects.
+func (st *store) refresh(tok rawToken, clientID string, clock func() time.Time, grace, ttl time.Duration, revokeOnReuse bool, mint minter, logged func(refreshResult)) (refreshResult, error) {
 	st.mu.RLock()
 	rec := st.tokens[tok.sel]
 	st.mu.RUnlock()
-	if rec == nil {
-		return refreshResult{outcome: outcomeUnknown}, nil
-	}
 	hash := sha256.Sum256(tok.secret[:])
-	if subtle.ConstantTimeCompare(hash[:], rec.hash[:]) != 1 {
-		return refreshResult{outcome: outcomeUnknown}, nil
+	if rec == nil || subtle.ConstantTimeCompare(hash[:], rec.hash[:]) != 1 {
+		res := refreshResult{outcome: outcomeUnknown}
+		logged(res)
+		return res, nil
 	}
 	s := rec.sess
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	res, err := st.refreshLocked(s, rec, tok, clientID, clock(), grace, ttl, revokeOnReuse, mint)
+	if err == nil {
+		logged(res)
+	}
+	return res, err
+}
+
+func (st *store) refreshLocked(s *session, rec *tokenRecord, tok rawToken, clientID string, now time.Time, grace, ttl time.Duration, revokeOnReuse bool, mint minter) (refreshResult, error) {
 	if s.dead || rec.evicted || s.clientID != clientID {
 		return refreshResult{outcome: outcomeUnknown}, nil
 	}

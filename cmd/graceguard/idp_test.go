@@ -69,8 +69,12 @@ func TestIdpServeLoginSimulate(t *testing.T) {
 	issuer, stdout, stderr := startIdpServe(t, func(o *idpServeOptions) {
 		o.logFile, o.grace, o.trustedProxies = logFile, 2*time.Second, []string{"127.0.0.1"}
 	})
-	if !strings.Contains(stderr.String(), "test harness, not for production") {
-		t.Errorf("no harness warning on stderr: %s", stderr)
+	// Serve warns as it starts, just after the listener is ready.
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(stderr.String(), "test harness, not for production"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no harness warning on stderr: %s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")

@@ -51,6 +51,7 @@ type Stats struct {
 	Records       int64 // log4j2 records after joining partial and continuation lines
 	Cut           int64 // lines or records longer than MaxRecord, cut there
 	FramingErrors int64 // lines that broke the source's wrapper format and were read as plain text
+	Orphans       int64 // continuation lines that came after their record was handed out early
 }
 
 // Scanner reads records from one source. It detects the wrapper format from
@@ -58,27 +59,19 @@ type Stats struct {
 // traces, and cuts anything longer than MaxRecord. Its memory is fixed: a read
 // buffer of at most 2 MiB and two record buffers of at most MaxRecord each.
 type Scanner struct {
-	r      io.Reader
-	buf    []byte
-	start  int
-	end    int
-	base   int64 // source offset of buf[0]
-	eof    bool
-	err    error
-	skip   bool // discarding the rest of a cut physical line
-	format Format
-
-	partial    [2][]byte // CRI and docker partial lines, per stream (stdout, stderr)
-	partialOff [2]int64
-	partialCut [2]bool
-
-	cur, spare []byte
-	curOff     int64
-	curLine    int64
-	curCut     bool
-	haveCur    bool
-	rec        Record
-	stats      Stats
+	r     io.Reader
+	buf   []byte
+	start int
+	end   int
+	base  int64 // source offset of buf[0]
+	eof   bool
+	err   error
+	skip  bool // discarding the rest of a cut physical line
+	lines int64
+	cut   int64
+	bytes int64
+	asm   Assembler
+	rec   Record
 }
 
 // NewScanner returns a Scanner reading r.
@@ -90,59 +83,20 @@ func NewScanner(r io.Reader) *Scanner {
 // on a read error (see Err).
 func (s *Scanner) Scan() bool {
 	for {
-		line, off, ok := s.payload()
+		line, off, ok := s.rawLine()
 		if !ok {
 			break
 		}
-		if s.haveCur && !IsRecordStart(line) {
-			s.appendContinuation(line)
-			continue
+		if rec, ok := s.asm.Push(line, off, s.lines); ok {
+			s.rec = rec
+			return true
 		}
-		if !s.haveCur {
-			if len(line) == 0 {
-				continue
-			}
-			s.startRecord(line, off)
-			continue
-		}
-		s.emit()
-		s.startRecord(line, off)
-		return true
 	}
-	if s.haveCur {
-		s.emit()
-		s.haveCur = false
+	if rec, ok := s.asm.Flush(true); ok {
+		s.rec = rec
 		return true
 	}
 	return false
-}
-
-func (s *Scanner) startRecord(line []byte, off int64) {
-	s.cur = append(s.cur[:0], line...)
-	s.curOff = off
-	s.curLine = s.stats.Lines
-	s.curCut = false
-	s.haveCur = true
-}
-
-func (s *Scanner) appendContinuation(line []byte) {
-	if len(s.cur)+1+len(line) > MaxRecord {
-		if !s.curCut {
-			s.curCut = true
-			s.stats.Cut++
-		}
-		return
-	}
-	s.cur = append(s.cur, '\n')
-	s.cur = append(s.cur, line...)
-}
-
-// emit hands the current record out and keeps its buffer aside, so the
-// caller's Record stays valid until the next Scan.
-func (s *Scanner) emit() {
-	s.rec = Record{Text: s.cur, Offset: s.curOff, Line: s.curLine}
-	s.cur, s.spare = s.spare, s.cur
-	s.stats.Records++
 }
 
 // Record returns the record Scan found.
@@ -152,79 +106,187 @@ func (s *Scanner) Record() Record { return s.rec }
 func (s *Scanner) Err() error { return s.err }
 
 // Stats returns the counts so far.
-func (s *Scanner) Stats() Stats { return s.stats }
-
-// Format returns the wrapper format detected, FormatUnknown before the first line.
-func (s *Scanner) Format() Format { return s.format }
-
-// payload returns the next line of OpenUnison's own output, unwrapped and
-// with partial lines joined, and the source offset where it began.
-func (s *Scanner) payload() ([]byte, int64, bool) {
-	for {
-		line, off, ok := s.rawLine()
-		if !ok {
-			return s.flushPartials()
-		}
-		if s.format == FormatUnknown {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			s.format = detectFormat(line)
-		}
-		switch s.format {
-		case FormatCRI:
-			if p, poff, done := s.unwrapCRI(line, off); done {
-				return p, poff, true
-			}
-		case FormatDocker:
-			if p, poff, done := s.unwrapDocker(line, off); done {
-				return p, poff, true
-			}
-		case FormatKubectl:
-			if n := stampPrefixLen(line); n > 0 {
-				return line[n:], off, true
-			}
-			s.stats.FramingErrors++
-			return line, off, true
-		default:
-			return line, off, true
-		}
-	}
+func (s *Scanner) Stats() Stats {
+	st := s.asm.Stats()
+	st.Bytes, st.Lines, st.Cut = s.bytes, s.lines, st.Cut+s.cut
+	return st
 }
 
-// flushPartials returns partial lines left open at the end of the input: a
-// line the runtime never finished is still OpenUnison's output.
-func (s *Scanner) flushPartials() ([]byte, int64, bool) {
-	for i := range s.partial {
-		if len(s.partial[i]) > 0 {
-			p := s.partial[i]
-			s.partial[i] = p[:0]
-			return p, s.partialOff[i], true
+// Format returns the wrapper format detected, FormatUnknown before the first line.
+func (s *Scanner) Format() Format { return s.asm.Format() }
+
+// Assembler turns the physical lines of one source into records: it detects
+// the wrapper format, unwraps and joins partial lines, and joins continuation
+// lines (stack traces) to the record before them. A Scanner feeds it from a
+// reader; a follower feeds it as lines are appended and flushes it when the
+// file goes quiet. The zero value is ready to use.
+type Assembler struct {
+	format Format
+
+	partial    [2][]byte // CRI and docker partial lines, per stream (stdout, stderr)
+	partialOff [2]int64
+	partialCut [2]bool
+
+	cur, spare []byte
+	curOff     int64
+	curLine    int64
+	curCut     bool
+	haveCur    bool
+	afterIdle  bool // a record was handed out early; stray continuation lines are dropped
+	stats      Stats
+}
+
+// Push takes one physical line (without its line ending) that began at
+// source offset off and is line number n of the source. It returns the
+// previous record when line starts a new one; the record is valid until the
+// next call.
+func (a *Assembler) Push(line []byte, off, n int64) (Record, bool) {
+	payload, poff, ok := a.unwrap(line, off)
+	if !ok {
+		return Record{}, false
+	}
+	return a.pushPayload(payload, poff, n)
+}
+
+// pushPayload is Push for an unwrapped line.
+func (a *Assembler) pushPayload(payload []byte, poff, n int64) (Record, bool) {
+	start := IsRecordStart(payload)
+	switch {
+	case a.haveCur && !start:
+		a.appendContinuation(payload)
+		return Record{}, false
+	case !a.haveCur && (len(payload) == 0 || (a.afterIdle && !start)):
+		if len(payload) > 0 {
+			a.stats.Orphans++
+		}
+		return Record{}, false
+	case !a.haveCur:
+		a.startRecord(payload, poff, n)
+		return Record{}, false
+	}
+	rec := a.emit()
+	a.startRecord(payload, poff, n)
+	return rec, true
+}
+
+// Flush hands out the record being joined. final says the input has ended,
+// so partial runtime lines never finished are handed out too; otherwise the
+// source only went quiet, and continuation lines that arrive after the
+// flush are dropped and counted as orphans rather than made records.
+func (a *Assembler) Flush(final bool) (Record, bool) {
+	if final {
+		for i := range a.partial {
+			if p := a.partial[i]; len(p) > 0 {
+				a.partial[i] = p[:0]
+				if rec, ok := a.pushPayload(p, a.partialOff[i], 0); ok {
+					// pushPayload copied p into its own buffer.
+					return rec, true
+				}
+			}
 		}
 	}
-	return nil, 0, false
+	if !a.haveCur {
+		return Record{}, false
+	}
+	a.haveCur = false
+	a.afterIdle = !final
+	return a.emit(), true
+}
+
+// Pending returns the source offset of the first byte not yet handed out in
+// a record: where a restart must read again from.
+func (a *Assembler) Pending() (int64, bool) {
+	off, ok := int64(0), false
+	if a.haveCur {
+		off, ok = a.curOff, true
+	}
+	for i := range a.partial {
+		if len(a.partial[i]) > 0 && (!ok || a.partialOff[i] < off) {
+			off, ok = a.partialOff[i], true
+		}
+	}
+	return off, ok
+}
+
+// Format returns the wrapper format detected, FormatUnknown before the first line.
+func (a *Assembler) Format() Format { return a.format }
+
+// Stats returns the records, cuts, framing errors and orphans so far.
+func (a *Assembler) Stats() Stats { return a.stats }
+
+func (a *Assembler) startRecord(line []byte, off, n int64) {
+	a.cur = append(a.cur[:0], line...)
+	a.curOff = off
+	a.curLine = n
+	a.curCut = false
+	a.haveCur = true
+	a.afterIdle = false
+}
+
+func (a *Assembler) appendContinuation(line []byte) {
+	if len(a.cur)+1+len(line) > MaxRecord {
+		if !a.curCut {
+			a.curCut = true
+			a.stats.Cut++
+		}
+		return
+	}
+	a.cur = append(a.cur, '\n')
+	a.cur = append(a.cur, line...)
+}
+
+// emit hands the current record out and keeps its buffer aside, so the
+// caller's Record stays valid until the next call.
+func (a *Assembler) emit() Record {
+	rec := Record{Text: a.cur, Offset: a.curOff, Line: a.curLine}
+	a.cur, a.spare = a.spare, a.cur
+	a.stats.Records++
+	return rec
+}
+
+// unwrap returns OpenUnison's own line inside a physical line, with partial
+// lines joined; ok is false while a partial line waits for the rest of it.
+func (a *Assembler) unwrap(line []byte, off int64) ([]byte, int64, bool) {
+	if a.format == FormatUnknown {
+		if len(bytes.TrimSpace(line)) == 0 {
+			return nil, 0, false
+		}
+		a.format = detectFormat(line)
+	}
+	switch a.format {
+	case FormatCRI:
+		return a.unwrapCRI(line, off)
+	case FormatDocker:
+		return a.unwrapDocker(line, off)
+	case FormatKubectl:
+		if n := stampPrefixLen(line); n > 0 {
+			return line[n:], off, true
+		}
+		a.stats.FramingErrors++
+	}
+	return line, off, true
 }
 
 // unwrapCRI reads "2026-11-23T10:00:00.123456789Z stdout F line". done is
 // false while a partial (P) line waits for the rest of it.
-func (s *Scanner) unwrapCRI(line []byte, off int64) (payload []byte, payloadOff int64, done bool) {
+func (a *Assembler) unwrapCRI(line []byte, off int64) (payload []byte, payloadOff int64, done bool) {
 	n := stampPrefixLen(line)
 	rest := line[n:]
 	var stream int
 	switch {
 	case n == 0:
-		s.stats.FramingErrors++
+		a.stats.FramingErrors++
 		return line, off, true
 	case bytes.HasPrefix(rest, []byte("stdout ")):
 		rest = rest[len("stdout "):]
 	case bytes.HasPrefix(rest, []byte("stderr ")):
 		rest, stream = rest[len("stderr "):], 1
 	default:
-		s.stats.FramingErrors++
+		a.stats.FramingErrors++
 		return line, off, true
 	}
 	if len(rest) < 1 || (len(rest) > 1 && rest[1] != ' ') || (rest[0] != 'F' && rest[0] != 'P') {
-		s.stats.FramingErrors++
+		a.stats.FramingErrors++
 		return line, off, true
 	}
 	flag := rest[0]
@@ -233,33 +295,33 @@ func (s *Scanner) unwrapCRI(line []byte, off int64) (payload []byte, payloadOff 
 	} else {
 		rest = rest[1:]
 	}
-	return s.joinPartial(stream, rest, off, flag == 'F')
+	return a.joinPartial(stream, rest, off, flag == 'F')
 }
 
 // joinPartial collects the pieces of a line split by the runtime. Pieces
 // beyond MaxRecord are dropped and the line counted as cut.
-func (s *Scanner) joinPartial(stream int, piece []byte, off int64, final bool) ([]byte, int64, bool) {
-	if len(s.partial[stream]) == 0 && !s.partialCut[stream] {
+func (a *Assembler) joinPartial(stream int, piece []byte, off int64, final bool) ([]byte, int64, bool) {
+	if len(a.partial[stream]) == 0 && !a.partialCut[stream] {
 		if final {
 			return piece, off, true
 		}
-		s.partialOff[stream] = off
+		a.partialOff[stream] = off
 	}
-	if len(s.partial[stream])+len(piece) > MaxRecord {
-		piece = piece[:max(0, MaxRecord-len(s.partial[stream]))]
-		if !s.partialCut[stream] {
-			s.partialCut[stream] = true
-			s.stats.Cut++
+	if len(a.partial[stream])+len(piece) > MaxRecord {
+		piece = piece[:max(0, MaxRecord-len(a.partial[stream]))]
+		if !a.partialCut[stream] {
+			a.partialCut[stream] = true
+			a.stats.Cut++
 		}
 	}
-	s.partial[stream] = append(s.partial[stream], piece...)
+	a.partial[stream] = append(a.partial[stream], piece...)
 	if !final {
 		return nil, 0, false
 	}
-	line := s.partial[stream]
-	s.partial[stream] = line[:0]
-	s.partialCut[stream] = false
-	return line, s.partialOff[stream], true
+	line := a.partial[stream]
+	a.partial[stream] = line[:0]
+	a.partialCut[stream] = false
+	return line, a.partialOff[stream], true
 }
 
 // dockerLine is docker's json-file record.
@@ -271,10 +333,10 @@ type dockerLine struct {
 // unwrapDocker reads {"log":"line\n","stream":"stdout","time":"…"}. Docker
 // splits lines longer than 16 KiB into records whose log lacks the final
 // newline; those are joined.
-func (s *Scanner) unwrapDocker(line []byte, off int64) ([]byte, int64, bool) {
+func (a *Assembler) unwrapDocker(line []byte, off int64) ([]byte, int64, bool) {
 	var d dockerLine
 	if err := json.Unmarshal(line, &d); err != nil || !bytes.Contains(line, []byte(`"log"`)) {
-		s.stats.FramingErrors++
+		a.stats.FramingErrors++
 		return line, off, true
 	}
 	stream := 0
@@ -288,7 +350,7 @@ func (s *Scanner) unwrapDocker(line []byte, off int64) ([]byte, int64, bool) {
 			text = text[:m-1]
 		}
 	}
-	return s.joinPartial(stream, []byte(text), off, final)
+	return a.joinPartial(stream, []byte(text), off, final)
 }
 
 // detectFormat decides a source's wrapper from its first non-empty line.
@@ -372,14 +434,14 @@ func (s *Scanner) rawLine() ([]byte, int64, bool) {
 			if i := bytes.IndexByte(s.buf[s.start:s.end], '\n'); i >= 0 {
 				off := s.base + int64(s.start)
 				if i > MaxRecord {
-					s.stats.Cut++
+					s.cut++
 					return s.take(MaxRecord, i+1), off, true
 				}
 				return s.take(i, i+1), off, true
 			}
 			off := s.base + int64(s.start)
 			if n := s.end - s.start; n >= MaxRecord {
-				s.stats.Cut++
+				s.cut++
 				s.skip = true
 				return s.take(MaxRecord, MaxRecord), off, true
 			} else if s.eof && n > 0 {
@@ -397,7 +459,7 @@ func (s *Scanner) rawLine() ([]byte, int64, bool) {
 func (s *Scanner) take(n, adv int) []byte {
 	line := s.buf[s.start : s.start+n]
 	s.start += adv
-	s.stats.Lines++
+	s.lines++
 	if n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
@@ -418,7 +480,7 @@ func (s *Scanner) fill() bool {
 	for {
 		n, err := s.r.Read(s.buf[s.end:])
 		s.end += n
-		s.stats.Bytes += int64(n)
+		s.bytes += int64(n)
 		if err != nil {
 			s.eof = true
 			if !errors.Is(err, io.EOF) {

@@ -232,3 +232,52 @@ func TestDetectFormat(t *testing.T) {
 		t.Error("format names changed")
 	}
 }
+
+// A follower flushes the record being joined when the file goes quiet;
+// stack trace lines that arrive later are dropped as orphans, not records.
+func TestAssemblerIdleFlush(t *testing.T) {
+	var a Assembler
+	var got []string
+	push := func(line string, off int64) {
+		if rec, ok := a.Push([]byte(line), off, 0); ok {
+			got = append(got, string(rec.Text))
+		}
+	}
+	push(lineA, 0)
+	if off, ok := a.Pending(); !ok || off != 0 {
+		t.Errorf("pending %d %v, want the record at 0", off, ok)
+	}
+	if rec, ok := a.Flush(false); !ok || string(rec.Text) != lineA {
+		t.Fatalf("idle flush gave %q %v", rec.Text, ok)
+	}
+	if _, ok := a.Pending(); ok {
+		t.Error("nothing is pending after a flush")
+	}
+	push("\tat late.stack.Frame(X.java:1)", 300)
+	push(lineB, 400)
+	push(trace, 500)
+	push(lineC, 700)
+	if rec, ok := a.Flush(true); ok {
+		got = append(got, string(rec.Text))
+	}
+	want := []string{lineB + "\n" + trace, lineC}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("records %q, want %q", got, want)
+	}
+	if st := a.Stats(); st.Orphans != 1 || st.Records != 3 {
+		t.Errorf("stats %+v, want 1 orphan and 3 records", st)
+	}
+}
+
+func TestAssemblerPendingCoversPartials(t *testing.T) {
+	var a Assembler
+	a.Push([]byte(cri("stdout", "F", lineA)), 0, 1)
+	a.Push([]byte(cri("stdout", "P", lineC[:30])), 500, 2)
+	if off, ok := a.Pending(); !ok || off != 0 {
+		t.Errorf("pending %d, want 0 (the joined record comes first)", off)
+	}
+	a.Flush(false)
+	if off, ok := a.Pending(); !ok || off != 500 {
+		t.Errorf("pending %d %v, want the unfinished partial line at 500", off, ok)
+	}
+}

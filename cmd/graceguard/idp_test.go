@@ -3,8 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,4 +199,91 @@ func TestParsePrefixes(t *testing.T) {
 	if want := "[127.0.0.1/32 10.0.0.0/8 ::1/128 192.168.1.0/24]"; fmt.Sprint(got) != want {
 		t.Errorf("got %v, want %s", got, want)
 	}
+}
+
+// TestIdpServeTLSAndFiles serves HTTPS with --tls-cert/--tls-key, signs with
+// an RSA --signing-key (RS256) and serves a --users file, then logs in over
+// TLS with --idp-certificate-authority.
+func TestIdpServeTLSAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, caFile := filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls-key.pem"), filepath.Join(dir, "ca.pem")
+	writeSelfSigned(t, certFile, keyFile)
+	if err := copyFile(certFile, caFile); err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingKey := filepath.Join(dir, "signing.pem")
+	writePEM(t, signingKey, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))
+	users := filepath.Join(dir, "users.yaml")
+	if err := os.WriteFile(users, []byte("users:\n  - username: alice\n    password_hash: \"$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6\"\n    dn: uid=alice,ou=people,o=Example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	issuer, stdout, _ := startIdpServe(t, func(o *idpServeOptions) {
+		o.tlsCert, o.tlsKey, o.signingKey, o.usersFile, o.clientSecret = certFile, keyFile, signingKey, users, "cs"
+	})
+	if !strings.HasPrefix(issuer, "https://127.0.0.1:") {
+		t.Fatalf("issuer %s", issuer)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	err = runIdpLogin(context.Background(), &idpLoginOptions{
+		io:     streams{in: strings.NewReader(""), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}},
+		issuer: issuer, user: "alice", password: "simulate", kubeconfig: kubeconfig, idpCA: caFile,
+		clientID: "kubernetes", clientSecret: "cs", userEntry: "alice",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := cfg.AuthInfos["alice"].AuthProvider.Config
+	if ap["idp-certificate-authority"] != caFile || ap["client-secret"] != "cs" || !strings.HasPrefix(ap["id-token"], "eyJhbGciOiJSUzI1NiI") {
+		t.Errorf("auth-provider config: ca %q, secret set %v, id-token header %.20s", ap["idp-certificate-authority"], ap["client-secret"] != "", ap["id-token"])
+	}
+	if !strings.Contains(stdout.String(), "[AuSuccess] - k8sidp - "+issuer+"/token - uid=alice,ou=people,o=Example - ") {
+		t.Errorf("log:\n%s", stdout)
+	}
+}
+
+func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "graceguard test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, BasicConstraintsValid: true, IsCA: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, certFile, "CERTIFICATE", der)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, keyFile, "PRIVATE KEY", kder)
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
 }

@@ -1,0 +1,530 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Batch is what a Follower hands on: complete lines from one file, or news
+// about it. Data is the caller's to keep.
+type Batch struct {
+	Key    string // the stream: one file (one generation of it, after a truncation)
+	Path   string // the name it was found under
+	ID     FileID // the file's identity, for checkpoints
+	Data   []byte // whole lines, each ending in '\n'
+	Offset int64  // file offset of Data[0]
+	Idle   bool   // the file has nothing more for now: records being joined can go
+	Ended  bool   // the stream is over (rotated away and drained, deleted, or truncated)
+}
+
+// Options configure a Follower.
+type Options struct {
+	Patterns []string      // paths or globs; "-" is stdin
+	FromEnd  bool          // skip what files hold when first seen at start-up
+	Poll     time.Duration // how often to look for new data (20ms)
+	// Rescan is how often globs are matched again for new files (1s).
+	Rescan time.Duration
+	// DrainQuiet is how long a rotated-away file must stay quiet before it
+	// is closed: a writer may still append to it until it reopens (2s).
+	DrainQuiet time.Duration
+	// Positions are where a previous run stopped.
+	Positions []Position
+	Stdin     io.Reader
+	Logger    *slog.Logger
+}
+
+// Follower follows files and stdin.
+type Follower struct {
+	opt      Options
+	out      chan<- Batch
+	tailers  []*tailer
+	seen     map[string]bool // paths being followed (not draining)
+	restored []Position
+	buf      []byte
+	log      *slog.Logger
+	gen      int
+}
+
+// readChunk bounds one read, and so the memory one batch takes.
+const readChunk = 1 << 20
+
+// New returns a Follower that will send to out.
+func New(opt Options, out chan<- Batch) *Follower {
+	if opt.Poll <= 0 {
+		opt.Poll = 20 * time.Millisecond
+	}
+	if opt.Rescan <= 0 {
+		opt.Rescan = time.Second
+	}
+	if opt.DrainQuiet <= 0 {
+		opt.DrainQuiet = 2 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, buf: make([]byte, readChunk), log: opt.Logger}
+}
+
+// Run follows until ctx ends. It returns nil on cancellation.
+func (f *Follower) Run(ctx context.Context) error {
+	stdin := false
+	for _, p := range f.opt.Patterns {
+		if p == "-" {
+			stdin = true
+		}
+	}
+	if stdin {
+		go f.readStdin(ctx)
+	}
+	f.rescan(ctx, true)
+	poll := time.NewTicker(f.opt.Poll)
+	defer poll.Stop()
+	lastScan := time.Now()
+	for {
+		busy := false
+		for _, t := range f.tailers {
+			did, err := f.step(ctx, t)
+			if err != nil {
+				return err
+			}
+			busy = busy || did
+		}
+		f.tailers = f.retire(f.tailers)
+		if time.Since(lastScan) >= f.opt.Rescan {
+			f.rescan(ctx, false)
+			lastScan = time.Now()
+		}
+		if busy {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+		}
+	}
+}
+
+func (f *Follower) send(ctx context.Context, b Batch) bool {
+	select {
+	case f.out <- b:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// rescan matches the patterns and starts following new files.
+func (f *Follower) rescan(ctx context.Context, startup bool) {
+	var paths []string
+	for _, p := range f.opt.Patterns {
+		if p == "-" {
+			continue
+		}
+		matches, err := filepath.Glob(p)
+		if err != nil {
+			f.log.Error("bad pattern", "pattern", p, "err", err)
+			continue
+		}
+		if len(matches) == 0 && startup && !hasMeta(p) {
+			f.log.Warn("file does not exist yet; waiting for it", "path", p)
+		}
+		paths = append(paths, matches...)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if f.seen[p] {
+			continue
+		}
+		if err := f.open(ctx, p, startup); err != nil {
+			f.log.Warn("cannot follow file", "path", p, "err", err)
+		}
+	}
+}
+
+func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }
+
+// open starts following path: from a restored position when the file there
+// is the one it names, from the end with FromEnd at start-up, else from the
+// start. A restored file that was rotated away while graceguard was down is
+// found by its identity among its siblings and drained first.
+func (f *Follower) open(ctx context.Context, path string, startup bool) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	id, err := identify(file)
+	if err != nil {
+		file.Close()
+		return fmt.Errorf("identify %s: %w", path, err)
+	}
+	var start int64
+	switch pos, ok := f.takeRestored(file, path); {
+	case ok:
+		start = pos.Offset
+		if st, err := file.Stat(); err == nil && st.Size() < start {
+			f.log.Warn("file is shorter than its checkpoint: it was truncated; reading it from the start", "path", path)
+			start = 0
+		}
+	case startup && f.opt.FromEnd:
+		if st, err := file.Stat(); err == nil {
+			start = st.Size()
+		}
+	}
+	if startup {
+		f.drainRotatedWhileDown(ctx, path)
+	}
+	f.seen[path] = true
+	f.addTailer(file, path, id, start)
+	return nil
+}
+
+func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64) *tailer {
+	f.gen++
+	t := &tailer{
+		f: file, path: path, id: id, offset: start,
+		key: fmt.Sprintf("%s#%d:%d#%d", path, id.Dev, id.Ino, f.gen),
+	}
+	if _, err := file.Seek(start, io.SeekStart); err != nil {
+		f.log.Warn("seek", "path", path, "err", err)
+	}
+	t.rememberTail()
+	f.tailers = append(f.tailers, t)
+	f.log.Debug("following", "path", path, "offset", start, "file", id.String())
+	return t
+}
+
+// takeRestored finds the saved position of the file now at path.
+func (f *Follower) takeRestored(file *os.File, path string) (Position, bool) {
+	for i, pos := range f.restored {
+		if matches(file, pos.ID) {
+			f.restored = append(f.restored[:i], f.restored[i+1:]...)
+			return pos, true
+		}
+	}
+	return Position{}, false
+}
+
+// drainRotatedWhileDown looks, beside path, for files that saved positions
+// name but that now go by another name (rotated while graceguard was down),
+// and reads what was appended to them after the checkpoint.
+func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
+	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+	for _, s := range siblings {
+		if f.seen[s] || s == path {
+			continue
+		}
+		file, err := os.Open(s)
+		if err != nil {
+			continue
+		}
+		pos, ok := f.takeRestored(file, s)
+		if !ok {
+			file.Close()
+			continue
+		}
+		f.log.Info("draining a file rotated while graceguard was down", "path", s, "offset", pos.Offset)
+		t := f.addTailer(file, s, pos.ID, pos.Offset)
+		t.draining, t.quietSince = true, time.Now()
+	}
+}
+
+// retire drops ended tailers.
+func (f *Follower) retire(ts []*tailer) []*tailer {
+	kept := ts[:0]
+	for _, t := range ts {
+		if t.ended {
+			t.f.Close()
+			continue
+		}
+		kept = append(kept, t)
+	}
+	clear(ts[len(kept):])
+	return kept
+}
+
+// step reads what is new in one file and looks for rotation and
+// truncation when there is nothing new. It reports whether it read anything.
+func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
+	if !t.draining && f.checkTruncated(ctx, t) {
+		return true, nil
+	}
+	n, err := t.f.Read(f.buf)
+	if n > 0 {
+		if !f.emitData(ctx, t, f.buf[:n]) {
+			return false, nil
+		}
+		t.idleSent, t.quietSince = false, time.Time{}
+		return true, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.log.Warn("read", "path", t.path, "err", err)
+	}
+	if !t.idleSent {
+		t.idleSent = true
+		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true}) {
+			return false, nil
+		}
+	}
+	if t.quietSince.IsZero() {
+		t.quietSince = time.Now()
+	}
+	if t.draining {
+		if time.Since(t.quietSince) >= f.opt.DrainQuiet {
+			f.end(ctx, t, "rotated file drained")
+		}
+		return false, nil
+	}
+	f.checkRotated(ctx, t)
+	return false, nil
+}
+
+// emitData hands on the whole lines in data, keeping an unfinished last
+// line until its newline comes.
+func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
+	t.partial = append(t.partial, data...)
+	last := bytes.LastIndexByte(t.partial, '\n')
+	if last < 0 {
+		if len(t.partial) > 2*readChunk {
+			// A line this long is cut downstream anyway; hand it on rather
+			// than hold it without bound.
+			last = len(t.partial) - 1
+		} else {
+			return true
+		}
+	}
+	out := make([]byte, last+1)
+	copy(out, t.partial[:last+1])
+	rest := copy(t.partial, t.partial[last+1:])
+	t.partial = t.partial[:rest]
+	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
+	t.offset += int64(len(out))
+	t.rememberTail()
+	if t.id.FingerprintLen < fingerprintLen && sameStart(t.f, t.id) {
+		// The file was short when first seen: identify it by more of it.
+		if id, err := identify(t.f); err == nil {
+			t.id = id
+		}
+	}
+	return ok
+}
+
+// checkTruncated notices every truncation: the file is shorter than what was
+// read, or its first bytes or the bytes just before the read offset changed
+// (truncated and written past the offset between two looks). It looks
+// whenever the size changed, before reading, so not one byte of a rewritten
+// file is taken for the continuation of the old one.
+func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
+	st, err := t.f.Stat()
+	if err != nil {
+		return false
+	}
+	size := st.Size()
+	readTo := t.offset + int64(len(t.partial))
+	if size == t.lastSize && size >= readTo {
+		return false
+	}
+	t.lastSize = size
+	if size >= readTo && sameStart(t.f, t.id) && t.tailUnchanged() {
+		return false
+	}
+	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
+	f.recoverCopy(ctx, t)
+	f.end(ctx, t, "truncated")
+	file, err := os.Open(t.path)
+	if err != nil {
+		return true
+	}
+	id, err := identify(file)
+	if err != nil {
+		file.Close()
+		return true
+	}
+	f.addTailer(file, t.path, id, 0)
+	return true
+}
+
+// recoverCopy reads, from the copy a copytruncate left beside the file,
+// the lines written after graceguard's last read and before the copy.
+func (f *Follower) recoverCopy(ctx context.Context, t *tailer) {
+	readTo := t.offset
+	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
+	for _, s := range siblings {
+		if s == t.path {
+			continue
+		}
+		c, err := os.Open(s)
+		if err != nil {
+			continue
+		}
+		st, err := c.Stat()
+		if err != nil || st.Size() <= readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
+			c.Close()
+			continue
+		}
+		f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
+		data := make([]byte, st.Size()-readTo)
+		n, _ := c.ReadAt(data, readTo)
+		c.Close()
+		t.partial = t.partial[:0]
+		f.emitData(ctx, t, data[:n])
+		if len(t.partial) > 0 {
+			// The copy's last line had no newline: it is whole all the same.
+			f.emitData(ctx, t, []byte{'\n'})
+		}
+		return
+	}
+}
+
+// checkRotated notices the path now names another file (renamed or deleted
+// and recreated): this file is drained, and the new one followed from its
+// start.
+func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
+	file, err := os.Open(t.path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			t.draining = true
+			delete(f.seen, t.path)
+			f.log.Info("file removed; draining", "path", t.path)
+		}
+		return
+	}
+	if matches(file, t.id) || sameInode(file, t.id) {
+		file.Close()
+		return
+	}
+	id, err := identify(file)
+	if err != nil {
+		file.Close()
+		return
+	}
+	f.log.Info("file rotated; following the new one and draining the old", "path", t.path)
+	t.draining = true
+	f.addTailer(file, t.path, id, 0)
+}
+
+func sameInode(file *os.File, id FileID) bool {
+	st, err := file.Stat()
+	if err != nil {
+		return false
+	}
+	dev, ino := devIno(st)
+	return dev == id.Dev && ino == id.Ino && ino != 0
+}
+
+func (f *Follower) end(ctx context.Context, t *tailer, why string) {
+	if len(t.partial) > 0 {
+		// The last line of a finished file needs no newline to be whole.
+		f.emitData(ctx, t, []byte{'\n'})
+	}
+	t.ended = true
+	f.log.Debug("stream ended", "path", t.path, "why", why)
+	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Ended: true})
+}
+
+// tailer is one followed file.
+type tailer struct {
+	f          *os.File
+	path       string
+	key        string
+	id         FileID
+	offset     int64  // bytes handed on as whole lines
+	partial    []byte // read, waiting for its newline
+	tail       []byte // the bytes just before offset, to notice a rewrite
+	lastSize   int64
+	idleSent   bool
+	draining   bool
+	quietSince time.Time
+	ended      bool
+}
+
+const tailLen = 32
+
+// rememberTail keeps the bytes before the read offset.
+func (t *tailer) rememberTail() {
+	n := min(int64(tailLen), t.offset)
+	t.tail = t.tail[:0]
+	if n == 0 {
+		return
+	}
+	buf := make([]byte, n)
+	if m, _ := t.f.ReadAt(buf, t.offset-n); int64(m) == n {
+		t.tail = buf
+	}
+}
+
+func (t *tailer) tailUnchanged() bool { return t.tailMatches(t.f) }
+
+func (t *tailer) tailMatches(f *os.File) bool {
+	if len(t.tail) == 0 {
+		return true
+	}
+	buf := make([]byte, len(t.tail))
+	m, _ := f.ReadAt(buf, t.offset-int64(len(buf)))
+	return m == len(buf) && bytes.Equal(buf, t.tail)
+}
+
+// readStdin hands on stdin's lines, marking it idle when it pauses.
+func (f *Follower) readStdin(ctx context.Context) {
+	type chunk struct {
+		data []byte
+		err  error
+	}
+	in := make(chan chunk)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := f.opt.Stdin.Read(buf)
+			data := append([]byte(nil), buf[:n]...)
+			select {
+			case in <- chunk{data, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t := &tailer{path: "-", key: "-"}
+	idle := time.NewTimer(time.Hour)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-in:
+			if len(c.data) > 0 {
+				t.partial = append(t.partial, c.data...)
+				if last := bytes.LastIndexByte(t.partial, '\n'); last >= 0 {
+					out := append([]byte(nil), t.partial[:last+1]...)
+					t.partial = t.partial[:copy(t.partial, t.partial[last+1:])]
+					if !f.send(ctx, Batch{Key: "-", Path: "-", Data: out, Offset: t.offset}) {
+						return
+					}
+					t.offset += int64(len(out))
+				}
+				idle.Reset(f.opt.Poll)
+			}
+			if c.err != nil {
+				if len(t.partial) > 0 {
+					f.send(ctx, Batch{Key: "-", Path: "-", Data: append(t.partial, '\n'), Offset: t.offset})
+				}
+				f.send(ctx, Batch{Key: "-", Path: "-", Ended: true})
+				return
+			}
+		case <-idle.C:
+			f.send(ctx, Batch{Key: "-", Path: "-", Offset: t.offset, Idle: true})
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package source
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// collector gathers what a Follower hands on.
+type collector struct {
+	mu      sync.Mutex
+	lines   map[string]int // line text → times seen
+	order   []string
+	ended   map[string]bool
+	idle    int
+	last    map[string]Position // per stream, where whole lines stand
+	batches chan Batch
+}
+
+func follow(t *testing.T, opt Options) (*collector, context.CancelFunc, chan error) {
+	t.Helper()
+	c := &collector{lines: map[string]int{}, ended: map[string]bool{}, last: map[string]Position{}, batches: make(chan Batch, 64)}
+	if opt.Poll == 0 {
+		opt.Poll = 5 * time.Millisecond
+	}
+	if opt.DrainQuiet == 0 {
+		opt.DrainQuiet = 300 * time.Millisecond
+	}
+	if opt.Rescan == 0 {
+		opt.Rescan = 50 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	stopped := make(chan struct{})
+	f := New(opt, c.batches)
+	go func() {
+		err := f.Run(ctx)
+		done <- err
+		close(stopped)
+	}()
+	go func() {
+		for b := range c.batches {
+			c.mu.Lock()
+			switch {
+			case b.Ended:
+				c.ended[b.Key] = true
+			case b.Idle:
+				c.idle++
+			default:
+				for _, l := range strings.SplitAfter(string(b.Data), "\n") {
+					if l == "" {
+						continue
+					}
+					if !strings.HasSuffix(l, "\n") {
+						t.Errorf("a batch ended in an unfinished line %q", l)
+					}
+					l = strings.TrimSuffix(l, "\n")
+					c.lines[l]++
+					c.order = append(c.order, l)
+				}
+				c.last[b.Key] = Position{Path: b.Path, ID: b.ID, Offset: b.Offset + int64(len(b.Data))}
+			}
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	return c, cancel, done
+}
+
+// waitLines waits until n distinct lines have been seen.
+func (c *collector) waitLines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		got := len(c.lines)
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.Fatalf("saw %d distinct lines, want %d", len(c.lines), n)
+}
+
+// checkExactlyOnce asserts lines 0..n-1 each arrived once, and nothing else.
+func (c *collector) checkExactlyOnce(t *testing.T, prefix string, n int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range n {
+		l := fmt.Sprintf("%s %06d", prefix, i)
+		if c.lines[l] != 1 {
+			t.Errorf("line %q seen %d times", l, c.lines[l])
+		}
+	}
+	if len(c.lines) != n {
+		t.Errorf("%d distinct lines, want %d", len(c.lines), n)
+	}
+}
+
+// writer appends numbered lines to path, reopening it when told (as a
+// program does after logrotate signals it).
+type writer struct {
+	t      *testing.T
+	path   string
+	mu     sync.Mutex
+	f      *os.File
+	w      *bufio.Writer
+	next   int
+	prefix string
+}
+
+func newWriter(t *testing.T, path, prefix string) *writer {
+	w := &writer{t: t, path: path, prefix: prefix}
+	w.reopen()
+	return w
+}
+
+func (w *writer) reopen() {
+	if w.f != nil {
+		w.w.Flush()
+		w.f.Close()
+	}
+	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.f, w.w = f, bufio.NewWriter(f)
+}
+
+func (w *writer) write(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for range n {
+		fmt.Fprintf(w.w, "%s %06d\n", w.prefix, w.next)
+		w.next++
+	}
+	w.w.Flush()
+}
+
+func (w *writer) close() {
+	w.w.Flush()
+	w.f.Close()
+}
+
+// keepWriting writes batches of lines with short pauses until stop closes,
+// so rotations happen under continuous writes.
+func (w *writer) keepWriting(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		w.write(7)
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestFollowRotation(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(t *testing.T, w *writer, path string)
+	}{
+		{"rename, writer reopens a little later", func(t *testing.T, w *writer, path string) {
+			w.mu.Lock()
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			w.mu.Unlock()
+			// Lines still go to the renamed file until the writer reopens.
+			time.Sleep(30 * time.Millisecond)
+			w.mu.Lock()
+			w.reopen()
+			w.mu.Unlock()
+		}},
+		{"copytruncate", func(t *testing.T, w *writer, path string) {
+			// logrotate copies then truncates; lines written between the two
+			// are lost by copytruncate itself, so the writer waits meanwhile.
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"delete and recreate", func(t *testing.T, w *writer, path string) {
+			w.mu.Lock()
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			w.mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+			w.mu.Lock()
+			w.reopen()
+			w.mu.Unlock()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "line")
+			w.write(100)
+			c, _, _ := follow(t, Options{Patterns: []string{path}})
+			for range 3 {
+				stop, done := make(chan struct{}), make(chan struct{})
+				go w.keepWriting(stop, done)
+				time.Sleep(40 * time.Millisecond)
+				tt.rotate(t, w, path)
+				time.Sleep(40 * time.Millisecond)
+				close(stop)
+				<-done
+			}
+			w.write(50)
+			w.close()
+			c.waitLines(t, w.next)
+			time.Sleep(50 * time.Millisecond) // let any duplicate arrive
+			c.checkExactlyOnce(t, "line", w.next)
+		})
+	}
+}
+
+// A file truncated and rewritten past the old read offset between two
+// polls is noticed by its changed first bytes.
+func TestFollowTruncationRewrittenPastOffset(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "old")
+	w.write(10)
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 200 * time.Millisecond})
+	c.waitLines(t, 10)
+	w.mu.Lock()
+	os.Truncate(path, 0)
+	w.prefix = "new"
+	w.next = 0
+	w.mu.Unlock()
+	w.write(40) // longer than before, written before the next poll
+	w.close()
+	c.waitLines(t, 50)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range 40 {
+		if c.lines[fmt.Sprintf("new %06d", i)] != 1 {
+			t.Errorf("new line %d seen %d times", i, c.lines[fmt.Sprintf("new %06d", i)])
+		}
+	}
+}
+
+func TestFollowGlobPicksUpNewFiles(t *testing.T) {
+	dir := t.TempDir()
+	a := newWriter(t, filepath.Join(dir, "a.log"), "a")
+	a.write(5)
+	c, _, _ := follow(t, Options{Patterns: []string{filepath.Join(dir, "*.log")}})
+	c.waitLines(t, 5)
+	b := newWriter(t, filepath.Join(dir, "b.log"), "b")
+	b.write(5)
+	other := newWriter(t, filepath.Join(dir, "c.txt"), "c")
+	other.write(5)
+	c.waitLines(t, 10)
+	time.Sleep(100 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lines["b 000004"] != 1 || c.lines["c 000000"] != 0 {
+		t.Errorf("new matching file not read, or a non-matching one was: %v", c.lines)
+	}
+}
+
+func TestFollowFromEnd(t *testing.T) {
+	dir := t.TempDir()
+	w := newWriter(t, filepath.Join(dir, "a.log"), "x")
+	w.write(5)
+	c, _, _ := follow(t, Options{Patterns: []string{filepath.Join(dir, "a.log")}, FromEnd: true})
+	time.Sleep(50 * time.Millisecond)
+	w.write(3)
+	c.waitLines(t, 3)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lines["x 000000"] != 0 || c.lines["x 000007"] != 1 {
+		t.Errorf("--from end read history or missed new lines: %v", c.lines)
+	}
+}
+
+// A restart resumes where the last one stopped, also when the file was
+// rotated while graceguard was down.
+func TestFollowResumesFromPositions(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(20)
+	c, cancel, done := follow(t, Options{Patterns: []string{path}})
+	c.waitLines(t, 20)
+	cancel()
+	<-done
+	c.mu.Lock()
+	var saved []Position
+	for _, p := range c.last {
+		saved = append(saved, p)
+	}
+	c.mu.Unlock()
+
+	w.write(5) // written while down, to the file that is then rotated
+	w.close()
+	os.Rename(path, path+".1")
+	w = newWriter(t, path, "l")
+	w.next = 25
+	w.write(5)
+	w.close()
+
+	c2, _, _ := follow(t, Options{Patterns: []string{path}, Positions: saved})
+	c2.waitLines(t, 10)
+	time.Sleep(50 * time.Millisecond)
+	c2.mu.Lock()
+	defer c2.mu.Unlock()
+	for i := 20; i < 30; i++ {
+		if got := c2.lines[fmt.Sprintf("l %06d", i)]; got != 1 {
+			t.Errorf("line %d seen %d times after the restart", i, got)
+		}
+	}
+	if len(c2.lines) != 10 {
+		t.Errorf("the restart read %d lines, want only the 10 new ones", len(c2.lines))
+	}
+}
+
+func TestFollowStdin(t *testing.T) {
+	r, w := io.Pipe()
+	c, _, _ := follow(t, Options{Patterns: []string{"-"}, Stdin: r})
+	for i := range 3 {
+		fmt.Fprintf(w, "s %06d\n", i)
+	}
+	io.WriteString(w, "s 0000") // an unfinished line waits...
+	c.waitLines(t, 3)
+	io.WriteString(w, "03\n") // ...for its newline
+	c.waitLines(t, 4)
+	w.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		ended := c.ended["-"]
+		c.mu.Unlock()
+		if ended || time.Now().After(deadline) {
+			if !ended {
+				t.Error("stdin's end was not passed on")
+			}
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.checkExactlyOnce(t, "s", 4)
+}
+
+func TestIdentity(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a")
+	os.WriteFile(path, []byte(strings.Repeat("x", 1000)), 0o644)
+	f, _ := os.Open(path)
+	defer f.Close()
+	id, err := identify(f)
+	if err != nil || id.FingerprintLen != fingerprintLen || id.Ino == 0 {
+		t.Fatalf("identify: %+v %v", id, err)
+	}
+	if !matches(f, id) {
+		t.Error("a file does not match its own identity")
+	}
+	os.WriteFile(path, []byte("y"+strings.Repeat("x", 999)), 0o644)
+	if matches(f, id) {
+		t.Error("a rewritten start still matches")
+	}
+	_ = strconv.Itoa
+}

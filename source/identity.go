@@ -1,0 +1,82 @@
+package source
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+)
+
+// fingerprintLen is how much of a file's start identifies it. A file
+// shorter than this is identified by what it has; the fingerprint is taken
+// again as it grows.
+const fingerprintLen = 256
+
+// FileID identifies one file, whatever name it has now.
+type FileID struct {
+	Dev, Ino       uint64
+	Fingerprint    string // hex SHA-256 of the first FingerprintLen bytes
+	FingerprintLen int
+}
+
+func (id FileID) String() string {
+	return fmt.Sprintf("%d:%d:%s:%d", id.Dev, id.Ino, id.Fingerprint[:min(16, len(id.Fingerprint))], id.FingerprintLen)
+}
+
+// Position is where reading a file stopped, for a checkpoint.
+type Position struct {
+	Path   string `json:"path"`
+	ID     FileID `json:"id"`
+	Offset int64  `json:"offset"`
+}
+
+// identify reads f's identity.
+func identify(f *os.File) (FileID, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return FileID{}, err
+	}
+	dev, ino := devIno(st)
+	fp, n, err := fingerprint(f)
+	if err != nil {
+		return FileID{}, err
+	}
+	return FileID{Dev: dev, Ino: ino, Fingerprint: fp, FingerprintLen: n}, nil
+}
+
+// fingerprint hashes up to fingerprintLen bytes from the start of f.
+func fingerprint(f *os.File) (string, int, error) {
+	buf := make([]byte, fingerprintLen)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return "", 0, err
+	}
+	sum := sha256.Sum256(buf[:n])
+	return hex.EncodeToString(sum[:]), n, nil
+}
+
+// sameStart reports whether f still starts with the bytes id was taken from.
+func sameStart(f *os.File, id FileID) bool {
+	if id.FingerprintLen == 0 {
+		return true
+	}
+	buf := make([]byte, id.FingerprintLen)
+	n, err := f.ReadAt(buf, 0)
+	if n < id.FingerprintLen || (err != nil && err != io.EOF) {
+		return false
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:]) == id.Fingerprint
+}
+
+// matches reports whether the file f is the file id names: same inode and
+// the same first bytes.
+func matches(f *os.File, id FileID) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	dev, ino := devIno(st)
+	return dev == id.Dev && ino == id.Ino && sameStart(f, id)
+}

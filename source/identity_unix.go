@@ -1,0 +1,15 @@
+//go:build unix
+
+package source
+
+import (
+	"os"
+	"syscall"
+)
+
+func devIno(st os.FileInfo) (uint64, uint64) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(s.Dev), uint64(s.Ino)
+	}
+	return 0, 0
+}

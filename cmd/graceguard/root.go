@@ -34,6 +34,7 @@ the grace period (another address, network or continent), and alerts on it.`,
 		newSimulateCmd(io),
 		newScanCmd(io),
 		newRulesCmd(io),
+		newGeoCmd(io),
 		newVersionCmd(io),
 	)
 	return root

@@ -173,6 +173,11 @@ func openDatabase(kind, path string, data []byte) (d *database, err error) {
 	if !declares(kind, typ) {
 		return nil, wrap(fmt.Errorf("it is a %q database, not %s", typ, kindArticle(kind)))
 	}
+	if len(r.Metadata.Description) == 0 {
+		// Verify insists on a description and would call the file damaged;
+		// say what is actually missing to whoever built it.
+		return nil, wrap(errors.New("its metadata has no description, which the verifier requires; write the database with one"))
+	}
 	if err := r.Verify(); err != nil {
 		return nil, wrap(fmt.Errorf("damaged database: %w", err))
 	}

@@ -338,3 +338,50 @@ func copyContext(c *Context) Context {
 	out.Event = &ev
 	return out
 }
+
+func TestSnapshotRestore(t *testing.T) {
+	store := NewMemory(Limits{})
+	c := NewCorrelator(store, 0)
+	judge := func(*Context) error { return nil }
+	events := []parser.Event{
+		ev(parser.KindTokenOK, 0, "198.51.100.23", session("s1")),
+		ev(parser.KindTokenOK, time.Second, "203.0.113.7", user("uid=b,o=T")),
+		ev(parser.KindGraceReuse, 2*time.Second, "192.0.2.66", session("s1")),
+		ev(parser.KindTokenOK, 3*time.Second, "198.51.100.24"), // still waiting at the snapshot
+	}
+	for i := range events {
+		c.Observe(context.Background(), &events[i], judge)
+	}
+	snap, csnap := store.Snapshot(), c.Snapshot()
+	if len(csnap.Pending) != 2 {
+		t.Fatalf("%d pending, want 2 (b's refresh and a's last)", len(csnap.Pending))
+	}
+
+	store2 := NewMemory(Limits{})
+	store2.Restore(snap)
+	c2 := NewCorrelator(store2, 0)
+	c2.Restore(csnap)
+	if !slices.Equal(snapUsers(store2.Snapshot()), snapUsers(snap)) {
+		t.Errorf("restored users differ")
+	}
+	var got []Context
+	last := ev(parser.KindGraceReuse, 4*time.Second, "198.51.100.24")
+	c2.Observe(context.Background(), &last, func(x *Context) error { got = append(got, copyContext(x)); return nil })
+	c2.Flush(context.Background(), func(x *Context) error { got = append(got, copyContext(x)); return nil })
+	rs := reuses(got)
+	if len(rs) != 1 || rs[0].Prev == nil || rs[0].Prev.IP.String() != "198.51.100.24" || rs[0].Reuses10m != 2 || !rs[0].IPSeen {
+		t.Fatalf("after restore the reuse sees prev %v, reuses %d, seen %v", rs[0].Prev, rs[0].Reuses10m, rs[0].IPSeen)
+	}
+	f, _ := store2.Apply(context.Background(), Observation{User: UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}, Session: "s1", Time: t0.Add(5 * time.Second), IP: netip.MustParseAddr("192.0.2.66"), Action: Look, NeedFacts: true})
+	if !f.SessionIP {
+		t.Error("the session table was not restored")
+	}
+}
+
+func snapUsers(s MemorySnapshot) []string {
+	var out []string
+	for _, u := range s.Users {
+		out = append(out, fmt.Sprint(u.ID, u.Refreshes, u.IPs, u.Reuses))
+	}
+	return out
+}

@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"hash/maphash"
 	"math/bits"
 	"net/netip"
 )
@@ -16,7 +15,6 @@ const sessionIPs = 4
 // table costs no allocation and keeps the ids that repeat (browsers, the
 // bundled IdP's oidc mode) for as long as their slot is not needed.
 type sessionTable struct {
-	seed  maphash.Seed
 	slots []sessionSlot
 	mask  uint64
 	used  int
@@ -64,11 +62,17 @@ func (s *sessionSlot) add(a netip.Addr) bool {
 
 func newSessionTable(capacity int) *sessionTable {
 	size := 1 << bits.Len(uint(max(capacity, 2)-1))
-	return &sessionTable{seed: maphash.MakeSeed(), slots: make([]sessionSlot, size), mask: uint64(size - 1)}
+	return &sessionTable{slots: make([]sessionSlot, size), mask: uint64(size - 1)}
 }
 
+// hash is FNV-1a: stable across processes, so a checkpointed table means
+// the same after a restart.
 func (t *sessionTable) hash(id string) uint64 {
-	h := maphash.String(t.seed, id)
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
 	if h == 0 {
 		h = 1
 	}

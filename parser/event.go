@@ -81,8 +81,11 @@ type Event struct {
 	IP      netip.Addr
 	Session string // OpenUnison's bracketed web-session id; may be "null"
 	Source  string // file or pod the record came from
-	Offset  int64  // byte offset of the record in its source
-	Raw     string // the whole record, continuation lines included
+	// SourceID names the source for alert ids where its name can change
+	// (a followed file is renamed by rotation); empty means Source.
+	SourceID string
+	Offset   int64  // byte offset of the record in its source
+	Raw      string // the whole record, continuation lines included
 }
 
 // AnonymousDN is the DN OpenUnison logs for requests without a user.

@@ -447,3 +447,13 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// RecordTime reads just the timestamp of a record's first line, cheaply
+// enough to keep a watermark of every record a follower reads.
+func RecordTime(rec []byte, loc *time.Location) (time.Time, bool) {
+	if len(rec) < stampLen || !IsRecordStart(rec) || rec[stampLen-1] != ']' {
+		return time.Time{}, false
+	}
+	t, err := parseStamp(rec[:stampLen], loc)
+	return t, err == nil
+}

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -153,7 +155,7 @@ func (e *Engine) evictThrottle(keys map[string]time.Time, now time.Time, window 
 func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert, error) {
 	ev := c.Event
 	a := alert.Alert{
-		ID: alert.ID(r.Name, ev.Source, ev.Offset), Time: ev.Time, Rule: r.Name, Description: r.Description,
+		ID: alert.ID(r.Name, cmp.Or(ev.SourceID, ev.Source), ev.Offset), Time: ev.Time, Rule: r.Name, Description: r.Description,
 		Severity: r.Severity, User: ev.User, IP: env.Event.IP, Session: ev.Session, IdP: ev.IdP,
 		URL: ev.URL, Source: ev.Source, Raw: ev.Raw,
 	}
@@ -183,4 +185,25 @@ func defaultSummary(r *Rule, a *alert.Alert) string {
 		s += fmt.Sprintf(", %s after a refresh from %s", alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond), a.PrevIP)
 	}
 	return s
+}
+
+// ThrottleSnapshot is the throttle memory: rule → key → last alert time.
+type ThrottleSnapshot map[string]map[string]time.Time
+
+// Snapshot copies the throttle memory, for a checkpoint.
+func (e *Engine) Snapshot() ThrottleSnapshot {
+	out := ThrottleSnapshot{}
+	for rule, keys := range e.throttle {
+		out[rule] = maps.Clone(keys)
+	}
+	return out
+}
+
+// Restore puts back a throttle memory, so a restart does not repeat an
+// alert the throttle would have held back.
+func (e *Engine) Restore(s ThrottleSnapshot) {
+	e.throttle = map[string]map[string]time.Time{}
+	for rule, keys := range s {
+		e.throttle[rule] = maps.Clone(keys)
+	}
 }

@@ -51,6 +51,8 @@ type Follower struct {
 	buf      []byte
 	log      *slog.Logger
 	gen      int
+	// stdinDone closes when stdin ends; with no file patterns that ends Run.
+	stdinDone chan struct{}
 }
 
 // readChunk bounds one read, and so the memory one batch takes.
@@ -70,19 +72,26 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, buf: make([]byte, readChunk), log: opt.Logger}
+	return &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, buf: make([]byte, readChunk), log: opt.Logger, stdinDone: make(chan struct{})}
 }
 
-// Run follows until ctx ends. It returns nil on cancellation.
+// Run follows until ctx ends, or stdin ends when it is the only source. It
+// returns nil on cancellation.
 func (f *Follower) Run(ctx context.Context) error {
-	stdin := false
+	stdin, files := false, false
 	for _, p := range f.opt.Patterns {
 		if p == "-" {
 			stdin = true
+		} else {
+			files = true
 		}
 	}
 	if stdin {
 		go f.readStdin(ctx)
+	}
+	var stdinOnly <-chan struct{}
+	if stdin && !files {
+		stdinOnly = f.stdinDone
 	}
 	f.rescan(ctx, true)
 	poll := time.NewTicker(f.opt.Poll)
@@ -110,6 +119,8 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-stdinOnly:
 			return nil
 		case <-poll.C:
 		}
@@ -477,6 +488,7 @@ func (t *tailer) tailMatches(f *os.File) bool {
 
 // readStdin hands on stdin's lines, marking it idle when it pauses.
 func (f *Follower) readStdin(ctx context.Context) {
+	defer close(f.stdinDone)
 	type chunk struct {
 		data []byte
 		err  error

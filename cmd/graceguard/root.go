@@ -29,10 +29,16 @@ the grace period (another address, network or continent), and alerts on it.`,
 	root.SetErr(errOut)
 	// Flag parsing problems are usage errors (exit 2), not runtime failures.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	var configPath string
+	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML `FILE` of settings: any flag's name as a key (GRACEGUARD_<FLAG> environment variables work too)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		return applySettings(cmd, configPath)
+	}
 	root.AddCommand(
 		newIdpCmd(io),
 		newSimulateCmd(io),
 		newScanCmd(io),
+		newWatchCmd(io),
 		newRulesCmd(io),
 		newGeoCmd(io),
 		newVersionCmd(io),

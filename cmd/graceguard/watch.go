@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/pipeline"
+	"github.com/graceguard/graceguard/sinks"
+	"github.com/graceguard/graceguard/source"
+)
+
+type watchOptions struct {
+	io              streams
+	patterns        []string
+	format          string
+	ruleFiles       []string
+	minSeverity     string
+	timezone        string
+	color           string
+	from            string
+	stateDir        string
+	settle          time.Duration
+	poll            time.Duration
+	checkpointEvery time.Duration
+	listen          string
+	logFormat       string
+	logLevel        string
+	// listening, when set, is told the address /metrics serves on (tests).
+	listening func(addr string)
+}
+
+func newWatchCmd(io streams) *cobra.Command {
+	o := &watchOptions{io: io}
+	cmd := &cobra.Command{
+		Use:   "watch [flags] PATH|GLOB...|-",
+		Short: "Follow OpenUnison logs and alert on replays as they happen",
+		Long: `Watch follows OpenUnison's logs (files, globs that pick up new files, or stdin)
+through rotation by rename, copytruncate and re-creation, and prints alerts as
+they happen. A file seen for the first time is read from its start unless
+--from end. Positions, the correlation history and the ids of alerts sent are
+checkpointed in --state-dir, so a restart, even after kill -9, reads every line
+written meanwhile and sends no alert twice.
+
+With several files (one per replica), a grace reuse waits until the other files
+have been read up to its time, or --settle at most, so a refresh logged by
+another replica is seen first.
+
+Signals: SIGHUP reloads the rule files (invalid files are logged and the old
+rules kept); SIGTERM or Ctrl-C stops reading, judges what waits, checkpoints and
+exits 0.`,
+		Example: `  graceguard watch /var/log/openunison/*.log
+  graceguard watch --listen 127.0.0.1:9090 --format json '/var/log/pods/openunison_openunison-orchestra-*/openunison-orchestra/*.log'
+  kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -`,
+		Args: minArgs(1, "PATH, GLOB or - for stdin"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.patterns = args
+			return runWatch(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.format, "format", "text", "alert format on stdout: text or json")
+	f.StringArrayVar(&o.ruleFiles, "rules", nil, "rule `FILE` adding to, replacing or disabling the built-in rules (repeatable; reloaded on SIGHUP)")
+	f.StringVar(&o.minSeverity, "min-severity", "info", "print alerts of at least this severity")
+	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in")
+	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto, always or never")
+	f.StringVar(&o.from, "from", "start", "where to start a file seen for the first time: start or end")
+	f.StringVar(&o.stateDir, "state-dir", ".graceguard", "`DIR` for checkpoints (positions, history, sent alert ids); empty for none")
+	f.DurationVar(&o.settle, "settle", 2*time.Second, "longest a grace reuse waits for the other files to catch up")
+	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often files are checked for new lines")
+	f.DurationVar(&o.checkpointEvery, "checkpoint-every", 5*time.Second, "how often state is checkpointed")
+	f.StringVar(&o.listen, "listen", "", "`ADDR` for /healthz, /readyz and /metrics, e.g. 127.0.0.1:9090 (off when empty)")
+	f.StringVar(&o.logFormat, "log-format", "text", "graceguard's own log on stderr: text or json")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runWatch(ctx context.Context, o *watchOptions) error {
+	logger, err := newLogger(o.io, o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	format, err := sinks.ParseFormat(o.format)
+	if err != nil {
+		return usageError{err}
+	}
+	minSev, err := alert.ParseSeverity(o.minSeverity)
+	if err != nil {
+		return usageError{err}
+	}
+	loc, err := time.LoadLocation(o.timezone)
+	if err != nil {
+		return usageErrorf("--timezone %q: %v", o.timezone, err)
+	}
+	if o.from != "start" && o.from != "end" {
+		return usageErrorf("--from %q: want start or end", o.from)
+	}
+	color, err := wantColor(o.color, o.io.out)
+	if err != nil {
+		return err
+	}
+	set, err := loadRules(o.ruleFiles)
+	if err != nil {
+		return err
+	}
+	out := sinks.NewWriter(o.io.out, sinks.WriterOptions{Format: format, Color: color, MinSeverity: minSev})
+	store := correlate.NewMemory(correlate.Limits{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
+		Location: loc, Rules: set, Settle: o.settle, Deliver: out.Send, SinkName: "stdout",
+		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, store),
+		Logger: logger, Store: store,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	if o.listen != "" {
+		stop, err := serveOps(o, reg, watcher, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(ctx, hup, o.ruleFiles, watcher, logger)
+
+	batches := make(chan source.Batch, 64)
+	follower := source.New(source.Options{
+		Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, Positions: watcher.Positions(),
+		Stdin: o.io.in, Logger: logger,
+	}, batches)
+	// The follower stops on ctx (SIGTERM); the watcher then drains what was
+	// read, judges what waits and checkpoints.
+	go func() {
+		if err := follower.Run(ctx); err != nil {
+			logger.Error("following stopped", "err", err)
+		}
+		close(batches)
+	}()
+	logger.Info("watching", "patterns", o.patterns, "state_dir", o.stateDir, "rules", len(set.Enabled()))
+	err = watcher.Run(context.WithoutCancel(ctx), batches)
+	st := watcher.Stats()
+	logger.Info("stopped", "records", st.Records, "alerts", st.Alerts, "duplicates_suppressed", st.Duplicates, "parse_errors", st.ParseErrors)
+	return err
+}
+
+// reloadOnHUP re-reads the rule files on SIGHUP; invalid files leave the
+// running rules in place.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, files []string, w *pipeline.Watcher, logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			set, err := loadRules(files)
+			if err != nil {
+				logger.Error("rule reload failed; keeping the rules in force", "err", err)
+				continue
+			}
+			w.Reload(set)
+		}
+	}
+}
+
+// serveOps serves /healthz, /readyz and /metrics.
+func serveOps(o *watchOptions, reg *prometheus.Registry, w *pipeline.Watcher, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, usageErrorf("--listen %s: %v", o.listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		if !w.Ready() {
+			http.Error(rw, "not ready: loading state", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(rw, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("ops server", "err", err)
+		}
+	}()
+	if o.listening != nil {
+		o.listening(ln.Addr().String())
+	}
+	logger.Info("serving /healthz /readyz /metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+// newLogger makes graceguard's own structured log on stderr.
+func newLogger(io streams, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(io.errOut, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(io.errOut, opts)), nil
+	}
+	return nil, usageErrorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,139 @@
+package correlate
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// MemorySnapshot is a Memory store's content, for a checkpoint.
+type MemorySnapshot struct {
+	Users    []UserSnapshot
+	Sessions []SessionSnapshot
+	Stats    MemoryStats
+}
+
+// UserSnapshot is one user's history.
+type UserSnapshot struct {
+	ID        UserID
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Refreshes []RefreshFact // oldest first
+	IPs       []SeenIP      // most recently seen first
+	Reuses    []time.Time   // oldest first
+}
+
+// SeenIP is an address seen for a user.
+type SeenIP struct {
+	Addr        netip.Addr
+	First, Last time.Time
+}
+
+// SessionSnapshot is one session slot.
+type SessionSnapshot struct {
+	Hash uint64
+	IPs  [][16]byte
+}
+
+// Snapshot copies the store's content. Users come least recently seen
+// first, so Restore rebuilds the same eviction order.
+func (m *Memory) Snapshot() MemorySnapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	snap := MemorySnapshot{Stats: m.stats}
+	for e := m.users.head.prev; e != &m.users.head; e = e.prev {
+		u := e.val
+		us := UserSnapshot{ID: e.key, FirstSeen: u.firstSeen, LastSeen: u.lastSeen}
+		for i := u.refreshes.len() - 1; i >= 0; i-- {
+			us.Refreshes = append(us.Refreshes, u.refreshes.newest(i))
+		}
+		for i := u.reuses.len() - 1; i >= 0; i-- {
+			us.Reuses = append(us.Reuses, u.reuses.newest(i))
+		}
+		for _, ip := range u.ips {
+			us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: ip.first, Last: ip.last})
+		}
+		snap.Users = append(snap.Users, us)
+	}
+	for _, s := range m.sessions.slots {
+		if s.hash != 0 {
+			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: s.hash, IPs: append([][16]byte(nil), s.ips[:s.n]...)})
+		}
+	}
+	return snap
+}
+
+// Restore replaces the store's content with a snapshot, applying today's
+// limits: a snapshot from a run with larger caps is trimmed.
+func (m *Memory) Restore(snap MemorySnapshot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users = newLRU[UserID, *userState]()
+	m.sessions = newSessionTable(m.limits.MaxSessions)
+	m.stats = snap.Stats
+	for _, us := range snap.Users {
+		u := &userState{firstSeen: us.FirstSeen, lastSeen: us.LastSeen}
+		for _, r := range us.Refreshes {
+			u.refreshes.push(r, m.limits.MaxRefreshes)
+		}
+		for _, t := range us.Reuses {
+			u.reuses.push(t, m.limits.MaxReuses)
+		}
+		for _, ip := range us.IPs {
+			if len(u.ips) < m.limits.MaxIPsPerUser {
+				u.ips = append(u.ips, seenIP{addr: ip.Addr, first: ip.First, last: ip.Last})
+			}
+		}
+		if m.users.len() >= m.limits.MaxUsers {
+			m.users.removeOldest()
+		}
+		m.users.add(us.ID, u)
+	}
+	for _, ss := range snap.Sessions {
+		slot := &m.sessions.slots[ss.Hash&m.sessions.mask]
+		if slot.hash == 0 {
+			m.sessions.used++
+		}
+		*slot = sessionSlot{hash: ss.Hash}
+		for _, ip := range ss.IPs {
+			if int(slot.n) < len(slot.ips) {
+				slot.ips[slot.n] = ip
+				slot.n++
+			}
+		}
+	}
+}
+
+// CorrelatorSnapshot is what a Correlator holds back, for a checkpoint.
+type CorrelatorSnapshot struct {
+	Pending []parser.Event
+	Reuses  []ReuseMark
+	Stats   CorrelatorStats
+}
+
+// ReuseMark is a grace reuse remembered for pairing with an AzSuccess
+// logged after it.
+type ReuseMark struct {
+	Source, Thread, Session string
+	Time                    time.Time
+}
+
+// Snapshot copies what the Correlator holds back.
+func (c *Correlator) Snapshot() CorrelatorSnapshot {
+	snap := CorrelatorSnapshot{Pending: append([]parser.Event(nil), c.pending...), Stats: c.stats}
+	for _, r := range c.reuses {
+		snap.Reuses = append(snap.Reuses, ReuseMark{Source: r.source, Thread: r.thread, Session: r.session, Time: r.time})
+	}
+	return snap
+}
+
+// Restore puts back what a Snapshot copied.
+func (c *Correlator) Restore(snap CorrelatorSnapshot) {
+	c.pending = append(c.pending[:0], snap.Pending...)
+	c.reuses = c.reuses[:0]
+	for _, r := range snap.Reuses {
+		c.reuses = append(c.reuses, reuseMark{source: r.Source, thread: r.Thread, session: r.Session, time: r.Time})
+	}
+	c.stats = snap.Stats
+}

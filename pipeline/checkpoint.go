@@ -1,0 +1,244 @@
+package pipeline
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// The state directory holds two files:
+//
+//   - checkpoint.gob: positions, history, waiting events, throttles and sent
+//     alert ids, written together (temp file, fsync, rename) every few
+//     seconds and on shutdown, so they always agree with each other;
+//   - sent.log: alert ids appended (and synced) the moment a sink took
+//     them, so a kill -9 between two checkpoints does not send them again
+//     when the lines after the checkpoint are read once more.
+const (
+	checkpointFile    = "checkpoint.gob"
+	sentLogFile       = "sent.log"
+	checkpointVersion = 1
+)
+
+type checkpoint struct {
+	Version    int
+	Written    time.Time
+	Positions  []source.Position
+	Store      correlate.MemorySnapshot
+	Correlator correlate.CorrelatorSnapshot
+	Held       []parser.Event
+	Throttle   rules.ThrottleSnapshot
+	Sent       []string
+}
+
+// load restores the checkpoint and the sent-id log, if any.
+func (w *Watcher) load() error {
+	if err := os.MkdirAll(w.opt.StateDir, 0o750); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	path := filepath.Join(w.opt.StateDir, checkpointFile)
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("read checkpoint: %w", err)
+	default:
+		var cp checkpoint
+		err := gob.NewDecoder(bufio.NewReader(f)).Decode(&cp)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("checkpoint %s is damaged (move it away to start afresh): %w", path, err)
+		}
+		if cp.Version != checkpointVersion {
+			return fmt.Errorf("checkpoint %s has version %d, want %d (move it away to start afresh)", path, cp.Version, checkpointVersion)
+		}
+		w.restored = cp.Positions
+		w.store.Restore(cp.Store)
+		w.det.correlator.Restore(cp.Correlator)
+		w.det.engine.Restore(cp.Throttle)
+		for _, ev := range cp.Held {
+			w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
+		}
+		for _, id := range cp.Sent {
+			w.sent.add(id)
+		}
+		w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
+	}
+	return w.loadSentLog()
+}
+
+func (w *Watcher) loadSentLog() error {
+	data, err := os.ReadFile(filepath.Join(w.opt.StateDir, sentLogFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read sent alert ids: %w", err)
+	}
+	for _, id := range strings.Fields(string(data)) {
+		w.sent.add(id)
+	}
+	return nil
+}
+
+// logSent appends delivered ids to the sent log and syncs it.
+func (w *Watcher) logSent(group []alert.Alert) error {
+	if w.opt.StateDir == "" {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(w.opt.StateDir, sentLogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("record sent alerts: %w", err)
+	}
+	var b strings.Builder
+	for _, a := range group {
+		b.WriteString(a.ID)
+		b.WriteByte('\n')
+	}
+	_, err = f.WriteString(b.String())
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
+// checkpoint writes positions and state atomically, then empties the sent
+// log, whose ids the checkpoint now holds.
+func (w *Watcher) checkpoint() error {
+	if w.opt.StateDir == "" {
+		return nil
+	}
+	w.lastCP = w.opt.now()
+	cp := checkpoint{
+		Version: checkpointVersion, Written: w.lastCP, Store: w.store.Snapshot(),
+		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(), Sent: w.sent.list(),
+	}
+	for _, h := range w.held {
+		cp.Held = append(cp.Held, h.ev)
+	}
+	for _, s := range w.streams {
+		if s.id.Ino == 0 && s.id.Fingerprint == "" {
+			continue // stdin cannot be resumed
+		}
+		off := s.end
+		if p, ok := s.asm.Pending(); ok {
+			off = p
+		}
+		cp.Positions = append(cp.Positions, source.Position{Path: s.path, ID: s.id, Offset: off})
+	}
+	// Files not seen this run keep their old positions until they are.
+	for _, p := range w.restored {
+		if !w.following(p) {
+			cp.Positions = append(cp.Positions, p)
+		}
+	}
+	err := writeAtomic(filepath.Join(w.opt.StateDir, checkpointFile), func(f *os.File) error {
+		bw := bufio.NewWriter(f)
+		if err := gob.NewEncoder(bw).Encode(&cp); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+	if err == nil {
+		err = os.Truncate(filepath.Join(w.opt.StateDir, sentLogFile), 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+	}
+	if m := w.opt.Metrics; m != nil {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		m.Checkpoints.WithLabelValues(result).Inc()
+	}
+	return err
+}
+
+func (w *Watcher) following(p source.Position) bool {
+	for _, s := range w.streams {
+		if s.id.Dev == p.ID.Dev && s.id.Ino == p.ID.Ino {
+			return true
+		}
+	}
+	return false
+}
+
+// writeAtomic writes a file by writing a temporary one beside it, syncing
+// it and renaming it over the old: a crash leaves the old or the new, whole.
+func writeAtomic(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// sentSet remembers the most recent alert ids sent, up to a cap, oldest
+// forgotten first: enough to cover the lines a restart reads again.
+type sentSet struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newSentSet(capacity int) *sentSet {
+	return &sentSet{ids: map[string]struct{}{}, ring: make([]string, 0, capacity)}
+}
+
+func (s *sentSet) has(id string) bool {
+	_, ok := s.ids[id]
+	return ok
+}
+
+func (s *sentSet) add(id string) {
+	if s.has(id) {
+		return
+	}
+	if len(s.ring) < cap(s.ring) {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.ids, s.ring[s.next])
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % len(s.ring)
+	}
+	s.ids[id] = struct{}{}
+}
+
+// list returns the ids oldest first.
+func (s *sentSet) list() []string {
+	out := make([]string, 0, len(s.ring))
+	out = append(out, s.ring[s.next:]...)
+	return append(out, s.ring[:s.next]...)
+}

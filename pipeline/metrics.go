@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graceguard/graceguard/correlate"
+)
+
+// Metrics are what a Watcher counts, in Prometheus form. The client library
+// is used rather than hand-written exposition: it gets the text format,
+// label escaping and process metrics right, and every operator's tooling
+// reads it.
+type Metrics struct {
+	Lines          *prometheus.CounterVec // by source
+	Bytes          *prometheus.CounterVec // by source
+	Records        prometheus.Counter
+	Events         *prometheus.CounterVec // by kind
+	ParseErrors    prometheus.Counter
+	Alerts         *prometheus.CounterVec // by rule and severity
+	Duplicates     prometheus.Counter     // alerts already sent before a restart, not sent again
+	SinkDeliveries *prometheus.CounterVec // by sink
+	SinkFailures   *prometheus.CounterVec // by sink
+	Held           prometheus.Gauge       // grace reuses waiting for other replicas
+	Lag            prometheus.Gauge       // seconds between now and the newest record's time
+	Checkpoints    *prometheus.CounterVec // by result: ok, error
+	RuleErrors     prometheus.Counter
+}
+
+// NewMetrics registers the pipeline's metrics with reg, and the store's
+// sizes and evictions read from store when scraped.
+func NewMetrics(reg prometheus.Registerer, store *correlate.Memory) *Metrics {
+	m := &Metrics{
+		Lines:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_lines_read_total", Help: "Physical lines read, by source."}, []string{"source"}),
+		Bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_bytes_read_total", Help: "Bytes read, by source."}, []string{"source"}),
+		Records:        prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_total", Help: "Log records after joining partial and continuation lines."}),
+		Events:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_events_total", Help: "Records by event kind."}, []string{"kind"}),
+		ParseErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_parse_errors_total", Help: "Records that broke OpenUnison's grammar."}),
+		Alerts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_alerts_total", Help: "Alerts raised, by rule and severity."}, []string{"rule", "severity"}),
+		Duplicates:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_alerts_duplicate_total", Help: "Alerts raised again after a restart and not sent again."}),
+		SinkDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_deliveries_total", Help: "Alert groups delivered, by sink."}, []string{"sink"}),
+		SinkFailures:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_failures_total", Help: "Alert groups a sink failed to deliver, by sink."}, []string{"sink"}),
+		Held:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_held_reuses", Help: "Grace reuses waiting for the other replicas' logs to catch up."}),
+		Lag:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_lag_seconds", Help: "Seconds between now and the time of the newest record read."}),
+		Checkpoints:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_checkpoints_total", Help: "Checkpoints written, by result."}, []string{"result"}),
+		RuleErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_errors_total", Help: "Rule evaluations that failed at run time."}),
+	}
+	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
+		m.SinkDeliveries, m.SinkFailures, m.Held, m.Lag, m.Checkpoints, m.RuleErrors)
+	if store != nil {
+		reg.MustRegister(storeCollector{store})
+	}
+	return m
+}
+
+// storeCollector reads the history's size and evictions at scrape time.
+type storeCollector struct{ store *correlate.Memory }
+
+var (
+	descUsers     = prometheus.NewDesc("graceguard_tracked_users", "Users in the correlation history.", nil, nil)
+	descSessions  = prometheus.NewDesc("graceguard_tracked_sessions", "Session ids in the correlation history.", nil, nil)
+	descEvictions = prometheus.NewDesc("graceguard_evictions_total", "History entries dropped to stay within bounds, by what.", []string{"what"}, nil)
+)
+
+func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descUsers
+	ch <- descSessions
+	ch <- descEvictions
+}
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.store.Stats()
+	ch <- prometheus.MustNewConstMetric(descUsers, prometheus.GaugeValue, float64(st.Users))
+	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(st.Sessions))
+	for what, n := range map[string]int64{
+		"users": st.UsersEvicted, "users_expired": st.UsersExpired, "addresses": st.IPsEvicted,
+		"addresses_expired": st.IPsExpired, "sessions": st.SessionsEvicted, "session_addresses": st.SessionIPsCapped,
+	} {
+		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(n), what)
+	}
+}

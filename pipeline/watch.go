@@ -1,0 +1,407 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// WatchOptions configure a Watcher.
+type WatchOptions struct {
+	Location   *time.Location // OpenUnison's zone; nil is UTC
+	Rules      *rules.Set
+	Limits     correlate.Limits
+	PairWindow time.Duration
+	// Settle is the longest a grace reuse waits for the other sources to
+	// catch up, so a refresh another replica logged can arrive first. With
+	// one source nothing waits.
+	Settle time.Duration
+	// Deliver sends a group of alerts (one event's). An error is counted and
+	// logged; the alerts are not marked sent.
+	Deliver Deliver
+	// SinkName labels delivery metrics.
+	SinkName string
+	// StateDir holds the checkpoint; empty runs without one.
+	StateDir        string
+	CheckpointEvery time.Duration
+	// MaxSentIDs bounds the alert ids remembered to avoid sending twice.
+	MaxSentIDs int
+	Metrics    *Metrics // may be nil
+	Logger     *slog.Logger
+	Store      *correlate.Memory // nil: a new one with Limits
+	now        func() time.Time
+}
+
+// Watcher is the streaming pipeline: it turns followed files' batches into
+// records and events, holds grace reuses until the other replicas' logs
+// have caught up, judges, delivers, and checkpoints positions, history and
+// sent alert ids together, so a restart neither loses nor repeats an alert.
+// One goroutine runs it; Reload and Ready are safe from others.
+type Watcher struct {
+	opt      WatchOptions
+	store    *correlate.Memory
+	det      *Detector
+	streams  map[string]*stream
+	held     []heldEvent
+	sent     *sentSet
+	restored []source.Position
+	reload   chan *rules.Set
+	ready    atomic.Bool
+	lastCP   time.Time
+	newest   time.Time
+	stats    WatchStats
+	log      *slog.Logger
+}
+
+// WatchStats counts what a Watcher did.
+type WatchStats struct {
+	Records, ParseErrors, Alerts, Duplicates, DeliveryErrors int64
+	Events                                                   [5]int64
+}
+
+type stream struct {
+	key, path string
+	sourceID  string
+	id        source.FileID
+	asm       parser.Assembler
+	end       int64 // offset after the last data pushed
+	line      int64
+	idle      bool
+	watermark time.Time // time of the newest record read
+}
+
+type heldEvent struct {
+	ev      parser.Event
+	arrived time.Time
+}
+
+// NewWatcher makes a Watcher and loads the checkpoint in opt.StateDir.
+func NewWatcher(opt WatchOptions) (*Watcher, error) {
+	if opt.Settle <= 0 {
+		opt.Settle = 2 * time.Second
+	}
+	if opt.CheckpointEvery <= 0 {
+		opt.CheckpointEvery = 5 * time.Second
+	}
+	if opt.MaxSentIDs <= 0 {
+		opt.MaxSentIDs = 100_000
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.now == nil {
+		opt.now = time.Now
+	}
+	if opt.SinkName == "" {
+		opt.SinkName = "stdout"
+	}
+	store := opt.Store
+	if store == nil {
+		store = correlate.NewMemory(opt.Limits)
+	}
+	w := &Watcher{
+		opt: opt, store: store, streams: map[string]*stream{}, sent: newSentSet(opt.MaxSentIDs),
+		reload: make(chan *rules.Set, 1), log: opt.Logger,
+	}
+	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
+	if opt.StateDir != "" {
+		if err := w.load(); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Positions are where the checkpoint says each file stopped: the follower
+// starts there.
+func (w *Watcher) Positions() []source.Position { return w.restored }
+
+// Ready reports whether state is loaded and reading has begun.
+func (w *Watcher) Ready() bool { return w.ready.Load() }
+
+// Reload swaps the rule set at the next opportunity.
+func (w *Watcher) Reload(set *rules.Set) {
+	select {
+	case <-w.reload:
+	default:
+	}
+	w.reload <- set
+}
+
+// Stats returns the counts so far; call it after Run returns.
+func (w *Watcher) Stats() WatchStats { return w.stats }
+
+// Run reads batches until the channel closes (the follower stopped: drain,
+// judge what waits, checkpoint) or ctx ends (stop at once, checkpoint).
+func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
+	w.ready.Store(true)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case b, ok := <-batches:
+			if !ok {
+				return w.finish(ctx)
+			}
+			if err := w.handle(ctx, b); err != nil {
+				return err
+			}
+		case set := <-w.reload:
+			w.det.SetRules(set)
+			w.log.Info("rules reloaded", "rules", len(set.Enabled()))
+		case <-tick.C:
+			if err := w.tick(ctx); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), w.checkpoint())
+		}
+	}
+}
+
+// finish judges the reuses still held and writes the last checkpoint. The
+// correlator's waiting refreshes stay waiting: the checkpoint keeps them.
+func (w *Watcher) finish(ctx context.Context) error {
+	err := w.release(ctx, true)
+	return errors.Join(err, w.checkpoint())
+}
+
+func (w *Watcher) tick(ctx context.Context) error {
+	if err := w.release(ctx, false); err != nil {
+		return err
+	}
+	if !w.newest.IsZero() {
+		if err := w.det.Tick(ctx, w.newest); err != nil {
+			return err
+		}
+	}
+	if w.opt.StateDir != "" && w.opt.now().Sub(w.lastCP) >= w.opt.CheckpointEvery {
+		if err := w.checkpoint(); err != nil {
+			w.log.Error("checkpoint failed", "err", err)
+		}
+	}
+	return nil
+}
+
+func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
+	s := w.streams[b.Key]
+	if s == nil {
+		s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
+		w.streams[b.Key] = s
+	}
+	s.id = b.ID
+	switch {
+	case b.Ended:
+		if rec, ok := s.asm.Flush(true); ok {
+			if err := w.record(ctx, s, rec); err != nil {
+				return err
+			}
+		}
+		delete(w.streams, b.Key)
+		return w.release(ctx, false)
+	case b.Idle:
+		s.idle = true
+		if rec, ok := s.asm.Flush(false); ok {
+			if err := w.record(ctx, s, rec); err != nil {
+				return err
+			}
+		}
+		return w.release(ctx, false)
+	}
+	s.idle = false
+	if m := w.opt.Metrics; m != nil {
+		m.Bytes.WithLabelValues(s.path).Add(float64(len(b.Data)))
+	}
+	data, off := b.Data, b.Offset
+	var lines int64
+	for len(data) > 0 {
+		n := len(data)
+		for i, c := range data {
+			if c == '\n' {
+				n = i
+				break
+			}
+		}
+		line := data[:n]
+		if n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if n > parser.MaxRecord {
+			line = line[:parser.MaxRecord]
+		}
+		s.line++
+		lines++
+		if rec, ok := s.asm.Push(line, off, s.line); ok {
+			if err := w.record(ctx, s, rec); err != nil {
+				return err
+			}
+		}
+		adv := min(n+1, len(data))
+		data, off = data[adv:], off+int64(adv)
+	}
+	s.end = b.Offset + int64(len(b.Data))
+	if m := w.opt.Metrics; m != nil {
+		m.Lines.WithLabelValues(s.path).Add(float64(lines))
+	}
+	return nil
+}
+
+// sourceID names a file for alert ids by device and inode: its path changes
+// when it is rotated, and a restart may read it under the new name.
+func sourceID(b source.Batch) string {
+	if b.ID.Ino == 0 {
+		return b.Path
+	}
+	return fmt.Sprintf("%d:%d", b.ID.Dev, b.ID.Ino)
+}
+
+// record classifies one record and passes an event on, or holds a grace
+// reuse while other sources may still bring the refresh before it.
+func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) error {
+	w.stats.Records++
+	if m := w.opt.Metrics; m != nil {
+		m.Records.Inc()
+	}
+	if t, ok := parser.RecordTime(rec.Text, w.opt.Location); ok {
+		s.watermark = t
+		if t.After(w.newest) {
+			w.newest = t
+			if m := w.opt.Metrics; m != nil {
+				m.Lag.Set(w.opt.now().Sub(t).Seconds())
+			}
+		}
+	}
+	kind := parser.Classify(rec.Text)
+	if kind == parser.KindOther {
+		w.countEvent(parser.KindOther)
+		return nil
+	}
+	ev, err := parser.Parse(rec.Text, w.opt.Location)
+	if err != nil {
+		w.stats.ParseErrors++
+		if m := w.opt.Metrics; m != nil {
+			m.ParseErrors.Inc()
+		}
+		w.log.Warn("parse error", "source", s.path, "line", rec.Line, "err", err)
+	}
+	w.countEvent(ev.Kind)
+	if ev.Kind == parser.KindOther {
+		return nil
+	}
+	ev.Source, ev.SourceID, ev.Offset = s.path, s.sourceID, rec.Offset
+	if ev.Kind == parser.KindGraceReuse && w.othersBehind(s, ev.Time) {
+		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
+		w.setHeld()
+		return nil
+	}
+	return w.det.Observe(ctx, &ev)
+}
+
+func (w *Watcher) countEvent(k parser.Kind) {
+	w.stats.Events[k]++
+	if m := w.opt.Metrics; m != nil {
+		m.Events.WithLabelValues(k.String()).Inc()
+	}
+}
+
+// othersBehind reports whether another source is still reading and has not
+// reached time t: it may yet bring a refresh from before t.
+func (w *Watcher) othersBehind(s *stream, t time.Time) bool {
+	for _, o := range w.streams {
+		if o != s && !o.idle && o.watermark.Before(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// release judges the held reuses whose wait is over: the other sources
+// caught up, or the settle time passed (or all, at the end).
+func (w *Watcher) release(ctx context.Context, all bool) error {
+	if len(w.held) == 0 {
+		return nil
+	}
+	now := w.opt.now()
+	slices.SortStableFunc(w.held, func(a, b heldEvent) int { return a.ev.Time.Compare(b.ev.Time) })
+	kept := w.held[:0]
+	for i := range w.held {
+		h := w.held[i]
+		s := w.streams[keyOf(w.streams, h.ev.Source)]
+		if all || now.Sub(h.arrived) >= w.opt.Settle || !w.othersBehind(s, h.ev.Time) {
+			if err := w.det.Observe(ctx, &h.ev); err != nil {
+				w.held = append(kept, w.held[i+1:]...)
+				return err
+			}
+			continue
+		}
+		kept = append(kept, h)
+	}
+	w.held = kept
+	w.setHeld()
+	return nil
+}
+
+func keyOf(streams map[string]*stream, path string) string {
+	for k, s := range streams {
+		if s.path == path {
+			return k
+		}
+	}
+	return ""
+}
+
+func (w *Watcher) setHeld() {
+	if m := w.opt.Metrics; m != nil {
+		m.Held.Set(float64(len(w.held)))
+	}
+}
+
+// deliver sends an event's alerts that were not sent before a restart, and
+// remembers them as sent once the sink took them.
+func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
+	fresh := make([]alert.Alert, 0, len(group))
+	for _, a := range group {
+		if w.sent.has(a.ID) {
+			w.stats.Duplicates++
+			if m := w.opt.Metrics; m != nil {
+				m.Duplicates.Inc()
+			}
+			continue
+		}
+		fresh = append(fresh, a)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	for _, a := range fresh {
+		w.stats.Alerts++
+		if m := w.opt.Metrics; m != nil {
+			m.Alerts.WithLabelValues(a.Rule, a.Severity.String()).Inc()
+		}
+	}
+	if err := w.opt.Deliver(ctx, fresh); err != nil {
+		w.stats.DeliveryErrors++
+		if m := w.opt.Metrics; m != nil {
+			m.SinkFailures.WithLabelValues(w.opt.SinkName).Inc()
+		}
+		w.log.Error("alert delivery failed", "sink", w.opt.SinkName, "err", err)
+		return nil
+	}
+	if m := w.opt.Metrics; m != nil {
+		m.SinkDeliveries.WithLabelValues(w.opt.SinkName).Inc()
+	}
+	for _, a := range fresh {
+		w.sent.add(a.ID)
+	}
+	return w.logSent(fresh)
+}

@@ -321,8 +321,7 @@ func (db *DB) resolve(a netip.Addr) (Info, bool) {
 			// rather than fail an event over one address.
 			db.errors.Add(1)
 		} else {
-			info.Country = c.Country.ISOCode
-			info.City = c.City.Names.English
+			info.Country, info.City = c.Country, c.City
 			if l := c.Location; l.HasCoordinates() && validLatLon(*l.Latitude, *l.Longitude) {
 				info.Lat, info.Lon, info.HasLocation = *l.Latitude, *l.Longitude, true
 				info.RadiusKm = int(l.AccuracyRadius)
@@ -341,23 +340,61 @@ func (db *DB) resolve(a netip.Addr) (Info, bool) {
 	return info, ok
 }
 
-// cityRecord is the part of a City record graceguard reads, in geoip2's
-// models. Decoding the whole geoip2.City (continent, registered and
-// represented countries, subdivisions, postal code, traits) by reflection
-// costs about twice as much on every lookup that misses the cache, so the
-// record's top level is walked by hand and only these three are decoded, by
-// geoip2's generated decoders.
+// cityRecord is the part of a City record graceguard reads. Decoding the
+// whole geoip2.City by reflection (continent, three countries, subdivisions,
+// each named in eight languages, postal code, traits) costs more than the
+// rest of a lookup together, on every lookup that misses the cache; so the
+// record is walked by hand, only the English city name and the country code
+// are read, and the location goes through geoip2's generated decoder.
 type cityRecord struct {
-	City     geoip2.CityRecord
-	Country  geoip2.CountryRecord
+	City     string // English name
+	Country  string // ISO code
 	Location geoip2.Location
 }
 
 // UnmarshalMaxMindDBCursor implements mmdbdata.CursorUnmarshaler.
 func (r *cityRecord) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+	return eachKey(c, func(key []byte, v mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+		switch string(key) {
+		case "city":
+			return eachKey(v, func(key []byte, v mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+				if string(key) != "names" {
+					return v.Skip()
+				}
+				return readKey(v, "en", &r.City)
+			})
+		case "country":
+			return readKey(v, "iso_code", &r.Country)
+		case "location":
+			return r.Location.UnmarshalMaxMindDBCursor(v)
+		}
+		return v.Skip()
+	})
+}
+
+// maxNameSize bounds a name or code read from a record, as geoip2's own
+// models do, so a hostile database cannot make a lookup allocate much.
+const maxNameSize = 1024
+
+// readKey reads the string at key in the map at c into dst, skipping the
+// rest of the map.
+func readKey(c mmdbdata.Cursor, key string, dst *string) (mmdbdata.Cursor, error) {
+	return eachKey(c, func(k []byte, v mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+		if string(k) != key {
+			return v.Skip()
+		}
+		s, next, err := v.ReadStringMaxSize(maxNameSize)
+		*dst = s
+		return next, mmdbdata.NormalizeUnmarshalError[string](err)
+	})
+}
+
+// eachKey calls f for each entry of the map at c; f consumes the value and
+// returns the cursor after it. It returns the cursor after the map.
+func eachKey(c mmdbdata.Cursor, f func(key []byte, v mmdbdata.Cursor) (mmdbdata.Cursor, error)) (mmdbdata.Cursor, error) {
 	entries, err := c.MapReader()
 	if err != nil {
-		return mmdbdata.Cursor{}, mmdbdata.NormalizeUnmarshalError[cityRecord](err)
+		return mmdbdata.Cursor{}, mmdbdata.NormalizeUnmarshalError[map[string]any](err)
 	}
 	next := entries.First()
 	for range entries.Len() {
@@ -365,18 +402,8 @@ func (r *cityRecord) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Curso
 		if err != nil {
 			return mmdbdata.Cursor{}, err
 		}
-		switch string(key) {
-		case "city":
-			next, err = r.City.UnmarshalMaxMindDBCursor(value)
-		case "country":
-			next, err = r.Country.UnmarshalMaxMindDBCursor(value)
-		case "location":
-			next, err = r.Location.UnmarshalMaxMindDBCursor(value)
-		default:
-			next, err = value.Skip()
-		}
-		if err != nil {
-			return mmdbdata.Cursor{}, fmt.Errorf("decoding field %s: %w", key, err)
+		if next, err = f(key, value); err != nil {
+			return mmdbdata.Cursor{}, fmt.Errorf("decoding %s: %w", key, err)
 		}
 	}
 	return entries.End(next)

@@ -10,11 +10,12 @@
 // damaged or holds the wrong kind of records is refused by Open, so a bad
 // file stops graceguard at start instead of surfacing at the first replay.
 //
-// Records are decoded with geoip2-golang's models on top of the maxminddb
-// reader rather than through geoip2.Reader, whose City and ASN methods only
-// accept a fixed list of database type names: a DB-IP or home-made database
-// that declares a City layout under another name would otherwise be refused
-// although its records decode the same way.
+// Databases are read with the maxminddb reader and records decoded with
+// geoip2-golang's models (ASN, Location) rather than through geoip2.Reader,
+// whose City and ASN methods accept only a fixed list of database type
+// names: a DB-IP or home-made database that declares a City layout under
+// another name would be refused although its records decode the same way.
+// The rest of a City record is walked by hand for speed (see cityRecord).
 package geo
 
 import (

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// TestMain lets a test run graceguard as a separate process (to kill it
+// with SIGKILL) by running this test binary as the command itself.
+func TestMain(m *testing.M) {
+	if os.Getenv("GRACEGUARD_RUN_MAIN") == "1" {
+		os.Args = append([]string{"graceguard"}, strings.Fields(os.Getenv("GRACEGUARD_ARGS"))...)
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond for up to 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type watchRun struct {
+	out, errOut *syncBuffer
+	cancel      context.CancelFunc
+	done        chan int
+	addr        chan string
+}
+
+// startWatch runs graceguard watch in-process until stop.
+func startWatch(t *testing.T, args ...string) *watchRun {
+	t.Helper()
+	r := &watchRun{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1), addr: make(chan string, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	cmd := newRootCmd(strings.NewReader(""), r.out, r.errOut)
+	cmd.SetArgs(append([]string{"watch"}, args...))
+	go func() {
+		err := cmd.ExecuteContext(ctx)
+		r.done <- exitCode(r.errOut, err)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("watch did not stop")
+		}
+	})
+	return r
+}
+
+func (r *watchRun) stop(t *testing.T) int {
+	t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.done:
+		r.done <- code // for Cleanup
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch did not stop on cancel (SIGTERM)")
+	}
+	return -1
+}
+
+func (r *watchRun) alerts(t *testing.T) []alert.Alert {
+	t.Helper()
+	var out []alert.Alert
+	for _, line := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("bad alert line %q: %v", line, err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func appendFile(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replayLines writes a refresh from home and, seconds later, a grace reuse
+// of its token from elsewhere: one reuse-ip-mismatch alert per call.
+func replayLines(user string, minute int) string {
+	dn := "uid=" + user + ",ou=shadow,o=Tremolo"
+	url := "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	at := func(sec int) string { return fmt.Sprintf("2026-11-23 %02d:%02d:%02d,000", 10+minute/60, minute%60, sec) }
+	sid := fmt.Sprintf("f%040d", minute)
+	return fmt.Sprintf("[%s][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.23] - [f%040d]\n", at(0), url, dn, minute+1) +
+		fmt.Sprintf("[%s][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [192.0.2.66] - [%s]\n", at(2), url, dn, sid) +
+		fmt.Sprintf("[%s][XNIO-1 task-2] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - %s - %s - Expired token used within grace period [192.0.2.66] - [%s]\n", at(2), url, dn, sid)
+}
+
+func countRule(as []alert.Alert, rule string) int {
+	n := 0
+	for _, a := range as {
+		if a.Rule == rule {
+			n++
+		}
+	}
+	return n
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// The whole life of a watch: alerts as lines arrive, health and metrics,
+// a SIGHUP with a broken rule file (old rules stay) and a good one, a
+// SIGTERM, and a restart that resumes without repeating anything.
+func TestWatchLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	logPath, rulesPath, state := filepath.Join(dir, "app.log"), filepath.Join(dir, "rules.yaml"), filepath.Join(dir, "state")
+	if err := os.WriteFile(rulesPath, []byte("rules: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, logPath, replayLines("u1", 0))
+	args := []string{"--format", "json", "--state-dir", state, "--listen", "127.0.0.1:0", "--rules", rulesPath, "--poll", "5ms", logPath}
+	w := startWatch(t, args...)
+	waitFor(t, "the first alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+
+	addr := waitForAddr(t, w)
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz %d %q", code, body)
+	}
+	if code, _ := get(t, "http://"+addr+"/readyz"); code != 200 {
+		t.Errorf("/readyz %d", code)
+	}
+	_, metrics := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`graceguard_alerts_total{rule="reuse-ip-mismatch",severity="high"} 1`,
+		`graceguard_events_total{kind="grace_reuse"} 1`,
+		`graceguard_lines_read_total{source="` + logPath + `"} 3`,
+		`graceguard_tracked_users 1`,
+		`graceguard_evictions_total{what="users"} 0`,
+		`graceguard_sink_deliveries_total{sink="stdout"} 1`,
+		`graceguard_lag_seconds`,
+		`graceguard_parse_errors_total 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// A broken rule file on SIGHUP: logged, old rules kept.
+	os.WriteFile(rulesPath, []byte("rules:\n  - name: Broken Name\n"), 0o644)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(t, "the reload failure in the log", func() bool { return strings.Contains(w.errOut.String(), "rule reload failed") })
+	appendFile(t, logPath, replayLines("u2", 1))
+	waitFor(t, "the second alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+
+	// A good one: a new rule takes effect.
+	os.WriteFile(rulesPath, []byte("rules:\n  - name: any-reuse\n    severity: info\n    when: event.kind == \"grace_reuse\"\n"), 0o644)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(t, "the reload", func() bool { return strings.Contains(w.errOut.String(), "rules reloaded") })
+	appendFile(t, logPath, replayLines("u3", 2))
+	waitFor(t, "the new rule's alert", func() bool { return countRule(w.alerts(t), "any-reuse") == 1 })
+
+	if code := w.stop(t); code != 0 {
+		t.Fatalf("SIGTERM: exit %d, want 0; stderr:\n%s", code, w.errOut.String())
+	}
+	before := len(w.alerts(t))
+
+	// Written while it was down.
+	appendFile(t, logPath, replayLines("u4", 3))
+	w2 := startWatch(t, args...)
+	waitFor(t, "the alert for lines written while down", func() bool { return countRule(w2.alerts(t), "reuse-ip-mismatch") == 1 })
+	time.Sleep(200 * time.Millisecond)
+	got := w2.alerts(t)
+	for _, a := range got {
+		if a.User != "uid=u4,ou=shadow,o=Tremolo" {
+			t.Errorf("after the restart, an alert for %s (%s) again; %d alerts before", a.User, a.Rule, before)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("after the restart: %d alerts, want 3 for u4 (mismatch, new ip, any-reuse)", len(got))
+	}
+}
+
+func waitForAddr(t *testing.T, w *watchRun) string {
+	t.Helper()
+	var addr string
+	waitFor(t, "the ops listener", func() bool {
+		s := w.errOut.String()
+		i := strings.Index(s, "addr=")
+		if i < 0 {
+			return false
+		}
+		addr = strings.Fields(s[i+len("addr="):])[0]
+		return true
+	})
+	return addr
+}
+
+// kill -9 at random moments while lines keep coming: every replay alerts
+// exactly once across all the runs.
+func TestWatchSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes")
+	}
+	dir := t.TempDir()
+	logPath, outPath, state := filepath.Join(dir, "app.log"), filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "state")
+	const replays = 40
+	written := 0
+	run := func() *exec.Cmd {
+		out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1",
+			"GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms --state-dir "+state+" "+logPath)
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		return cmd
+	}
+	for round := 0; round < 5; round++ {
+		cmd := run()
+		for range 8 {
+			appendFile(t, logPath, replayLines(fmt.Sprintf("k%02d", written), written))
+			written++
+			time.Sleep(time.Duration(10+round*17%40) * time.Millisecond)
+		}
+		cmd.Process.Kill() // SIGKILL: no chance to checkpoint
+		cmd.Wait()
+	}
+	cmd := run()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	if written != replays {
+		t.Fatalf("wrote %d replays", written)
+	}
+	counts := map[string]int{}
+	waitFor(t, "every replay's alert", func() bool {
+		data, _ := os.ReadFile(outPath)
+		counts = map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var a alert.Alert
+			if json.Unmarshal([]byte(line), &a) == nil && a.Rule == "reuse-ip-mismatch" {
+				counts[a.User]++
+			}
+		}
+		return len(counts) == replays
+	})
+	time.Sleep(300 * time.Millisecond)
+	for user, n := range counts {
+		if n != 1 {
+			t.Errorf("%s alerted %d times", user, n)
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+const (
+	tokenURL = "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	userDN   = "uid=kwatson,ou=shadow,o=Tremolo"
+)
+
+func refreshLine(at, ip, sid string) string {
+	return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [%s] - [%s]\n", at, tokenURL, userDN, ip, sid)
+}
+
+func reuseLines(at, ip, sid string) string {
+	return refreshLine(at, ip, sid) +
+		fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-2] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - %s - %s - Expired token used within grace period [%s] - [%s]\n", at, tokenURL, userDN, ip, sid)
+}
+
+type watchHarness struct {
+	w       *Watcher
+	batches chan source.Batch
+	mu      sync.Mutex
+	alerts  []alert.Alert
+	done    chan error
+	offsets map[string]int64
+}
+
+func newWatchHarness(t *testing.T, settle time.Duration) *watchHarness {
+	h := &watchHarness{batches: make(chan source.Batch), done: make(chan error, 1), offsets: map[string]int64{}}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: settle, Deliver: func(_ context.Context, g []alert.Alert) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.alerts = append(h.alerts, g...)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.w = w
+	go func() { h.done <- w.Run(context.Background(), h.batches) }()
+	return h
+}
+
+func (h *watchHarness) send(key, data string) {
+	h.batches <- source.Batch{Key: key, Path: key, Data: []byte(data), Offset: h.offsets[key]}
+	h.offsets[key] += int64(len(data))
+}
+
+func (h *watchHarness) idle(key string) {
+	h.batches <- source.Batch{Key: key, Path: key, Offset: h.offsets[key], Idle: true}
+}
+
+func (h *watchHarness) count(rule string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, a := range h.alerts {
+		if a.Rule == rule {
+			n++
+		}
+	}
+	return n
+}
+
+// A replay seen on pod-b before pod-a's log brings the refresh it follows:
+// the reuse waits for pod-a, then is judged against that refresh.
+func TestWatchHoldsReuseForOtherReplica(t *testing.T) {
+	h := newWatchHarness(t, 5*time.Second)
+	h.send("pod-a", refreshLine("10:00:00,000", "203.0.113.1", "fa")) // pod-a is busy, at 10:00:00
+	h.send("pod-b", reuseLines("10:00:01,500", "192.0.2.99", "fb"))   // the replay, ahead of pod-a
+	h.idle("pod-b")
+	time.Sleep(100 * time.Millisecond)
+	if n := h.count("reuse-ip-mismatch"); n != 0 {
+		t.Fatalf("the reuse was judged before pod-a caught up (%d alerts)", n)
+	}
+	h.send("pod-a", refreshLine("10:00:01,000", "198.51.100.40", "fc")) // the refresh that rotated the token
+	h.idle("pod-a")
+	deadline := time.Now().Add(3 * time.Second)
+	for h.count("reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.alerts) == 0 || h.alerts[0].PrevIP != "198.51.100.40" {
+		t.Fatalf("alerts %+v: want the reuse judged against pod-a's refresh from 198.51.100.40", h.alerts)
+	}
+}
+
+// With pod-a busy and never reaching the reuse's time, the settle time ends
+// the wait.
+func TestWatchSettleEndsTheWait(t *testing.T) {
+	h := newWatchHarness(t, 200*time.Millisecond)
+	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	h.send("pod-b", reuseLines("10:00:01,500", "192.0.2.99", "fb"))
+	h.idle("pod-b") // hands out the last line; pod-a stays busy
+	start := time.Now()
+	deadline := start.Add(3 * time.Second)
+	for h.count("reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h.count("reuse-ip-mismatch") != 1 {
+		t.Fatal("the held reuse was never judged")
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Errorf("judged after %s, before the settle time", waited)
+	}
+}
+
+// One source: nothing waits.
+func TestWatchOneSourceDoesNotWait(t *testing.T) {
+	h := newWatchHarness(t, time.Hour)
+	h.send("only", refreshLine("10:00:00,000", "198.51.100.40", "fa")+reuseLines("10:00:01,500", "192.0.2.99", "fb"))
+	h.idle("only")
+	deadline := time.Now().Add(3 * time.Second)
+	for h.count("reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.count("reuse-ip-mismatch") != 1 {
+		t.Fatal("with one source the reuse must not wait for the settle time")
+	}
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -100,7 +100,9 @@ func TestWatchHoldsReuseForOtherReplica(t *testing.T) {
 // the wait.
 func TestWatchSettleEndsTheWait(t *testing.T) {
 	h := newWatchHarness(t, 200*time.Millisecond)
-	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	// pod-a's refresh is followed by another line, so it is a record, but
+	// pod-a stays busy and short of the reuse's time.
+	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa")+refreshLine("10:00:00,100", "203.0.113.1", "fz"))
 	h.send("pod-b", reuseLines("10:00:01,500", "192.0.2.99", "fb"))
 	h.idle("pod-b") // hands out the last line; pod-a stays busy
 	start := time.Now()

@@ -56,14 +56,16 @@ func (s *Severity) UnmarshalText(b []byte) error {
 }
 
 // Geo is what a GeoIP database says of an address.
+// Lat and Lon are absent where the databases give no location (an address
+// known only to an ASN database), rather than a misleading 0°, 0°.
 type Geo struct {
-	Country  string  `json:"country,omitempty"`
-	City     string  `json:"city,omitempty"`
-	Lat      float64 `json:"lat"`
-	Lon      float64 `json:"lon"`
-	RadiusKm int     `json:"radius_km,omitempty"`
-	ASN      uint    `json:"asn,omitempty"`
-	Org      string  `json:"org,omitempty"`
+	Country  string   `json:"country,omitempty"`
+	City     string   `json:"city,omitempty"`
+	Lat      *float64 `json:"lat,omitempty"`
+	Lon      *float64 `json:"lon,omitempty"`
+	RadiusKm int      `json:"radius_km,omitempty"`
+	ASN      uint     `json:"asn,omitempty"`
+	Org      string   `json:"org,omitempty"`
 }
 
 // Alert is one rule's verdict on one event. The JSON keys are a contract

@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -53,6 +54,10 @@ type Observation struct {
 	Time    time.Time
 	IP      netip.Addr
 	Action  Action
+	// Country and ASN are where the event's address is, when known; a
+	// refresh or login teaches them as the user's.
+	Country string
+	ASN     uint
 	// NeedFacts asks for the Facts; without it the store only learns, which
 	// is all a refresh that no rule judges needs.
 	NeedFacts bool
@@ -75,12 +80,24 @@ type Facts struct {
 	Reuses1h   int          // the same over an hour
 	SessionIPs []netip.Addr // addresses seen with the event's session id
 	SessionIP  bool         // the event's address is among SessionIPs
+	Countries  []string     // countries the user was seen in, most recent first
+	ASNs       []uint       // networks the user was seen on, most recent first
 }
 
 // Context is an event with the facts it is judged by.
 type Context struct {
 	Event *parser.Event
 	Facts
+	// Geo and PrevGeo are what the GeoIP databases say of the event's and the
+	// previous refresh's addresses; nil without a database or for private
+	// addresses. Travel relates the two; nil unless both are located.
+	Geo, PrevGeo *geo.Info
+	Travel       *geo.Trip
+}
+
+// GeoLookup places addresses; *geo.DB is one.
+type GeoLookup interface {
+	Lookup(netip.Addr) (geo.Info, bool)
 }
 
 // UserID names a user in the history: DNs are only unique within one IdP.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -24,6 +25,8 @@ type Correlator struct {
 	// Judged says which kinds of event will be judged; the others are only
 	// learned, and judge is not called for them. Nil judges every kind.
 	Judged func(parser.Kind) bool
+	// Geo places addresses; nil leaves every Context without geo.
+	Geo GeoLookup
 
 	store      Store
 	pairWindow time.Duration
@@ -176,6 +179,13 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		return judge(&Context{Event: ev})
 	}
 	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need}
+	var here *geo.Info
+	if c.Geo != nil && (need || action == Refresh || action == Login) {
+		if info, ok := c.Geo.Lookup(ev.IP); ok {
+			here = &info
+			obs.Country, obs.ASN = info.Country, info.ASN
+		}
+	}
 	facts, err := c.store.Apply(ctx, obs)
 	if err != nil {
 		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
@@ -183,7 +193,18 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 	if !need {
 		return nil
 	}
-	return judge(&Context{Event: ev, Facts: facts})
+	jc := &Context{Event: ev, Facts: facts, Geo: here}
+	if c.Geo != nil && facts.Prev != nil {
+		if info, ok := c.Geo.Lookup(facts.Prev.IP); ok {
+			jc.PrevGeo = &info
+			if here != nil {
+				if trip, ok := geo.Travel(info, *here, ev.Time.Sub(facts.Prev.Time)); ok {
+					jc.Travel = &trip
+				}
+			}
+		}
+	}
+	return judge(jc)
 }
 
 // markReuse remembers a grace reuse so that an AzSuccess logged after it for

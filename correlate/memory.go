@@ -17,6 +17,7 @@ type Limits struct {
 	MaxRefreshes  int           // refreshes remembered per user (16)
 	MaxReuses     int           // reuse times remembered per user, for the burst counts (64)
 	MaxSessions   int           // session ids tracked, rounded up to a power of two (16,384)
+	MaxPlaces     int           // countries and networks remembered per user, each (16)
 }
 
 // DefaultLimits are the limits DESIGN.md names.
@@ -24,7 +25,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		RefreshTTL: time.Hour, IPTTL: 30 * 24 * time.Hour,
 		MaxUsers: 100_000, MaxIPsPerUser: 64, MaxRefreshes: 16, MaxReuses: 64,
-		MaxSessions: 16_384,
+		MaxSessions: 16_384, MaxPlaces: 16,
 	}
 }
 
@@ -47,6 +48,7 @@ func (l Limits) withDefaults() Limits {
 	l.MaxRefreshes = pick(l.MaxRefreshes, d.MaxRefreshes)
 	l.MaxReuses = pick(l.MaxReuses, d.MaxReuses)
 	l.MaxSessions = pick(l.MaxSessions, d.MaxSessions)
+	l.MaxPlaces = pick(l.MaxPlaces, d.MaxPlaces)
 	return l
 }
 
@@ -83,6 +85,8 @@ type userState struct {
 	refreshes ring[RefreshFact]
 	ips       []seenIP // most recently seen first
 	reuses    ring[time.Time]
+	countries []string // most recently seen first
+	asns      []uint   // most recently seen first
 }
 
 // NewMemory returns an empty Memory store.
@@ -169,6 +173,8 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 			f.IPSeen = true
 		}
 	}
+	f.Countries = slices.Clone(u.countries)
+	f.ASNs = slices.Clone(u.asns)
 	for i := range u.reuses.len() {
 		if d := obs.Time.Sub(u.reuses.newest(i)); d >= 0 && d <= time.Hour {
 			f.Reuses1h++
@@ -208,9 +214,11 @@ func (m *Memory) learn(u *userState, obs Observation) {
 	case Refresh:
 		u.refreshes.push(RefreshFact{Time: obs.Time, IP: obs.IP, Session: obs.Session}, m.limits.MaxRefreshes)
 		m.learnIP(u, obs)
+		m.learnPlace(u, obs)
 		m.learnSession(obs)
 	case Login:
 		m.learnIP(u, obs)
+		m.learnPlace(u, obs)
 		m.learnSession(obs)
 	case Reuse:
 		u.reuses.push(obs.Time, m.limits.MaxReuses)
@@ -240,6 +248,29 @@ func (r *ring[T]) push(v T, max int) {
 func (r *ring[T]) newest(i int) T {
 	n := len(r.vals)
 	return r.vals[((r.next-1-i)%n+n)%n]
+}
+
+// learnPlace remembers the country and network of a legitimate refresh or
+// login, most recent first, dropping the least recent past MaxPlaces.
+func (m *Memory) learnPlace(u *userState, obs Observation) {
+	if obs.Country != "" {
+		u.countries = moveToFront(u.countries, obs.Country, m.limits.MaxPlaces)
+	}
+	if obs.ASN != 0 {
+		u.asns = moveToFront(u.asns, obs.ASN, m.limits.MaxPlaces)
+	}
+}
+
+func moveToFront[T comparable](s []T, v T, max int) []T {
+	if i := slices.Index(s, v); i >= 0 {
+		copy(s[1:i+1], s[:i])
+		s[0] = v
+		return s
+	}
+	if len(s) >= max {
+		s = s[:max-1]
+	}
+	return slices.Insert(s, 0, v)
 }
 
 func (m *Memory) learnIP(u *userState, obs Observation) {

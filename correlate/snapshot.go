@@ -22,6 +22,8 @@ type UserSnapshot struct {
 	Refreshes []RefreshFact // oldest first
 	IPs       []SeenIP      // most recently seen first
 	Reuses    []time.Time   // oldest first
+	Countries []string
+	ASNs      []uint
 }
 
 // SeenIP is an address seen for a user.
@@ -44,7 +46,7 @@ func (m *Memory) Snapshot() MemorySnapshot {
 	snap := MemorySnapshot{Stats: m.stats}
 	for e := m.users.head.prev; e != &m.users.head; e = e.prev {
 		u := e.val
-		us := UserSnapshot{ID: e.key, FirstSeen: u.firstSeen, LastSeen: u.lastSeen}
+		us := UserSnapshot{ID: e.key, FirstSeen: u.firstSeen, LastSeen: u.lastSeen, Countries: u.countries, ASNs: u.asns}
 		for i := u.refreshes.len() - 1; i >= 0; i-- {
 			us.Refreshes = append(us.Refreshes, u.refreshes.newest(i))
 		}
@@ -73,7 +75,8 @@ func (m *Memory) Restore(snap MemorySnapshot) {
 	m.sessions = newSessionTable(m.limits.MaxSessions)
 	m.stats = snap.Stats
 	for _, us := range snap.Users {
-		u := &userState{firstSeen: us.FirstSeen, lastSeen: us.LastSeen}
+		u := &userState{firstSeen: us.FirstSeen, lastSeen: us.LastSeen,
+			countries: us.Countries[:min(len(us.Countries), m.limits.MaxPlaces)], asns: us.ASNs[:min(len(us.ASNs), m.limits.MaxPlaces)]}
 		for _, r := range us.Refreshes {
 			u.refreshes.push(r, m.limits.MaxRefreshes)
 		}

@@ -61,6 +61,9 @@ func (d *Detector) Tick(ctx context.Context, now time.Time) error {
 	return d.correlator.Tick(ctx, now, d.judge)
 }
 
+// UseGeo places addresses with g; nil turns geo off.
+func (d *Detector) UseGeo(g correlate.GeoLookup) { d.correlator.Geo = g }
+
 // SetRules swaps the rule set (SIGHUP).
 func (d *Detector) SetRules(set *rules.Set) { d.engine.SetRules(set) }
 

@@ -25,11 +25,13 @@ type RuleTestResult struct {
 // TestRules runs the embedded tests of every rule in set, each through a
 // fresh pipeline with the whole set enabled (so the rules meet as they will
 // in production), and judges the alerts of the rule the test belongs to.
-func TestRules(ctx context.Context, set *rules.Set, loc *time.Location) []RuleTestResult {
+// Addresses are placed with g (the demo databases, unless the user names
+// others), so geo rules can be tested with documentation addresses.
+func TestRules(ctx context.Context, set *rules.Set, loc *time.Location, g correlate.GeoLookup) []RuleTestResult {
 	var results []RuleTestResult
 	for _, r := range set.Rules {
 		for _, tc := range r.Tests {
-			got, err := runRuleTest(ctx, set, r.Name, tc, loc)
+			got, err := runRuleTest(ctx, set, r.Name, tc, loc, g)
 			res := RuleTestResult{Rule: r.Name, File: r.File, Test: tc, Got: got}
 			if err != nil {
 				res.Failed, res.Reason = true, err.Error()
@@ -42,7 +44,7 @@ func TestRules(ctx context.Context, set *rules.Set, loc *time.Location) []RuleTe
 	return results
 }
 
-func runRuleTest(ctx context.Context, set *rules.Set, rule string, tc rules.TestCase, loc *time.Location) ([]alert.Alert, error) {
+func runRuleTest(ctx context.Context, set *rules.Set, rule string, tc rules.TestCase, loc *time.Location, g correlate.GeoLookup) ([]alert.Alert, error) {
 	var got []alert.Alert
 	det := NewDetector(correlate.NewMemory(correlate.Limits{}), set, 0, func(_ context.Context, group []alert.Alert) error {
 		for _, a := range group {
@@ -52,6 +54,7 @@ func runRuleTest(ctx context.Context, set *rules.Set, rule string, tc rules.Test
 		}
 		return nil
 	})
+	det.UseGeo(g)
 	events := tc.Events
 	if tc.Log != "" {
 		var err error

@@ -4,13 +4,18 @@ import (
 	"context"
 	"testing"
 
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/rules"
 )
 
 // The built-in rules carry their own tests; they must all pass.
 func TestBuiltinRuleTests(t *testing.T) {
-	results := TestRules(context.Background(), rules.Builtin(), nil)
-	if len(results) < 6 {
+	demo, err := geo.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := TestRules(context.Background(), rules.Builtin(), nil, demo)
+	if len(results) < 11 {
 		t.Fatalf("built-in rules carry %d tests, want at least 6", len(results))
 	}
 	for _, r := range results {

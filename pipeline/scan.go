@@ -33,6 +33,8 @@ type ScanOptions struct {
 	ParseErrors func(err error)
 	// Progress, when set, counts the bytes analysed so far.
 	Progress *atomic.Int64
+	// Geo places addresses; nil runs without geo.
+	Geo correlate.GeoLookup
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -68,6 +70,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	start := time.Now()
 	store := correlate.NewMemory(opt.Limits)
 	det := NewDetector(store, opt.Rules, opt.PairWindow, opt.Deliver)
+	det.UseGeo(opt.Geo)
 	sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
 	sources := make([]eventSource, len(inputs))
 	for i, in := range inputs {

@@ -39,6 +39,7 @@ type WatchOptions struct {
 	Metrics    *Metrics // may be nil
 	Logger     *slog.Logger
 	Store      *correlate.Memory // nil: a new one with Limits
+	Geo        correlate.GeoLookup
 	now        func() time.Time
 }
 
@@ -114,6 +115,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 		reload: make(chan *rules.Set, 1), log: opt.Logger,
 	}
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
+	w.det.UseGeo(opt.Geo)
 	if opt.StateDir != "" {
 		if err := w.load(); err != nil {
 			return nil, err

@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -164,6 +166,13 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 		ms := ev.Time.Sub(p.Time).Milliseconds()
 		a.IntervalMs = &ms
 	}
+	a.Geo, a.PrevGeo = alertGeo(c.Geo), alertGeo(c.PrevGeo)
+	if tr := c.Travel; tr != nil {
+		// A tenth of a kilometre and a km/h are finer than any database's
+		// accuracy; more digits would only look precise.
+		dist, speed := math.Round(tr.DistanceKm*10)/10, math.Round(tr.SpeedKmh)
+		a.DistanceKm, a.SpeedKmh = &dist, &speed
+	}
 	a.Summary = defaultSummary(r, &a)
 	if r.summary != nil {
 		out, err := e.vm.Run(r.summary, env)
@@ -206,4 +215,16 @@ func (e *Engine) Restore(s ThrottleSnapshot) {
 	for rule, keys := range s {
 		e.throttle[rule] = maps.Clone(keys)
 	}
+}
+
+func alertGeo(g *geo.Info) *alert.Geo {
+	if g == nil {
+		return nil
+	}
+	out := &alert.Geo{Country: g.Country, City: g.City, RadiusKm: g.RadiusKm, ASN: g.ASN, Org: g.Org}
+	if g.HasLocation {
+		lat, lon := g.Lat, g.Lon
+		out.Lat, out.Lon = &lat, &lon
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
 )
 
 // Env is the environment a rule's expressions see. Names are lower-case and
@@ -78,7 +79,8 @@ type SessionEnv struct {
 type TravelEnv struct {
 	Seconds    float64 `expr:"seconds"`
 	DistanceKm float64 `expr:"distance_km"`
-	SpeedKmh   float64 `expr:"speed_kmh"`
+	BeyondKm   float64 `expr:"beyond_km"` // the distance less both accuracy radii
+	SpeedKmh   float64 `expr:"speed_kmh"` // over beyond_km
 }
 
 // NewEnv builds the environment for one Context.
@@ -95,6 +97,9 @@ type envBuffer struct {
 	prev    PrevEnv
 	user    UserEnv
 	session SessionEnv
+	geo     GeoEnv
+	prevGeo GeoEnv
+	travel  TravelEnv
 }
 
 func (b *envBuffer) fill(c *correlate.Context) *Env {
@@ -105,15 +110,42 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 	}
 	b.user = UserEnv{
 		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h,
-		FirstSeen: c.FirstSeen,
+		FirstSeen: c.FirstSeen, Countries: c.Countries, ASNs: ints(c.ASNs),
 	}
 	b.session = SessionEnv{IPs: addrStrings(c.SessionIPs), IPSeen: c.SessionIP}
 	b.env = Env{Event: &b.event, User: &b.user, Session: &b.session}
+	if g := c.Geo; g != nil {
+		b.geo = geoEnv(g)
+		b.env.Geo = &b.geo
+	}
 	if p := c.Prev; p != nil {
 		b.prev = PrevEnv{IP: addrString(p.IP), Time: p.Time, Session: p.Session}
+		if g := c.PrevGeo; g != nil {
+			b.prevGeo = geoEnv(g)
+			b.prev.Geo = &b.prevGeo
+		}
 		b.env.Prev = &b.prev
 	}
+	if tr := c.Travel; tr != nil {
+		b.travel = TravelEnv{Seconds: tr.Seconds, DistanceKm: tr.DistanceKm, BeyondKm: tr.BeyondKm, SpeedKmh: tr.SpeedKmh}
+		b.env.Travel = &b.travel
+	}
 	return &b.env
+}
+
+func geoEnv(g *geo.Info) GeoEnv {
+	return GeoEnv{Country: g.Country, City: g.City, Lat: g.Lat, Lon: g.Lon, RadiusKm: g.RadiusKm, ASN: int(g.ASN), Org: g.Org}
+}
+
+func ints(us []uint) []int {
+	if len(us) == 0 {
+		return nil
+	}
+	out := make([]int, len(us))
+	for i, u := range us {
+		out[i] = int(u)
+	}
+	return out
 }
 
 func addrString(a netip.Addr) string {
@@ -158,14 +190,9 @@ func isPrivate(ip string) bool {
 	return IsPrivateAddr(addr)
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// IsPrivateAddr is isPrivate for a parsed address.
-func IsPrivateAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsUnspecified() || cgnat.Contains(a)
-}
+// IsPrivateAddr is isPrivate for a parsed address: geo's definition, so
+// is_private is true exactly where geo is nil for want of a place.
+func IsPrivateAddr(a netip.Addr) bool { return geo.IsPrivate(a) }
 
 // prefixCache keeps parsed CIDRs: rules name a handful of constants, so a
 // small bounded cache turns every call after the first into a map lookup.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/rules"
 )
@@ -75,6 +76,7 @@ type rulesTestOptions struct {
 	io      streams
 	files   []string
 	verbose bool
+	geo     geoFlags
 }
 
 func newRulesTestCmd(io streams) *cobra.Command {
@@ -85,13 +87,17 @@ func newRulesTestCmd(io streams) *cobra.Command {
 		Long: `Test loads the built-in rules and the files given, then runs every rule's
 "tests:" cases: each feeds a log excerpt or a list of events through a fresh
 pipeline with the whole rule set and compares the alerts that rule raised with
-"expect". It exits 1 when a test fails and 2 when a file is invalid.`,
+"expect". Addresses are placed with the demo GeoIP databases (the documentation
+ranges in cities on several continents; see "graceguard geo lookup") unless
+--geoip-city/--geoip-asn name others. It exits 1 when a test fails and 2 when a
+file is invalid.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
 			return runRulesTest(cmd, o)
 		},
 	}
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list passing tests too")
+	o.geo.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -100,7 +106,16 @@ func runRulesTest(cmd *cobra.Command, o *rulesTestOptions) error {
 	if err != nil {
 		return err
 	}
-	results := pipeline.TestRules(cmd.Context(), set, time.UTC)
+	geoDB, err := o.geo.open()
+	if err != nil {
+		return err
+	}
+	if geoDB == nil {
+		if geoDB, err = geo.Demo(); err != nil {
+			return err
+		}
+	}
+	results := pipeline.TestRules(cmd.Context(), set, time.UTC, geoDB)
 	failed := 0
 	for _, r := range results {
 		name := fmt.Sprintf("%s / %s (%s:%d)", r.Rule, r.Test.Name, r.File, r.Test.Pos.Line)

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/sinks"
@@ -26,6 +28,7 @@ type scanOptions struct {
 	timezone    string
 	color       string
 	quiet       bool
+	geo         geoFlags
 }
 
 func newScanCmd(io streams) *cobra.Command {
@@ -61,6 +64,7 @@ not be read (the others are still scanned), 2 for a usage or rule-file error.`,
 	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in (IANA name, e.g. Europe/Berlin)")
 	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto (when stdout is a terminal), always or never")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no summary on stderr")
+	o.geo.addFlags(f)
 	return cmd
 }
 
@@ -85,6 +89,10 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if err != nil {
 		return err
 	}
+	geoDB, err := o.geo.open()
+	if err != nil {
+		return err
+	}
 	inputs, total, openErrs := openInputs(o.files, o.io)
 	defer closeInputs(inputs)
 	var done atomic.Int64
@@ -98,6 +106,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		Rules:    set,
 		Deliver:  out.Send,
 		Progress: &done,
+		Geo:      geoLookup(geoDB),
 		ParseErrors: func(err error) {
 			if !o.quiet {
 				fmt.Fprintln(o.io.errOut, "graceguard: parse error:", err)
@@ -177,4 +186,13 @@ func loadRules(paths []string) (*rules.Set, error) {
 		return nil, usageError{err}
 	}
 	return set, nil
+}
+
+// geoLookup hands a database on as a lookup; a nil database is no lookup
+// (an interface holding a nil pointer would not be nil).
+func geoLookup(db *geo.DB) correlate.GeoLookup {
+	if db == nil {
+		return nil
+	}
+	return db
 }

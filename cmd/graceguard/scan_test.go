@@ -20,6 +20,10 @@ var sampleSets = map[string][]string{
 	"sample-kubectl": {"testdata/openunison/sample.kubectl.log"},
 	"two-replicas":   {"testdata/openunison/pod-a.log", "testdata/openunison/pod-b.log"},
 	"pod-b-alone":    {"testdata/openunison/pod-b.log"},
+	"sample-geo": {"--geoip-city", "testdata/geoip/graceguard-test-city.mmdb", "--geoip-asn", "testdata/geoip/graceguard-test-asn.mmdb",
+		"testdata/openunison/sample.log"},
+	"two-replicas-geo": {"--geoip-city", "testdata/geoip/graceguard-test-city.mmdb", "--geoip-asn", "testdata/geoip/graceguard-test-asn.mmdb",
+		"testdata/openunison/pod-a.log", "testdata/openunison/pod-b.log"},
 }
 
 // The wrapped samples are generated from sample.log; -update rewrites them.

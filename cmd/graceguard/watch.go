@@ -40,6 +40,7 @@ type watchOptions struct {
 	listen          string
 	logFormat       string
 	logLevel        string
+	geo             geoFlags
 	// listening, when set, is told the address /metrics serves on (tests).
 	listening func(addr string)
 }
@@ -86,6 +87,7 @@ exits 0.`,
 	f.StringVar(&o.listen, "listen", "", "`ADDR` for /healthz, /readyz and /metrics, e.g. 127.0.0.1:9090 (off when empty)")
 	f.StringVar(&o.logFormat, "log-format", "text", "graceguard's own log on stderr: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.geo.addFlags(f)
 	return cmd
 }
 
@@ -117,6 +119,10 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
+	geoDB, err := o.geo.open()
+	if err != nil {
+		return err
+	}
 	out := sinks.NewWriter(o.io.out, sinks.WriterOptions{Format: format, Color: color, MinSeverity: minSev})
 	store := correlate.NewMemory(correlate.Limits{})
 	reg := prometheus.NewRegistry()
@@ -124,7 +130,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Location: loc, Rules: set, Settle: o.settle, Deliver: out.Send, SinkName: "stdout",
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, store),
-		Logger: logger, Store: store,
+		Logger: logger, Store: store, Geo: geoLookup(geoDB),
 	})
 	if err != nil {
 		return usageError{err}

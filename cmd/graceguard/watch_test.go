@@ -136,7 +136,9 @@ func appendFile(t *testing.T, path, data string) {
 func replayLines(user string, minute int) string {
 	dn := "uid=" + user + ",ou=shadow,o=Tremolo"
 	url := "https://k8sou.example.com/auth/idp/k8sIdp/token"
-	at := func(sec int) string { return fmt.Sprintf("2026-11-23 %02d:%02d:%02d,000", 10+minute/60, minute%60, sec) }
+	at := func(sec int) string {
+		return fmt.Sprintf("2026-11-23 %02d:%02d:%02d,000", 10+minute/60, minute%60, sec)
+	}
 	sid := fmt.Sprintf("f%040d", minute)
 	return fmt.Sprintf("[%s][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.23] - [f%040d]\n", at(0), url, dn, minute+1) +
 		fmt.Sprintf("[%s][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [192.0.2.66] - [%s]\n", at(2), url, dn, sid) +

@@ -47,6 +47,7 @@ type blockResult struct {
 	job    *blockJob
 	events []parser.Event
 	kinds  [5]int64
+	addrs  AddressCounts
 	stats  parser.BlockStats
 	errs   []blockParseError
 }
@@ -158,6 +159,7 @@ func (s *blockSource) work(work <-chan *blockJob) {
 			}
 		})
 		res.kinds = c.kinds
+		res.addrs = c.addrs
 		res.errs = c.errs
 		job.done <- res
 	}
@@ -181,6 +183,11 @@ func (s *blockSource) advance() bool {
 func (s *blockSource) take(res *blockResult) {
 	for k, n := range res.kinds {
 		s.counts.kinds[k] += n
+	}
+	s.counts.addrs.Private += res.addrs.Private
+	s.counts.addrs.Public += res.addrs.Public
+	if s.counts.addrs.Example == "" {
+		s.counts.addrs.Example = res.addrs.Example
 	}
 	for _, e := range res.errs {
 		s.counts.parseError(s.lineBase+e.line, e.err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
 )
@@ -50,6 +51,43 @@ type Summary struct {
 	Store                                                  correlate.MemoryStats
 	Elapsed                                                time.Duration
 	Formats                                                map[string]parser.Format // by input
+	// TokenAddrs counts the token endpoint's requests by their address.
+	TokenAddrs AddressCounts
+}
+
+// AddressCounts tells whether addresses say anything about clients.
+type AddressCounts struct {
+	Private, Public int64
+	Example         string // a private address seen, for the diagnosis
+}
+
+func (c *AddressCounts) count(ev *parser.Event) {
+	if ev.Kind != parser.KindTokenOK && ev.Kind != parser.KindTokenFail && ev.Kind != parser.KindGraceReuse {
+		return
+	}
+	if !geo.IsPrivate(ev.IP) {
+		c.Public++
+		return
+	}
+	c.Private++
+	if c.Example == "" {
+		c.Example = ev.IP.String()
+	}
+}
+
+// BehindProxy reports whether every token request came from a private
+// address: OpenUnison logs the TCP peer, so behind an ingress controller it
+// logs the ingress pod, and every address rule is blind.
+func (c AddressCounts) BehindProxy() bool { return c.Public == 0 && c.Private > 0 }
+
+// ProxyDiagnosis says what BehindProxy means and what to change.
+func (c AddressCounts) ProxyDiagnosis() string {
+	return fmt.Sprintf("every token-endpoint request came from a private address (%d requests, e.g. %s): "+
+		"OpenUnison logs the TCP peer and never X-Forwarded-For, so behind an ingress controller it logs the "+
+		"ingress pod and the address, geo and network rules cannot tell a replay from a race. Make the client's "+
+		"address reach OpenUnison as the TCP peer: expose it through a LoadBalancer Service with "+
+		"externalTrafficPolicy: Local (or TLS passthrough on a load balancer that keeps the source address) "+
+		"instead of through a proxying ingress.", c.Private, c.Example)
 }
 
 // ReadError is a source that could not be read to its end; the scan went on
@@ -100,6 +138,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 type readerCounts struct {
 	name        string
 	kinds       [5]int64 // by parser.Kind
+	addrs       AddressCounts
 	parseErrors int64
 	onParseErr  func(error)
 	reported    int
@@ -226,6 +265,9 @@ func parse(c *readerCounts, rec []byte, loc *time.Location, line int64) (parser.
 		c.parseError(line, err)
 	}
 	c.kinds[ev.Kind]++
+	if err == nil {
+		c.addrs.count(&ev)
+	}
 	return ev, err == nil && ev.Kind != parser.KindOther
 }
 
@@ -236,6 +278,11 @@ func (s *Summary) add(c *readerCounts, st parser.Stats) {
 	s.Cut += st.Cut
 	s.FramingErrors += st.FramingErrors
 	s.ParseErrors += c.parseErrors
+	s.TokenAddrs.Private += c.addrs.Private
+	s.TokenAddrs.Public += c.addrs.Public
+	if s.TokenAddrs.Example == "" {
+		s.TokenAddrs.Example = c.addrs.Example
+	}
 	for k, n := range c.kinds {
 		s.Events[parser.Kind(k)] += n
 	}

@@ -60,6 +60,7 @@ type Watcher struct {
 	ready    atomic.Bool
 	lastCP   time.Time
 	newest   time.Time
+	warned   bool
 	stats    WatchStats
 	log      *slog.Logger
 }
@@ -68,7 +69,12 @@ type Watcher struct {
 type WatchStats struct {
 	Records, ParseErrors, Alerts, Duplicates, DeliveryErrors int64
 	Events                                                   [5]int64
+	TokenAddrs                                               AddressCounts
 }
+
+// proxyWarnAfter is how many token requests, all from private addresses,
+// make the watcher say once that it sees an ingress controller, not clients.
+const proxyWarnAfter = 20
 
 type stream struct {
 	key, path string
@@ -301,6 +307,11 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 		return nil
 	}
 	ev.Source, ev.SourceID, ev.Offset = s.path, s.sourceID, rec.Offset
+	w.stats.TokenAddrs.count(&ev)
+	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter {
+		w.warned = true
+		w.log.Warn(a.ProxyDiagnosis())
+	}
 	if ev.Kind == parser.KindGraceReuse && w.othersBehind(s, ev.Time) {
 		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
 		w.setHeld()

@@ -196,3 +196,23 @@ func TestScanParseErrorsAreNamed(t *testing.T) {
 		t.Errorf("stderr %q: want the file, line and column of the parse error and the count", stderr)
 	}
 }
+
+// Behind an ingress controller every address is private; scan says so once,
+// with what to change, and says nothing when clients' addresses are seen.
+func TestScanDiagnosesIngress(t *testing.T) {
+	dir := t.TempDir()
+	line := func(ip string) string {
+		return "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=a,o=T - NONE [" + ip + "] - [f1]\n"
+	}
+	private, public := filepath.Join(dir, "private.log"), filepath.Join(dir, "public.log")
+	os.WriteFile(private, []byte(line("10.1.67.56")+line("10.1.67.57")), 0o644)
+	os.WriteFile(public, []byte(line("10.1.67.56")+line("203.0.113.7")), 0o644)
+	_, stderr, _ := run(t, nil, "scan", private)
+	if strings.Count(stderr, "note: every token-endpoint request came from a private address (2 requests, e.g. 10.1.67.56)") != 1 ||
+		!strings.Contains(stderr, "externalTrafficPolicy: Local") {
+		t.Errorf("no ingress diagnosis in:\n%s", stderr)
+	}
+	if _, stderr, _ := run(t, nil, "scan", public); strings.Contains(stderr, "note:") {
+		t.Errorf("a diagnosis although a public address was seen:\n%s", stderr)
+	}
+}

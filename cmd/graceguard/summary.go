@@ -57,6 +57,9 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		fmt.Fprintf(&b, "  history evictions %s (users %s, addresses %s, sessions %s)\n", commas(ev),
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
 	}
+	if s.TokenAddrs.BehindProxy() {
+		fmt.Fprintf(&b, "  note: %s\n", s.TokenAddrs.ProxyDiagnosis())
+	}
 	io.WriteString(w, b.String())
 }
 

@@ -96,3 +96,16 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("completion bash: exit %d", code)
 	}
 }
+
+func TestDemoCommandRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo takes about ten seconds")
+	}
+	out, stderr, code := run(t, nil, "demo", "--color", "never")
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "reuse-geo-jump") || !strings.Contains(out, "benign race: 0 alerts") {
+		t.Errorf("demo output:\n%s", out)
+	}
+}

@@ -37,6 +37,7 @@ the grace period (another address, network or continent), and alerts on it.`,
 	root.AddCommand(
 		newIdpCmd(io),
 		newSimulateCmd(io),
+		newDemoCmd(io),
 		newScanCmd(io),
 		newWatchCmd(io),
 		newRulesCmd(io),

@@ -1,0 +1,50 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/geo"
+)
+
+// The story, played fast: the race raises nothing, the replay inside the
+// window raises the address and geo alerts, the late replay is refused,
+// and the narration shows the IdP's own grace-reuse line.
+func TestDemoStory(t *testing.T) {
+	db, err := geo.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sum, err := Run(context.Background(), Options{Out: &out, Geo: db, Grace: time.Second, TokenTTL: 5 * time.Second, Pause: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if sum.RaceAlerts != 0 || !sum.LateRefused || sum.GraceReuses != 2 {
+		t.Errorf("race alerts %d, late refused %v, grace reuses %d", sum.RaceAlerts, sum.LateRefused, sum.GraceReuses)
+	}
+	rules := map[string]bool{}
+	for _, a := range sum.Alerts {
+		rules[a.Rule] = true
+	}
+	for _, want := range []string{"reuse-ip-mismatch", "reuse-new-ip", "reuse-geo-jump", "reuse-new-asn"} {
+		if !rules[want] {
+			t.Errorf("the replay did not raise %s; alerts: %v", want, rules)
+		}
+	}
+	text := out.String()
+	for _, want := range []string{
+		"[ExpiredRefreshTokenUsed]", "Expired token used within grace period [192.0.2.66]",
+		"ALERT", "London, GB → Sydney, AU", "Session does not exist from refresh_token", "Summary",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the narration lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "\x1b[") {
+		t.Error("colour without Color")
+	}
+}

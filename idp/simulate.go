@@ -82,8 +82,9 @@ type SimConfig struct {
 	Concurrency int        // requests in flight at most, default 64
 	Source      SourceMode // "" picks bind for a loopback issuer on Linux, else xff
 	// HomeNet holds users' home addresses, ReplayNet the replayers'.
-	// Defaults: 127.0.1.0/24 and 127.0.2.0/24 (bind), 198.51.100.0/24 and
-	// 203.0.113.0/24 (xff).
+	// Defaults: 127.0.1.0/24 and 127.0.2.0/24 (bind), 198.51.100.0/25 and
+	// 192.0.2.0/25 (xff): the demo GeoIP databases put the homes in Europe and
+	// North America and the replayers in Tokyo, Sydney and São Paulo.
 	HomeNet, ReplayNet netip.Prefix
 	ClientID           string
 	ClientSecret       string
@@ -174,7 +175,7 @@ func (c SimConfig) withDefaults() (SimConfig, error) {
 	if c.Source == "" {
 		c.Source = autoSource(c.Issuer)
 	}
-	bindNets, xffNets := [2]string{"127.0.1.0/24", "127.0.2.0/24"}, [2]string{"198.51.100.0/24", "203.0.113.0/24"}
+	bindNets, xffNets := [2]string{"127.0.1.0/24", "127.0.2.0/24"}, [2]string{"198.51.100.0/25", "192.0.2.0/25"}
 	nets := xffNets
 	if c.Source == SourceBind {
 		nets = bindNets

@@ -105,7 +105,7 @@ func TestSimulate(t *testing.T) {
 				t.Errorf("results %v", rep.Results)
 			}
 
-			home, replay := netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.0/24")
+			home, replay := netip.MustParsePrefix("198.51.100.0/25"), netip.MustParsePrefix("192.0.2.0/25")
 			if src == SourceBind {
 				home, replay = netip.MustParsePrefix("127.0.1.0/24"), netip.MustParsePrefix("127.0.2.0/24")
 			}

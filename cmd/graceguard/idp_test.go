@@ -132,7 +132,7 @@ func TestIdpServeLoginSimulate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(logged) != stdout.String() || !strings.Contains(string(logged), "[ExpiredRefreshTokenUsed]") ||
-		!strings.Contains(string(logged), "Expired token used within grace period [203.0.113.") {
+		!strings.Contains(string(logged), "Expired token used within grace period [192.0.2.") {
 		t.Errorf("log file and stdout differ or miss the replays:\n%s", logged)
 	}
 	if strings.Contains(string(logged), "start123") || strings.Contains(string(logged), ap.Config["refresh-token"]) {

@@ -1,0 +1,60 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/rules"
+)
+
+var (
+	benchLogOnce sync.Once
+	benchLog     []byte
+)
+
+// The issue-2 benchmark log: 64 MB, 3% token traffic, generated.
+func scanBenchLog(b *testing.B) []byte {
+	benchLogOnce.Do(func() {
+		var buf bytes.Buffer
+		if _, err := loggen.Write(&buf, loggen.Config{Size: 64 << 20, Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+		benchLog = buf.Bytes()
+	})
+	return benchLog
+}
+
+// Scan with and without GeoIP enrichment (the demo databases), so the cost
+// of enrichment can be read off side by side:
+//
+//	go test ./pipeline -run X -bench ScanEnrichment -count 5
+func BenchmarkScanEnrichment(b *testing.B) {
+	data := scanBenchLog(b)
+	db, err := geo.Demo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := rules.Builtin()
+	for _, bc := range []struct {
+		name string
+		geo  correlate.GeoLookup
+	}{{"plain", nil}, {"geo", db}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				_, err := Scan(context.Background(), []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{
+					Rules: set, Geo: bc.geo, Deliver: func(context.Context, []alert.Alert) error { return nil },
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// runFollowed starts a follower and a watcher on path and calls onAlert
+// from the watcher's goroutine for every alert.
+func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
+	b.Helper()
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+		for _, a := range g {
+			onAlert(a)
+		}
+		return nil
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := make(chan source.Batch, 64)
+	f := source.New(source.Options{Patterns: []string{path}, Poll: 20 * time.Millisecond}, batches)
+	go func() {
+		f.Run(ctx)
+		close(batches)
+	}()
+	done := make(chan WatchStats, 1)
+	go func() {
+		w.Run(context.WithoutCancel(ctx), batches)
+		done <- w.Stats()
+	}()
+	var final WatchStats
+	return func() WatchStats { return final }, func() {
+		cancel()
+		final = <-done
+	}
+}
+
+// From a replay's lines being appended to the followed file to its alert
+// being delivered, with watch's default 20 ms poll. Reports p50 and p99.
+func BenchmarkWatchAppendToAlert(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var seen atomic.Int64
+	arrived := make(chan time.Time, 1)
+	_, stop := runFollowed(b, path, func(a alert.Alert) {
+		if a.Rule == "reuse-ip-mismatch" {
+			seen.Add(1)
+			arrived <- time.Now()
+		}
+	})
+	defer stop()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		data := replayBench(i)
+		start := time.Now()
+		if _, err := f.WriteString(data); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case t := <-arrived:
+			lat = append(lat, t.Sub(start))
+		case <-time.After(5 * time.Second):
+			b.Fatalf("no alert for replay %d", i)
+		}
+		// Spread the writes over the poll interval, as real traffic is.
+		time.Sleep(time.Duration(i%7) * 3 * time.Millisecond)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+func replayBench(i int) string {
+	dn := fmt.Sprintf("uid=bench%06d,ou=shadow,o=Tremolo", i)
+	url := "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute).Format("2006-01-02 15:04:05")
+	return fmt.Sprintf("[%s,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.23] - [f%040d]\n", at, url, dn, 2*i) +
+		fmt.Sprintf("[%s,900][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [192.0.2.66] - [f%040d]\n", at, url, dn, 2*i+1) +
+		fmt.Sprintf("[%s,901][XNIO-1 task-2] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - %s - %s - Expired token used within grace period [192.0.2.66] - [f%040d]\n", at, url, dn, 2*i+1)
+}
+
+// A backlog on first start, read from the start: MB/s through follower and
+// watcher. GRACEGUARD_BENCH_MB sets the size (default 256; the README's
+// figure is for 1024).
+func BenchmarkWatchCatchUp(b *testing.B) {
+	mb, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB"))
+	if mb <= 0 {
+		mb = 256
+	}
+	path := filepath.Join(b.TempDir(), "backlog.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
+	if err == nil {
+		err = w.Flush()
+	}
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(truth.Bytes)
+	for b.Loop() {
+		var alerts atomic.Int64
+		stats, stop := runFollowed(b, path, func(alert.Alert) { alerts.Add(1) })
+		// Done when every record has been read and the file went idle.
+		deadline := time.Now().Add(10 * time.Minute)
+		for alerts.Load() < truth.Replays*2 && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		stop()
+		if st := stats(); st.Records < truth.Records-1 {
+			b.Fatalf("read %d records of %d", st.Records, truth.Records)
+		}
+	}
+}

@@ -1,7 +1,24 @@
-// Package sinks delivers alerts: to a terminal or file as text or JSON lines
-// now, to webhooks and Slack as they come. A sink decides how and where an
-// alert goes, never whether it matters: severity is the rules' call, and the
-// only filter here is a sink's own minimum severity.
+// Package sinks delivers alerts: to a terminal or a file as text, JSON or
+// Elastic Common Schema lines, to a webhook, to a syslog collector and to
+// Slack.
+//
+// What it owns: how and where an alert goes, and that it gets there. Each
+// sink (Writer, Slack, Webhook, File, Syslog) knows one receiver's format and
+// makes one attempt per call; it never retries or sleeps on its own. The
+// Dispatcher gives every sink a bounded queue and a worker, retries what
+// failed (classified apart from the loop in retry.go), writes what it gives
+// up on to a dead-letter file, never sends an alert id a sink already took,
+// and keeps what is queued in the state directory across restarts.
+//
+// What it must not do: decide whether an alert matters. Severity is the
+// rules' call; the only filters here are a sink's own minimum severity, rule
+// list and optional throttle, which an operator sets per sink. Nor does it
+// read flags or the environment: cmd/graceguard does, and hands values to
+// FromFlags and ParseConfig.
+//
+// Secrets (webhook URLs, tokens, HMAC keys) are held as Secret and scrubbed
+// from every error a sink returns, because net/http's errors quote the URL
+// and a webhook URL is itself the credential.
 package sinks
 
 import (

@@ -1,0 +1,696 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// Filter picks the alerts a sink receives; the zero Filter takes all.
+type Filter struct {
+	MinSeverity alert.Severity
+	Rules       []string // rule names; empty for every rule
+}
+
+func (f Filter) match(a alert.Alert) bool {
+	if a.Severity < f.MinSeverity {
+		return false
+	}
+	return len(f.Rules) == 0 || slices.Contains(f.Rules, a.Rule)
+}
+
+// Delivery tunes one sink's queue, retries and throttle. Zero fields take
+// the defaults named.
+type Delivery struct {
+	QueueSize    int           // groups waiting before new ones go to dead-letter; 4096
+	MaxAge       time.Duration // how long an alert is retried after it was queued; 24h
+	BackoffMin   time.Duration // first retry wait; 1s
+	BackoffMax   time.Duration // longest retry wait; 1m
+	DeliveredIDs int           // delivered alert ids remembered (and persisted) to never send twice; 10,000
+	// Throttle, when set, lets one alert per key through per window (on the
+	// alerts' own clock, as rules throttle) and adds "N more suppressed" to
+	// the summary of the next one let through. Rules already throttle per
+	// rule; this is for a sink that should hear less, such as a pager.
+	Throttle    time.Duration
+	ThrottleKey []string // alert fields: rule, user, ip, prev_ip, idp, source, severity; rule and user
+	// DigestAfter is how many groups must wait before a sink that can
+	// (Slack) gets up to DigestMax of them as one digest message; 10 and 40.
+	DigestAfter int
+	DigestMax   int
+}
+
+func (d *Delivery) defaults() {
+	if d.QueueSize <= 0 {
+		d.QueueSize = 4096
+	}
+	if d.MaxAge <= 0 {
+		d.MaxAge = 24 * time.Hour
+	}
+	if d.BackoffMin <= 0 {
+		d.BackoffMin = time.Second
+	}
+	if d.BackoffMax <= 0 {
+		d.BackoffMax = time.Minute
+	}
+	d.BackoffMax = max(d.BackoffMax, d.BackoffMin)
+	if d.DeliveredIDs <= 0 {
+		d.DeliveredIDs = 10_000
+	}
+	if len(d.ThrottleKey) == 0 {
+		d.ThrottleKey = []string{"rule", "user"}
+	}
+	if d.DigestAfter <= 0 {
+		d.DigestAfter = 10
+	}
+	if d.DigestMax <= 0 {
+		d.DigestMax = 40
+	}
+	d.DigestAfter = max(d.DigestAfter, 2)
+}
+
+// Route is one sink and what it receives. Name labels metrics, logs, the
+// dead-letter file and the persisted queue, so it must stay the same
+// across restarts for queued alerts to find their sink again.
+type Route struct {
+	Name     string
+	Sink     Sink
+	Filter   Filter
+	Delivery Delivery
+}
+
+// DispatcherOptions configure a Dispatcher.
+type DispatcherOptions struct {
+	// StateDir holds the queue journal (what is queued, what each sink
+	// delivered). Empty keeps both in memory: a restart forgets them and
+	// Close writes what is left to the dead-letter file.
+	StateDir string
+	// DeadLetterPath is the JSON lines file for alerts given up on; by
+	// default dead-letter.jsonl in StateDir. With neither, each dead
+	// letter is logged whole at error level: never dropped silently.
+	DeadLetterPath string
+	Metrics        *Metrics // may be nil
+	Logger         *slog.Logger
+	// CloseTimeout bounds Close when its context has no deadline; 10s.
+	CloseTimeout time.Duration
+
+	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
+	random func() float64
+}
+
+// Journal and dead-letter file names in the state directory.
+const (
+	JournalFile    = "sinks.journal"
+	DeadLetterFile = "dead-letter.jsonl"
+)
+
+// Dispatcher fans alert groups out to sinks. Send only filters, queues and
+// journals, so neither the caller nor the other sinks ever wait for a slow
+// or dead receiver; each sink has its own bounded queue and one worker
+// that retries, digests and dead-letters. It is itself a Sink, so
+// pipeline.WatchOptions.Deliver can be its Send.
+type Dispatcher struct {
+	opt     DispatcherOptions
+	log     *slog.Logger
+	routes  []*route
+	sendMu  sync.Mutex // serialises Send and Close's hand-over
+	closed  bool       // under sendMu
+	jmu     sync.Mutex // the journal and dead-letter file; taken before any route's mu
+	journal *journal
+	dead    *deadLetter
+	seq     atomic.Uint64
+
+	closing chan struct{} // Close began: workers empty their queue, then exit
+	stopCtx context.Context
+	stop    context.CancelFunc // Close ran out of time: workers abort
+	wg      sync.WaitGroup
+}
+
+// RouteStats are a sink's counts since the Dispatcher started.
+type RouteStats struct {
+	Name                                                        string
+	Queued                                                      int // groups waiting now
+	Sent, Retried, Failed, DeadLettered, Suppressed, Duplicates int64
+}
+
+type route struct {
+	Route
+	d         *Dispatcher
+	digest    digester // nil unless the sink can digest
+	wake      chan struct{}
+	mu        sync.Mutex
+	queue     []*item
+	pending   map[string]struct{} // ids in queue
+	delivered *idSet
+	throttle  *throttle // used under Dispatcher.sendMu; nil when off
+	lastErr   atomic.Value
+	stats     struct{ sent, retried, failed, dead, suppressed, dup atomic.Int64 }
+}
+
+// item is one queued group.
+type item struct {
+	Seq      uint64
+	Queued   time.Time
+	Alerts   []alert.Alert
+	Attempts int
+}
+
+// digester is a Sink that can say many groups in one message: when a
+// queue is long, the worker hands it a batch instead of one message each.
+type digester interface {
+	sendDigest(ctx context.Context, groups [][]alert.Alert) error
+}
+
+// ErrClosed is returned by Send after Close.
+var ErrClosed = errors.New("sinks: dispatcher closed")
+
+// NewDispatcher loads what an earlier run left queued in opt.StateDir and
+// starts one worker per route, so queued alerts go out at once.
+func NewDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.now == nil {
+		opt.now = time.Now
+	}
+	if opt.sleep == nil {
+		opt.sleep = sleepCtx
+	}
+	if opt.random == nil {
+		opt.random = rand.Float64
+	}
+	if opt.CloseTimeout <= 0 {
+		opt.CloseTimeout = 10 * time.Second
+	}
+	if opt.DeadLetterPath == "" && opt.StateDir != "" {
+		opt.DeadLetterPath = filepath.Join(opt.StateDir, DeadLetterFile)
+	}
+	d := &Dispatcher{opt: opt, log: opt.Logger, closing: make(chan struct{})}
+	d.stopCtx, d.stop = context.WithCancel(context.Background())
+	d.dead = &deadLetter{path: opt.DeadLetterPath, log: opt.Logger, now: opt.now}
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		if rt.Name == "" || rt.Sink == nil {
+			return nil, fmt.Errorf("sinks: a route needs a name and a sink")
+		}
+		if seen[rt.Name] {
+			return nil, fmt.Errorf("sinks: two sinks named %q; names key the persisted queue, so they must differ", rt.Name)
+		}
+		seen[rt.Name] = true
+		rt.Delivery.defaults()
+		r := &route{
+			Route: rt, d: d, wake: make(chan struct{}, 1), pending: map[string]struct{}{},
+			delivered: newIDSet(rt.Delivery.DeliveredIDs),
+		}
+		r.digest, _ = rt.Sink.(digester)
+		if rt.Delivery.Throttle > 0 {
+			r.throttle = newThrottle(rt.Delivery.Throttle, rt.Delivery.ThrottleKey)
+		}
+		d.routes = append(d.routes, r)
+	}
+	if opt.StateDir != "" {
+		j, err := openJournal(filepath.Join(opt.StateDir, JournalFile))
+		if err != nil {
+			return nil, err
+		}
+		d.journal = j
+		if err := d.restore(); err != nil {
+			j.close()
+			return nil, err
+		}
+	}
+	for _, r := range d.routes {
+		d.setQueueMetric(r)
+		d.wg.Add(1)
+		go d.work(r)
+	}
+	return d, nil
+}
+
+// restore queues what the journal holds and rewrites it compacted.
+func (d *Dispatcher) restore() error {
+	state, err := d.journal.load(d.log)
+	if err != nil {
+		return err
+	}
+	var restored int
+	for name, st := range state {
+		r := d.route(name)
+		for _, it := range st.pending {
+			d.seq.Store(max(d.seq.Load(), it.Seq))
+		}
+		if r == nil {
+			for _, it := range st.pending {
+				d.deadLetter(nil, name, it, "sink_removed", "the sink is no longer configured")
+			}
+			continue
+		}
+		for _, id := range st.delivered {
+			r.delivered.add(id)
+		}
+		for _, it := range st.pending {
+			it.Alerts = slices.DeleteFunc(it.Alerts, func(a alert.Alert) bool { return r.delivered.has(a.ID) })
+			if len(it.Alerts) == 0 {
+				continue
+			}
+			if len(r.queue) >= r.Delivery.QueueSize {
+				d.deadLetter(r, name, it, "queue_full", "more alerts were saved than the queue now holds")
+				continue
+			}
+			r.push(it)
+			restored += len(it.Alerts)
+		}
+	}
+	if restored > 0 {
+		d.log.Info("alerts queued before the last stop are being sent", "alerts", restored)
+	}
+	return d.compact()
+}
+
+func (d *Dispatcher) route(name string) *route {
+	for _, r := range d.routes {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Send queues group for every sink whose filter takes some of it, and
+// returns without waiting for any receiver. A group a full queue cannot
+// take goes to the dead-letter file. The returned error is ErrClosed after
+// Close; journal trouble is logged, not returned, because the alerts are
+// queued all the same and only a crash could lose them.
+func (d *Dispatcher) Send(_ context.Context, group []alert.Alert) error {
+	if len(group) == 0 {
+		return nil
+	}
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	now := d.opt.now()
+	d.jmu.Lock()
+	defer d.jmu.Unlock()
+	var adds []journalRecord
+	for _, r := range d.routes {
+		it, rec := r.admit(group, now, &d.seq)
+		if it == nil {
+			continue
+		}
+		if rec == nil {
+			d.deadLetter(r, r.Name, it, "queue_full", fmt.Sprintf("the queue holds %d groups", r.Delivery.QueueSize))
+			continue
+		}
+		adds = append(adds, *rec)
+		d.setQueueMetric(r)
+		// The worker may finish this item at once, but it needs jmu to
+		// journal that, so "done" can never precede this "add".
+		r.signal()
+	}
+	if d.journal != nil && len(adds) > 0 {
+		if err := d.journal.append(adds, true); err != nil {
+			d.log.Error("cannot journal queued alerts; they are queued but a crash would lose them", "err", err)
+		}
+		if d.journal.wantsCompaction() {
+			if err := d.compactLocked(); err != nil {
+				d.log.Error("cannot compact the sink journal", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// admit filters, de-duplicates and throttles group for r and queues what
+// is left. It returns the item and its journal record, or no record when
+// the queue had no room (the item is then not queued). The record is made
+// here, under the lock, because the worker may start on the item at once.
+func (r *route) admit(group []alert.Alert, now time.Time, seq *atomic.Uint64) (*item, *journalRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var keep []alert.Alert
+	for _, a := range group {
+		if !r.Filter.match(a) {
+			continue
+		}
+		if _, ok := r.pending[a.ID]; ok || r.delivered.has(a.ID) {
+			r.stats.dup.Add(1)
+			r.d.metric(func(m *Metrics) { m.Duplicates.WithLabelValues(r.Name).Inc() })
+			continue
+		}
+		if r.throttle != nil && !r.throttle.admit(&a) {
+			r.stats.suppressed.Add(1)
+			r.d.metric(func(m *Metrics) { m.Suppressed.WithLabelValues(r.Name).Inc() })
+			continue
+		}
+		keep = append(keep, a)
+	}
+	if len(keep) == 0 {
+		return nil, nil
+	}
+	it := &item{Seq: seq.Add(1), Queued: now, Alerts: keep}
+	if len(r.queue) >= r.Delivery.QueueSize {
+		return it, nil
+	}
+	rec := addRecord(r.Name, it)
+	r.pushLocked(it)
+	return it, &rec
+}
+
+func (r *route) push(it *item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pushLocked(it)
+}
+
+func (r *route) pushLocked(it *item) {
+	r.queue = append(r.queue, it)
+	for _, a := range it.Alerts {
+		r.pending[a.ID] = struct{}{}
+	}
+}
+
+func (r *route) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// metric runs f on the metrics when there are some.
+func (d *Dispatcher) metric(f func(*Metrics)) {
+	if d.opt.Metrics != nil {
+		f(d.opt.Metrics)
+	}
+}
+
+func (d *Dispatcher) setQueueMetric(r *route) {
+	d.metric(func(m *Metrics) {
+		r.mu.Lock()
+		n := len(r.queue)
+		r.mu.Unlock()
+		m.Queue.WithLabelValues(r.Name).Set(float64(n))
+	})
+}
+
+// work delivers r's queue, one group (or one digest) at a time, until
+// Close: then it empties the queue, or stops when Close runs out of time.
+func (d *Dispatcher) work(r *route) {
+	defer d.wg.Done()
+	attempt, noDigest := 0, false
+	for {
+		batch, ok := d.next(r, noDigest)
+		if !ok {
+			return
+		}
+		err := d.attempt(r, batch)
+		if err == nil {
+			d.finish(r, batch, "", "")
+			attempt, noDigest = 0, false
+			continue
+		}
+		if d.stopCtx.Err() != nil {
+			return // cut short by Close: the batch stays queued and is saved
+		}
+		r.lastErr.Store(err.Error())
+		v, wait := classify(err)
+		if v == giveUp {
+			if len(batch) > 1 {
+				// The digest itself was refused (too long, say): its
+				// groups may still go one by one.
+				d.log.Warn("digest refused; sending its alerts one by one", "sink", r.Name, "err", err)
+				noDigest = true
+				continue
+			}
+			d.log.Error("alert refused by the receiver; writing it to the dead-letter file", "sink", r.Name, "err", err)
+			d.finish(r, batch, "permanent", err.Error())
+			attempt = 0
+			continue
+		}
+		if v == retryLater {
+			wait = backoff(attempt, r.Delivery.BackoffMin, r.Delivery.BackoffMax, d.opt.random)
+		}
+		attempt++
+		r.stats.retried.Add(1)
+		d.metric(func(m *Metrics) { m.Retried.WithLabelValues(r.Name).Inc() })
+		d.log.Warn("alert delivery failed; will retry", "sink", r.Name, "err", err, "attempt", attempt,
+			"retry_in", wait.Round(time.Millisecond), "verdict", v.String())
+		if err := d.opt.sleep(d.stopCtx, wait); err != nil {
+			return
+		}
+	}
+}
+
+// attempt makes one delivery of batch: one group, or a digest of several.
+func (d *Dispatcher) attempt(r *route, batch []*item) error {
+	r.mu.Lock()
+	for _, it := range batch {
+		it.Attempts++
+	}
+	r.mu.Unlock()
+	if len(batch) == 1 {
+		return r.Sink.Send(d.stopCtx, batch[0].Alerts)
+	}
+	groups := make([][]alert.Alert, len(batch))
+	for i, it := range batch {
+		groups[i] = it.Alerts
+	}
+	return r.digest.sendDigest(d.stopCtx, groups)
+}
+
+// next waits for work: the head group, or a digest's worth when the queue
+// is long and the sink digests. Alerts past their max age are dead-lettered
+// first. It returns false when the worker should stop.
+func (d *Dispatcher) next(r *route, noDigest bool) ([]*item, bool) {
+	for {
+		d.expire(r)
+		r.mu.Lock()
+		n := len(r.queue)
+		if n > 0 {
+			k := 1
+			if r.digest != nil && !noDigest && n >= r.Delivery.DigestAfter {
+				k = min(n, r.Delivery.DigestMax)
+			}
+			batch := slices.Clone(r.queue[:k])
+			r.mu.Unlock()
+			return batch, true
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.wake:
+		case <-d.closing:
+			r.mu.Lock()
+			empty := len(r.queue) == 0
+			r.mu.Unlock()
+			if empty {
+				return nil, false
+			}
+		case <-d.stopCtx.Done():
+			return nil, false
+		}
+		if d.stopCtx.Err() != nil {
+			return nil, false
+		}
+	}
+}
+
+// expire dead-letters the groups queued longer than the max age.
+func (d *Dispatcher) expire(r *route) {
+	cutoff := d.opt.now().Add(-r.Delivery.MaxAge)
+	r.mu.Lock()
+	var old []*item
+	for _, it := range r.queue {
+		if !it.Queued.After(cutoff) {
+			old = append(old, it)
+		}
+	}
+	r.mu.Unlock()
+	if len(old) == 0 {
+		return
+	}
+	cause, _ := r.lastErr.Load().(string)
+	if cause == "" {
+		cause = "not delivered within max age"
+	}
+	d.log.Error("alerts not delivered within max age; writing them to the dead-letter file", "sink", r.Name,
+		"groups", len(old), "max_age", r.Delivery.MaxAge, "last_err", cause)
+	d.finish(r, old, "max_age", cause)
+}
+
+// finish takes batch off r's queue: delivered when reason is empty,
+// otherwise written to the dead-letter file.
+func (d *Dispatcher) finish(r *route, batch []*item, reason, cause string) {
+	d.jmu.Lock()
+	defer d.jmu.Unlock()
+	r.mu.Lock()
+	done := map[uint64]bool{}
+	for _, it := range batch {
+		done[it.Seq] = true
+		for _, a := range it.Alerts {
+			delete(r.pending, a.ID)
+			if reason == "" {
+				r.delivered.add(a.ID)
+			}
+		}
+	}
+	r.queue = slices.DeleteFunc(r.queue, func(it *item) bool { return done[it.Seq] })
+	r.mu.Unlock()
+	d.setQueueMetric(r)
+	var recs []journalRecord
+	for _, it := range batch {
+		if reason == "" {
+			ids := make([]string, len(it.Alerts))
+			for i, a := range it.Alerts {
+				ids[i] = a.ID
+			}
+			recs = append(recs, journalRecord{Op: opDone, Sink: r.Name, Seq: it.Seq, IDs: ids})
+			r.stats.sent.Add(int64(len(it.Alerts)))
+			d.metric(func(m *Metrics) { m.Sent.WithLabelValues(r.Name).Add(float64(len(it.Alerts))) })
+			continue
+		}
+		r.stats.failed.Add(int64(len(it.Alerts)))
+		d.metric(func(m *Metrics) { m.Failed.WithLabelValues(r.Name).Add(float64(len(it.Alerts))) })
+		d.deadLetter(r, r.Name, it, reason, cause)
+		recs = append(recs, journalRecord{Op: opDead, Sink: r.Name, Seq: it.Seq})
+	}
+	if d.journal != nil {
+		// Not synced: losing a "done" to a power cut costs at most a
+		// repeat, and syncing every delivery would slow the worker.
+		if err := d.journal.append(recs, false); err != nil {
+			d.log.Error("cannot journal delivered alerts; a restart may send them again", "sink", r.Name, "err", err)
+		}
+	}
+}
+
+// deadLetter writes the item's alerts to the dead-letter file. r may be nil for
+// a sink that is no longer configured. Called with jmu held or before the
+// workers start.
+func (d *Dispatcher) deadLetter(r *route, name string, it *item, reason, cause string) {
+	d.dead.write(name, it, reason, cause)
+	if r != nil {
+		r.stats.dead.Add(int64(len(it.Alerts)))
+	}
+	d.metric(func(m *Metrics) { m.DeadLettered.WithLabelValues(name, reason).Add(float64(len(it.Alerts))) })
+}
+
+// compact rewrites the journal as the routes' delivered ids and queues.
+func (d *Dispatcher) compact() error {
+	d.jmu.Lock()
+	defer d.jmu.Unlock()
+	return d.compactLocked()
+}
+
+func (d *Dispatcher) compactLocked() error {
+	if d.journal == nil {
+		return nil
+	}
+	var recs []journalRecord
+	for _, r := range d.routes {
+		r.mu.Lock()
+		if ids := r.delivered.list(); len(ids) > 0 {
+			recs = append(recs, journalRecord{Op: opDelivered, Sink: r.Name, IDs: ids})
+		}
+		for _, it := range r.queue {
+			recs = append(recs, addRecord(r.Name, it))
+		}
+		r.mu.Unlock()
+	}
+	return d.journal.rewrite(recs)
+}
+
+// Close stops taking alerts, lets the workers deliver what is queued until
+// ctx ends (or CloseTimeout, when ctx has no deadline), then cuts them
+// short, saves what is still queued in the state directory for the next
+// start (or dead-letters it without one) and closes the sinks.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	d.sendMu.Lock()
+	if d.closed {
+		d.sendMu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.sendMu.Unlock()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.opt.CloseTimeout)
+		defer cancel()
+	}
+	close(d.closing)
+	drained := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		d.stop()
+		<-drained
+	}
+	d.stop()
+
+	var errs []error
+	left := 0
+	for _, r := range d.routes {
+		r.mu.Lock()
+		for _, it := range r.queue {
+			left += len(it.Alerts)
+		}
+		r.mu.Unlock()
+	}
+	if d.journal != nil {
+		if err := d.compact(); err != nil {
+			errs = append(errs, fmt.Errorf("save queued alerts: %w", err))
+		}
+		if left > 0 {
+			d.log.Warn("alerts still queued at shutdown are saved and will be sent after a restart",
+				"alerts", left, "journal", d.journal.path)
+		}
+		errs = append(errs, d.journal.close())
+	} else if left > 0 {
+		d.jmu.Lock()
+		for _, r := range d.routes {
+			r.mu.Lock()
+			queue := r.queue
+			r.queue = nil
+			r.mu.Unlock()
+			for _, it := range queue {
+				d.deadLetter(r, r.Name, it, "shutdown", "still queued at shutdown and no state directory to keep it")
+			}
+		}
+		d.jmu.Unlock()
+	}
+	// The sinks get a moment of their own: ctx may be spent by now.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	for _, r := range d.routes {
+		if err := r.Sink.Close(cctx); err != nil {
+			errs = append(errs, fmt.Errorf("close sink %s: %w", r.Name, err))
+		}
+	}
+	errs = append(errs, d.dead.close())
+	return errors.Join(errs...)
+}
+
+// Stats returns each sink's counts, in route order.
+func (d *Dispatcher) Stats() []RouteStats {
+	out := make([]RouteStats, len(d.routes))
+	for i, r := range d.routes {
+		r.mu.Lock()
+		out[i] = RouteStats{Name: r.Name, Queued: len(r.queue)}
+		r.mu.Unlock()
+		out[i].Sent, out[i].Retried, out[i].Failed = r.stats.sent.Load(), r.stats.retried.Load(), r.stats.failed.Load()
+		out[i].DeadLettered, out[i].Suppressed, out[i].Duplicates = r.stats.dead.Load(), r.stats.suppressed.Load(), r.stats.dup.Load()
+	}
+	return out
+}

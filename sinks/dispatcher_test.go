@@ -1,0 +1,474 @@
+package sinks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/slack-go/slack"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// sleepRecorder stands in for the retry loop's sleep: it records each wait
+// and returns at once, so retry tests take no time and can check waits.
+type sleepRecorder struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func (s *sleepRecorder) list() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.waits)
+}
+
+func closeNow(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func TestDispatcherFiltersPerSink(t *testing.T) {
+	all, high, geo := &fakeSink{}, &fakeSink{}, &fakeSink{}
+	d, err := NewDispatcher(DispatcherOptions{},
+		Route{Name: "all", Sink: all},
+		Route{Name: "high", Sink: high, Filter: Filter{MinSeverity: alert.High}},
+		Route{Name: "geo", Sink: geo, Filter: Filter{Rules: []string{"reuse-geo-jump"}}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), replayGroup())              // critical + high
+	d.Send(context.Background(), []alert.Alert{plain("m1")}) // medium
+	closeNow(t, d)
+	tests := []struct {
+		sink *fakeSink
+		want []string
+	}{
+		{all, []string{"9b1c2d3e4f5a6b7c8d9e", "3f2a9c0d1e4b5a6c7d8e", "m1"}},
+		{high, []string{"9b1c2d3e4f5a6b7c8d9e", "3f2a9c0d1e4b5a6c7d8e"}},
+		{geo, []string{"9b1c2d3e4f5a6b7c8d9e"}},
+	}
+	for i, tt := range tests {
+		if got := tt.sink.ids(); !slices.Equal(got, tt.want) {
+			t.Errorf("sink %d got %v, want %v", i, got, tt.want)
+		}
+	}
+	if len(all.groups) != 2 || len(all.groups[0]) != 2 {
+		t.Errorf("a group must stay one group: %v", all.groups)
+	}
+}
+
+func TestDispatcherDeadSinkBlocksNobody(t *testing.T) {
+	dead := &fakeSink{block: make(chan struct{})} // never answers
+	live := &fakeSink{}
+	d, err := NewDispatcher(DispatcherOptions{StateDir: t.TempDir()},
+		Route{Name: "dead", Sink: dead, Delivery: Delivery{QueueSize: 10}}, Route{Name: "live", Sink: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	groups := numbered(50)
+	for _, g := range groups {
+		if err := d.Send(context.Background(), g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("Send took %v with a dead sink", el)
+	}
+	waitFor(t, "the live sink", func() bool { return len(live.ids()) == 50 })
+	st := d.Stats()
+	// The dead sink holds one in its hand and ten queued; the rest were
+	// dead-lettered, counted, not dropped.
+	if st[0].Queued != 10 || st[0].DeadLettered < 39 {
+		t.Errorf("dead sink stats %+v", st[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !dead.closed || !live.closed {
+		t.Error("Close must close every sink")
+	}
+}
+
+func TestRetryLoopWaits(t *testing.T) {
+	tests := []struct {
+		name      string
+		errs      []error
+		wantWaits []time.Duration // exact, or nil to check the backoff range
+		backoff   bool
+		wantSent  int
+		wantDead  string // reason in the dead-letter file
+	}{
+		{name: "429 waits exactly Retry-After", errs: []error{&slack.RateLimitedError{RetryAfter: 7 * time.Second}, &statusError{Code: 429, RetryAfter: 30 * time.Second}},
+			wantWaits: []time.Duration{7 * time.Second, 30 * time.Second}, wantSent: 1},
+		{name: "5xx and network errors back off", errs: []error{&statusError{Code: 503}, errors.New("dial tcp: connection refused"), slack.StatusCodeError{Code: 500}},
+			backoff: true, wantSent: 1},
+		{name: "a malformed message is dead-lettered at once", errs: []error{slack.SlackErrorResponse{Err: "invalid_blocks"}}, wantDead: "permanent"},
+		{name: "a revoked token is retried, not thrown away", errs: []error{slack.SlackErrorResponse{Err: "token_revoked"}}, backoff: true, wantSent: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rec := &sleepRecorder{}
+			sink := &fakeSink{errs: tt.errs}
+			d, err := NewDispatcher(DispatcherOptions{StateDir: dir, sleep: rec.sleep, random: func() float64 { return 1 }},
+				Route{Name: "s", Sink: sink, Delivery: Delivery{BackoffMin: time.Second, BackoffMax: 4 * time.Second}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Send(context.Background(), []alert.Alert{plain("a1")})
+			waitFor(t, "the outcome", func() bool {
+				st := d.Stats()[0]
+				return st.Sent+st.DeadLettered == 1
+			})
+			closeNow(t, d)
+			st := d.Stats()[0]
+			if st.Sent != int64(tt.wantSent) {
+				t.Errorf("sent %d, want %d", st.Sent, tt.wantSent)
+			}
+			waits := rec.list()
+			if tt.wantWaits != nil && !slices.Equal(waits, tt.wantWaits) {
+				t.Errorf("waits %v, want %v", waits, tt.wantWaits)
+			}
+			if tt.backoff {
+				// random()=1: the full exponential step, 1s, 2s, 4s, capped.
+				want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}[:len(waits)]
+				if len(waits) != len(tt.errs) || !slices.Equal(waits, want) {
+					t.Errorf("waits %v, want %v", waits, want)
+				}
+			}
+			if st.Retried != int64(len(waits)) {
+				t.Errorf("retried %d, want %d", st.Retried, len(waits))
+			}
+			lines := readLines(t, filepath.Join(dir, DeadLetterFile))
+			if tt.wantDead == "" && len(lines) != 0 || tt.wantDead != "" && (len(lines) != 1 || !strings.Contains(lines[0], `"reason":"`+tt.wantDead+`"`)) {
+				t.Errorf("dead letters %q, want reason %q", lines, tt.wantDead)
+			}
+		})
+	}
+}
+
+func TestMaxAgeDeadLetters(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	sink := &fakeSink{errs: slices.Repeat([]error{&statusError{Code: 503, Body: "upstream down"}}, 1000)}
+	rec := &sleepRecorder{}
+	d, err := NewDispatcher(DispatcherOptions{StateDir: dir, now: clock, sleep: func(ctx context.Context, dur time.Duration) error {
+		mu.Lock()
+		now = now.Add(dur) // the outage lasts as long as the waits
+		mu.Unlock()
+		return rec.sleep(ctx, dur)
+	}}, Route{Name: "s", Sink: sink, Delivery: Delivery{MaxAge: 10 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), []alert.Alert{plain("old")})
+	waitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
+	closeNow(t, d)
+	lines := readLines(t, filepath.Join(dir, DeadLetterFile))
+	if len(lines) != 1 {
+		t.Fatalf("dead letters: %q", lines)
+	}
+	var dl struct {
+		Reason, Error, Sink string
+		Attempts            int
+		Alert               alert.Alert
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.Reason != "max_age" || !strings.Contains(dl.Error, "503") || dl.Alert.ID != "old" || dl.Attempts < 5 {
+		t.Errorf("dead letter %+v", dl)
+	}
+	var total time.Duration
+	for _, w := range rec.list() {
+		total += w
+	}
+	if total < 10*time.Minute || total > 12*time.Minute {
+		t.Errorf("gave up after %v of waiting, want about the 10m max age", total)
+	}
+}
+
+func TestQueuedAlertsSurviveRestart(t *testing.T) {
+	for _, how := range []string{"close", "kill"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			stuck := &fakeSink{block: make(chan struct{})}
+			d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: stuck})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := replayGroup()
+			d.Send(context.Background(), want)
+			d.Send(context.Background(), []alert.Alert{plain("m1")})
+			if how == "close" {
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				err := d.Close(ctx)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+			} // "kill": the process dies; the journal is all there is.
+
+			got := &fakeSink{}
+			d2, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: got})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the saved alerts", func() bool { return len(got.ids()) == 3 })
+			// Sent once: a repeat from the watcher after a crash is a duplicate.
+			d2.Send(context.Background(), want)
+			closeNow(t, d2)
+			if len(got.groups) != 2 || len(got.groups[0]) != 2 {
+				t.Fatalf("groups after restart: %v", got.ids())
+			}
+			if g := got.groups[0][0]; g.Description != want[0].Description || !g.Time.Equal(want[0].Time) || *g.SpeedKmh != *want[0].SpeedKmh {
+				t.Errorf("restored alert differs: %+v", g)
+			}
+			if st := d2.Stats()[0]; st.Duplicates != 2 {
+				t.Errorf("duplicates %d, want 2", st.Duplicates)
+			}
+
+			// A third start sends nothing: all was delivered.
+			again := &fakeSink{}
+			d3, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: again})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d3.Send(context.Background(), []alert.Alert{plain("m1")})
+			closeNow(t, d3)
+			if ids := again.ids(); len(ids) != 0 {
+				t.Errorf("sent again after restart: %v", ids)
+			}
+		})
+	}
+}
+
+func TestJournalSurvivesATornLine(t *testing.T) {
+	dir := t.TempDir()
+	stuck := &fakeSink{block: make(chan struct{})}
+	d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: stuck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), []alert.Alert{plain("a1")})
+	f, err := os.OpenFile(filepath.Join(dir, JournalFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"op":"add","sink":"s","seq":99,"alerts":[{"id":"torn`) // a crash mid-write
+	f.Close()
+	log, logs := newTestLogger()
+	got := &fakeSink{}
+	d2, err := NewDispatcher(DispatcherOptions{StateDir: dir, Logger: log}, Route{Name: "s", Sink: got})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a1", func() bool { return len(got.ids()) == 1 })
+	closeNow(t, d2)
+	if !strings.Contains(logs.String(), "damaged line") {
+		t.Errorf("the torn line is not reported: %s", logs)
+	}
+}
+
+func TestRemovedSinkDeadLetters(t *testing.T) {
+	dir := t.TempDir()
+	d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "old", Sink: &fakeSink{block: make(chan struct{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), []alert.Alert{plain("a1")})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	d.Close(ctx)
+	cancel()
+	d2, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "new", Sink: &fakeSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeNow(t, d2)
+	lines := readLines(t, filepath.Join(dir, DeadLetterFile))
+	if len(lines) != 1 || !strings.Contains(lines[0], `"reason":"sink_removed"`) || !strings.Contains(lines[0], `"sink":"old"`) {
+		t.Errorf("dead letters: %q", lines)
+	}
+}
+
+func TestCloseWithoutStateDirDeadLetters(t *testing.T) {
+	log, logs := newTestLogger()
+	d, err := NewDispatcher(DispatcherOptions{Logger: log}, Route{Name: "s", Sink: &fakeSink{block: make(chan struct{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), []alert.Alert{plain("a1")})
+	d.Send(context.Background(), []alert.Alert{plain("a2")})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	d.Close(ctx)
+	// No state directory, no dead-letter file: the log gets the alerts.
+	if n := strings.Count(logs.String(), "msg=\"dead letter\""); n != 2 {
+		t.Errorf("%d dead letters logged, want 2:\n%s", n, logs)
+	}
+	if err := d.Send(context.Background(), []alert.Alert{plain("a3")}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Close: %v", err)
+	}
+}
+
+func TestThrottleSaysHowManyWereSuppressed(t *testing.T) {
+	sink := &fakeSink{}
+	d, err := NewDispatcher(DispatcherOptions{},
+		Route{Name: "pager", Sink: sink, Delivery: Delivery{Throttle: 10 * time.Minute, ThrottleKey: []string{"user"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(id string, at time.Duration) {
+		a := replay()
+		a.ID, a.Time = id, t0.Add(at)
+		d.Send(context.Background(), []alert.Alert{a})
+	}
+	send("a", 0)
+	send("b", time.Minute)
+	send("c", 9*time.Minute)
+	send("d", 11*time.Minute)
+	send("e", 12*time.Minute)
+	closeNow(t, d)
+	ids := sink.ids()
+	if !slices.Equal(ids, []string{"a", "d"}) {
+		t.Fatalf("let through %v, want a and d", ids)
+	}
+	if s := sink.groups[1][0].Summary; !strings.HasSuffix(s, "(2 more suppressed since 2026-11-23T10:01:32Z)") {
+		t.Errorf("summary %q does not say 2 more were suppressed", s)
+	}
+	if st := d.Stats()[0]; st.Suppressed != 3 {
+		t.Errorf("suppressed %d, want 3", st.Suppressed)
+	}
+}
+
+func TestDigestWhenManyWait(t *testing.T) {
+	sink := &digestSink{}
+	sink.block = make(chan struct{})
+	d, err := NewDispatcher(DispatcherOptions{}, Route{Name: "slack", Sink: sink, Delivery: Delivery{DigestAfter: 5, DigestMax: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := numbered(30)
+	d.Send(context.Background(), groups[0])
+	waitFor(t, "the first send", func() bool { return sink.calls.Load() == 1 })
+	for _, g := range groups[1:] {
+		d.Send(context.Background(), g)
+	}
+	close(sink.block) // the first group was in the sink's hands; 29 wait
+	waitFor(t, "all 30", func() bool { return len(sink.ids()) == 30 })
+	closeNow(t, d)
+	var sizes []int
+	for _, dg := range sink.digests {
+		sizes = append(sizes, len(dg))
+	}
+	// 1 single, then a digest of 20, then the 9 left (still >= 5) as one.
+	if !slices.Equal(sizes, []int{20, 9}) {
+		t.Errorf("digest sizes %v, want [20 9]", sizes)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	dir := t.TempDir()
+	sink := &fakeSink{errs: []error{&statusError{Code: 500}, slack.SlackErrorResponse{Err: "msg_too_long"}}}
+	d, err := NewDispatcher(DispatcherOptions{StateDir: dir, Metrics: m, sleep: (&sleepRecorder{}).sleep},
+		Route{Name: "s", Sink: sink, Delivery: Delivery{QueueSize: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), []alert.Alert{plain("a")}) // 500, then msg_too_long: dead
+	waitFor(t, "a", func() bool { return d.Stats()[0].DeadLettered == 1 })
+	d.Send(context.Background(), []alert.Alert{plain("b")})
+	waitFor(t, "b", func() bool { return d.Stats()[0].Sent == 1 })
+	d.Send(context.Background(), []alert.Alert{plain("b")}) // duplicate
+	closeNow(t, d)
+	for name, want := range map[string]float64{
+		"sent": 1, "retried": 1, "failed": 1, "dead": 1, "dup": 1, "queue": 0,
+	} {
+		var got float64
+		switch name {
+		case "sent":
+			got = value(t, m.Sent.WithLabelValues("s"))
+		case "retried":
+			got = value(t, m.Retried.WithLabelValues("s"))
+		case "failed":
+			got = value(t, m.Failed.WithLabelValues("s"))
+		case "dead":
+			got = value(t, m.DeadLettered.WithLabelValues("s", "permanent"))
+		case "dup":
+			got = value(t, m.Duplicates.WithLabelValues("s"))
+		case "queue":
+			got = value(t, m.Queue.WithLabelValues("s"))
+		}
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestDispatcherRejectsDuplicateNames(t *testing.T) {
+	_, err := NewDispatcher(DispatcherOptions{}, Route{Name: "a", Sink: &fakeSink{}}, Route{Name: "a", Sink: &fakeSink{}})
+	if err == nil || !strings.Contains(err.Error(), `two sinks named "a"`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestJournalCompactsOnStart(t *testing.T) {
+	dir := t.TempDir()
+	sink := &fakeSink{}
+	d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range numbered(100) {
+		d.Send(context.Background(), g)
+	}
+	waitFor(t, "100", func() bool { return len(sink.ids()) == 100 })
+	closeNow(t, d)
+	lines := readLines(t, filepath.Join(dir, JournalFile))
+	// A header and one line of delivered ids: no adds or dones left.
+	if len(lines) != 2 || !strings.Contains(lines[1], `"op":"delivered"`) || strings.Count(lines[1], `"id0`) != 100 {
+		t.Errorf("journal after close:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// value reads a counter or gauge.
+func value(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := m.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	if pb.Counter != nil {
+		return pb.Counter.GetValue()
+	}
+	return pb.Gauge.GetValue()
+}

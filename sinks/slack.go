@@ -1,0 +1,572 @@
+package sinks
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// SlackOptions configure a Slack sink: either an incoming webhook, or a bot
+// token and a channel (which allows threads).
+type SlackOptions struct {
+	WebhookURL Secret // an incoming webhook; or
+	Token      Secret // a bot token (xoxb-…) with chat:write, and
+	Channel    string // the channel to post in: an id (C0123…) or #name
+	// APIURL is the Web API base for a Slack-compatible server or a test
+	// endpoint; https://slack.com/api/ by default.
+	APIURL     string
+	RunbookURL string        // linked from every message when set
+	Timeout    time.Duration // per request; 10s
+	// Interval and Burst pace messages: Slack allows about one message a
+	// second per channel and drops or refuses beyond. 1s and 3.
+	Interval time.Duration
+	Burst    int
+	// ThreadWindow: with a bot token, an alert for a user who had one less
+	// than this long before (on the alerts' clock) is posted as a reply in
+	// that alert's thread. 1h.
+	ThreadWindow time.Duration
+	MaxThreads   int          // users whose thread is remembered, least recent forgotten first; 1000
+	HTTPClient   *http.Client // nil: a client with Timeout
+}
+
+// Slack posts alerts to Slack as Block Kit messages, one per log event,
+// and a digest when many wait. It makes one attempt per call: the
+// Dispatcher retries, and its queue is what lets a digest form.
+type Slack struct {
+	opt     SlackOptions
+	api     *slack.Client // with a bot token
+	http    *http.Client
+	limiter *rate.Limiter
+	scrub   *scrubber
+
+	mu      sync.Mutex
+	threads *threadCache
+}
+
+// DefaultSlackAPIURL is Slack's Web API base.
+const DefaultSlackAPIURL = slack.APIURL
+
+// NewSlack checks opt and returns a Slack sink. It sends nothing.
+func NewSlack(opt SlackOptions) (*Slack, error) {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.Interval <= 0 {
+		opt.Interval = time.Second
+	}
+	if opt.Burst <= 0 {
+		opt.Burst = 3
+	}
+	if opt.ThreadWindow <= 0 {
+		opt.ThreadWindow = time.Hour
+	}
+	if opt.MaxThreads <= 0 {
+		opt.MaxThreads = 1000
+	}
+	s := &Slack{opt: opt, limiter: rate.NewLimiter(rate.Every(opt.Interval), opt.Burst), threads: newThreadCache(opt.MaxThreads)}
+	s.scrub = newScrubber(opt.WebhookURL.Reveal(), opt.Token.Reveal())
+	s.http = opt.HTTPClient
+	if s.http == nil {
+		s.http = &http.Client{Timeout: opt.Timeout}
+	}
+	if opt.RunbookURL != "" {
+		if err := checkHTTPURL(opt.RunbookURL); err != nil {
+			return nil, fmt.Errorf("slack: runbook URL: %w", err)
+		}
+	}
+	switch {
+	case opt.WebhookURL != "" && opt.Token != "":
+		return nil, errors.New("slack: give a webhook URL or a bot token, not both")
+	case opt.WebhookURL != "":
+		if opt.APIURL != "" {
+			return nil, errors.New("slack: an API URL goes with a bot token; an incoming webhook has its own URL")
+		}
+		if err := checkHTTPURL(opt.WebhookURL.Reveal()); err != nil {
+			return nil, fmt.Errorf("slack: webhook URL %s: %w", opt.WebhookURL, s.scrub.wrap(err))
+		}
+	case opt.Token != "":
+		if opt.Channel == "" {
+			return nil, errors.New("slack: a bot token needs a channel to post in")
+		}
+		api := opt.APIURL
+		if api == "" {
+			api = DefaultSlackAPIURL
+		}
+		if err := checkHTTPURL(api); err != nil {
+			return nil, fmt.Errorf("slack: API URL %s: %w", redact(api), err)
+		}
+		if u, _ := url.Parse(api); u.User != nil {
+			s.scrub.add(api)
+		}
+		// slack-go appends the method name to the base.
+		if !strings.HasSuffix(api, "/") {
+			api += "/"
+		}
+		s.opt.APIURL = api
+		s.api = slack.New(opt.Token.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(s.http))
+	default:
+		return nil, errors.New("slack: needs a webhook URL, or a bot token and a channel")
+	}
+	return s, nil
+}
+
+// checkHTTPURL accepts an absolute http or https URL. Its errors never
+// quote the URL, which may be a secret.
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http:// or https:// URL")
+	}
+	return nil
+}
+
+// String names the sink without its secret.
+func (s *Slack) String() string {
+	if s.api != nil {
+		return "slack " + s.opt.Channel
+	}
+	return "slack webhook " + s.opt.WebhookURL.String()
+}
+
+// Send implements Sink: one message for the group. With a bot token a
+// user's later alerts within ThreadWindow are threaded under the first,
+// and broadcast to the channel when more severe than what the thread has
+// seen, so an escalation is not hidden in a thread.
+func (s *Slack) Send(ctx context.Context, group []alert.Alert) error {
+	if len(group) == 0 {
+		return nil
+	}
+	text, blocks := slackMessage(group, s.opt.RunbookURL)
+	if err := s.limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("slack: waiting for the rate limit: %w", err)
+	}
+	if s.api == nil {
+		return s.postWebhook(ctx, text, blocks)
+	}
+	a := group[0]
+	key := a.IdP + "\x00" + a.User
+	s.mu.Lock()
+	th, threaded := s.threads.get(key)
+	s.mu.Unlock()
+	if threaded {
+		if d := a.Time.Sub(th.start); d < 0 || d >= s.opt.ThreadWindow {
+			threaded = false
+		}
+	}
+	var opts []slack.MsgOption
+	broadcast := false
+	if threaded {
+		opts = append(opts, slack.MsgOptionTS(th.ts))
+		if a.Severity > th.severity {
+			opts = append(opts, slack.MsgOptionBroadcast())
+			broadcast = true
+		}
+	}
+	ts, err := s.postAPI(ctx, text, blocks, opts...)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !threaded:
+		s.threads.put(key, slackThread{ts: ts, start: a.Time, severity: a.Severity})
+	case broadcast:
+		th.severity = a.Severity
+		s.threads.put(key, th)
+	}
+	return nil
+}
+
+// sendDigest posts many groups as one message (see Dispatcher).
+func (s *Slack) sendDigest(ctx context.Context, groups [][]alert.Alert) error {
+	text, blocks := slackDigest(groups)
+	if err := s.limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("slack: waiting for the rate limit: %w", err)
+	}
+	if s.api == nil {
+		return s.postWebhook(ctx, text, blocks)
+	}
+	_, err := s.postAPI(ctx, text, blocks)
+	return err
+}
+
+func (s *Slack) postAPI(ctx context.Context, text string, blocks []slack.Block, extra ...slack.MsgOption) (string, error) {
+	opts := append([]slack.MsgOption{
+		slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
+		slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl(),
+	}, extra...)
+	_, ts, err := s.api.PostMessageContext(ctx, s.opt.Channel, opts...)
+	if err != nil {
+		return "", s.scrub.wrap(fmt.Errorf("slack chat.postMessage to %s: %w", s.opt.Channel, err))
+	}
+	if ts == "" {
+		// slack-go reads {"ok":false} without an error, or a body without
+		// "ok", as success; Slack always answers a post with its ts.
+		return "", fmt.Errorf("slack chat.postMessage to %s: malformed answer without a message ts", s.opt.Channel)
+	}
+	return ts, nil
+}
+
+// postWebhook posts to an incoming webhook. It does the HTTP itself rather
+// than through slack.PostWebhook, which discards Slack's answer (the error
+// code, say "channel_is_archived", is in the body), reads only numeric
+// Retry-After, and quotes the URL, the secret, in its errors.
+func (s *Slack) postWebhook(ctx context.Context, text string, blocks []slack.Block) error {
+	f := false
+	body, err := json.Marshal(&slack.WebhookMessage{Text: text, Blocks: &slack.Blocks{BlockSet: blocks}, UnfurlLinks: &f, UnfurlMedia: &f})
+	if err != nil {
+		return permanent(fmt.Errorf("slack: encode message: %w", err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opt.WebhookURL.Reveal(), bytes.NewReader(body))
+	if err != nil {
+		return s.scrub.wrap(fmt.Errorf("slack webhook: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return s.scrub.wrap(fmt.Errorf("slack webhook: %w", err))
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 == 2 {
+		if webhookOK(answer) {
+			return nil
+		}
+		return s.scrub.wrap(fmt.Errorf("slack webhook %s: unexpected answer %q", s.opt.WebhookURL, oneLine(string(answer), 120)))
+	}
+	se := newStatusError(resp, []byte(s.scrub.scrub(string(answer))), time.Now())
+	return s.scrub.wrap(fmt.Errorf("slack webhook %s: %w", s.opt.WebhookURL, se))
+}
+
+// webhookOK reads an incoming webhook's success answer: Slack's "ok", or
+// the JSON {"ok":true} or an empty body some compatible servers send.
+func webhookOK(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 || string(b) == "ok" {
+		return true
+	}
+	var r struct {
+		OK bool `json:"ok"`
+	}
+	return json.Unmarshal(b, &r) == nil && r.OK
+}
+
+// Close implements Sink.
+func (s *Slack) Close(context.Context) error {
+	s.http.CloseIdleConnections()
+	return nil
+}
+
+type slackThread struct {
+	ts       string
+	start    time.Time
+	severity alert.Severity // the most severe alert posted to the channel for it
+}
+
+// threadCache maps users to their open thread, least recently used
+// forgotten first.
+type threadCache struct {
+	max   int
+	order *list.List
+	byKey map[string]*list.Element
+}
+
+type threadEntry struct {
+	key string
+	th  slackThread
+}
+
+func newThreadCache(n int) *threadCache {
+	return &threadCache{max: n, order: list.New(), byKey: map[string]*list.Element{}}
+}
+
+func (c *threadCache) get(key string) (slackThread, bool) {
+	e, ok := c.byKey[key]
+	if !ok {
+		return slackThread{}, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*threadEntry).th, true
+}
+
+func (c *threadCache) put(key string, th slackThread) {
+	if e, ok := c.byKey[key]; ok {
+		e.Value.(*threadEntry).th = th
+		c.order.MoveToFront(e)
+		return
+	}
+	c.byKey[key] = c.order.PushFront(&threadEntry{key: key, th: th})
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.byKey, last.Value.(*threadEntry).key)
+	}
+}
+
+// Block Kit limits the messages stay within.
+const (
+	slackHeaderMax  = 150
+	slackSectionMax = 3000
+	slackFieldMax   = 2000
+	slackBlocksMax  = 50
+)
+
+var severityEmoji = map[alert.Severity]string{
+	alert.Info: ":white_circle:", alert.Low: ":large_blue_circle:", alert.Medium: ":large_orange_circle:",
+	alert.High: ":red_circle:", alert.Critical: ":rotating_light:",
+}
+
+// slackMessage renders one event's alerts, most severe first, as the
+// fallback text (notifications, screen readers) and Block Kit blocks.
+func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
+	a := group[0]
+	sev := strings.ToUpper(a.Severity.String())
+	more := ""
+	if len(group) > 1 {
+		more = fmt.Sprintf(" (+%d)", len(group)-1)
+	}
+	header := fmt.Sprintf("%s %s %s%s · %s", severityEmoji[a.Severity], sev, a.Rule, more, shortUser(a.User))
+
+	var rules strings.Builder
+	if a.Summary != "" {
+		rules.WriteString("*" + mrkdwn(a.Summary) + "*\n")
+	}
+	for _, r := range group {
+		fmt.Fprintf(&rules, "%s *%s* %s", severityEmoji[r.Severity], strings.ToUpper(r.Severity.String()), code(r.Rule))
+		if r.Description != "" {
+			rules.WriteString(": " + mrkdwn(r.Description))
+		}
+		rules.WriteByte('\n')
+	}
+
+	fields := []*slack.TextBlockObject{
+		field("User", code(a.User)),
+		field("When", slackDate(a.Time)),
+		field("Replay address", addressText(a.IP, a.Geo, true)),
+		field("Previous legitimate refresh", prevText(a)),
+	}
+	if t := travelText(a); t != "" {
+		fields = append(fields, field("Travel", t))
+	}
+	if a.Session != "" {
+		fields = append(fields, field("Session", code(a.Session)))
+	}
+	if a.Source != "" {
+		fields = append(fields, field("Source", code(a.Source)))
+	}
+	if a.IdP != "" {
+		fields = append(fields, field("IdP", code(a.IdP)))
+	}
+
+	var ctx []string
+	if runbook != "" {
+		ctx = append(ctx, fmt.Sprintf(":book: <%s|Runbook>", runbook))
+	}
+	ids := make([]string, len(group))
+	for i, r := range group {
+		ids[i] = code(r.ID)
+	}
+	ctx = append(ctx, "alert "+strings.Join(ids, ", "), "graceguard")
+
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackHeaderMax), true, false)),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(strings.TrimSpace(rules.String()), slackSectionMax), false, false), nil, nil),
+		slack.NewSectionBlock(nil, fields, nil),
+		slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, strings.Join(ctx, " · "), false, false)),
+	}
+
+	text := fmt.Sprintf("%s %s%s: %s", sev, a.Rule, more, a.User)
+	if a.IP != "" {
+		text += " from " + a.IP
+		if p := placeText(a.Geo); p != "" {
+			text += " (" + p + ")"
+		}
+	}
+	if a.Summary != "" {
+		text += " · " + a.Summary
+	}
+	return mrkdwn(text), blocks
+}
+
+// slackDigest renders many groups as one message: a line per event, as
+// many sections as the lines need, within Block Kit's block limit.
+func slackDigest(groups [][]alert.Alert) (string, []slack.Block) {
+	total := 0
+	for _, g := range groups {
+		total += len(g)
+	}
+	header := fmt.Sprintf(":warning: %d alerts for %d events were waiting for Slack", total, len(groups))
+	blocks := []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackHeaderMax), true, false))}
+	var section strings.Builder
+	flush := func() {
+		if section.Len() > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, strings.TrimSpace(section.String()), false, false), nil, nil))
+			section.Reset()
+		}
+	}
+	shown := 0
+	for _, g := range groups {
+		line := digestLine(g) + "\n"
+		if section.Len()+len(line) > slackSectionMax {
+			flush()
+		}
+		if len(blocks) >= slackBlocksMax-2 {
+			break
+		}
+		section.WriteString(truncate(line, slackSectionMax))
+		shown++
+	}
+	flush()
+	note := fmt.Sprintf("One digest instead of %d messages: delivery fell behind (a Slack outage or its rate limit). Look an alert id up in graceguard's JSON output for every detail.", len(groups))
+	if shown < len(groups) {
+		note = fmt.Sprintf("%d more events not listed. ", len(groups)-shown) + note
+	}
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, note, false, false)))
+	return mrkdwn(strings.TrimPrefix(header, ":warning: ")), blocks
+}
+
+func digestLine(g []alert.Alert) string {
+	a := g[0]
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s *%s* %s", severityEmoji[a.Severity], strings.ToUpper(a.Severity.String()), code(a.Rule))
+	if len(g) > 1 {
+		fmt.Fprintf(&b, " +%d", len(g)-1)
+	}
+	b.WriteString(" · " + code(a.User))
+	if a.IP != "" {
+		b.WriteString(" · " + code(a.IP))
+		if p := placeText(a.Geo); p != "" {
+			b.WriteString(" " + mrkdwn(p))
+		}
+	}
+	if a.PrevIP != "" {
+		b.WriteString(" ← " + code(a.PrevIP))
+	}
+	b.WriteString(" · " + slackDate(a.Time) + " · " + code(a.ID))
+	return b.String()
+}
+
+func field(label, value string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, truncate("*"+label+"*\n"+value, slackFieldMax), false, false)
+}
+
+func addressText(ip string, g *alert.Geo, network bool) string {
+	if ip == "" {
+		return "unknown"
+	}
+	s := code(ip)
+	if p := placeText(g); p != "" {
+		s += "\n" + mrkdwn(p)
+	}
+	if network && g != nil && (g.ASN != 0 || g.Org != "") {
+		n := strings.TrimSpace(fmt.Sprintf("AS%d %s", g.ASN, g.Org))
+		if g.ASN == 0 {
+			n = g.Org
+		}
+		s += "\n" + mrkdwn(n)
+	}
+	return s
+}
+
+func prevText(a alert.Alert) string {
+	if a.PrevIP == "" {
+		return "none known"
+	}
+	s := addressText(a.PrevIP, a.PrevGeo, false)
+	if a.IntervalMs != nil {
+		s += "\n" + alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond) + " earlier"
+	} else if !a.PrevTime.IsZero() {
+		s += "\n" + slackDate(a.PrevTime)
+	}
+	return s
+}
+
+func travelText(a alert.Alert) string {
+	if a.DistanceKm == nil {
+		return ""
+	}
+	s := thousands(int64(*a.DistanceKm+0.5)) + " km"
+	if a.SpeedKmh != nil {
+		s += " at " + thousands(int64(*a.SpeedKmh+0.5)) + " km/h"
+	}
+	return s
+}
+
+func placeText(g *alert.Geo) string {
+	if g == nil {
+		return ""
+	}
+	switch {
+	case g.City != "" && g.Country != "":
+		return g.City + ", " + g.Country
+	case g.Country != "":
+		return g.Country
+	}
+	return ""
+}
+
+// shortUser is the first RDN's value of a DN ("jjackson" of
+// "uid=jjackson,ou=shadow,o=Tremolo"), for a header that must be short.
+func shortUser(dn string) string {
+	first, _, _ := strings.Cut(dn, ",")
+	if _, v, ok := strings.Cut(first, "="); ok && v != "" {
+		return v
+	}
+	return dn
+}
+
+// slackDate shows t in each reader's own time zone, with UTC as the
+// fallback where Slack cannot format dates.
+func slackDate(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time_secs}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04:05 UTC"))
+}
+
+// mrkdwn escapes the three characters Slack's mrkdwn reads as markup.
+func mrkdwn(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// code shows s verbatim in a code span; a backquote would end it.
+func code(s string) string {
+	return "`" + mrkdwn(strings.ReplaceAll(s, "`", "'")) + "`"
+}
+
+func truncate(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + ellipsis
+}
+
+func thousands(n int64) string {
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

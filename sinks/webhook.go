@@ -1,0 +1,166 @@
+package sinks
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// WebhookOptions configure a Webhook sink.
+type WebhookOptions struct {
+	URL Secret // where alerts are POSTed; its path or query often is the credential
+	// Headers are added to every request (an Authorization header, a
+	// tenant). Their values are treated as secrets.
+	Headers map[string]string
+	// Secret, when set, signs each body with HMAC-SHA256; the signature is
+	// sent as "sha256=<hex>" in SignatureHeader.
+	Secret          Secret
+	SignatureHeader string        // X-Graceguard-Signature
+	Timeout         time.Duration // per request; 10s
+	HTTPClient      *http.Client  // nil: a client with Timeout
+}
+
+// DefaultSignatureHeader carries the HMAC-SHA256 of the body.
+const DefaultSignatureHeader = "X-Graceguard-Signature"
+
+// Webhook POSTs each alert as the alert JSON (README's schema), one
+// request per alert so receivers get exactly the object scan --format json
+// prints. The alert id is also sent as X-Graceguard-Alert-Id, an
+// idempotency key for receivers that de-duplicate.
+type Webhook struct {
+	opt   WebhookOptions
+	http  *http.Client
+	scrub *scrubber
+	// posted remembers the alerts of a group already accepted, so a retry
+	// after the second of three requests failed does not post the first
+	// again.
+	mu     sync.Mutex
+	posted *idSet
+}
+
+// NewWebhook checks opt and returns a Webhook sink.
+func NewWebhook(opt WebhookOptions) (*Webhook, error) {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.SignatureHeader == "" {
+		opt.SignatureHeader = DefaultSignatureHeader
+	}
+	w := &Webhook{opt: opt, http: opt.HTTPClient, posted: newIDSet(1024)}
+	w.scrub = newScrubber(opt.URL.Reveal(), opt.Secret.Reveal())
+	for _, v := range opt.Headers {
+		w.scrub.add(v)
+	}
+	if w.http == nil {
+		w.http = &http.Client{Timeout: opt.Timeout}
+	}
+	if opt.URL == "" {
+		return nil, errors.New("webhook: needs a URL")
+	}
+	if err := checkHTTPURL(opt.URL.Reveal()); err != nil {
+		return nil, fmt.Errorf("webhook: URL %s: %w", opt.URL, w.scrub.wrap(err))
+	}
+	for k := range opt.Headers {
+		if !validHeaderName(k) {
+			return nil, fmt.Errorf("webhook: header name %q is not a valid HTTP header name", k)
+		}
+	}
+	return w, nil
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if c <= ' ' || c >= 0x7f || bytes.ContainsRune([]byte(`"(),/:;<=>?@[\]{}`), c) {
+			return false
+		}
+	}
+	return true
+}
+
+// String names the sink without its secret.
+func (w *Webhook) String() string { return "webhook " + w.opt.URL.String() }
+
+// Send implements Sink.
+func (w *Webhook) Send(ctx context.Context, group []alert.Alert) error {
+	for _, a := range group {
+		w.mu.Lock()
+		done := w.posted.has(a.ID)
+		w.mu.Unlock()
+		if done {
+			continue
+		}
+		if err := w.post(ctx, a); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.posted.add(a.ID)
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return permanent(fmt.Errorf("webhook: encode alert %s: %w", a.ID, err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.opt.URL.Reveal(), bytes.NewReader(body))
+	if err != nil {
+		return w.scrub.wrap(fmt.Errorf("webhook: %w", err))
+	}
+	keys := make([]string, 0, len(w.opt.Headers))
+	for k := range w.opt.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		req.Header.Set(k, w.opt.Headers[k])
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "graceguard")
+	req.Header.Set("X-Graceguard-Alert-Id", a.ID)
+	if w.opt.Secret != "" {
+		req.Header.Set(w.opt.SignatureHeader, Sign(w.opt.Secret, body))
+	}
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return w.scrub.wrap(fmt.Errorf("webhook: %w", err))
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	se := newStatusError(resp, []byte(w.scrub.scrub(string(answer))), time.Now())
+	return w.scrub.wrap(fmt.Errorf("webhook %s: alert %s: %w", w.opt.URL, a.ID, se))
+}
+
+// Sign returns the signature header value for body: "sha256=" and the hex
+// HMAC-SHA256 of body under secret. A receiver recomputes it over the raw
+// body and compares in constant time (hmac.Equal).
+func Sign(secret Secret, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret.Reveal()))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Close implements Sink.
+func (w *Webhook) Close(context.Context) error {
+	w.http.CloseIdleConnections()
+	return nil
+}

@@ -1,0 +1,188 @@
+package sinks
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+type webhookRequest struct {
+	header http.Header
+	body   []byte
+}
+
+// webhookServer records requests and answers with the statuses given, in
+// turn, then 200.
+func webhookServer(t *testing.T, statuses ...int) (*httptest.Server, func() []webhookRequest) {
+	var mu sync.Mutex
+	var reqs []webhookRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		n := len(reqs)
+		reqs = append(reqs, webhookRequest{r.Header.Clone(), body})
+		mu.Unlock()
+		status := http.StatusOK
+		if n < len(statuses) {
+			status = statuses[n]
+		}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "5")
+		}
+		w.WriteHeader(status)
+		// A careless receiver echoes the URL it was called on.
+		io.WriteString(w, "called "+r.URL.String())
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []webhookRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]webhookRequest(nil), reqs...)
+	}
+}
+
+func TestWebhookPostsAlertJSONSigned(t *testing.T) {
+	srv, reqs := webhookServer(t)
+	w, err := NewWebhook(WebhookOptions{
+		URL: Secret(srv.URL + "/ingest?key=k3yk3yk3y"), Secret: "shared-hmac-key",
+		Headers: map[string]string{"Authorization": "Bearer b3arerb3arer", "X-Tenant": "acme"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := replayGroup()
+	if err := w.Send(context.Background(), group); err != nil {
+		t.Fatal(err)
+	}
+	got := reqs()
+	if len(got) != 2 {
+		t.Fatalf("%d requests, want one per alert", len(got))
+	}
+	for i, r := range got {
+		want, _ := json.Marshal(group[i])
+		if string(r.body) != string(want) {
+			t.Errorf("body %s, want the alert JSON %s", r.body, want)
+		}
+		sig := r.header.Get(DefaultSignatureHeader)
+		if !hmac.Equal([]byte(sig), []byte(Sign("shared-hmac-key", r.body))) || !strings.HasPrefix(sig, "sha256=") || len(sig) != 7+64 {
+			t.Errorf("signature %q does not verify", sig)
+		}
+		for k, v := range map[string]string{"Content-Type": "application/json", "Authorization": "Bearer b3arerb3arer",
+			"X-Tenant": "acme", "X-Graceguard-Alert-Id": group[i].ID} {
+			if r.header.Get(k) != v {
+				t.Errorf("%s: %q, want %q", k, r.header.Get(k), v)
+			}
+		}
+	}
+}
+
+func TestWebhookSignatureIsHMACSHA256(t *testing.T) {
+	// RFC 4231 test case 2.
+	got := Sign("Jefe", []byte("what do ya want for nothing?"))
+	if got != "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" {
+		t.Errorf("Sign = %s", got)
+	}
+}
+
+func TestWebhookFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses []int
+		want     verdict
+		wantErr  string
+	}{
+		{"500", []int{500}, retryLater, "HTTP 500"},
+		{"429", []int{429}, retryAfter, "retry after 5s"},
+		{"422 refused payload", []int{422}, giveUp, "HTTP 422"},
+		{"401 wrong credentials", []int{401}, retryLater, "HTTP 401"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := webhookServer(t, tt.statuses...)
+			w, err := NewWebhook(WebhookOptions{URL: Secret(srv.URL + "/hook/t0k3nt0k3nt0k3n")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = w.Send(context.Background(), []alert.Alert{replay()})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if v, _ := classify(err); v != tt.want {
+				t.Errorf("classified %v, want %v", v, tt.want)
+			}
+			if strings.Contains(err.Error(), "t0k3n") {
+				t.Errorf("%v leaks the URL", err)
+			}
+		})
+	}
+}
+
+func TestWebhookRetryDoesNotRepost(t *testing.T) {
+	srv, reqs := webhookServer(t, 200, 503) // the second alert of the group fails once
+	w, err := NewWebhook(WebhookOptions{URL: Secret(srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := replayGroup()
+	if err := w.Send(context.Background(), group); err == nil {
+		t.Fatal("want the 503")
+	}
+	if err := w.Send(context.Background(), group); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range reqs() {
+		ids = append(ids, r.header.Get("X-Graceguard-Alert-Id"))
+	}
+	if strings.Join(ids, ",") != group[0].ID+","+group[1].ID+","+group[1].ID {
+		t.Errorf("posted %v: the first alert must not be posted again", ids)
+	}
+}
+
+func TestWebhookTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+	}))
+	defer srv.Close()
+	w, err := NewWebhook(WebhookOptions{URL: Secret(srv.URL + "/s3cr3tpath1234"), Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Send(context.Background(), []alert.Alert{replay()})
+	if err == nil || !strings.Contains(err.Error(), "Timeout") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("err = %v", err)
+	}
+	if v, _ := classify(err); v != retryLater {
+		t.Errorf("a timeout is %v", v)
+	}
+}
+
+func TestWebhookOptionsChecked(t *testing.T) {
+	tests := []struct {
+		opt  WebhookOptions
+		want string
+	}{
+		{WebhookOptions{}, "needs a URL"},
+		{WebhookOptions{URL: "siem.example/ingest?key=s3cr3ts3cr3t"}, "want an http:// or https:// URL"},
+		{WebhookOptions{URL: "https://siem.example/\x7fs3cr3ts3cr3t"}, "not a URL"},
+		{WebhookOptions{URL: "https://siem.example/", Headers: map[string]string{"Bad Header": "x"}}, "not a valid HTTP header name"},
+	}
+	for _, tt := range tests {
+		_, err := NewWebhook(tt.opt)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewWebhook(%v) = %v, want %q", tt.opt, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%v leaks the URL", err)
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+func TestParseConfig(t *testing.T) {
+	const doc = `
+format: json            # a flag: not ours to read
+sinks:
+  - type: slack
+    name: secops
+    token_file: /run/secrets/slack-token
+    channel: "#secops"
+    api_url: https://slack.example/api/
+    runbook_url: https://wiki.example/runbooks/token-replay
+    min_severity: high
+    rules: [reuse-geo-jump, reuse-ip-mismatch]
+    max_age: 6h
+    queue_size: 500
+    throttle: 10m
+    throttle_key: [user, ip]
+    digest_after: 5
+  - type: slack
+    webhook_url_file: /run/secrets/slack-webhook
+  - type: webhook
+    url: https://soar.example/hooks/graceguard
+    headers: {X-Tenant: acme}
+    secret_file: /run/secrets/hmac
+    timeout: 5s
+  - type: file
+    path: /var/log/graceguard/alerts.ecs.jsonl
+    format: ecs
+  - type: syslog
+    network: tls
+    address: siem.example:6514
+    facility: authpriv
+    tls:
+      ca_file: /etc/graceguard/siem-ca.pem
+      server_name: siem.example
+`
+	cfgs, err := ParseConfig("graceguard.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfgs) != 5 {
+		t.Fatalf("%d sinks", len(cfgs))
+	}
+	s := cfgs[0]
+	if s.Name != "secops" || s.TokenFile != "/run/secrets/slack-token" || s.Channel != "#secops" || s.APIURL != "https://slack.example/api/" ||
+		s.MinSeverity != alert.High || strings.Join(s.Rules, ",") != "reuse-geo-jump,reuse-ip-mismatch" ||
+		s.Delivery.MaxAge != 6*time.Hour || s.Delivery.QueueSize != 500 || s.Delivery.Throttle != 10*time.Minute ||
+		strings.Join(s.Delivery.ThrottleKey, ",") != "user,ip" || s.Delivery.DigestAfter != 5 || s.Origin != "graceguard.yaml:4:5: sinks[0]" {
+		t.Errorf("slack bot: %+v", s)
+	}
+	if cfgs[1].Name != "slack" || cfgs[1].WebhookURLFile != "/run/secrets/slack-webhook" {
+		t.Errorf("slack webhook: %+v", cfgs[1])
+	}
+	if w := cfgs[2]; w.Name != "webhook" || w.URL.Reveal() != "https://soar.example/hooks/graceguard" || w.Headers["X-Tenant"] != "acme" || w.Timeout != 5*time.Second {
+		t.Errorf("webhook: %+v", w)
+	}
+	if f := cfgs[3]; f.Format != FileECS || f.Path != "/var/log/graceguard/alerts.ecs.jsonl" {
+		t.Errorf("file: %+v", f)
+	}
+	if y := cfgs[4]; y.Network != "tls" || y.TLS == nil || y.TLS.ServerName != "siem.example" || y.Facility != "authpriv" {
+		t.Errorf("syslog: %+v", y)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want []string // each a whole line of the error
+	}{
+		{"unknown type", "sinks:\n  - type: slak\n",
+			[]string{`c.yaml:2:11: sinks[0].type: unknown sink type "slak" (want slack, webhook, file, syslog)`}},
+		{"no type", "sinks:\n  - path: x\n", []string{`c.yaml:2:5: sinks[0]: no type (want slack, webhook, file, syslog)`}},
+		{"not a list", "sinks: {type: file}\n", []string{`c.yaml:1:8: sinks: want a list of sinks, each a mapping with a type`}},
+		{"key of another type", "sinks:\n  - type: webhook\n    url: https://x.example/\n    channel: '#c'\n",
+			[]string{`c.yaml:4:5: sinks[0].channel: does not apply to a webhook sink (it is for slack)`}},
+		{"typo", "sinks:\n  - type: file\n    pth: a.jsonl\n",
+			[]string{`c.yaml:3:5: sinks[0].pth: unknown key for a file sink (known: backoff_max, backoff_min, delivered_ids, format, max_age, min_severity, name, path, queue_size, rules, throttle, throttle_key, type)`}},
+		{"inline token", "sinks:\n  - type: slack\n    token: xoxb-123-456-secret\n    channel: C1\n",
+			[]string{`c.yaml:3:12: sinks[0].token: secrets are not read from the config file; put it in a file and name that with token_file, or use --slack-token or GRACEGUARD_SLACK_TOKEN`}},
+		{"bad values", "sinks:\n  - type: slack\n    webhook_url_file: /w\n    min_severity: urgent\n    max_age: forever\n    queue_size: -1\n    throttle_key: [user, colour]\n",
+			[]string{
+				`c.yaml:4:19: sinks[0].min_severity: unknown severity "urgent" (want info, low, medium, high or critical)`,
+				`c.yaml:5:14: sinks[0].max_age: want a positive duration such as 30s, 10m or 24h, not "forever"`,
+				`c.yaml:6:17: sinks[0].queue_size: want a positive whole number, not "-1"`,
+				`c.yaml:7:19: sinks[0].throttle_key: unknown field "colour" (want some of rule, user, ip, prev_ip, idp, source, severity)`,
+			}},
+		{"slack needs one way in", "sinks:\n  - type: slack\n    channel: C1\n",
+			[]string{
+				`c.yaml:2:5: sinks[0]: needs webhook_url_file (an incoming webhook) or token_file with channel (a bot)`,
+				`c.yaml:2:5: sinks[0]: channel goes with a bot token (token_file); an incoming webhook posts to its own channel`,
+			}},
+		{"both ways in", "sinks:\n  - type: slack\n    webhook_url_file: /w\n    token_file: /t\n    channel: C1\n",
+			[]string{`c.yaml:2:5: sinks[0]: give webhook_url_file (an incoming webhook) or token_file with channel (a bot), not both`}},
+		{"webhook url is redacted", "sinks:\n  - type: webhook\n    url: hooks.example/T0/B0/s3cr3tpath\n",
+			[]string{`c.yaml:2:5: sinks[0]: url …: want an http:// or https:// URL`}},
+		{"syslog", "sinks:\n  - type: syslog\n    network: tcp\n    address: siem\n    tls: {ca_file: x}\n",
+			[]string{`c.yaml:2:5: sinks[0]: address "siem": want host:port`, `c.yaml:2:5: sinks[0]: tls settings need network: tls`}},
+		{"duplicate names", "sinks:\n  - type: file\n    path: a\n    name: out\n  - type: file\n    path: b\n    name: out\n",
+			[]string{`c.yaml:5:5: sinks[1]: out is also the name of sinks[0]; give one a name`}},
+		{"key twice", "sinks:\n  - type: file\n    path: a\n    path: b\n", []string{`c.yaml:4:5: sinks[0].path: given twice`}},
+		{"syntax", "sinks:\n  - type: file\n   path: a\n", []string{`c.yaml:1:1: did not find expected '-' indicator`}},
+		{"bad name", "sinks:\n  - type: file\n    path: a\n    name: 'my sink'\n",
+			[]string{`c.yaml:4:11: sinks[0].name: name "my sink": want letters, digits, '.', '_' or '-', at most 64`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", []byte(tt.doc))
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a ConfigError", err)
+			}
+			if got := strings.Join(ce.Problems, "\n"); got != strings.Join(tt.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", got, strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestParseConfigWithoutSinks(t *testing.T) {
+	for _, doc := range []string{"", "format: json\n", "sinks:\n", "sinks: []\n", "# nothing\n"} {
+		cfgs, err := ParseConfig("c.yaml", []byte(doc))
+		if err != nil || len(cfgs) != 0 {
+			t.Errorf("%q: %v, %v", doc, cfgs, err)
+		}
+	}
+}
+
+func TestFromFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		flags   Flags
+		want    []string // name:type:detail
+		wantErr string
+	}{
+		{"none", Flags{}, nil, ""},
+		{"all", Flags{SlackWebhookURL: "https://hooks.slack.com/services/T/B/Hook5ecretHook5ecret", WebhookURL: "https://soar.example/h",
+			AlertsFile: "a.jsonl", AlertsFormat: "ecs", SyslogAddr: "tls://siem:6514", MinSeverity: alert.High},
+			[]string{"slack:slack:", "webhook:webhook:", "alerts-file:file:ecs", "syslog:syslog:tls siem:6514"}, ""},
+		{"bot", Flags{SlackToken: testToken, SlackChannel: "C1", SlackAPIURL: "http://127.0.0.1:9/api/"}, []string{"slack:slack:C1"}, ""},
+		{"bare syslog is udp", Flags{SyslogAddr: "siem:514"}, []string{"syslog:syslog:udp siem:514"}, ""},
+		{"token without channel", Flags{SlackToken: testToken}, nil, "--slack-token: a bot token needs a channel"},
+		{"both", Flags{SlackToken: testToken, SlackWebhookURL: "https://hooks.slack.com/x"}, nil, "give one"},
+		{"channel without token", Flags{SlackChannel: "C1"}, nil, "need --slack-token"},
+		{"bad webhook URL, redacted", Flags{SlackWebhookURL: "hooks.slack.com/services/T/B/Hook5ecretHook5ecret"}, nil,
+			"--slack-webhook-url: webhook URL …: want an http:// or https:// URL"},
+		{"bad syslog", Flags{SyslogAddr: "quic://siem:1"}, nil, `--syslog-addr: network "quic": want udp, tcp or tls`},
+		{"bad format", Flags{AlertsFile: "a", AlertsFormat: "xml"}, nil, `--alerts-file: unknown file format "xml"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfgs, err := FromFlags(tt.flags)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "Hook5ecret") || strings.Contains(err.Error(), "SeCrEt") {
+					t.Errorf("%v leaks a secret", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range cfgs {
+				detail := ""
+				switch c.Type {
+				case TypeSlack:
+					detail = c.Channel
+				case TypeFile:
+					detail = string(c.Format)
+				case TypeSyslog:
+					detail = c.Network + " " + c.Address
+				}
+				got = append(got, c.Name+":"+c.Type+":"+detail)
+				if c.MinSeverity != tt.flags.MinSeverity {
+					t.Errorf("%s: min severity %v", c.Name, c.MinSeverity)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuildReadsSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	srv := newSlackServer(t)
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600)
+	doc := `sinks:
+  - type: slack
+    token_file: ` + tokenFile + `
+    channel: C0123
+    api_url: ` + srv.URL + `/api/
+  - type: file
+    path: ` + filepath.Join(dir, "alerts.jsonl") + `
+`
+	cfgs, err := ParseConfig("c.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged, err := FromFlags(Flags{AlertsFile: filepath.Join(dir, "more.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Build(append(cfgs, flagged...), DispatcherOptions{StateDir: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), replayGroup())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := srv.list(); len(p) != 1 || p[0].Token != testToken {
+		t.Errorf("posts %+v", p)
+	}
+	if n := len(readLines(t, filepath.Join(dir, "alerts.jsonl"))); n != 2 {
+		t.Errorf("%d lines in the file", n)
+	}
+	if n := len(readLines(t, filepath.Join(dir, "more.jsonl"))); n != 2 {
+		t.Errorf("%d lines in the flag's file", n)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	tests := []struct {
+		cfgs []Config
+		want string
+	}{
+		{[]Config{{Type: TypeSlack, Name: "slack", TokenFile: filepath.Join(dir, "missing"), Channel: "C1", Origin: "c.yaml:2:5: sinks[0]"}},
+			"c.yaml:2:5: sinks[0]: token_file: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{[]Config{{Type: TypeWebhook, Name: "w", URLFile: empty, Origin: "c.yaml:2:5: sinks[0]"}}, "url_file: " + empty + " is empty"},
+		{[]Config{{Type: TypeFile, Name: "slack", Path: filepath.Join(dir, "a"), Origin: "c.yaml:2:5: sinks[0]"},
+			{Type: TypeSlack, Name: "slack", WebhookURL: "https://hooks.slack.com/x", Origin: "--slack-webhook-url"}},
+			`--slack-webhook-url: a sink named "slack" is also defined by c.yaml:2:5: sinks[0]; give one a name`},
+		{[]Config{{Type: TypeSyslog, Name: "s", Network: "tls", Address: "h:1", TLS: &TLSConfig{CAFile: empty}, Origin: "o"}}, "holds no PEM certificate"},
+	}
+	for _, tt := range tests {
+		_, err := Build(tt.cfgs, DispatcherOptions{})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Build: %v, want %q", err, tt.want)
+		}
+	}
+}
+
+// FuzzParseConfig: whatever the bytes, the parser neither panics nor
+// accepts a sink it could not build, and every problem names the file.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		"sinks:\n  - type: slack\n    webhook_url_file: /w\n",
+		"sinks:\n  - type: slack\n    token_file: /t\n    channel: C1\n    api_url: http://x/api\n    throttle: 1m\n    throttle_key: user\n",
+		"sinks:\n  - type: webhook\n    url: https://x/\n    headers: {A: b}\n",
+		"sinks:\n  - type: file\n    path: a\n    format: ecs\n",
+		"sinks:\n  - type: syslog\n    network: tls\n    address: h:1\n    tls: {ca_file: c, insecure_skip_verify: true}\n",
+		"sinks: &a [*a]\n",
+		"sinks:\n  - &e {type: file, path: p}\n  - *e\n",
+		"sinks:\n  - type: [file]\n",
+		"sinks:\n  - {type: file, path: a, name: x}\n  - {type: file, path: b, name: x}\n",
+		"- a\n",
+		"sinks: 3\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfgs, err := ParseConfig("fuzz.yaml", data)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+				t.Fatalf("not a ConfigError: %v", err)
+			}
+			for _, p := range ce.Problems {
+				if !strings.HasPrefix(p, "fuzz.yaml:") {
+					t.Fatalf("problem without its place: %q", p)
+				}
+			}
+			return
+		}
+		names := map[string]bool{}
+		for _, c := range cfgs {
+			if p := c.validate(); len(p) > 0 {
+				t.Fatalf("accepted an invalid sink %+v: %v", c, p)
+			}
+			if c.Name == "" || names[c.Name] {
+				t.Fatalf("name %q missing or repeated", c.Name)
+			}
+			names[c.Name] = true
+		}
+	})
+}

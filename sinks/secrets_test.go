@@ -1,0 +1,173 @@
+package sinks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// The secrets of the tests below: none may appear in an error, a log line
+// or the dead-letter file.
+var secretParts = []string{
+	"Hook5ecretHook5ecretHook", // a Slack webhook URL's key
+	"SeCrEtToKeN",              // in a bot token
+	"w3bh00kk3y",               // a webhook URL's query
+	"hmac-5hared-key",          // an HMAC key
+	"B3arerT0ken",              // an Authorization header
+	"pa55w0rd",                 // a password in an API URL
+}
+
+func checkNoSecret(t *testing.T, where, text string) {
+	t.Helper()
+	for _, s := range secretParts {
+		if strings.Contains(text, s) {
+			t.Errorf("%s shows secret %q:\n%s", where, s, text)
+		}
+	}
+}
+
+// echoServer answers every request with 500 and everything it was sent:
+// the URL, the headers and the body, as careless servers and proxies do.
+func echoServer(t *testing.T, delay time.Duration) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "cannot %s %s %v %s", r.Method, r.URL, r.Header, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func closedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestSecretsNeverShown runs every sink against a server that echoes what
+// it gets, one that is down and one that is too slow, directly and through
+// a Dispatcher that logs and dead-letters, and looks for the secrets in
+// every error, log line and dead letter.
+func TestSecretsNeverShown(t *testing.T) {
+	echo, slow := echoServer(t, 0), echoServer(t, 300*time.Millisecond)
+	down := "http://" + closedAddr(t)
+	hook := func(base string) Secret { return Secret(base + "/services/T0001/B0001/Hook5ecretHook5ecretHook") }
+	webhook := func(base string) WebhookOptions {
+		return WebhookOptions{URL: Secret(base + "/ingest?key=w3bh00kk3y"), Secret: "hmac-5hared-key",
+			Headers: map[string]string{"Authorization": "Bearer B3arerT0ken"}, Timeout: 100 * time.Millisecond}
+	}
+	bot := func(base string) SlackOptions {
+		u := strings.Replace(base, "http://", "http://graceguard:pa55w0rd@", 1)
+		return SlackOptions{Token: testToken, Channel: "C1", APIURL: u + "/api/", Timeout: 100 * time.Millisecond, Interval: time.Millisecond}
+	}
+	makers := []struct {
+		name string
+		make func() (Sink, error)
+	}{
+		{"slack webhook, echoing 500", func() (Sink, error) {
+			return NewSlack(SlackOptions{WebhookURL: hook(echo.URL), Interval: time.Millisecond})
+		}},
+		{"slack webhook, down", func() (Sink, error) {
+			return NewSlack(SlackOptions{WebhookURL: hook(down), Interval: time.Millisecond})
+		}},
+		{"slack webhook, timeout", func() (Sink, error) {
+			return NewSlack(SlackOptions{WebhookURL: hook(slow.URL), Timeout: 100 * time.Millisecond, Interval: time.Millisecond})
+		}},
+		{"slack webhook, bad URL", func() (Sink, error) {
+			return NewSlack(SlackOptions{WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook\x7f"})
+		}},
+		{"slack bot, echoing 500", func() (Sink, error) { return NewSlack(bot(echo.URL)) }},
+		{"slack bot, down", func() (Sink, error) { return NewSlack(bot(down)) }},
+		{"slack bot, timeout", func() (Sink, error) { return NewSlack(bot(slow.URL)) }},
+		{"webhook, echoing 500", func() (Sink, error) { return NewWebhook(webhook(echo.URL)) }},
+		{"webhook, down", func() (Sink, error) { return NewWebhook(webhook(down)) }},
+		{"webhook, timeout", func() (Sink, error) { return NewWebhook(webhook(slow.URL)) }},
+		{"webhook, bad URL", func() (Sink, error) {
+			o := webhook(echo.URL)
+			o.URL = "::/ingest?key=w3bh00kk3y"
+			return NewWebhook(o)
+		}},
+		// File and syslog hold no secrets; they are here so a secret
+		// added to them later meets this test.
+		{"file, unwritable", func() (Sink, error) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "a-file"), nil, 0o600) // where a directory should be
+			return NewFile(FileOptions{Path: filepath.Join(dir, "a-file", "alerts.jsonl")})
+		}},
+		{"syslog, down", func() (Sink, error) { return NewSyslog(SyslogOptions{Network: "tcp", Address: closedAddr(t)}) }},
+	}
+	for _, m := range makers {
+		t.Run(m.name, func(t *testing.T) {
+			s, err := m.make()
+			if err != nil {
+				checkNoSecret(t, "constructor error", err.Error())
+				checkNoSecret(t, "constructor error %+v", fmt.Sprintf("%+v %#v", err, err))
+				return
+			}
+			err = s.Send(context.Background(), replayGroup())
+			if err == nil {
+				t.Fatal("the send should fail")
+			}
+			checkNoSecret(t, "error", err.Error())
+			checkNoSecret(t, "error %+v", fmt.Sprintf("%+v %v", err, err))
+			checkNoSecret(t, "sink name", fmt.Sprint(s))
+
+			// Through a Dispatcher: its warning log and, once max age
+			// passes, the dead letter with the last error.
+			dir := t.TempDir()
+			log, logs := newTestLogger()
+			d, err := NewDispatcher(DispatcherOptions{StateDir: dir, Logger: log},
+				Route{Name: "s", Sink: s, Delivery: Delivery{BackoffMin: 10 * time.Millisecond, BackoffMax: 10 * time.Millisecond, MaxAge: 200 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Send(context.Background(), []alert.Alert{replay()})
+			waitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
+			closeNow(t, d)
+			if !strings.Contains(logs.String(), "will retry") {
+				t.Errorf("no retry logged:\n%s", logs)
+			}
+			checkNoSecret(t, "log", logs.String())
+			dead, _ := os.ReadFile(filepath.Join(dir, DeadLetterFile))
+			if !strings.Contains(string(dead), `"error":"`) {
+				t.Errorf("dead letter without its error: %s", dead)
+			}
+			checkNoSecret(t, "dead letter", string(dead))
+			journal, _ := os.ReadFile(filepath.Join(dir, JournalFile))
+			checkNoSecret(t, "journal", string(journal))
+		})
+	}
+}
+
+func TestConfigErrorsHideSecrets(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "hook")
+	os.WriteFile(bad, []byte("hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook\n"), 0o600)
+	cfgs, err := ParseConfig("c.yaml", []byte("sinks:\n  - type: slack\n    webhook_url_file: "+bad+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(cfgs, DispatcherOptions{})
+	if err == nil {
+		t.Fatal("a webhook URL without a scheme was accepted")
+	}
+	checkNoSecret(t, "Build error", err.Error())
+	_, err = FromFlags(Flags{SlackWebhookURL: "hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook", SlackToken: testToken})
+	checkNoSecret(t, "FromFlags error", err.Error())
+	checkNoSecret(t, "config", fmt.Sprintf("%+v", Config{Token: testToken, WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook"}))
+}

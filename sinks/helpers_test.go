@@ -88,12 +88,20 @@ func plain(id string) alert.Alert {
 func numbered(n int) [][]alert.Alert {
 	out := make([][]alert.Alert, n)
 	for i := range out {
-		a := plain(fmt.Sprintf("id%05d", i))
-		a.User = fmt.Sprintf("uid=user%05d,ou=shadow,o=Tremolo", i)
-		a.Time = t0.Add(time.Duration(i) * time.Second)
-		out[i] = []alert.Alert{a}
+		out[i] = numberedGroup(i)
 	}
 	return out
+}
+
+// numberedGroup is the i-th of numbered, with a copy of every string, as a
+// freshly parsed event would have.
+func numberedGroup(i int) []alert.Alert {
+	a := plain(fmt.Sprintf("id%05d", i))
+	a.User = fmt.Sprintf("uid=user%05d,ou=shadow,o=Tremolo", i)
+	a.Time = t0.Add(time.Duration(i) * time.Second)
+	a.Rule, a.Description, a.IP, a.IdP, a.Source = strings.Clone(a.Rule), strings.Clone(a.Description), strings.Clone(a.IP), strings.Clone(a.IdP), strings.Clone(a.Source)
+	a.Raw = fmt.Sprintf("[2026-11-23 10:01:32,401][XNIO-1 task-3] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.lab.tremolo.dev/auth/idp/k8sIdp/token - %s - Expired token used within grace period [10.1.67.56] - [f%040d]", a.User, i)
+	return []alert.Alert{a}
 }
 
 // fakeSink records what it is sent and fails as told.

@@ -1,0 +1,243 @@
+package sinks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// outageScale shrinks the test's durations: a 5-minute outage lasts 3 s,
+// Slack's one message a second becomes one per 10 ms, and so on, so the
+// figures read in real minutes when multiplied back.
+const outageScale = 100
+
+func scaled(d time.Duration) time.Duration { return d / outageScale }
+
+var alertIDRE = regexp.MustCompile(`\bid\d{5}\b`)
+
+// TestSlackOutage queues 1,000 alerts while Slack answers 503 for five
+// (scaled) minutes, then lets it recover, and checks that every alert was
+// delivered exactly once or is in the dead-letter file, and that memory
+// stayed bounded. It logs the figures README quotes:
+//
+//	go test ./sinks -run TestSlackOutage -v
+func TestSlackOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for seconds")
+	}
+	tests := []struct {
+		name     string
+		alerts   int
+		queue    int
+		maxAge   time.Duration // real-world
+		wantDead bool
+	}{
+		{"1000 alerts, 24h max age: all delivered", 1000, 4096, 24 * time.Hour, false},
+		{"1000 alerts, 4m max age: the oldest dead-lettered", 1000, 4096, 4 * time.Minute, true},
+		{"20000 alerts into a 1000-group queue: the rest dead-lettered, memory flat", 20000, 1000, 24 * time.Hour, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { runOutage(t, tt.alerts, tt.queue, tt.maxAge, tt.wantDead) })
+	}
+}
+
+func runOutage(t *testing.T, n, queue int, maxAge time.Duration, wantDead bool) {
+	srv := newSlackServer(t)
+	var down atomic.Bool
+	down.Store(true)
+	var (
+		mu        sync.Mutex
+		delivered = map[string]int{}
+		messages  int
+		failed    atomic.Int64
+	)
+	srv.answer = func(i int) (int, http.Header, string) {
+		if down.Load() {
+			failed.Add(1)
+			return http.StatusServiceUnavailable, nil, "<html>Slack is having trouble</html>"
+		}
+		p := srv.list()[i]
+		mu.Lock()
+		defer mu.Unlock()
+		messages++
+		for _, id := range uniq(alertIDRE.FindAllString(string(p.Blocks), -1)) {
+			delivered[id]++
+		}
+		return http.StatusOK, nil, ""
+	}
+	slackSink, err := NewSlack(SlackOptions{Token: testToken, Channel: "C0123", APIURL: srv.URL + "/api/",
+		Interval: scaled(time.Second), Burst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log, _ := newTestLogger()
+	d, err := NewDispatcher(DispatcherOptions{StateDir: dir, Logger: log},
+		Route{Name: "slack", Sink: slackSink, Delivery: Delivery{
+			QueueSize: queue, MaxAge: scaled(maxAge),
+			BackoffMin: scaled(time.Second), BackoffMax: scaled(time.Minute),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peakHeap, peakQueue atomic.Uint64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peakHeap.Store(max(peakHeap.Load(), m.HeapInuse))
+			peakQueue.Store(max(peakQueue.Load(), uint64(d.Stats()[0].Queued)))
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	// Five scaled minutes of outage, with the alerts arriving throughout.
+	outage := scaled(5 * time.Minute)
+	start := time.Now()
+	var sendTime time.Duration
+	ids := make([]string, n)
+	for i := range n {
+		// A fresh alert each time, as the watcher makes them: once sent,
+		// only the queue holds it, so the heap shows what queueing costs.
+		g := numberedGroup(i)
+		ids[i] = g[0].ID
+		if at := time.Duration(i) * outage / time.Duration(n); time.Since(start) < at {
+			time.Sleep(at - time.Since(start))
+		}
+		s := time.Now()
+		if err := d.Send(context.Background(), g); err != nil {
+			t.Fatal(err)
+		}
+		sendTime = max(sendTime, time.Since(s))
+	}
+	time.Sleep(outage - time.Since(start))
+	// What the queue holds at the end of the outage, garbage collected:
+	// the memory an outage costs.
+	runtime.GC()
+	var atEnd runtime.MemStats
+	runtime.ReadMemStats(&atEnd)
+	live := float64(int64(atEnd.HeapAlloc)-int64(base.HeapAlloc)) / (1 << 20)
+	down.Store(false)
+	recovered := time.Now()
+	waitFor(t, "every alert delivered or dead-lettered", func() bool {
+		st := d.Stats()[0]
+		return st.Sent+st.DeadLettered == int64(n)
+	})
+	drained := time.Since(recovered)
+	closeNow(t, d)
+	close(stopSampling)
+	<-sampled
+
+	dead := map[string]int{}
+	reasons := map[string]int{}
+	for _, line := range readLines(t, filepath.Join(dir, DeadLetterFile)) {
+		var dl struct {
+			Reason string
+			Alert  alert.Alert
+		}
+		if err := json.Unmarshal([]byte(line), &dl); err != nil {
+			t.Fatal(err)
+		}
+		dead[dl.Alert.ID]++
+		reasons[dl.Reason]++
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var lost, twice, both int
+	for _, id := range ids {
+		switch dn, dd := delivered[id], dead[id]; {
+		case dn == 0 && dd == 0:
+			lost++
+		case dn > 1 || dd > 1:
+			twice++
+		case dn == 1 && dd == 1:
+			both++
+		}
+	}
+	if lost+twice+both > 0 {
+		t.Errorf("%d alerts lost, %d sent twice, %d both delivered and dead-lettered", lost, twice, both)
+	}
+	if wantDead != (len(dead) > 0) {
+		t.Errorf("%d dead letters (%v), want some: %v", len(dead), reasons, wantDead)
+	}
+	st := d.Stats()[0]
+	if int(peakQueue.Load()) > queue {
+		t.Errorf("queue reached %d, above its cap %d", peakQueue.Load(), queue)
+	}
+	growth := float64(int64(peakHeap.Load())-int64(base.HeapInuse)) / (1 << 20)
+	if growth > 64 || live > 16 {
+		t.Errorf("heap grew by %.1f MB, %.1f MB live", growth, live)
+	}
+	journal, _ := os.Stat(filepath.Join(dir, JournalFile))
+	t.Logf("%d alerts during a %v outage (scaled 1:%d; 5 min real): %d delivered in %d messages after recovery (%v scaled = %v real), "+
+		"%d dead-lettered %v, 0 lost, 0 twice; %d failed attempts during the outage, %d retries counted; peak queue %d groups; "+
+		"live heap at the end of the outage +%.1f MB (peak in use +%.1f MB); slowest Send %v; journal %d bytes after Close",
+		n, outage, outageScale, len(delivered), messages, drained.Round(time.Millisecond), (drained * outageScale).Round(time.Second),
+		len(dead), reasons, failed.Load(), st.Retried, peakQueue.Load(), live, growth, sendTime.Round(time.Microsecond), journal.Size())
+}
+
+func uniq(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// BenchmarkDispatcherSend is what Send costs the watcher: filter, journal
+// (one fsync with a state directory) and queue, with a sink that keeps up.
+func BenchmarkDispatcherSend(b *testing.B) {
+	for _, withState := range []bool{false, true} {
+		b.Run(fmt.Sprintf("state=%v", withState), func(b *testing.B) {
+			opt := DispatcherOptions{}
+			if withState {
+				opt.StateDir = b.TempDir()
+			}
+			d, err := NewDispatcher(opt, Route{Name: "s", Sink: &fakeSink{}, Delivery: Delivery{DeliveredIDs: 1000}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			group := replayGroup()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				group[0].ID, group[1].ID = fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+				if err := d.Send(context.Background(), group); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			d.Close(ctx)
+		})
+	}
+}

@@ -343,7 +343,7 @@ func (r *route) admit(group []alert.Alert, now time.Time, seq *atomic.Uint64) (*
 		if !r.Filter.match(a) {
 			continue
 		}
-		if _, ok := r.pending[a.ID]; ok || r.delivered.has(a.ID) {
+		if _, ok := r.pending[a.ID]; a.ID != "" && (ok || r.delivered.has(a.ID)) {
 			r.stats.dup.Add(1)
 			r.d.metric(func(m *Metrics) { m.Duplicates.WithLabelValues(r.Name).Inc() })
 			continue
@@ -376,7 +376,9 @@ func (r *route) push(it *item) {
 func (r *route) pushLocked(it *item) {
 	r.queue = append(r.queue, it)
 	for _, a := range it.Alerts {
-		r.pending[a.ID] = struct{}{}
+		if a.ID != "" {
+			r.pending[a.ID] = struct{}{}
+		}
 	}
 }
 
@@ -538,7 +540,7 @@ func (d *Dispatcher) finish(r *route, batch []*item, reason, cause string) {
 		done[it.Seq] = true
 		for _, a := range it.Alerts {
 			delete(r.pending, a.ID)
-			if reason == "" {
+			if reason == "" && a.ID != "" {
 				r.delivered.add(a.ID)
 			}
 		}

@@ -472,3 +472,17 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return pb.Gauge.GetValue()
 }
+
+func TestAlertsWithoutIDAreNeverDuplicates(t *testing.T) {
+	sink := &fakeSink{}
+	d, err := NewDispatcher(DispatcherOptions{}, Route{Name: "s", Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), []alert.Alert{plain("")})
+	d.Send(context.Background(), []alert.Alert{plain("")})
+	closeNow(t, d)
+	if n := len(sink.groups); n != 2 {
+		t.Errorf("%d of 2 id-less alerts sent", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -341,6 +342,10 @@ var severityEmoji = map[alert.Severity]string{
 // slackMessage renders one event's alerts, most severe first, as the
 // fallback text (notifications, screen readers) and Block Kit blocks.
 func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
+	// Sink's contract already says most severe first; a caller that forgot
+	// must not put a medium alert in the header of a critical event.
+	group = slices.Clone(group)
+	slices.SortStableFunc(group, func(a, b alert.Alert) int { return int(b.Severity) - int(a.Severity) })
 	a := group[0]
 	sev := strings.ToUpper(a.Severity.String())
 	more := ""

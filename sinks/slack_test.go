@@ -401,3 +401,11 @@ func TestSlackOptionsChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestSlackMessageLeadsWithTheMostSevere(t *testing.T) {
+	g := replayGroup()
+	text, _ := slackMessage([]alert.Alert{g[1], g[0]}, "")
+	if !strings.HasPrefix(text, "CRITICAL reuse-geo-jump (+1)") {
+		t.Errorf("text %q", text)
+	}
+}

@@ -308,8 +308,8 @@ func TestMemoryBounds(t *testing.T) {
 		for i := range maxPending + 10 {
 			c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, time.Duration(i)*time.Microsecond, "192.0.2.1", user(fmt.Sprint("u", i)))), func(*Context) error { n++; return nil })
 		}
-		if len(c.pending) != maxPending || c.Stats().PendingEvicted != 10 || n != 10 {
-			t.Fatalf("pending %d, evicted %d, judged %d", len(c.pending), c.Stats().PendingEvicted, n)
+		if c.pending.n != maxPending || c.Stats().PendingEvicted != 10 || n != 10 {
+			t.Fatalf("pending %d, evicted %d, judged %d", c.pending.n, c.Stats().PendingEvicted, n)
 		}
 	})
 }

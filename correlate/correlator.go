@@ -30,8 +30,8 @@ type Correlator struct {
 
 	store      Store
 	pairWindow time.Duration
-	pending    []parser.Event // token_ok lines waiting, in log order
-	reuses     []reuseMark    // recent grace reuses, for a twin logged in the other order
+	pending    pendingQueue // token_ok lines waiting, in log order
+	reuses     []reuseMark  // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
 }
 
@@ -52,7 +52,7 @@ func NewCorrelator(store Store, pairWindow time.Duration) *Correlator {
 	if pairWindow <= 0 {
 		pairWindow = DefaultPairWindow
 	}
-	return &Correlator{store: store, pairWindow: pairWindow}
+	return &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue()}
 }
 
 // Judge receives an event with the facts it is judged by. The Context and
@@ -79,14 +79,13 @@ func (c *Correlator) Observe(ctx context.Context, ev *parser.Event, judge Judge)
 			c.stats.PairedTokenOK++
 			return nil
 		}
-		if len(c.pending) >= maxPending {
+		if c.pending.n >= maxPending {
 			c.stats.PendingEvicted++
-			if err := c.commit(ctx, &c.pending[0], judge); err != nil {
+			if err := c.commitAt(ctx, c.pending.front(), judge); err != nil {
 				return err
 			}
-			c.pending = c.pending[1:]
 		}
-		c.pending = append(c.pending, *ev)
+		c.pending.push(ev)
 		return nil
 	case parser.KindGraceReuse:
 		if !paired {
@@ -102,67 +101,166 @@ func (c *Correlator) Observe(ctx context.Context, ev *parser.Event, judge Judge)
 
 // Flush judges every token_ok still waiting: the input has ended.
 func (c *Correlator) Flush(ctx context.Context, judge Judge) error {
-	for len(c.pending) > 0 {
-		ev := c.pending[0]
-		c.pending = c.pending[1:]
-		if err := c.commit(ctx, &ev, judge); err != nil {
+	for i := c.pending.front(); i >= 0; i = c.pending.front() {
+		if err := c.commitAt(ctx, i, judge); err != nil {
 			return err
 		}
 	}
-	c.pending = c.pending[:0]
 	return nil
 }
 
 // Tick judges the token_ok lines that have waited longer than the pair
 // window by the clock of the log (now is the newest log time a follower has
-// seen, or wall time mapped to it).
+// seen).
 func (c *Correlator) Tick(ctx context.Context, now time.Time, judge Judge) error {
-	return c.releaseWhere(ctx, judge, func(p *parser.Event) (twin, ready bool) {
-		return false, now.Sub(p.Time) > c.pairWindow
-	})
+	return c.expire(ctx, now, judge)
 }
 
 // release settles the waiting token_ok lines that ev decides: its own twin
-// (dropped), lines of the same thread (that request is over), lines of the
-// same user when ev is a reuse (the reuse must see the refresh before it),
-// and lines older than the pair window.
+// (dropped), the line of the same thread (that request is over), lines of
+// the same user when ev is a reuse (the reuse must see the refresh before
+// it), and lines older than the pair window. Each is found without walking
+// the queue, but for a reuse's same-user lines: reuses are rare, refreshes
+// are not.
 func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge Judge) (twinFound bool, err error) {
 	reuse := ev.Kind == parser.KindGraceReuse
-	err = c.releaseWhere(ctx, judge, func(p *parser.Event) (twin, ready bool) {
-		sameThread := p.Source == ev.Source && p.Thread == ev.Thread
-		if reuse && !twinFound && sameThread && p.Session == ev.Session && p.User == ev.User {
-			twinFound = true
-			return true, false
-		}
-		return false, sameThread || (reuse && p.User == ev.User && p.IdP == ev.IdP) || ev.Time.Sub(p.Time) > c.pairWindow
-	})
-	return twinFound, err
-}
-
-// releaseWhere walks the waiting lines in order; decide says whether each is
-// a reuse's twin (drop it) or ready (judge it as a refresh).
-func (c *Correlator) releaseWhere(ctx context.Context, judge Judge, decide func(*parser.Event) (twin, ready bool)) error {
-	kept := c.pending[:0]
-	for i := range c.pending {
-		p := &c.pending[i]
-		twin, ready := decide(p)
-		switch {
-		case twin:
+	if i, ok := c.pending.byThread[threadKey{ev.Source, ev.Thread}]; ok {
+		p := &c.pending.entries[i].ev
+		if reuse && p.Session == ev.Session && p.User == ev.User {
+			c.pending.take(i)
 			c.stats.PairedTokenOK++
-		case ready:
-			if err := c.commit(ctx, p, judge); err != nil {
-				// Keep what is not yet judged so nothing is lost.
-				kept = append(kept, c.pending[i+1:]...)
-				c.pending = kept
-				return err
-			}
-		default:
-			kept = append(kept, *p)
+			twinFound = true
+		} else if err := c.commitAt(ctx, i, judge); err != nil {
+			return false, err
 		}
 	}
-	clear(c.pending[len(kept):])
-	c.pending = kept
+	if reuse {
+		for i := c.pending.head; i < len(c.pending.entries); i++ {
+			e := &c.pending.entries[i]
+			if e.live && e.ev.User == ev.User && e.ev.IdP == ev.IdP {
+				if err := c.commitAt(ctx, i, judge); err != nil {
+					return twinFound, err
+				}
+			}
+		}
+	}
+	return twinFound, c.expire(ctx, ev.Time, judge)
+}
+
+// expire judges the waiting lines older than the pair window at now, from
+// the oldest.
+func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) error {
+	for i := c.pending.front(); i >= 0; i = c.pending.front() {
+		if now.Sub(c.pending.entries[i].ev.Time) <= c.pairWindow {
+			return nil
+		}
+		if err := c.commitAt(ctx, i, judge); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// commitAt takes the waiting line at i off the queue and judges it as a
+// refresh. On an error the line is put back, so nothing is lost.
+func (c *Correlator) commitAt(ctx context.Context, i int, judge Judge) error {
+	ev := c.pending.entries[i].ev
+	c.pending.take(i)
+	if err := c.commit(ctx, &ev, judge); err != nil {
+		c.pending.restore(i)
+		return err
+	}
+	return nil
+}
+
+// pendingQueue holds the waiting token_ok lines in log order, with the one
+// each thread has waiting indexed: a worker thread serves one request at a
+// time, so a thread has at most one line waiting.
+type pendingQueue struct {
+	entries  []pendingEntry
+	head     int // entries before head are all taken
+	n        int // live entries
+	byThread map[threadKey]int
+}
+
+type pendingEntry struct {
+	ev   parser.Event
+	live bool
+}
+
+type threadKey struct{ source, thread string }
+
+func newPendingQueue() pendingQueue { return pendingQueue{byThread: map[threadKey]int{}} }
+
+func (q *pendingQueue) push(ev *parser.Event) {
+	if q.head > 64 && q.head > len(q.entries)/2 {
+		q.compact()
+	}
+	q.entries = append(q.entries, pendingEntry{ev: *ev, live: true})
+	q.byThread[threadKey{ev.Source, ev.Thread}] = len(q.entries) - 1
+	q.n++
+}
+
+// front returns the index of the oldest live entry, or -1.
+func (q *pendingQueue) front() int {
+	for q.head < len(q.entries) && !q.entries[q.head].live {
+		q.head++
+	}
+	if q.head == len(q.entries) {
+		return -1
+	}
+	return q.head
+}
+
+func (q *pendingQueue) take(i int) {
+	e := &q.entries[i]
+	if !e.live {
+		return
+	}
+	e.live = false
+	q.n--
+	k := threadKey{e.ev.Source, e.ev.Thread}
+	if q.byThread[k] == i {
+		delete(q.byThread, k)
+	}
+}
+
+func (q *pendingQueue) restore(i int) {
+	e := &q.entries[i]
+	if e.live {
+		return
+	}
+	e.live = true
+	q.n++
+	q.byThread[threadKey{e.ev.Source, e.ev.Thread}] = i
+	q.head = min(q.head, i)
+}
+
+// compact drops the taken entries at the front and renumbers the index.
+func (q *pendingQueue) compact() {
+	kept := q.entries[:0]
+	for _, e := range q.entries[q.head:] {
+		if e.live {
+			kept = append(kept, e)
+		}
+	}
+	clear(q.entries[len(kept):])
+	q.entries, q.head = kept, 0
+	clear(q.byThread)
+	for i := range q.entries {
+		q.byThread[threadKey{q.entries[i].ev.Source, q.entries[i].ev.Thread}] = i
+	}
+}
+
+// live returns the waiting events in log order.
+func (q *pendingQueue) live() []parser.Event {
+	out := make([]parser.Event, 0, q.n)
+	for _, e := range q.entries[q.head:] {
+		if e.live {
+			out = append(out, e.ev)
+		}
+	}
+	return out
 }
 
 func (c *Correlator) commit(ctx context.Context, ev *parser.Event, judge Judge) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -128,7 +129,9 @@ func (m *Memory) user(key UserID, now time.Time) *userState {
 		m.users.removeOldest()
 		m.stats.UsersEvicted++
 	}
-	m.users.add(key, u)
+	// The key's strings are cut from the log record: cloned, the record
+	// they were cut from need not stay in memory with the user.
+	m.users.add(UserID{IdP: strings.Clone(key.IdP), DN: strings.Clone(key.DN)}, u)
 	return u
 }
 
@@ -212,7 +215,7 @@ func (m *Memory) learn(u *userState, obs Observation) {
 	}
 	switch obs.Action {
 	case Refresh:
-		u.refreshes.push(RefreshFact{Time: obs.Time, IP: obs.IP, Session: obs.Session}, m.limits.MaxRefreshes)
+		u.refreshes.push(RefreshFact{Time: obs.Time, IP: obs.IP, Session: strings.Clone(obs.Session)}, m.limits.MaxRefreshes)
 		m.learnIP(u, obs)
 		m.learnPlace(u, obs)
 		m.learnSession(obs)

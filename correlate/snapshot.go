@@ -41,9 +41,21 @@ type SessionSnapshot struct {
 // Snapshot copies the store's content. Users come least recently seen
 // first, so Restore rebuilds the same eviction order.
 func (m *Memory) Snapshot() MemorySnapshot {
+	snap := m.SnapshotWithoutUsers()
+	m.EachUser(func(us UserSnapshot) error {
+		snap.Users = append(snap.Users, us)
+		return nil
+	})
+	return snap
+}
+
+// EachUser calls fn with each user's history, least recently seen first,
+// without copying the whole store: a checkpoint streams users to disk one
+// by one, so a full store is never held twice in memory. The store is
+// locked meanwhile.
+func (m *Memory) EachUser(fn func(UserSnapshot) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	snap := MemorySnapshot{Stats: m.stats}
 	for e := m.users.head.prev; e != &m.users.head; e = e.prev {
 		u := e.val
 		us := UserSnapshot{ID: e.key, FirstSeen: u.firstSeen, LastSeen: u.lastSeen, Countries: u.countries, ASNs: u.asns}
@@ -56,8 +68,18 @@ func (m *Memory) Snapshot() MemorySnapshot {
 		for _, ip := range u.ips {
 			us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: ip.first, Last: ip.last})
 		}
-		snap.Users = append(snap.Users, us)
+		if err := fn(us); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// SnapshotWithoutUsers copies everything but the users: sessions and counts.
+func (m *Memory) SnapshotWithoutUsers() MemorySnapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	snap := MemorySnapshot{Stats: m.stats}
 	for _, s := range m.sessions.slots {
 		if s.hash != 0 {
 			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: s.hash, IPs: append([][16]byte(nil), s.ips[:s.n]...)})
@@ -75,23 +97,7 @@ func (m *Memory) Restore(snap MemorySnapshot) {
 	m.sessions = newSessionTable(m.limits.MaxSessions)
 	m.stats = snap.Stats
 	for _, us := range snap.Users {
-		u := &userState{firstSeen: us.FirstSeen, lastSeen: us.LastSeen,
-			countries: us.Countries[:min(len(us.Countries), m.limits.MaxPlaces)], asns: us.ASNs[:min(len(us.ASNs), m.limits.MaxPlaces)]}
-		for _, r := range us.Refreshes {
-			u.refreshes.push(r, m.limits.MaxRefreshes)
-		}
-		for _, t := range us.Reuses {
-			u.reuses.push(t, m.limits.MaxReuses)
-		}
-		for _, ip := range us.IPs {
-			if len(u.ips) < m.limits.MaxIPsPerUser {
-				u.ips = append(u.ips, seenIP{addr: ip.Addr, first: ip.First, last: ip.Last})
-			}
-		}
-		if m.users.len() >= m.limits.MaxUsers {
-			m.users.removeOldest()
-		}
-		m.users.add(us.ID, u)
+		m.addUser(us)
 	}
 	for _, ss := range snap.Sessions {
 		slot := &m.sessions.slots[ss.Hash&m.sessions.mask]
@@ -124,7 +130,7 @@ type ReuseMark struct {
 
 // Snapshot copies what the Correlator holds back.
 func (c *Correlator) Snapshot() CorrelatorSnapshot {
-	snap := CorrelatorSnapshot{Pending: append([]parser.Event(nil), c.pending...), Stats: c.stats}
+	snap := CorrelatorSnapshot{Pending: c.pending.live(), Stats: c.stats}
 	for _, r := range c.reuses {
 		snap.Reuses = append(snap.Reuses, ReuseMark{Source: r.source, Thread: r.thread, Session: r.session, Time: r.time})
 	}
@@ -133,10 +139,41 @@ func (c *Correlator) Snapshot() CorrelatorSnapshot {
 
 // Restore puts back what a Snapshot copied.
 func (c *Correlator) Restore(snap CorrelatorSnapshot) {
-	c.pending = append(c.pending[:0], snap.Pending...)
+	c.pending = newPendingQueue()
+	for i := range snap.Pending {
+		c.pending.push(&snap.Pending[i])
+	}
 	c.reuses = c.reuses[:0]
 	for _, r := range snap.Reuses {
 		c.reuses = append(c.reuses, reuseMark{source: r.Source, thread: r.Thread, session: r.Session, time: r.Time})
 	}
 	c.stats = snap.Stats
+}
+
+// AddUser puts back one user's history, as the most recently seen: a
+// checkpoint is read back user by user in the order EachUser gave.
+func (m *Memory) AddUser(us UserSnapshot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.addUser(us)
+}
+
+func (m *Memory) addUser(us UserSnapshot) {
+	u := &userState{firstSeen: us.FirstSeen, lastSeen: us.LastSeen,
+		countries: us.Countries[:min(len(us.Countries), m.limits.MaxPlaces)], asns: us.ASNs[:min(len(us.ASNs), m.limits.MaxPlaces)]}
+	for _, r := range us.Refreshes {
+		u.refreshes.push(r, m.limits.MaxRefreshes)
+	}
+	for _, t := range us.Reuses {
+		u.reuses.push(t, m.limits.MaxReuses)
+	}
+	for _, ip := range us.IPs {
+		if len(u.ips) < m.limits.MaxIPsPerUser {
+			u.ips = append(u.ips, seenIP{addr: ip.Addr, first: ip.First, last: ip.Last})
+		}
+	}
+	if m.users.len() >= m.limits.MaxUsers {
+		m.users.removeOldest()
+	}
+	m.users.add(us.ID, u)
 }

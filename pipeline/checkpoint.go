@@ -32,11 +32,14 @@ const (
 	checkpointVersion = 1
 )
 
+// checkpoint is the file's first gob value; Users user records follow it,
+// streamed one by one so a large history is never copied whole.
 type checkpoint struct {
 	Version    int
 	Written    time.Time
 	Positions  []source.Position
-	Store      correlate.MemorySnapshot
+	Store      correlate.MemorySnapshot // without its users
+	Users      int
 	Correlator correlate.CorrelatorSnapshot
 	Held       []parser.Event
 	Throttle   rules.ThrottleSnapshot
@@ -56,16 +59,26 @@ func (w *Watcher) load() error {
 		return fmt.Errorf("read checkpoint: %w", err)
 	default:
 		var cp checkpoint
-		err := gob.NewDecoder(bufio.NewReader(f)).Decode(&cp)
+		dec := gob.NewDecoder(bufio.NewReader(f))
+		err := dec.Decode(&cp)
+		if err == nil && cp.Version != checkpointVersion {
+			err = fmt.Errorf("version %d, want %d", cp.Version, checkpointVersion)
+		}
+		if err == nil {
+			w.store.Restore(cp.Store)
+			for range cp.Users {
+				var us correlate.UserSnapshot
+				if err = dec.Decode(&us); err != nil {
+					break
+				}
+				w.store.AddUser(us)
+			}
+		}
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("checkpoint %s is damaged (move it away to start afresh): %w", path, err)
 		}
-		if cp.Version != checkpointVersion {
-			return fmt.Errorf("checkpoint %s has version %d, want %d (move it away to start afresh)", path, cp.Version, checkpointVersion)
-		}
 		w.restored = cp.Positions
-		w.store.Restore(cp.Store)
 		w.det.correlator.Restore(cp.Correlator)
 		w.det.engine.Restore(cp.Throttle)
 		for _, ev := range cp.Held {
@@ -122,7 +135,7 @@ func (w *Watcher) checkpoint() error {
 	}
 	w.lastCP = w.opt.now()
 	cp := checkpoint{
-		Version: checkpointVersion, Written: w.lastCP, Store: w.store.Snapshot(),
+		Version: checkpointVersion, Written: w.lastCP, Store: w.store.SnapshotWithoutUsers(), Users: w.store.Stats().Users,
 		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(), Sent: w.sent.list(),
 	}
 	for _, h := range w.held {
@@ -146,7 +159,19 @@ func (w *Watcher) checkpoint() error {
 	}
 	err := writeAtomic(filepath.Join(w.opt.StateDir, checkpointFile), func(f *os.File) error {
 		bw := bufio.NewWriter(f)
-		if err := gob.NewEncoder(bw).Encode(&cp); err != nil {
+		enc := gob.NewEncoder(bw)
+		if err := enc.Encode(&cp); err != nil {
+			return err
+		}
+		n := 0
+		err := w.store.EachUser(func(us correlate.UserSnapshot) error {
+			n++
+			return enc.Encode(&us)
+		})
+		if err == nil && n != cp.Users {
+			err = fmt.Errorf("the history changed while it was written (%d users, %d announced)", n, cp.Users)
+		}
+		if err != nil {
 			return err
 		}
 		return bw.Flush()

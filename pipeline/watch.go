@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,11 @@ type WatchOptions struct {
 	Logger     *slog.Logger
 	Store      *correlate.Memory // nil: a new one with Limits
 	Geo        correlate.GeoLookup
-	now        func() time.Time
+	// ReleaseMemoryWhenIdle hands free memory back to the operating system
+	// once the files have been quiet for a while after being busy: a sidecar
+	// that caught up on a backlog should not keep its peak size for ever.
+	ReleaseMemoryWhenIdle bool
+	now                   func() time.Time
 }
 
 // Watcher is the streaming pipeline: it turns followed files' batches into
@@ -61,6 +66,8 @@ type Watcher struct {
 	lastCP   time.Time
 	newest   time.Time
 	warned   bool
+	busyAt   time.Time // when a batch of data last arrived
+	released bool      // memory was released since then
 	stats    WatchStats
 	log      *slog.Logger
 }
@@ -198,8 +205,15 @@ func (w *Watcher) tick(ctx context.Context) error {
 			w.log.Error("checkpoint failed", "err", err)
 		}
 	}
+	if w.opt.ReleaseMemoryWhenIdle && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && w.lastCP.After(w.busyAt) {
+		w.released = true
+		debug.FreeOSMemory()
+	}
 	return nil
 }
+
+// idleRelease is how long the files stay quiet before memory is released.
+const idleRelease = 2 * time.Second
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	s := w.streams[b.Key]
@@ -227,6 +241,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 		return w.release(ctx, false)
 	}
 	s.idle = false
+	w.busyAt, w.released = w.opt.now(), false
 	if m := w.opt.Metrics; m != nil {
 		m.Bytes.WithLabelValues(s.path).Add(float64(len(b.Data)))
 	}

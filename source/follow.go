@@ -319,6 +319,10 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 	copy(out, t.partial[:last+1])
 	rest := copy(t.partial, t.partial[last+1:])
 	t.partial = t.partial[:rest]
+	if cap(t.partial) > 64<<10 && rest < 4<<10 {
+		// A backlog grew the buffer; an idle file should not keep it.
+		t.partial = append([]byte(nil), t.partial...)
+	}
 	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
 	t.offset += int64(len(out))
 	t.rememberTail()

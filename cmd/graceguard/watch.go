@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -23,6 +24,10 @@ import (
 	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
 )
+
+// batchQueue bounds the batches read ahead of the watcher: each holds up to
+// a MiB of lines, so a backlog costs a few MiB, not the backlog.
+const batchQueue = 4
 
 type watchOptions struct {
 	io              streams
@@ -91,7 +96,16 @@ exits 0.`,
 	return cmd
 }
 
+// watchMemoryLimit is the soft heap limit a long-running watch keeps to
+// (GOMEMLIMIT overrides it): the history is capped, and near the limit the
+// collector returns garbage sooner rather than let a flood of new users
+// double the resident size.
+const watchMemoryLimit = 96 << 20
+
 func runWatch(ctx context.Context, o *watchOptions) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(watchMemoryLimit)
+	}
 	logger, err := newLogger(o.io, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
@@ -130,7 +144,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Location: loc, Rules: set, Settle: o.settle, Deliver: out.Send, SinkName: "stdout",
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, store),
-		Logger: logger, Store: store, Geo: geoLookup(geoDB),
+		Logger: logger, Store: store, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
 	})
 	if err != nil {
 		return usageError{err}
@@ -147,7 +161,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer signal.Stop(hup)
 	go reloadOnHUP(ctx, hup, o.ruleFiles, watcher, logger)
 
-	batches := make(chan source.Batch, 64)
+	batches := make(chan source.Batch, batchQueue)
 	follower := source.New(source.Options{
 		Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, Positions: watcher.Positions(),
 		Stdin: o.io.in, Logger: logger,

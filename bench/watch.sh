@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Measures graceguard watch's memory: peak RSS while a flood of distinct
+# users passes through (USERS, default 1,000,000), and RSS when idle with
+# IDLE_USERS (default 10,000) tracked. Prints the figures and the history's
+# size and evictions from /metrics.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/out
+mkdir -p "$out"
+USERS=${USERS:-1000000}
+IDLE_USERS=${IDLE_USERS:-10000}
+go build -o "$out/graceguard" ./cmd/graceguard
+go build -o "$out/genflood" ./bench/genflood
+
+# measure FILE USERS: runs watch on FILE until every record is read, then
+# prints peak and current RSS (kB) after idling.
+measure() {
+  local file=$1 n=$2 port=$3 state
+  state=$(mktemp -d)
+  "$out/graceguard" watch --state-dir "$state" --listen "127.0.0.1:$port" --format json --log-level warn "$file" >/dev/null &
+  local pid=$!
+  local got=0
+  for _ in $(seq 1 1200); do
+    got=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^graceguard_records_total /{printf "%d", $2}')
+    [ "${got:-0}" = "$n" ] && break
+    sleep 0.1
+  done
+  sleep 8 # idle: checkpointed and memory released
+  local hwm rss
+  hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+  rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+  local users evicted
+  users=$(curl -s "127.0.0.1:$port/metrics" | awk '/^graceguard_tracked_users /{printf "%d", $2}')
+  evicted=$(curl -s "127.0.0.1:$port/metrics" | awk '/^graceguard_evictions_total\{what="users"\}/{printf "%d", $2}')
+  kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$state"
+  printf '%-10s records %s, tracked users %s, users evicted %s, peak RSS %.1f MB, RSS when idle %.1f MB\n' \
+    "$(basename "$file")" "$got" "$users" "$evicted" "$(echo "$hwm/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)"
+}
+
+[ -f "$out/flood-$USERS.log" ] || "$out/genflood" -users "$USERS" -o "$out/flood-$USERS.log"
+[ -f "$out/flood-$IDLE_USERS.log" ] || "$out/genflood" -users "$IDLE_USERS" -o "$out/flood-$IDLE_USERS.log"
+echo "flood of $USERS distinct users (target: peak RSS < 128 MB):"
+measure "$out/flood-$USERS.log" "$USERS" 19191
+echo "$IDLE_USERS users, then idle (target: RSS < 32 MB):"
+measure "$out/flood-$IDLE_USERS.log" "$IDLE_USERS" 19192

@@ -78,6 +78,10 @@ func readConfig(path string, flags *pflag.FlagSet) (map[string]*yaml.Node, error
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		name := strings.ReplaceAll(k.Value, "_", "-")
+		if name == "sinks" && flags.Lookup("slack-webhook-url") != nil {
+			// The sinks list is read by the command that delivers alerts.
+			continue
+		}
 		if flags.Lookup(name) == nil || name == "config" {
 			problems = append(problems, fmt.Sprintf("%s:%d:%d: unknown setting %q for this command (settings are its flag names: %s)",
 				path, k.Line, k.Column, k.Value, strings.Join(flagNames(flags), ", ")))

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/demo"
 	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/sinks"
 )
 
 type demoOptions struct {
@@ -59,7 +63,25 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 	if o.quiet {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	sum, err := demo.Run(ctx, demo.Options{Out: o.io.out, Color: color, Geo: db, Logger: logger})
+	var extra func(context.Context, []alert.Alert) error
+	if url := os.Getenv("SLACK_WEBHOOK_URL"); url != "" {
+		cfgs, err := sinks.FromFlags(sinks.Flags{SlackWebhookURL: url})
+		if err != nil {
+			return usageError{err}
+		}
+		d, err := sinks.Build(cfgs, sinks.DispatcherOptions{Logger: logger})
+		if err != nil {
+			return usageError{err}
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			d.Close(ctx)
+		}()
+		extra = d.Send
+		fmt.Fprintln(o.io.out, "  (SLACK_WEBHOOK_URL is set: alerts are posted to Slack too)")
+	}
+	sum, err := demo.Run(ctx, demo.Options{Out: o.io.out, Color: color, Geo: db, Logger: logger, Extra: extra})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

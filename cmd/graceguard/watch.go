@@ -46,6 +46,8 @@ type watchOptions struct {
 	logFormat       string
 	logLevel        string
 	geo             geoFlags
+	sinks           sinkFlags
+	configPath      string
 	// listening, when set, is told the address /metrics serves on (tests).
 	listening func(addr string)
 }
@@ -75,6 +77,7 @@ exits 0.`,
 		Args: minArgs(1, "PATH, GLOB or - for stdin"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.patterns = args
+			o.configPath, _ = cmd.Flags().GetString("config")
 			return runWatch(cmd.Context(), o)
 		},
 	}
@@ -93,6 +96,7 @@ exits 0.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "graceguard's own log on stderr: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.geo.addFlags(f)
+	o.sinks.addFlags(f)
 	return cmd
 }
 
@@ -141,8 +145,21 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	store := correlate.NewMemory(correlate.Limits{})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dispatcher, err := o.sinks.buildDispatcher(o.configPath, minSev, o.stateDir, reg, logger)
+	if err != nil {
+		return err
+	}
+	if dispatcher != nil {
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := dispatcher.Close(ctx); err != nil {
+				logger.Error("closing sinks", "err", err)
+			}
+		}()
+	}
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
-		Location: loc, Rules: set, Settle: o.settle, Deliver: out.Send, SinkName: "stdout",
+		Location: loc, Rules: set, Settle: o.settle, Deliver: fanOut(out, dispatcher), SinkName: deliveryName(dispatcher),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, store),
 		Logger: logger, Store: store, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
 	})
@@ -246,4 +263,13 @@ func newLogger(io streams, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(io.errOut, opts)), nil
 	}
 	return nil, usageErrorf("--log-format %q: want text or json", format)
+}
+
+// deliveryName labels the watcher's delivery metrics: stdout alone, or
+// stdout and the sinks' queues (whose own metrics count what they sent).
+func deliveryName(d *sinks.Dispatcher) string {
+	if d == nil {
+		return "stdout"
+	}
+	return "stdout+queues"
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -313,5 +314,44 @@ func TestWatchSurvivesKill9(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s alerted %d times", user, n)
 		}
+	}
+}
+
+// Alerts reach a webhook named by flag and a file sink named in the config
+// file's sinks: list, as well as stdout.
+func TestWatchDeliversToSinks(t *testing.T) {
+	var mu sync.Mutex
+	var posted []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posted = append(posted, string(body))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	logPath, cfgPath, alertsPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "gg.yaml"), filepath.Join(dir, "alerts.jsonl")
+	os.WriteFile(cfgPath, []byte("poll: 5ms\nsinks:\n  - type: file\n    path: "+alertsPath+"\n"), 0o644)
+	appendFile(t, logPath, replayLines("s1", 0))
+	w := startWatch(t, "--config", cfgPath, "--format", "json", "--state-dir", filepath.Join(dir, "state"), "--webhook-url", srv.URL+"/hook", logPath)
+	defer func() {
+		if t.Failed() {
+			t.Log(w.errOut.String())
+		}
+	}()
+	waitFor(t, "the webhook and the file", func() bool {
+		mu.Lock()
+		n := len(posted)
+		mu.Unlock()
+		data, _ := os.ReadFile(alertsPath)
+		return n >= 1 && strings.Count(string(data), "\n") >= 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(posted[0], `"user":"uid=s1,ou=shadow,o=Tremolo"`) {
+		t.Errorf("webhook body %q", posted[0])
+	}
+	if code := w.stop(t); code != 0 {
+		t.Errorf("exit %d: %s", code, w.errOut.String())
 	}
 }

@@ -38,9 +38,11 @@ measure() {
     "$(basename "$file")" "$got" "$users" "$evicted" "$(echo "$hwm/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)"
 }
 
-[ -f "$out/flood-$USERS.log" ] || "$out/genflood" -users "$USERS" -o "$out/flood-$USERS.log"
+[ "${SKIP_FLOOD:-}" = 1 ] || [ -f "$out/flood-$USERS.log" ] || "$out/genflood" -users "$USERS" -o "$out/flood-$USERS.log"
 [ -f "$out/flood-$IDLE_USERS.log" ] || "$out/genflood" -users "$IDLE_USERS" -o "$out/flood-$IDLE_USERS.log"
-echo "flood of $USERS distinct users (target: peak RSS < 128 MB):"
-measure "$out/flood-$USERS.log" "$USERS" 19191
+if [ "${SKIP_FLOOD:-}" != 1 ]; then
+  echo "flood of $USERS distinct users (target: peak RSS < 128 MB):"
+  measure "$out/flood-$USERS.log" "$USERS" 19191
+fi
 echo "$IDLE_USERS users, then idle (target: RSS < 32 MB):"
 measure "$out/flood-$IDLE_USERS.log" "$IDLE_USERS" 19192

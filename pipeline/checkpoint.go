@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/durable"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -85,7 +87,7 @@ func (w *Watcher) load() error {
 			w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
 		}
 		for _, id := range cp.Sent {
-			w.sent.add(id)
+			w.sent.Add(id)
 		}
 		w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
 	}
@@ -101,7 +103,7 @@ func (w *Watcher) loadSentLog() error {
 		return fmt.Errorf("read sent alert ids: %w", err)
 	}
 	for _, id := range strings.Fields(string(data)) {
-		w.sent.add(id)
+		w.sent.Add(id)
 	}
 	return nil
 }
@@ -136,7 +138,7 @@ func (w *Watcher) checkpoint() error {
 	w.lastCP = w.opt.now()
 	cp := checkpoint{
 		Version: checkpointVersion, Written: w.lastCP, Store: w.store.SnapshotWithoutUsers(), Users: w.store.Stats().Users,
-		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(), Sent: w.sent.list(),
+		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(), Sent: w.sent.List(),
 	}
 	for _, h := range w.held {
 		cp.Held = append(cp.Held, h.ev)
@@ -157,7 +159,7 @@ func (w *Watcher) checkpoint() error {
 			cp.Positions = append(cp.Positions, p)
 		}
 	}
-	err := writeAtomic(filepath.Join(w.opt.StateDir, checkpointFile), func(f *os.File) error {
+	err := durable.WriteFile(filepath.Join(w.opt.StateDir, checkpointFile), 0o640, func(f io.Writer) error {
 		bw := bufio.NewWriter(f)
 		enc := gob.NewEncoder(bw)
 		if err := enc.Encode(&cp); err != nil {
@@ -176,7 +178,9 @@ func (w *Watcher) checkpoint() error {
 		}
 		return bw.Flush()
 	})
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("checkpoint: %w", err)
+	} else {
 		err = os.Truncate(filepath.Join(w.opt.StateDir, sentLogFile), 0)
 		if errors.Is(err, fs.ErrNotExist) {
 			err = nil
@@ -199,71 +203,4 @@ func (w *Watcher) following(p source.Position) bool {
 		}
 	}
 	return false
-}
-
-// writeAtomic writes a file by writing a temporary one beside it, syncing
-// it and renaming it over the old: a crash leaves the old or the new, whole.
-func writeAtomic(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// sentSet remembers the most recent alert ids sent, up to a cap, oldest
-// forgotten first: enough to cover the lines a restart reads again.
-type sentSet struct {
-	ids  map[string]struct{}
-	ring []string
-	next int
-}
-
-func newSentSet(capacity int) *sentSet {
-	return &sentSet{ids: map[string]struct{}{}, ring: make([]string, 0, capacity)}
-}
-
-func (s *sentSet) has(id string) bool {
-	_, ok := s.ids[id]
-	return ok
-}
-
-func (s *sentSet) add(id string) {
-	if s.has(id) {
-		return
-	}
-	if len(s.ring) < cap(s.ring) {
-		s.ring = append(s.ring, id)
-	} else {
-		delete(s.ids, s.ring[s.next])
-		s.ring[s.next] = id
-		s.next = (s.next + 1) % len(s.ring)
-	}
-	s.ids[id] = struct{}{}
-}
-
-// list returns the ids oldest first.
-func (s *sentSet) list() []string {
-	out := make([]string, 0, len(s.ring))
-	out = append(out, s.ring[s.next:]...)
-	return append(out, s.ring[:s.next]...)
 }

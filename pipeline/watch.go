@@ -12,6 +12,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/durable"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -59,7 +60,7 @@ type Watcher struct {
 	det      *Detector
 	streams  map[string]*stream
 	held     []heldEvent
-	sent     *sentSet
+	sent     *durable.RecentIDs
 	restored []source.Position
 	reload   chan *rules.Set
 	ready    atomic.Bool
@@ -124,7 +125,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 		store = correlate.NewMemory(opt.Limits)
 	}
 	w := &Watcher{
-		opt: opt, store: store, streams: map[string]*stream{}, sent: newSentSet(opt.MaxSentIDs),
+		opt: opt, store: store, streams: map[string]*stream{}, sent: durable.NewRecentIDs(opt.MaxSentIDs),
 		reload: make(chan *rules.Set, 1), log: opt.Logger,
 	}
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
@@ -399,7 +400,7 @@ func (w *Watcher) setHeld() {
 func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 	fresh := make([]alert.Alert, 0, len(group))
 	for _, a := range group {
-		if w.sent.has(a.ID) {
+		if w.sent.Has(a.ID) {
 			w.stats.Duplicates++
 			if m := w.opt.Metrics; m != nil {
 				m.Duplicates.Inc()
@@ -429,7 +430,7 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 		m.SinkDeliveries.WithLabelValues(w.opt.SinkName).Inc()
 	}
 	for _, a := range fresh {
-		w.sent.add(a.ID)
+		w.sent.Add(a.ID)
 	}
 	return w.logSent(fresh)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+
+	"github.com/graceguard/graceguard/internal/durable"
 )
 
 // Filter picks the alerts a sink receives; the zero Filter takes all.
@@ -150,7 +152,7 @@ type route struct {
 	mu        sync.Mutex
 	queue     []*item
 	pending   map[string]struct{} // ids in queue
-	delivered *idSet
+	delivered *durable.RecentIDs
 	throttle  *throttle // used under Dispatcher.sendMu; nil when off
 	lastErr   atomic.Value
 	stats     struct{ sent, retried, failed, dead, suppressed, dup atomic.Int64 }
@@ -209,7 +211,7 @@ func NewDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) 
 		rt.Delivery.defaults()
 		r := &route{
 			Route: rt, d: d, wake: make(chan struct{}, 1), pending: map[string]struct{}{},
-			delivered: newIDSet(rt.Delivery.DeliveredIDs),
+			delivered: durable.NewRecentIDs(rt.Delivery.DeliveredIDs),
 		}
 		r.digest, _ = rt.Sink.(digester)
 		if rt.Delivery.Throttle > 0 {
@@ -255,10 +257,10 @@ func (d *Dispatcher) restore() error {
 			continue
 		}
 		for _, id := range st.delivered {
-			r.delivered.add(id)
+			r.delivered.Add(id)
 		}
 		for _, it := range st.pending {
-			it.Alerts = slices.DeleteFunc(it.Alerts, func(a alert.Alert) bool { return r.delivered.has(a.ID) })
+			it.Alerts = slices.DeleteFunc(it.Alerts, func(a alert.Alert) bool { return r.delivered.Has(a.ID) })
 			if len(it.Alerts) == 0 {
 				continue
 			}
@@ -343,7 +345,7 @@ func (r *route) admit(group []alert.Alert, now time.Time, seq *atomic.Uint64) (*
 		if !r.Filter.match(a) {
 			continue
 		}
-		if _, ok := r.pending[a.ID]; a.ID != "" && (ok || r.delivered.has(a.ID)) {
+		if _, ok := r.pending[a.ID]; a.ID != "" && (ok || r.delivered.Has(a.ID)) {
 			r.stats.dup.Add(1)
 			r.d.metric(func(m *Metrics) { m.Duplicates.WithLabelValues(r.Name).Inc() })
 			continue
@@ -541,7 +543,7 @@ func (d *Dispatcher) finish(r *route, batch []*item, reason, cause string) {
 		for _, a := range it.Alerts {
 			delete(r.pending, a.ID)
 			if reason == "" && a.ID != "" {
-				r.delivered.add(a.ID)
+				r.delivered.Add(a.ID)
 			}
 		}
 	}
@@ -599,7 +601,7 @@ func (d *Dispatcher) compactLocked() error {
 	var recs []journalRecord
 	for _, r := range d.routes {
 		r.mu.Lock()
-		if ids := r.delivered.list(); len(ids) > 0 {
+		if ids := r.delivered.List(); len(ids) > 0 {
 			recs = append(recs, journalRecord{Op: opDelivered, Sink: r.Name, IDs: ids})
 		}
 		for _, it := range r.queue {

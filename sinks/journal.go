@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+
+	"github.com/graceguard/graceguard/internal/durable"
 )
 
 // The journal is one JSON lines file in the state directory holding every
@@ -223,7 +225,7 @@ func (j *journal) rewrite(recs []journalRecord) error {
 		j.f.Close()
 		j.f = nil
 	}
-	if err := writeFileAtomic(j.path, b); err != nil {
+	if err := durable.WriteFile(j.path, 0o640, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return fmt.Errorf("rewrite sink journal: %w", err)
 	}
 	j.written, j.base = 0, int64(len(b))
@@ -237,72 +239,4 @@ func (j *journal) close() error {
 	err := j.f.Close()
 	j.f = nil
 	return err
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o640); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// idSet remembers the most recent ids, up to a cap, oldest forgotten
-// first: enough to cover what a restart or a re-read could send again.
-type idSet struct {
-	ids  map[string]struct{}
-	ring []string
-	next int
-}
-
-func newIDSet(capacity int) *idSet {
-	return &idSet{ids: map[string]struct{}{}, ring: make([]string, 0, capacity)}
-}
-
-func (s *idSet) has(id string) bool {
-	_, ok := s.ids[id]
-	return ok
-}
-
-func (s *idSet) add(id string) {
-	if s.has(id) {
-		return
-	}
-	if len(s.ring) < cap(s.ring) {
-		s.ring = append(s.ring, id)
-	} else {
-		delete(s.ids, s.ring[s.next])
-		s.ring[s.next] = id
-		s.next = (s.next + 1) % len(s.ring)
-	}
-	s.ids[id] = struct{}{}
-}
-
-// list returns the ids oldest first.
-func (s *idSet) list() []string {
-	out := make([]string, 0, len(s.ring))
-	out = append(out, s.ring[s.next:]...)
-	return append(out, s.ring[:s.next]...)
 }

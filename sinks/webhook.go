@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+
+	"github.com/graceguard/graceguard/internal/durable"
 )
 
 // WebhookOptions configure a Webhook sink.
@@ -47,7 +49,7 @@ type Webhook struct {
 	// after the second of three requests failed does not post the first
 	// again.
 	mu     sync.Mutex
-	posted *idSet
+	posted *durable.RecentIDs
 }
 
 // NewWebhook checks opt and returns a Webhook sink.
@@ -58,7 +60,7 @@ func NewWebhook(opt WebhookOptions) (*Webhook, error) {
 	if opt.SignatureHeader == "" {
 		opt.SignatureHeader = DefaultSignatureHeader
 	}
-	w := &Webhook{opt: opt, http: opt.HTTPClient, posted: newIDSet(1024)}
+	w := &Webhook{opt: opt, http: opt.HTTPClient, posted: durable.NewRecentIDs(1024)}
 	w.scrub = newScrubber(opt.URL.Reveal(), opt.Secret.Reveal())
 	for _, v := range opt.Headers {
 		w.scrub.add(v)
@@ -99,7 +101,7 @@ func (w *Webhook) String() string { return "webhook " + w.opt.URL.String() }
 func (w *Webhook) Send(ctx context.Context, group []alert.Alert) error {
 	for _, a := range group {
 		w.mu.Lock()
-		done := w.posted.has(a.ID)
+		done := w.posted.Has(a.ID)
 		w.mu.Unlock()
 		if done {
 			continue
@@ -108,7 +110,7 @@ func (w *Webhook) Send(ctx context.Context, group []alert.Alert) error {
 			return err
 		}
 		w.mu.Lock()
-		w.posted.add(a.ID)
+		w.posted.Add(a.ID)
 		w.mu.Unlock()
 	}
 	return nil

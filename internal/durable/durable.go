@@ -1,0 +1,85 @@
+// Package durable holds the two pieces of crash safety that the watcher's
+// checkpoint and the sinks' journal share: replacing a file so that a crash
+// leaves the old one or the new one, whole, and remembering the most recent
+// ids of things already done so a restart does not do them twice. It knows
+// nothing of alerts or logs.
+package durable
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile replaces path by writing a temporary file beside it, syncing
+// it, renaming it over path and syncing the directory.
+func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), perm); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// RecentIDs remembers the most recent ids up to a cap, the oldest forgotten
+// first: enough to cover what a restart could do again.
+type RecentIDs struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+// NewRecentIDs returns an empty set holding at most capacity ids.
+func NewRecentIDs(capacity int) *RecentIDs {
+	return &RecentIDs{ids: map[string]struct{}{}, ring: make([]string, 0, max(capacity, 1))}
+}
+
+// Has reports whether id is remembered.
+func (s *RecentIDs) Has(id string) bool {
+	_, ok := s.ids[id]
+	return ok
+}
+
+// Add remembers id, forgetting the oldest when full.
+func (s *RecentIDs) Add(id string) {
+	if s.Has(id) {
+		return
+	}
+	if len(s.ring) < cap(s.ring) {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.ids, s.ring[s.next])
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % len(s.ring)
+	}
+	s.ids[id] = struct{}{}
+}
+
+// List returns the ids, oldest first.
+func (s *RecentIDs) List() []string {
+	out := make([]string, 0, len(s.ring))
+	out = append(out, s.ring[s.next:]...)
+	return append(out, s.ring[:s.next]...)
+}

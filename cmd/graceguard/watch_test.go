@@ -347,9 +347,10 @@ func TestWatchDeliversToSinks(t *testing.T) {
 		return n >= 1 && strings.Count(string(data), "\n") >= 1
 	})
 	mu.Lock()
-	defer mu.Unlock()
-	if !strings.Contains(posted[0], `"user":"uid=s1,ou=shadow,o=Tremolo"`) {
-		t.Errorf("webhook body %q", posted[0])
+	first := posted[0]
+	mu.Unlock() // the server's handler takes the lock while watch drains its queue
+	if !strings.Contains(first, `"user":"uid=s1,ou=shadow,o=Tremolo"`) {
+		t.Errorf("webhook body %q", first)
 	}
 	if code := w.stop(t); code != 0 {
 		t.Errorf("exit %d: %s", code, w.errOut.String())

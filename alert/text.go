@@ -62,7 +62,7 @@ func travelText(a Alert) string {
 	}
 	s := placeText(a.PrevGeo) + " → " + placeText(a.Geo)
 	if a.DistanceKm != nil && a.IntervalMs != nil {
-		s += fmt.Sprintf(": %s km in %s", groupThousands(int64(*a.DistanceKm+0.5)), HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond))
+		s += fmt.Sprintf(": %s km in %s", GroupThousands(int64(*a.DistanceKm+0.5)), HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond))
 	}
 	return s
 }
@@ -95,11 +95,13 @@ func HumanDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-func groupThousands(n int64) string {
-	s := fmt.Sprint(n)
+// GroupThousands writes n with commas between groups of three digits:
+// 16,994. Alerts and summaries use it alike.
+func GroupThousands(n int64) string {
 	if n < 0 {
-		return "-" + groupThousands(-n)
+		return "-" + GroupThousands(-n)
 	}
+	s := fmt.Sprint(n)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}

@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/pipeline"
@@ -69,19 +67,7 @@ not be read (the others are still scanned), 2 for a usage or rule-file error.`,
 }
 
 func runScan(ctx context.Context, o *scanOptions) error {
-	format, err := sinks.ParseFormat(o.format)
-	if err != nil {
-		return usageError{err}
-	}
-	minSev, err := alert.ParseSeverity(o.minSeverity)
-	if err != nil {
-		return usageError{err}
-	}
-	loc, err := time.LoadLocation(o.timezone)
-	if err != nil {
-		return usageErrorf("--timezone %q: %v", o.timezone, err)
-	}
-	color, err := wantColor(o.color, o.io.out)
+	outOpt, loc, err := resolveOutput(o.format, o.minSeverity, o.timezone, o.color, o.io.out)
 	if err != nil {
 		return err
 	}
@@ -100,7 +86,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if !o.quiet {
 		progress = startProgress(o.io.errOut, &done, total)
 	}
-	out := sinks.NewWriter(o.io.out, sinks.WriterOptions{Format: format, Color: color, MinSeverity: minSev})
+	out := sinks.NewWriter(o.io.out, outOpt)
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc,
 		Rules:    set,

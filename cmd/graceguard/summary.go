@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/pipeline"
 )
@@ -81,16 +82,8 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func commas(n int64) string {
-	if n < 0 {
-		return "-" + commas(-n)
-	}
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
+// commas groups digits as alerts do.
+func commas(n int64) string { return alert.GroupThousands(n) }
 
 func humanBytes(n int64) string {
 	switch {

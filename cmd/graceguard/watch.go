@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/sinks"
@@ -114,24 +113,12 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	format, err := sinks.ParseFormat(o.format)
+	outOpt, loc, err := resolveOutput(o.format, o.minSeverity, o.timezone, o.color, o.io.out)
 	if err != nil {
-		return usageError{err}
-	}
-	minSev, err := alert.ParseSeverity(o.minSeverity)
-	if err != nil {
-		return usageError{err}
-	}
-	loc, err := time.LoadLocation(o.timezone)
-	if err != nil {
-		return usageErrorf("--timezone %q: %v", o.timezone, err)
+		return err
 	}
 	if o.from != "start" && o.from != "end" {
 		return usageErrorf("--from %q: want start or end", o.from)
-	}
-	color, err := wantColor(o.color, o.io.out)
-	if err != nil {
-		return err
 	}
 	set, err := loadRules(o.ruleFiles)
 	if err != nil {
@@ -141,11 +128,11 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	out := sinks.NewWriter(o.io.out, sinks.WriterOptions{Format: format, Color: color, MinSeverity: minSev})
+	out := sinks.NewWriter(o.io.out, outOpt)
 	store := correlate.NewMemory(correlate.Limits{})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	dispatcher, err := o.sinks.buildDispatcher(o.configPath, minSev, o.stateDir, reg, logger)
+	dispatcher, err := o.sinks.buildDispatcher(o.configPath, outOpt.MinSeverity, o.stateDir, reg, logger)
 	if err != nil {
 		return err
 	}

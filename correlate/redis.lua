@@ -23,6 +23,10 @@ local session = ARGV[19]
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
+-- History lives as long as an address stays known: Redis forgets what the
+-- caps and the log-time checks have not already dropped. Each key's
+-- expiration is renewed when it is written.
+local keep = fmt(math.ceil(ipTTL / 1000))
 -- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
 local ev = {0, 0, 0, 0, 0, 0}
 local userKeys = {':m', ':r', ':i', ':x', ':c', ':a'}
@@ -39,7 +43,9 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', users, '-inf', '(' .. fmt(t - ipT
   ev[2] = ev[2] + 1
 end
 
-if redis.call('EXISTS', meta) == 0 then
+local m = redis.call('HMGET', meta, 'first', 'last', 'seq')
+local first, last, seq = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+if not first then
   if redis.call('ZSCORE', users, member) == false and redis.call('ZCARD', users) >= maxUsers then
     local oldest = redis.call('ZRANGE', users, 0, 0)
     if oldest[1] then
@@ -47,7 +53,7 @@ if redis.call('EXISTS', meta) == 0 then
       ev[1] = ev[1] + 1
     end
   end
-  redis.call('HSET', meta, 'first', tstr, 'last', tstr, 'seq', 0)
+  first, last, seq = t, t, 0
 end
 
 local function split(s)
@@ -69,8 +75,8 @@ end
 
 local facts = false
 if need then
-  local first = ''
-  if redis.call('EXISTS', refreshes, ips, reuses) > 0 then first = redis.call('HGET', meta, 'first') end
+  local firstSeen = ''
+  if redis.call('EXISTS', refreshes, ips, reuses) > 0 then firstSeen = fmt(first) end
   local prev, prevTime = '', ''
   local newest = redis.call('ZREVRANGEBYSCORE', refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if newest[1] and t - tonumber(newest[2]) <= refreshTTL then prev, prevTime = newest[1], newest[2] end
@@ -82,36 +88,38 @@ if need then
   end
   local sess = {}
   if slot ~= '' then sess = sessionAddrs() end
-  facts = {prev, prevTime, first, r10, r1h, redis.call('ZREVRANGE', ips, 0, -1),
+  facts = {prev, prevTime, firstSeen, r10, r1h, redis.call('ZREVRANGE', ips, 0, -1),
     redis.call('ZREVRANGE', countries, 0, -1), redis.call('ZREVRANGE', asns, 0, -1), sess}
 end
 
 -- learning
-local last = tonumber(redis.call('HGET', meta, 'last'))
-if t > last then redis.call('HSET', meta, 'last', tstr) end
-local first = tonumber(redis.call('HGET', meta, 'first'))
-if t < first then redis.call('HSET', meta, 'first', tstr) end
-redis.call('ZADD', users, 'GT', tstr, member)
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
+seq = seq + 1
+redis.call('HSET', meta, 'first', fmt(math.min(first, t)), 'last', fmt(math.max(last, t)), 'seq', fmt(seq))
+redis.call('PEXPIRE', meta, keep)
+if redis.call('ZADD', users, 'GT', tstr, member) == 1 then redis.call('PEXPIRE', users, keep) end
 
 local function learnIP()
   if ip == '' then return end
-  redis.call('ZADD', ips, 'GT', tstr, ip)
-  local over = redis.call('ZCARD', ips) - maxIPs
-  if over > 0 then
-    redis.call('ZPOPMIN', ips, fmt(over))
-    ev[3] = ev[3] + over
+  if redis.call('ZADD', ips, 'GT', tstr, ip) == 1 then
+    local over = redis.call('ZCARD', ips) - maxIPs
+    if over > 0 then
+      redis.call('ZPOPMIN', ips, fmt(over))
+      ev[3] = ev[3] + over
+    end
   end
+  redis.call('PEXPIRE', ips, keep)
 end
 
 local function learnPlace()
   if country ~= '' then
     redis.call('ZADD', countries, fmt(seq), country)
     redis.call('ZREMRANGEBYRANK', countries, 0, fmt(-(maxPlaces + 1)))
+    redis.call('PEXPIRE', countries, keep)
   end
   if asn ~= '0' then
     redis.call('ZADD', asns, fmt(seq), asn)
     redis.call('ZREMRANGEBYRANK', asns, 0, fmt(-(maxPlaces + 1)))
+    redis.call('PEXPIRE', asns, keep)
   end
 end
 
@@ -128,6 +136,7 @@ local function learnSession()
   end
   addrs[#addrs + 1] = ip
   redis.call('HSET', sessions, slot, shash .. '|' .. table.concat(addrs, '|'))
+  if #addrs == 1 then redis.call('PEXPIRE', sessions, keep) end
 end
 
 if action == REFRESH then
@@ -147,10 +156,5 @@ elseif action == REUSE then
   redis.call('PEXPIRE', reuses, 3600000)
   learnSession()
 end
-
--- History lives as long as an address stays known: Redis forgets what the
--- caps and the log-time checks above have not already dropped.
-local keep = fmt(math.ceil(ipTTL / 1000))
-for _, k in ipairs({meta, ips, countries, asns, users, sessions}) do redis.call('PEXPIRE', k, keep) end
 
 return {facts, ev}

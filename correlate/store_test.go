@@ -19,7 +19,7 @@ func forEachStore(t *testing.T, l Limits, fn func(t *testing.T, s Store)) {
 }
 
 // newTestRedis returns a Redis store on a redis-server of its own.
-func newTestRedis(t *testing.T, l Limits) *Redis {
+func newTestRedis(t testing.TB, l Limits) *Redis {
 	t.Helper()
 	srv := redistest.Start(t)
 	opt, err := redis.ParseURL(srv.URL(0))

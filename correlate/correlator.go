@@ -62,6 +62,9 @@ type Judge func(*Context) error
 // Stats returns the counts so far.
 func (c *Correlator) Stats() CorrelatorStats { return c.stats }
 
+// PairWindow is how long, in log time, a token_ok waits for its twin.
+func (c *Correlator) PairWindow() time.Duration { return c.pairWindow }
+
 // Observe takes the next event in log order and calls judge with the Context
 // of every event that is ready to be judged: this one, or earlier token_ok
 // lines it released. Events of kind other are ignored.

@@ -390,6 +390,7 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 		w.log.Warn(a.ProxyDiagnosis())
 	}
 	if ev.Kind == parser.KindGraceReuse && (w.opt.Shared || w.othersBehind(s, ev.Time)) {
+		w.det.correlator.Pair(&ev)
 		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
 		w.setHeld()
 		return nil

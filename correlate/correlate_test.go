@@ -528,3 +528,36 @@ func snapUsers(s MemorySnapshot) []string {
 	}
 	return out
 }
+
+// A watcher holds a grace reuse while other sources catch up; its twin must
+// not be learned as a refresh meanwhile, even when the pair window passes.
+func TestPairWhileTheReuseIsHeld(t *testing.T) {
+	forEachStore(t, Limits{}, func(t *testing.T, store Store) {
+		ctx := context.Background()
+		c := NewCorrelator(store, time.Second)
+		var got []Context
+		judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+		refresh := ev(parser.KindTokenOK, 0, "198.51.100.23", thread("t1"))
+		twin := ev(parser.KindTokenOK, 2*time.Second, "192.0.2.66", thread("t2"), session("s2"))
+		reuse := ev(parser.KindGraceReuse, 2*time.Second, "192.0.2.66", thread("t2"), session("s2"))
+		for _, e := range []*parser.Event{&refresh, &twin} {
+			if err := c.Observe(ctx, e, judge); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Pair(&reuse)
+		if err := c.Tick(ctx, t0.Add(time.Minute), judge); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Observe(ctx, &reuse, judge); err != nil {
+			t.Fatal(err)
+		}
+		rs := reuses(got)
+		if len(rs) != 1 || rs[0].Prev == nil || rs[0].Prev.IP != refresh.IP || rs[0].IPSeen {
+			t.Fatalf("the held reuse must be judged against the refresh before it, not its twin: %+v", rs)
+		}
+		if c.Stats().PairedTokenOK != 1 {
+			t.Errorf("paired %d, want 1", c.Stats().PairedTokenOK)
+		}
+	})
+}

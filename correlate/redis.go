@@ -47,6 +47,7 @@ import (
 type Redis struct {
 	client *redis.Client
 	prefix string
+	owner  string
 	limits Limits
 	mask   uint64
 
@@ -70,6 +71,10 @@ const maxPipelined = 256
 // RedisOptions configure a Redis store.
 type RedisOptions struct {
 	Prefix string // key prefix; default "graceguard:"
+	// Owner names this watcher in the alert ids it claims, so that after a
+	// crash between claiming and sending it can still send its own. Empty
+	// is "graceguard".
+	Owner  string
 	Limits Limits
 }
 
@@ -78,9 +83,12 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	if opt.Prefix == "" {
 		opt.Prefix = "graceguard:"
 	}
+	if opt.Owner == "" {
+		opt.Owner = "graceguard"
+	}
 	l := opt.Limits.withDefaults()
 	size := 1 << bits.Len(uint(max(l.MaxSessions, 2)-1))
-	return &Redis{client: client, prefix: opt.Prefix, limits: l, mask: uint64(size - 1)}
+	return &Redis{client: client, prefix: opt.Prefix, owner: opt.Owner, limits: l, mask: uint64(size - 1)}
 }
 
 // Ping checks that Redis answers.
@@ -127,19 +135,20 @@ func (r *Redis) flush(ctx context.Context) error {
 	if len(r.pending) == 0 {
 		return nil
 	}
-	// The script is loaded once up front: EvalSha in a pipeline cannot fall
-	// back to Eval per command.
+	// A failed batch is dropped, not retried: the failover store learned it
+	// locally, and replaying a half-applied batch would learn some twice.
+	batch := r.pending
+	r.pending = r.pending[:0]
+	// The script is loaded first: EvalSha in a pipeline cannot fall back to
+	// Eval per command.
 	if err := applyScript.Load(ctx, r.client).Err(); err != nil {
 		return fmt.Errorf("redis: load script: %w", err)
 	}
 	pipe := r.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(r.pending))
-	for i, obs := range r.pending {
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, obs := range batch {
 		cmds[i] = applyScript.EvalSha(ctx, pipe, r.keys(obs.User), r.args(obs)...)
 	}
-	// The batch is gone either way: a failed one is the caller's to count,
-	// and the observations were learned locally by the failover store.
-	r.pending = r.pending[:0]
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -308,14 +317,19 @@ func (r *Redis) Stats(ctx context.Context) (MemoryStats, error) {
 	return st, nil
 }
 
-// Claim marks an alert id as sent, for ttl; false when another watcher
-// (or this one, earlier) claimed it first.
+// Claim marks an alert id as sent by this owner, for ttl; false when
+// another watcher claimed it first. SET NX decides; its GET tells an id this
+// owner claimed before a crash, whose alert may never have left, from
+// another watcher's.
 func (r *Redis) Claim(ctx context.Context, id string, ttl time.Duration) (bool, error) {
-	ok, err := r.client.SetNX(ctx, r.prefix+"sent:"+id, 1, ttl).Result()
-	if err != nil {
+	prev, err := r.client.Do(ctx, "SET", r.prefix+"sent:"+id, r.owner, "NX", "GET", "PX", ttl.Milliseconds()).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return true, nil
+	case err != nil:
 		return false, fmt.Errorf("redis: %w", err)
 	}
-	return ok, nil
+	return prev == r.owner, nil
 }
 
 // Unclaim releases an id whose delivery failed, so a later read can send it.

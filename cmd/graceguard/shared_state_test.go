@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/redistest"
+)
+
+// Lines of one user's refresh on replica A and its replay on replica B,
+// second apart, as OpenUnison writes them.
+const (
+	tokenURL   = "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	sharedDN   = "uid=mmosley,ou=shadow,o=Tremolo"
+	refreshOnA = "[2026-11-24 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - " + tokenURL + " - " + sharedDN +
+		" - NONE [198.51.100.23] - [f0000000000000000000000000000000000000001]\n"
+	replayOnB = "[2026-11-24 10:00:01,000][XNIO-1 task-7] INFO  AccessLog - [AzSuccess] - k8sidp - " + tokenURL + " - " + sharedDN +
+		" - NONE [192.0.2.66] - [f0000000000000000000000000000000000000002]\n" +
+		"[2026-11-24 10:00:01,000][XNIO-1 task-7] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - " + tokenURL + " - " + sharedDN +
+		" - Expired token used within grace period [192.0.2.66] - [f0000000000000000000000000000000000000002]\n"
+)
+
+// Two watchers, one per replica's log, sharing one Redis: the replay logged
+// by B is judged against the refresh logged by A, whichever line arrives
+// first within the settle time, and alerted exactly once, also when a
+// second watcher of B's log (a central deployment beside the sidecar)
+// raises the same alert.
+func TestSharedStateAcrossReplicas(t *testing.T) {
+	tests := []struct {
+		name        string
+		replayFirst bool
+		twinOfB     bool
+	}{
+		{name: "refresh first"},
+		{name: "replay first, refresh within the settle time", replayFirst: true},
+		{name: "two watchers of the replaying replica", twinOfB: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := redistest.Start(t, redistest.WithPassword("s3cret-pw"))
+			t.Setenv(redisPasswordEnv, "s3cret-pw")
+			dir := t.TempDir()
+			logA, logB := filepath.Join(dir, "pod-a.log"), filepath.Join(dir, "pod-b.log")
+			appendFile(t, logA, "")
+			appendFile(t, logB, "")
+			state := "redis://" + srv.Addr + "/0"
+			watch := func(name, log string) *watchRun {
+				return startWatch(t, "--format", "json", "--poll", "5ms", "--settle", "2s", "--state", state,
+					"--state-dir", filepath.Join(dir, name), "--listen", "127.0.0.1:0", log)
+			}
+			a, b := watch("a", logA), watch("b", logB)
+			runs := []*watchRun{a, b}
+			if tt.twinOfB {
+				runs = append(runs, watch("b2", logB))
+			}
+			for _, r := range runs {
+				addr := waitForAddr(t, r)
+				waitFor(t, "ready", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
+			}
+			start := time.Now()
+			if tt.replayFirst {
+				appendFile(t, logB, replayOnB)
+				time.Sleep(500 * time.Millisecond)
+				appendFile(t, logA, refreshOnA)
+			} else {
+				appendFile(t, logA, refreshOnA)
+				appendFile(t, logB, replayOnB)
+			}
+			all := func() []alert.Alert {
+				var out []alert.Alert
+				for _, r := range runs {
+					out = append(out, r.alerts(t)...)
+				}
+				return out
+			}
+			deadline := time.Now().Add(8 * time.Second)
+			for countRule(all(), "reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if countRule(all(), "reuse-ip-mismatch") == 0 {
+				_, m := get(t, "http://"+waitForAddr(t, a)+"/metrics")
+				t.Fatalf("no cross-replica alert; alerts:\n%s\nA's log:\n%s\nB's log:\n%s\n%s", describe(all()), a.errOut, b.errOut, m)
+			}
+			latency := time.Since(start)
+			time.Sleep(3 * time.Second) // past the settle time: a second alert would be out by now
+			got := all()
+			if n := countRule(got, "reuse-ip-mismatch"); n != 1 {
+				t.Fatalf("reuse-ip-mismatch sent %d times, want exactly once:\n%s", n, describe(got))
+			}
+			for _, al := range got {
+				if al.Rule == "reuse-ip-mismatch" && (al.PrevIP != "198.51.100.23" || al.IP != "192.0.2.66") {
+					t.Errorf("alert %s: prev_ip %s ip %s, want the refresh on A and the replay on B", al.Rule, al.PrevIP, al.IP)
+				}
+			}
+			if len(a.alerts(t)) != 0 {
+				t.Errorf("the watcher of A alerted: %s", describe(a.alerts(t)))
+			}
+			// Timing targets live in benchmarks; this only reports.
+			t.Logf("alerted %v after the lines were written (settle 2s)", latency)
+			for _, r := range runs {
+				if out := r.errOut.String(); strings.Contains(out, "s3cret-pw") {
+					t.Errorf("the Redis password was logged:\n%s", out)
+				}
+			}
+		})
+	}
+}
+
+func describe(as []alert.Alert) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "  %s %s ip=%s prev=%s source=%s\n", a.ID, a.Rule, a.IP, a.PrevIP, a.Source)
+	}
+	return b.String()
+}

@@ -117,3 +117,48 @@ func describe(as []alert.Alert) string {
 	}
 	return b.String()
 }
+
+// With Redis gone, watch goes on alerting from its own history, says it is
+// not ready, counts the failures, and comes back when Redis does.
+func TestWatchSurvivesRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "pod-a.log")
+	appendFile(t, logPath, "")
+	w := startWatch(t, "--format", "json", "--poll", "5ms", "--settle", "200ms", "--state", "redis://"+srv.Addr+"/0",
+		"--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", logPath)
+	base := "http://" + waitForAddr(t, w)
+	readyz := func() int { code, _ := get(t, base+"/readyz"); return code }
+	waitFor(t, "ready", func() bool { return readyz() == 200 })
+
+	srv.Stop()
+	appendFile(t, logPath, replayLines("u1", 0))
+	waitFor(t, "an alert from local state", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	waitFor(t, "/readyz to fail", func() bool { return readyz() == 503 })
+	_, body := get(t, base+"/readyz")
+	if !strings.Contains(body, "shared state unreachable") {
+		t.Errorf("/readyz says %q", body)
+	}
+	_, metrics := get(t, base+"/metrics")
+	if !strings.Contains(metrics, "graceguard_shared_state_up 0") || strings.Contains(metrics, "graceguard_shared_state_errors_total 0\n") {
+		t.Errorf("metrics must show Redis down and count its errors:\n%s", grepLines(metrics, "shared_state"))
+	}
+
+	srv.Restart()
+	waitFor(t, "ready again", func() bool { return readyz() == 200 })
+	appendFile(t, logPath, replayLines("u2", 1))
+	waitFor(t, "an alert with Redis back", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+	if code := w.stop(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, w.errOut)
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -117,3 +117,98 @@ func describe(as []alert.Alert) string {
 	}
 	return b.String()
 }
+
+// With Redis gone, watch goes on alerting from its own history, says it is
+// not ready, counts the failures, and comes back when Redis does.
+func TestWatchSurvivesRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "pod-a.log")
+	appendFile(t, logPath, "")
+	w := startWatch(t, "--format", "json", "--poll", "5ms", "--settle", "200ms", "--state", "redis://"+srv.Addr+"/0",
+		"--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", logPath)
+	base := "http://" + waitForAddr(t, w)
+	readyz := func() int { code, _ := get(t, base+"/readyz"); return code }
+	waitFor(t, "ready", func() bool { return readyz() == 200 })
+
+	srv.Stop()
+	appendFile(t, logPath, replayLines("u1", 0))
+	waitFor(t, "an alert from local state", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	waitFor(t, "/readyz to fail", func() bool { return readyz() == 503 })
+	_, body := get(t, base+"/readyz")
+	if !strings.Contains(body, "shared state unreachable") {
+		t.Errorf("/readyz says %q", body)
+	}
+	_, metrics := get(t, base+"/metrics")
+	if !strings.Contains(metrics, "graceguard_shared_state_up 0") || strings.Contains(metrics, "graceguard_shared_state_errors_total 0\n") {
+		t.Errorf("metrics must show Redis down and count its errors:\n%s", grepLines(metrics, "shared_state"))
+	}
+
+	srv.Restart()
+	waitFor(t, "ready again", func() bool { return readyz() == 200 })
+	appendFile(t, logPath, replayLines("u2", 1))
+	waitFor(t, "an alert with Redis back", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+	if code := w.stop(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, w.errOut)
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// rediss:// verifies the server against --state-ca-file: with the CA the
+// watcher is ready, without it the certificate is refused and it is not.
+func TestSharedStateOverTLS(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithTLS())
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "pod-a.log")
+	appendFile(t, logPath, "")
+	for _, tt := range []struct {
+		name   string
+		ca     []string
+		status int
+	}{
+		{"with the CA", []string{"--state-ca-file", srv.CAFile}, 200},
+		{"with the system roots only", nil, 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--state", srv.URL(0), "--state-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, tt.ca...)
+			w := startWatch(t, append(args, logPath)...)
+			base := "http://" + waitForAddr(t, w)
+			waitFor(t, "/readyz", func() bool { code, _ := get(t, base+"/readyz"); return code == tt.status })
+		})
+	}
+}
+
+func TestStateFlagErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--state", "postgres://x"}, "want memory, redis://"},
+		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/0", "--state-ca-file", "ca.pem"}, "needs a rediss://"},
+		{[]string{"--state", "rediss://127.0.0.1:1/0", "--state-ca-file", "/nonexistent/ca.pem"}, "--state-ca-file"},
+		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file"},
+		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/x"}, "invalid database number"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut syncBuffer
+			cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
+			cmd.SetArgs(append(append([]string{"watch", "--state-dir", ""}, tt.args...), "x.log"))
+			code := exitCode(&errOut, cmd.Execute())
+			if code != 2 || !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), tt.want)
+			}
+			if strings.Contains(errOut.String(), "hunter2") {
+				t.Errorf("the password was printed: %s", errOut.String())
+			}
+		})
+	}
+}

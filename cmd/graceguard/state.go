@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,12 +30,14 @@ const redisPasswordEnv = "GRACEGUARD_REDIS_PASSWORD"
 type stateFlags struct {
 	url          string
 	passwordFile string
+	caFile       string
 	prefix       string
 }
 
 func (s *stateFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.url, "state", "memory", "where the correlation history lives: memory, or a `URL` redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS) shared by the watchers of all replicas")
 	f.StringVar(&s.passwordFile, "state-password-file", "", "read the Redis password from `FILE` (else "+redisPasswordEnv+")")
+	f.StringVar(&s.caFile, "state-ca-file", "", "PEM `FILE` of the CA that signed a rediss:// server's certificate (default: the system's roots)")
 	f.StringVar(&s.prefix, "state-prefix", "graceguard:", "prefix of graceguard's Redis keys: one per OpenUnison deployment sharing a Redis")
 }
 
@@ -89,6 +92,16 @@ func (s *stateFlags) redisOptions() (*redis.Options, error) {
 			return nil, err
 		}
 	}
+	if s.caFile != "" {
+		if u.Scheme != "rediss" {
+			return nil, usageErrorf("--state-ca-file needs a rediss:// --state URL")
+		}
+		pool, err := readCAFile(s.caFile)
+		if err != nil {
+			return nil, err
+		}
+		opt.TLSConfig.RootCAs = pool
+	}
 	q := u.Query()
 	if !q.Has("dial_timeout") {
 		opt.DialTimeout = 2 * time.Second
@@ -104,6 +117,18 @@ func (s *stateFlags) redisOptions() (*redis.Options, error) {
 	}
 	opt.DialerRetries = 1
 	return opt, nil
+}
+
+func readCAFile(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("--state-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, usageErrorf("--state-ca-file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 func (s *stateFlags) password() (string, error) {

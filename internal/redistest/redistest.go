@@ -10,6 +10,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -24,10 +25,14 @@ import (
 type Server struct {
 	Addr     string // host:port
 	Password string // "" for none
-	t        testing.TB
-	dir      string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	// CAFile is the PEM certificate that signed a TLS server's certificate
+	// (WithTLS); "" for a plain server.
+	CAFile string
+	tls    *tls.Config
+	t      testing.TB
+	dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // Option changes how the server starts.
@@ -35,6 +40,10 @@ type Option func(*Server)
 
 // WithPassword makes the server require a password.
 func WithPassword(p string) Option { return func(s *Server) { s.Password = p } }
+
+// WithTLS makes the server speak TLS only, with a certificate for 127.0.0.1
+// signed by a CA made for the test (Server.CAFile).
+func WithTLS() Option { return func(s *Server) { s.tls = &tls.Config{} } }
 
 // Start starts a redis-server and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -49,6 +58,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s := &Server{t: t, dir: t.TempDir()}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.tls != nil {
+		if err := s.makeCerts(); err != nil {
+			t.Fatalf("test certificates: %v", err)
+		}
 	}
 	var err error
 	for range 5 {
@@ -68,12 +82,16 @@ func Start(t testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// URL returns the server's redis:// URL for database db.
+// URL returns the server's redis:// (or rediss://) URL for database db.
 func (s *Server) URL(db int) string {
-	if s.Password != "" {
-		return fmt.Sprintf("redis://:%s@%s/%d", s.Password, s.Addr, db)
+	scheme := "redis"
+	if s.tls != nil {
+		scheme = "rediss"
 	}
-	return fmt.Sprintf("redis://%s/%d", s.Addr, db)
+	if s.Password != "" {
+		return fmt.Sprintf("%s://:%s@%s/%d", scheme, s.Password, s.Addr, db)
+	}
+	return fmt.Sprintf("%s://%s/%d", scheme, s.Addr, db)
 }
 
 // Stop kills the server; Restart brings it back on the same port.
@@ -108,6 +126,11 @@ func (s *Server) launch() error {
 	if s.Password != "" {
 		args = append(args, "--requirepass", s.Password)
 	}
+	if s.tls != nil {
+		args[3] = "0" // no plain port
+		args = append(args, "--tls-port", port, "--tls-cert-file", s.dir+"/server.pem", "--tls-key-file", s.dir+"/server-key.pem",
+			"--tls-ca-cert-file", s.CAFile, "--tls-auth-clients", "no")
+	}
 	cmd := exec.Command("redis-server", args...)
 	stderr, err := os.Create(s.dir + "/redis.log")
 	if err != nil {
@@ -123,7 +146,7 @@ func (s *Server) launch() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		if err := ping(s.Addr, s.Password); err == nil {
+		if err := ping(s.Addr, s.Password, s.tls); err == nil {
 			s.cmd, s.exited = cmd, exited
 			return nil
 		}
@@ -141,8 +164,15 @@ func (s *Server) launch() error {
 }
 
 // ping speaks just enough RESP to know the server answers.
-func ping(addr, password string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func ping(addr, password string, tlsConfig *tls.Config) error {
+	var c net.Conn
+	var err error
+	d := &net.Dialer{Timeout: time.Second}
+	if tlsConfig != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tlsConfig)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return err
 	}

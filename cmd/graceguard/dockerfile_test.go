@@ -260,21 +260,9 @@ func TestDockerfileShape(t *testing.T) {
 // by .dockerignore.
 func dockerContext(t *testing.T, root string) string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(root, ".dockerignore"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	patterns, err := ignorefile.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm, err := patternmatcher.New(patterns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pm := dockerIgnore(t, root)
 	dst := t.TempDir()
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -299,6 +287,61 @@ func dockerContext(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// dockerIgnore reads .dockerignore as BuildKit does.
+func dockerIgnore(t *testing.T, root string) *patternmatcher.PatternMatcher {
+	t.Helper()
+	f, err := os.Open(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pm
+}
+
+var goEmbed = regexp.MustCompile(`(?m)^//go:embed (.+)$`)
+
+// Files a package embeds are read by go build: the build context must let
+// them in, or the image build fails on a builder far from here.
+func TestDockerignoreLetsEmbeddedFilesIn(t *testing.T) {
+	root := filepath.Join("..", "..")
+	pm := dockerIgnore(t, root)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range goEmbed.FindAllStringSubmatch(string(data), -1) {
+			for _, pattern := range strings.Fields(m[1]) {
+				files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), pattern))
+				if len(files) == 0 {
+					t.Errorf("%s: //go:embed %s matches nothing", path, pattern)
+				}
+				for _, f := range files {
+					rel, _ := filepath.Rel(root, f)
+					if ignored, _ := pm.MatchesOrParentMatches(filepath.ToSlash(rel)); ignored {
+						t.Errorf("%s embeds %s, which .dockerignore leaves out of the build context", path, rel)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDockerfileBuild(t *testing.T) {

@@ -93,6 +93,8 @@ type stream struct {
 	line      int64
 	idle      bool
 	watermark time.Time // time of the newest record read
+
+	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
 
 type heldEvent struct {
@@ -223,6 +225,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 		w.streams[b.Key] = s
 	}
 	s.id = b.ID
+	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:
 		if rec, ok := s.asm.Flush(true); ok {
@@ -281,8 +284,13 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 }
 
 // sourceID names a file for alert ids by device and inode: its path changes
-// when it is rotated, and a restart may read it under the new name.
+// when it is rotated, and a restart may read it under the new name. A
+// container's log is named by the container instance's id: its pod's name
+// may come back with a StatefulSet's next pod.
 func sourceID(b source.Batch) string {
+	if b.Cursor != "" {
+		return b.ID.Fingerprint // a container instance's id: its log has no inode
+	}
 	if b.ID.Ino == 0 {
 		return b.Path
 	}

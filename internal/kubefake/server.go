@@ -11,7 +11,9 @@
 package kubefake
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,16 +23,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // Server is the fake API server. Its exported methods are safe from any
 // goroutine.
 type Server struct {
 	*httptest.Server
-	// Token is the bearer token requests must carry.
-	Token string
 
 	mu        sync.Mutex
+	token     string // the bearer token requests must carry
 	rv        int64
 	pods      map[string]*pod // by namespace/name
 	events    []event
@@ -79,11 +82,12 @@ type event struct {
 
 // New starts a server; t's cleanup closes it.
 func New(t interface{ Cleanup(func()) }) *Server {
-	s := &Server{Token: "kubefake-token", pods: map[string]*pod{}, changed: make(chan struct{}), rv: 1000}
+	s := &Server{token: "kubefake-token", pods: map[string]*pod{}, changed: make(chan struct{}), rv: 1000}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.auth(s.handlePods))
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", s.auth(s.handleLog))
-	s.Server = httptest.NewServer(mux)
+	// TLS: client-go sends a kubeconfig's credentials only over TLS.
+	s.Server = httptest.NewTLSServer(mux)
 	t.Cleanup(func() {
 		s.mu.Lock()
 		s.notifyLocked()
@@ -94,7 +98,17 @@ func New(t interface{ Cleanup(func()) }) *Server {
 	return s
 }
 
-// Kubeconfig is a kubeconfig naming this server, its token and namespace.
+// RestConfig is a client configuration for this server and its token.
+func (s *Server) RestConfig() *rest.Config {
+	return &rest.Config{Host: s.URL, BearerToken: s.Token(), TLSClientConfig: rest.TLSClientConfig{CAData: s.caPEM()}}
+}
+
+func (s *Server) caPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
+
+// Kubeconfig is a kubeconfig naming this server, its certificate, token and
+// namespace.
 func (s *Server) Kubeconfig(namespace string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -102,6 +116,7 @@ clusters:
 - name: fake
   cluster:
     server: %s
+    certificate-authority-data: %s
 contexts:
 - name: fake
   context:
@@ -113,12 +128,12 @@ users:
 - name: fake
   user:
     token: %s
-`, s.URL, namespace, s.Token)
+`, s.URL, base64.StdEncoding.EncodeToString(s.caPEM()), namespace, s.Token())
 }
 
 func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+s.Token {
+		if r.Header.Get("Authorization") != "Bearer "+s.Token() {
 			writeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
 			return
 		}
@@ -132,6 +147,20 @@ func writeStatus(w http.ResponseWriter, code int, reason, msg string) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": msg,
 	})
+}
+
+// Token is the bearer token requests must carry.
+func (s *Server) Token() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.token
+}
+
+// SetToken changes the token requests must carry.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
 }
 
 // AddPod adds a running pod whose containers each run one instance.

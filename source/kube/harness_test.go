@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/graceguard/graceguard/internal/kubefake"
 	"github.com/graceguard/graceguard/source"
 )
@@ -133,7 +131,7 @@ func fast(opt Options) Options {
 func start(t *testing.T, srv *kubefake.Server, opt Options) *running {
 	t.Helper()
 	if opt.Config == nil {
-		opt.Config = &rest.Config{Host: srv.URL, BearerToken: srv.Token}
+		opt.Config = srv.RestConfig()
 	}
 	if opt.Namespace == "" {
 		opt.Namespace = ns

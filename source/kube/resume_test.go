@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/kubefake"
 	"github.com/graceguard/graceguard/pipeline"
@@ -76,7 +74,7 @@ func runPipeline(t *testing.T, srv *kubefake.Server, stateDir string, idle time.
 	}
 	batches := make(chan source.Batch, 4)
 	src, err := New(fast(Options{
-		Config: &rest.Config{Host: srv.URL, BearerToken: srv.Token}, Namespace: ns, Selector: selector,
+		Config: srv.RestConfig(), Namespace: ns, Selector: selector,
 		Container: container, Positions: w.Positions(), Idle: idle, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	}), batches)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	klabels "k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 
 	"github.com/graceguard/graceguard/source"
@@ -67,6 +69,38 @@ func (o *Options) defaults() {
 	}
 }
 
+// Validate checks the options, names and selector before the API server
+// sees them: a request it refuses would only be tried again and again.
+func (opt Options) Validate() error {
+	switch {
+	case opt.Config == nil:
+		return errors.New("kube: no API server configuration")
+	case opt.Namespace == "":
+		return errors.New("kube: no namespace")
+	case (opt.Pod == "") == (opt.Selector == ""):
+		return errors.New("kube: name one pod or a label selector, not both or neither")
+	}
+	if errs := validation.IsDNS1123Label(opt.Namespace); len(errs) > 0 {
+		return fmt.Errorf("kube: namespace %q: %s", opt.Namespace, strings.Join(errs, "; "))
+	}
+	if opt.Pod != "" {
+		if errs := validation.IsDNS1123Subdomain(opt.Pod); len(errs) > 0 {
+			return fmt.Errorf("kube: pod name %q: %s", opt.Pod, strings.Join(errs, "; "))
+		}
+	}
+	if opt.Selector != "" {
+		if _, err := klabels.Parse(opt.Selector); err != nil {
+			return fmt.Errorf("kube: label selector %q: %w", opt.Selector, err)
+		}
+	}
+	if opt.Container != "" {
+		if errs := validation.IsDNS1123Label(opt.Container); len(errs) > 0 {
+			return fmt.Errorf("kube: container name %q: %s", opt.Container, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
 func setDefault[T time.Duration | int](v *T, d T) {
 	if *v <= 0 {
 		*v = d
@@ -105,13 +139,8 @@ type podEntry struct {
 // New returns a Source that will send to out.
 func New(opt Options, out chan<- source.Batch) (*Source, error) {
 	opt.defaults()
-	switch {
-	case opt.Config == nil:
-		return nil, errors.New("kube: no API server configuration")
-	case opt.Namespace == "":
-		return nil, errors.New("kube: no namespace")
-	case (opt.Pod == "") == (opt.Selector == ""):
-		return nil, errors.New("kube: name one pod or a label selector, not both or neither")
+	if err := opt.Validate(); err != nil {
+		return nil, err
 	}
 	a, err := newAPI(opt.Config, opt.Namespace, opt.Pod, opt.Selector)
 	if err != nil {

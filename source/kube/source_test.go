@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/graceguard/graceguard/internal/kubefake"
 	"github.com/graceguard/graceguard/source"
 )
@@ -289,9 +287,9 @@ func TestForgetsGoneCheckpointedStreams(t *testing.T) {
 func TestUnauthorized(t *testing.T) {
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
-	wrong := srv.Token
-	srv.Token = "the-real-token"
-	r := start(t, srv, Options{Container: container, Config: &rest.Config{Host: srv.URL, BearerToken: wrong}})
+	cfg := srv.RestConfig() // with kubefake's usual token, now refused
+	srv.SetToken("the-real-token")
+	r := start(t, srv, Options{Container: container, Config: cfg})
 	waitFor(t, "the failure in the log", func() bool { return strings.Contains(r.log.String(), "cannot list pods") })
 	if r.src.Ready() {
 		t.Error("ready without a pod list")

@@ -86,8 +86,11 @@ func New(t interface{ Cleanup(func()) }) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.auth(s.handlePods))
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", s.auth(s.handleLog))
-	// TLS: client-go sends a kubeconfig's credentials only over TLS.
-	s.Server = httptest.NewTLSServer(mux)
+	// TLS: client-go sends a kubeconfig's credentials only over TLS; and
+	// HTTP/2, as API servers speak it, many streams on one connection.
+	s.Server = httptest.NewUnstartedServer(mux)
+	s.EnableHTTP2 = true
+	s.StartTLS()
 	t.Cleanup(func() {
 		s.mu.Lock()
 		s.notifyLocked()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -136,7 +137,7 @@ const headerTimeout = 30 * time.Second
 const maxList = 64 << 20
 
 func newAPI(cfg *rest.Config, namespace, podName, selector string) (*api, error) {
-	hc, err := rest.HTTPClientFor(cfg)
+	hc, err := httpClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -151,6 +152,41 @@ func newAPI(cfg *rest.Config, namespace, podName, selector string) (*api, error)
 		sel.Set("labelSelector", selector)
 	}
 	return &api{http: hc, base: base, namespace: namespace, selectors: sel}, nil
+}
+
+// httpClient is a client for the API server with cfg's TLS and
+// credentials: bearer tokens (a service account's file, re-read as it
+// rotates), client certificates, exec plugins and impersonation, all from
+// client-go's rest package. Its transport is the standard library's, not
+// rest.HTTPClientFor's: that one links golang.org/x/net/http2 and a
+// certificate-rotation work queue, 1.2 MB more binary and 0.5 MB more
+// resident memory at start-up, for HTTP/2 health checks the standard
+// transport now does itself.
+func httpClient(cfg *rest.Config) (*http.Client, error) {
+	tlsConfig, err := rest.TLSConfigFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	proxy := cfg.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
+	}
+	dial := cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	base := &http.Transport{
+		Proxy: proxy, DialContext: dial, TLSClientConfig: tlsConfig, ForceAttemptHTTP2: true,
+		TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 8,
+		// A follow stream on a connection that died silently must not
+		// wait for ever: ping it after 30 s of silence.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+	}
+	rt, err := rest.HTTPWrappersForConfig(cfg, base)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: rt, Timeout: cfg.Timeout}, nil
 }
 
 func (a *api) url(q url.Values, parts ...string) string {

@@ -62,6 +62,7 @@ type container struct {
 type instance struct {
 	id      string
 	running bool
+	gone    bool // its log was removed: requests for it fail
 	started time.Time
 	lines   []line
 }
@@ -220,6 +221,16 @@ func (s *Server) Stop(namespace, podName, containerName string) {
 	defer s.mu.Unlock()
 	s.containerLocked(namespace, podName, containerName).latest().running = false
 	s.changeLocked("MODIFIED", s.pods[namespace+"/"+podName])
+}
+
+// LoseLog removes the log of the instance of a container before its
+// latest, as a kubelet does when it cleans up: the pod's status still names
+// it, but asking for it fails.
+func (s *Server) LoseLog(namespace, podName, containerName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.containerLocked(namespace, podName, containerName)
+	c.instances[len(c.instances)-2].gone = true
 }
 
 // DeletePod removes a pod: its logs are gone with it.
@@ -559,7 +570,10 @@ func (s *Server) findInstanceLocked(ns, name, containerName string, previous boo
 		if len(c.instances) < 2 {
 			return nil, http.StatusBadRequest, fmt.Sprintf("previous terminated container %q in pod %q not found", containerName, name)
 		}
-		return c.instances[len(c.instances)-2], 0, ""
+		if prev := c.instances[len(c.instances)-2]; !prev.gone {
+			return prev, 0, ""
+		}
+		return nil, http.StatusNotFound, "log not found"
 	}
 	return nil, http.StatusBadRequest, fmt.Sprintf("container %s is not valid for pod %s", containerName, name)
 }

@@ -282,6 +282,32 @@ func TestForgetsGoneCheckpointedStreams(t *testing.T) {
 	}
 }
 
+// A checkpointed instance whose log the kubelet removed is given up after
+// a few tries, and Ended; the container's next instance is read all the
+// same.
+func TestGivesUpALostLog(t *testing.T) {
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	old := srv.ContainerID(ns, "ou-a", container)
+	srv.Restart(ns, "ou-a", container)
+	srv.LoseLog(ns, "ou-a", container)
+	srv.Log(ns, "ou-a", container, t0, "the new instance")
+	path := ns + "/ou-a/" + container
+	pos := source.Position{Path: path, ID: source.FileID{Fingerprint: old}, Offset: 10, Cursor: cursor{at: t0, n: 1}.String()}
+	r := start(t, srv, Options{Container: container, Positions: []source.Position{pos}})
+	waitFor(t, "the lost log's end", func() bool { return r.c.ended("kube:" + path + "#" + old) })
+	waitFor(t, "the new instance's line", func() bool { return len(r.c.data(path)) == 1 })
+	previous := 0
+	for _, q := range srv.LogRequests() {
+		if q.Get("previous") == "true" {
+			previous++
+		}
+	}
+	if previous != maxStoppedTries {
+		t.Errorf("%d tries for the lost log, want %d", previous, maxStoppedTries)
+	}
+}
+
 // Without the right credentials nothing is read, the source is not ready,
 // the failure is logged with what RBAC it needs, and the token is never.
 func TestUnauthorized(t *testing.T) {

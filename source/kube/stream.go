@@ -31,6 +31,10 @@ const (
 	modeGone                    // its pod, or the pod's memory of it, is gone: nothing more to read
 )
 
+// maxStoppedTries bounds the tries to read the rest of a stopped
+// container's log; a running one's is tried for as long as it runs.
+const maxStoppedTries = 5
+
 // maxLine bounds a line handed on: a record is cut at 1 MiB downstream, and
 // the timestamp comes before it.
 const maxLine = 1<<20 + maxStamp
@@ -115,6 +119,7 @@ func (st *stream) describeStart(restored bool) string {
 // over or ctx ends.
 func (st *stream) run(ctx context.Context) {
 	bo := newBackoff(st.src.opt.MinBackoff, st.src.opt.MaxBackoff)
+	failed := 0 // reads of a stopped container's log that failed
 	for {
 		mode := st.src.mode(st.inst)
 		if mode == modeGone {
@@ -129,6 +134,13 @@ func (st *stream) run(ctx context.Context) {
 		if eof && mode != modeFollow {
 			st.end(ctx, "its container stopped")
 			return
+		}
+		if err != nil && mode != modeFollow {
+			// The kubelet may have removed a stopped container's log.
+			if failed++; failed == maxStoppedTries {
+				st.end(ctx, "its stopped container's log cannot be read")
+				return
+			}
 		}
 		wait := bo.next()
 		switch {

@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -184,61 +182,9 @@ func TestWatchKubeSurvivesKill9(t *testing.T) {
 		t.Skip("starts and kills processes")
 	}
 	srv, kubeconfig := kubeServer(t)
-	dir := t.TempDir()
-	outPath, state := filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "state")
-	const replays = 30
-	written := 0
-	run := func() *exec.Cmd {
-		out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1",
-			"GRACEGUARD_ARGS=watch --format json --checkpoint-every 100ms --state-dir "+state+
-				" --kube-selector app=openunison-orchestra --kube-container "+kubeContainer+" --kubeconfig "+kubeconfig)
-		cmd.Stdout = out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		out.Close()
-		return cmd
-	}
-	for round := 0; round < 5; round++ {
-		cmd := run()
-		for range 6 {
-			lines := strings.Split(strings.TrimSuffix(replayLines(fmt.Sprintf("k%02d", written), written), "\n"), "\n")
-			srv.Log(kubeNS, kubePod, kubeContainer, sampleStamp.Add(time.Duration(written)*time.Minute), lines...)
-			written++
-			time.Sleep(time.Duration(20+round*17%50) * time.Millisecond)
-		}
-		cmd.Process.Kill() // SIGKILL: no chance to checkpoint
-		cmd.Wait()
-	}
-	cmd := run()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	if written != replays {
-		t.Fatalf("wrote %d replays", written)
-	}
-	counts := map[string]int{}
-	waitFor(t, "every replay's alert", func() bool {
-		data, _ := os.ReadFile(outPath)
-		counts = map[string]int{}
-		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-			var a alert.Alert
-			if json.Unmarshal([]byte(line), &a) == nil && a.Rule == "reuse-ip-mismatch" {
-				counts[a.User]++
-			}
-		}
-		return len(counts) == replays
+	args := "--kube-selector app=openunison-orchestra --kube-container " + kubeContainer + " --kubeconfig " + kubeconfig
+	survivesKill9(t, t.TempDir(), args, 6, func(n int) {
+		lines := strings.Split(strings.TrimSuffix(replayLines(fmt.Sprintf("k%02d", n), n), "\n"), "\n")
+		srv.Log(kubeNS, kubePod, kubeContainer, sampleStamp.Add(time.Duration(n)*time.Minute), lines...)
 	})
-	time.Sleep(300 * time.Millisecond)
-	for user, n := range counts {
-		if n != 1 {
-			t.Errorf("%s alerted %d times", user, n)
-		}
-	}
 }

@@ -37,7 +37,7 @@ func ev(kind parser.Kind, at time.Duration, ip string, opts ...evOpt) parser.Eve
 
 // run feeds events to a fresh Correlator and returns the Contexts judged,
 // keyed by nothing: in the order they were judged.
-func run(t *testing.T, store *Memory, events ...parser.Event) []Context {
+func run(t *testing.T, store Store, events ...parser.Event) []Context {
 	t.Helper()
 	c := NewCorrelator(store, 0)
 	var got []Context
@@ -151,39 +151,43 @@ func TestCorrelation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := NewMemory(Limits{})
-			c := NewCorrelator(store, 0)
-			var got []Context
-			judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
-			for _, e := range tt.events() {
-				if err := c.Observe(context.Background(), &e, judge); err != nil {
+			forEachStore(t, Limits{}, func(t *testing.T, store Store) {
+				c := NewCorrelator(store, 0)
+				var got []Context
+				judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+				for _, e := range tt.events() {
+					if err := c.Observe(context.Background(), &e, judge); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := c.Flush(context.Background(), judge); err != nil {
 					t.Fatal(err)
 				}
-			}
-			if err := c.Flush(context.Background(), judge); err != nil {
-				t.Fatal(err)
-			}
-			rs := reuses(got)
-			if len(rs) != 1 {
-				t.Fatalf("judged %d reuses, want 1", len(rs))
-			}
-			r := rs[0]
-			prev := ""
-			if r.Prev != nil {
-				prev = r.Prev.IP.String()
-			}
-			if prev != tt.wantPrev || r.IPSeen != tt.wantSeen || !slices.Equal(r.UserIPs, tt.wantIPs) {
-				t.Errorf("prev %q seen %v ips %v; want prev %q seen %v ips %v", prev, r.IPSeen, r.UserIPs, tt.wantPrev, tt.wantSeen, tt.wantIPs)
-			}
-			if c.Stats().PairedTokenOK != tt.wantPairs {
-				t.Errorf("paired %d token_ok lines, want %d", c.Stats().PairedTokenOK, tt.wantPairs)
-			}
+				rs := reuses(got)
+				if len(rs) != 1 {
+					t.Fatalf("judged %d reuses, want 1", len(rs))
+				}
+				r := rs[0]
+				prev := ""
+				if r.Prev != nil {
+					prev = r.Prev.IP.String()
+				}
+				if prev != tt.wantPrev || r.IPSeen != tt.wantSeen || !slices.Equal(r.UserIPs, tt.wantIPs) {
+					t.Errorf("prev %q seen %v ips %v; want prev %q seen %v ips %v", prev, r.IPSeen, r.UserIPs, tt.wantPrev, tt.wantSeen, tt.wantIPs)
+				}
+				if c.Stats().PairedTokenOK != tt.wantPairs {
+					t.Errorf("paired %d token_ok lines, want %d", c.Stats().PairedTokenOK, tt.wantPairs)
+				}
+			})
 		})
 	}
 }
 
 func TestReplayedAddressIsNeverLearned(t *testing.T) {
-	store := NewMemory(Limits{})
+	forEachStore(t, Limits{}, testReplayedAddressIsNeverLearned)
+}
+
+func testReplayedAddressIsNeverLearned(t *testing.T, store Store) {
 	got := run(t, store,
 		ev(parser.KindTokenOK, 0, "198.51.100.23", thread("t1")),
 		ev(parser.KindTokenOK, 2*time.Second, "192.0.2.66", thread("t2"), session("s2")),
@@ -203,8 +207,9 @@ func TestReplayedAddressIsNeverLearned(t *testing.T) {
 	}
 }
 
-func TestSessionFacts(t *testing.T) {
-	store := NewMemory(Limits{})
+func TestSessionFacts(t *testing.T) { forEachStore(t, Limits{}, testSessionFacts) }
+
+func testSessionFacts(t *testing.T, store Store) {
 	got := run(t, store,
 		ev(parser.KindTokenOK, 0, "198.51.100.23", session("oidc-1")),
 		ev(parser.KindGraceReuse, time.Second, "192.0.2.66", session("oidc-1")),
@@ -240,8 +245,9 @@ func TestTickReleasesWaitingRefresh(t *testing.T) {
 	}
 }
 
-func TestJudgedFilterSkipsFacts(t *testing.T) {
-	store := NewMemory(Limits{})
+func TestJudgedFilterSkipsFacts(t *testing.T) { forEachStore(t, Limits{}, testJudgedFilterSkipsFacts) }
+
+func testJudgedFilterSkipsFacts(t *testing.T, store Store) {
 	c := NewCorrelator(store, 0)
 	c.Judged = func(k parser.Kind) bool { return k == parser.KindGraceReuse }
 	var got []Context
@@ -255,67 +261,204 @@ func TestJudgedFilterSkipsFacts(t *testing.T) {
 	}
 }
 
-func TestMemoryBounds(t *testing.T) {
+func TestStoreBounds(t *testing.T) {
+	ctx := context.Background()
+	ip := netip.MustParseAddr("192.0.2.1")
 	t.Run("users over the cap are evicted, least recently seen first", func(t *testing.T) {
-		store := NewMemory(Limits{MaxUsers: 100})
-		for i := range 250 {
-			store.Apply(context.Background(), Observation{User: UserID{DN: fmt.Sprint("u", i)}, Time: t0.Add(time.Duration(i) * time.Second), IP: netip.MustParseAddr("192.0.2.1"), Action: Refresh})
-		}
-		st := store.Stats()
-		if st.Users != 100 || st.UsersEvicted != 150 {
-			t.Fatalf("users %d evicted %d, want 100 and 150", st.Users, st.UsersEvicted)
-		}
-		f, _ := store.Apply(context.Background(), Observation{User: UserID{DN: "u249"}, Time: t0.Add(300 * time.Second), IP: netip.MustParseAddr("192.0.2.1"), Action: Look, NeedFacts: true})
-		if !f.IPSeen {
-			t.Error("the most recent user was evicted")
-		}
-		f, _ = store.Apply(context.Background(), Observation{User: UserID{DN: "u0"}, Time: t0.Add(300 * time.Second), IP: netip.MustParseAddr("192.0.2.1"), Action: Look, NeedFacts: true})
-		if f.IPSeen {
-			t.Error("the oldest user was not evicted")
-		}
+		forEachStore(t, Limits{MaxUsers: 100}, func(t *testing.T, store Store) {
+			for i := range 250 {
+				store.Apply(ctx, Observation{User: UserID{DN: fmt.Sprint("u", i)}, Time: t0.Add(time.Duration(i) * time.Second), IP: ip, Action: Refresh})
+			}
+			st := statsOf(t, store)
+			if st.Users != 100 || st.UsersEvicted != 150 {
+				t.Fatalf("users %d evicted %d, want 100 and 150", st.Users, st.UsersEvicted)
+			}
+			f, _ := store.Apply(ctx, Observation{User: UserID{DN: "u249"}, Time: t0.Add(300 * time.Second), IP: ip, Action: Look, NeedFacts: true})
+			if !f.IPSeen {
+				t.Error("the most recent user was evicted")
+			}
+			f, _ = store.Apply(ctx, Observation{User: UserID{DN: "u0"}, Time: t0.Add(300 * time.Second), IP: ip, Action: Look, NeedFacts: true})
+			if f.IPSeen {
+				t.Error("the oldest user was not evicted")
+			}
+		})
 	})
 	t.Run("addresses over the per-user cap are evicted", func(t *testing.T) {
-		store := NewMemory(Limits{MaxIPsPerUser: 4})
-		for i := range 10 {
-			store.Apply(context.Background(), Observation{User: UserID{DN: "u"}, Time: t0.Add(time.Duration(i) * time.Second), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Action: Refresh})
-		}
-		f, _ := store.Apply(context.Background(), Observation{User: UserID{DN: "u"}, Time: t0.Add(time.Minute), IP: netip.MustParseAddr("192.0.2.9"), Action: Look, NeedFacts: true})
-		if len(f.UserIPs) != 4 || f.UserIPs[0] != netip.MustParseAddr("192.0.2.9") || store.Stats().IPsEvicted != 6 {
-			t.Fatalf("ips %v evicted %d", f.UserIPs, store.Stats().IPsEvicted)
-		}
+		forEachStore(t, Limits{MaxIPsPerUser: 4}, func(t *testing.T, store Store) {
+			for i := range 10 {
+				store.Apply(ctx, Observation{User: UserID{DN: "u"}, Time: t0.Add(time.Duration(i) * time.Second), IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Action: Refresh})
+			}
+			f, _ := store.Apply(ctx, Observation{User: UserID{DN: "u"}, Time: t0.Add(time.Minute), IP: netip.MustParseAddr("192.0.2.9"), Action: Look, NeedFacts: true})
+			if want := addrs("192.0.2.9", "192.0.2.8", "192.0.2.7", "192.0.2.6"); !slices.Equal(f.UserIPs, want) || statsOf(t, store).IPsEvicted != 6 {
+				t.Fatalf("ips %v evicted %d; want %v and 6", f.UserIPs, statsOf(t, store).IPsEvicted, want)
+			}
+		})
 	})
 	t.Run("users unseen past the IP TTL expire", func(t *testing.T) {
-		store := NewMemory(Limits{IPTTL: time.Hour})
-		store.Apply(context.Background(), Observation{User: UserID{DN: "old"}, Time: t0, IP: netip.MustParseAddr("192.0.2.1"), Action: Refresh})
-		store.Apply(context.Background(), Observation{User: UserID{DN: "new"}, Time: t0.Add(2 * time.Hour), IP: netip.MustParseAddr("192.0.2.1"), Action: Refresh})
-		if st := store.Stats(); st.Users != 1 || st.UsersExpired != 1 {
-			t.Fatalf("stats %+v", st)
-		}
+		forEachStore(t, Limits{IPTTL: time.Hour}, func(t *testing.T, store Store) {
+			store.Apply(ctx, Observation{User: UserID{DN: "old"}, Time: t0, IP: ip, Action: Refresh})
+			store.Apply(ctx, Observation{User: UserID{DN: "new"}, Time: t0.Add(2 * time.Hour), IP: ip, Action: Refresh})
+			if st := statsOf(t, store); st.Users != 1 || st.UsersExpired != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	})
+	t.Run("addresses older than the IP TTL are forgotten", func(t *testing.T) {
+		forEachStore(t, Limits{IPTTL: time.Hour}, func(t *testing.T, store Store) {
+			store.Apply(ctx, Observation{User: UserID{DN: "u"}, Time: t0, IP: ip, Action: Refresh})
+			store.Apply(ctx, Observation{User: UserID{DN: "u"}, Time: t0.Add(50 * time.Minute), IP: netip.MustParseAddr("192.0.2.2"), Action: Login})
+			f, _ := store.Apply(ctx, Observation{User: UserID{DN: "u"}, Time: t0.Add(90 * time.Minute), IP: ip, Action: Look, NeedFacts: true})
+			if f.IPSeen || !slices.Equal(f.UserIPs, addrs("192.0.2.2")) || statsOf(t, store).IPsExpired != 1 {
+				t.Fatalf("seen %v ips %v expired %d", f.IPSeen, f.UserIPs, statsOf(t, store).IPsExpired)
+			}
+		})
 	})
 	t.Run("sessions over the cap are evicted", func(t *testing.T) {
-		store := NewMemory(Limits{MaxSessions: 8})
-		for i := range 30 {
-			store.Apply(context.Background(), Observation{User: UserID{DN: "u"}, Session: fmt.Sprint("s", i%15), Time: t0, IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Action: Reuse})
-		}
-		st := store.Stats()
-		if st.Sessions > 8 || st.SessionsEvicted == 0 {
-			t.Fatalf("stats %+v", st)
-		}
+		forEachStore(t, Limits{MaxSessions: 8}, func(t *testing.T, store Store) {
+			for i := range 30 {
+				store.Apply(ctx, Observation{User: UserID{DN: "u"}, Session: fmt.Sprint("s", i%15), Time: t0, IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Action: Reuse})
+			}
+			st := statsOf(t, store)
+			if st.Sessions > 8 || st.SessionsEvicted == 0 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
 	})
-	t.Run("waiting refreshes are bounded", func(t *testing.T) {
-		c := NewCorrelator(NewMemory(Limits{}), time.Hour)
-		n := 0
-		for i := range maxPending + 10 {
-			c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, time.Duration(i)*time.Microsecond, "192.0.2.1", user(fmt.Sprint("u", i)))), func(*Context) error { n++; return nil })
-		}
-		if c.pending.n != maxPending || c.Stats().PendingEvicted != 10 || n != 10 {
-			t.Fatalf("pending %d, evicted %d, judged %d", c.pending.n, c.Stats().PendingEvicted, n)
-		}
+	t.Run("a session keeps a few addresses", func(t *testing.T) {
+		forEachStore(t, Limits{}, func(t *testing.T, store Store) {
+			for i := range sessionIPs + 2 {
+				store.Apply(ctx, Observation{User: UserID{DN: "u"}, Session: "oidc-1", Time: t0, IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Action: Refresh})
+			}
+			f, _ := store.Apply(ctx, Observation{User: UserID{DN: "u"}, Session: "oidc-1", Time: t0, IP: netip.MustParseAddr("192.0.2.0"), Action: Look, NeedFacts: true})
+			if len(f.SessionIPs) != sessionIPs || !f.SessionIP || statsOf(t, store).SessionIPsCapped != 2 {
+				t.Fatalf("session ips %v (seen %v), capped %d", f.SessionIPs, f.SessionIP, statsOf(t, store).SessionIPsCapped)
+			}
+		})
 	})
 }
 
-func TestReuseCounts(t *testing.T) {
-	store := NewMemory(Limits{})
+func TestWaitingRefreshesAreBounded(t *testing.T) {
+	c := NewCorrelator(NewMemory(Limits{}), time.Hour)
+	n := 0
+	for i := range maxPending + 10 {
+		c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, time.Duration(i)*time.Microsecond, "192.0.2.1", user(fmt.Sprint("u", i)))), func(*Context) error { n++; return nil })
+	}
+	if c.pending.n != maxPending || c.Stats().PendingEvicted != 10 || n != 10 {
+		t.Fatalf("pending %d, evicted %d, judged %d", c.pending.n, c.Stats().PendingEvicted, n)
+	}
+}
+
+// TestFacts states what each fact means, for every store.
+func TestFacts(t *testing.T) {
+	ctx := context.Background()
+	u := UserID{IdP: "k8sIdp", DN: "uid=mmosley,ou=shadow,o=Tremolo"}
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	obs := func(d time.Duration, ip string, a Action, mods ...func(*Observation)) Observation {
+		o := Observation{User: u, Time: at(d), IP: netip.MustParseAddr(ip), Action: a, Session: "null"}
+		for _, m := range mods {
+			m(&o)
+		}
+		return o
+	}
+	place := func(country string, asn uint) func(*Observation) {
+		return func(o *Observation) { o.Country, o.ASN = country, asn }
+	}
+	tests := []struct {
+		name    string
+		history []Observation
+		event   Observation
+		check   func(t *testing.T, f Facts)
+	}{
+		{
+			name:  "a new user has no facts",
+			event: obs(0, "192.0.2.1", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.Prev != nil || f.UserIPs != nil || !f.FirstSeen.IsZero() || f.Reuses10m != 1 || f.Reuses1h != 1 {
+					t.Errorf("facts %+v", f)
+				}
+			},
+		},
+		{
+			name:    "prev is the newest refresh at or before the event, with its session",
+			history: []Observation{obs(0, "192.0.2.1", Refresh), obs(time.Minute, "192.0.2.2", Refresh, func(o *Observation) { o.Session = "fabc" }), obs(3*time.Minute, "192.0.2.3", Refresh)},
+			event:   obs(2*time.Minute, "192.0.2.9", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.Prev == nil || f.Prev.IP != netip.MustParseAddr("192.0.2.2") || !f.Prev.Time.Equal(at(time.Minute)) || f.Prev.Session != "fabc" {
+					t.Errorf("prev %+v", f.Prev)
+				}
+				if !f.FirstSeen.Equal(at(0)) {
+					t.Errorf("first seen %v", f.FirstSeen)
+				}
+			},
+		},
+		{
+			name:    "a login teaches the address but is no refresh",
+			history: []Observation{obs(0, "2001:db8::7", Login)},
+			event:   obs(time.Second, "2001:db8::7", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.Prev != nil || !f.IPSeen || !slices.Equal(f.UserIPs, addrs("2001:db8::7")) {
+					t.Errorf("prev %+v seen %v ips %v", f.Prev, f.IPSeen, f.UserIPs)
+				}
+			},
+		},
+		{
+			name:    "a failed refresh teaches nothing",
+			history: []Observation{obs(0, "192.0.2.1", Look)},
+			event:   obs(time.Second, "192.0.2.1", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.IPSeen || f.UserIPs != nil || !f.FirstSeen.IsZero() {
+					t.Errorf("facts %+v", f)
+				}
+			},
+		},
+		{
+			name: "countries and networks, most recent first",
+			history: []Observation{
+				obs(0, "192.0.2.1", Refresh, place("DE", 64500)), obs(time.Minute, "192.0.2.2", Login, place("FR", 64501)),
+				obs(2*time.Minute, "192.0.2.1", Refresh, place("DE", 64500)), obs(3*time.Minute, "192.0.2.5", Reuse, place("BR", 64999)),
+			},
+			event: obs(4*time.Minute, "192.0.2.9", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if !slices.Equal(f.Countries, []string{"DE", "FR"}) || !slices.Equal(f.ASNs, []uint{64500, 64501}) {
+					t.Errorf("countries %v asns %v", f.Countries, f.ASNs)
+				}
+			},
+		},
+		{
+			name: "reuses are counted over 10 minutes and an hour, this one included",
+			history: []Observation{
+				obs(0, "192.0.2.1", Reuse), obs(30*time.Minute, "192.0.2.1", Reuse), obs(55*time.Minute, "192.0.2.1", Reuse),
+			},
+			event: obs(61*time.Minute, "192.0.2.1", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.Reuses10m != 2 || f.Reuses1h != 3 {
+					t.Errorf("10m %d 1h %d, want 2 and 3", f.Reuses10m, f.Reuses1h)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachStore(t, Limits{}, func(t *testing.T, store Store) {
+				for _, o := range tt.history {
+					if _, err := store.Apply(ctx, o); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tt.event.NeedFacts = true
+				f, err := store.Apply(ctx, tt.event)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.check(t, f)
+			})
+		})
+	}
+}
+
+func TestReuseCounts(t *testing.T) { forEachStore(t, Limits{}, testReuseCounts) }
+
+func testReuseCounts(t *testing.T, store Store) {
 	var events []parser.Event
 	for i := range 6 {
 		events = append(events, ev(parser.KindGraceReuse, time.Duration(i)*3*time.Minute, "192.0.2.1"))
@@ -384,4 +527,37 @@ func snapUsers(s MemorySnapshot) []string {
 		out = append(out, fmt.Sprint(u.ID, u.Refreshes, u.IPs, u.Reuses))
 	}
 	return out
+}
+
+// A watcher holds a grace reuse while other sources catch up; its twin must
+// not be learned as a refresh meanwhile, even when the pair window passes.
+func TestPairWhileTheReuseIsHeld(t *testing.T) {
+	forEachStore(t, Limits{}, func(t *testing.T, store Store) {
+		ctx := context.Background()
+		c := NewCorrelator(store, time.Second)
+		var got []Context
+		judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+		refresh := ev(parser.KindTokenOK, 0, "198.51.100.23", thread("t1"))
+		twin := ev(parser.KindTokenOK, 2*time.Second, "192.0.2.66", thread("t2"), session("s2"))
+		reuse := ev(parser.KindGraceReuse, 2*time.Second, "192.0.2.66", thread("t2"), session("s2"))
+		for _, e := range []*parser.Event{&refresh, &twin} {
+			if err := c.Observe(ctx, e, judge); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Pair(&reuse)
+		if err := c.Tick(ctx, t0.Add(time.Minute), judge); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Observe(ctx, &reuse, judge); err != nil {
+			t.Fatal(err)
+		}
+		rs := reuses(got)
+		if len(rs) != 1 || rs[0].Prev == nil || rs[0].Prev.IP != refresh.IP || rs[0].IPSeen {
+			t.Fatalf("the held reuse must be judged against the refresh before it, not its twin: %+v", rs)
+		}
+		if c.Stats().PairedTokenOK != 1 {
+			t.Errorf("paired %d, want 1", c.Stats().PairedTokenOK)
+		}
+	})
 }

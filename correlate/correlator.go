@@ -62,6 +62,9 @@ type Judge func(*Context) error
 // Stats returns the counts so far.
 func (c *Correlator) Stats() CorrelatorStats { return c.stats }
 
+// PairWindow is how long, in log time, a token_ok waits for its twin.
+func (c *Correlator) PairWindow() time.Duration { return c.pairWindow }
+
 // Observe takes the next event in log order and calls judge with the Context
 // of every event that is ready to be judged: this one, or earlier token_ok
 // lines it released. Events of kind other are ignored.
@@ -305,10 +308,31 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 	return judge(jc)
 }
 
+// Pair settles a grace reuse's twin now, though the reuse is judged later:
+// a watcher holds reuses while other sources catch up, and meanwhile the
+// twin, the replayed request's own AzSuccess, must neither be learned as a
+// refresh nor wait to be.
+func (c *Correlator) Pair(ev *parser.Event) {
+	if i, ok := c.pending.byThread[threadKey{ev.Source, ev.Thread}]; ok {
+		p := &c.pending.entries[i].ev
+		if p.Session == ev.Session && p.User == ev.User {
+			c.pending.take(i)
+			c.stats.PairedTokenOK++
+			return
+		}
+	}
+	c.markReuse(ev)
+}
+
 // markReuse remembers a grace reuse so that an AzSuccess logged after it for
 // the same request (the other order) is recognised too.
 func (c *Correlator) markReuse(ev *parser.Event) {
 	const keep = 64
+	for _, r := range c.reuses {
+		if r.source == ev.Source && r.thread == ev.Thread && r.session == ev.Session && r.time.Equal(ev.Time) {
+			return // marked when the reuse was held
+		}
+	}
 	if len(c.reuses) >= keep {
 		c.reuses = append(c.reuses[:0], c.reuses[1:]...)
 	}

@@ -65,9 +65,12 @@ func newSessionTable(capacity int) *sessionTable {
 	return &sessionTable{slots: make([]sessionSlot, size), mask: uint64(size - 1)}
 }
 
-// hash is FNV-1a: stable across processes, so a checkpointed table means
-// the same after a restart.
-func (t *sessionTable) hash(id string) uint64 {
+func (t *sessionTable) hash(id string) uint64 { return fnv1a(id) }
+
+// fnv1a hashes a session id: stable across processes, so a checkpointed
+// table means the same after a restart, and the Redis store's table is the
+// same table.
+func fnv1a(id string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {
 		h ^= uint64(id[i])

@@ -177,3 +177,7 @@ func (m *Memory) addUser(us UserSnapshot) {
 	}
 	m.users.add(us.ID, u)
 }
+
+// Local returns the store itself: all of a Memory store's history is local,
+// and a checkpoint keeps it.
+func (m *Memory) Local() *Memory { return m }

@@ -67,14 +67,7 @@ func (w *Watcher) load() error {
 			err = fmt.Errorf("version %d, want %d", cp.Version, checkpointVersion)
 		}
 		if err == nil {
-			w.store.Restore(cp.Store)
-			for range cp.Users {
-				var us correlate.UserSnapshot
-				if err = dec.Decode(&us); err != nil {
-					break
-				}
-				w.store.AddUser(us)
-			}
+			err = w.restoreHistory(cp, dec)
 		}
 		f.Close()
 		if err != nil {
@@ -92,6 +85,25 @@ func (w *Watcher) load() error {
 		w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
 	}
 	return w.loadSentLog()
+}
+
+// restoreHistory reads the users that follow the checkpoint's first value
+// into the local history; without one (a store that is all shared) they
+// are read and dropped.
+func (w *Watcher) restoreHistory(cp checkpoint, dec *gob.Decoder) error {
+	if w.local != nil {
+		w.local.Restore(cp.Store)
+	}
+	for range cp.Users {
+		var us correlate.UserSnapshot
+		if err := dec.Decode(&us); err != nil {
+			return err
+		}
+		if w.local != nil {
+			w.local.AddUser(us)
+		}
+	}
+	return nil
 }
 
 func (w *Watcher) loadSentLog() error {
@@ -137,8 +149,11 @@ func (w *Watcher) checkpoint() error {
 	}
 	w.lastCP = w.opt.now()
 	cp := checkpoint{
-		Version: checkpointVersion, Written: w.lastCP, Store: w.store.SnapshotWithoutUsers(), Users: w.store.Stats().Users,
+		Version: checkpointVersion, Written: w.lastCP,
 		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(), Sent: w.sent.List(),
+	}
+	if w.local != nil {
+		cp.Store, cp.Users = w.local.SnapshotWithoutUsers(), w.local.Stats().Users
 	}
 	for _, h := range w.held {
 		cp.Held = append(cp.Held, h.ev)
@@ -162,10 +177,13 @@ func (w *Watcher) checkpoint() error {
 			return err
 		}
 		n := 0
-		err := w.store.EachUser(func(us correlate.UserSnapshot) error {
-			n++
-			return enc.Encode(&us)
-		})
+		var err error
+		if w.local != nil {
+			err = w.local.EachUser(func(us correlate.UserSnapshot) error {
+				n++
+				return enc.Encode(&us)
+			})
+		}
 		if err == nil && n != cp.Users {
 			err = fmt.Errorf("the history changed while it was written (%d users, %d announced)", n, cp.Users)
 		}

@@ -28,7 +28,7 @@ type Metrics struct {
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
 // sizes and evictions read from store when scraped.
-func NewMetrics(reg prometheus.Registerer, store *correlate.Memory) *Metrics {
+func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 	m := &Metrics{
 		Lines:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_lines_read_total", Help: "Physical lines read, by source."}, []string{"source"}),
 		Bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_bytes_read_total", Help: "Bytes read, by source."}, []string{"source"}),
@@ -52,19 +52,37 @@ func NewMetrics(reg prometheus.Registerer, store *correlate.Memory) *Metrics {
 	return m
 }
 
+// StoreStats is a store whose size and evictions can be read: the memory
+// store, and the failover store (which also reports whether its shared
+// store is up, and how often it failed).
+type StoreStats interface {
+	Stats() correlate.MemoryStats
+}
+
+type sharedHealth interface {
+	Up() bool
+	Errors() int64
+}
+
 // storeCollector reads the history's size and evictions at scrape time.
-type storeCollector struct{ store *correlate.Memory }
+type storeCollector struct{ store StoreStats }
 
 var (
 	descUsers     = prometheus.NewDesc("graceguard_tracked_users", "Users in the correlation history.", nil, nil)
 	descSessions  = prometheus.NewDesc("graceguard_tracked_sessions", "Session ids in the correlation history.", nil, nil)
 	descEvictions = prometheus.NewDesc("graceguard_evictions_total", "History entries dropped to stay within bounds, by what.", []string{"what"}, nil)
+	descStateUp   = prometheus.NewDesc("graceguard_shared_state_up", "1 while the shared state store (Redis) answers, 0 while analysis runs on local state.", nil, nil)
+	descStateErrs = prometheus.NewDesc("graceguard_shared_state_errors_total", "Failed calls to the shared state store, reconnection attempts included.", nil, nil)
 )
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUsers
 	ch <- descSessions
 	ch <- descEvictions
+	if _, ok := c.store.(sharedHealth); ok {
+		ch <- descStateUp
+		ch <- descStateErrs
+	}
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -76,5 +94,13 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		"addresses_expired": st.IPsExpired, "sessions": st.SessionsEvicted, "session_addresses": st.SessionIPsCapped,
 	} {
 		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(n), what)
+	}
+	if h, ok := c.store.(sharedHealth); ok {
+		up := 0.0
+		if h.Up() {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descStateUp, prometheus.GaugeValue, up)
+		ch <- prometheus.MustNewConstMetric(descStateErrs, prometheus.CounterValue, float64(h.Errors()))
 	}
 }

@@ -40,8 +40,19 @@ type WatchOptions struct {
 	MaxSentIDs int
 	Metrics    *Metrics // may be nil
 	Logger     *slog.Logger
-	Store      *correlate.Memory // nil: a new one with Limits
-	Geo        correlate.GeoLookup
+	// Store holds the history; nil is a new Memory store with Limits. A
+	// store with a Local() *correlate.Memory has that part checkpointed; one
+	// with Flush(ctx) is flushed every tick; one with Up() bool makes the
+	// watcher unready while it is down.
+	Store correlate.Store
+	// Shared says the store is shared with other watchers (Redis): they are
+	// sources this watcher cannot see, so every grace reuse waits Settle for
+	// their refreshes to reach the store.
+	Shared bool
+	// Claims, when set, dedups alerts across watchers: an alert is sent only
+	// by the watcher that claims its id first.
+	Claims Claimer
+	Geo    correlate.GeoLookup
 	// ReleaseMemoryWhenIdle hands free memory back to the operating system
 	// once the files have been quiet for a while after being busy: a sidecar
 	// that caught up on a backlog should not keep its peak size for ever.
@@ -56,7 +67,8 @@ type WatchOptions struct {
 // One goroutine runs it; Reload and Ready are safe from others.
 type Watcher struct {
 	opt      WatchOptions
-	store    *correlate.Memory
+	store    correlate.Store
+	local    *correlate.Memory // the history a checkpoint keeps; nil for none
 	det      *Detector
 	streams  map[string]*stream
 	held     []heldEvent
@@ -127,7 +139,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 		store = correlate.NewMemory(opt.Limits)
 	}
 	w := &Watcher{
-		opt: opt, store: store, streams: map[string]*stream{}, sent: durable.NewRecentIDs(opt.MaxSentIDs),
+		opt: opt, store: store, local: localHistory(store), streams: map[string]*stream{}, sent: durable.NewRecentIDs(opt.MaxSentIDs),
 		reload: make(chan *rules.Set, 1), log: opt.Logger,
 	}
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
@@ -144,8 +156,39 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 // starts there.
 func (w *Watcher) Positions() []source.Position { return w.restored }
 
-// Ready reports whether state is loaded and reading has begun.
-func (w *Watcher) Ready() bool { return w.ready.Load() }
+// Ready reports whether state is loaded, reading has begun and a shared
+// store answers.
+func (w *Watcher) Ready() bool { return w.Unready() == "" }
+
+// Unready says why the watcher is not ready, or "" when it is.
+func (w *Watcher) Unready() string {
+	if !w.ready.Load() {
+		return "loading state"
+	}
+	if s, ok := w.store.(interface{ Up() bool }); ok && !s.Up() {
+		return "shared state unreachable (analysing with local state)"
+	}
+	return ""
+}
+
+// Claimer dedups alerts across watchers that share a store.
+type Claimer interface {
+	// Claim marks id as sent for ttl; false when it was claimed before.
+	Claim(ctx context.Context, id string, ttl time.Duration) (bool, error)
+	// Unclaim releases an id whose delivery failed.
+	Unclaim(ctx context.Context, id string) error
+}
+
+// claimTTL is how long a sent alert id stays claimed: longer than any
+// watcher takes to come back and re-read a line.
+const claimTTL = 7 * 24 * time.Hour
+
+func localHistory(s correlate.Store) *correlate.Memory {
+	if l, ok := s.(interface{ Local() *correlate.Memory }); ok {
+		return l.Local()
+	}
+	return nil
+}
 
 // Reload swaps the rule set at the next opportunity.
 func (w *Watcher) Reload(set *rules.Set) {
@@ -199,7 +242,20 @@ func (w *Watcher) tick(ctx context.Context) error {
 		return err
 	}
 	if !w.newest.IsZero() {
-		if err := w.det.Tick(ctx, w.newest); err != nil {
+		now := w.newest
+		if w.opt.Shared && w.opt.now().Sub(w.busyAt) >= quietCommit {
+			// The log is quiet, so no grace-reuse line is coming to pair
+			// with a waiting refresh: commit it now, for the other
+			// watchers, rather than at the next line, which may be hours
+			// away.
+			now = now.Add(w.det.correlator.PairWindow() + time.Millisecond)
+		}
+		if err := w.det.Tick(ctx, now); err != nil {
+			return err
+		}
+	}
+	if f, ok := w.store.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(ctx); err != nil {
 			return err
 		}
 	}
@@ -217,6 +273,11 @@ func (w *Watcher) tick(ctx context.Context) error {
 
 // idleRelease is how long the files stay quiet before memory is released.
 const idleRelease = 2 * time.Second
+
+// quietCommit is how long the logs stay quiet before refreshes waiting for
+// a possible grace-reuse twin are committed to a shared store. OpenUnison
+// writes the twin microseconds after the refresh.
+const quietCommit = 300 * time.Millisecond
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	s := w.streams[b.Key]
@@ -336,7 +397,8 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 		w.warned = true
 		w.log.Warn(a.ProxyDiagnosis())
 	}
-	if ev.Kind == parser.KindGraceReuse && w.othersBehind(s, ev.Time) {
+	if ev.Kind == parser.KindGraceReuse && (w.opt.Shared || w.othersBehind(s, ev.Time)) {
+		w.det.correlator.Pair(&ev)
 		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
 		w.setHeld()
 		return nil
@@ -374,7 +436,7 @@ func (w *Watcher) release(ctx context.Context, all bool) error {
 	for i := range w.held {
 		h := w.held[i]
 		s := w.streams[keyOf(w.streams, h.ev.Source)]
-		if all || now.Sub(h.arrived) >= w.opt.Settle || !w.othersBehind(s, h.ev.Time) {
+		if all || now.Sub(h.arrived) >= w.opt.Settle || (!w.opt.Shared && !w.othersBehind(s, h.ev.Time)) {
 			if err := w.det.Observe(ctx, &h.ev); err != nil {
 				w.held = append(kept, w.held[i+1:]...)
 				return err
@@ -408,7 +470,7 @@ func (w *Watcher) setHeld() {
 func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 	fresh := make([]alert.Alert, 0, len(group))
 	for _, a := range group {
-		if w.sent.Has(a.ID) {
+		if w.sent.Has(a.ID) || !w.claim(ctx, a.ID) {
 			w.stats.Duplicates++
 			if m := w.opt.Metrics; m != nil {
 				m.Duplicates.Inc()
@@ -432,6 +494,7 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 			m.SinkFailures.WithLabelValues(w.opt.SinkName).Inc()
 		}
 		w.log.Error("alert delivery failed", "sink", w.opt.SinkName, "err", err)
+		w.unclaim(ctx, fresh)
 		return nil
 	}
 	if m := w.opt.Metrics; m != nil {
@@ -441,4 +504,31 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 		w.sent.Add(a.ID)
 	}
 	return w.logSent(fresh)
+}
+
+// claim asks the other watchers' consent to send an alert. When the store
+// cannot answer the alert is sent: a duplicate beats a loss.
+func (w *Watcher) claim(ctx context.Context, id string) bool {
+	if w.opt.Claims == nil {
+		return true
+	}
+	ok, err := w.opt.Claims.Claim(ctx, id, claimTTL)
+	if err != nil {
+		w.log.Warn("could not claim an alert id; sending it anyway", "id", id, "err", err)
+		return true
+	}
+	return ok
+}
+
+// unclaim releases the ids of alerts that were not delivered, so that a
+// later read of their lines can send them.
+func (w *Watcher) unclaim(ctx context.Context, group []alert.Alert) {
+	if w.opt.Claims == nil {
+		return
+	}
+	for _, a := range group {
+		if err := w.opt.Claims.Unclaim(ctx, a.ID); err != nil {
+			w.log.Warn("could not release an alert id", "id", a.ID, "err", err)
+		}
+	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
@@ -46,6 +45,7 @@ type watchOptions struct {
 	logLevel        string
 	geo             geoFlags
 	sinks           sinkFlags
+	state           stateFlags
 	kube            kubeFlags
 	configPath      string
 	// listening, when set, is told the address /metrics serves on (tests).
@@ -78,11 +78,18 @@ With several files or pods (one per replica), a grace reuse waits until the
 others have been read up to its time, or --settle at most, so a refresh logged
 by another replica is seen first.
 
+With --state redis://…, the watchers of all replicas (one sidecar each) share
+one history: a refresh logged by one replica and its replay logged by another
+meet in Redis. Every grace reuse then waits --settle for the other watchers,
+and each alert is sent by one watcher only. If Redis goes away, watch goes on
+with its own history, reports not ready on /readyz, and reconnects.
+
 Signals: SIGHUP reloads the rule files (invalid files are logged and the old
 rules kept); SIGTERM or Ctrl-C stops reading, judges what waits, checkpoints and
 exits 0.`,
 		Example: `  graceguard watch /var/log/openunison/*.log
   graceguard watch --listen 127.0.0.1:9090 --format json '/var/log/pods/openunison_openunison-orchestra-*/openunison-orchestra/*.log'
+  GRACEGUARD_REDIS_PASSWORD=… graceguard watch --state redis://graceguard-redis:6379/0 /var/log/openunison/pod-a.log
   kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -
   graceguard watch --kube-namespace openunison --kube-selector app=openunison-orchestra --kube-container openunison-orchestra
   graceguard watch --kubeconfig ~/.kube/prod --kube-context prod --kube-namespace openunison --kube-pod openunison-orchestra-7d9c-x2x4z`,
@@ -110,6 +117,7 @@ exits 0.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.geo.addFlags(f)
 	o.sinks.addFlags(f)
+	o.state.addFlags(f)
 	o.kube.addFlags(f)
 	return cmd
 }
@@ -148,7 +156,11 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		return err
 	}
 	out := sinks.NewWriter(o.io.out, outOpt)
-	store := correlate.NewMemory(correlate.Limits{})
+	state, err := o.state.open(ctx, o.stateDir, logger)
+	if err != nil {
+		return err
+	}
+	defer state.close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dispatcher, err := o.sinks.buildDispatcher(o.configPath, outOpt.MinSeverity, o.stateDir, reg, logger)
@@ -166,8 +178,8 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	}
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Location: loc, Rules: set, Settle: o.settle, Deliver: fanOut(out, dispatcher), SinkName: deliveryName(dispatcher),
-		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, store),
-		Logger: logger, Store: store, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
+		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
+		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
 	})
 	if err != nil {
 		return usageError{err}
@@ -227,8 +239,8 @@ func serveOps(o *watchOptions, reg *prometheus.Registry, w *pipeline.Watcher, lo
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
-		if !w.Ready() {
-			http.Error(rw, "not ready: loading state", http.StatusServiceUnavailable)
+		if why := w.Unready(); why != "" {
+			http.Error(rw, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		if o.notReady != nil {

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/redistest"
+)
+
+// Lines of one user's refresh on replica A and its replay on replica B,
+// second apart, as OpenUnison writes them.
+const (
+	tokenURL   = "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	sharedDN   = "uid=mmosley,ou=shadow,o=Tremolo"
+	refreshOnA = "[2026-11-24 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - " + tokenURL + " - " + sharedDN +
+		" - NONE [198.51.100.23] - [f0000000000000000000000000000000000000001]\n"
+	replayOnB = "[2026-11-24 10:00:01,000][XNIO-1 task-7] INFO  AccessLog - [AzSuccess] - k8sidp - " + tokenURL + " - " + sharedDN +
+		" - NONE [192.0.2.66] - [f0000000000000000000000000000000000000002]\n" +
+		"[2026-11-24 10:00:01,000][XNIO-1 task-7] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - " + tokenURL + " - " + sharedDN +
+		" - Expired token used within grace period [192.0.2.66] - [f0000000000000000000000000000000000000002]\n"
+)
+
+// Two watchers, one per replica's log, sharing one Redis: the replay logged
+// by B is judged against the refresh logged by A, whichever line arrives
+// first within the settle time, and alerted exactly once, also when a
+// second watcher of B's log (a central deployment beside the sidecar)
+// raises the same alert.
+func TestSharedStateAcrossReplicas(t *testing.T) {
+	tests := []struct {
+		name        string
+		replayFirst bool
+		twinOfB     bool
+	}{
+		{name: "refresh first"},
+		{name: "replay first, refresh within the settle time", replayFirst: true},
+		{name: "two watchers of the replaying replica", twinOfB: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := redistest.Start(t, redistest.WithPassword("s3cret-pw"))
+			t.Setenv(redisPasswordEnv, "s3cret-pw")
+			dir := t.TempDir()
+			logA, logB := filepath.Join(dir, "pod-a.log"), filepath.Join(dir, "pod-b.log")
+			appendFile(t, logA, "")
+			appendFile(t, logB, "")
+			state := "redis://" + srv.Addr + "/0"
+			watch := func(name, log string) *watchRun {
+				return startWatch(t, "--format", "json", "--poll", "5ms", "--settle", "2s", "--state", state,
+					"--state-dir", filepath.Join(dir, name), "--listen", "127.0.0.1:0", log)
+			}
+			a, b := watch("a", logA), watch("b", logB)
+			runs := []*watchRun{a, b}
+			if tt.twinOfB {
+				runs = append(runs, watch("b2", logB))
+			}
+			for _, r := range runs {
+				addr := waitForAddr(t, r)
+				waitFor(t, "ready", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
+			}
+			start := time.Now()
+			if tt.replayFirst {
+				appendFile(t, logB, replayOnB)
+				time.Sleep(500 * time.Millisecond)
+				appendFile(t, logA, refreshOnA)
+			} else {
+				appendFile(t, logA, refreshOnA)
+				appendFile(t, logB, replayOnB)
+			}
+			all := func() []alert.Alert {
+				var out []alert.Alert
+				for _, r := range runs {
+					out = append(out, r.alerts(t)...)
+				}
+				return out
+			}
+			deadline := time.Now().Add(8 * time.Second)
+			for countRule(all(), "reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if countRule(all(), "reuse-ip-mismatch") == 0 {
+				_, m := get(t, "http://"+waitForAddr(t, a)+"/metrics")
+				t.Fatalf("no cross-replica alert; alerts:\n%s\nA's log:\n%s\nB's log:\n%s\n%s", describe(all()), a.errOut, b.errOut, m)
+			}
+			latency := time.Since(start)
+			time.Sleep(3 * time.Second) // past the settle time: a second alert would be out by now
+			got := all()
+			if n := countRule(got, "reuse-ip-mismatch"); n != 1 {
+				t.Fatalf("reuse-ip-mismatch sent %d times, want exactly once:\n%s", n, describe(got))
+			}
+			for _, al := range got {
+				if al.Rule == "reuse-ip-mismatch" && (al.PrevIP != "198.51.100.23" || al.IP != "192.0.2.66") {
+					t.Errorf("alert %s: prev_ip %s ip %s, want the refresh on A and the replay on B", al.Rule, al.PrevIP, al.IP)
+				}
+			}
+			if len(a.alerts(t)) != 0 {
+				t.Errorf("the watcher of A alerted: %s", describe(a.alerts(t)))
+			}
+			// Timing targets live in benchmarks; this only reports.
+			t.Logf("alerted %v after the lines were written (settle 2s)", latency)
+			for _, r := range runs {
+				if out := r.errOut.String(); strings.Contains(out, "s3cret-pw") {
+					t.Errorf("the Redis password was logged:\n%s", out)
+				}
+			}
+		})
+	}
+}
+
+func describe(as []alert.Alert) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "  %s %s ip=%s prev=%s source=%s\n", a.ID, a.Rule, a.IP, a.PrevIP, a.Source)
+	}
+	return b.String()
+}
+
+// With Redis gone, watch goes on alerting from its own history, says it is
+// not ready, counts the failures, and comes back when Redis does.
+func TestWatchSurvivesRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "pod-a.log")
+	appendFile(t, logPath, "")
+	w := startWatch(t, "--format", "json", "--poll", "5ms", "--settle", "200ms", "--state", "redis://"+srv.Addr+"/0",
+		"--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", logPath)
+	base := "http://" + waitForAddr(t, w)
+	readyz := func() int { code, _ := get(t, base+"/readyz"); return code }
+	waitFor(t, "ready", func() bool { return readyz() == 200 })
+
+	srv.Stop()
+	appendFile(t, logPath, replayLines("u1", 0))
+	waitFor(t, "an alert from local state", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	waitFor(t, "/readyz to fail", func() bool { return readyz() == 503 })
+	_, body := get(t, base+"/readyz")
+	if !strings.Contains(body, "shared state unreachable") {
+		t.Errorf("/readyz says %q", body)
+	}
+	_, metrics := get(t, base+"/metrics")
+	if !strings.Contains(metrics, "graceguard_shared_state_up 0") || strings.Contains(metrics, "graceguard_shared_state_errors_total 0\n") {
+		t.Errorf("metrics must show Redis down and count its errors:\n%s", grepLines(metrics, "shared_state"))
+	}
+
+	srv.Restart()
+	waitFor(t, "ready again", func() bool { return readyz() == 200 })
+	appendFile(t, logPath, replayLines("u2", 1))
+	waitFor(t, "an alert with Redis back", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+	if code := w.stop(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, w.errOut)
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// rediss:// verifies the server against --state-ca-file: with the CA the
+// watcher is ready, without it the certificate is refused and it is not.
+func TestSharedStateOverTLS(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithTLS())
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "pod-a.log")
+	appendFile(t, logPath, "")
+	for _, tt := range []struct {
+		name   string
+		ca     []string
+		status int
+	}{
+		{"with the CA", []string{"--state-ca-file", srv.CAFile}, 200},
+		{"with the system roots only", nil, 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--state", srv.URL(0), "--state-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, tt.ca...)
+			w := startWatch(t, append(args, logPath)...)
+			base := "http://" + waitForAddr(t, w)
+			waitFor(t, "/readyz", func() bool { code, _ := get(t, base+"/readyz"); return code == tt.status })
+		})
+	}
+}
+
+func TestStateFlagErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--state", "postgres://x"}, "want memory, redis://"},
+		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/0", "--state-ca-file", "ca.pem"}, "needs a rediss://"},
+		{[]string{"--state", "rediss://127.0.0.1:1/0", "--state-ca-file", "/nonexistent/ca.pem"}, "--state-ca-file"},
+		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file"},
+		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/x"}, "invalid database number"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut syncBuffer
+			cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
+			cmd.SetArgs(append(append([]string{"watch", "--state-dir", ""}, tt.args...), "x.log"))
+			code := exitCode(&errOut, cmd.Execute())
+			if code != 2 || !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), tt.want)
+			}
+			if strings.Contains(errOut.String(), "hunter2") {
+				t.Errorf("the password was printed: %s", errOut.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/pflag"
+
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/pipeline"
+)
+
+// redisPasswordEnv holds the Redis password when neither the URL nor
+// --state-password-file gives one: a Secret mounted as an environment
+// variable, kept out of the command line and the config file.
+const redisPasswordEnv = "GRACEGUARD_REDIS_PASSWORD"
+
+type stateFlags struct {
+	url          string
+	passwordFile string
+	caFile       string
+	prefix       string
+}
+
+func (s *stateFlags) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&s.url, "state", "memory", "where the correlation history lives: memory, or a `URL` redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS) shared by the watchers of all replicas")
+	f.StringVar(&s.passwordFile, "state-password-file", "", "read the Redis password from `FILE` (else "+redisPasswordEnv+")")
+	f.StringVar(&s.caFile, "state-ca-file", "", "PEM `FILE` of the CA that signed a rediss:// server's certificate (default: the system's roots)")
+	f.StringVar(&s.prefix, "state-prefix", "graceguard:", "prefix of graceguard's Redis keys: one per OpenUnison deployment sharing a Redis")
+}
+
+// openedState is the store a watch runs on.
+type openedState struct {
+	store  correlate.Store
+	stats  pipeline.StoreStats
+	shared bool
+	claims pipeline.Claimer
+	close  func() error
+}
+
+// open makes the memory store, or the Redis store behind a failover to
+// memory. An unreachable Redis is not an error: watch starts on local
+// state, not ready, and connects when Redis answers.
+func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Logger) (openedState, error) {
+	if s.url == "" || s.url == "memory" {
+		m := correlate.NewMemory(correlate.Limits{})
+		return openedState{store: m, stats: m, close: func() error { return nil }}, nil
+	}
+	opt, err := s.redisOptions()
+	if err != nil {
+		return openedState{}, err
+	}
+	owner, err := instanceID(stateDir)
+	if err != nil {
+		return openedState{}, err
+	}
+	redis.SetLogger(redisLogger{logger})
+	shared := correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Prefix: s.prefix, Owner: owner})
+	f := correlate.NewFailover(ctx, shared, correlate.NewMemory(correlate.Limits{}), logger)
+	logger.Info("shared state", "url", redactURL(s.url), "prefix", s.prefix, "up", f.Up())
+	return openedState{store: f, stats: f, shared: true, claims: f, close: f.Close}, nil
+}
+
+// redisOptions parses --state and adds the password and short timeouts:
+// a stalled Redis must cost the pipeline a second, not the client's
+// defaults, and a failed script is not retried (it is not idempotent; the
+// failover store takes over instead).
+func (s *stateFlags) redisOptions() (*redis.Options, error) {
+	u, err := url.Parse(s.url)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return nil, usageErrorf("--state %s: want memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactURL(s.url))
+	}
+	opt, err := redis.ParseURL(s.url)
+	if err != nil {
+		// go-redis names the URL's parts in its errors, never the password.
+		return nil, usageErrorf("--state %s: %v", redactURL(s.url), err)
+	}
+	if opt.Password == "" {
+		if opt.Password, err = s.password(); err != nil {
+			return nil, err
+		}
+	}
+	if s.caFile != "" {
+		if u.Scheme != "rediss" {
+			return nil, usageErrorf("--state-ca-file needs a rediss:// --state URL")
+		}
+		pool, err := readCAFile(s.caFile)
+		if err != nil {
+			return nil, err
+		}
+		opt.TLSConfig.RootCAs = pool
+	}
+	q := u.Query()
+	if !q.Has("dial_timeout") {
+		opt.DialTimeout = 2 * time.Second
+	}
+	if !q.Has("read_timeout") {
+		opt.ReadTimeout = time.Second
+	}
+	if !q.Has("write_timeout") {
+		opt.WriteTimeout = time.Second
+	}
+	if !q.Has("max_retries") {
+		opt.MaxRetries = -1
+	}
+	opt.DialerRetries = 1
+	return opt, nil
+}
+
+func readCAFile(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("--state-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, usageErrorf("--state-ca-file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
+func (s *stateFlags) password() (string, error) {
+	if s.passwordFile != "" {
+		data, err := os.ReadFile(s.passwordFile)
+		if err != nil {
+			return "", usageErrorf("--state-password-file: %w", err)
+		}
+		return strings.TrimRight(string(data), "\r\n"), nil
+	}
+	return os.Getenv(redisPasswordEnv), nil
+}
+
+// redactURL hides a password in a Redis URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "(unparsable URL)@" + raw[i+1:]
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+// instanceID names this watcher in the alert ids it claims. It is kept in
+// the state directory so a restarted watcher is the same watcher; without
+// one, each run is its own.
+func instanceID(stateDir string) (string, error) {
+	if stateDir == "" {
+		return randomID(), nil
+	}
+	path := filepath.Join(stateDir, "instance-id")
+	data, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(data))) > 0 {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	if err := os.MkdirAll(stateDir, 0o750); err != nil {
+		return "", fmt.Errorf("state directory: %w", err)
+	}
+	id := randomID()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o640); err != nil {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	return id, nil
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// redisLogger sends go-redis's own messages (reconnection attempts) to
+// graceguard's log at debug level: the failover store already logs the
+// failures that matter, once, at error level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}

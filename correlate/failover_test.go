@@ -1,0 +1,125 @@
+package correlate
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/internal/redistest"
+)
+
+func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1
+	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "this watcher"}), NewMemory(Limits{}), nil)
+	defer store.Close()
+	if !store.Up() {
+		t.Fatal("not up with Redis running")
+	}
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	refresh := Observation{User: u, Time: t0, IP: netip.MustParseAddr("198.51.100.23"), Action: Refresh}
+	reuse := func(at time.Duration) Observation {
+		return Observation{User: u, Time: t0.Add(at), IP: netip.MustParseAddr("192.0.2.66"), Action: Reuse, NeedFacts: true}
+	}
+	if _, err := store.Apply(ctx, refresh); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := store.Claim(ctx, "alert-1", time.Hour); !ok {
+		t.Fatal("first claim refused")
+	}
+	other := NewRedis(redis.NewClient(opt), RedisOptions{Owner: "another watcher"})
+	if ok, _ := other.Claim(ctx, "alert-1", time.Hour); ok {
+		t.Fatal("another watcher's claim of the same id granted")
+	}
+
+	srv.Stop()
+	f, err := store.Apply(ctx, reuse(time.Second))
+	if err != nil {
+		t.Fatalf("Apply failed with Redis down: %v", err)
+	}
+	if f.Prev == nil || f.Prev.IP != refresh.IP {
+		t.Errorf("with Redis down the local history must answer: prev %+v", f.Prev)
+	}
+	if store.Up() || store.Errors() == 0 {
+		t.Errorf("up %v errors %d: Redis down must show", store.Up(), store.Errors())
+	}
+	if ok, _ := store.Claim(ctx, "alert-2", time.Hour); !ok {
+		t.Error("with Redis down a claim must be granted: a duplicate beats a lost alert")
+	}
+
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for !store.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("did not reconnect to Redis")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The restarted server lost its data (no persistence): the facts come
+	// from Redis again, which no longer knows the refresh.
+	f, err = store.Apply(ctx, reuse(2*time.Second))
+	if err != nil || f.Prev != nil {
+		t.Fatalf("after reconnecting the facts must come from Redis: prev %+v err %v", f.Prev, err)
+	}
+}
+
+func TestFailoverStartsDegradedWithoutRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	opt, _ := redis.ParseURL(srv.URL(0))
+	srv.Stop()
+	store := NewFailover(context.Background(), NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)
+	defer store.Close()
+	if store.Up() {
+		t.Fatal("up with Redis stopped")
+	}
+	f, err := store.Apply(context.Background(), Observation{User: UserID{DN: "u"}, Time: t0, IP: netip.MustParseAddr("192.0.2.1"), Action: Reuse, NeedFacts: true})
+	if err != nil || f.Reuses10m != 1 {
+		t.Fatalf("facts %+v err %v", f, err)
+	}
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for !store.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("did not connect once Redis started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRedisClaims(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	opt, _ := redis.ParseURL(srv.URL(0))
+	a := NewRedis(redis.NewClient(opt), RedisOptions{Owner: "pod-a"})
+	b := NewRedis(redis.NewClient(opt), RedisOptions{Owner: "pod-b"})
+	steps := []struct {
+		store *Redis
+		id    string
+		want  bool
+	}{
+		{a, "x", true},  // first claim
+		{b, "x", false}, // another watcher's
+		{a, "x", true},  // its own, after a crash before the send
+		{b, "y", true},
+	}
+	for i, s := range steps {
+		got, err := s.store.Claim(ctx, s.id, time.Hour)
+		if err != nil || got != s.want {
+			t.Fatalf("step %d: %s claims %s: %v %v, want %v", i, s.store.owner, s.id, got, err, s.want)
+		}
+	}
+	if err := a.Unclaim(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := b.Claim(ctx, "x", time.Hour); !ok {
+		t.Error("an unclaimed id must be free again")
+	}
+}

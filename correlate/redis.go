@@ -1,0 +1,341 @@
+package correlate
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the Store several watchers share, one per OpenUnison replica, so
+// that a refresh logged by one replica and its replay logged by another
+// meet. Its semantics are the Memory store's (one test suite runs against
+// both); each Apply is one Lua script, so two watchers never interleave
+// inside an update. Keys, under a prefix (default "graceguard:"):
+//
+//	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
+//	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
+//	u:<user>:m         hash: first, last, seq
+//	u:<user>:r         sorted set: refreshes "seq|ip|session" by time
+//	u:<user>:i         sorted set: addresses by last time seen
+//	u:<user>:x         sorted set: grace reuses by time
+//	u:<user>:c, :a     sorted sets: countries and networks by recency
+//	sent:<alert id>    alert ids claimed with SET NX, so two watchers never send one alert
+//
+// Every key carries a Redis expiration (the refresh, reuse and address
+// TTLs), so what the log-time checks and caps leave behind Redis forgets.
+// Times in the history are log times; the expirations are wall time, which
+// only makes them a collector, never a judge.
+//
+// The scripts name keys of other users when they evict, so Redis Cluster is
+// not supported: use one primary (with replicas or Sentinel for failover).
+//
+// Observations that need no facts (most refreshes: no rule judges them) are
+// sent in pipelined batches: one round trip per batch, not per refresh. They
+// go before any Apply that needs facts and on Flush, which the watcher calls
+// every tick, so another watcher waits at most a tick for them.
+type Redis struct {
+	client *redis.Client
+	prefix string
+	owner  string
+	limits Limits
+	mask   uint64
+
+	mu      sync.Mutex
+	pending []Observation
+	stats   redisStats
+}
+
+type redisStats struct {
+	usersEvicted, usersExpired, ipsEvicted, ipsExpired, sessionsEvicted, sessionIPsCapped atomic.Int64
+}
+
+//go:embed redis.lua
+var applySource string
+
+var applyScript = redis.NewScript(applySource)
+
+// maxPipelined bounds the learn-only observations waiting to be sent.
+const maxPipelined = 256
+
+// RedisOptions configure a Redis store.
+type RedisOptions struct {
+	Prefix string // key prefix; default "graceguard:"
+	// Owner names this watcher in the alert ids it claims, so that after a
+	// crash between claiming and sending it can still send its own. Empty
+	// is "graceguard".
+	Owner  string
+	Limits Limits
+}
+
+// NewRedis returns a store over client. It does not connect: Ping does.
+func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
+	if opt.Prefix == "" {
+		opt.Prefix = "graceguard:"
+	}
+	if opt.Owner == "" {
+		opt.Owner = "graceguard"
+	}
+	l := opt.Limits.withDefaults()
+	size := 1 << bits.Len(uint(max(l.MaxSessions, 2)-1))
+	return &Redis{client: client, prefix: opt.Prefix, owner: opt.Owner, limits: l, mask: uint64(size - 1)}
+}
+
+// Ping checks that Redis answers.
+func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err() }
+
+// Close closes the client.
+func (r *Redis) Close() error { return r.client.Close() }
+
+// Apply implements Store.
+func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !obs.NeedFacts {
+		r.pending = append(r.pending, obs)
+		if len(r.pending) < maxPipelined {
+			return Facts{}, nil
+		}
+		return Facts{}, r.flush(ctx)
+	}
+	if err := r.flush(ctx); err != nil {
+		return Facts{}, err
+	}
+	res, err := r.eval(ctx, r.client, obs).Slice()
+	if err != nil {
+		return Facts{}, fmt.Errorf("redis: %w", err)
+	}
+	f, err := r.decode(res)
+	if err != nil {
+		return Facts{}, err
+	}
+	f.IPSeen = slices.Contains(f.UserIPs, obs.IP)
+	f.SessionIP = slices.Contains(f.SessionIPs, obs.IP)
+	return f, nil
+}
+
+// Flush sends the learn-only observations waiting.
+func (r *Redis) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flush(ctx)
+}
+
+func (r *Redis) flush(ctx context.Context) error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	// A failed batch is dropped, not retried: the failover store learned it
+	// locally, and replaying a half-applied batch would learn some twice.
+	batch := r.pending
+	r.pending = r.pending[:0]
+	// The script is loaded first: EvalSha in a pipeline cannot fall back to
+	// Eval per command.
+	if err := applyScript.Load(ctx, r.client).Err(); err != nil {
+		return fmt.Errorf("redis: load script: %w", err)
+	}
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, obs := range batch {
+		cmds[i] = applyScript.EvalSha(ctx, pipe, r.keys(obs.User), r.args(obs)...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	for _, c := range cmds {
+		res, _ := c.Slice()
+		r.countEvictions(res)
+	}
+	return nil
+}
+
+func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
+	return applyScript.Run(ctx, c, r.keys(obs.User), r.args(obs)...)
+}
+
+// member is a user's name in the users set and in its keys: the IdP's length
+// first, so no DN can make two users' names collide.
+func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + ":" + u.DN }
+
+func (r *Redis) keys(u UserID) []string {
+	base := r.prefix + "u:" + member(u)
+	return []string{r.prefix + "users", r.prefix + "sessions", base + ":m", base + ":r", base + ":i", base + ":x", base + ":c", base + ":a"}
+}
+
+func (r *Redis) args(obs Observation) []any {
+	ip := ""
+	if obs.IP.IsValid() {
+		ip = obs.IP.String()
+	}
+	slot, hash := "", ""
+	if hasSession(obs.Session) {
+		h := fnv1a(obs.Session)
+		slot, hash = strconv.FormatUint(h&r.mask, 10), strconv.FormatUint(h, 10)
+	}
+	need := "0"
+	if obs.NeedFacts {
+		need = "1"
+	}
+	l := r.limits
+	return []any{
+		int(obs.Action), micros(obs.Time), ip, slot, hash, need, obs.Country, strconv.FormatUint(uint64(obs.ASN), 10),
+		member(obs.User), r.prefix + "u:", l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
+		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, obs.Session,
+	}
+}
+
+func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+func fromMicros(s string) (time.Time, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(n).UTC(), nil
+}
+
+var errReply = errors.New("redis: unexpected reply from the history script")
+
+// decode reads the script's reply: {facts, evictions}.
+func (r *Redis) decode(res []any) (Facts, error) {
+	if len(res) != 2 {
+		return Facts{}, errReply
+	}
+	r.countEvictions(res)
+	raw, ok := res[0].([]any)
+	if !ok || len(raw) != 9 {
+		return Facts{}, errReply
+	}
+	var f Facts
+	prev, _ := raw[0].(string)
+	if prev != "" {
+		p, err := decodeRefresh(prev, raw[1])
+		if err != nil {
+			return Facts{}, err
+		}
+		f.Prev = &p
+	}
+	if first, _ := raw[2].(string); first != "" {
+		t, err := fromMicros(first)
+		if err != nil {
+			return Facts{}, fmt.Errorf("%w: first seen %q", errReply, first)
+		}
+		f.FirstSeen = t
+	}
+	r10, _ := raw[3].(int64)
+	r1h, _ := raw[4].(int64)
+	f.Reuses10m, f.Reuses1h = int(r10), int(r1h)
+	f.UserIPs = addrList(raw[5])
+	f.SessionIPs = addrList(raw[8])
+	f.Countries = strs(raw[6])
+	for _, s := range strs(raw[7]) {
+		if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+			f.ASNs = append(f.ASNs, uint(n))
+		}
+	}
+	return f, nil
+}
+
+// decodeRefresh reads a refresh's "seq|ip|session" member and its score.
+func decodeRefresh(m string, score any) (RefreshFact, error) {
+	parts := strings.SplitN(m, "|", 3)
+	s, _ := score.(string)
+	t, err := fromMicros(s)
+	if len(parts) != 3 || err != nil {
+		return RefreshFact{}, fmt.Errorf("%w: refresh %q", errReply, m)
+	}
+	ip, _ := netip.ParseAddr(parts[1])
+	return RefreshFact{Time: t, IP: ip, Session: parts[2]}, nil
+}
+
+func strs(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func addrList(v any) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range strs(v) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (r *Redis) countEvictions(res []any) {
+	if len(res) != 2 {
+		return
+	}
+	ev, _ := res[1].([]any)
+	if len(ev) != 6 {
+		return
+	}
+	n := func(i int) int64 { v, _ := ev[i].(int64); return v }
+	s := &r.stats
+	s.usersEvicted.Add(n(0))
+	s.usersExpired.Add(n(1))
+	s.ipsEvicted.Add(n(2))
+	s.ipsExpired.Add(n(3))
+	s.sessionsEvicted.Add(n(4))
+	s.sessionIPsCapped.Add(n(5))
+}
+
+// Stats returns the shared history's size and what this process evicted.
+func (r *Redis) Stats(ctx context.Context) (MemoryStats, error) {
+	s := &r.stats
+	st := MemoryStats{
+		UsersEvicted: s.usersEvicted.Load(), UsersExpired: s.usersExpired.Load(), IPsEvicted: s.ipsEvicted.Load(),
+		IPsExpired: s.ipsExpired.Load(), SessionsEvicted: s.sessionsEvicted.Load(), SessionIPsCapped: s.sessionIPsCapped.Load(),
+	}
+	pipe := r.client.Pipeline()
+	users := pipe.ZCard(ctx, r.prefix+"users")
+	sessions := pipe.HLen(ctx, r.prefix+"sessions")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return st, fmt.Errorf("redis: %w", err)
+	}
+	st.Users, st.Sessions = int(users.Val()), int(sessions.Val())
+	return st, nil
+}
+
+// Claim marks an alert id as sent by this owner, for ttl; false when
+// another watcher claimed it first. SET NX decides; its GET tells an id this
+// owner claimed before a crash, whose alert may never have left, from
+// another watcher's.
+func (r *Redis) Claim(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	prev, err := r.client.Do(ctx, "SET", r.prefix+"sent:"+id, r.owner, "NX", "GET", "PX", ttl.Milliseconds()).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("redis: %w", err)
+	}
+	return prev == r.owner, nil
+}
+
+// Unclaim releases an id whose delivery failed, so a later read can send it.
+func (r *Redis) Unclaim(ctx context.Context, id string) error {
+	if err := r.client.Del(ctx, r.prefix+"sent:"+id).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}

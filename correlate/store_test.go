@@ -1,0 +1,52 @@
+package correlate
+
+import (
+	"context"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/internal/redistest"
+)
+
+// forEachStore runs fn against every Store implementation, each fresh and
+// with limits l: the semantics of the history are one contract, and the
+// tests that state it run against the memory store and a real Redis alike.
+func forEachStore(t *testing.T, l Limits, fn func(t *testing.T, s Store)) {
+	t.Helper()
+	t.Run("memory", func(t *testing.T) { fn(t, NewMemory(l)) })
+	t.Run("redis", func(t *testing.T) { fn(t, newTestRedis(t, l)) })
+}
+
+// newTestRedis returns a Redis store on a redis-server of its own.
+func newTestRedis(t testing.TB, l Limits) *Redis {
+	t.Helper()
+	srv := redistest.Start(t)
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { client.Close() })
+	return NewRedis(client, RedisOptions{Limits: l})
+}
+
+// statsOf reads a store's size and evictions, after sending what it batched.
+func statsOf(t *testing.T, s Store) MemoryStats {
+	t.Helper()
+	switch s := s.(type) {
+	case *Memory:
+		return s.Stats()
+	case *Redis:
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	t.Fatalf("no stats for %T", s)
+	return MemoryStats{}
+}

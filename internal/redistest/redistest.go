@@ -1,0 +1,206 @@
+// Package redistest starts a real redis-server for tests, on a free loopback
+// port, in a temporary directory, with persistence off. It owns nothing but
+// the server process; it must not be imported by non-test code.
+//
+// Without redis-server on PATH a test is skipped with the command that
+// installs it, except in CI (CI=true), where a skipped Redis test would hide
+// a whole store from the suite, so it fails instead.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Server is a running redis-server.
+type Server struct {
+	Addr     string // host:port
+	Password string // "" for none
+	// CAFile is the PEM certificate that signed a TLS server's certificate
+	// (WithTLS); "" for a plain server.
+	CAFile string
+	tls    *tls.Config
+	t      testing.TB
+	dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Option changes how the server starts.
+type Option func(*Server)
+
+// WithPassword makes the server require a password.
+func WithPassword(p string) Option { return func(s *Server) { s.Password = p } }
+
+// WithTLS makes the server speak TLS only, with a certificate for 127.0.0.1
+// signed by a CA made for the test (Server.CAFile).
+func WithTLS() Option { return func(s *Server) { s.tls = &tls.Config{} } }
+
+// Start starts a redis-server and stops it when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "redis-server is not on PATH (install it: apt-get install redis-server)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + "; in CI a skipped Redis test is a failure")
+		}
+		t.Skip(msg)
+	}
+	s := &Server{t: t, dir: t.TempDir()}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.tls != nil {
+		if err := s.makeCerts(); err != nil {
+			t.Fatalf("test certificates: %v", err)
+		}
+	}
+	var err error
+	for range 5 {
+		var port int
+		if port, err = freePort(); err != nil {
+			continue
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if err = s.launch(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL returns the server's redis:// (or rediss://) URL for database db.
+func (s *Server) URL(db int) string {
+	scheme := "redis"
+	if s.tls != nil {
+		scheme = "rediss"
+	}
+	if s.Password != "" {
+		return fmt.Sprintf("%s://:%s@%s/%d", scheme, s.Password, s.Addr, db)
+	}
+	return fmt.Sprintf("%s://%s/%d", scheme, s.Addr, db)
+}
+
+// Stop kills the server; Restart brings it back on the same port.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart starts the server again on its old address (with its data gone:
+// persistence is off).
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	var err error
+	for range 50 { // the port may linger for a moment
+		if err = s.launch(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("restart redis-server on %s: %v", s.Addr, err)
+}
+
+func (s *Server) launch() error {
+	host, port, _ := net.SplitHostPort(s.Addr)
+	args := []string{"--bind", host, "--port", port, "--dir", s.dir, "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+	if s.Password != "" {
+		args = append(args, "--requirepass", s.Password)
+	}
+	if s.tls != nil {
+		args[3] = "0" // no plain port
+		args = append(args, "--tls-port", port, "--tls-cert-file", s.dir+"/server.pem", "--tls-key-file", s.dir+"/server-key.pem",
+			"--tls-ca-cert-file", s.CAFile, "--tls-auth-clients", "no")
+	}
+	cmd := exec.Command("redis-server", args...)
+	stderr, err := os.Create(s.dir + "/redis.log")
+	if err != nil {
+		return err
+	}
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if err := ping(s.Addr, s.Password, s.tls); err == nil {
+			s.cmd, s.exited = cmd, exited
+			return nil
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(s.dir + "/redis.log")
+			return fmt.Errorf("redis-server exited: %s", strings.TrimSpace(string(log)))
+		case <-ctx.Done():
+			cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server on %s did not answer", s.Addr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ping speaks just enough RESP to know the server answers.
+func ping(addr, password string, tlsConfig *tls.Config) error {
+	var c net.Conn
+	var err error
+	d := &net.Dialer{Timeout: time.Second}
+	if tlsConfig != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tlsConfig)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(c)
+	if password != "" {
+		fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(password), password)
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			return fmt.Errorf("auth: %q %v", line, err)
+		}
+	}
+	fmt.Fprint(c, "*1\r\n$4\r\nPING\r\n")
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("ping: %q", line)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -26,13 +26,14 @@ type cursorTrack struct {
 
 // noteCursor remembers b's cursor once b has been pushed. An Ended stream is
 // over for good: its saved position is dropped too, so positions of pods
-// long gone do not pile up in the checkpoint.
+// long gone, or of files rotated away and drained, do not pile up in the
+// checkpoint and are never read again from a stale offset.
 func (w *Watcher) noteCursor(s *stream, b source.Batch) {
-	if b.Cursor == "" {
-		return
-	}
 	if b.Ended {
 		w.forgetRestored(b.ID)
+		return
+	}
+	if b.Cursor == "" {
 		return
 	}
 	m := cursorMark{off: b.Offset, cur: b.Cursor}
@@ -42,11 +43,11 @@ func (w *Watcher) noteCursor(s *stream, b source.Batch) {
 	s.cursors.last = m
 }
 
-// forgetRestored drops the saved position of a cursor stream that ended.
+// forgetRestored drops the saved position of a stream that ended.
 func (w *Watcher) forgetRestored(id source.FileID) {
 	kept := w.restored[:0]
 	for _, p := range w.restored {
-		if p.Cursor == "" || !sameStream(p.ID, id) {
+		if !sameStream(p.ID, id) {
 			kept = append(kept, p)
 		}
 	}

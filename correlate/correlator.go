@@ -27,6 +27,14 @@ type Correlator struct {
 	Judged func(parser.Kind) bool
 	// Geo places addresses; nil leaves every Context without geo.
 	Geo GeoLookup
+	// SourceClock, when set, says how far a source has been read (in log
+	// time; ok false when unknown). A waiting token_ok then expires by its
+	// own source's clock: when sources are read at different speeds (a
+	// watcher catching up on several replicas, pods streamed line by line),
+	// another source being ahead says nothing about whether this one's
+	// grace-reuse line is still to come. Nil uses the time of the newest
+	// event, right when sources are merged by time (scan).
+	SourceClock func(source string) (t time.Time, ok bool)
 
 	store      Store
 	pairWindow time.Duration
@@ -154,7 +162,14 @@ func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge Judge)
 // the oldest.
 func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) error {
 	for i := c.pending.front(); i >= 0; i = c.pending.front() {
-		if now.Sub(c.pending.entries[i].ev.Time) <= c.pairWindow {
+		e := &c.pending.entries[i].ev
+		clock := now
+		if c.SourceClock != nil {
+			if t, ok := c.SourceClock(e.Source); ok {
+				clock = t
+			}
+		}
+		if clock.Sub(e.Time) <= c.pairWindow {
 			return nil
 		}
 		if err := c.commitAt(ctx, i, judge); err != nil {

@@ -162,11 +162,7 @@ func (w *Watcher) checkpoint() error {
 		if s.id.Ino == 0 && s.id.Fingerprint == "" {
 			continue // stdin cannot be resumed
 		}
-		off := s.end
-		if p, ok := s.asm.Pending(); ok {
-			off = p
-		}
-		cp.Positions = append(cp.Positions, source.Position{Path: s.path, ID: s.id, Offset: off})
+		cp.Positions = append(cp.Positions, s.resumePosition())
 	}
 	// Files not seen this run keep their old positions until they are.
 	for _, p := range w.restored {
@@ -216,7 +212,7 @@ func (w *Watcher) checkpoint() error {
 
 func (w *Watcher) following(p source.Position) bool {
 	for _, s := range w.streams {
-		if s.id.Dev == p.ID.Dev && s.id.Ino == p.ID.Ino {
+		if sameStream(s.id, p.ID) {
 			return true
 		}
 	}

@@ -104,7 +104,10 @@ type stream struct {
 	end       int64 // offset after the last data pushed
 	line      int64
 	idle      bool
+	idleSince time.Time // when the stream last went idle
 	watermark time.Time // time of the newest record read
+
+	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
 
 type heldEvent struct {
@@ -141,6 +144,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 		reload: make(chan *rules.Set, 1), log: opt.Logger,
 	}
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
+	w.det.correlator.SourceClock = w.sourceClock
 	w.det.UseGeo(opt.Geo)
 	if opt.StateDir != "" {
 		if err := w.load(); err != nil {
@@ -240,15 +244,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 		return err
 	}
 	if !w.newest.IsZero() {
-		now := w.newest
-		if w.opt.Shared && w.opt.now().Sub(w.busyAt) >= quietCommit {
-			// The log is quiet, so no grace-reuse line is coming to pair
-			// with a waiting refresh: commit it now, for the other
-			// watchers, rather than at the next line, which may be hours
-			// away.
-			now = now.Add(w.det.correlator.PairWindow() + time.Millisecond)
-		}
-		if err := w.det.Tick(ctx, now); err != nil {
+		if err := w.det.Tick(ctx, w.newest); err != nil {
 			return err
 		}
 	}
@@ -272,10 +268,30 @@ func (w *Watcher) tick(ctx context.Context) error {
 // idleRelease is how long the files stay quiet before memory is released.
 const idleRelease = 2 * time.Second
 
-// quietCommit is how long the logs stay quiet before refreshes waiting for
-// a possible grace-reuse twin are committed to a shared store. OpenUnison
-// writes the twin microseconds after the refresh.
+// quietCommit is how long a source stays quiet before the refreshes it has
+// waiting for a possible grace-reuse twin are committed: OpenUnison writes
+// the twin microseconds after the refresh, and the next line may be hours
+// away, while the other watchers sharing a store need the refresh now.
 const quietCommit = 300 * time.Millisecond
+
+// farFuture is the clock of a source that will bring no more lines soon.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// sourceClock is how far a source's log has been read, for the correlator:
+// the newest record's time while it is being read, or the far future once
+// it has been quiet for quietCommit or has ended.
+func (w *Watcher) sourceClock(path string) (time.Time, bool) {
+	for _, s := range w.streams {
+		if s.path != path {
+			continue
+		}
+		if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
+			return farFuture, true
+		}
+		return s.watermark, true
+	}
+	return farFuture, true
+}
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	s := w.streams[b.Key]
@@ -284,6 +300,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 		w.streams[b.Key] = s
 	}
 	s.id = b.ID
+	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:
 		if rec, ok := s.asm.Flush(true); ok {
@@ -292,9 +309,12 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 			}
 		}
 		delete(w.streams, b.Key)
+		w.forgetSourceMetrics(s.path)
 		return w.release(ctx, false)
 	case b.Idle:
-		s.idle = true
+		if !s.idle {
+			s.idle, s.idleSince = true, w.opt.now()
+		}
 		if rec, ok := s.asm.Flush(false); ok {
 			if err := w.record(ctx, s, rec); err != nil {
 				return err
@@ -341,9 +361,26 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	return nil
 }
 
+// forgetSourceMetrics drops the per-source series of a source that is gone
+// (no stream of that name left): pods come and go with new names, and a
+// series per pod ever seen would grow without bound.
+func (w *Watcher) forgetSourceMetrics(path string) {
+	m := w.opt.Metrics
+	if m == nil || keyOf(w.streams, path) != "" {
+		return
+	}
+	m.Lines.DeleteLabelValues(path)
+	m.Bytes.DeleteLabelValues(path)
+}
+
 // sourceID names a file for alert ids by device and inode: its path changes
-// when it is rotated, and a restart may read it under the new name.
+// when it is rotated, and a restart may read it under the new name. A
+// container's log is named by the container instance's id: its pod's name
+// may come back with a StatefulSet's next pod.
 func sourceID(b source.Batch) string {
+	if b.Cursor != "" {
+		return b.ID.Fingerprint // a container instance's id: its log has no inode
+	}
 	if b.ID.Ino == 0 {
 		return b.Path
 	}

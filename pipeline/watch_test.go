@@ -3,9 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/rules"
@@ -133,5 +137,63 @@ func TestWatchOneSourceDoesNotWait(t *testing.T) {
 	close(h.batches)
 	if err := <-h.done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A refresh waits for its source's own log to move on, not another's: when
+// pod-b is read ahead of pod-a, the AzSuccess written for a replay on pod-a
+// must still pair with the ExpiredRefreshTokenUsed line that follows it,
+// not be learned as the user's refresh because pod-b's clock passed it.
+func TestWatchPairsByTheSourcesOwnClock(t *testing.T) {
+	h := newWatchHarness(t, time.Hour)
+	other := func(at, thread string) string {
+		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 %s] INFO  AccessLog - [AzSuccess] - k8sidp - %s - uid=someone,o=Tremolo - NONE [203.0.113.5] - [f%s]\n", at, thread, tokenURL, thread)
+	}
+	replay := reuseLines("10:00:05,000", "192.0.2.99", "fb")
+	twin, reuse, _ := strings.Cut(replay, "\n")
+	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	// The twin, then another thread's line, so the twin is a whole record.
+	h.send("pod-a", twin+"\n"+other("10:00:05,001", "task-9"))
+	// pod-b, read ahead of pod-a by half a minute, then idle.
+	h.send("pod-b", other("10:00:35,000", "task-3")+other("10:00:35,001", "task-4"))
+	h.idle("pod-b")
+	h.send("pod-a", reuse)
+	h.idle("pod-a")
+	deadline := time.Now().Add(3 * time.Second)
+	for h.count("reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.alerts) == 0 || h.alerts[0].Rule != "reuse-ip-mismatch" || h.alerts[0].PrevIP != "198.51.100.40" {
+		t.Fatalf("alerts %+v: want the replay judged against the refresh from 198.51.100.40, its twin not learned", h.alerts)
+	}
+}
+
+// A source that is gone leaves no series behind: pods come and go with new
+// names, and /metrics must not grow with every pod ever seen.
+func TestWatchForgetsMetricsOfEndedSources(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics := NewMetrics(reg, nil)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Metrics: metrics, Deliver: func(context.Context, []alert.Alert) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), batches) }()
+	line := refreshLine("10:00:00,000", "198.51.100.40", "fa")
+	batches <- source.Batch{Key: "gone#1", Path: "openunison/orchestra-1/orchestra", Data: []byte(line)}
+	batches <- source.Batch{Key: "stays#1", Path: "openunison/orchestra-2/orchestra", Data: []byte(line)}
+	batches <- source.Batch{Key: "gone#1", Path: "openunison/orchestra-1/orchestra", Offset: int64(len(line)), Ended: true}
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(metrics.Lines); n != 1 {
+		t.Errorf("%d lines-read series, want 1 (the pod that stays)", n)
+	}
+	if v := testutil.ToFloat64(metrics.Lines.WithLabelValues("openunison/orchestra-2/orchestra")); v != 1 {
+		t.Errorf("the remaining pod's count is %v, want 1", v)
 	}
 }

@@ -23,6 +23,11 @@ type Batch struct {
 	Offset int64  // file offset of Data[0]
 	Idle   bool   // the file has nothing more for now: records being joined can go
 	Ended  bool   // the stream is over (rotated away and drained, deleted, or truncated)
+	// Cursor, for a stream that cannot be resumed by byte offset (a
+	// Kubernetes container's log), names where Data[0] starts, or where the
+	// next data will start in an Idle or Ended batch. It is opaque outside
+	// the source that made it; files leave it empty.
+	Cursor string
 }
 
 // Options configure a Follower.

@@ -29,6 +29,9 @@ type Position struct {
 	Path   string `json:"path"`
 	ID     FileID `json:"id"`
 	Offset int64  `json:"offset"`
+	// Cursor is the Batch.Cursor of the point Offset names, for streams
+	// resumed by cursor; empty for files.
+	Cursor string `json:"cursor,omitempty"`
 }
 
 // identify reads f's identity.

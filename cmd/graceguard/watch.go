@@ -46,15 +46,18 @@ type watchOptions struct {
 	geo             geoFlags
 	sinks           sinkFlags
 	state           stateFlags
+	kube            kubeFlags
 	configPath      string
 	// listening, when set, is told the address /metrics serves on (tests).
 	listening func(addr string)
+	// notReady, when set, says why reading has not begun ("" once it has).
+	notReady func() string
 }
 
 func newWatchCmd(io streams) *cobra.Command {
 	o := &watchOptions{io: io}
 	cmd := &cobra.Command{
-		Use:   "watch [flags] PATH|GLOB...|-",
+		Use:   "watch [flags] [PATH|GLOB...|-]",
 		Short: "Follow OpenUnison logs and alert on replays as they happen",
 		Long: `Watch follows OpenUnison's logs (files, globs that pick up new files, or stdin)
 through rotation by rename, copytruncate and re-creation, and prints alerts as
@@ -63,9 +66,17 @@ they happen. A file seen for the first time is read from its start unless
 checkpointed in --state-dir, so a restart, even after kill -9, reads every line
 written meanwhile and sends no alert twice.
 
-With several files (one per replica), a grace reuse waits until the other files
-have been read up to its time, or --settle at most, so a refresh logged by
-another replica is seen first.
+With --kube-selector (or --kube-pod), watch reads the pods' logs through the
+Kubernetes API instead of, or as well as, files: it follows pods as they come and
+go, reads a restarted container's new log from its start, and resumes after a
+restart from the checkpoint. It uses the pod's service account in a cluster,
+else --kubeconfig, $KUBECONFIG or ~/.kube/config, and needs get, list and watch
+on pods and get on pods/log in --kube-namespace. --from end applies to the
+containers running at start-up.
+
+With several files or pods (one per replica), a grace reuse waits until the
+others have been read up to its time, or --settle at most, so a refresh logged
+by another replica is seen first.
 
 With --state redis://…, the watchers of all replicas (one sidecar each) share
 one history: a refresh logged by one replica and its replay logged by another
@@ -79,9 +90,12 @@ exits 0.`,
 		Example: `  graceguard watch /var/log/openunison/*.log
   graceguard watch --listen 127.0.0.1:9090 --format json '/var/log/pods/openunison_openunison-orchestra-*/openunison-orchestra/*.log'
   GRACEGUARD_REDIS_PASSWORD=… graceguard watch --state redis://graceguard-redis:6379/0 /var/log/openunison/pod-a.log
-  kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -`,
-		Args: minArgs(1, "PATH, GLOB or - for stdin"),
+  kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -
+  graceguard watch --kube-namespace openunison --kube-selector app=openunison-orchestra --kube-container openunison-orchestra
+  graceguard watch --kubeconfig ~/.kube/prod --kube-context prod --kube-namespace openunison --kube-pod openunison-orchestra-7d9c-x2x4z`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Checked here, not with cobra's Args: the kube flags may come
+			// from the environment or the config file, applied after Args.
 			o.patterns = args
 			o.configPath, _ = cmd.Flags().GetString("config")
 			return runWatch(cmd.Context(), o)
@@ -93,9 +107,9 @@ exits 0.`,
 	f.StringVar(&o.minSeverity, "min-severity", "info", "print alerts of at least this severity")
 	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in")
 	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto, always or never")
-	f.StringVar(&o.from, "from", "start", "where to start a file seen for the first time: start or end")
+	f.StringVar(&o.from, "from", "start", "where to start a file or container log first seen at start-up: start or end")
 	f.StringVar(&o.stateDir, "state-dir", ".graceguard", "`DIR` for checkpoints (positions, history, sent alert ids); empty for none")
-	f.DurationVar(&o.settle, "settle", 2*time.Second, "longest a grace reuse waits for the other files to catch up")
+	f.DurationVar(&o.settle, "settle", 2*time.Second, "longest a grace reuse waits for the other files or pods to catch up")
 	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often files are checked for new lines")
 	f.DurationVar(&o.checkpointEvery, "checkpoint-every", 5*time.Second, "how often state is checkpointed")
 	f.StringVar(&o.listen, "listen", "", "`ADDR` for /healthz, /readyz and /metrics, e.g. 127.0.0.1:9090 (off when empty)")
@@ -104,6 +118,7 @@ exits 0.`,
 	o.geo.addFlags(f)
 	o.sinks.addFlags(f)
 	o.state.addFlags(f)
+	o.kube.addFlags(f)
 	return cmd
 }
 
@@ -127,6 +142,10 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	}
 	if o.from != "start" && o.from != "end" {
 		return usageErrorf("--from %q: want start or end", o.from)
+	}
+	kubeOpt, err := o.checkInputs()
+	if err != nil {
+		return err
 	}
 	set, err := loadRules(o.ruleFiles)
 	if err != nil {
@@ -165,6 +184,12 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
+	batches := make(chan source.Batch, batchQueue)
+	srcs, err := o.sources(kubeOpt, watcher.Positions(), batches, logger)
+	if err != nil {
+		return err
+	}
+	o.notReady = srcs.notReady
 	if o.listen != "" {
 		stop, err := serveOps(o, reg, watcher, logger)
 		if err != nil {
@@ -177,20 +202,10 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer signal.Stop(hup)
 	go reloadOnHUP(ctx, hup, o.ruleFiles, watcher, logger)
 
-	batches := make(chan source.Batch, batchQueue)
-	follower := source.New(source.Options{
-		Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, Positions: watcher.Positions(),
-		Stdin: o.io.in, Logger: logger,
-	}, batches)
-	// The follower stops on ctx (SIGTERM); the watcher then drains what was
+	// The sources stop on ctx (SIGTERM); the watcher then drains what was
 	// read, judges what waits and checkpoints.
-	go func() {
-		if err := follower.Run(ctx); err != nil {
-			logger.Error("following stopped", "err", err)
-		}
-		close(batches)
-	}()
-	logger.Info("watching", "patterns", o.patterns, "state_dir", o.stateDir, "rules", len(set.Enabled()))
+	go srcs.run(ctx, batches, logger)
+	logger.Info("watching", "patterns", o.patterns, "kube", o.kube.describe(), "state_dir", o.stateDir, "rules", len(set.Enabled()))
 	err = watcher.Run(context.WithoutCancel(ctx), batches)
 	st := watcher.Stats()
 	logger.Info("stopped", "records", st.Records, "alerts", st.Alerts, "duplicates_suppressed", st.Duplicates, "parse_errors", st.ParseErrors)
@@ -227,6 +242,12 @@ func serveOps(o *watchOptions, reg *prometheus.Registry, w *pipeline.Watcher, lo
 		if why := w.Unready(); why != "" {
 			http.Error(rw, "not ready: "+why, http.StatusServiceUnavailable)
 			return
+		}
+		if o.notReady != nil {
+			if why := o.notReady(); why != "" {
+				http.Error(rw, "not ready: "+why, http.StatusServiceUnavailable)
+				return
+			}
 		}
 		fmt.Fprintln(rw, "ready")
 	})

@@ -261,9 +261,18 @@ func TestWatchSurvivesKill9(t *testing.T) {
 		t.Skip("starts and kills processes")
 	}
 	dir := t.TempDir()
-	logPath, outPath, state := filepath.Join(dir, "app.log"), filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "state")
-	const replays = 40
-	written := 0
+	logPath := filepath.Join(dir, "app.log")
+	survivesKill9(t, dir, "--poll 5ms "+logPath, 8, func(n int) {
+		appendFile(t, logPath, replayLines(fmt.Sprintf("k%02d", n), n))
+	})
+}
+
+// survivesKill9 runs watch with args in rounds of five, writing rounds
+// replays with write in each and killing it with SIGKILL after each round,
+// then once more: every replay must alert exactly once across the runs.
+func survivesKill9(t *testing.T, dir, args string, rounds int, write func(n int)) {
+	t.Helper()
+	outPath, state := filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "state")
 	run := func() *exec.Cmd {
 		out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -271,7 +280,7 @@ func TestWatchSurvivesKill9(t *testing.T) {
 		}
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1",
-			"GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms --state-dir "+state+" "+logPath)
+			"GRACEGUARD_ARGS=watch --format json --checkpoint-every 100ms --state-dir "+state+" "+args)
 		cmd.Stdout = out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -279,10 +288,11 @@ func TestWatchSurvivesKill9(t *testing.T) {
 		out.Close()
 		return cmd
 	}
+	written := 0
 	for round := 0; round < 5; round++ {
 		cmd := run()
-		for range 8 {
-			appendFile(t, logPath, replayLines(fmt.Sprintf("k%02d", written), written))
+		for range rounds {
+			write(written)
 			written++
 			time.Sleep(time.Duration(10+round*17%40) * time.Millisecond)
 		}
@@ -294,9 +304,6 @@ func TestWatchSurvivesKill9(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	if written != replays {
-		t.Fatalf("wrote %d replays", written)
-	}
 	counts := map[string]int{}
 	waitFor(t, "every replay's alert", func() bool {
 		data, _ := os.ReadFile(outPath)
@@ -307,7 +314,7 @@ func TestWatchSurvivesKill9(t *testing.T) {
 				counts[a.User]++
 			}
 		}
-		return len(counts) == replays
+		return len(counts) == written
 	})
 	time.Sleep(300 * time.Millisecond)
 	for user, n := range counts {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/graceguard/graceguard/source"
+	"github.com/graceguard/graceguard/source/kube"
+)
+
+// watchSources are what watch reads: files and stdin, pods through the
+// Kubernetes API, or both into one channel.
+type watchSources struct {
+	runs []func(context.Context) error
+	pods *kube.Source // nil without --kube-pod or --kube-selector
+}
+
+// checkInputs checks what watch is to read: paths, or pods named with kube
+// flags that fit together and an API server that can be found.
+func (o *watchOptions) checkInputs() (kube.Options, error) {
+	if err := o.kube.check(); err != nil {
+		return kube.Options{}, err
+	}
+	if o.kube.enabled() {
+		return o.kube.options()
+	}
+	if len(o.patterns) == 0 {
+		return kube.Options{}, usageErrorf("graceguard watch needs at least one PATH, GLOB or - for stdin, or --kube-selector or --kube-pod")
+	}
+	return kube.Options{}, nil
+}
+
+// sources makes the file follower for the patterns and the Kubernetes
+// source for kubeOpt (when pods are to be read), each given its own of the
+// checkpoint's positions.
+func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position, out chan<- source.Batch, logger *slog.Logger) (*watchSources, error) {
+	files, logs := splitPositions(positions)
+	s := &watchSources{}
+	if len(o.patterns) > 0 {
+		f := source.New(source.Options{
+			Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, Positions: files, Stdin: o.io.in, Logger: logger,
+		}, out)
+		s.runs = append(s.runs, f.Run)
+	}
+	if o.kube.enabled() {
+		kubeOpt.FromEnd, kubeOpt.Positions, kubeOpt.Logger = o.from == "end", logs, logger
+		pods, err := kube.New(kubeOpt, out)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		s.pods = pods
+		s.runs = append(s.runs, pods.Run)
+	}
+	return s, nil
+}
+
+// notReady says why reading has not begun, "" once it has: the pods must
+// have been listed once.
+func (s *watchSources) notReady() string {
+	if s.pods != nil && !s.pods.Ready() {
+		return "listing pods"
+	}
+	return ""
+}
+
+// run runs the sources side by side until ctx ends (or stdin, when it is
+// the only one), then closes out.
+func (s *watchSources) run(ctx context.Context, out chan<- source.Batch, logger *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, run := range s.runs {
+		wg.Go(func() {
+			if err := run(ctx); err != nil {
+				logger.Error("following stopped", "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	close(out)
+}
+
+// splitPositions parts the checkpoint's positions into the files' and the
+// container logs' (those with a cursor).
+func splitPositions(all []source.Position) (files, logs []source.Position) {
+	for _, p := range all {
+		if p.Cursor != "" {
+			logs = append(logs, p)
+		} else {
+			files = append(files, p)
+		}
+	}
+	return files, logs
+}

@@ -1,0 +1,24 @@
+// Package kube follows OpenUnison's container logs through the Kubernetes
+// API: it lists and watches the pods a name or label selector picks in one
+// namespace, streams each running container's log with timestamps, and hands
+// on its lines as source.Batch values, one line a batch, like the file
+// follower in package source does for files.
+//
+// It owns the talk with the API server (pods list and watch, pods/log
+// follow), the life of each container instance's stream (a restart is a new
+// stream; a deleted pod or finished container ends its stream), reconnection
+// without loss or repetition, and the cursor that lets a restart resume a
+// stream where a checkpoint left it. The API server resumes a log only from
+// a time (sinceTime, which it passes on to the kubelet truncated to the
+// second), so a cursor is the time of a line and how many lines before it
+// carried that same time; lines the server sends again are dropped here.
+//
+// It must not parse log records (the pipeline does, and detects the
+// `kubectl logs --timestamps` wrapping itself), decide where a checkpointed
+// stream resumes (the pipeline saves the cursor it is given), log bearer
+// tokens or other credentials, or import the typed clientset or informers:
+// their package initialisation and size cost more memory than graceguard's
+// idle budget allows. It decodes the few pod fields it needs with
+// encoding/json and uses client-go only for configuration, authentication
+// and transport.
+package kube

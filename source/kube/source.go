@@ -1,0 +1,506 @@
+package kube
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	klabels "k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+
+	"github.com/graceguard/graceguard/source"
+)
+
+// Options configure a Source.
+type Options struct {
+	Config    *rest.Config // the API server and credentials
+	Namespace string
+	Pod       string // follow the pod of this name, or
+	Selector  string // the pods this label selector picks
+	Container string // the container to follow; empty: every container
+	// FromEnd starts the containers running at start-up at the end of
+	// their logs. Containers that start later, and those a checkpoint
+	// names, are read from their start or the checkpoint.
+	FromEnd bool
+	// Positions are where a previous run stopped: those with a Cursor.
+	Positions []source.Position
+	Logger    *slog.Logger
+
+	// Idle is how long a log stays quiet before an Idle batch (100ms).
+	Idle time.Duration
+	// MinBackoff and MaxBackoff bound the wait before an API request is
+	// tried again (250ms, 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// Reconnect is the least wait after a followed log ended by itself,
+	// which mostly means its container stopped: the pod's status gets that
+	// time to say so before the log is asked for again, and a restarted
+	// container's lines are not taken for the old one's (2s).
+	Reconnect time.Duration
+	// DrainGrace is how long a followed log may go on after its pod's
+	// status says the container stopped or the pod went (5s).
+	DrainGrace time.Duration
+	// WatchTimeout is how long the server keeps one watch open (5m).
+	WatchTimeout time.Duration
+	// MaxPods and MaxStreams bound the pods tracked (256) and the logs
+	// read at once (64).
+	MaxPods, MaxStreams int
+}
+
+func (o *Options) defaults() {
+	setDefault(&o.Idle, 100*time.Millisecond)
+	setDefault(&o.MinBackoff, 250*time.Millisecond)
+	setDefault(&o.MaxBackoff, 30*time.Second)
+	setDefault(&o.Reconnect, 2*time.Second)
+	setDefault(&o.DrainGrace, 5*time.Second)
+	setDefault(&o.WatchTimeout, 5*time.Minute)
+	setDefault(&o.MaxPods, 256)
+	setDefault(&o.MaxStreams, 64)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate checks the options, names and selector before the API server
+// sees them: a request it refuses would only be tried again and again.
+func (opt Options) Validate() error {
+	switch {
+	case opt.Config == nil:
+		return errors.New("kube: no API server configuration")
+	case opt.Namespace == "":
+		return errors.New("kube: no namespace")
+	case (opt.Pod == "") == (opt.Selector == ""):
+		return errors.New("kube: name one pod or a label selector, not both or neither")
+	}
+	if errs := validation.IsDNS1123Label(opt.Namespace); len(errs) > 0 {
+		return fmt.Errorf("kube: namespace %q: %s", opt.Namespace, strings.Join(errs, "; "))
+	}
+	if opt.Pod != "" {
+		if errs := validation.IsDNS1123Subdomain(opt.Pod); len(errs) > 0 {
+			return fmt.Errorf("kube: pod name %q: %s", opt.Pod, strings.Join(errs, "; "))
+		}
+	}
+	if opt.Selector != "" {
+		if _, err := klabels.Parse(opt.Selector); err != nil {
+			return fmt.Errorf("kube: label selector %q: %w", opt.Selector, err)
+		}
+	}
+	if opt.Container != "" {
+		if errs := validation.IsDNS1123Label(opt.Container); len(errs) > 0 {
+			return fmt.Errorf("kube: container name %q: %s", opt.Container, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+func setDefault[T time.Duration | int](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Source follows container logs through the Kubernetes API.
+type Source struct {
+	opt Options
+	out chan<- source.Batch
+	api *api
+	log *slog.Logger
+
+	ready atomic.Bool
+	// restored are the checkpoint's positions by container id, and the
+	// paths (namespace/pod/container) they name. Run's goroutine only.
+	restored      map[string]source.Position
+	restoredPaths map[string]bool
+
+	mu      sync.Mutex
+	pods    map[string]*podEntry // by name
+	streams map[string]*stream   // by container id
+	seq     int                  // streams started
+	wg      sync.WaitGroup
+}
+
+// podEntry is a pod being followed.
+type podEntry struct {
+	pod pod
+	// seen are the container instances already followed or passed over,
+	// so that a pod's next status does not start them again. Pruned to the
+	// instances its status names.
+	seen map[string]bool
+}
+
+// New returns a Source that will send to out.
+func New(opt Options, out chan<- source.Batch) (*Source, error) {
+	opt.defaults()
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	a, err := newAPI(opt.Config, opt.Namespace, opt.Pod, opt.Selector)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{
+		opt: opt, out: out, api: a, log: opt.Logger,
+		restored: map[string]source.Position{}, restoredPaths: map[string]bool{},
+		pods: map[string]*podEntry{}, streams: map[string]*stream{},
+	}
+	for _, p := range opt.Positions {
+		if p.Cursor == "" || !strings.HasPrefix(p.Path, opt.Namespace+"/") {
+			continue
+		}
+		s.restored[p.ID.Fingerprint] = p
+		s.restoredPaths[p.Path] = true
+	}
+	return s, nil
+}
+
+// Ready reports whether the pods have been listed once: until then nothing
+// is being read.
+func (s *Source) Ready() bool { return s.ready.Load() }
+
+// Run lists and watches the pods and follows their containers' logs until
+// ctx ends. It returns nil on cancellation; API errors are logged and the
+// request tried again.
+func (s *Source) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		s.wg.Wait()
+	}()
+	bo := newBackoff(s.opt.MinBackoff, s.opt.MaxBackoff)
+	rv := ""
+	for ctx.Err() == nil {
+		if rv == "" {
+			var err error
+			if rv, err = s.list(ctx); err != nil {
+				s.logAPIError("cannot list pods; trying again", err)
+				sleep(ctx, bo.next())
+				continue
+			}
+		}
+		started := time.Now()
+		next, err := s.watch(ctx, rv)
+		switch {
+		case ctx.Err() != nil:
+		case isStatus(err, 410):
+			s.log.Info("pod watch expired; listing the pods again")
+			rv = ""
+		case err != nil:
+			s.logAPIError("pod watch failed; watching again", err)
+			rv = next // "" lists again
+			sleep(ctx, bo.next())
+		default:
+			rv = next
+			if time.Since(started) < time.Second {
+				sleep(ctx, bo.next()) // a server that ends watches at once must not be hammered
+			} else {
+				bo.reset()
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Source) logAPIError(msg string, err error) {
+	attrs := []any{"namespace", s.opt.Namespace, "err", err}
+	if isStatus(err, 401) || isStatus(err, 403) {
+		attrs = append(attrs, "needs", "get, list and watch on pods and get on pods/log in namespace "+s.opt.Namespace)
+	}
+	s.log.Warn(msg, attrs...)
+}
+
+// list lists the pods, starts and ends streams to match, and returns the
+// list's resource version to watch from.
+func (s *Source) list(ctx context.Context) (string, error) {
+	list, err := s.api.listPods(ctx)
+	if err != nil {
+		return "", err
+	}
+	startup := !s.ready.Load()
+	listed := map[string]bool{}
+	for _, p := range list.Items {
+		listed[p.Metadata.Name] = true
+		s.upsert(ctx, p, startup)
+	}
+	s.mu.Lock()
+	for name := range s.pods {
+		if !listed[name] {
+			s.removeLocked(name)
+		}
+	}
+	s.mu.Unlock()
+	if startup {
+		s.forgetUnknown(ctx)
+		s.ready.Store(true)
+		s.log.Info("following pod logs", "namespace", s.opt.Namespace, "pods", len(list.Items), "selector", s.describeSelector())
+	}
+	return list.Metadata.ResourceVersion, nil
+}
+
+func (s *Source) describeSelector() string {
+	if s.opt.Pod != "" {
+		return "metadata.name=" + s.opt.Pod
+	}
+	return s.opt.Selector
+}
+
+// forgetUnknown ends, once the first list is in, the checkpointed streams
+// of container instances no pod has any more: their logs are gone, and the
+// pipeline can drop their positions.
+func (s *Source) forgetUnknown(ctx context.Context) {
+	for id, p := range s.restored {
+		s.log.Info("a checkpointed container's log is gone", "source", p.Path, "container_id", id)
+		inst := instance{path: p.Path, id: id}
+		s.send(ctx, source.Batch{Key: inst.key(), Path: p.Path, ID: p.ID, Offset: p.Offset, Cursor: p.Cursor, Ended: true})
+		delete(s.restored, id)
+	}
+}
+
+// watch applies the pod watch's events until it ends, and returns the
+// newest resource version seen.
+func (s *Source) watch(ctx context.Context, rv string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opt.WatchTimeout+time.Minute)
+	defer cancel()
+	body, err := s.api.watchPods(ctx, rv, s.opt.WatchTimeout)
+	if err != nil {
+		return rv, err
+	}
+	defer body.Close()
+	br := bufio.NewReaderSize(body, 64<<10)
+	for {
+		line, err := readEvent(br)
+		if len(strings.TrimSpace(string(line))) > 0 {
+			ev, derr := decodeEvent(line)
+			if derr != nil {
+				return rv, derr
+			}
+			if ev.Type == "ERROR" {
+				// Mostly 410 Gone: rv is too old. Whatever it is, list again.
+				return "", &apiError{code: ev.Status.Code, msg: ev.Status.Message}
+			}
+			rv = ev.Pod.Metadata.ResourceVersion
+			s.apply(ctx, ev)
+		}
+		if errors.Is(err, io.EOF) {
+			return rv, nil
+		}
+		if err != nil {
+			return rv, fmt.Errorf("watch pods: %w", err)
+		}
+	}
+}
+
+func (s *Source) apply(ctx context.Context, ev watchEvent) {
+	switch ev.Type {
+	case "ADDED", "MODIFIED":
+		s.upsert(ctx, ev.Pod, false)
+	case "DELETED":
+		s.mu.Lock()
+		s.removeLocked(ev.Pod.Metadata.Name)
+		s.mu.Unlock()
+	}
+}
+
+// upsert records a pod's status, starts streams for its new container
+// instances and tells its streams to look at it again.
+func (s *Source) upsert(ctx context.Context, p pod, startup bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := p.Metadata.Name
+	e := s.pods[name]
+	if e == nil || e.pod.Metadata.UID != p.Metadata.UID {
+		if e == nil && len(s.pods) >= s.opt.MaxPods {
+			s.log.Warn("too many pods; not following this one", "pod", name, "max", s.opt.MaxPods)
+			return
+		}
+		e = &podEntry{seen: map[string]bool{}}
+		s.pods[name] = e
+	}
+	e.pod = p
+	s.startNew(ctx, e, startup)
+	s.kickLocked(name)
+}
+
+func (s *Source) removeLocked(name string) {
+	delete(s.pods, name)
+	s.kickLocked(name)
+}
+
+// kickLocked tells a pod's streams its status changed.
+func (s *Source) kickLocked(podName string) {
+	for _, st := range s.streams {
+		if st.inst.pod == podName {
+			select {
+			case st.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// candidate is a container instance a pod's status names.
+type candidate struct {
+	inst     instance
+	running  bool
+	previous bool // the instance before the container's latest
+}
+
+func (s *Source) candidates(p pod) []candidate {
+	var out []candidate
+	for _, cs := range p.Status.ContainerStatuses {
+		if s.opt.Container != "" && cs.Name != s.opt.Container {
+			continue
+		}
+		inst := instance{namespace: s.opt.Namespace, pod: p.Metadata.Name, container: cs.Name}
+		inst.path = inst.namespace + "/" + inst.pod + "/" + inst.container
+		// The older instance first: a container's instances are read one
+		// after the other, in the order they ran.
+		cur := currentID(cs)
+		if t := cs.LastState.Terminated; t != nil && t.ContainerID != "" && t.ContainerID != cur {
+			c := candidate{inst: inst, previous: true}
+			c.inst.id = t.ContainerID
+			out = append(out, c)
+		}
+		if cur != "" {
+			c := candidate{inst: inst, running: cs.State.Running != nil}
+			c.inst.id = cur
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// currentID is the id of a container's latest instance, if it ever ran.
+func currentID(cs containerStatus) string {
+	switch {
+	case cs.State.Running != nil || cs.State.Terminated != nil:
+		if cs.ContainerID == "" && cs.State.Terminated != nil {
+			return cs.State.Terminated.ContainerID
+		}
+		return cs.ContainerID
+	case cs.LastState.Terminated != nil && cs.ContainerID == cs.LastState.Terminated.ContainerID:
+		return cs.ContainerID // waiting to restart: the latest instance is the one that stopped
+	}
+	return ""
+}
+
+// startNew starts a stream for each container instance of e not seen
+// before: from its checkpoint, from its end for one running at start-up
+// with FromEnd, else from its start. At start-up, instances that already
+// stopped before graceguard began are passed over unless a checkpoint
+// names them or the whole log is wanted.
+func (s *Source) startNew(ctx context.Context, e *podEntry, startup bool) {
+	cands := s.candidates(e.pod)
+	named := map[string]bool{}
+	for _, c := range cands {
+		named[c.inst.id] = true
+		if e.seen[c.inst.id] {
+			continue
+		}
+		if s.streams[c.inst.id] != nil {
+			e.seen[c.inst.id] = true
+			continue
+		}
+		pos, restored := s.restored[c.inst.id]
+		fromEnd := false
+		switch {
+		case restored:
+		case startup && c.previous:
+			e.seen[c.inst.id] = true // history from before graceguard began
+			continue
+		case startup && s.opt.FromEnd && !s.restoredPaths[c.inst.path]:
+			if !c.running {
+				e.seen[c.inst.id] = true // stopped: nothing after its end
+				continue
+			}
+			fromEnd = true
+		}
+		if len(s.streams) >= s.opt.MaxStreams {
+			s.log.Warn("too many container logs; not following this one", "source", c.inst.path, "max", s.opt.MaxStreams)
+			continue
+		}
+		e.seen[c.inst.id] = true
+		delete(s.restored, c.inst.id)
+		s.startLocked(ctx, c.inst, pos, restored, fromEnd)
+	}
+	for id := range e.seen {
+		if !named[id] {
+			delete(e.seen, id)
+		}
+	}
+}
+
+// mode says how an instance's log is to be read now.
+func (s *Source) mode(inst instance) logMode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.pods[inst.pod]
+	if e == nil {
+		return modeGone
+	}
+	return locate(e.pod, inst.container, inst.id)
+}
+
+// locate finds a container instance in its pod's status.
+func locate(p pod, container, id string) logMode {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name != container {
+			continue
+		}
+		cur := currentID(cs)
+		switch {
+		case cur == id && cs.State.Running != nil:
+			return modeFollow
+		case cur == id:
+			return modeCurrent
+		case cs.LastState.Terminated != nil && cs.LastState.Terminated.ContainerID == id:
+			return modePrevious
+		}
+	}
+	return modeGone
+}
+
+func (s *Source) send(ctx context.Context, b source.Batch) bool {
+	select {
+	case s.out <- b:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// backoff doubles a wait from min to max, with jitter so that replicas do
+// not retry in step.
+type backoff struct{ min, max, cur time.Duration }
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur - time.Duration(rand.Int64N(int64(b.cur)/5+1))
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleep waits d or until ctx ends, and reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,323 @@
+package kube
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/graceguard/graceguard/source"
+)
+
+// instance names one container instance's log.
+type instance struct {
+	namespace, pod, container string
+	path                      string // namespace/pod/container: the alerts' source
+	id                        string // the runtime's container id, e.g. containerd://…
+}
+
+func (i instance) key() string { return "kube:" + i.path + "#" + i.id }
+
+// logMode says how an instance's log is to be read now.
+type logMode int
+
+const (
+	modeFollow   logMode = iota // running: follow it
+	modeCurrent                 // stopped, still the container's latest instance: read to its end
+	modePrevious                // stopped, the one before the latest: read with previous=true
+	modeGone                    // its pod, or the pod's memory of it, is gone: nothing more to read
+)
+
+// maxStoppedTries bounds the tries to read the rest of a stopped
+// container's log; a running one's is tried for as long as it runs.
+const maxStoppedTries = 5
+
+// maxLine bounds a line handed on: a record is cut at 1 MiB downstream, and
+// the timestamp comes before it.
+const maxLine = 1<<20 + maxStamp
+
+// stream reads one container instance's log.
+type stream struct {
+	src  *Source
+	inst instance
+	id   source.FileID
+	log  *slog.Logger
+
+	pos     cursor // after the last line handed on
+	off     int64  // the virtual offset of the next line
+	fromEnd bool   // the first connection asks for no old lines
+	idle    bool   // an Idle batch was sent since the last line
+	lines   int    // handed on by the current connection
+	kick    chan struct{}
+	// after is the previous instance of the same container, still being
+	// read: its lines are older, and the pipeline's correlation wants a
+	// container's lines in the order they were written.
+	after *stream
+	seq   int           // start order
+	done  chan struct{} // closed when run returns
+}
+
+// startLocked starts following inst, from a checkpointed position, or its
+// end, or its start.
+func (s *Source) startLocked(ctx context.Context, inst instance, pos source.Position, restored, fromEnd bool) {
+	st := &stream{
+		src: s, inst: inst, id: source.FileID{Fingerprint: inst.id}, fromEnd: fromEnd,
+		kick: make(chan struct{}, 1),
+		log:  s.log.With("source", inst.path, "container_id", inst.id),
+	}
+	if restored {
+		c, err := parseCursor(pos.Cursor)
+		if err != nil {
+			st.log.Warn("checkpoint's cursor is damaged; reading the log from its start", "err", err)
+		} else {
+			st.pos, st.off = c, pos.Offset
+		}
+	}
+	s.seq++
+	st.seq, st.done = s.seq, make(chan struct{})
+	for _, o := range s.streams {
+		if o.inst.path == inst.path && (st.after == nil || o.seq > st.after.seq) {
+			st.after = o
+		}
+	}
+	s.streams[inst.id] = st
+	s.wg.Add(1)
+	st.log.Info("following container log", "from", st.describeStart(restored))
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.streams, inst.id)
+			s.mu.Unlock()
+			close(st.done)
+		}()
+		if st.after != nil {
+			select {
+			case <-st.after.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+		st.run(ctx)
+	}()
+}
+
+func (st *stream) describeStart(restored bool) string {
+	switch {
+	case restored:
+		return "checkpoint " + st.pos.String()
+	case st.fromEnd:
+		return "end"
+	}
+	return "start"
+}
+
+// run reads the log, reconnecting as needed, until the instance's log is
+// over or ctx ends.
+func (st *stream) run(ctx context.Context) {
+	bo := newBackoff(st.src.opt.MinBackoff, st.src.opt.MaxBackoff)
+	failed := 0 // reads of a stopped container's log that failed
+	for {
+		mode := st.src.mode(st.inst)
+		if mode == modeGone {
+			st.end(ctx, "its pod or container is gone")
+			return
+		}
+		st.lines = 0
+		eof, err := st.read(ctx, mode)
+		if ctx.Err() != nil {
+			return
+		}
+		if eof && mode != modeFollow {
+			st.end(ctx, "its container stopped")
+			return
+		}
+		if err != nil && mode != modeFollow {
+			// The kubelet may have removed a stopped container's log.
+			if failed++; failed == maxStoppedTries {
+				st.end(ctx, "its stopped container's log cannot be read")
+				return
+			}
+		}
+		wait := bo.next()
+		switch {
+		case err != nil:
+			st.log.Warn("container log stream broke; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		case eof && st.src.mode(st.inst) == modeFollow:
+			// Mostly the container stopped and its pod's status does not
+			// say so yet: give it time, or a restarted container's log
+			// could be taken for this one's.
+			wait = max(wait, st.src.opt.Reconnect)
+		case eof:
+			wait = 0 // stopped: read the rest at once
+		}
+		if st.lines > 0 {
+			bo.reset()
+		}
+		if !st.sendIdle(ctx) || !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// read makes one connection and hands on the lines it brings that were not
+// handed on before. eof says the server ended the log.
+func (st *stream) read(ctx context.Context, mode logMode) (eof bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q := url.Values{"container": {st.inst.container}, "timestamps": {"true"}}
+	switch mode {
+	case modeFollow:
+		q.Set("follow", "true")
+	case modePrevious:
+		q.Set("previous", "true")
+	}
+	skip := skipper{to: st.pos}
+	if st.fromEnd {
+		// Nothing that is there now; should this connection break before
+		// a line comes, the next asks from this moment on.
+		q.Set("tailLines", "0")
+		skip.done = true
+	} else if since, ok := st.pos.since(); ok {
+		q.Set("sinceTime", since)
+	}
+	body, err := st.src.api.podLog(ctx, st.inst.pod, q)
+	if err != nil {
+		return false, err
+	}
+	defer body.Close()
+	if st.fromEnd {
+		st.fromEnd, st.pos = false, cursor{at: time.Now().UTC()}
+	}
+	lines := make(chan lineMsg)
+	go readLines(ctx, body, lines)
+	return st.pump(ctx, lines, &skip, mode, cancel)
+}
+
+// pump hands on lines as they come, an Idle batch when they pause, and cuts
+// a followed connection that outlives its container by DrainGrace.
+func (st *stream) pump(ctx context.Context, lines <-chan lineMsg, skip *skipper, mode logMode, cut context.CancelFunc) (bool, error) {
+	idle := time.NewTimer(st.src.opt.Idle)
+	defer idle.Stop()
+	var drain <-chan time.Time
+	var prev time.Time // the stamp a line without one is taken to have
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case m := <-lines:
+			// A line without its newline is whole only at the end of a
+			// stopped container's log; otherwise it comes again.
+			whole := m.err == nil || (errors.Is(m.err, io.EOF) && mode != modeFollow)
+			if len(m.line) > 0 && whole {
+				if !st.handOn(ctx, m.line, skip, &prev) {
+					return false, ctx.Err()
+				}
+				idle.Reset(st.src.opt.Idle)
+			}
+			if errors.Is(m.err, io.EOF) {
+				return true, nil
+			}
+			if m.err != nil {
+				return false, m.err
+			}
+		case <-idle.C:
+			if !st.sendIdle(ctx) {
+				return false, ctx.Err()
+			}
+		case <-st.kick:
+			if mode == modeFollow && drain == nil && st.src.mode(st.inst) != modeFollow {
+				drain = time.After(st.src.opt.DrainGrace)
+			}
+		case <-drain:
+			cut()
+			return false, errors.New("the container stopped but its log went on; asking for the rest")
+		}
+	}
+}
+
+// handOn sends one line unless the connection sent it before.
+func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *time.Time) bool {
+	if line[len(line)-1] != '\n' {
+		line = append(line, '\n') // the log's last line, ended with its container
+	}
+	at, ok := lineTime(line)
+	if !ok {
+		at = *prev
+	}
+	*prev = at
+	if skip.skip(at) {
+		return true
+	}
+	b := source.Batch{
+		Key: st.inst.key(), Path: st.inst.path, ID: st.id,
+		Data: line, Offset: st.off, Cursor: st.pos.lineStart(at).String(),
+	}
+	if !st.src.send(ctx, b) {
+		return false
+	}
+	st.pos.advance(at)
+	st.off += int64(len(line))
+	st.idle = false
+	st.lines++
+	return true
+}
+
+// sendIdle tells the pipeline the log is quiet, once a pause.
+func (st *stream) sendIdle(ctx context.Context) bool {
+	if st.idle {
+		return true
+	}
+	st.idle = true
+	return st.src.send(ctx, st.batch(false))
+}
+
+// batch is an Idle or Ended batch at the current position.
+func (st *stream) batch(ended bool) source.Batch {
+	return source.Batch{
+		Key: st.inst.key(), Path: st.inst.path, ID: st.id, Offset: st.off,
+		Cursor: st.pos.String(), Idle: !ended, Ended: ended,
+	}
+}
+
+func (st *stream) end(ctx context.Context, why string) {
+	st.log.Info("container log ended", "why", why, "offset", st.off)
+	st.src.send(ctx, st.batch(true))
+}
+
+// lineMsg is one line read, or the end of the connection: err is io.EOF
+// when the server ended it, and line then holds what came after the last
+// newline, if anything.
+type lineMsg struct {
+	line []byte
+	err  error
+}
+
+// readLines reads lines until the connection ends, cutting any longer than
+// maxLine (the rest up to its newline is dropped).
+func readLines(ctx context.Context, r io.Reader, out chan<- lineMsg) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk[:min(len(chunk), maxLine-len(line))]...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == nil && line[len(line)-1] != '\n' {
+			line = append(line, '\n') // cut
+		}
+		select {
+		case out <- lineMsg{line: line, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+		line = nil
+	}
+}

@@ -21,8 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/graceguard/graceguard/source/kube"
 )
 
 // The manifests under deploy/ are checked here, in package main, so that
@@ -179,14 +182,14 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 		}
 	}
 	root := newRootCmd(strings.NewReader(""), io.Discard, io.Discard)
-	cmd, rest, err := root.Find(args)
+	cmd, flagArgs, err := root.Find(args)
 	if err != nil || cmd.Name() != "watch" {
 		t.Errorf("args %q: %v", args, err)
 		return s, false
 	}
 	ok := true
-	if err := cmd.ParseFlags(rest); err != nil {
-		t.Errorf("graceguard watch rejects %q: %v", rest, err)
+	if err := cmd.ParseFlags(flagArgs); err != nil {
+		t.Errorf("graceguard watch rejects %q: %v", flagArgs, err)
 		ok = false
 	}
 	s.patterns = cmd.Flags().Args()
@@ -241,13 +244,26 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 	}
 	s.stateDir, s.listen = get("state-dir"), get("listen")
 	s.state = get("state")
-	for _, p := range []struct {
-		dst  *string
-		flag string
-	}{{&s.kubeNamespace, "kube-namespace"}, {&s.kubePod, "kube-pod"}, {&s.kubeSelector, "kube-selector"}, {&s.kubeContainer, "kube-container"}} {
-		if f := cmd.Flags().Lookup(p.flag); f != nil {
-			*p.dst = f.Value.String()
+	s.kubeNamespace, s.kubePod = get("kube-namespace"), get("kube-pod")
+	s.kubeSelector, s.kubeContainer = get("kube-selector"), get("kube-container")
+	// What watch checks before it reads (checkInputs), short of finding
+	// an API server: the kube flags fit together, names and selector are
+	// valid, and there is something to read.
+	k := kubeFlags{namespace: s.kubeNamespace, pod: s.kubePod, selector: s.kubeSelector, container: s.kubeContainer}
+	if err := k.check(); err != nil {
+		t.Errorf("graceguard watch rejects the kube flags: %v", err)
+		ok = false
+	}
+	if k.enabled() {
+		opt := kube.Options{Config: &rest.Config{Host: "https://kubernetes.default.svc"}, Namespace: s.kubeNamespace,
+			Pod: s.kubePod, Selector: s.kubeSelector, Container: s.kubeContainer}
+		if err := opt.Validate(); err != nil {
+			t.Errorf("graceguard watch rejects the pods to read: %v", err)
+			ok = false
 		}
+	} else if len(s.patterns) == 0 {
+		t.Errorf("graceguard watch is given neither files nor --kube-pod or --kube-selector")
+		ok = false
 	}
 	return s, ok
 }

@@ -69,6 +69,7 @@ type Watcher struct {
 	warned   bool
 	busyAt   time.Time // when a batch of data last arrived
 	released bool      // memory was released since then
+	changed  bool      // what a checkpoint holds may differ from the last one
 	stats    WatchStats
 	log      *slog.Logger
 }
@@ -201,12 +202,19 @@ func (w *Watcher) tick(ctx context.Context) error {
 			return err
 		}
 	}
-	if w.opt.StateDir != "" && w.opt.now().Sub(w.lastCP) >= w.opt.CheckpointEvery {
+	// An idle watch writes no checkpoint: it would hold what the last one
+	// did, and encoding the whole history every few seconds only churns the
+	// heap back up to twice its live size and wears the disk.
+	if w.opt.StateDir != "" && w.changed && w.opt.now().Sub(w.lastCP) >= w.opt.CheckpointEvery {
 		if err := w.checkpoint(); err != nil {
 			w.log.Error("checkpoint failed", "err", err)
+		} else {
+			w.changed = false
 		}
 	}
-	if w.opt.ReleaseMemoryWhenIdle && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && w.lastCP.After(w.busyAt) {
+	// Released once the last checkpoint since the files went quiet is
+	// written (its encoding is garbage worth returning too).
+	if w.opt.ReleaseMemoryWhenIdle && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && (w.opt.StateDir == "" || !w.changed) {
 		w.released = true
 		debug.FreeOSMemory()
 	}
@@ -217,6 +225,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 const idleRelease = 2 * time.Second
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
+	w.changed = true
 	s := w.streams[b.Key]
 	if s == nil {
 		s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
@@ -360,6 +369,7 @@ func (w *Watcher) release(ctx context.Context, all bool) error {
 	if len(w.held) == 0 {
 		return nil
 	}
+	w.changed = true
 	now := w.opt.now()
 	slices.SortStableFunc(w.held, func(a, b heldEvent) int { return a.ev.Time.Compare(b.ev.Time) })
 	kept := w.held[:0]

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -132,6 +134,65 @@ func TestWatchOneSourceDoesNotWait(t *testing.T) {
 	}
 	close(h.batches)
 	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An idle watch writes no checkpoint: nothing in it changed, and encoding
+// the whole history every few seconds would only churn the heap and disk.
+// New lines are checkpointed again.
+func TestWatchCheckpointsOnlyChanges(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: dir, CheckpointEvery: 10 * time.Millisecond,
+		Deliver: func(context.Context, []alert.Alert) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), batches) }()
+	path := filepath.Join(dir, checkpointFile)
+	var off int64
+	send := func(data string) {
+		batches <- source.Batch{Key: "f", Path: "f", ID: source.FileID{Dev: 1, Ino: 2}, Data: []byte(data), Offset: off}
+		off += int64(len(data))
+		batches <- source.Batch{Key: "f", Path: "f", ID: source.FileID{Dev: 1, Ino: 2}, Offset: off, Idle: true}
+	}
+	// written reports whether a checkpoint other than prev appears in time.
+	written := func(prev os.FileInfo, within time.Duration) (os.FileInfo, bool) {
+		deadline := time.Now().Add(within)
+		for {
+			fi, err := os.Stat(path)
+			if err == nil && (prev == nil || !os.SameFile(fi, prev)) {
+				return fi, true
+			}
+			if time.Now().After(deadline) {
+				return prev, false
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send(refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	cp, ok := written(nil, 3*time.Second)
+	if !ok {
+		t.Fatal("no checkpoint after new lines")
+	}
+	for { // the last checkpoint after the lines
+		next, ok := written(cp, 100*time.Millisecond)
+		if !ok {
+			break
+		}
+		cp = next
+	}
+	if _, ok := written(cp, 300*time.Millisecond); ok {
+		t.Fatal("an idle watch rewrote its checkpoint")
+	}
+	send(refreshLine("10:00:05,000", "198.51.100.40", "fb"))
+	if _, ok := written(cp, 3*time.Second); !ok {
+		t.Fatal("no checkpoint after more lines")
+	}
+	close(batches)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }

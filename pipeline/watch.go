@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,7 +74,6 @@ type Watcher struct {
 	warned   bool
 	busyAt   time.Time // when a batch of data last arrived
 	released bool      // memory was released since then
-	busyGC   int       // the GOGC to restore when data comes after a release
 	changed  bool      // what a checkpoint holds may differ from the last one
 	stats    WatchStats
 	log      *slog.Logger
@@ -167,6 +167,12 @@ func (w *Watcher) Stats() WatchStats { return w.stats }
 // judge what waits, checkpoint) or ctx ends (stop at once, checkpoint).
 func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 	w.ready.Store(true)
+	defer func() {
+		if w.released {
+			idleGCEnd()
+			w.released = false
+		}
+	}()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -221,10 +227,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 	// written (its encoding is garbage worth returning too).
 	if w.opt.ReleaseMemoryWhenIdle && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && (w.opt.StateDir == "" || !w.changed) {
 		w.released = true
-		w.busyGC = debug.SetGCPercent(idleGCPercent)
-		if w.busyGC < 0 || w.busyGC < idleGCPercent {
-			debug.SetGCPercent(w.busyGC) // GOGC=off or lower already: the user's choice
-		}
+		idleGCBegin()
 		debug.FreeOSMemory()
 	}
 	return nil
@@ -239,6 +242,35 @@ const (
 	// metrics scrape every 15 s make one every few minutes.
 	idleGCPercent = 20
 )
+
+// idleGC lowers GOGC, a process-wide setting, while a watcher is idle after
+// releasing memory, and restores it when data comes or the watcher stops.
+// With several watchers in one process (tests), it stays lowered while any
+// of them is idle.
+var idleGC struct {
+	sync.Mutex
+	idle int // watchers idle
+	busy int // GOGC before the first of them went idle
+}
+
+func idleGCBegin() {
+	idleGC.Lock()
+	defer idleGC.Unlock()
+	if idleGC.idle++; idleGC.idle == 1 {
+		idleGC.busy = debug.SetGCPercent(idleGCPercent)
+		if idleGC.busy < idleGCPercent { // GOGC=off (-1) or lower already: the user's choice
+			debug.SetGCPercent(idleGC.busy)
+		}
+	}
+}
+
+func idleGCEnd() {
+	idleGC.Lock()
+	defer idleGC.Unlock()
+	if idleGC.idle--; idleGC.idle == 0 {
+		debug.SetGCPercent(idleGC.busy)
+	}
+}
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	w.changed = true
@@ -268,7 +300,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	}
 	s.idle = false
 	if w.released {
-		debug.SetGCPercent(w.busyGC)
+		idleGCEnd()
 	}
 	w.busyAt, w.released = w.opt.now(), false
 	if m := w.opt.Metrics; m != nil {

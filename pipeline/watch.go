@@ -238,8 +238,9 @@ const (
 	idleRelease = 2 * time.Second
 	// idleGCPercent is GOGC while idle: the heap may grow a fifth over what
 	// is live before a collection, rather than double. Collections are then
-	// more frequent, but an idle watch allocates little: 10,000 users and a
-	// metrics scrape every 15 s make one every few minutes.
+	// more frequent, but an idle watch allocates little (~50 kB/s, mostly the
+	// follower's rotation checks, and 100-200 kB per metrics scrape): with
+	// 10,000 users, one every 20-30 s at ~5 ms of CPU.
 	idleGCPercent = 20
 )
 

@@ -1,15 +1,23 @@
 package idp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"go.yaml.in/yaml/v3"
 )
+
+// The kubeconfig is edited as a YAML tree rather than through client-go's
+// clientcmd: clientcmd linked 117 packages (apimachinery, protobuf, cbor,
+// klog…) into the binary, whose start-up alone kept about 3 MB of code
+// resident in every graceguard process, a long-running watch included. The
+// tree also keeps what clientcmd dropped: comments and fields it does not
+// know.
 
 // KubeconfigOptions says what `idp login` writes into a kubeconfig.
 type KubeconfigOptions struct {
@@ -61,10 +69,7 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 			return names, fmt.Errorf("kubeconfig: server %q: client-go uses auth-provider credentials only with https servers", o.Server)
 		}
 	}
-	cfg, err := clientcmd.LoadFromFile(o.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		cfg, err = clientcmdapi.NewConfig(), nil
-	}
+	root, err := loadKubeconfig(o.Path)
 	if err != nil {
 		return names, fmt.Errorf("kubeconfig: %w", err)
 	}
@@ -77,50 +82,166 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 	if names.User == "" {
 		names.User = o.Username + "@" + iss.Host
 	}
-	ap := map[string]string{
-		"idp-issuer-url": o.Issuer,
-		"client-id":      clientID,
-		"id-token":       o.Tokens.IDToken,
-		"refresh-token":  o.Tokens.RefreshToken,
-	}
+	ap := mapping(
+		"idp-issuer-url", o.Issuer,
+		"client-id", clientID,
+		"id-token", o.Tokens.IDToken,
+		"refresh-token", o.Tokens.RefreshToken,
+	)
 	if o.ClientSecret != "" {
-		ap["client-secret"] = o.ClientSecret
+		setKey(ap, "client-secret", scalar(o.ClientSecret))
 	}
 	if o.IdPCAFile != "" {
-		ap["idp-certificate-authority"] = o.IdPCAFile
+		setKey(ap, "idp-certificate-authority", scalar(o.IdPCAFile))
 	}
-	user := cfg.AuthInfos[names.User]
-	if user == nil {
-		user = clientcmdapi.NewAuthInfo()
-	}
+	user := namedEntry(root, "users", "user", names.User)
 	// A login replaces whatever credentials the entry held.
-	user.Token, user.TokenFile, user.Exec = "", "", nil
-	user.AuthProvider = &clientcmdapi.AuthProviderConfig{Name: "oidc", Config: ap}
-	cfg.AuthInfos[names.User] = user
+	for _, k := range []string{"token", "tokenFile", "exec"} {
+		deleteKey(user, k)
+	}
+	provider := mapping("name", "oidc")
+	setKey(provider, "config", ap)
+	setKey(user, "auth-provider", provider)
 
 	if server != nil {
 		names.Cluster = server.Host
 		names.Context = names.User + "/" + names.Cluster
-		cluster := cfg.Clusters[names.Cluster]
-		if cluster == nil {
-			cluster = clientcmdapi.NewCluster()
+		cluster := namedEntry(root, "clusters", "cluster", names.Cluster)
+		setKey(cluster, "server", scalar(o.Server))
+		if o.CAFile != "" {
+			setKey(cluster, "certificate-authority", scalar(o.CAFile))
+		} else {
+			deleteKey(cluster, "certificate-authority")
 		}
-		cluster.Server = o.Server
-		cluster.CertificateAuthority = o.CAFile
-		cluster.InsecureSkipTLSVerify = o.InsecureSkipTLSVerify
-		cfg.Clusters[names.Cluster] = cluster
-		ctx := clientcmdapi.NewContext()
-		ctx.Cluster, ctx.AuthInfo = names.Cluster, names.User
-		cfg.Contexts[names.Context] = ctx
-		cfg.CurrentContext = names.Context
+		if o.InsecureSkipTLSVerify {
+			setKey(cluster, "insecure-skip-tls-verify", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		} else {
+			deleteKey(cluster, "insecure-skip-tls-verify")
+		}
+		ctx := namedEntry(root, "contexts", "context", names.Context)
+		ctx.Content = mapping("cluster", names.Cluster, "user", names.User).Content
+		setKey(root, "current-context", scalar(names.Context))
 	}
-	if err := clientcmd.WriteToFile(*cfg, o.Path); err != nil {
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
 		return names, fmt.Errorf("kubeconfig: %w", err)
 	}
-	// WriteToFile creates the file 0600 but keeps the mode of an existing
+	if err := os.MkdirAll(filepath.Dir(o.Path), 0o750); err != nil {
+		return names, fmt.Errorf("kubeconfig: %w", err)
+	}
+	// Written in place, not renamed over: a kubeconfig is often a symlink.
+	if err := os.WriteFile(o.Path, out.Bytes(), 0o600); err != nil {
+		return names, fmt.Errorf("kubeconfig: %w", err)
+	}
+	// WriteFile creates the file 0600 but keeps the mode of an existing
 	// one; the file now holds a refresh token, so tighten it either way.
 	if err := os.Chmod(o.Path, 0o600); err != nil {
 		return names, fmt.Errorf("kubeconfig: %w", err)
 	}
 	return names, nil
+}
+
+// DefaultKubeconfigPath is the file kubectl would write to: the first file
+// $KUBECONFIG names, else ~/.kube/config.
+func DefaultKubeconfigPath() string {
+	for _, p := range filepath.SplitList(os.Getenv("KUBECONFIG")) {
+		if p != "" {
+			return p
+		}
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = ""
+	}
+	return filepath.Join(home, ".kube", "config")
+}
+
+// loadKubeconfig returns the kubeconfig's top-level mapping, a new one when
+// the file is missing or empty. JSON is YAML too.
+func loadKubeconfig(path string) (*yaml.Node, error) {
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return mapping("apiVersion", "v1", "kind", "Config"), nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: not a kubeconfig (the top level is not a mapping)", path)
+	}
+	return root, nil
+}
+
+// namedEntry returns the mapping under field of the entry called name in
+// the list root[list] (kubeconfig's "- name: x\n  user: {...}"), adding
+// the list, the entry or the mapping as needed.
+func namedEntry(root *yaml.Node, list, field, name string) *yaml.Node {
+	seq := getKey(root, list)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		setKey(root, list, seq)
+	}
+	var entry *yaml.Node
+	for _, e := range seq.Content {
+		if n := getKey(e, "name"); e.Kind == yaml.MappingNode && n != nil && n.Value == name {
+			entry = e
+			break
+		}
+	}
+	if entry == nil {
+		entry = mapping("name", name)
+		seq.Content = append(seq.Content, entry)
+	}
+	m := getKey(entry, field)
+	if m == nil || m.Kind != yaml.MappingNode {
+		m = mapping()
+		setKey(entry, field, m)
+	}
+	return m
+}
+
+func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
+
+// mapping builds a block mapping of string keys and values.
+func mapping(kv ...string) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m.Content = append(m.Content, scalar(kv[i]), scalar(kv[i+1]))
+	}
+	return m
+}
+
+func getKey(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func setKey(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = v
+			return
+		}
+	}
+	m.Content = append(m.Content, scalar(key), v)
+}
+
+func deleteKey(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
 }

@@ -115,3 +115,55 @@ func TestWriteKubeconfigRejects(t *testing.T) {
 		t.Error("a refused write created the file")
 	}
 }
+
+// The file is edited, not rewritten from client-go's types: comments and
+// fields graceguard does not know stay, JSON is read, and values that look
+// like numbers or booleans stay strings.
+func TestWriteKubeconfigKeepsTheRest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	in := `{"apiVersion": "v1", "kind": "Config", "x-team": "sre",
+  "users": [{"name": "admin", "user": {"token": "keep-me"}}]}`
+	if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	toks := Tokens{IDToken: "123", RefreshToken: "true"}
+	if _, err := WriteKubeconfig(KubeconfigOptions{Path: path, Issuer: "http://127.0.0.1:8443/auth", Username: "u", Tokens: toks}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), "x-team") {
+		t.Errorf("an unknown field was dropped:\n%s", data)
+	}
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatalf("client-go cannot read what was written: %v\n%s", err, data)
+	}
+	ap := cfg.AuthInfos["u@127.0.0.1:8443"].AuthProvider
+	if cfg.AuthInfos["admin"].Token != "keep-me" || ap == nil || ap.Config["id-token"] != "123" || ap.Config["refresh-token"] != "true" {
+		t.Errorf("read back %+v, %+v:\n%s", cfg.AuthInfos["admin"], ap, data)
+	}
+
+	commented := "# managed by hand\napiVersion: v1\nkind: Config\n"
+	if err := os.WriteFile(path, []byte(commented), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteKubeconfig(KubeconfigOptions{Path: path, Issuer: "http://127.0.0.1:8443/auth", Username: "u", Tokens: toks}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); !strings.Contains(string(data), "# managed by hand") {
+		t.Errorf("the comment was dropped:\n%s", data)
+	}
+}
+
+// Like kubectl: the first file $KUBECONFIG names, else ~/.kube/config.
+func TestDefaultKubeconfigPath(t *testing.T) {
+	t.Setenv("HOME", "/home/u")
+	t.Setenv("KUBECONFIG", string(filepath.ListSeparator)+"/a/config"+string(filepath.ListSeparator)+"/b/config")
+	if got := DefaultKubeconfigPath(); got != "/a/config" {
+		t.Errorf("with $KUBECONFIG: %q", got)
+	}
+	t.Setenv("KUBECONFIG", "")
+	if got := DefaultKubeconfigPath(); got != filepath.Join("/home/u", ".kube", "config") {
+		t.Errorf("without $KUBECONFIG: %q", got)
+	}
+}

@@ -3,8 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,5 +200,119 @@ func TestWatchForgetsMetricsOfEndedSources(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(metrics.Lines.WithLabelValues("openunison/orchestra-2/orchestra")); v != 1 {
 		t.Errorf("the remaining pod's count is %v, want 1", v)
+	}
+}
+
+// An idle watch writes no checkpoint: nothing in it changed, and encoding
+// the whole history every few seconds would only churn the heap and disk.
+// New lines are checkpointed again.
+func TestWatchCheckpointsOnlyChanges(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: dir, CheckpointEvery: 10 * time.Millisecond,
+		Deliver: func(context.Context, []alert.Alert) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), batches) }()
+	path := filepath.Join(dir, checkpointFile)
+	var off int64
+	send := func(data string) {
+		batches <- source.Batch{Key: "f", Path: "f", ID: source.FileID{Dev: 1, Ino: 2}, Data: []byte(data), Offset: off}
+		off += int64(len(data))
+		batches <- source.Batch{Key: "f", Path: "f", ID: source.FileID{Dev: 1, Ino: 2}, Offset: off, Idle: true}
+	}
+	// written reports whether a checkpoint other than prev appears in time.
+	written := func(prev os.FileInfo, within time.Duration) (os.FileInfo, bool) {
+		deadline := time.Now().Add(within)
+		for {
+			fi, err := os.Stat(path)
+			if err == nil && (prev == nil || !os.SameFile(fi, prev)) {
+				return fi, true
+			}
+			if time.Now().After(deadline) {
+				return prev, false
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send(refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	cp, ok := written(nil, 3*time.Second)
+	if !ok {
+		t.Fatal("no checkpoint after new lines")
+	}
+	for { // the last checkpoint after the lines: none for five ticks
+		next, ok := written(cp, 250*time.Millisecond)
+		if !ok {
+			break
+		}
+		cp = next
+	}
+	if _, ok := written(cp, 500*time.Millisecond); ok {
+		t.Fatal("an idle watch rewrote its checkpoint")
+	}
+	send(refreshLine("10:00:05,000", "198.51.100.40", "fb"))
+	if _, ok := written(cp, 3*time.Second); !ok {
+		t.Fatal("no checkpoint after more lines")
+	}
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After the idle release the collector runs at idleGCPercent, and the
+// user's GOGC is back as soon as data comes or the watcher stops.
+func TestWatchIdleGOGC(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	gogc := func() int64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return int64(s[0].Value.Uint64())
+	}
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), ReleaseMemoryWhenIdle: true,
+		Deliver: func(context.Context, []alert.Alert) error { return nil },
+		now:     func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), batches) }()
+	var off int64
+	send := func(data string) {
+		batches <- source.Batch{Key: "f", Path: "f", Data: []byte(data), Offset: off}
+		off += int64(len(data))
+		// Taken once the data was handled (at the clock's time): the clock
+		// moves only after that.
+		batches <- source.Batch{Key: "f", Path: "f", Offset: off, Idle: true}
+	}
+	waitFor := func(want int64, what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for gogc() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GOGC %d, want %d", what, gogc(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send(refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	clock.Add(int64(idleRelease + time.Second))
+	waitFor(idleGCPercent, "idle")
+	send(refreshLine("10:00:05,000", "198.51.100.40", "fb"))
+	waitFor(100, "data again")
+	clock.Add(int64(idleRelease + time.Second))
+	waitFor(idleGCPercent, "idle again")
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := gogc(); got != 100 {
+		t.Errorf("GOGC %d after the watcher stopped idle, want 100", got)
 	}
 }

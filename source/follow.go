@@ -60,8 +60,16 @@ type Follower struct {
 	stdinDone chan struct{}
 }
 
-// readChunk bounds one read, and so the memory one batch takes.
-const readChunk = 1 << 20
+const (
+	// readChunk bounds one read, and so the memory one batch takes.
+	readChunk = 1 << 20
+	// quietChunk is the read buffer while files grow slowly: 64 KiB per
+	// poll is thousands of lines. A read that fills it switches to
+	// readChunk, and quietAfter without new data switches back, so an idle
+	// watch does not keep a backlog's MiB for ever.
+	quietChunk = 64 << 10
+	quietAfter = time.Second
+)
 
 // New returns a Follower that will send to out.
 func New(opt Options, out chan<- Batch) *Follower {
@@ -77,7 +85,7 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, buf: make([]byte, readChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	return &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
 }
 
 // Run follows until ctx ends, or stdin ends when it is the only source. It
@@ -101,7 +109,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	f.rescan(ctx, true)
 	poll := time.NewTicker(f.opt.Poll)
 	defer poll.Stop()
-	lastScan := time.Now()
+	lastScan, lastRead := time.Now(), time.Now()
 	for {
 		busy := false
 		for _, t := range f.tailers {
@@ -110,6 +118,11 @@ func (f *Follower) Run(ctx context.Context) error {
 				return err
 			}
 			busy = busy || did
+		}
+		if busy {
+			lastRead = time.Now()
+		} else if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
+			f.buf = make([]byte, quietChunk)
 		}
 		f.tailers = f.retire(f.tailers)
 		if time.Since(lastScan) >= f.opt.Rescan {
@@ -280,6 +293,9 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 	if n > 0 {
 		if !f.emitData(ctx, t, f.buf[:n]) {
 			return false, nil
+		}
+		if n == len(f.buf) && n < readChunk {
+			f.buf = make([]byte, readChunk) // a backlog: read it in large chunks
 		}
 		t.idleSent, t.quietSince = false, time.Time{}
 		return true, nil

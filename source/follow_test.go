@@ -389,3 +389,48 @@ func TestIdentity(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+// A backlog is read in large chunks, and once the file has been quiet the
+// follower goes back to a small read buffer instead of keeping a MiB.
+func TestReadBufferFollowsTheBacklog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	var block strings.Builder
+	for i := 0; block.Len() < 4*quietChunk; i++ {
+		fmt.Fprintf(&block, "line %06d %s\n", i, strings.Repeat("x", 80))
+	}
+	if err := os.WriteFile(path, []byte(block.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan Batch, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := New(Options{Patterns: []string{path}, Poll: 5 * time.Millisecond}, batches)
+	go f.Run(ctx)
+	// sizes returns the sizes of the data batches until the file is idle.
+	sizes := func() []int {
+		var out []int
+		for b := range batches {
+			if b.Idle {
+				return out
+			}
+			out = append(out, len(b.Data))
+		}
+		return out
+	}
+	const small = quietChunk + 100 // a read's lines and the line it finished
+	if got := sizes(); len(got) < 2 || got[0] > small || got[1] <= small {
+		t.Fatalf("backlog batches %v: want one small read, then large ones", got)
+	}
+	time.Sleep(quietAfter + 100*time.Millisecond)
+	af, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := af.WriteString(block.String()); err != nil {
+		t.Fatal(err)
+	}
+	af.Close()
+	if got := sizes(); len(got) == 0 || got[0] > small {
+		t.Fatalf("batches after a quiet spell %v: the read buffer must be small again", got)
+	}
+}

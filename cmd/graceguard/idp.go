@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graceguard/graceguard/idp"
 )
@@ -308,11 +307,7 @@ func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
 	}
 	path := o.kubeconfig
 	if path == "" {
-		if files := clientcmd.NewDefaultClientConfigLoadingRules().Precedence; len(files) > 0 {
-			path = files[0]
-		} else {
-			path = clientcmd.RecommendedHomeFile
-		}
+		path = idp.DefaultKubeconfigPath()
 	}
 	var tlsCfg *tls.Config
 	if o.idpCA != "" {

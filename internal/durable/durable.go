@@ -48,12 +48,15 @@ func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) error
 type RecentIDs struct {
 	ids  map[string]struct{}
 	ring []string
+	max  int
 	next int
 }
 
-// NewRecentIDs returns an empty set holding at most capacity ids.
+// NewRecentIDs returns an empty set holding at most capacity ids. The ring
+// grows as ids come rather than up front: most runs send few alerts, and the
+// watcher's 100,000 empty slots alone kept 1.6 MB resident for ever.
 func NewRecentIDs(capacity int) *RecentIDs {
-	return &RecentIDs{ids: map[string]struct{}{}, ring: make([]string, 0, max(capacity, 1))}
+	return &RecentIDs{ids: map[string]struct{}{}, max: max(capacity, 1)}
 }
 
 // Has reports whether id is remembered.
@@ -67,7 +70,7 @@ func (s *RecentIDs) Add(id string) {
 	if s.Has(id) {
 		return
 	}
-	if len(s.ring) < cap(s.ring) {
+	if len(s.ring) < s.max {
 		s.ring = append(s.ring, id)
 	} else {
 		delete(s.ids, s.ring[s.next])

@@ -20,6 +20,9 @@ func TestRecentIDs(t *testing.T) {
 	if got := s.List(); !slices.Equal(got, []string{"b", "c", "d"}) {
 		t.Errorf("List = %v", got)
 	}
+	if big := NewRecentIDs(100_000); cap(big.ring) != 0 {
+		t.Errorf("an empty set holds %d slots: a cap must cost nothing until ids come", cap(big.ring))
+	}
 }
 
 func TestWriteFile(t *testing.T) {

@@ -61,6 +61,12 @@ type Observation struct {
 	// NeedFacts asks for the Facts; without it the store only learns, which
 	// is all a refresh that no rule judges needs.
 	NeedFacts bool
+	// Source and Offset say where the event was logged (the source's
+	// identity, as in alert ids). A shared store names what it learns by
+	// them, so that a restarted watcher re-reading lines the store already
+	// learned from does not count them twice. Empty: no such guarantee.
+	Source string
+	Offset int64
 }
 
 // Refresh is a legitimate refresh remembered for a user.

@@ -561,3 +561,33 @@ func TestPairWhileTheReuseIsHeld(t *testing.T) {
 		}
 	})
 }
+
+// A reuse paired when it was held is not paired again when it is judged: a
+// browser's OIDC session logs the same thread and session id for its next
+// refresh, which must be learned, not dropped as a second twin.
+func TestHeldReuseIsPairedOnce(t *testing.T) {
+	ctx := context.Background()
+	c := NewCorrelator(NewMemory(Limits{}), time.Second)
+	var got []Context
+	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	twin := ev(parser.KindTokenOK, 0, "192.0.2.66", thread("t2"), session("oidc-1"))
+	reuse := ev(parser.KindGraceReuse, 0, "192.0.2.66", thread("t2"), session("oidc-1"))
+	next := ev(parser.KindTokenOK, 500*time.Millisecond, "198.51.100.23", thread("t2"), session("oidc-1"))
+	c.Observe(ctx, &twin, judge)
+	c.Pair(&reuse)
+	c.Observe(ctx, &next, judge)
+	if err := c.ObservePaired(ctx, &reuse, judge); err != nil {
+		t.Fatal(err)
+	}
+	c.Flush(ctx, judge)
+	if c.Stats().PairedTokenOK != 1 {
+		t.Errorf("paired %d token_ok lines, want 1", c.Stats().PairedTokenOK)
+	}
+	learned := false
+	for _, g := range got {
+		learned = learned || (g.Event.Kind == parser.KindTokenOK && g.Event.IP == next.IP)
+	}
+	if !learned {
+		t.Error("the session's next refresh was dropped as a second twin")
+	}
+}

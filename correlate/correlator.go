@@ -77,10 +77,21 @@ func (c *Correlator) PairWindow() time.Duration { return c.pairWindow }
 // of every event that is ready to be judged: this one, or earlier token_ok
 // lines it released. Events of kind other are ignored.
 func (c *Correlator) Observe(ctx context.Context, ev *parser.Event, judge Judge) error {
+	return c.observe(ctx, ev, judge, false)
+}
+
+// ObservePaired is Observe for an event whose grace-reuse twin was settled
+// already (Pair): a later line of the same thread and session, which a
+// browser's OIDC session can log, is not taken for its twin again.
+func (c *Correlator) ObservePaired(ctx context.Context, ev *parser.Event, judge Judge) error {
+	return c.observe(ctx, ev, judge, true)
+}
+
+func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge, pairedBefore bool) error {
 	if ev.Kind == parser.KindOther {
 		return nil
 	}
-	paired, err := c.release(ctx, ev, judge)
+	paired, err := c.release(ctx, ev, judge, pairedBefore)
 	if err != nil {
 		return err
 	}
@@ -99,7 +110,7 @@ func (c *Correlator) Observe(ctx context.Context, ev *parser.Event, judge Judge)
 		c.pending.push(ev)
 		return nil
 	case parser.KindGraceReuse:
-		if !paired {
+		if !paired && !pairedBefore {
 			c.markReuse(ev)
 		}
 		return c.judge(ctx, ev, Reuse, judge)
@@ -133,11 +144,11 @@ func (c *Correlator) Tick(ctx context.Context, now time.Time, judge Judge) error
 // it), and lines older than the pair window. Each is found without walking
 // the queue, but for a reuse's same-user lines: reuses are rare, refreshes
 // are not.
-func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge Judge) (twinFound bool, err error) {
+func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge Judge, pairedBefore bool) (twinFound bool, err error) {
 	reuse := ev.Kind == parser.KindGraceReuse
 	if i, ok := c.pending.byThread[threadKey{ev.Source, ev.Thread}]; ok {
 		p := &c.pending.entries[i].ev
-		if reuse && p.Session == ev.Session && p.User == ev.User {
+		if reuse && !pairedBefore && p.Session == ev.Session && p.User == ev.User {
 			c.pending.take(i)
 			c.stats.PairedTokenOK++
 			twinFound = true
@@ -294,7 +305,8 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		}
 		return judge(&Context{Event: ev})
 	}
-	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need}
+	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need,
+		Source: ev.SourceID, Offset: ev.Offset}
 	var here *geo.Info
 	if c.Geo != nil && (need || action == Refresh || action == Login) {
 		if info, ok := c.Geo.Lookup(ev.IP); ok {

@@ -123,3 +123,24 @@ func TestRedisClaims(t *testing.T) {
 		t.Error("an unclaimed id must be free again")
 	}
 }
+
+// A watcher restarted from a checkpoint re-reads lines whose effect Redis
+// kept: learning them again must not count them twice.
+func TestRedisLearnsAnEventOnce(t *testing.T) {
+	ctx := context.Background()
+	store := newTestRedis(t, Limits{})
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	for range 2 { // the first run, then the restart re-reading the same lines
+		for i := range 3 {
+			o := Observation{User: u, Time: t0.Add(time.Duration(i) * time.Second), IP: netip.MustParseAddr("192.0.2.66"),
+				Action: Reuse, NeedFacts: true, Source: "8:1234", Offset: int64(1000 * i)}
+			f, err := store.Apply(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Reuses10m != i+1 {
+				t.Fatalf("reuse %d: counted %d reuses, want %d", i, f.Reuses10m, i+1)
+			}
+		}
+	}
+}

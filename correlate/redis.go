@@ -190,8 +190,18 @@ func (r *Redis) args(obs Observation) []any {
 	return []any{
 		int(obs.Action), micros(obs.Time), ip, slot, hash, need, obs.Country, strconv.FormatUint(uint64(obs.ASN), 10),
 		member(obs.User), r.prefix + "u:", l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
-		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, obs.Session,
+		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, obs.Session, eventName(obs),
 	}
+}
+
+// eventName names an event in the history by where it was logged: the
+// offset first, zero-padded, so events logged in the same millisecond sort
+// in log order. "" when the event's place is unknown.
+func eventName(obs Observation) string {
+	if obs.Source == "" {
+		return ""
+	}
+	return fmt.Sprintf("%016x@%s", obs.Offset, strings.ReplaceAll(obs.Source, "|", "/"))
 }
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
@@ -246,13 +256,13 @@ func (r *Redis) decode(res []any) (Facts, error) {
 	return f, nil
 }
 
-// decodeRefresh reads a refresh's "seq|ip|session" member and its score.
+// decodeRefresh reads a refresh's "name|ip|session" member and its score.
 func decodeRefresh(m string, score any) (RefreshFact, error) {
-	parts := strings.SplitN(m, "|", 3)
+	parts := strings.Split(m, "|")
 	s, _ := score.(string)
 	t, err := fromMicros(s)
 	if len(parts) != 3 || err != nil {
-		return RefreshFact{}, fmt.Errorf("%w: refresh %q", errReply, m)
+		return RefreshFact{}, fmt.Errorf("%w: refresh %q scored %v", errReply, m, score)
 	}
 	ip, _ := netip.ParseAddr(parts[1])
 	return RefreshFact{Time: t, IP: ip, Session: parts[2]}, nil

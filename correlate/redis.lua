@@ -19,14 +19,19 @@ local member, prefix = ARGV[9], ARGV[10]
 local refreshTTL, ipTTL = tonumber(ARGV[11]), tonumber(ARGV[12])
 local maxUsers, maxIPs, maxRefreshes = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
 local maxReuses, maxPlaces, sessionCap = tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18])
-local session = ARGV[19]
+local session, ref = ARGV[19], ARGV[20]
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
--- History lives as long as an address stays known: Redis forgets what the
--- caps and the log-time checks have not already dropped. Each key's
--- expiration is renewed when it is written.
+-- A user's history lives as long as an address stays known: Redis forgets
+-- what the caps and the log-time checks have not already dropped. Each key's
+-- expiration is renewed when it is written. Refreshes and reuses are judged
+-- by log time, and a watcher may be a day behind (down, or catching up), so
+-- their wall-clock expiration is never shorter than a day. The users set and
+-- the session table are bounded by the caps instead.
 local keep = fmt(math.ceil(ipTTL / 1000))
+local day = 86400000
+local keepRefreshes = fmt(math.max(day, math.ceil(refreshTTL / 1000)))
 -- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
 local ev = {0, 0, 0, 0, 0, 0}
 local userKeys = {':m', ':r', ':i', ':x', ':c', ':a'}
@@ -46,15 +51,31 @@ end
 local m = redis.call('HMGET', meta, 'first', 'last', 'seq')
 local first, last, seq = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
 if not first then
-  if redis.call('ZSCORE', users, member) == false and redis.call('ZCARD', users) >= maxUsers then
-    local oldest = redis.call('ZRANGE', users, 0, 0)
-    if oldest[1] then
-      dropUser(oldest[1])
-      ev[1] = ev[1] + 1
+  if redis.call('ZSCORE', users, member) == false then
+    -- Room for one more, never evicting this user (a lowered cap shrinks
+    -- the set here too).
+    local over = redis.call('ZCARD', users) - maxUsers + 1
+    if over > 0 then
+      for _, m in ipairs(redis.call('ZRANGE', users, 0, fmt(over))) do
+        if over > 0 and m ~= member then
+          dropUser(m)
+          ev[1] = ev[1] + 1
+          over = over - 1
+        end
+      end
     end
   end
   first, last, seq = t, t, 0
 end
+
+-- Refreshes and reuses are named, and sort by time then name, by the
+-- event's place in its log (offset zero-padded, then source) when there is
+-- one, which also makes learning an event twice (a restarted watcher
+-- re-reading lines whose effect Redis kept) a no-op; else by this user's
+-- sequence number.
+local name = ref
+if name == '' then name = string.format('~%012d', seq + 1) end
+local known = ref ~= '' and action == REUSE and redis.call('ZSCORE', reuses, name) ~= false
 
 local function split(s)
   local out = {}
@@ -83,7 +104,7 @@ if need then
   ev[4] = ev[4] + redis.call('ZREMRANGEBYSCORE', ips, '-inf', '(' .. fmt(t - ipTTL))
   local r10 = redis.call('ZCOUNT', reuses, fmt(t - 600000000), tstr)
   local r1h = redis.call('ZCOUNT', reuses, fmt(t - 3600000000), tstr)
-  if action == REUSE then
+  if action == REUSE and not known then
     r10, r1h = r10 + 1, r1h + 1
   end
   local sess = {}
@@ -96,7 +117,7 @@ end
 seq = seq + 1
 redis.call('HSET', meta, 'first', fmt(math.min(first, t)), 'last', fmt(math.max(last, t)), 'seq', fmt(seq))
 redis.call('PEXPIRE', meta, keep)
-if redis.call('ZADD', users, 'GT', tstr, member) == 1 then redis.call('PEXPIRE', users, keep) end
+redis.call('ZADD', users, 'GT', tstr, member)
 
 local function learnIP()
   if ip == '' then return end
@@ -136,13 +157,12 @@ local function learnSession()
   end
   addrs[#addrs + 1] = ip
   redis.call('HSET', sessions, slot, shash .. '|' .. table.concat(addrs, '|'))
-  if #addrs == 1 then redis.call('PEXPIRE', sessions, keep) end
 end
 
 if action == REFRESH then
-  redis.call('ZADD', refreshes, tstr, fmt(seq) .. '|' .. ip .. '|' .. session)
+  redis.call('ZADD', refreshes, tstr, name .. '|' .. ip .. '|' .. session)
   redis.call('ZREMRANGEBYRANK', refreshes, 0, fmt(-(maxRefreshes + 1)))
-  redis.call('PEXPIRE', refreshes, fmt(math.ceil(refreshTTL / 1000)))
+  redis.call('PEXPIRE', refreshes, keepRefreshes)
   learnIP()
   learnPlace()
   learnSession()
@@ -151,9 +171,9 @@ elseif action == LOGIN then
   learnPlace()
   learnSession()
 elseif action == REUSE then
-  redis.call('ZADD', reuses, tstr, fmt(seq))
+  redis.call('ZADD', reuses, tstr, name)
   redis.call('ZREMRANGEBYRANK', reuses, 0, fmt(-(maxReuses + 1)))
-  redis.call('PEXPIRE', reuses, 3600000)
+  redis.call('PEXPIRE', reuses, fmt(day))
   learnSession()
 end
 

@@ -78,6 +78,11 @@ func (w *Watcher) load() error {
 		w.det.engine.Restore(cp.Throttle)
 		for _, ev := range cp.Held {
 			w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
+			if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
+				if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
+					w.heldFrom[u] = ev.Time
+				}
+			}
 		}
 		for _, id := range cp.Sent {
 			w.sent.Add(id)

@@ -49,6 +49,13 @@ func (d *Detector) Observe(ctx context.Context, ev *parser.Event) error {
 	return d.correlator.Observe(ctx, ev, d.judge)
 }
 
+// ObserveHeld takes an event a watcher held back; a grace reuse's twin was
+// settled when it was held (Correlator.Pair).
+func (d *Detector) ObserveHeld(ctx context.Context, ev *parser.Event) error {
+	d.ctx = ctx
+	return d.correlator.ObservePaired(ctx, ev, d.judge)
+}
+
 // Flush judges what waits at the end of input.
 func (d *Detector) Flush(ctx context.Context) error {
 	d.ctx = ctx

@@ -77,6 +77,8 @@ type Watcher struct {
 	det      *Detector
 	streams  map[string]*stream
 	held     []heldEvent
+	heldFrom map[correlate.UserID]time.Time // per user, the earliest reuse held
+	blocked  map[correlate.UserID]bool      // scratch for release
 	sent     *durable.RecentIDs
 	restored []source.Position
 	reload   chan *rules.Set
@@ -94,6 +96,7 @@ type Watcher struct {
 // WatchStats counts what a Watcher did.
 type WatchStats struct {
 	Records, ParseErrors, Alerts, Duplicates, DeliveryErrors int64
+	HeldOverflow                                             int64 // held events judged early because maxHeld were waiting
 	Events                                                   [5]int64
 	TokenAddrs                                               AddressCounts
 }
@@ -135,6 +138,13 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opt.Shared && opt.PairWindow <= 0 {
+		opt.PairWindow = sharedPairWindow
+	}
+	if opt.Shared && opt.Settle < max(opt.PairWindow, quietCommit)+settleMargin {
+		opt.Logger.Warn("the settle time is too short for a shared store: a refresh logged by another replica may reach it after the replay is judged",
+			"settle", opt.Settle, "want_at_least", max(opt.PairWindow, quietCommit)+settleMargin)
+	}
 	if opt.now == nil {
 		opt.now = time.Now
 	}
@@ -146,7 +156,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 		store = correlate.NewMemory(opt.Limits)
 	}
 	w := &Watcher{
-		opt: opt, store: store, local: localHistory(store), streams: map[string]*stream{}, sent: durable.NewRecentIDs(opt.MaxSentIDs),
+		opt: opt, store: store, local: localHistory(store), heldFrom: map[correlate.UserID]time.Time{}, blocked: map[correlate.UserID]bool{}, streams: map[string]*stream{}, sent: durable.NewRecentIDs(opt.MaxSentIDs),
 		reload: make(chan *rules.Set, 1), log: opt.Logger,
 	}
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
@@ -331,6 +341,17 @@ func idleGCEnd() {
 // away, while the other watchers sharing a store need the refresh now.
 const quietCommit = 300 * time.Millisecond
 
+// sharedPairWindow is the pair window with a shared store. A refresh is
+// committed to the store only once its own log has moved this far past it
+// (or gone quiet for quietCommit), and the other watchers judge a replay
+// after their settle time, so the window must be well inside that; the
+// twin it waits for is written microseconds after the refresh.
+const sharedPairWindow = 250 * time.Millisecond
+
+// settleMargin is what a refresh needs beyond its pair window to reach a
+// shared store: polling, a tick, the flush.
+const settleMargin = 250 * time.Millisecond
+
 // farFuture is the clock of a source that will bring no more lines soon.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -489,9 +510,13 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 	}
 	if ev.Kind == parser.KindGraceReuse && (w.opt.Shared || w.othersBehind(s, ev.Time)) {
 		w.det.correlator.Pair(&ev)
-		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
-		w.setHeld()
-		return nil
+		return w.hold(ctx, ev)
+	}
+	if t, ok := w.heldFrom[correlate.UserOf(&ev)]; ok && !ev.Time.Before(t) {
+		// A later event of a user whose reuse waits must not teach the
+		// history first: a thief's own refresh a moment after the replay
+		// would make the replaying address look known.
+		return w.hold(ctx, ev)
 	}
 	return w.det.Observe(ctx, &ev)
 }
@@ -514,31 +539,89 @@ func (w *Watcher) othersBehind(s *stream, t time.Time) bool {
 	return false
 }
 
-// release judges the held reuses whose wait is over: the other sources
-// caught up, or the settle time passed (or all, at the end).
+// maxHeld bounds the events held back; past it the oldest is judged at
+// once, without waiting for the other sources (counted).
+const maxHeld = 10_000
+
+// hold keeps an event back: a grace reuse until the other sources have
+// caught up, or a later event of the same user behind it.
+func (w *Watcher) hold(ctx context.Context, ev parser.Event) error {
+	w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
+	if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
+		if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
+			w.heldFrom[u] = ev.Time
+		}
+	}
+	w.setHeld()
+	if len(w.held) <= maxHeld {
+		return nil
+	}
+	w.stats.HeldOverflow++
+	if m := w.opt.Metrics; m != nil {
+		m.HeldOverflow.Inc()
+	}
+	return w.releaseHeld(ctx, func(int, heldEvent) bool { return true }, 1)
+}
+
+// release judges the held events whose wait is over: reuses whose other
+// sources caught up or whose settle time passed (all of them, at the end),
+// and the events of their users that were held behind them.
 func (w *Watcher) release(ctx context.Context, all bool) error {
 	if len(w.held) == 0 {
 		return nil
 	}
-	w.changed = true
 	now := w.opt.now()
+	clear(w.blocked)
+	return w.releaseHeld(ctx, func(_ int, h heldEvent) bool {
+		u := correlate.UserOf(&h.ev)
+		if all {
+			return true
+		}
+		if w.blocked[u] {
+			return false
+		}
+		if h.ev.Kind != parser.KindGraceReuse {
+			return true
+		}
+		s := w.streams[keyOf(w.streams, h.ev.Source)]
+		if now.Sub(h.arrived) >= w.opt.Settle || (!w.opt.Shared && !w.othersBehind(s, h.ev.Time)) {
+			return true
+		}
+		w.blocked[u] = true
+		return false
+	}, len(w.held))
+}
+
+// releaseHeld judges, in log order, up to n held events that ready says may
+// go, and keeps the others.
+func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bool, n int) error {
+	w.changed = true
 	slices.SortStableFunc(w.held, func(a, b heldEvent) int { return a.ev.Time.Compare(b.ev.Time) })
 	kept := w.held[:0]
+	var err error
 	for i := range w.held {
 		h := w.held[i]
-		s := w.streams[keyOf(w.streams, h.ev.Source)]
-		if all || now.Sub(h.arrived) >= w.opt.Settle || (!w.opt.Shared && !w.othersBehind(s, h.ev.Time)) {
-			if err := w.det.Observe(ctx, &h.ev); err != nil {
-				w.held = append(kept, w.held[i+1:]...)
-				return err
-			}
+		if err != nil || n == 0 || !ready(i, h) {
+			kept = append(kept, h)
 			continue
 		}
-		kept = append(kept, h)
+		n--
+		if err = w.det.ObserveHeld(ctx, &h.ev); err != nil {
+			kept = append(kept, h) // kept for the next try: nothing is lost
+		}
 	}
+	clear(w.held[len(kept):])
 	w.held = kept
+	clear(w.heldFrom)
+	for _, h := range w.held {
+		if u := correlate.UserOf(&h.ev); h.ev.Kind == parser.KindGraceReuse {
+			if t, ok := w.heldFrom[u]; !ok || h.ev.Time.Before(t) {
+				w.heldFrom[u] = h.ev.Time
+			}
+		}
+	}
 	w.setHeld()
-	return nil
+	return err
 }
 
 func keyOf(streams map[string]*stream, path string) string {

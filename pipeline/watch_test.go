@@ -316,3 +316,36 @@ func TestWatchIdleGOGC(t *testing.T) {
 		t.Errorf("GOGC %d after the watcher stopped idle, want 100", got)
 	}
 }
+
+// With a shared store every reuse waits; a later event of the same user
+// (the thief refreshing with the replayed token a moment later) must wait
+// behind it, or the replaying address looks known when the reuse is judged.
+func TestWatchHoldsAUsersLaterEventsBehindItsReuse(t *testing.T) {
+	h := &watchHarness{batches: make(chan source.Batch), done: make(chan error, 1), offsets: map[string]int64{}}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: 200 * time.Millisecond, Shared: true,
+		Deliver: func(_ context.Context, g []alert.Alert) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.alerts = append(h.alerts, g...)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.done <- w.Run(context.Background(), h.batches) }()
+	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa")+
+		reuseLines("10:00:01,000", "192.0.2.99", "fb")+
+		refreshLine("10:00:02,000", "192.0.2.99", "fc")) // the thief's own refresh
+	h.idle("pod-a")
+	deadline := time.Now().Add(3 * time.Second)
+	for h.count("reuse-new-ip") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.count("reuse-new-ip") != 1 || h.count("reuse-ip-mismatch") != 1 {
+		t.Fatalf("reuse-new-ip %d, reuse-ip-mismatch %d; want one each", h.count("reuse-new-ip"), h.count("reuse-ip-mismatch"))
+	}
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,73 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// newSharedHarness runs a watcher on a store shared through the Redis at
+// url, fed batches by hand.
+func newSharedHarness(t *testing.T, url, owner string, settle time.Duration) *watchHarness {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := correlate.NewFailover(context.Background(), correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: owner}), correlate.NewMemory(correlate.Limits{}), nil)
+	h := &watchHarness{batches: make(chan source.Batch), done: make(chan error, 1), offsets: map[string]int64{}}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: settle, Store: store, Shared: true, Claims: store,
+		Deliver: func(_ context.Context, g []alert.Alert) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.alerts = append(h.alerts, g...)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.w = w
+	go func() { h.done <- w.Run(context.Background(), h.batches) }()
+	t.Cleanup(func() {
+		close(h.batches)
+		<-h.done
+		store.Close()
+	})
+	return h
+}
+
+// A refresh on a busy replica must reach the shared store before the other
+// replica's watcher judges the replay of its token: the refresh's log keeps
+// moving (other requests), so it is committed by its own log's clock, well
+// inside the settle time.
+func TestSharedRefreshOnABusyReplicaArrivesInTime(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newSharedHarness(t, srv.URL(0), "a", time.Second)
+	b := newSharedHarness(t, srv.URL(0), "b", time.Second)
+	a.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	b.send("pod-b", reuseLines("10:00:00,010", "192.0.2.99", "fb"))
+	b.idle("pod-b")
+	start := time.Now()
+	for i := 1; time.Since(start) < 3*time.Second && b.count("reuse-ip-mismatch") == 0; i++ {
+		// pod-a stays busy with other requests, its log time moving with the
+		// wall clock.
+		at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Since(start))
+		a.send("pod-a", fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-%d] INFO  AccessLog - [AzSuccess] - k8sidp - %s - uid=other%d,o=Tremolo - NONE [203.0.113.5] - [f%040d]\n",
+			at.Format("15:04:05,000"), 10+i%8, tokenURL, i, i))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b.count("reuse-ip-mismatch") != 1 {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		t.Fatalf("alerts %+v: want the replay judged against the refresh pod-a logged", b.alerts)
+	}
+}

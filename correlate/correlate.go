@@ -12,6 +12,12 @@
 // replaying address. So a token_ok waits briefly (Config.PairWindow of log
 // time) until its thread moves on; if the grace-reuse line arrives first,
 // the two are one request and the token_ok is dropped.
+//
+// Three stores hold the history: Memory, in process (checkpointed by the
+// watcher); Redis, shared by the watchers of several replicas, with the
+// same semantics (one test suite runs against both); and Failover, Redis
+// in front of a Memory store that learns everything too, so analysis goes
+// on when Redis does not answer.
 package correlate
 
 import (

@@ -29,6 +29,10 @@ type Failover struct {
 	probing atomic.Bool
 	stop    chan struct{}
 	stopped sync.WaitGroup
+
+	mu   sync.Mutex
+	wait time.Duration // the next probe's backoff, kept across outages
+	upAt time.Time     // when the shared store last came back
 }
 
 // Backoff bounds for reconnecting.
@@ -38,20 +42,21 @@ const (
 	probeTimeout = 2 * time.Second
 )
 
-// NewFailover puts shared in front of local. It pings shared once; if that
+// NewFailover puts shared in front of local. It checks shared once; if that
 // fails it starts degraded and keeps trying in the background.
 func NewFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Logger) *Failover {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Failover{shared: shared, local: local, log: log, stop: make(chan struct{})}
+	f := &Failover{shared: shared, local: local, log: log, stop: make(chan struct{}), wait: probeMin}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	if err := shared.Ping(pctx); err != nil {
+	if err := shared.Check(pctx); err != nil {
 		f.errors.Add(1)
 		f.log.Error("shared state unreachable; analysing with local state until it answers", "err", err)
 		f.startProbe()
 	} else {
+		f.upAt = time.Now()
 		f.up.Store(true)
 	}
 	return f
@@ -127,16 +132,30 @@ func (f *Failover) Stats() MemoryStats {
 	return f.local.Stats()
 }
 
-// Close stops reconnecting and closes the shared store's client.
+// Close sends what the shared store batched, stops reconnecting and closes
+// the shared store's client.
 func (f *Failover) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	f.Flush(ctx)
 	close(f.stop)
 	f.stopped.Wait()
 	return f.shared.Close()
 }
 
+// stableFor is how long the shared store must stay up before a new outage
+// starts its backoff from the beginning again: a Redis that answers a probe
+// but fails real work must not be hammered every 100 ms.
+const stableFor = time.Minute
+
 func (f *Failover) fail(err error) {
 	f.errors.Add(1)
 	if f.up.CompareAndSwap(true, false) {
+		f.mu.Lock()
+		if time.Since(f.upAt) >= stableFor {
+			f.wait = probeMin
+		}
+		f.mu.Unlock()
 		f.log.Error("shared state failed; analysing with local state until it answers", "err", err)
 		f.startProbe()
 	}
@@ -150,28 +169,35 @@ func (f *Failover) startProbe() {
 	go f.probe()
 }
 
-// probe pings the shared store with jittered exponential backoff until it
-// answers.
+// probe checks the shared store with jittered exponential backoff until it
+// can do its work again.
 func (f *Failover) probe() {
 	defer f.stopped.Done()
-	defer f.probing.Store(false)
-	wait := probeMin
 	for {
-		jitter := time.Duration(rand.Int64N(int64(wait) / 2))
+		f.mu.Lock()
+		wait := f.wait
+		f.wait = min(wait*2, probeMax)
+		f.mu.Unlock()
 		select {
 		case <-f.stop:
+			f.probing.Store(false)
 			return
-		case <-time.After(wait/2 + jitter):
+		case <-time.After(wait/2 + time.Duration(rand.Int64N(int64(wait)/2))):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-		err := f.shared.Ping(ctx)
+		err := f.shared.Check(ctx)
 		cancel()
 		if err == nil {
+			f.mu.Lock()
+			f.upAt = time.Now()
+			f.mu.Unlock()
+			// Not probing any more before up: a failure right after must
+			// start a new probe.
+			f.probing.Store(false)
 			f.up.Store(true)
 			f.log.Info("shared state answers again; using it")
 			return
 		}
 		f.errors.Add(1)
-		wait = min(wait*2, probeMax)
 	}
 }

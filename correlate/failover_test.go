@@ -32,6 +32,7 @@ func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
 	if _, err := store.Apply(ctx, refresh); err != nil {
 		t.Fatal(err)
 	}
+	store.Flush(ctx) // the refresh is in Redis, so that the restart's loss shows
 	if ok, _ := store.Claim(ctx, "alert-1", time.Hour); !ok {
 		t.Fatal("first claim refused")
 	}
@@ -142,5 +143,43 @@ func TestRedisLearnsAnEventOnce(t *testing.T) {
 				t.Fatalf("reuse %d: counted %d reuses, want %d", i, f.Reuses10m, i+1)
 			}
 		}
+	}
+}
+
+// A Redis that answers PING but refuses writes (a read-only replica after
+// a failover here; out of memory or an ACL are the same) stays out of use
+// until it can write again, rather than flapping between up and down.
+func TestFailoverWaitsForARedisThatCanWrite(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	opt, _ := redis.ParseURL(srv.URL(0))
+	admin := redis.NewClient(opt)
+	defer admin.Close()
+	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)
+	defer store.Close()
+	if err := admin.Do(ctx, "REPLICAOF", "127.0.0.1", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	reuse := Observation{User: UserID{DN: "u"}, Time: t0, IP: netip.MustParseAddr("192.0.2.1"), Action: Reuse, NeedFacts: true}
+	if _, err := store.Apply(ctx, reuse); err != nil {
+		t.Fatal(err)
+	}
+	if store.Up() {
+		t.Fatal("a failed write left the shared store in use")
+	}
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if store.Up() {
+			t.Fatal("a Redis that cannot write was taken back into use")
+		}
+	}
+	if err := admin.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !store.Up() {
+		if time.Now().After(deadline) {
+			t.Fatal("not back in use once Redis could write again")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -53,6 +53,7 @@ type Redis struct {
 
 	mu      sync.Mutex
 	pending []Observation
+	loaded  bool // the script is in Redis's cache, for pipelined EvalSha
 	stats   redisStats
 }
 
@@ -91,8 +92,19 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	return &Redis{client: client, prefix: opt.Prefix, owner: opt.Owner, limits: l, mask: uint64(size - 1)}
 }
 
-// Ping checks that Redis answers.
-func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err() }
+// Check makes sure Redis can do what the store needs, not only answer: a
+// server out of memory, a read-only replica after a failover, an ACL that
+// forbids scripts, or a Redis older than 7 (SET NX GET) all answer PING.
+func (r *Redis) Check(ctx context.Context) error {
+	if err := applyScript.Load(ctx, r.client).Err(); err != nil {
+		return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
+	}
+	err := r.client.Do(ctx, "SET", r.prefix+"probe:"+r.owner, 1, "NX", "GET", "PX", 60_000).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redis %s: write (SET NX GET, Redis 7 or later): %w", r.client.Options().Addr, err)
+	}
+	return nil
+}
 
 // Close closes the client.
 func (r *Redis) Close() error { return r.client.Close() }
@@ -113,7 +125,7 @@ func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	}
 	res, err := r.eval(ctx, r.client, obs).Slice()
 	if err != nil {
-		return Facts{}, fmt.Errorf("redis: %w", err)
+		return Facts{}, fmt.Errorf("redis %s: apply an event to the history: %w", r.client.Options().Addr, err)
 	}
 	f, err := r.decode(res)
 	if err != nil {
@@ -139,10 +151,25 @@ func (r *Redis) flush(ctx context.Context) error {
 	// locally, and replaying a half-applied batch would learn some twice.
 	batch := r.pending
 	r.pending = r.pending[:0]
-	// The script is loaded first: EvalSha in a pipeline cannot fall back to
-	// Eval per command.
-	if err := applyScript.Load(ctx, r.client).Err(); err != nil {
-		return fmt.Errorf("redis: load script: %w", err)
+	err := r.sendBatch(ctx, batch)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		// Redis restarted or its scripts were flushed: no command of the
+		// batch ran, so it can go again once the script is back.
+		r.loaded = false
+		err = r.sendBatch(ctx, batch)
+	}
+	return err
+}
+
+// sendBatch sends learn-only observations in one pipeline. EvalSha in a
+// pipeline cannot fall back to Eval per command, so the script is loaded
+// first, once.
+func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
+	if !r.loaded {
+		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
+			return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
+		}
+		r.loaded = true
 	}
 	pipe := r.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
@@ -150,7 +177,7 @@ func (r *Redis) flush(ctx context.Context) error {
 		cmds[i] = applyScript.EvalSha(ctx, pipe, r.keys(obs.User), r.args(obs)...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
 	}
 	for _, c := range cmds {
 		res, _ := c.Slice()
@@ -214,17 +241,17 @@ func fromMicros(s string) (time.Time, error) {
 	return time.UnixMicro(n).UTC(), nil
 }
 
-var errReply = errors.New("redis: unexpected reply from the history script")
+var errReply = errors.New("unexpected reply from the history script")
 
 // decode reads the script's reply: {facts, evictions}.
 func (r *Redis) decode(res []any) (Facts, error) {
 	if len(res) != 2 {
-		return Facts{}, errReply
+		return Facts{}, fmt.Errorf("%w: %d values, want 2", errReply, len(res))
 	}
 	r.countEvictions(res)
 	raw, ok := res[0].([]any)
 	if !ok || len(raw) != 9 {
-		return Facts{}, errReply
+		return Facts{}, fmt.Errorf("%w: facts %v", errReply, res[0])
 	}
 	var f Facts
 	prev, _ := raw[0].(string)
@@ -321,7 +348,7 @@ func (r *Redis) Stats(ctx context.Context) (MemoryStats, error) {
 	users := pipe.ZCard(ctx, r.prefix+"users")
 	sessions := pipe.HLen(ctx, r.prefix+"sessions")
 	if _, err := pipe.Exec(ctx); err != nil {
-		return st, fmt.Errorf("redis: %w", err)
+		return st, fmt.Errorf("redis %s: history size: %w", r.client.Options().Addr, err)
 	}
 	st.Users, st.Sessions = int(users.Val()), int(sessions.Val())
 	return st, nil
@@ -337,15 +364,20 @@ func (r *Redis) Claim(ctx context.Context, id string, ttl time.Duration) (bool, 
 	case errors.Is(err, redis.Nil):
 		return true, nil
 	case err != nil:
-		return false, fmt.Errorf("redis: %w", err)
+		return false, fmt.Errorf("redis %s: claim alert: %w", r.client.Options().Addr, err)
 	}
 	return prev == r.owner, nil
 }
 
-// Unclaim releases an id whose delivery failed, so a later read can send it.
+// unclaimScript deletes a claim only if this owner holds it: after an
+// outage another watcher may have claimed the id since.
+var unclaimScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+
+// Unclaim releases an id this owner claimed and could not deliver, so a
+// later read can send it.
 func (r *Redis) Unclaim(ctx context.Context, id string) error {
-	if err := r.client.Del(ctx, r.prefix+"sent:"+id).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
+	if err := unclaimScript.Run(ctx, r.client, []string{r.prefix + "sent:" + id}, r.owner).Err(); err != nil {
+		return fmt.Errorf("redis %s: release alert claim: %w", r.client.Options().Addr, err)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,9 +44,9 @@ type WatchOptions struct {
 	Metrics    *Metrics // may be nil
 	Logger     *slog.Logger
 	// Store holds the history; nil is a new Memory store with Limits. A
-	// store with a Local() *correlate.Memory has that part checkpointed; one
-	// with Flush(ctx) is flushed every tick; one with Up() bool makes the
-	// watcher unready while it is down.
+	// localStore has its local part checkpointed; a batchingStore is flushed
+	// every tick and before stopping; a store reporting sharedHealth makes
+	// the watcher unready while its shared part is down.
 	Store correlate.Store
 	// Shared says the store is shared with other watchers (Redis): they are
 	// sources this watcher cannot see, so every grace reuse waits Settle for
@@ -183,7 +185,7 @@ func (w *Watcher) Unready() string {
 	if !w.ready.Load() {
 		return "loading state"
 	}
-	if s, ok := w.store.(interface{ Up() bool }); ok && !s.Up() {
+	if s, ok := w.store.(sharedHealth); ok && !s.Up() {
 		return "shared state unreachable (analysing with local state)"
 	}
 	return ""
@@ -201,8 +203,14 @@ type Claimer interface {
 // watcher takes to come back and re-read a line.
 const claimTTL = 7 * 24 * time.Hour
 
+// localStore is a store with a part held in this process, which a
+// checkpoint keeps: all of the memory store, the failover store's fallback.
+type localStore interface {
+	Local() *correlate.Memory
+}
+
 func localHistory(s correlate.Store) *correlate.Memory {
-	if l, ok := s.(interface{ Local() *correlate.Memory }); ok {
+	if l, ok := s.(localStore); ok {
 		return l.Local()
 	}
 	return nil
@@ -249,7 +257,7 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 				return err
 			}
 		case <-ctx.Done():
-			return errors.Join(ctx.Err(), w.checkpoint())
+			return errors.Join(ctx.Err(), w.flushStore(context.WithoutCancel(ctx)), w.checkpoint())
 		}
 	}
 }
@@ -258,7 +266,21 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 // correlator's waiting refreshes stay waiting: the checkpoint keeps them.
 func (w *Watcher) finish(ctx context.Context) error {
 	err := w.release(ctx, true)
-	return errors.Join(err, w.checkpoint())
+	return errors.Join(err, w.flushStore(ctx), w.checkpoint())
+}
+
+// batchingStore is a store that sends what it learns in batches.
+type batchingStore interface {
+	Flush(context.Context) error
+}
+
+// flushStore sends what the store batched: every tick, and before stopping,
+// so no learned refresh stays behind in this process.
+func (w *Watcher) flushStore(ctx context.Context) error {
+	if f, ok := w.store.(batchingStore); ok {
+		return f.Flush(ctx)
+	}
+	return nil
 }
 
 func (w *Watcher) tick(ctx context.Context) error {
@@ -270,10 +292,8 @@ func (w *Watcher) tick(ctx context.Context) error {
 			return err
 		}
 	}
-	if f, ok := w.store.(interface{ Flush(context.Context) error }); ok {
-		if err := f.Flush(ctx); err != nil {
-			return err
-		}
+	if err := w.flushStore(ctx); err != nil {
+		return err
 	}
 	// An idle watch writes no checkpoint: it would hold what the last one
 	// did, and encoding the whole history every few seconds only churns the
@@ -644,7 +664,7 @@ func (w *Watcher) setHeld() {
 func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 	fresh := make([]alert.Alert, 0, len(group))
 	for _, a := range group {
-		if w.sent.Has(a.ID) || !w.claim(ctx, a.ID) {
+		if w.sent.Has(a.ID) || !w.claim(ctx, a) {
 			w.stats.Duplicates++
 			if m := w.opt.Metrics; m != nil {
 				m.Duplicates.Inc()
@@ -682,16 +702,31 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 
 // claim asks the other watchers' consent to send an alert. When the store
 // cannot answer the alert is sent: a duplicate beats a loss.
-func (w *Watcher) claim(ctx context.Context, id string) bool {
+func (w *Watcher) claim(ctx context.Context, a alert.Alert) bool {
 	if w.opt.Claims == nil {
 		return true
 	}
-	ok, err := w.opt.Claims.Claim(ctx, id, claimTTL)
+	ok, err := w.opt.Claims.Claim(ctx, claimKey(a), claimTTL)
 	if err != nil {
-		w.log.Warn("could not claim an alert id; sending it anyway", "id", id, "err", err)
+		w.log.Warn("could not claim an alert; sending it anyway", "id", a.ID, "err", err)
 		return true
 	}
 	return ok
+}
+
+// claimKey names an alert across watchers by the request it is about, not
+// by where it was read: a sidecar reading the pod's log file (alert ids
+// from device and inode) and a central watcher reading the same lines
+// through the API (ids from the container) must claim the same key.
+// OpenUnison's bracketed request id and the millisecond make the request
+// unique; rule, user and address keep the key honest where it is "null".
+func claimKey(a alert.Alert) string {
+	h := sha256.New()
+	for _, part := range []string{a.Rule, a.IdP, a.User, a.Time.UTC().Format(time.RFC3339Nano), a.IP, a.Session} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // unclaim releases the ids of alerts that were not delivered, so that a
@@ -701,8 +736,8 @@ func (w *Watcher) unclaim(ctx context.Context, group []alert.Alert) {
 		return
 	}
 	for _, a := range group {
-		if err := w.opt.Claims.Unclaim(ctx, a.ID); err != nil {
-			w.log.Warn("could not release an alert id", "id", a.ID, "err", err)
+		if err := w.opt.Claims.Unclaim(ctx, claimKey(a)); err != nil {
+			w.log.Warn("could not release an alert's claim", "id", a.ID, "err", err)
 		}
 	}
 }

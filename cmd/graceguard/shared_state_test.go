@@ -34,10 +34,14 @@ func TestSharedStateAcrossReplicas(t *testing.T) {
 		name        string
 		replayFirst bool
 		twinOfB     bool
+		copyOfB     bool
 	}{
 		{name: "refresh first"},
 		{name: "replay first, refresh within the settle time", replayFirst: true},
 		{name: "two watchers of the replaying replica", twinOfB: true},
+		// A sidecar reading the node's file and a central watcher reading the
+		// API see the same lines under different source ids.
+		{name: "the replaying replica's lines read from another source", copyOfB: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,8 +58,13 @@ func TestSharedStateAcrossReplicas(t *testing.T) {
 			}
 			a, b := watch("a", logA), watch("b", logB)
 			runs := []*watchRun{a, b}
+			logB2 := filepath.Join(dir, "pod-b-through-the-api.log")
+			appendFile(t, logB2, "")
 			if tt.twinOfB {
 				runs = append(runs, watch("b2", logB))
+			}
+			if tt.copyOfB {
+				runs = append(runs, watch("b2", logB2))
 			}
 			for _, r := range runs {
 				addr := waitForAddr(t, r)
@@ -69,6 +78,9 @@ func TestSharedStateAcrossReplicas(t *testing.T) {
 			} else {
 				appendFile(t, logA, refreshOnA)
 				appendFile(t, logB, replayOnB)
+			}
+			if tt.copyOfB {
+				appendFile(t, logB2, replayOnB)
 			}
 			all := func() []alert.Alert {
 				var out []alert.Alert
@@ -197,6 +209,7 @@ func TestStateFlagErrors(t *testing.T) {
 		{[]string{"--state", "rediss://127.0.0.1:1/0", "--state-ca-file", "/nonexistent/ca.pem"}, "--state-ca-file"},
 		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file"},
 		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/x"}, "invalid database number"},
+		{[]string{"--state-ca-file", "ca.pem"}, "are for a redis://"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out, errOut syncBuffer

@@ -55,6 +55,9 @@ type openedState struct {
 // state, not ready, and connects when Redis answers.
 func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Logger) (openedState, error) {
 	if s.url == "" || s.url == "memory" {
+		if s.passwordFile != "" || s.caFile != "" {
+			return openedState{}, usageErrorf("--state-password-file and --state-ca-file are for a redis:// or rediss:// --state")
+		}
 		m := correlate.NewMemory(correlate.Limits{})
 		return openedState{store: m, stats: m, close: func() error { return nil }}, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -146,7 +147,7 @@ func (s *Server) launch() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		if err := ping(s.Addr, s.Password, s.tls); err == nil {
+		if err := ping(s.Addr, s.Password, s.tls, cmd.Process.Pid); err == nil {
 			s.cmd, s.exited = cmd, exited
 			return nil
 		}
@@ -163,8 +164,9 @@ func (s *Server) launch() error {
 	}
 }
 
-// ping speaks just enough RESP to know the server answers.
-func ping(addr, password string, tlsConfig *tls.Config) error {
+// ping speaks just enough RESP to know the server answers, and that it is
+// the process we started, not another test's that won a race for the port.
+func ping(addr, password string, tlsConfig *tls.Config, pid int) error {
 	var c net.Conn
 	var err error
 	d := &net.Dialer{Timeout: time.Second}
@@ -185,13 +187,21 @@ func ping(addr, password string, tlsConfig *tls.Config) error {
 			return fmt.Errorf("auth: %q %v", line, err)
 		}
 	}
-	fmt.Fprint(c, "*1\r\n$4\r\nPING\r\n")
-	line, err := r.ReadString('\n')
+	fmt.Fprint(c, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+	head, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("ping: %q", line)
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if !strings.HasPrefix(head, "$") || err != nil {
+		return fmt.Errorf("info: %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return err
+	}
+	if !strings.Contains(string(body), fmt.Sprintf("process_id:%d\r\n", pid)) {
+		return fmt.Errorf("%s is another redis-server", addr)
 	}
 	return nil
 }

@@ -161,9 +161,14 @@ func (r *Redis) flush(ctx context.Context) error {
 	return err
 }
 
-// sendBatch sends learn-only observations in one pipeline. EvalSha in a
-// pipeline cannot fall back to Eval per command, so the script is loaded
-// first, once.
+// scriptBatch is how many observations go in one script call: enough to
+// spread the call's own cost, few enough that Redis is never busy with one
+// call for long.
+const scriptBatch = 64
+
+// sendBatch sends learn-only observations in one pipeline of script calls.
+// EvalSha in a pipeline cannot fall back to Eval per command, so the script
+// is loaded first, once.
 func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 	if !r.loaded {
 		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
@@ -172,9 +177,9 @@ func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 		r.loaded = true
 	}
 	pipe := r.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	for i, obs := range batch {
-		cmds[i] = applyScript.EvalSha(ctx, pipe, r.keys(obs.User), r.args(obs)...)
+	var cmds []*redis.Cmd
+	for part := range slices.Chunk(batch, scriptBatch) {
+		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
@@ -187,38 +192,37 @@ func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript.Run(ctx, c, r.keys(obs.User), r.args(obs)...)
+	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs})...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
 // first, so no DN can make two users' names collide.
 func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + ":" + u.DN }
 
-func (r *Redis) keys(u UserID) []string {
-	base := r.prefix + "u:" + member(u)
-	return []string{r.prefix + "users", r.prefix + "sessions", base + ":m", base + ":r", base + ":i", base + ":x", base + ":c", base + ":a"}
-}
-
-func (r *Redis) args(obs Observation) []any {
-	ip := ""
-	if obs.IP.IsValid() {
-		ip = obs.IP.String()
-	}
-	slot, hash := "", ""
-	if hasSession(obs.Session) {
-		h := fnv1a(obs.Session)
-		slot, hash = strconv.FormatUint(h&r.mask, 10), strconv.FormatUint(h, 10)
-	}
-	need := "0"
-	if obs.NeedFacts {
-		need = "1"
-	}
+// args are the script's arguments: the settings, then each observation.
+func (r *Redis) args(batch []Observation) []any {
 	l := r.limits
-	return []any{
-		int(obs.Action), micros(obs.Time), ip, slot, hash, need, obs.Country, strconv.FormatUint(uint64(obs.ASN), 10),
-		member(obs.User), r.prefix + "u:", l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
-		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, obs.Session, eventName(obs),
+	args := make([]any, 0, 10+11*len(batch))
+	args = append(args, r.prefix, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
+		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, len(batch))
+	for _, obs := range batch {
+		ip := ""
+		if obs.IP.IsValid() {
+			ip = obs.IP.String()
+		}
+		slot, hash := "", ""
+		if hasSession(obs.Session) {
+			h := fnv1a(obs.Session)
+			slot, hash = strconv.FormatUint(h&r.mask, 10), strconv.FormatUint(h, 10)
+		}
+		need := "0"
+		if obs.NeedFacts {
+			need = "1"
+		}
+		args = append(args, int(obs.Action), micros(obs.Time), ip, slot, hash, need, obs.Country,
+			strconv.FormatUint(uint64(obs.ASN), 10), member(obs.User), obs.Session, eventName(obs))
 	}
+	return args
 }
 
 // eventName names an event in the history by where it was logged: the
@@ -249,9 +253,13 @@ func (r *Redis) decode(res []any) (Facts, error) {
 		return Facts{}, fmt.Errorf("%w: %d values, want 2", errReply, len(res))
 	}
 	r.countEvictions(res)
-	raw, ok := res[0].([]any)
+	out, _ := res[0].([]any)
+	if len(out) != 1 {
+		return Facts{}, fmt.Errorf("%w: %v, want the facts of one event", errReply, res[0])
+	}
+	raw, ok := out[0].([]any)
 	if !ok || len(raw) != 9 {
-		return Facts{}, fmt.Errorf("%w: facts %v", errReply, res[0])
+		return Facts{}, fmt.Errorf("%w: facts %v", errReply, out[0])
 	}
 	var f Facts
 	prev, _ := raw[0].(string)

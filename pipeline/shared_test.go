@@ -8,11 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/redistest"
 	"github.com/graceguard/graceguard/rules"
-	"github.com/graceguard/graceguard/source"
 )
 
 // newSharedHarness runs a watcher on a store shared through the Redis at
@@ -24,19 +22,7 @@ func newSharedHarness(t *testing.T, url, owner string, settle time.Duration) *wa
 		t.Fatal(err)
 	}
 	store := correlate.NewFailover(context.Background(), correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: owner}), correlate.NewMemory(correlate.Limits{}), nil)
-	h := &watchHarness{batches: make(chan source.Batch), done: make(chan error, 1), offsets: map[string]int64{}}
-	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: settle, Store: store, Shared: true, Claims: store,
-		Deliver: func(_ context.Context, g []alert.Alert) error {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.alerts = append(h.alerts, g...)
-			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.w = w
-	go func() { h.done <- w.Run(context.Background(), h.batches) }()
+	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: settle, Store: store, Shared: true, Claims: store})
 	t.Cleanup(func() {
 		close(h.batches)
 		<-h.done

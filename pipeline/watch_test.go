@@ -45,19 +45,33 @@ type watchHarness struct {
 }
 
 func newWatchHarness(t *testing.T, settle time.Duration) *watchHarness {
+	return newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: settle})
+}
+
+// newWatchHarnessWith runs a watcher with opt, collecting its alerts.
+func newWatchHarnessWith(t *testing.T, opt WatchOptions) *watchHarness {
+	t.Helper()
 	h := &watchHarness{batches: make(chan source.Batch), done: make(chan error, 1), offsets: map[string]int64{}}
-	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: settle, Deliver: func(_ context.Context, g []alert.Alert) error {
+	opt.Deliver = func(_ context.Context, g []alert.Alert) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.alerts = append(h.alerts, g...)
 		return nil
-	}})
+	}
+	w, err := NewWatcher(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.w = w
 	go func() { h.done <- w.Run(context.Background(), h.batches) }()
 	return h
+}
+
+// waitFor waits up to 3 s for n alerts of rule.
+func (h *watchHarness) waitFor(rule string, n int) {
+	for deadline := time.Now().Add(3 * time.Second); h.count(rule) < n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (h *watchHarness) send(key, data string) {
@@ -94,10 +108,7 @@ func TestWatchHoldsReuseForOtherReplica(t *testing.T) {
 	}
 	h.send("pod-a", refreshLine("10:00:01,000", "198.51.100.40", "fc")) // the refresh that rotated the token
 	h.idle("pod-a")
-	deadline := time.Now().Add(3 * time.Second)
-	for h.count("reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.waitFor("reuse-ip-mismatch", 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.alerts) == 0 || h.alerts[0].PrevIP != "198.51.100.40" {
@@ -132,10 +143,7 @@ func TestWatchOneSourceDoesNotWait(t *testing.T) {
 	h := newWatchHarness(t, time.Hour)
 	h.send("only", refreshLine("10:00:00,000", "198.51.100.40", "fa")+reuseLines("10:00:01,500", "192.0.2.99", "fb"))
 	h.idle("only")
-	deadline := time.Now().Add(3 * time.Second)
-	for h.count("reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.waitFor("reuse-ip-mismatch", 1)
 	if h.count("reuse-ip-mismatch") != 1 {
 		t.Fatal("with one source the reuse must not wait for the settle time")
 	}
@@ -164,10 +172,7 @@ func TestWatchPairsByTheSourcesOwnClock(t *testing.T) {
 	h.idle("pod-b")
 	h.send("pod-a", reuse)
 	h.idle("pod-a")
-	deadline := time.Now().Add(3 * time.Second)
-	for h.count("reuse-ip-mismatch") == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.waitFor("reuse-ip-mismatch", 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.alerts) == 0 || h.alerts[0].Rule != "reuse-ip-mismatch" || h.alerts[0].PrevIP != "198.51.100.40" {
@@ -321,26 +326,12 @@ func TestWatchIdleGOGC(t *testing.T) {
 // (the thief refreshing with the replayed token a moment later) must wait
 // behind it, or the replaying address looks known when the reuse is judged.
 func TestWatchHoldsAUsersLaterEventsBehindItsReuse(t *testing.T) {
-	h := &watchHarness{batches: make(chan source.Batch), done: make(chan error, 1), offsets: map[string]int64{}}
-	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: 200 * time.Millisecond, Shared: true,
-		Deliver: func(_ context.Context, g []alert.Alert) error {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.alerts = append(h.alerts, g...)
-			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { h.done <- w.Run(context.Background(), h.batches) }()
+	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 200 * time.Millisecond, Shared: true})
 	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa")+
 		reuseLines("10:00:01,000", "192.0.2.99", "fb")+
 		refreshLine("10:00:02,000", "192.0.2.99", "fc")) // the thief's own refresh
 	h.idle("pod-a")
-	deadline := time.Now().Add(3 * time.Second)
-	for h.count("reuse-new-ip") == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	h.waitFor("reuse-new-ip", 1)
 	if h.count("reuse-new-ip") != 1 || h.count("reuse-ip-mismatch") != 1 {
 		t.Fatalf("reuse-new-ip %d, reuse-ip-mismatch %d; want one each", h.count("reuse-new-ip"), h.count("reuse-ip-mismatch"))
 	}

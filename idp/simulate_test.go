@@ -9,37 +9,20 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while a server writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serve runs a Provider on a loopback port until the test ends.
-func serve(t *testing.T, mod func(*Config)) (*Provider, *syncBuffer) {
+func serve(t *testing.T, mod func(*Config)) (*Provider, *testsync.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testsync.Buffer{}
 	cfg := Config{Issuer: "http://" + ln.Addr().String() + DefaultIssuerPath, Log: log, SigningKey: testKey(), Diag: quietLogger()}
 	if mod != nil {
 		mod(&cfg)

@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // sleepRecorder stands in for the retry loop's sleep: it records each wait
@@ -97,7 +98,7 @@ func TestDispatcherDeadSinkBlocksNobody(t *testing.T) {
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("Send took %v with a dead sink", el)
 	}
-	waitFor(t, "the live sink", func() bool { return len(live.ids()) == 50 })
+	testsync.WaitFor(t, "the live sink", func() bool { return len(live.ids()) == 50 })
 	st := d.Stats()
 	// The dead sink holds one in its hand and ten queued; the rest were
 	// dead-lettered, counted, not dropped.
@@ -141,7 +142,7 @@ func TestRetryLoopWaits(t *testing.T) {
 				t.Fatal(err)
 			}
 			d.Send(context.Background(), []alert.Alert{plain("a1")})
-			waitFor(t, "the outcome", func() bool {
+			testsync.WaitFor(t, "the outcome", func() bool {
 				st := d.Stats()[0]
 				return st.Sent+st.DeadLettered == 1
 			})
@@ -189,7 +190,7 @@ func TestMaxAgeDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Send(context.Background(), []alert.Alert{plain("old")})
-	waitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
+	testsync.WaitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
 	closeNow(t, d)
 	lines := readLines(t, filepath.Join(dir, DeadLetterFile))
 	if len(lines) != 1 {
@@ -241,7 +242,7 @@ func TestQueuedAlertsSurviveRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the saved alerts", func() bool { return len(got.ids()) == 3 })
+			testsync.WaitFor(t, "the saved alerts", func() bool { return len(got.ids()) == 3 })
 			// Sent once: a repeat from the watcher after a crash is a duplicate.
 			d2.Send(context.Background(), want)
 			closeNow(t, d2)
@@ -290,7 +291,7 @@ func TestJournalSurvivesATornLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a1", func() bool { return len(got.ids()) == 1 })
+	testsync.WaitFor(t, "a1", func() bool { return len(got.ids()) == 1 })
 	closeNow(t, d2)
 	if !strings.Contains(logs.String(), "damaged line") {
 		t.Errorf("the torn line is not reported: %s", logs)
@@ -377,12 +378,12 @@ func TestDigestWhenManyWait(t *testing.T) {
 	}
 	groups := numbered(30)
 	d.Send(context.Background(), groups[0])
-	waitFor(t, "the first send", func() bool { return sink.calls.Load() == 1 })
+	testsync.WaitFor(t, "the first send", func() bool { return sink.calls.Load() == 1 })
 	for _, g := range groups[1:] {
 		d.Send(context.Background(), g)
 	}
 	close(sink.block) // the first group was in the sink's hands; 29 wait
-	waitFor(t, "all 30", func() bool { return len(sink.ids()) == 30 })
+	testsync.WaitFor(t, "all 30", func() bool { return len(sink.ids()) == 30 })
 	closeNow(t, d)
 	var sizes []int
 	for _, dg := range sink.digests {
@@ -405,9 +406,9 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Send(context.Background(), []alert.Alert{plain("a")}) // 500, then msg_too_long: dead
-	waitFor(t, "a", func() bool { return d.Stats()[0].DeadLettered == 1 })
+	testsync.WaitFor(t, "a", func() bool { return d.Stats()[0].DeadLettered == 1 })
 	d.Send(context.Background(), []alert.Alert{plain("b")})
-	waitFor(t, "b", func() bool { return d.Stats()[0].Sent == 1 })
+	testsync.WaitFor(t, "b", func() bool { return d.Stats()[0].Sent == 1 })
 	d.Send(context.Background(), []alert.Alert{plain("b")}) // duplicate
 	closeNow(t, d)
 	for name, want := range map[string]float64{
@@ -451,7 +452,7 @@ func TestJournalCompactsOnStart(t *testing.T) {
 	for _, g := range numbered(100) {
 		d.Send(context.Background(), g)
 	}
-	waitFor(t, "100", func() bool { return len(sink.ids()) == 100 })
+	testsync.WaitFor(t, "100", func() bool { return len(sink.ids()) == 100 })
 	closeNow(t, d)
 	lines := readLines(t, filepath.Join(dir, JournalFile))
 	// A header and one line of delivered ids: no adds or dones left.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // outageScale shrinks the test's durations: a 5-minute outage lasts 3 s,
@@ -143,7 +144,7 @@ func runOutage(t *testing.T, n, queue int, maxAge time.Duration, wantDead bool) 
 	live := float64(int64(atEnd.HeapAlloc)-int64(base.HeapAlloc)) / (1 << 20)
 	down.Store(false)
 	recovered := time.Now()
-	waitFor(t, "every alert delivered or dead-lettered", func() bool {
+	testsync.WaitFor(t, "every alert delivered or dead-lettered", func() bool {
 		st := d.Stats()[0]
 		return st.Sent+st.DeadLettered == int64(n)
 	})

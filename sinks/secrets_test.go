@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // The secrets of the tests below: none may appear in an error, a log line
@@ -137,7 +138,7 @@ func TestSecretsNeverShown(t *testing.T) {
 				t.Fatal(err)
 			}
 			d.Send(context.Background(), []alert.Alert{replay()})
-			waitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
+			testsync.WaitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
 			closeNow(t, d)
 			if !strings.Contains(logs.String(), "will retry") {
 				t.Errorf("no retry logged:\n%s", logs)

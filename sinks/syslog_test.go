@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // collector is a syslog receiver on a real socket: UDP datagrams, or
@@ -203,7 +204,7 @@ func TestSyslogOverEachTransport(t *testing.T) {
 			if err := s.Send(context.Background(), group); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "two messages", func() bool { return len(c.list()) == 2 })
+			testsync.WaitFor(t, "two messages", func() bool { return len(c.list()) == 2 })
 			msgs := c.list()
 			// authpriv (10) × 8 + crit (2); + err (3) for high.
 			checkMessage(t, msgs[0], group[0], 82)
@@ -221,7 +222,7 @@ func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
 	defer s.Close(context.Background())
 	for i := range 3 {
 		if i == 1 {
-			waitFor(t, "the first message", func() bool { return len(c.list()) == 1 })
+			testsync.WaitFor(t, "the first message", func() bool { return len(c.list()) == 1 })
 			c.dropConnections()
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -231,7 +232,7 @@ func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	waitFor(t, "three messages", func() bool { return len(c.list()) == 3 })
+	testsync.WaitFor(t, "three messages", func() bool { return len(c.list()) == 3 })
 }
 
 func TestSyslogTLSRefusesAnUnknownCollector(t *testing.T) {
@@ -275,7 +276,7 @@ func TestSyslogUDPStaysUnderMaxSize(t *testing.T) {
 	if err := s.Send(context.Background(), []alert.Alert{a}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the datagram", func() bool { return len(c.list()) == 1 })
+	testsync.WaitFor(t, "the datagram", func() bool { return len(c.list()) == 1 })
 	msg := c.list()[0]
 	if len(msg) > 2048 {
 		t.Errorf("datagram of %d bytes", len(msg))

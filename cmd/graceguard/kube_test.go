@@ -11,6 +11,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/kubefake"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 const (
@@ -81,7 +82,7 @@ func TestWatchKube(t *testing.T) {
 			t.Logf("stderr:\n%s", w.errOut.String())
 		}
 	}()
-	waitFor(t, "the sample's alerts", func() bool { return len(w.alerts(t)) >= len(want) })
+	testsync.WaitFor(t, "the sample's alerts", func() bool { return len(w.alerts(t)) >= len(want) })
 	addr := waitForAddr(t, w)
 	if code, body := get(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Errorf("/readyz %d %q", code, body)
@@ -107,7 +108,7 @@ func TestWatchKube(t *testing.T) {
 	// Written while graceguard was down.
 	srv.Log(kubeNS, kubePod, kubeContainer, sampleStamp.Add(time.Hour), strings.Split(strings.TrimSuffix(replayLines("k1", 30), "\n"), "\n")...)
 	w2 := startWatch(t, args...)
-	waitFor(t, "the alert for lines written while down", func() bool { return countRule(w2.alerts(t), "reuse-ip-mismatch") == 1 })
+	testsync.WaitFor(t, "the alert for lines written while down", func() bool { return countRule(w2.alerts(t), "reuse-ip-mismatch") == 1 })
 	time.Sleep(300 * time.Millisecond)
 	for _, a := range w2.alerts(t) {
 		if a.User != "uid=k1,ou=shadow,o=Tremolo" {
@@ -129,7 +130,7 @@ func TestWatchKubeNotReadyUntilListed(t *testing.T) {
 	w := startWatch(t, "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
 		"--kube-selector", "app=openunison-orchestra", "--kubeconfig", kubeconfig)
 	addr := waitForAddr(t, w)
-	waitFor(t, "the refusal in the log", func() bool { return strings.Contains(w.errOut.String(), "cannot list pods") })
+	testsync.WaitFor(t, "the refusal in the log", func() bool { return strings.Contains(w.errOut.String(), "cannot list pods") })
 	if code, body := get(t, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, "listing pods") {
 		t.Errorf("/readyz %d %q, want 503 listing pods", code, body)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // Lines of one user's refresh on replica A and its replay on replica B,
@@ -68,7 +69,7 @@ func TestSharedStateAcrossReplicas(t *testing.T) {
 			}
 			for _, r := range runs {
 				addr := waitForAddr(t, r)
-				waitFor(t, "ready", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
+				testsync.WaitFor(t, "ready", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
 			}
 			start := time.Now()
 			if tt.replayFirst {
@@ -141,12 +142,12 @@ func TestWatchSurvivesRedisOutage(t *testing.T) {
 		"--state-dir", filepath.Join(dir, "state"), "--listen", "127.0.0.1:0", logPath)
 	base := "http://" + waitForAddr(t, w)
 	readyz := func() int { code, _ := get(t, base+"/readyz"); return code }
-	waitFor(t, "ready", func() bool { return readyz() == 200 })
+	testsync.WaitFor(t, "ready", func() bool { return readyz() == 200 })
 
 	srv.Stop()
 	appendFile(t, logPath, replayLines("u1", 0))
-	waitFor(t, "an alert from local state", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
-	waitFor(t, "/readyz to fail", func() bool { return readyz() == 503 })
+	testsync.WaitFor(t, "an alert from local state", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	testsync.WaitFor(t, "/readyz to fail", func() bool { return readyz() == 503 })
 	_, body := get(t, base+"/readyz")
 	if !strings.Contains(body, "shared state unreachable") {
 		t.Errorf("/readyz says %q", body)
@@ -157,9 +158,9 @@ func TestWatchSurvivesRedisOutage(t *testing.T) {
 	}
 
 	srv.Restart()
-	waitFor(t, "ready again", func() bool { return readyz() == 200 })
+	testsync.WaitFor(t, "ready again", func() bool { return readyz() == 200 })
 	appendFile(t, logPath, replayLines("u2", 1))
-	waitFor(t, "an alert with Redis back", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+	testsync.WaitFor(t, "an alert with Redis back", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
 	if code := w.stop(t); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, w.errOut)
 	}
@@ -194,7 +195,7 @@ func TestSharedStateOverTLS(t *testing.T) {
 			args := append([]string{"--state", srv.URL(0), "--state-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, tt.ca...)
 			w := startWatch(t, append(args, logPath)...)
 			base := "http://" + waitForAddr(t, w)
-			waitFor(t, "/readyz", func() bool { code, _ := get(t, base+"/readyz"); return code == tt.status })
+			testsync.WaitFor(t, "/readyz", func() bool { code, _ := get(t, base+"/readyz"); return code == tt.status })
 		})
 	}
 }
@@ -212,7 +213,7 @@ func TestStateFlagErrors(t *testing.T) {
 		{[]string{"--state-ca-file", "ca.pem"}, "are for a redis://"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut testsync.Buffer
 			cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
 			cmd.SetArgs(append(append([]string{"watch", "--state-dir", ""}, tt.args...), "x.log"))
 			code := exitCode(&errOut, cmd.Execute())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // TestMain lets a test run graceguard as a separate process (to kill it
@@ -31,38 +31,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond for up to 15 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 type watchRun struct {
-	out, errOut *syncBuffer
+	out, errOut *testsync.Buffer
 	cancel      context.CancelFunc
 	done        chan int
 	addr        chan string
@@ -71,7 +41,7 @@ type watchRun struct {
 // startWatch runs graceguard watch in-process until stop.
 func startWatch(t *testing.T, args ...string) *watchRun {
 	t.Helper()
-	r := &watchRun{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1), addr: make(chan string, 1)}
+	r := &watchRun{out: &testsync.Buffer{}, errOut: &testsync.Buffer{}, done: make(chan int, 1), addr: make(chan string, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	cmd := newRootCmd(strings.NewReader(""), r.out, r.errOut)
@@ -179,7 +149,7 @@ func TestWatchLifecycle(t *testing.T) {
 	appendFile(t, logPath, replayLines("u1", 0))
 	args := []string{"--format", "json", "--state-dir", state, "--listen", "127.0.0.1:0", "--rules", rulesPath, "--poll", "5ms", logPath}
 	w := startWatch(t, args...)
-	waitFor(t, "the first alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	testsync.WaitFor(t, "the first alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
 
 	addr := waitForAddr(t, w)
 	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || body != "ok\n" {
@@ -207,16 +177,16 @@ func TestWatchLifecycle(t *testing.T) {
 	// A broken rule file on SIGHUP: logged, old rules kept.
 	os.WriteFile(rulesPath, []byte("rules:\n  - name: Broken Name\n"), 0o644)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(t, "the reload failure in the log", func() bool { return strings.Contains(w.errOut.String(), "rule reload failed") })
+	testsync.WaitFor(t, "the reload failure in the log", func() bool { return strings.Contains(w.errOut.String(), "rule reload failed") })
 	appendFile(t, logPath, replayLines("u2", 1))
-	waitFor(t, "the second alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+	testsync.WaitFor(t, "the second alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
 
 	// A good one: a new rule takes effect.
 	os.WriteFile(rulesPath, []byte("rules:\n  - name: any-reuse\n    severity: info\n    when: event.kind == \"grace_reuse\"\n"), 0o644)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(t, "the reload", func() bool { return strings.Contains(w.errOut.String(), "rules reloaded") })
+	testsync.WaitFor(t, "the reload", func() bool { return strings.Contains(w.errOut.String(), "rules reloaded") })
 	appendFile(t, logPath, replayLines("u3", 2))
-	waitFor(t, "the new rule's alert", func() bool { return countRule(w.alerts(t), "any-reuse") == 1 })
+	testsync.WaitFor(t, "the new rule's alert", func() bool { return countRule(w.alerts(t), "any-reuse") == 1 })
 
 	if code := w.stop(t); code != 0 {
 		t.Fatalf("SIGTERM: exit %d, want 0; stderr:\n%s", code, w.errOut.String())
@@ -226,7 +196,7 @@ func TestWatchLifecycle(t *testing.T) {
 	// Written while it was down.
 	appendFile(t, logPath, replayLines("u4", 3))
 	w2 := startWatch(t, args...)
-	waitFor(t, "the alert for lines written while down", func() bool { return countRule(w2.alerts(t), "reuse-ip-mismatch") == 1 })
+	testsync.WaitFor(t, "the alert for lines written while down", func() bool { return countRule(w2.alerts(t), "reuse-ip-mismatch") == 1 })
 	time.Sleep(200 * time.Millisecond)
 	got := w2.alerts(t)
 	for _, a := range got {
@@ -242,7 +212,7 @@ func TestWatchLifecycle(t *testing.T) {
 func waitForAddr(t *testing.T, w *watchRun) string {
 	t.Helper()
 	var addr string
-	waitFor(t, "the ops listener", func() bool {
+	testsync.WaitFor(t, "the ops listener", func() bool {
 		s := w.errOut.String()
 		i := strings.Index(s, "addr=")
 		if i < 0 {
@@ -305,7 +275,7 @@ func survivesKill9(t *testing.T, dir, args string, rounds int, write func(n int)
 		cmd.Wait()
 	}()
 	counts := map[string]int{}
-	waitFor(t, "every replay's alert", func() bool {
+	testsync.WaitFor(t, "every replay's alert", func() bool {
 		data, _ := os.ReadFile(outPath)
 		counts = map[string]int{}
 		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
@@ -346,7 +316,7 @@ func TestWatchDeliversToSinks(t *testing.T) {
 			t.Log(w.errOut.String())
 		}
 	}()
-	waitFor(t, "the webhook and the file", func() bool {
+	testsync.WaitFor(t, "the webhook and the file", func() bool {
 		mu.Lock()
 		n := len(posted)
 		mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/internal/kubefake"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/source"
 )
 
@@ -80,40 +81,10 @@ func (c *collector) idle(path string) bool {
 	return false
 }
 
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// syncWriter is a log destination safe to read while a Source writes it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 type running struct {
 	src  *Source
 	c    *collector
-	log  *syncWriter
+	log  *testsync.Buffer
 	stop func()
 }
 
@@ -139,7 +110,7 @@ func start(t *testing.T, srv *kubefake.Server, opt Options) *running {
 	if opt.Pod == "" && opt.Selector == "" {
 		opt.Selector = selector
 	}
-	r := &running{c: &collector{}, log: &syncWriter{}}
+	r := &running{c: &collector{}, log: &testsync.Buffer{}}
 	opt.Logger = slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	out := make(chan source.Batch, 4)
 	src, err := New(fast(opt), out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/kubefake"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -54,7 +55,7 @@ func (r *pipelineRun) count(rule string) map[string]int {
 func runPipeline(t *testing.T, srv *kubefake.Server, stateDir string, idle time.Duration) *pipelineRun {
 	t.Helper()
 	r := &pipelineRun{}
-	logs := &syncWriter{}
+	logs := &testsync.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("source log:\n%s", logs.String())
@@ -130,7 +131,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	// With no Idle batch, u4's reuse is still being assembled at the stop:
 	// the checkpoint must resume at it.
 	r1 := runPipeline(t, srv, state, time.Hour)
-	waitFor(t, "u0..u3's alerts", func() bool { return len(r1.count("reuse-ip-mismatch")) == 4 })
+	testsync.WaitFor(t, "u0..u3's alerts", func() bool { return len(r1.count("reuse-ip-mismatch")) == 4 })
 	time.Sleep(50 * time.Millisecond)
 	st1 := r1.stop()
 

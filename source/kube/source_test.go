@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/internal/kubefake"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/source"
 )
 
@@ -26,8 +27,8 @@ func TestFollowsSelectedPods(t *testing.T) {
 
 	r := start(t, srv, Options{Container: container})
 	pathA, pathB := ns+"/ou-a/"+container, ns+"/ou-b/"+container
-	waitFor(t, "both pods' lines", func() bool { return len(r.c.data(pathA)) == 3 && len(r.c.data(pathB)) == 2 })
-	waitFor(t, "idle batches", func() bool { return r.c.idle(pathA) && r.c.idle(pathB) })
+	testsync.WaitFor(t, "both pods' lines", func() bool { return len(r.c.data(pathA)) == 3 && len(r.c.data(pathB)) == 2 })
+	testsync.WaitFor(t, "idle batches", func() bool { return r.c.idle(pathA) && r.c.idle(pathB) })
 	if !r.src.Ready() {
 		t.Error("not ready after the pods were listed")
 	}
@@ -46,7 +47,7 @@ func TestFollowsSelectedPods(t *testing.T) {
 
 	// Lines written later arrive as they are written.
 	srv.Log(ns, "ou-a", container, t0.Add(2*time.Second), "[2026-11-23 10:00:02,000][main] INFO  x - later")
-	waitFor(t, "the later line", func() bool { return len(r.c.data(pathA)) == 4 })
+	testsync.WaitFor(t, "the later line", func() bool { return len(r.c.data(pathA)) == 4 })
 	checkStreams(t, r.c.all())
 }
 
@@ -58,7 +59,7 @@ func TestFollowsOnePodByName(t *testing.T) {
 	srv.Log(ns, "ou-a", container, t0, "a")
 	srv.Log(ns, "ou-b", container, t0, "b")
 	r := start(t, srv, Options{Pod: "ou-b", Container: container})
-	waitFor(t, "ou-b's line", func() bool { return len(r.c.data(ns+"/ou-b/"+container)) == 1 })
+	testsync.WaitFor(t, "ou-b's line", func() bool { return len(r.c.data(ns+"/ou-b/"+container)) == 1 })
 	time.Sleep(50 * time.Millisecond)
 	if got := r.c.data(ns + "/ou-a/" + container); len(got) != 0 {
 		t.Errorf("ou-a was followed: %q", got)
@@ -73,11 +74,11 @@ func TestFromEnd(t *testing.T) {
 	srv.Log(ns, "ou-a", container, t0, lines("old", 5)...)
 	r := start(t, srv, Options{Container: container, FromEnd: true})
 	pathA := ns + "/ou-a/" + container
-	waitFor(t, "ou-a idle", func() bool { return r.c.idle(pathA) })
+	testsync.WaitFor(t, "ou-a idle", func() bool { return r.c.idle(pathA) })
 	srv.Log(ns, "ou-a", container, t0.Add(time.Second), "new")
 	srv.AddPod(ns, "ou-b", labels, container)
 	srv.Log(ns, "ou-b", container, t0, lines("b", 3)...)
-	waitFor(t, "the new lines", func() bool {
+	testsync.WaitFor(t, "the new lines", func() bool {
 		return len(r.c.data(pathA)) >= 1 && len(r.c.data(ns+"/ou-b/"+container)) == 3
 	})
 	time.Sleep(50 * time.Millisecond)
@@ -99,14 +100,14 @@ func TestContainerRestart(t *testing.T) {
 	srv.Log(ns, "ou-a", container, t0, lines("first", 3)...)
 	r := start(t, srv, Options{Container: container})
 	path := ns + "/ou-a/" + container
-	waitFor(t, "the first instance's lines", func() bool { return len(r.c.data(path)) == 3 })
+	testsync.WaitFor(t, "the first instance's lines", func() bool { return len(r.c.data(path)) == 3 })
 
 	srv.Log(ns, "ou-a", container, t0.Add(time.Second), "last words")
 	srv.Restart(ns, "ou-a", container)
 	second := srv.ContainerID(ns, "ou-a", container)
 	srv.Log(ns, "ou-a", container, t0.Add(2*time.Second), lines("second", 2)...)
-	waitFor(t, "the first stream's end", func() bool { return r.c.ended("kube:" + path + "#" + first) })
-	waitFor(t, "the second instance's lines", func() bool { return len(r.c.data(path)) == 6 })
+	testsync.WaitFor(t, "the first stream's end", func() bool { return r.c.ended("kube:" + path + "#" + first) })
+	testsync.WaitFor(t, "the second instance's lines", func() bool { return len(r.c.data(path)) == 6 })
 
 	var firstData, secondData []string
 	for _, b := range r.c.all() {
@@ -143,9 +144,9 @@ func TestPodDeleted(t *testing.T) {
 	srv.Log(ns, "ou-a", container, t0, "a line")
 	r := start(t, srv, Options{Container: container})
 	path := ns + "/ou-a/" + container
-	waitFor(t, "the line", func() bool { return len(r.c.data(path)) == 1 })
+	testsync.WaitFor(t, "the line", func() bool { return len(r.c.data(path)) == 1 })
 	srv.DeletePod(ns, "ou-a")
-	waitFor(t, "the stream's end", func() bool { return r.c.ended("kube:" + path + "#" + id) })
+	testsync.WaitFor(t, "the stream's end", func() bool { return r.c.ended("kube:" + path + "#" + id) })
 	checkStreams(t, r.c.all())
 }
 
@@ -169,13 +170,13 @@ func TestStreamBreaksAndReconnects(t *testing.T) {
 			// inside the second they belong to.
 			write(t0, lines("before", 3)...)
 			write(t0.Add(time.Millisecond), "stack trace", "\tat x", "\tat y")
-			waitFor(t, "the lines before the cut", func() bool { return len(r.c.data(path)) == len(want) })
+			testsync.WaitFor(t, "the lines before the cut", func() bool { return len(r.c.data(path)) == len(want) })
 			before := len(srv.LogRequests())
 			srv.CutLogs(abrupt)
-			waitFor(t, "the reconnection", func() bool { return len(srv.LogRequests()) > before })
+			testsync.WaitFor(t, "the reconnection", func() bool { return len(srv.LogRequests()) > before })
 			write(t0.Add(time.Millisecond), "\tat z (same write, after the cut)")
 			write(t0.Add(1500*time.Millisecond), lines("after", 4)...)
-			waitFor(t, "the lines after the cut", func() bool { return len(r.c.data(path)) >= len(want) })
+			testsync.WaitFor(t, "the lines after the cut", func() bool { return len(r.c.data(path)) >= len(want) })
 			time.Sleep(100 * time.Millisecond)
 			if got := r.c.data(path); !slices.Equal(got, want) {
 				t.Errorf("got\n%q\nwant\n%q", got, want)
@@ -202,12 +203,12 @@ func TestWatchExpiredRelists(t *testing.T) {
 			srv.AddPod(ns, "ou-a", labels, container)
 			srv.Log(ns, "ou-a", container, t0, "a")
 			r := start(t, srv, Options{Container: container})
-			waitFor(t, "ou-a", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
+			testsync.WaitFor(t, "ou-a", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
 			srv.ExpireWatches(asEvent)
 			srv.AddPod(ns, "ou-b", labels, container)
 			srv.Log(ns, "ou-b", container, t0, "b")
-			waitFor(t, "ou-b after the relist", func() bool { return len(r.c.data(ns+"/ou-b/"+container)) == 1 })
-			waitFor(t, "the relist in the log", func() bool { return strings.Contains(r.log.String(), "listing the pods again") || asEvent })
+			testsync.WaitFor(t, "ou-b after the relist", func() bool { return len(r.c.data(ns+"/ou-b/"+container)) == 1 })
+			testsync.WaitFor(t, "the relist in the log", func() bool { return strings.Contains(r.log.String(), "listing the pods again") || asEvent })
 			if got := r.c.data(ns + "/ou-a/" + container); len(got) != 1 {
 				t.Errorf("ou-a read again after the relist: %q", got)
 			}
@@ -220,13 +221,13 @@ func TestWatchExpiredRelists(t *testing.T) {
 func TestWatchBookmarks(t *testing.T) {
 	srv := kubefake.New(t)
 	r := start(t, srv, Options{Container: container})
-	waitFor(t, "ready", r.src.Ready)
+	testsync.WaitFor(t, "ready", r.src.Ready)
 	for i := range 3 {
 		srv.AddPod(ns, "db-"+string(rune('a'+i)), map[string]string{"app": "db"}, "db")
 	}
 	srv.AddPod(ns, "ou-a", labels, container)
 	srv.Log(ns, "ou-a", container, t0, "a")
-	waitFor(t, "ou-a", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
+	testsync.WaitFor(t, "ou-a", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
 	if strings.Contains(r.log.String(), "watch failed") {
 		t.Errorf("the watch failed:\n%s", r.log.String())
 	}
@@ -248,7 +249,7 @@ func TestResumesFromCursor(t *testing.T) {
 	pos := source.Position{Path: path, ID: source.FileID{Fingerprint: id}, Offset: 1000, Cursor: cursor{at: t0, n: 2}.String()}
 	r := start(t, srv, Options{Container: container, FromEnd: true, Positions: []source.Position{pos}})
 	want := []string{stamped(t0, same[2]), stamped(t0, same[3]), stamped(t0.Add(time.Second), "later")}
-	waitFor(t, "the lines after the cursor", func() bool { return len(r.c.data(path)) >= len(want) })
+	testsync.WaitFor(t, "the lines after the cursor", func() bool { return len(r.c.data(path)) >= len(want) })
 	time.Sleep(50 * time.Millisecond)
 	if got := r.c.data(path); !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
@@ -271,7 +272,7 @@ func TestForgetsGoneCheckpointedStreams(t *testing.T) {
 	gone := source.Position{Path: ns + "/ou-old/" + container, ID: source.FileID{Fingerprint: "containerd://gone"}, Offset: 77, Cursor: cursor{at: t0, n: 1}.String()}
 	file := source.Position{Path: "/var/log/x.log", ID: source.FileID{Dev: 1, Ino: 2}}
 	r := start(t, srv, Options{Container: container, Positions: []source.Position{gone, file}})
-	waitFor(t, "the gone stream's end", func() bool { return r.c.ended("kube:" + gone.Path + "#containerd://gone") })
+	testsync.WaitFor(t, "the gone stream's end", func() bool { return r.c.ended("kube:" + gone.Path + "#containerd://gone") })
 	for _, b := range r.c.all() {
 		if b.Path == file.Path {
 			t.Error("a file's position was taken for a container's")
@@ -295,8 +296,8 @@ func TestGivesUpALostLog(t *testing.T) {
 	path := ns + "/ou-a/" + container
 	pos := source.Position{Path: path, ID: source.FileID{Fingerprint: old}, Offset: 10, Cursor: cursor{at: t0, n: 1}.String()}
 	r := start(t, srv, Options{Container: container, Positions: []source.Position{pos}})
-	waitFor(t, "the lost log's end", func() bool { return r.c.ended("kube:" + path + "#" + old) })
-	waitFor(t, "the new instance's line", func() bool { return len(r.c.data(path)) == 1 })
+	testsync.WaitFor(t, "the lost log's end", func() bool { return r.c.ended("kube:" + path + "#" + old) })
+	testsync.WaitFor(t, "the new instance's line", func() bool { return len(r.c.data(path)) == 1 })
 	previous := 0
 	for _, q := range srv.LogRequests() {
 		if q.Get("previous") == "true" {
@@ -316,7 +317,7 @@ func TestUnauthorized(t *testing.T) {
 	cfg := srv.RestConfig() // with kubefake's usual token, now refused
 	srv.SetToken("the-real-token")
 	r := start(t, srv, Options{Container: container, Config: cfg})
-	waitFor(t, "the failure in the log", func() bool { return strings.Contains(r.log.String(), "cannot list pods") })
+	testsync.WaitFor(t, "the failure in the log", func() bool { return strings.Contains(r.log.String(), "cannot list pods") })
 	if r.src.Ready() {
 		t.Error("ready without a pod list")
 	}

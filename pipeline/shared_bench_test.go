@@ -15,7 +15,6 @@ import (
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/redistest"
 	"github.com/graceguard/graceguard/rules"
-	"github.com/graceguard/graceguard/source"
 )
 
 // startShared runs a follower and a watcher of path whose history is in the
@@ -27,25 +26,9 @@ func startShared(b *testing.B, url, path string, settle time.Duration, deliver D
 		b.Fatal(err)
 	}
 	store := correlate.NewFailover(context.Background(), correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: path}), correlate.NewMemory(correlate.Limits{}), nil)
-	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Deliver: deliver, Store: store, Shared: true, Claims: store, Settle: settle})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	batches := make(chan source.Batch, 64)
-	f := source.New(source.Options{Patterns: []string{path}, Poll: 20 * time.Millisecond}, batches)
-	go func() {
-		f.Run(ctx)
-		close(batches)
-	}()
-	done := make(chan struct{})
-	go func() {
-		w.Run(context.WithoutCancel(ctx), batches)
-		close(done)
-	}()
+	_, stopWatch := followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: deliver, Store: store, Shared: true, Claims: store, Settle: settle})
 	return func() {
-		cancel()
-		<-done
+		stopWatch()
 		store.Close()
 	}
 }

@@ -22,12 +22,19 @@ import (
 // from the watcher's goroutine for every alert.
 func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
 	b.Helper()
-	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+	return followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
 		for _, a := range g {
 			onAlert(a)
 		}
 		return nil
 	}})
+}
+
+// followWith starts a follower of path (watch's default 20 ms poll) and a
+// watcher with opt.
+func followWith(b *testing.B, path string, opt WatchOptions) (stats func() WatchStats, stop func()) {
+	b.Helper()
+	w, err := NewWatcher(opt)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -294,6 +294,20 @@ func TestStoreBounds(t *testing.T) {
 			}
 		})
 	})
+	t.Run("past the address cap the least recently seen goes, by log time", func(t *testing.T) {
+		forEachStore(t, Limits{MaxIPsPerUser: 2}, func(t *testing.T, store Store) {
+			for _, o := range []struct {
+				at time.Duration
+				ip string
+			}{{10 * time.Second, "192.0.2.10"}, {11 * time.Second, "192.0.2.11"}, {5 * time.Second, "192.0.2.5"}} {
+				store.Apply(ctx, Observation{User: UserID{DN: "u"}, Time: t0.Add(o.at), IP: netip.MustParseAddr(o.ip), Action: Refresh})
+			}
+			f, _ := store.Apply(ctx, Observation{User: UserID{DN: "u"}, Time: t0.Add(time.Minute), IP: netip.MustParseAddr("192.0.2.5"), Action: Look, NeedFacts: true})
+			if f.IPSeen || !slices.Equal(f.UserIPs, addrs("192.0.2.11", "192.0.2.10")) {
+				t.Fatalf("seen %v ips %v; want the address learned late but seen earliest evicted", f.IPSeen, f.UserIPs)
+			}
+		})
+	})
 	t.Run("users unseen past the IP TTL expire", func(t *testing.T) {
 		forEachStore(t, Limits{IPTTL: time.Hour}, func(t *testing.T, store Store) {
 			store.Apply(ctx, Observation{User: UserID{DN: "old"}, Time: t0, IP: ip, Action: Refresh})
@@ -388,6 +402,16 @@ func TestFacts(t *testing.T) {
 				}
 				if !f.FirstSeen.Equal(at(0)) {
 					t.Errorf("first seen %v", f.FirstSeen)
+				}
+			},
+		},
+		{
+			name:    "prev and addresses go by log time, whatever order they were learned in",
+			history: []Observation{obs(10*time.Second, "192.0.2.10", Refresh), obs(5*time.Second, "192.0.2.5", Refresh)},
+			event:   obs(12*time.Second, "192.0.2.9", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.Prev == nil || f.Prev.IP != netip.MustParseAddr("192.0.2.10") || !slices.Equal(f.UserIPs, addrs("192.0.2.10", "192.0.2.5")) {
+					t.Errorf("prev %+v ips %v; want 192.0.2.10 and [192.0.2.10 192.0.2.5]", f.Prev, f.UserIPs)
 				}
 			},
 		},

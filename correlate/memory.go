@@ -153,15 +153,19 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 	if u.refreshes.len() > 0 || len(u.ips) > 0 || u.reuses.len() > 0 {
 		f.FirstSeen = u.firstSeen
 	}
+	// The latest refresh by log time at or before the event, also when the
+	// history learned them out of order (replicas read at different speeds):
+	// the last one learned wins a tie.
+	var prev RefreshFact
+	found := false
 	for i := range u.refreshes.len() {
 		r := u.refreshes.newest(i)
-		if r.Time.After(obs.Time) {
-			continue
+		if !r.Time.After(obs.Time) && (!found || r.Time.After(prev.Time)) {
+			prev, found = r, true
 		}
-		if obs.Time.Sub(r.Time) <= m.limits.RefreshTTL {
-			f.Prev = &r
-		}
-		break
+	}
+	if found && obs.Time.Sub(prev.Time) <= m.limits.RefreshTTL {
+		f.Prev = &prev
 	}
 	u.ips = slices.DeleteFunc(u.ips, func(s seenIP) bool {
 		old := obs.Time.Sub(s.last) > m.limits.IPTTL
@@ -276,26 +280,28 @@ func moveToFront[T comparable](s []T, v T, max int) []T {
 	return slices.Insert(s, 0, v)
 }
 
+// learnIP keeps the user's addresses in order of when each was last seen,
+// by log time, so events learned out of order (replicas read at different
+// speeds) leave the same history as in order; past the cap the least
+// recently seen goes, which may be the one just learned.
 func (m *Memory) learnIP(u *userState, obs Observation) {
 	if !obs.IP.IsValid() {
 		return
 	}
-	for i := range u.ips {
-		if u.ips[i].addr == obs.IP {
-			s := u.ips[i]
-			if obs.Time.After(s.last) {
-				s.last = obs.Time
-			}
-			copy(u.ips[1:i+1], u.ips[:i])
-			u.ips[0] = s
-			return
+	s := seenIP{addr: obs.IP, first: obs.Time, last: obs.Time}
+	if i := slices.IndexFunc(u.ips, func(x seenIP) bool { return x.addr == obs.IP }); i >= 0 {
+		s = u.ips[i]
+		if obs.Time.After(s.last) {
+			s.last = obs.Time
 		}
+		u.ips = slices.Delete(u.ips, i, i+1)
 	}
-	if len(u.ips) >= m.limits.MaxIPsPerUser {
-		u.ips = u.ips[:len(u.ips)-1]
+	at, _ := slices.BinarySearchFunc(u.ips, s.last, func(x seenIP, t time.Time) int { return t.Compare(x.last) })
+	u.ips = slices.Insert(u.ips, at, s)
+	if len(u.ips) > m.limits.MaxIPsPerUser {
+		u.ips = u.ips[:m.limits.MaxIPsPerUser]
 		m.stats.IPsEvicted++
 	}
-	u.ips = slices.Insert(u.ips, 0, seenIP{addr: obs.IP, first: obs.Time, last: obs.Time})
 }
 
 func (m *Memory) learnSession(obs Observation) {

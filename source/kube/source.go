@@ -13,14 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"k8s.io/client-go/rest"
-
+	"github.com/graceguard/graceguard/internal/kubeclient"
 	"github.com/graceguard/graceguard/source"
 )
 
 // Options configure a Source.
 type Options struct {
-	Config    *rest.Config // the API server and credentials
+	Config    *kubeclient.Config // the API server and credentials
 	Namespace string
 	Pod       string // follow the pod of this name, or
 	Selector  string // the pods this label selector picks

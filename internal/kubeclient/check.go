@@ -63,7 +63,7 @@ func readable(path string) error {
 func checkUser(name string, u *user) []error {
 	var errs []error
 	if u.AuthProvider != nil {
-		errs = append(errs, fmt.Errorf("user %q authenticates with the auth-provider %q; graceguard supports no auth-provider (not oidc, gcp or azure, which client-go dropped or left to plugins): use an exec credential plugin instead, such as kubelogin for OIDC", name, u.AuthProvider.Name))
+		errs = append(errs, fmt.Errorf("user %q uses the auth-provider %q, and graceguard supports no auth-provider (oidc, gcp, azure or any other): use an exec credential plugin instead, such as kubelogin for OIDC", name, u.AuthProvider.Name))
 	}
 	var methods []string
 	if u.Token != "" {

@@ -21,10 +21,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/graceguard/graceguard/internal/kubeclient"
 	"github.com/graceguard/graceguard/source/kube"
 )
 
@@ -255,7 +255,7 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 		ok = false
 	}
 	if k.enabled() {
-		opt := kube.Options{Config: &rest.Config{Host: "https://kubernetes.default.svc"}, Namespace: s.kubeNamespace,
+		opt := kube.Options{Config: &kubeclient.Config{Host: "https://kubernetes.default.svc"}, Namespace: s.kubeNamespace,
 			Pod: s.kubePod, Selector: s.kubeSelector, Container: s.kubeContainer}
 		if err := opt.Validate(); err != nil {
 			t.Errorf("graceguard watch rejects the pods to read: %v", err)

@@ -24,7 +24,7 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/rest"
+	"github.com/graceguard/graceguard/internal/kubeclient"
 )
 
 // Server is the fake API server. Its exported methods are safe from any
@@ -87,7 +87,7 @@ func New(t interface{ Cleanup(func()) }) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.auth(s.handlePods))
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", s.auth(s.handleLog))
-	// TLS: client-go sends a kubeconfig's credentials only over TLS; and
+	// TLS: a kubeconfig's credentials are sent only over TLS; and
 	// HTTP/2, as API servers speak it, many streams on one connection.
 	s.Server = httptest.NewUnstartedServer(mux)
 	s.EnableHTTP2 = true
@@ -102,9 +102,9 @@ func New(t interface{ Cleanup(func()) }) *Server {
 	return s
 }
 
-// RestConfig is a client configuration for this server and its token.
-func (s *Server) RestConfig() *rest.Config {
-	return &rest.Config{Host: s.URL, BearerToken: s.Token(), TLSClientConfig: rest.TLSClientConfig{CAData: s.caPEM()}}
+// ClientConfig is a client configuration for this server and its token.
+func (s *Server) ClientConfig() *kubeclient.Config {
+	return &kubeclient.Config{Host: s.URL, Token: s.Token(), CAData: s.caPEM()}
 }
 
 func (s *Server) caPEM() []byte {

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"time"
 
-	"k8s.io/client-go/rest"
+	"github.com/graceguard/graceguard/internal/kubeclient"
 )
 
 // pod holds the few fields of a Pod graceguard reads.
@@ -120,8 +119,8 @@ func isStatus(err error, code int) bool {
 }
 
 // api talks to the API server about one namespace's pods. Its requests
-// carry the credentials the rest.Config names; none of them is ever put in
-// an error or a log line.
+// carry the credentials the kubeclient.Config names; none of them is ever
+// put in an error or a log line.
 type api struct {
 	http      *http.Client
 	base      *url.URL
@@ -136,12 +135,12 @@ const headerTimeout = 30 * time.Second
 // maxList bounds a pod list's body.
 const maxList = 64 << 20
 
-func newAPI(cfg *rest.Config, namespace, podName, selector string) (*api, error) {
-	hc, err := httpClient(cfg)
+func newAPI(cfg *kubeclient.Config, namespace, podName, selector string) (*api, error) {
+	hc, err := cfg.Client()
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	base, _, err := rest.DefaultServerUrlFor(cfg)
+	base, err := cfg.ServerURL()
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes API server address: %w", err)
 	}
@@ -152,41 +151,6 @@ func newAPI(cfg *rest.Config, namespace, podName, selector string) (*api, error)
 		sel.Set("labelSelector", selector)
 	}
 	return &api{http: hc, base: base, namespace: namespace, selectors: sel}, nil
-}
-
-// httpClient is a client for the API server with cfg's TLS and
-// credentials: bearer tokens (a service account's file, re-read as it
-// rotates), client certificates, exec plugins and impersonation, all from
-// client-go's rest package. Its transport is the standard library's, not
-// rest.HTTPClientFor's: that one links golang.org/x/net/http2 and a
-// certificate-rotation work queue, 1.2 MB more binary and 0.5 MB more
-// resident memory at start-up, for HTTP/2 health checks the standard
-// transport now does itself.
-func httpClient(cfg *rest.Config) (*http.Client, error) {
-	tlsConfig, err := rest.TLSConfigFor(cfg)
-	if err != nil {
-		return nil, err
-	}
-	proxy := cfg.Proxy
-	if proxy == nil {
-		proxy = http.ProxyFromEnvironment
-	}
-	dial := cfg.Dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
-	base := &http.Transport{
-		Proxy: proxy, DialContext: dial, TLSClientConfig: tlsConfig, ForceAttemptHTTP2: true,
-		TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 8,
-		// A follow stream on a connection that died silently must not
-		// wait for ever: ping it after 30 s of silence.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
-	}
-	rt, err := rest.HTTPWrappersForConfig(cfg, base)
-	if err != nil {
-		return nil, err
-	}
-	return &http.Client{Transport: rt, Timeout: cfg.Timeout}, nil
 }
 
 func (a *api) url(q url.Values, parts ...string) string {

@@ -29,7 +29,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		out := make(chan source.Batch, 4)
-		src, err := New(Options{Config: srv.RestConfig(), Namespace: ns, Selector: selector, Container: container}, out)
+		src, err := New(Options{Config: srv.ClientConfig(), Namespace: ns, Selector: selector, Container: container}, out)
 		if err != nil {
 			b.Fatal(err)
 		}

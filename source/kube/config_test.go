@@ -37,7 +37,7 @@ func TestLoadConfig(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || cfg.Host != srv.URL || ns != tt.ns || cfg.BearerToken != srv.Token() || cfg.UserAgent != "graceguard" {
+			if err != nil || cfg.Host != srv.URL || ns != tt.ns || cfg.Token != srv.Token() || cfg.UserAgent != "graceguard" {
 				t.Fatalf("host %q namespace %q: %v", cfg.Host, ns, err)
 			}
 			// And it works: the pods can be listed with it.

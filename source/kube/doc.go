@@ -16,9 +16,10 @@
 // It must not parse log records (the pipeline does, and detects the
 // `kubectl logs --timestamps` wrapping itself), decide where a checkpointed
 // stream resumes (the pipeline saves the cursor it is given), log bearer
-// tokens or other credentials, or import the typed clientset or informers:
-// their package initialisation and size cost more memory than graceguard's
-// idle budget allows. It decodes the few pod fields it needs with
-// encoding/json and uses client-go only for configuration, authentication
-// and transport.
+// tokens or other credentials, or import client-go or apimachinery: their
+// package initialisation and size cost more memory than graceguard's idle
+// budget allows, even for a watch that reads only files. It decodes the
+// few pod fields it needs with encoding/json, checks names and label
+// selectors as apimachinery does (names.go), and takes the API server,
+// credentials and transport from internal/kubeclient.
 package kube

@@ -102,7 +102,7 @@ func fast(opt Options) Options {
 func start(t *testing.T, srv *kubefake.Server, opt Options) *running {
 	t.Helper()
 	if opt.Config == nil {
-		opt.Config = srv.RestConfig()
+		opt.Config = srv.ClientConfig()
 	}
 	if opt.Namespace == "" {
 		opt.Namespace = ns

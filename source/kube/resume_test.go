@@ -75,7 +75,7 @@ func runPipeline(t *testing.T, srv *kubefake.Server, stateDir string, idle time.
 	}
 	batches := make(chan source.Batch, 4)
 	src, err := New(fast(Options{
-		Config: srv.RestConfig(), Namespace: ns, Selector: selector,
+		Config: srv.ClientConfig(), Namespace: ns, Selector: selector,
 		Container: container, Positions: w.Positions(), Idle: idle, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	}), batches)
 	if err != nil {

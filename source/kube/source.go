@@ -13,16 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	klabels "k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/rest"
-
+	"github.com/graceguard/graceguard/internal/kubeclient"
 	"github.com/graceguard/graceguard/source"
 )
 
 // Options configure a Source.
 type Options struct {
-	Config    *rest.Config // the API server and credentials
+	Config    *kubeclient.Config // the API server and credentials
 	Namespace string
 	Pod       string // follow the pod of this name, or
 	Selector  string // the pods this label selector picks
@@ -80,21 +77,21 @@ func (opt Options) Validate() error {
 	case (opt.Pod == "") == (opt.Selector == ""):
 		return errors.New("kube: name one pod or a label selector, not both or neither")
 	}
-	if errs := validation.IsDNS1123Label(opt.Namespace); len(errs) > 0 {
+	if errs := dns1123Label(opt.Namespace); len(errs) > 0 {
 		return fmt.Errorf("kube: namespace %q: %s", opt.Namespace, strings.Join(errs, "; "))
 	}
 	if opt.Pod != "" {
-		if errs := validation.IsDNS1123Subdomain(opt.Pod); len(errs) > 0 {
+		if errs := dns1123Subdomain(opt.Pod); len(errs) > 0 {
 			return fmt.Errorf("kube: pod name %q: %s", opt.Pod, strings.Join(errs, "; "))
 		}
 	}
 	if opt.Selector != "" {
-		if _, err := klabels.Parse(opt.Selector); err != nil {
+		if err := checkSelector(opt.Selector); err != nil {
 			return fmt.Errorf("kube: label selector %q: %w", opt.Selector, err)
 		}
 	}
 	if opt.Container != "" {
-		if errs := validation.IsDNS1123Label(opt.Container); len(errs) > 0 {
+		if errs := dns1123Label(opt.Container); len(errs) > 0 {
 			return fmt.Errorf("kube: container name %q: %s", opt.Container, strings.Join(errs, "; "))
 		}
 	}

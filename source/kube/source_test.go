@@ -314,7 +314,7 @@ func TestGivesUpALostLog(t *testing.T) {
 func TestUnauthorized(t *testing.T) {
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
-	cfg := srv.RestConfig() // with kubefake's usual token, now refused
+	cfg := srv.ClientConfig() // with kubefake's usual token, now refused
 	srv.SetToken("the-real-token")
 	r := start(t, srv, Options{Container: container, Config: cfg})
 	testsync.WaitFor(t, "the failure in the log", func() bool { return strings.Contains(r.log.String(), "cannot list pods") })

@@ -2,14 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -121,11 +117,6 @@ type stream struct {
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
 
-type heldEvent struct {
-	ev      parser.Event
-	arrived time.Time
-}
-
 // NewWatcher makes a Watcher and loads the checkpoint in opt.StateDir.
 func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	if opt.Settle <= 0 {
@@ -190,18 +181,6 @@ func (w *Watcher) Unready() string {
 	}
 	return ""
 }
-
-// Claimer dedups alerts across watchers that share a store.
-type Claimer interface {
-	// Claim marks id as sent for ttl; false when it was claimed before.
-	Claim(ctx context.Context, id string, ttl time.Duration) (bool, error)
-	// Unclaim releases an id whose delivery failed.
-	Unclaim(ctx context.Context, id string) error
-}
-
-// claimTTL is how long a sent alert id stays claimed: longer than any
-// watcher takes to come back and re-read a line.
-const claimTTL = 7 * 24 * time.Hour
 
 // localStore is a store with a part held in this process, which a
 // checkpoint keeps: all of the memory store, the failover store's fallback.
@@ -313,82 +292,6 @@ func (w *Watcher) tick(ctx context.Context) error {
 		debug.FreeOSMemory()
 	}
 	return nil
-}
-
-const (
-	// idleRelease is how long the files stay quiet before memory is released.
-	idleRelease = 2 * time.Second
-	// idleGCPercent is GOGC while idle: the heap may grow a fifth over what
-	// is live before a collection, rather than double. Collections are then
-	// more frequent, but an idle watch allocates little (~50 kB/s, mostly the
-	// follower's rotation checks, and 100-200 kB per metrics scrape): with
-	// 10,000 users, one every 20-30 s at ~5 ms of CPU.
-	idleGCPercent = 20
-)
-
-// idleGC lowers GOGC, a process-wide setting, while a watcher is idle after
-// releasing memory, and restores it when data comes or the watcher stops.
-// With several watchers in one process (tests), it stays lowered while any
-// of them is idle.
-var idleGC struct {
-	sync.Mutex
-	idle int // watchers idle
-	busy int // GOGC before the first of them went idle
-}
-
-func idleGCBegin() {
-	idleGC.Lock()
-	defer idleGC.Unlock()
-	if idleGC.idle++; idleGC.idle == 1 {
-		idleGC.busy = debug.SetGCPercent(idleGCPercent)
-		if idleGC.busy < idleGCPercent { // GOGC=off (-1) or lower already: the user's choice
-			debug.SetGCPercent(idleGC.busy)
-		}
-	}
-}
-
-func idleGCEnd() {
-	idleGC.Lock()
-	defer idleGC.Unlock()
-	if idleGC.idle--; idleGC.idle == 0 {
-		debug.SetGCPercent(idleGC.busy)
-	}
-}
-
-// quietCommit is how long a source stays quiet before the refreshes it has
-// waiting for a possible grace-reuse twin are committed: OpenUnison writes
-// the twin microseconds after the refresh, and the next line may be hours
-// away, while the other watchers sharing a store need the refresh now.
-const quietCommit = 300 * time.Millisecond
-
-// sharedPairWindow is the pair window with a shared store. A refresh is
-// committed to the store only once its own log has moved this far past it
-// (or gone quiet for quietCommit), and the other watchers judge a replay
-// after their settle time, so the window must be well inside that; the
-// twin it waits for is written microseconds after the refresh.
-const sharedPairWindow = 250 * time.Millisecond
-
-// settleMargin is what a refresh needs beyond its pair window to reach a
-// shared store: polling, a tick, the flush.
-const settleMargin = 250 * time.Millisecond
-
-// farFuture is the clock of a source that will bring no more lines soon.
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// sourceClock is how far a source's log has been read, for the correlator:
-// the newest record's time while it is being read, or the far future once
-// it has been quiet for quietCommit or has ended.
-func (w *Watcher) sourceClock(path string) (time.Time, bool) {
-	for _, s := range w.streams {
-		if s.path != path {
-			continue
-		}
-		if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
-			return farFuture, true
-		}
-		return s.watermark, true
-	}
-	return farFuture, true
 }
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
@@ -548,117 +451,6 @@ func (w *Watcher) countEvent(k parser.Kind) {
 	}
 }
 
-// othersBehind reports whether another source is still reading and has not
-// reached time t: it may yet bring a refresh from before t.
-func (w *Watcher) othersBehind(s *stream, t time.Time) bool {
-	for _, o := range w.streams {
-		if o != s && !o.idle && o.watermark.Before(t) {
-			return true
-		}
-	}
-	return false
-}
-
-// maxHeld bounds the events held back; past it the oldest is judged at
-// once, without waiting for the other sources (counted).
-const maxHeld = 10_000
-
-// hold keeps an event back: a grace reuse until the other sources have
-// caught up, or a later event of the same user behind it.
-func (w *Watcher) hold(ctx context.Context, ev parser.Event) error {
-	w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
-	if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
-		if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
-			w.heldFrom[u] = ev.Time
-		}
-	}
-	w.setHeld()
-	if len(w.held) <= maxHeld {
-		return nil
-	}
-	w.stats.HeldOverflow++
-	if m := w.opt.Metrics; m != nil {
-		m.HeldOverflow.Inc()
-	}
-	return w.releaseHeld(ctx, func(int, heldEvent) bool { return true }, 1)
-}
-
-// release judges the held events whose wait is over: reuses whose other
-// sources caught up or whose settle time passed (all of them, at the end),
-// and the events of their users that were held behind them.
-func (w *Watcher) release(ctx context.Context, all bool) error {
-	if len(w.held) == 0 {
-		return nil
-	}
-	now := w.opt.now()
-	clear(w.blocked)
-	return w.releaseHeld(ctx, func(_ int, h heldEvent) bool {
-		u := correlate.UserOf(&h.ev)
-		if all {
-			return true
-		}
-		if w.blocked[u] {
-			return false
-		}
-		if h.ev.Kind != parser.KindGraceReuse {
-			return true
-		}
-		s := w.streams[keyOf(w.streams, h.ev.Source)]
-		if now.Sub(h.arrived) >= w.opt.Settle || (!w.opt.Shared && !w.othersBehind(s, h.ev.Time)) {
-			return true
-		}
-		w.blocked[u] = true
-		return false
-	}, len(w.held))
-}
-
-// releaseHeld judges, in log order, up to n held events that ready says may
-// go, and keeps the others.
-func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bool, n int) error {
-	w.changed = true
-	slices.SortStableFunc(w.held, func(a, b heldEvent) int { return a.ev.Time.Compare(b.ev.Time) })
-	kept := w.held[:0]
-	var err error
-	for i := range w.held {
-		h := w.held[i]
-		if err != nil || n == 0 || !ready(i, h) {
-			kept = append(kept, h)
-			continue
-		}
-		n--
-		if err = w.det.ObserveHeld(ctx, &h.ev); err != nil {
-			kept = append(kept, h) // kept for the next try: nothing is lost
-		}
-	}
-	clear(w.held[len(kept):])
-	w.held = kept
-	clear(w.heldFrom)
-	for _, h := range w.held {
-		if u := correlate.UserOf(&h.ev); h.ev.Kind == parser.KindGraceReuse {
-			if t, ok := w.heldFrom[u]; !ok || h.ev.Time.Before(t) {
-				w.heldFrom[u] = h.ev.Time
-			}
-		}
-	}
-	w.setHeld()
-	return err
-}
-
-func keyOf(streams map[string]*stream, path string) string {
-	for k, s := range streams {
-		if s.path == path {
-			return k
-		}
-	}
-	return ""
-}
-
-func (w *Watcher) setHeld() {
-	if m := w.opt.Metrics; m != nil {
-		m.Held.Set(float64(len(w.held)))
-	}
-}
-
 // deliver sends an event's alerts that were not sent before a restart, and
 // remembers them as sent once the sink took them.
 func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
@@ -698,46 +490,4 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 		w.sent.Add(a.ID)
 	}
 	return w.logSent(fresh)
-}
-
-// claim asks the other watchers' consent to send an alert. When the store
-// cannot answer the alert is sent: a duplicate beats a loss.
-func (w *Watcher) claim(ctx context.Context, a alert.Alert) bool {
-	if w.opt.Claims == nil {
-		return true
-	}
-	ok, err := w.opt.Claims.Claim(ctx, claimKey(a), claimTTL)
-	if err != nil {
-		w.log.Warn("could not claim an alert; sending it anyway", "id", a.ID, "err", err)
-		return true
-	}
-	return ok
-}
-
-// claimKey names an alert across watchers by the request it is about, not
-// by where it was read: a sidecar reading the pod's log file (alert ids
-// from device and inode) and a central watcher reading the same lines
-// through the API (ids from the container) must claim the same key.
-// OpenUnison's bracketed request id and the millisecond make the request
-// unique; rule, user and address keep the key honest where it is "null".
-func claimKey(a alert.Alert) string {
-	h := sha256.New()
-	for _, part := range []string{a.Rule, a.IdP, a.User, a.Time.UTC().Format(time.RFC3339Nano), a.IP, a.Session} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// unclaim releases the ids of alerts that were not delivered, so that a
-// later read of their lines can send them.
-func (w *Watcher) unclaim(ctx context.Context, group []alert.Alert) {
-	if w.opt.Claims == nil {
-		return
-	}
-	for _, a := range group {
-		if err := w.opt.Claims.Unclaim(ctx, claimKey(a)); err != nil {
-			w.log.Warn("could not release an alert's claim", "id", a.ID, "err", err)
-		}
-	}
 }

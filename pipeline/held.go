@@ -1,0 +1,169 @@
+package pipeline
+
+// What waits, and for how long: a grace reuse waits until the other sources
+// have caught up (or, with a shared store, the settle time), so a refresh
+// another replica logged reaches the history first; the same user's later
+// events wait behind it; and a source's refreshes wait for their own log to
+// show they are not half of a grace reuse.
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/parser"
+)
+
+// heldEvent is an event held back, and when it arrived.
+type heldEvent struct {
+	ev      parser.Event
+	arrived time.Time
+}
+
+// quietCommit is how long a source stays quiet before the refreshes it has
+// waiting for a possible grace-reuse twin are committed: OpenUnison writes
+// the twin microseconds after the refresh, and the next line may be hours
+// away, while the other watchers sharing a store need the refresh now.
+const quietCommit = 300 * time.Millisecond
+
+// sharedPairWindow is the pair window with a shared store. A refresh is
+// committed to the store only once its own log has moved this far past it
+// (or gone quiet for quietCommit), and the other watchers judge a replay
+// after their settle time, so the window must be well inside that; the
+// twin it waits for is written microseconds after the refresh.
+const sharedPairWindow = 250 * time.Millisecond
+
+// settleMargin is what a refresh needs beyond its pair window to reach a
+// shared store: polling, a tick, the flush.
+const settleMargin = 250 * time.Millisecond
+
+// farFuture is the clock of a source that will bring no more lines soon.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// sourceClock is how far a source's log has been read, for the correlator:
+// the newest record's time while it is being read, or the far future once
+// it has been quiet for quietCommit or has ended.
+func (w *Watcher) sourceClock(path string) (time.Time, bool) {
+	for _, s := range w.streams {
+		if s.path != path {
+			continue
+		}
+		if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
+			return farFuture, true
+		}
+		return s.watermark, true
+	}
+	return farFuture, true
+}
+
+// othersBehind reports whether another source is still reading and has not
+// reached time t: it may yet bring a refresh from before t.
+func (w *Watcher) othersBehind(s *stream, t time.Time) bool {
+	for _, o := range w.streams {
+		if o != s && !o.idle && o.watermark.Before(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxHeld bounds the events held back; past it the oldest is judged at
+// once, without waiting for the other sources (counted).
+const maxHeld = 10_000
+
+// hold keeps an event back: a grace reuse until the other sources have
+// caught up, or a later event of the same user behind it.
+func (w *Watcher) hold(ctx context.Context, ev parser.Event) error {
+	w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
+	if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
+		if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
+			w.heldFrom[u] = ev.Time
+		}
+	}
+	w.setHeld()
+	if len(w.held) <= maxHeld {
+		return nil
+	}
+	w.stats.HeldOverflow++
+	if m := w.opt.Metrics; m != nil {
+		m.HeldOverflow.Inc()
+	}
+	return w.releaseHeld(ctx, func(int, heldEvent) bool { return true }, 1)
+}
+
+// release judges the held events whose wait is over: reuses whose other
+// sources caught up or whose settle time passed (all of them, at the end),
+// and the events of their users that were held behind them.
+func (w *Watcher) release(ctx context.Context, all bool) error {
+	if len(w.held) == 0 {
+		return nil
+	}
+	now := w.opt.now()
+	clear(w.blocked)
+	return w.releaseHeld(ctx, func(_ int, h heldEvent) bool {
+		u := correlate.UserOf(&h.ev)
+		if all {
+			return true
+		}
+		if w.blocked[u] {
+			return false
+		}
+		if h.ev.Kind != parser.KindGraceReuse {
+			return true
+		}
+		s := w.streams[keyOf(w.streams, h.ev.Source)]
+		if now.Sub(h.arrived) >= w.opt.Settle || (!w.opt.Shared && !w.othersBehind(s, h.ev.Time)) {
+			return true
+		}
+		w.blocked[u] = true
+		return false
+	}, len(w.held))
+}
+
+// releaseHeld judges, in log order, up to n held events that ready says may
+// go, and keeps the others.
+func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bool, n int) error {
+	w.changed = true
+	slices.SortStableFunc(w.held, func(a, b heldEvent) int { return a.ev.Time.Compare(b.ev.Time) })
+	kept := w.held[:0]
+	var err error
+	for i := range w.held {
+		h := w.held[i]
+		if err != nil || n == 0 || !ready(i, h) {
+			kept = append(kept, h)
+			continue
+		}
+		n--
+		if err = w.det.ObserveHeld(ctx, &h.ev); err != nil {
+			kept = append(kept, h) // kept for the next try: nothing is lost
+		}
+	}
+	clear(w.held[len(kept):])
+	w.held = kept
+	clear(w.heldFrom)
+	for _, h := range w.held {
+		if u := correlate.UserOf(&h.ev); h.ev.Kind == parser.KindGraceReuse {
+			if t, ok := w.heldFrom[u]; !ok || h.ev.Time.Before(t) {
+				w.heldFrom[u] = h.ev.Time
+			}
+		}
+	}
+	w.setHeld()
+	return err
+}
+
+func keyOf(streams map[string]*stream, path string) string {
+	for k, s := range streams {
+		if s.path == path {
+			return k
+		}
+	}
+	return ""
+}
+
+func (w *Watcher) setHeld() {
+	if m := w.opt.Metrics; m != nil {
+		m.Held.Set(float64(len(w.held)))
+	}
+}

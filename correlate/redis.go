@@ -20,30 +20,35 @@ import (
 // Redis is the Store several watchers share, one per OpenUnison replica, so
 // that a refresh logged by one replica and its replay logged by another
 // meet. Its semantics are the Memory store's (one test suite runs against
-// both); each Apply is one Lua script, so two watchers never interleave
-// inside an update. Keys, under a prefix (default "graceguard:"):
+// both); every update is done by one Lua script (redis.lua), so two
+// watchers never interleave inside one. Keys, under a prefix (default
+// "graceguard:"):
 //
 //	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
 //	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
 //	u:<user>:m         hash: first, last, seq
-//	u:<user>:r         sorted set: refreshes "seq|ip|session" by time
+//	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset@source)
 //	u:<user>:i         sorted set: addresses by last time seen
 //	u:<user>:x         sorted set: grace reuses by time
 //	u:<user>:c, :a     sorted sets: countries and networks by recency
-//	sent:<alert id>    alert ids claimed with SET NX, so two watchers never send one alert
+//	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
+//	probe:<owner>      written by Check, to prove Redis takes writes
 //
-// Every key carries a Redis expiration (the refresh, reuse and address
-// TTLs), so what the log-time checks and caps leave behind Redis forgets.
+// The per-user keys carry Redis expirations (the address TTL; a day at
+// least for refreshes and reuses, which are judged by log time and a
+// watcher may be that far behind), so what the caps and log-time checks
+// leave behind Redis forgets; users and sessions are bounded by the caps.
 // Times in the history are log times; the expirations are wall time, which
 // only makes them a collector, never a judge.
 //
-// The scripts name keys of other users when they evict, so Redis Cluster is
+// The script names keys of other users when it evicts, so Redis Cluster is
 // not supported: use one primary (with replicas or Sentinel for failover).
 //
 // Observations that need no facts (most refreshes: no rule judges them) are
-// sent in pipelined batches: one round trip per batch, not per refresh. They
+// sent in batches, 64 to a script call and up to 256 to a round trip. They
 // go before any Apply that needs facts and on Flush, which the watcher calls
-// every tick, so another watcher waits at most a tick for them.
+// every tick and before it stops, so another watcher waits at most a tick
+// for them.
 type Redis struct {
 	client *redis.Client
 	prefix string
@@ -79,7 +84,7 @@ type RedisOptions struct {
 	Limits Limits
 }
 
-// NewRedis returns a store over client. It does not connect: Ping does.
+// NewRedis returns a store over client. It does not connect: Check does.
 func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	if opt.Prefix == "" {
 		opt.Prefix = "graceguard:"

@@ -2,8 +2,10 @@ package parser
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -73,20 +75,34 @@ func splitHeader(line []byte) (header, error) {
 }
 
 // threadEnd returns the index of the "]" that closes the thread name and is
-// followed by a space, or -1.
+// followed by a space, or -1. Every line is read here and thread names are
+// short, so it tests eight bytes at a time rather than paying a call to
+// IndexByte per line.
 func threadEnd(line []byte) int {
-	for from := stampLen + 1; from < len(line); {
-		i := bytes.IndexByte(line[from:], ']')
-		if i < 0 {
-			return -1
+	i := stampLen + 1
+	for ; i+8 <= len(line); i += 8 {
+		for m := bytesEqual(binary.LittleEndian.Uint64(line[i:]), ']'); m != 0; m &= m - 1 {
+			at := i + bits.TrailingZeros64(m)>>3
+			// The mask may mark a byte past a real match, so look again.
+			if line[at] == ']' && at+1 < len(line) && line[at+1] == ' ' {
+				return at
+			}
 		}
-		at := from + i
-		if at+1 < len(line) && line[at+1] == ' ' {
-			return at
+	}
+	for ; i+1 < len(line); i++ {
+		if line[i] == ']' && line[i+1] == ' ' {
+			return i
 		}
-		from = at + 1
 	}
 	return -1
+}
+
+// bytesEqual sets the high bit of every byte of w that equals c (and may set
+// it of a 0x01 byte right after one, which the caller rules out).
+func bytesEqual(w uint64, c byte) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	x := w ^ (lo * uint64(c))
+	return (x - lo) &^ x & hi
 }
 
 // messageOf returns the message of a record's first line when its logger is
@@ -100,27 +116,33 @@ func messageOf(line []byte) (msg []byte, access, oidc bool) {
 	if end < 0 {
 		return nil, false, false
 	}
-	rest := line[end+2:]
-	sp := bytes.IndexByte(rest, ' ')
-	if sp < 1 {
+	// The level and its padding are a few bytes: loops here cost less than
+	// a call to IndexByte.
+	i := end + 2
+	j := i
+	for j < len(line) && line[j] != ' ' {
+		j++
+	}
+	if j == i || j == len(line) {
 		return nil, false, false
 	}
-	rest = rest[sp:]
-	for len(rest) > 0 && rest[0] == ' ' {
-		rest = rest[1:]
+	for j < len(line) && line[j] == ' ' {
+		j++
 	}
+	rest := line[j:]
+	// Comparisons with constants of up to 16 bytes compile to a few loads.
 	switch {
-	case bytes.HasPrefix(rest, accessPrefix):
+	case len(rest) >= len(accessPrefix) && string(rest[:len(accessPrefix)]) == accessPrefix:
 		return rest[len(accessPrefix):], true, false
-	case bytes.HasPrefix(rest, oidcPrefix):
+	case len(rest) >= len(oidcPrefix) && string(rest[:8]) == oidcPrefix[:8] && string(rest[8:len(oidcPrefix)]) == oidcPrefix[8:]:
 		return rest[len(oidcPrefix):], false, true
 	}
 	return nil, false, false
 }
 
-var (
-	accessPrefix = []byte("AccessLog - ")
-	oidcPrefix   = []byte("OpenIDConnectIdP - ")
+const (
+	accessPrefix = "AccessLog - "
+	oidcPrefix   = "OpenIDConnectIdP - "
 )
 
 // SyntaxError describes where a record does not follow OpenUnison's grammar.
@@ -135,11 +157,14 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.Col
 var (
 	loggerAccessLog = []byte("AccessLog")
 	loggerOIDC      = []byte("OpenIDConnectIdP")
-	tagExpired      = []byte("[ExpiredRefreshTokenUsed] - ")
-	tagAzSuccess    = []byte("[AzSuccess] - ")
-	tagAzFail       = []byte("[AzFail] - ")
-	tagAuSuccess    = []byte("[AuSuccess] - ")
 	sepField        = []byte(" - ")
+)
+
+const (
+	tagExpired   = "[ExpiredRefreshTokenUsed] - "
+	tagAzSuccess = "[AzSuccess] - "
+	tagAzFail    = "[AzFail] - "
+	tagAuSuccess = "[AuSuccess] - "
 )
 
 // Classify returns the Kind of a record without allocating. It reads only
@@ -162,7 +187,7 @@ func ClassifyLine(line []byte) Kind {
 	case access:
 		return classifyAccess(msg)
 	case oidc:
-		if bytes.HasPrefix(msg, tagExpired) && hasTrailer(msg) {
+		if len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired && hasTrailer(msg) {
 			return KindGraceReuse
 		}
 	}
@@ -178,24 +203,29 @@ func trimCR(line []byte) []byte {
 
 func classifyAccess(msg []byte) Kind {
 	var kind Kind
+	// Every tag classified starts "[A"; most access lines have another tag
+	// or none, and go after one comparison.
+	if len(msg) < len(tagAzFail) || msg[0] != '[' || msg[1] != 'A' {
+		return KindOther
+	}
 	switch {
-	case bytes.HasPrefix(msg, tagAzSuccess):
+	case len(msg) >= len(tagAzSuccess) && string(msg[:len(tagAzSuccess)]) == tagAzSuccess:
 		kind, msg = KindTokenOK, msg[len(tagAzSuccess):]
-	case bytes.HasPrefix(msg, tagAzFail):
+	case string(msg[:len(tagAzFail)]) == tagAzFail:
 		kind, msg = KindTokenFail, msg[len(tagAzFail):]
-	case bytes.HasPrefix(msg, tagAuSuccess):
+	case len(msg) >= len(tagAuSuccess) && string(msg[:len(tagAuSuccess)]) == tagAuSuccess:
 		kind, msg = KindLogin, msg[len(tagAuSuccess):]
 	default:
 		return KindOther
 	}
 	// Look at the URL before anything else: most access lines are for other
 	// applications, and the URL rules them out after two short searches.
-	app := bytes.Index(msg, sepField)
+	app := indexSep(msg)
 	if app < 0 {
 		return KindOther
 	}
 	rest := msg[app+len(sepField):]
-	u := bytes.Index(rest, sepField)
+	u := indexSep(rest)
 	if u < 0 || (kind != KindLogin && !isTokenEndpoint(rest[:u])) {
 		return KindOther
 	}
@@ -204,6 +234,25 @@ func classifyAccess(msg []byte) Kind {
 		return KindOther
 	}
 	return kind
+}
+
+// indexSep is bytes.Index(b, sepField) for text where spaces are few, as in
+// the application and URL fields: it stops only at spaces.
+func indexSep(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], ' ')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+3 > len(b) {
+			return -1
+		}
+		if b[i+1] == '-' && b[i+2] == ' ' {
+			return i
+		}
+		i++
+	}
 }
 
 // splitURLUser reads "URL - DN - MESSAGE [IP] - [SESSION]" far enough to
@@ -254,7 +303,9 @@ func hasTrailer(msg []byte) bool {
 // isTokenEndpoint reports whether a URL is an OIDC IdP's token endpoint,
 // …/auth/idp/<name>/token.
 func isTokenEndpoint(url []byte) bool {
-	return bytes.HasSuffix(url, []byte("/token")) && bytes.Contains(url, []byte("/auth/idp/"))
+	const suffix = "/token"
+	n := len(url)
+	return n >= len(suffix) && string(url[n-len(suffix):]) == suffix && bytes.Contains(url, []byte("/auth/idp/"))
 }
 
 // IsAnonymousDN reports whether dn is OpenUnison's anonymous user (or empty).
@@ -303,7 +354,7 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 	switch {
 	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
 		err = parseTagged(&ev, raw, h.msg, len(line), true)
-	case bytes.Equal(h.logger, loggerOIDC) && bytes.HasPrefix(msg, tagExpired):
+	case bytes.Equal(h.logger, loggerOIDC) && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
 		err = parseTagged(&ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {

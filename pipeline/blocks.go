@@ -19,21 +19,23 @@ const blockSize = 2 << 20
 // blockSource reads a plain log in blocks cut at record boundaries, has
 // workers on every core classify and parse them, and hands the events back
 // in log order. The blocks in flight are bounded (workers + 2), so memory
-// stays flat whatever the file size. Blocks come either from reads into
-// pooled buffers or, for a regular file, straight from a memory mapping,
-// which saves copying every byte out of the page cache.
+// stays flat whatever the file size.
 type blockSource struct {
 	counts   readerCounts
 	loc      *time.Location
 	ordered  chan *blockJob
 	stop     context.CancelFunc
 	readErr  error           // set by the producer before it closes ordered
-	release  func(*blockJob) // after a block's events are consumed
+	release  func(*blockJob) // after a block's events are parsed
 	progress *atomic.Int64
 	cur      *blockResult
 	i        int
 	lineBase int64
 	stats    parser.Stats
+	// events holds the event slices of blocks no longer read, for the
+	// workers to fill again: a block's events are a few hundred KB, and
+	// growing a new slice for every block was most of a scan's garbage.
+	events chan []parser.Event
 }
 
 type blockJob struct {
@@ -62,7 +64,10 @@ func workerCount() int { return min(runtime.GOMAXPROCS(0), 8) }
 func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location, progress *atomic.Int64) (*blockSource, context.Context, chan<- *blockJob) {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := workerCount()
-	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel, progress: progress}
+	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel, progress: progress,
+		// One slice per block alive at once: the buffers (workers + 2) and the
+		// block being read, whose buffer is back in the pool already.
+		events: make(chan []parser.Event, workers+3)}
 	work := make(chan *blockJob, workers)
 	for range workers {
 		go s.work(work)
@@ -151,6 +156,10 @@ func cutPoint(b []byte) int {
 func (s *blockSource) work(work <-chan *blockJob) {
 	for job := range work {
 		res := &blockResult{job: job}
+		select {
+		case res.events = <-s.events:
+		default:
+		}
 		c := readerCounts{}
 		res.stats = parser.SplitRecords(job.data, func(rec []byte, first, off int, line int64) {
 			if ev, ok := classifyAndParseLine(&c, rec, first, s.loc, line); ok {
@@ -167,6 +176,17 @@ func (s *blockSource) work(work <-chan *blockJob) {
 
 func (s *blockSource) advance() bool {
 	for s.cur == nil || s.i >= len(s.cur.events) {
+		if s.cur != nil {
+			// The consumer is done with the block's events (event's pointer
+			// is valid until the next advance): recycle the slice. Stale
+			// events past the next block's length keep a few old records
+			// alive until overwritten; the pool bounds how many.
+			select {
+			case s.events <- s.cur.events[:0]:
+			default:
+			}
+			s.cur = nil
+		}
 		job, ok := <-s.ordered
 		if !ok {
 			return false

@@ -12,9 +12,12 @@ import (
 )
 
 // blockSize is how much of a plain log one worker takes at a time. Large
-// enough that the per-block overhead vanishes, small enough that the blocks
-// in flight stay a few MiB.
-const blockSize = 2 << 20
+// enough that the per-block overhead (a hand-off between goroutines) stays
+// small, small enough that the blocks in flight stay a few MiB: they are
+// most of a scan's memory, and each page of them is a page fault the first
+// time it is filled. A block that holds no record start past its first
+// byte grows to twice this size before it is split (see read).
+const blockSize = 1 << 20
 
 // blockSource reads a plain log in blocks cut at record boundaries, has
 // workers on every core classify and parse them, and hands the events back
@@ -41,7 +44,7 @@ type blockSource struct {
 type blockJob struct {
 	data []byte
 	base int64  // offset of data in the source
-	buf  []byte // the pooled buffer data lives in, if any
+	buf  []byte // the pooled buffer, back to the pool once the block is parsed; data lives in it unless the block grew
 	done chan *blockResult
 }
 
@@ -84,15 +87,29 @@ func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time
 		pool <- make([]byte, size)
 	}
 	s.release = func(j *blockJob) { pool <- j.buf }
-	go s.read(ctx, r, pool, work)
+	go s.read(ctx, r, pool, work, 2*size)
 	return s
 }
 
-func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, work chan<- *blockJob) {
+// read fills blocks from r, each cut after its last whole record. A record
+// longer than a block would be split in two, and counted as two, where the
+// Scanner sees one: a block holding no record start past its first byte
+// is read on into a buffer of up to maxSize first, so every record of up
+// to maxSize bytes stays whole (longer ones are cut at MaxRecord anyway).
+func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, work chan<- *blockJob, maxSize int) {
 	defer close(s.ordered)
 	defer close(work)
 	var carry []byte
 	var base int64
+	fill := func(buf []byte, n int) (int, bool) {
+		m, err := io.ReadFull(r, buf[n:])
+		s.stats.Bytes += int64(m)
+		eof := err != nil
+		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			s.readErr = err
+		}
+		return n + m, eof
+	}
 	for {
 		var buf []byte
 		select {
@@ -100,20 +117,24 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 		case <-ctx.Done():
 			return
 		}
-		n := copy(buf, carry)
-		m, err := io.ReadFull(r, buf[n:])
-		n += m
-		s.stats.Bytes += int64(m)
-		eof := err != nil
-		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			s.readErr = err
+		// A grown block still holds its pooled buffer until it is parsed,
+		// so the pool keeps bounding the blocks in flight.
+		data := buf
+		if len(carry) >= len(buf) {
+			// The rest of a long record: only a large block has room for it.
+			data = make([]byte, maxSize)
+		}
+		n, eof := fill(data, copy(data, carry))
+		if !eof && len(data) < maxSize && parser.LastRecordStart(data[:n]) <= 0 {
+			data = append(make([]byte, 0, maxSize), data[:n]...)[:maxSize]
+			n, eof = fill(data, n)
 		}
 		cut := n
 		if !eof {
-			cut = cutPoint(buf[:n])
+			cut = cutPoint(data[:n])
 		}
-		carry = append(carry[:0], buf[cut:n]...)
-		if !s.submit(ctx, work, &blockJob{data: buf[:cut], base: base, buf: buf}) {
+		carry = append(carry[:0], data[cut:n]...)
+		if !s.submit(ctx, work, &blockJob{data: data[:cut], base: base, buf: buf}) {
 			return
 		}
 		base += int64(cut)

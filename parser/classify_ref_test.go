@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/graceguard/graceguard/internal/loggen"
@@ -175,4 +176,24 @@ func FuzzClassifyLine(f *testing.F) {
 			t.Fatalf("ClassifyLine %s, reference %s for %q", got, want, line)
 		}
 	})
+}
+
+// IsAnonymousDN's shortcut on the fifth byte gives what folding the whole
+// prefix gives, for DNs with runes that fold into its letters too.
+func TestIsAnonymousDNShortcut(t *testing.T) {
+	ref := func(dn string) bool {
+		const prefix = "uid=anonymous,"
+		return dn == "" || (len(dn) >= len(prefix) && strings.EqualFold(dn[:len(prefix)], prefix))
+	}
+	for _, dn := range []string{
+		"", "uid=Anonymous,o=Tremolo", "UID=ANONYMOUS,", "uid=anonymous", "uid=anonymouſ,o=T", "uid=anonymouſ",
+		"uId=aNonymous,x", "uid=bob,o=T", "uid=\u212Anonymous,o=T", "cn=anonymous,o=T", "u", "uid=Anonymous,o=Tremolo\xff",
+	} {
+		if got, want := IsAnonymousDN(dn), ref(dn); got != want {
+			t.Errorf("IsAnonymousDN(%q) = %v, want %v", dn, got, want)
+		}
+		if got, want := isAnonymous([]byte(dn)), IsAnonymousDN(dn); got != want {
+			t.Errorf("isAnonymous(%q) = %v, IsAnonymousDN says %v", dn, got, want)
+		}
+	}
 }

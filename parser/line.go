@@ -314,7 +314,11 @@ func IsAnonymousDN(dn string) bool {
 	if dn == "" {
 		return true
 	}
-	return len(dn) >= len(prefix) && (dn[0] == 'u' || dn[0] == 'U') && strings.EqualFold(dn[:len(prefix)], prefix)
+	// Most DNs start "uid=" too: look at the fifth byte before folding case.
+	// Of the prefix's letters only 's' folds from a non-ASCII rune (U+017F),
+	// so a match has ASCII up to there and dn[4] is 'a' or 'A'.
+	return len(dn) >= len(prefix) && (dn[0] == 'u' || dn[0] == 'U') && (dn[4] == 'a' || dn[4] == 'A') &&
+		strings.EqualFold(dn[:len(prefix)], prefix)
 }
 
 func isAnonymous(dn []byte) bool {

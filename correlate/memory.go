@@ -140,7 +140,7 @@ func (m *Memory) user(key UserID, now time.Time) *userState {
 func (m *Memory) expireUsers(now time.Time) {
 	for {
 		_, u, ok := m.users.oldest()
-		if !ok || now.Sub(u.lastSeen) <= m.limits.IPTTL {
+		if !ok || within(u.lastSeen, now, m.limits.IPTTL) {
 			return
 		}
 		m.users.removeOldest()

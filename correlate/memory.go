@@ -197,11 +197,11 @@ func (m *Memory) sessionFacts(obs Observation) ([]netip.Addr, bool) {
 	if !hasSession(obs.Session) {
 		return nil, false
 	}
-	slot := m.sessions.find(obs.Session)
-	if slot == nil {
+	slot, ok := m.sessions.find(obs.Session)
+	if !ok {
 		return nil, false
 	}
-	return slot.addrs(), slot.has(obs.IP)
+	return m.sessions.addrs(slot), m.sessions.has(slot, obs.IP)
 }
 
 func hasSession(id string) bool { return id != "" && id != "null" }
@@ -306,7 +306,7 @@ func (m *Memory) learnSession(obs Observation) {
 	if evicted {
 		m.stats.SessionsEvicted++
 	}
-	if !slot.add(obs.IP) {
+	if !m.sessions.add(slot, obs.IP) {
 		m.stats.SessionIPsCapped++
 	}
 }

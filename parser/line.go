@@ -65,7 +65,7 @@ func splitHeader(line []byte) (header, error) {
 		i++
 	}
 	loggerStart := end + 2 + i
-	dash := bytes.Index(line[loggerStart:], sepField)
+	dash := indexSep(line[loggerStart:])
 	if dash < 1 {
 		return h, &SyntaxError{Column: loggerStart + 1, Msg: "missing \" - \" after the logger name"}
 	}
@@ -355,11 +355,12 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 	ev.Logger = raw[h.msg-3-len(h.logger) : h.msg-3]
 	msg := line[h.msg:]
 	ev.Message = raw[h.msg:len(line)]
+	var idpURL bool
 	switch {
 	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
-		err = parseTagged(&ev, raw, h.msg, len(line), true)
+		idpURL, err = parseTagged(&ev, raw, h.msg, len(line), true)
 	case bytes.Equal(h.logger, loggerOIDC) && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
-		err = parseTagged(&ev, raw, h.msg, len(line), false)
+		idpURL, err = parseTagged(&ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {
 		var se *SyntaxError
@@ -368,53 +369,132 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 		}
 		return ev, err
 	}
-	ev.Kind = kindOf(&ev)
+	ev.Kind = kindOf(&ev, idpURL)
 	return ev, nil
 }
 
 // parseTagged reads "[TAG] - [APP - ]URL - DN - MESSAGE [IP] - [SESSION]",
 // the message raw[from:to]. Columns in its errors count from from (+1).
-func parseTagged(ev *Event, raw string, from, to int, hasApp bool) error {
+// idpURL says whether the URL holds "/auth/idp/", for kindOf.
+func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool, err error) {
 	msg := raw[from:to]
-	end := strings.Index(msg, "] - ")
+	end := indexTagEnd(msg)
 	if end < 2 {
-		return &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
+		return false, &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
 	}
 	ev.Tag = msg[1:end]
 	pos := end + len("] - ")
 	if hasApp {
-		app := strings.Index(msg[pos:], " - ")
+		app := indexSepString(msg[pos:])
 		if app < 0 {
-			return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
+			return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
 		}
 		ev.App = msg[pos : pos+app]
 		pos += app + 3
 	}
-	u := strings.Index(msg[pos:], " - ")
+	u := indexSepString(msg[pos:])
 	if u < 0 {
-		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
+		return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
 	}
 	ev.URL = msg[pos : pos+u]
-	ev.IdP = idpName(ev.URL)
+	ev.IdP, idpURL = idpName(ev.URL)
 	pos += u + 3
 	rest := msg[pos:]
 	body, ip, session, ok := splitTrailerString(rest)
 	if !ok {
-		return &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
+		return idpURL, &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
 	}
-	d := strings.LastIndex(body, " - ")
+	d := lastIndexSep(body)
 	if d < 0 {
-		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
+		return idpURL, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
 	}
 	ev.User = body[:d]
 	ev.Message = body[d+3:]
 	ev.Session = session
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(ip))}
+		return idpURL, &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(ip))}
 	}
 	ev.IP = addr.Unmap()
-	return nil
+	return idpURL, nil
+}
+
+// indexTagEnd is strings.Index(msg, "] - "), found from the brackets: the
+// tag is short and its "]" comes first.
+func indexTagEnd(msg string) int {
+	for i := 0; ; {
+		j := strings.IndexByte(msg[i:], ']')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+4 > len(msg) {
+			return -1
+		}
+		if msg[i+1] == ' ' && msg[i+2] == '-' && msg[i+3] == ' ' {
+			return i
+		}
+		i++
+	}
+}
+
+// indexSepString is strings.Index(s, " - ") for text with few spaces, as the
+// application and the URL: it stops only at spaces.
+func indexSepString(s string) int {
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], ' ')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+3 > len(s) {
+			return -1
+		}
+		if s[i+1] == '-' && s[i+2] == ' ' {
+			return i
+		}
+		i++
+	}
+}
+
+// lastIndexSep is strings.LastIndex(s, " - "), stopping only at dashes,
+// which the message after the DN rarely holds.
+func lastIndexSep(s string) int {
+	for i := len(s) - 2; i >= 1; i-- {
+		j := lastIndexByte(s[:i+1], '-')
+		if j < 1 {
+			return -1
+		}
+		if j+1 < len(s) && s[j-1] == ' ' && s[j+1] == ' ' {
+			return j - 1
+		}
+		i = j
+	}
+	return -1
+}
+
+// lastIndexByte is strings.LastIndexByte eight bytes at a time: the trailer
+// of every record parsed is found from its end, and the standard one is a
+// byte loop.
+func lastIndexByte(s string, c byte) int {
+	i := len(s)
+	for ; i >= 8; i -= 8 {
+		w := uint64(s[i-8]) | uint64(s[i-7])<<8 | uint64(s[i-6])<<16 | uint64(s[i-5])<<24 |
+			uint64(s[i-4])<<32 | uint64(s[i-3])<<40 | uint64(s[i-2])<<48 | uint64(s[i-1])<<56
+		// The mask may mark a byte above a real match, so look again,
+		// highest first.
+		for m := bytesEqual(w, c); m != 0; m &^= 1 << (63 - bits.LeadingZeros64(m)) {
+			if at := i - 8 + (63-bits.LeadingZeros64(m))>>3; s[at] == c {
+				return at
+			}
+		}
+	}
+	for i--; i >= 0; i-- {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // splitTrailerString is splitTrailer on a string, returning substrings.
@@ -423,12 +503,12 @@ func splitTrailerString(msg string) (body, ip, session string, ok bool) {
 	if n < len("x [] - []") || msg[n-1] != ']' {
 		return "", "", "", false
 	}
-	open := strings.LastIndexByte(msg[:n-1], '[')
+	open := lastIndexByte(msg[:n-1], '[')
 	if open < len(" [] - ") || msg[open-len("] - "):open] != "] - " {
 		return "", "", "", false
 	}
 	ipEnd := open - len("] - ")
-	ipOpen := strings.LastIndexByte(msg[:ipEnd], '[')
+	ipOpen := lastIndexByte(msg[:ipEnd], '[')
 	if ipOpen < 1 || msg[ipOpen-1] != ' ' {
 		return "", "", "", false
 	}
@@ -436,8 +516,9 @@ func splitTrailerString(msg string) (body, ip, session string, ok bool) {
 }
 
 // kindOf decides the Kind from parsed fields; Classify decides it from bytes
-// and the fuzz test holds the two to the same answer.
-func kindOf(ev *Event) Kind {
+// and the fuzz test holds the two to the same answer. idpURL says whether
+// the URL holds "/auth/idp/" (parseTagged has looked already).
+func kindOf(ev *Event, idpURL bool) Kind {
 	switch {
 	case ev.Logger == "OpenIDConnectIdP" && ev.Tag == "ExpiredRefreshTokenUsed":
 		return KindGraceReuse
@@ -445,7 +526,7 @@ func kindOf(ev *Event) Kind {
 		return KindOther
 	case ev.Tag == "AuSuccess":
 		return KindLogin
-	case !strings.HasSuffix(ev.URL, "/token") || !strings.Contains(ev.URL, "/auth/idp/"):
+	case !strings.HasSuffix(ev.URL, "/token") || !idpURL:
 		return KindOther
 	case ev.Tag == "AzFail":
 		return KindTokenFail
@@ -455,18 +536,19 @@ func kindOf(ev *Event) Kind {
 	return KindOther
 }
 
-// idpName returns <name> from …/auth/idp/<name>/….
-func idpName(url string) string {
+// idpName returns <name> from …/auth/idp/<name>/…, and whether the URL
+// holds /auth/idp/ at all.
+func idpName(url string) (string, bool) {
 	const marker = "/auth/idp/"
 	i := strings.Index(url, marker)
 	if i < 0 {
-		return ""
+		return "", false
 	}
 	name := url[i+len(marker):]
 	if j := strings.IndexByte(name, '/'); j >= 0 {
 		name = name[:j]
 	}
-	return name
+	return name, true
 }
 
 // parseStamp reads "[yyyy-MM-dd HH:mm:ss,SSS]" by position.
@@ -474,26 +556,62 @@ func parseStamp(b []byte, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	num := func(from, to int) int {
-		n := 0
-		for _, c := range b[from:to] {
-			if !isDigit(c) {
-				return -1
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n
-	}
+	b = b[:stampLen]
 	if b[5] != '-' || b[8] != '-' || b[11] != ' ' || b[14] != ':' || b[17] != ':' || (b[20] != ',' && b[20] != '.') {
-		return time.Time{}, &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+		return time.Time{}, errStamp()
 	}
-	year, month, day := num(1, 5), num(6, 8), num(9, 11)
-	hour, minute, sec, milli := num(12, 14), num(15, 17), num(18, 20), num(21, 24)
-	if year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
-		minute < 0 || minute > 59 || sec < 0 || sec > 60 || milli < 0 {
-		return time.Time{}, &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+	// Each field's digits, then one test that all are digits: a byte below
+	// '0' wraps around to a large value.
+	y0, y1, y2, y3 := b[1]-'0', b[2]-'0', b[3]-'0', b[4]-'0'
+	mo0, mo1, d0, d1 := b[6]-'0', b[7]-'0', b[9]-'0', b[10]-'0'
+	h0, h1, mi0, mi1, s0, s1 := b[12]-'0', b[13]-'0', b[15]-'0', b[16]-'0', b[18]-'0', b[19]-'0'
+	ms0, ms1, ms2 := b[21]-'0', b[22]-'0', b[23]-'0'
+	if max(y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1, ms0, ms1, ms2) > 9 {
+		return time.Time{}, errStamp()
+	}
+	year := int(y0)*1000 + int(y1)*100 + int(y2)*10 + int(y3)
+	month, day := int(mo0)*10+int(mo1), int(d0)*10+int(d1)
+	hour, minute, sec := int(h0)*10+int(h1), int(mi0)*10+int(mi1), int(s0)*10+int(s1)
+	milli := int(ms0)*100 + int(ms1)*10 + int(ms2)
+	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, errStamp()
+	}
+	if loc == time.UTC {
+		// time.Date's arithmetic without its zone lookup and general
+		// normalisation: in UTC a day is 86,400 seconds, and days count on
+		// linearly past a month's end (February 30 is March 2) as in Date.
+		unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+		return time.Unix(unix, int64(milli)*int64(time.Millisecond)).UTC(), nil
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, milli*int(time.Millisecond), loc), nil
+}
+
+func errStamp() error {
+	return &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+}
+
+// daysFromCivil returns the days from 1970-01-01 to year-month-day in the
+// proleptic Gregorian calendar (Howard Hinnant's algorithm); day may run
+// past the month's end.
+func daysFromCivil(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400 // [0, 399]
+	m := int64(month)
+	if m > 2 {
+		m -= 3
+	} else {
+		m += 9
+	}
+	doy := (153*m+2)/5 + int64(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 func quote(s string) string {

@@ -29,7 +29,7 @@ type blockSource struct {
 	ordered  chan *blockJob
 	stop     context.CancelFunc
 	readErr  error           // set by the producer before it closes ordered
-	release  func(*blockJob) // after a block's events are parsed
+	release  func(*blockJob) // by the worker, once it has parsed the block
 	progress *atomic.Int64
 	cur      *blockResult
 	i        int
@@ -50,6 +50,7 @@ type blockJob struct {
 
 type blockResult struct {
 	job    *blockJob
+	size   int // bytes in the block
 	events []parser.Event
 	kinds  [5]int64
 	addrs  AddressCounts
@@ -200,6 +201,13 @@ func (s *blockSource) work(work <-chan *blockJob) {
 		res.kinds = c.kinds
 		res.addrs = c.addrs
 		res.errs = c.errs
+		// The events own their bytes (Parse copies), so the buffer can be
+		// read into again now, not once the consumer gets to the block: a
+		// consumer running behind no longer holds up the reader and, with
+		// it, the other worker.
+		res.size = len(job.data)
+		job.data = nil
+		s.release(job)
 		job.done <- res
 	}
 }
@@ -247,9 +255,8 @@ func (s *blockSource) take(res *blockResult) {
 	s.stats.Records += res.stats.Records
 	s.stats.Cut += res.stats.Cut
 	if s.progress != nil {
-		s.progress.Add(int64(len(res.job.data)))
+		s.progress.Add(int64(res.size))
 	}
-	s.release(res.job)
 	res.job = nil
 	s.cur, s.i = res, 0
 }

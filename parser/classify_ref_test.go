@@ -19,7 +19,7 @@ func refClassifyLine(line []byte) Kind {
 	case access:
 		return refClassifyAccess(msg)
 	case oidc:
-		if bytes.HasPrefix(msg, []byte(tagExpired)) && hasTrailer(msg) {
+		if _, _, _, ok := refSplitTrailer(msg); ok && bytes.HasPrefix(msg, []byte(tagExpired)) {
 			return KindGraceReuse
 		}
 	}
@@ -88,11 +88,51 @@ func refClassifyAccess(msg []byte) Kind {
 	if u < 0 || (kind != KindLogin && !(bytes.HasSuffix(rest[:u], []byte("/token")) && bytes.Contains(rest[:u], []byte("/auth/idp/")))) {
 		return KindOther
 	}
-	_, dn, ok := splitURLUser(rest)
-	if !ok || (kind == KindTokenOK && isAnonymous(dn)) {
+	_, dn, ok := refSplitURLUser(rest)
+	if !ok || (kind == KindTokenOK && refIsAnonymous(dn)) {
 		return KindOther
 	}
 	return kind
+}
+
+func refSplitURLUser(rest []byte) (url, dn []byte, ok bool) {
+	u := bytes.Index(rest, sepField)
+	if u < 0 {
+		return nil, nil, false
+	}
+	url = rest[:u]
+	body, _, _, ok := refSplitTrailer(rest[u+len(sepField):])
+	if !ok {
+		return nil, nil, false
+	}
+	d := bytes.LastIndex(body, sepField)
+	if d < 0 {
+		return nil, nil, false
+	}
+	return url, body[:d], true
+}
+
+func refSplitTrailer(msg []byte) (body, ip, session []byte, ok bool) {
+	n := len(msg)
+	if n < len("x [] - []") || msg[n-1] != ']' {
+		return nil, nil, nil, false
+	}
+	open := bytes.LastIndexByte(msg[:n-1], '[')
+	if open < len(" [] - ") || string(msg[open-len("] - "):open]) != "] - " {
+		return nil, nil, nil, false
+	}
+	session = msg[open+1 : n-1]
+	ipEnd := open - len("] - ")
+	ipOpen := bytes.LastIndexByte(msg[:ipEnd], '[')
+	if ipOpen < 1 || msg[ipOpen-1] != ' ' {
+		return nil, nil, nil, false
+	}
+	return msg[:ipOpen-1], msg[ipOpen+1 : ipEnd], session, true
+}
+
+func refIsAnonymous(dn []byte) bool {
+	const prefix = "uid=anonymous,"
+	return len(dn) == 0 || (len(dn) >= len(prefix) && bytes.EqualFold(dn[:len(prefix)], []byte(prefix)))
 }
 
 // Near misses of every test the tuned code makes in its own way: "]" and

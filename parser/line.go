@@ -259,7 +259,7 @@ func indexSep(b []byte) int {
 // return the URL and the DN. URLs carry no spaces, so the URL ends at the
 // first separator; DNs may contain anything, so they end at the last one.
 func splitURLUser(rest []byte) (url, dn []byte, ok bool) {
-	u := bytes.Index(rest, sepField)
+	u := indexSep(rest)
 	if u < 0 {
 		return nil, nil, false
 	}
@@ -268,7 +268,7 @@ func splitURLUser(rest []byte) (url, dn []byte, ok bool) {
 	if !ok {
 		return nil, nil, false
 	}
-	d := bytes.LastIndex(body, sepField)
+	d := lastIndexSep(body)
 	if d < 0 {
 		return nil, nil, false
 	}
@@ -282,13 +282,13 @@ func splitTrailer(msg []byte) (body, ip, session []byte, ok bool) {
 	if n < len("x [] - []") || msg[n-1] != ']' {
 		return nil, nil, nil, false
 	}
-	open := bytes.LastIndexByte(msg[:n-1], '[')
+	open := lastIndexByte(msg[:n-1], '[')
 	if open < len(" [] - ") || string(msg[open-len("] - "):open]) != "] - " {
 		return nil, nil, nil, false
 	}
 	session = msg[open+1 : n-1]
 	ipEnd := open - len("] - ")
-	ipOpen := bytes.LastIndexByte(msg[:ipEnd], '[')
+	ipOpen := lastIndexByte(msg[:ipEnd], '[')
 	if ipOpen < 1 || msg[ipOpen-1] != ' ' {
 		return nil, nil, nil, false
 	}
@@ -459,7 +459,7 @@ func indexSepString(s string) int {
 
 // lastIndexSep is strings.LastIndex(s, " - "), stopping only at dashes,
 // which the message after the DN rarely holds.
-func lastIndexSep(s string) int {
+func lastIndexSep[T ~string | ~[]byte](s T) int {
 	for i := len(s) - 2; i >= 1; i-- {
 		j := lastIndexByte(s[:i+1], '-')
 		if j < 1 {
@@ -476,7 +476,7 @@ func lastIndexSep(s string) int {
 // lastIndexByte is strings.LastIndexByte eight bytes at a time: the trailer
 // of every record parsed is found from its end, and the standard one is a
 // byte loop.
-func lastIndexByte(s string, c byte) int {
+func lastIndexByte[T ~string | ~[]byte](s T, c byte) int {
 	i := len(s)
 	for ; i >= 8; i -= 8 {
 		w := uint64(s[i-8]) | uint64(s[i-7])<<8 | uint64(s[i-6])<<16 | uint64(s[i-5])<<24 |

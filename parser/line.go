@@ -116,20 +116,10 @@ func messageOf(line []byte) (msg []byte, access, oidc bool) {
 	if end < 0 {
 		return nil, false, false
 	}
-	// The level and its padding are a few bytes: loops here cost less than
-	// a call to IndexByte.
-	i := end + 2
-	j := i
-	for j < len(line) && line[j] != ' ' {
-		j++
-	}
-	if j == i || j == len(line) {
+	rest, ok := afterLevel(line, end+2)
+	if !ok {
 		return nil, false, false
 	}
-	for j < len(line) && line[j] == ' ' {
-		j++
-	}
-	rest := line[j:]
 	// Comparisons with constants of up to 16 bytes compile to a few loads.
 	switch {
 	case len(rest) >= len(accessPrefix) && string(rest[:len(accessPrefix)]) == accessPrefix:
@@ -138,6 +128,45 @@ func messageOf(line []byte) (msg []byte, access, oidc bool) {
 		return rest[len(oidcPrefix):], false, true
 	}
 	return nil, false, false
+}
+
+// afterLevel returns what follows the level and its padding, which start
+// at line[i]: a word, then spaces. log4j2 pads the level to five (%-5p), so
+// the field is six bytes for every standard level ("INFO  ", "DEBUG "),
+// and that case is decided from one eight-byte load without branching on
+// the level's length, which varies from line to line and made the loops
+// below mispredict. Other widths take the loops.
+func afterLevel(line []byte, i int) ([]byte, bool) {
+	if i+8 <= len(line) {
+		// The high bit of each byte of nz is set where the byte is not a
+		// space (exactly: the addition cannot carry across bytes).
+		const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+		x := binary.LittleEndian.Uint64(line[i:]) ^ 0x2020202020202020
+		spaces := ^((x&lo7 + lo7) | x) & hi & 0x0080808080808080 // bytes 0-6
+		// A level of k bytes (1-5) then spaces through byte 5, and byte 6
+		// not a space: spaces are bytes k..5.
+		if k := bits.TrailingZeros64(spaces) >> 3; k >= 1 && k <= 5 && spaces == levelPad[k] {
+			return line[i+6:], true
+		}
+	}
+	j := i
+	for j < len(line) && line[j] != ' ' {
+		j++
+	}
+	if j == i || j == len(line) {
+		return nil, false
+	}
+	for j < len(line) && line[j] == ' ' {
+		j++
+	}
+	return line[j:], true
+}
+
+// levelPad[k] marks bytes k through 5 of a word: the padding after a level
+// of k bytes in a six-byte field.
+var levelPad = [6]uint64{
+	1: 0x0000808080808000, 2: 0x0000808080800000, 3: 0x0000808080000000,
+	4: 0x0000808000000000, 5: 0x0000800000000000,
 }
 
 const (

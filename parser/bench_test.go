@@ -40,6 +40,16 @@ func BenchmarkSplitClassify(b *testing.B) {
 	}
 }
 
+// The same as a scan's block workers do it, in one pass.
+func BenchmarkSplitCandidates(b *testing.B) {
+	data := realisticLog(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		n := 0
+		SplitCandidates(data, func([]byte, Kind, int, int64) { n++ })
+	}
+}
+
 func BenchmarkScanner(b *testing.B) {
 	data := realisticLog(b)
 	b.SetBytes(int64(len(data)))

@@ -87,6 +87,8 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		progress = startProgress(o.io.errOut, &done, total)
 	}
 	out := sinks.NewWriter(o.io.out, outOpt)
+	restoreGC := batchGC()
+	defer restoreGC()
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc,
 		Rules:    set,
@@ -99,6 +101,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 			}
 		},
 	})
+	restoreGC()
 	progress.stop()
 	if !o.quiet {
 		writeSummary(o.io.errOut, len(inputs), sum)

@@ -87,8 +87,9 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		progress = startProgress(o.io.errOut, &done, total)
 	}
 	out := sinks.NewWriter(o.io.out, outOpt)
-	restoreGC := batchGC()
-	defer restoreGC()
+	// Restored once the summary is out: turning the usual pacing back on
+	// with the heap over its goal starts a cycle, which would be wasted.
+	defer batchGC()()
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc,
 		Rules:    set,
@@ -101,7 +102,6 @@ func runScan(ctx context.Context, o *scanOptions) error {
 			}
 		},
 	})
-	restoreGC()
 	progress.stop()
 	if !o.quiet {
 		writeSummary(o.io.errOut, len(inputs), sum)

@@ -615,3 +615,25 @@ func TestHeldReuseIsPairedOnce(t *testing.T) {
 		t.Error("the session's next refresh was dropped as a second twin")
 	}
 }
+
+// within is now.Sub(t) <= d, saturation and monotonic readings included.
+func TestWithinIsSub(t *testing.T) {
+	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	mono := time.Now()
+	times := []time.Time{
+		base, base.Add(time.Nanosecond), base.Add(-time.Nanosecond), base.Add(2 * time.Second), base.Add(2*time.Second + 1),
+		base.Add(30 * 24 * time.Hour), base.Add(30*24*time.Hour + 1), {}, time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Unix(1<<62, 0), time.Unix(-1<<62, 0),
+		mono, mono.Add(2 * time.Second), mono.Add(2*time.Second + 1), mono.Round(0), mono.Add(-time.Hour),
+		base.In(time.FixedZone("x", 3600)),
+	}
+	for _, d := range []time.Duration{0, time.Nanosecond, 2 * time.Second, time.Hour, 30 * 24 * time.Hour} {
+		for _, a := range times {
+			for _, b := range times {
+				if got, want := within(a, b, d), b.Sub(a) <= d; got != want {
+					t.Errorf("within(%v, %v, %v) = %v, Sub says %v", a, b, d, got, want)
+				}
+			}
+		}
+	}
+}

@@ -41,6 +41,7 @@ type Correlator struct {
 	pending    pendingQueue // token_ok lines waiting, in log order
 	reuses     []reuseMark  // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
+	committing parser.Event // the waiting line being judged, see commitAt
 }
 
 // CorrelatorStats counts what the Correlator decided.
@@ -180,7 +181,7 @@ func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) err
 				clock = t
 			}
 		}
-		if clock.Sub(e.Time) <= c.pairWindow {
+		if within(e.Time, clock, c.pairWindow) {
 			return nil
 		}
 		if err := c.commitAt(ctx, i, judge); err != nil {
@@ -193,9 +194,14 @@ func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) err
 // commitAt takes the waiting line at i off the queue and judges it as a
 // refresh. On an error the line is put back, so nothing is lost.
 func (c *Correlator) commitAt(ctx context.Context, i int, judge Judge) error {
-	ev := c.pending.entries[i].ev
+	// The event is judged from a copy in the Correlator: a copy on the
+	// stack escapes (the judge keeps a pointer for the call), and an Event
+	// allocated per refresh was most of correlation's garbage. The judge
+	// may not keep the event past the call, so one copy serves them all.
+	c.committing = c.pending.entries[i].ev
+	ev := &c.committing
 	c.pending.take(i)
-	if err := c.commit(ctx, &ev, judge); err != nil {
+	if err := c.commit(ctx, ev, judge); err != nil {
 		c.pending.restore(i)
 		return err
 	}
@@ -376,3 +382,11 @@ func (c *Correlator) isTwinOfReuse(ev *parser.Event) bool {
 	}
 	return false
 }
+
+// within reports whether now.Sub(t) <= d, the test every event makes of the
+// oldest waiting line and the least recently seen user. Sub checks for
+// overflow by adding the result back, which made it several times the cost
+// of an Add and a comparison. This form agrees with it, Sub's saturation
+// at ±292 years included, for every t short of the end of time.Time's
+// range (billions of years out), where t.Add(d) could overflow.
+func within(t, now time.Time, d time.Duration) bool { return !t.Add(d).Before(now) }

@@ -140,7 +140,7 @@ func (m *Memory) user(key UserID, now time.Time) *userState {
 func (m *Memory) expireUsers(now time.Time) {
 	for {
 		_, u, ok := m.users.oldest()
-		if !ok || now.Sub(u.lastSeen) <= m.limits.IPTTL {
+		if !ok || within(u.lastSeen, now, m.limits.IPTTL) {
 			return
 		}
 		m.users.removeOldest()
@@ -201,11 +201,11 @@ func (m *Memory) sessionFacts(obs Observation) ([]netip.Addr, bool) {
 	if !hasSession(obs.Session) {
 		return nil, false
 	}
-	slot := m.sessions.find(obs.Session)
-	if slot == nil {
+	slot, ok := m.sessions.find(obs.Session)
+	if !ok {
 		return nil, false
 	}
-	return slot.addrs(), slot.has(obs.IP)
+	return m.sessions.addrs(slot), m.sessions.has(slot, obs.IP)
 }
 
 func hasSession(id string) bool { return id != "" && id != "null" }
@@ -312,7 +312,7 @@ func (m *Memory) learnSession(obs Observation) {
 	if evicted {
 		m.stats.SessionsEvicted++
 	}
-	if !slot.add(obs.IP) {
+	if !m.sessions.add(slot, obs.IP) {
 		m.stats.SessionIPsCapped++
 	}
 }

@@ -14,55 +14,36 @@ const sessionIPs = 4
 // a map would allocate and evict on every refresh for nothing, while the
 // table costs no allocation and keeps the ids that repeat (browsers, the
 // bundled IdP's oidc mode) for as long as their slot is not needed.
+//
+// A slot is split across three arrays. Every refresh reads its slot's hash
+// at a random place: at 8 bytes a slot the hashes (128 KiB by default) stay
+// in cache, where whole slots (80 bytes, 1.3 MiB) did not, and that read
+// missing the cache was the costliest part of correlation. A new id's
+// address is then only written, which the store buffer absorbs. Nothing in
+// the table is a pointer, so it costs the garbage collector nothing.
+// Events carry unmapped addresses, so the 16-byte form is unambiguous.
 type sessionTable struct {
-	slots []sessionSlot
-	mask  uint64
-	used  int
-}
-
-// sessionSlot holds addresses in their 16-byte form: no pointers, so the
-// table costs the garbage collector nothing. Events carry unmapped
-// addresses, so the 16-byte form is unambiguous.
-type sessionSlot struct {
-	hash uint64 // 0: empty
-	n    uint8
-	ips  [sessionIPs][16]byte
-}
-
-func (s *sessionSlot) addrs() []netip.Addr {
-	out := make([]netip.Addr, s.n)
-	for i := range out {
-		out[i] = netip.AddrFrom16(s.ips[i]).Unmap()
-	}
-	return out
-}
-
-func (s *sessionSlot) has(a netip.Addr) bool {
-	b := a.As16()
-	for i := range s.n {
-		if s.ips[i] == b {
-			return true
-		}
-	}
-	return false
-}
-
-// add records a; false when the slot is full.
-func (s *sessionSlot) add(a netip.Addr) bool {
-	if s.has(a) {
-		return true
-	}
-	if int(s.n) >= len(s.ips) {
-		return false
-	}
-	s.ips[s.n] = a.As16()
-	s.n++
-	return true
+	hashes []uint64 // 0: empty
+	counts []uint8  // addresses held
+	ips    [][sessionIPs][16]byte
+	mask   uint64
+	used   int
 }
 
 func newSessionTable(capacity int) *sessionTable {
 	size := 1 << bits.Len(uint(max(capacity, 2)-1))
-	return &sessionTable{slots: make([]sessionSlot, size), mask: uint64(size - 1)}
+	t := &sessionTable{
+		hashes: make([]uint64, size), counts: make([]uint8, size), ips: make([][sessionIPs][16]byte, size),
+		mask: uint64(size - 1),
+	}
+	// The hashes and counts are read before they are written. Fresh from
+	// the OS, their pages would be mapped to the zero page on that read and
+	// copied on the write, a second fault with a TLB flush on every core;
+	// writing them once now costs one fault a page. The addresses are
+	// written before they are read, so they are left to fault in as used.
+	clear(t.hashes)
+	clear(t.counts)
+	return t
 }
 
 func (t *sessionTable) hash(id string) uint64 { return fnv1a(id) }
@@ -82,28 +63,68 @@ func fnv1a(id string) uint64 {
 	return h
 }
 
-// find returns the slot of id, or nil.
-func (t *sessionTable) find(id string) *sessionSlot {
+// find returns the slot of id; false if no slot holds it.
+func (t *sessionTable) find(id string) (int, bool) {
 	h := t.hash(id)
-	s := &t.slots[h&t.mask]
-	if s.hash != h {
-		return nil
-	}
-	return s
+	i := int(h & t.mask)
+	return i, t.hashes[i] == h
 }
 
 // claim returns the slot for id, emptied if another id held it.
-func (t *sessionTable) claim(id string) (slot *sessionSlot, evicted bool) {
+func (t *sessionTable) claim(id string) (slot int, evicted bool) {
 	h := t.hash(id)
-	s := &t.slots[h&t.mask]
-	switch s.hash {
+	i := int(h & t.mask)
+	switch t.hashes[i] {
 	case h:
-		return s, false
+		return i, false
 	case 0:
 		t.used++
 	default:
 		evicted = true
 	}
-	*s = sessionSlot{hash: h}
-	return s, evicted
+	t.hashes[i], t.counts[i] = h, 0
+	return i, evicted
+}
+
+// set fills slot i with hash h and up to sessionIPs addresses, as a
+// checkpoint holds them.
+func (t *sessionTable) set(i int, h uint64, ips [][16]byte) {
+	if t.hashes[i] == 0 {
+		t.used++
+	}
+	t.hashes[i] = h
+	n := copy(t.ips[i][:], ips)
+	t.counts[i] = uint8(n)
+}
+
+func (t *sessionTable) addrs(i int) []netip.Addr {
+	out := make([]netip.Addr, t.counts[i])
+	for j := range out {
+		out[j] = netip.AddrFrom16(t.ips[i][j]).Unmap()
+	}
+	return out
+}
+
+func (t *sessionTable) has(i int, a netip.Addr) bool {
+	b := a.As16()
+	for j := range t.counts[i] {
+		if t.ips[i][j] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// add records a in slot i; false when the slot is full.
+func (t *sessionTable) add(i int, a netip.Addr) bool {
+	if t.has(i, a) {
+		return true
+	}
+	n := t.counts[i]
+	if int(n) >= sessionIPs {
+		return false
+	}
+	t.ips[i][n] = a.As16()
+	t.counts[i] = n + 1
+	return true
 }

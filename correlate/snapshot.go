@@ -80,9 +80,10 @@ func (m *Memory) SnapshotWithoutUsers() MemorySnapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	snap := MemorySnapshot{Stats: m.stats}
-	for _, s := range m.sessions.slots {
-		if s.hash != 0 {
-			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: s.hash, IPs: append([][16]byte(nil), s.ips[:s.n]...)})
+	t := m.sessions
+	for i, h := range t.hashes {
+		if h != 0 {
+			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: h, IPs: append([][16]byte(nil), t.ips[i][:t.counts[i]]...)})
 		}
 	}
 	return snap
@@ -100,17 +101,7 @@ func (m *Memory) Restore(snap MemorySnapshot) {
 		m.addUser(us)
 	}
 	for _, ss := range snap.Sessions {
-		slot := &m.sessions.slots[ss.Hash&m.sessions.mask]
-		if slot.hash == 0 {
-			m.sessions.used++
-		}
-		*slot = sessionSlot{hash: ss.Hash}
-		for _, ip := range ss.IPs {
-			if int(slot.n) < len(slot.ips) {
-				slot.ips[slot.n] = ip
-				slot.n++
-			}
-		}
+		m.sessions.set(int(ss.Hash&m.sessions.mask), ss.Hash, ss.IPs)
 	}
 }
 

@@ -40,6 +40,16 @@ func BenchmarkSplitClassify(b *testing.B) {
 	}
 }
 
+// The same as a scan's block workers do it, in one pass.
+func BenchmarkSplitCandidates(b *testing.B) {
+	data := realisticLog(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		n := 0
+		SplitCandidates(data, func([]byte, Kind, int, int64) { n++ })
+	}
+}
+
 func BenchmarkScanner(b *testing.B) {
 	data := realisticLog(b)
 	b.SetBytes(int64(len(data)))
@@ -58,4 +68,25 @@ func BenchmarkParseTokenLine(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Parse over the records a scan parses: those of the realistic log that
+// Classify picks out, each a copy (as a block worker's are).
+func BenchmarkParseCandidates(b *testing.B) {
+	data := realisticLog(b)
+	var recs [][]byte
+	SplitRecords(data, func(rec []byte, first, _ int, _ int64) {
+		if ClassifyLine(rec[:first]) != KindOther {
+			recs = append(recs, bytes.Clone(rec))
+		}
+	})
+	b.ResetTimer()
+	for b.Loop() {
+		for _, rec := range recs {
+			if _, err := Parse(rec, time.UTC); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
 }

@@ -55,6 +55,51 @@ func SplitRecords(block []byte, fn func(rec []byte, firstLen, off int, line int6
 	return st
 }
 
+// SplitCandidates is SplitRecords for a scan: it classifies each record's
+// first line and calls fn only for the records ClassifyLine does not call
+// other, with that kind. A block is ~97% noise; deciding it inside the
+// loop spares a call through fn per record.
+func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line int64)) BlockStats {
+	var st BlockStats
+	recStart, recEnd, firstEnd := -1, 0, 0
+	var recLine int64
+	emit := func() {
+		rec := block[recStart:recEnd]
+		if len(rec) > MaxRecord {
+			rec = rec[:MaxRecord]
+			st.Cut++
+		}
+		st.Records++
+		if k := ClassifyLine(rec[:min(firstEnd, recStart+len(rec))-recStart]); k != KindOther {
+			fn(rec, k, recStart, recLine)
+		}
+	}
+	for pos := 0; pos < len(block); {
+		end := len(block)
+		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
+			end = pos + nl
+		}
+		line := block[pos:end]
+		st.Lines++
+		switch {
+		case recStart >= 0 && !IsRecordStart(line):
+			recEnd = end
+		case recStart < 0 && len(bytes.TrimSpace(line)) == 0:
+			// blank lines before the first record belong to nothing
+		default:
+			if recStart >= 0 {
+				emit()
+			}
+			recStart, recEnd, firstEnd, recLine = pos, end, end, st.Lines
+		}
+		pos = end + 1
+	}
+	if recStart >= 0 {
+		emit()
+	}
+	return st
+}
+
 // LastRecordStart returns the offset of the last line in b that starts a
 // record and can be seen whole enough to tell (at least the "[yyyy-" prefix),
 // or -1. A block reader cuts there so that every block holds whole records.

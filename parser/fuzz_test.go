@@ -83,6 +83,7 @@ func FuzzScanner(f *testing.F) {
 		if sc.Format() != FormatPlain || bytes.IndexByte(in, '\r') >= 0 {
 			return
 		}
+		sameCandidates(t, in)
 		var blocks []string
 		SplitRecords(in, func(rec []byte, first, _ int, _ int64) {
 			if ClassifyLine(rec[:first]) != Classify(rec) {

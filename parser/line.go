@@ -2,8 +2,10 @@ package parser
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -63,7 +65,7 @@ func splitHeader(line []byte) (header, error) {
 		i++
 	}
 	loggerStart := end + 2 + i
-	dash := bytes.Index(line[loggerStart:], sepField)
+	dash := indexSep(line[loggerStart:])
 	if dash < 1 {
 		return h, &SyntaxError{Column: loggerStart + 1, Msg: "missing \" - \" after the logger name"}
 	}
@@ -73,20 +75,34 @@ func splitHeader(line []byte) (header, error) {
 }
 
 // threadEnd returns the index of the "]" that closes the thread name and is
-// followed by a space, or -1.
+// followed by a space, or -1. Every line is read here and thread names are
+// short, so it tests eight bytes at a time rather than paying a call to
+// IndexByte per line.
 func threadEnd(line []byte) int {
-	for from := stampLen + 1; from < len(line); {
-		i := bytes.IndexByte(line[from:], ']')
-		if i < 0 {
-			return -1
+	i := stampLen + 1
+	for ; i+8 <= len(line); i += 8 {
+		for m := bytesEqual(binary.LittleEndian.Uint64(line[i:]), ']'); m != 0; m &= m - 1 {
+			at := i + bits.TrailingZeros64(m)>>3
+			// The mask may mark a byte past a real match, so look again.
+			if line[at] == ']' && at+1 < len(line) && line[at+1] == ' ' {
+				return at
+			}
 		}
-		at := from + i
-		if at+1 < len(line) && line[at+1] == ' ' {
-			return at
+	}
+	for ; i+1 < len(line); i++ {
+		if line[i] == ']' && line[i+1] == ' ' {
+			return i
 		}
-		from = at + 1
 	}
 	return -1
+}
+
+// bytesEqual sets the high bit of every byte of w that equals c (and may set
+// it of a 0x01 byte right after one, which the caller rules out).
+func bytesEqual(w uint64, c byte) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	x := w ^ (lo * uint64(c))
+	return (x - lo) &^ x & hi
 }
 
 // messageOf returns the message of a record's first line when its logger is
@@ -100,27 +116,62 @@ func messageOf(line []byte) (msg []byte, access, oidc bool) {
 	if end < 0 {
 		return nil, false, false
 	}
-	rest := line[end+2:]
-	sp := bytes.IndexByte(rest, ' ')
-	if sp < 1 {
+	rest, ok := afterLevel(line, end+2)
+	if !ok {
 		return nil, false, false
 	}
-	rest = rest[sp:]
-	for len(rest) > 0 && rest[0] == ' ' {
-		rest = rest[1:]
-	}
+	// Comparisons with constants of up to 16 bytes compile to a few loads.
 	switch {
-	case bytes.HasPrefix(rest, accessPrefix):
+	case len(rest) >= len(accessPrefix) && string(rest[:len(accessPrefix)]) == accessPrefix:
 		return rest[len(accessPrefix):], true, false
-	case bytes.HasPrefix(rest, oidcPrefix):
+	case len(rest) >= len(oidcPrefix) && string(rest[:8]) == oidcPrefix[:8] && string(rest[8:len(oidcPrefix)]) == oidcPrefix[8:]:
 		return rest[len(oidcPrefix):], false, true
 	}
 	return nil, false, false
 }
 
-var (
-	accessPrefix = []byte("AccessLog - ")
-	oidcPrefix   = []byte("OpenIDConnectIdP - ")
+// afterLevel returns what follows the level and its padding, which start
+// at line[i]: a word, then spaces. log4j2 pads the level to five (%-5p), so
+// the field is six bytes for every standard level ("INFO  ", "DEBUG "),
+// and that case is decided from one eight-byte load without branching on
+// the level's length, which varies from line to line and made the loops
+// below mispredict. Other widths take the loops.
+func afterLevel(line []byte, i int) ([]byte, bool) {
+	if i+8 <= len(line) {
+		// The high bit of each byte of nz is set where the byte is not a
+		// space (exactly: the addition cannot carry across bytes).
+		const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+		x := binary.LittleEndian.Uint64(line[i:]) ^ 0x2020202020202020
+		spaces := ^((x&lo7 + lo7) | x) & hi & 0x0080808080808080 // bytes 0-6
+		// A level of k bytes (1-5) then spaces through byte 5, and byte 6
+		// not a space: spaces are bytes k..5.
+		if k := bits.TrailingZeros64(spaces) >> 3; k >= 1 && k <= 5 && spaces == levelPad[k] {
+			return line[i+6:], true
+		}
+	}
+	j := i
+	for j < len(line) && line[j] != ' ' {
+		j++
+	}
+	if j == i || j == len(line) {
+		return nil, false
+	}
+	for j < len(line) && line[j] == ' ' {
+		j++
+	}
+	return line[j:], true
+}
+
+// levelPad[k] marks bytes k through 5 of a word: the padding after a level
+// of k bytes in a six-byte field.
+var levelPad = [6]uint64{
+	1: 0x0000808080808000, 2: 0x0000808080800000, 3: 0x0000808080000000,
+	4: 0x0000808000000000, 5: 0x0000800000000000,
+}
+
+const (
+	accessPrefix = "AccessLog - "
+	oidcPrefix   = "OpenIDConnectIdP - "
 )
 
 // SyntaxError describes where a record does not follow OpenUnison's grammar.
@@ -135,11 +186,14 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.Col
 var (
 	loggerAccessLog = []byte("AccessLog")
 	loggerOIDC      = []byte("OpenIDConnectIdP")
-	tagExpired      = []byte("[ExpiredRefreshTokenUsed] - ")
-	tagAzSuccess    = []byte("[AzSuccess] - ")
-	tagAzFail       = []byte("[AzFail] - ")
-	tagAuSuccess    = []byte("[AuSuccess] - ")
 	sepField        = []byte(" - ")
+)
+
+const (
+	tagExpired   = "[ExpiredRefreshTokenUsed] - "
+	tagAzSuccess = "[AzSuccess] - "
+	tagAzFail    = "[AzFail] - "
+	tagAuSuccess = "[AuSuccess] - "
 )
 
 // Classify returns the Kind of a record without allocating. It reads only
@@ -162,7 +216,7 @@ func ClassifyLine(line []byte) Kind {
 	case access:
 		return classifyAccess(msg)
 	case oidc:
-		if bytes.HasPrefix(msg, tagExpired) && hasTrailer(msg) {
+		if len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired && hasTrailer(msg) {
 			return KindGraceReuse
 		}
 	}
@@ -178,24 +232,29 @@ func trimCR(line []byte) []byte {
 
 func classifyAccess(msg []byte) Kind {
 	var kind Kind
+	// Every tag classified starts "[A"; most access lines have another tag
+	// or none, and go after one comparison.
+	if len(msg) < len(tagAzFail) || msg[0] != '[' || msg[1] != 'A' {
+		return KindOther
+	}
 	switch {
-	case bytes.HasPrefix(msg, tagAzSuccess):
+	case len(msg) >= len(tagAzSuccess) && string(msg[:len(tagAzSuccess)]) == tagAzSuccess:
 		kind, msg = KindTokenOK, msg[len(tagAzSuccess):]
-	case bytes.HasPrefix(msg, tagAzFail):
+	case string(msg[:len(tagAzFail)]) == tagAzFail:
 		kind, msg = KindTokenFail, msg[len(tagAzFail):]
-	case bytes.HasPrefix(msg, tagAuSuccess):
+	case len(msg) >= len(tagAuSuccess) && string(msg[:len(tagAuSuccess)]) == tagAuSuccess:
 		kind, msg = KindLogin, msg[len(tagAuSuccess):]
 	default:
 		return KindOther
 	}
 	// Look at the URL before anything else: most access lines are for other
 	// applications, and the URL rules them out after two short searches.
-	app := bytes.Index(msg, sepField)
+	app := indexSep(msg)
 	if app < 0 {
 		return KindOther
 	}
 	rest := msg[app+len(sepField):]
-	u := bytes.Index(rest, sepField)
+	u := indexSep(rest)
 	if u < 0 || (kind != KindLogin && !isTokenEndpoint(rest[:u])) {
 		return KindOther
 	}
@@ -206,11 +265,30 @@ func classifyAccess(msg []byte) Kind {
 	return kind
 }
 
+// indexSep is bytes.Index(b, sepField) for text where spaces are few, as in
+// the application and URL fields: it stops only at spaces.
+func indexSep(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], ' ')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+3 > len(b) {
+			return -1
+		}
+		if b[i+1] == '-' && b[i+2] == ' ' {
+			return i
+		}
+		i++
+	}
+}
+
 // splitURLUser reads "URL - DN - MESSAGE [IP] - [SESSION]" far enough to
 // return the URL and the DN. URLs carry no spaces, so the URL ends at the
 // first separator; DNs may contain anything, so they end at the last one.
 func splitURLUser(rest []byte) (url, dn []byte, ok bool) {
-	u := bytes.Index(rest, sepField)
+	u := indexSep(rest)
 	if u < 0 {
 		return nil, nil, false
 	}
@@ -219,7 +297,7 @@ func splitURLUser(rest []byte) (url, dn []byte, ok bool) {
 	if !ok {
 		return nil, nil, false
 	}
-	d := bytes.LastIndex(body, sepField)
+	d := lastIndexSep(body)
 	if d < 0 {
 		return nil, nil, false
 	}
@@ -233,13 +311,13 @@ func splitTrailer(msg []byte) (body, ip, session []byte, ok bool) {
 	if n < len("x [] - []") || msg[n-1] != ']' {
 		return nil, nil, nil, false
 	}
-	open := bytes.LastIndexByte(msg[:n-1], '[')
+	open := lastIndexByte(msg[:n-1], '[')
 	if open < len(" [] - ") || string(msg[open-len("] - "):open]) != "] - " {
 		return nil, nil, nil, false
 	}
 	session = msg[open+1 : n-1]
 	ipEnd := open - len("] - ")
-	ipOpen := bytes.LastIndexByte(msg[:ipEnd], '[')
+	ipOpen := lastIndexByte(msg[:ipEnd], '[')
 	if ipOpen < 1 || msg[ipOpen-1] != ' ' {
 		return nil, nil, nil, false
 	}
@@ -254,7 +332,9 @@ func hasTrailer(msg []byte) bool {
 // isTokenEndpoint reports whether a URL is an OIDC IdP's token endpoint,
 // …/auth/idp/<name>/token.
 func isTokenEndpoint(url []byte) bool {
-	return bytes.HasSuffix(url, []byte("/token")) && bytes.Contains(url, []byte("/auth/idp/"))
+	const suffix = "/token"
+	n := len(url)
+	return n >= len(suffix) && string(url[n-len(suffix):]) == suffix && bytes.Contains(url, []byte("/auth/idp/"))
 }
 
 // IsAnonymousDN reports whether dn is OpenUnison's anonymous user (or empty).
@@ -263,7 +343,11 @@ func IsAnonymousDN(dn string) bool {
 	if dn == "" {
 		return true
 	}
-	return len(dn) >= len(prefix) && (dn[0] == 'u' || dn[0] == 'U') && strings.EqualFold(dn[:len(prefix)], prefix)
+	// Most DNs start "uid=" too: look at the fifth byte before folding case.
+	// Of the prefix's letters only 's' folds from a non-ASCII rune (U+017F),
+	// so a match has ASCII up to there and dn[4] is 'a' or 'A'.
+	return len(dn) >= len(prefix) && (dn[0] == 'u' || dn[0] == 'U') && (dn[4] == 'a' || dn[4] == 'A') &&
+		strings.EqualFold(dn[:len(prefix)], prefix)
 }
 
 func isAnonymous(dn []byte) bool {
@@ -300,11 +384,12 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 	ev.Logger = raw[h.msg-3-len(h.logger) : h.msg-3]
 	msg := line[h.msg:]
 	ev.Message = raw[h.msg:len(line)]
+	var idpURL bool
 	switch {
 	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
-		err = parseTagged(&ev, raw, h.msg, len(line), true)
-	case bytes.Equal(h.logger, loggerOIDC) && bytes.HasPrefix(msg, tagExpired):
-		err = parseTagged(&ev, raw, h.msg, len(line), false)
+		idpURL, err = parseTagged(&ev, raw, h.msg, len(line), true)
+	case bytes.Equal(h.logger, loggerOIDC) && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
+		idpURL, err = parseTagged(&ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {
 		var se *SyntaxError
@@ -313,53 +398,132 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 		}
 		return ev, err
 	}
-	ev.Kind = kindOf(&ev)
+	ev.Kind = kindOf(&ev, idpURL)
 	return ev, nil
 }
 
 // parseTagged reads "[TAG] - [APP - ]URL - DN - MESSAGE [IP] - [SESSION]",
 // the message raw[from:to]. Columns in its errors count from from (+1).
-func parseTagged(ev *Event, raw string, from, to int, hasApp bool) error {
+// idpURL says whether the URL holds "/auth/idp/", for kindOf.
+func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool, err error) {
 	msg := raw[from:to]
-	end := strings.Index(msg, "] - ")
+	end := indexTagEnd(msg)
 	if end < 2 {
-		return &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
+		return false, &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
 	}
 	ev.Tag = msg[1:end]
 	pos := end + len("] - ")
 	if hasApp {
-		app := strings.Index(msg[pos:], " - ")
+		app := indexSepString(msg[pos:])
 		if app < 0 {
-			return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
+			return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
 		}
 		ev.App = msg[pos : pos+app]
 		pos += app + 3
 	}
-	u := strings.Index(msg[pos:], " - ")
+	u := indexSepString(msg[pos:])
 	if u < 0 {
-		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
+		return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
 	}
 	ev.URL = msg[pos : pos+u]
-	ev.IdP = idpName(ev.URL)
+	ev.IdP, idpURL = idpName(ev.URL)
 	pos += u + 3
 	rest := msg[pos:]
 	body, ip, session, ok := splitTrailerString(rest)
 	if !ok {
-		return &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
+		return idpURL, &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
 	}
-	d := strings.LastIndex(body, " - ")
+	d := lastIndexSep(body)
 	if d < 0 {
-		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
+		return idpURL, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
 	}
 	ev.User = body[:d]
 	ev.Message = body[d+3:]
 	ev.Session = session
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(ip))}
+		return idpURL, &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(ip))}
 	}
 	ev.IP = addr.Unmap()
-	return nil
+	return idpURL, nil
+}
+
+// indexTagEnd is strings.Index(msg, "] - "), found from the brackets: the
+// tag is short and its "]" comes first.
+func indexTagEnd(msg string) int {
+	for i := 0; ; {
+		j := strings.IndexByte(msg[i:], ']')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+4 > len(msg) {
+			return -1
+		}
+		if msg[i+1] == ' ' && msg[i+2] == '-' && msg[i+3] == ' ' {
+			return i
+		}
+		i++
+	}
+}
+
+// indexSepString is strings.Index(s, " - ") for text with few spaces, as the
+// application and the URL: it stops only at spaces.
+func indexSepString(s string) int {
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], ' ')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+3 > len(s) {
+			return -1
+		}
+		if s[i+1] == '-' && s[i+2] == ' ' {
+			return i
+		}
+		i++
+	}
+}
+
+// lastIndexSep is strings.LastIndex(s, " - "), stopping only at dashes,
+// which the message after the DN rarely holds.
+func lastIndexSep[T ~string | ~[]byte](s T) int {
+	for i := len(s) - 2; i >= 1; i-- {
+		j := lastIndexByte(s[:i+1], '-')
+		if j < 1 {
+			return -1
+		}
+		if j+1 < len(s) && s[j-1] == ' ' && s[j+1] == ' ' {
+			return j - 1
+		}
+		i = j
+	}
+	return -1
+}
+
+// lastIndexByte is strings.LastIndexByte eight bytes at a time: the trailer
+// of every record parsed is found from its end, and the standard one is a
+// byte loop.
+func lastIndexByte[T ~string | ~[]byte](s T, c byte) int {
+	i := len(s)
+	for ; i >= 8; i -= 8 {
+		w := uint64(s[i-8]) | uint64(s[i-7])<<8 | uint64(s[i-6])<<16 | uint64(s[i-5])<<24 |
+			uint64(s[i-4])<<32 | uint64(s[i-3])<<40 | uint64(s[i-2])<<48 | uint64(s[i-1])<<56
+		// The mask may mark a byte above a real match, so look again,
+		// highest first.
+		for m := bytesEqual(w, c); m != 0; m &^= 1 << (63 - bits.LeadingZeros64(m)) {
+			if at := i - 8 + (63-bits.LeadingZeros64(m))>>3; s[at] == c {
+				return at
+			}
+		}
+	}
+	for i--; i >= 0; i-- {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // splitTrailerString is splitTrailer on a string, returning substrings.
@@ -368,12 +532,12 @@ func splitTrailerString(msg string) (body, ip, session string, ok bool) {
 	if n < len("x [] - []") || msg[n-1] != ']' {
 		return "", "", "", false
 	}
-	open := strings.LastIndexByte(msg[:n-1], '[')
+	open := lastIndexByte(msg[:n-1], '[')
 	if open < len(" [] - ") || msg[open-len("] - "):open] != "] - " {
 		return "", "", "", false
 	}
 	ipEnd := open - len("] - ")
-	ipOpen := strings.LastIndexByte(msg[:ipEnd], '[')
+	ipOpen := lastIndexByte(msg[:ipEnd], '[')
 	if ipOpen < 1 || msg[ipOpen-1] != ' ' {
 		return "", "", "", false
 	}
@@ -381,8 +545,9 @@ func splitTrailerString(msg string) (body, ip, session string, ok bool) {
 }
 
 // kindOf decides the Kind from parsed fields; Classify decides it from bytes
-// and the fuzz test holds the two to the same answer.
-func kindOf(ev *Event) Kind {
+// and the fuzz test holds the two to the same answer. idpURL says whether
+// the URL holds "/auth/idp/" (parseTagged has looked already).
+func kindOf(ev *Event, idpURL bool) Kind {
 	switch {
 	case ev.Logger == "OpenIDConnectIdP" && ev.Tag == "ExpiredRefreshTokenUsed":
 		return KindGraceReuse
@@ -390,7 +555,7 @@ func kindOf(ev *Event) Kind {
 		return KindOther
 	case ev.Tag == "AuSuccess":
 		return KindLogin
-	case !strings.HasSuffix(ev.URL, "/token") || !strings.Contains(ev.URL, "/auth/idp/"):
+	case !strings.HasSuffix(ev.URL, "/token") || !idpURL:
 		return KindOther
 	case ev.Tag == "AzFail":
 		return KindTokenFail
@@ -400,18 +565,19 @@ func kindOf(ev *Event) Kind {
 	return KindOther
 }
 
-// idpName returns <name> from …/auth/idp/<name>/….
-func idpName(url string) string {
+// idpName returns <name> from …/auth/idp/<name>/…, and whether the URL
+// holds /auth/idp/ at all.
+func idpName(url string) (string, bool) {
 	const marker = "/auth/idp/"
 	i := strings.Index(url, marker)
 	if i < 0 {
-		return ""
+		return "", false
 	}
 	name := url[i+len(marker):]
 	if j := strings.IndexByte(name, '/'); j >= 0 {
 		name = name[:j]
 	}
-	return name
+	return name, true
 }
 
 // parseStamp reads "[yyyy-MM-dd HH:mm:ss,SSS]" by position.
@@ -419,26 +585,62 @@ func parseStamp(b []byte, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	num := func(from, to int) int {
-		n := 0
-		for _, c := range b[from:to] {
-			if !isDigit(c) {
-				return -1
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n
-	}
+	b = b[:stampLen]
 	if b[5] != '-' || b[8] != '-' || b[11] != ' ' || b[14] != ':' || b[17] != ':' || (b[20] != ',' && b[20] != '.') {
-		return time.Time{}, &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+		return time.Time{}, errStamp()
 	}
-	year, month, day := num(1, 5), num(6, 8), num(9, 11)
-	hour, minute, sec, milli := num(12, 14), num(15, 17), num(18, 20), num(21, 24)
-	if year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
-		minute < 0 || minute > 59 || sec < 0 || sec > 60 || milli < 0 {
-		return time.Time{}, &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+	// Each field's digits, then one test that all are digits: a byte below
+	// '0' wraps around to a large value.
+	y0, y1, y2, y3 := b[1]-'0', b[2]-'0', b[3]-'0', b[4]-'0'
+	mo0, mo1, d0, d1 := b[6]-'0', b[7]-'0', b[9]-'0', b[10]-'0'
+	h0, h1, mi0, mi1, s0, s1 := b[12]-'0', b[13]-'0', b[15]-'0', b[16]-'0', b[18]-'0', b[19]-'0'
+	ms0, ms1, ms2 := b[21]-'0', b[22]-'0', b[23]-'0'
+	if max(y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1, ms0, ms1, ms2) > 9 {
+		return time.Time{}, errStamp()
+	}
+	year := int(y0)*1000 + int(y1)*100 + int(y2)*10 + int(y3)
+	month, day := int(mo0)*10+int(mo1), int(d0)*10+int(d1)
+	hour, minute, sec := int(h0)*10+int(h1), int(mi0)*10+int(mi1), int(s0)*10+int(s1)
+	milli := int(ms0)*100 + int(ms1)*10 + int(ms2)
+	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, errStamp()
+	}
+	if loc == time.UTC {
+		// time.Date's arithmetic without its zone lookup and general
+		// normalisation: in UTC a day is 86,400 seconds, and days count on
+		// linearly past a month's end (February 30 is March 2) as in Date.
+		unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+		return time.Unix(unix, int64(milli)*int64(time.Millisecond)).UTC(), nil
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, milli*int(time.Millisecond), loc), nil
+}
+
+func errStamp() error {
+	return &SyntaxError{Column: 2, Msg: "timestamp is not yyyy-MM-dd HH:mm:ss,SSS"}
+}
+
+// daysFromCivil returns the days from 1970-01-01 to year-month-day in the
+// proleptic Gregorian calendar (Howard Hinnant's algorithm); day may run
+// past the month's end.
+func daysFromCivil(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400 // [0, 399]
+	m := int64(month)
+	if m > 2 {
+		m -= 3
+	} else {
+		m += 9
+	}
+	doy := (153*m+2)/5 + int64(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 func quote(s string) string {

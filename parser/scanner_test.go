@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/graceguard/graceguard/internal/loggen"
 )
 
 const (
@@ -280,4 +282,42 @@ func TestAssemblerPendingCoversPartials(t *testing.T) {
 	if off, ok := a.Pending(); !ok || off != 500 {
 		t.Errorf("pending %d %v, want the unfinished partial line at 500", off, ok)
 	}
+}
+
+// sameCandidates holds SplitCandidates to SplitRecords and ClassifyLine.
+func sameCandidates(t *testing.T, block []byte) {
+	t.Helper()
+	type cand struct {
+		rec  string
+		kind Kind
+		off  int
+		line int64
+	}
+	var want, got []cand
+	wst := SplitRecords(block, func(r []byte, first, off int, line int64) {
+		if k := ClassifyLine(r[:first]); k != KindOther {
+			want = append(want, cand{string(r), k, off, line})
+		}
+	})
+	gst := SplitCandidates(block, func(r []byte, k Kind, off int, line int64) {
+		got = append(got, cand{string(r), k, off, line})
+	})
+	if wst != gst || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("SplitCandidates %+v %v\nSplitRecords %+v %v", gst, got, wst, want)
+	}
+}
+
+func TestSplitCandidatesMatchesSplitRecords(t *testing.T) {
+	sameCandidates(t, []byte("\n\n"+lineA+"\n"+lineB+"\n"+trace+"\n"+lineC+"\n"+lineA))
+	sameCandidates(t, realisticLogT(t))
+	sameCandidates(t, []byte("not a record\n"+lineA+"\n"+strings.Repeat("x", MaxRecord+10)+"\n"+lineA))
+}
+
+func realisticLogT(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := loggen.Write(&buf, loggen.Config{Size: 2 << 20, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

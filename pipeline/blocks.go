@@ -12,39 +12,45 @@ import (
 )
 
 // blockSize is how much of a plain log one worker takes at a time. Large
-// enough that the per-block overhead vanishes, small enough that the blocks
-// in flight stay a few MiB.
-const blockSize = 2 << 20
+// enough that the per-block overhead (a hand-off between goroutines) stays
+// small, small enough that the blocks in flight stay a few MiB: they are
+// most of a scan's memory, and each page of them is a page fault the first
+// time it is filled. A block that holds no record start past its first
+// byte grows to twice this size before it is split (see read).
+const blockSize = 1 << 20
 
 // blockSource reads a plain log in blocks cut at record boundaries, has
 // workers on every core classify and parse them, and hands the events back
 // in log order. The blocks in flight are bounded (workers + 2), so memory
-// stays flat whatever the file size. Blocks come either from reads into
-// pooled buffers or, for a regular file, straight from a memory mapping,
-// which saves copying every byte out of the page cache.
+// stays flat whatever the file size.
 type blockSource struct {
 	counts   readerCounts
 	loc      *time.Location
 	ordered  chan *blockJob
 	stop     context.CancelFunc
 	readErr  error           // set by the producer before it closes ordered
-	release  func(*blockJob) // after a block's events are consumed
+	release  func(*blockJob) // by the worker, once it has parsed the block
 	progress *atomic.Int64
 	cur      *blockResult
 	i        int
 	lineBase int64
 	stats    parser.Stats
+	// events holds the event slices of blocks no longer read, for the
+	// workers to fill again: a block's events are a few hundred KB, and
+	// growing a new slice for every block was most of a scan's garbage.
+	events chan []parser.Event
 }
 
 type blockJob struct {
 	data []byte
 	base int64  // offset of data in the source
-	buf  []byte // the pooled buffer data lives in, if any
+	buf  []byte // the pooled buffer, back to the pool once the block is parsed; data lives in it unless the block grew
 	done chan *blockResult
 }
 
 type blockResult struct {
 	job    *blockJob
+	size   int // bytes in the block
 	events []parser.Event
 	kinds  [5]int64
 	addrs  AddressCounts
@@ -62,7 +68,10 @@ func workerCount() int { return min(runtime.GOMAXPROCS(0), 8) }
 func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location, progress *atomic.Int64) (*blockSource, context.Context, chan<- *blockJob) {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := workerCount()
-	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel, progress: progress}
+	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel, progress: progress,
+		// One slice per block alive at once: the buffers (workers + 2) and the
+		// block being read, whose buffer is back in the pool already.
+		events: make(chan []parser.Event, workers+3)}
 	work := make(chan *blockJob, workers)
 	for range workers {
 		go s.work(work)
@@ -79,15 +88,29 @@ func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time
 		pool <- make([]byte, size)
 	}
 	s.release = func(j *blockJob) { pool <- j.buf }
-	go s.read(ctx, r, pool, work)
+	go s.read(ctx, r, pool, work, 2*size)
 	return s
 }
 
-func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, work chan<- *blockJob) {
+// read fills blocks from r, each cut after its last whole record. A record
+// longer than a block would be split in two, and counted as two, where the
+// Scanner sees one: a block holding no record start past its first byte
+// is read on into a buffer of up to maxSize first, so every record of up
+// to maxSize bytes stays whole (longer ones are cut at MaxRecord anyway).
+func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, work chan<- *blockJob, maxSize int) {
 	defer close(s.ordered)
 	defer close(work)
 	var carry []byte
 	var base int64
+	fill := func(buf []byte, n int) (int, bool) {
+		m, err := io.ReadFull(r, buf[n:])
+		s.stats.Bytes += int64(m)
+		eof := err != nil
+		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			s.readErr = err
+		}
+		return n + m, eof
+	}
 	for {
 		var buf []byte
 		select {
@@ -95,20 +118,24 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 		case <-ctx.Done():
 			return
 		}
-		n := copy(buf, carry)
-		m, err := io.ReadFull(r, buf[n:])
-		n += m
-		s.stats.Bytes += int64(m)
-		eof := err != nil
-		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			s.readErr = err
+		// A grown block still holds its pooled buffer until it is parsed,
+		// so the pool keeps bounding the blocks in flight.
+		data := buf
+		if len(carry) >= len(buf) {
+			// The rest of a long record: only a large block has room for it.
+			data = make([]byte, maxSize)
+		}
+		n, eof := fill(data, copy(data, carry))
+		if !eof && len(data) < maxSize && parser.LastRecordStart(data[:n]) <= 0 {
+			data = append(make([]byte, 0, maxSize), data[:n]...)[:maxSize]
+			n, eof = fill(data, n)
 		}
 		cut := n
 		if !eof {
-			cut = cutPoint(buf[:n])
+			cut = cutPoint(data[:n])
 		}
-		carry = append(carry[:0], buf[cut:n]...)
-		if !s.submit(ctx, work, &blockJob{data: buf[:cut], base: base, buf: buf}) {
+		carry = append(carry[:0], data[cut:n]...)
+		if !s.submit(ctx, work, &blockJob{data: data[:cut], base: base, buf: buf}) {
 			return
 		}
 		base += int64(cut)
@@ -151,22 +178,53 @@ func cutPoint(b []byte) int {
 func (s *blockSource) work(work <-chan *blockJob) {
 	for job := range work {
 		res := &blockResult{job: job}
+		select {
+		case res.events = <-s.events:
+		default:
+		}
 		c := readerCounts{}
-		res.stats = parser.SplitRecords(job.data, func(rec []byte, first, off int, line int64) {
-			if ev, ok := classifyAndParseLine(&c, rec, first, s.loc, line); ok {
-				ev.Offset = job.base + int64(off)
-				res.events = append(res.events, ev)
+		var candidates int64
+		res.stats = parser.SplitCandidates(job.data, func(rec []byte, _ parser.Kind, off int, line int64) {
+			// Noise never gets here, nor touches an Event: returning or
+			// zeroing one per record (it is some 270 bytes) cost more than
+			// classifying.
+			candidates++
+			res.events = append(res.events, parser.Event{})
+			ev := &res.events[len(res.events)-1]
+			if !parse(&c, ev, rec, s.loc, line) {
+				res.events = res.events[:len(res.events)-1]
+				return
 			}
+			ev.Offset = job.base + int64(off)
 		})
+		c.kinds[parser.KindOther] += res.stats.Records - candidates
 		res.kinds = c.kinds
 		res.addrs = c.addrs
 		res.errs = c.errs
+		// The events own their bytes (Parse copies), so the buffer can be
+		// read into again now, not once the consumer gets to the block: a
+		// consumer running behind no longer holds up the reader and, with
+		// it, the other worker.
+		res.size = len(job.data)
+		job.data = nil
+		s.release(job)
 		job.done <- res
 	}
 }
 
 func (s *blockSource) advance() bool {
 	for s.cur == nil || s.i >= len(s.cur.events) {
+		if s.cur != nil {
+			// The consumer is done with the block's events (event's pointer
+			// is valid until the next advance): recycle the slice. Stale
+			// events past the next block's length keep a few old records
+			// alive until overwritten; the pool bounds how many.
+			select {
+			case s.events <- s.cur.events[:0]:
+			default:
+			}
+			s.cur = nil
+		}
 		job, ok := <-s.ordered
 		if !ok {
 			return false
@@ -197,9 +255,8 @@ func (s *blockSource) take(res *blockResult) {
 	s.stats.Records += res.stats.Records
 	s.stats.Cut += res.stats.Cut
 	if s.progress != nil {
-		s.progress.Add(int64(len(res.job.data)))
+		s.progress.Add(int64(res.size))
 	}
-	s.release(res.job)
 	res.job = nil
 	s.cur, s.i = res, 0
 }

@@ -247,28 +247,24 @@ func classifyAndParse(c *readerCounts, rec []byte, loc *time.Location, line int6
 		c.kinds[parser.KindOther]++
 		return parser.Event{}, false
 	}
-	return parse(c, rec, loc, line)
+	var ev parser.Event
+	ok := parse(c, &ev, rec, loc, line)
+	return ev, ok
 }
 
-// classifyAndParseLine is classifyAndParse when the first line's length is known.
-func classifyAndParseLine(c *readerCounts, rec []byte, first int, loc *time.Location, line int64) (parser.Event, bool) {
-	if parser.ClassifyLine(rec[:first]) == parser.KindOther {
-		c.kinds[parser.KindOther]++
-		return parser.Event{}, false
-	}
-	return parse(c, rec, loc, line)
-}
-
-func parse(c *readerCounts, rec []byte, loc *time.Location, line int64) (parser.Event, bool) {
-	ev, err := parser.Parse(rec, loc)
+// parse fills ev from rec and counts it; false when the record is not worth
+// correlating (it broke the grammar or is of kind other after all).
+func parse(c *readerCounts, ev *parser.Event, rec []byte, loc *time.Location, line int64) bool {
+	var err error
+	*ev, err = parser.Parse(rec, loc)
 	if err != nil {
 		c.parseError(line, err)
 	}
 	c.kinds[ev.Kind]++
 	if err == nil {
-		c.addrs.count(&ev)
+		c.addrs.count(ev)
 	}
-	return ev, err == nil && ev.Kind != parser.KindOther
+	return err == nil && ev.Kind != parser.KindOther
 }
 
 func (s *Summary) add(c *readerCounts, st parser.Stats) {

@@ -10,6 +10,7 @@ import (
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
 )
 
@@ -57,4 +58,44 @@ func BenchmarkScanEnrichment(b *testing.B) {
 			}
 		})
 	}
+}
+
+var (
+	benchEventsOnce sync.Once
+	benchEvents     []parser.Event
+)
+
+// The sequential stage alone: the benchmark log's events, parsed once, fed
+// to correlation and the built-in rules in order. Whatever this costs per
+// event is the floor of a scan's wall time that more cores cannot lower.
+//
+//	go test ./pipeline -run X -bench Detect -benchmem
+func BenchmarkDetect(b *testing.B) {
+	data := scanBenchLog(b)
+	benchEventsOnce.Do(func() {
+		parser.SplitRecords(data, func(rec []byte, first, off int, _ int64) {
+			if parser.ClassifyLine(rec[:first]) == parser.KindOther {
+				return
+			}
+			if ev, err := parser.Parse(rec, nil); err == nil && ev.Kind != parser.KindOther {
+				ev.Source, ev.Offset = "x", int64(off)
+				benchEvents = append(benchEvents, ev)
+			}
+		})
+	})
+	set := rules.Builtin()
+	ctx := context.Background()
+	deliver := func(context.Context, []alert.Alert) error { return nil }
+	for b.Loop() {
+		det := NewDetector(correlate.NewMemory(correlate.Limits{}), set, 0, deliver)
+		for i := range benchEvents {
+			if err := det.Observe(ctx, &benchEvents[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := det.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(benchEvents)), "ns/event")
 }

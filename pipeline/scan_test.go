@@ -198,3 +198,37 @@ func TestScanParseErrorsReported(t *testing.T) {
 }
 
 func newStore() *correlate.Memory { return correlate.NewMemory(correlate.Limits{}) }
+
+// A record longer than a block (a stack trace of 1.5 MiB, cut at MaxRecord)
+// must still be one record to the block reader, as it is to the Scanner:
+// the reader takes a larger block rather than split it.
+func TestBlockReaderKeepsLongRecordWhole(t *testing.T) {
+	head, _ := generated(t, 1<<20, 3)
+	tail, _ := generated(t, 1<<20, 4)
+	var long bytes.Buffer
+	long.WriteString("[2026-11-23 10:00:00,000][XNIO-1 task-1] ERROR UnisonServletFilter - boom\n")
+	for long.Len() < 3<<19 {
+		long.WriteString("\tat com.tremolosecurity.proxy.SomeFilter.doFilter(SomeFilter.java:123)\n")
+	}
+	data := slices.Concat(head, long.Bytes(), tail)
+	run := func(src eventSource) Summary {
+		sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
+		det := NewDetector(newStore(), rules.Builtin(), 0, (&collected{}).deliver)
+		if err := merge(context.Background(), []eventSource{src}, det); err != nil {
+			t.Fatal(err)
+		}
+		if err := src.finish(&sum); err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	want := run(&scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(bytes.NewReader(data))})
+	got := run(readBlocks(context.Background(), readerCounts{name: "x"}, bytes.NewReader(data), nil, blockSize, nil))
+	if want.Cut != 1 {
+		t.Fatalf("the scanner cut %d records, want the long one", want.Cut)
+	}
+	if got.Lines != want.Lines || got.Records != want.Records || got.Cut != want.Cut || fmt.Sprint(got.Events) != fmt.Sprint(want.Events) {
+		t.Errorf("blocks: lines %d records %d cut %d events %v\nscanner: lines %d records %d cut %d events %v",
+			got.Lines, got.Records, got.Cut, got.Events, want.Lines, want.Records, want.Cut, want.Events)
+	}
+}

@@ -87,6 +87,9 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		progress = startProgress(o.io.errOut, &done, total)
 	}
 	out := sinks.NewWriter(o.io.out, outOpt)
+	// Restored once the summary is out: turning the usual pacing back on
+	// with the heap over its goal starts a cycle, which would be wasted.
+	defer batchGC()()
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc,
 		Rules:    set,

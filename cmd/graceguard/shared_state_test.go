@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,5 +228,85 @@ func TestStateFlagErrors(t *testing.T) {
 				t.Errorf("the password was printed: %s", errOut.String())
 			}
 		})
+	}
+}
+
+// The same as two real processes, one per replica's log: the replay logged
+// by B is judged against A's refresh and alerted once. B is then killed with
+// SIGKILL and comes back as a new pod would, its state directory gone: it
+// reads its whole log again, and the alert is not sent again (the claim in
+// Redis is another watcher's now).
+func TestSharedStateAcrossWatchProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	logA, logB := filepath.Join(dir, "pod-a.log"), filepath.Join(dir, "pod-b.log")
+	appendFile(t, logA, "")
+	appendFile(t, logB, "")
+	start := func(name, log string) (*exec.Cmd, string) {
+		outPath, errPath := filepath.Join(dir, name+".jsonl"), filepath.Join(dir, name+".log")
+		out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		errOut, err := os.OpenFile(errPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer errOut.Close()
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms"+
+			" --state redis://"+srv.Addr+"/0 --state-dir "+filepath.Join(dir, name)+" "+log)
+		cmd.Stdout, cmd.Stderr = out, errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		testsync.WaitFor(t, name+" watching", func() bool {
+			data, _ := os.ReadFile(errPath)
+			return strings.Contains(string(data), "msg=watching")
+		})
+		return cmd, outPath
+	}
+	alertsIn := func(paths ...string) []alert.Alert {
+		var as []alert.Alert
+		for _, p := range paths {
+			data, _ := os.ReadFile(p)
+			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				var a alert.Alert
+				if json.Unmarshal([]byte(line), &a) == nil {
+					as = append(as, a)
+				}
+			}
+		}
+		return as
+	}
+	a, outA := start("a", logA)
+	defer func() { a.Process.Signal(syscall.SIGTERM); a.Wait() }()
+	b, outB := start("b", logB)
+	appendFile(t, logB, replayOnB) // the replay first, the refresh after it
+	time.Sleep(300 * time.Millisecond)
+	appendFile(t, logA, refreshOnA)
+	testsync.WaitFor(t, "the cross-replica alert", func() bool { return countRule(alertsIn(outA, outB), "reuse-ip-mismatch") > 0 })
+	time.Sleep(500 * time.Millisecond) // past B's next checkpoint
+	b.Process.Kill()
+	b.Wait()
+	if err := os.RemoveAll(filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = start("b", logB)
+	defer func() { b.Process.Signal(syscall.SIGTERM); b.Wait() }()
+	time.Sleep(3 * time.Second) // past the settle time of anything re-read
+	got := alertsIn(outA, outB)
+	if n := countRule(got, "reuse-ip-mismatch"); n != 1 || len(got) != 2 {
+		t.Fatalf("alerts across both processes and the restart:\n%s\nwant reuse-ip-mismatch and reuse-new-ip once each", describe(got))
+	}
+	for _, al := range got {
+		if al.PrevIP != "198.51.100.23" {
+			t.Errorf("%s judged against prev %q, want A's refresh", al.Rule, al.PrevIP)
+		}
 	}
 }

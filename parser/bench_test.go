@@ -26,21 +26,8 @@ func realisticLog(b *testing.B) []byte {
 	return benchLog
 }
 
-// The per-core cost of telling noise from the records correlation needs.
-func BenchmarkSplitClassify(b *testing.B) {
-	data := realisticLog(b)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		n := 0
-		SplitRecords(data, func(rec []byte, first, _ int, _ int64) {
-			if ClassifyLine(rec[:first]) != KindOther {
-				n++
-			}
-		})
-	}
-}
-
-// The same as a scan's block workers do it, in one pass.
+// The per-core cost of telling noise from the records correlation needs,
+// as a scan's block workers do it.
 func BenchmarkSplitCandidates(b *testing.B) {
 	data := realisticLog(b)
 	b.SetBytes(int64(len(data)))
@@ -75,10 +62,8 @@ func BenchmarkParseTokenLine(b *testing.B) {
 func BenchmarkParseCandidates(b *testing.B) {
 	data := realisticLog(b)
 	var recs [][]byte
-	SplitRecords(data, func(rec []byte, first, _ int, _ int64) {
-		if ClassifyLine(rec[:first]) != KindOther {
-			recs = append(recs, bytes.Clone(rec))
-		}
+	SplitCandidates(data, func(rec []byte, _ Kind, _ int, _ int64) {
+		recs = append(recs, bytes.Clone(rec))
 	})
 	b.ResetTimer()
 	for b.Loop() {

@@ -2,63 +2,22 @@ package parser
 
 import "bytes"
 
-// BlockStats counts what SplitRecords read.
+// BlockStats counts what SplitCandidates read.
 type BlockStats struct {
 	Lines, Records, Cut int64
 }
 
-// SplitRecords walks a block of plain (unwrapped) OpenUnison output that
-// begins and ends at record boundaries, calling fn with each record (its first
-// line and continuation lines, without the final newline), the length of its
-// first line, the record's offset in the block and the line number of its
-// first line within the block (from 1).
-// Records are slices of block: no copying, which is what lets a scan of a
-// plain log run at memory speed on every core. A record longer than MaxRecord
-// is cut there. The Scanner and SplitRecords agree on records, kinds and
-// counts for plain input (a test holds them to it).
-func SplitRecords(block []byte, fn func(rec []byte, firstLen, off int, line int64)) BlockStats {
-	var st BlockStats
-	recStart, recEnd, firstEnd := -1, 0, 0
-	var recLine int64
-	emit := func() {
-		rec := block[recStart:recEnd]
-		if len(rec) > MaxRecord {
-			rec = rec[:MaxRecord]
-			st.Cut++
-		}
-		st.Records++
-		fn(rec, min(firstEnd, recStart+len(rec))-recStart, recStart, recLine)
-	}
-	for pos := 0; pos < len(block); {
-		end := len(block)
-		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
-			end = pos + nl
-		}
-		line := block[pos:end]
-		st.Lines++
-		switch {
-		case recStart >= 0 && !IsRecordStart(line):
-			recEnd = end
-		case recStart < 0 && len(bytes.TrimSpace(line)) == 0:
-			// blank lines before the first record belong to nothing
-		default:
-			if recStart >= 0 {
-				emit()
-			}
-			recStart, recEnd, firstEnd, recLine = pos, end, end, st.Lines
-		}
-		pos = end + 1
-	}
-	if recStart >= 0 {
-		emit()
-	}
-	return st
-}
-
-// SplitCandidates is SplitRecords for a scan: it classifies each record's
-// first line and calls fn only for the records ClassifyLine does not call
-// other, with that kind. A block is ~97% noise; deciding it inside the
-// loop spares a call through fn per record.
+// SplitCandidates walks a block of plain (unwrapped) OpenUnison output that
+// begins and ends at record boundaries, classifies each record's first line,
+// and calls fn only for the records ClassifyLine does not call other: the
+// record (its first line and continuation lines, without the final newline),
+// its kind, its offset in the block and the line number of its first line
+// within the block (from 1). A block is ~97% noise; deciding it inside the
+// loop spares a call through fn per record. Records are slices of block: no
+// copying, which is what lets a scan of a plain log run at memory speed on
+// every core. A record longer than MaxRecord is cut there. The Scanner and
+// SplitCandidates agree on records, kinds and counts for plain input (tests
+// hold both to splitRecordsRef, the same walk without the classification).
 func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line int64)) BlockStats {
 	var st BlockStats
 	recStart, recEnd, firstEnd := -1, 0, 0

@@ -57,7 +57,7 @@ func FuzzParse(f *testing.F) {
 }
 
 // The Scanner never panics, bounds every record, accounts for every byte,
-// and for plain input agrees with SplitRecords.
+// and for plain input agrees with splitRecordsRef.
 func FuzzScanner(f *testing.F) {
 	seedLines(f, true)
 	f.Add([]byte(cri("stdout", "P", "[2026-11-23 10:00:00,000][t] INFO  A") + cri("stdout", "F", " - x")))
@@ -85,14 +85,14 @@ func FuzzScanner(f *testing.F) {
 		}
 		sameCandidates(t, in)
 		var blocks []string
-		SplitRecords(in, func(rec []byte, first, _ int, _ int64) {
+		splitRecordsRef(in, func(rec []byte, first, _ int, _ int64) {
 			if ClassifyLine(rec[:first]) != Classify(rec) {
 				t.Fatalf("ClassifyLine and Classify disagree on %q", rec)
 			}
 			blocks = append(blocks, string(rec))
 		})
 		if strings.Join(blocks, "\x00") != strings.Join(texts, "\x00") {
-			t.Fatalf("SplitRecords %q\nScanner %q", blocks, texts)
+			t.Fatalf("splitRecordsRef %q\nScanner %q", blocks, texts)
 		}
 	})
 }

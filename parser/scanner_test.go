@@ -181,14 +181,14 @@ func TestSplitRecordsMatchesScanner(t *testing.T) {
 	in := "\n\n" + lineA + "\n" + lineB + "\n" + trace + "\n" + lineC + "\n" + lineA
 	got, sc := scanAll(t, strings.NewReader(in))
 	var blockRecs []rec
-	st := SplitRecords([]byte(in), func(r []byte, _, off int, line int64) {
+	st := splitRecordsRef([]byte(in), func(r []byte, _, off int, line int64) {
 		blockRecs = append(blockRecs, rec{string(r), int64(off), line})
 	})
 	if fmt.Sprint(blockRecs) != fmt.Sprint(got) {
-		t.Errorf("SplitRecords\n %v\nScanner\n %v", blockRecs, got)
+		t.Errorf("splitRecordsRef\n %v\nScanner\n %v", blockRecs, got)
 	}
 	if sst := sc.Stats(); st.Lines != sst.Lines || st.Records != sst.Records {
-		t.Errorf("SplitRecords stats %+v, Scanner %+v", st, sst)
+		t.Errorf("splitRecordsRef stats %+v, Scanner %+v", st, sst)
 	}
 }
 
@@ -284,7 +284,7 @@ func TestAssemblerPendingCoversPartials(t *testing.T) {
 	}
 }
 
-// sameCandidates holds SplitCandidates to SplitRecords and ClassifyLine.
+// sameCandidates holds SplitCandidates to splitRecordsRef and ClassifyLine.
 func sameCandidates(t *testing.T, block []byte) {
 	t.Helper()
 	type cand struct {
@@ -294,7 +294,7 @@ func sameCandidates(t *testing.T, block []byte) {
 		line int64
 	}
 	var want, got []cand
-	wst := SplitRecords(block, func(r []byte, first, off int, line int64) {
+	wst := splitRecordsRef(block, func(r []byte, first, off int, line int64) {
 		if k := ClassifyLine(r[:first]); k != KindOther {
 			want = append(want, cand{string(r), k, off, line})
 		}
@@ -303,11 +303,11 @@ func sameCandidates(t *testing.T, block []byte) {
 		got = append(got, cand{string(r), k, off, line})
 	})
 	if wst != gst || fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("SplitCandidates %+v %v\nSplitRecords %+v %v", gst, got, wst, want)
+		t.Fatalf("SplitCandidates %+v %v\nsplitRecordsRef %+v %v", gst, got, wst, want)
 	}
 }
 
-func TestSplitCandidatesMatchesSplitRecords(t *testing.T) {
+func TestSplitCandidatesMatchessplitRecordsRef(t *testing.T) {
 	sameCandidates(t, []byte("\n\n"+lineA+"\n"+lineB+"\n"+trace+"\n"+lineC+"\n"+lineA))
 	sameCandidates(t, realisticLogT(t))
 	sameCandidates(t, []byte("not a record\n"+lineA+"\n"+strings.Repeat("x", MaxRecord+10)+"\n"+lineA))

@@ -73,10 +73,7 @@ var (
 func BenchmarkDetect(b *testing.B) {
 	data := scanBenchLog(b)
 	benchEventsOnce.Do(func() {
-		parser.SplitRecords(data, func(rec []byte, first, off int, _ int64) {
-			if parser.ClassifyLine(rec[:first]) == parser.KindOther {
-				return
-			}
+		parser.SplitCandidates(data, func(rec []byte, _ parser.Kind, off int, _ int64) {
 			if ev, err := parser.Parse(rec, nil); err == nil && ev.Kind != parser.KindOther {
 				ev.Source, ev.Offset = "x", int64(off)
 				benchEvents = append(benchEvents, ev)

@@ -3,15 +3,10 @@ package sinks
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net"
 	"regexp"
 	"strconv"
@@ -21,6 +16,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testcert"
 	"github.com/graceguard/graceguard/internal/testsync"
 )
 
@@ -160,26 +156,11 @@ func checkMessage(t *testing.T, msg string, a alert.Alert, wantPRI int) {
 	}
 }
 
+// selfSigned is a TLS server config with a certificate for collector.test
+// and 127.0.0.1, and the roots that trust it.
 func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "collector.test"},
-		DNSNames: []string{"collector.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+	ca := testcert.NewCA(t)
+	return &tls.Config{Certificates: []tls.Certificate{ca.ServerTLS(t, "collector.test")}}, ca.Pool()
 }
 
 func TestSyslogOverEachTransport(t *testing.T) {

@@ -3,17 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/testcert"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -207,10 +203,7 @@ func TestParsePrefixes(t *testing.T) {
 func TestIdpServeTLSAndFiles(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, caFile := filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls-key.pem"), filepath.Join(dir, "ca.pem")
-	writeSelfSigned(t, certFile, keyFile)
-	if err := copyFile(certFile, caFile); err != nil {
-		t.Fatal(err)
-	}
+	writeCerts(t, certFile, keyFile, caFile)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -249,28 +242,17 @@ func TestIdpServeTLSAndFiles(t *testing.T) {
 	}
 }
 
-func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+// writeCerts writes a server certificate for 127.0.0.1, its key, and the
+// CA that signed it.
+func writeCerts(t *testing.T, certFile, keyFile, caFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	ca := testcert.NewCA(t)
+	cert, key := ca.Server(t)
+	for path, data := range map[string][]byte{certFile: cert, keyFile: key, caFile: ca.PEM} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "graceguard test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, BasicConstraintsValid: true, IsCA: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, certFile, "CERTIFICATE", der)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, keyFile, "PRIVATE KEY", kder)
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
@@ -278,12 +260,4 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o600)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/testcert"
 )
 
 // plugin is a generated exec credential plugin. Each run counts itself,
@@ -170,11 +172,11 @@ func TestExecConcurrent(t *testing.T) {
 // A plugin's client certificate is offered to a server that requires one;
 // a new one closes the connections made with the old.
 func TestExecClientCertificate(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	srv := newAPIServer(t, ca)
 	p := newPlugin(t)
 	issue := func(cn string, expiry time.Time) {
-		cert, key := ca.client(t, cn)
+		cert, key := ca.Client(t, cn)
 		p.credential(execV1beta1, map[string]any{"clientCertificateData": string(cert), "clientKeyData": string(key), "expirationTimestamp": expiry.Format(time.RFC3339)})
 	}
 	issue("plugin-1", time.Now().Add(-time.Minute)) // expired at once: the next request asks again

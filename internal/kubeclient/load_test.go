@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graceguard/graceguard/internal/testcert"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -156,9 +157,9 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	ca := newTestCA(t)
-	f := &fixture{dir: t.TempDir(), ca: ca.pem, ca2: newTestCA(t).pem}
-	f.cert, f.key = ca.client(t, "alice")
+	ca := testcert.NewCA(t)
+	f := &fixture{dir: t.TempDir(), ca: ca.PEM, ca2: testcert.NewCA(t).PEM}
+	f.cert, f.key = ca.Client(t, "alice")
 	writeFile(t, filepath.Join(f.dir, "conf", "ca.crt"), f.ca)
 	writeFile(t, filepath.Join(f.dir, "ca2.crt"), f.ca2)
 	writeFile(t, filepath.Join(f.dir, "client.crt"), f.cert)
@@ -385,7 +386,7 @@ func TestLoadMatchesClientcmd(t *testing.T) {
 
 // pemKey is a fresh key that matches no certificate of the fixture.
 func pemKey(t *testing.T) []byte {
-	_, key := newTestCA(t).client(t, "other")
+	_, key := testcert.NewCA(t).Client(t, "other")
 	return key
 }
 
@@ -425,7 +426,7 @@ func inCluster(t *testing.T, host, port string, ca []byte) string {
 }
 
 func TestLoadInCluster(t *testing.T) {
-	ca := newTestCA(t).pem
+	ca := testcert.NewCA(t).PEM
 	t.Run("the service account", func(t *testing.T) {
 		dir := inCluster(t, "fd00::1", "443", ca)
 		cfg, ns, err := Load("", "")

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/testcert"
 )
 
 func mustClient(t *testing.T, c *Config) *http.Client {
@@ -57,7 +59,7 @@ func TestClientBasicAuth(t *testing.T) {
 // The server's certificate is checked against the CA, unless Insecure.
 func TestClientServerCertificate(t *testing.T) {
 	srv := newAPIServer(t, nil)
-	if _, err := mustClient(t, &Config{Host: srv.URL, CAData: newTestCA(t).pem}).Get(srv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := mustClient(t, &Config{Host: srv.URL, CAData: testcert.NewCA(t).PEM}).Get(srv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("another CA: %v", err)
 	}
 	if _, err := mustClient(t, &Config{Host: srv.URL}).Get(srv.URL); err == nil {
@@ -87,9 +89,9 @@ func TestClientServerCertificate(t *testing.T) {
 // A client certificate is offered to a server that requires one: from
 // data, or from files read again when they are renewed.
 func TestClientCertificate(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	srv := newAPIServer(t, ca)
-	cert, key := ca.client(t, "alice")
+	cert, key := ca.Client(t, "alice")
 	if code, who := get(t, mustClient(t, &Config{Host: srv.URL, CAData: srv.caPEM(), CertData: cert, KeyData: key}), srv.URL); code != 200 || who != "cert:alice" {
 		t.Errorf("from data: %d %q", code, who)
 	}
@@ -100,7 +102,7 @@ func TestClientCertificate(t *testing.T) {
 	if code, who := get(t, hc, srv.URL); code != 200 || who != "cert:alice" {
 		t.Errorf("from files: %d %q", code, who)
 	}
-	cert, key = ca.client(t, "alice-renewed")
+	cert, key = ca.Client(t, "alice-renewed")
 	writeFile(t, keyFile, key)
 	writeFile(t, certFile, cert)
 	time.Sleep(1100 * time.Millisecond) // files are read again at most every second

@@ -61,9 +61,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		o(s)
 	}
 	if s.tls != nil {
-		if err := s.makeCerts(); err != nil {
-			t.Fatalf("test certificates: %v", err)
-		}
+		s.makeCerts(t)
 	}
 	var err error
 	for range 5 {

@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/golden"
 )
 
 // TestGoldenLogs runs every case of openunison-logs.md's token endpoint table
@@ -195,7 +198,7 @@ func TestGoldenLogs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.cfg)
 			tt.run(h)
-			golden(t, "golden/"+tt.name+".log", h.log.Bytes())
+			golden.Check(t, filepath.Join("testdata", "golden", tt.name+".log"), h.log.Bytes())
 			assertNoSecrets(t, h)
 		})
 	}

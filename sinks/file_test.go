@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/golden"
 )
 
 func TestFileAppendsJSONLines(t *testing.T) {
@@ -83,7 +84,7 @@ func TestECSGolden(t *testing.T) {
 		}
 		out.WriteString(indentJSON(t, v))
 	}
-	golden(t, "testdata/golden/ecs.json", out.String())
+	golden.Check(t, "testdata/golden/ecs.json", []byte(out.String()))
 
 	var doc map[string]any
 	json.Unmarshal([]byte(readLines(t, path)[0]), &doc)

@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/golden"
 )
 
 // slackServer speaks Slack's two ways in: the Web API's chat.postMessage
@@ -144,7 +145,7 @@ func TestSlackBlockKitGolden(t *testing.T) {
 			text, blocks := tt.render()
 			msg := slack.WebhookMessage{Text: text, Blocks: &slack.Blocks{BlockSet: blocks}}
 			got := indentJSON(t, msg)
-			golden(t, "testdata/golden/slack-"+tt.name+".json", got)
+			golden.Check(t, "testdata/golden/slack-"+tt.name+".json", []byte(got))
 			checkBlockKitLimits(t, blocks)
 		})
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graceguard/graceguard/internal/golden"
 )
 
 const (
@@ -31,7 +33,7 @@ func TestGeoLookupGolden(t *testing.T) {
 			if code != 0 || stderr != "" {
 				t.Fatalf("exit %d, stderr %q", code, stderr)
 			}
-			golden(t, filepath.Join("testdata", "golden", file), stdout)
+			golden.Check(t, filepath.Join("testdata", "golden", file), []byte(stdout))
 		})
 	}
 }

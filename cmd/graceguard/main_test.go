@@ -3,15 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and generated fixtures under testdata/")
 
 // run executes graceguard with args as main would and returns what it wrote
 // and its exit status.
@@ -33,27 +29,6 @@ func run(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, 
 func repoRoot(t *testing.T) {
 	t.Helper()
 	t.Chdir(filepath.Join("..", ".."))
-}
-
-// golden compares got with the file, or rewrites it under -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 func TestUsageErrorsExit2(t *testing.T) {

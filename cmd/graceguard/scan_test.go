@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/golden"
 	"github.com/graceguard/graceguard/internal/wrap"
 )
 
@@ -40,7 +41,7 @@ func TestWrappedSamplesAreCurrent(t *testing.T) {
 		"testdata/openunison/sample.kubectl.log": wrap.Kubectl(lines),
 	}
 	for path, want := range forms {
-		golden(t, path, want)
+		golden.Check(t, path, []byte(want))
 	}
 }
 
@@ -54,7 +55,7 @@ func TestScanGolden(t *testing.T) {
 					t.Fatalf("exit %d: %s", code, stderr)
 				}
 				ext := map[string]string{"json": ".jsonl", "text": ".txt"}[format]
-				golden(t, filepath.Join("testdata", "golden", name+ext), stdout)
+				golden.Check(t, filepath.Join("testdata", "golden", name+ext), []byte(stdout))
 			})
 		}
 	}

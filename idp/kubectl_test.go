@@ -2,7 +2,6 @@ package idp_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,7 +20,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/testsync"
 
 	// The auth-provider kubectl uses for `auth-provider: oidc`.
 	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"
@@ -115,7 +114,7 @@ func apiServer(t *testing.T, p *idp.Provider) *httptest.Server {
 // startIdP serves a Provider on loopback with a 5s id_token, which
 // client-go's oidc provider (10s expiry margin) treats as expired at once,
 // so every API call refreshes: the race on demand.
-func startIdP(t *testing.T, grace time.Duration) (*idp.Provider, *lockedBuffer) {
+func startIdP(t *testing.T, grace time.Duration) (*idp.Provider, *testsync.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -125,7 +124,7 @@ func startIdP(t *testing.T, grace time.Duration) (*idp.Provider, *lockedBuffer) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &lockedBuffer{}
+	log := &testsync.Buffer{}
 	p, err := idp.New(idp.Config{Issuer: "http://" + ln.Addr().String() + idp.DefaultIssuerPath, Grace: grace,
 		IDTokenTTL: 5 * time.Second, Log: log, SigningKey: key, Diag: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -269,21 +268,4 @@ func TestKubectlRace(t *testing.T) {
 			t.Errorf("stats %+v", s)
 		}
 	})
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -12,36 +12,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/graceguard/graceguard/internal/testcert"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// lockedBuffer is written by a running server while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startIdpServe runs `idp serve` on a free loopback port until the test ends.
-func startIdpServe(t *testing.T, mod func(*idpServeOptions)) (issuer string, stdout, stderr *lockedBuffer) {
+func startIdpServe(t *testing.T, mod func(*idpServeOptions)) (issuer string, stdout, stderr *testsync.Buffer) {
 	t.Helper()
-	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr = &testsync.Buffer{}, &testsync.Buffer{}
 	o := &idpServeOptions{io: streams{in: strings.NewReader(""), out: stdout, errOut: stderr},
 		addr: "127.0.0.1:0", idTokenTTL: time.Minute, sessionTTL: 15 * time.Minute, clientID: "kubernetes",
 		sessionID: "request", maxSessions: 1000}

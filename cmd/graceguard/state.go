@@ -38,7 +38,7 @@ func (s *stateFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.url, "state", "memory", "where the correlation history lives: memory, or a `URL` redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS) shared by the watchers of all replicas")
 	f.StringVar(&s.passwordFile, "state-password-file", "", "read the Redis password from `FILE` (else "+redisPasswordEnv+")")
 	f.StringVar(&s.caFile, "state-ca-file", "", "PEM `FILE` of the CA that signed a rediss:// server's certificate (default: the system's roots)")
-	f.StringVar(&s.prefix, "state-prefix", "graceguard:", "prefix of graceguard's Redis keys: one per OpenUnison deployment sharing a Redis")
+	f.StringVar(&s.prefix, "state-prefix", "graceguard:", "`PREFIX` of graceguard's Redis keys: one per OpenUnison deployment sharing a Redis")
 }
 
 // openedState is the store a watch runs on.

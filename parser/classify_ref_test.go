@@ -207,6 +207,11 @@ func TestClassifyLineMatchesReference(t *testing.T) {
 		}
 	}
 	for k := range numKinds {
+		// proxy and refusal are classified by their own walks (proxy
+		// formats, the WARN that opens a refusal), tested where they live.
+		if k == KindProxy || k == KindRefusal {
+			continue
+		}
 		if kinds[k] == 0 {
 			t.Errorf("no line of kind %s in the corpus", k)
 		}

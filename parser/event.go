@@ -14,6 +14,7 @@
 package parser
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -29,13 +30,24 @@ const (
 	KindTokenOK         // [AzSuccess] on the token endpoint with a real user: a refresh (or first code exchange)
 	KindTokenFail       // [AzFail] on the token endpoint
 	KindLogin           // [AuSuccess]: a completed authentication
+	// KindProxy is a proxy's access-log record of a request to OpenUnison's
+	// token endpoint (/auth/idp/<name>/token); Proxy holds what it says.
+	// Package attribute joins it to OpenUnison's record of the same request;
+	// it is never judged by itself.
+	KindProxy
+	// KindRefusal is OpenIDConnectIdP's WARN that opens a refused refresh
+	// ("Session does not exist from refresh_token", "Session expired"): the
+	// anonymous [AzFail] on the same thread that follows closes it.
+	KindRefusal
 	numKinds
 )
 
-var kindNames = [numKinds]string{"other", "grace_reuse", "token_ok", "token_fail", "login"}
+var kindNames = [numKinds]string{"other", "grace_reuse", "token_ok", "token_fail", "login", "proxy", "refusal"}
 
 // Kinds lists every kind, in a stable order for reports.
-func Kinds() []Kind { return []Kind{KindGraceReuse, KindTokenOK, KindTokenFail, KindLogin, KindOther} }
+func Kinds() []Kind {
+	return []Kind{KindGraceReuse, KindTokenOK, KindTokenFail, KindLogin, KindRefusal, KindProxy, KindOther}
+}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -62,7 +74,7 @@ func (k *Kind) UnmarshalText(b []byte) error {
 type UnknownKindError struct{ Name string }
 
 func (e *UnknownKindError) Error() string {
-	return "unknown event kind " + quote(e.Name) + " (want one of grace_reuse, token_ok, token_fail, login, other)"
+	return "unknown event kind " + quote(e.Name) + " (want one of grace_reuse, token_ok, token_fail, login, refusal, proxy, other)"
 }
 
 // Event is one OpenUnison log record, parsed.
@@ -86,6 +98,107 @@ type Event struct {
 	SourceID string
 	Offset   int64  // byte offset of the record in its source
 	Raw      string // the whole record, continuation lines included
+
+	// Reason is, on a token_fail, the WARN text that opened the refusal on
+	// the same thread ("Session does not exist from refresh_token"); set by
+	// correlation, empty when none preceded it.
+	Reason string
+
+	// What attribution (package attribute) knows of a token-endpoint event.
+	// IP is then the client when known: the proxy's client when joined, the
+	// peer itself when the peer is no proxy; Peer keeps what OpenUnison
+	// logged. Zero values mean "not attributed" (scan without proxies,
+	// events of other kinds).
+	Peer        netip.Addr
+	Agent       string       // the client's User-Agent, from the proxy's record
+	Via         string       // the proxy, e.g. "ingress-nginx 10.1.67.12"; empty for direct
+	Attribution Attribution  // how IP was found
+	Candidates  []netip.Addr // the possible clients of an ambiguous match
+
+	// Proxy is set on KindProxy records only.
+	Proxy *ProxyRecord
+}
+
+// Attribution says how an event's client address was found.
+type Attribution uint8
+
+// The attributions of DESIGN.md.
+const (
+	AttrNone         Attribution = iota // not a token-endpoint event, or attribution did not run
+	AttrDirect                          // the peer OpenUnison logged is no proxy: it is the client
+	AttrJoined                          // the proxy's record of the same request names the client
+	AttrAmbiguous                       // several proxy records could be this request; Candidates holds their clients
+	AttrUnattributed                    // the peer is a proxy and no record of it could be joined
+)
+
+var attributionNames = [...]string{"", "direct", "joined", "ambiguous", "unattributed"}
+
+func (a Attribution) String() string {
+	if int(a) < len(attributionNames) {
+		return attributionNames[a]
+	}
+	return "unknown"
+}
+
+// MarshalText writes the attribution's stable name.
+func (a Attribution) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads an attribution's stable name.
+func (a *Attribution) UnmarshalText(b []byte) error {
+	for i, name := range attributionNames {
+		if name == string(b) {
+			*a = Attribution(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown attribution %q (want direct, joined, ambiguous or unattributed)", b)
+}
+
+// ProxyFormat names a proxy access-log format the parser recognises.
+type ProxyFormat uint8
+
+// The proxy formats of proxies.md.
+const (
+	ProxyUnknown      ProxyFormat = iota
+	ProxyNginx                    // ingress-nginx default upstreaminfo (and the older [$the_real_ip] variant)
+	ProxyNginxJSON                // ingress-nginx with a JSON log-format-upstream
+	ProxyEnvoy                    // Envoy's default text format
+	ProxyIstio                    // Istio's default text format (sidecars and gateways)
+	ProxyEnvoyGateway             // Envoy Gateway's default JSON
+	ProxyTraefik                  // Traefik's CLF
+	ProxyTraefikJSON              // Traefik's JSON
+)
+
+var proxyFormatNames = [...]string{"unknown", "ingress-nginx", "ingress-nginx-json", "envoy", "istio", "envoy-gateway", "traefik", "traefik-json"}
+
+func (f ProxyFormat) String() string {
+	if int(f) < len(proxyFormatNames) {
+		return proxyFormatNames[f]
+	}
+	return "unknown"
+}
+
+// ProxyRecord is what a proxy's access-log record says of one request.
+// Times follow proxies.md's "Timing": OpenUnison's line for the same
+// request lies within [Earliest, Latest].
+type ProxyRecord struct {
+	Format    ProxyFormat
+	Client    netip.Addr       // the client as the proxy saw it ($remote_addr, DOWNSTREAM_REMOTE_ADDRESS, ClientHost)
+	XFF       string           // X-Forwarded-For as logged, when the format has it
+	Agent     string           // User-Agent; empty when not logged
+	Method    string           // POST, …
+	Path      string           // request path without the query
+	Status    int              // response code sent to the client
+	Upstreams []netip.AddrPort // the upstream(s) tried, last one served ($upstream_addr, UPSTREAM_HOST, ServiceAddr)
+	// UpstreamLocal is the proxy's own address towards the upstream
+	// (UPSTREAM_LOCAL_ADDRESS): what OpenUnison logs as the peer, when the
+	// format has it; invalid otherwise.
+	UpstreamLocal netip.Addr
+	RequestID     string        // x-request-id / $req_id, when logged
+	Start         time.Time     // request start, when the format has it (Envoy, Traefik); else End − Duration
+	End           time.Time     // when the proxy wrote the record (nginx $time_local / $msec); else Start + Duration
+	Duration      time.Duration // request time as logged
+	Precision     time.Duration // resolution of the logged time: time.Second for $time_local, time.Millisecond otherwise
 }
 
 // AnonymousDN is the DN OpenUnison logs for requests without a user.

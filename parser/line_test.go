@@ -2,6 +2,7 @@ package parser
 
 import (
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +206,7 @@ func TestParseOpenUnisonLines(t *testing.T) {
 				t.Fatalf("Parse: %v", err)
 			}
 			tt.want.Raw = tt.line
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse:\n got %+v\nwant %+v", got, tt.want)
 			}
 			if k := Classify([]byte(tt.line)); k != tt.want.Kind {

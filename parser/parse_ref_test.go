@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -208,7 +209,7 @@ func sameParse(t *testing.T, rec []byte, loc *time.Location) {
 	if !got.Time.Equal(want.Time) || got.Time.Location() != want.Time.Location() || got.Time != want.Time {
 		t.Fatalf("Parse time %v, reference %v for %q", got.Time, want.Time, rec)
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Parse\n%+v\nreference\n%+v\nfor %q", got, want, rec)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // kindSet is a set of event kinds, one bit each.
 type kindSet uint8
 
-const allKinds = kindSet(1<<parser.KindGraceReuse | 1<<parser.KindTokenOK | 1<<parser.KindTokenFail | 1<<parser.KindLogin | 1<<parser.KindOther)
+const allKinds = kindSet(1<<parser.KindGraceReuse | 1<<parser.KindTokenOK | 1<<parser.KindTokenFail | 1<<parser.KindLogin | 1<<parser.KindRefusal | 1<<parser.KindProxy | 1<<parser.KindOther)
 
 func (s kindSet) has(k parser.Kind) bool { return s&(1<<k) != 0 }
 

@@ -56,45 +56,67 @@ func renderKustomization(t *testing.T, dir string) deployObjects {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var tm metav1.TypeMeta
-		if err := json.Unmarshal(data, &tm); err != nil {
-			t.Fatal(err)
-		}
-		var into any
-		switch tm.APIVersion + " " + tm.Kind {
-		case "apps/v1 Deployment":
-			d := &appsv1.Deployment{}
-			objs.deployments, into = append(objs.deployments, d), d
-		case "v1 Service":
-			s := &corev1.Service{}
-			objs.services, into = append(objs.services, s), s
-		case "v1 ConfigMap":
-			c := &corev1.ConfigMap{}
-			objs.configMaps, into = append(objs.configMaps, c), c
-		case "v1 ServiceAccount":
-			s := &corev1.ServiceAccount{}
-			objs.serviceAccounts, into = append(objs.serviceAccounts, s), s
-		case "rbac.authorization.k8s.io/v1 Role":
-			r := &rbacv1.Role{}
-			objs.roles, into = append(objs.roles, r), r
-		case "rbac.authorization.k8s.io/v1 RoleBinding":
-			b := &rbacv1.RoleBinding{}
-			objs.bindings, into = append(objs.bindings, b), b
-		case "networking.k8s.io/v1 NetworkPolicy":
-			p := &networkingv1.NetworkPolicy{}
-			objs.policies, into = append(objs.policies, p), p
-		default:
-			t.Fatalf("%s renders a %s %s this test does not know: add its type", dir, tm.APIVersion, tm.Kind)
-		}
-		// A misspelt or misplaced field is silently dropped by the API
-		// server; here it fails.
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(into); err != nil {
-			t.Errorf("%s: %s %s: %v", dir, tm.Kind, r.GetName(), err)
-		}
+		objs.decode(t, dir, data)
 	}
 	return objs
+}
+
+// decode adds one rendered object, given as JSON, decoded strictly into
+// its API type.
+func (objs *deployObjects) decode(t *testing.T, where string, data []byte) {
+	t.Helper()
+	var obj struct {
+		metav1.TypeMeta
+		Metadata struct{ Name string } `json:"metadata"`
+	}
+	if err := json.Unmarshal(data, &obj); err != nil {
+		t.Fatal(err)
+	}
+	var into any
+	switch obj.APIVersion + " " + obj.Kind {
+	case "apps/v1 Deployment":
+		d := &appsv1.Deployment{}
+		objs.deployments, into = append(objs.deployments, d), d
+	case "v1 Service":
+		s := &corev1.Service{}
+		objs.services, into = append(objs.services, s), s
+	case "v1 ConfigMap":
+		c := &corev1.ConfigMap{}
+		objs.configMaps, into = append(objs.configMaps, c), c
+	case "v1 ServiceAccount":
+		s := &corev1.ServiceAccount{}
+		objs.serviceAccounts, into = append(objs.serviceAccounts, s), s
+	case "rbac.authorization.k8s.io/v1 Role":
+		r := &rbacv1.Role{}
+		objs.roles, into = append(objs.roles, r), r
+	case "rbac.authorization.k8s.io/v1 RoleBinding":
+		b := &rbacv1.RoleBinding{}
+		objs.bindings, into = append(objs.bindings, b), b
+	case "networking.k8s.io/v1 NetworkPolicy":
+		p := &networkingv1.NetworkPolicy{}
+		objs.policies, into = append(objs.policies, p), p
+	default:
+		t.Fatalf("%s renders a %s %s this test does not know: add its type", where, obj.APIVersion, obj.Kind)
+	}
+	// A misspelt or misplaced field is silently dropped by the API
+	// server; here it fails.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		t.Errorf("%s: %s %s: %v", where, obj.Kind, obj.Metadata.Name, err)
+	}
+}
+
+// add appends another rendering's objects (the stand-in for OpenUnison
+// beside a chart).
+func (objs *deployObjects) add(o deployObjects) {
+	objs.deployments = append(objs.deployments, o.deployments...)
+	objs.services = append(objs.services, o.services...)
+	objs.configMaps = append(objs.configMaps, o.configMaps...)
+	objs.serviceAccounts = append(objs.serviceAccounts, o.serviceAccounts...)
+	objs.roles = append(objs.roles, o.roles...)
+	objs.bindings = append(objs.bindings, o.bindings...)
+	objs.policies = append(objs.policies, o.policies...)
 }
 
 // Fake values of the downward API fields the manifests use.

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/expr-lang/expr v1.17.8
 	github.com/go-jose/go-jose/v4 v4.1.9
+	github.com/goccy/go-yaml v1.19.2
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/moby/patternmatcher v0.6.1
 	github.com/oschwald/geoip2-golang/v2 v2.5.0

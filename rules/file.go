@@ -5,9 +5,10 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/yamlpos"
 
 	"go.yaml.in/yaml/v3"
 
@@ -101,7 +102,8 @@ func ParseFile(name string, data []byte) ([]Spec, Problems) {
 	p := &fileParser{file: name, src: data}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Problems{p.yamlProblem(err)}
+		pos, msg := yamlpos.Locate(data, err)
+		return nil, Problems{{File: name, Pos: Pos{pos.Line, pos.Column}, Msg: "YAML: " + msg}}
 	}
 	if len(doc.Content) == 0 {
 		return nil, Problems{{File: name, Pos: Pos{1, 1}, Msg: "empty rule file: want a top-level \"rules:\" list"}}
@@ -118,21 +120,6 @@ type fileParser struct {
 
 func (p *fileParser) add(n *yaml.Node, format string, args ...any) {
 	p.problems = append(p.problems, Problem{File: p.file, Pos: Pos{n.Line, n.Column}, Msg: fmt.Sprintf(format, args...)})
-}
-
-var yamlLineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
-
-func (p *fileParser) yamlProblem(err error) Problem {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	pos := Pos{1, 1}
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		pos.Line, _ = strconv.Atoi(m[1])
-		if m[2] != "" {
-			pos.Column, _ = strconv.Atoi(m[2])
-		}
-		msg = m[3]
-	}
-	return Problem{File: p.file, Pos: pos, Msg: "YAML: " + msg}
 }
 
 func (p *fileParser) top(n *yaml.Node) []Spec {

@@ -100,12 +100,12 @@ func TestLoadReportsEveryProblemWithItsPlace(t *testing.T) {
 
 func TestLoadYAMLErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
-		{"syntax", "rules:\n  - name: [unclosed\n", "test.yaml:1:1: YAML: did not find expected ',' or ']'"},
+		{"syntax", "rules:\n  - name: [unclosed\n", "test.yaml:2:11: YAML: sequence end token ']' not found"},
 		{"empty", "", "test.yaml:1:1: empty rule file"},
 		{"no rules key", "other: 1\n", `test.yaml:1:1: unknown key "other"`},
 		{"rules not a list", "rules: 3\n", `test.yaml:1:8: "rules" must be a list`},
 		{"rule not a mapping", "rules:\n  - 3\n", "test.yaml:2:5: each rule must be a mapping"},
-		{"tab indentation", "rules:\n\t- name: x\n", "test.yaml:2:1: YAML: found character that cannot start any token"},
+		{"tab indentation", "rules:\n\t- name: x\n", `test.yaml:2:1: YAML: found character '\t' that cannot start any token`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/yamlpos"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/graceguard/graceguard/alert"
@@ -102,7 +104,8 @@ func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
 func ParseConfig(file string, data []byte) ([]Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ConfigError{[]string{yamlSyntaxError(file, err)}}
+		pos, msg := yamlpos.Locate(data, err)
+		return nil, &ConfigError{[]string{fmt.Sprintf("%s:%d:%d: %s", file, pos.Line, pos.Column, msg)}}
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
@@ -120,16 +123,6 @@ func ParseConfig(file string, data []byte) ([]Config, error) {
 		}
 	}
 	return nil, nil
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlSyntaxError(file string, err error) string {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("%s:%s:1: %s", file, m[1], m[2])
-	}
-	return fmt.Sprintf("%s:1:1: %s", file, strings.TrimPrefix(msg, "yaml: "))
 }
 
 // DecodeConfig reads the value of a sinks: key: a list of sink mappings.

@@ -112,7 +112,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"duplicate names", "sinks:\n  - type: file\n    path: a\n    name: out\n  - type: file\n    path: b\n    name: out\n",
 			[]string{`c.yaml:5:5: sinks[1]: out is also the name of sinks[0]; give one a name`}},
 		{"key twice", "sinks:\n  - type: file\n    path: a\n    path: b\n", []string{`c.yaml:4:5: sinks[0].path: given twice`}},
-		{"syntax", "sinks:\n  - type: file\n   path: a\n", []string{`c.yaml:1:1: did not find expected '-' indicator`}},
+		{"syntax", "sinks:\n  - type: file\n   path: a\n", []string{`c.yaml:3:4: value is not allowed in this context`}},
 		{"bad name", "sinks:\n  - type: file\n    path: a\n    name: 'my sink'\n",
 			[]string{`c.yaml:4:11: sinks[0].name: name "my sink": want letters, digits, '.', '_' or '-', at most 64`}},
 	}

@@ -5,7 +5,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/graceguard/graceguard/internal/yamlpos"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -24,14 +26,27 @@ func applySettings(cmd *cobra.Command, configPath string) error {
 	flags := cmd.Flags()
 	var fileValues map[string]*yaml.Node
 	if configPath != "" {
-		var err error
-		if fileValues, err = readConfig(configPath, flags); err != nil {
+		var (
+			ignored []string
+			err     error
+		)
+		if fileValues, ignored, err = readConfig(configPath, flags, otherCommandsKeys(cmd)); err != nil {
 			return err
+		}
+		if len(ignored) > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s ignores the settings of other commands: %s\n",
+				configPath, cmd.Name(), strings.Join(ignored, ", "))
 		}
 	}
 	var problems []string
 	flags.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "config" || f.Name == "help" {
+		if f.Name == "config" || f.Name == "help" {
+			return
+		}
+		if f.Changed {
+			if err := checkRange(f); err != nil {
+				problems = append(problems, fmt.Sprintf("--%s: %v", f.Name, err))
+			}
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
@@ -56,23 +71,66 @@ func envName(flag string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// readConfig reads a YAML mapping of flag names to values.
-func readConfig(path string, flags *pflag.FlagSet) (map[string]*yaml.Node, error) {
+// configFromEnv takes --config from GRACEGUARD_CONFIG when the command
+// line gave none, as every other flag takes its variable.
+func configFromEnv(cmd *cobra.Command, configPath *string) error {
+	f := cmd.Flags().Lookup("config")
+	if f == nil || f.Changed {
+		return nil
+	}
+	v, ok := os.LookupEnv(envName("config"))
+	if !ok || v == "" {
+		return nil
+	}
+	if err := f.Value.Set(v); err != nil {
+		return usageErrorf("%s: %v", envName("config"), err)
+	}
+	f.Changed = true
+	*configPath = v
+	return nil
+}
+
+// otherCommandsKeys are the settings some other command takes (its flags,
+// and sinks: for the commands that deliver alerts), so that one config
+// file can serve scan and watch: a key of another command is ignored with
+// a note, while a key of no command stays an error.
+func otherCommandsKeys(cmd *cobra.Command) map[string]bool {
+	keys := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c != cmd {
+			c.Flags().VisitAll(func(f *pflag.Flag) { keys[f.Name] = true })
+			if c.Flags().Lookup("slack-webhook-url") != nil {
+				keys["sinks"] = true
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(cmd.Root())
+	return keys
+}
+
+// readConfig reads a YAML mapping of flag names to values. Keys that only
+// other commands take are returned in ignored.
+func readConfig(path string, flags *pflag.FlagSet, others map[string]bool) (values map[string]*yaml.Node, ignored []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usageErrorf("config: %w", err)
+		return nil, nil, usageErrorf("config: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, usageErrorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		pos, msg := yamlpos.Locate(data, err)
+		return nil, nil, usageErrorf("%s:%d:%d: %s", path, pos.Line, pos.Column, msg)
 	}
-	values := map[string]*yaml.Node{}
+	values = map[string]*yaml.Node{}
 	if len(doc.Content) == 0 {
-		return values, nil
+		return values, nil, nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, usageErrorf("%s:%d:%d: want a mapping of settings (flag names) to values", path, root.Line, root.Column)
+		return nil, nil, usageErrorf("%s:%d:%d: want a mapping of settings (flag names) to values", path, root.Line, root.Column)
 	}
 	var problems []string
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -83,16 +141,20 @@ func readConfig(path string, flags *pflag.FlagSet) (map[string]*yaml.Node, error
 			continue
 		}
 		if flags.Lookup(name) == nil || name == "config" {
-			problems = append(problems, fmt.Sprintf("%s:%d:%d: unknown setting %q for this command (settings are its flag names: %s)",
+			if others[name] && name != "config" {
+				ignored = append(ignored, k.Value)
+				continue
+			}
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: unknown setting %q (settings are flag names: %s)",
 				path, k.Line, k.Column, k.Value, strings.Join(flagNames(flags), ", ")))
 			continue
 		}
 		values[name] = v
 	}
 	if len(problems) > 0 {
-		return nil, usageErrorf("%s", strings.Join(problems, "\n"))
+		return nil, nil, usageErrorf("%s", strings.Join(problems, "\n"))
 	}
-	return values, nil
+	return values, ignored, nil
 }
 
 func flagNames(flags *pflag.FlagSet) []string {
@@ -142,8 +204,52 @@ func setFlag(f *pflag.Flag, v string) error {
 		return nil
 	}
 	if err := f.Value.Set(v); err != nil {
-		return err
+		return valueError(f, v, err)
 	}
 	f.Changed = true
+	return checkRange(f)
+}
+
+// valueError says what a flag wants in words instead of the parser's
+// (`strconv.ParseBool: parsing "maybe"`, `time: missing unit`). Values of
+// string flags are never echoed: they may be secrets.
+func valueError(f *pflag.Flag, v string, err error) error {
+	switch f.Value.Type() {
+	case "bool":
+		return fmt.Errorf("want true or false, not %q", v)
+	case "duration":
+		return fmt.Errorf("want a duration with its unit, such as 500ms, 2s or 5m, not %q", v)
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return fmt.Errorf("want a whole number, not %q", v)
+	case "float32", "float64":
+		return fmt.Errorf("want a number, not %q", v)
+	}
+	return err
+}
+
+// positiveDurations are intervals that cannot be zero: a zero poll would
+// spin, a zero checkpoint interval would write on every line.
+var positiveDurations = map[string]bool{"poll": true, "checkpoint-every": true}
+
+// checkRange refuses values no setting can mean: negative durations and
+// counts, and zero for the intervals above.
+func checkRange(f *pflag.Flag) error {
+	switch f.Value.Type() {
+	case "duration":
+		d, err := time.ParseDuration(f.Value.String())
+		if err != nil {
+			return nil
+		}
+		if d < 0 || (d == 0 && positiveDurations[f.Name]) {
+			if positiveDurations[f.Name] {
+				return fmt.Errorf("must be above zero, not %s", f.Value)
+			}
+			return fmt.Errorf("must not be negative, not %s", f.Value)
+		}
+	case "int", "int64":
+		if strings.HasPrefix(f.Value.String(), "-") {
+			return fmt.Errorf("must not be negative, not %s", f.Value)
+		}
+	}
 	return nil
 }

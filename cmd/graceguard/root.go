@@ -32,6 +32,9 @@ the grace period (another address, network or continent), and alerts on it.`,
 	var configPath string
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML `FILE` of settings: any flag's name as a key (GRACEGUARD_<FLAG> environment variables work too)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := configFromEnv(cmd, &configPath); err != nil {
+			return err
+		}
 		return applySettings(cmd, configPath)
 	}
 	root.AddCommand(

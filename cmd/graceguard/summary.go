@@ -31,6 +31,11 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 	}
 	b.WriteString("\n  events")
 	for _, k := range parser.Kinds() {
+		// Refusals and proxy records exist only in some deployments' logs:
+		// named when seen, not as a 0 that reads like a finding.
+		if (k == parser.KindRefusal || k == parser.KindProxy) && s.Events[k] == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, " %s %s", k, commas(s.Events[k]))
 	}
 	b.WriteString("\n  alerts")
@@ -48,14 +53,14 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		ruleErrs += n
 	}
 	if throttled > 0 {
-		fmt.Fprintf(&b, " (throttled %s)", commas(throttled))
+		fmt.Fprintf(&b, " (%s more held back by the rules' throttle: one alert per rule and user per window)", commas(throttled))
 	}
 	b.WriteByte('\n')
 	if ruleErrs > 0 {
 		fmt.Fprintf(&b, "  rule errors %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs))
 	}
 	if ev := s.Store.UsersEvicted + s.Store.IPsEvicted + s.Store.SessionsEvicted; ev > 0 {
-		fmt.Fprintf(&b, "  history evictions %s (users %s, addresses %s, sessions %s)\n", commas(ev),
+		fmt.Fprintf(&b, "  history evictions %s: users %s, addresses %s, sessions %s forgotten, oldest first, to stay within the history's caps (README, Bounded resources)\n", commas(ev),
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
 	}
 	if s.TokenAddrs.BehindProxy() {

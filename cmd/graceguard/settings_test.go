@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Values a user may type wrong, from the command line, the environment or
+// a config file: each is refused with words that say what is wanted and
+// where the value came from, never with the parser's own words.
+func TestSettingsRefusedClearly(t *testing.T) {
+	repoRoot(t)
+	const log = "testdata/openunison/sample.log"
+	tests := []struct {
+		name   string
+		env    map[string]string
+		config string
+		args   []string
+		want   []string // in stderr
+	}{
+		{name: "negative settle", args: []string{"watch", "--settle", "-1s", log}, want: []string{"--settle: must not be negative, not -1s"}},
+		{name: "zero poll", args: []string{"watch", "--poll", "0s", log}, want: []string{"--poll: must be above zero, not 0s"}},
+		{name: "negative poll", args: []string{"watch", "--poll", "-5ms", log}, want: []string{"--poll: must be above zero, not -5ms"}},
+		{name: "zero checkpoint interval", args: []string{"watch", "--checkpoint-every", "0", log}, want: []string{"--checkpoint-every: must be above zero"}},
+		{name: "env names the variable", env: map[string]string{"GRACEGUARD_SETTLE": "5"}, args: []string{"watch", log},
+			want: []string{"GRACEGUARD_SETTLE: want a duration with its unit, such as 500ms, 2s or 5m, not \"5\""}},
+		{name: "env negative", env: map[string]string{"GRACEGUARD_POLL": "-1s"}, args: []string{"watch", log},
+			want: []string{"GRACEGUARD_POLL: must be above zero, not -1s"}},
+		{name: "config bool", config: "format: json\nquiet: maybe\n", args: []string{"scan", log},
+			want: []string{":2:8: quiet: want true or false, not \"maybe\""}},
+		{name: "config duration without unit", config: "settle: 5\n", args: []string{"watch", log},
+			want: []string{":1:9: settle: want a duration with its unit"}},
+		{name: "config syntax error placed", config: "format: json\nmin-severity: [high\n", args: []string{"scan", log},
+			want: []string{":2:"}},
+		{name: "unknown key still an error", config: "formt: json\n", args: []string{"scan", log},
+			want: []string{":1:1: unknown setting \"formt\""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			args := tt.args
+			if tt.config != "" {
+				path := filepath.Join(t.TempDir(), "graceguard.yaml")
+				if err := os.WriteFile(path, []byte(tt.config), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append([]string{args[0], "--config", path}, args[1:]...)
+			}
+			_, stderr, code := run(t, nil, args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr %q", code, exitUsage, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
+				}
+			}
+			for _, goSpeak := range []string{"strconv.", "time: ", "ParseBool", "invalid syntax"} {
+				if strings.Contains(stderr, goSpeak) {
+					t.Errorf("stderr speaks Go (%q): %s", goSpeak, stderr)
+				}
+			}
+		})
+	}
+}
+
+// One config file serves scan and watch: the keys only watch takes are
+// ignored by scan with a note, and GRACEGUARD_CONFIG names the file as
+// --config does.
+func TestOneConfigForScanAndWatch(t *testing.T) {
+	repoRoot(t)
+	path := filepath.Join(t.TempDir(), "graceguard.yaml")
+	config := "format: json\nmin-severity: high\nstate-dir: /var/lib/graceguard\nlisten: 0.0.0.0:9090\nsinks:\n  - type: file\n    path: /tmp/x.json\n"
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, viaEnv := range []bool{false, true} {
+		name := map[bool]string{false: "--config", true: "GRACEGUARD_CONFIG"}[viaEnv]
+		t.Run(name, func(t *testing.T) {
+			args := []string{"scan", "--config", path, "testdata/openunison/sample.log"}
+			if viaEnv {
+				t.Setenv("GRACEGUARD_CONFIG", path)
+				args = []string{"scan", "testdata/openunison/sample.log"}
+			}
+			stdout, stderr, code := run(t, nil, args...)
+			if code != 0 {
+				t.Fatalf("exit %d; stderr %s", code, stderr)
+			}
+			if !strings.Contains(stderr, "scan ignores the settings of other commands: state-dir, listen, sinks") {
+				t.Errorf("no note of the ignored keys: %s", stderr)
+			}
+			// The file's format: json took effect.
+			if stdout != "" && !strings.HasPrefix(stdout, "{") {
+				t.Errorf("stdout is not JSON: %.200s", stdout)
+			}
+		})
+	}
+}

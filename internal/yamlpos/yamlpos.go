@@ -1,0 +1,72 @@
+// Package yamlpos locates YAML syntax errors. go.yaml.in/yaml/v3, which
+// reads every YAML file graceguard takes, reports a syntax error at the
+// line where the enclosing construct began (often line 1: "did not find
+// expected '-' indicator"), without a column. goccy/go-yaml's parser
+// reports the offending token's own line and column, so a file that yaml/v3
+// refuses is parsed once more with it, only to place the error. It owns no
+// decoding and must not quote the document: the message names the problem,
+// never the text, which may be a credential.
+package yamlpos
+
+import (
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+
+	goccy "github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Pos is where a syntax error is, from 1.
+type Pos struct{ Line, Column int }
+
+var v3Line = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// Locate returns the position and message of the syntax error err that
+// go.yaml.in/yaml/v3 returned for data. The column is 1 when only the
+// line is known.
+func Locate(data []byte, err error) (Pos, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	pos := Pos{Line: 1, Column: 1}
+	if m := v3Line.FindStringSubmatch(err.Error()); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	if p, m, ok := locateToken(data); ok {
+		pos, msg = p, m
+	}
+	return pos, dropQuoted(msg)
+}
+
+// locateToken asks goccy/go-yaml where the offending token is. A panic in
+// that second opinion leaves yaml/v3's first one standing.
+func locateToken(data []byte) (pos Pos, msg string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_, err := parser.ParseBytes(data, 0)
+	var se *goccy.SyntaxError
+	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil || se.Token.Position.Line < 1 {
+		return pos, "", false
+	}
+	msg = strings.NewReplacer("\t", `\t`, "\r", `\r`).Replace(se.Message)
+	return Pos{Line: se.Token.Position.Line, Column: max(se.Token.Position.Column, 1)}, msg, true
+}
+
+// dropQuoted removes what a message quotes of the document between
+// backquotes, as yaml/v3 does for values.
+func dropQuoted(msg string) string {
+	if !strings.Contains(msg, "`") {
+		return msg
+	}
+	var b strings.Builder
+	for i, part := range strings.Split(msg, "`") {
+		if i%2 == 0 {
+			b.WriteString(part)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}

@@ -1,0 +1,65 @@
+package yamlpos
+
+import (
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func TestLocate(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want Pos
+	}{
+		{"key indented less than its siblings", "rules:\n  - name: a\n    when: x\n   severity: high\n", Pos{4, 4}},
+		{"unclosed quote", "rules:\n  - name: a\n    when: \"x\n    severity: high\n", Pos{3, 11}},
+		{"colon in a plain value", "rules:\n  - name: a\n    when: x: y\n", Pos{3, 11}},
+		{"tab indentation", "rules:\n  - name: a\n\twhen: x\n", Pos{3, 1}},
+		{"unclosed flow map", "a: 1\nb: 2\nc: {d\n", Pos{3, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n yaml.Node
+			err := yaml.Unmarshal([]byte(tt.doc), &n)
+			if err == nil {
+				t.Fatal("yaml/v3 accepted the document")
+			}
+			got, msg := Locate([]byte(tt.doc), err)
+			if got != tt.want {
+				t.Errorf("Locate = %d:%d (%s), want %d:%d; yaml/v3 said %v", got.Line, got.Column, msg, tt.want.Line, tt.want.Column, err)
+			}
+			if msg == "" {
+				t.Error("no message")
+			}
+		})
+	}
+}
+
+func TestLocateNeverQuotesTheDocument(t *testing.T) {
+	doc := "url: `hunter2`: x\n  bad: [\n"
+	var n yaml.Node
+	err := yaml.Unmarshal([]byte(doc), &n)
+	if err == nil {
+		t.Skip("accepted")
+	}
+	_, msg := Locate([]byte(doc), err)
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("message quotes the document: %s", msg)
+	}
+}
+
+func FuzzLocate(f *testing.F) {
+	f.Add([]byte("a: [\n"))
+	f.Add([]byte("rules:\n  - name: a\n    when: x\n   severity: high\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var n yaml.Node
+		if err := yaml.Unmarshal(data, &n); err != nil {
+			pos, _ := Locate(data, err)
+			if pos.Line < 1 || pos.Column < 1 {
+				t.Fatalf("position %+v", pos)
+			}
+		}
+	})
+}

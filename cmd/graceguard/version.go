@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -25,13 +26,45 @@ func newVersionCmd(io streams) *cobra.Command {
 }
 
 func buildVersion() string {
-	if version != "" {
-		return version
+	info, _ := debug.ReadBuildInfo()
+	return versionOf(version, info)
+}
+
+// versionOf names a build: the stamped version, else the module version Go
+// recorded (`go install …@v1.2.3`, or a pseudo-version from git for `go
+// build`), then the commit when Go recorded one the version does not
+// already carry, marked +dirty for a modified work tree.
+func versionOf(stamped string, info *debug.BuildInfo) string {
+	v := stamped
+	if v == "" && info != nil {
+		v = info.Main.Version
 	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
+	if v == "" {
+		v = "(devel)"
 	}
-	return "(devel)"
+	if info == nil {
+		return v
+	}
+	var rev string
+	var dirty bool
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" && !strings.Contains(v, rev) {
+		v += " commit " + rev
+		if dirty {
+			v += "+dirty"
+		}
+	}
+	return v
 }
 
 // noArgs is cobra.NoArgs with a usage error, so a stray argument exits 2.

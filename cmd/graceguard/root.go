@@ -47,5 +47,6 @@ the grace period (another address, network or continent), and alerts on it.`,
 		newGeoCmd(io),
 		newVersionCmd(io),
 	)
+	registerChoices(root)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -279,6 +280,27 @@ client-go hands auth-provider credentials only to https servers: an http
 	return cmd
 }
 
+// caFile checks that path holds a PEM certificate and returns it absolute,
+// with the pool it makes; an empty path stays empty.
+func caFile(flag, path string) (string, *x509.CertPool, error) {
+	if path == "" {
+		return "", nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, usageErrorf("%s: %v", flag, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return "", nil, usageErrorf("%s %s: no PEM certificate", flag, path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", nil, usageErrorf("%s: %v", flag, err)
+	}
+	return abs, pool, nil
+}
+
 func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
 	if o.user == "" {
 		return usageErrorf("--user is required")
@@ -309,16 +331,22 @@ func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
 	if path == "" {
 		path = idp.DefaultKubeconfigPath()
 	}
+	if o.certificateAuthority != "" && o.server == "" {
+		return usageErrorf("--certificate-authority is the CA of --server, which is not given")
+	}
+	// kubectl reads a relative path in a kubeconfig relative to the
+	// kubeconfig's directory, not to where login ran: write absolute paths
+	// of files that exist and hold a certificate, or kubectl fails later.
+	var err error
+	if o.certificateAuthority, _, err = caFile("--certificate-authority", o.certificateAuthority); err != nil {
+		return err
+	}
+	var pool *x509.CertPool
+	if o.idpCA, pool, err = caFile("--idp-certificate-authority", o.idpCA); err != nil {
+		return err
+	}
 	var tlsCfg *tls.Config
-	if o.idpCA != "" {
-		pem, err := os.ReadFile(o.idpCA)
-		if err != nil {
-			return usageErrorf("--idp-certificate-authority: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return usageErrorf("--idp-certificate-authority %s: no PEM certificate", o.idpCA)
-		}
+	if pool != nil {
 		tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	c, err := idp.NewClient(ctx, o.issuer, idp.ClientOptions{ClientID: o.clientID, ClientSecret: o.clientSecret, TLSConfig: tlsCfg})

@@ -243,3 +243,50 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+// A relative --certificate-authority is written as an absolute path that
+// exists: kubectl reads relative paths from the kubeconfig's directory, so
+// writing it as typed breaks kubectl later, far from the cause.
+func TestIdpLoginCertificateAuthorityPaths(t *testing.T) {
+	dir := t.TempDir()
+	caPEM := testcert.NewCA(t).PEM
+	if err := os.WriteFile(filepath.Join(dir, "api-ca.pem"), caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "not-a-cert.pem"), []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	issuer, _, _ := startIdpServe(t, nil)
+	t.Chdir(dir)
+	kubeconfig := filepath.Join(t.TempDir(), "elsewhere", "kubeconfig")
+	login := func(ca, server string) error {
+		return runIdpLogin(context.Background(), &idpLoginOptions{
+			io:     streams{in: strings.NewReader(""), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}},
+			issuer: issuer, user: "mmosley", password: "start123", kubeconfig: kubeconfig,
+			clientID: "kubernetes", server: server, certificateAuthority: ca,
+		})
+	}
+	if err := login("api-ca.pem", "https://127.0.0.1:6443"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range cfg.Clusters {
+		if c.CertificateAuthority != filepath.Join(dir, "api-ca.pem") {
+			t.Errorf("cluster %s: certificate-authority %q, want %q", name, c.CertificateAuthority, filepath.Join(dir, "api-ca.pem"))
+		}
+	}
+	for _, tt := range []struct{ ca, server, want string }{
+		{"missing.pem", "https://127.0.0.1:6443", "--certificate-authority"},
+		{"not-a-cert.pem", "https://127.0.0.1:6443", "no PEM certificate"},
+		{"api-ca.pem", "", "--server"},
+	} {
+		err := login(tt.ca, tt.server)
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("login with --certificate-authority %s --server %q: %v; want a usage error naming %s", tt.ca, tt.server, err, tt.want)
+		}
+	}
+}

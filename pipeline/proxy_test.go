@@ -100,5 +100,3 @@ func TestBlockReaderReadsProxyLogs(t *testing.T) {
 		}
 	}
 }
-
-

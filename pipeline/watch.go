@@ -95,7 +95,7 @@ type Watcher struct {
 type WatchStats struct {
 	Records, ParseErrors, Alerts, Duplicates, DeliveryErrors int64
 	HeldOverflow                                             int64 // held events judged early because maxHeld were waiting
-	Events                                                   [5]int64
+	Events                                                   [parser.NumKinds]int64
 	TokenAddrs                                               AddressCounts
 }
 
@@ -426,6 +426,14 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 		return nil
 	}
 	ev.Source, ev.SourceID, ev.Offset = s.path, s.sourceID, rec.Offset
+	if ev.Kind == parser.KindProxy {
+		// A proxy's lines carry no log4j2 stamp for RecordTime; its token
+		// records' times are its clock, or every reuse would wait for it.
+		if ev.Time.After(s.watermark) {
+			s.watermark = ev.Time
+		}
+		return w.det.Observe(ctx, &ev)
+	}
 	w.stats.TokenAddrs.count(&ev)
 	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter {
 		w.warned = true

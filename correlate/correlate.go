@@ -77,6 +77,7 @@ type Observation struct {
 	// of the event's client; a refresh teaches them with its address.
 	Agent       string
 	Attribution parser.Attribution
+	Peer        netip.Addr // what OpenUnison logged, when attribution ran
 }
 
 // RefreshFact is a legitimate refresh remembered for a user.
@@ -89,6 +90,7 @@ type RefreshFact struct {
 	// Zero for refreshes learned before attribution ran (old checkpoints).
 	Agent       string
 	Attribution parser.Attribution
+	Peer        netip.Addr // what OpenUnison logged for it
 }
 
 // Facts are what the history knew just before an event.

@@ -299,29 +299,34 @@ func (r *Redis) decode(res []any) (Facts, error) {
 }
 
 // clientSuffix is what a refresh's member adds when attribution found its
-// client: "|attribution|agent", the agent last as it may hold a '|'. Empty
+// client: "|attribution|peer|agent", the agent last as it may hold a '|'. Empty
 // otherwise, so members keep the layout older versions wrote.
 func clientSuffix(obs Observation) string {
 	if obs.Attribution == parser.AttrNone && obs.Agent == "" {
 		return ""
 	}
-	return "|" + obs.Attribution.String() + "|" + obs.Agent
+	peer := ""
+	if obs.Peer.IsValid() {
+		peer = obs.Peer.String()
+	}
+	return "|" + obs.Attribution.String() + "|" + peer + "|" + obs.Agent
 }
 
-// decodeRefresh reads a refresh's "name|ip|session[|attribution|agent]"
+// decodeRefresh reads a refresh's "name|ip|session[|attribution|peer|agent]"
 // member and its score.
 func decodeRefresh(m string, score any) (RefreshFact, error) {
-	parts := strings.SplitN(m, "|", 5)
+	parts := strings.SplitN(m, "|", 6)
 	s, _ := score.(string)
 	t, err := fromMicros(s)
-	if (len(parts) != 3 && len(parts) != 5) || err != nil {
+	if (len(parts) != 3 && len(parts) != 6) || err != nil {
 		return RefreshFact{}, fmt.Errorf("%w: refresh %q scored %v", errReply, m, score)
 	}
 	ip, _ := netip.ParseAddr(parts[1])
 	f := RefreshFact{Time: t, IP: ip, Session: parts[2]}
-	if len(parts) == 5 {
+	if len(parts) == 6 {
 		_ = f.Attribution.UnmarshalText([]byte(parts[3])) // an unknown name from a newer version is none
-		f.Agent = parts[4]
+		f.Peer, _ = netip.ParseAddr(parts[4])
+		f.Agent = parts[5]
 	}
 	return f, nil
 }

@@ -103,7 +103,7 @@ local function apply(base)
   local need = ARGV[base + 6] == '1'
   local country, asn = ARGV[base + 7], ARGV[base + 8]
   local member, session, ref = ARGV[base + 9], ARGV[base + 10], ARGV[base + 11]
-  -- '|attribution|agent' of a refresh whose client attribution found, else ''.
+  -- '|attribution|peer|agent' of a refresh whose client attribution found, else ''.
   local client = ARGV[base + 12]
   local u = prefix .. 'u:' .. member
   local meta, refreshes, ips, reuses, countries, asns = u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':c', u .. ':a'

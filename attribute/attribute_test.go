@@ -314,3 +314,21 @@ func TestMemoryIsBounded(t *testing.T) {
 		t.Errorf("stats %+v, released %d", s, len(out))
 	}
 }
+
+func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	a.ExpectProxies()
+	a.Push(ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"), t0)
+	a.Push(nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), t0)
+	a.learn.setUpstream(ouA, podA)
+	b := New(Options{})
+	b.Restore(a.Snapshot(), t0)
+	if !b.Expecting() || b.learn.upstream[ouA] != podA {
+		t.Errorf("restored %+v", b.Snapshot())
+	}
+	got := describe(b.Flush(nil))
+	if len(got) != 1 || got[0] != "joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []" {
+		t.Errorf("after restore: %q", got)
+	}
+}

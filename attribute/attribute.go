@@ -122,6 +122,9 @@ type pending struct {
 type record struct {
 	ev      parser.Event // KindProxy, Proxy set
 	used    bool
+	// contested: an event already released as ambiguous may be this
+	// record's, so counting rivals for it can no longer be exact.
+	contested bool
 	arrived time.Time
 }
 

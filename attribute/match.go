@@ -75,6 +75,9 @@ func (a *Attributor) match(ev *parser.Event, idx int) result {
 		pick = a.inOrder(ev, idx, cands)
 	}
 	if pick < 0 {
+		for _, i := range cands {
+			a.records[i].contested = true
+		}
 		r := &a.records[cands[0]].ev
 		return result{attr: parser.AttrAmbiguous, candidates: clients, via: r.Proxy.Format.String() + " " + a.proxyName(r, peer), agent: a.sharedAgent(cands)}
 	}
@@ -127,6 +130,11 @@ func (a *Attributor) sharedAgent(cands []int) string {
 // logs requests as they end, so its log then keeps OpenUnison's order. It
 // returns the record for ev, or -1 when order cannot decide.
 func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
+	for _, i := range cands {
+		if a.records[i].contested {
+			return -1
+		}
+	}
 	var rivals []int // events competing for cands, in time order, ev among them
 	for j := idx; j < len(a.events); j++ {
 		o := &a.events[j].ev

@@ -120,12 +120,12 @@ type pending struct {
 }
 
 type record struct {
-	ev      parser.Event // KindProxy, Proxy set
-	used    bool
+	ev   parser.Event // KindProxy, Proxy set
+	used bool
 	// contested: an event already released as ambiguous may be this
 	// record's, so counting rivals for it can no longer be exact.
 	contested bool
-	arrived time.Time
+	arrived   time.Time
 }
 
 // New returns an Attributor.

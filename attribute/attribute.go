@@ -110,9 +110,13 @@ type Attributor struct {
 	learn   learner
 	twins   twinCache
 	crowd   crowd
-	expect  bool // proxy records have been seen or mappings given: token events wait for them
+	expect  bool      // proxy records have been seen or mappings given: token events wait for them
+	expired time.Time // the clock at the last expiry of records
 	stats   Stats
 }
+
+// expireEvery is how often, in log time, old records are dropped.
+const expireEvery = 100 * time.Millisecond
 
 type pending struct {
 	ev      parser.Event
@@ -180,7 +184,12 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 	if IsToken(ev.Kind) && !ev.Peer.IsValid() {
 		ev.Peer = ev.IP
 	}
+	// Kept in log time order: sources arrive interleaved, and nearly in
+	// order, so the new event rarely moves far.
 	a.events = append(a.events, pending{ev: ev, arrived: arrived})
+	for i := len(a.events) - 1; i > 0 && a.events[i].ev.Time.Before(a.events[i-1].ev.Time); i-- {
+		a.events[i], a.events[i-1] = a.events[i-1], a.events[i]
+	}
 }
 
 // noteRecord learns what a record says by itself: a proxy's own address
@@ -198,7 +207,6 @@ func (a *Attributor) noteRecord(ev *parser.Event) {
 // waited MaxWait (now), or too many wait. Before any proxy record is seen
 // nothing waits.
 func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []parser.Event {
-	slices.SortStableFunc(a.events, func(x, y pending) int { return x.ev.Time.Compare(y.ev.Time) })
 	through := a.through(clock)
 	n := 0
 	for n < len(a.events) {
@@ -218,7 +226,12 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	}
 	clear(a.events[:n])
 	a.events = slices.Delete(a.events, 0, n)
-	a.expire(through)
+	// Records expire by the hundred milliseconds: checking all of them on
+	// every event would cost more than the join.
+	if through.Sub(a.expired) >= expireEvery || through.Before(a.expired) {
+		a.expired = through
+		a.expire(through)
+	}
 	return dst
 }
 

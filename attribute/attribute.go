@@ -155,6 +155,13 @@ func New(opt Options) *Attributor {
 // for their records from the start.
 func (a *Attributor) ExpectProxies() { a.expect = true }
 
+// ExpectSource says src is a proxy's log (its first bytes told), so token
+// events wait for it from its first line on.
+func (a *Attributor) ExpectSource(src string) {
+	a.expect = true
+	a.learn.noteSource(src)
+}
+
 // Expecting reports whether token events wait for proxy records.
 func (a *Attributor) Expecting() bool { return a.expect }
 
@@ -181,8 +188,11 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		}
 		return
 	}
-	if IsToken(ev.Kind) && !ev.Peer.IsValid() {
-		ev.Peer = ev.IP
+	if IsToken(ev.Kind) {
+		if !ev.Peer.IsValid() {
+			ev.Peer = ev.IP
+		}
+		a.learn.noteOU(ev.Source)
 	}
 	// Kept in log time order: sources arrive interleaved, and nearly in
 	// order, so the new event rarely moves far.
@@ -228,9 +238,17 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	a.events = slices.Delete(a.events, 0, n)
 	// Records expire by the hundred milliseconds: checking all of them on
 	// every event would cost more than the join.
-	if through.Sub(a.expired) >= expireEvery || through.Before(a.expired) {
-		a.expired = through
-		a.expire(through)
+	// A record waits for its event as long as an event waits for it: until
+	// every OpenUnison log, not only the proxies', is Window past it.
+	horizon := through
+	if ou, ok := a.ouThrough(clock); ok && ou.Before(horizon) {
+		horizon = ou
+	} else if !ok {
+		horizon = time.Time{} // no OpenUnison log yet: records wait (capped)
+	}
+	if horizon.Sub(a.expired) >= expireEvery || horizon.Before(a.expired) {
+		a.expired = horizon
+		a.expire(horizon)
 	}
 	return dst
 }
@@ -253,6 +271,21 @@ func (a *Attributor) through(clock Clock) time.Time {
 		}
 	}
 	return t
+}
+
+// ouThrough is the time every OpenUnison log has been read to; false
+// before any token event came.
+func (a *Attributor) ouThrough(clock Clock) (time.Time, bool) {
+	if len(a.learn.ous) == 0 {
+		return time.Time{}, false
+	}
+	t := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	for src := range a.learn.ous {
+		if c := clock(src); c.Before(t) {
+			t = c
+		}
+	}
+	return t, true
 }
 
 // expire drops the records too old for any event still to come.

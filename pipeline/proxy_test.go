@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
@@ -121,4 +122,30 @@ func count(alerts []string, prefix string) int {
 		}
 	}
 	return n
+}
+
+func nginxLine(clock, client string) string {
+	return fmt.Sprintf("%s - - [23/Nov/2026:%s +0000] \"POST /auth/idp/k8sIdp/token HTTP/2.0\" 200 1893 \"-\" \"Go-http-client/2.0\" 412 0.015 [openunison-orchestra-443] [] 10.1.80.10:8443 1893 0.014 200 r\n", client, clock)
+}
+
+// A followed proxy log is read a line a record, its token requests counted,
+// and its clock (the proxy records' times) tells the watcher it has moved
+// past a reuse, which then waits for no settle time.
+func TestWatchFollowsProxyLogs(t *testing.T) {
+	h := newWatchHarness(t, time.Hour)
+	h.send("ingress", "I1123 09:59:59.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"+
+		nginxLine("10:00:01", "198.51.100.40")+nginxLine("10:00:05", "192.0.2.99")+nginxLine("10:00:06", "192.0.2.7"))
+	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa")+reuseLines("10:00:01,500", "192.0.2.99", "fb"))
+	h.idle("pod-a")
+	h.waitFor("reuse-ip-mismatch", 1)
+	if h.count("reuse-ip-mismatch") != 1 {
+		t.Fatal("the reuse waited for the proxy log, which was past it")
+	}
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	if st := h.w.Stats(); st.Events[parser.KindProxy] != 2 || st.ParseErrors != 0 {
+		t.Errorf("stats %+v: want the two proxy records handed out so far", st)
+	}
 }

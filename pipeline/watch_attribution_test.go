@@ -2,12 +2,18 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
 )
 
 // chunks cuts a log into pieces of about n bytes at line ends, as a
@@ -81,4 +87,64 @@ func TestWatchJoinsTheProxyLog(t *testing.T) {
 		st := h.w.attr.Stats()
 		t.Logf("proxy first %v: %d replays, outcomes %v, unmatched records %d", proxyFirst, truth.Replays, st.Outcomes, st.RecordsUnmatched)
 	}
+}
+
+// What waits for a proxy's record survives a restart: the checkpoint keeps
+// the waiting events and records, and the join completes after it.
+func TestWatchCheckpointKeepsWhatWaitsForAProxy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var got []alert.Alert
+	opt := WatchOptions{Rules: rules.Builtin(), StateDir: dir, Settle: time.Hour, Deliver: func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, g...)
+		return nil
+	}}
+	offsets := map[string]int64{}
+	batch := func(key, data string, ino uint64) source.Batch {
+		b := source.Batch{Key: key, Path: key, ID: source.FileID{Dev: 1, Ino: ino}, Data: []byte(data), Offset: offsets[key]}
+		offsets[key] += int64(len(data))
+		return b
+	}
+	// A line after each record: the last line of a batch may still grow.
+	const klog = "I1123 10:00:10.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"
+	w1, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w1.Run(ctx, batches) }()
+	batches <- batch("ingress", "I1123 09:59:59.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"+nginxLine("10:00:00", "203.0.113.9")+klog, 3)
+	batches <- batch("pod-a", refreshLine("10:00:00,100", "10.1.67.12", "fa")+reuseLines("10:00:01,500", "10.1.67.12", "fb")+
+		refreshLine("10:00:09,000", "10.1.67.12", "fz"), 4)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	w2, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := w2.attr.Stats(); st.WaitingEvents < 3 || st.WaitingRecords != 1 {
+		t.Fatalf("restored %d waiting events and %d records, want the refresh, the reuse and its record", st.WaitingEvents, st.WaitingRecords)
+	}
+	batches = make(chan source.Batch)
+	go func() { done <- w2.Run(context.Background(), batches) }()
+	batches <- batch("ingress", nginxLine("10:00:01", "192.0.2.66")+nginxLine("10:00:09", "203.0.113.9")+klog, 3)
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range got {
+		if a.Rule == "reuse-ip-mismatch" && a.IP == "192.0.2.66" && a.PrevIP == "203.0.113.9" && a.Peer == "10.1.67.12" {
+			return
+		}
+	}
+	t.Errorf("the replay was not named after the restart: %+v", got)
 }

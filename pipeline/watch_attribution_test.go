@@ -5,13 +5,20 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -147,4 +154,34 @@ func TestWatchCheckpointKeepsWhatWaitsForAProxy(t *testing.T) {
 		}
 	}
 	t.Errorf("the replay was not named after the restart: %+v", got)
+}
+
+// Without the proxy's log, reuses through it are counted in /metrics and
+// named once in the log, with the log to add.
+func TestWatchCountsUnattributedReuses(t *testing.T) {
+	t.Parallel()
+	var logs testsync.Buffer
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, nil)
+	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Attribution: attribute.Options{Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}}})
+	h.send("pod-a", refreshLine("10:00:00,000", "10.1.67.12", "fa")+reuseLines("10:00:00,043", "10.1.67.56", "fb")+
+		refreshLine("10:05:00,000", "10.1.67.12", "fc")+reuseLines("10:05:00,043", "10.1.67.56", "fd"))
+	h.idle("pod-a")
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(m.Unattributed); v != 2 {
+		t.Errorf("graceguard_unattributed_reuses_total %v, want 2", v)
+	}
+	if v := testutil.ToFloat64(m.Attribution.WithLabelValues("unattributed")); v != 6 {
+		t.Errorf("graceguard_attribution_total{attribution=unattributed} %v, want 6", v)
+	}
+	if n := strings.Count(logs.String(), "came through a proxy"); n != 1 {
+		t.Errorf("%d log lines about unattributed reuses, want one:\n%s", n, logs.String())
+	}
+	if n := h.count("reuse-ip-mismatch") + h.count("reuse-new-ip"); n != 0 {
+		t.Errorf("%d address alerts on unattributed reuses", n)
+	}
 }

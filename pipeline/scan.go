@@ -284,8 +284,9 @@ func (s *Summary) add(c *readerCounts, st parser.Stats) {
 	}
 }
 
-// merge feeds the detector the inputs' events in time order. Within one
-// input the log's own order is kept (only the heads are compared).
+// merge feeds the detector the inputs' events in time order (eventOrder),
+// the same whatever order the inputs were named in. Within one input the
+// log's own order is kept (only the heads are compared).
 func merge(ctx context.Context, sources []eventSource, det *Detector) error {
 	if len(sources) == 1 {
 		src := sources[0]
@@ -326,11 +327,10 @@ type eventHeap []heapItem
 
 func (h eventHeap) Len() int { return len(h) }
 func (h eventHeap) Less(i, j int) bool {
-	a, b := h[i].src.event(), h[j].src.event()
-	if !a.Time.Equal(b.Time) {
-		return a.Time.Before(b.Time)
+	if c := eventOrder(h[i].src.event(), h[j].src.event()); c != 0 {
+		return c < 0
 	}
-	return h[i].idx < h[j].idx
+	return h[i].idx < h[j].idx // the same name twice (stdin)
 }
 func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *eventHeap) Push(x any)   { *h = append(*h, x.(heapItem)) }

@@ -23,9 +23,12 @@ type WatchOptions struct {
 	Rules      *rules.Set
 	Limits     correlate.Limits
 	PairWindow time.Duration
-	// Settle is the longest a grace reuse waits for the other sources to
-	// catch up, so a refresh another replica logged can arrive first. With
-	// one source nothing waits.
+	// Settle is, with a shared store, how long a grace reuse waits for the
+	// other watchers' refreshes to reach it. Events of this watcher's own
+	// sources wait for each other exactly, by log time (order.go), however
+	// long reading takes; Settle only bounds the wait for a source that
+	// sends nothing at all, not even its end (a hung read). With one source
+	// nothing waits.
 	Settle time.Duration
 	// Deliver sends a group of alerts (one event's). An error is counted and
 	// logged; the alerts are not marked sent.
@@ -75,6 +78,8 @@ type Watcher struct {
 	det      *Detector
 	streams  map[string]*stream
 	held     []heldEvent
+	ending   []*stream // ended sources whose events still wait to be merged
+	queued   int       // events waiting in the sources' queues
 	heldFrom map[correlate.UserID]time.Time // per user, the earliest reuse held
 	blocked  map[correlate.UserID]bool      // scratch for release
 	sent     *durable.RecentIDs
@@ -112,7 +117,9 @@ type stream struct {
 	line      int64
 	idle      bool
 	idleSince time.Time // when the stream last went idle
-	watermark time.Time // time of the newest record read
+	watermark time.Time      // time of the newest record read
+	queue     []parser.Event // events read and not yet merged (order.go)
+	lastBatch time.Time      // when the follower last sent anything of it
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -235,6 +242,19 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 			if err := w.tick(ctx); err != nil {
 				return err
 			}
+			select {
+			case b, ok := <-batches:
+				if !ok {
+					return w.finish(ctx)
+				}
+				if err := w.handle(ctx, b); err != nil {
+					return err
+				}
+			default:
+				if err := w.releaseStalled(ctx); err != nil {
+					return err
+				}
+			}
 		case <-ctx.Done():
 			return errors.Join(ctx.Err(), w.flushStore(context.WithoutCancel(ctx)), w.checkpoint())
 		}
@@ -301,7 +321,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 		s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
 		w.streams[b.Key] = s
 	}
-	s.id = b.ID
+	s.id, s.lastBatch = b.ID, w.opt.now()
 	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:
@@ -311,6 +331,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 			}
 		}
 		delete(w.streams, b.Key)
+		if len(s.queue) > 0 {
+			w.ending = append(w.ending, s) // its events still merge with the others'
+		}
 		w.forgetSourceMetrics(s.path)
 		return w.release(ctx, false)
 	case b.Idle:
@@ -323,6 +346,8 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 			}
 		}
 		return w.release(ctx, false)
+	case len(b.Data) == 0:
+		return nil // a source announced before its data (order.go): it is known now
 	}
 	s.idle = false
 	if w.released {
@@ -399,7 +424,7 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 	if m := w.opt.Metrics; m != nil {
 		m.Records.Inc()
 	}
-	if t, ok := parser.RecordTime(rec.Text, w.opt.Location); ok {
+	if t, ok := parser.RecordTime(rec.Text, w.opt.Location); ok && t.After(s.watermark) {
 		s.watermark = t
 		if t.After(w.newest) {
 			w.newest = t
@@ -431,7 +456,14 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 		w.warned = true
 		w.log.Warn(a.ProxyDiagnosis())
 	}
-	if ev.Kind == parser.KindGraceReuse && (w.opt.Shared || w.othersBehind(s, ev.Time)) {
+	return w.enqueue(ctx, s, ev)
+}
+
+// pass takes the next event in log order across sources (order.go) to the
+// detector, or holds it (held.go): with a shared store a grace reuse waits
+// for the other watchers' refreshes, and its user's later events behind it.
+func (w *Watcher) pass(ctx context.Context, ev parser.Event) error {
+	if ev.Kind == parser.KindGraceReuse && w.opt.Shared {
 		w.det.correlator.Pair(&ev)
 		return w.hold(ctx, ev)
 	}

@@ -78,8 +78,8 @@ type Watcher struct {
 	det      *Detector
 	streams  map[string]*stream
 	held     []heldEvent
-	ending   []*stream // ended sources whose events still wait to be merged
-	queued   int       // events waiting in the sources' queues
+	ending   []*stream                      // ended sources whose events still wait to be merged
+	queued   int                            // events waiting in the sources' queues
 	heldFrom map[correlate.UserID]time.Time // per user, the earliest reuse held
 	blocked  map[correlate.UserID]bool      // scratch for release
 	sent     *durable.RecentIDs
@@ -116,7 +116,7 @@ type stream struct {
 	end       int64 // offset after the last data pushed
 	line      int64
 	idle      bool
-	idleSince time.Time // when the stream last went idle
+	idleSince time.Time      // when the stream last went idle
 	watermark time.Time      // time of the newest record read
 	queue     []parser.Event // events read and not yet merged (order.go)
 	lastBatch time.Time      // when the follower last sent anything of it

@@ -63,6 +63,11 @@ func eventOrder(a, b *parser.Event) int {
 // committed, too (quietCommit): the two decide the same thing.
 const idleSettle = quietCommit
 
+// minStall is the least time a source that sends nothing, not even its
+// end, holds the others back, whatever the settle time: a follower reading
+// a backlog on a loaded machine can take this long to come round to a file.
+const minStall = time.Second
+
 // maxQueued bounds the events waiting in the sources' queues; past it the
 // least head goes on without waiting (counted with the held overflow).
 const maxQueued = 50_000
@@ -99,7 +104,8 @@ func (w *Watcher) drain(ctx context.Context, all bool) error {
 }
 
 // releaseStalled is drain when no batch waits to be read: a source that
-// sent nothing, not even its end, for the settle time (a hung read, a
+// sent nothing, not even its end, for the settle time or minStall, the
+// longer (a hung read, a
 // follower stuck on it) stops holding the others back. It is asked only
 // while the input is empty, so a watcher slow to take batches does not
 // take a source whose batch waits in the channel for a stalled one.
@@ -158,7 +164,7 @@ func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls 
 			}
 			continue
 		}
-		if !stalls || now.Sub(o.lastBatch) < w.opt.Settle {
+		if !stalls || now.Sub(o.lastBatch) < max(w.opt.Settle, minStall) {
 			return true
 		}
 	}

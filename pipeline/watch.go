@@ -26,9 +26,9 @@ type WatchOptions struct {
 	// Settle is, with a shared store, how long a grace reuse waits for the
 	// other watchers' refreshes to reach it. Events of this watcher's own
 	// sources wait for each other exactly, by log time (order.go), however
-	// long reading takes; Settle only bounds the wait for a source that
-	// sends nothing at all, not even its end (a hung read). With one source
-	// nothing waits.
+	// long reading takes; Settle (a second at least) only bounds the wait
+	// for a source that sends nothing at all, not even its end (a hung
+	// read). With one source nothing waits.
 	Settle time.Duration
 	// Deliver sends a group of alerts (one event's). An error is counted and
 	// logged; the alerts are not marked sent.

@@ -58,6 +58,7 @@ type Redis struct {
 
 	mu      sync.Mutex
 	pending []Observation
+	unsent  []Observation // batches that failed, for TakeUnsent
 	loaded  bool // the script is in Redis's cache, for pipelined EvalSha
 	stats   redisStats
 }
@@ -152,18 +153,42 @@ func (r *Redis) flush(ctx context.Context) error {
 	if len(r.pending) == 0 {
 		return nil
 	}
-	// A failed batch is dropped, not retried: the failover store learned it
-	// locally, and replaying a half-applied batch would learn some twice.
+	// A failed batch is not retried here: the failover store learned it
+	// locally and writes it back (TakeUnsent) once Redis answers again.
 	batch := r.pending
-	r.pending = r.pending[:0]
+	r.pending = nil
 	err := r.sendBatch(ctx, batch)
-	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		// Redis restarted or its scripts were flushed: no command of the
-		// batch ran, so it can go again once the script is back.
-		r.loaded = false
-		err = r.sendBatch(ctx, batch)
+	if err != nil {
+		r.unsent = append(r.unsent, batch...)
 	}
 	return err
+}
+
+// Learn sends observations for Redis to learn, in order, in one round trip;
+// whatever they ask, no facts come back. The failover store writes back
+// with it what was learned while Redis was away.
+func (r *Redis) Learn(ctx context.Context, batch []Observation) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	learn := make([]Observation, len(batch))
+	for i, o := range batch {
+		o.NeedFacts = false
+		learn[i] = o
+	}
+	return r.sendBatch(ctx, learn)
+}
+
+// TakeUnsent returns, and forgets, the learn-only observations that were
+// batched and not sent (their batch failed, or waits still), oldest first.
+func (r *Redis) TakeUnsent() []Observation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append(r.unsent, r.pending...)
+	r.unsent, r.pending = nil, nil
+	return out
 }
 
 // scriptBatch is how many observations go in one script call: enough to
@@ -181,12 +206,16 @@ func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 		}
 		r.loaded = true
 	}
-	pipe := r.client.Pipeline()
-	var cmds []*redis.Cmd
-	for part := range slices.Chunk(batch, scriptBatch) {
-		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
+	cmds, err := r.pipeBatch(ctx, batch)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		// Redis restarted or its scripts were flushed: no command of the
+		// batch ran, so it can go again once the script is back.
+		if err = applyScript.Load(ctx, r.client).Err(); err == nil {
+			cmds, err = r.pipeBatch(ctx, batch)
+		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err != nil {
+		r.loaded = false
 		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
 	}
 	for _, c := range cmds {
@@ -194,6 +223,16 @@ func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 		r.countEvictions(res)
 	}
 	return nil
+}
+
+func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
+	pipe := r.client.Pipeline()
+	var cmds []*redis.Cmd
+	for part := range slices.Chunk(batch, scriptBatch) {
+		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
+	}
+	_, err := pipe.Exec(ctx)
+	return cmds, err
 }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {

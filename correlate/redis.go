@@ -59,7 +59,7 @@ type Redis struct {
 	mu      sync.Mutex
 	pending []Observation
 	unsent  []Observation // batches that failed, for TakeUnsent
-	loaded  bool // the script is in Redis's cache, for pipelined EvalSha
+	loaded  bool          // the script is in Redis's cache, for pipelined EvalSha
 	stats   redisStats
 }
 

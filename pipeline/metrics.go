@@ -75,7 +75,15 @@ var (
 	descEvictions = prometheus.NewDesc("graceguard_evictions_total", "History entries dropped to stay within bounds, by what.", []string{"what"}, nil)
 	descStateUp   = prometheus.NewDesc("graceguard_shared_state_up", "1 while the shared state store (Redis) answers, 0 while analysis runs on local state.", nil, nil)
 	descStateErrs = prometheus.NewDesc("graceguard_shared_state_errors_total", "Failed calls to the shared state store, reconnection attempts included.", nil, nil)
+	descWBPending = prometheus.NewDesc("graceguard_shared_state_writeback_pending", "Events learned while the shared state store was unreachable, to be written back to it.", nil, nil)
+	descWBDropped = prometheus.NewDesc("graceguard_shared_state_writeback_dropped_total", "Events learned while the shared state store was unreachable and never written back (over 100,000 waited).", nil, nil)
 )
+
+// writeBacker is a store that writes back what it learned during an outage.
+type writeBacker interface {
+	WriteBackPending() int
+	WriteBackDropped() int64
+}
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUsers
@@ -84,6 +92,10 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	if _, ok := c.store.(sharedHealth); ok {
 		ch <- descStateUp
 		ch <- descStateErrs
+	}
+	if _, ok := c.store.(writeBacker); ok {
+		ch <- descWBPending
+		ch <- descWBDropped
 	}
 }
 
@@ -104,5 +116,9 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descStateUp, prometheus.GaugeValue, up)
 		ch <- prometheus.MustNewConstMetric(descStateErrs, prometheus.CounterValue, float64(h.Errors()))
+	}
+	if wb, ok := c.store.(writeBacker); ok {
+		ch <- prometheus.MustNewConstMetric(descWBPending, prometheus.GaugeValue, float64(wb.WriteBackPending()))
+		ch <- prometheus.MustNewConstMetric(descWBDropped, prometheus.CounterValue, float64(wb.WriteBackDropped()))
 	}
 }

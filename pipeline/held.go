@@ -171,6 +171,6 @@ func keyOf(streams map[string]*stream, path string) string {
 
 func (w *Watcher) setHeld() {
 	if m := w.opt.Metrics; m != nil {
-		m.Held.Set(float64(len(w.held)))
+		m.Held.Set(float64(len(w.held) + w.queued))
 	}
 }

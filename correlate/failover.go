@@ -97,6 +97,27 @@ func (f *Failover) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	return facts, nil
 }
 
+// ApplyBatch implements BatchStore: the local store learns each observation
+// in turn, then the shared store applies them all in one round trip; its
+// facts are the answer, or the local store's while it is down.
+func (f *Failover) ApplyBatch(ctx context.Context, batch []Observation, facts []Facts) error {
+	for i, obs := range batch {
+		facts[i], _ = f.local.Apply(ctx, obs)
+	}
+	if !f.up.Load() || !f.wroteBack(ctx) {
+		f.keep(batch...)
+		return nil
+	}
+	shared := make([]Facts, len(batch))
+	if err := f.shared.ApplyBatch(ctx, batch, shared); err != nil {
+		f.fail(err)
+		f.keep(batch...) // which of them Redis applied is unknown; learning one twice is harmless
+		return nil
+	}
+	copy(facts, shared)
+	return nil
+}
+
 // Flush sends what the shared store batched, and what was learned while it
 // was down.
 func (f *Failover) Flush(ctx context.Context) error {
@@ -108,14 +129,15 @@ func (f *Failover) Flush(ctx context.Context) error {
 	return nil
 }
 
-// keep remembers an observation the shared store did not get.
-func (f *Failover) keep(obs Observation) {
-	if obs.Action == Look {
-		return // teaches nothing
-	}
+// keep remembers observations the shared store did not get.
+func (f *Failover) keep(obs ...Observation) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.keepLocked(obs)
+	for _, o := range obs {
+		if o.Action != Look { // teaches nothing
+			f.keepLocked(o)
+		}
+	}
 }
 
 func (f *Failover) keepLocked(obs ...Observation) {

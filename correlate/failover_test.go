@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +273,54 @@ func TestFailoverLogsEachNewError(t *testing.T) {
 	refused, wrongpass := strings.Count(logs.String(), "connection refused"), strings.Count(logs.String(), "WRONGPASS")
 	if refused != 1 || wrongpass != 1 {
 		t.Fatalf("logged the refusal %d times and the wrong password %d times, want each once:\n%s", refused, wrongpass, logs.String())
+	}
+}
+
+// A batch applied in one round trip gives each observation the facts one
+// Apply after another would have given it.
+func TestRedisApplyBatchAgreesWithApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	store := func(db int) *Redis {
+		opt, err := redis.ParseURL(srv.URL(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := redis.NewClient(opt)
+		t.Cleanup(func() { c.Close() })
+		return NewRedis(c, RedisOptions{Limits: Limits{MaxUsers: 50}})
+	}
+	one, batched := store(0), store(1)
+	obs := benchObservations(600)
+	for i := range obs {
+		obs[i].Time = t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		obs[i].Source, obs[i].Offset = "8:1", int64(i)
+		if i%7 == 0 {
+			obs[i].Action, obs[i].NeedFacts = Reuse, true
+		}
+		if i%11 == 0 {
+			obs[i].NeedFacts = true // a refresh some rule judges
+		}
+	}
+	want := make([]Facts, len(obs))
+	for i, o := range obs {
+		f, err := one.Apply(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = f
+	}
+	got := make([]Facts, len(obs))
+	for start := 0; start < len(obs); start += 100 {
+		end := min(start+100, len(obs))
+		if err := batched.ApplyBatch(ctx, obs[start:end], got[start:end]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range obs {
+		if !reflect.DeepEqual(want[i], got[i]) {
+			t.Fatalf("observation %d (%+v): batched facts %+v, one by one %+v", i, obs[i], got[i], want[i])
+		}
 	}
 }

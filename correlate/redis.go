@@ -142,6 +142,52 @@ func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	return f, nil
 }
 
+// ApplyBatch applies observations in order, as many calls of Apply would,
+// in one round trip (with the learn-only ones batched before them), and
+// fills facts[i] for each observation that needs facts. A watcher catching
+// up on a backlog judges a batch of events at a time this way, rather than
+// waiting for Redis once per event. On an error nothing is known of which
+// observations Redis applied.
+func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Facts) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := append(r.pending, batch...)
+	r.pending = nil
+	cmds, err := r.send(ctx, all)
+	if err != nil {
+		r.unsent = append(r.unsent, all[:len(all)-len(batch)]...)
+		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(all), err)
+	}
+	skip := len(all) - len(batch) // the learn-only ones sent first
+	i := 0
+	for _, c := range cmds {
+		res, err := c.Slice()
+		if err != nil || len(res) != 2 {
+			return fmt.Errorf("redis %s: apply events to the history: %w %v", r.client.Options().Addr, errReply, err)
+		}
+		r.countEvictions(res)
+		out, _ := res[0].([]any)
+		for _, v := range out {
+			j := i - skip
+			i++
+			if j < 0 || !batch[j].NeedFacts {
+				continue
+			}
+			f, err := decodeFacts(v)
+			if err != nil {
+				return err
+			}
+			f.IPSeen = slices.Contains(f.UserIPs, batch[j].IP)
+			f.SessionIP = slices.Contains(f.SessionIPs, batch[j].IP)
+			facts[j] = f
+		}
+	}
+	if i != len(all) {
+		return fmt.Errorf("redis %s: %w: %d results for %d events", r.client.Options().Addr, errReply, i, len(all))
+	}
+	return nil
+}
+
 // Flush sends the learn-only observations waiting.
 func (r *Redis) Flush(ctx context.Context) error {
 	r.mu.Lock()
@@ -200,9 +246,23 @@ const scriptBatch = 64
 // EvalSha in a pipeline cannot fall back to Eval per command, so the script
 // is loaded first, once.
 func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
+	cmds, err := r.send(ctx, batch)
+	if err != nil {
+		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
+	}
+	for _, c := range cmds {
+		res, _ := c.Slice()
+		r.countEvictions(res)
+	}
+	return nil
+}
+
+// send sends observations in one pipeline of script calls and returns the
+// calls, answered.
+func (r *Redis) send(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
 	if !r.loaded {
 		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
-			return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
+			return nil, fmt.Errorf("load the history script: %w", err)
 		}
 		r.loaded = true
 	}
@@ -216,13 +276,8 @@ func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 	}
 	if err != nil {
 		r.loaded = false
-		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
 	}
-	for _, c := range cmds {
-		res, _ := c.Slice()
-		r.countEvictions(res)
-	}
-	return nil
+	return cmds, err
 }
 
 func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
@@ -301,9 +356,14 @@ func (r *Redis) decode(res []any) (Facts, error) {
 	if len(out) != 1 {
 		return Facts{}, fmt.Errorf("%w: %v, want the facts of one event", errReply, res[0])
 	}
-	raw, ok := out[0].([]any)
+	return decodeFacts(out[0])
+}
+
+// decodeFacts reads one observation's facts in the script's reply.
+func decodeFacts(v any) (Facts, error) {
+	raw, ok := v.([]any)
 	if !ok || len(raw) != 9 {
-		return Facts{}, fmt.Errorf("%w: facts %v", errReply, out[0])
+		return Facts{}, fmt.Errorf("%w: facts %v", errReply, v)
 	}
 	var f Facts
 	prev, _ := raw[0].(string)

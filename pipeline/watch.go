@@ -161,6 +161,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	}
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
 	w.det.correlator.SourceClock = w.sourceClock
+	w.det.UseBatches(judgeBatch)
 	w.det.UseGeo(opt.Geo)
 	if opt.StateDir != "" {
 		if err := w.load(); err != nil {
@@ -232,7 +233,7 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 			if !ok {
 				return w.finish(ctx)
 			}
-			if err := w.handle(ctx, b); err != nil {
+			if err := w.handleAll(ctx, b); err != nil {
 				return err
 			}
 		case set := <-w.reload:
@@ -247,16 +248,20 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 				if !ok {
 					return w.finish(ctx)
 				}
-				if err := w.handle(ctx, b); err != nil {
+				if err := w.handleAll(ctx, b); err != nil {
 					return err
 				}
 			default:
 				if err := w.releaseStalled(ctx); err != nil {
 					return err
 				}
+				if err := w.det.Drain(ctx); err != nil {
+					return err
+				}
 			}
 		case <-ctx.Done():
-			return errors.Join(ctx.Err(), w.flushStore(context.WithoutCancel(ctx)), w.checkpoint())
+			rest := context.WithoutCancel(ctx)
+			return errors.Join(ctx.Err(), w.det.Drain(rest), w.flushStore(rest), w.checkpoint())
 		}
 	}
 }
@@ -265,7 +270,24 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 // correlator's waiting refreshes stay waiting: the checkpoint keeps them.
 func (w *Watcher) finish(ctx context.Context) error {
 	err := w.release(ctx, true)
+	if err == nil {
+		err = w.det.Drain(ctx)
+	}
 	return errors.Join(err, w.flushStore(ctx), w.checkpoint())
+}
+
+// judgeBatch is how many events a shared store (Redis) is sent in one round
+// trip, at most: a backlog is judged a batch at a time, not a round trip an
+// event. Every batch of input is judged before the next is awaited, so
+// following a live log this adds nothing.
+const judgeBatch = 512
+
+// handleAll handles a batch of input and judges what it brought.
+func (w *Watcher) handleAll(ctx context.Context, b source.Batch) error {
+	if err := w.handle(ctx, b); err != nil {
+		return err
+	}
+	return w.det.Drain(ctx)
 }
 
 // batchingStore is a store that sends what it learns in batches.
@@ -290,6 +312,9 @@ func (w *Watcher) tick(ctx context.Context) error {
 		if err := w.det.Tick(ctx, w.newest); err != nil {
 			return err
 		}
+	}
+	if err := w.det.Drain(ctx); err != nil {
+		return err
 	}
 	if err := w.flushStore(ctx); err != nil {
 		return err

@@ -9,8 +9,9 @@ import (
 	"github.com/graceguard/graceguard/internal/golden"
 )
 
-// tieLines are two replicas' logs where a refresh (a.log) and the replay
-// of the token it rotated (b.log) share a millisecond.
+// tieLines are two replicas' logs where a refresh (b.log) and the replay
+// of the token it rotated (a.log, named to sort first: only the order by
+// kind puts the refresh first) share a millisecond.
 func tieLines() (a, b string) {
 	const url, dn = "https://k8sou.example.com/auth/idp/k8sIdp/token", "uid=kwatson,ou=shadow,o=Tremolo"
 	line := func(at, thread, ip, sid string) string {
@@ -31,7 +32,7 @@ func TestScanOutputIsTheSameForAnyOrderOfFiles(t *testing.T) {
 	}
 	t.Chdir(t.TempDir()) // the files' names, printed in alerts, are short and the same each run
 	a, b := tieLines()
-	for name, data := range map[string]string{"a.log": a, "b.log": b} {
+	for name, data := range map[string]string{"b.log": a, "a.log": b} {
 		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}

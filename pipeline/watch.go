@@ -237,6 +237,9 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 				return err
 			}
 		case set := <-w.reload:
+			if err := w.det.Drain(ctx); err != nil { // judged by the rules they were read under
+				return err
+			}
 			w.det.SetRules(set)
 			w.log.Info("rules reloaded", "rules", len(set.Enabled()))
 		case <-tick.C:

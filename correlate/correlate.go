@@ -36,6 +36,14 @@ type Store interface {
 	Apply(ctx context.Context, obs Observation) (Facts, error)
 }
 
+// BatchStore is a Store that applies many observations, in order, at the
+// cost of one: a shared store, where each call is a round trip. facts[i]
+// is filled for each observation that needs facts.
+type BatchStore interface {
+	Store
+	ApplyBatch(ctx context.Context, batch []Observation, facts []Facts) error
+}
+
 // Action is what an observation teaches the history.
 type Action uint8
 

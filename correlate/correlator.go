@@ -36,10 +36,18 @@ type Correlator struct {
 	// event, right when sources are merged by time (scan).
 	SourceClock func(source string) (t time.Time, ok bool)
 
+	// Defer, above zero with a BatchStore, applies observations in batches
+	// of up to Defer, one round trip each, and judges them when their batch
+	// is sent: when it is full, or on Drain, which the caller must call
+	// before it waits for more input. Unset, each is applied at once.
+	Defer int
+
 	store      Store
 	pairWindow time.Duration
-	pending    pendingQueue // token_ok lines waiting, in log order
-	reuses     []reuseMark  // recent grace reuses, for a twin logged in the other order
+	deferred   []deferredObs // observations waiting for their batch, in order
+	spare      []deferredObs // the other buffer, so draining does not allocate
+	pending    pendingQueue  // token_ok lines waiting, in log order
+	reuses     []reuseMark   // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
 	committing parser.Event // the waiting line being judged, see commitAt
 }
@@ -304,12 +312,28 @@ func (c *Correlator) commit(ctx context.Context, ev *parser.Event, judge Judge) 
 	return c.judge(ctx, ev, Refresh, judge)
 }
 
+// deferredObs is an event waiting for its batch to be applied.
+type deferredObs struct {
+	obs      Observation
+	ev       parser.Event
+	here     geo.Info
+	hasHere  bool
+	noFacts  bool // an anonymous DN's event: judged without history
+	needJudg bool
+	judge    Judge
+}
+
 func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action, judge Judge) error {
 	need := c.Judged == nil || c.Judged(ev.Kind)
+	_, batching := c.store.(BatchStore)
+	batching = batching && c.Defer > 0
 	if parser.IsAnonymousDN(ev.User) {
 		// A failure logged with the anonymous DN belongs to no user's history.
 		if !need {
 			return nil
+		}
+		if batching {
+			return c.defer1(ctx, deferredObs{ev: *ev, noFacts: true, needJudg: true, judge: judge})
 		}
 		return judge(&Context{Event: ev})
 	}
@@ -322,6 +346,13 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 			obs.Country, obs.ASN = info.Country, info.ASN
 		}
 	}
+	if batching {
+		d := deferredObs{obs: obs, ev: *ev, needJudg: need, judge: judge}
+		if here != nil {
+			d.here, d.hasHere = *here, true
+		}
+		return c.defer1(ctx, d)
+	}
 	facts, err := c.store.Apply(ctx, obs)
 	if err != nil {
 		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
@@ -329,6 +360,63 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 	if !need {
 		return nil
 	}
+	return c.judgeWith(ev, facts, here, judge)
+}
+
+func (c *Correlator) defer1(ctx context.Context, d deferredObs) error {
+	c.deferred = append(c.deferred, d)
+	if len(c.deferred) < c.Defer {
+		return nil
+	}
+	return c.Drain(ctx)
+}
+
+// Drain applies the observations waiting for their batch, in one round
+// trip, and judges them in order.
+func (c *Correlator) Drain(ctx context.Context) error {
+	if len(c.deferred) == 0 {
+		return nil
+	}
+	batch := c.deferred
+	c.deferred = c.spare[:0]
+	defer func() { clear(batch); c.spare = batch[:0] }()
+	obs := make([]Observation, 0, len(batch))
+	for i := range batch {
+		if !batch[i].noFacts {
+			obs = append(obs, batch[i].obs)
+		}
+	}
+	facts := make([]Facts, len(obs))
+	if err := c.store.(BatchStore).ApplyBatch(ctx, obs, facts); err != nil {
+		return fmt.Errorf("correlate %d events: %w", len(obs), err)
+	}
+	j := 0
+	for i := range batch {
+		d := &batch[i]
+		if d.noFacts {
+			if err := d.judge(&Context{Event: &d.ev}); err != nil {
+				return err
+			}
+			continue
+		}
+		f := facts[j]
+		j++
+		if !d.needJudg {
+			continue
+		}
+		var here *geo.Info
+		if d.hasHere {
+			here = &d.here
+		}
+		if err := c.judgeWith(&d.ev, f, here, d.judge); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// judgeWith judges ev with the facts the store gave.
+func (c *Correlator) judgeWith(ev *parser.Event, facts Facts, here *geo.Info, judge Judge) error {
 	jc := &Context{Event: ev, Facts: facts, Geo: here}
 	if c.Geo != nil && facts.Prev != nil {
 		if info, ok := c.Geo.Lookup(facts.Prev.IP); ok {

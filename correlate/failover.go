@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -16,13 +17,24 @@ import (
 // shared store takes over again. While it is down the watcher reports not
 // ready, and every failure is counted.
 //
-// What the local store learns while Redis is down is not written back: the
-// other replicas never see those refreshes. That is the price of not
-// blocking detection on a dependency; the readiness probe makes it visible.
+// What the local store learns while Redis is down (and what a failed batch
+// was carrying) is kept, up to maxWriteBack observations, and written back
+// to Redis when it answers again, before anything is judged against Redis:
+// a refresh learned during the outage is then known to the reuse judged
+// after it, here and in the other watchers. Events are named in Redis by
+// where they were logged, so one written back twice (a half-sent batch) is
+// learned once. An error is logged each time it changes, not each time it
+// happens: a refused connection, then a wrong password, say both once.
 type Failover struct {
 	shared *Redis
 	local  *Memory
 	log    *slog.Logger
+
+	// The watcher's goroutine alone calls Apply, Flush, Claim and Unclaim;
+	// the probe only sets up. What those share is under mu anyway.
+	writeBack []Observation // learned while down, oldest first
+	dropped   atomic.Int64  // observations not written back (the cap)
+	lastErr   string        // the error last logged, "" while up
 
 	up      atomic.Bool
 	errors  atomic.Int64
@@ -53,7 +65,7 @@ func NewFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Lo
 	defer cancel()
 	if err := shared.Check(pctx); err != nil {
 		f.errors.Add(1)
-		f.log.Error("shared state unreachable; analysing with local state until it answers", "err", err)
+		f.logErr("shared state unreachable; analysing with local state until it answers", err)
 		f.startProbe()
 	} else {
 		f.upAt = time.Now()
@@ -62,28 +74,117 @@ func NewFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Lo
 	return f
 }
 
+// maxWriteBack bounds what is kept to write back after an outage; past it
+// the oldest is dropped (counted in WriteBackDropped): a long outage's
+// oldest refreshes matter least to the replays still to come.
+const maxWriteBack = 100_000
+
 // Apply implements Store.
 func (f *Failover) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	local, _ := f.local.Apply(ctx, obs)
-	if !f.up.Load() {
+	if !f.up.Load() || !f.wroteBack(ctx) {
+		f.keep(obs)
 		return local, nil
 	}
 	facts, err := f.shared.Apply(ctx, obs)
 	if err != nil {
 		f.fail(err)
+		if obs.NeedFacts {
+			f.keep(obs) // a learn-only one was in the batch that failed
+		}
 		return local, nil
 	}
 	return facts, nil
 }
 
-// Flush sends what the shared store batched.
+// ApplyBatch implements BatchStore: the local store learns each observation
+// in turn, then the shared store applies them all in one round trip; its
+// facts are the answer, or the local store's while it is down.
+func (f *Failover) ApplyBatch(ctx context.Context, batch []Observation, facts []Facts) error {
+	for i, obs := range batch {
+		facts[i], _ = f.local.Apply(ctx, obs)
+	}
+	if !f.up.Load() || !f.wroteBack(ctx) {
+		f.keep(batch...)
+		return nil
+	}
+	shared := make([]Facts, len(batch))
+	if err := f.shared.ApplyBatch(ctx, batch, shared); err != nil {
+		f.fail(err)
+		f.keep(batch...) // which of them Redis applied is unknown; learning one twice is harmless
+		return nil
+	}
+	copy(facts, shared)
+	return nil
+}
+
+// Flush sends what the shared store batched, and what was learned while it
+// was down.
 func (f *Failover) Flush(ctx context.Context) error {
-	if f.up.Load() {
+	if f.up.Load() && f.wroteBack(ctx) {
 		if err := f.shared.Flush(ctx); err != nil {
 			f.fail(err)
 		}
 	}
 	return nil
+}
+
+// keep remembers observations the shared store did not get.
+func (f *Failover) keep(obs ...Observation) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range obs {
+		if o.Action != Look { // teaches nothing
+			f.keepLocked(o)
+		}
+	}
+}
+
+func (f *Failover) keepLocked(obs ...Observation) {
+	f.writeBack = append(f.writeBack, obs...)
+	if over := len(f.writeBack) - maxWriteBack; over > 0 {
+		f.dropped.Add(int64(over))
+		f.writeBack = append(f.writeBack[:0], f.writeBack[over:]...)
+	}
+}
+
+// writeBackChunk is how many observations one write-back round trip takes.
+const writeBackChunk = 1024
+
+// wroteBack writes back what was learned while the shared store was down,
+// oldest first, and reports whether all of it is there now; on a failure
+// the rest is kept and the store is down again.
+func (f *Failover) wroteBack(ctx context.Context) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.writeBack) == 0 {
+		return true
+	}
+	n := len(f.writeBack)
+	for len(f.writeBack) > 0 {
+		part := f.writeBack[:min(len(f.writeBack), writeBackChunk)]
+		if err := f.shared.Learn(ctx, part); err != nil {
+			f.mu.Unlock()
+			f.fail(err)
+			f.mu.Lock()
+			return false
+		}
+		f.writeBack = f.writeBack[len(part):]
+	}
+	f.writeBack = nil
+	f.log.Info("wrote back to the shared state what was learned while it was unreachable", "events", n)
+	return true
+}
+
+// WriteBackDropped counts observations learned while the shared store was
+// down that were never written back to it (more than maxWriteBack waited).
+func (f *Failover) WriteBackDropped() int64 { return f.dropped.Load() }
+
+// WriteBackPending is how many observations wait to be written back.
+func (f *Failover) WriteBackPending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.writeBack)
 }
 
 // Claim marks an alert id as sent across watchers. While the shared store
@@ -150,14 +251,47 @@ const stableFor = time.Minute
 
 func (f *Failover) fail(err error) {
 	f.errors.Add(1)
+	f.mu.Lock()
+	// What a failed batch carried goes back with the rest, in front: it
+	// was learned before what comes now.
+	f.writeBack = append(f.shared.TakeUnsent(), f.writeBack...)
+	f.keepLocked()
+	f.mu.Unlock()
 	if f.up.CompareAndSwap(true, false) {
 		f.mu.Lock()
 		if time.Since(f.upAt) >= stableFor {
 			f.wait = probeMin
 		}
 		f.mu.Unlock()
-		f.log.Error("shared state failed; analysing with local state until it answers", "err", err)
+		f.logErr("shared state failed; analysing with local state until it answers", err)
 		f.startProbe()
+	}
+}
+
+// logErr logs err when it differs from the error logged last in this
+// outage: the same refusal every probe is noise, but a refusal turning
+// into a wrong password is news.
+func (f *Failover) logErr(msg string, err error) {
+	cause := rootCause(err).Error()
+	f.mu.Lock()
+	same := cause == f.lastErr
+	f.lastErr = cause
+	f.mu.Unlock()
+	if !same {
+		f.log.Error(msg, "err", err)
+	}
+}
+
+// rootCause is the innermost error: what failed, whichever command met it
+// (a refused connection while loading the script or applying an event is
+// one error).
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
 	}
 }
 
@@ -189,7 +323,7 @@ func (f *Failover) probe() {
 		cancel()
 		if err == nil {
 			f.mu.Lock()
-			f.upAt = time.Now()
+			f.upAt, f.lastErr = time.Now(), ""
 			f.mu.Unlock()
 			// Not probing any more before up: a failure right after must
 			// start a new probe.
@@ -199,5 +333,6 @@ func (f *Failover) probe() {
 			return
 		}
 		f.errors.Add(1)
+		f.logErr("shared state still unreachable", err)
 	}
 }

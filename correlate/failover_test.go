@@ -2,13 +2,17 @@ package correlate
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
@@ -181,5 +185,142 @@ func TestFailoverWaitsForARedisThatCanWrite(t *testing.T) {
 			t.Fatal("not back in use once Redis could write again")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// What was learned while Redis was down is written back when it answers
+// again, before a reuse is judged against it: here and in another watcher.
+func TestFailoverWritesBackWhatItLearnedWhileRedisWasDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1
+	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "a"}), NewMemory(Limits{}), nil)
+	defer store.Close()
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	at := func(d time.Duration, ip string, action Action, off int64) Observation {
+		return Observation{User: u, Time: t0.Add(d), IP: netip.MustParseAddr(ip), Action: action, NeedFacts: action == Reuse,
+			Source: "8:1234", Offset: off}
+	}
+	// Learned while Redis is up, batched and not yet sent when it dies.
+	if _, err := store.Apply(ctx, at(0, "203.0.113.1", Refresh, 0)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	// Learned while it is down: the refresh the replay below follows. The
+	// watcher flushes every tick; that finds Redis gone.
+	if _, err := store.Apply(ctx, at(time.Second, "198.51.100.40", Refresh, 100)); err != nil {
+		t.Fatal(err)
+	}
+	store.Flush(ctx)
+	if store.Up() {
+		t.Fatal("up with Redis stopped")
+	}
+	if _, err := store.Apply(ctx, at(2*time.Second, "198.51.100.41", Refresh, 200)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart() // its data is gone: what it knows now is only what is written back
+	testsync.WaitFor(t, "the reconnect", store.Up)
+	f, err := store.Apply(ctx, at(3*time.Second, "192.0.2.66", Reuse, 300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Prev == nil || f.Prev.IP != netip.MustParseAddr("198.51.100.41") || len(f.UserIPs) != 3 {
+		t.Fatalf("after the reconnect the reuse was judged without what was learned meanwhile: prev %+v, addresses %v", f.Prev, f.UserIPs)
+	}
+	if n := store.WriteBackPending(); n != 0 {
+		t.Errorf("%d observations still wait to be written back", n)
+	}
+	other := NewRedis(redis.NewClient(opt), RedisOptions{Owner: "b"})
+	defer other.Close()
+	f, err = other.Apply(ctx, Observation{User: u, Time: t0.Add(4 * time.Second), IP: netip.MustParseAddr("192.0.2.67"), Action: Reuse, NeedFacts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Prev == nil || f.Prev.IP != netip.MustParseAddr("198.51.100.41") || f.Reuses10m != 2 {
+		t.Fatalf("another watcher does not see what was written back: prev %+v, reuses %d", f.Prev, f.Reuses10m)
+	}
+}
+
+// An error is logged each time it changes, not each time it recurs: a
+// refused connection, then a wrong password once Redis is back with
+// another one, each once.
+func TestFailoverLogsEachNewError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t, redistest.WithPassword("first"))
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1
+	var logs testsync.Buffer
+	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), slog.New(slog.NewTextHandler(&logs, nil)))
+	defer store.Close()
+	srv.Stop()
+	reuse := Observation{User: UserID{DN: "u"}, Time: t0, IP: netip.MustParseAddr("192.0.2.1"), Action: Reuse, NeedFacts: true}
+	store.Apply(ctx, reuse)
+	testsync.WaitFor(t, "probes to fail again", func() bool { return store.Errors() >= 3 })
+	srv.Password = "second"
+	srv.Restart()
+	testsync.WaitFor(t, "the wrong password to be logged", func() bool { return strings.Contains(logs.String(), "WRONGPASS") })
+	n := store.Errors()
+	testsync.WaitFor(t, "probes to fail again", func() bool { return store.Errors() >= n+2 })
+	refused, wrongpass := strings.Count(logs.String(), "connection refused"), strings.Count(logs.String(), "WRONGPASS")
+	if refused != 1 || wrongpass != 1 {
+		t.Fatalf("logged the refusal %d times and the wrong password %d times, want each once:\n%s", refused, wrongpass, logs.String())
+	}
+}
+
+// A batch applied in one round trip gives each observation the facts one
+// Apply after another would have given it.
+func TestRedisApplyBatchAgreesWithApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	store := func(db int) *Redis {
+		opt, err := redis.ParseURL(srv.URL(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := redis.NewClient(opt)
+		t.Cleanup(func() { c.Close() })
+		return NewRedis(c, RedisOptions{Limits: Limits{MaxUsers: 50}})
+	}
+	one, batched := store(0), store(1)
+	obs := benchObservations(600)
+	for i := range obs {
+		obs[i].Time = t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		obs[i].Source, obs[i].Offset = "8:1", int64(i)
+		if i%7 == 0 {
+			obs[i].Action, obs[i].NeedFacts = Reuse, true
+		}
+		if i%11 == 0 {
+			obs[i].NeedFacts = true // a refresh some rule judges
+		}
+	}
+	want := make([]Facts, len(obs))
+	for i, o := range obs {
+		f, err := one.Apply(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = f
+	}
+	got := make([]Facts, len(obs))
+	for start := 0; start < len(obs); start += 100 {
+		end := min(start+100, len(obs))
+		if err := batched.ApplyBatch(ctx, obs[start:end], got[start:end]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range obs {
+		if !reflect.DeepEqual(want[i], got[i]) {
+			t.Fatalf("observation %d (%+v): batched facts %+v, one by one %+v", i, obs[i], got[i], want[i])
+		}
 	}
 }

@@ -60,7 +60,8 @@ type Redis struct {
 
 	mu      sync.Mutex
 	pending []Observation
-	loaded  bool // the script is in Redis's cache, for pipelined EvalSha
+	unsent  []Observation // batches that failed, for TakeUnsent
+	loaded  bool          // the script is in Redis's cache, for pipelined EvalSha
 	stats   redisStats
 }
 
@@ -143,6 +144,52 @@ func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	return f, nil
 }
 
+// ApplyBatch applies observations in order, as many calls of Apply would,
+// in one round trip (with the learn-only ones batched before them), and
+// fills facts[i] for each observation that needs facts. A watcher catching
+// up on a backlog judges a batch of events at a time this way, rather than
+// waiting for Redis once per event. On an error nothing is known of which
+// observations Redis applied.
+func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Facts) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := append(r.pending, batch...)
+	r.pending = nil
+	cmds, err := r.send(ctx, all)
+	if err != nil {
+		r.unsent = append(r.unsent, all[:len(all)-len(batch)]...)
+		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(all), err)
+	}
+	skip := len(all) - len(batch) // the learn-only ones sent first
+	i := 0
+	for _, c := range cmds {
+		res, err := c.Slice()
+		if err != nil || len(res) != 2 {
+			return fmt.Errorf("redis %s: apply events to the history: %w %v", r.client.Options().Addr, errReply, err)
+		}
+		r.countEvictions(res)
+		out, _ := res[0].([]any)
+		for _, v := range out {
+			j := i - skip
+			i++
+			if j < 0 || !batch[j].NeedFacts {
+				continue
+			}
+			f, err := decodeFacts(v)
+			if err != nil {
+				return err
+			}
+			f.IPSeen = slices.Contains(f.UserIPs, batch[j].IP)
+			f.SessionIP = slices.Contains(f.SessionIPs, batch[j].IP)
+			facts[j] = f
+		}
+	}
+	if i != len(all) {
+		return fmt.Errorf("redis %s: %w: %d results for %d events", r.client.Options().Addr, errReply, i, len(all))
+	}
+	return nil
+}
+
 // Flush sends the learn-only observations waiting.
 func (r *Redis) Flush(ctx context.Context) error {
 	r.mu.Lock()
@@ -154,18 +201,42 @@ func (r *Redis) flush(ctx context.Context) error {
 	if len(r.pending) == 0 {
 		return nil
 	}
-	// A failed batch is dropped, not retried: the failover store learned it
-	// locally, and replaying a half-applied batch would learn some twice.
+	// A failed batch is not retried here: the failover store learned it
+	// locally and writes it back (TakeUnsent) once Redis answers again.
 	batch := r.pending
-	r.pending = r.pending[:0]
+	r.pending = nil
 	err := r.sendBatch(ctx, batch)
-	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		// Redis restarted or its scripts were flushed: no command of the
-		// batch ran, so it can go again once the script is back.
-		r.loaded = false
-		err = r.sendBatch(ctx, batch)
+	if err != nil {
+		r.unsent = append(r.unsent, batch...)
 	}
 	return err
+}
+
+// Learn sends observations for Redis to learn, in order, in one round trip;
+// whatever they ask, no facts come back. The failover store writes back
+// with it what was learned while Redis was away.
+func (r *Redis) Learn(ctx context.Context, batch []Observation) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	learn := make([]Observation, len(batch))
+	for i, o := range batch {
+		o.NeedFacts = false
+		learn[i] = o
+	}
+	return r.sendBatch(ctx, learn)
+}
+
+// TakeUnsent returns, and forgets, the learn-only observations that were
+// batched and not sent (their batch failed, or waits still), oldest first.
+func (r *Redis) TakeUnsent() []Observation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append(r.unsent, r.pending...)
+	r.unsent, r.pending = nil, nil
+	return out
 }
 
 // scriptBatch is how many observations go in one script call: enough to
@@ -177,18 +248,8 @@ const scriptBatch = 64
 // EvalSha in a pipeline cannot fall back to Eval per command, so the script
 // is loaded first, once.
 func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
-	if !r.loaded {
-		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
-			return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
-		}
-		r.loaded = true
-	}
-	pipe := r.client.Pipeline()
-	var cmds []*redis.Cmd
-	for part := range slices.Chunk(batch, scriptBatch) {
-		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	cmds, err := r.send(ctx, batch)
+	if err != nil {
 		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
 	}
 	for _, c := range cmds {
@@ -196,6 +257,39 @@ func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 		r.countEvictions(res)
 	}
 	return nil
+}
+
+// send sends observations in one pipeline of script calls and returns the
+// calls, answered.
+func (r *Redis) send(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
+	if !r.loaded {
+		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
+			return nil, fmt.Errorf("load the history script: %w", err)
+		}
+		r.loaded = true
+	}
+	cmds, err := r.pipeBatch(ctx, batch)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		// Redis restarted or its scripts were flushed: no command of the
+		// batch ran, so it can go again once the script is back.
+		if err = applyScript.Load(ctx, r.client).Err(); err == nil {
+			cmds, err = r.pipeBatch(ctx, batch)
+		}
+	}
+	if err != nil {
+		r.loaded = false
+	}
+	return cmds, err
+}
+
+func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
+	pipe := r.client.Pipeline()
+	var cmds []*redis.Cmd
+	for part := range slices.Chunk(batch, scriptBatch) {
+		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
+	}
+	_, err := pipe.Exec(ctx)
+	return cmds, err
 }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
@@ -264,9 +358,14 @@ func (r *Redis) decode(res []any) (Facts, error) {
 	if len(out) != 1 {
 		return Facts{}, fmt.Errorf("%w: %v, want the facts of one event", errReply, res[0])
 	}
-	raw, ok := out[0].([]any)
+	return decodeFacts(out[0])
+}
+
+// decodeFacts reads one observation's facts in the script's reply.
+func decodeFacts(v any) (Facts, error) {
+	raw, ok := v.([]any)
 	if !ok || len(raw) != 9 {
-		return Facts{}, fmt.Errorf("%w: facts %v", errReply, out[0])
+		return Facts{}, fmt.Errorf("%w: facts %v", errReply, v)
 	}
 	var f Facts
 	prev, _ := raw[0].(string)

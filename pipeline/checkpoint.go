@@ -169,6 +169,7 @@ func (w *Watcher) checkpoint() error {
 	for _, h := range w.held {
 		cp.Held = append(cp.Held, h.ev)
 	}
+	cp.Held = append(cp.Held, w.queuedEvents()...) // read, so past the saved positions
 	for _, s := range w.streams {
 		if s.id.Ino == 0 && s.id.Fingerprint == "" {
 			continue // stdin cannot be resumed

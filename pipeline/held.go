@@ -1,10 +1,11 @@
 package pipeline
 
-// What waits, and for how long: a grace reuse waits until the other sources
-// have caught up (or, with a shared store, the settle time), so a refresh
-// another replica logged reaches the history first; the same user's later
-// events wait behind it; and a source's refreshes wait for their own log to
-// show they are not half of a grace reuse.
+// What waits, and for how long: every event waits until the other sources
+// have been read past it (order.go), so a refresh another replica logged
+// reaches the history first; with a shared store a grace reuse then waits
+// the settle time for the other watchers' refreshes, and the same user's
+// later events wait behind it; and a source's refreshes wait for their own
+// log to show they are not half of a grace reuse.
 
 import (
 	"context"
@@ -41,13 +42,24 @@ const settleMargin = 250 * time.Millisecond
 // farFuture is the clock of a source that will bring no more lines soon.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// sourceClock is how far a source's log has been read, for the correlator:
-// the newest record's time while it is being read, or the far future once
-// it has been quiet for quietCommit or has ended.
+// sourceClock is how far a source's events have gone on to the
+// correlator, which expires a waiting refresh by it: up to the first event
+// still queued for the merge (order.go), else the newest record read, or
+// the far future once the source has been quiet for quietCommit or has
+// ended. Its read position would be too far: a refresh's grace-reuse twin
+// may be read and still queued.
 func (w *Watcher) sourceClock(path string) (time.Time, bool) {
+	for _, s := range w.ending {
+		if s.path == path && len(s.queue) > 0 {
+			return s.queue[0].Time, true
+		}
+	}
 	for _, s := range w.streams {
 		if s.path != path {
 			continue
+		}
+		if len(s.queue) > 0 {
+			return s.queue[0].Time, true
 		}
 		if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
 			return farFuture, true
@@ -57,23 +69,13 @@ func (w *Watcher) sourceClock(path string) (time.Time, bool) {
 	return farFuture, true
 }
 
-// othersBehind reports whether another source is still reading and has not
-// reached time t: it may yet bring a refresh from before t.
-func (w *Watcher) othersBehind(s *stream, t time.Time) bool {
-	for _, o := range w.streams {
-		if o != s && !o.idle && o.watermark.Before(t) {
-			return true
-		}
-	}
-	return false
-}
-
 // maxHeld bounds the events held back; past it the oldest is judged at
 // once, without waiting for the other sources (counted).
 const maxHeld = 10_000
 
-// hold keeps an event back: a grace reuse until the other sources have
-// caught up, or a later event of the same user behind it.
+// hold keeps an event back: a grace reuse until the other watchers'
+// refreshes can have reached the shared store, or a later event of the same
+// user behind it.
 func (w *Watcher) hold(ctx context.Context, ev parser.Event) error {
 	w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
 	if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
@@ -92,10 +94,13 @@ func (w *Watcher) hold(ctx context.Context, ev parser.Event) error {
 	return w.releaseHeld(ctx, func(int, heldEvent) bool { return true }, 1)
 }
 
-// release judges the held events whose wait is over: reuses whose other
-// sources caught up or whose settle time passed (all of them, at the end),
-// and the events of their users that were held behind them.
+// release passes on what the merge lets go, then judges the held events
+// whose wait is over: reuses whose settle time passed (all of them, at the
+// end), and the events of their users that were held behind them.
 func (w *Watcher) release(ctx context.Context, all bool) error {
+	if err := w.drain(ctx, all); err != nil {
+		return err
+	}
 	if len(w.held) == 0 {
 		return nil
 	}
@@ -112,8 +117,10 @@ func (w *Watcher) release(ctx context.Context, all bool) error {
 		if h.ev.Kind != parser.KindGraceReuse {
 			return true
 		}
-		s := w.streams[keyOf(w.streams, h.ev.Source)]
-		if now.Sub(h.arrived) >= w.opt.Settle || (!w.opt.Shared && !w.othersBehind(s, h.ev.Time)) {
+		// Without a shared store the merge (order.go) let the reuse go
+		// only once every source was read past it: nothing more to wait
+		// for (a reuse restored from a checkpoint).
+		if !w.opt.Shared || now.Sub(h.arrived) >= w.opt.Settle {
 			return true
 		}
 		w.blocked[u] = true
@@ -164,6 +171,6 @@ func keyOf(streams map[string]*stream, path string) string {
 
 func (w *Watcher) setHeld() {
 	if m := w.opt.Metrics; m != nil {
-		m.Held.Set(float64(len(w.held)))
+		m.Held.Set(float64(len(w.held) + w.queued))
 	}
 }

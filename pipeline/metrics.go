@@ -20,7 +20,7 @@ type Metrics struct {
 	Duplicates     prometheus.Counter     // alerts already sent before a restart, not sent again
 	SinkDeliveries *prometheus.CounterVec // by sink
 	SinkFailures   *prometheus.CounterVec // by sink
-	Held           prometheus.Gauge       // grace reuses waiting for other replicas, and their users' later events
+	Held           prometheus.Gauge       // events waiting for other replicas (order.go), grace reuses waiting the settle time and their users' later events
 	HeldOverflow   prometheus.Counter     // held events judged early because too many waited
 	Lag            prometheus.Gauge       // seconds between now and the newest record's time
 	Checkpoints    *prometheus.CounterVec // by result: ok, error
@@ -47,8 +47,8 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		Duplicates:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_alerts_duplicate_total", Help: "Alerts raised again after a restart and not sent again."}),
 		SinkDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_deliveries_total", Help: "Alert groups delivered, by sink."}, []string{"sink"}),
 		SinkFailures:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_failures_total", Help: "Alert groups a sink failed to deliver, by sink."}, []string{"sink"}),
-		Held:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_held_reuses", Help: "Grace reuses waiting for the other replicas' logs to catch up, with their users' later events."}),
-		HeldOverflow:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_held_overflow_total", Help: "Held events judged without waiting because 10,000 were held."}),
+		Held:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_held_reuses", Help: "Events waiting for the other replicas' logs to catch up, and with shared state grace reuses waiting the settle time, with their users' later events."}),
+		HeldOverflow:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_held_overflow_total", Help: "Events judged without waiting because too many were held (10,000 reuses and their users' events, or 50,000 events waiting for other replicas)."}),
 		Lag:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_lag_seconds", Help: "Seconds between now and the time of the newest record read."}),
 		Checkpoints:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_checkpoints_total", Help: "Checkpoints written, by result."}, []string{"result"}),
 		RuleErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_errors_total", Help: "Rule evaluations that failed at run time."}),
@@ -87,7 +87,15 @@ var (
 	descEvictions = prometheus.NewDesc("graceguard_evictions_total", "History entries dropped to stay within bounds, by what.", []string{"what"}, nil)
 	descStateUp   = prometheus.NewDesc("graceguard_shared_state_up", "1 while the shared state store (Redis) answers, 0 while analysis runs on local state.", nil, nil)
 	descStateErrs = prometheus.NewDesc("graceguard_shared_state_errors_total", "Failed calls to the shared state store, reconnection attempts included.", nil, nil)
+	descWBPending = prometheus.NewDesc("graceguard_shared_state_writeback_pending", "Events learned while the shared state store was unreachable, to be written back to it.", nil, nil)
+	descWBDropped = prometheus.NewDesc("graceguard_shared_state_writeback_dropped_total", "Events learned while the shared state store was unreachable and never written back (over 100,000 waited).", nil, nil)
 )
+
+// writeBacker is a store that writes back what it learned during an outage.
+type writeBacker interface {
+	WriteBackPending() int
+	WriteBackDropped() int64
+}
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUsers
@@ -96,6 +104,10 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	if _, ok := c.store.(sharedHealth); ok {
 		ch <- descStateUp
 		ch <- descStateErrs
+	}
+	if _, ok := c.store.(writeBacker); ok {
+		ch <- descWBPending
+		ch <- descWBDropped
 	}
 }
 
@@ -116,5 +128,9 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descStateUp, prometheus.GaugeValue, up)
 		ch <- prometheus.MustNewConstMetric(descStateErrs, prometheus.CounterValue, float64(h.Errors()))
+	}
+	if wb, ok := c.store.(writeBacker); ok {
+		ch <- prometheus.MustNewConstMetric(descWBPending, prometheus.GaugeValue, float64(wb.WriteBackPending()))
+		ch <- prometheus.MustNewConstMetric(descWBDropped, prometheus.CounterValue, float64(wb.WriteBackDropped()))
 	}
 }

@@ -56,6 +56,18 @@ func (d *Detector) ObserveHeld(ctx context.Context, ev *parser.Event) error {
 	return d.correlator.ObservePaired(ctx, ev, d.judge)
 }
 
+// Drain judges the events waiting for their batch to reach a shared
+// store (see UseBatches); a no-op otherwise.
+func (d *Detector) Drain(ctx context.Context) error {
+	d.ctx = ctx
+	return d.correlator.Drain(ctx)
+}
+
+// UseBatches has a store that takes batches (Redis) apply up to n events in
+// one round trip: they are judged when their batch is sent, at the latest
+// on Drain.
+func (d *Detector) UseBatches(n int) { d.correlator.Defer = n }
+
 // Flush judges what waits at the end of input.
 func (d *Detector) Flush(ctx context.Context) error {
 	d.ctx = ctx

@@ -332,8 +332,9 @@ func attributed(attr *attribute.Attributor, det *Detector) observer {
 	}
 }
 
-// merge feeds the detector the inputs' events in time order. Within one
-// input the log's own order is kept (only the heads are compared).
+// merge feeds the observer the inputs' events in time order (eventOrder),
+// the same whatever order the inputs were named in. Within one input the
+// log's own order is kept (only the heads are compared).
 func merge(ctx context.Context, sources []eventSource, obs observer) error {
 	h := make(eventHeap, 0, len(sources))
 	for i, src := range sources {
@@ -371,11 +372,10 @@ type eventHeap []heapItem
 
 func (h eventHeap) Len() int { return len(h) }
 func (h eventHeap) Less(i, j int) bool {
-	a, b := h[i].src.event(), h[j].src.event()
-	if !a.Time.Equal(b.Time) {
-		return a.Time.Before(b.Time)
+	if c := eventOrder(h[i].src.event(), h[j].src.event()); c != 0 {
+		return c < 0
 	}
-	return h[i].idx < h[j].idx
+	return h[i].idx < h[j].idx // the same name twice (stdin)
 }
 func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *eventHeap) Push(x any)   { *h = append(*h, x.(heapItem)) }

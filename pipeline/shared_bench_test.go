@@ -1,18 +1,23 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/internal/redistest"
 	"github.com/graceguard/graceguard/rules"
 )
@@ -99,4 +104,67 @@ func appendTo(b *testing.B, path, data string) {
 	if _, err := f.WriteString(data); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// A backlog read from the start with the history in Redis (one watcher, a
+// real redis-server): MB/s through follower, watcher and Redis. Reported
+// beside it, scan of the same file in the same run (scan-MB/s), the
+// baseline. GRACEGUARD_BENCH_MB sets the size (default 64). Target (issue
+// 14): ≥ 200 MB/s.
+func BenchmarkWatchCatchUpRedis(b *testing.B) {
+	mb, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB"))
+	if mb <= 0 {
+		mb = 64
+	}
+	srv := redistest.Start(b)
+	path := filepath.Join(b.TempDir(), "backlog.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
+	if err == nil {
+		err = w.Flush()
+	}
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	scanStart := time.Now()
+	in, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := Scan(context.Background(), []Input{{Name: path, R: in}}, ScanOptions{Rules: rules.Builtin(), Deliver: func(context.Context, []alert.Alert) error { return nil }}); err != nil {
+		b.Fatal(err)
+	}
+	in.Close()
+	scanMBs := float64(truth.Bytes) / (1 << 20) / time.Since(scanStart).Seconds()
+	b.SetBytes(truth.Bytes)
+	db := 0
+	for b.Loop() {
+		db++
+		opt, err := redis.ParseURL(srv.URL(db % 16))
+		if err != nil {
+			b.Fatal(err)
+		}
+		client := redis.NewClient(opt)
+		client.FlushDB(context.Background())
+		store := correlate.NewFailover(context.Background(), correlate.NewRedis(client, correlate.RedisOptions{}), correlate.NewMemory(correlate.Limits{}), nil)
+		reg := prometheus.NewRegistry()
+		m := NewMetrics(reg, nil)
+		stats, stop := followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: func(context.Context, []alert.Alert) error { return nil },
+			Store: store, Shared: true, Claims: store, Metrics: m})
+		deadline := time.Now().Add(10 * time.Minute)
+		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		stop()
+		store.Close()
+		if st := stats(); st.Records < truth.Records-1 {
+			b.Fatalf("read %d records of %d", st.Records, truth.Records)
+		}
+	}
+	b.ReportMetric(scanMBs, "scan-MB/s")
 }

@@ -10,12 +10,20 @@ import (
 
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
 )
 
 // newSharedHarness runs a watcher on a store shared through the Redis at
 // url, fed batches by hand.
 func newSharedHarness(t *testing.T, url, owner string, settle time.Duration) *watchHarness {
+	t.Helper()
+	h, _ := newSharedHarnessStore(t, url, owner, settle)
+	return h
+}
+
+// newSharedHarnessStore is newSharedHarness, with the watcher's store.
+func newSharedHarnessStore(t *testing.T, url, owner string, settle time.Duration) (*watchHarness, *correlate.Failover) {
 	t.Helper()
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -28,7 +36,7 @@ func newSharedHarness(t *testing.T, url, owner string, settle time.Duration) *wa
 		<-h.done
 		store.Close()
 	})
-	return h
+	return h, store
 }
 
 // A refresh on a busy replica must reach the shared store before the other
@@ -55,5 +63,28 @@ func TestSharedRefreshOnABusyReplicaArrivesInTime(t *testing.T) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		t.Fatalf("alerts %+v: want the replay judged against the refresh pod-a logged", b.alerts)
+	}
+}
+
+// A refresh pod-a's watcher learned while Redis was down reaches Redis when
+// it is back, before pod-b's watcher judges the replay of that refresh's
+// token against Redis (which restarted empty).
+func TestSharedRefreshLearnedWhileRedisWasDownIsWrittenBack(t *testing.T) {
+	srv := redistest.Start(t)
+	a, storeA := newSharedHarnessStore(t, srv.URL(0), "a", time.Second)
+	b := newSharedHarness(t, srv.URL(0), "b", time.Second)
+	srv.Stop()
+	a.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	a.idle("pod-a")
+	testsync.WaitFor(t, "pod-a's watcher to find Redis down", func() bool { return !storeA.Up() })
+	srv.Restart()
+	testsync.WaitFor(t, "pod-a's watcher to write back", func() bool { return storeA.Up() && storeA.WriteBackPending() == 0 })
+	b.send("pod-b", reuseLines("10:00:00,900", "192.0.2.99", "fb"))
+	b.idle("pod-b")
+	testsync.WaitFor(t, "the replay's alert", func() bool { return b.count("reuse-ip-mismatch") == 1 })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.alerts[0].PrevIP != "198.51.100.40" {
+		t.Fatalf("alerts %+v: want the replay judged against the refresh pod-a learned while Redis was down", b.alerts)
 	}
 }

@@ -24,9 +24,12 @@ type WatchOptions struct {
 	Rules      *rules.Set
 	Limits     correlate.Limits
 	PairWindow time.Duration
-	// Settle is the longest a grace reuse waits for the other sources to
-	// catch up, so a refresh another replica logged can arrive first. With
-	// one source nothing waits.
+	// Settle is, with a shared store, how long a grace reuse waits for the
+	// other watchers' refreshes to reach it. Events of this watcher's own
+	// sources wait for each other exactly, by log time (order.go), however
+	// long reading takes; Settle (a second at least) only bounds the wait
+	// for a source that sends nothing at all, not even its end (a hung
+	// read). With one source nothing waits.
 	Settle time.Duration
 	// Deliver sends a group of alerts (one event's). An error is counted and
 	// logged; the alerts are not marked sent.
@@ -82,6 +85,8 @@ type Watcher struct {
 	attrSeen attribute.Stats // what the metrics have counted
 	streams  map[string]*stream
 	held     []heldEvent
+	ending   []*stream                      // ended sources whose events still wait to be merged
+	queued   int                            // events waiting in the sources' queues
 	heldFrom map[correlate.UserID]time.Time // per user, the earliest reuse held
 	blocked  map[correlate.UserID]bool      // scratch for release
 	sent     *durable.RecentIDs
@@ -118,8 +123,10 @@ type stream struct {
 	end       int64 // offset after the last data pushed
 	line      int64
 	idle      bool
-	idleSince time.Time // when the stream last went idle
-	watermark time.Time // time of the newest record read
+	idleSince time.Time      // when the stream last went idle
+	watermark time.Time      // time of the newest record read
+	queue     []parser.Event // events read and not yet merged (order.go)
+	lastBatch time.Time      // when the follower last sent anything of it
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -165,6 +172,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	w.attr = attribute.New(opt.Attribution)
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
 	w.det.correlator.SourceClock = w.sourceClock
+	w.det.UseBatches(judgeBatch)
 	w.det.UseGeo(opt.Geo)
 	if opt.StateDir != "" {
 		if err := w.load(); err != nil {
@@ -236,18 +244,38 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 			if !ok {
 				return w.finish(ctx)
 			}
-			if err := w.handle(ctx, b); err != nil {
+			if err := w.handleAll(ctx, b); err != nil {
 				return err
 			}
 		case set := <-w.reload:
+			if err := w.det.Drain(ctx); err != nil { // judged by the rules they were read under
+				return err
+			}
 			w.det.SetRules(set)
 			w.log.Info("rules reloaded", "rules", len(set.Enabled()))
 		case <-tick.C:
 			if err := w.tick(ctx); err != nil {
 				return err
 			}
+			select {
+			case b, ok := <-batches:
+				if !ok {
+					return w.finish(ctx)
+				}
+				if err := w.handleAll(ctx, b); err != nil {
+					return err
+				}
+			default:
+				if err := w.releaseStalled(ctx); err != nil {
+					return err
+				}
+				if err := w.det.Drain(ctx); err != nil {
+					return err
+				}
+			}
 		case <-ctx.Done():
-			return errors.Join(ctx.Err(), w.flushStore(context.WithoutCancel(ctx)), w.checkpoint())
+			rest := context.WithoutCancel(ctx)
+			return errors.Join(ctx.Err(), w.det.Drain(rest), w.flushStore(rest), w.checkpoint())
 		}
 	}
 }
@@ -257,7 +285,24 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 func (w *Watcher) finish(ctx context.Context) error {
 	err := w.flushAttributed(ctx)
 	err = errors.Join(err, w.release(ctx, true))
+	if err == nil {
+		err = w.det.Drain(ctx)
+	}
 	return errors.Join(err, w.flushStore(ctx), w.checkpoint())
+}
+
+// judgeBatch is how many events a shared store (Redis) is sent in one round
+// trip, at most: a backlog is judged a batch at a time, not a round trip an
+// event. Every batch of input is judged before the next is awaited, so
+// following a live log this adds nothing.
+const judgeBatch = 512
+
+// handleAll handles a batch of input and judges what it brought.
+func (w *Watcher) handleAll(ctx context.Context, b source.Batch) error {
+	if err := w.handle(ctx, b); err != nil {
+		return err
+	}
+	return w.det.Drain(ctx)
 }
 
 // batchingStore is a store that sends what it learns in batches.
@@ -285,6 +330,9 @@ func (w *Watcher) tick(ctx context.Context) error {
 		if err := w.det.Tick(ctx, w.newest); err != nil {
 			return err
 		}
+	}
+	if err := w.det.Drain(ctx); err != nil {
+		return err
 	}
 	if err := w.flushStore(ctx); err != nil {
 		return err
@@ -321,7 +369,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 			w.attr.ExpectSource(b.Path)
 		}
 	}
-	s.id = b.ID
+	s.id, s.lastBatch = b.ID, w.opt.now()
 	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:
@@ -331,6 +379,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 			}
 		}
 		delete(w.streams, b.Key)
+		if len(s.queue) > 0 {
+			w.ending = append(w.ending, s) // its events still merge with the others'
+		}
 		w.forgetSourceMetrics(s.path)
 		return w.release(ctx, false)
 	case b.Idle:
@@ -343,6 +394,8 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 			}
 		}
 		return w.release(ctx, false)
+	case len(b.Data) == 0:
+		return nil // a source announced before its data (order.go): it is known now
 	}
 	s.idle = false
 	if w.released {
@@ -419,7 +472,7 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 	if m := w.opt.Metrics; m != nil {
 		m.Records.Inc()
 	}
-	if t, ok := parser.RecordTime(rec.Text, w.opt.Location); ok {
+	if t, ok := parser.RecordTime(rec.Text, w.opt.Location); ok && t.After(s.watermark) {
 		s.watermark = t
 		if t.After(w.newest) {
 			w.newest = t
@@ -467,7 +520,14 @@ func (w *Watcher) admit(ctx context.Context, ev parser.Event) error {
 		w.warned = true
 		w.log.Warn(a.ProxyDiagnosis())
 	}
-	if ev.Kind == parser.KindGraceReuse && (w.opt.Shared || w.othersBehind(s, ev.Time)) {
+	return w.enqueue(ctx, s, ev)
+}
+
+// pass takes the next event in log order across sources (order.go) to the
+// detector, or holds it (held.go): with a shared store a grace reuse waits
+// for the other watchers' refreshes, and its user's later events behind it.
+func (w *Watcher) pass(ctx context.Context, ev parser.Event) error {
+	if ev.Kind == parser.KindGraceReuse && w.opt.Shared {
 		w.det.correlator.Pair(&ev)
 		return w.hold(ctx, ev)
 	}

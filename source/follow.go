@@ -23,6 +23,8 @@ type Batch struct {
 	Offset int64  // file offset of Data[0]
 	Idle   bool   // the file has nothing more for now: records being joined can go
 	Ended  bool   // the stream is over (rotated away and drained, deleted, or truncated)
+	// A batch with none of Data, Idle and Ended announces a file as it is
+	// opened, before any file's data.
 	// Cursor, for a stream that cannot be resumed by byte offset (a
 	// Kubernetes container's log), names where Data[0] starts, or where the
 	// next data will start in an Idle or Ended batch. It is opaque outside
@@ -215,7 +217,11 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		f.drainRotatedWhileDown(ctx, path)
 	}
 	f.seen[path] = true
-	f.addTailer(file, path, id, start)
+	t := f.addTailer(file, path, id, start)
+	// Announced before any file's data: a reader merging files by time
+	// must know every file there is before it lets the first one's
+	// events go.
+	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset})
 	return nil
 }
 

@@ -1,0 +1,294 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// backlog writes n replicas' logs, already full, into dir.
+func backlog(t *testing.T, dir string, n int, cfg loggen.Config) ([]string, loggen.Stats) {
+	t.Helper()
+	var paths []string
+	var files []*os.File
+	var ws []io.Writer
+	for i := range n {
+		p := filepath.Join(dir, fmt.Sprintf("openunison-%d.log", i))
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths, files, ws = append(paths, p), append(files, f), append(ws, f)
+	}
+	writers := ws
+	truth, err := loggen.WriteReplicas(writers, cfg)
+	for _, f := range files {
+		f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths, truth
+}
+
+// alertKey names an alert by what it says, not by where it was read: scan
+// and watch name sources differently in alert ids.
+func alertKey(a alert.Alert) string {
+	return fmt.Sprintf("%s %s %s prev=%s %s", a.Rule, a.User, a.IP, a.PrevIP, a.Time.UTC().Format(time.RFC3339Nano))
+}
+
+func scanFiles(t *testing.T, paths []string) []string {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	var inputs []Input
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		inputs = append(inputs, Input{Name: p, R: f})
+	}
+	_, err := Scan(context.Background(), inputs, ScanOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range g {
+			out = append(out, alertKey(a))
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// watchFiles runs a real follower and a Watcher over paths until every
+// record was read, and returns the alerts sent.
+func watchFiles(t *testing.T, paths []string, records int64, opt WatchOptions) []string {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	opt.Rules = rules.Builtin()
+	opt.Metrics = NewMetrics(prometheus.NewRegistry(), nil)
+	opt.Deliver = func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range g {
+			out = append(out, alertKey(a))
+		}
+		return nil
+	}
+	w, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := make(chan source.Batch, 64)
+	f := source.New(source.Options{Patterns: paths, Poll: 20 * time.Millisecond}, batches)
+	go func() {
+		f.Run(ctx)
+		close(batches)
+	}()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
+	testsync.WaitFor(t, "every record read", func() bool { return testutil.ToFloat64(opt.Metrics.Records) >= float64(records) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+// diff says what one sorted list has that the other has not.
+func diff(want, got []string) (missing, extra []string) {
+	for _, s := range want {
+		if !slices.Contains(got, s) {
+			missing = append(missing, s)
+		}
+	}
+	for _, s := range got {
+		if !slices.Contains(want, s) {
+			extra = append(extra, s)
+		}
+	}
+	return missing, extra
+}
+
+// Replicas whose logs already hold a backlog (a restart, a central watcher
+// started late) are judged in log-time order across files: watch finds
+// what scan finds in the same files.
+func TestWatchCatchingUpOnReplicasAgreesWithScan(t *testing.T) {
+	t.Parallel()
+	paths, truth := backlog(t, t.TempDir(), 2, loggen.Config{Size: 8 << 20, Seed: 11, ReplayShare: 0.05, Users: 50})
+	want := scanFiles(t, paths)
+	if int64(len(want)) < truth.Replays {
+		t.Fatalf("scan found %d alerts for %d replays", len(want), truth.Replays)
+	}
+	got := watchFiles(t, paths, truth.Records, WatchOptions{})
+	if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+		t.Fatalf("watch differs from scan over %d replays: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
+			truth.Replays, len(missing), len(want), len(extra), missing, extra)
+	}
+}
+
+// The same with the history in Redis: no pair is missed, whatever the
+// timing of the run. The settle time is short so that this small backlog
+// outruns it, as a large one outruns the default.
+func TestWatchCatchingUpOnReplicasWithRedisAgreesWithScan(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	paths, truth := backlog(t, t.TempDir(), 2, loggen.Config{Size: 8 << 20, Seed: 12, ReplayShare: 0.05, Users: 50})
+	want := scanFiles(t, paths)
+	for run := range 2 {
+		opt, err := redis.ParseURL(srv.URL(run))
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := correlate.NewFailover(context.Background(), correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{}), correlate.NewMemory(correlate.Limits{}), nil)
+		got := watchFiles(t, paths, truth.Records, WatchOptions{Store: store, Shared: true, Claims: store, Settle: 10 * time.Millisecond})
+		store.Close()
+		if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+			t.Fatalf("run %d: watch differs from scan over %d replays: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
+				run, truth.Replays, len(missing), len(want), len(extra), missing, extra)
+		}
+	}
+}
+
+// A reader that got far ahead on one file (the first file of a backlog read
+// whole before the second, or a replica whose file the follower reached
+// late) still has its events judged in log-time order, however long the
+// other file takes: no wall-clock settle decides it. Replica b's refreshes
+// come before replica a's reuses in log time: judged before them, a's
+// replay would be compared with a refresh older than the one that rotated
+// its token, and a's benign race with b's refresh (same address) with the
+// user's refresh from elsewhere.
+func TestWatchWaitsForALaggingReplicaByLogTime(t *testing.T) {
+	t.Parallel()
+	const other = "uid=jdoe,ou=shadow,o=Tremolo"
+	as := func(s, thread, dn string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(s, "task-2", thread), userDN, dn)
+	}
+	a := refreshLine("09:00:00,000", "192.0.2.99", "f1") + // the thief's address, an hour before
+		refreshLine("09:59:00,000", "198.51.100.40", "f2") +
+		as(refreshLine("09:59:30,000", "203.0.113.50", "f3"), "task-3", other) +
+		as(reuseLines("10:00:02,000", "192.0.2.99", "f4"), "task-7", userDN) + // the replay of b's rotated token
+		as(reuseLines("10:00:05,040", "198.51.100.77", "f5"), "task-8", other) // a race with b's refresh
+	b := refreshLine("10:00:01,000", "203.0.113.7", "f6") + // the refresh the replay follows
+		as(refreshLine("10:00:05,000", "198.51.100.77", "f7"), "task-4", other) +
+		refreshLine("10:00:30,000", "203.0.113.7", "f8")
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")}
+	for i, data := range []string{a, b} {
+		if err := os.WriteFile(paths[i], []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := scanFiles(t, paths)
+	if len(want) != 1 || !strings.Contains(want[0], "reuse-ip-mismatch uid=kwatson,ou=shadow,o=Tremolo 192.0.2.99 prev=203.0.113.7") {
+		t.Fatalf("scan found %q: want the replay judged against b's refresh, and no alert for the race", want)
+	}
+	srv := redistest.Start(t)
+	for i, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared %v", shared), func(t *testing.T) {
+			opt := WatchOptions{Settle: 10 * time.Millisecond}
+			if shared {
+				ropt, _ := redis.ParseURL(srv.URL(i))
+				store := correlate.NewFailover(context.Background(), correlate.NewRedis(redis.NewClient(ropt), correlate.RedisOptions{}), correlate.NewMemory(correlate.Limits{}), nil)
+				defer store.Close()
+				opt.Store, opt.Shared, opt.Claims = store, true, store
+			}
+			got := feedInTurn(t, paths, opt)
+			if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+				t.Fatalf("watch differs from scan: missing\n%s\nextra\n%s", strings.Join(missing, "\n"), strings.Join(extra, "\n"))
+			}
+		})
+	}
+}
+
+// feedInTurn hands a watcher every file announced, then each file whole in
+// turn, pausing well past the settle time between files, then their ends.
+func feedInTurn(t *testing.T, paths []string, opt WatchOptions) []string {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	opt.Rules = rules.Builtin()
+	opt.Deliver = func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range g {
+			out = append(out, alertKey(a))
+		}
+		return nil
+	}
+	w, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), batches) }()
+	for _, p := range paths {
+		batches <- source.Batch{Key: p, Path: p}
+	}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var off int64
+		for len(data) > 0 {
+			n := min(len(data), 64<<10)
+			if i := bytes.LastIndexByte(data[:n], '\n'); i >= 0 {
+				n = i + 1
+			}
+			batches <- source.Batch{Key: p, Path: p, Data: data[:n], Offset: off}
+			data, off = data[n:], off+int64(n)
+		}
+		// Wall-clock time passing is the point here: a settle time that
+		// decided the order would run out now.
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, p := range paths {
+		batches <- source.Batch{Key: p, Path: p, Idle: true}
+	}
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(out)
+	return out
+}

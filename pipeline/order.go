@@ -1,0 +1,207 @@
+package pipeline
+
+// One order of events across sources, shared by scan's merge and watch's:
+// by log time, and on a tie by what the event does, then by where it was
+// logged, so the same files give the same alerts whatever order they are
+// named or read in.
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// tieRank orders events of different sources logged in the same
+// millisecond: what teaches the history (a refresh, a login) goes before
+// what is judged against it (a grace reuse, a failure). A grace reuse means
+// the token it presents was already rotated by a refresh, so when the two
+// carry the same millisecond the refresh happened first; judging the reuse
+// before it would compare the replaying address with a refresh older than
+// the one that made the token stale.
+func tieRank(k parser.Kind) int {
+	switch k {
+	case parser.KindTokenOK, parser.KindLogin:
+		return 0
+	}
+	return 1
+}
+
+// eventOrder compares two events of different sources: time, then tieRank,
+// then the source's name and the offset, which are stable for the same
+// files whatever order they are given in. Within one source the log's own
+// order is kept by the callers, who only compare the heads of sources.
+func eventOrder(a, b *parser.Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(tieRank(a.Kind), tieRank(b.Kind)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Source, b.Source); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Offset, b.Offset)
+}
+
+// A watcher reading several sources merges their events as scan does, as
+// they are read: each source's events wait in its queue, and the least head
+// (eventOrder) goes on once no other source can still bring an earlier
+// event. A source can when it is being read (not at its end) and has read
+// no record at or after the head's time; at its end (idle) it stops holding
+// the others back after idleSettle, in case its writer is a moment late. A
+// backlog is so judged in log-time order however fast it is read, with no
+// wall-clock wait for it to outrun.
+
+// idleSettle is how long a source at its end still holds the others back:
+// OpenUnison writes each line as it logs it, so a line stamped before what
+// another replica logged and not yet written after this long is not coming.
+// It is the quiet time after which a source's waiting refreshes are
+// committed, too (quietCommit): the two decide the same thing.
+const idleSettle = quietCommit
+
+// minStall is the least time a source that sends nothing, not even its
+// end, holds the others back, whatever the settle time: a follower reading
+// a backlog on a loaded machine can take this long to come round to a file.
+const minStall = time.Second
+
+// maxQueued bounds the events waiting in the sources' queues; past it the
+// least head goes on without waiting (counted with the held overflow).
+const maxQueued = 50_000
+
+// enqueue takes an event of s in s's log order and passes on what the merge
+// lets go.
+func (w *Watcher) enqueue(ctx context.Context, s *stream, ev parser.Event) error {
+	if s == nil {
+		// Its source is not being read (an event attribution kept in a
+		// checkpoint, from a file not reopened yet): no log order to keep.
+		return w.pass(ctx, ev)
+	}
+	if w.queued == 0 && w.onlyStream(s) {
+		return w.pass(ctx, ev) // one source: nothing to merge with
+	}
+	s.queue = append(s.queue, ev)
+	w.queued++
+	defer w.setHeld()
+	if w.queued > maxQueued {
+		w.stats.HeldOverflow++
+		if m := w.opt.Metrics; m != nil {
+			m.HeldOverflow.Inc()
+		}
+		if err := w.passHead(ctx, w.leastHead()); err != nil {
+			return err
+		}
+	}
+	return w.drain(ctx, false)
+}
+
+// onlyStream reports whether s is the only source being read or merged.
+func (w *Watcher) onlyStream(s *stream) bool {
+	return len(w.ending) == 0 && len(w.streams) == 1 && w.streams[s.key] == s
+}
+
+// drain passes on, in order, the heads no source can still precede; all
+// passes every queued event (the input ended).
+func (w *Watcher) drain(ctx context.Context, all bool) error {
+	return w.drainWith(ctx, all, false)
+}
+
+// releaseStalled is drain when no batch waits to be read: a source that
+// sent nothing, not even its end, for the settle time or minStall, the
+// longer (a hung read, a
+// follower stuck on it) stops holding the others back. It is asked only
+// while the input is empty, so a watcher slow to take batches does not
+// take a source whose batch waits in the channel for a stalled one.
+func (w *Watcher) releaseStalled(ctx context.Context) error {
+	return w.drainWith(ctx, false, true)
+}
+
+func (w *Watcher) drainWith(ctx context.Context, all, stalls bool) error {
+	if w.queued == 0 {
+		return nil
+	}
+	now := w.opt.now()
+	for w.queued > 0 {
+		s := w.leastHead()
+		if !all && w.mayPrecede(s, &s.queue[0], now, stalls) {
+			break
+		}
+		if err := w.passHead(ctx, s); err != nil {
+			return err
+		}
+	}
+	w.pruneEnding()
+	w.setHeld()
+	return nil
+}
+
+// leastHead returns the source whose next event comes first.
+func (w *Watcher) leastHead() *stream {
+	var best *stream
+	consider := func(s *stream) {
+		if len(s.queue) > 0 && (best == nil || eventOrder(&s.queue[0], &best.queue[0]) < 0) {
+			best = s
+		}
+	}
+	for _, s := range w.streams {
+		consider(s)
+	}
+	for _, s := range w.ending {
+		consider(s)
+	}
+	return best
+}
+
+// mayPrecede reports whether a source other than s, with nothing queued,
+// may still bring an event before ev: it has not read a record past ev's
+// time (at ev's time it may yet log the refresh that ties with it) and it
+// is being read (with stalls, it sent something within the settle time),
+// or it reached its end less than idleSettle ago.
+func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls bool) bool {
+	for _, o := range w.streams {
+		if o == s || len(o.queue) > 0 || o.watermark.After(ev.Time) {
+			continue
+		}
+		if o.idle {
+			if now.Sub(o.idleSince) < idleSettle {
+				return true
+			}
+			continue
+		}
+		if !stalls || now.Sub(o.lastBatch) < max(w.opt.Settle, minStall) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Watcher) passHead(ctx context.Context, s *stream) error {
+	ev := s.queue[0]
+	s.queue[0] = parser.Event{}
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		s.queue = nil // let a backlog's array go
+	}
+	w.queued--
+	return w.pass(ctx, ev)
+}
+
+// pruneEnding forgets ended sources whose events have all gone on.
+func (w *Watcher) pruneEnding() {
+	w.ending = slices.DeleteFunc(w.ending, func(s *stream) bool { return len(s.queue) == 0 })
+}
+
+// queuedEvents are the events waiting to be merged, for a checkpoint.
+func (w *Watcher) queuedEvents() []parser.Event {
+	var out []parser.Event
+	for _, s := range w.streams {
+		out = append(out, s.queue...)
+	}
+	for _, s := range w.ending {
+		out = append(out, s.queue...)
+	}
+	return out
+}

@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/graceguard/graceguard/internal/golden"
+)
+
+// tieReplicas are two replicas' logs where a refresh (from the client's new
+// address) and the replay of the token it rotated share a millisecond: the
+// replay must be judged against that refresh, the one that made its token
+// stale, whichever file is named first. The tests name the replay's file so
+// that it sorts first: only the order by kind puts the refresh before it.
+func tieReplicas() (a, b string) {
+	a = refreshLine("10:00:00,000", "203.0.113.1", "fa") +
+		refreshLine("10:00:05,000", "198.51.100.40", "fc") +
+		refreshLine("10:00:09,000", "198.51.100.40", "fd")
+	b = strings.ReplaceAll(reuseLines("10:00:05,000", "192.0.2.99", "fb"), "task-2", "task-7") +
+		strings.ReplaceAll(refreshLine("10:00:09,500", "203.0.113.9", "fe"), "task-2", "task-7")
+	return a, b
+}
+
+func TestScanOrderOfArgumentsDoesNotMatter(t *testing.T) {
+	a, b := tieReplicas()
+	run := func(inputs ...Input) string {
+		_, alerts, err := scan(t, inputs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(alerts, "\n") + "\n"
+	}
+	refreshes, replay := Input{Name: "pod-b.log", R: strings.NewReader(a)}, Input{Name: "pod-a.log", R: strings.NewReader(b)}
+	ab := run(refreshes, replay)
+	refreshes.R, replay.R = strings.NewReader(a), strings.NewReader(b)
+	ba := run(replay, refreshes)
+	if ab != ba {
+		t.Fatalf("scan a b and scan b a differ:\n--- a b\n%s--- b a\n%s", ab, ba)
+	}
+	if !strings.Contains(ab, "192.0.2.99 198.51.100.40") {
+		t.Errorf("the replay must be judged against the refresh of the same millisecond (previous address 198.51.100.40):\n%s", ab)
+	}
+	golden.Check(t, "testdata/scan-tie.golden", []byte(ab))
+}
+
+// watch breaks a same-millisecond tie across files as scan does, whichever
+// file it reads first.
+func TestWatchBreaksTiesAsScanDoes(t *testing.T) {
+	t.Parallel()
+	a, b := tieReplicas()
+	dir := t.TempDir()
+	pa, pb := filepath.Join(dir, "pod-b.log"), filepath.Join(dir, "pod-a.log") // refreshes, replay
+	for p, data := range map[string]string{pa: a, pb: b} {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := scanFiles(t, []string{pa, pb})
+	if len(want) == 0 || !strings.Contains(want[0], "prev=198.51.100.40") {
+		t.Fatalf("scan found %q: want the replay judged against the refresh of its millisecond", want)
+	}
+	for _, order := range [][]string{{pa, pb}, {pb, pa}} {
+		got := feedInTurn(t, order, WatchOptions{})
+		if !slices.Equal(got, want) {
+			t.Errorf("reading %s first: watch found\n%s\nscan found\n%s", filepath.Base(order[0]), strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}

@@ -35,7 +35,7 @@ func TestProxyJSONKeysSetting(t *testing.T) {
 		code              int
 		stderr            string
 	}{
-		{name: "defaults do not know the keys", config: "min-severity: info\n", stderr: " proxy 0 "},
+		{name: "defaults do not know the keys", config: "min-severity: info\n", stderr: " other 1\n"},
 		{name: "config string", config: "proxy-json-keys: client=who,time=when,path=what\n", stderr: " proxy 1 "},
 		{name: "config list", config: "proxy-json-keys:\n  - client=who\n  - time=when\n  - path=what\n", stderr: " proxy 1 "},
 		{name: "environment", config: "min-severity: info\n", env: "client=who,time=when,path=what", stderr: " proxy 1 "},

@@ -91,6 +91,11 @@ type Alert struct {
 	SpeedKmh    *float64
 	IntervalMs  *int64
 	Raw         string
+	// RevokeRule is the rule's "revoke:" setting, which overrides the
+	// severity gate of package respond; nil when the rule says nothing.
+	// Not in the JSON: Response.Trigger says what decided.
+	RevokeRule *bool
+	Response   *Response
 }
 
 // ID derives an alert id from the rule, the identity of the source and the
@@ -110,25 +115,26 @@ func ID(rule, sourceID string, offset int64) string {
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 type jsonAlert struct {
-	ID         string   `json:"id"`
-	Time       string   `json:"time"`
-	Rule       string   `json:"rule"`
-	Severity   Severity `json:"severity"`
-	Summary    string   `json:"summary"`
-	User       string   `json:"user"`
-	IP         *string  `json:"ip"`
-	PrevIP     *string  `json:"prev_ip"`
-	PrevTime   *string  `json:"prev_time"`
-	Session    *string  `json:"session"`
-	IdP        string   `json:"idp"`
-	URL        string   `json:"url"`
-	Source     string   `json:"source"`
-	Geo        *Geo     `json:"geo"`
-	PrevGeo    *Geo     `json:"prev_geo"`
-	DistanceKm *float64 `json:"distance_km"`
-	SpeedKmh   *float64 `json:"speed_kmh"`
-	IntervalMs *int64   `json:"interval_ms"`
-	Raw        string   `json:"raw"`
+	ID         string    `json:"id"`
+	Time       string    `json:"time"`
+	Rule       string    `json:"rule"`
+	Severity   Severity  `json:"severity"`
+	Summary    string    `json:"summary"`
+	User       string    `json:"user"`
+	IP         *string   `json:"ip"`
+	PrevIP     *string   `json:"prev_ip"`
+	PrevTime   *string   `json:"prev_time"`
+	Session    *string   `json:"session"`
+	IdP        string    `json:"idp"`
+	URL        string    `json:"url"`
+	Source     string    `json:"source"`
+	Geo        *Geo      `json:"geo"`
+	PrevGeo    *Geo      `json:"prev_geo"`
+	DistanceKm *float64  `json:"distance_km"`
+	SpeedKmh   *float64  `json:"speed_kmh"`
+	IntervalMs *int64    `json:"interval_ms"`
+	Raw        string    `json:"raw"`
+	Response   *Response `json:"response"`
 }
 
 // MarshalJSON writes DESIGN.md's alert object, times in UTC.
@@ -137,7 +143,7 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		ID: a.ID, Time: formatTime(a.Time), Rule: a.Rule, Severity: a.Severity, Summary: a.Summary,
 		User: a.User, IP: nonEmpty(a.IP), PrevIP: nonEmpty(a.PrevIP), Session: nonEmpty(a.Session),
 		IdP: a.IdP, URL: a.URL, Source: a.Source, Geo: a.Geo, PrevGeo: a.PrevGeo,
-		DistanceKm: a.DistanceKm, SpeedKmh: a.SpeedKmh, IntervalMs: a.IntervalMs, Raw: a.Raw,
+		DistanceKm: a.DistanceKm, SpeedKmh: a.SpeedKmh, IntervalMs: a.IntervalMs, Raw: a.Raw, Response: a.Response,
 	}
 	if !a.PrevTime.IsZero() {
 		t := formatTime(a.PrevTime)
@@ -160,7 +166,7 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 		ID: j.ID, Time: t, Rule: j.Rule, Severity: j.Severity, Summary: j.Summary, User: j.User,
 		IP: deref(j.IP), PrevIP: deref(j.PrevIP), Session: deref(j.Session), IdP: j.IdP, URL: j.URL,
 		Source: j.Source, Geo: j.Geo, PrevGeo: j.PrevGeo, DistanceKm: j.DistanceKm, SpeedKmh: j.SpeedKmh,
-		IntervalMs: j.IntervalMs, Raw: j.Raw,
+		IntervalMs: j.IntervalMs, Raw: j.Raw, Response: j.Response,
 	}
 	if j.PrevTime != nil {
 		if a.PrevTime, err = time.Parse(time.RFC3339Nano, *j.PrevTime); err != nil {

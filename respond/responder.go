@@ -155,30 +155,46 @@ func (r *Responder) Close(ctx context.Context) error {
 }
 
 // Deliver wraps next: the alerts that ask have their user's sessions ended,
-// and leave carrying the outcome, or "pending" after Options.Wait.
+// and leave carrying the outcome, or "pending" after Options.Wait. The
+// alerts of one event share its outcome, those below the gate too.
 func (r *Responder) Deliver(next Deliver) Deliver {
 	return func(ctx context.Context, group []alert.Alert) error {
 		out := slices.Clone(group)
-		byUser := map[string]*job{}
-		var waits []int // the alerts whose response a job will fill
-		jobs := make([]*job, len(out))
+		byUser := map[string]outcome{}
 		for i := range out {
-			res, j := r.decide(ctx, out[i], byUser)
-			out[i].Response, jobs[i] = res, j
-			if j != nil {
-				waits = append(waits, i)
+			if _, done := byUser[out[i].User]; done {
+				continue
+			}
+			if o := r.decide(ctx, out[i]); o != (outcome{}) {
+				byUser[out[i].User] = o
 			}
 		}
-		if len(waits) > 0 {
-			timer := time.NewTimer(r.opt.Wait)
-			defer timer.Stop()
-			for _, i := range waits {
-				res := jobs[i].wait(timer.C)
+		var timer <-chan time.Time
+		for i := range out {
+			o, ok := byUser[out[i].User]
+			switch {
+			case !ok:
+			case o.job == nil:
+				res := *o.res
+				out[i].Response = &res
+			default:
+				if timer == nil {
+					t := time.NewTimer(r.opt.Wait)
+					defer t.Stop()
+					timer = t.C
+				}
+				res := o.job.wait(timer)
 				out[i].Response = &res
 			}
 		}
 		return next(ctx, out)
 	}
+}
+
+// outcome is a decision: a response now, or a job whose outcome will be.
+type outcome struct {
+	res *alert.Response
+	job *job
 }
 
 // wait returns the outcome, or "pending" once expired fires (and for
@@ -200,13 +216,10 @@ func (j *job) wait(expired <-chan time.Time) alert.Response {
 
 // decide answers at once (nothing to do, excluded, held back) or queues a
 // job whose outcome the alert will carry.
-func (r *Responder) decide(ctx context.Context, a alert.Alert, byUser map[string]*job) (*alert.Response, *job) {
+func (r *Responder) decide(ctx context.Context, a alert.Alert) outcome {
 	why := trigger(a, r.opt.Severity)
-	if why == "" || a.User == "" || a.User == "cn=none" {
-		return nil, nil
-	}
-	if j, ok := byUser[a.User]; ok {
-		return nil, j
+	if why == "" || a.User == "" {
+		return outcome{}
 	}
 	res := &alert.Response{Action: "end_sessions", DryRun: r.opt.DryRun, Trigger: why, Namespace: r.opt.Namespace}
 	log := r.opt.Logger.With("user", a.User, "alert", a.ID, "rule", a.Rule, "trigger", why, "dry_run", r.opt.DryRun)
@@ -214,25 +227,24 @@ func (r *Responder) decide(ctx context.Context, a alert.Alert, byUser map[string
 		res.Status = alert.ResponseExcluded
 		r.opt.Metrics.Revocations.WithLabelValues(res.Status).Inc()
 		log.Info("not ending sessions: excluded user")
-		return res, nil
+		return outcome{res: res}
 	}
 	key := claimKey(a)
 	if !r.claim(ctx, key, log) {
-		return r.heldBack(res, "other_watcher", "another watcher is ending them", log), nil
+		return outcome{res: r.heldBack(res, "other_watcher", "another watcher is ending them", log)}
 	}
 	hash := DNHash(a.User)
 	ok, kind, reason := r.limit.allow(hash, r.opt.Now())
 	r.syncEvictions()
 	if !ok {
-		return r.heldBack(res, kind, reason, log), nil
+		return outcome{res: r.heldBack(res, kind, reason, log)}
 	}
 	j := &job{user: a.User, hash: hash, trigger: why, alertID: a.ID, claim: key, queued: r.opt.Now(), done: make(chan struct{})}
 	if !r.enqueue(j) {
 		r.unclaim(ctx, key, log)
-		return r.heldBack(res, "queue_full", fmt.Sprintf("queue full (%d waiting)", r.opt.Queue), log), nil
+		return outcome{res: r.heldBack(res, "queue_full", fmt.Sprintf("queue full (%d waiting)", r.opt.Queue), log)}
 	}
-	byUser[a.User] = j
-	return nil, j
+	return outcome{job: j}
 }
 
 func (r *Responder) heldBack(res *alert.Response, kind, reason string, log *slog.Logger) *alert.Response {

@@ -298,3 +298,21 @@ func (b blockingSessions) List(ctx context.Context, _, _ string) ([]string, erro
 func (b blockingSessions) DeleteAll(context.Context, string, string) ([]string, error) {
 	return nil, nil
 }
+
+// An event's alerts below the gate carry the outcome the one above it
+// asked for, whatever their order in the group.
+func TestAnEventsAlertsShareTheOutcome(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.Critical})
+	low, crit := replay(victim, alert.Medium), replay(victim, alert.Critical)
+	other := replay(bystander, alert.High)
+	out := h.send(low, crit, other)
+	for _, a := range out[:2] {
+		if a.Response == nil || a.Response.Status != alert.ResponseEnded {
+			t.Errorf("%s alert: response %+v, want ended", a.Severity, a.Response)
+		}
+	}
+	if out[2].Response != nil {
+		t.Errorf("another user's alert below the gate: %+v", out[2].Response)
+	}
+}

@@ -95,3 +95,21 @@ func TestDNListKeepsCommas(t *testing.T) {
 		t.Errorf("from the environment: %q", l)
 	}
 }
+
+func TestIdpSessionStoreUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--session-store", "redis"}, "want memory or kube"},
+		{[]string{"--kubeconfig", "/nonexistent"}, "for --session-store kube"},
+		{[]string{"--session-store", "kube", "--kubeconfig", "/nonexistent/kubeconfig"}, "--session-store kube"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"idp", "serve", "--addr", "127.0.0.1:0"}, tt.args...)
+		_, stderr, code := run(t, nil, args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}

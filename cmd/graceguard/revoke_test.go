@@ -35,7 +35,7 @@ func TestWatchRevokes(t *testing.T) {
 			dir := t.TempDir()
 			logPath := filepath.Join(dir, "openunison.log")
 			appendFile(t, logPath, replayLines("jjackson", 1))
-			args := append([]string{"--format", "json", "--state-dir", "", "--kubeconfig", kubeconfig}, tt.args...)
+			args := append([]string{"--format", "json", "--state-dir", "", "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0"}, tt.args...)
 			if tt.config != "" {
 				cfg := filepath.Join(dir, "gg.yaml")
 				os.WriteFile(cfg, []byte(tt.config), 0o644)
@@ -55,6 +55,10 @@ func TestWatchRevokes(t *testing.T) {
 			}
 			if left != tt.sessions || !strings.Contains(strings.Join(srv.OidcSessions("openunison"), ","), "xf3x") {
 				t.Errorf("sessions left %v, want %d of the victim's and the bystander's", srv.OidcSessions("openunison"), tt.sessions)
+			}
+			_, metrics := get(t, "http://"+waitForAddr(t, w)+"/metrics")
+			if want := `graceguard_revocations_total{status="` + tt.want + `"} 1`; !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
 			}
 			if w.stop(t) != 0 {
 				t.Errorf("watch failed:\n%s", w.errOut.String())

@@ -1,4 +1,5 @@
-// Package kubefake is a Kubernetes API server for tests: it speaks, over
+// Package kubefake is a Kubernetes API server for tests (and for graceguard
+// demo, which keeps the bundled IdP's sessions in it): it speaks, over
 // real HTTP, the endpoints graceguard's kube source uses (list and watch
 // pods, with label and field selectors, bookmarks and 410 Gone; a
 // container's log with follow, timestamps, sinceTime, tailLines and

@@ -169,7 +169,7 @@ func (r *Responder) Deliver(next Deliver) Deliver {
 				byUser[out[i].User] = o
 			}
 		}
-		var timer <-chan time.Time
+		var expired chan struct{} // closed after Options.Wait: every later wait sees it
 		for i := range out {
 			o, ok := byUser[out[i].User]
 			switch {
@@ -178,12 +178,11 @@ func (r *Responder) Deliver(next Deliver) Deliver {
 				res := *o.res
 				out[i].Response = &res
 			default:
-				if timer == nil {
-					t := time.NewTimer(r.opt.Wait)
-					defer t.Stop()
-					timer = t.C
+				if expired == nil {
+					expired = make(chan struct{})
+					defer time.AfterFunc(r.opt.Wait, func() { close(expired) }).Stop()
 				}
-				res := o.job.wait(timer)
+				res := o.job.wait(expired)
 				out[i].Response = &res
 			}
 		}
@@ -197,10 +196,8 @@ type outcome struct {
 	job *job
 }
 
-// wait returns the outcome, or "pending" once expired fires (and for
-// every later call: the channel stays drained, so later waits see the
-// jobs' state as it is).
-func (j *job) wait(expired <-chan time.Time) alert.Response {
+// wait returns the outcome, or "pending" once expired is closed.
+func (j *job) wait(expired <-chan struct{}) alert.Response {
 	select {
 	case <-j.done:
 		return j.res

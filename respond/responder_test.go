@@ -316,3 +316,21 @@ func TestAnEventsAlertsShareTheOutcome(t *testing.T) {
 		t.Errorf("another user's alert below the gate: %+v", out[2].Response)
 	}
 }
+
+// Two users' revocations stuck in an outage: the group leaves after one
+// wait, not one per user.
+func TestOneWaitPerGroup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Wait: 50 * time.Millisecond, Backoff: 5 * time.Second, Attempts: 2})
+	h.api.FailOidc(100, http.StatusServiceUnavailable)
+	start := time.Now()
+	out := h.send(replay(victim, alert.Critical), replay(bystander, alert.Critical))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("delivery took %s, want about one wait of 50ms", took)
+	}
+	for _, a := range out {
+		if a.Response == nil || a.Response.Status != alert.ResponsePending {
+			t.Errorf("%s: %+v, want pending", a.User, a.Response)
+		}
+	}
+}

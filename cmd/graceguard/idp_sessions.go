@@ -26,7 +26,7 @@ func (s *idpStoreFlags) addFlags(f *pflag.FlagSet) {
 // open makes the session store; nil for memory.
 func (s *idpStoreFlags) open() (idp.SessionStore, error) {
 	switch s.kind {
-	case "memory":
+	case "memory", "":
 		if s.kubeconfig != "" || s.context != "" {
 			return nil, usageErrorf("--kubeconfig and --kube-context are for --session-store kube")
 		}

@@ -48,11 +48,17 @@ func (l *limiter) allow(user string, now time.Time) (ok bool, kind, reason strin
 	if l.overall.N > 0 && len(l.all) >= l.overall.N {
 		return false, "overall", "overall limit " + l.overall.String()
 	}
-	if _, known := l.users[user]; !known && len(l.users) >= l.maxUsers {
-		l.evictLocked()
+	// A window without a limit keeps nothing: its memory stays bounded
+	// by the limit it enforces.
+	if l.perUser.N > 0 {
+		if _, known := l.users[user]; !known && len(l.users) >= l.maxUsers {
+			l.evictLocked()
+		}
+		l.users[user] = append(recent, now)
 	}
-	l.users[user] = append(recent, now)
-	l.all = append(l.all, now)
+	if l.overall.N > 0 {
+		l.all = append(l.all, now)
+	}
 	return true, "", ""
 }
 

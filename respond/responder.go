@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
@@ -74,6 +75,10 @@ type Responder struct {
 	mu     sync.Mutex
 	closed bool
 	done   chan struct{}
+	// degraded is set while the API fails: alerts then leave at once with
+	// "pending" rather than each wait out Options.Wait, so an outage
+	// cannot add the wait to every alert of a flood.
+	degraded atomic.Bool
 }
 
 type job struct {
@@ -180,7 +185,11 @@ func (r *Responder) Deliver(next Deliver) Deliver {
 			default:
 				if expired == nil {
 					expired = make(chan struct{})
-					defer time.AfterFunc(r.opt.Wait, func() { close(expired) }).Stop()
+					wait := r.opt.Wait
+					if r.degraded.Load() {
+						wait = 0
+					}
+					defer time.AfterFunc(wait, func() { close(expired) }).Stop()
 				}
 				res := o.job.wait(expired)
 				out[i].Response = &res
@@ -322,6 +331,7 @@ func (r *Responder) work(ctx context.Context, j *job) {
 			break
 		}
 		r.opt.Metrics.Failures.Inc()
+		r.degraded.Store(true)
 		if !retryable(err) || res.Attempts >= r.opt.Attempts {
 			break
 		}
@@ -331,6 +341,9 @@ func (r *Responder) work(ctx context.Context, j *job) {
 			err = errors.Join(err, ctx.Err())
 			break
 		}
+	}
+	if err == nil {
+		r.degraded.Store(false)
 	}
 	switch {
 	case err != nil:

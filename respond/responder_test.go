@@ -334,3 +334,26 @@ func TestOneWaitPerGroup(t *testing.T) {
 		}
 	}
 }
+
+// Once the API is seen failing, the next alerts do not wait for it; once
+// a revocation passes again, they do.
+func TestNoWaitWhileTheAPIFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Wait: 5 * time.Second, Attempts: 1, Overall: Limit{N: 100, Per: time.Minute}})
+	h.api.FailOidc(100, http.StatusServiceUnavailable)
+	if r := h.send(replay(victim, alert.Critical))[0].Response; r.Status != alert.ResponseFailed {
+		t.Fatalf("first: %+v, want failed", r)
+	}
+	start := time.Now()
+	r := h.send(replay(bystander, alert.Critical))[0].Response
+	if took := time.Since(start); took > 2*time.Second || r.Status != alert.ResponsePending {
+		t.Errorf("second alert: %+v after %s, want pending at once", r, took)
+	}
+	waitFor(t, "the second revocation", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("failed")) == 2 })
+	h.api.FailOidc(0, 0)
+	h.send(replay(breakGlass, alert.Critical)) // leaves at once; its revocation passes
+	waitFor(t, "a revocation to pass", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("ended")) == 1 })
+	if r := h.send(replay("uid=someone,o=Tremolo", alert.Critical))[0].Response; r.Status != alert.ResponseEnded {
+		t.Errorf("after recovery: %+v, want ended (waited for)", r)
+	}
+}

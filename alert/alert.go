@@ -104,6 +104,11 @@ type Alert struct {
 	PrevAgent   string
 	Attribution string
 	Candidates  []string
+	// RevokeRule is the rule's "revoke:" setting, which overrides the
+	// severity gate of package respond; nil when the rule says nothing.
+	// Not in the JSON: Response.Trigger says what decided.
+	RevokeRule *bool
+	Response   *Response
 }
 
 // ID derives an alert id from the rule, the identity of the source and the
@@ -123,25 +128,26 @@ func ID(rule, sourceID string, offset int64) string {
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 type jsonAlert struct {
-	ID         string   `json:"id"`
-	Time       string   `json:"time"`
-	Rule       string   `json:"rule"`
-	Severity   Severity `json:"severity"`
-	Summary    string   `json:"summary"`
-	User       string   `json:"user"`
-	IP         *string  `json:"ip"`
-	PrevIP     *string  `json:"prev_ip"`
-	PrevTime   *string  `json:"prev_time"`
-	Session    *string  `json:"session"`
-	IdP        string   `json:"idp"`
-	URL        string   `json:"url"`
-	Source     string   `json:"source"`
-	Geo        *Geo     `json:"geo"`
-	PrevGeo    *Geo     `json:"prev_geo"`
-	DistanceKm *float64 `json:"distance_km"`
-	SpeedKmh   *float64 `json:"speed_kmh"`
-	IntervalMs *int64   `json:"interval_ms"`
-	Raw        string   `json:"raw"`
+	ID         string    `json:"id"`
+	Time       string    `json:"time"`
+	Rule       string    `json:"rule"`
+	Severity   Severity  `json:"severity"`
+	Summary    string    `json:"summary"`
+	User       string    `json:"user"`
+	IP         *string   `json:"ip"`
+	PrevIP     *string   `json:"prev_ip"`
+	PrevTime   *string   `json:"prev_time"`
+	Session    *string   `json:"session"`
+	IdP        string    `json:"idp"`
+	URL        string    `json:"url"`
+	Source     string    `json:"source"`
+	Geo        *Geo      `json:"geo"`
+	PrevGeo    *Geo      `json:"prev_geo"`
+	DistanceKm *float64  `json:"distance_km"`
+	SpeedKmh   *float64  `json:"speed_kmh"`
+	IntervalMs *int64    `json:"interval_ms"`
+	Raw        string    `json:"raw"`
+	Response   *Response `json:"response"`
 	// Present only when a proxy was involved.
 	Peer        string   `json:"peer,omitempty"`
 	PrevPeer    string   `json:"prev_peer,omitempty"`
@@ -158,7 +164,7 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		ID: a.ID, Time: formatTime(a.Time), Rule: a.Rule, Severity: a.Severity, Summary: a.Summary,
 		User: a.User, IP: nonEmpty(a.IP), PrevIP: nonEmpty(a.PrevIP), Session: nonEmpty(a.Session),
 		IdP: a.IdP, URL: a.URL, Source: a.Source, Geo: a.Geo, PrevGeo: a.PrevGeo,
-		DistanceKm: a.DistanceKm, SpeedKmh: a.SpeedKmh, IntervalMs: a.IntervalMs, Raw: a.Raw,
+		DistanceKm: a.DistanceKm, SpeedKmh: a.SpeedKmh, IntervalMs: a.IntervalMs, Raw: a.Raw, Response: a.Response,
 		Peer: a.Peer, PrevPeer: a.PrevPeer, Via: a.Via, Agent: a.Agent, PrevAgent: a.PrevAgent,
 		Attribution: a.Attribution, Candidates: a.Candidates,
 	}
@@ -183,7 +189,7 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 		ID: j.ID, Time: t, Rule: j.Rule, Severity: j.Severity, Summary: j.Summary, User: j.User,
 		IP: deref(j.IP), PrevIP: deref(j.PrevIP), Session: deref(j.Session), IdP: j.IdP, URL: j.URL,
 		Source: j.Source, Geo: j.Geo, PrevGeo: j.PrevGeo, DistanceKm: j.DistanceKm, SpeedKmh: j.SpeedKmh,
-		IntervalMs: j.IntervalMs, Raw: j.Raw, Peer: j.Peer, PrevPeer: j.PrevPeer, Via: j.Via, Agent: j.Agent,
+		IntervalMs: j.IntervalMs, Raw: j.Raw, Response: j.Response, Peer: j.Peer, PrevPeer: j.PrevPeer, Via: j.Via, Agent: j.Agent,
 		PrevAgent: j.PrevAgent, Attribution: j.Attribution, Candidates: j.Candidates,
 	}
 	if j.PrevTime != nil {

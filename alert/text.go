@@ -50,6 +50,10 @@ func WriteText(w io.Writer, a Alert, opt TextOptions) error {
 	if a.Source != "" {
 		fmt.Fprintf(&b, " [%s]", a.Source)
 	}
+	if r := a.Response.Text(); r != "" {
+		b.WriteString(" → ")
+		b.WriteString(r)
+	}
 	b.WriteByte('\n')
 	_, err := io.WriteString(w, b.String())
 	return err

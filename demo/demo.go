@@ -3,8 +3,10 @@
 // log with the real pipeline, and drives kubectl-like clients at it —
 // ordinary refreshes, a client-go race on one laptop (no alert), a stolen
 // refresh token replayed from another continent inside the grace window
-// (alerts), and the same replay after the window (refused). It narrates
-// each step with the IdP's own log lines and the alerts as they fire.
+// (alerts), graceguard ending the victim's sessions on the critical alert
+// as watch --revoke does (respond.go), and the thief's next refresh
+// refused. It narrates each step with the IdP's own log lines and the
+// alerts as they fire.
 //
 // It owns the story and its narration only: the IdP, the follower, the
 // pipeline and the sinks are the same code production runs. Clients reach
@@ -16,7 +18,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -59,6 +60,8 @@ type Summary struct {
 	RaceAlerts     int // alerts about the benign race: must be none
 	ReplayAlerts   int // alerts about the replay: must be some
 	LateRefused    bool
+	SessionsEnded  int  // jjackson's sessions graceguard ended
+	ThiefRefused   bool // the thief's refresh after that was refused
 	Elapsed        time.Duration
 	LogPath        string
 	Issuer         string
@@ -107,12 +110,19 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("listen on loopback: %w", err)
 	}
+	contain, err := startContainment(ctx, opt)
+	if err != nil {
+		return sum, err
+	}
+	defer contain.close()
+	d.contain = contain
 	provider, err := idp.New(idp.Config{
 		Issuer: "http://" + ln.Addr().String() + idp.DefaultIssuerPath, Grace: opt.Grace, IDTokenTTL: opt.TokenTTL,
 		Log: io.MultiWriter(logFile, d.idpLines()), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		// The IdP's start-up warning that it is a test harness is what
 		// the demo is about; it need not be shouted.
-		Diag: slog.New(slog.DiscardHandler),
+		Diag:     slog.New(slog.DiscardHandler),
+		Sessions: contain.sessions,
 	})
 	if err != nil {
 		return sum, err
@@ -159,13 +169,13 @@ func dn(user string) string { return "uid=" + user + ",ou=shadow,o=Tremolo" }
 func (d *teller) watch(ctx context.Context, path string, opt Options) (<-chan pipeline.WatchStats, error) {
 	w, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Rules: rules.Builtin(), Geo: opt.Geo, Logger: opt.Logger, SinkName: "demo",
-		Deliver: func(ctx context.Context, group []alert.Alert) error {
+		Deliver: d.contain.wrap(func(ctx context.Context, group []alert.Alert) error {
 			d.alert(group)
 			if opt.Extra != nil {
 				return opt.Extra(ctx, group)
 			}
 			return nil
-		},
+		}),
 	})
 	if err != nil {
 		return nil, err
@@ -242,7 +252,6 @@ func (d *teller) story(ctx context.Context, c *idp.Client, opt Options, sum *Sum
 	if jj, err = c.Refresh(ctx, homeLondon, stolen); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	rotated := time.Now()
 	d.pause(opt.Pause * 3 / 2) // a thief is not as quick as k9s
 	if _, err := c.Refresh(ctx, thief, stolen); err != nil {
 		return fmt.Errorf("the replay inside the grace window was refused: %w", err)
@@ -251,38 +260,19 @@ func (d *teller) story(ctx context.Context, c *idp.Client, opt Options, sum *Sum
 	d.verdict(false, "OpenUnison accepts the reuse: a grace period cannot tell the thief from k9s. graceguard can.")
 	d.pause(opt.Pause)
 
-	d.printf("\n%s   … the thief waits until the grace window has closed …\n", d.paint("\x1b[2m", d.clock()))
-	if wait := time.Until(rotated.Add(opt.Grace + opt.Pause)); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	step(fmt.Sprintf("%s after the refresh, the thief tries the stolen token again", time.Since(rotated).Round(100*time.Millisecond)))
-	_, err = c.Refresh(ctx, thief, stolen)
-	switch {
-	case idp.IsInvalidGrant(err):
-		sum.LateRefused = true
-		d.pause(opt.Pause / 2)
-		d.verdict(true, "refused with invalid_grant: the window is closed.")
-	case err == nil:
-		return errors.New("the replay after the grace window was accepted")
-	default:
-		return fmt.Errorf("the late replay: %w", err)
-	}
-	return nil
+	return d.revoked(ctx, c, stolen, jj, sum)
 }
 
 // teller prints the narration; the IdP's log and the alerts come in from
 // other goroutines, so every write takes the lock.
 type teller struct {
-	mu     sync.Mutex
-	out    io.Writer
-	color  bool
-	start  time.Time
-	alerts []alert.Alert
-	idpBuf []byte
+	mu      sync.Mutex
+	out     io.Writer
+	color   bool
+	start   time.Time
+	alerts  []alert.Alert
+	idpBuf  []byte
+	contain *containment
 }
 
 func (d *teller) paint(code, s string) string {

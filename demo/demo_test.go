@@ -26,6 +26,16 @@ func TestDemoStory(t *testing.T) {
 	if sum.RaceAlerts != 0 || !sum.LateRefused || sum.GraceReuses != 2 {
 		t.Errorf("race alerts %d, late refused %v, grace reuses %d", sum.RaceAlerts, sum.LateRefused, sum.GraceReuses)
 	}
+	// The last chapter: the replay's critical alert ended jjackson's one
+	// session, and every alert about it says so; the thief is refused.
+	if sum.SessionsEnded != 1 || !sum.ThiefRefused {
+		t.Errorf("sessions ended %d, thief refused %v", sum.SessionsEnded, sum.ThiefRefused)
+	}
+	for _, a := range sum.Alerts {
+		if a.User == dn("jjackson") && (a.Response == nil || a.Response.Status != "ended") {
+			t.Errorf("alert %s response %+v, want ended", a.Rule, a.Response)
+		}
+	}
 	rules := map[string]bool{}
 	for _, a := range sum.Alerts {
 		rules[a.Rule] = true
@@ -39,6 +49,7 @@ func TestDemoStory(t *testing.T) {
 	for _, want := range []string{
 		"[ExpiredRefreshTokenUsed]", "Expired token used within grace period [192.0.2.66]",
 		"ALERT", "London, GB → Sydney, AU", "Session does not exist from refresh_token", "Summary",
+		"→ sessions ended: 1", "severity critical ≥ critical", "deleted jjackson's OidcSession objects",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the narration lacks %q", want)

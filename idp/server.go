@@ -90,6 +90,10 @@ type Config struct {
 	Rand io.Reader
 	// Diag receives graceguard's own diagnostics; default slog.Default().
 	Diag *slog.Logger
+	// Sessions, when set, keeps every session where OpenUnison's
+	// Kubernetes session store keeps it, and is asked before every
+	// refresh: a session deleted there is gone (kubesessions.go).
+	Sessions SessionStore
 }
 
 // Stats counts what the provider did since it started.
@@ -102,6 +106,7 @@ type Stats struct {
 	Expired     uint64 `json:"expired"` // refused because the session had expired
 	Swept       uint64 `json:"swept"`   // expired sessions removed by the sweeper
 	Revoked     uint64 `json:"revoked"` // sessions revoked by --revoke-on-reuse
+	Ended       uint64 `json:"ended"`   // sessions found deleted from the session store (Config.Sessions)
 	Full        uint64 `json:"full"`    // logins refused because MaxSessions was reached
 	Refused     uint64 `json:"refused"` // token requests answered with an OAuth error
 }
@@ -226,7 +231,7 @@ func (p *Provider) Stats() Stats {
 	return Stats{
 		Sessions: sessions, Tokens: tokens,
 		Logins: p.st.logins.Load(), Rotations: p.st.rotations.Load(), GraceReuses: p.st.reuses.Load(),
-		Expired: p.st.expired.Load(), Swept: p.st.swept.Load(), Revoked: p.st.revoked.Load(),
+		Expired: p.st.expired.Load(), Swept: p.st.swept.Load(), Revoked: p.st.revoked.Load(), Ended: p.st.ended.Load(),
 		Full: p.st.full.Load(), Refused: p.refused.Load(),
 	}
 }
@@ -404,9 +409,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	}
 	switch req.grantType {
 	case grantPassword:
-		p.passwordGrant(w, ex, req)
+		p.passwordGrant(r.Context(), w, ex, req)
 	case grantRefresh:
-		p.refreshGrant(w, ex, req)
+		p.refreshGrant(r.Context(), w, ex, req)
 	}
 }
 
@@ -425,7 +430,7 @@ func (p *Provider) authenticateClient(req tokenRequest) *oauthError {
 	return nil
 }
 
-func (p *Provider) passwordGrant(w http.ResponseWriter, ex *exchange, req tokenRequest) {
+func (p *Provider) passwordGrant(ctx context.Context, w http.ResponseWriter, ex *exchange, req tokenRequest) {
 	user, ok := p.cfg.Users.Authenticate(req.username, req.password)
 	if !ok {
 		p.refused.Add(1)
@@ -442,17 +447,25 @@ func (p *Provider) passwordGrant(w http.ResponseWriter, ex *exchange, req tokenR
 		p.internalError(w, ex, err)
 		return
 	}
+	if err := p.storeSession(ctx, res.sess); err != nil {
+		p.internalError(w, ex, err)
+		return
+	}
 	p.log.write(ex.thread,
 		ex.access(eventAuSuccess, p.app, user.DN, authChainMessage, res.sess),
 		ex.access(eventAzSuccess, p.app, user.DN, "NONE", res.sess))
 	p.writeTokens(w, res)
 }
 
-func (p *Provider) refreshGrant(w http.ResponseWriter, ex *exchange, req tokenRequest) {
+func (p *Provider) refreshGrant(ctx context.Context, w http.ResponseWriter, ex *exchange, req tokenRequest) {
 	tok, ok := parseToken(req.refreshToken)
 	if !ok {
 		p.fail(w, ex, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "invalid refresh token",
 			warn: "Could not refresh token", trace: couldNotRefreshTrace}, nil)
+		return
+	}
+	if err := p.checkSession(ctx, tok); err != nil {
+		p.internalError(w, ex, err)
 		return
 	}
 	res, err := p.st.refresh(tok, req.clientID, p.now, p.cfg.Grace, p.cfg.SessionTTL, p.cfg.RevokeOnReuse, p.mint,

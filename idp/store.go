@@ -145,6 +145,7 @@ type store struct {
 	sessions map[string]*session
 
 	logins, rotations, reuses, expired, swept, revoked, full atomic.Uint64
+	ended                                                    atomic.Uint64 // deleted from the session store
 }
 
 func newStore(rnd io.Reader, maxSessions, maxRetired int) *store {
@@ -335,6 +336,28 @@ func (st *store) removeLocked(s *session) {
 	}
 	st.mu.Unlock()
 	s.retired = nil
+}
+
+// lookup finds the live session a token (current or rotated-out) belongs
+// to, comparing its secret in constant time; nil when none.
+func (st *store) lookup(tok rawToken) *session {
+	st.mu.RLock()
+	rec := st.tokens[tok.sel]
+	st.mu.RUnlock()
+	hash := sha256.Sum256(tok.secret[:])
+	if rec == nil || subtle.ConstantTimeCompare(hash[:], rec.hash[:]) != 1 {
+		return nil
+	}
+	return rec.sess
+}
+
+// remove forgets a session, unless it is already gone.
+func (st *store) remove(s *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dead {
+		st.removeLocked(s)
+	}
 }
 
 // sweep removes expired sessions and returns how many.

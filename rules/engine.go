@@ -159,7 +159,7 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 	a := alert.Alert{
 		ID: alert.ID(r.Name, cmp.Or(ev.SourceID, ev.Source), ev.Offset), Time: ev.Time, Rule: r.Name, Description: r.Description,
 		Severity: r.Severity, User: ev.User, IP: env.Event.IP, Session: ev.Session, IdP: ev.IdP,
-		URL: ev.URL, Source: ev.Source, Raw: ev.Raw,
+		URL: ev.URL, Source: ev.Source, Raw: ev.Raw, RevokeRule: r.Revoke,
 	}
 	if ev.Attribution != parser.AttrNone && ev.Attribution != parser.AttrDirect {
 		a.Peer, a.Via, a.Agent, a.Attribution, a.Candidates = env.Event.Peer, ev.Via, ev.Agent, env.Event.Attribution, env.Event.Candidates

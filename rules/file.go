@@ -62,7 +62,11 @@ type Spec struct {
 	ThrottleKey string
 	Summary     string
 	Enabled     bool
-	Tests       []TestCase
+	// Revoke, when set, overrides the severity gate of watch --revoke for
+	// this rule's alerts: true ends the user's sessions whatever the
+	// severity, false never does. nil leaves it to the gate.
+	Revoke *bool
+	Tests  []TestCase
 
 	File     string
 	Pos      Pos                 // the rule's "name"
@@ -94,7 +98,7 @@ type exprSite struct {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
-var ruleKeys = []string{"name", "description", "severity", "when", "throttle", "throttle_key", "summary", "enabled", "tests"}
+var ruleKeys = []string{"name", "description", "severity", "when", "throttle", "throttle_key", "summary", "enabled", "revoke", "tests"}
 
 // ParseFile reads a rule file's YAML. It returns every problem it finds, each
 // placed by line and column; expressions are checked later by Compile.
@@ -214,6 +218,9 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 			s.Throttle = p.duration(v, key)
 		case "enabled":
 			s.Enabled = p.boolean(v, key)
+		case "revoke":
+			b := p.boolean(v, key)
+			s.Revoke = &b
 		case "tests":
 			s.Tests = p.tests(v)
 		}

@@ -384,6 +384,9 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 	if a.IdP != "" {
 		fields = append(fields, field("IdP", code(a.IdP)))
 	}
+	if f := responseField(group); f != nil {
+		fields = append(fields, f)
+	}
 
 	var ctx []string
 	if runbook != "" {
@@ -413,6 +416,18 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 		text += " · " + a.Summary
 	}
 	return mrkdwn(text), blocks
+}
+
+// responseField shows what graceguard did about the event ("Sessions
+// ended: 2 (dry run)", or why not); nil when it did nothing. The alerts of
+// one event share one response.
+func responseField(group []alert.Alert) *slack.TextBlockObject {
+	for _, a := range group {
+		if t := a.Response.Text(); t != "" {
+			return field("Response", mrkdwn(strings.ToUpper(t[:1])+t[1:]))
+		}
+	}
+	return nil
 }
 
 // slackDigest renders many groups as one message: a line per event, as

@@ -32,8 +32,11 @@ func newDemoCmd(io streams) *cobra.Command {
 id_tokens 5s), watches its log as 'graceguard watch' would, and plays a short
 story: people refreshing as kubectl does, a client-go race on one laptop (no
 alert), a stolen refresh token replayed from another continent inside the grace
-window (alerts), and the same replay after the window (refused). It shows the
-IdP's own log lines and each alert as it fires, then a summary.
+window (alerts), graceguard ending the victim's sessions on the critical alert
+as 'watch --revoke critical' does (in a fake Kubernetes API on loopback, where
+the IdP keeps its sessions as OpenUnison does), and the thief's next refresh
+refused. It shows the IdP's own log lines and each alert as it fires, then a
+summary.
 
 The demo GeoIP databases (built in, no download) place the story's addresses in
 London, Berlin, Paris and Sydney; --geoip-city/--geoip-asn use others.`,

@@ -181,6 +181,7 @@ func expandKube(t *testing.T, s string, env map[string]string) string {
 type watchSettings struct {
 	state, stateDir, listen, kubeNamespace, kubePod, kubeSelector, kubeContainer string
 	patterns                                                                     []string
+	revoke, revokeNamespace, revokeDryRun                                        string
 }
 
 // parseWatch runs args through the watch command's own flag set, argument
@@ -268,6 +269,13 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 	s.state = get("state")
 	s.kubeNamespace, s.kubePod = get("kube-namespace"), get("kube-pod")
 	s.kubeSelector, s.kubeContainer = get("kube-selector"), get("kube-container")
+	s.revoke, s.revokeNamespace, s.revokeDryRun = get("revoke"), get("revoke-namespace"), get("revoke-dry-run")
+	exclude, _ := cmd.Flags().Lookup("revoke-exclude").Value.(*dnList)
+	r := revokeFlags{severity: s.revoke, perUser: get("revoke-user-limit"), overall: get("revoke-limit"), exclude: *exclude}
+	if err := r.check(); err != nil {
+		t.Errorf("graceguard watch rejects the revoke settings: %v", err)
+		ok = false
+	}
 	// What watch checks before it reads (checkInputs), short of finding
 	// an API server: the kube flags fit together, names and selector are
 	// valid, and there is something to read.
@@ -640,9 +648,14 @@ func checkAPIMode(t *testing.T, objs deployObjects, d *appsv1.Deployment, c core
 	// Exactly what reading logs through the API needs, for the account
 	// the pod runs as.
 	account := podServiceAccount(pod)
-	if got := grantedRules(objs, d.Namespace, account); !slices.Equal(got, logReaderRules) {
-		t.Errorf("%s: service account %s is granted %q in %s; want exactly %q", where, account, got, d.Namespace, logReaderRules)
+	want := logReaderRules
+	if s.revoke != "" && !sidecar {
+		want = slices.Sorted(slices.Values(append(slices.Clone(logReaderRules), revokerRules...)))
 	}
+	if got := grantedRules(objs, d.Namespace, account); !slices.Equal(got, want) {
+		t.Errorf("%s: service account %s is granted %q in %s; want exactly %q", where, account, got, d.Namespace, want)
+	}
+	checkRevoke(t, where, s, d.Namespace)
 	if !sidecar && !slices.ContainsFunc(objs.serviceAccounts, func(sa *corev1.ServiceAccount) bool { return sa.Name == account }) {
 		t.Errorf("%s: runs as service account %q, which it does not create", where, account)
 	}
@@ -662,6 +675,24 @@ func checkAPIMode(t *testing.T, objs deployObjects, d *appsv1.Deployment, c core
 	}
 	if !hasToken {
 		t.Errorf("%s: no service account token to call the API with", where)
+	}
+}
+
+// revokerRules is all watch --revoke needs: list a user's OidcSession
+// objects and delete them. Sorted.
+var revokerRules = []string{"openunison.tremolo.io:oidc-sessions/delete", "openunison.tremolo.io:oidc-sessions/deletecollection", "openunison.tremolo.io:oidc-sessions/list"}
+
+// checkRevoke: sessions are ended in OpenUnison's namespace, and a
+// manifest that turns revocation on starts it as a dry run.
+func checkRevoke(t *testing.T, where string, s watchSettings, ns string) {
+	if s.revoke == "" {
+		return
+	}
+	if s.revokeNamespace != ns {
+		t.Errorf("%s: --revoke-namespace %q, but OpenUnison runs in %q", where, s.revokeNamespace, ns)
+	}
+	if s.revokeDryRun != "true" {
+		t.Errorf("%s: --revoke without --revoke-dry-run: roll out as a dry run first", where)
 	}
 }
 

@@ -53,6 +53,7 @@ type idpServeOptions struct {
 	signingKey     string
 	revokeOnReuse  bool
 	maxSessions    int
+	store          idpStoreFlags
 	// ready, when set, receives the issuer once the IdP listens (tests).
 	ready func(issuer string)
 }
@@ -81,7 +82,8 @@ sim0001..sim9999 (password simulate, for graceguard simulate).
 This is a test harness, not for production: it binds to loopback by default and
 its demo passwords are public.`,
 		Example: `  graceguard idp serve --grace 5s --log idp.log
-  graceguard idp serve --addr 127.0.0.1:8443 --trusted-proxies 127.0.0.1 --session-id oidc`,
+  graceguard idp serve --addr 127.0.0.1:8443 --trusted-proxies 127.0.0.1 --session-id oidc
+  graceguard idp serve --grace 5s --session-store kube --kubeconfig ~/.kube/lab --session-namespace openunison`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runIdpServe(cmd.Context(), o) },
 	}
@@ -102,6 +104,7 @@ its demo passwords are public.`,
 	f.StringVar(&o.signingKey, "signing-key", "", "id_token signing key `FILE` (PEM): P-256 signs ES256, RSA signs RS256 (default: a new P-256 key)")
 	f.BoolVar(&o.revokeOnReuse, "revoke-on-reuse", false, "revoke the whole session when a rotated-out token is used outside the grace period (as Auth0 and Okta do)")
 	f.IntVar(&o.maxSessions, "max-sessions", idp.DefaultMaxSessions, "live sessions at most; expired ones are swept")
+	o.store.addFlags(f)
 	return cmd
 }
 
@@ -125,6 +128,9 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 		ClientID: o.clientID, ClientSecret: o.clientSecret, TrustedProxies: proxies,
 		SessionID: mode, RevokeOnReuse: o.revokeOnReuse, MaxSessions: o.maxSessions,
 		Diag: slog.New(slog.NewTextHandler(o.io.errOut, nil)),
+	}
+	if cfg.Sessions, err = o.store.open(); err != nil {
+		return err
 	}
 	if o.usersFile != "" {
 		if cfg.Users, err = idp.LoadUsers(o.usersFile); err != nil {
@@ -182,7 +188,7 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 	err = p.Serve(ctx, ln)
 	s := p.Stats()
 	cfg.Diag.Info("idp stopped", "logins", s.Logins, "rotations", s.Rotations, "grace_reuses", s.GraceReuses,
-		"refused", s.Refused, "revoked", s.Revoked, "swept", s.Swept, "sessions", s.Sessions)
+		"refused", s.Refused, "revoked", s.Revoked, "swept", s.Swept, "ended", s.Ended, "sessions", s.Sessions)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 type kubeFlags struct {
 	namespace, pod, selector, container string
 	kubeconfig, context                 string
+	// forRevoke: --revoke uses --kubeconfig and --kube-context too.
+	forRevoke bool
 }
 
 func (k *kubeFlags) addFlags(f *pflag.FlagSet) {
@@ -32,7 +34,7 @@ func (k kubeFlags) check() error {
 	switch {
 	case k.pod != "" && k.selector != "":
 		return usageErrorf("--kube-pod and --kube-selector exclude each other: name one pod or select pods by label")
-	case !k.enabled() && (k.namespace != "" || k.container != "" || k.kubeconfig != "" || k.context != ""):
+	case !k.enabled() && (k.namespace != "" || k.container != "" || (!k.forRevoke && (k.kubeconfig != "" || k.context != ""))):
 		return usageErrorf("--kube-namespace, --kube-container, --kubeconfig and --kube-context need --kube-pod or --kube-selector")
 	}
 	return nil

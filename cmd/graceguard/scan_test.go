@@ -109,7 +109,7 @@ func TestScanJSONKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := []string{"id", "time", "rule", "severity", "summary", "user", "ip", "prev_ip", "prev_time", "session",
-		"idp", "url", "source", "geo", "prev_geo", "distance_km", "speed_kmh", "interval_ms", "raw"}
+		"idp", "url", "source", "geo", "prev_geo", "distance_km", "speed_kmh", "interval_ms", "raw", "response"}
 	for _, k := range keys {
 		if _, ok := m[k]; !ok {
 			t.Errorf("alert JSON lacks key %q", k)

@@ -49,6 +49,7 @@ type watchOptions struct {
 	sinks           sinkFlags
 	state           stateFlags
 	kube            kubeFlags
+	revoke          revokeFlags
 	configPath      string
 	// listening, when set, is told the address /metrics serves on (tests).
 	listening func(addr string)
@@ -86,6 +87,12 @@ meet in Redis. Every grace reuse then waits --settle for the other watchers,
 and each alert is sent by one watcher only. If Redis goes away, watch goes on
 with its own history, reports not ready on /readyz, and reconnects.
 
+With --revoke SEVERITY, an alert at or above it (high or critical; or one whose
+rule says revoke: true) ends the user's OpenUnison sessions by deleting their
+OidcSession objects in --revoke-namespace, as OpenUnison does at logout; the
+alert carries the outcome ("response"). Start with --revoke-dry-run. It needs
+list and deletecollection on oidc-sessions.openunison.tremolo.io there.
+
 Signals: SIGHUP reloads the rule files (invalid files are logged and the old
 rules kept); SIGTERM or Ctrl-C stops reading, judges what waits, checkpoints and
 exits 0.`,
@@ -94,7 +101,8 @@ exits 0.`,
   GRACEGUARD_REDIS_PASSWORD=… graceguard watch --state redis://graceguard-redis:6379/0 /var/log/openunison/pod-a.log
   kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -
   graceguard watch --kube-namespace openunison --kube-selector app=openunison-orchestra --kube-container openunison-orchestra
-  graceguard watch --kubeconfig ~/.kube/prod --kube-context prod --kube-namespace openunison --kube-pod openunison-orchestra-7d9c-x2x4z`,
+  graceguard watch --kubeconfig ~/.kube/prod --kube-context prod --kube-namespace openunison --kube-pod openunison-orchestra-7d9c-x2x4z
+  graceguard watch --revoke critical --revoke-dry-run --revoke-exclude 'uid=breakglass-*,ou=Users,o=Tremolo' /var/log/openunison/*.log`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Checked here, not with cobra's Args: the kube flags may come
 			// from the environment or the config file, applied after Args.
@@ -122,6 +130,7 @@ exits 0.`,
 	o.sinks.addFlags(f)
 	o.state.addFlags(f)
 	o.kube.addFlags(f)
+	o.revoke.addFlags(f)
 	return cmd
 }
 
@@ -146,8 +155,12 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if o.from != "start" && o.from != "end" {
 		return usageErrorf("--from %q: want start or end", o.from)
 	}
+	o.kube.forRevoke = o.revoke.enabled()
 	kubeOpt, err := o.checkInputs()
 	if err != nil {
+		return err
+	}
+	if err := o.revoke.check(); err != nil {
 		return err
 	}
 	set, err := loadRules(o.ruleFiles)
@@ -183,8 +196,13 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 			}
 		}()
 	}
+	responder, stopRevoking, err := o.revoke.start(ctx, o.kube, state.claims, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopRevoking()
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
-		Location: loc, Rules: set, Settle: o.settle, Deliver: fanOut(out, dispatcher), SinkName: deliveryName(dispatcher),
+		Location: loc, Rules: set, Settle: o.settle, Deliver: withRevoke(responder, fanOut(out, dispatcher)), SinkName: deliveryName(dispatcher),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
 		Attribution: attribute.Options{Proxies: proxies},

@@ -1,9 +1,12 @@
-// Package kubefake is a Kubernetes API server for tests: it speaks, over
+// Package kubefake is a Kubernetes API server for tests (and for graceguard
+// demo, which keeps the bundled IdP's sessions in it): it speaks, over
 // real HTTP, the endpoints graceguard's kube source uses (list and watch
 // pods, with label and field selectors, bookmarks and 410 Gone; a
 // container's log with follow, timestamps, sinceTime, tailLines and
 // previous) as the real API server and kubelet answer them, and lets a test
-// write log lines, restart containers, delete pods and break streams.
+// write log lines, restart containers, delete pods and break streams. It
+// also serves OpenUnison's session store, the OidcSession objects of the
+// openunison.tremolo.io group (oidc.go).
 //
 // sinceTime is honoured as the API server does: it passes the time on to
 // the kubelet formatted as RFC 3339 without fractions, and the kubelet
@@ -45,6 +48,9 @@ type Server struct {
 	errEvent  bool // 410 as an ERROR event rather than an HTTP status
 	logReqs   []url.Values
 	nextID    int
+
+	oidcOnce sync.Once
+	oidcSt   *oidcState
 }
 
 type pod struct {
@@ -87,6 +93,7 @@ func New(t interface{ Cleanup(func()) }) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.auth(s.handlePods))
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", s.auth(s.handleLog))
+	s.serveOidc(mux)
 	// TLS: a kubeconfig's credentials are sent only over TLS; and
 	// HTTP/2, as API servers speak it, many streams on one connection.
 	s.Server = httptest.NewUnstartedServer(mux)

@@ -1,0 +1,25 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Without GeoIP nothing is critical: the demo's gate is then high, and the
+// story still ends with the sessions ended and the thief refused.
+func TestDemoWithoutGeoEndsSessionsOnHigh(t *testing.T) {
+	var out bytes.Buffer
+	sum, err := Run(context.Background(), Options{Out: &out, Grace: time.Second, TokenTTL: 5 * time.Second, Pause: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if sum.SessionsEnded != 1 || !sum.ThiefRefused || !sum.LateRefused {
+		t.Errorf("sessions ended %d, thief refused %v, stolen token refused %v", sum.SessionsEnded, sum.ThiefRefused, sum.LateRefused)
+	}
+	if !strings.Contains(out.String(), "severity high ≥ high") {
+		t.Errorf("the narration does not say the high gate decided:\n%s", out.String())
+	}
+}

@@ -1,0 +1,225 @@
+package respond
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/graceguard/graceguard/internal/kubeclient"
+)
+
+// Group is OpenUnison's API group; its oidc-sessions resource is the
+// Kubernetes session store.
+const Group = "openunison.tremolo.io"
+
+// UserLabel labels an OidcSession with the SHA-1 of its user's DN.
+const UserLabel = "tremolo.io/user-dn"
+
+// metadataOnly asks the API server for the objects' metadata alone
+// (PartialObjectMetadataList): the spec holds the session's tokens, which
+// graceguard must never hold, let alone log.
+const metadataOnly = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+// requestTimeout bounds one API request; the retries bound the whole.
+const requestTimeout = 10 * time.Second
+
+// maxBody bounds what is read of a response: the names of a user's
+// sessions, a few hundred bytes each.
+const maxBody = 8 << 20
+
+// APIError is a response of the API server other than success.
+type APIError struct {
+	Code int
+	Msg  string
+}
+
+func (e *APIError) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("kubernetes API: %d %s", e.Code, http.StatusText(e.Code))
+	}
+	return fmt.Sprintf("kubernetes API: %d %s: %s", e.Code, http.StatusText(e.Code), e.Msg)
+}
+
+// retryable says whether trying again may help: the server is overloaded
+// or away, or the network failed. A refusal (401, 403) or a missing
+// resource (404: OpenUnison's CRD is not installed) will not mend itself.
+func retryable(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Code == http.StatusTooManyRequests || ae.Code >= 500
+	}
+	// A network error, a timeout, a cut response: the next try may pass.
+	return !errors.Is(err, context.Canceled)
+}
+
+// API ends sessions through the Kubernetes API. It finds the version of
+// openunison.tremolo.io the server prefers by discovery, once it has
+// answered, and never decodes more of an OidcSession than its metadata.
+type API struct {
+	http *http.Client
+	base *url.URL
+
+	mu      sync.Mutex
+	version string // found by discovery; "" until then
+}
+
+// NewAPI makes an API with the credentials cfg names (the pod's service
+// account in a cluster, else a kubeconfig's).
+func NewAPI(cfg *kubeclient.Config) (*API, error) {
+	hc, err := cfg.Client()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	base, err := cfg.ServerURL()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes API server address: %w", err)
+	}
+	return &API{http: hc, base: base}, nil
+}
+
+// Version is the served version of openunison.tremolo.io, found by
+// discovery (the group's preferred version) on first use.
+func (a *API) Version(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	v := a.version
+	a.mu.Unlock()
+	if v != "" {
+		return v, nil
+	}
+	var group struct {
+		Versions []struct {
+			Version string `json:"version"`
+		} `json:"versions"`
+		PreferredVersion struct {
+			Version string `json:"version"`
+		} `json:"preferredVersion"`
+	}
+	if err := a.do(ctx, http.MethodGet, a.url("apis", Group), nil, "application/json", &group); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == http.StatusNotFound {
+			ae.Msg = Group + " is not served: is OpenUnison's session store (its CRDs) installed?"
+		}
+		return "", fmt.Errorf("discovery of %s: %w", Group, err)
+	}
+	v = group.PreferredVersion.Version
+	if v == "" && len(group.Versions) > 0 {
+		v = group.Versions[0].Version
+	}
+	if v == "" {
+		return "", fmt.Errorf("discovery of %s: no version served", Group)
+	}
+	a.mu.Lock()
+	a.version = v
+	a.mu.Unlock()
+	return v, nil
+}
+
+func (a *API) url(parts ...string) *url.URL {
+	u := *a.base
+	u.Path = path.Join(append([]string{"/", a.base.Path}, parts...)...)
+	return &u
+}
+
+func (a *API) sessionsURL(ctx context.Context, namespace, dnHash string) (*url.URL, error) {
+	v, err := a.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u := a.url("apis", Group, v, "namespaces", namespace, "oidc-sessions")
+	u.RawQuery = url.Values{"labelSelector": {UserLabel + "=" + dnHash}}.Encode()
+	return u, nil
+}
+
+// metaList is a list of objects of which only the names are read.
+type metaList struct {
+	Items []struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	} `json:"items"`
+}
+
+func (l metaList) names() []string {
+	out := make([]string, len(l.Items))
+	for i, it := range l.Items {
+		out[i] = it.Metadata.Name
+	}
+	return out
+}
+
+// List names the user's sessions, reading their metadata only.
+func (a *API) List(ctx context.Context, namespace, dnHash string) ([]string, error) {
+	u, err := a.sessionsURL(ctx, namespace, dnHash)
+	if err != nil {
+		return nil, err
+	}
+	var l metaList
+	if err := a.do(ctx, http.MethodGet, u, nil, metadataOnly, &l); err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return l.names(), nil
+}
+
+// DeleteAll deletes the user's sessions as OpenUnison does at logout,
+// with one deletecollection, and names those deleted (the API server
+// answers with them; only their names are decoded).
+func (a *API) DeleteAll(ctx context.Context, namespace, dnHash string) ([]string, error) {
+	u, err := a.sessionsURL(ctx, namespace, dnHash)
+	if err != nil {
+		return nil, err
+	}
+	var l metaList
+	if err := a.do(ctx, http.MethodDelete, u, nil, "application/json", &l); err != nil {
+		return nil, fmt.Errorf("delete sessions: %w", err)
+	}
+	return l.names(), nil
+}
+
+func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader, accept string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return apiError(resp.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode %s response: %w", method, err)
+	}
+	return nil
+}
+
+// apiError keeps the Status's message, not the body: a body that is not a
+// Status could be anything, and is not repeated.
+func apiError(code int, body []byte) error {
+	var st struct {
+		Message string `json:"message"`
+	}
+	msg := ""
+	if json.Unmarshal(body, &st) == nil {
+		msg = st.Message
+	}
+	if len(msg) > 256 {
+		msg = msg[:256] + "…"
+	}
+	return &APIError{Code: code, Msg: msg}
+}

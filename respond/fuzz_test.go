@@ -1,0 +1,25 @@
+package respond
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+// The API server's answers are read as a list of names or a Status; any
+// bytes must give a bounded error or names, never a panic.
+func FuzzAPIAnswer(f *testing.F) {
+	f.Add([]byte(`{"kind":"PartialObjectMetadataList","items":[{"metadata":{"name":"xf1x"}}]}`))
+	f.Add([]byte(`{"kind":"Status","code":503,"message":"etcdserver: request timed out"}`))
+	f.Add([]byte(`{"items":[{"metadata":7}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var l metaList
+		if json.Unmarshal(body, &l) == nil {
+			_ = l.names()
+		}
+		err := apiError(503, body)
+		if msg := err.(*APIError).Msg; utf8.RuneCountInString(msg) > 257 {
+			t.Fatalf("message of %d runes", utf8.RuneCountInString(msg))
+		}
+	})
+}

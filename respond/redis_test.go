@@ -1,0 +1,74 @@
+package respond
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/redistest"
+)
+
+// Two watchers sharing one real Redis both see the replay (one reads the
+// pod's log file, the other the API); exactly one ends the sessions, and
+// the other's alert says so.
+func TestTwoWatchersOnOneRedisRevokeOnce(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	h := newHarness(t, Options{Severity: alert.High})
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var responders []*Responder
+	for _, owner := range []string{"watcher-a", "watcher-b"} {
+		store := correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: owner})
+		api, err := NewAPI(h.api.ClientConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(api, Options{Severity: alert.High, Claims: store, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go r.Run(context.Background())
+		t.Cleanup(func() { r.Close(context.Background()) })
+		responders = append(responders, r)
+	}
+	a := replay(victim, alert.Critical)
+	results := make([]*alert.Response, 2)
+	var wg sync.WaitGroup
+	for i, r := range responders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Deliver(func(_ context.Context, g []alert.Alert) error {
+				results[i] = g[0].Response
+				return nil
+			})(context.Background(), []alert.Alert{a})
+		}()
+	}
+	wg.Wait()
+	ended, other := 0, 0
+	for _, r := range results {
+		switch {
+		case r.Status == alert.ResponseEnded && r.Sessions == 2:
+			ended++
+		case r.Status == alert.ResponseHeldBack && r.HeldBack == "another watcher is ending them":
+			other++
+		default:
+			t.Errorf("response %+v", r)
+		}
+	}
+	if ended != 1 || other != 1 {
+		t.Errorf("%d watchers ended the sessions and %d deferred, want 1 and 1", ended, other)
+	}
+	if n := h.requests(http.MethodDelete, "/oidc-sessions"); n != 1 {
+		t.Errorf("%d deletecollection requests, want 1", n)
+	}
+}

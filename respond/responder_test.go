@@ -1,0 +1,359 @@
+package respond
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+// A critical replay ends exactly its user's sessions in OpenUnison's
+// namespace, once, through the real paths: discovery, a metadata-only
+// list, one deletecollection by label.
+func TestCriticalReplayEndsThatUsersSessionsOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.Critical})
+	out := h.send(replay(victim, alert.Critical))
+	res := out[0].Response
+	if res == nil || res.Status != alert.ResponseEnded || res.Sessions != 2 || res.DryRun {
+		t.Fatalf("response %+v: want ended, 2 sessions", res)
+	}
+	if !strings.Contains(res.Trigger, "critical") {
+		t.Errorf("trigger %q does not say the severity gate decided", res.Trigger)
+	}
+	want := []string{"xf3aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3x", "xf4aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa4x"}
+	if got := h.api.OidcSessions(ns); !slices.Equal(got, want) {
+		t.Errorf("left in %s: %v, want the other users' %v", ns, got, want)
+	}
+	if got := h.api.OidcSessions("elsewhere"); len(got) != 1 {
+		t.Errorf("another namespace's session was touched: %v", got)
+	}
+	// The same replay read again (a restart) and a second alert for the
+	// same user end nothing more.
+	again := h.send(replay(victim, alert.Critical))
+	if r := again[0].Response; r == nil || r.Status != alert.ResponseHeldBack || !strings.Contains(r.HeldBack, "per-user") {
+		t.Errorf("second revocation within the per-user window: %+v, want held back", r)
+	}
+	if n := h.requests(http.MethodDelete, "/oidc-sessions"); n != 1 {
+		t.Errorf("%d deletecollection requests, want 1", n)
+	}
+	reqs := h.api.OidcRequests()
+	if len(reqs) != 3 || reqs[0].Path != "/apis/openunison.tremolo.io" || reqs[1].Method != http.MethodGet || reqs[2].Method != http.MethodDelete {
+		t.Fatalf("requests %+v: want discovery, list, deletecollection", reqs)
+	}
+	for _, r := range reqs[1:] {
+		if r.Path != "/apis/openunison.tremolo.io/v2/namespaces/openunison/oidc-sessions" || r.Query != "labelSelector=tremolo.io%2Fuser-dn%3D"+DNHash(victim) {
+			t.Errorf("request %s %s?%s: want the preferred version v2 and the user's label", r.Method, r.Path, r.Query)
+		}
+	}
+	if !strings.HasPrefix(reqs[1].Accept, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1") {
+		t.Errorf("list Accept %q: want metadata only", reqs[1].Accept)
+	}
+	if got := h.counter(h.metrics.SessionsEnded); got != 2 {
+		t.Errorf("sessions ended metric %v, want 2", got)
+	}
+	if got := h.counter(h.metrics.Revocations.WithLabelValues("ended")); got != 1 {
+		t.Errorf("revocations{ended} %v, want 1", got)
+	}
+	if got := h.counter(h.metrics.HeldBack.WithLabelValues("per_user")); got != 1 {
+		t.Errorf("held back{per_user} %v, want 1", got)
+	}
+	if !strings.Contains(h.log.String(), `"msg":"ended sessions"`) || !strings.Contains(h.log.String(), `"sessions":2`) {
+		t.Errorf("no structured log line for the revocation:\n%s", h.log.String())
+	}
+}
+
+func TestVersionFromDiscovery(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High})
+	h.api.SetOidcVersions("v1", "v1")
+	if r := h.send(replay(victim, alert.High))[0].Response; r.Status != alert.ResponseEnded || r.Sessions != 2 {
+		t.Fatalf("response %+v", r)
+	}
+	if n := h.requests(http.MethodDelete, "/v1/namespaces/openunison/oidc-sessions"); n != 1 {
+		t.Errorf("the deletion did not use the only version served, v1: %+v", h.api.OidcRequests())
+	}
+}
+
+func TestDryRunDeletesNothingAndSaysWhatItWould(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, DryRun: true})
+	r := h.send(replay(victim, alert.Critical))[0].Response
+	if r == nil || r.Status != alert.ResponseDryRun || !r.DryRun || r.Sessions != 2 {
+		t.Fatalf("response %+v: want a dry run that would end 2", r)
+	}
+	if got := len(h.api.OidcSessions(ns)); got != 4 {
+		t.Errorf("%d sessions left, want all 4", got)
+	}
+	if n := h.requests(http.MethodDelete, "/oidc-sessions"); n != 0 {
+		t.Errorf("a dry run sent %d deletes", n)
+	}
+	if !strings.Contains(h.log.String(), "would end sessions") {
+		t.Errorf("the log does not say what the dry run would do:\n%s", h.log.String())
+	}
+	if got := r.Text(); got != "sessions ended: 2 (dry run)" {
+		t.Errorf("text %q", got)
+	}
+}
+
+// The gate: never below high; a rule's revoke: overrides it either way.
+func TestGate(t *testing.T) {
+	t.Parallel()
+	if _, err := New(nil, Options{Severity: alert.Medium}); err == nil {
+		t.Error("a medium gate was accepted")
+	}
+	cases := []struct {
+		name string
+		gate alert.Severity
+		sev  alert.Severity
+		rule *bool
+		want bool
+	}{
+		{"critical at a high gate", alert.High, alert.Critical, nil, true},
+		{"high at a high gate", alert.High, alert.High, nil, true},
+		{"medium at a high gate", alert.High, alert.Medium, nil, false},
+		{"high at a critical gate", alert.Critical, alert.High, nil, false},
+		{"a rule asks for a low alert", alert.Critical, alert.Low, ptr(true), true},
+		{"a rule asks with the gate off", 0, alert.Info, ptr(true), true},
+		{"a rule opts out of a critical", alert.High, alert.Critical, ptr(false), false},
+		{"gate off, no rule", 0, alert.Critical, nil, false},
+	}
+	for _, c := range cases {
+		a := replay(victim, c.sev)
+		a.RevokeRule = c.rule
+		got := trigger(a, c.gate)
+		if (got != "") != c.want {
+			t.Errorf("%s: trigger %q, want revoke=%v", c.name, got, c.want)
+		}
+		if c.rule != nil && *c.rule && !strings.Contains(got, "rule reuse-ip-mismatch") {
+			t.Errorf("%s: trigger %q does not name the rule that asked", c.name, got)
+		}
+	}
+}
+
+func TestNoResponseBelowTheGate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.Critical})
+	out := h.send(replay(victim, alert.High))
+	if out[0].Response != nil {
+		t.Errorf("response %+v below the gate, want none", out[0].Response)
+	}
+	if len(h.api.OidcRequests()) != 0 {
+		t.Error("the API was called for an alert below the gate")
+	}
+}
+
+func TestExcludedUsersKeepTheirSessions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Exclude: []string{"UID=breakglass-*,ou=users,o=tremolo", bystander}})
+	for _, user := range []string{breakGlass, bystander} {
+		r := h.send(replay(user, alert.Critical))[0].Response
+		if r == nil || r.Status != alert.ResponseExcluded {
+			t.Errorf("%s: response %+v, want excluded", user, r)
+		}
+	}
+	if len(h.api.OidcRequests()) != 0 || len(h.api.OidcSessions(ns)) != 4 {
+		t.Errorf("an excluded user's sessions were touched")
+	}
+	if _, err := NewExcluder([]string{"uid=[x"}); err == nil {
+		t.Error("a malformed pattern was accepted")
+	}
+}
+
+func TestOverallRateLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Overall: Limit{N: 1, Per: time.Hour}})
+	first := h.send(replay(victim, alert.Critical))[0].Response
+	second := h.send(replay(bystander, alert.Critical))[0].Response
+	if first.Status != alert.ResponseEnded || second.Status != alert.ResponseHeldBack || !strings.Contains(second.HeldBack, "overall limit 1 per 1h0m0s") {
+		t.Fatalf("responses %+v, %+v: want the second held back by the overall limit", first, second)
+	}
+	if got := h.counter(h.metrics.HeldBack.WithLabelValues("overall")); got != 1 {
+		t.Errorf("held back{overall} %v, want 1", got)
+	}
+	if got := len(h.api.OidcSessions(ns)); got != 2 {
+		t.Errorf("%d sessions left, want the bystander's and the break-glass's", got)
+	}
+}
+
+// Two alerts in one group for one user (two rules on one replay) end the
+// sessions once and both carry the outcome.
+func TestOneGroupOneRevocationPerUser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High})
+	a, b := replay(victim, alert.Critical), replay(victim, alert.High)
+	b.Time, b.Rule = a.Time, "reuse-new-ip"
+	out := h.send(a, b)
+	for _, x := range out {
+		if x.Response == nil || x.Response.Status != alert.ResponseEnded || x.Response.Sessions != 2 {
+			t.Errorf("%s: response %+v", x.Rule, x.Response)
+		}
+	}
+	if n := h.requests(http.MethodDelete, "/oidc-sessions"); n != 1 {
+		t.Errorf("%d deletes, want 1", n)
+	}
+}
+
+func TestAPIOutageIsRetriedAndReported(t *testing.T) {
+	t.Parallel()
+	t.Run("recovers", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, Options{Severity: alert.High})
+		h.api.FailOidc(2, http.StatusServiceUnavailable)
+		r := h.send(replay(victim, alert.Critical))[0].Response
+		if r.Status != alert.ResponseEnded || r.Attempts != 3 || r.Sessions != 2 {
+			t.Fatalf("response %+v: want ended on the third attempt", r)
+		}
+		if got := h.counter(h.metrics.Failures); got != 2 {
+			t.Errorf("failures %v, want 2", got)
+		}
+		if !strings.Contains(h.log.String(), "retrying") {
+			t.Errorf("the retries are not logged:\n%s", h.log.String())
+		}
+	})
+	t.Run("gives up", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, Options{Severity: alert.High, Attempts: 3})
+		h.api.FailOidc(100, http.StatusServiceUnavailable)
+		r := h.send(replay(victim, alert.Critical))[0].Response
+		if r.Status != alert.ResponseFailed || r.Attempts != 3 || !strings.Contains(r.Error, "503") {
+			t.Fatalf("response %+v: want failed after 3 attempts, naming the 503", r)
+		}
+		if got := h.counter(h.metrics.Revocations.WithLabelValues("failed")); got != 1 {
+			t.Errorf("revocations{failed} %v", got)
+		}
+		if !strings.HasPrefix(r.Text(), "sessions not ended: ") {
+			t.Errorf("text %q", r.Text())
+		}
+	})
+	t.Run("refused is not retried", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, Options{Severity: alert.High})
+		h.api.FailOidc(1, http.StatusForbidden)
+		r := h.send(replay(victim, alert.Critical))[0].Response
+		if r.Status != alert.ResponseFailed || r.Attempts != 1 || !strings.Contains(r.Error, "403") {
+			t.Fatalf("response %+v: want failed at once on 403", r)
+		}
+	})
+	t.Run("crd missing", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, Options{Severity: alert.High})
+		h.api.SetOidcVersions("")
+		r := h.send(replay(victim, alert.Critical))[0].Response
+		if r.Status != alert.ResponseFailed || !strings.Contains(r.Error, "CRDs") {
+			t.Fatalf("response %+v: want a failure saying the session store is not installed", r)
+		}
+	})
+}
+
+// An outage longer than the wait never holds the alert back: it leaves
+// "pending", and the outcome follows in the log and the metrics.
+func TestDeliveryNeverWaitsLongerThanTheBound(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Wait: 20 * time.Millisecond, Backoff: 200 * time.Millisecond})
+	h.api.FailOidc(2, http.StatusServiceUnavailable)
+	r := h.send(replay(victim, alert.Critical))[0].Response
+	if r.Status != alert.ResponsePending {
+		t.Fatalf("response %+v: want pending", r)
+	}
+	waitFor(t, "the revocation to finish", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("ended")) == 1 })
+	if len(h.api.OidcSessions(ns)) != 2 {
+		t.Error("the pending revocation did not end the sessions")
+	}
+}
+
+func TestQueueFullHoldsBack(t *testing.T) {
+	t.Parallel()
+	api := blockingSessions{release: make(chan struct{})}
+	r, err := New(api, Options{Severity: alert.High, Queue: 1, Wait: time.Millisecond, Overall: Limit{N: 100, Per: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	go r.Run(ctx)
+	defer r.Close(ctx)
+	defer close(api.release)
+	var got []*alert.Response
+	deliver := r.Deliver(func(_ context.Context, g []alert.Alert) error { got = append(got, g[0].Response); return nil })
+	for i := range 4 {
+		deliver(ctx, []alert.Alert{replay("uid=u"+string(rune('a'+i))+",o=Tremolo", alert.Critical)})
+	}
+	last := got[len(got)-1]
+	if last.Status != alert.ResponseHeldBack || !strings.Contains(last.HeldBack, "queue full") {
+		t.Errorf("last response %+v: want held back, queue full", last)
+	}
+}
+
+type blockingSessions struct{ release chan struct{} }
+
+func (b blockingSessions) List(ctx context.Context, _, _ string) ([]string, error) {
+	<-b.release
+	return nil, nil
+}
+
+func (b blockingSessions) DeleteAll(context.Context, string, string) ([]string, error) {
+	return nil, nil
+}
+
+// An event's alerts below the gate carry the outcome the one above it
+// asked for, whatever their order in the group.
+func TestAnEventsAlertsShareTheOutcome(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.Critical})
+	low, crit := replay(victim, alert.Medium), replay(victim, alert.Critical)
+	other := replay(bystander, alert.High)
+	out := h.send(low, crit, other)
+	for _, a := range out[:2] {
+		if a.Response == nil || a.Response.Status != alert.ResponseEnded {
+			t.Errorf("%s alert: response %+v, want ended", a.Severity, a.Response)
+		}
+	}
+	if out[2].Response != nil {
+		t.Errorf("another user's alert below the gate: %+v", out[2].Response)
+	}
+}
+
+// Two users' revocations stuck in an outage: the group leaves after one
+// wait, not one per user.
+func TestOneWaitPerGroup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Wait: 50 * time.Millisecond, Backoff: 5 * time.Second, Attempts: 2})
+	h.api.FailOidc(100, http.StatusServiceUnavailable)
+	start := time.Now()
+	out := h.send(replay(victim, alert.Critical), replay(bystander, alert.Critical))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("delivery took %s, want about one wait of 50ms", took)
+	}
+	for _, a := range out {
+		if a.Response == nil || a.Response.Status != alert.ResponsePending {
+			t.Errorf("%s: %+v, want pending", a.User, a.Response)
+		}
+	}
+}
+
+// Once the API is seen failing, the next alerts do not wait for it; once
+// a revocation passes again, they do.
+func TestNoWaitWhileTheAPIFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Wait: 5 * time.Second, Attempts: 1, Overall: Limit{N: 100, Per: time.Minute}})
+	h.api.FailOidc(100, http.StatusServiceUnavailable)
+	if r := h.send(replay(victim, alert.Critical))[0].Response; r.Status != alert.ResponseFailed {
+		t.Fatalf("first: %+v, want failed", r)
+	}
+	start := time.Now()
+	r := h.send(replay(bystander, alert.Critical))[0].Response
+	if took := time.Since(start); took > 2*time.Second || r.Status != alert.ResponsePending {
+		t.Errorf("second alert: %+v after %s, want pending at once", r, took)
+	}
+	waitFor(t, "the second revocation", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("failed")) == 2 })
+	h.api.FailOidc(0, 0)
+	h.send(replay(breakGlass, alert.Critical)) // leaves at once; its revocation passes
+	waitFor(t, "a revocation to pass", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("ended")) == 1 })
+	if r := h.send(replay("uid=someone,o=Tremolo", alert.Critical))[0].Response; r.Status != alert.ResponseEnded {
+		t.Errorf("after recovery: %+v, want ended (waited for)", r)
+	}
+}

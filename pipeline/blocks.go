@@ -52,7 +52,7 @@ type blockResult struct {
 	job    *blockJob
 	size   int // bytes in the block
 	events []parser.Event
-	kinds  [5]int64
+	kinds  [8]int64
 	addrs  AddressCounts
 	stats  parser.BlockStats
 	errs   []blockParseError

@@ -137,7 +137,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 // readerCounts are one input's counts and first parse errors.
 type readerCounts struct {
 	name        string
-	kinds       [5]int64 // by parser.Kind
+	kinds       [8]int64 // by parser.Kind (room for every kind)
 	addrs       AddressCounts
 	parseErrors int64
 	onParseErr  func(error)

@@ -36,7 +36,7 @@ local day = 86400000
 local keepRefreshes = fmt(math.max(day, math.ceil(refreshTTL / 1000)))
 -- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
 local ev = {0, 0, 0, 0, 0, 0}
-local userKeys = {':m', ':r', ':i', ':x', ':c', ':a'}
+local userKeys = {':m', ':r', ':i', ':x', ':y', ':c', ':a'}
 
 local function dropUser(m)
   redis.call('ZREM', users, m)
@@ -105,6 +105,7 @@ local function apply(base)
   local member, session, ref = ARGV[base + 9], ARGV[base + 10], ARGV[base + 11]
   local u = prefix .. 'u:' .. member
   local meta, refreshes, ips, reuses, countries, asns = u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':c', u .. ':a'
+  local foreign = u .. ':y'
 
   expireUsers(t)
   local m = redis.call('HMGET', meta, 'first', 'last', 'seq')
@@ -123,6 +124,14 @@ local function apply(base)
   local name = ref
   if name == '' then name = string.format('~%012d', seq) end
 
+  -- A reuse is foreign when the refresh that rotated its token (the latest
+  -- at or before it, within the refresh TTL) came from another client.
+  local isForeign = false
+  if action == REUSE then
+    local rot = redis.call('ZREVRANGEBYSCORE', refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if rot[1] and t - tonumber(rot[2]) <= refreshTTL then isForeign = split(rot[1])[2] ~= ip end
+  end
+
   local facts = 0
   if need then
     local known = ref ~= '' and action == REUSE and redis.call('ZSCORE', reuses, name) ~= false
@@ -134,13 +143,15 @@ local function apply(base)
     ev[4] = ev[4] + redis.call('ZREMRANGEBYSCORE', ips, '-inf', '(' .. fmt(t - ipTTL))
     local r10 = redis.call('ZCOUNT', reuses, fmt(t - 600000000), tstr)
     local r1h = redis.call('ZCOUNT', reuses, fmt(t - 3600000000), tstr)
+    local f1h = redis.call('ZCOUNT', foreign, fmt(t - 3600000000), tstr)
     if action == REUSE and not known then
       r10, r1h = r10 + 1, r1h + 1
+      if isForeign then f1h = f1h + 1 end
     end
     local sess = {}
     if slot ~= '' then sess = sessionAddrs(slot, shash) end
     facts = {prev, prevTime, firstSeen, r10, r1h, redis.call('ZREVRANGE', ips, 0, -1),
-      redis.call('ZREVRANGE', countries, 0, -1), redis.call('ZREVRANGE', asns, 0, -1), sess}
+      redis.call('ZREVRANGE', countries, 0, -1), redis.call('ZREVRANGE', asns, 0, -1), sess, f1h}
   end
 
   -- learning
@@ -177,6 +188,11 @@ local function apply(base)
     redis.call('ZADD', reuses, tstr, name)
     redis.call('ZREMRANGEBYRANK', reuses, 0, fmt(-(maxReuses + 1)))
     redis.call('PEXPIRE', reuses, fmt(day))
+    if isForeign then
+      redis.call('ZADD', foreign, tstr, name)
+      redis.call('ZREMRANGEBYRANK', foreign, 0, fmt(-(maxReuses + 1)))
+      redis.call('PEXPIRE', foreign, fmt(day))
+    end
   end
   if action ~= REFRESH and action ~= LOGIN and action ~= REUSE then return facts end
 

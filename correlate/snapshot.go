@@ -22,6 +22,9 @@ type UserSnapshot struct {
 	Refreshes []RefreshFact // oldest first
 	IPs       []SeenIP      // most recently seen first
 	Reuses    []time.Time   // oldest first
+	// ForeignReuses says, index by index, which of Reuses came from another
+	// client than their rotating refresh; shorter (older checkpoints): false.
+	ForeignReuses []bool
 	Countries []string
 	ASNs      []uint
 }
@@ -63,7 +66,9 @@ func (m *Memory) EachUser(fn func(UserSnapshot) error) error {
 			us.Refreshes = append(us.Refreshes, u.refreshes.newest(i))
 		}
 		for i := u.reuses.len() - 1; i >= 0; i-- {
-			us.Reuses = append(us.Reuses, u.reuses.newest(i))
+			r := u.reuses.newest(i)
+			us.Reuses = append(us.Reuses, r.time)
+			us.ForeignReuses = append(us.ForeignReuses, r.foreign)
 		}
 		for _, ip := range u.ips {
 			us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: ip.first, Last: ip.last})
@@ -155,8 +160,8 @@ func (m *Memory) addUser(us UserSnapshot) {
 	for _, r := range us.Refreshes {
 		u.refreshes.push(r, m.limits.MaxRefreshes)
 	}
-	for _, t := range us.Reuses {
-		u.reuses.push(t, m.limits.MaxReuses)
+	for i, t := range us.Reuses {
+		u.reuses.push(reuseFact{time: t, foreign: i < len(us.ForeignReuses) && us.ForeignReuses[i]}, m.limits.MaxReuses)
 	}
 	for _, ip := range us.IPs {
 		if len(u.ips) < m.limits.MaxIPsPerUser {

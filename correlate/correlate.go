@@ -84,22 +84,22 @@ type RefreshFact struct {
 
 // Facts are what the history knew just before an event.
 type Facts struct {
-	Prev       *RefreshFact // the user's most recent legitimate refresh at or before the event
-	UserIPs    []netip.Addr // distinct addresses the user was seen at within the IP TTL, most recent first
-	IPSeen     bool         // the event's address is among UserIPs
-	FirstSeen  time.Time    // when the user was first seen (zero for a new user)
-	Reuses10m  int          // grace reuses in the 10 minutes up to the event, this one included
-	Reuses1h   int          // the same over an hour
+	Prev      *RefreshFact // the user's most recent legitimate refresh at or before the event
+	UserIPs   []netip.Addr // distinct addresses the user was seen at within the IP TTL, most recent first
+	IPSeen    bool         // the event's address is among UserIPs
+	FirstSeen time.Time    // when the user was first seen (zero for a new user)
+	Reuses10m int          // grace reuses in the 10 minutes up to the event, this one included
+	Reuses1h  int          // the same over an hour
 	// ForeignReuses1h counts the reuses of the hour up to the event (this
 	// one included) whose client was not the client of the refresh that
 	// rotated the token (Prev as it stood then): not a tool racing its own
 	// refresh. A reuse with no refresh known before it is not counted: there
 	// is nothing to compare.
 	ForeignReuses1h int
-	SessionIPs []netip.Addr // addresses seen with the event's session id
-	SessionIP  bool         // the event's address is among SessionIPs
-	Countries  []string     // countries the user was seen in, most recent first
-	ASNs       []uint       // networks the user was seen on, most recent first
+	SessionIPs      []netip.Addr // addresses seen with the event's session id
+	SessionIP       bool         // the event's address is among SessionIPs
+	Countries       []string     // countries the user was seen in, most recent first
+	ASNs            []uint       // networks the user was seen on, most recent first
 }
 
 // Context is an event with the facts it is judged by.

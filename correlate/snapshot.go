@@ -25,8 +25,8 @@ type UserSnapshot struct {
 	// ForeignReuses says, index by index, which of Reuses came from another
 	// client than their rotating refresh; shorter (older checkpoints): false.
 	ForeignReuses []bool
-	Countries []string
-	ASNs      []uint
+	Countries     []string
+	ASNs          []uint
 }
 
 // SeenIP is an address seen for a user.

@@ -66,6 +66,10 @@ type UserEnv struct {
 	ASNs      []int     `expr:"asns"`
 	Reuses10m int       `expr:"reuses_10m"`
 	Reuses1h  int       `expr:"reuses_1h"`
+	// ReusesForeign1h counts the hour's reuses (this one included) from
+	// another client than the refresh that rotated their token: zero while
+	// every reuse is a tool racing its own refresh.
+	ReusesForeign1h int `expr:"reuses_foreign_1h"`
 	FirstSeen time.Time `expr:"first_seen"`
 }
 
@@ -109,7 +113,7 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
 	}
 	b.user = UserEnv{
-		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h,
+		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h, ReusesForeign1h: c.ForeignReuses1h,
 		FirstSeen: c.FirstSeen, Countries: c.Countries, ASNs: ints(c.ASNs),
 	}
 	b.session = SessionEnv{IPs: addrStrings(c.SessionIPs), IPSeen: c.SessionIP}

@@ -111,6 +111,16 @@ type Context struct {
 	// addresses. Travel relates the two; nil unless both are located.
 	Geo, PrevGeo *geo.Info
 	Travel       *geo.Trip
+	// TravelPairSeen counts, when Travel is set on a refresh, how often the
+	// user's consecutive refreshes went between these two places before
+	// (within PlacePairWindow): places a user keeps using at the same time
+	// (two devices) are learned.
+	TravelPairSeen int
+	// Takeover is set on a refused refresh attributed to users whose chain
+	// just moved away from its client; the Context's Event is then the
+	// refused request's [AzFail], its User the users' DNs, and Geo and
+	// PrevGeo place the moving client (To) and the refused one.
+	Takeover *Takeover
 }
 
 // GeoLookup places addresses; *geo.DB is one.

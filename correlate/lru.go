@@ -68,3 +68,16 @@ func (l *lru[K, V]) pushFront(e *lruEntry[K, V]) {
 	l.head.next.prev = e
 	l.head.next = e
 }
+
+// put sets the value of a key already present and marks it most recently
+// used; false when the key is absent (the caller adds it, minding the cap).
+func (l *lru[K, V]) put(key K, v V) bool {
+	e, ok := l.items[key]
+	if !ok {
+		return false
+	}
+	e.val = v
+	l.unlink(e)
+	l.pushFront(e)
+	return true
+}

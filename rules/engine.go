@@ -174,6 +174,9 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 		a.DistanceKm, a.SpeedKmh = &dist, &speed
 	}
 	a.Summary = defaultSummary(r, &a)
+	if t := env.Takeover; t != nil {
+		takeoverAlert(&a, t, c)
+	}
 	if r.summary != nil {
 		out, err := e.vm.Run(r.summary, env)
 		if err != nil {

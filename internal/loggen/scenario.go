@@ -53,7 +53,7 @@ type Truth struct {
 	Attacks []Attack
 	// Benign lists the users with no attack, by their role ("racer",
 	// "mover", "office", "home", "in-cluster", "late-racer").
-	Benign map[string][]string
+	Benign                      map[string][]string
 	Refreshes, Reuses, Refusals int
 }
 
@@ -170,9 +170,13 @@ func (lw *lcWriter) dn(role string, i int) string {
 	return fmt.Sprintf("uid=%s%d,ou=shadow,o=Tremolo", role, i)
 }
 
-func (lw *lcWriter) start() time.Duration { return time.Duration(lw.r.between(0, 60_000)) * time.Millisecond }
+func (lw *lcWriter) start() time.Duration {
+	return time.Duration(lw.r.between(0, 60_000)) * time.Millisecond
+}
 
-func (lw *lcWriter) benign(role, dn string) { lw.truth.Benign[role] = append(lw.truth.Benign[role], dn) }
+func (lw *lcWriter) benign(role, dn string) {
+	lw.truth.Benign[role] = append(lw.truth.Benign[role], dn)
+}
 
 func (lw *lcWriter) cast() {
 	end := lw.cfg.Duration

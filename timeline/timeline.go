@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ type Entry struct {
 	Via      string        `json:"via,omitempty"`
 	Place    string        `json:"place,omitempty"` // "London, GB AS64501"; empty without GeoIP or for private addresses
 	Flags    []string      `json:"flags,omitempty"` // new-ip, private, new-country, new-asn, taken-by=<ip>
-	Interval time.Duration `json:"-"`               // since the user's previous entry; 0 for the first
+	Interval time.Duration `json:"-"`               // since the user's previous entry (set by Finish); 0 for the first
 	Reason   string        `json:"reason,omitempty"`
 	Source   string        `json:"source"`
 	Alerts   []string      `json:"alerts,omitempty"` // "severity rule"
@@ -83,14 +84,25 @@ func (t *Timeline) Observe(c *correlate.Context, alerts []alert.Alert) {
 	for _, a := range alerts {
 		e.Alerts = append(e.Alerts, a.Severity.String()+" "+a.Rule)
 	}
-	if n := len(t.Entries); n > 0 {
-		e.Interval = e.Time.Sub(t.Entries[n-1].Time)
-	}
 	if len(t.Entries) >= MaxEntries {
 		t.Entries = append(t.Entries[:0], t.Entries[1:]...)
 		t.Dropped++
 	}
 	t.Entries = append(t.Entries, e)
+}
+
+// Finish puts the entries in log order and sets their intervals. Events
+// are judged in log order but for refreshes, which wait a moment for a
+// grace-reuse twin, so a login or refusal can be judged before a refresh
+// logged just ahead of it.
+func (t *Timeline) Finish() {
+	slices.SortStableFunc(t.Entries, func(a, b Entry) int { return a.Time.Compare(b.Time) })
+	for i := range t.Entries {
+		t.Entries[i].Interval = 0
+		if i > 0 {
+			t.Entries[i].Interval = t.Entries[i].Time.Sub(t.Entries[i-1].Time)
+		}
+	}
 }
 
 func what(ev *parser.Event) string {
@@ -179,6 +191,7 @@ func containsUint(s []uint, v uint) bool {
 
 // WriteText writes one line per entry, aligned for reading.
 func (t *Timeline) WriteText(w io.Writer) error {
+	t.Finish()
 	var b strings.Builder
 	if t.Dropped > 0 {
 		fmt.Fprintf(&b, "(%d earlier entries dropped)\n", t.Dropped)
@@ -222,13 +235,14 @@ func via(v string) string {
 }
 
 type jsonEntry struct {
-	Entry
 	Time       string `json:"time"`
 	IntervalMs *int64 `json:"interval_ms"`
+	Entry
 }
 
 // WriteJSON writes one object per entry and line.
 func (t *Timeline) WriteJSON(w io.Writer) error {
+	t.Finish()
 	enc := json.NewEncoder(w)
 	for _, e := range t.Entries {
 		j := jsonEntry{Entry: e, Time: e.Time.UTC().Format(alert.TimeFormat)}

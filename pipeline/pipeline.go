@@ -86,7 +86,10 @@ func (d *Detector) SetObserver(o Observer) {
 }
 
 // UseGeo places addresses with g; nil turns geo off.
-func (d *Detector) UseGeo(g correlate.GeoLookup) { d.correlator.Geo = g }
+func (d *Detector) UseGeo(g correlate.GeoLookup) {
+	d.correlator.Geo = g
+	d.engine.SetGeo(g != nil)
+}
 
 // SetRules swaps the rule set (SIGHUP).
 func (d *Detector) SetRules(set *rules.Set) { d.engine.SetRules(set) }

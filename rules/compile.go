@@ -23,13 +23,13 @@ const BuiltinFile = "builtin.yaml"
 // Rule is a compiled rule.
 type Rule struct {
 	Spec
-	kinds   kindSet // the event kinds "when" can be true for
+	kinds kindSet // the event kinds "when" can be true for
 	// needsGeo: "when" has a top-level conjunct "travel != nil" or
 	// "geo != nil", so without GeoIP it is never true.
 	needsGeo bool
-	when    *vm.Program
-	key     *vm.Program // nil: user and IP
-	summary *vm.Program // nil: built from the description
+	when     *vm.Program
+	key      *vm.Program // nil: user and IP
+	summary  *vm.Program // nil: built from the description
 }
 
 // Set is the effective rule set: the built-ins, then each file's rules

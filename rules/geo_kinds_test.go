@@ -13,8 +13,8 @@ func TestNeedsGeo(t *testing.T) {
 		`prev.geo != nil`:                                                     true,
 		`event.kind == "token_ok" && (travel != nil || user.ip_seen)`:         false,
 		`event.kind == "grace_reuse" && prev != nil`:                          false,
-		`travel == nil`:                                                       false,
-		`not valid (`:                                                         false,
+		`travel == nil`: false,
+		`not valid (`:   false,
 	} {
 		if got := needsGeo(when); got != want {
 			t.Errorf("needsGeo(%q) = %v, want %v", when, got, want)

@@ -44,8 +44,9 @@ type ChainMove struct {
 	User UserID
 	// From is the client of the user's refresh before the move, at FromTime:
 	// the victim, if the chain was taken.
-	From     netip.Addr
-	FromTime time.Time
+	From      netip.Addr
+	FromTime  time.Time
+	FromAgent string // the agent of that refresh, when attribution knew it
 	// To is the client that refreshed at ToTime (with ToAgent, ToVia when
 	// attribution knows them): the thief, if the chain was taken.
 	To           netip.Addr
@@ -66,8 +67,9 @@ type Takeover struct {
 }
 
 type lastRefresh struct {
-	ip   netip.Addr
-	time time.Time
+	ip    netip.Addr
+	time  time.Time
+	agent string
 }
 
 type refusalMark struct {
@@ -100,21 +102,22 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 	c.dropMoves(u, ev.IP)
 	prev, ok := ch.last.get(u)
 	if ok && prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
-		c.addMove(ChainMove{User: UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}, From: prev.ip, FromTime: prev.time,
+		c.addMove(ChainMove{User: UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
 			To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
 			ToSession: ev.Session, ToAttributed: ev.Attribution})
 	}
 	if ok && ev.Time.Before(prev.time) {
 		return // learned out of order: the later refresh stays the chain's
 	}
-	if ch.last.put(u, lastRefresh{ip: ev.IP, time: ev.Time}) {
+	last := lastRefresh{ip: ev.IP, time: ev.Time, agent: strings.Clone(ev.Agent)}
+	if ch.last.put(u, last) {
 		return
 	}
 	if ch.last.len() >= maxChainUsers {
 		ch.last.removeOldest()
 		c.stats.ChainUsersEvicted++
 	}
-	ch.last.add(UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}, lastRefresh{ip: ev.IP, time: ev.Time})
+	ch.last.add(UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}, last)
 }
 
 func (c *Correlator) dropMoves(u UserID, from netip.Addr) {
@@ -213,8 +216,30 @@ func (c *Correlator) takeoverOf(ev *parser.Event) *Takeover {
 	if len(out) == 0 {
 		return nil
 	}
+	out = byAgent(out, ev.Agent)
 	slices.SortFunc(out, func(a, b ChainMove) int { return b.ToTime.Compare(a.ToTime) })
 	return &Takeover{Moves: out}
+}
+
+// byAgent narrows the moves behind one address to those whose refused
+// client's agent is the refused request's, when attribution knows agents:
+// behind an office NAT, the agent tells one user's kubectl from another's
+// k9s. With no agent known, or none matching, every move stays: a name
+// given rather than a guess.
+func byAgent(moves []ChainMove, agent string) []ChainMove {
+	if agent == "" {
+		return moves
+	}
+	var same []ChainMove
+	for _, m := range moves {
+		if m.FromAgent == agent {
+			same = append(same, m)
+		}
+	}
+	if len(same) == 0 {
+		return moves
+	}
+	return same
 }
 
 // IdP is the IdP of the moved chain.

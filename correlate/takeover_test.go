@@ -150,3 +150,31 @@ func TestMovesAreBounded(t *testing.T) {
 		t.Fatalf("%d moves kept, %d evicted; want at most %d and 10", c.chains.n, c.Stats().MovesEvicted, maxMoves)
 	}
 }
+
+func agent(a string) evOpt { return func(e *parser.Event) { e.Agent = a } }
+
+// With attribution's agents, the refused request's agent picks the user
+// behind a shared address; without a match every candidate stays.
+func TestTakeoverByAgent(t *testing.T) {
+	const a, b = "uid=a,o=T", "uid=b,o=T"
+	moves := func(refusedAgent string) []parser.Event {
+		fail := azFail(time.Minute, "203.0.113.7", "w9")
+		fail.Agent = refusedAgent
+		return []parser.Event{
+			ev(parser.KindTokenOK, 0, "203.0.113.7", user(a), agent("kubectl/v1.31.0")),
+			ev(parser.KindTokenOK, time.Second, "203.0.113.7", user(b), agent("k9s/v0.32.5")),
+			ev(parser.KindTokenOK, 10*time.Second, "192.0.2.66", user(a), agent("curl/8.5.0")),
+			ev(parser.KindTokenOK, 20*time.Second, "192.0.2.99", user(b), agent("curl/8.5.0")),
+			refusal(time.Minute, "w9"), fail,
+		}
+	}
+	for refused, want := range map[string]int{"k9s/v0.32.5": 1, "": 2, "other/1.0": 2} {
+		fs := fails(run(t, NewMemory(Limits{}), moves(refused)...))
+		if len(fs) != 1 || fs[0].Takeover == nil || len(fs[0].Takeover.Moves) != want {
+			t.Fatalf("refused agent %q: %+v, want %d candidates", refused, fs, want)
+		}
+		if want == 1 && fs[0].Takeover.Moves[0].User.DN != b {
+			t.Fatalf("refused agent %q: named %s, want %s", refused, fs[0].Takeover.Moves[0].User.DN, b)
+		}
+	}
+}

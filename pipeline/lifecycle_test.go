@@ -59,12 +59,3 @@ func TestLifecycleHour(t *testing.T) {
 func names(a alert.Alert, at loggen.Attack) bool {
 	return strings.Contains(a.User, at.User) && (a.IP == at.Thief || a.PrevIP == at.Thief)
 }
-
-func slicesContainsFunc[T any](s []T, f func(T) bool) bool {
-	for _, v := range s {
-		if f(v) {
-			return true
-		}
-	}
-	return false
-}

@@ -333,7 +333,11 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 			return nil
 		}
 		if ev.Kind == parser.KindTokenFail {
-			if t := c.takeoverOf(ev); t != nil {
+			t, err := c.takeoverOf(ctx, ev)
+			if err != nil {
+				return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
+			}
+			if t != nil {
 				return judge(c.takeoverContext(ev, t))
 			}
 		}

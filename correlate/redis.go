@@ -32,6 +32,7 @@ import (
 //	u:<user>:x         sorted set: grace reuses by time
 //	u:<user>:y         sorted set: the reuses from another client than their rotating refresh
 //	u:<user>:c, :a     sorted sets: countries and networks by recency
+//	mv:<address>       hash: user → "to|time|from time", the chains that moved away from the address (takeover.go)
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //

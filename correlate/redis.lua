@@ -96,6 +96,27 @@ local function makeRoom(member)
   end
 end
 
+-- moved keeps the shared index of chains that moved (correlate's
+-- takeover.go): a refresh from another address than the user's previous
+-- one, while that one's session was alive (SessionReach, 15 minutes), is
+-- remembered under the address it left, mv:<address> (hash: user →
+-- "to|to time|from time"), so a refusal logged by any replica's watcher
+-- finds it. A refresh from an address clears the user's move away from it.
+-- Each hash lives 15 minutes past its last write and holds at most
+-- maxMovesPerAddr users.
+local reach, maxMovesPerAddr = 900000000, 1024
+local function moved(member, refreshes, ip, t, tstr)
+  redis.call('HDEL', prefix .. 'mv:' .. ip, member)
+  local before = redis.call('ZREVRANGEBYSCORE', refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if not before[1] then return end
+  local from, ft = split(before[1])[2], tonumber(before[2])
+  if from == nil or from == ip or t - ft > reach then return end
+  local k = prefix .. 'mv:' .. from
+  if redis.call('HLEN', k) >= maxMovesPerAddr and redis.call('HEXISTS', k, member) == 0 then return end
+  redis.call('HSET', k, member, ip .. '|' .. tstr .. '|' .. before[2])
+  redis.call('PEXPIRE', k, fmt(reach / 1000))
+end
+
 local function apply(base)
   local action, tstr = tonumber(ARGV[base + 1]), ARGV[base + 2]
   local t = tonumber(tstr)
@@ -180,6 +201,7 @@ local function apply(base)
     redis.call('ZREMRANGEBYRANK', asns, 0, fmt(-(maxPlaces + 1)))
     redis.call('PEXPIRE', asns, keep)
   end
+  if action == REFRESH and ip ~= '' then moved(member, refreshes, ip, t, tstr) end
   if action == REFRESH then
     redis.call('ZADD', refreshes, tstr, name .. '|' .. ip .. '|' .. session)
     redis.call('ZREMRANGEBYRANK', refreshes, 0, fmt(-(maxRefreshes + 1)))

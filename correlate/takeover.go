@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -20,10 +21,10 @@ import (
 // one, or behind a shared address (an office NAT) every one whose chain
 // moved, named together rather than guessed between.
 //
-// The index is in-process: with several replicas sharing a Redis history,
-// the refresh that moved the chain and the refusal after it are only
-// related when this watcher read both (scan of every replica's log, or a
-// watcher following them all).
+// The index is in-process, and with a Redis history also shared: the
+// history script records each move under the address it left (redis.lua),
+// so a refusal logged by one replica finds a move another replica's
+// watcher learned.
 
 // SessionReach is how long an OpenUnison refresh session lives without a
 // refresh (it slides to 15 minutes on every one). A chain whose last refresh
@@ -203,9 +204,9 @@ func (c *Correlator) refusalReason(ev *parser.Event) string {
 // whose Reason says the session does not exist) is attributed to: every
 // user whose chain moved away from the refusal's client within
 // SessionReach before it, most recent first; nil when none.
-func (c *Correlator) takeoverOf(ev *parser.Event) *Takeover {
+func (c *Correlator) takeoverOf(ctx context.Context, ev *parser.Event) (*Takeover, error) {
 	if ev.Reason != parser.RefusalNoSession || !ev.IP.IsValid() {
-		return nil
+		return nil, nil
 	}
 	var out []ChainMove
 	for _, m := range c.chains.moves[ev.IP] {
@@ -213,12 +214,16 @@ func (c *Correlator) takeoverOf(ev *parser.Event) *Takeover {
 			out = append(out, m)
 		}
 	}
+	out, err := c.sharedMoves(ctx, ev, out)
+	if err != nil {
+		return nil, err
+	}
 	if len(out) == 0 {
-		return nil
+		return nil, nil
 	}
 	out = byAgent(out, ev.Agent)
 	slices.SortFunc(out, func(a, b ChainMove) int { return b.ToTime.Compare(a.ToTime) })
-	return &Takeover{Moves: out}
+	return &Takeover{Moves: out}, nil
 }
 
 // byAgent narrows the moves behind one address to those whose refused

@@ -12,14 +12,19 @@ import (
 // takeoverAlert turns an alert on a refused refresh into one about the
 // chain that moved: ip is the client that took the chain, prev_ip and
 // prev_time the user's refresh before it from the client now refused; the
-// alert's time stays the refusal's (when the taking showed), and raw holds
-// both records. Every user whose chain moved away from the refused client
+// alert's time stays the refusal's (when the taking showed), session and
+// the first line of raw are the moving refresh's, raw's second the refusal's. Every user whose chain moved away from the refused client
 // is named.
 func takeoverAlert(a *alert.Alert, t *TakeoverEnv, c *correlate.Context) {
 	a.IP, a.PrevIP, a.PrevTime, a.IntervalMs = t.IP, t.PrevIP, t.PrevTime, nil
 	a.Geo, a.PrevGeo, a.DistanceKm, a.SpeedKmh = alertGeo(c.Geo), alertGeo(c.PrevGeo), nil, nil
-	if m := c.Takeover.Moves; len(m) > 0 && m[0].ToRaw != "" {
-		a.Raw = m[0].ToRaw + "\n" + a.Raw
+	if m := c.Takeover.Moves; len(m) > 0 {
+		// The refused request's session id is a fresh one, meaningless;
+		// the moving refresh's is the one to look for.
+		a.Session = m[0].ToSession
+		if m[0].ToRaw != "" {
+			a.Raw = m[0].ToRaw + "\n" + a.Raw
+		}
 	}
 	a.Summary = takeoverSummary(t)
 }

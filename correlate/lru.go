@@ -81,3 +81,17 @@ func (l *lru[K, V]) put(key K, v V) bool {
 	l.pushFront(e)
 	return true
 }
+
+// getKey is get that also returns the key as stored, so a caller can share
+// its strings instead of cloning them again.
+func (l *lru[K, V]) getKey(key K) (K, V, bool) {
+	e, ok := l.items[key]
+	if !ok {
+		var zk K
+		var zero V
+		return zk, zero, false
+	}
+	l.unlink(e)
+	l.pushFront(e)
+	return e.key, e.val, true
+}

@@ -101,9 +101,10 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 	ch := &c.chains
 	u := UserOf(ev)
 	c.dropMoves(u, ev.IP)
-	prev, ok := ch.last.get(u)
+	stored, prev, ok := ch.last.getKey(u)
 	if ok && prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
-		c.addMove(ChainMove{User: UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
+		// The key as stored is a clone already: the move shares it.
+		c.addMove(ChainMove{User: stored, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
 			To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
 			ToSession: ev.Session, ToAttributed: ev.Attribution})
 	}
@@ -180,7 +181,19 @@ func (c *Correlator) markRefusal(ev *parser.Event) {
 			c.stats.RefusalsEvicted += maxRefusals
 		}
 	}
-	ch.refusals[threadKey{ev.Source, ev.Thread}] = refusalMark{reason: strings.Clone(ev.Message), time: ev.Time}
+	ch.refusals[threadKey{ev.Source, ev.Thread}] = refusalMark{reason: refusalReasonOf(ev.Message), time: ev.Time}
+}
+
+// refusalReasonOf is the reason a refusal's message gives, as one of the
+// constants when it is one (it nearly always is), so a mark keeps no record
+// alive and costs no copy.
+func refusalReasonOf(msg string) string {
+	for _, r := range []string{parser.RefusalNoSession, parser.RefusalExpired} {
+		if msg == r {
+			return r
+		}
+	}
+	return strings.Clone(msg)
 }
 
 // refusalReason returns the reason of the refusal that opened ev's request

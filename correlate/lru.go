@@ -95,3 +95,13 @@ func (l *lru[K, V]) getKey(key K) (K, V, bool) {
 	l.pushFront(e)
 	return e.key, e.val, true
 }
+
+// newest returns the most recently used entry.
+func (l *lru[K, V]) newest() (K, V, bool) {
+	if l.head.next == &l.head {
+		var zk K
+		var zero V
+		return zk, zero, false
+	}
+	return l.head.next.key, l.head.next.val, true
+}

@@ -1,7 +1,9 @@
 package correlate
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -176,5 +178,46 @@ func TestTakeoverByAgent(t *testing.T) {
 		if want == 1 && fs[0].Takeover.Moves[0].User.DN != b {
 			t.Fatalf("refused agent %q: named %s, want %s", refused, fs[0].Takeover.Moves[0].User.DN, b)
 		}
+	}
+}
+
+// A watcher restarted from its checkpoint between the move and the refusal
+// still attributes the refusal.
+func TestTakeoverSurvivesCheckpoint(t *testing.T) {
+	store := NewMemory(Limits{})
+	c := NewCorrelator(store, 0)
+	judge := func(*Context) error { return nil }
+	for _, e := range []parser.Event{
+		ev(parser.KindTokenOK, 0, "198.51.100.23"),
+		ev(parser.KindTokenOK, 30*time.Second, "192.0.2.66"),
+	} {
+		if err := c.Observe(context.Background(), &e, judge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(context.Background(), judge); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(c.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	var snap CorrelatorSnapshot
+	if err := gob.NewDecoder(&buf).Decode(&snap); err != nil {
+		t.Fatal(err)
+	}
+	c2 := NewCorrelator(store, 0)
+	c2.Restore(snap)
+	var got []Context
+	for _, e := range []parser.Event{refusal(time.Minute, "w9"), azFail(time.Minute, "198.51.100.23", "w9")} {
+		if err := c2.Observe(context.Background(), &e, func(x *Context) error { got = append(got, copyContext(x)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fs := fails(got); len(fs) != 1 || fs[0].Takeover == nil || fs[0].Takeover.Moves[0].To.String() != "192.0.2.66" {
+		t.Fatalf("after a restart: %+v", fs)
+	}
+	if len(snap.Chains) != 1 || len(snap.Moves) != 1 {
+		t.Fatalf("snapshot holds %d chains and %d moves, want 1 and 1", len(snap.Chains), len(snap.Moves))
 	}
 }

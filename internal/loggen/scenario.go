@@ -124,7 +124,8 @@ func (lw *lcWriter) add(at time.Duration, lines ...string) {
 
 // refresh writes a refresh (after client-go's discovery request) at at.
 func (lw *lcWriter) refresh(at time.Duration, dn, ip string) {
-	lw.add(at-time.Duration(lw.r.between(3, 40))*time.Millisecond, lw.access(at, lw.nextThread(), "AzSuccess", lcDisc, anonymousDN, ip, lw.session()))
+	disc := at - time.Duration(lw.r.between(3, 40))*time.Millisecond
+	lw.add(disc, lw.access(disc, lw.nextThread(), "AzSuccess", lcDisc, anonymousDN, ip, lw.session()))
 	lw.add(at, lw.access(at, lw.nextThread(), "AzSuccess", lcToken, dn, ip, lw.session()))
 	lw.truth.Refreshes++
 }
@@ -143,7 +144,7 @@ func (lw *lcWriter) reuse(at time.Duration, dn, ip string) {
 func (lw *lcWriter) refused(at time.Duration, ip string) {
 	th := lw.nextThread()
 	lw.add(at, fmt.Sprintf("[%s][%s] WARN  OpenIDConnectIdP - Session does not exist from refresh_token", lw.stamp(at), th),
-		lw.access(at+time.Millisecond, th, "AzFail", lcToken, anonymousDN, ip, lw.session()))
+		lw.access(at, th, "AzFail", lcToken, anonymousDN, ip, lw.session()))
 	lw.truth.Refusals++
 }
 

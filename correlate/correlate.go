@@ -103,16 +103,22 @@ type RefreshFact struct {
 
 // Facts are what the history knew just before an event.
 type Facts struct {
-	Prev       *RefreshFact // the user's most recent legitimate refresh at or before the event
-	UserIPs    []netip.Addr // distinct addresses the user was seen at within the IP TTL, most recent first
-	IPSeen     bool         // the event's address is among UserIPs
-	FirstSeen  time.Time    // when the user was first seen (zero for a new user)
-	Reuses10m  int          // grace reuses in the 10 minutes up to the event, this one included
-	Reuses1h   int          // the same over an hour
-	SessionIPs []netip.Addr // addresses seen with the event's session id
-	SessionIP  bool         // the event's address is among SessionIPs
-	Countries  []string     // countries the user was seen in, most recent first
-	ASNs       []uint       // networks the user was seen on, most recent first
+	Prev      *RefreshFact // the user's most recent legitimate refresh at or before the event
+	UserIPs   []netip.Addr // distinct addresses the user was seen at within the IP TTL, most recent first
+	IPSeen    bool         // the event's address is among UserIPs
+	FirstSeen time.Time    // when the user was first seen (zero for a new user)
+	Reuses10m int          // grace reuses in the 10 minutes up to the event, this one included
+	Reuses1h  int          // the same over an hour
+	// ForeignReuses1h counts the reuses of the hour up to the event (this
+	// one included) whose client was not the client of the refresh that
+	// rotated the token (Prev as it stood then): not a tool racing its own
+	// refresh. A reuse with no refresh known before it is not counted: there
+	// is nothing to compare.
+	ForeignReuses1h int
+	SessionIPs      []netip.Addr // addresses seen with the event's session id
+	SessionIP       bool         // the event's address is among SessionIPs
+	Countries       []string     // countries the user was seen in, most recent first
+	ASNs            []uint       // networks the user was seen on, most recent first
 }
 
 // Context is an event with the facts it is judged by.
@@ -124,6 +130,16 @@ type Context struct {
 	// addresses. Travel relates the two; nil unless both are located.
 	Geo, PrevGeo *geo.Info
 	Travel       *geo.Trip
+	// TravelPairSeen counts, when Travel is set on a refresh, how often the
+	// user's consecutive refreshes went between these two places before
+	// (within PlacePairWindow): places a user keeps using at the same time
+	// (two devices) are learned.
+	TravelPairSeen int
+	// Takeover is set on a refused refresh attributed to users whose chain
+	// just moved away from its client; the Context's Event is then the
+	// refused request's [AzFail], its User the users' DNs, and Geo and
+	// PrevGeo place the moving client (To) and the refused one.
+	Takeover *Takeover
 }
 
 // GeoLookup places addresses; *geo.DB is one.

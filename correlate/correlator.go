@@ -50,12 +50,21 @@ type Correlator struct {
 	reuses     []reuseMark   // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
 	committing parser.Event // the waiting line being judged, see commitAt
+	attributed parser.Event // a refused refresh judged as its users', see takeoverContext
+	chains     chains       // moved chains and refusals waiting for their AzFail, see takeover.go
+	places     placePairs   // the pairs of places users refresh from, see places.go
 }
 
 // CorrelatorStats counts what the Correlator decided.
 type CorrelatorStats struct {
 	PairedTokenOK  int64 // token_ok lines recognised as half of a grace reuse and not learned
 	PendingEvicted int64 // token_ok lines learned early because maxPending were waiting
+	// RefusalsPaired counts refusal WARNs whose AzFail was found; the
+	// others were dropped past maxRefusals (RefusalsEvicted).
+	RefusalsPaired, RefusalsEvicted int64
+	ChainUsersEvicted               int64 // users whose last refresh was forgotten past maxChainUsers
+	MovesEvicted                    int64 // moved chains forgotten past maxMoves
+	PlaceUsersEvicted               int64 // users whose place pairs were forgotten past maxPlaceUsers
 }
 
 type reuseMark struct {
@@ -69,7 +78,7 @@ func NewCorrelator(store Store, pairWindow time.Duration) *Correlator {
 	if pairWindow <= 0 {
 		pairWindow = DefaultPairWindow
 	}
-	return &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue()}
+	return &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue(), chains: newChains(), places: newPlacePairs()}
 }
 
 // Judge receives an event with the facts it is judged by. The Context and
@@ -127,6 +136,16 @@ func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge,
 		return c.judge(ctx, ev, Reuse, judge)
 	case parser.KindLogin:
 		return c.judge(ctx, ev, Login, judge)
+	case parser.KindRefusal:
+		// Half of a refused refresh: the AzFail on its thread is the other
+		// half and carries the client; the WARN is only its reason.
+		c.markRefusal(ev)
+		return nil
+	case parser.KindTokenFail:
+		if ev.Reason == "" {
+			ev.Reason = c.refusalReason(ev)
+		}
+		return c.judge(ctx, ev, Look, judge)
 	default:
 		return c.judge(ctx, ev, Look, judge)
 	}
@@ -309,7 +328,11 @@ func (q *pendingQueue) live() []parser.Event {
 }
 
 func (c *Correlator) commit(ctx context.Context, ev *parser.Event, judge Judge) error {
-	return c.judge(ctx, ev, Refresh, judge)
+	if err := c.judge(ctx, ev, Refresh, judge); err != nil {
+		return err
+	}
+	c.refreshed(ev)
+	return nil
 }
 
 // deferredObs is an event waiting for its batch to be applied.
@@ -331,6 +354,22 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		// A failure logged with the anonymous DN belongs to no user's history.
 		if !need {
 			return nil
+		}
+		if ev.Kind == parser.KindTokenFail && ev.Reason == parser.RefusalNoSession {
+			if batching {
+				// The moves a refusal is matched against are learned by the
+				// refreshes before it: apply those first.
+				if err := c.Drain(ctx); err != nil {
+					return err
+				}
+			}
+			t, err := c.takeoverOf(ctx, ev)
+			if err != nil {
+				return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
+			}
+			if t != nil {
+				return judge(c.takeoverContext(ev, t))
+			}
 		}
 		if batching {
 			return c.defer1(ctx, deferredObs{ev: *ev, noFacts: true, needJudg: true, judge: judge})
@@ -360,7 +399,7 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 	if !need {
 		return nil
 	}
-	return c.judgeWith(ev, facts, here, judge)
+	return c.judgeWith(ev, action, facts, here, judge)
 }
 
 func (c *Correlator) defer1(ctx context.Context, d deferredObs) error {
@@ -408,7 +447,7 @@ func (c *Correlator) Drain(ctx context.Context) error {
 		if d.hasHere {
 			here = &d.here
 		}
-		if err := c.judgeWith(&d.ev, f, here, d.judge); err != nil {
+		if err := c.judgeWith(&d.ev, d.obs.Action, f, here, d.judge); err != nil {
 			return err
 		}
 	}
@@ -416,7 +455,7 @@ func (c *Correlator) Drain(ctx context.Context) error {
 }
 
 // judgeWith judges ev with the facts the store gave.
-func (c *Correlator) judgeWith(ev *parser.Event, facts Facts, here *geo.Info, judge Judge) error {
+func (c *Correlator) judgeWith(ev *parser.Event, action Action, facts Facts, here *geo.Info, judge Judge) error {
 	jc := &Context{Event: ev, Facts: facts, Geo: here}
 	if c.Geo != nil && facts.Prev != nil {
 		if info, ok := c.Geo.Lookup(facts.Prev.IP); ok {
@@ -424,6 +463,9 @@ func (c *Correlator) judgeWith(ev *parser.Event, facts Facts, here *geo.Info, ju
 			if here != nil {
 				if trip, ok := geo.Travel(info, *here, ev.Time.Sub(facts.Prev.Time)); ok {
 					jc.Travel = &trip
+					if action == Refresh {
+						jc.TravelPairSeen = c.places.learn(UserOf(ev), placeKey(info), placeKey(*here), ev.Time, &c.stats)
+					}
 				}
 			}
 		}

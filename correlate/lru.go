@@ -68,3 +68,40 @@ func (l *lru[K, V]) pushFront(e *lruEntry[K, V]) {
 	l.head.next.prev = e
 	l.head.next = e
 }
+
+// put sets the value of a key already present and marks it most recently
+// used; false when the key is absent (the caller adds it, minding the cap).
+func (l *lru[K, V]) put(key K, v V) bool {
+	e, ok := l.items[key]
+	if !ok {
+		return false
+	}
+	e.val = v
+	l.unlink(e)
+	l.pushFront(e)
+	return true
+}
+
+// getKey is get that also returns the key as stored, so a caller can share
+// its strings instead of cloning them again.
+func (l *lru[K, V]) getKey(key K) (K, V, bool) {
+	e, ok := l.items[key]
+	if !ok {
+		var zk K
+		var zero V
+		return zk, zero, false
+	}
+	l.unlink(e)
+	l.pushFront(e)
+	return e.key, e.val, true
+}
+
+// newest returns the most recently used entry.
+func (l *lru[K, V]) newest() (K, V, bool) {
+	if l.head.next == &l.head {
+		var zk K
+		var zero V
+		return zk, zero, false
+	}
+	return l.head.next.key, l.head.next.val, true
+}

@@ -80,12 +80,18 @@ type seenIP struct {
 	first, last time.Time
 }
 
+// reuseFact is a grace reuse remembered for the burst counts.
+type reuseFact struct {
+	time    time.Time
+	foreign bool // its client was not the rotating refresh's
+}
+
 type userState struct {
 	firstSeen time.Time
 	lastSeen  time.Time
 	refreshes ring[RefreshFact]
 	ips       []seenIP // most recently seen first
-	reuses    ring[time.Time]
+	reuses    ring[reuseFact]
 	countries []string // most recently seen first
 	asns      []uint   // most recently seen first
 }
@@ -153,18 +159,7 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 	if u.refreshes.len() > 0 || len(u.ips) > 0 || u.reuses.len() > 0 {
 		f.FirstSeen = u.firstSeen
 	}
-	// The latest refresh by log time at or before the event, also when the
-	// history learned them out of order (replicas read at different speeds):
-	// the last one learned wins a tie.
-	var prev RefreshFact
-	found := false
-	for i := range u.refreshes.len() {
-		r := u.refreshes.newest(i)
-		if !r.Time.After(obs.Time) && (!found || r.Time.After(prev.Time)) {
-			prev, found = r, true
-		}
-	}
-	if found && obs.Time.Sub(prev.Time) <= m.limits.RefreshTTL {
+	if prev, ok := m.prevAt(u, obs.Time); ok {
 		f.Prev = &prev
 	}
 	u.ips = slices.DeleteFunc(u.ips, func(s seenIP) bool {
@@ -183,8 +178,12 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 	f.Countries = slices.Clone(u.countries)
 	f.ASNs = slices.Clone(u.asns)
 	for i := range u.reuses.len() {
-		if d := obs.Time.Sub(u.reuses.newest(i)); d >= 0 && d <= time.Hour {
+		r := u.reuses.newest(i)
+		if d := obs.Time.Sub(r.time); d >= 0 && d <= time.Hour {
 			f.Reuses1h++
+			if r.foreign {
+				f.ForeignReuses1h++
+			}
 			if d <= 10*time.Minute {
 				f.Reuses10m++
 			}
@@ -193,8 +192,33 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 	if obs.Action == Reuse {
 		f.Reuses1h++
 		f.Reuses10m++
+		if m.foreignReuse(u, obs) {
+			f.ForeignReuses1h++
+		}
 	}
 	return f
+}
+
+// prevAt returns the latest refresh by log time at or before t, also when
+// the history learned them out of order (replicas read at different
+// speeds): the last one learned wins a tie.
+func (m *Memory) prevAt(u *userState, t time.Time) (RefreshFact, bool) {
+	var prev RefreshFact
+	found := false
+	for i := range u.refreshes.len() {
+		r := u.refreshes.newest(i)
+		if !r.Time.After(t) && (!found || r.Time.After(prev.Time)) {
+			prev, found = r, true
+		}
+	}
+	return prev, found && t.Sub(prev.Time) <= m.limits.RefreshTTL
+}
+
+// foreignReuse reports whether a reuse came from another client than the
+// refresh that rotated its token.
+func (m *Memory) foreignReuse(u *userState, obs Observation) bool {
+	prev, ok := m.prevAt(u, obs.Time)
+	return ok && prev.IP != obs.IP
 }
 
 func (m *Memory) sessionFacts(obs Observation) ([]netip.Addr, bool) {
@@ -228,7 +252,7 @@ func (m *Memory) learn(u *userState, obs Observation) {
 		m.learnPlace(u, obs)
 		m.learnSession(obs)
 	case Reuse:
-		u.reuses.push(obs.Time, m.limits.MaxReuses)
+		u.reuses.push(reuseFact{time: obs.Time, foreign: m.foreignReuse(u, obs)}, m.limits.MaxReuses)
 		m.learnSession(obs)
 	}
 }

@@ -32,7 +32,9 @@ import (
 //	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset@source)
 //	u:<user>:i         sorted set: addresses by last time seen
 //	u:<user>:x         sorted set: grace reuses by time
+//	u:<user>:y         sorted set: the reuses from another client than their rotating refresh
 //	u:<user>:c, :a     sorted sets: countries and networks by recency
+//	mv:<address>       hash: user → "to|time|from time", the chains that moved away from the address (takeover.go)
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
@@ -364,7 +366,7 @@ func (r *Redis) decode(res []any) (Facts, error) {
 // decodeFacts reads one observation's facts in the script's reply.
 func decodeFacts(v any) (Facts, error) {
 	raw, ok := v.([]any)
-	if !ok || len(raw) != 9 {
+	if !ok || len(raw) != 10 {
 		return Facts{}, fmt.Errorf("%w: facts %v", errReply, v)
 	}
 	var f Facts
@@ -386,6 +388,8 @@ func decodeFacts(v any) (Facts, error) {
 	r10, _ := raw[3].(int64)
 	r1h, _ := raw[4].(int64)
 	f.Reuses10m, f.Reuses1h = int(r10), int(r1h)
+	f1h, _ := raw[9].(int64)
+	f.ForeignReuses1h = int(f1h)
 	f.UserIPs = addrList(raw[5])
 	f.SessionIPs = addrList(raw[8])
 	f.Countries = strs(raw[6])

@@ -36,7 +36,7 @@ local day = 86400000
 local keepRefreshes = fmt(math.max(day, math.ceil(refreshTTL / 1000)))
 -- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
 local ev = {0, 0, 0, 0, 0, 0}
-local userKeys = {':m', ':r', ':i', ':x', ':c', ':a'}
+local userKeys = {':m', ':r', ':i', ':x', ':y', ':c', ':a'}
 
 local function dropUser(m)
   redis.call('ZREM', users, m)
@@ -96,6 +96,27 @@ local function makeRoom(member)
   end
 end
 
+-- moved keeps the shared index of chains that moved (correlate's
+-- takeover.go): a refresh from another address than the user's previous
+-- one, while that one's session was alive (SessionReach, 15 minutes), is
+-- remembered under the address it left, mv:<address> (hash: user →
+-- "to|to time|from time"), so a refusal logged by any replica's watcher
+-- finds it. A refresh from an address clears the user's move away from it.
+-- Each hash lives 15 minutes past its last write and holds at most
+-- maxMovesPerAddr users.
+local reach, maxMovesPerAddr = 900000000, 1024
+local function moved(member, refreshes, ip, t, tstr)
+  redis.call('HDEL', prefix .. 'mv:' .. ip, member)
+  local before = redis.call('ZREVRANGEBYSCORE', refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if not before[1] then return end
+  local from, ft = split(before[1])[2], tonumber(before[2])
+  if from == nil or from == ip or t - ft > reach then return end
+  local k = prefix .. 'mv:' .. from
+  if redis.call('HLEN', k) >= maxMovesPerAddr and redis.call('HEXISTS', k, member) == 0 then return end
+  redis.call('HSET', k, member, ip .. '|' .. tstr .. '|' .. before[2])
+  redis.call('PEXPIRE', k, fmt(reach / 1000))
+end
+
 local function apply(base)
   local action, tstr = tonumber(ARGV[base + 1]), ARGV[base + 2]
   local t = tonumber(tstr)
@@ -107,6 +128,7 @@ local function apply(base)
   local client = ARGV[base + 12]
   local u = prefix .. 'u:' .. member
   local meta, refreshes, ips, reuses, countries, asns = u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':c', u .. ':a'
+  local foreign = u .. ':y'
 
   expireUsers(t)
   local m = redis.call('HMGET', meta, 'first', 'last', 'seq')
@@ -125,6 +147,14 @@ local function apply(base)
   local name = ref
   if name == '' then name = string.format('~%012d', seq) end
 
+  -- A reuse is foreign when the refresh that rotated its token (the latest
+  -- at or before it, within the refresh TTL) came from another client.
+  local isForeign = false
+  if action == REUSE then
+    local rot = redis.call('ZREVRANGEBYSCORE', refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if rot[1] and t - tonumber(rot[2]) <= refreshTTL then isForeign = split(rot[1])[2] ~= ip end
+  end
+
   local facts = 0
   if need then
     local known = ref ~= '' and action == REUSE and redis.call('ZSCORE', reuses, name) ~= false
@@ -136,13 +166,15 @@ local function apply(base)
     ev[4] = ev[4] + redis.call('ZREMRANGEBYSCORE', ips, '-inf', '(' .. fmt(t - ipTTL))
     local r10 = redis.call('ZCOUNT', reuses, fmt(t - 600000000), tstr)
     local r1h = redis.call('ZCOUNT', reuses, fmt(t - 3600000000), tstr)
+    local f1h = redis.call('ZCOUNT', foreign, fmt(t - 3600000000), tstr)
     if action == REUSE and not known then
       r10, r1h = r10 + 1, r1h + 1
+      if isForeign then f1h = f1h + 1 end
     end
     local sess = {}
     if slot ~= '' then sess = sessionAddrs(slot, shash) end
     facts = {prev, prevTime, firstSeen, r10, r1h, redis.call('ZREVRANGE', ips, 0, -1),
-      redis.call('ZREVRANGE', countries, 0, -1), redis.call('ZREVRANGE', asns, 0, -1), sess}
+      redis.call('ZREVRANGE', countries, 0, -1), redis.call('ZREVRANGE', asns, 0, -1), sess, f1h}
   end
 
   -- learning
@@ -171,6 +203,7 @@ local function apply(base)
     redis.call('ZREMRANGEBYRANK', asns, 0, fmt(-(maxPlaces + 1)))
     redis.call('PEXPIRE', asns, keep)
   end
+  if action == REFRESH and ip ~= '' then moved(member, refreshes, ip, t, tstr) end
   if action == REFRESH then
     redis.call('ZADD', refreshes, tstr, name .. '|' .. ip .. '|' .. session .. client)
     redis.call('ZREMRANGEBYRANK', refreshes, 0, fmt(-(maxRefreshes + 1)))
@@ -179,6 +212,11 @@ local function apply(base)
     redis.call('ZADD', reuses, tstr, name)
     redis.call('ZREMRANGEBYRANK', reuses, 0, fmt(-(maxReuses + 1)))
     redis.call('PEXPIRE', reuses, fmt(day))
+    if isForeign then
+      redis.call('ZADD', foreign, tstr, name)
+      redis.call('ZREMRANGEBYRANK', foreign, 0, fmt(-(maxReuses + 1)))
+      redis.call('PEXPIRE', foreign, fmt(day))
+    end
   end
   if action ~= REFRESH and action ~= LOGIN and action ~= REUSE then return facts end
 

@@ -22,8 +22,11 @@ type UserSnapshot struct {
 	Refreshes []RefreshFact // oldest first
 	IPs       []SeenIP      // most recently seen first
 	Reuses    []time.Time   // oldest first
-	Countries []string
-	ASNs      []uint
+	// ForeignReuses says, index by index, which of Reuses came from another
+	// client than their rotating refresh; shorter (older checkpoints): false.
+	ForeignReuses []bool
+	Countries     []string
+	ASNs          []uint
 }
 
 // SeenIP is an address seen for a user.
@@ -63,7 +66,9 @@ func (m *Memory) EachUser(fn func(UserSnapshot) error) error {
 			us.Refreshes = append(us.Refreshes, u.refreshes.newest(i))
 		}
 		for i := u.reuses.len() - 1; i >= 0; i-- {
-			us.Reuses = append(us.Reuses, u.reuses.newest(i))
+			r := u.reuses.newest(i)
+			us.Reuses = append(us.Reuses, r.time)
+			us.ForeignReuses = append(us.ForeignReuses, r.foreign)
 		}
 		for _, ip := range u.ips {
 			us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: ip.first, Last: ip.last})
@@ -110,6 +115,19 @@ type CorrelatorSnapshot struct {
 	Pending []parser.Event
 	Reuses  []ReuseMark
 	Stats   CorrelatorStats
+	// Chains and Moves are the moved-chain index (takeover.go): each user's
+	// last refresh young enough to be moved from, and the moves still in
+	// reach. Absent in older checkpoints.
+	Chains []ChainLast
+	Moves  []ChainMove
+}
+
+// ChainLast is a user's last refresh, for the moved-chain index.
+type ChainLast struct {
+	User  UserID
+	IP    netip.Addr
+	Time  time.Time
+	Agent string
 }
 
 // ReuseMark is a grace reuse remembered for pairing with an AzSuccess
@@ -125,7 +143,29 @@ func (c *Correlator) Snapshot() CorrelatorSnapshot {
 	for _, r := range c.reuses {
 		snap.Reuses = append(snap.Reuses, ReuseMark{Source: r.source, Thread: r.thread, Session: r.session, Time: r.time})
 	}
+	snap.Chains, snap.Moves = c.chains.snapshot()
 	return snap
+}
+
+// snapshot copies the index, oldest user first. Only last refreshes within
+// SessionReach of the newest are kept: an older one can no longer be moved
+// from, so a checkpoint holds what the last quarter hour touched.
+func (ch *chains) snapshot() ([]ChainLast, []ChainMove) {
+	var newest time.Time
+	if _, v, ok := ch.last.newest(); ok {
+		newest = v.time
+	}
+	var lasts []ChainLast
+	for e := ch.last.head.prev; e != &ch.last.head; e = e.prev {
+		if within(e.val.time, newest, SessionReach) {
+			lasts = append(lasts, ChainLast{User: e.key, IP: e.val.ip, Time: e.val.time, Agent: e.val.agent})
+		}
+	}
+	var moves []ChainMove
+	for _, ms := range ch.moves {
+		moves = append(moves, ms...)
+	}
+	return lasts, moves
 }
 
 // Restore puts back what a Snapshot copied.
@@ -139,6 +179,15 @@ func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 		c.reuses = append(c.reuses, reuseMark{source: r.Source, thread: r.Thread, session: r.Session, time: r.Time})
 	}
 	c.stats = snap.Stats
+	c.chains = newChains()
+	for _, l := range snap.Chains {
+		if c.chains.last.len() < maxChainUsers {
+			c.chains.last.add(l.User, lastRefresh{ip: l.IP, time: l.Time, agent: l.Agent})
+		}
+	}
+	for _, m := range snap.Moves {
+		c.addMove(m)
+	}
 }
 
 // AddUser puts back one user's history, as the most recently seen: a
@@ -155,8 +204,8 @@ func (m *Memory) addUser(us UserSnapshot) {
 	for _, r := range us.Refreshes {
 		u.refreshes.push(r, m.limits.MaxRefreshes)
 	}
-	for _, t := range us.Reuses {
-		u.reuses.push(t, m.limits.MaxReuses)
+	for i, t := range us.Reuses {
+		u.reuses.push(reuseFact{time: t, foreign: i < len(us.ForeignReuses) && us.ForeignReuses[i]}, m.limits.MaxReuses)
 	}
 	for _, ip := range us.IPs {
 		if len(u.ips) < m.limits.MaxIPsPerUser {

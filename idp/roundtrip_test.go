@@ -81,6 +81,14 @@ func TestGoldenLogsParse(t *testing.T) {
 				if ev.Kind == parser.KindGraceReuse {
 					wantApp = ""
 				}
+				if ev.Kind == parser.KindRefusal {
+					// The WARN that opens a refused refresh names no client:
+					// its reason is the message, the AzFail after it has the rest.
+					if ev.Message != parser.RefusalNoSession && ev.Message != parser.RefusalExpired {
+						t.Errorf("refusal %q", ev.Message)
+					}
+					continue
+				}
 				if ev.Kind != parser.KindOther && (ev.IdP != "k8sIdp" || ev.App != wantApp || !ev.IP.IsValid() || len(ev.Session) != 41) {
 					t.Errorf("fields of %s: idp %q app %q ip %v session %q", ev.Kind, ev.IdP, ev.App, ev.IP, ev.Session)
 				}
@@ -103,8 +111,9 @@ func TestGoldenLogsParse(t *testing.T) {
 				parser.KindLogin:      strings.Count(text, "[AuSuccess]"),
 				parser.KindTokenFail:  strings.Count(text, "[AzFail]"),
 				parser.KindTokenOK:    tokenOK,
+				parser.KindRefusal:    strings.Count(text, "WARN  OpenIDConnectIdP - "+parser.RefusalNoSession) + strings.Count(text, "WARN  OpenIDConnectIdP - "+parser.RefusalExpired),
 			}
-			want[parser.KindOther] = records - want[parser.KindGraceReuse] - want[parser.KindLogin] - want[parser.KindTokenFail] - want[parser.KindTokenOK]
+			want[parser.KindOther] = records - want[parser.KindGraceReuse] - want[parser.KindLogin] - want[parser.KindTokenFail] - want[parser.KindTokenOK] - want[parser.KindRefusal]
 			for k, n := range want {
 				if kinds[k] != n {
 					t.Errorf("%s: parser found %d, the log holds %d", k, kinds[k], n)
@@ -175,7 +184,11 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("time %v outside [%v, %v]", ev.Time, start, end)
 		}
 		if ev.Kind == parser.KindOther {
-			continue // discovery, the WARN lines and the trace
+			continue // discovery, the other WARN lines and the trace
+		}
+		if ev.Kind == parser.KindRefusal {
+			got = append(got, "refusal "+ev.Message)
+			continue
 		}
 		got = append(got, ev.Kind.String()+" "+ev.IP.String()+" "+ev.User)
 	}
@@ -189,6 +202,7 @@ func TestRoundTrip(t *testing.T) {
 		"grace_reuse 198.51.100.10 " + dn,
 		"token_ok 203.0.113.66 " + dn, // the replay inside the grace period
 		"grace_reuse 203.0.113.66 " + dn,
+		"refusal " + parser.RefusalNoSession,
 		"token_fail 203.0.113.66 " + idp.AnonymousDN, // outside it
 		"token_fail 203.0.113.66 " + idp.AnonymousDN, // garbage
 	}

@@ -223,6 +223,9 @@ func ClassifyLine(line []byte) Kind {
 		if len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired && hasTrailer(msg) {
 			return KindGraceReuse
 		}
+		if isRefusal(msg) {
+			return KindRefusal
+		}
 	}
 	return KindOther
 }
@@ -566,6 +569,8 @@ func kindOf(ev *Event, idpURL bool) Kind {
 	switch {
 	case ev.Logger == "OpenIDConnectIdP" && ev.Tag == "ExpiredRefreshTokenUsed":
 		return KindGraceReuse
+	case ev.Logger == "OpenIDConnectIdP" && ev.Tag == "" && isRefusal(ev.Message):
+		return KindRefusal
 	case ev.Logger != "AccessLog":
 		return KindOther
 	case ev.Tag == "AuSuccess":

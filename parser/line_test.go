@@ -113,7 +113,7 @@ func TestParseOpenUnisonLines(t *testing.T) {
 			name: "WARN: session does not exist",
 			line: "[2024-01-16 03:18:33,000][XNIO-1 task-6] WARN  OpenIDConnectIdP - Session does not exist from refresh_token",
 			want: Event{
-				Time: time.Date(2024, 1, 16, 3, 18, 33, 0, time.UTC), Kind: KindOther, Level: "WARN",
+				Time: time.Date(2024, 1, 16, 3, 18, 33, 0, time.UTC), Kind: KindRefusal, Level: "WARN",
 				Logger: "OpenIDConnectIdP", Thread: "XNIO-1 task-6", Message: "Session does not exist from refresh_token",
 			},
 		},
@@ -121,7 +121,7 @@ func TestParseOpenUnisonLines(t *testing.T) {
 			name: "WARN: session expired",
 			line: "[2024-01-16 03:18:33,000][XNIO-1 task-6] WARN  OpenIDConnectIdP - Session expired",
 			want: Event{
-				Time: time.Date(2024, 1, 16, 3, 18, 33, 0, time.UTC), Kind: KindOther, Level: "WARN",
+				Time: time.Date(2024, 1, 16, 3, 18, 33, 0, time.UTC), Kind: KindRefusal, Level: "WARN",
 				Logger: "OpenIDConnectIdP", Thread: "XNIO-1 task-6", Message: "Session expired",
 			},
 		},

@@ -150,6 +150,8 @@ func refSplitTrailerString(msg string) (body, ip, session string, ok bool) {
 }
 func refKindOf(ev *Event) Kind {
 	switch {
+	case ev.Logger == "OpenIDConnectIdP" && ev.Tag == "" && (strings.HasPrefix(ev.Message, "Session does not exist from refresh_token") || strings.HasPrefix(ev.Message, "Session expired")):
+		return KindRefusal
 	case ev.Logger == "OpenIDConnectIdP" && ev.Tag == "ExpiredRefreshTokenUsed":
 		return KindGraceReuse
 	case ev.Logger != "AccessLog":

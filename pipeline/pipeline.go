@@ -28,7 +28,13 @@ type Detector struct {
 	buf        []alert.Alert
 	judge      correlate.Judge
 	ctx        context.Context
+	observer   Observer
 }
+
+// Observer sees every judged Context with the alerts it raised (none,
+// often), before they are delivered; both are valid only during the call.
+// The timeline command builds one user's history from it.
+type Observer func(c *correlate.Context, alerts []alert.Alert)
 
 // NewDetector returns a Detector that judges events with set, remembers them
 // in store and hands alerts to deliver.
@@ -80,8 +86,22 @@ func (d *Detector) Tick(ctx context.Context, now time.Time) error {
 	return d.correlator.Tick(ctx, now, d.judge)
 }
 
+// SetObserver calls o with every judged Context; nil stops it.
+// Every kind is then judged, so the observer sees each event, not only
+// those a rule can fire for.
+func (d *Detector) SetObserver(o Observer) {
+	d.observer = o
+	d.correlator.Judged = d.engine.Wants
+	if o != nil {
+		d.correlator.Judged = nil
+	}
+}
+
 // UseGeo places addresses with g; nil turns geo off.
-func (d *Detector) UseGeo(g correlate.GeoLookup) { d.correlator.Geo = g }
+func (d *Detector) UseGeo(g correlate.GeoLookup) {
+	d.correlator.Geo = g
+	d.engine.SetGeo(g != nil)
+}
 
 // SetRules swaps the rule set (SIGHUP).
 func (d *Detector) SetRules(set *rules.Set) { d.engine.SetRules(set) }
@@ -94,6 +114,9 @@ func (d *Detector) CorrelatorStats() correlate.CorrelatorStats { return d.correl
 
 func (d *Detector) evaluate(c *correlate.Context) error {
 	d.buf = d.engine.Evaluate(d.buf[:0], c)
+	if d.observer != nil {
+		d.observer(c, d.buf)
+	}
 	if len(d.buf) == 0 {
 		return nil
 	}

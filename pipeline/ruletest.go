@@ -98,6 +98,8 @@ func compareExpect(want []rules.Expectation, got []alert.Alert) string {
 			return fmt.Sprintf("alert %d: want user %q, got %q", i+1, w.User, g.User)
 		case w.IP != "" && w.IP != g.IP:
 			return fmt.Sprintf("alert %d: want ip %s, got %s", i+1, w.IP, g.IP)
+		case w.PrevIP != "" && w.PrevIP != g.PrevIP:
+			return fmt.Sprintf("alert %d: want prev_ip %s, got %s", i+1, w.PrevIP, g.PrevIP)
 		}
 	}
 	return ""

@@ -40,6 +40,8 @@ type ScanOptions struct {
 	// Attribution configures the join of token events to proxy records
 	// (known proxies, mappings, windows).
 	Attribution attribute.Options
+	// Observer, when set, sees every judged event with its alerts.
+	Observer Observer
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -115,6 +117,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	store := correlate.NewMemory(opt.Limits)
 	det := NewDetector(store, opt.Rules, opt.PairWindow, opt.Deliver)
 	det.UseGeo(opt.Geo)
+	det.SetObserver(opt.Observer)
 	sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
 	sources := make([]eventSource, len(inputs))
 	for i, in := range inputs {

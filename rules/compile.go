@@ -23,10 +23,13 @@ const BuiltinFile = "builtin.yaml"
 // Rule is a compiled rule.
 type Rule struct {
 	Spec
-	kinds   kindSet // the event kinds "when" can be true for
-	when    *vm.Program
-	key     *vm.Program // nil: user and IP
-	summary *vm.Program // nil: built from the description
+	kinds kindSet // the event kinds "when" can be true for
+	// needsGeo: "when" has a top-level conjunct "travel != nil" or
+	// "geo != nil", so without GeoIP it is never true.
+	needsGeo bool
+	when     *vm.Program
+	key      *vm.Program // nil: user and IP
+	summary  *vm.Program // nil: built from the description
 }
 
 // Set is the effective rule set: the built-ins, then each file's rules
@@ -149,6 +152,7 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 	}
 	r.when = prog("when", spec.When, reflect.Bool)
 	r.kinds = kindsOf(spec.When)
+	r.needsGeo = needsGeo(spec.When)
 	if r.when != nil && r.kinds == 0 {
 		problems = append(problems, Problem{File: spec.File, Pos: spec.exprPos["when"].place(1, 1, src),
 			Msg: "when: can never be true: it compares event.kind with a kind that does not exist (grace_reuse, token_ok, token_fail, login, other)"})

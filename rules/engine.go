@@ -27,6 +27,7 @@ type Engine struct {
 	kinds    kindSet // the kinds any rule can fire for
 	vm       vm.VM
 	throttle map[string]map[string]time.Time // rule → key → last alert time (log time)
+	geo      bool                            // addresses are placed (SetGeo)
 	stats    EngineStats
 }
 
@@ -52,9 +53,22 @@ func NewEngine(set *Set) *Engine {
 // that remain.
 func (e *Engine) SetRules(set *Set) {
 	e.rules = set.Enabled()
+	e.wantKinds()
+}
+
+// SetGeo says whether events are placed (a GeoIP database is open): rules
+// that need a place are only asked for their kinds when they are.
+func (e *Engine) SetGeo(on bool) {
+	e.geo = on
+	e.wantKinds()
+}
+
+func (e *Engine) wantKinds() {
 	e.kinds = 0
 	for _, r := range e.rules {
-		e.kinds |= r.kinds
+		if e.geo || !r.needsGeo {
+			e.kinds |= r.kinds
+		}
 	}
 }
 
@@ -180,6 +194,9 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 		a.DistanceKm, a.SpeedKmh = &dist, &speed
 	}
 	a.Summary = defaultSummary(r, &a)
+	if t := env.Takeover; t != nil {
+		takeoverAlert(&a, t, c)
+	}
 	if r.summary != nil {
 		out, err := e.vm.Run(r.summary, env)
 		if err != nil {

@@ -2,11 +2,13 @@ package rules
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/parser"
 )
 
 // Env is the environment a rule's expressions see. Names are lower-case and
@@ -23,6 +25,9 @@ type Env struct {
 	User    *UserEnv    `expr:"user"`
 	Session *SessionEnv `expr:"session"`
 	Travel  *TravelEnv  `expr:"travel"`
+	// Takeover is set on a refused refresh attributed to users whose
+	// refresh chain just moved to another client (chain-takeover).
+	Takeover *TakeoverEnv `expr:"takeover"`
 }
 
 // EventEnv is the event being judged.
@@ -46,6 +51,10 @@ type EventEnv struct {
 	Via         string   `expr:"via"`
 	Attribution string   `expr:"attribution"`
 	Candidates  []string `expr:"candidates"`
+	// Reason is, on a token_fail, the WARN that opened the refusal on the
+	// same thread ("Session does not exist from refresh_token", "Session
+	// expired"); "" when none did.
+	Reason string `expr:"reason"`
 }
 
 // GeoEnv is what the GeoIP databases say of an address.
@@ -73,13 +82,17 @@ type PrevEnv struct {
 
 // UserEnv is the user's history.
 type UserEnv struct {
-	IPs       []string  `expr:"ips"`
-	IPSeen    bool      `expr:"ip_seen"`
-	Countries []string  `expr:"countries"`
-	ASNs      []int     `expr:"asns"`
-	Reuses10m int       `expr:"reuses_10m"`
-	Reuses1h  int       `expr:"reuses_1h"`
-	FirstSeen time.Time `expr:"first_seen"`
+	IPs       []string `expr:"ips"`
+	IPSeen    bool     `expr:"ip_seen"`
+	Countries []string `expr:"countries"`
+	ASNs      []int    `expr:"asns"`
+	Reuses10m int      `expr:"reuses_10m"`
+	Reuses1h  int      `expr:"reuses_1h"`
+	// ReusesForeign1h counts the hour's reuses (this one included) from
+	// another client than the refresh that rotated their token: zero while
+	// every reuse is a tool racing its own refresh.
+	ReusesForeign1h int       `expr:"reuses_foreign_1h"`
+	FirstSeen       time.Time `expr:"first_seen"`
 }
 
 // SessionEnv is what is known of the event's OpenUnison session id.
@@ -94,6 +107,30 @@ type TravelEnv struct {
 	DistanceKm float64 `expr:"distance_km"`
 	BeyondKm   float64 `expr:"beyond_km"` // the distance less both accuracy radii
 	SpeedKmh   float64 `expr:"speed_kmh"` // over beyond_km
+	// PairSeen counts, on a refresh, the user's earlier refreshes between
+	// the same two places within a week: pairs a user keeps travelling are
+	// two devices, not a journey.
+	PairSeen int `expr:"pair_seen"`
+}
+
+// TakeoverEnv relates a refused refresh to the chain that moved away from
+// its client. ip, time, agent and via are the moving refresh's (the thief,
+// if the chain was taken); prev_ip and prev_time the refresh before it from
+// the refused client; refused_* the refused request. With several users
+// behind the refused client's address (an office NAT) users names them all
+// and the rest describe the most recent move.
+type TakeoverEnv struct {
+	Users        []string  `expr:"users"`
+	IP           string    `expr:"ip"`
+	Time         time.Time `expr:"time"`
+	Agent        string    `expr:"agent"`
+	Via          string    `expr:"via"`
+	PrevIP       string    `expr:"prev_ip"`
+	PrevTime     time.Time `expr:"prev_time"`
+	RefusedIP    string    `expr:"refused_ip"`
+	RefusedTime  time.Time `expr:"refused_time"`
+	RefusedAgent string    `expr:"refused_agent"`
+	Seconds      float64   `expr:"seconds"` // from the moving refresh to the refusal
 }
 
 // NewEnv builds the environment for one Context.
@@ -113,6 +150,7 @@ type envBuffer struct {
 	geo     GeoEnv
 	prevGeo GeoEnv
 	travel  TravelEnv
+	take    TakeoverEnv
 }
 
 func (b *envBuffer) fill(c *correlate.Context) *Env {
@@ -122,9 +160,10 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
 		Peer: addrString(ev.Peer), Agent: ev.Agent, Via: ev.Via, Attribution: ev.Attribution.String(),
 		Candidates: addrStrings(ev.Candidates),
+		Reason: ev.Reason,
 	}
 	b.user = UserEnv{
-		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h,
+		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h, ReusesForeign1h: c.ForeignReuses1h,
 		FirstSeen: c.FirstSeen, Countries: c.Countries, ASNs: ints(c.ASNs),
 	}
 	b.session = SessionEnv{IPs: addrStrings(c.SessionIPs), IPSeen: c.SessionIP}
@@ -143,10 +182,28 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 		b.env.Prev = &b.prev
 	}
 	if tr := c.Travel; tr != nil {
-		b.travel = TravelEnv{Seconds: tr.Seconds, DistanceKm: tr.DistanceKm, BeyondKm: tr.BeyondKm, SpeedKmh: tr.SpeedKmh}
+		b.travel = TravelEnv{Seconds: tr.Seconds, DistanceKm: tr.DistanceKm, BeyondKm: tr.BeyondKm, SpeedKmh: tr.SpeedKmh,
+			PairSeen: c.TravelPairSeen}
 		b.env.Travel = &b.travel
 	}
+	if t := c.Takeover; t != nil {
+		b.take = takeoverEnv(t, ev)
+		b.env.Takeover = &b.take
+	}
 	return &b.env
+}
+
+func takeoverEnv(t *correlate.Takeover, refused *parser.Event) TakeoverEnv {
+	m := t.Moves[0]
+	out := TakeoverEnv{IP: addrString(m.To), Time: m.ToTime, Agent: m.ToAgent, Via: m.ToVia,
+		PrevIP: addrString(m.From), PrevTime: m.FromTime, RefusedIP: addrString(refused.IP),
+		RefusedTime: refused.Time, RefusedAgent: refused.Agent, Seconds: refused.Time.Sub(m.ToTime).Seconds()}
+	for _, mv := range t.Moves {
+		if !slices.Contains(out.Users, mv.User.DN) {
+			out.Users = append(out.Users, mv.User.DN)
+		}
+	}
+	return out
 }
 
 func geoEnv(g *geo.Info) GeoEnv {

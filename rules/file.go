@@ -89,6 +89,7 @@ type Expectation struct {
 	Severity alert.Severity
 	User     string
 	IP       string
+	PrevIP   string // the alert's prev_ip, when the test names one
 }
 
 // exprSite is an expression's text and how to place an offset in it in the file.
@@ -328,7 +329,7 @@ func (p *fileParser) expect(v *yaml.Node) []Expectation {
 			continue
 		}
 		var x Expectation
-		p.eachKey(e, []string{"severity", "user", "ip"}, func(key string, _, v *yaml.Node) {
+		p.eachKey(e, []string{"severity", "user", "ip", "prev_ip"}, func(key string, _, v *yaml.Node) {
 			switch key {
 			case "severity":
 				sev, err := alert.ParseSeverity(p.str(v, key))
@@ -340,6 +341,8 @@ func (p *fileParser) expect(v *yaml.Node) []Expectation {
 				x.User = p.str(v, key)
 			case "ip":
 				x.IP = p.str(v, key)
+			case "prev_ip":
+				x.PrevIP = p.str(v, key)
 			}
 		})
 		out = append(out, x)

@@ -76,3 +76,43 @@ func kindsNamed(n ast.Node) kindSet {
 	}
 	return 1 << k
 }
+
+// needsGeo reports whether a "when" expression has a top-level conjunct
+// "travel != nil", "geo != nil" or "prev.geo != nil": without GeoIP the rule
+// is never true, and the engine need not ask for its kinds (for a rule on
+// token_ok, that is every refresh's facts, a round trip each to a shared
+// Redis history). Like kindsOf, anything it cannot read means no.
+func needsGeo(when string) bool {
+	tree, err := exprparser.Parse(when)
+	if err != nil {
+		return false
+	}
+	return conjunctNeedsGeo(tree.Node)
+}
+
+func conjunctNeedsGeo(n ast.Node) bool {
+	b, ok := n.(*ast.BinaryNode)
+	if !ok {
+		return false
+	}
+	switch b.Operator {
+	case "&&", "and":
+		return conjunctNeedsGeo(b.Left) || conjunctNeedsGeo(b.Right)
+	case "!=":
+		_, isNil := b.Right.(*ast.NilNode)
+		return isNil && isGeoFact(b.Left)
+	}
+	return false
+}
+
+func isGeoFact(n ast.Node) bool {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		return x.Value == "travel" || x.Value == "geo"
+	case *ast.MemberNode:
+		id, ok := x.Node.(*ast.IdentifierNode)
+		prop, ok2 := x.Property.(*ast.StringNode)
+		return ok && ok2 && id.Value == "prev" && prop.Value == "geo"
+	}
+	return false
+}

@@ -403,6 +403,7 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(strings.TrimSpace(rules.String()), slackSectionMax), false, false), nil, nil),
 		slack.NewSectionBlock(nil, fields, nil),
 		slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, strings.Join(ctx, " · "), false, false)),
+		timelineBlock(a),
 	}
 
 	text := fmt.Sprintf("%s %s%s: %s", sev, a.Rule, more, a.User)

@@ -91,7 +91,7 @@ func TestScanSampleFindsTheReplays(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			for _, w := range []string{lineCount, "records 40", "grace_reuse 5", "token_ok 13", "token_fail 2", "login 1", "other 19", "parse errors 0"} {
+			for _, w := range []string{lineCount, "records 40", "grace_reuse 5", "token_ok 13", "token_fail 2", "login 1", "refusal 1", "other 18", "parse errors 0"} {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("summary lacks %q:\n%s", w, stderr)
 				}

@@ -56,6 +56,9 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		fmt.Fprintf(&b, " (%s more held back by the rules' throttle: one alert per rule and user per window)", commas(throttled))
 	}
 	b.WriteByte('\n')
+	if len(s.Alerts) > 0 {
+		b.WriteString("  next: graceguard timeline '<user DN>' FILE... shows a user's refreshes, reuses and refusals around an alert\n")
+	}
 	if ruleErrs > 0 {
 		fmt.Fprintf(&b, "  rule errors %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs))
 	}

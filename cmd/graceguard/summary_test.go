@@ -42,7 +42,8 @@ func TestSummary(t *testing.T) {
 	want := "graceguard: scanned 2 files, 123.5 MB in 100ms (1,234 MB/s)\n" +
 		"  lines 1,234,567, records 1,200,000, parse errors 3, cut 1\n" +
 		"  events grace_reuse 12 token_ok 0 token_fail 0 login 0 other 1,199,988\n" +
-		"  alerts reuse-ip-mismatch 3 reuse-new-ip 2 (4 more held back by the rules' throttle: one alert per rule and user per window)\n"
+		"  alerts reuse-ip-mismatch 3 reuse-new-ip 2 (4 more held back by the rules' throttle: one alert per rule and user per window)\n" +
+		"  next: graceguard timeline '<user DN>' FILE... shows a user's refreshes, reuses and refusals around an alert\n"
 	if buf.String() != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", buf.String(), want)
 	}

@@ -1,0 +1,290 @@
+package correlate
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// The commonest theft leaves no grace reuse: someone who copied a
+// kubeconfig refreshes with the current token from elsewhere (an ordinary
+// AzSuccess for the user from a new client), and the legitimate client's
+// next refresh is refused: OpenIDConnectIdP's WARN "Session does not exist
+// from refresh_token", then an [AzFail] with the anonymous DN on the same
+// thread. The refused request names no user, so the Correlator keeps, per
+// client address, the chains that just moved away from it (a "move"), and
+// attributes a refusal from that address to the users whose chain moved:
+// one, or behind a shared address (an office NAT) every one whose chain
+// moved, named together rather than guessed between.
+//
+// The index is in-process, and with a Redis history also shared: the
+// history script records each move under the address it left (redis.lua),
+// so a refusal logged by one replica finds a move another replica's
+// watcher learned.
+
+// SessionReach is how long an OpenUnison refresh session lives without a
+// refresh (it slides to 15 minutes on every one). A chain whose last refresh
+// is older was dead already: a refresh from elsewhere then is a new login,
+// not a takeover; and a refusal more than this after a move cannot be the
+// moved chain's old holder trying its token.
+const SessionReach = 15 * time.Minute
+
+const (
+	maxChainUsers = 100_000 // users whose last refresh is remembered for moves
+	maxMoves      = 16_384  // moves remembered (each lives at most SessionReach)
+	maxRefusals   = 1024    // refusal WARNs waiting for their AzFail
+)
+
+// ChainMove is a refresh of a user's chain from another client than the
+// chain's previous refresh.
+type ChainMove struct {
+	User UserID
+	// From is the client of the user's refresh before the move, at FromTime:
+	// the victim, if the chain was taken.
+	From      netip.Addr
+	FromTime  time.Time
+	FromAgent string // the agent of that refresh, when attribution knew it
+	// To is the client that refreshed at ToTime (with ToAgent, ToVia when
+	// attribution knows them): the thief, if the chain was taken.
+	To           netip.Addr
+	ToTime       time.Time
+	ToAgent      string
+	ToVia        string
+	ToRaw        string // the moving refresh's record
+	ToSource     string
+	ToSession    string
+	ToAttributed parser.Attribution
+}
+
+// Takeover is a refused refresh from a client whose users' chains just
+// moved elsewhere: Moves holds one move per such user, most recent first.
+// The refused event itself is the Context's Event.
+type Takeover struct {
+	Moves []ChainMove
+}
+
+type lastRefresh struct {
+	ip    netip.Addr
+	time  time.Time
+	agent string
+}
+
+type refusalMark struct {
+	reason string
+	time   time.Time
+}
+
+// chains is the Correlator's in-process index of moved chains.
+type chains struct {
+	last     *lru[UserID, lastRefresh]
+	moves    map[netip.Addr][]ChainMove // by From
+	n        int
+	refusals map[threadKey]refusalMark
+}
+
+func newChains() chains {
+	return chains{last: newLRU[UserID, lastRefresh](), moves: map[netip.Addr][]ChainMove{}, refusals: map[threadKey]refusalMark{}}
+}
+
+// refreshed learns a legitimate refresh: a move when the user's previous
+// refresh, still alive, came from another client; and a user refreshing
+// from an address again clears the moves away from it (the chain, or the
+// user's other device, is back there).
+func (c *Correlator) refreshed(ev *parser.Event) {
+	if !ev.IP.IsValid() {
+		return
+	}
+	ch := &c.chains
+	u := UserOf(ev)
+	c.dropMoves(u, ev.IP)
+	stored, prev, ok := ch.last.getKey(u)
+	if ok && prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
+		// The key as stored is a clone already: the move shares it.
+		c.addMove(ChainMove{User: stored, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
+			To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
+			ToSession: ev.Session, ToAttributed: ev.Attribution})
+	}
+	if ok && ev.Time.Before(prev.time) {
+		return // learned out of order: the later refresh stays the chain's
+	}
+	last := lastRefresh{ip: ev.IP, time: ev.Time, agent: strings.Clone(ev.Agent)}
+	if ch.last.put(u, last) {
+		return
+	}
+	if ch.last.len() >= maxChainUsers {
+		ch.last.removeOldest()
+		c.stats.ChainUsersEvicted++
+	}
+	ch.last.add(UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}, last)
+}
+
+func (c *Correlator) dropMoves(u UserID, from netip.Addr) {
+	ms := c.chains.moves[from]
+	if len(ms) == 0 {
+		return
+	}
+	kept := slices.DeleteFunc(ms, func(m ChainMove) bool { return m.User == u })
+	c.chains.n -= len(ms) - len(kept)
+	if len(kept) == 0 {
+		delete(c.chains.moves, from)
+		return
+	}
+	c.chains.moves[from] = kept
+}
+
+// addMove records a move, replacing the user's earlier move away from the
+// same client; past maxMoves the moves older than SessionReach go, and if
+// none is, the new one is dropped (counted).
+func (c *Correlator) addMove(m ChainMove) {
+	c.dropMoves(m.User, m.From)
+	if c.chains.n >= maxMoves {
+		c.sweepMoves(m.ToTime)
+		if c.chains.n >= maxMoves {
+			c.stats.MovesEvicted++
+			return
+		}
+	}
+	c.chains.moves[m.From] = append(c.chains.moves[m.From], m)
+	c.chains.n++
+}
+
+func (c *Correlator) sweepMoves(now time.Time) {
+	for from, ms := range c.chains.moves {
+		kept := slices.DeleteFunc(ms, func(m ChainMove) bool { return !within(m.ToTime, now, SessionReach) })
+		c.stats.MovesEvicted += int64(len(ms) - len(kept))
+		c.chains.n -= len(ms) - len(kept)
+		if len(kept) == 0 {
+			delete(c.chains.moves, from)
+		} else {
+			c.chains.moves[from] = kept
+		}
+	}
+}
+
+// markRefusal remembers a refusal's WARN until its thread's AzFail.
+func (c *Correlator) markRefusal(ev *parser.Event) {
+	ch := &c.chains
+	if len(ch.refusals) >= maxRefusals {
+		// WARNs whose AzFail never came (a cut log): the oldest go.
+		for k, r := range ch.refusals {
+			if !within(r.time, ev.Time, c.pairWindow) {
+				delete(ch.refusals, k)
+				c.stats.RefusalsEvicted++
+			}
+		}
+		if len(ch.refusals) >= maxRefusals {
+			clear(ch.refusals)
+			c.stats.RefusalsEvicted += maxRefusals
+		}
+	}
+	ch.refusals[threadKey{ev.Source, ev.Thread}] = refusalMark{reason: refusalReasonOf(ev.Message), time: ev.Time}
+}
+
+// refusalReasonOf is the reason a refusal's message gives, as one of the
+// constants when it is one (it nearly always is), so a mark keeps no record
+// alive and costs no copy.
+func refusalReasonOf(msg string) string {
+	for _, r := range []string{parser.RefusalNoSession, parser.RefusalExpired} {
+		if msg == r {
+			return r
+		}
+	}
+	return strings.Clone(msg)
+}
+
+// refusalReason returns the reason of the refusal that opened ev's request
+// (same source and thread, within the pair window), and forgets it: a
+// thread serves one request at a time.
+func (c *Correlator) refusalReason(ev *parser.Event) string {
+	k := threadKey{ev.Source, ev.Thread}
+	r, ok := c.chains.refusals[k]
+	if !ok {
+		return ""
+	}
+	delete(c.chains.refusals, k)
+	if ev.Time.Before(r.time) || !within(r.time, ev.Time, c.pairWindow) {
+		return ""
+	}
+	c.stats.RefusalsPaired++
+	return r.reason
+}
+
+// takeoverOf returns the moves a refused refresh (an anonymous token_fail
+// whose Reason says the session does not exist) is attributed to: every
+// user whose chain moved away from the refusal's client within
+// SessionReach before it, most recent first; nil when none.
+func (c *Correlator) takeoverOf(ctx context.Context, ev *parser.Event) (*Takeover, error) {
+	if ev.Reason != parser.RefusalNoSession || !ev.IP.IsValid() {
+		return nil, nil
+	}
+	var out []ChainMove
+	for _, m := range c.chains.moves[ev.IP] {
+		if m.ToTime.Before(ev.Time) && within(m.ToTime, ev.Time, SessionReach) && m.IdP() == ev.IdP {
+			out = append(out, m)
+		}
+	}
+	out, err := c.sharedMoves(ctx, ev, out)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	out = byAgent(out, ev.Agent)
+	slices.SortFunc(out, func(a, b ChainMove) int { return b.ToTime.Compare(a.ToTime) })
+	return &Takeover{Moves: out}, nil
+}
+
+// byAgent narrows the moves behind one address to those whose refused
+// client's agent is the refused request's, when attribution knows agents:
+// behind an office NAT, the agent tells one user's kubectl from another's
+// k9s. With no agent known, or none matching, every move stays: a name
+// given rather than a guess.
+func byAgent(moves []ChainMove, agent string) []ChainMove {
+	if agent == "" {
+		return moves
+	}
+	var same []ChainMove
+	for _, m := range moves {
+		if m.FromAgent == agent {
+			same = append(same, m)
+		}
+	}
+	if len(same) == 0 {
+		return moves
+	}
+	return same
+}
+
+// IdP is the IdP of the moved chain.
+func (m ChainMove) IdP() string { return m.User.IdP }
+
+// takeoverContext is the Context a refused refresh is judged in once it is
+// attributed: its user is the moved chains' users (DNs joined by "; " when
+// an address shared by several leaves more than one), its places those of
+// the moving client (Geo) and the refused one (PrevGeo).
+func (c *Correlator) takeoverContext(ev *parser.Event, t *Takeover) *Context {
+	c.attributed = *ev
+	out := &c.attributed
+	dns := make([]string, 0, len(t.Moves))
+	for _, m := range t.Moves {
+		if !slices.Contains(dns, m.User.DN) {
+			dns = append(dns, m.User.DN)
+		}
+	}
+	out.User, out.IdP = strings.Join(dns, "; "), t.Moves[0].User.IdP
+	jc := &Context{Event: out, Takeover: t}
+	if c.Geo != nil {
+		if info, ok := c.Geo.Lookup(t.Moves[0].To); ok {
+			jc.Geo = &info
+		}
+		if info, ok := c.Geo.Lookup(ev.IP); ok {
+			jc.PrevGeo = &info
+		}
+	}
+	return jc
+}

@@ -1,0 +1,97 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// movesSource is a Store that shares the moved-chain index between
+// watchers (Redis, and Failover while Redis answers): the refresh that moved
+// a chain and the refusal after it may be logged by different replicas.
+type movesSource interface {
+	MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error)
+}
+
+// MovesFrom returns the chains that moved away from the address from within
+// SessionReach before at, as the history script recorded them (redis.lua,
+// moved): user, where to, when, and the refresh before. Agents and records
+// are not shared; the watcher that saw the move has them.
+func (r *Redis) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error) {
+	r.mu.Lock()
+	err := r.flush(ctx)
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.client.HGetAll(ctx, r.prefix+"mv:"+from.String()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: moved chains: %w", r.client.Options().Addr, err)
+	}
+	var out []ChainMove
+	for m, v := range all {
+		u, ok := parseMember(m)
+		parts := strings.Split(v, "|")
+		if !ok || len(parts) != 3 {
+			continue
+		}
+		to, err1 := netip.ParseAddr(parts[0])
+		toTime, err2 := fromMicros(parts[1])
+		fromTime, err3 := fromMicros(parts[2])
+		if err1 != nil || err2 != nil || err3 != nil || !toTime.Before(at) || !within(toTime, at, SessionReach) {
+			continue
+		}
+		out = append(out, ChainMove{User: u, From: from, FromTime: fromTime, To: to, ToTime: toTime})
+	}
+	return out, nil
+}
+
+// parseMember reads member's "len:idp:dn".
+func parseMember(m string) (UserID, bool) {
+	n, rest, ok := strings.Cut(m, ":")
+	l, err := strconv.Atoi(n)
+	if !ok || err != nil || l < 0 || len(rest) < l+1 || rest[l] != ':' {
+		return UserID{}, false
+	}
+	return UserID{IdP: rest[:l], DN: rest[l+1:]}, true
+}
+
+// MovesFrom asks the shared index while Redis answers; the local store
+// keeps none (the Correlator's own index covers this watcher).
+func (f *Failover) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error) {
+	if !f.up.Load() {
+		return nil, nil
+	}
+	moves, err := f.shared.MovesFrom(ctx, from, at)
+	if err != nil {
+		f.fail(err)
+		return nil, nil
+	}
+	return moves, nil
+}
+
+// sharedMoves adds the moves other watchers recorded to those this one saw,
+// one per user (this watcher's, which know agents and records, first).
+func (c *Correlator) sharedMoves(ctx context.Context, ev *parser.Event, local []ChainMove) ([]ChainMove, error) {
+	src, ok := c.store.(movesSource)
+	if !ok {
+		return local, nil
+	}
+	shared, err := src.MovesFrom(ctx, ev.IP, ev.Time)
+	if err != nil {
+		return local, err
+	}
+	for _, m := range shared {
+		if m.User.IdP != ev.IdP || slices.ContainsFunc(local, func(x ChainMove) bool { return x.User == m.User }) {
+			continue
+		}
+		local = append(local, m)
+	}
+	return local, nil
+}

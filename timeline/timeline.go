@@ -1,0 +1,258 @@
+// Package timeline owns one user's history as a responder reads it after an
+// alert: the user's refreshes, grace reuses, refused refreshes and logins in
+// log order, each with its client, agent, proxy, place and the interval
+// from the one before, and the alerts each raised. It builds the history
+// from the Contexts the pipeline judges and writes it as text or JSON lines;
+// it must not judge anything itself (rules do) nor read files (the caller
+// runs the pipeline).
+package timeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/parser"
+)
+
+// MaxEntries bounds a timeline; past it the oldest entries go (counted in
+// Dropped): a responder wants the latest, and a service account refreshing
+// all month would otherwise grow without end.
+const MaxEntries = 100_000
+
+// Entry is one event of the user's.
+type Entry struct {
+	Time     time.Time     `json:"time"`
+	What     string        `json:"what"` // refresh, reuse, refused, failed, login
+	IP       string        `json:"ip"`
+	Agent    string        `json:"agent,omitempty"`
+	Via      string        `json:"via,omitempty"`
+	Place    string        `json:"place,omitempty"` // "London, GB AS64501"; empty without GeoIP or for private addresses
+	Flags    []string      `json:"flags,omitempty"` // new-ip, private, new-country, new-asn, taken-by=<ip>
+	Interval time.Duration `json:"-"`               // since the user's previous entry (set by Finish); 0 for the first
+	Reason   string        `json:"reason,omitempty"`
+	Source   string        `json:"source"`
+	Alerts   []string      `json:"alerts,omitempty"` // "severity rule"
+}
+
+// Timeline collects one user's entries.
+type Timeline struct {
+	User    string
+	Entries []Entry
+	Dropped int
+}
+
+// New returns an empty timeline of user: a DN, or a uid (matched as the
+// DN's "uid=<uid>," prefix).
+func New(user string) *Timeline { return &Timeline{User: user} }
+
+// matches reports whether a DN is the timeline's user.
+func (t *Timeline) matches(dn string) bool {
+	if strings.EqualFold(dn, t.User) {
+		return true
+	}
+	return !strings.Contains(t.User, "=") && len(dn) > len(t.User)+5 &&
+		strings.EqualFold(dn[:4], "uid=") && strings.EqualFold(dn[4:4+len(t.User)], t.User) && dn[4+len(t.User)] == ','
+}
+
+// Observe is a pipeline.Observer: it keeps the judged events of the user,
+// a refused refresh attributed to the user (chain-takeover) included.
+func (t *Timeline) Observe(c *correlate.Context, alerts []alert.Alert) {
+	ev := c.Event
+	mine := t.matches(ev.User)
+	if c.Takeover != nil {
+		mine = false
+		for _, m := range c.Takeover.Moves {
+			mine = mine || t.matches(m.User.DN)
+		}
+	}
+	if !mine {
+		return
+	}
+	e := Entry{Time: ev.Time, What: what(ev), IP: addr(ev), Agent: ev.Agent, Via: ev.Via, Reason: ev.Reason,
+		Source: fmt.Sprintf("%s:%d", ev.Source, ev.Offset), Place: place(c.Geo), Flags: flags(c)}
+	if c.Takeover != nil {
+		// Geo is the moving client's there; the refused client's is PrevGeo.
+		e.Place = place(c.PrevGeo)
+	}
+	for _, a := range alerts {
+		e.Alerts = append(e.Alerts, a.Severity.String()+" "+a.Rule)
+	}
+	if len(t.Entries) >= MaxEntries {
+		t.Entries = append(t.Entries[:0], t.Entries[1:]...)
+		t.Dropped++
+	}
+	t.Entries = append(t.Entries, e)
+}
+
+// Finish puts the entries in log order and sets their intervals. Events
+// are judged in log order but for refreshes, which wait a moment for a
+// grace-reuse twin, so a login or refusal can be judged before a refresh
+// logged just ahead of it.
+func (t *Timeline) Finish() {
+	slices.SortStableFunc(t.Entries, func(a, b Entry) int { return a.Time.Compare(b.Time) })
+	for i := range t.Entries {
+		t.Entries[i].Interval = 0
+		if i > 0 {
+			t.Entries[i].Interval = t.Entries[i].Time.Sub(t.Entries[i-1].Time)
+		}
+	}
+}
+
+func what(ev *parser.Event) string {
+	switch ev.Kind {
+	case parser.KindTokenOK:
+		return "refresh"
+	case parser.KindGraceReuse:
+		return "reuse"
+	case parser.KindLogin:
+		return "login"
+	case parser.KindTokenFail:
+		if ev.Reason != "" {
+			return "refused"
+		}
+		return "failed"
+	}
+	return ev.Kind.String()
+}
+
+func addr(ev *parser.Event) string {
+	if !ev.IP.IsValid() {
+		return "-"
+	}
+	return ev.IP.String()
+}
+
+func place(g *geo.Info) string {
+	if g == nil {
+		return ""
+	}
+	var parts []string
+	switch {
+	case g.City != "" && g.Country != "":
+		parts = append(parts, g.City+", "+g.Country)
+	case g.Country != "":
+		parts = append(parts, g.Country)
+	}
+	if g.ASN != 0 {
+		parts = append(parts, fmt.Sprintf("AS%d", g.ASN))
+	}
+	return strings.Join(parts, " ")
+}
+
+// flags are the facts a responder looks for first.
+func flags(c *correlate.Context) []string {
+	var out []string
+	ev := c.Event
+	if t := c.Takeover; t != nil {
+		for _, m := range t.Moves {
+			out = append(out, "chain-moved-to="+m.To.String())
+		}
+		if len(t.Moves) > 1 {
+			out = append(out, fmt.Sprintf("shared-address=%d-users", len(t.Moves)))
+		}
+		return out
+	}
+	if !ev.IP.IsValid() || ev.Kind == parser.KindTokenFail {
+		return nil
+	}
+	if geo.IsPrivate(ev.IP) {
+		out = append(out, "private")
+	}
+	if len(c.UserIPs) > 0 && !c.IPSeen {
+		out = append(out, "new-ip")
+	}
+	if c.Prev != nil && c.Prev.IP != ev.IP {
+		out = append(out, "from-"+c.Prev.IP.String())
+	}
+	if g := c.Geo; g != nil && g.ASN != 0 && len(c.ASNs) > 0 && !containsUint(c.ASNs, g.ASN) {
+		out = append(out, "new-asn")
+	}
+	if tr := c.Travel; tr != nil && tr.SpeedKmh > 900 && tr.BeyondKm > 0 {
+		out = append(out, fmt.Sprintf("travel=%.0fkm/h", tr.SpeedKmh))
+	}
+	return out
+}
+
+func containsUint(s []uint, v uint) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteText writes one line per entry, aligned for reading.
+func (t *Timeline) WriteText(w io.Writer) error {
+	t.Finish()
+	var b strings.Builder
+	if t.Dropped > 0 {
+		fmt.Fprintf(&b, "(%d earlier entries dropped)\n", t.Dropped)
+	}
+	for _, e := range t.Entries {
+		iv := "-"
+		if e.Interval > 0 {
+			iv = "+" + alert.HumanDuration(e.Interval)
+		}
+		fmt.Fprintf(&b, "%s  %-7s  %-15s  %8s", e.Time.UTC().Format(alert.TimeFormat), e.What, e.IP, iv)
+		for _, s := range []string{e.Place, quoteAgent(e.Agent), via(e.Via), e.Reason, strings.Join(e.Flags, " ")} {
+			if s != "" {
+				b.WriteString("  ")
+				b.WriteString(s)
+			}
+		}
+		if len(e.Alerts) > 0 {
+			b.WriteString("  ALERT " + strings.Join(e.Alerts, ", "))
+		}
+		fmt.Fprintf(&b, "  [%s]\n", e.Source)
+	}
+	if len(t.Entries) == 0 {
+		fmt.Fprintf(&b, "no refresh, reuse, refusal or login of %s in the logs\n", t.User)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func quoteAgent(a string) string {
+	if a == "" {
+		return ""
+	}
+	return fmt.Sprintf("agent=%q", a)
+}
+
+func via(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "via " + v
+}
+
+type jsonEntry struct {
+	Time       string `json:"time"`
+	IntervalMs *int64 `json:"interval_ms"`
+	Entry
+}
+
+// WriteJSON writes one object per entry and line.
+func (t *Timeline) WriteJSON(w io.Writer) error {
+	t.Finish()
+	enc := json.NewEncoder(w)
+	for _, e := range t.Entries {
+		j := jsonEntry{Entry: e, Time: e.Time.UTC().Format(alert.TimeFormat)}
+		if e.Interval > 0 {
+			ms := e.Interval.Milliseconds()
+			j.IntervalMs = &ms
+		}
+		if err := enc.Encode(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}

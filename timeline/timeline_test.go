@@ -1,0 +1,94 @@
+package timeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/internal/golden"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/pipeline"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/timeline"
+)
+
+// build scans an hour of the lifecycle scenario and returns user's timeline.
+func build(t *testing.T, user string, withGeo bool) *timeline.Timeline {
+	t.Helper()
+	var log bytes.Buffer
+	if _, err := loggen.Lifecycle(&log, loggen.LifecycleConfig{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	opt := pipeline.ScanOptions{Rules: rules.Builtin(), Deliver: func(context.Context, []alert.Alert) error { return nil }}
+	if withGeo {
+		db, err := geo.Demo()
+		if errors.Is(err, geo.ErrNoDemo) {
+			t.Skip("built without the demo GeoIP databases (nogeoipdemo)")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.Geo = db
+	}
+	tl := timeline.New(user)
+	opt.Observer = tl.Observe
+	if _, err := pipeline.Scan(context.Background(), []pipeline.Input{{Name: "openunison.log", R: &log}}, opt); err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
+
+func TestTimelineGolden(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, user string
+		geo, json  bool
+	}{
+		// A chain taken outside the grace period: the thief's refreshes
+		// interleave with the victim's new chain, the refusal in between.
+		{"taken", "uid=takenvictim0,ou=shadow,o=Tremolo", true, false},
+		{"taken-json", "uid=takenvictim0,ou=shadow,o=Tremolo", true, true},
+		// A bot replaying 5 ms after a refresh, no GeoIP; named by uid.
+		{"replay", "botvictim0", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := build(t, tc.user, tc.geo)
+			var out bytes.Buffer
+			write := tl.WriteText
+			if tc.json {
+				write = tl.WriteJSON
+			}
+			if err := write(&out); err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, "testdata/"+tc.name+".golden", out.Bytes())
+		})
+	}
+}
+
+func TestTimelineContents(t *testing.T) {
+	t.Parallel()
+	tl := build(t, "uid=takenvictim0,ou=shadow,o=Tremolo", false)
+	tl.Finish()
+	kinds := map[string]int{}
+	alerted := false
+	for i, e := range tl.Entries {
+		kinds[e.What]++
+		if i > 0 && e.Time.Before(tl.Entries[i-1].Time) {
+			t.Fatalf("entry %d out of order", i)
+		}
+		for _, a := range e.Alerts {
+			alerted = alerted || a == "high chain-takeover"
+		}
+	}
+	if kinds["refresh"] < 30 || kinds["refused"] != 1 || kinds["login"] != 1 || !alerted {
+		t.Fatalf("entries %v, chain-takeover shown %v; want the refreshes, one refusal, one login and the alert", kinds, alerted)
+	}
+	if empty := build(t, "uid=nobody,o=T", false); len(empty.Entries) != 0 {
+		t.Fatalf("%d entries for a user not in the log", len(empty.Entries))
+	}
+}

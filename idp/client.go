@@ -49,6 +49,10 @@ type ClientOptions struct {
 	Timeout      time.Duration
 	// IdleConnsPerAddr bounds idle keep-alive connections per source address.
 	IdleConnsPerAddr int
+	// DialAddr, when set, is the HOST:PORT every connection goes to
+	// instead of the issuer's: a proxy in front of the IdP, as DNS would
+	// send clients to an ingress. URLs and Host headers stay the issuer's.
+	DialAddr string
 }
 
 // Tokens is a token endpoint's successful answer. It holds credentials:
@@ -277,8 +281,12 @@ func (c *Client) newHTTPClient(from netip.Addr) *http.Client {
 	if from.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: from.AsSlice(), Zone: from.Zone()}
 	}
+	dial := d.DialContext
+	if to := c.opts.DialAddr; to != "" {
+		dial = func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, to) }
+	}
 	tr := &http.Transport{
-		DialContext:         d.DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     c.opts.TLSConfig,
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: c.opts.IdleConnsPerAddr,

@@ -252,6 +252,9 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 	if skip.skip(at) {
 		return true
 	}
+	if keep := st.src.opt.Keep; keep != nil && !keep(line) {
+		line = blankLine(len(line))
+	}
 	b := source.Batch{
 		Key: st.inst.key(), Path: st.inst.path, ID: st.id,
 		Data: line, Offset: st.off, Cursor: st.pos.lineStart(at).String(),
@@ -264,6 +267,17 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 	st.idle = false
 	st.lines++
 	return true
+}
+
+// blankLine is a line of n bytes that says nothing: it stands for a line
+// Keep refused, so that offsets and cursors go on as the log does.
+func blankLine(n int) []byte {
+	b := make([]byte, n)
+	for i := range b[:n-1] {
+		b[i] = ' '
+	}
+	b[n-1] = '\n'
+	return b
 }
 
 // sendIdle tells the pipeline the log is quiet, once a pause.

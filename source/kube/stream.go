@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -253,7 +254,7 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 		return true
 	}
 	if keep := st.src.opt.Keep; keep != nil && !keep(line) {
-		line = blankLine(len(line))
+		line = blankLine(line)
 	}
 	b := source.Batch{
 		Key: st.inst.key(), Path: st.inst.path, ID: st.id,
@@ -269,14 +270,17 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 	return true
 }
 
-// blankLine is a line of n bytes that says nothing: it stands for a line
-// Keep refused, so that offsets and cursors go on as the log does.
-func blankLine(n int) []byte {
-	b := make([]byte, n)
-	for i := range b[:n-1] {
+// blankLine is line with everything after its timestamp blanked: it
+// stands for a line Keep refused, so that offsets and cursors go on as the
+// log does, and the pipeline still reads a `--timestamps` line.
+func blankLine(line []byte) []byte {
+	b := make([]byte, len(line))
+	stamp := bytes.IndexByte(line, ' ') + 1
+	copy(b, line[:stamp])
+	for i := stamp; i < len(b)-1; i++ {
 		b[i] = ' '
 	}
-	b[n-1] = '\n'
+	b[len(b)-1] = '\n'
 	return b
 }
 

@@ -637,3 +637,30 @@ func TestWithinIsSub(t *testing.T) {
 		}
 	}
 }
+
+// A proxy's record of a request is no user's action: until attribution
+// joins it to OpenUnison's record it is neither judged nor releases a
+// waiting refresh on its thread.
+func TestProxyRecordsAreIgnored(t *testing.T) {
+	refresh := ev(parser.KindTokenOK, 0, "198.51.100.23")
+	proxy := ev(parser.KindProxy, 10*time.Millisecond, "203.0.113.9", user(""))
+	proxy.Thread = refresh.Thread
+	store := NewMemory(Limits{})
+	c := NewCorrelator(store, time.Second)
+	var got []Context
+	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	for _, e := range []parser.Event{refresh, proxy} {
+		if err := c.Observe(context.Background(), &e, judge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("judged %d events, want none yet", len(got))
+	}
+	if err := c.Flush(context.Background(), judge); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Event.Kind != parser.KindTokenOK {
+		t.Fatalf("judged %v", got)
+	}
+}

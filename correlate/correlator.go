@@ -89,7 +89,9 @@ func (c *Correlator) ObservePaired(ctx context.Context, ev *parser.Event, judge 
 }
 
 func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge, pairedBefore bool) error {
-	if ev.Kind == parser.KindOther {
+	if ev.Kind == parser.KindOther || ev.Kind == parser.KindProxy {
+		// A proxy's record is no client's action: attribution joins it to
+		// OpenUnison's record of the same request before correlation.
 		return nil
 	}
 	paired, err := c.release(ctx, ev, judge, pairedBefore)

@@ -95,3 +95,55 @@ func DetectFormat(b []byte) Format {
 	}
 	return FormatUnknown
 }
+
+// IsProxyLog reports whether the first bytes of a plain source are a
+// proxy's access log: a line that looks like a proxy's (an access line of
+// any path, a klog line) comes before any line of OpenUnison's. Its
+// records are then its lines (SplitLines), where OpenUnison's would join
+// lines that open no record to the one before.
+func IsProxyLog(head []byte) bool {
+	for len(head) > 0 {
+		line := head
+		if nl := bytes.IndexByte(head, '\n'); nl >= 0 {
+			line, head = head[:nl], head[nl+1:]
+		} else {
+			head = nil
+		}
+		line = trimCR(line)
+		switch {
+		case looksProxy(line):
+			return true
+		case IsRecordStart(line) && isLog4jShape(line):
+			return false
+		}
+	}
+	return false
+}
+
+// SplitLines is SplitCandidates for a proxy's access log (see IsProxyLog),
+// whose records are its lines: it calls fn for the lines ClassifyLine does
+// not call other. Blank lines are no records, as for the Scanner. A line
+// longer than MaxRecord is cut there.
+func SplitLines(block []byte, fn func(rec []byte, kind Kind, off int, line int64)) BlockStats {
+	var st BlockStats
+	for pos := 0; pos < len(block); {
+		end := len(block)
+		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
+			end = pos + nl
+		}
+		line := block[pos:end]
+		st.Lines++
+		if len(bytes.TrimSpace(line)) > 0 {
+			st.Records++
+			if len(line) > MaxRecord {
+				line = line[:MaxRecord]
+				st.Cut++
+			}
+			if k := ClassifyLine(line); k != KindOther {
+				fn(line, k, pos, st.Lines)
+			}
+		}
+		pos = end + 1
+	}
+	return st
+}

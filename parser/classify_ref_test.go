@@ -14,6 +14,9 @@ import (
 // tuned for speed: the tuned one must give the same kind for every line.
 func refClassifyLine(line []byte) Kind {
 	line = trimCR(line)
+	if len(line) <= stampLen || line[stampLen-1] != ']' || line[stampLen] != '[' {
+		return refClassifyProxy(line)
+	}
 	msg, access, oidc := refMessageOf(line)
 	switch {
 	case access:
@@ -22,6 +25,21 @@ func refClassifyLine(line []byte) Kind {
 		if _, _, _, ok := refSplitTrailer(msg); ok && bytes.HasPrefix(msg, []byte(tagExpired)) {
 			return KindGraceReuse
 		}
+	}
+	return KindOther
+}
+
+// refClassifyProxy is classifyProxy without the search for idpMarker that
+// skips most lines, reading the path with strings.
+func refClassifyProxy(line []byte) Kind {
+	var f proxyFields
+	if !scanProxy(line, &f) {
+		return KindOther
+	}
+	path, _, _ := strings.Cut(string(f.target), "?")
+	path, _, _ = strings.Cut(path, "#")
+	if strings.HasSuffix(path, "/token") && strings.Contains(path, "/auth/idp/") {
+		return KindProxy
 	}
 	return KindOther
 }
@@ -179,6 +197,9 @@ func classifyCorpus(t *testing.T) [][]byte {
 	for _, l := range classifyEdgeLines {
 		lines = append(lines, []byte(l))
 	}
+	for _, l := range proxyLines {
+		lines = append(lines, []byte(l.line))
+	}
 	files, _ := filepath.Glob("../testdata/openunison/*")
 	for _, name := range files {
 		data, err := os.ReadFile(name)
@@ -207,9 +228,9 @@ func TestClassifyLineMatchesReference(t *testing.T) {
 		}
 	}
 	for k := range numKinds {
-		// proxy and refusal are classified by their own walks (proxy
-		// formats, the WARN that opens a refusal), tested where they live.
-		if k == KindProxy || k == KindRefusal {
+		// refusal is classified by its own walk (the WARN that opens a
+		// refusal), tested where it lives.
+		if k == KindRefusal {
 			continue
 		}
 		if kinds[k] == 0 {
@@ -222,6 +243,9 @@ func FuzzClassifyLine(f *testing.F) {
 	seedLines(f, false)
 	for _, l := range classifyEdgeLines {
 		f.Add([]byte(l))
+	}
+	for _, l := range proxyLines {
+		f.Add([]byte(l.line))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		if got, want := ClassifyLine(line), refClassifyLine(line); got != want {

@@ -42,6 +42,9 @@ const (
 	numKinds
 )
 
+// NumKinds is the number of kinds, for arrays indexed by Kind.
+const NumKinds = int(numKinds)
+
 var kindNames = [numKinds]string{"other", "grace_reuse", "token_ok", "token_fail", "login", "proxy", "refusal"}
 
 // Kinds lists every kind, in a stable order for reports.

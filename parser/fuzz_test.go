@@ -50,8 +50,39 @@ func FuzzParse(f *testing.F) {
 		if ev.Raw != string(rec) {
 			t.Fatalf("Raw %q, want the record", ev.Raw)
 		}
-		if err == nil && ev.Kind != KindOther && !ev.IP.IsValid() {
+		if err == nil && ev.Kind != KindOther && ev.Kind != KindProxy && !ev.IP.IsValid() {
 			t.Fatalf("a %s event without an IP: %q", ev.Kind, rec)
+		}
+		if (ev.Kind == KindProxy) != (ev.Proxy != nil) {
+			t.Fatalf("kind %s with proxy record %v", ev.Kind, ev.Proxy)
+		}
+	})
+}
+
+// Proxy lines: Parse never panics, agrees with Classify, and a record it
+// returns holds together (the client is the event's IP, the duration joins
+// start and end, the path is a token endpoint's).
+func FuzzProxyLine(f *testing.F) {
+	for _, l := range proxyLines {
+		f.Add([]byte(l.line))
+	}
+	f.Add([]byte(`{"time":"2026-11-26T09:00:04","path":"/auth/idp/k/token","remote_addr":"::ffff:192.0.2.1","request_time":"1e3"}`))
+	f.Add([]byte(`x - [::1] - u v [1/Jan/2026:00:00:00 +0000] "POST /auth/idp/k/token" 1 2 "" "" 3 0 [a] a:1,, : , 1`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		ev, err := Parse(line, nil)
+		c := ClassifyLine(line)
+		if c == KindOther && ev.Kind != KindOther || err == nil && c != ev.Kind {
+			t.Fatalf("ClassifyLine says %s, Parse says %s (%v) for %q", c, ev.Kind, err, line)
+		}
+		if ev.Kind != KindProxy {
+			return
+		}
+		p := ev.Proxy
+		if ev.IP != p.Client || p.Duration < 0 || !p.End.Equal(p.Start.Add(p.Duration)) || p.Precision <= 0 {
+			t.Fatalf("record %+v, event IP %v", p, ev.IP)
+		}
+		if !strings.HasSuffix(p.Path, "/token") && !strings.Contains(string(line), `\`) {
+			t.Fatalf("path %q is no token endpoint", p.Path)
 		}
 	})
 }
@@ -80,7 +111,7 @@ func FuzzScanner(f *testing.F) {
 		if st := sc.Stats(); st.Bytes != int64(len(in)) {
 			t.Fatalf("read %d of %d bytes", st.Bytes, len(in))
 		}
-		if sc.Format() != FormatPlain || bytes.IndexByte(in, '\r') >= 0 {
+		if sc.Format() != FormatPlain || sc.ProxyLog() || bytes.IndexByte(in, '\r') >= 0 {
 			return
 		}
 		sameCandidates(t, in)

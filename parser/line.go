@@ -211,7 +211,11 @@ func Classify(rec []byte) Kind {
 // newline: a block splitter has found the line's end already, and looking
 // for it again would read every byte twice.
 func ClassifyLine(line []byte) Kind {
-	msg, access, oidc := messageOf(trimCR(line))
+	line = trimCR(line)
+	if !isLog4jShape(line) {
+		return classifyProxy(line)
+	}
+	msg, access, oidc := messageOf(line)
 	switch {
 	case access:
 		return classifyAccess(msg)
@@ -221,6 +225,14 @@ func ClassifyLine(line []byte) Kind {
 		}
 	}
 	return KindOther
+}
+
+// isLog4jShape reports whether a line is read as OpenUnison's: "]["
+// where its timestamp ends and its thread begins. Every other line is read
+// as a proxy's (no proxy format puts "][" there: Envoy's "[START_TIME]"
+// is a byte longer).
+func isLog4jShape(line []byte) bool {
+	return len(line) > stampLen && line[stampLen-1] == ']' && line[stampLen] == '['
 }
 
 func trimCR(line []byte) []byte {
@@ -370,6 +382,9 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 		line = line[:nl]
 	}
 	line = trimCR(line)
+	if !isLog4jShape(line) && classifyProxy(line) == KindProxy {
+		return ev, parseProxy(&ev, raw, line, loc)
+	}
 	h, err := splitHeader(line)
 	if err != nil {
 		return ev, err

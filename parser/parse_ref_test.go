@@ -55,6 +55,11 @@ func refParse(rec []byte, loc *time.Location) (Event, error) {
 		line = line[:nl]
 	}
 	line = trimCR(line)
+	if refClassifyLine(line) == KindProxy {
+		// Proxy records are read by one walk, held to their fields by
+		// TestParseProxyLines; this reference is OpenUnison's grammar's.
+		return ev, parseProxy(&ev, raw, line, loc)
+	}
 	h, err := refSplitHeader(line)
 	if err != nil {
 		return ev, err

@@ -115,6 +115,9 @@ func (s *Scanner) Stats() Stats {
 // Format returns the wrapper format detected, FormatUnknown before the first line.
 func (s *Scanner) Format() Format { return s.asm.Format() }
 
+// ProxyLog reports whether the source has shown itself a proxy's access log.
+func (s *Scanner) ProxyLog() bool { return s.asm.ProxyLog() }
+
 // Assembler turns the physical lines of one source into records: it detects
 // the wrapper format, unwraps and joins partial lines, and joins continuation
 // lines (stack traces) to the record before them. A Scanner feeds it from a
@@ -122,6 +125,10 @@ func (s *Scanner) Format() Format { return s.asm.Format() }
 // file goes quiet. The zero value is ready to use.
 type Assembler struct {
 	format Format
+	// proxy says the source is a proxy's access log: from its first line
+	// that looks like one (or like the klog lines ingress-nginx writes
+	// between them), every line is a record of its own.
+	proxy bool
 
 	partial    [2][]byte // CRI and docker partial lines, per stream (stdout, stderr)
 	partialOff [2]int64
@@ -151,6 +158,18 @@ func (a *Assembler) Push(line []byte, off, n int64) (Record, bool) {
 // pushPayload is Push for an unwrapped line.
 func (a *Assembler) pushPayload(payload []byte, poff, n int64) (Record, bool) {
 	start := IsRecordStart(payload)
+	if !start && len(payload) > 0 {
+		// Only lines OpenUnison's grammar would join to the record before
+		// are looked at: in OpenUnison's log that is a stack trace now and
+		// then, in a proxy's the lines before the first access line.
+		if !a.proxy && looksProxy(payload) {
+			a.proxy = true
+		}
+		start = a.proxy
+	}
+	if a.proxy && len(bytes.TrimSpace(payload)) == 0 {
+		return Record{}, false
+	}
 	switch {
 	case a.haveCur && !start:
 		a.appendContinuation(payload)
@@ -210,6 +229,10 @@ func (a *Assembler) Pending() (int64, bool) {
 
 // Format returns the wrapper format detected, FormatUnknown before the first line.
 func (a *Assembler) Format() Format { return a.format }
+
+// ProxyLog reports whether the source has shown itself a proxy's access
+// log, whose lines are records of their own.
+func (a *Assembler) ProxyLog() bool { return a.proxy }
 
 // Stats returns the records, cuts, framing errors and orphans so far.
 func (a *Assembler) Stats() Stats { return a.stats }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -35,6 +36,8 @@ type blockSource struct {
 	i        int
 	lineBase int64
 	stats    parser.Stats
+	// lines says the log is a proxy's, whose records are its lines.
+	lines bool
 	// events holds the event slices of blocks no longer read, for the
 	// workers to fill again: a block's events are a few hundred KB, and
 	// growing a new slice for every block was most of a scan's garbage.
@@ -52,7 +55,7 @@ type blockResult struct {
 	job    *blockJob
 	size   int // bytes in the block
 	events []parser.Event
-	kinds  [5]int64
+	kinds  [parser.NumKinds]int64
 	addrs  AddressCounts
 	stats  parser.BlockStats
 	errs   []blockParseError
@@ -81,8 +84,9 @@ func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location
 
 // readBlocks starts a blockSource that reads r into pooled buffers of size
 // bytes, carrying each block's unfinished record over to the next.
-func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, size int, progress *atomic.Int64) *blockSource {
+func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, size int, progress *atomic.Int64, lines bool) *blockSource {
 	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
+	s.lines = lines
 	pool := make(chan []byte, workerCount()+2)
 	for range cap(pool) {
 		pool <- make([]byte, size)
@@ -126,13 +130,13 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 			data = make([]byte, maxSize)
 		}
 		n, eof := fill(data, copy(data, carry))
-		if !eof && len(data) < maxSize && parser.LastRecordStart(data[:n]) <= 0 {
+		if !eof && len(data) < maxSize && s.noBoundary(data[:n]) {
 			data = append(make([]byte, 0, maxSize), data[:n]...)[:maxSize]
 			n, eof = fill(data, n)
 		}
 		cut := n
 		if !eof {
-			cut = cutPoint(data[:n])
+			cut = cutPoint(data[:n], s.lines)
 		}
 		carry = append(carry[:0], data[cut:n]...)
 		if !s.submit(ctx, work, &blockJob{data: data[:cut], base: base, buf: buf}) {
@@ -143,6 +147,15 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 			return
 		}
 	}
+}
+
+// noBoundary reports whether a block holds no place to cut it past its
+// first byte.
+func (s *blockSource) noBoundary(b []byte) bool {
+	if s.lines {
+		return bytes.IndexByte(b, '\n') < 0
+	}
+	return parser.LastRecordStart(b) <= 0
 }
 
 // submit hands a block to the workers and queues it for in-order reading.
@@ -162,10 +175,13 @@ func (s *blockSource) submit(ctx context.Context, work chan<- *blockJob, job *bl
 }
 
 // cutPoint is where a full block ends: the last record start, else the last
-// line end (a record larger than a block), else the whole block.
-func cutPoint(b []byte) int {
-	if i := parser.LastRecordStart(b); i > 0 {
-		return i
+// line end (a record larger than a block, or any line of a proxy's log),
+// else the whole block.
+func cutPoint(b []byte, lines bool) int {
+	if !lines {
+		if i := parser.LastRecordStart(b); i > 0 {
+			return i
+		}
 	}
 	for i := len(b) - 1; i >= 0; i-- {
 		if b[i] == '\n' {
@@ -184,7 +200,11 @@ func (s *blockSource) work(work <-chan *blockJob) {
 		}
 		c := readerCounts{}
 		var candidates int64
-		res.stats = parser.SplitCandidates(job.data, func(rec []byte, _ parser.Kind, off int, line int64) {
+		split := parser.SplitCandidates
+		if s.lines {
+			split = parser.SplitLines
+		}
+		res.stats = split(job.data, func(rec []byte, _ parser.Kind, off int, line int64) {
 			// Noise never gets here, nor touches an Event: returning or
 			// zeroing one per record (it is some 270 bytes) cost more than
 			// classifying.

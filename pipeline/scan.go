@@ -137,7 +137,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 // readerCounts are one input's counts and first parse errors.
 type readerCounts struct {
 	name        string
-	kinds       [5]int64 // by parser.Kind
+	kinds       [parser.NumKinds]int64 // by parser.Kind
 	addrs       AddressCounts
 	parseErrors int64
 	onParseErr  func(error)
@@ -192,7 +192,9 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 	}
 	rest := io.MultiReader(bytes.NewReader(head), r)
 	if parser.DetectFormat(head) == parser.FormatPlain {
-		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress)
+		// A proxy's access log is plain too, its lines records of their
+		// own: the same block reader splits it by lines.
+		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress, parser.IsProxyLog(head))
 	}
 	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
 }

@@ -82,7 +82,7 @@ func TestBlockReaderAgreesWithScanner(t *testing.T) {
 				if oneByte && size < blockSize {
 					r = iotest.OneByteReader(bytes.NewReader(data))
 				}
-				src := readBlocks(context.Background(), counts, r, nil, size, nil)
+				src := readBlocks(context.Background(), counts, r, nil, size, nil, false)
 				det := NewDetector(newStore(), rules.Builtin(), 0, c.deliver)
 				if err := merge(context.Background(), []eventSource{src}, det); err != nil {
 					t.Fatal(err)
@@ -223,7 +223,7 @@ func TestBlockReaderKeepsLongRecordWhole(t *testing.T) {
 		return sum
 	}
 	want := run(&scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(bytes.NewReader(data))})
-	got := run(readBlocks(context.Background(), readerCounts{name: "x"}, bytes.NewReader(data), nil, blockSize, nil))
+	got := run(readBlocks(context.Background(), readerCounts{name: "x"}, bytes.NewReader(data), nil, blockSize, nil, false))
 	if want.Cut != 1 {
 		t.Fatalf("the scanner cut %d records, want the long one", want.Cut)
 	}

@@ -71,6 +71,8 @@ type gen struct {
 	tokenURL, discURL, certsURL, authURL, userinfoURL string
 	base, dashURL, apiURL                             string
 	xnio                                              []string // "XNIO-1 task-N"
+
+	px *proxyGen // the proxies in front, in WritePaired; nil otherwise
 }
 
 type ldapState struct{ conn, op int }
@@ -259,7 +261,19 @@ func (g *gen) flush(rep int) error {
 	_, err := g.outs[rep].Write(g.buf)
 	g.stats.Bytes += int64(len(g.buf))
 	g.buf = g.buf[:0]
+	if g.px != nil && err == nil {
+		err = g.px.flush(rep)
+	}
 	return err
+}
+
+func (g *gen) isAPIServer(ip string) bool {
+	for _, a := range g.apiServers {
+		if a == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // tokenRequest starts a request on the token endpoint: a refused one, or a
@@ -332,6 +346,9 @@ func (g *gen) reuse(i int, ip string) {
 	u := &g.users[i]
 	th := g.thread()
 	sess := g.newSession()
+	if g.px != nil && ip != u.lastIP {
+		g.px.agent = thiefAgents[g.px.r.intn(len(thiefAgents))]
+	}
 	g.accessLine(th, "AzSuccess", appIdP, g.tokenURL, "", u.dn, "NONE", ip, sess)
 	g.head(th, infoOIDC)
 	b := append(g.buf, "[ExpiredRefreshTokenUsed] - "...)
@@ -339,7 +356,11 @@ func (g *gen) reuse(i int, ip string) {
 	b = append(b, " - "...)
 	b = append(b, u.dn...)
 	g.buf = append(b, " - Expired token used within grace period"...)
-	g.tail(ip, sess)
+	peer := ip
+	if g.px != nil {
+		peer = g.px.peerIP // the same request as the access line's
+	}
+	g.tail(peer, sess)
 	g.stats.TokenLines += 2
 	g.stats.GraceReuses++
 	if ip == u.lastIP {
@@ -628,6 +649,9 @@ func (g *gen) accessLine(thread, event, app, url, path, dn, msg, ip, session str
 	b = append(b, dn...)
 	b = append(b, " - "...)
 	g.buf = append(b, msg...)
+	if g.px != nil {
+		ip = g.px.request(event, url, ip)
+	}
 	g.tail(ip, session)
 }
 

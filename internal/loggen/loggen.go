@@ -17,6 +17,19 @@
 // that shared code with the parser would share its mistakes, and the counts it
 // reports would stop being an independent check of what the scanner finds.
 //
+// Behind a proxy: WritePaired writes the same replicas' logs as OpenUnison
+// logs them behind ingress-nginx, Istio, Envoy, Envoy Gateway or Traefik
+// (Proxy.Format), and one access log per proxy pod (Proxy.Writers) in that
+// proxy's format, each token request in exactly one of them with the real
+// client, its user agent, the serving replica as upstream (ReplicaAddr) and
+// times bracketing OpenUnison's line; OpenUnison's log then holds PeerIP
+// (the pod, ProxyPodIP, or Istio's 127.0.0.6) where WriteReplicas has the
+// client. About 98% of the proxies' lines are other traffic (other hosts
+// and paths, OpenUnison's discovery, klog or Envoy info lines), so a proxy
+// log exercises the parser's pre-filter as a busy cluster's does. With
+// equal Configs, everything but those addresses is byte for byte what
+// WriteReplicas writes (the proxies draw from their own generator).
+//
 // Where openunison-logs.md gives no exact text (MyVD's access lines, other
 // loggers, stack frames, the AuSuccess lines of the API proxy's bearer-token
 // chain and of logins), the lines are plausible imitations; the line layout,

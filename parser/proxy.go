@@ -1,0 +1,466 @@
+package parser
+
+import (
+	"bytes"
+)
+
+// A proxy's access log carries every request of the cluster; only those to
+// OpenUnison's token endpoint matter. Every such line holds idpMarker, so a
+// line without it is noise after one search (bytes.Index runs vector
+// instructions), and only the ~2% that hold it are read field by field.
+var idpMarker = []byte("/auth/idp/")
+
+// proxyFields are the pieces of one access line, each a slice of the line
+// (JSON string values still escaped when escaped is set): reading them
+// allocates nothing, so Classify can use them.
+type proxyFields struct {
+	format    ProxyFormat
+	client    []byte // an address, with a port in Envoy's and Traefik's formats
+	xff       []byte
+	agent     []byte
+	method    []byte
+	target    []byte // the request target, query included
+	status    []byte
+	upstream  []byte // "a:1, b:2 : c:3", or Traefik's service URL
+	upLocal   []byte
+	requestID []byte
+	time      []byte
+	dur       []byte
+	durUnit   durUnit
+	escaped   bool // JSON: values may hold escapes
+}
+
+// durUnit is how a format writes a request's duration.
+type durUnit uint8
+
+const (
+	durSeconds durUnit = iota // nginx $request_time: "0.015"
+	durMillis                 // Envoy %DURATION%: "15"
+	durNanos                  // Traefik JSON Duration
+	durSuffix                 // Traefik CLF: "15ms"
+)
+
+// classifyProxy is ClassifyLine for lines that are no log4j2 record.
+func classifyProxy(line []byte) Kind {
+	if bytes.Index(line, idpMarker) < 0 {
+		return KindOther
+	}
+	var f proxyFields
+	if !scanProxy(line, &f) || !f.isToken() {
+		return KindOther
+	}
+	return KindProxy
+}
+
+// isToken reports whether the request went to an IdP's token endpoint.
+// A JSON value is matched as written, escapes and all: no proxy escapes
+// '/', and reading the path unescaped would let a line without idpMarker
+// be a token request after all.
+func (f *proxyFields) isToken() bool {
+	return isTokenEndpoint(pathOf(f.target))
+}
+
+// pathOf returns a request target without its query or fragment.
+func pathOf(target []byte) []byte {
+	for i, c := range target {
+		if c == '?' || c == '#' {
+			return target[:i]
+		}
+	}
+	return target
+}
+
+// scanProxy reads line as any proxy format it can be, by its first byte:
+// JSON objects, Envoy's and Istio's "[START_TIME]", and the CLF-like lines of
+// ingress-nginx and Traefik. It needs nothing of the lines before: a
+// source's klog or Envoy info lines never decide how the next is read.
+func scanProxy(line []byte, f *proxyFields) bool {
+	if len(line) == 0 {
+		return false
+	}
+	switch line[0] {
+	case '{':
+		return scanJSON(line, f)
+	case '[':
+		return scanEnvoy(line, f)
+	}
+	return scanCLF(line, f)
+}
+
+// looksProxy reports whether a line is a proxy's: an access line of any
+// path, or the klog lines ingress-nginx writes between them. A source
+// whose lines look so is read a line a record (see Assembler).
+func looksProxy(line []byte) bool {
+	if isKlog(line) {
+		return true
+	}
+	var f proxyFields
+	return scanProxy(line, &f)
+}
+
+// isKlog reports a klog header: "I1126 09:00:00.000000 …".
+func isKlog(b []byte) bool {
+	const n = len("I1126 09:00:00.000000 ")
+	if len(b) < n {
+		return false
+	}
+	switch b[0] {
+	case 'I', 'W', 'E', 'F':
+	default:
+		return false
+	}
+	for i := 1; i < n-1; i++ {
+		c := b[i]
+		switch i {
+		case 5:
+			if c != ' ' {
+				return false
+			}
+		case 8, 11:
+			if c != ':' {
+				return false
+			}
+		case 14:
+			if c != '.' {
+				return false
+			}
+		default:
+			if !isDigit(c) {
+				return false
+			}
+		}
+	}
+	return b[n-1] == ' '
+}
+
+// cursor walks a text access line field by field.
+type cursor struct {
+	b []byte
+	i int
+}
+
+func (c *cursor) done() bool { return c.i >= len(c.b) }
+
+func (c *cursor) peek() byte {
+	if c.i < len(c.b) {
+		return c.b[c.i]
+	}
+	return 0
+}
+
+// lit consumes s if the line continues with it.
+func (c *cursor) lit(s string) bool {
+	if len(c.b)-c.i >= len(s) && string(c.b[c.i:c.i+len(s)]) == s {
+		c.i += len(s)
+		return true
+	}
+	return false
+}
+
+// word returns the text up to the next space (or the end) and consumes
+// the space.
+func (c *cursor) word() ([]byte, bool) {
+	if c.i >= len(c.b) {
+		return nil, false
+	}
+	rest := c.b[c.i:]
+	j := bytes.IndexByte(rest, ' ')
+	if j < 0 {
+		c.i = len(c.b)
+		return rest, true
+	}
+	c.i += j + 1
+	return rest[:j], j > 0
+}
+
+// until returns the text up to sep and consumes both.
+func (c *cursor) until(sep string) ([]byte, bool) {
+	rest := c.b[c.i:]
+	j := bytes.Index(rest, []byte(sep))
+	if j < 0 {
+		return nil, false
+	}
+	c.i += j + len(sep)
+	return rest[:j], true
+}
+
+// quoted reads `"text"` and the space after it, if any. Proxies escape a
+// quote inside a value (nginx as \x22, Envoy and Traefik as \"), so the
+// first quote not after a backslash closes it.
+func (c *cursor) quoted() ([]byte, bool) {
+	if c.peek() != '"' {
+		return nil, false
+	}
+	start := c.i + 1
+	for j := start; j < len(c.b); j++ {
+		switch c.b[j] {
+		case '\\':
+			j++
+		case '"':
+			c.i = j + 1
+			if c.i < len(c.b) {
+				if c.b[c.i] != ' ' {
+					return nil, false
+				}
+				c.i++
+			}
+			return c.b[start:j], true
+		}
+	}
+	return nil, false
+}
+
+// bracketed reads "[text]" and the space after it, if any.
+func (c *cursor) bracketed() ([]byte, bool) {
+	if c.peek() != '[' {
+		return nil, false
+	}
+	j := bytes.IndexByte(c.b[c.i:], ']')
+	if j < 0 {
+		return nil, false
+	}
+	v := c.b[c.i+1 : c.i+j]
+	c.i += j + 1
+	if c.i < len(c.b) {
+		if c.b[c.i] != ' ' {
+			return nil, false
+		}
+		c.i++
+	}
+	return v, true
+}
+
+// group reads one of nginx's upstream variables, which list a value per
+// upstream tried: "a, b" and, after an internal redirect, "a : b".
+func (c *cursor) group() ([]byte, bool) {
+	start, end := c.i, -1
+	for {
+		w, ok := c.word()
+		if !ok {
+			break
+		}
+		end = offsetIn(c.b, w) + len(w)
+		if len(w) > 0 && w[len(w)-1] == ',' {
+			continue
+		}
+		if !c.lit(": ") {
+			break
+		}
+	}
+	if end <= start {
+		return nil, false
+	}
+	return c.b[start:end], true
+}
+
+// offsetIn returns where sub, a slice of b, starts in b.
+func offsetIn(b, sub []byte) int { return cap(b) - cap(sub) }
+
+// splitRequest splits nginx's "$request" or Envoy's "METHOD PATH PROTOCOL".
+func splitRequest(req []byte) (method, target []byte) {
+	sp := bytes.IndexByte(req, ' ')
+	if sp < 0 {
+		return nil, req
+	}
+	method, target = req[:sp], req[sp+1:]
+	if last := bytes.LastIndexByte(target, ' '); last >= 0 {
+		target = target[:last]
+	}
+	return method, target
+}
+
+// scanCLF reads ingress-nginx's upstreaminfo (both variants) and Traefik's
+// CLF, which share their start:
+//
+//	$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" …
+//	%v - [$the_real_ip] - $remote_user [$time_local] "$request" …   (ingress-nginx before 2019)
+//	ClientHost - ClientUsername [StartUTC] "Method Path Protocol" Status Size "Referer" "User-Agent" …   (Traefik)
+func scanCLF(line []byte, f *proxyFields) bool {
+	c := cursor{b: line}
+	first, ok := c.word()
+	if !ok || !c.lit("- ") {
+		return false
+	}
+	if c.peek() == '[' {
+		// The older ingress-nginx variant: the client is bracketed.
+		if f.client, ok = c.bracketed(); !ok || !c.lit("- ") {
+			return false
+		}
+	} else {
+		f.client = first
+	}
+	if _, ok = c.until(" ["); !ok {
+		return false
+	}
+	c.i-- // back onto the '['
+	if f.time, ok = c.bracketed(); !ok {
+		return false
+	}
+	req, ok := c.quoted()
+	if !ok {
+		return false
+	}
+	f.method, f.target = splitRequest(req)
+	if f.status, ok = c.word(); !ok {
+		return false
+	}
+	if _, ok = c.word(); !ok { // bytes sent
+		return false
+	}
+	if _, ok = c.quoted(); !ok { // referer
+		return false
+	}
+	if f.agent, ok = c.quoted(); !ok {
+		return false
+	}
+	if _, ok = c.word(); !ok { // nginx $request_length, Traefik RequestCount
+		return false
+	}
+	if c.peek() == '"' {
+		return scanTraefikTail(&c, f)
+	}
+	return scanNginxTail(&c, f)
+}
+
+// scanNginxTail reads "$request_time [$proxy_upstream_name]
+// [$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length
+// $upstream_response_time $upstream_status $req_id"; the older format lacks
+// the alternative upstream and the request id.
+func scanNginxTail(c *cursor, f *proxyFields) bool {
+	f.format = ProxyNginx
+	var ok bool
+	if f.dur, ok = c.word(); !ok {
+		return false
+	}
+	f.durUnit = durSeconds
+	if _, ok = c.bracketed(); !ok {
+		return false
+	}
+	if c.peek() == '[' {
+		if _, ok = c.bracketed(); !ok {
+			return false
+		}
+	}
+	if f.upstream, ok = c.group(); !ok {
+		return false
+	}
+	for range 3 { // response length, response time, status
+		if _, ok = c.group(); !ok {
+			return true
+		}
+	}
+	f.requestID, _ = c.word()
+	return true
+}
+
+// scanTraefikTail reads `"RouterName" "ServiceURL" Durationms`.
+func scanTraefikTail(c *cursor, f *proxyFields) bool {
+	f.format = ProxyTraefik
+	var ok bool
+	if _, ok = c.quoted(); !ok {
+		return false
+	}
+	if f.upstream, ok = c.quoted(); !ok {
+		return false
+	}
+	if f.dur, ok = c.word(); !ok || !bytes.HasSuffix(f.dur, []byte("ms")) {
+		return false
+	}
+	f.durUnit = durSuffix
+	return true
+}
+
+// scanEnvoy reads Envoy's default format and Istio's, which inserts three
+// fields after the response flags and appends the addresses:
+//
+//	[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
+//	[…] "…" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% … "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%
+func scanEnvoy(line []byte, f *proxyFields) bool {
+	c := cursor{b: line}
+	var ok bool
+	if f.time, ok = c.bracketed(); !ok {
+		return false
+	}
+	req, ok := c.quoted()
+	if !ok {
+		return false
+	}
+	f.method, f.target = splitRequest(req)
+	if f.status, ok = c.word(); !ok {
+		return false
+	}
+	if _, ok = c.word(); !ok { // response flags
+		return false
+	}
+	next, ok := c.word()
+	if !ok {
+		return false
+	}
+	f.format = ProxyEnvoy
+	if !allDigits(next) {
+		// Istio: that was the response code details.
+		f.format = ProxyIstio
+		if _, ok = c.word(); !ok { // connection termination details
+			return false
+		}
+		if _, ok = c.quoted(); !ok { // upstream transport failure reason
+			return false
+		}
+		if _, ok = c.word(); !ok { // bytes received
+			return false
+		}
+	}
+	if _, ok = c.word(); !ok { // bytes sent
+		return false
+	}
+	if f.dur, ok = c.word(); !ok {
+		return false
+	}
+	f.durUnit = durMillis
+	if _, ok = c.word(); !ok { // upstream service time
+		return false
+	}
+	for _, p := range []*[]byte{&f.xff, &f.agent, &f.requestID, nil, &f.upstream} {
+		v, ok := c.quoted()
+		if !ok {
+			return false
+		}
+		if p != nil {
+			*p = v
+		}
+	}
+	if f.format == ProxyEnvoy {
+		// The default format logs no downstream address: the last
+		// X-Forwarded-For entry is the one an edge Envoy appended.
+		f.client = lastXFF(f.xff)
+		return true
+	}
+	if _, ok = c.word(); !ok { // upstream cluster
+		return false
+	}
+	if f.upLocal, ok = c.word(); !ok {
+		return false
+	}
+	if _, ok = c.word(); !ok { // downstream local address
+		return false
+	}
+	f.client, ok = c.word()
+	return ok
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// lastXFF returns the last entry of an X-Forwarded-For list.
+func lastXFF(xff []byte) []byte {
+	if i := bytes.LastIndexByte(xff, ','); i >= 0 {
+		xff = xff[i+1:]
+	}
+	return bytes.TrimSpace(xff)
+}

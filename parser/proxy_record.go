@@ -1,0 +1,262 @@
+package parser
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseProxy fills ev from a proxy's access line to the token endpoint
+// (classifyProxy has said so). raw is the record as a string; line is its
+// first line, a prefix of the same bytes, so unescaped fields are
+// substrings of raw and cost no allocation.
+//
+// Event.Time is when the proxy's clock says the request happened as the
+// format logs it: Start for Envoy, Istio, Envoy Gateway and Traefik (they
+// log the start), End for ingress-nginx (it logs when it wrote the line).
+// The merge of sources orders by it, so a proxy record sorts next to
+// OpenUnison's line of the same request, which lies between the two.
+func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
+	var f proxyFields
+	if !scanProxy(line, &f) {
+		return &SyntaxError{Column: 1, Msg: "not a proxy access line"}
+	}
+	str := func(b []byte) string {
+		if b == nil {
+			return ""
+		}
+		if f.escaped && bytes.IndexByte(b, '\\') >= 0 {
+			if u, ok := unescapeJSON(nil, b); ok {
+				return string(u)
+			}
+		}
+		off := offsetIn(line, b)
+		return raw[off : off+len(b)]
+	}
+	col := func(b []byte) int { return offsetIn(line, b) + 1 }
+	p := &ProxyRecord{Format: f.format}
+	p.Method = dash(str(f.method))
+	target := str(f.target)
+	p.Path = target
+	if i := strings.IndexAny(target, "?#"); i >= 0 {
+		p.Path = target[:i]
+	}
+	p.Agent = dash(str(f.agent))
+	p.XFF = dash(str(f.xff))
+	p.RequestID = dash(str(f.requestID))
+	if s := dash(str(f.status)); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 999 {
+			return &SyntaxError{Column: col(f.status), Msg: fmt.Sprintf("bad status %s", quote(s))}
+		}
+		p.Status = n
+	}
+	if a, ok := parseHostAddr(str(f.client)); ok {
+		p.Client = a
+	} else if f.client != nil && dash(str(f.client)) != "" {
+		return &SyntaxError{Column: col(f.client), Msg: fmt.Sprintf("bad client address %s", quote(str(f.client)))}
+	}
+	if a, ok := parseHostAddr(str(f.upLocal)); ok {
+		p.UpstreamLocal = a
+	}
+	p.Upstreams = parseUpstreams(str(f.upstream), f.format)
+	if err := proxyTimes(p, &f, str, col, loc); err != nil {
+		return err
+	}
+	ev.Kind = KindProxy
+	ev.Proxy = p
+	ev.URL = p.Path
+	ev.IdP, _ = idpName(p.Path)
+	ev.IP = p.Client
+	ev.Agent = p.Agent
+	ev.Logger = f.format.String()
+	if f.format == ProxyNginx || f.format == ProxyNginxJSON {
+		ev.Time = p.End
+	} else {
+		ev.Time = p.Start
+	}
+	return nil
+}
+
+// dash maps the proxies' placeholder for "none" to empty.
+func dash(s string) string {
+	if s == "-" {
+		return ""
+	}
+	return s
+}
+
+// proxyTimes reads the logged time and duration into Start, End,
+// Duration and Precision.
+func proxyTimes(p *ProxyRecord, f *proxyFields, str func([]byte) string, col func([]byte) int, loc *time.Location) error {
+	if loc == nil {
+		loc = time.UTC
+	}
+	ts := str(f.time)
+	t, prec, err := parseProxyTime(ts, loc)
+	if err != nil {
+		return &SyntaxError{Column: col(f.time), Msg: err.Error()}
+	}
+	p.Precision = prec
+	if d := dash(str(f.dur)); d != "" {
+		dur, err := parseProxyDuration(d, f.durUnit)
+		if err != nil {
+			return &SyntaxError{Column: col(f.dur), Msg: fmt.Sprintf("bad duration %s", quote(d))}
+		}
+		p.Duration = dur
+	}
+	t = t.UTC()
+	if f.format == ProxyNginx || f.format == ProxyNginxJSON {
+		p.End, p.Start = t, t.Add(-p.Duration)
+	} else {
+		p.Start, p.End = t, t.Add(p.Duration)
+	}
+	return nil
+}
+
+// parseProxyTime reads the time formats proxies write: CLF's
+// "26/Nov/2026:09:00:04 +0000", RFC 3339 with or without a fraction
+// (Envoy's START_TIME, $time_iso8601, Traefik's StartUTC), and nginx's
+// $msec ("1764147604.123"). Precision is what the text resolves.
+func parseProxyTime(s string, loc *time.Location) (time.Time, time.Duration, error) {
+	bad := fmt.Errorf("time %s is none of 02/Jan/2006:15:04:05 -0700, RFC 3339 or seconds.millis", quote(s))
+	switch {
+	case len(s) == len("02/Jan/2006:15:04:05 -0700") && s[2] == '/':
+		t, err := time.Parse("02/Jan/2006:15:04:05 -0700", s)
+		if err != nil {
+			return time.Time{}, 0, bad
+		}
+		return t, time.Second, nil
+	case len(s) >= len("2006-01-02T15:04:05") && s[4] == '-' && s[10] == 'T':
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			// Envoy Gateway may print no zone; read it in loc.
+			t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc)
+			if err != nil {
+				return time.Time{}, 0, bad
+			}
+		}
+		prec := time.Second
+		if dot := strings.IndexByte(s, '.'); dot >= 0 {
+			digits := 0
+			for _, c := range s[dot+1:] {
+				if c < '0' || c > '9' {
+					break
+				}
+				digits++
+			}
+			prec = time.Duration(pow10(9 - min(digits, 9)))
+		}
+		return t, prec, nil
+	case len(s) > 0 && isDigit(s[0]):
+		sec, frac, _ := strings.Cut(s, ".")
+		n, err := strconv.ParseInt(sec, 10, 64)
+		if err != nil || len(frac) > 9 || n > 1<<40 {
+			return time.Time{}, 0, bad
+		}
+		ns := int64(0)
+		if frac != "" {
+			v, err := strconv.ParseInt(frac, 10, 64)
+			if err != nil || v < 0 {
+				return time.Time{}, 0, bad
+			}
+			ns = v * pow10(9-len(frac))
+		}
+		return time.Unix(n, ns).UTC(), time.Duration(pow10(9 - len(frac))), nil
+	}
+	return time.Time{}, 0, bad
+}
+
+func pow10(n int) int64 {
+	v := int64(1)
+	for range n {
+		v *= 10
+	}
+	return v
+}
+
+// parseProxyDuration reads a duration as the format writes it.
+func parseProxyDuration(s string, unit durUnit) (time.Duration, error) {
+	switch unit {
+	case durSeconds:
+		// nginx: "0.015"; after retries, "0.010, 0.005" is not written here
+		// ($request_time is one value), but be lenient with a list.
+		if i := strings.IndexByte(s, ','); i >= 0 {
+			s = s[:i]
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v < 0 || v > 1e7 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(v*1e3+0.5) * time.Millisecond, nil
+	case durSuffix:
+		s = strings.TrimSuffix(s, "ms")
+		fallthrough
+	case durMillis:
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 || v > 1e10 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(v) * time.Millisecond, nil
+	default:
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(v), nil
+	}
+}
+
+// parseHostAddr reads an address with or without a port ("203.0.113.9",
+// "203.0.113.9:51234", "[2001:db8::1]:443", "2001:db8::1").
+func parseHostAddr(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "-" {
+		return netip.Addr{}, false
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// parseUpstreams reads the upstreams a request was sent to, in the order
+// tried, the last one serving it: nginx's "a:1, b:2 : c:3", Envoy's
+// "ip:port", Traefik's service URL. Entries that are no address (an
+// upstream's name when all of its servers failed, a unix socket) are
+// left out.
+func parseUpstreams(s string, format ProxyFormat) []netip.AddrPort {
+	s = dash(strings.TrimSpace(s))
+	if s == "" {
+		return nil
+	}
+	if format == ProxyTraefik || strings.Contains(s, "://") {
+		_, hostPort, _ := strings.Cut(s, "://")
+		if i := strings.IndexByte(hostPort, '/'); i >= 0 {
+			hostPort = hostPort[:i]
+		}
+		if ap, err := netip.ParseAddrPort(hostPort); err == nil {
+			return []netip.AddrPort{unmapPort(ap)}
+		}
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, group := range strings.Split(s, " : ") {
+		for entry := range strings.SplitSeq(group, ",") {
+			if ap, err := netip.ParseAddrPort(strings.TrimSpace(entry)); err == nil {
+				out = append(out, unmapPort(ap))
+			}
+		}
+	}
+	return out
+}
+
+func unmapPort(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

@@ -147,6 +147,7 @@ func TestKubectlRaceThroughNginx(t *testing.T) {
 		t.Errorf("%d grace reuses in the IdP's log, want 3 or more (two races, one replay):\n%s", reuses, b.idpLog)
 	}
 
+	checkProxyRecords(t, b.nginx.Log())
 	byClient := map[string][]string{}
 	for _, s := range strings.Split(strings.TrimSpace(b.nginx.Log()), "\n") {
 		l, err := nginxtest.ParseLine(s)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graceguard/graceguard/idp"
 	"github.com/graceguard/graceguard/internal/nginxtest"
@@ -138,6 +139,7 @@ func TestProxyLogsClientIdPLogsProxy(t *testing.T) {
 			if lines[1].ReqID == lines[2].ReqID {
 				t.Error("two requests share a $req_id")
 			}
+			checkProxyRecords(t, px.proxyLog.String())
 		})
 	}
 }
@@ -193,5 +195,42 @@ func TestNewProxyRefuses(t *testing.T) {
 		if _, err := idp.NewProxy(cfg); err == nil {
 			t.Errorf("NewProxy(%+v) accepted", cfg)
 		}
+	}
+}
+
+// checkProxyRecords holds an access log (the in-process proxy's or a real
+// nginx's) to what graceguard's parser must make of it: every token
+// request is a proxy record of ingress-nginx's format naming the client,
+// its agent, the status and the upstream the access log says.
+func checkProxyRecords(t *testing.T, log string) {
+	t.Helper()
+	n := 0
+	for _, s := range strings.Split(strings.TrimSpace(log), "\n") {
+		l, err := nginxtest.ParseLine(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Path() != idp.DefaultIssuerPath+"/token" {
+			continue
+		}
+		n++
+		ev, err := parser.Parse([]byte(s), time.UTC)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, s)
+		}
+		p := ev.Proxy
+		if ev.Kind != parser.KindProxy || p == nil {
+			t.Fatalf("parsed as %s, want a proxy record: %s", ev.Kind, s)
+		}
+		up := ""
+		if len(p.Upstreams) > 0 {
+			up = p.Upstreams[len(p.Upstreams)-1].String()
+		}
+		if p.Format != parser.ProxyNginx || p.Client.String() != l.RemoteAddr || p.Agent != l.UserAgent || p.Status != l.Status || up != l.UpstreamAddr {
+			t.Errorf("parsed %+v from %s", *p, s)
+		}
+	}
+	if n == 0 {
+		t.Error("no token request in the access log")
 	}
 }

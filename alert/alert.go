@@ -91,6 +91,19 @@ type Alert struct {
 	SpeedKmh    *float64
 	IntervalMs  *int64
 	Raw         string
+
+	// What attribution found, when a proxy was involved (empty otherwise,
+	// and then absent from the JSON): IP and PrevIP are the clients, Peer
+	// and PrevPeer what OpenUnison logged, Via the proxy, Agent and
+	// PrevAgent the user agents, Candidates the possible clients of an
+	// ambiguous match.
+	Peer        string
+	PrevPeer    string
+	Via         string
+	Agent       string
+	PrevAgent   string
+	Attribution string
+	Candidates  []string
 }
 
 // ID derives an alert id from the rule, the identity of the source and the
@@ -129,6 +142,14 @@ type jsonAlert struct {
 	SpeedKmh   *float64 `json:"speed_kmh"`
 	IntervalMs *int64   `json:"interval_ms"`
 	Raw        string   `json:"raw"`
+	// Present only when a proxy was involved.
+	Peer        string   `json:"peer,omitempty"`
+	PrevPeer    string   `json:"prev_peer,omitempty"`
+	Via         string   `json:"via,omitempty"`
+	Agent       string   `json:"agent,omitempty"`
+	PrevAgent   string   `json:"prev_agent,omitempty"`
+	Attribution string   `json:"attribution,omitempty"`
+	Candidates  []string `json:"candidates,omitempty"`
 }
 
 // MarshalJSON writes DESIGN.md's alert object, times in UTC.
@@ -138,6 +159,8 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		User: a.User, IP: nonEmpty(a.IP), PrevIP: nonEmpty(a.PrevIP), Session: nonEmpty(a.Session),
 		IdP: a.IdP, URL: a.URL, Source: a.Source, Geo: a.Geo, PrevGeo: a.PrevGeo,
 		DistanceKm: a.DistanceKm, SpeedKmh: a.SpeedKmh, IntervalMs: a.IntervalMs, Raw: a.Raw,
+		Peer: a.Peer, PrevPeer: a.PrevPeer, Via: a.Via, Agent: a.Agent, PrevAgent: a.PrevAgent,
+		Attribution: a.Attribution, Candidates: a.Candidates,
 	}
 	if !a.PrevTime.IsZero() {
 		t := formatTime(a.PrevTime)
@@ -160,7 +183,8 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 		ID: j.ID, Time: t, Rule: j.Rule, Severity: j.Severity, Summary: j.Summary, User: j.User,
 		IP: deref(j.IP), PrevIP: deref(j.PrevIP), Session: deref(j.Session), IdP: j.IdP, URL: j.URL,
 		Source: j.Source, Geo: j.Geo, PrevGeo: j.PrevGeo, DistanceKm: j.DistanceKm, SpeedKmh: j.SpeedKmh,
-		IntervalMs: j.IntervalMs, Raw: j.Raw,
+		IntervalMs: j.IntervalMs, Raw: j.Raw, Peer: j.Peer, PrevPeer: j.PrevPeer, Via: j.Via, Agent: j.Agent,
+		PrevAgent: j.PrevAgent, Attribution: j.Attribution, Candidates: j.Candidates,
 	}
 	if j.PrevTime != nil {
 		if a.PrevTime, err = time.Parse(time.RFC3339Nano, *j.PrevTime); err != nil {
@@ -185,3 +209,32 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// ClientText names a client as people read it: "203.0.113.9 via
+// ingress-nginx 10.1.67.12, curl/8.5.0"; just the address when no proxy
+// was involved.
+func ClientText(ip, via, agent string) string {
+	s := ip
+	if s == "" {
+		s = "-"
+	}
+	if via != "" {
+		s += " via " + via
+	}
+	if agent != "" {
+		s += ", " + agent
+	}
+	return s
+}
+
+// ClientOf is the alert's client in words; an ambiguous one lists its
+// candidates.
+func (a Alert) ClientOf() string {
+	if len(a.Candidates) > 0 {
+		return "one of " + strings.Join(a.Candidates, ", ") + " (ambiguous) via " + a.Via
+	}
+	return ClientText(a.IP, a.Via, a.Agent)
+}
+
+// PrevClientOf is the previous refresh's client in words.
+func (a Alert) PrevClientOf() string { return ClientText(a.PrevIP, "", a.PrevAgent) }

@@ -35,9 +35,9 @@ func WriteText(w io.Writer, a Alert, opt TextOptions) error {
 	b.WriteByte(' ')
 	b.WriteString(a.User)
 	b.WriteByte(' ')
-	b.WriteString(orDash(a.IP))
+	b.WriteString(a.ClientOf())
 	if a.PrevIP != "" {
-		fmt.Fprintf(&b, " ← %s", a.PrevIP)
+		fmt.Fprintf(&b, " ← %s", a.PrevClientOf())
 		if a.IntervalMs != nil {
 			fmt.Fprintf(&b, " %s earlier", HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond))
 		}

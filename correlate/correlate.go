@@ -73,13 +73,24 @@ type Observation struct {
 	// learned from does not count them twice. Empty: no such guarantee.
 	Source string
 	Offset int64
+	// Agent and Attribution are what attribution (package attribute) found
+	// of the event's client; a refresh teaches them with its address.
+	Agent       string
+	Attribution parser.Attribution
+	Peer        netip.Addr // what OpenUnison logged, when attribution ran
 }
 
-// Refresh is a legitimate refresh remembered for a user.
+// RefreshFact is a legitimate refresh remembered for a user.
 type RefreshFact struct {
 	Time    time.Time
-	IP      netip.Addr
+	IP      netip.Addr // the client when attribution found it
 	Session string
+	// Agent and Attribution say who made the refresh, as attribution found
+	// it: the rotating refresh's user agent and how its address was known.
+	// Zero for refreshes learned before attribution ran (old checkpoints).
+	Agent       string
+	Attribution parser.Attribution
+	Peer        netip.Addr // what OpenUnison logged for it
 }
 
 // Facts are what the history knew just before an event.

@@ -406,6 +406,28 @@ func TestFacts(t *testing.T) {
 			},
 		},
 		{
+			name: "prev keeps the refresh's agent and attribution, a '|' in the agent included",
+			history: []Observation{obs(0, "203.0.113.9", Refresh, func(o *Observation) {
+				o.Agent, o.Attribution, o.Peer = "Go-http-client/2.0 |x", parser.AttrJoined, netip.MustParseAddr("10.1.67.12")
+			})},
+			event: obs(time.Second, "192.0.2.9", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.Prev == nil || f.Prev.Agent != "Go-http-client/2.0 |x" || f.Prev.Attribution != parser.AttrJoined || f.Prev.Peer != netip.MustParseAddr("10.1.67.12") || f.Prev.IP != netip.MustParseAddr("203.0.113.9") {
+					t.Errorf("prev %+v", f.Prev)
+				}
+			},
+		},
+		{
+			name:    "a refresh no attribution ran on has no agent",
+			history: []Observation{obs(0, "203.0.113.9", Refresh)},
+			event:   obs(time.Second, "192.0.2.9", Reuse),
+			check: func(t *testing.T, f Facts) {
+				if f.Prev == nil || f.Prev.Agent != "" || f.Prev.Attribution != parser.AttrNone {
+					t.Errorf("prev %+v", f.Prev)
+				}
+			},
+		},
+		{
 			name:    "prev and addresses go by log time, whatever order they were learned in",
 			history: []Observation{obs(10*time.Second, "192.0.2.10", Refresh), obs(5*time.Second, "192.0.2.5", Refresh)},
 			event:   obs(12*time.Second, "192.0.2.9", Reuse),

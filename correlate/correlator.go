@@ -314,7 +314,7 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		return judge(&Context{Event: ev})
 	}
 	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need,
-		Source: ev.SourceID, Offset: ev.Offset}
+		Source: ev.SourceID, Offset: ev.Offset, Agent: ev.Agent, Attribution: ev.Attribution, Peer: ev.Peer}
 	var here *geo.Info
 	if c.Geo != nil && (need || action == Refresh || action == Login) {
 		if info, ok := c.Geo.Lookup(ev.IP); ok {

@@ -219,7 +219,7 @@ func (m *Memory) learn(u *userState, obs Observation) {
 	}
 	switch obs.Action {
 	case Refresh:
-		u.refreshes.push(RefreshFact{Time: obs.Time, IP: obs.IP, Session: strings.Clone(obs.Session)}, m.limits.MaxRefreshes)
+		u.refreshes.push(RefreshFact{Time: obs.Time, IP: obs.IP, Session: strings.Clone(obs.Session), Agent: strings.Clone(obs.Agent), Attribution: obs.Attribution, Peer: obs.Peer}, m.limits.MaxRefreshes)
 		m.learnIP(u, obs)
 		m.learnPlace(u, obs)
 		m.learnSession(obs)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/parser"
 )
 
 // Redis is the Store several watchers share, one per OpenUnison replica, so
@@ -207,7 +209,7 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 // args are the script's arguments: the settings, then each observation.
 func (r *Redis) args(batch []Observation) []any {
 	l := r.limits
-	args := make([]any, 0, 10+11*len(batch))
+	args := make([]any, 0, 10+12*len(batch))
 	args = append(args, r.prefix, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, len(batch))
 	for _, obs := range batch {
@@ -225,7 +227,7 @@ func (r *Redis) args(batch []Observation) []any {
 			need = "1"
 		}
 		args = append(args, int(obs.Action), micros(obs.Time), ip, slot, hash, need, obs.Country,
-			strconv.FormatUint(uint64(obs.ASN), 10), member(obs.User), obs.Session, eventName(obs))
+			strconv.FormatUint(uint64(obs.ASN), 10), member(obs.User), obs.Session, eventName(obs), clientSuffix(obs))
 	}
 	return args
 }
@@ -296,16 +298,37 @@ func (r *Redis) decode(res []any) (Facts, error) {
 	return f, nil
 }
 
-// decodeRefresh reads a refresh's "name|ip|session" member and its score.
+// clientSuffix is what a refresh's member adds when attribution found its
+// client: "|attribution|peer|agent", the agent last as it may hold a '|'. Empty
+// otherwise, so members keep the layout older versions wrote.
+func clientSuffix(obs Observation) string {
+	if obs.Attribution == parser.AttrNone && obs.Agent == "" {
+		return ""
+	}
+	peer := ""
+	if obs.Peer.IsValid() {
+		peer = obs.Peer.String()
+	}
+	return "|" + obs.Attribution.String() + "|" + peer + "|" + obs.Agent
+}
+
+// decodeRefresh reads a refresh's "name|ip|session[|attribution|peer|agent]"
+// member and its score.
 func decodeRefresh(m string, score any) (RefreshFact, error) {
-	parts := strings.Split(m, "|")
+	parts := strings.SplitN(m, "|", 6)
 	s, _ := score.(string)
 	t, err := fromMicros(s)
-	if len(parts) != 3 || err != nil {
+	if (len(parts) != 3 && len(parts) != 6) || err != nil {
 		return RefreshFact{}, fmt.Errorf("%w: refresh %q scored %v", errReply, m, score)
 	}
 	ip, _ := netip.ParseAddr(parts[1])
-	return RefreshFact{Time: t, IP: ip, Session: parts[2]}, nil
+	f := RefreshFact{Time: t, IP: ip, Session: parts[2]}
+	if len(parts) == 6 {
+		_ = f.Attribution.UnmarshalText([]byte(parts[3])) // an unknown name from a newer version is none
+		f.Peer, _ = netip.ParseAddr(parts[4])
+		f.Agent = parts[5]
+	}
+	return f, nil
 }
 
 func strs(v any) []string {

@@ -6,7 +6,7 @@
 --
 -- ARGV: prefix, refresh TTL, address TTL (µs), the caps (users, addresses,
 -- refreshes, reuses, places, session addresses), n, then n observations of
--- 11 fields each (see obs below). Keys are built here from the prefix: the
+-- 12 fields each (see obs below). Keys are built here from the prefix: the
 -- script names other users' keys when it evicts anyway, so Redis Cluster is
 -- out of reach, and this keeps the arguments short.
 --
@@ -20,7 +20,7 @@ local refreshTTL, ipTTL = tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxUsers, maxIPs, maxRefreshes = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local maxReuses, maxPlaces, sessionCap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local n = tonumber(ARGV[10])
-local FIELDS, FIRST = 11, 10
+local FIELDS, FIRST = 12, 10
 local users, sessions = prefix .. 'users', prefix .. 'sessions'
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
@@ -103,6 +103,8 @@ local function apply(base)
   local need = ARGV[base + 6] == '1'
   local country, asn = ARGV[base + 7], ARGV[base + 8]
   local member, session, ref = ARGV[base + 9], ARGV[base + 10], ARGV[base + 11]
+  -- '|attribution|peer|agent' of a refresh whose client attribution found, else ''.
+  local client = ARGV[base + 12]
   local u = prefix .. 'u:' .. member
   local meta, refreshes, ips, reuses, countries, asns = u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':c', u .. ':a'
 
@@ -170,7 +172,7 @@ local function apply(base)
     redis.call('PEXPIRE', asns, keep)
   end
   if action == REFRESH then
-    redis.call('ZADD', refreshes, tstr, name .. '|' .. ip .. '|' .. session)
+    redis.call('ZADD', refreshes, tstr, name .. '|' .. ip .. '|' .. session .. client)
     redis.call('ZREMRANGEBYRANK', refreshes, 0, fmt(-(maxRefreshes + 1)))
     redis.call('PEXPIRE', refreshes, keepRefreshes)
   elseif action == REUSE then

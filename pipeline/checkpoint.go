@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/durable"
 	"github.com/graceguard/graceguard/parser"
@@ -46,6 +47,9 @@ type checkpoint struct {
 	Held       []parser.Event
 	Throttle   rules.ThrottleSnapshot
 	Sent       []string
+	// Attribution is what waits for a proxy record and what was learned;
+	// absent from checkpoints older than attribution (gob leaves it zero).
+	Attribution attribute.Snapshot
 }
 
 // load restores the checkpoint and the sent-id log, if any.
@@ -76,6 +80,7 @@ func (w *Watcher) load() error {
 		w.restored = cp.Positions
 		w.det.correlator.Restore(cp.Correlator)
 		w.det.engine.Restore(cp.Throttle)
+		w.attr.Restore(cp.Attribution, w.opt.now())
 		for _, ev := range cp.Held {
 			w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
 			if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
@@ -156,6 +161,7 @@ func (w *Watcher) checkpoint() error {
 	cp := checkpoint{
 		Version: checkpointVersion, Written: w.lastCP,
 		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(), Sent: w.sent.List(),
+		Attribution: w.attr.Snapshot(),
 	}
 	if w.local != nil {
 		cp.Store, cp.Users = w.local.SnapshotWithoutUsers(), w.local.Stats().Users

@@ -25,6 +25,13 @@ type Metrics struct {
 	Lag            prometheus.Gauge       // seconds between now and the newest record's time
 	Checkpoints    *prometheus.CounterVec // by result: ok, error
 	RuleErrors     prometheus.Counter
+	// Attribution (package attribute): token events by how their client
+	// was found; events and proxy records waiting for each other; what was
+	// dropped; grace reuses through a proxy whose log was not given.
+	Attribution  *prometheus.CounterVec // by attribution
+	AttrWaiting  *prometheus.GaugeVec   // by what: events, records
+	AttrEvicted  *prometheus.CounterVec // by what: events, records, records_unmatched
+	Unattributed prometheus.Counter
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
@@ -45,9 +52,14 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		Lag:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_lag_seconds", Help: "Seconds between now and the time of the newest record read."}),
 		Checkpoints:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_checkpoints_total", Help: "Checkpoints written, by result."}, []string{"result"}),
 		RuleErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_errors_total", Help: "Rule evaluations that failed at run time."}),
+		Attribution:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_attribution_total", Help: "Token-endpoint events by how their client was found: direct, joined, ambiguous, unattributed."}, []string{"attribution"}),
+		AttrWaiting:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "graceguard_attribution_waiting", Help: "Token events waiting for their proxy record, and proxy records waiting for their event."}, []string{"what"}),
+		AttrEvicted:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, and records no event claimed."}, []string{"what"}),
+		Unattributed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
-		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors)
+		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
+		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed)
 	if store != nil {
 		reg.MustRegister(storeCollector{store})
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
@@ -36,6 +37,9 @@ type ScanOptions struct {
 	Progress *atomic.Int64
 	// Geo places addresses; nil runs without geo.
 	Geo correlate.GeoLookup
+	// Attribution configures the join of token events to proxy records
+	// (known proxies, mappings, windows).
+	Attribution attribute.Options
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -53,6 +57,8 @@ type Summary struct {
 	Formats                                                map[string]parser.Format // by input
 	// TokenAddrs counts the token endpoint's requests by their address.
 	TokenAddrs AddressCounts
+	// Attribution counts what the join of proxy records found.
+	Attribution attribute.Stats
 }
 
 // AddressCounts tells whether addresses say anything about clients.
@@ -114,10 +120,12 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	for i, in := range inputs {
 		sources[i] = openSource(ctx, in, &opt)
 	}
-	err := merge(ctx, sources, det)
+	attr := attribute.New(opt.Attribution)
+	err := merge(ctx, sources, attributed(attr, det))
 	if err == nil {
 		err = det.Flush(ctx)
 	}
+	sum.Attribution = attr.Stats()
 	var readErrs []error
 	for _, src := range sources {
 		if rerr := src.finish(&sum); rerr != nil {
@@ -286,28 +294,60 @@ func (s *Summary) add(c *readerCounts, st parser.Stats) {
 	}
 }
 
-// merge feeds the detector the inputs' events in time order. Within one
-// input the log's own order is kept (only the heads are compared).
-func merge(ctx context.Context, sources []eventSource, det *Detector) error {
-	if len(sources) == 1 {
-		src := sources[0]
-		for src.advance() {
-			if err := det.Observe(ctx, src.event()); err != nil {
+// observer takes the merged events; expect says proxy logs are among the
+// inputs, end says there are no more events.
+type observer struct {
+	observe func(ctx context.Context, ev *parser.Event) error
+	expect  func()
+	end     func(ctx context.Context) error
+}
+
+// attributed passes every event through attr before det, on the merged
+// log clock: the inputs are read in time order, so every proxy record a
+// token event can join has been read once the clock is Window past it.
+func attributed(attr *attribute.Attributor, det *Detector) observer {
+	var out []parser.Event
+	feed := func(ctx context.Context) error {
+		for i := range out {
+			if err := det.Observe(ctx, &out[i]); err != nil {
 				return err
 			}
 		}
-		return ctx.Err()
+		clear(out)
+		out = out[:0]
+		return nil
 	}
+	return observer{
+		observe: func(ctx context.Context, ev *parser.Event) error {
+			attr.Push(*ev, time.Time{})
+			now := ev.Time
+			out = attr.Release(out, func(string) time.Time { return now }, time.Time{})
+			return feed(ctx)
+		},
+		expect: attr.ExpectProxies,
+		end: func(ctx context.Context) error {
+			out = attr.Flush(out)
+			return feed(ctx)
+		},
+	}
+}
+
+// merge feeds the detector the inputs' events in time order. Within one
+// input the log's own order is kept (only the heads are compared).
+func merge(ctx context.Context, sources []eventSource, obs observer) error {
 	h := make(eventHeap, 0, len(sources))
 	for i, src := range sources {
 		if src.advance() {
 			h = append(h, heapItem{src: src, idx: i})
+			if src.event().Kind == parser.KindProxy {
+				obs.expect()
+			}
 		}
 	}
 	heap.Init(&h)
 	for h.Len() > 0 {
 		top := h[0]
-		if err := det.Observe(ctx, top.src.event()); err != nil {
+		if err := obs.observe(ctx, top.src.event()); err != nil {
 			return err
 		}
 		if top.src.advance() {
@@ -316,7 +356,10 @@ func merge(ctx context.Context, sources []eventSource, det *Detector) error {
 			heap.Pop(&h)
 		}
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return obs.end(ctx)
 }
 
 type heapItem struct {

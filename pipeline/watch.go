@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/durable"
 	"github.com/graceguard/graceguard/parser"
@@ -60,7 +61,10 @@ type WatchOptions struct {
 	// allocates (metrics scrapes, polls) does not grow the heap back to
 	// twice the history's size.
 	ReleaseMemoryWhenIdle bool
-	now                   func() time.Time
+	// Attribution configures the join of token events to proxy records;
+	// its MaxWait defaults to Settle plus its window.
+	Attribution attribute.Options
+	now         func() time.Time
 }
 
 // Watcher is the streaming pipeline: it turns followed files' batches into
@@ -73,6 +77,9 @@ type Watcher struct {
 	store    correlate.Store
 	local    *correlate.Memory // the history a checkpoint keeps; nil for none
 	det      *Detector
+	attr     *attribute.Attributor
+	attrOut  []parser.Event
+	attrSeen attribute.Stats // what the metrics have counted
 	streams  map[string]*stream
 	held     []heldEvent
 	heldFrom map[correlate.UserID]time.Time // per user, the earliest reuse held
@@ -152,6 +159,10 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 		opt: opt, store: store, local: localHistory(store), heldFrom: map[correlate.UserID]time.Time{}, blocked: map[correlate.UserID]bool{}, streams: map[string]*stream{}, sent: durable.NewRecentIDs(opt.MaxSentIDs),
 		reload: make(chan *rules.Set, 1), log: opt.Logger,
 	}
+	if opt.Attribution.MaxWait <= 0 {
+		opt.Attribution.MaxWait = opt.Settle + max(opt.Attribution.Window, 2*time.Second)
+	}
+	w.attr = attribute.New(opt.Attribution)
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
 	w.det.correlator.SourceClock = w.sourceClock
 	w.det.UseGeo(opt.Geo)
@@ -244,7 +255,8 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 // finish judges the reuses still held and writes the last checkpoint. The
 // correlator's waiting refreshes stay waiting: the checkpoint keeps them.
 func (w *Watcher) finish(ctx context.Context) error {
-	err := w.release(ctx, true)
+	err := w.flushAttributed(ctx)
+	err = errors.Join(err, w.release(ctx, true))
 	return errors.Join(err, w.flushStore(ctx), w.checkpoint())
 }
 
@@ -263,6 +275,9 @@ func (w *Watcher) flushStore(ctx context.Context) error {
 }
 
 func (w *Watcher) tick(ctx context.Context) error {
+	if err := w.releaseAttributed(ctx); err != nil {
+		return err
+	}
 	if err := w.release(ctx, false); err != nil {
 		return err
 	}
@@ -426,8 +441,19 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 		return nil
 	}
 	ev.Source, ev.SourceID, ev.Offset = s.path, s.sourceID, rec.Offset
+	w.attr.Push(ev, w.opt.now())
+	return w.releaseAttributed(ctx)
+}
+
+// admit takes an event attribution gave back: it passes on, or a grace
+// reuse is held while other sources may still bring the refresh before it.
+func (w *Watcher) admit(ctx context.Context, ev parser.Event) error {
+	var s *stream
+	if k := keyOf(w.streams, ev.Source); k != "" {
+		s = w.streams[k]
+	}
 	w.stats.TokenAddrs.count(&ev)
-	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter {
+	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter && !w.attr.Expecting() {
 		w.warned = true
 		w.log.Warn(a.ProxyDiagnosis())
 	}

@@ -161,8 +161,14 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 		Severity: r.Severity, User: ev.User, IP: env.Event.IP, Session: ev.Session, IdP: ev.IdP,
 		URL: ev.URL, Source: ev.Source, Raw: ev.Raw,
 	}
+	if ev.Attribution != parser.AttrNone && ev.Attribution != parser.AttrDirect {
+		a.Peer, a.Via, a.Agent, a.Attribution, a.Candidates = env.Event.Peer, ev.Via, ev.Agent, env.Event.Attribution, env.Event.Candidates
+	}
 	if p := env.Prev; p != nil {
 		a.PrevIP, a.PrevTime = p.IP, p.Time
+		if p.Attribution != "" && p.Attribution != "direct" {
+			a.PrevPeer, a.PrevAgent = p.Peer, p.Agent
+		}
 		ms := ev.Time.Sub(p.Time).Milliseconds()
 		a.IntervalMs = &ms
 	}
@@ -189,9 +195,9 @@ func defaultSummary(r *Rule, a *alert.Alert) string {
 	if what == "" {
 		what = r.Name
 	}
-	s := fmt.Sprintf("%s: %s from %s", what, a.User, a.IP)
+	s := fmt.Sprintf("%s: %s from %s", what, a.User, a.ClientOf())
 	if a.PrevIP != "" && a.IntervalMs != nil {
-		s += fmt.Sprintf(", %s after a refresh from %s", alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond), a.PrevIP)
+		s += fmt.Sprintf(", %s after a refresh from %s", alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond), a.PrevClientOf())
 	}
 	return s
 }

@@ -37,6 +37,15 @@ type EventEnv struct {
 	Source  string    `expr:"source"`
 	Tag     string    `expr:"tag"`     // OpenUnison's bracketed event: AzSuccess, ExpiredRefreshTokenUsed, …
 	Message string    `expr:"message"` // the message text
+	// What attribution found (package attribute). ip is the client when
+	// known; peer is what OpenUnison logged; via the proxy; attribution is
+	// "" (not attributed), direct, joined, ambiguous or unattributed;
+	// candidates the possible clients of an ambiguous match.
+	Peer        string   `expr:"peer"`
+	Agent       string   `expr:"agent"`
+	Via         string   `expr:"via"`
+	Attribution string   `expr:"attribution"`
+	Candidates  []string `expr:"candidates"`
 }
 
 // GeoEnv is what the GeoIP databases say of an address.
@@ -56,6 +65,10 @@ type PrevEnv struct {
 	Time    time.Time `expr:"time"`
 	Session string    `expr:"session"`
 	Geo     *GeoEnv   `expr:"geo"`
+	// The refresh's client as attribution found it.
+	Peer        string `expr:"peer"`
+	Agent       string `expr:"agent"`
+	Attribution string `expr:"attribution"`
 }
 
 // UserEnv is the user's history.
@@ -107,6 +120,8 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 	b.event = EventEnv{
 		Kind: ev.Kind.String(), Time: ev.Time, User: ev.User, IP: addrString(ev.IP),
 		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
+		Peer: addrString(ev.Peer), Agent: ev.Agent, Via: ev.Via, Attribution: ev.Attribution.String(),
+		Candidates: addrStrings(ev.Candidates),
 	}
 	b.user = UserEnv{
 		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h,
@@ -119,7 +134,8 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 		b.env.Geo = &b.geo
 	}
 	if p := c.Prev; p != nil {
-		b.prev = PrevEnv{IP: addrString(p.IP), Time: p.Time, Session: p.Session}
+		b.prev = PrevEnv{IP: addrString(p.IP), Time: p.Time, Session: p.Session, Peer: addrString(p.Peer),
+			Agent: p.Agent, Attribution: p.Attribution.String()}
 		if g := c.PrevGeo; g != nil {
 			b.prevGeo = geoEnv(g)
 			b.prev.Geo = &b.prevGeo

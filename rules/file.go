@@ -353,7 +353,7 @@ func (p *fileParser) expect(v *yaml.Node) []Expectation {
 	return out
 }
 
-var eventKeys = []string{"kind", "time", "user", "ip", "session", "idp", "url", "source", "thread"}
+var eventKeys = []string{"kind", "time", "user", "ip", "session", "idp", "url", "source", "thread", "peer", "agent", "via", "attribution"}
 
 func (p *fileParser) events(v *yaml.Node) []parser.Event {
 	if v.Kind != yaml.SequenceNode {
@@ -383,12 +383,24 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 					p.add(v, "time %q is not RFC 3339 (2026-11-23T10:00:00.000Z)", text)
 				}
 				ev.Time = t
-			case "ip":
+			case "ip", "peer":
 				a, err := netip.ParseAddr(text)
 				if err != nil {
-					p.add(v, "ip %q is not an IP address", text)
+					p.add(v, "%s %q is not an IP address", key, text)
 				}
-				ev.IP = a
+				if key == "ip" {
+					ev.IP = a
+				} else {
+					ev.Peer = a
+				}
+			case "agent":
+				ev.Agent = text
+			case "via":
+				ev.Via = text
+			case "attribution":
+				if err := ev.Attribution.UnmarshalText([]byte(text)); err != nil {
+					p.add(v, "%v", err)
+				}
 			case "user":
 				ev.User = text
 			case "session":

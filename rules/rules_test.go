@@ -33,7 +33,7 @@ func names(set *Set) string {
 
 func TestBuiltinSet(t *testing.T) {
 	got := names(Builtin())
-	if got != "reuse-ip-mismatch:high reuse-new-ip:medium reuse-burst:medium reuse-geo-jump:critical reuse-new-asn:high" {
+	if got != "reuse-ip-mismatch:high reuse-new-ip:medium reuse-burst:medium reuse-geo-jump:critical reuse-new-asn:high reuse-agent-mismatch:medium" {
 		t.Errorf("built-in rules %q", got)
 	}
 }
@@ -50,7 +50,7 @@ rules:
     severity: info
     when: event.kind == "token_fail"
 `)
-	if got := names(set); got != "reuse-ip-mismatch:high reuse-new-ip:low reuse-geo-jump:critical reuse-new-asn:high mine:info" {
+	if got := names(set); got != "reuse-ip-mismatch:high reuse-new-ip:low reuse-geo-jump:critical reuse-new-asn:high reuse-agent-mismatch:medium mine:info" {
 		t.Errorf("effective rules %q", got)
 	}
 	if r, _ := set.Lookup("reuse-new-ip"); r.File != "test.yaml" || len(r.Tests) != 0 {

@@ -369,7 +369,7 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 	fields := []*slack.TextBlockObject{
 		field("User", code(a.User)),
 		field("When", slackDate(a.Time)),
-		field("Replay address", addressText(a.IP, a.Geo, true)),
+		field("Replay address", addressText(a.IP, a.Geo, true)+viaText(a.Via, a.Agent, a.Candidates)),
 		field("Previous legitimate refresh", prevText(a)),
 	}
 	if t := travelText(a); t != "" {
@@ -404,7 +404,7 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 
 	text := fmt.Sprintf("%s %s%s: %s", sev, a.Rule, more, a.User)
 	if a.IP != "" {
-		text += " from " + a.IP
+		text += " from " + a.ClientOf()
 		if p := placeText(a.Geo); p != "" {
 			text += " (" + p + ")"
 		}
@@ -462,6 +462,9 @@ func digestLine(g []alert.Alert) string {
 	b.WriteString(" · " + code(a.User))
 	if a.IP != "" {
 		b.WriteString(" · " + code(a.IP))
+		if a.Via != "" {
+			b.WriteString(" via " + mrkdwn(a.Via))
+		}
 		if p := placeText(a.Geo); p != "" {
 			b.WriteString(" " + mrkdwn(p))
 		}
@@ -495,11 +498,27 @@ func addressText(ip string, g *alert.Geo, network bool) string {
 	return s
 }
 
+// viaText is how a client was reached, on lines of its own: the proxy,
+// the user agent, the candidates of an ambiguous match.
+func viaText(via, agent string, candidates []string) string {
+	var s string
+	if len(candidates) > 0 {
+		s += "\nambiguous: one of " + code(strings.Join(candidates, ", "))
+	}
+	if via != "" {
+		s += "\nvia " + mrkdwn(via)
+	}
+	if agent != "" {
+		s += "\n" + code(agent)
+	}
+	return s
+}
+
 func prevText(a alert.Alert) string {
 	if a.PrevIP == "" {
 		return "none known"
 	}
-	s := addressText(a.PrevIP, a.PrevGeo, false)
+	s := addressText(a.PrevIP, a.PrevGeo, false) + viaText("", a.PrevAgent, nil)
 	if a.IntervalMs != nil {
 		s += "\n" + alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond) + " earlier"
 	} else if !a.PrevTime.IsZero() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/pipeline"
@@ -27,6 +28,7 @@ type scanOptions struct {
 	color       string
 	quiet       bool
 	geo         geoFlags
+	proxies     proxyFlags
 }
 
 func newScanCmd(io streams) *cobra.Command {
@@ -63,6 +65,7 @@ not be read (the others are still scanned), 2 for a usage or rule-file error.`,
 	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto (when stdout is a terminal), always or never")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no summary on stderr")
 	o.geo.addFlags(f)
+	o.proxies.addFlags(f)
 	return cmd
 }
 
@@ -72,6 +75,10 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		return err
 	}
 	set, err := loadRules(o.ruleFiles)
+	if err != nil {
+		return err
+	}
+	proxies, err := o.proxies.prefixes()
 	if err != nil {
 		return err
 	}
@@ -91,11 +98,12 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	// with the heap over its goal starts a cycle, which would be wasted.
 	defer batchGC()()
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
-		Location: loc,
-		Rules:    set,
-		Deliver:  out.Send,
-		Progress: &done,
-		Geo:      geoLookup(geoDB),
+		Location:    loc,
+		Rules:       set,
+		Deliver:     out.Send,
+		Progress:    &done,
+		Geo:         geoLookup(geoDB),
+		Attribution: attribute.Options{Proxies: proxies},
 		ParseErrors: func(err error) {
 			if !o.quiet {
 				fmt.Fprintln(o.io.errOut, "graceguard: parse error:", err)

@@ -58,7 +58,14 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		fmt.Fprintf(&b, "  history evictions %s (users %s, addresses %s, sessions %s)\n", commas(ev),
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
 	}
-	if s.TokenAddrs.BehindProxy() {
+	if at := s.Attribution; at.Outcomes[parser.AttrJoined]+at.Outcomes[parser.AttrAmbiguous]+at.Outcomes[parser.AttrUnattributed] > 0 {
+		fmt.Fprintf(&b, "  clients: joined %s, ambiguous %s, unattributed %s, direct %s (proxy records unmatched %s)\n",
+			commas(at.Outcomes[parser.AttrJoined]), commas(at.Outcomes[parser.AttrAmbiguous]), commas(at.Outcomes[parser.AttrUnattributed]),
+			commas(at.Outcomes[parser.AttrDirect]), commas(at.RecordsUnmatched))
+	}
+	if note := pipeline.UnattributedNote(s.Attribution); note != "" {
+		fmt.Fprintf(&b, "  note: %s\n", note)
+	} else if s.TokenAddrs.BehindProxy() && s.Attribution.Outcomes[parser.AttrJoined] == 0 {
 		fmt.Fprintf(&b, "  note: %s\n", s.TokenAddrs.ProxyDiagnosis())
 	}
 	io.WriteString(w, b.String())

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
@@ -38,6 +39,7 @@ type watchOptions struct {
 	from            string
 	stateDir        string
 	settle          time.Duration
+	proxies         proxyFlags
 	poll            time.Duration
 	checkpointEvery time.Duration
 	listen          string
@@ -116,6 +118,7 @@ exits 0.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "graceguard's own log on stderr: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.geo.addFlags(f)
+	o.proxies.addFlags(f)
 	o.sinks.addFlags(f)
 	o.state.addFlags(f)
 	o.kube.addFlags(f)
@@ -151,6 +154,10 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := o.proxies.prefixes()
+	if err != nil {
+		return err
+	}
 	geoDB, err := o.geo.open()
 	if err != nil {
 		return err
@@ -180,6 +187,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		Location: loc, Rules: set, Settle: o.settle, Deliver: fanOut(out, dispatcher), SinkName: deliveryName(dispatcher),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
+		Attribution: attribute.Options{Proxies: proxies},
 	})
 	if err != nil {
 		return usageError{err}

@@ -1,0 +1,276 @@
+// Package attribute finds the real client of each OpenUnison token-endpoint
+// request. OpenUnison logs the TCP peer, which behind an ingress controller
+// or a mesh is a proxy; the proxy's own access log (parser.KindProxy
+// records) names the client and its user agent. This package joins the two
+// records of one request, by path, status, upstream address, the proxy's
+// identity and the time relation of each format, and learns from the logs
+// which OpenUnison log is which upstream and which proxy log is which
+// logged peer. It knows the proxies, so that two of them are never compared
+// as if they were clients.
+//
+// It owns the join, the waiting it needs (an event waits a bounded window
+// of log time for its proxy record, and a record for its event), the
+// learned mappings and the set of known proxies. It must not judge: it sets
+// Event.IP, Peer, Agent, Via, Attribution and Candidates and leaves every
+// verdict to correlate and rules. It never guesses: when the candidate
+// records name different clients the event is ambiguous and keeps them all.
+// It does no I/O; its memory is capped and what it drops is counted.
+package attribute
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// Options configure an Attributor. Zero values take the defaults.
+type Options struct {
+	// Window is how much log time a token event waits for the proxy's record
+	// of the same request (and a record for its event): the longest token
+	// request plus the clock skew between nodes. Default 2s.
+	Window time.Duration
+	// MaxWait bounds the wait in wall time when a proxy log falls behind.
+	// Default Window + 2s.
+	MaxWait time.Duration
+	// Skew is the clock slack allowed between a proxy's and OpenUnison's
+	// times (pods on different nodes share only NTP). Default 5ms.
+	Skew time.Duration
+	// MaxPending caps the events and the records waiting; past it the
+	// oldest goes at once (counted). Default 100,000 each.
+	MaxPending int
+	// Proxies are addresses known to be proxies (--proxies); 127.0.0.6,
+	// a mesh sidecar's inbound source, always is.
+	Proxies []netip.Prefix
+	// Upstreams maps an upstream address (an OpenUnison pod's IP) to the
+	// source that holds that pod's log, when known (Kubernetes mode).
+	Upstreams map[netip.Addr]string
+	// ProxyPeers maps a proxy log's source to the address OpenUnison logs
+	// for that proxy (its pod IP), when known (Kubernetes mode).
+	ProxyPeers map[string]netip.Addr
+	// CrowdUsers is how many distinct users' token requests through one
+	// private address, within CrowdWindow, make it a proxy when no proxy log
+	// says so. Default 5 in 10 minutes.
+	CrowdUsers  int
+	CrowdWindow time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Window <= 0 {
+		o.Window = 2 * time.Second
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = o.Window + 2*time.Second
+	}
+	if o.Skew <= 0 {
+		o.Skew = 5 * time.Millisecond
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 100_000
+	}
+	if o.CrowdUsers <= 0 {
+		o.CrowdUsers = 5
+	}
+	if o.CrowdWindow <= 0 {
+		o.CrowdWindow = 10 * time.Minute
+	}
+}
+
+// Stats count what an Attributor did and holds.
+type Stats struct {
+	Outcomes           [5]int64 // token events by parser.Attribution
+	UnattributedReuses int64    // grace reuses through a proxy with no record to join
+	WaitingEvents      int      // events waiting for their proxy record
+	WaitingRecords     int      // proxy records waiting for their event
+	EventsEvicted      int64    // events released early because MaxPending waited
+	RecordsEvicted     int64    // records dropped early because MaxPending waited
+	RecordsUnmatched   int64    // records no event claimed within the window
+	Proxies            int      // proxy addresses known
+	Upstreams          int      // OpenUnison sources whose upstream address is known
+	// Unattributed names the proxies that carried unattributed events, with
+	// their counts, so the summary can say which log to add.
+	Unattributed map[netip.Addr]int64
+}
+
+// Clock says how far a source's log has been read: every record it will
+// still bring is at or after the time returned. The empty source asks for
+// the inputs' clock as a whole: how far the newest log has been read, what
+// the wait goes by before any proxy log has shown itself.
+type Clock func(source string) time.Time
+
+// Attributor joins token events to proxy records. It takes every event of
+// every source, in each source's log order, and gives them back, in log
+// time order, once attributed. Not safe for concurrent use.
+type Attributor struct {
+	opt     Options
+	events  []pending // waiting token events and the events behind them
+	records []record  // waiting proxy records, in arrival order
+	known   proxySet
+	learn   learner
+	twins   twinCache
+	crowd   crowd
+	expect  bool // proxy records have been seen or mappings given: token events wait for them
+	stats   Stats
+}
+
+type pending struct {
+	ev      parser.Event
+	arrived time.Time
+}
+
+type record struct {
+	ev      parser.Event // KindProxy, Proxy set
+	used    bool
+	arrived time.Time
+}
+
+// New returns an Attributor.
+func New(opt Options) *Attributor {
+	opt.defaults()
+	a := &Attributor{opt: opt}
+	a.known.init(opt.Proxies)
+	a.learn.init()
+	a.crowd.init()
+	for addr, src := range opt.Upstreams {
+		a.learn.setUpstream(src, addr)
+	}
+	for src, peer := range opt.ProxyPeers {
+		a.learn.setPeer(src, peer)
+		a.known.add(peer)
+	}
+	a.expect = len(opt.Upstreams) > 0 || len(opt.ProxyPeers) > 0
+	a.stats.Unattributed = map[netip.Addr]int64{}
+	return a
+}
+
+// ExpectProxies says proxy logs are among the inputs, so token events wait
+// for their records from the start.
+func (a *Attributor) ExpectProxies() { a.expect = true }
+
+// Expecting reports whether token events wait for proxy records.
+func (a *Attributor) Expecting() bool { return a.expect }
+
+// IsToken reports whether an event is a token-endpoint event attribution
+// judges.
+func IsToken(k parser.Kind) bool {
+	return k == parser.KindTokenOK || k == parser.KindGraceReuse || k == parser.KindTokenFail
+}
+
+// Push takes the next event of a source. A proxy record is kept for the
+// join and never given back.
+func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
+	if ev.Kind == parser.KindProxy {
+		if ev.Proxy == nil {
+			return
+		}
+		a.expect = true
+		a.learn.noteSource(ev.Source)
+		a.noteRecord(&ev)
+		a.records = append(a.records, record{ev: ev, arrived: arrived})
+		if len(a.records) > a.opt.MaxPending {
+			a.dropRecord(0)
+			a.stats.RecordsEvicted++
+		}
+		return
+	}
+	if IsToken(ev.Kind) && !ev.Peer.IsValid() {
+		ev.Peer = ev.IP
+	}
+	a.events = append(a.events, pending{ev: ev, arrived: arrived})
+}
+
+// noteRecord learns what a record says by itself: a proxy's own address
+// towards its upstream is a proxy.
+func (a *Attributor) noteRecord(ev *parser.Event) {
+	p := ev.Proxy
+	if p.UpstreamLocal.IsValid() {
+		a.known.add(p.UpstreamLocal)
+		a.learn.setPeer(ev.Source, p.UpstreamLocal)
+	}
+}
+
+// Release appends to dst, in log time order, the events whose wait is
+// over: every proxy source has read Window past them (clock), or they
+// waited MaxWait (now), or too many wait. Before any proxy record is seen
+// nothing waits.
+func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []parser.Event {
+	slices.SortStableFunc(a.events, func(x, y pending) int { return x.ev.Time.Compare(y.ev.Time) })
+	through := a.through(clock)
+	n := 0
+	for n < len(a.events) {
+		p := &a.events[n]
+		due := !a.expect || !IsToken(p.ev.Kind) || !through.Before(p.ev.Time.Add(a.opt.Window)) ||
+			now.Sub(p.arrived) >= a.opt.MaxWait
+		if !due && len(a.events)-n > a.opt.MaxPending {
+			due = true
+			a.stats.EventsEvicted++
+		}
+		if !due {
+			break
+		}
+		a.resolve(&p.ev, n)
+		dst = append(dst, p.ev)
+		n++
+	}
+	clear(a.events[:n])
+	a.events = slices.Delete(a.events, 0, n)
+	a.expire(through)
+	return dst
+}
+
+// Flush releases everything: the end of the input.
+func (a *Attributor) Flush(dst []parser.Event) []parser.Event {
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	return a.Release(dst, func(string) time.Time { return far }, far)
+}
+
+// through is the time every proxy source has read to.
+func (a *Attributor) through(clock Clock) time.Time {
+	if len(a.learn.sources) == 0 {
+		return clock("")
+	}
+	t := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	for src := range a.learn.sources {
+		if c := clock(src); c.Before(t) {
+			t = c
+		}
+	}
+	return t
+}
+
+// expire drops the records too old for any event still to come.
+func (a *Attributor) expire(through time.Time) {
+	oldest := through.Add(-a.opt.Window)
+	if len(a.events) > 0 && a.events[0].ev.Time.Before(oldest) {
+		oldest = a.events[0].ev.Time
+	}
+	keep := a.records[:0]
+	for _, r := range a.records {
+		if r.ev.Proxy.End.Add(r.ev.Proxy.Precision + a.opt.Skew + a.opt.Window).Before(oldest) {
+			if !r.used {
+				a.stats.RecordsUnmatched++
+			}
+			continue
+		}
+		keep = append(keep, r)
+	}
+	clear(a.records[len(keep):])
+	a.records = keep
+}
+
+func (a *Attributor) dropRecord(i int) {
+	a.records = slices.Delete(a.records, i, i+1)
+}
+
+// Stats returns the counts so far.
+func (a *Attributor) Stats() Stats {
+	s := a.stats
+	s.WaitingEvents, s.WaitingRecords = len(a.events), len(a.records)
+	s.Proxies = a.known.size()
+	s.Upstreams = len(a.learn.upstream)
+	return s
+}
+
+// IsProxy reports whether addr is a known proxy.
+func (a *Attributor) IsProxy(addr netip.Addr) bool { return a.known.has(addr) }

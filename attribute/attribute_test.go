@@ -1,0 +1,334 @@
+package attribute
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+var t0 = time.Date(2026, 11, 26, 9, 0, 4, 0, time.UTC)
+
+const (
+	ouA, ouB     = "openunison-a.log", "openunison-b.log"
+	ngx1, ngx2   = "nginx-1.log", "nginx-2.log"
+	tokenURL     = "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	tokenPath    = "/auth/idp/k8sIdp/token"
+	kubectlAgent = "Go-http-client/2.0"
+)
+
+var (
+	podA, podB     = netip.MustParseAddr("10.1.70.5"), netip.MustParseAddr("10.1.70.6")
+	ctl1, ctl2     = netip.MustParseAddr("10.1.67.12"), netip.MustParseAddr("10.1.67.56")
+	alice, thief   = netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("192.0.2.66")
+	gatewayPod     = netip.MustParseAddr("10.1.80.3")
+	sidecarInbound = netip.MustParseAddr("127.0.0.6")
+)
+
+// ou is an OpenUnison token event.
+func ou(kind parser.Kind, at time.Duration, src string, peer netip.Addr, thread string) parser.Event {
+	return parser.Event{Kind: kind, Time: t0.Add(at), Source: src, IP: peer, Thread: thread, Session: "s-" + thread,
+		URL: tokenURL, IdP: "k8sIdp", User: "uid=alice,o=T"}
+}
+
+// nginx is ingress-nginx's record of a request OpenUnison logged at ou:
+// written when it ends, $time_local truncated to the second.
+func nginx(src string, ou time.Duration, client, upstream netip.Addr, status int, agent string) parser.Event {
+	d := 3 * time.Millisecond
+	end := t0.Add(ou + d).Truncate(time.Second)
+	return parser.Event{Kind: parser.KindProxy, Time: end, Source: src, Proxy: &parser.ProxyRecord{
+		Format: parser.ProxyNginx, Client: client, Agent: agent, Method: "POST", Path: tokenPath, Status: status,
+		Upstreams: []netip.AddrPort{netip.AddrPortFrom(upstream, 8443)}, End: end, Start: end.Add(-d), Duration: d, Precision: time.Second,
+	}}
+}
+
+// istio is an Istio gateway's record: start time and duration in ms.
+func istio(src string, ou time.Duration, client, upstream, local netip.Addr) parser.Event {
+	start := t0.Add(ou - time.Millisecond).Truncate(time.Millisecond)
+	return parser.Event{Kind: parser.KindProxy, Time: start, Source: src, Proxy: &parser.ProxyRecord{
+		Format: parser.ProxyIstio, Client: client, Agent: "curl/8.5.0", Method: "POST", Path: tokenPath, Status: 200,
+		Upstreams: []netip.AddrPort{netip.AddrPortFrom(upstream, 8080)}, UpstreamLocal: local,
+		Start: start, End: start.Add(4 * time.Millisecond), Duration: 4 * time.Millisecond, Precision: time.Millisecond,
+	}}
+}
+
+// run pushes events in order and releases them as a scan does.
+func run(a *Attributor, evs ...parser.Event) []parser.Event {
+	var out []parser.Event
+	for _, ev := range evs {
+		if ev.Kind == parser.KindProxy {
+			a.ExpectProxies() // as scan does when an input is a proxy log
+		}
+	}
+	for _, ev := range evs {
+		a.Push(ev, t0)
+		out = a.Release(out, func(string) time.Time { return ev.Time }, t0)
+	}
+	return a.Flush(out)
+}
+
+func TestAttribution(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opt  Options
+		in   []parser.Event
+		want []string // per released token event: attribution ip peer via agent candidates
+	}{
+		{
+			name: "a refresh through ingress-nginx is joined to the client",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+				nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+			},
+			want: []string{"joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []"},
+		},
+		{
+			name: "a client-go race through two controller pods 43 ms apart is one client's",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+				nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+				ou(parser.KindTokenOK, 143*time.Millisecond, ouB, ctl2, "t2"),
+				ou(parser.KindGraceReuse, 143*time.Millisecond+50*time.Microsecond, ouB, ctl2, "t2"),
+				nginx(ngx2, 143*time.Millisecond, alice, podB, 200, kubectlAgent),
+			},
+			want: []string{
+				"joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []",
+				"joined 203.0.113.9 10.1.67.56 [ingress-nginx 10.1.67.56] Go-http-client/2.0 []",
+				"joined 203.0.113.9 10.1.67.56 [ingress-nginx 10.1.67.56] Go-http-client/2.0 []",
+			},
+		},
+		{
+			name: "two clients in one second, far apart: nginx's order tells them apart",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+				nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+				ou(parser.KindTokenOK, 600*time.Millisecond, ouA, ctl1, "t2"),
+				nginx(ngx1, 600*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+			},
+			want: []string{
+				"joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []",
+				"joined 192.0.2.66 10.1.67.12 [ingress-nginx 10.1.67.12] curl/8.5.0 []",
+			},
+		},
+		{
+			name: "two clients at the same moment are ambiguous, never a guess",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+				ou(parser.KindTokenOK, 101*time.Millisecond, ouA, ctl1, "t2"),
+				nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+				nginx(ngx1, 101*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+			},
+			want: []string{
+				"ambiguous 10.1.67.12 10.1.67.12 [ingress-nginx 10.1.67.12]  [192.0.2.66 203.0.113.9]",
+				"ambiguous 10.1.67.12 10.1.67.12 [ingress-nginx 10.1.67.12]  [192.0.2.66 203.0.113.9]",
+			},
+		},
+		{
+			name: "a failed refresh is joined to a 4xx, not to the 200 beside it",
+			in: []parser.Event{
+				ou(parser.KindTokenFail, 100*time.Millisecond, ouA, ctl1, "t1"),
+				ou(parser.KindTokenOK, 101*time.Millisecond, ouA, ctl1, "t2"),
+				nginx(ngx1, 100*time.Millisecond, thief, podA, 401, "curl/8.5.0"),
+				nginx(ngx1, 101*time.Millisecond, alice, podA, 200, kubectlAgent),
+			},
+			want: []string{
+				"joined 192.0.2.66 10.1.67.12 [ingress-nginx 10.1.67.12] curl/8.5.0 []",
+				"joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []",
+			},
+		},
+		{
+			name: "behind Istio the gateway's record names the client",
+			in: []parser.Event{
+				istio("gateway.log", 100*time.Millisecond, thief, podA, gatewayPod),
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, sidecarInbound, "t1"),
+				ou(parser.KindGraceReuse, 100*time.Millisecond+20*time.Microsecond, ouA, sidecarInbound, "t1"),
+			},
+			want: []string{
+				"joined 192.0.2.66 127.0.0.6 [istio 10.1.80.3] curl/8.5.0 []",
+				"joined 192.0.2.66 127.0.0.6 [istio 10.1.80.3] curl/8.5.0 []",
+			},
+		},
+		{
+			name: "a reuse through a configured proxy with no log is unattributed",
+			opt:  Options{Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}},
+			in: []parser.Event{
+				ou(parser.KindGraceReuse, 100*time.Millisecond, ouA, ctl1, "t1"),
+			},
+			want: []string{"unattributed 10.1.67.12 10.1.67.12 [proxy 10.1.67.12]  []"},
+		},
+		{
+			name: "behind a mesh with no gateway log, everything is unattributed",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, sidecarInbound, "t1"),
+			},
+			want: []string{"unattributed 127.0.0.6 127.0.0.6 [proxy 127.0.0.6]  []"},
+		},
+		{
+			name: "an in-cluster client calling the Service is judged as a client",
+			in: []parser.Event{
+				ou(parser.KindGraceReuse, 100*time.Millisecond, ouA, netip.MustParseAddr("10.1.90.4"), "t1"),
+			},
+			want: []string{"direct 10.1.90.4 10.1.90.4 []  []"},
+		},
+		{
+			name: "a public peer is a client even when a proxy record fits in time",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, alice, "t1"),
+				nginx(ngx1, 100*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+			},
+			want: []string{"direct 203.0.113.9 203.0.113.9 []  []"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := describe(run(New(tt.opt), tt.in...))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func describe(evs []parser.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		if !IsToken(ev.Kind) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s %s [%s] %s %v", ev.Attribution, ev.IP, ev.Peer, ev.Via, ev.Agent, ev.Candidates))
+	}
+	return out
+}
+
+func TestCrowdMakesAProxy(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	var in []parser.Event
+	for i := range 6 {
+		ev := ou(parser.KindTokenOK, time.Duration(i)*time.Second, ouA, ctl1, fmt.Sprint("t", i))
+		ev.User = fmt.Sprintf("uid=user%d,o=T", i)
+		in = append(in, ev)
+	}
+	got := describe(run(a, in...))
+	want := "unattributed 10.1.67.12 10.1.67.12 [proxy 10.1.67.12]  []"
+	if got[3] == want || got[4] != want || got[5] != want {
+		t.Errorf("the fifth user through one private address should make it a proxy: %q", got)
+	}
+	if s := a.Stats(); s.Unattributed[ctl1] != 2 {
+		t.Errorf("unattributed by proxy = %v", s.Unattributed)
+	}
+}
+
+func TestRecordAfterItsEventWaits(t *testing.T) {
+	t.Parallel()
+	a := New(Options{Window: time.Second})
+	a.ExpectProxies()
+	ev := ou(parser.KindTokenOK, 900*time.Millisecond, ouA, ctl1, "t1")
+	a.Push(ev, t0)
+	clock := func(string) time.Time { return t0.Add(time.Second) }
+	if out := a.Release(nil, clock, t0); len(out) != 0 {
+		t.Fatalf("released before the proxy log caught up: %v", describe(out))
+	}
+	a.Push(nginx(ngx1, 900*time.Millisecond, alice, podA, 200, kubectlAgent), t0)
+	out := a.Release(nil, func(string) time.Time { return t0.Add(3 * time.Second) }, t0)
+	if got := describe(out); len(got) != 1 || got[0] != "joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestWaitIsBoundedInWallTime(t *testing.T) {
+	t.Parallel()
+	a := New(Options{Window: time.Second, MaxWait: 3 * time.Second, Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}})
+	a.Push(nginx(ngx1, 0, alice, podA, 200, kubectlAgent), t0)
+	a.Push(ou(parser.KindGraceReuse, 5*time.Second, ouA, ctl1, "t1"), t0)
+	stuck := func(string) time.Time { return t0 }
+	if out := a.Release(nil, stuck, t0.Add(2*time.Second)); len(out) != 0 {
+		t.Fatal("released before MaxWait")
+	}
+	out := a.Release(nil, stuck, t0.Add(3*time.Second))
+	if got := describe(out); len(got) != 1 || got[0] != "unattributed 10.1.67.12 10.1.67.12 [proxy 10.1.67.12]  []" {
+		t.Errorf("got %q", got)
+	}
+	if s := a.Stats(); s.UnattributedReuses != 1 {
+		t.Errorf("unattributed reuses = %d", s.UnattributedReuses)
+	}
+}
+
+func TestMappingsAreLearned(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	var in []parser.Event
+	// Two OpenUnison pods behind two controllers; a quiet start (a request
+	// every 1.1 s teaches the pairs), then requests every 300 ms, so most
+	// seconds hold several requests of different pairs.
+	srcs := []struct {
+		ou, ngx  string
+		pod, ctl netip.Addr
+	}{{ouA, ngx1, podA, ctl1}, {ouB, ngx2, podB, ctl2}, {ouA, ngx2, podA, ctl2}, {ouB, ngx1, podB, ctl1}}
+	for i := range 40 {
+		s := srcs[i%4]
+		at := time.Duration(i) * 1100 * time.Millisecond
+		if i >= 10 {
+			at = 11*time.Second + time.Duration(i)*300*time.Millisecond
+		}
+		client := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+		in = append(in, ou(parser.KindTokenOK, at, s.ou, s.ctl, fmt.Sprint("t", i)), nginx(s.ngx, at, client, s.pod, 200, kubectlAgent))
+	}
+	out := run(a, in...)
+	if s := a.Stats(); s.Upstreams != 2 {
+		t.Errorf("learned %d upstreams, want 2", s.Upstreams)
+	}
+	if a.learn.upstream[ouA] != podA || a.learn.peer[ngx2] != ctl2 {
+		t.Errorf("learned upstreams %v, peers %v", a.learn.upstream, a.learn.peer)
+	}
+	joined := 0
+	for i, ev := range out {
+		if ev.Attribution == parser.AttrJoined {
+			joined++
+			if want := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}); ev.IP != want {
+				t.Errorf("event %d joined to %s, want %s", i, ev.IP, want)
+			}
+		}
+	}
+	if joined != 40 {
+		t.Errorf("%d of 40 joined: %q", joined, describe(out))
+	}
+}
+
+func TestMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	a := New(Options{MaxPending: 10})
+	a.ExpectProxies()
+	for i := range 30 {
+		a.Push(nginx(ngx1, time.Duration(i)*time.Millisecond, alice, podA, 200, kubectlAgent), t0)
+		a.Push(ou(parser.KindTokenOK, time.Duration(i)*time.Millisecond, ouA, ctl1, fmt.Sprint("t", i)), t0)
+	}
+	out := a.Release(nil, func(string) time.Time { return t0 }, t0)
+	s := a.Stats()
+	if s.WaitingRecords > 10 || s.WaitingEvents > 10 || s.RecordsEvicted != 20 || s.EventsEvicted != 20 || len(out) != 20 {
+		t.Errorf("stats %+v, released %d", s, len(out))
+	}
+}
+
+func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	a.ExpectProxies()
+	a.Push(ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"), t0)
+	a.Push(nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), t0)
+	a.learn.setUpstream(ouA, podA)
+	b := New(Options{})
+	b.Restore(a.Snapshot(), t0)
+	if !b.Expecting() || b.learn.upstream[ouA] != podA {
+		t.Errorf("restored %+v", b.Snapshot())
+	}
+	got := describe(b.Flush(nil))
+	if len(got) != 1 || got[0] != "joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []" {
+		t.Errorf("after restore: %q", got)
+	}
+}

@@ -1,0 +1,103 @@
+package attribute
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/parser"
+)
+
+// maxKnown caps the proxy addresses learned; past it the set starts afresh
+// from the configured prefixes (a cluster has tens of proxy pods, not
+// thousands, so only churn over a very long run gets there).
+const maxKnown = 4096
+
+// meshInbound is the source a mesh sidecar uses for inbound passthrough:
+// what OpenUnison logs for every request behind Istio.
+var meshInbound = netip.AddrFrom4([4]byte{127, 0, 0, 6})
+
+// proxySet is what is known to be a proxy, never a client.
+type proxySet struct {
+	prefixes []netip.Prefix
+	addrs    map[netip.Addr]struct{}
+}
+
+func (s *proxySet) init(prefixes []netip.Prefix) {
+	s.prefixes = append([]netip.Prefix{netip.PrefixFrom(meshInbound, 32)}, prefixes...)
+	s.addrs = map[netip.Addr]struct{}{}
+}
+
+func (s *proxySet) has(a netip.Addr) bool {
+	a = a.Unmap()
+	if _, ok := s.addrs[a]; ok {
+		return true
+	}
+	for _, p := range s.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *proxySet) add(a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
+	if len(s.addrs) >= maxKnown {
+		clear(s.addrs)
+	}
+	s.addrs[a.Unmap()] = struct{}{}
+}
+
+func (s *proxySet) size() int { return len(s.addrs) + len(s.prefixes) }
+
+// isMeshPeer reports whether OpenUnison logged a loopback address: behind
+// a mesh sidecar every request comes from 127.0.0.6 (or 127.0.0.1 with
+// older sidecars), so the peer says nothing of which proxy sent it.
+func isMeshPeer(a netip.Addr) bool {
+	a = a.Unmap()
+	return a == meshInbound || a == netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// crowd finds proxies no log names: a private address that carries the
+// token requests of many users is an ingress, not a machine of one user.
+type crowd struct {
+	users map[netip.Addr]map[string]time.Time
+}
+
+// maxCrowd caps the private addresses watched; past it they start afresh.
+const maxCrowd = 4096
+
+func (c *crowd) init() { c.users = map[netip.Addr]map[string]time.Time{} }
+
+// note counts ev's user for its peer and reports whether the peer now
+// carries enough users to be a proxy.
+func (c *crowd) note(ev *parser.Event, opt *Options) bool {
+	peer := ev.Peer
+	if !geo.IsPrivate(peer) {
+		return false
+	}
+	m := c.users[peer]
+	if m == nil {
+		if len(c.users) >= maxCrowd {
+			clear(c.users)
+		}
+		m = map[string]time.Time{}
+		c.users[peer] = m
+	}
+	for u, t := range m {
+		if ev.Time.Sub(t) > opt.CrowdWindow {
+			delete(m, u)
+		}
+	}
+	m[ev.IdP+"|"+ev.User] = ev.Time
+	if len(m) < opt.CrowdUsers {
+		return false
+	}
+	delete(c.users, peer)
+	return true
+}
+
+func isPrivatePeer(a netip.Addr) bool { return geo.IsPrivate(a) }

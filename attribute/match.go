@@ -1,0 +1,288 @@
+package attribute
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// result is what attribution found for one request.
+type result struct {
+	attr       parser.Attribution
+	client     netip.Addr
+	agent, via string
+	candidates []netip.Addr
+}
+
+func (r *result) apply(ev *parser.Event) {
+	ev.Attribution, ev.Agent, ev.Via = r.attr, r.agent, r.via
+	ev.Candidates = slices.Clone(r.candidates)
+	if r.client.IsValid() {
+		ev.IP = r.client
+	}
+}
+
+// resolve attributes the token event at a.events[idx], whose wait is over.
+func (a *Attributor) resolve(ev *parser.Event, idx int) {
+	if !IsToken(ev.Kind) {
+		return
+	}
+	if !ev.Peer.IsValid() {
+		ev.Peer = ev.IP
+	}
+	if !a.known.has(ev.Peer) && a.crowd.note(ev, &a.opt) {
+		a.known.add(ev.Peer)
+	}
+	var res result
+	if tw, ok := a.twins.get(ev); ok && ev.Kind == parser.KindGraceReuse {
+		res = tw // the AzSuccess of the same request was matched already
+	} else {
+		res = a.match(ev, idx)
+	}
+	res.apply(ev)
+	if ev.Kind == parser.KindTokenOK {
+		a.twins.put(ev, res)
+	}
+	a.stats.Outcomes[res.attr]++
+	if res.attr == parser.AttrUnattributed {
+		if ev.Kind == parser.KindGraceReuse {
+			a.stats.UnattributedReuses++
+		}
+		if _, ok := a.stats.Unattributed[ev.Peer]; ok || len(a.stats.Unattributed) < 64 {
+			a.stats.Unattributed[ev.Peer]++
+		}
+	}
+}
+
+func (a *Attributor) match(ev *parser.Event, idx int) result {
+	peer := ev.Peer
+	cands := a.candidates(ev, nil)
+	a.vote(ev, cands)
+	if len(cands) == 0 {
+		if a.known.has(peer) {
+			return result{attr: parser.AttrUnattributed, via: "proxy " + peer.String()}
+		}
+		return result{attr: parser.AttrDirect}
+	}
+	clients := a.clients(cands)
+	pick := -1
+	if len(clients) == 1 {
+		pick = cands[0] // the same client: the first in log order
+	} else {
+		pick = a.inOrder(ev, idx, cands)
+	}
+	if pick < 0 {
+		r := &a.records[cands[0]].ev
+		return result{attr: parser.AttrAmbiguous, candidates: clients, via: r.Proxy.Format.String() + " " + a.proxyName(r, peer), agent: a.sharedAgent(cands)}
+	}
+	rec := &a.records[pick]
+	rec.used = true
+	p := rec.ev.Proxy
+	if !isMeshPeer(peer) && peer != p.Client {
+		a.known.add(peer)
+	}
+	return result{attr: parser.AttrJoined, client: p.Client, agent: p.Agent, via: p.Format.String() + " " + a.proxyName(&rec.ev, peer)}
+}
+
+// proxyName is the proxy as OpenUnison would know it: its address towards
+// the upstream when logged, else the peer.
+func (a *Attributor) proxyName(r *parser.Event, peer netip.Addr) string {
+	if l := r.Proxy.UpstreamLocal; l.IsValid() {
+		return l.String()
+	}
+	if w, ok := a.learn.peer[r.Source]; ok {
+		return w.String()
+	}
+	return peer.String()
+}
+
+func (a *Attributor) clients(cands []int) []netip.Addr {
+	var out []netip.Addr
+	for _, i := range cands {
+		c := a.records[i].ev.Proxy.Client
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(x, y netip.Addr) int { return x.Compare(y) })
+	return out
+}
+
+func (a *Attributor) sharedAgent(cands []int) string {
+	agent := a.records[cands[0]].ev.Proxy.Agent
+	for _, i := range cands[1:] {
+		if a.records[i].ev.Proxy.Agent != agent {
+			return ""
+		}
+	}
+	return agent
+}
+
+// inOrder pairs the events waiting for the same records with those
+// records in order, which is exact when as many events as records compete
+// and each request was over before the next one reached OpenUnison: a proxy
+// logs requests as they end, so its log then keeps OpenUnison's order. It
+// returns the record for ev, or -1 when order cannot decide.
+func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
+	var rivals []int // events competing for cands, in time order, ev among them
+	for j := idx; j < len(a.events); j++ {
+		o := &a.events[j].ev
+		if !IsToken(o.Kind) || (o.Kind == parser.KindGraceReuse && a.hasTwin(j)) {
+			continue
+		}
+		for _, i := range cands {
+			if a.compatible(o, &a.records[i]) {
+				rivals = append(rivals, j)
+				break
+			}
+		}
+	}
+	if len(rivals) != len(cands) {
+		return -1
+	}
+	var longest time.Duration
+	for _, i := range cands {
+		longest = max(longest, a.records[i].ev.Proxy.Duration)
+	}
+	gap := longest + 2*a.opt.Skew + time.Millisecond
+	k := -1
+	for n, j := range rivals {
+		o := &a.events[j].ev
+		if !a.compatible(o, &a.records[cands[n]]) {
+			return -1
+		}
+		if n > 0 && o.Time.Sub(a.events[rivals[n-1]].ev.Time) <= gap {
+			return -1
+		}
+		if j == idx {
+			k = n
+		}
+	}
+	if k < 0 {
+		return -1
+	}
+	return cands[k]
+}
+
+// hasTwin reports whether the grace reuse at a.events[j] has its AzSuccess
+// waiting or matched: the two are one request and one record.
+func (a *Attributor) hasTwin(j int) bool {
+	ev := &a.events[j].ev
+	if _, ok := a.twins.get(ev); ok {
+		return true
+	}
+	for i := j - 1; i >= 0; i-- {
+		o := &a.events[i].ev
+		if ev.Time.Sub(o.Time) > twinGap {
+			break
+		}
+		if o.Kind == parser.KindTokenOK && sameRequest(o, ev) {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates appends to dst the waiting records that can be ev's request.
+func (a *Attributor) candidates(ev *parser.Event, dst []int) []int {
+	lo := ev.Time.Add(-a.opt.Window - time.Second - a.opt.Skew)
+	// Records arrive roughly in time order; start at the first that can
+	// still reach ev.
+	start, _ := slices.BinarySearchFunc(a.records, lo, func(r record, t time.Time) int { return r.ev.Proxy.End.Compare(t) })
+	start = max(0, start-64) // arrival order is only roughly time order
+	for i := start; i < len(a.records); i++ {
+		if a.compatible(ev, &a.records[i]) {
+			dst = append(dst, i)
+		}
+	}
+	return dst
+}
+
+// compatible reports whether r can be the proxy's record of ev's request.
+func (a *Attributor) compatible(ev *parser.Event, r *record) bool {
+	p := r.ev.Proxy
+	if r.used || !statusFits(ev.Kind, p.Status) || !pathFits(ev, p.Path) {
+		return false
+	}
+	start := p.Start
+	if start.IsZero() {
+		start = p.End.Add(-p.Duration)
+	}
+	if ev.Time.Before(start.Add(-a.opt.Skew)) || ev.Time.After(p.End.Add(p.Precision+a.opt.Skew)) {
+		return false
+	}
+	if n := len(p.Upstreams); n > 0 {
+		u := p.Upstreams[n-1].Addr().Unmap()
+		if src, ok := a.learn.upstreamSrc[u]; ok && src != ev.Source {
+			return false
+		}
+		if w, ok := a.learn.upstream[ev.Source]; ok && w != u {
+			return false
+		}
+	}
+	peer := ev.Peer
+	if isMeshPeer(peer) {
+		return true
+	}
+	if p.UpstreamLocal.IsValid() && p.UpstreamLocal.Unmap() != peer.Unmap() {
+		return false
+	}
+	if w, ok := a.learn.peer[r.ev.Source]; ok {
+		return w == peer.Unmap()
+	}
+	if src, ok := a.learn.peerSrc[peer.Unmap()]; ok && src != r.ev.Source {
+		return false
+	}
+	// A public address is a client unless configured as a proxy.
+	return a.known.has(peer) || isPrivatePeer(peer)
+}
+
+func statusFits(k parser.Kind, status int) bool {
+	if k == parser.KindTokenFail {
+		return status >= 400 && status < 500
+	}
+	return status >= 200 && status < 300
+}
+
+// pathFits compares the record's path with the token endpoint OpenUnison
+// logged (its URL, or /auth/idp/<IdP>/token when the URL is not known).
+func pathFits(ev *parser.Event, path string) bool {
+	want := ev.URL
+	if i := strings.Index(want, "/auth/idp/"); i >= 0 {
+		want = want[i:]
+	} else {
+		want = "/auth/idp/" + ev.IdP + "/token"
+	}
+	return path == want
+}
+
+// vote spreads one vote of ev over the pairs its candidates suggest, and
+// learns the pairs that lead.
+func (a *Attributor) vote(ev *parser.Event, cands []int) {
+	if len(cands) == 0 {
+		return
+	}
+	w := 1 / float64(len(cands))
+	for _, i := range cands {
+		r := &a.records[i].ev
+		if n := len(r.Proxy.Upstreams); n > 0 {
+			if _, known := a.learn.upstream[ev.Source]; !known {
+				if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w); ok {
+					a.learn.setUpstream(ev.Source, u)
+				}
+			}
+		}
+		if isMeshPeer(ev.Peer) {
+			continue
+		}
+		if _, known := a.learn.peer[r.Source]; !known {
+			if p, ok := a.learn.peerVotes.add(r.Source, ev.Peer.Unmap(), w); ok {
+				a.learn.setPeer(r.Source, p)
+				a.known.add(p)
+			}
+		}
+	}
+}

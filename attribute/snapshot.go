@@ -1,0 +1,66 @@
+package attribute
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// Snapshot is what an Attributor holds, for a checkpoint: what waits and
+// what was learned. Gob-encoded by the watcher; fields may only be added.
+type Snapshot struct {
+	Events    []parser.Event // waiting, in arrival order
+	Records   []parser.Event // waiting proxy records (used ones included: a twin may still need them)
+	Used      []bool
+	Upstreams map[string]netip.Addr // OpenUnison source → upstream address
+	Peers     map[string]netip.Addr // proxy source → logged peer
+	Proxies   []netip.Addr          // learned proxy addresses
+	Expect    bool
+}
+
+// Snapshot copies the state.
+func (a *Attributor) Snapshot() Snapshot {
+	s := Snapshot{Upstreams: map[string]netip.Addr{}, Peers: map[string]netip.Addr{}, Expect: a.expect}
+	for _, p := range a.events {
+		s.Events = append(s.Events, p.ev)
+	}
+	for _, r := range a.records {
+		s.Records = append(s.Records, r.ev)
+		s.Used = append(s.Used, r.used)
+	}
+	for k, v := range a.learn.upstream {
+		s.Upstreams[k] = v
+	}
+	for k, v := range a.learn.peer {
+		s.Peers[k] = v
+	}
+	for addr := range a.known.addrs {
+		s.Proxies = append(s.Proxies, addr)
+	}
+	return s
+}
+
+// Restore puts a snapshot back; what waited waits again from now.
+func (a *Attributor) Restore(s Snapshot, now time.Time) {
+	for _, ev := range s.Events {
+		a.events = append(a.events, pending{ev: ev, arrived: now})
+	}
+	for i, ev := range s.Records {
+		if ev.Proxy == nil {
+			continue
+		}
+		a.learn.noteSource(ev.Source)
+		a.records = append(a.records, record{ev: ev, arrived: now, used: i < len(s.Used) && s.Used[i]})
+	}
+	for k, v := range s.Upstreams {
+		a.learn.setUpstream(k, v)
+	}
+	for k, v := range s.Peers {
+		a.learn.setPeer(k, v)
+	}
+	for _, p := range s.Proxies {
+		a.known.add(p)
+	}
+	a.expect = a.expect || s.Expect
+}

@@ -1,0 +1,67 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// attrClock is how far a source has been read, for attribution: the
+// newest record's time of a proxy log still being read (far future once it
+// is quiet or gone); the empty source is all of them.
+func (w *Watcher) attrClock(src string) time.Time {
+	if src == "" {
+		return w.newest
+	}
+	t, _ := w.sourceClock(src)
+	return t
+}
+
+// releaseAttributed passes on the events attribution is done with.
+func (w *Watcher) releaseAttributed(ctx context.Context) error {
+	w.attrOut = w.attr.Release(w.attrOut[:0], w.attrClock, w.opt.now())
+	return w.admitAll(ctx)
+}
+
+// flushAttributed passes on everything attribution holds: the end.
+func (w *Watcher) flushAttributed(ctx context.Context) error {
+	w.attrOut = w.attr.Flush(w.attrOut[:0])
+	return w.admitAll(ctx)
+}
+
+func (w *Watcher) admitAll(ctx context.Context) error {
+	var err error
+	for i := range w.attrOut {
+		if err == nil {
+			err = w.admit(ctx, w.attrOut[i])
+		}
+	}
+	clear(w.attrOut)
+	w.attrOut = w.attrOut[:0]
+	w.attrMetrics()
+	return err
+}
+
+// attrMetrics brings the attribution metrics up to date and says once, in
+// the log, which proxy log would attribute the reuses it could not.
+func (w *Watcher) attrMetrics() {
+	st := w.attr.Stats()
+	if st.UnattributedReuses > 0 && w.attrSeen.UnattributedReuses == 0 {
+		w.log.Warn(UnattributedNote(st))
+	}
+	if m := w.opt.Metrics; m != nil {
+		for a, n := range st.Outcomes {
+			if d := n - w.attrSeen.Outcomes[a]; d > 0 && a > 0 {
+				m.Attribution.WithLabelValues(parser.Attribution(a).String()).Add(float64(d))
+			}
+		}
+		m.AttrWaiting.WithLabelValues("events").Set(float64(st.WaitingEvents))
+		m.AttrWaiting.WithLabelValues("records").Set(float64(st.WaitingRecords))
+		m.AttrEvicted.WithLabelValues("events").Add(float64(st.EventsEvicted - w.attrSeen.EventsEvicted))
+		m.AttrEvicted.WithLabelValues("records").Add(float64(st.RecordsEvicted - w.attrSeen.RecordsEvicted))
+		m.AttrEvicted.WithLabelValues("records_unmatched").Add(float64(st.RecordsUnmatched - w.attrSeen.RecordsUnmatched))
+		m.Unattributed.Add(float64(st.UnattributedReuses - w.attrSeen.UnattributedReuses))
+	}
+	w.attrSeen = st
+}

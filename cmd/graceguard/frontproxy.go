@@ -13,21 +13,21 @@ import (
 	"github.com/graceguard/graceguard/idp"
 )
 
-// proxyFlags put the bundled IdP behind its ingress-nginx stand-in (idp
+// frontProxyFlags put the bundled IdP behind its ingress-nginx stand-in (idp
 // serve, simulate).
-type proxyFlags struct {
+type frontProxyFlags struct {
 	listen string // idp serve only: where the proxy listens
 	log    string
 	from   string
 }
 
-func (p *proxyFlags) addFlags(f *pflag.FlagSet) {
+func (p *frontProxyFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&p.log, "proxy-log", "", "the proxy's access log `FILE`, in ingress-nginx's default format (upstreaminfo), appended to")
 	f.StringVar(&p.from, "proxy-from", "", "the loopback `ADDR` the proxy connects to the IdP from: what the IdP logs (default 127.0.0.3 on Linux)")
 }
 
 // check refuses proxy flags without the one that turns the proxy on.
-func (p proxyFlags) check(on bool, onFlag string) error {
+func (p frontProxyFlags) check(on bool, onFlag string) error {
 	switch {
 	case on && p.log == "":
 		return usageErrorf("%s needs --proxy-log FILE: the proxy's access log is what names the clients", onFlag)
@@ -56,7 +56,7 @@ type runningProxy struct {
 
 // start opens the access log, listens on addr and builds a proxy in front
 // of upstream (the IdP's base URL).
-func (p proxyFlags) start(addr, upstream string, diag *slog.Logger) (*runningProxy, error) {
+func (p frontProxyFlags) start(addr, upstream string, diag *slog.Logger) (*runningProxy, error) {
 	f, err := os.OpenFile(p.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("--proxy-log: %w", err)

@@ -58,7 +58,7 @@ func TestIdpServeBehindProxy(t *testing.T) {
 	dir := t.TempDir()
 	proxyLog := filepath.Join(dir, "ingress.log")
 	issuer, stdout, _ := startIdpServe(t, func(o *idpServeOptions) {
-		o.grace, o.proxy = 2*time.Second, proxyFlags{listen: "127.0.0.1:0", log: proxyLog}
+		o.grace, o.proxy = 2*time.Second, frontProxyFlags{listen: "127.0.0.1:0", log: proxyLog}
 	})
 	if err := runSimulate(context.Background(), simulateOpts(issuer, &bytes.Buffer{})); err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestSimulateBehindProxy(t *testing.T) {
 	})
 	proxyLog := filepath.Join(t.TempDir(), "ingress.log")
 	o := simulateOpts(issuer, &bytes.Buffer{})
-	o.proxy = proxyFlags{log: proxyLog}
+	o.proxy = frontProxyFlags{log: proxyLog}
 	if err := runSimulate(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ type idpServeOptions struct {
 	signingKey     string
 	revokeOnReuse  bool
 	maxSessions    int
-	proxy          proxyFlags
+	proxy          frontProxyFlags
 	// ready, when set, receives the issuer once the IdP listens (tests).
 	ready func(issuer string)
 }

@@ -41,7 +41,7 @@ type simulateOptions struct {
 	seed         uint64
 	format       string
 	quiet        bool
-	proxy        proxyFlags
+	proxy        frontProxyFlags
 }
 
 func newSimulateCmd(io streams) *cobra.Command {

@@ -102,7 +102,7 @@ type Watcher struct {
 type WatchStats struct {
 	Records, ParseErrors, Alerts, Duplicates, DeliveryErrors int64
 	HeldOverflow                                             int64 // held events judged early because maxHeld were waiting
-	Events                                                   [5]int64
+	Events                                                   [parser.NumKinds]int64
 	TokenAddrs                                               AddressCounts
 }
 

@@ -49,6 +49,9 @@ type ClientOptions struct {
 	Timeout      time.Duration
 	// IdleConnsPerAddr bounds idle keep-alive connections per source address.
 	IdleConnsPerAddr int
+	// UserAgent is sent with every request; empty sends Go's default
+	// (Go-http-client/1.1), which is what client-go's oidc refresh sends.
+	UserAgent string
 	// DialAddr, when set, is the HOST:PORT every connection goes to
 	// instead of the issuer's: a proxy in front of the IdP, as DNS would
 	// send clients to an ingress. URLs and Host headers stay the issuer's.
@@ -197,6 +200,9 @@ func (c *Client) token(ctx context.Context, from netip.Addr, form url.Values) (T
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if c.opts.UserAgent != "" {
+		req.Header.Set("User-Agent", c.opts.UserAgent)
+	}
 	resp, err := c.do(req, from)
 	if err != nil {
 		return Tokens{}, err

@@ -123,6 +123,10 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 // LogErr is the first error writing the access log returned, if any.
 func (p *Proxy) LogErr() error { return p.log.Err() }
 
+// From is the address the proxy connects to the upstream from, what the
+// IdP logs; invalid when the system chooses it.
+func (p *Proxy) From() netip.Addr { return p.cfg.From }
+
 // rewrite sends the request on as ingress-nginx does, less the
 // X-Forwarded-For chain: OpenUnison has no use for it, and an IdP started
 // with --trusted-proxies must still log the proxy.

@@ -77,13 +77,6 @@ func placeText(g *Geo) string {
 	return "?"
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 // HumanDuration rounds a duration for people: 42ms, 1.9s, 3m10s.
 func HumanDuration(d time.Duration) string {
 	switch {

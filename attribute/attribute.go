@@ -110,9 +110,13 @@ type Attributor struct {
 	learn   learner
 	twins   twinCache
 	crowd   crowd
-	expect  bool // proxy records have been seen or mappings given: token events wait for them
+	expect  bool      // proxy records have been seen or mappings given: token events wait for them
+	expired time.Time // the clock at the last expiry of records
 	stats   Stats
 }
+
+// expireEvery is how often, in log time, old records are dropped.
+const expireEvery = 100 * time.Millisecond
 
 type pending struct {
 	ev      parser.Event
@@ -120,9 +124,12 @@ type pending struct {
 }
 
 type record struct {
-	ev      parser.Event // KindProxy, Proxy set
-	used    bool
-	arrived time.Time
+	ev   parser.Event // KindProxy, Proxy set
+	used bool
+	// contested: an event already released as ambiguous may be this
+	// record's, so counting rivals for it can no longer be exact.
+	contested bool
+	arrived   time.Time
 }
 
 // New returns an Attributor.
@@ -147,6 +154,13 @@ func New(opt Options) *Attributor {
 // ExpectProxies says proxy logs are among the inputs, so token events wait
 // for their records from the start.
 func (a *Attributor) ExpectProxies() { a.expect = true }
+
+// ExpectSource says src is a proxy's log (its first bytes told), so token
+// events wait for it from its first line on.
+func (a *Attributor) ExpectSource(src string) {
+	a.expect = true
+	a.learn.noteSource(src)
+}
 
 // Expecting reports whether token events wait for proxy records.
 func (a *Attributor) Expecting() bool { return a.expect }
@@ -174,10 +188,18 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		}
 		return
 	}
-	if IsToken(ev.Kind) && !ev.Peer.IsValid() {
-		ev.Peer = ev.IP
+	if IsToken(ev.Kind) {
+		if !ev.Peer.IsValid() {
+			ev.Peer = ev.IP
+		}
+		a.learn.noteOU(ev.Source)
 	}
+	// Kept in log time order: sources arrive interleaved, and nearly in
+	// order, so the new event rarely moves far.
 	a.events = append(a.events, pending{ev: ev, arrived: arrived})
+	for i := len(a.events) - 1; i > 0 && a.events[i].ev.Time.Before(a.events[i-1].ev.Time); i-- {
+		a.events[i], a.events[i-1] = a.events[i-1], a.events[i]
+	}
 }
 
 // noteRecord learns what a record says by itself: a proxy's own address
@@ -195,7 +217,6 @@ func (a *Attributor) noteRecord(ev *parser.Event) {
 // waited MaxWait (now), or too many wait. Before any proxy record is seen
 // nothing waits.
 func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []parser.Event {
-	slices.SortStableFunc(a.events, func(x, y pending) int { return x.ev.Time.Compare(y.ev.Time) })
 	through := a.through(clock)
 	n := 0
 	for n < len(a.events) {
@@ -215,7 +236,20 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	}
 	clear(a.events[:n])
 	a.events = slices.Delete(a.events, 0, n)
-	a.expire(through)
+	// Records expire by the hundred milliseconds: checking all of them on
+	// every event would cost more than the join.
+	// A record waits for its event as long as an event waits for it: until
+	// every OpenUnison log, not only the proxies', is Window past it.
+	horizon := through
+	if ou, ok := a.ouThrough(clock); ok && ou.Before(horizon) {
+		horizon = ou
+	} else if !ok {
+		horizon = time.Time{} // no OpenUnison log yet: records wait (capped)
+	}
+	if horizon.Sub(a.expired) >= expireEvery || horizon.Before(a.expired) {
+		a.expired = horizon
+		a.expire(horizon)
+	}
 	return dst
 }
 
@@ -237,6 +271,21 @@ func (a *Attributor) through(clock Clock) time.Time {
 		}
 	}
 	return t
+}
+
+// ouThrough is the time every OpenUnison log has been read to; false
+// before any token event came.
+func (a *Attributor) ouThrough(clock Clock) (time.Time, bool) {
+	if len(a.learn.ous) == 0 {
+		return time.Time{}, false
+	}
+	t := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	for src := range a.learn.ous {
+		if c := clock(src); c.Before(t) {
+			t = c
+		}
+	}
+	return t, true
 }
 
 // expire drops the records too old for any event still to come.

@@ -62,6 +62,7 @@ type learner struct {
 	peer        map[string]netip.Addr // proxy source → the peer OpenUnison logs for it
 	peerSrc     map[netip.Addr]string
 	sources     map[string]struct{} // the proxy sources seen
+	ous         map[string]struct{} // the OpenUnison sources seen
 	upVotes     votes
 	peerVotes   votes
 }
@@ -69,7 +70,7 @@ type learner struct {
 func (l *learner) init() {
 	l.upstream, l.upstreamSrc = map[string]netip.Addr{}, map[netip.Addr]string{}
 	l.peer, l.peerSrc = map[string]netip.Addr{}, map[netip.Addr]string{}
-	l.sources = map[string]struct{}{}
+	l.sources, l.ous = map[string]struct{}{}, map[string]struct{}{}
 	l.upVotes, l.peerVotes = votes{}, votes{}
 }
 
@@ -112,4 +113,14 @@ func (l *learner) noteSource(src string) {
 		clear(l.sources)
 	}
 	l.sources[src] = struct{}{}
+}
+
+func (l *learner) noteOU(src string) {
+	if _, ok := l.ous[src]; ok {
+		return
+	}
+	if len(l.ous) >= maxVoteKeys {
+		clear(l.ous)
+	}
+	l.ous[src] = struct{}{}
 }

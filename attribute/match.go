@@ -75,6 +75,9 @@ func (a *Attributor) match(ev *parser.Event, idx int) result {
 		pick = a.inOrder(ev, idx, cands)
 	}
 	if pick < 0 {
+		for _, i := range cands {
+			a.records[i].contested = true
+		}
 		r := &a.records[cands[0]].ev
 		return result{attr: parser.AttrAmbiguous, candidates: clients, via: r.Proxy.Format.String() + " " + a.proxyName(r, peer), agent: a.sharedAgent(cands)}
 	}
@@ -127,6 +130,11 @@ func (a *Attributor) sharedAgent(cands []int) string {
 // logs requests as they end, so its log then keeps OpenUnison's order. It
 // returns the record for ev, or -1 when order cannot decide.
 func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
+	for _, i := range cands {
+		if a.records[i].contested {
+			return -1
+		}
+	}
 	var rivals []int // events competing for cands, in time order, ev among them
 	for j := idx; j < len(a.events); j++ {
 		o := &a.events[j].ev
@@ -193,8 +201,15 @@ func (a *Attributor) candidates(ev *parser.Event, dst []int) []int {
 	// still reach ev.
 	start, _ := slices.BinarySearchFunc(a.records, lo, func(r record, t time.Time) int { return r.ev.Proxy.End.Compare(t) })
 	start = max(0, start-64) // arrival order is only roughly time order
+	// Past this a record ended too late to be ev's request (it would have
+	// lasted longer than the window), even allowing for arrival order.
+	hi := ev.Time.Add(2*a.opt.Window + time.Second)
+	path := wantPath(ev)
 	for i := start; i < len(a.records); i++ {
-		if a.compatible(ev, &a.records[i]) {
+		if a.records[i].ev.Proxy.End.After(hi) {
+			break
+		}
+		if a.fits(ev, path, &a.records[i]) {
 			dst = append(dst, i)
 		}
 	}
@@ -203,15 +218,20 @@ func (a *Attributor) candidates(ev *parser.Event, dst []int) []int {
 
 // compatible reports whether r can be the proxy's record of ev's request.
 func (a *Attributor) compatible(ev *parser.Event, r *record) bool {
+	return a.fits(ev, wantPath(ev), r)
+}
+
+// fits is compatible with ev's token endpoint path worked out once.
+func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	p := r.ev.Proxy
-	if r.used || !statusFits(ev.Kind, p.Status) || !pathFits(ev, p.Path) {
+	if r.used || !statusFits(ev.Kind, p.Status) {
 		return false
 	}
 	start := p.Start
 	if start.IsZero() {
 		start = p.End.Add(-p.Duration)
 	}
-	if ev.Time.Before(start.Add(-a.opt.Skew)) || ev.Time.After(p.End.Add(p.Precision+a.opt.Skew)) {
+	if ev.Time.Before(start.Add(-a.opt.Skew)) || ev.Time.After(p.End.Add(p.Precision+a.opt.Skew)) || p.Path != path {
 		return false
 	}
 	if n := len(p.Upstreams); n > 0 {
@@ -247,16 +267,13 @@ func statusFits(k parser.Kind, status int) bool {
 	return status >= 200 && status < 300
 }
 
-// pathFits compares the record's path with the token endpoint OpenUnison
-// logged (its URL, or /auth/idp/<IdP>/token when the URL is not known).
-func pathFits(ev *parser.Event, path string) bool {
-	want := ev.URL
-	if i := strings.Index(want, "/auth/idp/"); i >= 0 {
-		want = want[i:]
-	} else {
-		want = "/auth/idp/" + ev.IdP + "/token"
+// wantPath is the token endpoint OpenUnison logged, as a proxy logs its
+// path: from the URL, or /auth/idp/<IdP>/token when the URL is not known.
+func wantPath(ev *parser.Event) string {
+	if i := strings.Index(ev.URL, "/auth/idp/"); i >= 0 {
+		return ev.URL[i:]
 	}
-	return path == want
+	return "/auth/idp/" + ev.IdP + "/token"
 }
 
 // vote spreads one vote of ev over the pairs its candidates suggest, and

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -65,6 +66,69 @@ func BenchmarkParseCandidates(b *testing.B) {
 	SplitCandidates(data, func(rec []byte, _ Kind, _ int, _ int64) {
 		recs = append(recs, bytes.Clone(rec))
 	})
+	b.ResetTimer()
+	for b.Loop() {
+		for _, rec := range recs {
+			if _, err := Parse(rec, time.UTC); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
+}
+
+var (
+	benchProxyMu   sync.Mutex
+	benchProxyLogs = map[loggen.ProxyFormat][]byte{}
+)
+
+// proxyLog is 32 MB of one proxy pod's generated access log in format f,
+// about 2% of its lines token requests: the size of realisticLog, so the
+// two benchmarks' MB/s compare directly.
+func proxyLog(b *testing.B, f loggen.ProxyFormat) []byte {
+	benchProxyMu.Lock()
+	defer benchProxyMu.Unlock()
+	if data, ok := benchProxyLogs[f]; ok {
+		return data
+	}
+	var ou, px bytes.Buffer
+	if _, _, err := loggen.WritePaired([]io.Writer{&ou}, loggen.Config{Size: 20 << 20, Seed: 1},
+		loggen.Proxy{Format: f, Writers: []io.Writer{&px}}); err != nil {
+		b.Fatal(err)
+	}
+	data := px.Bytes()
+	if len(data) < 32<<20 {
+		b.Fatalf("only %d bytes of %s log", len(data), f)
+	}
+	data = data[:bytes.LastIndexByte(data[:32<<20], '\n')+1]
+	benchProxyLogs[f] = data
+	return data
+}
+
+// The per-core cost of finding the token requests in a proxy's log, as a
+// scan's block workers do it; compare with BenchmarkSplitCandidates.
+func BenchmarkSplitLinesNginx(b *testing.B)     { benchSplitLines(b, loggen.ProxyNginx) }
+func BenchmarkSplitLinesNginxJSON(b *testing.B) { benchSplitLines(b, loggen.ProxyNginxJSON) }
+func BenchmarkSplitLinesIstio(b *testing.B)     { benchSplitLines(b, loggen.ProxyIstio) }
+
+func benchSplitLines(b *testing.B, f loggen.ProxyFormat) {
+	data := proxyLog(b, f)
+	b.SetBytes(int64(len(data)))
+	n := 0
+	for b.Loop() {
+		n = 0
+		SplitLines(data, func([]byte, Kind, int, int64) { n++ })
+	}
+	if n == 0 {
+		b.Fatal("no token request found")
+	}
+}
+
+// Parse over the token records of a proxy's log.
+func BenchmarkParseProxyCandidates(b *testing.B) {
+	data := proxyLog(b, loggen.ProxyNginx)
+	var recs [][]byte
+	SplitLines(data, func(rec []byte, _ Kind, _ int, _ int64) { recs = append(recs, bytes.Clone(rec)) })
 	b.ResetTimer()
 	for b.Loop() {
 		for _, rec := range recs {

@@ -126,6 +126,10 @@ func IsProxyLog(head []byte) bool {
 // longer than MaxRecord is cut there.
 func SplitLines(block []byte, fn func(rec []byte, kind Kind, off int, line int64)) BlockStats {
 	var st BlockStats
+	// The next idpMarker in the block, found once for all the lines before
+	// it: a line that holds none is other unless OpenUnison's grammar reads
+	// it, and searching line by line restarted the search at every line.
+	marker := -1
 	for pos := 0; pos < len(block); {
 		end := len(block)
 		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
@@ -133,14 +137,23 @@ func SplitLines(block []byte, fn func(rec []byte, kind Kind, off int, line int64
 		}
 		line := block[pos:end]
 		st.Lines++
+		if marker < pos && marker != len(block) {
+			if m := indexMarker(block[pos:]); m >= 0 {
+				marker = pos + m
+			} else {
+				marker = len(block)
+			}
+		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			st.Records++
 			if len(line) > MaxRecord {
 				line = line[:MaxRecord]
 				st.Cut++
 			}
-			if k := ClassifyLine(line); k != KindOther {
-				fn(line, k, pos, st.Lines)
+			if marker < end || isLog4jShape(line) {
+				if k := ClassifyLine(line); k != KindOther {
+					fn(line, k, pos, st.Lines)
+				}
 			}
 		}
 		pos = end + 1

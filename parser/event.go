@@ -1,4 +1,5 @@
-// Package parser turns the bytes of OpenUnison's log into Events.
+// Package parser turns the bytes of OpenUnison's log, and of the proxies in
+// front of it, into Events.
 //
 // It owns the log4j2 line grammar OpenUnison writes (`[%d][%t] %-5p %c{1} - %m%n`),
 // the shape of the AccessLog and OpenIDConnectIdP messages, the container
@@ -6,6 +7,16 @@
 // --timestamps`) and the joining of multi-line records such as Java stack
 // traces. It keeps no state across records beyond the record being joined and
 // must not keep any across users: correlation belongs to package correlate.
+//
+// It owns the proxies' access-log formats too (proxy*.go): ingress-nginx's
+// upstreaminfo and its older variant, its JSON formats with operators' key
+// names (JSONKeys), Envoy's and Istio's text formats, Envoy Gateway's JSON,
+// Traefik's CLF and JSON. A source is found to be a proxy's from its lines,
+// inside any wrapper, and its records are then its lines. Only requests to
+// an IdP's token endpoint become KindProxy events, with a ProxyRecord; every
+// other line of a proxy, which carries the whole cluster's traffic, is other
+// after one search. Matching a proxy record to OpenUnison's record of the
+// same request belongs to package attribute, not here.
 //
 // Two entry points serve two speeds. Classify tells the Kind of a record
 // without allocating, so a scanner can skip the ~97% of a busy log that is
@@ -183,7 +194,10 @@ func (f ProxyFormat) String() string {
 
 // ProxyRecord is what a proxy's access-log record says of one request.
 // Times follow proxies.md's "Timing": OpenUnison's line for the same
-// request lies within [Earliest, Latest].
+// request lies within [Start, End + Precision), the logged times being
+// truncated to Precision (nginx's $time_local to the second). The event's
+// Time is Start for Envoy, Istio, Envoy Gateway and Traefik, which log the
+// start, and End for ingress-nginx, which logs when it wrote the line.
 type ProxyRecord struct {
 	Format    ProxyFormat
 	Client    netip.Addr       // the client as the proxy saw it ($remote_addr, DOWNSTREAM_REMOTE_ADDRESS, ClientHost)
@@ -201,7 +215,10 @@ type ProxyRecord struct {
 	Start         time.Time     // request start, when the format has it (Envoy, Traefik); else End − Duration
 	End           time.Time     // when the proxy wrote the record (nginx $time_local / $msec); else Start + Duration
 	Duration      time.Duration // request time as logged
-	Precision     time.Duration // resolution of the logged time: time.Second for $time_local, time.Millisecond otherwise
+	// Precision is the resolution of the logged time: time.Second for
+	// $time_local, $time_iso8601 and Traefik's CLF, time.Millisecond for
+	// $msec and Envoy's START_TIME, time.Nanosecond for Traefik's JSON.
+	Precision time.Duration
 }
 
 // AnonymousDN is the DN OpenUnison logs for requests without a user.

@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -129,8 +130,19 @@ func TestScannerKeepsOpenUnisonRecords(t *testing.T) {
 func FuzzSplitLines(f *testing.F) {
 	f.Add([]byte(strings.Join(proxyLogLines(), "\n")))
 	f.Add([]byte(" \n\r\n\n" + proxyLines[0].line + "\r\n"))
+	f.Add([]byte("[2026-11-23 10:00:00,000][t] INFO  AccessLog - [AuSuccess] - a - u - uid=a,o=T - 1 / x [192.0.2.1] - [s]\n" + proxyLines[1].line))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// Every line ClassifyLine picks out, found the plain way.
+		var want []int
+		for off, l := 0, []byte(nil); off < len(in); off += len(l) + 1 {
+			l, _, _ = bytes.Cut(in[off:], []byte("\n"))
+			if len(bytes.TrimSpace(l)) > 0 && ClassifyLine(l[:min(len(l), MaxRecord)]) != KindOther {
+				want = append(want, off)
+			}
+		}
+		var got []int
 		st := SplitLines(in, func(rec []byte, k Kind, off int, line int64) {
+			got = append(got, off)
 			if off < 0 || off+len(rec) > len(in) || !bytes.Equal(in[off:off+len(rec)], rec) || k == KindOther {
 				t.Fatalf("record %q at %d of kind %s", rec, off, k)
 			}
@@ -140,6 +152,9 @@ func FuzzSplitLines(f *testing.F) {
 		})
 		if st.Lines != int64(bytes.Count(in, []byte("\n"))) && st.Lines != int64(bytes.Count(in, []byte("\n")))+1 {
 			t.Fatalf("%d lines", st.Lines)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("SplitLines found records at %v, the plain walk at %v", got, want)
 		}
 	})
 }

@@ -30,10 +30,14 @@ func UnattributedNote(st attribute.Stats) string {
 	for i, a := range proxies {
 		names[i] = a.String()
 	}
-	return fmt.Sprintf("%d grace reuses came through a proxy (%s) whose access log was not given, so their client is unknown "+
+	what := fmt.Sprintf("%d grace reuses", st.UnattributedReuses)
+	if st.UnattributedReuses == 1 {
+		what = "1 grace reuse"
+	}
+	return fmt.Sprintf("%s came through a proxy (%s) whose access log was not given, so their client is unknown "+
 		"and no address rule judged them above info. Add the proxy's access log as another input: the ingress-nginx "+
 		"controller's or the Istio/Envoy gateway's log file (`graceguard scan OPENUNISON.log… PROXY.log…`); in Kubernetes, "+
 		"`kubectl logs -n ingress-nginx -l app.kubernetes.io/component=controller` for each controller pod, or "+
 		"`watch --kube-proxy-namespace NS --kube-proxy-selector SEL`.",
-		st.UnattributedReuses, strings.Join(names, ", "))
+		what, strings.Join(names, ", "))
 }

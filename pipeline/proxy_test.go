@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
@@ -15,7 +17,7 @@ import (
 
 // A proxy's log scans with OpenUnison's, with no flag: its token requests
 // are counted as proxy records, read by the block reader as the Scanner
-// reads them, and (until attribution joins them) change no alert.
+// reads them, and attribution joins them to OpenUnison's token events.
 func TestScanTakesProxyLogs(t *testing.T) {
 	t.Parallel()
 	for _, f := range []loggen.ProxyFormat{loggen.ProxyNginx, loggen.ProxyNginxJSON, loggen.ProxyIstio} {
@@ -23,7 +25,7 @@ func TestScanTakesProxyLogs(t *testing.T) {
 			t.Parallel()
 			ous := []*bytes.Buffer{{}, {}}
 			pods := []*bytes.Buffer{{}, {}}
-			_, ps, err := loggen.WritePaired([]io.Writer{ous[0], ous[1]}, loggen.Config{Size: 2 << 20, Seed: 9, ReplayShare: 0.02},
+			truth, ps, err := loggen.WritePaired([]io.Writer{ous[0], ous[1]}, loggen.Config{Size: 2 << 20, Seed: 9, ReplayShare: 0.02},
 				loggen.Proxy{Format: f, Writers: []io.Writer{pods[0], pods[1]}})
 			if err != nil {
 				t.Fatal(err)
@@ -54,8 +56,19 @@ func TestScanTakesProxyLogs(t *testing.T) {
 			if both.Events[parser.KindTokenOK] != alone.Events[parser.KindTokenOK] || both.Lines != alone.Lines+ps.Lines {
 				t.Errorf("with the proxies' logs %+v\nwithout %+v", both.Events, alone.Events)
 			}
-			if !slices.Equal(alertsBoth, alertsAlone) {
-				t.Errorf("proxy records changed the alerts: %d vs %d", len(alertsBoth), len(alertsAlone))
+			// Alone, OpenUnison's log names only proxies: nothing above info
+			// on an address. With the proxies' logs every replay is named
+			// with its real client, never a proxy.
+			if n := count(alertsAlone, "reuse-ip-mismatch "); n > 0 {
+				t.Errorf("without the proxies' logs %d reuse-ip-mismatch alerts: %q", n, alertsAlone)
+			}
+			if n := count(alertsBoth, "reuse-ip-mismatch "); int64(n) < truth.Replays {
+				t.Errorf("with the proxies' logs %d reuse-ip-mismatch alerts for %d replays", n, truth.Replays)
+			}
+			for _, a := range alertsBoth {
+				if f := strings.Fields(a); strings.HasPrefix(a, "reuse-new-ip ") && strings.HasPrefix(f[2], "10.1.67.") {
+					t.Errorf("a proxy judged as a client: %s", a)
+				}
 			}
 		})
 	}
@@ -98,5 +111,41 @@ func TestBlockReaderReadsProxyLogs(t *testing.T) {
 		if sum.Lines != wantSum.Lines || sum.Records != wantSum.Records || fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) {
 			t.Errorf("block %d: summary %+v\nscanner %+v", size, sum, wantSum)
 		}
+	}
+}
+
+func count(alerts []string, prefix string) int {
+	n := 0
+	for _, a := range alerts {
+		if strings.HasPrefix(a, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func nginxLine(clock, client string) string {
+	return fmt.Sprintf("%s - - [23/Nov/2026:%s +0000] \"POST /auth/idp/k8sIdp/token HTTP/2.0\" 200 1893 \"-\" \"Go-http-client/2.0\" 412 0.015 [openunison-orchestra-443] [] 10.1.80.10:8443 1893 0.014 200 r\n", client, clock)
+}
+
+// A followed proxy log is read a line a record, its token requests counted,
+// and its clock (the proxy records' times) tells the watcher it has moved
+// past a reuse, which then waits for no settle time.
+func TestWatchFollowsProxyLogs(t *testing.T) {
+	h := newWatchHarness(t, time.Hour)
+	h.send("ingress", "I1123 09:59:59.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"+
+		nginxLine("10:00:01", "198.51.100.40")+nginxLine("10:00:05", "192.0.2.99")+nginxLine("10:00:06", "192.0.2.7"))
+	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa")+reuseLines("10:00:01,500", "192.0.2.99", "fb"))
+	h.idle("pod-a")
+	h.waitFor("reuse-ip-mismatch", 1)
+	if h.count("reuse-ip-mismatch") != 1 {
+		t.Fatal("the reuse waited for the proxy log, which was past it")
+	}
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	if st := h.w.Stats(); st.Events[parser.KindProxy] != 2 || st.ParseErrors != 0 {
+		t.Errorf("stats %+v: want the two proxy records handed out so far", st)
 	}
 }

@@ -315,6 +315,11 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	if s == nil {
 		s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
 		w.streams[b.Key] = s
+		if parser.IsProxyLog(b.Data) {
+			// Token events wait for this proxy's records from its first
+			// line on, not only once one has been read.
+			w.attr.ExpectSource(b.Path)
+		}
 	}
 	s.id = b.ID
 	defer w.noteCursor(s, b)
@@ -441,6 +446,11 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 		return nil
 	}
 	ev.Source, ev.SourceID, ev.Offset = s.path, s.sourceID, rec.Offset
+	if ev.Kind == parser.KindProxy && ev.Time.After(s.watermark) {
+		// A proxy's lines carry no log4j2 stamp for RecordTime; its token
+		// records' times are its clock, which attribution waits on.
+		s.watermark = ev.Time
+	}
 	w.attr.Push(ev, w.opt.now())
 	return w.releaseAttributed(ctx)
 }

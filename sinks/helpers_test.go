@@ -38,6 +38,17 @@ func replay() alert.Alert {
 	}
 }
 
+// proxied is a replay through ingress-nginx, joined to the controller's
+// access log: the client, its agent and the proxy it came through.
+func proxied() alert.Alert {
+	a := replay()
+	a.ID, a.Geo, a.PrevGeo, a.DistanceKm, a.SpeedKmh = "7a6b5c4d3e2f1a0b9c8d", nil, nil, nil, nil
+	a.IP, a.PrevIP, a.Peer, a.PrevPeer = "203.0.113.9", "198.51.100.23", "10.1.67.12", "10.1.67.56"
+	a.Via, a.Agent, a.PrevAgent, a.Attribution = "ingress-nginx 10.1.67.12", "curl/8.5.0", "Go-http-client/2.0", "joined"
+	a.Summary = "refresh token reused inside the grace period from another address: uid=jjackson,ou=shadow,o=Tremolo from 203.0.113.9 via ingress-nginx 10.1.67.12, curl/8.5.0, 2.4s after a refresh from 198.51.100.23, Go-http-client/2.0"
+	return a
+}
+
 // replayGroup is the group one replay raises with the geo rules on: most
 // severe first.
 func replayGroup() []alert.Alert {

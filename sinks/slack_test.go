@@ -129,7 +129,7 @@ func indentJSON(t *testing.T, v any) string {
 // TestSlackBlockKitGolden pins the messages a responder sees. Run with
 // -update to rewrite testdata/golden/slack-*.json after a deliberate change.
 func TestSlackBlockKitGolden(t *testing.T) {
-	digest := [][]alert.Alert{replayGroup(), {plain("5e6f7a8b9c0d1e2f3a4b")}, {replay()}}
+	digest := [][]alert.Alert{replayGroup(), {plain("5e6f7a8b9c0d1e2f3a4b")}, {replay()}, {proxied()}}
 	tests := []struct {
 		name   string
 		render func() (string, []slack.Block)
@@ -138,6 +138,7 @@ func TestSlackBlockKitGolden(t *testing.T) {
 			return slackMessage(replayGroup(), "https://wiki.example/runbooks/token-replay")
 		}},
 		{"plain", func() (string, []slack.Block) { return slackMessage([]alert.Alert{plain("5e6f7a8b9c0d1e2f3a4b")}, "") }},
+		{"proxied", func() (string, []slack.Block) { return slackMessage([]alert.Alert{proxied()}, "") }},
 		{"digest", func() (string, []slack.Block) { return slackDigest(digest) }},
 	}
 	for _, tt := range tests {

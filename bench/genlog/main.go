@@ -42,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		users     = fs.Int("users", 0, "distinct users (default 500)")
 		share     = fs.Float64("token-share", 0, "share of lines on the token endpoint (default 0.03)")
 		start     = fs.String("start", "", "first timestamp, RFC 3339 (default 2026-11-23T00:00:00Z)")
+		proxy     = fs.String("proxy", "", "write a proxy pod's access log in this format to -o instead: "+proxyFormats()+"; -size is then about its size")
+		ouOut     = fs.String("ou", "", "with -proxy: also write OpenUnison's log behind the proxy to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,6 +74,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if err := cfg.Validate(); err != nil {
 		return usage("%v", err)
+	}
+	if *proxy != "" {
+		return runProxy(loggen.ProxyFormat(*proxy), cfg, *out, *ouOut, stdout, stderr)
+	}
+	if *ouOut != "" {
+		return usage("-ou needs -proxy")
 	}
 
 	w := stdout
@@ -142,4 +150,69 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is out of range (1 byte to 1 PiB)", s)
 	}
 	return int64(bytes), nil
+}
+
+func proxyFormats() string {
+	var names []string
+	for _, f := range loggen.ProxyFormats() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// runProxy writes one proxy pod's access log (about cfg.Size bytes) to out
+// and, if ouOut is set, the OpenUnison log behind it.
+func runProxy(f loggen.ProxyFormat, cfg loggen.Config, out, ouOut string, stdout, stderr io.Writer) int {
+	known := false
+	for _, k := range loggen.ProxyFormats() {
+		known = known || k == f
+	}
+	if !known {
+		fmt.Fprintf(stderr, "genlog: -proxy: %q is none of %s\n", f, proxyFormats())
+		return 2
+	}
+	// A proxy's log holds about 2.1 (nginx) to 2.7 (JSON) bytes per byte
+	// of OpenUnison's; the log comes out within some 10% of -size.
+	ratio := 2.1
+	switch f {
+	case loggen.ProxyNginxJSON, loggen.ProxyEnvoyGateway, loggen.ProxyTraefikJSON:
+		ratio = 2.7
+	}
+	cfg.Size = max(int64(float64(cfg.Size)/ratio), 1)
+	create := func(name string) (io.Writer, func() error, error) {
+		if name == "-" {
+			return stdout, func() error { return nil }, nil
+		}
+		fh, err := os.Create(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return fh, fh.Close, nil
+	}
+	pw, pclose, err := create(out)
+	if err != nil {
+		fmt.Fprintln(stderr, "genlog:", err)
+		return 1
+	}
+	ow, oclose := io.Discard, func() error { return nil }
+	if ouOut != "" {
+		if ow, oclose, err = create(ouOut); err != nil {
+			fmt.Fprintln(stderr, "genlog:", err)
+			return 1
+		}
+	}
+	st, ps, err := loggen.WritePaired([]io.Writer{ow}, cfg, loggen.Proxy{Format: f, Writers: []io.Writer{pw}})
+	for _, c := range []func() error{pclose, oclose} {
+		if cerr := c(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		os.Remove(out)
+		fmt.Fprintln(stderr, "genlog:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "genlog: %s: %d bytes, %d lines, %d token requests (%.2f%%); OpenUnison: %d bytes, %d token lines\n",
+		f, ps.Bytes, ps.Lines, ps.TokenRecords, 100*float64(ps.TokenRecords)/float64(ps.Lines), st.Bytes, st.TokenLines)
+	return 0
 }

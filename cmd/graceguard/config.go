@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/graceguard/graceguard/parser"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -30,6 +32,13 @@ func applySettings(cmd *cobra.Command, configPath string) error {
 		}
 	}
 	var problems []string
+	if v, ok := os.LookupEnv(envName(proxyJSONKeys)); ok && flags.Lookup("timezone") != nil {
+		if _, isFile := fileValues[proxyJSONKeys]; !isFile {
+			if err := setProxyJSONKeys(&yaml.Node{Kind: yaml.ScalarNode, Value: v, Line: 1, Column: 1}); err != nil {
+				problems = append(problems, envName(proxyJSONKeys)+":"+err.Error())
+			}
+		}
+	}
 	flags.VisitAll(func(f *pflag.Flag) {
 		if f.Changed || f.Name == "config" || f.Name == "help" {
 			return
@@ -49,6 +58,41 @@ func applySettings(cmd *cobra.Command, configPath string) error {
 	if len(problems) > 0 {
 		return usageErrorf("%s", strings.Join(problems, "\n"))
 	}
+	return nil
+}
+
+// proxyJSONKeys is the setting that adds key names of ingress-nginx JSON
+// access logs to the parser's defaults: "FIELD=KEY,…" or a list of
+// FIELD=KEY (see parser.ParseJSONKeys). It is a config key and a
+// GRACEGUARD_ variable, not a flag.
+const proxyJSONKeys = "proxy-json-keys"
+
+// setProxyJSONKeys reads the setting from its YAML node and sets the
+// parser's keys; errors start "LINE:COLUMN: ".
+func setProxyJSONKeys(n *yaml.Node) error {
+	var parts []string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		parts = []string{n.Value}
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("%d:%d: %s: want FIELD=KEY strings", item.Line, item.Column, proxyJSONKeys)
+			}
+			parts = append(parts, item.Value)
+		}
+	default:
+		return fmt.Errorf("%d:%d: %s: want \"FIELD=KEY,…\" or a list of FIELD=KEY", n.Line, n.Column, proxyJSONKeys)
+	}
+	keys, err := parser.ParseJSONKeys(strings.Join(parts, ","))
+	if err != nil {
+		var ke *parser.JSONKeysError
+		if errors.As(err, &ke) && n.Kind == yaml.ScalarNode && n.Style == 0 {
+			return fmt.Errorf("%d:%d: %s: %s", n.Line, n.Column+ke.Column-1, proxyJSONKeys, ke.Msg)
+		}
+		return fmt.Errorf("%d:%d: %s: %w", n.Line, n.Column, proxyJSONKeys, err)
+	}
+	parser.SetJSONKeys(parser.DefaultJSONKeys().Merge(keys))
 	return nil
 }
 
@@ -80,6 +124,13 @@ func readConfig(path string, flags *pflag.FlagSet) (map[string]*yaml.Node, error
 		name := strings.ReplaceAll(k.Value, "_", "-")
 		if name == "sinks" && flags.Lookup("slack-webhook-url") != nil {
 			// The sinks list is read by the command that delivers alerts.
+			continue
+		}
+		if name == proxyJSONKeys && flags.Lookup("timezone") != nil {
+			// Read by every command that reads logs; no flag of its own.
+			if err := setProxyJSONKeys(v); err != nil {
+				problems = append(problems, fmt.Sprintf("%s:%s", path, err))
+			}
 			continue
 		}
 		if flags.Lookup(name) == nil || name == "config" {

@@ -217,3 +217,36 @@ func TestScanDiagnosesIngress(t *testing.T) {
 		t.Errorf("a diagnosis although a public address was seen:\n%s", stderr)
 	}
 }
+
+// raceThroughTwoControllers is client-go's benign race as OpenUnison logs
+// it behind ingress-nginx: the refresh and the reuse 43 ms apart, each
+// from another controller pod.
+const raceThroughTwoControllers = `[2026-11-23 10:01:00,100][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=mmosley,ou=shadow,o=Tremolo - NONE [10.1.67.12] - [f1111111111111111111111111111111111111111]
+[2026-11-23 10:01:00,143][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=mmosley,ou=shadow,o=Tremolo - NONE [10.1.67.56] - [f2222222222222222222222222222222222222222]
+[2026-11-23 10:01:00,143][XNIO-1 task-2] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=mmosley,ou=shadow,o=Tremolo - Expired token used within grace period [10.1.67.56] - [f2222222222222222222222222222222222222222]
+`
+
+func TestScanProxies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "openunison.log")
+	if err := os.WriteFile(path, []byte(raceThroughTwoControllers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, _ := run(t, nil, "scan", "--color", "never", path)
+	if !strings.Contains(stdout, "HIGH") {
+		t.Fatalf("without --proxies the two controllers look like two clients (the issue's symptom); got %q", stdout)
+	}
+	for _, args := range [][]string{{"--proxies", "10.1.67.0/24"}, {"--proxies", "10.1.67.12,10.1.67.56"}} {
+		stdout, stderr, code := run(t, nil, append(append([]string{"scan", "--color", "never", "--min-severity", "low"}, args...), path)...)
+		if code != 0 || stdout != "" || !strings.Contains(stderr, "1 grace reuse came through a proxy (10.1.67.12, 10.1.67.56)") {
+			t.Errorf("%v: code %d, alerts %q, summary %q", args, code, stdout, stderr)
+		}
+	}
+	t.Setenv("GRACEGUARD_PROXIES", "10.1.67.0/24")
+	if stdout, _, _ := run(t, nil, "scan", "--color", "never", "--min-severity", "low", path); stdout != "" {
+		t.Errorf("GRACEGUARD_PROXIES was not read: %q", stdout)
+	}
+	t.Setenv("GRACEGUARD_PROXIES", "")
+	if _, stderr, code := run(t, nil, "scan", "--proxies", "10.1.67.0/99", path); code != 2 || !strings.Contains(stderr, "10.1.67.0/99") {
+		t.Errorf("a bad --proxies: code %d, %q", code, stderr)
+	}
+}

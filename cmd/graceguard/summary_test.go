@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/pipeline"
 )
@@ -39,10 +41,23 @@ func TestSummary(t *testing.T) {
 	})
 	want := "graceguard: scanned 2 files, 123.5 MB in 100ms (1,234 MB/s)\n" +
 		"  lines 1,234,567, records 1,200,000, parse errors 3, cut 1\n" +
-		"  events grace_reuse 12 token_ok 0 token_fail 0 login 0 other 1,199,988\n" +
+		"  events grace_reuse 12 token_ok 0 token_fail 0 login 0 refusal 0 proxy 0 other 1,199,988\n" +
 		"  alerts reuse-ip-mismatch 3 reuse-new-ip 2 (throttled 4)\n"
 	if buf.String() != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", buf.String(), want)
+	}
+	buf.Reset()
+	at := attribute.Stats{UnattributedReuses: 3, Unattributed: map[netip.Addr]int64{netip.MustParseAddr("10.1.67.12"): 5}}
+	at.Outcomes[parser.AttrUnattributed], at.Outcomes[parser.AttrDirect] = 5, 2
+	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, Attribution: at})
+	for _, want := range []string{
+		"clients: joined 0, ambiguous 0, unattributed 5, direct 2",
+		"note: 3 grace reuses came through a proxy (10.1.67.12) whose access log was not given",
+		"kubectl logs -n ingress-nginx",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("summary %q lacks %q", buf.String(), want)
+		}
 	}
 	for d, want := range map[time.Duration]string{1234 * time.Millisecond: "1.23s", 45 * time.Millisecond: "45ms", 873 * time.Microsecond: "870µs"} {
 		if got := roundElapsed(d); got != want {

@@ -1,0 +1,187 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/attribute"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// chunks cuts a log into pieces of about n bytes at line ends, as a
+// follower hands them out.
+func chunks(data []byte, n int) []string {
+	var out []string
+	for len(data) > 0 {
+		i := min(n, len(data))
+		if j := bytes.IndexByte(data[i-1:], '\n'); j >= 0 {
+			i += j
+		} else {
+			i = len(data)
+		}
+		out = append(out, string(data[:i]))
+		data = data[i:]
+	}
+	return out
+}
+
+// A watcher following an OpenUnison replica and the ingress controller in
+// front of it names every replay's real client, whichever log is read
+// ahead: token events wait for the proxy's records and records for events.
+func TestWatchJoinsTheProxyLog(t *testing.T) {
+	t.Parallel()
+	for _, proxyFirst := range []bool{true, false} {
+		var ou, pod bytes.Buffer
+		truth, _, err := loggen.WritePaired([]io.Writer{&ou}, loggen.Config{Size: 1 << 20, Seed: 5, ReplayShare: 0.03},
+			loggen.Proxy{Format: loggen.ProxyNginx, Writers: []io.Writer{&pod}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 0})
+		ous, pods := chunks(ou.Bytes(), 16<<10), chunks(pod.Bytes(), 16<<10)
+		// One log runs several chunks ahead of the other.
+		for i := 0; i < max(len(ous), len(pods))+4; i++ {
+			lead, lag := pods, ous
+			leadKey, lagKey := "ingress-nginx.log", "openunison.log"
+			if !proxyFirst {
+				lead, lag, leadKey, lagKey = ous, pods, lagKey, leadKey
+			}
+			if i < len(lead) {
+				h.send(leadKey, lead[i])
+			}
+			if j := i - 4; j >= 0 && j < len(lag) {
+				h.send(lagKey, lag[j])
+			}
+		}
+		h.idle("openunison.log")
+		h.idle("ingress-nginx.log")
+		close(h.batches)
+		if err := <-h.done; err != nil {
+			t.Fatal(err)
+		}
+		h.mu.Lock()
+		mismatch := 0
+		for _, a := range h.alerts {
+			if strings.HasPrefix(a.IP, "10.1.67.") {
+				t.Errorf("proxy first %v: a proxy judged as a client: %s %s ← %s", proxyFirst, a.Rule, a.IP, a.PrevIP)
+			}
+			if a.Rule == "reuse-ip-mismatch" {
+				mismatch++
+				if a.Via == "" || a.Peer == "" {
+					t.Errorf("proxy first %v: alert without its proxy: %+v", proxyFirst, a)
+				}
+			}
+		}
+		h.mu.Unlock()
+		if int64(mismatch) < truth.Replays {
+			t.Errorf("proxy first %v: %d reuse-ip-mismatch alerts for %d replays", proxyFirst, mismatch, truth.Replays)
+		}
+		st := h.w.attr.Stats()
+		t.Logf("proxy first %v: %d replays, outcomes %v, unmatched records %d", proxyFirst, truth.Replays, st.Outcomes, st.RecordsUnmatched)
+	}
+}
+
+// What waits for a proxy's record survives a restart: the checkpoint keeps
+// the waiting events and records, and the join completes after it.
+func TestWatchCheckpointKeepsWhatWaitsForAProxy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var got []alert.Alert
+	opt := WatchOptions{Rules: rules.Builtin(), StateDir: dir, Settle: time.Hour, Deliver: func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, g...)
+		return nil
+	}}
+	offsets := map[string]int64{}
+	batch := func(key, data string, ino uint64) source.Batch {
+		b := source.Batch{Key: key, Path: key, ID: source.FileID{Dev: 1, Ino: ino}, Data: []byte(data), Offset: offsets[key]}
+		offsets[key] += int64(len(data))
+		return b
+	}
+	// A line after each record: the last line of a batch may still grow.
+	const klog = "I1123 10:00:10.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"
+	w1, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w1.Run(ctx, batches) }()
+	batches <- batch("ingress", "I1123 09:59:59.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"+nginxLine("10:00:00", "203.0.113.9")+klog, 3)
+	batches <- batch("pod-a", refreshLine("10:00:00,100", "10.1.67.12", "fa")+reuseLines("10:00:01,500", "10.1.67.12", "fb")+
+		refreshLine("10:00:09,000", "10.1.67.12", "fz"), 4)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	w2, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := w2.attr.Stats(); st.WaitingEvents < 3 || st.WaitingRecords != 1 {
+		t.Fatalf("restored %d waiting events and %d records, want the refresh, the reuse and its record", st.WaitingEvents, st.WaitingRecords)
+	}
+	batches = make(chan source.Batch)
+	go func() { done <- w2.Run(context.Background(), batches) }()
+	batches <- batch("ingress", nginxLine("10:00:01", "192.0.2.66")+nginxLine("10:00:09", "203.0.113.9")+klog, 3)
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range got {
+		if a.Rule == "reuse-ip-mismatch" && a.IP == "192.0.2.66" && a.PrevIP == "203.0.113.9" && a.Peer == "10.1.67.12" {
+			return
+		}
+	}
+	t.Errorf("the replay was not named after the restart: %+v", got)
+}
+
+// Without the proxy's log, reuses through it are counted in /metrics and
+// named once in the log, with the log to add.
+func TestWatchCountsUnattributedReuses(t *testing.T) {
+	t.Parallel()
+	var logs testsync.Buffer
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, nil)
+	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Attribution: attribute.Options{Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}}})
+	h.send("pod-a", refreshLine("10:00:00,000", "10.1.67.12", "fa")+reuseLines("10:00:00,043", "10.1.67.56", "fb")+
+		refreshLine("10:05:00,000", "10.1.67.12", "fc")+reuseLines("10:05:00,043", "10.1.67.56", "fd"))
+	h.idle("pod-a")
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(m.Unattributed); v != 2 {
+		t.Errorf("graceguard_unattributed_reuses_total %v, want 2", v)
+	}
+	if v := testutil.ToFloat64(m.Attribution.WithLabelValues("unattributed")); v != 6 {
+		t.Errorf("graceguard_attribution_total{attribution=unattributed} %v, want 6", v)
+	}
+	if n := strings.Count(logs.String(), "came through a proxy"); n != 1 {
+		t.Errorf("%d log lines about unattributed reuses, want one:\n%s", n, logs.String())
+	}
+	if n := h.count("reuse-ip-mismatch") + h.count("reuse-new-ip"); n != 0 {
+		t.Errorf("%d address alerts on unattributed reuses", n)
+	}
+}

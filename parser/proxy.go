@@ -184,8 +184,6 @@ type cursor struct {
 	i int
 }
 
-func (c *cursor) done() bool { return c.i >= len(c.b) }
-
 func (c *cursor) peek() byte {
 	if c.i < len(c.b) {
 		return c.b[c.i]

@@ -122,11 +122,11 @@ func proxyTimes(p *ProxyRecord, f *proxyFields, str func([]byte) string, col fun
 // (Envoy's START_TIME, $time_iso8601, Traefik's StartUTC), and nginx's
 // $msec ("1764147604.123"). Precision is what the text resolves.
 func parseProxyTime(s string, loc *time.Location) (time.Time, time.Duration, error) {
-	bad := fmt.Errorf("time %s is none of 02/Jan/2006:15:04:05 -0700, RFC 3339 or seconds.millis", quote(s))
+	bad := errBadTime{s}
 	switch {
 	case len(s) == len("02/Jan/2006:15:04:05 -0700") && s[2] == '/':
-		t, err := time.Parse("02/Jan/2006:15:04:05 -0700", s)
-		if err != nil {
+		t, ok := parseCLFTime(s)
+		if !ok {
 			return time.Time{}, 0, bad
 		}
 		return t, time.Second, nil
@@ -168,6 +168,65 @@ func parseProxyTime(s string, loc *time.Location) (time.Time, time.Duration, err
 		return time.Unix(n, ns).UTC(), time.Duration(pow10(9 - len(frac))), nil
 	}
 	return time.Time{}, 0, bad
+}
+
+// errBadTime is built only when a time fails: every record's time goes
+// through parseProxyTime.
+type errBadTime struct{ s string }
+
+func (e errBadTime) Error() string {
+	return fmt.Sprintf("time %s is none of 02/Jan/2006:15:04:05 -0700, RFC 3339 or seconds.millis", quote(e.s))
+}
+
+var monthIndex = map[string]int{"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6, "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12}
+
+// parseCLFTime reads "26/Nov/2026:09:00:04 +0000" by position, as
+// time.Parse would, at a fraction of its cost.
+func parseCLFTime(s string) (time.Time, bool) {
+	if s[6] != '/' || s[11] != ':' || s[14] != ':' || s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-') {
+		return time.Time{}, false
+	}
+	num := func(from, to int) (int, bool) {
+		v := 0
+		for _, c := range []byte(s[from:to]) {
+			if !isDigit(c) {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	day, ok1 := num(0, 2)
+	year, ok2 := num(7, 11)
+	hour, ok3 := num(12, 14)
+	minute, ok4 := num(15, 17)
+	sec, ok5 := num(18, 20)
+	zh, ok6 := num(22, 24)
+	zm, ok7 := num(24, 26)
+	month, ok8 := monthIndex[s[3:6]]
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) ||
+		day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 || zh > 23 || zm > 59 {
+		return time.Time{}, false
+	}
+	off := (zh*60 + zm) * 60
+	if s[21] == '-' {
+		off = -off
+	}
+	unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - int64(off)
+	return time.Unix(unix, 0).UTC(), true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func pow10(n int) int64 {

@@ -238,3 +238,23 @@ func TestClassifyProxyAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// The hand-written CLF time reader agrees with time.Parse.
+func TestParseCLFTime(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"26/Nov/2026:09:00:04 +0000", "01/Jan/1970:00:00:00 -0000", "29/Feb/2024:23:59:59 +1400", "31/Dec/2026:23:59:59 -0930",
+		"29/Feb/2026:00:00:00 +0000", "31/Apr/2026:00:00:00 +0000", "26/Nov/2026:24:00:04 +0000", "26/Nov/2026:09:60:04 +0000",
+		"26/Nov/2026:09:00:60 +0000", "26/Xyz/2026:09:00:04 +0000", "26/nov/2026:09:00:04 +0000", "2a/Nov/2026:09:00:04 +0000",
+		"26/Nov/2026:09:00:04 +2400", "26/Nov/2026:09:00:04 +0060", "26/Nov/2026:09:00:04 0000", "00/Nov/2026:09:00:04 +0000",
+	} {
+		want, werr := time.Parse("02/Jan/2006:15:04:05 -0700", s)
+		got, ok := parseCLFTime(s)
+		// time.Parse also takes "nov" and zones of +2400 or +0060, which
+		// no proxy writes; where both read a time it must be the same.
+		lenient := strings.Contains(s, "nov") || strings.HasSuffix(s, "+2400") || strings.HasSuffix(s, "+0060")
+		if ok && (werr != nil || !got.Equal(want)) || !ok && werr == nil && !lenient {
+			t.Errorf("%s: got %v %v, time.Parse %v %v", s, got, ok, want, werr)
+		}
+	}
+}

@@ -90,3 +90,33 @@ func TestRun(t *testing.T) {
 		t.Errorf("stats say %d grace reuses, file has %d", st.GraceReuses, n)
 	}
 }
+
+func TestRunProxy(t *testing.T) {
+	dir := t.TempDir()
+	out, ou := filepath.Join(dir, "proxy.log"), filepath.Join(dir, "ou.log")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-size", "1MB", "-proxy", "ingress-nginx", "-o", out, "-ou", ou}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	px, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ouLog, err := os.ReadFile(ou)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(px); n < 800_000 || n > 1_200_000 {
+		t.Errorf("proxy log of %d bytes for -size 1MB", n)
+	}
+	tokens := bytes.Count(px, []byte(`"POST /auth/idp/k8sIdp/token HTTP/2.0"`))
+	if tokens == 0 || !strings.Contains(stderr.String(), "token requests") || !bytes.Contains(ouLog, []byte("[10.1.67.12]")) {
+		t.Errorf("%d token requests; stderr %q", tokens, stderr.String())
+	}
+	for _, args := range [][]string{{"-proxy", "haproxy", "-o", out}, {"-ou", ou, "-o", out}} {
+		stderr.Reset()
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+	}
+}

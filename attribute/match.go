@@ -196,17 +196,17 @@ func (a *Attributor) hasTwin(j int) bool {
 
 // candidates appends to dst the waiting records that can be ev's request.
 func (a *Attributor) candidates(ev *parser.Event, dst []int) []int {
-	lo := ev.Time.Add(-a.opt.Window - time.Second - a.opt.Skew)
-	// Records arrive roughly in time order; start at the first that can
-	// still reach ev.
+	// A record can only be ev's if it ended at most its precision (1 s at
+	// most) before ev and started before it. Records arrive nearly in time
+	// order; a margin of 64 records and a second covers what does not.
+	lo := ev.Time.Add(-time.Second - a.opt.Skew)
 	start, _ := slices.BinarySearchFunc(a.records, lo, func(r record, t time.Time) int { return r.ev.Proxy.End.Compare(t) })
-	start = max(0, start-64) // arrival order is only roughly time order
-	// Past this a record ended too late to be ev's request (it would have
-	// lasted longer than the window), even allowing for arrival order.
-	hi := ev.Time.Add(2*a.opt.Window + time.Second)
+	start = max(0, start-64)
+	hi := ev.Time.Add(time.Second + a.opt.Skew)
 	path := wantPath(ev)
 	for i := start; i < len(a.records); i++ {
-		if a.records[i].ev.Proxy.End.After(hi) {
+		p := a.records[i].ev.Proxy
+		if p.End.Add(-p.Duration).After(hi) {
 			break
 		}
 		if a.fits(ev, path, &a.records[i]) {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"maps"
-	"net/netip"
 	"sync"
 
 	"github.com/graceguard/graceguard/source"
@@ -69,19 +67,6 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 		s.runs = append(s.runs, proxies.Run)
 	}
 	return s, nil
-}
-
-// addrs is what attribution needs of the Kubernetes sources: the pod IP
-// behind each followed container log, by its source name (Event.Source),
-// OpenUnison's pods and the proxies' alike. It changes as pods come and go.
-func (s *watchSources) addrs() map[string]netip.Addr {
-	out := map[string]netip.Addr{}
-	for _, src := range []*kube.Source{s.pods, s.proxies} {
-		if src != nil {
-			maps.Copy(out, src.Addrs())
-		}
-	}
-	return out
 }
 
 // notReady says why reading has not begun, "" once it has: the pods must

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,6 +94,10 @@ func (d *teller) behindIngress(ctx context.Context, issuer string, in *ingress, 
 	if _, err := thief.Refresh(ctx, thief2, stolen); err != nil {
 		return fmt.Errorf("the replay through the ingress was refused: %w", err)
 	}
+	// The controller writes its line when the answer has gone, after
+	// OpenUnison's; the join waits for it. On a loaded machine that takes
+	// longer than a pause, and the verdict must follow the alerts.
+	d.awaitAlert(ctx, func(a alert.Alert) bool { return a.User == dn("kalexander") && a.IP == thief2.String() }, opt.Pause+5*time.Second)
 	d.pause(opt.Pause)
 
 	loudest, err := loudestAlone(ctx, sum.LogPath, dn("kalexander"))
@@ -104,6 +109,21 @@ func (d *teller) behindIngress(ctx context.Context, issuer string, in *ingress, 
 		in.from, severityOrNone(loudest)))
 	d.verdict(true, fmt.Sprintf("watched with the controller's log, each request is joined to its access-log line: the alerts name %s, via ingress-nginx, with curl.", thief2))
 	return nil
+}
+
+// awaitAlert waits until an alert that match accepts has fired, or for at
+// most limit.
+func (d *teller) awaitAlert(ctx context.Context, match func(alert.Alert) bool, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		d.mu.Lock()
+		found := slices.ContainsFunc(d.alerts, match)
+		d.mu.Unlock()
+		if found {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // loudestAlone scans OpenUnison's log on its own, as `graceguard scan

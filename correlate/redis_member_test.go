@@ -1,0 +1,43 @@
+package correlate
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// Refresh members written before attribution ("name|ip|session") still
+// read; the new ones carry the client's attribution, peer and agent.
+func TestDecodeRefreshMembers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		member string
+		want   RefreshFact
+		err    bool
+	}{
+		{member: "n|198.51.100.40|s", want: RefreshFact{IP: netip.MustParseAddr("198.51.100.40"), Session: "s"}},
+		{member: "n|203.0.113.9|s|joined|10.1.67.12|Go-http-client/2.0 |x", want: RefreshFact{IP: netip.MustParseAddr("203.0.113.9"), Session: "s",
+			Attribution: parser.AttrJoined, Peer: netip.MustParseAddr("10.1.67.12"), Agent: "Go-http-client/2.0 |x"}},
+		{member: "n|10.1.67.12|s|unattributed||", want: RefreshFact{IP: netip.MustParseAddr("10.1.67.12"), Session: "s", Attribution: parser.AttrUnattributed}},
+		{member: "n|1.2.3.4", err: true},
+	}
+	for _, tt := range tests {
+		got, err := decodeRefresh(tt.member, "1795428092401000")
+		if (err != nil) != tt.err {
+			t.Errorf("%q: err %v", tt.member, err)
+			continue
+		}
+		got.Time = tt.want.Time
+		if !tt.err && got != tt.want {
+			t.Errorf("%q: got %+v, want %+v", tt.member, got, tt.want)
+		}
+	}
+	obs := Observation{Attribution: parser.AttrJoined, Peer: netip.MustParseAddr("10.1.67.12"), Agent: "curl/8.5.0"}
+	if got := clientSuffix(obs); got != "|joined|10.1.67.12|curl/8.5.0" {
+		t.Errorf("suffix %q", got)
+	}
+	if got := clientSuffix(Observation{}); got != "" {
+		t.Errorf("suffix of an unattributed refresh %q, want the old layout", got)
+	}
+}

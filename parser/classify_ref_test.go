@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,7 +213,18 @@ func classifyCorpus(t *testing.T) [][]byte {
 	if _, err := loggen.Write(&buf, loggen.Config{Size: 4 << 20, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	return append(lines, bytes.Split(buf.Bytes(), []byte("\n"))...)
+	lines = append(lines, bytes.Split(buf.Bytes(), []byte("\n"))...)
+	// A proxy pod's log of every format: token requests, the rest of the
+	// cluster's traffic, klog and Envoy info lines.
+	for _, f := range loggen.ProxyFormats() {
+		var ou, px bytes.Buffer
+		if _, _, err := loggen.WritePaired([]io.Writer{&ou}, loggen.Config{Size: 256 << 10, Seed: 3},
+			loggen.Proxy{Format: f, Writers: []io.Writer{&px}}); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, bytes.Split(px.Bytes(), []byte("\n"))...)
+	}
+	return lines
 }
 
 func TestClassifyLineMatchesReference(t *testing.T) {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -50,5 +54,27 @@ func TestProxyJSONKeysSetting(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tt.code, tt.stderr)
 			}
 		})
+	}
+}
+
+// `graceguard scan OU.log PROXY.log`: the proxy's log needs no flag, and
+// its token requests are counted in the summary.
+func TestScanTakesProxyLogs(t *testing.T) {
+	dir := t.TempDir()
+	ouPath, pxPath := filepath.Join(dir, "openunison.log"), filepath.Join(dir, "ingress-nginx.log")
+	var ou, px bytes.Buffer
+	_, ps, err := loggen.WritePaired([]io.Writer{&ou}, loggen.Config{Size: 512 << 10, Seed: 2},
+		loggen.Proxy{Format: loggen.ProxyNginx, Writers: []io.Writer{&px}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range map[string][]byte{ouPath: ou.Bytes(), pxPath: px.Bytes()} {
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stderr, code := run(t, nil, "scan", ouPath, pxPath)
+	if want := fmt.Sprintf(" proxy %s ", commas(ps.TokenRecords)); code != 0 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "parse errors 0") {
+		t.Errorf("exit %d, stderr %q; want %q", code, stderr, want)
 	}
 }

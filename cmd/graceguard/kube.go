@@ -49,7 +49,7 @@ func (k kubeFlags) check() error {
 	case k.pod != "" && k.selector != "":
 		return usageErrorf("--kube-pod and --kube-selector exclude each other: name one pod or select pods by label")
 	case !k.enabled() && !k.proxiesEnabled() && (k.namespace != "" || k.container != "" || k.kubeconfig != "" || k.context != ""):
-		return usageErrorf("--kube-namespace, --kube-container, --kubeconfig and --kube-context need --kube-pod, --kube-selector or --kube-proxy-selector")
+		return usageErrorf("--kube-namespace, --kube-container, --kubeconfig and --kube-context need --kube-pod or --kube-selector (--kubeconfig and --kube-context also go with --kube-proxy-selector)")
 	case !k.enabled() && (k.namespace != "" || k.container != ""):
 		return usageErrorf("--kube-namespace and --kube-container need --kube-pod or --kube-selector (the proxies' are --kube-proxy-namespace and --kube-proxy-container)")
 	case !k.proxiesEnabled() && (k.proxyNamespace != "" || k.proxyContainer != "" || k.podIP != ""):

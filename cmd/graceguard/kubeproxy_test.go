@@ -61,7 +61,31 @@ func TestWatchKubeProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	w := startWatch(t, "--format", "json", "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
+		"--settle", "500ms", "--kubeconfig", kubeconfig,
+		"--kube-namespace", kubeNS, "--kube-selector", "app=openunison-orchestra", "--kube-container", kubeContainer,
+		"--kube-proxy-namespace", proxyNS, "--kube-proxy-selector", proxyLabel+"=controller", "--kube-proxy-container", proxyContainer,
+		"--pod-ip", ouPodIP)
+	defer func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", w.errOut.String())
+		}
+	}()
+	// The controllers are up before traffic comes, and say so in their own
+	// log: until a proxy log has shown itself, the join does not hold
+	// OpenUnison's events for it.
+	addr := waitForAddr(t, w)
+	testsync.WaitFor(t, "the pods listed", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 100_000_000, time.UTC)
+	for _, ctl := range []string{"ingress-nginx-controller-a", "ingress-nginx-controller-b"} {
+		srv.Log(proxyNS, ctl, proxyContainer, t0.Add(-time.Minute), "I1123 09:59:00.100000       7 controller.go:214] \"Backend successfully reloaded\"")
+	}
+	testsync.WaitFor(t, "the controllers' first lines", func() bool {
+		_, m := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(m, `graceguard_lines_read_total{source="`+proxyNS+`/ingress-nginx-controller-a/`+proxyContainer+`"}`) &&
+			strings.Contains(m, `graceguard_lines_read_total{source="`+proxyNS+`/ingress-nginx-controller-b/`+proxyContainer+`"}`)
+	})
+
 	t1 := t0.Add(1500 * time.Millisecond)
 	up := ouPodIP + ":8443"
 	// Other users' refreshes through both controllers first: the traffic
@@ -78,7 +102,6 @@ func TestWatchKubeProxies(t *testing.T) {
 	}
 	srv.Log(kubeNS, kubePod, kubeContainer, t0, ouToken(t0, "alice", "task-1", "10.1.67.12", "f0000000000000000000000000000000000000001", false)...)
 	srv.Log(proxyNS, "ingress-nginx-controller-a", proxyContainer, t0.Add(4*time.Millisecond),
-		"I1123 10:00:00.000000       7 controller.go:214] \"Backend successfully reloaded\"",
 		nginxLine("198.51.100.23", t0.Add(4*time.Millisecond), "Go-http-client/2.0", up, 1),
 		nginxLine("203.0.113.50", t0.Add(5*time.Millisecond), "Go-http-client/2.0", "10.1.70.6:8443", 2)) // another OpenUnison pod's
 	srv.Log(kubeNS, kubePod, kubeContainer, t1, ouToken(t1, "alice", "task-2", "10.1.67.56", "f0000000000000000000000000000000000000002", true)...)
@@ -86,21 +109,7 @@ func TestWatchKubeProxies(t *testing.T) {
 		nginxLine("192.0.2.66", t1.Add(4*time.Millisecond), "curl/8.5.0", up, 3))
 	srv.Log(proxyNS, "unrelated", proxyContainer, t0, nginxLine("203.0.113.77", t0, "curl/8.5.0", up, 4))
 
-	w := startWatch(t, "--format", "json", "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
-		"--settle", "500ms", "--kubeconfig", kubeconfig,
-		"--kube-namespace", kubeNS, "--kube-selector", "app=openunison-orchestra", "--kube-container", kubeContainer,
-		"--kube-proxy-namespace", proxyNS, "--kube-proxy-selector", proxyLabel+"=controller", "--kube-proxy-container", proxyContainer,
-		"--pod-ip", ouPodIP)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stderr:\n%s", w.errOut.String())
-		}
-	}()
 	testsync.WaitFor(t, "the alert naming the thief", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
-	addr := waitForAddr(t, w)
-	if code, body := get(t, "http://"+addr+"/readyz"); code != 200 {
-		t.Errorf("/readyz %d %q", code, body)
-	}
 	for _, a := range w.alerts(t) {
 		if a.Rule != "reuse-ip-mismatch" {
 			continue

@@ -3,10 +3,13 @@
 // log with the real pipeline, and drives kubectl-like clients at it —
 // ordinary refreshes, a client-go race on one laptop (no alert), a stolen
 // refresh token replayed from another continent inside the grace window
-// (alerts), graceguard ending the victim's sessions on the critical alert
-// as watch --revoke does (respond.go), and the thief's next refresh
-// refused. It narrates each step with the IdP's own log lines and the
-// alerts as they fire.
+// (alerts), and graceguard ending the victim's sessions on the critical
+// alert as watch --revoke does (respond.go), so the thief's next refresh is
+// refused. Then the same theft behind an ingress controller: OpenUnison
+// logs the controller's address for everyone, so its log alone cannot tell
+// the thief from the user; the controller's access log, watched as well,
+// names the thief. It narrates each step with the IdP's (and the
+// controller's) own log lines and the alerts as they fire.
 //
 // It owns the story and its narration only: the IdP, the follower, the
 // pipeline and the sinks are the same code production runs. Clients reach
@@ -32,6 +35,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -53,19 +57,26 @@ type Options struct {
 
 // Summary is what the demo saw.
 type Summary struct {
-	Steps          int
-	Alerts         []alert.Alert
-	Records        int64
-	GraceReuses    int64
-	RaceAlerts     int // alerts about the benign race: must be none
-	ReplayAlerts   int // alerts about the replay: must be some
-	LateRefused    bool
-	SessionsEnded  int  // jjackson's sessions graceguard ended
-	ThiefRefused   bool // the thief's refresh after that was refused
-	Elapsed        time.Duration
-	LogPath        string
-	Issuer         string
-	DeliveryErrors int64
+	Steps         int
+	Alerts        []alert.Alert
+	Records       int64
+	GraceReuses   int64
+	RaceAlerts    int // alerts about the benign race: must be none
+	ReplayAlerts  int // alerts about the replay: must be some
+	LateRefused   bool
+	SessionsEnded int  // jjackson's sessions graceguard ended
+	ThiefRefused  bool // the thief's refresh after that was refused
+	// ProxyAlerts are the alerts about the replay behind the ingress
+	// controller that name the thief: must be some. OpenUnisonAlone is the
+	// most severe alert a scan of OpenUnison's log alone raises about it:
+	// at most info, since that log names only the controller.
+	ProxyAlerts     int
+	OpenUnisonAlone alert.Severity
+	ProxyLogPath    string
+	Elapsed         time.Duration
+	LogPath         string
+	Issuer          string
+	DeliveryErrors  int64
 }
 
 // The cast. Addresses are documentation ranges the demo GeoIP databases
@@ -75,7 +86,12 @@ var (
 	officeBer  = netip.MustParseAddr("203.0.113.7")   // mmosley's laptop in the Berlin office
 	homeParis  = netip.MustParseAddr("198.51.100.40") // kalexander
 	thief      = netip.MustParseAddr("192.0.2.66")    // someone who copied jjackson's kubeconfig, in Sydney
+	thief2     = netip.MustParseAddr("192.0.2.99")    // someone who copied kalexander's, behind the ingress
 )
+
+// thiefAgent is the user agent of the thieves' tool: client-go's refresh
+// sends Go's default, curl does not.
+const thiefAgent = "curl/8.5.0"
 
 // Run plays the story and returns what happened.
 func Run(ctx context.Context, opt Options) (Summary, error) {
@@ -97,7 +113,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 		return Summary{}, err
 	}
 	defer os.RemoveAll(dir)
-	sum := Summary{LogPath: filepath.Join(dir, "openunison.log")}
+	sum := Summary{LogPath: filepath.Join(dir, "openunison.log"), ProxyLogPath: filepath.Join(dir, "ingress-nginx.log")}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -128,10 +144,14 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 		return sum, err
 	}
 	sum.Issuer = provider.Issuer()
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- provider.Serve(ctx, ln) }()
+	front, err := d.startProxy(ctx, ln.Addr().String(), sum.ProxyLogPath, served)
+	if err != nil {
+		return sum, err
+	}
 
-	watched, err := d.watch(ctx, sum.LogPath, opt)
+	watched, err := d.watch(ctx, []string{sum.LogPath, sum.ProxyLogPath}, opt)
 	if err != nil {
 		return sum, err
 	}
@@ -143,11 +163,15 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if err := d.story(ctx, client, opt, &sum); err != nil {
 		return sum, err
 	}
+	if err := d.behindIngress(ctx, provider.Issuer(), front, opt, &sum); err != nil {
+		return sum, err
+	}
 	time.Sleep(300 * time.Millisecond) // the watcher's last poll
 	cancel()
 	ws := <-watched
 	<-served
-	sum.Records, sum.GraceReuses, sum.DeliveryErrors = ws.Records, ws.Events[1], ws.DeliveryErrors
+	<-served
+	sum.Records, sum.GraceReuses, sum.DeliveryErrors = ws.Records, ws.Events[parser.KindGraceReuse], ws.DeliveryErrors
 	sum.Alerts = d.alerts
 	sum.Elapsed = time.Since(d.start)
 	for _, a := range d.alerts {
@@ -156,6 +180,10 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 			sum.RaceAlerts++
 		case dn("jjackson"):
 			sum.ReplayAlerts++
+		case dn("kalexander"):
+			if a.IP == thief2.String() {
+				sum.ProxyAlerts++
+			}
 		}
 	}
 	d.summary(&sum)
@@ -166,7 +194,7 @@ func dn(user string) string { return "uid=" + user + ",ou=shadow,o=Tremolo" }
 
 // watch runs the same follower and watcher `graceguard watch` runs, on the
 // IdP's log, with alerts narrated as they fire.
-func (d *teller) watch(ctx context.Context, path string, opt Options) (<-chan pipeline.WatchStats, error) {
+func (d *teller) watch(ctx context.Context, paths []string, opt Options) (<-chan pipeline.WatchStats, error) {
 	w, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Rules: rules.Builtin(), Geo: opt.Geo, Logger: opt.Logger, SinkName: "demo",
 		Deliver: d.contain.wrap(func(ctx context.Context, group []alert.Alert) error {
@@ -181,7 +209,7 @@ func (d *teller) watch(ctx context.Context, path string, opt Options) (<-chan pi
 		return nil, err
 	}
 	batches := make(chan source.Batch, 16)
-	f := source.New(source.Options{Patterns: []string{path}, Poll: 10 * time.Millisecond, Logger: opt.Logger}, batches)
+	f := source.New(source.Options{Patterns: paths, Poll: 10 * time.Millisecond, Logger: opt.Logger}, batches)
 	go func() {
 		f.Run(ctx)
 		close(batches)
@@ -317,22 +345,29 @@ func (d *teller) verdict(benign bool, text string) {
 func (d *teller) pause(p time.Duration) { time.Sleep(p) }
 
 // idpLines shows the IdP's own log lines as it writes them.
-func (d *teller) idpLines() io.Writer { return idpWriter{d} }
+func (d *teller) idpLines() io.Writer { return &logWriter{d: d, label: "idp  "} }
 
-type idpWriter struct{ d *teller }
+// proxyLines shows the ingress controller's access-log lines.
+func (d *teller) proxyLines() io.Writer { return &logWriter{d: d, label: "nginx"} }
 
-func (w idpWriter) Write(p []byte) (int, error) {
+type logWriter struct {
+	d     *teller
+	label string
+	buf   []byte
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
 	d := w.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.idpBuf = append(d.idpBuf, p...)
+	w.buf = append(w.buf, p...)
 	for {
-		i := strings.IndexByte(string(d.idpBuf), '\n')
+		i := strings.IndexByte(string(w.buf), '\n')
 		if i < 0 {
 			break
 		}
-		line := string(d.idpBuf[:i])
-		d.idpBuf = d.idpBuf[i+1:]
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
 		if strings.HasPrefix(line, "[") {
 			if strings.Contains(line, "ExpiredRefreshTokenUsed") {
 				line = d.paint("\x1b[33m", line)
@@ -342,7 +377,7 @@ func (w idpWriter) Write(p []byte) (int, error) {
 		} else {
 			line = d.paint("\x1b[2m", line)
 		}
-		fmt.Fprintf(d.out, "           %s %s\n", d.paint("\x1b[2m", "idp │"), line)
+		fmt.Fprintf(d.out, "           %s %s\n", d.paint("\x1b[2m", w.label+" │"), line)
 	}
 	return len(p), nil
 }
@@ -367,5 +402,7 @@ func (d *teller) summary(s *Summary) {
 	} else {
 		d.printf("accepted\n")
 	}
+	d.printf("  behind the ingress: OpenUnison's log alone, %s; with the controller's log, %d alerts naming the thief\n",
+		severityOrNone(s.OpenUnisonAlone), s.ProxyAlerts)
 	d.printf("  done in %.1fs.\n\nNext: `graceguard watch /var/log/openunison/*.log` on real logs, or README.md.\n", s.Elapsed.Seconds())
 }

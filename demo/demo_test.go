@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/geo"
 )
 
@@ -19,11 +20,11 @@ func TestDemoStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sum, err := Run(context.Background(), Options{Out: &out, Geo: db, Grace: time.Second, TokenTTL: 5 * time.Second, Pause: 100 * time.Millisecond})
+	sum, err := Run(context.Background(), Options{Out: &out, Geo: db, Grace: 2 * time.Second, TokenTTL: 5 * time.Second, Pause: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if sum.RaceAlerts != 0 || !sum.LateRefused || sum.GraceReuses != 2 {
+	if sum.RaceAlerts != 0 || !sum.LateRefused || sum.GraceReuses != 3 {
 		t.Errorf("race alerts %d, late refused %v, grace reuses %d", sum.RaceAlerts, sum.LateRefused, sum.GraceReuses)
 	}
 	// The last chapter: the replay's critical alert ended jjackson's one
@@ -35,6 +36,11 @@ func TestDemoStory(t *testing.T) {
 		if a.User == dn("jjackson") && (a.Response == nil || a.Response.Status != "ended") {
 			t.Errorf("alert %s response %+v, want ended", a.Rule, a.Response)
 		}
+	}
+	// Behind the ingress: OpenUnison's log alone cannot tell, the
+	// controller's log names the thief.
+	if sum.ProxyAlerts == 0 || sum.OpenUnisonAlone > alert.Info {
+		t.Errorf("behind the ingress: %d alerts naming the thief, OpenUnison's log alone %s", sum.ProxyAlerts, sum.OpenUnisonAlone)
 	}
 	rules := map[string]bool{}
 	for _, a := range sum.Alerts {
@@ -50,6 +56,8 @@ func TestDemoStory(t *testing.T) {
 		"[ExpiredRefreshTokenUsed]", "Expired token used within grace period [192.0.2.66]",
 		"ALERT", "London, GB → Sydney, AU", "Session does not exist from refresh_token", "Summary",
 		"→ sessions ended: 1", "severity critical ≥ critical", "deleted jjackson's OidcSession objects",
+		"nginx │ 192.0.2.99 - - [", "Expired token used within grace period [127.0.0.3]",
+		"192.0.2.99 via ingress-nginx 127.0.0.3, curl/8.5.0 ← 198.51.100.40",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the narration lacks %q", want)

@@ -49,6 +49,13 @@ type ClientOptions struct {
 	Timeout      time.Duration
 	// IdleConnsPerAddr bounds idle keep-alive connections per source address.
 	IdleConnsPerAddr int
+	// UserAgent is sent with every request; empty sends Go's default
+	// (Go-http-client/1.1), which is what client-go's oidc refresh sends.
+	UserAgent string
+	// DialAddr, when set, is the HOST:PORT every connection goes to
+	// instead of the issuer's: a proxy in front of the IdP, as DNS would
+	// send clients to an ingress. URLs and Host headers stay the issuer's.
+	DialAddr string
 }
 
 // Tokens is a token endpoint's successful answer. It holds credentials:
@@ -193,6 +200,9 @@ func (c *Client) token(ctx context.Context, from netip.Addr, form url.Values) (T
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if c.opts.UserAgent != "" {
+		req.Header.Set("User-Agent", c.opts.UserAgent)
+	}
 	resp, err := c.do(req, from)
 	if err != nil {
 		return Tokens{}, err
@@ -277,8 +287,12 @@ func (c *Client) newHTTPClient(from netip.Addr) *http.Client {
 	if from.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: from.AsSlice(), Zone: from.Zone()}
 	}
+	dial := d.DialContext
+	if to := c.opts.DialAddr; to != "" {
+		dial = func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, to) }
+	}
 	tr := &http.Transport{
-		DialContext:         d.DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     c.opts.TLSConfig,
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: c.opts.IdleConnsPerAddr,

@@ -1,6 +1,10 @@
 // Package idp is graceguard's bundled OpenUnison-like OpenID Connect provider,
 // the OpenUnison-format log4j2 logger it writes its log with, its users file,
-// a kubeconfig writer for `graceguard idp login`, and a traffic simulator.
+// a kubeconfig writer for `graceguard idp login`, a traffic simulator, and
+// an ingress-nginx stand-in (Proxy): a reverse proxy that writes
+// ingress-nginx's default access log and connects from its own address, so
+// that the IdP behind it logs the proxy for every client, as OpenUnison
+// behind an ingress controller does.
 //
 // It is a test harness, not for production: it exists so that the whole loop
 // (tokens → OpenUnison log → detection → alert) runs on one laptop, and so
@@ -31,6 +35,6 @@
 //
 // The package must not import the analyzer (parser, correlate, rules): the
 // harness has to produce what OpenUnison produces, not what graceguard
-// happens to parse. Only the round-trip test (package idp_test) feeds this
-// log to the parser.
+// happens to parse. Only the tests (package idp_test) feed its logs, and the
+// proxy's and a real nginx's, to the parser and the pipeline.
 package idp

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -114,4 +115,31 @@ var fuzzSeeds = []struct{ ctype, authz, body string }{
 	{"", "", ""},
 	{"multipart/form-data; boundary=x", "", "--x--"},
 	{formType, "basic   " + "a3ViZXJuZXRlczpzZWNyZXQ=", "grant_type=refresh_token&refresh_token=x&client_id=kubernetes"},
+}
+
+// FuzzForwardedClient: the proxy's and the IdP's reading of X-Forwarded-For
+// (bytes any client sends) never panics, and believes the header only from
+// a trusted peer, answering the peer or an address the header holds.
+func FuzzForwardedClient(f *testing.F) {
+	for _, s := range []string{"203.0.113.9", "203.0.113.9, 127.0.0.1", "x, 10.0.0.1", ",,", " ::1 ,2001:db8::1", "127.0.0.2,127.0.0.3"} {
+		f.Add("127.0.0.1:4444", s)
+		f.Add("192.0.2.1:1", s)
+	}
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		peer := peerAddr(remote)
+		got := forwardedClient(peer, []string{xff}, trusted)
+		if got == peer {
+			return
+		}
+		if !peer.IsValid() || !inPrefixes(peer, trusted) {
+			t.Fatalf("believed %q from untrusted peer %v: %v", xff, peer, got)
+		}
+		for _, part := range strings.Split(xff, ",") {
+			if a, err := netip.ParseAddr(strings.TrimSpace(part)); err == nil && a.Unmap() == got {
+				return
+			}
+		}
+		t.Fatalf("answered %v, which is neither the peer %v nor in %q", got, peer, xff)
+	})
 }

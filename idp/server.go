@@ -334,39 +334,7 @@ func requestURL(r *http.Request) string {
 // clientIP is the TCP peer, or the X-Forwarded-For client when the peer is a
 // trusted proxy: the right-most address that is not itself a trusted proxy.
 func (p *Provider) clientIP(r *http.Request) netip.Addr {
-	var ip netip.Addr
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		ip = ap.Addr().Unmap()
-	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
-		ip = a.Unmap()
-	}
-	if !ip.IsValid() || !p.trusted(ip) {
-		return ip
-	}
-	hops := r.Header.Values("X-Forwarded-For")
-	for i := len(hops) - 1; i >= 0; i-- {
-		parts := strings.Split(hops[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return ip // a malformed hop ends what can be believed
-			}
-			ip = a.Unmap()
-			if !p.trusted(ip) {
-				return ip
-			}
-		}
-	}
-	return ip
-}
-
-func (p *Provider) trusted(ip netip.Addr) bool {
-	for _, pfx := range p.cfg.TrustedProxies {
-		if pfx.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return forwardedClient(peerAddr(r.RemoteAddr), r.Header.Values("X-Forwarded-For"), p.cfg.TrustedProxies)
 }
 
 func (p *Provider) serveStatic(w http.ResponseWriter, r *http.Request, ex *exchange, ctype string, body []byte) {

@@ -79,8 +79,11 @@ type SimConfig struct {
 	// outside-grace attempts wait until it is over.
 	Grace       time.Duration
 	Mix         Mix
-	Concurrency int        // requests in flight at most, default 64
-	Source      SourceMode // "" picks bind for a loopback issuer on Linux, else xff
+	Concurrency int // requests in flight at most, default 64
+	// DialAddr, when set, is where every connection goes instead of the
+	// issuer's host: a proxy in front of the IdP (ClientOptions.DialAddr).
+	DialAddr string
+	Source   SourceMode // "" picks bind for a loopback issuer on Linux, else xff
 	// HomeNet holds users' home addresses, ReplayNet the replayers'.
 	// Defaults: 127.0.1.0/24 and 127.0.2.0/24 (bind), 198.51.100.0/25 and
 	// 192.0.2.0/25 (xff): the demo GeoIP databases put the homes in Europe and
@@ -281,7 +284,7 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimReport, error) {
 	}
 	client, err := NewClient(ctx, cfg.Issuer, ClientOptions{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Source: cfg.Source,
-		TLSConfig: cfg.TLSConfig, IdleConnsPerAddr: cfg.Concurrency,
+		TLSConfig: cfg.TLSConfig, IdleConnsPerAddr: cfg.Concurrency, DialAddr: cfg.DialAddr,
 	})
 	if err != nil {
 		return SimReport{}, fmt.Errorf("simulate: %w", err)

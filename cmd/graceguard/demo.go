@@ -32,11 +32,14 @@ func newDemoCmd(io streams) *cobra.Command {
 id_tokens 5s), watches its log as 'graceguard watch' would, and plays a short
 story: people refreshing as kubectl does, a client-go race on one laptop (no
 alert), a stolen refresh token replayed from another continent inside the grace
-window (alerts), graceguard ending the victim's sessions on the critical alert
-as 'watch --revoke critical' does (in a fake Kubernetes API on loopback, where
-the IdP keeps its sessions as OpenUnison does), and the thief's next refresh
-refused. It shows the IdP's own log lines and each alert as it fires, then a
-summary.
+window (alerts), and graceguard ending the victim's sessions on the critical
+alert as 'watch --revoke critical' does (in a fake Kubernetes API on loopback,
+where the IdP keeps its sessions as OpenUnison does), so the thief's next
+refresh is refused. Then the same theft behind an ingress controller (the
+bundled IdP's ingress-nginx stand-in): OpenUnison logs the controller's address
+for everyone, so its log alone cannot tell the thief from the user, while the
+controller's access log, watched as well, names the thief. It shows the IdP's
+and the controller's own log lines and each alert as it fires, then a summary.
 
 The demo GeoIP databases (built in, no download) place the story's addresses in
 London, Berlin, Paris and Sydney; --geoip-city/--geoip-asn use others.`,
@@ -92,9 +95,10 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if sum.RaceAlerts != 0 || sum.ReplayAlerts == 0 || !sum.LateRefused {
-		return fmt.Errorf("demo: the story did not end as it should (race alerts %d, replay alerts %d, late replay refused %v)",
-			sum.RaceAlerts, sum.ReplayAlerts, sum.LateRefused)
+	if sum.RaceAlerts != 0 || sum.ReplayAlerts == 0 || !sum.LateRefused || sum.ProxyAlerts == 0 || sum.OpenUnisonAlone > alert.Info {
+		return fmt.Errorf("demo: the story did not end as it should (race alerts %d, replay alerts %d, late replay refused %v, "+
+			"alerts naming the thief behind the ingress %d, OpenUnison's log alone %s)",
+			sum.RaceAlerts, sum.ReplayAlerts, sum.LateRefused, sum.ProxyAlerts, sum.OpenUnisonAlone)
 	}
 	return nil
 }

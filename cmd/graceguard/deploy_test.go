@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -123,6 +124,7 @@ func (objs *deployObjects) add(o deployObjects) {
 const (
 	fakePodName = "openunison-orchestra-7d4b9c6f5-x2x9z"
 	fakePodUID  = "0b6f6a4e-2c1d-4b8a-9f5e-3a7c1d2e4f60"
+	fakePodIP   = "10.1.70.5"
 )
 
 // containerEnv resolves a container's environment as the kubelet would,
@@ -142,6 +144,8 @@ func containerEnv(t *testing.T, ns string, c corev1.Container) map[string]string
 				env[e.Name] = ns
 			case "metadata.uid":
 				env[e.Name] = fakePodUID
+			case "status.podIP":
+				env[e.Name] = fakePodIP
 			default:
 				t.Errorf("container %s: env %s from field %s: not faked here", c.Name, e.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
@@ -182,6 +186,9 @@ type watchSettings struct {
 	state, stateDir, listen, kubeNamespace, kubePod, kubeSelector, kubeContainer string
 	patterns                                                                     []string
 	revoke, revokeNamespace, revokeDryRun                                        string
+	// The proxy pods followed through the API, and the pod IP that picks
+	// this sidecar's records ($POD_IP or --pod-ip).
+	kubeProxyNamespace, kubeProxySelector, kubeProxyContainer, podIP string
 }
 
 // parseWatch runs args through the watch command's own flag set, argument
@@ -276,22 +283,30 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 		t.Errorf("graceguard watch rejects the revoke settings: %v", err)
 		ok = false
 	}
+	s.kubeProxyNamespace, s.kubeProxySelector = get("kube-proxy-namespace"), get("kube-proxy-selector")
+	s.kubeProxyContainer, s.podIP = get("kube-proxy-container"), cmp.Or(get("pod-ip"), env["POD_IP"])
 	// What watch checks before it reads (checkInputs), short of finding
 	// an API server: the kube flags fit together, names and selector are
 	// valid, and there is something to read.
-	k := kubeFlags{namespace: s.kubeNamespace, pod: s.kubePod, selector: s.kubeSelector, container: s.kubeContainer}
+	k := kubeFlags{namespace: s.kubeNamespace, pod: s.kubePod, selector: s.kubeSelector, container: s.kubeContainer,
+		proxyNamespace: s.kubeProxyNamespace, proxySelector: s.kubeProxySelector, proxyContainer: s.kubeProxyContainer, podIP: s.podIP}
 	if err := k.check(); err != nil {
 		t.Errorf("graceguard watch rejects the kube flags: %v", err)
 		ok = false
 	}
+	opt := kube.Options{Config: &kubeclient.Config{Host: "https://kubernetes.default.svc"}, Namespace: s.kubeNamespace,
+		Pod: s.kubePod, Selector: s.kubeSelector, Container: s.kubeContainer}
 	if k.enabled() {
-		opt := kube.Options{Config: &kubeclient.Config{Host: "https://kubernetes.default.svc"}, Namespace: s.kubeNamespace,
-			Pod: s.kubePod, Selector: s.kubeSelector, Container: s.kubeContainer}
 		if err := opt.Validate(); err != nil {
 			t.Errorf("graceguard watch rejects the pods to read: %v", err)
 			ok = false
 		}
-	} else if len(s.patterns) == 0 {
+	}
+	if err := k.resolveProxies(opt); err != nil {
+		t.Errorf("graceguard watch rejects the proxy pods to read: %v", err)
+		ok = false
+	}
+	if !k.enabled() && len(s.patterns) == 0 {
 		t.Errorf("graceguard watch is given neither files nor --kube-pod or --kube-selector")
 		ok = false
 	}
@@ -606,6 +621,49 @@ func checkWatcher(t *testing.T, objs deployObjects, d *appsv1.Deployment, c core
 	}
 	if strings.HasPrefix(s.state, "redis") {
 		checkRedis(t, objs, d, c, s)
+	}
+	if s.kubeProxySelector != "" {
+		checkProxyMode(t, objs, d, s, sidecar && replicas > 1)
+	}
+}
+
+// checkProxyMode checks a watcher that follows the proxy pods: read access
+// to them and their logs in their namespace, exactly, for the account it
+// runs as; and with several sidecars, the pod IP each keeps its own
+// records by.
+func checkProxyMode(t *testing.T, objs deployObjects, d *appsv1.Deployment, s watchSettings, needsPodIP bool) {
+	where := d.Name + "/graceguard"
+	if s.kubeProxyNamespace == d.Namespace {
+		t.Errorf("%s: the proxies in OpenUnison's own namespace %s", where, d.Namespace)
+	}
+	account := podServiceAccount(d.Spec.Template.Spec)
+	var got []string
+	for _, b := range objs.bindings {
+		if b.Namespace != s.kubeProxyNamespace || b.RoleRef.Kind != "Role" ||
+			!slices.ContainsFunc(b.Subjects, func(sub rbacv1.Subject) bool {
+				return sub.Kind == "ServiceAccount" && sub.Name == account && sub.Namespace == d.Namespace
+			}) {
+			continue
+		}
+		for _, r := range objs.roles {
+			if r.Name != b.RoleRef.Name || r.Namespace != b.Namespace {
+				continue
+			}
+			for _, rule := range r.Rules {
+				for _, res := range rule.Resources {
+					for _, v := range rule.Verbs {
+						got = append(got, strings.Join(rule.APIGroups, ",")+res+"/"+v)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(got)
+	if got = slices.Compact(got); !slices.Equal(got, logReaderRules) {
+		t.Errorf("%s: %s/%s is granted %q in %s; want exactly %q", where, d.Namespace, account, got, s.kubeProxyNamespace, logReaderRules)
+	}
+	if needsPodIP && s.podIP != fakePodIP {
+		t.Errorf("%s: several sidecars follow the proxies, and this one's pod IP is %q, not the downward API's status.podIP", where, s.podIP)
 	}
 }
 

@@ -54,6 +54,7 @@ type idpServeOptions struct {
 	revokeOnReuse  bool
 	maxSessions    int
 	store          idpStoreFlags
+	proxy          frontProxyFlags
 	// ready, when set, receives the issuer once the IdP listens (tests).
 	ready func(issuer string)
 }
@@ -79,11 +80,20 @@ given; graceguard's own messages go to stderr. Without --users the embedded demo
 users are served: mmosley, jjackson, kalexander (password start123) and
 sim0001..sim9999 (password simulate, for graceguard simulate).
 
+With --proxy-listen, a reverse proxy in front of the IdP plays an ingress-nginx
+controller: it writes ingress-nginx's default access log (upstreaminfo) to
+--proxy-log, naming the client ($remote_addr: the TCP peer, or the
+X-Forwarded-For address a loopback peer sends), and connects to the IdP from
+--proxy-from without X-Forwarded-For, so the IdP logs the proxy's address for
+every request, as OpenUnison behind an ingress does. The issuer is then the
+proxy's URL.
+
 This is a test harness, not for production: it binds to loopback by default and
 its demo passwords are public.`,
 		Example: `  graceguard idp serve --grace 5s --log idp.log
   graceguard idp serve --addr 127.0.0.1:8443 --trusted-proxies 127.0.0.1 --session-id oidc
-  graceguard idp serve --grace 5s --session-store kube --kubeconfig ~/.kube/lab --session-namespace openunison`,
+  graceguard idp serve --grace 5s --session-store kube --kubeconfig ~/.kube/lab --session-namespace openunison
+  graceguard idp serve --grace 5s --log openunison.log --proxy-listen 127.0.0.1:8080 --proxy-log ingress.log`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runIdpServe(cmd.Context(), o) },
 	}
@@ -105,6 +115,8 @@ its demo passwords are public.`,
 	f.BoolVar(&o.revokeOnReuse, "revoke-on-reuse", false, "revoke the whole session when a rotated-out token is used outside the grace period (as Auth0 and Okta do)")
 	f.IntVar(&o.maxSessions, "max-sessions", idp.DefaultMaxSessions, "live sessions at most; expired ones are swept")
 	o.store.addFlags(f)
+	f.StringVar(&o.proxy.listen, "proxy-listen", "", "also serve an ingress-nginx-like reverse proxy in front of the IdP on `HOST:PORT`; the issuer is then its URL")
+	o.proxy.addFlags(f)
 	return cmd
 }
 
@@ -119,6 +131,9 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return usageErrorf("--tls-cert and --tls-key go together")
+	}
+	if err := o.proxy.check(o.proxy.listen != "", "--proxy-listen"); err != nil {
+		return err
 	}
 	if o.grace < 0 || o.idTokenTTL < time.Second || o.sessionTTL <= 0 || o.maxSessions <= 0 {
 		return usageErrorf("--grace must be >= 0, --id-token-ttl >= 1s, --session-ttl and --max-sessions > 0")
@@ -170,13 +185,28 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
+	var front *runningProxy
+	if o.proxy.listen != "" {
+		if tlsCfg != nil {
+			return usageErrorf("--proxy-listen serves plain http: it does not go with --tls-cert")
+		}
+		if front, err = o.proxy.start(o.proxy.listen, "http://"+ln.Addr().String(), cfg.Diag); err != nil {
+			return err
+		}
+		defer front.close()
+	}
 	cfg.Issuer = o.issuer
-	if cfg.Issuer == "" {
+	if cfg.Issuer == "" && front != nil {
+		cfg.Issuer = defaultIssuer(front.ln.Addr(), false)
+	} else if cfg.Issuer == "" {
 		cfg.Issuer = defaultIssuer(ln.Addr(), tlsCfg != nil)
 	}
 	p, err := idp.New(cfg)
 	if err != nil {
 		return usageError{err}
+	}
+	if front != nil {
+		go front.serve(ctx)
 	}
 	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
 		cfg.Diag.Warn("listening beyond loopback: anyone who can reach this address can log in with the published demo passwords",
@@ -186,6 +216,9 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 		o.ready(p.Issuer())
 	}
 	err = p.Serve(ctx, ln)
+	if front != nil {
+		err = errors.Join(err, front.wait())
+	}
 	s := p.Stats()
 	cfg.Diag.Info("idp stopped", "logins", s.Logins, "rotations", s.Rotations, "grace_reuses", s.GraceReuses,
 		"refused", s.Refused, "revoked", s.Revoked, "swept", s.Swept, "ended", s.Ended, "sessions", s.Sessions)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -39,6 +41,7 @@ type simulateOptions struct {
 	seed         uint64
 	format       string
 	quiet        bool
+	proxy        frontProxyFlags
 }
 
 func newSimulateCmd(io streams) *cobra.Command {
@@ -61,12 +64,20 @@ Source addresses: --source bind binds connections to addresses of 127.0.0.0/8
 sends X-Forwarded-For, which the IdP believes only from its --trusted-proxies.
 auto picks bind for a loopback issuer on Linux and xff otherwise.
 
+With --proxy-log FILE, the clients reach the IdP through an in-process reverse
+proxy that plays an ingress-nginx controller (see graceguard idp serve
+--proxy-listen): it writes ingress-nginx's access log to FILE, naming each
+client, and connects to the IdP from --proxy-from, so the IdP logs the proxy's
+address for every request. Give the IdP no --trusted-proxies for the proxy's
+address, as OpenUnison has none.
+
 --truth FILE records every request as JSON (who, from where, what the IdP
 answered, and whether a detector should alert) so detection can be scored. A
 live summary goes to stderr; the final one to stdout.`,
 		Example: `  graceguard idp serve --grace 5s --log idp.log &
   graceguard simulate --users 50 --duration 2m --grace 5s --truth truth.json
-  graceguard simulate --users 1000 --rate 5000 --duration 30s --race 0 --replay 0 --outside-grace 0`,
+  graceguard simulate --users 1000 --rate 5000 --duration 30s --race 0 --replay 0 --outside-grace 0
+  graceguard simulate --users 50 --duration 2m --grace 5s --proxy-log ingress.log --truth truth.json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSimulate(cmd.Context(), o) },
 	}
@@ -93,6 +104,7 @@ live summary goes to stderr; the final one to stdout.`,
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the operation mix (default random)")
 	f.StringVar(&o.format, "format", "text", "final summary format: text or json")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no live summary on stderr")
+	o.proxy.addFlags(f)
 	return cmd
 }
 
@@ -130,6 +142,16 @@ func runSimulate(ctx context.Context, o *simulateOptions) error {
 	if m := cfg.Mix; m.Race < 0 || m.Replay < 0 || m.OutsideGrace < 0 || m.Race+m.Replay+m.OutsideGrace > 1 {
 		return usageErrorf("--race, --replay and --outside-grace must be >= 0 and sum to at most 1")
 	}
+	if err := o.proxy.check(o.proxy.log != "", "--proxy-log"); err != nil {
+		return err
+	}
+	if o.proxy.log != "" {
+		stop, err := o.startProxy(ctx, &cfg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if o.truth != "" {
 		f, err := os.Create(o.truth)
 		if err != nil {
@@ -154,6 +176,33 @@ func runSimulate(ctx context.Context, o *simulateOptions) error {
 	}
 	_, err = fmt.Fprintln(o.io.out, formatSimReport(rep, true))
 	return err
+}
+
+// startProxy puts the proxy between the simulated clients and the IdP: it
+// listens on a free loopback port and the clients dial it instead of the
+// issuer's host.
+func (o *simulateOptions) startProxy(ctx context.Context, cfg *idp.SimConfig) (stop func(), err error) {
+	u, err := url.Parse(o.issuer)
+	if err != nil || u.Host == "" {
+		return nil, usageErrorf("--issuer %q is not a URL", o.issuer)
+	}
+	if u.Scheme != "http" {
+		return nil, usageErrorf("--proxy-log: the proxy speaks plain http, and --issuer is %s", u.Scheme)
+	}
+	front, err := o.proxy.start("127.0.0.1:0", u.Scheme+"://"+u.Host, slog.New(slog.NewTextHandler(o.io.errOut, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go front.serve(ctx)
+	cfg.DialAddr = front.ln.Addr().String()
+	return func() {
+		cancel()
+		if err := front.wait(); err != nil {
+			fmt.Fprintf(o.io.errOut, "graceguard: proxy: %v\n", err)
+		}
+		front.close()
+	}, nil
 }
 
 // formatSimReport writes a report as one line (live) or a short block (final).

@@ -12,8 +12,9 @@ import (
 // watchSources are what watch reads: files and stdin, pods through the
 // Kubernetes API, or both into one channel.
 type watchSources struct {
-	runs []func(context.Context) error
-	pods *kube.Source // nil without --kube-pod or --kube-selector
+	runs    []func(context.Context) error
+	pods    *kube.Source // nil without --kube-pod or --kube-selector
+	proxies *kube.Source // nil without --kube-proxy-selector
 }
 
 // checkInputs checks what watch is to read: paths, or pods named with kube
@@ -22,13 +23,16 @@ func (o *watchOptions) checkInputs() (kube.Options, error) {
 	if err := o.kube.check(); err != nil {
 		return kube.Options{}, err
 	}
+	var opt kube.Options
 	if o.kube.enabled() {
-		return o.kube.options()
-	}
-	if len(o.patterns) == 0 {
+		var err error
+		if opt, err = o.kube.options(); err != nil {
+			return opt, err
+		}
+	} else if len(o.patterns) == 0 {
 		return kube.Options{}, usageErrorf("graceguard watch needs at least one PATH, GLOB or - for stdin, or --kube-selector or --kube-pod")
 	}
-	return kube.Options{}, nil
+	return opt, o.kube.resolveProxies(opt)
 }
 
 // sources makes the file follower for the patterns and the Kubernetes
@@ -52,6 +56,16 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 		s.pods = pods
 		s.runs = append(s.runs, pods.Run)
 	}
+	if o.kube.proxiesEnabled() {
+		opt := o.kube.proxyOpt
+		opt.FromEnd, opt.Positions, opt.Logger = o.from == "end", logs, logger
+		proxies, err := kube.New(opt, out)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		s.proxies = proxies
+		s.runs = append(s.runs, proxies.Run)
+	}
 	return s, nil
 }
 
@@ -60,6 +74,9 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 func (s *watchSources) notReady() string {
 	if s.pods != nil && !s.pods.Ready() {
 		return "listing pods"
+	}
+	if s.proxies != nil && !s.proxies.Ready() {
+		return "listing proxy pods"
 	}
 	return ""
 }

@@ -55,6 +55,7 @@ type Server struct {
 
 type pod struct {
 	namespace, name, uid string
+	ip                   string // status.podIP; "" until SetPodIP
 	labels               map[string]string
 	containers           []*container
 	rv                   int64
@@ -172,6 +173,19 @@ func (s *Server) SetToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.token = token
+}
+
+// SetPodIP sets a pod's status.podIP (and podIPs), as the kubelet does
+// once the pod's network is up; watches see it MODIFIED.
+func (s *Server) SetPodIP(namespace, name, ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pods[namespace+"/"+name]
+	if p == nil {
+		panic("kubefake: SetPodIP of unknown pod " + namespace + "/" + name)
+	}
+	p.ip = ip
+	s.changeLocked("MODIFIED", p)
 }
 
 // AddPod adds a running pod whose containers each run one instance.
@@ -329,6 +343,11 @@ func podJSON(p *pod) map[string]any {
 		}
 		statuses = append(statuses, st)
 	}
+	status := map[string]any{"phase": "Running", "containerStatuses": statuses}
+	if p.ip != "" {
+		status["podIP"] = p.ip
+		status["podIPs"] = []any{map[string]any{"ip": p.ip}}
+	}
 	return map[string]any{
 		"kind": "Pod", "apiVersion": "v1",
 		"metadata": map[string]any{
@@ -336,7 +355,7 @@ func podJSON(p *pod) map[string]any {
 			"resourceVersion": strconv.FormatInt(p.rv, 10), "labels": p.labels,
 		},
 		"spec":   map[string]any{"containers": specs},
-		"status": map[string]any{"phase": "Running", "containerStatuses": statuses},
+		"status": status,
 	}
 }
 

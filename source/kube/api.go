@@ -23,6 +23,7 @@ type pod struct {
 		ResourceVersion string `json:"resourceVersion"`
 	} `json:"metadata"`
 	Status struct {
+		PodIP             string            `json:"podIP"`
 		ContainerStatuses []containerStatus `json:"containerStatuses"`
 	} `json:"status"`
 }

@@ -13,6 +13,11 @@
 // second), so a cursor is the time of a line and how many lines before it
 // carried that same time; lines the server sends again are dropped here.
 //
+// It also tells each followed log's pod IP (Addr, Addrs: attribution needs
+// the OpenUnison and proxy pods' addresses), and hands on blank, keeping
+// offsets and cursors, the lines a caller's Keep refuses (a sidecar
+// following every ingress controller keeps only its own pod's requests).
+//
 // It must not parse log records (the pipeline does, and detects the
 // `kubectl logs --timestamps` wrapping itself), decide where a checkpointed
 // stream resumes (the pipeline saves the cursor it is given), log bearer

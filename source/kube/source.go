@@ -31,6 +31,12 @@ type Options struct {
 	// Positions are where a previous run stopped: those with a Cursor.
 	Positions []source.Position
 	Logger    *slog.Logger
+	// Keep, when set, is asked about every line (with its timestamp
+	// prefix); a line it refuses is handed on blank, as many spaces as it
+	// had bytes, so that offsets and cursors still follow the log. A
+	// sidecar reading every ingress controller's log keeps only the
+	// records of requests sent to its own OpenUnison pod this way.
+	Keep func(line []byte) bool
 
 	// Idle is how long a log stays quiet before an Idle batch (100ms).
 	Idle time.Duration

@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -328,4 +330,51 @@ func TestUnauthorized(t *testing.T) {
 	if strings.Contains(logText, "kubefake-token") || strings.Contains(logText, "the-real-token") {
 		t.Errorf("a token in the log:\n%s", logText)
 	}
+}
+
+// A followed pod's IP is known by its source name once its status has one,
+// and follows the status; a pod the selector does not pick is unknown.
+func TestPodAddrs(t *testing.T) {
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ingress-a", labels, "controller")
+	srv.AddPod(ns, "ingress-b", labels, "controller")
+	srv.AddPod(ns, "other", map[string]string{"app": "db"}, "controller")
+	srv.SetPodIP(ns, "ingress-a", "10.1.67.12")
+	srv.SetPodIP(ns, "other", "10.1.67.99")
+	r := start(t, srv, Options{})
+	testsync.WaitFor(t, "the pods listed", r.src.Ready)
+	pathA, pathB := ns+"/ingress-a/controller", ns+"/ingress-b/controller"
+	if a, ok := r.src.Addr(pathA); !ok || a != netip.MustParseAddr("10.1.67.12") {
+		t.Errorf("Addr(%s) = %v %v", pathA, a, ok)
+	}
+	for _, src := range []string{pathB, ns + "/other/controller", "elsewhere/ingress-a/controller", "nonsense"} {
+		if a, ok := r.src.Addr(src); ok {
+			t.Errorf("Addr(%s) = %v, want unknown", src, a)
+		}
+	}
+	srv.SetPodIP(ns, "ingress-b", "10.1.67.13")
+	testsync.WaitFor(t, "ingress-b's IP", func() bool { _, ok := r.src.Addr(pathB); return ok })
+	want := map[string]netip.Addr{pathA: netip.MustParseAddr("10.1.67.12"), pathB: netip.MustParseAddr("10.1.67.13")}
+	if got := r.src.Addrs(); !maps.Equal(got, want) {
+		t.Errorf("Addrs() = %v, want %v", got, want)
+	}
+	srv.DeletePod(ns, "ingress-a")
+	testsync.WaitFor(t, "ingress-a gone", func() bool { _, ok := r.src.Addr(pathA); return !ok })
+}
+
+// Lines Keep refuses are handed on blank after their timestamp, the same
+// length, so offsets and cursors go on as the log does.
+func TestKeepBlanksRefusedLines(t *testing.T) {
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ingress-a", labels, "controller")
+	srv.Log(ns, "ingress-a", "controller", t0, "to 10.1.67.56:8443", "to 10.1.67.57:8443", "again 10.1.67.56:8443")
+	r := start(t, srv, Options{Keep: func(l []byte) bool { return strings.Contains(string(l), "10.1.67.56:") }})
+	path := ns + "/ingress-a/controller"
+	testsync.WaitFor(t, "three lines", func() bool { return len(r.c.data(path)) == 3 })
+	got := r.c.data(path)
+	want := stampAll(t0, []string{"to 10.1.67.56:8443", strings.Repeat(" ", len("to 10.1.67.57:8443")), "again 10.1.67.56:8443"})
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	checkStreams(t, r.c.all())
 }

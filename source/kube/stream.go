@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -252,6 +253,9 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 	if skip.skip(at) {
 		return true
 	}
+	if keep := st.src.opt.Keep; keep != nil && !keep(line) {
+		line = blankLine(line)
+	}
 	b := source.Batch{
 		Key: st.inst.key(), Path: st.inst.path, ID: st.id,
 		Data: line, Offset: st.off, Cursor: st.pos.lineStart(at).String(),
@@ -264,6 +268,20 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 	st.idle = false
 	st.lines++
 	return true
+}
+
+// blankLine is line with everything after its timestamp blanked: it
+// stands for a line Keep refused, so that offsets and cursors go on as the
+// log does, and the pipeline still reads a `--timestamps` line.
+func blankLine(line []byte) []byte {
+	b := make([]byte, len(line))
+	stamp := bytes.IndexByte(line, ' ') + 1
+	copy(b, line[:stamp])
+	for i := stamp; i < len(b)-1; i++ {
+		b[i] = ' '
+	}
+	b[len(b)-1] = '\n'
+	return b
 }
 
 // sendIdle tells the pipeline the log is quiet, once a pause.

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/graceguard/graceguard/idp"
+)
+
+// frontProxyFlags put the bundled IdP behind its ingress-nginx stand-in (idp
+// serve, simulate).
+type frontProxyFlags struct {
+	listen string // idp serve only: where the proxy listens
+	log    string
+	from   string
+}
+
+func (p *frontProxyFlags) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&p.log, "proxy-log", "", "the proxy's access log `FILE`, in ingress-nginx's default format (upstreaminfo), appended to")
+	f.StringVar(&p.from, "proxy-from", "", "the loopback `ADDR` the proxy connects to the IdP from: what the IdP logs (default 127.0.0.3 on Linux)")
+}
+
+// check refuses proxy flags without the one that turns the proxy on.
+func (p frontProxyFlags) check(on bool, onFlag string) error {
+	switch {
+	case on && p.log == "":
+		return usageErrorf("%s needs --proxy-log FILE: the proxy's access log is what names the clients", onFlag)
+	case !on && p.from != "":
+		return usageErrorf("--proxy-from needs %s", onFlag)
+	}
+	if p.from != "" {
+		a, err := netip.ParseAddr(p.from)
+		if err != nil {
+			return usageErrorf("--proxy-from: %v", err)
+		}
+		if !a.IsLoopback() {
+			return usageErrorf("--proxy-from %s: want a loopback address", a)
+		}
+	}
+	return nil
+}
+
+// runningProxy is a started proxy: listening, serving once serve is called.
+type runningProxy struct {
+	ln    net.Listener
+	proxy *idp.Proxy
+	file  *os.File
+	done  chan error
+}
+
+// start opens the access log, listens on addr and builds a proxy in front
+// of upstream (the IdP's base URL).
+func (p frontProxyFlags) start(addr, upstream string, diag *slog.Logger) (*runningProxy, error) {
+	f, err := os.OpenFile(p.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--proxy-log: %w", err)
+	}
+	cfg := idp.ProxyConfig{Upstream: upstream, Log: f, Diag: diag}
+	if p.from != "" {
+		cfg.From = netip.MustParseAddr(p.from) // checked by check
+	}
+	proxy, err := idp.NewProxy(cfg)
+	if err != nil {
+		f.Close()
+		return nil, usageError{err}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("proxy listen: %w", err)
+	}
+	return &runningProxy{ln: ln, proxy: proxy, file: f, done: make(chan error, 1)}, nil
+}
+
+func (r *runningProxy) serve(ctx context.Context) { r.done <- r.proxy.Serve(ctx, r.ln) }
+
+// wait returns once serve has returned, with its error or the log's.
+func (r *runningProxy) wait() error {
+	if err := <-r.done; err != nil {
+		return err
+	}
+	if err := r.proxy.LogErr(); err != nil {
+		return fmt.Errorf("write --proxy-log: %w", err)
+	}
+	return nil
+}
+
+func (r *runningProxy) close() {
+	r.ln.Close()
+	r.file.Close()
+}

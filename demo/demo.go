@@ -1,4 +1,4 @@
-// Package demo tells graceguard's story in half a minute, with nothing to
+// Package demo tells graceguard's story in about fifteen seconds, with nothing to
 // configure: it starts the bundled IdP on a free loopback port, watches its
 // log with the real pipeline, and drives kubectl-like clients at it —
 // ordinary refreshes, a client-go race on one laptop (no alert), a stolen
@@ -20,6 +20,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
@@ -53,6 +55,9 @@ type Options struct {
 	// breath between steps (1s).
 	Grace, TokenTTL, Pause time.Duration
 	Logger                 *slog.Logger
+	// Width is how many columns a line may take (a terminal's width);
+	// 0 means DefaultWidth. Longer log lines are cut with "…".
+	Width int
 }
 
 // Summary is what the demo saw.
@@ -107,7 +112,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &teller{out: opt.Out, color: opt.Color, start: time.Now()}
+	d := &teller{out: opt.Out, color: opt.Color, start: time.Now(), width: cmp.Or(opt.Width, DefaultWidth)}
 	dir, err := os.MkdirTemp("", "graceguard-demo-")
 	if err != nil {
 		return Summary{}, err
@@ -301,6 +306,7 @@ type teller struct {
 	alerts  []alert.Alert
 	idpBuf  []byte
 	contain *containment
+	width   int
 }
 
 func (d *teller) paint(code, s string) string {
@@ -350,6 +356,10 @@ func (d *teller) idpLines() io.Writer { return &logWriter{d: d, label: "idp  "} 
 // proxyLines shows the ingress controller's access-log lines.
 func (d *teller) proxyLines() io.Writer { return &logWriter{d: d, label: "nginx"} }
 
+// logTail is how much of a cut log line's end is kept: an OpenUnison
+// line's "[address] - [id…]", an access line's upstream and timings.
+const logTail = 40
+
 type logWriter struct {
 	d     *teller
 	label string
@@ -366,7 +376,8 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		line := string(w.buf[:i])
+		label := w.label + " │"
+		line := fitMiddle(shorten(string(w.buf[:i])), d.width-len(indent)-utf8.RuneCountInString(label)-1, logTail)
 		w.buf = w.buf[i+1:]
 		if strings.HasPrefix(line, "[") {
 			if strings.Contains(line, "ExpiredRefreshTokenUsed") {
@@ -377,7 +388,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		} else {
 			line = d.paint("\x1b[2m", line)
 		}
-		fmt.Fprintf(d.out, "           %s %s\n", d.paint("\x1b[2m", w.label+" │"), line)
+		fmt.Fprintf(d.out, "%s%s %s\n", indent, d.paint("\x1b[2m", label), line)
 	}
 	return len(p), nil
 }
@@ -387,14 +398,41 @@ func (d *teller) alert(group []alert.Alert) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.alerts = append(d.alerts, group...)
-	for _, a := range group {
-		fmt.Fprintf(d.out, "           %s ", d.paint("\x1b[1;31m", "ALERT"))
-		alert.WriteText(d.out, a, alert.TextOptions{Color: d.color})
+	room := d.width - len(indent) - len("ALERT ")
+	for i, a := range group {
+		fmt.Fprintf(d.out, "%s%s ", indent, d.paint("\x1b[1;31m", "ALERT"))
+		if i > 0 {
+			// The same request as the line above: its rule and severity
+			// are what is new.
+			line := fmt.Sprintf("%-8s %s (the same request)", strings.ToUpper(a.Severity.String()), a.Rule)
+			if r := a.Response.Text(); r != "" {
+				line += " → " + r
+			}
+			fmt.Fprintln(d.out, fit(line, room))
+			continue
+		}
+		// The log's temporary path says nothing here, and the step's clock
+		// says when; without colour the line can be cut to the width.
+		a.Source = ""
+		var b strings.Builder
+		alert.WriteText(&b, a, alert.TextOptions{})
+		_, text, _ := strings.Cut(strings.TrimSuffix(b.String(), "\n"), " ")
+		// Who and which rule on the first line, the evidence under it.
+		head, evidence, _ := strings.Cut(text, a.User+" ")
+		head += a.User
+		if d.color {
+			sev := strings.ToUpper(a.Severity.String())
+			head = strings.Replace(head, sev, d.paint("\x1b[1m", sev), 1)
+		}
+		fmt.Fprintln(d.out, head)
+		if evidence != "" {
+			fmt.Fprintf(d.out, "%s      %s\n", indent, fit(evidence, room))
+		}
 	}
 }
 
 func (d *teller) summary(s *Summary) {
-	d.printf("\n%s\n", d.paint("\x1b[1m", "Summary"))
+	d.printf("\n%s\n", d.paint("\x1b[1m", "Summary: graceguard demo, catching the replay of a stolen refresh token"))
 	d.printf("  %d log records read, %d grace-period reuses\n", s.Records, s.GraceReuses)
 	d.printf("  benign race: %d alerts; replay inside the window: %d alerts; replay after it: ", s.RaceAlerts, s.ReplayAlerts)
 	if s.LateRefused {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/geo"
@@ -53,10 +54,10 @@ func TestDemoStory(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{
-		"[ExpiredRefreshTokenUsed]", "Expired token used within grace period [192.0.2.66]",
+		"[ExpiredRefreshTokenUsed]", "grace period [192.0.2.66]",
 		"ALERT", "London, GB → Sydney, AU", "Session does not exist from refresh_token", "Summary",
 		"→ sessions ended: 1", "severity critical ≥ critical", "deleted jjackson's OidcSession objects",
-		"nginx │ 192.0.2.99 - - [", "Expired token used within grace period [127.0.0.3]",
+		"nginx │ 192.0.2.99 - - [", "grace period [127.0.0.3]",
 		"192.0.2.99 via ingress-nginx 127.0.0.3, curl/8.5.0 ← 198.51.100.40",
 	} {
 		if !strings.Contains(text, want) {
@@ -65,5 +66,15 @@ func TestDemoStory(t *testing.T) {
 	}
 	if strings.Contains(text, "\x1b[") {
 		t.Error("colour without Color")
+	}
+	// The story fits a 160-column terminal: no line wraps mid-word, and
+	// the temporary log's path is not repeated on every alert.
+	for _, line := range strings.Split(text, "\n") {
+		if n := utf8.RuneCountInString(line); n > DefaultWidth {
+			t.Errorf("a line of %d columns: %s", n, line)
+		}
+	}
+	if n := strings.Count(text, sum.LogPath); n > 0 {
+		t.Errorf("the log's temporary path is printed %d times", n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,13 +20,16 @@ type demoOptions struct {
 	color string
 	geo   geoFlags
 	quiet bool
+	// slackURL is --slack-webhook-url, GRACEGUARD_SLACK_WEBHOOK_URL as for
+	// watch: one variable configures Slack for every command.
+	slackURL string
 }
 
 func newDemoCmd(io streams) *cobra.Command {
 	o := &demoOptions{io: io}
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "See graceguard catch a replayed refresh token, in half a minute, with nothing to set up",
+		Short: "See graceguard catch a replayed refresh token, in about fifteen seconds, with nothing to set up",
 		Long: `Demo starts the bundled IdP on a free loopback port (grace period 5s,
 id_tokens 5s), watches its log as 'graceguard watch' would, and plays a short
 story: people refreshing as kubectl does, a client-go race on one laptop (no
@@ -48,6 +50,7 @@ London, Berlin, Paris and Sydney; --geoip-city/--geoip-asn use others.`,
 	}
 	cmd.Flags().StringVar(&o.color, "color", "auto", "colour: auto (when stdout is a terminal), always or never")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "hide graceguard's own log messages")
+	cmd.Flags().StringVar(&o.slackURL, "slack-webhook-url", "", "also post the alerts to this Slack incoming webhook `URL` (a secret: prefer GRACEGUARD_SLACK_WEBHOOK_URL, as for watch)")
 	o.geo.addFlags(cmd.Flags())
 	return cmd
 }
@@ -74,7 +77,7 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	var extra func(context.Context, []alert.Alert) error
-	if url := os.Getenv("SLACK_WEBHOOK_URL"); url != "" {
+	if url := o.slackURL; url != "" {
 		cfgs, err := sinks.FromFlags(sinks.Flags{SlackWebhookURL: url})
 		if err != nil {
 			return usageError{err}
@@ -89,9 +92,10 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 			d.Close(ctx)
 		}()
 		extra = d.Send
-		fmt.Fprintln(o.io.out, "  (SLACK_WEBHOOK_URL is set: alerts are posted to Slack too)")
+		fmt.Fprintln(o.io.out, "  (a Slack webhook is set: alerts are posted to Slack too)")
 	}
-	sum, err := demo.Run(ctx, demo.Options{Out: o.io.out, Color: color, Geo: geoLookup(db), Logger: logger, Extra: extra})
+	sum, err := demo.Run(ctx, demo.Options{Out: o.io.out, Color: color, Geo: geoLookup(db), Logger: logger, Extra: extra,
+		Width: terminalWidth(o.io.out)})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -74,7 +74,7 @@ func TestCompletion(t *testing.T) {
 
 func TestDemoCommandRuns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the demo takes about ten seconds")
+		t.Skip("the demo takes ten to fifteen seconds")
 	}
 	out, stderr, code := run(t, nil, "demo", "--color", "never")
 	if code != 0 {

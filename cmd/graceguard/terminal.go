@@ -25,3 +25,16 @@ func wantColor(mode string, w io.Writer) (bool, error) {
 	}
 	return false, usageErrorf("--color %q: want auto, always or never", mode)
 }
+
+// terminalWidth is w's width in columns when it is a terminal; 0 otherwise.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
+}

@@ -1,0 +1,64 @@
+package demo
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultWidth is the narration's width when the output is no terminal:
+// wide enough for an alert line, narrow enough for a laptop's terminal.
+const DefaultWidth = 160
+
+// indent is the narration's left margin under a step's clock.
+const indent = "           "
+
+var (
+	// The IdP's URLs all start with its loopback address: the path says it.
+	loopbackOrigin = regexp.MustCompile(`https?://127\.0\.0\.1:\d+`)
+	// OpenUnison's per-request ids are 41 characters of noise to a reader.
+	requestID = regexp.MustCompile(`\[(f[0-9a-f]{7})[0-9a-f]{33}\]`)
+	// The step's clock says the day: the record's time of day is enough.
+	recordDate = regexp.MustCompile(`^\[\d{4}-\d\d-\d\d `)
+	// The path up to the endpoint is the same on every line.
+	idpPath = regexp.MustCompile(`/auth/idp/[^/ ]+/`)
+)
+
+// shorten drops what a reader of the demo does not need from a log line:
+// the date (the step's clock has it), the IdP's origin and path up to the
+// endpoint, and most of each request id. The demo's log file keeps them.
+func shorten(line string) string {
+	line = recordDate.ReplaceAllString(line, "[")
+	line = loopbackOrigin.ReplaceAllString(line, "")
+	line = idpPath.ReplaceAllString(line, "…/")
+	return requestID.ReplaceAllString(line, "[$1…]")
+}
+
+// fit cuts s to width columns (runes; the demo prints no wide characters),
+// ending it with "…" when cut.
+func fit(s string, width int) string {
+	if width <= 1 || utf8.RuneCountInString(s) <= width {
+		return s
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == width-1 {
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	b.WriteString("…")
+	return b.String()
+}
+
+// fitMiddle cuts s to width columns in its middle, keeping its last tail
+// runes: a log line's end holds the address it is about.
+func fitMiddle(s string, width, tail int) string {
+	rs := []rune(s)
+	if width <= tail+2 || len(rs) <= width {
+		return fit(s, width)
+	}
+	return string(rs[:width-tail-1]) + "…" + string(rs[len(rs)-tail:])
+}

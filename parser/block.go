@@ -5,6 +5,9 @@ import "bytes"
 // BlockStats counts what SplitCandidates read.
 type BlockStats struct {
 	Lines, Records, Cut int64
+	// Headed counts the records that open with a log4j2 header: what tells
+	// an OpenUnison log from another file (SplitCandidates only).
+	Headed int64
 }
 
 // SplitCandidates walks a block of plain (unwrapped) OpenUnison output that
@@ -29,7 +32,11 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 			st.Cut++
 		}
 		st.Records++
-		if k := ClassifyLine(rec[:min(firstEnd, recStart+len(rec))-recStart]); k != KindOther {
+		first := rec[:min(firstEnd, recStart+len(rec))-recStart]
+		if IsRecordStart(first) {
+			st.Headed++
+		}
+		if k := ClassifyLine(first); k != KindOther {
 			fn(rec, k, recStart, recLine)
 		}
 	}

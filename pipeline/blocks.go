@@ -274,6 +274,7 @@ func (s *blockSource) take(res *blockResult) {
 	s.stats.Lines += res.stats.Lines
 	s.stats.Records += res.stats.Records
 	s.stats.Cut += res.stats.Cut
+	s.counts.openUnison += res.stats.Headed
 	if s.progress != nil {
 		s.progress.Add(int64(res.size))
 	}
@@ -289,6 +290,7 @@ func (s *blockSource) finish(sum *Summary) error {
 		// Drain what the producer already queued, so its goroutine ends.
 		<-job.done
 	}
+	s.counts.proxyLog = s.lines
 	sum.add(&s.counts, s.stats)
 	sum.Formats[s.counts.name] = parser.FormatPlain
 	if s.readErr != nil {

@@ -61,6 +61,30 @@ type Summary struct {
 	TokenAddrs AddressCounts
 	// Attribution counts what the join of proxy records found.
 	Attribution attribute.Stats
+	// Inputs says what each input turned out to be, in the order given.
+	Inputs []InputKind
+}
+
+// InputKind is what one input held.
+type InputKind struct {
+	Name string
+	// OpenUnison counts records with OpenUnison's log4j2 header.
+	OpenUnison int64
+	// Proxy: the input is a proxy's access log; ProxyRecords counts its
+	// token-endpoint requests.
+	Proxy        bool
+	ProxyRecords int64
+}
+
+// Judged reports whether any input held OpenUnison's records: without
+// them nothing was judged, whatever the proxies' logs held.
+func (s *Summary) Judged() bool {
+	for _, in := range s.Inputs {
+		if in.OpenUnison > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // AddressCounts tells whether addresses say anything about clients.
@@ -147,7 +171,12 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 
 // readerCounts are one input's counts and first parse errors.
 type readerCounts struct {
-	name        string
+	name string
+	// openUnison counts the records with a log4j2 header; proxyLog says
+	// the input is a proxy's access log. An input with neither is no log
+	// graceguard reads, and the summary says so.
+	openUnison  int64
+	proxyLog    bool
 	kinds       [parser.NumKinds]int64 // by parser.Kind
 	addrs       AddressCounts
 	parseErrors int64
@@ -227,6 +256,9 @@ type scannerSource struct {
 func (s *scannerSource) advance() bool {
 	for s.sc.Scan() {
 		rec := s.sc.Record()
+		if parser.IsRecordStart(rec.Text) {
+			s.openUnison++
+		}
 		if s.progress != nil && rec.Offset-s.reported > 1<<20 {
 			s.progress.Add(rec.Offset - s.reported)
 			s.reported = rec.Offset
@@ -245,6 +277,7 @@ func (s *scannerSource) event() *parser.Event { return &s.next }
 
 func (s *scannerSource) finish(sum *Summary) error {
 	st := s.sc.Stats()
+	s.proxyLog = s.proxyLog || s.sc.ProxyLog()
 	sum.add(&s.readerCounts, st)
 	sum.Formats[s.name] = s.sc.Format()
 	if err := s.sc.Err(); err != nil {
@@ -281,6 +314,8 @@ func parse(c *readerCounts, ev *parser.Event, rec []byte, loc *time.Location, li
 }
 
 func (s *Summary) add(c *readerCounts, st parser.Stats) {
+	s.Inputs = append(s.Inputs, InputKind{Name: c.name, OpenUnison: c.openUnison, Proxy: c.proxyLog,
+		ProxyRecords: c.kinds[parser.KindProxy]})
 	s.Bytes += st.Bytes
 	s.Lines += st.Lines
 	s.Records += st.Records

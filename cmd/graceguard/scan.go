@@ -113,6 +113,8 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	progress.stop()
 	if !o.quiet {
 		writeSummary(o.io.errOut, len(inputs), sum)
+	} else {
+		writeNothingJudged(o.io.errOut, sum)
 	}
 	var readErr *pipeline.ReadError
 	if scanErr != nil && !errors.As(scanErr, &readErr) {

@@ -41,6 +41,9 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 	b.WriteString("\n  alerts")
 	if len(s.Alerts) == 0 {
 		b.WriteString(" none")
+		if !s.Judged() {
+			b.WriteString(": nothing was judged (no OpenUnison record in the input)")
+		}
 	}
 	for _, rule := range slices.Sorted(maps.Keys(s.Alerts)) {
 		fmt.Fprintf(&b, " %s %s", rule, commas(s.Alerts[rule]))
@@ -70,6 +73,9 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		fmt.Fprintf(&b, "  clients: joined %s, ambiguous %s, unattributed %s, direct %s (proxy records unmatched %s)\n",
 			commas(at.Outcomes[parser.AttrJoined]), commas(at.Outcomes[parser.AttrAmbiguous]), commas(at.Outcomes[parser.AttrUnattributed]),
 			commas(at.Outcomes[parser.AttrDirect]), commas(at.RecordsUnmatched))
+	}
+	for _, note := range inputNotes(s) {
+		fmt.Fprintf(&b, "  note: %s\n", note)
 	}
 	if note := pipeline.UnattributedNote(s.Attribution); note != "" {
 		fmt.Fprintf(&b, "  note: %s\n", note)
@@ -168,4 +174,34 @@ func (p *progressBar) stop() {
 	}
 	close(p.done)
 	p.wg.Wait()
+}
+
+// inputNotes names the inputs that held nothing graceguard judges: a
+// scan of them must not read like a clean bill of health.
+func inputNotes(s pipeline.Summary) []string {
+	var notes []string
+	judged := s.Judged()
+	for _, in := range s.Inputs {
+		switch {
+		case in.OpenUnison > 0:
+		case in.Proxy && !judged:
+			notes = append(notes, fmt.Sprintf("%s is a proxy's access log (%s token requests): it names the clients of OpenUnison's token requests, "+
+				"but nothing is judged without OpenUnison's own log: give both", in.Name, commas(in.ProxyRecords)))
+		case !in.Proxy:
+			notes = append(notes, fmt.Sprintf("%s: no OpenUnison record and no proxy access-log line found in it (empty, or not a log graceguard reads)", in.Name))
+		}
+	}
+	return notes
+}
+
+// writeNothingJudged is the one line a quiet scan still prints when there
+// was nothing to judge.
+func writeNothingJudged(w io.Writer, s pipeline.Summary) {
+	if s.Judged() {
+		return
+	}
+	fmt.Fprintln(w, "graceguard: nothing was judged: no OpenUnison record in the input")
+	for _, note := range inputNotes(s) {
+		fmt.Fprintf(w, "graceguard: note: %s\n", note)
+	}
 }

@@ -64,26 +64,40 @@ func travelText(a Alert) string {
 	if a.Geo == nil || a.PrevGeo == nil {
 		return ""
 	}
-	s := placeText(a.PrevGeo) + " → " + placeText(a.Geo)
+	s := placeOrUnknown(a.PrevGeo) + " → " + placeOrUnknown(a.Geo)
 	if a.DistanceKm != nil && a.IntervalMs != nil {
 		s += fmt.Sprintf(": %s km in %s", GroupThousands(int64(*a.DistanceKm+0.5)), HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond))
 	}
 	return s
 }
 
-func placeText(g *Geo) string {
+func placeOrUnknown(g *Geo) string {
+	if p := PlaceText(g); p != "" {
+		return p
+	}
+	return "?"
+}
+
+// PlaceText is where an address is for people: "Sydney, AU", "AU", or ""
+// when unknown. Every encoding of an alert for people uses it.
+func PlaceText(g *Geo) string {
+	if g == nil {
+		return ""
+	}
 	switch {
 	case g.City != "" && g.Country != "":
 		return g.City + ", " + g.Country
 	case g.Country != "":
 		return g.Country
 	}
-	return "?"
+	return ""
 }
 
 // HumanDuration rounds a duration for people: 42ms, 1.9s, 3m10s.
 func HumanDuration(d time.Duration) string {
 	switch {
+	case d < time.Millisecond:
+		return "under 1ms"
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()
 	case d < time.Minute:

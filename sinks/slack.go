@@ -2,8 +2,10 @@ package sinks
 
 import (
 	"bytes"
+	"cmp"
 	"container/list"
 	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -340,7 +342,10 @@ var severityEmoji = map[alert.Severity]string{
 }
 
 // slackMessage renders one event's alerts, most severe first, as the
-// fallback text (notifications, screen readers) and Block Kit blocks.
+// fallback text (notifications, screen readers) and Block Kit blocks laid
+// out for the responder: what happened in one sentence, every rule that
+// fired with its severity, the evidence, what graceguard did, and what to
+// do next.
 func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 	// Sink's contract already says most severe first; a caller that forgot
 	// must not put a medium alert in the header of a critical event.
@@ -348,35 +353,136 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 	slices.SortStableFunc(group, func(a, b alert.Alert) int { return int(b.Severity) - int(a.Severity) })
 	a := group[0]
 	sev := strings.ToUpper(a.Severity.String())
-	more := ""
-	if len(group) > 1 {
-		more = fmt.Sprintf(" (+%d)", len(group)-1)
-	}
-	header := fmt.Sprintf("%s %s %s%s · %s", severityEmoji[a.Severity], sev, a.Rule, more, shortUser(a.User))
+	header := fmt.Sprintf("%s %s · %s: %s", severityEmoji[a.Severity], sev, shortUser(a.User), headline(a))
 
-	var rules strings.Builder
-	if a.Summary != "" {
-		rules.WriteString("*" + mrkdwn(a.Summary) + "*\n")
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackHeaderMax), true, false)),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(story(a), slackSectionMax), false, false), nil, nil),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(firedText(group), slackSectionMax), false, false), nil, nil),
+		slack.NewSectionBlock(nil, evidence(group), nil),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(nextSteps(group, runbook), slackSectionMax), false, false), nil, nil),
+	}
+	ids := make([]string, len(group))
+	for i, r := range group {
+		ids[i] = code(r.ID)
+	}
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+		"alert "+strings.Join(ids, ", ")+" · graceguard", false, false)))
+
+	text := fmt.Sprintf("%s %s: %s", sev, a.Rule, a.User)
+	if len(group) > 1 {
+		text = fmt.Sprintf("%s %s and %d more %s: %s", sev, a.Rule, len(group)-1, map[bool]string{true: "rule", false: "rules"}[len(group) == 2], a.User)
+	}
+	if a.IP != "" {
+		text += " from " + a.ClientOf()
+		if p := alert.PlaceText(a.Geo); p != "" {
+			text += " (" + p + ")"
+		}
+	}
+	return mrkdwn(text), blocks
+}
+
+// headline names what happened in a few words, for the header.
+func headline(a alert.Alert) string {
+	switch {
+	case a.Rule == "chain-takeover":
+		return "refresh chain taken by " + clientOrUnknown(a.IP)
+	case a.Rule == "refresh-travel":
+		return "refresh from an impossible place, " + clientOrUnknown(a.IP)
+	case strings.HasPrefix(a.Rule, "reuse-burst"):
+		return "many grace-period reuses"
+	case a.PrevIP != "" && a.IP != "":
+		return "refresh token reused from " + a.IP
+	}
+	return a.Rule
+}
+
+func clientOrUnknown(ip string) string { return cmp.Or(ip, "an unknown client") }
+
+// story is the alert in one sentence: who, from where, compared with
+// what, and why it matters (the rule's own words).
+func story(a alert.Alert) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s*", mrkdwn(a.User))
+	switch {
+	case a.Rule == "chain-takeover":
+		fmt.Fprintf(&b, ": the refresh chain moved to %s, and the client it moved from, %s, was then refused",
+			clientDetail(a.IP, a.Via, a.Agent, a.Geo), clientDetail(a.PrevIP, "", a.PrevAgent, a.PrevGeo))
+	case a.IP != "":
+		fmt.Fprintf(&b, ": a refresh token was used from %s", clientDetail(a.IP, a.Via, a.Agent, a.Geo))
+		if a.PrevIP != "" {
+			fmt.Fprintf(&b, " %s the refresh from %s", intervalText(a), clientDetail(a.PrevIP, "", a.PrevAgent, a.PrevGeo))
+		}
+	}
+	b.WriteString(".")
+	if a.Description != "" {
+		fmt.Fprintf(&b, "\nWhy it matters: %s.", mrkdwn(a.Description))
+	}
+	return b.String()
+}
+
+// clientDetail is an address with what is known of it: the proxy it came
+// through, its agent, its place.
+func clientDetail(ip, via, agent string, g *alert.Geo) string {
+	s := code(cmp.Or(ip, "unknown"))
+	var more []string
+	if via != "" {
+		more = append(more, "via "+mrkdwn(via))
+	}
+	if agent != "" {
+		more = append(more, code(agent))
+	}
+	if p := alert.PlaceText(g); p != "" {
+		more = append(more, mrkdwn(p))
+	}
+	if len(more) > 0 {
+		s += " (" + strings.Join(more, ", ") + ")"
+	}
+	return s
+}
+
+// intervalText relates the event to the previous refresh in time.
+func intervalText(a alert.Alert) string {
+	if a.IntervalMs == nil {
+		return "after"
+	}
+	return alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond) + " after"
+}
+
+// firedText lists every rule that fired on the event, most severe first.
+func firedText(group []alert.Alert) string {
+	var b strings.Builder
+	if len(group) == 1 {
+		b.WriteString("*Rule that fired*\n")
+	} else {
+		fmt.Fprintf(&b, "*%d rules fired on this request*\n", len(group))
 	}
 	for _, r := range group {
-		fmt.Fprintf(&rules, "%s *%s* %s", severityEmoji[r.Severity], strings.ToUpper(r.Severity.String()), code(r.Rule))
+		fmt.Fprintf(&b, "%s *%s* %s", severityEmoji[r.Severity], strings.ToUpper(r.Severity.String()), code(r.Rule))
 		if r.Description != "" {
-			rules.WriteString(": " + mrkdwn(r.Description))
+			b.WriteString(": " + mrkdwn(r.Description))
 		}
-		rules.WriteByte('\n')
+		b.WriteByte('\n')
 	}
+	return strings.TrimSpace(b.String())
+}
 
+// evidence is the fields a responder checks the story against.
+func evidence(group []alert.Alert) []*slack.TextBlockObject {
+	a := group[0]
 	fields := []*slack.TextBlockObject{
 		field("User", code(a.User)),
 		field("When", slackDate(a.Time)),
-		field("Replay address", addressText(a.IP, a.Geo, true)+viaText(a.Via, a.Agent, a.Candidates)),
+		field("Client", addressText(a.IP, a.Geo, true)+viaText(a.Via, a.Agent, a.Candidates)),
 		field("Previous legitimate refresh", prevText(a)),
 	}
 	if t := travelText(a); t != "" {
 		fields = append(fields, field("Travel", t))
 	}
 	if a.Session != "" {
-		fields = append(fields, field("Session", code(a.Session)))
+		// OpenUnison's bracketed id is a per-request web-session id for
+		// kubectl: a key into its log, not the user's session.
+		fields = append(fields, field("Request id (OpenUnison's log)", code(a.Session)))
 	}
 	if a.Source != "" {
 		fields = append(fields, field("Source", code(a.Source)))
@@ -387,36 +493,32 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 	if f := responseField(group); f != nil {
 		fields = append(fields, f)
 	}
+	return fields
+}
 
-	var ctx []string
+// nextSteps says what a responder does now: read the user's timeline, end
+// the user's sessions unless graceguard did, follow the runbook.
+func nextSteps(group []alert.Alert, runbook string) string {
+	a := group[0]
+	steps := []string{"*Next steps*", "1. See the user's refreshes, reuses and refusals around it: " + code(timelineHint(a))}
+	if responseOf(group) == nil && a.User != "" && !strings.Contains(a.User, "; ") {
+		steps = append(steps, "2. If it is not the user, end their sessions as OpenUnison does at logout: "+
+			code(fmt.Sprintf("kubectl -n openunison delete oidc-sessions.openunison.tremolo.io -l tremolo.io/user-dn=%x", sha1.Sum([]byte(a.User))))+
+			" (or let `graceguard watch --revoke` do it)")
+	}
 	if runbook != "" {
-		ctx = append(ctx, fmt.Sprintf(":book: <%s|Runbook>", runbook))
+		steps = append(steps, fmt.Sprintf("%d. Follow the <%s|runbook>", len(steps), runbook))
 	}
-	ids := make([]string, len(group))
-	for i, r := range group {
-		ids[i] = code(r.ID)
-	}
-	ctx = append(ctx, "alert "+strings.Join(ids, ", "), "graceguard")
+	return strings.Join(steps, "\n")
+}
 
-	blocks := []slack.Block{
-		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackHeaderMax), true, false)),
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(strings.TrimSpace(rules.String()), slackSectionMax), false, false), nil, nil),
-		slack.NewSectionBlock(nil, fields, nil),
-		slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, strings.Join(ctx, " · "), false, false)),
-		timelineBlock(a),
-	}
-
-	text := fmt.Sprintf("%s %s%s: %s", sev, a.Rule, more, a.User)
-	if a.IP != "" {
-		text += " from " + a.ClientOf()
-		if p := placeText(a.Geo); p != "" {
-			text += " (" + p + ")"
+func responseOf(group []alert.Alert) *alert.Response {
+	for _, a := range group {
+		if a.Response != nil {
+			return a.Response
 		}
 	}
-	if a.Summary != "" {
-		text += " · " + a.Summary
-	}
-	return mrkdwn(text), blocks
+	return nil
 }
 
 // responseField shows what graceguard did about the event ("Sessions
@@ -481,7 +583,7 @@ func digestLine(g []alert.Alert) string {
 		if a.Via != "" {
 			b.WriteString(" via " + mrkdwn(a.Via))
 		}
-		if p := placeText(a.Geo); p != "" {
+		if p := alert.PlaceText(a.Geo); p != "" {
 			b.WriteString(" " + mrkdwn(p))
 		}
 	}
@@ -501,7 +603,7 @@ func addressText(ip string, g *alert.Geo, network bool) string {
 		return "unknown"
 	}
 	s := code(ip)
-	if p := placeText(g); p != "" {
+	if p := alert.PlaceText(g); p != "" {
 		s += "\n" + mrkdwn(p)
 	}
 	if network && g != nil && (g.ASN != 0 || g.Org != "") {
@@ -547,34 +649,51 @@ func travelText(a alert.Alert) string {
 	if a.DistanceKm == nil {
 		return ""
 	}
-	s := thousands(int64(*a.DistanceKm+0.5)) + " km"
-	if a.SpeedKmh != nil {
-		s += " at " + thousands(int64(*a.SpeedKmh+0.5)) + " km/h"
+	s := alert.GroupThousands(int64(*a.DistanceKm+0.5)) + " km"
+	switch {
+	case a.IntervalMs != nil && *a.IntervalMs < 1000:
+		// A speed over milliseconds (a simulated or scripted replay) is a
+		// number no one can read; the distance says it all.
+		s += " in " + alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond) + ": no one travels that"
+	case a.SpeedKmh != nil:
+		s += " at " + alert.GroupThousands(int64(*a.SpeedKmh+0.5)) + " km/h"
 	}
 	return s
 }
 
-func placeText(g *alert.Geo) string {
-	if g == nil {
-		return ""
-	}
-	switch {
-	case g.City != "" && g.Country != "":
-		return g.City + ", " + g.Country
-	case g.Country != "":
-		return g.Country
-	}
-	return ""
-}
-
 // shortUser is the first RDN's value of a DN ("jjackson" of
 // "uid=jjackson,ou=shadow,o=Tremolo"), for a header that must be short.
+// DN values escape commas ("cn=Larsen\\, Priya,ou=…"), so the first RDN
+// ends at the first comma not escaped, and its value is unescaped.
 func shortUser(dn string) string {
-	first, _, _ := strings.Cut(dn, ",")
+	first := dn
+	for i := 0; i < len(dn); i++ {
+		if dn[i] == '\\' {
+			i++
+			continue
+		}
+		if dn[i] == ',' {
+			first = dn[:i]
+			break
+		}
+	}
 	if _, v, ok := strings.Cut(first, "="); ok && v != "" {
-		return v
+		return unescapeDN(v)
 	}
 	return dn
+}
+
+// unescapeDN drops the backslashes RFC 4514 puts before special
+// characters of a value.
+func unescapeDN(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
 }
 
 // slackDate shows t in each reader's own time zone, with UTC as the
@@ -598,15 +717,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + ellipsis
-}
-
-func thousands(n int64) string {
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

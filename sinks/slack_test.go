@@ -256,7 +256,7 @@ func TestSlackIncomingWebhook(t *testing.T) {
 					t.Fatalf("Send: %v", err)
 				}
 				p := srv.list()
-				if len(p) != 1 || p[0].Path != hookPath || !strings.HasPrefix(p[0].Text, "CRITICAL reuse-geo-jump (+1): uid=jjackson") || len(p[0].Blocks) < 100 {
+				if len(p) != 1 || p[0].Path != hookPath || !strings.HasPrefix(p[0].Text, "CRITICAL reuse-geo-jump and 1 more rule: uid=jjackson") || len(p[0].Blocks) < 100 {
 					t.Errorf("posted %+v", p)
 				}
 				return
@@ -407,7 +407,47 @@ func TestSlackOptionsChecked(t *testing.T) {
 func TestSlackMessageLeadsWithTheMostSevere(t *testing.T) {
 	g := replayGroup()
 	text, _ := slackMessage([]alert.Alert{g[1], g[0]}, "")
-	if !strings.HasPrefix(text, "CRITICAL reuse-geo-jump (+1)") {
+	if !strings.HasPrefix(text, "CRITICAL reuse-geo-jump and 1 more rule") {
 		t.Errorf("text %q", text)
+	}
+}
+
+// The message is written for the responder: the header names the user as
+// people read the DN, says what happened, and needs no decoding ("(+3)");
+// OpenUnison's per-request id is not called a session; a replay scripted
+// within milliseconds shows no absurd speed; the next steps are there
+// without a runbook.
+func TestSlackMessageForTheResponder(t *testing.T) {
+	g := replayGroup()
+	for i := range g {
+		g[i].User = `cn=Larsen\, Priya,ou=people,o=Example`
+		ms := int64(0)
+		g[i].IntervalMs = &ms
+	}
+	text, blocks := slackMessage(g, "")
+	out, err := json.Marshal(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := string(out)
+	for _, want := range []string{
+		`CRITICAL · Larsen, Priya: refresh token reused from 192.0.2.66`,
+		`2 rules fired on this request`,
+		`Request id (OpenUnison's log)`,
+		`Why it matters: `,
+		`Next steps`,
+		`graceguard timeline 'cn=Larsen`,
+		`tremolo.io/user-dn=`,
+		`under 1ms`,
+		`no one travels that`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the message lacks %q:\n%s", want, msg)
+		}
+	}
+	for _, avoid := range []string{"(+1)", "*Session*", "km/h\"", `Larsen\\"`} {
+		if strings.Contains(msg, avoid) || strings.Contains(text, avoid) {
+			t.Errorf("the message has %q", avoid)
+		}
 	}
 }

@@ -3,8 +3,6 @@ package sinks
 import (
 	"strings"
 
-	"github.com/slack-go/slack"
-
 	"github.com/graceguard/graceguard/alert"
 )
 
@@ -17,8 +15,4 @@ func timelineHint(a alert.Alert) string {
 		user = user[:i] // a shared address names several users; start with the first
 	}
 	return "graceguard timeline '" + strings.ReplaceAll(user, "'", `'\''`) + "' LOG…"
-}
-
-func timelineBlock(a alert.Alert) slack.Block {
-	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, ":mag: Next: "+code(timelineHint(a)), false, false))
 }

@@ -698,3 +698,17 @@ func (d *Dispatcher) Stats() []RouteStats {
 	}
 	return out
 }
+
+// Destinations names where alerts go, one entry per sink, secrets
+// redacted: what watch says at start, so an operator sees a misrouted
+// sink before the first alert is lost to it.
+func (d *Dispatcher) Destinations() []string {
+	out := make([]string, len(d.routes))
+	for i, r := range d.routes {
+		out[i] = r.Name
+		if s, ok := r.Sink.(fmt.Stringer); ok {
+			out[i] += " (" + s.String() + ")"
+		}
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -232,6 +233,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	// read, judges what waits and checkpoints.
 	go srcs.run(ctx, batches, logger)
 	logger.Info("watching", "patterns", o.patterns, "kube", o.kube.describe(), "state_dir", o.stateDir, "rules", len(set.Enabled()))
+	logger.Info("alerts go to", "stdout", o.format+", at least "+o.minSeverity, "sinks", destinations(dispatcher))
 	err = watcher.Run(context.WithoutCancel(ctx), batches)
 	st := watcher.Stats()
 	logger.Info("stopped", "records", st.Records, "alerts", st.Alerts, "duplicates_suppressed", st.Duplicates, "parse_errors", st.ParseErrors)
@@ -313,6 +315,14 @@ func newLogger(io streams, format, level string) (*slog.Logger, error) {
 
 // deliveryName labels the watcher's delivery metrics: stdout alone, or
 // stdout and the sinks' queues (whose own metrics count what they sent).
+// destinations are the sinks beyond stdout, or "none".
+func destinations(d *sinks.Dispatcher) string {
+	if d == nil {
+		return "none"
+	}
+	return strings.Join(d.Destinations(), ", ")
+}
+
 func deliveryName(d *sinks.Dispatcher) string {
 	if d == nil {
 		return "stdout"

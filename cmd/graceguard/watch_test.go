@@ -332,4 +332,9 @@ func TestWatchDeliversToSinks(t *testing.T) {
 	if code := w.stop(t); code != 0 {
 		t.Errorf("exit %d: %s", code, w.errOut.String())
 	}
+	// It said at start where alerts go, without the webhook URL's secret.
+	log := w.errOut.String()
+	if !strings.Contains(log, `msg="alerts go to"`) || !strings.Contains(log, "file "+alertsPath) || !strings.Contains(log, "webhook") {
+		t.Errorf("no start-up line naming the sinks:\n%s", log)
+	}
 }

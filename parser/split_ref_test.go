@@ -17,6 +17,9 @@ func splitRecordsRef(block []byte, fn func(rec []byte, firstLen, off int, line i
 			st.Cut++
 		}
 		st.Records++
+		if IsRecordStart(rec[:min(firstEnd, recStart+len(rec))-recStart]) {
+			st.Headed++
+		}
 		fn(rec, min(firstEnd, recStart+len(rec))-recStart, recStart, recLine)
 	}
 	for pos := 0; pos < len(block); {

@@ -262,11 +262,7 @@ func (s *blockSource) take(res *blockResult) {
 	for k, n := range res.kinds {
 		s.counts.kinds[k] += n
 	}
-	s.counts.addrs.Private += res.addrs.Private
-	s.counts.addrs.Public += res.addrs.Public
-	if s.counts.addrs.Example == "" {
-		s.counts.addrs.Example = res.addrs.Example
-	}
+	s.counts.addrs.merge(res.addrs)
 	for _, e := range res.errs {
 		s.counts.parseError(s.lineBase+e.line, e.err)
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +93,20 @@ func (s *Summary) Judged() bool {
 type AddressCounts struct {
 	Private, Public int64
 	Example         string // a private address seen, for the diagnosis
+	// Distinct are the private addresses seen, up to maxDistinctPrivate+1:
+	// a few addresses carrying many requests are proxies; as many
+	// addresses as clients (in-cluster clients, a simulator on loopback)
+	// are clients.
+	Distinct []netip.Addr
 }
+
+// maxDistinctPrivate is the most private addresses that can still be a
+// deployment's proxies (ingress controller or gateway pods).
+const maxDistinctPrivate = 16
+
+// proxyRequestsPerAddr is how many requests each private address must
+// carry on average before they read as proxies rather than clients.
+const proxyRequestsPerAddr = 4
 
 func (c *AddressCounts) count(ev *parser.Event) {
 	if ev.Kind != parser.KindTokenOK && ev.Kind != parser.KindTokenFail && ev.Kind != parser.KindGraceReuse {
@@ -105,21 +120,42 @@ func (c *AddressCounts) count(ev *parser.Event) {
 	if c.Example == "" {
 		c.Example = ev.IP.String()
 	}
+	c.addDistinct(ev.IP)
 }
 
-// BehindProxy reports whether every token request came from a private
-// address: OpenUnison logs the TCP peer, so behind an ingress controller it
-// logs the ingress pod, and every address rule is blind.
-func (c AddressCounts) BehindProxy() bool { return c.Public == 0 && c.Private > 0 }
+func (c *AddressCounts) addDistinct(a netip.Addr) {
+	if len(c.Distinct) <= maxDistinctPrivate && !slices.Contains(c.Distinct, a) {
+		c.Distinct = append(c.Distinct, a)
+	}
+}
 
-// ProxyDiagnosis says what BehindProxy means and what to change.
+// merge adds another reader's counts.
+func (c *AddressCounts) merge(o AddressCounts) {
+	c.Private += o.Private
+	c.Public += o.Public
+	if c.Example == "" {
+		c.Example = o.Example
+	}
+	for _, a := range o.Distinct {
+		c.addDistinct(a)
+	}
+}
+
+// BehindProxy reports whether every token request came through a few
+// private addresses: OpenUnison logs the TCP peer, so behind an ingress
+// controller it logs the ingress pods, and every address rule is blind.
+func (c AddressCounts) BehindProxy() bool {
+	n := int64(len(c.Distinct))
+	return c.Public == 0 && c.Private > 0 && n <= maxDistinctPrivate && c.Private >= proxyRequestsPerAddr*n
+}
+
+// ProxyDiagnosis says what BehindProxy means and what to give graceguard.
 func (c AddressCounts) ProxyDiagnosis() string {
-	return fmt.Sprintf("every token-endpoint request came from a private address (%d requests, e.g. %s): "+
-		"OpenUnison logs the TCP peer and never X-Forwarded-For, so behind an ingress controller it logs the "+
-		"ingress pod and the address, geo and network rules cannot tell a replay from a race. Make the client's "+
-		"address reach OpenUnison as the TCP peer: expose it through a LoadBalancer Service with "+
-		"externalTrafficPolicy: Local (or TLS passthrough on a load balancer that keeps the source address) "+
-		"instead of through a proxying ingress.", c.Private, c.Example)
+	return fmt.Sprintf("every token-endpoint request came through %d private %s (%d requests, e.g. %s): OpenUnison logs "+
+		"the TCP peer, so behind an ingress controller or a mesh it logs the proxy, and address rules cannot tell a replay "+
+		"from a race. Give graceguard the proxy's access log as well (README, \"Behind an ingress or a mesh\"), "+
+		"or name the proxies with --proxies so they are never judged as clients.",
+		len(c.Distinct), map[bool]string{true: "address", false: "addresses"}[len(c.Distinct) == 1], c.Private, c.Example)
 }
 
 // ReadError is a source that could not be read to its end; the scan went on
@@ -322,11 +358,7 @@ func (s *Summary) add(c *readerCounts, st parser.Stats) {
 	s.Cut += st.Cut
 	s.FramingErrors += st.FramingErrors
 	s.ParseErrors += c.parseErrors
-	s.TokenAddrs.Private += c.addrs.Private
-	s.TokenAddrs.Public += c.addrs.Public
-	if s.TokenAddrs.Example == "" {
-		s.TokenAddrs.Example = c.addrs.Example
-	}
+	s.TokenAddrs.merge(c.addrs)
 	for k, n := range c.kinds {
 		s.Events[parser.Kind(k)] += n
 	}

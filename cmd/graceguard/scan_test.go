@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,19 +203,33 @@ func TestScanParseErrorsAreNamed(t *testing.T) {
 // with what to change, and says nothing when clients' addresses are seen.
 func TestScanDiagnosesIngress(t *testing.T) {
 	dir := t.TempDir()
-	line := func(ip string) string {
-		return "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=a,o=T - NONE [" + ip + "] - [f1]\n"
+	line := func(ip string, user int) string {
+		return fmt.Sprintf("[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=u%d,o=T - NONE [%s] - [f1]\n", user, ip)
 	}
-	private, public := filepath.Join(dir, "private.log"), filepath.Join(dir, "public.log")
-	os.WriteFile(private, []byte(line("10.1.67.56")+line("10.1.67.57")), 0o644)
-	os.WriteFile(public, []byte(line("10.1.67.56")+line("203.0.113.7")), 0o644)
-	_, stderr, _ := run(t, nil, "scan", private)
-	if strings.Count(stderr, "note: every token-endpoint request came from a private address (2 requests, e.g. 10.1.67.56)") != 1 ||
-		!strings.Contains(stderr, "externalTrafficPolicy: Local") {
-		t.Errorf("no ingress diagnosis in:\n%s", stderr)
+	write := func(name string, ips ...string) string {
+		var b strings.Builder
+		for i, ip := range ips {
+			b.WriteString(line(ip, i%3))
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(b.String()), 0o644)
+		return p
 	}
-	if _, stderr, _ := run(t, nil, "scan", public); strings.Contains(stderr, "note:") {
-		t.Errorf("a diagnosis although a public address was seen:\n%s", stderr)
+	// Two controller pods carrying every request: a proxy.
+	ingress := write("ingress.log", "10.1.67.56", "10.1.67.57", "10.1.67.56", "10.1.67.57", "10.1.67.56", "10.1.67.57", "10.1.67.56", "10.1.67.57")
+	// As many private addresses as requests: clients in the cluster, or a
+	// simulator on loopback; judged as clients, no diagnosis.
+	clients := write("clients.log", "10.1.5.1", "10.1.5.2", "10.1.5.3", "10.1.5.4", "10.1.5.5")
+	public := write("public.log", "10.1.67.56", "203.0.113.7")
+	_, stderr, _ := run(t, nil, "scan", ingress)
+	if strings.Count(stderr, "note: every token-endpoint request came through 2 private addresses (8 requests, e.g. 10.1.67.56)") != 1 ||
+		!strings.Contains(stderr, "proxy's access log") || strings.Contains(stderr, "LoadBalancer") {
+		t.Errorf("no ingress diagnosis naming the proxy's log in:\n%s", stderr)
+	}
+	for _, p := range []string{clients, public} {
+		if _, stderr, _ := run(t, nil, "scan", p); strings.Contains(stderr, "note:") {
+			t.Errorf("%s: a diagnosis although its addresses are clients:\n%s", filepath.Base(p), stderr)
+		}
 	}
 }
 

@@ -53,7 +53,12 @@ type Follower struct {
 	tailers  []*tailer
 	seen     map[string]bool // paths being followed (not draining)
 	restored []Position
-	buf      []byte
+	// restoredPath holds the paths the checkpoint named: a file found
+	// there that it does not name is a newer generation, read from its
+	// start even with FromEnd.
+	restoredPath map[string]bool
+	buf          []byte
+	health       health
 	log      *slog.Logger
 	gen      int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
@@ -85,7 +90,12 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, restoredPath: map[string]bool{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	for _, p := range opt.Positions {
+		f.restoredPath[p.Path] = true
+	}
+	f.health.init(opt.Patterns)
+	return f
 }
 
 // Run follows until ctx ends, or stdin ends when it is the only source. It
@@ -113,6 +123,9 @@ func (f *Follower) Run(ctx context.Context) error {
 	for {
 		busy := false
 		for _, t := range f.tailers {
+			if t.waiting() {
+				continue
+			}
 			did, err := f.step(ctx, t)
 			if err != nil {
 				return err
@@ -166,9 +179,7 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 			f.log.Error("bad pattern", "pattern", p, "err", err)
 			continue
 		}
-		if len(matches) == 0 && startup && !hasMeta(p) {
-			f.log.Warn("file does not exist yet; waiting for it", "path", p)
-		}
+		f.noteMatches(p, len(matches))
 		paths = append(paths, matches...)
 	}
 	sort.Strings(paths)
@@ -176,10 +187,9 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		if f.seen[p] {
 			continue
 		}
-		if err := f.open(ctx, p, startup); err != nil {
-			f.log.Warn("cannot follow file", "path", p, "err", err)
-		}
+		f.setProblem(p, f.open(ctx, p, startup))
 	}
+	f.health.started()
 }
 
 func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }
@@ -189,7 +199,7 @@ func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }
 // start. A restored file that was rotated away while graceguard was down is
 // found by its identity among its siblings and drained first.
 func (f *Follower) open(ctx context.Context, path string, startup bool) error {
-	file, err := os.Open(path)
+	file, err := openRegular(path)
 	if err != nil {
 		return err
 	}
@@ -197,6 +207,16 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	if err != nil {
 		file.Close()
 		return fmt.Errorf("identify %s: %w", path, err)
+	}
+	if f.followingFile(id) {
+		// A rotated generation a glob also matches: its tailer reads it.
+		file.Close()
+		f.seen[path] = true
+		return nil
+	}
+	var prev *tailer
+	if startup {
+		prev = f.startGenerations(ctx, path)
 	}
 	var start int64
 	switch pos, ok := f.takeRestored(file, path); {
@@ -206,7 +226,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 			f.log.Warn("file is shorter than its checkpoint: it was truncated; reading it from the start", "path", path)
 			start = 0
 		}
-	case startup && f.opt.FromEnd:
+	case startup && f.opt.FromEnd && !f.restoredPath[path]:
 		if st, err := file.Stat(); err == nil {
 			start = st.Size()
 		}
@@ -215,7 +235,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		f.drainRotatedWhileDown(ctx, path)
 	}
 	f.seen[path] = true
-	f.addTailer(file, path, id, start)
+	f.addTailer(file, path, id, start).after = prev
 	return nil
 }
 
@@ -224,6 +244,9 @@ func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64)
 	t := &tailer{
 		f: file, path: path, id: id, offset: start,
 		key: fmt.Sprintf("%s#%d:%d#%d", path, id.Dev, id.Ino, f.gen),
+	}
+	if st, err := file.Stat(); err == nil {
+		t.dev, t.ino = devIno(st)
 	}
 	if _, err := file.Seek(start, io.SeekStart); err != nil {
 		f.log.Warn("seek", "path", path, "err", err)
@@ -254,7 +277,7 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 		if f.seen[s] || s == path {
 			continue
 		}
-		file, err := os.Open(s)
+		file, err := openRegular(s)
 		if err != nil {
 			continue
 		}
@@ -301,8 +324,10 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		f.log.Warn("read", "path", t.path, "err", err)
+		f.setProblem(t.path, fmt.Errorf("read: %w", err))
+		return false, nil
 	}
+	t.caughtUp = true
 	if !t.idleSent {
 		t.idleSent = true
 		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true}) {
@@ -367,6 +392,7 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 		return false
 	}
 	size := st.Size()
+	t.modTime = st.ModTime()
 	readTo := t.offset + int64(len(t.partial))
 	if size == t.lastSize && size >= readTo {
 		return false
@@ -376,31 +402,41 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 		return false
 	}
 	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
-	f.recoverCopy(ctx, t)
+	copied, since := f.recoverCopy(ctx, t)
+	var next *tailer
+	if file, err := openRegular(t.path); err == nil {
+		if id, err := identify(file); err == nil {
+			next = f.addTailer(file, t.path, id, 0)
+			// Said before the old stream ends, so the path's line count
+			// goes on (the watcher drops a source's series when its last
+			// stream ends).
+			f.send(ctx, Batch{Key: next.key, Path: next.path, ID: next.id})
+		} else {
+			file.Close()
+		}
+	}
 	f.end(ctx, t, "truncated")
-	file, err := os.Open(t.path)
-	if err != nil {
-		return true
+	if next != nil {
+		if since.IsZero() {
+			since = t.modTime
+		}
+		if newest := f.followNewer(t.path, copied, since, nil); newest != nil {
+			next.after = newest
+		}
 	}
-	id, err := identify(file)
-	if err != nil {
-		file.Close()
-		return true
-	}
-	f.addTailer(file, t.path, id, 0)
 	return true
 }
 
 // recoverCopy reads, from the copy a copytruncate left beside the file,
 // the lines written after graceguard's last read and before the copy.
-func (f *Follower) recoverCopy(ctx context.Context, t *tailer) {
+func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, time.Time) {
 	readTo := t.offset
 	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
 	for _, s := range siblings {
 		if s == t.path {
 			continue
 		}
-		c, err := os.Open(s)
+		c, err := openRegular(s)
 		if err != nil {
 			continue
 		}
@@ -410,6 +446,7 @@ func (f *Follower) recoverCopy(ctx context.Context, t *tailer) {
 			continue
 		}
 		f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
+		copyTime := st.ModTime()
 		data := make([]byte, st.Size()-readTo)
 		n, _ := c.ReadAt(data, readTo)
 		c.Close()
@@ -419,8 +456,9 @@ func (f *Follower) recoverCopy(ctx context.Context, t *tailer) {
 			// The copy's last line had no newline: it is whole all the same.
 			f.emitData(ctx, t, []byte{'\n'})
 		}
-		return
+		return s, copyTime
 	}
+	return "", time.Time{}
 }
 
 // checkRotated notices the path now names another file (renamed or deleted
@@ -447,7 +485,13 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	}
 	f.log.Info("file rotated; following the new one and draining the old", "path", t.path)
 	t.draining = true
-	f.addTailer(file, t.path, id, 0)
+	// Rotated more than once since the last look (stopped, or behind):
+	// the generations between the old file and the new are read first.
+	name, since := nameOf(t.path, FileID{Dev: t.dev, Ino: t.ino})
+	if name == "" {
+		since = t.modTime
+	}
+	f.addTailer(file, t.path, id, 0).after = f.followNewer(t.path, name, since, t)
 }
 
 func sameInode(file *os.File, id FileID) bool {
@@ -483,6 +527,24 @@ type tailer struct {
 	draining   bool
 	quietSince time.Time
 	ended      bool
+	dev, ino   uint64    // of the open file (id may name the original of a copy)
+	modTime    time.Time // when the file last changed, as last seen
+	// after is the older generation read before this one; caughtUp says
+	// this one has been read to its end once.
+	after    *tailer
+	caughtUp bool
+}
+
+// waiting reports whether t waits for an older generation to be read.
+func (t *tailer) waiting() bool {
+	if t.after == nil {
+		return false
+	}
+	if t.after.ended || t.after.caughtUp {
+		t.after = nil
+		return false
+	}
+	return true
 }
 
 const tailLen = 32

@@ -166,3 +166,58 @@ func TestFollowGenerationsWhileDown(t *testing.T) {
 		})
 	}
 }
+
+// A follower that looks only after the file was rotated twice (stopped,
+// or behind) reads the generation in between, in order.
+func TestFollowLagsTwoRotations(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(t *testing.T, path string)
+	}{
+		{"rename", rename},
+		{"copytruncate", copytruncate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond})
+			c.waitLines(t, 10)
+			c.waitIdle(t)
+			for range 2 {
+				w.write(5)
+				w.close()
+				tt.rotate(t, path)
+				next := w.next
+				w = newWriter(t, path, "l")
+				w.next = next
+			}
+			w.write(5)
+			w.close()
+			c.waitLines(t, 25)
+			time.Sleep(50 * time.Millisecond)
+			c.checkInOrder(t, "l", 0, 25)
+		})
+	}
+}
+
+// waitIdle waits for an idle batch: the follower read to the end and
+// sleeps until its next look.
+func (c *collector) waitIdle(t *testing.T) {
+	t.Helper()
+	n := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		got := c.idle
+		c.mu.Unlock()
+		if got > n {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("no idle batch")
+}

@@ -59,8 +59,8 @@ type Follower struct {
 	restoredPath map[string]bool
 	buf          []byte
 	health       health
-	log      *slog.Logger
-	gen      int
+	log          *slog.Logger
+	gen          int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
 }

@@ -12,8 +12,9 @@ import (
 // watchSources are what watch reads: files and stdin, pods through the
 // Kubernetes API, or both into one channel.
 type watchSources struct {
-	runs []func(context.Context) error
-	pods *kube.Source // nil without --kube-pod or --kube-selector
+	runs  []func(context.Context) error
+	files *source.Follower // nil without paths
+	pods  *kube.Source     // nil without --kube-pod or --kube-selector
 }
 
 // checkInputs checks what watch is to read: paths, or pods named with kube
@@ -41,6 +42,7 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 		f := source.New(source.Options{
 			Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, Positions: files, Stdin: o.io.in, Logger: logger,
 		}, out)
+		s.files = f
 		s.runs = append(s.runs, f.Run)
 	}
 	if o.kube.enabled() {
@@ -56,12 +58,25 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 }
 
 // notReady says why reading has not begun, "" once it has: the pods must
-// have been listed once.
+// have been listed once, and every file found must be open and read (a
+// path that cannot be read is named with its reason).
 func (s *watchSources) notReady() string {
 	if s.pods != nil && !s.pods.Ready() {
 		return "listing pods"
 	}
+	if s.files != nil {
+		return s.files.NotReady()
+	}
 	return ""
+}
+
+// notes says what /readyz reports without being unready: files waited for,
+// globs that match nothing.
+func (s *watchSources) notes() []string {
+	if s.files == nil {
+		return nil
+	}
+	return s.files.Notes()
 }
 
 // run runs the sources side by side until ctx ends (or stdin, when it is

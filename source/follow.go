@@ -392,12 +392,13 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 		return false
 	}
 	size := st.Size()
-	t.modTime = st.ModTime()
 	readTo := t.offset + int64(len(t.partial))
-	if size == t.lastSize && size >= readTo {
+	// The time too: a file truncated and rewritten to the very same size
+	// between two looks has changed all the same.
+	if size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
 		return false
 	}
-	t.lastSize = size
+	t.lastSize, t.modTime = size, st.ModTime()
 	if size >= readTo && sameStart(t.f, t.id) && t.tailUnchanged() {
 		return false
 	}

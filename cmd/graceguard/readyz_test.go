@@ -69,3 +69,30 @@ func TestWatchReadyzTellsUnreadablePaths(t *testing.T) {
 		})
 	}
 }
+
+// graceguard_lines_read_total counts lines read, and goes on counting
+// across a copytruncate rather than starting again from the new file.
+func TestWatchLinesReadSurviveCopytruncate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	appendFile(t, logPath, replayLines("m1", 0))
+	w := startWatch(t, "--format", "json", "--state-dir", "", "--listen", "127.0.0.1:0", "--poll", "5ms", logPath)
+	addr := waitForAddr(t, w)
+	metric := func() string {
+		_, body := get(t, "http://"+addr+"/metrics")
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "graceguard_lines_read_total{") {
+				return l
+			}
+		}
+		return ""
+	}
+	want := func(n int) string { return fmt.Sprintf(`graceguard_lines_read_total{source="%s"} %d`, logPath, n) }
+	testsync.WaitFor(t, want(3), func() bool { return metric() == want(3) })
+	for i := range 2 {
+		copyTruncate(t, logPath) // writes one line
+		appendFile(t, logPath, replayLines(fmt.Sprintf("m%d", i+2), i+1))
+		testsync.WaitFor(t, want(3+4*(i+1)), func() bool { return metric() == want(3+4*(i+1)) })
+	}
+}

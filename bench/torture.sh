@@ -3,8 +3,8 @@
 # rotated every ROTATE (2s) by rename (ROTATION=copytruncate for the other
 # kind) for DURATION seconds (60), while watch is killed with SIGKILL every
 # 1-4 s and started again at once; then one last run reads to the end.
-# Every line is a refresh by its own user, and a rule alerts on each, so the
-# alerts tell which lines reached a sink: it prints lines written, lines
+# Every line is a refresh with its own session id, and a rule alerts on
+# each, so the alerts tell which lines reached a sink: it prints lines written, lines
 # lost (no alert) and lines delivered twice (two alerts), target 0 and 0.
 # Lines read again after a kill (those after the last checkpoint) are
 # expected; their alerts are recognised by id and not sent again.
@@ -22,11 +22,13 @@ ROTATION=${ROTATION:-rename}
 go build -o "$out/graceguard" ./cmd/graceguard
 go build -o "$out/gentorture" ./bench/gentorture
 
-work=$(mktemp -d)
+work=${WORK:-$(mktemp -d)}
 # The sent-id log is synced per alert group: on tmpfs, so the run measures
 # following, not the disk.
 state=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
-trap 'rm -rf "$work" "$state"' EXIT
+pid="" gen=""
+trap '[ -z "$pid" ] || kill -9 "$pid" 2>/dev/null; [ -z "$gen" ] || kill "$gen" 2>/dev/null
+  [ -n "${KEEP:-}" ] || rm -rf "$work" "$state"; [ -z "${KEEP:-}" ] || echo "kept $work $state"; true' EXIT
 log=$work/app.log alerts=$work/alerts.jsonl rules=$work/rules.yaml
 cat >"$rules" <<'YAML'
 rules:
@@ -40,10 +42,10 @@ copy=""
 "$out/gentorture" -o "$log" -rate "$RATE" -rotate "$ROTATE" -for "${DURATION}s" $copy >"$work/written" &
 gen=$!
 
-# watch starts graceguard watch in the background; its pid is in $pid.
+# watch [FLAG...] starts graceguard watch in the background; its pid is in $pid.
 watch() {
-  "$out/graceguard" watch --format json --rules "$rules" --state-dir "$state" --checkpoint-every 1s \
-    --log-level warn --settle 10ms "$log" >>"$alerts" 2>>"$work/stderr" &
+  "$out/graceguard" watch "$@" --format json --rules "$rules" --state-dir "$state" --checkpoint-every 1s \
+    --log-level "${LOG_LEVEL:-warn}" --settle 10ms "$log" >>"$alerts" 2>>"$work/stderr" &
   pid=$!
 }
 
@@ -56,21 +58,23 @@ while kill -0 "$gen" 2>/dev/null; do
 done
 wait "$gen"
 written=$(cat "$work/written")
-watch
-# The last run reads to the end: wait until no new alert for 3 s.
-prev=-1
-while :; do
-  now=$(wc -l <"$alerts")
-  [ "$now" = "$prev" ] && break
-  prev=$now
-  sleep 3
+PORT=${PORT:-$((20000 + RANDOM % 20000))}
+watch --listen "127.0.0.1:$PORT"
+# The last run reads to the end: wait until it has read no record for 5 s
+# (lines read again after a kill make no alert, so alerts cannot tell).
+prev=-1 still=0
+while [ "$still" -lt 5 ]; do
+  sleep 1
+  now=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
+  if [ "${now:-x}" = "$prev" ]; then still=$((still + 1)); else still=0; fi
+  prev=${now:-x}
 done
 kill -TERM "$pid"
 wait "$pid" || true
 
 awk -v written="$written" -v kills="$kills" -v rot="$ROTATION" -v rate="$RATE" -v dur="$DURATION" '
   /"rule":"every-line"/ {
-    match($0, /uid=t[0-9]+/); u = substr($0, RSTART + 5, RLENGTH - 5) + 0
+    match($0, /"session":"f[0-9]+"/); u = substr($0, RSTART + 12, RLENGTH - 13) + 0
     seen[u]++; total++
   }
   END {

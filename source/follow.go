@@ -189,6 +189,9 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		}
 		f.setProblem(p, f.open(ctx, p, startup))
 	}
+	if startup {
+		f.warnUnfound()
+	}
 	f.health.started()
 }
 
@@ -338,7 +341,15 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		t.quietSince = time.Now()
 	}
 	if t.draining {
-		if time.Since(t.quietSince) >= f.opt.DrainQuiet {
+		// Quiet since its last change, not since this process looked: a
+		// restart soon after a rotation must not drain it afresh, or the
+		// positions of drained generations pile up in checkpoints of a
+		// watcher restarted often.
+		quiet := t.quietSince
+		if st, err := t.f.Stat(); err == nil && st.ModTime().Before(quiet) {
+			quiet = st.ModTime()
+		}
+		if time.Since(quiet) >= f.opt.DrainQuiet {
 			f.end(ctx, t, "rotated file drained")
 		}
 		return false, nil
@@ -369,15 +380,16 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 		// A backlog grew the buffer; an idle file should not keep it.
 		t.partial = append([]byte(nil), t.partial...)
 	}
-	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
-	t.offset += int64(len(out))
-	t.rememberTail()
-	if t.id.FingerprintLen < fingerprintLen && sameStart(t.f, t.id) {
-		// The file was short when first seen: identify it by more of it.
+	if t.id.FingerprintLen < fingerprintLen && t.ino == t.id.Ino && sameStart(t.f, t.id) {
+		// The file was short when first seen: identify it by more of it,
+		// before the batch whose position a checkpoint may save.
 		if id, err := identify(t.f); err == nil {
 			t.id = id
 		}
 	}
+	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
+	t.offset += int64(len(out))
+	t.rememberTail()
 	return ok
 }
 

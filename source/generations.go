@@ -21,9 +21,14 @@ import (
 // a checkpointed file is found again among the generations by its device
 // and inode and the fingerprint of its first bytes (a rename), or, when its
 // inode now holds other bytes, by the fingerprint alone in a copy at least
-// as long as the offset (a copytruncate). Every generation newer than it is
-// unfinished: graceguard reads generations strictly one after the other, so
-// none newer than one still being read can have been started.
+// as long as the offset (a copytruncate). Every generation newer than the
+// newest one found is unfinished: graceguard starts a generation only once
+// the one before has been read to its end, and forgets a generation's
+// position only after it has drained, so a generation with no position
+// older than one with a position was finished (an older generation may
+// still be draining while a newer one is read, which is why the newest
+// counts). When the file now at the path is one a position names, no
+// generation is unfinished but those found by their positions.
 
 // generation is one rotated sibling of a followed path.
 type generation struct {
@@ -111,7 +116,8 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 		ok   bool
 	}
 	located := make([]found, len(gens))
-	oldest := -1
+	oldest, newest := -1, -1
+	current := f.restoredAt(path)
 	// Renamed files first (identity), then copies (fingerprint): a copy
 	// stands in only for a position whose own file is gone or rewritten.
 	for _, copies := range []bool{false, true} {
@@ -132,10 +138,14 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 			if oldest < 0 || i < oldest {
 				oldest = i
 			}
+			newest = max(newest, i)
 		}
 	}
+	if current {
+		newest = len(gens)
+	}
 	if oldest < 0 {
-		if f.restoredPath[path] && !f.restoredAt(path) {
+		if f.restoredPath[path] && !current {
 			f.warnLostGeneration(path, gens)
 		}
 		return nil
@@ -148,10 +158,13 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 			continue
 		}
 		var t *tailer
-		if located[i].ok {
+		switch {
+		case located[i].ok:
 			f.log.Info("reading a file rotated while graceguard was down", "path", g.name, "offset", located[i].pos.Offset)
 			t = f.addTailer(located[i].file, g.name, located[i].pos.ID, located[i].pos.Offset)
-		} else {
+		case i < newest:
+			continue // finished before an older one stopped draining
+		default:
 			file, err := openRegular(g.name)
 			if err != nil {
 				continue
@@ -302,4 +315,18 @@ func (e errNotRegular) Error() string {
 		return "is a directory, not a file"
 	}
 	return "is not a regular file (" + e.mode.Type().String() + ")"
+}
+
+// warnUnfound says, once at start-up, which checkpointed files were found
+// neither under a name the patterns match nor among their generations:
+// rotated away and deleted (graceguard was behind more generations than
+// are kept) or compressed, their lines after the checkpoint are lost.
+func (f *Follower) warnUnfound() {
+	for _, pos := range f.restored {
+		if pos.Cursor != "" || f.seen[pos.Path] {
+			continue
+		}
+		f.log.Warn("a file in the checkpoint was not found (deleted or compressed after rotation?): lines written to it after the checkpoint cannot be read",
+			"path", pos.Path, "offset", pos.Offset, "file", pos.ID.String())
+	}
 }

@@ -221,3 +221,31 @@ func (c *collector) waitIdle(t *testing.T) {
 	}
 	t.Fatal("no idle batch")
 }
+
+// A generation older than the file a position names, and newer than one
+// still draining, was finished: it is not read again.
+func TestFollowDoesNotRereadFinishedGenerations(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	var ids []Position
+	for i, name := range []string{path + ".2", path + ".1", path} {
+		w := newWriter(t, name, fmt.Sprintf("g%d", i))
+		w.write(10)
+		w.close()
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, Position{Path: path, ID: id, Offset: 10 * int64(len("g0 000000\n"))})
+	}
+	ids[2].Offset /= 2 // the current file, half read; .2 still draining, .1 done
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Positions: []Position{ids[0], ids[2]}})
+	c.waitLines(t, 5)
+	time.Sleep(100 * time.Millisecond)
+	c.checkInOrder(t, "g2", 5, 10)
+}

@@ -1,7 +1,8 @@
 // Command gentorture writes an OpenUnison log at a steady rate and rotates
 // it as logrotate would (rename, or copytruncate), for the torture run of
-// bench/torture.sh. Every line is a refresh by its own user (uid=tNNNNNNN),
-// so whoever reads the log can tell which lines it saw. It prints the number
+// bench/torture.sh. Every line is a refresh with its own session id (the
+// line's number), by one of a thousand users, so whoever reads the log can
+// tell which lines it saw while the history stays small. It prints the number
 // of lines written when done.
 //
 //	go run ./bench/gentorture -o app.log -rate 5000 -rotate 2s -for 60s
@@ -49,13 +50,20 @@ func run(path string, rate int, every, dur time.Duration, keep int, copyTruncate
 	n, lastRotate := 0, start
 	for now := range tick.C {
 		if now.Sub(start) >= dur {
+			// A last line an hour later in the log's time: what waits to be
+			// paired within a window is judged once the log moves past it.
+			at := logStart.Add(time.Duration(n)*time.Second/time.Duration(rate) + time.Hour).Format("2006-01-02 15:04:05.000")
+			fmt.Fprintf(w, "[%s,%s][main] INFO  Startup - torture over\n", at[:19], at[20:])
+			if err := w.Flush(); err != nil {
+				return n, err
+			}
 			break
 		}
 		want := int(now.Sub(start).Seconds() * float64(rate))
 		for ; n < want; n++ {
 			at := logStart.Add(time.Duration(n) * time.Second / time.Duration(rate)).Format("2006-01-02 15:04:05.000")
-			fmt.Fprintf(w, "[%s,%s][XNIO-1 task-%d] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=t%07d,ou=shadow,o=Tremolo - NONE [198.51.100.%d] - [f%040d]\n",
-				at[:19], at[20:], n%64, n, n%250+1, n)
+			fmt.Fprintf(w, "[%s,%s][XNIO-1 task-%d] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=t%04d,ou=shadow,o=Tremolo - NONE [198.51.100.%d] - [f%040d]\n",
+				at[:19], at[20:], n%64, n%1000, n%250+1, n)
 		}
 		if err := w.Flush(); err != nil {
 			return n, err

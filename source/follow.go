@@ -429,10 +429,11 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 		}
 	}
 	f.end(ctx, t, "truncated")
-	if next != nil {
-		if since.IsZero() {
-			since = t.modTime
-		}
+	// Copies newer than the one read from were made since the last look
+	// (copytruncate more than once). Without a copy holding unread lines
+	// nothing ties a copy to this file but times, too coarse to tell a
+	// copy made just now from one made since: none is read then.
+	if next != nil && copied != "" {
 		if newest := f.followNewer(t.path, copied, since, nil); newest != nil {
 			next.after = newest
 		}

@@ -59,6 +59,7 @@ type Follower struct {
 	restoredPath map[string]bool
 	buf          []byte
 	health       health
+	removed      map[string]*tailer // by path, the file last followed there
 	log          *slog.Logger
 	gen          int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
@@ -90,7 +91,7 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, restoredPath: map[string]bool{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, restoredPath: map[string]bool{}, removed: map[string]*tailer{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
 	for _, p := range opt.Positions {
 		f.restoredPath[p.Path] = true
 	}
@@ -121,6 +122,11 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer poll.Stop()
 	lastScan, lastRead := time.Now(), time.Now()
 	for {
+		if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
+			// Before reading what woke it, so the first read after a quiet
+			// spell is small again.
+			f.buf = make([]byte, quietChunk)
+		}
 		busy := false
 		for _, t := range f.tailers {
 			if t.waiting() {
@@ -134,8 +140,6 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		if busy {
 			lastRead = time.Now()
-		} else if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
-			f.buf = make([]byte, quietChunk)
 		}
 		f.tailers = f.retire(f.tailers)
 		if time.Since(lastScan) >= f.opt.Rescan {
@@ -220,6 +224,16 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	var prev *tailer
 	if startup {
 		prev = f.startGenerations(ctx, path)
+	}
+	if r := f.removed[path]; r != nil {
+		// The file was renamed away before its successor came: others may
+		// have come and gone in between.
+		delete(f.removed, path)
+		name, since := nameOf(path, FileID{Dev: r.dev, Ino: r.ino})
+		if name == "" {
+			since = r.modTime
+		}
+		prev = f.followNewer(path, name, since, r)
 	}
 	var start int64
 	switch pos, ok := f.takeRestored(file, path); {
@@ -484,6 +498,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 		if errors.Is(err, os.ErrNotExist) {
 			t.draining = true
 			delete(f.seen, t.path)
+			f.removed[t.path] = t
 			f.log.Info("file removed; draining", "path", t.path)
 		}
 		return

@@ -2,7 +2,8 @@
 # Torture run of graceguard watch: a log written at RATE lines/s (5,000) and
 # rotated every ROTATE (2s) by rename (ROTATION=copytruncate for the other
 # kind) for DURATION seconds (60), while watch is killed with SIGKILL every
-# 1-4 s and started again at once; then one last run reads to the end.
+# 1-4 s and started again after 0-DOWN s (5: up to two rotations while it is
+# down); then one last run reads to the end.
 # Every line is a refresh with its own session id, and a rule alerts on
 # each, so the alerts tell which lines reached a sink: it prints lines written, lines
 # lost (no alert) and lines delivered twice (two alerts), target 0 and 0.
@@ -19,6 +20,7 @@ RATE=${RATE:-5000}
 ROTATE=${ROTATE:-2s}
 DURATION=${DURATION:-60}
 ROTATION=${ROTATION:-rename}
+DOWN=${DOWN:-5}
 go build -o "$out/graceguard" ./cmd/graceguard
 go build -o "$out/gentorture" ./bench/gentorture
 
@@ -55,6 +57,7 @@ while kill -0 "$gen" 2>/dev/null; do
   sleep "$(awk -v r="$RANDOM" 'BEGIN{printf "%.2f", 1 + 3 * r / 32767}')"
   kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
   wait "$pid" 2>/dev/null || true
+  sleep "$(awk -v r="$RANDOM" -v d="$DOWN" 'BEGIN{printf "%.2f", d * r / 32767}')"
 done
 wait "$gen"
 written=$(cat "$work/written")
@@ -72,7 +75,7 @@ done
 kill -TERM "$pid"
 wait "$pid" || true
 
-awk -v written="$written" -v kills="$kills" -v rot="$ROTATION" -v rate="$RATE" -v dur="$DURATION" '
+awk -v written="$written" -v kills="$kills" -v rot="$ROTATION" -v rate="$RATE" -v dur="$DURATION" -v down="$DOWN" '
   /"rule":"every-line"/ {
     match($0, /"session":"f[0-9]+"/); u = substr($0, RSTART + 12, RLENGTH - 13) + 0
     seen[u]++; total++
@@ -80,6 +83,6 @@ awk -v written="$written" -v kills="$kills" -v rot="$ROTATION" -v rate="$RATE" -
   END {
     lost = 0; twice = 0
     for (i = 0; i < written; i++) { if (!(i in seen)) lost++; else if (seen[i] > 1) twice += seen[i] - 1 }
-    printf "torture (%s rotation, %d lines/s for %d s, %d kill -9): lines written %d, lines lost %d (target 0), lines delivered twice %d (target 0)\n", rot, rate, dur, kills, written, lost, twice
+    printf "torture (%s rotation, %d lines/s for %d s, %d kill -9, down 0-%d s each): lines written %d, lines lost %d (target 0), lines delivered twice %d (target 0)\n", rot, rate, dur, kills, down, written, lost, twice
   }' "$alerts"
 grep -c 'level=ERROR' "$work/stderr" | awk '{ if ($1 > 0) print "errors logged by watch: " $1 }' || true

@@ -29,8 +29,9 @@ work=${WORK:-$(mktemp -d)}
 # following, not the disk.
 state=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 pid="" gen=""
-trap '[ -z "$pid" ] || kill -9 "$pid" 2>/dev/null; [ -z "$gen" ] || kill "$gen" 2>/dev/null
-  [ -n "${KEEP:-}" ] || rm -rf "$work" "$state"; [ -z "${KEEP:-}" ] || echo "kept $work $state"; true' EXIT
+# (|| true: under set -e a failing kill would end the trap before the rm.)
+trap 'kill -9 "$pid" 2>/dev/null || true; kill "$gen" 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work $state"; else rm -rf "$work" "$state"; fi' EXIT
 log=$work/app.log alerts=$work/alerts.jsonl rules=$work/rules.yaml
 cat >"$rules" <<'YAML'
 rules:

@@ -17,7 +17,12 @@
 // quiet for a while, compares the fingerprint and the bytes before the read
 // offset on every change to notice every truncation, and reads the lines a
 // copytruncate moved from the copy (a sibling file that starts with the same
-// bytes). It polls rather than relying on inotify, which misses events on
+// bytes). Rotated generations it has not finished (renamed twice while
+// graceguard was down, frozen or behind; copied and truncated while it was
+// down) are found by identity or fingerprint beside the file and read in
+// order, oldest first (generations.go says how). Only regular files are
+// opened; a path that cannot be read is reported once per change of state
+// and through NotReady. It polls rather than relying on inotify, which misses events on
 // network and overlay filesystems and on the hostPath mounts a sidecar reads;
 // a poll every 20 ms costs one fstat per file.
 package source

@@ -55,9 +55,15 @@ type Follower struct {
 	tailers  []*tailer
 	seen     map[string]bool // paths being followed (not draining)
 	restored []Position
-	buf      []byte
-	log      *slog.Logger
-	gen      int
+	// restoredPath holds the paths the checkpoint named: a file found
+	// there that it does not name is a newer generation, read from its
+	// start even with FromEnd.
+	restoredPath map[string]bool
+	buf          []byte
+	health       health
+	removed      map[string]*tailer // by path, the file last followed there
+	log          *slog.Logger
+	gen          int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
 }
@@ -87,7 +93,12 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, restoredPath: map[string]bool{}, removed: map[string]*tailer{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	for _, p := range opt.Positions {
+		f.restoredPath[p.Path] = true
+	}
+	f.health.init(opt.Patterns)
+	return f
 }
 
 // Run follows until ctx ends, or stdin ends when it is the only source. It
@@ -113,8 +124,16 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer poll.Stop()
 	lastScan, lastRead := time.Now(), time.Now()
 	for {
+		if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
+			// Before reading what woke it, so the first read after a quiet
+			// spell is small again.
+			f.buf = make([]byte, quietChunk)
+		}
 		busy := false
 		for _, t := range f.tailers {
+			if t.waiting() {
+				continue
+			}
 			did, err := f.step(ctx, t)
 			if err != nil {
 				return err
@@ -123,8 +142,6 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		if busy {
 			lastRead = time.Now()
-		} else if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
-			f.buf = make([]byte, quietChunk)
 		}
 		f.tailers = f.retire(f.tailers)
 		if time.Since(lastScan) >= f.opt.Rescan {
@@ -168,9 +185,7 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 			f.log.Error("bad pattern", "pattern", p, "err", err)
 			continue
 		}
-		if len(matches) == 0 && startup && !hasMeta(p) {
-			f.log.Warn("file does not exist yet; waiting for it", "path", p)
-		}
+		f.noteMatches(p, len(matches))
 		paths = append(paths, matches...)
 	}
 	sort.Strings(paths)
@@ -178,10 +193,12 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		if f.seen[p] {
 			continue
 		}
-		if err := f.open(ctx, p, startup); err != nil {
-			f.log.Warn("cannot follow file", "path", p, "err", err)
-		}
+		f.setProblem(p, f.open(ctx, p, startup))
 	}
+	if startup {
+		f.warnUnfound()
+	}
+	f.health.started()
 }
 
 func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }
@@ -191,7 +208,7 @@ func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }
 // start. A restored file that was rotated away while graceguard was down is
 // found by its identity among its siblings and drained first.
 func (f *Follower) open(ctx context.Context, path string, startup bool) error {
-	file, err := os.Open(path)
+	file, err := openRegular(path)
 	if err != nil {
 		return err
 	}
@@ -199,6 +216,26 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	if err != nil {
 		file.Close()
 		return fmt.Errorf("identify %s: %w", path, err)
+	}
+	if f.followingFile(id) {
+		// A rotated generation a glob also matches: its tailer reads it.
+		file.Close()
+		f.seen[path] = true
+		return nil
+	}
+	var prev *tailer
+	if startup {
+		prev = f.startGenerations(ctx, path)
+	}
+	if r := f.removed[path]; r != nil {
+		// The file was renamed away before its successor came: others may
+		// have come and gone in between.
+		delete(f.removed, path)
+		name, since := nameOf(path, FileID{Dev: r.dev, Ino: r.ino})
+		if name == "" {
+			since = r.modTime
+		}
+		prev = f.followNewer(path, name, since, r)
 	}
 	var start int64
 	switch pos, ok := f.takeRestored(file, path); {
@@ -208,7 +245,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 			f.log.Warn("file is shorter than its checkpoint: it was truncated; reading it from the start", "path", path)
 			start = 0
 		}
-	case startup && f.opt.FromEnd:
+	case startup && f.opt.FromEnd && !f.restoredPath[path]:
 		if st, err := file.Stat(); err == nil {
 			start = st.Size()
 		}
@@ -218,6 +255,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	}
 	f.seen[path] = true
 	t := f.addTailer(file, path, id, start)
+	t.after = prev
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
 	// events go.
@@ -230,6 +268,9 @@ func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64)
 	t := &tailer{
 		f: file, path: path, id: id, offset: start,
 		key: fmt.Sprintf("%s#%d:%d#%d", path, id.Dev, id.Ino, f.gen),
+	}
+	if st, err := file.Stat(); err == nil {
+		t.dev, t.ino = devIno(st)
 	}
 	if _, err := file.Seek(start, io.SeekStart); err != nil {
 		f.log.Warn("seek", "path", path, "err", err)
@@ -260,7 +301,7 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 		if f.seen[s] || s == path {
 			continue
 		}
-		file, err := os.Open(s)
+		file, err := openRegular(s)
 		if err != nil {
 			continue
 		}
@@ -307,8 +348,10 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		f.log.Warn("read", "path", t.path, "err", err)
+		f.setProblem(t.path, fmt.Errorf("read: %w", err))
+		return false, nil
 	}
+	t.caughtUp = true
 	if !t.idleSent {
 		t.idleSent = true
 		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true}) {
@@ -319,7 +362,15 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		t.quietSince = time.Now()
 	}
 	if t.draining {
-		if time.Since(t.quietSince) >= f.opt.DrainQuiet {
+		// Quiet since its last change, not since this process looked: a
+		// restart soon after a rotation must not drain it afresh, or the
+		// positions of drained generations pile up in checkpoints of a
+		// watcher restarted often.
+		quiet := t.quietSince
+		if st, err := t.f.Stat(); err == nil && st.ModTime().Before(quiet) {
+			quiet = st.ModTime()
+		}
+		if time.Since(quiet) >= f.opt.DrainQuiet {
 			f.end(ctx, t, "rotated file drained")
 		}
 		return false, nil
@@ -350,15 +401,16 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 		// A backlog grew the buffer; an idle file should not keep it.
 		t.partial = append([]byte(nil), t.partial...)
 	}
-	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
-	t.offset += int64(len(out))
-	t.rememberTail()
-	if t.id.FingerprintLen < fingerprintLen && sameStart(t.f, t.id) {
-		// The file was short when first seen: identify it by more of it.
+	if t.id.FingerprintLen < fingerprintLen && t.ino == t.id.Ino && sameStart(t.f, t.id) {
+		// The file was short when first seen: identify it by more of it,
+		// before the batch whose position a checkpoint may save.
 		if id, err := identify(t.f); err == nil {
 			t.id = id
 		}
 	}
+	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
+	t.offset += int64(len(out))
+	t.rememberTail()
 	return ok
 }
 
@@ -374,39 +426,52 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	}
 	size := st.Size()
 	readTo := t.offset + int64(len(t.partial))
-	if size == t.lastSize && size >= readTo {
+	// The time too: a file truncated and rewritten to the very same size
+	// between two looks has changed all the same.
+	if size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
 		return false
 	}
-	t.lastSize = size
+	t.lastSize, t.modTime = size, st.ModTime()
 	if size >= readTo && sameStart(t.f, t.id) && t.tailUnchanged() {
 		return false
 	}
 	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
-	f.recoverCopy(ctx, t)
+	copied, since := f.recoverCopy(ctx, t)
+	var next *tailer
+	if file, err := openRegular(t.path); err == nil {
+		if id, err := identify(file); err == nil {
+			next = f.addTailer(file, t.path, id, 0)
+			// Said before the old stream ends, so the path's line count
+			// goes on (the watcher drops a source's series when its last
+			// stream ends).
+			f.send(ctx, Batch{Key: next.key, Path: next.path, ID: next.id})
+		} else {
+			file.Close()
+		}
+	}
 	f.end(ctx, t, "truncated")
-	file, err := os.Open(t.path)
-	if err != nil {
-		return true
+	// Copies newer than the one read from were made since the last look
+	// (copytruncate more than once). Without a copy holding unread lines
+	// nothing ties a copy to this file but times, too coarse to tell a
+	// copy made just now from one made since: none is read then.
+	if next != nil && copied != "" {
+		if newest := f.followNewer(t.path, copied, since, nil); newest != nil {
+			next.after = newest
+		}
 	}
-	id, err := identify(file)
-	if err != nil {
-		file.Close()
-		return true
-	}
-	f.addTailer(file, t.path, id, 0)
 	return true
 }
 
 // recoverCopy reads, from the copy a copytruncate left beside the file,
 // the lines written after graceguard's last read and before the copy.
-func (f *Follower) recoverCopy(ctx context.Context, t *tailer) {
+func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, time.Time) {
 	readTo := t.offset
 	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
 	for _, s := range siblings {
 		if s == t.path {
 			continue
 		}
-		c, err := os.Open(s)
+		c, err := openRegular(s)
 		if err != nil {
 			continue
 		}
@@ -416,6 +481,7 @@ func (f *Follower) recoverCopy(ctx context.Context, t *tailer) {
 			continue
 		}
 		f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
+		copyTime := st.ModTime()
 		data := make([]byte, st.Size()-readTo)
 		n, _ := c.ReadAt(data, readTo)
 		c.Close()
@@ -425,8 +491,9 @@ func (f *Follower) recoverCopy(ctx context.Context, t *tailer) {
 			// The copy's last line had no newline: it is whole all the same.
 			f.emitData(ctx, t, []byte{'\n'})
 		}
-		return
+		return s, copyTime
 	}
+	return "", time.Time{}
 }
 
 // checkRotated notices the path now names another file (renamed or deleted
@@ -438,6 +505,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 		if errors.Is(err, os.ErrNotExist) {
 			t.draining = true
 			delete(f.seen, t.path)
+			f.removed[t.path] = t
 			f.log.Info("file removed; draining", "path", t.path)
 		}
 		return
@@ -453,7 +521,13 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	}
 	f.log.Info("file rotated; following the new one and draining the old", "path", t.path)
 	t.draining = true
-	f.addTailer(file, t.path, id, 0)
+	// Rotated more than once since the last look (stopped, or behind):
+	// the generations between the old file and the new are read first.
+	name, since := nameOf(t.path, FileID{Dev: t.dev, Ino: t.ino})
+	if name == "" {
+		since = t.modTime
+	}
+	f.addTailer(file, t.path, id, 0).after = f.followNewer(t.path, name, since, t)
 }
 
 func sameInode(file *os.File, id FileID) bool {
@@ -489,6 +563,24 @@ type tailer struct {
 	draining   bool
 	quietSince time.Time
 	ended      bool
+	dev, ino   uint64    // of the open file (id may name the original of a copy)
+	modTime    time.Time // when the file last changed, as last seen
+	// after is the older generation read before this one; caughtUp says
+	// this one has been read to its end once.
+	after    *tailer
+	caughtUp bool
+}
+
+// waiting reports whether t waits for an older generation to be read.
+func (t *tailer) waiting() bool {
+	if t.after == nil {
+		return false
+	}
+	if t.after.ended || t.after.caughtUp {
+		t.after = nil
+		return false
+	}
+	return true
 }
 
 const tailLen = 32

@@ -13,8 +13,9 @@ import (
 // Kubernetes API, or both into one channel.
 type watchSources struct {
 	runs    []func(context.Context) error
-	pods    *kube.Source // nil without --kube-pod or --kube-selector
-	proxies *kube.Source // nil without --kube-proxy-selector
+	files   *source.Follower // nil without paths
+	pods    *kube.Source     // nil without --kube-pod or --kube-selector
+	proxies *kube.Source     // nil without --kube-proxy-selector
 }
 
 // checkInputs checks what watch is to read: paths, or pods named with kube
@@ -45,6 +46,7 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 		f := source.New(source.Options{
 			Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, Positions: files, Stdin: o.io.in, Logger: logger,
 		}, out)
+		s.files = f
 		s.runs = append(s.runs, f.Run)
 	}
 	if o.kube.enabled() {
@@ -70,7 +72,8 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 }
 
 // notReady says why reading has not begun, "" once it has: the pods must
-// have been listed once.
+// have been listed once, and every file found must be open and read (a
+// path that cannot be read is named with its reason).
 func (s *watchSources) notReady() string {
 	if s.pods != nil && !s.pods.Ready() {
 		return "listing pods"
@@ -78,7 +81,19 @@ func (s *watchSources) notReady() string {
 	if s.proxies != nil && !s.proxies.Ready() {
 		return "listing proxy pods"
 	}
+	if s.files != nil {
+		return s.files.NotReady()
+	}
 	return ""
+}
+
+// notes says what /readyz reports without being unready: files waited for,
+// globs that match nothing.
+func (s *watchSources) notes() []string {
+	if s.files == nil {
+		return nil
+	}
+	return s.files.Notes()
 }
 
 // run runs the sources side by side until ctx ends (or stdin, when it is

@@ -56,6 +56,8 @@ type watchOptions struct {
 	listening func(addr string)
 	// notReady, when set, says why reading has not begun ("" once it has).
 	notReady func() string
+	// notes, when set, says what /readyz reports while ready.
+	notes func() []string
 }
 
 func newWatchCmd(io streams) *cobra.Command {
@@ -216,7 +218,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	o.notReady = srcs.notReady
+	o.notReady, o.notes = srcs.notReady, srcs.notes
 	if o.listen != "" {
 		stop, err := serveOps(o, reg, watcher, logger)
 		if err != nil {
@@ -278,6 +280,11 @@ func serveOps(o *watchOptions, reg *prometheus.Registry, w *pipeline.Watcher, lo
 			}
 		}
 		fmt.Fprintln(rw, "ready")
+		if o.notes != nil {
+			for _, n := range o.notes() {
+				fmt.Fprintln(rw, "note: "+n)
+			}
+		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

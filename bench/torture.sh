@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Torture run of graceguard watch: a log written at RATE lines/s (5,000) and
+# rotated every ROTATE (2s) by rename (ROTATION=copytruncate for the other
+# kind) for DURATION seconds (60), while watch is killed with SIGKILL every
+# 1-4 s and started again after 0-DOWN s (5: up to two rotations while it is
+# down); then one last run reads to the end.
+# Every line is a refresh with its own session id, and a rule alerts on
+# each, so the alerts tell which lines reached a sink: it prints lines written, lines
+# lost (no alert) and lines delivered twice (two alerts), target 0 and 0.
+# Lines read again after a kill (those after the last checkpoint) are
+# expected; their alerts are recognised by id and not sent again.
+#
+# To extend (alert counts for replays, other sinks): add lines to the
+# generator and a count to the summary at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/out
+mkdir -p "$out"
+RATE=${RATE:-5000}
+ROTATE=${ROTATE:-2s}
+DURATION=${DURATION:-60}
+ROTATION=${ROTATION:-rename}
+DOWN=${DOWN:-5}
+go build -o "$out/graceguard" ./cmd/graceguard
+go build -o "$out/gentorture" ./bench/gentorture
+
+work=${WORK:-$(mktemp -d)}
+# The sent-id log is synced per alert group: on tmpfs, so the run measures
+# following, not the disk.
+state=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+pid="" gen=""
+# (|| true: under set -e a failing kill would end the trap before the rm.)
+trap 'kill -9 "$pid" 2>/dev/null || true; kill "$gen" 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work $state"; else rm -rf "$work" "$state"; fi' EXIT
+log=$work/app.log alerts=$work/alerts.jsonl rules=$work/rules.yaml
+cat >"$rules" <<'YAML'
+rules:
+  - name: every-line
+    severity: info
+    when: event.kind == "token_ok"
+YAML
+: >"$log"
+copy=""
+[ "$ROTATION" = copytruncate ] && copy=-copytruncate
+"$out/gentorture" -o "$log" -rate "$RATE" -rotate "$ROTATE" -for "${DURATION}s" $copy >"$work/written" &
+gen=$!
+
+# watch [FLAG...] starts graceguard watch in the background; its pid is in $pid.
+watch() {
+  "$out/graceguard" watch "$@" --format json --rules "$rules" --state-dir "$state" --checkpoint-every 1s \
+    --log-level "${LOG_LEVEL:-warn}" --settle 10ms "$log" >>"$alerts" 2>>"$work/stderr" &
+  pid=$!
+}
+
+kills=0
+while kill -0 "$gen" 2>/dev/null; do
+  watch
+  sleep "$(awk -v r="$RANDOM" 'BEGIN{printf "%.2f", 1 + 3 * r / 32767}')"
+  kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+  wait "$pid" 2>/dev/null || true
+  sleep "$(awk -v r="$RANDOM" -v d="$DOWN" 'BEGIN{printf "%.2f", d * r / 32767}')"
+done
+wait "$gen"
+written=$(cat "$work/written")
+PORT=${PORT:-$((20000 + RANDOM % 20000))}
+watch --listen "127.0.0.1:$PORT"
+# The last run reads to the end: wait until it has read no record for 5 s
+# (lines read again after a kill make no alert, so alerts cannot tell).
+prev=-1 still=0
+while [ "$still" -lt 5 ]; do
+  sleep 1
+  now=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
+  if [ "${now:-x}" = "$prev" ]; then still=$((still + 1)); else still=0; fi
+  prev=${now:-x}
+done
+kill -TERM "$pid"
+wait "$pid" || true
+
+awk -v written="$written" -v kills="$kills" -v rot="$ROTATION" -v rate="$RATE" -v dur="$DURATION" -v down="$DOWN" '
+  /"rule":"every-line"/ {
+    match($0, /"session":"f[0-9]+"/); u = substr($0, RSTART + 12, RLENGTH - 13) + 0
+    seen[u]++; total++
+  }
+  END {
+    lost = 0; twice = 0
+    for (i = 0; i < written; i++) { if (!(i in seen)) lost++; else if (seen[i] > 1) twice += seen[i] - 1 }
+    printf "torture (%s rotation, %d lines/s for %d s, %d kill -9, down 0-%d s each): lines written %d, lines lost %d (target 0), lines delivered twice %d (target 0)\n", rot, rate, dur, kills, down, written, lost, twice
+  }' "$alerts"
+grep -c 'level=ERROR' "$work/stderr" | awk '{ if ($1 > 0) print "errors logged by watch: " $1 }' || true

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/internal/testsync"
+)
+
+// A path that cannot be read makes /readyz say so, and is logged once, not
+// at every look; once it can be read, watch is ready. A glob that matches
+// nothing is said once and shown on /readyz, which stays ready.
+func TestWatchReadyzTellsUnreadablePaths(t *testing.T) {
+	tests := []struct {
+		name, why string
+		make      func(t *testing.T, path string)
+	}{
+		{"a directory", "is a directory", func(t *testing.T, path string) {
+			if err := os.Mkdir(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a FIFO", "not a regular file", func(t *testing.T, path string) {
+			if err := syscall.Mkfifo(path, 0o644); err != nil {
+				t.Skip("mkfifo:", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			good, bad, glob := filepath.Join(dir, "good.log"), filepath.Join(dir, "bad.log"), filepath.Join(dir, "none-*.log")
+			appendFile(t, good, replayLines("r1", 0))
+			tt.make(t, bad)
+			w := startWatch(t, "--format", "json", "--state-dir", "", "--listen", "127.0.0.1:0", "--poll", "5ms", good, bad, glob)
+			addr := waitForAddr(t, w)
+			testsync.WaitFor(t, "the first alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+			code, body := get(t, "http://"+addr+"/readyz")
+			if code != http.StatusServiceUnavailable || !strings.Contains(body, bad) || !strings.Contains(body, tt.why) {
+				t.Errorf("/readyz %d %q, want 503 naming %s and %q", code, body, bad, tt.why)
+			}
+			// Rescans happen every second: wait for two more.
+			time.Sleep(2500 * time.Millisecond)
+			logs := w.errOut.String()
+			if n := strings.Count(logs, "cannot follow file"); n != 1 {
+				t.Errorf("the unreadable path was logged %d times, want once:\n%s", n, logs)
+			}
+			if n := strings.Count(logs, "matches no file"); n != 1 {
+				t.Errorf("the glob matching nothing was logged %d times, want once:\n%s", n, logs)
+			}
+
+			os.Remove(bad)
+			appendFile(t, bad, replayLines("r2", 1))
+			testsync.WaitFor(t, "ready once the path is a file", func() bool {
+				code, _ := get(t, "http://"+addr+"/readyz")
+				return code == http.StatusOK
+			})
+			if _, body := get(t, "http://"+addr+"/readyz"); !strings.Contains(body, fmt.Sprintf("note: %s: matches no file yet", glob)) {
+				t.Errorf("/readyz %q does not note the glob that matches nothing", body)
+			}
+			testsync.WaitFor(t, "the alert from the path now readable", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+		})
+	}
+}
+
+// graceguard_lines_read_total counts lines read, and goes on counting
+// across a copytruncate rather than starting again from the new file.
+func TestWatchLinesReadSurviveCopytruncate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	appendFile(t, logPath, replayLines("m1", 0))
+	w := startWatch(t, "--format", "json", "--state-dir", "", "--listen", "127.0.0.1:0", "--poll", "5ms", logPath)
+	addr := waitForAddr(t, w)
+	metric := func() string {
+		_, body := get(t, "http://"+addr+"/metrics")
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "graceguard_lines_read_total{") {
+				return l
+			}
+		}
+		return ""
+	}
+	want := func(n int) string { return fmt.Sprintf(`graceguard_lines_read_total{source="%s"} %d`, logPath, n) }
+	testsync.WaitFor(t, want(3), func() bool { return metric() == want(3) })
+	for i := range 2 {
+		copyTruncate(t, logPath) // writes one line
+		appendFile(t, logPath, replayLines(fmt.Sprintf("m%d", i+2), i+1))
+		testsync.WaitFor(t, want(3+4*(i+1)), func() bool { return metric() == want(3+4*(i+1)) })
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
+)
+
+// watchProc is graceguard watch run as a separate process (this test
+// binary, see TestMain), its alerts appended to a file across restarts.
+type watchProc struct {
+	cmd     *exec.Cmd
+	alerts  string
+	errPath string
+}
+
+func startWatchProc(t *testing.T, dir string, args ...string) *watchProc {
+	t.Helper()
+	p := &watchProc{alerts: filepath.Join(dir, "alerts.jsonl"), errPath: filepath.Join(dir, "stderr.log")}
+	out, err := os.OpenFile(p.alerts, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	errOut, err := os.OpenFile(p.errPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errOut.Close()
+	p.cmd = exec.Command(os.Args[0])
+	p.cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms --state-dir "+filepath.Join(dir, "state")+" "+strings.Join(args, " "))
+	p.cmd.Stdout, p.cmd.Stderr = out, errOut
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+		if t.Failed() {
+			data, _ := os.ReadFile(p.errPath)
+			t.Logf("stderr:\n%s", data)
+		}
+	})
+	return p
+}
+
+func (p *watchProc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("watch exited: %v", err)
+	}
+}
+
+// mismatches counts reuse-ip-mismatch alerts per user.
+func (p *watchProc) mismatches() map[string]int {
+	data, _ := os.ReadFile(p.alerts)
+	counts := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var a alert.Alert
+		if json.Unmarshal([]byte(line), &a) == nil && a.Rule == "reuse-ip-mismatch" {
+			counts[strings.TrimSuffix(strings.TrimPrefix(a.User, "uid="), ",ou=shadow,o=Tremolo")]++
+		}
+	}
+	return counts
+}
+
+// waitAlerts waits until users each have an alert, then checks that every
+// user alerted exactly once.
+func (p *watchProc) waitAlerts(t *testing.T, users ...string) {
+	t.Helper()
+	testsync.WaitFor(t, fmt.Sprintf("alerts for %v", users), func() bool {
+		c := p.mismatches()
+		for _, u := range users {
+			if c[u] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(300 * time.Millisecond) // a repeat would come now
+	for u, n := range p.mismatches() {
+		if n != 1 {
+			t.Errorf("%s alerted %d times", u, n)
+		}
+	}
+}
+
+func renameRotate(t *testing.T, path string) {
+	t.Helper()
+	shiftGenerations(t, path)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shiftGenerations renames path.N to path.N+1, as logrotate does first.
+func shiftGenerations(t *testing.T, path string) {
+	t.Helper()
+	for i := 8; i >= 1; i-- {
+		from := fmt.Sprintf("%s.%d", path, i)
+		if _, err := os.Stat(from); err == nil {
+			if err := os.Rename(from, fmt.Sprintf("%s.%d", path, i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func copyTruncate(t *testing.T, path string) {
+	t.Helper()
+	shiftGenerations(t, path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	// A line of another length first: the new generation's offsets then
+	// differ from the old one's, as alert ids are made of offsets.
+	appendFile(t, path, "x\n")
+}
+
+// Lines written while watch was stopped (SIGTERM or kill -9) or frozen
+// (SIGSTOP), across rotations, each make their alert once on the restart
+// or SIGCONT: the generations in between are read, oldest first.
+func TestWatchReadsEveryGeneration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes")
+	}
+	tests := []struct {
+		name   string
+		pause  func(t *testing.T, p *watchProc) // stop or freeze it
+		resume func(t *testing.T, p *watchProc, dir, logPath string) *watchProc
+		rotate func(t *testing.T, path string)
+	}{
+		{"rename twice while stopped", sigterm, restart, renameRotate},
+		{"rename twice after kill -9", kill9, restart, renameRotate},
+		{"rename twice while SIGSTOPped", sigstop, sigcont, renameRotate},
+		{"copytruncate twice while stopped", sigterm, restart, copyTruncate},
+		{"copytruncate twice while SIGSTOPped", sigstop, sigcont, copyTruncate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			logPath := filepath.Join(dir, "app.log")
+			appendFile(t, logPath, replayLines("u0", 0))
+			p := startWatchProc(t, dir, logPath)
+			p.waitAlerts(t, "u0")
+			time.Sleep(200 * time.Millisecond) // a checkpoint
+			tt.pause(t, p)
+			appendFile(t, logPath, replayLines("u1", 1))
+			tt.rotate(t, logPath)
+			appendFile(t, logPath, replayLines("u2", 2))
+			tt.rotate(t, logPath)
+			appendFile(t, logPath, replayLines("u3", 3))
+			p = tt.resume(t, p, dir, logPath)
+			p.waitAlerts(t, "u0", "u1", "u2", "u3")
+		})
+	}
+}
+
+func kill9(t *testing.T, p *watchProc) {
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+}
+
+func restart(t *testing.T, _ *watchProc, dir, logPath string) *watchProc {
+	return startWatchProc(t, dir, logPath)
+}
+
+func sigstop(t *testing.T, p *watchProc) { p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+func sigcont(t *testing.T, p *watchProc, _, _ string) *watchProc {
+	p.cmd.Process.Signal(syscall.SIGCONT)
+	return p
+}
+
+func sigterm(t *testing.T, p *watchProc) { p.stop(t) }

@@ -1,0 +1,332 @@
+package source
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A log file's generations are the files a rotation left beside it: name.1,
+// name.2 … (logrotate's rename or copytruncate), name-20261203 (dateext),
+// name.20261203-101010 (the kubelet's rotation of a container's 0.log).
+// Compressed ones (name.2.gz) cannot be followed: when the generation that
+// was being read has been compressed before graceguard got to it, that is
+// logged once.
+//
+// Which generations are unfinished is worked out from the positions alone:
+// a checkpointed file is found again among the generations by its device
+// and inode and the fingerprint of its first bytes (a rename), or, when its
+// inode now holds other bytes, by the fingerprint alone in a copy at least
+// as long as the offset (a copytruncate). Every generation newer than the
+// newest one found is unfinished: graceguard starts a generation only once
+// the one before has been read to its end, and forgets a generation's
+// position only after it has drained, so a generation with no position
+// older than one with a position was finished (an older generation may
+// still be draining while a newer one is read, which is why the newest
+// counts). When the file now at the path is one a position names, no
+// generation is unfinished but those found by their positions.
+
+// generation is one rotated sibling of a followed path.
+type generation struct {
+	name       string
+	info       os.FileInfo
+	compressed bool
+}
+
+var compressedExt = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}
+
+// generations lists the rotated siblings of path, oldest first.
+func generations(path string) []generation {
+	dir, base := filepath.Split(path)
+	entries, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return nil
+	}
+	var gens []generation
+	for _, e := range entries {
+		suffix, ok := rotatedSuffix(base, e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		g := generation{name: filepath.Join(dir, e.Name()), info: info}
+		for _, ext := range compressedExt {
+			if strings.HasSuffix(suffix, ext) {
+				g.compressed = true
+			}
+		}
+		gens = append(gens, g)
+	}
+	sort.SliceStable(gens, func(i, j int) bool { return older(base, gens[i], gens[j]) })
+	return gens
+}
+
+// rotatedSuffix reports whether name is a rotated generation of base, and
+// what follows base in it.
+func rotatedSuffix(base, name string) (string, bool) {
+	if len(name) <= len(base)+1 || !strings.HasPrefix(name, base) {
+		return "", false
+	}
+	if sep := name[len(base)]; sep != '.' && sep != '-' && sep != '_' {
+		return "", false
+	}
+	return name[len(base)+1:], true
+}
+
+// older orders two generations: numbered ones by their number (logrotate's
+// .1 is the newest), others by modification time (a rename keeps it), then
+// name (dates and timestamps sort as text).
+func older(base string, a, b generation) bool {
+	na, okA := generationNumber(base, a.name)
+	nb, okB := generationNumber(base, b.name)
+	if okA && okB && na != nb {
+		return na > nb
+	}
+	if ta, tb := a.info.ModTime(), b.info.ModTime(); !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return a.name < b.name
+}
+
+func generationNumber(base, name string) (int, bool) {
+	suffix, _ := rotatedSuffix(base, filepath.Base(name))
+	for _, ext := range compressedExt {
+		suffix = strings.TrimSuffix(suffix, ext)
+	}
+	n, err := strconv.Atoi(suffix)
+	return n, err == nil
+}
+
+// startGenerations, at start-up, finds the restored positions of path's
+// generations and follows them and every newer generation, oldest first,
+// each waiting for the one before. It returns the newest, for the file now
+// at path to wait for (nil when there is none).
+func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
+	gens := generations(path)
+	type found struct {
+		file *os.File
+		pos  Position
+		ok   bool
+	}
+	located := make([]found, len(gens))
+	oldest, newest := -1, -1
+	current := f.restoredAt(path)
+	// Renamed files first (identity), then copies (fingerprint): a copy
+	// stands in only for a position whose own file is gone or rewritten.
+	for _, copies := range []bool{false, true} {
+		for i, g := range gens {
+			if located[i].ok || g.compressed || f.seen[g.name] {
+				continue
+			}
+			file, err := openRegular(g.name)
+			if err != nil {
+				continue
+			}
+			pos, ok := f.takeRestoredFile(file, g.name, copies)
+			if !ok {
+				file.Close()
+				continue
+			}
+			located[i] = found{file, pos, true}
+			if oldest < 0 || i < oldest {
+				oldest = i
+			}
+			newest = max(newest, i)
+		}
+	}
+	if current {
+		newest = len(gens)
+	}
+	if oldest < 0 {
+		if f.restoredPath[path] && !current {
+			f.warnLostGeneration(path, gens)
+		}
+		return nil
+	}
+	var prev *tailer
+	for i := oldest; i < len(gens); i++ {
+		g := gens[i]
+		if g.compressed {
+			f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
+			continue
+		}
+		var t *tailer
+		switch {
+		case located[i].ok:
+			f.log.Info("reading a file rotated while graceguard was down", "path", g.name, "offset", located[i].pos.Offset)
+			t = f.addTailer(located[i].file, g.name, located[i].pos.ID, located[i].pos.Offset)
+		case i < newest:
+			continue // finished before an older one stopped draining
+		default:
+			file, err := openRegular(g.name)
+			if err != nil {
+				continue
+			}
+			id, err := identify(file)
+			if err != nil || f.followingFile(id) {
+				file.Close()
+				continue
+			}
+			f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
+			t = f.addTailer(file, g.name, id, 0)
+		}
+		t.draining, t.after = true, prev
+		prev = t
+	}
+	return prev
+}
+
+// restoredAt reports whether a restored position names the file now at
+// path (it was not rotated away).
+func (f *Follower) restoredAt(path string) bool {
+	file, err := openRegular(path)
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	for _, pos := range f.restored {
+		if matches(file, pos.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// warnLostGeneration says once that the file a checkpoint named for path
+// is gone from it and its generations: lines written to it after the
+// checkpoint cannot be read.
+func (f *Follower) warnLostGeneration(path string, gens []generation) {
+	var compressed []string
+	for _, g := range gens {
+		if g.compressed {
+			compressed = append(compressed, g.name)
+		}
+	}
+	f.log.Warn("the file last read at this path is gone (deleted, or compressed) and its unread lines cannot be read", "path", path, "compressed_generations", compressed)
+}
+
+// takeRestoredFile finds the saved position of file: by identity, or with
+// copies by the fingerprint of a copy at least as long as the offset.
+func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Position, bool) {
+	if !copies {
+		return f.takeRestored(file, path)
+	}
+	st, err := file.Stat()
+	if err != nil {
+		return Position{}, false
+	}
+	for i, pos := range f.restored {
+		if pos.Cursor != "" || pos.ID.FingerprintLen == 0 || st.Size() < pos.Offset || !sameStart(file, pos.ID) {
+			continue
+		}
+		f.restored = append(f.restored[:i], f.restored[i+1:]...)
+		f.log.Info("a file was copied and truncated while graceguard was down; reading the copy", "copy", path, "offset", pos.Offset)
+		return pos, true
+	}
+	return Position{}, false
+}
+
+// followNewer follows, after t, the generations of path newer than the file
+// named after (or, when that name is unknown, newer than the time since)
+// that no tailer has: a rotation noticed late, with whole generations
+// written meanwhile. It returns the newest tailer of the chain (t when
+// there was none).
+func (f *Follower) followNewer(path, after string, since time.Time, t *tailer) *tailer {
+	gens := generations(path)
+	start := -1
+	for i, g := range gens {
+		if g.name == after {
+			start = i + 1
+		}
+	}
+	prev := t
+	if start < 0 && since.IsZero() {
+		return prev
+	}
+	for i, g := range gens {
+		if start >= 0 && i < start || start < 0 && !g.info.ModTime().After(since) {
+			continue
+		}
+		if g.compressed {
+			f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
+			continue
+		}
+		file, err := openRegular(g.name)
+		if err != nil {
+			continue
+		}
+		id, err := identify(file)
+		if err != nil || f.followingFile(id) {
+			file.Close()
+			continue
+		}
+		f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
+		n := f.addTailer(file, g.name, id, 0)
+		n.draining, n.after = true, prev
+		prev = n
+	}
+	return prev
+}
+
+// nameOf finds the name a followed file now has among path's generations.
+func nameOf(path string, id FileID) (string, time.Time) {
+	for _, g := range generations(path) {
+		if dev, ino := devIno(g.info); dev == id.Dev && ino == id.Ino && ino != 0 {
+			return g.name, g.info.ModTime()
+		}
+	}
+	return "", time.Time{}
+}
+
+// followingFile reports whether a tailer reads the file id names.
+func (f *Follower) followingFile(id FileID) bool {
+	for _, t := range f.tailers {
+		if !t.ended && t.dev == id.Dev && t.ino == id.Ino && id.Ino != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// openRegular opens path for reading if it is a regular file: a directory
+// cannot be read and opening a FIFO would block.
+func openRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errNotRegular{st.Mode()}
+	}
+	return os.Open(path)
+}
+
+type errNotRegular struct{ mode os.FileMode }
+
+func (e errNotRegular) Error() string {
+	if e.mode.IsDir() {
+		return "is a directory, not a file"
+	}
+	return "is not a regular file (" + e.mode.Type().String() + ")"
+}
+
+// warnUnfound says, once at start-up, which checkpointed files were found
+// neither under a name the patterns match nor among their generations:
+// rotated away and deleted (graceguard was behind more generations than
+// are kept) or compressed, their lines after the checkpoint are lost.
+func (f *Follower) warnUnfound() {
+	for _, pos := range f.restored {
+		if pos.Cursor != "" || f.seen[pos.Path] {
+			continue
+		}
+		f.log.Warn("a file in the checkpoint was not found (deleted or compressed after rotation?): lines written to it after the checkpoint cannot be read",
+			"path", pos.Path, "offset", pos.Offset, "file", pos.ID.String())
+	}
+}

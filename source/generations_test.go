@@ -1,0 +1,251 @@
+package source
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// stopAndSave runs a follower over path until it has seen n lines, stops it
+// and returns the positions a checkpoint would hold.
+func stopAndSave(t *testing.T, opt Options, n int) []Position {
+	t.Helper()
+	c, cancel, done := follow(t, opt)
+	c.waitLines(t, n)
+	cancel()
+	<-done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var saved []Position
+	for k, p := range c.last {
+		if !c.ended[k] {
+			saved = append(saved, p)
+		}
+	}
+	return saved
+}
+
+// rename rotates path to path.1, shifting older numbered generations up.
+func rename(t *testing.T, path string) {
+	t.Helper()
+	for i := 8; i >= 1; i-- {
+		from := fmt.Sprintf("%s.%d", path, i)
+		if _, err := os.Stat(from); err == nil {
+			if err := os.Rename(from, fmt.Sprintf("%s.%d", path, i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copytruncate copies path to path.1 (shifting older ones) and empties it.
+func copytruncate(t *testing.T, path string) {
+	t.Helper()
+	for i := 8; i >= 1; i-- {
+		from := fmt.Sprintf("%s.%d", path, i)
+		if _, err := os.Stat(from); err == nil {
+			os.Rename(from, fmt.Sprintf("%s.%d", path, i+1))
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkInOrder asserts the lines from..to-1 arrived once each, in order,
+// and nothing else.
+func (c *collector) checkInOrder(t *testing.T, prefix string, from, to int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var want []string
+	for i := from; i < to; i++ {
+		want = append(want, fmt.Sprintf("%s %06d", prefix, i))
+	}
+	if fmt.Sprint(c.order) != fmt.Sprint(want) {
+		t.Errorf("read %d lines %v\nwant %d lines %v", len(c.order), c.order, len(want), want)
+	}
+}
+
+// Whatever happened while graceguard was down, a restart reads every line
+// written meanwhile once, oldest generation first.
+func TestFollowGenerationsWhileDown(t *testing.T) {
+	tests := []struct {
+		name string
+		// down runs while the follower is stopped, writing lines from 20 on
+		// through w and rotating; it returns the number of lines written.
+		down func(t *testing.T, w **writer, path string) int
+	}{
+		{"rename rotation twice", func(t *testing.T, w **writer, path string) int {
+			for range 2 {
+				(*w).write(5)
+				(*w).close()
+				rename(t, path)
+				next := (*w).next
+				*w = newWriter(t, path, "l")
+				(*w).next = next
+			}
+			(*w).write(5)
+			return 35
+		}},
+		{"rename rotation three times", func(t *testing.T, w **writer, path string) int {
+			for range 3 {
+				(*w).write(4)
+				(*w).close()
+				rename(t, path)
+				next := (*w).next
+				*w = newWriter(t, path, "l")
+				(*w).next = next
+			}
+			(*w).write(4)
+			return 36
+		}},
+		{"copytruncate", func(t *testing.T, w **writer, path string) int {
+			(*w).write(5)
+			copytruncate(t, path)
+			(*w).write(5)
+			return 30
+		}},
+		{"copytruncate twice", func(t *testing.T, w **writer, path string) int {
+			(*w).write(5)
+			copytruncate(t, path)
+			(*w).write(5)
+			copytruncate(t, path)
+			(*w).write(5)
+			return 35
+		}},
+		{"kubelet rotation with a timestamp suffix", func(t *testing.T, w **writer, path string) int {
+			for i := range 2 {
+				(*w).write(5)
+				(*w).close()
+				if err := os.Rename(path, fmt.Sprintf("%s.20261203-10101%d", path, i)); err != nil {
+					t.Fatal(err)
+				}
+				next := (*w).next
+				*w = newWriter(t, path, "l")
+				(*w).next = next
+			}
+			(*w).write(5)
+			return 35
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "0.log")
+			// An old generation, read long ago: never read again.
+			os.WriteFile(path+".1", []byte("old 000000\n"), 0o644)
+			os.Chtimes(path+".1", time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
+			w := newWriter(t, path, "l")
+			w.write(20)
+			saved := stopAndSave(t, Options{Patterns: []string{path}}, 20)
+			if len(saved) != 1 {
+				t.Fatalf("saved %v", saved)
+			}
+			written := tt.down(t, &w, path)
+			w.close()
+			for _, fromEnd := range []bool{false, true} {
+				c, _, _ := follow(t, Options{Patterns: []string{path}, Positions: saved, FromEnd: fromEnd})
+				c.waitLines(t, written-20)
+				time.Sleep(50 * time.Millisecond)
+				c.checkInOrder(t, "l", 20, written)
+			}
+		})
+	}
+}
+
+// A follower that looks only after the file was rotated twice (stopped,
+// or behind) reads the generation in between, in order.
+func TestFollowLagsTwoRotations(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(t *testing.T, path string)
+	}{
+		{"rename", rename},
+		{"copytruncate", copytruncate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond})
+			c.waitLines(t, 10)
+			c.waitIdle(t)
+			for range 2 {
+				w.write(5)
+				w.close()
+				tt.rotate(t, path)
+				next := w.next
+				w = newWriter(t, path, "l")
+				w.next = next
+			}
+			w.write(5)
+			w.close()
+			c.waitLines(t, 25)
+			time.Sleep(50 * time.Millisecond)
+			c.checkInOrder(t, "l", 0, 25)
+		})
+	}
+}
+
+// waitIdle waits for an idle batch: the follower read to the end and
+// sleeps until its next look.
+func (c *collector) waitIdle(t *testing.T) {
+	t.Helper()
+	n := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		got := c.idle
+		c.mu.Unlock()
+		if got > n {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("no idle batch")
+}
+
+// A generation older than the file a position names, and newer than one
+// still draining, was finished: it is not read again.
+func TestFollowDoesNotRereadFinishedGenerations(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	var ids []Position
+	for i, name := range []string{path + ".2", path + ".1", path} {
+		w := newWriter(t, name, fmt.Sprintf("g%d", i))
+		w.write(10)
+		w.close()
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := identify(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, Position{Path: path, ID: id, Offset: 10 * int64(len("g0 000000\n"))})
+	}
+	ids[2].Offset /= 2 // the current file, half read; .2 still draining, .1 done
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Positions: []Position{ids[0], ids[2]}})
+	c.waitLines(t, 5)
+	time.Sleep(100 * time.Millisecond)
+	c.checkInOrder(t, "g2", 5, 10)
+}

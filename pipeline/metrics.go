@@ -25,6 +25,7 @@ type Metrics struct {
 	Lag            prometheus.Gauge       // seconds between now and the newest record's time
 	Checkpoints    *prometheus.CounterVec // by result: ok, error
 	RuleErrors     prometheus.Counter
+	StateFailures  *prometheus.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
@@ -45,9 +46,10 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		Lag:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_lag_seconds", Help: "Seconds between now and the time of the newest record read."}),
 		Checkpoints:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_checkpoints_total", Help: "Checkpoints written, by result."}, []string{"result"}),
 		RuleErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_errors_total", Help: "Rule evaluations that failed at run time."}),
+		StateFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
-		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors)
+		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors, m.StateFailures)
 	if store != nil {
 		reg.MustRegister(storeCollector{store})
 	}

@@ -133,6 +133,43 @@ func (s *File) Send(_ context.Context, group []alert.Alert) error {
 	return nil
 }
 
+// tailWindow is how much of the file's end Holds reads: far more than the
+// groups a crash can leave between a write and the journal's "done".
+const tailWindow = 4 << 20
+
+// Holds returns the ids among ids that the file already has in its last
+// few MiB. The dispatcher asks it at start-up about the groups its journal
+// says were being sent when the process died: what the file holds was
+// written and is not written again, which makes the file sink
+// exactly-once across kill -9 (each write is followed by an fsync, so
+// across a power cut too). A file rotated away since is not looked in.
+func (s *File) Holds(ids []string) (map[string]bool, error) {
+	f, err := os.Open(s.opt.Path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	from := max(fi.Size()-tailWindow, 0)
+	buf := make([]byte, fi.Size()-from)
+	if _, err := f.ReadAt(buf, from); err != nil {
+		return nil, fmt.Errorf("file sink: read its tail: %w", err)
+	}
+	held := map[string]bool{}
+	for _, id := range ids {
+		if bytes.Contains(buf, []byte(`"id":"`+id+`"`)) {
+			held[id] = true
+		}
+	}
+	return held, nil
+}
+
 // Close implements Sink.
 func (s *File) Close(context.Context) error {
 	s.mu.Lock()

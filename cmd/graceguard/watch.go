@@ -177,7 +177,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		}()
 	}
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
-		Location: loc, Rules: set, Settle: o.settle, Deliver: fanOut(out, dispatcher), SinkName: deliveryName(dispatcher),
+		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: enqueue(dispatcher), SinkName: deliveryName(dispatcher),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
 	})

@@ -191,6 +191,7 @@ func (w *Watcher) apply(l loaded) {
 // recordSent writes ids to the ledger, counting a failure.
 func (w *Watcher) recordSent(group []alert.Alert) {
 	if err := w.ledger.Record(group); err != nil {
+		w.changed = true // so the checkpoint tick retries the ledger too
 		if m := w.opt.Metrics; m != nil {
 			m.StateFailures.WithLabelValues("ledger").Inc()
 		}
@@ -208,6 +209,11 @@ func (w *Watcher) checkpointDue() bool {
 // twice as long as the last before the next try (up to a minute) and is
 // logged when it starts, changes or ends, not at every try.
 func (w *Watcher) retryableCheckpoint() {
+	if w.ledger.Retry() != nil {
+		if m := w.opt.Metrics; m != nil {
+			m.StateFailures.WithLabelValues("ledger").Inc()
+		}
+	}
 	err := w.checkpoint()
 	st := &w.cpState
 	if err == nil {
@@ -215,7 +221,7 @@ func (w *Watcher) retryableCheckpoint() {
 			w.log.Info("checkpoint written again", "after_failures", st.failures)
 		}
 		*st = checkpointState{}
-		w.changed = false
+		w.changed = w.ledger.Err() != nil // retried at the next tick
 		return
 	}
 	if m := w.opt.Metrics; m != nil {

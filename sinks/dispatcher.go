@@ -279,7 +279,13 @@ func (d *Dispatcher) restore() error {
 	if restored > 0 {
 		d.log.Info("alerts queued before the last stop are being sent", "alerts", restored)
 	}
-	return d.compact()
+	// A state directory that cannot be written (full, read-only) must not
+	// keep the sinks from starting: the journal is appended to (or fails,
+	// logged) as alerts come, and compacted again at Close.
+	if err := d.compact(); err != nil {
+		d.log.Error("cannot rewrite the sink journal; alerts keep flowing, but a crash may lose what is queued", "err", err)
+	}
+	return nil
 }
 
 // holder is a sink that can tell which alerts it already holds (the file

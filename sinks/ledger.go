@@ -44,13 +44,13 @@ type Ledger struct {
 	claims Claimer
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	ids     *durable.RecentIDs
-	f       *os.File
-	lines   int // ids in the file, for compaction
-	err     error
-	failed  int64
-	written int64
+	mu        sync.Mutex
+	ids       *durable.RecentIDs
+	f         *os.File
+	lines     int      // ids in the file, for compaction
+	unwritten []string // ids recorded while the file could not be written
+	err       error
+	failed    int64
 }
 
 // Claimer dedups alerts across watchers that share a store (Redis SET NX).
@@ -175,26 +175,49 @@ func (l *Ledger) Record(group []alert.Alert) error {
 	if len(group) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	for _, a := range group {
-		b.WriteString(a.ID)
-		b.WriteByte('\n')
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, a := range group {
 		l.ids.Add(a.ID)
+		if l.path != "" {
+			l.unwritten = append(l.unwritten, a.ID)
+		}
 	}
-	if l.path == "" {
+	return l.flushLocked()
+}
+
+// Retry writes what earlier failures left in memory only; the watcher
+// calls it on its checkpoint tick, so the ledger heals (and /readyz turns
+// ready) once the directory takes writes again, whether or not alerts come.
+func (l *Ledger) Retry() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.unwritten) == 0 {
 		return nil
+	}
+	return l.flushLocked()
+}
+
+func (l *Ledger) flushLocked() error {
+	if len(l.unwritten) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, id := range l.unwritten {
+		b.WriteString(id)
+		b.WriteByte('\n')
 	}
 	err := l.appendLocked(b.String())
 	l.noteLocked(err)
 	if err != nil {
+		// Bounded like the set: ids beyond it would be forgotten anyway.
+		if over := len(l.unwritten) - l.ids.Cap(); over > 0 {
+			l.unwritten = l.unwritten[over:]
+		}
 		return err
 	}
-	l.lines += len(group)
-	l.written += int64(len(group))
+	l.lines += len(l.unwritten)
+	l.unwritten = l.unwritten[:0]
 	return nil
 }
 

@@ -49,6 +49,7 @@ type Ledger struct {
 	f         *os.File
 	lines     int      // ids in the file, for compaction
 	unwritten []string // ids recorded while the file could not be written
+	torn      bool     // the file ends in half a line: the next write starts a new one
 	err       error
 	failed    int64
 }
@@ -98,6 +99,12 @@ func OpenLedger(opt LedgerOptions) (*Ledger, error) {
 		return nil, fmt.Errorf("read the delivery ledger: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
+			l.torn = true
+		}
+	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if id := strings.TrimSpace(sc.Text()); validID(id) {
@@ -111,9 +118,10 @@ func OpenLedger(opt LedgerOptions) (*Ledger, error) {
 	return l, nil
 }
 
-// validID accepts what alert.ID makes: lowercase hex.
+// validID accepts what alert.ID makes: 20 lowercase hex digits; a torn
+// line is shorter.
 func validID(id string) bool {
-	if len(id) < 8 || len(id) > 64 {
+	if len(id) != 20 {
 		return false
 	}
 	for _, c := range id {
@@ -203,6 +211,9 @@ func (l *Ledger) flushLocked() error {
 		return nil
 	}
 	var b strings.Builder
+	if l.torn {
+		b.WriteByte('\n')
+	}
 	for _, id := range l.unwritten {
 		b.WriteString(id)
 		b.WriteByte('\n')
@@ -218,6 +229,7 @@ func (l *Ledger) flushLocked() error {
 	}
 	l.lines += len(l.unwritten)
 	l.unwritten = l.unwritten[:0]
+	l.torn = false
 	return nil
 }
 
@@ -230,9 +242,9 @@ func (l *Ledger) appendLocked(s string) error {
 		l.f = f
 	}
 	if _, err := l.f.WriteString(s); err != nil {
-		// A short write may have left half a line: the next one must start
-		// on a line of its own, and loading skips the torn one.
-		l.f.WriteString("\n")
+		// A short write may have left half a line: the next one starts on
+		// a line of its own, and loading skips the torn one.
+		l.torn = true
 		return fmt.Errorf("delivery ledger: %w", err)
 	}
 	if err := l.f.Sync(); err != nil {

@@ -161,10 +161,22 @@ func (s *File) Holds(ids []string) (map[string]bool, error) {
 	if _, err := f.ReadAt(buf, from); err != nil {
 		return nil, fmt.Errorf("file sink: read its tail: %w", err)
 	}
-	held := map[string]bool{}
+	want := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if bytes.Contains(buf, []byte(`"id":"`+id+`"`)) {
-			held[id] = true
+		want[id] = true
+	}
+	// One pass over the tail, however many ids are asked about: a crash
+	// with thousands queued must not cost thousands of scans at start-up.
+	held := map[string]bool{}
+	key := []byte(`"id":"`)
+	for rest := buf; ; {
+		i := bytes.Index(rest, key)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(key):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 && want[string(rest[:j])] {
+			held[string(rest[:j])] = true
 		}
 	}
 	return held, nil

@@ -124,7 +124,11 @@ func (w *Watcher) load() error {
 		case errors.Is(err, fs.ErrNotExist):
 			continue
 		case err != nil:
-			w.log.Error("checkpoint is damaged; trying the one before it", "path", path, "err", err)
+			// Set aside, for a person to look at, and so the next checkpoint
+			// does not make it the previous one in place of a good one.
+			aside := path + ".damaged"
+			w.log.Error("checkpoint is damaged; trying the one before it", "path", path, "moved_to", aside, "err", err)
+			os.Rename(path, aside)
 			damaged = append(damaged, err)
 			continue
 		}

@@ -164,6 +164,9 @@ func TestWatchDamagedCheckpoint(t *testing.T) {
 			if !strings.Contains(w.errOut.String(), "checkpoint is damaged") {
 				t.Errorf("the damage was not logged:\n%s", w.errOut.String())
 			}
+			if _, err := os.Stat(filepath.Join(state, "checkpoint.gob.damaged")); err != nil {
+				t.Errorf("the damaged checkpoint was not set aside: %v", err)
+			}
 		})
 	}
 }

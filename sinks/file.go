@@ -182,6 +182,17 @@ func (s *File) Holds(ids []string) (map[string]bool, error) {
 	return held, nil
 }
 
+// sendDigest writes many queued groups with one write and one fsync: when
+// alerts come faster than the disk syncs, the dispatcher hands the file a
+// batch of groups, and the file keeps up instead of filling its queue.
+func (s *File) sendDigest(ctx context.Context, groups [][]alert.Alert) error {
+	var all []alert.Alert
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return s.Send(ctx, all)
+}
+
 // Close implements Sink.
 func (s *File) Close(context.Context) error {
 	s.mu.Lock()

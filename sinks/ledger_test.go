@@ -134,3 +134,24 @@ func TestFileHoldsWhatItWrote(t *testing.T) {
 		})
 	}
 }
+
+// Under a backlog the dispatcher hands the file many groups at once: all of
+// them are written, in order, with one fsync.
+func TestFileDigestWritesEveryGroup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.jsonl")
+	f, err := NewFile(FileOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
+	var d digester = f
+	groups := [][]alert.Alert{alertsWithIDs(id1), alertsWithIDs(id2)}
+	if err := d.sendDigest(context.Background(), groups); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], id1) || !strings.Contains(lines[1], id2) {
+		t.Errorf("file holds:\n%s", data)
+	}
+}

@@ -31,9 +31,9 @@ import (
 //   - the durably queued sinks (file, webhook, Slack, syslog) are handed the
 //     group before the ledger records it; their journal holds it from then
 //     on (see journal.go), so an alert is never lost to them;
-//   - stdout is written after the record: a kill -9 in the one write(2)
-//     between the two loses that alert on stdout (at most once), never
-//     repeats it.
+//   - stdout is written after the record: a kill -9 while the record is
+//     synced, or between it and the write, loses that group on stdout (at
+//     most once), never repeats it.
 //
 // When the ledger cannot be written (a full or read-only state directory)
 // it keeps the ids in memory, so this run still sends each alert once,

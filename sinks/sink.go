@@ -16,8 +16,8 @@
 // (journalled before the write, its tail checked at start-up), webhook,
 // Slack and syslog are at-least-once (journalled before, marked done after
 // the receiver's yes; a kill between the two repeats that group, with the
-// same id), stdout is at-most-once (the ledger is written before it, so a
-// kill in the one write between loses that group on stdout, never repeats
+// same id), stdout is at-most-once (the ledger is written and synced before
+// it, so a kill during that sync loses that group on stdout, never repeats
 // it).
 //
 // What it must not do: decide whether an alert matters. Severity is the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
@@ -47,6 +48,9 @@ type checkpointState struct {
 	err      error     // the last write's error
 	failures int       // consecutive
 	retryAt  time.Time // no write before
+	// why is err's text for /readyz, read from the ops server's goroutine;
+	// "" when the last write succeeded.
+	why atomic.Pointer[string]
 }
 
 // checkpointBackoffMax caps the wait between failing checkpoint writes.
@@ -202,6 +206,17 @@ func (w *Watcher) recordSent(group []alert.Alert) {
 	}
 }
 
+// syncSent makes the ledger's record of the group durable, counting a
+// failure.
+func (w *Watcher) syncSent() {
+	if err := w.ledger.Sync(); err != nil {
+		w.changed = true
+		if m := w.opt.Metrics; m != nil {
+			m.StateFailures.WithLabelValues("ledger").Inc()
+		}
+	}
+}
+
 // checkpointDue says whether the next checkpoint may be written: the
 // interval has passed, and after a failure the backoff too.
 func (w *Watcher) checkpointDue() bool {
@@ -224,7 +239,8 @@ func (w *Watcher) retryableCheckpoint() {
 		if st.err != nil {
 			w.log.Info("checkpoint written again", "after_failures", st.failures)
 		}
-		*st = checkpointState{}
+		st.err, st.failures, st.retryAt = nil, 0, time.Time{}
+		st.why.Store(nil)
 		w.changed = w.ledger.Err() != nil // retried at the next tick
 		return
 	}
@@ -238,13 +254,15 @@ func (w *Watcher) retryableCheckpoint() {
 		w.log.Error("checkpoint failed; alerts keep flowing, will retry", "err", err, "retry_in", wait)
 	}
 	st.err = err
+	why := fmt.Sprintf("state directory: %v", err)
+	st.why.Store(&why)
 }
 
 // stateUnready says why the state directory makes the watcher unready.
 func (w *Watcher) stateUnready() string {
 	var why []string
-	if err := w.cpState.err; err != nil {
-		why = append(why, fmt.Sprintf("state directory: %v", err))
+	if cp := w.cpState.why.Load(); cp != nil {
+		why = append(why, *cp)
 	}
 	if err := w.ledger.Err(); err != nil {
 		why = append(why, fmt.Sprintf("state directory: %v", err))

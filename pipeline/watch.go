@@ -482,7 +482,9 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 		err = w.opt.Enqueue(ctx, fresh)
 	}
 	w.recordSent(fresh)
-	if err = errors.Join(err, w.opt.Deliver(ctx, fresh)); err != nil {
+	err = errors.Join(err, w.opt.Deliver(ctx, fresh))
+	w.syncSent()
+	if err != nil {
 		w.stats.DeliveryErrors++
 		if m := w.opt.Metrics; m != nil {
 			m.SinkFailures.WithLabelValues(w.opt.SinkName).Inc()

@@ -23,17 +23,19 @@ import (
 // watcher asks it (Admit) before an alert goes anywhere, and it answers
 // from the ids this and earlier runs recorded and, with a shared store,
 // from the claims of the other watchers. An admitted alert's id is written
-// (and fsynced, once for the whole group) BEFORE the alert is written to
-// stdout, so a kill -9 can never make a restart print it again.
+// BEFORE the alert is written to stdout, so a kill -9 can never make a
+// restart print it again, and fsynced (Sync, once for the whole group)
+// right after.
 //
 // What each sink gets from it, across kill -9:
 //
 //   - the durably queued sinks (file, webhook, Slack, syslog) are handed the
 //     group before the ledger records it; their journal holds it from then
 //     on (see journal.go), so an alert is never lost to them;
-//   - stdout is written after the record: a kill -9 while the record is
-//     synced, or between it and the write, loses that group on stdout (at
-//     most once), never repeats it.
+//   - stdout is written right after the record's write(2) and before its
+//     fsync: a kill -9 between those two system calls loses that group on
+//     stdout (at most once), never repeats it; a power cut before the
+//     fsync may repeat it (at least once) but not lose it.
 //
 // When the ledger cannot be written (a full or read-only state directory)
 // it keeps the ids in memory, so this run still sends each alert once,
@@ -50,6 +52,7 @@ type Ledger struct {
 	lines     int      // ids in the file, for compaction
 	unwritten []string // ids recorded while the file could not be written
 	torn      bool     // the file ends in half a line: the next write starts a new one
+	unsynced  bool     // written since the last fsync
 	err       error
 	failed    int64
 }
@@ -241,15 +244,34 @@ func (l *Ledger) appendLocked(s string) error {
 		}
 		l.f = f
 	}
-	if _, err := l.f.WriteString(s); err != nil {
+	if n, err := l.f.WriteString(s); err != nil {
 		// A short write may have left half a line: the next one starts on
 		// a line of its own, and loading skips the torn one.
-		l.torn = true
+		l.torn = l.torn || n > 0
 		return fmt.Errorf("delivery ledger: %w", err)
 	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("delivery ledger: %w", err)
+	l.unsynced = true
+	return nil
+}
+
+// Sync makes what Record wrote durable: one fsync for the group, called
+// after the group was written to stdout. The record is in the page cache
+// from Record's write on, which a kill -9 does not lose; only a power cut
+// between the write and this sync can, and then the group is sent again
+// (at least once) rather than lost.
+func (l *Ledger) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil || !l.unsynced {
+		return nil
 	}
+	err := l.f.Sync()
+	if err != nil {
+		err = fmt.Errorf("delivery ledger: %w", err)
+		l.noteLocked(err)
+		return err
+	}
+	l.unsynced = false
 	return nil
 }
 

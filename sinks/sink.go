@@ -16,9 +16,9 @@
 // (journalled before the write, its tail checked at start-up), webhook,
 // Slack and syslog are at-least-once (journalled before, marked done after
 // the receiver's yes; a kill between the two repeats that group, with the
-// same id), stdout is at-most-once (the ledger is written and synced before
-// it, so a kill during that sync loses that group on stdout, never repeats
-// it).
+// same id), stdout is exactly-once across kill -9 but for the gap between
+// the ledger's write and stdout's, where it is at-most-once (the ledger's
+// fsync follows stdout's write: a power cut before it may repeat a group).
 //
 // What it must not do: decide whether an alert matters. Severity is the
 // rules' call; the only filters here are a sink's own minimum severity, rule

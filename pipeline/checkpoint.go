@@ -92,7 +92,7 @@ func (w *Watcher) openLedger() error {
 	if data, err := os.ReadFile(legacy); err == nil {
 		ids := strings.Fields(string(data))
 		l.Remember(ids...)
-		if l.Record(idsAsAlerts(ids)) == nil {
+		if l.Record(idsAsAlerts(ids)) == nil && l.Sync() == nil {
 			os.Remove(legacy)
 		}
 	}

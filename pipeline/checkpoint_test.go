@@ -1,13 +1,17 @@
 package pipeline
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/sinks"
 )
 
 // A checkpoint that cannot be written is retried, each time waiting twice
@@ -52,5 +56,27 @@ func TestCheckpointRetriesWithBackoff(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, checkpointFile)); err != nil {
 		t.Error(err)
+	}
+}
+
+// The ids an older version left in sent.log move into the ledger: they are
+// not sent again, and the old file is gone.
+func TestLegacySentLogMovesIntoTheLedger(t *testing.T) {
+	state := t.TempDir()
+	id := alert.ID("reuse-ip-mismatch", "1:2", 10, "raw")
+	os.WriteFile(filepath.Join(state, legacySentLogFile), []byte(id+"\n"), 0o640)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.ledger.Has(id) {
+		t.Error("the old sent id is not in the ledger")
+	}
+	if _, err := os.Stat(filepath.Join(state, legacySentLogFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("sent.log is still there: %v", err)
+	}
+	data, _ := os.ReadFile(filepath.Join(state, sinks.LedgerFile))
+	if strings.TrimSpace(string(data)) != id {
+		t.Errorf("ledger file %q", data)
 	}
 }

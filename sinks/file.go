@@ -49,6 +49,10 @@ type File struct {
 	mu  sync.Mutex
 	f   *os.File
 	fi  os.FileInfo
+	// torn: the file ends in half a line (a kill -9 can cut a write to a
+	// regular file short), so the next write starts a new line rather than
+	// run into it.
+	torn bool
 }
 
 // NewFile opens (or creates) the file for appending.
@@ -86,7 +90,24 @@ func (s *File) open() error {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.f, s.fi = f, fi
+	s.torn = endsTorn(s.opt.Path, fi.Size())
 	return nil
+}
+
+
+// endsTorn reports whether the file at path ends in half a line.
+func endsTorn(path string, size int64) bool {
+	if size == 0 {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	last := make([]byte, 1)
+	_, err = f.ReadAt(last, size-1)
+	return err == nil && last[0] != '\n'
 }
 
 // reopen follows a rotation: the path now names another file, or none.
@@ -124,9 +145,14 @@ func (s *File) Send(_ context.Context, group []alert.Alert) error {
 	if err := s.reopen(); err != nil {
 		return err
 	}
-	if _, err := s.f.Write(buf.Bytes()); err != nil {
+	b := buf.Bytes()
+	if s.torn {
+		b = append([]byte{'\n'}, b...)
+	}
+	if _, err := s.f.Write(b); err != nil {
 		return fmt.Errorf("file sink: %w", err)
 	}
+	s.torn = false
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("file sink: %w", err)
 	}
@@ -161,6 +187,9 @@ func (s *File) Holds(ids []string) (map[string]bool, error) {
 	if _, err := f.ReadAt(buf, from); err != nil {
 		return nil, fmt.Errorf("file sink: read its tail: %w", err)
 	}
+	// Only whole lines count: a line cut short by a kill holds its id (the
+	// first key) but not the alert, which must be written again.
+	buf = buf[:bytes.LastIndexByte(buf, '\n')+1]
 	want := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true

@@ -155,3 +155,31 @@ func TestFileDigestWritesEveryGroup(t *testing.T) {
 		t.Errorf("file holds:\n%s", data)
 	}
 }
+
+// A write cut short by a kill leaves half a line: its alert is not taken as
+// held (it is written again, whole) and the next line does not run into it.
+func TestFileAfterATornWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.jsonl")
+	a := replay()
+	os.WriteFile(path, []byte(`{"id":"`+a.ID+`","time":"2026-11-23T10:0`), 0o640)
+	f, err := NewFile(FileOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
+	held, err := f.Holds([]string{a.ID})
+	if err != nil || held[a.ID] {
+		t.Fatalf("holds %v (err %v): a torn line's alert taken as written", held, err)
+	}
+	if err := f.Send(context.Background(), []alert.Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], `{"id":"`+a.ID+`"`) {
+		t.Fatalf("file:\n%s", data)
+	}
+	if held, _ := f.Holds([]string{a.ID}); !held[a.ID] {
+		t.Error("the whole line written again is not found")
+	}
+}

@@ -94,7 +94,6 @@ func (s *File) open() error {
 	return nil
 }
 
-
 // endsTorn reports whether the file at path ends in half a line.
 func endsTorn(path string, size int64) bool {
 	if size == 0 {

@@ -274,14 +274,6 @@ func survivesKill9(t *testing.T, dir, args string, rounds int, write func(n int)
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			data, _ := os.ReadFile(outPath)
-			t.Logf("DEBUG written %d: %s", written, grepLines(string(data), "reuse-ip-mismatch"))
-			st, _ := os.ReadFile(filepath.Join(state, "delivery.ledger"))
-			t.Logf("LEDGER %s", st)
-		}
-	})
 	counts := map[string]int{}
 	testsync.WaitFor(t, "every replay's alert", func() bool {
 		data, _ := os.ReadFile(outPath)

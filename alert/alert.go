@@ -111,16 +111,23 @@ type Alert struct {
 	Response   *Response
 }
 
-// ID derives an alert id from the rule, the identity of the source and the
-// record's offset in it, so reading the same record again (a restart, a
-// re-scan) yields the same id and sinks can drop the repeat.
-func ID(rule, sourceID string, offset int64) string {
+// ID derives an alert id from the rule, the identity of the source, the
+// record's offset in it and the record itself. Reading the same record again
+// (a restart, a re-scan) yields the same id, so sinks can drop the repeat.
+// The record's text is in it because an offset alone does not name a record:
+// a copytruncate keeps the file's identity and starts offsets again at 0, so
+// a new record at an old offset would otherwise take an old alert's id and
+// be dropped as its duplicate. The offset stays in it so identical lines at
+// two places are two alerts.
+func ID(rule, sourceID string, offset int64, raw string) string {
 	h := sha256.New()
 	h.Write([]byte(rule))
 	h.Write([]byte{0})
 	h.Write([]byte(sourceID))
 	h.Write([]byte{0})
 	h.Write([]byte(strconv.FormatInt(offset, 10)))
+	h.Write([]byte{0})
+	h.Write([]byte(raw))
 	return hex.EncodeToString(h.Sum(nil)[:10])
 }
 

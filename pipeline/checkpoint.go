@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
@@ -18,22 +19,43 @@ import (
 	"github.com/graceguard/graceguard/internal/durable"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
 )
 
-// The state directory holds two files:
+// The state directory holds:
 //
-//   - checkpoint.gob: positions, history, waiting events, throttles and sent
-//     alert ids, written together (temp file, fsync, rename) every few
-//     seconds and on shutdown, so they always agree with each other;
-//   - sent.log: alert ids appended (and synced) the moment a sink took
-//     them, so a kill -9 between two checkpoints does not send them again
-//     when the lines after the checkpoint are read once more.
+//   - checkpoint.gob: positions, history, waiting events and throttles,
+//     written together (temp file, fsync, rename) every few seconds and on
+//     shutdown, so they always agree with each other;
+//   - checkpoint.gob.prev: the one before it, the fall-back when the newest
+//     is damaged (a disk that lies about fsync, a hand edit);
+//   - delivery.ledger: the ids of alerts sent (sinks.Ledger), written before
+//     an alert leaves and kept apart from the checkpoint, so losing a
+//     checkpoint never sends an alert again.
+//
+// A state directory that cannot be written (full, read-only) stops nothing:
+// alerts keep flowing, the checkpoint is retried with a growing wait, the
+// failures are counted, and /readyz says why it is not ready.
 const (
-	checkpointFile    = "checkpoint.gob"
-	sentLogFile       = "sent.log"
-	checkpointVersion = 1
+	checkpointFile     = "checkpoint.gob"
+	prevCheckpointFile = checkpointFile + ".prev"
+	legacySentLogFile  = "sent.log" // ids before the ledger; read once, then removed
+	checkpointVersion  = 1
 )
+
+// checkpointState is how the checkpoint's writes are going.
+type checkpointState struct {
+	err      error     // the last write's error
+	failures int       // consecutive
+	retryAt  time.Time // no write before
+	// why is err's text for /readyz, read from the ops server's goroutine;
+	// "" when the last write succeeded.
+	why atomic.Pointer[string]
+}
+
+// checkpointBackoffMax caps the wait between failing checkpoint writes.
+const checkpointBackoffMax = time.Minute
 
 // checkpoint is the file's first gob value; Users user records follow it,
 // streamed one by one so a large history is never copied whole.
@@ -52,103 +74,205 @@ type checkpoint struct {
 	Attribution attribute.Snapshot
 }
 
-// load restores the checkpoint and the sent-id log, if any.
-func (w *Watcher) load() error {
-	if err := os.MkdirAll(w.opt.StateDir, 0o750); err != nil {
-		return fmt.Errorf("state directory: %w", err)
+// openLedger opens the delivery ledger in the state directory (or in
+// memory without one) and reads the ids an older version left in sent.log.
+func (w *Watcher) openLedger() error {
+	path := ""
+	if w.opt.StateDir != "" {
+		if err := os.MkdirAll(w.opt.StateDir, 0o750); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		path = filepath.Join(w.opt.StateDir, sinks.LedgerFile)
 	}
-	path := filepath.Join(w.opt.StateDir, checkpointFile)
-	f, err := os.Open(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("read checkpoint: %w", err)
-	default:
-		var cp checkpoint
-		dec := gob.NewDecoder(bufio.NewReader(f))
-		err := dec.Decode(&cp)
-		if err == nil && cp.Version != checkpointVersion {
-			err = fmt.Errorf("version %d, want %d", cp.Version, checkpointVersion)
-		}
-		if err == nil {
-			err = w.restoreHistory(cp, dec)
-		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("checkpoint %s is damaged (move it away to start afresh): %w", path, err)
-		}
-		w.restored = cp.Positions
-		w.det.correlator.Restore(cp.Correlator)
-		w.det.engine.Restore(cp.Throttle)
-		w.attr.Restore(cp.Attribution, w.opt.now())
-		for _, ev := range cp.Held {
-			w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
-			if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
-				if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
-					w.heldFrom[u] = ev.Time
-				}
-			}
-		}
-		for _, id := range cp.Sent {
-			w.sent.Add(id)
-		}
-		w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
+	l, err := sinks.OpenLedger(sinks.LedgerOptions{Path: path, Capacity: w.opt.MaxSentIDs, Claims: w.opt.Claims, Logger: w.log})
+	if err != nil {
+		return err
 	}
-	return w.loadSentLog()
+	w.ledger = l
+	if path == "" {
+		return nil
+	}
+	legacy := filepath.Join(w.opt.StateDir, legacySentLogFile)
+	if data, err := os.ReadFile(legacy); err == nil {
+		ids := strings.Fields(string(data))
+		l.Remember(ids...)
+		if l.Record(idsAsAlerts(ids)) == nil && l.Sync() == nil {
+			os.Remove(legacy)
+		}
+	}
+	return nil
 }
 
-// restoreHistory reads the users that follow the checkpoint's first value
-// into the local history; without one (a store that is all shared) they
-// are read and dropped.
-func (w *Watcher) restoreHistory(cp checkpoint, dec *gob.Decoder) error {
-	if w.local != nil {
-		w.local.Restore(cp.Store)
+func idsAsAlerts(ids []string) []alert.Alert {
+	out := make([]alert.Alert, len(ids))
+	for i, id := range ids {
+		out[i].ID = id
 	}
-	for range cp.Users {
+	return out
+}
+
+// loaded is a checkpoint read whole, before any of it is applied, so a
+// damaged file leaves nothing half restored for the fall-back to inherit.
+type loaded struct {
+	cp    checkpoint
+	users []correlate.UserSnapshot
+}
+
+// load restores the newest checkpoint that reads whole: checkpoint.gob, or
+// the one before it when that is damaged, or none (logged) when both are.
+// Only a directory that cannot be read at all is an error; a damaged file
+// never stops the watcher, and the ledger still keeps it from sending an
+// alert twice.
+func (w *Watcher) load() error {
+	var damaged []error
+	for _, name := range []string{checkpointFile, prevCheckpointFile} {
+		path := filepath.Join(w.opt.StateDir, name)
+		l, err := readCheckpoint(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			// Set aside, for a person to look at, and so the next checkpoint
+			// does not make it the previous one in place of a good one.
+			aside := path + ".damaged"
+			w.log.Error("checkpoint is damaged; trying the one before it", "path", path, "moved_to", aside, "err", err)
+			os.Rename(path, aside)
+			damaged = append(damaged, err)
+			continue
+		}
+		if len(damaged) > 0 {
+			w.log.Warn("resuming from the previous checkpoint: lines after it are read again, alerts already sent are not sent again", "path", path)
+		}
+		w.apply(l)
+		return nil
+	}
+	if len(damaged) > 0 {
+		w.log.Error("no checkpoint could be read; starting afresh (the delivery ledger still holds the alerts sent)", "err", errors.Join(damaged...))
+	}
+	return nil
+}
+
+func readCheckpoint(path string) (loaded, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return loaded{}, err
+	}
+	defer f.Close()
+	var l loaded
+	dec := gob.NewDecoder(bufio.NewReader(f))
+	if err := dec.Decode(&l.cp); err != nil {
+		return loaded{}, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if l.cp.Version != checkpointVersion {
+		return loaded{}, fmt.Errorf("checkpoint %s: version %d, want %d", path, l.cp.Version, checkpointVersion)
+	}
+	l.users = make([]correlate.UserSnapshot, 0, min(l.cp.Users, 1<<16))
+	for range l.cp.Users {
 		var us correlate.UserSnapshot
 		if err := dec.Decode(&us); err != nil {
-			return err
+			return loaded{}, fmt.Errorf("checkpoint %s: user %d of %d: %w", path, len(l.users)+1, l.cp.Users, err)
 		}
-		if w.local != nil {
+		l.users = append(l.users, us)
+	}
+	return l, nil
+}
+
+func (w *Watcher) apply(l loaded) {
+	cp := l.cp
+	if w.local != nil {
+		w.local.Restore(cp.Store)
+		for _, us := range l.users {
 			w.local.AddUser(us)
 		}
 	}
-	return nil
+	w.restored = cp.Positions
+	w.det.correlator.Restore(cp.Correlator)
+	w.det.engine.Restore(cp.Throttle)
+	w.attr.Restore(cp.Attribution, w.opt.now())
+	for _, ev := range cp.Held {
+		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
+		if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
+			if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
+				w.heldFrom[u] = ev.Time
+			}
+		}
+	}
+	w.ledger.Remember(cp.Sent...) // a checkpoint from before the ledger
+	w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
 }
 
-func (w *Watcher) loadSentLog() error {
-	data, err := os.ReadFile(filepath.Join(w.opt.StateDir, sentLogFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// recordSent writes ids to the ledger, counting a failure.
+func (w *Watcher) recordSent(group []alert.Alert) {
+	if err := w.ledger.Record(group); err != nil {
+		w.changed = true // so the checkpoint tick retries the ledger too
+		if m := w.opt.Metrics; m != nil {
+			m.StateFailures.WithLabelValues("ledger").Inc()
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("read sent alert ids: %w", err)
-	}
-	for _, id := range strings.Fields(string(data)) {
-		w.sent.Add(id)
-	}
-	return nil
 }
 
-// logSent appends delivered ids to the sent log and syncs it.
-func (w *Watcher) logSent(group []alert.Alert) error {
-	if w.opt.StateDir == "" {
-		return nil
+// syncSent makes the ledger's record of the group durable, counting a
+// failure.
+func (w *Watcher) syncSent() {
+	if err := w.ledger.Sync(); err != nil {
+		w.changed = true
+		if m := w.opt.Metrics; m != nil {
+			m.StateFailures.WithLabelValues("ledger").Inc()
+		}
 	}
-	f, err := os.OpenFile(filepath.Join(w.opt.StateDir, sentLogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("record sent alerts: %w", err)
+}
+
+// checkpointDue says whether the next checkpoint may be written: the
+// interval has passed, and after a failure the backoff too.
+func (w *Watcher) checkpointDue() bool {
+	now := w.opt.now()
+	return now.Sub(w.lastCP) >= w.opt.CheckpointEvery && !now.Before(w.cpState.retryAt)
+}
+
+// retryableCheckpoint writes a checkpoint from the loop; a failure waits
+// twice as long as the last before the next try (up to a minute) and is
+// logged when it starts, changes or ends, not at every try.
+func (w *Watcher) retryableCheckpoint() {
+	if w.ledger.Retry() != nil {
+		if m := w.opt.Metrics; m != nil {
+			m.StateFailures.WithLabelValues("ledger").Inc()
+		}
 	}
-	var b strings.Builder
-	for _, a := range group {
-		b.WriteString(a.ID)
-		b.WriteByte('\n')
-	}
-	_, err = f.WriteString(b.String())
+	err := w.checkpoint()
+	st := &w.cpState
 	if err == nil {
-		err = f.Sync()
+		if st.err != nil {
+			w.log.Info("checkpoint written again", "after_failures", st.failures)
+		}
+		st.err, st.failures, st.retryAt = nil, 0, time.Time{}
+		st.why.Store(nil)
+		w.changed = w.ledger.Err() != nil // retried at the next tick
+		return
 	}
-	return errors.Join(err, f.Close())
+	if m := w.opt.Metrics; m != nil {
+		m.StateFailures.WithLabelValues("checkpoint").Inc()
+	}
+	st.failures++
+	wait := min(w.opt.CheckpointEvery<<min(st.failures, 16), checkpointBackoffMax)
+	st.retryAt = w.opt.now().Add(wait)
+	if st.err == nil || st.err.Error() != err.Error() {
+		w.log.Error("checkpoint failed; alerts keep flowing, will retry", "err", err, "retry_in", wait)
+	}
+	st.err = err
+	why := fmt.Sprintf("state directory: %v", err)
+	st.why.Store(&why)
+}
+
+// stateUnready says why the state directory makes the watcher unready.
+func (w *Watcher) stateUnready() string {
+	var why []string
+	if cp := w.cpState.why.Load(); cp != nil {
+		why = append(why, *cp)
+	}
+	if err := w.ledger.Err(); err != nil {
+		why = append(why, fmt.Sprintf("state directory: %v", err))
+	}
+	return strings.Join(why, "; ")
 }
 
 // checkpoint writes positions and state atomically, then empties the sent
@@ -160,7 +284,7 @@ func (w *Watcher) checkpoint() error {
 	w.lastCP = w.opt.now()
 	cp := checkpoint{
 		Version: checkpointVersion, Written: w.lastCP,
-		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(), Sent: w.sent.List(),
+		Correlator: w.det.correlator.Snapshot(), Throttle: w.det.engine.Snapshot(),
 		Attribution: w.attr.Snapshot(),
 	}
 	if w.local != nil {
@@ -182,7 +306,9 @@ func (w *Watcher) checkpoint() error {
 			cp.Positions = append(cp.Positions, p)
 		}
 	}
-	err := durable.WriteFile(filepath.Join(w.opt.StateDir, checkpointFile), 0o640, func(f io.Writer) error {
+	path := filepath.Join(w.opt.StateDir, checkpointFile)
+	keepPrevious(path)
+	err := durable.WriteFile(path, 0o640, func(f io.Writer) error {
 		bw := bufio.NewWriter(f)
 		enc := gob.NewEncoder(bw)
 		if err := enc.Encode(&cp); err != nil {
@@ -206,11 +332,8 @@ func (w *Watcher) checkpoint() error {
 	})
 	if err != nil {
 		err = fmt.Errorf("checkpoint: %w", err)
-	} else {
-		err = os.Truncate(filepath.Join(w.opt.StateDir, sentLogFile), 0)
-		if errors.Is(err, fs.ErrNotExist) {
-			err = nil
-		}
+	} else if cerr := w.ledger.Compact(); cerr != nil {
+		w.log.Warn("cannot compact the delivery ledger", "err", cerr)
 	}
 	if m := w.opt.Metrics; m != nil {
 		result := "ok"
@@ -220,6 +343,17 @@ func (w *Watcher) checkpoint() error {
 		m.Checkpoints.WithLabelValues(result).Inc()
 	}
 	return err
+}
+
+// keepPrevious makes the current checkpoint the previous one (a hard link,
+// so the current stays in place until the new one is renamed over it).
+func keepPrevious(path string) {
+	prev := path + ".prev"
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	os.Remove(prev)
+	os.Link(path, prev)
 }
 
 func (w *Watcher) following(p source.Position) bool {

@@ -64,7 +64,7 @@ func TestOldCheckpointStillLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an old checkpoint no longer loads: %v", err)
 	}
-	if st := w.local.Stats(); st.Users != 1 || !w.sent.Has("abc") || w.attr.Expecting() {
-		t.Errorf("restored %d users, sent %v, expecting proxies %v", st.Users, w.sent.Has("abc"), w.attr.Expecting())
+	if st := w.local.Stats(); st.Users != 1 || !w.ledger.Has("abc") || w.attr.Expecting() {
+		t.Errorf("restored %d users, sent %v, expecting proxies %v", st.Users, w.ledger.Has("abc"), w.attr.Expecting())
 	}
 }

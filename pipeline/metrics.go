@@ -28,10 +28,11 @@ type Metrics struct {
 	// Attribution (package attribute): token events by how their client
 	// was found; events and proxy records waiting for each other; what was
 	// dropped; grace reuses through a proxy whose log was not given.
-	Attribution  *prometheus.CounterVec // by attribution
-	AttrWaiting  *prometheus.GaugeVec   // by what: events, records
-	AttrEvicted  *prometheus.CounterVec // by what: events, records, records_unmatched
-	Unattributed prometheus.Counter
+	Attribution   *prometheus.CounterVec // by attribution
+	AttrWaiting   *prometheus.GaugeVec   // by what: events, records
+	AttrEvicted   *prometheus.CounterVec // by what: events, records, records_unmatched
+	Unattributed  prometheus.Counter
+	StateFailures *prometheus.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
@@ -56,10 +57,11 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		AttrWaiting:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "graceguard_attribution_waiting", Help: "Token events waiting for their proxy record, and proxy records waiting for their event."}, []string{"what"}),
 		AttrEvicted:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, and records no event claimed."}, []string{"what"}),
 		Unattributed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
+		StateFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
-		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed)
+		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures)
 	if store != nil {
 		reg.MustRegister(storeCollector{store})
 	}

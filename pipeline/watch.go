@@ -12,9 +12,9 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/correlate"
-	"github.com/graceguard/graceguard/internal/durable"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
 )
 
@@ -31,9 +31,17 @@ type WatchOptions struct {
 	// for a source that sends nothing at all, not even its end (a hung
 	// read). With one source nothing waits.
 	Settle time.Duration
-	// Deliver sends a group of alerts (one event's). An error is counted and
-	// logged; the alerts are not marked sent.
+	// Deliver sends a group of alerts (one event's) where nothing keeps
+	// them (stdout); it is called after the delivery ledger recorded them.
+	// An error is counted and logged.
 	Deliver Deliver
+	// Enqueue, when set, hands a group to sinks that journal it durably
+	// (the sinks' Dispatcher); it is called before the ledger records the
+	// group, so a kill -9 between the two cannot lose it for them.
+	Enqueue Deliver
+	// Respond, when set, acts on a fresh group first (watch --revoke) and
+	// returns it carrying the outcome, which every sink then shows.
+	Respond func(context.Context, []alert.Alert) []alert.Alert
 	// SinkName labels delivery metrics.
 	SinkName string
 	// StateDir holds the checkpoint; empty runs without one.
@@ -89,7 +97,8 @@ type Watcher struct {
 	queued   int                            // events waiting in the sources' queues
 	heldFrom map[correlate.UserID]time.Time // per user, the earliest reuse held
 	blocked  map[correlate.UserID]bool      // scratch for release
-	sent     *durable.RecentIDs
+	ledger   *sinks.Ledger
+	cpState  checkpointState
 	restored []source.Position
 	reload   chan *rules.Set
 	ready    atomic.Bool
@@ -163,7 +172,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 		store = correlate.NewMemory(opt.Limits)
 	}
 	w := &Watcher{
-		opt: opt, store: store, local: localHistory(store), heldFrom: map[correlate.UserID]time.Time{}, blocked: map[correlate.UserID]bool{}, streams: map[string]*stream{}, sent: durable.NewRecentIDs(opt.MaxSentIDs),
+		opt: opt, store: store, local: localHistory(store), heldFrom: map[correlate.UserID]time.Time{}, blocked: map[correlate.UserID]bool{}, streams: map[string]*stream{},
 		reload: make(chan *rules.Set, 1), log: opt.Logger,
 	}
 	if opt.Attribution.MaxWait <= 0 {
@@ -174,6 +183,9 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	w.det.correlator.SourceClock = w.sourceClock
 	w.det.UseBatches(judgeBatch)
 	w.det.UseGeo(opt.Geo)
+	if err := w.openLedger(); err != nil {
+		return nil, err
+	}
 	if opt.StateDir != "" {
 		if err := w.load(); err != nil {
 			return nil, err
@@ -198,7 +210,7 @@ func (w *Watcher) Unready() string {
 	if s, ok := w.store.(sharedHealth); ok && !s.Up() {
 		return "shared state unreachable (analysing with local state)"
 	}
-	return ""
+	return w.stateUnready()
 }
 
 // localStore is a store with a part held in this process, which a
@@ -340,12 +352,8 @@ func (w *Watcher) tick(ctx context.Context) error {
 	// An idle watch writes no checkpoint: it would hold what the last one
 	// did, and encoding the whole history every few seconds only churns the
 	// heap back up to twice its live size and wears the disk.
-	if w.opt.StateDir != "" && w.changed && w.opt.now().Sub(w.lastCP) >= w.opt.CheckpointEvery {
-		if err := w.checkpoint(); err != nil {
-			w.log.Error("checkpoint failed", "err", err)
-		} else {
-			w.changed = false
-		}
+	if w.opt.StateDir != "" && w.changed && w.checkpointDue() {
+		w.retryableCheckpoint()
 	}
 	// Released once the last checkpoint since the files went quiet is
 	// written (its encoding is garbage worth returning too).
@@ -547,19 +555,17 @@ func (w *Watcher) countEvent(k parser.Kind) {
 	}
 }
 
-// deliver sends an event's alerts that were not sent before a restart, and
-// remembers them as sent once the sink took them.
+// deliver sends an event's alerts that the delivery ledger has not seen
+// (sent before a restart, or by another watcher): to the durable sinks'
+// queues, then into the ledger, then to stdout (ledger.go says why in
+// that order).
 func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
-	fresh := make([]alert.Alert, 0, len(group))
-	for _, a := range group {
-		if w.sent.Has(a.ID) || !w.claim(ctx, a) {
-			w.stats.Duplicates++
-			if m := w.opt.Metrics; m != nil {
-				m.Duplicates.Inc()
-			}
-			continue
+	fresh := w.ledger.Fresh(ctx, group)
+	if dup := len(group) - len(fresh); dup > 0 {
+		w.stats.Duplicates += int64(dup)
+		if m := w.opt.Metrics; m != nil {
+			m.Duplicates.Add(float64(dup))
 		}
-		fresh = append(fresh, a)
 	}
 	if len(fresh) == 0 {
 		return nil
@@ -570,20 +576,27 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 			m.Alerts.WithLabelValues(a.Rule, a.Severity.String()).Inc()
 		}
 	}
-	if err := w.opt.Deliver(ctx, fresh); err != nil {
+	if w.opt.Respond != nil {
+		fresh = w.opt.Respond(ctx, fresh)
+	}
+	var err error
+	if w.opt.Enqueue != nil {
+		err = w.opt.Enqueue(ctx, fresh)
+	}
+	w.recordSent(fresh)
+	err = errors.Join(err, w.opt.Deliver(ctx, fresh))
+	w.syncSent()
+	if err != nil {
 		w.stats.DeliveryErrors++
 		if m := w.opt.Metrics; m != nil {
 			m.SinkFailures.WithLabelValues(w.opt.SinkName).Inc()
 		}
 		w.log.Error("alert delivery failed", "sink", w.opt.SinkName, "err", err)
-		w.unclaim(ctx, fresh)
+		w.ledger.Release(ctx, fresh)
 		return nil
 	}
 	if m := w.opt.Metrics; m != nil {
 		m.SinkDeliveries.WithLabelValues(w.opt.SinkName).Inc()
 	}
-	for _, a := range fresh {
-		w.sent.Add(a.ID)
-	}
-	return w.logSent(fresh)
+	return nil
 }

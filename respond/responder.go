@@ -164,6 +164,16 @@ func (r *Responder) Close(ctx context.Context) error {
 // alerts of one event share its outcome, those below the gate too.
 func (r *Responder) Deliver(next Deliver) Deliver {
 	return func(ctx context.Context, group []alert.Alert) error {
+		return next(ctx, r.Annotate(ctx, group))
+	}
+}
+
+// Annotate decides the response to an event's alerts and returns copies
+// carrying its outcome (waiting up to Options.Wait for it), for a caller
+// that queues, records and writes the alerts in steps of its own (the
+// watcher's delivery ledger).
+func (r *Responder) Annotate(ctx context.Context, group []alert.Alert) []alert.Alert {
+	{
 		out := slices.Clone(group)
 		byUser := map[string]outcome{}
 		for i := range out {
@@ -195,7 +205,7 @@ func (r *Responder) Deliver(next Deliver) Deliver {
 				out[i].Response = &res
 			}
 		}
-		return next(ctx, out)
+		return out
 	}
 }
 

@@ -237,7 +237,7 @@ func TestAlertFields(t *testing.T) {
 	}
 	a := got[0]
 	if a.Rule != "reuse-ip-mismatch" || a.Severity != alert.High || a.IP != "192.0.2.66" || a.PrevIP != "198.51.100.23" ||
-		*a.IntervalMs != 1000 || a.ID != alert.ID("reuse-ip-mismatch", "pod-a.log", int64(2*time.Second)) ||
+		*a.IntervalMs != 1000 || a.ID != alert.ID("reuse-ip-mismatch", "pod-a.log", int64(2*time.Second), a.Raw) ||
 		!strings.Contains(a.Summary, "uid=a,o=T from 192.0.2.66, 1s after a refresh from 198.51.100.23") {
 		t.Errorf("alert %+v", a)
 	}

@@ -103,6 +103,9 @@ type DispatcherOptions struct {
 	Logger         *slog.Logger
 	// CloseTimeout bounds Close when its context has no deadline; 10s.
 	CloseTimeout time.Duration
+	// AfterSend, when set, is called after a sink took a group and before
+	// the journal records it: the crash tests kill the process there.
+	AfterSend func(sink string)
 
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
@@ -259,6 +262,7 @@ func (d *Dispatcher) restore() error {
 		for _, id := range st.delivered {
 			r.delivered.Add(id)
 		}
+		d.dropHeld(r, st.pending)
 		for _, it := range st.pending {
 			it.Alerts = slices.DeleteFunc(it.Alerts, func(a alert.Alert) bool { return r.delivered.Has(a.ID) })
 			if len(it.Alerts) == 0 {
@@ -275,7 +279,45 @@ func (d *Dispatcher) restore() error {
 	if restored > 0 {
 		d.log.Info("alerts queued before the last stop are being sent", "alerts", restored)
 	}
-	return d.compact()
+	// A state directory that cannot be written (full, read-only) must not
+	// keep the sinks from starting: the journal is appended to (or fails,
+	// logged) as alerts come, and compacted again at Close.
+	if err := d.compact(); err != nil {
+		d.log.Error("cannot rewrite the sink journal; alerts keep flowing, but a crash may lose what is queued", "err", err)
+	}
+	return nil
+}
+
+// holder is a sink that can tell which alerts it already holds (the file
+// sink, from its tail).
+type holder interface {
+	Holds(ids []string) (map[string]bool, error)
+}
+
+// dropHeld marks delivered the queued alerts a sink says it already holds:
+// written just before a crash, whose "done" never reached the journal.
+func (d *Dispatcher) dropHeld(r *route, pending []*item) {
+	h, ok := r.Sink.(holder)
+	if !ok || len(pending) == 0 {
+		return
+	}
+	var ids []string
+	for _, it := range pending {
+		for _, a := range it.Alerts {
+			ids = append(ids, a.ID)
+		}
+	}
+	held, err := h.Holds(ids)
+	if err != nil {
+		d.log.Warn("cannot tell which queued alerts the sink already has; sending them all", "sink", r.Name, "err", err)
+		return
+	}
+	for id := range held {
+		r.delivered.Add(id)
+	}
+	if len(held) > 0 {
+		d.log.Info("queued alerts the sink already had are not sent again", "sink", r.Name, "alerts", len(held))
+	}
 }
 
 func (d *Dispatcher) route(name string) *route {
@@ -418,6 +460,9 @@ func (d *Dispatcher) work(r *route) {
 			return
 		}
 		err := d.attempt(r, batch)
+		if err == nil && d.opt.AfterSend != nil {
+			d.opt.AfterSend(r.Name)
+		}
 		if err == nil {
 			d.finish(r, batch, "", "")
 			attempt, noDigest = 0, false

@@ -49,6 +49,10 @@ type File struct {
 	mu  sync.Mutex
 	f   *os.File
 	fi  os.FileInfo
+	// torn: the file ends in half a line (a kill -9 can cut a write to a
+	// regular file short), so the next write starts a new line rather than
+	// run into it.
+	torn bool
 }
 
 // NewFile opens (or creates) the file for appending.
@@ -86,7 +90,23 @@ func (s *File) open() error {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.f, s.fi = f, fi
+	s.torn = endsTorn(s.opt.Path, fi.Size())
 	return nil
+}
+
+// endsTorn reports whether the file at path ends in half a line.
+func endsTorn(path string, size int64) bool {
+	if size == 0 {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	last := make([]byte, 1)
+	_, err = f.ReadAt(last, size-1)
+	return err == nil && last[0] != '\n'
 }
 
 // reopen follows a rotation: the path now names another file, or none.
@@ -124,13 +144,81 @@ func (s *File) Send(_ context.Context, group []alert.Alert) error {
 	if err := s.reopen(); err != nil {
 		return err
 	}
-	if _, err := s.f.Write(buf.Bytes()); err != nil {
+	b := buf.Bytes()
+	if s.torn {
+		b = append([]byte{'\n'}, b...)
+	}
+	if _, err := s.f.Write(b); err != nil {
 		return fmt.Errorf("file sink: %w", err)
 	}
+	s.torn = false
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	return nil
+}
+
+// tailWindow is how much of the file's end Holds reads: far more than the
+// groups a crash can leave between a write and the journal's "done".
+const tailWindow = 4 << 20
+
+// Holds returns the ids among ids that the file already has in its last
+// few MiB. The dispatcher asks it at start-up about the groups its journal
+// says were being sent when the process died: what the file holds was
+// written and is not written again, which makes the file sink
+// exactly-once across kill -9 (each write is followed by an fsync, so
+// across a power cut too). A file rotated away since is not looked in.
+func (s *File) Holds(ids []string) (map[string]bool, error) {
+	f, err := os.Open(s.opt.Path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	from := max(fi.Size()-tailWindow, 0)
+	buf := make([]byte, fi.Size()-from)
+	if _, err := f.ReadAt(buf, from); err != nil {
+		return nil, fmt.Errorf("file sink: read its tail: %w", err)
+	}
+	// Only whole lines count: a line cut short by a kill holds its id (the
+	// first key) but not the alert, which must be written again.
+	buf = buf[:bytes.LastIndexByte(buf, '\n')+1]
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	// One pass over the tail, however many ids are asked about: a crash
+	// with thousands queued must not cost thousands of scans at start-up.
+	held := map[string]bool{}
+	key := []byte(`"id":"`)
+	for rest := buf; ; {
+		i := bytes.Index(rest, key)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(key):]
+		if j := bytes.IndexByte(rest, '"'); j >= 0 && want[string(rest[:j])] {
+			held[string(rest[:j])] = true
+		}
+	}
+	return held, nil
+}
+
+// sendDigest writes many queued groups with one write and one fsync: when
+// alerts come faster than the disk syncs, the dispatcher hands the file a
+// batch of groups, and the file keeps up instead of filling its queue.
+func (s *File) sendDigest(ctx context.Context, groups [][]alert.Alert) error {
+	var all []alert.Alert
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return s.Send(ctx, all)
 }
 
 // Close implements Sink.

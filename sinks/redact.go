@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -79,11 +80,11 @@ func (s *scrubber) add(secret string) {
 	parts := []string{secret, url.QueryEscape(secret), strings.TrimSpace(secret)}
 	if u, err := url.Parse(secret); err == nil && u.Host != "" {
 		parts = append(parts, u.Path, u.EscapedPath(), u.RawQuery, u.Fragment)
-		if p, ok := u.User.Password(); ok {
-			parts = append(parts, p)
-		}
 		if u.User != nil {
-			parts = append(parts, u.User.Username())
+			// net/http sends userinfo as Basic auth, base64 of "user:password"
+			// (or "user:"), which a receiver may echo in its error.
+			p, _ := u.User.Password()
+			parts = append(parts, credentialForms(u.User.Username(), p)...)
 		}
 		for _, seg := range strings.Split(u.Path, "/") {
 			if len(seg) >= 8 {
@@ -98,6 +99,7 @@ func (s *scrubber) add(secret string) {
 			}
 		}
 	}
+	parts = append(parts, authHeaderForms(secret)...)
 	for _, p := range parts {
 		if len(p) >= 4 && p != "/" {
 			s.secrets = append(s.secrets, p)
@@ -112,6 +114,42 @@ func (s *scrubber) add(secret string) {
 		return strings.Compare(a, b)
 	})
 	s.secrets = slices.Compact(s.secrets)
+}
+
+// credentialForms are a user name and password as they may be echoed: each
+// alone, "user:password", and the base64 of each of those in every variant a
+// receiver may print (padded or not, standard or URL-safe).
+func credentialForms(user, password string) []string {
+	plain := []string{user, password, user + ":" + password, user + ":"}
+	out := slices.Clone(plain)
+	for _, p := range plain {
+		if p == "" || p == ":" {
+			continue
+		}
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			out = append(out, enc.EncodeToString([]byte(p)))
+		}
+	}
+	return out
+}
+
+// authHeaderForms are the parts of an Authorization header value a
+// receiver may quote: a bearer token without its scheme, and Basic
+// credentials decoded.
+func authHeaderForms(v string) []string {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok {
+		return nil
+	}
+	cred = strings.TrimSpace(cred)
+	out := []string{cred}
+	if strings.EqualFold(scheme, "basic") {
+		if raw, err := base64.StdEncoding.DecodeString(cred); err == nil {
+			user, password, _ := strings.Cut(string(raw), ":")
+			out = append(out, credentialForms(user, password)...)
+		}
+	}
+	return out
 }
 
 func (s *scrubber) scrub(text string) string {

@@ -2,11 +2,13 @@ package sinks
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,15 +28,28 @@ var secretParts = []string{
 	"hmac-5hared-key",          // an HMAC key
 	"B3arerT0ken",              // an Authorization header
 	"pa55w0rd",                 // a password in an API URL
+	"hookuser:h00kPassw0rd",    // a webhook URL's userinfo, sent as Basic auth
+	"h00kPassw0rd",             // its password alone
+	"hookuser-named",           // a user name alone
 }
 
+// checkNoSecret looks for each secret as it is and in every encoding the
+// sinks themselves produce: base64 (Basic auth) with and without padding,
+// URL-safe, and query-escaped.
 func checkNoSecret(t *testing.T, where, text string) {
 	t.Helper()
 	for _, s := range secretParts {
-		if strings.Contains(text, s) {
-			t.Errorf("%s shows secret %q:\n%s", where, s, text)
+		for _, enc := range secretEncodings(s) {
+			if strings.Contains(text, enc) {
+				t.Errorf("%s shows secret %q as %q:\n%s", where, s, enc, text)
+			}
 		}
 	}
+}
+
+func secretEncodings(s string) []string {
+	return []string{s, url.QueryEscape(s), base64.StdEncoding.EncodeToString([]byte(s)),
+		base64.RawStdEncoding.EncodeToString([]byte(s)), base64.URLEncoding.EncodeToString([]byte(s))}
 }
 
 // echoServer answers every request with 500 and everything it was sent:
@@ -45,6 +60,18 @@ func echoServer(t *testing.T, delay time.Duration) *httptest.Server {
 		body, _ := io.ReadAll(r.Body)
 		w.WriteHeader(http.StatusInternalServerError)
 		fmt.Fprintf(w, "cannot %s %s %v %s", r.Method, r.URL, r.Header, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// decodingEchoServer answers 401 quoting the Basic credentials it was
+// sent, decoded, as some authentication proxies do.
+func decodingEchoServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprintf(w, "header %s: unknown user %s (password %s)", r.Header.Get("Authorization"), u, p)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -66,6 +93,7 @@ func closedAddr(t *testing.T) string {
 // every error, log line and dead letter.
 func TestSecretsNeverShown(t *testing.T) {
 	echo, slow := echoServer(t, 0), echoServer(t, 300*time.Millisecond)
+	decoding := decodingEchoServer(t)
 	down := "http://" + closedAddr(t)
 	hook := func(base string) Secret { return Secret(base + "/services/T0001/B0001/Hook5ecretHook5ecretHook") }
 	webhook := func(base string) WebhookOptions {
@@ -96,6 +124,21 @@ func TestSecretsNeverShown(t *testing.T) {
 		{"slack bot, down", func() (Sink, error) { return NewSlack(bot(down)) }},
 		{"slack bot, timeout", func() (Sink, error) { return NewSlack(bot(slow.URL)) }},
 		{"webhook, echoing 500", func() (Sink, error) { return NewWebhook(webhook(echo.URL)) }},
+		{"webhook with user:password, echoing 500", func() (Sink, error) {
+			o := webhook(strings.Replace(decoding.URL, "http://", "http://hookuser:h00kPassw0rd@", 1))
+			o.Headers = nil // net/http sends the userinfo as Basic auth
+			return NewWebhook(o)
+		}},
+		{"webhook with a user alone, echoing 500", func() (Sink, error) {
+			o := webhook(strings.Replace(decoding.URL, "http://", "http://hookuser-named@", 1))
+			o.Headers = nil // net/http sends the userinfo as Basic auth
+			return NewWebhook(o)
+		}},
+		{"webhook with a Basic header, echoing decoded", func() (Sink, error) {
+			o := webhook(decoding.URL)
+			o.Headers = map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("hookuser:h00kPassw0rd"))}
+			return NewWebhook(o)
+		}},
 		{"webhook, down", func() (Sink, error) { return NewWebhook(webhook(down)) }},
 		{"webhook, timeout", func() (Sink, error) { return NewWebhook(webhook(slow.URL)) }},
 		{"webhook, bad URL", func() (Sink, error) {

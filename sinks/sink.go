@@ -10,6 +10,16 @@
 // up on to a dead-letter file, never sends an alert id a sink already took,
 // and keeps what is queued in the state directory across restarts.
 //
+// Sent once: the Ledger (ledger.go) is the one record of which alerts left;
+// the watcher asks it, with the other watchers' claims, before any alert
+// goes anywhere. Per sink, across kill -9: the file sink is exactly-once
+// (journalled before the write, its tail checked at start-up), webhook,
+// Slack and syslog are at-least-once (journalled before, marked done after
+// the receiver's yes; a kill between the two repeats that group, with the
+// same id), stdout is exactly-once across kill -9 but for the gap between
+// the ledger's write and stdout's, where it is at-most-once (the ledger's
+// fsync follows stdout's write: a power cut before it may repeat a group).
+//
 // What it must not do: decide whether an alert matters. Severity is the
 // rules' call; the only filters here are a sink's own minimum severity, rule
 // list and optional throttle, which an operator sets per sink. Nor does it
@@ -18,7 +28,8 @@
 //
 // Secrets (webhook URLs, tokens, HMAC keys) are held as Secret and scrubbed
 // from every error a sink returns, because net/http's errors quote the URL
-// and a webhook URL is itself the credential.
+// and a webhook URL is itself the credential; the scrubber also knows the
+// encodings the sinks produce (a URL's userinfo as Basic auth's base64).
 package sinks
 
 import (

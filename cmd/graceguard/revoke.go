@@ -135,11 +135,14 @@ func (r *revokeFlags) start(ctx context.Context, k kubeFlags, claims pipeline.Cl
 
 // withRevoke wraps delivery so the alerts that ask end their user's
 // sessions and carry the outcome.
-func withRevoke(resp *respond.Responder, next func(context.Context, []alert.Alert) error) func(context.Context, []alert.Alert) error {
+// respondTo is the watcher's Respond hook: the responder's outcome put on
+// each alert before the alert is queued, written or sent; nil without
+// --revoke.
+func respondTo(resp *respond.Responder) func(context.Context, []alert.Alert) []alert.Alert {
 	if resp == nil {
-		return next
+		return nil
 	}
-	return resp.Deliver(next)
+	return resp.Annotate
 }
 
 // dnList is a list of DNs or patterns. DNs hold commas, so an item is

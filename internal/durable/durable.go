@@ -80,6 +80,9 @@ func (s *RecentIDs) Add(id string) {
 	s.ids[id] = struct{}{}
 }
 
+// Cap is the most ids remembered.
+func (s *RecentIDs) Cap() int { return s.max }
+
 // List returns the ids, oldest first.
 func (s *RecentIDs) List() []string {
 	out := make([]string, 0, len(s.ring))

@@ -1,0 +1,82 @@
+package pipeline
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/sinks"
+)
+
+// A checkpoint that cannot be written is retried, each time waiting twice
+// as long up to a minute, makes the watcher unready with the reason, and
+// clears both once a write succeeds.
+func TestCheckpointRetriesWithBackoff(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 5 * time.Second,
+		now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ready.Store(true)
+	// Where the directory was, a file: every write into it fails.
+	os.RemoveAll(state)
+	os.WriteFile(state, nil, 0o640)
+	w.changed = true
+	for i, want := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute, time.Minute} {
+		now = now.Add(time.Hour)
+		if !w.checkpointDue() {
+			t.Fatalf("try %d: not due an hour later", i+1)
+		}
+		w.retryableCheckpoint()
+		if got := w.cpState.retryAt.Sub(now); got != want {
+			t.Errorf("try %d: next in %v, want %v", i+1, got, want)
+		}
+		if !strings.Contains(w.Unready(), "state directory") {
+			t.Errorf("try %d: Unready() = %q, want the state directory named", i+1, w.Unready())
+		}
+		now = now.Add(want - time.Millisecond)
+		if w.checkpointDue() {
+			t.Errorf("try %d: due before the backoff ended", i+1)
+		}
+	}
+	os.Remove(state)
+	os.MkdirAll(state, 0o750)
+	now = now.Add(time.Hour)
+	w.retryableCheckpoint()
+	if w.cpState.err != nil || w.Unready() != "" || w.changed {
+		t.Errorf("after a good write: err %v, unready %q, changed %v", w.cpState.err, w.Unready(), w.changed)
+	}
+	if _, err := os.Stat(filepath.Join(state, checkpointFile)); err != nil {
+		t.Error(err)
+	}
+}
+
+// The ids an older version left in sent.log move into the ledger: they are
+// not sent again, and the old file is gone.
+func TestLegacySentLogMovesIntoTheLedger(t *testing.T) {
+	state := t.TempDir()
+	id := alert.ID("reuse-ip-mismatch", "1:2", 10, "raw")
+	os.WriteFile(filepath.Join(state, legacySentLogFile), []byte(id+"\n"), 0o640)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.ledger.Has(id) {
+		t.Error("the old sent id is not in the ledger")
+	}
+	if _, err := os.Stat(filepath.Join(state, legacySentLogFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("sent.log is still there: %v", err)
+	}
+	data, _ := os.ReadFile(filepath.Join(state, sinks.LedgerFile))
+	if strings.TrimSpace(string(data)) != id {
+		t.Errorf("ledger file %q", data)
+	}
+}

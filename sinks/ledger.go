@@ -1,0 +1,377 @@
+package sinks
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/durable"
+)
+
+// The Ledger is the one record of which alerts have left this watcher: the
+// watcher asks it (Admit) before an alert goes anywhere, and it answers
+// from the ids this and earlier runs recorded and, with a shared store,
+// from the claims of the other watchers. An admitted alert's id is written
+// BEFORE the alert is written to stdout, so a kill -9 can never make a
+// restart print it again, and fsynced (Sync, once for the whole group)
+// right after.
+//
+// What each sink gets from it, across kill -9:
+//
+//   - the durably queued sinks (file, webhook, Slack, syslog) are handed the
+//     group before the ledger records it; their journal holds it from then
+//     on (see journal.go), so an alert is never lost to them;
+//   - stdout is written right after the record's write(2) and before its
+//     fsync: a kill -9 between those two system calls loses that group on
+//     stdout (at most once), never repeats it; a power cut before the
+//     fsync may repeat it (at least once) but not lose it.
+//
+// When the ledger cannot be written (a full or read-only state directory)
+// it keeps the ids in memory, so this run still sends each alert once,
+// reports the error through Err for /readyz and metrics, and tries the file
+// again with the next group.
+type Ledger struct {
+	path   string
+	claims Claimer
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	ids       *durable.RecentIDs
+	f         *os.File
+	lines     int      // ids in the file, for compaction
+	unwritten []string // ids recorded while the file could not be written
+	torn      bool     // the file ends in half a line: the next write starts a new one
+	unsynced  bool     // written since the last fsync
+	err       error
+	failed    int64
+}
+
+// Claimer dedups alerts across watchers that share a store (Redis SET NX).
+type Claimer interface {
+	// Claim marks key as sent for ttl; false when it was claimed before.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Unclaim releases a key whose delivery failed.
+	Unclaim(ctx context.Context, key string) error
+}
+
+// LedgerOptions configure a Ledger.
+type LedgerOptions struct {
+	Path     string // the ledger file; empty keeps it in memory
+	Capacity int    // ids remembered; 100,000
+	Claims   Claimer
+	Logger   *slog.Logger
+}
+
+// LedgerFile is the ledger's name in the state directory.
+const LedgerFile = "delivery.ledger"
+
+// ClaimTTL is how long a sent alert stays claimed: longer than any watcher
+// takes to come back and re-read a line.
+const ClaimTTL = 7 * 24 * time.Hour
+
+// OpenLedger loads the ids an earlier run recorded. A line that is not an
+// id (the last one, torn by a crash mid-write) is skipped. Only a file that
+// exists and cannot be read is an error.
+func OpenLedger(opt LedgerOptions) (*Ledger, error) {
+	if opt.Capacity <= 0 {
+		opt.Capacity = 100_000
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Ledger{path: opt.Path, claims: opt.Claims, log: opt.Logger, ids: durable.NewRecentIDs(opt.Capacity)}
+	if opt.Path == "" {
+		return l, nil
+	}
+	f, err := os.Open(opt.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the delivery ledger: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
+			l.torn = true
+		}
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if id := strings.TrimSpace(sc.Text()); validID(id) {
+			l.ids.Add(id)
+			l.lines++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read the delivery ledger %s: %w", opt.Path, err)
+	}
+	return l, nil
+}
+
+// validID accepts what alert.ID makes: 20 lowercase hex digits; a torn
+// line is shorter.
+func validID(id string) bool {
+	if len(id) != 20 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Remember adds ids known sent from elsewhere (an older checkpoint's list)
+// without writing them.
+func (l *Ledger) Remember(ids ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		l.ids.Add(id)
+	}
+}
+
+// Has reports whether id was admitted before.
+func (l *Ledger) Has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids.Has(id)
+}
+
+// Fresh returns the alerts of group that neither this ledger nor another
+// watcher's claim has seen, claiming them for this watcher. When the shared
+// store cannot answer, the alert counts as fresh: a duplicate beats a loss.
+// Nothing is recorded yet: Record does that.
+func (l *Ledger) Fresh(ctx context.Context, group []alert.Alert) []alert.Alert {
+	fresh := make([]alert.Alert, 0, len(group))
+	for _, a := range group {
+		if l.Has(a.ID) || !l.claim(ctx, a) {
+			continue
+		}
+		fresh = append(fresh, a)
+	}
+	return fresh
+}
+
+func (l *Ledger) claim(ctx context.Context, a alert.Alert) bool {
+	if l.claims == nil {
+		return true
+	}
+	ok, err := l.claims.Claim(ctx, ClaimKey(a), ClaimTTL)
+	if err != nil {
+		l.log.Warn("could not claim an alert; sending it anyway", "id", a.ID, "err", err)
+		return true
+	}
+	return ok
+}
+
+// Record writes group's ids with one write and one fsync. On failure the
+// ids are kept in memory all the same (this run sends nothing twice) and
+// the error is kept for Err; it is returned so the caller can count it.
+func (l *Ledger) Record(group []alert.Alert) error {
+	if len(group) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range group {
+		l.ids.Add(a.ID)
+		if l.path != "" {
+			l.unwritten = append(l.unwritten, a.ID)
+		}
+	}
+	return l.flushLocked()
+}
+
+// Retry writes what earlier failures left in memory only; the watcher
+// calls it on its checkpoint tick, so the ledger heals (and /readyz turns
+// ready) once the directory takes writes again, whether or not alerts come.
+func (l *Ledger) Retry() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.unwritten) == 0 {
+		return nil
+	}
+	return l.flushLocked()
+}
+
+func (l *Ledger) flushLocked() error {
+	if len(l.unwritten) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	if l.torn {
+		b.WriteByte('\n')
+	}
+	for _, id := range l.unwritten {
+		b.WriteString(id)
+		b.WriteByte('\n')
+	}
+	err := l.appendLocked(b.String())
+	l.noteLocked(err)
+	if err != nil {
+		// Bounded like the set: ids beyond it would be forgotten anyway.
+		if over := len(l.unwritten) - l.ids.Cap(); over > 0 {
+			l.unwritten = l.unwritten[over:]
+		}
+		return err
+	}
+	l.lines += len(l.unwritten)
+	l.unwritten = l.unwritten[:0]
+	l.torn = false
+	return nil
+}
+
+func (l *Ledger) appendLocked(s string) error {
+	if l.f == nil {
+		f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("delivery ledger: %w", err)
+		}
+		l.f = f
+	}
+	if n, err := l.f.WriteString(s); err != nil {
+		// A short write may have left half a line: the next one starts on
+		// a line of its own, and loading skips the torn one.
+		l.torn = l.torn || n > 0
+		return fmt.Errorf("delivery ledger: %w", err)
+	}
+	l.unsynced = true
+	return nil
+}
+
+// Sync makes what Record wrote durable: one fsync for the group, called
+// after the group was written to stdout. The record is in the page cache
+// from Record's write on, which a kill -9 does not lose; only a power cut
+// between the write and this sync can, and then the group is sent again
+// (at least once) rather than lost.
+func (l *Ledger) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil || !l.unsynced {
+		return nil
+	}
+	err := l.f.Sync()
+	if err != nil {
+		err = fmt.Errorf("delivery ledger: %w", err)
+		l.noteLocked(err)
+		return err
+	}
+	l.unsynced = false
+	return nil
+}
+
+// noteLocked logs the ledger's health when it changes, not at every group.
+func (l *Ledger) noteLocked(err error) {
+	switch {
+	case err != nil && l.err == nil:
+		l.log.Error("cannot record sent alerts in the state directory; alerts keep flowing, but a restart may send them again", "path", l.path, "err", err)
+	case err == nil && l.err != nil:
+		l.log.Info("the delivery ledger is written again", "path", l.path)
+	}
+	if err != nil {
+		l.failed++
+		if l.f != nil {
+			l.f.Close() // reopened at the next group: the directory may be back
+			l.f = nil
+		}
+	}
+	l.err = err
+}
+
+// Release forgets the claims of alerts that were not delivered, so a later
+// read of their lines can send them. The local record stays: the durable
+// sinks hold those alerts in their journal.
+func (l *Ledger) Release(ctx context.Context, group []alert.Alert) {
+	if l.claims == nil {
+		return
+	}
+	for _, a := range group {
+		if err := l.claims.Unclaim(ctx, ClaimKey(a)); err != nil {
+			l.log.Warn("could not release an alert's claim", "id", a.ID, "err", err)
+		}
+	}
+}
+
+// Err is the last write's error, nil when the ledger is written.
+func (l *Ledger) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Failures counts the writes that failed since the start.
+func (l *Ledger) Failures() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}
+
+// Compact rewrites the file as the ids remembered once it holds twice as
+// many lines: the file stays bounded like the set.
+func (l *Ledger) Compact() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := l.ids.List()
+	if l.path == "" || l.lines < 2*max(len(ids), 1024) {
+		return nil
+	}
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	err := durable.WriteFile(l.path, 0o640, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		for _, id := range ids {
+			bw.WriteString(id)
+			bw.WriteByte('\n')
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		return fmt.Errorf("compact the delivery ledger: %w", err)
+	}
+	l.lines = len(ids)
+	return nil
+}
+
+// Close closes the file.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// ClaimKey names an alert across watchers by the request it is about, not
+// by where it was read: a sidecar reading the pod's log file (alert ids
+// from device and inode) and a central watcher reading the same lines
+// through the API (ids from the container) must claim the same key.
+// OpenUnison's bracketed request id and the millisecond make the request
+// unique; rule, user and address keep the key honest where it is "null".
+func ClaimKey(a alert.Alert) string {
+	h := sha256.New()
+	for _, part := range []string{a.Rule, a.IdP, a.User, a.Time.UTC().Format(time.RFC3339Nano), a.IP, a.Session} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,185 @@
+package sinks
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graceguard/graceguard/alert"
+)
+
+func alertsWithIDs(ids ...string) []alert.Alert {
+	out := make([]alert.Alert, len(ids))
+	for i, id := range ids {
+		out[i] = alert.Alert{ID: id, Rule: "r", User: id}
+	}
+	return out
+}
+
+var id1, id2 = alert.ID("r", "s", 1, "one"), alert.ID("r", "s", 2, "two")
+
+func TestLedgerRemembersAcrossRestarts(t *testing.T) {
+	tests := []struct {
+		name     string
+		file     string // what an earlier run left
+		fresh    []string
+		wantKept []string
+	}{
+		{"empty", "", []string{id1, id2}, []string{id1, id2}},
+		{"known ids are not fresh", id1 + "\n", []string{id1, id2}, []string{id2}},
+		{"a torn last line is skipped and not run into", id1 + "\n" + id2[:9], []string{id1, id2}, []string{id2}},
+		{"garbage lines are skipped", "not an id\n" + id1 + "\n\x00\x01\n", []string{id1}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), LedgerFile)
+			if tt.file != "" {
+				os.WriteFile(path, []byte(tt.file), 0o640)
+			}
+			l, err := OpenLedger(LedgerOptions{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := l.Fresh(context.Background(), alertsWithIDs(tt.fresh...))
+			var ids []string
+			for _, a := range got {
+				ids = append(ids, a.ID)
+			}
+			if strings.Join(ids, ",") != strings.Join(tt.wantKept, ",") {
+				t.Fatalf("fresh %v, want %v", ids, tt.wantKept)
+			}
+			if err := l.Record(got); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			again, err := OpenLedger(LedgerOptions{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(again.Fresh(context.Background(), alertsWithIDs(tt.fresh...))); n != 0 {
+				t.Errorf("after a restart %d of %v are fresh again", n, tt.fresh)
+			}
+		})
+	}
+}
+
+// Ids recorded while the file could not be written reach it once it can.
+func TestLedgerWritesWhatFailedOnRetry(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", LedgerFile) // its directory does not exist yet
+	l, err := OpenLedger(LedgerOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(alertsWithIDs(id1)); err == nil {
+		t.Fatal("writing into a missing directory succeeded")
+	}
+	if l.Err() == nil || l.Failures() != 1 || !l.Has(id1) {
+		t.Fatalf("err %v, failures %d, has %v: want the error kept and the id remembered", l.Err(), l.Failures(), l.Has(id1))
+	}
+	os.MkdirAll(filepath.Dir(path), 0o750)
+	if err := l.Retry(); err != nil || l.Err() != nil {
+		t.Fatalf("retry: %v, Err %v", err, l.Err())
+	}
+	l.Record(alertsWithIDs(id2))
+	data, _ := os.ReadFile(path)
+	if string(data) != id1+"\n"+id2+"\n" {
+		t.Errorf("ledger file %q", data)
+	}
+}
+
+func TestLedgerCompacts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LedgerFile)
+	l, err := OpenLedger(LedgerOptions{Path: path, Capacity: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		l.Record(alertsWithIDs(alert.ID("r", "s", int64(i), "")))
+	}
+	if err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if n := strings.Count(string(data), "\n"); n != 1000 {
+		t.Errorf("%d ids after compaction, want the 1,000 remembered", n)
+	}
+	if !l.Has(alert.ID("r", "s", 2999, "")) || l.Has(alert.ID("r", "s", 0, "")) {
+		t.Error("compaction kept the wrong ids")
+	}
+}
+
+func TestFileHoldsWhatItWrote(t *testing.T) {
+	for _, format := range []FileFormat{FileJSON, FileECS} {
+		t.Run(string(format), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "alerts.jsonl")
+			f, err := NewFile(FileOptions{Path: path, Format: format})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close(context.Background())
+			a := replay()
+			if err := f.Send(context.Background(), []alert.Alert{a}); err != nil {
+				t.Fatal(err)
+			}
+			held, err := f.Holds([]string{a.ID, "0123456789abcdef0123"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !held[a.ID] || len(held) != 1 {
+				t.Errorf("holds %v, want only %s", held, a.ID)
+			}
+		})
+	}
+}
+
+// Under a backlog the dispatcher hands the file many groups at once: all of
+// them are written, in order, with one fsync.
+func TestFileDigestWritesEveryGroup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.jsonl")
+	f, err := NewFile(FileOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
+	var d digester = f
+	groups := [][]alert.Alert{alertsWithIDs(id1), alertsWithIDs(id2)}
+	if err := d.sendDigest(context.Background(), groups); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], id1) || !strings.Contains(lines[1], id2) {
+		t.Errorf("file holds:\n%s", data)
+	}
+}
+
+// A write cut short by a kill leaves half a line: its alert is not taken as
+// held (it is written again, whole) and the next line does not run into it.
+func TestFileAfterATornWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.jsonl")
+	a := replay()
+	os.WriteFile(path, []byte(`{"id":"`+a.ID+`","time":"2026-11-23T10:0`), 0o640)
+	f, err := NewFile(FileOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
+	held, err := f.Holds([]string{a.ID})
+	if err != nil || held[a.ID] {
+		t.Fatalf("holds %v (err %v): a torn line's alert taken as written", held, err)
+	}
+	if err := f.Send(context.Background(), []alert.Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], `{"id":"`+a.ID+`"`) {
+		t.Fatalf("file:\n%s", data)
+	}
+	if held, _ := f.Holds([]string{a.ID}); !held[a.ID] {
+		t.Error("the whole line written again is not found")
+	}
+}

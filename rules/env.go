@@ -160,7 +160,7 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
 		Peer: addrString(ev.Peer), Agent: ev.Agent, Via: ev.Via, Attribution: ev.Attribution.String(),
 		Candidates: addrStrings(ev.Candidates),
-		Reason: ev.Reason,
+		Reason:     ev.Reason,
 	}
 	b.user = UserEnv{
 		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h, ReusesForeign1h: c.ForeignReuses1h,

@@ -43,6 +43,10 @@ type Options struct {
 	// Proxies are addresses known to be proxies (--proxies); 127.0.0.6,
 	// a mesh sidecar's inbound source, always is.
 	Proxies []netip.Prefix
+	// Expect says proxy logs will be among the inputs (Kubernetes mode
+	// with proxy pods), so token events wait for their records from the
+	// start, before any proxy's first line has arrived.
+	Expect bool
 	// Upstreams maps an upstream address (an OpenUnison pod's IP) to the
 	// source that holds that pod's log, when known (Kubernetes mode).
 	Upstreams map[netip.Addr]string
@@ -146,7 +150,7 @@ func New(opt Options) *Attributor {
 		a.learn.setPeer(src, peer)
 		a.known.add(peer)
 	}
-	a.expect = len(opt.Upstreams) > 0 || len(opt.ProxyPeers) > 0
+	a.expect = opt.Expect || len(opt.Upstreams) > 0 || len(opt.ProxyPeers) > 0
 	a.stats.Unattributed = map[netip.Addr]int64{}
 	return a
 }
@@ -154,6 +158,13 @@ func New(opt Options) *Attributor {
 // ExpectProxies says proxy logs are among the inputs, so token events wait
 // for their records from the start.
 func (a *Attributor) ExpectProxies() { a.expect = true }
+
+// SetUpstream says addr is the upstream address (an OpenUnison pod's IP)
+// under which proxies reach the pod whose log is src: known in Kubernetes
+// mode from the pod, as Options.Upstreams, but only once the pod is seen.
+func (a *Attributor) SetUpstream(addr netip.Addr, src string) {
+	a.learn.setUpstream(src, addr.Unmap())
+}
 
 // ExpectSource says src is a proxy's log (its first bytes told), so token
 // events wait for it from its first line on.

@@ -304,7 +304,6 @@ type teller struct {
 	color   bool
 	start   time.Time
 	alerts  []alert.Alert
-	idpBuf  []byte
 	contain *containment
 	width   int
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,10 @@ type WatchOptions struct {
 	// (the sinks' Dispatcher); it is called before the ledger records the
 	// group, so a kill -9 between the two cannot lose it for them.
 	Enqueue Deliver
+	// UpstreamOf, when set, names the address proxies use to reach the
+	// OpenUnison pod whose log a source is (its pod IP, in Kubernetes
+	// mode), so attribution need not learn it from the traffic.
+	UpstreamOf func(source string) (netip.Addr, bool)
 	// Respond, when set, acts on a fresh group first (watch --revoke) and
 	// returns it carrying the outcome, which every sink then shows.
 	Respond func(context.Context, []alert.Alert) []alert.Alert
@@ -136,6 +141,9 @@ type stream struct {
 	watermark time.Time      // time of the newest record read
 	queue     []parser.Event // events read and not yet merged (order.go)
 	lastBatch time.Time      // when the follower last sent anything of it
+	// sniffed: the stream's first data was looked at for what it is (a
+	// proxy's log); an announcement (order.go) carries none.
+	sniffed bool
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -371,6 +379,16 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	if s == nil {
 		s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
 		w.streams[b.Key] = s
+		if up := w.opt.UpstreamOf; up != nil {
+			if addr, ok := up(b.Path); ok {
+				// An OpenUnison pod's log (Kubernetes mode): the proxies
+				// name its pod IP as their upstream.
+				w.attr.SetUpstream(addr, b.Path)
+			}
+		}
+	}
+	if !s.sniffed && len(b.Data) > 0 {
+		s.sniffed = true
 		if parser.IsProxyLog(b.Data) {
 			// Token events wait for this proxy's records from its first
 			// line on, not only once one has been read.

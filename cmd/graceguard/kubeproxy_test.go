@@ -193,3 +193,54 @@ func TestKubeProxyUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// In Kubernetes mode the OpenUnison pod's IP is its upstream, known from the
+// pod, and proxy logs are expected from the start: the first request of the
+// day is joined though no controller has logged a line yet and no traffic
+// has taught the join anything.
+func TestWatchKubeProxiesFromTheFirstRequest(t *testing.T) {
+	srv := kubefake.New(t)
+	srv.AddPod(kubeNS, kubePod, map[string]string{"app": "openunison-orchestra"}, kubeContainer)
+	srv.SetPodIP(kubeNS, kubePod, ouPodIP)
+	for i, name := range []string{"ingress-nginx-controller-a", "ingress-nginx-controller-b"} {
+		srv.AddPod(proxyNS, name, map[string]string{proxyLabel: "controller"}, proxyContainer)
+		srv.SetPodIP(proxyNS, name, fmt.Sprintf("10.1.67.%d", 12+44*i))
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(srv.Kubeconfig(kubeNS)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, "--format", "json", "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
+		"--settle", "500ms", "--kubeconfig", kubeconfig,
+		"--kube-namespace", kubeNS, "--kube-selector", "app=openunison-orchestra", "--kube-container", kubeContainer,
+		"--kube-proxy-namespace", proxyNS, "--kube-proxy-selector", proxyLabel+"=controller", "--kube-proxy-container", proxyContainer,
+		"--pod-ip", ouPodIP)
+	defer func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", w.errOut.String())
+		}
+	}()
+	addr := waitForAddr(t, w)
+	testsync.WaitFor(t, "the pods listed", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 100_000_000, time.UTC)
+	t1 := t0.Add(1500 * time.Millisecond)
+	up := ouPodIP + ":8443"
+	// OpenUnison's lines come first, as they would with a controller that
+	// flushes its access log a moment later.
+	srv.Log(kubeNS, kubePod, kubeContainer, t0, ouToken(t0, "alice", "task-1", "10.1.67.12", "f0000000000000000000000000000000000000001", false)...)
+	srv.Log(kubeNS, kubePod, kubeContainer, t1, ouToken(t1, "alice", "task-2", "10.1.67.56", "f0000000000000000000000000000000000000002", true)...)
+	srv.Log(proxyNS, "ingress-nginx-controller-a", proxyContainer, t0.Add(4*time.Millisecond),
+		nginxLine("198.51.100.23", t0.Add(4*time.Millisecond), "Go-http-client/2.0", up, 1))
+	srv.Log(proxyNS, "ingress-nginx-controller-b", proxyContainer, t1.Add(4*time.Millisecond),
+		nginxLine("192.0.2.66", t1.Add(4*time.Millisecond), "curl/8.5.0", up, 3))
+
+	testsync.WaitFor(t, "the alert naming the thief", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	for _, a := range w.alerts(t) {
+		if a.Rule == "reuse-ip-mismatch" && (a.IP != "192.0.2.66" || a.PrevIP != "198.51.100.23" || a.Attribution != "joined") {
+			t.Errorf("alert ip %s prev %s attribution %s; want the thief 192.0.2.66 after alice's 198.51.100.23, joined", a.IP, a.PrevIP, a.Attribution)
+		}
+	}
+	if code := w.stop(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

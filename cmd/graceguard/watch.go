@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -204,18 +205,28 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		return err
 	}
 	defer stopRevoking()
+	var srcs *watchSources
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: enqueue(dispatcher), SinkName: deliveryName(dispatcher),
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
-		Attribution: attribute.Options{Proxies: proxies},
+		Attribution: attribute.Options{Proxies: proxies, Expect: o.kube.proxiesEnabled()},
+		// The pods' IPs are the proxies' upstreams; the sources are made
+		// after the watcher (they start at its checkpoint's positions)
+		// and before it runs.
+		UpstreamOf: func(src string) (netip.Addr, bool) {
+			if srcs == nil || srcs.pods == nil {
+				return netip.Addr{}, false
+			}
+			return srcs.pods.Addr(src)
+		},
 	})
 	if err != nil {
 		return usageError{err}
 	}
 	batches := make(chan source.Batch, batchQueue)
-	srcs, err := o.sources(kubeOpt, watcher.Positions(), batches, logger)
+	srcs, err = o.sources(kubeOpt, watcher.Positions(), batches, logger)
 	if err != nil {
 		return err
 	}

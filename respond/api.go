@@ -35,17 +35,7 @@ const requestTimeout = 10 * time.Second
 const maxBody = 8 << 20
 
 // APIError is a response of the API server other than success.
-type APIError struct {
-	Code int
-	Msg  string
-}
-
-func (e *APIError) Error() string {
-	if e.Msg == "" {
-		return fmt.Sprintf("kubernetes API: %d %s", e.Code, http.StatusText(e.Code))
-	}
-	return fmt.Sprintf("kubernetes API: %d %s: %s", e.Code, http.StatusText(e.Code), e.Msg)
-}
+type APIError = kubeclient.StatusError
 
 // retryable says whether trying again may help: the server is overloaded
 // or away, or the network failed. A refusal (401, 403) or a missing
@@ -210,16 +200,4 @@ func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader,
 
 // apiError keeps the Status's message, not the body: a body that is not a
 // Status could be anything, and is not repeated.
-func apiError(code int, body []byte) error {
-	var st struct {
-		Message string `json:"message"`
-	}
-	msg := ""
-	if json.Unmarshal(body, &st) == nil {
-		msg = st.Message
-	}
-	if len(msg) > 256 {
-		msg = msg[:256] + "…"
-	}
-	return &APIError{Code: code, Msg: msg}
-}
+func apiError(code int, body []byte) error { return kubeclient.NewStatusError(code, body) }

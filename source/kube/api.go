@@ -100,24 +100,8 @@ func decodeEvent(line []byte) (watchEvent, error) {
 	return ev, nil
 }
 
-// apiError is a response other than 200 OK.
-type apiError struct {
-	code int
-	msg  string
-}
-
-func (e *apiError) Error() string {
-	if e.msg == "" {
-		return fmt.Sprintf("kubernetes API: %d %s", e.code, http.StatusText(e.code))
-	}
-	return fmt.Sprintf("kubernetes API: %d %s: %s", e.code, http.StatusText(e.code), e.msg)
-}
-
 // isStatus reports whether err is an API response with that status code.
-func isStatus(err error, code int) bool {
-	var ae *apiError
-	return errors.As(err, &ae) && ae.code == code
-}
+func isStatus(err error, code int) bool { return kubeclient.IsStatus(err, code) }
 
 // api talks to the API server about one namespace's pods. Its requests
 // carry the credentials the kubeclient.Config names; none of them is ever
@@ -209,18 +193,10 @@ func (b *cancelBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// readAPIError makes an error of a response's Status body, or its text.
+// readAPIError makes an error of a response's Status body.
 func readAPIError(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
-	var st status
-	msg := string(body)
-	if json.Unmarshal(body, &st) == nil && st.Message != "" {
-		msg = st.Message
-	}
-	if len(msg) > 512 {
-		msg = msg[:512] + "…"
-	}
-	return &apiError{code: resp.StatusCode, msg: msg}
+	return kubeclient.NewStatusError(resp.StatusCode, body)
 }
 
 // listPods lists the pods the selector picks.

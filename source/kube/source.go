@@ -286,7 +286,7 @@ func (s *Source) watch(ctx context.Context, rv string) (string, error) {
 			}
 			if ev.Type == "ERROR" {
 				// Mostly 410 Gone: rv is too old. Whatever it is, list again.
-				return "", &apiError{code: ev.Status.Code, msg: ev.Status.Message}
+				return "", &kubeclient.StatusError{Code: ev.Status.Code, Msg: ev.Status.Message}
 			}
 			rv = ev.Pod.Metadata.ResourceVersion
 			s.apply(ctx, ev)

@@ -2,6 +2,8 @@ package loggen
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,17 @@ func TestLifecycleDeterministicAndComplete(t *testing.T) {
 	}
 	if ta.Refusals != strings.Count(a.String(), "Session does not exist from refresh_token") {
 		t.Errorf("%d refusals counted, %d written", ta.Refusals, strings.Count(a.String(), "Session does not exist"))
+	}
+}
+
+// Lifecycle's bytes are pinned: LifecycleBehind's bookkeeping must not
+// change what the direct scenario writes.
+func TestLifecyclePinned(t *testing.T) {
+	var a bytes.Buffer
+	if _, err := Lifecycle(&a, LifecycleConfig{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprintf("%x", sha256.Sum256(a.Bytes())), "64e76ff4e80df46d9726e3fdaa1414f1ae3cac18dd36b806dd8c856efe3b843e"; got != want {
+		t.Errorf("Lifecycle's output changed: sha256 %s, pinned %s", got, want)
 	}
 }

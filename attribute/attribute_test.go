@@ -115,6 +115,22 @@ func TestAttribution(t *testing.T) {
 			},
 		},
 		{
+			// Two pods' logs keep no order between them: at one second's
+			// precision, the order in which their records arrive says
+			// nothing of which request came first.
+			name: "two clients in one second through two controller pods, nothing learned yet: ambiguous, never paired by arrival",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+				ou(parser.KindTokenOK, 600*time.Millisecond, ouB, ctl2, "t2"),
+				nginx(ngx2, 600*time.Millisecond, thief, podB, 200, "curl/8.5.0"),
+				nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+			},
+			want: []string{
+				"ambiguous 10.1.67.12 10.1.67.12 [ingress-nginx 10.1.67.12]  [192.0.2.66 203.0.113.9]",
+				"ambiguous 10.1.67.56 10.1.67.56 [ingress-nginx 10.1.67.56]  [192.0.2.66 203.0.113.9]",
+			},
+		},
+		{
 			name: "two clients at the same moment are ambiguous, never a guess",
 			in: []parser.Event{
 				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),

@@ -152,8 +152,11 @@ func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
 		return -1
 	}
 	var longest time.Duration
-	for _, i := range cands {
+	for n, i := range cands {
 		longest = max(longest, a.records[i].ev.Proxy.Duration)
+		if n > 0 && !endedBefore(&a.records[cands[n-1]], &a.records[i]) {
+			return -1
+		}
 	}
 	gap := longest + 2*a.opt.Skew + time.Millisecond
 	k := -1
@@ -173,6 +176,18 @@ func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
 		return -1
 	}
 	return cands[k]
+}
+
+// endedBefore reports whether the logs prove that r's request ended before
+// s's: one proxy log is written as requests end, but two pods' logs keep no
+// order between them, so across logs only the logged times can tell, and
+// only when they are further apart than r's precision.
+func endedBefore(r, s *record) bool {
+	if r.ev.Source == s.ev.Source {
+		return true
+	}
+	p, q := r.ev.Proxy, s.ev.Proxy
+	return !p.End.Add(p.Precision).After(q.End)
 }
 
 // hasTwin reports whether the grace reuse at a.events[j] has its AzSuccess

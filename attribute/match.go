@@ -84,9 +84,10 @@ func (a *Attributor) match(ev *parser.Event, idx int) result {
 	rec := &a.records[pick]
 	rec.used = true
 	p := rec.ev.Proxy
-	if !isMeshPeer(peer) && peer != p.Client {
-		a.known.add(peer)
-	}
+	// One join does not make the peer a proxy for good: before the
+	// mappings are learned it may be a coincidence (a pod inside the
+	// cluster meeting another client's record in the same second). The
+	// peer becomes known once learned as the proxy log's peer (vote).
 	return result{attr: parser.AttrJoined, client: p.Client, agent: p.Agent, via: p.Format.String() + " " + a.proxyName(&rec.ev, peer)}
 }
 

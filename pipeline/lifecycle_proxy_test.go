@@ -58,15 +58,22 @@ func TestLifecycleBehindProxies(t *testing.T) {
 			t.Parallel()
 			sum, got := scanAlerts(t, inputs(false))
 			t.Logf("%s alone: attribution %v, unattributed reuses %d", f, outcomes(sum), sum.Attribution.UnattributedReuses)
+			var found, want int
 			for _, at := range truth.Attacks {
-				if loggen.InCluster(at.Thief) && !alerted(got, at, alert.Low) {
-					t.Errorf("in-cluster %s of %s from %s at %s not alerted above info", at.Kind, at.User, at.Thief, at.At.Format(alert.TimeFormat))
+				if !loggen.InCluster(at.Thief) {
+					continue
 				}
+				want++
+				if alerted(got, at, alert.Low) {
+					found++
+					continue
+				}
+				t.Errorf("in-cluster %s of %s from %s at %s not alerted above info", at.Kind, at.User, at.Thief, at.At.Format(alert.TimeFormat))
 			}
+			t.Logf("%s alone: %d of %d in-cluster replays alerted naming the pod", f, found, want)
 			// Alone an attack may be told with a proxy's address (a chain
 			// taken is one whatever the address); only users no one
-			// attacked must stay at info.
-			// A client reaching OpenUnison directly that races itself five
+			// attacked must stay at info. A client reaching OpenUnison directly that races itself five
 			// times in ten minutes gets reuse-burst's hygiene hint at low,
 			// as it does with no proxy at all (TestLifecycleHour): that is
 			// no race judged on a proxy's address.
@@ -89,8 +96,11 @@ func TestLifecycleBehindProxies(t *testing.T) {
 			if want, got := inClusterTokenEvents(ous), sum.Attribution.Outcomes[parser.AttrDirect]; got != want {
 				t.Errorf("%d token events attributed as direct, %d are from clients inside the cluster", got, want)
 			}
+			found := 0
+			defer func() { t.Logf("%s with proxies: %d of %d attacks alerted at medium naming the thief", f, found, len(truth.Attacks)) }()
 			for _, at := range truth.Attacks {
 				if alerted(got, at, alert.Medium) {
+					found++
 					continue
 				}
 				msg := fmt.Sprintf("%s of %s from %s at %s not alerted at medium naming the thief", at.Kind, at.User, at.Thief, at.At.Format(alert.TimeFormat))

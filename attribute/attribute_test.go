@@ -26,6 +26,7 @@ var (
 	alice, thief   = netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("192.0.2.66")
 	gatewayPod     = netip.MustParseAddr("10.1.80.3")
 	sidecarInbound = netip.MustParseAddr("127.0.0.6")
+	inPod          = netip.MustParseAddr("10.244.5.31")
 )
 
 // ou is an OpenUnison token event.
@@ -112,6 +113,38 @@ func TestAttribution(t *testing.T) {
 			want: []string{
 				"joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []",
 				"joined 192.0.2.66 10.1.67.12 [ingress-nginx 10.1.67.12] curl/8.5.0 []",
+			},
+		},
+		{
+			// Before any mapping is learned a private peer may be a proxy,
+			// so a pod's refresh meeting another client's record in the
+			// same second is joined to it; that one coincidence must not
+			// make the pod a proxy for good.
+			name: "an in-cluster client once joined by coincidence is still a client when no record matches",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, inPod, "t1"),
+				nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+				ou(parser.KindTokenOK, time.Minute, ouA, inPod, "t2"),
+			},
+			want: []string{
+				"joined 203.0.113.9 10.244.5.31 [ingress-nginx 10.244.5.31] Go-http-client/2.0 []",
+				"direct 10.244.5.31 10.244.5.31 []  []",
+			},
+		},
+		{
+			// Two pods' logs keep no order between them: at one second's
+			// precision, the order in which their records arrive says
+			// nothing of which request came first.
+			name: "two clients in one second through two controller pods, nothing learned yet: ambiguous, never paired by arrival",
+			in: []parser.Event{
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+				ou(parser.KindTokenOK, 600*time.Millisecond, ouB, ctl2, "t2"),
+				nginx(ngx2, 600*time.Millisecond, thief, podB, 200, "curl/8.5.0"),
+				nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+			},
+			want: []string{
+				"ambiguous 10.1.67.12 10.1.67.12 [ingress-nginx 10.1.67.12]  [192.0.2.66 203.0.113.9]",
+				"ambiguous 10.1.67.56 10.1.67.56 [ingress-nginx 10.1.67.56]  [192.0.2.66 203.0.113.9]",
 			},
 		},
 		{

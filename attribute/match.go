@@ -84,9 +84,10 @@ func (a *Attributor) match(ev *parser.Event, idx int) result {
 	rec := &a.records[pick]
 	rec.used = true
 	p := rec.ev.Proxy
-	if !isMeshPeer(peer) && peer != p.Client {
-		a.known.add(peer)
-	}
+	// One join does not make the peer a proxy for good: before the
+	// mappings are learned it may be a coincidence (a pod inside the
+	// cluster meeting another client's record in the same second). The
+	// peer becomes known once learned as the proxy log's peer (vote).
 	return result{attr: parser.AttrJoined, client: p.Client, agent: p.Agent, via: p.Format.String() + " " + a.proxyName(&rec.ev, peer)}
 }
 
@@ -152,8 +153,11 @@ func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
 		return -1
 	}
 	var longest time.Duration
-	for _, i := range cands {
+	for n, i := range cands {
 		longest = max(longest, a.records[i].ev.Proxy.Duration)
+		if n > 0 && !endedBefore(&a.records[cands[n-1]], &a.records[i]) {
+			return -1
+		}
 	}
 	gap := longest + 2*a.opt.Skew + time.Millisecond
 	k := -1
@@ -173,6 +177,18 @@ func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
 		return -1
 	}
 	return cands[k]
+}
+
+// endedBefore reports whether the logs prove that r's request ended before
+// s's: one proxy log is written as requests end, but two pods' logs keep no
+// order between them, so across logs only the logged times can tell, and
+// only when they are further apart than r's precision.
+func endedBefore(r, s *record) bool {
+	if r.ev.Source == s.ev.Source {
+		return true
+	}
+	p, q := r.ev.Proxy, s.ev.Proxy
+	return !p.End.Add(p.Precision).After(q.End)
 }
 
 // hasTwin reports whether the grace reuse at a.events[j] has its AzSuccess

@@ -60,6 +60,11 @@ type Truth struct {
 type lcEvent struct {
 	at   time.Duration
 	text []string // the lines, same thread
+	// What a proxy in front would see (LifecycleBehind): the client, its
+	// user agent, and for a token request the status returned.
+	client, agent string
+	token         bool
+	status        int
 }
 
 type lcWriter struct {
@@ -68,22 +73,14 @@ type lcWriter struct {
 	events []lcEvent
 	truth  Truth
 	thread int
+	agent  string // the user agent of the token requests being written; client-go's when empty
 }
 
 // Lifecycle writes the log to w and returns what it holds.
 func Lifecycle(w io.Writer, cfg LifecycleConfig) (Truth, error) {
-	if cfg.Start.IsZero() {
-		cfg.Start = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	}
-	if cfg.Duration <= 0 {
-		cfg.Duration = time.Hour
-	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = 5 * time.Second
-	}
-	lw := &lcWriter{cfg: cfg, r: rng{s: uint64(cfg.Seed) ^ 0x9e3779b97f4a7c15}, truth: Truth{Benign: map[string][]string{}}}
+	lw := newLifecycle(cfg)
 	lw.cast()
-	slices.SortStableFunc(lw.events, func(a, b lcEvent) int { return int(a.at - b.at) })
+	lw.sort()
 	var b strings.Builder
 	for _, e := range lw.events {
 		for _, l := range e.text {
@@ -93,6 +90,23 @@ func Lifecycle(w io.Writer, cfg LifecycleConfig) (Truth, error) {
 	}
 	_, err := io.WriteString(w, b.String())
 	return lw.truth, err
+}
+
+func newLifecycle(cfg LifecycleConfig) *lcWriter {
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = time.Hour
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 5 * time.Second
+	}
+	return &lcWriter{cfg: cfg, r: rng{s: uint64(cfg.Seed) ^ 0x9e3779b97f4a7c15}, truth: Truth{Benign: map[string][]string{}}}
+}
+
+func (lw *lcWriter) sort() {
+	slices.SortStableFunc(lw.events, func(a, b lcEvent) int { return int(a.at - b.at) })
 }
 
 const (
@@ -122,11 +136,28 @@ func (lw *lcWriter) add(at time.Duration, lines ...string) {
 	lw.events = append(lw.events, lcEvent{at: at, text: lines})
 }
 
+// addReq adds the lines of one request from client; a token request
+// returned status.
+func (lw *lcWriter) addReq(at time.Duration, client string, token bool, status int, lines ...string) {
+	agent := lw.agent
+	if agent == "" {
+		agent = "Go-http-client/2.0"
+	}
+	lw.events = append(lw.events, lcEvent{at: at, text: lines, client: client, agent: agent, token: token, status: status})
+}
+
+// as writes what write writes with agent as the token requests' user agent.
+func (lw *lcWriter) as(agent string, write func()) {
+	lw.agent = agent
+	write()
+	lw.agent = ""
+}
+
 // refresh writes a refresh (after client-go's discovery request) at at.
 func (lw *lcWriter) refresh(at time.Duration, dn, ip string) {
 	disc := at - time.Duration(lw.r.between(3, 40))*time.Millisecond
-	lw.add(disc, lw.access(disc, lw.nextThread(), "AzSuccess", lcDisc, anonymousDN, ip, lw.session()))
-	lw.add(at, lw.access(at, lw.nextThread(), "AzSuccess", lcToken, dn, ip, lw.session()))
+	lw.addReq(disc, ip, false, 200, lw.access(disc, lw.nextThread(), "AzSuccess", lcDisc, anonymousDN, ip, lw.session()))
+	lw.addReq(at, ip, true, 200, lw.access(at, lw.nextThread(), "AzSuccess", lcToken, dn, ip, lw.session()))
 	lw.truth.Refreshes++
 }
 
@@ -134,7 +165,7 @@ func (lw *lcWriter) refresh(at time.Duration, dn, ip string) {
 // request.
 func (lw *lcWriter) reuse(at time.Duration, dn, ip string) {
 	th, sess := lw.nextThread(), lw.session()
-	lw.add(at, lw.access(at, th, "AzSuccess", lcToken, dn, ip, sess),
+	lw.addReq(at, ip, true, 200, lw.access(at, th, "AzSuccess", lcToken, dn, ip, sess),
 		fmt.Sprintf("[%s][%s] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - %s - %s - Expired token used within grace period [%s] - [%s]",
 			lw.stamp(at), th, lcToken, dn, ip, sess))
 	lw.truth.Reuses++
@@ -143,13 +174,13 @@ func (lw *lcWriter) reuse(at time.Duration, dn, ip string) {
 // refused writes a refused refresh: the WARN, then the anonymous AzFail.
 func (lw *lcWriter) refused(at time.Duration, ip string) {
 	th := lw.nextThread()
-	lw.add(at, fmt.Sprintf("[%s][%s] WARN  OpenIDConnectIdP - Session does not exist from refresh_token", lw.stamp(at), th),
+	lw.addReq(at, ip, true, 401, fmt.Sprintf("[%s][%s] WARN  OpenIDConnectIdP - Session does not exist from refresh_token", lw.stamp(at), th),
 		lw.access(at, th, "AzFail", lcToken, anonymousDN, ip, lw.session()))
 	lw.truth.Refusals++
 }
 
 func (lw *lcWriter) login(at time.Duration, dn, ip string) {
-	lw.add(at, fmt.Sprintf("[%s][%s] INFO  AccessLog - [AuSuccess] - k8sidp - %s - %s - 20 / login-service [%s] - [%s]",
+	lw.addReq(at, ip, false, 200, fmt.Sprintf("[%s][%s] INFO  AccessLog - [AuSuccess] - k8sidp - %s - %s - 20 / login-service [%s] - [%s]",
 		lw.stamp(at), lw.nextThread(), lcAuth, dn, ip, lw.session()))
 }
 
@@ -239,7 +270,7 @@ func (lw *lcWriter) cast() {
 		lw.chain(dn, ip, lw.start(), end, func(at time.Duration) {
 			if first && at > 20*time.Minute {
 				first = false
-				lw.reuse(at+5*time.Millisecond, dn, bot)
+				lw.as(thiefAgents[i%len(thiefAgents)], func() { lw.reuse(at+5*time.Millisecond, dn, bot) })
 				lw.truth.Attacks = append(lw.truth.Attacks, Attack{Kind: "replay", User: dn, Thief: bot, Victim: ip, At: lw.cfg.Start.Add(at)})
 			}
 		})
@@ -250,7 +281,7 @@ func (lw *lcWriter) cast() {
 		theft := time.Duration(lw.r.between(20, 40)) * time.Minute
 		times = lw.chain(dn, ip, lw.start(), theft, nil)
 		at := times[len(times)-1] + time.Minute
-		lw.refresh(at, dn, thief)
+		lw.as("python-requests/2.31.0", func() { lw.refresh(at, dn, thief) })
 		lw.reuse(at+time.Duration(lw.r.between(200, int(grace/time.Millisecond)-200))*time.Millisecond, dn, ip)
 		lw.truth.Attacks = append(lw.truth.Attacks, Attack{Kind: "refresh-first", User: dn, Thief: thief, Victim: ip, At: lw.cfg.Start.Add(at)})
 		lw.chain(dn, ip, at+time.Minute, end, nil)
@@ -264,7 +295,7 @@ func (lw *lcWriter) cast() {
 		times := lw.chain(dn, ip, lw.start(), theft, nil)
 		last := times[len(times)-1]
 		took := last + time.Duration(lw.r.between(5, 40))*time.Second
-		lw.chain(dn, thief, took, end, nil)
+		lw.as("curl/8.5.0", func() { lw.chain(dn, thief, took, end, nil) })
 		refusedAt := last + time.Minute + time.Duration(lw.r.between(0, 4000))*time.Millisecond
 		lw.refused(refusedAt, ip)
 		lw.truth.Attacks = append(lw.truth.Attacks, Attack{Kind: "taken", User: dn, Thief: thief, Victim: ip, At: lw.cfg.Start.Add(took)})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/graceguard/graceguard/parser"
 )
 
 // Limits bound a Memory store. Zero fields take the defaults.
@@ -215,10 +217,17 @@ func (m *Memory) prevAt(u *userState, t time.Time) (RefreshFact, bool) {
 }
 
 // foreignReuse reports whether a reuse came from another client than the
-// refresh that rotated its token.
+// refresh that rotated its token. A side whose client attribution could
+// not name (a proxy's address: unattributed, or ambiguous) proves nothing:
+// two controller pods are not two clients.
 func (m *Memory) foreignReuse(u *userState, obs Observation) bool {
 	prev, ok := m.prevAt(u, obs.Time)
-	return ok && prev.IP != obs.IP
+	return ok && prev.IP != obs.IP && clientKnown(prev.Attribution) && clientKnown(obs.Attribution)
+}
+
+// clientKnown reports whether an attribution names the client.
+func clientKnown(a parser.Attribution) bool {
+	return a != parser.AttrUnattributed && a != parser.AttrAmbiguous
 }
 
 func (m *Memory) sessionFacts(obs Observation) ([]netip.Addr, bool) {

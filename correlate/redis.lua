@@ -49,6 +49,20 @@ local function split(s)
   return out
 end
 
+-- fields splits a refresh member (name|ip|session|attribution|peer|agent)
+-- keeping empty fields, so an absent session does not shift the rest.
+local function fields(s)
+  local out = {}
+  for part in string.gmatch(s .. '|', '([^|]*)|') do out[#out + 1] = part end
+  return out
+end
+
+-- clientKnown: an attribution that names the client; an unattributed or
+-- ambiguous side is a proxy's address, which says nothing of the client.
+local function clientKnown(attr)
+  return attr ~= 'unattributed' and attr ~= 'ambiguous'
+end
+
 -- sessionAddrs returns the addresses of a session in its slot of the
 -- direct-mapped table, and whether the slot holds another session.
 local function sessionAddrs(slot, shash)
@@ -152,7 +166,11 @@ local function apply(base)
   local isForeign = false
   if action == REUSE then
     local rot = redis.call('ZREVRANGEBYSCORE', refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
-    if rot[1] and t - tonumber(rot[2]) <= refreshTTL then isForeign = split(rot[1])[2] ~= ip end
+    if rot[1] and t - tonumber(rot[2]) <= refreshTTL then
+      local f = fields(rot[1])
+      local reuseAttr = string.match(client, '^|([^|]*)') or ''
+      isForeign = f[2] ~= ip and clientKnown(f[4] or '') and clientKnown(reuseAttr)
+    end
   end
 
   local facts = 0

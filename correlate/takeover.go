@@ -95,7 +95,9 @@ func newChains() chains {
 // from an address again clears the moves away from it (the chain, or the
 // user's other device, is back there).
 func (c *Correlator) refreshed(ev *parser.Event) {
-	if !ev.IP.IsValid() {
+	// A proxy's address (attribution could not name the client) is no
+	// client a chain can move to or from.
+	if !ev.IP.IsValid() || !clientKnown(ev.Attribution) {
 		return
 	}
 	ch := &c.chains
@@ -218,7 +220,7 @@ func (c *Correlator) refusalReason(ev *parser.Event) string {
 // user whose chain moved away from the refusal's client within
 // SessionReach before it, most recent first; nil when none.
 func (c *Correlator) takeoverOf(ctx context.Context, ev *parser.Event) (*Takeover, error) {
-	if ev.Reason != parser.RefusalNoSession || !ev.IP.IsValid() {
+	if ev.Reason != parser.RefusalNoSession || !ev.IP.IsValid() || !clientKnown(ev.Attribution) {
 		return nil, nil
 	}
 	var out []ChainMove

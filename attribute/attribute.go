@@ -194,8 +194,12 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		a.noteRecord(&ev)
 		a.records = append(a.records, record{ev: ev, arrived: arrived})
 		if len(a.records) > a.opt.MaxPending {
-			a.dropRecord(0)
-			a.stats.RecordsEvicted++
+			// The oldest go in chunks: one at a time would move the whole
+			// slice on every record pushed at the cap.
+			n := min(len(a.records), max(1, a.opt.MaxPending/64))
+			clear(a.records[:n])
+			a.records = slices.Delete(a.records, 0, n)
+			a.stats.RecordsEvicted += int64(n)
 		}
 		return
 	}
@@ -317,10 +321,6 @@ func (a *Attributor) expire(through time.Time) {
 	}
 	clear(a.records[len(keep):])
 	a.records = keep
-}
-
-func (a *Attributor) dropRecord(i int) {
-	a.records = slices.Delete(a.records, i, i+1)
 }
 
 // Stats returns the counts so far.

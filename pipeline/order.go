@@ -162,7 +162,10 @@ func (w *Watcher) leastHead() *stream {
 // or it reached its end less than idleSettle ago.
 func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls bool) bool {
 	for _, o := range w.streams {
-		if o == s || len(o.queue) > 0 || o.watermark.After(ev.Time) {
+		// A proxy's log brings no events to merge (attribution waits for
+		// its records on its own clock), and its clock moves only on token
+		// requests: a busy ingress log would hold every alert back.
+		if o == s || o.proxy || len(o.queue) > 0 || o.watermark.After(ev.Time) {
 			continue
 		}
 		if o.idle {

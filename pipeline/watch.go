@@ -144,6 +144,7 @@ type stream struct {
 	// sniffed: the stream's first data was looked at for what it is (a
 	// proxy's log); an announcement (order.go) carries none.
 	sniffed bool
+	proxy   bool // a proxy's access log
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -389,7 +390,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	}
 	if !s.sniffed && len(b.Data) > 0 {
 		s.sniffed = true
-		if parser.IsProxyLog(b.Data) {
+		if s.proxy = parser.IsProxyLog(b.Data); s.proxy {
 			// Token events wait for this proxy's records from its first
 			// line on, not only once one has been read.
 			w.attr.ExpectSource(b.Path)

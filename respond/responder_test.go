@@ -346,8 +346,10 @@ func TestNoWaitWhileTheAPIFails(t *testing.T) {
 	}
 	start := time.Now()
 	r := h.send(replay(bystander, alert.Critical))[0].Response
-	if took := time.Since(start); took > 2*time.Second || r.Status != alert.ResponsePending {
-		t.Errorf("second alert: %+v after %s, want pending at once", r, took)
+	// Not waited for: it leaves pending, or failed when the worker's one
+	// attempt against the failing API beat the zero wait.
+	if took := time.Since(start); took > 2*time.Second || (r.Status != alert.ResponsePending && r.Status != alert.ResponseFailed) {
+		t.Errorf("second alert: %+v after %s, want it not waited for (pending, or already failed)", r, took)
 	}
 	waitFor(t, "the second revocation", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("failed")) == 2 })
 	h.api.FailOidc(0, 0)

@@ -29,7 +29,7 @@ type kubeFlags struct {
 func (k *kubeFlags) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&k.namespace, "kube-namespace", "", "`NS` of the OpenUnison pods (default: the kubeconfig context's, or in a pod its service account's)")
 	f.StringVar(&k.pod, "kube-pod", "", "read the log of the pod `NAME` through the Kubernetes API")
-	f.StringVar(&k.selector, "kube-selector", "", "read the logs of the pods this label `SELECTOR` picks, as they come and go (e.g. app=openunison-orchestra)")
+	f.StringVar(&k.selector, "kube-selector", "", "read the logs of the pods this label `SELECTOR` picks, as they come and go (e.g. application=openunison-orchestra, the orchestra chart's label)")
 	f.StringVar(&k.container, "kube-container", "", "the container `NAME` whose log to read (default: every container of the pod)")
 	f.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` for the API (default: the pod's service account in a cluster, else $KUBECONFIG, else ~/.kube/config)")
 	f.StringVar(&k.context, "kube-context", "", "kubeconfig context `NAME` (default: its current context)")

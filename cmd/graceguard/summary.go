@@ -42,7 +42,7 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 	if len(s.Alerts) == 0 {
 		b.WriteString(" none")
 		if !s.Judged() {
-			b.WriteString(": nothing was judged (no OpenUnison record in the input)")
+			b.WriteString(": nothing was judged: no OpenUnison record in the input")
 		}
 	}
 	for _, rule := range slices.Sorted(maps.Keys(s.Alerts)) {

@@ -97,3 +97,29 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// snapshot copies every user's pairs, oldest user first, so a restore
+// rebuilds the same recency order.
+func (p *placePairs) snapshot() []PlacePairs {
+	var out []PlacePairs
+	for e := p.users.head.prev; e != &p.users.head; e = e.prev {
+		up := PlacePairs{User: e.key, Pairs: make([]PlacePair, len(e.val))}
+		for i, x := range e.val {
+			up.Pairs[i] = PlacePair{A: x.a, B: x.b, Count: x.count, Last: x.last}
+		}
+		out = append(out, up)
+	}
+	return out
+}
+
+// restore adds one user's pairs from a snapshot, within the caps.
+func (p *placePairs) restore(up PlacePairs) {
+	if p.users.len() >= maxPlaceUsers || len(up.Pairs) == 0 {
+		return
+	}
+	pairs := make([]placePair, 0, min(len(up.Pairs), maxPairsPerUser))
+	for _, x := range up.Pairs[:min(len(up.Pairs), maxPairsPerUser)] {
+		pairs = append(pairs, placePair{a: x.A, b: x.B, count: x.Count, last: x.Last})
+	}
+	p.users.add(up.User, pairs)
+}

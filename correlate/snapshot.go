@@ -120,6 +120,24 @@ type CorrelatorSnapshot struct {
 	// reach. Absent in older checkpoints.
 	Chains []ChainLast
 	Moves  []ChainMove
+	// Places are the pairs of places users' refreshes went between
+	// (places.go), so refresh-travel stays quiet for two devices it had
+	// learned. Absent in older checkpoints.
+	Places []PlacePairs
+}
+
+// PlacePairs are one user's learned pairs of places.
+type PlacePairs struct {
+	User  UserID
+	Pairs []PlacePair
+}
+
+// PlacePair is a pair of places and how often a user's refreshes went
+// between them, last at Last.
+type PlacePair struct {
+	A, B  string
+	Count int
+	Last  time.Time
 }
 
 // ChainLast is a user's last refresh, for the moved-chain index.
@@ -144,6 +162,7 @@ func (c *Correlator) Snapshot() CorrelatorSnapshot {
 		snap.Reuses = append(snap.Reuses, ReuseMark{Source: r.source, Thread: r.thread, Session: r.session, Time: r.time})
 	}
 	snap.Chains, snap.Moves = c.chains.snapshot()
+	snap.Places = c.places.snapshot()
 	return snap
 }
 
@@ -187,6 +206,10 @@ func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 	}
 	for _, m := range snap.Moves {
 		c.addMove(m)
+	}
+	c.places = newPlacePairs()
+	for _, up := range snap.Places {
+		c.places.restore(up)
 	}
 }
 

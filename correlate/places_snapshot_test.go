@@ -1,0 +1,59 @@
+package correlate
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/parser"
+)
+
+type pairsGeo map[netip.Addr]geo.Info
+
+func (g pairsGeo) Lookup(a netip.Addr) (geo.Info, bool) { i, ok := g[a]; return i, ok }
+
+// The place pairs refresh-travel learns (pair_seen) survive a checkpoint:
+// two devices learned before a restart are not a journey after it.
+func TestPlacePairsSurviveSnapshot(t *testing.T) {
+	ldn, syd := netip.MustParseAddr("198.51.100.23"), netip.MustParseAddr("192.0.2.66")
+	g := pairsGeo{ldn: {Country: "GB", City: "London", Lat: 51.5, Lon: -0.1, HasLocation: true},
+		syd: {Country: "AU", City: "Sydney", Lat: -33.9, Lon: 151.2, HasLocation: true}}
+	store := NewMemory(Limits{})
+	c := NewCorrelator(store, 0)
+	c.Geo = g
+	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	var seen int
+	judge := func(jc *Context) error {
+		if jc.Event.Kind == parser.KindTokenOK && jc.Travel != nil {
+			seen = jc.TravelPairSeen
+		}
+		return nil
+	}
+	feed := func(c *Correlator, i int) {
+		ip := ldn
+		if i%2 == 1 {
+			ip = syd
+		}
+		ev := parser.Event{Kind: parser.KindTokenOK, Time: base.Add(time.Duration(i) * time.Minute), User: "uid=a,o=T", IdP: "k8sidp", IP: ip, Thread: "t", Source: "a"}
+		if err := c.Observe(context.Background(), &ev, judge); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(context.Background(), judge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 6; i++ {
+		feed(c, i)
+	}
+	before := seen
+	c2 := NewCorrelator(store, 0)
+	c2.Geo = g
+	c2.Restore(c.Snapshot())
+	feed(c2, 6)
+
+	if seen <= before {
+		t.Errorf("the learned place pair was lost by Snapshot/Restore: pair_seen %d after, %d before", seen, before)
+	}
+}

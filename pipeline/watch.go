@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -64,14 +63,13 @@ type WatchOptions struct {
 	// by the watcher that claims its id first.
 	Claims Claimer
 	Geo    correlate.GeoLookup
-	// ReleaseMemoryWhenIdle hands free memory back to the operating system
-	// once the files have been quiet for a while after being busy: a sidecar
-	// that caught up on a backlog should not keep its peak size for ever.
-	// Until data comes again the garbage collector then runs at
-	// idleGCPercent (a process-wide setting), so what an idle process still
-	// allocates (metrics scrapes, polls) does not grow the heap back to
-	// twice the history's size.
-	ReleaseMemoryWhenIdle bool
+	// Idle, when set, is called with true once the files have been quiet
+	// for idleRelease after being busy (and the last checkpoint since then
+	// is written), and with false when data comes again or Run returns
+	// while idle. The caller owns what to do with it: process-wide runtime
+	// settings (GOGC, returning memory to the operating system) belong to
+	// the command, not to this package.
+	Idle func(idle bool)
 	// Attribution configures the join of token events to proxy records;
 	// its MaxWait defaults to Settle plus its window.
 	Attribution attribute.Options
@@ -244,7 +242,7 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 	w.ready.Store(true)
 	defer func() {
 		if w.released {
-			idleGCEnd()
+			w.opt.Idle(false)
 			w.released = false
 		}
 	}()
@@ -357,10 +355,9 @@ func (w *Watcher) tick(ctx context.Context) error {
 	}
 	// Released once the last checkpoint since the files went quiet is
 	// written (its encoding is garbage worth returning too).
-	if w.opt.ReleaseMemoryWhenIdle && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && (w.opt.StateDir == "" || !w.changed) {
+	if w.opt.Idle != nil && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && (w.opt.StateDir == "" || !w.changed) {
 		w.released = true
-		idleGCBegin()
-		debug.FreeOSMemory()
+		w.opt.Idle(true)
 	}
 	return nil
 }
@@ -407,7 +404,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	}
 	s.idle = false
 	if w.released {
-		idleGCEnd()
+		w.opt.Idle(false)
 	}
 	w.busyAt, w.released = w.opt.now(), false
 	if m := w.opt.Metrics; m != nil {

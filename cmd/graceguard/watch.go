@@ -208,7 +208,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: enqueue(dispatcher), SinkName: deliveryName(dispatcher),
 		Respond: respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
-		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
+		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
 		Attribution: attribute.Options{Proxies: proxies},
 	})
 	if err != nil {

@@ -206,7 +206,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer stopRevoking()
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: enqueue(dispatcher), SinkName: deliveryName(dispatcher),
-		Respond: respondTo(responder),
+		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
 		Attribution: attribute.Options{Proxies: proxies},

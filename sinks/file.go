@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 )
 
 // FileFormat is how a File sink encodes alerts.
@@ -423,4 +425,57 @@ func ecsASOf(g *alert.Geo) *ecsAS {
 		as.Organization = &ecsOrg{Name: g.Org}
 	}
 	return as
+}
+
+// FileConfig is a file entry of the sinks: list.
+type FileConfig struct {
+	Path   string
+	Format FileFormat
+}
+
+func (f *FileConfig) keys(*Config) map[string]setting {
+	return map[string]setting{
+		"path": strField(&f.Path),
+		"format": {set: func(d *decoder, n *yaml.Node, path string) {
+			if s, ok := d.str(n, path); ok {
+				format, err := ParseFileFormat(s)
+				if err != nil {
+					d.errf(n, path, "%v", err)
+					return
+				}
+				f.Format = format
+			}
+		}},
+	}
+}
+
+func (f *FileConfig) validate() []string {
+	if f.Path == "" {
+		return []string{"needs a path"}
+	}
+	return nil
+}
+
+func (f *FileConfig) newSink() (Sink, error) {
+	return NewFile(FileOptions{Path: f.Path, Format: f.Format})
+}
+
+type fileFlags struct{ path, format string }
+
+func (f *fileFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.path, "alerts-file", "", "append alerts as JSON lines to `FILE`")
+	fs.StringVar(&f.format, "alerts-format", "json", "format of --alerts-file: json or ecs (Elastic Common Schema)")
+}
+
+func (f *fileFlags) configs(minSev alert.Severity) ([]Config, []string) {
+	if f.path == "" {
+		return nil, nil
+	}
+	var p []string
+	format, err := ParseFileFormat(f.format)
+	if err != nil {
+		p = append(p, "--alerts-file: "+err.Error())
+	}
+	return []Config{{Type: TypeFile, Name: "alerts-file", Origin: "--alerts-file", MinSeverity: minSev,
+		Sink: &FileConfig{Path: f.path, Format: format}}}, p
 }

@@ -211,7 +211,10 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 		t.Fatal("a webhook URL without a scheme was accepted")
 	}
 	checkNoSecret(t, "Build error", err.Error())
-	_, err = FromFlags(Flags{SlackWebhookURL: "hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook", SlackToken: testToken})
-	checkNoSecret(t, "FromFlags error", err.Error())
-	checkNoSecret(t, "config", fmt.Sprintf("%+v", Config{Token: testToken, WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook"}))
+	_, err = parseFlags(t, "--slack-webhook-url", "hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook", "--slack-token", testToken).Configs(alert.Info)
+	checkNoSecret(t, "flags error", err.Error())
+	_, err = parseFlags(t, "--slack-webhook-url", "hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook").Configs(alert.Info)
+	checkNoSecret(t, "flags error", err.Error())
+	slack := &SlackConfig{Token: testToken, WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook"}
+	checkNoSecret(t, "config", fmt.Sprintf("%+v %+v %#v", Config{Sink: slack}, *slack, *slack))
 }

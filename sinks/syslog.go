@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 )
 
 // SyslogOptions configure a Syslog sink.
@@ -285,4 +289,142 @@ func (s *Syslog) Close(context.Context) error {
 	err := s.conn.Close()
 	s.conn = nil
 	return err
+}
+
+// SyslogConfig is a syslog entry of the sinks: list.
+type SyslogConfig struct {
+	Network  string // udp (the default), tcp or tls
+	Address  string
+	TLS      *TLSConfig
+	Facility string
+	Hostname string
+	AppName  string
+	Timeout  time.Duration
+}
+
+// TLSConfig is a syslog sink's tls: mapping.
+type TLSConfig struct {
+	CAFile             string // PEM roots to verify the collector; the system's by default
+	CertFile, KeyFile  string // a client certificate, for collectors that ask for one
+	ServerName         string // the name to verify; the host of address by default
+	InsecureSkipVerify bool   // for a lab only
+}
+
+func (s *SyslogConfig) keys(*Config) map[string]setting {
+	return map[string]setting{
+		"network":  strField(&s.Network),
+		"address":  strField(&s.Address),
+		"facility": strField(&s.Facility),
+		"hostname": strField(&s.Hostname),
+		"app_name": strField(&s.AppName),
+		"timeout":  durField(&s.Timeout),
+		"tls":      {set: func(d *decoder, n *yaml.Node, path string) { s.TLS = d.tls(n, path) }},
+	}
+}
+
+func (s *SyslogConfig) validate() []string {
+	var p []string
+	if s.Network == "" {
+		s.Network = "udp"
+	}
+	if !slices.Contains([]string{"udp", "tcp", "tls"}, s.Network) {
+		p = append(p, fmt.Sprintf("network %q: want udp, tcp or tls", s.Network))
+	}
+	if _, _, err := net.SplitHostPort(s.Address); err != nil {
+		p = append(p, fmt.Sprintf("address %q: want host:port", s.Address))
+	}
+	if s.TLS != nil && s.Network != "tls" {
+		p = append(p, "tls settings need network: tls")
+	}
+	if s.TLS != nil && (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
+		p = append(p, "tls: cert_file and key_file go together")
+	}
+	if _, err := ParseFacility(s.Facility); err != nil {
+		p = append(p, err.Error())
+	}
+	return p
+}
+
+func (s *SyslogConfig) newSink() (Sink, error) {
+	opt := SyslogOptions{Network: s.Network, Address: s.Address, Facility: s.Facility, Hostname: s.Hostname, AppName: s.AppName, Timeout: s.Timeout}
+	if s.TLS != nil {
+		var err error
+		if opt.TLS, err = s.TLS.config(); err != nil {
+			return nil, err
+		}
+	}
+	return NewSyslog(opt)
+}
+
+type syslogFlags struct{ addr string }
+
+func (f *syslogFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.addr, "syslog-addr", "", "send RFC 5424 syslog to `ADDR` ([udp://|tcp://|tls://]host:port)")
+}
+
+func (f *syslogFlags) configs(minSev alert.Severity) ([]Config, []string) {
+	if f.addr == "" {
+		return nil, nil
+	}
+	network, addr := "udp", f.addr
+	if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+		network, addr = scheme, rest
+	}
+	return []Config{{Type: TypeSyslog, Name: "syslog", Origin: "--syslog-addr", MinSeverity: minSev,
+		Sink: &SyslogConfig{Network: network, Address: addr}}}, nil
+}
+func (d *decoder) tls(n *yaml.Node, path string) *TLSConfig {
+	if n.Kind != yaml.MappingNode {
+		d.errf(n, path, "want a mapping (ca_file, cert_file, key_file, server_name, insecure_skip_verify)")
+		return nil
+	}
+	t := &TLSConfig{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := resolve(n.Content[i]), resolve(n.Content[i+1])
+		kpath := path + "." + kn.Value
+		var dst *string
+		switch kn.Value {
+		case "ca_file":
+			dst = &t.CAFile
+		case "cert_file":
+			dst = &t.CertFile
+		case "key_file":
+			dst = &t.KeyFile
+		case "server_name":
+			dst = &t.ServerName
+		case "insecure_skip_verify":
+			t.InsecureSkipVerify, _ = d.boolean(vn, kpath)
+			continue
+		default:
+			d.errf(kn, kpath, "unknown key (known: ca_file, cert_file, key_file, server_name, insecure_skip_verify)")
+			continue
+		}
+		if s, ok := d.str(vn, kpath); ok {
+			*dst = s
+		}
+	}
+	return t
+}
+
+func (t *TLSConfig) config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }

@@ -12,10 +12,13 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/graceguard/graceguard/internal/durable"
 )
@@ -165,4 +168,67 @@ func Sign(secret Secret, body []byte) string {
 func (w *Webhook) Close(context.Context) error {
 	w.http.CloseIdleConnections()
 	return nil
+}
+
+// WebhookConfig is a webhook entry of the sinks: list.
+type WebhookConfig struct {
+	URL             Secret // from url: or --webhook-url
+	URLFile         string
+	Headers         map[string]string
+	SecretFile      string
+	SignatureHeader string
+	Timeout         time.Duration
+}
+
+func (w *WebhookConfig) keys(*Config) map[string]setting {
+	return map[string]setting{
+		"url": {set: func(d *decoder, n *yaml.Node, path string) {
+			if s, ok := d.str(n, path); ok {
+				w.URL = Secret(s)
+			}
+		}},
+		"url_file":         strField(&w.URLFile),
+		"headers":          {set: func(d *decoder, n *yaml.Node, path string) { w.Headers = d.strMap(n, path) }},
+		"secret_file":      strField(&w.SecretFile),
+		"secret":           inlineSecret("secret_file", "a file"),
+		"signature_header": strField(&w.SignatureHeader),
+		"timeout":          durField(&w.Timeout),
+	}
+}
+
+func (w *WebhookConfig) validate() []string {
+	p := onlyOne(w.URL != "", w.URLFile != "", "url or url_file")
+	p = append(p, urlProblems("url", w.URL.Reveal(), true)...)
+	for k := range w.Headers {
+		if !validHeaderName(k) {
+			p = append(p, fmt.Sprintf("header name %q is not a valid HTTP header name", k))
+		}
+	}
+	return p
+}
+
+func (w *WebhookConfig) newSink() (Sink, error) {
+	opt := WebhookOptions{URL: w.URL, Headers: w.Headers, SignatureHeader: w.SignatureHeader, Timeout: w.Timeout}
+	var err error
+	if opt.URL, err = readSecret(opt.URL, w.URLFile, "url_file"); err != nil {
+		return nil, err
+	}
+	if opt.Secret, err = readSecret("", w.SecretFile, "secret_file"); err != nil {
+		return nil, err
+	}
+	return NewWebhook(opt)
+}
+
+type webhookFlags struct{ url string }
+
+func (f *webhookFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.url, "webhook-url", "", "POST each alert's JSON to this `URL`")
+}
+
+func (f *webhookFlags) configs(minSev alert.Severity) ([]Config, []string) {
+	if f.url == "" {
+		return nil, nil
+	}
+	return []Config{{Type: TypeWebhook, Name: "webhook", Origin: "--webhook-url", MinSeverity: minSev,
+		Sink: &WebhookConfig{URL: Secret(strings.TrimSpace(f.url))}}}, nil
 }

@@ -78,11 +78,7 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 	}
 	var extra func(context.Context, []alert.Alert) error
 	if url := o.slackURL; url != "" {
-		cfgs, err := sinks.FromFlags(sinks.Flags{SlackWebhookURL: url})
-		if err != nil {
-			return usageError{err}
-		}
-		d, err := sinks.Build(cfgs, sinks.DispatcherOptions{Logger: logger})
+		d, err := sinks.Build([]sinks.Config{sinks.SlackWebhookConfig(url, "", 0 /* every alert */)}, sinks.DispatcherOptions{Logger: logger})
 		if err != nil {
 			return usageError{err}
 		}

@@ -372,7 +372,9 @@ func caFile(flag, path string) (string, *x509.CertPool, error) {
 	return abs, pool, nil
 }
 
-func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
+// readCredentials checks --user and reads the password (from stdin with
+// --password-stdin).
+func (o *idpLoginOptions) readCredentials() error {
 	if o.user == "" {
 		return usageErrorf("--user is required")
 	}
@@ -389,14 +391,30 @@ func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
 	if o.password == "" {
 		return usageErrorf("--password or --password-stdin is required")
 	}
-	if o.server != "" {
-		u, err := url.Parse(o.server)
-		if err != nil || u.Host == "" {
-			return usageErrorf("--server %q is not a URL", o.server)
-		}
-		if u.Scheme != "https" {
-			return usageErrorf("--server %q: client-go sends auth-provider credentials only to https servers", o.server)
-		}
+	return nil
+}
+
+// checkServerURL checks --server: client-go sends the tokens only over https.
+func checkServerURL(server string) error {
+	if server == "" {
+		return nil
+	}
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return usageErrorf("--server %q is not a URL", server)
+	}
+	if u.Scheme != "https" {
+		return usageErrorf("--server %q: client-go sends auth-provider credentials only to https servers", server)
+	}
+	return nil
+}
+
+func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
+	if err := o.readCredentials(); err != nil {
+		return err
+	}
+	if err := checkServerURL(o.server); err != nil {
+		return err
 	}
 	path := o.kubeconfig
 	if path == "" {

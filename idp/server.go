@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -145,46 +146,8 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Grace < 0 || cfg.IDTokenTTL < 0 || cfg.SessionTTL < 0 {
 		return nil, errors.New("grace, id token TTL and session TTL must not be negative")
 	}
-	if cfg.IDTokenTTL == 0 {
-		cfg.IDTokenTTL = DefaultIDTokenTTL
-	}
-	if cfg.IDTokenTTL < time.Second {
-		return nil, fmt.Errorf("id token TTL %s: want at least 1s (JWT times are in seconds)", cfg.IDTokenTTL)
-	}
-	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
-	if cfg.Users == nil {
-		cfg.Users = DemoUsers()
-	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = DefaultClientID
-	}
-	if cfg.SessionID == "" {
-		cfg.SessionID = SessionIDRequest
-	}
-	if _, err := ParseSessionIDMode(string(cfg.SessionID)); err != nil {
+	if cfg, err = cfg.withDefaults(); err != nil {
 		return nil, err
-	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = max(2, runtime.NumCPU()) * 8
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Diag == nil {
-		cfg.Diag = slog.Default()
-	}
-	if cfg.SigningKey == nil {
-		if cfg.SigningKey, err = GenerateSigningKey(); err != nil {
-			return nil, err
-		}
 	}
 	sig, err := newSigner(cfg.SigningKey)
 	if err != nil {
@@ -208,6 +171,46 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("discovery document: %w", err)
 	}
 	return p, nil
+}
+
+// withDefaults fills what the config leaves unset and checks what New
+// cannot default.
+func (cfg Config) withDefaults() (Config, error) {
+	cfg.IDTokenTTL = cmp.Or(cfg.IDTokenTTL, DefaultIDTokenTTL)
+	if cfg.IDTokenTTL < time.Second {
+		return cfg, fmt.Errorf("id token TTL %s: want at least 1s (JWT times are in seconds)", cfg.IDTokenTTL)
+	}
+	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, DefaultSessionTTL)
+	if cfg.Users == nil {
+		cfg.Users = DemoUsers()
+	}
+	cfg.ClientID = cmp.Or(cfg.ClientID, DefaultClientID)
+	cfg.SessionID = cmp.Or(cfg.SessionID, SessionIDRequest)
+	if _, err := ParseSessionIDMode(string(cfg.SessionID)); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = max(2, runtime.NumCPU()) * 8
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Diag == nil {
+		cfg.Diag = slog.Default()
+	}
+	if cfg.SigningKey == nil {
+		var err error
+		if cfg.SigningKey, err = GenerateSigningKey(); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
 }
 
 // Issuer is the issuer URL, without a trailing slash.

@@ -62,10 +62,10 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return strings.Join(e.Problems, "\n") }
 
-// ParseConfig reads the sinks: list of a whole YAML config document (the
+// parseConfig reads the sinks: list of a whole YAML config document (the
 // other keys are the command's flags and are not looked at). A document
 // without sinks: yields none. file names the document in errors.
-func ParseConfig(file string, data []byte) ([]Config, error) {
+func parseConfig(file string, data []byte) ([]Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		pos, msg := yamlpos.Locate(data, err)
@@ -203,8 +203,8 @@ func commonKeys(c *Config) map[string]setting {
 				return
 			}
 			for _, f := range fields {
-				if !slices.Contains(ThrottleFields, f) {
-					d.errf(n, path, "unknown field %q (want some of %s)", f, strings.Join(ThrottleFields, ", "))
+				if !slices.Contains(throttleFields, f) {
+					d.errf(n, path, "unknown field %q (want some of %s)", f, strings.Join(throttleFields, ", "))
 					return
 				}
 			}
@@ -350,7 +350,7 @@ func Build(cfgs []Config, opt DispatcherOptions) (*Dispatcher, error) {
 		closeAll(routes)
 		return nil, &ConfigError{problems}
 	}
-	d, err := NewDispatcher(opt, routes...)
+	d, err := newDispatcher(opt, routes...)
 	if err != nil {
 		closeAll(routes)
 		return nil, err

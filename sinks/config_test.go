@@ -48,7 +48,7 @@ sinks:
       ca_file: /etc/graceguard/siem-ca.pem
       server_name: siem.example
 `
-	cfgs, err := ParseConfig("graceguard.yaml", []byte(doc))
+	cfgs, err := parseConfig("graceguard.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig("c.yaml", []byte(tt.doc))
+			_, err := parseConfig("c.yaml", []byte(tt.doc))
 			var ce *ConfigError
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want a ConfigError", err)
@@ -134,7 +134,7 @@ func TestParseConfigErrors(t *testing.T) {
 
 func TestParseConfigWithoutSinks(t *testing.T) {
 	for _, doc := range []string{"", "format: json\n", "sinks:\n", "sinks: []\n", "# nothing\n"} {
-		cfgs, err := ParseConfig("c.yaml", []byte(doc))
+		cfgs, err := parseConfig("c.yaml", []byte(doc))
 		if err != nil || len(cfgs) != 0 {
 			t.Errorf("%q: %v, %v", doc, cfgs, err)
 		}
@@ -227,7 +227,7 @@ func TestBuildReadsSecretFiles(t *testing.T) {
   - type: file
     path: ` + filepath.Join(dir, "alerts.jsonl") + `
 `
-	cfgs, err := ParseConfig("c.yaml", []byte(doc))
+	cfgs, err := parseConfig("c.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfgs, err := ParseConfig("fuzz.yaml", data)
+		cfgs, err := parseConfig("fuzz.yaml", data)
 		if err != nil {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || len(ce.Problems) == 0 {

@@ -24,8 +24,8 @@ const (
 	FileECS  FileFormat = "ecs"  // Elastic Common Schema field names, for Elastic and other ECS-aware SIEMs
 )
 
-// ParseFileFormat checks a file sink's format.
-func ParseFileFormat(s string) (FileFormat, error) {
+// parseFileFormat checks a file sink's format.
+func parseFileFormat(s string) (FileFormat, error) {
 	switch FileFormat(s) {
 	case "":
 		return FileJSON, nil
@@ -57,15 +57,15 @@ type File struct {
 	torn bool
 }
 
-// NewFile opens (or creates) the file for appending.
-func NewFile(opt FileOptions) (*File, error) {
+// newFile opens (or creates) the file for appending.
+func newFile(opt FileOptions) (*File, error) {
 	if opt.Path == "" {
 		return nil, errors.New("file sink: needs a path")
 	}
 	if opt.Format == "" {
 		opt.Format = FileJSON
 	}
-	if _, err := ParseFileFormat(string(opt.Format)); err != nil {
+	if _, err := parseFileFormat(string(opt.Format)); err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
 	if opt.Mode == 0 {
@@ -235,8 +235,8 @@ func (s *File) Close(context.Context) error {
 	return err
 }
 
-// ECSVersion is the Elastic Common Schema version the ECS form follows.
-const ECSVersion = "8.11.0"
+// eCSVersion is the Elastic Common Schema version the ECS form follows.
+const eCSVersion = "8.11.0"
 
 // ECSDocument is an alert in Elastic Common Schema names. ECS core fields
 // carry what has a home there (@timestamp, event.*, source.ip, source.geo.*,
@@ -361,7 +361,7 @@ func ECS(a alert.Alert) ECSDocument {
 	d := ECSDocument{
 		Timestamp: a.Time.UTC().Format(alert.TimeFormat),
 		Message:   a.Summary,
-		ECS:       ecsVersion{ECSVersion},
+		ECS:       ecsVersion{eCSVersion},
 		Event: ecsEvent{
 			ID: a.ID, Kind: "alert", Category: []string{"authentication", "session"}, Type: []string{"info"},
 			Action: a.Rule, Severity: int(a.Severity), RiskScore: riskScore[a.Severity],
@@ -438,7 +438,7 @@ func (f *FileConfig) keys(*Config) map[string]setting {
 		"path": strField(&f.Path),
 		"format": {set: func(d *decoder, n *yaml.Node, path string) {
 			if s, ok := d.str(n, path); ok {
-				format, err := ParseFileFormat(s)
+				format, err := parseFileFormat(s)
 				if err != nil {
 					d.errf(n, path, "%v", err)
 					return
@@ -457,7 +457,7 @@ func (f *FileConfig) validate() []string {
 }
 
 func (f *FileConfig) newSink() (Sink, error) {
-	return NewFile(FileOptions{Path: f.Path, Format: f.Format})
+	return newFile(FileOptions{Path: f.Path, Format: f.Format})
 }
 
 type fileFlags struct{ path, format string }
@@ -472,7 +472,7 @@ func (f *fileFlags) configs(minSev alert.Severity) ([]Config, []string) {
 		return nil, nil
 	}
 	var p []string
-	format, err := ParseFileFormat(f.format)
+	format, err := parseFileFormat(f.format)
 	if err != nil {
 		p = append(p, "--alerts-file: "+err.Error())
 	}

@@ -61,11 +61,11 @@ type Slack struct {
 	threads *threadCache
 }
 
-// DefaultSlackAPIURL is Slack's Web API base.
-const DefaultSlackAPIURL = slack.APIURL
+// defaultSlackAPIURL is Slack's Web API base.
+const defaultSlackAPIURL = slack.APIURL
 
-// NewSlack checks opt and returns a Slack sink. It sends nothing.
-func NewSlack(opt SlackOptions) (*Slack, error) {
+// newSlack checks opt and returns a Slack sink. It sends nothing.
+func newSlack(opt SlackOptions) (*Slack, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 10 * time.Second
 	}
@@ -108,7 +108,7 @@ func NewSlack(opt SlackOptions) (*Slack, error) {
 		}
 		api := opt.APIURL
 		if api == "" {
-			api = DefaultSlackAPIURL
+			api = defaultSlackAPIURL
 		}
 		if err := checkHTTPURL(api); err != nil {
 			return nil, fmt.Errorf("slack: API URL %s: %w", redact(api), err)
@@ -784,7 +784,7 @@ func (s *SlackConfig) newSink() (Sink, error) {
 	if opt.Token, err = readSecret(opt.Token, s.TokenFile, "token_file"); err != nil {
 		return nil, err
 	}
-	return NewSlack(opt)
+	return newSlack(opt)
 }
 
 // SlackWebhookConfig is the sink --slack-webhook-url makes (the demo's too).

@@ -54,8 +54,8 @@ type Syslog struct {
 	conn     net.Conn
 }
 
-// SyslogSDID names graceguard's structured-data element.
-const SyslogSDID = "graceguard@32473"
+// syslogSDID names graceguard's structured-data element.
+const syslogSDID = "graceguard@32473"
 
 var facilities = map[string]int{
 	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
@@ -63,8 +63,8 @@ var facilities = map[string]int{
 	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
 }
 
-// ParseFacility reads a syslog facility name (auth, authpriv, local0…).
-func ParseFacility(name string) (int, error) {
+// parseFacility reads a syslog facility name (auth, authpriv, local0…).
+func parseFacility(name string) (int, error) {
 	if name == "" {
 		return facilities["auth"], nil
 	}
@@ -79,8 +79,8 @@ var syslogSeverity = map[alert.Severity]int{
 	alert.Critical: 2, alert.High: 3, alert.Medium: 4, alert.Low: 5, alert.Info: 6,
 }
 
-// NewSyslog checks opt and returns a Syslog sink; it connects on first use.
-func NewSyslog(opt SyslogOptions) (*Syslog, error) {
+// newSyslog checks opt and returns a Syslog sink; it connects on first use.
+func newSyslog(opt SyslogOptions) (*Syslog, error) {
 	if opt.Network == "" {
 		opt.Network = "udp"
 	}
@@ -95,7 +95,7 @@ func NewSyslog(opt SyslogOptions) (*Syslog, error) {
 	if opt.TLS != nil && opt.Network != "tls" {
 		return nil, fmt.Errorf("syslog: TLS settings need network tls, not %s", opt.Network)
 	}
-	fac, err := ParseFacility(opt.Facility)
+	fac, err := parseFacility(opt.Facility)
 	if err != nil {
 		return nil, fmt.Errorf("syslog: %w", err)
 	}
@@ -239,7 +239,7 @@ func (s *Syslog) frame(a alert.Alert, body []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "<%d>1 %s %s %s %s %s ", s.facility*8+sev, a.Time.UTC().Format(alert.TimeFormat),
 		header(s.opt.Hostname, 255), header(s.opt.AppName, 48), header(s.pid, 128), header(a.Rule, 32))
-	b.WriteString("[" + SyslogSDID)
+	b.WriteString("[" + syslogSDID)
 	for _, p := range [][2]string{
 		{"id", a.ID}, {"severity", a.Severity.String()}, {"rule", a.Rule}, {"user", a.User}, {"ip", a.IP},
 		{"prev_ip", a.PrevIP}, {"session", a.Session}, {"idp", a.IdP}, {"source", a.Source},
@@ -339,7 +339,7 @@ func (s *SyslogConfig) validate() []string {
 	if s.TLS != nil && (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 		p = append(p, "tls: cert_file and key_file go together")
 	}
-	if _, err := ParseFacility(s.Facility); err != nil {
+	if _, err := parseFacility(s.Facility); err != nil {
 		p = append(p, err.Error())
 	}
 	return p
@@ -353,7 +353,7 @@ func (s *SyslogConfig) newSink() (Sink, error) {
 			return nil, err
 		}
 	}
-	return NewSyslog(opt)
+	return newSyslog(opt)
 }
 
 type syslogFlags struct{ addr string }

@@ -37,8 +37,8 @@ type WebhookOptions struct {
 	HTTPClient      *http.Client  // nil: a client with Timeout
 }
 
-// DefaultSignatureHeader carries the HMAC-SHA256 of the body.
-const DefaultSignatureHeader = "X-Graceguard-Signature"
+// defaultSignatureHeader carries the HMAC-SHA256 of the body.
+const defaultSignatureHeader = "X-Graceguard-Signature"
 
 // Webhook POSTs each alert as the alert JSON (README's schema), one
 // request per alert so receivers get exactly the object scan --format json
@@ -55,13 +55,13 @@ type Webhook struct {
 	posted *durable.RecentIDs
 }
 
-// NewWebhook checks opt and returns a Webhook sink.
-func NewWebhook(opt WebhookOptions) (*Webhook, error) {
+// newWebhook checks opt and returns a Webhook sink.
+func newWebhook(opt WebhookOptions) (*Webhook, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 10 * time.Second
 	}
 	if opt.SignatureHeader == "" {
-		opt.SignatureHeader = DefaultSignatureHeader
+		opt.SignatureHeader = defaultSignatureHeader
 	}
 	w := &Webhook{opt: opt, http: opt.HTTPClient, posted: durable.NewRecentIDs(1024)}
 	w.scrub = newScrubber(opt.URL.Reveal(), opt.Secret.Reveal())
@@ -140,7 +140,7 @@ func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
 	req.Header.Set("User-Agent", "graceguard")
 	req.Header.Set("X-Graceguard-Alert-Id", a.ID)
 	if w.opt.Secret != "" {
-		req.Header.Set(w.opt.SignatureHeader, Sign(w.opt.Secret, body))
+		req.Header.Set(w.opt.SignatureHeader, sign(w.opt.Secret, body))
 	}
 	resp, err := w.http.Do(req)
 	if err != nil {
@@ -155,10 +155,10 @@ func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
 	return w.scrub.wrap(fmt.Errorf("webhook %s: alert %s: %w", w.opt.URL, a.ID, se))
 }
 
-// Sign returns the signature header value for body: "sha256=" and the hex
+// sign returns the signature header value for body: "sha256=" and the hex
 // HMAC-SHA256 of body under secret. A receiver recomputes it over the raw
 // body and compares in constant time (hmac.Equal).
-func Sign(secret Secret, body []byte) string {
+func sign(secret Secret, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret.Reveal()))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
@@ -216,7 +216,7 @@ func (w *WebhookConfig) newSink() (Sink, error) {
 	if opt.Secret, err = readSecret("", w.SecretFile, "secret_file"); err != nil {
 		return nil, err
 	}
-	return NewWebhook(opt)
+	return newWebhook(opt)
 }
 
 type webhookFlags struct{ url string }

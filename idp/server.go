@@ -158,7 +158,7 @@ func New(cfg Config) (*Provider, error) {
 		issuer:  issuer,
 		path:    path,
 		app:     strings.ToLower(name),
-		log:     NewLogger(cfg.Log, cfg.Now),
+		log:     newLogger(cfg.Log, cfg.Now),
 		sig:     sig,
 		st:      newStore(cfg.Rand, cfg.MaxSessions, defaultMaxRetired),
 		threads: newThreads(cfg.Workers),
@@ -206,7 +206,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SigningKey == nil {
 		var err error
-		if cfg.SigningKey, err = GenerateSigningKey(); err != nil {
+		if cfg.SigningKey, err = generateSigningKey(); err != nil {
 			return cfg, err
 		}
 	}

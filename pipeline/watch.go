@@ -364,31 +364,12 @@ func (w *Watcher) tick(ctx context.Context) error {
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	w.changed = true
-	s := w.streams[b.Key]
-	if s == nil {
-		s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
-		w.streams[b.Key] = s
-		if parser.IsProxyLog(b.Data) {
-			// Token events wait for this proxy's records from its first
-			// line on, not only once one has been read.
-			w.attr.ExpectSource(b.Path)
-		}
-	}
+	s := w.streamOf(b)
 	s.id, s.lastBatch = b.ID, w.opt.now()
 	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:
-		if rec, ok := s.asm.Flush(true); ok {
-			if err := w.record(ctx, s, rec); err != nil {
-				return err
-			}
-		}
-		delete(w.streams, b.Key)
-		if len(s.queue) > 0 {
-			w.ending = append(w.ending, s) // its events still merge with the others'
-		}
-		w.forgetSourceMetrics(s.path)
-		return w.release(ctx, false)
+		return w.ended(ctx, s, b)
 	case b.Idle:
 		if !s.idle {
 			s.idle, s.idleSince = true, w.opt.now()
@@ -407,6 +388,43 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 		w.opt.Idle(false)
 	}
 	w.busyAt, w.released = w.opt.now(), false
+	return w.readLines(ctx, s, b)
+}
+
+// streamOf is the batch's stream, new when its source is.
+func (w *Watcher) streamOf(b source.Batch) *stream {
+	s := w.streams[b.Key]
+	if s != nil {
+		return s
+	}
+	s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
+	w.streams[b.Key] = s
+	if parser.IsProxyLog(b.Data) {
+		// Token events wait for this proxy's records from its first
+		// line on, not only once one has been read.
+		w.attr.ExpectSource(b.Path)
+	}
+	return s
+}
+
+// ended closes a stream whose source is gone; its queued events still merge
+// with the others'.
+func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
+	if rec, ok := s.asm.Flush(true); ok {
+		if err := w.record(ctx, s, rec); err != nil {
+			return err
+		}
+	}
+	delete(w.streams, b.Key)
+	if len(s.queue) > 0 {
+		w.ending = append(w.ending, s)
+	}
+	w.forgetSourceMetrics(s.path)
+	return w.release(ctx, false)
+}
+
+// readLines splits a batch's data into lines for the stream's assembler.
+func (w *Watcher) readLines(ctx context.Context, s *stream, b source.Batch) error {
 	if m := w.opt.Metrics; m != nil {
 		m.Bytes.WithLabelValues(s.path).Add(float64(len(b.Data)))
 	}

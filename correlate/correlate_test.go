@@ -41,7 +41,7 @@ func run(t *testing.T, store Store, events ...parser.Event) []Context {
 	t.Helper()
 	c := NewCorrelator(store, 0)
 	var got []Context
-	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	judge := func(_ context.Context, ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 	for _, e := range events {
 		if err := c.Observe(context.Background(), &e, judge); err != nil {
 			t.Fatal(err)
@@ -154,7 +154,7 @@ func TestCorrelation(t *testing.T) {
 			forEachStore(t, Limits{}, func(t *testing.T, store Store) {
 				c := NewCorrelator(store, 0)
 				var got []Context
-				judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+				judge := func(_ context.Context, ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 				for _, e := range tt.events() {
 					if err := c.Observe(context.Background(), &e, judge); err != nil {
 						t.Fatal(err)
@@ -228,7 +228,7 @@ func TestTickReleasesWaitingRefresh(t *testing.T) {
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, time.Second)
 	var got []Context
-	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	judge := func(_ context.Context, ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 	if err := c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, 0, "198.51.100.23")), judge); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func testJudgedFilterSkipsFacts(t *testing.T, store Store) {
 	c := NewCorrelator(store, 0)
 	c.Judged = func(k parser.Kind) bool { return k == parser.KindGraceReuse }
 	var got []Context
-	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	judge := func(_ context.Context, ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 	for _, e := range []parser.Event{ev(parser.KindTokenOK, 0, "198.51.100.23"), ev(parser.KindGraceReuse, time.Second, "198.51.100.23")} {
 		c.Observe(context.Background(), &e, judge)
 	}
@@ -355,7 +355,7 @@ func TestWaitingRefreshesAreBounded(t *testing.T) {
 	c := NewCorrelator(NewMemory(Limits{}), time.Hour)
 	n := 0
 	for i := range maxPending + 10 {
-		c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, time.Duration(i)*time.Microsecond, "192.0.2.1", user(fmt.Sprint("u", i)))), func(*Context) error { n++; return nil })
+		c.Observe(context.Background(), ptr(ev(parser.KindTokenOK, time.Duration(i)*time.Microsecond, "192.0.2.1", user(fmt.Sprint("u", i)))), func(_ context.Context, _ *Context) error { n++; return nil })
 	}
 	if c.pending.n != maxPending || c.Stats().PendingEvicted != 10 || n != 10 {
 		t.Fatalf("pending %d, evicted %d, judged %d", c.pending.n, c.Stats().PendingEvicted, n)
@@ -531,7 +531,7 @@ func copyContext(c *Context) Context {
 func TestSnapshotRestore(t *testing.T) {
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, 0)
-	judge := func(*Context) error { return nil }
+	judge := func(_ context.Context, _ *Context) error { return nil }
 	events := []parser.Event{
 		ev(parser.KindTokenOK, 0, "198.51.100.23", session("s1")),
 		ev(parser.KindTokenOK, time.Second, "203.0.113.7", user("uid=b,o=T")),
@@ -555,8 +555,8 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	var got []Context
 	last := ev(parser.KindGraceReuse, 4*time.Second, "198.51.100.24")
-	c2.Observe(context.Background(), &last, func(x *Context) error { got = append(got, copyContext(x)); return nil })
-	c2.Flush(context.Background(), func(x *Context) error { got = append(got, copyContext(x)); return nil })
+	c2.Observe(context.Background(), &last, func(_ context.Context, x *Context) error { got = append(got, copyContext(x)); return nil })
+	c2.Flush(context.Background(), func(_ context.Context, x *Context) error { got = append(got, copyContext(x)); return nil })
 	rs := reuses(got)
 	if len(rs) != 1 || rs[0].Prev == nil || rs[0].Prev.IP.String() != "198.51.100.24" || rs[0].Reuses10m != 2 || !rs[0].IPSeen {
 		t.Fatalf("after restore the reuse sees prev %v, reuses %d, seen %v", rs[0].Prev, rs[0].Reuses10m, rs[0].IPSeen)
@@ -582,7 +582,7 @@ func TestPairWhileTheReuseIsHeld(t *testing.T) {
 		ctx := context.Background()
 		c := NewCorrelator(store, time.Second)
 		var got []Context
-		judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+		judge := func(_ context.Context, ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 		refresh := ev(parser.KindTokenOK, 0, "198.51.100.23", thread("t1"))
 		twin := ev(parser.KindTokenOK, 2*time.Second, "192.0.2.66", thread("t2"), session("s2"))
 		reuse := ev(parser.KindGraceReuse, 2*time.Second, "192.0.2.66", thread("t2"), session("s2"))
@@ -615,7 +615,7 @@ func TestHeldReuseIsPairedOnce(t *testing.T) {
 	ctx := context.Background()
 	c := NewCorrelator(NewMemory(Limits{}), time.Second)
 	var got []Context
-	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	judge := func(_ context.Context, ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 	twin := ev(parser.KindTokenOK, 0, "192.0.2.66", thread("t2"), session("oidc-1"))
 	reuse := ev(parser.KindGraceReuse, 0, "192.0.2.66", thread("t2"), session("oidc-1"))
 	next := ev(parser.KindTokenOK, 500*time.Millisecond, "198.51.100.23", thread("t2"), session("oidc-1"))
@@ -670,7 +670,7 @@ func TestProxyRecordsAreIgnored(t *testing.T) {
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, time.Second)
 	var got []Context
-	judge := func(ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
+	judge := func(_ context.Context, ctx *Context) error { got = append(got, copyContext(ctx)); return nil }
 	for _, e := range []parser.Event{refresh, proxy} {
 		if err := c.Observe(context.Background(), &e, judge); err != nil {
 			t.Fatal(err)

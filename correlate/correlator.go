@@ -81,9 +81,10 @@ func NewCorrelator(store Store, pairWindow time.Duration) *Correlator {
 	return &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue(), chains: newChains(), places: newPlacePairs()}
 }
 
-// Judge receives an event with the facts it is judged by. The Context and
-// its event are valid only during the call.
-type Judge func(*Context) error
+// Judge receives an event with the facts it is judged by, and the context
+// of the call that judged it (Observe, Flush, Tick or Drain) for what it
+// sends. The Context and its event are valid only during the call.
+type Judge func(context.Context, *Context) error
 
 // Stats returns the counts so far.
 func (c *Correlator) Stats() CorrelatorStats { return c.stats }
@@ -368,13 +369,13 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 				return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
 			}
 			if t != nil {
-				return judge(c.takeoverContext(ev, t))
+				return judge(ctx, c.takeoverContext(ev, t))
 			}
 		}
 		if batching {
 			return c.defer1(ctx, deferredObs{ev: *ev, noFacts: true, needJudg: true, judge: judge})
 		}
-		return judge(&Context{Event: ev})
+		return judge(ctx, &Context{Event: ev})
 	}
 	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need,
 		Source: ev.SourceID, Offset: ev.Offset, Agent: ev.Agent, Attribution: ev.Attribution, Peer: ev.Peer}
@@ -399,7 +400,7 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 	if !need {
 		return nil
 	}
-	return c.judgeWith(ev, action, facts, here, judge)
+	return c.judgeWith(ctx, ev, action, facts, here, judge)
 }
 
 func (c *Correlator) defer1(ctx context.Context, d deferredObs) error {
@@ -433,7 +434,7 @@ func (c *Correlator) Drain(ctx context.Context) error {
 	for i := range batch {
 		d := &batch[i]
 		if d.noFacts {
-			if err := d.judge(&Context{Event: &d.ev}); err != nil {
+			if err := d.judge(ctx, &Context{Event: &d.ev}); err != nil {
 				return err
 			}
 			continue
@@ -447,7 +448,7 @@ func (c *Correlator) Drain(ctx context.Context) error {
 		if d.hasHere {
 			here = &d.here
 		}
-		if err := c.judgeWith(&d.ev, d.obs.Action, f, here, d.judge); err != nil {
+		if err := c.judgeWith(ctx, &d.ev, d.obs.Action, f, here, d.judge); err != nil {
 			return err
 		}
 	}
@@ -455,7 +456,7 @@ func (c *Correlator) Drain(ctx context.Context) error {
 }
 
 // judgeWith judges ev with the facts the store gave.
-func (c *Correlator) judgeWith(ev *parser.Event, action Action, facts Facts, here *geo.Info, judge Judge) error {
+func (c *Correlator) judgeWith(ctx context.Context, ev *parser.Event, action Action, facts Facts, here *geo.Info, judge Judge) error {
 	jc := &Context{Event: ev, Facts: facts, Geo: here}
 	if c.Geo != nil && facts.Prev != nil {
 		if info, ok := c.Geo.Lookup(facts.Prev.IP); ok {
@@ -470,7 +471,7 @@ func (c *Correlator) judgeWith(ev *parser.Event, action Action, facts Facts, her
 			}
 		}
 	}
-	return judge(jc)
+	return judge(ctx, jc)
 }
 
 // Pair settles a grace reuse's twin now, though the reuse is judged later:

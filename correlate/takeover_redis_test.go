@@ -28,7 +28,7 @@ func TestTakeoverAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
 	a, b := NewCorrelator(store(), 0), NewCorrelator(store(), 0)
 	var got []Context
-	judge := func(c *Context) error { got = append(got, copyContext(c)); return nil }
+	judge := func(_ context.Context, c *Context) error { got = append(got, copyContext(c)); return nil }
 	feed := func(c *Correlator, events ...parser.Event) {
 		for i := range events {
 			if err := c.Observe(ctx, &events[i], judge); err != nil {

@@ -135,7 +135,7 @@ func TestTakeoverAttribution(t *testing.T) {
 
 func TestMovesAreBounded(t *testing.T) {
 	c := NewCorrelator(NewMemory(Limits{}), 0)
-	judge := func(*Context) error { return nil }
+	judge := func(_ context.Context, _ *Context) error { return nil }
 	for i := range maxMoves + 10 {
 		u := user(fmt.Sprintf("uid=u%d,o=T", i))
 		for j, ip := range []string{"203.0.113.7", "192.0.2.66"} {
@@ -186,7 +186,7 @@ func TestTakeoverByAgent(t *testing.T) {
 func TestTakeoverSurvivesCheckpoint(t *testing.T) {
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, 0)
-	judge := func(*Context) error { return nil }
+	judge := func(_ context.Context, _ *Context) error { return nil }
 	for _, e := range []parser.Event{
 		ev(parser.KindTokenOK, 0, "198.51.100.23"),
 		ev(parser.KindTokenOK, 30*time.Second, "192.0.2.66"),
@@ -210,7 +210,7 @@ func TestTakeoverSurvivesCheckpoint(t *testing.T) {
 	c2.Restore(snap)
 	var got []Context
 	for _, e := range []parser.Event{refusal(time.Minute, "w9"), azFail(time.Minute, "198.51.100.23", "w9")} {
-		if err := c2.Observe(context.Background(), &e, func(x *Context) error { got = append(got, copyContext(x)); return nil }); err != nil {
+		if err := c2.Observe(context.Background(), &e, func(_ context.Context, x *Context) error { got = append(got, copyContext(x)); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// NginxTimeLocal is nginx's $time_local layout.
-const NginxTimeLocal = "02/Jan/2006:15:04:05 -0700"
+// nginxTimeLocal is nginx's $time_local layout.
+const nginxTimeLocal = "02/Jan/2006:15:04:05 -0700"
 
 // accessLog writes ingress-nginx's default log-format-upstream:
 //
@@ -64,7 +64,7 @@ func (p *Proxy) line(r *http.Request, w *countingWriter, ex *proxyExchange, reqB
 	b = append(b, " - "...)
 	b = appendNginxValue(b, user)
 	b = append(b, " ["...)
-	b = end.AppendFormat(b, NginxTimeLocal)
+	b = end.AppendFormat(b, nginxTimeLocal)
 	b = append(b, "] \""...)
 	b = appendNginxValue(b, r.Method+" "+r.RequestURI+" "+r.Proto)
 	b = append(b, "\" "...)

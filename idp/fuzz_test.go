@@ -45,7 +45,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s.ctype, s.authz, []byte(s.body))
 	}
-	users, err := ParseUsers([]byte(`users:
+	users, err := parseUsers([]byte(`users:
   - username: mmosley
     password_hash: "$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6"
     dn: uid=mmosley,ou=shadow,o=Tremolo

@@ -37,8 +37,8 @@ type signer struct {
 	pub    jose.JSONWebKey
 }
 
-// GenerateSigningKey makes a fresh P-256 key for ES256.
-func GenerateSigningKey() (crypto.Signer, error) {
+// generateSigningKey makes a fresh P-256 key for ES256.
+func generateSigningKey() (crypto.Signer, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate signing key: %w", err)
@@ -54,15 +54,15 @@ func LoadSigningKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read signing key: %w", err)
 	}
-	k, err := ParseSigningKey(data)
+	k, err := parseSigningKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", path, err)
 	}
 	return k, nil
 }
 
-// ParseSigningKey parses a PEM private key; see LoadSigningKey.
-func ParseSigningKey(data []byte) (crypto.Signer, error) {
+// parseSigningKey parses a PEM private key; see LoadSigningKey.
+func parseSigningKey(data []byte) (crypto.Signer, error) {
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)

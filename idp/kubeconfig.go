@@ -47,6 +47,41 @@ type KubeconfigEntries struct {
 	Context string // empty without Server
 }
 
+// serverURL checks --server's URL; nil when none is given.
+func serverURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	server, err := url.Parse(raw)
+	if err != nil || server.Host == "" {
+		return nil, fmt.Errorf("kubeconfig: server %q is not a URL", raw)
+	}
+	if server.Scheme != "https" {
+		return nil, fmt.Errorf("kubeconfig: server %q: client-go uses auth-provider credentials only with https servers", raw)
+	}
+	return server, nil
+}
+
+// writeCluster sets the cluster entry for o.Server and a context joining it
+// to the user, made current.
+func writeCluster(root *yaml.Node, o KubeconfigOptions, names KubeconfigEntries) {
+	cluster := namedEntry(root, "clusters", "cluster", names.Cluster)
+	setKey(cluster, "server", scalar(o.Server))
+	if o.CAFile != "" {
+		setKey(cluster, "certificate-authority", scalar(o.CAFile))
+	} else {
+		deleteKey(cluster, "certificate-authority")
+	}
+	if o.InsecureSkipTLSVerify {
+		setKey(cluster, "insecure-skip-tls-verify", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+	} else {
+		deleteKey(cluster, "insecure-skip-tls-verify")
+	}
+	ctx := namedEntry(root, "contexts", "context", names.Context)
+	ctx.Content = mapping("cluster", names.Cluster, "user", names.User).Content
+	setKey(root, "current-context", scalar(names.Context))
+}
+
 // WriteKubeconfig writes or merges a users[] entry with `auth-provider: oidc`
 // (idp-issuer-url, client-id, id-token, refresh-token and, when set,
 // client-secret and idp-certificate-authority), as OpenUnison's oulogin
@@ -60,14 +95,9 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 	if err != nil || iss.Host == "" {
 		return names, fmt.Errorf("kubeconfig: issuer %q is not a URL", o.Issuer)
 	}
-	var server *url.URL
-	if o.Server != "" {
-		if server, err = url.Parse(o.Server); err != nil || server.Host == "" {
-			return names, fmt.Errorf("kubeconfig: server %q is not a URL", o.Server)
-		}
-		if server.Scheme != "https" {
-			return names, fmt.Errorf("kubeconfig: server %q: client-go uses auth-provider credentials only with https servers", o.Server)
-		}
+	server, err := serverURL(o.Server)
+	if err != nil {
+		return names, err
 	}
 	root, err := loadKubeconfig(o.Path)
 	if err != nil {
@@ -106,21 +136,7 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 	if server != nil {
 		names.Cluster = server.Host
 		names.Context = names.User + "/" + names.Cluster
-		cluster := namedEntry(root, "clusters", "cluster", names.Cluster)
-		setKey(cluster, "server", scalar(o.Server))
-		if o.CAFile != "" {
-			setKey(cluster, "certificate-authority", scalar(o.CAFile))
-		} else {
-			deleteKey(cluster, "certificate-authority")
-		}
-		if o.InsecureSkipTLSVerify {
-			setKey(cluster, "insecure-skip-tls-verify", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
-		} else {
-			deleteKey(cluster, "insecure-skip-tls-verify")
-		}
-		ctx := namedEntry(root, "contexts", "context", names.Context)
-		ctx.Content = mapping("cluster", names.Cluster, "user", names.User).Content
-		setKey(root, "current-context", scalar(names.Context))
+		writeCluster(root, o, names)
 	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)

@@ -71,8 +71,8 @@ func NewKubeSessions(cfg *kubeclient.Config, namespace string) (*KubeSessions, e
 	return &KubeSessions{http: hc, base: base, namespace: namespace}, nil
 }
 
-// UserDNHash is the label OpenUnison puts on a user's sessions.
-func UserDNHash(dn string) string {
+// userDNHash is the label OpenUnison puts on a user's sessions.
+func userDNHash(dn string) string {
 	h := sha1.Sum([]byte(dn))
 	return hex.EncodeToString(h[:])
 }
@@ -85,7 +85,7 @@ func (k *KubeSessions) Put(ctx context.Context, s SessionRecord) error {
 	}
 	body, _ := json.Marshal(map[string]any{
 		"apiVersion": oidcGroup + "/" + v, "kind": "OidcSession",
-		"metadata": map[string]any{"name": "x" + s.ID + "x", "labels": map[string]string{userDNLabel: UserDNHash(s.UserDN)}},
+		"metadata": map[string]any{"name": "x" + s.ID + "x", "labels": map[string]string{userDNLabel: userDNHash(s.UserDN)}},
 		"spec":     map[string]any{"session_id": s.ID, "client_id": s.ClientID, "user_dn": s.UserDN, "expires": s.Expires.UTC().Format(time.RFC3339)},
 	})
 	code, err := k.do(ctx, http.MethodPost, k.url(v), body, nil)

@@ -39,7 +39,7 @@ func TestKubeSessionStoreEndsSessionsOnDeletion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleted, err := sessions.DeleteAll(context.Background(), "openunison", UserDNHash(jj.DN))
+	deleted, err := sessions.DeleteAll(context.Background(), "openunison", userDNHash(jj.DN))
 	if err != nil || len(deleted) != 2 {
 		t.Fatalf("deleted %v, %v: want jjackson's two sessions", deleted, err)
 	}

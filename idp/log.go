@@ -65,8 +65,8 @@ type Logger struct {
 	err error
 }
 
-// NewLogger returns a Logger writing to w; now is the clock (nil: time.Now).
-func NewLogger(w io.Writer, now func() time.Time) *Logger {
+// newLogger returns a Logger writing to w; now is the clock (nil: time.Now).
+func newLogger(w io.Writer, now func() time.Time) *Logger {
 	if now == nil {
 		now = time.Now
 	}

@@ -68,7 +68,7 @@ func TestLoggerWritesDocumentedLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			l := NewLogger(&buf, func() time.Time { return tt.at })
+			l := newLogger(&buf, func() time.Time { return tt.at })
 			l.write(tt.thread, tt.line())
 			if got := buf.String(); got != tt.want {
 				t.Errorf("got\n%q\nwant\n%q", got, tt.want)

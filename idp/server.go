@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -145,26 +146,48 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Grace < 0 || cfg.IDTokenTTL < 0 || cfg.SessionTTL < 0 {
 		return nil, errors.New("grace, id token TTL and session TTL must not be negative")
 	}
-	if cfg.IDTokenTTL == 0 {
-		cfg.IDTokenTTL = DefaultIDTokenTTL
+	if cfg, err = cfg.withDefaults(); err != nil {
+		return nil, err
 	}
+	sig, err := newSigner(cfg.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{
+		cfg:     cfg,
+		issuer:  issuer,
+		path:    path,
+		app:     strings.ToLower(name),
+		log:     newLogger(cfg.Log, cfg.Now),
+		sig:     sig,
+		st:      newStore(cfg.Rand, cfg.MaxSessions, defaultMaxRetired),
+		threads: newThreads(cfg.Workers),
+		rnd:     cfg.Rand,
+		now:     cfg.Now,
+		diag:    cfg.Diag,
+		secret:  sha256.Sum256([]byte(cfg.ClientSecret)),
+	}
+	if p.discovery, err = json.MarshalIndent(p.discoveryDoc(), "", "  "); err != nil {
+		return nil, fmt.Errorf("discovery document: %w", err)
+	}
+	return p, nil
+}
+
+// withDefaults fills what the config leaves unset and checks what New
+// cannot default.
+func (cfg Config) withDefaults() (Config, error) {
+	cfg.IDTokenTTL = cmp.Or(cfg.IDTokenTTL, DefaultIDTokenTTL)
 	if cfg.IDTokenTTL < time.Second {
-		return nil, fmt.Errorf("id token TTL %s: want at least 1s (JWT times are in seconds)", cfg.IDTokenTTL)
+		return cfg, fmt.Errorf("id token TTL %s: want at least 1s (JWT times are in seconds)", cfg.IDTokenTTL)
 	}
-	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
+	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, DefaultSessionTTL)
 	if cfg.Users == nil {
 		cfg.Users = DemoUsers()
 	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = DefaultClientID
-	}
-	if cfg.SessionID == "" {
-		cfg.SessionID = SessionIDRequest
-	}
+	cfg.ClientID = cmp.Or(cfg.ClientID, DefaultClientID)
+	cfg.SessionID = cmp.Or(cfg.SessionID, SessionIDRequest)
 	if _, err := ParseSessionIDMode(string(cfg.SessionID)); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
@@ -182,32 +205,12 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Diag = slog.Default()
 	}
 	if cfg.SigningKey == nil {
-		if cfg.SigningKey, err = GenerateSigningKey(); err != nil {
-			return nil, err
+		var err error
+		if cfg.SigningKey, err = generateSigningKey(); err != nil {
+			return cfg, err
 		}
 	}
-	sig, err := newSigner(cfg.SigningKey)
-	if err != nil {
-		return nil, err
-	}
-	p := &Provider{
-		cfg:     cfg,
-		issuer:  issuer,
-		path:    path,
-		app:     strings.ToLower(name),
-		log:     NewLogger(cfg.Log, cfg.Now),
-		sig:     sig,
-		st:      newStore(cfg.Rand, cfg.MaxSessions, defaultMaxRetired),
-		threads: newThreads(cfg.Workers),
-		rnd:     cfg.Rand,
-		now:     cfg.Now,
-		diag:    cfg.Diag,
-		secret:  sha256.Sum256([]byte(cfg.ClientSecret)),
-	}
-	if p.discovery, err = json.MarshalIndent(p.discoveryDoc(), "", "  "); err != nil {
-		return nil, fmt.Errorf("discovery document: %w", err)
-	}
-	return p, nil
+	return cfg, nil
 }
 
 // Issuer is the issuer URL, without a trailing slash.

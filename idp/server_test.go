@@ -116,7 +116,7 @@ func TestIDTokenVerifiesAgainstJWKS(t *testing.T) {
 		alg  jose.SignatureAlgorithm
 	}{{"ES256", ecPEM, jose.ES256}, {"RS256", rsaPEM, jose.RS256}} {
 		t.Run(tt.name, func(t *testing.T) {
-			key, err := ParseSigningKey(tt.pem)
+			key, err := parseSigningKey(tt.pem)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -336,7 +336,7 @@ func TestParseSigningKeyRejects(t *testing.T) {
 		"garbage":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}),
 		"rsa-1024": pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(small)}),
 	} {
-		if _, err := ParseSigningKey(data); err == nil {
+		if _, err := parseSigningKey(data); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

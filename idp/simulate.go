@@ -2,6 +2,7 @@ package idp
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -138,36 +139,13 @@ func (c SimConfig) withDefaults() (SimConfig, error) {
 	if c.Issuer == "" {
 		return c, errors.New("simulate: issuer is required")
 	}
-	if c.Users <= 0 {
-		c.Users = 10
-	}
-	if c.UserFormat == "" {
-		c.UserFormat = SimulatedUserFormat
-	}
-	if c.FirstUser <= 0 {
-		c.FirstUser = 1
-	}
-	if c.Password == "" {
-		c.Password = SimulatedPassword
-	}
-	if c.DNFormat == "" {
-		c.DNFormat = "uid={username},ou=simulated,o=Tremolo"
-	}
-	if c.Duration <= 0 {
-		c.Duration = time.Minute
-	}
-	if c.Every <= 0 {
-		c.Every = 10 * time.Second
-	}
-	if c.Rate <= 0 {
-		c.Rate = float64(c.Users) / c.Every.Seconds()
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 64
-	}
-	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = time.Second
-	}
+	c.Users, c.FirstUser = positiveOr(c.Users, 10), positiveOr(c.FirstUser, 1)
+	c.UserFormat = cmp.Or(c.UserFormat, SimulatedUserFormat)
+	c.Password = cmp.Or(c.Password, SimulatedPassword)
+	c.DNFormat = cmp.Or(c.DNFormat, "uid={username},ou=simulated,o=Tremolo")
+	c.Duration, c.Every = positiveOr(c.Duration, time.Minute), positiveOr(c.Every, 10*time.Second)
+	c.Rate = positiveOr(c.Rate, float64(c.Users)/c.Every.Seconds())
+	c.Concurrency, c.ProgressEvery = positiveOr(c.Concurrency, 64), positiveOr(c.ProgressEvery, time.Second)
 	if c.Grace < 0 {
 		return c, errors.New("simulate: grace must not be negative")
 	}
@@ -198,6 +176,14 @@ func (c SimConfig) withDefaults() (SimConfig, error) {
 		c.Seed = rand.Uint64()
 	}
 	return c, nil
+}
+
+// positiveOr is v, or d when v is zero or negative (unset).
+func positiveOr[T int | float64 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 // autoSource binds loopback addresses where the kernel routes all of

@@ -68,7 +68,7 @@ type generateEntry struct {
 	Email        string `yaml:"email"`
 }
 
-var demoUsers = sync.OnceValues(func() (*Users, error) { return ParseUsers(demoUsersYAML) })
+var demoUsers = sync.OnceValues(func() (*Users, error) { return parseUsers(demoUsersYAML) })
 
 // DemoUsers returns the embedded demo users.
 func DemoUsers() *Users {
@@ -86,14 +86,14 @@ func LoadUsers(path string) (*Users, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read users file: %w", err)
 	}
-	u, err := ParseUsers(data)
+	u, err := parseUsers(data)
 	if err != nil {
 		return nil, fmt.Errorf("users file %s: %w", path, err)
 	}
 	return u, nil
 }
 
-// ParseUsers parses a users YAML document:
+// parseUsers parses a users YAML document:
 //
 //	users:
 //	  - username: mmosley
@@ -106,7 +106,7 @@ func LoadUsers(path string) (*Users, error) {
 //	    count: 100
 //	    password_hash: "$2a$04$…"
 //	    dn: uid={username},ou=simulated,o=Tremolo
-func ParseUsers(data []byte) (*Users, error) {
+func parseUsers(data []byte) (*Users, error) {
 	var f usersFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -51,7 +51,7 @@ func TestParseUsersRejects(t *testing.T) {
 		"not yaml":       "users: [",
 	}
 	for name, doc := range tests {
-		if _, err := ParseUsers([]byte(doc)); err == nil {
+		if _, err := parseUsers([]byte(doc)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -27,7 +27,6 @@ type Detector struct {
 	deliver    Deliver
 	buf        []alert.Alert
 	judge      correlate.Judge
-	ctx        context.Context
 	observer   Observer
 }
 
@@ -51,21 +50,18 @@ func NewDetector(store correlate.Store, set *rules.Set, pairWindow time.Duration
 
 // Observe takes the next event in log order.
 func (d *Detector) Observe(ctx context.Context, ev *parser.Event) error {
-	d.ctx = ctx
 	return d.correlator.Observe(ctx, ev, d.judge)
 }
 
 // ObserveHeld takes an event a watcher held back; a grace reuse's twin was
 // settled when it was held (Correlator.Pair).
 func (d *Detector) ObserveHeld(ctx context.Context, ev *parser.Event) error {
-	d.ctx = ctx
 	return d.correlator.ObservePaired(ctx, ev, d.judge)
 }
 
 // Drain judges the events waiting for their batch to reach a shared
 // store (see UseBatches); a no-op otherwise.
 func (d *Detector) Drain(ctx context.Context) error {
-	d.ctx = ctx
 	return d.correlator.Drain(ctx)
 }
 
@@ -76,13 +72,11 @@ func (d *Detector) UseBatches(n int) { d.correlator.Defer = n }
 
 // Flush judges what waits at the end of input.
 func (d *Detector) Flush(ctx context.Context) error {
-	d.ctx = ctx
 	return d.correlator.Flush(ctx, d.judge)
 }
 
 // Tick judges what has waited long enough by the log's clock.
 func (d *Detector) Tick(ctx context.Context, now time.Time) error {
-	d.ctx = ctx
 	return d.correlator.Tick(ctx, now, d.judge)
 }
 
@@ -112,7 +106,7 @@ func (d *Detector) RuleStats() rules.EngineStats { return d.engine.Stats() }
 // CorrelatorStats returns the correlator's counts.
 func (d *Detector) CorrelatorStats() correlate.CorrelatorStats { return d.correlator.Stats() }
 
-func (d *Detector) evaluate(c *correlate.Context) error {
+func (d *Detector) evaluate(ctx context.Context, c *correlate.Context) error {
 	d.buf = d.engine.Evaluate(d.buf[:0], c)
 	if d.observer != nil {
 		d.observer(c, d.buf)
@@ -121,5 +115,5 @@ func (d *Detector) evaluate(c *correlate.Context) error {
 		return nil
 	}
 	slices.SortStableFunc(d.buf, func(a, b alert.Alert) int { return cmp.Compare(b.Severity, a.Severity) })
-	return d.deliver(d.ctx, d.buf)
+	return d.deliver(ctx, d.buf)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -69,14 +68,13 @@ type WatchOptions struct {
 	// by the watcher that claims its id first.
 	Claims Claimer
 	Geo    correlate.GeoLookup
-	// ReleaseMemoryWhenIdle hands free memory back to the operating system
-	// once the files have been quiet for a while after being busy: a sidecar
-	// that caught up on a backlog should not keep its peak size for ever.
-	// Until data comes again the garbage collector then runs at
-	// idleGCPercent (a process-wide setting), so what an idle process still
-	// allocates (metrics scrapes, polls) does not grow the heap back to
-	// twice the history's size.
-	ReleaseMemoryWhenIdle bool
+	// Idle, when set, is called with true once the files have been quiet
+	// for idleRelease after being busy (and the last checkpoint since then
+	// is written), and with false when data comes again or Run returns
+	// while idle. The caller owns what to do with it: process-wide runtime
+	// settings (GOGC, returning memory to the operating system) belong to
+	// the command, not to this package.
+	Idle func(idle bool)
 	// Attribution configures the join of token events to proxy records;
 	// its MaxWait defaults to Settle plus its window.
 	Attribution attribute.Options
@@ -253,7 +251,7 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 	w.ready.Store(true)
 	defer func() {
 		if w.released {
-			idleGCEnd()
+			w.opt.Idle(false)
 			w.released = false
 		}
 	}()
@@ -366,51 +364,22 @@ func (w *Watcher) tick(ctx context.Context) error {
 	}
 	// Released once the last checkpoint since the files went quiet is
 	// written (its encoding is garbage worth returning too).
-	if w.opt.ReleaseMemoryWhenIdle && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && (w.opt.StateDir == "" || !w.changed) {
+	if w.opt.Idle != nil && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && (w.opt.StateDir == "" || !w.changed) {
 		w.released = true
-		idleGCBegin()
-		debug.FreeOSMemory()
+		w.opt.Idle(true)
 	}
 	return nil
 }
 
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	w.changed = true
-	s := w.streams[b.Key]
-	if s == nil {
-		s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
-		w.streams[b.Key] = s
-		if up := w.opt.UpstreamOf; up != nil {
-			if addr, ok := up(b.Path); ok {
-				// An OpenUnison pod's log (Kubernetes mode): the proxies
-				// name its pod IP as their upstream.
-				w.attr.SetUpstream(addr, b.Path)
-			}
-		}
-	}
-	if !s.sniffed && len(b.Data) > 0 {
-		s.sniffed = true
-		if s.proxy = parser.IsProxyLog(b.Data); s.proxy {
-			// Token events wait for this proxy's records from its first
-			// line on, not only once one has been read.
-			w.attr.ExpectSource(b.Path)
-		}
-	}
+	s := w.streamOf(b)
+	w.sniff(s, b)
 	s.id, s.lastBatch = b.ID, w.opt.now()
 	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:
-		if rec, ok := s.asm.Flush(true); ok {
-			if err := w.record(ctx, s, rec); err != nil {
-				return err
-			}
-		}
-		delete(w.streams, b.Key)
-		if len(s.queue) > 0 {
-			w.ending = append(w.ending, s) // its events still merge with the others'
-		}
-		w.forgetSourceMetrics(s.path)
-		return w.release(ctx, false)
+		return w.ended(ctx, s, b)
 	case b.Idle:
 		if !s.idle {
 			s.idle, s.idleSince = true, w.opt.now()
@@ -426,9 +395,61 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	}
 	s.idle = false
 	if w.released {
-		idleGCEnd()
+		w.opt.Idle(false)
 	}
 	w.busyAt, w.released = w.opt.now(), false
+	return w.readLines(ctx, s, b)
+}
+
+// streamOf is the batch's stream, new when its source is.
+func (w *Watcher) streamOf(b source.Batch) *stream {
+	s := w.streams[b.Key]
+	if s != nil {
+		return s
+	}
+	s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
+	w.streams[b.Key] = s
+	if up := w.opt.UpstreamOf; up != nil {
+		if addr, ok := up(b.Path); ok {
+			// An OpenUnison pod's log (Kubernetes mode): the proxies
+			// name its pod IP as their upstream.
+			w.attr.SetUpstream(addr, b.Path)
+		}
+	}
+	return s
+}
+
+// sniff looks at a stream's first data (an announcement, order.go, has
+// none) for what it is: a proxy's log makes token events wait for its
+// records from its first line on, not only once one has been read.
+func (w *Watcher) sniff(s *stream, b source.Batch) {
+	if s.sniffed || len(b.Data) == 0 {
+		return
+	}
+	s.sniffed = true
+	if s.proxy = parser.IsProxyLog(b.Data); s.proxy {
+		w.attr.ExpectSource(b.Path)
+	}
+}
+
+// ended closes a stream whose source is gone; its queued events still merge
+// with the others'.
+func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
+	if rec, ok := s.asm.Flush(true); ok {
+		if err := w.record(ctx, s, rec); err != nil {
+			return err
+		}
+	}
+	delete(w.streams, b.Key)
+	if len(s.queue) > 0 {
+		w.ending = append(w.ending, s)
+	}
+	w.forgetSourceMetrics(s.path)
+	return w.release(ctx, false)
+}
+
+// readLines splits a batch's data into lines for the stream's assembler.
+func (w *Watcher) readLines(ctx context.Context, s *stream, b source.Batch) error {
 	if m := w.opt.Metrics; m != nil {
 		m.Bytes.WithLabelValues(s.path).Add(float64(len(b.Data)))
 	}

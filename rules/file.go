@@ -202,19 +202,7 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 				s.Severity = sev
 			}
 		case "when", "throttle_key", "summary":
-			text := p.str(v, key)
-			if strings.TrimSpace(text) == "" {
-				p.add(v, "%q is empty", key)
-			}
-			s.exprPos[key] = exprSite{node: v}
-			switch key {
-			case "when":
-				s.When = text
-			case "throttle_key":
-				s.ThrottleKey = text
-			default:
-				s.Summary = text
-			}
+			p.expr(&s, key, v)
 		case "throttle":
 			s.Throttle = p.duration(v, key)
 		case "enabled":
@@ -226,6 +214,30 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 			s.Tests = p.tests(v)
 		}
 	})
+	p.checkRule(n, nameNode, &s, hasSeverity)
+	return s, len(p.problems) == before
+}
+
+// expr reads one of a rule's expressions (when, throttle_key, summary).
+func (p *fileParser) expr(s *Spec, key string, v *yaml.Node) {
+	text := p.str(v, key)
+	if strings.TrimSpace(text) == "" {
+		p.add(v, "%q is empty", key)
+	}
+	s.exprPos[key] = exprSite{node: v}
+	switch key {
+	case "when":
+		s.When = text
+	case "throttle_key":
+		s.ThrottleKey = text
+	default:
+		s.Summary = text
+	}
+}
+
+// checkRule reports what a rule lacks once all its keys are read: a valid
+// name, and (unless it only disables a rule) when and severity.
+func (p *fileParser) checkRule(n, nameNode *yaml.Node, s *Spec, hasSeverity bool) {
 	switch {
 	case nameNode == nil:
 		p.add(n, "rule has no \"name\"")
@@ -241,7 +253,6 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 			p.add(n, "rule %q has no \"severity\" (info, low, medium, high or critical)", s.Name)
 		}
 	}
-	return s, len(p.problems) == before
 }
 
 func (p *fileParser) str(v *yaml.Node, key string) string {
@@ -366,51 +377,8 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 		ev := parser.Event{Source: "test", Offset: int64(i), Thread: fmt.Sprintf("test-%d", i), IdP: "k8sIdp"}
 		hasKind, hasTime := false, false
 		p.eachKey(e, eventKeys, func(key string, _, v *yaml.Node) {
-			text := p.str(v, key)
-			switch key {
-			case "kind":
-				hasKind = true
-				if err := ev.Kind.UnmarshalText([]byte(text)); err != nil {
-					p.add(v, "%v", err)
-				}
-			case "time":
-				hasTime = true
-				t, err := time.Parse(time.RFC3339Nano, text)
-				if err != nil {
-					p.add(v, "time %q is not RFC 3339 (2026-11-23T10:00:00.000Z)", text)
-				}
-				ev.Time = t
-			case "ip", "peer":
-				a, err := netip.ParseAddr(text)
-				if err != nil {
-					p.add(v, "%s %q is not an IP address", key, text)
-				}
-				if key == "ip" {
-					ev.IP = a
-				} else {
-					ev.Peer = a
-				}
-			case "agent":
-				ev.Agent = text
-			case "via":
-				ev.Via = text
-			case "attribution":
-				if err := ev.Attribution.UnmarshalText([]byte(text)); err != nil {
-					p.add(v, "%v", err)
-				}
-			case "user":
-				ev.User = text
-			case "session":
-				ev.Session = text
-			case "idp":
-				ev.IdP = text
-			case "url":
-				ev.URL = text
-			case "source":
-				ev.Source = text
-			case "thread":
-				ev.Thread = text
-			}
+			hasKind, hasTime = hasKind || key == "kind", hasTime || key == "time"
+			p.eventKey(&ev, key, p.str(v, key), v)
 		})
 		if !hasKind || !hasTime {
 			p.add(e, "each event needs \"kind\" and \"time\"")
@@ -421,6 +389,52 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 		out = append(out, ev)
 	}
 	return out
+}
+
+// eventKey sets one key of a rule test's event.
+func (p *fileParser) eventKey(ev *parser.Event, key, text string, v *yaml.Node) {
+	switch key {
+	case "kind":
+		if err := ev.Kind.UnmarshalText([]byte(text)); err != nil {
+			p.add(v, "%v", err)
+		}
+	case "time":
+		t, err := time.Parse(time.RFC3339Nano, text)
+		if err != nil {
+			p.add(v, "time %q is not RFC 3339 (2026-11-23T10:00:00.000Z)", text)
+		}
+		ev.Time = t
+	case "ip", "peer":
+		a, err := netip.ParseAddr(text)
+		if err != nil {
+			p.add(v, "%s %q is not an IP address", key, text)
+		}
+		if key == "ip" {
+			ev.IP = a
+		} else {
+			ev.Peer = a
+		}
+	case "agent":
+		ev.Agent = text
+	case "via":
+		ev.Via = text
+	case "attribution":
+		if err := ev.Attribution.UnmarshalText([]byte(text)); err != nil {
+			p.add(v, "%v", err)
+		}
+	case "user":
+		ev.User = text
+	case "session":
+		ev.Session = text
+	case "idp":
+		ev.IdP = text
+	case "url":
+		ev.URL = text
+	case "source":
+		ev.Source = text
+	case "thread":
+		ev.Thread = text
+	}
 }
 
 // place turns an offset in an expression (line and column from 1 within the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/spf13/pflag"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -47,30 +48,31 @@ sinks:
       ca_file: /etc/graceguard/siem-ca.pem
       server_name: siem.example
 `
-	cfgs, err := ParseConfig("graceguard.yaml", []byte(doc))
+	cfgs, err := parseConfig("graceguard.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfgs) != 5 {
 		t.Fatalf("%d sinks", len(cfgs))
 	}
-	s := cfgs[0]
-	if s.Name != "secops" || s.TokenFile != "/run/secrets/slack-token" || s.Channel != "#secops" || s.APIURL != "https://slack.example/api/" ||
-		s.MinSeverity != alert.High || strings.Join(s.Rules, ",") != "reuse-geo-jump,reuse-ip-mismatch" ||
-		s.Delivery.MaxAge != 6*time.Hour || s.Delivery.QueueSize != 500 || s.Delivery.Throttle != 10*time.Minute ||
-		strings.Join(s.Delivery.ThrottleKey, ",") != "user,ip" || s.Delivery.DigestAfter != 5 || s.Origin != "graceguard.yaml:4:5: sinks[0]" {
-		t.Errorf("slack bot: %+v", s)
+	c := cfgs[0]
+	s := c.Sink.(*SlackConfig)
+	if c.Name != "secops" || s.TokenFile != "/run/secrets/slack-token" || s.Channel != "#secops" || s.APIURL != "https://slack.example/api/" ||
+		c.MinSeverity != alert.High || strings.Join(c.Rules, ",") != "reuse-geo-jump,reuse-ip-mismatch" ||
+		c.Delivery.MaxAge != 6*time.Hour || c.Delivery.QueueSize != 500 || c.Delivery.Throttle != 10*time.Minute ||
+		strings.Join(c.Delivery.ThrottleKey, ",") != "user,ip" || c.Delivery.DigestAfter != 5 || c.Origin != "graceguard.yaml:4:5: sinks[0]" {
+		t.Errorf("slack bot: %+v %+v", c, s)
 	}
-	if cfgs[1].Name != "slack" || cfgs[1].WebhookURLFile != "/run/secrets/slack-webhook" {
+	if cfgs[1].Name != "slack" || cfgs[1].Sink.(*SlackConfig).WebhookURLFile != "/run/secrets/slack-webhook" {
 		t.Errorf("slack webhook: %+v", cfgs[1])
 	}
-	if w := cfgs[2]; w.Name != "webhook" || w.URL.Reveal() != "https://soar.example/hooks/graceguard" || w.Headers["X-Tenant"] != "acme" || w.Timeout != 5*time.Second {
+	if w := cfgs[2].Sink.(*WebhookConfig); cfgs[2].Name != "webhook" || w.URL.Reveal() != "https://soar.example/hooks/graceguard" || w.Headers["X-Tenant"] != "acme" || w.Timeout != 5*time.Second {
 		t.Errorf("webhook: %+v", w)
 	}
-	if f := cfgs[3]; f.Format != FileECS || f.Path != "/var/log/graceguard/alerts.ecs.jsonl" {
+	if f := cfgs[3].Sink.(*FileConfig); f.Format != FileECS || f.Path != "/var/log/graceguard/alerts.ecs.jsonl" {
 		t.Errorf("file: %+v", f)
 	}
-	if y := cfgs[4]; y.Network != "tls" || y.TLS == nil || y.TLS.ServerName != "siem.example" || y.Facility != "authpriv" {
+	if y := cfgs[4].Sink.(*SyslogConfig); y.Network != "tls" || y.TLS == nil || y.TLS.ServerName != "siem.example" || y.Facility != "authpriv" {
 		t.Errorf("syslog: %+v", y)
 	}
 }
@@ -118,7 +120,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig("c.yaml", []byte(tt.doc))
+			_, err := parseConfig("c.yaml", []byte(tt.doc))
 			var ce *ConfigError
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want a ConfigError", err)
@@ -132,37 +134,51 @@ func TestParseConfigErrors(t *testing.T) {
 
 func TestParseConfigWithoutSinks(t *testing.T) {
 	for _, doc := range []string{"", "format: json\n", "sinks:\n", "sinks: []\n", "# nothing\n"} {
-		cfgs, err := ParseConfig("c.yaml", []byte(doc))
+		cfgs, err := parseConfig("c.yaml", []byte(doc))
 		if err != nil || len(cfgs) != 0 {
 			t.Errorf("%q: %v, %v", doc, cfgs, err)
 		}
 	}
 }
 
-func TestFromFlags(t *testing.T) {
+// parseFlags parses args with every sink type's flags defined.
+func parseFlags(t *testing.T, args ...string) *Flags {
+	t.Helper()
+	f := NewFlags()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestFlags(t *testing.T) {
 	tests := []struct {
 		name    string
-		flags   Flags
+		args    []string
+		minSev  alert.Severity
 		want    []string // name:type:detail
 		wantErr string
 	}{
-		{"none", Flags{}, nil, ""},
-		{"all", Flags{SlackWebhookURL: "https://hooks.slack.com/services/T/B/Hook5ecretHook5ecret", WebhookURL: "https://soar.example/h",
-			AlertsFile: "a.jsonl", AlertsFormat: "ecs", SyslogAddr: "tls://siem:6514", MinSeverity: alert.High},
+		{"none", nil, alert.Info, nil, ""},
+		{"all", []string{"--slack-webhook-url", "https://hooks.slack.com/services/T/B/Hook5ecretHook5ecret", "--webhook-url", "https://soar.example/h",
+			"--alerts-file", "a.jsonl", "--alerts-format", "ecs", "--syslog-addr", "tls://siem:6514"}, alert.High,
 			[]string{"slack:slack:", "webhook:webhook:", "alerts-file:file:ecs", "syslog:syslog:tls siem:6514"}, ""},
-		{"bot", Flags{SlackToken: testToken, SlackChannel: "C1", SlackAPIURL: "http://127.0.0.1:9/api/"}, []string{"slack:slack:C1"}, ""},
-		{"bare syslog is udp", Flags{SyslogAddr: "siem:514"}, []string{"syslog:syslog:udp siem:514"}, ""},
-		{"token without channel", Flags{SlackToken: testToken}, nil, "--slack-token: a bot token needs a channel"},
-		{"both", Flags{SlackToken: testToken, SlackWebhookURL: "https://hooks.slack.com/x"}, nil, "give one"},
-		{"channel without token", Flags{SlackChannel: "C1"}, nil, "need --slack-token"},
-		{"bad webhook URL, redacted", Flags{SlackWebhookURL: "hooks.slack.com/services/T/B/Hook5ecretHook5ecret"}, nil,
+		{"bot", []string{"--slack-token", testToken, "--slack-channel", "C1", "--slack-api-url", "http://127.0.0.1:9/api/"}, alert.Info, []string{"slack:slack:C1"}, ""},
+		{"file is json by default", []string{"--alerts-file", "a.jsonl"}, alert.Info, []string{"alerts-file:file:json"}, ""},
+		{"bare syslog is udp", []string{"--syslog-addr", "siem:514"}, alert.Info, []string{"syslog:syslog:udp siem:514"}, ""},
+		{"token without channel", []string{"--slack-token", testToken}, alert.Info, nil, "--slack-token: a bot token needs a channel"},
+		{"both", []string{"--slack-token", testToken, "--slack-webhook-url", "https://hooks.slack.com/x"}, alert.Info, nil, "give one"},
+		{"channel without token", []string{"--slack-channel", "C1"}, alert.Info, nil, "need --slack-token"},
+		{"bad webhook URL, redacted", []string{"--slack-webhook-url", "hooks.slack.com/services/T/B/Hook5ecretHook5ecret"}, alert.Info, nil,
 			"--slack-webhook-url: webhook URL …: want an http:// or https:// URL"},
-		{"bad syslog", Flags{SyslogAddr: "quic://siem:1"}, nil, `--syslog-addr: network "quic": want udp, tcp or tls`},
-		{"bad format", Flags{AlertsFile: "a", AlertsFormat: "xml"}, nil, `--alerts-file: unknown file format "xml"`},
+		{"bad syslog", []string{"--syslog-addr", "quic://siem:1"}, alert.Info, nil, `--syslog-addr: network "quic": want udp, tcp or tls`},
+		{"bad format", []string{"--alerts-file", "a", "--alerts-format", "xml"}, alert.Info, nil, `--alerts-file: unknown file format "xml"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfgs, err := FromFlags(tt.flags)
+			cfgs, err := parseFlags(t, tt.args...).Configs(tt.minSev)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -178,16 +194,16 @@ func TestFromFlags(t *testing.T) {
 			var got []string
 			for _, c := range cfgs {
 				detail := ""
-				switch c.Type {
-				case TypeSlack:
-					detail = c.Channel
-				case TypeFile:
-					detail = string(c.Format)
-				case TypeSyslog:
-					detail = c.Network + " " + c.Address
+				switch s := c.Sink.(type) {
+				case *SlackConfig:
+					detail = s.Channel
+				case *FileConfig:
+					detail = string(s.Format)
+				case *SyslogConfig:
+					detail = s.Network + " " + s.Address
 				}
 				got = append(got, c.Name+":"+c.Type+":"+detail)
-				if c.MinSeverity != tt.flags.MinSeverity {
+				if c.MinSeverity != tt.minSev {
 					t.Errorf("%s: min severity %v", c.Name, c.MinSeverity)
 				}
 			}
@@ -211,11 +227,11 @@ func TestBuildReadsSecretFiles(t *testing.T) {
   - type: file
     path: ` + filepath.Join(dir, "alerts.jsonl") + `
 `
-	cfgs, err := ParseConfig("c.yaml", []byte(doc))
+	cfgs, err := parseConfig("c.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	flagged, err := FromFlags(Flags{AlertsFile: filepath.Join(dir, "more.jsonl")})
+	flagged, err := parseFlags(t, "--alerts-file", filepath.Join(dir, "more.jsonl")).Configs(alert.Info)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,13 +264,13 @@ func TestBuildErrors(t *testing.T) {
 		cfgs []Config
 		want string
 	}{
-		{[]Config{{Type: TypeSlack, Name: "slack", TokenFile: filepath.Join(dir, "missing"), Channel: "C1", Origin: "c.yaml:2:5: sinks[0]"}},
+		{[]Config{{Type: TypeSlack, Name: "slack", Sink: &SlackConfig{TokenFile: filepath.Join(dir, "missing"), Channel: "C1"}, Origin: "c.yaml:2:5: sinks[0]"}},
 			"c.yaml:2:5: sinks[0]: token_file: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
-		{[]Config{{Type: TypeWebhook, Name: "w", URLFile: empty, Origin: "c.yaml:2:5: sinks[0]"}}, "url_file: " + empty + " is empty"},
-		{[]Config{{Type: TypeFile, Name: "slack", Path: filepath.Join(dir, "a"), Origin: "c.yaml:2:5: sinks[0]"},
-			{Type: TypeSlack, Name: "slack", WebhookURL: "https://hooks.slack.com/x", Origin: "--slack-webhook-url"}},
+		{[]Config{{Type: TypeWebhook, Name: "w", Sink: &WebhookConfig{URLFile: empty}, Origin: "c.yaml:2:5: sinks[0]"}}, "url_file: " + empty + " is empty"},
+		{[]Config{{Type: TypeFile, Name: "slack", Sink: &FileConfig{Path: filepath.Join(dir, "a")}, Origin: "c.yaml:2:5: sinks[0]"},
+			{Type: TypeSlack, Name: "slack", Sink: &SlackConfig{WebhookURL: "https://hooks.slack.com/x"}, Origin: "--slack-webhook-url"}},
 			`--slack-webhook-url: a sink named "slack" is also defined by c.yaml:2:5: sinks[0]; give one a name`},
-		{[]Config{{Type: TypeSyslog, Name: "s", Network: "tls", Address: "h:1", TLS: &TLSConfig{CAFile: empty}, Origin: "o"}}, "holds no PEM certificate"},
+		{[]Config{{Type: TypeSyslog, Name: "s", Sink: &SyslogConfig{Network: "tls", Address: "h:1", TLS: &TLSConfig{CAFile: empty}}, Origin: "o"}}, "holds no PEM certificate"},
 	}
 	for _, tt := range tests {
 		_, err := Build(tt.cfgs, DispatcherOptions{})
@@ -284,7 +300,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfgs, err := ParseConfig("fuzz.yaml", data)
+		cfgs, err := parseConfig("fuzz.yaml", data)
 		if err != nil {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
@@ -300,7 +316,7 @@ func FuzzParseConfig(f *testing.F) {
 		names := map[string]bool{}
 		for _, c := range cfgs {
 			if p := c.validate(); len(p) > 0 {
-				t.Fatalf("accepted an invalid sink %+v: %v", c, p)
+				t.Fatalf("accepted an invalid sink %+v %+v: %v", c, c.Sink, p)
 			}
 			if c.Name == "" || names[c.Name] {
 				t.Fatalf("name %q missing or repeated", c.Name)

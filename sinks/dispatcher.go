@@ -175,12 +175,12 @@ type digester interface {
 	sendDigest(ctx context.Context, groups [][]alert.Alert) error
 }
 
-// ErrClosed is returned by Send after Close.
-var ErrClosed = errors.New("sinks: dispatcher closed")
+// errClosed is returned by Send after Close.
+var errClosed = errors.New("sinks: dispatcher closed")
 
-// NewDispatcher loads what an earlier run left queued in opt.StateDir and
+// newDispatcher loads what an earlier run left queued in opt.StateDir and
 // starts one worker per route, so queued alerts go out at once.
-func NewDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) {
+func newDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -331,7 +331,7 @@ func (d *Dispatcher) route(name string) *route {
 
 // Send queues group for every sink whose filter takes some of it, and
 // returns without waiting for any receiver. A group a full queue cannot
-// take goes to the dead-letter file. The returned error is ErrClosed after
+// take goes to the dead-letter file. The returned error is errClosed after
 // Close; journal trouble is logged, not returned, because the alerts are
 // queued all the same and only a crash could lose them.
 func (d *Dispatcher) Send(_ context.Context, group []alert.Alert) error {
@@ -341,7 +341,7 @@ func (d *Dispatcher) Send(_ context.Context, group []alert.Alert) error {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	if d.closed {
-		return ErrClosed
+		return errClosed
 	}
 	now := d.opt.now()
 	d.jmu.Lock()

@@ -51,7 +51,7 @@ func closeNow(t *testing.T, d *Dispatcher) {
 
 func TestDispatcherFiltersPerSink(t *testing.T) {
 	all, high, geo := &fakeSink{}, &fakeSink{}, &fakeSink{}
-	d, err := NewDispatcher(DispatcherOptions{},
+	d, err := newDispatcher(DispatcherOptions{},
 		Route{Name: "all", Sink: all},
 		Route{Name: "high", Sink: high, Filter: Filter{MinSeverity: alert.High}},
 		Route{Name: "geo", Sink: geo, Filter: Filter{Rules: []string{"reuse-geo-jump"}}},
@@ -83,7 +83,7 @@ func TestDispatcherFiltersPerSink(t *testing.T) {
 func TestDispatcherDeadSinkBlocksNobody(t *testing.T) {
 	dead := &fakeSink{block: make(chan struct{})} // never answers
 	live := &fakeSink{}
-	d, err := NewDispatcher(DispatcherOptions{StateDir: t.TempDir()},
+	d, err := newDispatcher(DispatcherOptions{StateDir: t.TempDir()},
 		Route{Name: "dead", Sink: dead, Delivery: Delivery{QueueSize: 10}}, Route{Name: "live", Sink: live})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestRetryLoopWaits(t *testing.T) {
 			dir := t.TempDir()
 			rec := &sleepRecorder{}
 			sink := &fakeSink{errs: tt.errs}
-			d, err := NewDispatcher(DispatcherOptions{StateDir: dir, sleep: rec.sleep, random: func() float64 { return 1 }},
+			d, err := newDispatcher(DispatcherOptions{StateDir: dir, sleep: rec.sleep, random: func() float64 { return 1 }},
 				Route{Name: "s", Sink: sink, Delivery: Delivery{BackoffMin: time.Second, BackoffMax: 4 * time.Second}})
 			if err != nil {
 				t.Fatal(err)
@@ -180,7 +180,7 @@ func TestMaxAgeDeadLetters(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	sink := &fakeSink{errs: slices.Repeat([]error{&statusError{Code: 503, Body: "upstream down"}}, 1000)}
 	rec := &sleepRecorder{}
-	d, err := NewDispatcher(DispatcherOptions{StateDir: dir, now: clock, sleep: func(ctx context.Context, dur time.Duration) error {
+	d, err := newDispatcher(DispatcherOptions{StateDir: dir, now: clock, sleep: func(ctx context.Context, dur time.Duration) error {
 		mu.Lock()
 		now = now.Add(dur) // the outage lasts as long as the waits
 		mu.Unlock()
@@ -221,7 +221,7 @@ func TestQueuedAlertsSurviveRestart(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
 			stuck := &fakeSink{block: make(chan struct{})}
-			d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: stuck})
+			d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: stuck})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestQueuedAlertsSurviveRestart(t *testing.T) {
 			} // "kill": the process dies; the journal is all there is.
 
 			got := &fakeSink{}
-			d2, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: got})
+			d2, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: got})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +258,7 @@ func TestQueuedAlertsSurviveRestart(t *testing.T) {
 
 			// A third start sends nothing: all was delivered.
 			again := &fakeSink{}
-			d3, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: again})
+			d3, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "slack", Sink: again})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,7 +274,7 @@ func TestQueuedAlertsSurviveRestart(t *testing.T) {
 func TestJournalSurvivesATornLine(t *testing.T) {
 	dir := t.TempDir()
 	stuck := &fakeSink{block: make(chan struct{})}
-	d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: stuck})
+	d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: stuck})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestJournalSurvivesATornLine(t *testing.T) {
 	f.Close()
 	log, logs := newTestLogger()
 	got := &fakeSink{}
-	d2, err := NewDispatcher(DispatcherOptions{StateDir: dir, Logger: log}, Route{Name: "s", Sink: got})
+	d2, err := newDispatcher(DispatcherOptions{StateDir: dir, Logger: log}, Route{Name: "s", Sink: got})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestJournalSurvivesATornLine(t *testing.T) {
 
 func TestRemovedSinkDeadLetters(t *testing.T) {
 	dir := t.TempDir()
-	d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "old", Sink: &fakeSink{block: make(chan struct{})}})
+	d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "old", Sink: &fakeSink{block: make(chan struct{})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestRemovedSinkDeadLetters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	d.Close(ctx)
 	cancel()
-	d2, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "new", Sink: &fakeSink{}})
+	d2, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "new", Sink: &fakeSink{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestRemovedSinkDeadLetters(t *testing.T) {
 
 func TestCloseWithoutStateDirDeadLetters(t *testing.T) {
 	log, logs := newTestLogger()
-	d, err := NewDispatcher(DispatcherOptions{Logger: log}, Route{Name: "s", Sink: &fakeSink{block: make(chan struct{})}})
+	d, err := newDispatcher(DispatcherOptions{Logger: log}, Route{Name: "s", Sink: &fakeSink{block: make(chan struct{})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,14 +334,14 @@ func TestCloseWithoutStateDirDeadLetters(t *testing.T) {
 	if n := strings.Count(logs.String(), "msg=\"dead letter\""); n != 2 {
 		t.Errorf("%d dead letters logged, want 2:\n%s", n, logs)
 	}
-	if err := d.Send(context.Background(), []alert.Alert{plain("a3")}); !errors.Is(err, ErrClosed) {
+	if err := d.Send(context.Background(), []alert.Alert{plain("a3")}); !errors.Is(err, errClosed) {
 		t.Errorf("Send after Close: %v", err)
 	}
 }
 
 func TestThrottleSaysHowManyWereSuppressed(t *testing.T) {
 	sink := &fakeSink{}
-	d, err := NewDispatcher(DispatcherOptions{},
+	d, err := newDispatcher(DispatcherOptions{},
 		Route{Name: "pager", Sink: sink, Delivery: Delivery{Throttle: 10 * time.Minute, ThrottleKey: []string{"user"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +372,7 @@ func TestThrottleSaysHowManyWereSuppressed(t *testing.T) {
 func TestDigestWhenManyWait(t *testing.T) {
 	sink := &digestSink{}
 	sink.block = make(chan struct{})
-	d, err := NewDispatcher(DispatcherOptions{}, Route{Name: "slack", Sink: sink, Delivery: Delivery{DigestAfter: 5, DigestMax: 20}})
+	d, err := newDispatcher(DispatcherOptions{}, Route{Name: "slack", Sink: sink, Delivery: Delivery{DigestAfter: 5, DigestMax: 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestMetrics(t *testing.T) {
 	m := NewMetrics(reg)
 	dir := t.TempDir()
 	sink := &fakeSink{errs: []error{&statusError{Code: 500}, slack.SlackErrorResponse{Err: "msg_too_long"}}}
-	d, err := NewDispatcher(DispatcherOptions{StateDir: dir, Metrics: m, sleep: (&sleepRecorder{}).sleep},
+	d, err := newDispatcher(DispatcherOptions{StateDir: dir, Metrics: m, sleep: (&sleepRecorder{}).sleep},
 		Route{Name: "s", Sink: sink, Delivery: Delivery{QueueSize: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -436,7 +436,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestDispatcherRejectsDuplicateNames(t *testing.T) {
-	_, err := NewDispatcher(DispatcherOptions{}, Route{Name: "a", Sink: &fakeSink{}}, Route{Name: "a", Sink: &fakeSink{}})
+	_, err := newDispatcher(DispatcherOptions{}, Route{Name: "a", Sink: &fakeSink{}}, Route{Name: "a", Sink: &fakeSink{}})
 	if err == nil || !strings.Contains(err.Error(), `two sinks named "a"`) {
 		t.Errorf("err = %v", err)
 	}
@@ -445,7 +445,7 @@ func TestDispatcherRejectsDuplicateNames(t *testing.T) {
 func TestJournalCompactsOnStart(t *testing.T) {
 	dir := t.TempDir()
 	sink := &fakeSink{}
-	d, err := NewDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: sink})
+	d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +476,7 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 
 func TestAlertsWithoutIDAreNeverDuplicates(t *testing.T) {
 	sink := &fakeSink{}
-	d, err := NewDispatcher(DispatcherOptions{}, Route{Name: "s", Sink: sink})
+	d, err := newDispatcher(DispatcherOptions{}, Route{Name: "s", Sink: sink})
 	if err != nil {
 		t.Fatal(err)
 	}

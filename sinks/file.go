@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 )
 
 // FileFormat is how a File sink encodes alerts.
@@ -22,8 +24,8 @@ const (
 	FileECS  FileFormat = "ecs"  // Elastic Common Schema field names, for Elastic and other ECS-aware SIEMs
 )
 
-// ParseFileFormat checks a file sink's format.
-func ParseFileFormat(s string) (FileFormat, error) {
+// parseFileFormat checks a file sink's format.
+func parseFileFormat(s string) (FileFormat, error) {
 	switch FileFormat(s) {
 	case "":
 		return FileJSON, nil
@@ -55,15 +57,15 @@ type File struct {
 	torn bool
 }
 
-// NewFile opens (or creates) the file for appending.
-func NewFile(opt FileOptions) (*File, error) {
+// newFile opens (or creates) the file for appending.
+func newFile(opt FileOptions) (*File, error) {
 	if opt.Path == "" {
 		return nil, errors.New("file sink: needs a path")
 	}
 	if opt.Format == "" {
 		opt.Format = FileJSON
 	}
-	if _, err := ParseFileFormat(string(opt.Format)); err != nil {
+	if _, err := parseFileFormat(string(opt.Format)); err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
 	if opt.Mode == 0 {
@@ -233,8 +235,8 @@ func (s *File) Close(context.Context) error {
 	return err
 }
 
-// ECSVersion is the Elastic Common Schema version the ECS form follows.
-const ECSVersion = "8.11.0"
+// eCSVersion is the Elastic Common Schema version the ECS form follows.
+const eCSVersion = "8.11.0"
 
 // ECSDocument is an alert in Elastic Common Schema names. ECS core fields
 // carry what has a home there (@timestamp, event.*, source.ip, source.geo.*,
@@ -359,7 +361,7 @@ func ECS(a alert.Alert) ECSDocument {
 	d := ECSDocument{
 		Timestamp: a.Time.UTC().Format(alert.TimeFormat),
 		Message:   a.Summary,
-		ECS:       ecsVersion{ECSVersion},
+		ECS:       ecsVersion{eCSVersion},
 		Event: ecsEvent{
 			ID: a.ID, Kind: "alert", Category: []string{"authentication", "session"}, Type: []string{"info"},
 			Action: a.Rule, Severity: int(a.Severity), RiskScore: riskScore[a.Severity],
@@ -423,4 +425,57 @@ func ecsASOf(g *alert.Geo) *ecsAS {
 		as.Organization = &ecsOrg{Name: g.Org}
 	}
 	return as
+}
+
+// FileConfig is a file entry of the sinks: list.
+type FileConfig struct {
+	Path   string
+	Format FileFormat
+}
+
+func (f *FileConfig) keys(*Config) map[string]setting {
+	return map[string]setting{
+		"path": strField(&f.Path),
+		"format": {set: func(d *decoder, n *yaml.Node, path string) {
+			if s, ok := d.str(n, path); ok {
+				format, err := parseFileFormat(s)
+				if err != nil {
+					d.errf(n, path, "%v", err)
+					return
+				}
+				f.Format = format
+			}
+		}},
+	}
+}
+
+func (f *FileConfig) validate() []string {
+	if f.Path == "" {
+		return []string{"needs a path"}
+	}
+	return nil
+}
+
+func (f *FileConfig) newSink() (Sink, error) {
+	return newFile(FileOptions{Path: f.Path, Format: f.Format})
+}
+
+type fileFlags struct{ path, format string }
+
+func (f *fileFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.path, "alerts-file", "", "append alerts as JSON lines to `FILE`")
+	fs.StringVar(&f.format, "alerts-format", "json", "format of --alerts-file: json or ecs (Elastic Common Schema)")
+}
+
+func (f *fileFlags) configs(minSev alert.Severity) ([]Config, []string) {
+	if f.path == "" {
+		return nil, nil
+	}
+	var p []string
+	format, err := parseFileFormat(f.format)
+	if err != nil {
+		p = append(p, "--alerts-file: "+err.Error())
+	}
+	return []Config{{Type: TypeFile, Name: "alerts-file", Origin: "--alerts-file", MinSeverity: minSev,
+		Sink: &FileConfig{Path: f.path, Format: format}}}, p
 }

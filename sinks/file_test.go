@@ -16,7 +16,7 @@ func TestFileAppendsJSONLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts", "alerts.jsonl")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	os.WriteFile(path, []byte(`{"earlier":"line"}`+"\n"), 0o644)
-	f, err := NewFile(FileOptions{Path: path})
+	f, err := newFile(FileOptions{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestFileAppendsJSONLines(t *testing.T) {
 func TestFileFollowsRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "alerts.jsonl")
-	f, err := NewFile(FileOptions{Path: path})
+	f, err := newFile(FileOptions{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestFileFollowsRotation(t *testing.T) {
 // TestECSGolden pins the Elastic Common Schema form.
 func TestECSGolden(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ecs.jsonl")
-	f, err := NewFile(FileOptions{Path: path, Format: FileECS})
+	f, err := newFile(FileOptions{Path: path, Format: FileECS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +102,10 @@ func TestECSGolden(t *testing.T) {
 }
 
 func TestFileOptionsChecked(t *testing.T) {
-	if _, err := NewFile(FileOptions{}); err == nil {
+	if _, err := newFile(FileOptions{}); err == nil {
 		t.Error("no path accepted")
 	}
-	if _, err := NewFile(FileOptions{Path: filepath.Join(t.TempDir(), "x"), Format: "xml"}); err == nil || !strings.Contains(err.Error(), "want json or ecs") {
+	if _, err := newFile(FileOptions{Path: filepath.Join(t.TempDir(), "x"), Format: "xml"}); err == nil || !strings.Contains(err.Error(), "want json or ecs") {
 		t.Errorf("format xml: %v", err)
 	}
 }

@@ -76,9 +76,9 @@ type LedgerOptions struct {
 // LedgerFile is the ledger's name in the state directory.
 const LedgerFile = "delivery.ledger"
 
-// ClaimTTL is how long a sent alert stays claimed: longer than any watcher
+// claimTTL is how long a sent alert stays claimed: longer than any watcher
 // takes to come back and re-read a line.
-const ClaimTTL = 7 * 24 * time.Hour
+const claimTTL = 7 * 24 * time.Hour
 
 // OpenLedger loads the ids an earlier run recorded. A line that is not an
 // id (the last one, torn by a crash mid-write) is skipped. Only a file that
@@ -171,7 +171,7 @@ func (l *Ledger) claim(ctx context.Context, a alert.Alert) bool {
 	if l.claims == nil {
 		return true
 	}
-	ok, err := l.claims.Claim(ctx, ClaimKey(a), ClaimTTL)
+	ok, err := l.claims.Claim(ctx, claimKey(a), claimTTL)
 	if err != nil {
 		l.log.Warn("could not claim an alert; sending it anyway", "id", a.ID, "err", err)
 		return true
@@ -301,7 +301,7 @@ func (l *Ledger) Release(ctx context.Context, group []alert.Alert) {
 		return
 	}
 	for _, a := range group {
-		if err := l.claims.Unclaim(ctx, ClaimKey(a)); err != nil {
+		if err := l.claims.Unclaim(ctx, claimKey(a)); err != nil {
 			l.log.Warn("could not release an alert's claim", "id", a.ID, "err", err)
 		}
 	}
@@ -361,13 +361,13 @@ func (l *Ledger) Close() error {
 	return err
 }
 
-// ClaimKey names an alert across watchers by the request it is about, not
+// claimKey names an alert across watchers by the request it is about, not
 // by where it was read: a sidecar reading the pod's log file (alert ids
 // from device and inode) and a central watcher reading the same lines
 // through the API (ids from the container) must claim the same key.
 // OpenUnison's bracketed request id and the millisecond make the request
 // unique; rule, user and address keep the key honest where it is "null".
-func ClaimKey(a alert.Alert) string {
+func claimKey(a alert.Alert) string {
 	h := sha256.New()
 	for _, part := range []string{a.Rule, a.IdP, a.User, a.Time.UTC().Format(time.RFC3339Nano), a.IP, a.Session} {
 		h.Write([]byte(part))

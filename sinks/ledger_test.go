@@ -115,7 +115,7 @@ func TestFileHoldsWhatItWrote(t *testing.T) {
 	for _, format := range []FileFormat{FileJSON, FileECS} {
 		t.Run(string(format), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "alerts.jsonl")
-			f, err := NewFile(FileOptions{Path: path, Format: format})
+			f, err := newFile(FileOptions{Path: path, Format: format})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +139,7 @@ func TestFileHoldsWhatItWrote(t *testing.T) {
 // them are written, in order, with one fsync.
 func TestFileDigestWritesEveryGroup(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.jsonl")
-	f, err := NewFile(FileOptions{Path: path})
+	f, err := newFile(FileOptions{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestFileAfterATornWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.jsonl")
 	a := replay()
 	os.WriteFile(path, []byte(`{"id":"`+a.ID+`","time":"2026-11-23T10:0`), 0o640)
-	f, err := NewFile(FileOptions{Path: path})
+	f, err := newFile(FileOptions{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,14 +77,14 @@ func runOutage(t *testing.T, n, queue int, maxAge time.Duration, wantDead bool) 
 		}
 		return http.StatusOK, nil, ""
 	}
-	slackSink, err := NewSlack(SlackOptions{Token: testToken, Channel: "C0123", APIURL: srv.URL + "/api/",
+	slackSink, err := newSlack(SlackOptions{Token: testToken, Channel: "C0123", APIURL: srv.URL + "/api/",
 		Interval: scaled(time.Second), Burst: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	log, _ := newTestLogger()
-	d, err := NewDispatcher(DispatcherOptions{StateDir: dir, Logger: log},
+	d, err := newDispatcher(DispatcherOptions{StateDir: dir, Logger: log},
 		Route{Name: "slack", Sink: slackSink, Delivery: Delivery{
 			QueueSize: queue, MaxAge: scaled(maxAge),
 			BackoffMin: scaled(time.Second), BackoffMax: scaled(time.Minute),
@@ -222,7 +222,7 @@ func BenchmarkDispatcherSend(b *testing.B) {
 			if withState {
 				opt.StateDir = b.TempDir()
 			}
-			d, err := NewDispatcher(opt, Route{Name: "s", Sink: &fakeSink{}, Delivery: Delivery{DeliveredIDs: 1000}})
+			d, err := newDispatcher(opt, Route{Name: "s", Sink: &fakeSink{}, Delivery: Delivery{DeliveredIDs: 1000}})
 			if err != nil {
 				b.Fatal(err)
 			}

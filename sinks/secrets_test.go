@@ -109,51 +109,51 @@ func TestSecretsNeverShown(t *testing.T) {
 		make func() (Sink, error)
 	}{
 		{"slack webhook, echoing 500", func() (Sink, error) {
-			return NewSlack(SlackOptions{WebhookURL: hook(echo.URL), Interval: time.Millisecond})
+			return newSlack(SlackOptions{WebhookURL: hook(echo.URL), Interval: time.Millisecond})
 		}},
 		{"slack webhook, down", func() (Sink, error) {
-			return NewSlack(SlackOptions{WebhookURL: hook(down), Interval: time.Millisecond})
+			return newSlack(SlackOptions{WebhookURL: hook(down), Interval: time.Millisecond})
 		}},
 		{"slack webhook, timeout", func() (Sink, error) {
-			return NewSlack(SlackOptions{WebhookURL: hook(slow.URL), Timeout: 100 * time.Millisecond, Interval: time.Millisecond})
+			return newSlack(SlackOptions{WebhookURL: hook(slow.URL), Timeout: 100 * time.Millisecond, Interval: time.Millisecond})
 		}},
 		{"slack webhook, bad URL", func() (Sink, error) {
-			return NewSlack(SlackOptions{WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook\x7f"})
+			return newSlack(SlackOptions{WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook\x7f"})
 		}},
-		{"slack bot, echoing 500", func() (Sink, error) { return NewSlack(bot(echo.URL)) }},
-		{"slack bot, down", func() (Sink, error) { return NewSlack(bot(down)) }},
-		{"slack bot, timeout", func() (Sink, error) { return NewSlack(bot(slow.URL)) }},
-		{"webhook, echoing 500", func() (Sink, error) { return NewWebhook(webhook(echo.URL)) }},
+		{"slack bot, echoing 500", func() (Sink, error) { return newSlack(bot(echo.URL)) }},
+		{"slack bot, down", func() (Sink, error) { return newSlack(bot(down)) }},
+		{"slack bot, timeout", func() (Sink, error) { return newSlack(bot(slow.URL)) }},
+		{"webhook, echoing 500", func() (Sink, error) { return newWebhook(webhook(echo.URL)) }},
 		{"webhook with user:password, echoing 500", func() (Sink, error) {
 			o := webhook(strings.Replace(decoding.URL, "http://", "http://hookuser:h00kPassw0rd@", 1))
 			o.Headers = nil // net/http sends the userinfo as Basic auth
-			return NewWebhook(o)
+			return newWebhook(o)
 		}},
 		{"webhook with a user alone, echoing 500", func() (Sink, error) {
 			o := webhook(strings.Replace(decoding.URL, "http://", "http://hookuser-named@", 1))
 			o.Headers = nil // net/http sends the userinfo as Basic auth
-			return NewWebhook(o)
+			return newWebhook(o)
 		}},
 		{"webhook with a Basic header, echoing decoded", func() (Sink, error) {
 			o := webhook(decoding.URL)
 			o.Headers = map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("hookuser:h00kPassw0rd"))}
-			return NewWebhook(o)
+			return newWebhook(o)
 		}},
-		{"webhook, down", func() (Sink, error) { return NewWebhook(webhook(down)) }},
-		{"webhook, timeout", func() (Sink, error) { return NewWebhook(webhook(slow.URL)) }},
+		{"webhook, down", func() (Sink, error) { return newWebhook(webhook(down)) }},
+		{"webhook, timeout", func() (Sink, error) { return newWebhook(webhook(slow.URL)) }},
 		{"webhook, bad URL", func() (Sink, error) {
 			o := webhook(echo.URL)
 			o.URL = "::/ingest?key=w3bh00kk3y"
-			return NewWebhook(o)
+			return newWebhook(o)
 		}},
 		// File and syslog hold no secrets; they are here so a secret
 		// added to them later meets this test.
 		{"file, unwritable", func() (Sink, error) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "a-file"), nil, 0o600) // where a directory should be
-			return NewFile(FileOptions{Path: filepath.Join(dir, "a-file", "alerts.jsonl")})
+			return newFile(FileOptions{Path: filepath.Join(dir, "a-file", "alerts.jsonl")})
 		}},
-		{"syslog, down", func() (Sink, error) { return NewSyslog(SyslogOptions{Network: "tcp", Address: closedAddr(t)}) }},
+		{"syslog, down", func() (Sink, error) { return newSyslog(SyslogOptions{Network: "tcp", Address: closedAddr(t)}) }},
 	}
 	for _, m := range makers {
 		t.Run(m.name, func(t *testing.T) {
@@ -175,7 +175,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			// passes, the dead letter with the last error.
 			dir := t.TempDir()
 			log, logs := newTestLogger()
-			d, err := NewDispatcher(DispatcherOptions{StateDir: dir, Logger: log},
+			d, err := newDispatcher(DispatcherOptions{StateDir: dir, Logger: log},
 				Route{Name: "s", Sink: s, Delivery: Delivery{BackoffMin: 10 * time.Millisecond, BackoffMax: 10 * time.Millisecond, MaxAge: 200 * time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
@@ -202,7 +202,7 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "hook")
 	os.WriteFile(bad, []byte("hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook\n"), 0o600)
-	cfgs, err := ParseConfig("c.yaml", []byte("sinks:\n  - type: slack\n    webhook_url_file: "+bad+"\n"))
+	cfgs, err := parseConfig("c.yaml", []byte("sinks:\n  - type: slack\n    webhook_url_file: "+bad+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,10 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 		t.Fatal("a webhook URL without a scheme was accepted")
 	}
 	checkNoSecret(t, "Build error", err.Error())
-	_, err = FromFlags(Flags{SlackWebhookURL: "hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook", SlackToken: testToken})
-	checkNoSecret(t, "FromFlags error", err.Error())
-	checkNoSecret(t, "config", fmt.Sprintf("%+v", Config{Token: testToken, WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook"}))
+	_, err = parseFlags(t, "--slack-webhook-url", "hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook", "--slack-token", testToken).Configs(alert.Info)
+	checkNoSecret(t, "flags error", err.Error())
+	_, err = parseFlags(t, "--slack-webhook-url", "hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook").Configs(alert.Info)
+	checkNoSecret(t, "flags error", err.Error())
+	slack := &SlackConfig{Token: testToken, WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook"}
+	checkNoSecret(t, "config", fmt.Sprintf("%+v %+v %#v", Config{Sink: slack}, *slack, *slack))
 }

@@ -23,8 +23,11 @@
 // What it must not do: decide whether an alert matters. Severity is the
 // rules' call; the only filters here are a sink's own minimum severity, rule
 // list and optional throttle, which an operator sets per sink. Nor does it
-// read flags or the environment: cmd/graceguard does, and hands values to
-// FromFlags and ParseConfig.
+// read the command line or the environment: each sink type declares its
+// flags (Flags.AddFlags), and cmd/graceguard parses them, applies the
+// environment and config file, and hands the config's sinks: list to
+// DecodeConfig. Each sink type's config lives beside the sink, registered
+// in registry.go.
 //
 // Secrets (webhook URLs, tokens, HMAC keys) are held as Secret and scrubbed
 // from every error a sink returns, because net/http's errors quote the URL

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/spf13/pflag"
 	"golang.org/x/time/rate"
 
 	"github.com/graceguard/graceguard/alert"
@@ -60,11 +61,11 @@ type Slack struct {
 	threads *threadCache
 }
 
-// DefaultSlackAPIURL is Slack's Web API base.
-const DefaultSlackAPIURL = slack.APIURL
+// defaultSlackAPIURL is Slack's Web API base.
+const defaultSlackAPIURL = slack.APIURL
 
-// NewSlack checks opt and returns a Slack sink. It sends nothing.
-func NewSlack(opt SlackOptions) (*Slack, error) {
+// newSlack checks opt and returns a Slack sink. It sends nothing.
+func newSlack(opt SlackOptions) (*Slack, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 10 * time.Second
 	}
@@ -107,7 +108,7 @@ func NewSlack(opt SlackOptions) (*Slack, error) {
 		}
 		api := opt.APIURL
 		if api == "" {
-			api = DefaultSlackAPIURL
+			api = defaultSlackAPIURL
 		}
 		if err := checkHTTPURL(api); err != nil {
 			return nil, fmt.Errorf("slack: API URL %s: %w", redact(api), err)
@@ -717,4 +718,108 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + ellipsis
+}
+
+// SlackConfig is a slack entry of the sinks: list: an incoming webhook or
+// a bot token with a channel. Every rule of which settings go together is
+// here (the file's keys) or in slackFlags (the flags').
+type SlackConfig struct {
+	WebhookURL     Secret // from --slack-webhook-url or the environment
+	WebhookURLFile string
+	Token          Secret // from --slack-token or the environment
+	TokenFile      string
+	Channel        string
+	APIURL         string
+	RunbookURL     string
+	Interval       time.Duration
+	Burst          int
+	ThreadWindow   time.Duration
+	Timeout        time.Duration
+}
+
+func (s *SlackConfig) keys(c *Config) map[string]setting {
+	return map[string]setting{
+		"webhook_url_file": strField(&s.WebhookURLFile),
+		"webhook_url":      inlineSecret("webhook_url_file", "--slack-webhook-url or GRACEGUARD_SLACK_WEBHOOK_URL"),
+		"token_file":       strField(&s.TokenFile),
+		"token":            inlineSecret("token_file", "--slack-token or GRACEGUARD_SLACK_TOKEN"),
+		"channel":          strField(&s.Channel),
+		"api_url":          strField(&s.APIURL),
+		"runbook_url":      strField(&s.RunbookURL),
+		"interval":         durField(&s.Interval),
+		"burst":            numField(&s.Burst),
+		"thread_window":    durField(&s.ThreadWindow),
+		"timeout":          durField(&s.Timeout),
+		"digest_after":     numField(&c.Delivery.DigestAfter),
+		"digest_max":       numField(&c.Delivery.DigestMax),
+	}
+}
+
+func (s *SlackConfig) bot() bool { return s.Token != "" || s.TokenFile != "" }
+
+func (s *SlackConfig) validate() []string {
+	p := onlyOne(s.WebhookURL != "" || s.WebhookURLFile != "", s.bot(),
+		"webhook_url_file (an incoming webhook) or token_file with channel (a bot)")
+	if s.bot() && s.Channel == "" {
+		p = append(p, "a bot token needs a channel")
+	}
+	if s.Channel != "" && !s.bot() {
+		p = append(p, "channel goes with a bot token (token_file); an incoming webhook posts to its own channel")
+	}
+	if s.APIURL != "" && !s.bot() {
+		p = append(p, "api_url goes with a bot token (token_file)")
+	}
+	p = append(p, urlProblems("webhook URL", s.WebhookURL.Reveal(), true)...)
+	p = append(p, urlProblems("api_url", s.APIURL, false)...)
+	return append(p, urlProblems("runbook_url", s.RunbookURL, false)...)
+}
+
+func (s *SlackConfig) newSink() (Sink, error) {
+	opt := SlackOptions{WebhookURL: s.WebhookURL, Token: s.Token, Channel: s.Channel, APIURL: s.APIURL,
+		RunbookURL: s.RunbookURL, Timeout: s.Timeout, Interval: s.Interval, Burst: s.Burst, ThreadWindow: s.ThreadWindow}
+	var err error
+	if opt.WebhookURL, err = readSecret(opt.WebhookURL, s.WebhookURLFile, "webhook_url_file"); err != nil {
+		return nil, err
+	}
+	if opt.Token, err = readSecret(opt.Token, s.TokenFile, "token_file"); err != nil {
+		return nil, err
+	}
+	return newSlack(opt)
+}
+
+// SlackWebhookConfig is the sink --slack-webhook-url makes (the demo's too).
+func SlackWebhookConfig(url string, runbook string, minSev alert.Severity) Config {
+	return Config{Type: TypeSlack, Name: "slack", Origin: "--slack-webhook-url", MinSeverity: minSev,
+		Sink: &SlackConfig{WebhookURL: Secret(strings.TrimSpace(url)), RunbookURL: runbook}}
+}
+
+type slackFlags struct {
+	webhookURL, token, channel, apiURL, runbookURL string
+}
+
+func (f *slackFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.webhookURL, "slack-webhook-url", "", "post alerts to this Slack incoming webhook `URL` (a secret: prefer GRACEGUARD_SLACK_WEBHOOK_URL)")
+	fs.StringVar(&f.token, "slack-token", "", "Slack bot `TOKEN` for chat.postMessage with --slack-channel (a secret: prefer GRACEGUARD_SLACK_TOKEN)")
+	fs.StringVar(&f.channel, "slack-channel", "", "Slack `CHANNEL` for --slack-token")
+	fs.StringVar(&f.apiURL, "slack-api-url", "", "Slack Web API base `URL` (Slack-compatible or test endpoints)")
+	fs.StringVar(&f.runbookURL, "slack-runbook-url", "", "runbook `URL` linked in every Slack message")
+}
+
+func (f *slackFlags) configs(minSev alert.Severity) ([]Config, []string) {
+	switch {
+	case f.webhookURL != "" && f.token != "":
+		return nil, []string{"--slack-webhook-url and --slack-token: give one (a bot token allows threads)"}
+	case f.webhookURL != "":
+		var p []string
+		if f.channel != "" || f.apiURL != "" {
+			p = append(p, "--slack-channel and --slack-api-url go with --slack-token; an incoming webhook posts to its own channel")
+		}
+		return []Config{SlackWebhookConfig(f.webhookURL, f.runbookURL, minSev)}, p
+	case f.token != "":
+		return []Config{{Type: TypeSlack, Name: "slack", Origin: "--slack-token", MinSeverity: minSev,
+			Sink: &SlackConfig{Token: Secret(strings.TrimSpace(f.token)), Channel: f.channel, APIURL: f.apiURL, RunbookURL: f.runbookURL}}}, nil
+	case f.channel != "" || f.apiURL != "":
+		return nil, []string{"--slack-channel and --slack-api-url need --slack-token"}
+	}
+	return nil, nil
 }

@@ -246,7 +246,7 @@ func TestSlackIncomingWebhook(t *testing.T) {
 				time.Sleep(tt.delay)
 				return tt.status, tt.header, tt.body
 			}
-			s, err := NewSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Timeout: 100 * time.Millisecond})
+			s, err := newSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Timeout: 100 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +298,7 @@ func TestSlackWebAPI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newSlackServer(t)
 			srv.answer = func(int) (int, http.Header, string) { return tt.status, tt.header, tt.body }
-			s, err := NewSlack(SlackOptions{Token: testToken, Channel: "#secops", APIURL: srv.URL + "/api"})
+			s, err := newSlack(SlackOptions{Token: testToken, Channel: "#secops", APIURL: srv.URL + "/api"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,7 +328,7 @@ func TestSlackWebAPI(t *testing.T) {
 
 func TestSlackThreadsPerUser(t *testing.T) {
 	srv := newSlackServer(t)
-	s, err := NewSlack(SlackOptions{Token: testToken, Channel: "C0123", APIURL: srv.URL + "/api/", MaxThreads: 2, Interval: time.Millisecond})
+	s, err := newSlack(SlackOptions{Token: testToken, Channel: "C0123", APIURL: srv.URL + "/api/", MaxThreads: 2, Interval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestSlackThreadsPerUser(t *testing.T) {
 
 func TestSlackPacesMessages(t *testing.T) {
 	srv := newSlackServer(t)
-	s, err := NewSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Interval: 50 * time.Millisecond, Burst: 2})
+	s, err := newSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Interval: 50 * time.Millisecond, Burst: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestSlackOptionsChecked(t *testing.T) {
 		{SlackOptions{Token: testToken, Channel: "C1", RunbookURL: "wiki"}, "runbook URL"},
 	}
 	for _, tt := range tests {
-		_, err := NewSlack(tt.opt)
+		_, err := newSlack(tt.opt)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewSlack(%+v) = %v, want %q", tt.opt, err, tt.want)
 		}

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 )
 
 // SyslogOptions configure a Syslog sink.
@@ -50,8 +54,8 @@ type Syslog struct {
 	conn     net.Conn
 }
 
-// SyslogSDID names graceguard's structured-data element.
-const SyslogSDID = "graceguard@32473"
+// syslogSDID names graceguard's structured-data element.
+const syslogSDID = "graceguard@32473"
 
 var facilities = map[string]int{
 	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
@@ -59,8 +63,8 @@ var facilities = map[string]int{
 	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
 }
 
-// ParseFacility reads a syslog facility name (auth, authpriv, local0…).
-func ParseFacility(name string) (int, error) {
+// parseFacility reads a syslog facility name (auth, authpriv, local0…).
+func parseFacility(name string) (int, error) {
 	if name == "" {
 		return facilities["auth"], nil
 	}
@@ -75,8 +79,8 @@ var syslogSeverity = map[alert.Severity]int{
 	alert.Critical: 2, alert.High: 3, alert.Medium: 4, alert.Low: 5, alert.Info: 6,
 }
 
-// NewSyslog checks opt and returns a Syslog sink; it connects on first use.
-func NewSyslog(opt SyslogOptions) (*Syslog, error) {
+// newSyslog checks opt and returns a Syslog sink; it connects on first use.
+func newSyslog(opt SyslogOptions) (*Syslog, error) {
 	if opt.Network == "" {
 		opt.Network = "udp"
 	}
@@ -91,7 +95,7 @@ func NewSyslog(opt SyslogOptions) (*Syslog, error) {
 	if opt.TLS != nil && opt.Network != "tls" {
 		return nil, fmt.Errorf("syslog: TLS settings need network tls, not %s", opt.Network)
 	}
-	fac, err := ParseFacility(opt.Facility)
+	fac, err := parseFacility(opt.Facility)
 	if err != nil {
 		return nil, fmt.Errorf("syslog: %w", err)
 	}
@@ -235,7 +239,7 @@ func (s *Syslog) frame(a alert.Alert, body []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "<%d>1 %s %s %s %s %s ", s.facility*8+sev, a.Time.UTC().Format(alert.TimeFormat),
 		header(s.opt.Hostname, 255), header(s.opt.AppName, 48), header(s.pid, 128), header(a.Rule, 32))
-	b.WriteString("[" + SyslogSDID)
+	b.WriteString("[" + syslogSDID)
 	for _, p := range [][2]string{
 		{"id", a.ID}, {"severity", a.Severity.String()}, {"rule", a.Rule}, {"user", a.User}, {"ip", a.IP},
 		{"prev_ip", a.PrevIP}, {"session", a.Session}, {"idp", a.IdP}, {"source", a.Source},
@@ -285,4 +289,142 @@ func (s *Syslog) Close(context.Context) error {
 	err := s.conn.Close()
 	s.conn = nil
 	return err
+}
+
+// SyslogConfig is a syslog entry of the sinks: list.
+type SyslogConfig struct {
+	Network  string // udp (the default), tcp or tls
+	Address  string
+	TLS      *TLSConfig
+	Facility string
+	Hostname string
+	AppName  string
+	Timeout  time.Duration
+}
+
+// TLSConfig is a syslog sink's tls: mapping.
+type TLSConfig struct {
+	CAFile             string // PEM roots to verify the collector; the system's by default
+	CertFile, KeyFile  string // a client certificate, for collectors that ask for one
+	ServerName         string // the name to verify; the host of address by default
+	InsecureSkipVerify bool   // for a lab only
+}
+
+func (s *SyslogConfig) keys(*Config) map[string]setting {
+	return map[string]setting{
+		"network":  strField(&s.Network),
+		"address":  strField(&s.Address),
+		"facility": strField(&s.Facility),
+		"hostname": strField(&s.Hostname),
+		"app_name": strField(&s.AppName),
+		"timeout":  durField(&s.Timeout),
+		"tls":      {set: func(d *decoder, n *yaml.Node, path string) { s.TLS = d.tls(n, path) }},
+	}
+}
+
+func (s *SyslogConfig) validate() []string {
+	var p []string
+	if s.Network == "" {
+		s.Network = "udp"
+	}
+	if !slices.Contains([]string{"udp", "tcp", "tls"}, s.Network) {
+		p = append(p, fmt.Sprintf("network %q: want udp, tcp or tls", s.Network))
+	}
+	if _, _, err := net.SplitHostPort(s.Address); err != nil {
+		p = append(p, fmt.Sprintf("address %q: want host:port", s.Address))
+	}
+	if s.TLS != nil && s.Network != "tls" {
+		p = append(p, "tls settings need network: tls")
+	}
+	if s.TLS != nil && (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
+		p = append(p, "tls: cert_file and key_file go together")
+	}
+	if _, err := parseFacility(s.Facility); err != nil {
+		p = append(p, err.Error())
+	}
+	return p
+}
+
+func (s *SyslogConfig) newSink() (Sink, error) {
+	opt := SyslogOptions{Network: s.Network, Address: s.Address, Facility: s.Facility, Hostname: s.Hostname, AppName: s.AppName, Timeout: s.Timeout}
+	if s.TLS != nil {
+		var err error
+		if opt.TLS, err = s.TLS.config(); err != nil {
+			return nil, err
+		}
+	}
+	return newSyslog(opt)
+}
+
+type syslogFlags struct{ addr string }
+
+func (f *syslogFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.addr, "syslog-addr", "", "send RFC 5424 syslog to `ADDR` ([udp://|tcp://|tls://]host:port)")
+}
+
+func (f *syslogFlags) configs(minSev alert.Severity) ([]Config, []string) {
+	if f.addr == "" {
+		return nil, nil
+	}
+	network, addr := "udp", f.addr
+	if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+		network, addr = scheme, rest
+	}
+	return []Config{{Type: TypeSyslog, Name: "syslog", Origin: "--syslog-addr", MinSeverity: minSev,
+		Sink: &SyslogConfig{Network: network, Address: addr}}}, nil
+}
+func (d *decoder) tls(n *yaml.Node, path string) *TLSConfig {
+	if n.Kind != yaml.MappingNode {
+		d.errf(n, path, "want a mapping (ca_file, cert_file, key_file, server_name, insecure_skip_verify)")
+		return nil
+	}
+	t := &TLSConfig{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := resolve(n.Content[i]), resolve(n.Content[i+1])
+		kpath := path + "." + kn.Value
+		var dst *string
+		switch kn.Value {
+		case "ca_file":
+			dst = &t.CAFile
+		case "cert_file":
+			dst = &t.CertFile
+		case "key_file":
+			dst = &t.KeyFile
+		case "server_name":
+			dst = &t.ServerName
+		case "insecure_skip_verify":
+			t.InsecureSkipVerify, _ = d.boolean(vn, kpath)
+			continue
+		default:
+			d.errf(kn, kpath, "unknown key (known: ca_file, cert_file, key_file, server_name, insecure_skip_verify)")
+			continue
+		}
+		if s, ok := d.str(vn, kpath); ok {
+			*dst = s
+		}
+	}
+	return t
+}
+
+func (t *TLSConfig) config() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }

@@ -176,7 +176,7 @@ func TestSyslogOverEachTransport(t *testing.T) {
 			if network == "tls" {
 				opt.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 			}
-			s, err := NewSyslog(opt)
+			s, err := newSyslog(opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func TestSyslogOverEachTransport(t *testing.T) {
 
 func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
 	c := newCollector(t, "tcp", nil)
-	s, err := NewSyslog(SyslogOptions{Network: "tcp", Address: c.addr, Hostname: "gg-host"})
+	s, err := newSyslog(SyslogOptions{Network: "tcp", Address: c.addr, Hostname: "gg-host"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
 func TestSyslogTLSRefusesAnUnknownCollector(t *testing.T) {
 	serverTLS, _ := selfSigned(t)
 	c := newCollector(t, "tcp", serverTLS)
-	s, err := NewSyslog(SyslogOptions{Network: "tls", Address: c.addr, Timeout: time.Second})
+	s, err := newSyslog(SyslogOptions{Network: "tls", Address: c.addr, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestSyslogDownIsRetried(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens
-	s, err := NewSyslog(SyslogOptions{Network: "tcp", Address: addr, Timeout: time.Second})
+	s, err := newSyslog(SyslogOptions{Network: "tcp", Address: addr, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestSyslogDownIsRetried(t *testing.T) {
 
 func TestSyslogUDPStaysUnderMaxSize(t *testing.T) {
 	c := newCollector(t, "udp", nil)
-	s, err := NewSyslog(SyslogOptions{Address: c.addr, Hostname: "gg-host", MaxUDPSize: 2048})
+	s, err := newSyslog(SyslogOptions{Address: c.addr, Hostname: "gg-host", MaxUDPSize: 2048})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestSyslogUDPStaysUnderMaxSize(t *testing.T) {
 }
 
 func TestSyslogFormatEscapesStructuredData(t *testing.T) {
-	s, _ := NewSyslog(SyslogOptions{Address: "127.0.0.1:514", Hostname: "gg host\n", AppName: "graceguard"})
+	s, _ := newSyslog(SyslogOptions{Address: "127.0.0.1:514", Hostname: "gg host\n", AppName: "graceguard"})
 	a := plain("x")
 	a.User = `uid=a"b]c\d,o=T`
 	a.Rule = "a-rule-name-that-is-much-longer-than-thirty-two-characters"
@@ -292,7 +292,7 @@ func TestSyslogOptionsChecked(t *testing.T) {
 		{SyslogOptions{Network: "tcp", Address: "h:1", TLS: &tls.Config{}}, "need network tls"},
 	}
 	for _, tt := range tests {
-		if _, err := NewSyslog(tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := newSyslog(tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewSyslog(%+v) = %v, want %q", tt.opt, err, tt.want)
 		}
 	}

@@ -26,8 +26,8 @@ type throttleEntry struct {
 // maxThrottleKeys bounds the throttle's memory under a flood of new users.
 const maxThrottleKeys = 10_000
 
-// ThrottleFields are the alert fields a throttle key can be made of.
-var ThrottleFields = []string{"rule", "user", "ip", "prev_ip", "idp", "source", "severity"}
+// throttleFields are the alert fields a throttle key can be made of.
+var throttleFields = []string{"rule", "user", "ip", "prev_ip", "idp", "source", "severity"}
 
 func newThrottle(window time.Duration, key []string) *throttle {
 	return &throttle{window: window, key: key, entries: map[string]*throttleEntry{}}

@@ -12,10 +12,13 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/graceguard/graceguard/internal/durable"
 )
@@ -34,8 +37,8 @@ type WebhookOptions struct {
 	HTTPClient      *http.Client  // nil: a client with Timeout
 }
 
-// DefaultSignatureHeader carries the HMAC-SHA256 of the body.
-const DefaultSignatureHeader = "X-Graceguard-Signature"
+// defaultSignatureHeader carries the HMAC-SHA256 of the body.
+const defaultSignatureHeader = "X-Graceguard-Signature"
 
 // Webhook POSTs each alert as the alert JSON (README's schema), one
 // request per alert so receivers get exactly the object scan --format json
@@ -52,13 +55,13 @@ type Webhook struct {
 	posted *durable.RecentIDs
 }
 
-// NewWebhook checks opt and returns a Webhook sink.
-func NewWebhook(opt WebhookOptions) (*Webhook, error) {
+// newWebhook checks opt and returns a Webhook sink.
+func newWebhook(opt WebhookOptions) (*Webhook, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 10 * time.Second
 	}
 	if opt.SignatureHeader == "" {
-		opt.SignatureHeader = DefaultSignatureHeader
+		opt.SignatureHeader = defaultSignatureHeader
 	}
 	w := &Webhook{opt: opt, http: opt.HTTPClient, posted: durable.NewRecentIDs(1024)}
 	w.scrub = newScrubber(opt.URL.Reveal(), opt.Secret.Reveal())
@@ -137,7 +140,7 @@ func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
 	req.Header.Set("User-Agent", "graceguard")
 	req.Header.Set("X-Graceguard-Alert-Id", a.ID)
 	if w.opt.Secret != "" {
-		req.Header.Set(w.opt.SignatureHeader, Sign(w.opt.Secret, body))
+		req.Header.Set(w.opt.SignatureHeader, sign(w.opt.Secret, body))
 	}
 	resp, err := w.http.Do(req)
 	if err != nil {
@@ -152,10 +155,10 @@ func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
 	return w.scrub.wrap(fmt.Errorf("webhook %s: alert %s: %w", w.opt.URL, a.ID, se))
 }
 
-// Sign returns the signature header value for body: "sha256=" and the hex
+// sign returns the signature header value for body: "sha256=" and the hex
 // HMAC-SHA256 of body under secret. A receiver recomputes it over the raw
 // body and compares in constant time (hmac.Equal).
-func Sign(secret Secret, body []byte) string {
+func sign(secret Secret, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret.Reveal()))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
@@ -165,4 +168,67 @@ func Sign(secret Secret, body []byte) string {
 func (w *Webhook) Close(context.Context) error {
 	w.http.CloseIdleConnections()
 	return nil
+}
+
+// WebhookConfig is a webhook entry of the sinks: list.
+type WebhookConfig struct {
+	URL             Secret // from url: or --webhook-url
+	URLFile         string
+	Headers         map[string]string
+	SecretFile      string
+	SignatureHeader string
+	Timeout         time.Duration
+}
+
+func (w *WebhookConfig) keys(*Config) map[string]setting {
+	return map[string]setting{
+		"url": {set: func(d *decoder, n *yaml.Node, path string) {
+			if s, ok := d.str(n, path); ok {
+				w.URL = Secret(s)
+			}
+		}},
+		"url_file":         strField(&w.URLFile),
+		"headers":          {set: func(d *decoder, n *yaml.Node, path string) { w.Headers = d.strMap(n, path) }},
+		"secret_file":      strField(&w.SecretFile),
+		"secret":           inlineSecret("secret_file", "a file"),
+		"signature_header": strField(&w.SignatureHeader),
+		"timeout":          durField(&w.Timeout),
+	}
+}
+
+func (w *WebhookConfig) validate() []string {
+	p := onlyOne(w.URL != "", w.URLFile != "", "url or url_file")
+	p = append(p, urlProblems("url", w.URL.Reveal(), true)...)
+	for k := range w.Headers {
+		if !validHeaderName(k) {
+			p = append(p, fmt.Sprintf("header name %q is not a valid HTTP header name", k))
+		}
+	}
+	return p
+}
+
+func (w *WebhookConfig) newSink() (Sink, error) {
+	opt := WebhookOptions{URL: w.URL, Headers: w.Headers, SignatureHeader: w.SignatureHeader, Timeout: w.Timeout}
+	var err error
+	if opt.URL, err = readSecret(opt.URL, w.URLFile, "url_file"); err != nil {
+		return nil, err
+	}
+	if opt.Secret, err = readSecret("", w.SecretFile, "secret_file"); err != nil {
+		return nil, err
+	}
+	return newWebhook(opt)
+}
+
+type webhookFlags struct{ url string }
+
+func (f *webhookFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.url, "webhook-url", "", "POST each alert's JSON to this `URL`")
+}
+
+func (f *webhookFlags) configs(minSev alert.Severity) ([]Config, []string) {
+	if f.url == "" {
+		return nil, nil
+	}
+	return []Config{{Type: TypeWebhook, Name: "webhook", Origin: "--webhook-url", MinSeverity: minSev,
+		Sink: &WebhookConfig{URL: Secret(strings.TrimSpace(f.url))}}}, nil
 }

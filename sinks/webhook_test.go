@@ -52,7 +52,7 @@ func webhookServer(t *testing.T, statuses ...int) (*httptest.Server, func() []we
 
 func TestWebhookPostsAlertJSONSigned(t *testing.T) {
 	srv, reqs := webhookServer(t)
-	w, err := NewWebhook(WebhookOptions{
+	w, err := newWebhook(WebhookOptions{
 		URL: Secret(srv.URL + "/ingest?key=k3yk3yk3y"), Secret: "shared-hmac-key",
 		Headers: map[string]string{"Authorization": "Bearer b3arerb3arer", "X-Tenant": "acme"},
 	})
@@ -72,8 +72,8 @@ func TestWebhookPostsAlertJSONSigned(t *testing.T) {
 		if string(r.body) != string(want) {
 			t.Errorf("body %s, want the alert JSON %s", r.body, want)
 		}
-		sig := r.header.Get(DefaultSignatureHeader)
-		if !hmac.Equal([]byte(sig), []byte(Sign("shared-hmac-key", r.body))) || !strings.HasPrefix(sig, "sha256=") || len(sig) != 7+64 {
+		sig := r.header.Get(defaultSignatureHeader)
+		if !hmac.Equal([]byte(sig), []byte(sign("shared-hmac-key", r.body))) || !strings.HasPrefix(sig, "sha256=") || len(sig) != 7+64 {
 			t.Errorf("signature %q does not verify", sig)
 		}
 		for k, v := range map[string]string{"Content-Type": "application/json", "Authorization": "Bearer b3arerb3arer",
@@ -87,7 +87,7 @@ func TestWebhookPostsAlertJSONSigned(t *testing.T) {
 
 func TestWebhookSignatureIsHMACSHA256(t *testing.T) {
 	// RFC 4231 test case 2.
-	got := Sign("Jefe", []byte("what do ya want for nothing?"))
+	got := sign("Jefe", []byte("what do ya want for nothing?"))
 	if got != "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" {
 		t.Errorf("Sign = %s", got)
 	}
@@ -108,7 +108,7 @@ func TestWebhookFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, _ := webhookServer(t, tt.statuses...)
-			w, err := NewWebhook(WebhookOptions{URL: Secret(srv.URL + "/hook/t0k3nt0k3nt0k3n")})
+			w, err := newWebhook(WebhookOptions{URL: Secret(srv.URL + "/hook/t0k3nt0k3nt0k3n")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestWebhookFailures(t *testing.T) {
 
 func TestWebhookRetryDoesNotRepost(t *testing.T) {
 	srv, reqs := webhookServer(t, 200, 503) // the second alert of the group fails once
-	w, err := NewWebhook(WebhookOptions{URL: Secret(srv.URL)})
+	w, err := newWebhook(WebhookOptions{URL: Secret(srv.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestWebhookTimeout(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}))
 	defer srv.Close()
-	w, err := NewWebhook(WebhookOptions{URL: Secret(srv.URL + "/s3cr3tpath1234"), Timeout: 50 * time.Millisecond})
+	w, err := newWebhook(WebhookOptions{URL: Secret(srv.URL + "/s3cr3tpath1234"), Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestWebhookOptionsChecked(t *testing.T) {
 		{WebhookOptions{URL: "https://siem.example/", Headers: map[string]string{"Bad Header": "x"}}, "not a valid HTTP header name"},
 	}
 	for _, tt := range tests {
-		_, err := NewWebhook(tt.opt)
+		_, err := newWebhook(tt.opt)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewWebhook(%v) = %v, want %q", tt.opt, err, tt.want)
 		}

@@ -20,7 +20,7 @@ func FuzzConfigFile(f *testing.F) {
 		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cmd := newWatchCmd(streams{})
+		cmd := newWatchCmd(streams{}, nil)
 		err := applySettings(cmd, path)
 		if err != nil && !strings.Contains(err.Error(), path) && !strings.Contains(err.Error(), "GRACEGUARD_") {
 			t.Errorf("error does not name the file: %v", err)

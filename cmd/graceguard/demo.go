@@ -25,8 +25,13 @@ type demoOptions struct {
 	slackURL string
 }
 
-func newDemoCmd(io streams) *cobra.Command {
+// newDemoCmd makes demo; runF, when not nil, runs instead of runDemo
+// (tests of flag parsing).
+func newDemoCmd(io streams, runF func(context.Context, *demoOptions) error) *cobra.Command {
 	o := &demoOptions{io: io}
+	if runF == nil {
+		runF = runDemo
+	}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "See graceguard catch a replayed refresh token, in about fifteen seconds, with nothing to set up",
@@ -46,7 +51,7 @@ and the controller's own log lines and each alert as it fires, then a summary.
 The demo GeoIP databases (built in, no download) place the story's addresses in
 London, Berlin, Paris and Sydney; --geoip-city/--geoip-asn use others.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runF(cmd.Context(), o) },
 	}
 	cmd.Flags().StringVar(&o.color, "color", "auto", "colour: auto (when stdout is a terminal), always or never")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "hide graceguard's own log messages")
@@ -78,11 +83,7 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 	}
 	var extra func(context.Context, []alert.Alert) error
 	if url := o.slackURL; url != "" {
-		cfgs, err := sinks.FromFlags(sinks.Flags{SlackWebhookURL: url})
-		if err != nil {
-			return usageError{err}
-		}
-		d, err := sinks.Build(cfgs, sinks.DispatcherOptions{Logger: logger})
+		d, err := sinks.Build([]sinks.Config{sinks.SlackWebhookConfig(url, "", 0 /* every alert */)}, sinks.DispatcherOptions{Logger: logger})
 		if err != nil {
 			return usageError{err}
 		}

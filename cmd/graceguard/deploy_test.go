@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,7 +28,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/graceguard/graceguard/internal/kubeclient"
-	"github.com/graceguard/graceguard/source/kube"
+	"github.com/spf13/pflag"
 )
 
 // The manifests under deploy/ are checked here, in package main, so that
@@ -191,8 +193,11 @@ type watchSettings struct {
 	kubeProxyNamespace, kubeProxySelector, kubeProxyContainer, podIP string
 }
 
-// parseWatch runs args through the watch command's own flag set, argument
-// check, environment and config file handling.
+// parseWatch runs args through the watch command itself (the root's
+// environment and config file handling, watch's flags and RunE) with a runF
+// that runs watch's own start-up checks (checkStart) on the options it
+// resolved, short of finding an API server: a change to watch's start-up
+// cannot diverge from what this test checks.
 func parseWatch(t *testing.T, args []string, env map[string]string, configFiles map[string]string) (watchSettings, bool) {
 	t.Helper()
 	var s watchSettings
@@ -200,56 +205,41 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 		t.Errorf("args %q: want graceguard watch", args)
 		return s, false
 	}
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
+	clearEnv(t)
 	for k, v := range env {
 		if strings.HasPrefix(k, envPrefix) {
 			t.Setenv(k, v)
 		}
 	}
-	root := newRootCmd(strings.NewReader(""), io.Discard, io.Discard)
-	cmd, flagArgs, err := root.Find(args)
-	if err != nil || cmd.Name() != "watch" {
-		t.Errorf("args %q: %v", args, err)
+	ok := true
+	args, configOK := mountConfig(t, args, configFiles)
+	ok = ok && configOK
+	var o *watchOptions
+	run := func(_ context.Context, resolved *watchOptions) error {
+		o = resolved
+		// In a pod, the service account's API server; any will do here.
+		o.kube.loadConfig = func(string, string) (*kubeclient.Config, string, error) {
+			return &kubeclient.Config{Host: "https://kubernetes.default.svc"}, "", nil
+		}
+		_, err := o.checkStart()
+		return err
+	}
+	root := newRootCmdWith(strings.NewReader(""), io.Discard, io.Discard, runners{watch: run})
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		t.Errorf("graceguard watch rejects %q, its environment or config: %v", args, err)
+		ok = false
+	}
+	cmd, _, err := root.Find([]string{"watch"})
+	if err != nil || o == nil {
+		t.Errorf("graceguard watch did not start (%v)", err)
 		return s, false
 	}
-	ok := true
-	if err := cmd.ParseFlags(flagArgs); err != nil {
-		t.Errorf("graceguard watch rejects %q: %v", flagArgs, err)
-		ok = false
-	}
-	s.patterns = cmd.Flags().Args()
-	if err := cmd.ValidateArgs(s.patterns); err != nil {
-		t.Errorf("graceguard watch rejects the arguments %q: %v", s.patterns, err)
-		ok = false
-	}
-	configPath, _ := cmd.Flags().GetString("config")
-	if configPath != "" {
-		data, found := configFiles[configPath]
-		if !found {
-			t.Errorf("--config %s: no ConfigMap is mounted there", configPath)
-			return s, false
-		}
-		tmp := filepath.Join(t.TempDir(), filepath.Base(configPath))
-		if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Flags().Set("config", tmp); err != nil {
-			t.Fatal(err)
-		}
-		configPath = tmp
-		if _, err := configSinks(configPath); err != nil {
+	if o.configPath != "" {
+		if _, err := configSinks(o.configPath); err != nil {
 			t.Errorf("the sinks: in the ConfigMap's config: %v", err)
 			ok = false
 		}
-	}
-	if err := applySettings(cmd, configPath); err != nil {
-		t.Errorf("graceguard watch rejects its environment or config: %v", err)
-		ok = false
 	}
 	// Every GRACEGUARD_* variable must be read by graceguard: as a flag's,
 	// or by name in its sources (a secret that has no flag).
@@ -263,54 +253,37 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 			ok = false
 		}
 	}
-	get := func(name string) string {
-		f := cmd.Flags().Lookup(name)
-		if f == nil {
-			t.Errorf("graceguard watch has no --%s", name)
-			ok = false
-			return ""
-		}
-		return f.Value.String()
-	}
-	s.stateDir, s.listen = get("state-dir"), get("listen")
-	s.state = get("state")
-	s.kubeNamespace, s.kubePod = get("kube-namespace"), get("kube-pod")
-	s.kubeSelector, s.kubeContainer = get("kube-selector"), get("kube-container")
-	s.revoke, s.revokeNamespace, s.revokeDryRun = get("revoke"), get("revoke-namespace"), get("revoke-dry-run")
-	exclude, _ := cmd.Flags().Lookup("revoke-exclude").Value.(*dnList)
-	r := revokeFlags{severity: s.revoke, perUser: get("revoke-user-limit"), overall: get("revoke-limit"), exclude: *exclude}
-	if err := r.check(); err != nil {
-		t.Errorf("graceguard watch rejects the revoke settings: %v", err)
-		ok = false
-	}
-	s.kubeProxyNamespace, s.kubeProxySelector = get("kube-proxy-namespace"), get("kube-proxy-selector")
-	s.kubeProxyContainer, s.podIP = get("kube-proxy-container"), cmp.Or(get("pod-ip"), env["POD_IP"])
-	// What watch checks before it reads (checkInputs), short of finding
-	// an API server: the kube flags fit together, names and selector are
-	// valid, and there is something to read.
-	k := kubeFlags{namespace: s.kubeNamespace, pod: s.kubePod, selector: s.kubeSelector, container: s.kubeContainer,
-		proxyNamespace: s.kubeProxyNamespace, proxySelector: s.kubeProxySelector, proxyContainer: s.kubeProxyContainer, podIP: s.podIP}
-	if err := k.check(); err != nil {
-		t.Errorf("graceguard watch rejects the kube flags: %v", err)
-		ok = false
-	}
-	opt := kube.Options{Config: &kubeclient.Config{Host: "https://kubernetes.default.svc"}, Namespace: s.kubeNamespace,
-		Pod: s.kubePod, Selector: s.kubeSelector, Container: s.kubeContainer}
-	if k.enabled() {
-		if err := opt.Validate(); err != nil {
-			t.Errorf("graceguard watch rejects the pods to read: %v", err)
-			ok = false
-		}
-	}
-	if err := k.resolveProxies(opt); err != nil {
-		t.Errorf("graceguard watch rejects the proxy pods to read: %v", err)
-		ok = false
-	}
-	if !k.enabled() && len(s.patterns) == 0 {
-		t.Errorf("graceguard watch is given neither files nor --kube-pod or --kube-selector")
-		ok = false
-	}
+	s.patterns, s.stateDir, s.listen, s.state = o.patterns, o.stateDir, o.listen, o.state.url
+	k := o.kube
+	s.kubeNamespace, s.kubePod, s.kubeSelector, s.kubeContainer = k.namespace, k.pod, k.selector, k.container
+	s.revoke, s.revokeNamespace, s.revokeDryRun = o.revoke.severity, o.revoke.namespace, strconv.FormatBool(o.revoke.dryRun)
+	s.kubeProxyNamespace, s.kubeProxySelector, s.kubeProxyContainer = k.proxyNamespace, k.proxySelector, k.proxyContainer
+	s.podIP = cmp.Or(k.podIP, env["POD_IP"])
 	return s, ok
+}
+
+// mountConfig writes the ConfigMap that --config (or GRACEGUARD_CONFIG)
+// names to a temporary file and points --config at it.
+func mountConfig(t *testing.T, args []string, configFiles map[string]string) ([]string, bool) {
+	t.Helper()
+	fs := pflag.NewFlagSet("config", pflag.ContinueOnError)
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", os.Getenv(envPrefix+"CONFIG"), "")
+	fs.Parse(args[1:])
+	if *configPath == "" {
+		return args, true
+	}
+	data, found := configFiles[*configPath]
+	if !found {
+		t.Errorf("--config %s: no ConfigMap is mounted there", *configPath)
+		return args, false
+	}
+	tmp := filepath.Join(t.TempDir(), filepath.Base(*configPath))
+	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append(slices.Clone(args), "--config", tmp), true
 }
 
 var sourceCache = map[string][]byte{}

@@ -121,51 +121,10 @@ its demo passwords are public.`,
 }
 
 func runIdpServe(ctx context.Context, o *idpServeOptions) error {
-	mode, err := idp.ParseSessionIDMode(o.sessionID)
+	cfg, tlsCfg, err := o.config()
 	if err != nil {
-		return usageErrorf("--session-id: %v", err)
-	}
-	proxies, err := parsePrefixes(o.trustedProxies)
-	if err != nil {
-		return usageErrorf("--trusted-proxies: %v", err)
-	}
-	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return usageErrorf("--tls-cert and --tls-key go together")
-	}
-	if err := o.proxy.check(o.proxy.listen != "", "--proxy-listen"); err != nil {
 		return err
 	}
-	if o.grace < 0 || o.idTokenTTL < time.Second || o.sessionTTL <= 0 || o.maxSessions <= 0 {
-		return usageErrorf("--grace must be >= 0, --id-token-ttl >= 1s, --session-ttl and --max-sessions > 0")
-	}
-	cfg := idp.Config{
-		Grace: o.grace, IDTokenTTL: o.idTokenTTL, SessionTTL: o.sessionTTL,
-		ClientID: o.clientID, ClientSecret: o.clientSecret, TrustedProxies: proxies,
-		SessionID: mode, RevokeOnReuse: o.revokeOnReuse, MaxSessions: o.maxSessions,
-		Diag: slog.New(slog.NewTextHandler(o.io.errOut, nil)),
-	}
-	if cfg.Sessions, err = o.store.open(); err != nil {
-		return err
-	}
-	if o.usersFile != "" {
-		if cfg.Users, err = idp.LoadUsers(o.usersFile); err != nil {
-			return usageError{err}
-		}
-	}
-	if o.signingKey != "" {
-		if cfg.SigningKey, err = idp.LoadSigningKey(o.signingKey); err != nil {
-			return usageError{err}
-		}
-	}
-	var tlsCfg *tls.Config
-	if o.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-		if err != nil {
-			return usageErrorf("--tls-cert/--tls-key: %v", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-
 	var logOut io.Writer = o.io.out
 	if o.logFile != "" {
 		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -185,14 +144,11 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	var front *runningProxy
-	if o.proxy.listen != "" {
-		if tlsCfg != nil {
-			return usageErrorf("--proxy-listen serves plain http: it does not go with --tls-cert")
-		}
-		if front, err = o.proxy.start(o.proxy.listen, "http://"+ln.Addr().String(), cfg.Diag); err != nil {
-			return err
-		}
+	front, err := o.startFront(ln, tlsCfg != nil, cfg.Diag)
+	if err != nil {
+		return err
+	}
+	if front != nil {
 		defer front.close()
 	}
 	cfg.Issuer = o.issuer
@@ -205,22 +161,98 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
+	return o.serve(ctx, p, ln, front, cfg.Diag)
+}
+
+// config checks the flags and reads the files they name (users, signing
+// key, certificate), before anything listens.
+func (o *idpServeOptions) config() (idp.Config, *tls.Config, error) {
+	mode, err := idp.ParseSessionIDMode(o.sessionID)
+	if err != nil {
+		return idp.Config{}, nil, usageErrorf("--session-id: %v", err)
+	}
+	proxies, err := parsePrefixes(o.trustedProxies)
+	if err != nil {
+		return idp.Config{}, nil, usageErrorf("--trusted-proxies: %v", err)
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return idp.Config{}, nil, usageErrorf("--tls-cert and --tls-key go together")
+	}
+	if err := o.proxy.check(o.proxy.listen != "", "--proxy-listen"); err != nil {
+		return idp.Config{}, nil, err
+	}
+	if o.grace < 0 || o.idTokenTTL < time.Second || o.sessionTTL <= 0 || o.maxSessions <= 0 {
+		return idp.Config{}, nil, usageErrorf("--grace must be >= 0, --id-token-ttl >= 1s, --session-ttl and --max-sessions > 0")
+	}
+	cfg := idp.Config{
+		Grace: o.grace, IDTokenTTL: o.idTokenTTL, SessionTTL: o.sessionTTL,
+		ClientID: o.clientID, ClientSecret: o.clientSecret, TrustedProxies: proxies,
+		SessionID: mode, RevokeOnReuse: o.revokeOnReuse, MaxSessions: o.maxSessions,
+		Diag: slog.New(slog.NewTextHandler(o.io.errOut, nil)),
+	}
+	if cfg.Sessions, err = o.store.open(); err != nil {
+		return cfg, nil, err
+	}
+	if err := o.loadFiles(&cfg); err != nil {
+		return cfg, nil, err
+	}
+	if o.tlsCert == "" {
+		return cfg, nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return cfg, nil, usageErrorf("--tls-cert/--tls-key: %v", err)
+	}
+	return cfg, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// loadFiles reads --users and --signing-key into cfg.
+func (o *idpServeOptions) loadFiles(cfg *idp.Config) error {
+	var err error
+	if o.usersFile != "" {
+		if cfg.Users, err = idp.LoadUsers(o.usersFile); err != nil {
+			return usageError{err}
+		}
+	}
+	if o.signingKey != "" {
+		if cfg.SigningKey, err = idp.LoadSigningKey(o.signingKey); err != nil {
+			return usageError{err}
+		}
+	}
+	return nil
+}
+
+// startFront starts the ingress-nginx-like proxy of --proxy-listen in
+// front of ln; nil without one.
+func (o *idpServeOptions) startFront(ln net.Listener, https bool, diag *slog.Logger) (*runningProxy, error) {
+	if o.proxy.listen == "" {
+		return nil, nil
+	}
+	if https {
+		return nil, usageErrorf("--proxy-listen serves plain http: it does not go with --tls-cert")
+	}
+	return o.proxy.start(o.proxy.listen, "http://"+ln.Addr().String(), diag)
+}
+
+// serve runs the IdP (and its front proxy) until ctx ends, then logs what
+// it did.
+func (o *idpServeOptions) serve(ctx context.Context, p *idp.Provider, ln net.Listener, front *runningProxy, diag *slog.Logger) error {
 	if front != nil {
 		go front.serve(ctx)
 	}
 	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
-		cfg.Diag.Warn("listening beyond loopback: anyone who can reach this address can log in with the published demo passwords",
+		diag.Warn("listening beyond loopback: anyone who can reach this address can log in with the published demo passwords",
 			"addr", ln.Addr().String())
 	}
 	if o.ready != nil {
 		o.ready(p.Issuer())
 	}
-	err = p.Serve(ctx, ln)
+	err := p.Serve(ctx, ln)
 	if front != nil {
 		err = errors.Join(err, front.wait())
 	}
 	s := p.Stats()
-	cfg.Diag.Info("idp stopped", "logins", s.Logins, "rotations", s.Rotations, "grace_reuses", s.GraceReuses,
+	diag.Info("idp stopped", "logins", s.Logins, "rotations", s.Rotations, "grace_reuses", s.GraceReuses,
 		"refused", s.Refused, "revoked", s.Revoked, "swept", s.Swept, "ended", s.Ended, "sessions", s.Sessions)
 	if err != nil {
 		return err
@@ -340,7 +372,9 @@ func caFile(flag, path string) (string, *x509.CertPool, error) {
 	return abs, pool, nil
 }
 
-func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
+// readCredentials checks --user and reads the password (from stdin with
+// --password-stdin).
+func (o *idpLoginOptions) readCredentials() error {
 	if o.user == "" {
 		return usageErrorf("--user is required")
 	}
@@ -357,14 +391,30 @@ func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
 	if o.password == "" {
 		return usageErrorf("--password or --password-stdin is required")
 	}
-	if o.server != "" {
-		u, err := url.Parse(o.server)
-		if err != nil || u.Host == "" {
-			return usageErrorf("--server %q is not a URL", o.server)
-		}
-		if u.Scheme != "https" {
-			return usageErrorf("--server %q: client-go sends auth-provider credentials only to https servers", o.server)
-		}
+	return nil
+}
+
+// checkServerURL checks --server: client-go sends the tokens only over https.
+func checkServerURL(server string) error {
+	if server == "" {
+		return nil
+	}
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return usageErrorf("--server %q is not a URL", server)
+	}
+	if u.Scheme != "https" {
+		return usageErrorf("--server %q: client-go sends auth-provider credentials only to https servers", server)
+	}
+	return nil
+}
+
+func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
+	if err := o.readCredentials(); err != nil {
+		return err
+	}
+	if err := checkServerURL(o.server); err != nil {
+		return err
 	}
 	path := o.kubeconfig
 	if path == "" {

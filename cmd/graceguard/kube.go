@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/graceguard/graceguard/internal/kubeclient"
 	"github.com/graceguard/graceguard/source/kube"
 )
 
@@ -24,6 +25,16 @@ type kubeFlags struct {
 	podIP                                         string
 	// proxyOpt is what resolveProxies made of the proxy flags.
 	proxyOpt kube.Options
+	// loadConfig finds the API server (kube.LoadConfig when nil); tests
+	// that check a manifest's settings outside a cluster replace it.
+	loadConfig func(kubeconfig, context string) (*kubeclient.Config, string, error)
+}
+
+func (k kubeFlags) load() (*kubeclient.Config, string, error) {
+	if k.loadConfig != nil {
+		return k.loadConfig(k.kubeconfig, k.context)
+	}
+	return kube.LoadConfig(k.kubeconfig, k.context)
 }
 
 func (k *kubeFlags) addFlags(f *pflag.FlagSet) {
@@ -71,7 +82,7 @@ func (k *kubeFlags) resolveProxies(openunison kube.Options) error {
 	cfg := openunison.Config
 	if cfg == nil {
 		var err error
-		if cfg, _, err = kube.LoadConfig(k.kubeconfig, k.context); err != nil {
+		if cfg, _, err = k.load(); err != nil {
 			return usageError{err}
 		}
 	}
@@ -132,7 +143,7 @@ func addrByte(c byte) bool {
 // options finds the API server and checks the names and selector; its
 // problems are usage errors, found before any state is touched.
 func (k kubeFlags) options() (kube.Options, error) {
-	cfg, defaultNS, err := kube.LoadConfig(k.kubeconfig, k.context)
+	cfg, defaultNS, err := k.load()
 	if err != nil {
 		return kube.Options{}, usageError{err}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,21 @@ type streams struct {
 	errOut io.Writer
 }
 
+// runners replace commands' run functions (cli/cli's runF): tests check
+// what the flags, environment and config file resolve to without running
+// the command. A nil field runs the real one.
+type runners struct {
+	scan     func(context.Context, *scanOptions) error
+	watch    func(context.Context, *watchOptions) error
+	timeline func(context.Context, *timelineOptions) error
+	demo     func(context.Context, *demoOptions) error
+}
+
 func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	return newRootCmdWith(in, out, errOut, runners{})
+}
+
+func newRootCmdWith(in io.Reader, out, errOut io.Writer, run runners) *cobra.Command {
 	io := streams{in: in, out: out, errOut: errOut}
 	root := &cobra.Command{
 		Use:   "graceguard",
@@ -40,10 +55,10 @@ the grace period (another address, network or continent), and alerts on it.`,
 	root.AddCommand(
 		newIdpCmd(io),
 		newSimulateCmd(io),
-		newDemoCmd(io),
-		newScanCmd(io),
-		newTimelineCmd(io, nil),
-		newWatchCmd(io),
+		newDemoCmd(io, run.demo),
+		newScanCmd(io, run.scan),
+		newTimelineCmd(io, run.timeline),
+		newWatchCmd(io, run.watch),
 		newRulesCmd(io),
 		newGeoCmd(io),
 		newVersionCmd(io),

@@ -31,8 +31,13 @@ type scanOptions struct {
 	proxies     proxyFlags
 }
 
-func newScanCmd(io streams) *cobra.Command {
+// newScanCmd makes scan; runF, when not nil, runs instead of runScan
+// (tests of flag parsing).
+func newScanCmd(io streams, runF func(context.Context, *scanOptions) error) *cobra.Command {
 	o := &scanOptions{io: io}
+	if runF == nil {
+		runF = runScan
+	}
 	cmd := &cobra.Command{
 		Use:   "scan [flags] FILE...|-",
 		Short: "Scan OpenUnison logs once and print alerts",
@@ -54,7 +59,7 @@ not be read (the others are still scanned), 2 for a usage or rule-file error.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
-			return runScan(cmd.Context(), o)
+			return runF(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()

@@ -109,38 +109,9 @@ live summary goes to stderr; the final one to stdout.`,
 }
 
 func runSimulate(ctx context.Context, o *simulateOptions) error {
-	if o.format != "text" && o.format != "json" {
-		return usageErrorf("--format %q: want text or json", o.format)
-	}
-	source, err := idp.ParseSourceMode(o.source)
+	cfg, err := o.simConfig()
 	if err != nil {
-		return usageErrorf("--source: %v", err)
-	}
-	if o.users <= 0 || o.duration <= 0 || o.rate < 0 || o.every <= 0 || o.grace < 0 || o.concurrency <= 0 {
-		return usageErrorf("--users, --duration, --every and --concurrency must be positive, --rate and --grace not negative")
-	}
-	if strings.Count(o.userFormat, "%") != 1 {
-		return usageErrorf("--user-format %q: want one integer verb such as sim%%04d", o.userFormat)
-	}
-	cfg := idp.SimConfig{
-		Issuer: o.issuer, Users: o.users, UserFormat: o.userFormat, FirstUser: o.firstUser, Password: o.password,
-		Duration: o.duration, Rate: o.rate, Every: o.every, Grace: o.grace,
-		Mix:         idp.Mix{Race: o.race, Replay: o.replay, OutsideGrace: o.outside},
-		Concurrency: o.concurrency, Source: source, ClientID: o.clientID, ClientSecret: o.clientSecret, Seed: o.seed,
-	}
-	for flag, v := range map[string]struct {
-		s string
-		p *netip.Prefix
-	}{"--home-net": {o.homeNet, &cfg.HomeNet}, "--replay-net": {o.replayNet, &cfg.ReplayNet}} {
-		if v.s == "" {
-			continue
-		}
-		if *v.p, err = netip.ParsePrefix(v.s); err != nil {
-			return usageErrorf("%s: %v", flag, err)
-		}
-	}
-	if m := cfg.Mix; m.Race < 0 || m.Replay < 0 || m.OutsideGrace < 0 || m.Race+m.Replay+m.OutsideGrace > 1 {
-		return usageErrorf("--race, --replay and --outside-grace must be >= 0 and sum to at most 1")
+		return err
 	}
 	if err := o.proxy.check(o.proxy.log != "", "--proxy-log"); err != nil {
 		return err
@@ -176,6 +147,44 @@ func runSimulate(ctx context.Context, o *simulateOptions) error {
 	}
 	_, err = fmt.Fprintln(o.io.out, formatSimReport(rep, true))
 	return err
+}
+
+// simConfig checks the flags and makes the simulator's settings.
+func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
+	if o.format != "text" && o.format != "json" {
+		return idp.SimConfig{}, usageErrorf("--format %q: want text or json", o.format)
+	}
+	source, err := idp.ParseSourceMode(o.source)
+	if err != nil {
+		return idp.SimConfig{}, usageErrorf("--source: %v", err)
+	}
+	if o.users <= 0 || o.duration <= 0 || o.rate < 0 || o.every <= 0 || o.grace < 0 || o.concurrency <= 0 {
+		return idp.SimConfig{}, usageErrorf("--users, --duration, --every and --concurrency must be positive, --rate and --grace not negative")
+	}
+	if strings.Count(o.userFormat, "%") != 1 {
+		return idp.SimConfig{}, usageErrorf("--user-format %q: want one integer verb such as sim%%04d", o.userFormat)
+	}
+	cfg := idp.SimConfig{
+		Issuer: o.issuer, Users: o.users, UserFormat: o.userFormat, FirstUser: o.firstUser, Password: o.password,
+		Duration: o.duration, Rate: o.rate, Every: o.every, Grace: o.grace,
+		Mix:         idp.Mix{Race: o.race, Replay: o.replay, OutsideGrace: o.outside},
+		Concurrency: o.concurrency, Source: source, ClientID: o.clientID, ClientSecret: o.clientSecret, Seed: o.seed,
+	}
+	for flag, v := range map[string]struct {
+		s string
+		p *netip.Prefix
+	}{"--home-net": {o.homeNet, &cfg.HomeNet}, "--replay-net": {o.replayNet, &cfg.ReplayNet}} {
+		if v.s == "" {
+			continue
+		}
+		if *v.p, err = netip.ParsePrefix(v.s); err != nil {
+			return cfg, usageErrorf("%s: %v", flag, err)
+		}
+	}
+	if m := cfg.Mix; m.Race < 0 || m.Replay < 0 || m.OutsideGrace < 0 || m.Race+m.Replay+m.OutsideGrace > 1 {
+		return cfg, usageErrorf("--race, --replay and --outside-grace must be >= 0 and sum to at most 1")
+	}
+	return cfg, nil
 }
 
 // startProxy puts the proxy between the simulated clients and the IdP: it

@@ -14,31 +14,26 @@ import (
 	"github.com/graceguard/graceguard/sinks"
 )
 
-// sinkFlags are the flags for the common sinks; a config file's sinks: list
-// configures any number more.
+// sinkFlags are the flags every registered sink type contributes
+// (sinks.Flags); a config file's sinks: list configures any number more.
 type sinkFlags struct {
-	f sinks.Flags
+	f *sinks.Flags
 }
 
 func (s *sinkFlags) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&s.f.SlackWebhookURL, "slack-webhook-url", "", "post alerts to this Slack incoming webhook `URL` (a secret: prefer GRACEGUARD_SLACK_WEBHOOK_URL)")
-	fs.StringVar(&s.f.SlackToken, "slack-token", "", "Slack bot `TOKEN` for chat.postMessage with --slack-channel (a secret: prefer GRACEGUARD_SLACK_TOKEN)")
-	fs.StringVar(&s.f.SlackChannel, "slack-channel", "", "Slack `CHANNEL` for --slack-token")
-	fs.StringVar(&s.f.SlackAPIURL, "slack-api-url", "", "Slack Web API base `URL` (Slack-compatible or test endpoints)")
-	fs.StringVar(&s.f.SlackRunbookURL, "slack-runbook-url", "", "runbook `URL` linked in every Slack message")
-	fs.StringVar(&s.f.WebhookURL, "webhook-url", "", "POST each alert's JSON to this `URL`")
-	fs.StringVar(&s.f.AlertsFile, "alerts-file", "", "append alerts as JSON lines to `FILE`")
-	fs.StringVar(&s.f.AlertsFormat, "alerts-format", "json", "format of --alerts-file: json or ecs (Elastic Common Schema)")
-	fs.StringVar(&s.f.SyslogAddr, "syslog-addr", "", "send RFC 5424 syslog to `ADDR` ([udp://|tcp://|tls://]host:port)")
+	s.f = sinks.NewFlags()
+	s.f.AddFlags(fs)
 }
 
 // buildDispatcher makes the sinks the flags and the config's sinks: list
 // name; nil when there are none.
 func (s *sinkFlags) buildDispatcher(configPath string, minSev alert.Severity, stateDir string, reg prometheus.Registerer, logger *slog.Logger) (*sinks.Dispatcher, error) {
-	s.f.MinSeverity = minSev
-	cfgs, err := sinks.FromFlags(s.f)
-	if err != nil {
-		return nil, usageError{err}
+	var cfgs []sinks.Config
+	if s.f != nil {
+		var err error
+		if cfgs, err = s.f.Configs(minSev); err != nil {
+			return nil, usageError{err}
+		}
 	}
 	if configPath != "" {
 		more, err := configSinks(configPath)

@@ -38,6 +38,14 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		}
 		fmt.Fprintf(&b, " %s %s", k, commas(s.Events[k]))
 	}
+	summaryAlerts(&b, s)
+	summaryNotes(&b, s)
+	io.WriteString(w, b.String())
+}
+
+// summaryAlerts writes the alerts line, what the rules held back or failed
+// at, and where to look next.
+func summaryAlerts(b *strings.Builder, s pipeline.Summary) {
 	b.WriteString("\n  alerts")
 	if len(s.Alerts) == 0 {
 		b.WriteString(" none")
@@ -46,7 +54,7 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		}
 	}
 	for _, rule := range slices.Sorted(maps.Keys(s.Alerts)) {
-		fmt.Fprintf(&b, " %s %s", rule, commas(s.Alerts[rule]))
+		fmt.Fprintf(b, " %s %s", rule, commas(s.Alerts[rule]))
 	}
 	var throttled, ruleErrs int64
 	for _, n := range s.Throttled {
@@ -56,33 +64,37 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		ruleErrs += n
 	}
 	if throttled > 0 {
-		fmt.Fprintf(&b, " (%s more held back by the rules' throttle: one alert per rule and user per window)", commas(throttled))
+		fmt.Fprintf(b, " (%s more held back by the rules' throttle: one alert per rule and user per window)", commas(throttled))
 	}
 	b.WriteByte('\n')
 	if len(s.Alerts) > 0 {
 		b.WriteString("  next: graceguard timeline '<user DN>' FILE... shows a user's refreshes, reuses and refusals around an alert\n")
 	}
 	if ruleErrs > 0 {
-		fmt.Fprintf(&b, "  rule errors %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs))
+		fmt.Fprintf(b, "  rule errors %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs))
 	}
+}
+
+// summaryNotes writes what the history forgot and what the input suggests
+// (attribution, proxies).
+func summaryNotes(b *strings.Builder, s pipeline.Summary) {
 	if ev := s.Store.UsersEvicted + s.Store.IPsEvicted + s.Store.SessionsEvicted; ev > 0 {
-		fmt.Fprintf(&b, "  history evictions %s: users %s, addresses %s, sessions %s forgotten, oldest first, to stay within the history's caps (README, Bounded resources)\n", commas(ev),
+		fmt.Fprintf(b, "  history evictions %s: users %s, addresses %s, sessions %s forgotten, oldest first, to stay within the history's caps (README, Bounded resources)\n", commas(ev),
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
 	}
 	if at := s.Attribution; at.Outcomes[parser.AttrJoined]+at.Outcomes[parser.AttrAmbiguous]+at.Outcomes[parser.AttrUnattributed] > 0 {
-		fmt.Fprintf(&b, "  clients: joined %s, ambiguous %s, unattributed %s, direct %s (proxy records unmatched %s)\n",
+		fmt.Fprintf(b, "  clients: joined %s, ambiguous %s, unattributed %s, direct %s (proxy records unmatched %s)\n",
 			commas(at.Outcomes[parser.AttrJoined]), commas(at.Outcomes[parser.AttrAmbiguous]), commas(at.Outcomes[parser.AttrUnattributed]),
 			commas(at.Outcomes[parser.AttrDirect]), commas(at.RecordsUnmatched))
 	}
 	for _, note := range inputNotes(s) {
-		fmt.Fprintf(&b, "  note: %s\n", note)
+		fmt.Fprintf(b, "  note: %s\n", note)
 	}
 	if note := pipeline.UnattributedNote(s.Attribution); note != "" {
-		fmt.Fprintf(&b, "  note: %s\n", note)
+		fmt.Fprintf(b, "  note: %s\n", note)
 	} else if s.TokenAddrs.BehindProxy() && s.Attribution.Outcomes[parser.AttrJoined] == 0 {
-		fmt.Fprintf(&b, "  note: %s\n", s.TokenAddrs.ProxyDiagnosis())
+		fmt.Fprintf(b, "  note: %s\n", s.TokenAddrs.ProxyDiagnosis())
 	}
-	io.WriteString(w, b.String())
 }
 
 // roundElapsed keeps three significant digits or so: 1.23s, 45ms, 870µs.

@@ -24,6 +24,7 @@ import (
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
+	"github.com/graceguard/graceguard/source/kube"
 )
 
 // batchQueue bounds the batches read ahead of the watcher: each holds up to
@@ -61,8 +62,13 @@ type watchOptions struct {
 	notes func() []string
 }
 
-func newWatchCmd(io streams) *cobra.Command {
+// newWatchCmd makes watch; runF, when not nil, runs instead of runWatch
+// with the options resolved from flags, environment and config (tests).
+func newWatchCmd(io streams, runF func(context.Context, *watchOptions) error) *cobra.Command {
 	o := &watchOptions{io: io}
+	if runF == nil {
+		runF = runWatch
+	}
 	cmd := &cobra.Command{
 		Use:   "watch [flags] [PATH|GLOB...|-]",
 		Short: "Follow OpenUnison logs and alert on replays as they happen",
@@ -112,7 +118,7 @@ exits 0.`,
 			// from the environment or the config file, applied after Args.
 			o.patterns = args
 			o.configPath, _ = cmd.Flags().GetString("config")
-			return runWatch(cmd.Context(), o)
+			return runF(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -138,6 +144,22 @@ exits 0.`,
 	return cmd
 }
 
+// checkStart is what watch checks of its settings before it touches any
+// state: where to start, what to read (finding the API server for pods),
+// and --revoke's limits. The deploy tests run it on the options the command
+// resolved from a manifest.
+func (o *watchOptions) checkStart() (kube.Options, error) {
+	if o.from != "start" && o.from != "end" {
+		return kube.Options{}, usageErrorf("--from %q: want start or end", o.from)
+	}
+	o.kube.forRevoke = o.revoke.enabled()
+	kubeOpt, err := o.checkInputs()
+	if err != nil {
+		return kube.Options{}, err
+	}
+	return kubeOpt, o.revoke.check()
+}
+
 // watchMemoryLimit is the soft heap limit a long-running watch keeps to
 // (GOMEMLIMIT overrides it): the history is capped, and near the limit the
 // collector returns garbage sooner rather than let a flood of new users
@@ -156,15 +178,8 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.from != "start" && o.from != "end" {
-		return usageErrorf("--from %q: want start or end", o.from)
-	}
-	o.kube.forRevoke = o.revoke.enabled()
-	kubeOpt, err := o.checkInputs()
+	kubeOpt, err := o.checkStart()
 	if err != nil {
-		return err
-	}
-	if err := o.revoke.check(); err != nil {
 		return err
 	}
 	set, err := loadRules(o.ruleFiles)
@@ -210,7 +225,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: enqueue(dispatcher), SinkName: deliveryName(dispatcher),
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
-		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), ReleaseMemoryWhenIdle: true,
+		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
 		Attribution: attribute.Options{Proxies: proxies, Expect: o.kube.proxiesEnabled()},
 		// The pods' IPs are the proxies' upstreams; the sources are made
 		// after the watcher (they start at its checkpoint's positions)

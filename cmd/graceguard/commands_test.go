@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runRoot runs args through the whole command tree (flags, environment,
+// --config) with run replacing the commands' run functions.
+func runRoot(t *testing.T, run runners, args ...string) error {
+	t.Helper()
+	root := newRootCmdWith(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}, run)
+	root.SetArgs(args)
+	return root.Execute()
+}
+
+// clearEnv drops the GRACEGUARD_* variables of the test's environment.
+func clearEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+}
+
+func TestScanFlags(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    scanOptions
+		wantErr bool
+	}{
+		{"defaults", []string{"scan", "a.log"}, nil,
+			scanOptions{files: []string{"a.log"}, format: "text", minSeverity: "info", timezone: "UTC", color: "auto"}, false},
+		{"every flag", []string{"scan", "--format", "json", "--rules", "r1.yaml", "--rules", "r2.yaml", "--min-severity", "high",
+			"--timezone", "Europe/Berlin", "--color", "never", "-q", "--geoip-city", "c.mmdb", "--geoip-asn", "a.mmdb",
+			"--proxies", "10.0.0.0/8,10.1.2.3", "a.log", "-"}, nil,
+			scanOptions{files: []string{"a.log", "-"}, format: "json", ruleFiles: []string{"r1.yaml", "r2.yaml"}, minSeverity: "high",
+				timezone: "Europe/Berlin", color: "never", quiet: true, geo: geoFlags{city: "c.mmdb", asn: "a.mmdb"},
+				proxies: proxyFlags{cidrs: []string{"10.0.0.0/8", "10.1.2.3"}}}, false},
+		{"environment", []string{"scan", "a.log"}, map[string]string{"GRACEGUARD_FORMAT": "json", "GRACEGUARD_MIN_SEVERITY": "critical"},
+			scanOptions{files: []string{"a.log"}, format: "json", minSeverity: "critical", timezone: "UTC", color: "auto"}, false},
+		{"no file", []string{"scan"}, nil, scanOptions{}, true},
+		{"unknown flag", []string{"scan", "--formt", "json", "a.log"}, nil, scanOptions{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var got *scanOptions
+			err := runRoot(t, runners{scan: func(_ context.Context, o *scanOptions) error { got = o; return nil }}, tt.args...)
+			if tt.wantErr {
+				var ue usageError
+				if !errors.As(err, &ue) || got != nil {
+					t.Fatalf("err %v (ran: %v), want a usage error before running", err, got != nil)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.io = streams{}
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    demoOptions
+		wantErr bool
+	}{
+		{"defaults", []string{"demo"}, nil, demoOptions{color: "auto"}, false},
+		{"flags", []string{"demo", "--color", "always", "-q", "--geoip-city", "c.mmdb"}, nil,
+			demoOptions{color: "always", quiet: true, geo: geoFlags{city: "c.mmdb"}}, false},
+		// One variable configures Slack for every command.
+		{"slack from the environment", []string{"demo"}, map[string]string{"GRACEGUARD_SLACK_WEBHOOK_URL": "https://hooks.slack.com/x"},
+			demoOptions{color: "auto", slackURL: "https://hooks.slack.com/x"}, false},
+		{"no arguments", []string{"demo", "extra"}, nil, demoOptions{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var got *demoOptions
+			err := runRoot(t, runners{demo: func(_ context.Context, o *demoOptions) error { got = o; return nil }}, tt.args...)
+			if tt.wantErr {
+				var ue usageError
+				if !errors.As(err, &ue) || got != nil {
+					t.Fatalf("err %v (ran: %v), want a usage error before running", err, got != nil)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.io = streams{}
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+// Through the root command, so the config file and environment apply as
+// they do for a user (timeline_test.go tests the command alone).
+func TestTimelineFlagsFromConfig(t *testing.T) {
+	clearEnv(t)
+	cfg := filepath.Join(t.TempDir(), "graceguard.yaml")
+	if err := os.WriteFile(cfg, []byte("timezone: Europe/Paris\nrules: [a.yaml]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got *timelineOptions
+	err := runRoot(t, runners{timeline: func(_ context.Context, o *timelineOptions) error { got = o; return nil }},
+		"timeline", "--config", cfg, "--format", "json", "mmosley", "a.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.io = streams{}
+	want := timelineOptions{user: "mmosley", files: []string{"a.log"}, format: "json", ruleFiles: []string{"a.yaml"}, timezone: "Europe/Paris"}
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("got %+v\nwant %+v", *got, want)
+	}
+}
+
+func TestWatchFlags(t *testing.T) {
+	clearEnv(t)
+	cfg := filepath.Join(t.TempDir(), "graceguard.yaml")
+	if err := os.WriteFile(cfg, []byte("settle: 500ms\nlisten: 127.0.0.1:9090\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GRACEGUARD_STATE_DIR", "/var/lib/graceguard")
+	var got *watchOptions
+	err := runRoot(t, runners{watch: func(_ context.Context, o *watchOptions) error { got = o; return nil }},
+		"watch", "--config", cfg, "--format", "json", "--from", "end", "--revoke", "critical", "--revoke-dry-run", "a.log", "b*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"patterns", got.patterns, []string{"a.log", "b*.log"}},
+		{"format", got.format, "json"},
+		{"from", got.from, "end"},
+		{"settle (config)", got.settle, 500 * time.Millisecond},
+		{"listen (config)", got.listen, "127.0.0.1:9090"},
+		{"state-dir (environment)", got.stateDir, "/var/lib/graceguard"},
+		{"config path", got.configPath, cfg},
+		{"revoke", got.revoke.severity, "critical"},
+		{"revoke dry run", got.revoke.dryRun, true},
+		{"poll (default)", got.poll, 20 * time.Millisecond},
+		{"checkpoint-every (default)", got.checkpointEvery, 5 * time.Second},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	if _, err := got.checkStart(); err != nil {
+		t.Errorf("checkStart: %v", err)
+	}
+	// A bad setting is found before any state is touched.
+	got.from = "middle"
+	if _, err := got.checkStart(); err == nil || !strings.Contains(err.Error(), `--from "middle"`) {
+		t.Errorf("checkStart with --from middle: %v", err)
+	}
+}

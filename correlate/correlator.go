@@ -347,6 +347,31 @@ type deferredObs struct {
 	judge    Judge
 }
 
+// judgeAnonymous judges an event of no user (logged with the anonymous
+// DN): a refusal for want of a session may be a chain takeover's trace.
+func (c *Correlator) judgeAnonymous(ctx context.Context, ev *parser.Event, batching bool, judge Judge) error {
+	if ev.Kind == parser.KindTokenFail && ev.Reason == parser.RefusalNoSession {
+		if batching {
+			// The moves a refusal is matched against are learned by the
+			// refreshes before it: apply those first.
+			if err := c.Drain(ctx); err != nil {
+				return err
+			}
+		}
+		t, err := c.takeoverOf(ctx, ev)
+		if err != nil {
+			return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
+		}
+		if t != nil {
+			return judge(ctx, c.takeoverContext(ev, t))
+		}
+	}
+	if batching {
+		return c.defer1(ctx, deferredObs{ev: *ev, noFacts: true, needJudg: true, judge: judge})
+	}
+	return judge(ctx, &Context{Event: ev})
+}
+
 func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action, judge Judge) error {
 	need := c.Judged == nil || c.Judged(ev.Kind)
 	_, batching := c.store.(BatchStore)
@@ -356,26 +381,7 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		if !need {
 			return nil
 		}
-		if ev.Kind == parser.KindTokenFail && ev.Reason == parser.RefusalNoSession {
-			if batching {
-				// The moves a refusal is matched against are learned by the
-				// refreshes before it: apply those first.
-				if err := c.Drain(ctx); err != nil {
-					return err
-				}
-			}
-			t, err := c.takeoverOf(ctx, ev)
-			if err != nil {
-				return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
-			}
-			if t != nil {
-				return judge(ctx, c.takeoverContext(ev, t))
-			}
-		}
-		if batching {
-			return c.defer1(ctx, deferredObs{ev: *ev, noFacts: true, needJudg: true, judge: judge})
-		}
-		return judge(ctx, &Context{Event: ev})
+		return c.judgeAnonymous(ctx, ev, batching, judge)
 	}
 	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need,
 		Source: ev.SourceID, Offset: ev.Offset, Agent: ev.Agent, Attribution: ev.Attribution, Peer: ev.Peer}

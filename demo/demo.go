@@ -100,18 +100,7 @@ const thiefAgent = "curl/8.5.0"
 
 // Run plays the story and returns what happened.
 func Run(ctx context.Context, opt Options) (Summary, error) {
-	if opt.Grace <= 0 {
-		opt.Grace = 5 * time.Second
-	}
-	if opt.TokenTTL <= 0 {
-		opt.TokenTTL = 5 * time.Second
-	}
-	if opt.Pause <= 0 {
-		opt.Pause = time.Second
-	}
-	if opt.Logger == nil {
-		opt.Logger = slog.New(slog.DiscardHandler)
-	}
+	opt = opt.withDefaults()
 	d := &teller{out: opt.Out, color: opt.Color, start: time.Now(), width: cmp.Or(opt.Width, DefaultWidth)}
 	dir, err := os.MkdirTemp("", "graceguard-demo-")
 	if err != nil {
@@ -179,7 +168,31 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	sum.Records, sum.GraceReuses, sum.DeliveryErrors = ws.Records, ws.Events[parser.KindGraceReuse], ws.DeliveryErrors
 	sum.Alerts = d.alerts
 	sum.Elapsed = time.Since(d.start)
-	for _, a := range d.alerts {
+	sum.countAlerts()
+	d.summary(&sum)
+	return sum, nil
+}
+
+func (opt Options) withDefaults() Options {
+	if opt.Grace <= 0 {
+		opt.Grace = 5 * time.Second
+	}
+	if opt.TokenTTL <= 0 {
+		opt.TokenTTL = 5 * time.Second
+	}
+	if opt.Pause <= 0 {
+		opt.Pause = time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	return opt
+}
+
+// countAlerts counts the alerts of each act of the story: the race (which
+// should have none), the replay, and the theft behind the ingress.
+func (sum *Summary) countAlerts() {
+	for _, a := range sum.Alerts {
 		switch a.User {
 		case dn("mmosley"):
 			sum.RaceAlerts++
@@ -191,8 +204,6 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 			}
 		}
 	}
-	d.summary(&sum)
-	return sum, nil
 }
 
 func dn(user string) string { return "uid=" + user + ",ou=shadow,o=Tremolo" }

@@ -90,6 +90,29 @@ func openJournal(path string) (*journal, error) {
 	return &journal{path: path}, nil
 }
 
+// replayRecord applies one journal record to its sink's state and the groups
+// still pending.
+func replayRecord(st *sinkState, pending map[uint64]*item, rec *journalRecord) {
+	switch rec.Op {
+	case opAdd:
+		it := &item{Seq: rec.Seq, Alerts: rec.Alerts, Attempts: rec.Attempts}
+		if rec.Queued != nil {
+			it.Queued = *rec.Queued
+		}
+		for i := range it.Alerts {
+			it.Alerts[i].Description = rec.Descriptions[it.Alerts[i].Rule]
+		}
+		pending[rec.Seq] = it
+	case opDone:
+		delete(pending, rec.Seq)
+		st.delivered = append(st.delivered, rec.IDs...)
+	case opDead:
+		delete(pending, rec.Seq)
+	case opDelivered:
+		st.delivered = append(st.delivered, rec.IDs...)
+	}
+}
+
 // load reads the journal. A line that does not parse (the last one, torn
 // by a crash mid-write) is skipped and logged.
 func (j *journal) load(log *slog.Logger) (map[string]*sinkState, error) {
@@ -120,25 +143,8 @@ func (j *journal) load(log *slog.Logger) (map[string]*sinkState, error) {
 			} else if rec.Op == opHeader && rec.Version != journalVersion {
 				return nil, fmt.Errorf("sink journal %s has version %d, want %d (move it away to start afresh)", j.path, rec.Version, journalVersion)
 			} else if rec.Sink != "" {
-				st := get(rec.Sink)
-				switch rec.Op {
-				case opAdd:
-					it := &item{Seq: rec.Seq, Alerts: rec.Alerts, Attempts: rec.Attempts}
-					if rec.Queued != nil {
-						it.Queued = *rec.Queued
-					}
-					for i := range it.Alerts {
-						it.Alerts[i].Description = rec.Descriptions[it.Alerts[i].Rule]
-					}
-					pending[rec.Sink][rec.Seq] = it
-				case opDone:
-					delete(pending[rec.Sink], rec.Seq)
-					st.delivered = append(st.delivered, rec.IDs...)
-				case opDead:
-					delete(pending[rec.Sink], rec.Seq)
-				case opDelivered:
-					st.delivered = append(st.delivered, rec.IDs...)
-				}
+				st := get(rec.Sink) // makes pending[rec.Sink] too
+				replayRecord(st, pending[rec.Sink], &rec)
 			}
 		}
 		if err == io.EOF {

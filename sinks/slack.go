@@ -103,29 +103,37 @@ func newSlack(opt SlackOptions) (*Slack, error) {
 			return nil, fmt.Errorf("slack: webhook URL %s: %w", opt.WebhookURL, s.scrub.wrap(err))
 		}
 	case opt.Token != "":
-		if opt.Channel == "" {
-			return nil, errors.New("slack: a bot token needs a channel to post in")
+		if err := s.useBot(opt); err != nil {
+			return nil, err
 		}
-		api := opt.APIURL
-		if api == "" {
-			api = defaultSlackAPIURL
-		}
-		if err := checkHTTPURL(api); err != nil {
-			return nil, fmt.Errorf("slack: API URL %s: %w", redact(api), err)
-		}
-		if u, _ := url.Parse(api); u.User != nil {
-			s.scrub.add(api)
-		}
-		// slack-go appends the method name to the base.
-		if !strings.HasSuffix(api, "/") {
-			api += "/"
-		}
-		s.opt.APIURL = api
-		s.api = slack.New(opt.Token.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(s.http))
 	default:
 		return nil, errors.New("slack: needs a webhook URL, or a bot token and a channel")
 	}
 	return s, nil
+}
+
+// useBot sets the Web API client up for a bot token.
+func (s *Slack) useBot(opt SlackOptions) error {
+	if opt.Channel == "" {
+		return errors.New("slack: a bot token needs a channel to post in")
+	}
+	api := opt.APIURL
+	if api == "" {
+		api = defaultSlackAPIURL
+	}
+	if err := checkHTTPURL(api); err != nil {
+		return fmt.Errorf("slack: API URL %s: %w", redact(api), err)
+	}
+	if u, _ := url.Parse(api); u.User != nil {
+		s.scrub.add(api)
+	}
+	// slack-go appends the method name to the base.
+	if !strings.HasSuffix(api, "/") {
+		api += "/"
+	}
+	s.opt.APIURL = api
+	s.api = slack.New(opt.Token.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(s.http))
+	return nil
 }
 
 // checkHTTPURL accepts an absolute http or https URL. Its errors never

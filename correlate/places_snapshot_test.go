@@ -25,7 +25,7 @@ func TestPlacePairsSurviveSnapshot(t *testing.T) {
 	c.Geo = g
 	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	var seen int
-	judge := func(jc *Context) error {
+	judge := func(_ context.Context, jc *Context) error {
 		if jc.Event.Kind == parser.KindTokenOK && jc.Travel != nil {
 			seen = jc.TravelPairSeen
 		}

@@ -25,6 +25,11 @@ func TestDemoStory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("narration:\n%s", out.String())
+		}
+	}()
 	if sum.RaceAlerts != 0 || !sum.LateRefused || sum.GraceReuses != 3 {
 		t.Errorf("race alerts %d, late refused %v, grace reuses %d", sum.RaceAlerts, sum.LateRefused, sum.GraceReuses)
 	}

@@ -97,7 +97,7 @@ func (d *teller) behindIngress(ctx context.Context, issuer string, in *ingress, 
 	// The controller writes its line when the answer has gone, after
 	// OpenUnison's; the join waits for it. On a loaded machine that takes
 	// longer than a pause, and the verdict must follow the alerts.
-	d.awaitAlert(ctx, func(a alert.Alert) bool { return a.User == dn("kalexander") && a.IP == thief2.String() }, opt.Pause+5*time.Second)
+	d.awaitAlert(ctx, func(a alert.Alert) bool { return a.User == dn("kalexander") && a.IP == thief2.String() }, opt.Pause+15*time.Second)
 	d.pause(opt.Pause)
 
 	loudest, err := loudestAlone(ctx, sum.LogPath, dn("kalexander"))

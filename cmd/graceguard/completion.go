@@ -8,20 +8,24 @@ import (
 // flagChoices are the values of flags that take one of a few words, for
 // shell completion: without them a shell offers file names.
 var flagChoices = map[string][]string{
-	"format":       {"text", "json"},
-	"from":         {"start", "end"},
-	"min-severity": {"info", "low", "medium", "high", "critical"},
-	"color":        {"auto", "always", "never"},
-	"log-format":   {"text", "json"},
-	"log-level":    {"debug", "info", "warn", "error"},
-	"session-id":   {"request", "oidc"},
-	"state":        {"memory", "redis://", "rediss://"},
+	"format":        {"text", "json"},
+	"from":          {"start", "end"},
+	"min-severity":  {"info", "low", "medium", "high", "critical"},
+	"color":         {"auto", "always", "never"},
+	"log-format":    {"text", "json"},
+	"log-level":     {"debug", "info", "warn", "error"},
+	"session-id":    {"request", "oidc"},
+	"state":         {"memory", "redis://", "rediss://"},
+	"revoke":        {"high", "critical", "rules"},
+	"alerts-format": {"json", "ecs"},
+	"session-store": {"memory", "kube"},
 }
 
 // commandChoices are where a command's flag of the same name takes other
 // words (by the command's path).
 var commandChoices = map[string]map[string][]string{
 	"graceguard geo lookup": {"format": {"table", "json"}},
+	"graceguard simulate":   {"source": {"auto", "bind", "xff"}},
 }
 
 // registerChoices gives every command's word-valued flags their values, and

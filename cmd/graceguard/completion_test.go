@@ -17,6 +17,10 @@ func TestFlagCompletion(t *testing.T) {
 		{[]string{"watch", "--color", ""}, []string{"auto", "always", "never"}},
 		{[]string{"watch", "--log-level", ""}, []string{"debug", "info", "warn", "error"}},
 		{[]string{"geo", "lookup", "--format", ""}, []string{"table", "json"}},
+		{[]string{"simulate", "--source", ""}, []string{"auto", "bind", "xff"}},
+		{[]string{"watch", "--revoke", ""}, []string{"high", "critical", "rules"}},
+		{[]string{"watch", "--alerts-format", ""}, []string{"json", "ecs"}},
+		{[]string{"idp", "serve", "--session-store", ""}, []string{"memory", "kube"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

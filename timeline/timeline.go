@@ -162,6 +162,17 @@ func flags(c *correlate.Context) []string {
 	if !ev.IP.IsValid() || ev.Kind == parser.KindTokenFail {
 		return nil
 	}
+	// The address shown is then the proxy's, not the client's: say so.
+	switch ev.Attribution {
+	case parser.AttrAmbiguous:
+		cands := make([]string, len(ev.Candidates))
+		for i, c := range ev.Candidates {
+			cands[i] = c.String()
+		}
+		out = append(out, "ambiguous:one-of="+strings.Join(cands, ","))
+	case parser.AttrUnattributed:
+		out = append(out, "unattributed:proxy-log-missing")
+	}
 	if geo.IsPrivate(ev.IP) {
 		out = append(out, "private")
 	}

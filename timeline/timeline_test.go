@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/internal/golden"
 	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/timeline"
@@ -90,5 +95,30 @@ func TestTimelineContents(t *testing.T) {
 	}
 	if empty := build(t, "uid=nobody,o=T", false); len(empty.Entries) != 0 {
 		t.Fatalf("%d entries for a user not in the log", len(empty.Entries))
+	}
+}
+
+// Behind a proxy the address of an ambiguous or unattributed event is the
+// proxy's: the entry says so instead of passing it off as the client.
+func TestTimelineSaysWhenTheClientIsUnknown(t *testing.T) {
+	t.Parallel()
+	const dn = "uid=a,o=T"
+	tl := timeline.New(dn)
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	peer := netip.MustParseAddr("10.1.67.12")
+	for i, tc := range []struct {
+		attr  parser.Attribution
+		cands []netip.Addr
+		want  string
+	}{
+		{parser.AttrAmbiguous, []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("198.51.100.7")}, "ambiguous:one-of=192.0.2.2,198.51.100.7"},
+		{parser.AttrUnattributed, nil, "unattributed:proxy-log-missing"},
+	} {
+		ev := parser.Event{Kind: parser.KindTokenOK, Time: at.Add(time.Duration(i) * time.Second), User: dn, IP: peer, Peer: peer,
+			Attribution: tc.attr, Candidates: tc.cands, Source: "ou.log"}
+		tl.Observe(&correlate.Context{Event: &ev}, nil)
+		if got := tl.Entries[i].Flags; !slices.Contains(got, tc.want) {
+			t.Errorf("%s: flags %q lack %q", tc.attr, got, tc.want)
+		}
 	}
 }

@@ -155,7 +155,7 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 	r.needsGeo = needsGeo(spec.When)
 	if r.when != nil && r.kinds == 0 {
 		problems = append(problems, Problem{File: spec.File, Pos: spec.exprPos["when"].place(1, 1, src),
-			Msg: "when: can never be true: it compares event.kind with a kind that does not exist (grace_reuse, token_ok, token_fail, login, other)"})
+			Msg: "when: can never be true: it compares event.kind with a kind that does not exist (grace_reuse, token_ok, token_fail, login, refusal, proxy, other)"})
 	}
 	r.key = prog("throttle_key", spec.ThrottleKey, reflect.String)
 	r.summary = prog("summary", spec.Summary, reflect.String)

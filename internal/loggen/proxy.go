@@ -323,23 +323,29 @@ func (p *proxyGen) appendKlog(b []byte, at int64) []byte {
 	return append(append(b, klogLines[p.r.intn(len(klogLines))]...), '\n')
 }
 
+// appendCLFHead writes the common-log-format head nginx and Traefik share:
+// client, time, request line, status and size.
+func appendCLFHead(b []byte, r *pxReq, ms int64) []byte {
+	b = append(b, r.client...)
+	b = append(b, " - - ["...)
+	b = time.UnixMilli(ms).UTC().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, `] "`...)
+	b = append(b, r.method...)
+	b = append(b, ' ')
+	b = append(b, r.path...)
+	b = append(b, ` HTTP/2.0" `...)
+	b = strconv.AppendInt(b, int64(r.status), 10)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, int64(r.size), 10)
+}
+
 // appendLine writes req in the proxy's format.
 func (p *proxyGen) appendLine(b []byte, r *pxReq) []byte {
 	startMs := p.gen.startMs + r.start
 	endMs := startMs + r.dur
 	switch p.cfg.Format {
 	case ProxyNginx:
-		b = append(b, r.client...)
-		b = append(b, " - - ["...)
-		b = time.UnixMilli(endMs).UTC().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
-		b = append(b, `] "`...)
-		b = append(b, r.method...)
-		b = append(b, ' ')
-		b = append(b, r.path...)
-		b = append(b, ` HTTP/2.0" `...)
-		b = strconv.AppendInt(b, int64(r.status), 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(r.size), 10)
+		b = appendCLFHead(b, r, endMs) // nginx logs when the request ends
 		b = append(b, ` "-" "`...)
 		b = append(b, r.agent...)
 		b = append(b, `" `...)
@@ -460,17 +466,7 @@ func (p *proxyGen) appendLine(b []byte, r *pxReq) []byte {
 		b = appendID(b, r.id)
 		b = append(b, `"}`...)
 	case ProxyTraefik:
-		b = append(b, r.client...)
-		b = append(b, " - - ["...)
-		b = time.UnixMilli(startMs).UTC().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
-		b = append(b, `] "`...)
-		b = append(b, r.method...)
-		b = append(b, ' ')
-		b = append(b, r.path...)
-		b = append(b, ` HTTP/2.0" `...)
-		b = strconv.AppendInt(b, int64(r.status), 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(r.size), 10)
+		b = appendCLFHead(b, r, startMs) // Traefik logs when it started
 		b = append(b, ` "-" "-" `...)
 		b = strconv.AppendInt(b, int64(r.id%100000), 10)
 		b = append(b, ` "openunison@kubernetes" "https://`...)

@@ -92,8 +92,8 @@ func (s *Summary) Judged() bool {
 // AddressCounts tells whether addresses say anything about clients.
 type AddressCounts struct {
 	Private, Public int64
-	Example         string // a private address seen, for the diagnosis
-	// Distinct are the private addresses seen, up to maxDistinctPrivate+1:
+	// Distinct are the private addresses seen, in the order first seen
+	// (the first is the diagnosis's example), up to maxDistinctPrivate+1:
 	// a few addresses carrying many requests are proxies; as many
 	// addresses as clients (in-cluster clients, a simulator on loopback)
 	// are clients.
@@ -117,9 +117,6 @@ func (c *AddressCounts) count(ev *parser.Event) {
 		return
 	}
 	c.Private++
-	if c.Example == "" {
-		c.Example = ev.IP.String()
-	}
 	c.addDistinct(ev.IP)
 }
 
@@ -133,9 +130,6 @@ func (c *AddressCounts) addDistinct(a netip.Addr) {
 func (c *AddressCounts) merge(o AddressCounts) {
 	c.Private += o.Private
 	c.Public += o.Public
-	if c.Example == "" {
-		c.Example = o.Example
-	}
 	for _, a := range o.Distinct {
 		c.addDistinct(a)
 	}
@@ -155,7 +149,7 @@ func (c AddressCounts) ProxyDiagnosis() string {
 		"the TCP peer, so behind an ingress controller or a mesh it logs the proxy, and address rules cannot tell a replay "+
 		"from a race. Give graceguard the proxy's access log as well (README, \"Behind an ingress or a mesh\"), "+
 		"or name the proxies with --proxies so they are never judged as clients.",
-		len(c.Distinct), map[bool]string{true: "address", false: "addresses"}[len(c.Distinct) == 1], c.Private, c.Example)
+		len(c.Distinct), map[bool]string{true: "address", false: "addresses"}[len(c.Distinct) == 1], c.Private, c.Distinct[0])
 }
 
 // ReadError is a source that could not be read to its end; the scan went on

@@ -173,40 +173,38 @@ func (r *Responder) Deliver(next Deliver) Deliver {
 // that queues, records and writes the alerts in steps of its own (the
 // watcher's delivery ledger).
 func (r *Responder) Annotate(ctx context.Context, group []alert.Alert) []alert.Alert {
-	{
-		out := slices.Clone(group)
-		byUser := map[string]outcome{}
-		for i := range out {
-			if _, done := byUser[out[i].User]; done {
-				continue
-			}
-			if o := r.decide(ctx, out[i]); o != (outcome{}) {
-				byUser[out[i].User] = o
-			}
+	out := slices.Clone(group)
+	byUser := map[string]outcome{}
+	for i := range out {
+		if _, done := byUser[out[i].User]; done {
+			continue
 		}
-		var expired chan struct{} // closed after Options.Wait: every later wait sees it
-		for i := range out {
-			o, ok := byUser[out[i].User]
-			switch {
-			case !ok:
-			case o.job == nil:
-				res := *o.res
-				out[i].Response = &res
-			default:
-				if expired == nil {
-					expired = make(chan struct{})
-					wait := r.opt.Wait
-					if r.degraded.Load() {
-						wait = 0
-					}
-					defer time.AfterFunc(wait, func() { close(expired) }).Stop()
-				}
-				res := o.job.wait(expired)
-				out[i].Response = &res
-			}
+		if o := r.decide(ctx, out[i]); o != (outcome{}) {
+			byUser[out[i].User] = o
 		}
-		return out
 	}
+	var expired chan struct{} // closed after Options.Wait: every later wait sees it
+	for i := range out {
+		o, ok := byUser[out[i].User]
+		switch {
+		case !ok:
+		case o.job == nil:
+			res := *o.res
+			out[i].Response = &res
+		default:
+			if expired == nil {
+				expired = make(chan struct{})
+				wait := r.opt.Wait
+				if r.degraded.Load() {
+					wait = 0
+				}
+				defer time.AfterFunc(wait, func() { close(expired) }).Stop()
+			}
+			res := o.job.wait(expired)
+			out[i].Response = &res
+		}
+	}
+	return out
 }
 
 // outcome is a decision: a response now, or a job whose outcome will be.

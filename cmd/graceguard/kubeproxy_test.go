@@ -39,15 +39,11 @@ func ouToken(at time.Time, user, thread, peer, sid string, reuse bool) []string 
 	return lines
 }
 
-// watch --kube-proxy-* follows the ingress controller pods through the API
-// beside OpenUnison's pod (and not the pods its selector leaves out):
-// alice's refresh through one controller and the thief's reuse through the
-// other are joined to the controllers' records, and the alert names the
-// thief; with --pod-ip, a record of a request to another OpenUnison pod is
-// not even read as a proxy record. The join learns which controller log is
-// which logged peer from the traffic before (the pods' IPs are not handed
-// to attribution yet).
-func TestWatchKubeProxies(t *testing.T) {
+// startKubeProxyWatch serves OpenUnison's pod and two ingress-nginx
+// controller pods, each with its IP, and starts watch over them with
+// --kube-proxy-* and --pod-ip; more, when given, adds to the API before.
+func startKubeProxyWatch(t *testing.T, more func(*kubefake.Server)) (*kubefake.Server, *watchRun) {
+	t.Helper()
 	srv := kubefake.New(t)
 	srv.AddPod(kubeNS, kubePod, map[string]string{"app": "openunison-orchestra"}, kubeContainer)
 	srv.SetPodIP(kubeNS, kubePod, ouPodIP)
@@ -55,22 +51,38 @@ func TestWatchKubeProxies(t *testing.T) {
 		srv.AddPod(proxyNS, name, map[string]string{proxyLabel: "controller"}, proxyContainer)
 		srv.SetPodIP(proxyNS, name, fmt.Sprintf("10.1.67.%d", 12+44*i))
 	}
-	srv.AddPod(proxyNS, "unrelated", map[string]string{proxyLabel: "admission-webhook"}, proxyContainer)
+	if more != nil {
+		more(srv)
+	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte(srv.Kubeconfig(kubeNS)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-
 	w := startWatch(t, "--format", "json", "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
 		"--settle", "500ms", "--kubeconfig", kubeconfig,
 		"--kube-namespace", kubeNS, "--kube-selector", "app=openunison-orchestra", "--kube-container", kubeContainer,
 		"--kube-proxy-namespace", proxyNS, "--kube-proxy-selector", proxyLabel+"=controller", "--kube-proxy-container", proxyContainer,
 		"--pod-ip", ouPodIP)
-	defer func() {
+	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("stderr:\n%s", w.errOut.String())
 		}
-	}()
+	})
+	return srv, w
+}
+
+// watch --kube-proxy-* follows the ingress controller pods through the API
+// beside OpenUnison's pod (and not the pods its selector leaves out):
+// alice's refresh through one controller and the thief's reuse through the
+// other are joined to the controllers' records, and the alert names the
+// thief; with --pod-ip, a record of a request to another OpenUnison pod is
+// not even read as a proxy record. The OpenUnison pod's IP is its upstream
+// from the start; which controller log is which logged peer is learned from
+// the traffic before.
+func TestWatchKubeProxies(t *testing.T) {
+	srv, w := startKubeProxyWatch(t, func(srv *kubefake.Server) {
+		srv.AddPod(proxyNS, "unrelated", map[string]string{proxyLabel: "admission-webhook"}, proxyContainer)
+	})
 	// The controllers are up before traffic comes, and say so in their own
 	// log: until a proxy log has shown itself, the join does not hold
 	// OpenUnison's events for it.
@@ -199,27 +211,7 @@ func TestKubeProxyUsageErrors(t *testing.T) {
 // day is joined though no controller has logged a line yet and no traffic
 // has taught the join anything.
 func TestWatchKubeProxiesFromTheFirstRequest(t *testing.T) {
-	srv := kubefake.New(t)
-	srv.AddPod(kubeNS, kubePod, map[string]string{"app": "openunison-orchestra"}, kubeContainer)
-	srv.SetPodIP(kubeNS, kubePod, ouPodIP)
-	for i, name := range []string{"ingress-nginx-controller-a", "ingress-nginx-controller-b"} {
-		srv.AddPod(proxyNS, name, map[string]string{proxyLabel: "controller"}, proxyContainer)
-		srv.SetPodIP(proxyNS, name, fmt.Sprintf("10.1.67.%d", 12+44*i))
-	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(srv.Kubeconfig(kubeNS)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w := startWatch(t, "--format", "json", "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
-		"--settle", "500ms", "--kubeconfig", kubeconfig,
-		"--kube-namespace", kubeNS, "--kube-selector", "app=openunison-orchestra", "--kube-container", kubeContainer,
-		"--kube-proxy-namespace", proxyNS, "--kube-proxy-selector", proxyLabel+"=controller", "--kube-proxy-container", proxyContainer,
-		"--pod-ip", ouPodIP)
-	defer func() {
-		if t.Failed() {
-			t.Logf("stderr:\n%s", w.errOut.String())
-		}
-	}()
+	srv, w := startKubeProxyWatch(t, nil)
 	addr := waitForAddr(t, w)
 	testsync.WaitFor(t, "the pods listed", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 100_000_000, time.UTC)

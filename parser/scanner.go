@@ -413,13 +413,28 @@ func stampPrefixLen(b []byte) int {
 	return i + 1
 }
 
-// stampShape is a stamp's date and time: '0' stands for any digit.
-const stampShape = "0000-00-00T00:00:00"
+// stampShape is a stamp's date and time, for its length.
+const stampShape = "2006-01-02T15:04:05"
 
 func stampBase(b []byte) bool {
 	for i, c := range b {
-		if want := stampShape[i]; want == '0' && !isDigit(c) || want != '0' && c != want {
-			return false
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return false
+			}
+		case 10:
+			if c != 'T' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		default:
+			if !isDigit(c) {
+				return false
+			}
 		}
 	}
 	return true

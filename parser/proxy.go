@@ -336,15 +336,7 @@ func scanCLF(line []byte, f *proxyFields) bool {
 		return false
 	}
 	c.i-- // back onto the '['
-	if f.time, ok = c.bracketed(); !ok {
-		return false
-	}
-	req, ok := c.quoted()
-	if !ok {
-		return false
-	}
-	f.method, f.target = splitRequest(req)
-	if f.status, ok = c.word(); !ok {
+	if !scanTimeRequestStatus(&c, f) {
 		return false
 	}
 	if _, ok = c.word(); !ok { // bytes sent
@@ -420,19 +412,7 @@ func scanTraefikTail(c *cursor, f *proxyFields) bool {
 //	[…] "…" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% … "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%
 func scanEnvoy(line []byte, f *proxyFields) bool {
 	c := cursor{b: line}
-	var ok bool
-	if f.time, ok = c.bracketed(); !ok {
-		return false
-	}
-	req, ok := c.quoted()
-	if !ok {
-		return false
-	}
-	f.method, f.target = splitRequest(req)
-	if f.status, ok = c.word(); !ok {
-		return false
-	}
-	if !scanEnvoyCounts(&c, f) {
+	if !scanTimeRequestStatus(&c, f) || !scanEnvoyCounts(&c, f) {
 		return false
 	}
 	for _, p := range []*[]byte{&f.xff, &f.agent, &f.requestID, nil, &f.upstream} {
@@ -451,6 +431,22 @@ func scanEnvoy(line []byte, f *proxyFields) bool {
 		return true
 	}
 	return scanIstioAddresses(&c, f)
+}
+
+// scanTimeRequestStatus reads `[TIME] "METHOD TARGET PROTOCOL" STATUS`,
+// where CLF's and Envoy's lines agree.
+func scanTimeRequestStatus(c *cursor, f *proxyFields) bool {
+	var ok bool
+	if f.time, ok = c.bracketed(); !ok {
+		return false
+	}
+	req, ok := c.quoted()
+	if !ok {
+		return false
+	}
+	f.method, f.target = splitRequest(req)
+	f.status, ok = c.word()
+	return ok
 }
 
 // scanEnvoyCounts reads from the response flags to the upstream service

@@ -34,13 +34,9 @@ import (
 const batchQueue = 4
 
 type watchOptions struct {
-	io              streams
-	patterns        []string
-	format          string
-	ruleFiles       []string
-	minSeverity     string
-	timezone        string
-	color           string
+	io       streams
+	patterns []string
+	alertFlags
 	from            string
 	stateDir        string
 	settle          time.Duration
@@ -128,11 +124,7 @@ exits 0.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "text", "alert format on stdout: text or json")
-	f.StringArrayVar(&o.ruleFiles, "rules", nil, "rule `FILE` adding to, replacing or disabling the built-in rules (repeatable; reloaded on SIGHUP)")
-	f.StringVar(&o.minSeverity, "min-severity", "info", "print alerts of at least this severity")
-	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in")
-	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto, always or never")
+	o.alertFlags.addFlags(f, "repeatable; reloaded on SIGHUP")
 	f.StringVar(&o.from, "from", "start", "where to start a file or container log first seen at start-up: start or end")
 	f.StringVar(&o.stateDir, "state-dir", ".graceguard", "`DIR` for checkpoints (positions, history, sent alert ids); empty for none")
 	f.DurationVar(&o.settle, "settle", 2*time.Second, "longest a grace reuse waits for the other files or pods to catch up")

@@ -2,7 +2,6 @@ package parser
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -77,7 +76,7 @@ func BenchmarkUnescapeJSON(b *testing.B) {
 		for _, v := range vals {
 			var ok bool
 			if dst, ok = unescapeJSON(dst[:0], v); !ok {
-				b.Fatal(fmt.Sprintf("%s not read", v))
+				b.Fatalf("%s not read", v)
 			}
 		}
 	}

@@ -721,7 +721,6 @@ func code(s string) string {
 	return "`" + mrkdwn(strings.ReplaceAll(s, "`", "'")) + "`"
 }
 
-
 // SlackConfig is a slack entry of the sinks: list: an incoming webhook or
 // a bot token with a channel. Every rule of which settings go together is
 // here (the file's keys) or in slackFlags (the flags').

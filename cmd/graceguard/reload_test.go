@@ -139,3 +139,27 @@ func TestWatchReloadsSinksOnHUP(t *testing.T) {
 		t.Errorf("the reload is not in the log")
 	}
 }
+
+// On SIGHUP configSinks is the only reader of the file, so it places every
+// problem itself: YAML syntax, a file that is no mapping, a bad entry.
+func TestConfigSinksPlacesProblems(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, data, want string
+	}{
+		{"syntax", "sinks:\n  - type: webhook\n    url: [http://127.0.0.1/\n", "gg.yaml:3:"},
+		{"not a mapping", "- sinks\n", "gg.yaml:1:1: want a mapping"},
+		{"bad entry", "format: json\nsinks:\n  - type: webhook\n    url: ftp://127.0.0.1/x\n", "gg.yaml:3:5: sinks[0]"},
+		{"unknown key", "sinks:\n  - type: webhook\n    urll: http://127.0.0.1/\n", "gg.yaml:3:5"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := configSinks(&configFile{path: "gg.yaml", data: []byte(tt.data)})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+	if cfgs, err := configSinks(&configFile{path: "gg.yaml", data: []byte("format: json\n")}); err != nil || cfgs != nil {
+		t.Errorf("a file without sinks: %v, %v", cfgs, err)
+	}
+}

@@ -697,18 +697,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		defer cancel()
 	}
 	close(d.closing)
-	drained := make(chan struct{})
-	go func() {
-		d.wg.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		d.stop()
-		<-drained
-	}
-	d.stop()
+	d.waitWorkers(ctx)
 
 	var errs []error
 	left := 0

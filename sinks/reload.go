@@ -54,6 +54,12 @@ func (d *Dispatcher) Reload(ctx context.Context, cfgs []Config) error {
 // in flight, cutting it short when ctx ends first.
 func (d *Dispatcher) pauseWorkers(ctx context.Context) {
 	d.pause()
+	d.waitWorkers(ctx)
+}
+
+// waitWorkers waits for the workers to exit, cutting their deliveries
+// short when ctx ends first, and then ends their contexts.
+func (d *Dispatcher) waitWorkers(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		d.wg.Wait()

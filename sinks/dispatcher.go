@@ -206,7 +206,7 @@ func newDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) 
 	}
 	d := &Dispatcher{opt: opt, log: opt.Logger, closing: make(chan struct{})}
 	d.newContexts()
-	d.dead = &deadLetter{path: opt.DeadLetterPath, log: opt.Logger, now: opt.now}
+	d.dead = &deadLetter{path: opt.DeadLetterPath, out: appendFile{path: opt.DeadLetterPath}, log: opt.Logger, now: opt.now}
 	var err error
 	if d.routes, err = d.makeRoutes(routes); err != nil {
 		return nil, err

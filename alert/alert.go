@@ -1,6 +1,6 @@
-// Package alert owns the Alert object every sink receives and its two
-// encodings: the JSON of DESIGN.md (stable keys, one object per line) and
-// the one-line text for people. It decides nothing: rules fill alerts,
+// Package alert owns the Alert object every sink receives and its
+// encodings: the JSON of DESIGN.md (stable keys, one object per line), the
+// Elastic Common Schema document (ecs.go) and the one-line text for people. It decides nothing: rules fill alerts,
 // sinks deliver them.
 package alert
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // TextOptions shape the one-line text form.
@@ -115,6 +116,23 @@ func GroupThousands(n int64) string {
 	s := fmt.Sprint(n)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// Cut shortens s to n runes, the last of them "…" when it had to cut; n of
+// 1 or less leaves s whole. The demo's terminal lines and Slack's block
+// limits use it alike.
+func Cut(s string, n int) string {
+	if n <= 1 || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	kept := 0
+	for i := range s {
+		if kept == n-1 {
+			return s[:i] + "…"
+		}
+		kept++
 	}
 	return s
 }

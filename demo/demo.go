@@ -418,7 +418,7 @@ func (d *teller) alert(group []alert.Alert) {
 			if r := a.Response.Text(); r != "" {
 				line += " → " + r
 			}
-			fmt.Fprintln(d.out, fit(line, room))
+			fmt.Fprintln(d.out, alert.Cut(line, room))
 			continue
 		}
 		// The log's temporary path says nothing here, and the step's clock
@@ -436,7 +436,7 @@ func (d *teller) alert(group []alert.Alert) {
 		}
 		fmt.Fprintln(d.out, head)
 		if evidence != "" {
-			fmt.Fprintf(d.out, "%s      %s\n", indent, fit(evidence, room))
+			fmt.Fprintf(d.out, "%s      %s\n", indent, alert.Cut(evidence, room))
 		}
 	}
 }

@@ -2,8 +2,8 @@ package demo
 
 import (
 	"regexp"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/graceguard/graceguard/alert"
 )
 
 // DefaultWidth is the narration's width when the output is no terminal:
@@ -34,31 +34,12 @@ func shorten(line string) string {
 	return requestID.ReplaceAllString(line, "[$1…]")
 }
 
-// fit cuts s to width columns (runes; the demo prints no wide characters),
-// ending it with "…" when cut.
-func fit(s string, width int) string {
-	if width <= 1 || utf8.RuneCountInString(s) <= width {
-		return s
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == width-1 {
-			break
-		}
-		b.WriteRune(r)
-		n++
-	}
-	b.WriteString("…")
-	return b.String()
-}
-
 // fitMiddle cuts s to width columns in its middle, keeping its last tail
 // runes: a log line's end holds the address it is about.
 func fitMiddle(s string, width, tail int) string {
 	rs := []rune(s)
 	if width <= tail+2 || len(rs) <= width {
-		return fit(s, width)
+		return alert.Cut(s, width)
 	}
 	return string(rs[:width-tail-1]) + "…" + string(rs[len(rs)-tail:])
 }

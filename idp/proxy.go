@@ -2,7 +2,6 @@ package idp
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -88,15 +87,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	if cfg.TrustedClients == nil {
 		cfg.TrustedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Diag == nil {
-		cfg.Diag = slog.Default()
-	}
+	defaultHooks(&cfg.Now, &cfg.Rand, &cfg.Diag)
 	if cfg.Transport == nil {
 		d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 		if cfg.From.IsValid() {

@@ -173,6 +173,20 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
+// defaultHooks fills the clock, the randomness and the diagnostics log
+// the IdP and its proxy take from their config (tests pass their own).
+func defaultHooks(now *func() time.Time, rnd *io.Reader, diag **slog.Logger) {
+	if *now == nil {
+		*now = time.Now
+	}
+	if *rnd == nil {
+		*rnd = rand.Reader
+	}
+	if *diag == nil {
+		*diag = slog.Default()
+	}
+}
+
 // withDefaults fills what the config leaves unset and checks what New
 // cannot default.
 func (cfg Config) withDefaults() (Config, error) {
@@ -195,15 +209,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = max(2, runtime.NumCPU()) * 8
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Diag == nil {
-		cfg.Diag = slog.Default()
-	}
+	defaultHooks(&cfg.Now, &cfg.Rand, &cfg.Diag)
 	if cfg.SigningKey == nil {
 		var err error
 		if cfg.SigningKey, err = generateSigningKey(); err != nil {

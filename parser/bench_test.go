@@ -67,14 +67,7 @@ func BenchmarkParseCandidates(b *testing.B) {
 		recs = append(recs, bytes.Clone(rec))
 	})
 	b.ResetTimer()
-	for b.Loop() {
-		for _, rec := range recs {
-			if _, err := Parse(rec, time.UTC); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
+	benchParse(b, recs)
 }
 
 var (
@@ -130,12 +123,5 @@ func BenchmarkParseProxyCandidates(b *testing.B) {
 	var recs [][]byte
 	SplitLines(data, func(rec []byte, _ Kind, _ int, _ int64) { recs = append(recs, bytes.Clone(rec)) })
 	b.ResetTimer()
-	for b.Loop() {
-		for _, rec := range recs {
-			if _, err := Parse(rec, time.UTC); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
+	benchParse(b, recs)
 }

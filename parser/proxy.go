@@ -336,15 +336,7 @@ func scanCLF(line []byte, f *proxyFields) bool {
 		return false
 	}
 	c.i-- // back onto the '['
-	if f.time, ok = c.bracketed(); !ok {
-		return false
-	}
-	req, ok := c.quoted()
-	if !ok {
-		return false
-	}
-	f.method, f.target = splitRequest(req)
-	if f.status, ok = c.word(); !ok {
+	if !scanTimeRequestStatus(&c, f) {
 		return false
 	}
 	if _, ok = c.word(); !ok { // bytes sent
@@ -420,47 +412,7 @@ func scanTraefikTail(c *cursor, f *proxyFields) bool {
 //	[…] "…" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% … "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%
 func scanEnvoy(line []byte, f *proxyFields) bool {
 	c := cursor{b: line}
-	var ok bool
-	if f.time, ok = c.bracketed(); !ok {
-		return false
-	}
-	req, ok := c.quoted()
-	if !ok {
-		return false
-	}
-	f.method, f.target = splitRequest(req)
-	if f.status, ok = c.word(); !ok {
-		return false
-	}
-	if _, ok = c.word(); !ok { // response flags
-		return false
-	}
-	next, ok := c.word()
-	if !ok {
-		return false
-	}
-	f.format = ProxyEnvoy
-	if !allDigits(next) {
-		// Istio: that was the response code details.
-		f.format = ProxyIstio
-		if _, ok = c.word(); !ok { // connection termination details
-			return false
-		}
-		if _, ok = c.quoted(); !ok { // upstream transport failure reason
-			return false
-		}
-		if _, ok = c.word(); !ok { // bytes received
-			return false
-		}
-	}
-	if _, ok = c.word(); !ok { // bytes sent
-		return false
-	}
-	if f.dur, ok = c.word(); !ok {
-		return false
-	}
-	f.durUnit = durMillis
-	if _, ok = c.word(); !ok { // upstream service time
+	if !scanTimeRequestStatus(&c, f) || !scanEnvoyCounts(&c, f) {
 		return false
 	}
 	for _, p := range []*[]byte{&f.xff, &f.agent, &f.requestID, nil, &f.upstream} {
@@ -478,17 +430,83 @@ func scanEnvoy(line []byte, f *proxyFields) bool {
 		f.client = lastXFF(f.xff)
 		return true
 	}
-	if _, ok = c.word(); !ok { // upstream cluster
+	return scanIstioAddresses(&c, f)
+}
+
+// scanTimeRequestStatus reads `[TIME] "METHOD TARGET PROTOCOL" STATUS`,
+// where CLF's and Envoy's lines agree.
+func scanTimeRequestStatus(c *cursor, f *proxyFields) bool {
+	var ok bool
+	if f.time, ok = c.bracketed(); !ok {
 		return false
 	}
-	if f.upLocal, ok = c.word(); !ok {
+	req, ok := c.quoted()
+	if !ok {
 		return false
 	}
-	if _, ok = c.word(); !ok { // downstream local address
+	f.method, f.target = splitRequest(req)
+	f.status, ok = c.word()
+	return ok
+}
+
+// scanEnvoyCounts reads from the response flags to the upstream service
+// time, telling Istio (response code details where Envoy has the bytes
+// received) from Envoy: "%RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT%
+// %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%".
+func scanEnvoyCounts(c *cursor, f *proxyFields) bool {
+	if !c.skipWords(1) { // response flags
+		return false
+	}
+	next, ok := c.word()
+	if !ok {
+		return false
+	}
+	f.format = ProxyEnvoy
+	if !allDigits(next) {
+		// Istio: that was the response code details; then the connection
+		// termination details, the upstream transport failure reason
+		// (quoted) and the bytes received.
+		f.format = ProxyIstio
+		if !c.skipWords(1) {
+			return false
+		}
+		if _, ok = c.quoted(); !ok || !c.skipWords(1) {
+			return false
+		}
+	}
+	if !c.skipWords(1) { // bytes sent
+		return false
+	}
+	if f.dur, ok = c.word(); !ok {
+		return false
+	}
+	f.durUnit = durMillis
+	return c.skipWords(1) // upstream service time
+}
+
+// scanIstioAddresses reads Istio's "%UPSTREAM_CLUSTER_RAW%
+// %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS%
+// %DOWNSTREAM_REMOTE_ADDRESS%".
+func scanIstioAddresses(c *cursor, f *proxyFields) bool {
+	var ok bool
+	if !c.skipWords(1) { // upstream cluster
+		return false
+	}
+	if f.upLocal, ok = c.word(); !ok || !c.skipWords(1) { // then the downstream local address
 		return false
 	}
 	f.client, ok = c.word()
 	return ok
+}
+
+// skipWords passes over n words.
+func (c *cursor) skipWords(n int) bool {
+	for range n {
+		if _, ok := c.word(); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func allDigits(b []byte) bool {

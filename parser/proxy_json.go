@@ -206,10 +206,32 @@ var (
 // (StartUTC, RequestPath) or else ingress-nginx's with the configured keys.
 // A line of any of them needs a time and a path to be an access line.
 func scanJSON(line []byte, f *proxyFields) bool {
+	table, ok := jsonFormat(line, f)
+	if !ok {
+		return false
+	}
+	f.escaped = true
+	readJSONFields(line, table, f)
+	if len(f.target) > 0 && f.method == nil {
+		// A $request line: "POST /path HTTP/1.1".
+		if m, t := splitRequest(f.target); m != nil {
+			f.method, f.target = m, t
+		}
+	}
+	if f.format == ProxyEnvoyGateway && f.client == nil {
+		f.client = lastXFF(f.xff)
+	}
+	return f.time != nil && f.target != nil
+}
+
+// jsonFormat tells the JSON formats apart by their keys, sets f's format
+// and duration unit, and returns the key table to read the line with; ok
+// is false when the line is no whole JSON object.
+func jsonFormat(line []byte, f *proxyFields) (table []keyEntry, ok bool) {
 	var eg, tr int
 	it := jsonIter{b: line}
 	if !it.open() {
-		return false
+		return nil, false
 	}
 	for {
 		key, _, _, ok := it.next()
@@ -224,65 +246,65 @@ func scanJSON(line []byte, f *proxyFields) bool {
 		}
 	}
 	if !it.closed {
-		return false
+		return nil, false
 	}
-	table := *nginxKeys.Load()
-	f.format, f.durUnit = ProxyNginxJSON, durSeconds
 	switch {
 	case eg >= 2:
-		table, f.format, f.durUnit = envoyGatewayKeys, ProxyEnvoyGateway, durMillis
+		f.format, f.durUnit = ProxyEnvoyGateway, durMillis
+		return envoyGatewayKeys, true
 	case tr >= 2:
-		table, f.format, f.durUnit = traefikKeys, ProxyTraefikJSON, durNanos
+		f.format, f.durUnit = ProxyTraefikJSON, durNanos
+		return traefikKeys, true
 	}
-	f.escaped = true
-	it = jsonIter{b: line}
+	f.format, f.durUnit = ProxyNginxJSON, durSeconds
+	return *nginxKeys.Load(), true
+}
+
+// readJSONFields fills f from the members table names; the first key of
+// a field present wins, and null values count as absent.
+func readJSONFields(line []byte, table []keyEntry, f *proxyFields) {
+	it := jsonIter{b: line}
 	it.open()
 	var have [numJSONFields]bool
 	for {
 		key, val, _, ok := it.next()
 		if !ok {
-			break
+			return
 		}
 		fld := lookupKey(table, key)
 		if fld == jfNone || have[fld] || val == nil {
 			continue
 		}
 		have[fld] = true
-		switch fld {
-		case jfClient:
-			f.client = val
-		case jfTime:
-			f.time = val
-		case jfDuration:
-			f.dur = val
-		case jfUpstream:
-			f.upstream = val
-		case jfPath:
-			f.target = val
-		case jfMethod:
-			f.method = val
-		case jfStatus:
-			f.status = val
-		case jfAgent:
-			f.agent = val
-		case jfRequestID:
-			f.requestID = val
-		case jfXFF:
-			f.xff = val
-		case jfUpLocal:
-			f.upLocal = val
-		}
+		*f.slot(fld) = val
 	}
-	if len(f.target) > 0 && f.method == nil {
-		// A $request line: "POST /path HTTP/1.1".
-		if m, t := splitRequest(f.target); m != nil {
-			f.method, f.target = m, t
-		}
+}
+
+// slot is where a JSON field's value goes.
+func (f *proxyFields) slot(fld jsonField) *[]byte {
+	switch fld {
+	case jfClient:
+		return &f.client
+	case jfTime:
+		return &f.time
+	case jfDuration:
+		return &f.dur
+	case jfUpstream:
+		return &f.upstream
+	case jfPath:
+		return &f.target
+	case jfMethod:
+		return &f.method
+	case jfStatus:
+		return &f.status
+	case jfAgent:
+		return &f.agent
+	case jfRequestID:
+		return &f.requestID
+	case jfXFF:
+		return &f.xff
 	}
-	if f.format == ProxyEnvoyGateway && f.client == nil {
-		f.client = lastXFF(f.xff)
-	}
-	return f.time != nil && f.target != nil
+	return &f.upLocal
 }
 
 func lookupKey(table []keyEntry, key []byte) jsonField {
@@ -432,50 +454,64 @@ func unescapeJSON(dst, s []byte) ([]byte, bool) {
 		if i >= len(s) {
 			return dst, false
 		}
+		var ok bool
 		switch s[i] {
-		case '"', '\\', '/':
-			dst = append(dst, s[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
 		case 'u':
-			if i+4 >= len(s) {
-				return dst, false
-			}
-			r, ok := hexVal(s[i+1 : i+5])
-			if !ok {
-				return dst, false
-			}
-			i += 4
-			if utf16Surrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-				if r2, ok := hexVal(s[i+3 : i+7]); ok && r2 >= 0xdc00 && r2 < 0xe000 {
-					r = (r-0xd800)<<10 + (r2 - 0xdc00) + 0x10000
-					i += 6
-				}
-			}
-			dst = utf8.AppendRune(dst, rune(r))
+			dst, i, ok = unescapeU(dst, s, i)
 		case 'x':
-			if i+2 >= len(s) {
-				return dst, false
-			}
-			v, ok := hexVal(s[i+1 : i+3])
-			if !ok {
-				return dst, false
-			}
-			i += 2
-			dst = append(dst, byte(v))
+			dst, i, ok = unescapeX(dst, s, i)
 		default:
+			dst, ok = unescapeSimple(dst, s[i])
+		}
+		if !ok {
 			return dst, false
 		}
 	}
 	return dst, true
+}
+
+// jsonEscapes maps the byte after a backslash to what it stands for; 0
+// for none.
+var jsonEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+func unescapeSimple(dst []byte, esc byte) ([]byte, bool) {
+	c := jsonEscapes[esc]
+	if c == 0 {
+		return dst, false
+	}
+	return append(dst, c), true
+}
+
+// unescapeU resolves "\uXXXX" (s[i] is the 'u'), joining a UTF-16
+// surrogate pair, and returns the index of its last byte.
+func unescapeU(dst, s []byte, i int) ([]byte, int, bool) {
+	if i+4 >= len(s) {
+		return dst, i, false
+	}
+	r, ok := hexVal(s[i+1 : i+5])
+	if !ok {
+		return dst, i, false
+	}
+	i += 4
+	if utf16Surrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+		if r2, ok := hexVal(s[i+3 : i+7]); ok && r2 >= 0xdc00 && r2 < 0xe000 {
+			r = (r-0xd800)<<10 + (r2 - 0xdc00) + 0x10000
+			i += 6
+		}
+	}
+	return utf8.AppendRune(dst, rune(r)), i, true
+}
+
+// unescapeX resolves nginx's "\xHH" (s[i] is the 'x').
+func unescapeX(dst, s []byte, i int) ([]byte, int, bool) {
+	if i+2 >= len(s) {
+		return dst, i, false
+	}
+	v, ok := hexVal(s[i+1 : i+3])
+	if !ok {
+		return dst, i, false
+	}
+	return append(dst, byte(v)), i + 2, true
 }
 
 func utf16Surrogate(r uint32) bool { return r >= 0xd800 && r < 0xdc00 }

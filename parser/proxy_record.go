@@ -122,52 +122,67 @@ func proxyTimes(p *ProxyRecord, f *proxyFields, str func([]byte) string, col fun
 // (Envoy's START_TIME, $time_iso8601, Traefik's StartUTC), and nginx's
 // $msec ("1764147604.123"). Precision is what the text resolves.
 func parseProxyTime(s string, loc *time.Location) (time.Time, time.Duration, error) {
-	bad := errBadTime{s}
+	var (
+		t    time.Time
+		prec time.Duration
+		ok   bool
+	)
 	switch {
 	case len(s) == len("02/Jan/2006:15:04:05 -0700") && s[2] == '/':
-		t, ok := parseCLFTime(s)
-		if !ok {
-			return time.Time{}, 0, bad
-		}
-		return t, time.Second, nil
+		t, ok = parseCLFTime(s)
+		prec = time.Second
 	case len(s) >= len("2006-01-02T15:04:05") && s[4] == '-' && s[10] == 'T':
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			// Envoy Gateway may print no zone; read it in loc.
-			t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc)
-			if err != nil {
-				return time.Time{}, 0, bad
-			}
-		}
-		prec := time.Second
-		if dot := strings.IndexByte(s, '.'); dot >= 0 {
-			digits := 0
-			for _, c := range s[dot+1:] {
-				if c < '0' || c > '9' {
-					break
-				}
-				digits++
-			}
-			prec = time.Duration(pow10(9 - min(digits, 9)))
-		}
-		return t, prec, nil
+		t, prec, ok = parseRFC3339Time(s, loc)
 	case len(s) > 0 && isDigit(s[0]):
-		sec, frac, _ := strings.Cut(s, ".")
-		n, err := strconv.ParseInt(sec, 10, 64)
-		if err != nil || len(frac) > 9 || n > 1<<40 {
-			return time.Time{}, 0, bad
-		}
-		ns := int64(0)
-		if frac != "" {
-			v, err := strconv.ParseInt(frac, 10, 64)
-			if err != nil || v < 0 {
-				return time.Time{}, 0, bad
-			}
-			ns = v * pow10(9-len(frac))
-		}
-		return time.Unix(n, ns).UTC(), time.Duration(pow10(9 - len(frac))), nil
+		t, prec, ok = parseEpochTime(s)
 	}
-	return time.Time{}, 0, bad
+	if !ok {
+		return time.Time{}, 0, errBadTime{s}
+	}
+	return t, prec, nil
+}
+
+// parseRFC3339Time reads RFC 3339 with any fraction; Envoy Gateway may
+// print no zone, which is read in loc.
+func parseRFC3339Time(s string, loc *time.Location) (time.Time, time.Duration, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc)
+		if err != nil {
+			return time.Time{}, 0, false
+		}
+	}
+	prec := time.Second
+	if dot := strings.IndexByte(s, '.'); dot >= 0 {
+		digits := 0
+		for _, c := range s[dot+1:] {
+			if c < '0' || c > '9' {
+				break
+			}
+			digits++
+		}
+		prec = time.Duration(pow10(9 - min(digits, 9)))
+	}
+	return t, prec, true
+}
+
+// parseEpochTime reads nginx's $msec: seconds, and up to nine digits of
+// fraction.
+func parseEpochTime(s string) (time.Time, time.Duration, bool) {
+	sec, frac, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || len(frac) > 9 || n > 1<<40 {
+		return time.Time{}, 0, false
+	}
+	ns := int64(0)
+	if frac != "" {
+		v, err := strconv.ParseInt(frac, 10, 64)
+		if err != nil || v < 0 {
+			return time.Time{}, 0, false
+		}
+		ns = v * pow10(9-len(frac))
+	}
+	return time.Unix(n, ns).UTC(), time.Duration(pow10(9 - len(frac))), true
 }
 
 // errBadTime is built only when a time fails: every record's time goes
@@ -183,29 +198,14 @@ var monthIndex = map[string]int{"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5
 // parseCLFTime reads "26/Nov/2026:09:00:04 +0000" by position, as
 // time.Parse would, at a fraction of its cost.
 func parseCLFTime(s string) (time.Time, bool) {
-	if s[6] != '/' || s[11] != ':' || s[14] != ':' || s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-') {
+	if !clfShape(s) {
 		return time.Time{}, false
 	}
-	num := func(from, to int) (int, bool) {
-		v := 0
-		for _, c := range []byte(s[from:to]) {
-			if !isDigit(c) {
-				return 0, false
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v, true
-	}
-	day, ok1 := num(0, 2)
-	year, ok2 := num(7, 11)
-	hour, ok3 := num(12, 14)
-	minute, ok4 := num(15, 17)
-	sec, ok5 := num(18, 20)
-	zh, ok6 := num(22, 24)
-	zm, ok7 := num(24, 26)
-	month, ok8 := monthIndex[s[3:6]]
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) ||
-		day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 || zh > 23 || zm > 59 {
+	day, year, hour, minute, sec := atoiFixed(s[0:2]), atoiFixed(s[7:11]), atoiFixed(s[12:14]), atoiFixed(s[15:17]), atoiFixed(s[18:20])
+	zh, zm := atoiFixed(s[22:24]), atoiFixed(s[24:26])
+	month, ok := monthIndex[s[3:6]]
+	if !ok || min(day, year, hour, minute, sec, zh, zm) < 0 ||
+		day < 1 || day > daysIn(month, year) || !validClock(hour, minute, sec) || zh > 23 || zm > 59 {
 		return time.Time{}, false
 	}
 	off := (zh*60 + zm) * 60
@@ -215,6 +215,25 @@ func parseCLFTime(s string) (time.Time, bool) {
 	unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - int64(off)
 	return time.Unix(unix, 0).UTC(), true
 }
+
+// clfShape checks the punctuation of "26/Nov/2026:09:00:04 +0000".
+func clfShape(s string) bool {
+	return s[6] == '/' && s[11] == ':' && s[14] == ':' && s[17] == ':' && s[20] == ' ' && (s[21] == '+' || s[21] == '-')
+}
+
+// atoiFixed reads a field of digits only; -1 when it is not.
+func atoiFixed(s string) int {
+	v := 0
+	for _, c := range []byte(s) {
+		if !isDigit(c) {
+			return -1
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v
+}
+
+func validClock(hour, minute, sec int) bool { return hour <= 23 && minute <= 59 && sec <= 59 }
 
 func daysIn(month, year int) int {
 	switch month {

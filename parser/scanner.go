@@ -395,29 +395,9 @@ func detectFormat(line []byte) Format {
 // stampPrefixLen returns the length of a leading RFC 3339 timestamp and the
 // space after it ("2026-11-23T10:00:00.123456789Z "), or 0.
 func stampPrefixLen(b []byte) int {
-	const base = len("2006-01-02T15:04:05")
-	if len(b) < base+2 {
+	const base = len(stampShape)
+	if len(b) < base+2 || !stampBase(b[:base]) {
 		return 0
-	}
-	for i, c := range b[:base] {
-		switch i {
-		case 4, 7:
-			if c != '-' {
-				return 0
-			}
-		case 10:
-			if c != 'T' {
-				return 0
-			}
-		case 13, 16:
-			if c != ':' {
-				return 0
-			}
-		default:
-			if !isDigit(c) {
-				return 0
-			}
-		}
 	}
 	i := base
 	if b[i] == '.' {
@@ -426,18 +406,50 @@ func stampPrefixLen(b []byte) int {
 			i++
 		}
 	}
-	switch {
-	case i < len(b) && b[i] == 'Z':
-		i++
-	case i+6 <= len(b) && (b[i] == '+' || b[i] == '-') && b[i+3] == ':':
-		i += 6
-	default:
-		return 0
-	}
-	if i >= len(b) || b[i] != ' ' {
+	i = stampZoneEnd(b, i)
+	if i <= 0 || i >= len(b) || b[i] != ' ' {
 		return 0
 	}
 	return i + 1
+}
+
+// stampShape is a stamp's date and time, for its length.
+const stampShape = "2006-01-02T15:04:05"
+
+func stampBase(b []byte) bool {
+	for i, c := range b {
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return false
+			}
+		case 10:
+			if c != 'T' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		default:
+			if !isDigit(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// stampZoneEnd returns where the zone that starts at b[i] ("Z" or
+// "+01:00") ends, or 0 when there is none.
+func stampZoneEnd(b []byte, i int) int {
+	switch {
+	case i < len(b) && b[i] == 'Z':
+		return i + 1
+	case i+6 <= len(b) && (b[i] == '+' || b[i] == '-') && b[i+3] == ':':
+		return i + 6
+	}
+	return 0
 }
 
 // rawLine returns the next physical line without its line ending, and its

@@ -330,6 +330,21 @@ func (c *Config) validate() []string {
 // files they name. Flag-made and file-made configs may be mixed; their
 // names must differ.
 func Build(cfgs []Config, opt DispatcherOptions) (*Dispatcher, error) {
+	routes, err := routesOf(cfgs)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDispatcher(opt, routes...)
+	if err != nil {
+		closeAll(routes)
+		return nil, err
+	}
+	return d, nil
+}
+
+// routesOf makes the sinks cfgs name; a *ConfigError lists every config
+// that cannot make its sink, and then no sink is left open.
+func routesOf(cfgs []Config) ([]Route, error) {
 	var routes []Route
 	var problems []string
 	names := map[string]string{}
@@ -350,12 +365,7 @@ func Build(cfgs []Config, opt DispatcherOptions) (*Dispatcher, error) {
 		closeAll(routes)
 		return nil, &ConfigError{problems}
 	}
-	d, err := newDispatcher(opt, routes...)
-	if err != nil {
-		closeAll(routes)
-		return nil, err
-	}
-	return d, nil
+	return routes, nil
 }
 
 func closeAll(routes []Route) {

@@ -23,7 +23,7 @@ import (
 // shutdown (still queued at exit without a state directory).
 type deadLetter struct {
 	path string
-	f    *os.File
+	out  appendFile // at path
 	log  *slog.Logger
 	now  func() time.Time
 }
@@ -71,27 +71,15 @@ func (dl *deadLetter) append(b []byte) error {
 	if dl.path == "" {
 		return errNoDeadLetterFile
 	}
-	if dl.f == nil {
+	if !dl.out.isOpen() {
 		if err := os.MkdirAll(filepath.Dir(dl.path), 0o750); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(dl.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			return err
-		}
-		dl.f = f
 	}
-	if _, err := dl.f.Write(b); err != nil {
+	if _, err := dl.out.write(b); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	return dl.f.Sync()
+	return dl.out.sync()
 }
 
-func (dl *deadLetter) close() error {
-	if dl.f == nil {
-		return nil
-	}
-	err := dl.f.Close()
-	dl.f = nil
-	return err
-}
+func (dl *deadLetter) close() error { return dl.out.close() }

@@ -136,8 +136,13 @@ type Dispatcher struct {
 
 	closing chan struct{} // Close began: workers empty their queue, then exit
 	stopCtx context.Context
-	stop    context.CancelFunc // Close ran out of time: workers abort
-	wg      sync.WaitGroup
+	stop    context.CancelFunc // Close or Reload ran out of time: workers abort
+	// pauseCtx ends with stopCtx or when Reload asks the workers to stop
+	// taking work (and to stop waiting to retry) so their routes can be
+	// handed over; Reload makes both anew for the new workers.
+	pauseCtx context.Context
+	pause    context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // RouteStats are a sink's counts since the Dispatcher started.
@@ -200,8 +205,36 @@ func newDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) 
 		opt.DeadLetterPath = filepath.Join(opt.StateDir, DeadLetterFile)
 	}
 	d := &Dispatcher{opt: opt, log: opt.Logger, closing: make(chan struct{})}
+	d.newContexts()
+	d.dead = &deadLetter{path: opt.DeadLetterPath, out: appendFile{path: opt.DeadLetterPath}, log: opt.Logger, now: opt.now}
+	var err error
+	if d.routes, err = d.makeRoutes(routes); err != nil {
+		return nil, err
+	}
+	if opt.StateDir != "" {
+		j, err := openJournal(filepath.Join(opt.StateDir, JournalFile))
+		if err != nil {
+			return nil, err
+		}
+		d.journal = j
+		if err := d.restore(); err != nil {
+			j.close()
+			return nil, err
+		}
+	}
+	d.startWorkers()
+	return d, nil
+}
+
+// newContexts makes the contexts a generation of workers runs under.
+func (d *Dispatcher) newContexts() {
 	d.stopCtx, d.stop = context.WithCancel(context.Background())
-	d.dead = &deadLetter{path: opt.DeadLetterPath, log: opt.Logger, now: opt.now}
+	d.pauseCtx, d.pause = context.WithCancel(d.stopCtx)
+}
+
+// makeRoutes checks routes' names and makes their queues, not yet running.
+func (d *Dispatcher) makeRoutes(routes []Route) ([]*route, error) {
+	var out []*route
 	seen := map[string]bool{}
 	for _, rt := range routes {
 		if rt.Name == "" || rt.Sink == nil {
@@ -220,25 +253,18 @@ func newDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) 
 		if rt.Delivery.Throttle > 0 {
 			r.throttle = newThrottle(rt.Delivery.Throttle, rt.Delivery.ThrottleKey)
 		}
-		d.routes = append(d.routes, r)
+		out = append(out, r)
 	}
-	if opt.StateDir != "" {
-		j, err := openJournal(filepath.Join(opt.StateDir, JournalFile))
-		if err != nil {
-			return nil, err
-		}
-		d.journal = j
-		if err := d.restore(); err != nil {
-			j.close()
-			return nil, err
-		}
-	}
+	return out, nil
+}
+
+// startWorkers starts one worker per route.
+func (d *Dispatcher) startWorkers() {
 	for _, r := range d.routes {
 		d.setQueueMetric(r)
 		d.wg.Add(1)
 		go d.work(r)
 	}
-	return d, nil
 }
 
 // restore queues what the journal holds and rewrites it compacted.
@@ -320,14 +346,7 @@ func (d *Dispatcher) dropHeld(r *route, pending []*item) {
 	}
 }
 
-func (d *Dispatcher) route(name string) *route {
-	for _, r := range d.routes {
-		if r.Name == name {
-			return r
-		}
-	}
-	return nil
-}
+func (d *Dispatcher) route(name string) *route { return findRoute(d.routes, name) }
 
 // Send queues group for every sink whose filter takes some of it, and
 // returns without waiting for any receiver. A group a full queue cannot
@@ -494,8 +513,8 @@ func (d *Dispatcher) work(r *route) {
 		d.metric(func(m *Metrics) { m.Retried.WithLabelValues(r.Name).Inc() })
 		d.log.Warn("alert delivery failed; will retry", "sink", r.Name, "err", err, "attempt", attempt,
 			"retry_in", wait.Round(time.Millisecond), "verdict", v.String())
-		if err := d.opt.sleep(d.stopCtx, wait); err != nil {
-			return
+		if err := d.opt.sleep(d.pauseCtx, wait); err != nil {
+			return // Close ran out of time, or Reload hands the queue over
 		}
 	}
 }
@@ -522,6 +541,9 @@ func (d *Dispatcher) attempt(r *route, batch []*item) error {
 // first. It returns false when the worker should stop.
 func (d *Dispatcher) next(r *route, noDigest bool) ([]*item, bool) {
 	for {
+		if d.pauseCtx.Err() != nil {
+			return nil, false
+		}
 		d.expire(r)
 		r.mu.Lock()
 		n := len(r.queue)
@@ -544,10 +566,10 @@ func (d *Dispatcher) next(r *route, noDigest bool) ([]*item, bool) {
 			if empty {
 				return nil, false
 			}
-		case <-d.stopCtx.Done():
+		case <-d.pauseCtx.Done():
 			return nil, false
 		}
-		if d.stopCtx.Err() != nil {
+		if d.pauseCtx.Err() != nil {
 			return nil, false
 		}
 	}
@@ -675,18 +697,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		defer cancel()
 	}
 	close(d.closing)
-	drained := make(chan struct{})
-	go func() {
-		d.wg.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		d.stop()
-		<-drained
-	}
-	d.stop()
+	d.waitWorkers(ctx)
 
 	var errs []error
 	left := 0
@@ -733,6 +744,8 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 
 // Stats returns each sink's counts, in route order.
 func (d *Dispatcher) Stats() []RouteStats {
+	d.sendMu.Lock() // Reload swaps the routes under it
+	defer d.sendMu.Unlock()
 	out := make([]RouteStats, len(d.routes))
 	for i, r := range d.routes {
 		r.mu.Lock()
@@ -748,6 +761,8 @@ func (d *Dispatcher) Stats() []RouteStats {
 // redacted: what watch says at start, so an operator sees a misrouted
 // sink before the first alert is lost to it.
 func (d *Dispatcher) Destinations() []string {
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
 	out := make([]string, len(d.routes))
 	for i, r := range d.routes {
 		out[i] = r.Name

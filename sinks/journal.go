@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -72,7 +70,7 @@ func addRecord(sink string, it *item) journalRecord {
 
 type journal struct {
 	path    string
-	f       *os.File
+	out     appendFile
 	written int64 // bytes appended since the last rewrite
 	base    int64 // size right after the last rewrite
 }
@@ -87,7 +85,7 @@ func openJournal(path string) (*journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	return &journal{path: path}, nil
+	return &journal{path: path, out: appendFile{path: path}}, nil
 }
 
 // replayRecord applies one journal record to its sink's state and the groups
@@ -117,12 +115,12 @@ func replayRecord(st *sinkState, pending map[uint64]*item, rec *journalRecord) {
 // by a crash mid-write) is skipped and logged.
 func (j *journal) load(log *slog.Logger) (map[string]*sinkState, error) {
 	state := map[string]*sinkState{}
-	f, err := os.Open(j.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return state, nil
-	}
+	f, err := openIfExists(j.path)
 	if err != nil {
 		return nil, fmt.Errorf("read sink journal: %w", err)
+	}
+	if f == nil {
+		return state, nil
 	}
 	defer f.Close()
 	pending := map[string]map[uint64]*item{}
@@ -194,19 +192,12 @@ func (j *journal) append(recs []journalRecord, sync bool) error {
 	if err != nil {
 		return fmt.Errorf("encode journal: %w", err)
 	}
-	if j.f == nil {
-		f, err := os.OpenFile(j.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			return fmt.Errorf("open sink journal: %w", err)
-		}
-		j.f = f
-	}
-	if _, err := j.f.Write(b); err != nil {
+	if _, err := j.out.write(b); err != nil {
 		return fmt.Errorf("write sink journal: %w", err)
 	}
 	j.written += int64(len(b))
 	if sync {
-		if err := j.f.Sync(); err != nil {
+		if err := j.out.sync(); err != nil {
 			return fmt.Errorf("sync sink journal: %w", err)
 		}
 	}
@@ -227,10 +218,7 @@ func (j *journal) rewrite(recs []journalRecord) error {
 	if err != nil {
 		return fmt.Errorf("encode journal: %w", err)
 	}
-	if j.f != nil {
-		j.f.Close()
-		j.f = nil
-	}
+	j.out.close()
 	if err := durable.WriteFile(j.path, 0o640, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return fmt.Errorf("rewrite sink journal: %w", err)
 	}
@@ -238,11 +226,4 @@ func (j *journal) rewrite(recs []journalRecord) error {
 	return nil
 }
 
-func (j *journal) close() error {
-	if j.f == nil {
-		return nil
-	}
-	err := j.f.Close()
-	j.f = nil
-	return err
-}
+func (j *journal) close() error { return j.out.close() }

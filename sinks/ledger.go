@@ -5,12 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -48,11 +45,11 @@ type Ledger struct {
 
 	mu        sync.Mutex
 	ids       *durable.RecentIDs
-	f         *os.File
-	lines     int      // ids in the file, for compaction
-	unwritten []string // ids recorded while the file could not be written
-	torn      bool     // the file ends in half a line: the next write starts a new one
-	unsynced  bool     // written since the last fsync
+	out       appendFile // the file at path
+	lines     int        // ids in the file, for compaction
+	unwritten []string   // ids recorded while the file could not be written
+	torn      bool       // the file ends in half a line: the next write starts a new one
+	unsynced  bool       // written since the last fsync
 	err       error
 	failed    int64
 }
@@ -90,16 +87,16 @@ func OpenLedger(opt LedgerOptions) (*Ledger, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Ledger{path: opt.Path, claims: opt.Claims, log: opt.Logger, ids: durable.NewRecentIDs(opt.Capacity)}
+	l := &Ledger{path: opt.Path, out: appendFile{path: opt.Path}, claims: opt.Claims, log: opt.Logger, ids: durable.NewRecentIDs(opt.Capacity)}
 	if opt.Path == "" {
 		return l, nil
 	}
-	f, err := os.Open(opt.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return l, nil
-	}
+	f, err := openIfExists(opt.Path)
 	if err != nil {
 		return nil, fmt.Errorf("read the delivery ledger: %w", err)
+	}
+	if f == nil {
+		return l, nil
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
@@ -237,14 +234,7 @@ func (l *Ledger) flushLocked() error {
 }
 
 func (l *Ledger) appendLocked(s string) error {
-	if l.f == nil {
-		f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			return fmt.Errorf("delivery ledger: %w", err)
-		}
-		l.f = f
-	}
-	if n, err := l.f.WriteString(s); err != nil {
+	if n, err := l.out.write([]byte(s)); err != nil {
 		// A short write may have left half a line: the next one starts on
 		// a line of its own, and loading skips the torn one.
 		l.torn = l.torn || n > 0
@@ -262,10 +252,10 @@ func (l *Ledger) appendLocked(s string) error {
 func (l *Ledger) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil || !l.unsynced {
+	if !l.out.isOpen() || !l.unsynced {
 		return nil
 	}
-	err := l.f.Sync()
+	err := l.out.sync()
 	if err != nil {
 		err = fmt.Errorf("delivery ledger: %w", err)
 		l.noteLocked(err)
@@ -285,10 +275,7 @@ func (l *Ledger) noteLocked(err error) {
 	}
 	if err != nil {
 		l.failed++
-		if l.f != nil {
-			l.f.Close() // reopened at the next group: the directory may be back
-			l.f = nil
-		}
+		l.out.close() // reopened at the next group: the directory may be back
 	}
 	l.err = err
 }
@@ -330,10 +317,7 @@ func (l *Ledger) Compact() error {
 	if l.path == "" || l.lines < 2*max(len(ids), 1024) {
 		return nil
 	}
-	if l.f != nil {
-		l.f.Close()
-		l.f = nil
-	}
+	l.out.close()
 	err := durable.WriteFile(l.path, 0o640, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		for _, id := range ids {
@@ -353,12 +337,7 @@ func (l *Ledger) Compact() error {
 func (l *Ledger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	return err
+	return l.out.close()
 }
 
 // claimKey names an alert across watchers by the request it is about, not

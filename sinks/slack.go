@@ -365,11 +365,11 @@ func slackMessage(group []alert.Alert, runbook string) (string, []slack.Block) {
 	header := fmt.Sprintf("%s %s · %s: %s", severityEmoji[a.Severity], sev, shortUser(a.User), headline(a))
 
 	blocks := []slack.Block{
-		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackHeaderMax), true, false)),
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(story(a), slackSectionMax), false, false), nil, nil),
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(firedText(group), slackSectionMax), false, false), nil, nil),
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, alert.Cut(header, slackHeaderMax), true, false)),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, alert.Cut(story(a), slackSectionMax), false, false), nil, nil),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, alert.Cut(firedText(group), slackSectionMax), false, false), nil, nil),
 		slack.NewSectionBlock(nil, evidence(group), nil),
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(nextSteps(group, runbook), slackSectionMax), false, false), nil, nil),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, alert.Cut(nextSteps(group, runbook), slackSectionMax), false, false), nil, nil),
 	}
 	ids := make([]string, len(group))
 	for i, r := range group {
@@ -550,7 +550,7 @@ func slackDigest(groups [][]alert.Alert) (string, []slack.Block) {
 		total += len(g)
 	}
 	header := fmt.Sprintf(":warning: %d alerts for %d events were waiting for Slack", total, len(groups))
-	blocks := []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackHeaderMax), true, false))}
+	blocks := []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, alert.Cut(header, slackHeaderMax), true, false))}
 	var section strings.Builder
 	flush := func() {
 		if section.Len() > 0 {
@@ -567,7 +567,7 @@ func slackDigest(groups [][]alert.Alert) (string, []slack.Block) {
 		if len(blocks) >= slackBlocksMax-2 {
 			break
 		}
-		section.WriteString(truncate(line, slackSectionMax))
+		section.WriteString(alert.Cut(line, slackSectionMax))
 		shown++
 	}
 	flush()
@@ -604,7 +604,7 @@ func digestLine(g []alert.Alert) string {
 }
 
 func field(label, value string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, truncate("*"+label+"*\n"+value, slackFieldMax), false, false)
+	return slack.NewTextBlockObject(slack.MarkdownType, alert.Cut("*"+label+"*\n"+value, slackFieldMax), false, false)
 }
 
 func addressText(ip string, g *alert.Geo, network bool) string {
@@ -719,13 +719,6 @@ func mrkdwn(s string) string {
 // code shows s verbatim in a code span; a backquote would end it.
 func code(s string) string {
 	return "`" + mrkdwn(strings.ReplaceAll(s, "`", "'")) + "`"
-}
-
-func truncate(s string, n int) string {
-	if len([]rune(s)) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + ellipsis
 }
 
 // SlackConfig is a slack entry of the sinks: list: an incoming webhook or

@@ -148,34 +148,51 @@ func place(g *geo.Info) string {
 
 // flags are the facts a responder looks for first.
 func flags(c *correlate.Context) []string {
-	var out []string
-	ev := c.Event
 	if t := c.Takeover; t != nil {
-		for _, m := range t.Moves {
-			out = append(out, "chain-moved-to="+m.To.String())
-		}
-		if len(t.Moves) > 1 {
-			out = append(out, fmt.Sprintf("shared-address=%d-users", len(t.Moves)))
-		}
-		return out
+		return takeoverFlags(t)
 	}
+	ev := c.Event
 	if !ev.IP.IsValid() || ev.Kind == parser.KindTokenFail {
 		return nil
 	}
-	// The address shown is then the proxy's, not the client's: say so.
+	out := attributionFlags(ev)
+	if geo.IsPrivate(ev.IP) {
+		out = append(out, "private")
+	}
+	return append(out, changeFlags(c)...)
+}
+
+func takeoverFlags(t *correlate.Takeover) []string {
+	var out []string
+	for _, m := range t.Moves {
+		out = append(out, "chain-moved-to="+m.To.String())
+	}
+	if len(t.Moves) > 1 {
+		out = append(out, fmt.Sprintf("shared-address=%d-users", len(t.Moves)))
+	}
+	return out
+}
+
+// attributionFlags say when the address shown is the proxy's, not the
+// client's.
+func attributionFlags(ev *parser.Event) []string {
 	switch ev.Attribution {
 	case parser.AttrAmbiguous:
 		cands := make([]string, len(ev.Candidates))
 		for i, c := range ev.Candidates {
 			cands[i] = c.String()
 		}
-		out = append(out, "ambiguous:one-of="+strings.Join(cands, ","))
+		return []string{"ambiguous:one-of=" + strings.Join(cands, ",")}
 	case parser.AttrUnattributed:
-		out = append(out, "unattributed:proxy-log-missing")
+		return []string{"unattributed:proxy-log-missing"}
 	}
-	if geo.IsPrivate(ev.IP) {
-		out = append(out, "private")
-	}
+	return nil
+}
+
+// changeFlags are what is new for the user: address, network, speed.
+func changeFlags(c *correlate.Context) []string {
+	var out []string
+	ev := c.Event
 	if len(c.UserIPs) > 0 && !c.IPSeen {
 		out = append(out, "new-ip")
 	}

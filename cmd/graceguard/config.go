@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -24,15 +25,17 @@ const envPrefix = "GRACEGUARD_"
 // order of precedence is flag, environment, file, default. Every flag has a
 // key: its name, with '-' or '_'. Unknown keys are errors naming the file,
 // line and column: a typo must not silently fall back to a default.
-func applySettings(cmd *cobra.Command, configPath string) error {
+func applySettings(cmd *cobra.Command, file *configFile) error {
 	flags := cmd.Flags()
 	var fileValues map[string]*yaml.Node
-	if configPath != "" {
+	configPath := ""
+	if file != nil {
+		configPath = file.path
 		var (
 			ignored []string
 			err     error
 		)
-		if fileValues, ignored, err = readConfig(configPath, flags, otherCommandsKeys(cmd)); err != nil {
+		if fileValues, ignored, err = readConfig(file, flags, otherCommandsKeys(cmd)); err != nil {
 			return err
 		}
 		if len(ignored) > 0 {
@@ -115,6 +118,39 @@ func envName(flag string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// configFile is the --config file as one load read it: at start its
+// settings fill the flags and watch decodes its sinks: list from the same
+// bytes; watch's SIGHUP loads it anew.
+type configFile struct {
+	path string
+	data []byte
+}
+
+// readConfigFile loads the config file; nil when path is empty.
+func readConfigFile(path string) (*configFile, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("config: %w", err)
+	}
+	return &configFile{path: path, data: data}, nil
+}
+
+type configFileKey struct{}
+
+// withConfigFile hands the file the root command loaded to the command
+// that runs, through the context cobra passes it.
+func withConfigFile(ctx context.Context, f *configFile) context.Context {
+	return context.WithValue(ctx, configFileKey{}, f)
+}
+
+func configFileFrom(ctx context.Context) *configFile {
+	f, _ := ctx.Value(configFileKey{}).(*configFile)
+	return f
+}
+
 // configFromEnv takes --config from GRACEGUARD_CONFIG when the command
 // line gave none, as every other flag takes its variable.
 func configFromEnv(cmd *cobra.Command, configPath *string) error {
@@ -158,11 +194,8 @@ func otherCommandsKeys(cmd *cobra.Command) map[string]bool {
 
 // readConfig reads a YAML mapping of flag names to values. Keys that only
 // other commands take are returned in ignored.
-func readConfig(path string, flags *pflag.FlagSet, others map[string]bool) (values map[string]*yaml.Node, ignored []string, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, usageErrorf("config: %w", err)
-	}
+func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) (values map[string]*yaml.Node, ignored []string, err error) {
+	path, data := file.path, file.data
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		pos, msg := yamlpos.Locate(data, err)

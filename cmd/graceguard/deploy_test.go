@@ -236,7 +236,7 @@ func parseWatch(t *testing.T, args []string, env map[string]string, configFiles 
 		return s, false
 	}
 	if o.configPath != "" {
-		if _, err := configSinks(o.configPath); err != nil {
+		if _, err := configSinks(o.config); err != nil {
 			t.Errorf("the sinks: in the ConfigMap's config: %v", err)
 			ok = false
 		}

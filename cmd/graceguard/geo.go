@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/geo"
 )
 
@@ -93,23 +94,12 @@ database exits 2, as does an argument that is not an IP address.`,
 	return cmd
 }
 
-// geoLookupResult is one line of `geo lookup --format json`.
+// geoLookupResult is one line of `geo lookup --format json`: the geo
+// object has the keys of an alert's.
 type geoLookupResult struct {
-	IP      string         `json:"ip"`
-	Private bool           `json:"private"`
-	Geo     *geoLookupInfo `json:"geo"` // null when the databases know nothing
-}
-
-// geoLookupInfo has the keys of an alert's geo object; what a database does
-// not know is left out rather than written as 0 (0°, 0° is a real place).
-type geoLookupInfo struct {
-	Country  string   `json:"country,omitempty"`
-	City     string   `json:"city,omitempty"`
-	Lat      *float64 `json:"lat,omitempty"`
-	Lon      *float64 `json:"lon,omitempty"`
-	RadiusKm int      `json:"radius_km,omitempty"`
-	ASN      uint     `json:"asn,omitempty"`
-	Org      string   `json:"org,omitempty"`
+	IP      string     `json:"ip"`
+	Private bool       `json:"private"`
+	Geo     *alert.Geo `json:"geo"` // null when the databases know nothing
 }
 
 func runGeoLookup(o *geoLookupOptions) error {
@@ -137,7 +127,7 @@ func runGeoLookup(o *geoLookupOptions) error {
 	for i, a := range addrs {
 		results[i] = geoLookupResult{IP: a.String(), Private: geo.IsPrivate(a)}
 		if info, ok := db.Lookup(a); ok {
-			g := &geoLookupInfo{Country: info.Country, City: info.City, RadiusKm: info.RadiusKm, ASN: info.ASN, Org: info.Org}
+			g := &alert.Geo{Country: info.Country, City: info.City, RadiusKm: info.RadiusKm, ASN: info.ASN, Org: info.Org}
 			if info.HasLocation {
 				g.Lat, g.Lon = &info.Lat, &info.Lon
 			}

@@ -50,7 +50,12 @@ the grace period (another address, network or continent), and alerts on it.`,
 		if err := configFromEnv(cmd, &configPath); err != nil {
 			return err
 		}
-		return applySettings(cmd, configPath)
+		file, err := readConfigFile(configPath)
+		if err != nil {
+			return err
+		}
+		cmd.SetContext(withConfigFile(cmd.Context(), file))
+		return applySettings(cmd, file)
 	}
 	root.AddCommand(
 		newIdpCmd(io),

@@ -19,16 +19,12 @@ import (
 )
 
 type scanOptions struct {
-	io          streams
-	files       []string
-	format      string
-	ruleFiles   []string
-	minSeverity string
-	timezone    string
-	color       string
-	quiet       bool
-	geo         geoFlags
-	proxies     proxyFlags
+	io    streams
+	files []string
+	alertFlags
+	quiet   bool
+	geo     geoFlags
+	proxies proxyFlags
 }
 
 // newScanCmd makes scan; runF, when not nil, runs instead of runScan
@@ -63,11 +59,7 @@ not be read (the others are still scanned), 2 for a usage or rule-file error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "text", "alert format: text or json (one object per line)")
-	f.StringArrayVar(&o.ruleFiles, "rules", nil, "rule `FILE` adding to, replacing or disabling the built-in rules (repeatable)")
-	f.StringVar(&o.minSeverity, "min-severity", "info", "print alerts of at least this severity: info, low, medium, high, critical")
-	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in (IANA name, e.g. Europe/Berlin)")
-	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto (when stdout is a terminal), always or never")
+	o.alertFlags.addFlags(f, "repeatable")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no summary on stderr")
 	o.geo.addFlags(f)
 	o.proxies.addFlags(f)

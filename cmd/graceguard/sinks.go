@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/yamlpos"
 	"github.com/graceguard/graceguard/sinks"
 )
 
@@ -25,9 +25,8 @@ func (s *sinkFlags) addFlags(fs *pflag.FlagSet) {
 	s.f.AddFlags(fs)
 }
 
-// buildDispatcher makes the sinks the flags and the config's sinks: list
-// name; nil when there are none.
-func (s *sinkFlags) buildDispatcher(configPath string, minSev alert.Severity, stateDir string, reg prometheus.Registerer, logger *slog.Logger) (*sinks.Dispatcher, error) {
+// configs are the sinks the flags and the config file's sinks: list name.
+func (s *sinkFlags) configs(file *configFile, minSev alert.Severity) ([]sinks.Config, error) {
 	var cfgs []sinks.Config
 	if s.f != nil {
 		var err error
@@ -35,13 +34,15 @@ func (s *sinkFlags) buildDispatcher(configPath string, minSev alert.Severity, st
 			return nil, usageError{err}
 		}
 	}
-	if configPath != "" {
-		more, err := configSinks(configPath)
-		if err != nil {
-			return nil, err
-		}
-		cfgs = append(cfgs, more...)
+	more, err := configSinks(file)
+	if err != nil {
+		return nil, err
 	}
+	return append(cfgs, more...), nil
+}
+
+// buildDispatcher makes the sinks cfgs name; nil when there are none.
+func buildDispatcher(cfgs []sinks.Config, stateDir string, reg prometheus.Registerer, logger *slog.Logger) (*sinks.Dispatcher, error) {
 	if len(cfgs) == 0 {
 		return nil, nil
 	}
@@ -53,19 +54,28 @@ func (s *sinkFlags) buildDispatcher(configPath string, minSev alert.Severity, st
 	return d, err
 }
 
-func configSinks(path string) ([]sinks.Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usageErrorf("config: %w", err)
+// configSinks decodes the config file's sinks: list; none without a file.
+func configSinks(file *configFile) ([]sinks.Config, error) {
+	if file == nil {
+		return nil, nil
 	}
+	// At start readConfig has already refused a file that is no YAML
+	// mapping; on SIGHUP this is the only reading.
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, nil // readConfig has reported it
+	if err := yaml.Unmarshal(file.data, &doc); err != nil {
+		pos, msg := yamlpos.Locate(file.data, err)
+		return nil, usageErrorf("%s:%d:%d: %s", file.path, pos.Line, pos.Column, msg)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
 	}
 	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, usageErrorf("%s:%d:%d: want a mapping of settings (flag names) to values", file.path, root.Line, root.Column)
+	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "sinks" {
-			cfgs, err := sinks.DecodeConfig(path, root.Content[i+1])
+			cfgs, err := sinks.DecodeConfig(file.path, root.Content[i+1])
 			if err != nil {
 				return nil, usageError{err}
 			}

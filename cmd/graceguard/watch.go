@@ -20,8 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/pipeline"
+	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
 	"github.com/graceguard/graceguard/source/kube"
@@ -32,13 +34,9 @@ import (
 const batchQueue = 4
 
 type watchOptions struct {
-	io              streams
-	patterns        []string
-	format          string
-	ruleFiles       []string
-	minSeverity     string
-	timezone        string
-	color           string
+	io       streams
+	patterns []string
+	alertFlags
 	from            string
 	stateDir        string
 	settle          time.Duration
@@ -54,6 +52,7 @@ type watchOptions struct {
 	kube            kubeFlags
 	revoke          revokeFlags
 	configPath      string
+	config          *configFile // as loaded at start; SIGHUP reads configPath anew
 	// listening, when set, is told the address /metrics serves on (tests).
 	listening func(addr string)
 	// notReady, when set, says why reading has not begun ("" once it has).
@@ -103,8 +102,10 @@ OidcSession objects in --revoke-namespace, as OpenUnison does at logout; the
 alert carries the outcome ("response"). Start with --revoke-dry-run. It needs
 list and deletecollection on oidc-sessions.openunison.tremolo.io there.
 
-Signals: SIGHUP reloads the rule files (invalid files are logged and the old
-rules kept); SIGTERM or Ctrl-C stops reading, judges what waits, checkpoints and
+Signals: SIGHUP reloads the rule files and the sinks (the config file's sinks:
+list and the sink flags' secret files) together; if any is invalid, the error
+is logged and the old rules and sinks are kept. Alerts queued for a sink move
+to its new settings. SIGTERM or Ctrl-C stops reading, judges what waits, checkpoints and
 exits 0.`,
 		Example: `  graceguard watch /var/log/openunison/*.log
   graceguard watch --listen 127.0.0.1:9090 --format json '/var/log/pods/openunison_openunison-orchestra-*/openunison-orchestra/*.log'
@@ -118,15 +119,12 @@ exits 0.`,
 			// from the environment or the config file, applied after Args.
 			o.patterns = args
 			o.configPath, _ = cmd.Flags().GetString("config")
+			o.config = configFileFrom(cmd.Context())
 			return runF(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "text", "alert format on stdout: text or json")
-	f.StringArrayVar(&o.ruleFiles, "rules", nil, "rule `FILE` adding to, replacing or disabling the built-in rules (repeatable; reloaded on SIGHUP)")
-	f.StringVar(&o.minSeverity, "min-severity", "info", "print alerts of at least this severity")
-	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in")
-	f.StringVar(&o.color, "color", "auto", "colour text alerts: auto, always or never")
+	o.alertFlags.addFlags(f, "repeatable; reloaded on SIGHUP")
 	f.StringVar(&o.from, "from", "start", "where to start a file or container log first seen at start-up: start or end")
 	f.StringVar(&o.stateDir, "state-dir", ".graceguard", "`DIR` for checkpoints (positions, history, sent alert ids); empty for none")
 	f.DurationVar(&o.settle, "settle", 2*time.Second, "longest a grace reuse waits for the other files or pods to catch up")
@@ -182,10 +180,11 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	set, err := loadRules(o.ruleFiles)
+	alerting, err := o.loadAlerting(o.config, outOpt.MinSeverity)
 	if err != nil {
 		return err
 	}
+	set := alerting.rules
 	proxies, err := o.proxies.prefixes()
 	if err != nil {
 		return err
@@ -202,7 +201,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer state.close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	dispatcher, err := o.sinks.buildDispatcher(o.configPath, outOpt.MinSeverity, o.stateDir, reg, logger)
+	dispatcher, err := buildDispatcher(alerting.sinks, o.stateDir, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -256,7 +255,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go reloadOnHUP(ctx, hup, o.ruleFiles, watcher, logger)
+	go o.reloadOnHUP(ctx, hup, outOpt.MinSeverity, watcher, dispatcher, logger)
 
 	// The sources stop on ctx (SIGTERM); the watcher then drains what was
 	// read, judges what waits and checkpoints.
@@ -269,22 +268,75 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	return err
 }
 
-// reloadOnHUP re-reads the rule files on SIGHUP; invalid files leave the
-// running rules in place.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, files []string, w *pipeline.Watcher, logger *slog.Logger) {
+// alerting is what decides on and delivers alerts and may change while
+// watch runs: the rule set and the sinks. One load makes both (reading the
+// config file once), at start and on SIGHUP.
+type alerting struct {
+	rules *rules.Set
+	sinks []sinks.Config
+}
+
+// loadAlerting reads the rule files, and the sinks of the flags and of
+// file's sinks: list.
+func (o *watchOptions) loadAlerting(file *configFile, minSev alert.Severity) (alerting, error) {
+	set, err := loadRules(o.ruleFiles)
+	if err != nil {
+		return alerting{}, err
+	}
+	cfgs, err := o.sinks.configs(file, minSev)
+	if err != nil {
+		return alerting{}, err
+	}
+	return alerting{rules: set, sinks: cfgs}, nil
+}
+
+// reloadWait bounds how long a reload waits for the deliveries in flight
+// before it cuts them short (they stay queued); alerts wait meanwhile.
+const reloadWait = 5 * time.Second
+
+// reloadOnHUP reloads the rules and the sinks on SIGHUP.
+func (o *watchOptions) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, minSev alert.Severity, w *pipeline.Watcher, d *sinks.Dispatcher, logger *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			set, err := loadRules(files)
-			if err != nil {
-				logger.Error("rule reload failed; keeping the rules in force", "err", err)
-				continue
-			}
-			w.Reload(set)
+			o.reload(ctx, minSev, w, d, logger)
 		}
 	}
+}
+
+// reload loads the config file, the rule files and the sink flags' secret
+// files anew. It is all or nothing: when any is invalid, the error (naming
+// FILE:LINE:COLUMN) is logged and the rules and sinks in force stay.
+func (o *watchOptions) reload(ctx context.Context, minSev alert.Severity, w *pipeline.Watcher, d *sinks.Dispatcher, logger *slog.Logger) {
+	file, err := readConfigFile(o.configPath)
+	var a alerting
+	if err == nil {
+		a, err = o.loadAlerting(file, minSev)
+	}
+	if err != nil {
+		logger.Error("reload failed; keeping the rules and sinks in force", "err", err)
+		return
+	}
+	switch {
+	case d != nil:
+		rctx, cancel := context.WithTimeout(ctx, reloadWait)
+		err := d.Reload(rctx, a.sinks)
+		cancel()
+		var ce *sinks.ConfigError
+		if errors.As(err, &ce) {
+			logger.Error("reload failed; keeping the rules and sinks in force", "err", err)
+			return
+		}
+		if err != nil {
+			logger.Warn("closing the replaced sinks", "err", err)
+		}
+		logger.Info("alerts go to", "stdout", o.format+", at least "+o.minSeverity, "sinks", destinations(d))
+	case len(a.sinks) > 0:
+		logger.Error("watch started without sinks; sinks added by a reload take effect when it restarts")
+	}
+	w.Reload(a.rules)
 }
 
 // serveOps serves /healthz, /readyz and /metrics.

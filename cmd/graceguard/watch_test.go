@@ -177,7 +177,7 @@ func TestWatchLifecycle(t *testing.T) {
 	// A broken rule file on SIGHUP: logged, old rules kept.
 	os.WriteFile(rulesPath, []byte("rules:\n  - name: Broken Name\n"), 0o644)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	testsync.WaitFor(t, "the reload failure in the log", func() bool { return strings.Contains(w.errOut.String(), "rule reload failed") })
+	testsync.WaitFor(t, "the reload failure in the log", func() bool { return strings.Contains(w.errOut.String(), "reload failed") })
 	appendFile(t, logPath, replayLines("u2", 1))
 	testsync.WaitFor(t, "the second alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
 

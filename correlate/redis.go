@@ -29,7 +29,7 @@ import (
 //	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
 //	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
 //	u:<user>:m         hash: first, last, seq
-//	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset@source)
+//	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
 //	u:<user>:i         sorted set: addresses by last time seen
 //	u:<user>:x         sorted set: grace reuses by time
 //	u:<user>:y         sorted set: the reuses from another client than their rotating refresh
@@ -330,12 +330,18 @@ func (r *Redis) args(batch []Observation) []any {
 
 // eventName names an event in the history by where it was logged: the
 // offset first, zero-padded, so events logged in the same millisecond sort
-// in log order. "" when the event's place is unknown.
+// in log order, then the digest of the record, so a record logged at an
+// older one's offset after a copytruncate is another event, then the
+// source. "" when the event's place is unknown.
 func eventName(obs Observation) string {
 	if obs.Source == "" {
 		return ""
 	}
-	return fmt.Sprintf("%016x@%s", obs.Offset, strings.ReplaceAll(obs.Source, "|", "/"))
+	src := strings.ReplaceAll(obs.Source, "|", "/")
+	if obs.Digest == 0 {
+		return fmt.Sprintf("%016x@%s", obs.Offset, src)
+	}
+	return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
 }
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }

@@ -154,10 +154,10 @@ local function apply(base)
   seq = seq + 1
 
   -- Refreshes and reuses are named, and sort by time then name, by the
-  -- event's place in its log (offset zero-padded, then source) when there
-  -- is one, which also makes learning an event twice (a restarted watcher
-  -- re-reading lines whose effect Redis kept) a no-op; else by this user's
-  -- sequence number.
+  -- event's place in its log (offset zero-padded, the record's digest, then
+  -- source) when there is one, which also makes learning an event twice (a
+  -- restarted watcher re-reading lines whose effect Redis kept) a no-op;
+  -- else by this user's sequence number.
   local name = ref
   if name == '' then name = string.format('~%012d', seq) end
 

@@ -65,6 +65,7 @@ func parseMember(m string) (UserID, bool) {
 // MovesFrom asks the shared index while Redis answers; the local store
 // keeps none (the Correlator's own index covers this watcher).
 func (f *Failover) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error) {
+	f.batches.wait() // the moves the refreshes before it taught
 	if !f.up.Load() {
 		return nil, nil
 	}

@@ -49,10 +49,16 @@ import (
 // not supported: use one primary (with replicas or Sentinel for failover).
 //
 // Observations that need no facts (most refreshes: no rule judges them) are
-// sent in batches, 64 to a script call and up to 256 to a round trip. They
+// sent in batches of up to 256, one script call and one round trip. They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them.
+// for them. A watcher catching up sends whole batches (ApplyBatch), 256
+// events to a script call, several calls to a round trip.
+//
+// Redis spends most of a call in the commands the script runs, a few µs
+// each whatever they do, so the script runs few per event: the session
+// table's slots are read and written once a call, and a user's keys are
+// given their expirations once in a while, not at every write (redis.lua).
 type Redis struct {
 	client *redis.Client
 	prefix string
@@ -242,9 +248,9 @@ func (r *Redis) TakeUnsent() []Observation {
 }
 
 // scriptBatch is how many observations go in one script call: enough to
-// spread the call's own cost, few enough that Redis is never busy with one
-// call for long.
-const scriptBatch = 64
+// spread the call's own cost (and share its reads of the session table),
+// few enough that Redis is never busy with one call for long (a few ms).
+const scriptBatch = 256
 
 // sendBatch sends learn-only observations in one pipeline of script calls.
 // EvalSha in a pipeline cannot fall back to Eval per command, so the script

@@ -1,6 +1,9 @@
 package correlate
 
 import (
+	"context"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,4 +32,56 @@ func TestNewRecordAtAnOldOffsetIsANewEvent(t *testing.T) {
 			t.Errorf("the reuse logged at the offset of one before the copytruncate counted %d reuses in 10 minutes, want 2", got)
 		}
 	})
+}
+
+// Every key the history script writes expires, no sooner than its TTL:
+// the script gives a user's keys their expirations once in a while rather
+// than at every write, and a key emptied and written again (the user's
+// addresses all past the address TTL) must get one again.
+func TestRedisKeysExpire(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := Limits{IPTTL: 2 * time.Hour}
+	store := newTestRedis(t, l)
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	obs := func(d time.Duration, ip string, a Action, need bool) Observation {
+		return Observation{User: u, Time: t0.Add(d), IP: netip.MustParseAddr(ip), Action: a, NeedFacts: need, Session: "s1",
+			Country: "NL", ASN: 64500, Attribution: parser.AttrDirect}
+	}
+	for _, o := range []Observation{
+		obs(0, "198.51.100.1", Login, false),
+		obs(time.Minute, "198.51.100.1", Refresh, false),
+		obs(110*time.Minute, "203.0.113.9", Reuse, true),
+		// Past the address TTL: the addresses are dropped, and the key
+		// with them; the login writes it anew.
+		obs(150*time.Minute, "203.0.113.10", Reuse, true),
+		obs(151*time.Minute, "198.51.100.2", Login, false),
+	} {
+		if _, err := store.Apply(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := store.client.Keys(ctx, store.prefix+"u:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 6 {
+		t.Fatalf("only %d keys of the user: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		ttl, err := store.client.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := l.IPTTL - time.Minute
+		if strings.HasSuffix(k, ":r") || strings.HasSuffix(k, ":x") || strings.HasSuffix(k, ":y") {
+			want = 24*time.Hour - time.Minute
+		}
+		if ttl < want {
+			t.Errorf("%s expires in %v, want at least %v", k, ttl, want)
+		}
+	}
 }

@@ -354,7 +354,10 @@ type deferredObs struct {
 // judgeAnonymous judges an event of no user (logged with the anonymous
 // DN): a refusal for want of a session may be a chain takeover's trace.
 func (c *Correlator) judgeAnonymous(ctx context.Context, ev *parser.Event, batching bool, judge Judge) error {
-	if ev.Kind == parser.KindTokenFail && ev.Reason == parser.RefusalNoSession {
+	if ev.Kind == parser.KindTokenFail && mayBeTakeover(ev) {
+		if s, ok := c.store.(movesStarter); ok && batching {
+			return c.holdRefusal(ctx, s, ev, judge)
+		}
 		if batching {
 			// The moves a refusal is matched against are learned by the
 			// refreshes before it: apply those first.
@@ -436,11 +439,13 @@ type batchStarter interface {
 // held back for long.
 const maxFlying = 4
 
-// flyingBatch is a batch sent to the store, waiting for its facts.
+// flyingBatch is a batch sent to the store, waiting for its facts, or a
+// refusal waiting for the moves the store knows.
 type flyingBatch struct {
-	batch []deferredObs
-	facts []Facts
-	wait  func() error
+	batch   []deferredObs
+	facts   []Facts
+	wait    func() error
+	refusal *heldRefusal
 }
 
 // send sends the observations waiting as one batch, and judges the oldest
@@ -500,6 +505,9 @@ func (c *Correlator) land(ctx context.Context) error {
 	f := c.flying[0]
 	c.flying[0] = flyingBatch{}
 	c.flying = c.flying[1:]
+	if f.refusal != nil {
+		return c.landRefusal(ctx, f.refusal)
+	}
 	defer func() { clear(f.batch); c.spare = append(c.spare, f.batch[:0]) }()
 	if err := f.wait(); err != nil {
 		return fmt.Errorf("correlate %d events: %w", len(f.facts), err)

@@ -158,7 +158,11 @@ func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []
 	}
 	shared := make([]Facts, len(batch))
 	var ok bool
-	done := f.batches.start(func() { ok = f.applyShared(ctx, batch, shared) })
+	// A batch handed over is applied even if the caller is cancelled
+	// meanwhile (a watcher stopping): failing it would take Redis for down
+	// and log so at every stop. The client's timeouts still bound it.
+	sctx := context.WithoutCancel(ctx)
+	done := f.batches.start(func() { ok = f.applyShared(sctx, batch, shared) })
 	return func() {
 		done()
 		if ok {

@@ -392,8 +392,8 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 	}
 	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need,
 		Source: ev.SourceID, Offset: ev.Offset, Agent: ev.Agent, Attribution: ev.Attribution, Peer: ev.Peer}
-	if obs.Source != "" {
-		obs.Digest = fnv1a(ev.Raw)
+	if _, ok := c.store.(eventNamer); ok && obs.Source != "" {
+		obs.Digest = recordDigest(ev.Raw)
 	}
 	var here *geo.Info
 	if c.Geo != nil && (need || action == Refresh || action == Login) {

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -332,6 +333,23 @@ func (r *Redis) args(batch []Observation) []any {
 			strconv.FormatUint(uint64(obs.ASN), 10), member(obs.User), obs.Session, eventName(obs), clientSuffix(obs))
 	}
 	return args
+}
+
+// eventNamer is a store that names the events it learns by where they were
+// logged (eventName), and so needs their Digest.
+type eventNamer interface{ namesEvents() }
+
+func (r *Redis) namesEvents()    {}
+func (f *Failover) namesEvents() {}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// recordDigest is an Observation's Digest of a record's text: CRC-32C,
+// which the CPU computes at memory speed; never 0, which means unknown.
+// With the offset and the source it names a record: two records differing
+// only in their digest must share a source and an offset.
+func recordDigest(raw string) uint64 {
+	return 1<<32 | uint64(crc32.Checksum([]byte(raw), castagnoli))
 }
 
 // eventName names an event in the history by where it was logged: the

@@ -81,6 +81,11 @@ type Observation struct {
 	// learned from does not count them twice. Empty: no such guarantee.
 	Source string
 	Offset int64
+	// Digest is a hash of the record's text (0: unknown). A copytruncate
+	// keeps the source's identity and starts offsets at 0 again, so a new
+	// record can be logged at an old one's offset: the digest tells them
+	// apart, as the record's text does in alert ids.
+	Digest uint64
 	// Agent and Attribution are what attribution (package attribute) found
 	// of the event's client; a refresh teaches them with its address.
 	Agent       string

@@ -38,16 +38,20 @@ type Correlator struct {
 
 	// Defer, above zero with a BatchStore, applies observations in batches
 	// of up to Defer, one round trip each, and judges them when their batch
-	// is sent: when it is full, or on Drain, which the caller must call
-	// before it waits for more input. Unset, each is applied at once.
+	// is applied: a full batch is sent at once, and with a store that takes
+	// several at a time (batchStarter) up to maxFlying are on their way
+	// while the caller reads on; Drain, which the caller must call before it
+	// waits for more input, sends the rest and judges every one. Unset, each
+	// is applied at once.
 	Defer int
 
 	store      Store
 	pairWindow time.Duration
-	deferred   []deferredObs // observations waiting for their batch, in order
-	spare      []deferredObs // the other buffer, so draining does not allocate
-	pending    pendingQueue  // token_ok lines waiting, in log order
-	reuses     []reuseMark   // recent grace reuses, for a twin logged in the other order
+	deferred   []deferredObs   // observations waiting for their batch, in order
+	flying     []flyingBatch   // batches sent and not yet judged, oldest first
+	spare      [][]deferredObs // buffers of batches judged, so batching does not allocate
+	pending    pendingQueue    // token_ok lines waiting, in log order
+	reuses     []reuseMark     // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
 	committing parser.Event // the waiting line being judged, see commitAt
 	attributed parser.Event // a refused refresh judged as its users', see takeoverContext
@@ -350,7 +354,10 @@ type deferredObs struct {
 // judgeAnonymous judges an event of no user (logged with the anonymous
 // DN): a refusal for want of a session may be a chain takeover's trace.
 func (c *Correlator) judgeAnonymous(ctx context.Context, ev *parser.Event, batching bool, judge Judge) error {
-	if ev.Kind == parser.KindTokenFail && ev.Reason == parser.RefusalNoSession {
+	if ev.Kind == parser.KindTokenFail && mayBeTakeover(ev) {
+		if s, ok := c.store.(movesStarter); ok && batching {
+			return c.holdRefusal(ctx, s, ev, judge)
+		}
 		if batching {
 			// The moves a refusal is matched against are learned by the
 			// refreshes before it: apply those first.
@@ -385,6 +392,9 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 	}
 	obs := Observation{User: UserOf(ev), Session: ev.Session, Time: ev.Time, IP: ev.IP, Action: action, NeedFacts: need,
 		Source: ev.SourceID, Offset: ev.Offset, Agent: ev.Agent, Attribution: ev.Attribution, Peer: ev.Peer}
+	if _, ok := c.store.(eventNamer); ok && obs.Source != "" {
+		obs.Digest = recordDigest(ev.Raw)
+	}
 	var here *geo.Info
 	if c.Geo != nil && (need || action == Refresh || action == Login) {
 		if info, ok := c.Geo.Lookup(ev.IP); ok {
@@ -414,18 +424,39 @@ func (c *Correlator) defer1(ctx context.Context, d deferredObs) error {
 	if len(c.deferred) < c.Defer {
 		return nil
 	}
-	return c.Drain(ctx)
+	return c.send(ctx)
 }
 
-// Drain applies the observations waiting for their batch, in one round
-// trip, and judges them in order.
-func (c *Correlator) Drain(ctx context.Context) error {
-	if len(c.deferred) == 0 {
-		return nil
-	}
+// batchStarter is a BatchStore that takes a batch without waiting for its
+// answer (Failover): it applies batches in the order they were started, and
+// wait returns once facts are filled.
+type batchStarter interface {
+	StartBatch(ctx context.Context, batch []Observation, facts []Facts) (wait func())
+}
+
+// maxFlying bounds the batches on their way to a batchStarter: enough to
+// keep Redis busy while the watcher reads, few enough that alerts are not
+// held back for long.
+const maxFlying = 4
+
+// flyingBatch is a batch sent to the store, waiting for its facts, or a
+// refusal waiting for the moves the store knows.
+type flyingBatch struct {
+	batch   []deferredObs
+	facts   []Facts
+	wait    func() error
+	refusal *heldRefusal
+}
+
+// send sends the observations waiting as one batch, and judges the oldest
+// batches on their way past maxFlying (a store that answers at once keeps
+// none on its way).
+func (c *Correlator) send(ctx context.Context) error {
 	batch := c.deferred
-	c.deferred = c.spare[:0]
-	defer func() { clear(batch); c.spare = batch[:0] }()
+	c.deferred = nil
+	if n := len(c.spare); n > 0 {
+		c.deferred, c.spare = c.spare[n-1], c.spare[:n-1]
+	}
 	obs := make([]Observation, 0, len(batch))
 	for i := range batch {
 		if !batch[i].noFacts {
@@ -433,19 +464,64 @@ func (c *Correlator) Drain(ctx context.Context) error {
 		}
 	}
 	facts := make([]Facts, len(obs))
-	if err := c.store.(BatchStore).ApplyBatch(ctx, obs, facts); err != nil {
-		return fmt.Errorf("correlate %d events: %w", len(obs), err)
+	f := flyingBatch{batch: batch, facts: facts}
+	limit := 0
+	if s, ok := c.store.(batchStarter); ok {
+		wait := s.StartBatch(ctx, obs, facts)
+		f.wait = func() error { wait(); return nil }
+		limit = maxFlying
+	} else {
+		err := c.store.(BatchStore).ApplyBatch(ctx, obs, facts)
+		f.wait = func() error { return err }
+	}
+	c.flying = append(c.flying, f)
+	for len(c.flying) > limit {
+		if err := c.land(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Drain applies the observations waiting for their batch and judges, in
+// order, every batch sent.
+func (c *Correlator) Drain(ctx context.Context) error {
+	if len(c.deferred) > 0 {
+		if err := c.send(ctx); err != nil {
+			return err
+		}
+	}
+	for len(c.flying) > 0 {
+		if err := c.land(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// land waits for the oldest batch on its way and judges it. On an error
+// the batch is dropped, as its observations' fate in the store is unknown.
+func (c *Correlator) land(ctx context.Context) error {
+	f := c.flying[0]
+	c.flying[0] = flyingBatch{}
+	c.flying = c.flying[1:]
+	if f.refusal != nil {
+		return c.landRefusal(ctx, f.refusal)
+	}
+	defer func() { clear(f.batch); c.spare = append(c.spare, f.batch[:0]) }()
+	if err := f.wait(); err != nil {
+		return fmt.Errorf("correlate %d events: %w", len(f.facts), err)
 	}
 	j := 0
-	for i := range batch {
-		d := &batch[i]
+	for i := range f.batch {
+		d := &f.batch[i]
 		if d.noFacts {
 			if err := d.judge(ctx, &Context{Event: &d.ev}); err != nil {
 				return err
 			}
 			continue
 		}
-		f := facts[j]
+		facts := f.facts[j]
 		j++
 		if !d.needJudg {
 			continue
@@ -454,7 +530,7 @@ func (c *Correlator) Drain(ctx context.Context) error {
 		if d.hasHere {
 			here = &d.here
 		}
-		if err := c.judgeWith(ctx, &d.ev, d.obs.Action, f, here, d.judge); err != nil {
+		if err := c.judgeWith(ctx, &d.ev, d.obs.Action, facts, here, d.judge); err != nil {
 			return err
 		}
 	}

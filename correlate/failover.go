@@ -45,6 +45,44 @@ type Failover struct {
 	mu   sync.Mutex
 	wait time.Duration // the next probe's backoff, kept across outages
 	upAt time.Time     // when the shared store last came back
+
+	batches inOrder // the shared store's batches on their way (StartBatch)
+}
+
+// inOrder runs functions one after another in the order they were
+// started, each on a goroutine of its own that waits for the one before:
+// the shared store applies batches in log order while the caller reads on.
+type inOrder struct {
+	mu   sync.Mutex
+	tail chan struct{} // closed when the function started last has returned
+}
+
+// start runs fn after every function started before it; wait returns once
+// fn has.
+func (o *inOrder) start(fn func()) (wait func()) {
+	done := make(chan struct{})
+	o.mu.Lock()
+	prev := o.tail
+	o.tail = done
+	o.mu.Unlock()
+	go func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		fn()
+	}()
+	return func() { <-done }
+}
+
+// wait returns once every function started has returned.
+func (o *inOrder) wait() {
+	o.mu.Lock()
+	tail := o.tail
+	o.mu.Unlock()
+	if tail != nil {
+		<-tail
+	}
 }
 
 // Backoff bounds for reconnecting.
@@ -81,6 +119,7 @@ const maxWriteBack = 100_000
 
 // Apply implements Store.
 func (f *Failover) Apply(ctx context.Context, obs Observation) (Facts, error) {
+	f.batches.wait() // after the batches started before it, in Redis too
 	local, _ := f.local.Apply(ctx, obs)
 	if !f.up.Load() || !f.wroteBack(ctx) {
 		f.keep(obs)
@@ -101,26 +140,56 @@ func (f *Failover) Apply(ctx context.Context, obs Observation) (Facts, error) {
 // in turn, then the shared store applies them all in one round trip; its
 // facts are the answer, or the local store's while it is down.
 func (f *Failover) ApplyBatch(ctx context.Context, batch []Observation, facts []Facts) error {
+	f.StartBatch(ctx, batch, facts)()
+	return nil
+}
+
+// StartBatch is ApplyBatch without waiting for Redis: the local store
+// learns the batch now, and the shared store applies it on a goroutine once
+// every batch started before it is applied, so a watcher catching up reads
+// and parses the next batch while Redis works on this one. wait returns
+// once facts are filled; batch and facts are the store's until then.
+// Everything the shared store's answer decides (falling back to the local
+// facts, keeping the batch to write back, the outage) happens in the
+// batches' order, as ApplyBatch would do it.
+func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []Facts) (wait func()) {
 	for i, obs := range batch {
 		facts[i], _ = f.local.Apply(ctx, obs)
 	}
+	shared := make([]Facts, len(batch))
+	var ok bool
+	// A batch handed over is applied even if the caller is cancelled
+	// meanwhile (a watcher stopping): failing it would take Redis for down
+	// and log so at every stop. The client's timeouts still bound it.
+	sctx := context.WithoutCancel(ctx)
+	done := f.batches.start(func() { ok = f.applyShared(sctx, batch, shared) })
+	return func() {
+		done()
+		if ok {
+			copy(facts, shared)
+		}
+	}
+}
+
+// applyShared applies a batch to the shared store, or keeps it to write back
+// when Redis is down or fails; ok says its facts are Redis's.
+func (f *Failover) applyShared(ctx context.Context, batch []Observation, facts []Facts) (ok bool) {
 	if !f.up.Load() || !f.wroteBack(ctx) {
 		f.keep(batch...)
-		return nil
+		return false
 	}
-	shared := make([]Facts, len(batch))
-	if err := f.shared.ApplyBatch(ctx, batch, shared); err != nil {
+	if err := f.shared.ApplyBatch(ctx, batch, facts); err != nil {
 		f.fail(err)
 		f.keep(batch...) // which of them Redis applied is unknown; learning one twice is harmless
-		return nil
+		return false
 	}
-	copy(facts, shared)
-	return nil
+	return true
 }
 
 // Flush sends what the shared store batched, and what was learned while it
 // was down.
 func (f *Failover) Flush(ctx context.Context) error {
+	f.batches.wait()
 	if f.up.Load() && f.wroteBack(ctx) {
 		if err := f.shared.Flush(ctx); err != nil {
 			f.fail(err)

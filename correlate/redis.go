@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -29,7 +30,7 @@ import (
 //	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
 //	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
 //	u:<user>:m         hash: first, last, seq
-//	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset@source)
+//	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
 //	u:<user>:i         sorted set: addresses by last time seen
 //	u:<user>:x         sorted set: grace reuses by time
 //	u:<user>:y         sorted set: the reuses from another client than their rotating refresh
@@ -49,10 +50,16 @@ import (
 // not supported: use one primary (with replicas or Sentinel for failover).
 //
 // Observations that need no facts (most refreshes: no rule judges them) are
-// sent in batches, 64 to a script call and up to 256 to a round trip. They
+// sent in batches of up to 256, one script call and one round trip. They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them.
+// for them. A watcher catching up sends whole batches (ApplyBatch), 256
+// events to a script call, several calls to a round trip.
+//
+// Redis spends most of a call in the commands the script runs, a few µs
+// each whatever they do, so the script runs few per event: the session
+// table's slots are read and written once a call, and a user's keys are
+// given their expirations once in a while, not at every write (redis.lua).
 type Redis struct {
 	client *redis.Client
 	prefix string
@@ -242,9 +249,9 @@ func (r *Redis) TakeUnsent() []Observation {
 }
 
 // scriptBatch is how many observations go in one script call: enough to
-// spread the call's own cost, few enough that Redis is never busy with one
-// call for long.
-const scriptBatch = 64
+// spread the call's own cost (and share its reads of the session table),
+// few enough that Redis is never busy with one call for long (a few ms).
+const scriptBatch = 256
 
 // sendBatch sends learn-only observations in one pipeline of script calls.
 // EvalSha in a pipeline cannot fall back to Eval per command, so the script
@@ -328,14 +335,37 @@ func (r *Redis) args(batch []Observation) []any {
 	return args
 }
 
+// eventNamer is a store that names the events it learns by where they were
+// logged (eventName), and so needs their Digest.
+type eventNamer interface{ namesEvents() }
+
+func (r *Redis) namesEvents()    {}
+func (f *Failover) namesEvents() {}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// recordDigest is an Observation's Digest of a record's text: CRC-32C,
+// which the CPU computes at memory speed; never 0, which means unknown.
+// With the offset and the source it names a record: two records differing
+// only in their digest must share a source and an offset.
+func recordDigest(raw string) uint64 {
+	return 1<<32 | uint64(crc32.Checksum([]byte(raw), castagnoli))
+}
+
 // eventName names an event in the history by where it was logged: the
 // offset first, zero-padded, so events logged in the same millisecond sort
-// in log order. "" when the event's place is unknown.
+// in log order, then the digest of the record, so a record logged at an
+// older one's offset after a copytruncate is another event, then the
+// source. "" when the event's place is unknown.
 func eventName(obs Observation) string {
 	if obs.Source == "" {
 		return ""
 	}
-	return fmt.Sprintf("%016x@%s", obs.Offset, strings.ReplaceAll(obs.Source, "|", "/"))
+	src := strings.ReplaceAll(obs.Source, "|", "/")
+	if obs.Digest == 0 {
+		return fmt.Sprintf("%016x@%s", obs.Offset, src)
+	}
+	return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
 }
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }

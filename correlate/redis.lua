@@ -31,9 +31,25 @@ local function fmt(x) return string.format('%d', x) end
 -- by log time, and a watcher may be a day behind (down, or catching up), so
 -- their wall-clock expiration is never shorter than a day. The users set and
 -- the session table are bounded by the caps instead.
-local keep = fmt(math.ceil(ipTTL / 1000))
+--
+-- Setting an expiration is a command per key, as many as the rest of the
+-- learning, so a user's keys are not given theirs at every write: meta's
+-- 'x' says when they were last renewed (wall ms) and 'k' which keys have
+-- been given one since (bits below). A key gets one when it is written and
+-- its bit is not set; all bits are cleared once 'x' is older than slack, so
+-- a user seen now and then renews them every slack. Each expiration is its
+-- TTL plus slack, so no key lives less than its TTL past its last write.
+-- A key that vanished while its bit was set had expired, so it is older than
+-- its TTL (longer than slack): its bit was cleared; or it was emptied by the
+-- address check below, which clears its bit.
 local day = 86400000
-local keepRefreshes = fmt(math.max(day, math.ceil(refreshTTL / 1000)))
+local slack = math.floor(math.min(math.ceil(ipTTL / 1000), day) / 8)
+local keep = fmt(math.ceil(ipTTL / 1000) + slack)
+local keepRefreshes = fmt(math.max(day, math.ceil(refreshTTL / 1000)) + slack)
+local keepDay = fmt(day + slack)
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local META, IPS, REFRESHES, REUSES, FOREIGN, COUNTRIES, ASNS = 1, 2, 4, 8, 16, 32, 64
 -- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
 local ev = {0, 0, 0, 0, 0, 0}
 local userKeys = {':m', ':r', ':i', ':x', ':y', ':c', ':a'}
@@ -63,10 +79,29 @@ local function clientKnown(attr)
   return attr ~= 'unattributed' and attr ~= 'ambiguous'
 end
 
+-- The session table's slots this call touches are read in one command
+-- here and written back in one at the end: the call is atomic, so no one
+-- sees the difference, and it saves two commands an event.
+local slotValues, slotsWritten = {}, {}
+do
+  local slots, seen = {}, {}
+  for i = 0, n - 1 do
+    local slot = ARGV[FIRST + i * FIELDS + 4]
+    if slot ~= '' and not seen[slot] then
+      seen[slot] = true
+      slots[#slots + 1] = slot
+    end
+  end
+  if #slots > 0 then
+    local vals = redis.call('HMGET', sessions, unpack(slots))
+    for i, slot in ipairs(slots) do slotValues[slot] = vals[i] end
+  end
+end
+
 -- sessionAddrs returns the addresses of a session in its slot of the
 -- direct-mapped table, and whether the slot holds another session.
 local function sessionAddrs(slot, shash)
-  local v = redis.call('HGET', sessions, slot)
+  local v = slotValues[slot]
   if not v then return {}, false end
   local parts = split(v)
   if parts[1] ~= shash then return {}, true end
@@ -145,19 +180,27 @@ local function apply(base)
   local foreign = u .. ':y'
 
   expireUsers(t)
-  local m = redis.call('HMGET', meta, 'first', 'last', 'seq')
+  local m = redis.call('HMGET', meta, 'first', 'last', 'seq', 'x', 'k')
   local first, last, seq = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+  local renewed, given = tonumber(m[4]) or 0, tonumber(m[5]) or 0
   if not first then
     makeRoom(member)
     first, last, seq = t, t, 0
   end
   seq = seq + 1
+  if now - renewed > slack then renewed, given = now, 0 end
+  -- expire gives key its expiration unless it has one since 'x'.
+  local function expire(key, b, ttl)
+    if bit.band(given, b) ~= 0 then return end
+    redis.call('PEXPIRE', key, ttl)
+    given = bit.bor(given, b)
+  end
 
   -- Refreshes and reuses are named, and sort by time then name, by the
-  -- event's place in its log (offset zero-padded, then source) when there
-  -- is one, which also makes learning an event twice (a restarted watcher
-  -- re-reading lines whose effect Redis kept) a no-op; else by this user's
-  -- sequence number.
+  -- event's place in its log (offset zero-padded, the record's digest, then
+  -- source) when there is one, which also makes learning an event twice (a
+  -- restarted watcher re-reading lines whose effect Redis kept) a no-op;
+  -- else by this user's sequence number.
   local name = ref
   if name == '' then name = string.format('~%012d', seq) end
 
@@ -181,7 +224,9 @@ local function apply(base)
     local prev, prevTime = '', ''
     local latest = redis.call('ZREVRANGEBYSCORE', refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
     if latest[1] and t - tonumber(latest[2]) <= refreshTTL then prev, prevTime = latest[1], latest[2] end
-    ev[4] = ev[4] + redis.call('ZREMRANGEBYSCORE', ips, '-inf', '(' .. fmt(t - ipTTL))
+    local gone = redis.call('ZREMRANGEBYSCORE', ips, '-inf', '(' .. fmt(t - ipTTL))
+    ev[4] = ev[4] + gone
+    if gone > 0 then given = bit.band(given, bit.bnot(IPS)) end -- it may be empty, so gone
     local r10 = redis.call('ZCOUNT', reuses, fmt(t - 600000000), tstr)
     local r1h = redis.call('ZCOUNT', reuses, fmt(t - 3600000000), tstr)
     local f1h = redis.call('ZCOUNT', foreign, fmt(t - 3600000000), tstr)
@@ -196,11 +241,6 @@ local function apply(base)
   end
 
   -- learning
-  redis.call('HSET', meta, 'first', fmt(math.min(first, t)), 'last', fmt(math.max(last, t)), 'seq', fmt(seq))
-  redis.call('PEXPIRE', meta, keep)
-  redis.call('ZADD', users, 'GT', tstr, member)
-  oldest = math.min(oldest, math.max(last, t))
-
   if (action == REFRESH or action == LOGIN) and ip ~= '' then
     if redis.call('ZADD', ips, 'GT', tstr, ip) == 1 then
       local over = redis.call('ZCARD', ips) - maxIPs
@@ -209,33 +249,42 @@ local function apply(base)
         ev[3] = ev[3] + over
       end
     end
-    redis.call('PEXPIRE', ips, keep)
+    expire(ips, IPS, keep)
   end
   if (action == REFRESH or action == LOGIN) and country ~= '' then
     redis.call('ZADD', countries, fmt(seq), country)
     redis.call('ZREMRANGEBYRANK', countries, 0, fmt(-(maxPlaces + 1)))
-    redis.call('PEXPIRE', countries, keep)
+    expire(countries, COUNTRIES, keep)
   end
   if (action == REFRESH or action == LOGIN) and asn ~= '0' then
     redis.call('ZADD', asns, fmt(seq), asn)
     redis.call('ZREMRANGEBYRANK', asns, 0, fmt(-(maxPlaces + 1)))
-    redis.call('PEXPIRE', asns, keep)
+    expire(asns, ASNS, keep)
   end
   if action == REFRESH and ip ~= '' then moved(member, refreshes, ip, t, tstr) end
   if action == REFRESH then
     redis.call('ZADD', refreshes, tstr, name .. '|' .. ip .. '|' .. session .. client)
     redis.call('ZREMRANGEBYRANK', refreshes, 0, fmt(-(maxRefreshes + 1)))
-    redis.call('PEXPIRE', refreshes, keepRefreshes)
+    expire(refreshes, REFRESHES, keepRefreshes)
   elseif action == REUSE then
     redis.call('ZADD', reuses, tstr, name)
     redis.call('ZREMRANGEBYRANK', reuses, 0, fmt(-(maxReuses + 1)))
-    redis.call('PEXPIRE', reuses, fmt(day))
+    expire(reuses, REUSES, keepDay)
     if isForeign then
       redis.call('ZADD', foreign, tstr, name)
       redis.call('ZREMRANGEBYRANK', foreign, 0, fmt(-(maxReuses + 1)))
-      redis.call('PEXPIRE', foreign, fmt(day))
+      expire(foreign, FOREIGN, keepDay)
     end
   end
+  -- meta last, as it records which keys have their expiration.
+  local metaDue = bit.band(given, META) == 0
+  given = bit.bor(given, META)
+  redis.call('HSET', meta, 'first', fmt(math.min(first, t)), 'last', fmt(math.max(last, t)), 'seq', fmt(seq),
+    'x', fmt(renewed), 'k', fmt(given))
+  if metaDue then redis.call('PEXPIRE', meta, keep) end
+  redis.call('ZADD', users, 'GT', tstr, member)
+  oldest = math.min(oldest, math.max(last, t))
+
   if action ~= REFRESH and action ~= LOGIN and action ~= REUSE then return facts end
 
   -- The session table: what addresses a session id was seen with.
@@ -250,10 +299,22 @@ local function apply(base)
     return facts
   end
   addrs[#addrs + 1] = ip
-  redis.call('HSET', sessions, slot, shash .. '|' .. table.concat(addrs, '|'))
+  if not slotsWritten[slot] then
+    slotsWritten[slot] = true
+    slotsWritten[#slotsWritten + 1] = slot
+  end
+  slotValues[slot] = shash .. '|' .. table.concat(addrs, '|')
   return facts
 end
 
 local out = {}
 for i = 0, n - 1 do out[i + 1] = apply(FIRST + i * FIELDS) end
+if #slotsWritten > 0 then
+  local args = {}
+  for _, slot in ipairs(slotsWritten) do
+    args[#args + 1] = slot
+    args[#args + 1] = slotValues[slot]
+  end
+  redis.call('HSET', sessions, unpack(args))
+end
 return {out, ev}

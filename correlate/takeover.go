@@ -220,25 +220,42 @@ func (c *Correlator) refusalReason(ev *parser.Event) string {
 // user whose chain moved away from the refusal's client within
 // SessionReach before it, most recent first; nil when none.
 func (c *Correlator) takeoverOf(ctx context.Context, ev *parser.Event) (*Takeover, error) {
-	if ev.Reason != parser.RefusalNoSession || !ev.IP.IsValid() || !clientKnown(ev.Attribution) {
+	if !mayBeTakeover(ev) {
 		return nil, nil
 	}
+	out, err := c.sharedMoves(ctx, ev, c.localMoves(ev))
+	if err != nil {
+		return nil, err
+	}
+	return takeoverFrom(ev, out), nil
+}
+
+// mayBeTakeover says whether a refused refresh can be a takeover's trace: a
+// refusal for want of a session from a client attribution knows.
+func mayBeTakeover(ev *parser.Event) bool {
+	return ev.Reason == parser.RefusalNoSession && ev.IP.IsValid() && clientKnown(ev.Attribution)
+}
+
+// localMoves are the chains this watcher saw move away from the refused
+// client's address within SessionReach before the refusal.
+func (c *Correlator) localMoves(ev *parser.Event) []ChainMove {
 	var out []ChainMove
 	for _, m := range c.chains.moves[ev.IP] {
 		if m.ToTime.Before(ev.Time) && within(m.ToTime, ev.Time, SessionReach) && m.IdP() == ev.IdP {
 			out = append(out, m)
 		}
 	}
-	out, err := c.sharedMoves(ctx, ev, out)
-	if err != nil {
-		return nil, err
+	return out
+}
+
+// takeoverFrom is the takeover the moves found make of a refusal, or nil.
+func takeoverFrom(ev *parser.Event, moves []ChainMove) *Takeover {
+	if len(moves) == 0 {
+		return nil
 	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	out = byAgent(out, ev.Agent)
-	slices.SortFunc(out, func(a, b ChainMove) int { return b.ToTime.Compare(a.ToTime) })
-	return &Takeover{Moves: out}, nil
+	moves = byAgent(moves, ev.Agent)
+	slices.SortFunc(moves, func(a, b ChainMove) int { return b.ToTime.Compare(a.ToTime) })
+	return &Takeover{Moves: moves}
 }
 
 // byAgent narrows the moves behind one address to those whose refused

@@ -65,15 +65,39 @@ func parseMember(m string) (UserID, bool) {
 // MovesFrom asks the shared index while Redis answers; the local store
 // keeps none (the Correlator's own index covers this watcher).
 func (f *Failover) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error) {
+	f.batches.wait() // the moves the refreshes before it taught
+	return f.movesFrom(ctx, from, at), nil
+}
+
+// StartMovesFrom is MovesFrom in turn with the batches on their way: asked
+// once the batches started before it are applied, and before those started
+// after it, so a watcher catching up does not wait for Redis at each
+// refusal. wait returns the moves.
+func (f *Failover) StartMovesFrom(ctx context.Context, from netip.Addr, at time.Time) (wait func() []ChainMove) {
+	var moves []ChainMove
+	done := f.batches.start(func() { moves = f.movesFrom(ctx, from, at) })
+	return func() []ChainMove {
+		done()
+		return moves
+	}
+}
+
+func (f *Failover) movesFrom(ctx context.Context, from netip.Addr, at time.Time) []ChainMove {
 	if !f.up.Load() {
-		return nil, nil
+		return nil
 	}
 	moves, err := f.shared.MovesFrom(ctx, from, at)
 	if err != nil {
 		f.fail(err)
-		return nil, nil
+		return nil
 	}
-	return moves, nil
+	return moves
+}
+
+// movesStarter is a movesSource that asks in turn with the batches on
+// their way (Failover).
+type movesStarter interface {
+	StartMovesFrom(ctx context.Context, from netip.Addr, at time.Time) (wait func() []ChainMove)
 }
 
 // sharedMoves adds the moves other watchers recorded to those this one saw,
@@ -87,11 +111,51 @@ func (c *Correlator) sharedMoves(ctx context.Context, ev *parser.Event, local []
 	if err != nil {
 		return local, err
 	}
+	return mergeMoves(ev, local, shared), nil
+}
+
+func mergeMoves(ev *parser.Event, local, shared []ChainMove) []ChainMove {
 	for _, m := range shared {
 		if m.User.IdP != ev.IdP || slices.ContainsFunc(local, func(x ChainMove) bool { return x.User == m.User }) {
 			continue
 		}
 		local = append(local, m)
 	}
-	return local, nil
+	return local
+}
+
+// heldRefusal is a refused refresh waiting, in turn with the batches on
+// their way, for the moves Redis knows.
+type heldRefusal struct {
+	ev    parser.Event
+	local []ChainMove // this watcher's moves as they stood at the refusal
+	moves func() []ChainMove
+	judge Judge
+}
+
+// holdRefusal sends the observations waiting, then asks Redis for the
+// refusal's moves in turn with them; the refusal is judged when it lands.
+func (c *Correlator) holdRefusal(ctx context.Context, s movesStarter, ev *parser.Event, judge Judge) error {
+	if len(c.deferred) > 0 {
+		if err := c.send(ctx); err != nil {
+			return err
+		}
+	}
+	r := &heldRefusal{ev: *ev, local: c.localMoves(ev), judge: judge}
+	r.moves = s.StartMovesFrom(ctx, ev.IP, ev.Time)
+	c.flying = append(c.flying, flyingBatch{refusal: r})
+	for len(c.flying) > maxFlying {
+		if err := c.land(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// landRefusal judges a held refusal with the moves found.
+func (c *Correlator) landRefusal(ctx context.Context, r *heldRefusal) error {
+	if t := takeoverFrom(&r.ev, mergeMoves(&r.ev, r.local, r.moves())); t != nil {
+		return r.judge(ctx, c.takeoverContext(&r.ev, t))
+	}
+	return r.judge(ctx, &Context{Event: &r.ev})
 }

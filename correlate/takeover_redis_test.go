@@ -13,20 +13,37 @@ import (
 
 // Two replicas, a watcher each, one Redis history: the victim's refresh and
 // the thief's are logged by replica A, the refusal by replica B. B's
-// watcher attributes it through the shared index of moved chains.
+// watcher attributes it through the shared index of moved chains: asked at
+// once, or, for a watcher sending batches (a Failover store, as watch
+// runs), in turn with the batches on their way.
 func TestTakeoverAcrossReplicas(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one at a time", true: "batched"}[batched], func(t *testing.T) {
+			testTakeoverAcrossReplicas(t, batched)
+		})
+	}
+}
+
+func testTakeoverAcrossReplicas(t *testing.T, batched bool) {
 	srv := redistest.Start(t)
-	store := func() *Redis {
+	ctx := context.Background()
+	correlator := func() *Correlator {
 		opt, err := redis.ParseURL(srv.URL(0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		client := redis.NewClient(opt)
-		t.Cleanup(func() { client.Close() })
-		return NewRedis(client, RedisOptions{})
+		shared := NewRedis(redis.NewClient(opt), RedisOptions{})
+		if !batched {
+			t.Cleanup(func() { shared.Close() })
+			return NewCorrelator(shared, 0)
+		}
+		f := NewFailover(ctx, shared, NewMemory(Limits{}), nil)
+		t.Cleanup(func() { f.Close() })
+		c := NewCorrelator(f, 0)
+		c.Defer = 512
+		return c
 	}
-	ctx := context.Background()
-	a, b := NewCorrelator(store(), 0), NewCorrelator(store(), 0)
+	a, b := correlator(), correlator()
 	var got []Context
 	judge := func(_ context.Context, c *Context) error { got = append(got, copyContext(c)); return nil }
 	feed := func(c *Correlator, events ...parser.Event) {
@@ -38,7 +55,10 @@ func TestTakeoverAcrossReplicas(t *testing.T) {
 		if err := c.Flush(ctx, judge); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.store.(*Redis).Flush(ctx); err != nil {
+		if err := c.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.store.(interface{ Flush(context.Context) error }).Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -263,7 +263,7 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 			if !ok {
 				return w.finish(ctx)
 			}
-			if err := w.handleAll(ctx, b); err != nil {
+			if err := w.handleAll(ctx, b, len(batches) > 0); err != nil {
 				return err
 			}
 		case set := <-w.reload:
@@ -281,7 +281,7 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 				if !ok {
 					return w.finish(ctx)
 				}
-				if err := w.handleAll(ctx, b); err != nil {
+				if err := w.handleAll(ctx, b, len(batches) > 0); err != nil {
 					return err
 				}
 			default:
@@ -316,10 +316,17 @@ func (w *Watcher) finish(ctx context.Context) error {
 // following a live log this adds nothing.
 const judgeBatch = 512
 
-// handleAll handles a batch of input and judges what it brought.
-func (w *Watcher) handleAll(ctx context.Context, b source.Batch) error {
+// handleAll handles a batch of input and judges what it brought, unless
+// more input is already waiting (a backlog): then the batches sent to a
+// shared store stay on their way while the next is read, and are judged
+// when input has to be waited for (or on the next tick, or when too many
+// are on their way).
+func (w *Watcher) handleAll(ctx context.Context, b source.Batch, more bool) error {
 	if err := w.handle(ctx, b); err != nil {
 		return err
+	}
+	if more {
+		return nil
 	}
 	return w.det.Drain(ctx)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
 )
 
@@ -167,4 +170,66 @@ func TestLookaheadAgreesWithLines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A batch that raises several alert groups costs one fsync of the delivery
+// ledger, not one a group; each group's ids are in the ledger file before
+// the group leaves, and a batch that raises nothing costs none.
+func TestLedgerSyncedOnceABatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var w *Watcher
+	groups := 0
+	deliver := func(_ context.Context, g []alert.Alert) error {
+		groups++
+		ledger, err := os.ReadFile(filepath.Join(dir, sinks.LedgerFile))
+		if err != nil {
+			t.Fatalf("the ledger was not written before the alert left: %v", err)
+		}
+		for _, a := range g {
+			if !bytes.Contains(ledger, []byte(a.ID+"\n")) {
+				t.Errorf("alert %s left before the ledger recorded it", a.ID)
+			}
+		}
+		return nil
+	}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: dir, Deliver: deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var off int64
+	feed := func(data string) {
+		t.Helper()
+		b := source.Batch{Key: "a", Path: "openunison-0.log", ID: source.FileID{Dev: 1, Ino: 9}, Data: []byte(data), Offset: off}
+		off += int64(len(data))
+		if err := w.handleAll(ctx, &prepared{b: b}); err != nil {
+			t.Fatal(err)
+		}
+		w.endBatch()
+	}
+	replay := replayBench // a user of its own each
+	for _, tc := range []struct {
+		data      string
+		groups    int
+		wantSyncs int64
+	}{
+		{replay(1) + replay(2) + replay(3) + replay(4), 3, 1}, // the fourth waits for the next record
+		{replayLater("10:30:00,000"), 1, 2},
+		{replayLater("10:31:00,000"), 0, 2},
+	} {
+		before := groups
+		feed(tc.data)
+		if got := groups - before; got != tc.groups {
+			t.Fatalf("%d alert groups delivered, want %d", got, tc.groups)
+		}
+		if got := w.ledger.Syncs(); got != tc.wantSyncs {
+			t.Fatalf("after %d groups the ledger was fsynced %d times, want %d", groups, got, tc.wantSyncs)
+		}
+	}
+}
+
+// replayLater is a record of noise at a time after replayBench's first few.
+func replayLater(at string) string {
+	return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-1] DEBUG Noise - nothing\n", at)
 }

@@ -77,8 +77,12 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // when it is cancelled, as before there was a lookahead. Its length is
 // bounded (workers + 1), so a backlog costs a few MiB whatever its size.
 type lookahead struct {
-	queue  []*prepared
-	work   chan *prepared
+	queue []*prepared
+	work  chan *prepared
+	// spare holds the candidate slices of batches handled, for the workers
+	// to fill again: growing a new one a batch was a good part of the
+	// workers' garbage.
+	spare  chan []candidate
 	max    int
 	min    int // the smallest batch handed to a worker
 	closed bool
@@ -86,16 +90,34 @@ type lookahead struct {
 
 func (w *Watcher) newLookahead() *lookahead {
 	workers := workerCount()
-	l := &lookahead{work: make(chan *prepared, workers), max: workers + 1, min: w.opt.prepareMin}
+	l := &lookahead{work: make(chan *prepared, workers), spare: make(chan []candidate, workers+1), max: workers + 1, min: w.opt.prepareMin}
 	for range workers {
 		go func() {
 			for p := range l.work {
-				p.pre = preparse(p.b.Data, p.b.Offset, w.opt.Location)
+				var cands []candidate
+				select {
+				case cands = <-l.spare:
+				default:
+				}
+				p.pre = preparse(p.b.Data, p.b.Offset, w.opt.Location, cands)
 				close(p.done)
 			}
 		}()
 	}
 	return l
+}
+
+// recycle gives a handled batch's candidates back for another batch.
+func (l *lookahead) recycle(p *prepared) {
+	if p.pre == nil {
+		return
+	}
+	clear(p.pre.cands) // the events' strings are garbage now
+	select {
+	case l.spare <- p.pre.cands[:0]:
+	default:
+	}
+	p.pre = nil
 }
 
 // stop ends the workers once they finish what they hold.
@@ -166,9 +188,10 @@ func (l *lookahead) next(in <-chan source.Batch) *prepared {
 }
 
 // preparse cuts data (whole lines, at source offset base) around the
-// records wholly inside it, and splits, classifies and parses those. It
+// records wholly inside it, and splits, classifies and parses those into
+// cands (emptied, its array reused). It
 // returns nil when data is not a plain log's or holds no such record.
-func preparse(data []byte, base int64, loc *time.Location) *preparsed {
+func preparse(data []byte, base int64, loc *time.Location, cands []candidate) *preparsed {
 	if bytes.IndexByte(data, '\r') >= 0 {
 		// The line path drops each line's CR before the assembler joins
 		// lines; the splitter would keep them inside records.
@@ -183,7 +206,7 @@ func preparse(data []byte, base int64, loc *time.Location) *preparsed {
 		return nil
 	}
 	region := data[head:tail]
-	p := &preparsed{head: head, tail: tail}
+	p := &preparsed{head: head, tail: tail, cands: cands}
 	p.stats = parser.SplitCandidates(region, func(rec []byte, _ parser.Kind, off int, line int64) {
 		c := candidate{line: line}
 		c.at, c.hasT = parser.RecordTime(rec, loc)

@@ -66,7 +66,7 @@ func readThrough(t *testing.T, batches [][]byte, ahead bool) (alerts []string, p
 	for _, data := range batches {
 		p := &prepared{b: source.Batch{Key: "a", Path: "openunison-0.log", ID: id, Data: data, Offset: off}}
 		if ahead {
-			if p.pre = preparse(data, off, nil); p.pre != nil {
+			if p.pre = preparse(data, off, nil, nil); p.pre != nil {
 				parsed++
 			}
 		}

@@ -294,7 +294,9 @@ func (w *Watcher) step(ctx context.Context, in <-chan source.Batch, ahead *looka
 		ahead.take(b)
 		return false, nil
 	case <-ahead.ready():
-		return false, w.handleAll(ctx, ahead.pop())
+		p := ahead.pop()
+		defer ahead.recycle(p)
+		return false, w.handleAll(ctx, p)
 	case set := <-w.reload:
 		if err := w.det.Drain(ctx); err != nil { // judged by the rules they were read under
 			return false, err
@@ -307,6 +309,7 @@ func (w *Watcher) step(ctx context.Context, in <-chan source.Batch, ahead *looka
 			return false, err
 		}
 		if p := ahead.next(in); p != nil {
+			defer ahead.recycle(p)
 			return false, w.handleAll(ctx, p)
 		}
 		if ahead.closed {

@@ -382,22 +382,25 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 // emitData hands on the whole lines in data, keeping an unfinished last
 // line until its newline comes.
 func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
-	t.partial = append(t.partial, data...)
-	last := bytes.LastIndexByte(t.partial, '\n')
-	if last < 0 {
-		if len(t.partial) > 2*readChunk {
-			// A line this long is cut downstream anyway; hand it on rather
-			// than hold it without bound.
-			last = len(t.partial) - 1
-		} else {
+	// partial holds no newline (an unfinished line), so the batch ends at
+	// data's last one: the lines go out with one copy, not two through
+	// partial, which was a good part of catching up on a backlog.
+	var out []byte
+	if last := bytes.LastIndexByte(data, '\n'); last >= 0 {
+		out = make([]byte, len(t.partial)+last+1)
+		copy(out[copy(out, t.partial):], data[:last+1])
+		t.partial = append(t.partial[:0], data[last+1:]...)
+	} else {
+		t.partial = append(t.partial, data...)
+		if len(t.partial) <= 2*readChunk {
 			return true
 		}
+		// A line this long is cut downstream anyway; hand it on rather
+		// than hold it without bound.
+		out = bytes.Clone(t.partial)
+		t.partial = t.partial[:0]
 	}
-	out := make([]byte, last+1)
-	copy(out, t.partial[:last+1])
-	rest := copy(t.partial, t.partial[last+1:])
-	t.partial = t.partial[:rest]
-	if cap(t.partial) > 64<<10 && rest < 4<<10 {
+	if cap(t.partial) > 64<<10 && len(t.partial) < 4<<10 {
 		// A backlog grew the buffer; an idle file should not keep it.
 		t.partial = append([]byte(nil), t.partial...)
 	}

@@ -107,6 +107,18 @@ func (w *Watcher) newLookahead() *lookahead {
 	return l
 }
 
+// idle lets the spare candidate slices go: a backlog of token lines grows
+// them to a few MiB, which an idle watcher should not keep.
+func (l *lookahead) idle() {
+	for {
+		select {
+		case <-l.spare:
+		default:
+			return
+		}
+	}
+}
+
 // recycle gives a handled batch's candidates back for another batch.
 func (l *lookahead) recycle(p *prepared) {
 	if p.pre == nil {

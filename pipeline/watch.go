@@ -305,6 +305,9 @@ func (w *Watcher) step(ctx context.Context, in <-chan source.Batch, ahead *looka
 		w.log.Info("rules reloaded", "rules", len(set.Enabled()))
 		return false, nil
 	case <-tick:
+		if len(ahead.queue) == 0 && w.opt.now().Sub(w.busyAt) >= idleRelease/2 {
+			ahead.idle() // before tick reports the watcher idle
+		}
 		if err := w.tick(ctx); err != nil {
 			return false, err
 		}

@@ -18,8 +18,12 @@ cd "$root"
 echo "backlog: ${mb} MB generated log, read from the start; baseline: scan of the same file, same iterations (best of $count)"
 GRACEGUARD_BENCH_MB=$mb go test ./pipeline -run '^$' -bench 'WatchCatchUpVsScan$' -benchtime "${count}x" -count 1 |
 	awk -v mb="$mb" '/^BenchmarkWatchCatchUpVsScan/ {
-		for (i = 1; i <= NF; i++) { if ($(i+1) == "catchup-ms") w = $i; if ($(i+1) == "scan-ms") s = $i; if ($(i+1) == "catchup-x") x = $i }
+		for (i = 1; i <= NF; i++) {
+			if ($(i+1) == "catchup-ms") w = $i; if ($(i+1) == "scan-ms") s = $i; if ($(i+1) == "catchup-x") x = $i
+			if ($(i+1) == "catchup-cpu-ms") wc = $i; if ($(i+1) == "scan-cpu-ms") sc = $i
+		}
 		printf "watch catch-up: %8.1f ms (%6.1f MB/s)   scan (baseline): %8.1f ms (%6.1f MB/s)   ratio %.2fx   target: <= 1.5x\n", w, mb*1000/w, s, mb*1000/s, x
+		printf "CPU (user+system): catch-up %.1f ms, scan %.1f ms, ratio %.2fx\n", wc, sc, wc/sc
 		found = 1
 	}
 	END { if (!found) { print "catchup.sh: the benchmark printed no result" > "/dev/stderr"; exit 1 } }'

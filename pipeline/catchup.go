@@ -264,6 +264,7 @@ func (w *Watcher) readPrepared(ctx context.Context, s *stream, b source.Batch, p
 		w.endLines(s, b, lines+n)
 		return err
 	}
+	w.parsedAhead++
 	// The region starts with a record: the one being assembled is whole.
 	if rec, ok := s.asm.Flush(false); ok {
 		if err := w.record(ctx, s, rec); err != nil {

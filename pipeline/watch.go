@@ -118,6 +118,9 @@ type Watcher struct {
 	stats    WatchStats
 	counted  WatchStats // what the metrics have counted (publish)
 	lagOf    time.Time  // the newest record's time the lag metric was set for
+	// parsedAhead counts the batches whose records came parsed ahead
+	// (catchup.go), for tests.
+	parsedAhead int64
 	log      *slog.Logger
 }
 

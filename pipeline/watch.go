@@ -121,7 +121,7 @@ type Watcher struct {
 	// parsedAhead counts the batches whose records came parsed ahead
 	// (catchup.go), for tests.
 	parsedAhead int64
-	log      *slog.Logger
+	log         *slog.Logger
 }
 
 // WatchStats counts what a Watcher did.

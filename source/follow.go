@@ -387,8 +387,10 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 	// partial, which was a good part of catching up on a backlog.
 	var out []byte
 	if last := bytes.LastIndexByte(data, '\n'); last >= 0 {
-		out = make([]byte, len(t.partial)+last+1)
-		copy(out[copy(out, t.partial):], data[:last+1])
+		// Appending past partial's length (its capacity cut there) makes
+		// a new array holding both, which the runtime need not zero first
+		// as it must a make: a MiB a batch while catching up.
+		out = append(t.partial[:len(t.partial):len(t.partial)], data[:last+1]...)
 		t.partial = append(t.partial[:0], data[last+1:]...)
 	} else {
 		t.partial = append(t.partial, data...)

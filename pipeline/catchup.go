@@ -119,8 +119,12 @@ func (l *lookahead) idle() {
 	}
 }
 
-// recycle gives a handled batch's candidates back for another batch.
+// recycle gives a handled batch's data back to the follower, and its
+// candidates for another batch: nothing the watcher keeps points into
+// either (the assembler and the parser copy what they keep).
 func (l *lookahead) recycle(p *prepared) {
+	source.Recycle(p.b.Data)
+	p.b.Data = nil
 	if p.pre == nil {
 		return
 	}

@@ -26,9 +26,11 @@ measure() {
   state=$(mktemp -d)
   "$out/graceguard" watch --state-dir "$state" --listen "127.0.0.1:$port" --format json --log-level warn "$file" >/dev/null &
   local pid=$!
+  trap "kill $pid 2>/dev/null || true" EXIT # a failed measurement leaves no watch behind
   local got=0
   for _ in $(seq 1 1200); do
-    got=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^graceguard_records_total /{printf "%d", $2}')
+    # (|| true: before watch listens curl fails, which must not end the script.)
+    got=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
     [ "${got:-0}" = "$n" ] && break
     sleep 0.1
   done

@@ -90,7 +90,9 @@ type lookahead struct {
 
 func (w *Watcher) newLookahead() *lookahead {
 	workers := workerCount()
-	l := &lookahead{work: make(chan *prepared, workers), spare: make(chan []candidate, workers+1), max: workers + 1, min: w.opt.prepareMin}
+	// work has room for every batch the queue holds, so taking one never
+	// waits for a worker.
+	l := &lookahead{work: make(chan *prepared, workers+1), spare: make(chan []candidate, workers+1), max: workers + 1, min: w.opt.prepareMin}
 	for range workers {
 		go func() {
 			for p := range l.work {
@@ -147,8 +149,7 @@ func (l *lookahead) from(in <-chan source.Batch) <-chan source.Batch {
 	return in
 }
 
-// take queues b, with a worker set to parse it when it is worth it. The
-// workers never hold more than the queue, so handing one over never blocks.
+// take queues b, with a worker set to parse it when it is worth it.
 func (l *lookahead) take(b source.Batch) {
 	p := &prepared{b: b}
 	if len(b.Data) >= l.min && b.Cursor == "" {

@@ -4,11 +4,11 @@ package pipeline
 // in large batches of whole lines; one goroutine pushing every line through
 // the stream's assembler, classifying and parsing every record, is what
 // made watch several times slower than scan. So the watcher takes a few
-// batches ahead (lookahead), and workers on every core split a large batch of a plain log
-// into records, classify them and parse the few that matter, as scan's
-// block workers do (parser.SplitCandidates), while the watcher's goroutine
-// judges the batch before. Batches stay in the follower's order; only the
-// work on their bytes runs ahead.
+// batches ahead (lookahead), and workers on every core split a large batch
+// of a plain log into records, classify them and parse the few that
+// matter, as scan's block workers do (parser.SplitCandidates), while the
+// watcher's goroutine judges the batch before. Batches stay in the
+// follower's order; only the work on their bytes runs ahead.
 //
 // A batch is cut at line ends, not at record boundaries: the lines before
 // its first record start continue the record the stream is assembling, and
@@ -17,7 +17,10 @@ package pipeline
 // split and the assembler's pending record (where a checkpoint resumes) is
 // exactly what it would be without this stage. Only the records wholly
 // inside the batch come pre-parsed. Anything else (a wrapped container log,
-// a proxy's log, CRLF line ends, a small batch) takes the line path.
+// a proxy's log, CRLF line ends, a small batch) takes the line path. The
+// one difference, as between scan and the Scanner: a record over
+// parser.MaxRecord inside a batch is cut at that many bytes, where the
+// assembler drops the continuation lines that do not fit.
 
 import (
 	"bytes"

@@ -3,8 +3,10 @@
 # users passes through (USERS, default 1,000,000), and RSS when idle with
 # IDLE_USERS (default 10,000) tracked: 8 s after the last record, and again
 # after IDLE_SCRAPE seconds (default 60) of /metrics scrapes every 0.5 s, as
-# a sidecar's idle is never quite idle. Prints the figures and the
-# history's size and evictions from /metrics.
+# a sidecar's idle is never quite idle. Then the same IDLE_USERS spread
+# over FILES files (default 64), as a central watcher follows every
+# replica's log. Prints the figures and the history's size and evictions
+# from /metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out
@@ -12,20 +14,23 @@ mkdir -p "$out"
 USERS=${USERS:-1000000}
 IDLE_USERS=${IDLE_USERS:-10000}
 IDLE_SCRAPE=${IDLE_SCRAPE:-60}
+FILES=${FILES:-64}
 go build -o "$out/graceguard" ./cmd/graceguard
 go build -o "$out/genflood" ./bench/genflood
 
-# measure FILE USERS PORT [SCRAPE]: runs watch on FILE until every record is
-# read, then prints peak and current RSS after idling, and after SCRAPE
-# seconds of scrapes when given.
+# measure FILE USERS PORT [SCRAPE]: runs watch on FILE (a path or a glob)
+# until every record is read, then prints peak and current RSS after
+# idling, and after SCRAPE seconds of scrapes when given.
 measure() {
   local file=$1 n=$2 port=$3 scrape=${4:-0} state
   state=$(mktemp -d)
   "$out/graceguard" watch --state-dir "$state" --listen "127.0.0.1:$port" --format json --log-level warn "$file" >/dev/null &
   local pid=$!
+  trap "kill $pid 2>/dev/null || true" EXIT # a failed measurement leaves no watch behind
   local got=0
   for _ in $(seq 1 1200); do
-    got=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^graceguard_records_total /{printf "%d", $2}')
+    # (|| true: before watch listens curl fails, which must not end the script.)
+    got=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
     [ "${got:-0}" = "$n" ] && break
     sleep 0.1
   done
@@ -57,3 +62,10 @@ if [ "${SKIP_FLOOD:-}" != 1 ]; then
 fi
 echo "$IDLE_USERS users, then idle (target: RSS < 32 MB):"
 measure "$out/flood-$IDLE_USERS.log" "$IDLE_USERS" 19192 "$IDLE_SCRAPE"
+spread=$out/flood-$IDLE_USERS-in-$FILES
+if [ ! -f "$spread/flood-00.log" ]; then
+  mkdir -p "$spread"
+  "$out/genflood" -users "$IDLE_USERS" -files "$FILES" -o "$spread/flood"
+fi
+echo "$IDLE_USERS users over $FILES files, then idle (target: RSS <= 32 MB):"
+measure "$spread/*.log" "$IDLE_USERS" 19193 "$IDLE_SCRAPE"

@@ -83,7 +83,6 @@ func (w *Watcher) hold(ctx context.Context, ev parser.Event) error {
 			w.heldFrom[u] = ev.Time
 		}
 	}
-	w.setHeld()
 	if len(w.held) <= maxHeld {
 		return nil
 	}
@@ -156,7 +155,6 @@ func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bo
 			}
 		}
 	}
-	w.setHeld()
 	return err
 }
 
@@ -167,10 +165,4 @@ func keyOf(streams map[string]*stream, path string) string {
 		}
 	}
 	return ""
-}
-
-func (w *Watcher) setHeld() {
-	if m := w.opt.Metrics; m != nil {
-		m.Held.Set(float64(len(w.held) + w.queued))
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/parser"
 )
 
 // Metrics are what a Watcher counts, in Prometheus form. The client library
@@ -135,4 +136,34 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWBPending, prometheus.GaugeValue, float64(wb.WriteBackPending()))
 		ch <- prometheus.MustNewConstMetric(descWBDropped, prometheus.CounterValue, float64(wb.WriteBackDropped()))
 	}
+}
+
+// publish brings the watcher's metrics up to date with its counts: once a
+// batch, so a backlog costs a label lookup per kind a batch, not one per
+// record.
+func (w *Watcher) publish() {
+	w.attrMetrics()
+	m := w.opt.Metrics
+	if m == nil {
+		return
+	}
+	st, was := &w.stats, &w.counted
+	if d := st.Records - was.Records; d > 0 {
+		m.Records.Add(float64(d))
+	}
+	if d := st.ParseErrors - was.ParseErrors; d > 0 {
+		m.ParseErrors.Add(float64(d))
+	}
+	for k, n := range st.Events {
+		if d := n - was.Events[k]; d > 0 {
+			m.Events.WithLabelValues(parser.Kind(k).String()).Add(float64(d))
+		}
+	}
+	m.Held.Set(float64(len(w.held) + w.queued))
+	if w.newest.After(w.lagOf) {
+		// Now minus the newest record's time, as it was read.
+		w.lagOf = w.newest
+		m.Lag.Set(w.opt.now().Sub(w.newest).Seconds())
+	}
+	w.counted.Records, w.counted.ParseErrors, w.counted.Events = st.Records, st.ParseErrors, st.Events
 }

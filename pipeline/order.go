@@ -85,7 +85,6 @@ func (w *Watcher) enqueue(ctx context.Context, s *stream, ev parser.Event) error
 	}
 	s.queue = append(s.queue, ev)
 	w.queued++
-	defer w.setHeld()
 	if w.queued > maxQueued {
 		w.stats.HeldOverflow++
 		if m := w.opt.Metrics; m != nil {
@@ -134,7 +133,6 @@ func (w *Watcher) drainWith(ctx context.Context, all, stalls bool) error {
 		}
 	}
 	w.pruneEnding()
-	w.setHeld()
 	return nil
 }
 

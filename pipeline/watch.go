@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,9 @@ type WatchOptions struct {
 	// its MaxWait defaults to Settle plus its window.
 	Attribution attribute.Options
 	now         func() time.Time
+	// prepareMin is the smallest batch parsed ahead (catchup.go);
+	// prepareMin by default, tests set it.
+	prepareMin int
 }
 
 // Watcher is the streaming pipeline: it turns followed files' batches into
@@ -112,7 +116,12 @@ type Watcher struct {
 	released bool      // memory was released since then
 	changed  bool      // what a checkpoint holds may differ from the last one
 	stats    WatchStats
-	log      *slog.Logger
+	counted  WatchStats // what the metrics have counted (publish)
+	lagOf    time.Time  // the newest record's time the lag metric was set for
+	// parsedAhead counts the batches whose records came parsed ahead
+	// (catchup.go), for tests.
+	parsedAhead int64
+	log         *slog.Logger
 }
 
 // WatchStats counts what a Watcher did.
@@ -170,6 +179,9 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	}
 	if opt.now == nil {
 		opt.now = time.Now
+	}
+	if opt.prepareMin <= 0 {
+		opt.prepareMin = prepareMin
 	}
 	if opt.SinkName == "" {
 		opt.SinkName = "stdout"
@@ -247,6 +259,8 @@ func (w *Watcher) Stats() WatchStats { return w.stats }
 
 // Run reads batches until the channel closes (the follower stopped: drain,
 // judge what waits, checkpoint) or ctx ends (stop at once, checkpoint).
+// Large batches of a backlog are split and parsed ahead on other cores
+// (catchup.go) while this goroutine judges the ones before.
 func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 	w.ready.Store(true)
 	defer func() {
@@ -255,48 +269,81 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 			w.released = false
 		}
 	}()
+	ahead := w.newLookahead()
+	defer ahead.stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		select {
-		case b, ok := <-batches:
-			if !ok {
-				return w.finish(ctx)
-			}
-			if err := w.handleAll(ctx, b, len(batches) > 0); err != nil {
-				return err
-			}
-		case set := <-w.reload:
-			if err := w.det.Drain(ctx); err != nil { // judged by the rules they were read under
-				return err
-			}
-			w.det.SetRules(set)
-			w.log.Info("rules reloaded", "rules", len(set.Enabled()))
-		case <-tick.C:
-			if err := w.tick(ctx); err != nil {
-				return err
-			}
-			select {
-			case b, ok := <-batches:
-				if !ok {
-					return w.finish(ctx)
-				}
-				if err := w.handleAll(ctx, b, len(batches) > 0); err != nil {
-					return err
-				}
-			default:
-				if err := w.releaseStalled(ctx); err != nil {
-					return err
-				}
-				if err := w.det.Drain(ctx); err != nil {
-					return err
-				}
-			}
-		case <-ctx.Done():
-			rest := context.WithoutCancel(ctx)
-			return errors.Join(ctx.Err(), w.det.Drain(rest), w.flushStore(rest), w.checkpoint())
+		done, err := w.step(ctx, batches, ahead, tick.C)
+		w.endBatch()
+		if done || err != nil {
+			return err
 		}
 	}
+}
+
+// step waits for one thing to do (a batch taken or ready, a reload, a
+// tick, the end) and does it; done says Run is over.
+func (w *Watcher) step(ctx context.Context, in <-chan source.Batch, ahead *lookahead, tick <-chan time.Time) (done bool, err error) {
+	if ahead.closed && len(ahead.queue) == 0 {
+		return true, w.finish(ctx)
+	}
+	select {
+	case b, ok := <-ahead.from(in):
+		if !ok {
+			ahead.closed = true
+			return false, nil
+		}
+		ahead.take(b)
+		return false, nil
+	case <-ahead.ready():
+		p := ahead.pop()
+		defer ahead.recycle(p)
+		return false, w.handleAll(ctx, p, ahead.more(in))
+	case set := <-w.reload:
+		if err := w.det.Drain(ctx); err != nil { // judged by the rules they were read under
+			return false, err
+		}
+		w.det.SetRules(set)
+		w.log.Info("rules reloaded", "rules", len(set.Enabled()))
+		return false, nil
+	case <-tick:
+		if len(ahead.queue) == 0 && w.opt.now().Sub(w.busyAt) >= idleRelease/2 {
+			ahead.idle() // before tick reports the watcher idle
+		}
+		if err := w.tick(ctx); err != nil {
+			return false, err
+		}
+		if p := ahead.next(in); p != nil {
+			defer ahead.recycle(p)
+			return false, w.handleAll(ctx, p, ahead.more(in))
+		}
+		if ahead.closed {
+			return false, nil
+		}
+		if err := w.releaseStalled(ctx); err != nil {
+			return false, err
+		}
+		return false, w.det.Drain(ctx)
+	case <-ctx.Done():
+		// The batches taken ahead are handled: Run has taken them, and a
+		// caller may count on a batch it handed over being read.
+		rest := context.WithoutCancel(ctx)
+		var errs []error
+		for p := ahead.pop(); p != nil; p = ahead.pop() {
+			errs = append(errs, w.handleAll(rest, p, true)) // drained below
+		}
+		return true, errors.Join(append(errs, ctx.Err(), w.det.Drain(rest), w.flushStore(rest), w.checkpoint())...)
+	}
+}
+
+// endBatch closes what a batch (or a tick) did: one fsync of the delivery
+// ledger for every alert group it delivered (each was written to the
+// ledger before it left), and the metrics brought up to date once, not
+// per record.
+func (w *Watcher) endBatch() {
+	w.syncSent()
+	w.publish()
 }
 
 // finish judges the reuses still held and writes the last checkpoint. The
@@ -321,8 +368,9 @@ const judgeBatch = 512
 // shared store stay on their way while the next is read, and are judged
 // when input has to be waited for (or on the next tick, or when too many
 // are on their way).
-func (w *Watcher) handleAll(ctx context.Context, b source.Batch, more bool) error {
-	if err := w.handle(ctx, b); err != nil {
+func (w *Watcher) handleAll(ctx context.Context, p *prepared, more bool) error {
+	p.wait()
+	if err := w.handle(ctx, p.b, p.pre); err != nil {
 		return err
 	}
 	if more {
@@ -378,7 +426,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 	return nil
 }
 
-func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
+func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) error {
 	w.changed = true
 	s := w.streamOf(b)
 	w.sniff(s, b)
@@ -405,6 +453,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 		w.opt.Idle(false)
 	}
 	w.busyAt, w.released = w.opt.now(), false
+	if pre != nil {
+		return w.readPrepared(ctx, s, b, pre)
+	}
 	return w.readLines(ctx, s, b)
 }
 
@@ -457,18 +508,20 @@ func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
 
 // readLines splits a batch's data into lines for the stream's assembler.
 func (w *Watcher) readLines(ctx context.Context, s *stream, b source.Batch) error {
-	if m := w.opt.Metrics; m != nil {
-		m.Bytes.WithLabelValues(s.path).Add(float64(len(b.Data)))
-	}
-	data, off := b.Data, b.Offset
+	lines, err := w.pushLines(ctx, s, b.Data, b.Offset)
+	w.endLines(s, b, lines)
+	return err
+}
+
+// pushLines pushes data's lines (data begins at source offset off) through
+// the stream's assembler and takes the records it completes; it returns how
+// many lines it pushed.
+func (w *Watcher) pushLines(ctx context.Context, s *stream, data []byte, off int64) (int64, error) {
 	var lines int64
 	for len(data) > 0 {
-		n := len(data)
-		for i, c := range data {
-			if c == '\n' {
-				n = i
-				break
-			}
+		n := bytes.IndexByte(data, '\n')
+		if n < 0 {
+			n = len(data)
 		}
 		line := data[:n]
 		if n > 0 && line[n-1] == '\r' {
@@ -481,17 +534,24 @@ func (w *Watcher) readLines(ctx context.Context, s *stream, b source.Batch) erro
 		lines++
 		if rec, ok := s.asm.Push(line, off, s.line); ok {
 			if err := w.record(ctx, s, rec); err != nil {
-				return err
+				return lines, err
 			}
 		}
 		adv := min(n+1, len(data))
 		data, off = data[adv:], off+int64(adv)
 	}
+	return lines, nil
+}
+
+// endLines notes that a batch was read: where the stream ends, and its
+// bytes and lines in the metrics, once a batch (a label lookup per batch,
+// not per line).
+func (w *Watcher) endLines(s *stream, b source.Batch, lines int64) {
 	s.end = b.Offset + int64(len(b.Data))
 	if m := w.opt.Metrics; m != nil {
+		m.Bytes.WithLabelValues(s.path).Add(float64(len(b.Data)))
 		m.Lines.WithLabelValues(s.path).Add(float64(lines))
 	}
-	return nil
 }
 
 // forgetSourceMetrics drops the per-source series of a source that is gone
@@ -524,36 +584,40 @@ func sourceID(b source.Batch) string {
 // reuse while other sources may still bring the refresh before it.
 func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) error {
 	w.stats.Records++
-	if m := w.opt.Metrics; m != nil {
-		m.Records.Inc()
-	}
-	if t, ok := parser.RecordTime(rec.Text, w.opt.Location); ok && t.After(s.watermark) {
-		s.watermark = t
-		if t.After(w.newest) {
-			w.newest = t
-			if m := w.opt.Metrics; m != nil {
-				m.Lag.Set(w.opt.now().Sub(t).Seconds())
-			}
-		}
-	}
-	kind := parser.Classify(rec.Text)
-	if kind == parser.KindOther {
-		w.countEvent(parser.KindOther)
+	t, ok := parser.RecordTime(rec.Text, w.opt.Location)
+	w.advanceClock(s, t, ok)
+	if parser.Classify(rec.Text) == parser.KindOther {
+		w.stats.Events[parser.KindOther]++
 		return nil
 	}
 	ev, err := parser.Parse(rec.Text, w.opt.Location)
+	ev.Offset = rec.Offset
+	return w.event(ctx, s, ev, err, rec.Line)
+}
+
+// advanceClock moves the stream's clock (and the newest record's time) to
+// t, the log time of a record read, when it is later.
+func (w *Watcher) advanceClock(s *stream, t time.Time, ok bool) {
+	if ok && t.After(s.watermark) {
+		s.watermark = t
+		if t.After(w.newest) {
+			w.newest = t
+		}
+	}
+}
+
+// event takes a record's parse (ev, err; ev.Offset set) and hands the event
+// to attribution. line is the record's line number, for the log.
+func (w *Watcher) event(ctx context.Context, s *stream, ev parser.Event, err error, line int64) error {
 	if err != nil {
 		w.stats.ParseErrors++
-		if m := w.opt.Metrics; m != nil {
-			m.ParseErrors.Inc()
-		}
-		w.log.Warn("parse error", "source", s.path, "line", rec.Line, "err", err)
+		w.log.Warn("parse error", "source", s.path, "line", line, "err", err)
 	}
-	w.countEvent(ev.Kind)
+	w.stats.Events[ev.Kind]++
 	if ev.Kind == parser.KindOther {
 		return nil
 	}
-	ev.Source, ev.SourceID, ev.Offset = s.path, s.sourceID, rec.Offset
+	ev.Source, ev.SourceID = s.path, s.sourceID
 	if ev.Kind == parser.KindProxy && ev.Time.After(s.watermark) {
 		// A proxy's lines carry no log4j2 stamp for RecordTime; its token
 		// records' times are its clock, which attribution waits on.
@@ -595,13 +659,6 @@ func (w *Watcher) pass(ctx context.Context, ev parser.Event) error {
 	return w.det.Observe(ctx, &ev)
 }
 
-func (w *Watcher) countEvent(k parser.Kind) {
-	w.stats.Events[k]++
-	if m := w.opt.Metrics; m != nil {
-		m.Events.WithLabelValues(k.String()).Inc()
-	}
-}
-
 // deliver sends an event's alerts that the delivery ledger has not seen
 // (sent before a restart, or by another watcher): to the durable sinks'
 // queues, then into the ledger, then to stdout (ledger.go says why in
@@ -632,7 +689,8 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 	}
 	w.recordSent(fresh)
 	err = errors.Join(err, w.opt.Deliver(ctx, fresh))
-	w.syncSent()
+	// The ledger's fsync waits for the end of the batch (endBatch): one
+	// for every group a backlog's batch raises, not one a group.
 	if err != nil {
 		w.stats.DeliveryErrors++
 		if m := w.opt.Metrics; m != nil {

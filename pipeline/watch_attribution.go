@@ -39,12 +39,12 @@ func (w *Watcher) admitAll(ctx context.Context) error {
 	}
 	clear(w.attrOut)
 	w.attrOut = w.attrOut[:0]
-	w.attrMetrics()
 	return err
 }
 
 // attrMetrics brings the attribution metrics up to date and says once, in
-// the log, which proxy log would attribute the reuses it could not.
+// the log, which proxy log would attribute the reuses it could not; once a
+// batch (publish).
 func (w *Watcher) attrMetrics() {
 	st := w.attr.Stats()
 	if st.UnattributedReuses > 0 && w.attrSeen.UnattributedReuses == 0 {

@@ -21,16 +21,17 @@ import (
 // from the ids this and earlier runs recorded and, with a shared store,
 // from the claims of the other watchers. An admitted alert's id is written
 // BEFORE the alert is written to stdout, so a kill -9 can never make a
-// restart print it again, and fsynced (Sync, once for the whole group)
-// right after.
+// restart print it again, and fsynced (Sync) after: the watcher syncs once
+// for all the groups one batch of input raised, so a backlog full of
+// replays costs an fsync a batch, not one an alert group.
 //
 // What each sink gets from it, across kill -9:
 //
 //   - the durably queued sinks (file, webhook, Slack, syslog) are handed the
 //     group before the ledger records it; their journal holds it from then
 //     on (see journal.go), so an alert is never lost to them;
-//   - stdout is written right after the record's write(2) and before its
-//     fsync: a kill -9 between those two system calls loses that group on
+//   - stdout is written right after the record's write(2) and before the
+//     batch's fsync: a kill -9 between those two system calls loses that group on
 //     stdout (at most once), never repeats it; a power cut before the
 //     fsync may repeat it (at least once) but not lose it.
 //
@@ -50,6 +51,7 @@ type Ledger struct {
 	unwritten []string   // ids recorded while the file could not be written
 	torn      bool       // the file ends in half a line: the next write starts a new one
 	unsynced  bool       // written since the last fsync
+	syncs     int64      // fsyncs done
 	err       error
 	failed    int64
 }
@@ -244,8 +246,8 @@ func (l *Ledger) appendLocked(s string) error {
 	return nil
 }
 
-// Sync makes what Record wrote durable: one fsync for the group, called
-// after the group was written to stdout. The record is in the page cache
+// Sync makes what Record wrote durable: one fsync for every group written
+// since the last, called after they were written to stdout. The record is in the page cache
 // from Record's write on, which a kill -9 does not lose; only a power cut
 // between the write and this sync can, and then the group is sent again
 // (at least once) rather than lost.
@@ -262,7 +264,15 @@ func (l *Ledger) Sync() error {
 		return err
 	}
 	l.unsynced = false
+	l.syncs++
 	return nil
+}
+
+// Syncs counts the fsyncs Sync did.
+func (l *Ledger) Syncs() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.syncs
 }
 
 // noteLocked logs the ledger's health when it changes, not at every group.

@@ -183,3 +183,36 @@ func TestFileAfterATornWrite(t *testing.T) {
 		t.Error("the whole line written again is not found")
 	}
 }
+
+// Sync makes every group recorded since the last one durable with one
+// fsync, and costs none when nothing was written: the watcher syncs once a
+// batch, however many groups the batch raised.
+func TestLedgerSyncsOnceForTheGroupsSinceTheLast(t *testing.T) {
+	t.Parallel()
+	l, err := OpenLedger(LedgerOptions{Path: filepath.Join(t.TempDir(), LedgerFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, step := range []struct {
+		record    [][]string
+		wantSyncs int64
+	}{
+		{nil, 0},
+		{[][]string{{id1}, {id2}}, 1},
+		{nil, 1},
+		{[][]string{{alert.ID("r", "s", 3, "three")}}, 2},
+	} {
+		for _, ids := range step.record {
+			if err := l.Record(alertsWithIDs(ids...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.Syncs(); got != step.wantSyncs {
+			t.Fatalf("after recording %v: %d fsyncs, want %d", step.record, got, step.wantSyncs)
+		}
+	}
+}

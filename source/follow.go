@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -382,22 +383,31 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 // emitData hands on the whole lines in data, keeping an unfinished last
 // line until its newline comes.
 func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
-	t.partial = append(t.partial, data...)
-	last := bytes.LastIndexByte(t.partial, '\n')
-	if last < 0 {
-		if len(t.partial) > 2*readChunk {
-			// A line this long is cut downstream anyway; hand it on rather
-			// than hold it without bound.
-			last = len(t.partial) - 1
+	// partial holds no newline (an unfinished line), so the batch ends at
+	// data's last one: the lines go out with one copy, not two through
+	// partial, which was a good part of catching up on a backlog.
+	var out []byte
+	if last := bytes.LastIndexByte(data, '\n'); last >= 0 {
+		if out = batchArray(len(t.partial) + last + 1); out != nil {
+			out = append(append(out, t.partial...), data[:last+1]...)
 		} else {
+			// Appending past partial's length (its capacity cut there)
+			// makes a new array holding both, which the runtime need not
+			// zero first as it must a make.
+			out = append(t.partial[:len(t.partial):len(t.partial)], data[:last+1]...)
+		}
+		t.partial = append(t.partial[:0], data[last+1:]...)
+	} else {
+		t.partial = append(t.partial, data...)
+		if len(t.partial) <= 2*readChunk {
 			return true
 		}
+		// A line this long is cut downstream anyway; hand it on rather
+		// than hold it without bound.
+		out = bytes.Clone(t.partial)
+		t.partial = t.partial[:0]
 	}
-	out := make([]byte, last+1)
-	copy(out, t.partial[:last+1])
-	rest := copy(t.partial, t.partial[last+1:])
-	t.partial = t.partial[:rest]
-	if cap(t.partial) > 64<<10 && rest < 4<<10 {
+	if cap(t.partial) > 64<<10 && len(t.partial) < 4<<10 {
 		// A backlog grew the buffer; an idle file should not keep it.
 		t.partial = append([]byte(nil), t.partial...)
 	}
@@ -412,6 +422,42 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 	t.offset += int64(len(out))
 	t.rememberTail()
 	return ok
+}
+
+// batches holds the arrays of large batches their reader handed back
+// (Recycle), to be filled again: a backlog's batch is a MiB, and a new
+// array for each was the follower's main cost in catching up (the kernel
+// faulting in fresh pages, the runtime zeroing them). A sync.Pool, so an
+// idle process keeps none of them past two collections.
+var batches sync.Pool // of *[]byte
+
+// recycleMin is the least capacity worth keeping: a live file's batches
+// are a few lines.
+const recycleMin = readChunk / 2
+
+// Recycle hands a batch's Data back once its reader is done with it and
+// holds nothing that points into it; the follower may fill it again for a
+// later batch. Calling it is optional: Data stays the reader's to keep.
+func Recycle(data []byte) {
+	if cap(data) < recycleMin {
+		return
+	}
+	data = data[:0]
+	batches.Put(&data)
+}
+
+// batchArray returns an empty slice with room for n bytes when n is large:
+// a recycled array, else a new one with room for a chunk and a long
+// unfinished line, so that it fits the batches after it when it comes
+// back. It returns nil for a small n.
+func batchArray(n int) []byte {
+	if n < recycleMin {
+		return nil
+	}
+	if p, ok := batches.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, max(n, readChunk)+64<<10)
 }
 
 // checkTruncated notices every truncation: the file is shorter than what was

@@ -1,0 +1,319 @@
+package pipeline
+
+// Catching up on a backlog at scan's pace. The follower hands a backlog on
+// in large batches of whole lines; one goroutine pushing every line through
+// the stream's assembler, classifying and parsing every record, is what
+// made watch several times slower than scan. So the watcher takes a few
+// batches ahead (lookahead), and workers on every core split a large batch
+// of a plain log into records, classify them and parse the few that
+// matter, as scan's block workers do (parser.SplitCandidates), while the
+// watcher's goroutine judges the batch before. Batches stay in the
+// follower's order; only the work on their bytes runs ahead.
+//
+// A batch is cut at line ends, not at record boundaries: the lines before
+// its first record start continue the record the stream is assembling, and
+// its last record may continue in the next batch. The watcher pushes those
+// two ends through the stream's assembler as before, so a record is never
+// split and the assembler's pending record (where a checkpoint resumes) is
+// exactly what it would be without this stage. Only the records wholly
+// inside the batch come pre-parsed. Anything else (a wrapped container log,
+// a proxy's log, CRLF line ends, a small batch) takes the line path. The
+// one difference, as between scan and the Scanner: a record over
+// parser.MaxRecord inside a batch is cut at that many bytes, where the
+// assembler drops the continuation lines that do not fit.
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/source"
+)
+
+// prepareMin is the smallest batch worth handing to a worker: a live file
+// brings a few lines a poll, and those go the line path without waiting on
+// another goroutine.
+const prepareMin = 32 << 10
+
+// prepared is a batch and, for a large batch of a plain log, what a worker
+// made of the records wholly inside it.
+type prepared struct {
+	b    source.Batch
+	done chan struct{} // closed once pre is set; nil when no worker looks
+	pre  *preparsed    // nil: take the line path
+}
+
+// preparsed is a batch's data cut in three: data[:head] are the lines
+// before the first record start, data[tail:] the last record; the records
+// in between are split, and the candidates among them parsed.
+type preparsed struct {
+	head, tail int
+	cands      []candidate
+	stats      parser.BlockStats
+	last       time.Time // the log time of the region's last record
+	hasLast    bool
+}
+
+// candidate is a record that classification did not call other, parsed.
+type candidate struct {
+	ev   parser.Event // Offset is the source offset
+	err  error
+	at   time.Time // its log time, read as the line path reads it
+	hasT bool
+	line int64 // its first line's number within the region, from 1
+}
+
+// wait blocks until the worker is done with p.
+func (p *prepared) wait() {
+	if p.done != nil {
+		<-p.done
+	}
+}
+
+// closedChan is ready at once: a batch no worker looks at.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// lookahead is the batches the watcher has taken from the follower and not
+// handled yet, in order, with workers parsing the large ones. It lives in
+// Run's goroutine: a batch Run took is handled before Run returns, even
+// when it is cancelled, as before there was a lookahead. Its length is
+// bounded (workers + 1), so a backlog costs a few MiB whatever its size.
+type lookahead struct {
+	queue []*prepared
+	work  chan *prepared
+	// spare holds the candidate slices of batches handled, for the workers
+	// to fill again: growing a new one a batch was a good part of the
+	// workers' garbage.
+	spare  chan []candidate
+	max    int
+	min    int // the smallest batch handed to a worker
+	closed bool
+}
+
+func (w *Watcher) newLookahead() *lookahead {
+	workers := workerCount()
+	// work has room for every batch the queue holds, so taking one never
+	// waits for a worker.
+	l := &lookahead{work: make(chan *prepared, workers+1), spare: make(chan []candidate, workers+1), max: workers + 1, min: w.opt.prepareMin}
+	for range workers {
+		go func() {
+			for p := range l.work {
+				var cands []candidate
+				select {
+				case cands = <-l.spare:
+				default:
+				}
+				p.pre = preparse(p.b.Data, p.b.Offset, w.opt.Location, cands)
+				close(p.done)
+			}
+		}()
+	}
+	return l
+}
+
+// idle lets the spare candidate slices go: a backlog of token lines grows
+// them to a few MiB, which an idle watcher should not keep.
+func (l *lookahead) idle() {
+	for {
+		select {
+		case <-l.spare:
+		default:
+			return
+		}
+	}
+}
+
+// recycle gives a handled batch's data back to the follower, and its
+// candidates for another batch: nothing the watcher keeps points into
+// either (the assembler and the parser copy what they keep).
+func (l *lookahead) recycle(p *prepared) {
+	source.Recycle(p.b.Data)
+	p.b.Data = nil
+	if p.pre == nil {
+		return
+	}
+	clear(p.pre.cands) // the events' strings are garbage now
+	select {
+	case l.spare <- p.pre.cands[:0]:
+	default:
+	}
+	p.pre = nil
+}
+
+// stop ends the workers once they finish what they hold.
+func (l *lookahead) stop() { close(l.work) }
+
+// from is in while another batch may be taken, else nil (never ready).
+func (l *lookahead) from(in <-chan source.Batch) <-chan source.Batch {
+	if l.closed || len(l.queue) >= l.max {
+		return nil
+	}
+	return in
+}
+
+// take queues b, with a worker set to parse it when it is worth it.
+func (l *lookahead) take(b source.Batch) {
+	p := &prepared{b: b}
+	if len(b.Data) >= l.min && b.Cursor == "" {
+		p.done = make(chan struct{})
+		l.work <- p
+	}
+	l.queue = append(l.queue, p)
+}
+
+// ready is ready when the first batch queued can be handled; nil (never
+// ready) when none is queued.
+func (l *lookahead) ready() <-chan struct{} {
+	if len(l.queue) == 0 {
+		return nil
+	}
+	if p := l.queue[0]; p.done != nil {
+		return p.done
+	}
+	return closedChan
+}
+
+// pop takes the first batch queued, or nil.
+func (l *lookahead) pop() *prepared {
+	if len(l.queue) == 0 {
+		return nil
+	}
+	p := l.queue[0]
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	if len(l.queue) == 0 {
+		l.queue = nil
+	}
+	return p
+}
+
+// next is the next batch to handle now: the first queued, else one the
+// follower has ready; nil when there is none.
+func (l *lookahead) next(in <-chan source.Batch) *prepared {
+	if p := l.pop(); p != nil || l.closed {
+		return p
+	}
+	select {
+	case b, ok := <-in:
+		if !ok {
+			l.closed = true
+			return nil
+		}
+		l.take(b)
+		return l.pop()
+	default:
+		return nil
+	}
+}
+
+// preparse cuts data (whole lines, at source offset base) around the
+// records wholly inside it, and splits, classifies and parses those into
+// cands (emptied, its array reused). It
+// returns nil when data is not a plain log's or holds no such record.
+func preparse(data []byte, base int64, loc *time.Location, cands []candidate) *preparsed {
+	if bytes.IndexByte(data, '\r') >= 0 {
+		// The line path drops each line's CR before the assembler joins
+		// lines; the splitter would keep them inside records.
+		return nil
+	}
+	head := firstRecordStart(data)
+	if head < 0 || parser.DetectFormat(data[head:]) != parser.FormatPlain {
+		return nil
+	}
+	tail := parser.LastRecordStart(data)
+	if tail <= head {
+		return nil
+	}
+	region := data[head:tail]
+	p := &preparsed{head: head, tail: tail, cands: cands}
+	p.stats = parser.SplitCandidates(region, func(rec []byte, _ parser.Kind, off int, line int64) {
+		c := candidate{line: line}
+		c.at, c.hasT = parser.RecordTime(rec, loc)
+		c.ev, c.err = parser.Parse(rec, loc)
+		c.ev.Offset = base + int64(head+off)
+		p.cands = append(p.cands, c)
+	})
+	if i := parser.LastRecordStart(region); i >= 0 {
+		p.last, p.hasLast = parser.RecordTime(region[i:], loc)
+	} else {
+		p.last, p.hasLast = parser.RecordTime(region, loc)
+	}
+	return p
+}
+
+// firstRecordStart is the offset of the first line of data that starts a
+// record, or -1.
+func firstRecordStart(data []byte) int {
+	for pos := 0; pos < len(data); {
+		if parser.IsRecordStart(data[pos:]) {
+			return pos
+		}
+		nl := bytes.IndexByte(data[pos:], '\n')
+		if nl < 0 {
+			return -1
+		}
+		pos += nl + 1
+	}
+	return -1
+}
+
+// readPrepared is readLines for a batch a worker parsed: the lines before
+// its first record start go through the assembler (they continue its
+// record), then the records the worker parsed, then the last record through
+// the assembler again, where it waits for its continuation lines.
+func (w *Watcher) readPrepared(ctx context.Context, s *stream, b source.Batch, p *preparsed) error {
+	lines, err := w.pushLines(ctx, s, b.Data[:p.head], b.Offset)
+	if err != nil {
+		return err
+	}
+	if !w.plainStream(s, b.Data[p.head:]) {
+		n, err := w.pushLines(ctx, s, b.Data[p.head:], b.Offset+int64(p.head))
+		w.endLines(s, b, lines+n)
+		return err
+	}
+	w.parsedAhead++
+	// The region starts with a record: the one being assembled is whole.
+	if rec, ok := s.asm.Flush(false); ok {
+		if err := w.record(ctx, s, rec); err != nil {
+			return err
+		}
+	}
+	first := s.line
+	w.stats.Records += p.stats.Records
+	w.stats.Events[parser.KindOther] += p.stats.Records - int64(len(p.cands))
+	for i := range p.cands {
+		c := &p.cands[i]
+		w.advanceClock(s, c.at, c.hasT)
+		if err := w.event(ctx, s, c.ev, c.err, first+c.line); err != nil {
+			return err
+		}
+	}
+	w.advanceClock(s, p.last, p.hasLast)
+	s.line += p.stats.Lines
+	n, err := w.pushLines(ctx, s, b.Data[p.tail:], b.Offset+int64(p.tail))
+	w.endLines(s, b, lines+p.stats.Lines+n)
+	return err
+}
+
+// plainStream reports whether s is a plain OpenUnison log, so that records
+// are what the splitter finds (rest is what follows the batch's first
+// record start; it decides for a stream whose assembler has seen nothing).
+func (w *Watcher) plainStream(s *stream, rest []byte) bool {
+	if s.proxy || s.asm.ProxyLog() {
+		return false
+	}
+	switch s.asm.Format() {
+	case parser.FormatPlain:
+		return true
+	case parser.FormatUnknown:
+		return parser.DetectFormat(rest) == parser.FormatPlain
+	}
+	return false
+}
+
+// more says whether input is already waiting behind the batch being
+// handled: taken ahead, or queued by the follower.
+func (a *lookahead) more(in <-chan source.Batch) bool {
+	return len(a.queue) > 0 || len(in) > 0
+}

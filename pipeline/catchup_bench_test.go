@@ -1,0 +1,105 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/rules"
+)
+
+// A backlog read from the start by watch (follower and watcher, memory
+// state) against scan of the same file in the same iteration: the figure is
+// catchup-x, catch-up's wall time over scan's (issue 14: at most 1.5).
+// GRACEGUARD_BENCH_MB sets the size (default 130, the issue's backlog).
+// bench/catchup.sh runs it several times and prints the best of each.
+func BenchmarkWatchCatchUpVsScan(b *testing.B) {
+	mb, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB"))
+	if mb <= 0 {
+		mb = 130
+	}
+	path := filepath.Join(b.TempDir(), "backlog.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
+	if err == nil {
+		err = w.Flush()
+	}
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(truth.Bytes)
+	discard := func(context.Context, []alert.Alert) error { return nil }
+	var scanBest, watchBest, scanCPUBest, watchCPUBest time.Duration
+	for b.Loop() {
+		cpu := cpuTime()
+		start := time.Now()
+		in, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Scan(context.Background(), []Input{{Name: path, R: in}}, ScanOptions{Rules: rules.Builtin(), Deliver: discard}); err != nil {
+			b.Fatal(err)
+		}
+		in.Close()
+		scanTook := time.Since(start)
+		scanCPU := cpuTime() - cpu
+
+		m := NewMetrics(prometheus.NewRegistry(), nil)
+		cpu = cpuTime()
+		start = time.Now()
+		stats, stop := followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m})
+		deadline := start.Add(10 * time.Minute)
+		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		watchTook := time.Since(start)
+		watchCPU := cpuTime() - cpu
+		stop()
+		if st := stats(); st.Records < truth.Records-1 {
+			b.Fatalf("read %d records of %d", st.Records, truth.Records)
+		}
+		if scanBest == 0 || scanTook < scanBest {
+			scanBest = scanTook
+		}
+		if watchBest == 0 || watchTook < watchBest {
+			watchBest = watchTook
+		}
+		if scanCPUBest == 0 || scanCPU < scanCPUBest {
+			scanCPUBest = scanCPU
+		}
+		if watchCPUBest == 0 || watchCPU < watchCPUBest {
+			watchCPUBest = watchCPU
+		}
+	}
+	b.ReportMetric(float64(scanBest.Microseconds())/1000, "scan-ms")
+	b.ReportMetric(float64(watchBest.Microseconds())/1000, "catchup-ms")
+	b.ReportMetric(watchBest.Seconds()/scanBest.Seconds(), "catchup-x")
+	// CPU (user and system, the whole process: the waiting loop's polls
+	// are a few ms) says what wall time hides on a loaded machine.
+	b.ReportMetric(float64(scanCPUBest.Microseconds())/1000, "scan-cpu-ms")
+	b.ReportMetric(float64(watchCPUBest.Microseconds())/1000, "catchup-cpu-ms")
+}
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,235 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/sinks"
+	"github.com/graceguard/graceguard/source"
+)
+
+// cutLines cuts data into batches of about size bytes (random within
+// [size/2, size*3/2) with rng), each ending at a line end, as the follower
+// hands a backlog on.
+func cutLines(data []byte, size int, rng *rand.Rand) [][]byte {
+	var out [][]byte
+	for len(data) > 0 {
+		n := min(len(data), size/2+rng.IntN(size))
+		if i := bytes.LastIndexByte(data[:n], '\n'); i >= 0 {
+			n = i + 1
+		} else if i := bytes.IndexByte(data[n:], '\n'); i >= 0 {
+			n += i + 1
+		} else {
+			n = len(data)
+		}
+		out = append(out, data[:n])
+		data = data[n:]
+	}
+	return out
+}
+
+// readThrough hands batches of one file to a watcher on the test's
+// goroutine, parsed ahead (the lookahead's path) when ahead, else line by
+// line, and returns the alerts in order, the resume position after each
+// batch, the stats and the metrics' records and events.
+func readThrough(t *testing.T, batches [][]byte, ahead bool) (alerts []string, positions []source.Position, st WatchStats, metricRecords float64, metricEvents map[string]float64) {
+	t.Helper()
+	m := NewMetrics(prometheus.NewRegistry(), nil)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Metrics: m, Deliver: func(_ context.Context, g []alert.Alert) error {
+		for _, a := range g {
+			alerts = append(alerts, a.ID+" "+a.Rule)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := source.FileID{Dev: 1, Ino: 7}
+	var off int64
+	parsed := 0
+	for _, data := range batches {
+		p := &prepared{b: source.Batch{Key: "a", Path: "openunison-0.log", ID: id, Data: data, Offset: off}}
+		if ahead {
+			if p.pre = preparse(data, off, nil, nil); p.pre != nil {
+				parsed++
+			}
+		}
+		if err := w.handleAll(ctx, p, false); err != nil {
+			t.Fatal(err)
+		}
+		w.endBatch()
+		off += int64(len(data))
+		positions = append(positions, w.streams["a"].resumePosition())
+	}
+	if ahead && parsed < len(batches)/3 {
+		t.Fatalf("only %d of %d batches were parsed ahead: the test would not compare the two paths", parsed, len(batches))
+	}
+	if err := w.handleAll(ctx, &prepared{b: source.Batch{Key: "a", Path: "openunison-0.log", ID: id, Offset: off, Idle: true}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.endBatch()
+	metricEvents = map[string]float64{}
+	for k := range parser.Kind(parser.NumKinds) {
+		metricEvents[k.String()] = testutil.ToFloat64(m.Events.WithLabelValues(k.String()))
+	}
+	return alerts, positions, w.Stats(), testutil.ToFloat64(m.Records), metricEvents
+}
+
+// handWritten is a log with what the line path handles with care: stack
+// traces (continuation lines) that batches cut through, blank lines, a
+// record that breaks the grammar, and lines before the first record.
+func handWritten() []byte {
+	var b strings.Builder
+	b.WriteString("\tat an.orphan.Line(Before.java:1)\n\n")
+	for i := range 400 {
+		at := fmt.Sprintf("10:%02d:%02d,%03d", i/60%60, i%60, i%1000)
+		b.WriteString(refreshLine(at, "198.51.100.23", fmt.Sprintf("s%04d", i)))
+		switch i % 7 {
+		case 0:
+			fmt.Fprintf(&b, "[2026-11-23 %s][XNIO-1 task-3] ERROR SomeFilter - Could not refresh token\njava.lang.IllegalStateException: no\n\tat a.b.C.d(C.java:1)\n\n\tat a.b.C.e(C.java:2)\n", at)
+		case 3:
+			b.WriteString(reuseLines(at, "192.0.2.66", fmt.Sprintf("s%04d", i-1)))
+		case 5:
+			fmt.Fprintf(&b, "[2026-11-23 %s][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [not-an-ip] - [x]\n", at, tokenURL, userDN)
+		}
+		fmt.Fprintf(&b, "[2026-11-23 %s][XNIO-1 task-1] DEBUG Noise - a line of noise %d\n", at, i)
+	}
+	return []byte(b.String())
+}
+
+// A backlog read with its batches parsed ahead gives exactly what reading
+// it line by line gives: the same alerts in the same order, the same counts
+// (and metrics), and after every batch the same position to resume from,
+// whatever the batches' sizes and however they cut records.
+func TestLookaheadAgreesWithLines(t *testing.T) {
+	t.Parallel()
+	var gen bytes.Buffer
+	if _, err := loggen.Write(&gen, loggen.Config{Size: 3 << 20, Seed: 5, ReplayShare: 0.05, Users: 40}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		size int
+	}{
+		{"generated, 1 MiB batches", gen.Bytes(), 1 << 20},
+		{"generated, 64 KiB batches", gen.Bytes(), 64 << 10},
+		{"generated, 3 KiB batches", gen.Bytes(), 3 << 10},
+		{"hand-written, 2 KiB batches", handWritten(), 2 << 10},
+		{"hand-written, 300 B batches", handWritten(), 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			batches := cutLines(tc.data, tc.size, rand.New(rand.NewPCG(1, uint64(tc.size))))
+			wantAlerts, wantPos, wantSt, wantRec, wantEv := readThrough(t, batches, false)
+			gotAlerts, gotPos, gotSt, gotRec, gotEv := readThrough(t, batches, true)
+			if len(wantAlerts) == 0 {
+				t.Fatal("the log raised no alert: nothing to compare")
+			}
+			if !slices.Equal(gotAlerts, wantAlerts) {
+				t.Errorf("alerts parsed ahead:\n%v\nline by line:\n%v", gotAlerts, wantAlerts)
+			}
+			for i := range wantPos {
+				if gotPos[i] != wantPos[i] {
+					t.Fatalf("after batch %d of %d: resume at %+v, line by line at %+v", i, len(wantPos), gotPos[i], wantPos[i])
+				}
+			}
+			if gotSt.Records != wantSt.Records || gotSt.ParseErrors != wantSt.ParseErrors || gotSt.Events != wantSt.Events || gotSt.Alerts != wantSt.Alerts {
+				t.Errorf("stats parsed ahead %+v, line by line %+v", gotSt, wantSt)
+			}
+			if gotRec != float64(gotSt.Records) || wantRec != float64(wantSt.Records) {
+				t.Errorf("records metric %v and %v, counted %d and %d", gotRec, wantRec, gotSt.Records, wantSt.Records)
+			}
+			if !maps.Equal(gotEv, wantEv) {
+				t.Errorf("events metric parsed ahead %v, line by line %v", gotEv, wantEv)
+			}
+			for k := range parser.Kind(parser.NumKinds) {
+				if gotEv[k.String()] != float64(gotSt.Events[k]) {
+					t.Errorf("events metric %v, counted %v", gotEv, gotSt.Events)
+					break
+				}
+			}
+		})
+	}
+}
+
+// A batch that raises several alert groups costs one fsync of the delivery
+// ledger, not one a group; each group's ids are in the ledger file before
+// the group leaves, and a batch that raises nothing costs none.
+func TestLedgerSyncedOnceABatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var w *Watcher
+	groups := 0
+	deliver := func(_ context.Context, g []alert.Alert) error {
+		groups++
+		ledger, err := os.ReadFile(filepath.Join(dir, sinks.LedgerFile))
+		if err != nil {
+			t.Fatalf("the ledger was not written before the alert left: %v", err)
+		}
+		for _, a := range g {
+			if !bytes.Contains(ledger, []byte(a.ID+"\n")) {
+				t.Errorf("alert %s left before the ledger recorded it", a.ID)
+			}
+		}
+		return nil
+	}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: dir, Deliver: deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var off int64
+	feed := func(data string) {
+		t.Helper()
+		b := source.Batch{Key: "a", Path: "openunison-0.log", ID: source.FileID{Dev: 1, Ino: 9}, Data: []byte(data), Offset: off}
+		off += int64(len(data))
+		if err := w.handleAll(ctx, &prepared{b: b}, false); err != nil {
+			t.Fatal(err)
+		}
+		w.endBatch()
+	}
+	replay := replayBench // a user of its own each
+	for _, tc := range []struct {
+		data      string
+		groups    int
+		wantSyncs int64
+	}{
+		{replay(1) + replay(2) + replay(3) + replay(4), 3, 1}, // the fourth waits for the next record
+		{replayLater("10:30:00,000"), 1, 2},
+		{replayLater("10:31:00,000"), 0, 2},
+	} {
+		before := groups
+		feed(tc.data)
+		if got := groups - before; got != tc.groups {
+			t.Fatalf("%d alert groups delivered, want %d", got, tc.groups)
+		}
+		if got := w.ledger.Syncs(); got != tc.wantSyncs {
+			t.Fatalf("after %d groups the ledger was fsynced %d times, want %d", groups, got, tc.wantSyncs)
+		}
+	}
+}
+
+// replayLater is a record of noise at a time after replayBench's first few.
+func replayLater(at string) string {
+	return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-1] DEBUG Noise - nothing\n", at)
+}

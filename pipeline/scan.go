@@ -44,6 +44,10 @@ type ScanOptions struct {
 	Attribution attribute.Options
 	// Observer, when set, sees every judged event with its alerts.
 	Observer Observer
+
+	// inlineDetect judges on the merging goroutine, as scan did before
+	// detection got a goroutine of its own: the tests' reference.
+	inlineDetect bool
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -178,10 +182,15 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 		sources[i] = openSource(ctx, in, &opt)
 	}
 	attr := attribute.New(opt.Attribution)
-	stage := startDetect(ctx, det)
-	err := merge(ctx, sources, attributed(attr, stage.observe))
-	if serr := stage.stop(err == nil); err == nil {
-		err = serr
+	var err error
+	if opt.inlineDetect {
+		err = merge(ctx, sources, attributed(attr, func(ev *parser.Event) error { return det.Observe(ctx, ev) }))
+	} else {
+		stage := startDetect(ctx, det)
+		err = merge(ctx, sources, attributed(attr, stage.observe))
+		if serr := stage.stop(err == nil); err == nil {
+			err = serr
+		}
 	}
 	if err == nil {
 		err = det.Flush(ctx)

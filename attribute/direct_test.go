@@ -101,14 +101,15 @@ func TestPassDeclinesBehindProxies(t *testing.T) {
 }
 
 // The twin cache finds a reuse's AzSuccess when lines of a lagging source
-// were put after newer ones, and forgets it past twinGap.
+// were put after newer ones, and forgets it past twinGap, past twinKeep
+// behind the newest line, or past its cap.
 func TestTwinCacheOutOfOrder(t *testing.T) {
 	t.Parallel()
 	var c twinCache
 	tok := ou(parser.KindTokenOK, 10*time.Second, ouA, ctl1, "exec-1")
 	c.put(&tok, result{attr: parser.AttrJoined, via: "the twin"})
 	for i := range 50 { // a newer source's lines, put later
-		o := ou(parser.KindTokenOK, 30*time.Second+time.Duration(i)*time.Millisecond, ouB, ctl2, fmt.Sprintf("t%d", i))
+		o := ou(parser.KindTokenOK, 18*time.Second+time.Duration(i)*time.Millisecond, ouB, ctl2, fmt.Sprintf("t%d", i))
 		c.put(&o, result{})
 	}
 	for i := range 50 { // the lagging source's later lines, older than the newer source's
@@ -121,22 +122,42 @@ func TestTwinCacheOutOfOrder(t *testing.T) {
 	if res, ok := c.get(&reuse); !ok || res.via != "the twin" {
 		t.Errorf("get = %+v, %v; want the twin", res, ok)
 	}
-	reuse.Time = tok.Time.Add(twinGap + time.Millisecond)
-	if _, ok := c.get(&reuse); ok {
+	if c.n != 101 {
+		t.Errorf("holds %d lines, want all 101 (within twinKeep)", c.n)
+	}
+	late := reuse
+	late.Time = tok.Time.Add(twinGap + time.Millisecond)
+	if _, ok := c.get(&late); ok {
 		t.Error("found a twin past twinGap")
 	}
 	if _, ok := c.get(&tok); ok {
 		t.Error("a token_ok found a twin: only reuses look one up")
 	}
-	for i := range maxTwins { // overwrite the ring
-		o := ou(parser.KindTokenOK, 10*time.Second+time.Duration(i), ouB, ctl2, fmt.Sprintf("w%d", i))
+
+	// Lines far newer: the old ones make room instead of the ring growing.
+	size := len(c.ring)
+	for i := range size {
+		o := ou(parser.KindTokenOK, 20*time.Second+twinKeep+time.Duration(i), ouB, ctl2, fmt.Sprintf("n%d", i))
 		c.put(&o, result{})
 	}
-	reuse.Time = tok.Time.Add(300 * time.Millisecond)
+	if len(c.ring) != size {
+		t.Errorf("ring grew from %d to %d for lines past twinKeep", size, len(c.ring))
+	}
 	if _, ok := c.get(&reuse); ok {
+		t.Error("found a twin more than twinKeep behind the newest line")
+	}
+
+	// Lines all within twinKeep: the ring grows to its cap, then wraps.
+	var d twinCache
+	d.put(&tok, result{via: "the twin"})
+	for i := range maxTwins {
+		o := ou(parser.KindTokenOK, 10*time.Second+time.Duration(i), ouB, ctl2, fmt.Sprintf("w%d", i))
+		d.put(&o, result{})
+	}
+	if _, ok := d.get(&reuse); ok {
 		t.Error("found a twin overwritten past maxTwins")
 	}
-	if len(c.ring) != maxTwins {
-		t.Errorf("ring holds %d, cap %d", len(c.ring), maxTwins)
+	if len(d.ring) != maxTwins || d.n != maxTwins {
+		t.Errorf("ring holds %d of %d, cap %d", d.n, len(d.ring), maxTwins)
 	}
 }

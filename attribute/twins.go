@@ -17,6 +17,13 @@ const twinGap = time.Second
 // is overwritten.
 const maxTwins = 10_000
 
+// twinKeep is how long, behind the newest line put, a line is kept: a
+// reuse is looked up at most twinGap after its twin, and a source lagging
+// the others by up to twinKeep still finds it. Past that the ring reuses
+// the line's place instead of growing, so it holds a few seconds of
+// token_ok lines (tens, usually), not maxTwins.
+const twinKeep = 10 * time.Second
+
 type twinKey struct{ source, thread, session string }
 
 type twinEntry struct {
@@ -34,27 +41,42 @@ type twinEntry struct {
 // reuse looks one up, so it is a ring written in order rather than a map:
 // a put hashes nothing, and a lookup walks back at most twinGap of lines.
 type twinCache struct {
-	ring []twinEntry // grows to maxTwins, then wraps
-	next int         // where the next put goes once the ring is full
+	ring  []twinEntry // circular, oldest at start
+	start int
+	n     int // entries held
 }
 
 func keyOf(ev *parser.Event) twinKey { return twinKey{ev.Source, ev.Thread, ev.Session} }
 
 func sameRequest(a, b *parser.Event) bool { return keyOf(a) == keyOf(b) }
 
+// newest returns the k-th newest entry, k from 0.
+func (c *twinCache) newest(k int) *twinEntry {
+	return &c.ring[(c.start+c.n-1-k)%len(c.ring)]
+}
+
 func (c *twinCache) put(ev *parser.Event, res result) {
 	e := twinEntry{key: keyOf(ev), at: ev.Time, hw: ev.Time, res: res}
-	if n := len(c.ring); n > 0 {
-		if prev := c.ring[(c.next+n-1)%n]; prev.hw.After(e.hw) {
-			e.hw = prev.hw
+	if c.n > 0 {
+		if hw := c.newest(0).hw; hw.After(e.hw) {
+			e.hw = hw
 		}
 	}
-	if len(c.ring) < maxTwins {
-		c.ring = append(c.ring, e)
-		return
+	if c.n == len(c.ring) {
+		if c.n == maxTwins || (c.n > 0 && e.hw.Sub(c.ring[c.start].hw) > twinKeep) {
+			// The oldest goes: too old to be needed, or the cap.
+			c.ring[c.start] = e
+			c.start = (c.start + 1) % len(c.ring)
+			return
+		}
+		grown := make([]twinEntry, min(max(16, 2*len(c.ring)), maxTwins))
+		for k := range c.n {
+			grown[k] = c.ring[(c.start+k)%len(c.ring)]
+		}
+		c.ring, c.start = grown, 0
 	}
-	c.ring[c.next] = e
-	c.next = (c.next + 1) % len(c.ring)
+	c.ring[(c.start+c.n)%len(c.ring)] = e
+	c.n++
 }
 
 // get returns the result of the latest token_ok of ev's request, when ev is
@@ -63,10 +85,9 @@ func (c *twinCache) get(ev *parser.Event) (result, bool) {
 	if ev.Kind != parser.KindGraceReuse {
 		return result{}, false // only a reuse has a twin to look up
 	}
-	n := len(c.ring)
 	key := keyOf(ev)
-	for k := 1; k <= n; k++ {
-		e := &c.ring[(c.next+n-k)%n]
+	for k := range c.n {
+		e := c.newest(k)
 		if ev.Time.Sub(e.hw) > twinGap {
 			break
 		}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Does `graceguard scan` keep up with grep?
 #
-# The target: scan reads a plain OpenUnison log at 1000 MB/s or more, and in
-# at most twice the wall time of `grep -cF ExpiredRefreshTokenUsed` on the
-# same file. grep is the yardstick because it is what an operator would run
+# The target (issue 14): scan reads a plain OpenUnison log at 1000 MB/s or
+# more, and in at most 1.2 times the wall time of
+# `grep -cF ExpiredRefreshTokenUsed` on the same file (it was twice, issue 2). grep is the yardstick because it is what an operator would run
 # instead of graceguard, and it is close to what the disk cache can deliver.
 #
 #   bench/scan.sh                      # 100MB log, seed 1, 5 runs each
@@ -33,7 +33,7 @@ runs=${RUNS:-5}
 strict=${STRICT:-0}
 pattern=ExpiredRefreshTokenUsed
 min_mbps=1000
-max_ratio=2.0
+max_ratio=1.2
 
 die() { echo "scan.sh: $*" >&2; exit 2; }
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$runs'"

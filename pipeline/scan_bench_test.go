@@ -127,4 +127,3 @@ func BenchmarkScanDetectStage(b *testing.B) {
 		})
 	}
 }
-

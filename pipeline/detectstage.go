@@ -14,8 +14,9 @@ import (
 // ran inline, and the alerts and the summary are the same bytes.
 
 // detectBatch is how many events go over at a time: enough that the
-// hand-off costs nothing per event, few enough (~70 KB) to stay in cache.
-const detectBatch = 256
+// hand-off costs nothing per event and the goroutines wake each other
+// rarely (a wake-up is slow on a loaded machine), few enough (~280 KB).
+const detectBatch = 1024
 
 // detectDepth is how many batches may wait for the Detector: a cap on the
 // memory of a merge running ahead.
@@ -27,6 +28,7 @@ type detectStage struct {
 	full  chan []parser.Event
 	free  chan []parser.Event
 	batch []parser.Event
+	size  int // events per batch
 	// failed is closed when the Detector returned an error, err; from then
 	// on the goroutine only returns batches.
 	failed   chan struct{}
@@ -37,12 +39,16 @@ type detectStage struct {
 	abandon atomic.Bool
 }
 
-// startDetect starts det's goroutine; stop must be called to end it.
-func startDetect(ctx context.Context, det *Detector) *detectStage {
+// startDetect starts det's goroutine, handing it batches of size events
+// (detectBatch when size <= 0); stop must be called to end it.
+func startDetect(ctx context.Context, det *Detector, size int) *detectStage {
+	if size <= 0 {
+		size = detectBatch
+	}
 	s := &detectStage{det: det, full: make(chan []parser.Event, detectDepth), free: make(chan []parser.Event, detectDepth+1),
-		failed: make(chan struct{}), finished: make(chan struct{})}
+		failed: make(chan struct{}), finished: make(chan struct{}), size: size}
 	for range detectDepth + 1 {
-		s.free <- make([]parser.Event, 0, detectBatch)
+		s.free <- make([]parser.Event, 0, size)
 	}
 	s.batch = <-s.free
 	go s.run(ctx)
@@ -68,7 +74,7 @@ func (s *detectStage) run(ctx context.Context) {
 // Detector's, from an earlier batch.
 func (s *detectStage) observe(ev *parser.Event) error {
 	s.batch = append(s.batch, *ev)
-	if len(s.batch) < detectBatch {
+	if len(s.batch) < s.size {
 		return nil
 	}
 	return s.send()

@@ -86,7 +86,7 @@ type scanTrace struct {
 	sum      Summary
 }
 
-func traceScan(t *testing.T, inputs [][]byte, inline bool) scanTrace {
+func traceScan(t *testing.T, inputs [][]byte, inline bool, batch int) scanTrace {
 	t.Helper()
 	var tr scanTrace
 	in := make([]Input, len(inputs))
@@ -109,6 +109,7 @@ func traceScan(t *testing.T, inputs [][]byte, inline bool) scanTrace {
 			tr.observed = append(tr.observed, fmt.Sprintf("%s %s:%d %s %d", c.Event.Kind, c.Event.Source, c.Event.Offset, c.Event.IP, len(as)))
 		},
 		inlineDetect: inline,
+		detectBatch:  batch,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -128,31 +129,43 @@ func TestDetectStageAgreesWithInline(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/seed%d", tc.name, seed), func(t *testing.T) {
 				t.Parallel()
 				inputs := tc.inputs(t, seed)
-				want := traceScan(t, inputs, true)
-				got := traceScan(t, inputs, false)
-				if len(want.observed) < detectBatch*2 {
+				want := traceScan(t, inputs, true, 0)
+				if len(want.observed) < 2*smallBatch {
 					t.Fatalf("only %d events judged: the case does not cross batches", len(want.observed))
 				}
 				if len(want.alerts) == 0 {
 					t.Fatal("no alerts: the case proves nothing about their order")
 				}
-				if !bytes.Equal(got.alerts, want.alerts) {
-					t.Errorf("alerts differ:\n got %d bytes\nwant %d bytes\n got:\n%s\nwant:\n%s", len(got.alerts), len(want.alerts), got.alerts, want.alerts)
-				}
-				if !reflect.DeepEqual(got.observed, want.observed) {
-					t.Errorf("judged events differ: got %d, want %d", len(got.observed), len(want.observed))
-					for i := range min(len(got.observed), len(want.observed)) {
-						if got.observed[i] != want.observed[i] {
-							t.Errorf("first difference at %d: got %q, want %q", i, got.observed[i], want.observed[i])
-							break
-						}
-					}
-				}
-				if !reflect.DeepEqual(got.sum, want.sum) {
-					t.Errorf("summaries differ:\n got %+v\nwant %+v", got.sum, want.sum)
+				for _, batch := range []int{smallBatch, 0} {
+					t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) {
+						agree(t, traceScan(t, inputs, false, batch), want)
+					})
 				}
 			})
 		}
+	}
+}
+
+// smallBatch is a batch size for the tests: odd, so batches end at every
+// kind of place, and small, so every case crosses hundreds of them.
+const smallBatch = 7
+
+func agree(t *testing.T, got, want scanTrace) {
+	t.Helper()
+	if !bytes.Equal(got.alerts, want.alerts) {
+		t.Errorf("alerts differ:\n got %d bytes\nwant %d bytes\n got:\n%s\nwant:\n%s", len(got.alerts), len(want.alerts), got.alerts, want.alerts)
+	}
+	if !reflect.DeepEqual(got.observed, want.observed) {
+		t.Errorf("judged events differ: got %d, want %d", len(got.observed), len(want.observed))
+		for i := range min(len(got.observed), len(want.observed)) {
+			if got.observed[i] != want.observed[i] {
+				t.Errorf("first difference at %d: got %q, want %q", i, got.observed[i], want.observed[i])
+				break
+			}
+		}
+	}
+	if !reflect.DeepEqual(got.sum, want.sum) {
+		t.Errorf("summaries differ:\n got %+v\nwant %+v", got.sum, want.sum)
 	}
 }
 
@@ -166,8 +179,9 @@ func TestDetectStageStopsOnDeliverError(t *testing.T) {
 	}
 	data := buf.Bytes()
 	boom := errors.New("stdout closed")
-	for _, after := range []int{0, 1, 5} {
-		t.Run(fmt.Sprint(after), func(t *testing.T) {
+	for _, c := range []struct{ after, batch int }{{0, 0}, {1, 0}, {5, 0}, {0, smallBatch}, {5, smallBatch}} {
+		after := c.after
+		t.Run(fmt.Sprintf("after%d/batch%d", c.after, c.batch), func(t *testing.T) {
 			t.Parallel()
 			groups := 0
 			_, err := Scan(context.Background(), []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{
@@ -179,6 +193,7 @@ func TestDetectStageStopsOnDeliverError(t *testing.T) {
 					}
 					return nil
 				},
+				detectBatch: c.batch,
 			})
 			if !errors.Is(err, boom) {
 				t.Fatalf("err = %v, want %v", err, boom)

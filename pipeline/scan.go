@@ -48,6 +48,9 @@ type ScanOptions struct {
 	// inlineDetect judges on the merging goroutine, as scan did before
 	// detection got a goroutine of its own: the tests' reference.
 	inlineDetect bool
+	// detectBatch, above zero, is the events handed to that goroutine at
+	// a time, for tests that cross many batches on small inputs.
+	detectBatch int
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -186,7 +189,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	if opt.inlineDetect {
 		err = merge(ctx, sources, attributed(attr, func(ev *parser.Event) error { return det.Observe(ctx, ev) }))
 	} else {
-		stage := startDetect(ctx, det)
+		stage := startDetect(ctx, det, opt.detectBatch)
 		err = merge(ctx, sources, attributed(attr, stage.observe))
 		if serr := stage.stop(err == nil); err == nil {
 			err = serr

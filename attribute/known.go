@@ -64,16 +64,25 @@ func isMeshPeer(a netip.Addr) bool {
 // crowd finds proxies no log names: a private address that carries the
 // token requests of many users is an ingress, not a machine of one user.
 type crowd struct {
-	users map[netip.Addr]map[string]time.Time
+	users map[netip.Addr]map[crowdKey]time.Time
 }
+
+// crowdKey is a user; a struct, not IdP+"|"+DN, so noting one allocates
+// nothing.
+type crowdKey struct{ idp, user string }
 
 // maxCrowd caps the private addresses watched; past it they start afresh.
 const maxCrowd = 4096
 
-func (c *crowd) init() { c.users = map[netip.Addr]map[string]time.Time{} }
+func (c *crowd) init() { c.users = map[netip.Addr]map[crowdKey]time.Time{} }
 
 // note counts ev's user for its peer and reports whether the peer now
-// carries enough users to be a proxy.
+// carries enough users to be a proxy. Users older than the window are
+// forgotten only when the count could reach CrowdUsers: forgetting them
+// sooner changes no answer (events come in log time order, so a user too
+// old now is too old then), and walking the peer's users on every token
+// request was most of this heuristic's cost. A peer keeps fewer than
+// CrowdUsers users either way.
 func (c *crowd) note(ev *parser.Event, opt *Options) bool {
 	peer := ev.Peer
 	if !geo.IsPrivate(peer) {
@@ -84,15 +93,18 @@ func (c *crowd) note(ev *parser.Event, opt *Options) bool {
 		if len(c.users) >= maxCrowd {
 			clear(c.users)
 		}
-		m = map[string]time.Time{}
+		m = map[crowdKey]time.Time{}
 		c.users[peer] = m
+	}
+	m[crowdKey{ev.IdP, ev.User}] = ev.Time
+	if len(m) < opt.CrowdUsers {
+		return false
 	}
 	for u, t := range m {
 		if ev.Time.Sub(t) > opt.CrowdWindow {
 			delete(m, u)
 		}
 	}
-	m[ev.IdP+"|"+ev.User] = ev.Time
 	if len(m) < opt.CrowdUsers {
 		return false
 	}

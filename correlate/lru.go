@@ -82,18 +82,18 @@ func (l *lru[K, V]) put(key K, v V) bool {
 	return true
 }
 
-// getKey is get that also returns the key as stored, so a caller can share
-// its strings instead of cloning them again.
-func (l *lru[K, V]) getKey(key K) (K, V, bool) {
+// touch returns key's entry, marked most recently used, or nil: a caller
+// that reads the value and then sets it looks the key up once, not twice
+// (the key's hash is most of a lookup's cost), and can share the stored
+// key's strings instead of cloning them again.
+func (l *lru[K, V]) touch(key K) *lruEntry[K, V] {
 	e, ok := l.items[key]
 	if !ok {
-		var zk K
-		var zero V
-		return zk, zero, false
+		return nil
 	}
 	l.unlink(e)
 	l.pushFront(e)
-	return e.key, e.val, true
+	return e
 }
 
 // newest returns the most recently used entry.

@@ -327,6 +327,12 @@ func (m *Memory) learnIP(u *userState, obs Observation) {
 		if obs.Time.After(s.last) {
 			s.last = obs.Time
 		}
+		if i == 0 || u.ips[i-1].last.After(s.last) {
+			// Still in place (last only grows, so nothing after it is
+			// newer): the usual refresh, from the address seen last.
+			u.ips[i] = s
+			return
+		}
 		u.ips = slices.Delete(u.ips, i, i+1)
 	}
 	at, _ := slices.BinarySearchFunc(u.ips, s.last, func(x seenIP, t time.Time) int { return t.Compare(x.last) })

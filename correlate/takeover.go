@@ -103,18 +103,24 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 	ch := &c.chains
 	u := UserOf(ev)
 	c.dropMoves(u, ev.IP)
-	stored, prev, ok := ch.last.getKey(u)
-	if ok && prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
-		// The key as stored is a clone already: the move shares it.
-		c.addMove(ChainMove{User: stored, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
-			To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
-			ToSession: ev.Session, ToAttributed: ev.Attribution})
-	}
-	if ok && ev.Time.Before(prev.time) {
-		return // learned out of order: the later refresh stays the chain's
+	// One lookup for the read and the write: the user's key (IdP and DN,
+	// tens of bytes) is hashed once per refresh here.
+	e := ch.last.touch(u)
+	if e != nil {
+		prev := e.val
+		if prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
+			// The key as stored is a clone already: the move shares it.
+			c.addMove(ChainMove{User: e.key, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
+				To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
+				ToSession: ev.Session, ToAttributed: ev.Attribution})
+		}
+		if ev.Time.Before(prev.time) {
+			return // learned out of order: the later refresh stays the chain's
+		}
 	}
 	last := lastRefresh{ip: ev.IP, time: ev.Time, agent: strings.Clone(ev.Agent)}
-	if ch.last.put(u, last) {
+	if e != nil {
+		e.val = last
 		return
 	}
 	if ch.last.len() >= maxChainUsers {

@@ -92,7 +92,7 @@ func judge(t *testing.T, opt attribute.Options, inputs ...[]parser.Event) ([]ale
 	}
 	attr := attribute.New(opt)
 	ctx := context.Background()
-	if err := merge(ctx, srcs, attributed(attr, det)); err != nil {
+	if err := merge(ctx, srcs, attributed(attr, inline(det))); err != nil {
 		t.Fatal(err)
 	}
 	if err := det.Flush(ctx); err != nil {
@@ -207,4 +207,10 @@ func TestIstioReplayFoundWithTheGatewayLog(t *testing.T) {
 	if loud := aboveInfo(got); len(loud) > 0 || st.UnattributedReuses != 1 {
 		t.Errorf("without the gateway log: alerts %q, unattributed %d", loud, st.UnattributedReuses)
 	}
+}
+
+// inline has det judge each event on the caller's goroutine, as the tests
+// of the merge want.
+func inline(det *Detector) func(*parser.Event) error {
+	return func(ev *parser.Event) error { return det.Observe(context.Background(), ev) }
 }

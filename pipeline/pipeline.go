@@ -3,6 +3,21 @@
 // alerts to a sink. scan runs it over files as fast as they can be read;
 // watch and demo run it over followed files. No stage knows which command
 // runs it, and this package does no terminal or flag handling.
+//
+// What runs in parallel in a scan, and what does not: block workers (one
+// per core) split, classify and parse a plain log; one goroutine merges the
+// inputs by log time and attributes events; one more correlates and judges
+// them, fed batches in merge order (detectstage.go), so alerts, their order
+// and the summary are the bytes a single goroutine gives. Correlation is
+// not sharded by user: a token_ok waits on its worker thread, which serves
+// every user, and is released by other users' lines and the log clock; the
+// session table is one direct-mapped table whose collisions (counted in
+// the summary) depend on every user's sessions; the history's caps evict
+// the least recently seen user of all; and chain-takeover matches a
+// refusal, which names no user, against every user's moved chains. Shards
+// would have to agree on all four at every event. On two cores a scan
+// already keeps both busy (block workers, merge and judging together), so
+// what remains is CPU per event, not parallelism.
 package pipeline
 
 import (

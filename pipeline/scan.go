@@ -44,6 +44,13 @@ type ScanOptions struct {
 	Attribution attribute.Options
 	// Observer, when set, sees every judged event with its alerts.
 	Observer Observer
+
+	// inlineDetect judges on the merging goroutine, as scan did before
+	// detection got a goroutine of its own: the tests' reference.
+	inlineDetect bool
+	// detectBatch, above zero, is the events handed to that goroutine at
+	// a time, for tests that cross many batches on small inputs.
+	detectBatch int
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -178,7 +185,16 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 		sources[i] = openSource(ctx, in, &opt)
 	}
 	attr := attribute.New(opt.Attribution)
-	err := merge(ctx, sources, attributed(attr, det))
+	var err error
+	if opt.inlineDetect {
+		err = merge(ctx, sources, attributed(attr, func(ev *parser.Event) error { return det.Observe(ctx, ev) }))
+	} else {
+		stage := startDetect(ctx, det, opt.detectBatch)
+		err = merge(ctx, sources, attributed(attr, stage.observe))
+		if serr := stage.stop(err == nil); err == nil {
+			err = serr
+		}
+	}
 	if err == nil {
 		err = det.Flush(ctx)
 	}
@@ -366,14 +382,16 @@ type observer struct {
 	end     func(ctx context.Context) error
 }
 
-// attributed passes every event through attr before det, on the merged
+// attributed passes every event through attr before next, on the merged
 // log clock: the inputs are read in time order, so every proxy record a
 // token event can join has been read once the clock is Window past it.
-func attributed(attr *attribute.Attributor, det *Detector) observer {
+// Until a proxy log shows itself nothing waits, and attr.Pass attributes
+// each event in place.
+func attributed(attr *attribute.Attributor, next func(*parser.Event) error) observer {
 	var out []parser.Event
-	feed := func(ctx context.Context) error {
+	feed := func() error {
 		for i := range out {
-			if err := det.Observe(ctx, &out[i]); err != nil {
+			if err := next(&out[i]); err != nil {
 				return err
 			}
 		}
@@ -382,16 +400,19 @@ func attributed(attr *attribute.Attributor, det *Detector) observer {
 		return nil
 	}
 	return observer{
-		observe: func(ctx context.Context, ev *parser.Event) error {
+		observe: func(_ context.Context, ev *parser.Event) error {
+			if attr.Pass(ev, ev.Time) {
+				return next(ev)
+			}
 			attr.Push(*ev, time.Time{})
 			now := ev.Time
 			out = attr.Release(out, func(string) time.Time { return now }, time.Time{})
-			return feed(ctx)
+			return feed()
 		},
 		expect: attr.ExpectProxies,
-		end: func(ctx context.Context) error {
+		end: func(context.Context) error {
 			out = attr.Flush(out)
-			return feed(ctx)
+			return feed()
 		},
 	}
 }

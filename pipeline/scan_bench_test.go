@@ -96,3 +96,34 @@ func BenchmarkDetect(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(benchEvents)), "ns/event")
 }
+
+// A whole scan of the benchmark log with correlation and rules judged
+// inline, on the merging goroutine, and on a goroutine of their own (what
+// scan does): the difference is what overlapping them with the merge and
+// the block workers buys on this machine's cores.
+//
+//	go test ./pipeline -run X -bench ScanDetectStage -count 5
+func BenchmarkScanDetectStage(b *testing.B) {
+	data := scanBenchLog(b)
+	set := rules.Builtin()
+	for _, bc := range []struct {
+		name   string
+		inline bool
+	}{{"inline", true}, {"stage", false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			cpu0 := processCPU()
+			for b.Loop() {
+				_, err := Scan(context.Background(), []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{
+					Rules: set, Deliver: func(context.Context, []alert.Alert) error { return nil }, inlineDetect: bc.inline,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			// CPU time moves less than wall time when other work shares
+			// the cores: the figure to compare on a loaded machine.
+			b.ReportMetric(float64((processCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+		})
+	}
+}

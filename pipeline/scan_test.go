@@ -61,7 +61,7 @@ func TestBlockReaderAgreesWithScanner(t *testing.T) {
 		sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
 		src := &scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(bytes.NewReader(data))}
 		det := NewDetector(newStore(), rules.Builtin(), 0, c.deliver)
-		if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), det)); err != nil {
+		if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
 			t.Fatal(err)
 		}
 		det.Flush(context.Background())
@@ -85,7 +85,7 @@ func TestBlockReaderAgreesWithScanner(t *testing.T) {
 				}
 				src := readBlocks(context.Background(), counts, r, nil, size, nil, false)
 				det := NewDetector(newStore(), rules.Builtin(), 0, c.deliver)
-				if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), det)); err != nil {
+				if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
 					t.Fatal(err)
 				}
 				det.Flush(context.Background())
@@ -215,7 +215,7 @@ func TestBlockReaderKeepsLongRecordWhole(t *testing.T) {
 	run := func(src eventSource) Summary {
 		sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
 		det := NewDetector(newStore(), rules.Builtin(), 0, (&collected{}).deliver)
-		if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), det)); err != nil {
+		if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
 			t.Fatal(err)
 		}
 		if err := src.finish(&sum); err != nil {

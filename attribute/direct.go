@@ -1,0 +1,42 @@
+package attribute
+
+import (
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// Pass attributes ev in place and reports true when nothing can wait for
+// a proxy record: no proxy log has shown itself (nor was expected) and no
+// event waits, so Push and Release would hand ev straight back, attributed
+// by the crowd heuristic and the known proxies alone. clock is the inputs'
+// clock, the same for every source (a scan's merged log clock). On false
+// nothing was done: the caller takes the Push and Release path.
+//
+// It exists for the scan of OpenUnison's logs alone, where every event
+// passes here: Push and Release copy each event twice and walk the queue,
+// which cost more than the attribution itself.
+func (a *Attributor) Pass(ev *parser.Event, clock time.Time) bool {
+	if a.expect || len(a.events) > 0 || len(a.records) > 0 || ev.Kind == parser.KindProxy {
+		return false
+	}
+	if IsToken(ev.Kind) {
+		if !ev.Peer.IsValid() {
+			ev.Peer = ev.IP
+		}
+		a.learn.noteOU(ev.Source)
+		a.resolve(ev, -1)
+	}
+	// What Release does after releasing, with every source at clock: no
+	// record waits (none came), but the expiry clock must be where
+	// Release would have left it once one does.
+	horizon := time.Time{}
+	if len(a.learn.ous) > 0 {
+		horizon = clock
+	}
+	if horizon.Sub(a.expired) >= expireEvery || horizon.Before(a.expired) {
+		a.expired = horizon
+		a.expire(horizon)
+	}
+	return true
+}

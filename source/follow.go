@@ -34,9 +34,17 @@ type Batch struct {
 
 // Options configure a Follower.
 type Options struct {
-	Patterns []string      // paths or globs; "-" is stdin
-	FromEnd  bool          // skip what files hold when first seen at start-up
-	Poll     time.Duration // how often to look for new data (20ms)
+	Patterns []string // paths or globs; "-" is stdin
+	FromEnd  bool     // skip what files hold when first seen at start-up
+	// Poll is how often a file is looked at where events do not wake the
+	// follower: with PollOnly, outside Linux, and on filesystems that send
+	// no events (20ms). wake.go says when a file is looked at.
+	Poll time.Duration
+	// PollOnly looks at every file every Poll, with no file events.
+	PollOnly bool
+	// Safety is how often every file is looked at although no event came,
+	// to notice files whose events do not arrive (1s).
+	Safety time.Duration
 	// Rescan is how often globs are matched again for new files (1s).
 	Rescan time.Duration
 	// DrainQuiet is how long a rotated-away file must stay quiet before it
@@ -66,6 +74,19 @@ type Follower struct {
 	gen          int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
+
+	// When to look (wake.go): the notifier (nil when polling), the
+	// directories watched by name and by watch, how many tailers share a
+	// file's watch, the directories polled because events do not arrive.
+	events      notifier
+	newNotifier func() (notifier, error)
+	dirWatch    map[string]int
+	watchDirs   map[int]string
+	watchRefs   map[int]int
+	pollDirs    map[string]bool
+	nextSafety  time.Time
+	nextPoll    time.Time
+	timer       *time.Timer
 }
 
 const (
@@ -87,6 +108,9 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Rescan <= 0 {
 		opt.Rescan = time.Second
 	}
+	if opt.Safety <= 0 {
+		opt.Safety = time.Second
+	}
 	if opt.DrainQuiet <= 0 {
 		opt.DrainQuiet = 2 * time.Second
 	}
@@ -97,6 +121,8 @@ func New(opt Options, out chan<- Batch) *Follower {
 	for _, p := range opt.Positions {
 		f.restoredPath[p.Path] = true
 	}
+	f.newNotifier = newNotifier
+	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}
 	f.health.init(opt.Patterns)
 	return f
 }
@@ -104,6 +130,47 @@ func New(opt Options, out chan<- Batch) *Follower {
 // Run follows until ctx ends, or stdin ends when it is the only source. It
 // returns nil on cancellation.
 func (f *Follower) Run(ctx context.Context) error {
+	stdinOnly := f.startStdin(ctx)
+	f.startEvents()
+	defer f.stopEvents()
+	f.timer = time.NewTimer(time.Hour)
+	defer f.timer.Stop()
+	f.rescan(ctx, true)
+	lastScan, lastRead := time.Now(), time.Now()
+	for {
+		if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
+			// Before reading what woke it, so the first read after a quiet
+			// spell is small again.
+			f.buf = make([]byte, quietChunk)
+		}
+		rescan := f.markDue(time.Now())
+		busy, err := f.lookAll(ctx)
+		if err != nil {
+			return err
+		}
+		if busy {
+			lastRead = time.Now()
+		}
+		f.tailers = f.retire(f.tailers)
+		if rescan || time.Since(lastScan) >= f.opt.Rescan {
+			f.rescan(ctx, false)
+			lastScan = time.Now()
+		}
+		if f.anyDue() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		if f.sleep(ctx, stdinOnly, f.nextLook(lastScan)) {
+			return nil
+		}
+	}
+}
+
+// startStdin reads stdin when a pattern is "-", and returns a channel that
+// closes when it ends if it is the only thing to follow.
+func (f *Follower) startStdin(ctx context.Context) <-chan struct{} {
 	stdin, files := false, false
 	for _, p := range f.opt.Patterns {
 		if p == "-" {
@@ -115,53 +182,59 @@ func (f *Follower) Run(ctx context.Context) error {
 	if stdin {
 		go f.readStdin(ctx)
 	}
-	var stdinOnly <-chan struct{}
 	if stdin && !files {
-		stdinOnly = f.stdinDone
+		return f.stdinDone
 	}
-	f.rescan(ctx, true)
-	poll := time.NewTicker(f.opt.Poll)
-	defer poll.Stop()
-	lastScan, lastRead := time.Now(), time.Now()
-	for {
-		if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
-			// Before reading what woke it, so the first read after a quiet
-			// spell is small again.
-			f.buf = make([]byte, quietChunk)
-		}
-		busy := false
-		for _, t := range f.tailers {
-			if t.waiting() {
-				continue
-			}
-			did, err := f.step(ctx, t)
-			if err != nil {
-				return err
-			}
-			busy = busy || did
-		}
-		if busy {
-			lastRead = time.Now()
-		}
-		f.tailers = f.retire(f.tailers)
-		if time.Since(lastScan) >= f.opt.Rescan {
-			f.rescan(ctx, false)
-			lastScan = time.Now()
-		}
-		if busy {
-			if ctx.Err() != nil {
-				return nil
-			}
+	return nil
+}
+
+// lookAll looks at the tailers due, and reports whether any read.
+func (f *Follower) lookAll(ctx context.Context) (bool, error) {
+	busy := false
+	for _, t := range f.tailers {
+		if !t.due || t.waiting() {
 			continue
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-stdinOnly:
-			return nil
-		case <-poll.C:
+		did, err := f.step(ctx, t)
+		if err != nil {
+			return busy, err
+		}
+		t.looked(did)
+		// One that read is looked at again at once, until it has nothing.
+		t.due = did
+		busy = busy || did
+	}
+	return busy, nil
+}
+
+// anyDue reports whether a tailer is to be looked at again at once.
+func (f *Follower) anyDue() bool {
+	for _, t := range f.tailers {
+		if t.due && !t.waiting() {
+			return true
 		}
 	}
+	return false
+}
+
+// sleep waits for an event or until the next look, and reports whether
+// the follower is to stop.
+func (f *Follower) sleep(ctx context.Context, stdinOnly <-chan struct{}, until time.Time) bool {
+	f.timer.Reset(max(time.Until(until), time.Millisecond))
+	var events <-chan struct{}
+	if f.events != nil {
+		events = f.events.changes()
+	}
+	select {
+	case <-ctx.Done():
+		return true
+	case <-stdinOnly:
+		return true
+	case <-events:
+	case <-f.timer.C:
+	}
+	f.timer.Stop()
+	return false
 }
 
 func (f *Follower) send(ctx context.Context, b Batch) bool {
@@ -189,6 +262,7 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		paths = append(paths, matches...)
 	}
 	sort.Strings(paths)
+	f.watchPatternDirs()
 	for _, p := range paths {
 		if f.seen[p] {
 			continue
@@ -276,6 +350,7 @@ func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64)
 		f.log.Warn("seek", "path", path, "err", err)
 	}
 	t.rememberTail()
+	f.watch(t)
 	f.tailers = append(f.tailers, t)
 	f.log.Debug("following", "path", path, "offset", start, "file", id.String())
 	return t
@@ -321,6 +396,7 @@ func (f *Follower) retire(ts []*tailer) []*tailer {
 	kept := ts[:0]
 	for _, t := range ts {
 		if t.ended {
+			f.unwatch(t)
 			t.f.Close()
 			continue
 		}
@@ -370,12 +446,18 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		if st, err := t.f.Stat(); err == nil && st.ModTime().Before(quiet) {
 			quiet = st.ModTime()
 		}
-		if time.Since(quiet) >= f.opt.DrainQuiet {
+		t.drainAt = quiet.Add(f.opt.DrainQuiet)
+		if !time.Now().Before(t.drainAt) {
 			f.end(ctx, t, "rotated file drained")
 		}
 		return false, nil
 	}
-	f.checkRotated(ctx, t)
+	if t.checkPath {
+		// Every poll; with events, when its directory changed (a rotation
+		// renames, deletes or creates a name there) and at safety looks.
+		t.checkPath = false
+		f.checkRotated(ctx, t)
+	}
 	return false, nil
 }
 
@@ -569,6 +651,7 @@ type tailer struct {
 	// this one has been read to its end once.
 	after    *tailer
 	caughtUp bool
+	wakeState
 }
 
 // waiting reports whether t waits for an older generation to be read.

@@ -558,9 +558,16 @@ func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, time.Tim
 			continue
 		}
 		st, err := c.Stat()
-		if err != nil || st.Size() <= readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
+		if err != nil || st.Size() < readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
 			c.Close()
 			continue
+		}
+		if st.Size() == readTo {
+			// A copy of exactly what was read: nothing to read from it, but
+			// copies made after it (copytruncated again since the last
+			// look) hold lines written after it, and are read next.
+			c.Close()
+			return s, st.ModTime()
 		}
 		f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
 		copyTime := st.ModTime()

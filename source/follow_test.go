@@ -27,6 +27,12 @@ type collector struct {
 
 func follow(t *testing.T, opt Options) (*collector, context.CancelFunc, chan error) {
 	t.Helper()
+	return followWith(t, opt, nil)
+}
+
+// followWith is follow with setup called on the Follower before it runs.
+func followWith(t *testing.T, opt Options, setup func(*Follower)) (*collector, context.CancelFunc, chan error) {
+	t.Helper()
 	c := &collector{lines: map[string]int{}, ended: map[string]bool{}, last: map[string]Position{}, batches: make(chan Batch, 64)}
 	if opt.Poll == 0 {
 		opt.Poll = 5 * time.Millisecond
@@ -41,6 +47,9 @@ func follow(t *testing.T, opt Options) (*collector, context.CancelFunc, chan err
 	done := make(chan error, 1)
 	stopped := make(chan struct{})
 	f := New(opt, c.batches)
+	if setup != nil {
+		setup(f)
+	}
 	go func() {
 		err := f.Run(ctx)
 		done <- err

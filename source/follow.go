@@ -98,6 +98,9 @@ const (
 	// watch does not keep a backlog's MiB for ever.
 	quietChunk = 64 << 10
 	quietAfter = time.Second
+	// mtimeGrain is more than a tick of the clock the kernel stamps a
+	// file's changes with (1–10 ms).
+	mtimeGrain = 50 * time.Millisecond
 )
 
 // New returns a Follower that will send to out.
@@ -309,7 +312,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		if name == "" {
 			since = r.modTime
 		}
-		prev = f.followNewer(path, name, since, r)
+		prev = f.followNewer(path, name, since, r, sameFileAs(file))
 	}
 	var start int64
 	switch pos, ok := f.takeRestored(file, path); {
@@ -345,11 +348,14 @@ func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64)
 	}
 	if st, err := file.Stat(); err == nil {
 		t.dev, t.ino = devIno(st)
+		// As it was identified: the first look compares with this.
+		t.lastSize, t.modTime, t.lookedAt = st.Size(), st.ModTime(), time.Now()
 	}
 	if _, err := file.Seek(start, io.SeekStart); err != nil {
 		f.log.Warn("seek", "path", path, "err", err)
 	}
 	t.rememberTail()
+	t.rememberHead()
 	f.watch(t)
 	f.tailers = append(f.tailers, t)
 	f.log.Debug("following", "path", path, "offset", start, "file", id.String())
@@ -413,7 +419,13 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	n, err := t.f.Read(f.buf)
+	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(t, f.buf[:n]) {
+		// Read again once the copies before it are: nothing was handed on.
+		_, err := t.f.Seek(0, io.SeekStart)
+		return err == nil, nil
+	}
 	if n > 0 {
+		t.learnHead(t.offset+int64(len(t.partial)), f.buf[:n])
 		if !f.emitData(ctx, t, f.buf[:n]) {
 			return false, nil
 		}
@@ -483,16 +495,16 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 		// A backlog grew the buffer; an idle file should not keep it.
 		t.partial = append([]byte(nil), t.partial...)
 	}
-	if t.id.FingerprintLen < fingerprintLen && t.ino == t.id.Ino && sameStart(t.f, t.id) {
+	if t.id.FingerprintLen < len(t.head) && t.ino == t.id.Ino {
 		// The file was short when first seen: identify it by more of it,
 		// before the batch whose position a checkpoint may save.
-		if id, err := identify(t.f); err == nil {
+		if id := t.id.grown(t.head); id != (FileID{}) {
 			t.id = id
 		}
 	}
 	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
 	t.offset += int64(len(out))
-	t.rememberTail()
+	t.extendTail(out)
 	return ok
 }
 
@@ -509,20 +521,33 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	size := st.Size()
 	readTo := t.offset + int64(len(t.partial))
 	// The time too: a file truncated and rewritten to the very same size
-	// between two looks has changed all the same.
-	if size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
+	// between two looks has changed all the same. But a file's time moves
+	// by the kernel's coarse clock (a few ms): within one of its ticks a
+	// truncation and a rewrite to the same size keep it. So the time tells
+	// only once it was older than a tick at the last look; until then the
+	// bytes are compared (an event often wakes the follower within a tick).
+	now, looked := time.Now(), !t.lookedAt.IsZero()
+	settled := t.lookedAt.Sub(t.modTime) > mtimeGrain
+	t.lookedAt = now
+	if settled && size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
 		return false
+	}
+	if readTo == 0 && size == 0 && looked && !st.ModTime().Equal(t.modTime) && f.copiedUnread(t, nil) {
+		return true
 	}
 	t.lastSize, t.modTime = size, st.ModTime()
 	if size >= readTo && sameStart(t.f, t.id) && t.tailUnchanged() {
 		return false
 	}
 	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
-	copied, since := f.recoverCopy(ctx, t)
+	copied, copyInfo := f.recoverCopy(ctx, t)
 	var next *tailer
+	var head []byte // of the file now at the path, as it is identified
 	if file, err := openRegular(t.path); err == nil {
+		head = readHead(file)
 		if id, err := identify(file); err == nil {
 			next = f.addTailer(file, t.path, id, 0)
+			next.readCopy = copyInfo
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
 			// stream ends).
@@ -537,52 +562,141 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	// nothing ties a copy to this file but times, too coarse to tell a
 	// copy made just now from one made since: none is read then.
 	if next != nil && copied != "" {
-		if newest := f.followNewer(t.path, copied, since, nil); newest != nil {
-			next.after = newest
+		// A copy that starts as the file now does is one being made of
+		// it (copytruncate again, not yet truncated): the file's own
+		// tailer reads those lines.
+		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head)); newest != nil {
+			next.beginsAfter(newest)
 		}
 	}
 	return true
 }
 
-// recoverCopy reads, from the copy a copytruncate left beside the file,
-// the lines written after graceguard's last read and before the copy.
-func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, time.Time) {
-	readTo := t.offset
-	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
-	for _, s := range siblings {
-		if s == t.path {
-			continue
-		}
-		c, err := openRegular(s)
-		if err != nil {
-			continue
-		}
-		st, err := c.Stat()
-		if err != nil || st.Size() < readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
-			c.Close()
-			continue
-		}
-		if st.Size() == readTo {
-			// A copy of exactly what was read: nothing to read from it, but
-			// copies made after it (copytruncated again since the last
-			// look) hold lines written after it, and are read next.
-			c.Close()
-			return s, st.ModTime()
-		}
-		f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
-		copyTime := st.ModTime()
-		data := make([]byte, st.Size()-readTo)
-		n, _ := c.ReadAt(data, readTo)
-		c.Close()
-		t.partial = t.partial[:0]
-		f.emitData(ctx, t, data[:n])
-		if len(t.partial) > 0 {
-			// The copy's last line had no newline: it is whole all the same.
-			f.emitData(ctx, t, []byte{'\n'})
-		}
-		return s, copyTime
+// copiedUnread notices a file written and copied and truncated again
+// between two looks before any of it was read (its tailer at offset 0,
+// empty when identified: nothing to compare): when its first read brings
+// head, or its time changes while it is empty. Copies newer than the one
+// this generation began after, and not copies of head, hold those lines,
+// and are read before it; it begins after the newest of them then.
+func (f *Follower) copiedUnread(t *tailer, head []byte) bool {
+	if t.id.FingerprintLen > 0 || t.readCopy == nil {
+		return false
 	}
-	return "", time.Time{}
+	copied := t.readCopy
+	dev, ino := devIno(copied)
+	name, _ := nameOf(t.path, FileID{Dev: dev, Ino: ino})
+	if name == "" {
+		return false
+	}
+	newest := f.followNewer(t.path, name, time.Time{}, nil, copyOf(head))
+	if newest == nil {
+		return false
+	}
+	f.log.Info("the file was copied and truncated again before its lines were read; reading the copy first", "path", t.path)
+	t.beginsAfter(newest)
+	return true
+}
+
+// beginsAfter makes t wait for the copies up to newest: t's generation
+// began after them.
+func (t *tailer) beginsAfter(newest *tailer) {
+	t.after = newest
+	if st, err := newest.f.Stat(); err == nil {
+		t.readCopy = st
+	}
+}
+
+// sameFileAs returns whether a generation is the file opened at the path:
+// renamed into a generation (rotated again) since it was opened there, it
+// is read as the path's file, not a second time as a generation.
+func sameFileAs(file *os.File) func(*os.File) bool {
+	st, err := file.Stat()
+	return func(c *os.File) bool {
+		cst, cerr := c.Stat()
+		return err == nil && cerr == nil && os.SameFile(st, cst)
+	}
+}
+
+// nameNow is the name the generation info was found under has now (it may
+// have been renamed since, by a rotation under way).
+func nameNow(path, name string, info os.FileInfo) string {
+	dev, ino := devIno(info)
+	if now, _ := nameOf(path, FileID{Dev: dev, Ino: ino}); now != "" {
+		return now
+	}
+	return name
+}
+
+// copyOf returns whether a newer generation is a copy being made of the
+// file whose first bytes are head (copytruncate again, the truncation
+// still to come): it is empty so far, or starts as the file did. That
+// file's own tailer reads those lines; the copy's would read them twice.
+// An empty generation has nothing to read anyway.
+func copyOf(head []byte) func(*os.File) bool {
+	return func(c *os.File) bool {
+		ch := readHead(c)
+		n := min(len(ch), len(head))
+		return len(ch) == 0 || n > 0 && bytes.Equal(ch[:n], head[:n])
+	}
+}
+
+func readHead(f *os.File) []byte {
+	buf := make([]byte, fingerprintLen)
+	n, _ := f.ReadAt(buf, 0)
+	return buf[:n]
+}
+
+// recoverCopy reads, from the copy a copytruncate left beside the file,
+// the lines written after graceguard's last read and before the copy. It
+// returns the copy's name and what it was, or "" and nil when there is
+// none. A rotation under way renames the siblings between their listing
+// and their opening (the copy named .1 becomes .2): the siblings are
+// listed again when none was the copy.
+func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, os.FileInfo) {
+	for range 3 {
+		siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
+		for _, s := range siblings {
+			if st := f.readCopy(ctx, t, s); st != nil {
+				return s, st
+			}
+		}
+	}
+	return "", nil
+}
+
+// readCopy reads the lines past t's offset from s if s is a copy of what t
+// read, and returns what s is (nil when it is not such a copy).
+func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInfo {
+	readTo := t.offset
+	if s == t.path {
+		return nil
+	}
+	c, err := openRegular(s)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	st, err := c.Stat()
+	if err != nil || st.Size() < readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
+		return nil
+	}
+	if st.Size() == readTo {
+		// A copy of exactly what was read: nothing to read from it, but
+		// copies made after it (copytruncated again since the last look)
+		// hold lines written after it, and are read next.
+		return st
+	}
+	f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
+	data := make([]byte, st.Size()-readTo)
+	n, _ := c.ReadAt(data, readTo)
+	t.partial = t.partial[:0]
+	t.learnHead(readTo, data[:n])
+	f.emitData(ctx, t, data[:n])
+	if len(t.partial) > 0 {
+		// The copy's last line had no newline: it is whole all the same.
+		f.emitData(ctx, t, []byte{'\n'})
+	}
+	return st
 }
 
 // checkRotated notices the path now names another file (renamed or deleted
@@ -616,7 +730,8 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	if name == "" {
 		since = t.modTime
 	}
-	f.addTailer(file, t.path, id, 0).after = f.followNewer(t.path, name, since, t)
+	after := f.followNewer(t.path, name, since, t, sameFileAs(file))
+	f.addTailer(file, t.path, id, 0).after = after
 }
 
 func sameInode(file *os.File, id FileID) bool {
@@ -654,6 +769,14 @@ type tailer struct {
 	ended      bool
 	dev, ino   uint64    // of the open file (id may name the original of a copy)
 	modTime    time.Time // when the file last changed, as last seen
+	lookedAt   time.Time // when its size and time were last looked at
+	// head is the file's first bytes as read (up to fingerprintLen), to
+	// identify a file that was short when first seen by what was read of
+	// it, never by reading it again (it may have been rewritten since).
+	head []byte
+	// readCopy is the copy the truncation that began this generation left,
+	// whose lines were read: it is not a copy of this one.
+	readCopy os.FileInfo
 	// after is the older generation read before this one; caughtUp says
 	// this one has been read to its end once.
 	after    *tailer
@@ -686,6 +809,35 @@ func (t *tailer) rememberTail() {
 	if m, _ := t.f.ReadAt(buf, t.offset-n); int64(m) == n {
 		t.tail = buf
 	}
+}
+
+// extendTail keeps the bytes before the read offset, out just handed on.
+func (t *tailer) extendTail(out []byte) {
+	keep := min(len(t.tail), max(0, tailLen-len(out)))
+	tail := make([]byte, 0, tailLen)
+	tail = append(tail, t.tail[len(t.tail)-keep:]...)
+	t.tail = append(tail, out[max(0, len(out)-tailLen):]...)
+}
+
+// rememberHead keeps the first bytes of a file opened past its start
+// while they are still the ones its identity was taken from.
+func (t *tailer) rememberHead() {
+	t.head = nil
+	if t.offset == 0 || t.offset > fingerprintLen || t.id.FingerprintLen >= fingerprintLen {
+		return
+	}
+	buf := make([]byte, t.offset)
+	if n, _ := t.f.ReadAt(buf, 0); int64(n) == t.offset && t.id.grown(buf) != (FileID{}) {
+		t.head = buf
+	}
+}
+
+// learnHead keeps the bytes read at pos while they continue the head.
+func (t *tailer) learnHead(pos int64, data []byte) {
+	if pos != int64(len(t.head)) || len(t.head) >= fingerprintLen {
+		return
+	}
+	t.head = append(t.head, data[:min(len(data), fingerprintLen-len(t.head))]...)
 }
 
 func (t *tailer) tailUnchanged() bool { return t.tailMatches(t.f) }

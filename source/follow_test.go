@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,6 +47,9 @@ func followWith(t *testing.T, opt Options, setup func(*Follower)) (*collector, c
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stopped := make(chan struct{})
+	if opt.Logger == nil && os.Getenv("GG_DEBUG") != "" {
+		opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	f := New(opt, c.batches)
 	if setup != nil {
 		setup(f)

@@ -251,9 +251,9 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // followNewer follows, after t, the generations of path newer than the file
 // named after (or, when that name is unknown, newer than the time since)
 // that no tailer has: a rotation noticed late, with whole generations
-// written meanwhile. It returns the newest tailer of the chain (t when
-// there was none).
-func (f *Follower) followNewer(path, after string, since time.Time, t *tailer) *tailer {
+// written meanwhile, except those skip names (nil: none). It returns the
+// newest tailer of the chain (t when there was none).
+func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, skip func(*os.File) bool) *tailer {
 	gens := generations(path)
 	start := -1
 	for i, g := range gens {
@@ -278,7 +278,7 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer) *
 			continue
 		}
 		id, err := identify(file)
-		if err != nil || f.followingFile(id) {
+		if err != nil || f.followingFile(id) || skip != nil && skip(file) {
 			file.Close()
 			continue
 		}

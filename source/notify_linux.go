@@ -90,10 +90,11 @@ func (n *inotify) changes() <-chan struct{} { return n.wake }
 func (n *inotify) take() (map[int]bool, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	changed, all := n.changed, n.all
-	if len(changed) > 0 {
-		n.changed = map[int]bool{}
+	var changed map[int]bool
+	if len(n.changed) > 0 {
+		changed, n.changed = n.changed, map[int]bool{}
 	}
+	all := n.all
 	n.all = false
 	return changed, all
 }

@@ -231,38 +231,46 @@ func TestFollowRotation(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "app.log")
-			w := newWriter(t, path, "line")
-			w.write(100)
-			c, _, _ := follow(t, Options{Patterns: []string{path}})
-			for range 3 {
-				stop, done := make(chan struct{}), make(chan struct{})
-				go w.keepWriting(stop, done)
-				time.Sleep(40 * time.Millisecond)
-				tt.rotate(t, w, path)
-				time.Sleep(40 * time.Millisecond)
-				close(stop)
-				<-done
-			}
-			w.write(50)
-			w.close()
-			c.waitLines(t, w.next)
-			time.Sleep(50 * time.Millisecond) // let any duplicate arrive
-			c.checkExactlyOnce(t, "line", w.next)
-		})
+		for _, m := range modes {
+			t.Run(tt.name+"/"+m.name, func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "app.log")
+				w := newWriter(t, path, "line")
+				w.write(100)
+				c, _, _ := follow(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly})
+				for range 3 {
+					stop, done := make(chan struct{}), make(chan struct{})
+					go w.keepWriting(stop, done)
+					time.Sleep(40 * time.Millisecond)
+					tt.rotate(t, w, path)
+					time.Sleep(40 * time.Millisecond)
+					close(stop)
+					<-done
+				}
+				w.write(50)
+				w.close()
+				c.waitLines(t, w.next)
+				time.Sleep(50 * time.Millisecond) // let any duplicate arrive
+				c.checkExactlyOnce(t, "line", w.next)
+			})
+		}
 	}
 }
 
 // A file truncated and rewritten past the old read offset between two
 // polls is noticed by its changed first bytes.
 func TestFollowTruncationRewrittenPastOffset(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testTruncationRewrittenPastOffset(t, m.pollOnly) })
+	}
+}
+
+func testTruncationRewrittenPastOffset(t *testing.T, pollOnly bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	w := newWriter(t, path, "old")
 	w.write(10)
-	c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 200 * time.Millisecond})
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 200 * time.Millisecond, PollOnly: pollOnly})
 	c.waitLines(t, 10)
 	w.mu.Lock()
 	os.Truncate(path, 0)

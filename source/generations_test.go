@@ -178,29 +178,31 @@ func TestFollowLagsTwoRotations(t *testing.T) {
 		{"copytruncate", copytruncate},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			path := filepath.Join(dir, "app.log")
-			w := newWriter(t, path, "l")
-			w.write(10)
-			c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond})
-			c.waitLines(t, 10)
-			c.waitIdle(t)
-			for range 2 {
+		for _, m := range modes {
+			t.Run(tt.name+"/"+m.name, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				path := filepath.Join(dir, "app.log")
+				w := newWriter(t, path, "l")
+				w.write(10)
+				c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond, PollOnly: m.pollOnly})
+				c.waitLines(t, 10)
+				c.waitIdle(t)
+				for range 2 {
+					w.write(5)
+					w.close()
+					tt.rotate(t, path)
+					next := w.next
+					w = newWriter(t, path, "l")
+					w.next = next
+				}
 				w.write(5)
 				w.close()
-				tt.rotate(t, path)
-				next := w.next
-				w = newWriter(t, path, "l")
-				w.next = next
-			}
-			w.write(5)
-			w.close()
-			c.waitLines(t, 25)
-			time.Sleep(50 * time.Millisecond)
-			c.checkInOrder(t, "l", 0, 25)
-		})
+				c.waitLines(t, 25)
+				time.Sleep(50 * time.Millisecond)
+				c.checkInOrder(t, "l", 0, 25)
+			})
+		}
 	}
 }
 

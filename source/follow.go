@@ -155,7 +155,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			lastRead = time.Now()
 		}
 		f.tailers = f.retire(f.tailers)
-		if rescan || time.Since(lastScan) >= f.opt.Rescan {
+		if rescan || (f.events == nil || f.opt.Rescan < f.opt.Safety) && time.Since(lastScan) >= f.opt.Rescan {
 			f.rescan(ctx, false)
 			lastScan = time.Now()
 		}
@@ -703,6 +703,13 @@ func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInf
 // and recreated): this file is drained, and the new one followed from its
 // start.
 func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
+	if st, err := os.Stat(t.path); err == nil {
+		// The path still names this file (one stat, where opening it takes
+		// nine system calls: the usual answer, at every look).
+		if dev, ino := devIno(st); dev == t.id.Dev && ino == t.id.Ino && ino != 0 {
+			return
+		}
+	}
 	file, err := os.Open(t.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -166,6 +166,9 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 		return false
 	}
 	safety := f.safetyDue(now)
+	// The patterns are matched again at safety looks (when Rescan is no
+	// shorter), not at a timer of their own: one wake a second when idle.
+	rescan = safety && f.opt.Rescan >= f.opt.Safety
 	changed, all := f.events.take()
 	poll := f.pollDue(now)
 	for wd := range changed {
@@ -255,6 +258,9 @@ func (f *Follower) nextLook(lastScan time.Time) time.Time {
 	next := lastScan.Add(f.opt.Rescan)
 	if f.events == nil {
 		return earlier(next, f.nextPoll)
+	}
+	if f.opt.Rescan >= f.opt.Safety {
+		next = f.nextSafety // rescans come with safety looks
 	}
 	next = earlier(next, f.nextSafety)
 	for _, t := range f.tailers {

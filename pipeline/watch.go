@@ -255,9 +255,17 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 			w.released = false
 		}
 	}()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(busyTick)
 	defer tick.Stop()
+	slow := false
 	for {
+		// Idle (the files quiet, memory released, the checkpoint written),
+		// the tick slows: 20 wakes a second would be most of an idle
+		// watcher's CPU, and keep the Go runtime's monitor awake too.
+		if w.released != slow {
+			slow = w.released
+			tick.Reset(map[bool]time.Duration{false: busyTick, true: idleTick}[slow])
+		}
 		select {
 		case b, ok := <-batches:
 			if !ok {
@@ -298,6 +306,13 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 		}
 	}
 }
+
+// How often a watcher releases what waits, checkpoints and flushes: while
+// reading, and once idle.
+const (
+	busyTick = 50 * time.Millisecond
+	idleTick = time.Second
+)
 
 // finish judges the reuses still held and writes the last checkpoint. The
 // correlator's waiting refreshes stay waiting: the checkpoint keeps them.

@@ -439,11 +439,18 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		f.setProblem(t.path, fmt.Errorf("read: %w", err))
 		return false, nil
 	}
+	f.atEnd(ctx, t)
+	return false, nil
+}
+
+// atEnd is a look that found nothing new: the file is idle; a drained one
+// ends once quiet long enough; else rotation is looked for.
+func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 	t.caughtUp = true
 	if !t.idleSent {
 		t.idleSent = true
 		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true}) {
-			return false, nil
+			return
 		}
 	}
 	if t.quietSince.IsZero() {
@@ -462,7 +469,7 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		if !time.Now().Before(t.drainAt) {
 			f.end(ctx, t, "rotated file drained")
 		}
-		return false, nil
+		return
 	}
 	if t.checkPath {
 		// Every poll; with events, when its directory changed (a rotation
@@ -470,7 +477,6 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		t.checkPath = false
 		f.checkRotated(ctx, t)
 	}
-	return false, nil
 }
 
 // emitData hands on the whole lines in data, keeping an unfinished last
@@ -540,6 +546,14 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 		return false
 	}
 	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
+	f.followTruncated(ctx, t)
+	return true
+}
+
+// followTruncated reads the lines a copy took of a truncated file, follows
+// the file from its start, after any copies made since the one read from,
+// and ends the truncated stream.
+func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	copied, copyInfo := f.recoverCopy(ctx, t)
 	var next *tailer
 	var head []byte // of the file now at the path, as it is identified
@@ -558,18 +572,17 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	}
 	f.end(ctx, t, "truncated")
 	// Copies newer than the one read from were made since the last look
-	// (copytruncate more than once). Without a copy holding unread lines
-	// nothing ties a copy to this file but times, too coarse to tell a
-	// copy made just now from one made since: none is read then.
+	// (copytruncate more than once). Without a copy of what was read
+	// (whole, or with more) nothing ties a copy to this file but times,
+	// too coarse to tell a copy made just now from one made since: none is
+	// read then. A copy that starts as the file now does is one being
+	// made of it (copytruncate again, not yet truncated): the file's own
+	// tailer reads those lines.
 	if next != nil && copied != "" {
-		// A copy that starts as the file now does is one being made of
-		// it (copytruncate again, not yet truncated): the file's own
-		// tailer reads those lines.
 		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head)); newest != nil {
 			next.beginsAfter(newest)
 		}
 	}
-	return true
 }
 
 // copiedUnread notices a file written and copied and truncated again

@@ -313,6 +313,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 			since = r.modTime
 		}
 		prev = f.followNewer(path, name, since, r, sameFileAs(file))
+		f.announce(ctx, prev, r)
 	}
 	var start int64
 	switch pos, ok := f.takeRestored(file, path); {
@@ -419,7 +420,7 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	n, err := t.f.Read(f.buf)
-	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(t, f.buf[:n]) {
+	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(ctx, t, f.buf[:n]) {
 		// Read again once the copies before it are: nothing was handed on.
 		_, err := t.f.Seek(0, io.SeekStart)
 		return err == nil, nil
@@ -538,7 +539,7 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	if settled && size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
 		return false
 	}
-	if readTo == 0 && size == 0 && looked && !st.ModTime().Equal(t.modTime) && f.copiedUnread(t, nil) {
+	if readTo == 0 && size == 0 && looked && !st.ModTime().Equal(t.modTime) && f.copiedUnread(ctx, t, nil) {
 		return true
 	}
 	t.lastSize, t.modTime = size, st.ModTime()
@@ -580,6 +581,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	// tailer reads those lines.
 	if next != nil && copied != "" {
 		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head)); newest != nil {
+			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
 	}
@@ -591,7 +593,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 // head, or its time changes while it is empty. Copies newer than the one
 // this generation began after, and not copies of head, hold those lines,
 // and are read before it; it begins after the newest of them then.
-func (f *Follower) copiedUnread(t *tailer, head []byte) bool {
+func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) bool {
 	if t.id.FingerprintLen > 0 || t.readCopy == nil {
 		return false
 	}
@@ -605,6 +607,7 @@ func (f *Follower) copiedUnread(t *tailer, head []byte) bool {
 	if newest == nil {
 		return false
 	}
+	f.announce(ctx, newest, nil)
 	f.log.Info("the file was copied and truncated again before its lines were read; reading the copy first", "path", t.path)
 	t.beginsAfter(newest)
 	return true
@@ -616,6 +619,23 @@ func (t *tailer) beginsAfter(newest *tailer) {
 	t.after = newest
 	if st, err := newest.f.Stat(); err == nil {
 		t.readCopy = st
+	}
+}
+
+// announce says, oldest first, which generations were chained before the
+// file now at a path, from newest back to stop: a checkpoint written
+// while they wait their turn names them (at their start), so a restart
+// reads them too. Without it, the file after them, announced as it is
+// opened, would be the newest generation with a position, and those before
+// it would be taken as finished.
+func (f *Follower) announce(ctx context.Context, newest, stop *tailer) {
+	var chain []*tailer
+	for t := newest; t != nil && t != stop; t = t.after {
+		chain = append(chain, t)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		t := chain[i]
+		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset})
 	}
 }
 
@@ -751,6 +771,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 		since = t.modTime
 	}
 	after := f.followNewer(t.path, name, since, t, sameFileAs(file))
+	f.announce(ctx, after, t)
 	f.addTailer(file, t.path, id, 0).after = after
 }
 

@@ -130,6 +130,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 		t.draining, t.after = true, prev
 		prev = t
 	}
+	f.announce(ctx, prev, nil)
 	return prev
 }
 

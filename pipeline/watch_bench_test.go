@@ -25,8 +25,8 @@ func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats fu
 	return runFollowedBy(b, path, false, onAlert)
 }
 
-// runFollowedBy is runFollowed with file events (watch's default) or,
-// with pollOnly, a look every 20 ms.
+// runFollowedBy is runFollowed with file events (watch --inotify) or,
+// with pollOnly, a look every 20 ms (watch's default).
 func runFollowedBy(b *testing.B, path string, pollOnly bool, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
 	b.Helper()
 	return followBy(b, path, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
@@ -70,8 +70,8 @@ func followBy(b *testing.B, path string, pollOnly bool, opt WatchOptions) (stats
 }
 
 // From a replay's lines being appended to the followed file to its alert
-// being delivered: woken by file events (watch's default), and, as the
-// baseline, looking every 20 ms (--inotify=false). Reports p50 and p99.
+// being delivered: woken by file events (watch --inotify), and, as the
+// baseline, looking every 20 ms (watch's default). Reports p50 and p99.
 func BenchmarkWatchAppendToAlert(b *testing.B) {
 	for _, mode := range []struct {
 		name     string

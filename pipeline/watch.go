@@ -271,9 +271,17 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 	}()
 	ahead := w.newLookahead()
 	defer ahead.stop()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(busyTick)
 	defer tick.Stop()
+	slow := false
 	for {
+		// Idle (the files quiet, memory released, the checkpoint written),
+		// the tick slows: 20 wakes a second would be most of an idle
+		// watcher's CPU, and keep the Go runtime's monitor awake too.
+		if w.released != slow {
+			slow = w.released
+			tick.Reset(map[bool]time.Duration{false: busyTick, true: idleTick}[slow])
+		}
 		done, err := w.step(ctx, batches, ahead, tick.C)
 		w.endBatch()
 		if done || err != nil {
@@ -345,6 +353,13 @@ func (w *Watcher) endBatch() {
 	w.syncSent()
 	w.publish()
 }
+
+// How often a watcher releases what waits, checkpoints and flushes: while
+// reading, and once idle.
+const (
+	busyTick = 50 * time.Millisecond
+	idleTick = time.Second
+)
 
 // finish judges the reuses still held and writes the last checkpoint. The
 // correlator's waiting refreshes stay waiting: the checkpoint keeps them.

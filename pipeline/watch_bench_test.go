@@ -22,7 +22,14 @@ import (
 // from the watcher's goroutine for every alert.
 func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
 	b.Helper()
-	return followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+	return runFollowedBy(b, path, false, onAlert)
+}
+
+// runFollowedBy is runFollowed with file events (watch --inotify) or,
+// with pollOnly, a look every 20 ms (watch's default).
+func runFollowedBy(b *testing.B, path string, pollOnly bool, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
+	b.Helper()
+	return followBy(b, path, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
 		for _, a := range g {
 			onAlert(a)
 		}
@@ -34,13 +41,18 @@ func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats fu
 // watcher with opt.
 func followWith(b *testing.B, path string, opt WatchOptions) (stats func() WatchStats, stop func()) {
 	b.Helper()
+	return followBy(b, path, false, opt)
+}
+
+func followBy(b *testing.B, path string, pollOnly bool, opt WatchOptions) (stats func() WatchStats, stop func()) {
+	b.Helper()
 	w, err := NewWatcher(opt)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := make(chan source.Batch, 64)
-	f := source.New(source.Options{Patterns: []string{path}, Poll: 20 * time.Millisecond}, batches)
+	f := source.New(source.Options{Patterns: []string{path}, Poll: 20 * time.Millisecond, PollOnly: pollOnly}, batches)
 	go func() {
 		f.Run(ctx)
 		close(batches)
@@ -58,8 +70,18 @@ func followWith(b *testing.B, path string, opt WatchOptions) (stats func() Watch
 }
 
 // From a replay's lines being appended to the followed file to its alert
-// being delivered, with watch's default 20 ms poll. Reports p50 and p99.
+// being delivered: woken by file events (watch --inotify), and, as the
+// baseline, looking every 20 ms (watch's default). Reports p50 and p99.
 func BenchmarkWatchAppendToAlert(b *testing.B) {
+	for _, mode := range []struct {
+		name     string
+		pollOnly bool
+	}{{"events", false}, {"poll", true}} {
+		b.Run(mode.name, func(b *testing.B) { benchAppendToAlert(b, mode.pollOnly) })
+	}
+}
+
+func benchAppendToAlert(b *testing.B, pollOnly bool) {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "app.log")
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
@@ -67,7 +89,7 @@ func BenchmarkWatchAppendToAlert(b *testing.B) {
 	}
 	var seen atomic.Int64
 	arrived := make(chan time.Time, 1)
-	_, stop := runFollowed(b, path, func(a alert.Alert) {
+	_, stop := runFollowedBy(b, path, pollOnly, func(a alert.Alert) {
 		if a.Rule == "reuse-ip-mismatch" {
 			seen.Add(1)
 			arrived <- time.Now()

@@ -22,7 +22,20 @@
 // down) are found by identity or fingerprint beside the file and read in
 // order, oldest first (generations.go says how). Only regular files are
 // opened; a path that cannot be read is reported once per change of state
-// and through NotReady. It polls rather than relying on inotify, which misses events on
-// network and overlay filesystems and on the hostPath mounts a sidecar reads;
-// a poll every 20 ms costs one fstat per file.
+// and through NotReady.
+//
+// When to look is apart from what a look decides (wake.go): on Linux file
+// events (inotify, on each file by inode and on its directory) wake the
+// follower, so an appended line is read within a fraction of a
+// millisecond and an idle follower makes a few system calls a second.
+// Events only say when to look; the same code decides what happened, so a
+// lost, late or repeated event costs time, never a line. Every second each
+// file is looked at anyway: bytes that no event announced, and no event
+// for the file since, mean events do not arrive there (network
+// filesystems, some overlay and FUSE mounts); that directory's files are
+// then polled every Poll (20 ms), said once. PollOnly, and other systems,
+// poll every file. A look made in the middle of a rotation (which events
+// make likely) sees names renamed under it and copies half made: files are
+// identified by the bytes read, never by reading them again, and copies
+// are listed again and told from the copy being made.
 package source

@@ -35,9 +35,17 @@ type Batch struct {
 
 // Options configure a Follower.
 type Options struct {
-	Patterns []string      // paths or globs; "-" is stdin
-	FromEnd  bool          // skip what files hold when first seen at start-up
-	Poll     time.Duration // how often to look for new data (20ms)
+	Patterns []string // paths or globs; "-" is stdin
+	FromEnd  bool     // skip what files hold when first seen at start-up
+	// Poll is how often a file is looked at where events do not wake the
+	// follower: with PollOnly, outside Linux, and on filesystems that send
+	// no events (20ms). wake.go says when a file is looked at.
+	Poll time.Duration
+	// PollOnly looks at every file every Poll, with no file events.
+	PollOnly bool
+	// Safety is how often every file is looked at although no event came,
+	// to notice files whose events do not arrive (1s).
+	Safety time.Duration
 	// Rescan is how often globs are matched again for new files (1s).
 	Rescan time.Duration
 	// DrainQuiet is how long a rotated-away file must stay quiet before it
@@ -67,6 +75,19 @@ type Follower struct {
 	gen          int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
+
+	// When to look (wake.go): the notifier (nil when polling), the
+	// directories watched by name and by watch, how many tailers share a
+	// file's watch, the directories polled because events do not arrive.
+	events      notifier
+	newNotifier func() (notifier, error)
+	dirWatch    map[string]int
+	watchDirs   map[int]string
+	watchRefs   map[int]int
+	pollDirs    map[string]bool
+	nextSafety  time.Time
+	nextPoll    time.Time
+	timer       *time.Timer
 }
 
 const (
@@ -78,6 +99,9 @@ const (
 	// watch does not keep a backlog's MiB for ever.
 	quietChunk = 64 << 10
 	quietAfter = time.Second
+	// mtimeGrain is more than a tick of the clock the kernel stamps a
+	// file's changes with (1–10 ms).
+	mtimeGrain = 50 * time.Millisecond
 )
 
 // New returns a Follower that will send to out.
@@ -87,6 +111,9 @@ func New(opt Options, out chan<- Batch) *Follower {
 	}
 	if opt.Rescan <= 0 {
 		opt.Rescan = time.Second
+	}
+	if opt.Safety <= 0 {
+		opt.Safety = time.Second
 	}
 	if opt.DrainQuiet <= 0 {
 		opt.DrainQuiet = 2 * time.Second
@@ -98,6 +125,8 @@ func New(opt Options, out chan<- Batch) *Follower {
 	for _, p := range opt.Positions {
 		f.restoredPath[p.Path] = true
 	}
+	f.newNotifier = newNotifier
+	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}
 	f.health.init(opt.Patterns)
 	return f
 }
@@ -105,6 +134,47 @@ func New(opt Options, out chan<- Batch) *Follower {
 // Run follows until ctx ends, or stdin ends when it is the only source. It
 // returns nil on cancellation.
 func (f *Follower) Run(ctx context.Context) error {
+	stdinOnly := f.startStdin(ctx)
+	f.startEvents()
+	defer f.stopEvents()
+	f.timer = time.NewTimer(time.Hour)
+	defer f.timer.Stop()
+	f.rescan(ctx, true)
+	lastScan, lastRead := time.Now(), time.Now()
+	for {
+		if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
+			// Before reading what woke it, so the first read after a quiet
+			// spell is small again.
+			f.buf = make([]byte, quietChunk)
+		}
+		rescan := f.markDue(time.Now())
+		busy, err := f.lookAll(ctx)
+		if err != nil {
+			return err
+		}
+		if busy {
+			lastRead = time.Now()
+		}
+		f.tailers = f.retire(f.tailers)
+		if rescan || (f.events == nil || f.opt.Rescan < f.opt.Safety) && time.Since(lastScan) >= f.opt.Rescan {
+			f.rescan(ctx, false)
+			lastScan = time.Now()
+		}
+		if f.anyDue() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		if f.sleep(ctx, stdinOnly, f.nextLook(lastScan)) {
+			return nil
+		}
+	}
+}
+
+// startStdin reads stdin when a pattern is "-", and returns a channel that
+// closes when it ends if it is the only thing to follow.
+func (f *Follower) startStdin(ctx context.Context) <-chan struct{} {
 	stdin, files := false, false
 	for _, p := range f.opt.Patterns {
 		if p == "-" {
@@ -116,53 +186,59 @@ func (f *Follower) Run(ctx context.Context) error {
 	if stdin {
 		go f.readStdin(ctx)
 	}
-	var stdinOnly <-chan struct{}
 	if stdin && !files {
-		stdinOnly = f.stdinDone
+		return f.stdinDone
 	}
-	f.rescan(ctx, true)
-	poll := time.NewTicker(f.opt.Poll)
-	defer poll.Stop()
-	lastScan, lastRead := time.Now(), time.Now()
-	for {
-		if len(f.buf) > quietChunk && time.Since(lastRead) >= quietAfter {
-			// Before reading what woke it, so the first read after a quiet
-			// spell is small again.
-			f.buf = make([]byte, quietChunk)
-		}
-		busy := false
-		for _, t := range f.tailers {
-			if t.waiting() {
-				continue
-			}
-			did, err := f.step(ctx, t)
-			if err != nil {
-				return err
-			}
-			busy = busy || did
-		}
-		if busy {
-			lastRead = time.Now()
-		}
-		f.tailers = f.retire(f.tailers)
-		if time.Since(lastScan) >= f.opt.Rescan {
-			f.rescan(ctx, false)
-			lastScan = time.Now()
-		}
-		if busy {
-			if ctx.Err() != nil {
-				return nil
-			}
+	return nil
+}
+
+// lookAll looks at the tailers due, and reports whether any read.
+func (f *Follower) lookAll(ctx context.Context) (bool, error) {
+	busy := false
+	for _, t := range f.tailers {
+		if !t.due || t.waiting() {
 			continue
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-stdinOnly:
-			return nil
-		case <-poll.C:
+		did, err := f.step(ctx, t)
+		if err != nil {
+			return busy, err
+		}
+		t.looked(did)
+		// One that read is looked at again at once, until it has nothing.
+		t.due = did
+		busy = busy || did
+	}
+	return busy, nil
+}
+
+// anyDue reports whether a tailer is to be looked at again at once.
+func (f *Follower) anyDue() bool {
+	for _, t := range f.tailers {
+		if t.due && !t.waiting() {
+			return true
 		}
 	}
+	return false
+}
+
+// sleep waits for an event or until the next look, and reports whether
+// the follower is to stop.
+func (f *Follower) sleep(ctx context.Context, stdinOnly <-chan struct{}, until time.Time) bool {
+	f.timer.Reset(max(time.Until(until), time.Millisecond))
+	var events <-chan struct{}
+	if f.events != nil {
+		events = f.events.changes()
+	}
+	select {
+	case <-ctx.Done():
+		return true
+	case <-stdinOnly:
+		return true
+	case <-events:
+	case <-f.timer.C:
+	}
+	f.timer.Stop()
+	return false
 }
 
 func (f *Follower) send(ctx context.Context, b Batch) bool {
@@ -190,6 +266,7 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		paths = append(paths, matches...)
 	}
 	sort.Strings(paths)
+	f.watchPatternDirs()
 	for _, p := range paths {
 		if f.seen[p] {
 			continue
@@ -236,7 +313,8 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		if name == "" {
 			since = r.modTime
 		}
-		prev = f.followNewer(path, name, since, r)
+		prev = f.followNewer(path, name, since, r, sameFileAs(file))
+		f.announce(ctx, prev, r)
 	}
 	var start int64
 	switch pos, ok := f.takeRestored(file, path); {
@@ -272,11 +350,15 @@ func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64)
 	}
 	if st, err := file.Stat(); err == nil {
 		t.dev, t.ino = devIno(st)
+		// As it was identified: the first look compares with this.
+		t.lastSize, t.modTime, t.lookedAt = st.Size(), st.ModTime(), time.Now()
 	}
 	if _, err := file.Seek(start, io.SeekStart); err != nil {
 		f.log.Warn("seek", "path", path, "err", err)
 	}
 	t.rememberTail()
+	t.rememberHead()
+	f.watch(t)
 	f.tailers = append(f.tailers, t)
 	f.log.Debug("following", "path", path, "offset", start, "file", id.String())
 	return t
@@ -322,6 +404,7 @@ func (f *Follower) retire(ts []*tailer) []*tailer {
 	kept := ts[:0]
 	for _, t := range ts {
 		if t.ended {
+			f.unwatch(t)
 			t.f.Close()
 			continue
 		}
@@ -338,7 +421,13 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	n, err := t.f.Read(f.buf)
+	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(ctx, t, f.buf[:n]) {
+		// Read again once the copies before it are: nothing was handed on.
+		_, err := t.f.Seek(0, io.SeekStart)
+		return err == nil, nil
+	}
 	if n > 0 {
+		t.learnHead(t.offset+int64(len(t.partial)), f.buf[:n])
 		if !f.emitData(ctx, t, f.buf[:n]) {
 			return false, nil
 		}
@@ -352,11 +441,18 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		f.setProblem(t.path, fmt.Errorf("read: %w", err))
 		return false, nil
 	}
+	f.atEnd(ctx, t)
+	return false, nil
+}
+
+// atEnd is a look that found nothing new: the file is idle; a drained one
+// ends once quiet long enough; else rotation is looked for.
+func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 	t.caughtUp = true
 	if !t.idleSent {
 		t.idleSent = true
 		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true}) {
-			return false, nil
+			return
 		}
 	}
 	if t.quietSince.IsZero() {
@@ -371,13 +467,18 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		if st, err := t.f.Stat(); err == nil && st.ModTime().Before(quiet) {
 			quiet = st.ModTime()
 		}
-		if time.Since(quiet) >= f.opt.DrainQuiet {
+		t.drainAt = quiet.Add(f.opt.DrainQuiet)
+		if !time.Now().Before(t.drainAt) {
 			f.end(ctx, t, "rotated file drained")
 		}
-		return false, nil
+		return
 	}
-	f.checkRotated(ctx, t)
-	return false, nil
+	if t.checkPath {
+		// Every poll; with events, when its directory changed (a rotation
+		// renames, deletes or creates a name there) and at safety looks.
+		t.checkPath = false
+		f.checkRotated(ctx, t)
+	}
 }
 
 // emitData hands on the whole lines in data, keeping an unfinished last
@@ -411,16 +512,16 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 		// A backlog grew the buffer; an idle file should not keep it.
 		t.partial = append([]byte(nil), t.partial...)
 	}
-	if t.id.FingerprintLen < fingerprintLen && t.ino == t.id.Ino && sameStart(t.f, t.id) {
+	if t.id.FingerprintLen < len(t.head) && t.ino == t.id.Ino {
 		// The file was short when first seen: identify it by more of it,
 		// before the batch whose position a checkpoint may save.
-		if id, err := identify(t.f); err == nil {
+		if id := t.id.grown(t.head); id != (FileID{}) {
 			t.id = id
 		}
 	}
 	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
 	t.offset += int64(len(out))
-	t.rememberTail()
+	t.extendTail(out)
 	return ok
 }
 
@@ -473,20 +574,41 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	size := st.Size()
 	readTo := t.offset + int64(len(t.partial))
 	// The time too: a file truncated and rewritten to the very same size
-	// between two looks has changed all the same.
-	if size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
+	// between two looks has changed all the same. But a file's time moves
+	// by the kernel's coarse clock (a few ms): within one of its ticks a
+	// truncation and a rewrite to the same size keep it. So the time tells
+	// only once it was older than a tick at the last look; until then the
+	// bytes are compared (an event often wakes the follower within a tick).
+	now, looked := time.Now(), !t.lookedAt.IsZero()
+	settled := t.lookedAt.Sub(t.modTime) > mtimeGrain
+	t.lookedAt = now
+	if settled && size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
 		return false
+	}
+	if readTo == 0 && size == 0 && looked && !st.ModTime().Equal(t.modTime) && f.copiedUnread(ctx, t, nil) {
+		return true
 	}
 	t.lastSize, t.modTime = size, st.ModTime()
 	if size >= readTo && sameStart(t.f, t.id) && t.tailUnchanged() {
 		return false
 	}
 	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
-	copied, since := f.recoverCopy(ctx, t)
+	f.followTruncated(ctx, t)
+	return true
+}
+
+// followTruncated reads the lines a copy took of a truncated file, follows
+// the file from its start, after any copies made since the one read from,
+// and ends the truncated stream.
+func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
+	copied, copyInfo := f.recoverCopy(ctx, t)
 	var next *tailer
+	var head []byte // of the file now at the path, as it is identified
 	if file, err := openRegular(t.path); err == nil {
+		head = readHead(file)
 		if id, err := identify(file); err == nil {
 			next = f.addTailer(file, t.path, id, 0)
+			next.readCopy = copyInfo
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
 			// stream ends).
@@ -497,55 +619,176 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	}
 	f.end(ctx, t, "truncated")
 	// Copies newer than the one read from were made since the last look
-	// (copytruncate more than once). Without a copy holding unread lines
-	// nothing ties a copy to this file but times, too coarse to tell a
-	// copy made just now from one made since: none is read then.
+	// (copytruncate more than once). Without a copy of what was read
+	// (whole, or with more) nothing ties a copy to this file but times,
+	// too coarse to tell a copy made just now from one made since: none is
+	// read then. A copy that starts as the file now does is one being
+	// made of it (copytruncate again, not yet truncated): the file's own
+	// tailer reads those lines.
 	if next != nil && copied != "" {
-		if newest := f.followNewer(t.path, copied, since, nil); newest != nil {
-			next.after = newest
+		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head)); newest != nil {
+			f.announce(ctx, newest, nil)
+			next.beginsAfter(newest)
 		}
 	}
+}
+
+// copiedUnread notices a file written and copied and truncated again
+// between two looks before any of it was read (its tailer at offset 0,
+// empty when identified: nothing to compare): when its first read brings
+// head, or its time changes while it is empty. Copies newer than the one
+// this generation began after, and not copies of head, hold those lines,
+// and are read before it; it begins after the newest of them then.
+func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) bool {
+	if t.id.FingerprintLen > 0 || t.readCopy == nil {
+		return false
+	}
+	copied := t.readCopy
+	dev, ino := devIno(copied)
+	name, _ := nameOf(t.path, FileID{Dev: dev, Ino: ino})
+	if name == "" {
+		return false
+	}
+	newest := f.followNewer(t.path, name, time.Time{}, nil, copyOf(head))
+	if newest == nil {
+		return false
+	}
+	f.announce(ctx, newest, nil)
+	f.log.Info("the file was copied and truncated again before its lines were read; reading the copy first", "path", t.path)
+	t.beginsAfter(newest)
 	return true
 }
 
-// recoverCopy reads, from the copy a copytruncate left beside the file,
-// the lines written after graceguard's last read and before the copy.
-func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, time.Time) {
-	readTo := t.offset
-	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
-	for _, s := range siblings {
-		if s == t.path {
-			continue
-		}
-		c, err := openRegular(s)
-		if err != nil {
-			continue
-		}
-		st, err := c.Stat()
-		if err != nil || st.Size() <= readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
-			c.Close()
-			continue
-		}
-		f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
-		copyTime := st.ModTime()
-		data := make([]byte, st.Size()-readTo)
-		n, _ := c.ReadAt(data, readTo)
-		c.Close()
-		t.partial = t.partial[:0]
-		f.emitData(ctx, t, data[:n])
-		if len(t.partial) > 0 {
-			// The copy's last line had no newline: it is whole all the same.
-			f.emitData(ctx, t, []byte{'\n'})
-		}
-		return s, copyTime
+// beginsAfter makes t wait for the copies up to newest: t's generation
+// began after them.
+func (t *tailer) beginsAfter(newest *tailer) {
+	t.after = newest
+	if st, err := newest.f.Stat(); err == nil {
+		t.readCopy = st
 	}
-	return "", time.Time{}
+}
+
+// announce says, oldest first, which generations were chained before the
+// file now at a path, from newest back to stop: a checkpoint written
+// while they wait their turn names them (at their start), so a restart
+// reads them too. Without it, the file after them, announced as it is
+// opened, would be the newest generation with a position, and those before
+// it would be taken as finished.
+func (f *Follower) announce(ctx context.Context, newest, stop *tailer) {
+	var chain []*tailer
+	for t := newest; t != nil && t != stop; t = t.after {
+		chain = append(chain, t)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		t := chain[i]
+		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset})
+	}
+}
+
+// sameFileAs returns whether a generation is the file opened at the path:
+// renamed into a generation (rotated again) since it was opened there, it
+// is read as the path's file, not a second time as a generation.
+func sameFileAs(file *os.File) func(*os.File) bool {
+	st, err := file.Stat()
+	return func(c *os.File) bool {
+		cst, cerr := c.Stat()
+		return err == nil && cerr == nil && os.SameFile(st, cst)
+	}
+}
+
+// nameNow is the name the generation info was found under has now (it may
+// have been renamed since, by a rotation under way).
+func nameNow(path, name string, info os.FileInfo) string {
+	dev, ino := devIno(info)
+	if now, _ := nameOf(path, FileID{Dev: dev, Ino: ino}); now != "" {
+		return now
+	}
+	return name
+}
+
+// copyOf returns whether a newer generation is a copy being made of the
+// file whose first bytes are head (copytruncate again, the truncation
+// still to come): it is empty so far, or starts as the file did. That
+// file's own tailer reads those lines; the copy's would read them twice.
+// An empty generation has nothing to read anyway.
+func copyOf(head []byte) func(*os.File) bool {
+	return func(c *os.File) bool {
+		ch := readHead(c)
+		n := min(len(ch), len(head))
+		return len(ch) == 0 || n > 0 && bytes.Equal(ch[:n], head[:n])
+	}
+}
+
+func readHead(f *os.File) []byte {
+	buf := make([]byte, fingerprintLen)
+	n, _ := f.ReadAt(buf, 0)
+	return buf[:n]
+}
+
+// recoverCopy reads, from the copy a copytruncate left beside the file,
+// the lines written after graceguard's last read and before the copy. It
+// returns the copy's name and what it was, or "" and nil when there is
+// none. A rotation under way renames the siblings between their listing
+// and their opening (the copy named .1 becomes .2): the siblings are
+// listed again when none was the copy.
+func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, os.FileInfo) {
+	for range 3 {
+		siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
+		for _, s := range siblings {
+			if st := f.readCopy(ctx, t, s); st != nil {
+				return s, st
+			}
+		}
+	}
+	return "", nil
+}
+
+// readCopy reads the lines past t's offset from s if s is a copy of what t
+// read, and returns what s is (nil when it is not such a copy).
+func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInfo {
+	readTo := t.offset
+	if s == t.path {
+		return nil
+	}
+	c, err := openRegular(s)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	st, err := c.Stat()
+	if err != nil || st.Size() < readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
+		return nil
+	}
+	if st.Size() == readTo {
+		// A copy of exactly what was read: nothing to read from it, but
+		// copies made after it (copytruncated again since the last look)
+		// hold lines written after it, and are read next.
+		return st
+	}
+	f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
+	data := make([]byte, st.Size()-readTo)
+	n, _ := c.ReadAt(data, readTo)
+	t.partial = t.partial[:0]
+	t.learnHead(readTo, data[:n])
+	f.emitData(ctx, t, data[:n])
+	if len(t.partial) > 0 {
+		// The copy's last line had no newline: it is whole all the same.
+		f.emitData(ctx, t, []byte{'\n'})
+	}
+	return st
 }
 
 // checkRotated notices the path now names another file (renamed or deleted
 // and recreated): this file is drained, and the new one followed from its
 // start.
 func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
+	if st, err := os.Stat(t.path); err == nil {
+		// The path still names this file (one stat, where opening it takes
+		// nine system calls: the usual answer, at every look).
+		if dev, ino := devIno(st); dev == t.id.Dev && ino == t.id.Ino && ino != 0 {
+			return
+		}
+	}
 	file, err := os.Open(t.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -573,7 +816,9 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	if name == "" {
 		since = t.modTime
 	}
-	f.addTailer(file, t.path, id, 0).after = f.followNewer(t.path, name, since, t)
+	after := f.followNewer(t.path, name, since, t, sameFileAs(file))
+	f.announce(ctx, after, t)
+	f.addTailer(file, t.path, id, 0).after = after
 }
 
 func sameInode(file *os.File, id FileID) bool {
@@ -611,10 +856,19 @@ type tailer struct {
 	ended      bool
 	dev, ino   uint64    // of the open file (id may name the original of a copy)
 	modTime    time.Time // when the file last changed, as last seen
+	lookedAt   time.Time // when its size and time were last looked at
+	// head is the file's first bytes as read (up to fingerprintLen), to
+	// identify a file that was short when first seen by what was read of
+	// it, never by reading it again (it may have been rewritten since).
+	head []byte
+	// readCopy is the copy the truncation that began this generation left,
+	// whose lines were read: it is not a copy of this one.
+	readCopy os.FileInfo
 	// after is the older generation read before this one; caughtUp says
 	// this one has been read to its end once.
 	after    *tailer
 	caughtUp bool
+	wakeState
 }
 
 // waiting reports whether t waits for an older generation to be read.
@@ -642,6 +896,35 @@ func (t *tailer) rememberTail() {
 	if m, _ := t.f.ReadAt(buf, t.offset-n); int64(m) == n {
 		t.tail = buf
 	}
+}
+
+// extendTail keeps the bytes before the read offset, out just handed on.
+func (t *tailer) extendTail(out []byte) {
+	keep := min(len(t.tail), max(0, tailLen-len(out)))
+	tail := make([]byte, 0, tailLen)
+	tail = append(tail, t.tail[len(t.tail)-keep:]...)
+	t.tail = append(tail, out[max(0, len(out)-tailLen):]...)
+}
+
+// rememberHead keeps the first bytes of a file opened past its start
+// while they are still the ones its identity was taken from.
+func (t *tailer) rememberHead() {
+	t.head = nil
+	if t.offset == 0 || t.offset > fingerprintLen || t.id.FingerprintLen >= fingerprintLen {
+		return
+	}
+	buf := make([]byte, t.offset)
+	if n, _ := t.f.ReadAt(buf, 0); int64(n) == t.offset && t.id.grown(buf) != (FileID{}) {
+		t.head = buf
+	}
+}
+
+// learnHead keeps the bytes read at pos while they continue the head.
+func (t *tailer) learnHead(pos int64, data []byte) {
+	if pos != int64(len(t.head)) || len(t.head) >= fingerprintLen {
+		return
+	}
+	t.head = append(t.head, data[:min(len(data), fingerprintLen-len(t.head))]...)
 }
 
 func (t *tailer) tailUnchanged() bool { return t.tailMatches(t.f) }

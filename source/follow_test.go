@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,12 @@ type collector struct {
 
 func follow(t *testing.T, opt Options) (*collector, context.CancelFunc, chan error) {
 	t.Helper()
+	return followWith(t, opt, nil)
+}
+
+// followWith is follow with setup called on the Follower before it runs.
+func followWith(t *testing.T, opt Options, setup func(*Follower)) (*collector, context.CancelFunc, chan error) {
+	t.Helper()
 	c := &collector{lines: map[string]int{}, ended: map[string]bool{}, last: map[string]Position{}, batches: make(chan Batch, 64)}
 	if opt.Poll == 0 {
 		opt.Poll = 5 * time.Millisecond
@@ -40,7 +47,13 @@ func follow(t *testing.T, opt Options) (*collector, context.CancelFunc, chan err
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stopped := make(chan struct{})
+	if opt.Logger == nil && os.Getenv("GG_DEBUG") != "" {
+		opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	f := New(opt, c.batches)
+	if setup != nil {
+		setup(f)
+	}
 	go func() {
 		err := f.Run(ctx)
 		done <- err
@@ -218,38 +231,46 @@ func TestFollowRotation(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "app.log")
-			w := newWriter(t, path, "line")
-			w.write(100)
-			c, _, _ := follow(t, Options{Patterns: []string{path}})
-			for range 3 {
-				stop, done := make(chan struct{}), make(chan struct{})
-				go w.keepWriting(stop, done)
-				time.Sleep(40 * time.Millisecond)
-				tt.rotate(t, w, path)
-				time.Sleep(40 * time.Millisecond)
-				close(stop)
-				<-done
-			}
-			w.write(50)
-			w.close()
-			c.waitLines(t, w.next)
-			time.Sleep(50 * time.Millisecond) // let any duplicate arrive
-			c.checkExactlyOnce(t, "line", w.next)
-		})
+		for _, m := range modes {
+			t.Run(tt.name+"/"+m.name, func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "app.log")
+				w := newWriter(t, path, "line")
+				w.write(100)
+				c, _, _ := follow(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly})
+				for range 3 {
+					stop, done := make(chan struct{}), make(chan struct{})
+					go w.keepWriting(stop, done)
+					time.Sleep(40 * time.Millisecond)
+					tt.rotate(t, w, path)
+					time.Sleep(40 * time.Millisecond)
+					close(stop)
+					<-done
+				}
+				w.write(50)
+				w.close()
+				c.waitLines(t, w.next)
+				time.Sleep(50 * time.Millisecond) // let any duplicate arrive
+				c.checkExactlyOnce(t, "line", w.next)
+			})
+		}
 	}
 }
 
 // A file truncated and rewritten past the old read offset between two
 // polls is noticed by its changed first bytes.
 func TestFollowTruncationRewrittenPastOffset(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testTruncationRewrittenPastOffset(t, m.pollOnly) })
+	}
+}
+
+func testTruncationRewrittenPastOffset(t *testing.T, pollOnly bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	w := newWriter(t, path, "old")
 	w.write(10)
-	c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 200 * time.Millisecond})
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 200 * time.Millisecond, PollOnly: pollOnly})
 	c.waitLines(t, 10)
 	w.mu.Lock()
 	os.Truncate(path, 0)

@@ -110,37 +110,8 @@ func generationNumber(base, name string) (int, bool) {
 // at path to wait for (nil when there is none).
 func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	gens := generations(path)
-	type found struct {
-		file *os.File
-		pos  Position
-		ok   bool
-	}
-	located := make([]found, len(gens))
-	oldest, newest := -1, -1
-	current := f.restoredAt(path)
-	// Renamed files first (identity), then copies (fingerprint): a copy
-	// stands in only for a position whose own file is gone or rewritten.
-	for _, copies := range []bool{false, true} {
-		for i, g := range gens {
-			if located[i].ok || g.compressed || f.seen[g.name] {
-				continue
-			}
-			file, err := openRegular(g.name)
-			if err != nil {
-				continue
-			}
-			pos, ok := f.takeRestoredFile(file, g.name, copies)
-			if !ok {
-				file.Close()
-				continue
-			}
-			located[i] = found{file, pos, true}
-			if oldest < 0 || i < oldest {
-				oldest = i
-			}
-			newest = max(newest, i)
-		}
-	}
+	current := f.restoredAt(path) // before the generations take positions
+	located, oldest, newest := f.locateGenerations(gens)
 	if current {
 		newest = len(gens)
 	}
@@ -152,35 +123,80 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	}
 	var prev *tailer
 	for i := oldest; i < len(gens); i++ {
-		g := gens[i]
-		if g.compressed {
-			f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
+		t := f.startGeneration(gens[i], located[i], i < newest)
+		if t == nil {
 			continue
-		}
-		var t *tailer
-		switch {
-		case located[i].ok:
-			f.log.Info("reading a file rotated while graceguard was down", "path", g.name, "offset", located[i].pos.Offset)
-			t = f.addTailer(located[i].file, g.name, located[i].pos.ID, located[i].pos.Offset)
-		case i < newest:
-			continue // finished before an older one stopped draining
-		default:
-			file, err := openRegular(g.name)
-			if err != nil {
-				continue
-			}
-			id, err := identify(file)
-			if err != nil || f.followingFile(id) {
-				file.Close()
-				continue
-			}
-			f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
-			t = f.addTailer(file, g.name, id, 0)
 		}
 		t.draining, t.after = true, prev
 		prev = t
 	}
+	f.announce(ctx, prev, nil)
 	return prev
+}
+
+// located is a generation's file found by a restored position.
+type located struct {
+	file *os.File
+	pos  Position
+	ok   bool
+}
+
+// locateGenerations finds the generations restored positions name, and the
+// oldest and newest of them (-1 when none is).
+func (f *Follower) locateGenerations(gens []generation) ([]located, int, int) {
+	found := make([]located, len(gens))
+	oldest, newest := -1, -1
+	// Renamed files first (identity), then copies (fingerprint): a copy
+	// stands in only for a position whose own file is gone or rewritten.
+	for _, copies := range []bool{false, true} {
+		for i, g := range gens {
+			if found[i].ok || g.compressed || f.seen[g.name] {
+				continue
+			}
+			file, err := openRegular(g.name)
+			if err != nil {
+				continue
+			}
+			pos, ok := f.takeRestoredFile(file, g.name, copies)
+			if !ok {
+				file.Close()
+				continue
+			}
+			found[i] = located{file, pos, true}
+			if oldest < 0 || i < oldest {
+				oldest = i
+			}
+			newest = max(newest, i)
+		}
+	}
+	return found, oldest, newest
+}
+
+// startGeneration follows one generation from its restored position, or
+// from its start when it is newer than every one a position names. It
+// returns nil for one that is not to be read.
+func (f *Follower) startGeneration(g generation, at located, finished bool) *tailer {
+	switch {
+	case g.compressed:
+		f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
+		return nil
+	case at.ok:
+		f.log.Info("reading a file rotated while graceguard was down", "path", g.name, "offset", at.pos.Offset)
+		return f.addTailer(at.file, g.name, at.pos.ID, at.pos.Offset)
+	case finished:
+		return nil // finished before an older one stopped draining
+	}
+	file, err := openRegular(g.name)
+	if err != nil {
+		return nil
+	}
+	id, err := identify(file)
+	if err != nil || f.followingFile(id) {
+		file.Close()
+		return nil
+	}
+	f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
+	return f.addTailer(file, g.name, id, 0)
 }
 
 // restoredAt reports whether a restored position names the file now at
@@ -236,9 +252,9 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // followNewer follows, after t, the generations of path newer than the file
 // named after (or, when that name is unknown, newer than the time since)
 // that no tailer has: a rotation noticed late, with whole generations
-// written meanwhile. It returns the newest tailer of the chain (t when
-// there was none).
-func (f *Follower) followNewer(path, after string, since time.Time, t *tailer) *tailer {
+// written meanwhile, except those skip names (nil: none). It returns the
+// newest tailer of the chain (t when there was none).
+func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, skip func(*os.File) bool) *tailer {
 	gens := generations(path)
 	start := -1
 	for i, g := range gens {
@@ -263,7 +279,7 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer) *
 			continue
 		}
 		id, err := identify(file)
-		if err != nil || f.followingFile(id) {
+		if err != nil || f.followingFile(id) || skip != nil && skip(file) {
 			file.Close()
 			continue
 		}

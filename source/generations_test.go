@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -178,29 +179,31 @@ func TestFollowLagsTwoRotations(t *testing.T) {
 		{"copytruncate", copytruncate},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			path := filepath.Join(dir, "app.log")
-			w := newWriter(t, path, "l")
-			w.write(10)
-			c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond})
-			c.waitLines(t, 10)
-			c.waitIdle(t)
-			for range 2 {
+		for _, m := range modes {
+			t.Run(tt.name+"/"+m.name, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				path := filepath.Join(dir, "app.log")
+				w := newWriter(t, path, "l")
+				w.write(10)
+				c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond, PollOnly: m.pollOnly})
+				c.waitLines(t, 10)
+				c.waitIdle(t)
+				for range 2 {
+					w.write(5)
+					w.close()
+					tt.rotate(t, path)
+					next := w.next
+					w = newWriter(t, path, "l")
+					w.next = next
+				}
 				w.write(5)
 				w.close()
-				tt.rotate(t, path)
-				next := w.next
-				w = newWriter(t, path, "l")
-				w.next = next
-			}
-			w.write(5)
-			w.close()
-			c.waitLines(t, 25)
-			time.Sleep(50 * time.Millisecond)
-			c.checkInOrder(t, "l", 0, 25)
-		})
+				c.waitLines(t, 25)
+				time.Sleep(50 * time.Millisecond)
+				c.checkInOrder(t, "l", 0, 25)
+			})
+		}
 	}
 }
 
@@ -248,4 +251,44 @@ func TestFollowDoesNotRereadFinishedGenerations(t *testing.T) {
 	c.waitLines(t, 5)
 	time.Sleep(100 * time.Millisecond)
 	c.checkInOrder(t, "g2", 5, 10)
+}
+
+// Generations chained before the file at the path are announced before
+// any data: a checkpoint written while they wait their turn must name
+// them, or a restart takes them for finished (the file after them has a
+// position) and skips their lines.
+func TestFollowAnnouncesChainedGenerations(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	saved := stopAndSave(t, Options{Patterns: []string{path}}, 10)
+	for range 2 {
+		w.write(5)
+		w.close()
+		rename(t, path)
+		next := w.next
+		w = newWriter(t, path, "l")
+		w.next = next
+	}
+	w.write(5)
+	w.close()
+	batches := make(chan Batch, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go New(Options{Patterns: []string{path}, Positions: saved}, batches).Run(ctx)
+	announced := map[string]bool{}
+	for b := range batches {
+		if len(b.Data) > 0 {
+			break
+		}
+		if !b.Idle && !b.Ended {
+			announced[filepath.Base(b.Path)] = true
+		}
+	}
+	for _, name := range []string{"app.log.2", "app.log.1", "app.log"} {
+		if !announced[name] {
+			t.Errorf("%s was not announced before the first data (announced: %v)", name, announced)
+		}
+	}
 }

@@ -59,6 +59,22 @@ func fingerprint(f *os.File) (string, int, error) {
 	return hex.EncodeToString(sum[:]), n, nil
 }
 
+// grown is id taken from more of the file's first bytes, head; the zero
+// FileID when head does not start with the bytes id was taken from.
+func (id FileID) grown(head []byte) FileID {
+	if len(head) < id.FingerprintLen {
+		return FileID{}
+	}
+	if id.FingerprintLen > 0 {
+		if sum := sha256.Sum256(head[:id.FingerprintLen]); hex.EncodeToString(sum[:]) != id.Fingerprint {
+			return FileID{}
+		}
+	}
+	head = head[:min(len(head), fingerprintLen)]
+	sum := sha256.Sum256(head)
+	return FileID{Dev: id.Dev, Ino: id.Ino, Fingerprint: hex.EncodeToString(sum[:]), FingerprintLen: len(head)}
+}
+
 // sameStart reports whether f still starts with the bytes id was taken from.
 func sameStart(f *os.File, id FileID) bool {
 	if id.FingerprintLen == 0 {

@@ -44,7 +44,7 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 	s := &watchSources{}
 	if len(o.patterns) > 0 {
 		f := source.New(source.Options{
-			Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, Positions: files, Stdin: o.io.in, Logger: logger,
+			Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, PollOnly: !o.inotify, Positions: files, Stdin: o.io.in, Logger: logger,
 		}, out)
 		s.files = f
 		s.runs = append(s.runs, f.Run)

@@ -42,6 +42,7 @@ type watchOptions struct {
 	settle          time.Duration
 	proxies         proxyFlags
 	poll            time.Duration
+	inotify         bool
 	checkpointEvery time.Duration
 	listen          string
 	logFormat       string
@@ -128,7 +129,8 @@ exits 0.`,
 	f.StringVar(&o.from, "from", "start", "where to start a file or container log first seen at start-up: start or end")
 	f.StringVar(&o.stateDir, "state-dir", ".graceguard", "`DIR` for checkpoints (positions, history, sent alert ids); empty for none")
 	f.DurationVar(&o.settle, "settle", 2*time.Second, "longest a grace reuse waits for the other files or pods to catch up")
-	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often files are checked for new lines")
+	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often files are checked for new lines (with --inotify: only where file events do not arrive)")
+	f.BoolVar(&o.inotify, "inotify", false, "wake on file events (inotify, Linux), polling files only where events do not arrive and once a second as a safety net; off: every file every --poll")
 	f.DurationVar(&o.checkpointEvery, "checkpoint-every", 5*time.Second, "how often state is checkpointed")
 	f.StringVar(&o.listen, "listen", "", "`ADDR` for /healthz, /readyz and /metrics, e.g. 127.0.0.1:9090 (off when empty)")
 	f.StringVar(&o.logFormat, "log-format", "text", "graceguard's own log on stderr: text or json")

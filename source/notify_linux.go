@@ -1,0 +1,147 @@
+//go:build linux
+
+package source
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// What a file's and a directory's watch ask for. A file's: its bytes and
+// size (a write, a truncation), its links (deleted) and its name (renamed).
+// A directory's: names coming and going (a rotation, a new file a glob
+// matches). Modifications of a directory's files are not asked of the
+// directory: the files' own watches say which one changed.
+const (
+	fileEvents = unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_MOVE_SELF | unix.IN_DELETE_SELF
+	dirEvents  = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO |
+		unix.IN_MOVE_SELF | unix.IN_DELETE_SELF | unix.IN_ONLYDIR
+)
+
+// inotify is the Linux notifier: one inotify descriptor, read by one
+// goroutine that records which watches saw events and wakes the follower.
+type inotify struct {
+	fd   int
+	file *os.File
+	wake chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	changed map[int]bool
+	counts  map[int]uint64
+	all     bool // the queue overflowed: events were lost
+}
+
+func newNotifier() (notifier, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify_init1: %w", err)
+	}
+	n := &inotify{
+		fd: fd, file: os.NewFile(uintptr(fd), "inotify"),
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		changed: map[int]bool{}, counts: map[int]uint64{},
+	}
+	go n.read()
+	return n, nil
+}
+
+// watchFile watches the file f has open, whatever its name is by now: the
+// path of its descriptor in /proc names that very inode, not whatever file
+// took its name since it was opened.
+func (n *inotify) watchFile(f *os.File, path string) (int, error) {
+	wd, err := unix.InotifyAddWatch(n.fd, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), fileEvents)
+	if errors.Is(err, unix.ENOENT) {
+		// No /proc (a very bare container): the name will do, and the
+		// directory's events and the safety look correct a race.
+		wd, err = unix.InotifyAddWatch(n.fd, path, fileEvents)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("inotify_add_watch %s: %w", path, err)
+	}
+	return wd, nil
+}
+
+func (n *inotify) watchDir(dir string) (int, error) {
+	wd, err := unix.InotifyAddWatch(n.fd, dir, dirEvents)
+	if err != nil {
+		return -1, fmt.Errorf("inotify_add_watch %s: %w", dir, err)
+	}
+	return wd, nil
+}
+
+func (n *inotify) unwatch(wd int) {
+	// EINVAL: the kernel removed it already (the file was deleted).
+	_, _ = unix.InotifyRmWatch(n.fd, uint32(wd))
+	n.mu.Lock()
+	delete(n.counts, wd)
+	delete(n.changed, wd)
+	n.mu.Unlock()
+}
+
+func (n *inotify) changes() <-chan struct{} { return n.wake }
+
+func (n *inotify) take() (map[int]bool, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var changed map[int]bool
+	if len(n.changed) > 0 {
+		changed, n.changed = n.changed, map[int]bool{}
+	}
+	all := n.all
+	n.all = false
+	return changed, all
+}
+
+func (n *inotify) seen(wd int) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.counts[wd]
+}
+
+func (n *inotify) close() error {
+	err := n.file.Close() // ends the reading goroutine's read
+	<-n.done
+	return err
+}
+
+// read records events until the descriptor is closed.
+func (n *inotify) read() {
+	defer close(n.done)
+	buf := make([]byte, 64<<10)
+	for {
+		m, err := n.file.Read(buf)
+		if err != nil {
+			return
+		}
+		n.record(buf[:m])
+		select {
+		case n.wake <- struct{}{}:
+		default: // a wake is pending: the follower takes every change then
+		}
+	}
+}
+
+func (n *inotify) record(buf []byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
+		ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+		off += unix.SizeofInotifyEvent + int(ev.Len)
+		if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+			n.all = true
+			continue
+		}
+		if ev.Mask&unix.IN_IGNORED != 0 {
+			continue // the watch is gone; its last events came before
+		}
+		n.changed[int(ev.Wd)] = true
+		n.counts[int(ev.Wd)]++
+	}
+}

@@ -1,0 +1,282 @@
+package source
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// When the follower looks at a file. Events (inotify on Linux) only say
+// when to look; what a look finds (new lines, a truncation, a rotation, a
+// copy) is decided by the same code whichever woke it, so an event lost,
+// late or doubled costs time, never a line.
+//
+//   - A file's own watch (by inode, so a renamed file still draining keeps
+//     it) wakes its tailers: bytes were written, or it was truncated.
+//   - A directory's watch wakes every tailer of a path in it and matches
+//     the patterns again: a name came or went (rotation, a new file).
+//   - Every Safety (1 s) every file is looked at anyway. When that look
+//     finds new bytes no event announced, and no event for the file comes
+//     by the next safety look, events do not arrive for that file (NFS and
+//     other network filesystems, some overlay and FUSE mounts): it and
+//     every file in its directory are polled every Poll from then on,
+//     which is logged once per directory. A file whose watch cannot be
+//     added (out of inotify watches) is polled from the start.
+//   - A drained file is looked at when its DrainQuiet is over.
+//
+// With PollOnly, or outside Linux, every file is looked at every Poll.
+
+// notifier says which watched files and directories changed.
+type notifier interface {
+	// watchFile watches the file f has open (path names it, for errors).
+	watchFile(f *os.File, path string) (int, error)
+	watchDir(dir string) (int, error)
+	unwatch(wd int)
+	// changes is signalled after events arrived.
+	changes() <-chan struct{}
+	// take returns the watches that saw events since the last take, and
+	// whether events may have been lost (then everything changed).
+	take() (changed map[int]bool, all bool)
+	// seen counts the events a watch saw.
+	seen(wd int) uint64
+	close() error
+}
+
+// wakeState is a tailer's part of deciding when to look at it.
+type wakeState struct {
+	wd        int  // its file's watch; -1 for none
+	due       bool // look at it now (again, while it reads)
+	checkPath bool // also look whether its path names another file now
+	polled    bool // events do not arrive for it: look every Poll
+	// unannounced: a safety look read bytes no event announced; seenAt is
+	// the watch's event count then.
+	unannounced bool
+	seenAt      uint64
+	// suspect: it did, and suspectSeen is the event count then.
+	suspect     bool
+	suspectSeen uint64
+	drainAt     time.Time // when a draining file has been quiet long enough
+}
+
+// startEvents opens the notifier, or leaves the follower polling.
+func (f *Follower) startEvents() {
+	if f.opt.PollOnly {
+		return
+	}
+	n, err := f.newNotifier()
+	if err != nil {
+		f.log.Info("file events unavailable; polling files", "every", f.opt.Poll, "err", err)
+		return
+	}
+	f.events = n
+	f.nextSafety = time.Now().Add(f.opt.Safety)
+	for _, t := range f.tailers {
+		f.watch(t)
+	}
+}
+
+func (f *Follower) stopEvents() {
+	if f.events != nil {
+		f.events.close()
+	}
+}
+
+// watch adds the watches a new tailer needs: its file's, and its
+// directory's. Where one cannot be added the file is polled.
+func (f *Follower) watch(t *tailer) {
+	t.wd, t.due, t.checkPath = -1, true, true
+	if f.events == nil {
+		return
+	}
+	dir := filepath.Dir(t.path)
+	if f.pollDirs[dir] {
+		t.polled = true
+		return
+	}
+	wd, err := f.events.watchFile(t.f, t.path)
+	if err == nil {
+		_, err = f.watchDir(dir)
+	}
+	if err != nil {
+		f.pollDir(dir, "file events cannot be watched here; polling", err)
+		t.polled = true
+		return
+	}
+	t.wd = wd
+	f.watchRefs[wd]++
+}
+
+// watchDir watches dir once; a failure is tried again at the next rescan.
+func (f *Follower) watchDir(dir string) (int, error) {
+	if wd, ok := f.dirWatch[dir]; ok {
+		return wd, nil
+	}
+	wd, err := f.events.watchDir(dir)
+	if err != nil {
+		return -1, err
+	}
+	f.dirWatch[dir] = wd
+	f.watchDirs[wd] = dir
+	return wd, nil
+}
+
+// watchPatternDirs watches the directories a pattern's new files would be
+// created in, when they can be named without matching.
+func (f *Follower) watchPatternDirs() {
+	if f.events == nil {
+		return
+	}
+	for _, p := range f.opt.Patterns {
+		if dir := filepath.Dir(p); p != "-" && !hasMeta(dir) && !f.pollDirs[dir] {
+			_, _ = f.watchDir(dir) // it may not exist yet: the rescan tries again
+		}
+	}
+}
+
+func (f *Follower) pollDir(dir, why string, err error) {
+	if !f.pollDirs[dir] {
+		f.pollDirs[dir] = true
+		f.log.Warn(why, "dir", dir, "every", f.opt.Poll, "err", err)
+	}
+}
+
+// unwatch drops an ended tailer's watch when no other tailer reads its
+// file (after a copytruncate two tailers share the inode).
+func (f *Follower) unwatch(t *tailer) {
+	if f.events == nil || t.wd < 0 {
+		return
+	}
+	f.watchRefs[t.wd]--
+	if f.watchRefs[t.wd] <= 0 {
+		delete(f.watchRefs, t.wd)
+		f.events.unwatch(t.wd)
+	}
+	t.wd = -1
+}
+
+// markDue marks the tailers to look at now, and reports whether the
+// patterns are to be matched again (a directory changed).
+func (f *Follower) markDue(now time.Time) (rescan bool) {
+	if f.events == nil {
+		if f.pollDue(now) {
+			for _, t := range f.tailers {
+				t.due, t.checkPath = true, true
+			}
+		}
+		return false
+	}
+	safety := f.safetyDue(now)
+	// The patterns are matched again at safety looks (when Rescan is no
+	// shorter), not at a timer of their own: one wake a second when idle.
+	rescan = safety && f.opt.Rescan >= f.opt.Safety
+	changed, all := f.events.take()
+	poll := f.pollDue(now)
+	for wd := range changed {
+		if _, ok := f.watchDirs[wd]; ok {
+			rescan = true
+		}
+	}
+	for _, t := range f.tailers {
+		f.markTailer(t, now, changed, all, safety, poll)
+	}
+	return rescan || all
+}
+
+func (f *Follower) pollDue(now time.Time) bool {
+	if now.Before(f.nextPoll) {
+		return false
+	}
+	f.nextPoll = now.Add(f.opt.Poll)
+	return true
+}
+
+// safetyDue reports whether it is time for a safety look; then it judges
+// the suspects of the last one and counts each file's events before the
+// changes are taken: an event that comes between is among the changes,
+// one that comes after is counted past seenAt.
+func (f *Follower) safetyDue(now time.Time) bool {
+	if now.Before(f.nextSafety) {
+		return false
+	}
+	f.nextSafety = now.Add(f.opt.Safety)
+	f.judgeSuspects()
+	for _, t := range f.tailers {
+		if !t.polled && t.wd >= 0 {
+			t.seenAt = f.events.seen(t.wd)
+		}
+	}
+	return true
+}
+
+func (f *Follower) markTailer(t *tailer, now time.Time, changed map[int]bool, all, safety, poll bool) {
+	switch {
+	case all || t.wd >= 0 && changed[t.wd]:
+		t.due = true
+	case safety && !t.due:
+		t.due, t.unannounced = true, !t.polled && t.wd >= 0
+	}
+	if all || changed[f.dirWatch[filepath.Dir(t.path)]] || safety || poll && t.polled {
+		t.due, t.checkPath = true, true
+	}
+	if !t.drainAt.IsZero() && !now.Before(t.drainAt) {
+		t.due = true
+	}
+}
+
+// looked is told whether a look at t read anything: bytes that a safety
+// look found and no event announced make t a suspect.
+func (t *tailer) looked(read bool) {
+	if t.unannounced && read {
+		t.suspect, t.suspectSeen = true, t.seenAt
+	}
+	t.unannounced = false
+}
+
+// judgeSuspects polls the files that read bytes no event announced, when
+// no event for them has come since: events do not arrive for them.
+func (f *Follower) judgeSuspects() {
+	for _, t := range f.tailers {
+		if !t.suspect {
+			continue
+		}
+		t.suspect = false
+		if t.polled || f.events.seen(t.wd) != t.suspectSeen {
+			continue
+		}
+		dir := filepath.Dir(t.path)
+		f.pollDir(dir, "file events do not arrive for files here (a network or overlay filesystem?); polling them", nil)
+		for _, o := range f.tailers {
+			if filepath.Dir(o.path) == dir {
+				o.polled = true
+			}
+		}
+	}
+}
+
+// nextLook is when the follower must look again with no event.
+func (f *Follower) nextLook(lastScan time.Time) time.Time {
+	next := lastScan.Add(f.opt.Rescan)
+	if f.events == nil {
+		return earlier(next, f.nextPoll)
+	}
+	if f.opt.Rescan >= f.opt.Safety {
+		next = f.nextSafety // rescans come with safety looks
+	}
+	next = earlier(next, f.nextSafety)
+	for _, t := range f.tailers {
+		if t.polled {
+			next = earlier(next, f.nextPoll)
+		}
+		if !t.drainAt.IsZero() {
+			next = earlier(next, t.drainAt)
+		}
+	}
+	return next
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

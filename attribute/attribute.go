@@ -113,6 +113,9 @@ type Attributor struct {
 	known   proxySet
 	learn   learner
 	twins   twinCache
+	past    pastEvents // released token events, for the pair reasoning
+	ouClock time.Time  // how far every OpenUnison log was read at this Release
+	ouOK    bool
 	crowd   crowd
 	expect  bool      // proxy records have been seen or mappings given: token events wait for them
 	expired time.Time // the clock at the last expiry of records
@@ -233,6 +236,7 @@ func (a *Attributor) noteRecord(ev *parser.Event) {
 // nothing waits.
 func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []parser.Event {
 	through := a.through(clock)
+	a.ouClock, a.ouOK = a.ouThrough(clock)
 	n := 0
 	for n < len(a.events) {
 		p := &a.events[n]

@@ -15,11 +15,13 @@ type result struct {
 	client     netip.Addr
 	agent, via string
 	candidates []netip.Addr
+	distinct   bool // a grace reuse's client is provably not its refresh's (pair.go)
 }
 
 func (r *result) apply(ev *parser.Event) {
 	ev.Attribution, ev.Agent, ev.Via = r.attr, r.agent, r.via
 	ev.Candidates = slices.Clone(r.candidates)
+	ev.DistinctFromPrev = r.distinct
 	if r.client.IsValid() {
 		ev.IP = r.client
 	}
@@ -42,7 +44,11 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 	} else {
 		res = a.match(ev, idx)
 	}
+	if res.attr == parser.AttrAmbiguous && ev.Kind == parser.KindGraceReuse {
+		res.distinct = a.distinctFromPrev(ev, idx)
+	}
 	res.apply(ev)
+	a.past.add(ev, a.opt.Window)
 	if ev.Kind == parser.KindTokenOK {
 		a.twins.put(ev, res)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -361,7 +362,7 @@ func (p *fileParser) expect(v *yaml.Node) []Expectation {
 	return out
 }
 
-var eventKeys = []string{"kind", "time", "user", "ip", "session", "idp", "url", "source", "thread", "peer", "agent", "via", "attribution"}
+var eventKeys = []string{"kind", "time", "user", "ip", "session", "idp", "url", "source", "thread", "peer", "agent", "via", "attribution", "candidates", "distinct_from_prev"}
 
 func (p *fileParser) events(v *yaml.Node) []parser.Event {
 	if v.Kind != yaml.SequenceNode {
@@ -378,6 +379,10 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 		hasKind, hasTime := false, false
 		p.eachKey(e, eventKeys, func(key string, _, v *yaml.Node) {
 			hasKind, hasTime = hasKind || key == "kind", hasTime || key == "time"
+			if key == "candidates" {
+				ev.Candidates = p.addrs(v, key)
+				return
+			}
 			p.eventKey(&ev, key, p.str(v, key), v)
 		})
 		if !hasKind || !hasTime {
@@ -387,6 +392,24 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 			ev.Session = fmt.Sprintf("test-session-%d", i)
 		}
 		out = append(out, ev)
+	}
+	return out
+}
+
+// addrs reads a list of IP addresses.
+func (p *fileParser) addrs(v *yaml.Node, key string) []netip.Addr {
+	if v.Kind != yaml.SequenceNode {
+		p.add(v, "%q must be a list of IP addresses", key)
+		return nil
+	}
+	var out []netip.Addr
+	for _, n := range v.Content {
+		a, err := netip.ParseAddr(p.str(n, key))
+		if err != nil {
+			p.add(n, "%s: %q is not an IP address", key, n.Value)
+			continue
+		}
+		out = append(out, a)
 	}
 	return out
 }
@@ -418,6 +441,12 @@ func (p *fileParser) eventKey(ev *parser.Event, key, text string, v *yaml.Node) 
 		ev.Agent = text
 	case "via":
 		ev.Via = text
+	case "distinct_from_prev":
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			p.add(v, "distinct_from_prev must be true or false, not %q", text)
+		}
+		ev.DistinctFromPrev = b
 	case "attribution":
 		if err := ev.Attribution.UnmarshalText([]byte(text)); err != nil {
 			p.add(v, "%v", err)

@@ -1,0 +1,187 @@
+package attribute
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// reuse is the two lines OpenUnison logs for one grace reuse: the
+// AzSuccess and the ExpiredRefreshTokenUsed of the same thread.
+func reuse(at time.Duration, src string, peer netip.Addr, thread string) []parser.Event {
+	return []parser.Event{
+		ou(parser.KindTokenOK, at, src, peer, thread),
+		ou(parser.KindGraceReuse, at+50*time.Microsecond, src, peer, thread),
+	}
+}
+
+func TestPairReasoning(t *testing.T) {
+	t.Parallel()
+	bob := netip.MustParseAddr("198.51.100.23")
+	carol := netip.MustParseAddr("198.51.100.40")
+	other := func(ev parser.Event) parser.Event { ev.User = "uid=other,o=T"; return ev }
+	tests := []struct {
+		name string
+		in   []parser.Event
+		// want is, for the grace reuse, its attribution and whether its
+		// client was proved not to be the refresh's.
+		want string
+	}{
+		{
+			name: "a bot replaying 5 ms after the refresh, same pod, same replica: two records, two clients",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0")},
+			),
+			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=true",
+		},
+		{
+			name: "the thief refreshing first and the victim's request reused: distinct all the same",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{nginx(ngx1, 100*time.Millisecond, thief, podA, 200, "curl/8.5.0"), nginx(ngx1, 105*time.Millisecond, alice, podA, 200, kubectlAgent)},
+			),
+			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=true",
+		},
+		{
+			name: "a benign race 5 ms apart: one client, two records, joined, nothing to prove",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, alice, podA, 200, kubectlAgent)},
+			),
+			want: "joined [] distinct=false",
+		},
+		{
+			name: "a benign race beside another user's request in the same second: the race may have both of alice's records",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{other(ou(parser.KindTokenOK, 107*time.Millisecond, ouA, ctl1, "t3"))},
+				[]parser.Event{
+					nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, alice, podA, 200, kubectlAgent),
+					nginx(ngx1, 107*time.Millisecond, bob, podA, 200, kubectlAgent),
+				},
+			),
+			want: "ambiguous [198.51.100.23 203.0.113.9] distinct=false",
+		},
+		{
+			name: "three requests, three clients, one second: every sharing gives the pair different clients",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{other(ou(parser.KindTokenOK, 107*time.Millisecond, ouA, ctl1, "t3"))},
+				[]parser.Event{
+					nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+					nginx(ngx1, 107*time.Millisecond, bob, podA, 200, kubectlAgent),
+				},
+			),
+			want: "ambiguous [192.0.2.66 198.51.100.23 203.0.113.9] distinct=true",
+		},
+		{
+			name: "a third record with the refresh's client and no request of its own: the pair may be alice's two",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{
+					nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+					nginx(ngx1, 108*time.Millisecond, alice, podA, 200, kubectlAgent),
+				},
+			),
+			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=false",
+		},
+		{
+			name: "four records of four clients for three requests: a sharing leaves the pair different, always",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{other(ou(parser.KindTokenOK, 107*time.Millisecond, ouA, ctl1, "t3"))},
+				[]parser.Event{
+					nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+					nginx(ngx1, 107*time.Millisecond, bob, podA, 200, kubectlAgent), nginx(ngx1, 109*time.Millisecond, carol, podA, 200, kubectlAgent),
+				},
+			),
+			want: "ambiguous [192.0.2.66 198.51.100.23 198.51.100.40 203.0.113.9] distinct=true",
+		},
+		{
+			name: "behind Istio every pod is 127.0.0.6: the bot's record and the victim's, within the skew",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, sidecarInbound, "t1")},
+				reuse(103*time.Millisecond, ouA, sidecarInbound, "t2"),
+				[]parser.Event{istio("gw-1.log", 100*time.Millisecond, alice, podA, gatewayPod), istio("gw-2.log", 103*time.Millisecond, thief, podA, netip.MustParseAddr("10.1.80.4"))},
+			),
+			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=true",
+		},
+		{
+			name: "a refresh joined exactly leaves the comparison to the rules",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				[]parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent)},
+				reuse(1300*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{other(ou(parser.KindTokenOK, 1305*time.Millisecond, ouA, ctl1, "t3"))},
+				[]parser.Event{nginx(ngx1, 1300*time.Millisecond, thief, podA, 200, "curl/8.5.0"), nginx(ngx1, 1305*time.Millisecond, bob, podA, 200, kubectlAgent)},
+			),
+			want: "ambiguous [192.0.2.66 198.51.100.23] distinct=false",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := run(New(Options{}), tc.in...)
+			got := "no grace reuse"
+			for _, ev := range out {
+				if ev.Kind == parser.KindGraceReuse {
+					got = fmt.Sprintf("%s %v distinct=%v", ev.Attribution, ev.Candidates, ev.DistinctFromPrev)
+				}
+			}
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The order the two OpenUnison logs are read in must not matter.
+func TestPairReasoningWaitsForEveryOpenUnisonLog(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	a.ExpectProxies()
+	refresh := ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")
+	rec := []parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0")}
+	for _, ev := range append(append([]parser.Event{refresh}, reuse(105*time.Millisecond, ouA, ctl1, "t2")...), rec...) {
+		a.Push(ev, t0)
+	}
+	a.Push(ou(parser.KindTokenOK, -3*time.Second, ouB, ctl2, "b1"), t0) // replica B is known, and read only to 09:00:04
+	clock := func(src string) time.Time {
+		if src == ouB {
+			return t0
+		}
+		return t0.Add(10 * time.Second)
+	}
+	released := 0
+	for _, ev := range a.Release(nil, clock, t0) {
+		if ev.Kind != parser.KindGraceReuse {
+			continue
+		}
+		released++
+		if ev.DistinctFromPrev {
+			t.Errorf("distinct claimed while replica B's log may still hold a request for the same records: %+v", ev)
+		}
+	}
+	if released != 1 {
+		t.Fatalf("%d grace reuses released, want 1", released)
+	}
+}
+
+func cat(parts ...[]parser.Event) []parser.Event {
+	var out []parser.Event
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}

@@ -116,10 +116,13 @@ type Attributor struct {
 	past    pastEvents // released token events, for the pair reasoning
 	ouClock time.Time  // how far every OpenUnison log was read at this Release
 	ouOK    bool
-	crowd   crowd
-	expect  bool      // proxy records have been seen or mappings given: token events wait for them
-	expired time.Time // the clock at the last expiry of records
-	stats   Stats
+	// voteFrom: every due event before it has voted (learn.go's preVote).
+	voteFrom int
+	scratch  []int
+	crowd    crowd
+	expect   bool      // proxy records have been seen or mappings given: token events wait for them
+	expired  time.Time // the clock at the last expiry of records
+	stats    Stats
 }
 
 // expireEvery is how often, in log time, old records are dropped.
@@ -128,6 +131,7 @@ const expireEvery = 100 * time.Millisecond
 type pending struct {
 	ev      parser.Event
 	arrived time.Time
+	voted   bool // its vote for the mappings is cast (preVote)
 }
 
 type record struct {
@@ -215,9 +219,11 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 	// Kept in log time order: sources arrive interleaved, and nearly in
 	// order, so the new event rarely moves far.
 	a.events = append(a.events, pending{ev: ev, arrived: arrived})
-	for i := len(a.events) - 1; i > 0 && a.events[i].ev.Time.Before(a.events[i-1].ev.Time); i-- {
+	i := len(a.events) - 1
+	for ; i > 0 && a.events[i].ev.Time.Before(a.events[i-1].ev.Time); i-- {
 		a.events[i], a.events[i-1] = a.events[i-1], a.events[i]
 	}
+	a.voteFrom = min(a.voteFrom, i)
 }
 
 // noteRecord learns what a record says by itself: a proxy's own address
@@ -242,11 +248,17 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 		p := &a.events[n]
 		due := !a.expect || !IsToken(p.ev.Kind) || !through.Before(p.ev.Time.Add(a.opt.Window)) ||
 			now.Sub(p.arrived) >= a.opt.MaxWait
+		evicted := false
 		if !due && len(a.events)-n > a.opt.MaxPending {
-			due = true
+			due, evicted = true, true
 			a.stats.EventsEvicted++
 		}
 		if !due {
+			break
+		}
+		if !evicted && a.holdForLearning(n, through, now) {
+			a.voteFrom = max(a.voteFrom, n)
+			a.preVote(through)
 			break
 		}
 		a.resolve(&p.ev, n)
@@ -255,6 +267,7 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	}
 	clear(a.events[:n])
 	a.events = slices.Delete(a.events, 0, n)
+	a.voteFrom = max(0, a.voteFrom-n)
 	// Records expire by the hundred milliseconds: checking all of them on
 	// every event would cost more than the join.
 	// A record waits for its event as long as an event waits for it: until

@@ -66,7 +66,9 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 func (a *Attributor) match(ev *parser.Event, idx int) result {
 	peer := ev.Peer
 	cands := a.candidates(ev, nil)
-	a.vote(ev, cands)
+	if !a.events[idx].voted {
+		a.vote(ev, cands)
+	}
 	if len(cands) == 0 {
 		if a.known.has(peer) {
 			return result{attr: parser.AttrUnattributed, via: "proxy " + peer.String()}
@@ -309,7 +311,7 @@ func (a *Attributor) vote(ev *parser.Event, cands []int) {
 		r := &a.records[i].ev
 		if n := len(r.Proxy.Upstreams); n > 0 {
 			if _, known := a.learn.upstream[ev.Source]; !known {
-				if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w); ok {
+				if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(ev.Source)); ok {
 					a.learn.setUpstream(ev.Source, u)
 				}
 			}
@@ -318,7 +320,7 @@ func (a *Attributor) vote(ev *parser.Event, cands []int) {
 			continue
 		}
 		if _, known := a.learn.peer[r.Source]; !known {
-			if p, ok := a.learn.peerVotes.add(r.Source, ev.Peer.Unmap(), w); ok {
+			if p, ok := a.learn.peerVotes.add(r.Source, ev.Peer.Unmap(), w, a.learn.peerTaken(r.Source)); ok {
 				a.learn.setPeer(r.Source, p)
 				a.known.add(p)
 			}

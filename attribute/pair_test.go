@@ -149,8 +149,7 @@ func TestPairReasoning(t *testing.T) {
 // The order the two OpenUnison logs are read in must not matter.
 func TestPairReasoningWaitsForEveryOpenUnisonLog(t *testing.T) {
 	t.Parallel()
-	a := New(Options{})
-	a.ExpectProxies()
+	a := New(Options{ProxyPeers: map[string]netip.Addr{ngx1: ctl1}})
 	refresh := ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")
 	rec := []parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0")}
 	for _, ev := range append(append([]parser.Event{refresh}, reuse(105*time.Millisecond, ouA, ctl1, "t2")...), rec...) {
@@ -184,4 +183,35 @@ func cat(parts ...[]parser.Event) []parser.Event {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// A pod inside the cluster calling the Service directly, in the first
+// second of the logs, meets a client's record through an ingress pod whose
+// peer is not learned yet. Joined at once it would take that client's
+// address; waiting for the mapping (learned from the traffic that follows)
+// it stays direct.
+func TestEarlyEventsWaitForTheMappings(t *testing.T) {
+	t.Parallel()
+	in := []parser.Event{
+		ou(parser.KindTokenOK, 50*time.Millisecond, ouA, inPod, "p1"),
+		ou(parser.KindTokenOK, 400*time.Millisecond, ouA, ctl1, "t1"),
+		nginx(ngx1, 400*time.Millisecond, alice, podA, 200, kubectlAgent),
+	}
+	for i := range 6 {
+		at := time.Duration(i+1)*1100*time.Millisecond + 100*time.Millisecond
+		in = append(in, ou(parser.KindTokenOK, at, ouA, ctl1, fmt.Sprintf("t%d", i+2)), nginx(ngx1, at, alice, podA, 200, kubectlAgent))
+	}
+	var got []string
+	for _, ev := range run(New(Options{}), in...) {
+		got = append(got, ev.Peer.String()+" "+ev.Attribution.String()+" "+ev.IP.String())
+	}
+	want := "10.244.5.31 direct 10.244.5.31"
+	if len(got) != 8 || got[0] != want {
+		t.Fatalf("the pod's refresh: got %q, want %q first", got, want)
+	}
+	for _, g := range got[1:] {
+		if g != "10.1.67.12 joined 203.0.113.9" {
+			t.Errorf("a refresh through the ingress: %s", g)
+		}
+	}
 }

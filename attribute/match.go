@@ -45,10 +45,15 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 		res = a.match(ev, idx)
 	}
 	if res.attr == parser.AttrAmbiguous && ev.Kind == parser.KindGraceReuse {
-		res.distinct = a.distinctFromPrev(ev, idx)
+		var narrowed []netip.Addr
+		if narrowed, res.distinct = a.distinctFromPrev(ev, idx); len(narrowed) > 1 {
+			res.candidates = narrowed
+		}
 	}
 	res.apply(ev)
-	a.past.add(ev, a.opt.Window)
+	if a.expect {
+		a.past.add(ev, a.opt.Window)
+	}
 	if ev.Kind == parser.KindTokenOK {
 		a.twins.put(ev, res)
 	}

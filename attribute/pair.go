@@ -29,8 +29,11 @@ import (
 
 // Bounds of the reasoning: a bucket bigger than this is left ambiguous.
 const (
-	maxPairEvents  = 6
-	maxPairRecords = 8
+	maxPairEvents  = 16
+	maxPairRecords = 64
+	// maxPairSteps bounds the search through the ways of sharing a
+	// bucket's records out.
+	maxPairSteps = 20_000
 	// maxPast caps the released token events remembered.
 	maxPast = 8192
 )
@@ -64,12 +67,14 @@ func (p *pastEvents) all() []parser.Event { return p.evs[p.head:] }
 
 // distinctFromPrev reports whether the ambiguous grace reuse g, at
 // a.events[idx], provably came from another client than the refresh that
-// rotated its token.
-func (a *Attributor) distinctFromPrev(g *parser.Event, idx int) bool {
+// rotated its token; if so it returns the clients g can have in some
+// consistent way of sharing the records out (nil when the search gave up
+// on that), which may be fewer than its candidates.
+func (a *Attributor) distinctFromPrev(g *parser.Event, idx int) ([]netip.Addr, bool) {
 	// An OpenUnison log read less far than the wait could still bring a
 	// request that competes for the same records.
 	if !a.ouOK || a.ouClock.Before(g.Time.Add(a.opt.Window)) {
-		return false
+		return nil, false
 	}
 	past := a.past.all()
 	var refresh, twin *parser.Event
@@ -90,53 +95,58 @@ func (a *Attributor) distinctFromPrev(g *parser.Event, idx int) bool {
 		refresh = o
 	}
 	if refresh == nil || refresh.Attribution != parser.AttrAmbiguous {
-		return false // no refresh, or one whose client is known: the rules compare them
+		return nil, false // no refresh, or one whose client is known: the rules compare them
 	}
 	req := g // the reuse's request: its AzSuccess when logged
 	if twin != nil {
 		req = twin
 	}
 	b := a.bucket(refresh, req, idx)
-	if b == nil {
-		return false
+	if b == nil || !b.alwaysDistinct(0, 1) {
+		return nil, false
 	}
-	return b.alwaysDistinct(0, 1)
+	return b.clientsOf(1), true
 }
 
-// bucket is a closed set of requests and records: every record any of the
-// requests could be, and every request still open that could be one of
-// those records.
+// bucket is the requests a proof is about (the reuse's and its
+// refresh's, then rivals for their records) and every record any of them
+// could be: a request's true record is among its candidates, so every way
+// of giving each request a record of its own among them, in an order the
+// proxy's log allows, includes the true one.
 type bucket struct {
 	events  []*parser.Event
-	records []int   // indexes into Attributor.records
+	records []int   // indexes into Attributor.records, in arrival order
 	fit     [][]int // per event, the positions in records it can be
 	clients []netip.Addr
+	a       *Attributor
 }
 
-// bucket gathers the requests competing with x and y for their records;
-// nil when it grows past the bounds.
+// bucket gathers x's and y's candidate records, and the open requests that
+// compete for them whose own candidates stay within the bounds (a rival
+// left out only leaves the proof fewer constraints); nil when x's and y's
+// own records exceed the bounds.
 func (a *Attributor) bucket(x, y *parser.Event, idx int) *bucket {
-	b := &bucket{events: []*parser.Event{x, y}}
-	open := a.openRivals(idx)
-	for done := 0; done < len(b.events); done++ {
-		for _, r := range a.candidates(b.events[done], nil) {
-			if slices.Contains(b.records, r) {
-				continue
-			}
-			if len(b.records) == maxPairRecords {
-				return nil
-			}
-			b.records = append(b.records, r)
-			for _, o := range open {
-				if !slices.Contains(b.events, o) && a.compatible(o, &a.records[r]) {
-					if len(b.events) == maxPairEvents {
-						return nil
-					}
-					b.events = append(b.events, o)
-				}
-			}
+	b := &bucket{events: []*parser.Event{x, y}, a: a}
+	for _, ev := range b.events {
+		if !b.addRecords(a.candidates(ev, nil)) {
+			return nil
 		}
 	}
+	for _, o := range a.openRivals(idx) {
+		if len(b.events) == maxPairEvents {
+			break
+		}
+		if slices.Contains(b.events, o) || !slices.ContainsFunc(b.records, func(r int) bool { return a.compatible(o, &a.records[r]) }) {
+			continue
+		}
+		before := len(b.records)
+		if !b.addRecords(a.candidates(o, nil)) {
+			b.records = b.records[:before]
+			continue
+		}
+		b.events = append(b.events, o)
+	}
+	slices.Sort(b.records)
 	b.fit = make([][]int, len(b.events))
 	for e, ev := range b.events {
 		for k, r := range b.records {
@@ -149,6 +159,20 @@ func (a *Attributor) bucket(x, y *parser.Event, idx int) *bucket {
 		b.clients = append(b.clients, a.records[r].ev.Proxy.Client)
 	}
 	return b
+}
+
+// addRecords adds rs to the bucket's records; false past the bound.
+func (b *bucket) addRecords(rs []int) bool {
+	for _, r := range rs {
+		if slices.Contains(b.records, r) {
+			continue
+		}
+		if len(b.records) == maxPairRecords {
+			return false
+		}
+		b.records = append(b.records, r)
+	}
+	return true
 }
 
 // openRivals are the requests that may still claim a record: the released
@@ -185,30 +209,147 @@ func twinIn(past []parser.Event, i int) bool {
 }
 
 // alwaysDistinct reports whether every way of giving each event of the
-// bucket a record of its own gives events x and y different clients, and
-// there is at least one such way.
+// bucket a record of its own, in an order the proxy logs allow, gives
+// events x and y different clients, and there is at least one such way.
+// It tries the ways x and y could share a client first: most buckets
+// have none, and then one complete way proves the rest consistent. Past
+// maxPairSteps it gives up (false).
 func (b *bucket) alwaysDistinct(x, y int) bool {
-	used := make([]bool, len(b.records))
-	at := make([]int, len(b.events))
-	found, same := false, false
-	var walk func(e int)
-	walk = func(e int) {
-		if same {
-			return
-		}
-		if e == len(b.events) {
-			found = true
-			same = b.clients[at[x]] == b.clients[at[y]]
-			return
-		}
-		for _, k := range b.fit[e] {
-			if !used[k] {
-				used[k], at[e] = true, k
-				walk(e + 1)
-				used[k] = false
+	s := search{b: b, at: make([]int, len(b.events)), used: make([]bool, len(b.records))}
+	for i := range s.at {
+		s.at[i] = -1
+	}
+	for _, kx := range b.fit[x] {
+		for _, ky := range b.fit[y] {
+			if kx == ky || b.clients[kx] != b.clients[ky] {
+				continue
+			}
+			if s.completes(map[int]int{x: kx, y: ky}) || s.steps > maxPairSteps {
+				return false
 			}
 		}
 	}
-	walk(0)
-	return found && !same
+	return s.completes(nil) && s.steps <= maxPairSteps
+}
+
+// clientsOf returns the clients event e can have in some complete way of
+// sharing the records out, or nil when the search gives up.
+func (b *bucket) clientsOf(e int) []netip.Addr {
+	s := search{b: b, at: make([]int, len(b.events)), used: make([]bool, len(b.records))}
+	for i := range s.at {
+		s.at[i] = -1
+	}
+	var out []netip.Addr
+	for _, k := range b.fit[e] {
+		if slices.Contains(out, b.clients[k]) {
+			continue
+		}
+		if s.completes(map[int]int{e: k}) {
+			out = append(out, b.clients[k])
+		}
+		if s.steps > maxPairSteps {
+			return nil
+		}
+	}
+	slices.SortFunc(out, func(x, y netip.Addr) int { return x.Compare(y) })
+	return out
+}
+
+// search looks for one complete way of giving every event of a bucket a
+// record of its own, counting its steps against maxPairSteps.
+type search struct {
+	b     *bucket
+	at    []int // per event, its record's position, -1 while unset
+	used  []bool
+	steps int
+}
+
+// completes reports whether the events can all have records with the
+// given ones fixed.
+func (s *search) completes(fixed map[int]int) bool {
+	for e, k := range fixed {
+		if s.used[k] || !s.b.ordered(e, k, s.at) {
+			s.reset(fixed)
+			return false
+		}
+		s.at[e], s.used[k] = k, true
+	}
+	ok := s.walk()
+	s.reset(fixed)
+	return ok
+}
+
+func (s *search) reset(fixed map[int]int) {
+	for e, k := range fixed {
+		if s.at[e] == k {
+			s.at[e], s.used[k] = -1, false
+		}
+	}
+}
+
+// walk gives the next unset event, the one with the fewest records left, a
+// record, and goes on.
+func (s *search) walk() bool {
+	s.steps++
+	if s.steps > maxPairSteps {
+		return false
+	}
+	e, best := -1, 0
+	for i, k := range s.at {
+		if k >= 0 {
+			continue
+		}
+		n := 0
+		for _, k := range s.b.fit[i] {
+			if !s.used[k] {
+				n++
+			}
+		}
+		if e < 0 || n < best {
+			e, best = i, n
+		}
+	}
+	if e < 0 {
+		return true
+	}
+	for _, k := range s.b.fit[e] {
+		if s.used[k] || !s.b.ordered(e, k, s.at) {
+			continue
+		}
+		s.at[e], s.used[k] = k, true
+		ok := s.walk()
+		s.at[e], s.used[k] = -1, false
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ordered reports whether giving event e the record at position k keeps
+// the order of one proxy log with the events given records before it: a
+// proxy writes a request's record when it ends, so of two requests of one
+// log, one over (by its record's duration and the skew) before the other
+// reached OpenUnison was logged first.
+func (b *bucket) ordered(e, k int, at []int) bool {
+	ev, rec := b.events[e], &b.a.records[b.records[k]]
+	for d, kd := range at {
+		if kd < 0 || d == e {
+			continue
+		}
+		o, orec := b.events[d], &b.a.records[b.records[kd]]
+		if orec.ev.Source != rec.ev.Source {
+			continue
+		}
+		if before(o, orec, ev, b.a.opt.Skew) && kd > k || before(ev, rec, o, b.a.opt.Skew) && k > kd {
+			return false
+		}
+	}
+	return true
+}
+
+// before reports whether the request of event x, as record rx, was over
+// before event y reached OpenUnison.
+func before(x *parser.Event, rx *record, y *parser.Event, skew time.Duration) bool {
+	return y.Time.Sub(x.Time) > rx.ev.Proxy.Duration+2*skew+time.Millisecond
 }

@@ -84,6 +84,33 @@ func TestPairReasoning(t *testing.T) {
 			want: "ambiguous [192.0.2.66 198.51.100.23 203.0.113.9] distinct=true",
 		},
 		{
+			name: "another request from alice's office later in the second: the log's order keeps it from the pair",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{other(ou(parser.KindTokenOK, 800*time.Millisecond, ouA, ctl1, "t3"))},
+				[]parser.Event{
+					nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+					nginx(ngx1, 800*time.Millisecond, alice, podA, 200, kubectlAgent),
+				},
+			),
+			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=true",
+		},
+		{
+			name: "a later request of another client: the reuse's candidates narrowed to the two the order allows",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{other(ou(parser.KindTokenOK, 105*time.Millisecond+500*time.Microsecond, ouA, ctl1, "t3"))},
+				[]parser.Event{other(ou(parser.KindTokenOK, 800*time.Millisecond, ouA, ctl1, "t4"))},
+				[]parser.Event{
+					nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0"),
+					nginx(ngx1, 106*time.Millisecond, carol, podA, 200, kubectlAgent), nginx(ngx1, 800*time.Millisecond, bob, podA, 200, kubectlAgent),
+				},
+			),
+			want: "ambiguous [192.0.2.66 198.51.100.40 203.0.113.9] distinct=true",
+		},
+		{
 			name: "a third record with the refresh's client and no request of its own: the pair may be alice's two",
 			in: cat(
 				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},

@@ -53,6 +53,12 @@ type Options struct {
 	// ProxyPeers maps a proxy log's source to the address OpenUnison logs
 	// for that proxy (its pod IP), when known (Kubernetes mode).
 	ProxyPeers map[string]netip.Addr
+	// PeerOf, when set, names the address OpenUnison logs for the proxy
+	// whose log is source (its pod IP, in Kubernetes mode, where proxy pods
+	// come and go): asked when a proxy log shows itself, and again at most
+	// once a second of log time while it has no answer. Called from the
+	// Attributor's goroutine.
+	PeerOf func(source string) (netip.Addr, bool)
 	// CrowdUsers is how many distinct users' token requests through one
 	// private address, within CrowdWindow, make it a proxy when no proxy log
 	// says so. Default 5 in 10 minutes.
@@ -119,6 +125,7 @@ type Attributor struct {
 	// voteFrom: every due event before it has voted (learn.go's preVote).
 	voteFrom int
 	scratch  []int
+	asked    map[string]time.Time // proxy logs whose peer PeerOf was asked for, and when
 	crowd    crowd
 	expect   bool      // proxy records have been seen or mappings given: token events wait for them
 	expired  time.Time // the clock at the last expiry of records
@@ -178,6 +185,29 @@ func (a *Attributor) SetUpstream(addr netip.Addr, src string) {
 func (a *Attributor) ExpectSource(src string) {
 	a.expect = true
 	a.learn.noteSource(src)
+	a.askPeer(src, time.Time{})
+}
+
+// askPeer asks Options.PeerOf for the peer of proxy log src while it is
+// not known, at most once a second of log time.
+func (a *Attributor) askPeer(src string, at time.Time) {
+	if a.opt.PeerOf == nil {
+		return
+	}
+	if _, ok := a.learn.peer[src]; ok {
+		return
+	}
+	if last, ok := a.asked[src]; ok && !at.IsZero() && at.Sub(last) < time.Second && !at.Before(last) {
+		return
+	}
+	if a.asked == nil || len(a.asked) >= maxVoteKeys {
+		a.asked = map[string]time.Time{}
+	}
+	a.asked[src] = at
+	if addr, ok := a.opt.PeerOf(src); ok && addr.IsValid() {
+		a.learn.setPeer(src, addr.Unmap())
+		a.known.add(addr)
+	}
 }
 
 // Expecting reports whether token events wait for proxy records.
@@ -198,6 +228,7 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		}
 		a.expect = true
 		a.learn.noteSource(ev.Source)
+		a.askPeer(ev.Source, ev.Time)
 		a.noteRecord(&ev)
 		a.records = append(a.records, record{ev: ev, arrived: arrived})
 		if len(a.records) > a.opt.MaxPending {

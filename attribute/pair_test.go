@@ -242,3 +242,38 @@ func TestEarlyEventsWaitForTheMappings(t *testing.T) {
 		}
 	}
 }
+
+// In Kubernetes mode the proxy pods' IPs are their logs' peers from their
+// first line (Options.PeerOf): a pod calling the Service in the first
+// second is direct at once, with nothing to learn and nothing held.
+func TestPeerOfNamesTheProxyFromItsFirstLine(t *testing.T) {
+	t.Parallel()
+	in := []parser.Event{
+		ou(parser.KindTokenOK, 50*time.Millisecond, ouA, inPod, "p1"),
+		ou(parser.KindTokenOK, 400*time.Millisecond, ouA, ctl1, "t1"),
+		nginx(ngx1, 400*time.Millisecond, alice, podA, 200, kubectlAgent),
+	}
+	for _, tc := range []struct {
+		name   string
+		peerOf func(string) (netip.Addr, bool)
+		want   string
+	}{
+		{"pod IPs given", func(src string) (netip.Addr, bool) { return ctl1, src == ngx1 }, "[10.244.5.31 direct 10.244.5.31 10.1.67.12 joined 203.0.113.9]"},
+		{"learned from the traffic: the pod's refresh waits", nil, "[]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := New(Options{Expect: true, PeerOf: tc.peerOf})
+			for _, ev := range in {
+				a.Push(ev, t0)
+			}
+			var got []string
+			for _, ev := range a.Release(nil, func(string) time.Time { return t0.Add(3 * time.Second) }, t0) {
+				got = append(got, ev.Peer.String()+" "+ev.Attribution.String()+" "+ev.IP.String())
+			}
+			if fmt.Sprint(got) != tc.want {
+				t.Errorf("released %v, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -9,11 +9,23 @@
 // as if they were clients.
 //
 // It owns the join, the waiting it needs (an event waits a bounded window
-// of log time for its proxy record, and a record for its event), the
-// learned mappings and the set of known proxies. It must not judge: it sets
-// Event.IP, Peer, Agent, Via, Attribution and Candidates and leaves every
-// verdict to correlate and rules. It never guesses: when the candidate
-// records name different clients the event is ambiguous and keeps them all.
+// of log time for its proxy record, and a record for its event; an event
+// whose join depends on a mapping not learned yet waits for it, bounded
+// too: learn.go), the learned mappings (or those Kubernetes gives:
+// Options.Upstreams, ProxyPeers, PeerOf) and the set of known proxies. It
+// must not judge: it sets Event.IP, Peer, Agent, Via, Attribution,
+// Candidates and DistinctFromPrev and leaves every verdict to correlate and
+// rules. It never guesses: when the candidate records name different
+// clients the event is ambiguous and keeps them all.
+//
+// DistinctFromPrev is a proof, not a guess (pair.go): on an ambiguous grace
+// reuse it says that every way of giving the open requests around it a
+// record of their own, in an order the proxy logs allow, gives the reuse
+// another client than the refresh that rotated its token (the user's latest
+// token_ok before it). It says nothing of which candidate each request was,
+// and Candidates then holds the clients some such way gives the reuse. One
+// client's race has two records of that client, so it is never marked.
+//
 // It does no I/O; its memory is capped and what it drops is counted.
 package attribute
 

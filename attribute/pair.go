@@ -76,8 +76,26 @@ func (a *Attributor) distinctFromPrev(g *parser.Event, idx int) ([]netip.Addr, b
 	if !a.ouOK || a.ouClock.Before(g.Time.Add(a.opt.Window)) {
 		return nil, false
 	}
+	refresh, twin := a.refreshOf(g)
+	if refresh == nil || refresh.Attribution != parser.AttrAmbiguous {
+		return nil, false // no refresh, or one whose client is known: the rules compare them
+	}
+	req := g // the reuse's request: its AzSuccess when logged
+	if twin != nil {
+		req = twin
+	}
+	b := a.bucket(refresh, req, idx)
+	if b == nil || !b.alwaysDistinct(0, 1) {
+		return nil, false
+	}
+	return b.clientsOf(1), true
+}
+
+// refreshOf finds, among the released events one Window back, the refresh
+// that rotated g's token (the user's latest token_ok before it that is
+// another request) and g's own AzSuccess (twin), either nil when not there.
+func (a *Attributor) refreshOf(g *parser.Event) (refresh, twin *parser.Event) {
 	past := a.past.all()
-	var refresh, twin *parser.Event
 	for i := len(past) - 1; i >= 0 && refresh == nil; i-- {
 		o := &past[i]
 		if g.Time.Sub(o.Time) > a.opt.Window {
@@ -94,18 +112,7 @@ func (a *Attributor) distinctFromPrev(g *parser.Event, idx int) ([]netip.Addr, b
 		}
 		refresh = o
 	}
-	if refresh == nil || refresh.Attribution != parser.AttrAmbiguous {
-		return nil, false // no refresh, or one whose client is known: the rules compare them
-	}
-	req := g // the reuse's request: its AzSuccess when logged
-	if twin != nil {
-		req = twin
-	}
-	b := a.bucket(refresh, req, idx)
-	if b == nil || !b.alwaysDistinct(0, 1) {
-		return nil, false
-	}
-	return b.clientsOf(1), true
+	return refresh, twin
 }
 
 // bucket is the requests a proof is about (the reuse's and its

@@ -29,11 +29,11 @@ import (
 
 // Bounds of the reasoning: a bucket bigger than this is left ambiguous.
 const (
-	maxPairEvents  = 16
-	maxPairRecords = 64
+	maxPairEvents  = 12
+	maxPairRecords = 48
 	// maxPairSteps bounds the search through the ways of sharing a
 	// bucket's records out.
-	maxPairSteps = 20_000
+	maxPairSteps = 400
 	// maxPast caps the released token events remembered.
 	maxPast = 8192
 )
@@ -294,12 +294,67 @@ func (s *search) reset(fixed map[int]int) {
 	}
 }
 
+// relaxed reports whether every unset event can still have a record of its
+// own, order aside (augmenting paths): a necessary condition, cheap to
+// check before searching in order; and whether the way it found keeps the
+// proxy logs' order, which ends the search at once.
+func (s *search) relaxed() (feasible, done bool) {
+	owner := make([]int, len(s.b.records)) // record position → event, -1 for none
+	for k := range owner {
+		owner[k] = -1
+	}
+	for e, k := range s.at {
+		if k >= 0 {
+			owner[k] = e
+		}
+	}
+	match := slices.Clone(s.at)
+	seen := make([]bool, len(s.b.records))
+	for e := range s.b.events {
+		if s.at[e] >= 0 {
+			continue
+		}
+		clear(seen)
+		if !s.augment(e, owner, match, seen) {
+			return false, false
+		}
+	}
+	for e, k := range match {
+		if !s.b.ordered(e, k, match) {
+			return true, false
+		}
+	}
+	return true, true
+}
+
+// augment finds event e a record, moving events the search has not set.
+func (s *search) augment(e int, owner, match []int, seen []bool) bool {
+	for _, k := range s.b.fit[e] {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		o := owner[k]
+		if o >= 0 && s.at[o] >= 0 {
+			continue // set by the search
+		}
+		if o < 0 || s.augment(o, owner, match, seen) {
+			owner[k], match[e] = e, k
+			return true
+		}
+	}
+	return false
+}
+
 // walk gives the next unset event, the one with the fewest records left, a
 // record, and goes on.
 func (s *search) walk() bool {
 	s.steps++
 	if s.steps > maxPairSteps {
 		return false
+	}
+	if feasible, done := s.relaxed(); !feasible || done {
+		return feasible
 	}
 	e, best := -1, 0
 	for i, k := range s.at {

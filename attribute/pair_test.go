@@ -3,6 +3,7 @@ package attribute
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -276,4 +277,72 @@ func TestPeerOfNamesTheProxyFromItsFirstLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkPairProof is the cost of attribution per token event with the
+// pair proof at work: nginx's whole seconds at rate requests per second
+// through one pod, one request in ten a bot's replay 5 ms after its
+// victim's refresh, every such pair ambiguous.
+func BenchmarkPairProof(b *testing.B) {
+	for _, rate := range []float64{5, 20, 50} {
+		b.Run(fmt.Sprintf("%g req/s", rate), func(b *testing.B) {
+			evs, _ := load(rate, 60, time.Second, 7)
+			var with []parser.Event
+			n := 0
+			for _, ev := range evs {
+				if ev.Kind != parser.KindTokenOK {
+					with = append(with, ev)
+					continue
+				}
+				n++
+				ev.User = fmt.Sprint("uid=u", n%50, ",o=T")
+				with = append(with, ev)
+				if n%10 != 0 {
+					continue
+				}
+				// The bot's request 5 ms later, its record in the same second.
+				at := ev.Time.Add(5 * time.Millisecond)
+				r := reuse(at.Sub(t0), ouA, ctl1, ev.Thread+"-bot")
+				for i := range r {
+					r[i].User = ev.User
+				}
+				with = append(with, r...)
+				with = append(with, nginx(ngx1, at.Sub(t0), thief, podA, 200, "curl/8.5.0"))
+			}
+			slices.SortStableFunc(with, func(x, y parser.Event) int { return x.Time.Compare(y.Time) })
+			b.ReportAllocs()
+			b.ResetTimer()
+			var out []parser.Event
+			tokens, distinct := 0, 0
+			for b.Loop() {
+				a := New(Options{})
+				a.ExpectProxies()
+				for i := range with {
+					a.Push(with[i], t0)
+					now := with[i].Time
+					out = a.Release(out[:0], func(string) time.Time { return now }, t0)
+					distinct += countDistinct(out)
+				}
+				out = a.Flush(out[:0])
+				distinct += countDistinct(out)
+				for i := range with {
+					if IsToken(with[i].Kind) {
+						tokens++
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(tokens), "ns/token-event")
+			b.ReportMetric(float64(distinct)/float64(b.N), "distinct/op")
+		})
+	}
+}
+
+func countDistinct(evs []parser.Event) int {
+	n := 0
+	for i := range evs {
+		if evs[i].DistinctFromPrev {
+			n++
+		}
+	}
+	return n
 }

@@ -33,7 +33,8 @@ const (
 	maxPairRecords = 48
 	// maxPairSteps bounds the search through the ways of sharing a
 	// bucket's records out.
-	maxPairSteps = 400
+	maxPairSteps   = 2000
+	maxNarrowSteps = 300
 	// maxPast caps the released token events remembered.
 	maxPast = 8192
 )
@@ -125,7 +126,35 @@ type bucket struct {
 	records []int   // indexes into Attributor.records, in arrival order
 	fit     [][]int // per event, the positions in records it can be
 	clients []netip.Addr
+	byTime  []int // the events, in time order
+	recSrc  []int // per record, its log (numbered)
+	evSrc   []int // per event, the one log all its records are in, or -1
 	a       *Attributor
+}
+
+// number numbers the records' logs, and notes each event's one log.
+func (b *bucket) number() {
+	var logs []string
+	for _, r := range b.records {
+		src := b.a.records[r].ev.Source
+		i := slices.Index(logs, src)
+		if i < 0 {
+			i, logs = len(logs), append(logs, src)
+		}
+		b.recSrc = append(b.recSrc, i)
+	}
+	for _, fit := range b.fit {
+		one := -1
+		for n, k := range fit {
+			if n == 0 {
+				one = b.recSrc[k]
+			} else if b.recSrc[k] != one {
+				one = -1
+				break
+			}
+		}
+		b.evSrc = append(b.evSrc, one)
+	}
 }
 
 // bucket gathers x's and y's candidate records, and the open requests that
@@ -165,6 +194,12 @@ func (a *Attributor) bucket(x, y *parser.Event, idx int) *bucket {
 	for _, r := range b.records {
 		b.clients = append(b.clients, a.records[r].ev.Proxy.Client)
 	}
+	b.byTime = make([]int, len(b.events))
+	for i := range b.byTime {
+		b.byTime[i] = i
+	}
+	slices.SortStableFunc(b.byTime, func(i, j int) int { return b.events[i].Time.Compare(b.events[j].Time) })
+	b.number()
 	return b
 }
 
@@ -242,7 +277,9 @@ func (b *bucket) alwaysDistinct(x, y int) bool {
 // clientsOf returns the clients event e can have in some complete way of
 // sharing the records out, or nil when the search gives up.
 func (b *bucket) clientsOf(e int) []netip.Addr {
-	s := search{b: b, at: make([]int, len(b.events)), used: make([]bool, len(b.records))}
+	// Narrowing is a nicety: a smaller budget, the candidates kept whole
+	// past it.
+	s := search{b: b, at: make([]int, len(b.events)), used: make([]bool, len(b.records)), steps: maxPairSteps - maxNarrowSteps}
 	for i := range s.at {
 		s.at[i] = -1
 	}
@@ -269,6 +306,9 @@ type search struct {
 	at    []int // per event, its record's position, -1 while unset
 	used  []bool
 	steps int
+	// relaxed's buffers
+	owner, match []int
+	seen         []bool
 }
 
 // completes reports whether the events can all have records with the
@@ -299,7 +339,10 @@ func (s *search) reset(fixed map[int]int) {
 // check before searching in order; and whether the way it found keeps the
 // proxy logs' order, which ends the search at once.
 func (s *search) relaxed() (feasible, done bool) {
-	owner := make([]int, len(s.b.records)) // record position → event, -1 for none
+	if s.owner == nil {
+		s.owner, s.match, s.seen = make([]int, len(s.b.records)), make([]int, len(s.at)), make([]bool, len(s.b.records))
+	}
+	owner, match, seen := s.owner, s.match, s.seen
 	for k := range owner {
 		owner[k] = -1
 	}
@@ -308,8 +351,7 @@ func (s *search) relaxed() (feasible, done bool) {
 			owner[k] = e
 		}
 	}
-	match := slices.Clone(s.at)
-	seen := make([]bool, len(s.b.records))
+	copy(match, s.at)
 	for e := range s.b.events {
 		if s.at[e] >= 0 {
 			continue
@@ -346,8 +388,31 @@ func (s *search) augment(e int, owner, match []int, seen []bool) bool {
 	return false
 }
 
-// walk gives the next unset event, the one with the fewest records left, a
-// record, and goes on.
+// roomAfter reports whether, with event e at the record at position k,
+// the open events that must be logged after it in that record's log (all
+// their records are in it, and e was over before they came) still have as
+// many free records after k.
+func (s *search) roomAfter(e, k int) bool {
+	rec, src := &s.b.a.records[s.b.records[k]], s.b.recSrc[k]
+	need := 0
+	for o, ko := range s.at {
+		if ko < 0 && o != e && s.b.evSrc[o] == src && before(s.b.events[e], rec, s.b.events[o], s.b.a.opt.Skew) {
+			need++
+		}
+	}
+	if need == 0 {
+		return true
+	}
+	free := 0
+	for j := k + 1; j < len(s.b.records) && free < need; j++ {
+		if !s.used[j] && s.b.recSrc[j] == src {
+			free++
+		}
+	}
+	return free >= need
+}
+
+// walk gives the next unset event in time order a record, and goes on.
 func (s *search) walk() bool {
 	s.steps++
 	if s.steps > maxPairSteps {
@@ -356,26 +421,18 @@ func (s *search) walk() bool {
 	if feasible, done := s.relaxed(); !feasible || done {
 		return feasible
 	}
-	e, best := -1, 0
-	for i, k := range s.at {
-		if k >= 0 {
-			continue
-		}
-		n := 0
-		for _, k := range s.b.fit[i] {
-			if !s.used[k] {
-				n++
-			}
-		}
-		if e < 0 || n < best {
-			e, best = i, n
+	e := -1
+	for _, i := range s.b.byTime {
+		if s.at[i] < 0 {
+			e = i
+			break
 		}
 	}
 	if e < 0 {
 		return true
 	}
 	for _, k := range s.b.fit[e] {
-		if s.used[k] || !s.b.ordered(e, k, s.at) {
+		if s.used[k] || !s.b.ordered(e, k, s.at) || !s.roomAfter(e, k) {
 			continue
 		}
 		s.at[e], s.used[k] = k, true

@@ -1,6 +1,7 @@
 package attribute
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -29,7 +30,7 @@ import (
 
 // Bounds of the reasoning: a bucket bigger than this is left ambiguous.
 const (
-	maxPairEvents  = 12
+	maxPairEvents  = 16
 	maxPairRecords = 48
 	// maxPairSteps bounds the search through the ways of sharing a
 	// bucket's records out.
@@ -168,7 +169,12 @@ func (a *Attributor) bucket(x, y *parser.Event, idx int) *bucket {
 			return nil
 		}
 	}
-	for _, o := range a.openRivals(idx) {
+	// The nearest rivals first: they compete for the same records most.
+	rivals := a.openRivals(idx)
+	slices.SortStableFunc(rivals, func(p, q *parser.Event) int {
+		return cmp.Compare(p.Time.Sub(x.Time).Abs(), q.Time.Sub(x.Time).Abs())
+	})
+	for _, o := range rivals {
 		if len(b.events) == maxPairEvents {
 			break
 		}

@@ -180,10 +180,39 @@ func (a *Attributor) holdForLearning(n int, through, now time.Time) bool {
 	if _, ok := a.learn.peerSrc[peer]; ok {
 		return false
 	}
+	// The votes of every event due so far, this one's included, say
+	// whether another address competes for the same proxy log.
+	a.voteFrom = max(a.voteFrom, n)
+	a.preVote(through)
 	a.scratch = a.candidates(ev, a.scratch[:0])
 	for _, i := range a.scratch {
 		r := &a.records[i].ev
-		if _, ok := a.learn.peer[r.Source]; !ok && !r.Proxy.UpstreamLocal.IsValid() {
+		if _, ok := a.learn.peer[r.Source]; !ok && !r.Proxy.UpstreamLocal.IsValid() &&
+			(a.learn.contested(r.Source, peer) || a.rivalPeer(&a.records[i], peer, n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// rivalPeer reports whether a waiting token event other than the one at
+// n, logged with another peer than peer, could be record r's request.
+func (a *Attributor) rivalPeer(r *record, peer netip.Addr, n int) bool {
+	for j := range a.events {
+		o := &a.events[j].ev
+		if j != n && IsToken(o.Kind) && o.Peer.Unmap() != peer && a.compatible(o, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// contested reports whether another address than peer has drawn votes to
+// be proxy log src's peer: while peer is the only one, there is no other
+// explanation to wait for.
+func (l *learner) contested(src string, peer netip.Addr) bool {
+	for a, n := range l.peerVotes[src] {
+		if a != peer && n > 0 && !l.peerTaken(src)(a) {
 			return true
 		}
 	}

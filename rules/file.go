@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -379,8 +378,12 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 		hasKind, hasTime := false, false
 		p.eachKey(e, eventKeys, func(key string, _, v *yaml.Node) {
 			hasKind, hasTime = hasKind || key == "kind", hasTime || key == "time"
-			if key == "candidates" {
+			switch key {
+			case "candidates":
 				ev.Candidates = p.addrs(v, key)
+				return
+			case "distinct_from_prev":
+				ev.DistinctFromPrev = p.boolean(v, key)
 				return
 			}
 			p.eventKey(&ev, key, p.str(v, key), v)
@@ -441,12 +444,6 @@ func (p *fileParser) eventKey(ev *parser.Event, key, text string, v *yaml.Node) 
 		ev.Agent = text
 	case "via":
 		ev.Via = text
-	case "distinct_from_prev":
-		b, err := strconv.ParseBool(text)
-		if err != nil {
-			p.add(v, "distinct_from_prev must be true or false, not %q", text)
-		}
-		ev.DistinctFromPrev = b
 	case "attribution":
 		if err := ev.Attribution.UnmarshalText([]byte(text)); err != nil {
 			p.add(v, "%v", err)

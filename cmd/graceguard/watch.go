@@ -227,7 +227,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
-		Attribution: attribute.Options{Proxies: proxies, Expect: o.kube.proxiesEnabled()},
+		Attribution: attribute.Options{Proxies: proxies, Expect: o.kube.proxiesEnabled(), PeerOf: proxyPeerOf(&srcs)},
 		// The pods' IPs are the proxies' upstreams; the sources are made
 		// after the watcher (they start at its checkpoint's positions)
 		// and before it runs.

@@ -71,7 +71,7 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 func (a *Attributor) match(ev *parser.Event, idx int) result {
 	peer := ev.Peer
 	cands := a.candidates(ev, nil)
-	if !a.events[idx].voted {
+	if idx < 0 || !a.events[idx].voted { // idx < 0: Pass, nothing queued to have voted
 		a.vote(ev, cands)
 	}
 	if len(cands) == 0 {

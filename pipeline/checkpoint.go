@@ -83,6 +83,10 @@ func (w *Watcher) openLedger() error {
 			return fmt.Errorf("state directory: %w", err)
 		}
 		path = filepath.Join(w.opt.StateDir, sinks.LedgerFile)
+		// What a kill -9 mid-replacement left: as large as the file each.
+		if n := durable.RemoveTemps(path) + durable.RemoveTemps(filepath.Join(w.opt.StateDir, checkpointFile)); n > 0 {
+			w.log.Info("removed temporary files a stop mid-write left in the state directory", "files", n)
+		}
 	}
 	l, err := sinks.OpenLedger(sinks.LedgerOptions{Path: path, Capacity: w.opt.MaxSentIDs, Claims: w.opt.Claims, Logger: w.log})
 	if err != nil {

@@ -80,3 +80,29 @@ func TestLegacySentLogMovesIntoTheLedger(t *testing.T) {
 		t.Errorf("ledger file %q", data)
 	}
 }
+
+// A kill -9 while the checkpoint or the ledger was being replaced leaves a
+// temporary file as large as it; a watcher starting removes them, so a
+// restart loop does not fill the state directory.
+func TestStartRemovesTemporaryFilesOfAKill(t *testing.T) {
+	state := t.TempDir()
+	left := []string{checkpointFile + ".tmp123456", checkpointFile + ".tmp7", sinks.LedgerFile + ".tmp99"}
+	for _, name := range append(left, "notes.txt") {
+		if err := os.WriteFile(filepath.Join(state, name), []byte("half a file"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.ledger.Close()
+	for _, name := range left {
+		if _, err := os.Stat(filepath.Join(state, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there (%v)", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "notes.txt")); err != nil {
+		t.Errorf("a file that is not a temporary one was removed: %v", err)
+	}
+}

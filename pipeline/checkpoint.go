@@ -302,6 +302,13 @@ func (w *Watcher) checkpoint() error {
 		if s.id.Ino == 0 && s.id.Fingerprint == "" {
 			continue // stdin cannot be resumed
 		}
+		if !s.read && s.end == 0 {
+			// The file now at a path, waiting for an older generation to
+			// drain: its position would tell the next start that every
+			// generation before it was finished. Without one it is read
+			// from its start all the same, after them.
+			continue
+		}
 		cp.Positions = append(cp.Positions, s.resumePosition())
 	}
 	// Files not seen this run keep their old positions until they are.

@@ -143,6 +143,10 @@ type stream struct {
 	// proxy's log); an announcement (order.go) carries none.
 	sniffed bool
 	proxy   bool // a proxy's access log
+	// read: the follower sent more than its announcement (data, its end,
+	// or that it ended); one announced only may be waiting for an older
+	// generation to drain (checkpoint.go leaves it out).
+	read bool
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -374,6 +378,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	w.changed = true
 	s := w.streamOf(b)
+	s.read = s.read || b.Idle || b.Ended
 	w.sniff(s, b)
 	s.id, s.lastBatch = b.ID, w.opt.now()
 	defer w.noteCursor(s, b)
@@ -393,7 +398,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 	case len(b.Data) == 0:
 		return nil // a source announced before its data (order.go): it is known now
 	}
-	s.idle = false
+	s.idle, s.read = false, true
 	if w.released {
 		w.opt.Idle(false)
 	}

@@ -50,10 +50,18 @@ wait "$gen"
 written=$(cat "$work/written")
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
 watch --listen "127.0.0.1:$PORT"
-# The last run reads to the end: wait until it has read records and then
-# none for 5 s (on a loaded machine a start-up alone can take seconds, so
-# the alerts' growth cannot tell). SIGTERM then lets the file sink empty
-# its queue before the process exits.
+# The last run reads to the end: wait until the last replay's alert is in
+# both outputs (its lines are the last written; a run catching up over many
+# generations on a loaded machine can take minutes, and can stall for
+# seconds while it writes a checkpoint, so neither the alerts' growth nor
+# a quiet spell tells), or FINAL_WAIT seconds (600) pass, then until it has
+# read nothing for 5 s.
+last="uid=r$((written - 1)),"
+for ((waited = 0; waited < ${FINAL_WAIT:-600}; waited++)); do
+  grep -qF "$last" "$stdout" 2>/dev/null && grep -qF "$last" "$file" 2>/dev/null && break
+  sleep 1
+done
+[ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last replay's alert did not come within ${FINAL_WAIT:-600} s" >&2
 prev=-1 still=0
 while [ "$still" -lt 5 ]; do
   sleep 1

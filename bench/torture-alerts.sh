@@ -62,11 +62,17 @@ for ((waited = 0; waited < ${FINAL_WAIT:-600}; waited++)); do
   sleep 1
 done
 [ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last replay's alert did not come within ${FINAL_WAIT:-600} s" >&2
+# Ready: its checkpoint is loaded and its files open; what it re-reads
+# from there is read once it has read nothing for 5 s.
+for ((i = 0; i < 120; i++)); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$PORT/readyz" || true)" = 200 ] && break
+  sleep 1
+done
 prev=-1 still=0
 while [ "$still" -lt 5 ]; do
   sleep 1
   now=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
-  if [ -n "$now" ] && [ "$now" != 0 ] && [ "$now" = "$prev" ]; then still=$((still + 1)); else still=0; fi
+  if [ -n "$now" ] && [ "$now" = "$prev" ]; then still=$((still + 1)); else still=0; fi
   prev=${now:-x}
 done
 kill -TERM "$pid"

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -193,16 +194,26 @@ func (w *Watcher) apply(l loaded) {
 	w.det.correlator.Restore(cp.Correlator)
 	w.det.engine.Restore(cp.Throttle)
 	w.attr.Restore(cp.Attribution, w.opt.now())
-	for _, ev := range cp.Held {
-		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
-		if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
-			if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
-				w.heldFrom[u] = ev.Time
-			}
-		}
-	}
+	w.restoreUnjudged(cp.Held)
 	w.ledger.Remember(cp.Sent...) // a checkpoint from before the ledger
 	w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
+}
+
+// restoreUnjudged puts back the events a checkpoint holds that were read
+// and not yet judged (held for a shared store, or waiting in the merge) as
+// a source of their own that has ended: the merge judges them in log order
+// with what this run reads again from the saved positions, which can be
+// their own replay's next line. Put aside to be judged after it, a reuse
+// read again met none of the refreshes read before it and raised nothing
+// (single replays lost in the rotation torture).
+func (w *Watcher) restoreUnjudged(evs []parser.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	evs = slices.Clone(evs)
+	slices.SortStableFunc(evs, func(a, b parser.Event) int { return eventOrder(&a, &b) })
+	w.ending = append(w.ending, &stream{key: "checkpoint", queue: evs})
+	w.queued += len(evs)
 }
 
 // recordSent writes ids to the ledger, counting a failure.

@@ -108,3 +108,46 @@ func lastLine(s string) string {
 	i := strings.LastIndexByte(s[:len(s)-1], '\n')
 	return s[i+1:]
 }
+
+// After a rename rotation the old file drains while the new one, under the
+// same name, is read: a replay's refreshes read from the old file wait for
+// their reuse line, which comes only when the old file is known ended. The
+// new file's clock, ahead, must not end their wait: they are the old
+// file's. (Each source's clock was found by name, and either file could
+// answer.)
+func TestRotatedFileKeepsItsOwnClock(t *testing.T) {
+	for i := range 20 {
+		var mu sync.Mutex
+		users := map[string]int{}
+		deliver := func(_ context.Context, g []alert.Alert) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range g {
+				if a.Rule == "reuse-ip-mismatch" {
+					users[a.User]++
+				}
+			}
+			return nil
+		}
+		w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: time.Hour, Deliver: deliver})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, cur := source.FileID{Dev: 1, Ino: 1, Fingerprint: "old"}, source.FileID{Dev: 1, Ino: 2, Fingerprint: "new"}
+		r1, later := tortureReplay(1), tortureReplay(30_000)
+		in := make(chan source.Batch, 8)
+		in <- source.Batch{Key: "old", Path: "app.log", ID: old}
+		in <- source.Batch{Key: "new", Path: "app.log", ID: cur}
+		in <- source.Batch{Key: "old", Path: "app.log", ID: old, Data: []byte(r1)}
+		in <- source.Batch{Key: "new", Path: "app.log", ID: cur, Data: []byte(later)}
+		in <- source.Batch{Key: "old", Path: "app.log", ID: old, Offset: int64(len(r1)), Ended: true}
+		in <- source.Batch{Key: "new", Path: "app.log", ID: cur, Offset: int64(len(later)), Idle: true}
+		close(in)
+		if err := w.Run(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if n := users["uid=r1,ou=shadow,o=Tremolo"]; n != 1 {
+			t.Fatalf("round %d: the old file's replay alerted %d times, want once (%v)", i, n, users)
+		}
+	}
+}

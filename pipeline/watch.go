@@ -564,10 +564,7 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 // admit takes an event attribution gave back: it passes on, or a grace
 // reuse is held while other sources may still bring the refresh before it.
 func (w *Watcher) admit(ctx context.Context, ev parser.Event) error {
-	var s *stream
-	if k := keyOf(w.streams, ev.Source); k != "" {
-		s = w.streams[k]
-	}
+	s := streamOfEvent(w.streams, &ev)
 	w.stats.TokenAddrs.count(&ev)
 	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter && !w.attr.Expecting() {
 		w.warned = true

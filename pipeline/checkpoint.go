@@ -216,6 +216,40 @@ func (w *Watcher) restoreUnjudged(evs []parser.Event) {
 	w.queued += len(evs)
 }
 
+// maxDrained bounds the drained files' positions a checkpoint keeps.
+const maxDrained = 16
+
+// noteDrained keeps where a file that ended was read to. The follower reads
+// rotated generations one after the other and opens the next only once the
+// one before has drained; a checkpoint taken in between, without the
+// drained one's position, named no file before the one at the path, and
+// the next start skipped the generations still to read. Kept, it tells the
+// next start that every generation newer than it is unfinished; a
+// generation older than a newer position is skipped as finished all the
+// same, so keeping a few more is harmless.
+func (w *Watcher) noteDrained(s *stream) {
+	if s.id.Ino == 0 || s.cursors.last.cur != "" {
+		return // not a file resumed by offset (stdin, a container's log)
+	}
+	w.drained = append(w.drained, s.resumePosition())
+	if over := len(w.drained) - maxDrained; over > 0 {
+		w.drained = w.drained[over:]
+	}
+}
+
+// drainedPositions are the drained files' positions that neither a stream
+// being read nor the positions already in have (by identity).
+func (w *Watcher) drainedPositions(have []source.Position) []source.Position {
+	var out []source.Position
+	for _, p := range w.drained {
+		if w.following(p) || slices.ContainsFunc(have, func(q source.Position) bool { return sameStream(q.ID, p.ID) }) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // recordSent writes ids to the ledger, counting a failure.
 func (w *Watcher) recordSent(group []alert.Alert) {
 	if err := w.ledger.Record(group); err != nil {
@@ -328,6 +362,7 @@ func (w *Watcher) checkpoint() error {
 			cp.Positions = append(cp.Positions, p)
 		}
 	}
+	cp.Positions = append(cp.Positions, w.drainedPositions(cp.Positions)...)
 	path := filepath.Join(w.opt.StateDir, checkpointFile)
 	keepPrevious(path)
 	err := durable.WriteFile(path, 0o640, func(f io.Writer) error {

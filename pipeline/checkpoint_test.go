@@ -152,3 +152,24 @@ func TestCheckpointLeavesOutAFileWaitingForAnOlderGeneration(t *testing.T) {
 		})
 	}
 }
+
+// A generation that drained stays in the checkpoint, at its end, until the
+// next one is read: between the two (the next not yet opened, the file at
+// the path waiting behind it), a checkpoint without it named nothing, and
+// the next start began afresh at the path, skipping the generations still
+// to read.
+func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
+	gen := source.FileID{Dev: 1, Ino: 4, Fingerprint: "gen4"}
+	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
+	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	end := int64(100 + len(line))
+	got := runBatches(t, t.TempDir(), []source.Batch{
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100},
+		{Key: "c", Path: "app.log", ID: cur, Offset: 0},
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100, Data: []byte(line)},
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: end, Ended: true},
+	})
+	if len(got) != 1 || got[0].ID != gen || got[0].Offset != end {
+		t.Errorf("checkpointed %+v, want only the drained generation at its end (%d)", got, end)
+	}
+}

@@ -103,6 +103,10 @@ type Watcher struct {
 	ledger   *sinks.Ledger
 	cpState  checkpointState
 	restored []source.Position
+	// drained: where the files that ended last were read to, kept in the
+	// checkpoint until a stream of the same file family is read (see
+	// checkpoint.go); the last maxDrained.
+	drained []source.Position
 	reload   chan *rules.Set
 	ready    atomic.Bool
 	lastCP   time.Time
@@ -399,6 +403,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch) error {
 		return nil // a source announced before its data (order.go): it is known now
 	}
 	s.idle, s.read = false, true
+	// Another file is being read: it has a position of its own now, so
+	// the files drained before it need not stand in for it.
+	w.drained = w.drained[:0]
 	if w.released {
 		w.opt.Idle(false)
 	}
@@ -449,6 +456,7 @@ func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
 	if len(s.queue) > 0 {
 		w.ending = append(w.ending, s)
 	}
+	w.noteDrained(s)
 	w.forgetSourceMetrics(s.path)
 	return w.release(ctx, false)
 }

@@ -106,7 +106,7 @@ type Watcher struct {
 	// drained: where the files that ended last were read to, kept in the
 	// checkpoint until a stream of the same file family is read (see
 	// checkpoint.go); the last maxDrained.
-	drained []source.Position
+	drained  []source.Position
 	reload   chan *rules.Set
 	ready    atomic.Bool
 	lastCP   time.Time

@@ -104,8 +104,8 @@ type Watcher struct {
 	cpState  checkpointState
 	restored []source.Position
 	// drained: where the files that ended last were read to, kept in the
-	// checkpoint until a stream of the same file family is read (see
-	// checkpoint.go); the last maxDrained.
+	// checkpoint until another file is read (see checkpoint.go); the last
+	// maxDrained.
 	drained  []source.Position
 	reload   chan *rules.Set
 	ready    atomic.Bool

@@ -343,26 +343,7 @@ func (w *Watcher) checkpoint() error {
 		cp.Held = append(cp.Held, h.ev)
 	}
 	cp.Held = append(cp.Held, w.queuedEvents()...) // read, so past the saved positions
-	for _, s := range w.streams {
-		if s.id.Ino == 0 && s.id.Fingerprint == "" {
-			continue // stdin cannot be resumed
-		}
-		if !s.read && s.end == 0 {
-			// The file now at a path, waiting for an older generation to
-			// drain: its position would tell the next start that every
-			// generation before it was finished. Without one it is read
-			// from its start all the same, after them.
-			continue
-		}
-		cp.Positions = append(cp.Positions, s.resumePosition())
-	}
-	// Files not seen this run keep their old positions until they are.
-	for _, p := range w.restored {
-		if !w.following(p) {
-			cp.Positions = append(cp.Positions, p)
-		}
-	}
-	cp.Positions = append(cp.Positions, w.drainedPositions(cp.Positions)...)
+	cp.Positions = w.positions()
 	path := filepath.Join(w.opt.StateDir, checkpointFile)
 	keepPrevious(path)
 	err := durable.WriteFile(path, 0o640, func(f io.Writer) error {
@@ -420,4 +401,31 @@ func (w *Watcher) following(p source.Position) bool {
 		}
 	}
 	return false
+}
+
+// positions says where each file is to be resumed from: the files followed,
+// those not seen this run, and generations drained but still needed.
+func (w *Watcher) positions() []source.Position {
+	var ps []source.Position
+	for _, s := range w.streams {
+		if s.id.Ino == 0 && s.id.Fingerprint == "" {
+			continue // stdin cannot be resumed
+		}
+		if !s.read && s.end == 0 {
+			// The file now at a path, waiting for an older generation to
+			// drain: its position would tell the next start that every
+			// generation before it was finished. Without one it is read
+			// from its start all the same, after them.
+			continue
+		}
+		ps = append(ps, s.resumePosition())
+	}
+	// Files not seen this run keep their old positions until they are.
+	for _, p := range w.restored {
+		if !w.following(p) {
+			ps = append(ps, p)
+		}
+	}
+	ps = append(ps, w.drainedPositions(ps)...)
+	return ps
 }

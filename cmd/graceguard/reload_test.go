@@ -166,3 +166,37 @@ func TestConfigSinksPlacesProblems(t *testing.T) {
 		t.Errorf("a file without sinks: %v, %v", cfgs, err)
 	}
 }
+
+// A watch started without sinks gains them on SIGHUP: alerts raised after
+// the reload reach the new webhook, those before it stay stdout's.
+func TestWatchGainsSinksOnHUP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logPath, cfgPath := filepath.Join(dir, "app.log"), filepath.Join(dir, "gg.yaml")
+	hook := newHookServer(t)
+	if err := os.WriteFile(cfgPath, []byte("format: json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, logPath, replayLines("r1", 0))
+	p := startWatchProc(t, dir, "--config", cfgPath, logPath)
+	testsync.WaitFor(t, "r1 on stdout", func() bool {
+		data, _ := os.ReadFile(p.alerts)
+		return strings.Contains(string(data), `"user":"uid=r1,`)
+	})
+	if err := os.WriteFile(cfgPath, []byte("sinks:\n  - type: webhook\n    name: hook\n    url: "+hook.URL+"/hook\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testsync.WaitFor(t, "the webhook named after the reload", func() bool {
+		data, _ := os.ReadFile(p.errPath)
+		return strings.Count(string(data), "alerts go to") == 2 && strings.Contains(string(data), "webhook http://127.0.0.1")
+	})
+	appendFile(t, logPath, replayLines("r2", 1))
+	testsync.WaitFor(t, "r2 at the webhook", func() bool { return hook.got() == "r2" })
+	p.stop(t)
+	if got := hook.got(); got != "r2" {
+		t.Errorf("the webhook took %q, want r2 alone", got)
+	}
+}

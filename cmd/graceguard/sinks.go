@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
@@ -108,10 +110,48 @@ func stdoutDelivery(out *sinks.Writer) func(context.Context, []alert.Alert) erro
 	}
 }
 
-// enqueue hands alerts to the dispatcher's durable queues; nil without one.
-func enqueue(d *sinks.Dispatcher) func(context.Context, []alert.Alert) error {
-	if d == nil {
+// sinkSlot holds watch's dispatcher: none while no sink is configured, and
+// a SIGHUP may then make the first one. The watcher hands every group to
+// send, which passes it on to whichever dispatcher is in the slot.
+type sinkSlot struct {
+	d     atomic.Pointer[sinks.Dispatcher]
+	build func([]sinks.Config) (*sinks.Dispatcher, error)
+}
+
+// send hands alerts to the dispatcher's durable queues, if there is one.
+func (s *sinkSlot) send(ctx context.Context, g []alert.Alert) error {
+	if d := s.d.Load(); d != nil {
+		return d.Send(ctx, g)
+	}
+	return nil
+}
+
+// reload swaps cfgs in: into the dispatcher when there is one, else into a
+// new one when cfgs name any sink.
+func (s *sinkSlot) reload(ctx context.Context, cfgs []sinks.Config) error {
+	if d := s.d.Load(); d != nil {
+		return d.Reload(ctx, cfgs)
+	}
+	if len(cfgs) == 0 {
 		return nil
 	}
-	return d.Send
+	d, err := s.build(cfgs)
+	if err != nil {
+		return err
+	}
+	s.d.Store(d)
+	return nil
+}
+
+// close closes the dispatcher, delivering what it can within 10 s.
+func (s *sinkSlot) close(logger *slog.Logger) {
+	d := s.d.Load()
+	if d == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		logger.Error("closing sinks", "err", err)
+	}
 }

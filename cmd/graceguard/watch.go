@@ -220,19 +220,15 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer state.close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	dispatcher, err := buildDispatcher(alerting.sinks, o.stateDir, reg, logger)
+	slot := &sinkSlot{build: func(cfgs []sinks.Config) (*sinks.Dispatcher, error) {
+		return buildDispatcher(cfgs, o.stateDir, reg, logger)
+	}}
+	dispatcher, err := slot.build(alerting.sinks)
 	if err != nil {
 		return stateDirError(err)
 	}
-	if dispatcher != nil {
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := dispatcher.Close(ctx); err != nil {
-				logger.Error("closing sinks", "err", err)
-			}
-		}()
-	}
+	slot.d.Store(dispatcher)
+	defer slot.close(logger)
 	responder, stopRevoking, err := o.revoke.start(ctx, o.kube, state.claims, reg, logger)
 	if err != nil {
 		return err
@@ -240,7 +236,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer stopRevoking()
 	var srcs *watchSources
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
-		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: enqueue(dispatcher), SinkName: deliveryName(dispatcher),
+		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: slot.send, SinkName: deliveryName(dispatcher),
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
@@ -274,7 +270,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go o.reloadOnHUP(ctx, hup, outOpt.MinSeverity, watcher, dispatcher, logger)
+	go o.reloadOnHUP(ctx, hup, outOpt.MinSeverity, watcher, slot, logger)
 
 	// The sources stop on ctx (SIGTERM); the watcher then drains what was
 	// read, judges what waits and checkpoints.
@@ -314,13 +310,13 @@ func (o *watchOptions) loadAlerting(file *configFile, minSev alert.Severity) (al
 const reloadWait = 5 * time.Second
 
 // reloadOnHUP reloads the rules and the sinks on SIGHUP.
-func (o *watchOptions) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, minSev alert.Severity, w *pipeline.Watcher, d *sinks.Dispatcher, logger *slog.Logger) {
+func (o *watchOptions) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, minSev alert.Severity, w *pipeline.Watcher, slot *sinkSlot, logger *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			o.reload(ctx, minSev, w, d, logger)
+			o.reload(ctx, minSev, w, slot, logger)
 		}
 	}
 }
@@ -328,7 +324,7 @@ func (o *watchOptions) reloadOnHUP(ctx context.Context, hup <-chan os.Signal, mi
 // reload loads the config file, the rule files and the sink flags' secret
 // files anew. It is all or nothing: when any is invalid, the error (naming
 // FILE:LINE:COLUMN) is logged and the rules and sinks in force stay.
-func (o *watchOptions) reload(ctx context.Context, minSev alert.Severity, w *pipeline.Watcher, d *sinks.Dispatcher, logger *slog.Logger) {
+func (o *watchOptions) reload(ctx context.Context, minSev alert.Severity, w *pipeline.Watcher, slot *sinkSlot, logger *slog.Logger) {
 	file, err := readConfigFile(o.configPath)
 	var a alerting
 	if err == nil {
@@ -338,23 +334,19 @@ func (o *watchOptions) reload(ctx context.Context, minSev alert.Severity, w *pip
 		logger.Error("reload failed; keeping the rules and sinks in force", "err", err)
 		return
 	}
-	switch {
-	case d != nil:
-		rctx, cancel := context.WithTimeout(ctx, reloadWait)
-		err := d.Reload(rctx, a.sinks)
-		cancel()
-		var ce *sinks.ConfigError
-		if errors.As(err, &ce) {
-			logger.Error("reload failed; keeping the rules and sinks in force", "err", err)
-			return
-		}
-		if err != nil {
-			logger.Warn("closing the replaced sinks", "err", err)
-		}
-		logger.Info("alerts go to", "stdout", o.format+", at least "+o.minSeverity, "sinks", destinations(d))
-	case len(a.sinks) > 0:
-		logger.Error("watch started without sinks; sinks added by a reload take effect when it restarts")
+	rctx, cancel := context.WithTimeout(ctx, reloadWait)
+	err = slot.reload(rctx, a.sinks)
+	cancel()
+	var ce *sinks.ConfigError
+	var ue usageError
+	if errors.As(err, &ce) || errors.As(err, &ue) || (err != nil && slot.d.Load() == nil) {
+		logger.Error("reload failed; keeping the rules and sinks in force", "err", err)
+		return
 	}
+	if err != nil {
+		logger.Warn("closing the replaced sinks", "err", err)
+	}
+	logger.Info("alerts go to", "stdout", o.format+", at least "+o.minSeverity, "sinks", destinations(slot.d.Load()))
 	w.Reload(a.rules)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/retry"
 )
 
 // Sessions lists and deletes a user's OidcSession objects; *API is the
@@ -345,7 +346,7 @@ func (r *Responder) work(ctx context.Context, j *job) {
 		}
 		wait := backoff(r.opt.Backoff, res.Attempts)
 		log.Warn("ending sessions failed; retrying", "attempt", res.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, wait) {
+		if retry.Sleep(ctx, wait) != nil {
 			err = errors.Join(err, ctx.Err())
 			break
 		}
@@ -396,15 +397,4 @@ func (r *Responder) once(ctx context.Context, j *job) (int, error) {
 func backoff(base time.Duration, attempt int) time.Duration {
 	d := min(base<<min(attempt-1, 16), maxBackoff)
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 
 	"github.com/graceguard/graceguard/internal/durable"
+	"github.com/graceguard/graceguard/internal/retry"
 )
 
 // Filter picks the alerts a sink receives; the zero Filter takes all.
@@ -196,7 +197,7 @@ func newDispatcher(opt DispatcherOptions, routes ...Route) (*Dispatcher, error) 
 		opt.now = time.Now
 	}
 	if opt.sleep == nil {
-		opt.sleep = sleepCtx
+		opt.sleep = retry.Sleep
 	}
 	if opt.random == nil {
 		opt.random = rand.Float64

@@ -1,7 +1,6 @@
 package sinks
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -156,21 +155,6 @@ func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
 func permanent(err error) error { return &permanentError{err} }
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // oneLine shortens text for an error message: the first n bytes, newlines
 // folded, cut at a rune boundary.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/internal/kubeclient"
+	"github.com/graceguard/graceguard/internal/retry"
 	"github.com/graceguard/graceguard/source"
 )
 
@@ -184,7 +185,7 @@ func (s *Source) Run(ctx context.Context) error {
 			var err error
 			if rv, err = s.list(ctx); err != nil {
 				s.logAPIError("cannot list pods; trying again", err)
-				sleep(ctx, bo.next())
+				retry.Sleep(ctx, bo.next())
 				continue
 			}
 		}
@@ -198,11 +199,11 @@ func (s *Source) Run(ctx context.Context) error {
 		case err != nil:
 			s.logAPIError("pod watch failed; watching again", err)
 			rv = next // "" lists again
-			sleep(ctx, bo.next())
+			retry.Sleep(ctx, bo.next())
 		default:
 			rv = next
 			if time.Since(started) < time.Second {
-				sleep(ctx, bo.next()) // a server that ends watches at once must not be hammered
+				retry.Sleep(ctx, bo.next()) // a server that ends watches at once must not be hammered
 			} else {
 				bo.reset()
 			}
@@ -495,15 +496,3 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d or until ctx ends, and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

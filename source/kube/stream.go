@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/retry"
 	"github.com/graceguard/graceguard/source"
 )
 
@@ -158,7 +159,7 @@ func (st *stream) run(ctx context.Context) {
 		if st.lines > 0 {
 			bo.reset()
 		}
-		if !st.sendIdle(ctx) || !sleep(ctx, wait) {
+		if !st.sendIdle(ctx) || retry.Sleep(ctx, wait) != nil {
 			return
 		}
 	}

@@ -9,12 +9,14 @@
 # lost (no alert) and lines delivered twice (two alerts), target 0 and 0.
 # Lines read again after a kill (those after the last checkpoint) are
 # expected; their alerts are recognised by id and not sent again.
+# WATCH_FLAGS are added to every watch (e.g. --inotify=false); KEEP=1 keeps
+# the work directory (the log's generations, alerts, watch's stderr).
 #
 # To extend (alert counts for replays, other sinks): add lines to the
 # generator and a count to the summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=bench/out
+out=${OUT:-bench/out}
 mkdir -p "$out"
 RATE=${RATE:-5000}
 ROTATE=${ROTATE:-2s}
@@ -47,7 +49,8 @@ gen=$!
 
 # watch [FLAG...] starts graceguard watch in the background; its pid is in $pid.
 watch() {
-  "$out/graceguard" watch "$@" --format json --rules "$rules" --state-dir "$state" --checkpoint-every 1s \
+  # shellcheck disable=SC2086 # WATCH_FLAGS is words
+  "$out/graceguard" watch "$@" ${WATCH_FLAGS:-} --format json --rules "$rules" --state-dir "$state" --checkpoint-every 1s \
     --log-level "${LOG_LEVEL:-warn}" --settle 10ms "$log" >>"$alerts" 2>>"$work/stderr" &
   pid=$!
 }

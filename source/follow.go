@@ -609,6 +609,9 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 		if id, err := identify(file); err == nil {
 			next = f.addTailer(file, t.path, id, 0)
 			next.readCopy = copyInfo
+			if copyInfo != nil {
+				next.beganAfter(t.id)
+			}
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
 			// stream ends).
@@ -665,6 +668,17 @@ func (t *tailer) beginsAfter(newest *tailer) {
 	t.after = newest
 	if st, err := newest.f.Stat(); err == nil {
 		t.readCopy = st
+	}
+	t.beganAfter(newest.id)
+}
+
+// beganAfter names, in t's identity while t's file is empty as read, the
+// copy its generation began after (the copy starts as prev's file did):
+// a checkpoint saved before t's first bytes lets a restart find that copy
+// and read every copy made after it.
+func (t *tailer) beganAfter(prev FileID) {
+	if t.id.FingerprintLen == 0 && prev.FingerprintLen > 0 {
+		t.id.After, t.id.AfterLen = prev.Fingerprint, prev.FingerprintLen
 	}
 }
 

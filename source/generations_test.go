@@ -292,3 +292,94 @@ func TestFollowAnnouncesChainedGenerations(t *testing.T) {
 		}
 	}
 }
+
+// savedLikeWatcher runs a follower over path and keeps the positions a
+// watcher's checkpoint would hold (announced streams at their offset, data
+// streams at the end of their lines, ended streams dropped) until ready
+// says they are the ones to save; then it stops the follower.
+func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func(map[string]Position) bool) []Position {
+	t.Helper()
+	batches := make(chan Batch, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(opt, batches).Run(ctx)
+	}()
+	pos := map[string]Position{}
+	acted := false
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case b := <-batches:
+			switch {
+			case b.Ended:
+				delete(pos, b.Key)
+			case b.Idle:
+				if !acted {
+					acted = true
+					act()
+				}
+			default:
+				pos[b.Key] = Position{Path: b.Path, ID: b.ID, Offset: b.Offset + int64(len(b.Data))}
+			}
+		case <-timeout:
+			cancel()
+			t.Fatalf("the positions to save never came; last %v", pos)
+		}
+		if acted && ready(pos) {
+			break
+		}
+	}
+	cancel()
+	for {
+		select {
+		case <-batches:
+			continue
+		case <-done:
+		}
+		break
+	}
+	var saved []Position
+	for _, p := range pos {
+		saved = append(saved, p)
+	}
+	return saved
+}
+
+// A checkpoint written just after a copytruncate, while the file at the
+// path is still empty, names that file by its inode alone (an empty file
+// has no first bytes). The inode stays the path's through every later
+// copytruncate, so it cannot tell which copies were made since: a restart
+// must still read the copies made after it, not take the file now at the
+// path for the one the position named (that lost whole generations in
+// events mode, which looks at a truncated file before it is written to).
+func TestFollowCopytruncatedWhileEmptyAtCheckpoint(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			opt := Options{Patterns: []string{path}, Poll: 5 * time.Millisecond, PollOnly: m.pollOnly, DrainQuiet: 300 * time.Millisecond}
+			saved := savedLikeWatcher(t, opt, func() { copytruncate(t, path) }, func(pos map[string]Position) bool {
+				// Only the truncated file's new stream, announced, nothing read.
+				for _, p := range pos {
+					if len(pos) == 1 && p.Offset == 0 && p.ID.FingerprintLen == 0 {
+						return true
+					}
+				}
+				return false
+			})
+			w.write(5) // 10-14, copied to .1 below
+			copytruncate(t, path)
+			w.write(5) // 15-19
+			w.close()
+			c, _, _ := follow(t, Options{Patterns: []string{path}, Positions: saved, PollOnly: m.pollOnly})
+			c.waitLines(t, 10)
+			time.Sleep(50 * time.Millisecond)
+			c.checkInOrder(t, "l", 10, 20)
+		})
+	}
+}

@@ -9,11 +9,23 @@
 // as if they were clients.
 //
 // It owns the join, the waiting it needs (an event waits a bounded window
-// of log time for its proxy record, and a record for its event), the
-// learned mappings and the set of known proxies. It must not judge: it sets
-// Event.IP, Peer, Agent, Via, Attribution and Candidates and leaves every
-// verdict to correlate and rules. It never guesses: when the candidate
-// records name different clients the event is ambiguous and keeps them all.
+// of log time for its proxy record, and a record for its event; an event
+// whose join depends on a mapping not learned yet waits for it, bounded
+// too: learn.go), the learned mappings (or those Kubernetes gives:
+// Options.Upstreams, ProxyPeers, PeerOf) and the set of known proxies. It
+// must not judge: it sets Event.IP, Peer, Agent, Via, Attribution,
+// Candidates and DistinctFromPrev and leaves every verdict to correlate and
+// rules. It never guesses: when the candidate records name different
+// clients the event is ambiguous and keeps them all.
+//
+// DistinctFromPrev is a proof, not a guess (pair.go): on an ambiguous grace
+// reuse it says that every way of giving the open requests around it a
+// record of their own, in an order the proxy logs allow, gives the reuse
+// another client than the refresh that rotated its token (the user's latest
+// token_ok before it). It says nothing of which candidate each request was,
+// and Candidates then holds the clients some such way gives the reuse. One
+// client's race has two records of that client, so it is never marked.
+//
 // It does no I/O; its memory is capped and what it drops is counted.
 package attribute
 
@@ -53,6 +65,12 @@ type Options struct {
 	// ProxyPeers maps a proxy log's source to the address OpenUnison logs
 	// for that proxy (its pod IP), when known (Kubernetes mode).
 	ProxyPeers map[string]netip.Addr
+	// PeerOf, when set, names the address OpenUnison logs for the proxy
+	// whose log is source (its pod IP, in Kubernetes mode, where proxy pods
+	// come and go): asked when a proxy log shows itself, and again at most
+	// once a second of log time while it has no answer. Called from the
+	// Attributor's goroutine.
+	PeerOf func(source string) (netip.Addr, bool)
 	// CrowdUsers is how many distinct users' token requests through one
 	// private address, within CrowdWindow, make it a proxy when no proxy log
 	// says so. Default 5 in 10 minutes.
@@ -113,10 +131,17 @@ type Attributor struct {
 	known   proxySet
 	learn   learner
 	twins   twinCache
-	crowd   crowd
-	expect  bool      // proxy records have been seen or mappings given: token events wait for them
-	expired time.Time // the clock at the last expiry of records
-	stats   Stats
+	past    pastEvents // released token events, for the pair reasoning
+	ouClock time.Time  // how far every OpenUnison log was read at this Release
+	ouOK    bool
+	// voteFrom: every due event before it has voted (learn.go's preVote).
+	voteFrom int
+	scratch  []int
+	asked    map[string]time.Time // proxy logs whose peer PeerOf was asked for, and when
+	crowd    crowd
+	expect   bool      // proxy records have been seen or mappings given: token events wait for them
+	expired  time.Time // the clock at the last expiry of records
+	stats    Stats
 }
 
 // expireEvery is how often, in log time, old records are dropped.
@@ -125,6 +150,7 @@ const expireEvery = 100 * time.Millisecond
 type pending struct {
 	ev      parser.Event
 	arrived time.Time
+	voted   bool // its vote for the mappings is cast (preVote)
 }
 
 type record struct {
@@ -171,6 +197,29 @@ func (a *Attributor) SetUpstream(addr netip.Addr, src string) {
 func (a *Attributor) ExpectSource(src string) {
 	a.expect = true
 	a.learn.noteSource(src)
+	a.askPeer(src, time.Time{})
+}
+
+// askPeer asks Options.PeerOf for the peer of proxy log src while it is
+// not known, at most once a second of log time.
+func (a *Attributor) askPeer(src string, at time.Time) {
+	if a.opt.PeerOf == nil {
+		return
+	}
+	if _, ok := a.learn.peer[src]; ok {
+		return
+	}
+	if last, ok := a.asked[src]; ok && !at.IsZero() && at.Sub(last) < time.Second && !at.Before(last) {
+		return
+	}
+	if a.asked == nil || len(a.asked) >= maxVoteKeys {
+		a.asked = map[string]time.Time{}
+	}
+	a.asked[src] = at
+	if addr, ok := a.opt.PeerOf(src); ok && addr.IsValid() {
+		a.learn.setPeer(src, addr.Unmap())
+		a.known.add(addr)
+	}
 }
 
 // Expecting reports whether token events wait for proxy records.
@@ -191,6 +240,7 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		}
 		a.expect = true
 		a.learn.noteSource(ev.Source)
+		a.askPeer(ev.Source, ev.Time)
 		a.noteRecord(&ev)
 		a.records = append(a.records, record{ev: ev, arrived: arrived})
 		if len(a.records) > a.opt.MaxPending {
@@ -212,9 +262,11 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 	// Kept in log time order: sources arrive interleaved, and nearly in
 	// order, so the new event rarely moves far.
 	a.events = append(a.events, pending{ev: ev, arrived: arrived})
-	for i := len(a.events) - 1; i > 0 && a.events[i].ev.Time.Before(a.events[i-1].ev.Time); i-- {
+	i := len(a.events) - 1
+	for ; i > 0 && a.events[i].ev.Time.Before(a.events[i-1].ev.Time); i-- {
 		a.events[i], a.events[i-1] = a.events[i-1], a.events[i]
 	}
+	a.voteFrom = min(a.voteFrom, i)
 }
 
 // noteRecord learns what a record says by itself: a proxy's own address
@@ -233,16 +285,23 @@ func (a *Attributor) noteRecord(ev *parser.Event) {
 // nothing waits.
 func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []parser.Event {
 	through := a.through(clock)
+	a.ouClock, a.ouOK = a.ouThrough(clock)
 	n := 0
 	for n < len(a.events) {
 		p := &a.events[n]
 		due := !a.expect || !IsToken(p.ev.Kind) || !through.Before(p.ev.Time.Add(a.opt.Window)) ||
 			now.Sub(p.arrived) >= a.opt.MaxWait
+		evicted := false
 		if !due && len(a.events)-n > a.opt.MaxPending {
-			due = true
+			due, evicted = true, true
 			a.stats.EventsEvicted++
 		}
 		if !due {
+			break
+		}
+		if !evicted && a.holdForLearning(n, through, now) {
+			a.voteFrom = max(a.voteFrom, n)
+			a.preVote(through)
 			break
 		}
 		a.resolve(&p.ev, n)
@@ -251,6 +310,7 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	}
 	clear(a.events[:n])
 	a.events = slices.Delete(a.events, 0, n)
+	a.voteFrom = max(0, a.voteFrom-n)
 	// Records expire by the hundred milliseconds: checking all of them on
 	// every event would cost more than the join.
 	// A record waits for its event as long as an event waits for it: until

@@ -259,8 +259,9 @@ func TestCrowdMakesAProxy(t *testing.T) {
 
 func TestRecordAfterItsEventWaits(t *testing.T) {
 	t.Parallel()
-	a := New(Options{Window: time.Second})
-	a.ExpectProxies()
+	// The proxy log's peer is given (Kubernetes mode): nothing waits for
+	// learning (TestEarlyEventsWaitForTheMappings), only for the record.
+	a := New(Options{Window: time.Second, ProxyPeers: map[string]netip.Addr{ngx1: ctl1}})
 	ev := ou(parser.KindTokenOK, 900*time.Millisecond, ouA, ctl1, "t1")
 	a.Push(ev, t0)
 	clock := func(string) time.Time { return t0.Add(time.Second) }

@@ -2,6 +2,7 @@ package attribute
 
 import (
 	"net/netip"
+	"time"
 )
 
 // The mappings attribution needs (which OpenUnison log is behind which
@@ -26,8 +27,10 @@ const (
 type votes map[string]map[netip.Addr]float64
 
 // add votes w for value under key and returns the value it has learned,
-// if one now leads clearly.
-func (v votes) add(key string, value netip.Addr, w float64) (netip.Addr, bool) {
+// if one now leads clearly. A value taken (learned for another key: one
+// proxy has one address, one OpenUnison pod one log) runs no more: the
+// votes it drew were chance meetings.
+func (v votes) add(key string, value netip.Addr, w float64, taken func(netip.Addr) bool) (netip.Addr, bool) {
 	m := v[key]
 	if m == nil {
 		if len(v) >= maxVoteKeys {
@@ -43,6 +46,9 @@ func (v votes) add(key string, value netip.Addr, w float64) (netip.Addr, bool) {
 	var best, second float64
 	var bestAddr netip.Addr
 	for a, n := range m {
+		if taken(a) {
+			continue
+		}
 		switch {
 		case n > best:
 			second, best, bestAddr = best, n, a
@@ -72,6 +78,23 @@ func (l *learner) init() {
 	l.peer, l.peerSrc = map[string]netip.Addr{}, map[netip.Addr]string{}
 	l.sources, l.ous = map[string]struct{}{}, map[string]struct{}{}
 	l.upVotes, l.peerVotes = votes{}, votes{}
+}
+
+// upstreamTaken reports whether addr is learned as another source's
+// upstream.
+func (l *learner) upstreamTaken(src string) func(netip.Addr) bool {
+	return func(addr netip.Addr) bool {
+		s, ok := l.upstreamSrc[addr]
+		return ok && s != src
+	}
+}
+
+// peerTaken reports whether addr is learned as another proxy log's peer.
+func (l *learner) peerTaken(src string) func(netip.Addr) bool {
+	return func(addr netip.Addr) bool {
+		s, ok := l.peerSrc[addr]
+		return ok && s != src
+	}
 }
 
 func (l *learner) setUpstream(src string, addr netip.Addr) {
@@ -123,4 +146,96 @@ func (l *learner) noteOU(src string) {
 		clear(l.ous)
 	}
 	l.ous[src] = struct{}{}
+}
+
+// learnWait bounds, in log time, how long a token event waits for the
+// mappings its join depends on (see holdForLearning).
+const learnWait = 30 * time.Second
+
+// holdForLearning reports whether the event at a.events[n], due by the
+// join's own wait, must wait longer: its peer is a private address that is
+// no known proxy and no proxy log's learned peer, and some record it could
+// join comes from a proxy log whose peer is not learned yet. That peer may
+// be the proxy (then the join is right) or a pod inside the cluster calling
+// the Service directly (then the record is another client's, met by
+// chance in the same second): only the learned mapping tells, a few
+// seconds into the logs, so the event waits for it, bounded by learnWait
+// of log time and MaxWait of wall time. Once every proxy log's peer is
+// learned (or given, in Kubernetes mode) nothing waits here.
+func (a *Attributor) holdForLearning(n int, through, now time.Time) bool {
+	p := &a.events[n]
+	ev := &p.ev
+	if !a.expect || !IsToken(ev.Kind) || len(a.learn.peer) >= len(a.learn.sources) ||
+		!through.Before(ev.Time.Add(learnWait)) || now.Sub(p.arrived) >= a.opt.MaxWait {
+		return false
+	}
+	peer := ev.Peer
+	if !peer.IsValid() {
+		peer = ev.IP
+	}
+	peer = peer.Unmap()
+	if !peer.IsValid() || isMeshPeer(peer) || !isPrivatePeer(peer) || a.known.has(peer) {
+		return false
+	}
+	if _, ok := a.learn.peerSrc[peer]; ok {
+		return false
+	}
+	// The votes of every event due so far, this one's included, say
+	// whether another address competes for the same proxy log.
+	a.voteFrom = max(a.voteFrom, n)
+	a.preVote(through)
+	a.scratch = a.candidates(ev, a.scratch[:0])
+	for _, i := range a.scratch {
+		r := &a.records[i].ev
+		if _, ok := a.learn.peer[r.Source]; !ok && !r.Proxy.UpstreamLocal.IsValid() &&
+			(a.learn.contested(r.Source, peer) || a.rivalPeer(&a.records[i], peer, n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// rivalPeer reports whether a waiting token event other than the one at
+// n, logged with another peer than peer, could be record r's request.
+func (a *Attributor) rivalPeer(r *record, peer netip.Addr, n int) bool {
+	for j := range a.events {
+		o := &a.events[j].ev
+		if j != n && IsToken(o.Kind) && o.Peer.Unmap() != peer && a.compatible(o, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// contested reports whether another address than peer has drawn votes to
+// be proxy log src's peer: while peer is the only one, there is no other
+// explanation to wait for.
+func (l *learner) contested(src string, peer netip.Addr) bool {
+	for a, n := range l.peerVotes[src] {
+		if a != peer && n > 0 && !l.peerTaken(src)(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// preVote lets the events due behind a held one vote, once each, so that
+// the mappings the held one waits for can be learned while it waits.
+func (a *Attributor) preVote(through time.Time) {
+	for j := a.voteFrom; j < len(a.events); j++ {
+		q := &a.events[j]
+		if through.Before(q.ev.Time.Add(a.opt.Window)) {
+			break
+		}
+		a.voteFrom = j + 1
+		if q.voted || !IsToken(q.ev.Kind) {
+			continue
+		}
+		if !q.ev.Peer.IsValid() {
+			q.ev.Peer = q.ev.IP
+		}
+		a.scratch = a.candidates(&q.ev, a.scratch[:0])
+		a.vote(&q.ev, a.scratch)
+		q.voted = true
+	}
 }

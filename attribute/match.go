@@ -15,11 +15,13 @@ type result struct {
 	client     netip.Addr
 	agent, via string
 	candidates []netip.Addr
+	distinct   bool // a grace reuse's client is provably not its refresh's (pair.go)
 }
 
 func (r *result) apply(ev *parser.Event) {
 	ev.Attribution, ev.Agent, ev.Via = r.attr, r.agent, r.via
 	ev.Candidates = slices.Clone(r.candidates)
+	ev.DistinctFromPrev = r.distinct
 	if r.client.IsValid() {
 		ev.IP = r.client
 	}
@@ -42,7 +44,16 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 	} else {
 		res = a.match(ev, idx)
 	}
+	if res.attr == parser.AttrAmbiguous && ev.Kind == parser.KindGraceReuse {
+		var narrowed []netip.Addr
+		if narrowed, res.distinct = a.distinctFromPrev(ev, idx); len(narrowed) > 1 {
+			res.candidates = narrowed
+		}
+	}
 	res.apply(ev)
+	if a.expect {
+		a.past.add(ev, a.opt.Window)
+	}
 	if ev.Kind == parser.KindTokenOK {
 		a.twins.put(ev, res)
 	}
@@ -60,7 +71,9 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 func (a *Attributor) match(ev *parser.Event, idx int) result {
 	peer := ev.Peer
 	cands := a.candidates(ev, nil)
-	a.vote(ev, cands)
+	if idx < 0 || !a.events[idx].voted { // idx < 0: Pass, nothing queued to have voted
+		a.vote(ev, cands)
+	}
 	if len(cands) == 0 {
 		if a.known.has(peer) {
 			return result{attr: parser.AttrUnattributed, via: "proxy " + peer.String()}
@@ -303,7 +316,7 @@ func (a *Attributor) vote(ev *parser.Event, cands []int) {
 		r := &a.records[i].ev
 		if n := len(r.Proxy.Upstreams); n > 0 {
 			if _, known := a.learn.upstream[ev.Source]; !known {
-				if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w); ok {
+				if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(ev.Source)); ok {
 					a.learn.setUpstream(ev.Source, u)
 				}
 			}
@@ -312,7 +325,7 @@ func (a *Attributor) vote(ev *parser.Event, cands []int) {
 			continue
 		}
 		if _, known := a.learn.peer[r.Source]; !known {
-			if p, ok := a.learn.peerVotes.add(r.Source, ev.Peer.Unmap(), w); ok {
+			if p, ok := a.learn.peerVotes.add(r.Source, ev.Peer.Unmap(), w, a.learn.peerTaken(r.Source)); ok {
 				a.learn.setPeer(r.Source, p)
 				a.known.add(p)
 			}

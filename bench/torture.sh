@@ -67,13 +67,26 @@ wait "$gen"
 written=$(cat "$work/written")
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
 watch --listen "127.0.0.1:$PORT"
-# The last run reads to the end: wait until it has read no record for 5 s
-# (lines read again after a kill make no alert, so alerts cannot tell).
+# The last run reads to the end: wait until the last line's alert is out
+# (catching up over many generations on a loaded machine takes minutes) or
+# FINAL_WAIT seconds (600) pass; then until it is ready (a large checkpoint
+# takes seconds to load) and has read no record for 5 s (lines read again
+# after a kill make no alert, so alerts cannot tell).
+last=$(printf '"session":"f%040d"' $((written - 1)))
+for ((waited = 0; waited < ${FINAL_WAIT:-600}; waited++)); do
+  grep -qF "$last" "$alerts" 2>/dev/null && break
+  sleep 1
+done
+[ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last line's alert did not come within ${FINAL_WAIT:-600} s" >&2
+for ((i = 0; i < 120; i++)); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$PORT/readyz" || true)" = 200 ] && break
+  sleep 1
+done
 prev=-1 still=0
 while [ "$still" -lt 5 ]; do
   sleep 1
   now=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
-  if [ "${now:-x}" = "$prev" ]; then still=$((still + 1)); else still=0; fi
+  if [ -n "$now" ] && [ "$now" = "$prev" ]; then still=$((still + 1)); else still=0; fi
   prev=${now:-x}
 done
 kill -TERM "$pid"

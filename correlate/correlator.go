@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -33,7 +34,10 @@ type Correlator struct {
 	// watcher catching up on several replicas, pods streamed line by line),
 	// another source being ahead says nothing about whether this one's
 	// grace-reuse line is still to come. Nil uses the time of the newest
-	// event, right when sources are merged by time (scan).
+	// event, right when sources are merged by time (scan). It is asked by
+	// the event's SourceID (its file's identity), or its Source when that
+	// is empty: after a rename rotation the old file and the new one share
+	// a name, and only the old one's clock may end its lines' wait.
 	SourceClock func(source string) (t time.Time, ok bool)
 
 	// Defer, above zero with a BatchStore, applies observations in batches
@@ -211,7 +215,7 @@ func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) err
 		e := &c.pending.entries[i].ev
 		clock := now
 		if c.SourceClock != nil {
-			if t, ok := c.SourceClock(e.Source); ok {
+			if t, ok := c.SourceClock(cmp.Or(e.SourceID, e.Source)); ok {
 				clock = t
 			}
 		}

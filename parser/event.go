@@ -128,6 +128,13 @@ type Event struct {
 	Via         string       // the proxy, e.g. "ingress-nginx 10.1.67.12"; empty for direct
 	Attribution Attribution  // how IP was found
 	Candidates  []netip.Addr // the possible clients of an ambiguous match
+	// DistinctFromPrev is set on an ambiguous grace reuse when attribution
+	// proved its client is not the client of the refresh that rotated its
+	// token (the user's latest token_ok before it), though not which
+	// candidate each request was: the two requests had to be two of the
+	// same few proxy records, and every way to share those records out
+	// gives them different clients.
+	DistinctFromPrev bool
 
 	// Proxy is set on KindProxy records only.
 	Proxy *ProxyRecord

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,10 @@ func (w *Watcher) openLedger() error {
 			return fmt.Errorf("state directory: %w", err)
 		}
 		path = filepath.Join(w.opt.StateDir, sinks.LedgerFile)
+		// What a kill -9 mid-replacement left: as large as the file each.
+		if n := durable.RemoveTemps(path) + durable.RemoveTemps(filepath.Join(w.opt.StateDir, checkpointFile)); n > 0 {
+			w.log.Info("removed temporary files a stop mid-write left in the state directory", "files", n)
+		}
 	}
 	l, err := sinks.OpenLedger(sinks.LedgerOptions{Path: path, Capacity: w.opt.MaxSentIDs, Claims: w.opt.Claims, Logger: w.log})
 	if err != nil {
@@ -189,16 +194,60 @@ func (w *Watcher) apply(l loaded) {
 	w.det.correlator.Restore(cp.Correlator)
 	w.det.engine.Restore(cp.Throttle)
 	w.attr.Restore(cp.Attribution, w.opt.now())
-	for _, ev := range cp.Held {
-		w.held = append(w.held, heldEvent{ev: ev, arrived: w.opt.now()})
-		if u := correlate.UserOf(&ev); ev.Kind == parser.KindGraceReuse {
-			if t, ok := w.heldFrom[u]; !ok || ev.Time.Before(t) {
-				w.heldFrom[u] = ev.Time
-			}
-		}
-	}
+	w.restoreUnjudged(cp.Held)
 	w.ledger.Remember(cp.Sent...) // a checkpoint from before the ledger
 	w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
+}
+
+// restoreUnjudged puts back the events a checkpoint holds that were read
+// and not yet judged (held for a shared store, or waiting in the merge) as
+// a source of their own that has ended: the merge judges them in log order
+// with what this run reads again from the saved positions, which can be
+// their own replay's next line. Put aside to be judged after it, a reuse
+// read again met none of the refreshes read before it and raised nothing
+// (single replays lost in the rotation torture).
+func (w *Watcher) restoreUnjudged(evs []parser.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	evs = slices.Clone(evs)
+	slices.SortStableFunc(evs, func(a, b parser.Event) int { return eventOrder(&a, &b) })
+	w.ending = append(w.ending, &stream{key: "checkpoint", queue: evs})
+	w.queued += len(evs)
+}
+
+// maxDrained bounds the drained files' positions a checkpoint keeps.
+const maxDrained = 16
+
+// noteDrained keeps where a file that ended was read to. The follower reads
+// rotated generations one after the other and opens the next only once the
+// one before has drained; a checkpoint taken in between, without the
+// drained one's position, named no file before the one at the path, and
+// the next start skipped the generations still to read. Kept, it tells the
+// next start that every generation newer than it is unfinished; a
+// generation older than a newer position is skipped as finished all the
+// same, so keeping a few more is harmless.
+func (w *Watcher) noteDrained(s *stream) {
+	if s.id.Ino == 0 || s.cursors.last.cur != "" {
+		return // not a file resumed by offset (stdin, a container's log)
+	}
+	w.drained = append(w.drained, s.resumePosition())
+	if over := len(w.drained) - maxDrained; over > 0 {
+		w.drained = w.drained[over:]
+	}
+}
+
+// drainedPositions are the drained files' positions that neither a stream
+// being read nor the positions already in have (by identity).
+func (w *Watcher) drainedPositions(have []source.Position) []source.Position {
+	var out []source.Position
+	for _, p := range w.drained {
+		if w.following(p) || slices.ContainsFunc(have, func(q source.Position) bool { return sameStream(q.ID, p.ID) }) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // recordSent writes ids to the ledger, counting a failure.
@@ -298,6 +347,13 @@ func (w *Watcher) checkpoint() error {
 		if s.id.Ino == 0 && s.id.Fingerprint == "" {
 			continue // stdin cannot be resumed
 		}
+		if !s.read && s.end == 0 {
+			// The file now at a path, waiting for an older generation to
+			// drain: its position would tell the next start that every
+			// generation before it was finished. Without one it is read
+			// from its start all the same, after them.
+			continue
+		}
 		cp.Positions = append(cp.Positions, s.resumePosition())
 	}
 	// Files not seen this run keep their old positions until they are.
@@ -306,6 +362,7 @@ func (w *Watcher) checkpoint() error {
 			cp.Positions = append(cp.Positions, p)
 		}
 	}
+	cp.Positions = append(cp.Positions, w.drainedPositions(cp.Positions)...)
 	path := filepath.Join(w.opt.StateDir, checkpointFile)
 	keepPrevious(path)
 	err := durable.WriteFile(path, 0o640, func(f io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/sinks"
+	"github.com/graceguard/graceguard/source"
 )
 
 // A checkpoint that cannot be written is retried, each time waiting twice
@@ -78,5 +80,96 @@ func TestLegacySentLogMovesIntoTheLedger(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(state, sinks.LedgerFile))
 	if strings.TrimSpace(string(data)) != id {
 		t.Errorf("ledger file %q", data)
+	}
+}
+
+// A kill -9 while the checkpoint or the ledger was being replaced leaves a
+// temporary file as large as it; a watcher starting removes them, so a
+// restart loop does not fill the state directory.
+func TestStartRemovesTemporaryFilesOfAKill(t *testing.T) {
+	state := t.TempDir()
+	left := []string{checkpointFile + ".tmp123456", checkpointFile + ".tmp7", sinks.LedgerFile + ".tmp99"}
+	for _, name := range append(left, "notes.txt") {
+		if err := os.WriteFile(filepath.Join(state, name), []byte("half a file"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.ledger.Close()
+	for _, name := range left {
+		if _, err := os.Stat(filepath.Join(state, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there (%v)", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "notes.txt")); err != nil {
+		t.Errorf("a file that is not a temporary one was removed: %v", err)
+	}
+}
+
+// While the follower drains a generation rotated away, the file now at the
+// path is announced and waits, unread, at offset 0. Checkpointed there, it
+// would tell the next start that the file at the path was reached, so every
+// generation between the draining one and it was finished: a kill -9 then
+// lost them all (whole generations in the rotation torture). It is left out
+// until it is read; the draining one is kept.
+func TestCheckpointLeavesOutAFileWaitingForAnOlderGeneration(t *testing.T) {
+	gen := source.FileID{Dev: 1, Ino: 3, Fingerprint: "gen3"}
+	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
+	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	tests := []struct {
+		name     string
+		batches  []source.Batch
+		wantPath []string
+	}{
+		{"waiting, announced only", []source.Batch{
+			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100},
+			{Key: "c", Path: "app.log", ID: cur, Offset: 0},
+			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100, Data: []byte(line)},
+		}, []string{"app.log.3"}},
+		{"read once its turn came, even with nothing in it", []source.Batch{
+			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100},
+			{Key: "c", Path: "app.log", ID: cur, Offset: 0},
+			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100, Data: []byte(line)},
+			{Key: "c", Path: "app.log", ID: cur, Offset: 0, Idle: true},
+		}, []string{"app.log", "app.log.3"}},
+		{"resumed at a position, announced only", []source.Batch{
+			{Key: "c", Path: "app.log", ID: cur, Offset: 4096},
+		}, []string{"app.log"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, p := range runBatches(t, t.TempDir(), tt.batches) {
+				got = append(got, p.Path)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.wantPath) {
+				t.Errorf("checkpointed %v, want %v", got, tt.wantPath)
+			}
+		})
+	}
+}
+
+// A generation that drained stays in the checkpoint, at its end, until the
+// next one is read: between the two (the next not yet opened, the file at
+// the path waiting behind it), a checkpoint without it named nothing, and
+// the next start began afresh at the path, skipping the generations still
+// to read.
+func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
+	gen := source.FileID{Dev: 1, Ino: 4, Fingerprint: "gen4"}
+	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
+	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	end := int64(100 + len(line))
+	got := runBatches(t, t.TempDir(), []source.Batch{
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100},
+		{Key: "c", Path: "app.log", ID: cur, Offset: 0},
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100, Data: []byte(line)},
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: end, Ended: true},
+	})
+	if len(got) != 1 || got[0].ID != gen || got[0].Offset != end {
+		t.Errorf("checkpointed %+v, want only the drained generation at its end (%d)", got, end)
 	}
 }

@@ -109,18 +109,21 @@ func TestSameStream(t *testing.T) {
 	}
 }
 
-// A file rotated away and drained is forgotten like a pod: a restart must
-// not find its old position and read it again from there.
+// A file rotated away and drained is forgotten like a pod once another
+// file is read (until then its position, at its end, stands for where the
+// reading got to: TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead).
 func TestCheckpointForgetsEndedFiles(t *testing.T) {
 	id := source.FileID{Dev: 1, Ino: 2, Fingerprint: "fp", FingerprintLen: 2}
+	next := source.FileID{Dev: 1, Ino: 3, Fingerprint: "nx", FingerprintLen: 2}
 	line := refreshLine("10:00:00,000", "198.51.100.40", "fa")
 	read := source.Batch{Key: "app.log#1", Path: "app.log", ID: id, Data: []byte(line)}
 	ended := source.Batch{Key: "app.log#1", Path: "app.log", ID: id, Offset: int64(len(line)), Ended: true}
+	readNext := source.Batch{Key: "app.log#2", Path: "app.log", ID: next, Data: []byte(refreshLine("10:00:01,000", "198.51.100.40", "fb"))}
 	dir := t.TempDir()
 	if pos := runBatches(t, dir, []source.Batch{read}); len(pos) != 1 || pos[0].ID != id {
 		t.Fatalf("after the first run: positions %+v", pos)
 	}
-	if pos := runBatches(t, dir, []source.Batch{ended}); len(pos) != 0 {
+	if pos := runBatches(t, dir, []source.Batch{ended, readNext}); len(pos) != 1 || pos[0].ID != next {
 		t.Fatalf("the ended file's position lingers: %+v", pos)
 	}
 }

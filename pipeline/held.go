@@ -47,15 +47,19 @@ var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 // still queued for the merge (order.go), else the newest record read, or
 // the far future once the source has been quiet for quietCommit or has
 // ended. Its read position would be too far: a refresh's grace-reuse twin
-// may be read and still queued.
-func (w *Watcher) sourceClock(path string) (time.Time, bool) {
+// may be read and still queued. The correlator names a source by its
+// identity (stream.sourceID, the events' SourceID), as a rotated file being
+// drained shares its path with the new one; attribution names proxy logs
+// by path.
+func (w *Watcher) sourceClock(id string) (time.Time, bool) {
+	named := func(s *stream) bool { return s.sourceID == id || s.path == id }
 	for _, s := range w.ending {
-		if s.path == path && len(s.queue) > 0 {
+		if named(s) && len(s.queue) > 0 {
 			return s.queue[0].Time, true
 		}
 	}
 	for _, s := range w.streams {
-		if s.path != path {
+		if !named(s) {
 			continue
 		}
 		if len(s.queue) > 0 {
@@ -156,6 +160,19 @@ func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bo
 		}
 	}
 	return err
+}
+
+// streamOfEvent is the stream an event was read from, by the source's
+// identity: after a rename rotation the file being drained and the new one
+// share a path, and an event put in the other's queue would be merged, and
+// its refreshes' wait ended, by the wrong file's clock.
+func streamOfEvent(streams map[string]*stream, ev *parser.Event) *stream {
+	for _, s := range streams {
+		if s.sourceID == ev.SourceID && (ev.SourceID != "" || s.path == ev.Source) {
+			return s
+		}
+	}
+	return nil
 }
 
 func keyOf(streams map[string]*stream, path string) string {

@@ -26,12 +26,10 @@ import (
 //     attacked, and every in-cluster replay alerted naming the pod.
 //   - With the proxies' logs: every attack alerted at medium or above
 //     naming the real client (as ip, or prev_ip for a thief who refreshed
-//     first), and nothing above low about a user no one attacked.
-//
-// Two known product bugs make sub-cases skip instead of fail, after every
-// other assertion has run (see knownBug and skipKnown): correlate compares
-// proxy addresses as clients, and a reuse ambiguous between two clients is
-// not alerted.
+//     first, or as one of the candidates of a reuse attribution proved to
+//     be another client than its refresh's: a bot 5 ms after the refresh
+//     through the same pod, whose two records no log can tell apart), and
+//     nothing above low about a user no one attacked.
 func TestLifecycleBehindProxies(t *testing.T) {
 	t.Parallel()
 	for _, c := range lifecycleCases() {
@@ -83,8 +81,7 @@ func TestLifecycleBehindProxies(t *testing.T) {
 			got = slices.DeleteFunc(got, func(a alert.Alert) bool {
 				return a.Rule == "reuse-burst" && a.Severity == alert.Low && loggen.InCluster(a.IP)
 			})
-			known := benignAbove(t, got, truth, alert.Info, func(a alert.Alert, at loggen.Attack) bool { return strings.Contains(a.User, at.User) })
-			skipKnown(t, known, nil)
+			benignAbove(t, got, truth, alert.Info, func(a alert.Alert, at loggen.Attack) bool { return strings.Contains(a.User, at.User) })
 		})
 		t.Run(fmt.Sprintf("%s/seed %d/with the proxies' logs", f, c.seed), func(t *testing.T) {
 			t.Parallel()
@@ -93,35 +90,23 @@ func TestLifecycleBehindProxies(t *testing.T) {
 			if sum.Events[parser.KindProxy] != ps.TokenRecords || sum.ParseErrors != 0 {
 				t.Errorf("%d proxy records (%d parse errors), the generator wrote %d", sum.Events[parser.KindProxy], sum.ParseErrors, ps.TokenRecords)
 			}
-			var missed []string
 			// Clients inside the cluster have no proxy record: each of
 			// their token events must stay direct.
 			if want, got := inClusterTokenEvents(ous), sum.Attribution.Outcomes[parser.AttrDirect]; got != want {
-				msg := fmt.Sprintf("%d token events attributed as direct, %d are from clients inside the cluster", got, want)
-				if got > want {
-					t.Error(msg)
-				} else {
-					missed = append(missed, msg) // bug: see skipKnown
-				}
+				t.Errorf("%d token events attributed as direct, %d are from clients inside the cluster", got, want)
 			}
 			found := 0
 			defer func() {
 				t.Logf("%s with proxies: %d of %d attacks alerted at medium naming the thief", f, found, len(truth.Attacks))
 			}()
 			for _, at := range truth.Attacks {
-				if alerted(got, at, alert.Medium) {
+				if slices.ContainsFunc(got, func(a alert.Alert) bool { return namesAmong(a, at) && a.Severity >= alert.Medium }) {
 					found++
 					continue
 				}
-				msg := fmt.Sprintf("%s of %s from %s at %s not alerted at medium naming the thief", at.Kind, at.User, at.Thief, at.At.Format(alert.TimeFormat))
-				if ambiguouslyMissed(got, at) {
-					missed = append(missed, msg) // bug: see skipKnown
-					continue
-				}
-				t.Error(msg)
+				t.Errorf("%s of %s from %s at %s not alerted at medium naming the thief", at.Kind, at.User, at.Thief, at.At.Format(alert.TimeFormat))
 			}
-			known := benignAbove(t, got, truth, alert.Low, names)
-			skipKnown(t, known, missed)
+			benignAbove(t, got, truth, alert.Low, namesAmong)
 		})
 	}
 }
@@ -143,24 +128,10 @@ func lifecycleCases() []lifecycleCase {
 	return cs
 }
 
-// proxyAddr reports whether an alert's address is a proxy's (an ingress
-// pod, or Istio's sidecar inbound address): an event attribution left
-// unattributed or ambiguous.
-func proxyAddr(ip string) bool {
-	return ip == "127.0.0.6" || strings.HasPrefix(ip, "10.1.67.")
-}
-
-// ambiguouslyMissed reports whether an attack missed is one of the
-// ambiguity bug's (skipKnown): a replay from outside the cluster 5 ms after
-// the refresh, or an attack whose alerts name a proxy's address instead of
-// the thief's.
-func ambiguouslyMissed(got []alert.Alert, at loggen.Attack) bool {
-	if at.Kind == "replay" && !loggen.InCluster(at.Thief) {
-		return true
-	}
-	return slices.ContainsFunc(got, func(a alert.Alert) bool {
-		return strings.Contains(a.User, at.User) && a.Severity >= alert.Medium && (proxyAddr(a.IP) || proxyAddr(a.PrevIP))
-	})
+// namesAmong reports whether an alert names the attack's user and thief,
+// as the client or as one of the candidates of an ambiguous reuse.
+func namesAmong(a alert.Alert, at loggen.Attack) bool {
+	return names(a, at) || strings.Contains(a.User, at.User) && a.Attribution == parser.AttrAmbiguous.String() && slices.Contains(a.Candidates, at.Thief)
 }
 
 func scanAlerts(t *testing.T, in []Input) (Summary, []alert.Alert) {
@@ -180,48 +151,15 @@ func alerted(got []alert.Alert, at loggen.Attack, min alert.Severity) bool {
 	return slices.ContainsFunc(got, func(a alert.Alert) bool { return names(a, at) && a.Severity >= min })
 }
 
-// benignAbove fails for every alert above max that is about no attack,
-// except those of a known bug (knownBug), which it returns.
-func benignAbove(t *testing.T, got []alert.Alert, truth loggen.Truth, max alert.Severity, about func(alert.Alert, loggen.Attack) bool) []string {
+// benignAbove fails for every alert above max that is about no attack.
+func benignAbove(t *testing.T, got []alert.Alert, truth loggen.Truth, max alert.Severity, about func(alert.Alert, loggen.Attack) bool) {
 	t.Helper()
-	var known []string
 	for _, a := range got {
 		if a.Severity <= max || slices.ContainsFunc(truth.Attacks, func(at loggen.Attack) bool { return about(a, at) }) {
 			continue
 		}
-		msg := fmt.Sprintf("benign traffic alerted: %s %s %s ip %s prev %s (%s)", a.Severity, a.Rule, a.User, a.IP, a.PrevIP, a.Attribution)
-		if knownBug(a) {
-			known = append(known, msg)
-			continue
-		}
-		t.Error(msg + ": " + a.Summary)
+		t.Errorf("benign traffic alerted: %s %s %s ip %s prev %s (%s): %s", a.Severity, a.Rule, a.User, a.IP, a.PrevIP, a.Attribution, a.Summary)
 	}
-	return known
-}
-
-// knownBug reports whether a benign alert is one of the races that
-// correlate counts as another client's: correlate.Memory.foreignReuse (and
-// its Redis twin) compares the reuse's address with the refresh's even when
-// either is still a proxy's (unattributed, or ambiguous), so a racer whose
-// two tools went through two controller pods, or whose refresh could not be
-// joined, has "reuses from another client" (reuse-burst-clients, medium);
-// and reuse-burst says it raced itself "from 127.0.0.6", a proxy's address,
-// on unattributed reuses (low, above the info the issue allows).
-//
-// chain-takeover has the same flaw: a refresh or a refused refresh whose
-// address is still a proxy's (unattributed, or ambiguous) is compared with
-// the chain's client as if it were one, so a late racer's refused refresh
-// is a takeover by "10.1.67.12", and alone, before the ingress pods are
-// known as proxies, users sharing a pod are "one of N users behind" it.
-func knownBug(a alert.Alert) bool {
-	switch a.Rule {
-	case "reuse-burst-clients":
-		return true
-	case "reuse-burst", "chain-takeover":
-		return a.Attribution == parser.AttrUnattributed.String() || a.Attribution == parser.AttrAmbiguous.String() ||
-			proxyAddr(a.IP) || proxyAddr(a.PrevIP)
-	}
-	return false
 }
 
 // inClusterTokenEvents counts the token-endpoint events OpenUnison logged
@@ -236,39 +174,6 @@ func inClusterTokenEvents(ous []bytes.Buffer) int64 {
 		}
 	}
 	return n
-}
-
-// skipKnown skips a sub-case that only the known bugs fail, naming them.
-// The ambiguity one: a bot replaying 5 ms after the victim's refresh
-// through the same ingress pod and replica (nginx, JSON), or through any
-// gateway pod behind Istio (OpenUnison logs 127.0.0.6 for every pod),
-// cannot be told from the refresh: each request lies inside the other's
-// record's window with the default 5 ms skew, so both are ambiguous between
-// the victim and the bot, and no rule alerts on an ambiguous reuse even
-// though, two records for two requests, the reuse's client is necessarily
-// not the refresh's. A thief's refresh ambiguous the same way leaves a
-// takeover alert naming the proxy's address. And in the first seconds of
-// the logs, before the proxy logs' peers are learned (4 votes each), a
-// private peer may be a proxy, so an in-cluster client's refresh meeting
-// other clients' records in nginx's same second is joined or ambiguous
-// instead of direct (seeds 2 and 3: 5 events, all before 09:00:15).
-func skipKnown(t *testing.T, known, missed []string) {
-	t.Helper()
-	if len(known) == 0 && len(missed) == 0 {
-		return
-	}
-	for _, m := range missed {
-		t.Log(m)
-	}
-	t.Skipf("known bugs: %d benign alerts from correlate comparing proxy addresses as clients (first: %s); %d attacks or direct clients missed through ambiguity (logged above)",
-		len(known), first(known), len(missed))
-}
-
-func first(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return s[0]
 }
 
 func outcomes(sum Summary) map[string]int64 {

@@ -107,6 +107,10 @@ type Watcher struct {
 	ledger   *sinks.Ledger
 	cpState  checkpointState
 	restored []source.Position
+	// drained: where the files that ended last were read to, kept in the
+	// checkpoint until another file is read (see checkpoint.go); the last
+	// maxDrained.
+	drained  []source.Position
 	reload   chan *rules.Set
 	ready    atomic.Bool
 	lastCP   time.Time
@@ -152,6 +156,10 @@ type stream struct {
 	// proxy's log); an announcement (order.go) carries none.
 	sniffed bool
 	proxy   bool // a proxy's access log
+	// read: the follower sent more than its announcement (data, its end,
+	// or that it ended); one announced only may be waiting for an older
+	// generation to drain (checkpoint.go leaves it out).
+	read bool
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -444,6 +452,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) error {
 	w.changed = true
 	s := w.streamOf(b)
+	s.read = s.read || b.Idle || b.Ended
 	w.sniff(s, b)
 	s.id, s.lastBatch = b.ID, w.opt.now()
 	defer w.noteCursor(s, b)
@@ -463,7 +472,10 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	case len(b.Data) == 0:
 		return nil // a source announced before its data (order.go): it is known now
 	}
-	s.idle = false
+	s.idle, s.read = false, true
+	// Another file is being read: it has a position of its own now, so
+	// the files drained before it need not stand in for it.
+	w.drained = w.drained[:0]
 	if w.released {
 		w.opt.Idle(false)
 	}
@@ -517,6 +529,7 @@ func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
 	if len(s.queue) > 0 {
 		w.ending = append(w.ending, s)
 	}
+	w.noteDrained(s)
 	w.forgetSourceMetrics(s.path)
 	return w.release(ctx, false)
 }
@@ -645,10 +658,7 @@ func (w *Watcher) event(ctx context.Context, s *stream, ev parser.Event, err err
 // admit takes an event attribution gave back: it passes on, or a grace
 // reuse is held while other sources may still bring the refresh before it.
 func (w *Watcher) admit(ctx context.Context, ev parser.Event) error {
-	var s *stream
-	if k := keyOf(w.streams, ev.Source); k != "" {
-		s = w.streams[k]
-	}
+	s := streamOfEvent(w.streams, &ev)
 	w.stats.TokenAddrs.count(&ev)
 	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter && !w.attr.Expecting() {
 		w.warned = true

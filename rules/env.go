@@ -51,6 +51,11 @@ type EventEnv struct {
 	Via         string   `expr:"via"`
 	Attribution string   `expr:"attribution"`
 	Candidates  []string `expr:"candidates"`
+	// DistinctFromPrev: on an ambiguous grace reuse, attribution proved
+	// its client is not the client of the refresh that rotated its token
+	// (two requests, two records, different clients), though not which
+	// candidate each was.
+	DistinctFromPrev bool `expr:"distinct_from_prev"`
 	// Reason is, on a token_fail, the WARN that opened the refusal on the
 	// same thread ("Session does not exist from refresh_token", "Session
 	// expired"); "" when none did.
@@ -159,8 +164,8 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 		Kind: ev.Kind.String(), Time: ev.Time, User: ev.User, IP: addrString(ev.IP),
 		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
 		Peer: addrString(ev.Peer), Agent: ev.Agent, Via: ev.Via, Attribution: ev.Attribution.String(),
-		Candidates: addrStrings(ev.Candidates),
-		Reason:     ev.Reason,
+		Candidates: addrStrings(ev.Candidates), DistinctFromPrev: ev.DistinctFromPrev,
+		Reason: ev.Reason,
 	}
 	b.user = UserEnv{
 		IPs: addrStrings(c.UserIPs), IPSeen: c.IPSeen, Reuses10m: c.Reuses10m, Reuses1h: c.Reuses1h, ReusesForeign1h: c.ForeignReuses1h,

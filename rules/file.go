@@ -361,7 +361,7 @@ func (p *fileParser) expect(v *yaml.Node) []Expectation {
 	return out
 }
 
-var eventKeys = []string{"kind", "time", "user", "ip", "session", "idp", "url", "source", "thread", "peer", "agent", "via", "attribution"}
+var eventKeys = []string{"kind", "time", "user", "ip", "session", "idp", "url", "source", "thread", "peer", "agent", "via", "attribution", "candidates", "distinct_from_prev"}
 
 func (p *fileParser) events(v *yaml.Node) []parser.Event {
 	if v.Kind != yaml.SequenceNode {
@@ -378,6 +378,14 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 		hasKind, hasTime := false, false
 		p.eachKey(e, eventKeys, func(key string, _, v *yaml.Node) {
 			hasKind, hasTime = hasKind || key == "kind", hasTime || key == "time"
+			switch key {
+			case "candidates":
+				ev.Candidates = p.addrs(v, key)
+				return
+			case "distinct_from_prev":
+				ev.DistinctFromPrev = p.boolean(v, key)
+				return
+			}
 			p.eventKey(&ev, key, p.str(v, key), v)
 		})
 		if !hasKind || !hasTime {
@@ -387,6 +395,24 @@ func (p *fileParser) events(v *yaml.Node) []parser.Event {
 			ev.Session = fmt.Sprintf("test-session-%d", i)
 		}
 		out = append(out, ev)
+	}
+	return out
+}
+
+// addrs reads a list of IP addresses.
+func (p *fileParser) addrs(v *yaml.Node, key string) []netip.Addr {
+	if v.Kind != yaml.SequenceNode {
+		p.add(v, "%q must be a list of IP addresses", key)
+		return nil
+	}
+	var out []netip.Addr
+	for _, n := range v.Content {
+		a, err := netip.ParseAddr(p.str(n, key))
+		if err != nil {
+			p.add(n, "%s: %q is not an IP address", key, n.Value)
+			continue
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -106,6 +106,9 @@ type DispatcherOptions struct {
 	// AfterSend, when set, is called after a sink took a group and before
 	// the journal records it: the crash tests kill the process there.
 	AfterSend func(sink string)
+	// BeforeJournal, when set, is called in Send just before the groups
+	// it queues are journalled: the crash tests hold Send there.
+	BeforeJournal func()
 
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
@@ -366,6 +369,8 @@ func (d *Dispatcher) Send(_ context.Context, group []alert.Alert) error {
 	d.jmu.Lock()
 	defer d.jmu.Unlock()
 	var adds []journalRecord
+	var queued []*route
+	var items []*item
 	for _, r := range d.routes {
 		it, rec := r.admit(group, now, &d.seq)
 		if it == nil {
@@ -376,28 +381,38 @@ func (d *Dispatcher) Send(_ context.Context, group []alert.Alert) error {
 			continue
 		}
 		adds = append(adds, *rec)
-		d.setQueueMetric(r)
-		// The worker may finish this item at once, but it needs jmu to
-		// journal that, so "done" can never precede this "add".
-		r.signal()
+		queued, items = append(queued, r), append(items, it)
 	}
 	if d.journal != nil && len(adds) > 0 {
+		if d.opt.BeforeJournal != nil {
+			d.opt.BeforeJournal()
+		}
 		if err := d.journal.append(adds, true); err != nil {
 			d.log.Error("cannot journal queued alerts; they are queued but a crash would lose them", "err", err)
 		}
-		if d.journal.wantsCompaction() {
-			if err := d.compactLocked(); err != nil {
-				d.log.Error("cannot compact the sink journal", "err", err)
-			}
+	}
+	// Only now may the workers see the groups: a sink that wrote a group
+	// before its "add" was durable would write it again after a kill -9
+	// there, as neither the journal nor the ledger would know it. ("done"
+	// cannot precede "add" either: the worker journals it under jmu.)
+	for i, r := range queued {
+		r.push(items[i])
+		d.setQueueMetric(r)
+		r.signal()
+	}
+	if d.journal != nil && len(adds) > 0 && d.journal.wantsCompaction() {
+		if err := d.compactLocked(); err != nil {
+			d.log.Error("cannot compact the sink journal", "err", err)
 		}
 	}
 	return nil
 }
 
-// admit filters, de-duplicates and throttles group for r and queues what
-// is left. It returns the item and its journal record, or no record when
-// the queue had no room (the item is then not queued). The record is made
-// here, under the lock, because the worker may start on the item at once.
+// admit filters, de-duplicates and throttles group for r and makes an
+// item of what is left, for Send to journal and then queue. It returns the
+// item and its journal record, or no record when the queue has no room.
+// Sends are serialised (sendMu), so nothing can be admitted twice between
+// this and the push.
 func (r *route) admit(group []alert.Alert, now time.Time, seq *atomic.Uint64) (*item, *journalRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -426,7 +441,6 @@ func (r *route) admit(group []alert.Alert, now time.Time, seq *atomic.Uint64) (*
 		return it, nil
 	}
 	rec := addRecord(r.Name, it)
-	r.pushLocked(it)
 	return it, &rec
 }
 

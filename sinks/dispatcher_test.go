@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -485,5 +486,23 @@ func TestAlertsWithoutIDAreNeverDuplicates(t *testing.T) {
 	closeNow(t, d)
 	if n := len(sink.groups); n != 2 {
 		t.Errorf("%d of 2 id-less alerts sent", n)
+	}
+}
+
+// A rewrite of the journal cut short by a kill -9 leaves a temporary file
+// as large as the journal; the next start removes it.
+func TestJournalStartRemovesATemporaryFileOfAKill(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, JournalFile+".tmp31337")
+	if err := os.WriteFile(tmp, []byte(`{"op":"journal"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: &fakeSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeNow(t, d)
+	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s is still there (%v)", tmp, err)
 	}
 }

@@ -52,8 +52,8 @@ type File struct {
 	f   *os.File
 	fi  os.FileInfo
 	// torn: the file ends in half a line (a kill -9 can cut a write to a
-	// regular file short), so the next write starts a new line rather than
-	// run into it.
+	// regular file short) that open could not cut off, so the next write
+	// starts a new line rather than run into it.
 	torn bool
 }
 
@@ -92,23 +92,46 @@ func (s *File) open() error {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.f, s.fi = f, fi
-	s.torn = endsTorn(s.opt.Path, fi.Size())
+	if keep, torn := wholeLines(s.opt.Path, fi.Size()); torn {
+		// Half an alert, cut by a kill -9 mid-write: a reader of JSON lines
+		// would choke on it, and the alert is written again whole (the
+		// journal still has it queued), so the fragment goes. A shipper
+		// tailing the file has read no further than the last newline
+		// (they ship whole lines), so it sees no truncation.
+		if err := f.Truncate(keep); err != nil {
+			s.torn = true // cannot cut it: at least start a line of our own
+		}
+	}
 	return nil
 }
 
-// endsTorn reports whether the file at path ends in half a line.
-func endsTorn(path string, size int64) bool {
+// wholeLines returns the size of the file at path without a last line
+// that has no newline, and whether there was one.
+func wholeLines(path string, size int64) (int64, bool) {
 	if size == 0 {
-		return false
+		return 0, false
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return size, false
 	}
 	defer f.Close()
-	last := make([]byte, 1)
-	_, err = f.ReadAt(last, size-1)
-	return err == nil && last[0] != '\n'
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		from := max(end-int64(len(buf)), 0)
+		chunk := buf[:end-from]
+		if _, err := f.ReadAt(chunk, from); err != nil {
+			return size, false
+		}
+		if end == size && chunk[len(chunk)-1] == '\n' {
+			return size, false
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			return from + int64(i) + 1, true
+		}
+		end = from
+	}
+	return 0, true
 }
 
 // reopen follows a rotation: the path now names another file, or none.

@@ -85,6 +85,7 @@ func openJournal(path string) (*journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
+	durable.RemoveTemps(path) // a rewrite a kill -9 cut short
 	return &journal{path: path, out: appendFile{path: path}}, nil
 }
 

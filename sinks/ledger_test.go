@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,30 +158,50 @@ func TestFileDigestWritesEveryGroup(t *testing.T) {
 }
 
 // A write cut short by a kill leaves half a line: its alert is not taken as
-// held (it is written again, whole) and the next line does not run into it.
+// held, and the fragment is cut off when the file is opened again, so the
+// file holds only whole JSON lines and the alert, written again, once.
 func TestFileAfterATornWrite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "alerts.jsonl")
 	a := replay()
-	os.WriteFile(path, []byte(`{"id":"`+a.ID+`","time":"2026-11-23T10:0`), 0o640)
-	f, err := newFile(FileOptions{Path: path})
-	if err != nil {
-		t.Fatal(err)
+	whole := `{"id":"0123456789abcdef0123","rule":"earlier"}` + "\n"
+	tests := []struct{ name, before string }{
+		{"the only line torn", ""},
+		{"a torn line after a whole one", whole},
+		{"a torn line longer than a read", whole + strings.Repeat("x", 200<<10)},
 	}
-	defer f.Close(context.Background())
-	held, err := f.Holds([]string{a.ID})
-	if err != nil || held[a.ID] {
-		t.Fatalf("holds %v (err %v): a torn line's alert taken as written", held, err)
-	}
-	if err := f.Send(context.Background(), []alert.Alert{a}); err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[1], `{"id":"`+a.ID+`"`) {
-		t.Fatalf("file:\n%s", data)
-	}
-	if held, _ := f.Holds([]string{a.ID}); !held[a.ID] {
-		t.Error("the whole line written again is not found")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "alerts.jsonl")
+			os.WriteFile(path, []byte(tt.before+`{"id":"`+a.ID+`","time":"2026-11-23T10:0`), 0o640)
+			f, err := newFile(FileOptions{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close(context.Background())
+			held, err := f.Holds([]string{a.ID})
+			if err != nil || held[a.ID] {
+				t.Fatalf("holds %v (err %v): a torn line's alert taken as written", held, err)
+			}
+			if err := f.Send(context.Background(), []alert.Alert{a}); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(path)
+			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+			want := 1
+			if strings.HasPrefix(tt.before, whole) {
+				want = 2
+			}
+			if len(lines) != want || !strings.HasPrefix(lines[len(lines)-1], `{"id":"`+a.ID+`"`) {
+				t.Fatalf("file holds %d lines, want %d ending in the alert:\n%.300s", len(lines), want, data)
+			}
+			for i, l := range lines {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("line %d is not JSON: %.80s", i+1, l)
+				}
+			}
+			if held, _ := f.Holds([]string{a.ID}); !held[a.ID] {
+				t.Error("the whole line written again is not found")
+			}
+		})
 	}
 }
 

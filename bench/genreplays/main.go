@@ -3,7 +3,8 @@
 // the user's home address and a grace reuse of the rotated token from
 // another, three lines, one user per replay, so every replay must raise
 // exactly one reuse-ip-mismatch alert. It writes -rate lines a second for
-// -for, renames the file away every -rotate (app.log.1, .2, …; kept) and
+// -for, renames the file away every -rotate as logrotate does (app.log.N to
+// app.log.N+1, then app.log to app.log.1: .1 is the newest; all kept) and
 // prints the number of replays written.
 package main
 
@@ -52,7 +53,15 @@ func run(path string, rate int, rotate, dur time.Duration) error {
 		if rotate > 0 && time.Since(lastRotate) >= rotate {
 			f.Close()
 			generation++
-			if err := os.Rename(path, fmt.Sprintf("%s.%d", path, generation)); err != nil {
+			// Shifted as logrotate does, so a follower reads .1 as the
+			// newest generation (numbering them the other way round made
+			// the torture's rotation runs lose the generations between).
+			for i := generation - 1; i >= 1; i-- {
+				if err := os.Rename(fmt.Sprintf("%s.%d", path, i), fmt.Sprintf("%s.%d", path, i+1)); err != nil {
+					return err
+				}
+			}
+			if err := os.Rename(path, path+".1"); err != nil {
 				return err
 			}
 			if f, w, err = open(); err != nil {

@@ -59,7 +59,11 @@ func TestWatchAlertsAfterCopytruncateAtAnOldOffset(t *testing.T) {
 
 // crashEnv names where a child watch (GRACEGUARD_RUN_MAIN) kills itself
 // with SIGKILL: "stdout" right after stdout took a group, "sink:NAME" right
-// after that sink took one and before its journal says so.
+// after that sink took one and before its journal says so, and
+// "unjournalled:NAME" the same, but with the dispatcher held just before it
+// journals the group it queued, for as long as the sink might take it
+// first (2 s): the kill then lands where the sink has written a group the
+// journal does not know yet, if the sink can ever get there.
 const crashEnv = "GRACEGUARD_TEST_CRASH_AT"
 
 func init() {
@@ -75,6 +79,21 @@ func init() {
 		afterSinkSend = func(sink string) {
 			if sink == name {
 				die()
+			}
+		}
+	}
+	if name, ok := strings.CutPrefix(at, "unjournalled:"); ok {
+		taken := make(chan struct{})
+		afterSinkSend = func(sink string) {
+			if sink == name {
+				close(taken)
+				die()
+			}
+		}
+		beforeSinkJournal = func() {
+			select {
+			case <-taken:
+			case <-time.After(2 * time.Second):
 			}
 		}
 	}
@@ -101,7 +120,7 @@ func TestWatchKill9AfterWriteDoesNotRepeat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}
-	for _, crashAt := range []string{"stdout", "sink:alerts-file"} {
+	for _, crashAt := range []string{"stdout", "sink:alerts-file", "unjournalled:alerts-file"} {
 		t.Run(crashAt, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()

@@ -236,3 +236,47 @@ func TestWatchKubeProxiesFromTheFirstRequest(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 }
+
+// In Kubernetes mode the controller pods' IPs are their logs' peers from
+// the start (not learned from the traffic): a CI job's pod calling
+// OpenUnison's Service directly in the same second as alice's refresh
+// through a controller, before any traffic could teach which controller
+// log is which peer, stays direct and leaves alice her record, so the
+// thief's replay is compared with alice's address, not a controller's.
+func TestWatchKubeProxiesPeersArePodIPs(t *testing.T) {
+	srv, w := startKubeProxyWatch(t, nil)
+	addr := waitForAddr(t, w)
+	testsync.WaitFor(t, "the pods listed", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 50_000_000, time.UTC)
+	t1, t2 := t0.Add(550*time.Millisecond), t0.Add(1050*time.Millisecond)
+	up := ouPodIP + ":8443"
+	// OpenUnison's lines first; they wait for the controllers' records
+	// (less than the 2 s wait of log time passes in them).
+	srv.Log(kubeNS, kubePod, kubeContainer, t0, ouToken(t0, "ci-bot", "task-1", "10.244.5.31", "f0000000000000000000000000000000000000001", false)...)
+	srv.Log(kubeNS, kubePod, kubeContainer, t1, ouToken(t1, "alice", "task-2", "10.1.67.12", "f0000000000000000000000000000000000000002", false)...)
+	srv.Log(kubeNS, kubePod, kubeContainer, t2, ouToken(t2, "alice", "task-3", "10.1.67.56", "f0000000000000000000000000000000000000003", true)...)
+	testsync.WaitFor(t, "OpenUnison's lines read", func() bool {
+		_, m := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(m, `graceguard_attribution_waiting{what="events"} 4`)
+	})
+	srv.Log(proxyNS, "ingress-nginx-controller-a", proxyContainer, t1.Add(4*time.Millisecond),
+		nginxLine("198.51.100.23", t1.Add(4*time.Millisecond), "Go-http-client/2.0", up, 1))
+	srv.Log(proxyNS, "ingress-nginx-controller-b", proxyContainer, t2.Add(4*time.Millisecond),
+		nginxLine("192.0.2.66", t2.Add(4*time.Millisecond), "curl/8.5.0", up, 2))
+	// Traffic goes on through both controllers: their logs' clocks pass
+	// the wait.
+	for i, pod := range []string{"ingress-nginx-controller-a", "ingress-nginx-controller-b"} {
+		at := t2.Add(3 * time.Second)
+		srv.Log(proxyNS, pod, proxyContainer, at, strings.Replace(nginxLine("198.51.100.40", at, "Go-http-client/2.0", up, 10+i), "POST /auth/idp/k8sIdp/token", "GET /healthz", 1))
+	}
+
+	testsync.WaitFor(t, "the alert naming the thief", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	for _, a := range w.alerts(t) {
+		if a.Rule == "reuse-ip-mismatch" && (a.IP != "192.0.2.66" || a.PrevIP != "198.51.100.23") {
+			t.Errorf("alert ip %s prev %s; want the thief 192.0.2.66 after alice's 198.51.100.23 (the pod's request must not take alice's record)", a.IP, a.PrevIP)
+		}
+	}
+	if code := w.stop(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,10 +10,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/source"
 )
 
 // watchProc is graceguard watch run as a separate process (this test
@@ -21,11 +22,18 @@ type watchProc struct {
 	cmd     *exec.Cmd
 	alerts  string
 	errPath string
+	state   string   // its state directory
+	logs    []string // the paths it follows
 }
 
 func startWatchProc(t *testing.T, dir string, args ...string) *watchProc {
 	t.Helper()
-	p := &watchProc{alerts: filepath.Join(dir, "alerts.jsonl"), errPath: filepath.Join(dir, "stderr.log")}
+	p := &watchProc{alerts: filepath.Join(dir, "alerts.jsonl"), errPath: filepath.Join(dir, "stderr.log"), state: filepath.Join(dir, "state")}
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			p.logs = append(p.logs, a)
+		}
+	}
 	out, err := os.OpenFile(p.alerts, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +45,7 @@ func startWatchProc(t *testing.T, dir string, args ...string) *watchProc {
 	}
 	defer errOut.Close()
 	p.cmd = exec.Command(os.Args[0])
-	p.cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms --state-dir "+filepath.Join(dir, "state")+" "+strings.Join(args, " "))
+	p.cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms --state-dir "+p.state+" "+strings.Join(args, " "))
 	p.cmd.Stdout, p.cmd.Stderr = out, errOut
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -89,12 +97,47 @@ func (p *watchProc) waitAlerts(t *testing.T, users ...string) {
 		}
 		return true
 	})
-	time.Sleep(300 * time.Millisecond) // a repeat would come now
+	p.waitCheckpointed(t) // every line judged: a repeat would be out by now
 	for u, n := range p.mismatches() {
 		if n != 1 {
 			t.Errorf("%s alerted %d times", u, n)
 		}
 	}
+}
+
+// waitCheckpointed waits until the checkpoint says every followed file
+// was read to its end, as it is now: every line was judged by then (one
+// source: nothing waits), and a restart resumes from there.
+func (p *watchProc) waitCheckpointed(t *testing.T) {
+	t.Helper()
+	want := map[string]int64{}
+	for _, path := range p.logs {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[path] = fi.Size()
+	}
+	testsync.WaitFor(t, fmt.Sprintf("a checkpoint at the end of %v", p.logs), func() bool {
+		f, err := os.Open(filepath.Join(p.state, "checkpoint.gob"))
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		// The checkpoint's first value; gob matches fields by name, so
+		// this reads its positions and skips the rest.
+		var cp struct{ Positions []source.Position }
+		if gob.NewDecoder(f).Decode(&cp) != nil {
+			return false
+		}
+		at := 0
+		for _, pos := range cp.Positions {
+			if size, ok := want[pos.Path]; ok && pos.Offset == size {
+				at++
+			}
+		}
+		return at == len(want)
+	})
 }
 
 func renameRotate(t *testing.T, path string) {
@@ -162,8 +205,7 @@ func TestWatchReadsEveryGeneration(t *testing.T) {
 			logPath := filepath.Join(dir, "app.log")
 			appendFile(t, logPath, replayLines("u0", 0))
 			p := startWatchProc(t, dir, logPath)
-			p.waitAlerts(t, "u0")
-			time.Sleep(200 * time.Millisecond) // a checkpoint
+			p.waitAlerts(t, "u0") // and its checkpoint
 			tt.pause(t, p)
 			appendFile(t, logPath, replayLines("u1", 1))
 			tt.rotate(t, logPath)

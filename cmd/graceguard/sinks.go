@@ -46,7 +46,7 @@ func buildDispatcher(cfgs []sinks.Config, stateDir string, reg prometheus.Regist
 	if len(cfgs) == 0 {
 		return nil, nil
 	}
-	d, err := sinks.Build(cfgs, sinks.DispatcherOptions{StateDir: stateDir, Metrics: sinks.NewMetrics(reg), Logger: logger, AfterSend: afterSinkSend})
+	d, err := sinks.Build(cfgs, sinks.DispatcherOptions{StateDir: stateDir, Metrics: sinks.NewMetrics(reg), Logger: logger, AfterSend: afterSinkSend, BeforeJournal: beforeSinkJournal})
 	var ce *sinks.ConfigError
 	if errors.As(err, &ce) {
 		return nil, usageError{err}
@@ -92,6 +92,10 @@ var afterStdout func()
 // afterSinkSend, set by tests only, runs after a queued sink took a group and
 // before its journal says so.
 var afterSinkSend func(sink string)
+
+// beforeSinkJournal, set by tests only, runs when the dispatcher is about to
+// journal the groups it was handed.
+var beforeSinkJournal func()
 
 // stdoutDelivery writes alerts to stdout.
 func stdoutDelivery(out *sinks.Writer) func(context.Context, []alert.Alert) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 
 	"github.com/graceguard/graceguard/source"
@@ -122,4 +123,18 @@ func splitPositions(all []source.Position) (files, logs []source.Position) {
 		}
 	}
 	return files, logs
+}
+
+// proxyPeerOf names, in Kubernetes mode with --kube-proxy-selector, the
+// address OpenUnison logs for a proxy pod: its pod IP, so attribution need
+// not learn which controller log is which peer from the traffic. srcs is
+// set after the watcher is made and before it runs; nil without proxy
+// pods.
+func proxyPeerOf(srcs **watchSources) func(string) (netip.Addr, bool) {
+	return func(src string) (netip.Addr, bool) {
+		if *srcs == nil || (*srcs).proxies == nil {
+			return netip.Addr{}, false
+		}
+		return (*srcs).proxies.Addr(src)
+	}
 }

@@ -166,6 +166,23 @@ func (o *watchOptions) checkStart() (kube.Options, error) {
 // double the resident size.
 const watchMemoryLimit = 96 << 20
 
+// stateDirError sorts what went wrong with the state directory by whose
+// doing it is: a path that cannot be a directory (a file stands there or
+// at a parent) is how --state-dir was set, a usage error (exit 2);
+// anything else (a file inside it that cannot be read, the disk) is a
+// runtime failure (exit 1), which a restart or an operator's repair of the
+// directory may cure.
+func stateDirError(err error) error {
+	var usage usageError
+	if errors.As(err, &usage) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG) {
+		return usageErrorf("--state-dir: %w", err)
+	}
+	return err
+}
+
 func runWatch(ctx context.Context, o *watchOptions) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(watchMemoryLimit)
@@ -198,14 +215,14 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	out := sinks.NewWriter(o.io.out, outOpt)
 	state, err := o.state.open(ctx, o.stateDir, logger)
 	if err != nil {
-		return err
+		return stateDirError(err)
 	}
 	defer state.close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dispatcher, err := buildDispatcher(alerting.sinks, o.stateDir, reg, logger)
 	if err != nil {
-		return err
+		return stateDirError(err)
 	}
 	if dispatcher != nil {
 		defer func() {
@@ -227,7 +244,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
-		Attribution: attribute.Options{Proxies: proxies, Expect: o.kube.proxiesEnabled()},
+		Attribution: attribute.Options{Proxies: proxies, Expect: o.kube.proxiesEnabled(), PeerOf: proxyPeerOf(&srcs)},
 		// The pods' IPs are the proxies' upstreams; the sources are made
 		// after the watcher (they start at its checkpoint's positions)
 		// and before it runs.
@@ -239,7 +256,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		},
 	})
 	if err != nil {
-		return usageError{err}
+		return stateDirError(err)
 	}
 	batches := make(chan source.Batch, batchQueue)
 	srcs, err = o.sources(kubeOpt, watcher.Positions(), batches, logger)

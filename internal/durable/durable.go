@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFile replaces path by writing a temporary file beside it, syncing
@@ -41,6 +42,31 @@ func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) error
 		d.Close()
 	}
 	return nil
+}
+
+// RemoveTemps removes the temporary files WriteFile left beside path when
+// its process died mid-write (kill -9, a crash, a power cut): each is as
+// large as the file it was to replace, and a restart loop would otherwise
+// fill the directory with them. It returns how many it removed. Call it
+// before the first WriteFile of path: a temporary file is only ever in use
+// by the one writer of path.
+func RemoveTemps(path string) int {
+	dir, base := filepath.Split(path)
+	entries, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), base+".tmp")
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // RecentIDs remembers the most recent ids up to a cap, the oldest forgotten

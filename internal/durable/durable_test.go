@@ -40,3 +40,34 @@ func TestWriteFile(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
 }
+
+// What a kill -9 in the middle of WriteFile leaves is removed; other files
+// that only look alike are not.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "checkpoint.gob")
+	files := map[string]bool{ // name: removed
+		"checkpoint.gob":                  false,
+		"checkpoint.gob.prev":             false,
+		"checkpoint.gob.tmp123456789":     true,
+		"checkpoint.gob.tmp42":            true,
+		"checkpoint.gob.tmp":              false,
+		"checkpoint.gob.tmp12.bak":        false,
+		"delivery.ledger.tmp123":          false,
+		"other.checkpoint.gob.tmp1234567": false,
+	}
+	for name := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := RemoveTemps(path); n != 2 {
+		t.Errorf("removed %d, want 2", n)
+	}
+	for name, removed := range files {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if gone := errors.Is(err, os.ErrNotExist); gone != removed {
+			t.Errorf("%s: gone %v, want %v", name, gone, removed)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+func tortureReplay(n int) string {
+	url := "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	dn := fmt.Sprintf("uid=r%d,ou=shadow,o=Tremolo", n)
+	ts := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Millisecond).Format("2006-01-02 15:04:05,000")
+	return fmt.Sprintf("[%s][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.23] - [h%039d]\n", ts, url, dn, n) +
+		fmt.Sprintf("[%s][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [192.0.2.66] - [s%039d]\n", ts, url, dn, n) +
+		fmt.Sprintf("[%s][XNIO-1 task-2] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - %s - %s - Expired token used within grace period [192.0.2.66] - [s%039d]\n", ts, url, dn, n)
+}
+
+// A kill -9 right after a checkpoint taken while a replay's refreshes wait
+// in the merge (another file is announced and not read yet) and its reuse
+// line is not known to be whole: the next run reads the reuse line again
+// and must judge it after the refreshes the checkpoint kept, and alert.
+func TestKillAfterCheckpointJudgesTheRereadReuseAfterItsRefreshes(t *testing.T) {
+	dir := t.TempDir()
+	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
+	id := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}
+	var mu sync.Mutex
+	users := map[string]int{}
+	deliver := func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range g {
+			if a.Rule == "reuse-ip-mismatch" {
+				users[a.User]++
+			}
+		}
+		return nil
+	}
+	first := tortureReplay(1) + tortureReplay(2)
+	// The last line is a record only once the next line (or the file's
+	// end) says it is whole: the checkpoint resumes at its start.
+	resume := int64(len(first) - len(lastLine(tortureReplay(2))))
+	// Settle: the unread file holds the merge back for the whole test.
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 10 * time.Millisecond, Settle: time.Hour, Deliver: deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan source.Batch, 8)
+	in <- source.Batch{Key: "k", Path: "app.log", ID: id}
+	in <- source.Batch{Key: "c", Path: "app.log", ID: source.FileID{Dev: 1, Ino: 8, Fingerprint: "c"}}
+	in <- source.Batch{Key: "k", Path: "app.log", ID: id, Data: []byte(first)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, in) }()
+	// The "kill": a copy of the state directory once a checkpoint covers
+	// every byte read.
+	testsync.WaitFor(t, "a checkpoint at the end", func() bool {
+		next, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
+		if err != nil {
+			return false
+		}
+		next.ledger.Close()
+		for _, p := range next.Positions() {
+			if p.Offset == resume {
+				return os.CopyFS(copyDir, os.DirFS(state)) == nil
+			}
+		}
+		return false
+	})
+	cancel()
+	<-done
+	mu.Lock()
+	first1 := users
+	users = map[string]int{}
+	mu.Unlock()
+
+	second := tortureReplay(3)
+	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Deliver: deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in2 := make(chan source.Batch, 8)
+	second = lastLine(tortureReplay(2)) + second
+	in2 <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: resume}
+	in2 <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: resume, Data: []byte(second)}
+	in2 <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: resume + int64(len(second)), Idle: true}
+	close(in2)
+	if err := w2.Run(context.Background(), in2); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"uid=r1,ou=shadow,o=Tremolo", "uid=r2,ou=shadow,o=Tremolo", "uid=r3,ou=shadow,o=Tremolo"} {
+		if n := first1[u] + users[u]; n != 1 {
+			t.Errorf("%s alerted %d times (first run %v, second %v), want once", u, n, first1, users)
+		}
+	}
+}
+
+func lastLine(s string) string {
+	i := strings.LastIndexByte(s[:len(s)-1], '\n')
+	return s[i+1:]
+}
+
+// After a rename rotation the old file drains while the new one, under the
+// same name, is read: a replay's refreshes read from the old file wait for
+// their reuse line, which comes only when the old file is known ended. The
+// new file's clock, ahead, must not end their wait: they are the old
+// file's. (Each source's clock was found by name, and either file could
+// answer.)
+func TestRotatedFileKeepsItsOwnClock(t *testing.T) {
+	for i := range 20 {
+		var mu sync.Mutex
+		users := map[string]int{}
+		deliver := func(_ context.Context, g []alert.Alert) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range g {
+				if a.Rule == "reuse-ip-mismatch" {
+					users[a.User]++
+				}
+			}
+			return nil
+		}
+		w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: time.Hour, Deliver: deliver})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, cur := source.FileID{Dev: 1, Ino: 1, Fingerprint: "old"}, source.FileID{Dev: 1, Ino: 2, Fingerprint: "new"}
+		r1, later := tortureReplay(1), tortureReplay(30_000)
+		in := make(chan source.Batch, 8)
+		in <- source.Batch{Key: "old", Path: "app.log", ID: old}
+		in <- source.Batch{Key: "new", Path: "app.log", ID: cur}
+		in <- source.Batch{Key: "old", Path: "app.log", ID: old, Data: []byte(r1)}
+		in <- source.Batch{Key: "new", Path: "app.log", ID: cur, Data: []byte(later)}
+		in <- source.Batch{Key: "old", Path: "app.log", ID: old, Offset: int64(len(r1)), Ended: true}
+		in <- source.Batch{Key: "new", Path: "app.log", ID: cur, Offset: int64(len(later)), Idle: true}
+		close(in)
+		if err := w.Run(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if n := users["uid=r1,ou=shadow,o=Tremolo"]; n != 1 {
+			t.Fatalf("round %d: the old file's replay alerted %d times, want once (%v)", i, n, users)
+		}
+	}
+}

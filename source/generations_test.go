@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -294,10 +295,13 @@ func TestFollowAnnouncesChainedGenerations(t *testing.T) {
 }
 
 // savedLikeWatcher runs a follower over path and keeps the positions a
-// watcher's checkpoint would hold (announced streams at their offset, data
-// streams at the end of their lines, ended streams dropped) until ready
-// says they are the ones to save; then it stops the follower.
-func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func(map[string]Position) bool) []Position {
+// watcher's checkpoint would hold (pipeline/checkpoint.go): a stream once
+// it was read (data, or a look that found it empty), at the end of its
+// lines; an ended stream's position until another stream reads data, left
+// out when a stream of the same inode has one. Once act has run (at the
+// first idle batch) and ready says the positions are the ones to save, it
+// stops the follower and returns them.
+func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func([]Position) bool) []Position {
 	t.Helper()
 	batches := make(chan Batch, 64)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -306,31 +310,49 @@ func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func(map[stri
 		defer close(done)
 		New(opt, batches).Run(ctx)
 	}()
-	pos := map[string]Position{}
+	pos, read := map[string]Position{}, map[string]bool{}
+	var drained []Position
+	saved := func() []Position {
+		var out []Position
+		for k, p := range pos {
+			if read[k] {
+				out = append(out, p)
+			}
+		}
+		for _, d := range drained {
+			if !slices.ContainsFunc(out, func(p Position) bool { return p.ID.Dev == d.ID.Dev && p.ID.Ino == d.ID.Ino }) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
 	acted := false
 	timeout := time.After(10 * time.Second)
-	for {
+	for !acted || !ready(saved()) {
 		select {
 		case b := <-batches:
 			switch {
 			case b.Ended:
+				drained = append(drained, pos[b.Key])
 				delete(pos, b.Key)
 			case b.Idle:
+				read[b.Key] = true
 				if !acted {
 					acted = true
 					act()
 				}
 			default:
+				if len(b.Data) > 0 {
+					read[b.Key], drained = true, nil
+				}
 				pos[b.Key] = Position{Path: b.Path, ID: b.ID, Offset: b.Offset + int64(len(b.Data))}
 			}
 		case <-timeout:
 			cancel()
-			t.Fatalf("the positions to save never came; last %v", pos)
-		}
-		if acted && ready(pos) {
-			break
+			t.Fatalf("the positions to save never came; last %v", saved())
 		}
 	}
+	out := saved()
 	cancel()
 	for {
 		select {
@@ -340,11 +362,7 @@ func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func(map[stri
 		}
 		break
 	}
-	var saved []Position
-	for _, p := range pos {
-		saved = append(saved, p)
-	}
-	return saved
+	return out
 }
 
 // A checkpoint written just after a copytruncate, while the file at the
@@ -363,14 +381,10 @@ func TestFollowCopytruncatedWhileEmptyAtCheckpoint(t *testing.T) {
 			w := newWriter(t, path, "l")
 			w.write(10)
 			opt := Options{Patterns: []string{path}, Poll: 5 * time.Millisecond, PollOnly: m.pollOnly, DrainQuiet: 300 * time.Millisecond}
-			saved := savedLikeWatcher(t, opt, func() { copytruncate(t, path) }, func(pos map[string]Position) bool {
-				// Only the truncated file's new stream, announced, nothing read.
-				for _, p := range pos {
-					if len(pos) == 1 && p.Offset == 0 && p.ID.FingerprintLen == 0 {
-						return true
-					}
-				}
-				return false
+			saved := savedLikeWatcher(t, opt, func() { copytruncate(t, path) }, func(pos []Position) bool {
+				// The truncated file's new stream alone, looked at and
+				// found empty (its idle batch), as the follower does at once.
+				return len(pos) == 1 && pos[0].Offset == 0 && pos[0].ID.FingerprintLen == 0
 			})
 			w.write(5) // 10-14, copied to .1 below
 			copytruncate(t, path)

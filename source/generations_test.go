@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -395,5 +396,177 @@ func TestFollowCopytruncatedWhileEmptyAtCheckpoint(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			c.checkInOrder(t, "l", 10, 20)
 		})
+	}
+}
+
+// watcherPositions keeps what a watcher's checkpoint would hold after each
+// batch (pipeline/checkpoint.go): every stream but one announced at offset
+// 0 and never read (data, or a look that found it empty), at the end of
+// its lines; the positions it was started from while no stream has their
+// inode, until one of that inode ends; an ended stream's position until
+// another stream reads data, unless one saved has its inode.
+type watcherPositions struct {
+	pos      map[string]Position
+	read     map[string]bool
+	restored []Position
+	drained  []Position
+}
+
+func newWatcherPositions(restored []Position) *watcherPositions {
+	return &watcherPositions{pos: map[string]Position{}, read: map[string]bool{}, restored: slices.Clone(restored)}
+}
+
+func samePositionInode(a, b Position) bool { return a.ID.Dev == b.ID.Dev && a.ID.Ino == b.ID.Ino }
+
+func (w *watcherPositions) take(b Batch) {
+	switch {
+	case b.Ended:
+		ended := w.pos[b.Key]
+		w.drained = append(w.drained, ended)
+		delete(w.pos, b.Key)
+		w.restored = slices.DeleteFunc(w.restored, func(p Position) bool { return samePositionInode(p, ended) })
+	case b.Idle:
+		w.read[b.Key] = true
+	default:
+		if len(b.Data) > 0 {
+			w.read[b.Key], w.drained = true, nil
+		}
+		w.pos[b.Key] = Position{Path: b.Path, ID: b.ID, Offset: b.Offset + int64(len(b.Data))}
+	}
+}
+
+func (w *watcherPositions) following(p Position) bool {
+	for _, s := range w.pos {
+		if samePositionInode(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *watcherPositions) saved() []Position {
+	var out []Position
+	for k, p := range w.pos {
+		if w.read[k] || p.Offset != 0 {
+			out = append(out, p)
+		}
+	}
+	for _, p := range w.restored {
+		if !w.following(p) {
+			out = append(out, p)
+		}
+	}
+	for _, d := range w.drained {
+		if !slices.ContainsFunc(out, func(p Position) bool { return samePositionInode(p, d) }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// A start that finds generations to read, killed after any one of the
+// batches it hands on, reads every line it had not handed on when started
+// again from the checkpoint a watcher would have written then: no batch
+// boundary leaves a checkpoint that skips a generation (a generation that
+// drained before the next was read, a file found empty).
+func TestFollowRestartAfterEveryBatch(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(t *testing.T, path string)
+	}{
+		{"rename", rename},
+		{"copytruncate", copytruncate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			saved := stopAndSave(t, Options{Patterns: []string{path}}, 10)
+			for range 2 {
+				w.write(5)
+				w.close()
+				tt.rotate(t, path)
+				next := w.next
+				w = newWriter(t, path, "l")
+				w.next = next
+			}
+			w.write(5)
+			w.close()
+			// Rotated a while ago: each generation ends as soon as it is
+			// read, before the next is.
+			for _, g := range []string{path + ".1", path + ".2"} {
+				old := time.Now().Add(-time.Minute)
+				if err := os.Chtimes(g, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const written = 25
+			// The batches of one start, to the first idle look at the path's file.
+			var seq []Batch
+			run(t, path, saved, func(b Batch) bool {
+				seq = append(seq, b)
+				return b.Idle && filepath.Base(b.Path) == "app.log"
+			})
+			for cut := range seq {
+				wp, lines := newWatcherPositions(saved), map[string]bool{}
+				for _, b := range seq[:cut+1] {
+					wp.take(b)
+					for _, l := range strings.Split(strings.TrimSuffix(string(b.Data), "\n"), "\n") {
+						if l != "" {
+							lines[l] = true
+						}
+					}
+				}
+				run(t, path, wp.saved(), func(b Batch) bool {
+					for _, l := range strings.Split(strings.TrimSuffix(string(b.Data), "\n"), "\n") {
+						if l != "" {
+							lines[l] = true
+						}
+					}
+					return len(lines) == written-10
+				})
+				if len(lines) != written-10 {
+					t.Errorf("killed after batch %d of %d (%+v), restarted from %+v: read %d of lines 10-%d", cut+1, len(seq), seq[cut], wp.saved(), len(lines), written-1)
+				}
+			}
+		})
+	}
+}
+
+// run follows path from positions and hands each batch to done until it says
+// so, or a second passes with no batch.
+func run(t *testing.T, path string, positions []Position, done func(Batch) bool) {
+	t.Helper()
+	batches := make(chan Batch, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		New(Options{Patterns: []string{path}, Positions: positions, DrainQuiet: 100 * time.Millisecond, Poll: 5 * time.Millisecond}, batches).Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		for {
+			select {
+			case <-batches:
+				continue
+			case <-stopped:
+			}
+			return
+		}
+	}()
+	for {
+		select {
+		case b := <-batches:
+			if done(b) {
+				return
+			}
+		case <-time.After(time.Second):
+			return
+		}
 	}
 }

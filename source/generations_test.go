@@ -511,21 +511,22 @@ func TestFollowRestartAfterEveryBatch(t *testing.T) {
 				return b.Idle && filepath.Base(b.Path) == "app.log"
 			})
 			for cut := range seq {
-				wp, lines := newWatcherPositions(saved), map[string]bool{}
+				wp, lines := newWatcherPositions(saved), map[string]string{}
 				for _, b := range seq[:cut+1] {
 					wp.take(b)
-					for _, l := range strings.Split(strings.TrimSuffix(string(b.Data), "\n"), "\n") {
-						if l != "" {
-							lines[l] = true
-						}
-					}
+					eachLine(b, func(l, at string) { lines[l] = at })
 				}
+				again := 0
 				run(t, path, wp.saved(), func(b Batch) bool {
-					for _, l := range strings.Split(strings.TrimSuffix(string(b.Data), "\n"), "\n") {
-						if l != "" {
-							lines[l] = true
+					eachLine(b, func(l, at string) {
+						if was, ok := lines[l]; ok && was != at && again == 0 {
+							// An alert's id names the record by file and
+							// offset: read again as another, it is sent twice.
+							again++
+							t.Errorf("killed after batch %d of %d, restarted from %+v: %q read again as %s, first as %s", cut+1, len(seq), wp.saved(), l, at, was)
 						}
-					}
+						lines[l] = at
+					})
 					return len(lines) == written-10
 				})
 				if len(lines) != written-10 {
@@ -533,6 +534,18 @@ func TestFollowRestartAfterEveryBatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// eachLine calls f with each line of b's data and where it was read (the
+// file's device and inode, the offset), as an alert's id names it.
+func eachLine(b Batch, f func(line, at string)) {
+	off := b.Offset
+	for _, l := range strings.SplitAfter(string(b.Data), "\n") {
+		if l != "" {
+			f(strings.TrimSuffix(l, "\n"), fmt.Sprintf("%d:%d@%d", b.ID.Dev, b.ID.Ino, off))
+		}
+		off += int64(len(l))
 	}
 }
 

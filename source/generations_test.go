@@ -279,18 +279,26 @@ func TestFollowAnnouncesChainedGenerations(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go New(Options{Patterns: []string{path}, Positions: saved}, batches).Run(ctx)
-	announced := map[string]bool{}
+	announced, keys, behind := map[string]bool{}, map[string]string{}, map[string]string{}
 	for b := range batches {
 		if len(b.Data) > 0 {
 			break
 		}
 		if !b.Idle && !b.Ended {
-			announced[filepath.Base(b.Path)] = true
+			name := filepath.Base(b.Path)
+			announced[name], keys[name], behind[name] = true, b.Key, b.Behind
 		}
 	}
 	for _, name := range []string{"app.log.2", "app.log.1", "app.log"} {
 		if !announced[name] {
 			t.Errorf("%s was not announced before the first data (announced: %v)", name, announced)
+		}
+	}
+	// Each says which it waits for, so a reader merging files by time
+	// does not hold the oldest's lines for those behind it.
+	for name, after := range map[string]string{"app.log.2": "", "app.log.1": keys["app.log.2"], "app.log": keys["app.log.1"]} {
+		if behind[name] != after {
+			t.Errorf("%s announced behind %q, want %q", name, behind[name], after)
 		}
 	}
 }

@@ -242,6 +242,9 @@ func (f *Follower) locateAnchor(path string, gens []generation, found []located)
 		}
 		start := FileID{Fingerprint: pos.ID.After, FingerprintLen: pos.ID.AfterLen}
 		for i := len(gens) - 1; i >= 0; i-- {
+			if found[i].ok && found[i].pos.ID.Fingerprint == start.Fingerprint && found[i].pos.ID.FingerprintLen == start.FingerprintLen {
+				return i // located already, by the position it was read to
+			}
 			if found[i].ok || gens[i].compressed || f.seen[gens[i].name] {
 				continue
 			}

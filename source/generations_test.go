@@ -381,30 +381,49 @@ func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func([]Positi
 // must still read the copies made after it, not take the file now at the
 // path for the one the position named (that lost whole generations in
 // events mode, which looks at a truncated file before it is written to).
+// With the position the first generation was read to saved beside it (an
+// older checkpoint's, kept), the copy is found by that one first; the
+// empty file's position still says which copies came after it.
 func TestFollowCopytruncatedWhileEmptyAtCheckpoint(t *testing.T) {
 	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			path := filepath.Join(dir, "app.log")
-			w := newWriter(t, path, "l")
-			w.write(10)
-			opt := Options{Patterns: []string{path}, Poll: 5 * time.Millisecond, PollOnly: m.pollOnly, DrainQuiet: 300 * time.Millisecond}
-			saved := savedLikeWatcher(t, opt, func() { copytruncate(t, path) }, func(pos []Position) bool {
-				// The truncated file's new stream alone, looked at and
-				// found empty (its idle batch), as the follower does at once.
-				return len(pos) == 1 && pos[0].Offset == 0 && pos[0].ID.FingerprintLen == 0
+		for _, withRead := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/with the read position %v", m.name, withRead), func(t *testing.T) {
+				t.Parallel()
+				copytruncatedWhileEmpty(t, m.pollOnly, withRead)
 			})
-			w.write(5) // 10-14, copied to .1 below
-			copytruncate(t, path)
-			w.write(5) // 15-19
-			w.close()
-			c, _, _ := follow(t, Options{Patterns: []string{path}, Positions: saved, PollOnly: m.pollOnly})
-			c.waitLines(t, 10)
-			time.Sleep(50 * time.Millisecond)
-			c.checkInOrder(t, "l", 10, 20)
-		})
+		}
 	}
+}
+
+func copytruncatedWhileEmpty(t *testing.T, pollOnly, withRead bool) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	var read Position
+	if f, err := os.Open(path); err == nil {
+		id, _ := identify(f)
+		st, _ := f.Stat()
+		f.Close()
+		read = Position{Path: path, ID: id, Offset: st.Size()}
+	}
+	opt := Options{Patterns: []string{path}, Poll: 5 * time.Millisecond, PollOnly: pollOnly, DrainQuiet: 300 * time.Millisecond}
+	saved := savedLikeWatcher(t, opt, func() { copytruncate(t, path) }, func(pos []Position) bool {
+		// The truncated file's new stream alone, looked at and
+		// found empty (its idle batch), as the follower does at once.
+		return len(pos) == 1 && pos[0].Offset == 0 && pos[0].ID.FingerprintLen == 0
+	})
+	if withRead {
+		saved = append(saved, read)
+	}
+	w.write(5) // 10-14, copied to .1 below
+	copytruncate(t, path)
+	w.write(5) // 15-19
+	w.close()
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Positions: saved, PollOnly: pollOnly})
+	c.waitLines(t, 10)
+	time.Sleep(50 * time.Millisecond)
+	c.checkInOrder(t, "l", 10, 20)
 }
 
 // watcherPositions keeps what a watcher's checkpoint would hold after each

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Measures graceguard watch's CPU while idle: watch over 1 file and over 64
 # files that nothing writes to, with file events (--inotify) and, as the
-# baseline in the same run, without (a look at every file every --poll,
-# 20 ms, the default). Each watcher is started, left WARMUP seconds (default 10)
+# baseline in the same run, without (--inotify=false: a look at every file every --poll,
+# 20 ms). Each watcher is started, left WARMUP seconds (default 10)
 # to read the files, checkpoint and settle, then its CPU time (utime+stime
 # in /proc/PID/stat) is taken over DURATION seconds (default 60). The four
 # watchers run side by side, so they share the machine's load.

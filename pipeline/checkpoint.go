@@ -237,12 +237,15 @@ func (w *Watcher) noteDrained(s *stream) {
 	}
 }
 
-// drainedPositions are the drained files' positions that neither a stream
-// being read nor the positions already in have (by identity).
+// drainedPositions are the drained files' positions that the positions
+// already in have not (by identity). A stream that is not saved (announced,
+// not read) does not stand in for one: a copytruncate's copy is read under
+// the inode of the file now at the path, which waits unread behind the
+// copies after it.
 func (w *Watcher) drainedPositions(have []source.Position) []source.Position {
 	var out []source.Position
 	for _, p := range w.drained {
-		if w.following(p) || slices.ContainsFunc(have, func(q source.Position) bool { return sameStream(q.ID, p.ID) }) {
+		if slices.ContainsFunc(have, func(q source.Position) bool { return sameStream(q.ID, p.ID) }) {
 			continue
 		}
 		out = append(out, p)

@@ -173,3 +173,27 @@ func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
 		t.Errorf("checkpointed %+v, want only the drained generation at its end (%d)", got, end)
 	}
 }
+
+// A copy a copytruncate left is read under the identity of the file it was
+// copied from (its inode is the path's file's, the fingerprint its old
+// first bytes). Drained, it stays in the checkpoint while the file now at
+// the path waits, announced and unread, behind the copies after it: that
+// file shares its inode but is not saved, and without the copy's position
+// the next start skipped the copies still to read.
+func TestCheckpointKeepsADrainedCopyBesideTheFileItWasCopiedFrom(t *testing.T) {
+	copied := source.FileID{Dev: 1, Ino: 7, Fingerprint: "first generation"}
+	next := source.FileID{Dev: 1, Ino: 8, Fingerprint: "next copy"}
+	now := source.FileID{Dev: 1, Ino: 7, Fingerprint: "third generation"}
+	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	end := int64(100 + len(line))
+	got := runBatches(t, t.TempDir(), []source.Batch{
+		{Key: "c", Path: "app.log.2", ID: copied, Offset: 100},
+		{Key: "n", Path: "app.log.1", ID: next, Offset: 0},
+		{Key: "p", Path: "app.log", ID: now, Offset: 0},
+		{Key: "c", Path: "app.log.2", ID: copied, Offset: 100, Data: []byte(line)},
+		{Key: "c", Path: "app.log.2", ID: copied, Offset: end, Ended: true},
+	})
+	if len(got) != 1 || got[0].ID != copied || got[0].Offset != end {
+		t.Errorf("checkpointed %+v, want only the drained copy at its end (%d)", got, end)
+	}
+}

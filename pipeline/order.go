@@ -163,7 +163,7 @@ func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls 
 		// A proxy's log brings no events to merge (attribution waits for
 		// its records on its own clock), and its clock moves only on token
 		// requests: a busy ingress log would hold every alert back.
-		if o == s || o.proxy || len(o.queue) > 0 || o.watermark.After(ev.Time) {
+		if o == s || o.proxy || len(o.queue) > 0 || o.watermark.After(ev.Time) || w.waitsBehind(o) {
 			continue
 		}
 		if o.idle {
@@ -177,6 +177,16 @@ func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls 
 		}
 	}
 	return false
+}
+
+// waitsBehind reports whether o, not read yet, waits for an older
+// generation of its path still being read: o's lines come after that
+// one's, which stands in for it in the merge. Without it a restart with
+// generations to read held every event of the oldest until the others had
+// been announced a second (a stall), and the merge queue filled (50,000
+// events in every checkpoint): catching up crawled.
+func (w *Watcher) waitsBehind(o *stream) bool {
+	return !o.read && o.behind != "" && w.streams[o.behind] != nil
 }
 
 func (w *Watcher) passHead(ctx context.Context, s *stream) error {

@@ -1,13 +1,18 @@
 package pipeline
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/golden"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
 )
 
 // tieReplicas are two replicas' logs where a refresh (from the client's new
@@ -67,5 +72,36 @@ func TestWatchBreaksTiesAsScanDoes(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("reading %s first: watch found\n%s\nscan found\n%s", filepath.Base(order[0]), strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
+	}
+}
+
+// A restart with generations to read announces them and the file at the
+// path, each waiting for the one before (source.Batch.Behind): the oldest's
+// events pass at once, as nothing can come before them. Held for the
+// others (announced, never read), they waited for a stall and filled the
+// merge queue, and catching up crawled with 50,000 events in every
+// checkpoint.
+func TestWatchDoesNotHoldAGenerationForThoseWaitingBehindIt(t *testing.T) {
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Deliver: func(context.Context, []alert.Alert) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldest := source.FileID{Dev: 1, Ino: 3, Fingerprint: "oldest"}
+	var data strings.Builder
+	for i := range 20 {
+		data.WriteString(refreshLine(fmt.Sprintf("10:00:%02d,000", i), "203.0.113.1", fmt.Sprintf("f%d", i)))
+	}
+	for _, b := range []source.Batch{
+		{Key: "g2", Path: "app.log.2", ID: oldest, Offset: 100},
+		{Key: "g1", Path: "app.log.1", ID: source.FileID{Dev: 1, Ino: 4, Fingerprint: "next"}, Behind: "g2"},
+		{Key: "p", Path: "app.log", ID: source.FileID{Dev: 1, Ino: 5, Fingerprint: "now"}, Behind: "g1"},
+		{Key: "g2", Path: "app.log.2", ID: oldest, Offset: 100, Data: []byte(data.String())},
+	} {
+		if err := w.handle(context.Background(), b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.queued != 0 {
+		t.Errorf("%d events of the oldest generation wait in the merge for generations behind it", w.queued)
 	}
 }

@@ -160,6 +160,9 @@ type stream struct {
 	// or that it ended); one announced only may be waiting for an older
 	// generation to drain (checkpoint.go leaves it out).
 	read bool
+	// behind is the stream of an older generation of the same path this
+	// one waits for (source.Batch.Behind): its lines come after that one's.
+	behind string
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -453,6 +456,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	w.changed = true
 	s := w.streamOf(b)
 	s.read = s.read || b.Idle || b.Ended
+	if b.Behind != "" {
+		s.behind = b.Behind
+	}
 	w.sniff(s, b)
 	s.id, s.lastBatch = b.ID, w.opt.now()
 	defer w.noteCursor(s, b)

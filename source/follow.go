@@ -26,6 +26,10 @@ type Batch struct {
 	Ended  bool   // the stream is over (rotated away and drained, deleted, or truncated)
 	// A batch with none of Data, Idle and Ended announces a file as it is
 	// opened, before any file's data.
+	// Behind, in an announcement, is the Key of the older generation of the
+	// same path the file waits for: its lines are read only once that one
+	// has been read to its end, so they all come after that one's.
+	Behind string
 	// Cursor, for a stream that cannot be resumed by byte offset (a
 	// Kubernetes container's log), names where Data[0] starts, or where the
 	// next data will start in an Idle or Ended batch. It is opaque outside
@@ -338,7 +342,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
 	// events go.
-	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset})
+	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t)})
 	return nil
 }
 
@@ -609,6 +613,9 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 		if id, err := identify(file); err == nil {
 			next = f.addTailer(file, t.path, id, 0)
 			next.readCopy = copyInfo
+			if copyInfo != nil {
+				next.beganAfter(t.id)
+			}
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
 			// stream ends).
@@ -666,6 +673,17 @@ func (t *tailer) beginsAfter(newest *tailer) {
 	if st, err := newest.f.Stat(); err == nil {
 		t.readCopy = st
 	}
+	t.beganAfter(newest.id)
+}
+
+// beganAfter names, in t's identity while t's file is empty as read, the
+// copy its generation began after (the copy starts as prev's file did):
+// a checkpoint saved before t's first bytes lets a restart find that copy
+// and read every copy made after it.
+func (t *tailer) beganAfter(prev FileID) {
+	if t.id.FingerprintLen == 0 && prev.FingerprintLen > 0 {
+		t.id.After, t.id.AfterLen = prev.Fingerprint, prev.FingerprintLen
+	}
 }
 
 // announce says, oldest first, which generations were chained before the
@@ -681,8 +699,16 @@ func (f *Follower) announce(ctx context.Context, newest, stop *tailer) {
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		t := chain[i]
-		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset})
+		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t)})
 	}
+}
+
+// behind is the key of the generation t waits for, "" for none.
+func behind(t *tailer) string {
+	if t.after == nil {
+		return ""
+	}
+	return t.after.key
 }
 
 // sameFileAs returns whether a generation is the file opened at the path:

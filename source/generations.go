@@ -110,8 +110,17 @@ func generationNumber(base, name string) (int, bool) {
 // at path to wait for (nil when there is none).
 func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	gens := generations(path)
-	current := f.restoredAt(path) // before the generations take positions
+	// Before the generations take positions.
+	current, byCopy := f.restoredAt(path)
 	located, oldest, newest := f.locateGenerations(gens)
+	if j := f.locateAnchor(path, gens, located); j >= 0 {
+		if oldest < 0 || j < oldest {
+			oldest = j
+		}
+		newest = max(newest, j)
+	} else if byCopy {
+		current = true // its copy is gone: the inode is all there is
+	}
 	if current {
 		newest = len(gens)
 	}
@@ -200,19 +209,60 @@ func (f *Follower) startGeneration(g generation, at located, finished bool) *tai
 }
 
 // restoredAt reports whether a restored position names the file now at
-// path (it was not rotated away).
-func (f *Follower) restoredAt(path string) bool {
+// path (it was not rotated away), and whether one names it only by its
+// inode and the copy its generation began after (anchored: it was empty
+// when saved, and copytruncates since keep the inode).
+func (f *Follower) restoredAt(path string) (current, byCopy bool) {
 	file, err := openRegular(path)
 	if err != nil {
-		return false
+		return false, false
 	}
 	defer file.Close()
 	for _, pos := range f.restored {
-		if matches(file, pos.ID) {
-			return true
+		switch {
+		case !matches(file, pos.ID):
+		case pos.ID.anchored():
+			byCopy = true
+		default:
+			current = true
 		}
 	}
-	return false
+	return current, byCopy
+}
+
+// locateAnchor finds, for a restored position of path anchored by a copy
+// (an empty file, saved just after a copytruncate), the newest generation
+// that is that copy, and marks it located at its end: it was read, every
+// generation after it was made since, and is read. It returns the copy's
+// index, or -1 when there is none.
+func (f *Follower) locateAnchor(path string, gens []generation, found []located) int {
+	for _, pos := range f.restored {
+		if pos.Path != path || !pos.ID.anchored() {
+			continue
+		}
+		start := FileID{Fingerprint: pos.ID.After, FingerprintLen: pos.ID.AfterLen}
+		for i := len(gens) - 1; i >= 0; i-- {
+			if found[i].ok && found[i].pos.ID.Fingerprint == start.Fingerprint && found[i].pos.ID.FingerprintLen == start.FingerprintLen {
+				return i // located already, by the position it was read to
+			}
+			if found[i].ok || gens[i].compressed || f.seen[gens[i].name] {
+				continue
+			}
+			file, err := openRegular(gens[i].name)
+			if err != nil {
+				continue
+			}
+			id, err := identify(file)
+			st, serr := file.Stat()
+			if err != nil || serr != nil || !sameStart(file, start) {
+				file.Close()
+				continue
+			}
+			found[i] = located{file, Position{Path: gens[i].name, ID: id, Offset: st.Size()}, true}
+			return i
+		}
+	}
+	return -1
 }
 
 // warnLostGeneration says once that the file a checkpoint named for path

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -277,18 +279,334 @@ func TestFollowAnnouncesChainedGenerations(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go New(Options{Patterns: []string{path}, Positions: saved}, batches).Run(ctx)
-	announced := map[string]bool{}
+	announced, keys, behind := map[string]bool{}, map[string]string{}, map[string]string{}
 	for b := range batches {
 		if len(b.Data) > 0 {
 			break
 		}
 		if !b.Idle && !b.Ended {
-			announced[filepath.Base(b.Path)] = true
+			name := filepath.Base(b.Path)
+			announced[name], keys[name], behind[name] = true, b.Key, b.Behind
 		}
 	}
 	for _, name := range []string{"app.log.2", "app.log.1", "app.log"} {
 		if !announced[name] {
 			t.Errorf("%s was not announced before the first data (announced: %v)", name, announced)
+		}
+	}
+	// Each says which it waits for, so a reader merging files by time
+	// does not hold the oldest's lines for those behind it.
+	for name, after := range map[string]string{"app.log.2": "", "app.log.1": keys["app.log.2"], "app.log": keys["app.log.1"]} {
+		if behind[name] != after {
+			t.Errorf("%s announced behind %q, want %q", name, behind[name], after)
+		}
+	}
+}
+
+// savedLikeWatcher runs a follower over path and keeps the positions a
+// watcher's checkpoint would hold (pipeline/checkpoint.go): a stream once
+// it was read (data, or a look that found it empty), at the end of its
+// lines; an ended stream's position until another stream reads data, left
+// out when a stream of the same inode has one. Once act has run (at the
+// first idle batch) and ready says the positions are the ones to save, it
+// stops the follower and returns them.
+func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func([]Position) bool) []Position {
+	t.Helper()
+	batches := make(chan Batch, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(opt, batches).Run(ctx)
+	}()
+	pos, read := map[string]Position{}, map[string]bool{}
+	var drained []Position
+	saved := func() []Position {
+		var out []Position
+		for k, p := range pos {
+			if read[k] {
+				out = append(out, p)
+			}
+		}
+		for _, d := range drained {
+			if !slices.ContainsFunc(out, func(p Position) bool { return p.ID.Dev == d.ID.Dev && p.ID.Ino == d.ID.Ino }) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	acted := false
+	timeout := time.After(10 * time.Second)
+	for !acted || !ready(saved()) {
+		select {
+		case b := <-batches:
+			switch {
+			case b.Ended:
+				drained = append(drained, pos[b.Key])
+				delete(pos, b.Key)
+			case b.Idle:
+				read[b.Key] = true
+				if !acted {
+					acted = true
+					act()
+				}
+			default:
+				if len(b.Data) > 0 {
+					read[b.Key], drained = true, nil
+				}
+				pos[b.Key] = Position{Path: b.Path, ID: b.ID, Offset: b.Offset + int64(len(b.Data))}
+			}
+		case <-timeout:
+			cancel()
+			t.Fatalf("the positions to save never came; last %v", saved())
+		}
+	}
+	out := saved()
+	cancel()
+	for {
+		select {
+		case <-batches:
+			continue
+		case <-done:
+		}
+		break
+	}
+	return out
+}
+
+// A checkpoint written just after a copytruncate, while the file at the
+// path is still empty, names that file by its inode alone (an empty file
+// has no first bytes). The inode stays the path's through every later
+// copytruncate, so it cannot tell which copies were made since: a restart
+// must still read the copies made after it, not take the file now at the
+// path for the one the position named (that lost whole generations in
+// events mode, which looks at a truncated file before it is written to).
+// With the position the first generation was read to saved beside it (an
+// older checkpoint's, kept), the copy is found by that one first; the
+// empty file's position still says which copies came after it.
+func TestFollowCopytruncatedWhileEmptyAtCheckpoint(t *testing.T) {
+	for _, m := range modes {
+		for _, withRead := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/with the read position %v", m.name, withRead), func(t *testing.T) {
+				t.Parallel()
+				copytruncatedWhileEmpty(t, m.pollOnly, withRead)
+			})
+		}
+	}
+}
+
+func copytruncatedWhileEmpty(t *testing.T, pollOnly, withRead bool) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	var read Position
+	if f, err := os.Open(path); err == nil {
+		id, _ := identify(f)
+		st, _ := f.Stat()
+		f.Close()
+		read = Position{Path: path, ID: id, Offset: st.Size()}
+	}
+	opt := Options{Patterns: []string{path}, Poll: 5 * time.Millisecond, PollOnly: pollOnly, DrainQuiet: 300 * time.Millisecond}
+	saved := savedLikeWatcher(t, opt, func() { copytruncate(t, path) }, func(pos []Position) bool {
+		// The truncated file's new stream alone, looked at and
+		// found empty (its idle batch), as the follower does at once.
+		return len(pos) == 1 && pos[0].Offset == 0 && pos[0].ID.FingerprintLen == 0
+	})
+	if withRead {
+		saved = append(saved, read)
+	}
+	w.write(5) // 10-14, copied to .1 below
+	copytruncate(t, path)
+	w.write(5) // 15-19
+	w.close()
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Positions: saved, PollOnly: pollOnly})
+	c.waitLines(t, 10)
+	time.Sleep(50 * time.Millisecond)
+	c.checkInOrder(t, "l", 10, 20)
+}
+
+// watcherPositions keeps what a watcher's checkpoint would hold after each
+// batch (pipeline/checkpoint.go): every stream but one announced at offset
+// 0 and never read (data, or a look that found it empty), at the end of
+// its lines; the positions it was started from while no stream has their
+// inode, until one of that inode ends; an ended stream's position until
+// another stream reads data, unless one saved has its inode.
+type watcherPositions struct {
+	pos      map[string]Position
+	read     map[string]bool
+	restored []Position
+	drained  []Position
+}
+
+func newWatcherPositions(restored []Position) *watcherPositions {
+	return &watcherPositions{pos: map[string]Position{}, read: map[string]bool{}, restored: slices.Clone(restored)}
+}
+
+func samePositionInode(a, b Position) bool { return a.ID.Dev == b.ID.Dev && a.ID.Ino == b.ID.Ino }
+
+func (w *watcherPositions) take(b Batch) {
+	switch {
+	case b.Ended:
+		ended := w.pos[b.Key]
+		w.drained = append(w.drained, ended)
+		delete(w.pos, b.Key)
+		w.restored = slices.DeleteFunc(w.restored, func(p Position) bool { return samePositionInode(p, ended) })
+	case b.Idle:
+		w.read[b.Key] = true
+	default:
+		if len(b.Data) > 0 {
+			w.read[b.Key], w.drained = true, nil
+		}
+		w.pos[b.Key] = Position{Path: b.Path, ID: b.ID, Offset: b.Offset + int64(len(b.Data))}
+	}
+}
+
+func (w *watcherPositions) following(p Position) bool {
+	for _, s := range w.pos {
+		if samePositionInode(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *watcherPositions) saved() []Position {
+	var out []Position
+	for k, p := range w.pos {
+		if w.read[k] || p.Offset != 0 {
+			out = append(out, p)
+		}
+	}
+	for _, p := range w.restored {
+		if !w.following(p) {
+			out = append(out, p)
+		}
+	}
+	for _, d := range w.drained {
+		if !slices.ContainsFunc(out, func(p Position) bool { return samePositionInode(p, d) }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// A start that finds generations to read, killed after any one of the
+// batches it hands on, reads every line it had not handed on when started
+// again from the checkpoint a watcher would have written then: no batch
+// boundary leaves a checkpoint that skips a generation (a generation that
+// drained before the next was read, a file found empty).
+func TestFollowRestartAfterEveryBatch(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(t *testing.T, path string)
+	}{
+		{"rename", rename},
+		{"copytruncate", copytruncate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			saved := stopAndSave(t, Options{Patterns: []string{path}}, 10)
+			for range 2 {
+				w.write(5)
+				w.close()
+				tt.rotate(t, path)
+				next := w.next
+				w = newWriter(t, path, "l")
+				w.next = next
+			}
+			w.write(5)
+			w.close()
+			// Rotated a while ago: each generation ends as soon as it is
+			// read, before the next is.
+			for _, g := range []string{path + ".1", path + ".2"} {
+				old := time.Now().Add(-time.Minute)
+				if err := os.Chtimes(g, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const written = 25
+			// The batches of one start, to the first idle look at the path's file.
+			var seq []Batch
+			run(t, path, saved, func(b Batch) bool {
+				seq = append(seq, b)
+				return b.Idle && filepath.Base(b.Path) == "app.log"
+			})
+			for cut := range seq {
+				wp, lines := newWatcherPositions(saved), map[string]string{}
+				for _, b := range seq[:cut+1] {
+					wp.take(b)
+					eachLine(b, func(l, at string) { lines[l] = at })
+				}
+				again := 0
+				run(t, path, wp.saved(), func(b Batch) bool {
+					eachLine(b, func(l, at string) {
+						if was, ok := lines[l]; ok && was != at && again == 0 {
+							// An alert's id names the record by file and
+							// offset: read again as another, it is sent twice.
+							again++
+							t.Errorf("killed after batch %d of %d, restarted from %+v: %q read again as %s, first as %s", cut+1, len(seq), wp.saved(), l, at, was)
+						}
+						lines[l] = at
+					})
+					return len(lines) == written-10
+				})
+				if len(lines) != written-10 {
+					t.Errorf("killed after batch %d of %d (%+v), restarted from %+v: read %d of lines 10-%d", cut+1, len(seq), seq[cut], wp.saved(), len(lines), written-1)
+				}
+			}
+		})
+	}
+}
+
+// eachLine calls f with each line of b's data and where it was read (the
+// file's device and inode, the offset), as an alert's id names it.
+func eachLine(b Batch, f func(line, at string)) {
+	off := b.Offset
+	for _, l := range strings.SplitAfter(string(b.Data), "\n") {
+		if l != "" {
+			f(strings.TrimSuffix(l, "\n"), fmt.Sprintf("%d:%d@%d", b.ID.Dev, b.ID.Ino, off))
+		}
+		off += int64(len(l))
+	}
+}
+
+// run follows path from positions and hands each batch to done until it says
+// so, or a second passes with no batch.
+func run(t *testing.T, path string, positions []Position, done func(Batch) bool) {
+	t.Helper()
+	batches := make(chan Batch, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		New(Options{Patterns: []string{path}, Positions: positions, DrainQuiet: 100 * time.Millisecond, Poll: 5 * time.Millisecond}, batches).Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		for {
+			select {
+			case <-batches:
+				continue
+			case <-stopped:
+			}
+			return
+		}
+	}()
+	for {
+		select {
+		case b := <-batches:
+			if done(b) {
+				return
+			}
+		case <-time.After(time.Second):
+			return
 		}
 	}
 }

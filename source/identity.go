@@ -18,6 +18,13 @@ type FileID struct {
 	Dev, Ino       uint64
 	Fingerprint    string // hex SHA-256 of the first FingerprintLen bytes
 	FingerprintLen int
+	// After names, while the file is empty as read (no fingerprint), the
+	// copy its generation began after: a copytruncate's copy starts with
+	// the bytes After hashes (AfterLen of them). The inode alone cannot
+	// tell a restart which copies were made since (it stays the path's
+	// through every copytruncate); the copy can. Empty otherwise.
+	After    string `json:",omitempty"`
+	AfterLen int    `json:",omitempty"`
 }
 
 func (id FileID) String() string {
@@ -74,6 +81,10 @@ func (id FileID) grown(head []byte) FileID {
 	sum := sha256.Sum256(head)
 	return FileID{Dev: id.Dev, Ino: id.Ino, Fingerprint: hex.EncodeToString(sum[:]), FingerprintLen: len(head)}
 }
+
+// anchored reports whether id names an empty file by the copy its
+// generation began after.
+func (id FileID) anchored() bool { return id.FingerprintLen == 0 && id.AfterLen > 0 }
 
 // sameStart reports whether f still starts with the bytes id was taken from.
 func sameStart(f *os.File, id FileID) bool {

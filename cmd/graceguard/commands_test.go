@@ -184,3 +184,46 @@ func TestWatchFlags(t *testing.T) {
 		t.Errorf("checkStart with --from middle: %v", err)
 	}
 }
+
+// watch wakes on file events unless told not to, by flag, variable or
+// config key; --inotify=false polls every file every --poll.
+func TestWatchInotifyDefault(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		env    string
+		config string
+		want   bool
+	}{
+		{"default", nil, "", "", true},
+		{"flag off", []string{"--inotify=false"}, "", "", false},
+		{"variable off", nil, "false", "", false},
+		{"config off", nil, "", "inotify: false\n", false},
+		{"flag over config", []string{"--inotify"}, "", "inotify: false\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			args := []string{"watch"}
+			if tt.config != "" {
+				cfg := filepath.Join(t.TempDir(), "graceguard.yaml")
+				if err := os.WriteFile(cfg, []byte(tt.config), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config", cfg)
+			}
+			if tt.env != "" {
+				t.Setenv("GRACEGUARD_INOTIFY", tt.env)
+			}
+			var got *watchOptions
+			err := runRoot(t, runners{watch: func(_ context.Context, o *watchOptions) error { got = o; return nil }},
+				append(append(args, tt.args...), "a.log")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.inotify != tt.want {
+				t.Errorf("inotify %v, want %v", got.inotify, tt.want)
+			}
+		})
+	}
+}

@@ -352,7 +352,14 @@ func (a *Attributor) readPast(p *pending, through, now time.Time) bool {
 	if through.Before(p.ev.Time.Add(a.opt.Window)) {
 		return false
 	}
-	return through.Before(Quiet) || now.Sub(p.arrived) >= a.opt.Lag
+	if through.Before(Quiet) || now.Sub(p.arrived) >= a.opt.Lag {
+		return true
+	}
+	// A grace reuse's [AzSuccess] twin, the same request, has its record
+	// already: the reuse goes with it, or the correlator would meet the
+	// refresh without its reuse (their lines may be read a poll apart).
+	_, twin := a.twins.get(&p.ev)
+	return twin
 }
 
 // Flush releases everything: the end of the input.

@@ -46,6 +46,12 @@ type Options struct {
 	// MaxWait bounds the wait in wall time when a proxy log falls behind.
 	// Default Window + 2s.
 	MaxWait time.Duration
+	// Lag is how long after OpenUnison's line a proxy's record of the same
+	// request can still arrive, in wall time: the proxy writes it once the
+	// answer has gone, and the follower reads it a poll later. A quiet
+	// proxy log's clock (Quiet) vouches only for the events that arrived
+	// Lag ago or earlier. Default 500ms.
+	Lag time.Duration
 	// Skew is the clock slack allowed between a proxy's and OpenUnison's
 	// times (pods on different nodes share only NTP). Default 5ms.
 	Skew time.Duration
@@ -85,6 +91,9 @@ func (o *Options) defaults() {
 	if o.MaxWait <= 0 {
 		o.MaxWait = o.Window + 2*time.Second
 	}
+	if o.Lag <= 0 {
+		o.Lag = 500 * time.Millisecond
+	}
 	if o.Skew <= 0 {
 		o.Skew = 5 * time.Millisecond
 	}
@@ -118,8 +127,14 @@ type Stats struct {
 // Clock says how far a source's log has been read: every record it will
 // still bring is at or after the time returned. The empty source asks for
 // the inputs' clock as a whole: how far the newest log has been read, what
-// the wait goes by before any proxy log has shown itself.
+// the wait goes by before any proxy log has shown itself. A source that
+// has gone quiet (read to its end, nothing new for a while) or gone
+// answers Quiet: it will bring no record but those of the requests still
+// in flight, which Options.Lag covers.
 type Clock func(source string) time.Time
+
+// Quiet is the clock of a source read to its end and quiet, or gone.
+var Quiet = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Attributor joins token events to proxy records. It takes every event of
 // every source, in each source's log order, and gives them back, in log
@@ -289,7 +304,7 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	n := 0
 	for n < len(a.events) {
 		p := &a.events[n]
-		due := !a.expect || !IsToken(p.ev.Kind) || !through.Before(p.ev.Time.Add(a.opt.Window)) ||
+		due := !a.expect || !IsToken(p.ev.Kind) || a.readPast(p, through, now) ||
 			now.Sub(p.arrived) >= a.opt.MaxWait
 		evicted := false
 		if !due && len(a.events)-n > a.opt.MaxPending {
@@ -328,10 +343,28 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	return dst
 }
 
+// readPast reports whether every proxy log has been read Window past the
+// event p. A quiet log's clock (Quiet) says so only once p has waited Lag:
+// the proxy writes its record after OpenUnison's line, so the record of a
+// request just logged may be unwritten or unread while its log looks quiet
+// (an ingress idle through a pause, then the replay).
+func (a *Attributor) readPast(p *pending, through, now time.Time) bool {
+	if through.Before(p.ev.Time.Add(a.opt.Window)) {
+		return false
+	}
+	if through.Before(Quiet) || now.Sub(p.arrived) >= a.opt.Lag {
+		return true
+	}
+	// A grace reuse's [AzSuccess] twin, the same request, has its record
+	// already: the reuse goes with it, or the correlator would meet the
+	// refresh without its reuse (their lines may be read a poll apart).
+	_, twin := a.twins.get(&p.ev)
+	return twin
+}
+
 // Flush releases everything: the end of the input.
 func (a *Attributor) Flush(dst []parser.Event) []parser.Event {
-	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-	return a.Release(dst, func(string) time.Time { return far }, far)
+	return a.Release(dst, func(string) time.Time { return Quiet }, Quiet)
 }
 
 // through is the time every proxy source has read to.

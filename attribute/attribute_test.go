@@ -275,6 +275,55 @@ func TestRecordAfterItsEventWaits(t *testing.T) {
 	}
 }
 
+// A quiet proxy log (Quiet) vouches for an event only once it has waited
+// Lag: the proxy writes the record of a request after OpenUnison's line, so
+// the record of the event just logged may still come; it is joined when it
+// does, and an event with no record goes once Lag is over.
+func TestQuietProxyLogWaitsLag(t *testing.T) {
+	t.Parallel()
+	quiet := func(string) time.Time { return Quiet }
+	for _, tc := range []struct {
+		name   string
+		record bool
+		want   string
+	}{
+		{"record in flight", true, "joined 203.0.113.9 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []"},
+		{"no record", false, "unattributed 10.1.67.12 10.1.67.12 [proxy 10.1.67.12]  []"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := New(Options{Window: time.Second, Lag: 300 * time.Millisecond, ProxyPeers: map[string]netip.Addr{ngx1: ctl1}})
+			a.Push(ou(parser.KindGraceReuse, 5*time.Second, ouA, ctl1, "t1"), t0)
+			if out := a.Release(nil, quiet, t0.Add(100*time.Millisecond)); len(out) != 0 {
+				t.Fatalf("released by a quiet log before Lag: %v", describe(out))
+			}
+			if tc.record {
+				a.Push(nginx(ngx1, 5*time.Second, alice, podA, 200, kubectlAgent), t0.Add(200*time.Millisecond))
+			}
+			out := a.Release(nil, quiet, t0.Add(300*time.Millisecond))
+			if got := describe(out); len(got) != 1 || got[0] != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A grace reuse read a poll after its [AzSuccess] twin goes with it once
+// the twin is attributed: its record is the twin's, and a refresh released
+// without the reuse of the same request would be judged alone.
+func TestQuietProxyLogReleasesTwinsTogether(t *testing.T) {
+	t.Parallel()
+	quiet := func(string) time.Time { return Quiet }
+	a := New(Options{Window: time.Second, Lag: 300 * time.Millisecond, ProxyPeers: map[string]netip.Addr{ngx1: ctl1}})
+	a.Push(nginx(ngx1, 5*time.Second, thief, podA, 200, kubectlAgent), t0)
+	a.Push(ou(parser.KindTokenOK, 5*time.Second, ouA, ctl1, "t1"), t0)
+	a.Push(ou(parser.KindGraceReuse, 5*time.Second, ouA, ctl1, "t1"), t0.Add(100*time.Millisecond))
+	out := a.Release(nil, quiet, t0.Add(300*time.Millisecond))
+	want := "joined 192.0.2.66 10.1.67.12 [ingress-nginx 10.1.67.12] Go-http-client/2.0 []"
+	if got := describe(out); len(got) != 2 || got[0] != want || got[1] != want {
+		t.Errorf("got %q, want the refresh and its reuse, both %q", got, want)
+	}
+}
+
 func TestWaitIsBoundedInWallTime(t *testing.T) {
 	t.Parallel()
 	a := New(Options{Window: time.Second, MaxWait: 3 * time.Second, Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}})

@@ -4,18 +4,22 @@ import (
 	"context"
 	"time"
 
+	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/parser"
 )
 
 // attrClock is how far a source has been read, for attribution: the
-// newest record's time of a proxy log still being read (far future once it
-// is quiet or gone); the empty source is all of them.
+// newest record's time of a proxy log still being read (attribute.Quiet
+// once it is quiet or gone: the attributor still waits its Lag for the
+// records of requests in flight); the empty source is all of them.
 func (w *Watcher) attrClock(src string) time.Time {
 	if src == "" {
 		return w.newest
 	}
-	t, _ := w.sourceClock(src)
-	return t
+	if t, _ := w.sourceClock(src); t.Before(farFuture) {
+		return t
+	}
+	return attribute.Quiet
 }
 
 // releaseAttributed passes on the events attribution is done with.

@@ -149,6 +149,18 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	stopped := false
+	defer func() {
+		// A story cut short still stops the watcher and the servers
+		// before Run returns: they write to opt.Out, which the caller
+		// may read as soon as Run is back.
+		if !stopped {
+			cancel()
+			<-watched
+			<-served
+			<-served
+		}
+	}()
 	d.intro(provider.Issuer(), opt)
 	client, err := idp.NewClient(ctx, provider.Issuer(), idp.ClientOptions{Source: idp.SourceXFF})
 	if err != nil {
@@ -165,6 +177,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	ws := <-watched
 	<-served
 	<-served
+	stopped = true
 	sum.Records, sum.GraceReuses, sum.DeliveryErrors = ws.Records, ws.Events[parser.KindGraceReuse], ws.DeliveryErrors
 	sum.Alerts = d.alerts
 	sum.Elapsed = time.Since(d.start)

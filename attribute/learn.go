@@ -98,33 +98,11 @@ func (l *learner) peerTaken(src string) func(netip.Addr) bool {
 }
 
 func (l *learner) setUpstream(src string, addr netip.Addr) {
-	addr = addr.Unmap()
-	if old, ok := l.upstream[src]; ok {
-		delete(l.upstreamSrc, old)
-	}
-	if old, ok := l.upstreamSrc[addr]; ok {
-		delete(l.upstream, old)
-	}
-	if len(l.upstream) >= maxVoteKeys {
-		clear(l.upstream)
-		clear(l.upstreamSrc)
-	}
-	l.upstream[src], l.upstreamSrc[addr] = addr, src
+	pair(l.upstream, l.upstreamSrc, src, addr.Unmap())
 }
 
 func (l *learner) setPeer(src string, addr netip.Addr) {
-	addr = addr.Unmap()
-	if old, ok := l.peer[src]; ok {
-		delete(l.peerSrc, old)
-	}
-	if old, ok := l.peerSrc[addr]; ok {
-		delete(l.peer, old)
-	}
-	if len(l.peer) >= maxVoteKeys {
-		clear(l.peer)
-		clear(l.peerSrc)
-	}
-	l.peer[src], l.peerSrc[addr] = addr, src
+	pair(l.peer, l.peerSrc, src, addr.Unmap())
 	l.noteSource(src)
 }
 
@@ -238,4 +216,22 @@ func (a *Attributor) preVote(through time.Time) {
 		a.vote(&q.ev, a.scratch)
 		q.voted = true
 	}
+}
+
+// pair makes src and addr each other's only partner in a one-to-one map
+// kept as two maps: a source has one address, an address one source, and
+// a re-learned mapping drops both old ones. At maxVoteKeys sources it
+// starts over.
+func pair(bySrc map[string]netip.Addr, byAddr map[netip.Addr]string, src string, addr netip.Addr) {
+	if old, ok := bySrc[src]; ok {
+		delete(byAddr, old)
+	}
+	if old, ok := byAddr[addr]; ok {
+		delete(bySrc, old)
+	}
+	if len(bySrc) >= maxVoteKeys {
+		clear(bySrc)
+		clear(byAddr)
+	}
+	bySrc[src], byAddr[addr] = addr, src
 }

@@ -24,24 +24,7 @@ import (
 // GRACEGUARD_BENCH_MB sets the size (default 130, the backlog).
 // bench/catchup.sh runs it several times and prints the best of each.
 func BenchmarkWatchCatchUpVsScan(b *testing.B) {
-	mb, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB"))
-	if mb <= 0 {
-		mb = 130
-	}
-	path := filepath.Join(b.TempDir(), "backlog.log")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
-	if err == nil {
-		err = w.Flush()
-	}
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	path, truth := writeBacklog(b, 130)
 	b.SetBytes(truth.Bytes)
 	discard := func(context.Context, []alert.Alert) error { return nil }
 	var scanBest, watchBest, scanCPUBest, watchCPUBest time.Duration
@@ -102,4 +85,28 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// writeBacklog writes a generated log of GRACEGUARD_BENCH_MB megabytes
+// (mb when unset) for a catch-up benchmark, and what the generator wrote.
+func writeBacklog(b *testing.B, mb int) (string, loggen.Stats) {
+	b.Helper()
+	if n, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB")); n > 0 {
+		mb = n
+	}
+	path := filepath.Join(b.TempDir(), "backlog.log")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
+	if err == nil {
+		err = w.Flush()
+	}
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path, truth
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
-	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/internal/redistest"
 	"github.com/graceguard/graceguard/rules"
 )
@@ -118,25 +116,8 @@ func appendTo(b *testing.B, path, data string) {
 // figure once Redis has a core of its own. GRACEGUARD_BENCH_MB sets the size
 // (default 64). Target (issue 14): ≥ 200 MB/s with Redis.
 func BenchmarkWatchCatchUpRedis(b *testing.B) {
-	mb, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB"))
-	if mb <= 0 {
-		mb = 64
-	}
 	srv := redistest.Start(b)
-	path := filepath.Join(b.TempDir(), "backlog.log")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
-	if err == nil {
-		err = w.Flush()
-	}
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	path, truth := writeBacklog(b, 64)
 	best := func(d *time.Duration, start time.Time) {
 		if t := time.Since(start); *d == 0 || t < *d {
 			*d = t

@@ -1,19 +1,16 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
-	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -135,24 +132,7 @@ func replayBench(i int) string {
 // watcher. GRACEGUARD_BENCH_MB sets the size (default 256; the README's
 // figure is for 1024).
 func BenchmarkWatchCatchUp(b *testing.B) {
-	mb, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB"))
-	if mb <= 0 {
-		mb = 256
-	}
-	path := filepath.Join(b.TempDir(), "backlog.log")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
-	if err == nil {
-		err = w.Flush()
-	}
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	path, truth := writeBacklog(b, 256)
 	b.SetBytes(truth.Bytes)
 	for b.Loop() {
 		var alerts atomic.Int64

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,7 +56,7 @@ func newGeoCmd(io streams) *cobra.Command {
 			return usageErrorf("%s needs a subcommand: lookup", cmd.CommandPath())
 		},
 	}
-	cmd.AddCommand(newGeoLookupCmd(io))
+	cmd.AddCommand(newGeoLookupCmd(io, nil))
 	return cmd
 }
 
@@ -66,8 +67,11 @@ type geoLookupOptions struct {
 	ips    []string
 }
 
-func newGeoLookupCmd(io streams) *cobra.Command {
+func newGeoLookupCmd(io streams, runF func(context.Context, *geoLookupOptions) error) *cobra.Command {
 	o := &geoLookupOptions{io: io}
+	if runF == nil {
+		runF = runGeoLookup
+	}
 	cmd := &cobra.Command{
 		Use:   "lookup [flags] IP...",
 		Short: "Print what the GeoIP databases say of each address",
@@ -83,9 +87,9 @@ database exits 2, as does an argument that is not an IP address.`,
   graceguard geo lookup --geoip-city testdata/geoip/graceguard-test-city.mmdb \
       --geoip-asn testdata/geoip/graceguard-test-asn.mmdb --format json 192.0.2.66 198.51.100.23`,
 		Args: minArgs(1, "IP"),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ips = args
-			return runGeoLookup(o)
+			return runF(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -102,7 +106,7 @@ type geoLookupResult struct {
 	Geo     *alert.Geo `json:"geo"` // null when the databases know nothing
 }
 
-func runGeoLookup(o *geoLookupOptions) error {
+func runGeoLookup(_ context.Context, o *geoLookupOptions) error {
 	if o.format != "table" && o.format != "text" && o.format != "json" {
 		return usageErrorf("--format %q: want table or json", o.format)
 	}

@@ -31,7 +31,7 @@ detection cares: rotating one-time refresh tokens, a grace period, and OpenUniso
 log lines byte for byte. It is a test harness for graceguard, not for production.`,
 		Args: noArgs,
 	}
-	cmd.AddCommand(newIdpServeCmd(io), newIdpLoginCmd(io))
+	cmd.AddCommand(newIdpServeCmd(io, nil), newIdpLoginCmd(io, nil))
 	return cmd
 }
 
@@ -59,8 +59,11 @@ type idpServeOptions struct {
 	ready func(issuer string)
 }
 
-func newIdpServeCmd(io streams) *cobra.Command {
+func newIdpServeCmd(io streams, runF func(context.Context, *idpServeOptions) error) *cobra.Command {
 	o := &idpServeOptions{io: io}
+	if runF == nil {
+		runF = runIdpServe
+	}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the bundled IdP; its OpenUnison-format log goes to stdout",
@@ -95,7 +98,7 @@ its demo passwords are public.`,
   graceguard idp serve --grace 5s --session-store kube --kubeconfig ~/.kube/lab --session-namespace openunison
   graceguard idp serve --grace 5s --log openunison.log --proxy-listen 127.0.0.1:8080 --proxy-log ingress.log`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runIdpServe(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runF(cmd.Context(), o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8443", "`HOST:PORT` to listen on")
@@ -315,8 +318,11 @@ type idpLoginOptions struct {
 	userEntry             string
 }
 
-func newIdpLoginCmd(io streams) *cobra.Command {
+func newIdpLoginCmd(io streams, runF func(context.Context, *idpLoginOptions) error) *cobra.Command {
 	o := &idpLoginOptions{io: io}
+	if runF == nil {
+		runF = runIdpLogin
+	}
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Log in with a password and write a kubeconfig user with the oidc auth-provider",
@@ -333,7 +339,7 @@ client-go hands auth-provider credentials only to https servers: an http
       --server https://127.0.0.1:6443 --certificate-authority api-ca.pem
   echo start123 | graceguard idp login --issuer … --user mmosley --password-stdin --kubeconfig ./kubeconfig`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runIdpLogin(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runF(cmd.Context(), o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.issuer, "issuer", "http://127.0.0.1:8443"+idp.DefaultIssuerPath, "issuer `URL`")

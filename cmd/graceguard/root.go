@@ -42,8 +42,7 @@ the grace period (another address, network or continent), and alerts on it.`,
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
-	// Flag parsing problems are usage errors (exit 2), not runtime failures.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagUsageError)
 	var configPath string
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML `FILE` of settings: any flag's name as a key (GRACEGUARD_<FLAG> environment variables work too)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
@@ -59,15 +58,19 @@ the grace period (another address, network or continent), and alerts on it.`,
 	}
 	root.AddCommand(
 		newIdpCmd(io),
-		newSimulateCmd(io),
+		newSimulateCmd(io, nil),
 		newDemoCmd(io, run.demo),
 		newScanCmd(io, run.scan),
 		newTimelineCmd(io, run.timeline),
 		newWatchCmd(io, run.watch),
 		newRulesCmd(io),
 		newGeoCmd(io),
-		newVersionCmd(io),
+		newVersionCmd(io, nil),
 	)
 	registerChoices(root)
 	return root
 }
+
+// flagUsageError makes flag parsing problems usage errors (exit 2), not
+// runtime failures.
+func flagUsageError(_ *cobra.Command, err error) error { return usageError{err} }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,7 +23,7 @@ func newRulesCmd(io streams) *cobra.Command {
 			return usageErrorf("%s needs a subcommand: check or test", cmd.CommandPath())
 		},
 	}
-	cmd.AddCommand(newRulesCheckCmd(io), newRulesTestCmd(io))
+	cmd.AddCommand(newRulesCheckCmd(io, nil), newRulesTestCmd(io, nil))
 	return cmd
 }
 
@@ -31,8 +32,11 @@ type rulesCheckOptions struct {
 	files []string
 }
 
-func newRulesCheckCmd(io streams) *cobra.Command {
+func newRulesCheckCmd(io streams, runF func(context.Context, *rulesCheckOptions) error) *cobra.Command {
 	o := &rulesCheckOptions{io: io}
+	if runF == nil {
+		runF = runRulesCheck
+	}
 	return &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Check rule files: YAML, keys, severities, durations and expressions",
@@ -40,14 +44,14 @@ func newRulesCheckCmd(io streams) *cobra.Command {
 rules) and reports every problem as FILE:LINE:COLUMN: message. It exits 2 when
 any file has a problem, 0 when all are valid.`,
 		Args: minArgs(1, "FILE"),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
-			return runRulesCheck(o)
+			return runF(cmd.Context(), o)
 		},
 	}
 }
 
-func runRulesCheck(o *rulesCheckOptions) error {
+func runRulesCheck(_ context.Context, o *rulesCheckOptions) error {
 	set, err := loadRules(o.files)
 	if err != nil {
 		var problems rules.Problems
@@ -79,8 +83,11 @@ type rulesTestOptions struct {
 	geo     geoFlags
 }
 
-func newRulesTestCmd(io streams) *cobra.Command {
+func newRulesTestCmd(io streams, runF func(context.Context, *rulesTestOptions) error) *cobra.Command {
 	o := &rulesTestOptions{io: io}
+	if runF == nil {
+		runF = runRulesTest
+	}
 	cmd := &cobra.Command{
 		Use:   "test [FILE...]",
 		Short: "Run the tests embedded in rule files (and the built-in rules' own)",
@@ -93,7 +100,7 @@ ranges in cities on several continents; see "graceguard geo lookup") unless
 file is invalid.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
-			return runRulesTest(cmd, o)
+			return runF(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list passing tests too")
@@ -101,7 +108,7 @@ file is invalid.`,
 	return cmd
 }
 
-func runRulesTest(cmd *cobra.Command, o *rulesTestOptions) error {
+func runRulesTest(ctx context.Context, o *rulesTestOptions) error {
 	set, err := loadRules(o.files)
 	if err != nil {
 		return err
@@ -120,7 +127,7 @@ func runRulesTest(cmd *cobra.Command, o *rulesTestOptions) error {
 			return err
 		}
 	}
-	results := pipeline.TestRules(cmd.Context(), set, time.UTC, geoLookup(geoDB))
+	results := pipeline.TestRules(ctx, set, time.UTC, geoLookup(geoDB))
 	failed := 0
 	for _, r := range results {
 		name := fmt.Sprintf("%s / %s (%s:%d)", r.Rule, r.Test.Name, r.File, r.Test.Pos.Line)

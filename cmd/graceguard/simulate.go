@@ -44,8 +44,11 @@ type simulateOptions struct {
 	proxy        frontProxyFlags
 }
 
-func newSimulateCmd(io streams) *cobra.Command {
+func newSimulateCmd(io streams, runF func(context.Context, *simulateOptions) error) *cobra.Command {
 	o := &simulateOptions{io: io}
+	if runF == nil {
+		runF = runSimulate
+	}
 	cmd := &cobra.Command{
 		Use:   "simulate",
 		Short: "Drive traffic at an IdP: refreshes, client-go races and replays",
@@ -79,7 +82,7 @@ live summary goes to stderr; the final one to stdout.`,
   graceguard simulate --users 1000 --rate 5000 --duration 30s --race 0 --replay 0 --outside-grace 0
   graceguard simulate --users 50 --duration 2m --grace 5s --proxy-log ingress.log --truth truth.json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runSimulate(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runF(cmd.Context(), o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.issuer, "issuer", "http://127.0.0.1:8443"+idp.DefaultIssuerPath, "issuer `URL` of the IdP")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -13,16 +14,28 @@ import (
 // `go build` or `go install` falls back to the module version Go recorded.
 var version = ""
 
-func newVersionCmd(io streams) *cobra.Command {
+type versionOptions struct {
+	io streams
+}
+
+func newVersionCmd(io streams, runF func(context.Context, *versionOptions) error) *cobra.Command {
+	o := &versionOptions{io: io}
+	if runF == nil {
+		runF = runVersion
+	}
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print graceguard's version",
 		Args:  noArgs,
-		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(io.out, "graceguard %s %s %s/%s\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return err
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runF(cmd.Context(), o)
 		},
 	}
+}
+
+func runVersion(_ context.Context, o *versionOptions) error {
+	_, err := fmt.Fprintf(o.io.out, "graceguard %s %s %s/%s\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return err
 }
 
 func buildVersion() string {

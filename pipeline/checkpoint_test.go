@@ -174,6 +174,35 @@ func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
 	}
 }
 
+// Another file's data (a second pod's log) between the drain and the next
+// generation's first data does not make the drained generation's position
+// go: the file at the path still waits, unread, behind it.
+func TestCheckpointKeepsADrainedGenerationWhileAnotherFileIsRead(t *testing.T) {
+	gen := source.FileID{Dev: 1, Ino: 4, Fingerprint: "gen4"}
+	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
+	other := source.FileID{Dev: 1, Ino: 12, Fingerprint: "other pod"}
+	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	end := int64(100 + len(line))
+	got := runBatches(t, t.TempDir(), []source.Batch{
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100},
+		{Key: "c", Path: "app.log", ID: cur, Offset: 0},
+		{Key: "o", Path: "other.log", ID: other, Offset: 0},
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100, Data: []byte(line)},
+		{Key: "g", Path: "app.log.4", ID: gen, Offset: end, Ended: true},
+		{Key: "o", Path: "other.log", ID: other, Offset: 0, Data: []byte(line)},
+	})
+	var kept bool
+	for _, p := range got {
+		kept = kept || (p.ID == gen && p.Offset == end)
+		if p.ID == cur {
+			t.Errorf("checkpointed the unread file at the path: %+v", p)
+		}
+	}
+	if !kept {
+		t.Errorf("checkpointed %+v, want the drained generation at its end (%d) among them", got, end)
+	}
+}
+
 // A copy a copytruncate left is read under the identity of the file it was
 // copied from (its inode is the path's file's, the fingerprint its old
 // first bytes). Drained, it stays in the checkpoint while the file now at

@@ -479,9 +479,12 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		return nil // a source announced before its data (order.go): it is known now
 	}
 	s.idle, s.read = false, true
-	// Another file is being read: it has a position of its own now, so
-	// the files drained before it need not stand in for it.
-	w.drained = w.drained[:0]
+	// Once no file waits unread behind the drained ones (each read file has
+	// a position of its own), they need not stand in for it. Another
+	// file's data says nothing of the generations still waiting.
+	if !w.anyWaiting() {
+		w.drained = w.drained[:0]
+	}
 	if w.released {
 		w.opt.Idle(false)
 	}
@@ -490,6 +493,17 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		return w.readPrepared(ctx, s, b, pre)
 	}
 	return w.readLines(ctx, s, b)
+}
+
+// anyWaiting says whether a file is announced and not read yet: one at a
+// path, waiting for an older generation to drain.
+func (w *Watcher) anyWaiting() bool {
+	for _, s := range w.streams {
+		if !s.read && s.end == 0 && (s.id.Ino != 0 || s.id.Fingerprint != "") {
+			return true
+		}
+	}
+	return false
 }
 
 // streamOf is the batch's stream, new when its source is.

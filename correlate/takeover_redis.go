@@ -75,7 +75,10 @@ func (f *Failover) MovesFrom(ctx context.Context, from netip.Addr, at time.Time)
 // refusal. wait returns the moves.
 func (f *Failover) StartMovesFrom(ctx context.Context, from netip.Addr, at time.Time) (wait func() []ChainMove) {
 	var moves []ChainMove
-	done := f.batches.start(func() { moves = f.movesFrom(ctx, from, at) })
+	// Handed over, it runs to its end even when the watcher stops, as a
+	// batch does: a cancelled lookup would mark Redis down.
+	sctx := context.WithoutCancel(ctx)
+	done := f.batches.start(func() { moves = f.movesFrom(sctx, from, at) })
 	return func() []ChainMove {
 		done()
 		return moves

@@ -183,6 +183,20 @@ func TestWatchGainsSinksOnHUP(t *testing.T) {
 		data, _ := os.ReadFile(p.alerts)
 		return strings.Contains(string(data), `"user":"uid=r1,`)
 	})
+	// First sinks that cannot be made (two of one name): refused, and the
+	// next reload still makes the first dispatcher (its metrics were once
+	// registered twice, a panic).
+	dup := "sinks:\n  - type: webhook\n    name: hook\n    url: " + hook.URL + "/a\n  - type: webhook\n    name: hook\n    url: " + hook.URL + "/b\n"
+	if err := os.WriteFile(cfgPath, []byte(dup), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testsync.WaitFor(t, "the refused reload", func() bool {
+		data, _ := os.ReadFile(p.errPath)
+		return strings.Contains(string(data), "reload failed")
+	})
 	if err := os.WriteFile(cfgPath, []byte("sinks:\n  - type: webhook\n    name: hook\n    url: "+hook.URL+"/hook\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
@@ -44,11 +44,12 @@ func (s *sinkFlags) configs(file *configFile, minSev alert.Severity) ([]sinks.Co
 }
 
 // buildDispatcher makes the sinks cfgs name; nil when there are none.
-func buildDispatcher(cfgs []sinks.Config, stateDir string, reg prometheus.Registerer, logger *slog.Logger) (*sinks.Dispatcher, error) {
+// metrics are registered once per process: a reload builds with the same.
+func buildDispatcher(cfgs []sinks.Config, stateDir string, metrics *sinks.Metrics, logger *slog.Logger) (*sinks.Dispatcher, error) {
 	if len(cfgs) == 0 {
 		return nil, nil
 	}
-	d, err := sinks.Build(cfgs, sinks.DispatcherOptions{StateDir: stateDir, Metrics: sinks.NewMetrics(reg), Logger: logger, AfterSend: afterSinkSend, BeforeJournal: beforeSinkJournal})
+	d, err := sinks.Build(cfgs, sinks.DispatcherOptions{StateDir: stateDir, Metrics: metrics, Logger: logger, AfterSend: afterSinkSend, BeforeJournal: beforeSinkJournal})
 	var ce *sinks.ConfigError
 	if errors.As(err, &ce) {
 		return nil, usageError{err}
@@ -116,6 +117,10 @@ func stdoutDelivery(out *sinks.Writer) func(context.Context, []alert.Alert) erro
 type sinkSlot struct {
 	d     atomic.Pointer[sinks.Dispatcher]
 	build func([]sinks.Config) (*sinks.Dispatcher, error)
+	// mu orders a reload's first build against close: a dispatcher made
+	// after close would never be closed.
+	mu     sync.Mutex
+	closed bool
 }
 
 // send hands alerts to the dispatcher's durable queues, if there is one.
@@ -135,6 +140,11 @@ func (s *sinkSlot) reload(ctx context.Context, cfgs []sinks.Config) error {
 	if len(cfgs) == 0 {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("watch is stopping")
+	}
 	d, err := s.build(cfgs)
 	if err != nil {
 		return err
@@ -145,6 +155,9 @@ func (s *sinkSlot) reload(ctx context.Context, cfgs []sinks.Config) error {
 
 // close closes the dispatcher, delivering what it can within 10 s.
 func (s *sinkSlot) close(logger *slog.Logger) {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	d := s.d.Load()
 	if d == nil {
 		return

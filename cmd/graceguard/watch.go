@@ -220,8 +220,9 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer state.close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sinkMetrics := sinks.NewMetrics(reg)
 	slot := &sinkSlot{build: func(cfgs []sinks.Config) (*sinks.Dispatcher, error) {
-		return buildDispatcher(cfgs, o.stateDir, reg, logger)
+		return buildDispatcher(cfgs, o.stateDir, sinkMetrics, logger)
 	}}
 	dispatcher, err := slot.build(alerting.sinks)
 	if err != nil {

@@ -21,6 +21,37 @@ func runRoot(t *testing.T, run runners, args ...string) error {
 	return root.Execute()
 }
 
+// capture is a runF that keeps the options it is given in *dst.
+func capture[O any](dst **O) func(context.Context, *O) error {
+	return func(_ context.Context, o *O) error { *dst = o; return nil }
+}
+
+// checkParsed holds what parsing a command's arguments gave to its case:
+// with wantErr a usage error (exit 2) found before running, else no error
+// and, once clean has zeroed what the case cannot know (streams), want.
+func checkParsed[O any](t *testing.T, err error, got *O, want O, wantErr bool, clean func(*O)) {
+	t.Helper()
+	if wantErr {
+		var ue usageError
+		if !errors.As(err, &ue) || got != nil {
+			t.Fatalf("err %v (ran: %v), want a usage error before running", err, got != nil)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil {
+		t.Fatal("runF was not called")
+	}
+	if clean != nil {
+		clean(got)
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("options\n %+v\nwant\n %+v", *got, want)
+	}
+}
+
 // clearEnv drops the GRACEGUARD_* variables of the test's environment.
 func clearEnv(t *testing.T) {
 	for _, kv := range os.Environ() {
@@ -59,21 +90,8 @@ func TestScanFlags(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var got *scanOptions
-			err := runRoot(t, runners{scan: func(_ context.Context, o *scanOptions) error { got = o; return nil }}, tt.args...)
-			if tt.wantErr {
-				var ue usageError
-				if !errors.As(err, &ue) || got != nil {
-					t.Fatalf("err %v (ran: %v), want a usage error before running", err, got != nil)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.io = streams{}
-			if !reflect.DeepEqual(*got, tt.want) {
-				t.Errorf("got %+v\nwant %+v", *got, tt.want)
-			}
+			err := runRoot(t, runners{scan: capture(&got)}, tt.args...)
+			checkParsed(t, err, got, tt.want, tt.wantErr, func(o *scanOptions) { o.io = streams{} })
 		})
 	}
 }
@@ -101,21 +119,8 @@ func TestDemoFlags(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var got *demoOptions
-			err := runRoot(t, runners{demo: func(_ context.Context, o *demoOptions) error { got = o; return nil }}, tt.args...)
-			if tt.wantErr {
-				var ue usageError
-				if !errors.As(err, &ue) || got != nil {
-					t.Fatalf("err %v (ran: %v), want a usage error before running", err, got != nil)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.io = streams{}
-			if !reflect.DeepEqual(*got, tt.want) {
-				t.Errorf("got %+v\nwant %+v", *got, tt.want)
-			}
+			err := runRoot(t, runners{demo: capture(&got)}, tt.args...)
+			checkParsed(t, err, got, tt.want, tt.wantErr, func(o *demoOptions) { o.io = streams{} })
 		})
 	}
 }

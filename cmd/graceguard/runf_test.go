@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +30,7 @@ func testFlags[O any](t *testing.T, newCmd func(streams, func(context.Context, *
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got *O
-			cmd := newCmd(streams{}, func(_ context.Context, o *O) error { got = o; return nil })
+			cmd := newCmd(streams{}, capture(&got))
 			// The root command turns flag errors into usage errors; a
 			// command run on its own has no root, so it is given the same.
 			cmd.SetFlagErrorFunc(flagUsageError)
@@ -41,23 +39,8 @@ func testFlags[O any](t *testing.T, newCmd func(streams, func(context.Context, *
 			cmd.SetIn(strings.NewReader(""))
 			cmd.SetOut(&bytes.Buffer{})
 			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tc.wantErr {
-				var ue usageError
-				if !errors.As(err, &ue) || got != nil {
-					t.Fatalf("err %v (ran: %v), want a usage error before running", err, got != nil)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got == nil {
-				t.Fatal("runF was not called")
-			}
-			if !reflect.DeepEqual(*got, tc.want) {
-				t.Fatalf("options\n %+v\nwant\n %+v", *got, tc.want)
-			}
+			err := cmd.Execute() // before got is read: argument order is not promised
+			checkParsed(t, err, got, tc.want, tc.wantErr, nil)
 		})
 	}
 }

@@ -15,6 +15,7 @@
 # read (rotations while watch was down: bench/torture.sh measures those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/settle.sh
 out=bench/out
 mkdir -p "$out"
 RATE=${RATE:-5000}
@@ -64,19 +65,7 @@ done
 [ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last replay's alert did not come within ${FINAL_WAIT:-600} s" >&2
 # Ready: its checkpoint is loaded and its files open; what it re-reads
 # from there is read once it has read nothing for 5 s.
-for ((i = 0; i < 120; i++)); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$PORT/readyz" || true)" = 200 ] && break
-  sleep 1
-done
-prev=-1 still=0
-while [ "$still" -lt 5 ]; do
-  sleep 1
-  now=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
-  if [ -n "$now" ] && [ "$now" = "$prev" ]; then still=$((still + 1)); else still=0; fi
-  prev=${now:-x}
-done
-kill -TERM "$pid"
-wait "$pid" || true
+stop_when_settled "$PORT" "$pid"
 
 # count FILE NAME: replays with no alert, and alerts beyond one per replay,
 # among whole lines (a JSON object closed by its brace); half lines left by

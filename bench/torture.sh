@@ -16,6 +16,7 @@
 # generator and a count to the summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/settle.sh
 out=${OUT:-bench/out}
 mkdir -p "$out"
 RATE=${RATE:-5000}
@@ -78,19 +79,7 @@ for ((waited = 0; waited < ${FINAL_WAIT:-600}; waited++)); do
   sleep 1
 done
 [ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last line's alert did not come within ${FINAL_WAIT:-600} s" >&2
-for ((i = 0; i < 120; i++)); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$PORT/readyz" || true)" = 200 ] && break
-  sleep 1
-done
-prev=-1 still=0
-while [ "$still" -lt 5 ]; do
-  sleep 1
-  now=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
-  if [ -n "$now" ] && [ "$now" = "$prev" ]; then still=$((still + 1)); else still=0; fi
-  prev=${now:-x}
-done
-kill -TERM "$pid"
-wait "$pid" || true
+stop_when_settled "$PORT" "$pid"
 
 # A lost line whose alert id is in the delivery ledger but not on stdout
 # was read and judged: the kill came between the ledger's write and

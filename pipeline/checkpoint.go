@@ -411,12 +411,11 @@ func (w *Watcher) following(p source.Position) bool {
 func (w *Watcher) positions() []source.Position {
 	var ps []source.Position
 	for _, s := range w.streams {
-		if s.id.Ino == 0 && s.id.Fingerprint == "" {
-			continue // stdin cannot be resumed
+		if !s.resumable() {
+			continue // stdin
 		}
-		if !s.read && s.end == 0 {
-			// The file now at a path, waiting for an older generation to
-			// drain: its position would tell the next start that every
+		if s.waitingUnread() {
+			// Its position would tell the next start that every
 			// generation before it was finished. Without one it is read
 			// from its start all the same, after them.
 			continue
@@ -432,3 +431,11 @@ func (w *Watcher) positions() []source.Position {
 	ps = append(ps, w.drainedPositions(ps)...)
 	return ps
 }
+
+// resumable says whether the stream is a file a checkpoint can resume:
+// stdin has no identity.
+func (s *stream) resumable() bool { return s.id.Ino != 0 || s.id.Fingerprint != "" }
+
+// waitingUnread says whether the stream is a file announced and not read
+// yet: the file now at a path, waiting for an older generation to drain.
+func (s *stream) waitingUnread() bool { return !s.read && s.end == 0 }

@@ -291,7 +291,11 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 		// watcher's CPU, and keep the Go runtime's monitor awake too.
 		if w.released != slow {
 			slow = w.released
-			tick.Reset(map[bool]time.Duration{false: busyTick, true: idleTick}[slow])
+			every := busyTick
+			if slow {
+				every = idleTick
+			}
+			tick.Reset(every)
 		}
 		done, err := w.step(ctx, batches, ahead, tick.C)
 		w.endBatch()
@@ -499,7 +503,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 // path, waiting for an older generation to drain.
 func (w *Watcher) anyWaiting() bool {
 	for _, s := range w.streams {
-		if !s.read && s.end == 0 && (s.id.Ino != 0 || s.id.Fingerprint != "") {
+		if s.resumable() && s.waitingUnread() {
 			return true
 		}
 	}

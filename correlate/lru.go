@@ -1,5 +1,10 @@
 package correlate
 
+import (
+	"hash/maphash"
+	"strings"
+)
+
 // lru is a map whose entries keep the order they were last used in, so the
 // least recently used can be evicted in O(1).
 type lru[K comparable, V any] struct {
@@ -104,4 +109,156 @@ func (l *lru[K, V]) newest() (K, V, bool) {
 		return zk, zero, false
 	}
 	return l.head.next.key, l.head.next.val, true
+}
+
+// table is an lru for the per-user histories, built to cost little per
+// entry and per lookup: entries live in one slice and link to each other
+// by index, so there is no allocation per entry and no pointer to chase
+// but the slice's; the index maps a 64-bit keyed hash of the key (see
+// userHasher) to the entry, so a lookup hashes the key once and compares
+// no strings. A freed entry's slot is reused.
+type table[V any] struct {
+	index map[uint64]uint32
+	nodes []node[V] // nodes[0] is the sentinel: its next is the most recent, its prev the oldest
+	free  []uint32
+}
+
+type node[V any] struct {
+	key        uint64
+	prev, next uint32
+	val        V
+}
+
+func newTable[V any]() *table[V] {
+	return &table[V]{index: map[uint64]uint32{}, nodes: make([]node[V], 1)}
+}
+
+func (t *table[V]) len() int { return len(t.index) }
+
+// touch returns key's value, marked most recently used, or nil. The
+// pointer is valid until the next add.
+func (t *table[V]) touch(key uint64) *V {
+	i, ok := t.index[key]
+	if !ok {
+		return nil
+	}
+	if t.nodes[0].next != i {
+		t.unlink(i)
+		t.pushFront(i)
+	}
+	return &t.nodes[i].val
+}
+
+// peek returns key's value without marking it used, or nil.
+func (t *table[V]) peek(key uint64) *V {
+	i, ok := t.index[key]
+	if !ok {
+		return nil
+	}
+	return &t.nodes[i].val
+}
+
+// add adds key, absent, as the most recently used and returns its value's
+// place. The pointer is valid until the next add.
+func (t *table[V]) add(key uint64, v V) *V {
+	var i uint32
+	if n := len(t.free); n > 0 {
+		i, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		t.nodes = append(t.nodes, node[V]{})
+		i = uint32(len(t.nodes) - 1)
+	}
+	t.nodes[i] = node[V]{key: key, val: v}
+	t.index[key] = i
+	t.pushFront(i)
+	return &t.nodes[i].val
+}
+
+// oldest returns the least recently used value, or nil.
+func (t *table[V]) oldest() *V {
+	i := t.nodes[0].prev
+	if i == 0 {
+		return nil
+	}
+	return &t.nodes[i].val
+}
+
+// newest returns the most recently used value, or nil.
+func (t *table[V]) newest() *V {
+	i := t.nodes[0].next
+	if i == 0 {
+		return nil
+	}
+	return &t.nodes[i].val
+}
+
+func (t *table[V]) removeOldest() {
+	if i := t.nodes[0].prev; i != 0 {
+		t.removeAt(i)
+	}
+}
+
+func (t *table[V]) remove(key uint64) {
+	if i, ok := t.index[key]; ok {
+		t.removeAt(i)
+	}
+}
+
+func (t *table[V]) removeAt(i uint32) {
+	t.unlink(i)
+	delete(t.index, t.nodes[i].key)
+	t.nodes[i] = node[V]{} // its strings and slices go with it
+	t.free = append(t.free, i)
+}
+
+// each calls fn with every value, least recently used first.
+func (t *table[V]) each(fn func(*V) error) error {
+	for i := t.nodes[0].prev; i != 0; i = t.nodes[i].prev {
+		if err := fn(&t.nodes[i].val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *table[V]) unlink(i uint32) {
+	n := &t.nodes[i]
+	t.nodes[n.prev].next = n.next
+	t.nodes[n.next].prev = n.prev
+}
+
+func (t *table[V]) pushFront(i uint32) {
+	first := t.nodes[0].next
+	t.nodes[i].prev, t.nodes[i].next = 0, first
+	t.nodes[first].prev = i
+	t.nodes[0].next = i
+}
+
+// userHasher hashes UserIDs to the table's keys. The hash is keyed with
+// seeds chosen at random per process, so no log line can be written to
+// collide with another user's: two of n tracked users share a key with
+// odds of about n²/2⁶⁵ (3·10⁻¹⁰ at the 100,000 users of MaxUsers), and a
+// new user takes a tracked one's history with odds n/2⁶⁴ (5·10⁻¹⁵). Such
+// a collision would merge two users' histories (a false or a missed
+// alert), which at those odds is far below every other source of error;
+// comparing the DN on every lookup instead would cost a cache miss on
+// its bytes per event. Nothing keyed by the hash outlives the process: a
+// checkpoint keeps the users' names.
+type userHasher struct {
+	dn, idp  maphash.Seed
+	lastIdP  string // IdPs repeat: the last one's hash is kept
+	lastHash uint64
+}
+
+func newUserHasher() userHasher {
+	return userHasher{dn: maphash.MakeSeed(), idp: maphash.MakeSeed()}
+}
+
+func (h *userHasher) hash(u UserID) uint64 {
+	if u.IdP != h.lastIdP || h.lastHash == 0 {
+		// Cloned: the IdP is cut from a log record, which must not stay
+		// in memory for it.
+		h.lastIdP, h.lastHash = strings.Clone(u.IdP), maphash.String(h.idp, u.IdP)|1
+	}
+	return maphash.String(h.dn, u.DN) ^ h.lastHash
 }

@@ -104,9 +104,9 @@ type reuseFact struct {
 
 // refreshFact is a RefreshFact as the store keeps it.
 type refreshFact struct {
-	time          stamp
-	attribution   parser.Attribution
-	ip, peer      netip.Addr
+	time           stamp
+	attribution    parser.Attribution
+	ip, peer       netip.Addr
 	session, agent string
 }
 

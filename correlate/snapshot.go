@@ -89,7 +89,7 @@ func (m *Memory) SnapshotWithoutUsers() MemorySnapshot {
 	t := m.sessions
 	for i, h := range t.hashes {
 		if h != 0 {
-			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: h, IPs: append([][16]byte(nil), t.ips[i][:t.counts[i]]...)})
+			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: h, IPs: t.slotIPs(i)})
 		}
 	}
 	return snap

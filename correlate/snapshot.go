@@ -172,15 +172,16 @@ func (c *Correlator) Snapshot() CorrelatorSnapshot {
 // from, so a checkpoint holds what the last quarter hour touched.
 func (ch *chains) snapshot() ([]ChainLast, []ChainMove) {
 	var newest time.Time
-	if _, v, ok := ch.last.newest(); ok {
+	if v := ch.last.newest(); v != nil {
 		newest = v.time
 	}
 	var lasts []ChainLast
-	for e := ch.last.head.prev; e != &ch.last.head; e = e.prev {
-		if within(e.val.time, newest, SessionReach) {
-			lasts = append(lasts, ChainLast{User: e.key, IP: e.val.ip, Time: e.val.time, Agent: e.val.agent})
+	ch.last.each(func(l *lastRefresh) error {
+		if within(l.time, newest, SessionReach) {
+			lasts = append(lasts, ChainLast{User: l.user, IP: l.ip, Time: l.time, Agent: l.agent})
 		}
-	}
+		return nil
+	})
 	var moves []ChainMove
 	for _, ms := range ch.moves {
 		moves = append(moves, ms...)
@@ -201,8 +202,12 @@ func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 	c.stats = snap.Stats
 	c.chains = newChains()
 	for _, l := range snap.Chains {
+		h := c.chains.hasher.hash(l.User)
+		// The same user twice: the later one is the more recent, as in
+		// the memory store.
+		c.chains.last.remove(h)
 		if c.chains.last.len() < maxChainUsers {
-			c.chains.last.add(l.User, lastRefresh{ip: l.IP, time: l.Time, agent: l.Agent})
+			c.chains.last.add(h, lastRefresh{user: l.User, ip: l.IP, time: l.Time, agent: l.Agent})
 		}
 	}
 	for _, m := range snap.Moves {

@@ -112,16 +112,23 @@ func (l *lru[K, V]) newest() (K, V, bool) {
 }
 
 // table is an lru for the per-user histories, built to cost little per
-// entry and per lookup: entries live in one slice and link to each other
-// by index, so there is no allocation per entry and no pointer to chase
-// but the slice's; the index maps a 64-bit keyed hash of the key (see
-// userHasher) to the entry, so a lookup hashes the key once and compares
-// no strings. A freed entry's slot is reused.
+// entry and per lookup: entries live in chunks of a fixed size and link to
+// each other by index, so there is no allocation per entry and no pointer
+// to chase but the chunk's, and growing never copies (a slice growing by
+// a quarter copies each entry four times over); the index maps a 64-bit
+// keyed hash of the key (see userHasher) to the entry, so a lookup hashes
+// the key once and compares no strings. A freed entry's place is reused.
 type table[V any] struct {
-	index map[uint64]uint32
-	nodes []node[V] // nodes[0] is the sentinel: its next is the most recent, its prev the oldest
-	free  []uint32
+	index  map[uint64]uint32
+	chunks []*[chunkLen]node[V] // node 0 is the sentinel: its next is the most recent, its prev the oldest
+	used   uint32               // nodes handed out, the sentinel included
+	free   []uint32
 }
+
+const (
+	chunkBits = 8
+	chunkLen  = 1 << chunkBits
+)
 
 type node[V any] struct {
 	key        uint64
@@ -130,23 +137,24 @@ type node[V any] struct {
 }
 
 func newTable[V any]() *table[V] {
-	return &table[V]{index: map[uint64]uint32{}, nodes: make([]node[V], 1)}
+	return &table[V]{index: map[uint64]uint32{}, chunks: []*[chunkLen]node[V]{new([chunkLen]node[V])}, used: 1}
 }
+
+func (t *table[V]) node(i uint32) *node[V] { return &t.chunks[i>>chunkBits][i&(chunkLen-1)] }
 
 func (t *table[V]) len() int { return len(t.index) }
 
-// touch returns key's value, marked most recently used, or nil. The
-// pointer is valid until the next add.
+// touch returns key's value, marked most recently used, or nil.
 func (t *table[V]) touch(key uint64) *V {
 	i, ok := t.index[key]
 	if !ok {
 		return nil
 	}
-	if t.nodes[0].next != i {
+	if t.node(0).next != i {
 		t.unlink(i)
 		t.pushFront(i)
 	}
-	return &t.nodes[i].val
+	return &t.node(i).val
 }
 
 // peek returns key's value without marking it used, or nil.
@@ -155,45 +163,49 @@ func (t *table[V]) peek(key uint64) *V {
 	if !ok {
 		return nil
 	}
-	return &t.nodes[i].val
+	return &t.node(i).val
 }
 
 // add adds key, absent, as the most recently used and returns its value's
-// place. The pointer is valid until the next add.
+// place.
 func (t *table[V]) add(key uint64, v V) *V {
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i, t.free = t.free[n-1], t.free[:n-1]
 	} else {
-		t.nodes = append(t.nodes, node[V]{})
-		i = uint32(len(t.nodes) - 1)
+		if t.used == uint32(len(t.chunks))*chunkLen {
+			t.chunks = append(t.chunks, new([chunkLen]node[V]))
+		}
+		i = t.used
+		t.used++
 	}
-	t.nodes[i] = node[V]{key: key, val: v}
+	n := t.node(i)
+	*n = node[V]{key: key, val: v}
 	t.index[key] = i
 	t.pushFront(i)
-	return &t.nodes[i].val
+	return &n.val
 }
 
 // oldest returns the least recently used value, or nil.
 func (t *table[V]) oldest() *V {
-	i := t.nodes[0].prev
+	i := t.node(0).prev
 	if i == 0 {
 		return nil
 	}
-	return &t.nodes[i].val
+	return &t.node(i).val
 }
 
 // newest returns the most recently used value, or nil.
 func (t *table[V]) newest() *V {
-	i := t.nodes[0].next
+	i := t.node(0).next
 	if i == 0 {
 		return nil
 	}
-	return &t.nodes[i].val
+	return &t.node(i).val
 }
 
 func (t *table[V]) removeOldest() {
-	if i := t.nodes[0].prev; i != 0 {
+	if i := t.node(0).prev; i != 0 {
 		t.removeAt(i)
 	}
 }
@@ -206,15 +218,16 @@ func (t *table[V]) remove(key uint64) {
 
 func (t *table[V]) removeAt(i uint32) {
 	t.unlink(i)
-	delete(t.index, t.nodes[i].key)
-	t.nodes[i] = node[V]{} // its strings and slices go with it
+	n := t.node(i)
+	delete(t.index, n.key)
+	*n = node[V]{} // its strings and slices go with it
 	t.free = append(t.free, i)
 }
 
 // each calls fn with every value, least recently used first.
 func (t *table[V]) each(fn func(*V) error) error {
-	for i := t.nodes[0].prev; i != 0; i = t.nodes[i].prev {
-		if err := fn(&t.nodes[i].val); err != nil {
+	for i := t.node(0).prev; i != 0; i = t.node(i).prev {
+		if err := fn(&t.node(i).val); err != nil {
 			return err
 		}
 	}
@@ -222,16 +235,18 @@ func (t *table[V]) each(fn func(*V) error) error {
 }
 
 func (t *table[V]) unlink(i uint32) {
-	n := &t.nodes[i]
-	t.nodes[n.prev].next = n.next
-	t.nodes[n.next].prev = n.prev
+	n := t.node(i)
+	t.node(n.prev).next = n.next
+	t.node(n.next).prev = n.prev
 }
 
 func (t *table[V]) pushFront(i uint32) {
-	first := t.nodes[0].next
-	t.nodes[i].prev, t.nodes[i].next = 0, first
-	t.nodes[first].prev = i
-	t.nodes[0].next = i
+	s := t.node(0)
+	first := s.next
+	n := t.node(i)
+	n.prev, n.next = 0, first
+	t.node(first).prev = i
+	s.next = i
 }
 
 // userHasher hashes UserIDs to the table's keys. The hash is keyed with

@@ -102,12 +102,71 @@ type reuseFact struct {
 	foreign bool // its client was not the rotating refresh's
 }
 
-// refreshFact is a RefreshFact as the store keeps it.
+// refreshFact is a RefreshFact as the store keeps it, in 64 bytes: what
+// attribution adds (the peer OpenUnison logged when it is not the client,
+// the agent) is kept apart, shared between consecutive refreshes of the
+// same client, and absent without proxies.
 type refreshFact struct {
-	time           stamp
-	attribution    parser.Attribution
-	ip, peer       netip.Addr
-	session, agent string
+	sec         int64
+	nsec        int32
+	loc         uint8
+	attribution parser.Attribution
+	peerIsIP    bool // client is nil and the peer was the client's address
+	ip          netip.Addr
+	session     string
+	client      *refreshClient
+}
+
+// refreshClient is what attribution said of a refresh's client.
+type refreshClient struct {
+	peer  netip.Addr
+	agent string
+}
+
+func (r *refreshFact) time() stamp { return stamp{sec: r.sec, nsec: r.nsec, loc: r.loc} }
+
+func (r *refreshFact) peer() netip.Addr {
+	switch {
+	case r.client != nil:
+		return r.client.peer
+	case r.peerIsIP:
+		return r.ip
+	}
+	return netip.Addr{}
+}
+
+func (r *refreshFact) agent() string {
+	if r.client != nil {
+		return r.client.agent
+	}
+	return ""
+}
+
+// newRefreshFact keeps a refresh for u, its strings copied out of the
+// record they were cut from.
+func (m *Memory) newRefreshFact(u *userState, t stamp, ip, peer netip.Addr, session, agent string, a parser.Attribution) refreshFact {
+	r := refreshFact{sec: t.sec, nsec: t.nsec, loc: t.loc, attribution: a, ip: ip, session: strings.Clone(session)}
+	switch {
+	case agent == "" && peer == ip:
+		r.peerIsIP = peer.IsValid()
+	case agent == "" && !peer.IsValid():
+	default:
+		r.client = m.clientOf(u, peer, agent)
+	}
+	return r
+}
+
+// clientOf returns the user's last refresh's client when it is the same,
+// else a new one: a client refreshes through one proxy with one agent for
+// days, and sixteen copies of it would cost more than the rest of a
+// refresh.
+func (m *Memory) clientOf(u *userState, peer netip.Addr, agent string) *refreshClient {
+	if u.refreshes.len() > 0 {
+		if c := u.refreshes.at(0).client; c != nil && c.peer == peer && c.agent == agent {
+			return c
+		}
+	}
+	return &refreshClient{peer: peer, agent: strings.Clone(agent)}
 }
 
 type userState struct {
@@ -271,8 +330,8 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 
 // refreshOut is a refresh as the store's callers see it.
 func (m *Memory) refreshOut(r *refreshFact) RefreshFact {
-	return RefreshFact{Time: m.zones.time(r.time), IP: r.ip, Session: r.session, Agent: r.agent,
-		Attribution: r.attribution, Peer: r.peer}
+	return RefreshFact{Time: m.zones.time(r.time()), IP: r.ip, Session: r.session, Agent: r.agent(),
+		Attribution: r.attribution, Peer: r.peer()}
 }
 
 // prevAt returns the latest refresh by log time at or before t, also when
@@ -283,7 +342,7 @@ func (m *Memory) prevAt(u *userState, t time.Time) (*refreshFact, bool) {
 	var prevT time.Time
 	for i := range u.refreshes.len() {
 		r := u.refreshes.at(i)
-		rt := r.time.instant()
+		rt := r.time().instant()
 		if !rt.After(t) && (prev == nil || rt.After(prevT)) {
 			prev, prevT = r, rt
 		}
@@ -328,8 +387,7 @@ func (m *Memory) learn(u *userState, obs Observation) {
 	}
 	switch obs.Action {
 	case Refresh:
-		u.refreshes.push(refreshFact{time: t, ip: obs.IP, session: strings.Clone(obs.Session), agent: m.agentOf(u, obs.Agent),
-			attribution: obs.Attribution, peer: obs.Peer}, m.limits.MaxRefreshes)
+		u.refreshes.push(m.newRefreshFact(u, t, obs.IP, obs.Peer, obs.Session, obs.Agent, obs.Attribution), m.limits.MaxRefreshes)
 		m.learnIP(u, obs, t)
 		m.learnPlace(u, obs)
 		m.learnSession(obs)
@@ -341,22 +399,6 @@ func (m *Memory) learn(u *userState, obs Observation) {
 		u.extra().reuses.push(reuseFact{time: obs.Time, foreign: m.foreignReuse(u, obs)}, m.limits.MaxReuses)
 		m.learnSession(obs)
 	}
-}
-
-// agentOf returns a copy of a refresh's agent, the user's last refresh's
-// copy when it is the same agent: a client refreshes with one agent for
-// days, and sixteen copies of it would cost more than the rest of a
-// refresh.
-func (m *Memory) agentOf(u *userState, agent string) string {
-	if agent == "" {
-		return ""
-	}
-	if u.refreshes.len() > 0 {
-		if last := u.refreshes.at(0).agent; last == agent {
-			return last
-		}
-	}
-	return strings.Clone(agent)
 }
 
 // ring keeps the newest values up to a cap, overwriting the oldest: the

@@ -238,8 +238,7 @@ func (m *Memory) addUser(us UserSnapshot) {
 		}
 	}
 	for _, r := range us.Refreshes {
-		u.refreshes.push(refreshFact{time: m.zones.stamp(r.Time), ip: r.IP, session: r.Session, agent: m.agentOf(&u, r.Agent),
-			attribution: r.Attribution, peer: r.Peer}, m.limits.MaxRefreshes)
+		u.refreshes.push(m.newRefreshFact(&u, m.zones.stamp(r.Time), r.IP, r.Peer, r.Session, r.Agent, r.Attribution), m.limits.MaxRefreshes)
 	}
 	u.ips = make([]seenIP, 0, min(len(us.IPs), m.limits.MaxIPsPerUser))
 	for _, ip := range us.IPs[:cap(u.ips)] {

@@ -91,10 +91,23 @@ type Memory struct {
 // keeps a copy of its own. A deployment has a handful.
 const maxIdPs = 64
 
+// seenIP is an address seen for a user, in 48 bytes: its times' zone is
+// the user's (one process parses in one zone).
 type seenIP struct {
-	addr        netip.Addr
-	first, last stamp
+	addr                netip.Addr
+	firstSec, lastSec   int64
+	firstNsec, lastNsec int32
 }
+
+func newSeenIP(a netip.Addr, t stamp) seenIP {
+	return seenIP{addr: a, firstSec: t.sec, lastSec: t.sec, firstNsec: t.nsec, lastNsec: t.nsec}
+}
+
+func (s *seenIP) lastInstant() time.Time { return time.Unix(s.lastSec, int64(s.lastNsec)) }
+
+func (s *seenIP) first(loc uint8) stamp { return stamp{sec: s.firstSec, nsec: s.firstNsec, loc: loc} }
+
+func (s *seenIP) last(loc uint8) stamp { return stamp{sec: s.lastSec, nsec: s.lastNsec, loc: loc} }
 
 // reuseFact is a grace reuse remembered for the burst counts.
 type reuseFact struct {
@@ -287,7 +300,7 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 		f.Prev = &p
 	}
 	u.ips = slices.DeleteFunc(u.ips, func(s seenIP) bool {
-		old := obs.Time.Sub(s.last.instant()) > m.limits.IPTTL
+		old := obs.Time.Sub(s.lastInstant()) > m.limits.IPTTL
 		if old {
 			m.stats.IPsExpired++
 		}
@@ -468,13 +481,13 @@ func (m *Memory) learnIP(u *userState, obs Observation, t stamp) {
 	if !obs.IP.IsValid() {
 		return
 	}
-	s := seenIP{addr: obs.IP, first: t, last: t}
+	s := newSeenIP(obs.IP, t)
 	if i := slices.IndexFunc(u.ips, func(x seenIP) bool { return x.addr == obs.IP }); i >= 0 {
 		s = u.ips[i]
-		if obs.Time.After(s.last.instant()) {
-			s.last = t
+		if obs.Time.After(s.lastInstant()) {
+			s.lastSec, s.lastNsec = t.sec, t.nsec
 		}
-		if i == 0 || u.ips[i-1].last.instant().After(s.last.instant()) {
+		if i == 0 || u.ips[i-1].lastInstant().After(s.lastInstant()) {
 			// Still in place (last only grows, so nothing after it is
 			// newer): the usual refresh, from the address seen last.
 			u.ips[i] = s
@@ -482,8 +495,8 @@ func (m *Memory) learnIP(u *userState, obs Observation, t stamp) {
 		}
 		u.ips = slices.Delete(u.ips, i, i+1)
 	}
-	last := s.last.instant()
-	at, _ := slices.BinarySearchFunc(u.ips, last, func(x seenIP, t time.Time) int { return t.Compare(x.last.instant()) })
+	last := s.lastInstant()
+	at, _ := slices.BinarySearchFunc(u.ips, last, func(x seenIP, t time.Time) int { return t.Compare(x.lastInstant()) })
 	if len(u.ips) == cap(u.ips) && len(u.ips) < m.limits.MaxIPsPerUser {
 		// Grown by half, not doubled: most users have an address or two.
 		grown := make([]seenIP, len(u.ips), min(m.limits.MaxIPsPerUser+1, len(u.ips)+1+len(u.ips)/2))

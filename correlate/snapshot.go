@@ -76,7 +76,7 @@ func (m *Memory) userSnapshot(u *userState) UserSnapshot {
 		}
 	}
 	for _, ip := range u.ips {
-		us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: m.zones.time(ip.first), Last: m.zones.time(ip.last)})
+		us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: m.zones.time(ip.first(u.lastSeen.loc)), Last: m.zones.time(ip.last(u.lastSeen.loc))})
 	}
 	return us
 }
@@ -242,7 +242,8 @@ func (m *Memory) addUser(us UserSnapshot) {
 	}
 	u.ips = make([]seenIP, 0, min(len(us.IPs), m.limits.MaxIPsPerUser))
 	for _, ip := range us.IPs[:cap(u.ips)] {
-		u.ips = append(u.ips, seenIP{addr: ip.Addr, first: m.zones.stamp(ip.First), last: m.zones.stamp(ip.Last)})
+		first, last := m.zones.stamp(ip.First), m.zones.stamp(ip.Last)
+		u.ips = append(u.ips, seenIP{addr: ip.Addr, firstSec: first.sec, firstNsec: first.nsec, lastSec: last.sec, lastNsec: last.nsec})
 	}
 	h := m.hasher.hash(u.id)
 	if m.users.peek(h) != nil {

@@ -115,25 +115,82 @@ type reuseFact struct {
 	foreign bool // its client was not the rotating refresh's
 }
 
-// refreshFact is a RefreshFact as the store keeps it, in 64 bytes: what
-// attribution adds (the peer OpenUnison logged when it is not the client,
-// the agent) is kept apart, shared between consecutive refreshes of the
-// same client, and absent without proxies.
+// refreshFact is a RefreshFact as the store keeps it, in 72 bytes and no
+// allocation of its own: its session id, in OpenUnison's form, packed to
+// its 20 bytes; what attribution adds (the peer OpenUnison logged when it
+// is not the client, the agent) kept apart, shared between consecutive
+// refreshes of the same client, and absent without proxies.
 type refreshFact struct {
 	sec         int64
 	nsec        int32
 	loc         uint8
 	attribution parser.Attribution
 	peerIsIP    bool // client is nil and the peer was the client's address
+	sessionKind uint8
 	ip          netip.Addr
-	session     string
+	session     [20]byte // the id's hex digits, when sessionKind is sessionPacked
 	client      *refreshClient
 }
 
-// refreshClient is what attribution said of a refresh's client.
+// refreshClient is what attribution said of a refresh's client, and a
+// session id not in OpenUnison's form.
 type refreshClient struct {
-	peer  netip.Addr
-	agent string
+	peer    netip.Addr
+	agent   string
+	session string // when sessionKind is sessionOther
+}
+
+// How a refresh's session id is kept.
+const (
+	sessionNone   uint8 = iota // ""
+	sessionNull                // "null", as OpenUnison prints none
+	sessionPacked              // "f" and 40 lower-case hex digits, in session
+	sessionOther               // in client.session
+)
+
+// packSession packs an OpenUnison session id ("f" and 40 lower-case hex
+// digits); ok false for any other string.
+func packSession(id string) (b [20]byte, ok bool) {
+	if len(id) != 41 || id[0] != 'f' {
+		return b, false
+	}
+	for i := range b {
+		hi, ok1 := unhex(id[1+2*i])
+		lo, ok2 := unhex(id[2+2*i])
+		if !ok1 || !ok2 {
+			return b, false
+		}
+		b[i] = hi<<4 | lo
+	}
+	return b, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+func (r *refreshFact) sessionID() string {
+	switch r.sessionKind {
+	case sessionNull:
+		return "null"
+	case sessionPacked:
+		const digits = "0123456789abcdef"
+		var b [41]byte
+		b[0] = 'f'
+		for i, x := range r.session {
+			b[1+2*i], b[2+2*i] = digits[x>>4], digits[x&15]
+		}
+		return string(b[:])
+	case sessionOther:
+		return r.client.session
+	}
+	return ""
 }
 
 func (r *refreshFact) time() stamp { return stamp{sec: r.sec, nsec: r.nsec, loc: r.loc} }
@@ -158,13 +215,23 @@ func (r *refreshFact) agent() string {
 // newRefreshFact keeps a refresh for u, its strings copied out of the
 // record they were cut from.
 func (m *Memory) newRefreshFact(u *userState, t stamp, ip, peer netip.Addr, session, agent string, a parser.Attribution) refreshFact {
-	r := refreshFact{sec: t.sec, nsec: t.nsec, loc: t.loc, attribution: a, ip: ip, session: strings.Clone(session)}
-	switch {
-	case agent == "" && peer == ip:
-		r.peerIsIP = peer.IsValid()
-	case agent == "" && !peer.IsValid():
+	r := refreshFact{sec: t.sec, nsec: t.nsec, loc: t.loc, attribution: a, ip: ip}
+	other := ""
+	switch b, ok := packSession(session); {
+	case ok:
+		r.sessionKind, r.session = sessionPacked, b
+	case session == "":
+	case session == "null":
+		r.sessionKind = sessionNull
 	default:
-		r.client = m.clientOf(u, peer, agent)
+		r.sessionKind, other = sessionOther, session
+	}
+	switch {
+	case other == "" && agent == "" && peer == ip:
+		r.peerIsIP = peer.IsValid()
+	case other == "" && agent == "" && !peer.IsValid():
+	default:
+		r.client = m.clientOf(u, peer, agent, other)
 	}
 	return r
 }
@@ -173,13 +240,13 @@ func (m *Memory) newRefreshFact(u *userState, t stamp, ip, peer netip.Addr, sess
 // else a new one: a client refreshes through one proxy with one agent for
 // days, and sixteen copies of it would cost more than the rest of a
 // refresh.
-func (m *Memory) clientOf(u *userState, peer netip.Addr, agent string) *refreshClient {
+func (m *Memory) clientOf(u *userState, peer netip.Addr, agent, session string) *refreshClient {
 	if u.refreshes.len() > 0 {
-		if c := u.refreshes.at(0).client; c != nil && c.peer == peer && c.agent == agent {
+		if c := u.refreshes.at(0).client; c != nil && c.peer == peer && c.agent == agent && c.session == session {
 			return c
 		}
 	}
-	return &refreshClient{peer: peer, agent: strings.Clone(agent)}
+	return &refreshClient{peer: peer, agent: strings.Clone(agent), session: strings.Clone(session)}
 }
 
 type userState struct {
@@ -343,7 +410,7 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 
 // refreshOut is a refresh as the store's callers see it.
 func (m *Memory) refreshOut(r *refreshFact) RefreshFact {
-	return RefreshFact{Time: m.zones.time(r.time()), IP: r.ip, Session: r.session, Agent: r.agent(),
+	return RefreshFact{Time: m.zones.time(r.time()), IP: r.ip, Session: r.sessionID(), Agent: r.agent(),
 		Attribution: r.attribution, Peer: r.peer()}
 }
 

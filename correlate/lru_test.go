@@ -62,3 +62,64 @@ func firstDiff(a, b []int) int {
 	}
 	return min(len(a), len(b))
 }
+
+// The table's index finds every key through inserts, growth and removals
+// in any order, keys crowding the same slots included (the low bits, where
+// a key's slot and tag come from, shared by many).
+func TestTableIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  func(i int) uint64
+	}{
+		{"spread", func(i int) uint64 { return uint64(i) * 0x9E3779B97F4A7C15 }},
+		{"same slot", func(i int) uint64 { return uint64(i)<<40 | 7 }},
+		{"neighbours", func(i int) uint64 { return uint64(i%5)<<40 | uint64(i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newTable[int]()
+			live := map[uint64]int{}
+			const n = 2000
+			for i := range n {
+				tab.add(tc.key(i), i)
+				live[tc.key(i)] = i
+				if i%3 == 2 { // remove a third as we go, oldest and arbitrary
+					if i%2 == 0 {
+						k := tc.key(i / 2)
+						if _, ok := live[k]; ok {
+							tab.remove(k)
+							delete(live, k)
+						}
+					} else {
+						v := *tab.oldest()
+						tab.removeOldest()
+						delete(live, tc.key(v))
+					}
+				}
+			}
+			// Then removals alone: an insert can no longer fill a hole one
+			// left in a run of slots.
+			for range 100 {
+				v := *tab.oldest()
+				tab.removeOldest()
+				delete(live, tc.key(v))
+			}
+			for i := 0; i < n; i += 7 {
+				if _, ok := live[tc.key(i)]; ok {
+					tab.remove(tc.key(i))
+					delete(live, tc.key(i))
+				}
+			}
+			if tab.len() != len(live) {
+				t.Fatalf("%d entries, want %d", tab.len(), len(live))
+			}
+			for i := range n {
+				k := tc.key(i)
+				v := tab.peek(k)
+				want, ok := live[k]
+				if (v != nil) != ok || ok && *v != want {
+					t.Fatalf("key %d: got %v, want present %v", i, v, ok)
+				}
+			}
+		})
+	}
+}

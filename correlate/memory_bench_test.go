@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
@@ -210,6 +211,43 @@ func BenchmarkBytesPerUser(b *testing.B) {
 				runtime.KeepAlive(c)
 			}
 			b.ReportMetric(perUser, "B/user")
+		})
+	}
+}
+
+// Correlation with the built-in rules judging, as the pipeline's Detect
+// benchmark runs it, with the CPU time per event beside the wall time.
+//
+//	go test ./correlate -run X -bench JudgedStream -benchtime 10x -count 3
+func BenchmarkJudgedStream(b *testing.B) {
+	for _, sc := range streams {
+		b.Run(sc.name, func(b *testing.B) {
+			events, _ := sc.s.load(b, sc.users)
+			ctx := context.Background()
+			engine := rules.NewEngine(rules.Builtin())
+			var alerts []alert.Alert
+			judge := func(_ context.Context, c *correlate.Context) error {
+				alerts = engine.Evaluate(alerts[:0], c)
+				return nil
+			}
+			evs := make([]parser.Event, len(events))
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				copy(evs, events)
+				c := correlate.NewCorrelator(correlate.NewMemory(correlate.Limits{}), 0)
+				c.Judged = engine.Wants
+				for i := range evs {
+					if err := c.Observe(ctx, &evs[i], judge); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := c.Flush(ctx, judge); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
 		})
 	}
 }

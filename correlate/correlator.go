@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
+	"strings"
 	"time"
 
 	"github.com/graceguard/graceguard/geo"
@@ -57,7 +59,6 @@ type Correlator struct {
 	pending    pendingQueue    // token_ok lines waiting, in log order
 	reuses     []reuseMark     // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
-	committing parser.Event // the waiting line being judged, see commitAt
 	attributed parser.Event // a refused refresh judged as its users', see takeoverContext
 	chains     chains       // moved chains and refusals waiting for their AzFail, see takeover.go
 	places     placePairs   // the pairs of places users refresh from, see places.go
@@ -120,7 +121,8 @@ func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge,
 		// OpenUnison's record of the same request before correlation.
 		return nil
 	}
-	paired, err := c.release(ctx, ev, judge, pairedBefore)
+	k := c.pending.threadOf(ev)
+	paired, err := c.release(ctx, ev, k, judge, pairedBefore)
 	if err != nil {
 		return err
 	}
@@ -136,7 +138,7 @@ func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge,
 				return err
 			}
 		}
-		c.pending.push(ev)
+		c.pending.push(ev, k)
 		return nil
 	case parser.KindGraceReuse:
 		if !paired && !pairedBefore {
@@ -183,9 +185,9 @@ func (c *Correlator) Tick(ctx context.Context, now time.Time, judge Judge) error
 // it), and lines older than the pair window. Each is found without walking
 // the queue, but for a reuse's same-user lines: reuses are rare, refreshes
 // are not.
-func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge Judge, pairedBefore bool) (twinFound bool, err error) {
+func (c *Correlator) release(ctx context.Context, ev *parser.Event, k uint64, judge Judge, pairedBefore bool) (twinFound bool, err error) {
 	reuse := ev.Kind == parser.KindGraceReuse
-	if i, ok := c.pending.byThread[threadKey{ev.Source, ev.Thread}]; ok {
+	if i, ok := c.pending.waiting(ev, k); ok {
 		p := &c.pending.entries[i].ev
 		if reuse && !pairedBefore && p.Session == ev.Session && p.User == ev.User {
 			c.pending.take(i)
@@ -232,12 +234,10 @@ func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) err
 // commitAt takes the waiting line at i off the queue and judges it as a
 // refresh. On an error the line is put back, so nothing is lost.
 func (c *Correlator) commitAt(ctx context.Context, i int, judge Judge) error {
-	// The event is judged from a copy in the Correlator: a copy on the
-	// stack escapes (the judge keeps a pointer for the call), and an Event
-	// allocated per refresh was most of correlation's garbage. The judge
-	// may not keep the event past the call, so one copy serves them all.
-	c.committing = c.pending.entries[i].ev
-	ev := &c.committing
+	// The event is judged where it waited, neither copied (400 bytes a
+	// refresh) nor allocated: the judge may not keep it past the call, and
+	// nothing the call does adds to the queue, which alone moves entries.
+	ev := &c.pending.entries[i].ev
 	c.pending.take(i)
 	if err := c.commit(ctx, ev, judge); err != nil {
 		c.pending.restore(i)
@@ -249,28 +249,63 @@ func (c *Correlator) commitAt(ctx context.Context, i int, judge Judge) error {
 // pendingQueue holds the waiting token_ok lines in log order, with the one
 // each thread has waiting indexed: a worker thread serves one request at a
 // time, so a thread has at most one line waiting.
+//
+// Every event asks the index for its thread, so the index is keyed by a
+// 64-bit keyed hash of the source and thread, computed once an event
+// (threadOf) and kept with the entry, and a hit is confirmed against the
+// entry's own names. Two threads colliding (odds 2⁻⁶⁴ a pair) would only
+// make the earlier one's line wait out the pair window instead of being
+// found by its thread.
 type pendingQueue struct {
 	entries  []pendingEntry
 	head     int // entries before head are all taken
 	n        int // live entries
-	byThread map[threadKey]int
+	byThread map[uint64]int
+	seeds    [2]maphash.Seed
+	// The source hashed last and its hash: one source's events come in
+	// runs, and a path is longer than a thread's name.
+	lastSource string
+	lastHash   uint64
 }
 
 type pendingEntry struct {
-	ev   parser.Event
-	live bool
+	ev     parser.Event
+	live   bool
+	thread uint64 // threadOf(ev)
 }
 
 type threadKey struct{ source, thread string }
 
-func newPendingQueue() pendingQueue { return pendingQueue{byThread: map[threadKey]int{}} }
+func newPendingQueue() pendingQueue {
+	return pendingQueue{byThread: map[uint64]int{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+}
 
-func (q *pendingQueue) push(ev *parser.Event) {
+// threadOf is the index's key for ev's source and thread.
+func (q *pendingQueue) threadOf(ev *parser.Event) uint64 {
+	if ev.Source != q.lastSource || q.lastHash == 0 {
+		// Cloned: the name may be cut from a record.
+		q.lastSource, q.lastHash = strings.Clone(ev.Source), maphash.String(q.seeds[0], ev.Source)|1
+	}
+	return maphash.String(q.seeds[1], ev.Thread) ^ q.lastHash
+}
+
+// waiting returns the entry ev's thread has waiting, whose key is k.
+func (q *pendingQueue) waiting(ev *parser.Event, k uint64) (int, bool) {
+	i, ok := q.byThread[k]
+	if !ok {
+		return 0, false
+	}
+	e := &q.entries[i].ev
+	return i, e.Thread == ev.Thread && e.Source == ev.Source
+}
+
+// push adds ev, whose key is k.
+func (q *pendingQueue) push(ev *parser.Event, k uint64) {
 	if q.head > 64 && q.head > len(q.entries)/2 {
 		q.compact()
 	}
-	q.entries = append(q.entries, pendingEntry{ev: *ev, live: true})
-	q.byThread[threadKey{ev.Source, ev.Thread}] = len(q.entries) - 1
+	q.entries = append(q.entries, pendingEntry{ev: *ev, live: true, thread: k})
+	q.byThread[k] = len(q.entries) - 1
 	q.n++
 }
 
@@ -292,9 +327,8 @@ func (q *pendingQueue) take(i int) {
 	}
 	e.live = false
 	q.n--
-	k := threadKey{e.ev.Source, e.ev.Thread}
-	if q.byThread[k] == i {
-		delete(q.byThread, k)
+	if j, ok := q.byThread[e.thread]; ok && j == i {
+		delete(q.byThread, e.thread)
 	}
 }
 
@@ -305,7 +339,7 @@ func (q *pendingQueue) restore(i int) {
 	}
 	e.live = true
 	q.n++
-	q.byThread[threadKey{e.ev.Source, e.ev.Thread}] = i
+	q.byThread[e.thread] = i
 	q.head = min(q.head, i)
 }
 
@@ -321,7 +355,7 @@ func (q *pendingQueue) compact() {
 	q.entries, q.head = kept, 0
 	clear(q.byThread)
 	for i := range q.entries {
-		q.byThread[threadKey{q.entries[i].ev.Source, q.entries[i].ev.Thread}] = i
+		q.byThread[q.entries[i].thread] = i
 	}
 }
 
@@ -565,7 +599,7 @@ func (c *Correlator) judgeWith(ctx context.Context, ev *parser.Event, action Act
 // twin, the replayed request's own AzSuccess, must neither be learned as a
 // refresh nor wait to be.
 func (c *Correlator) Pair(ev *parser.Event) {
-	if i, ok := c.pending.byThread[threadKey{ev.Source, ev.Thread}]; ok {
+	if i, ok := c.pending.waiting(ev, c.pending.threadOf(ev)); ok {
 		p := &c.pending.entries[i].ev
 		if p.Session == ev.Session && p.User == ev.User {
 			c.pending.take(i)

@@ -23,47 +23,52 @@ type BlockStats struct {
 // hold both to splitRecordsRef, the same walk without the classification).
 func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line int64)) BlockStats {
 	var st BlockStats
-	recStart, recEnd, firstEnd := -1, 0, 0
+	n := len(block)
+	// A record is closed when the next one opens, so it is classified when
+	// it opens (by its first line, which the walk holds then) and its kind
+	// kept until its end is known: one pass, no closure per record.
+	recStart, kind := -1, KindOther
 	var recLine int64
-	emit := func() {
-		rec := block[recStart:recEnd]
-		if len(rec) > MaxRecord {
-			rec = rec[:MaxRecord]
-			st.Cut++
-		}
-		st.Records++
-		first := rec[:min(firstEnd, recStart+len(rec))-recStart]
-		if IsRecordStart(first) {
-			st.Headed++
-		}
-		if k := ClassifyLine(first); k != KindOther {
-			fn(rec, k, recStart, recLine)
-		}
-	}
-	for pos := 0; pos < len(block); {
-		end := len(block)
+	end := 0
+	for pos := 0; pos < n; pos = end + 1 {
+		end = n
 		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
 			end = pos + nl
 		}
-		line := block[pos:end]
 		st.Lines++
+		headed := IsRecordStart(block[pos:end])
 		switch {
-		case recStart >= 0 && !IsRecordStart(line):
-			recEnd = end
-		case recStart < 0 && len(bytes.TrimSpace(line)) == 0:
-			// blank lines before the first record belong to nothing
-		default:
-			if recStart >= 0 {
-				emit()
+		case recStart >= 0:
+			if !headed {
+				continue // a continuation line
 			}
-			recStart, recEnd, firstEnd, recLine = pos, end, end, st.Lines
+			st.close(block, recStart, pos-1, kind, recLine, fn)
+		case len(bytes.TrimSpace(block[pos:end])) == 0:
+			continue // blank lines before the first record belong to nothing
 		}
-		pos = end + 1
+		if headed {
+			st.Headed++
+		}
+		recStart, recLine = pos, st.Lines
+		kind = ClassifyLine(block[pos:min(end, pos+MaxRecord)])
 	}
 	if recStart >= 0 {
-		emit()
+		st.close(block, recStart, end, kind, recLine, fn)
 	}
 	return st
+}
+
+// close counts the record block[start:end] and hands it to fn unless it is
+// noise.
+func (st *BlockStats) close(block []byte, start, end int, kind Kind, line int64, fn func([]byte, Kind, int, int64)) {
+	st.Records++
+	if end-start > MaxRecord {
+		end = start + MaxRecord
+		st.Cut++
+	}
+	if kind != KindOther {
+		fn(block[start:end], kind, start, line)
+	}
 }
 
 // LastRecordStart returns the offset of the last line in b that starts a

@@ -30,6 +30,7 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 	recStart, kind := -1, KindOther
 	var recLine int64
 	end := 0
+	oidc := oidcCursor{next: -1}
 	for pos := 0; pos < n; pos = end + 1 {
 		end = n
 		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
@@ -50,7 +51,7 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 			st.Headed++
 		}
 		recStart, recLine = pos, st.Lines
-		kind = ClassifyLine(block[pos:min(end, pos+MaxRecord)])
+		kind = classifyFirst(block, pos, min(end, pos+MaxRecord), &oidc)
 	}
 	if recStart >= 0 {
 		st.close(block, recStart, end, kind, recLine, fn)
@@ -69,6 +70,55 @@ func (st *BlockStats) close(block []byte, start, end int, kind Kind, line int64,
 	if kind != KindOther {
 		fn(block[start:end], kind, start, line)
 	}
+}
+
+// classifyFirst is ClassifyLine(block[pos:end]) for a record's first line.
+// Most of OpenUnison's lines are ruled out without reading their header:
+// every kind ClassifyLine gives a log4j2 line either ends in the "[IP] -
+// [SESSION]" trailer, so in ']', or is a refusal, whose line holds
+// OpenIDConnectIdP's logger, found for the whole block by oidc.
+func classifyFirst(block []byte, pos, end int, oidc *oidcCursor) Kind {
+	line := trimCR(block[pos:end])
+	if isLog4jShape(line) && line[len(line)-1] != ']' && !oidc.within(block, pos, pos+len(line)) {
+		return KindOther
+	}
+	return ClassifyLine(line)
+}
+
+// oidcPrefix is OpenIDConnectIdP's logger and separator; oidcCursor holds
+// where it next occurs in a block, so that one search serves every line
+// before it.
+type oidcCursor struct {
+	next int // offset of the next occurrence at or after the last look, len(block) for none, -1 before the first look
+}
+
+// within reports whether block[from:to] holds oidcPrefix whole.
+func (c *oidcCursor) within(block []byte, from, to int) bool {
+	if c.next < from && c.next != len(block) {
+		c.next = len(block)
+		if i := indexOIDC(block[from:]); i >= 0 {
+			c.next = from + i
+		}
+	}
+	return c.next+len(oidcPrefix) <= to
+}
+
+// indexOIDC is bytes.Index(b, oidcPrefix), looking for its 'P' (the rarest
+// of its bytes in OpenUnison's lines; the needle's first, 'O', is common)
+// with IndexByte and comparing around each.
+func indexOIDC(b []byte) int {
+	const at = 15 // the 'P' of "OpenIDConnectIdP - "
+	for i := at; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], 'P')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i-at+len(oidcPrefix) <= len(b) && string(b[i-at:i-at+len(oidcPrefix)]) == oidcPrefix {
+			return i - at
+		}
+	}
+	return -1
 }
 
 // LastRecordStart returns the offset of the last line in b that starts a

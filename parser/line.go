@@ -281,26 +281,22 @@ func classifyAccess(msg []byte) Kind {
 }
 
 // indexSep is bytes.Index(b, sepField) for text where spaces are few, as in
-// the application and URL fields. Every access line's application and URL
-// are searched, and both are short, so it tests eight bytes at a time
-// rather than paying a call to IndexByte per field.
+// the application and URL fields: it stops only at spaces.
 func indexSep(b []byte) int {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		for m := bytesEqual(binary.LittleEndian.Uint64(b[i:]), ' '); m != 0; m &= m - 1 {
-			at := i + bits.TrailingZeros64(m)>>3
-			// The mask may mark a byte past a real match, so look again.
-			if b[at] == ' ' && at+3 <= len(b) && b[at+1] == '-' && b[at+2] == ' ' {
-				return at
-			}
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], ' ')
+		if j < 0 {
+			return -1
 		}
-	}
-	for ; i+3 <= len(b); i++ {
-		if b[i] == ' ' && b[i+1] == '-' && b[i+2] == ' ' {
+		i += j
+		if i+3 > len(b) {
+			return -1
+		}
+		if b[i+1] == '-' && b[i+2] == ' ' {
 			return i
 		}
+		i++
 	}
-	return -1
 }
 
 // splitURLUser reads "URL - DN - MESSAGE [IP] - [SESSION]" far enough to

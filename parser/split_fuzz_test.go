@@ -18,7 +18,7 @@ func FuzzSplitCandidates(f *testing.F) {
 	})
 }
 
-// indexSep tests eight bytes at a time; bytes.Index is its reference.
+// indexSep stops only at spaces; bytes.Index is its reference.
 func FuzzIndexSep(f *testing.F) {
 	f.Add([]byte("k8sidp - https://x/auth/idp/k/token - uid=a - m"))
 	f.Add([]byte("a -b  - -  -"))

@@ -32,26 +32,27 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 	end := 0
 	oidc := oidcCursor{next: -1}
 	for pos := 0; pos < n; pos = end + 1 {
+		line := block[pos:]
 		end = n
-		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
+		if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
 			end = pos + nl
+			line = line[:nl]
 		}
 		st.Lines++
-		headed := IsRecordStart(block[pos:end])
-		switch {
-		case recStart >= 0:
+		headed := IsRecordStart(line)
+		if recStart >= 0 {
 			if !headed {
 				continue // a continuation line
 			}
 			st.close(block, recStart, pos-1, kind, recLine, fn)
-		case len(bytes.TrimSpace(block[pos:end])) == 0:
+		} else if len(bytes.TrimSpace(line)) == 0 {
 			continue // blank lines before the first record belong to nothing
 		}
 		if headed {
 			st.Headed++
 		}
 		recStart, recLine = pos, st.Lines
-		kind = classifyFirst(block, pos, min(end, pos+MaxRecord), &oidc)
+		kind = classifyFirst(trimCR(line[:min(len(line), MaxRecord)]), pos, block, &oidc)
 	}
 	if recStart >= 0 {
 		st.close(block, recStart, end, kind, recLine, fn)
@@ -72,13 +73,13 @@ func (st *BlockStats) close(block []byte, start, end int, kind Kind, line int64,
 	}
 }
 
-// classifyFirst is ClassifyLine(block[pos:end]) for a record's first line.
-// Most of OpenUnison's lines are ruled out without reading their header:
-// every kind ClassifyLine gives a log4j2 line either ends in the "[IP] -
-// [SESSION]" trailer, so in ']', or is a refusal, whose line holds
-// OpenIDConnectIdP's logger, found for the whole block by oidc.
-func classifyFirst(block []byte, pos, end int, oidc *oidcCursor) Kind {
-	line := trimCR(block[pos:end])
+// classifyFirst is ClassifyLine for a record's first line, block[pos:]'s
+// first len(line) bytes without a final '\r'. Most of OpenUnison's lines
+// are ruled out without reading their header: every kind ClassifyLine
+// gives a log4j2 line either ends in the "[IP] - [SESSION]" trailer, so in
+// ']', or is a refusal, whose line holds OpenIDConnectIdP's logger, found
+// for the whole block by oidc.
+func classifyFirst(line []byte, pos int, block []byte, oidc *oidcCursor) Kind {
 	if isLog4jShape(line) && line[len(line)-1] != ']' && !oidc.within(block, pos, pos+len(line)) {
 		return KindOther
 	}

@@ -251,7 +251,7 @@ func (r *Redis) TakeUnsent() []Observation {
 // scriptBatch is how many observations go in one script call: enough to
 // spread the call's own cost (and share its reads of the session table),
 // few enough that Redis is never busy with one call for long (a few ms).
-const scriptBatch = 256
+const scriptBatch = 512
 
 // sendBatch sends learn-only observations in one pipeline of script calls.
 // EvalSha in a pipeline cannot fall back to Eval per command, so the script

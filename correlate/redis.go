@@ -29,7 +29,8 @@ import (
 //
 //	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
 //	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
-//	u:<user>:m         hash: first, last, seq
+//	u:<user>:m         hash: first, last, seq, the expirations given (x, k), the latest
+//	                   refresh (lt, lr) and the addresses of the user's moves (mf)
 //	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
 //	u:<user>:i         sorted set: addresses by last time seen
 //	u:<user>:x         sorted set: grace reuses by time
@@ -53,13 +54,15 @@ import (
 // sent in batches of up to 256, one script call and one round trip. They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them. A watcher catching up sends whole batches (ApplyBatch), 256
-// events to a script call, several calls to a round trip.
+// for them. A watcher catching up sends whole batches (ApplyBatch), 512
+// events to a script call.
 //
-// Redis spends most of a call in the commands the script runs, a few µs
-// each whatever they do, so the script runs few per event: the session
-// table's slots are read and written once a call, and a user's keys are
-// given their expirations once in a while, not at every write (redis.lua).
+// Redis's CPU bounds a watcher catching up, and a script pays mostly per
+// command it runs, so the script runs few per event: the session table's
+// slots are read and written once a call, a user's state once a call, what
+// learn-only events teach is written once a user at the end of the call,
+// and a user's keys are given their expirations once in a while, not at
+// every write (redis.lua).
 type Redis struct {
 	client *redis.Client
 	prefix string

@@ -57,12 +57,11 @@ import (
 // for them. A watcher catching up sends whole batches (ApplyBatch), 512
 // events to a script call.
 //
-// Redis's CPU bounds a watcher catching up, and a script pays mostly per
-// command it runs, so the script runs few per event: the session table's
-// slots are read and written once a call, a user's state once a call, what
-// learn-only events teach is written once a user at the end of the call,
-// and a user's keys are given their expirations once in a while, not at
-// every write (redis.lua).
+// Redis's CPU bounds a watcher catching up, so the script runs few
+// commands per event: the session table's slots are read and written once
+// a call, a user's state once a call, what learn-only events teach is
+// written once a user at the end of the call, and a user's keys are given
+// their expirations once in a while, not at every write (redis.lua).
 type Redis struct {
 	client *redis.Client
 	prefix string

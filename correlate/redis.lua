@@ -213,6 +213,8 @@ local function loadUser(member)
     lt = m[6] or nil, lr = m[7] or nil, mf = m[8] or ' '}
   if not U.first then U.lt, U.lr, U.mf = '', nil, ' ' end
   U.ltWas, U.lrWas, U.mfWas, U.seqWas = U.lt, U.lr, U.mf, U.seq
+  U.ltN = U.lt and U.lt ~= '' and tonumber(U.lt) -- lt as a number, to compare
+  if U.ltN == nil then U.lt = nil end -- not known, or not a time: read again
   cache[member] = U
   order[#order + 1] = U
   return U
@@ -271,7 +273,7 @@ end
 -- time), from meta when t is past the latest, else from Redis.
 local function prevRefresh(U, t, tstr)
   if U.lt == '' then return nil, nil end
-  if U.lt and t > tonumber(U.lt) then return U.lr, U.lt end
+  if U.ltN and t > U.ltN then return U.lr, U.lt end
   flushUser(U)
   local r = redis.call('ZREVRANGEBYSCORE', U.refreshes, tstr, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
   return r[1], r[2]
@@ -290,9 +292,9 @@ local function learnRefresh(U, t, tstr, mem)
   if U.lt == nil then
     flushUser(U)
     local top = redis.call('ZREVRANGE', U.refreshes, 0, 0, 'WITHSCORES')
-    U.lr, U.lt = top[1], top[2]
-  elseif U.lt == '' or t > tonumber(U.lt) or (t == tonumber(U.lt) and after(mem, U.lr or "")) then
-    U.lr, U.lt = mem, tstr
+    U.lr, U.lt, U.ltN = top[1], top[2], tonumber(top[2])
+  elseif U.lt == '' or t > U.ltN or (t == U.ltN and after(mem, U.lr or "")) then
+    U.lr, U.lt, U.ltN = mem, tstr, t
   end
 end
 
@@ -307,8 +309,11 @@ end
 -- are under (at most maxMovesKept; past it the oldest is cleared).
 local reach, maxMovesPerAddr, maxMovesKept = 900000000, 1024, 8
 local function moved(U, ip, t, tstr)
-  local key = ' ' .. ip .. ' '
-  local at = U.mf ~= ' ' and string.find(U.mf, key, 1, true)
+  local key, at = nil, false
+  if U.mf ~= ' ' then
+    key = ' ' .. ip .. ' '
+    at = string.find(U.mf, key, 1, true)
+  end
   if at then
     redis.call('HDEL', prefix .. 'mv:' .. ip, U.member)
     U.mf = string.sub(U.mf, 1, at) .. string.sub(U.mf, at + #key)

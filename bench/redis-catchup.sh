@@ -8,7 +8,9 @@
 # the best of the iterations; the ratio is Redis's time over memory's.
 # "redis-server CPU" is what Redis spent per catch-up: the bound on the
 # figure once Redis has a core of its own (on a 2-core machine it shares
-# them with the watcher).
+# them with the watcher). It is also given per event the watcher sent
+# Redis, with the commands Redis ran per event, scripts' own included
+# (INFO commandstats); the benchmark's log lists them by command.
 #
 #   bench/redis-catchup.sh               # 64 MB backlog, 5 iterations
 #   MB=130 COUNT=3 bench/redis-catchup.sh
@@ -29,9 +31,10 @@ GRACEGUARD_BENCH_MB=$mb go test ./pipeline -run '^$' -bench 'WatchCatchUpRedis$'
 		for (i = 1; i <= NF; i++) {
 			if ($(i+1) == "redis-MB/s") r = $i; if ($(i+1) == "memory-MB/s") m = $i; if ($(i+1) == "scan-MB/s") s = $i
 			if ($(i+1) == "redis-x") x = $i; if ($(i+1) == "redis-cpu-s") c = $i
+			if ($(i+1) == "redis-µs/event") u = $i; if ($(i+1) == "redis-cmds/event") k = $i
 		}
 		printf "watch --state redis: %7.1f MB/s   memory state (baseline): %7.1f MB/s   ratio %.2fx   scan: %7.1f MB/s   target: >= 200 MB/s\n", r, m, x, s
-		printf "redis-server CPU per catch-up: %.3f s (%.1f MB per CPU second)\n", c, mb / c
+		printf "redis-server CPU per catch-up: %.3f s (%.1f MB per CPU second; target: >= 200)   per event: %.1f µs, %.2f commands\n", c, mb / c, u, k
 		found = 1
 	}
 	END { if (!found) { print "redis-catchup.sh: the benchmark printed no result" > "/dev/stderr"; exit 1 } }'

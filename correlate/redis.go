@@ -29,7 +29,8 @@ import (
 //
 //	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
 //	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
-//	u:<user>:m         hash: first, last, seq
+//	u:<user>:m         hash: first, last, seq, the expirations given (x, k), the latest
+//	                   refresh (lt, lr) and the addresses of the user's moves (mf)
 //	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
 //	u:<user>:i         sorted set: addresses by last time seen
 //	u:<user>:x         sorted set: grace reuses by time
@@ -53,13 +54,14 @@ import (
 // sent in batches of up to 256, one script call and one round trip. They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them. A watcher catching up sends whole batches (ApplyBatch), 256
-// events to a script call, several calls to a round trip.
+// for them. A watcher catching up sends whole batches (ApplyBatch), 512
+// events to a script call.
 //
-// Redis spends most of a call in the commands the script runs, a few µs
-// each whatever they do, so the script runs few per event: the session
-// table's slots are read and written once a call, and a user's keys are
-// given their expirations once in a while, not at every write (redis.lua).
+// Redis's CPU bounds a watcher catching up, so the script runs few
+// commands per event: the session table's slots are read and written once
+// a call, a user's state once a call, what learn-only events teach is
+// written once a user at the end of the call, and a user's keys are given
+// their expirations once in a while, not at every write (redis.lua).
 type Redis struct {
 	client *redis.Client
 	prefix string
@@ -75,6 +77,7 @@ type Redis struct {
 }
 
 type redisStats struct {
+	applied                                                                               atomic.Int64
 	usersEvicted, usersExpired, ipsEvicted, ipsExpired, sessionsEvicted, sessionIPsCapped atomic.Int64
 }
 
@@ -144,6 +147,7 @@ func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	if err != nil {
 		return Facts{}, fmt.Errorf("redis %s: apply an event to the history: %w", r.client.Options().Addr, err)
 	}
+	r.stats.applied.Add(1)
 	f, err := r.decode(res)
 	if err != nil {
 		return Facts{}, err
@@ -251,7 +255,7 @@ func (r *Redis) TakeUnsent() []Observation {
 // scriptBatch is how many observations go in one script call: enough to
 // spread the call's own cost (and share its reads of the session table),
 // few enough that Redis is never busy with one call for long (a few ms).
-const scriptBatch = 256
+const scriptBatch = 512
 
 // sendBatch sends learn-only observations in one pipeline of script calls.
 // EvalSha in a pipeline cannot fall back to Eval per command, so the script
@@ -298,8 +302,15 @@ func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cm
 		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
 	}
 	_, err := pipe.Exec(ctx)
+	if err == nil {
+		r.stats.applied.Add(int64(len(batch)))
+	}
 	return cmds, err
 }
+
+// Applied counts the observations Redis applied for this process, for
+// figures per event (bench/redis-catchup.sh).
+func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
 	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs})...)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,6 +64,7 @@ func BenchmarkRedisApplyBatch(b *testing.B) {
 	const size = 512
 	batch, facts := make([]Observation, size), make([]Facts, size)
 	n := 0
+	cpu0 := serverCPU(b, store)
 	for b.Loop() {
 		for i := range batch {
 			o := obs[n%len(obs)]
@@ -78,4 +81,23 @@ func BenchmarkRedisApplyBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric((serverCPU(b, store)-cpu0)*1e6/float64(n), "redis-µs/event")
+}
+
+// serverCPU is the CPU time, in seconds, redis-server has used.
+func serverCPU(b *testing.B, r *Redis) float64 {
+	b.Helper()
+	info, err := r.client.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			sum += f
+		}
+	}
+	return sum
 }

@@ -124,7 +124,8 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		}
 	}
 	var scanT, memT, redisT time.Duration
-	var cpu float64
+	var cpu, events float64
+	calls := redisCalls{}
 	db := 0
 	for b.Loop() {
 		start := time.Now()
@@ -142,20 +143,93 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		}
 		client := redis.NewClient(opt)
 		client.FlushDB(context.Background())
-		store := correlate.NewFailover(context.Background(), correlate.NewRedis(client, correlate.RedisOptions{}), correlate.NewMemory(correlate.Limits{}), nil)
+		shared := correlate.NewRedis(client, correlate.RedisOptions{})
+		store := correlate.NewFailover(context.Background(), shared, correlate.NewMemory(correlate.Limits{}), nil)
+		resetRedisStats(b, client)
 		cpuStart := redisCPU(b, srv.URL(0))
 		start = time.Now()
 		catchUp(b, path, truth.Records, WatchOptions{Store: store, Shared: true, Claims: store})
 		best(&redisT, start)
 		cpu += redisCPU(b, srv.URL(0)) - cpuStart
+		calls.add(b, client)
 		store.Close()
+		events += float64(shared.Applied())
 	}
+	b.Logf("%.0f events per catch-up (%d token lines); Redis's commands per event (INFO commandstats, scripts' own included): %s",
+		events/float64(b.N), truth.TokenLines, calls.top(events))
 	mbs := func(d time.Duration) float64 { return float64(truth.Bytes) / (1 << 20) / d.Seconds() }
 	b.ReportMetric(mbs(redisT), "redis-MB/s")
 	b.ReportMetric(mbs(memT), "memory-MB/s")
 	b.ReportMetric(mbs(scanT), "scan-MB/s")
 	b.ReportMetric(redisT.Seconds()/memT.Seconds(), "redis-x")
 	b.ReportMetric(cpu/float64(b.N), "redis-cpu-s")
+	b.ReportMetric(cpu*1e6/events, "redis-µs/event")
+	b.ReportMetric(float64(calls.total())/events, "redis-cmds/event")
+}
+
+// redisCalls sums INFO commandstats over catch-ups: calls and µs by
+// command, scripts' own commands included.
+type redisCalls map[string][2]int64
+
+func resetRedisStats(b *testing.B, c *redis.Client) {
+	b.Helper()
+	if err := c.ConfigResetStat(context.Background()).Err(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (rc redisCalls) add(b *testing.B, c *redis.Client) {
+	b.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd || name == "info" || name == "config|resetstat" {
+			continue
+		}
+		v := rc[name]
+		for _, kv := range strings.Split(rest, ",") {
+			k, n, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				c, _ := strconv.ParseInt(n, 10, 64)
+				v[0] += c
+			case "usec":
+				u, _ := strconv.ParseInt(n, 10, 64)
+				v[1] += u
+			}
+		}
+		rc[name] = v
+	}
+}
+
+// total counts the commands scripts ran and those sent directly; a script
+// call itself is not one.
+func (rc redisCalls) total() int64 {
+	var n int64
+	for name, v := range rc {
+		if name != "evalsha" && name != "eval" {
+			n += v[0]
+		}
+	}
+	return n
+}
+
+// top lists the commands, most called first, as calls and µs per event.
+func (rc redisCalls) top(events float64) string {
+	names := make([]string, 0, len(rc))
+	for n := range rc {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int { return int(rc[b][0] - rc[a][0]) })
+	var sb strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&sb, "%s %.2f (%.2f µs), ", n, float64(rc[n][0])/events, float64(rc[n][1])/events)
+	}
+	return strings.TrimSuffix(sb.String(), ", ")
 }
 
 // scanOnce scans path with the built-in rules, alerts discarded.

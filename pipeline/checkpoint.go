@@ -253,9 +253,9 @@ func (w *Watcher) drainedPositions(have []source.Position) []source.Position {
 	return out
 }
 
-// recordSent writes ids to the ledger, counting a failure.
-func (w *Watcher) recordSent(group []alert.Alert) {
-	if err := w.ledger.Record(group); err != nil {
+// noteSent counts a failed write of the ledger (Leaving, Record).
+func (w *Watcher) noteSent(err error) {
+	if err != nil {
 		w.changed = true // so the checkpoint tick retries the ledger too
 		if m := w.opt.Metrics; m != nil {
 			m.StateFailures.WithLabelValues("ledger").Inc()

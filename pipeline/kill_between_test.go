@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -149,5 +150,85 @@ func TestRotatedFileKeepsItsOwnClock(t *testing.T) {
 		if n := users["uid=r1,ou=shadow,o=Tremolo"]; n != 1 {
 			t.Fatalf("round %d: the old file's replay alerted %d times, want once (%v)", i, n, users)
 		}
+	}
+}
+
+// A kill -9 while a group is on its way out (after the ledger wrote it as
+// leaving, before it recorded it as printed: the state directory as it is
+// at the moment stdout is written) must not lose it: the restart hands it
+// to stdout and to the queued sinks again, even when no line is read
+// again, and a line read again raises nothing more. A further restart
+// hands out nothing. (The ledger once recorded the ids before stdout's
+// write, and a kill there lost the group on stdout.)
+func TestKillWhileAGroupLeavesHandsItOutAtRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
+	data := []byte(tortureReplay(1))
+	feed := func(w *Watcher) {
+		t.Helper()
+		in := make(chan source.Batch, 2)
+		id := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}
+		in <- source.Batch{Key: "k", Path: "app.log", ID: id, Data: data}
+		in <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: int64(len(data)), Idle: true}
+		close(in)
+		if err := w.Run(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first []alert.Alert
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, Deliver: func(_ context.Context, g []alert.Alert) error {
+		if first == nil {
+			first = g
+			if err := os.CopyFS(copyDir, os.DirFS(state)); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(w)
+	if len(first) == 0 {
+		t.Fatal("the first run raised no alert")
+	}
+
+	type run struct{ printed, queued []string }
+	restart := func(readAgain bool) run {
+		t.Helper()
+		var r run
+		ids := func(to *[]string) Deliver {
+			return func(_ context.Context, g []alert.Alert) error {
+				for _, a := range g {
+					*to = append(*to, a.ID)
+				}
+				return nil
+			}
+		}
+		w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Deliver: ids(&r.printed), Enqueue: ids(&r.queued)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if readAgain {
+			feed(w)
+		} else {
+			in := make(chan source.Batch)
+			close(in)
+			if err := w.Run(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	var want []string
+	for _, a := range first {
+		want = append(want, a.ID)
+	}
+	if r := restart(true); !slices.Equal(r.printed, want) || !slices.Equal(r.queued, want) {
+		t.Errorf("restart after the kill printed %v and queued %v, want %v each, once", r.printed, r.queued, want)
+	}
+	if r := restart(false); len(r.printed)+len(r.queued) != 0 {
+		t.Errorf("a further restart printed %v and queued %v, want nothing", r.printed, r.queued)
 	}
 }

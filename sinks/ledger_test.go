@@ -3,6 +3,7 @@ package sinks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ import (
 func alertsWithIDs(ids ...string) []alert.Alert {
 	out := make([]alert.Alert, len(ids))
 	for i, id := range ids {
-		out[i] = alert.Alert{ID: id, Rule: "r", User: id}
+		out[i] = alert.Alert{ID: id, Rule: "r", User: id, Severity: alert.High}
 	}
 	return out
 }
@@ -235,5 +236,122 @@ func TestLedgerSyncsOnceForTheGroupsSinceTheLast(t *testing.T) {
 		if got := l.Syncs(); got != step.wantSyncs {
 			t.Fatalf("after recording %v: %d fsyncs, want %d", step.record, got, step.wantSyncs)
 		}
+	}
+}
+
+// A group written as leaving and not recorded as printed is handed out
+// again after a restart (Unfinished), with its rules' descriptions; once
+// recorded it is not; a leaving line torn by a crash is skipped; its ids
+// count as sent either way.
+func TestLedgerHandsOutWhatWasLeaving(t *testing.T) {
+	described := func(ids ...string) []alert.Alert {
+		g := alertsWithIDs(ids...)
+		for i := range g {
+			g[i].Description = "why " + g[i].Rule
+		}
+		return g
+	}
+	tests := []struct {
+		name           string
+		write          func(l *Ledger)
+		tear           int // bytes cut off the file's end
+		wantUnfinished [][]string
+		wantSent       []string
+	}{
+		{"leaving, then printed", func(l *Ledger) { l.Leaving(described(id1, id2)); l.Record(described(id1, id2)) }, 0, nil, []string{id1, id2}},
+		{"leaving only", func(l *Ledger) { l.Leaving(described(id1, id2)) }, 0, [][]string{{id1, id2}}, []string{id1, id2}},
+		{"two leaving, the first printed", func(l *Ledger) {
+			l.Leaving(described(id1))
+			l.Leaving(described(id2))
+			l.Record(described(id1))
+		}, 0, [][]string{{id2}}, []string{id1, id2}},
+		{"half printed", func(l *Ledger) { l.Leaving(described(id1, id2)); l.Record(described(id1)) }, 0, [][]string{{id1, id2}}, []string{id1, id2}},
+		{"a torn leaving line", func(l *Ledger) { l.Record(described(id1)); l.Leaving(described(id2)) }, 5, nil, []string{id1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), LedgerFile)
+			l, err := OpenLedger(LedgerOptions{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.write(l)
+			l.Close()
+			if tt.tear > 0 {
+				fi, _ := os.Stat(path)
+				os.Truncate(path, fi.Size()-int64(tt.tear))
+			}
+			again, err := OpenLedger(LedgerOptions{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, g := range again.Unfinished() {
+				var ids []string
+				for _, a := range g {
+					ids = append(ids, a.ID)
+					if a.Description != "why r" {
+						t.Errorf("alert %s handed out without its rule's description: %q", a.ID, a.Description)
+					}
+				}
+				got = append(got, ids)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantUnfinished) {
+				t.Errorf("unfinished %v, want %v", got, tt.wantUnfinished)
+			}
+			for _, id := range tt.wantSent {
+				if !again.Has(id) {
+					t.Errorf("%s not known as sent", id)
+				}
+			}
+			// Recording what is handed out finishes it, across restarts
+			// and compaction.
+			for _, g := range again.Unfinished() {
+				again.Record(g)
+			}
+			if u := again.Unfinished(); len(u) != 0 {
+				t.Errorf("still unfinished after Record: %v", u)
+			}
+			again.Close()
+			third, err := OpenLedger(LedgerOptions{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u := third.Unfinished(); len(u) != 0 {
+				t.Errorf("unfinished after a second restart: %v", u)
+			}
+		})
+	}
+}
+
+// Compaction keeps a group still to hand out as leaving.
+func TestLedgerCompactionKeepsWhatIsLeaving(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LedgerFile)
+	l, err := OpenLedger(LedgerOptions{Path: path, Capacity: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Leaving(alertsWithIDs(id1))
+	l.Close()
+	l, err = OpenLedger(LedgerOptions{Path: path, Capacity: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		l.Record(alertsWithIDs(alert.ID("r", "s", int64(i), "")))
+	}
+	if err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	again, err := OpenLedger(LedgerOptions{Path: path, Capacity: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := again.Unfinished(); len(u) != 1 || u[0][0].ID != id1 {
+		t.Errorf("after compaction unfinished %v, want the group of %s", u, id1)
+	}
+	if !again.Has(alert.ID("r", "s", 2999, "")) {
+		t.Error("compaction lost the newest id")
 	}
 }

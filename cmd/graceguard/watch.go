@@ -237,7 +237,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer stopRevoking()
 	var srcs *watchSources
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
-		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: slot.send, SinkName: deliveryName(dispatcher),
+		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: slot.send, SinkName: slot.deliveryName,
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
@@ -427,3 +427,7 @@ func deliveryName(d *sinks.Dispatcher) string {
 	}
 	return "stdout+queues"
 }
+
+// deliveryName labels the watcher's delivery metrics by the dispatcher in
+// the slot now: a reload may have made the first.
+func (s *sinkSlot) deliveryName() string { return deliveryName(s.d.Load()) }

@@ -191,6 +191,7 @@ func (w *Watcher) apply(l loaded) {
 		}
 	}
 	w.restored = cp.Positions
+	w.noteUnseen(cp.Positions, cp.Correlator.Pending, cp.Held)
 	w.det.correlator.Restore(cp.Correlator)
 	w.det.engine.Restore(cp.Throttle)
 	w.attr.Restore(cp.Attribution, w.opt.now())

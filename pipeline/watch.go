@@ -112,7 +112,11 @@ type Watcher struct {
 	// drained: where the files that ended last were read to, kept in the
 	// checkpoint until another file is read (see checkpoint.go); the last
 	// maxDrained.
-	drained  []source.Position
+	drained []source.Position
+	// unseen: the files the checkpoint named (by sourceID) not read yet
+	// this run, which started at started (held.go, restoredUnseen).
+	unseen   map[string]time.Time
+	started  time.Time
 	reload   chan *rules.Set
 	ready    atomic.Bool
 	lastCP   time.Time
@@ -272,6 +276,7 @@ func (w *Watcher) Stats() WatchStats { return w.stats }
 // Large batches of a backlog are split and parsed ahead on other cores
 // (catchup.go) while this goroutine judges the ones before.
 func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
+	w.started = w.opt.now()
 	w.handOutUnfinished(ctx)
 	w.ready.Store(true)
 	defer func() {
@@ -518,6 +523,7 @@ func (w *Watcher) streamOf(b source.Batch) *stream {
 	}
 	s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
 	w.streams[b.Key] = s
+	delete(w.unseen, s.sourceID)
 	if up := w.opt.UpstreamOf; up != nil {
 		if addr, ok := up(b.Path); ok {
 			// An OpenUnison pod's log (Kubernetes mode): the proxies
@@ -622,14 +628,18 @@ func (w *Watcher) forgetSourceMetrics(path string) {
 // when it is rotated, and a restart may read it under the new name. A
 // container's log is named by the container instance's id: its pod's name
 // may come back with a StatefulSet's next pod.
-func sourceID(b source.Batch) string {
-	if b.Cursor != "" {
-		return b.ID.Fingerprint // a container instance's id: its log has no inode
+func sourceID(b source.Batch) string { return sourceIDOf(b.Path, b.ID, b.Cursor) }
+
+// sourceIDOf is sourceID of a file at path with identity id, resumed by
+// cursor when it is not empty (a checkpoint's position names the three).
+func sourceIDOf(path string, id source.FileID, cursor string) string {
+	if cursor != "" {
+		return id.Fingerprint // a container instance's id: its log has no inode
 	}
-	if b.ID.Ino == 0 {
-		return b.Path
+	if id.Ino == 0 {
+		return path
 	}
-	return fmt.Sprintf("%d:%d", b.ID.Dev, b.ID.Ino)
+	return fmt.Sprintf("%d:%d", id.Dev, id.Ino)
 }
 
 // record classifies one record and passes an event on, or holds a grace

@@ -446,11 +446,11 @@ func (l *Ledger) appendLocked(b []byte) error {
 	return nil
 }
 
-// Sync makes what Record wrote durable: one fsync for every group written
-// since the last, called after they were written to stdout. The record is in the page cache
-// from Record's write on, which a kill -9 does not lose; only a power cut
-// between the write and this sync can, and then the group is sent again
-// (at least once) rather than lost.
+// Sync makes what Leaving and Record wrote durable: one fsync for every
+// group written since the last, called once a batch's groups are out. The
+// records are in the page cache from their write on, which a kill -9 does
+// not lose; only a power cut before this sync can, and then the group is
+// sent again (at least once: its lines are read again) rather than lost.
 func (l *Ledger) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

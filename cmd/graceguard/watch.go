@@ -411,8 +411,6 @@ func newLogger(io streams, format, level string) (*slog.Logger, error) {
 	return nil, usageErrorf("--log-format %q: want text or json", format)
 }
 
-// deliveryName labels the watcher's delivery metrics: stdout alone, or
-// stdout and the sinks' queues (whose own metrics count what they sent).
 // destinations are the sinks beyond stdout, or "none".
 func destinations(d *sinks.Dispatcher) string {
 	if d == nil {
@@ -421,13 +419,12 @@ func destinations(d *sinks.Dispatcher) string {
 	return strings.Join(d.Destinations(), ", ")
 }
 
-func deliveryName(d *sinks.Dispatcher) string {
-	if d == nil {
+// deliveryName labels the watcher's delivery metrics: stdout alone, or
+// stdout and the sinks' queues (whose own metrics count what they sent),
+// by the dispatcher in the slot at each group: a reload may make the first.
+func (s *sinkSlot) deliveryName() string {
+	if s.d.Load() == nil {
 		return "stdout"
 	}
 	return "stdout+queues"
 }
-
-// deliveryName labels the watcher's delivery metrics by the dispatcher in
-// the slot now: a reload may have made the first.
-func (s *sinkSlot) deliveryName() string { return deliveryName(s.d.Load()) }

@@ -355,3 +355,34 @@ func TestLedgerCompactionKeepsWhatIsLeaving(t *testing.T) {
 		t.Error("compaction lost the newest id")
 	}
 }
+
+// The ledger's cost per alert group: written whole as leaving, then its
+// ids as printed (this release), against the ids alone (the release
+// before, which printed between the two and could lose the group on
+// stdout). Both with one fsync per 64 groups, as a backlog's batch.
+func BenchmarkLedgerGroup(b *testing.B) {
+	for _, mode := range []string{"ids-only", "leaving+printed"} {
+		b.Run(mode, func(b *testing.B) {
+			l, err := OpenLedger(LedgerOptions{Path: filepath.Join(b.TempDir(), LedgerFile)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			g := replayGroup()
+			for i := 0; b.Loop(); i++ {
+				g[0].ID, g[1].ID = alert.ID("a", "s", int64(i), ""), alert.ID("b", "s", int64(i), "")
+				if mode == "leaving+printed" {
+					if err := l.Leaving(g); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := l.Record(g); err != nil {
+					b.Fatal(err)
+				}
+				if i%64 == 63 {
+					l.Sync()
+				}
+			}
+		})
+	}
+}

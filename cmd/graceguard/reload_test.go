@@ -212,12 +212,13 @@ func TestWatchGainsSinksOnHUP(t *testing.T) {
 	// The watcher's delivery metrics name the path each group took: r1
 	// stdout alone, r2 stdout and the queues the reload made (it stayed
 	// "stdout", so a queue's failure was counted as stdout's).
-	_, metrics := get(t, "http://"+opsAddr(t, p.errPath)+"/metrics")
-	for _, want := range []string{`graceguard_sink_deliveries_total{sink="stdout"} 1`, `graceguard_sink_deliveries_total{sink="stdout+queues"} 1`} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
+	// (The webhook may take r2 before the watcher counts it: awaited.)
+	addr := opsAddr(t, p.errPath)
+	testsync.WaitFor(t, "r1 counted under stdout, r2 under stdout+queues", func() bool {
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(metrics, `graceguard_sink_deliveries_total{sink="stdout"} 1`) &&
+			strings.Contains(metrics, `graceguard_sink_deliveries_total{sink="stdout+queues"} 1`)
+	})
 	p.stop(t)
 	if got := hook.got(); got != "r2" {
 		t.Errorf("the webhook took %q, want r2 alone", got)

@@ -62,7 +62,7 @@ type Ledger struct {
 	mu        sync.Mutex
 	ids       *durable.RecentIDs
 	out       appendFile // the file at path
-	lines     int        // ids in the file, for compaction
+	lines     int        // records in the file, for compaction
 	leaving   int64      // bytes of leaving groups in the file, for compaction
 	unwritten []string   // ids recorded while the file could not be written
 	torn      bool       // the file ends in half a line: the next write starts a new one
@@ -71,7 +71,7 @@ type Ledger struct {
 	err       error
 	failed    int64
 	// unfinished: the groups an earlier run wrote as leaving and never
-	// recorded as printed, in the file's order, until Finish.
+	// recorded as printed, in the file's order, until Record finishes them.
 	unfinished [][]alert.Alert
 }
 
@@ -139,8 +139,8 @@ const maxLedgerLine = 4 << 20
 // load reads the file's ids and the groups left leaving.
 func (l *Ledger) load(r io.Reader) error {
 	type group struct {
-		ids  []string
-		json []byte // kept while some id is not printed
+		all, ids []string // its ids, and those not printed
+		json     []byte   // kept while some id is not printed
 	}
 	var leaving []*group
 	open := map[string][]*group{} // id → its groups not yet printed
@@ -153,7 +153,7 @@ func (l *Ledger) load(r io.Reader) error {
 			if !ok {
 				continue
 			}
-			g := &group{ids: ids, json: bytes.Clone(js)}
+			g := &group{all: ids, ids: slices.Clone(ids), json: bytes.Clone(js)}
 			leaving = append(leaving, g)
 			for _, id := range ids {
 				l.ids.Add(id)
@@ -182,7 +182,7 @@ func (l *Ledger) load(r io.Reader) error {
 		if len(g.ids) == 0 {
 			continue
 		}
-		if alerts, ok := decodeLeaving(g.json); ok {
+		if alerts, ok := decodeLeaving(g.json, g.all); ok {
 			l.unfinished = append(l.unfinished, alerts)
 		}
 	}
@@ -261,13 +261,18 @@ func encodeLeaving(group []alert.Alert) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func decodeLeaving(js []byte) ([]alert.Alert, bool) {
+// decodeLeaving reads a leaving group's JSON, which must name the ids its
+// line begins with: anything else is a damaged line.
+func decodeLeaving(js []byte, ids []string) ([]alert.Alert, bool) {
 	var rec leavingRecord
-	if json.Unmarshal(js, &rec) != nil || len(rec.Alerts) == 0 {
+	if json.Unmarshal(js, &rec) != nil || len(rec.Alerts) != len(ids) {
 		return nil, false
 	}
 	for i := range rec.Alerts {
 		a := &rec.Alerts[i]
+		if a.ID != ids[i] {
+			return nil, false
+		}
 		a.Description = rec.Descriptions[a.Rule]
 	}
 	return rec.Alerts, true

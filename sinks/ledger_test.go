@@ -386,3 +386,32 @@ func BenchmarkLedgerGroup(b *testing.B) {
 		})
 	}
 }
+
+// Whatever a damaged ledger file holds, loading it never fails or panics,
+// and every group it hands out again carries valid ids, all known as sent.
+func FuzzLedgerLoad(f *testing.F) {
+	line, _ := encodeLeaving(replayGroup())
+	f.Add(string(line))
+	f.Add(string(line) + id1 + "\n")
+	f.Add(string(line[:len(line)/2]))
+	f.Add("leaving " + id1 + " {\"alerts\":[{}]}\n")
+	f.Add(id1 + "\nleaving ,\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		path := filepath.Join(t.TempDir(), LedgerFile)
+		if err := os.WriteFile(path, []byte(data), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		l, err := OpenLedger(LedgerOptions{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for _, g := range l.Unfinished() {
+			for _, a := range g {
+				if !validID(a.ID) || !l.Has(a.ID) {
+					t.Errorf("handed out %q, valid %v, known %v", a.ID, validID(a.ID), l.Has(a.ID))
+				}
+			}
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,24 +145,23 @@ func (l *Ledger) load(r io.Reader) error {
 	}
 	var leaving []*group
 	open := map[string][]*group{} // id → its groups not yet printed
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLedgerLine)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
+	err := eachLine(r, maxLedgerLine, func(line []byte) {
+		line = bytes.TrimSpace(line)
 		if rest, ok := bytes.CutPrefix(line, []byte(leavingPrefix)); ok {
 			ids, js, ok := splitLeaving(rest)
 			if !ok {
-				continue
+				return
 			}
+			// Its ids count as sent once printed, or handed out again
+			// below: a line torn by a crash did not leave.
 			g := &group{all: ids, ids: slices.Clone(ids), json: bytes.Clone(js)}
 			leaving = append(leaving, g)
 			for _, id := range ids {
-				l.ids.Add(id)
 				open[id] = append(open[id], g)
 			}
 			l.lines++
 			l.leaving += int64(len(line))
-			continue
+			return
 		}
 		if id := string(line); validID(id) {
 			l.ids.Add(id)
@@ -174,8 +174,8 @@ func (l *Ledger) load(r io.Reader) error {
 			}
 			delete(open, id)
 		}
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	for _, g := range leaving {
@@ -184,9 +184,46 @@ func (l *Ledger) load(r io.Reader) error {
 		}
 		if alerts, ok := decodeLeaving(g.json, g.all); ok {
 			l.unfinished = append(l.unfinished, alerts)
+			for _, id := range g.all {
+				l.ids.Add(id)
+			}
 		}
 	}
 	return nil
+}
+
+// eachLine calls f with each line of r, without its newline; a line longer
+// than limit (damage) is skipped, not an error.
+func eachLine(r io.Reader, limit int, f func([]byte)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte
+	skipping := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			if !skipping && len(long)+len(chunk) <= limit {
+				long = append(long, chunk...)
+			} else {
+				long, skipping = long[:0], true
+			}
+			continue
+		case err != nil && !errors.Is(err, io.EOF):
+			return err
+		}
+		if !skipping {
+			if len(long) > 0 {
+				chunk = append(long, chunk...)
+			}
+			if len(chunk) > 0 && len(chunk) <= limit+1 {
+				f(bytes.TrimSuffix(chunk, []byte{'\n'}))
+			}
+		}
+		long, skipping = long[:0], false
+		if err != nil {
+			return nil // io.EOF
+		}
+	}
 }
 
 // leavingPrefix starts a leaving group's line.

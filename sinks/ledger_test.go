@@ -257,16 +257,17 @@ func TestLedgerHandsOutWhatWasLeaving(t *testing.T) {
 		tear           int // bytes cut off the file's end
 		wantUnfinished [][]string
 		wantSent       []string
+		wantNotSent    []string
 	}{
-		{"leaving, then printed", func(l *Ledger) { l.Leaving(described(id1, id2)); l.Record(described(id1, id2)) }, 0, nil, []string{id1, id2}},
-		{"leaving only", func(l *Ledger) { l.Leaving(described(id1, id2)) }, 0, [][]string{{id1, id2}}, []string{id1, id2}},
+		{"leaving, then printed", func(l *Ledger) { l.Leaving(described(id1, id2)); l.Record(described(id1, id2)) }, 0, nil, []string{id1, id2}, nil},
+		{"leaving only", func(l *Ledger) { l.Leaving(described(id1, id2)) }, 0, [][]string{{id1, id2}}, []string{id1, id2}, nil},
 		{"two leaving, the first printed", func(l *Ledger) {
 			l.Leaving(described(id1))
 			l.Leaving(described(id2))
 			l.Record(described(id1))
-		}, 0, [][]string{{id2}}, []string{id1, id2}},
-		{"half printed", func(l *Ledger) { l.Leaving(described(id1, id2)); l.Record(described(id1)) }, 0, [][]string{{id1, id2}}, []string{id1, id2}},
-		{"a torn leaving line", func(l *Ledger) { l.Record(described(id1)); l.Leaving(described(id2)) }, 5, nil, []string{id1}},
+		}, 0, [][]string{{id2}}, []string{id1, id2}, nil},
+		{"half printed", func(l *Ledger) { l.Leaving(described(id1, id2)); l.Record(described(id1)) }, 0, [][]string{{id1, id2}}, []string{id1, id2}, nil},
+		{"a torn leaving line", func(l *Ledger) { l.Record(described(id1)); l.Leaving(described(id2)) }, 5, nil, []string{id1}, []string{id2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,6 +303,13 @@ func TestLedgerHandsOutWhatWasLeaving(t *testing.T) {
 			for _, id := range tt.wantSent {
 				if !again.Has(id) {
 					t.Errorf("%s not known as sent", id)
+				}
+			}
+			// A group whose line a crash tore never left: its alert must
+			// be judged and sent when its line is read again.
+			for _, id := range tt.wantNotSent {
+				if again.Has(id) {
+					t.Errorf("%s known as sent, though its leaving line is torn", id)
 				}
 			}
 			// Recording what is handed out finishes it, across restarts

@@ -33,12 +33,14 @@ type WatchOptions struct {
 	// read). With one source nothing waits.
 	Settle time.Duration
 	// Deliver sends a group of alerts (one event's) where nothing keeps
-	// them (stdout); it is called after the delivery ledger recorded them.
-	// An error is counted and logged.
+	// them (stdout); it is called after the delivery ledger wrote the group
+	// as leaving and before it records it as printed, and again at the next
+	// start for a group a kill -9 left between the two (at least once). An
+	// error is counted and logged.
 	Deliver Deliver
 	// Enqueue, when set, hands a group to sinks that journal it durably
-	// (the sinks' Dispatcher); it is called before the ledger records the
-	// group, so a kill -9 between the two cannot lose it for them.
+	// (the sinks' Dispatcher), at the same points as Deliver: they must
+	// drop the ids they already took.
 	Enqueue Deliver
 	// UpstreamOf, when set, names the address proxies use to reach the
 	// OpenUnison pod whose log a source is (its pod IP, in Kubernetes

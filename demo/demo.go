@@ -225,7 +225,7 @@ func dn(user string) string { return "uid=" + user + ",ou=shadow,o=Tremolo" }
 // IdP's log, with alerts narrated as they fire.
 func (d *teller) watch(ctx context.Context, paths []string, opt Options) (<-chan pipeline.WatchStats, error) {
 	w, err := pipeline.NewWatcher(pipeline.WatchOptions{
-		Rules: rules.Builtin(), Geo: opt.Geo, Logger: opt.Logger, SinkName: "demo",
+		Rules: rules.Builtin(), Geo: opt.Geo, Logger: opt.Logger, SinkName: func() string { return "demo" },
 		Deliver: d.contain.wrap(func(ctx context.Context, group []alert.Alert) error {
 			d.alert(group)
 			if opt.Extra != nil {

@@ -191,6 +191,7 @@ func (w *Watcher) apply(l loaded) {
 		}
 	}
 	w.restored = cp.Positions
+	w.noteUnseen(cp.Positions, cp.Correlator.Pending, cp.Held)
 	w.det.correlator.Restore(cp.Correlator)
 	w.det.engine.Restore(cp.Throttle)
 	w.attr.Restore(cp.Attribution, w.opt.now())
@@ -253,9 +254,9 @@ func (w *Watcher) drainedPositions(have []source.Position) []source.Position {
 	return out
 }
 
-// recordSent writes ids to the ledger, counting a failure.
-func (w *Watcher) recordSent(group []alert.Alert) {
-	if err := w.ledger.Record(group); err != nil {
+// noteSent counts a failed write of the ledger (Leaving, Record).
+func (w *Watcher) noteSent(err error) {
+	if err != nil {
 		w.changed = true // so the checkpoint tick retries the ledger too
 		if m := w.opt.Metrics; m != nil {
 			m.StateFailures.WithLabelValues("ledger").Inc()

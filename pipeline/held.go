@@ -8,12 +8,14 @@ package pipeline
 // log to show they are not half of a grace reuse.
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
 
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/source"
 )
 
 // heldEvent is an event held back, and when it arrived.
@@ -70,7 +72,67 @@ func (w *Watcher) sourceClock(id string) (time.Time, bool) {
 		}
 		return s.watermark, true
 	}
+	if t, ok := w.restoredUnseen(id); ok {
+		return t, true
+	}
 	return farFuture, true
+}
+
+// restoredWait bounds how long a file the checkpoint left events of, not
+// read yet this run, holds the merge and its waiting refreshes: a
+// generation deleted while watch was down never comes back.
+const restoredWait = 10 * time.Second
+
+// noteUnseen notes, for restoredUnseen, the files a checkpoint names whose
+// events it kept waiting (refreshes waiting for a twin, events waiting in
+// the merge), each with the newest such event's time: how far it was read.
+func (w *Watcher) noteUnseen(positions []source.Position, kept ...[]parser.Event) {
+	named := map[string]bool{}
+	for _, p := range positions {
+		named[sourceIDOf(p.Path, p.ID, p.Cursor)] = true
+	}
+	w.unseen = map[string]time.Time{}
+	for _, evs := range kept {
+		for i := range evs {
+			id := cmp.Or(evs[i].SourceID, evs[i].Source)
+			if named[id] && evs[i].Time.After(w.unseen[id]) {
+				w.unseen[id] = evs[i].Time
+			}
+		}
+	}
+}
+
+// restoredUnseen says whether id is a file the checkpoint kept events of
+// and this run has not read yet (for restoredWait at most), and how far it
+// had been read: its lines after that are still to be read again, such as
+// the reuse line a refresh's twin waits for. Taken as ended, another file
+// read first (the one now at the path, after a rotation) committed the
+// twin as a refresh from the thief's address, by its clock or by logging
+// on the same thread, and the reuse read again raised nothing.
+func (w *Watcher) restoredUnseen(id string) (time.Time, bool) {
+	t, ok := w.unseen[id]
+	if !ok || w.opt.now().Sub(w.started) >= restoredWait {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// unseenMayPrecede says whether a file the checkpoint kept events of, not
+// read yet this run, may bring an event before ev (restoredUnseen).
+func (w *Watcher) unseenMayPrecede(ev *parser.Event) bool {
+	if len(w.unseen) == 0 {
+		return false
+	}
+	if w.opt.now().Sub(w.started) >= restoredWait {
+		w.unseen = nil // what never came is not waited for again
+		return false
+	}
+	for id := range w.unseen {
+		if t, ok := w.restoredUnseen(id); ok && !t.After(ev.Time) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxHeld bounds the events held back; past it the oldest is judged at

@@ -173,8 +173,8 @@ func TestLookaheadAgreesWithLines(t *testing.T) {
 }
 
 // A batch that raises several alert groups costs one fsync of the delivery
-// ledger, not one a group; each group's ids are in the ledger file before
-// the group leaves, and a batch that raises nothing costs none.
+// ledger, not one a group; each group is in the ledger file before it
+// leaves, and a batch that raises nothing costs none.
 func TestLedgerSyncedOnceABatch(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -187,8 +187,8 @@ func TestLedgerSyncedOnceABatch(t *testing.T) {
 			t.Fatalf("the ledger was not written before the alert left: %v", err)
 		}
 		for _, a := range g {
-			if !bytes.Contains(ledger, []byte(a.ID+"\n")) {
-				t.Errorf("alert %s left before the ledger recorded it", a.ID)
+			if !bytes.Contains(ledger, []byte(`"id":"`+a.ID+`"`)) {
+				t.Errorf("alert %s left before the ledger wrote it as leaving", a.ID)
 			}
 		}
 		return nil

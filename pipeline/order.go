@@ -80,7 +80,7 @@ func (w *Watcher) enqueue(ctx context.Context, s *stream, ev parser.Event) error
 		// checkpoint, from a file not reopened yet): no log order to keep.
 		return w.pass(ctx, ev)
 	}
-	if w.queued == 0 && w.onlyStream(s) {
+	if w.queued == 0 && w.onlyStream(s) && !w.unseenMayPrecede(&ev) {
 		return w.pass(ctx, ev) // one source: nothing to merge with
 	}
 	s.queue = append(s.queue, ev)
@@ -159,6 +159,9 @@ func (w *Watcher) leastHead() *stream {
 // is being read (with stalls, it sent something within the settle time),
 // or it reached its end less than idleSettle ago.
 func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls bool) bool {
+	if w.unseenMayPrecede(ev) {
+		return true
+	}
 	for _, o := range w.streams {
 		// A proxy's log brings no events to merge (attribution waits for
 		// its records on its own clock), and its clock moves only on token

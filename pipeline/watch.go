@@ -33,12 +33,14 @@ type WatchOptions struct {
 	// read). With one source nothing waits.
 	Settle time.Duration
 	// Deliver sends a group of alerts (one event's) where nothing keeps
-	// them (stdout); it is called after the delivery ledger recorded them.
-	// An error is counted and logged.
+	// them (stdout); it is called after the delivery ledger wrote the group
+	// as leaving and before it records it as printed, and again at the next
+	// start for a group a kill -9 left between the two (at least once). An
+	// error is counted and logged.
 	Deliver Deliver
 	// Enqueue, when set, hands a group to sinks that journal it durably
-	// (the sinks' Dispatcher); it is called before the ledger records the
-	// group, so a kill -9 between the two cannot lose it for them.
+	// (the sinks' Dispatcher), at the same points as Deliver: they must
+	// drop the ids they already took.
 	Enqueue Deliver
 	// UpstreamOf, when set, names the address proxies use to reach the
 	// OpenUnison pod whose log a source is (its pod IP, in Kubernetes
@@ -47,8 +49,10 @@ type WatchOptions struct {
 	// Respond, when set, acts on a fresh group first (watch --revoke) and
 	// returns it carrying the outcome, which every sink then shows.
 	Respond func(context.Context, []alert.Alert) []alert.Alert
-	// SinkName labels delivery metrics.
-	SinkName string
+	// SinkName, when set, names the sink label of the delivery metrics,
+	// asked at each group: watch's sinks may come with a reload. "stdout"
+	// when nil.
+	SinkName func() string
 	// StateDir holds the checkpoint; empty runs without one.
 	StateDir        string
 	CheckpointEvery time.Duration
@@ -110,7 +114,11 @@ type Watcher struct {
 	// drained: where the files that ended last were read to, kept in the
 	// checkpoint until another file is read (see checkpoint.go); the last
 	// maxDrained.
-	drained  []source.Position
+	drained []source.Position
+	// unseen: the files the checkpoint named (by sourceID) not read yet
+	// this run, which started at started (held.go, restoredUnseen).
+	unseen   map[string]time.Time
+	started  time.Time
 	reload   chan *rules.Set
 	ready    atomic.Bool
 	lastCP   time.Time
@@ -194,9 +202,6 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	if opt.prepareMin <= 0 {
 		opt.prepareMin = prepareMin
 	}
-	if opt.SinkName == "" {
-		opt.SinkName = "stdout"
-	}
 	store := opt.Store
 	if store == nil {
 		store = correlate.NewMemory(opt.Limits)
@@ -273,6 +278,8 @@ func (w *Watcher) Stats() WatchStats { return w.stats }
 // Large batches of a backlog are split and parsed ahead on other cores
 // (catchup.go) while this goroutine judges the ones before.
 func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
+	w.started = w.opt.now()
+	w.handOutUnfinished(ctx)
 	w.ready.Store(true)
 	defer func() {
 		if w.released {
@@ -518,6 +525,7 @@ func (w *Watcher) streamOf(b source.Batch) *stream {
 	}
 	s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
 	w.streams[b.Key] = s
+	delete(w.unseen, s.sourceID)
 	if up := w.opt.UpstreamOf; up != nil {
 		if addr, ok := up(b.Path); ok {
 			// An OpenUnison pod's log (Kubernetes mode): the proxies
@@ -622,14 +630,18 @@ func (w *Watcher) forgetSourceMetrics(path string) {
 // when it is rotated, and a restart may read it under the new name. A
 // container's log is named by the container instance's id: its pod's name
 // may come back with a StatefulSet's next pod.
-func sourceID(b source.Batch) string {
-	if b.Cursor != "" {
-		return b.ID.Fingerprint // a container instance's id: its log has no inode
+func sourceID(b source.Batch) string { return sourceIDOf(b.Path, b.ID, b.Cursor) }
+
+// sourceIDOf is sourceID of a file at path with identity id, resumed by
+// cursor when it is not empty (a checkpoint's position names the three).
+func sourceIDOf(path string, id source.FileID, cursor string) string {
+	if cursor != "" {
+		return id.Fingerprint // a container instance's id: its log has no inode
 	}
-	if b.ID.Ino == 0 {
-		return b.Path
+	if id.Ino == 0 {
+		return path
 	}
-	return fmt.Sprintf("%d:%d", b.ID.Dev, b.ID.Ino)
+	return fmt.Sprintf("%d:%d", id.Dev, id.Ino)
 }
 
 // record classifies one record and passes an event on, or holds a grace
@@ -709,9 +721,9 @@ func (w *Watcher) pass(ctx context.Context, ev parser.Event) error {
 }
 
 // deliver sends an event's alerts that the delivery ledger has not seen
-// (sent before a restart, or by another watcher): to the durable sinks'
-// queues, then into the ledger, then to stdout (ledger.go says why in
-// that order).
+// (sent before a restart, or by another watcher): into the ledger as
+// leaving, to the durable sinks' queues and to stdout, then into the
+// ledger as printed (ledger.go says why in that order).
 func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 	fresh := w.ledger.Fresh(ctx, group)
 	if dup := len(group) - len(fresh); dup > 0 {
@@ -732,25 +744,59 @@ func (w *Watcher) deliver(ctx context.Context, group []alert.Alert) error {
 	if w.opt.Respond != nil {
 		fresh = w.opt.Respond(ctx, fresh)
 	}
+	w.noteSent(w.ledger.Leaving(fresh))
+	w.handOut(ctx, fresh)
+	return nil
+}
+
+// handOut gives a group the ledger wrote as leaving to the durable sinks'
+// queues and to stdout, then records it as printed. The ledger's fsync
+// waits for the end of the batch (endBatch): one for every group a
+// backlog's batch raises, not one a group.
+func (w *Watcher) handOut(ctx context.Context, group []alert.Alert) {
 	var err error
 	if w.opt.Enqueue != nil {
-		err = w.opt.Enqueue(ctx, fresh)
+		err = w.opt.Enqueue(ctx, group)
 	}
-	w.recordSent(fresh)
-	err = errors.Join(err, w.opt.Deliver(ctx, fresh))
-	// The ledger's fsync waits for the end of the batch (endBatch): one
-	// for every group a backlog's batch raises, not one a group.
+	err = errors.Join(err, w.opt.Deliver(ctx, group))
+	// Recorded as printed even when stdout refused it: a closed pipe or
+	// a full disk refuses it again at every restart. The failure is
+	// counted and logged.
+	w.noteSent(w.ledger.Record(group))
 	if err != nil {
 		w.stats.DeliveryErrors++
 		if m := w.opt.Metrics; m != nil {
-			m.SinkFailures.WithLabelValues(w.opt.SinkName).Inc()
+			m.SinkFailures.WithLabelValues(w.sinkName()).Inc()
 		}
-		w.log.Error("alert delivery failed", "sink", w.opt.SinkName, "err", err)
-		w.ledger.Release(ctx, fresh)
-		return nil
+		w.log.Error("alert delivery failed", "sink", w.sinkName(), "err", err)
+		w.ledger.Release(ctx, group)
+		return
 	}
 	if m := w.opt.Metrics; m != nil {
-		m.SinkDeliveries.WithLabelValues(w.opt.SinkName).Inc()
+		m.SinkDeliveries.WithLabelValues(w.sinkName()).Inc()
 	}
-	return nil
+}
+
+// sinkName labels the delivery metrics.
+func (w *Watcher) sinkName() string {
+	if w.opt.SinkName == nil {
+		return "stdout"
+	}
+	return w.opt.SinkName()
+}
+
+// handOutUnfinished hands out again the groups an earlier run wrote to the
+// ledger as leaving and was killed before it recorded them as printed:
+// the durable sinks drop what their journal holds, stdout prints them (a
+// second time if the kill came after its write: at least once).
+func (w *Watcher) handOutUnfinished(ctx context.Context) {
+	groups := w.ledger.Unfinished()
+	if len(groups) == 0 {
+		return
+	}
+	w.log.Info("handing out again the alerts a stop left between the ledger and the sinks", "groups", len(groups))
+	for _, g := range groups {
+		w.handOut(ctx, g)
+	}
+	w.syncSent()
 }

@@ -12,13 +12,14 @@
 //
 // Sent once: the Ledger (ledger.go) is the one record of which alerts left;
 // the watcher asks it, with the other watchers' claims, before any alert
-// goes anywhere. Per sink, across kill -9: the file sink is exactly-once
-// (journalled before the write, its tail checked at start-up), webhook,
-// Slack and syslog are at-least-once (journalled before, marked done after
-// the receiver's yes; a kill between the two repeats that group, with the
-// same id), stdout is exactly-once across kill -9 but for the gap between
-// the ledger's write and stdout's, where it is at-most-once (the ledger's
-// fsync follows stdout's write: a power cut before it may repeat a group).
+// goes anywhere, and writes a fresh group to it whole ("leaving") before
+// handing it to any sink. Per sink, across kill -9: the file sink is
+// exactly-once (journalled before the write, its tail checked at start-up),
+// webhook, Slack and syslog are at-least-once (journalled before, marked
+// done after the receiver's yes; a kill between the two repeats that group,
+// with the same id), stdout is at-least-once (a kill between its write and
+// the ledger's "printed" record prints that group again at the restart,
+// which hands every group left "leaving" out again).
 //
 // What it must not do: decide whether an alert matters. Severity is the
 // rules' call; the only filters here are a sink's own minimum severity, rule

@@ -40,8 +40,9 @@ func linesIn(path string) int {
 // ahead on other cores: the restart resumes from the checkpoint and every
 // line of the backlog alerts exactly once across the two runs (a line
 // lost would have no alert, a line the ledger let through twice two).
-// Stdout may lose the one group written to the ledger and not yet to
-// stdout when the kill lands (sinks/ledger.go), never more.
+// Stdout may print again the one group it had printed when the kill landed
+// and the ledger had not recorded as printed yet (sinks/ledger.go), never
+// more.
 func TestWatchKill9MidBacklogLosesNoLine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -107,32 +108,19 @@ func TestWatchKill9MidBacklogLosesNoLine(t *testing.T) {
 		second.Wait()
 	}()
 	var counts map[string]int
-	testsync.WaitFor(t, "every line's alert but the one stdout may lose", func() bool {
-		if linesIn(outPath) < lines-1 {
+	testsync.WaitFor(t, "every line's alert", func() bool {
+		if linesIn(outPath) < lines {
 			return false // read again, a line makes no alert: only fewer can mean a line lost
 		}
 		counts = alertsBySession(outPath)
-		return len(counts) >= lines-1
+		return len(counts) == lines
 	})
-	if len(counts) < lines {
-		// The last line's alert, if it is the one, comes once the file is
-		// idle; a line lost at the kill never comes.
-		testsync.WaitFor(t, "the last line's alert", func() bool {
-			counts = alertsBySession(outPath)
-			return len(counts) == lines || counts[fmt.Sprintf("s%039d", lines-1)] == 1
-		})
-	}
-	for i := range lines {
-		if id := fmt.Sprintf("s%039d", i); counts[id] == 0 {
-			t.Logf("line %d made no alert on stdout: the group stdout may lose at the kill", i)
-		}
-	}
 	twice := 0
 	for id, n := range counts {
 		if n != 1 {
 			twice++
-			if twice < 5 {
-				t.Errorf("line %s alerted %d times", id, n)
+			if n > 2 || twice > 1 {
+				t.Errorf("line %s alerted %d times (%d lines more than once; one group may come again after the kill)", id, n, twice)
 			}
 		}
 	}

@@ -178,7 +178,7 @@ func TestWatchGainsSinksOnHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendFile(t, logPath, replayLines("r1", 0))
-	p := startWatchProc(t, dir, "--config", cfgPath, logPath)
+	p := startWatchProc(t, dir, "--config", cfgPath, "--listen", "127.0.0.1:0", logPath)
 	testsync.WaitFor(t, "r1 on stdout", func() bool {
 		data, _ := os.ReadFile(p.alerts)
 		return strings.Contains(string(data), `"user":"uid=r1,`)
@@ -209,8 +209,35 @@ func TestWatchGainsSinksOnHUP(t *testing.T) {
 	})
 	appendFile(t, logPath, replayLines("r2", 1))
 	testsync.WaitFor(t, "r2 at the webhook", func() bool { return hook.got() == "r2" })
+	// The watcher's delivery metrics name the path each group took: r1
+	// stdout alone, r2 stdout and the queues the reload made (it stayed
+	// "stdout", so a queue's failure was counted as stdout's).
+	// (The webhook may take r2 before the watcher counts it: awaited.)
+	addr := opsAddr(t, p.errPath)
+	testsync.WaitFor(t, "r1 counted under stdout, r2 under stdout+queues", func() bool {
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(metrics, `graceguard_sink_deliveries_total{sink="stdout"} 1`) &&
+			strings.Contains(metrics, `graceguard_sink_deliveries_total{sink="stdout+queues"} 1`)
+	})
 	p.stop(t)
 	if got := hook.got(); got != "r2" {
 		t.Errorf("the webhook took %q, want r2 alone", got)
 	}
+}
+
+// opsAddr is the address a watch process logged it serves /metrics on.
+func opsAddr(t *testing.T, errPath string) string {
+	t.Helper()
+	var addr string
+	testsync.WaitFor(t, "the ops listener", func() bool {
+		data, _ := os.ReadFile(errPath)
+		s := string(data)
+		i := strings.Index(s, "addr=")
+		if i < 0 {
+			return false
+		}
+		addr = strings.Fields(s[i+len("addr="):])[0]
+		return true
+	})
+	return addr
 }

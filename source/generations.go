@@ -112,6 +112,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	gens := generations(path)
 	// Before the generations take positions.
 	current, byCopy := f.restoredAt(path)
+	copied := f.copiedFrom(path)
 	located, oldest, newest := f.locateGenerations(gens)
 	if j := f.locateAnchor(path, gens, located); j >= 0 {
 		if oldest < 0 || j < oldest {
@@ -132,7 +133,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	}
 	var prev *tailer
 	for i := oldest; i < len(gens); i++ {
-		t := f.startGeneration(gens[i], located[i], i < newest)
+		t := f.startGeneration(gens[i], located[i], i < newest, copied)
 		if t == nil {
 			continue
 		}
@@ -182,9 +183,10 @@ func (f *Follower) locateGenerations(gens []generation) ([]located, int, int) {
 }
 
 // startGeneration follows one generation from its restored position, or
-// from its start when it is newer than every one a position names. It
+// from its start when it is newer than every one a position names: under
+// copied's device and inode when that is not zero (see copiedFrom). It
 // returns nil for one that is not to be read.
-func (f *Follower) startGeneration(g generation, at located, finished bool) *tailer {
+func (f *Follower) startGeneration(g generation, at located, finished bool, copied FileID) *tailer {
 	switch {
 	case g.compressed:
 		f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
@@ -204,8 +206,37 @@ func (f *Follower) startGeneration(g generation, at located, finished bool) *tai
 		file.Close()
 		return nil
 	}
-	f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
+	if copied.Ino != 0 {
+		id.Dev, id.Ino = copied.Dev, copied.Ino
+		f.log.Info("reading a copy made by copytruncate while graceguard was down", "path", g.name, "copy_of", copied.String())
+	} else {
+		f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
+	}
 	return f.addTailer(file, g.name, id, 0)
+}
+
+// copiedFrom returns the device and inode of the file at path when a
+// restored position names that inode (zero otherwise): the file was
+// rotated by copytruncate, which keeps the inode at the path, so the
+// generations made since are copies of its content, and a run before the
+// restart read that content, if it did, from the file at the path under
+// its inode. Read again under the copy's own inode, those lines would make
+// alerts with other ids (an id names the file by inode and the record by
+// offset, which the copy keeps), sent twice. After a rename the file at
+// the path is a new inode no position names: each generation keeps its
+// own.
+func (f *Follower) copiedFrom(path string) FileID {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return FileID{}
+	}
+	dev, ino := devIno(st)
+	for _, pos := range f.restored {
+		if pos.Path == path && pos.Cursor == "" && pos.ID.Dev == dev && pos.ID.Ino == ino && ino != 0 {
+			return FileID{Dev: dev, Ino: ino}
+		}
+	}
+	return FileID{}
 }
 
 // restoredAt reports whether a restored position names the file now at

@@ -2,6 +2,7 @@ package source
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -72,6 +73,39 @@ func TestFollowCopyReadAgainUnderThePathsIdentity(t *testing.T) {
 					t.Errorf("the restart read %d lines, want lines 10-19: %v", len(again), again)
 				}
 			})
+		}
+	}
+}
+
+// A follower that looks only after two copytruncates reads the copy in
+// between as it notices it, under the inode of the file at the path: the
+// lines a restart would read again from a copy are then read under the
+// same identity, whichever way they were first read.
+func TestFollowReadsNoticedCopiesUnderThePathsInode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	c, _, _ := follow(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond, PollOnly: true})
+	c.waitLines(t, 10)
+	c.waitIdle(t)
+	for range 2 {
+		w.write(5)
+		copytruncate(t, path)
+	}
+	w.write(5)
+	w.close()
+	c.waitLines(t, 25)
+	c.checkInOrder(t, "l", 0, 25)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, ino := devIno(st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.last {
+		if p.ID.Dev != dev || p.ID.Ino != ino {
+			t.Errorf("%s read as %s, not under the inode of %s (%d:%d)", p.Path, p.ID, path, dev, ino)
 		}
 	}
 }

@@ -317,7 +317,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		if name == "" {
 			since = r.modTime
 		}
-		prev = f.followNewer(path, name, since, r, sameFileAs(file))
+		prev = f.followNewer(path, name, since, r, sameFileAs(file), FileID{})
 		f.announce(ctx, prev, r)
 	}
 	var start int64
@@ -633,7 +633,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	// made of it (copytruncate again, not yet truncated): the file's own
 	// tailer reads those lines.
 	if next != nil && copied != "" {
-		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head)); newest != nil {
+		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
@@ -656,7 +656,7 @@ func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) boo
 	if name == "" {
 		return false
 	}
-	newest := f.followNewer(t.path, name, time.Time{}, nil, copyOf(head))
+	newest := f.followNewer(t.path, name, time.Time{}, nil, copyOf(head), copiesOf(t))
 	if newest == nil {
 		return false
 	}
@@ -842,7 +842,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	if name == "" {
 		since = t.modTime
 	}
-	after := f.followNewer(t.path, name, since, t, sameFileAs(file))
+	after := f.followNewer(t.path, name, since, t, sameFileAs(file), FileID{})
 	f.announce(ctx, after, t)
 	f.addTailer(file, t.path, id, 0).after = after
 }

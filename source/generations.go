@@ -207,24 +207,38 @@ func (f *Follower) startGeneration(g generation, at located, finished bool, copi
 		return nil
 	}
 	if copied.Ino != 0 {
-		id.Dev, id.Ino = copied.Dev, copied.Ino
-		f.log.Info("reading a copy made by copytruncate while graceguard was down", "path", g.name, "copy_of", copied.String())
+		f.log.Info("reading a copy made by copytruncate while graceguard was down", "path", g.name)
 	} else {
 		f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
 	}
-	return f.addTailer(file, g.name, id, 0)
+	return f.addTailer(file, g.name, copied.readAs(id), 0)
 }
+
+// readAs is the identity a copy of the file copied names (see copiedFrom)
+// is read under: that file's device and inode, the copy's own first bytes
+// (a restart finds the copy by them). id itself when copied is zero.
+func (copied FileID) readAs(id FileID) FileID {
+	if copied.Ino != 0 {
+		id.Dev, id.Ino = copied.Dev, copied.Ino
+	}
+	return id
+}
+
+// copiesOf names the file t follows as the one whose copies are read
+// under its device and inode (see copiedFrom).
+func copiesOf(t *tailer) FileID { return FileID{Dev: t.dev, Ino: t.ino} }
 
 // copiedFrom returns the device and inode of the file at path when a
 // restored position names that inode (zero otherwise): the file was
 // rotated by copytruncate, which keeps the inode at the path, so the
-// generations made since are copies of its content, and a run before the
-// restart read that content, if it did, from the file at the path under
-// its inode. Read again under the copy's own inode, those lines would make
-// alerts with other ids (an id names the file by inode and the record by
-// offset, which the copy keeps), sent twice. After a rename the file at
-// the path is a new inode no position names: each generation keeps its
-// own.
+// generations made since are copies of its content. Every copy is read
+// under the inode of the file it copies, whether its lines were read from
+// that file before it was truncated, from the copy as it was noticed, or
+// from the copy after a restart: an alert's id names the file by inode and
+// the record by offset (which a copy keeps), so the same line read again
+// under the copy's own inode made an alert with another id, sent twice.
+// After a rename the file at the path is a new inode no position names:
+// each generation keeps its own.
 func (f *Follower) copiedFrom(path string) FileID {
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
@@ -232,7 +246,7 @@ func (f *Follower) copiedFrom(path string) FileID {
 	}
 	dev, ino := devIno(st)
 	for _, pos := range f.restored {
-		if pos.Path == path && pos.Cursor == "" && pos.ID.Dev == dev && pos.ID.Ino == ino && ino != 0 {
+		if pos.Cursor == "" && pos.ID.Dev == dev && pos.ID.Ino == ino && ino != 0 {
 			return FileID{Dev: dev, Ino: ino}
 		}
 	}
@@ -333,9 +347,11 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // followNewer follows, after t, the generations of path newer than the file
 // named after (or, when that name is unknown, newer than the time since)
 // that no tailer has: a rotation noticed late, with whole generations
-// written meanwhile, except those skip names (nil: none). It returns the
-// newest tailer of the chain (t when there was none).
-func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, skip func(*os.File) bool) *tailer {
+// written meanwhile, except those skip names (nil: none). Copies of the
+// file at path (copied is its device and inode; zero after a rename) are
+// read under its device and inode (see copiedFrom). It returns the newest
+// tailer of the chain (t when there was none).
+func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, skip func(*os.File) bool, copied FileID) *tailer {
 	gens := generations(path)
 	start := -1
 	for i, g := range gens {
@@ -365,7 +381,7 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, s
 			continue
 		}
 		f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
-		n := f.addTailer(file, g.name, id, 0)
+		n := f.addTailer(file, g.name, copied.readAs(id), 0)
 		n.draining, n.after = true, prev
 		prev = n
 	}

@@ -146,6 +146,7 @@ type stream struct {
 	id        source.FileID
 	asm       parser.Assembler
 	end       int64 // offset after the last data pushed
+	size      int64 // the file's size as last seen (source.Batch.Size)
 	line      int64
 	idle      bool
 	idleSince time.Time      // when the stream last went idle
@@ -464,7 +465,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		s.behind = b.Behind
 	}
 	w.sniff(s, b)
-	s.id, s.lastBatch = b.ID, w.opt.now()
+	s.id, s.lastBatch, s.size = b.ID, w.opt.now(), max(s.size, b.Size)
 	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,9 @@ type Batch struct {
 	// next data will start in an Idle or Ended batch. It is opaque outside
 	// the source that made it; files leave it empty.
 	Cursor string
+	// Size is the file's size as last seen, at least the end of Data (0:
+	// unknown), for a checkpoint's Position.Size.
+	Size int64
 }
 
 // Options configure a Follower.
@@ -79,6 +83,7 @@ type Follower struct {
 	gen          int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
+	lost      atomic.Uint64 // files gone before they were read (lost.go)
 
 	// When to look (wake.go): the notifier (nil when polling), the
 	// directories watched by name and by watch, how many tailers share a
@@ -278,7 +283,7 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		f.setProblem(p, f.open(ctx, p, startup))
 	}
 	if startup {
-		f.warnUnfound()
+		f.warnUnfound(ctx)
 	}
 	f.health.started()
 }
@@ -455,7 +460,7 @@ func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 	t.caughtUp = true
 	if !t.idleSent {
 		t.idleSent = true
-		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true}) {
+		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true, Size: max(t.lastSize, t.offset)}) {
 			return
 		}
 	}
@@ -523,7 +528,7 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 			t.id = id
 		}
 	}
-	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
+	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset, Size: max(t.lastSize, t.offset+int64(len(out)))})
 	t.offset += int64(len(out))
 	t.extendTail(out)
 	return ok
@@ -863,7 +868,7 @@ func (f *Follower) end(ctx context.Context, t *tailer, why string) {
 	}
 	t.ended = true
 	f.log.Debug("stream ended", "path", t.path, "why", why)
-	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Ended: true})
+	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Ended: true, Size: max(t.lastSize, t.offset)})
 }
 
 // tailer is one followed file.

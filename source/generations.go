@@ -112,9 +112,9 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	gens := generations(path)
 	// Before the generations take positions.
 	current, byCopy := f.restoredAt(path)
-	copied := f.copiedFrom(path)
 	located, oldest, newest := f.locateGenerations(gens)
-	if j := f.locateAnchor(path, gens, located); j >= 0 {
+	j := f.locateAnchor(path, gens, located)
+	if j >= 0 {
 		if oldest < 0 || j < oldest {
 			oldest = j
 		}
@@ -122,14 +122,18 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	} else if byCopy {
 		current = true // its copy is gone: the inode is all there is
 	}
+	copied := copiedFrom(path, located, j >= 0 && byCopy)
 	if current {
 		newest = len(gens)
 	}
 	if oldest < 0 {
-		if f.restoredPath[path] && !current {
-			f.warnLostGeneration(path, gens)
+		if current || !f.namedByCheckpoint(path) {
+			return nil
 		}
-		return nil
+		// Every file the checkpoint named here is gone (warnUnfound says
+		// so): the generations left were all rotated after them, so none
+		// was finished.
+		oldest = 0
 	}
 	var prev *tailer
 	for i := oldest; i < len(gens); i++ {
@@ -149,6 +153,9 @@ type located struct {
 	file *os.File
 	pos  Position
 	ok   bool
+	// byCopy: found by the first bytes alone, in a copy of the file the
+	// position names (a copytruncate's).
+	byCopy bool
 }
 
 // locateGenerations finds the generations restored positions name, and the
@@ -172,7 +179,7 @@ func (f *Follower) locateGenerations(gens []generation) ([]located, int, int) {
 				file.Close()
 				continue
 			}
-			found[i] = located{file, pos, true}
+			found[i] = located{file, pos, true, copies}
 			if oldest < 0 || i < oldest {
 				oldest = i
 			}
@@ -228,25 +235,34 @@ func (copied FileID) readAs(id FileID) FileID {
 // under its device and inode (see copiedFrom).
 func copiesOf(t *tailer) FileID { return FileID{Dev: t.dev, Ino: t.ino} }
 
-// copiedFrom returns the device and inode of the file at path when a
-// restored position names that inode (zero otherwise): the file was
-// rotated by copytruncate, which keeps the inode at the path, so the
-// generations made since are copies of its content. Every copy is read
-// under the inode of the file it copies, whether its lines were read from
-// that file before it was truncated, from the copy as it was noticed, or
-// from the copy after a restart: an alert's id names the file by inode and
-// the record by offset (which a copy keeps), so the same line read again
-// under the copy's own inode made an alert with another id, sent twice.
-// After a rename the file at the path is a new inode no position names:
-// each generation keeps its own.
-func (f *Follower) copiedFrom(path string) FileID {
+// copiedFrom returns the device and inode of the file at path when it was
+// rotated by copytruncate since the checkpoint (zero otherwise): a
+// restored position naming that inode was found by its first bytes in a
+// copy, or, for an empty file (anchored), by the copy its generation began
+// after. Copytruncate keeps the inode at the path, so the generations made
+// since are copies of that file's content. Every copy is read under the
+// inode of the file it copies, whether its lines were read from that file
+// before it was truncated, from the copy as it was noticed, or from the
+// copy after a restart: an alert's id names the file by inode and the
+// record by offset (which a copy keeps), so the same line read again under
+// the copy's own inode made an alert with another id, sent twice. The
+// inode alone does not tell: after a rename, a file deleted frees its inode
+// for the next one made at the path. Without a position found (every file
+// the checkpoint named is gone) each generation keeps its own.
+func copiedFrom(path string, found []located, anchored bool) FileID {
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return FileID{}
 	}
 	dev, ino := devIno(st)
-	for _, pos := range f.restored {
-		if pos.Cursor == "" && pos.ID.Dev == dev && pos.ID.Ino == ino && ino != 0 {
+	if ino == 0 {
+		return FileID{}
+	}
+	if anchored {
+		return FileID{Dev: dev, Ino: ino}
+	}
+	for _, l := range found {
+		if l.ok && l.byCopy && l.pos.ID.Dev == dev && l.pos.ID.Ino == ino {
 			return FileID{Dev: dev, Ino: ino}
 		}
 	}
@@ -303,24 +319,11 @@ func (f *Follower) locateAnchor(path string, gens []generation, found []located)
 				file.Close()
 				continue
 			}
-			found[i] = located{file, Position{Path: gens[i].name, ID: id, Offset: st.Size()}, true}
+			found[i] = located{file, Position{Path: gens[i].name, ID: id, Offset: st.Size()}, true, false}
 			return i
 		}
 	}
 	return -1
-}
-
-// warnLostGeneration says once that the file a checkpoint named for path
-// is gone from it and its generations: lines written to it after the
-// checkpoint cannot be read.
-func (f *Follower) warnLostGeneration(path string, gens []generation) {
-	var compressed []string
-	for _, g := range gens {
-		if g.compressed {
-			compressed = append(compressed, g.name)
-		}
-	}
-	f.log.Warn("the file last read at this path is gone (deleted, or compressed) and its unread lines cannot be read", "path", path, "compressed_generations", compressed)
 }
 
 // takeRestoredFile finds the saved position of file: by identity, or with
@@ -428,18 +431,4 @@ func (e errNotRegular) Error() string {
 		return "is a directory, not a file"
 	}
 	return "is not a regular file (" + e.mode.Type().String() + ")"
-}
-
-// warnUnfound says, once at start-up, which checkpointed files were found
-// neither under a name the patterns match nor among their generations:
-// rotated away and deleted (graceguard was behind more generations than
-// are kept) or compressed, their lines after the checkpoint are lost.
-func (f *Follower) warnUnfound() {
-	for _, pos := range f.restored {
-		if pos.Cursor != "" || f.seen[pos.Path] {
-			continue
-		}
-		f.log.Warn("a file in the checkpoint was not found (deleted or compressed after rotation?): lines written to it after the checkpoint cannot be read",
-			"path", pos.Path, "offset", pos.Offset, "file", pos.ID.String())
-	}
 }

@@ -231,6 +231,11 @@ func (w *Watcher) noteDrained(s *stream) {
 	if s.id.Ino == 0 || s.cursors.last.cur != "" {
 		return // not a file resumed by offset (stdin, a container's log)
 	}
+	if !s.read {
+		// A file gone before this start, said once: its position kept
+		// would make the next start say it again.
+		return
+	}
 	w.drained = append(w.drained, s.resumePosition())
 	if over := len(w.drained) - maxDrained; over > 0 {
 		w.drained = w.drained[over:]

@@ -226,3 +226,31 @@ func TestCheckpointKeepsADrainedCopyBesideTheFileItWasCopiedFrom(t *testing.T) {
 		t.Errorf("checkpointed %+v, want only the drained copy at its end (%d)", got, end)
 	}
 }
+
+// A checkpointed file the follower found gone at start-up (said once and
+// counted there) is ended by a lone Ended batch: the next checkpoint names
+// it neither as restored nor as drained, even while another generation
+// waits unread, or every later start would say it was lost again.
+func TestCheckpointForgetsAFileGoneBeforeTheStart(t *testing.T) {
+	gone := source.FileID{Dev: 1, Ino: 4, Fingerprint: "deleted unread"}
+	next := source.FileID{Dev: 1, Ino: 5, Fingerprint: "next generation"}
+	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	end := int64(len(line))
+	dir := t.TempDir()
+	first := runBatches(t, dir, []source.Batch{
+		{Key: "g", Path: "app.log", ID: gone, Offset: 0},
+		{Key: "g", Path: "app.log", ID: gone, Offset: 0, Data: []byte(line), Size: 2 * end},
+	})
+	if len(first) != 1 || first[0].ID != gone || first[0].Size != 2*end {
+		t.Fatalf("the first run checkpointed %+v, want the file at %d with its size %d", first, end, 2*end)
+	}
+	got := runBatches(t, dir, []source.Batch{
+		{Key: "app.log#gone#1", Path: "app.log", ID: gone, Offset: end, Size: 2 * end, Ended: true},
+		{Key: "n", Path: "app.log.1", ID: next, Offset: 0},
+	})
+	for _, p := range got {
+		if p.ID == gone {
+			t.Errorf("checkpointed the file gone before the start: %+v", got)
+		}
+	}
+}

@@ -460,7 +460,9 @@ func (w *Watcher) tick(ctx context.Context) error {
 func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) error {
 	w.changed = true
 	s := w.streamOf(b)
-	s.read = s.read || b.Idle || b.Ended
+	// An Ended batch that is a stream's first says a checkpointed file is
+	// gone (source's warnUnfound): nothing of it was read.
+	s.read = s.read || b.Idle || b.Ended && !s.lastBatch.IsZero()
 	if b.Behind != "" {
 		s.behind = b.Behind
 	}

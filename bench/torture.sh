@@ -100,3 +100,9 @@ awk -v written="$written" -v kills="$kills" -v rot="$ROTATION" -v rate="$RATE" -
     printf "torture (%s rotation, %d lines/s for %d s, %d kill -9, down 0-%d s each): lines written %d, lines lost %d (target 0; %d of them judged and in the ledger, killed before stdout), lines delivered twice %d (target 0)\n", rot, rate, dur, kills, down, written, lost, gap, twice
   }' "$state/delivery.ledger" "$alerts"
 grep -c 'level=ERROR' "$work/stderr" | awk '{ if ($1 > 0) print "errors logged by watch: " $1 }' || true
+# Generations deleted before watch read them to their end (it fell more
+# than the kept generations behind: a loaded machine catching up after a
+# kill): said once each, and where their lost lines went.
+grep 'deleted before graceguard read it' "$work/stderr" | awk '
+  { n++; if (match($0, /lost_bytes=[0-9]+/)) b += substr($0, RSTART + 11, RLENGTH - 11) }
+  END { if (n > 0) printf "generations deleted before watch read them: %d (%d bytes known unread, about %d lines; more where written after the last look)\n", n, b, b / 233 }' || true

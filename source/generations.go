@@ -206,6 +206,7 @@ func (f *Follower) startGeneration(g generation, at located, finished bool, copi
 	}
 	file, err := openRegular(g.name)
 	if err != nil {
+		f.listedGone(g, err)
 		return nil
 	}
 	id, err := identify(file)
@@ -376,6 +377,7 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, s
 		}
 		file, err := openRegular(g.name)
 		if err != nil {
+			f.listedGone(g, err)
 			continue
 		}
 		id, err := identify(file)

@@ -2,7 +2,9 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 )
@@ -46,12 +48,28 @@ func (f *Follower) gone(pos Position) {
 		f.log.Info("a file the checkpoint named is gone; it had been read to its end", "path", pos.Path, "offset", pos.Offset)
 		return
 	}
+	f.lostFile(pos, unread, live)
+}
+
+// lostFile says once that pos's file went with unread bytes (more may
+// have been written after), and counts it.
+func (f *Follower) lostFile(pos Position, unread int64, more bool) {
 	f.lost.Add(1)
 	f.log.Warn("a rotated file was deleted before graceguard read it to its end (it fell behind more generations than are kept, or the file was compressed): its unread lines are lost",
 		"path", pos.Path, "file", pos.ID.String(), "offset", pos.Offset, "lost_bytes", unread,
 		// The file at a followed path grew after it was last looked at.
-		"and_lines_written_after", live,
+		"and_lines_written_after", more,
 		"compressed_generations", compressedBeside(pos.Path))
+}
+
+// listedGone says that a generation listed to be read from its start was
+// deleted before it could be opened (err), with all its bytes.
+func (f *Follower) listedGone(g generation, err error) {
+	if !errors.Is(err, fs.ErrNotExist) || g.info.Size() == 0 {
+		return
+	}
+	dev, ino := devIno(g.info)
+	f.lostFile(Position{Path: g.name, ID: FileID{Dev: dev, Ino: ino}, Size: g.info.Size()}, g.info.Size(), false)
 }
 
 // followedPath says whether name is a path the patterns match, not a

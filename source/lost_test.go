@@ -146,3 +146,30 @@ func continued(t *testing.T, path string, w *writer) *writer {
 	n.next = w.next
 	return n
 }
+
+// A generation listed to be read from its start and deleted before it
+// could be opened (a rotation under way while graceguard is behind) is
+// said and counted with all its bytes; one that could not be opened for
+// another reason is not lost.
+func TestFollowReportsAListedGenerationGoneBeforeItWasOpened(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	w := newWriter(t, path+".3", "l")
+	w.write(10)
+	w.close()
+	gens := generations(path)
+	if len(gens) != 1 {
+		t.Fatalf("generations %v, want app.log.3", gens)
+	}
+	remove(t, path+".3")
+	var logs syncBuffer
+	f := New(Options{Patterns: []string{path}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
+	_, err := openRegular(gens[0].name)
+	f.listedGone(gens[0], err)
+	f.listedGone(gens[0], os.ErrPermission)
+	if got := f.GenerationsLost(); got != 1 {
+		t.Errorf("GenerationsLost() = %d, want 1; log:\n%s", got, logs.String())
+	}
+	if want := fmt.Sprintf("path=%s.3", path); !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "lost_bytes=90") {
+		t.Errorf("the log does not name %s and its 90 bytes:\n%s", want, logs.String())
+	}
+}

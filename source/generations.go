@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,7 +123,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	} else if byCopy {
 		current = true // its copy is gone: the inode is all there is
 	}
-	copied := copiedFrom(path, located, j >= 0 && byCopy)
+	copied := f.copiedFrom(path, gens, located, j >= 0 && byCopy)
 	if current {
 		newest = len(gens)
 	}
@@ -248,9 +249,11 @@ func copiesOf(t *tailer) FileID { return FileID{Dev: t.dev, Ino: t.ino} }
 // record by offset (which a copy keeps), so the same line read again under
 // the copy's own inode made an alert with another id, sent twice. The
 // inode alone does not tell: after a rename, a file deleted frees its inode
-// for the next one made at the path. Without a position found (every file
-// the checkpoint named is gone) each generation keeps its own.
-func copiedFrom(path string, found []located, anchored bool) FileID {
+// for the next one made at the path. When every file the checkpoint named
+// is gone, a position naming the inode tells it with the file's birth: a
+// copytruncate's file was made before the newest generation was last
+// written, a rename's after it; unknown, each generation keeps its own.
+func (f *Follower) copiedFrom(path string, gens []generation, found []located, anchored bool) FileID {
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return FileID{}
@@ -266,6 +269,10 @@ func copiedFrom(path string, found []located, anchored bool) FileID {
 		if l.ok && l.byCopy && l.pos.ID.Dev == dev && l.pos.ID.Ino == ino {
 			return FileID{Dev: dev, Ino: ino}
 		}
+	}
+	named := slices.ContainsFunc(f.restored, func(p Position) bool { return p.Cursor == "" && p.ID.Dev == dev && p.ID.Ino == ino })
+	if born, ok := bornAt(path); ok && named && len(gens) > 0 && born.Before(gens[len(gens)-1].info.ModTime()) {
+		return FileID{Dev: dev, Ino: ino}
 	}
 	return FileID{}
 }

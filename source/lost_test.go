@@ -46,6 +46,10 @@ func TestFollowReportsAGenerationDeletedBeforeItWasRead(t *testing.T) {
 		down      func(t *testing.T, path string, w *writer) (Position, *writer)
 		lost      int
 		wantInLog []string
+		// copies: the generations left are a copytruncate's copies, read
+		// under the inode of the file at the path (as the lines read
+		// before the kill were; their alerts keep their ids).
+		copies bool
 	}{
 		{"rename, half read", func(t *testing.T, path string, w *writer) (Position, *writer) {
 			pos := positionOf(t, path, 5)
@@ -58,7 +62,7 @@ func TestFollowReportsAGenerationDeletedBeforeItWasRead(t *testing.T) {
 			remove(t, path+".2")
 			w = continued(t, path, w)
 			return pos, w
-		}, 1, []string{"offset=45", "lost_bytes=45", "app.log"}},
+		}, 1, []string{"offset=45", "lost_bytes=45", "app.log"}, false},
 		{"copytruncate, half read", func(t *testing.T, path string, w *writer) (Position, *writer) {
 			pos := positionOf(t, path, 5)
 			copytruncate(t, path) // 0-9 to .1
@@ -66,7 +70,7 @@ func TestFollowReportsAGenerationDeletedBeforeItWasRead(t *testing.T) {
 			copytruncate(t, path) // 0-9 to .2, 10-14 to .1
 			remove(t, path+".2")
 			return pos, w
-		}, 1, []string{"offset=45", "lost_bytes=45", "app.log"}},
+		}, 1, []string{"offset=45", "lost_bytes=45", "app.log"}, true},
 		{"rename, read to its end", func(t *testing.T, path string, w *writer) (Position, *writer) {
 			pos := positionOf(t, path, 10)
 			w.close()
@@ -79,7 +83,7 @@ func TestFollowReportsAGenerationDeletedBeforeItWasRead(t *testing.T) {
 			w = continued(t, path, w)
 			pos.Path = path + ".1" // a rotated generation, drained, when saved
 			return pos, w
-		}, 0, nil},
+		}, 0, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +108,18 @@ func TestFollowReportsAGenerationDeletedBeforeItWasRead(t *testing.T) {
 			if warned != tt.lost {
 				t.Errorf("said %d times that the file was lost, want %d; log:\n%s", warned, tt.lost, logs.String())
 			}
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev, ino := devIno(st)
+			c.mu.Lock()
+			for _, p := range c.last {
+				if under := p.ID.Dev == dev && p.ID.Ino == ino; under != (tt.copies || p.Path == path) {
+					t.Errorf("%s read as %s; under the inode of the file at the path: %v, want %v", p.Path, p.ID, under, tt.copies || p.Path == path)
+				}
+			}
+			c.mu.Unlock()
 			for _, s := range tt.wantInLog {
 				if !strings.Contains(logs.String(), s) {
 					t.Errorf("the log does not say %q:\n%s", s, logs.String())

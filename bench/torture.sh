@@ -61,9 +61,9 @@ while kill -0 "$gen" 2>/dev/null; do
   watch
   sleep "$(awk -v r="$RANDOM" 'BEGIN{printf "%.2f", 1 + 3 * r / 32767}')"
   kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+  wait "$pid" 2>/dev/null || true
   # The ledger keeps only the newest ids: those of each kill are kept here.
   cat "$state/delivery.ledger" >>"$work/ledger.ids" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
   sleep "$(awk -v r="$RANDOM" -v d="$DOWN" 'BEGIN{printf "%.2f", d * r / 32767}')"
 done
 wait "$gen"

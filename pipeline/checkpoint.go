@@ -414,15 +414,17 @@ func (w *Watcher) following(p source.Position) bool {
 // positions says where each file is to be resumed from: the files followed,
 // those not seen this run, and generations drained but still needed.
 func (w *Watcher) positions() []source.Position {
-	var ps []source.Position
+	var ps, unread []source.Position
 	for _, s := range w.streams {
 		if !s.resumable() {
 			continue // stdin
 		}
 		if s.waitingUnread() {
-			// Its position would tell the next start that every
-			// generation before it was finished. Without one it is read
-			// from its start all the same, after them.
+			// A position to resume from would tell the next start that
+			// every generation before it was finished; it is read from
+			// its start all the same, after them. Marked unread, it only
+			// lets the next start say so if it is gone by then.
+			unread = append(unread, source.Position{Path: s.path, ID: s.id, Size: s.size, Unread: true})
 			continue
 		}
 		ps = append(ps, s.resumePosition())
@@ -434,7 +436,7 @@ func (w *Watcher) positions() []source.Position {
 		}
 	}
 	ps = append(ps, w.drainedPositions(ps)...)
-	return ps
+	return append(ps, unread...)
 }
 
 // resumable says whether the stream is a file a checkpoint can resume:

@@ -84,6 +84,9 @@ type Follower struct {
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
 	lost      atomic.Uint64 // files gone before they were read (lost.go)
+	// unread are the generations a checkpoint named as announced and not
+	// read yet (Position.Unread): looked for only to say they are gone.
+	unread []Position
 
 	// When to look (wake.go): the notifier (nil when polling), the
 	// directories watched by name and by watch, how many tailers share a
@@ -130,8 +133,9 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, restoredPath: map[string]bool{}, removed: map[string]*tailer{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
-	for _, p := range opt.Positions {
+	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restoredPath: map[string]bool{}, removed: map[string]*tailer{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	f.restored, f.unread = splitUnread(opt.Positions)
+	for _, p := range f.restored {
 		f.restoredPath[p.Path] = true
 	}
 	f.newNotifier = newNotifier
@@ -704,7 +708,7 @@ func (f *Follower) announce(ctx context.Context, newest, stop *tailer) {
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		t := chain[i]
-		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t)})
+		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t), Size: t.lastSize})
 	}
 }
 

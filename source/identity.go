@@ -44,6 +44,11 @@ type Position struct {
 	// were lost, and takes a rotated generation read to its end for
 	// finished.
 	Size int64 `json:"size,omitempty"`
+	// Unread marks a file announced and not read yet (a generation
+	// waiting for an older one to be read to its end). It says nothing of
+	// which generations were finished; a start looks for it only to say,
+	// when it is gone, that its Size bytes were lost.
+	Unread bool `json:"unread,omitempty"`
 }
 
 // identify reads f's identity.

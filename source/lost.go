@@ -35,6 +35,42 @@ func (f *Follower) warnUnfound(ctx context.Context) {
 		f.send(ctx, Batch{Key: fmt.Sprintf("%s#gone#%d", pos.Path, f.gen), Path: pos.Path, ID: pos.ID, Offset: pos.Offset, Size: pos.Size, Ended: true})
 	}
 	f.restored = slices.DeleteFunc(f.restored, func(p Position) bool { return p.Cursor == "" })
+	for _, pos := range f.unread {
+		if f.followingID(pos.ID) {
+			continue // read now, from its start
+		}
+		f.lostFile(pos, pos.Size, false)
+		f.gen++
+		f.send(ctx, Batch{Key: fmt.Sprintf("%s#gone#%d", pos.Path, f.gen), Path: pos.Path, ID: pos.ID, Size: pos.Size, Ended: true})
+	}
+	f.unread = nil
+}
+
+// splitUnread parts positions into those a start resumes from and those of
+// files announced and not read yet (Position.Unread).
+func splitUnread(all []Position) (restored, unread []Position) {
+	for _, p := range all {
+		if p.Unread {
+			unread = append(unread, p)
+		} else {
+			restored = append(restored, p)
+		}
+	}
+	return restored, unread
+}
+
+// followingID reports whether a tailer reads the file id names: one with
+// its inode, or read under it (a copytruncate's copy), that starts with
+// the bytes id was taken from.
+func (f *Follower) followingID(id FileID) bool {
+	for _, t := range f.tailers {
+		own := t.dev == id.Dev && t.ino == id.Ino
+		as := t.id.Dev == id.Dev && t.id.Ino == id.Ino
+		if !t.ended && id.Ino != 0 && (own || as) && sameStart(t.f, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // gone says that pos's file is gone, and counts it lost when it had not

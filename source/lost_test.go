@@ -189,3 +189,74 @@ func TestFollowReportsAListedGenerationGoneBeforeItWasOpened(t *testing.T) {
 		t.Errorf("the log does not name %s and its 90 bytes:\n%s", want, logs.String())
 	}
 }
+
+// A checkpoint names the generations announced and not read yet (waiting
+// for an older one) as Unread: one gone at the next start is said and
+// counted with its size; one still there is read from its start, and
+// never taken for the newest generation read (which would make the
+// generations before it look finished).
+func TestFollowUnreadPositions(t *testing.T) {
+	t.Run("gone", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "app.log")
+		w := newWriter(t, path, "l")
+		w.write(10) // X: 0-9, read to its end
+		read := positionOf(t, path, 10)
+		read.Path = path + ".1"
+		w.close()
+		rename(t, path)
+		w = continued(t, path, w)
+		w.write(5) // Y: 10-14, announced, unread
+		unread := positionOf(t, path, 0)
+		unread.Unread = true
+		w.close()
+		rename(t, path) // X .2, Y .1
+		w = continued(t, path, w)
+		w.write(5) // Z: 15-19
+		w.close()
+		rename(t, path) // X .3, Y .2, Z .1
+		remove(t, path+".3")
+		remove(t, path+".2")
+		w = continued(t, path, w)
+		w.write(5) // 20-24
+		w.close()
+		var logs syncBuffer
+		var f *Follower
+		c, _, _ := followWith(t, Options{Patterns: []string{path}, Positions: []Position{read, unread}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(fl *Follower) { f = fl })
+		c.waitLines(t, 10)
+		time.Sleep(50 * time.Millisecond)
+		c.checkInOrder(t, "l", 15, 25)
+		if got := f.GenerationsLost(); got != 1 {
+			t.Errorf("GenerationsLost() = %d, want 1 (the unread one); log:\n%s", got, logs.String())
+		}
+		if !strings.Contains(logs.String(), "lost_bytes=45") {
+			t.Errorf("the log does not say the unread generation's 45 bytes were lost:\n%s", logs.String())
+		}
+	})
+	t.Run("there", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "app.log")
+		w := newWriter(t, path, "l")
+		w.write(10) // A: 0-9, read to 5
+		half := positionOf(t, path, 5)
+		w.close()
+		rename(t, path)
+		w = continued(t, path, w)
+		w.write(5) // C: 10-14, announced after the checkpoint
+		w.close()
+		rename(t, path) // A .2, C .1
+		w = continued(t, path, w)
+		w.write(5) // B: 15-19 at the path, announced, unread
+		unread := positionOf(t, path, 0)
+		unread.Unread = true
+		w.close()
+		var f *Follower
+		c, _, _ := followWith(t, Options{Patterns: []string{path}, Positions: []Position{half, unread}}, func(fl *Follower) { f = fl })
+		c.waitLines(t, 15)
+		time.Sleep(50 * time.Millisecond)
+		c.checkInOrder(t, "l", 5, 20)
+		if got := f.GenerationsLost(); got != 0 {
+			t.Errorf("GenerationsLost() = %d, want 0", got)
+		}
+	})
+}

@@ -107,4 +107,4 @@ grep -c 'level=ERROR' "$work/stderr" | awk '{ if ($1 > 0) print "errors logged b
 # kill): said once each, and where their lost lines went.
 grep 'deleted before graceguard read it' "$work/stderr" | awk '
   { n++; if (match($0, /lost_bytes=[0-9]+/)) b += substr($0, RSTART + 11, RLENGTH - 11) }
-  END { if (n > 0) printf "generations deleted before watch read them: %d (%d bytes known unread, about %d lines; more where written after the last look)\n", n, b, int((b + 232) / 233) }' || true
+  END { if (n > 0) printf "generations deleted before watch read them: %d (%d bytes unread at the checkpoints before, about %d lines: at most what was lost with them, as a killed run may have read some after its checkpoint)\n", n, b, int((b + 232) / 233) }' || true

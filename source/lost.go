@@ -91,7 +91,9 @@ func (f *Follower) gone(pos Position) {
 // have been written after), and counts it.
 func (f *Follower) lostFile(pos Position, unread int64, more bool) {
 	f.lost.Add(1)
-	f.log.Warn("a rotated file was deleted before graceguard read it to its end (it fell behind more generations than are kept, or the file was compressed): its unread lines are lost",
+	// lost_bytes is what was unread when the checkpoint was written: a
+	// run killed after it may have read some of it (their alerts went).
+	f.log.Warn("a rotated file was deleted before graceguard read it to its end (it fell behind more generations than are kept, or the file was compressed): its unread lines are lost; lost_bytes were unread at the last checkpoint, at most",
 		"path", pos.Path, "file", pos.ID.String(), "offset", pos.Offset, "lost_bytes", unread,
 		// The file at a followed path grew after it was last looked at.
 		"and_lines_written_after", more,

@@ -232,6 +232,11 @@ func (w *Watcher) noteDrained(s *stream) {
 	if s.id.Ino == 0 || s.cursors.last.cur != "" {
 		return // not a file resumed by offset (stdin, a container's log)
 	}
+	if !s.read {
+		// A file gone before this start, said once: its position kept
+		// would make the next start say it again.
+		return
+	}
 	w.drained = append(w.drained, s.resumePosition())
 	if over := len(w.drained) - maxDrained; over > 0 {
 		w.drained = w.drained[over:]
@@ -410,15 +415,17 @@ func (w *Watcher) following(p source.Position) bool {
 // positions says where each file is to be resumed from: the files followed,
 // those not seen this run, and generations drained but still needed.
 func (w *Watcher) positions() []source.Position {
-	var ps []source.Position
+	var ps, unread []source.Position
 	for _, s := range w.streams {
 		if !s.resumable() {
 			continue // stdin
 		}
 		if s.waitingUnread() {
-			// Its position would tell the next start that every
-			// generation before it was finished. Without one it is read
-			// from its start all the same, after them.
+			// A position to resume from would tell the next start that
+			// every generation before it was finished; it is read from
+			// its start all the same, after them. Marked unread, it only
+			// lets the next start say so if it is gone by then.
+			unread = append(unread, source.Position{Path: s.path, ID: s.id, Size: s.size, Unread: true})
 			continue
 		}
 		ps = append(ps, s.resumePosition())
@@ -430,7 +437,7 @@ func (w *Watcher) positions() []source.Position {
 		}
 	}
 	ps = append(ps, w.drainedPositions(ps)...)
-	return ps
+	return append(ps, unread...)
 }
 
 // resumable says whether the stream is a file a checkpoint can resume:

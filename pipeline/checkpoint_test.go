@@ -114,43 +114,65 @@ func TestStartRemovesTemporaryFilesOfAKill(t *testing.T) {
 // would tell the next start that the file at the path was reached, so every
 // generation between the draining one and it was finished: a kill -9 then
 // lost them all (whole generations in the rotation torture). It is left out
-// until it is read; the draining one is kept.
+// until it is read, but for a mark that it is unread (the next start says
+// so if it is gone by then); the draining one is kept.
 func TestCheckpointLeavesOutAFileWaitingForAnOlderGeneration(t *testing.T) {
 	gen := source.FileID{Dev: 1, Ino: 3, Fingerprint: "gen3"}
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
 	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
 	tests := []struct {
-		name     string
-		batches  []source.Batch
-		wantPath []string
+		name       string
+		batches    []source.Batch
+		wantPath   []string
+		wantUnread []string
 	}{
 		{"waiting, announced only", []source.Batch{
 			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100},
-			{Key: "c", Path: "app.log", ID: cur, Offset: 0},
+			{Key: "c", Path: "app.log", ID: cur, Offset: 0, Size: 300},
 			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100, Data: []byte(line)},
-		}, []string{"app.log.3"}},
+		}, []string{"app.log.3"}, []string{"app.log"}},
 		{"read once its turn came, even with nothing in it", []source.Batch{
 			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100},
 			{Key: "c", Path: "app.log", ID: cur, Offset: 0},
 			{Key: "g", Path: "app.log.3", ID: gen, Offset: 100, Data: []byte(line)},
 			{Key: "c", Path: "app.log", ID: cur, Offset: 0, Idle: true},
-		}, []string{"app.log", "app.log.3"}},
+		}, []string{"app.log", "app.log.3"}, nil},
 		{"resumed at a position, announced only", []source.Batch{
 			{Key: "c", Path: "app.log", ID: cur, Offset: 4096},
-		}, []string{"app.log"}},
+		}, []string{"app.log"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, p := range runBatches(t, t.TempDir(), tt.batches) {
+			var got, unread []string
+			resume, marked := splitUnread(runBatches(t, t.TempDir(), tt.batches))
+			for _, p := range resume {
 				got = append(got, p.Path)
 			}
+			for _, p := range marked {
+				unread = append(unread, p.Path)
+				if p.Offset != 0 || p.Size != 300 {
+					t.Errorf("the unread file is marked at %d with size %d, want 0 and 300", p.Offset, p.Size)
+				}
+			}
 			slices.Sort(got)
-			if !slices.Equal(got, tt.wantPath) {
-				t.Errorf("checkpointed %v, want %v", got, tt.wantPath)
+			if !slices.Equal(got, tt.wantPath) || !slices.Equal(unread, tt.wantUnread) {
+				t.Errorf("checkpointed %v and unread %v, want %v and %v", got, unread, tt.wantPath, tt.wantUnread)
 			}
 		})
 	}
+}
+
+// splitUnread parts checkpointed positions into those a start resumes
+// from and those of files announced and unread (source.Position.Unread).
+func splitUnread(all []source.Position) (resume, unread []source.Position) {
+	for _, p := range all {
+		if p.Unread {
+			unread = append(unread, p)
+		} else {
+			resume = append(resume, p)
+		}
+	}
+	return resume, unread
 }
 
 // A generation that drained stays in the checkpoint, at its end, until the
@@ -163,12 +185,12 @@ func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
 	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
 	end := int64(100 + len(line))
-	got := runBatches(t, t.TempDir(), []source.Batch{
+	got, _ := splitUnread(runBatches(t, t.TempDir(), []source.Batch{
 		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100},
 		{Key: "c", Path: "app.log", ID: cur, Offset: 0},
 		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100, Data: []byte(line)},
 		{Key: "g", Path: "app.log.4", ID: gen, Offset: end, Ended: true},
-	})
+	}))
 	if len(got) != 1 || got[0].ID != gen || got[0].Offset != end {
 		t.Errorf("checkpointed %+v, want only the drained generation at its end (%d)", got, end)
 	}
@@ -194,7 +216,7 @@ func TestCheckpointKeepsADrainedGenerationWhileAnotherFileIsRead(t *testing.T) {
 	var kept bool
 	for _, p := range got {
 		kept = kept || (p.ID == gen && p.Offset == end)
-		if p.ID == cur {
+		if p.ID == cur && !p.Unread {
 			t.Errorf("checkpointed the unread file at the path: %+v", p)
 		}
 	}
@@ -215,14 +237,42 @@ func TestCheckpointKeepsADrainedCopyBesideTheFileItWasCopiedFrom(t *testing.T) {
 	now := source.FileID{Dev: 1, Ino: 7, Fingerprint: "third generation"}
 	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
 	end := int64(100 + len(line))
-	got := runBatches(t, t.TempDir(), []source.Batch{
+	got, _ := splitUnread(runBatches(t, t.TempDir(), []source.Batch{
 		{Key: "c", Path: "app.log.2", ID: copied, Offset: 100},
 		{Key: "n", Path: "app.log.1", ID: next, Offset: 0},
 		{Key: "p", Path: "app.log", ID: now, Offset: 0},
 		{Key: "c", Path: "app.log.2", ID: copied, Offset: 100, Data: []byte(line)},
 		{Key: "c", Path: "app.log.2", ID: copied, Offset: end, Ended: true},
-	})
+	}))
 	if len(got) != 1 || got[0].ID != copied || got[0].Offset != end {
 		t.Errorf("checkpointed %+v, want only the drained copy at its end (%d)", got, end)
+	}
+}
+
+// A checkpointed file the follower found gone at start-up (said once and
+// counted there) is ended by a lone Ended batch: the next checkpoint names
+// it neither as restored nor as drained, even while another generation
+// waits unread, or every later start would say it was lost again.
+func TestCheckpointForgetsAFileGoneBeforeTheStart(t *testing.T) {
+	gone := source.FileID{Dev: 1, Ino: 4, Fingerprint: "deleted unread"}
+	next := source.FileID{Dev: 1, Ino: 5, Fingerprint: "next generation"}
+	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	end := int64(len(line))
+	dir := t.TempDir()
+	first := runBatches(t, dir, []source.Batch{
+		{Key: "g", Path: "app.log", ID: gone, Offset: 0},
+		{Key: "g", Path: "app.log", ID: gone, Offset: 0, Data: []byte(line), Size: 2 * end},
+	})
+	if len(first) != 1 || first[0].ID != gone || first[0].Size != 2*end {
+		t.Fatalf("the first run checkpointed %+v, want the file at %d with its size %d", first, end, 2*end)
+	}
+	got := runBatches(t, dir, []source.Batch{
+		{Key: "app.log#gone#1", Path: "app.log", ID: gone, Offset: end, Size: 2 * end, Ended: true},
+		{Key: "n", Path: "app.log.1", ID: next, Offset: 0},
+	})
+	for _, p := range got {
+		if p.ID == gone {
+			t.Errorf("checkpointed the file gone before the start: %+v", got)
+		}
 	}
 }

@@ -63,7 +63,7 @@ func (s *stream) resumePosition() source.Position {
 	if pending {
 		off = p
 	}
-	pos := source.Position{Path: s.path, ID: s.id, Offset: off}
+	pos := source.Position{Path: s.path, ID: s.id, Offset: off, Size: s.size}
 	c := s.cursors
 	switch {
 	case c.last.cur == "":

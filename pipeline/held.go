@@ -227,14 +227,22 @@ func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bo
 // streamOfEvent is the stream an event was read from, by the source's
 // identity: after a rename rotation the file being drained and the new one
 // share a path, and an event put in the other's queue would be merged, and
-// its refreshes' wait ended, by the wrong file's clock.
+// its refreshes' wait ended, by the wrong file's clock. A copytruncate's
+// copies are read under the identity of the file at the path (source's
+// copiedFrom), so among streams of one identity the one of the event's
+// path is it: the file at the path waits, announced, behind the copies.
 func streamOfEvent(streams map[string]*stream, ev *parser.Event) *stream {
+	var byID *stream
 	for _, s := range streams {
-		if s.sourceID == ev.SourceID && (ev.SourceID != "" || s.path == ev.Source) {
+		if s.sourceID != ev.SourceID || ev.SourceID == "" && s.path != ev.Source {
+			continue
+		}
+		if s.path == ev.Source {
 			return s
 		}
+		byID = s
 	}
-	return nil
+	return byID
 }
 
 func keyOf(streams map[string]*stream, path string) string {

@@ -69,6 +69,16 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 	return m
 }
 
+// RegisterGenerationsLost registers graceguard_generations_lost_total,
+// read from lost when scraped: the files the follower found gone before it
+// had read them to their end (source.Follower.GenerationsLost).
+func RegisterGenerationsLost(reg prometheus.Registerer, lost func() uint64) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "graceguard_generations_lost_total",
+		Help: "Rotated files deleted (or compressed) before they were read to their end: graceguard fell behind more generations than are kept. Their unread lines are lost; each is logged once.",
+	}, func() float64 { return float64(lost()) }))
+}
+
 // StoreStats is a store whose size and evictions can be read: the memory
 // store, and the failover store (which also reports whether its shared
 // store is up, and how often it failed).

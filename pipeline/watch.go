@@ -154,6 +154,7 @@ type stream struct {
 	id        source.FileID
 	asm       parser.Assembler
 	end       int64 // offset after the last data pushed
+	size      int64 // the file's size as last seen (source.Batch.Size)
 	line      int64
 	idle      bool
 	idleSince time.Time      // when the stream last went idle
@@ -466,12 +467,14 @@ func (w *Watcher) tick(ctx context.Context) error {
 func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) error {
 	w.changed = true
 	s := w.streamOf(b)
-	s.read = s.read || b.Idle || b.Ended
+	// An Ended batch that is a stream's first says a checkpointed file is
+	// gone (source's warnUnfound): nothing of it was read.
+	s.read = s.read || b.Idle || b.Ended && !s.lastBatch.IsZero()
 	if b.Behind != "" {
 		s.behind = b.Behind
 	}
 	w.sniff(s, b)
-	s.id, s.lastBatch = b.ID, w.opt.now()
+	s.id, s.lastBatch, s.size = b.ID, w.opt.now(), max(s.size, b.Size)
 	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:

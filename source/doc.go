@@ -17,12 +17,16 @@
 // quiet for a while, compares the fingerprint and the bytes before the read
 // offset on every change to notice every truncation, and reads the lines a
 // copytruncate moved from the copy (a sibling file that starts with the same
-// bytes). Rotated generations it has not finished (renamed twice while
+// bytes), under the device and inode of the file it copies: an alert's id
+// names a line by the file's inode and the line's offset, so a line read
+// from the file and again from its copy (after a restart) is one alert.
+// Rotated generations it has not finished (renamed twice while
 // graceguard was down, frozen or behind; copied and truncated while it was
 // down) are found by identity or fingerprint beside the file and read in
-// order, oldest first (generations.go says how). Only regular files are
-// opened; a path that cannot be read is reported once per change of state
-// and through NotReady.
+// order, oldest first (generations.go says how); one that went before it
+// was read to its end is said once and counted (lost.go). Only regular
+// files are opened; a path that cannot be read is reported once per change
+// of state and through NotReady.
 //
 // When to look is apart from what a look decides (wake.go): on Linux file
 // events (inotify, on each file by inode and on its directory) wake the

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,9 @@ type Batch struct {
 	// next data will start in an Idle or Ended batch. It is opaque outside
 	// the source that made it; files leave it empty.
 	Cursor string
+	// Size is the file's size as last seen, at least the end of Data (0:
+	// unknown), for a checkpoint's Position.Size.
+	Size int64
 }
 
 // Options configure a Follower.
@@ -79,6 +83,10 @@ type Follower struct {
 	gen          int
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
+	lost      atomic.Uint64 // files gone before they were read (lost.go)
+	// unread are the generations a checkpoint named as announced and not
+	// read yet (Position.Unread): looked for only to say they are gone.
+	unread []Position
 
 	// When to look (wake.go): the notifier (nil when polling), the
 	// directories watched by name and by watch, how many tailers share a
@@ -125,8 +133,9 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restored: opt.Positions, restoredPath: map[string]bool{}, removed: map[string]*tailer{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
-	for _, p := range opt.Positions {
+	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restoredPath: map[string]bool{}, removed: map[string]*tailer{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
+	f.restored, f.unread = splitUnread(opt.Positions)
+	for _, p := range f.restored {
 		f.restoredPath[p.Path] = true
 	}
 	f.newNotifier = newNotifier
@@ -278,7 +287,7 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		f.setProblem(p, f.open(ctx, p, startup))
 	}
 	if startup {
-		f.warnUnfound()
+		f.warnUnfound(ctx)
 	}
 	f.health.started()
 }
@@ -317,7 +326,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		if name == "" {
 			since = r.modTime
 		}
-		prev = f.followNewer(path, name, since, r, sameFileAs(file))
+		prev = f.followNewer(path, name, since, r, sameFileAs(file), FileID{})
 		f.announce(ctx, prev, r)
 	}
 	var start int64
@@ -455,7 +464,7 @@ func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 	t.caughtUp = true
 	if !t.idleSent {
 		t.idleSent = true
-		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true}) {
+		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true, Size: max(t.lastSize, t.offset)}) {
 			return
 		}
 	}
@@ -523,7 +532,7 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 			t.id = id
 		}
 	}
-	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset})
+	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset, Size: max(t.lastSize, t.offset+int64(len(out)))})
 	t.offset += int64(len(out))
 	t.extendTail(out)
 	return ok
@@ -633,7 +642,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	// made of it (copytruncate again, not yet truncated): the file's own
 	// tailer reads those lines.
 	if next != nil && copied != "" {
-		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head)); newest != nil {
+		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
@@ -656,7 +665,7 @@ func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) boo
 	if name == "" {
 		return false
 	}
-	newest := f.followNewer(t.path, name, time.Time{}, nil, copyOf(head))
+	newest := f.followNewer(t.path, name, time.Time{}, nil, copyOf(head), copiesOf(t))
 	if newest == nil {
 		return false
 	}
@@ -699,7 +708,7 @@ func (f *Follower) announce(ctx context.Context, newest, stop *tailer) {
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		t := chain[i]
-		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t)})
+		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t), Size: t.lastSize})
 	}
 }
 
@@ -842,7 +851,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	if name == "" {
 		since = t.modTime
 	}
-	after := f.followNewer(t.path, name, since, t, sameFileAs(file))
+	after := f.followNewer(t.path, name, since, t, sameFileAs(file), FileID{})
 	f.announce(ctx, after, t)
 	f.addTailer(file, t.path, id, 0).after = after
 }
@@ -863,7 +872,7 @@ func (f *Follower) end(ctx context.Context, t *tailer, why string) {
 	}
 	t.ended = true
 	f.log.Debug("stream ended", "path", t.path, "why", why)
-	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Ended: true})
+	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Ended: true, Size: max(t.lastSize, t.offset)})
 }
 
 // tailer is one followed file.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,7 +114,8 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	// Before the generations take positions.
 	current, byCopy := f.restoredAt(path)
 	located, oldest, newest := f.locateGenerations(gens)
-	if j := f.locateAnchor(path, gens, located); j >= 0 {
+	j := f.locateAnchor(path, gens, located)
+	if j >= 0 {
 		if oldest < 0 || j < oldest {
 			oldest = j
 		}
@@ -121,18 +123,22 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 	} else if byCopy {
 		current = true // its copy is gone: the inode is all there is
 	}
+	copied := f.copiedFrom(path, gens, located, j >= 0 && byCopy)
 	if current {
 		newest = len(gens)
 	}
 	if oldest < 0 {
-		if f.restoredPath[path] && !current {
-			f.warnLostGeneration(path, gens)
+		if current || !f.namedByCheckpoint(path) {
+			return nil
 		}
-		return nil
+		// Every file the checkpoint named here is gone (warnUnfound says
+		// so): the generations left were all rotated after them, so none
+		// was finished.
+		oldest = 0
 	}
 	var prev *tailer
 	for i := oldest; i < len(gens); i++ {
-		t := f.startGeneration(gens[i], located[i], i < newest)
+		t := f.startGeneration(gens[i], located[i], i < newest, copied)
 		if t == nil {
 			continue
 		}
@@ -148,6 +154,9 @@ type located struct {
 	file *os.File
 	pos  Position
 	ok   bool
+	// byCopy: found by the first bytes alone, in a copy of the file the
+	// position names (a copytruncate's).
+	byCopy bool
 }
 
 // locateGenerations finds the generations restored positions name, and the
@@ -171,7 +180,7 @@ func (f *Follower) locateGenerations(gens []generation) ([]located, int, int) {
 				file.Close()
 				continue
 			}
-			found[i] = located{file, pos, true}
+			found[i] = located{file, pos, true, copies}
 			if oldest < 0 || i < oldest {
 				oldest = i
 			}
@@ -182,9 +191,10 @@ func (f *Follower) locateGenerations(gens []generation) ([]located, int, int) {
 }
 
 // startGeneration follows one generation from its restored position, or
-// from its start when it is newer than every one a position names. It
+// from its start when it is newer than every one a position names: under
+// copied's device and inode when that is not zero (see copiedFrom). It
 // returns nil for one that is not to be read.
-func (f *Follower) startGeneration(g generation, at located, finished bool) *tailer {
+func (f *Follower) startGeneration(g generation, at located, finished bool, copied FileID) *tailer {
 	switch {
 	case g.compressed:
 		f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
@@ -197,6 +207,7 @@ func (f *Follower) startGeneration(g generation, at located, finished bool) *tai
 	}
 	file, err := openRegular(g.name)
 	if err != nil {
+		f.listedGone(g, err)
 		return nil
 	}
 	id, err := identify(file)
@@ -204,8 +215,66 @@ func (f *Follower) startGeneration(g generation, at located, finished bool) *tai
 		file.Close()
 		return nil
 	}
-	f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
-	return f.addTailer(file, g.name, id, 0)
+	if copied.Ino != 0 {
+		f.log.Info("reading a copy made by copytruncate while graceguard was down", "path", g.name)
+	} else {
+		f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
+	}
+	return f.addTailer(file, g.name, copied.readAs(id), 0)
+}
+
+// readAs is the identity a copy of the file copied names (see copiedFrom)
+// is read under: that file's device and inode, the copy's own first bytes
+// (a restart finds the copy by them). id itself when copied is zero.
+func (copied FileID) readAs(id FileID) FileID {
+	if copied.Ino != 0 {
+		id.Dev, id.Ino = copied.Dev, copied.Ino
+	}
+	return id
+}
+
+// copiesOf names the file t follows as the one whose copies are read
+// under its device and inode (see copiedFrom).
+func copiesOf(t *tailer) FileID { return FileID{Dev: t.dev, Ino: t.ino} }
+
+// copiedFrom returns the device and inode of the file at path when it was
+// rotated by copytruncate since the checkpoint (zero otherwise): a
+// restored position naming that inode was found by its first bytes in a
+// copy, or, for an empty file (anchored), by the copy its generation began
+// after. Copytruncate keeps the inode at the path, so the generations made
+// since are copies of that file's content. Every copy is read under the
+// inode of the file it copies, whether its lines were read from that file
+// before it was truncated, from the copy as it was noticed, or from the
+// copy after a restart: an alert's id names the file by inode and the
+// record by offset (which a copy keeps), so the same line read again under
+// the copy's own inode made an alert with another id, sent twice. The
+// inode alone does not tell: after a rename, a file deleted frees its inode
+// for the next one made at the path. When every file the checkpoint named
+// is gone, a position naming the inode tells it with the file's birth: a
+// copytruncate's file was made before the newest generation was last
+// written, a rename's after it; unknown, each generation keeps its own.
+func (f *Follower) copiedFrom(path string, gens []generation, found []located, anchored bool) FileID {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return FileID{}
+	}
+	dev, ino := devIno(st)
+	if ino == 0 {
+		return FileID{}
+	}
+	if anchored {
+		return FileID{Dev: dev, Ino: ino}
+	}
+	for _, l := range found {
+		if l.ok && l.byCopy && l.pos.ID.Dev == dev && l.pos.ID.Ino == ino {
+			return FileID{Dev: dev, Ino: ino}
+		}
+	}
+	named := slices.ContainsFunc(f.restored, func(p Position) bool { return p.Cursor == "" && p.ID.Dev == dev && p.ID.Ino == ino })
+	if born, ok := bornAt(path); ok && named && len(gens) > 0 && born.Before(gens[len(gens)-1].info.ModTime()) {
+		return FileID{Dev: dev, Ino: ino}
+	}
+	return FileID{}
 }
 
 // restoredAt reports whether a restored position names the file now at
@@ -258,24 +327,11 @@ func (f *Follower) locateAnchor(path string, gens []generation, found []located)
 				file.Close()
 				continue
 			}
-			found[i] = located{file, Position{Path: gens[i].name, ID: id, Offset: st.Size()}, true}
+			found[i] = located{file, Position{Path: gens[i].name, ID: id, Offset: st.Size()}, true, false}
 			return i
 		}
 	}
 	return -1
-}
-
-// warnLostGeneration says once that the file a checkpoint named for path
-// is gone from it and its generations: lines written to it after the
-// checkpoint cannot be read.
-func (f *Follower) warnLostGeneration(path string, gens []generation) {
-	var compressed []string
-	for _, g := range gens {
-		if g.compressed {
-			compressed = append(compressed, g.name)
-		}
-	}
-	f.log.Warn("the file last read at this path is gone (deleted, or compressed) and its unread lines cannot be read", "path", path, "compressed_generations", compressed)
 }
 
 // takeRestoredFile finds the saved position of file: by identity, or with
@@ -302,9 +358,11 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // followNewer follows, after t, the generations of path newer than the file
 // named after (or, when that name is unknown, newer than the time since)
 // that no tailer has: a rotation noticed late, with whole generations
-// written meanwhile, except those skip names (nil: none). It returns the
-// newest tailer of the chain (t when there was none).
-func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, skip func(*os.File) bool) *tailer {
+// written meanwhile, except those skip names (nil: none). Copies of the
+// file at path (copied is its device and inode; zero after a rename) are
+// read under its device and inode (see copiedFrom). It returns the newest
+// tailer of the chain (t when there was none).
+func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, skip func(*os.File) bool, copied FileID) *tailer {
 	gens := generations(path)
 	start := -1
 	for i, g := range gens {
@@ -326,6 +384,7 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, s
 		}
 		file, err := openRegular(g.name)
 		if err != nil {
+			f.listedGone(g, err)
 			continue
 		}
 		id, err := identify(file)
@@ -334,7 +393,7 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, s
 			continue
 		}
 		f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
-		n := f.addTailer(file, g.name, id, 0)
+		n := f.addTailer(file, g.name, copied.readAs(id), 0)
 		n.draining, n.after = true, prev
 		prev = n
 	}
@@ -381,18 +440,4 @@ func (e errNotRegular) Error() string {
 		return "is a directory, not a file"
 	}
 	return "is not a regular file (" + e.mode.Type().String() + ")"
-}
-
-// warnUnfound says, once at start-up, which checkpointed files were found
-// neither under a name the patterns match nor among their generations:
-// rotated away and deleted (graceguard was behind more generations than
-// are kept) or compressed, their lines after the checkpoint are lost.
-func (f *Follower) warnUnfound() {
-	for _, pos := range f.restored {
-		if pos.Cursor != "" || f.seen[pos.Path] {
-			continue
-		}
-		f.log.Warn("a file in the checkpoint was not found (deleted or compressed after rotation?): lines written to it after the checkpoint cannot be read",
-			"path", pos.Path, "offset", pos.Offset, "file", pos.ID.String())
-	}
 }

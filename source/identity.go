@@ -39,6 +39,16 @@ type Position struct {
 	// Cursor is the Batch.Cursor of the point Offset names, for streams
 	// resumed by cursor; empty for files.
 	Cursor string `json:"cursor,omitempty"`
+	// Size is the file's size as last seen (Batch.Size), 0 when unknown:
+	// a restart that finds the file gone says how many bytes past Offset
+	// were lost, and takes a rotated generation read to its end for
+	// finished.
+	Size int64 `json:"size,omitempty"`
+	// Unread marks a file announced and not read yet (a generation
+	// waiting for an older one to be read to its end). It says nothing of
+	// which generations were finished; a start looks for it only to say,
+	// when it is gone, that its Size bytes were lost.
+	Unread bool `json:"unread,omitempty"`
 }
 
 // identify reads f's identity.

@@ -235,3 +235,48 @@ func sigcont(t *testing.T, p *watchProc, _, _ string) *watchProc {
 }
 
 func sigterm(t *testing.T, p *watchProc) { p.stop(t) }
+
+// A generation deleted before watch read it (stopped while the log was
+// rotated past the generations kept) is said once, naming the file and
+// where reading stopped, and the generations after it are read; a second
+// restart does not say it again.
+func TestWatchSaysOnceAGenerationWasDeletedUnread(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and stops processes")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "app.log")
+	appendFile(t, logPath, replayLines("u0", 0))
+	p := startWatchProc(t, dir, logPath)
+	p.waitAlerts(t, "u0")
+	p.stop(t)
+	appendFile(t, logPath, replayLines("u1", 1)) // lost with its file
+	renameRotate(t, logPath)
+	appendFile(t, logPath, replayLines("u2", 2))
+	renameRotate(t, logPath)
+	if err := os.Remove(logPath + ".2"); err != nil { // rotate 1: u0 and u1's file deleted
+		t.Fatal(err)
+	}
+	appendFile(t, logPath, replayLines("u3", 3))
+	p = startWatchProc(t, dir, logPath)
+	p.waitAlerts(t, "u0", "u2", "u3")
+	p.stop(t)
+	said := func() int {
+		data, _ := os.ReadFile(p.errPath)
+		return strings.Count(string(data), "deleted before graceguard read it")
+	}
+	if n := said(); n != 1 {
+		t.Errorf("the lost generation was said %d times, want once", n)
+	}
+	if c := p.mismatches(); c["u1"] != 0 {
+		t.Errorf("u1's lines, deleted unread, alerted %d times", c["u1"])
+	}
+	appendFile(t, logPath, replayLines("u4", 4))
+	p = startWatchProc(t, dir, logPath)
+	p.waitAlerts(t, "u0", "u2", "u3", "u4") // it started, past the files it had
+	p.stop(t)
+	if n := said(); n != 1 {
+		t.Errorf("after another restart the lost generation was said %d times in all, want once", n)
+	}
+}

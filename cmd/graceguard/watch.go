@@ -261,6 +261,9 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		return err
 	}
 	o.notReady, o.notes = srcs.notReady, srcs.notes
+	if srcs.files != nil {
+		pipeline.RegisterGenerationsLost(reg, srcs.files.GenerationsLost)
+	}
 	if o.listen != "" {
 		stop, err := serveOps(o, reg, watcher, logger)
 		if err != nil {

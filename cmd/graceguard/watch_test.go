@@ -168,6 +168,7 @@ func TestWatchLifecycle(t *testing.T) {
 		`graceguard_sink_deliveries_total{sink="stdout"} 1`,
 		`graceguard_lag_seconds`,
 		`graceguard_parse_errors_total 0`,
+		`graceguard_generations_lost_total 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -17,6 +17,36 @@ import (
 // passes here: Push and Release copy each event twice and walk the queue,
 // which cost more than the attribution itself.
 func (a *Attributor) Pass(ev *parser.Event, clock time.Time) bool {
+	if !a.passing(ev) {
+		return false
+	}
+	// What Release does after releasing, with every source at clock: no
+	// record waits (none came), but the expiry clock must be where
+	// Release would have left it once one does.
+	horizon := time.Time{}
+	if len(a.learn.ous) > 0 {
+		horizon = clock
+	}
+	a.expireTo(horizon)
+	return true
+}
+
+// PassClock is Pass for sources read each at its own pace (watch): clock
+// says how far each has been read, as it does to Release, which leaves the
+// expiry clock where PassClock does. A watcher catching up on OpenUnison's
+// logs alone passes every event here instead of through Push and Release.
+func (a *Attributor) PassClock(ev *parser.Event, clock Clock) bool {
+	if !a.passing(ev) {
+		return false
+	}
+	a.ouClock, a.ouOK = a.ouThrough(clock)
+	a.expireTo(a.horizon(clock, a.through(clock)))
+	return true
+}
+
+// passing attributes ev in place when nothing can wait for a proxy record,
+// and reports whether it did.
+func (a *Attributor) passing(ev *parser.Event) bool {
 	if a.expect || len(a.events) > 0 || len(a.records) > 0 || ev.Kind == parser.KindProxy {
 		return false
 	}
@@ -26,17 +56,6 @@ func (a *Attributor) Pass(ev *parser.Event, clock time.Time) bool {
 		}
 		a.learn.noteOU(ev.Source)
 		a.resolve(ev, -1)
-	}
-	// What Release does after releasing, with every source at clock: no
-	// record waits (none came), but the expiry clock must be where
-	// Release would have left it once one does.
-	horizon := time.Time{}
-	if len(a.learn.ous) > 0 {
-		horizon = clock
-	}
-	if horizon.Sub(a.expired) >= expireEvery || horizon.Before(a.expired) {
-		a.expired = horizon
-		a.expire(horizon)
 	}
 	return true
 }

@@ -675,6 +675,11 @@ func (w *Watcher) event(ctx context.Context, s *stream, ev parser.Event, err err
 		// records' times are its clock, which attribution waits on.
 		s.watermark = ev.Time
 	}
+	if w.attr.PassClock(&ev, w.attrClock) {
+		// OpenUnison's logs alone, nothing waiting: attributed in place,
+		// as Push and Release would, without their copies and queue walk.
+		return w.admit(ctx, ev)
+	}
 	w.attr.Push(ev, w.opt.now())
 	return w.releaseAttributed(ctx)
 }

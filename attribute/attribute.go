@@ -337,6 +337,11 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 // the proxies' (read through), is Window past it.
 func (a *Attributor) horizon(clock Clock, through time.Time) time.Time {
 	ou, ok := a.ouThrough(clock)
+	return horizonOf(through, ou, ok)
+}
+
+// horizonOf is horizon with the OpenUnison logs' clock asked already.
+func horizonOf(through, ou time.Time, ok bool) time.Time {
 	if !ok {
 		return time.Time{} // no OpenUnison log yet: records wait (capped)
 	}

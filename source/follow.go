@@ -513,8 +513,11 @@ func (f *Follower) readBuffer(t *tailer) (buf, arr []byte) {
 func (f *Follower) emitRead(ctx context.Context, t *tailer, arr []byte, n int) bool {
 	p := len(t.partial)
 	last := bytes.LastIndexByte(arr[p:p+n], '\n')
-	if last < 0 {
-		// No line ends in it: the unfinished line grows, as emitData keeps it.
+	if last < 0 || p+last+1 < recycleMin {
+		// No line ends in it (the unfinished line grows), or a few lines
+		// (another file's, while one is behind): emitData keeps or copies
+		// them, and the array goes back at once rather than stay behind a
+		// small batch.
 		ok := f.emitData(ctx, t, arr[p:p+n])
 		Recycle(arr)
 		return ok

@@ -487,23 +487,39 @@ func TestBacklogBatchesReadIntoRecycledArrays(t *testing.T) {
 	go New(Options{Patterns: []string{path}, Poll: 5 * time.Millisecond}, batches).Run(ctx)
 	var got []byte
 	large := 0
-	for b := range batches {
-		if b.Idle {
-			break
+	// readUntilIdle takes the batches until the file is idle.
+	readUntilIdle := func() {
+		for b := range batches {
+			if b.Idle {
+				return
+			}
+			if len(b.Data) == 0 {
+				continue // the announcement
+			}
+			if b.Offset != int64(len(got)) {
+				t.Fatalf("a batch at offset %d after %d bytes", b.Offset, len(got))
+			}
+			if len(b.Data) > quietChunk {
+				large++
+			}
+			got = append(got, b.Data...)
+			clear(b.Data) // what a reader may do with an array it hands back
+			Recycle(b.Data)
 		}
-		if len(b.Data) == 0 {
-			continue // the announcement
-		}
-		if b.Offset != int64(len(got)) {
-			t.Fatalf("a batch at offset %d after %d bytes", b.Offset, len(got))
-		}
-		if len(b.Data) > quietChunk {
-			large++
-		}
-		got = append(got, b.Data...)
-		clear(b.Data) // what a reader may do with an array it hands back
-		Recycle(b.Data)
 	}
+	readUntilIdle()
+	// A few lines more while reads are still large: a small batch.
+	more := []byte("after 1\nafter 2\n")
+	af, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := af.Write(more); err != nil {
+		t.Fatal(err)
+	}
+	af.Close()
+	want = append(want, more...)
+	readUntilIdle()
 	if !bytes.Equal(got, want) {
 		i := 0
 		for i < min(len(got), len(want)) && got[i] == want[i] {

@@ -58,10 +58,7 @@ func (w *Watcher) sourceClock(id string) (time.Time, bool) {
 			return s.queue[0].Time, true
 		}
 	}
-	for _, s := range w.streams {
-		if !named(s) {
-			continue
-		}
+	for _, s := range w.named.of(id) {
 		if len(s.queue) > 0 {
 			return s.queue[0].Time, true
 		}
@@ -166,8 +163,8 @@ func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bo
 // identity: after a rename rotation the file being drained and the new one
 // share a path, and an event put in the other's queue would be merged, and
 // its refreshes' wait ended, by the wrong file's clock.
-func streamOfEvent(streams map[string]*stream, ev *parser.Event) *stream {
-	for _, s := range streams {
+func streamOfEvent(named streamNames, ev *parser.Event) *stream {
+	for _, s := range named.of(ev.SourceID) {
 		if s.sourceID == ev.SourceID && (ev.SourceID != "" || s.path == ev.Source) {
 			return s
 		}

@@ -99,6 +99,7 @@ type Watcher struct {
 	attrOut  []parser.Event
 	attrSeen attribute.Stats // what the metrics have counted
 	streams  map[string]*stream
+	named    streamNames // the same streams by sourceClock's names
 	held     []heldEvent
 	ending   []*stream                      // ended sources whose events still wait to be merged
 	queued   int                            // events waiting in the sources' queues
@@ -518,6 +519,7 @@ func (w *Watcher) streamOf(b source.Batch) *stream {
 	}
 	s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
 	w.streams[b.Key] = s
+	w.named.add(s)
 	if up := w.opt.UpstreamOf; up != nil {
 		if addr, ok := up(b.Path); ok {
 			// An OpenUnison pod's log (Kubernetes mode): the proxies
@@ -550,6 +552,7 @@ func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
 		}
 	}
 	delete(w.streams, b.Key)
+	w.named.drop(s)
 	if len(s.queue) > 0 {
 		w.ending = append(w.ending, s)
 	}
@@ -690,7 +693,7 @@ func (w *Watcher) event(ctx context.Context, s *stream, ev *parser.Event, err er
 // admit takes an event attribution gave back: it passes on, or a grace
 // reuse is held while other sources may still bring the refresh before it.
 func (w *Watcher) admit(ctx context.Context, ev *parser.Event) error {
-	s := streamOfEvent(w.streams, ev)
+	s := streamOfEvent(w.named, ev)
 	w.stats.TokenAddrs.count(ev)
 	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter && !w.attr.Expecting() {
 		w.warned = true

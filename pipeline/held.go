@@ -58,16 +58,20 @@ func (w *Watcher) sourceClock(id string) (time.Time, bool) {
 			return s.queue[0].Time, true
 		}
 	}
-	for _, s := range w.named.of(id) {
-		if len(s.queue) > 0 {
-			return s.queue[0].Time, true
-		}
-		if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
-			return farFuture, true
-		}
-		return s.watermark, true
+	streams := w.named.of(id)
+	if len(streams) == 0 {
+		return farFuture, true
 	}
-	return farFuture, true
+	// Of several so named (generations of one path, or of one file across
+	// a truncation), the first read: the walk of a map picked any of them.
+	s := streams[0]
+	if len(s.queue) > 0 {
+		return s.queue[0].Time, true
+	}
+	if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
+		return farFuture, true
+	}
+	return s.watermark, true
 }
 
 // maxHeld bounds the events held back; past it the oldest is judged at

@@ -3,6 +3,9 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,24 +23,34 @@ import (
 // A backlog read from the start by watch (follower and watcher, memory
 // state) against scan of the same file in the same iteration: the figure is
 // catchup-x, catch-up's wall time over scan's (issue 14: at most 1.5).
-// GRACEGUARD_BENCH_MB sets the size (default 130, the issue's backlog).
-// bench/catchup.sh runs it several times and prints the best of each.
+// GRACEGUARD_BENCH_MB sets the size (default 130, the issue's backlog),
+// GRACEGUARD_BENCH_FILES the replicas' logs it is spread over (default 1;
+// more is a central watcher started late). bench/catchup.sh runs it several
+// times and prints the best of each.
 func BenchmarkWatchCatchUpVsScan(b *testing.B) {
-	path, truth := writeBacklog(b, 130)
+	files, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_FILES"))
+	paths, truth := writeBacklogFiles(b, 130, max(files, 1))
 	b.SetBytes(truth.Bytes)
 	discard := func(context.Context, []alert.Alert) error { return nil }
 	var scanBest, watchBest, scanCPUBest, watchCPUBest, serialBest time.Duration
 	for b.Loop() {
 		cpu := processCPU()
 		start := time.Now()
-		in, err := os.Open(path)
+		var inputs []Input
+		for _, p := range paths {
+			in, err := os.Open(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inputs = append(inputs, Input{Name: p, R: in})
+		}
+		_, err := Scan(context.Background(), inputs, ScanOptions{Rules: rules.Builtin(), Deliver: discard})
+		for _, in := range inputs {
+			in.R.(*os.File).Close()
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Scan(context.Background(), []Input{{Name: path, R: in}}, ScanOptions{Rules: rules.Builtin(), Deliver: discard}); err != nil {
-			b.Fatal(err)
-		}
-		in.Close()
 		scanTook := time.Since(start)
 		scanCPU := processCPU() - cpu
 
@@ -45,7 +58,7 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 		cpu = processCPU()
 		start = time.Now()
 		var serial time.Duration
-		stats, stop := followBy(b, path, false, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m}, &serial)
+		stats, stop := followBy(b, paths, false, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m}, &serial)
 		deadline := start.Add(10 * time.Minute)
 		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
@@ -53,7 +66,7 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 		watchTook := time.Since(start)
 		watchCPU := processCPU() - cpu
 		stop()
-		if st := stats(); st.Records < truth.Records-1 {
+		if st := stats(); st.Records < truth.Records-int64(len(paths)) {
 			b.Fatalf("read %d records of %d", st.Records, truth.Records)
 		}
 		if scanBest == 0 || scanTook < scanBest {
@@ -89,22 +102,35 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 // (mb when unset) for a catch-up benchmark, and what the generator wrote.
 func writeBacklog(b *testing.B, mb int) (string, loggen.Stats) {
 	b.Helper()
-	if n, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB")); n > 0 {
-		mb = n
+	paths, truth := writeBacklogFiles(b, mb, 1)
+	return paths[0], truth
+}
+
+// writeBacklogFiles is writeBacklog spread over n replicas' logs.
+func writeBacklogFiles(b *testing.B, mb, n int) ([]string, loggen.Stats) {
+	b.Helper()
+	if v, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_MB")); v > 0 {
+		mb = v
 	}
-	path := filepath.Join(b.TempDir(), "backlog.log")
-	f, err := os.Create(path)
+	var paths []string
+	var ws []io.Writer
+	var flush []func() error
+	for i := range n {
+		path := filepath.Join(b.TempDir(), fmt.Sprintf("backlog-%d.log", i))
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		w := bufio.NewWriterSize(f, 1<<20)
+		paths, ws, flush = append(paths, path), append(ws, w), append(flush, w.Flush)
+	}
+	truth, err := loggen.WriteReplicas(ws, loggen.Config{Size: int64(mb) << 20, Seed: 1})
+	for _, f := range flush {
+		err = errors.Join(err, f())
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	truth, err := loggen.Write(w, loggen.Config{Size: int64(mb) << 20, Seed: 1})
-	if err == nil {
-		err = w.Flush()
-	}
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return path, truth
+	return paths, truth
 }

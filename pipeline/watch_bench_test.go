@@ -27,7 +27,7 @@ func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats fu
 // with pollOnly, a look every 20 ms (watch's default).
 func runFollowedBy(b *testing.B, path string, pollOnly bool, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
 	b.Helper()
-	return followBy(b, path, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+	return followBy(b, []string{path}, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
 		for _, a := range g {
 			onAlert(a)
 		}
@@ -39,14 +39,14 @@ func runFollowedBy(b *testing.B, path string, pollOnly bool, onAlert func(alert.
 // watcher with opt.
 func followWith(b *testing.B, path string, opt WatchOptions) (stats func() WatchStats, stop func()) {
 	b.Helper()
-	return followBy(b, path, false, opt, nil)
+	return followBy(b, []string{path}, false, opt, nil)
 }
 
-// followBy is followWith, polling only if told; with watcherCPU set, the
+// followBy is followWith over paths, polling only if told; with watcherCPU set, the
 // watcher's goroutine keeps its own thread and watcherCPU gets the CPU it
 // spent once stop returns: the serial part of catching up, which no core
 // count shortens.
-func followBy(b *testing.B, path string, pollOnly bool, opt WatchOptions, watcherCPU *time.Duration) (stats func() WatchStats, stop func()) {
+func followBy(b *testing.B, paths []string, pollOnly bool, opt WatchOptions, watcherCPU *time.Duration) (stats func() WatchStats, stop func()) {
 	b.Helper()
 	w, err := NewWatcher(opt)
 	if err != nil {
@@ -57,7 +57,7 @@ func followBy(b *testing.B, path string, pollOnly bool, opt WatchOptions, watche
 	// (cmd/graceguard's batchQueue): more would measure fresh arrays
 	// faulted in where watch recycles a few.
 	batches := make(chan source.Batch, 4)
-	f := source.New(source.Options{Patterns: []string{path}, Poll: 20 * time.Millisecond, PollOnly: pollOnly}, batches)
+	f := source.New(source.Options{Patterns: paths, Poll: 20 * time.Millisecond, PollOnly: pollOnly}, batches)
 	go func() {
 		f.Run(ctx)
 		close(batches)

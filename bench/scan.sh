@@ -15,6 +15,9 @@
 #   SEED    generator seed (default 1)
 #   RUNS    timed runs per command (default 5)
 #   STRICT  1: exit 1 when a target is missed or scan cannot run (default 0)
+#   IR      1: also count the instructions of one scan and one grep under
+#           valgrind's cachegrind (slow, ~50x): a figure other work on the
+#           machine does not move, to compare builds on a loaded machine
 #   GNU_TIME  GNU time, for peak RSS (default /usr/bin/time; empty: sample
 #           /proc instead)
 #
@@ -31,6 +34,7 @@ size=${SIZE:-100MB}
 seed=${SEED:-1}
 runs=${RUNS:-5}
 strict=${STRICT:-0}
+ir=${IR:-0}
 pattern=ExpiredRefreshTokenUsed
 min_mbps=1000
 max_ratio=1.2
@@ -126,7 +130,7 @@ peak_rss() {
 }
 gnu_time=${GNU_TIME-/usr/bin/time}
 
-scan_best="" scan_median="" rss="n/a" scan_err="" scan_cpu="n/a" cpu_times=""
+scan_best="" scan_median="" rss="n/a" scan_err="" scan_cpu="n/a" cpu_times="" cpu_split="" grep_cpu="n/a"
 if ((gg_ok)); then
 	# One untimed run first: it warms the binary and tells us whether scan
 	# exists at all before anything is timed.
@@ -156,11 +160,41 @@ if ((gg_ok)); then
 	# work shares the cores: on a loaded machine it is the figure to
 	# compare between builds. Least of the runs; GNU time only.
 	if [[ -n $gnu_time && -x $gnu_time ]]; then
+		# Each run's total, user, system and minor page faults: system time
+		# is where fresh heap shows (every new page is a fault the kernel
+		# zeroes), and grep's is the floor (reading the file).
+		grep_times_cpu=""
 		for _ in $(seq "$runs"); do
-			"$gnu_time" -f '%U %S' -o "$out/cpu" "$gg" scan --format json "$log" >/dev/null 2>&1 || continue
-			cpu_times+=$(awk '{ printf "%.2f\n", $1 + $2 }' "$out/cpu")$'\n'
+			"$gnu_time" -f '%U %S %R' -o "$out/cpu" "$gg" scan --format json "$log" >/dev/null 2>&1 || continue
+			cpu_times+=$(awk '{ printf "%.2f %.2f %.2f %d\n", $1 + $2, $1, $2, $3 }' "$out/cpu")$'\n'
+			"$gnu_time" -f '%U %S' -o "$out/cpu" grep -cF "$pattern" "$log" >"$out/grep.count" 2>/dev/null || true
+			grep_times_cpu+=$(awk '{ printf "%.2f %.2f %.2f\n", $1 + $2, $1, $2 }' "$out/cpu")$'\n'
 		done
-		[[ -n $cpu_times ]] && scan_cpu=$(sort -g <<<"${cpu_times%$'\n'}" | head -n1)
+		if [[ -n $cpu_times ]]; then
+			read -r scan_cpu cpu_user cpu_sys cpu_faults < <(sort -g <<<"${cpu_times%$'\n'}" | head -n1)
+			cpu_split="user $cpu_user s, system $cpu_sys s, $cpu_faults minor faults"
+		fi
+		[[ -n $grep_times_cpu ]] && read -r grep_cpu grep_user grep_sys < <(sort -g <<<"${grep_times_cpu%$'\n'}" | head -n1) &&
+			grep_cpu="$grep_cpu s (user $grep_user s, system $grep_sys s)"
+	fi
+fi
+# instructions CMD...: the instructions CMD executes (all threads), or
+# nothing. Go's asynchronous preemption signals upset valgrind: off. The
+# output goes to a file: grep stops at the first match when it writes to
+# /dev/null.
+instructions() {
+	GODEBUG=asyncpreemptoff=1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$@" \
+		2>&1 >"$out/ir.stdout" | sed -n 's/.*I *refs: *//p' | tr -d ,
+}
+ir_line=""
+if [[ $ir == 1 ]] && ((gg_ok)); then
+	if command -v valgrind >/dev/null; then
+		gg_ir=$(instructions "$gg" scan --format json "$log")
+		grep_ir=$(instructions grep -cF "$pattern" "$log")
+		[[ -n $gg_ir && -n $grep_ir ]] && ir_line=$(awk -v g="$gg_ir" -v r="$grep_ir" -v b="$bytes" \
+			'BEGIN { printf "graceguard %.2f, grep %.2f instructions a byte (%.1fx)", g / b, r / b, g / r }')
+	else
+		ir_line="n/a: valgrind is not installed (Debian package valgrind)"
 	fi
 fi
 load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "n/a")
@@ -187,6 +221,9 @@ if [[ -n $scan_best ]]; then
 		"$(ratio "$scan_best" "$grep_best")" "$(ratio "$scan_median" "$grep_median")" "$max_ratio"
 	printf 'graceguard  peak RSS %s\n' "$rss"
 	printf 'graceguard  CPU      %s s (user + system, least of %s runs: compare this between builds on a loaded machine)\n' "$scan_cpu" "$runs"
+	[[ -n $cpu_split ]] && printf '                     that run: %s\n' "$cpu_split"
+	printf 'grep        CPU      %s (least of %s runs)\n' "$grep_cpu" "$runs"
+	[[ -n $ir_line ]] && printf 'instructions         %s\n' "$ir_line"
 	if [[ -s $out/scan.stderr ]]; then
 		echo "scan's stderr (last lines):"
 		tail -n 4 "$out/scan.stderr" | sed 's/^/  /'

@@ -57,7 +57,6 @@ type Correlator struct {
 	pending    pendingQueue    // token_ok lines waiting, in log order
 	reuses     []reuseMark     // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
-	committing parser.Event // the waiting line being judged, see commitAt
 	attributed parser.Event // a refused refresh judged as its users', see takeoverContext
 	chains     chains       // moved chains and refusals waiting for their AzFail, see takeover.go
 	places     placePairs   // the pairs of places users refresh from, see places.go
@@ -232,12 +231,10 @@ func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) err
 // commitAt takes the waiting line at i off the queue and judges it as a
 // refresh. On an error the line is put back, so nothing is lost.
 func (c *Correlator) commitAt(ctx context.Context, i int, judge Judge) error {
-	// The event is judged from a copy in the Correlator: a copy on the
-	// stack escapes (the judge keeps a pointer for the call), and an Event
-	// allocated per refresh was most of correlation's garbage. The judge
-	// may not keep the event past the call, so one copy serves them all.
-	c.committing = c.pending.entries[i].ev
-	ev := &c.committing
+	// The event is judged where it waited, neither copied (400 bytes a
+	// refresh) nor allocated: the judge may not keep it past the call, and
+	// nothing the call does adds to the queue, which alone moves entries.
+	ev := &c.pending.entries[i].ev
 	c.pending.take(i)
 	if err := c.commit(ctx, ev, judge); err != nil {
 		c.pending.restore(i)

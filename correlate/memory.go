@@ -67,20 +67,47 @@ type MemoryStats struct {
 	SessionIPsCapped int64 // addresses not recorded because a session had sessionIPs already
 }
 
-// Memory is the in-process Store: maps with least-recently-seen eviction.
-// It is safe for concurrent use.
+// Memory is the in-process Store. It is safe for concurrent use.
+//
+// It is laid out for the two things it costs: a cache miss per structure
+// an event touches, and bytes per user kept while idle. Users live in a
+// table (one slice, linked by index, looked up by a keyed 64-bit hash of
+// their name: no string compared, no allocation per user but their own
+// DN); each owns its DN once; times are stamps (no pointer, 16 bytes);
+// what few users have (grace reuses, places) hangs off one pointer made
+// when first needed.
 type Memory struct {
 	mu       sync.Mutex
 	limits   Limits
-	users    *lru[UserID, *userState]
+	users    *table[userState]
+	hasher   userHasher
+	zones    zones
+	idps     map[string]string // the IdPs' names, one copy each
 	sessions *sessionTable
 	stats    MemoryStats
 }
 
+// maxIdPs bounds the IdP names shared between users; past it each user
+// keeps a copy of its own. A deployment has a handful.
+const maxIdPs = 64
+
+// seenIP is an address seen for a user, in 48 bytes: its times' zone is
+// the user's (one process parses in one zone).
 type seenIP struct {
-	addr        netip.Addr
-	first, last time.Time
+	addr                netip.Addr
+	firstSec, lastSec   int64
+	firstNsec, lastNsec int32
 }
+
+func newSeenIP(a netip.Addr, t stamp) seenIP {
+	return seenIP{addr: a, firstSec: t.sec, lastSec: t.sec, firstNsec: t.nsec, lastNsec: t.nsec}
+}
+
+func (s *seenIP) lastInstant() time.Time { return time.Unix(s.lastSec, int64(s.lastNsec)) }
+
+func (s *seenIP) first(loc uint8) stamp { return stamp{sec: s.firstSec, nsec: s.firstNsec, loc: loc} }
+
+func (s *seenIP) last(loc uint8) stamp { return stamp{sec: s.lastSec, nsec: s.lastNsec, loc: loc} }
 
 // reuseFact is a grace reuse remembered for the burst counts.
 type reuseFact struct {
@@ -88,20 +115,168 @@ type reuseFact struct {
 	foreign bool // its client was not the rotating refresh's
 }
 
+// refreshFact is a RefreshFact as the store keeps it, in 72 bytes and no
+// allocation of its own: its session id, in OpenUnison's form, packed to
+// its 20 bytes; what attribution adds (the peer OpenUnison logged when it
+// is not the client, the agent) kept apart, shared between consecutive
+// refreshes of the same client, and absent without proxies.
+type refreshFact struct {
+	sec         int64
+	nsec        int32
+	loc         uint8
+	attribution parser.Attribution
+	peerIsIP    bool // client is nil and the peer was the client's address
+	sessionKind uint8
+	ip          netip.Addr
+	session     [20]byte // the id's hex digits, when sessionKind is sessionPacked
+	client      *refreshClient
+}
+
+// refreshClient is what attribution said of a refresh's client, and a
+// session id not in OpenUnison's form.
+type refreshClient struct {
+	peer    netip.Addr
+	agent   string
+	session string // when sessionKind is sessionOther
+}
+
+// How a refresh's session id is kept.
+const (
+	sessionNone   uint8 = iota // ""
+	sessionNull                // "null", as OpenUnison prints none
+	sessionPacked              // "f" and 40 lower-case hex digits, in session
+	sessionOther               // in client.session
+)
+
+// packSession packs an OpenUnison session id ("f" and 40 lower-case hex
+// digits); ok false for any other string.
+func packSession(id string) (b [20]byte, ok bool) {
+	if len(id) != 41 || id[0] != 'f' {
+		return b, false
+	}
+	for i := range b {
+		hi, ok1 := unhex(id[1+2*i])
+		lo, ok2 := unhex(id[2+2*i])
+		if !ok1 || !ok2 {
+			return b, false
+		}
+		b[i] = hi<<4 | lo
+	}
+	return b, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+func (r *refreshFact) sessionID() string {
+	switch r.sessionKind {
+	case sessionNull:
+		return "null"
+	case sessionPacked:
+		const digits = "0123456789abcdef"
+		var b [41]byte
+		b[0] = 'f'
+		for i, x := range r.session {
+			b[1+2*i], b[2+2*i] = digits[x>>4], digits[x&15]
+		}
+		return string(b[:])
+	case sessionOther:
+		return r.client.session
+	}
+	return ""
+}
+
+func (r *refreshFact) time() stamp { return stamp{sec: r.sec, nsec: r.nsec, loc: r.loc} }
+
+func (r *refreshFact) peer() netip.Addr {
+	switch {
+	case r.client != nil:
+		return r.client.peer
+	case r.peerIsIP:
+		return r.ip
+	}
+	return netip.Addr{}
+}
+
+func (r *refreshFact) agent() string {
+	if r.client != nil {
+		return r.client.agent
+	}
+	return ""
+}
+
+// newRefreshFact keeps a refresh for u, its strings copied out of the
+// record they were cut from.
+func (m *Memory) newRefreshFact(u *userState, t stamp, ip, peer netip.Addr, session, agent string, a parser.Attribution) refreshFact {
+	r := refreshFact{sec: t.sec, nsec: t.nsec, loc: t.loc, attribution: a, ip: ip}
+	other := ""
+	switch b, ok := packSession(session); {
+	case ok:
+		r.sessionKind, r.session = sessionPacked, b
+	case session == "":
+	case session == "null":
+		r.sessionKind = sessionNull
+	default:
+		r.sessionKind, other = sessionOther, session
+	}
+	switch {
+	case other == "" && agent == "" && peer == ip:
+		r.peerIsIP = peer.IsValid()
+	case other == "" && agent == "" && !peer.IsValid():
+	default:
+		r.client = m.clientOf(u, peer, agent, other)
+	}
+	return r
+}
+
+// clientOf returns the user's last refresh's client when it is the same,
+// else a new one: a client refreshes through one proxy with one agent for
+// days, and sixteen copies of it would cost more than the rest of a
+// refresh.
+func (m *Memory) clientOf(u *userState, peer netip.Addr, agent, session string) *refreshClient {
+	if u.refreshes.len() > 0 {
+		if c := u.refreshes.at(0).client; c != nil && c.peer == peer && c.agent == agent && c.session == session {
+			return c
+		}
+	}
+	return &refreshClient{peer: peer, agent: strings.Clone(agent), session: strings.Clone(session)}
+}
+
 type userState struct {
-	firstSeen time.Time
-	lastSeen  time.Time
-	refreshes ring[RefreshFact]
+	id        UserID
+	firstSeen stamp
+	lastSeen  stamp
+	refreshes ring[refreshFact]
 	ips       []seenIP // most recently seen first
+	more      *userMore
+}
+
+// userMore is what a user has only once a reuse or a place was learned.
+type userMore struct {
 	reuses    ring[reuseFact]
 	countries []string // most recently seen first
 	asns      []uint   // most recently seen first
 }
 
+func (u *userState) extra() *userMore {
+	if u.more == nil {
+		u.more = &userMore{}
+	}
+	return u.more
+}
+
 // NewMemory returns an empty Memory store.
 func NewMemory(l Limits) *Memory {
 	l = l.withDefaults()
-	return &Memory{limits: l, users: newLRU[UserID, *userState](), sessions: newSessionTable(l.MaxSessions)}
+	return &Memory{limits: l, users: newTable[userState](), hasher: newUserHasher(), idps: map[string]string{},
+		sessions: newSessionTable(l.MaxSessions)}
 }
 
 // Stats returns sizes and eviction counts.
@@ -128,27 +303,53 @@ func (m *Memory) Apply(_ context.Context, obs Observation) (Facts, error) {
 	return f, nil
 }
 
+// user returns key's history, made if new. The pointer is valid until the
+// next user is added.
 func (m *Memory) user(key UserID, now time.Time) *userState {
-	if u, ok := m.users.get(key); ok {
+	h := m.hasher.hash(key)
+	if u := m.users.touch(h); u != nil {
 		return u
 	}
-	u := &userState{firstSeen: now, lastSeen: now}
 	if m.users.len() >= m.limits.MaxUsers {
 		m.users.removeOldest()
 		m.stats.UsersEvicted++
 	}
-	// The key's strings are cut from the log record: cloned, the record
+	t := m.zones.stamp(now)
+	// The key's strings are cut from the log record: copied, the record
 	// they were cut from need not stay in memory with the user.
-	m.users.add(UserID{IdP: strings.Clone(key.IdP), DN: strings.Clone(key.DN)}, u)
-	return u
+	return m.users.add(h, userState{id: m.ownID(key), firstSeen: t, lastSeen: t})
+}
+
+// ownID copies a user's name out of the record it was cut from, sharing
+// the IdP's name with the other users of that IdP.
+func (m *Memory) ownID(key UserID) UserID {
+	idp, ok := m.idps[key.IdP]
+	if !ok {
+		idp = strings.Clone(key.IdP)
+		if len(m.idps) < maxIdPs {
+			m.idps[idp] = idp
+		}
+	}
+	return UserID{IdP: idp, DN: strings.Clone(key.DN)}
+}
+
+// userKey returns key with the store's copies of its strings, when the
+// user is tracked: the Correlator's indexes share them.
+func (m *Memory) userKey(key UserID) (UserID, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u := m.users.peek(m.hasher.hash(key)); u != nil {
+		return u.id, true
+	}
+	return key, false
 }
 
 // expireUsers drops users unseen for longer than the IP TTL: by then they
-// have no facts left. The LRU's oldest end holds the candidates.
+// have no facts left. The table's oldest end holds the candidates.
 func (m *Memory) expireUsers(now time.Time) {
 	for {
-		_, u, ok := m.users.oldest()
-		if !ok || within(u.lastSeen, now, m.limits.IPTTL) {
+		u := m.users.oldest()
+		if u == nil || within(u.lastSeen.instant(), now, m.limits.IPTTL) {
 			return
 		}
 		m.users.removeOldest()
@@ -158,36 +359,42 @@ func (m *Memory) expireUsers(now time.Time) {
 
 func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 	var f Facts
-	if u.refreshes.len() > 0 || len(u.ips) > 0 || u.reuses.len() > 0 {
-		f.FirstSeen = u.firstSeen
+	if u.refreshes.len() > 0 || len(u.ips) > 0 || (u.more != nil && u.more.reuses.len() > 0) {
+		f.FirstSeen = m.zones.time(u.firstSeen)
 	}
 	if prev, ok := m.prevAt(u, obs.Time); ok {
-		f.Prev = &prev
+		p := m.refreshOut(prev)
+		f.Prev = &p
 	}
 	u.ips = slices.DeleteFunc(u.ips, func(s seenIP) bool {
-		old := obs.Time.Sub(s.last) > m.limits.IPTTL
+		old := obs.Time.Sub(s.lastInstant()) > m.limits.IPTTL
 		if old {
 			m.stats.IPsExpired++
 		}
 		return old
 	})
-	for _, s := range u.ips {
-		f.UserIPs = append(f.UserIPs, s.addr)
-		if s.addr == obs.IP {
-			f.IPSeen = true
+	if len(u.ips) > 0 {
+		f.UserIPs = make([]netip.Addr, len(u.ips))
+		for i, s := range u.ips {
+			f.UserIPs[i] = s.addr
+			if s.addr == obs.IP {
+				f.IPSeen = true
+			}
 		}
 	}
-	f.Countries = slices.Clone(u.countries)
-	f.ASNs = slices.Clone(u.asns)
-	for i := range u.reuses.len() {
-		r := u.reuses.newest(i)
-		if d := obs.Time.Sub(r.time); d >= 0 && d <= time.Hour {
-			f.Reuses1h++
-			if r.foreign {
-				f.ForeignReuses1h++
-			}
-			if d <= 10*time.Minute {
-				f.Reuses10m++
+	if mo := u.more; mo != nil {
+		f.Countries = slices.Clone(mo.countries)
+		f.ASNs = slices.Clone(mo.asns)
+		for i := range mo.reuses.len() {
+			r := mo.reuses.newest(i)
+			if d := obs.Time.Sub(r.time); d >= 0 && d <= time.Hour {
+				f.Reuses1h++
+				if r.foreign {
+					f.ForeignReuses1h++
+				}
+				if d <= 10*time.Minute {
+					f.Reuses10m++
+				}
 			}
 		}
 	}
@@ -201,19 +408,26 @@ func (m *Memory) userFacts(u *userState, obs Observation) Facts {
 	return f
 }
 
+// refreshOut is a refresh as the store's callers see it.
+func (m *Memory) refreshOut(r *refreshFact) RefreshFact {
+	return RefreshFact{Time: m.zones.time(r.time()), IP: r.ip, Session: r.sessionID(), Agent: r.agent(),
+		Attribution: r.attribution, Peer: r.peer()}
+}
+
 // prevAt returns the latest refresh by log time at or before t, also when
 // the history learned them out of order (replicas read at different
 // speeds): the last one learned wins a tie.
-func (m *Memory) prevAt(u *userState, t time.Time) (RefreshFact, bool) {
-	var prev RefreshFact
-	found := false
+func (m *Memory) prevAt(u *userState, t time.Time) (*refreshFact, bool) {
+	var prev *refreshFact
+	var prevT time.Time
 	for i := range u.refreshes.len() {
-		r := u.refreshes.newest(i)
-		if !r.Time.After(t) && (!found || r.Time.After(prev.Time)) {
-			prev, found = r, true
+		r := u.refreshes.at(i)
+		rt := r.time().instant()
+		if !rt.After(t) && (prev == nil || rt.After(prevT)) {
+			prev, prevT = r, rt
 		}
 	}
-	return prev, found && t.Sub(prev.Time) <= m.limits.RefreshTTL
+	return prev, prev != nil && t.Sub(prevT) <= m.limits.RefreshTTL
 }
 
 // foreignReuse reports whether a reuse came from another client than the
@@ -222,7 +436,7 @@ func (m *Memory) prevAt(u *userState, t time.Time) (RefreshFact, bool) {
 // two controller pods are not two clients.
 func (m *Memory) foreignReuse(u *userState, obs Observation) bool {
 	prev, ok := m.prevAt(u, obs.Time)
-	return ok && prev.IP != obs.IP && clientKnown(prev.Attribution) && clientKnown(obs.Attribution)
+	return ok && prev.ip != obs.IP && clientKnown(prev.attribution) && clientKnown(obs.Attribution)
 }
 
 // clientKnown reports whether an attribution names the client.
@@ -244,24 +458,25 @@ func (m *Memory) sessionFacts(obs Observation) ([]netip.Addr, bool) {
 func hasSession(id string) bool { return id != "" && id != "null" }
 
 func (m *Memory) learn(u *userState, obs Observation) {
-	if obs.Time.After(u.lastSeen) {
-		u.lastSeen = obs.Time
+	t := m.zones.stamp(obs.Time)
+	if obs.Time.After(u.lastSeen.instant()) {
+		u.lastSeen = t
 	}
-	if obs.Time.Before(u.firstSeen) {
-		u.firstSeen = obs.Time
+	if obs.Time.Before(u.firstSeen.instant()) {
+		u.firstSeen = t
 	}
 	switch obs.Action {
 	case Refresh:
-		u.refreshes.push(RefreshFact{Time: obs.Time, IP: obs.IP, Session: strings.Clone(obs.Session), Agent: strings.Clone(obs.Agent), Attribution: obs.Attribution, Peer: obs.Peer}, m.limits.MaxRefreshes)
-		m.learnIP(u, obs)
+		u.refreshes.push(m.newRefreshFact(u, t, obs.IP, obs.Peer, obs.Session, obs.Agent, obs.Attribution), m.limits.MaxRefreshes)
+		m.learnIP(u, obs, t)
 		m.learnPlace(u, obs)
 		m.learnSession(obs)
 	case Login:
-		m.learnIP(u, obs)
+		m.learnIP(u, obs, t)
 		m.learnPlace(u, obs)
 		m.learnSession(obs)
 	case Reuse:
-		u.reuses.push(reuseFact{time: obs.Time, foreign: m.foreignReuse(u, obs)}, m.limits.MaxReuses)
+		u.extra().reuses.push(reuseFact{time: obs.Time, foreign: m.foreignReuse(u, obs)}, m.limits.MaxReuses)
 		m.learnSession(obs)
 	}
 }
@@ -277,6 +492,13 @@ func (r *ring[T]) len() int { return len(r.vals) }
 
 func (r *ring[T]) push(v T, max int) {
 	if len(r.vals) < max {
+		if len(r.vals) == cap(r.vals) {
+			// Grown by one at a time up to the cap: most users keep a
+			// few values, and append would double past them.
+			grown := make([]T, len(r.vals), min(max, len(r.vals)+1+len(r.vals)/2))
+			copy(grown, r.vals)
+			r.vals = grown
+		}
 		r.vals = append(r.vals, v)
 		return
 	}
@@ -284,20 +506,25 @@ func (r *ring[T]) push(v T, max int) {
 	r.next = (r.next + 1) % len(r.vals)
 }
 
-// newest returns the i-th newest value, i from 0.
-func (r *ring[T]) newest(i int) T {
+// at returns the i-th newest value, i from 0.
+func (r *ring[T]) at(i int) *T {
 	n := len(r.vals)
-	return r.vals[((r.next-1-i)%n+n)%n]
+	return &r.vals[((r.next-1-i)%n+n)%n]
 }
+
+// newest returns the i-th newest value, i from 0.
+func (r *ring[T]) newest(i int) T { return *r.at(i) }
 
 // learnPlace remembers the country and network of a legitimate refresh or
 // login, most recent first, dropping the least recent past MaxPlaces.
 func (m *Memory) learnPlace(u *userState, obs Observation) {
 	if obs.Country != "" {
-		u.countries = moveToFront(u.countries, obs.Country, m.limits.MaxPlaces)
+		mo := u.extra()
+		mo.countries = moveToFront(mo.countries, obs.Country, m.limits.MaxPlaces)
 	}
 	if obs.ASN != 0 {
-		u.asns = moveToFront(u.asns, obs.ASN, m.limits.MaxPlaces)
+		mo := u.extra()
+		mo.asns = moveToFront(mo.asns, obs.ASN, m.limits.MaxPlaces)
 	}
 }
 
@@ -317,17 +544,17 @@ func moveToFront[T comparable](s []T, v T, max int) []T {
 // by log time, so events learned out of order (replicas read at different
 // speeds) leave the same history as in order; past the cap the least
 // recently seen goes, which may be the one just learned.
-func (m *Memory) learnIP(u *userState, obs Observation) {
+func (m *Memory) learnIP(u *userState, obs Observation, t stamp) {
 	if !obs.IP.IsValid() {
 		return
 	}
-	s := seenIP{addr: obs.IP, first: obs.Time, last: obs.Time}
+	s := newSeenIP(obs.IP, t)
 	if i := slices.IndexFunc(u.ips, func(x seenIP) bool { return x.addr == obs.IP }); i >= 0 {
 		s = u.ips[i]
-		if obs.Time.After(s.last) {
-			s.last = obs.Time
+		if obs.Time.After(s.lastInstant()) {
+			s.lastSec, s.lastNsec = t.sec, t.nsec
 		}
-		if i == 0 || u.ips[i-1].last.After(s.last) {
+		if i == 0 || u.ips[i-1].lastInstant().After(s.lastInstant()) {
 			// Still in place (last only grows, so nothing after it is
 			// newer): the usual refresh, from the address seen last.
 			u.ips[i] = s
@@ -335,7 +562,14 @@ func (m *Memory) learnIP(u *userState, obs Observation) {
 		}
 		u.ips = slices.Delete(u.ips, i, i+1)
 	}
-	at, _ := slices.BinarySearchFunc(u.ips, s.last, func(x seenIP, t time.Time) int { return t.Compare(x.last) })
+	last := s.lastInstant()
+	at, _ := slices.BinarySearchFunc(u.ips, last, func(x seenIP, t time.Time) int { return t.Compare(x.lastInstant()) })
+	if len(u.ips) == cap(u.ips) && len(u.ips) < m.limits.MaxIPsPerUser {
+		// Grown by half, not doubled: most users have an address or two.
+		grown := make([]seenIP, len(u.ips), min(m.limits.MaxIPsPerUser+1, len(u.ips)+1+len(u.ips)/2))
+		copy(grown, u.ips)
+		u.ips = grown
+	}
 	u.ips = slices.Insert(u.ips, at, s)
 	if len(u.ips) > m.limits.MaxIPsPerUser {
 		u.ips = u.ips[:m.limits.MaxIPsPerUser]

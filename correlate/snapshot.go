@@ -59,25 +59,26 @@ func (m *Memory) Snapshot() MemorySnapshot {
 func (m *Memory) EachUser(fn func(UserSnapshot) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for e := m.users.head.prev; e != &m.users.head; e = e.prev {
-		u := e.val
-		us := UserSnapshot{ID: e.key, FirstSeen: u.firstSeen, LastSeen: u.lastSeen, Countries: u.countries, ASNs: u.asns}
-		for i := u.refreshes.len() - 1; i >= 0; i-- {
-			us.Refreshes = append(us.Refreshes, u.refreshes.newest(i))
-		}
-		for i := u.reuses.len() - 1; i >= 0; i-- {
-			r := u.reuses.newest(i)
+	return m.users.each(func(u *userState) error { return fn(m.userSnapshot(u)) })
+}
+
+func (m *Memory) userSnapshot(u *userState) UserSnapshot {
+	us := UserSnapshot{ID: u.id, FirstSeen: m.zones.time(u.firstSeen), LastSeen: m.zones.time(u.lastSeen)}
+	for i := u.refreshes.len() - 1; i >= 0; i-- {
+		us.Refreshes = append(us.Refreshes, m.refreshOut(u.refreshes.at(i)))
+	}
+	if mo := u.more; mo != nil {
+		us.Countries, us.ASNs = mo.countries, mo.asns
+		for i := mo.reuses.len() - 1; i >= 0; i-- {
+			r := mo.reuses.newest(i)
 			us.Reuses = append(us.Reuses, r.time)
 			us.ForeignReuses = append(us.ForeignReuses, r.foreign)
 		}
-		for _, ip := range u.ips {
-			us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: ip.first, Last: ip.last})
-		}
-		if err := fn(us); err != nil {
-			return err
-		}
 	}
-	return nil
+	for _, ip := range u.ips {
+		us.IPs = append(us.IPs, SeenIP{Addr: ip.addr, First: m.zones.time(ip.first(u.lastSeen.loc)), Last: m.zones.time(ip.last(u.lastSeen.loc))})
+	}
+	return us
 }
 
 // SnapshotWithoutUsers copies everything but the users: sessions and counts.
@@ -88,7 +89,7 @@ func (m *Memory) SnapshotWithoutUsers() MemorySnapshot {
 	t := m.sessions
 	for i, h := range t.hashes {
 		if h != 0 {
-			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: h, IPs: append([][16]byte(nil), t.ips[i][:t.counts[i]]...)})
+			snap.Sessions = append(snap.Sessions, SessionSnapshot{Hash: h, IPs: t.slotIPs(i)})
 		}
 	}
 	return snap
@@ -99,7 +100,7 @@ func (m *Memory) SnapshotWithoutUsers() MemorySnapshot {
 func (m *Memory) Restore(snap MemorySnapshot) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.users = newLRU[UserID, *userState]()
+	m.users = newTable[userState]()
 	m.sessions = newSessionTable(m.limits.MaxSessions)
 	m.stats = snap.Stats
 	for _, us := range snap.Users {
@@ -171,15 +172,16 @@ func (c *Correlator) Snapshot() CorrelatorSnapshot {
 // from, so a checkpoint holds what the last quarter hour touched.
 func (ch *chains) snapshot() ([]ChainLast, []ChainMove) {
 	var newest time.Time
-	if _, v, ok := ch.last.newest(); ok {
+	if v := ch.last.newest(); v != nil {
 		newest = v.time
 	}
 	var lasts []ChainLast
-	for e := ch.last.head.prev; e != &ch.last.head; e = e.prev {
-		if within(e.val.time, newest, SessionReach) {
-			lasts = append(lasts, ChainLast{User: e.key, IP: e.val.ip, Time: e.val.time, Agent: e.val.agent})
+	ch.last.each(func(l *lastRefresh) error {
+		if within(l.time, newest, SessionReach) {
+			lasts = append(lasts, ChainLast{User: l.user, IP: l.ip, Time: l.time, Agent: l.agent})
 		}
-	}
+		return nil
+	})
 	var moves []ChainMove
 	for _, ms := range ch.moves {
 		moves = append(moves, ms...)
@@ -200,8 +202,12 @@ func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 	c.stats = snap.Stats
 	c.chains = newChains()
 	for _, l := range snap.Chains {
+		h := c.chains.hasher.hash(l.User)
+		// The same user twice: the later one is the more recent, as in
+		// the memory store.
+		c.chains.last.remove(h)
 		if c.chains.last.len() < maxChainUsers {
-			c.chains.last.add(l.User, lastRefresh{ip: l.IP, time: l.Time, agent: l.Agent})
+			c.chains.last.add(h, lastRefresh{user: l.User, ip: l.IP, time: l.Time, agent: l.Agent})
 		}
 	}
 	for _, m := range snap.Moves {
@@ -222,23 +228,33 @@ func (m *Memory) AddUser(us UserSnapshot) {
 }
 
 func (m *Memory) addUser(us UserSnapshot) {
-	u := &userState{firstSeen: us.FirstSeen, lastSeen: us.LastSeen,
-		countries: us.Countries[:min(len(us.Countries), m.limits.MaxPlaces)], asns: us.ASNs[:min(len(us.ASNs), m.limits.MaxPlaces)]}
-	for _, r := range us.Refreshes {
-		u.refreshes.push(r, m.limits.MaxRefreshes)
-	}
-	for i, t := range us.Reuses {
-		u.reuses.push(reuseFact{time: t, foreign: i < len(us.ForeignReuses) && us.ForeignReuses[i]}, m.limits.MaxReuses)
-	}
-	for _, ip := range us.IPs {
-		if len(u.ips) < m.limits.MaxIPsPerUser {
-			u.ips = append(u.ips, seenIP{addr: ip.Addr, first: ip.First, last: ip.Last})
+	u := userState{id: m.ownID(us.ID), firstSeen: m.zones.stamp(us.FirstSeen), lastSeen: m.zones.stamp(us.LastSeen)}
+	if len(us.Countries) > 0 || len(us.ASNs) > 0 || len(us.Reuses) > 0 {
+		mo := u.extra()
+		mo.countries = us.Countries[:min(len(us.Countries), m.limits.MaxPlaces)]
+		mo.asns = us.ASNs[:min(len(us.ASNs), m.limits.MaxPlaces)]
+		for i, t := range us.Reuses {
+			mo.reuses.push(reuseFact{time: t, foreign: i < len(us.ForeignReuses) && us.ForeignReuses[i]}, m.limits.MaxReuses)
 		}
+	}
+	for _, r := range us.Refreshes {
+		u.refreshes.push(m.newRefreshFact(&u, m.zones.stamp(r.Time), r.IP, r.Peer, r.Session, r.Agent, r.Attribution), m.limits.MaxRefreshes)
+	}
+	u.ips = make([]seenIP, 0, min(len(us.IPs), m.limits.MaxIPsPerUser))
+	for _, ip := range us.IPs[:cap(u.ips)] {
+		first, last := m.zones.stamp(ip.First), m.zones.stamp(ip.Last)
+		u.ips = append(u.ips, seenIP{addr: ip.Addr, firstSec: first.sec, firstNsec: first.nsec, lastSec: last.sec, lastNsec: last.nsec})
+	}
+	h := m.hasher.hash(u.id)
+	if m.users.peek(h) != nil {
+		// The same user twice in a snapshot: the later one is the more
+		// recently seen, as an lru keyed by name kept it.
+		m.users.remove(h)
 	}
 	if m.users.len() >= m.limits.MaxUsers {
 		m.users.removeOldest()
 	}
-	m.users.add(us.ID, u)
+	m.users.add(h, u)
 }
 
 // Local returns the store itself: all of a Memory store's history is local,

@@ -68,6 +68,7 @@ type Takeover struct {
 }
 
 type lastRefresh struct {
+	user  UserID
 	ip    netip.Addr
 	time  time.Time
 	agent string
@@ -78,16 +79,19 @@ type refusalMark struct {
 	time   time.Time
 }
 
-// chains is the Correlator's in-process index of moved chains.
+// chains is the Correlator's in-process index of moved chains. Its last
+// refreshes are a table like the memory store's users, for the same
+// reasons: every refresh looks its user up.
 type chains struct {
-	last     *lru[UserID, lastRefresh]
+	last     *table[lastRefresh]
+	hasher   userHasher
 	moves    map[netip.Addr][]ChainMove // by From
 	n        int
 	refusals map[threadKey]refusalMark
 }
 
 func newChains() chains {
-	return chains{last: newLRU[UserID, lastRefresh](), moves: map[netip.Addr][]ChainMove{}, refusals: map[threadKey]refusalMark{}}
+	return chains{last: newTable[lastRefresh](), hasher: newUserHasher(), moves: map[netip.Addr][]ChainMove{}, refusals: map[threadKey]refusalMark{}}
 }
 
 // refreshed learns a legitimate refresh: a move when the user's previous
@@ -105,12 +109,13 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 	c.dropMoves(u, ev.IP)
 	// One lookup for the read and the write: the user's key (IdP and DN,
 	// tens of bytes) is hashed once per refresh here.
-	e := ch.last.touch(u)
+	h := ch.hasher.hash(u)
+	e := ch.last.touch(h)
 	if e != nil {
-		prev := e.val
+		prev := *e
 		if prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
-			// The key as stored is a clone already: the move shares it.
-			c.addMove(ChainMove{User: e.key, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
+			// The key as stored is a copy already: the move shares it.
+			c.addMove(ChainMove{User: prev.user, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
 				To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
 				ToSession: ev.Session, ToAttributed: ev.Attribution})
 		}
@@ -118,16 +123,30 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 			return // learned out of order: the later refresh stays the chain's
 		}
 	}
-	last := lastRefresh{ip: ev.IP, time: ev.Time, agent: strings.Clone(ev.Agent)}
 	if e != nil {
-		e.val = last
+		e.ip, e.time = ev.IP, ev.Time
+		if e.agent != ev.Agent {
+			e.agent = strings.Clone(ev.Agent)
+		}
 		return
 	}
 	if ch.last.len() >= maxChainUsers {
 		ch.last.removeOldest()
 		c.stats.ChainUsersEvicted++
 	}
-	ch.last.add(UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}, last)
+	ch.last.add(h, lastRefresh{user: c.ownUser(u), ip: ev.IP, time: ev.Time, agent: strings.Clone(ev.Agent)})
+}
+
+// ownUser returns a copy of u's strings for an index to keep: the memory
+// store's copy when it tracks the user (it has just learned the event, so
+// it nearly always does), else a copy of its own.
+func (c *Correlator) ownUser(u UserID) UserID {
+	if l, ok := c.store.(interface{ Local() *Memory }); ok {
+		if id, ok := l.Local().userKey(u); ok {
+			return id
+		}
+	}
+	return UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}
 }
 
 func (c *Correlator) dropMoves(u UserID, from netip.Addr) {

@@ -23,47 +23,103 @@ type BlockStats struct {
 // hold both to splitRecordsRef, the same walk without the classification).
 func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line int64)) BlockStats {
 	var st BlockStats
-	recStart, recEnd, firstEnd := -1, 0, 0
+	n := len(block)
+	// A record is closed when the next one opens, so it is classified when
+	// it opens (by its first line, which the walk holds then) and its kind
+	// kept until its end is known: one pass, no closure per record.
+	recStart, kind := -1, KindOther
 	var recLine int64
-	emit := func() {
-		rec := block[recStart:recEnd]
-		if len(rec) > MaxRecord {
-			rec = rec[:MaxRecord]
-			st.Cut++
+	end := 0
+	oidc := oidcCursor{next: -1}
+	for pos := 0; pos < n; pos = end + 1 {
+		line := block[pos:]
+		end = n
+		if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+			end = pos + nl
+			line = line[:nl]
 		}
-		st.Records++
-		first := rec[:min(firstEnd, recStart+len(rec))-recStart]
-		if IsRecordStart(first) {
+		st.Lines++
+		headed := IsRecordStart(line)
+		if recStart >= 0 {
+			if !headed {
+				continue // a continuation line
+			}
+			st.close(block, recStart, pos-1, kind, recLine, fn)
+		} else if len(bytes.TrimSpace(line)) == 0 {
+			continue // blank lines before the first record belong to nothing
+		}
+		if headed {
 			st.Headed++
 		}
-		if k := ClassifyLine(first); k != KindOther {
-			fn(rec, k, recStart, recLine)
-		}
-	}
-	for pos := 0; pos < len(block); {
-		end := len(block)
-		if nl := bytes.IndexByte(block[pos:], '\n'); nl >= 0 {
-			end = pos + nl
-		}
-		line := block[pos:end]
-		st.Lines++
-		switch {
-		case recStart >= 0 && !IsRecordStart(line):
-			recEnd = end
-		case recStart < 0 && len(bytes.TrimSpace(line)) == 0:
-			// blank lines before the first record belong to nothing
-		default:
-			if recStart >= 0 {
-				emit()
-			}
-			recStart, recEnd, firstEnd, recLine = pos, end, end, st.Lines
-		}
-		pos = end + 1
+		recStart, recLine = pos, st.Lines
+		kind = classifyFirst(trimCR(line[:min(len(line), MaxRecord)]), pos, block, &oidc)
 	}
 	if recStart >= 0 {
-		emit()
+		st.close(block, recStart, end, kind, recLine, fn)
 	}
 	return st
+}
+
+// close counts the record block[start:end] and hands it to fn unless it is
+// noise.
+func (st *BlockStats) close(block []byte, start, end int, kind Kind, line int64, fn func([]byte, Kind, int, int64)) {
+	st.Records++
+	if end-start > MaxRecord {
+		end = start + MaxRecord
+		st.Cut++
+	}
+	if kind != KindOther {
+		fn(block[start:end], kind, start, line)
+	}
+}
+
+// classifyFirst is ClassifyLine for a record's first line, block[pos:]'s
+// first len(line) bytes without a final '\r'. Most of OpenUnison's lines
+// are ruled out without reading their header: every kind ClassifyLine
+// gives a log4j2 line either ends in the "[IP] - [SESSION]" trailer, so in
+// ']', or is a refusal, whose line holds OpenIDConnectIdP's logger, found
+// for the whole block by oidc.
+func classifyFirst(line []byte, pos int, block []byte, oidc *oidcCursor) Kind {
+	if isLog4jShape(line) && line[len(line)-1] != ']' && !oidc.within(block, pos, pos+len(line)) {
+		return KindOther
+	}
+	return ClassifyLine(line)
+}
+
+// oidcPrefix is OpenIDConnectIdP's logger and separator; oidcCursor holds
+// where it next occurs in a block, so that one search serves every line
+// before it.
+type oidcCursor struct {
+	next int // offset of the next occurrence at or after the last look, len(block) for none, -1 before the first look
+}
+
+// within reports whether block[from:to] holds oidcPrefix whole.
+func (c *oidcCursor) within(block []byte, from, to int) bool {
+	if c.next < from && c.next != len(block) {
+		c.next = len(block)
+		if i := indexOIDC(block[from:]); i >= 0 {
+			c.next = from + i
+		}
+	}
+	return c.next+len(oidcPrefix) <= to
+}
+
+// indexOIDC is bytes.Index(b, oidcPrefix), looking for its 'P' (the rarest
+// of its bytes in OpenUnison's lines; the needle's first, 'O', is common)
+// with IndexByte and comparing around each.
+func indexOIDC(b []byte) int {
+	const at = 15 // the 'P' of "OpenIDConnectIdP - "
+	for i := at; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], 'P')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i-at+len(oidcPrefix) <= len(b) && string(b[i-at:i-at+len(oidcPrefix)]) == oidcPrefix {
+			return i - at
+		}
+	}
+	return -1
 }
 
 // LastRecordStart returns the offset of the last line in b that starts a

@@ -375,26 +375,35 @@ func isAnonymous(dn []byte) bool {
 // the grammar still yields an Event of kind other with whatever could be read,
 // Raw always set, and an error saying where the grammar broke.
 func Parse(rec []byte, loc *time.Location) (Event, error) {
+	var ev Event
+	err := ParseInto(&ev, rec, loc)
+	return ev, err
+}
+
+// ParseInto is Parse writing into *ev, which it overwrites whole: a block
+// worker parses into its slice of events, and an Event is some 330 bytes
+// that returning by value copied once more.
+func ParseInto(ev *Event, rec []byte, loc *time.Location) error {
 	// One string holds the record and every field is a substring of it, so
 	// a parsed event costs one allocation. The grammar is read on the bytes;
 	// the same offsets then cut the string.
 	raw := string(rec)
-	ev := Event{Raw: raw}
+	*ev = Event{Raw: raw}
 	line := rec
 	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
 		line = line[:nl]
 	}
 	line = trimCR(line)
 	if !isLog4jShape(line) && classifyProxy(line) == KindProxy {
-		return ev, parseProxy(&ev, raw, line, loc)
+		return parseProxy(ev, raw, line, loc)
 	}
 	h, err := splitHeader(line)
 	if err != nil {
-		return ev, err
+		return err
 	}
 	t, err := parseStamp(line[:stampLen], loc)
 	if err != nil {
-		return ev, err
+		return err
 	}
 	ev.Time = t
 	ev.Thread = raw[stampLen+1 : h.threadEnd]
@@ -405,19 +414,19 @@ func Parse(rec []byte, loc *time.Location) (Event, error) {
 	var idpURL bool
 	switch {
 	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
-		idpURL, err = parseTagged(&ev, raw, h.msg, len(line), true)
+		idpURL, err = parseTagged(ev, raw, h.msg, len(line), true)
 	case bytes.Equal(h.logger, loggerOIDC) && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
-		idpURL, err = parseTagged(&ev, raw, h.msg, len(line), false)
+		idpURL, err = parseTagged(ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {
 		var se *SyntaxError
 		if errors.As(err, &se) {
 			se.Column += h.msg
 		}
-		return ev, err
+		return err
 	}
-	ev.Kind = kindOf(&ev, idpURL)
-	return ev, nil
+	ev.Kind = kindOf(ev, idpURL)
+	return nil
 }
 
 // parseTagged reads "[TAG] - [APP - ]URL - DN - MESSAGE [IP] - [SESSION]",

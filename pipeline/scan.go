@@ -347,8 +347,7 @@ func classifyAndParse(c *readerCounts, rec []byte, loc *time.Location, line int6
 // parse fills ev from rec and counts it; false when the record is not worth
 // correlating (it broke the grammar or is of kind other after all).
 func parse(c *readerCounts, ev *parser.Event, rec []byte, loc *time.Location, line int64) bool {
-	var err error
-	*ev, err = parser.Parse(rec, loc)
+	err := parser.ParseInto(ev, rec, loc)
 	if err != nil {
 		c.parseError(line, err)
 	}

@@ -1,0 +1,68 @@
+package correlate
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/parser"
+)
+
+// A refresh comes back as Prev exactly as it was learned, however the
+// store packs it: session ids in OpenUnison's form or not, a peer that is
+// the client, another one or none, an agent or none; and through a
+// snapshot, zone included.
+func TestRefreshFactRoundTrip(t *testing.T) {
+	client := netip.MustParseAddr("198.51.100.7")
+	proxy := netip.MustParseAddr("10.0.0.2")
+	berlin := time.FixedZone("CET", 3600)
+	hex := "f" + strings.Repeat("0123456789abcdef", 3)[:40]
+	for _, tc := range []struct {
+		name    string
+		session string
+		peer    netip.Addr
+		agent   string
+		at      time.Time
+	}{
+		{"openunison id, direct", hex, client, "", t0},
+		{"no session, no peer", "", netip.Addr{}, "", t0},
+		{"null session", "null", client, "", t0},
+		{"upper-case hex is kept as written", strings.ToUpper(hex), client, "", t0},
+		{"other id", "f12345", proxy, "kubectl/v1.31.0", t0},
+		{"41 characters, not hex", "f" + strings.Repeat("g", 40), netip.Addr{}, "", t0},
+		{"behind a proxy", hex, proxy, "kubectl/v1.31.0", t0},
+		{"agent only", hex, client, "k9s/0.32", t0},
+		{"another zone", hex, client, "", t0.In(berlin)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := RefreshFact{Time: tc.at, IP: client, Session: tc.session, Agent: tc.agent, Attribution: parser.AttrDirect, Peer: tc.peer}
+			u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+			m := NewMemory(Limits{})
+			ctx := context.Background()
+			if _, err := m.Apply(ctx, Observation{User: u, Session: tc.session, Time: tc.at, IP: client, Action: Refresh,
+				Agent: tc.agent, Attribution: parser.AttrDirect, Peer: tc.peer}); err != nil {
+				t.Fatal(err)
+			}
+			look := Observation{User: u, Time: tc.at.Add(time.Second), IP: client, Action: Look, NeedFacts: true}
+			check := func(m *Memory, when string) {
+				t.Helper()
+				f, err := m.Apply(ctx, look)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.Prev == nil {
+					t.Fatalf("%s: no prev", when)
+				}
+				if got := *f.Prev; got != want || got.Time.Location().String() != want.Time.Location().String() {
+					t.Fatalf("%s: prev %+v, want %+v", when, got, want)
+				}
+			}
+			check(m, "learned")
+			restored := NewMemory(Limits{})
+			restored.Restore(m.Snapshot())
+			check(restored, "restored")
+		})
+	}
+}

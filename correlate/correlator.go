@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
+	"strings"
 	"time"
 
 	"github.com/graceguard/graceguard/geo"
@@ -119,7 +121,8 @@ func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge,
 		// OpenUnison's record of the same request before correlation.
 		return nil
 	}
-	paired, err := c.release(ctx, ev, judge, pairedBefore)
+	k := c.pending.threadOf(ev)
+	paired, err := c.release(ctx, ev, k, judge, pairedBefore)
 	if err != nil {
 		return err
 	}
@@ -135,7 +138,7 @@ func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge,
 				return err
 			}
 		}
-		c.pending.push(ev)
+		c.pending.push(ev, k)
 		return nil
 	case parser.KindGraceReuse:
 		if !paired && !pairedBefore {
@@ -182,9 +185,9 @@ func (c *Correlator) Tick(ctx context.Context, now time.Time, judge Judge) error
 // it), and lines older than the pair window. Each is found without walking
 // the queue, but for a reuse's same-user lines: reuses are rare, refreshes
 // are not.
-func (c *Correlator) release(ctx context.Context, ev *parser.Event, judge Judge, pairedBefore bool) (twinFound bool, err error) {
+func (c *Correlator) release(ctx context.Context, ev *parser.Event, k uint64, judge Judge, pairedBefore bool) (twinFound bool, err error) {
 	reuse := ev.Kind == parser.KindGraceReuse
-	if i, ok := c.pending.byThread[threadKey{ev.Source, ev.Thread}]; ok {
+	if i, ok := c.pending.waiting(ev, k); ok {
 		p := &c.pending.entries[i].ev
 		if reuse && !pairedBefore && p.Session == ev.Session && p.User == ev.User {
 			c.pending.take(i)
@@ -246,28 +249,63 @@ func (c *Correlator) commitAt(ctx context.Context, i int, judge Judge) error {
 // pendingQueue holds the waiting token_ok lines in log order, with the one
 // each thread has waiting indexed: a worker thread serves one request at a
 // time, so a thread has at most one line waiting.
+//
+// Every event asks the index for its thread, so the index is keyed by a
+// 64-bit keyed hash of the source and thread, computed once an event
+// (threadOf) and kept with the entry, and a hit is confirmed against the
+// entry's own names. Two threads colliding (odds 2⁻⁶⁴ a pair) would only
+// make the earlier one's line wait out the pair window instead of being
+// found by its thread.
 type pendingQueue struct {
 	entries  []pendingEntry
 	head     int // entries before head are all taken
 	n        int // live entries
-	byThread map[threadKey]int
+	byThread map[uint64]int
+	seeds    [2]maphash.Seed
+	// The source hashed last and its hash: one source's events come in
+	// runs, and a path is longer than a thread's name.
+	lastSource string
+	lastHash   uint64
 }
 
 type pendingEntry struct {
-	ev   parser.Event
-	live bool
+	ev     parser.Event
+	live   bool
+	thread uint64 // threadOf(ev)
 }
 
 type threadKey struct{ source, thread string }
 
-func newPendingQueue() pendingQueue { return pendingQueue{byThread: map[threadKey]int{}} }
+func newPendingQueue() pendingQueue {
+	return pendingQueue{byThread: map[uint64]int{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+}
 
-func (q *pendingQueue) push(ev *parser.Event) {
+// threadOf is the index's key for ev's source and thread.
+func (q *pendingQueue) threadOf(ev *parser.Event) uint64 {
+	if ev.Source != q.lastSource || q.lastHash == 0 {
+		// Cloned: the name may be cut from a record.
+		q.lastSource, q.lastHash = strings.Clone(ev.Source), maphash.String(q.seeds[0], ev.Source)|1
+	}
+	return maphash.String(q.seeds[1], ev.Thread) ^ q.lastHash
+}
+
+// waiting returns the entry ev's thread has waiting, whose key is k.
+func (q *pendingQueue) waiting(ev *parser.Event, k uint64) (int, bool) {
+	i, ok := q.byThread[k]
+	if !ok {
+		return 0, false
+	}
+	e := &q.entries[i].ev
+	return i, e.Thread == ev.Thread && e.Source == ev.Source
+}
+
+// push adds ev, whose key is k.
+func (q *pendingQueue) push(ev *parser.Event, k uint64) {
 	if q.head > 64 && q.head > len(q.entries)/2 {
 		q.compact()
 	}
-	q.entries = append(q.entries, pendingEntry{ev: *ev, live: true})
-	q.byThread[threadKey{ev.Source, ev.Thread}] = len(q.entries) - 1
+	q.entries = append(q.entries, pendingEntry{ev: *ev, live: true, thread: k})
+	q.byThread[k] = len(q.entries) - 1
 	q.n++
 }
 
@@ -289,9 +327,8 @@ func (q *pendingQueue) take(i int) {
 	}
 	e.live = false
 	q.n--
-	k := threadKey{e.ev.Source, e.ev.Thread}
-	if q.byThread[k] == i {
-		delete(q.byThread, k)
+	if j, ok := q.byThread[e.thread]; ok && j == i {
+		delete(q.byThread, e.thread)
 	}
 }
 
@@ -302,7 +339,7 @@ func (q *pendingQueue) restore(i int) {
 	}
 	e.live = true
 	q.n++
-	q.byThread[threadKey{e.ev.Source, e.ev.Thread}] = i
+	q.byThread[e.thread] = i
 	q.head = min(q.head, i)
 }
 
@@ -318,7 +355,7 @@ func (q *pendingQueue) compact() {
 	q.entries, q.head = kept, 0
 	clear(q.byThread)
 	for i := range q.entries {
-		q.byThread[threadKey{q.entries[i].ev.Source, q.entries[i].ev.Thread}] = i
+		q.byThread[q.entries[i].thread] = i
 	}
 }
 
@@ -562,7 +599,7 @@ func (c *Correlator) judgeWith(ctx context.Context, ev *parser.Event, action Act
 // twin, the replayed request's own AzSuccess, must neither be learned as a
 // refresh nor wait to be.
 func (c *Correlator) Pair(ev *parser.Event) {
-	if i, ok := c.pending.byThread[threadKey{ev.Source, ev.Thread}]; ok {
+	if i, ok := c.pending.waiting(ev, c.pending.threadOf(ev)); ok {
 		p := &c.pending.entries[i].ev
 		if p.Session == ev.Session && p.User == ev.User {
 			c.pending.take(i)

@@ -44,15 +44,6 @@ func (l *lru[K, V]) add(key K, v V) {
 	l.pushFront(e)
 }
 
-func (l *lru[K, V]) oldest() (K, V, bool) {
-	if l.head.prev == &l.head {
-		var zk K
-		var zero V
-		return zk, zero, false
-	}
-	return l.head.prev.key, l.head.prev.val, true
-}
-
 func (l *lru[K, V]) removeOldest() {
 	e := l.head.prev
 	if e == &l.head {
@@ -85,30 +76,6 @@ func (l *lru[K, V]) put(key K, v V) bool {
 	l.unlink(e)
 	l.pushFront(e)
 	return true
-}
-
-// touch returns key's entry, marked most recently used, or nil: a caller
-// that reads the value and then sets it looks the key up once, not twice
-// (the key's hash is most of a lookup's cost), and can share the stored
-// key's strings instead of cloning them again.
-func (l *lru[K, V]) touch(key K) *lruEntry[K, V] {
-	e, ok := l.items[key]
-	if !ok {
-		return nil
-	}
-	l.unlink(e)
-	l.pushFront(e)
-	return e
-}
-
-// newest returns the most recently used entry.
-func (l *lru[K, V]) newest() (K, V, bool) {
-	if l.head.next == &l.head {
-		var zk K
-		var zero V
-		return zk, zero, false
-	}
-	return l.head.next.key, l.head.next.val, true
 }
 
 // table is an lru for the per-user histories, built to cost little per

@@ -154,26 +154,26 @@ func packSession(id string) (b [20]byte, ok bool) {
 	if len(id) != 41 || id[0] != 'f' {
 		return b, false
 	}
+	bad := byte(0)
 	for i := range b {
-		hi, ok1 := unhex(id[1+2*i])
-		lo, ok2 := unhex(id[2+2*i])
-		if !ok1 || !ok2 {
-			return b, false
-		}
-		b[i] = hi<<4 | lo
+		hi, lo := hexValue[id[1+2*i]], hexValue[id[2+2*i]]
+		bad |= hi | lo
+		b[i] = hi<<4 | lo&15
 	}
-	return b, true
+	return b, bad&0xf0 == 0
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
+// hexValue is each byte's value as a lower-case hex digit, 0xff if none:
+// a table, as a refresh's 40 digits are decoded on every refresh.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 func (r *refreshFact) sessionID() string {
 	switch r.sessionKind {
@@ -503,7 +503,9 @@ func (r *ring[T]) push(v T, max int) {
 		return
 	}
 	r.vals[r.next] = v
-	r.next = (r.next + 1) % len(r.vals)
+	if r.next++; r.next == len(r.vals) {
+		r.next = 0
+	}
 }
 
 // at returns the i-th newest value, i from 0.

@@ -193,7 +193,7 @@ func (ch *chains) snapshot() ([]ChainLast, []ChainMove) {
 func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 	c.pending = newPendingQueue()
 	for i := range snap.Pending {
-		c.pending.push(&snap.Pending[i])
+		c.pending.push(&snap.Pending[i], c.pending.threadOf(&snap.Pending[i]))
 	}
 	c.reuses = c.reuses[:0]
 	for _, r := range snap.Reuses {

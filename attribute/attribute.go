@@ -328,19 +328,36 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	a.voteFrom = max(0, a.voteFrom-n)
 	// Records expire by the hundred milliseconds: checking all of them on
 	// every event would cost more than the join.
-	// A record waits for its event as long as an event waits for it: until
-	// every OpenUnison log, not only the proxies', is Window past it.
-	horizon := through
-	if ou, ok := a.ouThrough(clock); ok && ou.Before(horizon) {
-		horizon = ou
-	} else if !ok {
-		horizon = time.Time{} // no OpenUnison log yet: records wait (capped)
+	a.expireTo(a.horizon(clock, through))
+	return dst
+}
+
+// horizon is how far records may be expired: a record waits for its event
+// as long as an event waits for it, until every OpenUnison log, not only
+// the proxies' (read through), is Window past it.
+func (a *Attributor) horizon(clock Clock, through time.Time) time.Time {
+	ou, ok := a.ouThrough(clock)
+	return horizonOf(through, ou, ok)
+}
+
+// horizonOf is horizon with the OpenUnison logs' clock asked already.
+func horizonOf(through, ou time.Time, ok bool) time.Time {
+	if !ok {
+		return time.Time{} // no OpenUnison log yet: records wait (capped)
 	}
+	if ou.Before(through) {
+		return ou
+	}
+	return through
+}
+
+// expireTo expires the records at horizon once it moved expireEvery (or
+// back).
+func (a *Attributor) expireTo(horizon time.Time) {
 	if horizon.Sub(a.expired) >= expireEvery || horizon.Before(a.expired) {
 		a.expired = horizon
 		a.expire(horizon)
 	}
-	return dst
 }
 
 // readPast reports whether every proxy log has been read Window past the

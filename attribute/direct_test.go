@@ -76,6 +76,66 @@ func TestPassAgreesWithRelease(t *testing.T) {
 	}
 }
 
+// PassClock must attribute exactly as Push and Release do with the same
+// per-source clock (a watcher's: each log read at its own pace), and leave
+// the expiry clock where Release would, so that the proxy records of a log
+// that shows itself later expire (and count as unmatched) as they would.
+func TestPassClockAgreesWithRelease(t *testing.T) {
+	t.Parallel()
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			evs := directEvents(seed, 2000)
+			last := evs[len(evs)-1].Time.Sub(t0)
+			// Then a proxy's log shows itself: its records, and token
+			// events that wait for them, take Push and Release in both.
+			for i := range 40 {
+				at := last + time.Duration(i)*700*time.Millisecond
+				evs = append(evs, nginx(ngx1, at, alice, podA, 200, kubectlAgent),
+					ou(parser.KindTokenOK, at, []string{ouA, ouB}[i%2], ctl1, fmt.Sprintf("p%d", i)))
+			}
+			ref, a := New(Options{CrowdUsers: 4}), New(Options{CrowdUsers: 4})
+			var want, got []parser.Event
+			read := map[string]time.Time{} // how far each log was read
+			clock := func(src string) time.Time { return read[src] }
+			passed := 0
+			for _, ev := range evs {
+				read[ev.Source], read[""] = ev.Time, ev.Time
+				ref.Push(ev, t0)
+				want = ref.Release(want, clock, t0)
+				if a.PassClock(&ev, clock) {
+					passed++
+					got = append(got, ev)
+					if !a.expired.Equal(ref.expired) {
+						t.Fatalf("at %v: expiry clock %v, want %v", ev.Time, a.expired, ref.expired)
+					}
+					continue
+				}
+				a.Push(ev, t0)
+				got = a.Release(got, clock, t0)
+				if !a.expired.Equal(ref.expired) {
+					t.Fatalf("at %v: expiry clock %v, want %v", ev.Time, a.expired, ref.expired)
+				}
+			}
+			want, got = ref.Flush(want), a.Flush(got)
+			if !reflect.DeepEqual(got, want) {
+				for i := range min(len(got), len(want)) {
+					if !reflect.DeepEqual(got[i], want[i]) {
+						t.Fatalf("event %d differs:\n got %+v\nwant %+v", i, got[i], want[i])
+					}
+				}
+				t.Fatalf("got %d events, want %d", len(got), len(want))
+			}
+			if st, wantSt := a.Stats(), ref.Stats(); !reflect.DeepEqual(st, wantSt) {
+				t.Errorf("stats differ:\n got %+v\nwant %+v", st, wantSt)
+			}
+			if passed < 2000 || passed == len(evs) {
+				t.Errorf("PassClock took %d of %d events: the case proves nothing", passed, len(evs))
+			}
+		})
+	}
+}
+
 // Once a proxy's record arrives, Pass declines and events wait for their
 // records as before.
 func TestPassDeclinesBehindProxies(t *testing.T) {

@@ -285,7 +285,7 @@ func (w *Watcher) readPrepared(ctx context.Context, s *stream, b source.Batch, p
 	for i := range p.cands {
 		c := &p.cands[i]
 		w.advanceClock(s, c.at, c.hasT)
-		if err := w.event(ctx, s, c.ev, c.err, first+c.line); err != nil {
+		if err := w.event(ctx, s, &c.ev, c.err, first+c.line); err != nil {
 			return err
 		}
 	}

@@ -60,22 +60,23 @@ func (w *Watcher) sourceClock(id string) (time.Time, bool) {
 			return s.queue[0].Time, true
 		}
 	}
-	for _, s := range w.streams {
-		if !named(s) {
-			continue
+	streams := w.named.of(id)
+	if len(streams) == 0 {
+		if t, ok := w.restoredUnseen(id); ok {
+			return t, true
 		}
-		if len(s.queue) > 0 {
-			return s.queue[0].Time, true
-		}
-		if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
-			return farFuture, true
-		}
-		return s.watermark, true
+		return farFuture, true
 	}
-	if t, ok := w.restoredUnseen(id); ok {
-		return t, true
+	// Of several so named (generations of one path, or of one file across
+	// a truncation), the first read: the walk of a map picked any of them.
+	s := streams[0]
+	if len(s.queue) > 0 {
+		return s.queue[0].Time, true
 	}
-	return farFuture, true
+	if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
+		return farFuture, true
+	}
+	return s.watermark, true
 }
 
 // restoredWait bounds how long a file the checkpoint left events of, not
@@ -231,9 +232,9 @@ func (w *Watcher) releaseHeld(ctx context.Context, ready func(int, heldEvent) bo
 // copies are read under the identity of the file at the path (source's
 // copiedFrom), so among streams of one identity the one of the event's
 // path is it: the file at the path waits, announced, behind the copies.
-func streamOfEvent(streams map[string]*stream, ev *parser.Event) *stream {
+func streamOfEvent(named streamNames, ev *parser.Event) *stream {
 	var byID *stream
-	for _, s := range streams {
+	for _, s := range named.of(ev.SourceID) {
 		if s.sourceID != ev.SourceID || ev.SourceID == "" && s.path != ev.Source {
 			continue
 		}

@@ -74,16 +74,16 @@ const maxQueued = 50_000
 
 // enqueue takes an event of s in s's log order and passes on what the merge
 // lets go.
-func (w *Watcher) enqueue(ctx context.Context, s *stream, ev parser.Event) error {
+func (w *Watcher) enqueue(ctx context.Context, s *stream, ev *parser.Event) error {
 	if s == nil {
 		// Its source is not being read (an event attribution kept in a
 		// checkpoint, from a file not reopened yet): no log order to keep.
 		return w.pass(ctx, ev)
 	}
-	if w.queued == 0 && w.onlyStream(s) && !w.unseenMayPrecede(&ev) {
+	if w.queued == 0 && w.onlyStream(s) && !w.unseenMayPrecede(ev) {
 		return w.pass(ctx, ev) // one source: nothing to merge with
 	}
-	s.queue = append(s.queue, ev)
+	s.queue = append(s.queue, *ev)
 	w.queued++
 	if w.queued > maxQueued {
 		w.stats.HeldOverflow++
@@ -193,14 +193,17 @@ func (w *Watcher) waitsBehind(o *stream) bool {
 }
 
 func (w *Watcher) passHead(ctx context.Context, s *stream) error {
-	ev := s.queue[0]
-	s.queue[0] = parser.Event{}
+	// Passed where it lies, and cleared after: the array stays alive
+	// through the pointer though the queue moved on (or was let go).
+	ev := &s.queue[0]
 	s.queue = s.queue[1:]
 	if len(s.queue) == 0 {
 		s.queue = nil // let a backlog's array go
 	}
 	w.queued--
-	return w.pass(ctx, ev)
+	err := w.pass(ctx, ev)
+	*ev = parser.Event{}
+	return err
 }
 
 // pruneEnding forgets ended sources whose events have all gone on.

@@ -103,6 +103,7 @@ type Watcher struct {
 	attrOut  []parser.Event
 	attrSeen attribute.Stats // what the metrics have counted
 	streams  map[string]*stream
+	named    streamNames // the same streams by sourceClock's names
 	held     []heldEvent
 	ending   []*stream                      // ended sources whose events still wait to be merged
 	queued   int                            // events waiting in the sources' queues
@@ -529,6 +530,7 @@ func (w *Watcher) streamOf(b source.Batch) *stream {
 	s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
 	w.streams[b.Key] = s
 	delete(w.unseen, s.sourceID)
+	w.named.add(s)
 	if up := w.opt.UpstreamOf; up != nil {
 		if addr, ok := up(b.Path); ok {
 			// An OpenUnison pod's log (Kubernetes mode): the proxies
@@ -561,6 +563,7 @@ func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
 		}
 	}
 	delete(w.streams, b.Key)
+	w.named.drop(s)
 	if len(s.queue) > 0 {
 		w.ending = append(w.ending, s)
 	}
@@ -659,7 +662,7 @@ func (w *Watcher) record(ctx context.Context, s *stream, rec parser.Record) erro
 	}
 	ev, err := parser.Parse(rec.Text, w.opt.Location)
 	ev.Offset = rec.Offset
-	return w.event(ctx, s, ev, err, rec.Line)
+	return w.event(ctx, s, &ev, err, rec.Line)
 }
 
 // advanceClock moves the stream's clock (and the newest record's time) to
@@ -674,8 +677,11 @@ func (w *Watcher) advanceClock(s *stream, t time.Time, ok bool) {
 }
 
 // event takes a record's parse (ev, err; ev.Offset set) and hands the event
-// to attribution. line is the record's line number, for the log.
-func (w *Watcher) event(ctx context.Context, s *stream, ev parser.Event, err error, line int64) error {
+// to attribution. line is the record's line number, for the log. ev is
+// passed by pointer down to the Detector, which copies what it keeps: a
+// copy at each step was a good part of the watcher's own work per event,
+// and one escaped to the heap.
+func (w *Watcher) event(ctx context.Context, s *stream, ev *parser.Event, err error, line int64) error {
 	if err != nil {
 		w.stats.ParseErrors++
 		w.log.Warn("parse error", "source", s.path, "line", line, "err", err)
@@ -690,15 +696,20 @@ func (w *Watcher) event(ctx context.Context, s *stream, ev parser.Event, err err
 		// records' times are its clock, which attribution waits on.
 		s.watermark = ev.Time
 	}
-	w.attr.Push(ev, w.opt.now())
+	if w.attr.PassClock(ev, w.attrClock) {
+		// OpenUnison's logs alone, nothing waiting: attributed in place,
+		// as Push and Release would, without their copies and queue walk.
+		return w.admit(ctx, ev)
+	}
+	w.attr.Push(*ev, w.opt.now())
 	return w.releaseAttributed(ctx)
 }
 
 // admit takes an event attribution gave back: it passes on, or a grace
 // reuse is held while other sources may still bring the refresh before it.
-func (w *Watcher) admit(ctx context.Context, ev parser.Event) error {
-	s := streamOfEvent(w.streams, &ev)
-	w.stats.TokenAddrs.count(&ev)
+func (w *Watcher) admit(ctx context.Context, ev *parser.Event) error {
+	s := streamOfEvent(w.named, ev)
+	w.stats.TokenAddrs.count(ev)
 	if a := w.stats.TokenAddrs; !w.warned && a.BehindProxy() && a.Private >= proxyWarnAfter && !w.attr.Expecting() {
 		w.warned = true
 		w.log.Warn(a.ProxyDiagnosis())
@@ -709,18 +720,18 @@ func (w *Watcher) admit(ctx context.Context, ev parser.Event) error {
 // pass takes the next event in log order across sources (order.go) to the
 // detector, or holds it (held.go): with a shared store a grace reuse waits
 // for the other watchers' refreshes, and its user's later events behind it.
-func (w *Watcher) pass(ctx context.Context, ev parser.Event) error {
+func (w *Watcher) pass(ctx context.Context, ev *parser.Event) error {
 	if ev.Kind == parser.KindGraceReuse && w.opt.Shared {
-		w.det.correlator.Pair(&ev)
-		return w.hold(ctx, ev)
+		w.det.correlator.Pair(ev)
+		return w.hold(ctx, *ev)
 	}
-	if t, ok := w.heldFrom[correlate.UserOf(&ev)]; ok && !ev.Time.Before(t) {
+	if t, ok := w.heldFrom[correlate.UserOf(ev)]; ok && !ev.Time.Before(t) {
 		// A later event of a user whose reuse waits must not teach the
 		// history first: a thief's own refresh a moment after the replay
 		// would make the replaying address look known.
-		return w.hold(ctx, ev)
+		return w.hold(ctx, *ev)
 	}
-	return w.det.Observe(ctx, &ev)
+	return w.det.Observe(ctx, ev)
 }
 
 // deliver sends an event's alerts that the delivery ledger has not seen

@@ -38,7 +38,7 @@ func (w *Watcher) admitAll(ctx context.Context) error {
 	var err error
 	for i := range w.attrOut {
 		if err == nil {
-			err = w.admit(ctx, w.attrOut[i])
+			err = w.admit(ctx, &w.attrOut[i])
 		}
 	}
 	clear(w.attrOut)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -26,37 +27,52 @@ func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats fu
 // with pollOnly, a look every 20 ms (watch's default).
 func runFollowedBy(b *testing.B, path string, pollOnly bool, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
 	b.Helper()
-	return followBy(b, path, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+	return followBy(b, []string{path}, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
 		for _, a := range g {
 			onAlert(a)
 		}
 		return nil
-	}})
+	}}, nil)
 }
 
 // followWith starts a follower of path (watch's default 20 ms poll) and a
 // watcher with opt.
 func followWith(b *testing.B, path string, opt WatchOptions) (stats func() WatchStats, stop func()) {
 	b.Helper()
-	return followBy(b, path, false, opt)
+	return followBy(b, []string{path}, false, opt, nil)
 }
 
-func followBy(b *testing.B, path string, pollOnly bool, opt WatchOptions) (stats func() WatchStats, stop func()) {
+// followBy is followWith over paths, polling only if told; with watcherCPU set, the
+// watcher's goroutine keeps its own thread and watcherCPU gets the CPU it
+// spent once stop returns: the serial part of catching up, which no core
+// count shortens.
+func followBy(b *testing.B, paths []string, pollOnly bool, opt WatchOptions, watcherCPU *time.Duration) (stats func() WatchStats, stop func()) {
 	b.Helper()
 	w, err := NewWatcher(opt)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	batches := make(chan source.Batch, 64)
-	f := source.New(source.Options{Patterns: []string{path}, Poll: 20 * time.Millisecond, PollOnly: pollOnly}, batches)
+	// As many batches read ahead as watch lets the follower read
+	// (cmd/graceguard's batchQueue): more would measure fresh arrays
+	// faulted in where watch recycles a few.
+	batches := make(chan source.Batch, 4)
+	f := source.New(source.Options{Patterns: paths, Poll: 20 * time.Millisecond, PollOnly: pollOnly}, batches)
 	go func() {
 		f.Run(ctx)
 		close(batches)
 	}()
 	done := make(chan WatchStats, 1)
 	go func() {
+		if watcherCPU != nil {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+		}
+		start := threadCPU()
 		w.Run(context.WithoutCancel(ctx), batches)
+		if watcherCPU != nil {
+			*watcherCPU = threadCPU() - start // before stop returns
+		}
 		done <- w.Stats()
 	}()
 	var final WatchStats

@@ -433,15 +433,23 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 	if !t.draining && f.checkTruncated(ctx, t) {
 		return true, nil
 	}
-	n, err := t.f.Read(f.buf)
-	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(ctx, t, f.buf[:n]) {
+	buf, arr := f.readBuffer(t)
+	n, err := t.f.Read(buf)
+	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(ctx, t, buf[:n]) {
 		// Read again once the copies before it are: nothing was handed on.
+		Recycle(arr)
 		_, err := t.f.Seek(0, io.SeekStart)
 		return err == nil, nil
 	}
 	if n > 0 {
-		t.learnHead(t.offset+int64(len(t.partial)), f.buf[:n])
-		if !f.emitData(ctx, t, f.buf[:n]) {
+		t.learnHead(t.offset+int64(len(t.partial)), buf[:n])
+		sent := false
+		if arr != nil {
+			sent = f.emitRead(ctx, t, arr, n)
+		} else {
+			sent = f.emitData(ctx, t, buf[:n])
+		}
+		if !sent {
 			return false, nil
 		}
 		if n == len(f.buf) && n < readChunk {
@@ -450,6 +458,7 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		t.idleSent, t.quietSince = false, time.Time{}
 		return true, nil
 	}
+	Recycle(arr)
 	if err != nil && !errors.Is(err, io.EOF) {
 		f.setProblem(t.path, fmt.Errorf("read: %w", err))
 		return false, nil
@@ -494,12 +503,44 @@ func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 	}
 }
 
+// readBuffer is where the next read of t goes: while a backlog is read
+// in large chunks, straight into a batch's array after t's unfinished line
+// (arr, its first len(t.partial)+n bytes the batch's once n are read), so
+// the lines are not copied again on their way out; else into the
+// follower's buffer (arr nil).
+func (f *Follower) readBuffer(t *tailer) (buf, arr []byte) {
+	if len(f.buf) < readChunk {
+		return f.buf, nil
+	}
+	p := len(t.partial)
+	arr = append(batchArray(p+readChunk), t.partial...)
+	return arr[p : p+readChunk], arr
+}
+
+// emitRead is emitData for n bytes read into arr after t's unfinished line
+// (readBuffer): the batch is arr itself, cut after its last newline.
+func (f *Follower) emitRead(ctx context.Context, t *tailer, arr []byte, n int) bool {
+	p := len(t.partial)
+	last := bytes.LastIndexByte(arr[p:p+n], '\n')
+	if last < 0 || p+last+1 < recycleMin {
+		// No line ends in it (the unfinished line grows), or a few lines
+		// (another file's, while one is behind): emitData keeps or copies
+		// them, and the array goes back at once rather than stay behind a
+		// small batch.
+		ok := f.emitData(ctx, t, arr[p:p+n])
+		Recycle(arr)
+		return ok
+	}
+	t.partial = append(t.partial[:0], arr[p+last+1:p+n]...)
+	return f.sendLines(ctx, t, arr[:p+last+1])
+}
+
 // emitData hands on the whole lines in data, keeping an unfinished last
 // line until its newline comes.
 func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 	// partial holds no newline (an unfinished line), so the batch ends at
 	// data's last one: the lines go out with one copy, not two through
-	// partial, which was a good part of catching up on a backlog.
+	// partial.
 	var out []byte
 	if last := bytes.LastIndexByte(data, '\n'); last >= 0 {
 		if out = batchArray(len(t.partial) + last + 1); out != nil {
@@ -521,6 +562,12 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 		out = bytes.Clone(t.partial)
 		t.partial = t.partial[:0]
 	}
+	return f.sendLines(ctx, t, out)
+}
+
+// sendLines hands on out, whole lines at t's offset, once t.partial holds
+// what follows them.
+func (f *Follower) sendLines(ctx context.Context, t *tailer, out []byte) bool {
 	if cap(t.partial) > 64<<10 && len(t.partial) < 4<<10 {
 		// A backlog grew the buffer; an idle file should not keep it.
 		t.partial = append([]byte(nil), t.partial...)
@@ -532,9 +579,11 @@ func (f *Follower) emitData(ctx context.Context, t *tailer, data []byte) bool {
 			t.id = id
 		}
 	}
+	// The tail is taken before out goes: from then on it is the reader's,
+	// who may hand it back to be filled again (Recycle) at once.
+	t.extendTail(out)
 	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset, Size: max(t.lastSize, t.offset+int64(len(out)))})
 	t.offset += int64(len(out))
-	t.extendTail(out)
 	return ok
 }
 

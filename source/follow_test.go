@@ -2,6 +2,7 @@ package source
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -456,5 +457,77 @@ func TestReadBufferFollowsTheBacklog(t *testing.T) {
 	af.Close()
 	if got := sizes(); len(got) == 0 || got[0] > small {
 		t.Fatalf("batches after a quiet spell %v: the read buffer must be small again", got)
+	}
+}
+
+// A backlog read in large chunks goes out in batches read straight into
+// recycled arrays: every byte once, in order, at contiguous offsets, across
+// lines that straddle reads and lines longer than a read, while the reader
+// hands every array back as soon as it has copied it.
+func TestBacklogBatchesReadIntoRecycledArrays(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "app.log")
+	var want []byte
+	for i := 0; len(want) < 6*readChunk; i++ {
+		n := 40 + (i*7919)%400
+		switch i {
+		case 300:
+			n = readChunk + readChunk/2 // longer than a read
+		case 900:
+			n = 2*readChunk + 1000 // longer than the follower holds: handed on unfinished
+		}
+		want = fmt.Appendf(want, "line %06d %s\n", i, strings.Repeat("x", n))
+	}
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan Batch, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go New(Options{Patterns: []string{path}, Poll: 5 * time.Millisecond}, batches).Run(ctx)
+	var got []byte
+	large := 0
+	// readUntilIdle takes the batches until the file is idle.
+	readUntilIdle := func() {
+		for b := range batches {
+			if b.Idle {
+				return
+			}
+			if len(b.Data) == 0 {
+				continue // the announcement
+			}
+			if b.Offset != int64(len(got)) {
+				t.Fatalf("a batch at offset %d after %d bytes", b.Offset, len(got))
+			}
+			if len(b.Data) > quietChunk {
+				large++
+			}
+			got = append(got, b.Data...)
+			clear(b.Data) // what a reader may do with an array it hands back
+			Recycle(b.Data)
+		}
+	}
+	readUntilIdle()
+	// A few lines more while reads are still large: a small batch.
+	more := []byte("after 1\nafter 2\n")
+	af, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := af.Write(more); err != nil {
+		t.Fatal(err)
+	}
+	af.Close()
+	want = append(want, more...)
+	readUntilIdle()
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("read %d bytes of %d, first difference at %d", len(got), len(want), i)
+	}
+	if large < 3 {
+		t.Errorf("%d large batches: the backlog was not read in large chunks", large)
 	}
 }

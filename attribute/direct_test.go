@@ -161,3 +161,51 @@ func TestTwinCacheOutOfOrder(t *testing.T) {
 		t.Errorf("ring holds %d of %d, cap %d", d.n, len(d.ring), maxTwins)
 	}
 }
+
+// Once idle, the twin cache keeps only the lines a reuse still to come
+// could be the twin of (the last twinGap), in a ring sized to them, and
+// takes new lines after.
+func TestTwinCacheTrimWhenIdle(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		lines    int
+		every    time.Duration
+		wantKept int
+	}{
+		{"a burst past the cap", maxTwins + 500, time.Millisecond, 1001},
+		{"a second of lines", 100, 10 * time.Millisecond, 100},
+		{"one line", 1, 0, 1},
+		{"none", 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var c twinCache
+			var last parser.Event
+			for i := range tt.lines {
+				last = ou(parser.KindTokenOK, 10*time.Second+time.Duration(i)*tt.every, ouA, ctl1, fmt.Sprintf("s%d", i))
+				c.put(&last, result{via: fmt.Sprintf("s%d", i)})
+			}
+			c.trim()
+			if c.n != tt.wantKept || len(c.ring) > max(tt.wantKept, 1) {
+				t.Fatalf("kept %d in a ring of %d, want %d in a ring that size", c.n, len(c.ring), tt.wantKept)
+			}
+			if tt.lines > 0 {
+				reuse := last
+				reuse.Kind = parser.KindGraceReuse
+				reuse.Time = last.Time.Add(time.Millisecond)
+				if res, ok := c.get(&reuse); !ok || res.via != last.Thread {
+					t.Errorf("the newest line's reuse: get = %+v, %v; want its twin", res, ok)
+				}
+			}
+			next := ou(parser.KindTokenOK, 30*time.Second, ouA, ctl1, "after")
+			c.put(&next, result{via: "after"})
+			reuse := next
+			reuse.Kind = parser.KindGraceReuse
+			if res, ok := c.get(&reuse); !ok || res.via != "after" {
+				t.Errorf("a line put after the trim: get = %+v, %v; want its twin", res, ok)
+			}
+		})
+	}
+}

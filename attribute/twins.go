@@ -101,3 +101,27 @@ func (c *twinCache) get(ev *parser.Event) (result, bool) {
 	}
 	return result{}, false
 }
+
+// trim keeps only the entries a reuse still to be read could look up: those
+// within twinGap of the newest line put (a reuse is logged microseconds
+// after its twin, in the same log; twinKeep's allowance is for a source
+// lagging while others are read, and an idle watcher has read them all),
+// in a ring no larger than they need. A burst of token_ok lines otherwise
+// keeps its ring (up to maxTwins entries and the strings they hold) for as
+// long as the watcher idles.
+func (c *twinCache) trim() {
+	if c.n == 0 {
+		c.ring, c.start = nil, 0
+		return
+	}
+	newest := c.newest(0).hw
+	keep := 0
+	for keep < c.n && newest.Sub(c.newest(keep).hw) <= twinGap {
+		keep++
+	}
+	ring := make([]twinEntry, max(keep, 1))
+	for k := range keep {
+		ring[keep-1-k] = *c.newest(k)
+	}
+	c.ring, c.start, c.n = ring, 0, keep
+}

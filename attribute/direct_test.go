@@ -163,7 +163,7 @@ func TestTwinCacheOutOfOrder(t *testing.T) {
 }
 
 // Once idle, the twin cache keeps only the lines a reuse still to come
-// could be the twin of (the last twinGap), in a ring sized to them, and
+// could be the twin of (the last twinHold), in a ring sized to them, and
 // takes new lines after.
 func TestTwinCacheTrimWhenIdle(t *testing.T) {
 	t.Parallel()
@@ -173,7 +173,7 @@ func TestTwinCacheTrimWhenIdle(t *testing.T) {
 		every    time.Duration
 		wantKept int
 	}{
-		{"a burst past the cap", maxTwins + 500, time.Millisecond, 1001},
+		{"a burst past the cap", maxTwins + 500, time.Millisecond, 2001},
 		{"a second of lines", 100, 10 * time.Millisecond, 100},
 		{"one line", 1, 0, 1},
 		{"none", 0, 0, 0},
@@ -207,5 +207,38 @@ func TestTwinCacheTrimWhenIdle(t *testing.T) {
 				t.Errorf("a line put after the trim: get = %+v, %v; want its twin", res, ok)
 			}
 		})
+	}
+}
+
+// Two sources read one after the other (a catch-up over several files):
+// the second's lines are all older than the first's newest, yet the ring
+// still lets the lines of a source that moved on go rather than growing to
+// maxTwins, and the idle trim keeps the last twinHold of each.
+func TestTwinCacheSourcesReadOneAfterAnother(t *testing.T) {
+	t.Parallel()
+	var c twinCache
+	const lines, every = 2000, 10 * time.Millisecond // 20 s of each
+	for _, src := range []string{ouA, ouB} {
+		for i := range lines {
+			o := ou(parser.KindTokenOK, time.Duration(i)*every, src, ctl1, fmt.Sprintf("%s-%d", src, i))
+			c.put(&o, result{via: o.Thread})
+		}
+	}
+	if len(c.ring) > 1024 {
+		t.Errorf("ring grew to %d for 2 s of lines of each source", len(c.ring))
+	}
+	reuse := ou(parser.KindGraceReuse, (lines-1)*every+time.Millisecond, ouB, ctl1, fmt.Sprintf("%s-%d", ouB, lines-1))
+	if res, ok := c.get(&reuse); !ok || res.via != reuse.Thread {
+		t.Fatalf("before the trim: get = %+v, %v; want its twin", res, ok)
+	}
+	c.trim()
+	if want := 2 * 201; c.n != want || len(c.ring) != want {
+		t.Errorf("trim kept %d in a ring of %d, want the last twinHold of each source, %d", c.n, len(c.ring), want)
+	}
+	for _, src := range []string{ouA, ouB} {
+		reuse := ou(parser.KindGraceReuse, (lines-1)*every+time.Millisecond, src, ctl1, fmt.Sprintf("%s-%d", src, lines-1))
+		if res, ok := c.get(&reuse); !ok || res.via != reuse.Thread {
+			t.Errorf("after the trim, %s: get = %+v, %v; want its twin", src, res, ok)
+		}
 	}
 }

@@ -242,3 +242,36 @@ func TestTwinCacheSourcesReadOneAfterAnother(t *testing.T) {
 		}
 	}
 }
+
+// The crowd heuristic: an address becomes a proxy at CrowdUsers distinct
+// users within CrowdWindow; one user's many requests, or users spread
+// wider than the window, do not make it one.
+func TestCrowdNote(t *testing.T) {
+	t.Parallel()
+	opt := Options{}
+	opt.defaults()
+	tests := []struct {
+		name  string
+		users []string      // in order, one a minute apart unless spread
+		every time.Duration // between two notes
+		want  []bool        // note's answer for each
+	}{
+		{"one user, many requests", []string{"a", "a", "a", "a", "a", "a"}, time.Second, []bool{false, false, false, false, false, false}},
+		{"five users", []string{"a", "b", "a", "c", "d", "e"}, time.Second, []bool{false, false, false, false, false, true}},
+		{"five users wider than the window", []string{"a", "b", "c", "d", "e"}, opt.CrowdWindow / 3, []bool{false, false, false, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var c crowd
+			c.init()
+			for i, u := range tt.users {
+				ev := ou(parser.KindTokenOK, time.Duration(i)*tt.every, ouA, ctl1, "t")
+				ev.Peer, ev.User = ctl1, "uid="+u
+				if got := c.note(&ev, &opt); got != tt.want[i] {
+					t.Fatalf("note %d (%s) = %v, want %v", i, u, got, tt.want[i])
+				}
+			}
+		})
+	}
+}

@@ -17,7 +17,9 @@ USERS=${USERS:-1000000}
 IDLE_USERS=${IDLE_USERS:-10000}
 IDLE_SCRAPE=${IDLE_SCRAPE:-60}
 FILES=${FILES:-64}
-go build -o "$out/graceguard" ./cmd/graceguard
+# Built as the image is (Dockerfile): static, so an idle watch can drop its
+# read-only data's pages as well as its code's (cmd/graceguard/codepages_linux.go).
+CGO_ENABLED=${CGO_ENABLED:-0} go build -o "$out/graceguard" ./cmd/graceguard
 go build -o "$out/genflood" ./bench/genflood
 
 # measure FILE USERS PORT [SCRAPE]: runs watch on FILE (a path or a glob)

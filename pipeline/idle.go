@@ -35,10 +35,20 @@ func (w *Watcher) tickEvery() time.Duration {
 // waitsOnClock says whether something waits for wall-clock time to pass
 // rather than for data: reuses held for the other replicas (Settle), events
 // queued behind a source that sends nothing, ended sources still merging,
-// and token events waiting for their proxy records (attribution's wall-clock
-// bound).
+// token events waiting for their proxy records (attribution's wall-clock
+// bound), and what a store learned while its shared part was down, written
+// back by the tick's flush once it is up.
 func (w *Watcher) waitsOnClock() bool {
+	if wb, ok := w.store.(writingBack); ok && wb.WriteBackPending() > 0 {
+		return true
+	}
 	return len(w.held) > 0 || w.queued > 0 || len(w.ending) > 0 || w.attr.Waiting()
+}
+
+// writingBack is a store that keeps what its shared part did not get, for
+// its Flush to write back.
+type writingBack interface {
+	WriteBackPending() int
 }
 
 // goneIdle is called from the tick: once the files have been quiet for

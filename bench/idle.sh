@@ -73,10 +73,20 @@ for n in 1 64; do
     esac
   done
 done
-sleep 2 # the watchers are up and have read the files
+# Once a watcher has read its files (its first checkpoint is written), one
+# line is appended to each of the "written" ones: its event shows events
+# arrive there.
 for i in "${!dirs[@]}"; do
   case ${dirs[$i]} in
-  *-written) for f in "${dirs[$i]}"/*.log; do line 999 1 >>"$f"; done ;;
+  *-written)
+    n=${dirs[$i]##*/f}
+    n=${n%-written}
+    for _ in $(seq 1 200); do
+      [ -f "$work/state-$n-written/checkpoint.gob" ] && break
+      sleep 0.1
+    done
+    for f in "${dirs[$i]}"/*.log; do line 999 1 >>"$f"; done
+    ;;
   esac
 done
 sleep "$WARMUP"

@@ -444,3 +444,13 @@ func (a *Attributor) Stats() Stats {
 
 // IsProxy reports whether addr is a known proxy.
 func (a *Attributor) IsProxy(addr netip.Addr) bool { return a.known.has(addr) }
+
+// Waiting reports whether events or proxy records wait for their match:
+// their wait is bounded in wall time too, so the caller keeps calling
+// Release while they do.
+func (a *Attributor) Waiting() bool { return len(a.events) > 0 || len(a.records) > 0 }
+
+// Idle is told that the inputs have gone quiet with everything read and
+// released: what is kept only for lines still to come from a busy log is
+// let go (the AzSuccess twins but the last twinGap's, twins.go).
+func (a *Attributor) Idle() { a.twins.trim() }

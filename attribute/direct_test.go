@@ -221,3 +221,117 @@ func TestTwinCacheOutOfOrder(t *testing.T) {
 		t.Errorf("ring holds %d of %d, cap %d", d.n, len(d.ring), maxTwins)
 	}
 }
+
+// Once idle, the twin cache keeps only the lines a reuse still to come
+// could be the twin of (the last twinHold), in a ring sized to them, and
+// takes new lines after.
+func TestTwinCacheTrimWhenIdle(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		lines    int
+		every    time.Duration
+		wantKept int
+	}{
+		{"a burst past the cap", maxTwins + 500, time.Millisecond, 2001},
+		{"a second of lines", 100, 10 * time.Millisecond, 100},
+		{"one line", 1, 0, 1},
+		{"none", 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var c twinCache
+			var last parser.Event
+			for i := range tt.lines {
+				last = ou(parser.KindTokenOK, 10*time.Second+time.Duration(i)*tt.every, ouA, ctl1, fmt.Sprintf("s%d", i))
+				c.put(&last, result{via: fmt.Sprintf("s%d", i)})
+			}
+			c.trim()
+			if c.n != tt.wantKept || len(c.ring) > max(tt.wantKept, 1) {
+				t.Fatalf("kept %d in a ring of %d, want %d in a ring that size", c.n, len(c.ring), tt.wantKept)
+			}
+			if tt.lines > 0 {
+				reuse := last
+				reuse.Kind = parser.KindGraceReuse
+				reuse.Time = last.Time.Add(time.Millisecond)
+				if res, ok := c.get(&reuse); !ok || res.via != last.Thread {
+					t.Errorf("the newest line's reuse: get = %+v, %v; want its twin", res, ok)
+				}
+			}
+			next := ou(parser.KindTokenOK, 30*time.Second, ouA, ctl1, "after")
+			c.put(&next, result{via: "after"})
+			reuse := next
+			reuse.Kind = parser.KindGraceReuse
+			if res, ok := c.get(&reuse); !ok || res.via != "after" {
+				t.Errorf("a line put after the trim: get = %+v, %v; want its twin", res, ok)
+			}
+		})
+	}
+}
+
+// Two sources read one after the other (a catch-up over several files):
+// the second's lines are all older than the first's newest, yet the ring
+// still lets the lines of a source that moved on go rather than growing to
+// maxTwins, and the idle trim keeps the last twinHold of each.
+func TestTwinCacheSourcesReadOneAfterAnother(t *testing.T) {
+	t.Parallel()
+	var c twinCache
+	const lines, every = 2000, 10 * time.Millisecond // 20 s of each
+	for _, src := range []string{ouA, ouB} {
+		for i := range lines {
+			o := ou(parser.KindTokenOK, time.Duration(i)*every, src, ctl1, fmt.Sprintf("%s-%d", src, i))
+			c.put(&o, result{via: o.Thread})
+		}
+	}
+	if len(c.ring) > 1024 {
+		t.Errorf("ring grew to %d for 2 s of lines of each source", len(c.ring))
+	}
+	reuse := ou(parser.KindGraceReuse, (lines-1)*every+time.Millisecond, ouB, ctl1, fmt.Sprintf("%s-%d", ouB, lines-1))
+	if res, ok := c.get(&reuse); !ok || res.via != reuse.Thread {
+		t.Fatalf("before the trim: get = %+v, %v; want its twin", res, ok)
+	}
+	c.trim()
+	if want := 2 * 201; c.n != want || len(c.ring) != want {
+		t.Errorf("trim kept %d in a ring of %d, want the last twinHold of each source, %d", c.n, len(c.ring), want)
+	}
+	for _, src := range []string{ouA, ouB} {
+		reuse := ou(parser.KindGraceReuse, (lines-1)*every+time.Millisecond, src, ctl1, fmt.Sprintf("%s-%d", src, lines-1))
+		if res, ok := c.get(&reuse); !ok || res.via != reuse.Thread {
+			t.Errorf("after the trim, %s: get = %+v, %v; want its twin", src, res, ok)
+		}
+	}
+}
+
+// The crowd heuristic: an address becomes a proxy at CrowdUsers distinct
+// users within CrowdWindow; one user's many requests, or users spread
+// wider than the window, do not make it one.
+func TestCrowdNote(t *testing.T) {
+	t.Parallel()
+	opt := Options{}
+	opt.defaults()
+	tests := []struct {
+		name  string
+		users []string      // in order, one a minute apart unless spread
+		every time.Duration // between two notes
+		want  []bool        // note's answer for each
+	}{
+		{"one user, many requests", []string{"a", "a", "a", "a", "a", "a"}, time.Second, []bool{false, false, false, false, false, false}},
+		{"five users", []string{"a", "b", "a", "c", "d", "e"}, time.Second, []bool{false, false, false, false, false, true}},
+		{"five users wider than the window", []string{"a", "b", "c", "d", "e"}, opt.CrowdWindow / 3, []bool{false, false, false, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var c crowd
+			c.init()
+			for i, u := range tt.users {
+				ev := ou(parser.KindTokenOK, time.Duration(i)*tt.every, ouA, ctl1, "t")
+				ev.Peer, ev.User = ctl1, "uid="+u
+				if got := c.note(&ev, &opt); got != tt.want[i] {
+					t.Fatalf("note %d (%s) = %v, want %v", i, u, got, tt.want[i])
+				}
+			}
+		})
+	}
+}

@@ -64,7 +64,17 @@ func isMeshPeer(a netip.Addr) bool {
 // crowd finds proxies no log names: a private address that carries the
 // token requests of many users is an ingress, not a machine of one user.
 type crowd struct {
-	users map[netip.Addr]map[crowdKey]time.Time
+	users map[netip.Addr]crowdPeer
+}
+
+// crowdPeer is a private address's users. Most addresses are one user's
+// machine: that user is kept in place, and a map is made only when a
+// second user comes (a map per address was ~550 bytes each, 2 MB for the
+// maxCrowd addresses a flood of users from distinct addresses fills).
+type crowdPeer struct {
+	first crowdKey
+	at    time.Time
+	more  map[crowdKey]time.Time // every user, once there are two
 }
 
 // crowdKey is a user; a struct, not IdP+"|"+DN, so noting one allocates
@@ -74,7 +84,7 @@ type crowdKey struct{ idp, user string }
 // maxCrowd caps the private addresses watched; past it they start afresh.
 const maxCrowd = 4096
 
-func (c *crowd) init() { c.users = map[netip.Addr]map[crowdKey]time.Time{} }
+func (c *crowd) init() { c.users = map[netip.Addr]crowdPeer{} }
 
 // note counts ev's user for its peer and reports whether the peer now
 // carries enough users to be a proxy. Users older than the window are
@@ -88,28 +98,39 @@ func (c *crowd) note(ev *parser.Event, opt *Options) bool {
 	if !geo.IsPrivate(peer) {
 		return false
 	}
-	m := c.users[peer]
-	if m == nil {
-		if len(c.users) >= maxCrowd {
-			clear(c.users)
+	k := crowdKey{ev.IdP, ev.User}
+	p, ok := c.users[peer]
+	if !ok && len(c.users) >= maxCrowd {
+		clear(c.users)
+	}
+	switch {
+	case p.more != nil:
+		p.more[k] = ev.Time
+	case !ok || p.first == k:
+		p.first, p.at = k, ev.Time
+	default:
+		p.more = map[crowdKey]time.Time{p.first: p.at, k: ev.Time}
+	}
+	if p.count() >= opt.CrowdUsers && p.more != nil {
+		for u, t := range p.more {
+			if ev.Time.Sub(t) > opt.CrowdWindow {
+				delete(p.more, u)
+			}
 		}
-		m = map[crowdKey]time.Time{}
-		c.users[peer] = m
 	}
-	m[crowdKey{ev.IdP, ev.User}] = ev.Time
-	if len(m) < opt.CrowdUsers {
-		return false
-	}
-	for u, t := range m {
-		if ev.Time.Sub(t) > opt.CrowdWindow {
-			delete(m, u)
-		}
-	}
-	if len(m) < opt.CrowdUsers {
+	if p.count() < opt.CrowdUsers {
+		c.users[peer] = p
 		return false
 	}
 	delete(c.users, peer)
 	return true
+}
+
+func (p *crowdPeer) count() int {
+	if p.more != nil {
+		return len(p.more)
+	}
+	return 1
 }
 
 func isPrivatePeer(a netip.Addr) bool { return geo.IsPrivate(a) }

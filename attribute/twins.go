@@ -1,6 +1,7 @@
 package attribute
 
 import (
+	"slices"
 	"time"
 
 	"github.com/graceguard/graceguard/parser"
@@ -12,6 +13,11 @@ import (
 
 // twinGap is how far apart the two lines of one request may be logged.
 const twinGap = time.Second
+
+// twinHold is how long behind the newest line of its own source a line is
+// kept: twinGap, and as much again for a log's lines written a little out
+// of order by its threads.
+const twinHold = 2 * twinGap
 
 // maxTwins caps the matched AzSuccess lines remembered; past it the oldest
 // is overwritten.
@@ -62,21 +68,78 @@ func (c *twinCache) put(ev *parser.Event, res result) {
 			e.hw = hw
 		}
 	}
-	if c.n == len(c.ring) {
-		if c.n == maxTwins || (c.n > 0 && e.hw.Sub(c.ring[c.start].hw) > twinKeep) {
-			// The oldest goes: too old to be needed, or the cap.
-			c.ring[c.start] = e
-			c.start = (c.start + 1) % len(c.ring)
-			return
-		}
-		grown := make([]twinEntry, min(max(16, 2*len(c.ring)), maxTwins))
-		for k := range c.n {
-			grown[k] = c.ring[(c.start+k)%len(c.ring)]
-		}
-		c.ring, c.start = grown, 0
+	if c.n == len(c.ring) && !c.makeRoom(&e) {
+		// The oldest goes: too old to be needed, or the cap.
+		c.ring[c.start] = e
+		c.start = (c.start + 1) % len(c.ring)
+		return
 	}
 	c.ring[(c.start+c.n)%len(c.ring)] = e
 	c.n++
+}
+
+// makeRoom makes room in a full ring for e, or reports that its oldest
+// line is to be overwritten: it is more than twinKeep behind e, or the
+// ring is at its cap. Below the cap the lines whose own log has moved on
+// go first (compact); the ring grows only when that frees less than a
+// quarter of it, so a catch-up of many files does not grow it to maxTwins
+// (every line's hw is then the newest file's), and compacting costs a few
+// steps a put.
+func (c *twinCache) makeRoom(e *twinEntry) bool {
+	size := len(c.ring)
+	if size == maxTwins || c.n > 0 && e.hw.Sub(c.ring[c.start].at) > twinKeep {
+		return false
+	}
+	if c.n > 0 {
+		c.compact(e, size)
+		e.hw = e.at
+		if c.n > 0 && c.newest(0).hw.After(e.hw) {
+			e.hw = c.newest(0).hw
+		}
+		if c.n <= size*3/4 {
+			return true
+		}
+	}
+	grown := make([]twinEntry, min(max(16, 2*size), maxTwins))
+	for k := range c.n {
+		grown[k] = c.ring[(c.start+k)%len(c.ring)]
+	}
+	c.ring, c.start = grown, 0
+	return true
+}
+
+// compact keeps, in order, in a ring of size entries, the lines a reuse
+// could still be the twin of: those within twinHold of the newest line of
+// their own source (a reuse is logged microseconds after its twin, in the
+// same log, so a source that has moved well past a line brings none for
+// it); next, when set, is the line about to be put. Each line's hw
+// is the running maximum again, over the lines kept.
+func (c *twinCache) compact(next *twinEntry, size int) {
+	newest := make(map[string]time.Time, 8)
+	note := func(e *twinEntry) {
+		if t, ok := newest[e.key.source]; !ok || e.at.After(t) {
+			newest[e.key.source] = e.at
+		}
+	}
+	for k := range c.n {
+		note(c.newest(k))
+	}
+	if next != nil {
+		note(next)
+	}
+	kept := make([]twinEntry, 0, size)
+	for k := c.n - 1; k >= 0; k-- {
+		e := *c.newest(k)
+		if newest[e.key.source].Sub(e.at) > twinHold {
+			continue
+		}
+		e.hw = e.at
+		if len(kept) > 0 && kept[len(kept)-1].hw.After(e.hw) {
+			e.hw = kept[len(kept)-1].hw
+		}
+		kept = append(kept, e)
+	}
+	c.ring, c.start, c.n = kept[:size], 0, len(kept)
 }
 
 // get returns the result of the latest token_ok of ev's request, when ev is
@@ -100,4 +163,18 @@ func (c *twinCache) get(ev *parser.Event) (result, bool) {
 		return e.res, true
 	}
 	return result{}, false
+}
+
+// trim is compact for an idle watcher, in a ring no larger than the lines
+// kept: every source has been read to its end, so the lines a reuse still
+// to come could be the twin of are the last twinHold of each. A burst of
+// token_ok lines otherwise keeps its ring (up to maxTwins entries and the
+// strings they hold) for as long as the watcher idles.
+func (c *twinCache) trim() {
+	if c.n == 0 {
+		c.ring, c.start = nil, 0
+		return
+	}
+	c.compact(nil, c.n)
+	c.ring = slices.Clip(c.ring[:c.n])
 }

@@ -6,7 +6,9 @@
 # a sidecar's idle is never quite idle. Then the same IDLE_USERS spread
 # over FILES files (default 64), as a central watcher follows every
 # replica's log. Prints the figures and the history's size and evictions
-# from /metrics.
+# from /metrics; RSS when idle is also shown as its two parts, RssAnon (the
+# Go heap, stacks, the runtime's own memory) and RssFile (the binary's code
+# and tables paged in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out
@@ -15,7 +17,9 @@ USERS=${USERS:-1000000}
 IDLE_USERS=${IDLE_USERS:-10000}
 IDLE_SCRAPE=${IDLE_SCRAPE:-60}
 FILES=${FILES:-64}
-go build -o "$out/graceguard" ./cmd/graceguard
+# Built as the image is (Dockerfile): static, so an idle watch can drop its
+# read-only data's pages as well as its code's (cmd/graceguard/codepages_linux.go).
+CGO_ENABLED=${CGO_ENABLED:-0} go build -o "$out/graceguard" ./cmd/graceguard
 go build -o "$out/genflood" ./bench/genflood
 
 # measure FILE USERS PORT [SCRAPE]: runs watch on FILE (a path or a glob)
@@ -35,23 +39,24 @@ measure() {
     sleep 0.1
   done
   sleep 8 # idle: checkpointed and memory released
-  local hwm rss scraped=""
+  local hwm rss parts scraped=""
   hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
   rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+  parts=$(awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{printf "anon %.1f + file %.1f MB", a/1024, f/1024}' "/proc/$pid/status")
   if [ "$scrape" -gt 0 ]; then
     for _ in $(seq 1 $((scrape * 2))); do
       curl -s "127.0.0.1:$port/metrics" >/dev/null
       sleep 0.5
     done
-    scraped=$(awk -v s="$scrape" '/VmRSS/{printf ", after %d s of scrapes %.1f MB", s, $2/1024}' "/proc/$pid/status")
+    scraped=$(awk -v s="$scrape" '/VmRSS/{r=$2} /RssAnon/{a=$2} /RssFile/{f=$2} END{printf ", after %d s of scrapes %.1f MB (anon %.1f + file %.1f)", s, r/1024, a/1024, f/1024}' "/proc/$pid/status")
   fi
   local users evicted
   users=$(curl -s "127.0.0.1:$port/metrics" | awk '/^graceguard_tracked_users /{printf "%d", $2}')
   evicted=$(curl -s "127.0.0.1:$port/metrics" | awk '/^graceguard_evictions_total\{what="users"\}/{printf "%d", $2}')
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$state"
-  printf '%-10s records %s, tracked users %s, users evicted %s, peak RSS %.1f MB, RSS when idle %.1f MB%s\n' \
-    "$(basename "$file")" "$got" "$users" "$evicted" "$(echo "$hwm/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)" "$scraped"
+  printf '%-10s records %s, tracked users %s, users evicted %s, peak RSS %.1f MB, RSS when idle %.1f MB (%s)%s\n' \
+    "$(basename "$file")" "$got" "$users" "$evicted" "$(echo "$hwm/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)" "$parts" "$scraped"
 }
 
 [ "${SKIP_FLOOD:-}" = 1 ] || [ -f "$out/flood-$USERS.log" ] || "$out/genflood" -users "$USERS" -o "$out/flood-$USERS.log"

@@ -3,7 +3,7 @@ package pipeline
 import "github.com/graceguard/graceguard/correlate"
 
 // The stores' optional capabilities the watcher looks for by type
-// assertion (localStore, batchingStore, sharedHealth). These lines make a
+// assertion (localStore, batchingStore, sharedHealth, writingBack). These lines make a
 // renamed or changed method a compile error here instead of a capability
 // silently lost: a Memory store no longer checkpointed, a Redis batch
 // never flushed, a Redis outage never reported on /readyz.
@@ -19,4 +19,6 @@ var (
 	_ batchingStore = (*correlate.Failover)(nil)
 
 	_ sharedHealth = (*correlate.Failover)(nil)
+
+	_ writingBack = (*correlate.Failover)(nil)
 )

@@ -7,3 +7,69 @@ import "time"
 // should not keep its peak size for ever, but a pause between bursts is no
 // reason to give memory back.
 const idleRelease = 2 * time.Second
+
+// How often a watcher releases what waits, checkpoints and flushes: while
+// reading, and once idle while something still waits on the wall clock.
+const (
+	busyTick = 50 * time.Millisecond
+	idleTick = time.Second
+)
+
+// tickEvery is the watcher's tick now. Once the files have gone quiet
+// (released) with nothing waiting on the wall clock and the checkpoint
+// written, there is nothing for a tick to do: it stops (0), and the watcher
+// sleeps until a batch, a reload or the end wakes it. Every tick of an idle
+// watch is a wake of the process (and of the Go runtime's monitor), which
+// is most of what an idle watch costs.
+func (w *Watcher) tickEvery() time.Duration {
+	switch {
+	case !w.released:
+		return busyTick
+	case w.waitsOnClock() || w.opt.StateDir != "" && w.changed:
+		return idleTick
+	default:
+		return 0
+	}
+}
+
+// waitsOnClock says whether something waits for wall-clock time to pass
+// rather than for data: reuses held for the other replicas (Settle), events
+// queued behind a source that sends nothing, ended sources still merging,
+// token events waiting for their proxy records (attribution's wall-clock
+// bound), and what a store learned while its shared part was down, written
+// back by the tick's flush once it is up.
+func (w *Watcher) waitsOnClock() bool {
+	if wb, ok := w.store.(writingBack); ok && wb.WriteBackPending() > 0 {
+		return true
+	}
+	return len(w.held) > 0 || w.queued > 0 || len(w.ending) > 0 || w.attr.Waiting()
+}
+
+// writingBack is a store that keeps what its shared part did not get, for
+// its Flush to write back.
+type writingBack interface {
+	WriteBackPending() int
+}
+
+// goneIdle is called from the tick: once the files have been quiet for
+// idleRelease and the last checkpoint since then is written (its encoding
+// is garbage worth returning too), the watcher drops what only a busy
+// watcher needs and reports itself idle.
+func (w *Watcher) goneIdle() {
+	if w.released || w.opt.now().Sub(w.busyAt) < idleRelease || w.opt.StateDir != "" && w.changed {
+		return
+	}
+	w.released = true
+	w.attr.Idle()
+	if w.opt.Idle != nil {
+		w.opt.Idle(true)
+	}
+}
+
+// busyAgain is called when data comes: the idle hook hears of it first.
+func (w *Watcher) busyAgain() {
+	if w.released && w.opt.Idle != nil {
+		w.opt.Idle(false)
+	}
+	w.busyAt, w.released = w.opt.now(), false
+}

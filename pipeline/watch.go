@@ -126,7 +126,7 @@ type Watcher struct {
 	newest   time.Time
 	warned   bool
 	busyAt   time.Time // when a batch of data last arrived
-	released bool      // memory was released since then
+	released bool      // the watcher went idle since then (idle.go)
 	changed  bool      // what a checkpoint holds may differ from the last one
 	stats    WatchStats
 	counted  WatchStats // what the metrics have counted (publish)
@@ -284,29 +284,31 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 	w.handOutUnfinished(ctx)
 	w.ready.Store(true)
 	defer func() {
-		if w.released {
+		if w.released && w.opt.Idle != nil {
 			w.opt.Idle(false)
-			w.released = false
 		}
+		w.released = false
 	}()
 	ahead := w.newLookahead()
 	defer ahead.stop()
 	tick := time.NewTicker(busyTick)
 	defer tick.Stop()
-	slow := false
+	every := busyTick
 	for {
-		// Idle (the files quiet, memory released, the checkpoint written),
-		// the tick slows: 20 wakes a second would be most of an idle
-		// watcher's CPU, and keep the Go runtime's monitor awake too.
-		if w.released != slow {
-			slow = w.released
-			every := busyTick
-			if slow {
-				every = idleTick
+		// Idle, the tick slows, then stops (idle.go).
+		var tickC <-chan time.Time
+		if next := w.tickEvery(); next != every {
+			every = next
+			if every > 0 {
+				tick.Reset(every)
+			} else {
+				tick.Stop()
 			}
-			tick.Reset(every)
 		}
-		done, err := w.step(ctx, batches, ahead, tick.C)
+		if every > 0 {
+			tickC = tick.C
+		}
+		done, err := w.step(ctx, batches, ahead, tickC)
 		w.endBatch()
 		if done || err != nil {
 			return err
@@ -377,13 +379,6 @@ func (w *Watcher) endBatch() {
 	w.syncSent()
 	w.publish()
 }
-
-// How often a watcher releases what waits, checkpoints and flushes: while
-// reading, and once idle.
-const (
-	busyTick = 50 * time.Millisecond
-	idleTick = time.Second
-)
 
 // finish judges the reuses still held and writes the last checkpoint. The
 // correlator's waiting refreshes stay waiting: the checkpoint keeps them.
@@ -456,12 +451,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 	if w.opt.StateDir != "" && w.changed && w.checkpointDue() {
 		w.retryableCheckpoint()
 	}
-	// Released once the last checkpoint since the files went quiet is
-	// written (its encoding is garbage worth returning too).
-	if w.opt.Idle != nil && !w.released && w.opt.now().Sub(w.busyAt) >= idleRelease && (w.opt.StateDir == "" || !w.changed) {
-		w.released = true
-		w.opt.Idle(true)
-	}
+	w.goneIdle()
 	return nil
 }
 
@@ -500,10 +490,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	if !w.anyWaiting() {
 		w.drained = w.drained[:0]
 	}
-	if w.released {
-		w.opt.Idle(false)
-	}
-	w.busyAt, w.released = w.opt.now(), false
+	w.busyAgain()
 	if pre != nil {
 		return w.readPrepared(ctx, s, b, pre)
 	}

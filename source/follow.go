@@ -54,6 +54,9 @@ type Options struct {
 	// Safety is how often every file is looked at although no event came,
 	// to notice files whose events do not arrive (1s).
 	Safety time.Duration
+	// SafetyMax is how far apart safety looks back off to once events are
+	// seen to arrive where every file is (10s; wake.go).
+	SafetyMax time.Duration
 	// Rescan is how often globs are matched again for new files (1s).
 	Rescan time.Duration
 	// DrainQuiet is how long a rotated-away file must stay quiet before it
@@ -97,6 +100,8 @@ type Follower struct {
 	watchDirs   map[int]string
 	watchRefs   map[int]int
 	pollDirs    map[string]bool
+	proven      map[string]bool // directories events were seen in
+	safetyEvery time.Duration   // the wait before the next safety look
 	nextSafety  time.Time
 	nextPoll    time.Time
 	timer       *time.Timer
@@ -127,6 +132,9 @@ func New(opt Options, out chan<- Batch) *Follower {
 	if opt.Safety <= 0 {
 		opt.Safety = time.Second
 	}
+	if opt.SafetyMax <= 0 {
+		opt.SafetyMax = 10 * time.Second
+	}
 	if opt.DrainQuiet <= 0 {
 		opt.DrainQuiet = 2 * time.Second
 	}
@@ -139,7 +147,7 @@ func New(opt Options, out chan<- Batch) *Follower {
 		f.restoredPath[p.Path] = true
 	}
 	f.newNotifier = newNotifier
-	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}
+	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs, f.proven = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}, map[string]bool{}
 	f.health.init(opt.Patterns)
 	return f
 }
@@ -216,7 +224,7 @@ func (f *Follower) lookAll(ctx context.Context) (bool, error) {
 		if err != nil {
 			return busy, err
 		}
-		t.looked(did)
+		f.looked(t, did)
 		// One that read is looked at again at once, until it has nothing.
 		t.due = did
 		busy = busy || did

@@ -22,6 +22,15 @@ import (
 //     every file in its directory are polled every Poll from then on,
 //     which is logged once per directory. A file whose watch cannot be
 //     added (out of inotify watches) is polled from the start.
+//   - Once events have been seen in every directory followed (a write, a
+//     rotation: they do arrive there) and every pattern's directory is
+//     watched, the safety look backs off, doubling its wait up to
+//     SafetyMax (10 s): an idle watch then wakes every 10 s, not every
+//     second. A look that finds bytes no event announced, or a file in a
+//     directory not proven yet, brings it back to Safety at once, so
+//     detecting a filesystem without events still takes two looks a
+//     Safety apart. Patterns whose directory part is a glob (new
+//     directories appear only to a rescan) keep the Safety cadence.
 //   - A drained file is looked at when its DrainQuiet is over.
 //
 // With PollOnly, or outside Linux, every file is looked at every Poll.
@@ -69,6 +78,7 @@ func (f *Follower) startEvents() {
 		return
 	}
 	f.events = n
+	f.safetyEvery = f.opt.Safety
 	f.nextSafety = time.Now().Add(f.opt.Safety)
 	for _, t := range f.tailers {
 		f.watch(t)
@@ -104,6 +114,53 @@ func (f *Follower) watch(t *tailer) {
 	}
 	t.wd = wd
 	f.watchRefs[wd]++
+	if !f.proven[dir] {
+		f.safetyBack(time.Now())
+	}
+}
+
+// safetyBack brings the safety look back to every Safety, the next one at
+// most Safety away: a file's events are in doubt.
+func (f *Follower) safetyBack(now time.Time) {
+	f.safetyEvery = f.opt.Safety
+	f.nextSafety = earlier(f.nextSafety, now.Add(f.opt.Safety))
+}
+
+// mayBackOff says whether the safety look may slow down: events have been
+// seen in the directory of every file looked at by events, and every
+// pattern's directory is watched (so a new file is announced, not found by
+// a rescan).
+func (f *Follower) mayBackOff() bool {
+	for _, p := range f.opt.Patterns {
+		if p == "-" {
+			continue
+		}
+		dir := filepath.Dir(p)
+		if _, watched := f.dirWatch[dir]; !watched || hasMeta(dir) || f.pollDirs[dir] {
+			return false
+		}
+	}
+	for _, t := range f.tailers {
+		if !t.polled && (t.wd < 0 || !f.proven[filepath.Dir(t.path)]) {
+			return false
+		}
+	}
+	return true
+}
+
+// prove notes the directories events were seen in: a file's or the
+// directory's own watch.
+func (f *Follower) prove(changed map[int]bool) {
+	for wd := range changed {
+		if dir, ok := f.watchDirs[wd]; ok {
+			f.proven[dir] = true
+		}
+	}
+	for _, t := range f.tailers {
+		if t.wd >= 0 && changed[t.wd] {
+			f.proven[filepath.Dir(t.path)] = true
+		}
+	}
 }
 
 // watchDir watches dir once; a failure is tried again at the next rescan.
@@ -170,6 +227,7 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 	// shorter), not at a timer of their own: one wake a second when idle.
 	rescan = safety && f.opt.Rescan >= f.opt.Safety
 	changed, all := f.events.take()
+	f.prove(changed)
 	poll := f.pollDue(now)
 	for wd := range changed {
 		if _, ok := f.watchDirs[wd]; ok {
@@ -198,8 +256,13 @@ func (f *Follower) safetyDue(now time.Time) bool {
 	if now.Before(f.nextSafety) {
 		return false
 	}
-	f.nextSafety = now.Add(f.opt.Safety)
 	f.judgeSuspects()
+	if f.mayBackOff() {
+		f.safetyEvery = min(2*f.safetyEvery, max(f.opt.SafetyMax, f.opt.Safety))
+	} else {
+		f.safetyEvery = f.opt.Safety
+	}
+	f.nextSafety = now.Add(f.safetyEvery)
 	for _, t := range f.tailers {
 		if !t.polled && t.wd >= 0 {
 			t.seenAt = f.events.seen(t.wd)
@@ -224,10 +287,12 @@ func (f *Follower) markTailer(t *tailer, now time.Time, changed map[int]bool, al
 }
 
 // looked is told whether a look at t read anything: bytes that a safety
-// look found and no event announced make t a suspect.
-func (t *tailer) looked(read bool) {
+// look found and no event announced make t a suspect, judged at the next
+// safety look, a Safety away.
+func (f *Follower) looked(t *tailer, read bool) {
 	if t.unannounced && read {
 		t.suspect, t.suspectSeen = true, t.seenAt
+		f.safetyBack(time.Now())
 	}
 	t.unannounced = false
 }

@@ -1,7 +1,8 @@
 package main
 
 // An idle watch gives memory back: after the files go quiet (the pipeline
-// calls WatchOptions.Idle), free memory goes to the operating system and
+// calls WatchOptions.Idle), free memory goes to the operating system, the
+// pages of code it touched leave its resident set (codepages_linux.go) and
 // the collector runs at a lower GOGC. Process-wide runtime settings are
 // the command's to change, never a library package's.
 
@@ -35,6 +36,7 @@ func releaseWhenIdle(idle bool) {
 	if idle {
 		idleGCBegin()
 		debug.FreeOSMemory()
+		releaseCodePages()
 		return
 	}
 	idleGCEnd()

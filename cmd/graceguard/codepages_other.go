@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// releaseCodePages does nothing outside Linux.
+func releaseCodePages() {}

@@ -1,0 +1,86 @@
+package source
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// scriptNotifier hands the follower the changes a test scripts.
+type scriptNotifier struct {
+	deafNotifier
+	next map[int]bool
+}
+
+func (n *scriptNotifier) take() (map[int]bool, bool) {
+	c := n.next
+	n.next = nil
+	return c, false
+}
+
+// The safety look backs off from Safety to SafetyMax once events have been
+// seen where every file is, and comes back to Safety at once when a look
+// finds bytes no event announced or a file appears where none were seen;
+// where events were never seen, or a pattern's directory is a glob, it
+// stays at Safety.
+func TestFollowSafetyLookBacksOff(t *testing.T) {
+	t.Parallel()
+	const s = time.Second
+	tests := []struct {
+		name    string
+		pattern string
+		proven  bool // an event came for the file before the first look
+		// after, when set, happens after the fifth look (looked's clock is
+		// the real one: the next look is then a Safety from now).
+		after func(f *Follower, tl *tailer, now time.Time)
+		want  []time.Duration // the waits between looks
+	}{
+		{"events seen", "app.log", true, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
+		{"no event ever seen", "app.log", false, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"a glob in the directory", "*/app.log", true, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"a look reads bytes no event announced", "app.log", true, func(f *Follower, tl *tailer, now time.Time) {
+			tl.unannounced = true
+			f.looked(tl, true)
+		}, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, s, s}}, // judged: polled
+		{"a file where no event was seen", "*.log", true, func(f *Follower, _ *tailer, now time.Time) {
+			nt := &tailer{path: filepath.Join(filepath.Dir(f.opt.Patterns[0]), "..", "other", "b.log"), wakeState: wakeState{wd: 3}}
+			f.tailers = append(f.tailers, nt)
+			f.safetyBack(now)
+		}, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, s, s}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			f := New(Options{Patterns: []string{filepath.Join(dir, tt.pattern)}, Safety: s, SafetyMax: 10 * s}, nil)
+			n := &scriptNotifier{}
+			f.events = n
+			f.dirWatch[dir], f.watchDirs[2] = 2, dir
+			tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1}}
+			f.tailers = []*tailer{tl}
+			now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+			f.safetyEvery, f.nextSafety = s, now.Add(s)
+			if tt.proven {
+				n.next = map[int]bool{1: true}
+				f.markDue(now)
+			}
+			var got []time.Duration
+			for i := range len(tt.want) {
+				at := f.nextSafety
+				f.markDue(at)
+				got = append(got, f.nextSafety.Sub(at))
+				if i == 4 && tt.after != nil {
+					tt.after(f, tl, at)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("waits %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("waits %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}

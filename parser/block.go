@@ -105,17 +105,23 @@ func (c *oidcCursor) within(block []byte, from, to int) bool {
 }
 
 // indexOIDC is bytes.Index(b, oidcPrefix), looking for its 'P' (the rarest
-// of its bytes in OpenUnison's lines; the needle's first, 'O', is common)
-// with IndexByte and comparing around each.
-func indexOIDC(b []byte) int {
-	const at = 15 // the 'P' of "OpenIDConnectIdP - "
+// of its bytes in OpenUnison's lines; the needle's first, 'O', is common).
+func indexOIDC(b []byte) int { return indexByRare(b, oidcPrefix, 15) }
+
+// indexByRare is bytes.Index(b, needle) for a needle whose byte at at is
+// rare in the text searched: Index looks for the needle's first byte and,
+// when that is common, falls back to comparing at every position; this
+// looks for the rare byte with IndexByte (vector instructions) and compares
+// around each.
+func indexByRare(b []byte, needle string, at int) int {
+	rare := needle[at]
 	for i := at; i < len(b); i++ {
-		j := bytes.IndexByte(b[i:], 'P')
+		j := bytes.IndexByte(b[i:], rare)
 		if j < 0 {
 			return -1
 		}
 		i += j
-		if i-at+len(oidcPrefix) <= len(b) && string(b[i-at:i-at+len(oidcPrefix)]) == oidcPrefix {
+		if i-at+len(needle) <= len(b) && string(b[i-at:i-at+len(needle)]) == needle {
 			return i - at
 		}
 	}

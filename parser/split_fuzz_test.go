@@ -29,3 +29,19 @@ func FuzzIndexSep(f *testing.F) {
 		}
 	})
 }
+
+// indexOIDC and indexMarker look for a rare byte of their needle first;
+// bytes.Index is their reference, wherever the needle or its rare byte is.
+func FuzzIndexByRare(f *testing.F) {
+	f.Add([]byte("x OpenIDConnectIdP - y P OpenIDConnectIdP"))
+	f.Add([]byte("GET /auth/idp/k8sIdp/token h /auth/idp/"))
+	f.Add([]byte("PPPP hhhh /auth/id OpenIDConnectId"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := indexOIDC(b), bytes.Index(b, []byte(oidcPrefix)); got != want {
+			t.Fatalf("indexOIDC(%q) = %d, want %d", b, got, want)
+		}
+		if got, want := indexMarker(b), bytes.Index(b, []byte(idpMarker)); got != want {
+			t.Fatalf("indexMarker(%q) = %d, want %d", b, got, want)
+		}
+	})
+}

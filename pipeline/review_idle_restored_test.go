@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// watchingStore is a memory store that tells which users it learned a
+// refresh of.
+type watchingStore struct {
+	*correlate.Memory
+	mu      sync.Mutex
+	learned map[string]bool
+}
+
+func (s *watchingStore) Apply(ctx context.Context, obs correlate.Observation) (correlate.Facts, error) {
+	s.mu.Lock()
+	if obs.Action == correlate.Refresh {
+		s.learned[obs.User.DN] = true
+	}
+	s.mu.Unlock()
+	return s.Memory.Apply(ctx, obs)
+}
+
+func (s *watchingStore) has(dn string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.learned[dn]
+}
+
+// A checkpoint kept a refresh waiting for its twin in a generation deleted
+// while watch was down (restoredWait). Once restoredWait has passed, the
+// refresh must be committed to the store even though the files went quiet:
+// an idle watcher whose tick stopped (idle.go) never looks again, and a
+// shared store (the other replicas' watchers) never learns the refresh
+// until some unrelated line arrives.
+func TestReviewIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
+	old, cur := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}, source.FileID{Dev: 1, Ino: 9, Fingerprint: "n"}
+	first := tortureReplay(1) + tortureReplay(2)
+	resume := int64(len(first) - len(lastLine(tortureReplay(2))))
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 10 * time.Millisecond, Deliver: discardAlerts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan source.Batch, 8)
+	in <- source.Batch{Key: "k", Path: "app.log", ID: old, Data: []byte(first)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, in) }()
+	testsync.WaitFor(t, "a checkpoint at the reuse line", func() bool {
+		next, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
+		if err != nil {
+			return false
+		}
+		next.ledger.Close()
+		for _, p := range next.Positions() {
+			if p.Offset == resume {
+				return os.CopyFS(copyDir, os.DirFS(state)) == nil
+			}
+		}
+		return false
+	})
+	cancel()
+	<-done
+
+	// The restart: the old generation is gone (deleted while down); only
+	// the file now at the path is read, and then it goes quiet.
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	store := &watchingStore{Memory: correlate.NewMemory(correlate.Limits{}), learned: map[string]bool{}}
+	idle := make(chan bool, 4)
+	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Store: store, now: now, Deliver: discardAlerts,
+		Idle: func(b bool) { idle <- b }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing of the new file is an event yet (a quiet IdP just rotated).
+	later := "[2026-11-23 10:00:30,000][main] INFO  Startup - nothing to see\n"
+	in2 := make(chan source.Batch, 8)
+	in2 <- source.Batch{Key: "n", Path: "app.log", ID: cur, Data: []byte(later)}
+	in2 <- source.Batch{Key: "n", Path: "app.log", ID: cur, Offset: int64(len(later)), Idle: true}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- w2.Run(ctx2, in2) }()
+	defer func() { cancel2(); <-done2 }()
+	if !<-idle {
+		t.Fatal("the watcher said busy first")
+	}
+	if store.has("uid=r2,ou=shadow,o=Tremolo") {
+		t.Skip("the restored refresh was committed before restoredWait: nothing to test")
+	}
+	skew.Store(int64(restoredWait + time.Second)) // restoredWait passes
+	deadline := time.Now().Add(3 * time.Second)   // three idle ticks and more
+	for !store.has("uid=r2,ou=shadow,o=Tremolo") {
+		if time.Now().After(deadline) {
+			t.Fatalf("restoredWait passed while idle and the restored refresh was never committed: nothing wakes the idle watcher")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func discardAlerts(context.Context, []alert.Alert) error { return nil }

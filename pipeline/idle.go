@@ -36,13 +36,17 @@ func (w *Watcher) tickEvery() time.Duration {
 // rather than for data: reuses held for the other replicas (Settle), events
 // queued behind a source that sends nothing, ended sources still merging,
 // token events waiting for their proxy records (attribution's wall-clock
-// bound), and what a store learned while its shared part was down, written
+// bound), files a checkpoint kept events of and not read yet (restoredWait),
+// and what a store learned while its shared part was down, written
 // back by the tick's flush once it is up.
 func (w *Watcher) waitsOnClock() bool {
 	if wb, ok := w.store.(writingBack); ok && wb.WriteBackPending() > 0 {
 		return true
 	}
-	return len(w.held) > 0 || w.queued > 0 || len(w.ending) > 0 || w.attr.Waiting()
+	// A file the checkpoint kept events of and this run has not read holds
+	// them for restoredWait of wall time (held.go): a tick must come after
+	// it, or they wait for the next line of any file.
+	return len(w.held) > 0 || w.queued > 0 || len(w.ending) > 0 || w.attr.Waiting() || len(w.unseen) > 0
 }
 
 // writingBack is a store that keeps what its shared part did not get, for

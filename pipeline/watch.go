@@ -439,6 +439,9 @@ func (w *Watcher) tick(ctx context.Context) error {
 			return err
 		}
 	}
+	if len(w.unseen) > 0 && w.opt.now().Sub(w.started) >= restoredWait {
+		w.unseen = nil // what never came is not waited for again
+	}
 	if err := w.det.Drain(ctx); err != nil {
 		return err
 	}

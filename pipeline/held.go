@@ -67,16 +67,24 @@ func (w *Watcher) sourceClock(id string) (time.Time, bool) {
 		}
 		return farFuture, true
 	}
-	// Of several so named (generations of one path, or of one file across
-	// a truncation), the first read: the walk of a map picked any of them.
-	s := streams[0]
-	if len(s.queue) > 0 {
-		return s.queue[0].Time, true
+	// Of several so named (generations of one path, or a copytruncate's
+	// copies read under the inode of the file at the path), the least: the
+	// name does not say which of them a waiting refresh was read from, and
+	// an idle file at the path must not end the wait of a copy's refresh.
+	clock := farFuture
+	for _, s := range streams {
+		c := s.watermark
+		switch {
+		case len(s.queue) > 0:
+			c = s.queue[0].Time
+		case s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit:
+			c = farFuture
+		}
+		if c.Before(clock) {
+			clock = c
+		}
 	}
-	if s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit {
-		return farFuture, true
-	}
-	return s.watermark, true
+	return clock, true
 }
 
 // restoredWait bounds how long a file the checkpoint left events of, not

@@ -403,9 +403,13 @@ func keepPrevious(path string) {
 	os.Link(path, prev)
 }
 
+// following says whether a stream reads the file p names. Copies of one
+// file are read under its device and inode (source's copiedFrom), each
+// with its own first bytes: the inode alone would let one copy, read,
+// stand in for another not read yet.
 func (w *Watcher) following(p source.Position) bool {
 	for _, s := range w.streams {
-		if sameStream(s.id, p.ID) {
+		if sameStream(s.id, p.ID) && (s.id.Fingerprint == "" || p.ID.Fingerprint == "" || s.id.Fingerprint == p.ID.Fingerprint) {
 			return true
 		}
 	}

@@ -244,14 +244,14 @@ func (w *Watcher) noteDrained(s *stream) {
 }
 
 // drainedPositions are the drained files' positions that the positions
-// already in have not (by identity). A stream that is not saved (announced,
+// already in have not (sameCopy). A stream that is not saved (announced,
 // not read) does not stand in for one: a copytruncate's copy is read under
 // the inode of the file now at the path, which waits unread behind the
 // copies after it.
 func (w *Watcher) drainedPositions(have []source.Position) []source.Position {
 	var out []source.Position
 	for _, p := range w.drained {
-		if slices.ContainsFunc(have, func(q source.Position) bool { return sameStream(q.ID, p.ID) }) {
+		if slices.ContainsFunc(have, func(q source.Position) bool { return sameCopy(q.ID, p.ID) }) {
 			continue
 		}
 		out = append(out, p)
@@ -403,13 +403,11 @@ func keepPrevious(path string) {
 	os.Link(path, prev)
 }
 
-// following says whether a stream reads the file p names. Copies of one
-// file are read under its device and inode (source's copiedFrom), each
-// with its own first bytes: the inode alone would let one copy, read,
-// stand in for another not read yet.
+// following says whether a stream reads the file p names (sameCopy: one
+// copy read must not stand in for another not read yet).
 func (w *Watcher) following(p source.Position) bool {
 	for _, s := range w.streams {
-		if sameStream(s.id, p.ID) && (s.id.Fingerprint == "" || p.ID.Fingerprint == "" || s.id.Fingerprint == p.ID.Fingerprint) {
+		if sameCopy(s.id, p.ID) {
 			return true
 		}
 	}

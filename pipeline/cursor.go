@@ -87,3 +87,11 @@ func (s *stream) resumePosition() source.Position {
 func sameStream(a, b source.FileID) bool {
 	return a.Dev == b.Dev && a.Ino == b.Ino && (a.Ino != 0 || a.Fingerprint == b.Fingerprint)
 }
+
+// sameCopy is sameStream that also tells a copytruncate's copies apart:
+// they are read under the device and inode of the file at the path
+// (source's copiedFrom), each with its own first bytes, so the inode alone
+// would let one copy stand in for another.
+func sameCopy(a, b source.FileID) bool {
+	return sameStream(a, b) && (a.Fingerprint == "" || b.Fingerprint == "" || a.Fingerprint == b.Fingerprint)
+}

@@ -12,7 +12,7 @@ import (
 // (following), but seen is judged by device and inode alone (sameStream),
 // so once one copy is read at a restart, the other copy's position, not
 // read yet, leaves the checkpoint: a kill -9 then has no position for it.
-func TestReviewRestoredPositionOfACopyStaysUntilThatCopyIsRead(t *testing.T) {
+func TestRestoredPositionOfACopyStaysUntilThatCopyIsRead(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	older := source.FileID{Dev: 1, Ino: 9, Fingerprint: "copy-2"}

@@ -45,7 +45,7 @@ func (s *watchingStore) has(dn string) bool {
 // an idle watcher whose tick stopped (idle.go) never looks again, and a
 // shared store (the other replicas' watchers) never learns the refresh
 // until some unrelated line arrives.
-func TestReviewIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
+func TestIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")

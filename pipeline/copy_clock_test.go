@@ -22,7 +22,7 @@ import (
 // committed (from the thief's address) as soon as another thread's event
 // comes between it and its reuse line, and the replay raises nothing. The
 // same lines read from a rotated generation with its own inode alert.
-func TestReviewCopyKeepsItsOwnClock(t *testing.T) {
+func TestCopyKeepsItsOwnClock(t *testing.T) {
 	t.Parallel()
 	r1 := strings.SplitAfter(tortureReplay(1), "\n")
 	r5 := strings.SplitAfter(tortureReplay(5), "\n")

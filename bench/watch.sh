@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures graceguard watch's memory: peak RSS while a flood of distinct
 # users passes through (USERS, default 1,000,000), and RSS when idle with
-# IDLE_USERS (default 10,000) tracked: 8 s after the last record, and again
+# IDLE_USERS (default 10,000) tracked: IDLE_WAIT seconds (default 35: an idle
+# watch gives memory back after 30 s of quiet) after the last record, and again
 # after IDLE_SCRAPE seconds (default 60) of /metrics scrapes every 0.5 s, as
 # a sidecar's idle is never quite idle. Then the same IDLE_USERS spread
 # over FILES files (default 64), as a central watcher follows every
@@ -38,7 +39,7 @@ measure() {
     [ "${got:-0}" = "$n" ] && break
     sleep 0.1
   done
-  sleep 8 # idle: checkpointed and memory released
+  sleep "${IDLE_WAIT:-35}" # idle: checkpointed, and memory released after 30 s of quiet (cmd/graceguard/idlegc.go)
   local hwm rss parts scraped=""
   hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
   rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")

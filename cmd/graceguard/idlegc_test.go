@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func gogc() int {
@@ -117,5 +118,37 @@ func TestRuntimeKnobsOnlyInCmd(t *testing.T) {
 	}
 	if checked < 50 {
 		t.Fatalf("checked %d files outside cmd/graceguard: the walk missed the repo", checked)
+	}
+}
+
+// The release waits for its delay of quiet: data coming first cancels it
+// (a log writing every few seconds must not pay a forced collection at
+// each line), idle said again does not add a release, and a quiet longer
+// than the delay releases.
+func TestDelayedReleaseWaitsForQuiet(t *testing.T) {
+	calls := 0
+	d := delayedRelease{after: time.Hour, release: func() { calls++ }}
+	for range 5 {
+		d.schedule()
+		d.cancel()
+	}
+	if d.timer != nil || calls != 0 {
+		t.Fatalf("after busy came back each time: timer pending %v, %d releases; want none", d.timer != nil, calls)
+	}
+	d.schedule()
+	first := d.timer
+	d.schedule()
+	if d.timer != first {
+		t.Fatal("idle said twice started a second release")
+	}
+	d.cancel()
+
+	released := make(chan struct{}, 2)
+	quick := delayedRelease{after: time.Millisecond, release: func() { released <- struct{}{} }}
+	quick.schedule()
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no release after a quiet longer than the delay")
 	}
 }

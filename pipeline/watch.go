@@ -87,6 +87,9 @@ type WatchOptions struct {
 	// prepareMin is the smallest batch parsed ahead (catchup.go);
 	// prepareMin by default, tests set it.
 	prepareMin int
+	// lookahead is how many batches are taken ahead (catchup.go);
+	// aheadDepth by default, benchmarks set it.
+	lookahead int
 }
 
 // Watcher is the streaming pipeline: it turns followed files' batches into
@@ -321,6 +324,11 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 func (w *Watcher) step(ctx context.Context, in <-chan source.Batch, ahead *lookahead, tick <-chan time.Time) (done bool, err error) {
 	if ahead.closed && len(ahead.queue) == 0 {
 		return true, w.finish(ctx)
+	}
+	if ahead.from(in) == nil || len(in) == 0 {
+		// Nothing more to hand the workers: parse the batch needed next
+		// here rather than wait for one to come to it.
+		ahead.help()
 	}
 	select {
 	case b, ok := <-ahead.from(in):

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -150,12 +153,14 @@ func replayBench(i int) string {
 func BenchmarkWatchCatchUp(b *testing.B) {
 	path, truth := writeBacklog(b, 256)
 	b.SetBytes(truth.Bytes)
+	discard := func(context.Context, []alert.Alert) error { return nil }
 	for b.Loop() {
-		var alerts atomic.Int64
-		stats, stop := runFollowed(b, path, func(alert.Alert) { alerts.Add(1) })
-		// Done when every record has been read and the file went idle.
+		m := NewMetrics(prometheus.NewRegistry(), nil)
+		stats, stop := followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m})
+		// Done when every record has been read: the alerts of the
+		// replays come before the backlog's last records.
 		deadline := time.Now().Add(10 * time.Minute)
-		for alerts.Load() < truth.Replays*2 && time.Now().Before(deadline) {
+		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		stop()

@@ -205,6 +205,22 @@ func (l *lookahead) take(b source.Batch) {
 	l.queue = append(l.queue, p)
 }
 
+// fill takes what the follower has ready, as far as there is room.
+func (l *lookahead) fill(in <-chan source.Batch) {
+	for c := l.from(in); c != nil; c = l.from(in) {
+		select {
+		case b, ok := <-c:
+			if !ok {
+				l.closed = true
+				return
+			}
+			l.take(b)
+		default:
+			return
+		}
+	}
+}
+
 // ready is ready when the first batch queued can be handled; nil (never
 // ready) when none is queued.
 func (l *lookahead) ready() <-chan struct{} {

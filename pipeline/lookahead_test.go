@@ -275,3 +275,37 @@ func TestLookaheadHelpParsesWhatNoWorkerTook(t *testing.T) {
 		})
 	}
 }
+
+// Before judging a batch the watcher takes every batch the follower has
+// ready, as far as the lookahead has room, and notes the follower's end.
+func TestLookaheadFillTakesWhatIsReady(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		ready, max int
+		closed     bool
+		wantQueued int
+		wantClosed bool
+	}{
+		{"room for all", 3, 6, false, 3, false},
+		{"more than room", 8, 6, false, 6, false},
+		{"the end after the batches", 2, 6, true, 2, true},
+		{"full before the end", 4, 3, true, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := make(chan source.Batch, tc.ready)
+			for range tc.ready {
+				in <- source.Batch{Key: "a", Data: []byte("x\n")}
+			}
+			if tc.closed {
+				close(in)
+			}
+			l := &lookahead{work: make(chan *prepared, tc.max), spare: make(chan []candidate, tc.max), max: tc.max, min: 1 << 20}
+			l.fill(in)
+			if len(l.queue) != tc.wantQueued || l.closed != tc.wantClosed {
+				t.Fatalf("queued %d (closed %v), want %d (closed %v)", len(l.queue), l.closed, tc.wantQueued, tc.wantClosed)
+			}
+		})
+	}
+}

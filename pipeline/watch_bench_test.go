@@ -19,15 +19,10 @@ import (
 	"github.com/graceguard/graceguard/source"
 )
 
-// runFollowed starts a follower and a watcher on path and calls onAlert
-// from the watcher's goroutine for every alert.
-func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
-	b.Helper()
-	return runFollowedBy(b, path, false, onAlert)
-}
-
-// runFollowedBy is runFollowed with file events (watch --inotify) or,
-// with pollOnly, a look every 20 ms (watch's default).
+// runFollowedBy starts a follower and a watcher on path and calls onAlert
+// from the watcher's goroutine for every alert; the follower is woken by
+// file events (watch --inotify) or, with pollOnly, looks every 20 ms
+// (watch's default).
 func runFollowedBy(b *testing.B, path string, pollOnly bool, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
 	b.Helper()
 	return followBy(b, []string{path}, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {

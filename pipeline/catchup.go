@@ -143,9 +143,10 @@ func (l *lookahead) prepare(p *prepared) {
 }
 
 // help parses the first batch queued on the watcher's goroutine when no
-// worker has taken it yet: the watcher needs it next and would only wait,
-// for workers busy with later batches or not yet scheduled (a loaded
-// machine wakes a goroutine milliseconds late).
+// worker has started on it: the watcher needs it next and would only
+// wait, for a worker woken and not yet running (a loaded machine runs a
+// woken goroutine milliseconds late; another worker may be on the next
+// batch meanwhile) or for a worker to come free.
 func (l *lookahead) help() {
 	if len(l.queue) == 0 {
 		return

@@ -12,17 +12,20 @@
 #   bench/catchup.sh                 # 130 MB backlog, 5 iterations
 #   MB=256 COUNT=3 bench/catchup.sh
 #   FILES=16 bench/catchup.sh        # the same backlog over 16 replicas' logs
+#   AHEAD=3 bench/catchup.sh         # batches taken ahead (default: twice the cores and two)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mb=${MB:-130}
 count=${COUNT:-5}
 files=${FILES:-1}
+ahead=${AHEAD:-0}
 [[ $mb =~ ^[1-9][0-9]*$ ]] || { echo "catchup.sh: MB must be a positive integer, got '$mb'" >&2; exit 2; }
 [[ $count =~ ^[1-9][0-9]*$ ]] || { echo "catchup.sh: COUNT must be a positive integer, got '$count'" >&2; exit 2; }
 [[ $files =~ ^[1-9][0-9]*$ ]] || { echo "catchup.sh: FILES must be a positive integer, got '$files'" >&2; exit 2; }
+[[ $ahead =~ ^[0-9]+$ ]] || { echo "catchup.sh: AHEAD must be a non-negative integer, got '$ahead'" >&2; exit 2; }
 cd "$root"
 echo "backlog: ${mb} MB generated log in $files file(s), read from the start; baseline: scan of the same files, same iterations (best of $count)"
-GRACEGUARD_BENCH_MB=$mb GRACEGUARD_BENCH_FILES=$files go test ./pipeline -run '^$' -bench 'WatchCatchUpVsScan$' -benchtime "${count}x" -count 1 |
+GRACEGUARD_BENCH_MB=$mb GRACEGUARD_BENCH_FILES=$files GRACEGUARD_BENCH_AHEAD=$ahead go test ./pipeline -run '^$' -bench 'WatchCatchUpVsScan$' -benchtime "${count}x" -count 1 |
 	awk -v mb="$mb" '/^BenchmarkWatchCatchUpVsScan/ {
 		for (i = 1; i <= NF; i++) {
 			if ($(i+1) == "catchup-ms") w = $i; if ($(i+1) == "scan-ms") s = $i; if ($(i+1) == "catchup-x") x = $i

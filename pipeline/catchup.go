@@ -25,6 +25,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/graceguard/graceguard/parser"
@@ -41,7 +43,10 @@ const prepareMin = 32 << 10
 type prepared struct {
 	b    source.Batch
 	done chan struct{} // closed once pre is set; nil when no worker looks
-	pre  *preparsed    // nil: take the line path
+	// claimed: a worker, or the watcher itself (lookahead.help), took the
+	// parse; the other passes.
+	claimed atomic.Bool
+	pre     *preparsed // nil: take the line path
 }
 
 // preparsed is a batch's data cut in three: data[:head] are the lines
@@ -78,7 +83,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // handled yet, in order, with workers parsing the large ones. It lives in
 // Run's goroutine: a batch Run took is handled before Run returns, even
 // when it is cancelled, as before there was a lookahead. Its length is
-// bounded (workers + 1), so a backlog costs a few MiB whatever its size.
+// bounded (aheadDepth), so a backlog costs a few MiB whatever its size.
 type lookahead struct {
 	queue []*prepared
 	work  chan *prepared
@@ -88,6 +93,7 @@ type lookahead struct {
 	spare  chan []candidate
 	max    int
 	min    int // the smallest batch handed to a worker
+	loc    *time.Location
 	closed bool
 }
 
@@ -95,21 +101,59 @@ func (w *Watcher) newLookahead() *lookahead {
 	workers := workerCount()
 	// work has room for every batch the queue holds, so taking one never
 	// waits for a worker.
-	l := &lookahead{work: make(chan *prepared, workers+1), spare: make(chan []candidate, workers+1), max: workers + 1, min: w.opt.prepareMin}
+	depth := w.opt.lookahead
+	if depth <= 0 {
+		depth = aheadDepth(workers)
+	}
+	l := &lookahead{work: make(chan *prepared, depth), spare: make(chan []candidate, depth), max: depth, min: w.opt.prepareMin, loc: w.opt.Location}
 	for range workers {
 		go func() {
 			for p := range l.work {
-				var cands []candidate
-				select {
-				case cands = <-l.spare:
-				default:
+				if p.claimed.CompareAndSwap(false, true) {
+					l.prepare(p)
+					// The watcher, woken by the batch just parsed, waits
+					// on this core until this goroutine blocks: with work
+					// queued, a whole batch later. It is the serial part
+					// of catching up, so it goes first.
+					runtime.Gosched()
 				}
-				p.pre = preparse(p.b.Data, p.b.Offset, w.opt.Location, cands)
-				close(p.done)
 			}
 		}()
 	}
 	return l
+}
+
+// aheadDepth is how many batches the watcher takes ahead with workers
+// parsing: twice the workers and two. The watcher only takes batches
+// between two it handles, so the queue must hold what the workers parse
+// while it handles one batch and the next: with a batch a worker, they
+// ran dry while the follower's batches waited unparsed in the channel
+// and a core sat idle. A few MiB still (a batch is a MiB at most).
+func aheadDepth(workers int) int { return 2*workers + 2 }
+
+// prepare parses p ahead, on the goroutine that claimed it.
+func (l *lookahead) prepare(p *prepared) {
+	var cands []candidate
+	select {
+	case cands = <-l.spare:
+	default:
+	}
+	p.pre = preparse(p.b.Data, p.b.Offset, l.loc, cands)
+	close(p.done)
+}
+
+// help parses the first batch queued on the watcher's goroutine when no
+// worker has started on it: the watcher needs it next and would only
+// wait, for a worker woken and not yet running (a loaded machine runs a
+// woken goroutine milliseconds late; another worker may be on the next
+// batch meanwhile) or for a worker to come free.
+func (l *lookahead) help() {
+	if len(l.queue) == 0 {
+		return
+	}
+	if p := l.queue[0]; p.done != nil && p.claimed.CompareAndSwap(false, true) {
+		l.prepare(p)
+	}
 }
 
 // idle lets the spare candidate slices go: a backlog of token lines grows
@@ -160,6 +204,22 @@ func (l *lookahead) take(b source.Batch) {
 		l.work <- p
 	}
 	l.queue = append(l.queue, p)
+}
+
+// fill takes what the follower has ready, as far as there is room.
+func (l *lookahead) fill(in <-chan source.Batch) {
+	for c := l.from(in); c != nil; c = l.from(in) {
+		select {
+		case b, ok := <-c:
+			if !ok {
+				l.closed = true
+				return
+			}
+			l.take(b)
+		default:
+			return
+		}
+	}
 }
 
 // ready is ready when the first batch queued can be handled; nil (never

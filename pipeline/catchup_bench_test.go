@@ -25,10 +25,12 @@ import (
 // catchup-x, catch-up's wall time over scan's (issue 14: at most 1.5).
 // GRACEGUARD_BENCH_MB sets the size (default 130, the issue's backlog),
 // GRACEGUARD_BENCH_FILES the replicas' logs it is spread over (default 1;
-// more is a central watcher started late). bench/catchup.sh runs it several
+// more is a central watcher started late), GRACEGUARD_BENCH_AHEAD the
+// batches taken ahead (default aheadDepth). bench/catchup.sh runs it several
 // times and prints the best of each.
 func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 	files, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_FILES"))
+	ahead, _ := strconv.Atoi(os.Getenv("GRACEGUARD_BENCH_AHEAD"))
 	paths, truth := writeBacklogFiles(b, 130, max(files, 1))
 	b.SetBytes(truth.Bytes)
 	discard := func(context.Context, []alert.Alert) error { return nil }
@@ -58,7 +60,7 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 		cpu = processCPU()
 		start = time.Now()
 		var serial time.Duration
-		stats, stop := followBy(b, paths, false, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m}, &serial)
+		stats, stop := followBy(b, paths, false, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m, lookahead: ahead}, &serial)
 		deadline := start.Add(10 * time.Minute)
 		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)

@@ -174,12 +174,18 @@ func TestWatchCatchingUpOnReplicasParsedAheadAgreesWithScan(t *testing.T) {
 	for _, tc := range []struct {
 		replicas   int
 		prepareMin int
-	}{{3, 1}, {4, prepareMin}} {
-		t.Run(fmt.Sprintf("%d replicas, batches from %d bytes", tc.replicas, tc.prepareMin), func(t *testing.T) {
+		lookahead  int // 0: aheadDepth
+	}{
+		{3, 1, 0}, {4, prepareMin, 0},
+		// One batch ahead: the watcher parses most batches itself
+		// (lookahead.help), racing the workers for each.
+		{2, 1, 1},
+	} {
+		t.Run(fmt.Sprintf("%d replicas, batches from %d bytes, %d ahead", tc.replicas, tc.prepareMin, tc.lookahead), func(t *testing.T) {
 			t.Parallel()
 			paths, truth := backlog(t, t.TempDir(), tc.replicas, loggen.Config{Size: 6 << 20, Seed: int64(20 + tc.replicas), ReplayShare: 0.05, Users: 60})
 			want := scanFiles(t, paths)
-			got := watchFiles(t, paths, truth.Records, WatchOptions{prepareMin: tc.prepareMin})
+			got := watchFiles(t, paths, truth.Records, WatchOptions{prepareMin: tc.prepareMin, lookahead: tc.lookahead})
 			if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
 				t.Fatalf("watch differs from scan over %d replays: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
 					truth.Replays, len(missing), len(want), len(extra), missing, extra)

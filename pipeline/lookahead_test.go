@@ -233,3 +233,79 @@ func TestLedgerSyncedOnceABatch(t *testing.T) {
 func replayLater(at string) string {
 	return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-1] DEBUG Noise - nothing\n", at)
 }
+
+// A batch no worker has taken yet is parsed by the watcher when it needs
+// it next (lookahead.help), once: the worker that gets to it later passes,
+// and what the watcher made of it is what a worker makes.
+func TestLookaheadHelpParsesWhatNoWorkerTook(t *testing.T) {
+	t.Parallel()
+	data := handWritten()
+	for _, tc := range []struct {
+		name    string
+		claimed bool // a worker took it first
+	}{{"no worker took it", false}, {"a worker took it", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// No workers: the batch waits in work as behind busy ones.
+			l := &lookahead{work: make(chan *prepared, 2), spare: make(chan []candidate, 2), max: 2, min: 1}
+			l.take(source.Batch{Key: "a", Data: data})
+			p := l.queue[0]
+			if tc.claimed {
+				p.claimed.Store(true)
+			}
+			l.help()
+			select {
+			case <-l.ready():
+				if tc.claimed {
+					t.Fatal("the watcher parsed a batch a worker had taken")
+				}
+			default:
+				if !tc.claimed {
+					t.Fatal("the first batch is not ready after help: the watcher would wait for a worker")
+				}
+				return
+			}
+			want := preparse(data, 0, nil, nil)
+			if p.pre == nil || p.pre.head != want.head || p.pre.tail != want.tail || p.pre.stats != want.stats || len(p.pre.cands) != len(want.cands) {
+				t.Fatalf("help made %+v, a worker makes %+v", p.pre, want)
+			}
+			if q := <-l.work; q != p || q.claimed.CompareAndSwap(false, true) {
+				t.Fatal("a worker could claim the batch the watcher parsed")
+			}
+		})
+	}
+}
+
+// Before judging a batch the watcher takes every batch the follower has
+// ready, as far as the lookahead has room, and notes the follower's end.
+func TestLookaheadFillTakesWhatIsReady(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		ready, max int
+		closed     bool
+		wantQueued int
+		wantClosed bool
+	}{
+		{"room for all", 3, 6, false, 3, false},
+		{"more than room", 8, 6, false, 6, false},
+		{"the end after the batches", 2, 6, true, 2, true},
+		{"full before the end", 4, 3, true, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := make(chan source.Batch, tc.ready)
+			for range tc.ready {
+				in <- source.Batch{Key: "a", Data: []byte("x\n")}
+			}
+			if tc.closed {
+				close(in)
+			}
+			l := &lookahead{work: make(chan *prepared, tc.max), spare: make(chan []candidate, tc.max), max: tc.max, min: 1 << 20}
+			l.fill(in)
+			if len(l.queue) != tc.wantQueued || l.closed != tc.wantClosed {
+				t.Fatalf("queued %d (closed %v), want %d (closed %v)", len(l.queue), l.closed, tc.wantQueued, tc.wantClosed)
+			}
+		})
+	}
+}

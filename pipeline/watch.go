@@ -87,6 +87,9 @@ type WatchOptions struct {
 	// prepareMin is the smallest batch parsed ahead (catchup.go);
 	// prepareMin by default, tests set it.
 	prepareMin int
+	// lookahead is how many batches are taken ahead (catchup.go);
+	// aheadDepth by default, benchmarks set it.
+	lookahead int
 }
 
 // Watcher is the streaming pipeline: it turns followed files' batches into
@@ -319,9 +322,15 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 // step waits for one thing to do (a batch taken or ready, a reload, a
 // tick, the end) and does it; done says Run is over.
 func (w *Watcher) step(ctx context.Context, in <-chan source.Batch, ahead *lookahead, tick <-chan time.Time) (done bool, err error) {
+	// Every batch the follower has ready goes to the workers before this
+	// goroutine judges one: a select picks at random, and the workers ran
+	// dry while it judged. Then, with nothing more to hand them, the batch
+	// needed next is parsed here rather than waited for.
+	ahead.fill(in)
 	if ahead.closed && len(ahead.queue) == 0 {
 		return true, w.finish(ctx)
 	}
+	ahead.help()
 	select {
 	case b, ok := <-ahead.from(in):
 		if !ok {

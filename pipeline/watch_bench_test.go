@@ -11,20 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
 
-// runFollowed starts a follower and a watcher on path and calls onAlert
-// from the watcher's goroutine for every alert.
-func runFollowed(b *testing.B, path string, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
-	b.Helper()
-	return runFollowedBy(b, path, false, onAlert)
-}
-
-// runFollowedBy is runFollowed with file events (watch --inotify) or,
-// with pollOnly, a look every 20 ms (watch's default).
+// runFollowedBy starts a follower and a watcher on path and calls onAlert
+// from the watcher's goroutine for every alert; the follower is woken by
+// file events (watch --inotify) or, with pollOnly, looks every 20 ms
+// (watch's default).
 func runFollowedBy(b *testing.B, path string, pollOnly bool, onAlert func(alert.Alert)) (stats func() WatchStats, stop func()) {
 	b.Helper()
 	return followBy(b, []string{path}, pollOnly, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
@@ -150,12 +148,14 @@ func replayBench(i int) string {
 func BenchmarkWatchCatchUp(b *testing.B) {
 	path, truth := writeBacklog(b, 256)
 	b.SetBytes(truth.Bytes)
+	discard := func(context.Context, []alert.Alert) error { return nil }
 	for b.Loop() {
-		var alerts atomic.Int64
-		stats, stop := runFollowed(b, path, func(alert.Alert) { alerts.Add(1) })
-		// Done when every record has been read and the file went idle.
+		m := NewMetrics(prometheus.NewRegistry(), nil)
+		stats, stop := followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m})
+		// Done when every record has been read: the alerts of the
+		// replays come before the backlog's last records.
 		deadline := time.Now().Add(10 * time.Minute)
-		for alerts.Load() < truth.Replays*2 && time.Now().Before(deadline) {
+		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		stop()

@@ -60,6 +60,7 @@ wait "$gen"
 gen="" # reaped: its pid may be anyone's now
 written=$(cat "$work/written")
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
+began=$SECONDS
 watch --listen "127.0.0.1:$PORT"
 # The last run reads to the end: wait until the last replay's alert is in
 # both outputs (its lines are the last written; a run catching up over many
@@ -73,6 +74,7 @@ for ((waited = 0; waited < ${FINAL_WAIT:-600}; waited++)); do
   sleep 1
 done
 [ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last replay's alert did not come within ${FINAL_WAIT:-600} s" >&2
+caught=$((SECONDS - began)) # the last run's catch-up, printed with the figures
 # Ready: its checkpoint is loaded and its files open; what it re-reads
 # from there is read once it has read nothing for 5 s.
 stop_when_settled "$PORT" "$pid"
@@ -97,4 +99,5 @@ count() {
 }
 count "$stdout" stdout
 count "$file" alerts-file
+echo "the last run (started when the generator stopped) had the last replay's alert out after ${caught} s"
 grep -c 'level=ERROR' "$work/stderr" | awk '{ if ($1 > 0) print "errors logged by watch: " $1 }' || true

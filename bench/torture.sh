@@ -72,6 +72,7 @@ wait "$gen"
 gen=""
 written=$(cat "$work/written")
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
+began=$SECONDS
 watch --listen "127.0.0.1:$PORT"
 # The last run reads to the end: wait until the last line's alert is out
 # (catching up over many generations on a loaded machine takes minutes) or
@@ -84,6 +85,7 @@ for ((waited = 0; waited < ${FINAL_WAIT:-600}; waited++)); do
   sleep 1
 done
 [ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last line's alert did not come within ${FINAL_WAIT:-600} s" >&2
+caught=$((SECONDS - began)) # the last run's catch-up, printed with the figures
 stop_when_settled "$PORT" "$pid"
 pid=""
 
@@ -115,6 +117,7 @@ awk -v written="$written" -v kills="$kills" -v rot="$ROTATION" -v rate="$RATE" -
     printf "torture (%s rotation, %d lines/s for %d s, %d kill -9, down 0-%d s each): lines written %d, lines lost %d (target 0), lines delivered twice %d (target: at most one group a kill, stdout being at least once); ledger: %d ids recorded as printed but not on stdout, %d ids left leaving and never printed (targets 0)\n", rot, rate, dur, kills, down, written, lost, twice, early, left
     if (twice > kills) printf "stdout repeated more than one alert a kill (%d kills): more than the kill-cut group\n", kills
   }' <(cat "$work/ledger.ids" "$state/delivery.ledger" 2>/dev/null) "$alerts"
+echo "the last run (started when the generator stopped) had the last line's alert out after ${caught} s"
 grep -c 'level=ERROR' "$work/stderr" | awk '{ if ($1 > 0) print "errors logged by watch: " $1 }' || true
 # Generations deleted before watch read them to their end (it fell more
 # than the kept generations behind: a loaded machine catching up after a

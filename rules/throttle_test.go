@@ -70,3 +70,24 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// BenchmarkThrottleFlood is one new throttle key per op (a user each) with
+// the throttle memory at its cap: the cost every alert of a flood of
+// distinct users pays.
+func BenchmarkThrottleFlood(b *testing.B) {
+	e := NewEngine(&Set{})
+	r := &Rule{Spec: Spec{Name: "r", Throttle: time.Hour}}
+	envs := make([]*Env, 4*maxThrottleKeys)
+	for i := range envs {
+		envs[i] = &Env{Event: &EventEnv{User: fmt.Sprintf("uid=u%d", i), IP: "192.0.2.1"}}
+	}
+	for i := range maxThrottleKeys {
+		e.throttled(r, envs[i], t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	b.ReportAllocs()
+	i := maxThrottleKeys
+	for b.Loop() {
+		e.throttled(r, envs[i%len(envs)], t0.Add(time.Duration(i)*time.Millisecond))
+		i++
+	}
+}

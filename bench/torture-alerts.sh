@@ -30,7 +30,13 @@ work=$(mktemp -d)
 # The ledger and the journal are synced per alert group: on tmpfs, so the
 # run measures delivery, not the disk.
 state=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
-[ -n "${KEEP:-}" ] || trap 'rm -rf "$work" "$state"' EXIT; echo "work $work state $state" >&2
+pid="" gen=""
+# On any exit (an error, ^C) end this run's own watch and generator, and
+# only those (other runs on the machine have their own).
+# (|| true: under set -e a failing kill would end the trap before the rm.)
+trap 'kill -9 "$pid" 2>/dev/null || true; kill "$gen" 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work $state" >&2; else rm -rf "$work" "$state"; fi' EXIT
+echo "work $work state $state" >&2
 log=$work/app.log stdout=$work/stdout.jsonl file=$work/alerts.jsonl
 : >"$log"
 "$out/genreplays" -o "$log" -rate "$RATE" -rotate "$ROTATE" -for "${DURATION}s" >"$work/written" &
@@ -48,10 +54,13 @@ while kill -0 "$gen" 2>/dev/null; do
   sleep "$(awk -v r="$RANDOM" 'BEGIN{printf "%.2f", 1 + 3 * r / 32767}')"
   kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
   wait "$pid" 2>/dev/null || true
+  pid=""
 done
 wait "$gen"
+gen="" # reaped: its pid may be anyone's now
 written=$(cat "$work/written")
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
+began=$SECONDS
 watch --listen "127.0.0.1:$PORT"
 # The last run reads to the end: wait until the last replay's alert is in
 # both outputs (its lines are the last written; a run catching up over many
@@ -65,9 +74,11 @@ for ((waited = 0; waited < ${FINAL_WAIT:-600}; waited++)); do
   sleep 1
 done
 [ "$waited" -lt "${FINAL_WAIT:-600}" ] || echo "the last replay's alert did not come within ${FINAL_WAIT:-600} s" >&2
+caught=$((SECONDS - began)) # the last run's catch-up, printed with the figures
 # Ready: its checkpoint is loaded and its files open; what it re-reads
 # from there is read once it has read nothing for 5 s.
 stop_when_settled "$PORT" "$pid"
+pid=""
 
 # count FILE NAME: replays with no alert, and alerts beyond one per replay,
 # among whole lines (a JSON object closed by its brace); half lines left by
@@ -88,4 +99,5 @@ count() {
 }
 count "$stdout" stdout
 count "$file" alerts-file
+echo "the last run (started when the generator stopped) had the last replay's alert out after ${caught} s"
 grep -c 'level=ERROR' "$work/stderr" | awk '{ if ($1 > 0) print "errors logged by watch: " $1 }' || true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -15,9 +16,13 @@ import (
 	"github.com/graceguard/graceguard/parser"
 )
 
-// maxThrottleKeys bounds the throttle memory per rule; past it the entries
-// whose window has passed go first, then the oldest.
-const maxThrottleKeys = 10_000
+// maxThrottleKeys bounds the throttle memory per rule; at it the entries
+// whose window has passed go first, then the oldest, until
+// throttleEvictBatch keys are free (evictThrottle).
+const (
+	maxThrottleKeys    = 10_000
+	throttleEvictBatch = maxThrottleKeys / 10
+)
 
 // Engine evaluates a Set against Contexts. It reuses one expr VM, so it is
 // not safe for concurrent use: each pipeline owns one.
@@ -29,6 +34,8 @@ type Engine struct {
 	throttle map[string]map[string]time.Time // rule → key → last alert time (log time)
 	geo      bool                            // addresses are placed (SetGeo)
 	stats    EngineStats
+	// throttleSweeps counts full passes over a rule's throttle memory.
+	throttleSweeps int
 }
 
 // EngineStats counts evaluations and what they decided.
@@ -149,23 +156,47 @@ func (e *Engine) throttled(r *Rule, env *Env, now time.Time) bool {
 	return false
 }
 
+// evictThrottle makes room in a rule's throttle memory at its cap: the
+// keys whose window has passed go, then, if that frees less than
+// throttleEvictBatch, the oldest until it does. Freeing a batch at once
+// keeps the sweep over every key to one per batch of new keys; dropping only
+// the single oldest made every new key of a flood of users (a busy IdP, a
+// replay storm, a backlog) pay a pass over the whole map.
 func (e *Engine) evictThrottle(keys map[string]time.Time, now time.Time, window time.Duration) {
-	var oldestKey string
-	var oldest time.Time
+	e.throttleSweeps++
+	live := make([]time.Time, 0, len(keys))
 	for k, t := range keys {
 		if now.Sub(t) >= window {
 			delete(keys, k)
 			e.stats.ThrottleEvicted++
 			continue
 		}
-		if oldestKey == "" || t.Before(oldest) {
-			oldestKey, oldest = k, t
+		live = append(live, t)
+	}
+	excess := len(keys) - (maxThrottleKeys - throttleEvictBatch)
+	if excess <= 0 {
+		return
+	}
+	// cut: the newest time among the excess oldest; keys at it go only
+	// until the excess is met, so equal times cannot empty the map.
+	slices.SortFunc(live, time.Time.Compare)
+	cut := live[excess-1]
+	for k, t := range keys {
+		if t.Before(cut) {
+			delete(keys, k)
+			excess--
 		}
 	}
-	if len(keys) >= maxThrottleKeys {
-		delete(keys, oldestKey)
-		e.stats.ThrottleEvicted++
+	for k, t := range keys {
+		if excess <= 0 {
+			break
+		}
+		if t.Equal(cut) {
+			delete(keys, k)
+			excess--
+		}
 	}
+	e.stats.ThrottleEvicted += int64(len(live) - len(keys))
 }
 
 func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert, error) {

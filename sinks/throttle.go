@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ type throttle struct {
 	window  time.Duration
 	key     []string
 	entries map[string]*throttleEntry
+	sweeps  int // full passes over entries (evict)
 }
 
 type throttleEntry struct {
@@ -23,8 +25,12 @@ type throttleEntry struct {
 	suppressed int
 }
 
-// maxThrottleKeys bounds the throttle's memory under a flood of new users.
-const maxThrottleKeys = 10_000
+// maxThrottleKeys bounds the throttle's memory under a flood of new users;
+// at it, evict frees throttleEvictBatch keys at once.
+const (
+	maxThrottleKeys    = 10_000
+	throttleEvictBatch = maxThrottleKeys / 10
+)
 
 // throttleFields are the alert fields a throttle key can be made of.
 var throttleFields = []string{"rule", "user", "ip", "prev_ip", "idp", "source", "severity"}
@@ -86,19 +92,42 @@ func (t *throttle) admit(a *alert.Alert) bool {
 	return true
 }
 
-// evict drops the keys whose window is over, or else the oldest one.
+// evict makes room at the cap: the keys whose window is over go, then, if
+// that frees less than throttleEvictBatch, the oldest until it does.
+// Freeing a batch at once keeps the sweep over every key to one per batch
+// of new keys; dropping only the single oldest made every new user of a
+// flood pay a pass over the whole map.
 func (t *throttle) evict(now time.Time) {
-	var oldest string
+	t.sweeps++
+	live := make([]time.Time, 0, len(t.entries))
 	for k, e := range t.entries {
 		if now.Sub(e.start) >= t.window {
 			delete(t.entries, k)
 			continue
 		}
-		if oldest == "" || e.start.Before(t.entries[oldest].start) {
-			oldest = k
+		live = append(live, e.start)
+	}
+	excess := len(t.entries) - (maxThrottleKeys - throttleEvictBatch)
+	if excess <= 0 {
+		return
+	}
+	// cut: the newest start among the excess oldest; keys at it go only
+	// until the excess is met, so equal times cannot empty the map.
+	slices.SortFunc(live, time.Time.Compare)
+	cut := live[excess-1]
+	for k, e := range t.entries {
+		if e.start.Before(cut) {
+			delete(t.entries, k)
+			excess--
 		}
 	}
-	if len(t.entries) >= maxThrottleKeys && oldest != "" {
-		delete(t.entries, oldest)
+	for k, e := range t.entries {
+		if excess <= 0 {
+			break
+		}
+		if e.start.Equal(cut) {
+			delete(t.entries, k)
+			excess--
+		}
 	}
 }

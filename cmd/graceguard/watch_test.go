@@ -40,13 +40,14 @@ func TestMain(m *testing.M) {
 // mostly wait (settle times, a child process starting, a poll interval, the
 // demo's story): run two at a time on two cores they kept the CPU a fifth
 // busy (21 s of CPU in 63 s), and the package took the sum of its waits.
+// Under the race detector they compute (raceEnabled), and keep the default.
 const waitBoundParallel = 8
 
 func waitBoundParallelism() {
 	flag.Parse()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set && runtime.GOMAXPROCS(0) < waitBoundParallel {
+	if !set && !raceEnabled && runtime.GOMAXPROCS(0) < waitBoundParallel {
 		if err := flag.Set("test.parallel", strconv.Itoa(waitBoundParallel)); err != nil {
 			panic(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/testsync"
@@ -34,6 +35,26 @@ func alertsBySession(path string) map[string]int {
 func linesIn(path string) int {
 	data, _ := os.ReadFile(path)
 	return bytes.Count(data, []byte("\n"))
+}
+
+// waitForBacklog waits for the restarted child to have read the backlog. A
+// race-detector build (the child is this test binary) reads it several times
+// slower, close to testsync.Patience on a loaded machine, and reading the
+// growing output every 5 ms takes a core from it: so under -race it waits
+// longer and looks less often.
+func waitForBacklog(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !raceEnabled {
+		testsync.WaitFor(t, what, cond)
+		return
+	}
+	deadline := time.Now().Add(4 * testsync.Patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // kill -9 in the middle of catching up on a backlog, its batches parsed
@@ -108,7 +129,7 @@ func TestWatchKill9MidBacklogLosesNoLine(t *testing.T) {
 		second.Wait()
 	}()
 	var counts map[string]int
-	testsync.WaitFor(t, "every line's alert", func() bool {
+	waitForBacklog(t, "every line's alert", func() bool {
 		if linesIn(outPath) < lines {
 			return false // read again, a line makes no alert: only fewer can mean a line lost
 		}

@@ -63,6 +63,7 @@ var recordsLine = regexp.MustCompile(`(?m)^graceguard_records_total (\d+)`)
 // replicas' logs that already hold a backlog finds what scan finds in the
 // same files, with memory state and with Redis, run after run.
 func TestWatchCatchingUpFindsWhatScanFinds(t *testing.T) {
+	t.Parallel()
 	paths, records := replicaBacklog(t, 21)
 	stdout, stderr, code := run(t, nil, append([]string{"scan", "--format", "json", "-q"}, paths...)...)
 	if code != 0 {

@@ -7,6 +7,7 @@ import (
 
 // Completion offers the words a flag takes, not file names.
 func TestFlagCompletion(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		want []string

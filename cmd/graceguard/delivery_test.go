@@ -19,6 +19,7 @@ import (
 // replay written where an old one was must still alert, not be dropped as
 // the old alert's duplicate.
 func TestWatchAlertsAfterCopytruncateAtAnOldOffset(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "app.log")
 	first, second := replayLines("c01", 0), replayLines("c02", 1)
@@ -125,6 +126,7 @@ func idsIn(t *testing.T, path string) map[string]int {
 // the group the kill cut between its write and the ledger's "printed"
 // (kill -9 before the write lost it on stdout until this release).
 func TestWatchKill9AroundWritesLosesNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}

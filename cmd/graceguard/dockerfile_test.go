@@ -201,6 +201,7 @@ func readDockerfile(t *testing.T) dockerfileFacts {
 }
 
 func TestDockerfileShape(t *testing.T) {
+	t.Parallel()
 	fx := readDockerfile(t)
 	final := fx.final
 	if !regexp.MustCompile(`^gcr\.io/distroless/static(-debian\d+)?:nonroot(@sha256:[0-9a-f]{64})?$`).MatchString(final.image) {
@@ -313,6 +314,7 @@ var goEmbed = regexp.MustCompile(`(?m)^//go:embed (.+)$`)
 // Files a package embeds are read by go build: the build context must let
 // them in, or the image build fails on a builder far from here.
 func TestDockerignoreLetsEmbeddedFilesIn(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	pm := dockerIgnore(t, root)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -345,6 +347,7 @@ func TestDockerignoreLetsEmbeddedFilesIn(t *testing.T) {
 }
 
 func TestDockerfileBuild(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds graceguard twice with the Dockerfile's command (seconds with a warm build cache, a minute or two cold)")
 	}

@@ -132,6 +132,7 @@ func TestGeoLookupErrors(t *testing.T) {
 }
 
 func TestGeoNeedsSubcommand(t *testing.T) {
+	t.Parallel()
 	_, stderr, code := run(t, nil, "geo")
 	if code != exitUsage || !strings.Contains(stderr, "lookup") {
 		t.Errorf("geo: exit %d, %q", code, stderr)

@@ -51,6 +51,7 @@ func startIdpServe(t *testing.T, mod func(*idpServeOptions)) (issuer string, std
 }
 
 func TestIdpServeLoginSimulate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "idp.log")
 	issuer, stdout, stderr := startIdpServe(t, func(o *idpServeOptions) {
@@ -119,6 +120,7 @@ func TestIdpServeLoginSimulate(t *testing.T) {
 }
 
 func TestIdpLoginWrongPassword(t *testing.T) {
+	t.Parallel()
 	issuer, _, _ := startIdpServe(t, nil)
 	err := runIdpLogin(context.Background(), &idpLoginOptions{
 		io:     streams{in: strings.NewReader(""), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}},
@@ -133,6 +135,7 @@ func TestIdpLoginWrongPassword(t *testing.T) {
 // TestUsageErrors: every bad invocation exits 2 (a usageError), before any
 // network or file is touched.
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := [][]string{
 		{"idp", "serve", "extra"},
@@ -170,6 +173,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestParsePrefixes(t *testing.T) {
+	t.Parallel()
 	got, err := parsePrefixes([]string{"127.0.0.1", " 10.0.0.0/8", "::1", "192.168.1.7/24", ""})
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +187,7 @@ func TestParsePrefixes(t *testing.T) {
 // an RSA --signing-key (RS256) and serves a --users file, then logs in over
 // TLS with --idp-certificate-authority.
 func TestIdpServeTLSAndFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile, caFile := filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls-key.pem"), filepath.Join(dir, "ca.pem")
 	writeCerts(t, certFile, keyFile, caFile)

@@ -127,6 +127,7 @@ func TestWatchKube(t *testing.T) {
 
 // Until the pods have been listed, /readyz says so.
 func TestWatchKubeNotReadyUntilListed(t *testing.T) {
+	t.Parallel()
 	srv, kubeconfig := kubeServer(t)
 	srv.SetToken("another-token") // the kubeconfig's is refused
 	w := startWatch(t, "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
@@ -181,6 +182,7 @@ func TestWatchKubeUsageErrors(t *testing.T) {
 // last checkpoint are read again, under the same alert ids (the container
 // id and the virtual offset), so every replay alerts exactly once.
 func TestWatchKubeSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}

@@ -80,6 +80,7 @@ func startKubeProxyWatch(t *testing.T, more func(*kubefake.Server)) (*kubefake.S
 // from the start; which controller log is which logged peer is learned from
 // the traffic before.
 func TestWatchKubeProxies(t *testing.T) {
+	t.Parallel()
 	srv, w := startKubeProxyWatch(t, func(srv *kubefake.Server) {
 		srv.AddPod(proxyNS, "unrelated", map[string]string{proxyLabel: "admission-webhook"}, proxyContainer)
 	})
@@ -150,6 +151,7 @@ func TestWatchKubeProxies(t *testing.T) {
 }
 
 func TestSentTo(t *testing.T) {
+	t.Parallel()
 	keep := sentTo(mustAddr(t, "10.1.70.5"))
 	keep6 := sentTo(mustAddr(t, "fd00::5"))
 	for _, c := range []struct {
@@ -186,6 +188,7 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 // Proxy pod flags that do not fit are usage errors, found before anything
 // is read.
 func TestKubeProxyUsageErrors(t *testing.T) {
+	t.Parallel()
 	_, kubeconfig := kubeServer(t)
 	k := []string{"--kubeconfig", kubeconfig}
 	for _, args := range [][]string{
@@ -211,6 +214,7 @@ func TestKubeProxyUsageErrors(t *testing.T) {
 // day is joined though no controller has logged a line yet and no traffic
 // has taught the join anything.
 func TestWatchKubeProxiesFromTheFirstRequest(t *testing.T) {
+	t.Parallel()
 	srv, w := startKubeProxyWatch(t, nil)
 	addr := waitForAddr(t, w)
 	testsync.WaitFor(t, "the pods listed", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
@@ -244,6 +248,7 @@ func TestWatchKubeProxiesFromTheFirstRequest(t *testing.T) {
 // log is which peer, stays direct and leaves alice her record, so the
 // thief's replay is compared with alice's address, not a controller's.
 func TestWatchKubeProxiesPeersArePodIPs(t *testing.T) {
+	t.Parallel()
 	srv, w := startKubeProxyWatch(t, nil)
 	addr := waitForAddr(t, w)
 	testsync.WaitFor(t, "the pods listed", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })

@@ -32,6 +32,7 @@ func repoRoot(t *testing.T) {
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
 	tests := [][]string{
 		{"--bogus"},
 		{"frobnicate"},
@@ -59,6 +60,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	out, _, code := run(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "graceguard ") {
 		t.Errorf("version: exit %d, %q", code, out)
@@ -66,6 +68,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	out, _, code := run(t, nil, "completion", "bash")
 	if code != 0 || !strings.Contains(out, "graceguard") {
 		t.Errorf("completion bash: exit %d", code)
@@ -73,6 +76,7 @@ func TestCompletion(t *testing.T) {
 }
 
 func TestDemoCommandRuns(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the demo takes ten to fifteen seconds")
 	}

@@ -60,6 +60,7 @@ func TestProxyJSONKeysSetting(t *testing.T) {
 // `graceguard scan OU.log PROXY.log`: the proxy's log needs no flag, and
 // its token requests are counted in the summary.
 func TestScanTakesProxyLogs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ouPath, pxPath := filepath.Join(dir, "openunison.log"), filepath.Join(dir, "ingress-nginx.log")
 	var ou, px bytes.Buffer

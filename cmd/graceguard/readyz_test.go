@@ -16,6 +16,7 @@ import (
 // at every look; once it can be read, watch is ready. A glob that matches
 // nothing is said once and shown on /readyz, which stays ready.
 func TestWatchReadyzTellsUnreadablePaths(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, why string
 		make      func(t *testing.T, path string)

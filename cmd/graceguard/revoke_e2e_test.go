@@ -18,6 +18,7 @@ import (
 // user's sessions → the thief's next refresh and the victim's are refused
 // and logged as OpenUnison logs them; another user is untouched.
 func TestRevokeEndToEndWithTheBundledIdP(t *testing.T) {
+	t.Parallel()
 	api, kubeconfig := kubeServer(t)
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "openunison.log")

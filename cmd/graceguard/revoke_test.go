@@ -14,6 +14,7 @@ import (
 // watch --revoke ends the replayed user's sessions in OpenUnison's
 // namespace through the kubeconfig's API server, and the alert says so.
 func TestWatchRevokes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		args     []string
@@ -68,6 +69,7 @@ func TestWatchRevokes(t *testing.T) {
 }
 
 func TestWatchRevokeUsageErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		want string
@@ -88,6 +90,7 @@ func TestWatchRevokeUsageErrors(t *testing.T) {
 }
 
 func TestDNListKeepsCommas(t *testing.T) {
+	t.Parallel()
 	var l dnList
 	l.Set("uid=a,ou=b,o=T")
 	if len(l) != 1 {
@@ -101,6 +104,7 @@ func TestDNListKeepsCommas(t *testing.T) {
 }
 
 func TestIdpSessionStoreUsageErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		want string

@@ -183,6 +183,7 @@ func copyTruncate(t *testing.T, path string) {
 // (SIGSTOP), across rotations, each make their alert once on the restart
 // or SIGCONT: the generations in between are read, oldest first.
 func TestWatchReadsEveryGeneration(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}

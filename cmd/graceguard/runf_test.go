@@ -46,6 +46,7 @@ func testFlags[O any](t *testing.T, newCmd func(streams, func(context.Context, *
 }
 
 func TestGeoLookupFlags(t *testing.T) {
+	t.Parallel()
 	testFlags(t, newGeoLookupCmd, []flagCase[geoLookupOptions]{
 		{name: "defaults", args: []string{"192.0.2.66"},
 			want: geoLookupOptions{format: "table", ips: []string{"192.0.2.66"}}},
@@ -69,6 +70,7 @@ func idpServeDefaults() idpServeOptions {
 }
 
 func TestIdpServeFlags(t *testing.T) {
+	t.Parallel()
 	every := idpServeOptions{
 		addr: "127.0.0.1:9443", issuer: "https://idp.example/auth/idp/k8sIdp", grace: 5 * time.Second,
 		idTokenTTL: time.Minute, sessionTTL: time.Hour, usersFile: "users.yaml", clientID: "k8s", clientSecret: "s3cret",
@@ -92,6 +94,7 @@ func TestIdpServeFlags(t *testing.T) {
 }
 
 func TestIdpLoginFlags(t *testing.T) {
+	t.Parallel()
 	defaults := idpLoginOptions{issuer: "http://127.0.0.1:8443" + idp.DefaultIssuerPath, clientID: idp.DefaultClientID}
 	testFlags(t, newIdpLoginCmd, []flagCase[idpLoginOptions]{
 		{name: "defaults", want: defaults},
@@ -108,6 +111,7 @@ func TestIdpLoginFlags(t *testing.T) {
 }
 
 func TestRulesCheckFlags(t *testing.T) {
+	t.Parallel()
 	testFlags(t, newRulesCheckCmd, []flagCase[rulesCheckOptions]{
 		{name: "files", args: []string{"a.yaml", "b.yaml"}, want: rulesCheckOptions{files: []string{"a.yaml", "b.yaml"}}},
 		{name: "no file", wantErr: true},
@@ -116,6 +120,7 @@ func TestRulesCheckFlags(t *testing.T) {
 }
 
 func TestRulesTestFlags(t *testing.T) {
+	t.Parallel()
 	testFlags(t, newRulesTestCmd, []flagCase[rulesTestOptions]{
 		{name: "defaults", want: rulesTestOptions{files: []string{}}},
 		{name: "every flag", args: []string{"-v", "--geoip-city", "c.mmdb", "--geoip-asn", "a.mmdb", "a.yaml", "b.yaml"},
@@ -125,6 +130,7 @@ func TestRulesTestFlags(t *testing.T) {
 }
 
 func TestSimulateFlags(t *testing.T) {
+	t.Parallel()
 	defaults := simulateOptions{
 		issuer: "http://127.0.0.1:8443" + idp.DefaultIssuerPath, users: 10, userFormat: idp.SimulatedUserFormat, firstUser: 1,
 		password: idp.SimulatedPassword, duration: time.Minute, every: 10 * time.Second,
@@ -150,6 +156,7 @@ func TestSimulateFlags(t *testing.T) {
 }
 
 func TestVersionFlags(t *testing.T) {
+	t.Parallel()
 	testFlags(t, newVersionCmd, []flagCase[versionOptions]{
 		{name: "no arguments", want: versionOptions{}},
 		{name: "unknown flag", args: []string{"--short"}, wantErr: true},

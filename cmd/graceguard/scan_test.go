@@ -184,6 +184,7 @@ func TestScanColor(t *testing.T) {
 }
 
 func TestScanParseErrorsAreNamed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.log")
 	content := "[2026-11-23 10:00:00,000][t] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=a,o=T - NONE [999.1.1.1] - [null]\n"
@@ -202,6 +203,7 @@ func TestScanParseErrorsAreNamed(t *testing.T) {
 // Behind an ingress controller every address is private; scan says so once,
 // with what to change, and says nothing when clients' addresses are seen.
 func TestScanDiagnosesIngress(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	line := func(ip string, user int) string {
 		return fmt.Sprintf("[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=u%d,o=T - NONE [%s] - [f1]\n", user, ip)

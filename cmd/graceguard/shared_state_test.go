@@ -48,10 +48,14 @@ func TestSharedStateAcrossReplicas(t *testing.T) {
 		// API see the same lines under different source ids.
 		{name: "the replaying replica's lines read from another source", copyOfB: true},
 	}
+	// Set once for all cases (t.Setenv forbids parallel tests): the cases
+	// spend most of their time waiting out the settle time, so they run side
+	// by side, each with its own Redis.
+	t.Setenv(redisPasswordEnv, "s3cret-pw")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			srv := redistest.Start(t, redistest.WithPassword("s3cret-pw"))
-			t.Setenv(redisPasswordEnv, "s3cret-pw")
 			dir := t.TempDir()
 			logA, logB := filepath.Join(dir, "pod-a.log"), filepath.Join(dir, "pod-b.log")
 			appendFile(t, logA, "")
@@ -138,6 +142,7 @@ func describe(as []alert.Alert) string {
 // With Redis gone, watch goes on alerting from its own history, says it is
 // not ready, counts the failures, and comes back when Redis does.
 func TestWatchSurvivesRedisOutage(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "pod-a.log")
@@ -183,6 +188,7 @@ func grepLines(s, substr string) string {
 // rediss:// verifies the server against --state-ca-file: with the CA the
 // watcher is ready, without it the certificate is refused and it is not.
 func TestSharedStateOverTLS(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t, redistest.WithTLS())
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "pod-a.log")
@@ -205,6 +211,7 @@ func TestSharedStateOverTLS(t *testing.T) {
 }
 
 func TestStateFlagErrors(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -237,6 +244,7 @@ func TestStateFlagErrors(t *testing.T) {
 // reads its whole log again, and the alert is not sent again (the claim in
 // Redis is another watcher's now).
 func TestSharedStateAcrossWatchProcesses(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

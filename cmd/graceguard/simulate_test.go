@@ -13,6 +13,7 @@ import (
 )
 
 func TestSimulateJSONSummary(t *testing.T) {
+	t.Parallel()
 	issuer, _, _ := startIdpServe(t, nil)
 	var out, errOut bytes.Buffer
 	err := runSimulate(context.Background(), &simulateOptions{
@@ -37,6 +38,7 @@ func TestSimulateJSONSummary(t *testing.T) {
 }
 
 func TestSimulateUnreachableIssuer(t *testing.T) {
+	t.Parallel()
 	err := runSimulate(context.Background(), &simulateOptions{
 		io:     streams{in: strings.NewReader(""), out: &bytes.Buffer{}, errOut: &bytes.Buffer{}},
 		issuer: "http://127.0.0.1:1/auth/idp/k8sIdp", users: 1, userFormat: "sim%04d", firstUser: 1, password: "simulate",
@@ -49,6 +51,7 @@ func TestSimulateUnreachableIssuer(t *testing.T) {
 }
 
 func TestFormatSimReport(t *testing.T) {
+	t.Parallel()
 	r := idp.SimReport{Elapsed: 2 * time.Second, Requests: 7, Behind: 3, RefreshRate: 4999.6,
 		Ops:     map[string]uint64{idp.OpLogin: 1, idp.OpRefresh: 6},
 		Results: map[string]uint64{idp.ResultRotated: 6},

@@ -12,6 +12,7 @@ import (
 // that is a directory but cannot be read (its ledger is unreadable) is an
 // I/O failure at run time: exit 1.
 func TestWatchStateDirErrorsExitByKind(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		state func(t *testing.T, dir string) string

@@ -56,6 +56,7 @@ func fill(t *testing.T, dir, name string) {
 // not ready and why, the failures are counted, and once the directory
 // takes writes again the watcher is ready again on its own.
 func TestWatchStateDirCannotBeWritten(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"full", "read-only"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()

@@ -14,6 +14,7 @@ import (
 )
 
 func TestProgressBarDraw(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	var done atomic.Int64
 	p := &progressBar{w: &buf, analysed: &done, total: 200e6, start: time.Now().Add(-time.Second)}
@@ -31,6 +32,7 @@ func TestProgressBarDraw(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	writeSummary(&buf, 2, pipeline.Summary{
 		Bytes: 123456789, Lines: 1234567, Records: 1200000, ParseErrors: 3, Cut: 1,

@@ -13,6 +13,7 @@ import (
 )
 
 func TestTimelineFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -51,6 +52,7 @@ func TestTimelineFlags(t *testing.T) {
 }
 
 func TestTimelineCommand(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "openunison.log")
 	f, err := os.Create(path)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,7 +31,27 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	waitBoundParallelism()
 	os.Exit(m.Run())
+}
+
+// waitBoundParallel is how many parallel tests run at once unless -parallel
+// says otherwise. The default, GOMAXPROCS, suits tests that compute; these
+// mostly wait (settle times, a child process starting, a poll interval, the
+// demo's story): run two at a time on two cores they kept the CPU a fifth
+// busy (21 s of CPU in 63 s), and the package took the sum of its waits.
+// Under the race detector they compute (raceEnabled), and keep the default.
+const waitBoundParallel = 8
+
+func waitBoundParallelism() {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && !raceEnabled && runtime.GOMAXPROCS(0) < waitBoundParallel {
+		if err := flag.Set("test.parallel", strconv.Itoa(waitBoundParallel)); err != nil {
+			panic(err)
+		}
+	}
 }
 
 type watchRun struct {
@@ -230,6 +253,7 @@ func waitForAddr(t *testing.T, w *watchRun) string {
 // across all the runs, once, or twice for the group a kill cut between
 // stdout's write and the ledger's (one a kill at most).
 func TestWatchSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and kills processes")
 	}
@@ -308,6 +332,7 @@ func survivesKill9(t *testing.T, dir, args string, rounds int, write func(n int)
 // Alerts reach a webhook named by flag and a file sink named in the config
 // file's sinks: list, as well as stdout.
 func TestWatchDeliversToSinks(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var posted []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

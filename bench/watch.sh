@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures graceguard watch's memory: peak RSS while a flood of distinct
 # users passes through (USERS, default 1,000,000), and RSS when idle with
-# IDLE_USERS (default 10,000) tracked: IDLE_WAIT seconds (default 35: an idle
+# IDLE_USERS (default 10,000) tracked: IDLE_WAIT seconds (default 45: an idle
 # watch gives memory back after 30 s of quiet) after the last record, and again
 # after IDLE_SCRAPE seconds (default 60) of /metrics scrapes every 0.5 s, as
 # a sidecar's idle is never quite idle. Then the same IDLE_USERS spread
@@ -39,11 +39,12 @@ measure() {
     [ "${got:-0}" = "$n" ] && break
     sleep 0.1
   done
-  sleep "${IDLE_WAIT:-35}" # idle: checkpointed, and memory released after 30 s of quiet (cmd/graceguard/idlegc.go)
-  local hwm rss parts scraped=""
-  hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
-  rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-  parts=$(awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{printf "anon %.1f + file %.1f MB", a/1024, f/1024}' "/proc/$pid/status")
+  sleep "${IDLE_WAIT:-45}" # idle: checkpointed, and memory released after 30 s of quiet (cmd/graceguard/idlegc.go)
+  local status hwm rss parts scraped=""
+  status=$(cat "/proc/$pid/status") # one reading: the figures must agree
+  hwm=$(awk '/VmHWM/{print $2}' <<<"$status")
+  rss=$(awk '/VmRSS/{print $2}' <<<"$status")
+  parts=$(awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{printf "anon %.1f + file %.1f MB", a/1024, f/1024}' <<<"$status")
   if [ "$scrape" -gt 0 ]; then
     for _ in $(seq 1 $((scrape * 2))); do
       curl -s "127.0.0.1:$port/metrics" >/dev/null

@@ -3,12 +3,10 @@ package pipeline
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -39,18 +37,8 @@ func TestCopyKeepsItsOwnClock(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var mu sync.Mutex
-			users := map[string]int{}
-			deliver := func(_ context.Context, g []alert.Alert) error {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, a := range g {
-					if a.Rule == "reuse-ip-mismatch" {
-						users[a.User]++
-					}
-				}
-				return nil
-			}
+			var alerted mismatches
+			deliver := alerted.deliver
 			// Every look at the clock is a second later: the file at the
 			// path has been quiet for longer than quietCommit by the time
 			// the copy is read, as when a quiet log is rotated.
@@ -70,8 +58,8 @@ func TestCopyKeepsItsOwnClock(t *testing.T) {
 			if err := w.Run(context.Background(), in); err != nil {
 				t.Fatal(err)
 			}
-			if n := users["uid=r1,ou=shadow,o=Tremolo"]; n != 1 {
-				t.Errorf("the replay in the rest alerted %d times, want once (%v)", n, users)
+			if got := alerted.take(); got["uid=r1,ou=shadow,o=Tremolo"] != 1 {
+				t.Errorf("the replay in the rest alerted %d times, want once (%v)", got["uid=r1,ou=shadow,o=Tremolo"], got)
 			}
 		})
 	}

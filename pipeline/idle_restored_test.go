@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
-	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -61,19 +59,7 @@ func TestIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx, in) }()
-	testsync.WaitFor(t, "a checkpoint at the reuse line", func() bool {
-		next, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
-		if err != nil {
-			return false
-		}
-		next.ledger.Close()
-		for _, p := range next.Positions() {
-			if p.Offset == resume {
-				return os.CopyFS(copyDir, os.DirFS(state)) == nil
-			}
-		}
-		return false
-	})
+	copyStateAtCheckpoint(t, state, copyDir, resume, "a checkpoint at the reuse line")
 	cancel()
 	<-done
 

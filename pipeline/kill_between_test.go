@@ -34,18 +34,8 @@ func TestKillAfterCheckpointJudgesTheRereadReuseAfterItsRefreshes(t *testing.T) 
 	dir := t.TempDir()
 	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
 	id := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}
-	var mu sync.Mutex
-	users := map[string]int{}
-	deliver := func(_ context.Context, g []alert.Alert) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, a := range g {
-			if a.Rule == "reuse-ip-mismatch" {
-				users[a.User]++
-			}
-		}
-		return nil
-	}
+	var alerted mismatches
+	deliver := alerted.deliver
 	first := tortureReplay(1) + tortureReplay(2)
 	// The last line is a record only once the next line (or the file's
 	// end) says it is whole: the checkpoint resumes at its start.
@@ -64,25 +54,10 @@ func TestKillAfterCheckpointJudgesTheRereadReuseAfterItsRefreshes(t *testing.T) 
 	go func() { done <- w.Run(ctx, in) }()
 	// The "kill": a copy of the state directory once a checkpoint covers
 	// every byte read.
-	testsync.WaitFor(t, "a checkpoint at the end", func() bool {
-		next, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
-		if err != nil {
-			return false
-		}
-		next.ledger.Close()
-		for _, p := range next.Positions() {
-			if p.Offset == resume {
-				return os.CopyFS(copyDir, os.DirFS(state)) == nil
-			}
-		}
-		return false
-	})
+	copyStateAtCheckpoint(t, state, copyDir, resume, "a checkpoint at the end")
 	cancel()
 	<-done
-	mu.Lock()
-	first1 := users
-	users = map[string]int{}
-	mu.Unlock()
+	first1 := alerted.take()
 
 	second := tortureReplay(3)
 	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Deliver: deliver})
@@ -98,9 +73,10 @@ func TestKillAfterCheckpointJudgesTheRereadReuseAfterItsRefreshes(t *testing.T) 
 	if err := w2.Run(context.Background(), in2); err != nil {
 		t.Fatal(err)
 	}
+	second1 := alerted.take()
 	for _, u := range []string{"uid=r1,ou=shadow,o=Tremolo", "uid=r2,ou=shadow,o=Tremolo", "uid=r3,ou=shadow,o=Tremolo"} {
-		if n := first1[u] + users[u]; n != 1 {
-			t.Errorf("%s alerted %d times (first run %v, second %v), want once", u, n, first1, users)
+		if n := first1[u] + second1[u]; n != 1 {
+			t.Errorf("%s alerted %d times (first run %v, second %v), want once", u, n, first1, second1)
 		}
 	}
 }
@@ -118,18 +94,8 @@ func lastLine(s string) string {
 // answer.)
 func TestRotatedFileKeepsItsOwnClock(t *testing.T) {
 	for i := range 20 {
-		var mu sync.Mutex
-		users := map[string]int{}
-		deliver := func(_ context.Context, g []alert.Alert) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, a := range g {
-				if a.Rule == "reuse-ip-mismatch" {
-					users[a.User]++
-				}
-			}
-			return nil
-		}
+		var alerted mismatches
+		deliver := alerted.deliver
 		w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Settle: time.Hour, Deliver: deliver})
 		if err != nil {
 			t.Fatal(err)
@@ -147,8 +113,8 @@ func TestRotatedFileKeepsItsOwnClock(t *testing.T) {
 		if err := w.Run(context.Background(), in); err != nil {
 			t.Fatal(err)
 		}
-		if n := users["uid=r1,ou=shadow,o=Tremolo"]; n != 1 {
-			t.Fatalf("round %d: the old file's replay alerted %d times, want once (%v)", i, n, users)
+		if got := alerted.take(); got["uid=r1,ou=shadow,o=Tremolo"] != 1 {
+			t.Fatalf("round %d: the old file's replay alerted %d times, want once (%v)", i, got["uid=r1,ou=shadow,o=Tremolo"], got)
 		}
 	}
 }
@@ -246,18 +212,8 @@ func TestRestoredTwinWaitsForItsGenerationToBeReadAgain(t *testing.T) {
 	dir := t.TempDir()
 	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
 	old, cur := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}, source.FileID{Dev: 1, Ino: 9, Fingerprint: "n"}
-	var mu sync.Mutex
-	users := map[string]int{}
-	deliver := func(_ context.Context, g []alert.Alert) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, a := range g {
-			if a.Rule == "reuse-ip-mismatch" {
-				users[a.User]++
-			}
-		}
-		return nil
-	}
+	var alerted mismatches
+	deliver := alerted.deliver
 	first := tortureReplay(1) + tortureReplay(2)
 	resume := int64(len(first) - len(lastLine(tortureReplay(2))))
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 10 * time.Millisecond, Deliver: deliver})
@@ -269,25 +225,10 @@ func TestRestoredTwinWaitsForItsGenerationToBeReadAgain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx, in) }()
-	testsync.WaitFor(t, "a checkpoint at the reuse line", func() bool {
-		next, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
-		if err != nil {
-			return false
-		}
-		next.ledger.Close()
-		for _, p := range next.Positions() {
-			if p.Offset == resume {
-				return os.CopyFS(copyDir, os.DirFS(state)) == nil
-			}
-		}
-		return false
-	})
+	copyStateAtCheckpoint(t, state, copyDir, resume, "a checkpoint at the reuse line")
 	cancel()
 	<-done
-	mu.Lock()
-	first1 := users
-	users = map[string]int{}
-	mu.Unlock()
+	first1 := alerted.take()
 
 	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Deliver: deliver})
 	if err != nil {
@@ -304,9 +245,59 @@ func TestRestoredTwinWaitsForItsGenerationToBeReadAgain(t *testing.T) {
 	if err := w2.Run(context.Background(), in2); err != nil {
 		t.Fatal(err)
 	}
+	second1 := alerted.take()
 	for _, u := range []string{"uid=r1,ou=shadow,o=Tremolo", "uid=r2,ou=shadow,o=Tremolo", "uid=r30000,ou=shadow,o=Tremolo"} {
-		if n := first1[u] + users[u]; n != 1 {
-			t.Errorf("%s alerted %d times (first run %v, second %v), want once", u, n, first1, users)
+		if n := first1[u] + second1[u]; n != 1 {
+			t.Errorf("%s alerted %d times (first run %v, second %v), want once", u, n, first1, second1)
 		}
 	}
+}
+
+// mismatches counts reuse-ip-mismatch alerts by user: deliver is a
+// WatchOptions.Deliver, take returns the counts so far and starts anew.
+type mismatches struct {
+	mu    sync.Mutex
+	users map[string]int
+}
+
+func (m *mismatches) deliver(_ context.Context, g []alert.Alert) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, a := range g {
+		if a.Rule == "reuse-ip-mismatch" {
+			if m.users == nil {
+				m.users = map[string]int{}
+			}
+			m.users[a.User]++
+		}
+	}
+	return nil
+}
+
+func (m *mismatches) take() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	got := m.users
+	m.users = nil
+	return got
+}
+
+// copyStateAtCheckpoint is a kill -9 right after a checkpoint: it waits
+// until the watcher writing state has saved a position at offset, then
+// copies the state directory to copyDir, which a restart then reads.
+func copyStateAtCheckpoint(t *testing.T, state, copyDir string, offset int64, what string) {
+	t.Helper()
+	testsync.WaitFor(t, what, func() bool {
+		next, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state})
+		if err != nil {
+			return false
+		}
+		next.ledger.Close()
+		for _, p := range next.Positions() {
+			if p.Offset == offset {
+				return os.CopyFS(copyDir, os.DirFS(state)) == nil
+			}
+		}
+		return false
+	})
 }

@@ -83,15 +83,20 @@ type refusalMark struct {
 // refreshes are a table like the memory store's users, for the same
 // reasons: every refresh looks its user up.
 type chains struct {
-	last     *table[lastRefresh]
-	hasher   userHasher
-	moves    map[netip.Addr][]ChainMove // by From
-	n        int
+	last   *table[lastRefresh]
+	hasher userHasher
+	moves  map[netip.Addr][]ChainMove // by From
+	n      int
+	// moved says which users have a move from an address: a refresh
+	// clears its user's moves from its address, and scanning the moves
+	// from an address for each refresh cost the square of the users
+	// behind a shared address (a NAT) whose chains moved.
+	moved    map[moveKey]struct{}
 	refusals map[threadKey]refusalMark
 }
 
 func newChains() chains {
-	return chains{last: newTable[lastRefresh](), hasher: newUserHasher(), moves: map[netip.Addr][]ChainMove{}, refusals: map[threadKey]refusalMark{}}
+	return chains{last: newTable[lastRefresh](), hasher: newUserHasher(), moves: map[netip.Addr][]ChainMove{}, moved: map[moveKey]struct{}{}, refusals: map[threadKey]refusalMark{}}
 }
 
 // refreshed learns a legitimate refresh: a move when the user's previous
@@ -149,11 +154,19 @@ func (c *Correlator) ownUser(u UserID) UserID {
 	return UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}
 }
 
+// moveKey names a user's move away from an address (chains.moved).
+type moveKey struct {
+	from netip.Addr
+	user UserID
+}
+
 func (c *Correlator) dropMoves(u UserID, from netip.Addr) {
-	ms := c.chains.moves[from]
-	if len(ms) == 0 {
+	k := moveKey{from, u}
+	if _, ok := c.chains.moved[k]; !ok {
 		return
 	}
+	delete(c.chains.moved, k)
+	ms := c.chains.moves[from]
 	kept := slices.DeleteFunc(ms, func(m ChainMove) bool { return m.User == u })
 	c.chains.n -= len(ms) - len(kept)
 	if len(kept) == 0 {
@@ -176,12 +189,19 @@ func (c *Correlator) addMove(m ChainMove) {
 		}
 	}
 	c.chains.moves[m.From] = append(c.chains.moves[m.From], m)
+	c.chains.moved[moveKey{m.From, m.User}] = struct{}{}
 	c.chains.n++
 }
 
 func (c *Correlator) sweepMoves(now time.Time) {
 	for from, ms := range c.chains.moves {
-		kept := slices.DeleteFunc(ms, func(m ChainMove) bool { return !within(m.ToTime, now, SessionReach) })
+		kept := slices.DeleteFunc(ms, func(m ChainMove) bool {
+			if within(m.ToTime, now, SessionReach) {
+				return false
+			}
+			delete(c.chains.moved, moveKey{m.From, m.User})
+			return true
+		})
 		c.stats.MovesEvicted += int64(len(ms) - len(kept))
 		c.chains.n -= len(ms) - len(kept)
 		if len(kept) == 0 {

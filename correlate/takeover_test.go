@@ -221,3 +221,26 @@ func TestTakeoverSurvivesCheckpoint(t *testing.T) {
 		t.Fatalf("snapshot holds %d chains and %d moves, want 1 and 1", len(snap.Chains), len(snap.Moves))
 	}
 }
+
+// A refresh from an address clears its user's moves away from it. Behind
+// a NAT whose users' chains moved, that was a scan of every move from the
+// address for each refresh; with 16,384 moves from one address (the cap)
+// each refresh from it is now a lookup.
+func BenchmarkRefreshBehindANATWithMovedChains(b *testing.B) {
+	c := NewCorrelator(NewMemory(Limits{}), 0)
+	judge := func(_ context.Context, _ *Context) error { return nil }
+	for i := range maxMoves {
+		u := user(fmt.Sprintf("uid=u%d,o=T", i))
+		for j, ip := range []string{"203.0.113.7", "192.0.2.66"} {
+			e := ev(parser.KindTokenOK, time.Duration(j)*time.Second, ip, u)
+			if err := c.Observe(context.Background(), &e, judge); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	e := ev(parser.KindTokenOK, 2*time.Second, "203.0.113.7", user("uid=other,o=T"))
+	b.ResetTimer()
+	for b.Loop() {
+		c.dropMoves(UserOf(&e), e.IP)
+	}
+}

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,23 +44,8 @@ func (s *watchingStore) has(dn string) bool {
 // until some unrelated line arrives.
 func TestIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
 	old, cur := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}, source.FileID{Dev: 1, Ino: 9, Fingerprint: "n"}
-	first := tortureReplay(1) + tortureReplay(2)
-	resume := int64(len(first) - len(lastLine(tortureReplay(2))))
-	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 10 * time.Millisecond, Deliver: discardAlerts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := make(chan source.Batch, 8)
-	in <- source.Batch{Key: "k", Path: "app.log", ID: old, Data: []byte(first)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, in) }()
-	copyStateAtCheckpoint(t, state, copyDir, resume, "a checkpoint at the reuse line")
-	cancel()
-	<-done
+	copyDir, _ := killAtReuseLine(t, old, discardAlerts)
 
 	// The restart: the old generation is gone (deleted while down); only
 	// the file now at the path is read, and then it goes quiet.

@@ -209,25 +209,10 @@ func TestKillWhileAGroupLeavesHandsItOutAtRestart(t *testing.T) {
 // torture).
 func TestRestoredTwinWaitsForItsGenerationToBeReadAgain(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
 	old, cur := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}, source.FileID{Dev: 1, Ino: 9, Fingerprint: "n"}
 	var alerted mismatches
 	deliver := alerted.deliver
-	first := tortureReplay(1) + tortureReplay(2)
-	resume := int64(len(first) - len(lastLine(tortureReplay(2))))
-	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 10 * time.Millisecond, Deliver: deliver})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := make(chan source.Batch, 8)
-	in <- source.Batch{Key: "k", Path: "app.log", ID: old, Data: []byte(first)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, in) }()
-	copyStateAtCheckpoint(t, state, copyDir, resume, "a checkpoint at the reuse line")
-	cancel()
-	<-done
+	copyDir, resume := killAtReuseLine(t, old, deliver)
 	first1 := alerted.take()
 
 	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Deliver: deliver})
@@ -300,4 +285,29 @@ func copyStateAtCheckpoint(t *testing.T, state, copyDir string, offset int64, wh
 		}
 		return false
 	})
+}
+
+// killAtReuseLine reads two replays from the file old until a checkpoint
+// stands at the second's reuse line (its last line, not known whole), and
+// returns a copy of the state directory as a kill -9 then leaves it, and
+// the offset the checkpoint resumes at.
+func killAtReuseLine(t *testing.T, old source.FileID, deliver func(context.Context, []alert.Alert) error) (copyDir string, resume int64) {
+	t.Helper()
+	dir := t.TempDir()
+	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
+	first := tortureReplay(1) + tortureReplay(2)
+	resume = int64(len(first) - len(lastLine(tortureReplay(2))))
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 10 * time.Millisecond, Deliver: deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan source.Batch, 8)
+	in <- source.Batch{Key: "k", Path: "app.log", ID: old, Data: []byte(first)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, in) }()
+	copyStateAtCheckpoint(t, state, copyDir, resume, "a checkpoint at the reuse line")
+	cancel()
+	<-done
+	return copyDir, resume
 }

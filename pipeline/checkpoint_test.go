@@ -119,7 +119,7 @@ func TestStartRemovesTemporaryFilesOfAKill(t *testing.T) {
 func TestCheckpointLeavesOutAFileWaitingForAnOlderGeneration(t *testing.T) {
 	gen := source.FileID{Dev: 1, Ino: 3, Fingerprint: "gen3"}
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
-	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")
 	tests := []struct {
 		name       string
 		batches    []source.Batch
@@ -183,7 +183,7 @@ func splitUnread(all []source.Position) (resume, unread []source.Position) {
 func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
 	gen := source.FileID{Dev: 1, Ino: 4, Fingerprint: "gen4"}
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
-	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")
 	end := int64(100 + len(line))
 	got, _ := splitUnread(runBatches(t, t.TempDir(), []source.Batch{
 		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100},
@@ -203,7 +203,7 @@ func TestCheckpointKeepsADrainedGenerationWhileAnotherFileIsRead(t *testing.T) {
 	gen := source.FileID{Dev: 1, Ino: 4, Fingerprint: "gen4"}
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
 	other := source.FileID{Dev: 1, Ino: 12, Fingerprint: "other pod"}
-	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")
 	end := int64(100 + len(line))
 	got := runBatches(t, t.TempDir(), []source.Batch{
 		{Key: "g", Path: "app.log.4", ID: gen, Offset: 100},
@@ -235,7 +235,7 @@ func TestCheckpointKeepsADrainedCopyBesideTheFileItWasCopiedFrom(t *testing.T) {
 	copied := source.FileID{Dev: 1, Ino: 7, Fingerprint: "first generation"}
 	next := source.FileID{Dev: 1, Ino: 8, Fingerprint: "next copy"}
 	now := source.FileID{Dev: 1, Ino: 7, Fingerprint: "third generation"}
-	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")
 	end := int64(100 + len(line))
 	got, _ := splitUnread(runBatches(t, t.TempDir(), []source.Batch{
 		{Key: "c", Path: "app.log.2", ID: copied, Offset: 100},
@@ -256,7 +256,7 @@ func TestCheckpointKeepsADrainedCopyBesideTheFileItWasCopiedFrom(t *testing.T) {
 func TestCheckpointForgetsAFileGoneBeforeTheStart(t *testing.T) {
 	gone := source.FileID{Dev: 1, Ino: 4, Fingerprint: "deleted unread"}
 	next := source.FileID{Dev: 1, Ino: 5, Fingerprint: "next generation"}
-	line := "[2026-11-23 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]\n"
+	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")
 	end := int64(len(line))
 	dir := t.TempDir()
 	first := runBatches(t, dir, []source.Batch{

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/redistest"
 )
 
 // BenchmarkRedisApply measures the Redis store as one watcher drives it.
@@ -91,13 +91,5 @@ func serverCPU(b *testing.B, r *Redis) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var sum float64
-	for _, line := range strings.Split(info, "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
-		if k == "used_cpu_sys" || k == "used_cpu_user" {
-			f, _ := strconv.ParseFloat(v, 64)
-			sum += f
-		}
-	}
-	return sum
+	return redistest.UsedCPU(info)
 }

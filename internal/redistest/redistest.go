@@ -212,3 +212,17 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// UsedCPU is the CPU time, in seconds, the server says it has used (its
+// used_cpu_sys and used_cpu_user), from the text of INFO cpu.
+func UsedCPU(info string) float64 {
+	var sum float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			sum += f
+		}
+	}
+	return sum
+}

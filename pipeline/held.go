@@ -119,25 +119,31 @@ func (w *Watcher) noteUnseen(positions []source.Position, kept ...[]parser.Event
 // twin as a refresh from the thief's address, by its clock or by logging
 // on the same thread, and the reuse read again raised nothing.
 func (w *Watcher) restoredUnseen(id string) (time.Time, bool) {
-	t, ok := w.unseen[id]
-	if !ok || w.opt.now().Sub(w.started) >= restoredWait {
+	if !w.waitingUnseen() {
 		return time.Time{}, false
 	}
-	return t, true
+	t, ok := w.unseen[id]
+	return t, ok
+}
+
+// waitingUnseen says whether a file the checkpoint kept events of is still
+// waited for, forgetting them all once restoredWait has passed: what never
+// came is not waited for again.
+func (w *Watcher) waitingUnseen() bool {
+	if len(w.unseen) > 0 && w.opt.now().Sub(w.started) >= restoredWait {
+		w.unseen = nil
+	}
+	return len(w.unseen) > 0
 }
 
 // unseenMayPrecede says whether a file the checkpoint kept events of, not
 // read yet this run, may bring an event before ev (restoredUnseen).
 func (w *Watcher) unseenMayPrecede(ev *parser.Event) bool {
-	if len(w.unseen) == 0 {
+	if !w.waitingUnseen() {
 		return false
 	}
-	if w.opt.now().Sub(w.started) >= restoredWait {
-		w.unseen = nil // what never came is not waited for again
-		return false
-	}
-	for id := range w.unseen {
-		if t, ok := w.restoredUnseen(id); ok && !t.After(ev.Time) {
+	for _, t := range w.unseen {
+		if !t.After(ev.Time) {
 			return true
 		}
 	}

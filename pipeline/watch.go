@@ -448,9 +448,7 @@ func (w *Watcher) tick(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(w.unseen) > 0 && w.opt.now().Sub(w.started) >= restoredWait {
-		w.unseen = nil // what never came is not waited for again
-	}
+	w.waitingUnseen() // after restoredWait, so the idle tick can stop
 	if err := w.det.Drain(ctx); err != nil {
 		return err
 	}

@@ -244,3 +244,32 @@ func BenchmarkRefreshBehindANATWithMovedChains(b *testing.B) {
 		c.dropMoves(UserOf(&e), e.IP)
 	}
 }
+
+// At the moves index's cap with none expired, every new move used to
+// sweep all 16,384 for one that had: a pass over the index per move, for
+// as long as a burst of moves (a VPN's users all changing address) lasted.
+func BenchmarkAddMoveAtCap(b *testing.B) {
+	c := NewCorrelator(NewMemory(Limits{}), 0)
+	users := make([]UserID, 4*maxMoves)
+	for i := range users {
+		users[i] = UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i)}
+	}
+	move := func(i int) ChainMove {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		return ChainMove{User: users[i%len(users)], From: netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 7)}),
+			FromTime: at.Add(-time.Second), To: netip.MustParseAddr("192.0.2.66"), ToTime: at}
+	}
+	for i := range maxMoves {
+		c.addMove(move(i))
+	}
+	i := maxMoves
+	b.ResetTimer()
+	for b.Loop() {
+		c.addMove(move(i))
+		i++
+	}
+	b.StopTimer()
+	if c.chains.n > maxMoves {
+		b.Fatalf("%d moves kept, over the cap of %d", c.chains.n, maxMoves)
+	}
+}

@@ -17,7 +17,8 @@ type throttle struct {
 	window  time.Duration
 	key     []string
 	entries map[string]*throttleEntry
-	sweeps  int // full passes over entries (evict)
+	sweeps  int   // full passes over entries (evict)
+	evicted int64 // keys dropped at the cap, expired or not (evict)
 }
 
 type throttleEntry struct {
@@ -99,6 +100,8 @@ func (t *throttle) admit(a *alert.Alert) bool {
 // flood pay a pass over the whole map.
 func (t *throttle) evict(now time.Time) {
 	t.sweeps++
+	before := len(t.entries)
+	defer func() { t.evicted += int64(before - len(t.entries)) }()
 	live := make([]time.Time, 0, len(t.entries))
 	for k, e := range t.entries {
 		if now.Sub(e.start) >= t.window {

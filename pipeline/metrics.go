@@ -34,6 +34,10 @@ type Metrics struct {
 	AttrEvicted   *prometheus.CounterVec // by what: events, records, records_unmatched
 	Unattributed  prometheus.Counter
 	StateFailures *prometheus.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
+	// What the detector forgot to stay within its caps (see detectorMetrics):
+	// the rules' throttle keys, and the correlator's indexes by what.
+	RuleThrottleEvicted prometheus.Counter
+	CorrEvicted         *prometheus.CounterVec // by what: pending, refusals, chain_users, moves, place_users
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
@@ -59,10 +63,14 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		AttrEvicted:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, and records no event claimed."}, []string{"what"}),
 		Unattributed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
 		StateFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
+		RuleThrottleEvicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_throttle_evicted_total",
+			Help: "Keys the rules' throttles forgot to stay within their cap (10,000 per rule): expired windows first, then the oldest."}),
+		CorrEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_correlation_evicted_total",
+			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users."}, []string{"what"}),
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
-		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures)
+		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures, m.RuleThrottleEvicted, m.CorrEvicted)
 	if store != nil {
 		reg.MustRegister(storeCollector{store})
 	}
@@ -169,6 +177,7 @@ func (w *Watcher) publish() {
 			m.Events.WithLabelValues(parser.Kind(k).String()).Add(float64(d))
 		}
 	}
+	w.detectorMetrics(m)
 	m.Held.Set(float64(len(w.held) + w.queued))
 	if w.newest.After(w.lagOf) {
 		// Now minus the newest record's time, as it was read.
@@ -176,4 +185,49 @@ func (w *Watcher) publish() {
 		m.Lag.Set(w.opt.now().Sub(w.newest).Seconds())
 	}
 	w.counted.Records, w.counted.ParseErrors, w.counted.Events = st.Records, st.ParseErrors, st.Events
+}
+
+// detectorCounts are the detector's counts the metrics have counted.
+type detectorCounts struct {
+	ruleErrors, throttleEvicted int64
+	corr                        correlate.CorrelatorStats
+}
+
+// detectorMetrics brings the counts the detector keeps on the watcher's
+// goroutine (rule errors, the evictions of the rules' throttles and of
+// correlation's indexes) to the metrics, once a batch: a scrape reads the
+// counters, never the detector, which is not safe to read from another
+// goroutine.
+func (w *Watcher) detectorMetrics(m *Metrics) {
+	rs, cs := w.det.RuleStats(), w.det.CorrelatorStats()
+	var errs int64
+	for _, n := range rs.Errors {
+		errs += n
+	}
+	was := &w.detCounted
+	addCount(m.RuleErrors, errs, was.ruleErrors)
+	addCount(m.RuleThrottleEvicted, rs.ThrottleEvicted, was.throttleEvicted)
+	for _, c := range [...]struct {
+		what     string
+		now, was int64
+	}{
+		{"pending", cs.PendingEvicted, was.corr.PendingEvicted},
+		{"refusals", cs.RefusalsEvicted, was.corr.RefusalsEvicted},
+		{"chain_users", cs.ChainUsersEvicted, was.corr.ChainUsersEvicted},
+		{"moves", cs.MovesEvicted, was.corr.MovesEvicted},
+		{"place_users", cs.PlaceUsersEvicted, was.corr.PlaceUsersEvicted},
+	} {
+		if c.now > c.was {
+			m.CorrEvicted.WithLabelValues(c.what).Add(float64(c.now - c.was))
+		}
+	}
+	*was = detectorCounts{ruleErrors: errs, throttleEvicted: rs.ThrottleEvicted, corr: cs}
+}
+
+// addCount adds to c what a count gained since it was counted; a count
+// never shrinks, but a counter must not be given a negative.
+func addCount(c prometheus.Counter, now, was int64) {
+	if now > was {
+		c.Add(float64(now - was))
+	}
 }

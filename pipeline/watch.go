@@ -133,7 +133,9 @@ type Watcher struct {
 	changed  bool      // what a checkpoint holds may differ from the last one
 	stats    WatchStats
 	counted  WatchStats // what the metrics have counted (publish)
-	lagOf    time.Time  // the newest record's time the lag metric was set for
+	// detCounted: the detector's counts the metrics have counted (detectorMetrics).
+	detCounted detectorCounts
+	lagOf      time.Time // the newest record's time the lag metric was set for
 	// parsedAhead counts the batches whose records came parsed ahead
 	// (catchup.go), for tests.
 	parsedAhead int64

@@ -1,0 +1,130 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/rules"
+)
+
+// userRefreshLine is refreshLine for a user of its own, at t, on a worker
+// thread of the session's own (a thread's next request releases its last).
+func userRefreshLine(t time.Time, ip, dn, sid string) string {
+	return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-%s] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [%s] - [%s]\n",
+		t.Format("15:04:05,000"), sid, tokenURL, dn, ip, sid)
+}
+
+// What the detector forgets at its caps reaches /metrics, read over HTTP
+// as Prometheus reads it while the watcher runs on its own goroutine: the
+// rules' throttle keys and correlation's indexes.
+func TestWatchCountsDetectorEvictionsOnMetrics(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	const (
+		throttleCap, throttleBatch = 10_000, 1_000 // rules' maxThrottleKeys, a tenth of it
+		pendingCap                 = 4096          // correlate's maxPending
+		movesCap, movesBatch       = 16_384, 1_638 // correlate's maxMoves, a tenth of it
+	)
+	for _, tc := range []struct {
+		name  string
+		rules string
+		lines func(b *strings.Builder)
+		want  string
+	}{
+		{"rule throttle", "rules:\n  - name: every-refresh\n    description: d\n    severity: info\n    when: event.kind == \"token_ok\"\n    throttle: 1h\n",
+			func(b *strings.Builder) {
+				for i := range throttleCap + 1 {
+					b.WriteString(userRefreshLine(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.40", fmt.Sprintf("uid=u%d,o=T", i), fmt.Sprintf("f%d", i)))
+				}
+			}, fmt.Sprintf("graceguard_rule_throttle_evicted_total %d", throttleBatch)},
+		{"refreshes waiting for a twin", "",
+			func(b *strings.Builder) {
+				for i := range pendingCap + 4 {
+					b.WriteString(userRefreshLine(t0, "198.51.100.40", fmt.Sprintf("uid=u%d,o=T", i), fmt.Sprintf("f%d", i)))
+				}
+			}, `graceguard_correlation_evicted_total{what="pending"} 4`},
+		{"moved chains", "",
+			func(b *strings.Builder) {
+				for i := range movesCap + 1 {
+					dn, at := fmt.Sprintf("uid=u%d,o=T", i), t0.Add(time.Duration(2*i)*time.Millisecond)
+					b.WriteString(userRefreshLine(at, "203.0.113.7", dn, fmt.Sprintf("f%da", i)))
+					b.WriteString(userRefreshLine(at.Add(time.Millisecond), "192.0.2.66", dn, fmt.Sprintf("f%db", i)))
+				}
+			}, fmt.Sprintf(`graceguard_correlation_evicted_total{what="moves"} %d`, movesBatch)},
+		{"rule errors", "rules:\n  - name: careless\n    description: d\n    severity: info\n    when: event.kind == \"token_ok\" && prev.ip == \"192.0.2.1\"\n",
+			func(b *strings.Builder) {
+				for i := range 3 {
+					b.WriteString(userRefreshLine(t0.Add(time.Duration(i)*time.Minute), "198.51.100.40", fmt.Sprintf("uid=u%d,o=T", i), fmt.Sprintf("f%d", i)))
+				}
+			}, "graceguard_rule_errors_total 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			set := rules.Builtin()
+			if tc.rules != "" {
+				var err error
+				if set, err = rules.Load(rules.File{Name: "extra.yaml", Data: []byte(tc.rules)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reg := prometheus.NewRegistry()
+			srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			defer srv.Close()
+			h := newWatchHarnessWith(t, WatchOptions{Rules: set, Metrics: NewMetrics(reg, nil)})
+			var b strings.Builder
+			tc.lines(&b)
+			h.send("pod-a", b.String())
+			h.idle("pod-a")
+			var body string
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("the last scrape's evictions and errors:\n%s", metricLines(body, "evicted", "errors"))
+				}
+			})
+			testsync.WaitFor(t, tc.want, func() bool {
+				body = scrape(t, srv.URL)
+				return strings.Contains(body, tc.want+"\n")
+			})
+			close(h.batches)
+			if err := <-h.done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+func metricLines(body string, subs ...string) string {
+	var out []string
+	for l := range strings.Lines(body) {
+		for _, s := range subs {
+			if strings.HasPrefix(l, "graceguard_") && strings.Contains(l, s) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "")
+}

@@ -37,7 +37,7 @@ type Metrics struct {
 	// What the detector forgot to stay within its caps (see detectorMetrics):
 	// the rules' throttle keys, and the correlator's indexes by what.
 	RuleThrottleEvicted prometheus.Counter
-	CorrEvicted         *prometheus.CounterVec // by what: pending, refusals, chain_users, moves, place_users
+	CorrEvicted         *prometheus.CounterVec // by what: pending, refusals, chain_users, moves, place_users, place_pairs
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
@@ -66,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		RuleThrottleEvicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_throttle_evicted_total",
 			Help: "Keys the rules' throttles forgot to stay within their cap (10,000 per rule): expired windows first, then the oldest."}),
 		CorrEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_correlation_evicted_total",
-			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users."}, []string{"what"}),
+			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users, place_pairs."}, []string{"what"}),
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
@@ -216,6 +216,7 @@ func (w *Watcher) detectorMetrics(m *Metrics) {
 		{"chain_users", cs.ChainUsersEvicted, was.corr.ChainUsersEvicted},
 		{"moves", cs.MovesEvicted, was.corr.MovesEvicted},
 		{"place_users", cs.PlaceUsersEvicted, was.corr.PlaceUsersEvicted},
+		{"place_pairs", cs.PlacePairsEvicted, was.corr.PlacePairsEvicted},
 	} {
 		if c.now > c.was {
 			m.CorrEvicted.WithLabelValues(c.what).Add(float64(c.now - c.was))

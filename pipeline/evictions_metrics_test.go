@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
 )
 
@@ -127,4 +128,45 @@ func metricLines(body string, subs ...string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// A record longer than parser.MaxRecord is cut there, and watch counts it
+// in /metrics as scan's summary does: whether its batch is read line by
+// line or parsed ahead.
+func TestWatchCountsCutRecordsOnMetrics(t *testing.T) {
+	t.Parallel()
+	long := "[2026-11-23 10:00:00,000][XNIO-1 task-2] INFO  AccessLog - " + strings.Repeat("x", parser.MaxRecord) + "\n"
+	data := long + refreshLine("10:00:01,000", "198.51.100.40", "fa") + long + refreshLine("10:00:02,000", "198.51.100.40", "fb")
+	for _, tc := range []struct {
+		name       string
+		prepareMin int
+	}{
+		{"read line by line", len(data) + 1},
+		{"parsed ahead", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := prometheus.NewRegistry()
+			srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			defer srv.Close()
+			h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Metrics: NewMetrics(reg, nil), prepareMin: tc.prepareMin})
+			h.send("pod-a", data)
+			h.idle("pod-a")
+			const want = "graceguard_records_cut_total 2\n"
+			var body string
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("the last scrape's records:\n%s", metricLines(body, "records"))
+				}
+			})
+			testsync.WaitFor(t, want, func() bool {
+				body = scrape(t, srv.URL)
+				return strings.Contains(body, want)
+			})
+			close(h.batches)
+			if err := <-h.done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

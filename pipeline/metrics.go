@@ -15,6 +15,7 @@ type Metrics struct {
 	Lines          *prometheus.CounterVec // by source
 	Bytes          *prometheus.CounterVec // by source
 	Records        prometheus.Counter
+	Cut            prometheus.Counter     // lines or records longer than parser.MaxRecord, cut there
 	Events         *prometheus.CounterVec // by kind
 	ParseErrors    prometheus.Counter
 	Alerts         *prometheus.CounterVec // by rule and severity
@@ -47,6 +48,7 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		Lines:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_lines_read_total", Help: "Physical lines read, by source."}, []string{"source"}),
 		Bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_bytes_read_total", Help: "Bytes read, by source."}, []string{"source"}),
 		Records:        prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_total", Help: "Log records after joining partial and continuation lines."}),
+		Cut:            prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_cut_total", Help: "Lines or records longer than 1 MiB, cut there."}),
 		Events:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_events_total", Help: "Records by event kind."}, []string{"kind"}),
 		ParseErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_parse_errors_total", Help: "Records that broke OpenUnison's grammar."}),
 		Alerts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_alerts_total", Help: "Alerts raised, by rule and severity."}, []string{"rule", "severity"}),
@@ -68,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		CorrEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_correlation_evicted_total",
 			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users, place_pairs."}, []string{"what"}),
 	}
-	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
+	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Cut, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
 		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures, m.RuleThrottleEvicted, m.CorrEvicted)
 	if store != nil {
@@ -172,6 +174,7 @@ func (w *Watcher) publish() {
 	if d := st.ParseErrors - was.ParseErrors; d > 0 {
 		m.ParseErrors.Add(float64(d))
 	}
+	addCount(m.Cut, st.Cut, was.Cut)
 	for k, n := range st.Events {
 		if d := n - was.Events[k]; d > 0 {
 			m.Events.WithLabelValues(parser.Kind(k).String()).Add(float64(d))
@@ -184,7 +187,7 @@ func (w *Watcher) publish() {
 		w.lagOf = w.newest
 		m.Lag.Set(w.opt.now().Sub(w.newest).Seconds())
 	}
-	w.counted.Records, w.counted.ParseErrors, w.counted.Events = st.Records, st.ParseErrors, st.Events
+	w.counted.Records, w.counted.ParseErrors, w.counted.Cut, w.counted.Events = st.Records, st.ParseErrors, st.Cut, st.Events
 }
 
 // detectorCounts are the detector's counts the metrics have counted.

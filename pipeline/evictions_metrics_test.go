@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
@@ -168,5 +170,28 @@ func TestWatchCountsCutRecordsOnMetrics(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// The GeoIP cache's evictions reach /metrics: a cache of two addresses
+// asked for three forgets one.
+func TestGeoCacheEvictionsOnMetrics(t *testing.T) {
+	t.Parallel()
+	db, err := geo.OpenConfig(geo.Config{City: "../testdata/geoip/graceguard-test-city.mmdb", CacheSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	RegisterGeoCache(reg, db.Stats)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	for _, a := range []string{"203.0.113.7", "198.51.100.23", "192.0.2.66"} {
+		db.Lookup(netip.MustParseAddr(a))
+	}
+	body := scrape(t, srv.URL)
+	for _, want := range []string{"graceguard_geo_cache_evicted_total 1\n", "graceguard_geo_cache_entries 2\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, metricLines(body, "geo"))
+		}
 	}
 }

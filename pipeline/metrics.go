@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -87,6 +88,21 @@ func RegisterGenerationsLost(reg prometheus.Registerer, lost func() uint64) {
 		Name: "graceguard_generations_lost_total",
 		Help: "Rotated files deleted (or compressed) before they were read to their end: graceguard fell behind more generations than are kept. Their unread lines are lost; each is logged once.",
 	}, func() float64 { return float64(lost()) }))
+}
+
+// RegisterGeoCache registers the GeoIP lookups' cache (16,384 addresses,
+// CLOCK eviction): graceguard_geo_cache_evicted_total and
+// graceguard_geo_cache_entries, read from stats when scraped (geo.DB.Stats
+// takes each shard's lock, so a scrape needs nothing of the watcher).
+func RegisterGeoCache(reg prometheus.Registerer, stats func() geo.Stats) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "graceguard_geo_cache_evicted_total",
+		Help: "Addresses the GeoIP cache forgot to make room (CLOCK: one not looked up since the hand last passed).",
+	}, func() float64 { return float64(stats().Evictions) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "graceguard_geo_cache_entries",
+		Help: "Addresses the GeoIP cache remembers.",
+	}, func() float64 { return float64(stats().Entries) }))
 }
 
 // StoreStats is a store whose size and evictions can be read: the memory

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,4 +119,24 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// Which keys go at the cap does not depend on the map's order: alerts of a
+// flood of users in one millisecond keep the same keys in every run.
+func TestThrottleEvictionIsDeterministic(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	kept := func() []string {
+		th := newThrottle(time.Hour, []string{"user"})
+		for i := range maxThrottleKeys + 1 {
+			th.admit(&alert.Alert{User: fmt.Sprintf("uid=u%d", i), Time: t0})
+		}
+		return slices.Sorted(maps.Keys(th.entries))
+	}
+	first := kept()
+	for range 3 {
+		if again := kept(); !slices.Equal(again, first) {
+			t.Fatalf("two runs kept different keys (%d and %d)", len(first), len(again))
+		}
+	}
 }

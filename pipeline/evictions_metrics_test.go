@@ -36,6 +36,7 @@ func TestWatchCountsDetectorEvictionsOnMetrics(t *testing.T) {
 		throttleCap, throttleBatch = 10_000, 1_000 // rules' maxThrottleKeys, a tenth of it
 		pendingCap                 = 4096          // correlate's maxPending
 		movesCap, movesBatch       = 16_384, 1_638 // correlate's maxMoves, a tenth of it
+		refusalsCap                = 1024          // correlate's maxRefusals: at it, all go
 	)
 	for _, tc := range []struct {
 		name  string
@@ -63,6 +64,12 @@ func TestWatchCountsDetectorEvictionsOnMetrics(t *testing.T) {
 					b.WriteString(userRefreshLine(at.Add(time.Millisecond), "192.0.2.66", dn, fmt.Sprintf("f%db", i)))
 				}
 			}, fmt.Sprintf(`graceguard_correlation_evicted_total{what="moves"} %d`, movesBatch)},
+		{"refusals waiting for their AzFail", "",
+			func(b *strings.Builder) {
+				for i := range refusalsCap + 1 {
+					fmt.Fprintf(b, "[2026-11-23 10:00:00,000][XNIO-1 task-r%d] WARN  OpenIDConnectIdP - Session does not exist from refresh_token\n", i)
+				}
+			}, fmt.Sprintf(`graceguard_correlation_evicted_total{what="refusals"} %d`, refusalsCap)},
 		{"rule errors", "rules:\n  - name: careless\n    description: d\n    severity: info\n    when: event.kind == \"token_ok\" && prev.ip == \"192.0.2.1\"\n",
 			func(b *strings.Builder) {
 				for i := range 3 {

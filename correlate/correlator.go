@@ -74,6 +74,7 @@ type CorrelatorStats struct {
 	ChainUsersEvicted               int64 // users whose last refresh was forgotten past maxChainUsers
 	MovesEvicted                    int64 // moved chains forgotten past maxMoves
 	PlaceUsersEvicted               int64 // users whose place pairs were forgotten past maxPlaceUsers
+	PlacePairsEvicted               int64 // a user's least recently travelled pair, forgotten past maxPairsPerUser
 }
 
 type reuseMark struct {

@@ -80,6 +80,7 @@ func (p *placePairs) learn(u UserID, from, to string, at time.Time, st *Correlat
 				}
 			}
 			pairs = slices.Delete(pairs, oldest, oldest+1)
+			st.PlacePairsEvicted++
 		}
 		pairs = append(pairs, placePair{a: strings.Clone(a), b: strings.Clone(b), count: 1, last: at})
 	}

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -55,5 +56,40 @@ func TestPlacePairsSurviveSnapshot(t *testing.T) {
 
 	if seen <= before {
 		t.Errorf("the learned place pair was lost by Snapshot/Restore: pair_seen %d after, %d before", seen, before)
+	}
+}
+
+// Both of the place pairs' caps hold, and each counts what it lets go: the
+// least recently travelled pair of a user past maxPairsPerUser, the least
+// recently seen user past maxPlaceUsers.
+func TestPlacePairsAtTheirCaps(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name         string
+		users, pairs int // each user travels pairs distinct pairs
+		wantUsers    int64
+		wantPairs    int64
+	}{
+		{"under the caps", 2, maxPairsPerUser, 0, 0},
+		{"pairs of one user", 1, maxPairsPerUser + 3, 0, 3},
+		{"users", maxPlaceUsers + 2, 1, 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, st := newPlacePairs(), &CorrelatorStats{}
+			for u := range tc.users {
+				id := UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", u)}
+				for i := range tc.pairs {
+					p.learn(id, "GB/London", fmt.Sprintf("AU/city%d", i), base.Add(time.Duration(u*tc.pairs+i)*time.Second), st)
+				}
+			}
+			if st.PlaceUsersEvicted != tc.wantUsers || st.PlacePairsEvicted != tc.wantPairs {
+				t.Errorf("evicted %d users and %d pairs, want %d and %d", st.PlaceUsersEvicted, st.PlacePairsEvicted, tc.wantUsers, tc.wantPairs)
+			}
+			if p.users.len() > maxPlaceUsers {
+				t.Errorf("%d users, past the cap %d", p.users.len(), maxPlaceUsers)
+			}
+		})
 	}
 }

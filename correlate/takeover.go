@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"slices"
@@ -36,7 +37,9 @@ const SessionReach = 15 * time.Minute
 const (
 	maxChainUsers = 100_000 // users whose last refresh is remembered for moves
 	maxMoves      = 16_384  // moves remembered (each lives at most SessionReach)
-	maxRefusals   = 1024    // refusal WARNs waiting for their AzFail
+	// moveEvictBatch is how many moves evictMoves frees at the cap.
+	moveEvictBatch = maxMoves / 10
+	maxRefusals    = 1024 // refusal WARNs waiting for their AzFail
 )
 
 // ChainMove is a refresh of a user's chain from another client than the
@@ -93,6 +96,7 @@ type chains struct {
 	// behind a shared address (a NAT) whose chains moved.
 	moved    map[moveKey]struct{}
 	refusals map[threadKey]refusalMark
+	sweeps   int // passes over every move at the cap (evictMoves)
 }
 
 func newChains() chains {
@@ -177,39 +181,84 @@ func (c *Correlator) dropMoves(u UserID, from netip.Addr) {
 }
 
 // addMove records a move, replacing the user's earlier move away from the
-// same client; past maxMoves the moves older than SessionReach go, and if
-// none is, the new one is dropped (counted).
+// same client; at maxMoves room is made first (evictMoves).
 func (c *Correlator) addMove(m ChainMove) {
 	c.dropMoves(m.User, m.From)
 	if c.chains.n >= maxMoves {
-		c.sweepMoves(m.ToTime)
-		if c.chains.n >= maxMoves {
-			c.stats.MovesEvicted++
-			return
-		}
+		c.evictMoves(m.ToTime)
 	}
 	c.chains.moves[m.From] = append(c.chains.moves[m.From], m)
 	c.chains.moved[moveKey{m.From, m.User}] = struct{}{}
 	c.chains.n++
 }
 
-func (c *Correlator) sweepMoves(now time.Time) {
-	for from, ms := range c.chains.moves {
+// evictMoves makes room at the cap: the moves past SessionReach go, then,
+// if that frees less than moveEvictBatch, the oldest until it does (all
+// counted). Freeing a batch at once keeps the pass over every move to one
+// per batch of new moves: freeing only the expired ones made each new move
+// of a burst (a VPN's users all changing address) pay a pass over the
+// whole index, only to be dropped. A new move is the one whose refusal is
+// still to come; the oldest are the nearest their SessionReach anyway.
+func (c *Correlator) evictMoves(now time.Time) {
+	ch := &c.chains
+	ch.sweeps++
+	cut, ok := ch.oldestCut(now, (maxMoves - moveEvictBatch))
+	for from, ms := range ch.moves {
 		kept := slices.DeleteFunc(ms, func(m ChainMove) bool {
-			if within(m.ToTime, now, SessionReach) {
+			if within(m.ToTime, now, SessionReach) && (!ok || compareMoves(&m, &cut) > 0) {
 				return false
 			}
-			delete(c.chains.moved, moveKey{m.From, m.User})
+			delete(ch.moved, moveKey{m.From, m.User})
 			return true
 		})
 		c.stats.MovesEvicted += int64(len(ms) - len(kept))
-		c.chains.n -= len(ms) - len(kept)
+		ch.n -= len(ms) - len(kept)
 		if len(kept) == 0 {
-			delete(c.chains.moves, from)
+			delete(ch.moves, from)
 		} else {
-			c.chains.moves[from] = kept
+			ch.moves[from] = kept
 		}
 	}
+}
+
+// oldestCut returns the newest of the moves to evict so that at most keep
+// live ones (within SessionReach of now) stay, in compareMoves' order, so
+// that which moves go never depends on the map's order; false when the
+// live moves are no more than keep. Times are sorted as integers, and only
+// the moves at the cut's time as moves, which keeps a sweep cheap.
+func (ch *chains) oldestCut(now time.Time, keep int) (ChainMove, bool) {
+	times := make([]int64, 0, ch.n)
+	for _, ms := range ch.moves {
+		for i := range ms {
+			if within(ms[i].ToTime, now, SessionReach) {
+				times = append(times, ms[i].ToTime.UnixNano())
+			}
+		}
+	}
+	excess := len(times) - keep
+	if excess <= 0 {
+		return ChainMove{}, false
+	}
+	slices.Sort(times)
+	at := times[excess-1]
+	before, _ := slices.BinarySearch(times, at)
+	var tied []*ChainMove
+	for _, ms := range ch.moves {
+		for i := range ms {
+			if ms[i].ToTime.UnixNano() == at {
+				tied = append(tied, &ms[i])
+			}
+		}
+	}
+	slices.SortFunc(tied, compareMoves)
+	return *tied[excess-before-1], true
+}
+
+// compareMoves orders moves oldest first; a move is one per address and
+// user, so no two compare equal.
+func compareMoves(a, b *ChainMove) int {
+	return cmp.Or(a.ToTime.Compare(b.ToTime), a.From.Compare(b.From),
+		strings.Compare(a.User.IdP, b.User.IdP), strings.Compare(a.User.DN, b.User.DN))
 }
 
 // markRefusal remembers a refusal's WARN until its thread's AzFail.

@@ -133,23 +133,57 @@ func TestTakeoverAttribution(t *testing.T) {
 	}
 }
 
-func TestMovesAreBounded(t *testing.T) {
-	c := NewCorrelator(NewMemory(Limits{}), 0)
-	judge := func(_ context.Context, _ *Context) error { return nil }
-	for i := range maxMoves + 10 {
-		u := user(fmt.Sprintf("uid=u%d,o=T", i))
-		for j, ip := range []string{"203.0.113.7", "192.0.2.66"} {
-			e := ev(parser.KindTokenOK, time.Duration(j)*time.Second, ip, u)
-			if err := c.Observe(context.Background(), &e, judge); err != nil {
+// The moves index holds its cap whatever comes, counts every move it lets
+// go, and sweeps itself once per batch of new moves, not once per move.
+func TestMovesAtTheirCap(t *testing.T) {
+	batch := maxMoves / 10
+	for _, tc := range []struct {
+		name  string
+		users int           // each moves once, from 203.0.113.7 to 192.0.2.66
+		step  time.Duration // log time between two users' moves
+		// want: the first user's move still kept at the end, the sweeps at most.
+		firstKept bool
+		maxSweeps int
+	}{
+		{"under the cap", maxMoves, time.Millisecond, true, 0},
+		{"past the cap, none expired", maxMoves + 2*batch + 10, time.Millisecond, false, 3},
+		{"moves expiring as they come", maxMoves + 2*batch + 10, SessionReach / maxMoves * 2, false, 3},
+	} {
+		// Not parallel: ev numbers events in a package variable.
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCorrelator(NewMemory(Limits{}), 0)
+			judge := func(_ context.Context, _ *Context) error { return nil }
+			nat, away := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("192.0.2.66")
+			uid := func(i int) UserID { return UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i)} }
+			for i := range tc.users {
+				u := user(uid(i).DN)
+				at := time.Duration(i) * tc.step
+				for j, ip := range []string{nat.String(), away.String()} {
+					e := ev(parser.KindTokenOK, at+time.Duration(j)*time.Millisecond/2, ip, u)
+					if err := c.Observe(context.Background(), &e, judge); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if c.chains.n > maxMoves {
+					t.Fatalf("%d moves after user %d: past the cap %d", c.chains.n, i, maxMoves)
+				}
+			}
+			if err := c.Flush(context.Background(), judge); err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-	if err := c.Flush(context.Background(), judge); err != nil {
-		t.Fatal(err)
-	}
-	if c.chains.n > maxMoves || c.Stats().MovesEvicted != 10 {
-		t.Fatalf("%d moves kept, %d evicted; want at most %d and 10", c.chains.n, c.Stats().MovesEvicted, maxMoves)
+			if _, ok := c.chains.moved[moveKey{nat, uid(tc.users - 1)}]; !ok {
+				t.Errorf("the newest move was dropped")
+			}
+			if _, ok := c.chains.moved[moveKey{nat, uid(0)}]; ok != tc.firstKept {
+				t.Errorf("the first move kept: %v, want %v", ok, tc.firstKept)
+			}
+			if ev := c.Stats().MovesEvicted; int(ev) != tc.users-c.chains.n {
+				t.Errorf("%d evictions counted, %d moves made and %d kept", ev, tc.users, c.chains.n)
+			}
+			if c.chains.sweeps > tc.maxSweeps {
+				t.Errorf("%d sweeps of the moves index for %d moves, want at most %d", c.chains.sweeps, tc.users, tc.maxSweeps)
+			}
+		})
 	}
 }
 
@@ -242,5 +276,34 @@ func BenchmarkRefreshBehindANATWithMovedChains(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		c.dropMoves(UserOf(&e), e.IP)
+	}
+}
+
+// At the moves index's cap with none expired, every new move used to
+// sweep all 16,384 for one that had: a pass over the index per move, for
+// as long as a burst of moves (a VPN's users all changing address) lasted.
+func BenchmarkAddMoveAtCap(b *testing.B) {
+	c := NewCorrelator(NewMemory(Limits{}), 0)
+	users := make([]UserID, 4*maxMoves)
+	for i := range users {
+		users[i] = UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i)}
+	}
+	move := func(i int) ChainMove {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		return ChainMove{User: users[i%len(users)], From: netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 7)}),
+			FromTime: at.Add(-time.Second), To: netip.MustParseAddr("192.0.2.66"), ToTime: at}
+	}
+	for i := range maxMoves {
+		c.addMove(move(i))
+	}
+	i := maxMoves
+	b.ResetTimer()
+	for b.Loop() {
+		c.addMove(move(i))
+		i++
+	}
+	b.StopTimer()
+	if c.chains.n > maxMoves {
+		b.Fatalf("%d moves kept, over the cap of %d", c.chains.n, maxMoves)
 	}
 }

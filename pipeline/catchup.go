@@ -341,6 +341,7 @@ func (w *Watcher) readPrepared(ctx context.Context, s *stream, b source.Batch, p
 	}
 	first := s.line
 	w.stats.Records += p.stats.Records
+	w.stats.Cut += p.stats.Cut
 	w.stats.Events[parser.KindOther] += p.stats.Records - int64(len(p.cands))
 	for i := range p.cands {
 		c := &p.cands[i]

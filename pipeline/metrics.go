@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -15,6 +16,7 @@ type Metrics struct {
 	Lines          *prometheus.CounterVec // by source
 	Bytes          *prometheus.CounterVec // by source
 	Records        prometheus.Counter
+	Cut            prometheus.Counter     // lines or records longer than parser.MaxRecord, cut there
 	Events         *prometheus.CounterVec // by kind
 	ParseErrors    prometheus.Counter
 	Alerts         *prometheus.CounterVec // by rule and severity
@@ -34,6 +36,10 @@ type Metrics struct {
 	AttrEvicted   *prometheus.CounterVec // by what: events, records, records_unmatched
 	Unattributed  prometheus.Counter
 	StateFailures *prometheus.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
+	// What the detector forgot to stay within its caps (see detectorMetrics):
+	// the rules' throttle keys, and the correlator's indexes by what.
+	RuleThrottleEvicted prometheus.Counter
+	CorrEvicted         *prometheus.CounterVec // by what: pending, refusals, chain_users, moves, place_users, place_pairs
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
@@ -43,6 +49,7 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		Lines:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_lines_read_total", Help: "Physical lines read, by source."}, []string{"source"}),
 		Bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_bytes_read_total", Help: "Bytes read, by source."}, []string{"source"}),
 		Records:        prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_total", Help: "Log records after joining partial and continuation lines."}),
+		Cut:            prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_cut_total", Help: "Lines or records longer than 1 MiB, cut there."}),
 		Events:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_events_total", Help: "Records by event kind."}, []string{"kind"}),
 		ParseErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_parse_errors_total", Help: "Records that broke OpenUnison's grammar."}),
 		Alerts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_alerts_total", Help: "Alerts raised, by rule and severity."}, []string{"rule", "severity"}),
@@ -59,10 +66,14 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		AttrEvicted:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, and records no event claimed."}, []string{"what"}),
 		Unattributed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
 		StateFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
+		RuleThrottleEvicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_throttle_evicted_total",
+			Help: "Keys the rules' throttles forgot to stay within their cap (10,000 per rule): expired windows first, then the oldest."}),
+		CorrEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_correlation_evicted_total",
+			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users, place_pairs."}, []string{"what"}),
 	}
-	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
+	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Cut, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
-		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures)
+		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures, m.RuleThrottleEvicted, m.CorrEvicted)
 	if store != nil {
 		reg.MustRegister(storeCollector{store})
 	}
@@ -77,6 +88,21 @@ func RegisterGenerationsLost(reg prometheus.Registerer, lost func() uint64) {
 		Name: "graceguard_generations_lost_total",
 		Help: "Rotated files deleted (or compressed) before they were read to their end: graceguard fell behind more generations than are kept. Their unread lines are lost; each is logged once.",
 	}, func() float64 { return float64(lost()) }))
+}
+
+// RegisterGeoCache registers the GeoIP lookups' cache (16,384 addresses,
+// CLOCK eviction): graceguard_geo_cache_evicted_total and
+// graceguard_geo_cache_entries, read from stats when scraped (geo.DB.Stats
+// takes each shard's lock, so a scrape needs nothing of the watcher).
+func RegisterGeoCache(reg prometheus.Registerer, stats func() geo.Stats) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "graceguard_geo_cache_evicted_total",
+		Help: "Addresses the GeoIP cache forgot to make room (CLOCK: one not looked up since the hand last passed).",
+	}, func() float64 { return float64(stats().Evictions) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "graceguard_geo_cache_entries",
+		Help: "Addresses the GeoIP cache remembers.",
+	}, func() float64 { return float64(stats().Entries) }))
 }
 
 // StoreStats is a store whose size and evictions can be read: the memory
@@ -164,16 +190,64 @@ func (w *Watcher) publish() {
 	if d := st.ParseErrors - was.ParseErrors; d > 0 {
 		m.ParseErrors.Add(float64(d))
 	}
+	addCount(m.Cut, st.Cut, was.Cut)
 	for k, n := range st.Events {
 		if d := n - was.Events[k]; d > 0 {
 			m.Events.WithLabelValues(parser.Kind(k).String()).Add(float64(d))
 		}
 	}
+	w.detectorMetrics(m)
 	m.Held.Set(float64(len(w.held) + w.queued))
 	if w.newest.After(w.lagOf) {
 		// Now minus the newest record's time, as it was read.
 		w.lagOf = w.newest
 		m.Lag.Set(w.opt.now().Sub(w.newest).Seconds())
 	}
-	w.counted.Records, w.counted.ParseErrors, w.counted.Events = st.Records, st.ParseErrors, st.Events
+	w.counted.Records, w.counted.ParseErrors, w.counted.Cut, w.counted.Events = st.Records, st.ParseErrors, st.Cut, st.Events
+}
+
+// detectorCounts are the detector's counts the metrics have counted.
+type detectorCounts struct {
+	ruleErrors, throttleEvicted int64
+	corr                        correlate.CorrelatorStats
+}
+
+// detectorMetrics brings the counts the detector keeps on the watcher's
+// goroutine (rule errors, the evictions of the rules' throttles and of
+// correlation's indexes) to the metrics, once a batch: a scrape reads the
+// counters, never the detector, which is not safe to read from another
+// goroutine.
+func (w *Watcher) detectorMetrics(m *Metrics) {
+	rs, cs := w.det.RuleStats(), w.det.CorrelatorStats()
+	var errs int64
+	for _, n := range rs.Errors {
+		errs += n
+	}
+	was := &w.detCounted
+	addCount(m.RuleErrors, errs, was.ruleErrors)
+	addCount(m.RuleThrottleEvicted, rs.ThrottleEvicted, was.throttleEvicted)
+	for _, c := range [...]struct {
+		what     string
+		now, was int64
+	}{
+		{"pending", cs.PendingEvicted, was.corr.PendingEvicted},
+		{"refusals", cs.RefusalsEvicted, was.corr.RefusalsEvicted},
+		{"chain_users", cs.ChainUsersEvicted, was.corr.ChainUsersEvicted},
+		{"moves", cs.MovesEvicted, was.corr.MovesEvicted},
+		{"place_users", cs.PlaceUsersEvicted, was.corr.PlaceUsersEvicted},
+		{"place_pairs", cs.PlacePairsEvicted, was.corr.PlacePairsEvicted},
+	} {
+		if c.now > c.was {
+			m.CorrEvicted.WithLabelValues(c.what).Add(float64(c.now - c.was))
+		}
+	}
+	*was = detectorCounts{ruleErrors: errs, throttleEvicted: rs.ThrottleEvicted, corr: cs}
+}
+
+// addCount adds to c what a count gained since it was counted; a count
+// never shrinks, but a counter must not be given a negative.
+func addCount(c prometheus.Counter, now, was int64) {
+	if now > was {
+		c.Add(float64(now - was))
+	}
 }

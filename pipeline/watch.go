@@ -133,7 +133,9 @@ type Watcher struct {
 	changed  bool      // what a checkpoint holds may differ from the last one
 	stats    WatchStats
 	counted  WatchStats // what the metrics have counted (publish)
-	lagOf    time.Time  // the newest record's time the lag metric was set for
+	// detCounted: the detector's counts the metrics have counted (detectorMetrics).
+	detCounted detectorCounts
+	lagOf      time.Time // the newest record's time the lag metric was set for
 	// parsedAhead counts the batches whose records came parsed ahead
 	// (catchup.go), for tests.
 	parsedAhead int64
@@ -144,6 +146,7 @@ type Watcher struct {
 type WatchStats struct {
 	Records, ParseErrors, Alerts, Duplicates, DeliveryErrors int64
 	HeldOverflow                                             int64 // held events judged early because maxHeld were waiting
+	Cut                                                      int64 // lines or records longer than parser.MaxRecord, cut there
 	Events                                                   [parser.NumKinds]int64
 	TokenAddrs                                               AddressCounts
 }
@@ -163,6 +166,7 @@ type stream struct {
 	idle      bool
 	idleSince time.Time      // when the stream last went idle
 	watermark time.Time      // time of the newest record read
+	cutSeen   int64          // asm's cut records counted in the watcher's stats
 	queue     []parser.Event // events read and not yet merged (order.go)
 	lastBatch time.Time      // when the follower last sent anything of it
 	// sniffed: the stream's first data was looked at for what it is (a
@@ -592,6 +596,7 @@ func (w *Watcher) pushLines(ctx context.Context, s *stream, data []byte, off int
 		}
 		if n > parser.MaxRecord {
 			line = line[:parser.MaxRecord]
+			w.stats.Cut++
 		}
 		s.line++
 		lines++
@@ -611,6 +616,11 @@ func (w *Watcher) pushLines(ctx context.Context, s *stream, data []byte, off int
 // not per line).
 func (w *Watcher) endLines(s *stream, b source.Batch, lines int64) {
 	s.end = b.Offset + int64(len(b.Data))
+	if c := s.asm.Stats().Cut; c > s.cutSeen {
+		// records that grew past MaxRecord by their continuation lines
+		w.stats.Cut += c - s.cutSeen
+		s.cutSeen = c
+	}
 	if m := w.opt.Metrics; m != nil {
 		m.Bytes.WithLabelValues(s.path).Add(float64(len(b.Data)))
 		m.Lines.WithLabelValues(s.path).Add(float64(lines))

@@ -178,23 +178,23 @@ func (e *Engine) evictThrottle(keys map[string]time.Time, now time.Time, window 
 		return
 	}
 	// cut: the newest time among the excess oldest; keys at it go only
-	// until the excess is met, so equal times cannot empty the map.
+	// until the excess is met, so equal times cannot empty the map, and in
+	// key order, so which go does not depend on the map's.
 	slices.SortFunc(live, time.Time.Compare)
 	cut := live[excess-1]
+	var atCut []string
 	for k, t := range keys {
-		if t.Before(cut) {
+		switch {
+		case t.Before(cut):
 			delete(keys, k)
 			excess--
+		case t.Equal(cut):
+			atCut = append(atCut, k)
 		}
 	}
-	for k, t := range keys {
-		if excess <= 0 {
-			break
-		}
-		if t.Equal(cut) {
-			delete(keys, k)
-			excess--
-		}
+	slices.Sort(atCut)
+	for _, k := range atCut[:excess] {
+		delete(keys, k)
 	}
 	e.stats.ThrottleEvicted += int64(len(live) - len(keys))
 }

@@ -154,6 +154,7 @@ type RouteStats struct {
 	Name                                                        string
 	Queued                                                      int // groups waiting now
 	Sent, Retried, Failed, DeadLettered, Suppressed, Duplicates int64
+	ThrottleEvicted                                             int64 // throttle keys forgot at its cap
 }
 
 type route struct {
@@ -167,7 +168,7 @@ type route struct {
 	delivered *durable.RecentIDs
 	throttle  *throttle // used under Dispatcher.sendMu; nil when off
 	lastErr   atomic.Value
-	stats     struct{ sent, retried, failed, dead, suppressed, dup atomic.Int64 }
+	stats     struct{ sent, retried, failed, dead, suppressed, dup, throttleEvicted atomic.Int64 }
 }
 
 // item is one queued group.
@@ -427,7 +428,7 @@ func (r *route) admit(group []alert.Alert, now time.Time, seq *atomic.Uint64) (*
 			r.d.metric(func(m *Metrics) { m.Duplicates.WithLabelValues(r.Name).Inc() })
 			continue
 		}
-		if r.throttle != nil && !r.throttle.admit(&a) {
+		if r.throttle != nil && !r.throttleAdmits(&a) {
 			r.stats.suppressed.Add(1)
 			r.d.metric(func(m *Metrics) { m.Suppressed.WithLabelValues(r.Name).Inc() })
 			continue
@@ -443,6 +444,18 @@ func (r *route) admit(group []alert.Alert, now time.Time, seq *atomic.Uint64) (*
 	}
 	rec := addRecord(r.Name, it)
 	return it, &rec
+}
+
+// throttleAdmits reports whether the route's throttle lets a through, and
+// counts the keys it forgot at its cap to make room.
+func (r *route) throttleAdmits(a *alert.Alert) bool {
+	before := r.throttle.evicted
+	ok := r.throttle.admit(a)
+	if n := r.throttle.evicted - before; n > 0 {
+		r.stats.throttleEvicted.Add(n)
+		r.d.metric(func(m *Metrics) { m.ThrottleEvicted.WithLabelValues(r.Name).Add(float64(n)) })
+	}
+	return ok
 }
 
 func (r *route) push(it *item) {
@@ -768,6 +781,7 @@ func (d *Dispatcher) Stats() []RouteStats {
 		r.mu.Unlock()
 		out[i].Sent, out[i].Retried, out[i].Failed = r.stats.sent.Load(), r.stats.retried.Load(), r.stats.failed.Load()
 		out[i].DeadLettered, out[i].Suppressed, out[i].Duplicates = r.stats.dead.Load(), r.stats.suppressed.Load(), r.stats.dup.Load()
+		out[i].ThrottleEvicted = r.stats.throttleEvicted.Load()
 	}
 	return out
 }

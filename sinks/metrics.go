@@ -12,8 +12,11 @@ type Metrics struct {
 	Failed       *prometheus.CounterVec // alerts given up on after an error, by sink
 	DeadLettered *prometheus.CounterVec // alerts written to the dead-letter file, by sink and reason
 	Suppressed   *prometheus.CounterVec // alerts held back by the sink's own throttle, by sink
-	Duplicates   *prometheus.CounterVec // alerts already delivered or queued, not queued again, by sink
-	Queue        *prometheus.GaugeVec   // groups waiting, by sink
+	// ThrottleEvicted counts the keys a sink's throttle forgot at its cap
+	// (10,000), by sink: each may let one alert through early.
+	ThrottleEvicted *prometheus.CounterVec
+	Duplicates      *prometheus.CounterVec // alerts already delivered or queued, not queued again, by sink
+	Queue           *prometheus.GaugeVec   // groups waiting, by sink
 }
 
 // NewMetrics registers the delivery metrics with reg. The names differ from
@@ -21,14 +24,15 @@ type Metrics struct {
 // count what the watcher handed over, so both can share one registry.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Sent:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_sent_total", Help: "Alerts a sink delivered."}, []string{"sink"}),
-		Retried:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_retries_total", Help: "Failed delivery attempts that will be retried."}, []string{"sink"}),
-		Failed:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_failed_total", Help: "Alerts a sink gave up on after an error (permanent, or older than max age)."}, []string{"sink"}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_dead_lettered_total", Help: "Alerts written to the dead-letter file, by reason."}, []string{"sink", "reason"}),
-		Suppressed:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_suppressed_total", Help: "Alerts held back by a sink's own throttle."}, []string{"sink"}),
-		Duplicates:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_duplicate_total", Help: "Alerts already delivered or queued for a sink, not queued again."}, []string{"sink"}),
-		Queue:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "graceguard_sink_queue_length", Help: "Alert groups waiting for a sink."}, []string{"sink"}),
+		Sent:            prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_sent_total", Help: "Alerts a sink delivered."}, []string{"sink"}),
+		Retried:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_retries_total", Help: "Failed delivery attempts that will be retried."}, []string{"sink"}),
+		Failed:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_failed_total", Help: "Alerts a sink gave up on after an error (permanent, or older than max age)."}, []string{"sink"}),
+		DeadLettered:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_dead_lettered_total", Help: "Alerts written to the dead-letter file, by reason."}, []string{"sink", "reason"}),
+		Suppressed:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_suppressed_total", Help: "Alerts held back by a sink's own throttle."}, []string{"sink"}),
+		ThrottleEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_throttle_evicted_total", Help: "Keys a sink's throttle forgot to stay within its cap (10,000): expired windows first, then the oldest."}, []string{"sink"}),
+		Duplicates:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_alerts_duplicate_total", Help: "Alerts already delivered or queued for a sink, not queued again."}, []string{"sink"}),
+		Queue:           prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "graceguard_sink_queue_length", Help: "Alert groups waiting for a sink."}, []string{"sink"}),
 	}
-	reg.MustRegister(m.Sent, m.Retried, m.Failed, m.DeadLettered, m.Suppressed, m.Duplicates, m.Queue)
+	reg.MustRegister(m.Sent, m.Retried, m.Failed, m.DeadLettered, m.Suppressed, m.ThrottleEvicted, m.Duplicates, m.Queue)
 	return m
 }

@@ -137,6 +137,7 @@ func (n *route) takeOver(o *route) (overflow []*item) {
 	n.stats.dead.Store(o.stats.dead.Load())
 	n.stats.suppressed.Store(o.stats.suppressed.Load())
 	n.stats.dup.Store(o.stats.dup.Load())
+	n.stats.throttleEvicted.Store(o.stats.throttleEvicted.Load())
 	if v, ok := o.lastErr.Load().(string); ok {
 		n.lastErr.Store(v)
 	}

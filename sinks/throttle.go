@@ -17,7 +17,8 @@ type throttle struct {
 	window  time.Duration
 	key     []string
 	entries map[string]*throttleEntry
-	sweeps  int // full passes over entries (evict)
+	sweeps  int   // full passes over entries (evict)
+	evicted int64 // keys dropped at the cap, expired or not (evict)
 }
 
 type throttleEntry struct {
@@ -99,6 +100,8 @@ func (t *throttle) admit(a *alert.Alert) bool {
 // flood pay a pass over the whole map.
 func (t *throttle) evict(now time.Time) {
 	t.sweeps++
+	before := len(t.entries)
+	defer func() { t.evicted += int64(before - len(t.entries)) }()
 	live := make([]time.Time, 0, len(t.entries))
 	for k, e := range t.entries {
 		if now.Sub(e.start) >= t.window {
@@ -112,22 +115,22 @@ func (t *throttle) evict(now time.Time) {
 		return
 	}
 	// cut: the newest start among the excess oldest; keys at it go only
-	// until the excess is met, so equal times cannot empty the map.
+	// until the excess is met, so equal times cannot empty the map, and in
+	// key order, so which go does not depend on the map's.
 	slices.SortFunc(live, time.Time.Compare)
 	cut := live[excess-1]
+	var atCut []string
 	for k, e := range t.entries {
-		if e.start.Before(cut) {
+		switch {
+		case e.start.Before(cut):
 			delete(t.entries, k)
 			excess--
+		case e.start.Equal(cut):
+			atCut = append(atCut, k)
 		}
 	}
-	for k, e := range t.entries {
-		if excess <= 0 {
-			break
-		}
-		if e.start.Equal(cut) {
-			delete(t.entries, k)
-			excess--
-		}
+	slices.Sort(atCut)
+	for _, k := range atCut[:excess] {
+		delete(t.entries, k)
 	}
 }

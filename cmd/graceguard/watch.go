@@ -264,6 +264,9 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if srcs.files != nil {
 		pipeline.RegisterGenerationsLost(reg, srcs.files.GenerationsLost)
 	}
+	if geoDB != nil {
+		pipeline.RegisterGeoCache(reg, geoDB.Stats)
+	}
 	if o.listen != "" {
 		stop, err := serveOps(o, reg, watcher, logger)
 		if err != nil {

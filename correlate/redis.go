@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -25,49 +24,50 @@ import (
 // meet. Its semantics are the Memory store's (one test suite runs against
 // both); every update is done by one Lua script (redis.lua), so two
 // watchers never interleave inside one. Keys, under a prefix (default
-// "graceguard:"):
+// "graceguard:"), the history under "h2:" after it:
 //
-//	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
-//	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
-//	u:<user>:m         hash: first, last, seq, the expirations given (x, k), the latest
-//	                   refresh (lt, lr) and the addresses of the user's moves (mf)
-//	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
-//	u:<user>:i         sorted set: addresses by last time seen
-//	u:<user>:x         sorted set: grace reuses by time
-//	u:<user>:y         sorted set: the reuses from another client than their rotating refresh
-//	u:<user>:c, :a     sorted sets: countries and networks by recency
-//	mv:<address>       hash: user → "to|time|from time", the chains that moved away from the address (takeover.go)
+//	h2:users           sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
+//	h2:first           sorted set: user → first seen (µs)
+//	h2:sessions        sorted set: session hash → last seen; the oldest are forgotten past MaxSessions
+//	h2:s:<hash>        sorted set: a session's addresses by first sight, the first few
+//	h2:u:<user>:m      hash: seq, which names events logged nowhere known
+//	h2:u:<user>:r      sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
+//	h2:u:<user>:i      sorted set: addresses by last time seen
+//	h2:u:<user>:x      sorted set: grace reuses by time
+//	h2:u:<user>:y      sorted set: the reuses from another client than their rotating refresh
+//	h2:u:<user>:c, :a  sorted sets: countries and networks by last time seen
+//	h2:ra:<address>    sorted set: user → its latest refresh from the address, for the moves (takeover_redis.go)
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
-// The per-user keys carry Redis expirations (the address TTL; a day at
-// least for refreshes and reuses, which are judged by log time and a
-// watcher may be that far behind), so what the caps and log-time checks
-// leave behind Redis forgets; users and sessions are bounded by the caps.
-// Times in the history are log times; the expirations are wall time, which
-// only makes them a collector, never a judge.
+// Every history key but the three indexes carries a Redis expiration,
+// renewed at each write (the address TTL; a day at least for refreshes,
+// reuses and sessions, which are judged by log time and a watcher may be
+// that far behind; the moves index SessionReach), so what the caps and
+// log-time checks leave behind Redis forgets; the indexes are bounded by
+// the caps. Times in the history are log times; the expirations are wall
+// time, which only makes them a collector, never a judge.
+//
+// "h2:" is the second layout: the first (keys right under the prefix, meta
+// keeping the latest refresh) is not read, and its per-user keys expire;
+// see README, Shared state in Redis, for watchers of both versions.
 //
 // The script names keys of other users when it evicts, so Redis Cluster is
 // not supported: use one primary (with replicas or Sentinel for failover).
 //
 // Observations that need no facts (most refreshes: no rule judges them) are
-// sent in batches of up to 256, one script call and one round trip. They
+// sent in batches of up to 256, as plain commands (redis_plain.go). They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them. A watcher catching up sends whole batches (ApplyBatch), 512
-// events to a script call.
-//
-// Redis's CPU bounds a watcher catching up, so the script runs few
-// commands per event: the session table's slots are read and written once
-// a call, a user's state once a call, what learn-only events teach is
-// written once a user at the end of the call, and a user's keys are given
-// their expirations once in a while, not at every write (redis.lua).
+// for them. A watcher catching up sends whole batches (ApplyBatch), one
+// MULTI/EXEC a round trip: the learn-only refreshes and logins as plain
+// commands grouped per key, the rest 512 events to a script call.
 type Redis struct {
 	client *redis.Client
 	prefix string
+	hist   string // the history's keys' prefix
 	owner  string
 	limits Limits
-	mask   uint64
 
 	mu      sync.Mutex
 	pending []Observation
@@ -107,9 +107,7 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	if opt.Owner == "" {
 		opt.Owner = "graceguard"
 	}
-	l := opt.Limits.withDefaults()
-	size := 1 << bits.Len(uint(max(l.MaxSessions, 2)-1))
-	return &Redis{client: client, prefix: opt.Prefix, owner: opt.Owner, limits: l, mask: uint64(size - 1)}
+	return &Redis{client: client, prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults()}
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -168,15 +166,20 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 	defer r.mu.Unlock()
 	all := append(r.pending, batch...)
 	r.pending = nil
-	cmds, err := r.send(ctx, all)
+	parts, err := r.send(ctx, all)
 	if err != nil {
 		r.unsent = append(r.unsent, all[:len(all)-len(batch)]...)
 		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(all), err)
 	}
 	skip := len(all) - len(batch) // the learn-only ones sent first
 	i := 0
-	for _, c := range cmds {
-		res, err := c.Slice()
+	for _, p := range parts {
+		if p.script == nil {
+			p.replies.count(r)
+			i += p.plain
+			continue
+		}
+		res, err := p.script.Slice()
 		if err != nil || len(res) != 2 {
 			return fmt.Errorf("redis %s: apply events to the history: %w %v", r.client.Options().Addr, errReply, err)
 		}
@@ -261,20 +264,32 @@ const scriptBatch = 512
 // EvalSha in a pipeline cannot fall back to Eval per command, so the script
 // is loaded first, once.
 func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
-	cmds, err := r.send(ctx, batch)
+	parts, err := r.send(ctx, batch)
 	if err != nil {
 		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
 	}
-	for _, c := range cmds {
-		res, _ := c.Slice()
+	for _, p := range parts {
+		if p.script == nil {
+			p.replies.count(r)
+			continue
+		}
+		res, _ := p.script.Slice()
 		r.countEvictions(res)
 	}
 	return nil
 }
 
-// send sends observations in one pipeline of script calls and returns the
-// calls, answered.
-func (r *Redis) send(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
+// sentPart is a part of a round trip: a script call, or a group of
+// observations learned with plain commands.
+type sentPart struct {
+	script  *redis.Cmd
+	plain   int // observations learned plainly
+	replies plainReplies
+}
+
+// send sends observations in one transaction and returns its parts,
+// answered.
+func (r *Redis) send(ctx context.Context, batch []Observation) ([]sentPart, error) {
 	if !r.loaded {
 		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
 			return nil, fmt.Errorf("load the history script: %w", err)
@@ -283,8 +298,9 @@ func (r *Redis) send(ctx context.Context, batch []Observation) ([]*redis.Cmd, er
 	}
 	cmds, err := r.pipeBatch(ctx, batch)
 	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		// Redis restarted or its scripts were flushed: no command of the
-		// batch ran, so it can go again once the script is back.
+		// Redis restarted or its scripts were flushed: no script call of
+		// the batch ran, and the plain commands that did change nothing
+		// when run again, so it can go again once the script is back.
 		if err = applyScript.Load(ctx, r.client).Err(); err == nil {
 			cmds, err = r.pipeBatch(ctx, batch)
 		}
@@ -295,17 +311,45 @@ func (r *Redis) send(ctx context.Context, batch []Observation) ([]*redis.Cmd, er
 	return cmds, err
 }
 
-func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
-	pipe := r.client.Pipeline()
-	var cmds []*redis.Cmd
-	for part := range slices.Chunk(batch, scriptBatch) {
-		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
+// pipeBatch sends a batch in log order as one MULTI/EXEC: runs of
+// learn-only refreshes and logins as plain commands, the rest in script
+// calls, then, after plain commands, a script call that keeps the caps.
+func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]sentPart, error) {
+	pipe := r.client.TxPipeline()
+	var parts []sentPart
+	var latest int64
+	g := newPlainGroup()
+	endGroup := func() {
+		if g.empty() {
+			return
+		}
+		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
+		latest = max(latest, g.latest)
+		g = newPlainGroup()
+	}
+	for i := 0; i < len(batch); {
+		if plainLearnable(batch[i]) {
+			g.add(batch[i])
+			i++
+			continue
+		}
+		endGroup()
+		j := i + 1
+		for j < len(batch) && j-i < scriptBatch && !plainLearnable(batch[j]) {
+			j++
+		}
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(batch[i:j], "")...)})
+		i = j
+	}
+	endGroup()
+	if latest != 0 {
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10))...)})
 	}
 	_, err := pipe.Exec(ctx)
 	if err == nil {
 		r.stats.applied.Add(int64(len(batch)))
 	}
-	return cmds, err
+	return parts, err
 }
 
 // Applied counts the observations Redis applied for this process, for
@@ -313,34 +357,36 @@ func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cm
 func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs})...)
+	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "")...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
 // first, so no DN can make two users' names collide.
 func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + ":" + u.DN }
 
-// args are the script's arguments: the settings, then each observation.
-func (r *Redis) args(batch []Observation) []any {
+// args are the script's arguments: the settings, then each observation;
+// clock is the log time (µs) to keep the caps at when batch is empty.
+func (r *Redis) args(batch []Observation, clock string) []any {
 	l := r.limits
-	args := make([]any, 0, 10+12*len(batch))
-	args = append(args, r.prefix, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
-		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, len(batch))
+	ttl := r.expirations()
+	args := make([]any, 0, 15+11*len(batch))
+	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
+		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
+		ttl.addresses, ttl.refreshes, ttl.moves, clock, len(batch))
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {
 			ip = obs.IP.String()
 		}
-		slot, hash := "", ""
+		hash := ""
 		if hasSession(obs.Session) {
-			h := fnv1a(obs.Session)
-			slot, hash = strconv.FormatUint(h&r.mask, 10), strconv.FormatUint(h, 10)
+			hash = strconv.FormatUint(fnv1a(obs.Session), 10)
 		}
 		need := "0"
 		if obs.NeedFacts {
 			need = "1"
 		}
-		args = append(args, int(obs.Action), micros(obs.Time), ip, slot, hash, need, obs.Country,
+		args = append(args, int(obs.Action), micros(obs.Time), ip, hash, need, obs.Country,
 			strconv.FormatUint(uint64(obs.ASN), 10), member(obs.User), obs.Session, eventName(obs), clientSuffix(obs))
 	}
 	return args
@@ -525,8 +571,8 @@ func (r *Redis) Stats(ctx context.Context) (MemoryStats, error) {
 		IPsExpired: s.ipsExpired.Load(), SessionsEvicted: s.sessionsEvicted.Load(), SessionIPsCapped: s.sessionIPsCapped.Load(),
 	}
 	pipe := r.client.Pipeline()
-	users := pipe.ZCard(ctx, r.prefix+"users")
-	sessions := pipe.HLen(ctx, r.prefix+"sessions")
+	users := pipe.ZCard(ctx, r.hist+"users")
+	sessions := pipe.ZCard(ctx, r.hist+"sessions")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return st, fmt.Errorf("redis %s: history size: %w", r.client.Options().Addr, err)
 	}

@@ -34,19 +34,30 @@ func TestNewRecordAtAnOldOffsetIsANewEvent(t *testing.T) {
 	})
 }
 
-// Every key the history script writes expires, no sooner than its TTL:
-// the script gives a user's keys their expirations once in a while rather
-// than at every write, and a key emptied and written again (the user's
-// addresses all past the address TTL) must get one again.
+// Every history key but the indexes expires, no sooner than its TTL, as the
+// script writes it (events logged nowhere known) and as the plain commands
+// do (learn-only events with a name), and a key emptied and written again
+// (the user's addresses all past the address TTL) gets one again.
 func TestRedisKeysExpire(t *testing.T) {
 	t.Parallel()
+	for _, source := range []string{"", "8:1"} {
+		t.Run("source "+source, func(t *testing.T) {
+			t.Parallel()
+			testRedisKeysExpire(t, source)
+		})
+	}
+}
+
+func testRedisKeysExpire(t *testing.T, source string) {
 	ctx := context.Background()
 	l := Limits{IPTTL: 2 * time.Hour}
 	store := newTestRedis(t, l)
 	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	offset := int64(0)
 	obs := func(d time.Duration, ip string, a Action, need bool) Observation {
+		offset += 100
 		return Observation{User: u, Time: t0.Add(d), IP: netip.MustParseAddr(ip), Action: a, NeedFacts: need, Session: "s1",
-			Country: "NL", ASN: 64500, Attribution: parser.AttrDirect}
+			Country: "NL", ASN: 64500, Attribution: parser.AttrDirect, Source: source, Offset: offset}
 	}
 	for _, o := range []Observation{
 		obs(0, "198.51.100.1", Login, false),
@@ -64,21 +75,28 @@ func TestRedisKeysExpire(t *testing.T) {
 	if err := store.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := store.client.Keys(ctx, store.prefix+"u:*").Result()
+	keys, err := store.client.Keys(ctx, store.hist+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 6 {
-		t.Fatalf("only %d keys of the user: %v", len(keys), keys)
+	if len(keys) < 10 {
+		t.Fatalf("only %d history keys: %v", len(keys), keys)
 	}
 	for _, k := range keys {
+		switch strings.TrimPrefix(k, store.hist) {
+		case "users", "first", "sessions":
+			continue // bounded by the caps
+		}
 		ttl, err := store.client.PTTL(ctx, k).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := l.IPTTL - time.Minute
-		if strings.HasSuffix(k, ":r") || strings.HasSuffix(k, ":x") || strings.HasSuffix(k, ":y") {
+		switch {
+		case strings.HasSuffix(k, ":r") || strings.HasSuffix(k, ":x") || strings.HasSuffix(k, ":y") || strings.Contains(k, ":s:"):
 			want = 24*time.Hour - time.Minute
+		case strings.Contains(k, ":ra:"):
+			want = SessionReach - time.Minute
 		}
 		if ttl < want {
 			t.Errorf("%s expires in %v, want at least %v", k, ttl, want)

@@ -1,0 +1,218 @@
+package correlate
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Most events a watcher sends Redis are refreshes and logins no rule judges:
+// they only teach. A script call costs Redis several µs per event before it
+// does anything (its arguments become Lua strings, each command it runs is
+// converted both ways), more than the same writes sent as plain commands,
+// so these go as plain commands, pipelined with the script calls in log
+// order and grouped per key: one ZADD per user's refreshes, addresses and
+// places, per session, per address of the moves index, and one for all the
+// users' last and first seen times. Every write is one the script makes the
+// same way (ZADD GT for latest times, NX for a session's first sight, LT for
+// first seen; trims by rank), and applying the same event twice changes
+// nothing, so the order inside a group does not matter. The caps the plain
+// commands cannot keep (users, sessions) are kept by a script call with no
+// events at the end of each round trip. A round trip is one MULTI/EXEC
+// (redis.go), so another watcher's script never sees half of it.
+
+// plainLearnable says whether obs can be learned with plain commands: it
+// only teaches, and it has a name (where it was logged) to dedupe by.
+func plainLearnable(obs Observation) bool {
+	return !obs.NeedFacts && (obs.Action == Refresh || obs.Action == Login) && obs.Source != ""
+}
+
+// plainGroup gathers what a run of plain-learnable observations teaches.
+type plainGroup struct {
+	users    map[string]*plainUser
+	order    []string // users in the order first seen, for a stable pipeline
+	sessions map[string]map[string]int64
+	sessOrd  []string
+	moves    map[string]map[string]int64 // address → user → latest refresh from it
+	movesOrd []string
+	latest   int64
+	n        int // observations
+}
+
+type plainUser struct {
+	first, last          int64
+	refreshes            []any // score, member pairs
+	ips, countries, asns map[string]int64
+}
+
+func newPlainGroup() *plainGroup {
+	return &plainGroup{users: map[string]*plainUser{}, sessions: map[string]map[string]int64{}, moves: map[string]map[string]int64{}}
+}
+
+func (g *plainGroup) empty() bool { return len(g.order) == 0 }
+
+func maxInto(m map[string]int64, k string, t int64) {
+	if v, ok := m[k]; !ok || t > v {
+		m[k] = t
+	}
+}
+
+func (g *plainGroup) add(obs Observation) {
+	g.n++
+	t := obs.Time.UnixMicro()
+	g.latest = max(g.latest, t)
+	m := member(obs.User)
+	u := g.users[m]
+	if u == nil {
+		u = &plainUser{first: t, last: t, ips: map[string]int64{}}
+		g.users[m] = u
+		g.order = append(g.order, m)
+	}
+	u.first, u.last = min(u.first, t), max(u.last, t)
+	ip := ""
+	if obs.IP.IsValid() {
+		ip = obs.IP.String()
+		maxInto(u.ips, ip, t)
+	}
+	if obs.Country != "" {
+		if u.countries == nil {
+			u.countries = map[string]int64{}
+		}
+		maxInto(u.countries, obs.Country, t)
+	}
+	if obs.ASN != 0 {
+		if u.asns == nil {
+			u.asns = map[string]int64{}
+		}
+		maxInto(u.asns, strconv.FormatUint(uint64(obs.ASN), 10), t)
+	}
+	if obs.Action == Refresh {
+		u.refreshes = append(u.refreshes, t, eventName(obs)+"|"+ip+"|"+obs.Session+clientSuffix(obs))
+		if ip != "" {
+			byUser := g.moves[ip]
+			if byUser == nil {
+				byUser = map[string]int64{}
+				g.moves[ip] = byUser
+				g.movesOrd = append(g.movesOrd, ip)
+			}
+			maxInto(byUser, m, t)
+		}
+	}
+	if hasSession(obs.Session) && ip != "" {
+		h := strconv.FormatUint(fnv1a(obs.Session), 10)
+		ips := g.sessions[h]
+		if ips == nil {
+			ips = map[string]int64{}
+			g.sessions[h] = ips
+			g.sessOrd = append(g.sessOrd, h)
+		}
+		if v, ok := ips[ip]; !ok || t < v { // a session's first sight of an address
+			ips[ip] = t
+		}
+	}
+}
+
+// plainReplies are the replies of a group's trims that count evictions.
+type plainReplies struct {
+	ips, sessionIPs []*redis.IntCmd
+}
+
+// queue adds the group's commands to pipe.
+func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) plainReplies {
+	var out plainReplies
+	l := r.limits
+	ttl := r.expirations()
+	usersArgs := []any{"ZADD", r.hist + "users", "GT"}
+	firstArgs := []any{"ZADD", r.hist + "first", "LT"}
+	for _, m := range g.order {
+		u := g.users[m]
+		usersArgs = append(usersArgs, u.last, m)
+		firstArgs = append(firstArgs, u.first, m)
+		k := r.hist + "u:" + m
+		if len(u.refreshes) > 0 {
+			pipe.Do(ctx, append([]any{"ZADD", k + ":r"}, u.refreshes...)...)
+			pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", 0, -(l.MaxRefreshes + 1))
+			pipe.Do(ctx, "PEXPIRE", k+":r", ttl.refreshes)
+		}
+		if len(u.ips) > 0 {
+			pipe.Do(ctx, zaddArgs(k+":i", "GT", u.ips)...)
+			out.ips = append(out.ips, pipe.ZRemRangeByRank(ctx, k+":i", 0, -int64(l.MaxIPsPerUser+1)))
+			pipe.Do(ctx, "PEXPIRE", k+":i", ttl.addresses)
+		}
+		for suffix, places := range map[string]map[string]int64{":c": u.countries, ":a": u.asns} {
+			if len(places) == 0 {
+				continue
+			}
+			pipe.Do(ctx, zaddArgs(k+suffix, "GT", places)...)
+			pipe.Do(ctx, "ZREMRANGEBYRANK", k+suffix, 0, -(l.MaxPlaces + 1))
+			pipe.Do(ctx, "PEXPIRE", k+suffix, ttl.addresses)
+		}
+	}
+	pipe.Do(ctx, usersArgs...)
+	pipe.Do(ctx, firstArgs...)
+	for _, ip := range g.movesOrd {
+		k := r.hist + "ra:" + ip
+		pipe.Do(ctx, zaddArgs(k, "GT", g.moves[ip])...)
+		pipe.Do(ctx, "ZREMRANGEBYRANK", k, 0, -(maxMovesPerAddr + 1))
+		pipe.Do(ctx, "PEXPIRE", k, ttl.moves)
+	}
+	if len(g.sessOrd) > 0 {
+		index := []any{"ZADD", r.hist + "sessions", "GT"}
+		for _, h := range g.sessOrd {
+			k := r.hist + "s:" + h
+			ips := g.sessions[h]
+			last := int64(0)
+			for _, t := range ips {
+				last = max(last, t)
+			}
+			index = append(index, last, h)
+			pipe.Do(ctx, zaddArgs(k, "NX", ips)...)
+			out.sessionIPs = append(out.sessionIPs, pipe.ZRemRangeByRank(ctx, k, sessionIPs, -1))
+			pipe.Do(ctx, "PEXPIRE", k, ttl.refreshes)
+		}
+		pipe.Do(ctx, index...)
+	}
+	return out
+}
+
+func zaddArgs(key, flag string, m map[string]int64) []any {
+	args := make([]any, 0, 3+2*len(m))
+	args = append(args, "ZADD", key, flag)
+	for k, t := range m {
+		args = append(args, t, k)
+	}
+	return args
+}
+
+// count adds the evictions the group's trims made to the store's stats.
+func (p plainReplies) count(r *Redis) {
+	for _, c := range p.ips {
+		r.stats.ipsEvicted.Add(c.Val())
+	}
+	for _, c := range p.sessionIPs {
+		r.stats.sessionIPsCapped.Add(c.Val())
+	}
+}
+
+// maxMovesPerAddr bounds the moves index: the users most recently
+// refreshed from an address.
+const maxMovesPerAddr = 1024
+
+// expirations are the keys' expirations, in ms, as the script takes them.
+type expirations struct {
+	addresses, refreshes, moves int64
+}
+
+// The keys' expirations are wall time, a collector, never a judge (the
+// history is judged by log time): addresses and places live the address
+// TTL past their last write; refreshes, reuses and sessions a day at least,
+// as a watcher may be that far behind its log; the moves index SessionReach.
+func (r *Redis) expirations() expirations {
+	day := int64(24 * 60 * 60 * 1000)
+	return expirations{
+		addresses: r.limits.IPTTL.Milliseconds(),
+		refreshes: max(day, r.limits.RefreshTTL.Milliseconds()),
+		moves:     SessionReach.Milliseconds(),
+	}
+}

@@ -36,14 +36,15 @@ import (
 //	h2:u:<user>:x      sorted set: grace reuses by time
 //	h2:u:<user>:y      sorted set: the reuses from another client than their rotating refresh
 //	h2:u:<user>:c, :a  sorted sets: countries and networks by last time seen
-//	h2:ra:<address>    sorted set: user → its latest refresh from the address, for the moves (takeover_redis.go)
+//	h2:ra              sorted set: "address|user" → the user's latest refresh from the address,
+//	                   the most recent maxMovesIndexed, for the moves (takeover_redis.go)
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
-// Every history key but the three indexes carries a Redis expiration,
+// Every history key but the four indexes carries a Redis expiration,
 // renewed at each write (the address TTL; a day at least for refreshes,
 // reuses and sessions, which are judged by log time and a watcher may be
-// that far behind; the moves index SessionReach), so what the caps and
+// that far behind), so what the caps and
 // log-time checks leave behind Redis forgets; the indexes are bounded by
 // the caps. Times in the history are log times; the expirations are wall
 // time, which only makes them a collector, never a judge.
@@ -171,12 +172,21 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 		r.unsent = append(r.unsent, all[:len(all)-len(batch)]...)
 		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(all), err)
 	}
+	// The script's replies are in the order of the events it applied,
+	// which are the batch's events that are not plain-learnable.
 	skip := len(all) - len(batch) // the learn-only ones sent first
-	i := 0
+	i, applied := 0, 0
+	next := func() int { // the index in all of the next event the script applied
+		for i < len(all) && plainLearnable(all[i]) {
+			i++
+		}
+		i++
+		return i - 1
+	}
 	for _, p := range parts {
 		if p.script == nil {
 			p.replies.count(r)
-			i += p.plain
+			applied += p.plain
 			continue
 		}
 		res, err := p.script.Slice()
@@ -186,8 +196,8 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 		r.countEvictions(res)
 		out, _ := res[0].([]any)
 		for _, v := range out {
-			j := i - skip
-			i++
+			j := next() - skip
+			applied++
 			if j < 0 || !batch[j].NeedFacts {
 				continue
 			}
@@ -200,8 +210,8 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 			facts[j] = f
 		}
 	}
-	if i != len(all) {
-		return fmt.Errorf("redis %s: %w: %d results for %d events", r.client.Options().Addr, errReply, i, len(all))
+	if applied != len(all) {
+		return fmt.Errorf("redis %s: %w: %d results for %d events", r.client.Options().Addr, errReply, applied, len(all))
 	}
 	return nil
 }
@@ -311,15 +321,31 @@ func (r *Redis) send(ctx context.Context, batch []Observation) ([]sentPart, erro
 	return cmds, err
 }
 
-// pipeBatch sends a batch in log order as one MULTI/EXEC: runs of
-// learn-only refreshes and logins as plain commands, the rest in script
-// calls, then, after plain commands, a script call that keeps the caps.
+// pipeBatch sends a batch as one MULTI/EXEC: the learn-only refreshes and
+// logins as plain commands grouped per key, the rest in script calls, then,
+// after plain commands, a script call that keeps the caps.
+//
+// The groups span script calls: an event the script applies reads only its
+// own user's and session's keys, so it may go before plain writes of other
+// users logged before it, and the group is sent before it only when it
+// holds writes of that user or session. The script's calls then go before
+// the group (the events of the group logged after them come after them, as
+// they should). The replies are in the batch's order for ApplyBatch, which
+// counts on the script's calls' order only.
 func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]sentPart, error) {
 	pipe := r.client.TxPipeline()
 	var parts []sentPart
 	var latest int64
 	g := newPlainGroup()
-	endGroup := func() {
+	var run []Observation // script events waiting, sent before the group
+	sendRun := func() {
+		if len(run) > 0 {
+			parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(run, "")...)})
+			run = nil
+		}
+	}
+	sendGroup := func() {
+		sendRun()
 		if g.empty() {
 			return
 		}
@@ -327,21 +353,20 @@ func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]sentPart,
 		latest = max(latest, g.latest)
 		g = newPlainGroup()
 	}
-	for i := 0; i < len(batch); {
-		if plainLearnable(batch[i]) {
-			g.add(batch[i])
-			i++
+	for _, obs := range batch {
+		if plainLearnable(obs) {
+			g.add(obs)
 			continue
 		}
-		endGroup()
-		j := i + 1
-		for j < len(batch) && j-i < scriptBatch && !plainLearnable(batch[j]) {
-			j++
+		if g.touches(obs) {
+			sendGroup()
 		}
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(batch[i:j], "")...)})
-		i = j
+		run = append(run, obs)
+		if len(run) == scriptBatch {
+			sendRun()
+		}
 	}
-	endGroup()
+	sendGroup()
 	if latest != 0 {
 		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10))...)})
 	}
@@ -372,7 +397,7 @@ func (r *Redis) args(batch []Observation, clock string) []any {
 	args := make([]any, 0, 15+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
-		ttl.addresses, ttl.refreshes, ttl.moves, clock, len(batch))
+		ttl.addresses, ttl.refreshes, maxMovesIndexed, clock, len(batch))
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {

@@ -14,7 +14,8 @@
 --
 -- ARGV: prefix, refresh TTL, address TTL (µs), the caps (users, addresses,
 -- refreshes, reuses, places, session addresses, sessions), the expirations
--- (ms: addresses and places, refreshes, reuses and sessions, moves), the
+-- (ms: addresses and places; refreshes, reuses and sessions), the moves
+-- index's cap, the
 -- clock (µs, for n = 0), n, then n observations of 11 fields each (see
 -- apply below). Keys are built here from the prefix: the script names other
 -- users' keys when it evicts, so Redis Cluster is out of reach.
@@ -28,7 +29,7 @@ local refreshTTL, ipTTL = tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxUsers, maxIPs, maxRefreshes = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local maxReuses, maxPlaces, sessionCap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local maxSessions = tonumber(ARGV[10])
-local keep, keepRefreshes, keepMoves = ARGV[11], ARGV[12], ARGV[13]
+local keep, keepRefreshes = ARGV[11], ARGV[12]
 local clock = ARGV[14]
 local n = tonumber(ARGV[15])
 local FIELDS, FIRST = 11, 15
@@ -36,10 +37,9 @@ local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
+local movesKept = fmt(-(tonumber(ARGV[13]) + 1))
 local keepPlaces, keepRefreshRank, keepReuses = fmt(-(maxPlaces + 1)), fmt(-(maxRefreshes + 1)), fmt(-(maxReuses + 1))
 local sessionKeep = fmt(sessionCap)
--- the moves index keeps the latest users per address (redis_plain.go)
-local movesKept = '-1025'
 -- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
 local ev = {0, 0, 0, 0, 0, 0}
 
@@ -229,10 +229,8 @@ local function apply(base)
     redis.call('ZREMRANGEBYRANK', U.refreshes, 0, keepRefreshRank)
     redis.call('PEXPIRE', U.refreshes, keepRefreshes)
     if ip ~= '' then
-      local k = prefix .. 'ra:' .. ip
-      redis.call('ZADD', k, 'GT', tstr, member)
-      redis.call('ZREMRANGEBYRANK', k, 0, movesKept)
-      redis.call('PEXPIRE', k, keepMoves)
+      redis.call('ZADD', prefix .. 'ra', 'GT', tstr, ip .. '|' .. member)
+      redis.call('ZREMRANGEBYRANK', prefix .. 'ra', 0, movesKept)
     end
   elseif action == REUSE then
     redis.call('ZADD', U.reuses, tstr, name)

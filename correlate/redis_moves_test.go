@@ -54,27 +54,26 @@ func TestRedisFindsMovesWhenARefusalAsks(t *testing.T) {
 	}
 }
 
-// The moves index holds the users most recently refreshed from an address,
-// a bounded number of them.
+// The moves index holds the (address, user) pairs with the most recent
+// refreshes, a bounded number of them.
 func TestRedisMovesIndexIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := newTestRedis(t, Limits{})
-	ip := netip.MustParseAddr("192.0.2.1")
-	obs := make([]Observation, maxMovesPerAddr+100)
+	obs := make([]Observation, maxMovesIndexed+100)
 	for i := range obs {
-		obs[i] = Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i)}, Time: t0.Add(time.Duration(i) * time.Millisecond),
-			IP: ip, Action: Refresh, Source: "8:1", Offset: int64(i) * 300}
+		obs[i] = Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i%5000)}, Time: t0.Add(time.Duration(i) * time.Millisecond),
+			IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i / 5000)}), Action: Refresh, Source: "8:1", Offset: int64(i) * 300}
 	}
 	if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
 		t.Fatal(err)
 	}
-	k := store.hist + "ra:" + ip.String()
-	n, err := store.client.ZCard(ctx, k).Result()
-	if err != nil || n != maxMovesPerAddr {
-		t.Fatalf("the index holds %d users (%v), want %d", n, err, maxMovesPerAddr)
+	n, err := store.client.ZCard(ctx, store.hist+"ra").Result()
+	if err != nil || n != maxMovesIndexed {
+		t.Fatalf("the index holds %d pairs (%v), want %d", n, err, maxMovesIndexed)
 	}
-	if s, err := store.client.ZScore(ctx, k, member(obs[len(obs)-1].User)).Result(); err != nil || int64(s) != obs[len(obs)-1].Time.UnixMicro() {
-		t.Fatalf("the latest user's refresh is indexed at %v (%v), want %d", s, err, obs[len(obs)-1].Time.UnixMicro())
+	last := obs[len(obs)-1]
+	if s, err := store.client.ZScore(ctx, store.hist+"ra", last.IP.String()+"|"+member(last.User)).Result(); err != nil || int64(s) != last.Time.UnixMicro() {
+		t.Fatalf("the latest refresh is indexed at %v (%v), want %d", s, err, last.Time.UnixMicro())
 	}
 }

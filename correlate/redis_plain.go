@@ -13,8 +13,8 @@ import (
 // converted both ways), more than the same writes sent as plain commands,
 // so these go as plain commands, pipelined with the script calls in log
 // order and grouped per key: one ZADD per user's refreshes, addresses and
-// places, per session, per address of the moves index, and one for all the
-// users' last and first seen times. Every write is one the script makes the
+// places, per session, and one for all the users' last and first seen
+// times and one for the moves index. Every write is one the script makes the
 // same way (ZADD GT for latest times, NX for a session's first sight, LT for
 // first seen; trims by rank), and applying the same event twice changes
 // nothing, so the order inside a group does not matter. The caps the plain
@@ -34,8 +34,7 @@ type plainGroup struct {
 	order    []string // users in the order first seen, for a stable pipeline
 	sessions map[string]map[string]int64
 	sessOrd  []string
-	moves    map[string]map[string]int64 // address → user → latest refresh from it
-	movesOrd []string
+	moves    map[string]int64 // "address|user" → the user's latest refresh from the address
 	latest   int64
 	n        int // observations
 }
@@ -47,10 +46,23 @@ type plainUser struct {
 }
 
 func newPlainGroup() *plainGroup {
-	return &plainGroup{users: map[string]*plainUser{}, sessions: map[string]map[string]int64{}, moves: map[string]map[string]int64{}}
+	return &plainGroup{users: map[string]*plainUser{}, sessions: map[string]map[string]int64{}, moves: map[string]int64{}}
 }
 
 func (g *plainGroup) empty() bool { return len(g.order) == 0 }
+
+// touches says whether the group writes keys obs's facts or learning read:
+// its user's, or its session's.
+func (g *plainGroup) touches(obs Observation) bool {
+	if _, ok := g.users[member(obs.User)]; ok {
+		return true
+	}
+	if !hasSession(obs.Session) {
+		return false
+	}
+	_, ok := g.sessions[strconv.FormatUint(fnv1a(obs.Session), 10)]
+	return ok
+}
 
 func maxInto(m map[string]int64, k string, t int64) {
 	if v, ok := m[k]; !ok || t > v {
@@ -90,13 +102,7 @@ func (g *plainGroup) add(obs Observation) {
 	if obs.Action == Refresh {
 		u.refreshes = append(u.refreshes, t, eventName(obs)+"|"+ip+"|"+obs.Session+clientSuffix(obs))
 		if ip != "" {
-			byUser := g.moves[ip]
-			if byUser == nil {
-				byUser = map[string]int64{}
-				g.moves[ip] = byUser
-				g.movesOrd = append(g.movesOrd, ip)
-			}
-			maxInto(byUser, m, t)
+			maxInto(g.moves, ip+"|"+m, t)
 		}
 	}
 	if hasSession(obs.Session) && ip != "" {
@@ -151,11 +157,9 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 	}
 	pipe.Do(ctx, usersArgs...)
 	pipe.Do(ctx, firstArgs...)
-	for _, ip := range g.movesOrd {
-		k := r.hist + "ra:" + ip
-		pipe.Do(ctx, zaddArgs(k, "GT", g.moves[ip])...)
-		pipe.Do(ctx, "ZREMRANGEBYRANK", k, 0, -(maxMovesPerAddr + 1))
-		pipe.Do(ctx, "PEXPIRE", k, ttl.moves)
+	if len(g.moves) > 0 {
+		pipe.Do(ctx, zaddArgs(r.hist+"ra", "GT", g.moves)...)
+		pipe.Do(ctx, "ZREMRANGEBYRANK", r.hist+"ra", 0, -(maxMovesIndexed + 1))
 	}
 	if len(g.sessOrd) > 0 {
 		index := []any{"ZADD", r.hist + "sessions", "GT"}
@@ -195,24 +199,23 @@ func (p plainReplies) count(r *Redis) {
 	}
 }
 
-// maxMovesPerAddr bounds the moves index: the users most recently
-// refreshed from an address.
-const maxMovesPerAddr = 1024
+// maxMovesIndexed bounds the moves index (ra): the (address, user) pairs
+// with the most recent refreshes, as many as the memory store's moves.
+const maxMovesIndexed = 16_384
 
 // expirations are the keys' expirations, in ms, as the script takes them.
 type expirations struct {
-	addresses, refreshes, moves int64
+	addresses, refreshes int64
 }
 
 // The keys' expirations are wall time, a collector, never a judge (the
 // history is judged by log time): addresses and places live the address
 // TTL past their last write; refreshes, reuses and sessions a day at least,
-// as a watcher may be that far behind its log; the moves index SessionReach.
+// as a watcher may be that far behind its log.
 func (r *Redis) expirations() expirations {
 	day := int64(24 * 60 * 60 * 1000)
 	return expirations{
 		addresses: r.limits.IPTTL.Milliseconds(),
 		refreshes: max(day, r.limits.RefreshTTL.Milliseconds()),
-		moves:     SessionReach.Milliseconds(),
 	}
 }

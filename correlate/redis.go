@@ -41,13 +41,13 @@ import (
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
-// Every history key but the four indexes carries a Redis expiration,
-// renewed at each write (the address TTL; a day at least for refreshes,
-// reuses and sessions, which are judged by log time and a watcher may be
-// that far behind), so what the caps and
-// log-time checks leave behind Redis forgets; the indexes are bounded by
-// the caps. Times in the history are log times; the expirations are wall
-// time, which only makes them a collector, never a judge.
+// The history is bounded by its caps, as the memory store's is, not by
+// Redis expirations: a user's keys live while the user is in users (at most
+// MaxUsers; one unseen for longer than the address TTL of log time is
+// dropped), a session's while it is in sessions (at most MaxSessions), and
+// each key holds at most its cap; dropping a user or a session deletes its
+// keys. Expirations would have to be renewed at every write, a command per
+// key, as many as the writes themselves.
 //
 // "h2:" is the second layout: the first (keys right under the prefix, meta
 // keeping the latest refresh) is not read, and its per-user keys expire;
@@ -393,11 +393,10 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 // clock is the log time (µs) to keep the caps at when batch is empty.
 func (r *Redis) args(batch []Observation, clock string) []any {
 	l := r.limits
-	ttl := r.expirations()
-	args := make([]any, 0, 15+11*len(batch))
+	args := make([]any, 0, 13+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
-		ttl.addresses, ttl.refreshes, maxMovesIndexed, clock, len(batch))
+		maxMovesIndexed, clock, len(batch))
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {

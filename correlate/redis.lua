@@ -13,9 +13,8 @@
 -- commands cannot.
 --
 -- ARGV: prefix, refresh TTL, address TTL (µs), the caps (users, addresses,
--- refreshes, reuses, places, session addresses, sessions), the expirations
--- (ms: addresses and places; refreshes, reuses and sessions), the moves
--- index's cap, the
+-- refreshes, reuses, places, session addresses, sessions, the moves index),
+-- the
 -- clock (µs, for n = 0), n, then n observations of 11 fields each (see
 -- apply below). Keys are built here from the prefix: the script names other
 -- users' keys when it evicts, so Redis Cluster is out of reach.
@@ -29,15 +28,14 @@ local refreshTTL, ipTTL = tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxUsers, maxIPs, maxRefreshes = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local maxReuses, maxPlaces, sessionCap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local maxSessions = tonumber(ARGV[10])
-local keep, keepRefreshes = ARGV[11], ARGV[12]
-local clock = ARGV[14]
-local n = tonumber(ARGV[15])
-local FIELDS, FIRST = 11, 15
+local clock = ARGV[12]
+local n = tonumber(ARGV[13])
+local FIELDS, FIRST = 11, 13
 local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 'sessions'
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
-local movesKept = fmt(-(tonumber(ARGV[13]) + 1))
+local movesKept = fmt(-(tonumber(ARGV[11]) + 1))
 local keepPlaces, keepRefreshRank, keepReuses = fmt(-(maxPlaces + 1)), fmt(-(maxRefreshes + 1)), fmt(-(maxReuses + 1))
 local sessionKeep = fmt(sessionCap)
 -- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
@@ -156,7 +154,6 @@ end
 local function place(key, tstr, value)
   redis.call('ZADD', key, 'GT', tstr, value)
   redis.call('ZREMRANGEBYRANK', key, 0, keepPlaces)
-  redis.call('PEXPIRE', key, keep)
 end
 
 -- learnSession adds ip to its session's addresses: the first sessionCap
@@ -165,7 +162,6 @@ local function learnSession(shash, tstr, ip)
   local key = prefix .. 's:' .. shash
   redis.call('ZADD', key, 'NX', tstr, ip)
   ev[6] = ev[6] + redis.call('ZREMRANGEBYRANK', key, sessionKeep, -1)
-  redis.call('PEXPIRE', key, keepRefreshes)
   redis.call('ZADD', sessions, 'GT', tstr, shash)
 end
 
@@ -191,7 +187,6 @@ local function apply(base)
   local name = ref
   if name == '' then
     local seq = redis.call('HINCRBY', U.meta, 'seq', 1)
-    redis.call('PEXPIRE', U.meta, keep)
     name = string.format('~%012d', seq)
   end
 
@@ -219,7 +214,6 @@ local function apply(base)
           ev[3] = ev[3] + over
         end
       end
-      redis.call('PEXPIRE', U.ips, keep)
     end
     if country ~= '' then place(U.countries, tstr, country) end
     if asn ~= '0' then place(U.asns, tstr, asn) end
@@ -227,7 +221,6 @@ local function apply(base)
   if action == REFRESH then
     redis.call('ZADD', U.refreshes, tstr, name .. '|' .. ip .. '|' .. session .. client)
     redis.call('ZREMRANGEBYRANK', U.refreshes, 0, keepRefreshRank)
-    redis.call('PEXPIRE', U.refreshes, keepRefreshes)
     if ip ~= '' then
       redis.call('ZADD', prefix .. 'ra', 'GT', tstr, ip .. '|' .. member)
       redis.call('ZREMRANGEBYRANK', prefix .. 'ra', 0, movesKept)
@@ -235,11 +228,9 @@ local function apply(base)
   elseif action == REUSE then
     redis.call('ZADD', U.reuses, tstr, name)
     redis.call('ZREMRANGEBYRANK', U.reuses, 0, keepReuses)
-    redis.call('PEXPIRE', U.reuses, keepRefreshes)
     if isForeign then
       redis.call('ZADD', U.foreign, tstr, name)
       redis.call('ZREMRANGEBYRANK', U.foreign, 0, keepReuses)
-      redis.call('PEXPIRE', U.foreign, keepRefreshes)
     end
   end
   redis.call('ZADD', users, 'GT', tstr, member)

@@ -2,7 +2,10 @@ package correlate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,70 +37,55 @@ func TestNewRecordAtAnOldOffsetIsANewEvent(t *testing.T) {
 	})
 }
 
-// Every history key but the indexes expires, no sooner than its TTL, as the
-// script writes it (events logged nowhere known) and as the plain commands
-// do (learn-only events with a name), and a key emptied and written again
-// (the user's addresses all past the address TTL) gets one again.
-func TestRedisKeysExpire(t *testing.T) {
+// The history is bounded by its caps, not by expirations: every key of a
+// user belongs to a user in users, every session's key to a session in
+// sessions, and both stay within their caps after each batch, whether the
+// events went through the script (logged nowhere known) or, learn-only, as
+// plain commands (with a name).
+func TestRedisHistoryIsBoundedByItsCaps(t *testing.T) {
 	t.Parallel()
 	for _, source := range []string{"", "8:1"} {
 		t.Run("source "+source, func(t *testing.T) {
 			t.Parallel()
-			testRedisKeysExpire(t, source)
+			testRedisHistoryIsBounded(t, source)
 		})
 	}
 }
 
-func testRedisKeysExpire(t *testing.T, source string) {
+func testRedisHistoryIsBounded(t *testing.T, source string) {
 	ctx := context.Background()
-	l := Limits{IPTTL: 2 * time.Hour}
+	l := Limits{MaxUsers: 3, MaxSessions: 4}
 	store := newTestRedis(t, l)
-	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
-	offset := int64(0)
-	obs := func(d time.Duration, ip string, a Action, need bool) Observation {
-		offset += 100
-		return Observation{User: u, Time: t0.Add(d), IP: netip.MustParseAddr(ip), Action: a, NeedFacts: need, Session: "s1",
-			Country: "NL", ASN: 64500, Attribution: parser.AttrDirect, Source: source, Offset: offset}
+	var obs []Observation
+	for i := range 60 {
+		obs = append(obs, Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i%10)}, Time: t0.Add(time.Duration(i) * time.Second),
+			IP: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), Action: []Action{Login, Refresh, Refresh, Reuse}[i%4], NeedFacts: i%4 == 3,
+			Session: fmt.Sprint("s", i%10), Country: "NL", ASN: 64500, Attribution: parser.AttrDirect, Source: source, Offset: int64(i) * 100})
 	}
-	for _, o := range []Observation{
-		obs(0, "198.51.100.1", Login, false),
-		obs(time.Minute, "198.51.100.1", Refresh, false),
-		obs(110*time.Minute, "203.0.113.9", Reuse, true),
-		// Past the address TTL: the addresses are dropped, and the key
-		// with them; the login writes it anew.
-		obs(150*time.Minute, "203.0.113.10", Reuse, true),
-		obs(151*time.Minute, "198.51.100.2", Login, false),
-	} {
-		if _, err := store.Apply(ctx, o); err != nil {
+	for part := range slices.Chunk(obs, 7) {
+		if err := store.ApplyBatch(ctx, part, make([]Facts, len(part))); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := store.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := store.client.Keys(ctx, store.hist+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) < 10 {
-		t.Fatalf("only %d history keys: %v", len(keys), keys)
-	}
-	for _, k := range keys {
-		switch strings.TrimPrefix(k, store.hist) {
-		case "users", "first", "sessions", "ra":
-			continue // bounded by the caps
-		}
-		ttl, err := store.client.PTTL(ctx, k).Result()
-		if err != nil {
+		users, err1 := store.client.ZRange(ctx, store.hist+"users", 0, -1).Result()
+		sessions, err2 := store.client.ZRange(ctx, store.hist+"sessions", 0, -1).Result()
+		keys, err3 := store.client.Keys(ctx, store.hist+"*").Result()
+		if err := errors.Join(err1, err2, err3); err != nil {
 			t.Fatal(err)
 		}
-		want := l.IPTTL - time.Minute
-		switch {
-		case strings.HasSuffix(k, ":r") || strings.HasSuffix(k, ":x") || strings.HasSuffix(k, ":y") || strings.Contains(k, ":s:"):
-			want = 24*time.Hour - time.Minute
+		if len(users) > l.MaxUsers || len(sessions) > l.MaxSessions {
+			t.Fatalf("%d users, %d sessions, over the caps", len(users), len(sessions))
 		}
-		if ttl < want {
-			t.Errorf("%s expires in %v, want at least %v", k, ttl, want)
+		for _, k := range keys {
+			k = strings.TrimPrefix(k, store.hist)
+			if u, ok := strings.CutPrefix(k, "u:"); ok && !slices.Contains(users, u[:strings.LastIndexByte(u, ':')]) {
+				t.Errorf("%s is the key of a user no longer tracked (%v)", k, users)
+			}
+			if h, ok := strings.CutPrefix(k, "s:"); ok && !slices.Contains(sessions, h) {
+				t.Errorf("%s is the key of a session no longer tracked (%v)", k, sessions)
+			}
 		}
+	}
+	if st := statsOf(t, store); st.UsersEvicted == 0 || st.SessionsEvicted == 0 {
+		t.Fatalf("stats %+v, want users and sessions evicted", st)
 	}
 }

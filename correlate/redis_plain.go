@@ -128,7 +128,6 @@ type plainReplies struct {
 func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) plainReplies {
 	var out plainReplies
 	l := r.limits
-	ttl := r.expirations()
 	usersArgs := []any{"ZADD", r.hist + "users", "GT"}
 	firstArgs := []any{"ZADD", r.hist + "first", "LT"}
 	for _, m := range g.order {
@@ -139,12 +138,10 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 		if len(u.refreshes) > 0 {
 			pipe.Do(ctx, append([]any{"ZADD", k + ":r"}, u.refreshes...)...)
 			pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", 0, -(l.MaxRefreshes + 1))
-			pipe.Do(ctx, "PEXPIRE", k+":r", ttl.refreshes)
 		}
 		if len(u.ips) > 0 {
 			pipe.Do(ctx, zaddArgs(k+":i", "GT", u.ips)...)
 			out.ips = append(out.ips, pipe.ZRemRangeByRank(ctx, k+":i", 0, -int64(l.MaxIPsPerUser+1)))
-			pipe.Do(ctx, "PEXPIRE", k+":i", ttl.addresses)
 		}
 		for suffix, places := range map[string]map[string]int64{":c": u.countries, ":a": u.asns} {
 			if len(places) == 0 {
@@ -152,7 +149,6 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 			}
 			pipe.Do(ctx, zaddArgs(k+suffix, "GT", places)...)
 			pipe.Do(ctx, "ZREMRANGEBYRANK", k+suffix, 0, -(l.MaxPlaces + 1))
-			pipe.Do(ctx, "PEXPIRE", k+suffix, ttl.addresses)
 		}
 	}
 	pipe.Do(ctx, usersArgs...)
@@ -173,7 +169,6 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 			index = append(index, last, h)
 			pipe.Do(ctx, zaddArgs(k, "NX", ips)...)
 			out.sessionIPs = append(out.sessionIPs, pipe.ZRemRangeByRank(ctx, k, sessionIPs, -1))
-			pipe.Do(ctx, "PEXPIRE", k, ttl.refreshes)
 		}
 		pipe.Do(ctx, index...)
 	}
@@ -202,20 +197,3 @@ func (p plainReplies) count(r *Redis) {
 // maxMovesIndexed bounds the moves index (ra): the (address, user) pairs
 // with the most recent refreshes, as many as the memory store's moves.
 const maxMovesIndexed = 16_384
-
-// expirations are the keys' expirations, in ms, as the script takes them.
-type expirations struct {
-	addresses, refreshes int64
-}
-
-// The keys' expirations are wall time, a collector, never a judge (the
-// history is judged by log time): addresses and places live the address
-// TTL past their last write; refreshes, reuses and sessions a day at least,
-// as a watcher may be that far behind its log.
-func (r *Redis) expirations() expirations {
-	day := int64(24 * 60 * 60 * 1000)
-	return expirations{
-		addresses: r.limits.IPTTL.Milliseconds(),
-		refreshes: max(day, r.limits.RefreshTTL.Milliseconds()),
-	}
-}

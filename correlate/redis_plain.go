@@ -19,8 +19,7 @@ import (
 // first seen; trims by rank), and applying the same event twice changes
 // nothing, so the order inside a group does not matter. The caps the plain
 // commands cannot keep (users, sessions) are kept by a script call with no
-// events at the end of each round trip. A round trip is one MULTI/EXEC
-// (redis.go), so another watcher's script never sees half of it.
+// events at the end of each round trip.
 
 // plainLearnable says whether obs can be learned with plain commands: it
 // only teaches, and it has a name (where it was logged) to dedupe by.

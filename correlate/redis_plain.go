@@ -11,8 +11,8 @@ import (
 // they only teach. A script call costs Redis several µs per event before it
 // does anything (its arguments become Lua strings, each command it runs is
 // converted both ways), more than the same writes sent as plain commands,
-// so these go as plain commands, pipelined with the script calls in log
-// order and grouped per key: one ZADD per user's refreshes, addresses and
+// so these go as plain commands, pipelined with the script calls (in an
+// order queueBatch explains) and grouped per key: one ZADD per user's refreshes, addresses and
 // places, per session, and one for all the users' last and first seen
 // times and one for the moves index. Every write is one the script makes the
 // same way (ZADD GT for latest times, NX for a session's first sight, LT for
@@ -126,28 +126,14 @@ type plainReplies struct {
 // queue adds the group's commands to pipe.
 func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) plainReplies {
 	var out plainReplies
-	l := r.limits
 	usersArgs := []any{"ZADD", r.hist + "users", "GT"}
 	firstArgs := []any{"ZADD", r.hist + "first", "LT"}
 	for _, m := range g.order {
 		u := g.users[m]
 		usersArgs = append(usersArgs, u.last, m)
 		firstArgs = append(firstArgs, u.first, m)
-		k := r.hist + "u:" + m
-		if len(u.refreshes) > 0 {
-			pipe.Do(ctx, append([]any{"ZADD", k + ":r"}, u.refreshes...)...)
-			pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", 0, -(l.MaxRefreshes + 1))
-		}
-		if len(u.ips) > 0 {
-			pipe.Do(ctx, zaddArgs(k+":i", "GT", u.ips)...)
-			out.ips = append(out.ips, pipe.ZRemRangeByRank(ctx, k+":i", 0, -int64(l.MaxIPsPerUser+1)))
-		}
-		for suffix, places := range map[string]map[string]int64{":c": u.countries, ":a": u.asns} {
-			if len(places) == 0 {
-				continue
-			}
-			pipe.Do(ctx, zaddArgs(k+suffix, "GT", places)...)
-			pipe.Do(ctx, "ZREMRANGEBYRANK", k+suffix, 0, -(l.MaxPlaces + 1))
+		if c := u.queue(ctx, r, pipe, r.hist+"u:"+m); c != nil {
+			out.ips = append(out.ips, c)
 		}
 	}
 	pipe.Do(ctx, usersArgs...)
@@ -172,6 +158,30 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 		pipe.Do(ctx, index...)
 	}
 	return out
+}
+
+// queue adds a user's writes to pipe, and returns the reply of its
+// addresses' trim (nil for none).
+func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k string) (ipsTrimmed *redis.IntCmd) {
+	l := r.limits
+	if len(u.refreshes) > 0 {
+		pipe.Do(ctx, append([]any{"ZADD", k + ":r"}, u.refreshes...)...)
+		pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", 0, -(l.MaxRefreshes + 1))
+	}
+	if len(u.ips) > 0 {
+		pipe.Do(ctx, zaddArgs(k+":i", "GT", u.ips)...)
+		ipsTrimmed = pipe.ZRemRangeByRank(ctx, k+":i", 0, -int64(l.MaxIPsPerUser+1))
+	}
+	for _, p := range [...]struct {
+		key    string
+		places map[string]int64
+	}{{k + ":c", u.countries}, {k + ":a", u.asns}} {
+		if len(p.places) > 0 {
+			pipe.Do(ctx, zaddArgs(p.key, "GT", p.places)...)
+			pipe.Do(ctx, "ZREMRANGEBYRANK", p.key, 0, -(l.MaxPlaces + 1))
+		}
+	}
+	return ipsTrimmed
 }
 
 func zaddArgs(key, flag string, m map[string]int64) []any {

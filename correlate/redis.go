@@ -22,9 +22,11 @@ import (
 // Redis is the Store several watchers share, one per OpenUnison replica, so
 // that a refresh logged by one replica and its replay logged by another
 // meet. Its semantics are the Memory store's (one test suite runs against
-// both); every update is done by one Lua script (redis.lua), so two
-// watchers never interleave inside one. Keys, under a prefix (default
-// "graceguard:"), the history under "h2:" after it:
+// both). An event whose facts are asked, a reuse, or one logged nowhere
+// known is applied by one Lua script (redis.lua), facts and learning
+// together, so two watchers never interleave inside it; a refresh or login
+// that only teaches is written with plain commands (redis_plain.go). Keys,
+// under a prefix (default "graceguard:"), the history under "h2:" after it:
 //
 //	h2:users           sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
 //	h2:first           sorted set: user → first seen (µs)

@@ -69,11 +69,16 @@ func testRedisHistoryIsBounded(t *testing.T, source string) {
 		users, err1 := store.client.ZRange(ctx, store.hist+"users", 0, -1).Result()
 		sessions, err2 := store.client.ZRange(ctx, store.hist+"sessions", 0, -1).Result()
 		keys, err3 := store.client.Keys(ctx, store.hist+"*").Result()
-		if err := errors.Join(err1, err2, err3); err != nil {
+		first, err4 := store.client.ZRange(ctx, store.hist+"first", 0, -1).Result()
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			t.Fatal(err)
 		}
 		if len(users) > l.MaxUsers || len(sessions) > l.MaxSessions {
 			t.Fatalf("%d users, %d sessions, over the caps", len(users), len(sessions))
+		}
+		users = sorted(users)
+		if !slices.Equal(sorted(first), users) {
+			t.Fatalf("first seen kept for %v, the users are %v", first, users)
 		}
 		for _, k := range keys {
 			k = strings.TrimPrefix(k, store.hist)
@@ -88,4 +93,10 @@ func testRedisHistoryIsBounded(t *testing.T, source string) {
 	if st := statsOf(t, store); st.UsersEvicted == 0 || st.SessionsEvicted == 0 {
 		t.Fatalf("stats %+v, want users and sessions evicted", st)
 	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
 }

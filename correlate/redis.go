@@ -475,10 +475,27 @@ func eventName(obs Observation) string {
 		return ""
 	}
 	src := strings.ReplaceAll(obs.Source, "|", "/")
-	if obs.Digest == 0 {
-		return fmt.Sprintf("%016x@%s", obs.Offset, src)
+	if obs.Offset < 0 { // no file gives one; named as before
+		if obs.Digest == 0 {
+			return fmt.Sprintf("%016x@%s", obs.Offset, src)
+		}
+		return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
 	}
-	return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
+	// What Sprintf("%016x.%016x@%s") writes, at a tenth of its cost: a
+	// watcher catching up names every event.
+	b := make([]byte, 0, 34+len(src))
+	b = appendHex16(b, uint64(obs.Offset))
+	if obs.Digest != 0 {
+		b = appendHex16(append(b, '.'), obs.Digest)
+	}
+	return string(append(append(b, '@'), src...))
+}
+
+func appendHex16(b []byte, x uint64) []byte {
+	for s := 60; s >= 0; s -= 4 {
+		b = append(b, "0123456789abcdef"[x>>uint(s)&0xf])
+	}
+	return b
 }
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +100,30 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// Past the sessions cap the least recently seen session goes, counting
+// every sight of it, also of an address it had already been seen with.
+func TestRedisSessionsCapEvictsTheLeastRecentlySeen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newTestRedis(t, Limits{MaxSessions: 2})
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	ip := netip.MustParseAddr("198.51.100.1")
+	var obs []Observation
+	for i, s := range []string{"a", "b", "a", "c"} {
+		obs = append(obs, Observation{User: u, Session: s, Time: t0.Add(time.Duration(i) * time.Second), IP: ip, Action: Refresh,
+			Source: "8:1", Offset: int64(i) * 100})
+	}
+	if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := store.client.ZRange(ctx, store.hist+"sessions", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{strconv.FormatUint(fnv1a("a"), 10), strconv.FormatUint(fnv1a("c"), 10)}
+	if !slices.Equal(sorted(kept), sorted(want)) {
+		t.Fatalf("sessions kept %v, want a's and c's %v", kept, want)
+	}
 }

@@ -30,8 +30,8 @@ func plainLearnable(obs Observation) bool {
 // plainGroup gathers what a run of plain-learnable observations teaches.
 type plainGroup struct {
 	users    map[string]*plainUser
-	order    []string // users in the order first seen, for a stable pipeline
-	sessions map[string]map[string]int64
+	order    []string                 // users in the order first seen, for a stable pipeline
+	sessions map[string]*plainSession // by the session's hash
 	sessOrd  []string
 	moves    map[string]int64 // "address|user" → the user's latest refresh from the address
 	latest   int64
@@ -41,11 +41,53 @@ type plainGroup struct {
 type plainUser struct {
 	first, last          int64
 	refreshes            []any // score, member pairs
-	ips, countries, asns map[string]int64
+	ips, countries, asns scored
+}
+
+// plainSession is a session's addresses by first sight, and when it was
+// last seen.
+type plainSession struct {
+	ips  scored
+	last int64
+}
+
+// scored is a few members with a time each: a user's addresses or places,
+// a session's addresses, seldom more than one or two in a round trip, so a
+// slice searched beats a map made for each.
+type scored []struct {
+	member string
+	t      int64
+}
+
+// keep records member at t, keeping the latest time (or the earliest).
+func (s *scored) keep(member string, t int64, latest bool) {
+	for i := range *s {
+		x := &(*s)[i]
+		if x.member == member {
+			if latest && t > x.t || !latest && t < x.t {
+				x.t = t
+			}
+			return
+		}
+	}
+	*s = append(*s, struct {
+		member string
+		t      int64
+	}{member, t})
+}
+
+// zadd is the command that writes them to key.
+func (s scored) zadd(key, flag string) []any {
+	args := make([]any, 0, 3+2*len(s))
+	args = append(args, "ZADD", key, flag)
+	for _, x := range s {
+		args = append(args, x.t, x.member)
+	}
+	return args
 }
 
 func newPlainGroup() *plainGroup {
-	return &plainGroup{users: map[string]*plainUser{}, sessions: map[string]map[string]int64{}, moves: map[string]int64{}}
+	return &plainGroup{users: map[string]*plainUser{}, sessions: map[string]*plainSession{}, moves: map[string]int64{}}
 }
 
 func (g *plainGroup) empty() bool { return len(g.order) == 0 }
@@ -63,12 +105,6 @@ func (g *plainGroup) touches(obs Observation) bool {
 	return ok
 }
 
-func maxInto(m map[string]int64, k string, t int64) {
-	if v, ok := m[k]; !ok || t > v {
-		m[k] = t
-	}
-}
-
 func (g *plainGroup) add(obs Observation) {
 	g.n++
 	t := obs.Time.UnixMicro()
@@ -76,7 +112,7 @@ func (g *plainGroup) add(obs Observation) {
 	m := member(obs.User)
 	u := g.users[m]
 	if u == nil {
-		u = &plainUser{first: t, last: t, ips: map[string]int64{}}
+		u = &plainUser{first: t, last: t}
 		g.users[m] = u
 		g.order = append(g.order, m)
 	}
@@ -84,37 +120,33 @@ func (g *plainGroup) add(obs Observation) {
 	ip := ""
 	if obs.IP.IsValid() {
 		ip = obs.IP.String()
-		maxInto(u.ips, ip, t)
+		u.ips.keep(ip, t, true)
 	}
 	if obs.Country != "" {
-		if u.countries == nil {
-			u.countries = map[string]int64{}
-		}
-		maxInto(u.countries, obs.Country, t)
+		u.countries.keep(obs.Country, t, true)
 	}
 	if obs.ASN != 0 {
-		if u.asns == nil {
-			u.asns = map[string]int64{}
-		}
-		maxInto(u.asns, strconv.FormatUint(uint64(obs.ASN), 10), t)
+		u.asns.keep(strconv.FormatUint(uint64(obs.ASN), 10), t, true)
 	}
 	if obs.Action == Refresh {
 		u.refreshes = append(u.refreshes, t, eventName(obs)+"|"+ip+"|"+obs.Session+clientSuffix(obs))
 		if ip != "" {
-			maxInto(g.moves, ip+"|"+m, t)
+			k := ip + "|" + m
+			if v, ok := g.moves[k]; !ok || t > v {
+				g.moves[k] = t
+			}
 		}
 	}
 	if hasSession(obs.Session) && ip != "" {
 		h := strconv.FormatUint(fnv1a(obs.Session), 10)
-		ips := g.sessions[h]
-		if ips == nil {
-			ips = map[string]int64{}
-			g.sessions[h] = ips
+		sess := g.sessions[h]
+		if sess == nil {
+			sess = &plainSession{}
+			g.sessions[h] = sess
 			g.sessOrd = append(g.sessOrd, h)
 		}
-		if v, ok := ips[ip]; !ok || t < v { // a session's first sight of an address
-			ips[ip] = t
-		}
+		sess.ips.keep(ip, t, false) // a session's first sight of an address
+		sess.last = max(sess.last, t)
 	}
 }
 
@@ -146,13 +178,9 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 		index := []any{"ZADD", r.hist + "sessions", "GT"}
 		for _, h := range g.sessOrd {
 			k := r.hist + "s:" + h
-			ips := g.sessions[h]
-			last := int64(0)
-			for _, t := range ips {
-				last = max(last, t)
-			}
-			index = append(index, last, h)
-			pipe.Do(ctx, zaddArgs(k, "NX", ips)...)
+			sess := g.sessions[h]
+			index = append(index, sess.last, h)
+			pipe.Do(ctx, sess.ips.zadd(k, "NX")...)
 			out.sessionIPs = append(out.sessionIPs, pipe.ZRemRangeByRank(ctx, k, sessionIPs, -1))
 		}
 		pipe.Do(ctx, index...)
@@ -169,15 +197,15 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k
 		pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", 0, -(l.MaxRefreshes + 1))
 	}
 	if len(u.ips) > 0 {
-		pipe.Do(ctx, zaddArgs(k+":i", "GT", u.ips)...)
+		pipe.Do(ctx, u.ips.zadd(k+":i", "GT")...)
 		ipsTrimmed = pipe.ZRemRangeByRank(ctx, k+":i", 0, -int64(l.MaxIPsPerUser+1))
 	}
 	for _, p := range [...]struct {
 		key    string
-		places map[string]int64
+		places scored
 	}{{k + ":c", u.countries}, {k + ":a", u.asns}} {
 		if len(p.places) > 0 {
-			pipe.Do(ctx, zaddArgs(p.key, "GT", p.places)...)
+			pipe.Do(ctx, p.places.zadd(p.key, "GT")...)
 			pipe.Do(ctx, "ZREMRANGEBYRANK", p.key, 0, -(l.MaxPlaces + 1))
 		}
 	}

@@ -59,7 +59,12 @@ type inOrder struct {
 
 // start runs fn after every function started before it; wait returns once
 // fn has.
-func (o *inOrder) start(fn func()) (wait func()) {
+func (o *inOrder) start(fn func()) (wait func()) { return o.startAhead(nil, fn) }
+
+// startAhead is start, with ahead (when not nil) run at once, before fn and
+// beside the functions started before it: what fn needs that does not
+// depend on them.
+func (o *inOrder) startAhead(ahead, fn func()) (wait func()) {
 	done := make(chan struct{})
 	o.mu.Lock()
 	prev := o.tail
@@ -67,6 +72,9 @@ func (o *inOrder) start(fn func()) (wait func()) {
 	o.mu.Unlock()
 	go func() {
 		defer close(done)
+		if ahead != nil {
+			ahead()
+		}
 		if prev != nil {
 			<-prev
 		}
@@ -162,7 +170,8 @@ func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []
 	// meanwhile (a watcher stopping): failing it would take Redis for down
 	// and log so at every stop. The client's timeouts still bound it.
 	sctx := context.WithoutCancel(ctx)
-	done := f.batches.start(func() { ok = f.applyShared(sctx, batch, shared) })
+	var prepared *PreparedBatch
+	done := f.batches.startAhead(func() { prepared = f.shared.Prepare(sctx, batch) }, func() { ok = f.applyShared(sctx, prepared, shared) })
 	return func() {
 		done()
 		if ok {
@@ -173,12 +182,13 @@ func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []
 
 // applyShared applies a batch to the shared store, or keeps it to write back
 // when Redis is down or fails; ok says its facts are Redis's.
-func (f *Failover) applyShared(ctx context.Context, batch []Observation, facts []Facts) (ok bool) {
+func (f *Failover) applyShared(ctx context.Context, p *PreparedBatch, facts []Facts) (ok bool) {
+	batch := p.batch
 	if !f.up.Load() || !f.wroteBack(ctx) {
 		f.keep(batch...)
 		return false
 	}
-	if err := f.shared.ApplyBatch(ctx, batch, facts); err != nil {
+	if err := f.shared.ApplyPrepared(ctx, p, facts); err != nil {
 		f.fail(err)
 		f.keep(batch...) // which of them Redis applied is unknown; learning one twice is harmless
 		return false

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -23,51 +22,55 @@ import (
 // Redis is the Store several watchers share, one per OpenUnison replica, so
 // that a refresh logged by one replica and its replay logged by another
 // meet. Its semantics are the Memory store's (one test suite runs against
-// both); every update is done by one Lua script (redis.lua), so two
-// watchers never interleave inside one. Keys, under a prefix (default
-// "graceguard:"):
+// both). An event whose facts are asked, a reuse, or one logged nowhere
+// known is applied by one Lua script (redis.lua), facts and learning
+// together, so two watchers never interleave inside it; a refresh or login
+// that only teaches is written with plain commands (redis_plain.go). Keys,
+// under a prefix (default "graceguard:"), the history under "h2:" after it:
 //
-//	users              sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
-//	sessions           hash: slot → "hash|ip|ip…", the Memory store's direct-mapped session table
-//	u:<user>:m         hash: first, last, seq, the expirations given (x, k), the latest
-//	                   refresh (lt, lr) and the addresses of the user's moves (mf)
-//	u:<user>:r         sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
-//	u:<user>:i         sorted set: addresses by last time seen
-//	u:<user>:x         sorted set: grace reuses by time
-//	u:<user>:y         sorted set: the reuses from another client than their rotating refresh
-//	u:<user>:c, :a     sorted sets: countries and networks by recency
-//	mv:<address>       hash: user → "to|time|from time", the chains that moved away from the address (takeover.go)
+//	h2:users           sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
+//	h2:first           sorted set: user → first seen (µs)
+//	h2:sessions        sorted set: session hash → last seen; the oldest are forgotten past MaxSessions
+//	h2:s:<hash>        sorted set: a session's addresses by first sight, the first few
+//	h2:u:<user>:m      hash: seq, which names events logged nowhere known
+//	h2:u:<user>:r      sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
+//	h2:u:<user>:i      sorted set: addresses by last time seen
+//	h2:u:<user>:x      sorted set: grace reuses by time
+//	h2:u:<user>:y      sorted set: the reuses from another client than their rotating refresh
+//	h2:u:<user>:c, :a  sorted sets: countries and networks by last time seen
+//	h2:ra              sorted set: "address|user" → the user's latest refresh from the address,
+//	                   the most recent maxMovesIndexed, for the moves (takeover_redis.go)
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
-// The per-user keys carry Redis expirations (the address TTL; a day at
-// least for refreshes and reuses, which are judged by log time and a
-// watcher may be that far behind), so what the caps and log-time checks
-// leave behind Redis forgets; users and sessions are bounded by the caps.
-// Times in the history are log times; the expirations are wall time, which
-// only makes them a collector, never a judge.
+// The history is bounded by its caps, as the memory store's is, not by
+// Redis expirations: a user's keys live while the user is in users (at most
+// MaxUsers; one unseen for longer than the address TTL of log time is
+// dropped), a session's while it is in sessions (at most MaxSessions), and
+// each key holds at most its cap; dropping a user or a session deletes its
+// keys. Expirations would have to be renewed at every write, a command per
+// key, as many as the writes themselves.
+//
+// "h2:" is the second layout: the first (keys right under the prefix, meta
+// keeping the latest refresh) is not read, and its per-user keys expire;
+// see README, Shared state in Redis, for watchers of both versions.
 //
 // The script names keys of other users when it evicts, so Redis Cluster is
 // not supported: use one primary (with replicas or Sentinel for failover).
 //
 // Observations that need no facts (most refreshes: no rule judges them) are
-// sent in batches of up to 256, one script call and one round trip. They
+// sent in batches of up to 256, as plain commands (redis_plain.go). They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them. A watcher catching up sends whole batches (ApplyBatch), 512
-// events to a script call.
-//
-// Redis's CPU bounds a watcher catching up, so the script runs few
-// commands per event: the session table's slots are read and written once
-// a call, a user's state once a call, what learn-only events teach is
-// written once a user at the end of the call, and a user's keys are given
-// their expirations once in a while, not at every write (redis.lua).
+// for them. A watcher catching up sends whole batches (ApplyBatch), one
+// pipeline a round trip: the learn-only refreshes and logins as plain
+// commands grouped per key, the rest 512 events to a script call.
 type Redis struct {
 	client *redis.Client
 	prefix string
+	hist   string // the history's keys' prefix
 	owner  string
 	limits Limits
-	mask   uint64
 
 	mu      sync.Mutex
 	pending []Observation
@@ -107,9 +110,7 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	if opt.Owner == "" {
 		opt.Owner = "graceguard"
 	}
-	l := opt.Limits.withDefaults()
-	size := 1 << bits.Len(uint(max(l.MaxSessions, 2)-1))
-	return &Redis{client: client, prefix: opt.Prefix, owner: opt.Owner, limits: l, mask: uint64(size - 1)}
+	return &Redis{client: client, prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults()}
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -158,34 +159,70 @@ func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
 }
 
 // ApplyBatch applies observations in order, as many calls of Apply would,
-// in one round trip (with the learn-only ones batched before them), and
+// in one round trip (after the learn-only ones batched before them), and
 // fills facts[i] for each observation that needs facts. A watcher catching
 // up on a backlog judges a batch of events at a time this way, rather than
 // waiting for Redis once per event. On an error nothing is known of which
 // observations Redis applied.
 func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Facts) error {
+	return r.ApplyPrepared(ctx, r.Prepare(ctx, batch), facts)
+}
+
+// PreparedBatch is a batch's commands, built and not yet sent.
+type PreparedBatch struct {
+	batch []Observation
+	pipe  redis.Pipeliner
+	parts []sentPart
+}
+
+// Prepare builds a batch's commands without sending them, so that a
+// watcher catching up builds the next batch while Redis applies the one
+// before (Failover.StartBatch): the building costs the watcher's side about
+// half of what applying the batch costs Redis. It reads nothing the store
+// changes, so it may run beside any other method.
+func (r *Redis) Prepare(ctx context.Context, batch []Observation) *PreparedBatch {
+	pipe := r.client.Pipeline()
+	return &PreparedBatch{batch: batch, pipe: pipe, parts: r.queueBatch(ctx, pipe, batch)}
+}
+
+// ApplyPrepared is ApplyBatch of a prepared batch.
+func (r *Redis) ApplyPrepared(ctx context.Context, p *PreparedBatch, facts []Facts) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	all := append(r.pending, batch...)
-	r.pending = nil
-	cmds, err := r.send(ctx, all)
-	if err != nil {
-		r.unsent = append(r.unsent, all[:len(all)-len(batch)]...)
-		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(all), err)
+	batch := p.batch
+	if err := r.flush(ctx); err != nil {
+		return err
 	}
-	skip := len(all) - len(batch) // the learn-only ones sent first
-	i := 0
-	for _, c := range cmds {
-		res, err := c.Slice()
+	parts, err := r.exec(ctx, p)
+	if err != nil {
+		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(batch), err)
+	}
+	// The script's replies are in the order of the events it applied,
+	// which are the batch's events that are not plain-learnable.
+	i, applied := 0, 0
+	next := func() int { // the index in batch of the next event the script applied
+		for i < len(batch) && plainLearnable(batch[i]) {
+			i++
+		}
+		i++
+		return i - 1
+	}
+	for _, p := range parts {
+		if p.script == nil {
+			p.replies.count(r)
+			applied += p.plain
+			continue
+		}
+		res, err := p.script.Slice()
 		if err != nil || len(res) != 2 {
 			return fmt.Errorf("redis %s: apply events to the history: %w %v", r.client.Options().Addr, errReply, err)
 		}
 		r.countEvictions(res)
 		out, _ := res[0].([]any)
 		for _, v := range out {
-			j := i - skip
-			i++
-			if j < 0 || !batch[j].NeedFacts {
+			j := next()
+			applied++
+			if j >= len(batch) || !batch[j].NeedFacts {
 				continue
 			}
 			f, err := decodeFacts(v)
@@ -197,8 +234,8 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 			facts[j] = f
 		}
 	}
-	if i != len(all) {
-		return fmt.Errorf("redis %s: %w: %d results for %d events", r.client.Options().Addr, errReply, i, len(all))
+	if applied != len(batch) {
+		return fmt.Errorf("redis %s: %w: %d results for %d events", r.client.Options().Addr, errReply, applied, len(batch))
 	}
 	return nil
 }
@@ -257,55 +294,119 @@ func (r *Redis) TakeUnsent() []Observation {
 // few enough that Redis is never busy with one call for long (a few ms).
 const scriptBatch = 512
 
-// sendBatch sends learn-only observations in one pipeline of script calls.
-// EvalSha in a pipeline cannot fall back to Eval per command, so the script
-// is loaded first, once.
+// sendBatch sends learn-only observations in one pipeline.
 func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
-	cmds, err := r.send(ctx, batch)
+	parts, err := r.send(ctx, batch)
 	if err != nil {
 		return fmt.Errorf("redis %s: send %d learned events: %w", r.client.Options().Addr, len(batch), err)
 	}
-	for _, c := range cmds {
-		res, _ := c.Slice()
+	for _, p := range parts {
+		if p.script == nil {
+			p.replies.count(r)
+			continue
+		}
+		res, _ := p.script.Slice()
 		r.countEvictions(res)
 	}
 	return nil
 }
 
-// send sends observations in one pipeline of script calls and returns the
-// calls, answered.
-func (r *Redis) send(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
+// sentPart is a part of a round trip: a script call, or a group of
+// observations learned with plain commands.
+type sentPart struct {
+	script  *redis.Cmd
+	plain   int // observations learned plainly
+	replies plainReplies
+}
+
+// send sends observations in one pipeline and returns its parts, answered.
+func (r *Redis) send(ctx context.Context, batch []Observation) ([]sentPart, error) {
+	return r.exec(ctx, r.Prepare(ctx, batch))
+}
+
+// exec sends a prepared batch and returns its parts, answered. EvalSha in
+// a pipeline cannot fall back to Eval per command, so the script is loaded
+// first, once.
+func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) {
 	if !r.loaded {
 		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
 			return nil, fmt.Errorf("load the history script: %w", err)
 		}
 		r.loaded = true
 	}
-	cmds, err := r.pipeBatch(ctx, batch)
+	_, err := p.pipe.Exec(ctx)
 	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		// Redis restarted or its scripts were flushed: no command of the
-		// batch ran, so it can go again once the script is back.
+		// Redis restarted or its scripts were flushed: no script call of
+		// the batch ran, and the plain commands that did change nothing
+		// when run again, so it can go again once the script is back.
 		if err = applyScript.Load(ctx, r.client).Err(); err == nil {
-			cmds, err = r.pipeBatch(ctx, batch)
+			p = r.Prepare(ctx, p.batch)
+			_, err = p.pipe.Exec(ctx)
 		}
 	}
 	if err != nil {
 		r.loaded = false
+		return p.parts, err
 	}
-	return cmds, err
+	r.stats.applied.Add(int64(len(p.batch)))
+	return p.parts, nil
 }
 
-func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cmd, error) {
-	pipe := r.client.Pipeline()
-	var cmds []*redis.Cmd
-	for part := range slices.Chunk(batch, scriptBatch) {
-		cmds = append(cmds, applyScript.EvalSha(ctx, pipe, nil, r.args(part)...))
+// queueBatch queues a batch in pipe, as one pipeline: the learn-only refreshes and
+// logins as plain commands grouped per key, the rest in script calls, then,
+// after plain commands, a script call that keeps the caps. It is not a
+// MULTI/EXEC: that keeps Redis from running the first commands while the
+// rest arrive and costs it a copy of each (measured: 10% more of Redis's
+// CPU, a third less MB/s catching up), and no update needs it: another
+// watcher's script that runs between two of these commands sees some of
+// this round trip's plain writes (a refresh before its address, say), as
+// it would a moment later, never half of a script's update.
+//
+// The groups span script calls: an event the script applies reads only its
+// own user's and session's keys, so it may go before plain writes of other
+// users logged before it, and the group is sent before it only when it
+// holds writes of that user or session. The script's calls then go before
+// the group (the events of the group logged after them come after them, as
+// they should). The replies are in the batch's order for ApplyBatch, which
+// counts on the script's calls' order only.
+func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Observation) []sentPart {
+	var parts []sentPart
+	var latest int64
+	g := newPlainGroup()
+	var run []Observation // script events waiting, sent before the group
+	sendRun := func() {
+		if len(run) > 0 {
+			parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(run, "")...)})
+			run = nil
+		}
 	}
-	_, err := pipe.Exec(ctx)
-	if err == nil {
-		r.stats.applied.Add(int64(len(batch)))
+	sendGroup := func() {
+		sendRun()
+		if g.empty() {
+			return
+		}
+		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
+		latest = max(latest, g.latest)
+		g = newPlainGroup()
 	}
-	return cmds, err
+	for _, obs := range batch {
+		if plainLearnable(obs) {
+			g.add(obs)
+			continue
+		}
+		if g.touches(obs) {
+			sendGroup()
+		}
+		run = append(run, obs)
+		if len(run) == scriptBatch {
+			sendRun()
+		}
+	}
+	sendGroup()
+	if latest != 0 {
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10))...)})
+	}
+	return parts
 }
 
 // Applied counts the observations Redis applied for this process, for
@@ -313,34 +414,35 @@ func (r *Redis) pipeBatch(ctx context.Context, batch []Observation) ([]*redis.Cm
 func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs})...)
+	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "")...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
 // first, so no DN can make two users' names collide.
 func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + ":" + u.DN }
 
-// args are the script's arguments: the settings, then each observation.
-func (r *Redis) args(batch []Observation) []any {
+// args are the script's arguments: the settings, then each observation;
+// clock is the log time (µs) to keep the caps at when batch is empty.
+func (r *Redis) args(batch []Observation, clock string) []any {
 	l := r.limits
-	args := make([]any, 0, 10+12*len(batch))
-	args = append(args, r.prefix, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
-		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, len(batch))
+	args := make([]any, 0, 13+11*len(batch))
+	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
+		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
+		maxMovesIndexed, clock, len(batch))
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {
 			ip = obs.IP.String()
 		}
-		slot, hash := "", ""
+		hash := ""
 		if hasSession(obs.Session) {
-			h := fnv1a(obs.Session)
-			slot, hash = strconv.FormatUint(h&r.mask, 10), strconv.FormatUint(h, 10)
+			hash = strconv.FormatUint(fnv1a(obs.Session), 10)
 		}
 		need := "0"
 		if obs.NeedFacts {
 			need = "1"
 		}
-		args = append(args, int(obs.Action), micros(obs.Time), ip, slot, hash, need, obs.Country,
+		args = append(args, int(obs.Action), micros(obs.Time), ip, hash, need, obs.Country,
 			strconv.FormatUint(uint64(obs.ASN), 10), member(obs.User), obs.Session, eventName(obs), clientSuffix(obs))
 	}
 	return args
@@ -373,10 +475,27 @@ func eventName(obs Observation) string {
 		return ""
 	}
 	src := strings.ReplaceAll(obs.Source, "|", "/")
-	if obs.Digest == 0 {
-		return fmt.Sprintf("%016x@%s", obs.Offset, src)
+	if obs.Offset < 0 { // no file gives one; named as before
+		if obs.Digest == 0 {
+			return fmt.Sprintf("%016x@%s", obs.Offset, src)
+		}
+		return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
 	}
-	return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
+	// What Sprintf("%016x.%016x@%s") writes, at a tenth of its cost: a
+	// watcher catching up names every event.
+	b := make([]byte, 0, 34+len(src))
+	b = appendHex16(b, uint64(obs.Offset))
+	if obs.Digest != 0 {
+		b = appendHex16(append(b, '.'), obs.Digest)
+	}
+	return string(append(append(b, '@'), src...))
+}
+
+func appendHex16(b []byte, x uint64) []byte {
+	for s := 60; s >= 0; s -= 4 {
+		b = append(b, "0123456789abcdef"[x>>uint(s)&0xf])
+	}
+	return b
 }
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
@@ -525,8 +644,8 @@ func (r *Redis) Stats(ctx context.Context) (MemoryStats, error) {
 		IPsExpired: s.ipsExpired.Load(), SessionsEvicted: s.sessionsEvicted.Load(), SessionIPsCapped: s.sessionIPsCapped.Load(),
 	}
 	pipe := r.client.Pipeline()
-	users := pipe.ZCard(ctx, r.prefix+"users")
-	sessions := pipe.HLen(ctx, r.prefix+"sessions")
+	users := pipe.ZCard(ctx, r.hist+"users")
+	sessions := pipe.ZCard(ctx, r.hist+"sessions")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return st, fmt.Errorf("redis %s: history size: %w", r.client.Options().Addr, err)
 	}

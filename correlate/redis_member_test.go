@@ -1,7 +1,9 @@
 package correlate
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/graceguard/graceguard/parser"
@@ -39,5 +41,26 @@ func TestDecodeRefreshMembers(t *testing.T) {
 	}
 	if got := clientSuffix(Observation{}); got != "" {
 		t.Errorf("suffix of an unattributed refresh %q, want the old layout", got)
+	}
+}
+
+// eventName writes what it always did with Sprintf: events already in
+// Redis keep their names.
+func TestEventNameAsSprintf(t *testing.T) {
+	t.Parallel()
+	for _, obs := range []Observation{
+		{Source: "8:1234", Offset: 0},
+		{Source: "8:1234", Offset: 300, Digest: 1<<32 | 0xdeadbeef},
+		{Source: "pod|a", Offset: 1<<62 + 5, Digest: 1},
+		{Source: "x", Offset: -1, Digest: 7},
+	} {
+		src := strings.ReplaceAll(obs.Source, "|", "/")
+		want := fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
+		if obs.Digest == 0 {
+			want = fmt.Sprintf("%016x@%s", obs.Offset, src)
+		}
+		if got := eventName(obs); got != want {
+			t.Errorf("eventName(%+v) = %q, want %q", obs, got, want)
+		}
 	}
 }

@@ -4,42 +4,76 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 )
 
-// A user's meta lists the addresses its moves are recorded under, so that a
-// refresh clears a move only where there is one; the list is bounded: a
-// chain moving through more addresses than it keeps clears its oldest
-// moves, and the newer ones stay.
-func TestRedisKeepsAUsersRecentMovesOnly(t *testing.T) {
+// Moves are found when a refusal asks, from each address's latest refresh
+// per user and the user's refresh after it: a chain moving through eleven
+// addresses moved away from each of the first ten, learned plainly or by
+// the script (a refresh whose facts are asked); and a refresh back from an
+// address ends the move away from it.
+func TestRedisFindsMovesWhenARefusalAsks(t *testing.T) {
+	t.Parallel()
+	for _, need := range []bool{false, true} {
+		t.Run(fmt.Sprint("facts asked ", need), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			store := newTestRedis(t, Limits{})
+			user := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+			addr := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", i+1)) }
+			refresh := func(i int, ip netip.Addr) Observation {
+				return Observation{User: user, Session: "s1", Time: t0.Add(time.Duration(i) * time.Second), IP: ip, Action: Refresh,
+					NeedFacts: need, Source: "8:1", Offset: int64(i) * 300, Digest: 1<<32 | uint64(i)}
+			}
+			const hops = 11
+			var obs []Observation
+			for i := range hops {
+				obs = append(obs, refresh(i, addr(i)))
+			}
+			obs = append(obs, refresh(hops, addr(0))) // back where it started
+			if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
+				t.Fatal(err)
+			}
+			at := t0.Add(time.Minute)
+			for i := range hops - 1 {
+				moves, err := store.MovesFrom(ctx, addr(i), at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := i != 0
+				if want != (len(moves) == 1) || want && (moves[0].To != addr(i+1) || !moves[0].FromTime.Equal(obs[i].Time) || !moves[0].ToTime.Equal(obs[i+1].Time)) {
+					t.Errorf("moves away from %s: %+v; want the move to %s: %v", addr(i), moves, addr(i+1), want)
+				}
+			}
+			// Asked at the time of the move, it has not happened yet.
+			if moves, err := store.MovesFrom(ctx, addr(3), obs[4].Time); err != nil || len(moves) != 0 {
+				t.Fatalf("moves away from %s before it moved: %+v (%v)", addr(3), moves, err)
+			}
+		})
+	}
+}
+
+// The moves index holds the (address, user) pairs with the most recent
+// refreshes, a bounded number of them.
+func TestRedisMovesIndexIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := newTestRedis(t, Limits{})
-	user := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
-	addr := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", i+1)) }
-	const hops = 11 // 10 moves, 8 kept
-	for i := range hops {
-		o := Observation{User: user, Session: "s1", Time: t0.Add(time.Duration(i) * time.Second), IP: addr(i), Action: Refresh,
-			Source: "8:1", Offset: int64(i) * 300, Digest: 1<<32 | uint64(i)}
-		if _, err := store.Apply(ctx, o); err != nil {
-			t.Fatal(err)
-		}
+	obs := make([]Observation, maxMovesIndexed+100)
+	for i := range obs {
+		obs[i] = Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i%5000)}, Time: t0.Add(time.Duration(i) * time.Millisecond),
+			IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i / 5000)}), Action: Refresh, Source: "8:1", Offset: int64(i) * 300}
 	}
-	at := t0.Add(time.Minute)
-	for i := range hops - 1 {
-		moves, err := store.MovesFrom(ctx, addr(i), at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kept := i >= hops-1-8
-		if kept != (len(moves) == 1) || kept && moves[0].To != addr(i+1) {
-			t.Errorf("moves away from %s: %+v; want the move to %s kept: %v", addr(i), moves, addr(i+1), kept)
-		}
+	if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
+		t.Fatal(err)
 	}
-	mf, err := store.client.HGet(ctx, store.prefix+"u:"+member(user)+":m", "mf").Result()
-	if err != nil || len(strings.Fields(mf)) != 8 {
-		t.Fatalf("meta lists the addresses %q (%v), want 8", mf, err)
+	n, err := store.client.ZCard(ctx, store.hist+"ra").Result()
+	if err != nil || n != maxMovesIndexed {
+		t.Fatalf("the index holds %d pairs (%v), want %d", n, err, maxMovesIndexed)
+	}
+	last := obs[len(obs)-1]
+	if s, err := store.client.ZScore(ctx, store.hist+"ra", last.IP.String()+"|"+member(last.User)).Result(); err != nil || int64(s) != last.Time.UnixMicro() {
+		t.Fatalf("the latest refresh is indexed at %v (%v), want %d", s, err, last.Time.UnixMicro())
 	}
 }

@@ -2,7 +2,11 @@ package correlate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,54 +38,92 @@ func TestNewRecordAtAnOldOffsetIsANewEvent(t *testing.T) {
 	})
 }
 
-// Every key the history script writes expires, no sooner than its TTL:
-// the script gives a user's keys their expirations once in a while rather
-// than at every write, and a key emptied and written again (the user's
-// addresses all past the address TTL) must get one again.
-func TestRedisKeysExpire(t *testing.T) {
+// The history is bounded by its caps, not by expirations: every key of a
+// user belongs to a user in users, every session's key to a session in
+// sessions, and both stay within their caps after each batch, whether the
+// events went through the script (logged nowhere known) or, learn-only, as
+// plain commands (with a name).
+func TestRedisHistoryIsBoundedByItsCaps(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	l := Limits{IPTTL: 2 * time.Hour}
-	store := newTestRedis(t, l)
-	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
-	obs := func(d time.Duration, ip string, a Action, need bool) Observation {
-		return Observation{User: u, Time: t0.Add(d), IP: netip.MustParseAddr(ip), Action: a, NeedFacts: need, Session: "s1",
-			Country: "NL", ASN: 64500, Attribution: parser.AttrDirect}
+	for _, source := range []string{"", "8:1"} {
+		t.Run("source "+source, func(t *testing.T) {
+			t.Parallel()
+			testRedisHistoryIsBounded(t, source)
+		})
 	}
-	for _, o := range []Observation{
-		obs(0, "198.51.100.1", Login, false),
-		obs(time.Minute, "198.51.100.1", Refresh, false),
-		obs(110*time.Minute, "203.0.113.9", Reuse, true),
-		// Past the address TTL: the addresses are dropped, and the key
-		// with them; the login writes it anew.
-		obs(150*time.Minute, "203.0.113.10", Reuse, true),
-		obs(151*time.Minute, "198.51.100.2", Login, false),
-	} {
-		if _, err := store.Apply(ctx, o); err != nil {
+}
+
+func testRedisHistoryIsBounded(t *testing.T, source string) {
+	ctx := context.Background()
+	l := Limits{MaxUsers: 3, MaxSessions: 4}
+	store := newTestRedis(t, l)
+	var obs []Observation
+	for i := range 60 {
+		obs = append(obs, Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i%10)}, Time: t0.Add(time.Duration(i) * time.Second),
+			IP: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), Action: []Action{Login, Refresh, Refresh, Reuse}[i%4], NeedFacts: i%4 == 3,
+			Session: fmt.Sprint("s", i%10), Country: "NL", ASN: 64500, Attribution: parser.AttrDirect, Source: source, Offset: int64(i) * 100})
+	}
+	for part := range slices.Chunk(obs, 7) {
+		if err := store.ApplyBatch(ctx, part, make([]Facts, len(part))); err != nil {
 			t.Fatal(err)
 		}
+		users, err1 := store.client.ZRange(ctx, store.hist+"users", 0, -1).Result()
+		sessions, err2 := store.client.ZRange(ctx, store.hist+"sessions", 0, -1).Result()
+		keys, err3 := store.client.Keys(ctx, store.hist+"*").Result()
+		first, err4 := store.client.ZRange(ctx, store.hist+"first", 0, -1).Result()
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			t.Fatal(err)
+		}
+		if len(users) > l.MaxUsers || len(sessions) > l.MaxSessions {
+			t.Fatalf("%d users, %d sessions, over the caps", len(users), len(sessions))
+		}
+		users = sorted(users)
+		if !slices.Equal(sorted(first), users) {
+			t.Fatalf("first seen kept for %v, the users are %v", first, users)
+		}
+		for _, k := range keys {
+			k = strings.TrimPrefix(k, store.hist)
+			if u, ok := strings.CutPrefix(k, "u:"); ok && !slices.Contains(users, u[:strings.LastIndexByte(u, ':')]) {
+				t.Errorf("%s is the key of a user no longer tracked (%v)", k, users)
+			}
+			if h, ok := strings.CutPrefix(k, "s:"); ok && !slices.Contains(sessions, h) {
+				t.Errorf("%s is the key of a session no longer tracked (%v)", k, sessions)
+			}
+		}
 	}
-	if err := store.Flush(ctx); err != nil {
+	if st := statsOf(t, store); st.UsersEvicted == 0 || st.SessionsEvicted == 0 {
+		t.Fatalf("stats %+v, want users and sessions evicted", st)
+	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
+
+// Past the sessions cap the least recently seen session goes, counting
+// every sight of it, also of an address it had already been seen with.
+func TestRedisSessionsCapEvictsTheLeastRecentlySeen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newTestRedis(t, Limits{MaxSessions: 2})
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	ip := netip.MustParseAddr("198.51.100.1")
+	var obs []Observation
+	for i, s := range []string{"a", "b", "a", "c"} {
+		obs = append(obs, Observation{User: u, Session: s, Time: t0.Add(time.Duration(i) * time.Second), IP: ip, Action: Refresh,
+			Source: "8:1", Offset: int64(i) * 100})
+	}
+	if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := store.client.Keys(ctx, store.prefix+"u:*").Result()
+	kept, err := store.client.ZRange(ctx, store.hist+"sessions", 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 6 {
-		t.Fatalf("only %d keys of the user: %v", len(keys), keys)
-	}
-	for _, k := range keys {
-		ttl, err := store.client.PTTL(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := l.IPTTL - time.Minute
-		if strings.HasSuffix(k, ":r") || strings.HasSuffix(k, ":x") || strings.HasSuffix(k, ":y") {
-			want = 24*time.Hour - time.Minute
-		}
-		if ttl < want {
-			t.Errorf("%s expires in %v, want at least %v", k, ttl, want)
-		}
+	want := []string{strconv.FormatUint(fnv1a("a"), 10), strconv.FormatUint(fnv1a("c"), 10)}
+	if !slices.Equal(sorted(kept), sorted(want)) {
+		t.Fatalf("sessions kept %v, want a's and c's %v", kept, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -19,10 +21,40 @@ type movesSource interface {
 	MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error)
 }
 
+// movesScript finds the chains that moved away from an address, when a
+// refusal asks: a refresh is learned without reading anything (plain
+// commands), so moves are not recorded as they happen. The index ra holds
+// each user's latest refresh from each address (the most recent pairs); for
+// each user's latest from the address asked, the user's next refresh, if
+// from another address within SessionReach of it and before at, is the
+// move. It returns user, "to|time|from time" pairs. The index's pairs in the
+// two SessionReach before at are looked at: a refusal costs Redis a walk of
+// them (a few ms at the index's cap).
+//
+// ARGV: history prefix, from, at (µs), SessionReach (µs).
+var movesScript = redis.NewScript(`
+local h, from, at, reach = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+local cands = redis.call('ZRANGEBYSCORE', h .. 'ra', string.format('%d', at - 2 * reach), '(' .. ARGV[3], 'WITHSCORES')
+local head = from .. '|'
+for i = 1, #cands, 2 do
+  local m, ft = cands[i], cands[i + 1]
+  if string.sub(m, 1, #head) == head then m = string.sub(m, #head + 1) else m = nil end
+  local nxt = m and redis.call('ZRANGEBYSCORE', h .. 'u:' .. m .. ':r', '(' .. ft, '(' .. ARGV[3], 'WITHSCORES', 'LIMIT', 0, 1)
+  if nxt and nxt[1] then
+    local to = string.match(nxt[1], '^[^|]*|([^|]*)')
+    local tt = tonumber(nxt[2])
+    if to and to ~= '' and to ~= from and tt - tonumber(ft) <= reach then
+      out[#out + 1] = m
+      out[#out + 1] = to .. '|' .. nxt[2] .. '|' .. ft
+    end
+  end
+end
+return out`)
+
 // MovesFrom returns the chains that moved away from the address from within
-// SessionReach before at, as the history script recorded them (redis.lua,
-// moved): user, where to, when, and the refresh before. Agents and records
-// are not shared; the watcher that saw the move has them.
+// SessionReach before at: user, where to, when, and the refresh before.
+// Agents and records are not shared; the watcher that saw the move has them.
 func (r *Redis) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error) {
 	r.mu.Lock()
 	err := r.flush(ctx)
@@ -30,14 +62,14 @@ func (r *Redis) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([
 	if err != nil {
 		return nil, err
 	}
-	all, err := r.client.HGetAll(ctx, r.prefix+"mv:"+from.String()).Result()
+	res, err := movesScript.Run(ctx, r.client, nil, r.hist, from.String(), micros(at), SessionReach.Microseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: moved chains: %w", r.client.Options().Addr, err)
 	}
 	var out []ChainMove
-	for m, v := range all {
-		u, ok := parseMember(m)
-		parts := strings.Split(v, "|")
+	for i := 0; i+1 < len(res); i += 2 {
+		u, ok := parseMember(res[i])
+		parts := strings.Split(res[i+1], "|")
 		if !ok || len(parts) != 3 {
 			continue
 		}

@@ -1,0 +1,236 @@
+package correlate
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Most events a watcher sends Redis are refreshes and logins no rule judges:
+// they only teach. A script call costs Redis several µs per event before it
+// does anything (its arguments become Lua strings, each command it runs is
+// converted both ways), more than the same writes sent as plain commands,
+// so these go as plain commands, pipelined with the script calls (in an
+// order queueBatch explains) and grouped per key: one ZADD per user's refreshes, addresses and
+// places, per session, and one for all the users' last and first seen
+// times and one for the moves index. Every write is one the script makes the
+// same way (ZADD GT for latest times, NX for a session's first sight, LT for
+// first seen; trims by rank), and applying the same event twice changes
+// nothing, so the order inside a group does not matter. The caps the plain
+// commands cannot keep (users, sessions) are kept by a script call with no
+// events at the end of each round trip.
+
+// plainLearnable says whether obs can be learned with plain commands: it
+// only teaches, and it has a name (where it was logged) to dedupe by.
+func plainLearnable(obs Observation) bool {
+	return !obs.NeedFacts && (obs.Action == Refresh || obs.Action == Login) && obs.Source != ""
+}
+
+// plainGroup gathers what a run of plain-learnable observations teaches.
+type plainGroup struct {
+	users    map[string]*plainUser
+	order    []string                 // users in the order first seen, for a stable pipeline
+	sessions map[string]*plainSession // by the session's hash
+	sessOrd  []string
+	moves    map[string]int64 // "address|user" → the user's latest refresh from the address
+	latest   int64
+	n        int // observations
+}
+
+type plainUser struct {
+	first, last          int64
+	refreshes            []any // score, member pairs
+	ips, countries, asns scored
+}
+
+// plainSession is a session's addresses by first sight, and when it was
+// last seen.
+type plainSession struct {
+	ips  scored
+	last int64
+}
+
+// scored is a few members with a time each: a user's addresses or places,
+// a session's addresses, seldom more than one or two in a round trip, so a
+// slice searched beats a map made for each.
+type scored []struct {
+	member string
+	t      int64
+}
+
+// keep records member at t, keeping the latest time (or the earliest).
+func (s *scored) keep(member string, t int64, latest bool) {
+	for i := range *s {
+		x := &(*s)[i]
+		if x.member == member {
+			if latest && t > x.t || !latest && t < x.t {
+				x.t = t
+			}
+			return
+		}
+	}
+	*s = append(*s, struct {
+		member string
+		t      int64
+	}{member, t})
+}
+
+// zadd is the command that writes them to key.
+func (s scored) zadd(key, flag string) []any {
+	args := make([]any, 0, 3+2*len(s))
+	args = append(args, "ZADD", key, flag)
+	for _, x := range s {
+		args = append(args, x.t, x.member)
+	}
+	return args
+}
+
+func newPlainGroup() *plainGroup {
+	return &plainGroup{users: map[string]*plainUser{}, sessions: map[string]*plainSession{}, moves: map[string]int64{}}
+}
+
+func (g *plainGroup) empty() bool { return len(g.order) == 0 }
+
+// touches says whether the group writes keys obs's facts or learning read:
+// its user's, or its session's.
+func (g *plainGroup) touches(obs Observation) bool {
+	if _, ok := g.users[member(obs.User)]; ok {
+		return true
+	}
+	if !hasSession(obs.Session) {
+		return false
+	}
+	_, ok := g.sessions[strconv.FormatUint(fnv1a(obs.Session), 10)]
+	return ok
+}
+
+func (g *plainGroup) add(obs Observation) {
+	g.n++
+	t := obs.Time.UnixMicro()
+	g.latest = max(g.latest, t)
+	m := member(obs.User)
+	u := g.users[m]
+	if u == nil {
+		u = &plainUser{first: t, last: t}
+		g.users[m] = u
+		g.order = append(g.order, m)
+	}
+	u.first, u.last = min(u.first, t), max(u.last, t)
+	ip := ""
+	if obs.IP.IsValid() {
+		ip = obs.IP.String()
+		u.ips.keep(ip, t, true)
+	}
+	if obs.Country != "" {
+		u.countries.keep(obs.Country, t, true)
+	}
+	if obs.ASN != 0 {
+		u.asns.keep(strconv.FormatUint(uint64(obs.ASN), 10), t, true)
+	}
+	if obs.Action == Refresh {
+		u.refreshes = append(u.refreshes, t, eventName(obs)+"|"+ip+"|"+obs.Session+clientSuffix(obs))
+		if ip != "" {
+			k := ip + "|" + m
+			if v, ok := g.moves[k]; !ok || t > v {
+				g.moves[k] = t
+			}
+		}
+	}
+	if hasSession(obs.Session) && ip != "" {
+		h := strconv.FormatUint(fnv1a(obs.Session), 10)
+		sess := g.sessions[h]
+		if sess == nil {
+			sess = &plainSession{}
+			g.sessions[h] = sess
+			g.sessOrd = append(g.sessOrd, h)
+		}
+		sess.ips.keep(ip, t, false) // a session's first sight of an address
+		sess.last = max(sess.last, t)
+	}
+}
+
+// plainReplies are the replies of a group's trims that count evictions.
+type plainReplies struct {
+	ips, sessionIPs []*redis.IntCmd
+}
+
+// queue adds the group's commands to pipe.
+func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) plainReplies {
+	var out plainReplies
+	usersArgs := []any{"ZADD", r.hist + "users", "GT"}
+	firstArgs := []any{"ZADD", r.hist + "first", "LT"}
+	for _, m := range g.order {
+		u := g.users[m]
+		usersArgs = append(usersArgs, u.last, m)
+		firstArgs = append(firstArgs, u.first, m)
+		if c := u.queue(ctx, r, pipe, r.hist+"u:"+m); c != nil {
+			out.ips = append(out.ips, c)
+		}
+	}
+	pipe.Do(ctx, usersArgs...)
+	pipe.Do(ctx, firstArgs...)
+	if len(g.moves) > 0 {
+		pipe.Do(ctx, zaddArgs(r.hist+"ra", "GT", g.moves)...)
+		pipe.Do(ctx, "ZREMRANGEBYRANK", r.hist+"ra", 0, -(maxMovesIndexed + 1))
+	}
+	if len(g.sessOrd) > 0 {
+		index := []any{"ZADD", r.hist + "sessions", "GT"}
+		for _, h := range g.sessOrd {
+			k := r.hist + "s:" + h
+			sess := g.sessions[h]
+			index = append(index, sess.last, h)
+			pipe.Do(ctx, sess.ips.zadd(k, "NX")...)
+			out.sessionIPs = append(out.sessionIPs, pipe.ZRemRangeByRank(ctx, k, sessionIPs, -1))
+		}
+		pipe.Do(ctx, index...)
+	}
+	return out
+}
+
+// queue adds a user's writes to pipe, and returns the reply of its
+// addresses' trim (nil for none).
+func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k string) (ipsTrimmed *redis.IntCmd) {
+	l := r.limits
+	if len(u.refreshes) > 0 {
+		pipe.Do(ctx, append([]any{"ZADD", k + ":r"}, u.refreshes...)...)
+		pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", 0, -(l.MaxRefreshes + 1))
+	}
+	if len(u.ips) > 0 {
+		pipe.Do(ctx, u.ips.zadd(k+":i", "GT")...)
+		ipsTrimmed = pipe.ZRemRangeByRank(ctx, k+":i", 0, -int64(l.MaxIPsPerUser+1))
+	}
+	for _, p := range [...]struct {
+		key    string
+		places scored
+	}{{k + ":c", u.countries}, {k + ":a", u.asns}} {
+		if len(p.places) > 0 {
+			pipe.Do(ctx, p.places.zadd(p.key, "GT")...)
+			pipe.Do(ctx, "ZREMRANGEBYRANK", p.key, 0, -(l.MaxPlaces + 1))
+		}
+	}
+	return ipsTrimmed
+}
+
+func zaddArgs(key, flag string, m map[string]int64) []any {
+	args := make([]any, 0, 3+2*len(m))
+	args = append(args, "ZADD", key, flag)
+	for k, t := range m {
+		args = append(args, t, k)
+	}
+	return args
+}
+
+// count adds the evictions the group's trims made to the store's stats.
+func (p plainReplies) count(r *Redis) {
+	for _, c := range p.ips {
+		r.stats.ipsEvicted.Add(c.Val())
+	}
+	for _, c := range p.sessionIPs {
+		r.stats.sessionIPsCapped.Add(c.Val())
+	}
+}
+
+// maxMovesIndexed bounds the moves index (ra): the (address, user) pairs
+// with the most recent refreshes, as many as the memory store's moves.
+const maxMovesIndexed = 16_384

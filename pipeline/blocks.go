@@ -42,6 +42,7 @@ type blockSource struct {
 	running  sync.WaitGroup
 	unmap    func() error
 	release  func(*blockJob) // by the worker, once it has parsed the block
+	taken    func(*blockJob) // when set, by the consumer, in block order, once the block is parsed
 	progress *atomic.Int64
 	cur      *blockResult
 	i        int
@@ -221,8 +222,8 @@ func (s *blockSource) work(work <-chan *blockJob) {
 		// consumer running behind no longer holds up the reader and, with
 		// it, the other worker.
 		res.size = len(job.data)
-		job.data = nil
 		s.release(job)
+		job.data = nil
 		job.done <- res
 	}
 }
@@ -276,6 +277,9 @@ func (s *blockSource) advance() bool {
 			return false
 		}
 		res := <-job.done
+		if s.taken != nil {
+			s.taken(job)
+		}
 		if res.err != nil {
 			// The rest of the file is gone: end here, as a failed read does.
 			s.workErr = res.err

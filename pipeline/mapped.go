@@ -44,18 +44,21 @@ func mappable(r io.Reader) (*os.File, int64, bool) {
 	return f, st.Size(), true
 }
 
-// mapBlocks starts a blockSource over data, a mapping that unmap releases
+// mapBlocks starts a blockSource over the mapping m, which finish unmaps
 // once every goroutine touching it has ended. Blocks are cut exactly where
 // read would cut them from a reader of the same bytes, so the records, the
 // counts and the events are the same; only the copy is gone.
-func mapBlocks(ctx context.Context, counts readerCounts, data []byte, unmap func() error, loc *time.Location, size int, progress *atomic.Int64, lines bool) *blockSource {
+func mapBlocks(ctx context.Context, counts readerCounts, m *fileMap, loc *time.Location, size int, progress *atomic.Int64, lines bool) *blockSource {
 	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
 	s.lines = lines
 	s.release = func(*blockJob) {}
-	s.unmap = unmap
-	s.stats.Bytes = int64(len(data))
+	// The events own their bytes: the pages of the blocks before the one
+	// read now can go.
+	s.taken = func(j *blockJob) { m.dropBefore(int(j.base)) }
+	s.unmap = m.unmap
+	s.stats.Bytes = int64(len(m.data))
 	s.running.Add(1)
-	go s.cut(ctx, data, work, size, 2*size)
+	go s.cut(ctx, m.data, work, size, 2*size)
 	return s
 }
 

@@ -26,13 +26,12 @@ func writeTemp(t testing.TB, data []byte) string {
 // mappedBlocks maps the file at path and starts a blockSource over it.
 func mappedBlocks(t testing.TB, counts readerCounts, path string, size int, lines bool) *blockSource {
 	t.Helper()
-	data, unmap := mapPath(t, path)
-	return mapBlocks(context.Background(), counts, data, unmap, nil, size, nil, lines)
+	return mapBlocks(context.Background(), counts, mapPath(t, path), nil, size, nil, lines)
 }
 
 // mapPath maps the file at path, failing the test when it cannot (every
 // platform the tests run on has mmap).
-func mapPath(t testing.TB, path string) ([]byte, func() error) {
+func mapPath(t testing.TB, path string) *fileMap {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -43,11 +42,11 @@ func mapPath(t testing.TB, path string) ([]byte, func() error) {
 	if !ok {
 		t.Fatalf("%s is not mappable", path)
 	}
-	data, unmap, err := mapFile(f2, n)
+	m, err := mapFile(f2, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return data, unmap
+	return m
 }
 
 // Only a regular file read from its first byte is mapped: anything else
@@ -129,11 +128,11 @@ func TestMappedFileTruncatedUnderTheScan(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			path := writeTemp(t, data)
-			mapped, unmap := mapPath(t, path)
+			m := mapPath(t, path)
 			if err := os.Truncate(path, 0); err != nil {
 				t.Fatal(err)
 			}
-			src := mapBlocks(context.Background(), readerCounts{name: path}, mapped, unmap, nil, size, nil, false)
+			src := mapBlocks(context.Background(), readerCounts{name: path}, m, nil, size, nil, false)
 			for src.advance() {
 				t.Fatalf("an event at offset %d of a file truncated to nothing", src.event().Offset)
 			}

@@ -7,7 +7,15 @@ import (
 	"os"
 )
 
-// mapFile is not available here: scan reads the file with read().
-func mapFile(*os.File, int64) ([]byte, func() error, error) {
-	return nil, nil, errors.New("no mmap on this platform")
+// fileMap is never made here: scan reads the file with read().
+type fileMap struct {
+	data []byte
 }
+
+func mapFile(*os.File, int64) (*fileMap, error) {
+	return nil, errors.New("no mmap on this platform")
+}
+
+func (m *fileMap) dropBefore(int) {}
+
+func (m *fileMap) unmap() error { return nil }

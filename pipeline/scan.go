@@ -285,8 +285,8 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 		lines := parser.IsProxyLog(head)
 		if canMap {
 			// read() is the fallback: a mapping that fails costs nothing.
-			if data, unmap, err := mapFile(f, size); err == nil {
-				return mapBlocks(ctx, counts, data, unmap, opt.Location, blockSize, opt.Progress, lines)
+			if m, err := mapFile(f, size); err == nil {
+				return mapBlocks(ctx, counts, m, opt.Location, blockSize, opt.Progress, lines)
 			}
 		}
 		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress, lines)

@@ -24,10 +24,12 @@ import (
 // byte grows to twice this size before it is split (see read).
 const blockSize = 1 << 20
 
-// blockSource reads a plain log in blocks cut at record boundaries, has
-// workers on every core classify and parse them, and hands the events back
-// in log order. The blocks in flight are bounded (workers + 2), so memory
-// stays flat whatever the file size.
+// blockSource cuts a plain log into blocks at record boundaries, read into
+// pooled buffers (readBlocks) or sliced from a mapping of the file
+// (mapBlocks), has workers on every core classify and parse them, and hands
+// the events back in log order. The blocks in flight are bounded (the
+// buffers, workers + 2; for a mapping, the channels between the stages),
+// so memory stays flat whatever the file size.
 type blockSource struct {
 	counts  readerCounts
 	loc     *time.Location

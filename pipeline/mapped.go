@@ -58,7 +58,6 @@ func mapBlocks(ctx context.Context, counts readerCounts, m *fileMap, loc *time.L
 	// read now can go.
 	s.taken = func(j *blockJob) { m.dropBefore(int(j.base)) }
 	s.unmap = m.unmap
-	s.stats.Bytes = int64(len(m.data))
 	s.running.Add(1)
 	go s.cut(ctx, m.data, work, size, 2*size)
 	return s
@@ -87,6 +86,9 @@ func (s *blockSource) cut(ctx context.Context, data []byte, work chan<- *blockJo
 		if !s.submit(ctx, work, &blockJob{data: data[base:end:end], base: int64(base)}) {
 			return
 		}
+		// Counted as read() counts what it has read: a scan that ends
+		// early does not claim the rest of the file.
+		s.stats.Bytes += int64(end - base)
 		base = end
 	}
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -102,7 +101,10 @@ func faultError(v any) error {
 	}
 	if re, ok := v.(runtime.Error); ok {
 		if _, fault := re.(interface{ Addr() uintptr }); fault {
-			return fmt.Errorf("%w: %v", errShrank, re)
+			// Not re's text: the runtime calls every fault a nil
+			// pointer dereference, which would send a user looking for
+			// a bug instead of at the file.
+			return errShrank
 		}
 	}
 	panic(v)

@@ -30,14 +30,10 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 	recStart, kind := -1, KindOther
 	var recLine int64
 	end := 0
-	oidc := oidcCursor{next: -1}
 	for pos := 0; pos < n; pos = end + 1 {
-		line := block[pos:]
-		end = n
-		if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
-			end = pos + nl
-			line = line[:nl]
-		}
+		nl, rare := lineEnd(block[pos:], oidcPrefix[oidcRare])
+		end = pos + nl
+		line := block[pos:end]
 		st.Lines++
 		headed := IsRecordStart(line)
 		if recStart >= 0 {
@@ -52,7 +48,7 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 			st.Headed++
 		}
 		recStart, recLine = pos, st.Lines
-		kind = classifyFirst(trimCR(line[:min(len(line), MaxRecord)]), pos, block, &oidc)
+		kind = classifyFirst(trimCR(line[:min(len(line), MaxRecord)]), rare)
 	}
 	if recStart >= 0 {
 		st.close(block, recStart, end, kind, recLine, fn)
@@ -73,40 +69,25 @@ func (st *BlockStats) close(block []byte, start, end int, kind Kind, line int64,
 	}
 }
 
-// classifyFirst is ClassifyLine for a record's first line, block[pos:]'s
-// first len(line) bytes without a final '\r'. Most of OpenUnison's lines
-// are ruled out without reading their header: every kind ClassifyLine
-// gives a log4j2 line either ends in the "[IP] - [SESSION]" trailer, so in
-// ']', or is a refusal, whose line holds OpenIDConnectIdP's logger, found
-// for the whole block by oidc.
-func classifyFirst(line []byte, pos int, block []byte, oidc *oidcCursor) Kind {
-	if isLog4jShape(line) && line[len(line)-1] != ']' && !oidc.within(block, pos, pos+len(line)) {
+// classifyFirst is ClassifyLine for a record's first line without a final
+// '\r', where rare says whether the line holds OpenIDConnectIdP's rarest
+// byte. Most of OpenUnison's lines are ruled out without reading their
+// header: every kind ClassifyLine gives a log4j2 line either ends in the
+// "[IP] - [SESSION]" trailer, so in ']', or is a refusal, whose line holds
+// OpenIDConnectIdP's logger, so that byte (one line in eight has it).
+func classifyFirst(line []byte, rare bool) Kind {
+	if isLog4jShape(line) && line[len(line)-1] != ']' && (!rare || indexOIDC(line) < 0) {
 		return KindOther
 	}
 	return ClassifyLine(line)
 }
 
-// oidcPrefix is OpenIDConnectIdP's logger and separator; oidcCursor holds
-// where it next occurs in a block, so that one search serves every line
-// before it.
-type oidcCursor struct {
-	next int // offset of the next occurrence at or after the last look, len(block) for none, -1 before the first look
-}
+// oidcRare is the offset in oidcPrefix of its rarest byte in OpenUnison's
+// lines, 'P' (its first, 'O', is common).
+const oidcRare = 15
 
-// within reports whether block[from:to] holds oidcPrefix whole.
-func (c *oidcCursor) within(block []byte, from, to int) bool {
-	if c.next < from && c.next != len(block) {
-		c.next = len(block)
-		if i := indexOIDC(block[from:]); i >= 0 {
-			c.next = from + i
-		}
-	}
-	return c.next+len(oidcPrefix) <= to
-}
-
-// indexOIDC is bytes.Index(b, oidcPrefix), looking for its 'P' (the rarest
-// of its bytes in OpenUnison's lines; the needle's first, 'O', is common).
-func indexOIDC(b []byte) int { return indexByRare(b, oidcPrefix, 15) }
+// indexOIDC is bytes.Index(b, oidcPrefix), looking for its rarest byte.
+func indexOIDC(b []byte) int { return indexByRare(b, oidcPrefix, oidcRare) }
 
 // indexByRare is bytes.Index(b, needle) for a needle whose byte at at is
 // rare in the text searched: Index looks for the needle's first byte and,

@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,17 +24,27 @@ import (
 // byte grows to twice this size before it is split (see read).
 const blockSize = 1 << 20
 
-// blockSource reads a plain log in blocks cut at record boundaries, has
-// workers on every core classify and parse them, and hands the events back
-// in log order. The blocks in flight are bounded (workers + 2), so memory
-// stays flat whatever the file size.
+// blockSource cuts a plain log into blocks at record boundaries, read into
+// pooled buffers (readBlocks) or sliced from a mapping of the file
+// (mapBlocks), has workers on every core classify and parse them, and hands
+// the events back in log order. The blocks in flight are bounded (the
+// buffers, workers + 2; for a mapping, the channels between the stages),
+// so memory stays flat whatever the file size.
 type blockSource struct {
-	counts   readerCounts
-	loc      *time.Location
-	ordered  chan *blockJob
-	stop     context.CancelFunc
-	readErr  error           // set by the producer before it closes ordered
+	counts  readerCounts
+	loc     *time.Location
+	ordered chan *blockJob
+	stop    context.CancelFunc
+	readErr error // set by the producer before it closes ordered
+	// workErr is a worker's fault on a mapping (the file shrank), which
+	// ends the source at the block it hit.
+	workErr error
+	// running counts the goroutines that may touch the blocks' bytes; a
+	// mapping is released (unmap) only once they have ended.
+	running  sync.WaitGroup
+	unmap    func() error
 	release  func(*blockJob) // by the worker, once it has parsed the block
+	taken    func(*blockJob) // when set, by the consumer, in block order, once the block is parsed
 	progress *atomic.Int64
 	cur      *blockResult
 	i        int
@@ -60,6 +73,7 @@ type blockResult struct {
 	addrs  AddressCounts
 	stats  parser.BlockStats
 	errs   []blockParseError
+	err    error // the worker faulted on the block's bytes (see faultError)
 }
 
 type blockParseError struct {
@@ -77,6 +91,7 @@ func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location
 		// block being read, whose buffer is back in the pool already.
 		events: make(chan []parser.Event, workers+3)}
 	work := make(chan *blockJob, workers)
+	s.running.Add(workers)
 	for range workers {
 		go s.work(work)
 	}
@@ -193,46 +208,57 @@ func cutPoint(b []byte, lines bool) int {
 }
 
 func (s *blockSource) work(work <-chan *blockJob) {
+	defer s.running.Done()
+	// A block may be a slice of a mapped file: touching a page the file no
+	// longer has must be an error, not a crash (see mapped.go).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	for job := range work {
 		res := &blockResult{job: job}
 		select {
 		case res.events = <-s.events:
 		default:
 		}
-		c := readerCounts{}
-		var candidates int64
-		split := parser.SplitCandidates
-		if s.lines {
-			split = parser.SplitLines
-		}
-		res.stats = split(job.data, func(rec []byte, _ parser.Kind, off int, line int64) {
-			// Noise never gets here, nor touches an Event: returning or
-			// zeroing one per record (it is some 330 bytes) cost more than
-			// classifying.
-			candidates++
-			// ParseInto overwrites the whole slot: no zero event to append.
-			res.events = slices.Grow(res.events, 1)
-			res.events = res.events[:len(res.events)+1]
-			ev := &res.events[len(res.events)-1]
-			if !parse(&c, ev, rec, s.loc, line) {
-				res.events = res.events[:len(res.events)-1]
-				return
-			}
-			ev.Offset = job.base + int64(off)
-		})
-		c.kinds[parser.KindOther] += res.stats.Records - candidates
-		res.kinds = c.kinds
-		res.addrs = c.addrs
-		res.errs = c.errs
+		res.err = s.split(job, res)
 		// The events own their bytes (Parse copies), so the buffer can be
 		// read into again now, not once the consumer gets to the block: a
 		// consumer running behind no longer holds up the reader and, with
 		// it, the other worker.
 		res.size = len(job.data)
-		job.data = nil
 		s.release(job)
+		job.data = nil
 		job.done <- res
 	}
+}
+
+// split classifies the block's records and parses the candidates into res.
+func (s *blockSource) split(job *blockJob, res *blockResult) (err error) {
+	defer func() { err = faultError(recover()) }()
+	c := readerCounts{}
+	var candidates int64
+	split := parser.SplitCandidates
+	if s.lines {
+		split = parser.SplitLines
+	}
+	res.stats = split(job.data, func(rec []byte, _ parser.Kind, off int, line int64) {
+		// Noise never gets here, nor touches an Event: returning or
+		// zeroing one per record (it is some 330 bytes) cost more than
+		// classifying.
+		candidates++
+		// ParseInto overwrites the whole slot: no zero event to append.
+		res.events = slices.Grow(res.events, 1)
+		res.events = res.events[:len(res.events)+1]
+		ev := &res.events[len(res.events)-1]
+		if !parse(&c, ev, rec, s.loc, line) {
+			res.events = res.events[:len(res.events)-1]
+			return
+		}
+		ev.Offset = job.base + int64(off)
+	})
+	c.kinds[parser.KindOther] += res.stats.Records - candidates
+	res.kinds = c.kinds
+	res.addrs = c.addrs
+	res.errs = c.errs
+	return nil
 }
 
 func (s *blockSource) advance() bool {
@@ -252,7 +278,17 @@ func (s *blockSource) advance() bool {
 		if !ok {
 			return false
 		}
-		s.take(<-job.done)
+		res := <-job.done
+		if s.taken != nil {
+			s.taken(job)
+		}
+		if res.err != nil {
+			// The rest of the file is gone: end here, as a failed read does.
+			s.workErr = res.err
+			s.stop()
+			return false
+		}
+		s.take(res)
 	}
 	s.cur.events[s.i].Source = s.counts.name
 	s.i++
@@ -289,11 +325,17 @@ func (s *blockSource) finish(sum *Summary) error {
 		// Drain what the producer already queued, so its goroutine ends.
 		<-job.done
 	}
+	s.running.Wait()
+	if s.unmap != nil {
+		if err := s.unmap(); err != nil && s.readErr == nil {
+			s.readErr = err
+		}
+	}
 	s.counts.proxyLog = s.lines
 	sum.add(&s.counts, s.stats)
 	sum.Formats[s.counts.name] = parser.FormatPlain
-	if s.readErr != nil {
-		return &ReadError{Source: s.counts.name, Err: s.readErr}
+	if err := cmp.Or(s.workErr, s.readErr); err != nil {
+		return &ReadError{Source: s.counts.name, Err: err}
 	}
 	return nil
 }

@@ -103,13 +103,21 @@ func TestBlockReaderReadsProxyLogs(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("the scanner found nothing")
 	}
+	path := writeTemp(t, data)
 	for _, size := range []int{4 << 10, 64 << 10, blockSize} {
-		got, sum := collect(readBlocks(context.Background(), readerCounts{name: "x"}, iotest.HalfReader(bytes.NewReader(data)), nil, size, nil, true))
-		if !slices.Equal(got, want) {
-			t.Errorf("block %d: %d events, the scanner's %d", size, len(got), len(want))
-		}
-		if sum.Lines != wantSum.Lines || sum.Records != wantSum.Records || fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) {
-			t.Errorf("block %d: summary %+v\nscanner %+v", size, sum, wantSum)
+		for how, src := range map[string]func() *blockSource{
+			"read": func() *blockSource {
+				return readBlocks(context.Background(), readerCounts{name: "x"}, iotest.HalfReader(bytes.NewReader(data)), nil, size, nil, true)
+			},
+			"mapped": func() *blockSource { return mappedBlocks(t, readerCounts{name: "x"}, path, size, true) },
+		} {
+			got, sum := collect(src())
+			if !slices.Equal(got, want) {
+				t.Errorf("%s block %d: %d events, the scanner's %d", how, size, len(got), len(want))
+			}
+			if sum.Lines != wantSum.Lines || sum.Records != wantSum.Records || fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) {
+				t.Errorf("%s block %d: summary %+v\nscanner %+v", how, size, sum, wantSum)
+			}
 		}
 	}
 }

@@ -269,6 +269,8 @@ type eventSource interface {
 // Scanner (which unwraps CRI and docker lines) for everything else.
 func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 	counts := readerCounts{name: in.Name, onParseErr: opt.ParseErrors}
+	// Asked before the head is read, which moves the file's offset.
+	f, size, canMap := mappable(in.R)
 	r := ctxReader{ctx, in.R}
 	head := make([]byte, 64<<10)
 	n, err := io.ReadFull(r, head)
@@ -280,7 +282,14 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 	if parser.DetectFormat(head) == parser.FormatPlain {
 		// A proxy's access log is plain too, its lines records of their
 		// own: the same block reader splits it by lines.
-		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress, parser.IsProxyLog(head))
+		lines := parser.IsProxyLog(head)
+		if canMap {
+			// read() is the fallback: a mapping that fails costs nothing.
+			if m, err := mapFile(f, size); err == nil {
+				return mapBlocks(ctx, counts, m, opt.Location, blockSize, opt.Progress, lines)
+			}
+		}
+		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress, lines)
 	}
 	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"os"
 	"sync"
 	"testing"
 
@@ -100,23 +101,38 @@ func BenchmarkDetect(b *testing.B) {
 // A whole scan of the benchmark log with correlation and rules judged
 // inline, on the merging goroutine, and on a goroutine of their own (what
 // scan does): the difference is what overlapping them with the merge and
-// the block workers buys on this machine's cores.
+// the block workers buys on this machine's cores. "mapped" is what scan
+// does with a file: the same log in a file, mapped instead of read.
 //
 //	go test ./pipeline -run X -bench ScanDetectStage -count 5
 func BenchmarkScanDetectStage(b *testing.B) {
 	data := scanBenchLog(b)
+	path := writeTemp(b, data)
 	set := rules.Builtin()
 	for _, bc := range []struct {
 		name   string
 		inline bool
-	}{{"inline", true}, {"stage", false}} {
+		file   bool
+	}{{"inline", true, false}, {"stage", false, false}, {"mapped", false, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			cpu0 := processCPU()
 			for b.Loop() {
-				_, err := Scan(context.Background(), []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{
+				in := Input{Name: "x", R: bytes.NewReader(data)}
+				var f *os.File
+				if bc.file {
+					var err error
+					if f, err = os.Open(path); err != nil {
+						b.Fatal(err)
+					}
+					in.R = f
+				}
+				_, err := Scan(context.Background(), []Input{in}, ScanOptions{
 					Rules: set, Deliver: func(context.Context, []alert.Alert) error { return nil }, inlineDetect: bc.inline,
 				})
+				if f != nil {
+					f.Close()
+				}
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -73,17 +73,22 @@ func TestBlockReaderAgreesWithScanner(t *testing.T) {
 		t.Fatalf("the scanner found %d alerts for %d replays and %d of %d grace reuses",
 			len(wantAlerts), truth.Replays, wantSum.Events[parser.KindGraceReuse], truth.GraceReuses)
 	}
+	path := writeTemp(t, data)
 	for _, size := range []int{4 << 10, 64 << 10, blockSize} {
-		for _, oneByte := range []bool{false, true} {
-			t.Run(fmt.Sprintf("block %d one byte reads %v", size, oneByte), func(t *testing.T) {
+		for _, how := range []string{"half reads", "one byte reads", "mapped"} {
+			t.Run(fmt.Sprintf("block %d %s", size, how), func(t *testing.T) {
 				var c collected
 				sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
 				counts := readerCounts{name: "x"}
-				r := iotest.HalfReader(bytes.NewReader(data))
-				if oneByte && size < blockSize {
-					r = iotest.OneByteReader(bytes.NewReader(data))
+				var src *blockSource
+				switch {
+				case how == "mapped":
+					src = mappedBlocks(t, counts, path, size, false)
+				case how == "one byte reads" && size < blockSize:
+					src = readBlocks(context.Background(), counts, iotest.OneByteReader(bytes.NewReader(data)), nil, size, nil, false)
+				default:
+					src = readBlocks(context.Background(), counts, iotest.HalfReader(bytes.NewReader(data)), nil, size, nil, false)
 				}
-				src := readBlocks(context.Background(), counts, r, nil, size, nil, false)
 				det := NewDetector(newStore(), rules.Builtin(), 0, c.deliver)
 				if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
 					t.Fatal(err)
@@ -224,12 +229,21 @@ func TestBlockReaderKeepsLongRecordWhole(t *testing.T) {
 		return sum
 	}
 	want := run(&scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(bytes.NewReader(data))})
-	got := run(readBlocks(context.Background(), readerCounts{name: "x"}, bytes.NewReader(data), nil, blockSize, nil, false))
 	if want.Cut != 1 {
 		t.Fatalf("the scanner cut %d records, want the long one", want.Cut)
 	}
-	if got.Lines != want.Lines || got.Records != want.Records || got.Cut != want.Cut || fmt.Sprint(got.Events) != fmt.Sprint(want.Events) {
-		t.Errorf("blocks: lines %d records %d cut %d events %v\nscanner: lines %d records %d cut %d events %v",
-			got.Lines, got.Records, got.Cut, got.Events, want.Lines, want.Records, want.Cut, want.Events)
+	for name, src := range map[string]func() *blockSource{
+		"read": func() *blockSource {
+			return readBlocks(context.Background(), readerCounts{name: "x"}, bytes.NewReader(data), nil, blockSize, nil, false)
+		},
+		"mapped": func() *blockSource {
+			return mappedBlocks(t, readerCounts{name: "x"}, writeTemp(t, data), blockSize, false)
+		},
+	} {
+		got := run(src())
+		if got.Lines != want.Lines || got.Records != want.Records || got.Cut != want.Cut || fmt.Sprint(got.Events) != fmt.Sprint(want.Events) {
+			t.Errorf("%s blocks: lines %d records %d cut %d events %v\nscanner: lines %d records %d cut %d events %v",
+				name, got.Lines, got.Records, got.Cut, got.Events, want.Lines, want.Records, want.Cut, want.Events)
+		}
 	}
 }

@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package parser
+
+// lineEnd returns the offset of b's first '\n' (len(b) when it has none)
+// and whether the line before it holds c (see lineend_amd64.go).
+func lineEnd(b []byte, c byte) (end int, has bool) { return lineEndGeneric(b, c) }

@@ -1,0 +1,111 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// A plain log in a regular file is scanned through a read-only mapping of
+// it, not read(): read() copies every byte out of the page cache into
+// pooled buffers, most of a scan's system time (~10% of its CPU), as much
+// as grep's whole run. The mapping lives in
+// pipeline, not source, because it is scan's way of reading a file once;
+// source follows files and never hands out their bytes in place.
+//
+// A file truncated while mapped raises SIGBUS at the first touch of a page
+// past its new end. Every goroutine that touches the mapping runs with
+// debug.SetPanicOnFault, so that fault is a panic it recovers into a read
+// error naming the file, and the scan ends like one whose read() failed.
+
+// errShrank is the read error of a mapped file whose pages could not be
+// read: it shrank under the scan (truncated or rewritten), or, rarely, its
+// storage failed (an NFS server gone), which also faults.
+var errShrank = errors.New("the file shrank while it was scanned (truncated or rewritten under the scan), or its storage failed")
+
+// mappable returns r's file and its size when r is a regular file read
+// from its first byte, the only kind a mapping reads the same as read().
+func mappable(r io.Reader) (*os.File, int64, bool) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil, 0, false
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() <= 0 || int64(int(st.Size())) != st.Size() {
+		return nil, 0, false
+	}
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != 0 {
+		return nil, 0, false
+	}
+	return f, st.Size(), true
+}
+
+// mapBlocks starts a blockSource over the mapping m, which finish unmaps
+// once every goroutine touching it has ended. Blocks are cut exactly where
+// read would cut them from a reader of the same bytes, so the records, the
+// counts and the events are the same; only the copy is gone.
+func mapBlocks(ctx context.Context, counts readerCounts, m *fileMap, loc *time.Location, size int, progress *atomic.Int64, lines bool) *blockSource {
+	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
+	s.lines = lines
+	s.release = func(*blockJob) {}
+	// The events own their bytes: the pages of the blocks before the one
+	// read now can go.
+	s.taken = func(j *blockJob) { m.dropBefore(int(j.base)) }
+	s.unmap = m.unmap
+	s.running.Add(1)
+	go s.cut(ctx, m.data, work, size, 2*size)
+	return s
+}
+
+// cut hands the workers slices of data, each ending after its last whole
+// record (see read for the rule); it touches only the bytes around each cut.
+func (s *blockSource) cut(ctx context.Context, data []byte, work chan<- *blockJob, size, maxSize int) {
+	defer s.running.Done()
+	defer close(s.ordered)
+	defer close(work)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if err := faultError(recover()); err != nil {
+			s.readErr = err
+		}
+	}()
+	for base := 0; base < len(data); {
+		end := min(base+size, len(data))
+		if end < len(data) && end-base < maxSize && s.noBoundary(data[base:end]) {
+			end = min(base+maxSize, len(data))
+		}
+		if end < len(data) {
+			end = base + cutPoint(data[base:end], s.lines)
+		}
+		if !s.submit(ctx, work, &blockJob{data: data[base:end:end], base: int64(base)}) {
+			return
+		}
+		// Counted as read() counts what it has read: a scan that ends
+		// early does not claim the rest of the file.
+		s.stats.Bytes += int64(end - base)
+		base = end
+	}
+}
+
+// faultError turns what a goroutine touching a mapping recovered into its
+// read error: nil for nothing, errShrank for a memory fault (SIGBUS past
+// the file's end); any other panic goes on.
+func faultError(v any) error {
+	if v == nil {
+		return nil
+	}
+	if re, ok := v.(runtime.Error); ok {
+		if _, fault := re.(interface{ Addr() uintptr }); fault {
+			// Not re's text: the runtime calls every fault a nil
+			// pointer dereference, which would send a user looking for
+			// a bug instead of at the file.
+			return errShrank
+		}
+	}
+	panic(v)
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,8 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testparallel"
 	"github.com/graceguard/graceguard/internal/testsync"
 )
 
@@ -31,27 +29,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	waitBoundParallelism()
-	os.Exit(m.Run())
-}
-
-// waitBoundParallel is how many parallel tests run at once unless -parallel
-// says otherwise. The default, GOMAXPROCS, suits tests that compute; these
-// mostly wait (settle times, a child process starting, a poll interval, the
-// demo's story): run two at a time on two cores they kept the CPU a fifth
-// busy (21 s of CPU in 63 s), and the package took the sum of its waits.
-// Under the race detector they compute (raceEnabled), and keep the default.
-const waitBoundParallel = 8
-
-func waitBoundParallelism() {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set && !raceEnabled && runtime.GOMAXPROCS(0) < waitBoundParallel {
-		if err := flag.Set("test.parallel", strconv.Itoa(waitBoundParallel)); err != nil {
-			panic(err)
-		}
-	}
+	// Most of these tests wait (settle times, a child process starting, a
+	// poll interval, the demo's story): run two at a time on two cores they
+	// kept the CPU a fifth busy (21 s of CPU in 63 s).
+	os.Exit(testparallel.Run(m))
 }
 
 type watchRun struct {

@@ -35,6 +35,7 @@ func fails(cs []Context) []Context {
 }
 
 func TestRefusalPairing(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		events []parser.Event
@@ -63,6 +64,7 @@ func reasonOf(cs []Context) string {
 }
 
 func TestTakeoverAttribution(t *testing.T) {
+	t.Parallel()
 	const a, b = "uid=a,o=T", "uid=b,o=T"
 	tests := []struct {
 		name      string
@@ -134,6 +136,7 @@ func TestTakeoverAttribution(t *testing.T) {
 }
 
 func TestMovesAreBounded(t *testing.T) {
+	t.Parallel()
 	c := NewCorrelator(NewMemory(Limits{}), 0)
 	judge := func(_ context.Context, _ *Context) error { return nil }
 	for i := range maxMoves + 10 {
@@ -158,6 +161,7 @@ func agent(a string) evOpt { return func(e *parser.Event) { e.Agent = a } }
 // With attribution's agents, the refused request's agent picks the user
 // behind a shared address; without a match every candidate stays.
 func TestTakeoverByAgent(t *testing.T) {
+	t.Parallel()
 	const a, b = "uid=a,o=T", "uid=b,o=T"
 	moves := func(refusedAgent string) []parser.Event {
 		fail := azFail(time.Minute, "203.0.113.7", "w9")
@@ -184,6 +188,7 @@ func TestTakeoverByAgent(t *testing.T) {
 // A watcher restarted from its checkpoint between the move and the refusal
 // still attributes the refusal.
 func TestTakeoverSurvivesCheckpoint(t *testing.T) {
+	t.Parallel()
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, 0)
 	judge := func(_ context.Context, _ *Context) error { return nil }

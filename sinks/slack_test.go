@@ -129,6 +129,7 @@ func indentJSON(t *testing.T, v any) string {
 // TestSlackBlockKitGolden pins the messages a responder sees. Run with
 // -update to rewrite testdata/golden/slack-*.json after a deliberate change.
 func TestSlackBlockKitGolden(t *testing.T) {
+	t.Parallel()
 	digest := [][]alert.Alert{replayGroup(), {plain("5e6f7a8b9c0d1e2f3a4b")}, {replay()}, {proxied()}}
 	tests := []struct {
 		name   string
@@ -181,6 +182,7 @@ func checkBlockKitLimits(t *testing.T, blocks []slack.Block) {
 }
 
 func TestSlackMessageStaysWithinLimits(t *testing.T) {
+	t.Parallel()
 	a := replay()
 	a.User = "uid=" + strings.Repeat("x", 3000) + ",o=Tremolo"
 	a.Description = strings.Repeat("long description <b> & ", 300)
@@ -196,6 +198,7 @@ func TestSlackMessageStaysWithinLimits(t *testing.T) {
 }
 
 func TestSlackMessageEscapesMarkup(t *testing.T) {
+	t.Parallel()
 	a := plain("x")
 	a.User = "uid=<!channel>&`evil`,o=T"
 	_, blocks := slackMessage([]alert.Alert{a}, "")
@@ -219,6 +222,7 @@ func TestSlackMessageEscapesMarkup(t *testing.T) {
 }
 
 func TestSlackIncomingWebhook(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		status  int
@@ -275,6 +279,7 @@ func TestSlackIncomingWebhook(t *testing.T) {
 }
 
 func TestSlackWebAPI(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		status  int
@@ -327,6 +332,7 @@ func TestSlackWebAPI(t *testing.T) {
 }
 
 func TestSlackThreadsPerUser(t *testing.T) {
+	t.Parallel()
 	srv := newSlackServer(t)
 	s, err := newSlack(SlackOptions{Token: testToken, Channel: "C0123", APIURL: srv.URL + "/api/", MaxThreads: 2, Interval: time.Millisecond})
 	if err != nil {
@@ -363,6 +369,7 @@ func TestSlackThreadsPerUser(t *testing.T) {
 }
 
 func TestSlackPacesMessages(t *testing.T) {
+	t.Parallel()
 	srv := newSlackServer(t)
 	s, err := newSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Interval: 50 * time.Millisecond, Burst: 2})
 	if err != nil {
@@ -381,6 +388,7 @@ func TestSlackPacesMessages(t *testing.T) {
 }
 
 func TestSlackOptionsChecked(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		opt  SlackOptions
 		want string
@@ -405,6 +413,7 @@ func TestSlackOptionsChecked(t *testing.T) {
 }
 
 func TestSlackMessageLeadsWithTheMostSevere(t *testing.T) {
+	t.Parallel()
 	g := replayGroup()
 	text, _ := slackMessage([]alert.Alert{g[1], g[0]}, "")
 	if !strings.HasPrefix(text, "CRITICAL reuse-geo-jump and 1 more rule") {
@@ -418,6 +427,7 @@ func TestSlackMessageLeadsWithTheMostSevere(t *testing.T) {
 // within milliseconds shows no absurd speed; the next steps are there
 // without a runbook.
 func TestSlackMessageForTheResponder(t *testing.T) {
+	t.Parallel()
 	g := replayGroup()
 	for i := range g {
 		g[i].User = `cn=Larsen\, Priya,ou=people,o=Example`

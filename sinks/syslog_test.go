@@ -164,6 +164,7 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 }
 
 func TestSyslogOverEachTransport(t *testing.T) {
+	t.Parallel()
 	serverTLS, roots := selfSigned(t)
 	for _, network := range []string{"udp", "tcp", "tls"} {
 		t.Run(network, func(t *testing.T) {
@@ -195,6 +196,7 @@ func TestSyslogOverEachTransport(t *testing.T) {
 }
 
 func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, "tcp", nil)
 	s, err := newSyslog(SyslogOptions{Network: "tcp", Address: c.addr, Hostname: "gg-host"})
 	if err != nil {
@@ -217,6 +219,7 @@ func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
 }
 
 func TestSyslogTLSRefusesAnUnknownCollector(t *testing.T) {
+	t.Parallel()
 	serverTLS, _ := selfSigned(t)
 	c := newCollector(t, "tcp", serverTLS)
 	s, err := newSyslog(SyslogOptions{Network: "tls", Address: c.addr, Timeout: time.Second})
@@ -230,6 +233,7 @@ func TestSyslogTLSRefusesAnUnknownCollector(t *testing.T) {
 }
 
 func TestSyslogDownIsRetried(t *testing.T) {
+	t.Parallel()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens
@@ -247,6 +251,7 @@ func TestSyslogDownIsRetried(t *testing.T) {
 }
 
 func TestSyslogUDPStaysUnderMaxSize(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, "udp", nil)
 	s, err := newSyslog(SyslogOptions{Address: c.addr, Hostname: "gg-host", MaxUDPSize: 2048})
 	if err != nil {
@@ -267,6 +272,7 @@ func TestSyslogUDPStaysUnderMaxSize(t *testing.T) {
 }
 
 func TestSyslogFormatEscapesStructuredData(t *testing.T) {
+	t.Parallel()
 	s, _ := newSyslog(SyslogOptions{Address: "127.0.0.1:514", Hostname: "gg host\n", AppName: "graceguard"})
 	a := plain("x")
 	a.User = `uid=a"b]c\d,o=T`
@@ -282,6 +288,7 @@ func TestSyslogFormatEscapesStructuredData(t *testing.T) {
 }
 
 func TestSyslogOptionsChecked(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		opt  SyslogOptions
 		want string

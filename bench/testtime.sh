@@ -46,7 +46,8 @@ status=0
 "${timing[@]}" go test "${race[@]}" -count=1 -json $pkgs >"$out/testtime.json" || status=$?
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ ${#timing[@]} -gt 0 ]; then
-  read -r wall user sys <"$out/testtime.time"
+  # GNU time puts "Command exited with non-zero status N" first when a test fails.
+  read -r wall user sys < <(tail -n 1 "$out/testtime.time")
   awk -v w="$wall" -v u="$user" -v s="$sys" -v what="go test ${race[*]:+${race[*]} }-count=1 $pkgs" \
     'BEGIN { printf "%s: %.1f s wall, %.1f s CPU (%.1f user, %.1f system)\n", what, w, u + s, u, s }'
 fi

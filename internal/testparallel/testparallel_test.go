@@ -8,11 +8,17 @@ import (
 	"testing"
 )
 
-func TestMain(m *testing.M) { os.Exit(Run(m)) }
+// given: -parallel was on the command line. Read before Run, whose own
+// flag.Set makes the flag look given to flag.Visit afterwards.
+var given bool
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	os.Exit(Run(m))
+}
 
 func TestRunSetsParallel(t *testing.T) {
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
 	if given {
 		t.Skip("-parallel given on the command line, which Run must keep")
 	}

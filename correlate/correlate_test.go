@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,10 +22,11 @@ func session(s string) evOpt { return func(e *parser.Event) { e.Session = s } }
 func source(s string) evOpt  { return func(e *parser.Event) { e.Source = s } }
 func user(dn string) evOpt   { return func(e *parser.Event) { e.User = dn } }
 
-var seq int
+// seq numbers events across the package's parallel tests.
+var seq atomic.Int64
 
 func ev(kind parser.Kind, at time.Duration, ip string, opts ...evOpt) parser.Event {
-	seq++
+	seq := seq.Add(1)
 	e := parser.Event{
 		Kind: kind, Time: t0.Add(at), IP: netip.MustParseAddr(ip), User: "uid=a,o=T", IdP: "k8sIdp",
 		Thread: fmt.Sprintf("XNIO-1 task-%d", seq), Session: fmt.Sprintf("f%040d", seq), Source: "pod-a", Offset: int64(seq),
@@ -66,6 +68,7 @@ func addrs(ss ...string) []netip.Addr {
 }
 
 func TestCorrelation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		events    func() []parser.Event
@@ -184,6 +187,7 @@ func TestCorrelation(t *testing.T) {
 }
 
 func TestReplayedAddressIsNeverLearned(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, Limits{}, testReplayedAddressIsNeverLearned)
 }
 
@@ -225,6 +229,7 @@ func testSessionFacts(t *testing.T, store Store) {
 }
 
 func TestTickReleasesWaitingRefresh(t *testing.T) {
+	t.Parallel()
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, time.Second)
 	var got []Context
@@ -262,6 +267,7 @@ func testJudgedFilterSkipsFacts(t *testing.T, store Store) {
 }
 
 func TestStoreBounds(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ip := netip.MustParseAddr("192.0.2.1")
 	t.Run("users over the cap are evicted, least recently seen first", func(t *testing.T) {
@@ -352,6 +358,7 @@ func TestStoreBounds(t *testing.T) {
 }
 
 func TestWaitingRefreshesAreBounded(t *testing.T) {
+	t.Parallel()
 	c := NewCorrelator(NewMemory(Limits{}), time.Hour)
 	n := 0
 	for i := range maxPending + 10 {
@@ -364,6 +371,7 @@ func TestWaitingRefreshesAreBounded(t *testing.T) {
 
 // TestFacts states what each fact means, for every store.
 func TestFacts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	u := UserID{IdP: "k8sIdp", DN: "uid=mmosley,ou=shadow,o=Tremolo"}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
@@ -529,6 +537,7 @@ func copyContext(c *Context) Context {
 }
 
 func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, 0)
 	judge := func(_ context.Context, _ *Context) error { return nil }
@@ -578,6 +587,7 @@ func snapUsers(s MemorySnapshot) []string {
 // A watcher holds a grace reuse while other sources catch up; its twin must
 // not be learned as a refresh meanwhile, even when the pair window passes.
 func TestPairWhileTheReuseIsHeld(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, Limits{}, func(t *testing.T, store Store) {
 		ctx := context.Background()
 		c := NewCorrelator(store, time.Second)
@@ -612,6 +622,7 @@ func TestPairWhileTheReuseIsHeld(t *testing.T) {
 // browser's OIDC session logs the same thread and session id for its next
 // refresh, which must be learned, not dropped as a second twin.
 func TestHeldReuseIsPairedOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := NewCorrelator(NewMemory(Limits{}), time.Second)
 	var got []Context
@@ -640,6 +651,7 @@ func TestHeldReuseIsPairedOnce(t *testing.T) {
 
 // within is now.Sub(t) <= d, saturation and monotonic readings included.
 func TestWithinIsSub(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	mono := time.Now()
 	times := []time.Time{
@@ -664,6 +676,7 @@ func TestWithinIsSub(t *testing.T) {
 // joins it to OpenUnison's record it is neither judged nor releases a
 // waiting refresh on its thread.
 func TestProxyRecordsAreIgnored(t *testing.T) {
+	t.Parallel()
 	refresh := ev(parser.KindTokenOK, 0, "198.51.100.23")
 	proxy := ev(parser.KindProxy, 10*time.Millisecond, "203.0.113.9", user(""))
 	proxy.Thread = refresh.Thread

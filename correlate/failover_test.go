@@ -16,6 +16,7 @@ import (
 )
 
 func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	opt, err := redis.ParseURL(srv.URL(0))
@@ -77,6 +78,7 @@ func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
 }
 
 func TestFailoverStartsDegradedWithoutRedis(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	opt, _ := redis.ParseURL(srv.URL(0))
 	srv.Stop()
@@ -100,6 +102,7 @@ func TestFailoverStartsDegradedWithoutRedis(t *testing.T) {
 }
 
 func TestRedisClaims(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	opt, _ := redis.ParseURL(srv.URL(0))
@@ -132,6 +135,7 @@ func TestRedisClaims(t *testing.T) {
 // A watcher restarted from a checkpoint re-reads lines whose effect Redis
 // kept: learning them again must not count them twice.
 func TestRedisLearnsAnEventOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newTestRedis(t, Limits{})
 	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
@@ -154,6 +158,7 @@ func TestRedisLearnsAnEventOnce(t *testing.T) {
 // a failover here; out of memory or an ACL are the same) stays out of use
 // until it can write again, rather than flapping between up and down.
 func TestFailoverWaitsForARedisThatCanWrite(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	opt, _ := redis.ParseURL(srv.URL(0))

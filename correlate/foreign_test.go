@@ -11,6 +11,7 @@ import (
 // reuses are never foreign, however many. A reuse from another client is,
 // and stays counted for the hour.
 func TestForeignReuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ips  []string // reuse i follows a refresh from 198.51.100.23 by 40 ms
@@ -41,6 +42,7 @@ func TestForeignReuses(t *testing.T) {
 }
 
 func TestForeignReusesAfterAnHour(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, Limits{}, func(t *testing.T, store Store) {
 		rs := reuses(run(t, store,
 			ev(parser.KindTokenOK, 0, "198.51.100.23"),

@@ -8,6 +8,7 @@ import (
 // The table keeps least-recently-used order across its chunks, through
 // touches, removals and the reuse of freed places.
 func TestTableOrder(t *testing.T) {
+	t.Parallel()
 	tab := newTable[int]()
 	order := func() []int {
 		var got []int
@@ -67,6 +68,7 @@ func firstDiff(a, b []int) int {
 // in any order, keys crowding the same slots included (the low bits, where
 // a key's slot and tag come from, shared by many).
 func TestTableIndex(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		key  func(i int) uint64

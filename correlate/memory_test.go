@@ -15,6 +15,7 @@ import (
 // the client, another one or none, an agent or none; and through a
 // snapshot, zone included.
 func TestRefreshFactRoundTrip(t *testing.T) {
+	t.Parallel()
 	client := netip.MustParseAddr("198.51.100.7")
 	proxy := netip.MustParseAddr("10.0.0.2")
 	berlin := time.FixedZone("CET", 3600)

@@ -18,6 +18,7 @@ func (g pairsGeo) Lookup(a netip.Addr) (geo.Info, bool) { i, ok := g[a]; return 
 // The place pairs refresh-travel learns (pair_seen) survive a checkpoint:
 // two devices learned before a restart are not a journey after it.
 func TestPlacePairsSurviveSnapshot(t *testing.T) {
+	t.Parallel()
 	ldn, syd := netip.MustParseAddr("198.51.100.23"), netip.MustParseAddr("192.0.2.66")
 	g := pairsGeo{ldn: {Country: "GB", City: "London", Lat: 51.5, Lon: -0.1, HasLocation: true},
 		syd: {Country: "AU", City: "Sydney", Lat: -33.9, Lon: 151.2, HasLocation: true}}

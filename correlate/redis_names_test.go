@@ -20,6 +20,7 @@ import (
 // re-read line once; a new record there must still be a new event, or its
 // reuse is taken as one already counted (issue 13).
 func TestNewRecordAtAnOldOffsetIsANewEvent(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, Limits{}, func(t *testing.T, store Store) {
 		at := func(d time.Duration, raw string) parser.Event {
 			e := ev(parser.KindGraceReuse, d, "192.0.2.66")

@@ -11,6 +11,7 @@ import (
 // several keeps them all up to the cap, and a new id taking the slot
 // starts with none of its predecessor's, through a checkpoint too.
 func TestSessionSlotAddresses(t *testing.T) {
+	t.Parallel()
 	a := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 	tab := newSessionTable(2)
 	// Two ids of the same slot.

@@ -17,6 +17,7 @@ import (
 // once, or, for a watcher sending batches (a Failover store, as watch
 // runs), in turn with the batches on their way.
 func TestTakeoverAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	for _, batched := range []bool{false, true} {
 		t.Run(map[bool]string{false: "one at a time", true: "batched"}[batched], func(t *testing.T) {
 			testTakeoverAcrossReplicas(t, batched)

@@ -35,6 +35,7 @@ func fails(cs []Context) []Context {
 }
 
 func TestRefusalPairing(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		events []parser.Event
@@ -63,6 +64,7 @@ func reasonOf(cs []Context) string {
 }
 
 func TestTakeoverAttribution(t *testing.T) {
+	t.Parallel()
 	const a, b = "uid=a,o=T", "uid=b,o=T"
 	tests := []struct {
 		name      string
@@ -136,6 +138,7 @@ func TestTakeoverAttribution(t *testing.T) {
 // The moves index holds its cap whatever comes, counts every move it lets
 // go, and sweeps itself once per batch of new moves, not once per move.
 func TestMovesAtTheirCap(t *testing.T) {
+	t.Parallel()
 	batch := maxMoves / 10
 	for _, tc := range []struct {
 		name  string
@@ -149,8 +152,8 @@ func TestMovesAtTheirCap(t *testing.T) {
 		{"past the cap, none expired", maxMoves + 2*batch + 10, time.Millisecond, false, 3},
 		{"moves expiring as they come", maxMoves + 2*batch + 10, SessionReach / maxMoves * 2, false, 3},
 	} {
-		// Not parallel: ev numbers events in a package variable.
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := NewCorrelator(NewMemory(Limits{}), 0)
 			judge := func(_ context.Context, _ *Context) error { return nil }
 			nat, away := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("192.0.2.66")
@@ -192,6 +195,7 @@ func agent(a string) evOpt { return func(e *parser.Event) { e.Agent = a } }
 // With attribution's agents, the refused request's agent picks the user
 // behind a shared address; without a match every candidate stays.
 func TestTakeoverByAgent(t *testing.T) {
+	t.Parallel()
 	const a, b = "uid=a,o=T", "uid=b,o=T"
 	moves := func(refusedAgent string) []parser.Event {
 		fail := azFail(time.Minute, "203.0.113.7", "w9")
@@ -218,6 +222,7 @@ func TestTakeoverByAgent(t *testing.T) {
 // A watcher restarted from its checkpoint between the move and the refusal
 // still attributes the refusal.
 func TestTakeoverSurvivesCheckpoint(t *testing.T) {
+	t.Parallel()
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, 0)
 	judge := func(_ context.Context, _ *Context) error { return nil }

@@ -16,6 +16,7 @@ import (
 // window raises the address and geo alerts, the late replay is refused,
 // and the narration shows the IdP's own grace-reuse line.
 func TestDemoStory(t *testing.T) {
+	t.Parallel()
 	db, err := geo.Demo()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // story still ends with the sessions ended and the thief refused. (A
 // grace of 1 s was outrun by the replay under -race on a loaded machine.)
 func TestDemoWithoutGeoEndsSessionsOnHigh(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	sum, err := Run(context.Background(), Options{Out: &out, Grace: 2 * time.Second, TokenTTL: 5 * time.Second, Pause: 50 * time.Millisecond})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 // log it wrote with testdata/golden/<case>.log. Clock, randomness and
 // addresses are fixed, so the files are byte-for-byte stable.
 func TestGoldenLogs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  func(*Config)
@@ -224,6 +225,7 @@ func assertNoSecrets(t *testing.T, h *harness) {
 }
 
 func TestInvalidClientChallengesBasicClients(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.ClientSecret = "right" })
 	body := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}.Encode()
 	h.header = http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("kubernetes:wrong"))}}

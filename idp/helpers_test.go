@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // fakeClock is a settable clock; golden logs need fixed timestamps.
@@ -87,11 +90,34 @@ type harness struct {
 // goldenStart is the clock every golden scenario starts at.
 var goldenStart = time.Date(2026, 11, 23, 10, 0, 0, 123_000_000, time.UTC)
 
+// fastUsers are the demo users with their password hashed at bcrypt's
+// least cost. The harness's scenarios log in over and over; at the demo
+// file's cost 10 those logins were most of the package's CPU, 48 s of the
+// race detector's. What the harness checks (the IdP's answers and log
+// lines) is the same at any cost; TestDemoUsers checks the demo file's own
+// hashes, and an unknown user still pays for the decoy hash.
+var fastUsers = sync.OnceValue(func() *Users {
+	hash, err := bcrypt.GenerateFromPassword([]byte(DemoPassword), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	cost10 := regexp.MustCompile(`\$2a\$10\$[./A-Za-z0-9]{53}`)
+	if !cost10.Match(demoUsersYAML) {
+		panic("the demo users' cost-10 hash is not where fastUsers looks for it")
+	}
+	u, err := parseUsers(cost10.ReplaceAllLiteral(demoUsersYAML, hash))
+	if err != nil {
+		panic(err)
+	}
+	return u
+})
+
 func newHarness(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newFakeClock(goldenStart), log: &bytes.Buffer{},
 		host: "k8sou.lab.tremolo.dev", remote: "10.1.67.56:51234"}
 	cfg := Config{
+		Users:      fastUsers(),
 		Issuer:     "https://k8sou.lab.tremolo.dev/auth/idp/k8sIdp",
 		Log:        h.log,
 		Now:        h.clock.Now,

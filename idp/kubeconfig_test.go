@@ -11,6 +11,7 @@ import (
 )
 
 func TestWriteKubeconfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	existing := filepath.Join(dir, "existing")
 	other := clientcmdapi.NewConfig()
@@ -97,6 +98,7 @@ func TestWriteKubeconfig(t *testing.T) {
 }
 
 func TestWriteKubeconfigRejects(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "config")
 	toks := Tokens{IDToken: "a", RefreshToken: "b"}
 	for name, o := range map[string]KubeconfigOptions{
@@ -120,6 +122,7 @@ func TestWriteKubeconfigRejects(t *testing.T) {
 // fields graceguard does not know stay, JSON is read, and values that look
 // like numbers or booleans stay strings.
 func TestWriteKubeconfigKeepsTheRest(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "config")
 	in := `{"apiVersion": "v1", "kind": "Config", "x-team": "sre",
   "users": [{"name": "admin", "user": {"token": "keep-me"}}]}`

@@ -32,6 +32,7 @@ func expireIDToken(t *testing.T, kubeconfig string) {
 // do all day. Scanned with the built-in rules, that is a hygiene hint at
 // most (low, once), never an alert: every reuse is the same client's race.
 func TestKubectlRacesStayQuiet(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/testparallel"
 	"github.com/graceguard/graceguard/internal/testsync"
 
 	// The auth-provider kubectl uses for `auth-provider: oidc`.
@@ -45,7 +46,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(kubectlHelper(os.Stdin, os.Stdout))
 	}
-	os.Exit(m.Run())
+	// The simulations and races run for a set time against a server on
+	// loopback, and wait most of it.
+	os.Exit(testparallel.Run(m))
 }
 
 func kubectlHelper(in io.Reader, out io.Writer) int {
@@ -215,6 +218,7 @@ func raceKubectl(t *testing.T, kubeconfig string) [2]string {
 // 5s both keep working and the IdP logs ExpiredRefreshTokenUsed from the
 // one address both came from.
 func TestKubectlRace(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -17,6 +17,7 @@ import (
 // invalid_grant, logged as OpenUnison logs an unknown session; another
 // user's session lives on.
 func TestKubeSessionStoreEndsSessionsOnDeletion(t *testing.T) {
+	t.Parallel()
 	api := kubefake.New(t)
 	store, err := NewKubeSessions(api.ClientConfig(), "openunison")
 	if err != nil {
@@ -70,6 +71,7 @@ func TestKubeSessionStoreEndsSessionsOnDeletion(t *testing.T) {
 // A session store that cannot be reached fails the request as OpenUnison
 // fails it, with a server error, rather than waving the token through.
 func TestKubeSessionStoreOutage(t *testing.T) {
+	t.Parallel()
 	api := kubefake.New(t)
 	store, err := NewKubeSessions(api.ClientConfig(), "openunison")
 	if err != nil {

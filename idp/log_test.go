@@ -17,6 +17,7 @@ const (
 )
 
 func TestLoggerWritesDocumentedLines(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		at     time.Time
@@ -81,6 +82,7 @@ func TestLoggerWritesDocumentedLines(t *testing.T) {
 // provider and compares its ExpiredRefreshTokenUsed line with the one in
 // openunison-logs.md; only the random bracketed id differs.
 func TestProviderWritesDocumentedGraceLine(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.Grace = 5 * time.Second; c.Workers = 1 })
 	h.clock.Set(time.Date(2022, 12, 24, 0, 34, 52, 0, time.UTC))
 	old := h.login("mmosley", DemoPassword, http.StatusOK).RefreshToken
@@ -106,6 +108,7 @@ func TestProviderWritesDocumentedGraceLine(t *testing.T) {
 }
 
 func TestJavaAddr(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"10.1.67.56", "10.1.67.56"},
 		{"::1", "0:0:0:0:0:0:0:1"},
@@ -124,6 +127,7 @@ func TestJavaAddr(t *testing.T) {
 }
 
 func TestSanitizeKeepsOneLine(t *testing.T) {
+	t.Parallel()
 	if got := sanitize("a\nb\rc\x00d\x7f"); got != "a_b_c_d_" {
 		t.Errorf("sanitize = %q", got)
 	}

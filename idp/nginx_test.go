@@ -132,6 +132,7 @@ func runNginxStory(t *testing.T, rounds int) *behindNginx {
 // controller, for the races and the thief alike; nginx's log names
 // kubectl's 127.0.0.1 with Go's agent and the thief's 127.0.0.2 with curl's.
 func TestKubectlRaceThroughNginx(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts nginx and processes")
 	}
@@ -208,6 +209,7 @@ func scanLogs(t *testing.T, logs map[string]string) []alert.Alert {
 // races stay quiet and the thief's replay is alerted naming 127.0.0.2, via
 // nginx, with curl's agent.
 func TestNginxReplayNamed(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts nginx and processes")
 	}

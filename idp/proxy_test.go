@@ -71,6 +71,7 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // the proxy's ingress-nginx line names the client, the token path, the
 // status and the IdP as upstream.
 func TestProxyLogsClientIdPLogsProxy(t *testing.T) {
+	t.Parallel()
 	for _, trust := range []bool{false, true} {
 		t.Run(map[bool]string{false: "idp trusts nothing", true: "idp trusts loopback XFF"}[trust], func(t *testing.T) {
 			t.Parallel()
@@ -147,6 +148,7 @@ func TestProxyLogsClientIdPLogsProxy(t *testing.T) {
 // A proxy whose upstream is gone answers 502 and still logs the request,
 // with no upstream address, as nginx does.
 func TestProxyUpstreamDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +189,7 @@ func TestProxyUpstreamDown(t *testing.T) {
 }
 
 func TestNewProxyRefuses(t *testing.T) {
+	t.Parallel()
 	for _, cfg := range []idp.ProxyConfig{
 		{},
 		{Upstream: "ftp://127.0.0.1:1"},

@@ -63,6 +63,7 @@ func checkPairs(t *testing.T, evs []parser.Event) {
 // TestGoldenLogsParse feeds every golden log to the parser: every record
 // parses, and the kinds it finds are the lines the IdP meant.
 func TestGoldenLogsParse(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.log"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden logs: %v", err)
@@ -130,6 +131,9 @@ func TestGoldenLogsParse(t *testing.T) {
 // TestRoundTrip runs a live IdP through login, refresh, a client-go race, a
 // replay from another address inside the grace period, one outside it and a
 // garbage token, then reads the IdP's own log back with the parser.
+//
+// Not parallel: the thief's replay must reach the IdP within the 300 ms grace
+// period of its rotation, which CPU-bound neighbours can delay.
 func TestRoundTrip(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

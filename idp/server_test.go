@@ -19,6 +19,7 @@ import (
 )
 
 func TestTokenErrors(t *testing.T) {
+	t.Parallel()
 	validBasic := "Basic " + base64.StdEncoding.EncodeToString([]byte("kubernetes:"))
 	tests := []struct {
 		name     string
@@ -83,6 +84,7 @@ func TestTokenErrors(t *testing.T) {
 }
 
 func TestClientAuthenticationMethods(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.ClientSecret = "p@ss word+/=" })
 	form := url.Values{"grant_type": {"password"}, "username": {"mmosley"}, "password": {DemoPassword}}.Encode()
 	// client_secret_basic as RFC 6749 2.3.1 and golang.org/x/oauth2 encode it.
@@ -99,6 +101,7 @@ func TestClientAuthenticationMethods(t *testing.T) {
 }
 
 func TestIDTokenVerifiesAgainstJWKS(t *testing.T) {
+	t.Parallel()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +175,7 @@ func TestIDTokenVerifiesAgainstJWKS(t *testing.T) {
 }
 
 func TestDiscovery(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	rec := h.do(http.MethodGet, "/auth/idp/k8sIdp/.well-known/openid-configuration", "", "")
 	var d discoveryDoc
@@ -194,6 +198,7 @@ func TestDiscovery(t *testing.T) {
 // token: whatever the interleaving, exactly one rotates and the rest are
 // grace reuses that get the same new token (or, with grace 0, are refused).
 func TestRotationIsAtomic(t *testing.T) {
+	t.Parallel()
 	const (
 		rounds     = 30
 		goroutines = 48
@@ -256,6 +261,7 @@ func TestRotationIsAtomic(t *testing.T) {
 // TestGraceReuseFollowsChain: a token two rotations old, still inside its
 // grace window, is answered with the session's current tokens.
 func TestGraceReuseFollowsChain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.Grace = 10 * time.Second })
 	t0 := h.login("mmosley", DemoPassword, http.StatusOK).RefreshToken
 	t1 := h.refresh(t0, http.StatusOK)
@@ -275,6 +281,7 @@ func TestGraceReuseFollowsChain(t *testing.T) {
 }
 
 func TestSweepBoundsSessions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.MaxSessions = 3; c.SessionTTL = time.Minute })
 	for range 3 {
 		h.login("sim0001", SimulatedPassword, http.StatusOK)
@@ -297,6 +304,7 @@ func TestSweepBoundsSessions(t *testing.T) {
 }
 
 func TestRetiredHistoryIsBounded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.Grace = time.Hour })
 	first := h.login("mmosley", DemoPassword, http.StatusOK).RefreshToken
 	rt := first
@@ -310,6 +318,7 @@ func TestRetiredHistoryIsBounded(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	for _, c := range []Config{
 		{Issuer: ""},
 		{Issuer: "ftp://x/auth"},
@@ -326,6 +335,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestParseSigningKeyRejects(t *testing.T) {
+	t.Parallel()
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +353,7 @@ func TestParseSigningKeyRejects(t *testing.T) {
 }
 
 func TestTokenRoundTrip(t *testing.T) {
+	t.Parallel()
 	tok, err := newToken(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestDemoUsers(t *testing.T) {
+	t.Parallel()
 	u := DemoUsers()
 	tests := []struct {
 		user, password, dn string
@@ -37,6 +38,7 @@ func TestDemoUsers(t *testing.T) {
 }
 
 func TestParseUsersRejects(t *testing.T) {
+	t.Parallel()
 	const hash = `"$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6"`
 	tests := map[string]string{
 		"empty":          ``,
@@ -58,6 +60,7 @@ func TestParseUsersRejects(t *testing.T) {
 }
 
 func TestLoadUsers(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "users.yaml")
 	doc := "users:\n  - username: alice\n    password_hash: \"$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6\"\n    dn: cn=Alice [Ops],ou=people,o=Example\n"
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
@@ -76,6 +79,7 @@ func TestLoadUsers(t *testing.T) {
 }
 
 func TestLatencyQuantiles(t *testing.T) {
+	t.Parallel()
 	var l latencies
 	if l.quantile(0.99) != 0 {
 		t.Error("empty histogram has a quantile")

@@ -20,6 +20,7 @@ import (
 // as long up to a minute, makes the watcher unready with the reason, and
 // clears both once a write succeeds.
 func TestCheckpointRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
 	state := filepath.Join(t.TempDir(), "state")
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: 5 * time.Second,
@@ -64,6 +65,7 @@ func TestCheckpointRetriesWithBackoff(t *testing.T) {
 // The ids an older version left in sent.log move into the ledger: they are
 // not sent again, and the old file is gone.
 func TestLegacySentLogMovesIntoTheLedger(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	id := alert.ID("reuse-ip-mismatch", "1:2", 10, "raw")
 	os.WriteFile(filepath.Join(state, legacySentLogFile), []byte(id+"\n"), 0o640)
@@ -87,6 +89,7 @@ func TestLegacySentLogMovesIntoTheLedger(t *testing.T) {
 // temporary file as large as it; a watcher starting removes them, so a
 // restart loop does not fill the state directory.
 func TestStartRemovesTemporaryFilesOfAKill(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	left := []string{checkpointFile + ".tmp123456", checkpointFile + ".tmp7", sinks.LedgerFile + ".tmp99"}
 	for _, name := range append(left, "notes.txt") {
@@ -117,6 +120,7 @@ func TestStartRemovesTemporaryFilesOfAKill(t *testing.T) {
 // until it is read, but for a mark that it is unread (the next start says
 // so if it is gone by then); the draining one is kept.
 func TestCheckpointLeavesOutAFileWaitingForAnOlderGeneration(t *testing.T) {
+	t.Parallel()
 	gen := source.FileID{Dev: 1, Ino: 3, Fingerprint: "gen3"}
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
 	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")
@@ -181,6 +185,7 @@ func splitUnread(all []source.Position) (resume, unread []source.Position) {
 // the next start began afresh at the path, skipping the generations still
 // to read.
 func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
+	t.Parallel()
 	gen := source.FileID{Dev: 1, Ino: 4, Fingerprint: "gen4"}
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
 	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")
@@ -200,6 +205,7 @@ func TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead(t *testing.T) {
 // generation's first data does not make the drained generation's position
 // go: the file at the path still waits, unread, behind it.
 func TestCheckpointKeepsADrainedGenerationWhileAnotherFileIsRead(t *testing.T) {
+	t.Parallel()
 	gen := source.FileID{Dev: 1, Ino: 4, Fingerprint: "gen4"}
 	cur := source.FileID{Dev: 1, Ino: 9, Fingerprint: "current"}
 	other := source.FileID{Dev: 1, Ino: 12, Fingerprint: "other pod"}
@@ -232,6 +238,7 @@ func TestCheckpointKeepsADrainedGenerationWhileAnotherFileIsRead(t *testing.T) {
 // file shares its inode but is not saved, and without the copy's position
 // the next start skipped the copies still to read.
 func TestCheckpointKeepsADrainedCopyBesideTheFileItWasCopiedFrom(t *testing.T) {
+	t.Parallel()
 	copied := source.FileID{Dev: 1, Ino: 7, Fingerprint: "first generation"}
 	next := source.FileID{Dev: 1, Ino: 8, Fingerprint: "next copy"}
 	now := source.FileID{Dev: 1, Ino: 7, Fingerprint: "third generation"}
@@ -254,6 +261,7 @@ func TestCheckpointKeepsADrainedCopyBesideTheFileItWasCopiedFrom(t *testing.T) {
 // it neither as restored nor as drained, even while another generation
 // waits unread, or every later start would say it was lost again.
 func TestCheckpointForgetsAFileGoneBeforeTheStart(t *testing.T) {
+	t.Parallel()
 	gone := source.FileID{Dev: 1, Ino: 4, Fingerprint: "deleted unread"}
 	next := source.FileID{Dev: 1, Ino: 5, Fingerprint: "next generation"}
 	line := refreshLine("10:00:00,000", "198.51.100.23", "f1")

@@ -36,6 +36,7 @@ func runBatches(t *testing.T, dir string, batches []source.Batch) []source.Posit
 // cursor and virtual offset of the record still being assembled, or of the
 // end its Idle batch named; an Ended one is forgotten.
 func TestCheckpointKeepsCursors(t *testing.T) {
+	t.Parallel()
 	id := source.FileID{Fingerprint: "containerd://abc"}
 	line := func(off int64, cur, text string) source.Batch {
 		return source.Batch{Key: "kube:ns/p/c#x", Path: "ns/p/c", ID: id, Offset: off, Cursor: cur, Data: []byte(text + "\n")}
@@ -87,6 +88,7 @@ func TestCheckpointKeepsCursors(t *testing.T) {
 
 // Alert ids name a container's log by its container id, not its path.
 func TestSourceIDOfAContainer(t *testing.T) {
+	t.Parallel()
 	b := source.Batch{Path: "ns/p/c", ID: source.FileID{Fingerprint: "containerd://abc"}, Cursor: "x"}
 	if got := sourceID(b); got != "containerd://abc" {
 		t.Errorf("sourceID %q", got)
@@ -99,6 +101,7 @@ func TestSourceIDOfAContainer(t *testing.T) {
 
 // Two containers' positions are told apart by their ids: both are 0/0.
 func TestSameStream(t *testing.T) {
+	t.Parallel()
 	a, b := source.FileID{Fingerprint: "containerd://a"}, source.FileID{Fingerprint: "containerd://b"}
 	if sameStream(a, b) || !sameStream(a, a) {
 		t.Error("container ids not compared")
@@ -113,6 +116,7 @@ func TestSameStream(t *testing.T) {
 // file is read (until then its position, at its end, stands for where the
 // reading got to: TestCheckpointKeepsADrainedGenerationUntilTheNextIsRead).
 func TestCheckpointForgetsEndedFiles(t *testing.T) {
+	t.Parallel()
 	id := source.FileID{Dev: 1, Ino: 2, Fingerprint: "fp", FingerprintLen: 2}
 	next := source.FileID{Dev: 1, Ino: 3, Fingerprint: "nx", FingerprintLen: 2}
 	line := refreshLine("10:00:00,000", "198.51.100.40", "fa")

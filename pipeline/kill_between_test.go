@@ -31,6 +31,7 @@ func tortureReplay(n int) string {
 // line is not known to be whole: the next run reads the reuse line again
 // and must judge it after the refreshes the checkpoint kept, and alert.
 func TestKillAfterCheckpointJudgesTheRereadReuseAfterItsRefreshes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
 	id := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}
@@ -93,6 +94,7 @@ func lastLine(s string) string {
 // file's. (Each source's clock was found by name, and either file could
 // answer.)
 func TestRotatedFileKeepsItsOwnClock(t *testing.T) {
+	t.Parallel()
 	for i := range 20 {
 		var alerted mismatches
 		deliver := alerted.deliver

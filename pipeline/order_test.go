@@ -30,6 +30,7 @@ func tieReplicas() (a, b string) {
 }
 
 func TestScanOrderOfArgumentsDoesNotMatter(t *testing.T) {
+	t.Parallel()
 	a, b := tieReplicas()
 	run := func(inputs ...Input) string {
 		_, alerts, err := scan(t, inputs...)
@@ -82,6 +83,7 @@ func TestWatchBreaksTiesAsScanDoes(t *testing.T) {
 // merge queue, and catching up crawled with 50,000 events in every
 // checkpoint.
 func TestWatchDoesNotHoldAGenerationForThoseWaitingBehindIt(t *testing.T) {
+	t.Parallel()
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Deliver: func(context.Context, []alert.Alert) error { return nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 // ingress is still busy (it waited for the next token request through that
 // pod, or for 50,000 queued events, before).
 func TestBusyIngressLogHoldsNoAlertBack(t *testing.T) {
+	t.Parallel()
 	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin()})
 	h.send("ingress", nginxLine("10:00:00", "203.0.113.9")+nginxLine("10:00:01", "192.0.2.66"))
 	h.send("pod-a", refreshLine("10:00:00,100", "10.1.67.12", "fa")+reuseLines("10:00:01,500", "10.1.67.12", "fb")+
@@ -43,6 +44,7 @@ func TestBusyIngressLogHoldsNoAlertBack(t *testing.T) {
 // (order.go): a proxy's log is still recognised on its first data, so
 // token events wait for its records from the start.
 func TestAnnouncedProxyLogIsExpected(t *testing.T) {
+	t.Parallel()
 	for _, announce := range []bool{false, true} {
 		t.Run(fmt.Sprintf("announced first %v", announce), func(t *testing.T) {
 			h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin()})

@@ -140,6 +140,7 @@ func nginxLine(clock, client string) string {
 // and its clock (the proxy records' times) tells the watcher it has moved
 // past a reuse, which then waits for no settle time.
 func TestWatchFollowsProxyLogs(t *testing.T) {
+	t.Parallel()
 	h := newWatchHarness(t, time.Hour)
 	h.send("ingress", "I1123 09:59:59.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"+
 		nginxLine("10:00:01", "198.51.100.40")+nginxLine("10:00:05", "192.0.2.99")+nginxLine("10:00:06", "192.0.2.7"))

@@ -33,6 +33,7 @@ func (c *stepClock) add(d time.Duration) {
 // controller (the demo's ingress act failed about one run in two when the
 // follower read the two files in different polls).
 func TestQuietProxyLogStillBringsTheRecordInFlight(t *testing.T) {
+	t.Parallel()
 	for _, gap := range []time.Duration{0, 20 * time.Millisecond, 150 * time.Millisecond} {
 		t.Run(gap.String(), func(t *testing.T) {
 			clock := &stepClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}

@@ -10,6 +10,7 @@ import (
 
 // The built-in rules carry their own tests; they must all pass.
 func TestBuiltinRuleTests(t *testing.T) {
+	t.Parallel()
 	demo, err := geo.Demo()
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ func scan(t *testing.T, inputs ...Input) (Summary, []string, error) {
 // The block-parallel reader, with any block size, over reads or a mapping,
 // must find exactly what the sequential Scanner finds.
 func TestBlockReaderAgreesWithScanner(t *testing.T) {
+	t.Parallel()
 	data, truth := generated(t, 3<<20, 7)
 	want := func() (Summary, []string) {
 		var c collected
@@ -112,6 +113,7 @@ func TestBlockReaderAgreesWithScanner(t *testing.T) {
 // Replicas: each request went to one of three pods. Scanned together, every
 // replay is found; scanned alone, a pod misses the refreshes others logged.
 func TestScanMergesReplicas(t *testing.T) {
+	t.Parallel()
 	bufs := make([]bytes.Buffer, 3)
 	ws := []io.Writer{&bufs[0], &bufs[1], &bufs[2]}
 	truth, err := loggen.WriteReplicas(ws, loggen.Config{Size: 6 << 20, Seed: 3, ReplayShare: 0.01})
@@ -140,6 +142,7 @@ func TestScanMergesReplicas(t *testing.T) {
 
 // Every replay the generator wrote raises reuse-ip-mismatch; no race does.
 func TestScanMatchesGroundTruth(t *testing.T) {
+	t.Parallel()
 	data, truth := generated(t, 8<<20, 11)
 	sum, _, err := scan(t, Input{Name: "gen.log", R: bytes.NewReader(data)})
 	if err != nil {
@@ -155,6 +158,7 @@ func TestScanMatchesGroundTruth(t *testing.T) {
 }
 
 func TestScanReadErrorKeepsTheOthers(t *testing.T) {
+	t.Parallel()
 	data, truth := generated(t, 1<<20, 5)
 	broken := io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(errors.New("input/output error")))
 	sum, _, err := scan(t,
@@ -171,6 +175,7 @@ func TestScanReadErrorKeepsTheOthers(t *testing.T) {
 }
 
 func TestScanCancelled(t *testing.T) {
+	t.Parallel()
 	data, _ := generated(t, 4<<20, 5)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -181,6 +186,7 @@ func TestScanCancelled(t *testing.T) {
 }
 
 func TestScanParseErrorsReported(t *testing.T) {
+	t.Parallel()
 	line := "[2026-11-23 10:00:00,000][t] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=a,o=T - NONE [1.2.3] - [null]\n"
 	for _, n := range []int{1, 20} {
 		var got []string
@@ -209,6 +215,7 @@ func newStore() *correlate.Memory { return correlate.NewMemory(correlate.Limits{
 // must still be one record to the block reader, as it is to the Scanner:
 // the reader takes a larger block rather than split it.
 func TestBlockReaderKeepsLongRecordWhole(t *testing.T) {
+	t.Parallel()
 	head, _ := generated(t, 1<<20, 3)
 	tail, _ := generated(t, 1<<20, 4)
 	var long bytes.Buffer

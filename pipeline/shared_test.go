@@ -44,6 +44,7 @@ func newSharedHarnessStore(t *testing.T, url, owner string, settle time.Duration
 // moving (other requests), so it is committed by its own log's clock, well
 // inside the settle time.
 func TestSharedRefreshOnABusyReplicaArrivesInTime(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	a := newSharedHarness(t, srv.URL(0), "a", time.Second)
 	b := newSharedHarness(t, srv.URL(0), "b", time.Second)
@@ -70,6 +71,7 @@ func TestSharedRefreshOnABusyReplicaArrivesInTime(t *testing.T) {
 // it is back, before pod-b's watcher judges the replay of that refresh's
 // token against Redis (which restarted empty).
 func TestSharedRefreshLearnedWhileRedisWasDownIsWrittenBack(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	a, storeA := newSharedHarnessStore(t, srv.URL(0), "a", time.Second)
 	b := newSharedHarness(t, srv.URL(0), "b", time.Second)

@@ -11,6 +11,7 @@ import (
 // own file (by path among those of its identity), never to another that
 // shares the identity, whose queue waits its turn.
 func TestStreamOfEventAmongCopiesOfOneFile(t *testing.T) {
+	t.Parallel()
 	all := []*stream{
 		{key: "c2", path: "app.log.2", sourceID: "1:7"},
 		{key: "c1", path: "app.log.1", sourceID: "1:7"},

@@ -96,6 +96,7 @@ func (h *watchHarness) count(rule string) int {
 // A replay seen on pod-b before pod-a's log brings the refresh it follows:
 // the reuse waits for pod-a, then is judged against that refresh.
 func TestWatchHoldsReuseForOtherReplica(t *testing.T) {
+	t.Parallel()
 	h := newWatchHarness(t, 5*time.Second)
 	h.send("pod-a", refreshLine("10:00:00,000", "203.0.113.1", "fa")) // pod-a is busy, at 10:00:00
 	h.send("pod-b", reuseLines("10:00:01,500", "192.0.2.99", "fb"))   // the replay, ahead of pod-a
@@ -117,6 +118,7 @@ func TestWatchHoldsReuseForOtherReplica(t *testing.T) {
 // With pod-a busy and never reaching the reuse's time, the settle time ends
 // the wait.
 func TestWatchSettleEndsTheWait(t *testing.T) {
+	t.Parallel()
 	h := newWatchHarness(t, 200*time.Millisecond)
 	// pod-a's refresh is followed by another line, so it is a record, but
 	// pod-a stays busy and short of the reuse's time.
@@ -138,6 +140,7 @@ func TestWatchSettleEndsTheWait(t *testing.T) {
 
 // One source: nothing waits.
 func TestWatchOneSourceDoesNotWait(t *testing.T) {
+	t.Parallel()
 	h := newWatchHarness(t, time.Hour)
 	h.send("only", refreshLine("10:00:00,000", "198.51.100.40", "fa")+reuseLines("10:00:01,500", "192.0.2.99", "fb"))
 	h.idle("only")
@@ -156,6 +159,7 @@ func TestWatchOneSourceDoesNotWait(t *testing.T) {
 // must still pair with the ExpiredRefreshTokenUsed line that follows it,
 // not be learned as the user's refresh because pod-b's clock passed it.
 func TestWatchPairsByTheSourcesOwnClock(t *testing.T) {
+	t.Parallel()
 	h := newWatchHarness(t, time.Hour)
 	other := func(at, thread string) string {
 		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 %s] INFO  AccessLog - [AzSuccess] - k8sidp - %s - uid=someone,o=Tremolo - NONE [203.0.113.5] - [f%s]\n", at, thread, tokenURL, thread)
@@ -181,6 +185,7 @@ func TestWatchPairsByTheSourcesOwnClock(t *testing.T) {
 // A source that is gone leaves no series behind: pods come and go with new
 // names, and /metrics must not grow with every pod ever seen.
 func TestWatchForgetsMetricsOfEndedSources(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	metrics := NewMetrics(reg, nil)
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Metrics: metrics, Deliver: func(context.Context, []alert.Alert) error { return nil }})
@@ -210,6 +215,7 @@ func TestWatchForgetsMetricsOfEndedSources(t *testing.T) {
 // the whole history every few seconds would only churn the heap and disk.
 // New lines are checkpointed again.
 func TestWatchCheckpointsOnlyChanges(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: dir, CheckpointEvery: 10 * time.Millisecond,
 		Deliver: func(context.Context, []alert.Alert) error { return nil }})
@@ -269,6 +275,7 @@ func TestWatchCheckpointsOnlyChanges(t *testing.T) {
 // idleRelease, busy again as soon as data comes, and busy when it stops
 // idle: the command's hook (GOGC, returning memory) relies on the pairs.
 func TestWatchIdleHook(t *testing.T) {
+	t.Parallel()
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
 	calls := make(chan bool, 16)
@@ -321,6 +328,7 @@ func TestWatchIdleHook(t *testing.T) {
 // (the thief refreshing with the replayed token a moment later) must wait
 // behind it, or the replaying address looks known when the reuse is judged.
 func TestWatchHoldsAUsersLaterEventsBehindItsReuse(t *testing.T) {
+	t.Parallel()
 	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 200 * time.Millisecond, Shared: true})
 	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa")+
 		reuseLines("10:00:01,000", "192.0.2.99", "fb")+

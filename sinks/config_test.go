@@ -14,6 +14,7 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
+	t.Parallel()
 	const doc = `
 format: json            # a flag: not ours to read
 sinks:
@@ -78,6 +79,7 @@ sinks:
 }
 
 func TestParseConfigErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		doc  string
@@ -133,6 +135,7 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 func TestParseConfigWithoutSinks(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{"", "format: json\n", "sinks:\n", "sinks: []\n", "# nothing\n"} {
 		cfgs, err := parseConfig("c.yaml", []byte(doc))
 		if err != nil || len(cfgs) != 0 {
@@ -154,6 +157,7 @@ func parseFlags(t *testing.T, args ...string) *Flags {
 }
 
 func TestFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -215,6 +219,7 @@ func TestFlags(t *testing.T) {
 }
 
 func TestBuildReadsSecretFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	srv := newSlackServer(t)
 	tokenFile := filepath.Join(dir, "token")
@@ -257,6 +262,7 @@ func TestBuildReadsSecretFiles(t *testing.T) {
 }
 
 func TestBuildErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, []byte("\n"), 0o600)

@@ -51,6 +51,7 @@ func closeNow(t *testing.T, d *Dispatcher) {
 }
 
 func TestDispatcherFiltersPerSink(t *testing.T) {
+	t.Parallel()
 	all, high, geo := &fakeSink{}, &fakeSink{}, &fakeSink{}
 	d, err := newDispatcher(DispatcherOptions{},
 		Route{Name: "all", Sink: all},
@@ -82,6 +83,7 @@ func TestDispatcherFiltersPerSink(t *testing.T) {
 }
 
 func TestDispatcherDeadSinkBlocksNobody(t *testing.T) {
+	t.Parallel()
 	dead := &fakeSink{block: make(chan struct{})} // never answers
 	live := &fakeSink{}
 	d, err := newDispatcher(DispatcherOptions{StateDir: t.TempDir()},
@@ -117,6 +119,7 @@ func TestDispatcherDeadSinkBlocksNobody(t *testing.T) {
 }
 
 func TestRetryLoopWaits(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		errs      []error
@@ -175,6 +178,7 @@ func TestRetryLoopWaits(t *testing.T) {
 }
 
 func TestMaxAgeDeadLetters(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var mu sync.Mutex
 	now := t0
@@ -218,6 +222,7 @@ func TestMaxAgeDeadLetters(t *testing.T) {
 }
 
 func TestQueuedAlertsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"close", "kill"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
@@ -273,6 +278,7 @@ func TestQueuedAlertsSurviveRestart(t *testing.T) {
 }
 
 func TestJournalSurvivesATornLine(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	stuck := &fakeSink{block: make(chan struct{})}
 	d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: stuck})
@@ -300,6 +306,7 @@ func TestJournalSurvivesATornLine(t *testing.T) {
 }
 
 func TestRemovedSinkDeadLetters(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "old", Sink: &fakeSink{block: make(chan struct{})}})
 	if err != nil {
@@ -321,6 +328,7 @@ func TestRemovedSinkDeadLetters(t *testing.T) {
 }
 
 func TestCloseWithoutStateDirDeadLetters(t *testing.T) {
+	t.Parallel()
 	log, logs := newTestLogger()
 	d, err := newDispatcher(DispatcherOptions{Logger: log}, Route{Name: "s", Sink: &fakeSink{block: make(chan struct{})}})
 	if err != nil {
@@ -341,6 +349,7 @@ func TestCloseWithoutStateDirDeadLetters(t *testing.T) {
 }
 
 func TestThrottleSaysHowManyWereSuppressed(t *testing.T) {
+	t.Parallel()
 	sink := &fakeSink{}
 	d, err := newDispatcher(DispatcherOptions{},
 		Route{Name: "pager", Sink: sink, Delivery: Delivery{Throttle: 10 * time.Minute, ThrottleKey: []string{"user"}}})
@@ -371,6 +380,7 @@ func TestThrottleSaysHowManyWereSuppressed(t *testing.T) {
 }
 
 func TestDigestWhenManyWait(t *testing.T) {
+	t.Parallel()
 	sink := &digestSink{}
 	sink.block = make(chan struct{})
 	d, err := newDispatcher(DispatcherOptions{}, Route{Name: "slack", Sink: sink, Delivery: Delivery{DigestAfter: 5, DigestMax: 20}})
@@ -397,6 +407,7 @@ func TestDigestWhenManyWait(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	dir := t.TempDir()
@@ -437,6 +448,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestDispatcherRejectsDuplicateNames(t *testing.T) {
+	t.Parallel()
 	_, err := newDispatcher(DispatcherOptions{}, Route{Name: "a", Sink: &fakeSink{}}, Route{Name: "a", Sink: &fakeSink{}})
 	if err == nil || !strings.Contains(err.Error(), `two sinks named "a"`) {
 		t.Errorf("err = %v", err)
@@ -444,6 +456,7 @@ func TestDispatcherRejectsDuplicateNames(t *testing.T) {
 }
 
 func TestJournalCompactsOnStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sink := &fakeSink{}
 	d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "s", Sink: sink})
@@ -476,6 +489,7 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 }
 
 func TestAlertsWithoutIDAreNeverDuplicates(t *testing.T) {
+	t.Parallel()
 	sink := &fakeSink{}
 	d, err := newDispatcher(DispatcherOptions{}, Route{Name: "s", Sink: sink})
 	if err != nil {
@@ -492,6 +506,7 @@ func TestAlertsWithoutIDAreNeverDuplicates(t *testing.T) {
 // A rewrite of the journal cut short by a kill -9 leaves a temporary file
 // as large as the journal; the next start removes it.
 func TestJournalStartRemovesATemporaryFileOfAKill(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tmp := filepath.Join(dir, JournalFile+".tmp31337")
 	if err := os.WriteFile(tmp, []byte(`{"op":"journal"`), 0o600); err != nil {

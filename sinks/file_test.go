@@ -13,6 +13,7 @@ import (
 )
 
 func TestFileAppendsJSONLines(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "alerts", "alerts.jsonl")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	os.WriteFile(path, []byte(`{"earlier":"line"}`+"\n"), 0o644)
@@ -46,6 +47,7 @@ func TestFileAppendsJSONLines(t *testing.T) {
 }
 
 func TestFileFollowsRotation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "alerts.jsonl")
 	f, err := newFile(FileOptions{Path: path})
@@ -65,6 +67,7 @@ func TestFileFollowsRotation(t *testing.T) {
 
 // TestECSGolden pins the Elastic Common Schema form.
 func TestECSGolden(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ecs.jsonl")
 	f, err := newFile(FileOptions{Path: path, Format: FileECS})
 	if err != nil {
@@ -102,6 +105,7 @@ func TestECSGolden(t *testing.T) {
 }
 
 func TestFileOptionsChecked(t *testing.T) {
+	t.Parallel()
 	if _, err := newFile(FileOptions{}); err == nil {
 		t.Error("no path accepted")
 	}

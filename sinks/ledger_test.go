@@ -23,6 +23,7 @@ func alertsWithIDs(ids ...string) []alert.Alert {
 var id1, id2 = alert.ID("r", "s", 1, "one"), alert.ID("r", "s", 2, "two")
 
 func TestLedgerRemembersAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		file     string // what an earlier run left
@@ -69,6 +70,7 @@ func TestLedgerRemembersAcrossRestarts(t *testing.T) {
 
 // Ids recorded while the file could not be written reach it once it can.
 func TestLedgerWritesWhatFailedOnRetry(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", LedgerFile) // its directory does not exist yet
 	l, err := OpenLedger(LedgerOptions{Path: path})
@@ -93,6 +95,7 @@ func TestLedgerWritesWhatFailedOnRetry(t *testing.T) {
 }
 
 func TestLedgerCompacts(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), LedgerFile)
 	l, err := OpenLedger(LedgerOptions{Path: path, Capacity: 1000})
 	if err != nil {
@@ -114,6 +117,7 @@ func TestLedgerCompacts(t *testing.T) {
 }
 
 func TestFileHoldsWhatItWrote(t *testing.T) {
+	t.Parallel()
 	for _, format := range []FileFormat{FileJSON, FileECS} {
 		t.Run(string(format), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "alerts.jsonl")
@@ -140,6 +144,7 @@ func TestFileHoldsWhatItWrote(t *testing.T) {
 // Under a backlog the dispatcher hands the file many groups at once: all of
 // them are written, in order, with one fsync.
 func TestFileDigestWritesEveryGroup(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "alerts.jsonl")
 	f, err := newFile(FileOptions{Path: path})
 	if err != nil {
@@ -162,6 +167,7 @@ func TestFileDigestWritesEveryGroup(t *testing.T) {
 // held, and the fragment is cut off when the file is opened again, so the
 // file holds only whole JSON lines and the alert, written again, once.
 func TestFileAfterATornWrite(t *testing.T) {
+	t.Parallel()
 	a := replay()
 	whole := `{"id":"0123456789abcdef0123","rule":"earlier"}` + "\n"
 	tests := []struct{ name, before string }{
@@ -244,6 +250,7 @@ func TestLedgerSyncsOnceForTheGroupsSinceTheLast(t *testing.T) {
 // recorded it is not; a leaving line torn by a crash is skipped; its ids
 // count as sent either way.
 func TestLedgerHandsOutWhatWasLeaving(t *testing.T) {
+	t.Parallel()
 	described := func(ids ...string) []alert.Alert {
 		g := alertsWithIDs(ids...)
 		for i := range g {
@@ -334,6 +341,7 @@ func TestLedgerHandsOutWhatWasLeaving(t *testing.T) {
 
 // Compaction keeps a group still to hand out as leaving.
 func TestLedgerCompactionKeepsWhatIsLeaving(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), LedgerFile)
 	l, err := OpenLedger(LedgerOptions{Path: path, Capacity: 1000})
 	if err != nil {

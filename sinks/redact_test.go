@@ -11,6 +11,7 @@ import (
 )
 
 func TestSecretNeverPrints(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		secret Secret
 		shown  string
@@ -43,6 +44,7 @@ func TestSecretNeverPrints(t *testing.T) {
 }
 
 func TestScrubberOnErrors(t *testing.T) {
+	t.Parallel()
 	hook := "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX"
 	s := newScrubber(hook, "xoxb-1234-5678-abcdefabcdef")
 	inner := errors.New("boom")

@@ -17,6 +17,7 @@ import (
 )
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	scrub := newScrubber("https://hooks.example/services/T0/B0/secretsecretsecret")
 	tests := []struct {
 		name string
@@ -57,6 +58,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		attempt int
 		random  float64
@@ -77,6 +79,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		in   string
@@ -100,6 +103,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestStatusErrorReadsResponse(t *testing.T) {
+	t.Parallel()
 	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"12"}}}
 	e := newStatusError(resp, []byte("rate_limited\n\n please slow down"), time.Now())
 	if e.RetryAfter != 12*time.Second || e.Error() != "HTTP 429 Too Many Requests: rate_limited please slow down (retry after 12s)" {

@@ -92,9 +92,13 @@ func closedAddr(t *testing.T) string {
 // a Dispatcher that logs and dead-letters, and looks for the secrets in
 // every error, log line and dead letter.
 func TestSecretsNeverShown(t *testing.T) {
+	t.Parallel()
 	echo, slow := echoServer(t, 0), echoServer(t, 300*time.Millisecond)
 	decoding := decodingEchoServer(t)
 	down := "http://" + closedAddr(t)
+	// Made here, not in the makers: the subtests run in parallel, after
+	// this function has returned.
+	unwritable, syslogDown := t.TempDir(), closedAddr(t)
 	hook := func(base string) Secret { return Secret(base + "/services/T0001/B0001/Hook5ecretHook5ecretHook") }
 	webhook := func(base string) WebhookOptions {
 		return WebhookOptions{URL: Secret(base + "/ingest?key=w3bh00kk3y"), Secret: "hmac-5hared-key",
@@ -149,14 +153,14 @@ func TestSecretsNeverShown(t *testing.T) {
 		// File and syslog hold no secrets; they are here so a secret
 		// added to them later meets this test.
 		{"file, unwritable", func() (Sink, error) {
-			dir := t.TempDir()
-			os.WriteFile(filepath.Join(dir, "a-file"), nil, 0o600) // where a directory should be
-			return newFile(FileOptions{Path: filepath.Join(dir, "a-file", "alerts.jsonl")})
+			os.WriteFile(filepath.Join(unwritable, "a-file"), nil, 0o600) // where a directory should be
+			return newFile(FileOptions{Path: filepath.Join(unwritable, "a-file", "alerts.jsonl")})
 		}},
-		{"syslog, down", func() (Sink, error) { return newSyslog(SyslogOptions{Network: "tcp", Address: closedAddr(t)}) }},
+		{"syslog, down", func() (Sink, error) { return newSyslog(SyslogOptions{Network: "tcp", Address: syslogDown}) }},
 	}
 	for _, m := range makers {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			s, err := m.make()
 			if err != nil {
 				checkNoSecret(t, "constructor error", err.Error())
@@ -199,6 +203,7 @@ func TestSecretsNeverShown(t *testing.T) {
 }
 
 func TestConfigErrorsHideSecrets(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "hook")
 	os.WriteFile(bad, []byte("hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook\n"), 0o600)

@@ -12,6 +12,7 @@ import (
 // The message shows what graceguard did about the event: the sessions it
 // ended (or would have, in a dry run), or why it did not.
 func TestSlackShowsTheResponse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		res  *alert.Response

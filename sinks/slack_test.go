@@ -129,6 +129,7 @@ func indentJSON(t *testing.T, v any) string {
 // TestSlackBlockKitGolden pins the messages a responder sees. Run with
 // -update to rewrite testdata/golden/slack-*.json after a deliberate change.
 func TestSlackBlockKitGolden(t *testing.T) {
+	t.Parallel()
 	digest := [][]alert.Alert{replayGroup(), {plain("5e6f7a8b9c0d1e2f3a4b")}, {replay()}, {proxied()}}
 	tests := []struct {
 		name   string
@@ -181,6 +182,7 @@ func checkBlockKitLimits(t *testing.T, blocks []slack.Block) {
 }
 
 func TestSlackMessageStaysWithinLimits(t *testing.T) {
+	t.Parallel()
 	a := replay()
 	a.User = "uid=" + strings.Repeat("x", 3000) + ",o=Tremolo"
 	a.Description = strings.Repeat("long description <b> & ", 300)
@@ -196,6 +198,7 @@ func TestSlackMessageStaysWithinLimits(t *testing.T) {
 }
 
 func TestSlackMessageEscapesMarkup(t *testing.T) {
+	t.Parallel()
 	a := plain("x")
 	a.User = "uid=<!channel>&`evil`,o=T"
 	_, blocks := slackMessage([]alert.Alert{a}, "")
@@ -219,6 +222,7 @@ func TestSlackMessageEscapesMarkup(t *testing.T) {
 }
 
 func TestSlackIncomingWebhook(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		status  int
@@ -246,7 +250,13 @@ func TestSlackIncomingWebhook(t *testing.T) {
 				time.Sleep(tt.delay)
 				return tt.status, tt.header, tt.body
 			}
-			s, err := newSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Timeout: 100 * time.Millisecond})
+			// Only the slow answer meets the short timeout: the others, beside
+			// the package's parallel tests on a loaded machine, timed out too.
+			timeout := 10 * time.Second
+			if tt.delay > 0 {
+				timeout = 100 * time.Millisecond
+			}
+			s, err := newSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Timeout: timeout})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,6 +285,7 @@ func TestSlackIncomingWebhook(t *testing.T) {
 }
 
 func TestSlackWebAPI(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		status  int
@@ -327,6 +338,7 @@ func TestSlackWebAPI(t *testing.T) {
 }
 
 func TestSlackThreadsPerUser(t *testing.T) {
+	t.Parallel()
 	srv := newSlackServer(t)
 	s, err := newSlack(SlackOptions{Token: testToken, Channel: "C0123", APIURL: srv.URL + "/api/", MaxThreads: 2, Interval: time.Millisecond})
 	if err != nil {
@@ -363,6 +375,7 @@ func TestSlackThreadsPerUser(t *testing.T) {
 }
 
 func TestSlackPacesMessages(t *testing.T) {
+	t.Parallel()
 	srv := newSlackServer(t)
 	s, err := newSlack(SlackOptions{WebhookURL: Secret(srv.URL + hookPath), Interval: 50 * time.Millisecond, Burst: 2})
 	if err != nil {
@@ -381,6 +394,7 @@ func TestSlackPacesMessages(t *testing.T) {
 }
 
 func TestSlackOptionsChecked(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		opt  SlackOptions
 		want string
@@ -405,6 +419,7 @@ func TestSlackOptionsChecked(t *testing.T) {
 }
 
 func TestSlackMessageLeadsWithTheMostSevere(t *testing.T) {
+	t.Parallel()
 	g := replayGroup()
 	text, _ := slackMessage([]alert.Alert{g[1], g[0]}, "")
 	if !strings.HasPrefix(text, "CRITICAL reuse-geo-jump and 1 more rule") {
@@ -418,6 +433,7 @@ func TestSlackMessageLeadsWithTheMostSevere(t *testing.T) {
 // within milliseconds shows no absurd speed; the next steps are there
 // without a runbook.
 func TestSlackMessageForTheResponder(t *testing.T) {
+	t.Parallel()
 	g := replayGroup()
 	for i := range g {
 		g[i].User = `cn=Larsen\, Priya,ou=people,o=Example`

@@ -164,6 +164,7 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
 }
 
 func TestSyslogOverEachTransport(t *testing.T) {
+	t.Parallel()
 	serverTLS, roots := selfSigned(t)
 	for _, network := range []string{"udp", "tcp", "tls"} {
 		t.Run(network, func(t *testing.T) {
@@ -195,6 +196,7 @@ func TestSyslogOverEachTransport(t *testing.T) {
 }
 
 func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, "tcp", nil)
 	s, err := newSyslog(SyslogOptions{Network: "tcp", Address: c.addr, Hostname: "gg-host"})
 	if err != nil {
@@ -217,9 +219,12 @@ func TestSyslogReconnectsAfterCollectorRestart(t *testing.T) {
 }
 
 func TestSyslogTLSRefusesAnUnknownCollector(t *testing.T) {
+	t.Parallel()
 	serverTLS, _ := selfSigned(t)
 	c := newCollector(t, "tcp", serverTLS)
-	s, err := newSyslog(SyslogOptions{Network: "tls", Address: c.addr, Timeout: time.Second})
+	// The refusal comes at the handshake; the timeout is only for a hang
+	// (1 s ran out first beside the package's parallel tests, loaded).
+	s, err := newSyslog(SyslogOptions{Network: "tls", Address: c.addr, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +235,7 @@ func TestSyslogTLSRefusesAnUnknownCollector(t *testing.T) {
 }
 
 func TestSyslogDownIsRetried(t *testing.T) {
+	t.Parallel()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens
@@ -247,6 +253,7 @@ func TestSyslogDownIsRetried(t *testing.T) {
 }
 
 func TestSyslogUDPStaysUnderMaxSize(t *testing.T) {
+	t.Parallel()
 	c := newCollector(t, "udp", nil)
 	s, err := newSyslog(SyslogOptions{Address: c.addr, Hostname: "gg-host", MaxUDPSize: 2048})
 	if err != nil {
@@ -267,6 +274,7 @@ func TestSyslogUDPStaysUnderMaxSize(t *testing.T) {
 }
 
 func TestSyslogFormatEscapesStructuredData(t *testing.T) {
+	t.Parallel()
 	s, _ := newSyslog(SyslogOptions{Address: "127.0.0.1:514", Hostname: "gg host\n", AppName: "graceguard"})
 	a := plain("x")
 	a.User = `uid=a"b]c\d,o=T`
@@ -282,6 +290,7 @@ func TestSyslogFormatEscapesStructuredData(t *testing.T) {
 }
 
 func TestSyslogOptionsChecked(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		opt  SyslogOptions
 		want string

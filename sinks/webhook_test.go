@@ -51,6 +51,7 @@ func webhookServer(t *testing.T, statuses ...int) (*httptest.Server, func() []we
 }
 
 func TestWebhookPostsAlertJSONSigned(t *testing.T) {
+	t.Parallel()
 	srv, reqs := webhookServer(t)
 	w, err := newWebhook(WebhookOptions{
 		URL: Secret(srv.URL + "/ingest?key=k3yk3yk3y"), Secret: "shared-hmac-key",
@@ -86,6 +87,7 @@ func TestWebhookPostsAlertJSONSigned(t *testing.T) {
 }
 
 func TestWebhookSignatureIsHMACSHA256(t *testing.T) {
+	t.Parallel()
 	// RFC 4231 test case 2.
 	got := sign("Jefe", []byte("what do ya want for nothing?"))
 	if got != "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" {
@@ -94,6 +96,7 @@ func TestWebhookSignatureIsHMACSHA256(t *testing.T) {
 }
 
 func TestWebhookFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		statuses []int
@@ -127,6 +130,7 @@ func TestWebhookFailures(t *testing.T) {
 }
 
 func TestWebhookRetryDoesNotRepost(t *testing.T) {
+	t.Parallel()
 	srv, reqs := webhookServer(t, 200, 503) // the second alert of the group fails once
 	w, err := newWebhook(WebhookOptions{URL: Secret(srv.URL)})
 	if err != nil {
@@ -149,6 +153,7 @@ func TestWebhookRetryDoesNotRepost(t *testing.T) {
 }
 
 func TestWebhookTimeout(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(300 * time.Millisecond)
 	}))
@@ -167,6 +172,7 @@ func TestWebhookTimeout(t *testing.T) {
 }
 
 func TestWebhookOptionsChecked(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		opt  WebhookOptions
 		want string

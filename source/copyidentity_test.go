@@ -17,6 +17,7 @@ import (
 // begun just before a checkpoint, read for half a second, killed, copied
 // away while down and read again under the copy's inode).
 func TestFollowCopyReadAgainUnderThePathsIdentity(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// save leaves lines 0-9 copied to path.1, the file at path empty,
@@ -82,6 +83,7 @@ func TestFollowCopyReadAgainUnderThePathsIdentity(t *testing.T) {
 // lines a restart would read again from a copy are then read under the
 // same identity, whichever way they were first read.
 func TestFollowReadsNoticedCopiesUnderThePathsInode(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "app.log")
 	w := newWriter(t, path, "l")
 	w.write(10)

@@ -187,6 +187,7 @@ func (w *writer) keepWriting(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 func TestFollowRotation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		rotate func(t *testing.T, w *writer, path string)
@@ -234,6 +235,7 @@ func TestFollowRotation(t *testing.T) {
 	for _, tt := range tests {
 		for _, m := range modes {
 			t.Run(tt.name+"/"+m.name, func(t *testing.T) {
+				t.Parallel()
 				dir := t.TempDir()
 				path := filepath.Join(dir, "app.log")
 				w := newWriter(t, path, "line")
@@ -261,6 +263,7 @@ func TestFollowRotation(t *testing.T) {
 // A file truncated and rewritten past the old read offset between two
 // polls is noticed by its changed first bytes.
 func TestFollowTruncationRewrittenPastOffset(t *testing.T) {
+	t.Parallel()
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) { testTruncationRewrittenPastOffset(t, m.pollOnly) })
 	}
@@ -291,6 +294,7 @@ func testTruncationRewrittenPastOffset(t *testing.T, pollOnly bool) {
 }
 
 func TestFollowGlobPicksUpNewFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := newWriter(t, filepath.Join(dir, "a.log"), "a")
 	a.write(5)
@@ -310,6 +314,7 @@ func TestFollowGlobPicksUpNewFiles(t *testing.T) {
 }
 
 func TestFollowFromEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w := newWriter(t, filepath.Join(dir, "a.log"), "x")
 	w.write(5)
@@ -327,6 +332,7 @@ func TestFollowFromEnd(t *testing.T) {
 // A restart resumes where the last one stopped, also when the file was
 // rotated while graceguard was down.
 func TestFollowResumesFromPositions(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	w := newWriter(t, path, "l")
@@ -366,6 +372,7 @@ func TestFollowResumesFromPositions(t *testing.T) {
 }
 
 func TestFollowStdin(t *testing.T) {
+	t.Parallel()
 	r, w := io.Pipe()
 	c, _, _ := follow(t, Options{Patterns: []string{"-"}, Stdin: r})
 	for i := range 3 {
@@ -393,6 +400,7 @@ func TestFollowStdin(t *testing.T) {
 }
 
 func TestIdentity(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a")
 	os.WriteFile(path, []byte(strings.Repeat("x", 1000)), 0o644)
@@ -415,6 +423,7 @@ func TestIdentity(t *testing.T) {
 // A backlog is read in large chunks, and once the file has been quiet the
 // follower goes back to a small read buffer instead of keeping a MiB.
 func TestReadBufferFollowsTheBacklog(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "app.log")
 	var block strings.Builder
 	for i := 0; block.Len() < 4*quietChunk; i++ {

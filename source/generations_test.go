@@ -85,6 +85,7 @@ func (c *collector) checkInOrder(t *testing.T, prefix string, from, to int) {
 // Whatever happened while graceguard was down, a restart reads every line
 // written meanwhile once, oldest generation first.
 func TestFollowGenerationsWhileDown(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// down runs while the follower is stopped, writing lines from 20 on
@@ -173,6 +174,7 @@ func TestFollowGenerationsWhileDown(t *testing.T) {
 // A follower that looks only after the file was rotated twice (stopped,
 // or behind) reads the generation in between, in order.
 func TestFollowLagsTwoRotations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		rotate func(t *testing.T, path string)
@@ -230,6 +232,7 @@ func (c *collector) waitIdle(t *testing.T) {
 // A generation older than the file a position names, and newer than one
 // still draining, was finished: it is not read again.
 func TestFollowDoesNotRereadFinishedGenerations(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	var ids []Position
@@ -260,6 +263,7 @@ func TestFollowDoesNotRereadFinishedGenerations(t *testing.T) {
 // them, or a restart takes them for finished (the file after them has a
 // position) and skips their lines.
 func TestFollowAnnouncesChainedGenerations(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	w := newWriter(t, path, "l")
@@ -385,6 +389,7 @@ func savedLikeWatcher(t *testing.T, opt Options, act func(), ready func([]Positi
 // older checkpoint's, kept), the copy is found by that one first; the
 // empty file's position still says which copies came after it.
 func TestFollowCopytruncatedWhileEmptyAtCheckpoint(t *testing.T) {
+	t.Parallel()
 	for _, m := range modes {
 		for _, withRead := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/with the read position %v", m.name, withRead), func(t *testing.T) {
@@ -497,6 +502,7 @@ func (w *watcherPositions) saved() []Position {
 // boundary leaves a checkpoint that skips a generation (a generation that
 // drained before the next was read, a file found empty).
 func TestFollowRestartAfterEveryBatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		rotate func(t *testing.T, path string)

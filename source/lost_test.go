@@ -39,6 +39,7 @@ func (s *syncBuffer) String() string {
 // generations after it are read all the same. One read to its end and
 // deleted since was finished: nothing is said.
 func TestFollowReportsAGenerationDeletedBeforeItWasRead(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// down, with lines 0-9 in path, returns the position saved before
@@ -168,6 +169,7 @@ func continued(t *testing.T, path string, w *writer) *writer {
 // said and counted with all its bytes; one that could not be opened for
 // another reason is not lost.
 func TestFollowReportsAListedGenerationGoneBeforeItWasOpened(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "app.log")
 	w := newWriter(t, path+".3", "l")
 	w.write(10)
@@ -196,6 +198,7 @@ func TestFollowReportsAListedGenerationGoneBeforeItWasOpened(t *testing.T) {
 // never taken for the newest generation read (which would make the
 // generations before it look finished).
 func TestFollowUnreadPositions(t *testing.T) {
+	t.Parallel()
 	t.Run("gone", func(t *testing.T) {
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "app.log")

@@ -29,6 +29,7 @@ func eventsOnly(path string) Options {
 // With only events to wake it, the follower reads every line once, in
 // order, across each kind of rotation.
 func TestFollowEventsOnly(t *testing.T) {
+	t.Parallel()
 	if _, err := newNotifier(); err != nil {
 		t.Skip("no file events here:", err)
 	}
@@ -87,6 +88,7 @@ func (failingNotifier) watchFile(*os.File, string) (int, error) {
 // Where events never arrive, the safety look finds the bytes they did not
 // announce and the file is polled from then on, said once.
 func TestFollowFallsBackToPollingWithoutEvents(t *testing.T) {
+	t.Parallel()
 	if _, err := newNotifier(); err != nil {
 		t.Skip("no file events here:", err)
 	}
@@ -136,6 +138,7 @@ func TestFollowFallsBackToPollingWithoutEvents(t *testing.T) {
 // With events the follower looks at a busy file at each write, not at the
 // next safety look: the fallback is never chosen where events arrive.
 func TestFollowEventsKeepEvents(t *testing.T) {
+	t.Parallel()
 	if _, err := newNotifier(); err != nil {
 		t.Skip("no file events here:", err)
 	}
@@ -161,6 +164,7 @@ func TestFollowEventsKeepEvents(t *testing.T) {
 // already read, the second the lines written between the two. Those are
 // read from the second copy, in order, once.
 func TestFollowTwoCopytruncatesBetweenLooks(t *testing.T) {
+	t.Parallel()
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,8 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testparallel"
 	"github.com/graceguard/graceguard/internal/testsync"
 )
 
@@ -31,27 +29,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	waitBoundParallelism()
-	os.Exit(m.Run())
-}
-
-// waitBoundParallel is how many parallel tests run at once unless -parallel
-// says otherwise. The default, GOMAXPROCS, suits tests that compute; these
-// mostly wait (settle times, a child process starting, a poll interval, the
-// demo's story): run two at a time on two cores they kept the CPU a fifth
-// busy (21 s of CPU in 63 s), and the package took the sum of its waits.
-// Under the race detector they compute (raceEnabled), and keep the default.
-const waitBoundParallel = 8
-
-func waitBoundParallelism() {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set && !raceEnabled && runtime.GOMAXPROCS(0) < waitBoundParallel {
-		if err := flag.Set("test.parallel", strconv.Itoa(waitBoundParallel)); err != nil {
-			panic(err)
-		}
-	}
+	// Most of these tests wait (settle times, a child process starting, a
+	// poll interval, the demo's story): run two at a time on two cores they
+	// kept the CPU a fifth busy (21 s of CPU in 63 s).
+	os.Exit(testparallel.Run(m))
 }
 
 type watchRun struct {
@@ -181,21 +162,34 @@ func TestWatchLifecycle(t *testing.T) {
 	if code, _ := get(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Errorf("/readyz %d", code)
 	}
-	_, metrics := get(t, "http://"+addr+"/metrics")
-	for _, want := range []string{
-		`graceguard_alerts_total{rule="reuse-ip-mismatch",severity="high"} 1`,
-		`graceguard_events_total{kind="grace_reuse"} 1`,
-		`graceguard_lines_read_total{source="` + logPath + `"} 3`,
-		`graceguard_tracked_users 1`,
-		`graceguard_evictions_total{what="users"} 0`,
-		`graceguard_sink_deliveries_total{sink="stdout"} 1`,
-		`graceguard_lag_seconds`,
-		`graceguard_parse_errors_total 0`,
-		`graceguard_generations_lost_total 0`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
+	// The watcher publishes its counts once a batch, after the batch's
+	// alerts went out (pipeline's publish): a scrape right after the first
+	// alert could come first, and did under -race.
+	lacking := func() (out []string) {
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		for _, want := range []string{
+			`graceguard_alerts_total{rule="reuse-ip-mismatch",severity="high"} 1`,
+			`graceguard_events_total{kind="grace_reuse"} 1`,
+			`graceguard_lines_read_total{source="` + logPath + `"} 3`,
+			`graceguard_tracked_users 1`,
+			`graceguard_evictions_total{what="users"} 0`,
+			`graceguard_sink_deliveries_total{sink="stdout"} 1`,
+			`graceguard_lag_seconds`,
+			`graceguard_parse_errors_total 0`,
+			`graceguard_generations_lost_total 0`,
+		} {
+			if !strings.Contains(metrics, want) {
+				out = append(out, want)
+			}
 		}
+		return out
+	}
+	lacks := lacking()
+	for deadline := time.Now().Add(testsync.Patience); len(lacks) > 0 && time.Now().Before(deadline); lacks = lacking() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range lacks {
+		t.Errorf("/metrics lacks %q", want)
 	}
 
 	// A broken rule file on SIGHUP: logged, old rules kept.

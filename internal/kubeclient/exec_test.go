@@ -92,6 +92,7 @@ func (p *plugin) info() map[string]any {
 // API versions; the plugin gets its arguments, environment and
 // KUBERNETES_EXEC_INFO.
 func TestExecToken(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{execV1, execV1beta1} {
 		t.Run(v, func(t *testing.T) {
 			srv := newAPIServer(t, nil)
@@ -119,6 +120,7 @@ func TestExecToken(t *testing.T) {
 
 // A credential is run for again once its expirationTimestamp has passed.
 func TestExecExpiry(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	p := newPlugin(t)
 	hc := mustClient(t, &Config{Host: srv.URL, CAData: srv.caPEM(), Exec: p.config(execV1)})
@@ -136,6 +138,7 @@ func TestExecExpiry(t *testing.T) {
 
 // A 401 makes the next request run the plugin again.
 func TestExecRefused(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	srv.setAccept(func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer token-2" })
 	p := newPlugin(t)
@@ -151,6 +154,7 @@ func TestExecRefused(t *testing.T) {
 
 // Requests at once run the plugin once.
 func TestExecConcurrent(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	p := newPlugin(t)
 	p.credential(execV1, map[string]any{"token": "token-{{RUN}}"})
@@ -172,6 +176,7 @@ func TestExecConcurrent(t *testing.T) {
 // A plugin's client certificate is offered to a server that requires one;
 // a new one closes the connections made with the old.
 func TestExecClientCertificate(t *testing.T) {
+	t.Parallel()
 	ca := testcert.NewCA(t)
 	srv := newAPIServer(t, ca)
 	p := newPlugin(t)
@@ -209,6 +214,7 @@ func TestExecClientCertificate(t *testing.T) {
 
 // With provideClusterInfo, the plugin is told about the cluster.
 func TestExecClusterInfo(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	p := newPlugin(t)
 	p.credential(execV1, map[string]any{"token": "t"})
@@ -223,6 +229,7 @@ func TestExecClusterInfo(t *testing.T) {
 
 // Static credentials win over the plugin, which is then never run.
 func TestExecUnusedBesideAToken(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	p := newPlugin(t)
 	p.credential(execV1, map[string]any{"token": "from-plugin"})
@@ -235,6 +242,7 @@ func TestExecUnusedBesideAToken(t *testing.T) {
 // A plugin that fails or prints no usable credential fails the request
 // with why, and never with the credential.
 func TestExecErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		command  string // "": the plugin
@@ -287,6 +295,7 @@ func TestExecErrors(t *testing.T) {
 }
 
 func TestLimitedOutput(t *testing.T) {
+	t.Parallel()
 	b := &limitedBuffer{max: 4}
 	if _, err := b.Write([]byte("12345")); err == nil {
 		t.Error("more than the limit")

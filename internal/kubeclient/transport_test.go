@@ -26,6 +26,7 @@ func mustClient(t *testing.T, c *Config) *http.Client {
 // Requests go over HTTP/2 with the token, the user agent and
 // impersonation headers.
 func TestClientHeaders(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	c := &Config{Host: srv.URL, CAData: srv.caPEM(), Token: "tok", UserAgent: "graceguard",
 		Impersonate: Impersonation{User: "jane", UID: "42", Groups: []string{"dev", "ops"}, Extra: map[string][]string{"scopes/x y": {"view"}}}}
@@ -49,6 +50,7 @@ func TestClientHeaders(t *testing.T) {
 }
 
 func TestClientBasicAuth(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	c := &Config{Host: srv.URL, CAData: srv.caPEM(), Username: "admin", Password: "pw"}
 	if code, who := get(t, mustClient(t, c), srv.URL); code != 200 || who != "basic:admin" {
@@ -58,6 +60,7 @@ func TestClientBasicAuth(t *testing.T) {
 
 // The server's certificate is checked against the CA, unless Insecure.
 func TestClientServerCertificate(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	if _, err := mustClient(t, &Config{Host: srv.URL, CAData: testcert.NewCA(t).PEM}).Get(srv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("another CA: %v", err)
@@ -89,6 +92,7 @@ func TestClientServerCertificate(t *testing.T) {
 // A client certificate is offered to a server that requires one: from
 // data, or from files read again when they are renewed.
 func TestClientCertificate(t *testing.T) {
+	t.Parallel()
 	ca := testcert.NewCA(t)
 	srv := newAPIServer(t, ca)
 	cert, key := ca.Client(t, "alice")
@@ -127,6 +131,7 @@ func TestClientCertificate(t *testing.T) {
 // A token file is read again as it rotates: after a minute, and at once
 // after a 401.
 func TestTokenFileRotation(t *testing.T) {
+	t.Parallel()
 	srv := newAPIServer(t, nil)
 	path := writeFile(t, filepath.Join(t.TempDir(), "token"), []byte("token-1\n"))
 	var valid atomic.Value
@@ -147,6 +152,7 @@ func TestTokenFileRotation(t *testing.T) {
 }
 
 func TestTokenSourcePeriod(t *testing.T) {
+	t.Parallel()
 	path := writeFile(t, filepath.Join(t.TempDir(), "token"), []byte("a"))
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	src := newTokenSource("initial", path)
@@ -187,6 +193,7 @@ func TestTokenSourcePeriod(t *testing.T) {
 
 // No redirect is followed: the credentials would go along.
 func TestClientFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
 	var leaked atomic.Bool
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		leaked.Store(r.Header.Get("Authorization") != "")
@@ -201,12 +208,14 @@ func TestClientFollowsNoRedirect(t *testing.T) {
 }
 
 func TestClientRefusesTokenAndBasic(t *testing.T) {
+	t.Parallel()
 	if _, err := (&Config{Host: "https://k", Token: "t", Username: "u"}).Client(); err == nil {
 		t.Error("a token and basic auth")
 	}
 }
 
 func TestServerURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		host string
 		tls  bool

@@ -10,6 +10,7 @@ const podObject = `{"kind":"Pod","apiVersion":"v1","metadata":{"name":"ou-a","na
 "lastState":{"terminated":{"containerID":"containerd://a","exitCode":1}}}]}}`
 
 func TestDecodeEvent(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, line string
 		typ, rv    string
@@ -42,6 +43,7 @@ func TestDecodeEvent(t *testing.T) {
 }
 
 func TestLocate(t *testing.T) {
+	t.Parallel()
 	status := func(js string) pod {
 		var p pod
 		if err := json.Unmarshal([]byte(`{"status":{"containerStatuses":[`+js+`]}}`), &p); err != nil {

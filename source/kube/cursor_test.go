@@ -6,6 +6,7 @@ import (
 )
 
 func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, c := range []cursor{
 		{},
 		{at: t0, n: 0},
@@ -23,6 +24,7 @@ func TestCursorRoundTrip(t *testing.T) {
 }
 
 func TestParseCursorRejects(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"", "x", "2026-11-23T10:00:00Z", "2026-11-23T10:00:00Z|", "2026-11-23T10:00:00Z|-1",
 		"2026-11-23 10:00:00|1", "2026-11-23T10:00:00Z|1|2", "2026-11-23T10:00:00.123456789Z|99999999999999999999999"} {
 		if c, err := parseCursor(s); err == nil {
@@ -34,6 +36,7 @@ func TestParseCursorRejects(t *testing.T) {
 // The API server passes sinceTime on to the kubelet without fractions;
 // asking for the cursor's whole second says what comes back.
 func TestCursorSince(t *testing.T) {
+	t.Parallel()
 	if _, ok := (cursor{}).since(); ok {
 		t.Error("the zero cursor asks for a sinceTime")
 	}
@@ -43,6 +46,7 @@ func TestCursorSince(t *testing.T) {
 }
 
 func TestSkipper(t *testing.T) {
+	t.Parallel()
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	tests := []struct {
 		name  string
@@ -70,6 +74,7 @@ func TestSkipper(t *testing.T) {
 
 // A line's cursor is what a restart resumes from to read that line again.
 func TestCursorAdvance(t *testing.T) {
+	t.Parallel()
 	var c cursor
 	stamps := []time.Time{t0, t0, t0.Add(1), t0.Add(1), t0.Add(1), t0.Add(2)}
 	var starts []cursor
@@ -96,6 +101,7 @@ func TestCursorAdvance(t *testing.T) {
 }
 
 func TestLineTime(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		line string
 		ok   bool

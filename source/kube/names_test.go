@@ -61,6 +61,7 @@ var selectorCases = []struct {
 // checkSelector accepts the selectors apimachinery's labels.Parse accepts,
 // and refuses the others.
 func TestCheckSelector(t *testing.T) {
+	t.Parallel()
 	for _, tt := range selectorCases {
 		err := checkSelector(tt.sel)
 		if (err == nil) != tt.ok {
@@ -93,6 +94,7 @@ var nameCases = []string{
 // The names are checked as apimachinery's validation checks them, with
 // its messages.
 func TestNames(t *testing.T) {
+	t.Parallel()
 	for _, s := range nameCases {
 		compareNames(t, s)
 	}

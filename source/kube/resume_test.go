@@ -116,6 +116,7 @@ func runPipeline(t *testing.T, srv *kubefake.Server, stateDir string, idle time.
 // and every replay alerts exactly once, the record that was still being
 // assembled at the stop included.
 func TestResumeAcrossRestart(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	state := t.TempDir()

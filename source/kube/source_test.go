@@ -17,6 +17,7 @@ import (
 // own stream, with every line exactly as the API sent it; a pod the
 // selector does not pick is not.
 func TestFollowsSelectedPods(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	srv.AddPod(ns, "ou-b", labels, container, "sidecar")
@@ -55,6 +56,7 @@ func TestFollowsSelectedPods(t *testing.T) {
 
 // --kube-pod follows one pod by name.
 func TestFollowsOnePodByName(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	srv.AddPod(ns, "ou-b", labels, container)
@@ -71,6 +73,7 @@ func TestFollowsOnePodByName(t *testing.T) {
 // With FromEnd, the pods running at start-up begin at their end; a pod
 // that appears later is read from its start.
 func TestFromEnd(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	srv.Log(ns, "ou-a", container, t0, lines("old", 5)...)
@@ -96,6 +99,7 @@ func TestFromEnd(t *testing.T) {
 // A container restart is a new stream read from its start; the old one is
 // read to its end and Ended.
 func TestContainerRestart(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	first := srv.ContainerID(ns, "ou-a", container)
@@ -140,6 +144,7 @@ func TestContainerRestart(t *testing.T) {
 
 // A deleted pod's stream is Ended.
 func TestPodDeleted(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	id := srv.ContainerID(ns, "ou-a", container)
@@ -156,6 +161,7 @@ func TestPodDeleted(t *testing.T) {
 // API server ends long streams, reconnects from the last line's second and
 // hands on every line once: lines sharing one timestamp included.
 func TestStreamBreaksAndReconnects(t *testing.T) {
+	t.Parallel()
 	for _, abrupt := range []bool{true, false} {
 		name := map[bool]string{true: "abrupt", false: "clean"}[abrupt]
 		t.Run(name, func(t *testing.T) {
@@ -198,6 +204,7 @@ func TestStreamBreaksAndReconnects(t *testing.T) {
 // A watch whose resource version expired (410 Gone as a status or as an
 // ERROR event) lists the pods again, and a pod added meanwhile is followed.
 func TestWatchExpiredRelists(t *testing.T) {
+	t.Parallel()
 	for _, asEvent := range []bool{false, true} {
 		name := map[bool]string{false: "status", true: "event"}[asEvent]
 		t.Run(name, func(t *testing.T) {
@@ -221,6 +228,7 @@ func TestWatchExpiredRelists(t *testing.T) {
 // Bookmarks for changes the selector does not pick keep the watch's
 // resource version fresh; the watch goes on.
 func TestWatchBookmarks(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	r := start(t, srv, Options{Container: container})
 	testsync.WaitFor(t, "ready", r.src.Ready)
@@ -239,6 +247,7 @@ func TestWatchBookmarks(t *testing.T) {
 // handed on again, including the ones sharing its timestamp, and offsets go
 // on from the checkpoint's.
 func TestResumesFromCursor(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	id := srv.ContainerID(ns, "ou-a", container)
@@ -269,6 +278,7 @@ func TestResumesFromCursor(t *testing.T) {
 // A checkpointed container instance that no pod has any more is Ended at
 // once, so the pipeline can forget it.
 func TestForgetsGoneCheckpointedStreams(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	gone := source.Position{Path: ns + "/ou-old/" + container, ID: source.FileID{Fingerprint: "containerd://gone"}, Offset: 77, Cursor: cursor{at: t0, n: 1}.String()}
@@ -289,6 +299,7 @@ func TestForgetsGoneCheckpointedStreams(t *testing.T) {
 // a few tries, and Ended; the container's next instance is read all the
 // same.
 func TestGivesUpALostLog(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	old := srv.ContainerID(ns, "ou-a", container)
@@ -314,6 +325,7 @@ func TestGivesUpALostLog(t *testing.T) {
 // Without the right credentials nothing is read, the source is not ready,
 // the failure is logged with what RBAC it needs, and the token is never.
 func TestUnauthorized(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	cfg := srv.ClientConfig() // with kubefake's usual token, now refused
@@ -335,6 +347,7 @@ func TestUnauthorized(t *testing.T) {
 // A followed pod's IP is known by its source name once its status has one,
 // and follows the status; a pod the selector does not pick is unknown.
 func TestPodAddrs(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ingress-a", labels, "controller")
 	srv.AddPod(ns, "ingress-b", labels, "controller")
@@ -365,6 +378,7 @@ func TestPodAddrs(t *testing.T) {
 // Lines Keep refuses are handed on blank after their timestamp, the same
 // length, so offsets and cursors go on as the log does.
 func TestKeepBlanksRefusedLines(t *testing.T) {
+	t.Parallel()
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ingress-a", labels, "controller")
 	srv.Log(ns, "ingress-a", "controller", t0, "to 10.1.67.56:8443", "to 10.1.67.57:8443", "again 10.1.67.56:8443")

@@ -194,6 +194,7 @@ func (w *Watcher) apply(l loaded) {
 	w.noteUnseen(cp.Positions, cp.Correlator.Pending, cp.Held)
 	w.det.correlator.Restore(cp.Correlator)
 	w.det.engine.Restore(cp.Throttle)
+	w.detCounted = w.detectorCountsNow()
 	w.attr.Restore(cp.Attribution, w.opt.now())
 	w.restoreUnjudged(cp.Held)
 	w.ledger.Remember(cp.Sent...) // a checkpoint from before the ledger

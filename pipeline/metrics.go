@@ -218,14 +218,10 @@ type detectorCounts struct {
 // counters, never the detector, which is not safe to read from another
 // goroutine.
 func (w *Watcher) detectorMetrics(m *Metrics) {
-	rs, cs := w.det.RuleStats(), w.det.CorrelatorStats()
-	var errs int64
-	for _, n := range rs.Errors {
-		errs += n
-	}
-	was := &w.detCounted
-	addCount(m.RuleErrors, errs, was.ruleErrors)
-	addCount(m.RuleThrottleEvicted, rs.ThrottleEvicted, was.throttleEvicted)
+	now, was := w.detectorCountsNow(), &w.detCounted
+	addCount(m.RuleErrors, now.ruleErrors, was.ruleErrors)
+	addCount(m.RuleThrottleEvicted, now.throttleEvicted, was.throttleEvicted)
+	cs := now.corr
 	for _, c := range [...]struct {
 		what     string
 		now, was int64
@@ -241,7 +237,20 @@ func (w *Watcher) detectorMetrics(m *Metrics) {
 			m.CorrEvicted.WithLabelValues(c.what).Add(float64(c.now - c.was))
 		}
 	}
-	*was = detectorCounts{ruleErrors: errs, throttleEvicted: rs.ThrottleEvicted, corr: cs}
+	*was = now
+}
+
+// detectorCountsNow reads the detector's counts. A restore from a
+// checkpoint takes them as counted: they are the earlier run's, and this
+// process's counters start at zero (Prometheus reads a restart as a reset,
+// and would count them again).
+func (w *Watcher) detectorCountsNow() detectorCounts {
+	rs := w.det.RuleStats()
+	var errs int64
+	for _, n := range rs.Errors {
+		errs += n
+	}
+	return detectorCounts{ruleErrors: errs, throttleEvicted: rs.ThrottleEvicted, corr: w.det.CorrelatorStats()}
 }
 
 // addCount adds to c what a count gained since it was counted; a count

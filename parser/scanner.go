@@ -68,10 +68,12 @@ type Scanner struct {
 	err   error
 	skip  bool // discarding the rest of a cut physical line
 	lines int64
-	cut   int64
-	bytes int64
-	asm   Assembler
-	rec   Record
+	// lineCut says the line rawLine returned last was cut at MaxRecord;
+	// the Assembler counts it (PushCut).
+	lineCut bool
+	bytes   int64
+	asm     Assembler
+	rec     Record
 }
 
 // NewScanner returns a Scanner reading r.
@@ -87,7 +89,11 @@ func (s *Scanner) Scan() bool {
 		if !ok {
 			break
 		}
-		if rec, ok := s.asm.Push(line, off, s.lines); ok {
+		push := s.asm.Push
+		if s.lineCut {
+			push = s.asm.PushCut
+		}
+		if rec, ok := push(line, off, s.lines); ok {
 			s.rec = rec
 			return true
 		}
@@ -108,7 +114,7 @@ func (s *Scanner) Err() error { return s.err }
 // Stats returns the counts so far.
 func (s *Scanner) Stats() Stats {
 	st := s.asm.Stats()
-	st.Bytes, st.Lines, st.Cut = s.bytes, s.lines, st.Cut+s.cut
+	st.Bytes, st.Lines = s.bytes, s.lines
 	return st
 }
 
@@ -138,6 +144,7 @@ type Assembler struct {
 	curOff     int64
 	curLine    int64
 	curCut     bool
+	nextCut    bool // the line being pushed was cut by its reader (PushCut)
 	haveCur    bool
 	afterIdle  bool // a record was handed out early; stray continuation lines are dropped
 	stats      Stats
@@ -152,6 +159,21 @@ func (a *Assembler) Push(line []byte, off, n int64) (Record, bool) {
 	if !ok {
 		return Record{}, false
 	}
+	return a.pushPayload(payload, poff, n)
+}
+
+// PushCut is Push for a line its reader cut at MaxRecord. The cut is
+// counted here, once for the record the line ends up in: a reader that
+// counted the line and let the Assembler count the record its continuation
+// overflows counted one record twice.
+func (a *Assembler) PushCut(line []byte, off, n int64) (Record, bool) {
+	payload, poff, ok := a.unwrap(line, off)
+	if !ok {
+		a.stats.Cut++ // in a partial line: no record owns it yet
+		return Record{}, false
+	}
+	a.nextCut = true
+	defer func() { a.nextCut = false }()
 	return a.pushPayload(payload, poff, n)
 }
 
@@ -177,6 +199,9 @@ func (a *Assembler) pushPayload(payload []byte, poff, n int64) (Record, bool) {
 	case !a.haveCur && (len(payload) == 0 || (a.afterIdle && !start)):
 		if len(payload) > 0 {
 			a.stats.Orphans++
+		}
+		if a.nextCut {
+			a.stats.Cut++
 		}
 		return Record{}, false
 	case !a.haveCur:
@@ -241,7 +266,10 @@ func (a *Assembler) startRecord(line []byte, off, n int64) {
 	a.cur = append(a.cur[:0], line...)
 	a.curOff = off
 	a.curLine = n
-	a.curCut = false
+	a.curCut = a.nextCut
+	if a.nextCut {
+		a.stats.Cut++
+	}
 	a.haveCur = true
 	a.afterIdle = false
 }
@@ -468,18 +496,19 @@ func (s *Scanner) rawLine() ([]byte, int64, bool) {
 		if !s.skip {
 			if i := bytes.IndexByte(s.buf[s.start:s.end], '\n'); i >= 0 {
 				off := s.base + int64(s.start)
-				if i > MaxRecord {
-					s.cut++
+				s.lineCut = i > MaxRecord
+				if s.lineCut {
 					return s.take(MaxRecord, i+1), off, true
 				}
 				return s.take(i, i+1), off, true
 			}
 			off := s.base + int64(s.start)
 			if n := s.end - s.start; n >= MaxRecord {
-				s.cut++
+				s.lineCut = true
 				s.skip = true
 				return s.take(MaxRecord, MaxRecord), off, true
 			} else if s.eof && n > 0 {
+				s.lineCut = false
 				return s.take(n, n), off, true
 			}
 		}

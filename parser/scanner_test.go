@@ -146,7 +146,9 @@ func TestScannerCRIStreamsAndErrors(t *testing.T) {
 
 func TestScannerCutsLongLines(t *testing.T) {
 	long := "[2026-11-23 10:00:00,000][main] INFO  X - " + strings.Repeat("x", MaxRecord+5000)
-	in := long + "\n" + lineA + "\n" + strings.Repeat("y", 3*MaxRecord) + "\n" + lineC + "\n"
+	// Each cut record counts once: the first by its line (its stack trace
+	// no longer fits), lineA's by the continuation that does not fit.
+	in := long + "\n\tat io.openunison.X(X.java:1)\n" + lineA + "\n" + strings.Repeat("y", 3*MaxRecord) + "\n" + lineC + "\n"
 	got, sc := scanAll(t, strings.NewReader(in))
 	if len(got) != 3 {
 		t.Fatalf("got %d records, want 3", len(got))
@@ -160,8 +162,8 @@ func TestScannerCutsLongLines(t *testing.T) {
 	if got[2].text != lineC {
 		t.Errorf("last record %q", got[2].text[:40])
 	}
-	if st := sc.Stats(); st.Cut < 2 || st.Lines != 4 {
-		t.Errorf("stats %+v, want at least 2 cut and 4 lines", st)
+	if st := sc.Stats(); st.Cut != 2 || st.Lines != 5 {
+		t.Errorf("stats %+v, want 2 cut (one per record) and 5 lines", st)
 	}
 }
 

@@ -13,12 +13,11 @@ import (
 	"github.com/graceguard/graceguard/rules"
 )
 
-// review2: one record whose first line is longer than MaxRecord and which
-// has a continuation line (a stack trace) is one cut record to scan and to
-// watch's parsed-ahead path (BlockStats counts records), but two to watch
-// reading line by line: pushLines counts the long line, then the Assembler
-// counts the record again when the continuation no longer fits.
-func TestReview2WatchCountsACutRecordWithContinuationOnce(t *testing.T) {
+// One record whose first line is longer than MaxRecord and which has a
+// continuation line (a stack trace) is one cut record, read line by line or
+// parsed ahead, as scan counts it: the line-by-line path once counted the
+// long line, then the record its continuation overflowed.
+func TestWatchCountsACutRecordWithContinuationOnce(t *testing.T) {
 	t.Parallel()
 	long := "[2026-11-23 10:00:00,000][XNIO-1 task-2] ERROR AccessLog - " + strings.Repeat("x", parser.MaxRecord) + "\n\tat io.openunison.X(X.java:1)\n"
 	data := long + refreshLine("10:00:01,000", "198.51.100.40", "fa") + refreshLine("10:00:02,000", "198.51.100.40", "fb")

@@ -594,13 +594,14 @@ func (w *Watcher) pushLines(ctx context.Context, s *stream, data []byte, off int
 		if n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
 		}
+		push := s.asm.Push
 		if n > parser.MaxRecord {
 			line = line[:parser.MaxRecord]
-			w.stats.Cut++
+			push = s.asm.PushCut // counted with its record (endLines)
 		}
 		s.line++
 		lines++
-		if rec, ok := s.asm.Push(line, off, s.line); ok {
+		if rec, ok := push(line, off, s.line); ok {
 			if err := w.record(ctx, s, rec); err != nil {
 				return lines, err
 			}
@@ -617,7 +618,7 @@ func (w *Watcher) pushLines(ctx context.Context, s *stream, data []byte, off int
 func (w *Watcher) endLines(s *stream, b source.Batch, lines int64) {
 	s.end = b.Offset + int64(len(b.Data))
 	if c := s.asm.Stats().Cut; c > s.cutSeen {
-		// records that grew past MaxRecord by their continuation lines
+		// records cut at MaxRecord, by a line or by their continuations
 		w.stats.Cut += c - s.cutSeen
 		s.cutSeen = c
 	}

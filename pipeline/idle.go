@@ -37,10 +37,14 @@ func (w *Watcher) tickEvery() time.Duration {
 // queued behind a source that sends nothing, ended sources still merging,
 // token events waiting for their proxy records (attribution's wall-clock
 // bound), files a checkpoint kept events of and not read yet (restoredWait),
-// and what a store learned while its shared part was down, written
-// back by the tick's flush once it is up.
+// what a store learned while its shared part was down, written
+// back by the tick's flush once it is up, and a file gone quiet less than
+// quietCommit ago, whose last refresh waits for it (sourceClock).
 func (w *Watcher) waitsOnClock() bool {
 	if wb, ok := w.store.(writingBack); ok && wb.WriteBackPending() > 0 {
+		return true
+	}
+	if w.quieting() {
 		return true
 	}
 	// A file the checkpoint kept events of and this run has not read holds
@@ -76,4 +80,19 @@ func (w *Watcher) busyAgain() {
 		w.opt.Idle(false)
 	}
 	w.busyAt, w.released = w.opt.now(), false
+}
+
+// quieting says whether a file went quiet less than quietCommit ago: the
+// refreshes it has waiting are committed once that has passed, at a tick.
+// The watcher may report itself idle sooner (its last batch took longer
+// than idleRelease to judge, or the idle batch came late), and a stopped
+// tick would leave them waiting for the next line of any file.
+func (w *Watcher) quieting() bool {
+	now := w.opt.now()
+	for _, s := range w.streams {
+		if s.idle && now.Sub(s.idleSince) < quietCommit {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,65 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// The last refresh of a file waits for its grace-reuse twin until the file
+// has been quiet for quietCommit. A watcher that reports itself idle
+// sooner than that after the file went quiet (its last batch took longer
+// than idleRelease to judge, or the file's idle batch came late) must
+// still tick once quietCommit has passed: nothing else commits the refresh
+// before the next line of any file, which may be hours away, and the
+// alerts it raises and the replicas sharing a store wait for it.
+func TestIdleWatcherCommitsTheLastRefreshAfterQuietCommit(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	store := &watchingStore{Memory: correlate.NewMemory(correlate.Limits{}), learned: map[string]bool{}}
+	idle := make(chan bool, 4)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Store: store, now: now, Deliver: discardAlerts,
+		Idle: func(b bool) { idle <- b }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two refreshes on one thread: the second commits the first (that
+	// request is over), which says the batch was judged; the second waits.
+	// A line after them ends the second's record.
+	line := func(at, dn, sid string) string {
+		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-9] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.40] - [%s]\n", at, tokenURL, dn, sid)
+	}
+	first, last := "uid=first,ou=shadow,o=Tremolo", "uid=last,ou=shadow,o=Tremolo"
+	data := line("10:00:00,000", first, "fa") + line("10:00:01,000", last, "fb") +
+		"[2026-11-23 10:00:01,500][main] INFO  Startup - nothing to see\n"
+	in := make(chan source.Batch)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, in) }()
+	defer func() { cancel(); <-done }()
+	in <- source.Batch{Key: "a", Path: "app.log", Data: []byte(data)}
+	testsync.WaitFor(t, "the batch judged", func() bool { return store.has(first) })
+	skew.Store(int64(5 * time.Second)) // judging it took longer than idleRelease
+	in <- source.Batch{Key: "a", Path: "app.log", Offset: int64(len(data)), Idle: true}
+	if !<-idle {
+		t.Fatal("the watcher said busy first")
+	}
+	if store.has(last) {
+		t.Skip("the last refresh was committed before the watcher went idle: nothing to test")
+	}
+	deadline := time.Now().Add(3 * time.Second) // quietCommit, an idle tick and more
+	for !store.has(last) {
+		if time.Now().After(deadline) {
+			t.Fatal("the file went quiet and the last refresh was never committed: the idle watcher stopped ticking before quietCommit passed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

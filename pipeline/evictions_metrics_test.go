@@ -97,18 +97,42 @@ func TestWatchCountsDetectorEvictionsOnMetrics(t *testing.T) {
 			var body string
 			t.Cleanup(func() {
 				if t.Failed() {
-					t.Logf("the last scrape's evictions and errors:\n%s", metricLines(body, "evicted", "errors"))
+					t.Logf("the last scrape:\n%s", metricLines(body, "graceguard_"))
 				}
 			})
-			testsync.WaitFor(t, tc.want, func() bool {
+			waitWhileReading(t, tc.want, func() (string, bool) {
 				body = scrape(t, srv.URL)
-				return strings.Contains(body, tc.want+"\n")
+				return metricLines(body, "graceguard_records_total"), strings.Contains(body, tc.want+"\n")
 			})
 			close(h.batches)
 			if err := <-h.done; err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// waitWhileReading waits for cond as testsync.WaitFor does, but gives up
+// only once progress (what it returns beside the condition) has stood
+// still for testsync.Patience: a backlog of tens of thousands of lines
+// under -race, beside other parallel tests, can take longer than that to
+// read without anything being wrong.
+func waitWhileReading(t *testing.T, what string, cond func() (progress string, ok bool)) {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(testsync.Patience)
+	for {
+		progress, ok := cond()
+		if ok {
+			return
+		}
+		if progress != last {
+			last, deadline = progress, time.Now().Add(testsync.Patience)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (reading stood still at %q)", what, last)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -27,15 +27,15 @@ type Input struct {
 
 // ScanOptions configure a batch scan.
 type ScanOptions struct {
-	Location   *time.Location // OpenUnison's zone; nil is UTC
-	Rules      *rules.Set
+	Location *time.Location // OpenUnison's zone; nil is UTC
+	Rules    *rules.Set
 	// LoadRules, when set, makes the rule set instead of Rules, on a
 	// goroutine of its own started with the scan: compiling the rules
 	// (~3 ms, a tenth of a 100 MB scan at grep's pace) overlaps the first
 	// blocks instead of coming before them. The first event judged waits
 	// for the set. Its error ends the scan before anything is judged and
 	// is Scan's error, as returned.
-	LoadRules func() (*rules.Set, error)
+	LoadRules  func() (*rules.Set, error)
 	Limits     correlate.Limits
 	PairWindow time.Duration
 	Deliver    Deliver

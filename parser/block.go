@@ -80,14 +80,15 @@ func (st *BlockStats) close(block []byte, start, end int, kind Kind, line int64,
 // nothing, and the access lines ClassifyLine keeps hold "[AuSuccess]"
 // (a login) or a URL ending "/token": "Au" or "ke". Four in five of
 // OpenUnison's ']'-ended lines hold neither, and one vector pass over the
-// line, already in the cache, costs less than reading its header.
+// line, already in the cache, costs less than reading its header. Both
+// pairs can only matter in the message, so the stamp is not searched.
 func classifyFirst(line []byte, rare bool) Kind {
 	if isLog4jShape(line) {
 		if line[len(line)-1] != ']' {
 			if !rare || indexOIDC(line) < 0 {
 				return KindOther
 			}
-		} else if !rare && !hasPair(line) {
+		} else if !rare && !hasPair(line[stampLen:]) {
 			return KindOther
 		}
 	}

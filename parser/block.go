@@ -30,33 +30,25 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 	recStart, kind := -1, KindOther
 	var recLine int64
 	end := 0
-	// The line ends come a batch at a time: a call into the kernel for
-	// each line cost a third of what finding its end did.
-	var ends [64]uint64
-	for next := 0; next < n; {
-		base := next
-		found := lineEnds(block[base:], oidcPrefix[oidcRare], ends[:])
-		for _, e := range ends[:found] {
-			pos := next
-			end = base + int(e>>1)
-			next = end + 1
-			line := block[pos:end]
-			st.Lines++
-			headed := IsRecordStart(line)
-			if recStart >= 0 {
-				if !headed {
-					continue // a continuation line
-				}
-				st.close(block, recStart, pos-1, kind, recLine, fn)
-			} else if len(bytes.TrimSpace(line)) == 0 {
-				continue // blank lines before the first record belong to nothing
+	for pos := 0; pos < n; pos = end + 1 {
+		nl, rare := lineEnd(block[pos:], oidcPrefix[oidcRare])
+		end = pos + nl
+		line := block[pos:end]
+		st.Lines++
+		headed := IsRecordStart(line)
+		if recStart >= 0 {
+			if !headed {
+				continue // a continuation line
 			}
-			if headed {
-				st.Headed++
-			}
-			recStart, recLine = pos, st.Lines
-			kind = classifyFirst(trimCR(line[:min(len(line), MaxRecord)]), e&1 != 0)
+			st.close(block, recStart, pos-1, kind, recLine, fn)
+		} else if len(bytes.TrimSpace(line)) == 0 {
+			continue // blank lines before the first record belong to nothing
 		}
+		if headed {
+			st.Headed++
+		}
+		recStart, recLine = pos, st.Lines
+		kind = classifyFirst(trimCR(line[:min(len(line), MaxRecord)]), rare)
 	}
 	if recStart >= 0 {
 		st.close(block, recStart, end, kind, recLine, fn)

@@ -2,7 +2,25 @@ package parser
 
 import "golang.org/x/sys/cpu"
 
+// lineEnd returns the offset of b's first '\n' (len(b) when it has none)
+// and whether the line before it holds c. SplitCandidates walks a block a
+// line at a time with it: the walk and the search for OpenIDConnectIdP's
+// rarest byte are one pass over the bytes instead of two, each of which
+// cost as much as the whole walk (README, "Where a scan's time goes").
+func lineEnd(b []byte, c byte) (end int, has bool) {
+	if hasAVX2 {
+		return lineEndAVX2(b, c)
+	}
+	return lineEndGeneric(b, c)
+}
+
 var hasAVX2 = cpu.X86.HasAVX2
+
+// lineEndAVX2 is lineEnd 32 bytes at a time (lineend_amd64.s). It never
+// loads past b's end: a block may end at the end of a mapped file.
+//
+//go:noescape
+func lineEndAVX2(b []byte, c byte) (end int, has bool)
 
 // hasPair reports whether b holds "ke" or "Au" (see classifyFirst).
 func hasPair(b []byte) bool {
@@ -17,23 +35,3 @@ func hasPair(b []byte) bool {
 //
 //go:noescape
 func pairsAVX2(b []byte) bool
-
-// lineEnds finds the ends of up to len(ends) lines of b from its start:
-// ends[i] is the offset in b of line i's '\n' (len(b) for a last line
-// without one) times two, plus one when the line holds c. It returns the
-// lines found, fewer than len(ends) only at b's end. SplitCandidates walks
-// a block with it: the walk and the search for OpenIDConnectIdP's rarest
-// byte are one pass over the bytes instead of two, each of which cost as
-// much as the whole walk (README, "Where a scan's time goes").
-func lineEnds(b []byte, c byte, ends []uint64) int {
-	if hasAVX2 {
-		return lineEndsAVX2(b, c, ends)
-	}
-	return lineEndsGeneric(b, c, ends)
-}
-
-// lineEndsAVX2 is lineEnds 64 bytes at a time (lineend_amd64.s). It never
-// loads past b's end.
-//
-//go:noescape
-func lineEndsAVX2(b []byte, c byte, ends []uint64) int

@@ -1,5 +1,115 @@
 #include "textflag.h"
 
+// func lineEndAVX2(b []byte, c byte) (end int, has bool)
+//
+// Lines are ~175 bytes: 64 bytes a step, whose c bytes are only ORed into
+// Y0 until the step that holds the newline, take about half the
+// instructions of 32-byte steps that each test and count both.
+TEXT ·lineEndAVX2(SB), NOSPLIT, $0-41
+	MOVQ b_base+0(FP), SI
+	MOVQ b_len+8(FP), BX
+	MOVBLZX c+24(FP), AX
+	XORQ DI, DI                // offset
+	XORQ R9, R9                // c seen (the last steps, the tail)
+	MOVQ AX, X1
+	VPBROADCASTB X1, Y1        // c in every byte
+	MOVQ $10, DX
+	MOVQ DX, X2
+	VPBROADCASTB X2, Y2        // '\n' in every byte
+	VPXOR Y0, Y0, Y0           // c seen in whole 64-byte steps
+
+loop64:
+	LEAQ 64(DI), R8
+	CMPQ R8, BX
+	JA   loop
+	VMOVDQU (SI)(DI*1), Y3
+	VMOVDQU 32(SI)(DI*1), Y6
+	VPCMPEQB Y3, Y2, Y4
+	VPCMPEQB Y6, Y2, Y7
+	VPOR     Y4, Y7, Y8
+	VPTEST   Y8, Y8
+	JNZ  found64
+	VPCMPEQB Y3, Y1, Y5
+	VPCMPEQB Y6, Y1, Y9
+	VPOR     Y5, Y0, Y0
+	VPOR     Y9, Y0, Y0
+	MOVQ R8, DI
+	JMP  loop64
+
+found64:
+	// The newline is in these 64 bytes: both halves' masks as one.
+	VPMOVMSKB Y4, R10
+	VPMOVMSKB Y7, R11
+	SHLQ $32, R11
+	ORQ  R11, R10
+	VPCMPEQB Y3, Y1, Y5
+	VPCMPEQB Y6, Y1, Y9
+	VPMOVMSKB Y5, R11
+	VPMOVMSKB Y9, R12
+	SHLQ $32, R12
+	ORQ  R12, R11
+	// Only the c bytes before the newline count.
+	BSFQ R10, CX
+	MOVQ $1, R12
+	SHLQ CX, R12
+	DECQ R12
+	ANDQ R12, R11
+	ORQ  R11, R9
+	ADDQ CX, DI
+	JMP  done
+
+loop:
+	LEAQ 32(DI), R8
+	CMPQ R8, BX
+	JA   tail
+	VMOVDQU (SI)(DI*1), Y3
+	VPCMPEQB Y3, Y2, Y4
+	VPCMPEQB Y3, Y1, Y5
+	VPMOVMSKB Y4, R10
+	VPMOVMSKB Y5, R11
+	TESTL R10, R10
+	JNZ  found
+	ORQ  R11, R9
+	MOVQ R8, DI
+	JMP  loop
+
+found:
+	// Only the c bytes before the newline count.
+	BSFL R10, CX
+	MOVL $1, R12
+	SHLL CX, R12
+	DECL R12
+	ANDL R12, R11
+	ORQ  R11, R9
+	ADDQ CX, DI
+	JMP  done
+
+tail:
+	// Fewer than 32 bytes left: one at a time, never past the end.
+	CMPQ DI, BX
+	JAE  done
+	MOVBLZX (SI)(DI*1), R10
+	CMPL R10, $10
+	JEQ  done
+	CMPL R10, AX
+	JNE  next
+	MOVL $1, R9
+next:
+	INCQ DI
+	JMP  tail
+
+done:
+	VPTEST Y0, Y0
+	JZ   ret
+	MOVL $1, R9
+
+ret:
+	VZEROUPPER
+	MOVQ DI, end+32(FP)
+	TESTQ R9, R9
+	SETNE has+40(FP)
+	RET
+
 // func pairsAVX2(b []byte) bool
 TEXT ·pairsAVX2(SB), NOSPLIT, $0-25
 	MOVQ b_base+0(FP), SI
@@ -81,135 +191,4 @@ yes:
 no:
 	VZEROUPPER
 	MOVB $0, ret+24(FP)
-	RET
-
-// func lineEndsAVX2(b []byte, c byte, ends []uint64) int
-//
-// Lines are ~175 bytes: 64 bytes a step, whose c bytes are only ORed into
-// Y0 until the step that holds the newline, take about half the
-// instructions of 32-byte steps that each test and count both. Up to
-// len(ends) lines go in one call: a call per line, with Go's wrapper for
-// assembly, cost a third as much as finding the line.
-TEXT ·lineEndsAVX2(SB), NOSPLIT, $0-64
-	MOVQ b_base+0(FP), SI
-	MOVQ b_len+8(FP), BX
-	MOVBLZX c+24(FP), AX
-	MOVQ ends_base+32(FP), R13
-	MOVQ ends_len+40(FP), R14
-	XORQ R15, R15              // lines found
-	XORQ DI, DI                // offset
-	MOVQ AX, X1
-	VPBROADCASTB X1, Y1        // c in every byte
-	MOVQ $10, DX
-	MOVQ DX, X2
-	VPBROADCASTB X2, Y2        // '\n' in every byte
-
-nextLine:
-	CMPQ R15, R14
-	JAE  out
-	CMPQ DI, BX
-	JAE  out
-	XORQ R9, R9                // c seen (the last steps, the tail)
-	VPXOR Y0, Y0, Y0           // c seen in whole 64-byte steps
-
-loop64:
-	LEAQ 64(DI), R8
-	CMPQ R8, BX
-	JA   loop
-	VMOVDQU (SI)(DI*1), Y3
-	VMOVDQU 32(SI)(DI*1), Y6
-	VPCMPEQB Y3, Y2, Y4
-	VPCMPEQB Y6, Y2, Y7
-	VPOR     Y4, Y7, Y8
-	VPTEST   Y8, Y8
-	JNZ  found64
-	VPCMPEQB Y3, Y1, Y5
-	VPCMPEQB Y6, Y1, Y9
-	VPOR     Y5, Y0, Y0
-	VPOR     Y9, Y0, Y0
-	MOVQ R8, DI
-	JMP  loop64
-
-found64:
-	VPMOVMSKB Y4, R10
-	VPMOVMSKB Y7, R11
-	SHLQ $32, R11
-	ORQ  R11, R10
-	VPCMPEQB Y3, Y1, Y5
-	VPCMPEQB Y6, Y1, Y9
-	VPMOVMSKB Y5, R11
-	VPMOVMSKB Y9, R12
-	SHLQ $32, R12
-	ORQ  R12, R11
-	BSFQ R10, CX
-	MOVQ $1, R12
-	SHLQ CX, R12
-	DECQ R12
-	ANDQ R12, R11
-	ORQ  R11, R9
-	ADDQ CX, DI
-	JMP  store
-
-loop:
-	LEAQ 32(DI), R8
-	CMPQ R8, BX
-	JA   tail
-	VMOVDQU (SI)(DI*1), Y3
-	VPCMPEQB Y3, Y2, Y4
-	VPCMPEQB Y3, Y1, Y5
-	VPMOVMSKB Y4, R10
-	VPMOVMSKB Y5, R11
-	TESTL R10, R10
-	JNZ  found
-	ORQ  R11, R9
-	MOVQ R8, DI
-	JMP  loop
-
-found:
-	BSFL R10, CX
-	MOVL $1, R12
-	SHLL CX, R12
-	DECL R12
-	ANDL R12, R11
-	ORQ  R11, R9
-	ADDQ CX, DI
-	JMP  store
-
-tail:
-	CMPQ DI, BX
-	JAE  store
-	MOVBLZX (SI)(DI*1), R10
-	CMPL R10, $10
-	JEQ  store
-	CMPL R10, AX
-	JNE  tailNext
-	MOVL $1, R9
-
-tailNext:
-	INCQ DI
-	JMP  tail
-
-store:
-	// ends[R15] = DI<<1 | c seen; the next line starts past the newline
-	// (past the end when there was none, which stops the walk).
-	VPTEST Y0, Y0
-	JZ   noAcc
-	MOVL $1, R9
-
-noAcc:
-	MOVQ DI, R10
-	SHLQ $1, R10
-	TESTQ R9, R9
-	JZ   noC
-	ORQ  $1, R10
-
-noC:
-	MOVQ R10, (R13)(R15*8)
-	INCQ R15
-	INCQ DI
-	JMP  nextLine
-
-out:
-	VZEROUPPER
-	MOVQ R15, ret+56(FP)
 	RET

@@ -2,7 +2,6 @@ package parser
 
 import (
 	"bytes"
-	"slices"
 	"testing"
 )
 
@@ -15,18 +14,9 @@ func lineEndRef(b []byte, c byte) (int, bool) {
 	return end, bytes.IndexByte(b[:end], c) >= 0
 }
 
-// lineEnd is lineEnds for one line, as the tests of single lines use it.
-func lineEnd(b []byte, c byte) (int, bool) {
-	var e [1]uint64
-	if lineEnds(b, c, e[:]) == 0 {
-		return len(b), false
-	}
-	return int(e[0] >> 1), e[0]&1 != 0
-}
-
-// lineEnds for one line (the vector kernel where the CPU has one) and
-// lineEndGeneric agree with the reference on every input, at every
-// offset, so every alignment and every tail length is seen.
+// lineEnd (the vector kernel where the CPU has one) and its generic
+// version agree with the reference on every input, at every offset, so
+// every alignment and every tail length is seen.
 func FuzzLineEnd(f *testing.F) {
 	f.Add([]byte(lineA+"\n"+lineB), byte('P'))
 	f.Add([]byte("0123456789012345678901234567890P\n"), byte('P'))
@@ -47,7 +37,7 @@ func FuzzLineEnd(f *testing.F) {
 	})
 }
 
-// Table cases for the edges of the kernel's 64- and 32-byte steps.
+// Table cases for the edges of the kernel's 32-byte steps.
 func TestLineEnd(t *testing.T) {
 	t.Parallel()
 	long := bytes.Repeat([]byte("a"), 100)
@@ -139,44 +129,4 @@ func TestHasPair(t *testing.T) {
 			t.Errorf("%s: hasPair = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-}
-
-// lineEndsRef is what lineEnds means, a line at a time with lineEndRef.
-func lineEndsRef(b []byte, c byte, max int) []uint64 {
-	var out []uint64
-	for pos := 0; len(out) < max && pos < len(b); {
-		end, has := lineEndRef(b[pos:], c)
-		e := uint64(pos+end) << 1
-		if has {
-			e |= 1
-		}
-		out = append(out, e)
-		pos += end + 1
-	}
-	return out
-}
-
-// lineEnds (the kernel where the CPU has one) and its generic version
-// agree with the reference for every room in ends, at every offset.
-func FuzzLineEnds(f *testing.F) {
-	f.Add([]byte(lineA+"\n"+lineB+"\n\n"+lineC), byte('P'))
-	f.Add([]byte("\n\n\nP\n"), byte('P'))
-	f.Add(bytes.Repeat([]byte("0123456789012345678901234567890P\n"), 9), byte('P'))
-	f.Add([]byte{}, byte('P'))
-	f.Fuzz(func(t *testing.T, b []byte, c byte) {
-		ends := make([]uint64, 70)
-		for i := range min(len(b)+1, 40) {
-			in := b[i:]
-			for _, room := range []int{1, 2, 3, 64, 70} {
-				want := lineEndsRef(in, c, room)
-				for name, f := range map[string]func([]byte, byte, []uint64) int{"lineEnds": lineEnds, "lineEndsGeneric": lineEndsGeneric} {
-					clear(ends)
-					n := f(in, c, ends[:room])
-					if n != len(want) || !slices.Equal(ends[:n], want) {
-						t.Fatalf("%s(%q, %q, room %d) = %v, want %v", name, in, c, room, ends[:n], want)
-					}
-				}
-			}
-		}
-	})
 }

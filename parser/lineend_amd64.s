@@ -1,62 +1,17 @@
 #include "textflag.h"
 
 // func lineEndAVX2(b []byte, c byte) (end int, has bool)
-//
-// Lines are ~175 bytes: 64 bytes a step, whose c bytes are only ORed into
-// Y0 until the step that holds the newline, take about half the
-// instructions of 32-byte steps that each test and count both.
 TEXT ·lineEndAVX2(SB), NOSPLIT, $0-41
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), BX
 	MOVBLZX c+24(FP), AX
 	XORQ DI, DI                // offset
-	XORQ R9, R9                // c seen (the last steps, the tail)
+	XORL R9, R9                // c seen
 	MOVQ AX, X1
 	VPBROADCASTB X1, Y1        // c in every byte
 	MOVQ $10, DX
 	MOVQ DX, X2
 	VPBROADCASTB X2, Y2        // '\n' in every byte
-	VPXOR Y0, Y0, Y0           // c seen in whole 64-byte steps
-
-loop64:
-	LEAQ 64(DI), R8
-	CMPQ R8, BX
-	JA   loop
-	VMOVDQU (SI)(DI*1), Y3
-	VMOVDQU 32(SI)(DI*1), Y6
-	VPCMPEQB Y3, Y2, Y4
-	VPCMPEQB Y6, Y2, Y7
-	VPOR     Y4, Y7, Y8
-	VPTEST   Y8, Y8
-	JNZ  found64
-	VPCMPEQB Y3, Y1, Y5
-	VPCMPEQB Y6, Y1, Y9
-	VPOR     Y5, Y0, Y0
-	VPOR     Y9, Y0, Y0
-	MOVQ R8, DI
-	JMP  loop64
-
-found64:
-	// The newline is in these 64 bytes: both halves' masks as one.
-	VPMOVMSKB Y4, R10
-	VPMOVMSKB Y7, R11
-	SHLQ $32, R11
-	ORQ  R11, R10
-	VPCMPEQB Y3, Y1, Y5
-	VPCMPEQB Y6, Y1, Y9
-	VPMOVMSKB Y5, R11
-	VPMOVMSKB Y9, R12
-	SHLQ $32, R12
-	ORQ  R12, R11
-	// Only the c bytes before the newline count.
-	BSFQ R10, CX
-	MOVQ $1, R12
-	SHLQ CX, R12
-	DECQ R12
-	ANDQ R12, R11
-	ORQ  R11, R9
-	ADDQ CX, DI
-	JMP  done
 
 loop:
 	LEAQ 32(DI), R8
@@ -69,7 +24,7 @@ loop:
 	VPMOVMSKB Y5, R11
 	TESTL R10, R10
 	JNZ  found
-	ORQ  R11, R9
+	ORL  R11, R9
 	MOVQ R8, DI
 	JMP  loop
 
@@ -80,7 +35,7 @@ found:
 	SHLL CX, R12
 	DECL R12
 	ANDL R12, R11
-	ORQ  R11, R9
+	ORL  R11, R9
 	ADDQ CX, DI
 	JMP  done
 
@@ -99,14 +54,9 @@ next:
 	JMP  tail
 
 done:
-	VPTEST Y0, Y0
-	JZ   ret
-	MOVL $1, R9
-
-ret:
 	VZEROUPPER
 	MOVQ DI, end+32(FP)
-	TESTQ R9, R9
+	TESTL R9, R9
 	SETNE has+40(FP)
 	RET
 

@@ -53,15 +53,6 @@ func TestLineEnd(t *testing.T) {
 		{"c after the newline in the same step", append([]byte("ab\nP"), long...)},
 		{"c in the last byte of a step", append(append(bytes.Repeat([]byte("a"), 31), 'P'), append(long, '\n')...)},
 		{"c in the tail", append(append([]byte{}, long[:40]...), 'P')},
-		// The 64-byte steps: a newline in either half, c in a whole step
-		// before the one with the newline, c after the newline in its step.
-		{"newline at 63", append(bytes.Repeat([]byte("a"), 63), '\n', 'P')},
-		{"newline at 64", append(bytes.Repeat([]byte("a"), 64), '\n', 'P')},
-		{"newline at 100, c at 3", append(append(append([]byte("abcP"), long[:96]...), '\n'), long...)},
-		{"newline at 40, c at 50", append(append(append(append([]byte{}, long[:40]...), '\n'), long[:9]...), append([]byte("P"), long...)...)},
-		{"newline at 20, c at 40", append(append(append(append([]byte{}, long[:20]...), '\n'), long[:19]...), append([]byte("P"), long...)...)},
-		{"c at 63, newline at 64", append(append(bytes.Repeat([]byte("a"), 63), 'P', '\n'), long...)},
-		{"c at 64 after a whole step, newline at 130", append(append(append(bytes.Repeat([]byte("a"), 64), 'P'), long[:65]...), append([]byte("\n"), long...)...)},
 	} {
 		for _, c := range []byte{'P', '\n', 0} {
 			wantEnd, wantHas := lineEndRef(tc.b, c)

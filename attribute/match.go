@@ -225,6 +225,12 @@ func (a *Attributor) hasTwin(j int) bool {
 
 // candidates appends to dst the waiting records that can be ev's request.
 func (a *Attributor) candidates(ev *parser.Event, dst []int) []int {
+	if len(a.records) == 0 {
+		// No proxy record held (a scan of OpenUnison's logs alone passes
+		// every token event here): the search below would find none after
+		// working out the window and the endpoint's path.
+		return dst
+	}
 	// A record can only be ev's if it ended at most its precision (1 s at
 	// most) before ev and started before it. Records arrive nearly in time
 	// order; a margin of 64 records and a second covers what does not.

@@ -699,3 +699,41 @@ func TestProxyRecordsAreIgnored(t *testing.T) {
 		t.Fatalf("judged %v", got)
 	}
 }
+
+// A reuse whose twin has not come yet is remembered across a checkpoint:
+// after Restore (a new queue, new hash seeds) its twin is still paired,
+// not learned as a refresh, and a token_ok of another thread or session
+// is not taken for it.
+func TestReuseMarkSurvivesRestore(t *testing.T) {
+	ctx := context.Background()
+	judge := func(context.Context, *Context) error { return nil }
+	c := NewCorrelator(NewMemory(Limits{}), time.Minute)
+	reuse := ev(parser.KindGraceReuse, 0, "192.0.2.66", thread("t2"), session("s2"))
+	if err := c.Observe(ctx, &reuse, judge); err != nil {
+		t.Fatal(err)
+	}
+	snap := c.Snapshot()
+	if len(snap.Reuses) != 1 {
+		t.Fatalf("%d reuse marks in the snapshot, want 1", len(snap.Reuses))
+	}
+	c2 := NewCorrelator(NewMemory(Limits{}), time.Minute)
+	c2.Restore(snap)
+	for _, other := range []parser.Event{
+		ev(parser.KindTokenOK, time.Second, "192.0.2.66", thread("t3"), session("s2")),
+		ev(parser.KindTokenOK, time.Second, "192.0.2.66", thread("t2"), session("s3")),
+	} {
+		if err := c2.Observe(ctx, &other, judge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c2.Stats().PairedTokenOK; n != 0 {
+		t.Fatalf("paired %d token_ok lines of other requests", n)
+	}
+	twin := ev(parser.KindTokenOK, 2*time.Second, "192.0.2.66", thread("t2"), session("s2"))
+	if err := c2.Observe(ctx, &twin, judge); err != nil {
+		t.Fatal(err)
+	}
+	if n := c2.Stats().PairedTokenOK; n != 1 {
+		t.Errorf("paired %d token_ok lines after restore, want the twin", n)
+	}
+}

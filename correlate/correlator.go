@@ -78,6 +78,10 @@ type CorrelatorStats struct {
 }
 
 type reuseMark struct {
+	// key is the pending queue's key of source and thread (threadOf):
+	// every token_ok looks through the marks for its reuse, and comparing
+	// a number first spares it three string comparisons a mark.
+	key                     uint64
 	source, thread, session string
 	time                    time.Time
 }
@@ -129,7 +133,7 @@ func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge,
 	}
 	switch ev.Kind {
 	case parser.KindTokenOK:
-		if c.isTwinOfReuse(ev) {
+		if c.isTwinOfReuse(ev, k) {
 			c.stats.PairedTokenOK++
 			return nil
 		}
@@ -143,7 +147,7 @@ func (c *Correlator) observe(ctx context.Context, ev *parser.Event, judge Judge,
 		return nil
 	case parser.KindGraceReuse:
 		if !paired && !pairedBefore {
-			c.markReuse(ev)
+			c.markReuse(ev, k)
 		}
 		return c.judge(ctx, ev, Reuse, judge)
 	case parser.KindLogin:
@@ -600,7 +604,8 @@ func (c *Correlator) judgeWith(ctx context.Context, ev *parser.Event, action Act
 // twin, the replayed request's own AzSuccess, must neither be learned as a
 // refresh nor wait to be.
 func (c *Correlator) Pair(ev *parser.Event) {
-	if i, ok := c.pending.waiting(ev, c.pending.threadOf(ev)); ok {
+	k := c.pending.threadOf(ev)
+	if i, ok := c.pending.waiting(ev, k); ok {
 		p := &c.pending.entries[i].ev
 		if p.Session == ev.Session && p.User == ev.User {
 			c.pending.take(i)
@@ -608,28 +613,32 @@ func (c *Correlator) Pair(ev *parser.Event) {
 			return
 		}
 	}
-	c.markReuse(ev)
+	c.markReuse(ev, k)
 }
 
 // markReuse remembers a grace reuse so that an AzSuccess logged after it for
 // the same request (the other order) is recognised too.
-func (c *Correlator) markReuse(ev *parser.Event) {
+// markReuse remembers reuse ev, whose threadOf key is k, for its twin.
+func (c *Correlator) markReuse(ev *parser.Event, k uint64) {
 	const keep = 64
-	for _, r := range c.reuses {
-		if r.source == ev.Source && r.thread == ev.Thread && r.session == ev.Session && r.time.Equal(ev.Time) {
+	for i := range c.reuses {
+		r := &c.reuses[i]
+		if r.key == k && r.source == ev.Source && r.thread == ev.Thread && r.session == ev.Session && r.time.Equal(ev.Time) {
 			return // marked when the reuse was held
 		}
 	}
 	if len(c.reuses) >= keep {
 		c.reuses = append(c.reuses[:0], c.reuses[1:]...)
 	}
-	c.reuses = append(c.reuses, reuseMark{source: ev.Source, thread: ev.Thread, session: ev.Session, time: ev.Time})
+	c.reuses = append(c.reuses, reuseMark{key: k, source: ev.Source, thread: ev.Thread, session: ev.Session, time: ev.Time})
 }
 
-func (c *Correlator) isTwinOfReuse(ev *parser.Event) bool {
+// isTwinOfReuse reports whether token_ok ev, whose threadOf key is k, is
+// the twin of a marked reuse, and forgets the mark if so.
+func (c *Correlator) isTwinOfReuse(ev *parser.Event, k uint64) bool {
 	for i := len(c.reuses) - 1; i >= 0; i-- {
-		r := c.reuses[i]
-		if r.source == ev.Source && r.thread == ev.Thread && r.session == ev.Session && ev.Time.Sub(r.time) <= c.pairWindow {
+		r := &c.reuses[i]
+		if r.key == k && r.source == ev.Source && r.thread == ev.Thread && r.session == ev.Session && ev.Time.Sub(r.time) <= c.pairWindow {
 			c.reuses = append(c.reuses[:i], c.reuses[i+1:]...)
 			return true
 		}

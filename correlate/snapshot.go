@@ -197,7 +197,9 @@ func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 	}
 	c.reuses = c.reuses[:0]
 	for _, r := range snap.Reuses {
-		c.reuses = append(c.reuses, reuseMark{source: r.Source, thread: r.Thread, session: r.Session, time: r.Time})
+		// Keyed by this queue's seeds, made above.
+		k := c.pending.threadOf(&parser.Event{Source: r.Source, Thread: r.Thread})
+		c.reuses = append(c.reuses, reuseMark{key: k, source: r.Source, thread: r.Thread, session: r.Session, time: r.Time})
 	}
 	c.stats = snap.Stats
 	c.chains = newChains()

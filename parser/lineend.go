@@ -11,3 +11,8 @@ func lineEndGeneric(b []byte, c byte) (end int, has bool) {
 	}
 	return end, bytes.IndexByte(b[:end], c) >= 0
 }
+
+// hasPairGeneric is hasPair without vector instructions.
+func hasPairGeneric(b []byte) bool {
+	return bytes.Contains(b, []byte("ke")) || bytes.Contains(b, []byte("Au"))
+}

@@ -21,3 +21,17 @@ var hasAVX2 = cpu.X86.HasAVX2
 //
 //go:noescape
 func lineEndAVX2(b []byte, c byte) (end int, has bool)
+
+// hasPair reports whether b holds "ke" or "Au" (see classifyFirst).
+func hasPair(b []byte) bool {
+	if hasAVX2 {
+		return pairsAVX2(b)
+	}
+	return hasPairGeneric(b)
+}
+
+// pairsAVX2 is hasPair 32 pairs at a time (lineend_amd64.s). It never
+// loads past b's end.
+//
+//go:noescape
+func pairsAVX2(b []byte) bool

@@ -5,3 +5,6 @@ package parser
 // lineEnd returns the offset of b's first '\n' (len(b) when it has none)
 // and whether the line before it holds c (see lineend_amd64.go).
 func lineEnd(b []byte, c byte) (end int, has bool) { return lineEndGeneric(b, c) }
+
+// hasPair reports whether b holds "ke" or "Au" (see classifyFirst).
+func hasPair(b []byte) bool { return hasPairGeneric(b) }

@@ -62,3 +62,62 @@ func TestLineEnd(t *testing.T) {
 		}
 	}
 }
+
+func hasPairRef(b []byte) bool {
+	return bytes.Contains(b, []byte("ke")) || bytes.Contains(b, []byte("Au"))
+}
+
+// hasPair (the vector kernel where the CPU has one) agrees with the
+// reference at every offset and every length, so every alignment, every
+// overlapped last step and every short input is seen.
+func FuzzHasPair(f *testing.F) {
+	f.Add([]byte(lineA))
+	f.Add([]byte(lineB))
+	f.Add([]byte("0123456789012345678901234567890k"))
+	f.Add([]byte("0123456789012345678901234567890ke"))
+	f.Add([]byte("01234567890123456789012345678901234567890123456789012345678901Au"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for i := range min(len(b)+1, 40) {
+			in := b[i:]
+			for j := len(in); j >= max(0, len(in)-40); j-- {
+				want := hasPairRef(in[:j])
+				if got := hasPair(in[:j]); got != want {
+					t.Fatalf("hasPair(%q) = %v, want %v", in[:j], got, want)
+				}
+				if got := hasPairGeneric(in[:j]); got != want {
+					t.Fatalf("hasPairGeneric(%q) = %v, want %v", in[:j], got, want)
+				}
+			}
+		}
+	})
+}
+
+// Table cases for the edges of the kernel's steps: a pair across two
+// steps, in the overlapped last step, at the very end, and none.
+func TestHasPair(t *testing.T) {
+	t.Parallel()
+	a := func(n int) string { return string(bytes.Repeat([]byte("a"), n)) }
+	for _, tc := range []struct {
+		name string
+		s    string
+		want bool
+	}{
+		{"empty", "", false},
+		{"one byte", "k", false},
+		{"short ke", "ke", true},
+		{"short Au", "xAu", true},
+		{"reversed", "eKuA" + a(60), false},
+		{"k and e apart", "k" + a(40) + "e", false},
+		{"across two steps", a(31) + "ke" + a(40), true},
+		{"first byte of the second step", a(32) + "Au" + a(40), true},
+		{"at the end of a long input", a(100) + "ke", true},
+		{"at the end of 33 bytes", a(31) + "Au", true},
+		{"at the start of 33 bytes", "ke" + a(31), true},
+		{"none in 200 bytes", a(200), false},
+		{"upper case K", a(40) + "Ke" + a(40), false},
+	} {
+		if got := hasPair([]byte(tc.s)); got != tc.want {
+			t.Errorf("%s: hasPair = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

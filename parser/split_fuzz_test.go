@@ -45,3 +45,30 @@ func FuzzIndexByRare(f *testing.F) {
 		}
 	})
 }
+
+// classifyFirst rules lines out before ClassifyLine reads them (by their
+// last byte, OpenIDConnectIdP's rarest byte, and the pairs "ke" and "Au");
+// it must give ClassifyLine's kind for every line without '\r' at its
+// end, which is how SplitCandidates hands it lines.
+func FuzzClassifyFirst(f *testing.F) {
+	seedLines(f, false)
+	for _, l := range classifyEdgeLines {
+		f.Add([]byte(l))
+	}
+	f.Add([]byte(lineA))
+	f.Add([]byte(lineC))
+	f.Add([]byte("[2026-11-23 10:01:00,100][XNIO-1 task-3] INFO  AccessLog - [AuSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/auth - uid=mmosley,ou=shadow,o=Tremolo - NONE [203.0.113.7] - [f1]"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if bytes.IndexByte(line, '\n') >= 0 {
+			return
+		}
+		line = trimCR(line)
+		if len(line) == 0 {
+			return
+		}
+		rare := bytes.IndexByte(line, oidcPrefix[oidcRare]) >= 0
+		if got, want := classifyFirst(line, rare), ClassifyLine(line); got != want {
+			t.Fatalf("classifyFirst %s, ClassifyLine %s for %q", got, want, line)
+		}
+	})
+}

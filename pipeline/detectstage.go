@@ -40,8 +40,10 @@ type detectStage struct {
 }
 
 // startDetect starts det's goroutine, handing it batches of size events
-// (detectBatch when size <= 0); stop must be called to end it.
-func startDetect(ctx context.Context, det *Detector, size int) *detectStage {
+// (detectBatch when size <= 0); stop must be called to end it. The
+// goroutine calls ready first, when not nil (the rules compiled late,
+// ScanOptions.LoadRules); its error is the stage's, before any event.
+func startDetect(ctx context.Context, det *Detector, size int, ready func() error) *detectStage {
 	if size <= 0 {
 		size = detectBatch
 	}
@@ -51,13 +53,19 @@ func startDetect(ctx context.Context, det *Detector, size int) *detectStage {
 		s.free <- make([]parser.Event, 0, size)
 	}
 	s.batch = <-s.free
-	go s.run(ctx)
+	go s.run(ctx, ready)
 	return s
 }
 
-func (s *detectStage) run(ctx context.Context) {
+func (s *detectStage) run(ctx context.Context, ready func() error) {
 	defer close(s.finished)
 	ok := true
+	if ready != nil {
+		if err := ready(); err != nil {
+			s.err, ok = err, false
+			close(s.failed)
+		}
+	}
 	for b := range s.full {
 		for i := 0; ok && !s.abandon.Load() && i < len(b); i++ {
 			if err := s.det.Observe(ctx, &b[i]); err != nil {

@@ -88,12 +88,18 @@ type scanTrace struct {
 
 func traceScan(t *testing.T, inputs [][]byte, inline bool, batch int) scanTrace {
 	t.Helper()
+	return traceScanWith(t, inputs, func(o *ScanOptions) { o.inlineDetect, o.detectBatch = inline, batch })
+}
+
+// traceScanWith is traceScan with the options set changes.
+func traceScanWith(t *testing.T, inputs [][]byte, set func(*ScanOptions)) scanTrace {
+	t.Helper()
 	var tr scanTrace
 	in := make([]Input, len(inputs))
 	for i, b := range inputs {
 		in[i] = Input{Name: fmt.Sprintf("in%d.log", i), R: bytes.NewReader(b)}
 	}
-	sum, err := Scan(context.Background(), in, ScanOptions{
+	opt := ScanOptions{
 		Rules: rules.Builtin(),
 		Deliver: func(_ context.Context, g []alert.Alert) error {
 			for _, a := range g {
@@ -108,9 +114,9 @@ func traceScan(t *testing.T, inputs [][]byte, inline bool, batch int) scanTrace 
 		Observer: func(c *correlate.Context, as []alert.Alert) {
 			tr.observed = append(tr.observed, fmt.Sprintf("%s %s:%d %s %d", c.Event.Kind, c.Event.Source, c.Event.Offset, c.Event.IP, len(as)))
 		},
-		inlineDetect: inline,
-		detectBatch:  batch,
-	})
+	}
+	set(&opt)
+	sum, err := Scan(context.Background(), in, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,10 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if err != nil {
 		return err
 	}
-	set, err := loadRules(o.ruleFiles)
+	// A rule file that cannot be read stops the scan before it starts; the
+	// rules are compiled on a goroutine of the scan's (LoadRules), where
+	// they overlap its first blocks.
+	ruleFiles, err := readRuleFiles(o.ruleFiles)
 	if err != nil {
 		return err
 	}
@@ -96,7 +99,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	defer batchGC()()
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location:    loc,
-		Rules:       set,
+		LoadRules:   func() (*rules.Set, error) { return compileRules(ruleFiles) },
 		Deliver:     out.Send,
 		Progress:    &done,
 		Geo:         geoLookup(geoDB),
@@ -108,6 +111,9 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		},
 	})
 	progress.stop()
+	if ue := (usageError{}); errors.As(scanErr, &ue) {
+		return scanErr // a rule file's problems: nothing was judged
+	}
 	if !o.quiet {
 		writeSummary(o.io.errOut, len(inputs), sum)
 	} else {
@@ -169,6 +175,14 @@ func pipelineInputs(inputs []*input) []pipeline.Input {
 }
 
 func loadRules(paths []string) (*rules.Set, error) {
+	files, err := readRuleFiles(paths)
+	if err != nil {
+		return nil, err
+	}
+	return compileRules(files)
+}
+
+func readRuleFiles(paths []string) ([]rules.File, error) {
 	files := make([]rules.File, 0, len(paths))
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -177,6 +191,12 @@ func loadRules(paths []string) (*rules.Set, error) {
 		}
 		files = append(files, rules.File{Name: p, Data: data})
 	}
+	return files, nil
+}
+
+// compileRules compiles the built-in rules and files; its error is a
+// usage error (exit 2) naming each problem's file:line:column.
+func compileRules(files []rules.File) (*rules.Set, error) {
 	set, err := rules.Load(files...)
 	if err != nil {
 		return nil, usageError{err}

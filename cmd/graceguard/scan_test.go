@@ -267,3 +267,41 @@ func TestScanProxies(t *testing.T) {
 		t.Errorf("a bad --proxies: code %d, %q", code, stderr)
 	}
 }
+
+// The rules compile while the scan reads its first blocks (LoadRules): a
+// rule file with problems must still stop the scan as a usage error
+// naming the file, line and column, with no alert on stdout and no
+// summary, even for a log whose events would raise alerts, whatever the
+// log (sample.log has alerts; the empty file has no event to wait on).
+func TestScanRuleProblemsStopTheScan(t *testing.T) {
+	repoRoot(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, rules, want string
+	}{
+		{"YAML", "rules:\n  - name: x\n    when: [\n", "bad.yaml:"},
+		{"expression", "rules:\n  - name: late-one\n    description: d\n    severity: high\n    when: event.kind == \"grace_reuse\" &&\n", "bad.yaml:5:40: when: unexpected token EOF"},
+		{"unknown kind", "rules:\n  - name: late-two\n    description: d\n    severity: high\n    when: event.kind == \"nope\"\n", "can never be true"},
+	} {
+		path := filepath.Join(dir, "bad.yaml")
+		if err := os.WriteFile(path, []byte(tc.rules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		empty := filepath.Join(dir, "empty.log")
+		if err := os.WriteFile(empty, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, log := range []string{"testdata/openunison/sample.log", empty} {
+			stdout, stderr, code := run(t, nil, "scan", "--format", "json", "--rules", path, log)
+			if code != exitUsage {
+				t.Errorf("%s, %s: exit %d, want %d; stderr %q", tc.name, log, code, exitUsage, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("%s, %s: alerts on stdout:\n%s", tc.name, log, stdout)
+			}
+			if !strings.HasPrefix(stderr, "graceguard: ") || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "events ") {
+				t.Errorf("%s, %s: stderr %q: want one graceguard: error naming %q and no summary", tc.name, log, stderr, tc.want)
+			}
+		}
+	}
+}

@@ -209,10 +209,19 @@ func cutPoint(b []byte, lines bool) int {
 
 func (s *blockSource) work(work <-chan *blockJob) {
 	defer s.running.Done()
-	// A block may be a slice of a mapped file: touching a page the file no
-	// longer has must be an error, not a crash (see mapped.go).
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	for job := range work {
+	job, ok := <-work
+	if !ok {
+		return
+	}
+	// A block of a mapped file: touching a page the file no longer has
+	// must be an error, not a crash (see mapped.go). Only then: with read()
+	// a fault is a bug, and must crash as one rather than read as a file
+	// that shrank. unmap is set before the first job is sent, so it is
+	// read after one came.
+	if s.unmap != nil {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	}
+	for ; ok; job, ok = <-work {
 		res := &blockResult{job: job}
 		select {
 		case res.events = <-s.events:

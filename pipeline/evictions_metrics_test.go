@@ -86,10 +86,7 @@ func TestWatchCountsDetectorEvictionsOnMetrics(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			reg := prometheus.NewRegistry()
-			srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			defer srv.Close()
-			h := newWatchHarnessWith(t, WatchOptions{Rules: set, Metrics: NewMetrics(reg, nil)})
+			h, url := newMetricsHarness(t, WatchOptions{Rules: set})
 			var b strings.Builder
 			tc.lines(&b)
 			h.send("pod-a", b.String())
@@ -101,13 +98,10 @@ func TestWatchCountsDetectorEvictionsOnMetrics(t *testing.T) {
 				}
 			})
 			waitWhileReading(t, tc.want, func() (string, bool) {
-				body = scrape(t, srv.URL)
+				body = scrape(t, url)
 				return metricLines(body, "graceguard_records_total"), strings.Contains(body, tc.want+"\n")
 			})
-			close(h.batches)
-			if err := <-h.done; err != nil {
-				t.Fatal(err)
-			}
+			h.stop(t)
 		})
 	}
 }
@@ -133,6 +127,26 @@ func waitWhileReading(t *testing.T, what string, cond func() (progress string, o
 			t.Fatalf("timed out waiting for %s (reading stood still at %q)", what, last)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// newMetricsHarness is a watch harness whose metrics the test scrapes over
+// HTTP, as Prometheus does while the watcher runs on its own goroutine.
+func newMetricsHarness(t *testing.T, opt WatchOptions) (h *watchHarness, url string) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	opt.Metrics = NewMetrics(reg, nil)
+	return newWatchHarnessWith(t, opt), srv.URL
+}
+
+// stop ends the harness's watcher and fails the test if it ended badly.
+func (h *watchHarness) stop(t *testing.T) {
+	t.Helper()
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -164,43 +178,43 @@ func metricLines(body string, subs ...string) string {
 }
 
 // A record longer than parser.MaxRecord is cut there, and watch counts it
-// in /metrics as scan's summary does: whether its batch is read line by
-// line or parsed ahead.
+// in /metrics once, as scan's summary does, whether its batch is read line
+// by line or parsed ahead: the line-by-line path once counted a long line,
+// then again the record its continuation (a stack trace) overflowed.
 func TestWatchCountsCutRecordsOnMetrics(t *testing.T) {
 	t.Parallel()
 	long := "[2026-11-23 10:00:00,000][XNIO-1 task-2] INFO  AccessLog - " + strings.Repeat("x", parser.MaxRecord) + "\n"
-	data := long + refreshLine("10:00:01,000", "198.51.100.40", "fa") + long + refreshLine("10:00:02,000", "198.51.100.40", "fb")
-	for _, tc := range []struct {
-		name       string
-		prepareMin int
+	for _, in := range []struct {
+		name             string
+		data             string
+		records, wantCut int
 	}{
-		{"read line by line", len(data) + 1},
-		{"parsed ahead", 1},
+		{"two long lines", long + refreshLine("10:00:01,000", "198.51.100.40", "fa") + long + refreshLine("10:00:02,000", "198.51.100.40", "fb"), 4, 2},
+		{"a long line with a stack trace", long + "\tat io.openunison.X(X.java:1)\n" + refreshLine("10:00:01,000", "198.51.100.40", "fa") + refreshLine("10:00:02,000", "198.51.100.40", "fb"), 3, 1},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			reg := prometheus.NewRegistry()
-			srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			defer srv.Close()
-			h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Metrics: NewMetrics(reg, nil), prepareMin: tc.prepareMin})
-			h.send("pod-a", data)
-			h.idle("pod-a")
-			const want = "graceguard_records_cut_total 2\n"
-			var body string
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("the last scrape's records:\n%s", metricLines(body, "records"))
+		for _, read := range []struct {
+			name       string
+			prepareMin int
+		}{
+			{"read line by line", len(in.data) + 1},
+			{"parsed ahead", 1},
+		} {
+			t.Run(in.name+"/"+read.name, func(t *testing.T) {
+				t.Parallel()
+				h, url := newMetricsHarness(t, WatchOptions{Rules: rules.Builtin(), prepareMin: read.prepareMin})
+				h.send("pod-a", in.data)
+				h.idle("pod-a")
+				var body string
+				testsync.WaitFor(t, "the records", func() bool {
+					body = scrape(t, url)
+					return strings.Contains(body, fmt.Sprintf("graceguard_records_total %d\n", in.records))
+				})
+				if want := fmt.Sprintf("graceguard_records_cut_total %d\n", in.wantCut); !strings.Contains(body, want) {
+					t.Errorf("want %q, got:\n%s", want, metricLines(body, "records"))
 				}
+				h.stop(t)
 			})
-			testsync.WaitFor(t, want, func() bool {
-				body = scrape(t, srv.URL)
-				return strings.Contains(body, want)
-			})
-			close(h.batches)
-			if err := <-h.done; err != nil {
-				t.Fatal(err)
-			}
-		})
+		}
 	}
 }
 

@@ -2,13 +2,9 @@ package pipeline
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
@@ -23,22 +19,16 @@ func TestRestartDoesNotRecountCorrelationEvictions(t *testing.T) {
 	dir := t.TempDir()
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	run := func(lines string) string {
-		reg := prometheus.NewRegistry()
-		srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		defer srv.Close()
-		h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Metrics: NewMetrics(reg, nil), StateDir: dir})
+		h, url := newMetricsHarness(t, WatchOptions{Rules: rules.Builtin(), StateDir: dir})
 		h.send("pod-a", lines)
 		h.idle("pod-a")
 		want := fmt.Sprintf("graceguard_records_total %d\n", strings.Count(lines, "\n"))
 		var body string
 		testsync.WaitFor(t, want, func() bool {
-			body = scrape(t, srv.URL)
+			body = scrape(t, url)
 			return strings.Contains(body, want)
 		})
-		close(h.batches)
-		if err := <-h.done; err != nil {
-			t.Fatal(err)
-		}
+		h.stop(t)
 		return body
 	}
 	var b strings.Builder

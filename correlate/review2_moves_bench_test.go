@@ -1,0 +1,35 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// review2: what one refusal costs Redis when the moves index is full of
+// pairs refreshed within the last two SessionReach: movesScript walks every
+// pair in the window whatever the address asked (its filter is in Lua).
+// Redis runs scripts one at a time, so every watcher waits this long per
+// refusal.
+func BenchmarkReview2MovesFromFullIndex(b *testing.B) {
+	ctx := context.Background()
+	store := newTestRedis(b, Limits{})
+	obs := make([]Observation, maxMovesIndexed)
+	for i := range obs {
+		obs[i] = Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i)}, Time: t0.Add(time.Duration(i) * time.Millisecond),
+			IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 200)}), Action: Refresh, Source: "8:1", Offset: int64(i) * 300}
+	}
+	if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
+		b.Fatal(err)
+	}
+	from := netip.MustParseAddr("198.51.100.9") // no pair of it
+	at := t0.Add(time.Minute)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := store.MovesFrom(ctx, from, at); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -8,16 +8,14 @@ import (
 	"time"
 )
 
-// review2: TestRedisBatchesAgreeWithMemory's stream, in log order, with the
-// users and the addresses' TTL at small caps, which that test never reaches
-// (12 users, default MaxUsers and IPTTL). "users cap, one at a time" passes:
-// the baseline. Batched, Redis evicts users by times its users set does not
-// hold yet (a round trip's plain writes go after its script calls). And a
-// user back after more than the address TTL through a learn-only refresh is
-// written plainly before any expiry runs (the n = 0 script call comes after
-// the writes), so Redis keeps the old history (first seen, places) that
-// memory drops, even one event at a time.
-func TestReview2BatchesAgreeWithMemoryAtTheUsersCap(t *testing.T) {
+// TestRedisBatchesAgreeWithMemory's stream, in log order, with the users
+// and the addresses' TTL at small caps, which that test never reaches (12
+// users, default MaxUsers and IPTTL): one event at a time and in batches
+// that mix plain groups and script calls, Redis's facts are memory's. It
+// holds the gate (redis.lua): a group's users expire and are evicted as the
+// memory store's would through the group's events, before its writes, and
+// what those writes must lose is cut by the next script call.
+func TestRedisBatchesAgreeWithMemoryAtTheCaps(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
@@ -28,6 +26,7 @@ func TestReview2BatchesAgreeWithMemoryAtTheUsersCap(t *testing.T) {
 		{"users cap", Limits{MaxUsers: 6}, 37},
 		{"address TTL, one at a time", Limits{IPTTL: 3 * time.Second}, 1},
 		{"address TTL", Limits{IPTTL: 3 * time.Second}, 37},
+		{"both, long batches", Limits{MaxUsers: 6, IPTTL: 3 * time.Second}, 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -62,6 +61,11 @@ func TestReview2BatchesAgreeWithMemoryAtTheUsersCap(t *testing.T) {
 			}
 			if bad > 0 {
 				t.Errorf("%d observations' facts differ", bad)
+			}
+			ms, rs := statsOf(t, mem), statsOf(t, shared)
+			if ms.UsersEvicted != rs.UsersEvicted || ms.UsersExpired != rs.UsersExpired || ms.Users != rs.Users {
+				t.Errorf("redis: %d users, %d evicted, %d expired; memory: %d, %d, %d",
+					rs.Users, rs.UsersEvicted, rs.UsersExpired, ms.Users, ms.UsersEvicted, ms.UsersExpired)
 			}
 		})
 	}

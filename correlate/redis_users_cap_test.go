@@ -9,13 +9,13 @@ import (
 	"github.com/graceguard/graceguard/parser"
 )
 
-// review2: at MaxUsers, a batch whose script call (an event needing facts,
-// for a new user) runs before the plain writes of an earlier refresh in the
-// same batch evicts the user the memory store would have kept: Redis's
-// users set does not yet hold the refresh's time, so the refreshing user
-// looks least recently seen. Its history (first seen, refreshes, places) is
-// deleted, and the plain writes then bring back only this batch's part.
-func TestReview2BatchAtUsersCapEvictsAsMemoryDoes(t *testing.T) {
+// At MaxUsers, a batch whose script call (an event needing facts, for a
+// new user) comes after a learn-only refresh of another user in the same
+// batch evicts the user the memory store evicts: the refresh's time is in
+// Redis's users set before the script judges who was least recently seen
+// (the plain group's gate writes it). Before, the script ran first and
+// evicted the refreshing user, whose history was lost.
+func TestRedisBatchAtUsersCapEvictsAsMemoryDoes(t *testing.T) {
 	t.Parallel()
 	l := Limits{MaxUsers: 2}
 	forEachStore(t, l, func(t *testing.T, s Store) {

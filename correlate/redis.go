@@ -22,7 +22,10 @@ import (
 // Redis is the Store several watchers share, one per OpenUnison replica, so
 // that a refresh logged by one replica and its replay logged by another
 // meet. Its semantics are the Memory store's (one test suite runs against
-// both). An event whose facts are asked, a reuse, or one logged nowhere
+// both) but for the session table: Redis keeps the MaxSessions least
+// recently seen sessions (an LRU), memory a direct-mapped table in which a
+// new session takes the slot of the one its id hashes with, so the two
+// forget different sessions past the cap. An event whose facts are asked, a reuse, or one logged nowhere
 // known is applied by one Lua script (redis.lua), facts and learning
 // together, so two watchers never interleave inside it; a refresh or login
 // that only teaches is written with plain commands (redis_plain.go). Keys,
@@ -40,6 +43,9 @@ import (
 //	h2:u:<user>:c, :a  sorted sets: countries and networks by last time seen
 //	h2:ra              sorted set: "address|user" → the user's latest refresh from the address,
 //	                   the most recent maxMovesIndexed, for the moves (takeover_redis.go)
+//	h2:rx              sorted set: ra's pairs, every score 0, read by address (ZRANGEBYLEX)
+//	h2:cut:<owner>     hash: user → what a plain group's writes must lose, left by the group's
+//	                   gate (redis.lua) for the owner's next script call, which deletes it
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
@@ -63,8 +69,18 @@ import (
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
 // for them. A watcher catching up sends whole batches (ApplyBatch), one
-// pipeline a round trip: the learn-only refreshes and logins as plain
-// commands grouped per key, the rest 512 events to a script call.
+// pipeline a round trip: each run of learn-only refreshes and logins as a
+// gate (a script call keeping the users set) and plain commands grouped per
+// key, the rest up to 512 events to a script call, in log order.
+//
+// A round trip broken halfway (the connection lost) leaves what it wrote:
+// the indexes (users, first, sessions) are written before the keys they
+// bound, so no key outlives the caps, but a gate's cut may wait in
+// h2:cut:<owner> until that owner's next script call. Until then a user
+// the gate evicted after its events keeps the broken group's writes to its
+// keys (at most the group's events) outside the users set; if the owner
+// never calls again, they stay until the user is seen again, whose history
+// then starts with them. One group's worth, once per broken round trip.
 type Redis struct {
 	client *redis.Client
 	prefix string
@@ -215,7 +231,10 @@ func (r *Redis) ApplyPrepared(ctx context.Context, p *PreparedBatch, facts []Fac
 		}
 		res, err := p.script.Slice()
 		if err != nil || len(res) != 2 {
-			return fmt.Errorf("redis %s: apply events to the history: %w %v", r.client.Options().Addr, errReply, err)
+			if err == nil {
+				err = fmt.Errorf("%w: %d values, want 2", errReply, len(res))
+			}
+			return fmt.Errorf("redis %s: apply events to the history: %w", r.client.Options().Addr, err)
 		}
 		r.countEvictions(res)
 		out, _ := res[0].([]any)

@@ -45,7 +45,7 @@ local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
-local movesKept = fmt(-(tonumber(ARGV[11]) + 1))
+local maxMoves = tonumber(ARGV[11])
 local keepPlaces, keepRefreshRank, keepReuses = fmt(-(maxPlaces + 1)), fmt(-(maxRefreshes + 1)), fmt(-(maxReuses + 1))
 local sessionKeep = fmt(sessionCap)
 -- evictions: users, users expired, addresses, addresses expired, sessions,
@@ -264,7 +264,7 @@ local function apply(base)
     redis.call('ZREMRANGEBYRANK', U.refreshes, 0, keepRefreshRank)
     if ip ~= '' then
       redis.call('ZADD', prefix .. 'ra', 'GT', tstr, ip .. '|' .. member)
-      ev[7] = ev[7] + redis.call('ZREMRANGEBYRANK', prefix .. 'ra', 0, movesKept)
+      redis.call('ZADD', prefix .. 'rx', 0, ip .. '|' .. member)
     end
   elseif action == REUSE then
     redis.call('ZADD', U.reuses, tstr, name)
@@ -346,6 +346,20 @@ local function gate()
   for m, from in pairs(cuts) do redis.call('HSET', cutKey, m, from) end
 end
 
+-- trimMoves keeps the moves index (ra: pair → time) at its cap, the most
+-- recent pairs, and its by-address view (rx: the same pairs, lexicographic,
+-- which a refusal reads) in step. Every call ends with it: the plain
+-- group's writes to both are followed by a script call in their round trip.
+local function trimMoves()
+  local over = redis.call('ZCARD', prefix .. 'ra') - maxMoves
+  if over <= 0 then return end
+  local gone = redis.call('ZPOPMIN', prefix .. 'ra', fmt(over))
+  local pairs_ = {}
+  for i = 1, #gone, 2 do pairs_[#pairs_ + 1] = gone[i] end
+  for i = 1, #pairs_, 1000 do redis.call('ZREM', prefix .. 'rx', unpack(pairs_, i, math.min(i + 999, #pairs_))) end
+  ev[7] = ev[7] + #pairs_
+end
+
 local out = {}
 for i = 0, n - 1 do out[i + 1] = apply(FIRST + i * FIELDS) end
 if n == 0 and touches ~= '' then gate() end
@@ -354,4 +368,5 @@ if n == 0 and clock ~= '' then
   trimUsers(false, 0)
   trimSessions()
 end
+trimMoves()
 return {out, ev}

@@ -157,7 +157,6 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 // plainReplies are the replies of a group's trims that count evictions.
 type plainReplies struct {
 	ips, sessionIPs []*redis.IntCmd
-	moves           *redis.IntCmd // the moves index's trim
 }
 
 // gateArgs are the arguments of the script call that goes before the
@@ -193,8 +192,9 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 		}
 	}
 	if len(g.moves) > 0 {
+		// Trimmed to its cap by the script call that follows the group.
 		pipe.Do(ctx, zaddArgs(r.hist+"ra", "GT", g.moves)...)
-		out.moves = pipe.ZRemRangeByRank(ctx, r.hist+"ra", 0, -(maxMovesIndexed + 1))
+		pipe.Do(ctx, movesByAddress(r.hist+"rx", g.moves)...)
 	}
 	if len(g.sessOrd) > 0 {
 		index := []any{"ZADD", r.hist + "sessions", "GT"}
@@ -244,6 +244,17 @@ func zaddArgs(key, flag string, m map[string]int64) []any {
 	return args
 }
 
+// movesByAddress is the ZADD of pairs to the moves index's by-address view,
+// every score 0 so that ZRANGEBYLEX reads an address's pairs.
+func movesByAddress(key string, m map[string]int64) []any {
+	args := make([]any, 0, 2+2*len(m))
+	args = append(args, "ZADD", key)
+	for k := range m {
+		args = append(args, 0, k)
+	}
+	return args
+}
+
 // count adds the evictions the group's trims made to the store's stats.
 func (p plainReplies) count(r *Redis) {
 	for _, c := range p.ips {
@@ -251,9 +262,6 @@ func (p plainReplies) count(r *Redis) {
 	}
 	for _, c := range p.sessionIPs {
 		r.stats.sessionIPsCapped.Add(c.Val())
-	}
-	if p.moves != nil {
-		r.stats.movesEvicted.Add(p.moves.Val())
 	}
 }
 

@@ -86,3 +86,35 @@ func TestRedisGateCutsWhatMemoryDrops(t *testing.T) {
 		})
 	}
 }
+
+// A Redis whose scripts were flushed (restarted, or SCRIPT FLUSH) between
+// two round trips applies the next batch whole and in order: the round trip
+// loads the script before its first call, so no script call fails after the
+// round trip's plain writes were applied.
+func TestRedisBatchAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newTestRedis(t, Limits{})
+	user := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	obs := func(i int, need bool) Observation {
+		return Observation{User: user, Session: "s1", Time: t0.Add(time.Duration(i) * time.Second),
+			IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), Action: Refresh, NeedFacts: need,
+			Source: "8:1", Offset: int64(i) * 300, Digest: 1<<32 | uint64(i)}
+	}
+	if err := store.ApplyBatch(ctx, []Observation{obs(0, true)}, make([]Facts, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	batch := []Observation{obs(1, false), obs(2, true), obs(3, false), obs(4, true)}
+	facts := make([]Facts, len(batch))
+	if err := store.ApplyBatch(ctx, batch, facts); err != nil {
+		t.Fatalf("after SCRIPT FLUSH: %v", err)
+	}
+	for _, i := range []int{1, 3} {
+		if n := len(facts[i].UserIPs); n != i+1 {
+			t.Errorf("event %d saw %d addresses (%v), want %d", i+1, n, facts[i].UserIPs, i+1)
+		}
+	}
+}

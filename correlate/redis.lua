@@ -22,9 +22,9 @@
 -- refreshes, reuses, places, session addresses, sessions, the moves index),
 -- the clock (µs, for n = 0: the caps are kept at it), n, the cut hash's
 -- key, the gate's touches ("i first last ...": runs of a group's user's
--- events, the user by its index below, in log order), then either n observations of 11
--- fields each (see apply below) or, for a gate, the group's users as
--- (member, first, last) triples. Keys are built here from the prefix: the
+-- events, the user by its index below, in log order), then either n
+-- observations of 11 fields each (see apply below) or, for a gate, the
+-- group's users as (member, first, last) triples. Keys are built here from the prefix: the
 -- script names other users' keys when it evicts, so Redis Cluster is out
 -- of reach.
 --
@@ -354,10 +354,10 @@ local function trimMoves()
   local over = redis.call('ZCARD', prefix .. 'ra') - maxMoves
   if over <= 0 then return end
   local gone = redis.call('ZPOPMIN', prefix .. 'ra', fmt(over))
-  local pairs_ = {}
-  for i = 1, #gone, 2 do pairs_[#pairs_ + 1] = gone[i] end
-  for i = 1, #pairs_, 1000 do redis.call('ZREM', prefix .. 'rx', unpack(pairs_, i, math.min(i + 999, #pairs_))) end
-  ev[7] = ev[7] + #pairs_
+  local popped = {}
+  for i = 1, #gone, 2 do popped[#popped + 1] = gone[i] end
+  for i = 1, #popped, 1000 do redis.call('ZREM', prefix .. 'rx', unpack(popped, i, math.min(i + 999, #popped))) end
+  ev[7] = ev[7] + #popped
 end
 
 local out = {}

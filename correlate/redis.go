@@ -69,9 +69,10 @@ import (
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
 // for them. A watcher catching up sends whole batches (ApplyBatch), one
-// pipeline a round trip: each run of learn-only refreshes and logins as a
-// gate (a script call keeping the users set) and plain commands grouped per
-// key, the rest up to 512 events to a script call, in log order.
+// pipeline a round trip, in log order: the events that are not learn-only
+// up to 512 to a script call, each run of learn-only refreshes and logins
+// as plain commands grouped per key, after a gate (at the end of the script
+// call before them) that keeps the users set.
 //
 // A round trip broken halfway (the connection lost) leaves what it wrote:
 // the indexes (users, first, sessions) are written before the keys they
@@ -355,11 +356,12 @@ func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) 
 }
 
 // queueBatch queues a batch in pipe, as one pipeline, in the batch's order:
-// each run of learn-only refreshes and logins as a gate (a script call that
-// keeps the users set as the memory store would through the run's events,
-// see redis.lua) then plain commands grouped per key, each run of the other
-// events in script calls, and, when a group came last, a script call that
-// applies what the gate left to cut and keeps the caps. It is not a
+// each run of the events that are not learn-only in script calls, the last
+// of which ends with the gate of the run of learn-only refreshes and logins
+// that follows (it keeps the users set as the memory store would through
+// that run's events, see redis.lua), then that run as plain commands
+// grouped per key, and, when such a run came last, a script call that
+// applies what its gate left to cut and keeps the caps. It is not a
 // MULTI/EXEC: that keeps Redis from running the first commands while the
 // rest arrive and costs it a copy of each (measured: 10% more of Redis's
 // CPU, a third less MB/s catching up), and no update needs it: another
@@ -381,18 +383,21 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	pipe.ScriptLoad(ctx, applySource)
 	g := newPlainGroup()
 	var run []Observation
-	sendRun := func() {
-		if len(run) > 0 {
-			parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(run, "", "")...)})
-			run = nil
+	// send sends the script events waiting and, in the same call after
+	// them, the group's gate: the group's events were logged after them.
+	send := func(gate *plainGroup) {
+		if len(run) == 0 && gate == nil {
+			return
 		}
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate)...)})
+		run = nil
 	}
 	groupLast := false
 	sendGroup := func() {
 		if g.empty() {
 			return
 		}
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.gateArgs(g)...)})
+		send(g)
 		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
 		g = newPlainGroup()
 		groupLast = true
@@ -400,19 +405,20 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	var latest int64
 	for _, obs := range batch {
 		if plainLearnable(obs) {
-			sendRun()
 			g.add(obs, r.limits.IPTTL.Microseconds())
 			latest = max(latest, g.latest)
 			continue
 		}
 		sendGroup()
 		groupLast = false
-		run = append(run, obs)
 		if len(run) == scriptBatch {
-			sendRun()
+			send(nil)
 		}
+		run = append(run, obs)
 	}
-	sendRun()
+	if g.empty() {
+		send(nil)
+	}
 	sendGroup()
 	if groupLast {
 		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "")...)})

@@ -12,19 +12,20 @@
 -- The users set is what the plain commands cannot keep as the memory store
 -- does (a user unseen past the address TTL or the least recently seen past
 -- MaxUsers loses its history when another event is logged, not at the end
--- of a round trip), so a plain group is preceded by a call of this script
--- with n = 0 and the group's users (the gate, below): it expires and
--- evicts as the group's events, one by one, would have, before their
--- writes, and leaves in the cut hash what the writes must lose afterwards,
--- which the next call (any) applies first.
+-- of a round trip), so a plain group's writes are preceded by a call of
+-- this script that ends with the group's gate (below; after the call's own
+-- events, which were logged before the group's): it expires and evicts as
+-- the group's events, one by one, would have, before their writes, and
+-- leaves in the cut hash what the writes must lose afterwards, which the
+-- next call (any) applies first.
 --
 -- ARGV: prefix, refresh TTL, address TTL (µs), the caps (users, addresses,
 -- refreshes, reuses, places, session addresses, sessions, the moves index),
 -- the clock (µs, for n = 0: the caps are kept at it), n, the cut hash's
 -- key, the gate's touches ("i first last ...": runs of a group's user's
--- events, the user by its index below, in log order), then either n
--- observations of 11 fields each (see apply below) or, for a gate, the
--- group's users as (member, first, last) triples. Keys are built here from the prefix: the
+-- events, the user by its index below, in log order), then n observations
+-- of 11 fields each (see apply below), then, for a gate, the group's users
+-- as (member, first, last) triples. Keys are built here from the prefix: the
 -- script names other users' keys when it evicts, so Redis Cluster is out
 -- of reach.
 --
@@ -297,7 +298,7 @@ end
 local function gate()
   local members, first, last = {}, {}, {}
   local earliest, latest = math.huge, -math.huge
-  for i = FIRST + 1, #ARGV, 3 do
+  for i = FIRST + n * FIELDS + 1, #ARGV, 3 do
     local m = ARGV[i]
     members[#members + 1] = m
     first[m], last[m] = ARGV[i + 1], ARGV[i + 2]
@@ -362,7 +363,7 @@ end
 
 local out = {}
 for i = 0, n - 1 do out[i + 1] = apply(FIRST + i * FIELDS) end
-if n == 0 and touches ~= '' then gate() end
+if touches ~= '' then gate() end
 if n == 0 and clock ~= '' then
   expireUsers(tonumber(clock))
   trimUsers(false, 0)

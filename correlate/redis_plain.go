@@ -159,12 +159,16 @@ type plainReplies struct {
 	ips, sessionIPs []*redis.IntCmd
 }
 
-// gateArgs are the arguments of the script call that goes before the
-// group's writes (the gate, see redis.lua): the group's touches, and its
-// users with their first and last times in the group.
-func (r *Redis) gateArgs(g *plainGroup) []any {
-	b := make([]byte, 0, 36*len(g.touches))
-	for _, x := range g.touches {
+// callArgs are the arguments of a script call: the events of run, then,
+// when gate is not nil, the gate of that group, which goes before its
+// writes (see redis.lua): the group's touches, and its users with their
+// first and last times in the group.
+func (r *Redis) callArgs(run []Observation, gate *plainGroup) []any {
+	if gate == nil {
+		return r.args(run, "", "")
+	}
+	b := make([]byte, 0, 36*len(gate.touches))
+	for _, x := range gate.touches {
 		b = strconv.AppendInt(b, int64(x.user), 10)
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, x.first, 10)
@@ -172,9 +176,9 @@ func (r *Redis) gateArgs(g *plainGroup) []any {
 		b = strconv.AppendInt(b, x.last, 10)
 		b = append(b, ' ')
 	}
-	args := r.args(nil, "", string(b))
-	for _, m := range g.order {
-		u := g.users[m]
+	args := r.args(run, "", string(b))
+	for _, m := range gate.order {
+		u := gate.users[m]
 		args = append(args, m, u.first, u.last)
 	}
 	return args

@@ -15,7 +15,10 @@
 //
 // Three stores hold the history: Memory, in process (checkpointed by the
 // watcher); Redis, shared by the watchers of several replicas, with the
-// same semantics (one test suite runs against both); and Failover, Redis
+// same semantics but for the session table (one test suite runs against
+// both; Redis keeps the MaxSessions least recently seen sessions, memory a
+// direct-mapped table where a new session takes an older one's slot); and
+// Failover, Redis
 // in front of a Memory store that learns everything too, so analysis goes
 // on when Redis does not answer.
 package correlate

@@ -65,6 +65,9 @@ type MemoryStats struct {
 	IPsExpired       int64 // older than the IP TTL
 	SessionsEvicted  int64 // a session's slot taken by a newer session
 	SessionIPsCapped int64 // addresses not recorded because a session had sessionIPs already
+	// MovesIndexEvicted counts the (address, user) pairs the Redis store's
+	// moves index dropped past its cap; the memory store keeps none.
+	MovesIndexEvicted int64
 }
 
 // Memory is the in-process Store. It is safe for concurrent use.

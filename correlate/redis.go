@@ -22,7 +22,10 @@ import (
 // Redis is the Store several watchers share, one per OpenUnison replica, so
 // that a refresh logged by one replica and its replay logged by another
 // meet. Its semantics are the Memory store's (one test suite runs against
-// both). An event whose facts are asked, a reuse, or one logged nowhere
+// both) but for the session table: Redis keeps the MaxSessions least
+// recently seen sessions (an LRU), memory a direct-mapped table in which a
+// new session takes the slot of the one its id hashes with, so the two
+// forget different sessions past the cap. An event whose facts are asked, a reuse, or one logged nowhere
 // known is applied by one Lua script (redis.lua), facts and learning
 // together, so two watchers never interleave inside it; a refresh or login
 // that only teaches is written with plain commands (redis_plain.go). Keys,
@@ -40,6 +43,9 @@ import (
 //	h2:u:<user>:c, :a  sorted sets: countries and networks by last time seen
 //	h2:ra              sorted set: "address|user" → the user's latest refresh from the address,
 //	                   the most recent maxMovesIndexed, for the moves (takeover_redis.go)
+//	h2:rx              sorted set: ra's pairs, every score 0, read by address (ZRANGEBYLEX)
+//	h2:cut:<owner>     hash: user → what a plain group's writes must lose, left by the group's
+//	                   gate (redis.lua) for the owner's next script call, which deletes it
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
@@ -63,8 +69,19 @@ import (
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
 // for them. A watcher catching up sends whole batches (ApplyBatch), one
-// pipeline a round trip: the learn-only refreshes and logins as plain
-// commands grouped per key, the rest 512 events to a script call.
+// pipeline a round trip, in log order: the events that are not learn-only
+// up to 512 to a script call, each run of learn-only refreshes and logins
+// as plain commands grouped per key, after a gate (at the end of the script
+// call before them) that keeps the users set.
+//
+// A round trip broken halfway (the connection lost) leaves what it wrote:
+// the indexes (users, first, sessions) are written before the keys they
+// bound, so no key outlives the caps, but a gate's cut may wait in
+// h2:cut:<owner> until that owner's next script call. Until then a user
+// the gate evicted after its events keeps the broken group's writes to its
+// keys (at most the group's events) outside the users set; if the owner
+// never calls again, they stay until the user is seen again, whose history
+// then starts with them. One group's worth, once per broken round trip.
 type Redis struct {
 	client *redis.Client
 	prefix string
@@ -75,13 +92,13 @@ type Redis struct {
 	mu      sync.Mutex
 	pending []Observation
 	unsent  []Observation // batches that failed, for TakeUnsent
-	loaded  bool          // the script is in Redis's cache, for pipelined EvalSha
 	stats   redisStats
 }
 
 type redisStats struct {
 	applied                                                                               atomic.Int64
 	usersEvicted, usersExpired, ipsEvicted, ipsExpired, sessionsEvicted, sessionIPsCapped atomic.Int64
+	movesEvicted                                                                          atomic.Int64
 }
 
 //go:embed redis.lua
@@ -215,7 +232,10 @@ func (r *Redis) ApplyPrepared(ctx context.Context, p *PreparedBatch, facts []Fac
 		}
 		res, err := p.script.Slice()
 		if err != nil || len(res) != 2 {
-			return fmt.Errorf("redis %s: apply events to the history: %w %v", r.client.Options().Addr, errReply, err)
+			if err == nil {
+				err = fmt.Errorf("%w: %d values, want 2", errReply, len(res))
+			}
+			return fmt.Errorf("redis %s: apply events to the history: %w", r.client.Options().Addr, err)
 		}
 		r.countEvictions(res)
 		out, _ := res[0].([]any)
@@ -324,37 +344,24 @@ func (r *Redis) send(ctx context.Context, batch []Observation) ([]sentPart, erro
 	return r.exec(ctx, r.Prepare(ctx, batch))
 }
 
-// exec sends a prepared batch and returns its parts, answered. EvalSha in
-// a pipeline cannot fall back to Eval per command, so the script is loaded
-// first, once.
+// exec sends a prepared batch and returns its parts, answered. The
+// pipeline loads the script first (queueBatch), so its EvalSha calls find
+// it even in a Redis restarted since the last round trip.
 func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) {
-	if !r.loaded {
-		if err := applyScript.Load(ctx, r.client).Err(); err != nil {
-			return nil, fmt.Errorf("load the history script: %w", err)
-		}
-		r.loaded = true
-	}
-	_, err := p.pipe.Exec(ctx)
-	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
-		// Redis restarted or its scripts were flushed: no script call of
-		// the batch ran, and the plain commands that did change nothing
-		// when run again, so it can go again once the script is back.
-		if err = applyScript.Load(ctx, r.client).Err(); err == nil {
-			p = r.Prepare(ctx, p.batch)
-			_, err = p.pipe.Exec(ctx)
-		}
-	}
-	if err != nil {
-		r.loaded = false
+	if _, err := p.pipe.Exec(ctx); err != nil {
 		return p.parts, err
 	}
 	r.stats.applied.Add(int64(len(p.batch)))
 	return p.parts, nil
 }
 
-// queueBatch queues a batch in pipe, as one pipeline: the learn-only refreshes and
-// logins as plain commands grouped per key, the rest in script calls, then,
-// after plain commands, a script call that keeps the caps. It is not a
+// queueBatch queues a batch in pipe, as one pipeline, in the batch's order:
+// each run of the events that are not learn-only in script calls, the last
+// of which ends with the gate of the run of learn-only refreshes and logins
+// that follows (it keeps the users set as the memory store would through
+// that run's events, see redis.lua), then that run as plain commands
+// grouped per key, and, when such a run came last, a script call that
+// applies what its gate left to cut and keeps the caps. It is not a
 // MULTI/EXEC: that keeps Redis from running the first commands while the
 // rest arrive and costs it a copy of each (measured: 10% more of Redis's
 // CPU, a third less MB/s catching up), and no update needs it: another
@@ -362,49 +369,59 @@ func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) 
 // this round trip's plain writes (a refresh before its address, say), as
 // it would a moment later, never half of a script's update.
 //
-// The groups span script calls: an event the script applies reads only its
-// own user's and session's keys, so it may go before plain writes of other
-// users logged before it, and the group is sent before it only when it
-// holds writes of that user or session. The script's calls then go before
-// the group (the events of the group logged after them come after them, as
-// they should). The replies are in the batch's order for ApplyBatch, which
-// counts on the script's calls' order only.
+// A group is sent before the script events logged after it, never after:
+// the script's trims judge users by their last-seen times, which must hold
+// every event logged before. The replies are in the batch's order for
+// ApplyBatch, which counts on the script's calls' order only.
 func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Observation) []sentPart {
 	var parts []sentPart
-	var latest int64
+	// The script is loaded first in every round trip: a Redis restarted or
+	// its scripts flushed since the last one would otherwise fail the
+	// script calls (NOSCRIPT) after the plain writes of the round trip
+	// were applied. Loading a script Redis has costs it a hash of the
+	// source, a few µs a round trip.
+	pipe.ScriptLoad(ctx, applySource)
 	g := newPlainGroup()
-	var run []Observation // script events waiting, sent before the group
-	sendRun := func() {
-		if len(run) > 0 {
-			parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(run, "")...)})
-			run = nil
+	var run []Observation
+	// send sends the script events waiting and, in the same call after
+	// them, the group's gate: the group's events were logged after them.
+	send := func(gate *plainGroup) {
+		if len(run) == 0 && gate == nil {
+			return
 		}
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate)...)})
+		run = nil
 	}
+	groupLast := false
 	sendGroup := func() {
-		sendRun()
 		if g.empty() {
 			return
 		}
+		send(g)
 		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
-		latest = max(latest, g.latest)
 		g = newPlainGroup()
+		groupLast = true
 	}
+	var latest int64
 	for _, obs := range batch {
 		if plainLearnable(obs) {
-			g.add(obs)
+			g.add(obs, r.limits.IPTTL.Microseconds())
+			latest = max(latest, g.latest)
 			continue
 		}
-		if g.touches(obs) {
-			sendGroup()
+		sendGroup()
+		groupLast = false
+		if len(run) == scriptBatch {
+			send(nil)
 		}
 		run = append(run, obs)
-		if len(run) == scriptBatch {
-			sendRun()
-		}
+	}
+	if g.empty() {
+		send(nil)
 	}
 	sendGroup()
-	if latest != 0 {
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10))...)})
+	if groupLast {
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "")...)})
 	}
 	return parts
 }
@@ -414,7 +431,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "")...)
+	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "", "")...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
@@ -422,13 +439,14 @@ func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *re
 func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + ":" + u.DN }
 
 // args are the script's arguments: the settings, then each observation;
-// clock is the log time (µs) to keep the caps at when batch is empty.
-func (r *Redis) args(batch []Observation, clock string) []any {
+// clock is the log time (µs) to keep the caps at when batch is empty,
+// touches a gate's (gateArgs).
+func (r *Redis) args(batch []Observation, clock, touches string) []any {
 	l := r.limits
-	args := make([]any, 0, 13+11*len(batch))
+	args := make([]any, 0, 15+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
-		maxMovesIndexed, clock, len(batch))
+		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches)
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {
@@ -623,7 +641,7 @@ func (r *Redis) countEvictions(res []any) {
 		return
 	}
 	ev, _ := res[1].([]any)
-	if len(ev) != 6 {
+	if len(ev) != 7 {
 		return
 	}
 	n := func(i int) int64 { v, _ := ev[i].(int64); return v }
@@ -634,6 +652,7 @@ func (r *Redis) countEvictions(res []any) {
 	s.ipsExpired.Add(n(3))
 	s.sessionsEvicted.Add(n(4))
 	s.sessionIPsCapped.Add(n(5))
+	s.movesEvicted.Add(n(6))
 }
 
 // Stats returns the shared history's size and what this process evicted.
@@ -642,6 +661,7 @@ func (r *Redis) Stats(ctx context.Context) (MemoryStats, error) {
 	st := MemoryStats{
 		UsersEvicted: s.usersEvicted.Load(), UsersExpired: s.usersExpired.Load(), IPsEvicted: s.ipsEvicted.Load(),
 		IPsExpired: s.ipsExpired.Load(), SessionsEvicted: s.sessionsEvicted.Load(), SessionIPsCapped: s.sessionIPsCapped.Load(),
+		MovesIndexEvicted: s.movesEvicted.Load(),
 	}
 	pipe := r.client.Pipeline()
 	users := pipe.ZCard(ctx, r.hist+"users")

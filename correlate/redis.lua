@@ -1,23 +1,33 @@
 -- Apply observations to users' histories in Redis, atomically and in order:
 -- for each, the facts as they stood before it (when asked), then what it
--- teaches. The same semantics as correlate.Memory; see redis.go for the key
--- layout. Several observations go in one call.
+-- teaches. The memory store's semantics but for the session table (an LRU
+-- of MaxSessions here, a direct-mapped table there); see redis.go for the
+-- key layout. Several observations go in one call.
 --
 -- Most events never come here: a refresh or login that no rule judges is
 -- learned with plain commands the watcher pipelines (redis_plain.go), which
 -- cost Redis a fraction of a script's work. The script is for the events
 -- whose facts are asked, reuses, and what has no name. Everything it writes
--- is written as the plain commands write it, so the two agree on every key;
--- and with n = 0 it only keeps the bounds (users and sessions over their
--- caps, users past the address TTL at the clock given), which the plain
--- commands cannot.
+-- is written as the plain commands write it, so the two agree on every key.
+-- The users set is what the plain commands cannot keep as the memory store
+-- does (a user unseen past the address TTL or the least recently seen past
+-- MaxUsers loses its history when another event is logged, not at the end
+-- of a round trip), so a plain group's writes are preceded by a call of
+-- this script that ends with the group's gate (below; after the call's own
+-- events, which were logged before the group's): it expires and evicts as
+-- the group's events, one by one, would have, before their writes, and
+-- leaves in the cut hash what the writes must lose afterwards, which the
+-- next call (any) applies first.
 --
 -- ARGV: prefix, refresh TTL, address TTL (µs), the caps (users, addresses,
 -- refreshes, reuses, places, session addresses, sessions, the moves index),
--- the
--- clock (µs, for n = 0), n, then n observations of 11 fields each (see
--- apply below). Keys are built here from the prefix: the script names other
--- users' keys when it evicts, so Redis Cluster is out of reach.
+-- the clock (µs, for n = 0: the caps are kept at it), n, the cut hash's
+-- key, the gate's touches ("i first last ...": runs of a group's user's
+-- events, the user by its index below, in log order), then n observations
+-- of 11 fields each (see apply below), then, for a gate, the group's users
+-- as (member, first, last) triples. Keys are built here from the prefix: the
+-- script names other users' keys when it evicts, so Redis Cluster is out
+-- of reach.
 --
 -- Times are microseconds since the epoch, passed and stored as decimal
 -- strings: Lua's numbers are doubles (exact to 2^53), but Redis may turn a
@@ -30,23 +40,54 @@ local maxReuses, maxPlaces, sessionCap = tonumber(ARGV[7]), tonumber(ARGV[8]), t
 local maxSessions = tonumber(ARGV[10])
 local clock = ARGV[12]
 local n = tonumber(ARGV[13])
-local FIELDS, FIRST = 11, 13
+local cutKey, touches = ARGV[14], ARGV[15]
+local FIELDS, FIRST = 11, 15
 local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 'sessions'
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
-local movesKept = fmt(-(tonumber(ARGV[11]) + 1))
+local maxMoves = tonumber(ARGV[11])
 local keepPlaces, keepRefreshRank, keepReuses = fmt(-(maxPlaces + 1)), fmt(-(maxRefreshes + 1)), fmt(-(maxReuses + 1))
 local sessionKeep = fmt(sessionCap)
--- evictions: users, users expired, addresses, addresses expired, sessions, session addresses
-local ev = {0, 0, 0, 0, 0, 0}
+-- evictions: users, users expired, addresses, addresses expired, sessions,
+-- session addresses, the moves index's pairs
+local ev = {0, 0, 0, 0, 0, 0, 0}
+
+-- touched and cuts are the gate's: the group's users whose touches it went
+-- through, and what their writes, still to come, must lose ('drop': all).
+local touched, cuts = {}, {}
+
+local function dropKeys(m)
+  local u = prefix .. 'u:' .. m
+  redis.call('DEL', u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':y', u .. ':c', u .. ':a')
+end
 
 local function dropUser(m)
   redis.call('ZREM', users, m)
   redis.call('ZREM', firsts, m)
-  local u = prefix .. 'u:' .. m
-  redis.call('DEL', u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':y', u .. ':c', u .. ':a')
+  dropKeys(m)
+  if touched[m] then cuts[m] = 'drop' end
 end
+
+-- applyCuts makes a gate's group's writes, now applied, lose what the
+-- memory store would have dropped: all of a user evicted after its events,
+-- or what came before the event that brought it back.
+local function applyCuts()
+  if cutKey == '' then return end
+  local c = redis.call('HGETALL', cutKey)
+  if #c == 0 then return end
+  for i = 1, #c, 2 do
+    local m, from = c[i], c[i + 1]
+    if from == 'drop' then
+      dropKeys(m)
+    else
+      local u, before = prefix .. 'u:' .. m, '(' .. from
+      for _, k in ipairs({':r', ':i', ':c', ':a'}) do redis.call('ZREMRANGEBYSCORE', u .. k, '-inf', before) end
+    end
+  end
+  redis.call('DEL', cutKey)
+end
+applyCuts()
 
 -- fields splits a refresh member (name|ip|session|attribution|peer|agent)
 -- keeping empty fields, so an absent session does not shift the rest.
@@ -224,7 +265,7 @@ local function apply(base)
     redis.call('ZREMRANGEBYRANK', U.refreshes, 0, keepRefreshRank)
     if ip ~= '' then
       redis.call('ZADD', prefix .. 'ra', 'GT', tstr, ip .. '|' .. member)
-      redis.call('ZREMRANGEBYRANK', prefix .. 'ra', 0, movesKept)
+      redis.call('ZADD', prefix .. 'rx', 0, ip .. '|' .. member)
     end
   elseif action == REUSE then
     redis.call('ZADD', U.reuses, tstr, name)
@@ -247,11 +288,86 @@ local function apply(base)
   return out
 end
 
+-- gate goes through a plain group's touches before its writes, as the
+-- memory store goes through its events: each expires the users unseen past
+-- the address TTL and, when new, evicts the least recently seen past
+-- MaxUsers. When neither can happen (room for every user of the group, no
+-- user old enough) it only writes the group's last and first seen times,
+-- two commands. A user of the group dropped after its touches loses the
+-- group's writes ('drop'), one brought back loses those before its return.
+local function gate()
+  local members, first, last = {}, {}, {}
+  local earliest, latest = math.huge, -math.huge
+  for i = FIRST + n * FIELDS + 1, #ARGV, 3 do
+    local m = ARGV[i]
+    members[#members + 1] = m
+    first[m], last[m] = ARGV[i + 1], ARGV[i + 2]
+    earliest, latest = math.min(earliest, tonumber(ARGV[i + 1])), math.max(latest, tonumber(ARGV[i + 2]))
+  end
+  if #members == 0 then return end
+  expireUsers(earliest)
+  local fresh = redis.call('ZCARD', users) - maxUsers
+  for i = 1, #members, 1000 do
+    for _, score in ipairs(redis.call('ZMSCORE', users, unpack(members, i, math.min(i + 999, #members)))) do
+      if not score then fresh = fresh + 1 end
+    end
+  end
+  local roomy = fresh <= 0
+  if roomy and latest - ipTTL <= oldest and latest - earliest <= ipTTL then
+    for i = 1, #members, 1000 do
+      local byLast, byFirst = {}, {}
+      for j = i, math.min(i + 999, #members) do
+        local m = members[j]
+        byLast[#byLast + 1], byLast[#byLast + 2] = last[m], m
+        byFirst[#byFirst + 1], byFirst[#byFirst + 2] = first[m], m
+      end
+      redis.call('ZADD', users, 'GT', unpack(byLast))
+      redis.call('ZADD', firsts, 'LT', unpack(byFirst))
+    end
+    oldest = math.min(oldest, earliest)
+    return
+  end
+  for idx, ts, te in string.gmatch(touches, '(%d+) (%d+) (%d+)') do
+    local m, t = members[tonumber(idx)], tonumber(ts)
+    expireUsers(t)
+    if not redis.call('ZSCORE', users, m) then
+      trimUsers(m, 1)
+      if touched[m] then cuts[m] = ts end
+      redis.call('ZADD', firsts, ts, m)
+    end
+    touched[m] = true
+    redis.call('ZADD', users, 'GT', ts, m)
+    oldest = math.min(oldest, t)
+    if te ~= ts then
+      -- the run's other events: the user is fresh, others may expire
+      expireUsers(tonumber(te))
+      redis.call('ZADD', users, 'GT', te, m)
+    end
+  end
+  for m, from in pairs(cuts) do redis.call('HSET', cutKey, m, from) end
+end
+
+-- trimMoves keeps the moves index (ra: pair → time) at its cap, the most
+-- recent pairs, and its by-address view (rx: the same pairs, lexicographic,
+-- which a refusal reads) in step. Every call ends with it: the plain
+-- group's writes to both are followed by a script call in their round trip.
+local function trimMoves()
+  local over = redis.call('ZCARD', prefix .. 'ra') - maxMoves
+  if over <= 0 then return end
+  local gone = redis.call('ZPOPMIN', prefix .. 'ra', fmt(over))
+  local popped = {}
+  for i = 1, #gone, 2 do popped[#popped + 1] = gone[i] end
+  for i = 1, #popped, 1000 do redis.call('ZREM', prefix .. 'rx', unpack(popped, i, math.min(i + 999, #popped))) end
+  ev[7] = ev[7] + #popped
+end
+
 local out = {}
 for i = 0, n - 1 do out[i + 1] = apply(FIRST + i * FIELDS) end
+if touches ~= '' then gate() end
 if n == 0 and clock ~= '' then
   expireUsers(tonumber(clock))
   trimUsers(false, 0)
   trimSessions()
 end
+trimMoves()
 return {out, ev}

@@ -77,3 +77,44 @@ func TestRedisMovesIndexIsBounded(t *testing.T) {
 		t.Fatalf("the latest refresh is indexed at %v (%v), want %d", s, err, last.Time.UnixMicro())
 	}
 }
+
+// The moves index keeps its cap, the most recent pairs, counting what it
+// drops (graceguard_evictions_total{what="moves_index"}), and its
+// by-address view keeps step with it, whether the pairs came as plain
+// writes or through the script.
+func TestRedisMovesIndexTrimsAreCounted(t *testing.T) {
+	t.Parallel()
+	for _, need := range []bool{false, true} {
+		t.Run(fmt.Sprint("facts asked ", need), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			store := newTestRedis(t, Limits{})
+			const extra = 100
+			obs := make([]Observation, maxMovesIndexed+extra)
+			for i := range obs {
+				obs[i] = Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i)}, Time: t0.Add(time.Duration(i) * time.Millisecond),
+					IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i%200 + 1)}), Action: Refresh, NeedFacts: need && i%2 == 0,
+					Source: "8:1", Offset: int64(i) * 300, Digest: 1<<32 | uint64(i)}
+			}
+			if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
+				t.Fatal(err)
+			}
+			st, err := store.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.MovesIndexEvicted != extra {
+				t.Errorf("%d pairs counted evicted, want %d", st.MovesIndexEvicted, extra)
+			}
+			for _, key := range []string{"ra", "rx"} {
+				if n := store.client.ZCard(ctx, store.hist+key).Val(); n != maxMovesIndexed {
+					t.Errorf("%s holds %d pairs, want %d", key, n, maxMovesIndexed)
+				}
+			}
+			// the first pairs went: the oldest
+			if n := store.client.ZScore(ctx, store.hist+"rx", obs[0].IP.String()+"|"+member(obs[0].User)).Err(); n == nil {
+				t.Errorf("the oldest pair is still in rx")
+			}
+		})
+	}
+}

@@ -34,11 +34,21 @@ type plainGroup struct {
 	sessions map[string]*plainSession // by the session's hash
 	sessOrd  []string
 	moves    map[string]int64 // "address|user" → the user's latest refresh from the address
+	touches  []touch          // the users' events in log order, one per run of the same user
 	latest   int64
 	n        int // observations
 }
 
+// touch is a run of a group's user's events, for the gate: the user's
+// index in order (from 1, as Lua counts) and the run's first and last
+// times.
+type touch struct {
+	user        int
+	first, last int64
+}
+
 type plainUser struct {
+	index                int // in order, from 1
 	first, last          int64
 	refreshes            []any // score, member pairs
 	ips, countries, asns scored
@@ -92,31 +102,25 @@ func newPlainGroup() *plainGroup {
 
 func (g *plainGroup) empty() bool { return len(g.order) == 0 }
 
-// touches says whether the group writes keys obs's facts or learning read:
-// its user's, or its session's.
-func (g *plainGroup) touches(obs Observation) bool {
-	if _, ok := g.users[member(obs.User)]; ok {
-		return true
-	}
-	if !hasSession(obs.Session) {
-		return false
-	}
-	_, ok := g.sessions[strconv.FormatUint(fnv1a(obs.Session), 10)]
-	return ok
-}
-
-func (g *plainGroup) add(obs Observation) {
+func (g *plainGroup) add(obs Observation, ttl int64) {
 	g.n++
 	t := obs.Time.UnixMicro()
 	g.latest = max(g.latest, t)
 	m := member(obs.User)
 	u := g.users[m]
 	if u == nil {
-		u = &plainUser{first: t, last: t}
-		g.users[m] = u
 		g.order = append(g.order, m)
+		u = &plainUser{index: len(g.order), first: t, last: t}
+		g.users[m] = u
 	}
 	u.first, u.last = min(u.first, t), max(u.last, t)
+	// A run ends at a gap longer than the address TTL, after which the
+	// memory store would have expired its user.
+	if k := len(g.touches) - 1; k >= 0 && g.touches[k].user == u.index && t-g.touches[k].last <= ttl {
+		g.touches[k].last = max(g.touches[k].last, t)
+	} else {
+		g.touches = append(g.touches, touch{u.index, t, t})
+	}
 	ip := ""
 	if obs.IP.IsValid() {
 		ip = obs.IP.String()
@@ -155,35 +159,58 @@ type plainReplies struct {
 	ips, sessionIPs []*redis.IntCmd
 }
 
-// queue adds the group's commands to pipe.
+// callArgs are the arguments of a script call: the events of run, then,
+// when gate is not nil, the gate of that group, which goes before its
+// writes (see redis.lua): the group's touches, and its users with their
+// first and last times in the group.
+func (r *Redis) callArgs(run []Observation, gate *plainGroup) []any {
+	if gate == nil {
+		return r.args(run, "", "")
+	}
+	b := make([]byte, 0, 36*len(gate.touches))
+	for _, x := range gate.touches {
+		b = strconv.AppendInt(b, int64(x.user), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, x.first, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, x.last, 10)
+		b = append(b, ' ')
+	}
+	args := r.args(run, "", string(b))
+	for _, m := range gate.order {
+		u := gate.users[m]
+		args = append(args, m, u.first, u.last)
+	}
+	return args
+}
+
+// queue adds the group's commands to pipe. The users' last and first seen
+// times are the gate's to write; the sessions' index is written before the
+// sessions' keys, so that a round trip broken in between leaves no key the
+// caps do not reach.
 func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) plainReplies {
 	var out plainReplies
-	usersArgs := []any{"ZADD", r.hist + "users", "GT"}
-	firstArgs := []any{"ZADD", r.hist + "first", "LT"}
 	for _, m := range g.order {
-		u := g.users[m]
-		usersArgs = append(usersArgs, u.last, m)
-		firstArgs = append(firstArgs, u.first, m)
-		if c := u.queue(ctx, r, pipe, r.hist+"u:"+m); c != nil {
+		if c := g.users[m].queue(ctx, r, pipe, r.hist+"u:"+m); c != nil {
 			out.ips = append(out.ips, c)
 		}
 	}
-	pipe.Do(ctx, usersArgs...)
-	pipe.Do(ctx, firstArgs...)
 	if len(g.moves) > 0 {
+		// Trimmed to its cap by the script call that follows the group.
 		pipe.Do(ctx, zaddArgs(r.hist+"ra", "GT", g.moves)...)
-		pipe.Do(ctx, "ZREMRANGEBYRANK", r.hist+"ra", 0, -(maxMovesIndexed + 1))
+		pipe.Do(ctx, movesByAddress(r.hist+"rx", g.moves)...)
 	}
 	if len(g.sessOrd) > 0 {
 		index := []any{"ZADD", r.hist + "sessions", "GT"}
 		for _, h := range g.sessOrd {
-			k := r.hist + "s:" + h
-			sess := g.sessions[h]
-			index = append(index, sess.last, h)
-			pipe.Do(ctx, sess.ips.zadd(k, "NX")...)
-			out.sessionIPs = append(out.sessionIPs, pipe.ZRemRangeByRank(ctx, k, sessionIPs, -1))
+			index = append(index, g.sessions[h].last, h)
 		}
 		pipe.Do(ctx, index...)
+		for _, h := range g.sessOrd {
+			k := r.hist + "s:" + h
+			pipe.Do(ctx, g.sessions[h].ips.zadd(k, "NX")...)
+			out.sessionIPs = append(out.sessionIPs, pipe.ZRemRangeByRank(ctx, k, sessionIPs, -1))
+		}
 	}
 	return out
 }
@@ -217,6 +244,17 @@ func zaddArgs(key, flag string, m map[string]int64) []any {
 	args = append(args, "ZADD", key, flag)
 	for k, t := range m {
 		args = append(args, t, k)
+	}
+	return args
+}
+
+// movesByAddress is the ZADD of pairs to the moves index's by-address view,
+// every score 0 so that ZRANGEBYLEX reads an address's pairs.
+func movesByAddress(key string, m map[string]int64) []any {
+	args := make([]any, 0, 2+2*len(m))
+	args = append(args, "ZADD", key)
+	for k := range m {
+		args = append(args, 0, k)
 	}
 	return args
 }

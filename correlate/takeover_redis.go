@@ -24,29 +24,35 @@ type movesSource interface {
 // movesScript finds the chains that moved away from an address, when a
 // refusal asks: a refresh is learned without reading anything (plain
 // commands), so moves are not recorded as they happen. The index ra holds
-// each user's latest refresh from each address (the most recent pairs); for
-// each user's latest from the address asked, the user's next refresh, if
-// from another address within SessionReach of it and before at, is the
-// move. It returns user, "to|time|from time" pairs. The index's pairs in the
-// two SessionReach before at are looked at: a refusal costs Redis a walk of
-// them (a few ms at the index's cap).
+// each user's latest refresh from each address (the most recent pairs,
+// "address|user" → time), rx the same pairs by address (lexicographic);
+// for each user's latest from the address asked, the user's next refresh,
+// if from another address within SessionReach of it and before at, is the
+// move. It returns user, "to|time|from time" pairs. A refusal reads the
+// address's pairs only, however full the index: a NAT's address with many
+// users costs a lookup per user, an address with one a few commands.
 //
 // ARGV: history prefix, from, at (µs), SessionReach (µs).
 var movesScript = redis.NewScript(`
 local h, from, at, reach = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
-local cands = redis.call('ZRANGEBYSCORE', h .. 'ra', string.format('%d', at - 2 * reach), '(' .. ARGV[3], 'WITHSCORES')
 local head = from .. '|'
-for i = 1, #cands, 2 do
-  local m, ft = cands[i], cands[i + 1]
-  if string.sub(m, 1, #head) == head then m = string.sub(m, #head + 1) else m = nil end
-  local nxt = m and redis.call('ZRANGEBYSCORE', h .. 'u:' .. m .. ':r', '(' .. ft, '(' .. ARGV[3], 'WITHSCORES', 'LIMIT', 0, 1)
-  if nxt and nxt[1] then
-    local to = string.match(nxt[1], '^[^|]*|([^|]*)')
-    local tt = tonumber(nxt[2])
-    if to and to ~= '' and to ~= from and tt - tonumber(ft) <= reach then
-      out[#out + 1] = m
-      out[#out + 1] = to .. '|' .. nxt[2] .. '|' .. ft
+local ms = redis.call('ZRANGEBYLEX', h .. 'rx', '[' .. head, '[' .. head .. '\255')
+for i = 1, #ms, 1000 do
+  local chunk = {unpack(ms, i, math.min(i + 999, #ms))}
+  local times = redis.call('ZMSCORE', h .. 'ra', unpack(chunk))
+  for j, pair in ipairs(chunk) do
+    local ft = times[j]
+    local m = string.sub(pair, #head + 1)
+    local nxt = ft and tonumber(ft) >= at - 2 * reach and tonumber(ft) < at and
+      redis.call('ZRANGEBYSCORE', h .. 'u:' .. m .. ':r', '(' .. ft, '(' .. ARGV[3], 'WITHSCORES', 'LIMIT', 0, 1)
+    if nxt and nxt[1] then
+      local to = string.match(nxt[1], '^[^|]*|([^|]*)')
+      local tt = tonumber(nxt[2])
+      if to and to ~= '' and to ~= from and tt - tonumber(ft) <= reach then
+        out[#out + 1] = m
+        out[#out + 1] = to .. '|' .. nxt[2] .. '|' .. ft
+      end
     end
   end
 end

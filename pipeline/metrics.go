@@ -157,6 +157,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for what, n := range map[string]int64{
 		"users": st.UsersEvicted, "users_expired": st.UsersExpired, "addresses": st.IPsEvicted,
 		"addresses_expired": st.IPsExpired, "sessions": st.SessionsEvicted, "session_addresses": st.SessionIPsCapped,
+		"moves_index": st.MovesIndexEvicted,
 	} {
 		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(n), what)
 	}

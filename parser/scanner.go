@@ -145,6 +145,7 @@ type Assembler struct {
 	curLine    int64
 	curCut     bool
 	nextCut    bool // the line being pushed was cut by its reader (PushCut)
+	joinedCut  bool // the line being pushed was joined from pieces, cut and counted
 	haveCur    bool
 	afterIdle  bool // a record was handed out early; stray continuation lines are dropped
 	stats      Stats
@@ -159,6 +160,7 @@ func (a *Assembler) Push(line []byte, off, n int64) (Record, bool) {
 	if !ok {
 		return Record{}, false
 	}
+	defer func() { a.joinedCut = false }()
 	return a.pushPayload(payload, poff, n)
 }
 
@@ -167,14 +169,9 @@ func (a *Assembler) Push(line []byte, off, n int64) (Record, bool) {
 // counted the line and let the Assembler count the record its continuation
 // overflows counted one record twice.
 func (a *Assembler) PushCut(line []byte, off, n int64) (Record, bool) {
-	payload, poff, ok := a.unwrap(line, off)
-	if !ok {
-		a.stats.Cut++ // in a partial line: no record owns it yet
-		return Record{}, false
-	}
 	a.nextCut = true
 	defer func() { a.nextCut = false }()
-	return a.pushPayload(payload, poff, n)
+	return a.Push(line, off, n)
 }
 
 // pushPayload is Push for an unwrapped line.
@@ -194,6 +191,9 @@ func (a *Assembler) pushPayload(payload []byte, poff, n int64) (Record, bool) {
 	}
 	switch {
 	case a.haveCur && !start:
+		if a.joinedCut {
+			a.curCut = true // counted when its pieces were joined
+		}
 		a.appendContinuation(payload)
 		return Record{}, false
 	case !a.haveCur && (len(payload) == 0 || (a.afterIdle && !start)):
@@ -266,7 +266,7 @@ func (a *Assembler) startRecord(line []byte, off, n int64) {
 	a.cur = append(a.cur[:0], line...)
 	a.curOff = off
 	a.curLine = n
-	a.curCut = a.nextCut
+	a.curCut = a.nextCut || a.joinedCut
 	if a.nextCut {
 		a.stats.Cut++
 	}
@@ -354,16 +354,21 @@ func (a *Assembler) unwrapCRI(line []byte, off int64) (payload []byte, payloadOf
 func (a *Assembler) joinPartial(stream int, piece []byte, off int64, final bool) ([]byte, int64, bool) {
 	if len(a.partial[stream]) == 0 && !a.partialCut[stream] {
 		if final {
-			return piece, off, true
+			return piece, off, true // a cut (PushCut) counts with its record
 		}
 		a.partialOff[stream] = off
 	}
+	// A piece its reader cut (PushCut) cuts the joined line: counted here,
+	// once for the line, as a piece past MaxRecord is.
+	cut := a.nextCut
+	a.nextCut = false
 	if len(a.partial[stream])+len(piece) > MaxRecord {
 		piece = piece[:max(0, MaxRecord-len(a.partial[stream]))]
-		if !a.partialCut[stream] {
-			a.partialCut[stream] = true
-			a.stats.Cut++
-		}
+		cut = true
+	}
+	if cut && !a.partialCut[stream] {
+		a.partialCut[stream] = true
+		a.stats.Cut++
 	}
 	a.partial[stream] = append(a.partial[stream], piece...)
 	if !final {
@@ -371,6 +376,7 @@ func (a *Assembler) joinPartial(stream int, piece []byte, off int64, final bool)
 	}
 	line := a.partial[stream]
 	a.partial[stream] = line[:0]
+	a.joinedCut = a.partialCut[stream] // counted: its record is cut, not again
 	a.partialCut[stream] = false
 	return line, a.partialOff[stream], true
 }

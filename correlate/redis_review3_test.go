@@ -1,0 +1,162 @@
+package correlate
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/parser"
+)
+
+// splitHook runs a pipeline in two parts, cut before the command index at
+// says (-1: not cut), and calls between once in between: another watcher's
+// round trip landing inside this one, as Redis allows (no MULTI).
+type splitHook struct {
+	at      func(cmds []redis.Cmder) int
+	between func()
+}
+
+func (h *splitHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *splitHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *splitHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		i := -1
+		if h.between != nil && len(evalshaIndexes(cmds)) > 0 {
+			i = h.at(cmds)
+		}
+		if i < 0 {
+			return next(ctx, cmds)
+		}
+		if err := next(ctx, cmds[:i]); err != nil {
+			return err
+		}
+		h.between()
+		h.between = nil
+		return next(ctx, cmds[i:])
+	}
+}
+
+func evalshaIndexes(cmds []redis.Cmder) []int {
+	var out []int
+	for i, c := range cmds {
+		if c.Name() == "evalsha" {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func twoWatchers(t *testing.T, l Limits) (a, b *Redis, hook *splitHook, raw *redis.Client) {
+	t.Helper()
+	srv := redistest.Start(t)
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, cb, cr := redis.NewClient(opt), redis.NewClient(opt), redis.NewClient(opt)
+	t.Cleanup(func() { ca.Close(); cb.Close(); cr.Close() })
+	hook = &splitHook{}
+	ca.AddHook(hook)
+	return NewRedis(ca, RedisOptions{Limits: l, Owner: "a"}), NewRedis(cb, RedisOptions{Limits: l, Owner: "b"}), hook, cr
+}
+
+func r3obs(user string, at time.Duration, ip byte, off int64, need bool) Observation {
+	return Observation{User: UserID{IdP: "k8sIdp", DN: "uid=" + user + ",o=T"}, Time: t0.Add(at),
+		IP: netip.AddrFrom4([4]byte{192, 0, 2, ip}), Action: Refresh, NeedFacts: need, Country: "NL",
+		Source: "8:1", Offset: off, Digest: uint64(off) + 1, Attribution: parser.AttrJoined}
+}
+
+// orphanKeys lists the users with keys under h2:u: but not in the users set:
+// keys no trim reaches (the trims go through the users set).
+func orphanKeys(t *testing.T, c *redis.Client) []string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := c.Keys(ctx, "graceguard:h2:u:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range keys {
+		m := strings.TrimPrefix(k, "graceguard:h2:u:")
+		m = m[:strings.LastIndex(m, ":")]
+		if err := c.ZScore(ctx, "graceguard:h2:users", m).Err(); err == redis.Nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Watcher a catches up a backlog (old log times) while watcher b is live
+// at MaxUsers 2. a's gate writes its group's users to the users set, then
+// its plain writes follow in the same pipeline; b's round trip lands in
+// between and evicts a's user (the least recently seen). a's plain writes
+// then recreate that user's keys outside the users set: no trim reaches
+// them, ever (before the redisfix gate, the plain group wrote the users
+// set itself after the keys, so a later trim dropped them).
+func TestReview3GateRaceLeavesKeysOutsideTheUsersSet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, hook, raw := twoWatchers(t, Limits{MaxUsers: 2})
+	hook.at = func(cmds []redis.Cmder) int { return evalshaIndexes(cmds)[0] + 1 } // after the gate's call
+	hook.between = func() {
+		live := []Observation{r3obs("x", time.Hour, 10, 1000, false), r3obs("y", time.Hour+time.Second, 11, 1300, false)}
+		if err := b.ApplyBatch(ctx, live, make([]Facts, len(live))); err != nil {
+			t.Error(err)
+		}
+	}
+	backlog := []Observation{r3obs("old", 0, 1, 300, false), r3obs("old", time.Second, 2, 600, false)}
+	if err := a.ApplyBatch(ctx, backlog, make([]Facts, len(backlog))); err != nil {
+		t.Fatal(err)
+	}
+	// More traffic from both: the orphans stay.
+	for i, w := range []*Redis{a, b} {
+		more := []Observation{r3obs("z", 2*time.Hour, byte(20+i), int64(5000+300*i), false)}
+		if err := w.ApplyBatch(ctx, more, make([]Facts, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o := orphanKeys(t, raw); len(o) > 0 {
+		t.Errorf("keys of users outside the users set, which no trim reaches: %v", o)
+	}
+}
+
+// Watcher a's gate evicts user p after p's events in a's group (cut
+// "drop", applied at a's next call, the round trip's last). Watcher b logs
+// p again in between: p is back in the users set with b's writes. a's next
+// call then deletes p's keys (b's history of p) and leaves p in the users
+// set with nothing: b's address for p is lost, so a later replay from
+// elsewhere sees no history.
+func TestReview3StaleCutDropsAnotherWatchersHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, hook, _ := twoWatchers(t, Limits{MaxUsers: 2})
+	hook.at = func(cmds []redis.Cmder) int { ix := evalshaIndexes(cmds); return ix[len(ix)-1] } // before the last call
+	hook.between = func() {
+		back := []Observation{r3obs("p", 10*time.Second, 50, 9000, false)}
+		if err := b.ApplyBatch(ctx, back, make([]Facts, 1)); err != nil {
+			t.Error(err)
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+	group := []Observation{r3obs("p", 0, 1, 300, false), r3obs("q", time.Second, 2, 600, false), r3obs("r", 2*time.Second, 3, 900, false)}
+	if err := a.ApplyBatch(ctx, group, make([]Facts, len(group))); err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.Apply(ctx, r3obs("p", 11*time.Second, 60, 9300, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.UserIPs) != 1 || f.UserIPs[0] != netip.AddrFrom4([4]byte{192, 0, 2, 50}) {
+		t.Errorf("p's addresses %v, want b's 192.0.2.50 (logged after a's events)", f.UserIPs)
+	}
+}

@@ -160,3 +160,52 @@ func TestReview3StaleCutDropsAnotherWatchersHistory(t *testing.T) {
 		t.Errorf("p's addresses %v, want b's 192.0.2.50 (logged after a's events)", f.UserIPs)
 	}
 }
+
+// Watcher b keeps the moves index at its cap while watcher a catches up a
+// backlog (older refreshes). a's group writes its pair to ra, then to rx,
+// two commands of its pipeline; b's round trip lands in between, and its
+// trimMoves pops a's pair (the oldest) from ra and removes it from rx,
+// where it is not yet. a's ZADD to rx then adds it: a pair in rx and not
+// in ra, which no trim ever removes (trimMoves removes from rx only what it
+// pops from ra). rx grows past the cap by every such interleaving.
+func TestReview3MovesByAddressOutgrowsTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, hook, raw := twoWatchers(t, Limits{})
+	addr := func(i int) netip.Addr {
+		nets := [3][3]byte{{192, 0, 2}, {198, 51, 100}, {203, 0, 113}}
+		n := nets[i%3]
+		return netip.AddrFrom4([4]byte{n[0], n[1], n[2], byte(i / 3 % 256)})
+	}
+	var fill []Observation
+	for i := 0; i < maxMovesIndexed; i++ {
+		o := r3obs(strings.Repeat("u", 1+i/768), time.Hour+time.Duration(i)*time.Millisecond, 0, int64(300*(i+1)), false)
+		o.IP = addr(i % 768)
+		fill = append(fill, o)
+	}
+	if err := b.ApplyBatch(ctx, fill, make([]Facts, len(fill))); err != nil {
+		t.Fatal(err)
+	}
+	hook.at = func(cmds []redis.Cmder) int {
+		for i, c := range cmds {
+			if args := c.Args(); len(args) > 1 && args[0] == "ZADD" && args[1] == "graceguard:h2:rx" {
+				return i
+			}
+		}
+		return -1
+	}
+	hook.between = func() {
+		live := []Observation{r3obs("live", 2*time.Hour, 77, 99_000_000, false)}
+		if err := b.ApplyBatch(ctx, live, make([]Facts, 1)); err != nil {
+			t.Error(err)
+		}
+	}
+	backlog := []Observation{r3obs("old", 0, 1, 300, false)}
+	if err := a.ApplyBatch(ctx, backlog, make([]Facts, 1)); err != nil {
+		t.Fatal(err)
+	}
+	ra, rx := raw.ZCard(ctx, "graceguard:h2:ra").Val(), raw.ZCard(ctx, "graceguard:h2:rx").Val()
+	if ra != rx || rx > maxMovesIndexed {
+		t.Errorf("ra holds %d pairs, rx %d: rx must hold ra's pairs, at most %d", ra, rx, maxMovesIndexed)
+	}
+}

@@ -209,3 +209,29 @@ func TestReview3MovesByAddressOutgrowsTheIndex(t *testing.T) {
 		t.Errorf("ra holds %d pairs, rx %d: rx must hold ra's pairs, at most %d", ra, rx, maxMovesIndexed)
 	}
 }
+
+// A round trip whose last event goes to the script (asked facts) and has
+// no session has no trailing call (groupLast is false), and the gate's
+// call keeps the users set only: the sessions its groups wrote stay over
+// MaxSessions after the round trip. Before redisfix every round trip with a
+// plain group ended with a call that trimmed the sessions.
+func TestReview3SessionsCapKeptWhenARoundTripEndsWithAScriptEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newTestRedis(t, Limits{MaxSessions: 2})
+	var batch []Observation
+	for i := range 6 {
+		o := r3obs("s", time.Duration(i)*time.Second, byte(i+1), int64(300*(i+1)), false)
+		o.Session = "sess-" + strings.Repeat("x", i+1)
+		batch = append(batch, o)
+	}
+	last := r3obs("s", 10*time.Second, 9, 9000, true)
+	last.Session = ""
+	batch = append(batch, last)
+	if err := r.ApplyBatch(ctx, batch, make([]Facts, len(batch))); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.client.ZCard(ctx, r.hist+"sessions").Val(); n > 2 {
+		t.Errorf("%d sessions after the round trip, cap 2", n)
+	}
+}

@@ -45,7 +45,8 @@ import (
 //	                   the most recent maxMovesIndexed, for the moves (takeover_redis.go)
 //	h2:rx              sorted set: ra's pairs, every score 0, read by address (ZRANGEBYLEX)
 //	h2:cut:<owner>     hash: user → what a plain group's writes must lose, left by the group's
-//	                   gate (redis.lua) for the owner's next script call, which deletes it
+//	                   gate (redis.lua) for the owner's next script call, which deletes it;
+//	                   it expires after a minute, so a dead round trip's cut never fires late
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
@@ -77,10 +78,12 @@ import (
 // A round trip broken halfway (the connection lost) leaves what it wrote:
 // the indexes (users, first, sessions) are written before the keys they
 // bound, so no key outlives the caps, but a gate's cut may wait in
-// h2:cut:<owner> until that owner's next script call. Until then a user
+// h2:cut:<owner> until that owner's next script call, a minute at most
+// (it expires then: owner ids outlive restarts, and a cut applied hours
+// later would cut what other watchers logged since). Until then a user
 // the gate evicted after its events keeps the broken group's writes to its
-// keys (at most the group's events) outside the users set; if the owner
-// never calls again, they stay until the user is seen again, whose history
+// keys (at most the group's events) outside the users set; if the cut
+// expires first, they stay until the user is seen again, whose history
 // then starts with them. One group's worth, once per broken round trip.
 type Redis struct {
 	client *redis.Client

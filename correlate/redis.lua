@@ -69,24 +69,35 @@ local function dropUser(m)
   if touched[m] then cuts[m] = 'drop' end
 end
 
+local function dropBefore(m, from)
+  local u, before = prefix .. 'u:' .. m, '(' .. from
+  for _, k in ipairs({':r', ':i', ':c', ':a'}) do redis.call('ZREMRANGEBYSCORE', u .. k, '-inf', before) end
+end
+
 -- applyCuts makes a gate's group's writes, now applied, lose what the
 -- memory store would have dropped: all of a user evicted after its events,
--- or what came before the event that brought it back.
+-- or what came before the event that brought it back. Another watcher may
+-- have logged the user since the gate (Redis interleaves round trips), and
+-- its history is not the cut's to lose: a user evicted and back in the
+-- users set loses only what came before its return (its first seen now),
+-- and what came before the gate's return only while that return is still
+-- its first seen.
 local function applyCuts()
   if cutKey == '' then return end
   local c = redis.call('HGETALL', cutKey)
   if #c == 0 then return end
   for i = 1, #c, 2 do
     local m, from = c[i], c[i + 1]
+    local first = redis.call('ZSCORE', firsts, m)
     if from == 'drop' then
-      dropKeys(m)
-    else
-      local u, before = prefix .. 'u:' .. m, '(' .. from
-      for _, k in ipairs({':r', ':i', ':c', ':a'}) do redis.call('ZREMRANGEBYSCORE', u .. k, '-inf', before) end
+      if not redis.call('ZSCORE', users, m) then dropKeys(m) elseif first then dropBefore(m, first) end
+    elseif first and tonumber(first) == tonumber(from) then
+      dropBefore(m, from)
     end
   end
   redis.call('DEL', cutKey)
 end
+
 applyCuts()
 
 -- fields splits a refresh member (name|ip|session|attribution|peer|agent)
@@ -344,7 +355,14 @@ local function gate()
       redis.call('ZADD', users, 'GT', te, m)
     end
   end
-  for m, from in pairs(cuts) do redis.call('HSET', cutKey, m, from) end
+  local cut = false
+  for m, from in pairs(cuts) do
+    redis.call('HSET', cutKey, m, from)
+    cut = true
+  end
+  -- Owner ids outlive a watcher's restarts: a cut its dead round trip left
+  -- must not fire at the owner's next call, hours later.
+  if cut then redis.call('PEXPIRE', cutKey, 60000) end
 end
 
 -- trimMoves keeps the moves index (ra: pair → time) at its cap, the most

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func TestReview3GateRaceLeavesKeysOutsideTheUsersSet(t *testing.T) {
 // call then deletes p's keys (b's history of p) and leaves p in the users
 // set with nothing: b's address for p is lost, so a later replay from
 // elsewhere sees no history.
-func TestReview3StaleCutDropsAnotherWatchersHistory(t *testing.T) {
+func TestRedisStaleCutKeepsAnotherWatchersHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b, hook, _ := twoWatchers(t, Limits{MaxUsers: 2})
@@ -158,6 +159,46 @@ func TestReview3StaleCutDropsAnotherWatchersHistory(t *testing.T) {
 	}
 	if len(f.UserIPs) != 1 || f.UserIPs[0] != netip.AddrFrom4([4]byte{192, 0, 2, 50}) {
 		t.Errorf("p's addresses %v, want b's 192.0.2.50 (logged after a's events)", f.UserIPs)
+	}
+}
+
+// brokenHook ends a pipeline with an error after the command index at
+// says: a connection lost halfway through a round trip.
+type brokenHook struct{ at func(cmds []redis.Cmder) int }
+
+func (h brokenHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h brokenHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h brokenHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(evalshaIndexes(cmds)) == 0 {
+			return next(ctx, cmds)
+		}
+		if err := next(ctx, cmds[:h.at(cmds)]); err != nil {
+			return err
+		}
+		return errors.New("connection lost")
+	}
+}
+
+// A round trip broken after a gate that cut leaves the cut for the owner's
+// next call; owner ids are stable across restarts, so the cut must expire
+// rather than fire at a restarted watcher's first call, hours later, on a
+// user logged since.
+func TestRedisCutOfABrokenRoundTripExpires(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, _, _, raw := twoWatchers(t, Limits{MaxUsers: 2})
+	a.client.AddHook(brokenHook{at: func(cmds []redis.Cmder) int { return evalshaIndexes(cmds)[0] + 1 }})
+	group := []Observation{r3obs("p", 0, 1, 300, false), r3obs("q", time.Second, 2, 600, false), r3obs("r", 2*time.Second, 3, 900, false)}
+	if err := a.ApplyBatch(ctx, group, make([]Facts, len(group))); err == nil {
+		t.Fatal("a round trip broken halfway reported no error")
+	}
+	cut := "graceguard:h2:cut:a"
+	if raw.HGet(ctx, cut, member(group[0].User)).Val() != "drop" {
+		t.Fatalf("the gate left no cut for p: %v", raw.HGetAll(ctx, cut).Val())
+	}
+	if ttl := raw.PTTL(ctx, cut).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("the cut's time to live is %v, want at most a minute", ttl)
 	}
 }
 

@@ -98,8 +98,6 @@ local function applyCuts()
   redis.call('DEL', cutKey)
 end
 
-applyCuts()
-
 -- fields splits a refresh member (name|ip|session|attribution|peer|agent)
 -- keeping empty fields, so an absent session does not shift the rest.
 local function fields(s)
@@ -379,6 +377,10 @@ local function trimMoves()
   ev[7] = ev[7] + #popped
 end
 
+applyCuts()
+-- The groups' sessions are written by plain commands: keep their cap here,
+-- whichever call comes next.
+trimSessions()
 local out = {}
 for i = 0, n - 1 do out[i + 1] = apply(FIRST + i * FIELDS) end
 if touches ~= '' then gate() end

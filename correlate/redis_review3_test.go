@@ -256,7 +256,7 @@ func TestReview3MovesByAddressOutgrowsTheIndex(t *testing.T) {
 // call keeps the users set only: the sessions its groups wrote stay over
 // MaxSessions after the round trip. Before redisfix every round trip with a
 // plain group ended with a call that trimmed the sessions.
-func TestReview3SessionsCapKeptWhenARoundTripEndsWithAScriptEvent(t *testing.T) {
+func TestRedisSessionsCapKeptWhenARoundTripEndsWithAScriptEvent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := newTestRedis(t, Limits{MaxSessions: 2})

@@ -388,22 +388,23 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	var run []Observation
 	// send sends the script events waiting and, in the same call after
 	// them, the group's gate: the group's events were logged after them.
+	// prev is the group sent last, whose users and moves go to the call
+	// that follows it (see redis.lua).
+	var prev *plainGroup
 	send := func(gate *plainGroup) {
 		if len(run) == 0 && gate == nil {
 			return
 		}
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate)...)})
-		run = nil
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate, prev)...)})
+		run, prev = nil, nil
 	}
-	groupLast := false
 	sendGroup := func() {
 		if g.empty() {
 			return
 		}
 		send(g)
 		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
-		g = newPlainGroup()
-		groupLast = true
+		prev, g = g, newPlainGroup()
 	}
 	var latest int64
 	for _, obs := range batch {
@@ -413,7 +414,6 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 			continue
 		}
 		sendGroup()
-		groupLast = false
 		if len(run) == scriptBatch {
 			send(nil)
 		}
@@ -423,8 +423,8 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 		send(nil)
 	}
 	sendGroup()
-	if groupLast {
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "")...)})
+	if prev != nil {
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "", prev)...)})
 	}
 	return parts
 }
@@ -434,7 +434,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "", "")...)
+	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "", "", nil)...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
@@ -443,13 +443,15 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 
 // args are the script's arguments: the settings, then each observation;
 // clock is the log time (µs) to keep the caps at when batch is empty,
-// touches a gate's (gateArgs).
-func (r *Redis) args(batch []Observation, clock, touches string) []any {
+// touches a gate's (callArgs), after the plain group the call follows
+// (nil for none).
+func (r *Redis) args(batch []Observation, clock, touches string, after *plainGroup) []any {
 	l := r.limits
-	args := make([]any, 0, 15+11*len(batch))
+	args := make([]any, 0, 17+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
 		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches)
+	args = after.appendAfter(args)
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {

@@ -99,7 +99,7 @@ func orphanKeys(t *testing.T, c *redis.Client) []string {
 // then recreate that user's keys outside the users set: no trim reaches
 // them, ever (before the redisfix gate, the plain group wrote the users
 // set itself after the keys, so a later trim dropped them).
-func TestReview3GateRaceLeavesKeysOutsideTheUsersSet(t *testing.T) {
+func TestRedisGateRaceLeavesNoKeysOutsideTheUsersSet(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b, hook, raw := twoWatchers(t, Limits{MaxUsers: 2})
@@ -209,7 +209,7 @@ func TestRedisCutOfABrokenRoundTripExpires(t *testing.T) {
 // where it is not yet. a's ZADD to rx then adds it: a pair in rx and not
 // in ra, which no trim ever removes (trimMoves removes from rx only what it
 // pops from ra). rx grows past the cap by every such interleaving.
-func TestReview3MovesByAddressOutgrowsTheIndex(t *testing.T) {
+func TestRedisMovesByAddressKeepsTheIndexsPairs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b, hook, raw := twoWatchers(t, Limits{})
@@ -227,13 +227,16 @@ func TestReview3MovesByAddressOutgrowsTheIndex(t *testing.T) {
 	if err := b.ApplyBatch(ctx, fill, make([]Facts, len(fill))); err != nil {
 		t.Fatal(err)
 	}
+	// b lands between the group's plain writes to ra and rx when they are
+	// two commands, else just before the call that follows the group.
 	hook.at = func(cmds []redis.Cmder) int {
 		for i, c := range cmds {
 			if args := c.Args(); len(args) > 1 && args[0] == "ZADD" && args[1] == "graceguard:h2:rx" {
 				return i
 			}
 		}
-		return -1
+		ix := evalshaIndexes(cmds)
+		return ix[len(ix)-1]
 	}
 	hook.between = func() {
 		live := []Observation{r3obs("live", 2*time.Hour, 77, 99_000_000, false)}

@@ -96,9 +96,8 @@ func orphanKeys(t *testing.T, c *redis.Client) []string {
 // at MaxUsers 2. a's gate writes its group's users to the users set, then
 // its plain writes follow in the same pipeline; b's round trip lands in
 // between and evicts a's user (the least recently seen). a's plain writes
-// then recreate that user's keys outside the users set: no trim reaches
-// them, ever (before the redisfix gate, the plain group wrote the users
-// set itself after the keys, so a later trim dropped them).
+// then recreate that user's keys outside the users set, which no trim
+// reaches: the call that follows a's group must drop them.
 func TestRedisGateRaceLeavesNoKeysOutsideTheUsersSet(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -132,9 +131,8 @@ func TestRedisGateRaceLeavesNoKeysOutsideTheUsersSet(t *testing.T) {
 // Watcher a's gate evicts user p after p's events in a's group (cut
 // "drop", applied at a's next call, the round trip's last). Watcher b logs
 // p again in between: p is back in the users set with b's writes. a's next
-// call then deletes p's keys (b's history of p) and leaves p in the users
-// set with nothing: b's address for p is lost, so a later replay from
-// elsewhere sees no history.
+// call must then keep b's history of p (losing only a's writes, from before
+// p's return), so that a later replay from elsewhere meets it.
 func TestRedisStaleCutKeepsAnotherWatchersHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -208,7 +206,8 @@ func TestRedisCutOfABrokenRoundTripExpires(t *testing.T) {
 // trimMoves pops a's pair (the oldest) from ra and removes it from rx,
 // where it is not yet. a's ZADD to rx then adds it: a pair in rx and not
 // in ra, which no trim ever removes (trimMoves removes from rx only what it
-// pops from ra). rx grows past the cap by every such interleaving.
+// pops from ra). rx must hold ra's pairs, whatever lands between a's
+// commands.
 func TestRedisMovesByAddressKeepsTheIndexsPairs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -255,10 +254,9 @@ func TestRedisMovesByAddressKeepsTheIndexsPairs(t *testing.T) {
 }
 
 // A round trip whose last event goes to the script (asked facts) and has
-// no session has no trailing call (groupLast is false), and the gate's
-// call keeps the users set only: the sessions its groups wrote stay over
-// MaxSessions after the round trip. Before redisfix every round trip with a
-// plain group ended with a call that trimmed the sessions.
+// no session has no trailing call, and the gate's call keeps the users set
+// only: the sessions its groups wrote must still be trimmed to MaxSessions
+// by the round trip's end.
 func TestRedisSessionsCapKeptWhenARoundTripEndsWithAScriptEvent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

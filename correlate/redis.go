@@ -45,7 +45,8 @@ import (
 //	                   the most recent maxMovesIndexed, for the moves (takeover_redis.go)
 //	h2:rx              sorted set: ra's pairs, every score 0, read by address (ZRANGEBYLEX)
 //	h2:cut:<owner>     hash: user → what a plain group's writes must lose, left by the group's
-//	                   gate (redis.lua) for the owner's next script call, which deletes it
+//	                   gate (redis.lua) for the owner's next script call, which deletes it;
+//	                   it expires after a minute, so a dead round trip's cut never fires late
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
@@ -77,10 +78,12 @@ import (
 // A round trip broken halfway (the connection lost) leaves what it wrote:
 // the indexes (users, first, sessions) are written before the keys they
 // bound, so no key outlives the caps, but a gate's cut may wait in
-// h2:cut:<owner> until that owner's next script call. Until then a user
+// h2:cut:<owner> until that owner's next script call, a minute at most
+// (it expires then: owner ids outlive restarts, and a cut applied hours
+// later would cut what other watchers logged since). Until then a user
 // the gate evicted after its events keeps the broken group's writes to its
-// keys (at most the group's events) outside the users set; if the owner
-// never calls again, they stay until the user is seen again, whose history
+// keys (at most the group's events) outside the users set; if the cut
+// expires first, they stay until the user is seen again, whose history
 // then starts with them. One group's worth, once per broken round trip.
 type Redis struct {
 	client *redis.Client
@@ -385,22 +388,23 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	var run []Observation
 	// send sends the script events waiting and, in the same call after
 	// them, the group's gate: the group's events were logged after them.
+	// prev is the group sent last, whose users and moves go to the call
+	// that follows it (see redis.lua).
+	var prev *plainGroup
 	send := func(gate *plainGroup) {
 		if len(run) == 0 && gate == nil {
 			return
 		}
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate)...)})
-		run = nil
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate, prev)...)})
+		run, prev = nil, nil
 	}
-	groupLast := false
 	sendGroup := func() {
 		if g.empty() {
 			return
 		}
 		send(g)
 		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
-		g = newPlainGroup()
-		groupLast = true
+		prev, g = g, newPlainGroup()
 	}
 	var latest int64
 	for _, obs := range batch {
@@ -410,7 +414,6 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 			continue
 		}
 		sendGroup()
-		groupLast = false
 		if len(run) == scriptBatch {
 			send(nil)
 		}
@@ -420,8 +423,8 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 		send(nil)
 	}
 	sendGroup()
-	if groupLast {
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "")...)})
+	if prev != nil {
+		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "", prev)...)})
 	}
 	return parts
 }
@@ -431,7 +434,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "", "")...)
+	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "", "", nil)...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
@@ -440,13 +443,15 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 
 // args are the script's arguments: the settings, then each observation;
 // clock is the log time (µs) to keep the caps at when batch is empty,
-// touches a gate's (gateArgs).
-func (r *Redis) args(batch []Observation, clock, touches string) []any {
+// touches a gate's (callArgs), after the plain group the call follows
+// (nil for none).
+func (r *Redis) args(batch []Observation, clock, touches string, after *plainGroup) []any {
 	l := r.limits
-	args := make([]any, 0, 15+11*len(batch))
+	args := make([]any, 0, 17+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
 		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches)
+	args = after.appendAfter(args)
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {

@@ -23,7 +23,9 @@
 -- refreshes, reuses, places, session addresses, sessions, the moves index),
 -- the clock (µs, for n = 0: the caps are kept at it), n, the cut hash's
 -- key, the gate's touches ("i first last ...": runs of a group's user's
--- events, the user by its index below, in log order), then n observations
+-- events, the user by its index below, in log order), the counts of the
+-- users and of the moves of the plain group this call follows, those users,
+-- those moves (time, "address|user" pairs), then n observations
 -- of 11 fields each (see apply below), then, for a gate, the group's users
 -- as (member, first, last) triples. Keys are built here from the prefix: the
 -- script names other users' keys when it evicts, so Redis Cluster is out
@@ -41,7 +43,10 @@ local maxSessions = tonumber(ARGV[10])
 local clock = ARGV[12]
 local n = tonumber(ARGV[13])
 local cutKey, touches = ARGV[14], ARGV[15]
-local FIELDS, FIRST = 11, 15
+-- the plain group this call follows: its users, then its moves (time, pair)
+local afterUsers, afterMoves = tonumber(ARGV[16]), tonumber(ARGV[17])
+local AFTER = 17
+local FIELDS, FIRST = 11, AFTER + afterUsers + 2 * afterMoves
 local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 'sessions'
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
@@ -69,25 +74,67 @@ local function dropUser(m)
   if touched[m] then cuts[m] = 'drop' end
 end
 
+local function dropBefore(m, from)
+  local u, before = prefix .. 'u:' .. m, '(' .. from
+  for _, k in ipairs({':r', ':i', ':c', ':a'}) do redis.call('ZREMRANGEBYSCORE', u .. k, '-inf', before) end
+end
+
 -- applyCuts makes a gate's group's writes, now applied, lose what the
 -- memory store would have dropped: all of a user evicted after its events,
--- or what came before the event that brought it back.
+-- or what came before the event that brought it back. Another watcher may
+-- have logged the user since the gate (Redis interleaves round trips), and
+-- its history is not the cut's to lose: a user evicted and back in the
+-- users set loses only what came before its return (its first seen now),
+-- and what came before the gate's return only while that return is still
+-- its first seen.
 local function applyCuts()
   if cutKey == '' then return end
   local c = redis.call('HGETALL', cutKey)
   if #c == 0 then return end
   for i = 1, #c, 2 do
     local m, from = c[i], c[i + 1]
+    local first = redis.call('ZSCORE', firsts, m)
     if from == 'drop' then
-      dropKeys(m)
-    else
-      local u, before = prefix .. 'u:' .. m, '(' .. from
-      for _, k in ipairs({':r', ':i', ':c', ':a'}) do redis.call('ZREMRANGEBYSCORE', u .. k, '-inf', before) end
+      if not redis.call('ZSCORE', users, m) then dropKeys(m) elseif first then dropBefore(m, first) end
+    elseif first and tonumber(first) == tonumber(from) then
+      dropBefore(m, from)
     end
   end
   redis.call('DEL', cutKey)
 end
-applyCuts()
+
+-- dropOrphans drops the keys of the users of the plain group this call
+-- follows that are no longer in the users set: another watcher's call
+-- between the group's gate and its writes evicted or expired them, and the
+-- writes recreated keys no trim would reach (trims go through the set).
+local function dropOrphans()
+  for i = AFTER + 1, AFTER + afterUsers, 1000 do
+    local ms = {unpack(ARGV, i, math.min(i + 999, AFTER + afterUsers))}
+    for j, score in ipairs(redis.call('ZMSCORE', users, unpack(ms))) do
+      if not score then dropKeys(ms[j]) end
+    end
+  end
+end
+
+-- addMoves writes the group's moves to the index and its by-address view
+-- in this call, so that the trim at its end (trimMoves) keeps both in step:
+-- written by the group's pipeline, another watcher's trim could land
+-- between the two and leave in rx a pair ra no longer has.
+local function addMoves()
+  if afterMoves == 0 then return end
+  local base = AFTER + afterUsers
+  for i = 0, afterMoves - 1, 500 do
+    local last = math.min(i + 499, afterMoves - 1)
+    local byTime, byAddr = {}, {}
+    for j = i, last do
+      local t, pair = ARGV[base + 2 * j + 1], ARGV[base + 2 * j + 2]
+      byTime[#byTime + 1], byTime[#byTime + 2] = t, pair
+      byAddr[#byAddr + 1], byAddr[#byAddr + 2] = '0', pair
+    end
+    redis.call('ZADD', prefix .. 'ra', 'GT', unpack(byTime))
+    redis.call('ZADD', prefix .. 'rx', unpack(byAddr))
+  end
+end
 
 -- fields splits a refresh member (name|ip|session|attribution|peer|agent)
 -- keeping empty fields, so an absent session does not shift the rest.
@@ -344,13 +391,20 @@ local function gate()
       redis.call('ZADD', users, 'GT', te, m)
     end
   end
-  for m, from in pairs(cuts) do redis.call('HSET', cutKey, m, from) end
+  local cut = false
+  for m, from in pairs(cuts) do
+    redis.call('HSET', cutKey, m, from)
+    cut = true
+  end
+  -- Owner ids outlive a watcher's restarts: a cut its dead round trip left
+  -- must not fire at the owner's next call, hours later.
+  if cut then redis.call('PEXPIRE', cutKey, 60000) end
 end
 
 -- trimMoves keeps the moves index (ra: pair → time) at its cap, the most
 -- recent pairs, and its by-address view (rx: the same pairs, lexicographic,
--- which a refusal reads) in step. Every call ends with it: the plain
--- group's writes to both are followed by a script call in their round trip.
+-- which a refusal reads) in step. Every call ends with it, after the
+-- plain group's pairs it was sent (addMoves).
 local function trimMoves()
   local over = redis.call('ZCARD', prefix .. 'ra') - maxMoves
   if over <= 0 then return end
@@ -361,6 +415,12 @@ local function trimMoves()
   ev[7] = ev[7] + #popped
 end
 
+applyCuts()
+dropOrphans()
+addMoves()
+-- The groups' sessions are written by plain commands: keep their cap here,
+-- whichever call comes next.
+trimSessions()
 local out = {}
 for i = 0, n - 1 do out[i + 1] = apply(FIRST + i * FIELDS) end
 if touches ~= '' then gate() end

@@ -12,14 +12,16 @@ import (
 // does anything (its arguments become Lua strings, each command it runs is
 // converted both ways), more than the same writes sent as plain commands,
 // so these go as plain commands, pipelined with the script calls (in an
-// order queueBatch explains) and grouped per key: one ZADD per user's refreshes, addresses and
-// places, per session, and one for all the users' last and first seen
-// times and one for the moves index. Every write is one the script makes the
-// same way (ZADD GT for latest times, NX for a session's first sight, LT for
-// first seen; trims by rank), and applying the same event twice changes
-// nothing, so the order inside a group does not matter. The caps the plain
-// commands cannot keep (users, sessions) are kept by a script call with no
-// events at the end of each round trip.
+// order queueBatch explains) and grouped per key: one ZADD per user's
+// refreshes, addresses and places, and per session. Every write is one the
+// script makes the same way (ZADD GT for latest times, NX for a session's
+// first sight; trims by rank), and applying the same event twice changes
+// nothing, so the order inside a group does not matter. What the plain
+// commands cannot keep is the script's: the users set and first seen times
+// by the gate of the call before the group; the sessions cap, the group's
+// moves (the index and its by-address view, kept in step by one call), and
+// the keys of its users another watcher dropped meanwhile by the call after
+// it (a call with no events when the group ends the round trip).
 
 // plainLearnable says whether obs can be learned with plain commands: it
 // only teaches, and it has a name (where it was logged) to dedupe by.
@@ -163,9 +165,9 @@ type plainReplies struct {
 // when gate is not nil, the gate of that group, which goes before its
 // writes (see redis.lua): the group's touches, and its users with their
 // first and last times in the group.
-func (r *Redis) callArgs(run []Observation, gate *plainGroup) []any {
+func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 	if gate == nil {
-		return r.args(run, "", "")
+		return r.args(run, "", "", after)
 	}
 	b := make([]byte, 0, 36*len(gate.touches))
 	for _, x := range gate.touches {
@@ -176,7 +178,7 @@ func (r *Redis) callArgs(run []Observation, gate *plainGroup) []any {
 		b = strconv.AppendInt(b, x.last, 10)
 		b = append(b, ' ')
 	}
-	args := r.args(run, "", string(b))
+	args := r.args(run, "", string(b), after)
 	for _, m := range gate.order {
 		u := gate.users[m]
 		args = append(args, m, u.first, u.last)
@@ -194,11 +196,6 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 		if c := g.users[m].queue(ctx, r, pipe, r.hist+"u:"+m); c != nil {
 			out.ips = append(out.ips, c)
 		}
-	}
-	if len(g.moves) > 0 {
-		// Trimmed to its cap by the script call that follows the group.
-		pipe.Do(ctx, zaddArgs(r.hist+"ra", "GT", g.moves)...)
-		pipe.Do(ctx, movesByAddress(r.hist+"rx", g.moves)...)
 	}
 	if len(g.sessOrd) > 0 {
 		index := []any{"ZADD", r.hist + "sessions", "GT"}
@@ -239,22 +236,21 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k
 	return ipsTrimmed
 }
 
-func zaddArgs(key, flag string, m map[string]int64) []any {
-	args := make([]any, 0, 3+2*len(m))
-	args = append(args, "ZADD", key, flag)
-	for k, t := range m {
-		args = append(args, t, k)
+// appendAfter appends what the script call that follows the group does
+// for it (redis.lua): drop the keys of its users another watcher dropped
+// between its gate and its writes, and write its moves to the index and
+// its by-address view, which the call's trim keeps in step. A nil group
+// appends two zero counts.
+func (g *plainGroup) appendAfter(args []any) []any {
+	if g == nil {
+		return append(args, 0, 0)
 	}
-	return args
-}
-
-// movesByAddress is the ZADD of pairs to the moves index's by-address view,
-// every score 0 so that ZRANGEBYLEX reads an address's pairs.
-func movesByAddress(key string, m map[string]int64) []any {
-	args := make([]any, 0, 2+2*len(m))
-	args = append(args, "ZADD", key)
-	for k := range m {
-		args = append(args, 0, k)
+	args = append(args, len(g.order), len(g.moves))
+	for _, m := range g.order {
+		args = append(args, m)
+	}
+	for k, t := range g.moves {
+		args = append(args, t, k)
 	}
 	return args
 }

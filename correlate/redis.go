@@ -25,10 +25,11 @@ import (
 // both) but for the session table: Redis keeps the MaxSessions least
 // recently seen sessions (an LRU), memory a direct-mapped table in which a
 // new session takes the slot of the one its id hashes with, so the two
-// forget different sessions past the cap. An event whose facts are asked, a reuse, or one logged nowhere
-// known is applied by one Lua script (redis.lua), facts and learning
-// together, so two watchers never interleave inside it; a refresh or login
-// that only teaches is written with plain commands (redis_plain.go). Keys,
+// forget different sessions past the cap. An event whose facts are asked,
+// a reuse, or one logged nowhere known is applied by one Lua script
+// (redis.lua), facts and learning together, so two watchers never
+// interleave inside it; a refresh or login that only teaches is written
+// with plain commands (redis_plain.go). Keys,
 // under a prefix (default "graceguard:"), the history under "h2:" after it:
 //
 //	h2:users           sorted set: user → last seen (µs); the oldest are evicted past MaxUsers

@@ -16,7 +16,7 @@ type Metrics struct {
 	Lines          *prometheus.CounterVec // by source
 	Bytes          *prometheus.CounterVec // by source
 	Records        prometheus.Counter
-	Cut            prometheus.Counter     // lines or records longer than parser.MaxRecord, cut there
+	Cut            prometheus.Counter     // records longer than parser.MaxRecord, cut there: one count a record
 	Events         *prometheus.CounterVec // by kind
 	ParseErrors    prometheus.Counter
 	Alerts         *prometheus.CounterVec // by rule and severity
@@ -49,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 		Lines:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_lines_read_total", Help: "Physical lines read, by source."}, []string{"source"}),
 		Bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_bytes_read_total", Help: "Bytes read, by source."}, []string{"source"}),
 		Records:        prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_total", Help: "Log records after joining partial and continuation lines."}),
-		Cut:            prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_cut_total", Help: "Lines or records longer than 1 MiB, cut there."}),
+		Cut:            prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_cut_total", Help: "Records longer than 1 MiB (a line, or a line and its continuations), cut there; one count a record."}),
 		Events:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_events_total", Help: "Records by event kind."}, []string{"kind"}),
 		ParseErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_parse_errors_total", Help: "Records that broke OpenUnison's grammar."}),
 		Alerts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_alerts_total", Help: "Alerts raised, by rule and severity."}, []string{"rule", "severity"}),

@@ -49,7 +49,7 @@ type Stats struct {
 	Bytes         int64 // bytes consumed from the source
 	Lines         int64 // physical lines, as the runtime wrote them
 	Records       int64 // log4j2 records after joining partial and continuation lines
-	Cut           int64 // lines or records longer than MaxRecord, cut there
+	Cut           int64 // records longer than MaxRecord, cut there (once a record)
 	FramingErrors int64 // lines that broke the source's wrapper format and were read as plain text
 	Orphans       int64 // continuation lines that came after their record was handed out early
 }

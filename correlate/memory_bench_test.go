@@ -109,27 +109,9 @@ func BenchmarkCorrelatorStream(b *testing.B) {
 	for _, sc := range streams {
 		b.Run(sc.name, func(b *testing.B) {
 			events, _ := sc.s.load(b, sc.users)
-			ctx := context.Background()
 			wants := rules.NewEngine(rules.Builtin()).Wants
 			judge := func(context.Context, *correlate.Context) error { return nil }
-			evs := make([]parser.Event, len(events))
-			b.ReportAllocs()
-			cpu0 := processCPU()
-			for b.Loop() {
-				copy(evs, events) // Observe may set an event's Reason
-				c := correlate.NewCorrelator(correlate.NewMemory(correlate.Limits{}), 0)
-				c.Judged = wants
-				for i := range evs {
-					if err := c.Observe(ctx, &evs[i], judge); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := c.Flush(ctx, judge); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
+			correlateEach(b, events, wants, judge)
 		})
 	}
 }
@@ -223,31 +205,38 @@ func BenchmarkJudgedStream(b *testing.B) {
 	for _, sc := range streams {
 		b.Run(sc.name, func(b *testing.B) {
 			events, _ := sc.s.load(b, sc.users)
-			ctx := context.Background()
 			engine := rules.NewEngine(rules.Builtin())
 			var alerts []alert.Alert
 			judge := func(_ context.Context, c *correlate.Context) error {
 				alerts = engine.Evaluate(alerts[:0], c)
 				return nil
 			}
-			evs := make([]parser.Event, len(events))
-			b.ReportAllocs()
-			cpu0 := processCPU()
-			for b.Loop() {
-				copy(evs, events)
-				c := correlate.NewCorrelator(correlate.NewMemory(correlate.Limits{}), 0)
-				c.Judged = engine.Wants
-				for i := range evs {
-					if err := c.Observe(ctx, &evs[i], judge); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := c.Flush(ctx, judge); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
+			correlateEach(b, events, engine.Wants, judge)
 		})
 	}
+}
+
+// correlateEach runs a fresh Correlator over the memory store through
+// events once a benchmark iteration, judging with judge what wants asks
+// for, and reports wall and CPU time per event.
+func correlateEach(b *testing.B, events []parser.Event, wants func(parser.Kind) bool, judge correlate.Judge) {
+	ctx := context.Background()
+	evs := make([]parser.Event, len(events))
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for b.Loop() {
+		copy(evs, events) // Observe may set an event's Reason
+		c := correlate.NewCorrelator(correlate.NewMemory(correlate.Limits{}), 0)
+		c.Judged = wants
+		for i := range evs {
+			if err := c.Observe(ctx, &evs[i], judge); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := c.Flush(ctx, judge); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
 }

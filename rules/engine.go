@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -13,6 +12,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/internal/keycap"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -157,46 +157,12 @@ func (e *Engine) throttled(r *Rule, env *Env, now time.Time) bool {
 }
 
 // evictThrottle makes room in a rule's throttle memory at its cap: the
-// keys whose window has passed go, then, if that frees less than
-// throttleEvictBatch, the oldest until it does. Freeing a batch at once
-// keeps the sweep over every key to one per batch of new keys; dropping only
-// the single oldest made every new key of a flood of users (a busy IdP, a
-// replay storm, a backlog) pay a pass over the whole map.
+// keys whose window has passed go, then the oldest, throttleEvictBatch at
+// once (keycap.Evict says why and in which order).
 func (e *Engine) evictThrottle(keys map[string]time.Time, now time.Time, window time.Duration) {
 	e.throttleSweeps++
-	live := make([]time.Time, 0, len(keys))
-	for k, t := range keys {
-		if now.Sub(t) >= window {
-			delete(keys, k)
-			e.stats.ThrottleEvicted++
-			continue
-		}
-		live = append(live, t)
-	}
-	excess := len(keys) - (maxThrottleKeys - throttleEvictBatch)
-	if excess <= 0 {
-		return
-	}
-	// cut: the newest time among the excess oldest; keys at it go only
-	// until the excess is met, so equal times cannot empty the map, and in
-	// key order, so which go does not depend on the map's.
-	slices.SortFunc(live, time.Time.Compare)
-	cut := live[excess-1]
-	var atCut []string
-	for k, t := range keys {
-		switch {
-		case t.Before(cut):
-			delete(keys, k)
-			excess--
-		case t.Equal(cut):
-			atCut = append(atCut, k)
-		}
-	}
-	slices.Sort(atCut)
-	for _, k := range atCut[:excess] {
-		delete(keys, k)
-	}
-	e.stats.ThrottleEvicted += int64(len(live) - len(keys))
+	n := keycap.Evict(keys, func(t time.Time) time.Time { return t }, now, window, maxThrottleKeys-throttleEvictBatch)
+	e.stats.ThrottleEvicted += int64(n)
 }
 
 func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert, error) {

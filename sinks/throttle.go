@@ -2,11 +2,11 @@ package sinks
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/keycap"
 )
 
 // throttle lets one alert per key through per window and counts the rest,
@@ -93,44 +93,11 @@ func (t *throttle) admit(a *alert.Alert) bool {
 	return true
 }
 
-// evict makes room at the cap: the keys whose window is over go, then, if
-// that frees less than throttleEvictBatch, the oldest until it does.
-// Freeing a batch at once keeps the sweep over every key to one per batch
-// of new keys; dropping only the single oldest made every new user of a
-// flood pay a pass over the whole map.
+// evict makes room at the cap: the keys whose window is over go, then the
+// oldest, throttleEvictBatch at once (keycap.Evict says why and in which
+// order).
 func (t *throttle) evict(now time.Time) {
 	t.sweeps++
-	before := len(t.entries)
-	defer func() { t.evicted += int64(before - len(t.entries)) }()
-	live := make([]time.Time, 0, len(t.entries))
-	for k, e := range t.entries {
-		if now.Sub(e.start) >= t.window {
-			delete(t.entries, k)
-			continue
-		}
-		live = append(live, e.start)
-	}
-	excess := len(t.entries) - (maxThrottleKeys - throttleEvictBatch)
-	if excess <= 0 {
-		return
-	}
-	// cut: the newest start among the excess oldest; keys at it go only
-	// until the excess is met, so equal times cannot empty the map, and in
-	// key order, so which go does not depend on the map's.
-	slices.SortFunc(live, time.Time.Compare)
-	cut := live[excess-1]
-	var atCut []string
-	for k, e := range t.entries {
-		switch {
-		case e.start.Before(cut):
-			delete(t.entries, k)
-			excess--
-		case e.start.Equal(cut):
-			atCut = append(atCut, k)
-		}
-	}
-	slices.Sort(atCut)
-	for _, k := range atCut[:excess] {
-		delete(t.entries, k)
-	}
+	n := keycap.Evict(t.entries, func(e *throttleEntry) time.Time { return e.start }, now, t.window, maxThrottleKeys-throttleEvictBatch)
+	t.evicted += int64(n)
 }

@@ -1,0 +1,54 @@
+// Package keycap makes room in a map of keys that each opened a time
+// window (a throttle's memory) when it reaches its cap. It owns the order
+// in which keys go and nothing else: the maps, their caps and the counting
+// of what went stay with their owners (the rules' and the sinks'
+// throttles). It must not grow into a cache.
+package keycap
+
+import (
+	"slices"
+	"time"
+)
+
+// Evict deletes from m the keys whose window (started at start(v), window
+// long) is over by now, then, while more than keep are left, the oldest:
+// those started before the cut, and of the keys started at the cut time
+// only as many as needed, in key order, so that which keys go never depends
+// on the map's order and equal times cannot empty the map. It returns how
+// many keys went. Freeing a batch at once (keep well under the cap) keeps
+// the pass over every key to one per batch of new keys: dropping only the
+// single oldest made every new key of a flood pay a pass over the whole map.
+func Evict[V any](m map[string]V, start func(V) time.Time, now time.Time, window time.Duration, keep int) int {
+	before := len(m)
+	live := make([]time.Time, 0, len(m))
+	for k, v := range m {
+		t := start(v)
+		if now.Sub(t) >= window {
+			delete(m, k)
+			continue
+		}
+		live = append(live, t)
+	}
+	excess := len(m) - keep
+	if excess <= 0 {
+		return before - len(m)
+	}
+	// cut: the newest start among the excess oldest.
+	slices.SortFunc(live, time.Time.Compare)
+	cut := live[excess-1]
+	var atCut []string
+	for k, v := range m {
+		switch t := start(v); {
+		case t.Before(cut):
+			delete(m, k)
+			excess--
+		case t.Equal(cut):
+			atCut = append(atCut, k)
+		}
+	}
+	slices.Sort(atCut)
+	for _, k := range atCut[:excess] {
+		delete(m, k)
+	}
+	return before - len(m)
+}

@@ -164,8 +164,7 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 		return p
 	}
 	r.when = prog("when", spec.When, reflect.Bool)
-	r.kinds = kindsOf(spec.When)
-	r.needsGeo = needsGeo(spec.When)
+	r.kinds, r.needsGeo = whenShape(spec.When)
 	if r.when != nil && r.kinds == 0 {
 		problems = append(problems, Problem{File: spec.File, Pos: spec.exprPos["when"].place(1, 1, src),
 			Msg: "when: can never be true: it compares event.kind with a kind that does not exist (grace_reuse, token_ok, token_fail, login, refusal, proxy, other)"})

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"regexp"
+	"sync"
 
 	"github.com/graceguard/graceguard/alert"
 )
@@ -13,25 +14,29 @@ const DefaultWidth = 160
 // indent is the narration's left margin under a step's clock.
 const indent = "           "
 
-var (
+// shortening's patterns are compiled when the demo first narrates, not at
+// the start of every command the binary runs.
+var shortening = sync.OnceValue(func() (p struct{ loopbackOrigin, requestID, recordDate, idpPath *regexp.Regexp }) {
 	// The IdP's URLs all start with its loopback address: the path says it.
-	loopbackOrigin = regexp.MustCompile(`https?://127\.0\.0\.1:\d+`)
+	p.loopbackOrigin = regexp.MustCompile(`https?://127\.0\.0\.1:\d+`)
 	// OpenUnison's per-request ids are 41 characters of noise to a reader.
-	requestID = regexp.MustCompile(`\[(f[0-9a-f]{7})[0-9a-f]{33}\]`)
+	p.requestID = regexp.MustCompile(`\[(f[0-9a-f]{7})[0-9a-f]{33}\]`)
 	// The step's clock says the day: the record's time of day is enough.
-	recordDate = regexp.MustCompile(`^\[\d{4}-\d\d-\d\d `)
+	p.recordDate = regexp.MustCompile(`^\[\d{4}-\d\d-\d\d `)
 	// The path up to the endpoint is the same on every line.
-	idpPath = regexp.MustCompile(`/auth/idp/[^/ ]+/`)
-)
+	p.idpPath = regexp.MustCompile(`/auth/idp/[^/ ]+/`)
+	return p
+})
 
 // shorten drops what a reader of the demo does not need from a log line:
 // the date (the step's clock has it), the IdP's origin and path up to the
 // endpoint, and most of each request id. The demo's log file keeps them.
 func shorten(line string) string {
-	line = recordDate.ReplaceAllString(line, "[")
-	line = loopbackOrigin.ReplaceAllString(line, "")
-	line = idpPath.ReplaceAllString(line, "…/")
-	return requestID.ReplaceAllString(line, "[$1…]")
+	p := shortening()
+	line = p.recordDate.ReplaceAllString(line, "[")
+	line = p.loopbackOrigin.ReplaceAllString(line, "")
+	line = p.idpPath.ReplaceAllString(line, "…/")
+	return p.requestID.ReplaceAllString(line, "[$1…]")
 }
 
 // fitMiddle cuts s to width columns in its middle, keeping its last tail

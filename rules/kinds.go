@@ -19,11 +19,18 @@ func (s kindSet) has(k parser.Kind) bool { return s&(1<<k) != 0 }
 // ["token_ok", "login"]. Anything it cannot read means every kind: the
 // analysis only ever skips work, it never changes a verdict.
 func kindsOf(when string) kindSet {
+	kinds, _ := whenShape(when)
+	return kinds
+}
+
+// whenShape is kindsOf and needsGeo of when from one parse of it (a rule's
+// compile parses it a third time; each parse is a tenth of a load).
+func whenShape(when string) (kinds kindSet, geo bool) {
 	tree, err := exprparser.Parse(when)
 	if err != nil {
-		return allKinds
+		return allKinds, false
 	}
-	return conjunctKinds(tree.Node)
+	return conjunctKinds(tree.Node), conjunctNeedsGeo(tree.Node)
 }
 
 func conjunctKinds(n ast.Node) kindSet {
@@ -83,11 +90,8 @@ func kindsNamed(n ast.Node) kindSet {
 // token_ok, that is every refresh's facts, a round trip each to a shared
 // Redis history). Like kindsOf, anything it cannot read means no.
 func needsGeo(when string) bool {
-	tree, err := exprparser.Parse(when)
-	if err != nil {
-		return false
-	}
-	return conjunctNeedsGeo(tree.Node)
+	_, geo := whenShape(when)
+	return geo
 }
 
 func conjunctNeedsGeo(n ast.Node) bool {

@@ -52,7 +52,7 @@ any file has a problem, 0 when all are valid.`,
 }
 
 func runRulesCheck(_ context.Context, o *rulesCheckOptions) error {
-	set, err := loadRules(o.files)
+	set, err := loadRulesWith(rules.Load, o.files)
 	if err != nil {
 		var problems rules.Problems
 		if errors.As(err, &problems) {
@@ -109,7 +109,7 @@ file is invalid.`,
 }
 
 func runRulesTest(ctx context.Context, o *rulesTestOptions) error {
-	set, err := loadRules(o.files)
+	set, err := loadRulesWith(rules.Load, o.files)
 	if err != nil {
 		return err
 	}

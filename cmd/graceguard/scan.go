@@ -174,12 +174,24 @@ func pipelineInputs(inputs []*input) []pipeline.Input {
 	return out
 }
 
+// loadRules reads and compiles the rules a detection runs: the built-in
+// rules without their embedded tests, then paths in order.
 func loadRules(paths []string) (*rules.Set, error) {
+	return loadRulesWith(rules.LoadForDetection, paths)
+}
+
+// loadRulesWith reads paths and compiles them with load; a file that cannot
+// be read or has a problem is a usage error (exit 2).
+func loadRulesWith(load func(...rules.File) (*rules.Set, error), paths []string) (*rules.Set, error) {
 	files, err := readRuleFiles(paths)
 	if err != nil {
 		return nil, err
 	}
-	return compileRules(files)
+	set, err := load(files...)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return set, nil
 }
 
 func readRuleFiles(paths []string) ([]rules.File, error) {
@@ -194,10 +206,11 @@ func readRuleFiles(paths []string) ([]rules.File, error) {
 	return files, nil
 }
 
-// compileRules compiles the built-in rules and files; its error is a
-// usage error (exit 2) naming each problem's file:line:column.
+// compileRules compiles the built-in rules (without their embedded tests)
+// and files; its error is a usage error (exit 2) naming each problem's
+// file:line:column.
 func compileRules(files []rules.File) (*rules.Set, error) {
-	set, err := rules.Load(files...)
+	set, err := rules.LoadForDetection(files...)
 	if err != nil {
 		return nil, usageError{err}
 	}

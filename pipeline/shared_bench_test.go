@@ -125,6 +125,7 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 	}
 	var scanT, memT, redisT time.Duration
 	var cpu, events float64
+	var shape correlate.MemoryStats // of the last catch-up: what the caps did
 	calls := redisCalls{}
 	db := 0
 	for b.Loop() {
@@ -152,11 +153,16 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		best(&redisT, start)
 		cpu += redisCPU(b, srv.URL(0)) - cpuStart
 		calls.add(b, client)
+		if shape, err = shared.Stats(context.Background()); err != nil {
+			b.Fatal(err)
+		}
 		store.Close()
 		events += float64(shared.Applied())
 	}
 	b.Logf("%.0f events per catch-up (%d token lines); Redis's commands per event (INFO commandstats, scripts' own included): %s",
 		events/float64(b.N), truth.TokenLines, calls.top(events))
+	b.Logf("the history after a catch-up: %d users, %d sessions; evicted: %d users, %d expired, %d sessions, %d moves-index pairs",
+		shape.Users, shape.Sessions, shape.UsersEvicted, shape.UsersExpired, shape.SessionsEvicted, shape.MovesIndexEvicted)
 	mbs := func(d time.Duration) float64 { return float64(truth.Bytes) / (1 << 20) / d.Seconds() }
 	b.ReportMetric(mbs(redisT), "redis-MB/s")
 	b.ReportMetric(mbs(memT), "memory-MB/s")

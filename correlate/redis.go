@@ -48,6 +48,9 @@ import (
 //	h2:cut:<owner>     hash: user → what a plain group's writes must lose, left by the group's
 //	                   gate (redis.lua) for the owner's next script call, which deletes it;
 //	                   it expires after a minute, so a dead round trip's cut never fires late
+//	h2:drops           how many users the script ever dropped from users (evicted, expired)
+//	h2:gate:<owner>    drops as the owner's last gate left it (expires after a minute): the
+//	                   call after the gate's group reads users again only when it changed
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
@@ -448,10 +451,10 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 // (nil for none).
 func (r *Redis) args(batch []Observation, clock, touches string, after *plainGroup) []any {
 	l := r.limits
-	args := make([]any, 0, 17+11*len(batch))
+	args := make([]any, 0, 18+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
-		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches)
+		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches, r.hist+"gate:"+r.owner)
 	args = after.appendAfter(args)
 	for _, obs := range batch {
 		ip := ""

@@ -109,9 +109,29 @@ type redisStats struct {
 }
 
 //go:embed redis.lua
-var applySource string
+var applyFile string
+
+// applySource is redis.lua as sent: every round trip loads it (SCRIPT
+// LOAD, which hashes it) and the comments are most of it, so they go; each
+// line stays, empty, and Redis's errors name redis.lua's line.
+var applySource = stripLuaComments(applyFile)
 
 var applyScript = redis.NewScript(applySource)
+
+// stripLuaComments empties the lines that are comments and drops every
+// line's indentation. redis.lua has no long strings or comments ([[ ]]),
+// and no "--" inside a string.
+func stripLuaComments(src string) string {
+	lines := strings.Split(src, "\n")
+	for i, l := range lines {
+		l = strings.TrimLeft(l, " \t")
+		if strings.HasPrefix(l, "--") {
+			l = ""
+		}
+		lines[i] = l
+	}
+	return strings.Join(lines, "\n")
+}
 
 // maxPipelined bounds the learn-only observations waiting to be sent.
 const maxPipelined = 256

@@ -521,21 +521,31 @@ func eventName(obs Observation) string {
 	if obs.Source == "" {
 		return ""
 	}
-	src := strings.ReplaceAll(obs.Source, "|", "/")
+	return string(appendEventName(make([]byte, 0, 34+len(obs.Source)), obs))
+}
+
+// appendEventName appends eventName(obs) to b, for an event with a source.
+func appendEventName(b []byte, obs Observation) []byte {
+	if obs.Source == "" {
+		return b
+	}
+	src := obs.Source
+	if strings.Contains(src, "|") {
+		src = strings.ReplaceAll(src, "|", "/")
+	}
 	if obs.Offset < 0 { // no file gives one; named as before
 		if obs.Digest == 0 {
-			return fmt.Sprintf("%016x@%s", obs.Offset, src)
+			return fmt.Appendf(b, "%016x@%s", obs.Offset, src)
 		}
-		return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
+		return fmt.Appendf(b, "%016x.%016x@%s", obs.Offset, obs.Digest, src)
 	}
 	// What Sprintf("%016x.%016x@%s") writes, at a tenth of its cost: a
 	// watcher catching up names every event.
-	b := make([]byte, 0, 34+len(src))
 	b = appendHex16(b, uint64(obs.Offset))
 	if obs.Digest != 0 {
 		b = appendHex16(append(b, '.'), obs.Digest)
 	}
-	return string(append(append(b, '@'), src...))
+	return append(append(b, '@'), src...)
 }
 
 func appendHex16(b []byte, x uint64) []byte {

@@ -44,8 +44,9 @@ func TestDecodeRefreshMembers(t *testing.T) {
 	}
 }
 
-// eventName writes what it always did with Sprintf: events already in
-// Redis keep their names.
+// eventName writes what it always did with Sprintf, and a refresh's
+// member what it always did with +: events already in Redis keep their
+// names.
 func TestEventNameAsSprintf(t *testing.T) {
 	t.Parallel()
 	for _, obs := range []Observation{
@@ -61,6 +62,12 @@ func TestEventNameAsSprintf(t *testing.T) {
 		}
 		if got := eventName(obs); got != want {
 			t.Errorf("eventName(%+v) = %q, want %q", obs, got, want)
+		}
+		// A refresh's member starts with it, as it always did.
+		obs.Session, obs.Attribution, obs.Agent = "s1", parser.AttrJoined, "kubectl|1.31"
+		want += "|192.0.2.1|s1" + clientSuffix(obs)
+		if got := refreshMember(obs, "192.0.2.1"); got != want {
+			t.Errorf("refreshMember(%+v) = %q, want %q", obs, got, want)
 		}
 	}
 }

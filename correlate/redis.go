@@ -214,9 +214,10 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 
 // PreparedBatch is a batch's commands, built and not yet sent.
 type PreparedBatch struct {
-	batch []Observation
-	pipe  redis.Pipeliner
-	parts []sentPart
+	batch   []Observation
+	pipe    redis.Pipeliner
+	parts   []sentPart
+	lookups []*movesLookup // refusals' lookups of moves riding at its end
 }
 
 // Prepare builds a batch's commands without sending them, so that a
@@ -237,9 +238,15 @@ func (r *Redis) ApplyPrepared(ctx context.Context, p *PreparedBatch, facts []Fac
 	if err := r.flush(ctx); err != nil {
 		return err
 	}
+	for _, l := range p.lookups {
+		l.queue(ctx, r, p.pipe)
+	}
 	parts, err := r.exec(ctx, p)
 	if err != nil {
 		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(batch), err)
+	}
+	for _, l := range p.lookups {
+		l.read()
 	}
 	// The script's replies are in the order of the events it applied,
 	// which are the batch's events that are not plain-learnable.

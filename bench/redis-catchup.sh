@@ -10,7 +10,9 @@
 # figure once Redis has a core of its own (on a 2-core machine it shares
 # them with the watcher). It is also given per event the watcher sent
 # Redis, with the commands Redis ran per event, scripts' own included
-# (INFO commandstats); the benchmark's log lists them by command.
+# (INFO commandstats); the benchmark's log lists them by command. "watcher
+# CPU" is the same of the watcher's process (parsing, judging, its local
+# store, building the commands, reading the replies): the other bound.
 #
 #   bench/redis-catchup.sh               # 64 MB backlog, 5 iterations
 #   MB=130 COUNT=3 bench/redis-catchup.sh
@@ -32,9 +34,11 @@ GRACEGUARD_BENCH_MB=$mb go test ./pipeline -run '^$' -bench 'WatchCatchUpRedis$'
 			if ($(i+1) == "redis-MB/s") r = $i; if ($(i+1) == "memory-MB/s") m = $i; if ($(i+1) == "scan-MB/s") s = $i
 			if ($(i+1) == "redis-x") x = $i; if ($(i+1) == "redis-cpu-s") c = $i
 			if ($(i+1) == "redis-µs/event") u = $i; if ($(i+1) == "redis-cmds/event") k = $i
+			if ($(i+1) == "watcher-cpu-s") w = $i
 		}
 		printf "watch --state redis: %7.1f MB/s   memory state (baseline): %7.1f MB/s   ratio %.2fx   scan: %7.1f MB/s   target: >= 200 MB/s\n", r, m, x, s
 		printf "redis-server CPU per catch-up: %.3f s (%.1f MB per CPU second; target: >= 200)   per event: %.1f µs, %.2f commands\n", c, mb / c, u, k
+		printf "watcher CPU per catch-up: %.3f s (%.1f MB per CPU second)\n", w, mb / w
 		found = 1
 	}
 	END { if (!found) { print "redis-catchup.sh: the benchmark printed no result" > "/dev/stderr"; exit 1 } }'

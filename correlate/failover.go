@@ -48,6 +48,8 @@ type Failover struct {
 	upAt time.Time     // when the shared store last came back
 
 	batches inOrder // the shared store's batches on their way (StartBatch)
+	riderMu sync.Mutex
+	rider   *riddenBatch // the batch started last, which a refusal's lookup may ride
 }
 
 // inOrder runs functions one after another in the order they were
@@ -172,7 +174,15 @@ func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []
 	// and log so at every stop. The client's timeouts still bound it.
 	sctx := context.WithoutCancel(ctx)
 	var prepared *PreparedBatch
-	done := f.batches.startAhead(func() { prepared = f.shared.Prepare(sctx, batch) }, func() { ok = f.applyShared(sctx, prepared, shared) })
+	ride := &riddenBatch{}
+	done := f.batches.startAhead(func() { prepared = f.shared.Prepare(sctx, batch) }, func() {
+		prepared.lookups = f.board(ride)
+		ok = f.applyShared(sctx, prepared, shared)
+	})
+	ride.done = done
+	f.riderMu.Lock()
+	f.rider = ride
+	f.riderMu.Unlock()
 	return func() {
 		done()
 		if ok {

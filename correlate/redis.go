@@ -48,6 +48,9 @@ import (
 //	h2:cut:<owner>     hash: user → what a plain group's writes must lose, left by the group's
 //	                   gate (redis.lua) for the owner's next script call, which deletes it;
 //	                   it expires after a minute, so a dead round trip's cut never fires late
+//	h2:drops           how many users the script ever dropped from users (evicted, expired)
+//	h2:gate:<owner>    drops as the owner's last gate left it (expires after a minute): the
+//	                   call after the gate's group reads users again only when it changed
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
@@ -106,9 +109,29 @@ type redisStats struct {
 }
 
 //go:embed redis.lua
-var applySource string
+var applyFile string
+
+// applySource is redis.lua as sent: every round trip loads it (SCRIPT
+// LOAD, which hashes it) and the comments are most of it, so they go; each
+// line stays, empty, and Redis's errors name redis.lua's line.
+var applySource = stripLuaComments(applyFile)
 
 var applyScript = redis.NewScript(applySource)
+
+// stripLuaComments empties the lines that are comments and drops every
+// line's indentation. redis.lua has no long strings or comments ([[ ]]),
+// and no "--" inside a string.
+func stripLuaComments(src string) string {
+	lines := strings.Split(src, "\n")
+	for i, l := range lines {
+		l = strings.TrimLeft(l, " \t")
+		if strings.HasPrefix(l, "--") {
+			l = ""
+		}
+		lines[i] = l
+	}
+	return strings.Join(lines, "\n")
+}
 
 // maxPipelined bounds the learn-only observations waiting to be sent.
 const maxPipelined = 256
@@ -191,9 +214,10 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 
 // PreparedBatch is a batch's commands, built and not yet sent.
 type PreparedBatch struct {
-	batch []Observation
-	pipe  redis.Pipeliner
-	parts []sentPart
+	batch   []Observation
+	pipe    redis.Pipeliner
+	parts   []sentPart
+	lookups []*movesLookup // refusals' lookups of moves riding at its end
 }
 
 // Prepare builds a batch's commands without sending them, so that a
@@ -214,9 +238,15 @@ func (r *Redis) ApplyPrepared(ctx context.Context, p *PreparedBatch, facts []Fac
 	if err := r.flush(ctx); err != nil {
 		return err
 	}
+	for _, l := range p.lookups {
+		l.queue(ctx, r, p.pipe)
+	}
 	parts, err := r.exec(ctx, p)
 	if err != nil {
 		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(batch), err)
+	}
+	for _, l := range p.lookups {
+		l.read()
 	}
 	// The script's replies are in the order of the events it applied,
 	// which are the batch's events that are not plain-learnable.
@@ -448,10 +478,10 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 // (nil for none).
 func (r *Redis) args(batch []Observation, clock, touches string, after *plainGroup) []any {
 	l := r.limits
-	args := make([]any, 0, 17+11*len(batch))
+	args := make([]any, 0, 18+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
-		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches)
+		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches, r.hist+"gate:"+r.owner)
 	args = after.appendAfter(args)
 	for _, obs := range batch {
 		ip := ""
@@ -500,21 +530,31 @@ func eventName(obs Observation) string {
 	if obs.Source == "" {
 		return ""
 	}
-	src := strings.ReplaceAll(obs.Source, "|", "/")
+	return string(appendEventName(make([]byte, 0, 34+len(obs.Source)), obs))
+}
+
+// appendEventName appends eventName(obs) to b, for an event with a source.
+func appendEventName(b []byte, obs Observation) []byte {
+	if obs.Source == "" {
+		return b
+	}
+	src := obs.Source
+	if strings.Contains(src, "|") {
+		src = strings.ReplaceAll(src, "|", "/")
+	}
 	if obs.Offset < 0 { // no file gives one; named as before
 		if obs.Digest == 0 {
-			return fmt.Sprintf("%016x@%s", obs.Offset, src)
+			return fmt.Appendf(b, "%016x@%s", obs.Offset, src)
 		}
-		return fmt.Sprintf("%016x.%016x@%s", obs.Offset, obs.Digest, src)
+		return fmt.Appendf(b, "%016x.%016x@%s", obs.Offset, obs.Digest, src)
 	}
 	// What Sprintf("%016x.%016x@%s") writes, at a tenth of its cost: a
 	// watcher catching up names every event.
-	b := make([]byte, 0, 34+len(src))
 	b = appendHex16(b, uint64(obs.Offset))
 	if obs.Digest != 0 {
 		b = appendHex16(append(b, '.'), obs.Digest)
 	}
-	return string(append(append(b, '@'), src...))
+	return append(append(b, '@'), src...)
 }
 
 func appendHex16(b []byte, x uint64) []byte {

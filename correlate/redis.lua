@@ -23,9 +23,10 @@
 -- refreshes, reuses, places, session addresses, sessions, the moves index),
 -- the clock (µs, for n = 0: the caps are kept at it), n, the cut hash's
 -- key, the gate's touches ("i first last ...": runs of a group's user's
--- events, the user by its index below, in log order), the counts of the
--- users and of the moves of the plain group this call follows, those users,
--- those moves (time, "address|user" pairs), then n observations
+-- events, the user by its index below, in log order), the gate mark's key,
+-- the users of the plain group this call follows (one string: each
+-- "<length>:<member>"), the count of that group's moves, those moves
+-- (time, "address|user" pairs), then n observations
 -- of 11 fields each (see apply below), then, for a gate, the group's users
 -- as (member, first, last) triples. Keys are built here from the prefix: the
 -- script names other users' keys when it evicts, so Redis Cluster is out
@@ -42,12 +43,17 @@ local maxReuses, maxPlaces, sessionCap = tonumber(ARGV[7]), tonumber(ARGV[8]), t
 local maxSessions = tonumber(ARGV[10])
 local clock = ARGV[12]
 local n = tonumber(ARGV[13])
-local cutKey, touches = ARGV[14], ARGV[15]
--- the plain group this call follows: its users, then its moves (time, pair)
-local afterUsers, afterMoves = tonumber(ARGV[16]), tonumber(ARGV[17])
-local AFTER = 17
-local FIELDS, FIRST = 11, AFTER + afterUsers + 2 * afterMoves
+local cutKey, touches, markKey = ARGV[14], ARGV[15], ARGV[16]
+-- the plain group this call follows: its users (packed), then its moves
+-- (time, pair)
+local afterUsers, afterMoves = ARGV[17], tonumber(ARGV[18])
+local AFTER = 18
+local FIELDS, FIRST = 11, AFTER + 2 * afterMoves
 local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 'sessions'
+-- drops counts the users any call ever dropped from the users set; a gate
+-- leaves its value in its owner's mark, so the call after the gate's group
+-- knows whether another watcher dropped a user in between (dropOrphans).
+local dropsKey, dropped = prefix .. 'drops', 0
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
@@ -68,6 +74,7 @@ local function dropKeys(m)
 end
 
 local function dropUser(m)
+  dropped = dropped + 1
   redis.call('ZREM', users, m)
   redis.call('ZREM', firsts, m)
   dropKeys(m)
@@ -103,13 +110,30 @@ local function applyCuts()
   redis.call('DEL', cutKey)
 end
 
+-- unpackMembers reads "<length>:<member>..." (any bytes in a member).
+local function unpackMembers(s)
+  local out, pos = {}, 1
+  while pos <= #s do
+    local colon = string.find(s, ':', pos, true)
+    local len = tonumber(string.sub(s, pos, colon - 1))
+    out[#out + 1] = string.sub(s, colon + 1, colon + len)
+    pos = colon + len + 1
+  end
+  return out
+end
+
 -- dropOrphans drops the keys of the users of the plain group this call
 -- follows that are no longer in the users set: another watcher's call
 -- between the group's gate and its writes evicted or expired them, and the
 -- writes recreated keys no trim would reach (trims go through the set).
+-- When no user was dropped since the gate (the drops count is the one its
+-- mark kept) none can be missing, and the set is not read: a watcher
+-- catching up alone never reads it.
 local function dropOrphans()
-  for i = AFTER + 1, AFTER + afterUsers, 1000 do
-    local ms = {unpack(ARGV, i, math.min(i + 999, AFTER + afterUsers))}
+  if afterUsers == '' or (redis.call('GET', dropsKey) or '0') == redis.call('GET', markKey) then return end
+  local all = unpackMembers(afterUsers)
+  for i = 1, #all, 1000 do
+    local ms = {unpack(all, i, math.min(i + 999, #all))}
     for j, score in ipairs(redis.call('ZMSCORE', users, unpack(ms))) do
       if not score then dropKeys(ms[j]) end
     end
@@ -119,10 +143,13 @@ end
 -- addMoves writes the group's moves to the index and its by-address view
 -- in this call, so that the trim at its end (trimMoves) keeps both in step:
 -- written by the group's pipeline, another watcher's trim could land
--- between the two and leave in rx a pair ra no longer has.
+-- between the two and leave in rx a pair ra no longer has. Every call
+-- keeps rx holding ra's pairs, so pairs ra had already are in rx: rx is
+-- written only when ra gained a pair (most refreshes come from an address
+-- their user was seen at).
 local function addMoves()
   if afterMoves == 0 then return end
-  local base = AFTER + afterUsers
+  local base = AFTER
   for i = 0, afterMoves - 1, 500 do
     local last = math.min(i + 499, afterMoves - 1)
     local byTime, byAddr = {}, {}
@@ -131,8 +158,9 @@ local function addMoves()
       byTime[#byTime + 1], byTime[#byTime + 2] = t, pair
       byAddr[#byAddr + 1], byAddr[#byAddr + 2] = '0', pair
     end
-    redis.call('ZADD', prefix .. 'ra', 'GT', unpack(byTime))
-    redis.call('ZADD', prefix .. 'rx', unpack(byAddr))
+    if redis.call('ZADD', prefix .. 'ra', 'GT', unpack(byTime)) > 0 then
+      redis.call('ZADD', prefix .. 'rx', unpack(byAddr))
+    end
   end
 end
 
@@ -310,8 +338,7 @@ local function apply(base)
   if action == REFRESH then
     redis.call('ZADD', U.refreshes, tstr, name .. '|' .. ip .. '|' .. session .. client)
     redis.call('ZREMRANGEBYRANK', U.refreshes, 0, keepRefreshRank)
-    if ip ~= '' then
-      redis.call('ZADD', prefix .. 'ra', 'GT', tstr, ip .. '|' .. member)
+    if ip ~= '' and redis.call('ZADD', prefix .. 'ra', 'GT', tstr, ip .. '|' .. member) > 0 then
       redis.call('ZADD', prefix .. 'rx', 0, ip .. '|' .. member)
     end
   elseif action == REUSE then
@@ -353,10 +380,14 @@ local function gate()
   end
   if #members == 0 then return end
   expireUsers(earliest)
-  local fresh = redis.call('ZCARD', users) - maxUsers
-  for i = 1, #members, 1000 do
-    for _, score in ipairs(redis.call('ZMSCORE', users, unpack(members, i, math.min(i + 999, #members)))) do
-      if not score then fresh = fresh + 1 end
+  local card = redis.call('ZCARD', users)
+  local fresh = card - maxUsers
+  -- Room for all of them, were every one new: which are is not asked.
+  if card + #members > maxUsers then
+    for i = 1, #members, 1000 do
+      for _, score in ipairs(redis.call('ZMSCORE', users, unpack(members, i, math.min(i + 999, #members)))) do
+        if not score then fresh = fresh + 1 end
+      end
     end
   end
   local roomy = fresh <= 0
@@ -430,4 +461,8 @@ if n == 0 and clock ~= '' then
   trimSessions()
 end
 trimMoves()
+-- A missing mark (expired: a minute between a gate and the call after its
+-- group) reads as a drop.
+local drops = dropped > 0 and redis.call('INCRBY', dropsKey, dropped) or redis.call('GET', dropsKey)
+if touches ~= '' then redis.call('SET', markKey, fmt(tonumber(drops) or 0), 'PX', 60000) end
 return {out, ev}

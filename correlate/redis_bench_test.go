@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/graceguard/graceguard/internal/redistest"
 )
 
@@ -107,4 +109,33 @@ func serverCPU(b *testing.B, r *Redis) float64 {
 		b.Fatal(err)
 	}
 	return redistest.UsedCPU(info)
+}
+
+// BenchmarkRedisPrepare measures the watcher's side of a batch a watcher
+// catching up sends: building its commands (Prepare), which the watcher's
+// one core does beside parsing and judging while Redis has the other. The
+// batch is BenchmarkRedisApplyBatch's; nothing is sent.
+func BenchmarkRedisPrepare(b *testing.B) {
+	store := NewRedis(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), RedisOptions{})
+	defer store.Close()
+	ctx := context.Background()
+	obs := benchObservations(4096)
+	const size = 512
+	batch := make([]Observation, size)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			o := obs[n%len(obs)]
+			o.Time = t0.Add(time.Duration(n) * time.Millisecond)
+			o.Source, o.Offset, o.Digest = "8:1234", int64(n)*300, uint64(n)+1
+			if n%32 == 0 {
+				o.Action, o.NeedFacts = Reuse, true
+			}
+			batch[i] = o
+			n++
+		}
+		store.Prepare(ctx, batch)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
 }

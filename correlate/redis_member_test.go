@@ -44,8 +44,9 @@ func TestDecodeRefreshMembers(t *testing.T) {
 	}
 }
 
-// eventName writes what it always did with Sprintf: events already in
-// Redis keep their names.
+// eventName writes what it always did with Sprintf, and a refresh's
+// member what it always did with +: events already in Redis keep their
+// names.
 func TestEventNameAsSprintf(t *testing.T) {
 	t.Parallel()
 	for _, obs := range []Observation{
@@ -61,6 +62,32 @@ func TestEventNameAsSprintf(t *testing.T) {
 		}
 		if got := eventName(obs); got != want {
 			t.Errorf("eventName(%+v) = %q, want %q", obs, got, want)
+		}
+		// A refresh's member starts with it, as it always did.
+		obs.Session, obs.Attribution, obs.Agent = "s1", parser.AttrJoined, "kubectl|1.31"
+		want += "|192.0.2.1|s1" + clientSuffix(obs)
+		if got := refreshMember(obs, "192.0.2.1"); got != want {
+			t.Errorf("refreshMember(%+v) = %q, want %q", obs, got, want)
+		}
+	}
+}
+
+// The script goes to Redis without its comments and indentation (40% of
+// its bytes), which every round trip's SCRIPT LOAD hashes; its lines stay where they were, so
+// Redis's errors (user_script:LINE) name redis.lua's.
+func TestScriptSentWithoutComments(t *testing.T) {
+	t.Parallel()
+	if got, want := strings.Count(applySource, "\n"), strings.Count(applyFile, "\n"); got != want {
+		t.Errorf("%d lines sent, redis.lua has %d", got, want)
+	}
+	for i, l := range strings.Split(applySource, "\n") {
+		if strings.HasPrefix(l, "--") || strings.HasPrefix(l, " ") {
+			t.Errorf("line %d sent as %q", i+1, l)
+		}
+	}
+	for _, code := range []string{"local function gate()", "trimMoves()"} {
+		if !strings.Contains(applySource, "\n"+code+"\n") {
+			t.Errorf("%q not sent", code)
 		}
 	}
 }

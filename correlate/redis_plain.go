@@ -31,10 +31,10 @@ func plainLearnable(obs Observation) bool {
 
 // plainGroup gathers what a run of plain-learnable observations teaches.
 type plainGroup struct {
-	users    map[string]*plainUser
-	order    []string                 // users in the order first seen, for a stable pipeline
-	sessions map[string]*plainSession // by the session's hash
-	sessOrd  []string
+	users    map[UserID]*plainUser
+	order    []*plainUser             // users in the order first seen, for a stable pipeline
+	sessions map[uint64]*plainSession // by the session's hash
+	sessOrd  []*plainSession
 	moves    map[string]int64 // "address|user" → the user's latest refresh from the address
 	touches  []touch          // the users' events in log order, one per run of the same user
 	latest   int64
@@ -50,15 +50,17 @@ type touch struct {
 }
 
 type plainUser struct {
+	member               string
 	index                int // in order, from 1
 	first, last          int64
-	refreshes            []any // score, member pairs
+	refreshes            []any // "ZADD", the key (set by queue), then score, member pairs
 	ips, countries, asns scored
 }
 
 // plainSession is a session's addresses by first sight, and when it was
 // last seen.
 type plainSession struct {
+	hash string
 	ips  scored
 	last int64
 }
@@ -99,7 +101,7 @@ func (s scored) zadd(key, flag string) []any {
 }
 
 func newPlainGroup() *plainGroup {
-	return &plainGroup{users: map[string]*plainUser{}, sessions: map[string]*plainSession{}, moves: map[string]int64{}}
+	return &plainGroup{users: map[UserID]*plainUser{}, sessions: map[uint64]*plainSession{}, moves: map[string]int64{}}
 }
 
 func (g *plainGroup) empty() bool { return len(g.order) == 0 }
@@ -108,12 +110,11 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 	g.n++
 	t := obs.Time.UnixMicro()
 	g.latest = max(g.latest, t)
-	m := member(obs.User)
-	u := g.users[m]
+	u := g.users[obs.User]
 	if u == nil {
-		g.order = append(g.order, m)
-		u = &plainUser{index: len(g.order), first: t, last: t}
-		g.users[m] = u
+		u = &plainUser{member: member(obs.User), index: len(g.order) + 1, first: t, last: t}
+		g.order = append(g.order, u)
+		g.users[obs.User] = u
 	}
 	u.first, u.last = min(u.first, t), max(u.last, t)
 	// A run ends at a gap longer than the address TTL, after which the
@@ -135,30 +136,44 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 		u.asns.keep(strconv.FormatUint(uint64(obs.ASN), 10), t, true)
 	}
 	if obs.Action == Refresh {
-		u.refreshes = append(u.refreshes, t, eventName(obs)+"|"+ip+"|"+obs.Session+clientSuffix(obs))
+		if u.refreshes == nil {
+			u.refreshes = append(make([]any, 0, 4), "ZADD", nil)
+		}
+		u.refreshes = append(u.refreshes, t, refreshMember(obs, ip))
 		if ip != "" {
-			k := ip + "|" + m
+			k := ip + "|" + u.member
 			if v, ok := g.moves[k]; !ok || t > v {
 				g.moves[k] = t
 			}
 		}
 	}
 	if hasSession(obs.Session) && ip != "" {
-		h := strconv.FormatUint(fnv1a(obs.Session), 10)
+		h := fnv1a(obs.Session)
 		sess := g.sessions[h]
 		if sess == nil {
-			sess = &plainSession{}
+			sess = &plainSession{hash: strconv.FormatUint(h, 10)}
 			g.sessions[h] = sess
-			g.sessOrd = append(g.sessOrd, h)
+			g.sessOrd = append(g.sessOrd, sess)
 		}
 		sess.ips.keep(ip, t, false) // a session's first sight of an address
 		sess.last = max(sess.last, t)
 	}
 }
 
+// refreshMember is a refresh's member in its user's refreshes,
+// "name|ip|session[|attribution|peer|agent]", made in one allocation: a
+// watcher catching up makes one an event.
+func refreshMember(obs Observation, ip string) string {
+	suffix := clientSuffix(obs)
+	b := make([]byte, 0, 36+len(obs.Source)+2+len(ip)+len(obs.Session)+len(suffix))
+	b = appendEventName(b, obs)
+	b = append(append(append(append(b, '|'), ip...), '|'), obs.Session...)
+	return string(append(b, suffix...))
+}
+
 // plainReplies are the replies of a group's trims that count evictions.
 type plainReplies struct {
-	ips, sessionIPs []*redis.IntCmd
+	ips, sessionIPs []*redis.Cmd
 }
 
 // callArgs are the arguments of a script call: the events of run, then,
@@ -179,9 +194,8 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 		b = append(b, ' ')
 	}
 	args := r.args(run, "", string(b), after)
-	for _, m := range gate.order {
-		u := gate.users[m]
-		args = append(args, m, u.first, u.last)
+	for _, u := range gate.order {
+		args = append(args, u.member, u.first, u.last)
 	}
 	return args
 }
@@ -192,21 +206,22 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 // caps do not reach.
 func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) plainReplies {
 	var out plainReplies
-	for _, m := range g.order {
-		if c := g.users[m].queue(ctx, r, pipe, r.hist+"u:"+m); c != nil {
+	for _, u := range g.order {
+		if c := u.queue(ctx, r, pipe, r.hist+"u:"+u.member); c != nil {
 			out.ips = append(out.ips, c)
 		}
 	}
 	if len(g.sessOrd) > 0 {
-		index := []any{"ZADD", r.hist + "sessions", "GT"}
-		for _, h := range g.sessOrd {
-			index = append(index, g.sessions[h].last, h)
+		index := make([]any, 0, 3+2*len(g.sessOrd))
+		index = append(index, "ZADD", r.hist+"sessions", "GT")
+		for _, sess := range g.sessOrd {
+			index = append(index, sess.last, sess.hash)
 		}
 		pipe.Do(ctx, index...)
-		for _, h := range g.sessOrd {
-			k := r.hist + "s:" + h
-			pipe.Do(ctx, g.sessions[h].ips.zadd(k, "NX")...)
-			out.sessionIPs = append(out.sessionIPs, pipe.ZRemRangeByRank(ctx, k, sessionIPs, -1))
+		for _, sess := range g.sessOrd {
+			k := r.hist + "s:" + sess.hash
+			pipe.Do(ctx, sess.ips.zadd(k, "NX")...)
+			out.sessionIPs = append(out.sessionIPs, pipe.Do(ctx, "ZREMRANGEBYRANK", k, trimBound(sessionIPs), trimBound(-1)))
 		}
 	}
 	return out
@@ -214,15 +229,16 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) 
 
 // queue adds a user's writes to pipe, and returns the reply of its
 // addresses' trim (nil for none).
-func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k string) (ipsTrimmed *redis.IntCmd) {
+func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k string) (ipsTrimmed *redis.Cmd) {
 	l := r.limits
 	if len(u.refreshes) > 0 {
-		pipe.Do(ctx, append([]any{"ZADD", k + ":r"}, u.refreshes...)...)
-		pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", 0, -(l.MaxRefreshes + 1))
+		u.refreshes[1] = k + ":r"
+		pipe.Do(ctx, u.refreshes...)
+		pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", trimBound(0), trimBound(-(l.MaxRefreshes + 1)))
 	}
 	if len(u.ips) > 0 {
 		pipe.Do(ctx, u.ips.zadd(k+":i", "GT")...)
-		ipsTrimmed = pipe.ZRemRangeByRank(ctx, k+":i", 0, -int64(l.MaxIPsPerUser+1))
+		ipsTrimmed = pipe.Do(ctx, "ZREMRANGEBYRANK", k+":i", trimBound(0), trimBound(-(l.MaxIPsPerUser + 1)))
 	}
 	for _, p := range [...]struct {
 		key    string
@@ -230,7 +246,7 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k
 	}{{k + ":c", u.countries}, {k + ":a", u.asns}} {
 		if len(p.places) > 0 {
 			pipe.Do(ctx, p.places.zadd(p.key, "GT")...)
-			pipe.Do(ctx, "ZREMRANGEBYRANK", p.key, 0, -(l.MaxPlaces + 1))
+			pipe.Do(ctx, "ZREMRANGEBYRANK", p.key, trimBound(0), trimBound(-(l.MaxPlaces + 1)))
 		}
 	}
 	return ipsTrimmed
@@ -239,16 +255,24 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k
 // appendAfter appends what the script call that follows the group does
 // for it (redis.lua): drop the keys of its users another watcher dropped
 // between its gate and its writes, and write its moves to the index and
-// its by-address view, which the call's trim keeps in step. A nil group
-// appends two zero counts.
+// its by-address view, which the call's trim keeps in step. The users go
+// as one argument, each "<length>:<member>": the script reads them only
+// when a user was dropped since the gate, and a Lua string made of each
+// argument costs Redis more than the read it spares. A nil group appends
+// no users and no moves.
 func (g *plainGroup) appendAfter(args []any) []any {
 	if g == nil {
-		return append(args, 0, 0)
+		return append(args, "", 0)
 	}
-	args = append(args, len(g.order), len(g.moves))
-	for _, m := range g.order {
-		args = append(args, m)
+	n := 0
+	for _, u := range g.order {
+		n += len(u.member) + 8
 	}
+	b := make([]byte, 0, n)
+	for _, u := range g.order {
+		b = append(append(strconv.AppendInt(b, int64(len(u.member)), 10), ':'), u.member...)
+	}
+	args = append(args, string(b), len(g.moves))
 	for k, t := range g.moves {
 		args = append(args, t, k)
 	}
@@ -258,11 +282,31 @@ func (g *plainGroup) appendAfter(args []any) []any {
 // count adds the evictions the group's trims made to the store's stats.
 func (p plainReplies) count(r *Redis) {
 	for _, c := range p.ips {
-		r.stats.ipsEvicted.Add(c.Val())
+		n, _ := c.Int64()
+		r.stats.ipsEvicted.Add(n)
 	}
 	for _, c := range p.sessionIPs {
-		r.stats.sessionIPsCapped.Add(c.Val())
+		n, _ := c.Int64()
+		r.stats.sessionIPsCapped.Add(n)
 	}
+}
+
+// trimBounds are the trims' rank bounds, made interface values once: one
+// made at each trim costs an allocation (a watcher catching up sends a few
+// trims an event).
+var trimBounds = func() (b [256]any) {
+	for i := range b {
+		b[i] = i - 128
+	}
+	return b
+}()
+
+// trimBound is i as an argument.
+func trimBound(i int) any {
+	if i >= -128 && i < 128 {
+		return trimBounds[i+128]
+	}
+	return i
 }
 
 // maxMovesIndexed bounds the moves index (ra): the (address, user) pairs

@@ -33,7 +33,9 @@ type movesSource interface {
 // users costs a lookup per user, an address with one a few commands.
 //
 // ARGV: history prefix, from, at (µs), SessionReach (µs).
-var movesScript = redis.NewScript(`
+var movesScript = redis.NewScript(movesLua)
+
+const movesLua = `
 local h, from, at, reach = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local head = from .. '|'
@@ -56,7 +58,7 @@ for i = 1, #ms, 1000 do
     end
   end
 end
-return out`)
+return out`
 
 // MovesFrom returns the chains that moved away from the address from within
 // SessionReach before at: user, where to, when, and the refresh before.
@@ -68,10 +70,47 @@ func (r *Redis) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([
 	if err != nil {
 		return nil, err
 	}
-	res, err := movesScript.Run(ctx, r.client, nil, r.hist, from.String(), micros(at), SessionReach.Microseconds()).StringSlice()
+	res, err := movesScript.Run(ctx, r.client, nil, r.movesArgs(from, at)...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: moved chains: %w", r.client.Options().Addr, err)
 	}
+	return parseMoves(res, from, at), nil
+}
+
+func (r *Redis) movesArgs(from netip.Addr, at time.Time) []any {
+	return []any{r.hist, from.String(), micros(at), SessionReach.Microseconds()}
+}
+
+// movesLookup is a refusal's lookup of moved chains that rides in the
+// round trip of the batch before it (Failover.StartMovesFrom) rather than
+// taking one of its own: a watcher catching up holds a refusal every few
+// hundred events, and a round trip of its own left Redis idle for as long
+// as it took to come back.
+type movesLookup struct {
+	from  netip.Addr
+	at    time.Time
+	cmd   *redis.Cmd
+	moves []ChainMove
+}
+
+// queue adds the lookup to the end of a batch's pipeline: EVAL, not
+// EVALSHA, as the pipeline loads the history script only and a Redis
+// restarted since would not know this one (hashing its source costs Redis
+// a few µs).
+func (l *movesLookup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) {
+	l.cmd = pipe.Eval(ctx, movesLua, nil, r.movesArgs(l.from, l.at)...)
+}
+
+// read takes the lookup's answer once its round trip is back; a failed
+// lookup finds no moves, as MovesFrom's caller does with an error.
+func (l *movesLookup) read() {
+	if res, err := l.cmd.StringSlice(); err == nil {
+		l.moves = parseMoves(res, l.from, l.at)
+	}
+}
+
+// parseMoves reads movesScript's reply.
+func parseMoves(res []string, from netip.Addr, at time.Time) []ChainMove {
 	var out []ChainMove
 	for i := 0; i+1 < len(res); i += 2 {
 		u, ok := parseMember(res[i])
@@ -87,7 +126,7 @@ func (r *Redis) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([
 		}
 		out = append(out, ChainMove{User: u, From: from, FromTime: fromTime, To: to, ToTime: toTime})
 	}
-	return out, nil
+	return out
 }
 
 // parseMember reads member's "len:idp:dn".
@@ -112,6 +151,12 @@ func (f *Failover) MovesFrom(ctx context.Context, from netip.Addr, at time.Time)
 // after it, so a watcher catching up does not wait for Redis at each
 // refusal. wait returns the moves.
 func (f *Failover) StartMovesFrom(ctx context.Context, from netip.Addr, at time.Time) (wait func() []ChainMove) {
+	if l, done := f.ride(from, at); l != nil {
+		return func() []ChainMove {
+			done()
+			return l.moves
+		}
+	}
 	var moves []ChainMove
 	// Handed over, it runs to its end even when the watcher stops, as a
 	// batch does: a cancelled lookup would mark Redis down.
@@ -121,6 +166,39 @@ func (f *Failover) StartMovesFrom(ctx context.Context, from netip.Addr, at time.
 		done()
 		return moves
 	}
+}
+
+// ride adds a lookup to the batch started last, while that batch still
+// waits for its turn: the lookup is then asked at the end of the batch's
+// round trip, after everything started before it and before anything
+// started after it, as its own round trip would be. done waits for that
+// batch; nil when it started already.
+func (f *Failover) ride(from netip.Addr, at time.Time) (l *movesLookup, done func()) {
+	f.riderMu.Lock()
+	defer f.riderMu.Unlock()
+	b := f.rider
+	if b == nil || b.started {
+		return nil, nil
+	}
+	l = &movesLookup{from: from, at: at}
+	b.lookups = append(b.lookups, l)
+	return l, b.done
+}
+
+// riddenBatch is a batch on its way and the lookups riding in its round
+// trip.
+type riddenBatch struct {
+	started bool // its round trip began: nothing more rides
+	lookups []*movesLookup
+	done    func()
+}
+
+// board closes b to riders and returns those aboard.
+func (f *Failover) board(b *riddenBatch) []*movesLookup {
+	f.riderMu.Lock()
+	defer f.riderMu.Unlock()
+	b.started = true
+	return b.lookups
 }
 
 func (f *Failover) movesFrom(ctx context.Context, from netip.Addr, at time.Time) []ChainMove {

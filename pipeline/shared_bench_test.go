@@ -113,7 +113,10 @@ func appendTo(b *testing.B, path, data string) {
 // a loaded machine only ever slows a run down. redis-x is the best Redis
 // catch-up's time over the best memory one's; redis-cpu-s what
 // redis-server spent per Redis catch-up, in CPU seconds: what bounds the
-// figure once Redis has a core of its own. GRACEGUARD_BENCH_MB sets the size
+// figure once Redis has a core of its own; watcher-cpu-s the same of this
+// process (the watcher's side, on the other core: its parsing and judging,
+// the local store, the commands built and the replies read), memory-cpu-s
+// of a memory catch-up, the part of it that is not Redis's. GRACEGUARD_BENCH_MB sets the size
 // (default 64). Target (issue 14): ≥ 200 MB/s with Redis.
 func BenchmarkWatchCatchUpRedis(b *testing.B) {
 	srv := redistest.Start(b)
@@ -124,7 +127,8 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		}
 	}
 	var scanT, memT, redisT time.Duration
-	var cpu, events float64
+	var cpu, ownCPU, memCPU, events float64
+	var shape correlate.MemoryStats // of the last catch-up: what the caps did
 	calls := redisCalls{}
 	db := 0
 	for b.Loop() {
@@ -132,9 +136,10 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		scanOnce(b, path)
 		best(&scanT, start)
 
-		start = time.Now()
+		start, memStart := time.Now(), processCPU()
 		catchUp(b, path, truth.Records, WatchOptions{})
 		best(&memT, start)
+		memCPU += (processCPU() - memStart).Seconds()
 
 		db++
 		opt, err := redis.ParseURL(srv.URL(db % 16))
@@ -146,23 +151,31 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		shared := correlate.NewRedis(client, correlate.RedisOptions{})
 		store := correlate.NewFailover(context.Background(), shared, correlate.NewMemory(correlate.Limits{}), nil)
 		resetRedisStats(b, client)
-		cpuStart := redisCPU(b, srv.URL(0))
+		cpuStart, ownStart := redisCPU(b, srv.URL(0)), processCPU()
 		start = time.Now()
 		catchUp(b, path, truth.Records, WatchOptions{Store: store, Shared: true, Claims: store})
 		best(&redisT, start)
 		cpu += redisCPU(b, srv.URL(0)) - cpuStart
+		ownCPU += (processCPU() - ownStart).Seconds()
 		calls.add(b, client)
+		if shape, err = shared.Stats(context.Background()); err != nil {
+			b.Fatal(err)
+		}
 		store.Close()
 		events += float64(shared.Applied())
 	}
 	b.Logf("%.0f events per catch-up (%d token lines); Redis's commands per event (INFO commandstats, scripts' own included): %s",
 		events/float64(b.N), truth.TokenLines, calls.top(events))
+	b.Logf("the history after a catch-up: %d users, %d sessions; evicted: %d users, %d expired, %d sessions, %d moves-index pairs",
+		shape.Users, shape.Sessions, shape.UsersEvicted, shape.UsersExpired, shape.SessionsEvicted, shape.MovesIndexEvicted)
 	mbs := func(d time.Duration) float64 { return float64(truth.Bytes) / (1 << 20) / d.Seconds() }
 	b.ReportMetric(mbs(redisT), "redis-MB/s")
 	b.ReportMetric(mbs(memT), "memory-MB/s")
 	b.ReportMetric(mbs(scanT), "scan-MB/s")
 	b.ReportMetric(redisT.Seconds()/memT.Seconds(), "redis-x")
 	b.ReportMetric(cpu/float64(b.N), "redis-cpu-s")
+	b.ReportMetric(ownCPU/float64(b.N), "watcher-cpu-s")
+	b.ReportMetric(memCPU/float64(b.N), "memory-cpu-s")
 	b.ReportMetric(cpu*1e6/events, "redis-µs/event")
 	b.ReportMetric(float64(calls.total())/events, "redis-cmds/event")
 }

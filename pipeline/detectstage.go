@@ -15,10 +15,8 @@ import (
 
 // detectBatch is how many events go over at a time: enough that the
 // hand-off costs nothing per event and the goroutines wake each other
-// rarely (a wake-up is slow on a loaded machine: ~130 a 100 MB scan), few
-// enough (~85 KB). Every batch is written whole once per scan, and each
-// page of it is a fresh page fault: batches of 1024 were 1.7 MB of them.
-const detectBatch = 256
+// rarely (a wake-up is slow on a loaded machine), few enough (~280 KB).
+const detectBatch = 1024
 
 // detectDepth is how many batches may wait for the Detector: a cap on the
 // memory of a merge running ahead.

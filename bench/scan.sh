@@ -15,13 +15,15 @@
 #   SEED    generator seed (default 1)
 #   RUNS    timed runs per command (default 5)
 #   STRICT  1: exit 1 when a target is missed or scan cannot run (default 0)
-#   (the faults line: minor page faults, least-most of the runs, the figure
-#   load moves least, as GNU time counts them)
 #   IR      1: also count the instructions of one scan and one grep under
 #           valgrind's cachegrind (slow, ~50x): a figure other work on the
 #           machine does not move, to compare builds on a loaded machine
-#   GNU_TIME  GNU time, for peak RSS (default /usr/bin/time; empty: sample
-#           /proc instead)
+#   GNU_TIME  GNU time, for peak RSS, CPU and page faults (default
+#           /usr/bin/time; empty: sample /proc for peak RSS instead)
+#
+# The "faults" line (minor page faults, least and most of the runs) is the
+# figure other work on the machine moves least: each fresh page of heap is
+# one, so it compares builds where time cannot.
 #
 # Everything goes to bench/out/ (gitignored): the binaries, the generated log
 # (kept, keyed by size, seed and a hash of the generator's sources, so a

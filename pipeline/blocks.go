@@ -241,8 +241,8 @@ func (s *blockSource) work(work <-chan *blockJob) {
 }
 
 // eventsPerMiB is the capacity a new block's event slice starts with, per
-// MiB of block: three times the token records of a busy OpenUnison's log
-// (3% of ~6,000 lines a MiB). Growing a slice from empty by doubling
+// MiB of block: about three times the events of the benchmark log (~350 a
+// MiB: its 3% of token lines and as many logins). Growing a slice from empty by doubling
 // allocated twice what it kept, for each of the slices alive at once, and
 // every byte of it was a fresh page (a scan runs without the collector).
 // Capacity never written is never touched, so starting large costs

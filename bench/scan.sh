@@ -18,8 +18,12 @@
 #   IR      1: also count the instructions of one scan and one grep under
 #           valgrind's cachegrind (slow, ~50x): a figure other work on the
 #           machine does not move, to compare builds on a loaded machine
-#   GNU_TIME  GNU time, for peak RSS (default /usr/bin/time; empty: sample
-#           /proc instead)
+#   GNU_TIME  GNU time, for peak RSS, CPU and page faults (default
+#           /usr/bin/time; empty: sample /proc for peak RSS instead)
+#
+# The "faults" line (minor page faults, least and most of the runs) is the
+# figure other work on the machine moves least: each fresh page of heap is
+# one, so it compares builds where time cannot.
 #
 # Everything goes to bench/out/ (gitignored): the binaries, the generated log
 # (kept, keyed by size, seed and a hash of the generator's sources, so a
@@ -130,7 +134,7 @@ peak_rss() {
 }
 gnu_time=${GNU_TIME-/usr/bin/time}
 
-scan_best="" scan_median="" rss="n/a" scan_err="" scan_cpu="n/a" cpu_times="" cpu_split="" grep_cpu="n/a"
+scan_best="" scan_median="" rss="n/a" scan_err="" scan_cpu="n/a" cpu_times="" cpu_split="" grep_cpu="n/a" faults_range=""
 if ((gg_ok)); then
 	# One untimed run first: it warms the binary and tells us whether scan
 	# exists at all before anything is timed.
@@ -173,6 +177,9 @@ if ((gg_ok)); then
 		if [[ -n $cpu_times ]]; then
 			read -r scan_cpu cpu_user cpu_sys cpu_faults < <(sort -g <<<"${cpu_times%$'\n'}" | head -n1)
 			cpu_split="user $cpu_user s, system $cpu_sys s, $cpu_faults minor faults"
+			# Page faults barely move with load: every fresh page of heap is
+			# one, so they compare builds where time cannot.
+			faults_range=$(awk '{ print $4 }' <<<"${cpu_times%$'\n'}" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%d-%d", lo, hi }')
 		fi
 		[[ -n $grep_times_cpu ]] && read -r grep_cpu grep_user grep_sys < <(sort -g <<<"${grep_times_cpu%$'\n'}" | head -n1) &&
 			grep_cpu="$grep_cpu s (user $grep_user s, system $grep_sys s)"
@@ -222,6 +229,7 @@ if [[ -n $scan_best ]]; then
 	printf 'graceguard  peak RSS %s\n' "$rss"
 	printf 'graceguard  CPU      %s s (user + system, least of %s runs: compare this between builds on a loaded machine)\n' "$scan_cpu" "$runs"
 	[[ -n $cpu_split ]] && printf '                     that run: %s\n' "$cpu_split"
+	[[ -n $faults_range ]] && printf 'graceguard  faults   %s minor page faults (least-most of %s runs: compare this between builds; load barely moves it)\n' "$faults_range" "$runs"
 	printf 'grep        CPU      %s (least of %s runs)\n' "$grep_cpu" "$runs"
 	[[ -n $ir_line ]] && printf 'instructions         %s\n' "$ir_line"
 	if [[ -s $out/scan.stderr ]]; then

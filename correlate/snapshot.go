@@ -236,11 +236,11 @@ func (m *Memory) addUser(us UserSnapshot) {
 		mo.countries = us.Countries[:min(len(us.Countries), m.limits.MaxPlaces)]
 		mo.asns = us.ASNs[:min(len(us.ASNs), m.limits.MaxPlaces)]
 		for i, t := range us.Reuses {
-			mo.reuses.push(reuseFact{time: t, foreign: i < len(us.ForeignReuses) && us.ForeignReuses[i]}, m.limits.MaxReuses)
+			mo.reuses.push(reuseFact{time: t, foreign: i < len(us.ForeignReuses) && us.ForeignReuses[i]}, m.limits.MaxReuses, &m.reuseSpares)
 		}
 	}
 	for _, r := range us.Refreshes {
-		u.refreshes.push(m.newRefreshFact(&u, m.zones.stamp(r.Time), r.IP, r.Peer, r.Session, r.Agent, r.Attribution), m.limits.MaxRefreshes)
+		u.refreshes.push(m.newRefreshFact(&u, m.zones.stamp(r.Time), r.IP, r.Peer, r.Session, r.Agent, r.Attribution), m.limits.MaxRefreshes, &m.refreshSpares)
 	}
 	u.ips = make([]seenIP, 0, min(len(us.IPs), m.limits.MaxIPsPerUser))
 	for _, ip := range us.IPs[:cap(u.ips)] {

@@ -73,7 +73,12 @@ func (s *detectStage) run(ctx context.Context, ready func() error) {
 				close(s.failed)
 			}
 		}
-		clear(b) // the events' strings, for the collector
+		// Not cleared: the batch is written over when it is filled again.
+		// Clearing it (~340 KB) cost the Detector, whose goroutine bounds
+		// a scan's wall time, ~0.3% of a scan's CPU. Until it is refilled
+		// its events keep their records alive for the collector: at most
+		// detectDepth+1 batches' worth (~1.3 MB), and only while the scan
+		// runs.
 		s.free <- b[:0]
 	}
 }

@@ -122,3 +122,47 @@ func TestReview4MovesViewHealsWhenItLostAPair(t *testing.T) {
 		t.Errorf("moves away from %s after its pair was refreshed: %+v, want the move to 192.0.2.%d", from, moves, away)
 	}
 }
+
+// Learning an event twice changes nothing in Redis (events are named by
+// where they were logged: a watcher restarted from its checkpoint re-reads
+// lines Redis already learned), but the trims that keep the caps run
+// again: an address evicted past MaxIPsPerUser, or refused past a
+// session's four, is added back by ZADD and trimmed again, and counted
+// again in graceguard_evictions_total. The plain commands (ZADD GT/NX
+// then ZREMRANGEBYRANK) and the script (ZADD GT > 0 then ZPOPMIN; ZADD NX
+// then ZREMRANGEBYRANK) do the same.
+func TestReview4RelearnedEventsCountNoEvictionAgain(t *testing.T) {
+	t.Parallel()
+	for _, need := range []bool{false, true} {
+		name := "plain"
+		if need {
+			name = "script"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			r := newTestRedis(t, Limits{MaxIPsPerUser: 2})
+			var batch []Observation
+			for i := range 6 {
+				o := sessionObs("u", "s1", time.Duration(i)*time.Second, byte(i+1), int64(300*(i+1)))
+				o.NeedFacts = need
+				batch = append(batch, o)
+			}
+			if err := r.ApplyBatch(ctx, batch, make([]Facts, len(batch))); err != nil {
+				t.Fatal(err)
+			}
+			first := statsOf(t, r)
+			if first.IPsEvicted == 0 || first.SessionIPsCapped == 0 {
+				t.Fatalf("the batch evicted nothing: %+v", first)
+			}
+			if err := r.ApplyBatch(ctx, batch, make([]Facts, len(batch))); err != nil { // re-read
+				t.Fatal(err)
+			}
+			again := statsOf(t, r)
+			if again.IPsEvicted != first.IPsEvicted || again.SessionIPsCapped != first.SessionIPsCapped {
+				t.Errorf("the same events learned again: addresses evicted %d then %d, session addresses capped %d then %d",
+					first.IPsEvicted, again.IPsEvicted, first.SessionIPsCapped, again.SessionIPsCapped)
+			}
+		})
+	}
+}

@@ -166,3 +166,31 @@ func TestReview4RelearnedEventsCountNoEvictionAgain(t *testing.T) {
 		})
 	}
 }
+
+// Checked and found sound (passes): Redis flushed (FLUSHDB) between a
+// gate and its group's writes takes the gate's mark and h2:drops with it;
+// the missing mark reads as a drop, so the call after the group reads the
+// users set and drops the keys the writes recreated outside it.
+func TestReview4FlushBetweenAGateAndItsWritesLeavesNoOrphans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, _, hook, raw := twoWatchers(t, Limits{MaxUsers: 2})
+	// Drops counted before the flush, so that h2:drops and the mark exist.
+	warm := []Observation{r3obs("w1", 0, 1, 100, false), r3obs("w2", time.Second, 2, 200, false), r3obs("w3", 2*time.Second, 3, 250, false)}
+	if err := a.ApplyBatch(ctx, warm, make([]Facts, len(warm))); err != nil {
+		t.Fatal(err)
+	}
+	hook.at = func(cmds []redis.Cmder) int { return evalshaIndexes(cmds)[0] + 1 } // after the gate's call
+	hook.between = func() {
+		if err := raw.FlushDB(ctx).Err(); err != nil {
+			t.Error(err)
+		}
+	}
+	group := []Observation{r3obs("p", time.Minute, 4, 300, false), r3obs("q", time.Minute+time.Second, 5, 600, false)}
+	if err := a.ApplyBatch(ctx, group, make([]Facts, len(group))); err != nil {
+		t.Fatal(err)
+	}
+	if o := orphanKeys(t, raw); len(o) > 0 {
+		t.Errorf("keys of users outside the users set after a FLUSHDB between a gate and its writes: %v", o)
+	}
+}

@@ -10,8 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Review of the redis3 merge (review4). Each test here shows one
-// suspected defect with real redis-servers; see the report for severity.
+// Keys the caps must keep reaching, and the moves' by-address view, when
+// other watchers, a FLUSHDB or a lost key come between a group's writes.
 
 // orphanSessions lists the session keys h2:s:<hash> whose hash is not in
 // the sessions index: keys no trim reaches (trimSessions goes through the
@@ -49,7 +49,7 @@ func sessionObs(user, session string, at time.Duration, ip byte, off int64) Obse
 // outside the index: no trim reaches it and it has no expiry, so each such
 // interleaving leaks a group's sessions for good (the users' keys have
 // dropOrphans for this race; the sessions' keys have nothing).
-func TestReview4SessionKeysLeftOutsideTheSessionsIndex(t *testing.T) {
+func TestRedisTrimBetweenIndexAndKeysLeavesNoSessionOutsideTheIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b, hook, raw := twoWatchers(t, Limits{MaxSessions: 2})
@@ -95,7 +95,7 @@ func TestReview4SessionKeysLeftOutsideTheSessionsIndex(t *testing.T) {
 // refreshing from that address (ZADD GT of an existing pair adds
 // nothing), so a refusal at that address never finds the move. Before
 // this change the next refresh from the address repaired rx.
-func TestReview4MovesViewHealsWhenItLostAPair(t *testing.T) {
+func TestRedisMovesByAddressHealsAPairItLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := newTestRedis(t, Limits{})
@@ -123,55 +123,11 @@ func TestReview4MovesViewHealsWhenItLostAPair(t *testing.T) {
 	}
 }
 
-// Learning an event twice changes nothing in Redis (events are named by
-// where they were logged: a watcher restarted from its checkpoint re-reads
-// lines Redis already learned), but the trims that keep the caps run
-// again: an address evicted past MaxIPsPerUser, or refused past a
-// session's four, is added back by ZADD and trimmed again, and counted
-// again in graceguard_evictions_total. The plain commands (ZADD GT/NX
-// then ZREMRANGEBYRANK) and the script (ZADD GT > 0 then ZPOPMIN; ZADD NX
-// then ZREMRANGEBYRANK) do the same.
-func TestReview4RelearnedEventsCountNoEvictionAgain(t *testing.T) {
-	t.Parallel()
-	for _, need := range []bool{false, true} {
-		name := "plain"
-		if need {
-			name = "script"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			r := newTestRedis(t, Limits{MaxIPsPerUser: 2})
-			var batch []Observation
-			for i := range 6 {
-				o := sessionObs("u", "s1", time.Duration(i)*time.Second, byte(i+1), int64(300*(i+1)))
-				o.NeedFacts = need
-				batch = append(batch, o)
-			}
-			if err := r.ApplyBatch(ctx, batch, make([]Facts, len(batch))); err != nil {
-				t.Fatal(err)
-			}
-			first := statsOf(t, r)
-			if first.IPsEvicted == 0 || first.SessionIPsCapped == 0 {
-				t.Fatalf("the batch evicted nothing: %+v", first)
-			}
-			if err := r.ApplyBatch(ctx, batch, make([]Facts, len(batch))); err != nil { // re-read
-				t.Fatal(err)
-			}
-			again := statsOf(t, r)
-			if again.IPsEvicted != first.IPsEvicted || again.SessionIPsCapped != first.SessionIPsCapped {
-				t.Errorf("the same events learned again: addresses evicted %d then %d, session addresses capped %d then %d",
-					first.IPsEvicted, again.IPsEvicted, first.SessionIPsCapped, again.SessionIPsCapped)
-			}
-		})
-	}
-}
-
 // Checked and found sound (passes): Redis flushed (FLUSHDB) between a
 // gate and its group's writes takes the gate's mark and h2:drops with it;
 // the missing mark reads as a drop, so the call after the group reads the
 // users set and drops the keys the writes recreated outside it.
-func TestReview4FlushBetweenAGateAndItsWritesLeavesNoOrphans(t *testing.T) {
+func TestRedisFlushBetweenAGateAndItsWritesLeavesNoOrphans(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, _, hook, raw := twoWatchers(t, Limits{MaxUsers: 2})

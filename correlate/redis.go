@@ -49,8 +49,10 @@ import (
 //	                   gate (redis.lua) for the owner's next script call, which deletes it;
 //	                   it expires after a minute, so a dead round trip's cut never fires late
 //	h2:drops           how many users the script ever dropped from users (evicted, expired)
-//	h2:gate:<owner>    drops as the owner's last gate left it (expires after a minute): the
-//	                   call after the gate's group reads users again only when it changed
+//	h2:sdrops          how many sessions the script ever trimmed from sessions
+//	h2:gate:<owner>    "drops:sdrops" as the owner's last gate left them (expires after a
+//	                   minute): the call after the gate's group reads users (sessions) again
+//	                   only when drops (sdrops) changed
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //

@@ -44,16 +44,18 @@ local maxSessions = tonumber(ARGV[10])
 local clock = ARGV[12]
 local n = tonumber(ARGV[13])
 local cutKey, touches, markKey = ARGV[14], ARGV[15], ARGV[16]
--- the plain group this call follows: its users (packed), then its moves
--- (time, pair)
-local afterUsers, afterMoves = ARGV[17], tonumber(ARGV[18])
-local AFTER = 18
+-- the plain group this call follows: its users (packed), its sessions'
+-- hashes (space-separated), then its moves (time, pair)
+local afterUsers, afterSessions, afterMoves = ARGV[17], ARGV[18], tonumber(ARGV[19])
+local AFTER = 19
 local FIELDS, FIRST = 11, AFTER + 2 * afterMoves
 local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 'sessions'
--- drops counts the users any call ever dropped from the users set; a gate
--- leaves its value in its owner's mark, so the call after the gate's group
--- knows whether another watcher dropped a user in between (dropOrphans).
-local dropsKey, dropped = prefix .. 'drops', 0
+-- drops counts the users any call ever dropped from the users set, and
+-- sdrops the sessions any call trimmed from the sessions index; a gate
+-- leaves both in its owner's mark ("drops:sdrops"), so the call after the
+-- gate's group knows whether another watcher dropped a user or a session
+-- in between (dropOrphans).
+local dropsKey, sdropsKey, dropped = prefix .. 'drops', prefix .. 'sdrops', 0
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
@@ -122,20 +124,41 @@ local function unpackMembers(s)
   return out
 end
 
--- dropOrphans drops the keys of the users of the plain group this call
--- follows that are no longer in the users set: another watcher's call
--- between the group's gate and its writes evicted or expired them, and the
--- writes recreated keys no trim would reach (trims go through the set).
--- When no user was dropped since the gate (the drops count is the one its
--- mark kept) none can be missing, and the set is not read: a watcher
--- catching up alone never reads it.
+-- movedSince says whether the count at key moved since the gate's mark
+-- kept it as mark; a missing mark (expired: a minute between a gate and the
+-- call after its group) reads as moved.
+local function movedSince(key, mark)
+  return mark == nil or (redis.call('GET', key) or '0') ~= mark
+end
+
+-- dropOrphans drops the keys of the users and sessions of the plain group
+-- this call follows that are no longer in the users set or the sessions
+-- index: another watcher's call between the group's gate and its writes
+-- dropped them (a user evicted or expired, a session trimmed), and the
+-- writes recreated keys no trim would reach (trims go through the set and
+-- the index). When nothing was dropped since the gate (the counts are the
+-- ones its mark kept) none can be missing, and neither is read: a watcher
+-- catching up alone never reads them.
 local function dropOrphans()
-  if afterUsers == '' or (redis.call('GET', dropsKey) or '0') == redis.call('GET', markKey) then return end
-  local all = unpackMembers(afterUsers)
-  for i = 1, #all, 1000 do
-    local ms = {unpack(all, i, math.min(i + 999, #all))}
-    for j, score in ipairs(redis.call('ZMSCORE', users, unpack(ms))) do
-      if not score then dropKeys(ms[j]) end
+  if afterUsers == '' and afterSessions == '' then return end
+  local markUsers, markSessions = string.match(redis.call('GET', markKey) or '', '^(%d+):(%d+)$')
+  if afterUsers ~= '' and movedSince(dropsKey, markUsers) then
+    local all = unpackMembers(afterUsers)
+    for i = 1, #all, 1000 do
+      local ms = {unpack(all, i, math.min(i + 999, #all))}
+      for j, score in ipairs(redis.call('ZMSCORE', users, unpack(ms))) do
+        if not score then dropKeys(ms[j]) end
+      end
+    end
+  end
+  if afterSessions ~= '' and movedSince(sdropsKey, markSessions) then
+    local hs = {}
+    for h in string.gmatch(afterSessions, '%d+') do hs[#hs + 1] = h end
+    for i = 1, #hs, 1000 do
+      local chunk = {unpack(hs, i, math.min(i + 999, #hs))}
+      for j, score in ipairs(redis.call('ZMSCORE', sessions, unpack(chunk))) do
+        if not score then redis.call('DEL', prefix .. 's:' .. chunk[j]) end
+      end
     end
   end
 end
@@ -437,13 +460,31 @@ end
 -- which a refusal reads) in step. Every call ends with it, after the
 -- plain group's pairs it was sent (addMoves).
 local function trimMoves()
-  local over = redis.call('ZCARD', prefix .. 'ra') - maxMoves
-  if over <= 0 then return end
-  local gone = redis.call('ZPOPMIN', prefix .. 'ra', fmt(over))
-  local popped = {}
-  for i = 1, #gone, 2 do popped[#popped + 1] = gone[i] end
-  for i = 1, #popped, 1000 do redis.call('ZREM', prefix .. 'rx', unpack(popped, i, math.min(i + 999, #popped))) end
-  ev[7] = ev[7] + #popped
+  local ra, rx = prefix .. 'ra', prefix .. 'rx'
+  local kept = redis.call('ZCARD', ra)
+  local over = kept - maxMoves
+  if over > 0 then
+    local gone = redis.call('ZPOPMIN', ra, fmt(over))
+    local popped = {}
+    for i = 1, #gone, 2 do popped[#popped + 1] = gone[i] end
+    for i = 1, #popped, 1000 do redis.call('ZREM', rx, unpack(popped, i, math.min(i + 999, #popped))) end
+    ev[7] = ev[7] + #popped
+    kept = kept - #popped
+  end
+  -- rx is written only when ra gains a pair (addMoves), so a pair rx lost
+  -- (its key evicted by a maxmemory policy, restored from a backup, deleted
+  -- by hand) would never come back while its user keeps refreshing from
+  -- the address: rebuilt from ra when the two disagree, which they never
+  -- do otherwise.
+  if redis.call('ZCARD', rx) ~= kept then
+    redis.call('DEL', rx)
+    local all = redis.call('ZRANGE', ra, 0, -1)
+    for i = 1, #all, 500 do
+      local byAddr = {}
+      for j = i, math.min(i + 499, #all) do byAddr[#byAddr + 1], byAddr[#byAddr + 2] = '0', all[j] end
+      redis.call('ZADD', rx, unpack(byAddr))
+    end
+  end
 end
 
 applyCuts()
@@ -461,8 +502,10 @@ if n == 0 and clock ~= '' then
   trimSessions()
 end
 trimMoves()
--- A missing mark (expired: a minute between a gate and the call after its
--- group) reads as a drop.
-local drops = dropped > 0 and redis.call('INCRBY', dropsKey, dropped) or redis.call('GET', dropsKey)
-if touches ~= '' then redis.call('SET', markKey, fmt(tonumber(drops) or 0), 'PX', 60000) end
+if dropped > 0 then redis.call('INCRBY', dropsKey, dropped) end
+if ev[5] > 0 then redis.call('INCRBY', sdropsKey, ev[5]) end
+if touches ~= '' then
+  local counts = (redis.call('GET', dropsKey) or '0') .. ':' .. (redis.call('GET', sdropsKey) or '0')
+  redis.call('SET', markKey, counts, 'PX', 60000)
+end
 return {out, ev}

@@ -253,16 +253,17 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k
 }
 
 // appendAfter appends what the script call that follows the group does
-// for it (redis.lua): drop the keys of its users another watcher dropped
-// between its gate and its writes, and write its moves to the index and
-// its by-address view, which the call's trim keeps in step. The users go
-// as one argument, each "<length>:<member>": the script reads them only
-// when a user was dropped since the gate, and a Lua string made of each
-// argument costs Redis more than the read it spares. A nil group appends
-// no users and no moves.
+// for it (redis.lua): drop the keys of its users and sessions another
+// watcher dropped between its gate and its writes, and write its moves to
+// the index and its by-address view, which the call's trim keeps in step.
+// The users go as one argument, each "<length>:<member>", and the sessions'
+// hashes as another, space-separated: the script reads them only when a
+// user (a session) was dropped since the gate, and a Lua string made of
+// each argument costs Redis more than the read it spares. A nil group
+// appends no users, no sessions and no moves.
 func (g *plainGroup) appendAfter(args []any) []any {
 	if g == nil {
-		return append(args, "", 0)
+		return append(args, "", "", 0)
 	}
 	n := 0
 	for _, u := range g.order {
@@ -272,7 +273,11 @@ func (g *plainGroup) appendAfter(args []any) []any {
 	for _, u := range g.order {
 		b = append(append(strconv.AppendInt(b, int64(len(u.member)), 10), ':'), u.member...)
 	}
-	args = append(args, string(b), len(g.moves))
+	hashes := make([]byte, 0, 21*len(g.sessOrd))
+	for _, s := range g.sessOrd {
+		hashes = append(append(hashes, s.hash...), ' ')
+	}
+	args = append(args, string(b), string(hashes), len(g.moves))
 	for k, t := range g.moves {
 		args = append(args, t, k)
 	}

@@ -38,3 +38,15 @@ func (l *lateRules) install(det *Detector) error {
 	det.SetRules(l.set)
 	return nil
 }
+
+// failed waits for the set and returns load's error, nil for a nil l. A
+// rule error is the scan's error whatever else ended it (a cancel, a
+// failed delivery): it is a configuration error, which stopped the scan
+// before anything was read when rules were compiled up front.
+func (l *lateRules) failed() error {
+	if l == nil {
+		return nil
+	}
+	<-l.done
+	return l.err
+}

@@ -75,3 +75,28 @@ func TestLateRulesErrorStopsTheScan(t *testing.T) {
 		})
 	}
 }
+
+// A rule set that fails to compile is a configuration error (exit 2), and
+// it wins over the scan being cancelled meanwhile (a SIGINT, which would
+// be a runtime error): the rules would have failed first had they been
+// compiled before the scan started, as they were before they overlapped it.
+func TestLateRulesErrorWinsOverACancel(t *testing.T) {
+	t.Parallel()
+	bad := errors.New("rules.yaml:3:7: when: unexpected token")
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline%v", inline), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			in := []Input{{Name: "in.log", R: bytes.NewReader(stageCases()[0].inputs(t, 1)[0])}}
+			_, err := Scan(ctx, in, ScanOptions{
+				LoadRules:    func() (*rules.Set, error) { cancel(); return nil, bad },
+				Deliver:      func(context.Context, []alert.Alert) error { return nil },
+				inlineDetect: inline,
+			})
+			if !errors.Is(err, bad) {
+				t.Fatalf("err = %v, want the rules' error %v", err, bad)
+			}
+		})
+	}
+}

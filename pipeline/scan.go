@@ -210,6 +210,9 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 			err = serr
 		}
 	}
+	if lerr := late.failed(); lerr != nil {
+		err = lerr
+	}
 	if err == nil {
 		err = det.Flush(ctx)
 	}

@@ -129,8 +129,14 @@ func TestWatchKill9MidBacklogLosesNoLine(t *testing.T) {
 		second.Wait()
 	}()
 	var counts map[string]int
+	seen := 0
+	defer func() {
+		if t.Failed() {
+			t.Logf("at the end: %d alert lines, %d lines alerted of %d; the second run still running: %v", seen, len(counts), lines, second.ProcessState == nil)
+		}
+	}()
 	waitForBacklog(t, "every line's alert", func() bool {
-		if linesIn(outPath) < lines {
+		if seen = linesIn(outPath); seen < lines {
 			return false // read again, a line makes no alert: only fewer can mean a line lost
 		}
 		counts = alertsBySession(outPath)

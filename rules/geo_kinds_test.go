@@ -16,8 +16,8 @@ func TestNeedsGeo(t *testing.T) {
 		`travel == nil`: false,
 		`not valid (`:   false,
 	} {
-		if got := needsGeo(when); got != want {
-			t.Errorf("needsGeo(%q) = %v, want %v", when, got, want)
+		if _, got := whenShape(when); got != want {
+			t.Errorf("whenShape(%q) geo = %v, want %v", when, got, want)
 		}
 	}
 }

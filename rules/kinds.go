@@ -14,17 +14,18 @@ const allKinds = kindSet(1<<parser.KindGraceReuse | 1<<parser.KindTokenOK | 1<<p
 
 func (s kindSet) has(k parser.Kind) bool { return s&(1<<k) != 0 }
 
-// kindsOf reads which event kinds a "when" expression can be true for, from
-// a top-level conjunct such as event.kind == "grace_reuse" or event.kind in
-// ["token_ok", "login"]. Anything it cannot read means every kind: the
-// analysis only ever skips work, it never changes a verdict.
-func kindsOf(when string) kindSet {
-	kinds, _ := whenShape(when)
-	return kinds
-}
-
-// whenShape is kindsOf and needsGeo of when from one parse of it (a rule's
-// compile parses it a third time; each parse is a tenth of a load).
+// whenShape reads, from one parse of a "when" expression (a rule's compile
+// parses it again; each parse is a tenth of a load):
+//   - kinds: which event kinds it can be true for, from a top-level
+//     conjunct such as event.kind == "grace_reuse" or event.kind in
+//     ["token_ok", "login"]; anything it cannot read means every kind;
+//   - geo: whether it has a top-level conjunct "travel != nil", "geo != nil"
+//     or "prev.geo != nil": without GeoIP the rule is never true, and the
+//     engine need not ask for its kinds (for a rule on token_ok, that is
+//     every refresh's facts, a round trip each to a shared Redis history);
+//     anything it cannot read means no.
+//
+// The analysis only ever skips work, it never changes a verdict.
 func whenShape(when string) (kinds kindSet, geo bool) {
 	tree, err := exprparser.Parse(when)
 	if err != nil {
@@ -82,16 +83,6 @@ func kindsNamed(n ast.Node) kindSet {
 		return 0
 	}
 	return 1 << k
-}
-
-// needsGeo reports whether a "when" expression has a top-level conjunct
-// "travel != nil", "geo != nil" or "prev.geo != nil": without GeoIP the rule
-// is never true, and the engine need not ask for its kinds (for a rule on
-// token_ok, that is every refresh's facts, a round trip each to a shared
-// Redis history). Like kindsOf, anything it cannot read means no.
-func needsGeo(when string) bool {
-	_, geo := whenShape(when)
-	return geo
 }
 
 func conjunctNeedsGeo(n ast.Node) bool {

@@ -131,8 +131,8 @@ func TestKindsOf(t *testing.T) {
 		{`not a valid expression ((`, allKinds},
 	}
 	for _, tt := range tests {
-		if got := kindsOf(tt.when); got != tt.want {
-			t.Errorf("kindsOf(%q) = %b, want %b", tt.when, got, tt.want)
+		if got, _ := whenShape(tt.when); got != tt.want {
+			t.Errorf("whenShape(%q) kinds = %b, want %b", tt.when, got, tt.want)
 		}
 	}
 }

@@ -187,11 +187,7 @@ func loadRulesWith(load func(...rules.File) (*rules.Set, error), paths []string)
 	if err != nil {
 		return nil, err
 	}
-	set, err := load(files...)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return set, nil
+	return compileRulesWith(load, files)
 }
 
 func readRuleFiles(paths []string) ([]rules.File, error) {
@@ -207,10 +203,15 @@ func readRuleFiles(paths []string) ([]rules.File, error) {
 }
 
 // compileRules compiles the built-in rules (without their embedded tests)
-// and files; its error is a usage error (exit 2) naming each problem's
-// file:line:column.
+// and files, as compileRulesWith does.
 func compileRules(files []rules.File) (*rules.Set, error) {
-	set, err := rules.LoadForDetection(files...)
+	return compileRulesWith(rules.LoadForDetection, files)
+}
+
+// compileRulesWith compiles files with load; its error is a usage error
+// (exit 2) naming each problem's file:line:column.
+func compileRulesWith(load func(...rules.File) (*rules.Set, error), files []rules.File) (*rules.Set, error) {
+	set, err := load(files...)
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -131,6 +131,17 @@ local function movedSince(key, mark)
   return mark == nil or (redis.call('GET', key) or '0') ~= mark
 end
 
+-- eachMissing calls fn with each of members the sorted set set does not
+-- hold, asking ZMSCORE a thousand at a time.
+local function eachMissing(set, members, fn)
+  for i = 1, #members, 1000 do
+    local chunk = {unpack(members, i, math.min(i + 999, #members))}
+    for j, score in ipairs(redis.call('ZMSCORE', set, unpack(chunk))) do
+      if not score then fn(chunk[j]) end
+    end
+  end
+end
+
 -- dropOrphans drops the keys of the users and sessions of the plain group
 -- this call follows that are no longer in the users set or the sessions
 -- index: another watcher's call between the group's gate and its writes
@@ -143,23 +154,12 @@ local function dropOrphans()
   if afterUsers == '' and afterSessions == '' then return end
   local markUsers, markSessions = string.match(redis.call('GET', markKey) or '', '^(%d+):(%d+)$')
   if afterUsers ~= '' and movedSince(dropsKey, markUsers) then
-    local all = unpackMembers(afterUsers)
-    for i = 1, #all, 1000 do
-      local ms = {unpack(all, i, math.min(i + 999, #all))}
-      for j, score in ipairs(redis.call('ZMSCORE', users, unpack(ms))) do
-        if not score then dropKeys(ms[j]) end
-      end
-    end
+    eachMissing(users, unpackMembers(afterUsers), dropKeys)
   end
   if afterSessions ~= '' and movedSince(sdropsKey, markSessions) then
     local hs = {}
     for h in string.gmatch(afterSessions, '%d+') do hs[#hs + 1] = h end
-    for i = 1, #hs, 1000 do
-      local chunk = {unpack(hs, i, math.min(i + 999, #hs))}
-      for j, score in ipairs(redis.call('ZMSCORE', sessions, unpack(chunk))) do
-        if not score then redis.call('DEL', prefix .. 's:' .. chunk[j]) end
-      end
-    end
+    eachMissing(sessions, hs, function(h) redis.call('DEL', prefix .. 's:' .. h) end)
   end
 end
 
@@ -407,11 +407,7 @@ local function gate()
   local fresh = card - maxUsers
   -- Room for all of them, were every one new: which are is not asked.
   if card + #members > maxUsers then
-    for i = 1, #members, 1000 do
-      for _, score in ipairs(redis.call('ZMSCORE', users, unpack(members, i, math.min(i + 999, #members)))) do
-        if not score then fresh = fresh + 1 end
-      end
-    end
+    eachMissing(users, members, function() fresh = fresh + 1 end)
   end
   local roomy = fresh <= 0
   if roomy and latest - ipTTL <= oldest and latest - earliest <= ipTTL then

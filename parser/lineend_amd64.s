@@ -142,3 +142,163 @@ no:
 	VZEROUPPER
 	MOVB $0, ret+24(FP)
 	RET
+
+// func noiseLinesAVX2(b []byte) (skipped, lines, last int)
+//
+// Walks b a line at a time from its first byte while each line is noise by
+// classifyFirst's first tests (see noiseLines). A line's stamp is checked
+// first; one pass 32 bytes at a time then finds its end and stops at
+// OpenIDConnectIdP's rarest byte 'P'; only a line ending in ']' is read a
+// second time, for the pairs "Au" and "ke" past its stamp. It stops at the
+// first line it cannot rule out, and where a load would need bytes past
+// b's end (it never loads past it).
+TEXT ·noiseLinesAVX2(SB), NOSPLIT, $0-48
+	MOVQ b_base+0(FP), SI
+	MOVQ b_len+8(FP), BX
+	XORQ DI, DI                // start of the line being read
+	XORQ R11, R11              // lines skipped
+	XORQ R12, R12              // start of the last line skipped
+	MOVQ $0x0a, AX
+	MOVQ AX, X0
+	VPBROADCASTB X0, Y0        // '\n'
+	MOVQ $0x50, AX
+	MOVQ AX, X1
+	VPBROADCASTB X1, Y1        // 'P'
+	MOVQ $0x41, AX
+	MOVQ AX, X2
+	VPBROADCASTB X2, Y2        // 'A'
+	MOVQ $0x75, AX
+	MOVQ AX, X3
+	VPBROADCASTB X3, Y3        // 'u'
+	MOVQ $0x6b, AX
+	MOVQ AX, X4
+	VPBROADCASTB X4, Y4        // 'k'
+	MOVQ $0x65, AX
+	MOVQ AX, X5
+	VPBROADCASTB X5, Y5        // 'e'
+
+line:
+	LEAQ 32(DI), AX
+	CMPQ AX, BX
+	JA   done
+	// IsRecordStart: "[dddd-"; isLog4jShape: ']' and '[' at 24 and 25.
+	MOVBLZX (SI)(DI*1), AX
+	CMPL AX, $0x5b
+	JNE  done
+	MOVBLZX 1(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 2(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 3(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 4(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 5(SI)(DI*1), AX
+	CMPL AX, $0x2d
+	JNE  done
+	MOVBLZX 24(SI)(DI*1), AX
+	CMPL AX, $0x5d
+	JNE  done
+	MOVBLZX 25(SI)(DI*1), AX
+	CMPL AX, $0x5b
+	JNE  done
+	MOVQ DI, R8                // the chunk's offset
+
+chunk:
+	LEAQ 32(R8), AX
+	CMPQ AX, BX
+	JA   done
+	VMOVDQU (SI)(R8*1), Y6
+	VPCMPEQB Y6, Y0, Y8
+	VPCMPEQB Y6, Y1, Y9
+	VPMOVMSKB Y8, AX           // newlines
+	VPMOVMSKB Y9, CX           // 'P'
+	TESTL AX, AX
+	JNZ  eol
+	TESTL CX, CX               // OpenIDConnectIdP's byte: maybe a refusal
+	JNZ  done
+	ADDQ $32, R8
+	MOVQ R8, AX
+	SUBQ DI, AX
+	CMPQ AX, $4096             // a long line is left to the careful walk
+	JA   done
+	JMP  chunk
+
+eol:
+	// Only the 'P' bytes before the first newline are the line's.
+	LEAL -1(AX), R14
+	ANDL R14, CX
+	BSFL AX, AX
+	TESTL CX, CX
+	JNZ  done
+	LEAQ (R8)(AX*1), R15       // the newline's offset: the line is DI..R15
+	MOVQ R15, AX
+	SUBQ DI, AX
+	CMPQ AX, $27               // a stamp and more, a '\r' off
+	JB   done
+	MOVBLZX -1(SI)(R15*1), AX  // the last byte, without a '\r'
+	CMPL AX, $0x0d
+	JNE  lastByte
+	MOVBLZX -2(SI)(R15*1), AX
+
+lastByte:
+	CMPL AX, $0x5d
+	JNE  noise                 // no "[IP] - [SESSION]" trailer
+
+	// "[AuSuccess]" or ".../token" past the stamp? Pairs starting at
+	// DI+25 up to the newline's offset - 2 (the last pair ends before it).
+	LEAQ 25(DI), R8
+
+pairs:
+	LEAQ 33(R8), AX
+	CMPQ AX, BX
+	JA   done
+	VMOVDQU (SI)(R8*1), Y6
+	VMOVDQU 1(SI)(R8*1), Y7
+	VPCMPEQB Y6, Y2, Y10
+	VPCMPEQB Y7, Y3, Y11
+	VPAND    Y10, Y11, Y10
+	VPCMPEQB Y6, Y4, Y11
+	VPCMPEQB Y7, Y5, Y12
+	VPAND    Y11, Y12, Y11
+	VPOR     Y10, Y11, Y10
+	VPMOVMSKB Y10, DX          // pairs, by their first byte
+	MOVQ R15, CX
+	SUBQ R8, CX
+	DECQ CX                    // pairs that end before the newline
+	CMPQ CX, $32
+	JAE  whole
+	MOVL $1, R14
+	SHLL CX, R14
+	DECL R14
+	ANDL R14, DX
+	TESTL DX, DX
+	JNZ  done
+	JMP  noise
+
+whole:
+	TESTL DX, DX
+	JNZ  done
+	ADDQ $32, R8
+	JMP  pairs
+
+noise:
+	INCQ R11
+	MOVQ DI, R12
+	LEAQ 1(R15), DI
+	JMP  line
+
+done:
+	VZEROUPPER
+	MOVQ DI, skipped+24(FP)
+	MOVQ R11, lines+32(FP)
+	MOVQ R12, last+40(FP)
+	RET

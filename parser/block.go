@@ -41,7 +41,10 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 			st.Headed += int64(lines)
 			st.Records += int64(lines - 1)
 			recStart, recLine, kind = pos+last, st.Lines, KindOther
-			pos += skipped // never n: noiseLines leaves b's last bytes alone
+			if pos += skipped; pos == n {
+				end = n - 1 // the block's last newline: the last record ends there
+				break
+			}
 		}
 		nl, rare := lineEnd(block[pos:], oidcPrefix[oidcRare])
 		end = pos + nl

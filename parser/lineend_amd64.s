@@ -143,15 +143,42 @@ no:
 	MOVB $0, ret+24(FP)
 	RET
 
+// oidc<> is OpenIDConnectIdP's logger name, which every refusal's and grace
+// reuse's line holds; its last byte, 'P', is what noiseLinesAVX2 looks for.
+DATA oidc<>+0(SB)/8, $"OpenIDCo"
+DATA oidc<>+8(SB)/8, $"nnectIdP"
+GLOBL oidc<>(SB), RODATA|NOPTR, $16
+
+// PBYTES goes through the 'P' bytes of the line in CX (a mask of the chunk
+// at R8): one that ends "OpenIDConnectIdP" inside the line (which starts
+// at DI) ends the walk; any other is remembered in R9 (a line ending in
+// ']' with a 'P' is classifyFirst's to read). Clobbers AX, DX, X13.
+#define PBYTES(next) \
+	TESTL CX, CX \
+	JZ    next \
+	MOVL  $1, R9 \
+	BSFL  CX, DX \
+	LEAQ  -15(R8)(DX*1), AX \
+	CMPQ  AX, DI \
+	JB    6(PC) \
+	VMOVDQU (SI)(AX*1), X13 \
+	VPCMPEQB X13, X14, X13 \
+	VPMOVMSKB X13, AX \
+	CMPL  AX, $0xffff \
+	JEQ   done \
+	LEAL  -1(CX), AX \
+	ANDL  AX, CX \
+	JMP   -13(PC)
+
 // func noiseLinesAVX2(b []byte) (skipped, lines, last int)
 //
 // Walks b a line at a time from its first byte while each line is noise by
 // classifyFirst's first tests (see noiseLines). A line's stamp is checked
 // first; one pass 32 bytes at a time then finds its end and stops at
-// OpenIDConnectIdP's rarest byte 'P'; only a line ending in ']' is read a
-// second time, for the pairs "Au" and "ke" past its stamp. It stops at the
-// first line it cannot rule out, and where a load would need bytes past
-// b's end (it never loads past it).
+// OpenIDConnectIdP's name; only a line ending in ']' is read a second
+// time, for the pairs "Au" and "ke" past its stamp. It stops at the first
+// line it cannot rule out, and where a load would need bytes past b's end
+// (it never loads past it).
 TEXT ·noiseLinesAVX2(SB), NOSPLIT, $0-48
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), BX
@@ -176,6 +203,7 @@ TEXT ·noiseLinesAVX2(SB), NOSPLIT, $0-48
 	MOVQ $0x65, AX
 	MOVQ AX, X5
 	VPBROADCASTB X5, Y5        // 'e'
+	VMOVDQU oidc<>(SB), X14
 
 line:
 	LEAQ 32(DI), AX
@@ -211,6 +239,7 @@ line:
 	CMPL AX, $0x5b
 	JNE  done
 	MOVQ DI, R8                // the chunk's offset
+	XORL R9, R9                // the line holds a 'P'
 
 chunk:
 	LEAQ 32(R8), AX
@@ -219,12 +248,13 @@ chunk:
 	VMOVDQU (SI)(R8*1), Y6
 	VPCMPEQB Y6, Y0, Y8
 	VPCMPEQB Y6, Y1, Y9
-	VPMOVMSKB Y8, AX           // newlines
+	VPMOVMSKB Y8, R10          // newlines
 	VPMOVMSKB Y9, CX           // 'P'
-	TESTL AX, AX
+	TESTL R10, R10
 	JNZ  eol
-	TESTL CX, CX               // OpenIDConnectIdP's byte: maybe a refusal
-	JNZ  done
+	PBYTES(nextChunk)
+
+nextChunk:
 	ADDQ $32, R8
 	MOVQ R8, AX
 	SUBQ DI, AX
@@ -234,12 +264,13 @@ chunk:
 
 eol:
 	// Only the 'P' bytes before the first newline are the line's.
-	LEAL -1(AX), R14
-	ANDL R14, CX
-	BSFL AX, AX
-	TESTL CX, CX
-	JNZ  done
-	LEAQ (R8)(AX*1), R15       // the newline's offset: the line is DI..R15
+	LEAL -1(R10), AX
+	ANDL AX, CX
+	PBYTES(ended)
+
+ended:
+	BSFL R10, R10
+	LEAQ (R8)(R10*1), R15      // the newline's offset: the line is DI..R15
 	MOVQ R15, AX
 	SUBQ DI, AX
 	CMPQ AX, $27               // a stamp and more, a '\r' off
@@ -252,6 +283,8 @@ eol:
 lastByte:
 	CMPL AX, $0x5d
 	JNE  noise                 // no "[IP] - [SESSION]" trailer
+	TESTL R9, R9
+	JNZ  done
 
 	// "[AuSuccess]" or ".../token" past the stamp? Pairs starting at
 	// DI+25 up to the newline's offset - 2 (the last pair ends before it).

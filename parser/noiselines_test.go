@@ -117,3 +117,23 @@ func TestSplitCandidatesEndingInNoise(t *testing.T) {
 		}
 	}
 }
+
+// A generated log cut into blocks at record starts, as a scan cuts it,
+// every block size putting the blocks' ends somewhere else in the kernel's
+// steps: each block is walked as the reference walks it.
+func TestSplitCandidatesBlocksOfAGeneratedLog(t *testing.T) {
+	t.Parallel()
+	data := realisticLogT(t)[:1<<20]
+	for _, size := range []int{4 << 10, 4<<10 + 7, 8<<10 - 13, 16<<10 + 31, 64 << 10} {
+		for base := 0; base < len(data); {
+			end := min(base+size, len(data))
+			if end < len(data) {
+				if cut := LastRecordStart(data[base:end]); cut > 0 {
+					end = base + cut
+				}
+			}
+			sameCandidates(t, data[base:end])
+			base = end
+		}
+	}
+}

@@ -213,7 +213,7 @@ func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 		}
 	}
 	for _, m := range snap.Moves {
-		c.addMove(m)
+		c.addMove(c.chains.hasher.hash(m.User), m)
 	}
 	c.places = newPlacePairs()
 	for _, up := range snap.Places {

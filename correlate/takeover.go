@@ -115,16 +115,17 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 	}
 	ch := &c.chains
 	u := UserOf(ev)
-	c.dropMoves(u, ev.IP)
 	// One lookup for the read and the write: the user's key (IdP and DN,
-	// tens of bytes) is hashed once per refresh here.
+	// tens of bytes) is hashed once per refresh here, for the moves too.
 	h := ch.hasher.hash(u)
+	c.dropMoves(u, h, ev.IP)
 	e := ch.last.touch(h)
 	if e != nil {
 		prev := *e
 		if prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
 			// The key as stored is a copy already: the move shares it.
-			c.addMove(ChainMove{User: prev.user, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
+			// prev is the entry of key h: prev.user is u.
+			c.addMove(h, ChainMove{User: prev.user, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
 				To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
 				ToSession: ev.Session, ToAttributed: ev.Attribution})
 		}
@@ -158,14 +159,19 @@ func (c *Correlator) ownUser(u UserID) UserID {
 	return UserID{IdP: strings.Clone(u.IdP), DN: strings.Clone(u.DN)}
 }
 
-// moveKey names a user's move away from an address (chains.moved).
+// moveKey names a user's move away from an address (chains.moved), the
+// user by its key (userHasher's): every refresh looks its user up here,
+// and hashing the DN again for the map cost a tenth of correlating. Two
+// users sharing a key have the odds of the tables' (see userHasher); the
+// moves themselves are still told apart by name.
 type moveKey struct {
 	from netip.Addr
-	user UserID
+	user uint64
 }
 
-func (c *Correlator) dropMoves(u UserID, from netip.Addr) {
-	k := moveKey{from, u}
+// dropMoves forgets u's moves away from from; h is u's key.
+func (c *Correlator) dropMoves(u UserID, h uint64, from netip.Addr) {
+	k := moveKey{from, h}
 	if _, ok := c.chains.moved[k]; !ok {
 		return
 	}
@@ -181,14 +187,15 @@ func (c *Correlator) dropMoves(u UserID, from netip.Addr) {
 }
 
 // addMove records a move, replacing the user's earlier move away from the
-// same client; at maxMoves room is made first (evictMoves).
-func (c *Correlator) addMove(m ChainMove) {
-	c.dropMoves(m.User, m.From)
+// same client; at maxMoves room is made first (evictMoves). h is m.User's
+// key.
+func (c *Correlator) addMove(h uint64, m ChainMove) {
+	c.dropMoves(m.User, h, m.From)
 	if c.chains.n >= maxMoves {
 		c.evictMoves(m.ToTime)
 	}
 	c.chains.moves[m.From] = append(c.chains.moves[m.From], m)
-	c.chains.moved[moveKey{m.From, m.User}] = struct{}{}
+	c.chains.moved[moveKey{m.From, h}] = struct{}{}
 	c.chains.n++
 }
 
@@ -208,7 +215,7 @@ func (c *Correlator) evictMoves(now time.Time) {
 			if within(m.ToTime, now, SessionReach) && (!ok || compareMoves(&m, &cut) > 0) {
 				return false
 			}
-			delete(ch.moved, moveKey{m.From, m.User})
+			delete(ch.moved, moveKey{m.From, ch.hasher.hash(m.User)})
 			return true
 		})
 		c.stats.MovesEvicted += int64(len(ms) - len(kept))

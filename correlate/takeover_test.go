@@ -174,10 +174,10 @@ func TestMovesAtTheirCap(t *testing.T) {
 			if err := c.Flush(context.Background(), judge); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := c.chains.moved[moveKey{nat, uid(tc.users - 1)}]; !ok {
+			if _, ok := c.chains.moved[moveKey{nat, c.chains.hasher.hash(uid(tc.users - 1))}]; !ok {
 				t.Errorf("the newest move was dropped")
 			}
-			if _, ok := c.chains.moved[moveKey{nat, uid(0)}]; ok != tc.firstKept {
+			if _, ok := c.chains.moved[moveKey{nat, c.chains.hasher.hash(uid(0))}]; ok != tc.firstKept {
 				t.Errorf("the first move kept: %v, want %v", ok, tc.firstKept)
 			}
 			if ev := c.Stats().MovesEvicted; int(ev) != tc.users-c.chains.n {
@@ -280,7 +280,7 @@ func BenchmarkRefreshBehindANATWithMovedChains(b *testing.B) {
 	e := ev(parser.KindTokenOK, 2*time.Second, "203.0.113.7", user("uid=other,o=T"))
 	b.ResetTimer()
 	for b.Loop() {
-		c.dropMoves(UserOf(&e), e.IP)
+		c.dropMoves(UserOf(&e), c.chains.hasher.hash(UserOf(&e)), e.IP)
 	}
 }
 
@@ -299,12 +299,14 @@ func BenchmarkAddMoveAtCap(b *testing.B) {
 			FromTime: at.Add(-time.Second), To: netip.MustParseAddr("192.0.2.66"), ToTime: at}
 	}
 	for i := range maxMoves {
-		c.addMove(move(i))
+		m := move(i)
+		c.addMove(c.chains.hasher.hash(m.User), m)
 	}
 	i := maxMoves
 	b.ResetTimer()
 	for b.Loop() {
-		c.addMove(move(i))
+		m := move(i)
+		c.addMove(c.chains.hasher.hash(m.User), m)
 		i++
 	}
 	b.StopTimer()

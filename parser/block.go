@@ -31,6 +31,21 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 	var recLine int64
 	end := 0
 	for pos := 0; pos < n; pos = end + 1 {
+		if skipped, lines, last := noiseLines(block[pos:]); lines > 0 {
+			// Each of those lines opens a record of its own, of kind
+			// other: the one open is closed, all but the last are.
+			if recStart >= 0 {
+				st.close(block, recStart, pos-1, kind, recLine, fn)
+			}
+			st.Lines += int64(lines)
+			st.Headed += int64(lines)
+			st.Records += int64(lines - 1)
+			recStart, recLine, kind = pos+last, st.Lines, KindOther
+			if pos += skipped; pos == n {
+				end = n - 1 // the block's last newline: the last record ends there
+				break
+			}
+		}
 		nl, rare := lineEnd(block[pos:], oidcPrefix[oidcRare])
 		end = pos + nl
 		line := block[pos:end]

@@ -142,3 +142,196 @@ no:
 	VZEROUPPER
 	MOVB $0, ret+24(FP)
 	RET
+
+// oidc<> is OpenIDConnectIdP's logger name, which every refusal's and grace
+// reuse's line holds; its last byte, 'P', is what noiseLinesAVX2 looks for.
+DATA oidc<>+0(SB)/8, $"OpenIDCo"
+DATA oidc<>+8(SB)/8, $"nnectIdP"
+GLOBL oidc<>(SB), RODATA|NOPTR, $16
+
+// PBYTES goes through the 'P' bytes of the line in CX (a mask of the chunk
+// at R8): one that ends "OpenIDConnectIdP" inside the line (which starts
+// at DI) ends the walk; any other is remembered in R9 (a line ending in
+// ']' with a 'P' is classifyFirst's to read). Clobbers AX, DX, X13.
+#define PBYTES(next) \
+	TESTL CX, CX \
+	JZ    next \
+	MOVL  $1, R9 \
+	BSFL  CX, DX \
+	LEAQ  -15(R8)(DX*1), AX \
+	CMPQ  AX, DI \
+	JB    6(PC) \
+	VMOVDQU (SI)(AX*1), X13 \
+	VPCMPEQB X13, X14, X13 \
+	VPMOVMSKB X13, AX \
+	CMPL  AX, $0xffff \
+	JEQ   done \
+	LEAL  -1(CX), AX \
+	ANDL  AX, CX \
+	JMP   -13(PC)
+
+// func noiseLinesAVX2(b []byte) (skipped, lines, last int)
+//
+// Walks b a line at a time from its first byte while each line is noise by
+// classifyFirst's first tests (see noiseLines). A line's stamp is checked
+// first; one pass 32 bytes at a time then finds its end and stops at
+// OpenIDConnectIdP's name; only a line ending in ']' is read a second
+// time, for the pairs "Au" and "ke" past its stamp. It stops at the first
+// line it cannot rule out, and where a load would need bytes past b's end
+// (it never loads past it).
+TEXT ·noiseLinesAVX2(SB), NOSPLIT, $0-48
+	MOVQ b_base+0(FP), SI
+	MOVQ b_len+8(FP), BX
+	XORQ DI, DI                // start of the line being read
+	XORQ R11, R11              // lines skipped
+	XORQ R12, R12              // start of the last line skipped
+	MOVQ $0x0a, AX
+	MOVQ AX, X0
+	VPBROADCASTB X0, Y0        // '\n'
+	MOVQ $0x50, AX
+	MOVQ AX, X1
+	VPBROADCASTB X1, Y1        // 'P'
+	MOVQ $0x41, AX
+	MOVQ AX, X2
+	VPBROADCASTB X2, Y2        // 'A'
+	MOVQ $0x75, AX
+	MOVQ AX, X3
+	VPBROADCASTB X3, Y3        // 'u'
+	MOVQ $0x6b, AX
+	MOVQ AX, X4
+	VPBROADCASTB X4, Y4        // 'k'
+	MOVQ $0x65, AX
+	MOVQ AX, X5
+	VPBROADCASTB X5, Y5        // 'e'
+	VMOVDQU oidc<>(SB), X14
+
+line:
+	LEAQ 32(DI), AX
+	CMPQ AX, BX
+	JA   done
+	// IsRecordStart: "[dddd-"; isLog4jShape: ']' and '[' at 24 and 25.
+	MOVBLZX (SI)(DI*1), AX
+	CMPL AX, $0x5b
+	JNE  done
+	MOVBLZX 1(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 2(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 3(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 4(SI)(DI*1), AX
+	SUBL $0x30, AX
+	CMPL AX, $9
+	JA   done
+	MOVBLZX 5(SI)(DI*1), AX
+	CMPL AX, $0x2d
+	JNE  done
+	MOVBLZX 24(SI)(DI*1), AX
+	CMPL AX, $0x5d
+	JNE  done
+	MOVBLZX 25(SI)(DI*1), AX
+	CMPL AX, $0x5b
+	JNE  done
+	MOVQ DI, R8                // the chunk's offset
+	XORL R9, R9                // the line holds a 'P'
+
+chunk:
+	LEAQ 32(R8), AX
+	CMPQ AX, BX
+	JA   done
+	VMOVDQU (SI)(R8*1), Y6
+	VPCMPEQB Y6, Y0, Y8
+	VPCMPEQB Y6, Y1, Y9
+	VPMOVMSKB Y8, R10          // newlines
+	VPMOVMSKB Y9, CX           // 'P'
+	TESTL R10, R10
+	JNZ  eol
+	PBYTES(nextChunk)
+
+nextChunk:
+	ADDQ $32, R8
+	MOVQ R8, AX
+	SUBQ DI, AX
+	CMPQ AX, $4096             // a long line is left to the careful walk
+	JA   done
+	JMP  chunk
+
+eol:
+	// Only the 'P' bytes before the first newline are the line's.
+	LEAL -1(R10), AX
+	ANDL AX, CX
+	PBYTES(ended)
+
+ended:
+	BSFL R10, R10
+	LEAQ (R8)(R10*1), R15      // the newline's offset: the line is DI..R15
+	MOVQ R15, AX
+	SUBQ DI, AX
+	CMPQ AX, $27               // a stamp and more, a '\r' off
+	JB   done
+	MOVBLZX -1(SI)(R15*1), AX  // the last byte, without a '\r'
+	CMPL AX, $0x0d
+	JNE  lastByte
+	MOVBLZX -2(SI)(R15*1), AX
+
+lastByte:
+	CMPL AX, $0x5d
+	JNE  noise                 // no "[IP] - [SESSION]" trailer
+	TESTL R9, R9
+	JNZ  done
+
+	// "[AuSuccess]" or ".../token" past the stamp? Pairs starting at
+	// DI+25 up to the newline's offset - 2 (the last pair ends before it).
+	LEAQ 25(DI), R8
+
+pairs:
+	LEAQ 33(R8), AX
+	CMPQ AX, BX
+	JA   done
+	VMOVDQU (SI)(R8*1), Y6
+	VMOVDQU 1(SI)(R8*1), Y7
+	VPCMPEQB Y6, Y2, Y10
+	VPCMPEQB Y7, Y3, Y11
+	VPAND    Y10, Y11, Y10
+	VPCMPEQB Y6, Y4, Y11
+	VPCMPEQB Y7, Y5, Y12
+	VPAND    Y11, Y12, Y11
+	VPOR     Y10, Y11, Y10
+	VPMOVMSKB Y10, DX          // pairs, by their first byte
+	MOVQ R15, CX
+	SUBQ R8, CX
+	DECQ CX                    // pairs that end before the newline
+	CMPQ CX, $32
+	JAE  whole
+	MOVL $1, R14
+	SHLL CX, R14
+	DECL R14
+	ANDL R14, DX
+	TESTL DX, DX
+	JNZ  done
+	JMP  noise
+
+whole:
+	TESTL DX, DX
+	JNZ  done
+	ADDQ $32, R8
+	JMP  pairs
+
+noise:
+	INCQ R11
+	MOVQ DI, R12
+	LEAQ 1(R15), DI
+	JMP  line
+
+done:
+	VZEROUPPER
+	MOVQ DI, skipped+24(FP)
+	MOVQ R11, lines+32(FP)
+	MOVQ R12, last+40(FP)
+	RET

@@ -19,7 +19,7 @@ func TestBatchGC(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	wantPercent, wantLimit := gcPercent(), debug.SetMemoryLimit(-1)
 
-	restore := batchGC()
+	restore := batchGC(0)
 	if p, l := gcPercent(), debug.SetMemoryLimit(-1); p != -1 || l != scanMemoryLimit {
 		t.Errorf("during a scan: GOGC %d, limit %d; want off and %d", p, l, scanMemoryLimit)
 	}
@@ -30,7 +30,7 @@ func TestBatchGC(t *testing.T) {
 	}
 
 	t.Run("a large live heap brings the usual pacing back", func(t *testing.T) {
-		restore := batchGC()
+		restore := batchGC(0)
 		defer restore()
 		live := make([]byte, scanMemoryLimit*3/4)
 		for i := range live {
@@ -51,7 +51,7 @@ func TestBatchGC(t *testing.T) {
 
 	t.Run("GOGC in the environment wins", func(t *testing.T) {
 		t.Setenv("GOGC", "50")
-		restore := batchGC()
+		restore := batchGC(0)
 		defer restore()
 		if p := gcPercent(); p != wantPercent {
 			t.Errorf("GOGC %d, want it left at %d", p, wantPercent)

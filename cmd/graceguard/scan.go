@@ -96,7 +96,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	out := sinks.NewWriter(o.io.out, outOpt)
 	// Restored once the summary is out: turning the usual pacing back on
 	// with the heap over its goal starts a cycle, which would be wasted.
-	defer batchGC()()
+	defer batchGC(total)()
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location:    loc,
 		LoadRules:   func() (*rules.Set, error) { return compileRules(ruleFiles) },

@@ -93,6 +93,7 @@ import (
 // then starts with them. One group's worth, once per broken round trip.
 type Redis struct {
 	client *redis.Client
+	duplex *duplex // the batches' connection (SendPrepared); nil: the pool's, one batch at a time
 	prefix string
 	hist   string // the history's keys' prefix
 	owner  string
@@ -156,7 +157,7 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	if opt.Owner == "" {
 		opt.Owner = "graceguard"
 	}
-	return &Redis{client: client, prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults()}
+	return &Redis{client: client, duplex: newDuplex(client.Options()), prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults()}
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -173,8 +174,13 @@ func (r *Redis) Check(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the client.
-func (r *Redis) Close() error { return r.client.Close() }
+// Close closes the client and the batches' connection.
+func (r *Redis) Close() error {
+	if r.duplex != nil {
+		r.duplex.close()
+	}
+	return r.client.Close()
+}
 
 // Apply implements Store.
 func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
@@ -220,6 +226,7 @@ type PreparedBatch struct {
 	pipe    redis.Pipeliner
 	parts   []sentPart
 	lookups []*movesLookup // refusals' lookups of moves riding at its end
+	flight  *flight        // its commands on their way (SendPrepared)
 }
 
 // Prepare builds a batch's commands without sending them, so that a
@@ -234,19 +241,48 @@ func (r *Redis) Prepare(ctx context.Context, batch []Observation) *PreparedBatch
 
 // ApplyPrepared is ApplyBatch of a prepared batch.
 func (r *Redis) ApplyPrepared(ctx context.Context, p *PreparedBatch, facts []Facts) error {
+	r.SendPrepared(ctx, p)
+	return r.LandPrepared(p, facts)
+}
+
+// SendPrepared sends a prepared batch, with the lookups riding it, after
+// the batches sent before it and without waiting for their replies (on the
+// duplex connection): Redis applies it once it applied them, while the
+// caller reads their replies. LandPrepared waits for its replies. The
+// learn-only observations Apply batched go first, in a round trip of their
+// own on the pool: the caller must have landed every batch sent before
+// those observations were applied (Failover waits for its batches at each
+// Apply).
+func (r *Redis) SendPrepared(ctx context.Context, p *PreparedBatch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	batch := p.batch
 	if err := r.flush(ctx); err != nil {
-		return err
+		p.flight = &flight{done: make(chan struct{})}
+		p.flight.finish(err)
+		return
 	}
 	for _, l := range p.lookups {
 		l.queue(ctx, r, p.pipe)
 	}
-	parts, err := r.exec(ctx, p)
-	if err != nil {
+	if r.duplex != nil {
+		p.flight = r.duplex.send(ctx, p.pipe.Cmds())
+		return
+	}
+	p.flight = &flight{done: make(chan struct{})}
+	_, err := p.pipe.Exec(ctx)
+	p.flight.finish(err)
+}
+
+// LandPrepared waits for the replies of a batch SendPrepared sent, and
+// fills facts[i] for each observation that needs facts. On an error
+// nothing is known of which observations Redis applied.
+func (r *Redis) LandPrepared(p *PreparedBatch, facts []Facts) error {
+	batch := p.batch
+	if err := p.flight.wait(); err != nil {
 		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(batch), err)
 	}
+	r.stats.applied.Add(int64(len(batch)))
+	parts := p.parts
 	for _, l := range p.lookups {
 		l.read()
 	}

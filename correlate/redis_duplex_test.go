@@ -1,0 +1,297 @@
+package correlate
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/internal/testsync"
+)
+
+// pooled makes r send its batches on the client's pool, one round trip at a
+// time, as go-redis does: what tests that watch or break a round trip with
+// go-redis hooks need, as the duplex connection's commands pass no hook.
+func pooled(r *Redis) *Redis {
+	r.duplex = nil
+	return r
+}
+
+// sentBatches is how many batches f sent to Redis.
+func sentBatches(f *Failover) uint64 {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	return f.sent
+}
+
+// pauseWrites holds every write command Redis gets (CLIENT PAUSE WRITE),
+// so batches sent meanwhile wait in Redis, all on their way at once, until
+// the returned function (or the test's end) lets them run.
+func pauseWrites(t *testing.T, raw *redis.Client) (unpause func()) {
+	t.Helper()
+	ctx := context.Background()
+	if err := raw.Do(ctx, "CLIENT", "PAUSE", 60_000, "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	unpause = func() { raw.Do(ctx, "CLIENT", "UNPAUSE") }
+	t.Cleanup(unpause)
+	return unpause
+}
+
+func rawClient(t *testing.T, srv *redistest.Server) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Redis killed while two batches are on their way on the duplex
+// connection, both written and neither applied: both are answered with the
+// local facts, both wait to be written back, each observation once and in
+// log order, and once Redis is back the next batch meets all of them in
+// Redis, each learned once.
+func TestFailoverRedisKilledBetweenTwoBatchesOnTheirWay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	store := newTestFailover(t, srv)
+	pauseWrites(t, rawClient(t, srv))
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	b1, b2 := batchOf(u, 1), batchOf(u, 2)
+	f1, f2 := make([]Facts, len(b1)), make([]Facts, len(b2))
+	w1 := store.StartBatch(ctx, b1, f1)
+	w2 := store.StartBatch(ctx, b2, f2)
+	testsync.WaitFor(t, "both batches written", func() bool { return sentBatches(store) == 2 })
+	srv.Stop()
+	w1()
+	w2()
+	if store.Up() {
+		t.Fatal("up with Redis killed")
+	}
+	// The local store's facts: the second batch's reuse follows the first's.
+	if f2[1].Reuses1h != 2 || f2[1].Prev == nil || f2[1].Prev.IP != b2[0].IP {
+		t.Errorf("second batch's facts %+v, want the local store's (2 reuses, the previous refresh its own)", f2[1])
+	}
+	store.mu.Lock()
+	kept := slices.Clone(store.writeBack)
+	store.mu.Unlock()
+	if want := slices.Concat(b1, b2); !reflect.DeepEqual(kept, want) {
+		t.Errorf("kept to write back:\n%+v\nwant both batches, once each, in log order:\n%+v", kept, want)
+	}
+	srv.Restart()
+	testsync.WaitFor(t, "the reconnect", store.Up)
+	b3 := batchOf(u, 3)
+	f3 := make([]Facts, len(b3))
+	store.StartBatch(ctx, b3, f3)()
+	if !store.Up() || store.WriteBackPending() != 0 {
+		t.Fatalf("after the reconnect: up %v, %d waiting to be written back", store.Up(), store.WriteBackPending())
+	}
+	// Redis restarted empty: what it knows came from the write-back.
+	if f3[1].Reuses1h != 3 || f3[1].Prev == nil || f3[1].Prev.IP != b3[0].IP {
+		t.Errorf("after the write-back: facts %+v, want 3 reuses (two written back and this one)", f3[1])
+	}
+	raw := rawClient(t, srv)
+	if n := raw.ZCard(ctx, "graceguard:h2:u:"+member(u)+":r").Val(); n != 3 {
+		t.Errorf("%d refreshes in Redis, want the 3 logged, each once", n)
+	}
+}
+
+// A batch that fails in Redis (a script or command error, the connection
+// intact) while the batch after it is already on its way: Redis applies
+// that one after the failed one, so its facts are not judged as Redis's
+// (they would miss what the failed batch taught): it is answered with the
+// local facts and kept to write back, like the failed one.
+func TestFailoverBatchSentBeforeAFailureWasKnownIsNotJudgedApplied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	store := newTestFailover(t, srv)
+	raw := rawClient(t, srv)
+	x, y := UserID{IdP: "k8sIdp", DN: "uid=x,o=T"}, UserID{IdP: "k8sIdp", DN: "uid=y,o=T"}
+	// Only Redis knows y: another watcher saw it an hour before.
+	opt, _ := redis.ParseURL(srv.URL(0))
+	other := NewRedis(redis.NewClient(opt), RedisOptions{Owner: "other"})
+	defer other.Close()
+	firstSeen := t0.Add(-time.Hour)
+	if err := other.Learn(ctx, []Observation{{User: y, Time: firstSeen, IP: netip.MustParseAddr("203.0.113.7"), Action: Login}}); err != nil {
+		t.Fatal(err)
+	}
+	// x's refreshes key is not a sorted set: x's batch fails (WRONGTYPE).
+	if err := raw.Set(ctx, "graceguard:h2:u:"+member(x)+":r", "not a zset", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	unpause := pauseWrites(t, raw)
+	bx, by := batchOf(x, 1), batchOf(y, 1)
+	fx, fy := make([]Facts, len(bx)), make([]Facts, len(by))
+	wx := store.StartBatch(ctx, bx, fx)
+	wy := store.StartBatch(ctx, by, fy)
+	testsync.WaitFor(t, "both batches written", func() bool { return sentBatches(store) == 2 })
+	unpause()
+	wx()
+	wy()
+	if store.Errors() == 0 {
+		t.Fatal("the failed batch counted no error")
+	}
+	if fy[1].FirstSeen.Equal(firstSeen) {
+		t.Errorf("y's batch was judged with Redis's facts (first seen %v), sent before x's failure was known", fy[1].FirstSeen)
+	}
+	store.mu.Lock()
+	kept := slices.Clone(store.writeBack)
+	store.mu.Unlock()
+	if want := slices.Concat(bx, by); !reflect.DeepEqual(kept, want) {
+		t.Errorf("kept to write back:\n%+v\nwant both batches in order:\n%+v", kept, want)
+	}
+}
+
+// A batches' connection that the server closed while it sat idle (a
+// server timeout, CLIENT KILL) is dialled again for the next batch: no
+// error, no outage.
+func TestDuplexRedialsAConnectionClosedWhileIdle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	store := newTestFailover(t, srv)
+	raw := rawClient(t, srv)
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	store.StartBatch(ctx, batchOf(u, 0), make([]Facts, 1))()
+	conn := store.shared.duplex.conn
+	if err := raw.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testsync.WaitFor(t, "the reader seeing the close", func() bool { return conn.dead() != nil })
+	f := make([]Facts, 2)
+	store.StartBatch(ctx, batchOf(u, 1), f)()
+	if store.Errors() != 0 || !store.Up() {
+		t.Fatalf("%d errors, up %v: a connection closed while idle failed a batch", store.Errors(), store.Up())
+	}
+	if f[1].Prev == nil || f[1].Prev.IP != netip.AddrFrom4([4]byte{198, 51, 100, 2}) {
+		t.Errorf("facts %+v, want the batch's own refresh before its reuse", f[1])
+	}
+}
+
+// The batches' connection sets itself up as the client's pool does: TLS
+// with the client's roots, the password, the database.
+func TestDuplexConnectsWithTLSPasswordAndDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t, redistest.WithTLS(), redistest.WithPassword("s3cret"))
+	opt, err := redis.ParseURL(srv.URL(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(srv.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	opt.TLSConfig = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	opt.MaxRetries = -1
+	client := redis.NewClient(opt)
+	r := NewRedis(client, RedisOptions{})
+	defer r.Close()
+	if r.duplex == nil {
+		t.Fatal("no duplex connection for a TLS client with a password")
+	}
+	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	b := slices.Concat(batchOf(u, 0), batchOf(u, 1))
+	f := make([]Facts, len(b))
+	if err := r.ApplyBatch(ctx, b, f); err != nil {
+		t.Fatal(err)
+	}
+	if f[2].Prev == nil || f[2].Prev.IP != b[1].IP {
+		t.Errorf("facts %+v, want the refresh before", f[2])
+	}
+	if n := client.ZCard(ctx, "graceguard:h2:u:"+member(u)+":r").Val(); n != 2 {
+		t.Errorf("database 3 holds %d of the user's refreshes, want 2", n)
+	}
+	wrong := *client.Options()
+	wrong.Password = "wrong"
+	d := newDuplex(&wrong)
+	defer d.close()
+	if err := d.send(ctx, []redis.Cmder{redis.NewCmd(ctx, "PING")}).wait(); err == nil || !strings.Contains(err.Error(), "AUTH") {
+		t.Errorf("a wrong password: %v, want AUTH's refusal", err)
+	}
+}
+
+// The reply reader reads what Redis answers and nothing it does not.
+func TestReadReply(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in   string
+		want any
+		err  bool
+	}{
+		{"+OK\r\n", "OK", false},
+		{"-ERR no\r\n", replyError("ERR no"), false},
+		{":-42\r\n", int64(-42), false},
+		{"$3\r\nabc\r\n", "abc", false},
+		{"$0\r\n\r\n", "", false},
+		{"$-1\r\n", nil, false},
+		{"*-1\r\n", nil, false},
+		{"*2\r\n*1\r\n:1\r\n$-1\r\n", []any{[]any{int64(1)}, nil}, false},
+		{"*0\r\n", []any{}, false},
+		{"$3\r\nabcd\r\n", nil, true},
+		{"$99999999999\r\n", nil, true},
+		{"*-2\r\n", nil, true},
+		{":x\r\n", nil, true},
+		{"%1\r\n", nil, true},
+		{"+OK\n", nil, true},
+		{"\r\n", nil, true},
+		{"$5\r\nab", nil, true},
+	} {
+		got, err := readReply(bufio.NewReader(strings.NewReader(c.in)))
+		if (err != nil) != c.err || !c.err && !reflect.DeepEqual(got, c.want) {
+			t.Errorf("readReply(%q) = %#v, %v; want %#v (error %v)", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+// appendCommand writes what Redis reads, and refuses what it cannot write.
+func TestAppendCommand(t *testing.T) {
+	t.Parallel()
+	got, err := appendCommand(nil, []any{"ZADD", "k", int64(-5), 7, uint64(8), []byte("m"), true, 1.5})
+	want := "*8\r\n$4\r\nZADD\r\n$1\r\nk\r\n$2\r\n-5\r\n$1\r\n7\r\n$1\r\n8\r\n$1\r\nm\r\n$1\r\n1\r\n$3\r\n1.5\r\n"
+	if err != nil || string(got) != want {
+		t.Errorf("appendCommand = %q, %v; want %q", got, err, want)
+	}
+	if _, err := appendCommand(nil, []any{"SET", struct{}{}}); err == nil {
+		t.Error("a struct argument was written")
+	}
+}
+
+// Whatever bytes come back, readReply returns a reply or an error, never
+// panics, and never reads a reply's length as memory to allocate past
+// maxBulk.
+func FuzzReadReply(f *testing.F) {
+	for _, s := range []string{"+OK\r\n", "-ERR x\r\n", ":1\r\n", "$3\r\nabc\r\n", "*2\r\n$-1\r\n*1\r\n:2\r\n", "$-1\r\n", "*3\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		rd := bufio.NewReader(strings.NewReader(string(in)))
+		for range 8 {
+			if _, err := readReply(rd); err != nil {
+				if !errors.Is(err, errProtocol) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("error %v is neither a protocol error nor the input's end", err)
+				}
+				return
+			}
+		}
+	})
+}

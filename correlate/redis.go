@@ -452,7 +452,9 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	// script calls (NOSCRIPT) after the plain writes of the round trip
 	// were applied. Loading a script Redis has costs it a hash of the
 	// source, a few µs a round trip.
-	pipe.ScriptLoad(ctx, applySource)
+	if len(batch) > 0 { // a refusal's lookup alone (StartMovesFrom) calls no history script
+		pipe.ScriptLoad(ctx, applySource)
+	}
 	g := newPlainGroup()
 	var run []Observation
 	// send sends the script events waiting and, in the same call after

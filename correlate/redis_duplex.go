@@ -93,6 +93,10 @@ var errDuplexClosed = errors.New("redis: the store is closed")
 // how they went.
 func (d *duplex) send(ctx context.Context, cmds []redis.Cmder) *flight {
 	f := &flight{cmds: cmds, done: make(chan struct{})}
+	if len(cmds) == 0 { // no reply will come to finish it
+		f.finish(nil)
+		return f
+	}
 	for _, c := range cmds {
 		switch c.(type) {
 		case *redis.Cmd, *redis.StringCmd:

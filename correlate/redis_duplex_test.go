@@ -295,3 +295,40 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// A refusal's lookup that finds no batch to ride goes down the batches'
+// connection as a batch of its own, in turn: with every batch on its way
+// at once, it still sees the refreshes of the batches started before it
+// (the move) and not those of the batch started after (a refresh from the
+// refused address, which would hide the move).
+func TestRefusalLookupOfItsOwnKeepsItsTurnOnTheDuplexConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	store := newTestFailover(t, srv)
+	unpause := pauseWrites(t, rawClient(t, srv))
+	user := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.2")
+	refresh := func(i int, ip netip.Addr) Observation {
+		return Observation{User: user, Session: "s1", Time: t0.Add(time.Duration(i) * time.Second), IP: ip, Action: Refresh,
+			Source: "8:1", Offset: int64(i) * 300, Digest: 1<<32 | uint64(i)}
+	}
+	before := store.StartBatch(ctx, []Observation{refresh(1, a), refresh(2, b)}, make([]Facts, 2))
+	testsync.WaitFor(t, "the batch written", func() bool { return sentBatches(store) == 1 })
+	moves := store.StartMovesFrom(ctx, a, t0.Add(10*time.Second))
+	after := store.StartBatch(ctx, []Observation{refresh(3, a)}, make([]Facts, 1))
+	testsync.WaitFor(t, "the lookup and the batch after it written", func() bool { return sentBatches(store) == 3 })
+	unpause()
+	before()
+	got := moves()
+	after()
+	if len(got) != 1 || got[0].To != b || !got[0].FromTime.Equal(t0.Add(time.Second)) {
+		t.Errorf("moves away from %s: %+v, want the move to %s at 2 s", a, got, b)
+	}
+	if store.Errors() != 0 {
+		t.Errorf("%d errors", store.Errors())
+	}
+	if d := newDuplex(store.shared.client.Options()); d.send(ctx, nil).wait() != nil {
+		t.Error("an empty flight failed")
+	}
+}

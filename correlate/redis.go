@@ -93,7 +93,8 @@ import (
 // then starts with them. One group's worth, once per broken round trip.
 type Redis struct {
 	client *redis.Client
-	duplex *duplex // the batches' connection (SendPrepared); nil: the pool's, one batch at a time
+	duplex *duplex   // the batches' connection (SendPrepared); nil: the pool's, one batch at a time
+	wires  sync.Pool // *[]byte: buffers batches were written in, for the next ones
 	prefix string
 	hist   string // the history's keys' prefix
 	owner  string
@@ -223,7 +224,9 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 // PreparedBatch is a batch's commands, built and not yet sent.
 type PreparedBatch struct {
 	batch   []Observation
-	pipe    redis.Pipeliner
+	q       batchQueue
+	pipe    redis.Pipeliner // the pool's round trip; nil on the duplex connection
+	wire    *wireQueue      // the duplex connection's; nil on the pool
 	parts   []sentPart
 	lookups []*movesLookup // refusals' lookups of moves riding at its end
 	flight  *flight        // its commands on their way (SendPrepared)
@@ -235,8 +238,25 @@ type PreparedBatch struct {
 // half of what applying the batch costs Redis. It reads nothing the store
 // changes, so it may run beside any other method.
 func (r *Redis) Prepare(ctx context.Context, batch []Observation) *PreparedBatch {
-	pipe := r.client.Pipeline()
-	return &PreparedBatch{batch: batch, pipe: pipe, parts: r.queueBatch(ctx, pipe, batch)}
+	return r.prepare(ctx, batch, r.duplex == nil)
+}
+
+// prepare is Prepare for the pool's round trip (pooled), or the duplex
+// connection's.
+func (r *Redis) prepare(ctx context.Context, batch []Observation, pooled bool) *PreparedBatch {
+	p := &PreparedBatch{batch: batch}
+	if pooled {
+		p.pipe = r.client.Pipeline()
+		p.q = pipeQueue{p.pipe}
+	} else {
+		p.wire = &wireQueue{}
+		if b, ok := r.wires.Get().(*[]byte); ok {
+			p.wire.buf = (*b)[:0]
+		}
+		p.q = p.wire
+	}
+	p.parts = r.queueBatch(ctx, p.q, batch)
+	return p
 }
 
 // ApplyPrepared is ApplyBatch of a prepared batch.
@@ -262,15 +282,29 @@ func (r *Redis) SendPrepared(ctx context.Context, p *PreparedBatch) {
 		return
 	}
 	for _, l := range p.lookups {
-		l.queue(ctx, r, p.pipe)
+		l.queue(ctx, r, p.q)
 	}
-	if r.duplex != nil {
-		p.flight = r.duplex.send(ctx, p.pipe.Cmds())
+	if w := p.wire; w != nil {
+		if w.err != nil {
+			p.flight = &flight{done: make(chan struct{})}
+			p.flight.finish(w.err)
+			return
+		}
+		p.flight = r.duplex.send(ctx, w.buf, w.sinks)
+		r.recycle(w) // written (or failed): the connection holds no reference to it
 		return
 	}
 	p.flight = &flight{done: make(chan struct{})}
 	_, err := p.pipe.Exec(ctx)
 	p.flight.finish(err)
+}
+
+// recycle keeps a written batch's buffer for the next batch.
+func (r *Redis) recycle(w *wireQueue) {
+	if b := w.buf; cap(b) <= 4<<20 { // a rare huge batch does not stay
+		r.wires.Put(&b)
+	}
+	w.buf = nil
 }
 
 // LandPrepared waits for the replies of a batch SendPrepared sent, and
@@ -413,10 +447,10 @@ type sentPart struct {
 
 // send sends observations in one pipeline and returns its parts, answered.
 func (r *Redis) send(ctx context.Context, batch []Observation) ([]sentPart, error) {
-	return r.exec(ctx, r.Prepare(ctx, batch))
+	return r.exec(ctx, r.prepare(ctx, batch, true))
 }
 
-// exec sends a prepared batch and returns its parts, answered. The
+// exec sends a batch prepared for the pool and returns its parts, answered. The
 // pipeline loads the script first (queueBatch), so its EvalSha calls find
 // it even in a Redis restarted since the last round trip.
 func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) {
@@ -445,7 +479,7 @@ func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) 
 // the script's trims judge users by their last-seen times, which must hold
 // every event logged before. The replies are in the batch's order for
 // ApplyBatch, which counts on the script's calls' order only.
-func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Observation) []sentPart {
+func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observation) []sentPart {
 	var parts []sentPart
 	// The script is loaded first in every round trip: a Redis restarted or
 	// its scripts flushed since the last one would otherwise fail the
@@ -453,7 +487,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	// were applied. Loading a script Redis has costs it a hash of the
 	// source, a few µs a round trip.
 	if len(batch) > 0 { // a refusal's lookup alone (StartMovesFrom) calls no history script
-		pipe.ScriptLoad(ctx, applySource)
+		q.do(ctx, "SCRIPT", "LOAD", applySource)
 	}
 	g := newPlainGroup()
 	var run []Observation
@@ -466,7 +500,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 		if len(run) == 0 && gate == nil {
 			return
 		}
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate, prev)...)})
+		parts = append(parts, sentPart{script: q.evalSha(ctx, r.callArgs(run, gate, prev))})
 		run, prev = nil, nil
 	}
 	sendGroup := func() {
@@ -474,7 +508,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 			return
 		}
 		send(g)
-		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
+		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, q)})
 		prev, g = g, newPlainGroup()
 	}
 	var latest int64
@@ -495,7 +529,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	}
 	sendGroup()
 	if prev != nil {
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "", prev)...)})
+		parts = append(parts, sentPart{script: q.evalSha(ctx, r.args(nil, strconv.FormatInt(latest, 10), "", prev))})
 	}
 	return parts
 }

@@ -37,7 +37,6 @@ type duplex struct {
 	mu     sync.Mutex // the writers'
 	conn   *duplexConn
 	closed bool
-	buf    []byte // a batch's commands as written
 }
 
 // duplexConn is one connection and the batches written to it.
@@ -53,13 +52,14 @@ type duplexConn struct {
 	lastUsed    time.Time
 }
 
-// flight is a batch's commands on their way: done is closed once every
-// reply is in its command (or the batch failed), err the batch's first
-// error, as a go-redis pipeline's Exec returns it.
+// flight is a batch's commands on their way: sinks are the commands their
+// replies go to, in order (nil: a reply only checked for an error); done
+// is closed once every reply is read (or the batch failed), err the
+// batch's first error, as a go-redis pipeline's Exec returns it.
 type flight struct {
-	cmds []redis.Cmder
-	done chan struct{}
-	err  error
+	sinks []redis.Cmder
+	done  chan struct{}
+	err   error
 }
 
 func (f *flight) finish(err error) {
@@ -89,17 +89,17 @@ func newDuplex(opt *redis.Options) *duplex {
 // errDuplexClosed fails the batches sent after the store closed.
 var errDuplexClosed = errors.New("redis: the store is closed")
 
-// send writes cmds after every batch sent before; the flight's wait tells
-// how they went.
-func (d *duplex) send(ctx context.Context, cmds []redis.Cmder) *flight {
-	f := &flight{cmds: cmds, done: make(chan struct{})}
-	if len(cmds) == 0 { // no reply will come to finish it
+// send writes wire, the commands whose replies go to sinks, after every
+// batch sent before; the flight's wait tells how they went.
+func (d *duplex) send(ctx context.Context, wire []byte, sinks []redis.Cmder) *flight {
+	f := &flight{sinks: sinks, done: make(chan struct{})}
+	if len(sinks) == 0 { // no reply will come to finish it
 		f.finish(nil)
 		return f
 	}
-	for _, c := range cmds {
+	for _, c := range sinks {
 		switch c.(type) {
-		case *redis.Cmd, *redis.StringCmd:
+		case nil, *redis.Cmd, *redis.StringCmd:
 		default:
 			f.finish(fmt.Errorf("redis: %q's reply (%T) cannot be read on a duplex connection", c.Name(), c))
 			return f
@@ -116,24 +116,14 @@ func (d *duplex) send(ctx context.Context, cmds []redis.Cmder) *flight {
 		f.finish(err)
 		return f
 	}
-	d.buf = d.buf[:0]
-	for _, cmd := range cmds {
-		if d.buf, err = appendCommand(d.buf, cmd.Args()); err != nil {
-			f.finish(err)
-			return f
-		}
-	}
 	c.expect()
 	c.flights <- f
 	if wt := d.opt.WriteTimeout; wt > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
 	}
-	if _, err := c.nc.Write(d.buf); err != nil {
+	if _, err := c.nc.Write(wire); err != nil {
 		// The reader fails this flight and those before it still unread.
 		c.kill(fmt.Errorf("redis %s: write a batch: %w", d.opt.Addr, err))
-	}
-	if cap(d.buf) > 1<<20 { // a rare huge batch does not stay for good
-		d.buf = nil
 	}
 	return f
 }
@@ -324,10 +314,16 @@ func (c *duplexConn) read() {
 // connection's (a reply that is a Redis error is the command's).
 func (c *duplexConn) readFlight(f *flight) error {
 	var first error
-	for _, cmd := range f.cmds {
+	for _, cmd := range f.sinks {
 		v, err := readReply(c.rd)
 		if err != nil {
 			return err
+		}
+		if cmd == nil {
+			if e, ok := v.(error); ok && first == nil {
+				first = e
+			}
+			continue
 		}
 		if e, ok := v.(error); ok {
 			cmd.SetErr(e)
@@ -450,8 +446,11 @@ func readLine(rd *bufio.Reader) ([]byte, error) {
 // appendCommand appends a command as Redis reads it: an array of bulk
 // strings.
 func appendCommand(b []byte, args []any) ([]byte, error) {
-	b = strconv.AppendInt(append(b, '*'), int64(len(args)), 10)
-	b = append(b, '\r', '\n')
+	return appendArgs(appendArray(b, len(args)), args)
+}
+
+// appendArgs appends args as bulk strings.
+func appendArgs(b []byte, args []any) ([]byte, error) {
 	var num [24]byte
 	for _, a := range args {
 		var s []byte

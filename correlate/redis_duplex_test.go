@@ -225,7 +225,8 @@ func TestDuplexConnectsWithTLSPasswordAndDatabase(t *testing.T) {
 	wrong.Password = "wrong"
 	d := newDuplex(&wrong)
 	defer d.close()
-	if err := d.send(ctx, []redis.Cmder{redis.NewCmd(ctx, "PING")}).wait(); err == nil || !strings.Contains(err.Error(), "AUTH") {
+	ping, _ := appendCommand(nil, []any{"PING"})
+	if err := d.send(ctx, ping, []redis.Cmder{redis.NewCmd(ctx, "PING")}).wait(); err == nil || !strings.Contains(err.Error(), "AUTH") {
 		t.Errorf("a wrong password: %v, want AUTH's refusal", err)
 	}
 }
@@ -328,7 +329,43 @@ func TestRefusalLookupOfItsOwnKeepsItsTurnOnTheDuplexConnection(t *testing.T) {
 	if store.Errors() != 0 {
 		t.Errorf("%d errors", store.Errors())
 	}
-	if d := newDuplex(store.shared.client.Options()); d.send(ctx, nil).wait() != nil {
+	if d := newDuplex(store.shared.client.Options()); d.send(ctx, nil, nil).wait() != nil {
 		t.Error("an empty flight failed")
+	}
+}
+
+// A batch written straight into the duplex connection's buffer is, byte
+// for byte, what go-redis would have written for the same batch built as
+// a pipeline: the same commands, in the same order, with the same
+// arguments; and its replies go to the same places.
+func TestWireBatchIsThePipelinesBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := NewRedis(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), RedisOptions{})
+	defer store.Close()
+	obs := benchObservations(600)
+	for _, size := range []int{0, 1, 31, 512} {
+		batch := make([]Observation, size)
+		fillCatchUpBatch(batch, obs, 7)
+		pooled, wire := store.prepare(ctx, batch, true), store.prepare(ctx, batch, false)
+		var want []byte
+		var err error
+		for _, c := range pooled.pipe.Cmds() {
+			if want, err = appendCommand(want, c.Args()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if wire.wire.err != nil || string(wire.wire.buf) != string(want) {
+			t.Errorf("%d events: the wire batch differs from the pipeline's (%d bytes against %d; error %v)", size, len(wire.wire.buf), len(want), wire.wire.err)
+		}
+		if len(wire.wire.sinks) != len(pooled.pipe.Cmds()) || len(wire.parts) != len(pooled.parts) {
+			t.Fatalf("%d events: %d replies and %d parts, want %d and %d", size, len(wire.wire.sinks), len(wire.parts), len(pooled.pipe.Cmds()), len(pooled.parts))
+		}
+		for i, p := range wire.parts {
+			if (p.script == nil) != (pooled.parts[i].script == nil) || len(p.replies.ips) != len(pooled.parts[i].replies.ips) ||
+				len(p.replies.sessionIPs) != len(pooled.parts[i].replies.sessionIPs) {
+				t.Errorf("%d events: part %d reads other replies than the pipeline's", size, i)
+			}
+		}
 	}
 }

@@ -97,8 +97,8 @@ type movesLookup struct {
 // EVALSHA, as the pipeline loads the history script only and a Redis
 // restarted since would not know this one (hashing its source costs Redis
 // a few µs).
-func (l *movesLookup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) {
-	l.cmd = pipe.Eval(ctx, movesLua, nil, r.movesArgs(l.from, l.at)...)
+func (l *movesLookup) queue(ctx context.Context, r *Redis, q batchQueue) {
+	l.cmd = q.do(ctx, append([]any{"EVAL", movesLua, 0}, r.movesArgs(l.from, l.at)...)...)
 }
 
 // read takes the lookup's answer once its round trip is back; a failed

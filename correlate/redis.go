@@ -76,8 +76,10 @@ import (
 // sent in batches of up to 256, as plain commands (redis_plain.go). They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them. A watcher catching up sends whole batches (ApplyBatch), one
-// pipeline a round trip, in log order: the events that are not learn-only
+// for them. A watcher catching up sends whole batches (ApplyBatch,
+// StartBatch of Failover), in log order, down one connection of their own
+// (redis_duplex.go), each written before the replies of the one before
+// are read: the events that are not learn-only
 // up to 512 to a script call, each run of learn-only refreshes and logins
 // as plain commands grouped per key, after a gate (at the end of the script
 // call before them) that keeps the users set.
@@ -499,11 +501,11 @@ func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) 
 // ApplyBatch, which counts on the script's calls' order only.
 func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observation) []sentPart {
 	var parts []sentPart
-	// The script is loaded first in every round trip: a Redis restarted or
+	// The script is loaded first in every batch: a Redis restarted or
 	// its scripts flushed since the last one would otherwise fail the
 	// script calls (NOSCRIPT) after the plain writes of the round trip
 	// were applied. Loading a script Redis has costs it a hash of the
-	// source, a few µs a round trip.
+	// source, a few µs a batch.
 	if len(batch) > 0 { // a refusal's lookup alone (StartMovesFrom) calls no history script
 		q.do(ctx, "SCRIPT", "LOAD", applySource)
 	}

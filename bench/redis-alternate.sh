@@ -21,9 +21,12 @@ for v in "$rounds" "$iter" "$mb"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || { echo "redis-alternate.sh: ROUNDS, ITER and MB must be positive integers, got '$v'" >&2; exit 2; }
 done
 (($# >= 1)) || { echo "usage: redis-alternate.sh TEST-BINARY..." >&2; exit 2; }
+bins=()
 for b in "$@"; do
 	[[ -x $b ]] || { echo "redis-alternate.sh: $b is not an executable" >&2; exit 2; }
+	bins+=("$(realpath "$b")") # the runs below start in pipeline/
 done
+set -- "${bins[@]}"
 command -v redis-server >/dev/null || { echo "redis-alternate.sh: redis-server is not on PATH (apt-get install redis-server)" >&2; exit 2; }
 # The benchmark writes its backlog under the package's directory's temp.
 cd "$(dirname "${BASH_SOURCE[0]}")/../pipeline"

@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -98,15 +97,4 @@ func (q *wireQueue) trim(ctx context.Context, key string, lo, hi int, counted bo
 		q.sinks = append(q.sinks, nil)
 	}
 	return cmd
-}
-
-func appendArray(b []byte, n int) []byte {
-	return append(strconv.AppendInt(append(b, '*'), int64(n), 10), '\r', '\n')
-}
-
-func appendBulkInt(b []byte, i int64) []byte {
-	var num [24]byte
-	s := strconv.AppendInt(num[:0], i, 10)
-	b = append(strconv.AppendInt(append(b, '$'), int64(len(s)), 10), '\r', '\n')
-	return append(append(b, s...), '\r', '\n')
 }

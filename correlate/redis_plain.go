@@ -185,8 +185,9 @@ type plainReplies struct {
 
 // callArgs are the arguments of a script call: the events of run, then,
 // when gate is not nil, the gate of that group, which goes before its
-// writes (see redis.lua): the group's touches, and its users with their
-// first and last times in the group.
+// writes (see redis.lua): the group's touches, the earliest first and the
+// latest last time of its users, then its users as (last, member) pairs
+// and as (first, member) pairs, as the gate's ZADDs take them.
 func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 	if gate == nil {
 		return r.args(run, "", "", after)
@@ -201,8 +202,16 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 		b = append(b, ' ')
 	}
 	args := r.args(run, "", string(b), after)
+	earliest, latest := gate.order[0].first, gate.order[0].last
 	for _, u := range gate.order {
-		args = append(args, u.member, u.first, u.last)
+		earliest, latest = min(earliest, u.first), max(latest, u.last)
+	}
+	args = append(args, earliest, latest)
+	for _, u := range gate.order {
+		args = append(args, u.last, u.member)
+	}
+	for _, u := range gate.order {
+		args = append(args, u.first, u.member)
 	}
 	return args
 }

@@ -313,15 +313,19 @@ func (c *duplexConn) read() {
 func (c *duplexConn) readFlight(f *flight) error {
 	var first error
 	for _, cmd := range f.sinks {
+		if cmd == nil {
+			answered, err := skipReply(c.rd)
+			if err != nil {
+				return err
+			}
+			if first == nil {
+				first = answered
+			}
+			continue
+		}
 		v, err := readReply(c.rd)
 		if err != nil {
 			return err
-		}
-		if cmd == nil {
-			if e, ok := v.(error); ok && first == nil {
-				first = e
-			}
-			continue
 		}
 		if e, ok := v.(error); ok {
 			cmd.SetErr(e)

@@ -41,8 +41,8 @@ func readReply(rd *bufio.Reader) (any, error) {
 	case '-':
 		return replyError(line[1:]), nil
 	case ':':
-		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
-		if err != nil {
+		n, ok := parseInt(line[1:])
+		if !ok {
 			return nil, fmt.Errorf("%w: integer %q", errProtocol, line)
 		}
 		return n, nil
@@ -73,6 +73,85 @@ func readReply(rd *bufio.Reader) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: %q", errProtocol, line)
+}
+
+// skipReply reads one reply whose value no one reads, as readReply does
+// but keeping nothing: the error Redis answered (a replyError), or nil.
+// Most of a batch's replies are such (its writes' counts), and parsing
+// them cost the watcher an allocation or two each.
+func skipReply(rd *bufio.Reader) (answered, err error) {
+	line, err := readLine(rd)
+	if err != nil {
+		return nil, err
+	}
+	if len(line) == 0 {
+		return nil, fmt.Errorf("%w: empty line", errProtocol)
+	}
+	switch line[0] {
+	case '+':
+		return nil, nil
+	case '-':
+		return replyError(line[1:]), nil
+	case ':':
+		if _, ok := parseInt(line[1:]); !ok {
+			return nil, fmt.Errorf("%w: integer %q", errProtocol, line)
+		}
+		return nil, nil
+	case '$':
+		n, err := replyLen(line)
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		if _, err := rd.Discard(n); err != nil {
+			return nil, err
+		}
+		end, err := readLine(rd)
+		if err != nil {
+			return nil, err
+		}
+		if len(end) != 0 {
+			return nil, fmt.Errorf("%w: bulk string not ended by CRLF", errProtocol)
+		}
+		return nil, nil
+	case '*':
+		n, err := replyLen(line)
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		for range n {
+			if _, err := skipReply(rd); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%w: %q", errProtocol, line)
+}
+
+// parseInt reads a reply's decimal integer, as Redis writes it (digits,
+// maybe a minus), without making a string of it.
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64 // 19 digits fit
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && n <= 1<<63:
+		return -int64(n), true // 1<<63 wraps to the least int64, which it is
+	case !neg && n < 1<<63:
+		return int64(n), true
+	}
+	return 0, false
 }
 
 // replyLen reads a bulk string's or an array's length: -1 is nil.

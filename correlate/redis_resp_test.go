@@ -34,10 +34,18 @@ func TestReadReply(t *testing.T) {
 		{"+OK\n", nil, true},
 		{"\r\n", nil, true},
 		{"$5\r\nab", nil, true},
+		{":12345678901234567890\r\n", nil, true},
+		{":-9223372036854775808\r\n", int64(-9223372036854775808), false},
+		{"$3\r\nabc\n", nil, true},
 	} {
 		got, err := readReply(bufio.NewReader(strings.NewReader(c.in)))
 		if (err != nil) != c.err || !c.err && !reflect.DeepEqual(got, c.want) {
 			t.Errorf("readReply(%q) = %#v, %v; want %#v (error %v)", c.in, got, err, c.want, c.err)
+		}
+		answered, err := skipReply(bufio.NewReader(strings.NewReader(c.in)))
+		wantAnswered, _ := c.want.(error)
+		if (err != nil) != c.err || !c.err && answered != wantAnswered {
+			t.Errorf("skipReply(%q) = %v, %v; want %v (error %v)", c.in, answered, err, wantAnswered, c.err)
 		}
 	}
 }
@@ -57,15 +65,26 @@ func TestAppendCommand(t *testing.T) {
 
 // Whatever bytes come back, readReply returns a reply or an error, never
 // panics, and never reads a reply's length as memory to allocate past
-// maxBulk.
+// maxBulk; skipReply, which keeps nothing, reads the same replies as far,
+// and fails where it fails (how far a failed read went does not matter:
+// the connection is dropped).
 func FuzzReadReply(f *testing.F) {
 	for _, s := range []string{"+OK\r\n", "-ERR x\r\n", ":1\r\n", "$3\r\nabc\r\n", "*2\r\n$-1\r\n*1\r\n:2\r\n", "$-1\r\n", "*3\r\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rd := bufio.NewReader(strings.NewReader(string(in)))
+		skip := bufio.NewReader(strings.NewReader(string(in)))
 		for range 8 {
-			if _, err := readReply(rd); err != nil {
+			v, err := readReply(rd)
+			answered, skipErr := skipReply(skip)
+			if (err != nil) != (skipErr != nil) || err == nil && rd.Buffered() != skip.Buffered() {
+				t.Fatalf("readReply: %v (%d bytes left), skipReply: %v (%d left)", err, rd.Buffered(), skipErr, skip.Buffered())
+			}
+			if e, _ := v.(error); err == nil && e != answered {
+				t.Fatalf("readReply answered %v, skipReply %v", v, answered)
+			}
+			if err != nil {
 				if !errors.Is(err, errProtocol) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 					t.Fatalf("error %v is neither a protocol error nor the input's end", err)
 				}

@@ -58,6 +58,8 @@ type Failover struct {
 	sendMu  sync.Mutex
 	sent    uint64 // batches sent to the shared store
 	poison  uint64 // the batches sent when the shared store last failed
+	landed  uint64 // the last batch sent that landed
+	unsent  int    // batches not sent (Redis down) that have not landed: to be kept
 	riderMu sync.Mutex
 	rider   *riddenBatch // the batch started last, which a refusal's lookup may ride
 }
@@ -236,10 +238,21 @@ func (f *Failover) start(ctx context.Context, batch []Observation, ride *riddenB
 // every batch started before: what is written back goes on another
 // connection, after them.
 func (f *Failover) sendShared(ctx context.Context, p *PreparedBatch, landed func()) (seq uint64) {
+	defer func() {
+		if seq == 0 { // counted before its landing, which waits for this send
+			f.sendMu.Lock()
+			f.unsent++
+			f.sendMu.Unlock()
+		}
+	}()
 	if !f.up.Load() {
 		return 0
 	}
-	if f.WriteBackPending() > 0 {
+	// A batch before this one that will be kept when it lands (not sent,
+	// or sent before a failure) but has not landed yet is not in the
+	// write-back yet: this one waits for it as for what is kept already,
+	// or Redis would learn this batch, and judge it, without that one.
+	if f.WriteBackPending() > 0 || f.toBeKept() {
 		landed()
 		if !f.wroteBack(ctx) {
 			return 0
@@ -262,8 +275,16 @@ func (f *Failover) landShared(p *PreparedBatch, facts []Facts, seq uint64) (ok b
 	batch := p.batch
 	if seq == 0 {
 		f.keep(batch...)
+		f.sendMu.Lock()
+		f.unsent--
+		f.sendMu.Unlock()
 		return false
 	}
+	defer func() {
+		f.sendMu.Lock()
+		f.landed = seq
+		f.sendMu.Unlock()
+	}()
 	if err := f.shared.LandPrepared(p, facts); err != nil {
 		f.fail(err)
 		f.keep(batch...) // which of them Redis applied is unknown; learning one twice is harmless
@@ -280,6 +301,14 @@ func (f *Failover) landShared(p *PreparedBatch, facts []Facts, seq uint64) (ok b
 		return false
 	}
 	return true
+}
+
+// toBeKept says whether a batch started before has yet to land and be
+// kept to write back.
+func (f *Failover) toBeKept() bool {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	return f.unsent > 0 || f.poison > f.landed
 }
 
 // Flush sends what the shared store batched, and what was learned while it
@@ -426,6 +455,9 @@ func (f *Failover) fail(err error) {
 	f.errors.Add(1)
 	f.sendMu.Lock()
 	f.poison = f.sent
+	// Down at once with the poison: a batch sent between the two would be
+	// neither poisoned nor kept, though it went after the failed one.
+	wasUp := f.up.Swap(false)
 	f.sendMu.Unlock()
 	f.mu.Lock()
 	// What a failed batch carried goes back with the rest, in front: it
@@ -433,7 +465,7 @@ func (f *Failover) fail(err error) {
 	f.writeBack = append(f.shared.TakeUnsent(), f.writeBack...)
 	f.keepLocked()
 	f.mu.Unlock()
-	if f.up.CompareAndSwap(true, false) {
+	if wasUp {
 		f.mu.Lock()
 		if time.Since(f.upAt) >= stableFor {
 			f.wait = probeMin

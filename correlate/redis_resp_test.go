@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -92,4 +94,22 @@ func FuzzReadReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A reply's array length is a promise of what follows, not memory to
+// allocate: a corrupt or hostile length with nothing behind it must not
+// make the reader allocate more than maxBulk bytes (an array of maxBulk
+// entries is 16 times that: a gigabyte before the input's end is seen).
+func TestReadReplyDoesNotAllocateAnArrayOnItsLengthAlone(t *testing.T) {
+	in := "*" + strconv.Itoa(maxBulk) + "\r\n:1\r\n"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readReply(bufio.NewReader(strings.NewReader(in)))
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("a truncated array was read")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > maxBulk {
+		t.Errorf("reading a %d-entry array header allocated %d MB, more than maxBulk (%d MB)", maxBulk, got>>20, maxBulk>>20)
+	}
 }

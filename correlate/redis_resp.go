@@ -64,11 +64,15 @@ func readReply(rd *bufio.Reader) (any, error) {
 		if err != nil || n < 0 {
 			return nil, err
 		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], err = readReply(rd); err != nil {
+		// Grown as the elements come: the length alone is no reason to
+		// allocate (16 bytes an entry, a gigabyte at maxBulk).
+		out := make([]any, 0, min(n, 1024))
+		for range n {
+			v, err := readReply(rd)
+			if err != nil {
 				return nil, err
 			}
+			out = append(out, v)
 		}
 		return out, nil
 	}

@@ -13,6 +13,10 @@
 # (INFO commandstats); the benchmark's log lists them by command. "watcher
 # CPU" is the same of the watcher's process (parsing, judging, its local
 # store, building the commands, reading the replies): the other bound.
+# "bound" is what these two CPU times allow: the busier side's time, were
+# Redis and the watcher always working at once (batches are written to
+# Redis before the replies of those before are read, so they can).
+# bench/redis-alternate.sh compares builds in one run.
 #
 #   bench/redis-catchup.sh               # 64 MB backlog, 5 iterations
 #   MB=130 COUNT=3 bench/redis-catchup.sh
@@ -39,6 +43,7 @@ GRACEGUARD_BENCH_MB=$mb go test ./pipeline -run '^$' -bench 'WatchCatchUpRedis$'
 		printf "watch --state redis: %7.1f MB/s   memory state (baseline): %7.1f MB/s   ratio %.2fx   scan: %7.1f MB/s   target: >= 200 MB/s\n", r, m, x, s
 		printf "redis-server CPU per catch-up: %.3f s (%.1f MB per CPU second; target: >= 200)   per event: %.1f µs, %.2f commands\n", c, mb / c, u, k
 		printf "watcher CPU per catch-up: %.3f s (%.1f MB per CPU second)\n", w, mb / w
+		printf "bound with the two sides overlapping perfectly (the busier one alone): %.1f MB/s\n", mb / (c > w ? c : w)
 		found = 1
 	}
 	END { if (!found) { print "redis-catchup.sh: the benchmark printed no result" > "/dev/stderr"; exit 1 } }'

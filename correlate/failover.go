@@ -47,7 +47,19 @@ type Failover struct {
 	wait time.Duration // the next probe's backoff, kept across outages
 	upAt time.Time     // when the shared store last came back
 
-	batches inOrder // the shared store's batches on their way (StartBatch)
+	// The shared store's batches on their way (StartBatch): each is sent
+	// once those started before it are sent, without waiting for their
+	// replies, and landed (its replies read and judged) once they landed.
+	sends, lands inOrder
+	// sendMu orders sending against failing: a batch sent before a failure
+	// was known (sent <= poison when it lands) may have been applied by
+	// Redis after a batch before it failed, so its facts are not Redis's
+	// and it is kept to write back like the failed one.
+	sendMu  sync.Mutex
+	sent    uint64 // batches sent to the shared store
+	poison  uint64 // the batches sent when the shared store last failed
+	landed  uint64 // the last batch sent that landed
+	unsent  int    // batches not sent (Redis down) that have not landed: to be kept
 	riderMu sync.Mutex
 	rider   *riddenBatch // the batch started last, which a refusal's lookup may ride
 }
@@ -87,13 +99,25 @@ func (o *inOrder) startAhead(ahead, fn func()) (wait func()) {
 }
 
 // wait returns once every function started has returned.
-func (o *inOrder) wait() {
+func (o *inOrder) wait() { o.last()() }
+
+// last returns a wait for the functions started so far, not those started
+// after.
+func (o *inOrder) last() (wait func()) {
 	o.mu.Lock()
 	tail := o.tail
 	o.mu.Unlock()
-	if tail != nil {
-		<-tail
+	return func() {
+		if tail != nil {
+			<-tail
+		}
 	}
+}
+
+// waitBatches returns once every batch started is landed.
+func (f *Failover) waitBatches() {
+	f.sends.wait()
+	f.lands.wait()
 }
 
 // Backoff bounds for reconnecting.
@@ -130,7 +154,7 @@ const maxWriteBack = 100_000
 
 // Apply implements Store.
 func (f *Failover) Apply(ctx context.Context, obs Observation) (Facts, error) {
-	f.batches.wait() // after the batches started before it, in Redis too
+	f.waitBatches() // after the batches started before it, in Redis too
 	local, _ := f.local.Apply(ctx, obs)
 	if !f.up.Load() || !f.wroteBack(ctx) {
 		f.keep(obs)
@@ -156,33 +180,24 @@ func (f *Failover) ApplyBatch(ctx context.Context, batch []Observation, facts []
 }
 
 // StartBatch is ApplyBatch without waiting for Redis: the local store
-// learns the batch now, and the shared store applies it on a goroutine once
-// every batch started before it is applied, so a watcher catching up reads
-// and parses the next batch while Redis works on this one. wait returns
-// once facts are filled; batch and facts are the store's until then.
-// Everything the shared store's answer decides (falling back to the local
-// facts, keeping the batch to write back, the outage) happens in the
-// batches' order, as ApplyBatch would do it.
+// learns the batch now, and the shared store gets it on a goroutine once
+// every batch started before it is sent, without waiting for their
+// replies, so Redis applies it right after them while the watcher reads
+// their replies and parses the next batch. wait returns once facts are
+// filled; batch and facts are the store's until then. Everything the
+// shared store's answer decides (falling back to the local facts, keeping
+// the batch to write back, the outage) happens in the batches' order, as
+// ApplyBatch would do it; a batch sent before a failure of one before it
+// was known is judged as failed too (its facts may miss the failed one's).
 func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []Facts) (wait func()) {
 	for i, obs := range batch {
 		facts[i], _ = f.local.Apply(ctx, obs)
 	}
 	shared := make([]Facts, len(batch))
 	var ok bool
-	// A batch handed over is applied even if the caller is cancelled
-	// meanwhile (a watcher stopping): failing it would take Redis for down
-	// and log so at every stop. The client's timeouts still bound it.
-	sctx := context.WithoutCancel(ctx)
-	var prepared *PreparedBatch
-	ride := &riddenBatch{}
-	done := f.batches.startAhead(func() { prepared = f.shared.Prepare(sctx, batch) }, func() {
-		prepared.lookups = f.board(ride)
-		ok = f.applyShared(sctx, prepared, shared)
+	done := f.start(ctx, batch, &riddenBatch{}, func(p *PreparedBatch, seq uint64) {
+		ok = f.landShared(p, shared, seq)
 	})
-	ride.done = done
-	f.riderMu.Lock()
-	f.rider = ride
-	f.riderMu.Unlock()
 	return func() {
 		done()
 		if ok {
@@ -191,26 +206,115 @@ func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []
 	}
 }
 
-// applyShared applies a batch to the shared store, or keeps it to write back
-// when Redis is down or fails; ok says its facts are Redis's.
-func (f *Failover) applyShared(ctx context.Context, p *PreparedBatch, facts []Facts) (ok bool) {
+// start prepares batch, sends it in turn with ride's lookups aboard, and
+// lands it in turn with land; done returns once it landed. Riders may
+// board ride until it is sent.
+func (f *Failover) start(ctx context.Context, batch []Observation, ride *riddenBatch, land func(p *PreparedBatch, seq uint64)) (done func()) {
+	// A batch handed over is applied even if the caller is cancelled
+	// meanwhile (a watcher stopping): failing it would take Redis for down
+	// and log so at every stop. The client's timeouts still bound it.
+	sctx := context.WithoutCancel(ctx)
+	var prepared *PreparedBatch
+	var seq uint64
+	landed := f.lands.last()
+	sent := f.sends.startAhead(func() { prepared = f.shared.Prepare(sctx, batch) }, func() {
+		prepared.lookups = f.board(ride)
+		seq = f.sendShared(sctx, prepared, landed)
+	})
+	done = f.lands.start(func() {
+		sent()
+		land(prepared, seq)
+	})
+	ride.done = done
+	f.riderMu.Lock()
+	f.rider = ride
+	f.riderMu.Unlock()
+	return done
+}
+
+// sendShared sends a batch to the shared store and returns its number,
+// or 0 when Redis is down or what was learned while it was down could not
+// be written back (the batch is kept when it lands). landed waits for
+// every batch started before: what is written back goes on another
+// connection, after them.
+func (f *Failover) sendShared(ctx context.Context, p *PreparedBatch, landed func()) (seq uint64) {
+	defer func() {
+		if seq == 0 { // counted before its landing, which waits for this send
+			f.sendMu.Lock()
+			f.unsent++
+			f.sendMu.Unlock()
+		}
+	}()
+	if !f.up.Load() {
+		return 0
+	}
+	// A batch before this one that will be kept when it lands (not sent,
+	// or sent before a failure) but has not landed yet is not in the
+	// write-back yet: this one waits for it as for what is kept already,
+	// or Redis would learn this batch, and judge it, without that one.
+	if f.WriteBackPending() > 0 || f.toBeKept() {
+		landed()
+		if !f.wroteBack(ctx) {
+			return 0
+		}
+	}
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	if !f.up.Load() {
+		return 0
+	}
+	f.shared.SendPrepared(ctx, p)
+	f.sent++
+	return f.sent
+}
+
+// landShared reads a batch's replies, or keeps it to write back when it
+// was not sent, failed, or was sent before the failure of a batch before
+// it was known; ok says its facts are Redis's.
+func (f *Failover) landShared(p *PreparedBatch, facts []Facts, seq uint64) (ok bool) {
 	batch := p.batch
-	if !f.up.Load() || !f.wroteBack(ctx) {
+	if seq == 0 {
 		f.keep(batch...)
+		f.sendMu.Lock()
+		f.unsent--
+		f.sendMu.Unlock()
 		return false
 	}
-	if err := f.shared.ApplyPrepared(ctx, p, facts); err != nil {
+	defer func() {
+		f.sendMu.Lock()
+		f.landed = seq
+		f.sendMu.Unlock()
+	}()
+	if err := f.shared.LandPrepared(p, facts); err != nil {
 		f.fail(err)
 		f.keep(batch...) // which of them Redis applied is unknown; learning one twice is harmless
+		return false
+	}
+	f.sendMu.Lock()
+	poisoned := seq <= f.poison
+	f.sendMu.Unlock()
+	if poisoned {
+		for _, l := range p.lookups {
+			l.moves = nil
+		}
+		f.keep(batch...)
 		return false
 	}
 	return true
 }
 
+// toBeKept says whether a batch started before has yet to land and be
+// kept to write back.
+func (f *Failover) toBeKept() bool {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	return f.unsent > 0 || f.poison > f.landed
+}
+
 // Flush sends what the shared store batched, and what was learned while it
 // was down.
 func (f *Failover) Flush(ctx context.Context) error {
-	f.batches.wait()
+	f.waitBatches()
 	if f.up.Load() && f.wroteBack(ctx) {
 		if err := f.shared.Flush(ctx); err != nil {
 			f.fail(err)
@@ -349,13 +453,19 @@ const stableFor = time.Minute
 
 func (f *Failover) fail(err error) {
 	f.errors.Add(1)
+	f.sendMu.Lock()
+	f.poison = f.sent
+	// Down at once with the poison: a batch sent between the two would be
+	// neither poisoned nor kept, though it went after the failed one.
+	wasUp := f.up.Swap(false)
+	f.sendMu.Unlock()
 	f.mu.Lock()
 	// What a failed batch carried goes back with the rest, in front: it
 	// was learned before what comes now.
 	f.writeBack = append(f.shared.TakeUnsent(), f.writeBack...)
 	f.keepLocked()
 	f.mu.Unlock()
-	if f.up.CompareAndSwap(true, false) {
+	if wasUp {
 		f.mu.Lock()
 		if time.Since(f.upAt) >= stableFor {
 			f.wait = probeMin

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -75,8 +76,10 @@ import (
 // sent in batches of up to 256, as plain commands (redis_plain.go). They
 // go before any Apply that needs facts and on Flush, which the watcher calls
 // every tick and before it stops, so another watcher waits at most a tick
-// for them. A watcher catching up sends whole batches (ApplyBatch), one
-// pipeline a round trip, in log order: the events that are not learn-only
+// for them. A watcher catching up sends whole batches (ApplyBatch,
+// StartBatch of Failover), in log order, down one connection of their own
+// (redis_duplex.go), each written before the replies of the one before
+// are read: the events that are not learn-only
 // up to 512 to a script call, each run of learn-only refreshes and logins
 // as plain commands grouped per key, after a gate (at the end of the script
 // call before them) that keeps the users set.
@@ -93,6 +96,8 @@ import (
 // then starts with them. One group's worth, once per broken round trip.
 type Redis struct {
 	client *redis.Client
+	duplex *duplex     // the batches' connection (SendPrepared); nil: the pool's, one batch at a time
+	wires  chan []byte // buffers batches were written in, for the next ones (maxWires)
 	prefix string
 	hist   string // the history's keys' prefix
 	owner  string
@@ -156,7 +161,8 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	if opt.Owner == "" {
 		opt.Owner = "graceguard"
 	}
-	return &Redis{client: client, prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults()}
+	return &Redis{client: client, duplex: newDuplex(client.Options()), wires: make(chan []byte, maxWires),
+		prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults()}
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -173,8 +179,13 @@ func (r *Redis) Check(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the client.
-func (r *Redis) Close() error { return r.client.Close() }
+// Close closes the client and the batches' connection.
+func (r *Redis) Close() error {
+	if r.duplex != nil {
+		r.duplex.close()
+	}
+	return r.client.Close()
+}
 
 // Apply implements Store.
 func (r *Redis) Apply(ctx context.Context, obs Observation) (Facts, error) {
@@ -217,9 +228,12 @@ func (r *Redis) ApplyBatch(ctx context.Context, batch []Observation, facts []Fac
 // PreparedBatch is a batch's commands, built and not yet sent.
 type PreparedBatch struct {
 	batch   []Observation
-	pipe    redis.Pipeliner
+	q       batchQueue
+	pipe    redis.Pipeliner // the pool's round trip; nil on the duplex connection
+	wire    *wireQueue      // the duplex connection's; nil on the pool
 	parts   []sentPart
 	lookups []*movesLookup // refusals' lookups of moves riding at its end
+	flight  *flight        // its commands on their way (SendPrepared)
 }
 
 // Prepare builds a batch's commands without sending them, so that a
@@ -228,25 +242,101 @@ type PreparedBatch struct {
 // half of what applying the batch costs Redis. It reads nothing the store
 // changes, so it may run beside any other method.
 func (r *Redis) Prepare(ctx context.Context, batch []Observation) *PreparedBatch {
-	pipe := r.client.Pipeline()
-	return &PreparedBatch{batch: batch, pipe: pipe, parts: r.queueBatch(ctx, pipe, batch)}
+	return r.prepare(ctx, batch, r.duplex == nil)
+}
+
+// prepare is Prepare for the pool's round trip (pooled), or the duplex
+// connection's.
+func (r *Redis) prepare(ctx context.Context, batch []Observation, pooled bool) *PreparedBatch {
+	p := &PreparedBatch{batch: batch}
+	if pooled {
+		p.pipe = r.client.Pipeline()
+		p.q = pipeQueue{p.pipe}
+	} else {
+		p.wire = &wireQueue{}
+		select {
+		case b := <-r.wires:
+			p.wire.buf = b[:0]
+		default:
+		}
+		p.q = p.wire
+	}
+	p.parts = r.queueBatch(ctx, p.q, batch)
+	return p
 }
 
 // ApplyPrepared is ApplyBatch of a prepared batch.
 func (r *Redis) ApplyPrepared(ctx context.Context, p *PreparedBatch, facts []Facts) error {
+	r.SendPrepared(ctx, p)
+	return r.LandPrepared(p, facts)
+}
+
+// SendPrepared sends a prepared batch, with the lookups riding it, after
+// the batches sent before it and without waiting for their replies (on the
+// duplex connection): Redis applies it once it applied them, while the
+// caller reads their replies. LandPrepared waits for its replies. The
+// learn-only observations Apply batched go first, in a round trip of their
+// own on the pool: the caller must have landed every batch sent before
+// those observations were applied (Failover waits for its batches at each
+// Apply).
+func (r *Redis) SendPrepared(ctx context.Context, p *PreparedBatch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	batch := p.batch
 	if err := r.flush(ctx); err != nil {
-		return err
+		p.flight = &flight{done: make(chan struct{})}
+		p.flight.finish(err)
+		return
 	}
 	for _, l := range p.lookups {
-		l.queue(ctx, r, p.pipe)
+		l.queue(ctx, r, p.q)
 	}
-	parts, err := r.exec(ctx, p)
-	if err != nil {
+	if w := p.wire; w != nil {
+		if w.err != nil {
+			p.flight = &flight{done: make(chan struct{})}
+			p.flight.finish(w.err)
+			return
+		}
+		p.flight = r.duplex.send(ctx, w.buf, w.sinks)
+		r.recycle(w) // written (or failed): the connection holds no reference to it
+		return
+	}
+	p.flight = &flight{done: make(chan struct{})}
+	_, err := p.pipe.Exec(ctx)
+	p.flight.finish(err)
+}
+
+// maxWires bounds the batches' buffers kept for the next batches: a few
+// more than the batches on their way and being built at once (a watcher
+// catching up has up to 4 on their way), each at most maxWire bytes, so a
+// rare huge batch does not stay. A sync.Pool loses them at every
+// collection, several times a catch-up: ~60 MB more allocated a 64 MB
+// catch-up.
+const (
+	maxWires = 8
+	maxWire  = 4 << 20
+)
+
+// recycle keeps a written batch's buffer for the next batch.
+func (r *Redis) recycle(w *wireQueue) {
+	if cap(w.buf) <= maxWire {
+		select {
+		case r.wires <- w.buf:
+		default:
+		}
+	}
+	w.buf = nil
+}
+
+// LandPrepared waits for the replies of a batch SendPrepared sent, and
+// fills facts[i] for each observation that needs facts. On an error
+// nothing is known of which observations Redis applied.
+func (r *Redis) LandPrepared(p *PreparedBatch, facts []Facts) error {
+	batch := p.batch
+	if err := p.flight.wait(); err != nil {
 		return fmt.Errorf("redis %s: apply %d events to the history: %w", r.client.Options().Addr, len(batch), err)
 	}
+	r.stats.applied.Add(int64(len(batch)))
+	parts := p.parts
 	for _, l := range p.lookups {
 		l.read()
 	}
@@ -377,10 +467,10 @@ type sentPart struct {
 
 // send sends observations in one pipeline and returns its parts, answered.
 func (r *Redis) send(ctx context.Context, batch []Observation) ([]sentPart, error) {
-	return r.exec(ctx, r.Prepare(ctx, batch))
+	return r.exec(ctx, r.prepare(ctx, batch, true))
 }
 
-// exec sends a prepared batch and returns its parts, answered. The
+// exec sends a batch prepared for the pool and returns its parts, answered. The
 // pipeline loads the script first (queueBatch), so its EvalSha calls find
 // it even in a Redis restarted since the last round trip.
 func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) {
@@ -409,14 +499,16 @@ func (r *Redis) exec(ctx context.Context, p *PreparedBatch) ([]sentPart, error) 
 // the script's trims judge users by their last-seen times, which must hold
 // every event logged before. The replies are in the batch's order for
 // ApplyBatch, which counts on the script's calls' order only.
-func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Observation) []sentPart {
+func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observation) []sentPart {
 	var parts []sentPart
-	// The script is loaded first in every round trip: a Redis restarted or
+	// The script is loaded first in every batch: a Redis restarted or
 	// its scripts flushed since the last one would otherwise fail the
 	// script calls (NOSCRIPT) after the plain writes of the round trip
 	// were applied. Loading a script Redis has costs it a hash of the
-	// source, a few µs a round trip.
-	pipe.ScriptLoad(ctx, applySource)
+	// source, a few µs a batch.
+	if len(batch) > 0 { // a refusal's lookup alone (StartMovesFrom) calls no history script
+		q.do(ctx, "SCRIPT", "LOAD", applySource)
+	}
 	g := newPlainGroup()
 	var run []Observation
 	// send sends the script events waiting and, in the same call after
@@ -428,7 +520,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 		if len(run) == 0 && gate == nil {
 			return
 		}
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.callArgs(run, gate, prev)...)})
+		parts = append(parts, sentPart{script: q.evalSha(ctx, r.callArgs(run, gate, prev))})
 		run, prev = nil, nil
 	}
 	sendGroup := func() {
@@ -436,7 +528,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 			return
 		}
 		send(g)
-		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, pipe)})
+		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, q)})
 		prev, g = g, newPlainGroup()
 	}
 	var latest int64
@@ -457,7 +549,7 @@ func (r *Redis) queueBatch(ctx context.Context, pipe redis.Pipeliner, batch []Ob
 	}
 	sendGroup()
 	if prev != nil {
-		parts = append(parts, sentPart{script: applyScript.EvalSha(ctx, pipe, nil, r.args(nil, strconv.FormatInt(latest, 10), "", prev)...)})
+		parts = append(parts, sentPart{script: q.evalSha(ctx, r.args(nil, strconv.FormatInt(latest, 10), "", prev))})
 	}
 	return parts
 }
@@ -520,7 +612,9 @@ var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc
 // With the offset and the source it names a record: two records differing
 // only in their digest must share a source and an offset.
 func recordDigest(raw string) uint64 {
-	return 1<<32 | uint64(crc32.Checksum([]byte(raw), castagnoli()))
+	// Read in place: []byte(raw) copied every record (crc32's assembly
+	// lets its argument escape), ~5 MB a 64 MB catch-up; Checksum only reads.
+	return 1<<32 | uint64(crc32.Checksum(unsafe.Slice(unsafe.StringData(raw), len(raw)), castagnoli()))
 }
 
 // eventName names an event in the history by where it was logged: the

@@ -27,8 +27,11 @@
 -- the users of the plain group this call follows (one string: each
 -- "<length>:<member>"), the count of that group's moves, those moves
 -- (time, "address|user" pairs), then n observations
--- of 11 fields each (see apply below), then, for a gate, the group's users
--- as (member, first, last) triples. Keys are built here from the prefix: the
+-- of 11 fields each (see apply below), then, for a gate, the earliest of
+-- the group's users' first times and the latest of their last times, then
+-- the users as (last, member) pairs, then as (first, member) pairs: what
+-- the gate's ZADDs take as they come, with no table built (the users' count
+-- is that of the pairs). Keys are built here from the prefix: the
 -- script names other users' keys when it evicts, so Redis Cluster is out
 -- of reach.
 --
@@ -172,16 +175,12 @@ end
 -- their user was seen at).
 local function addMoves()
   if afterMoves == 0 then return end
-  local base = AFTER
   for i = 0, afterMoves - 1, 500 do
-    local last = math.min(i + 499, afterMoves - 1)
-    local byTime, byAddr = {}, {}
-    for j = i, last do
-      local t, pair = ARGV[base + 2 * j + 1], ARGV[base + 2 * j + 2]
-      byTime[#byTime + 1], byTime[#byTime + 2] = t, pair
-      byAddr[#byAddr + 1], byAddr[#byAddr + 2] = '0', pair
-    end
-    if redis.call('ZADD', prefix .. 'ra', 'GT', unpack(byTime)) > 0 then
+    -- the (time, pair) arguments of moves i to last, as ZADD takes them
+    local from, to = AFTER + 2 * i + 1, AFTER + 2 * math.min(i + 499, afterMoves - 1) + 2
+    if redis.call('ZADD', prefix .. 'ra', 'GT', unpack(ARGV, from, to)) > 0 then
+      local byAddr = {}
+      for j = from + 1, to, 2 do byAddr[#byAddr + 1], byAddr[#byAddr + 2] = '0', ARGV[j] end
       redis.call('ZADD', prefix .. 'rx', unpack(byAddr))
     end
   end
@@ -393,37 +392,38 @@ end
 -- two commands. A user of the group dropped after its touches loses the
 -- group's writes ('drop'), one brought back loses those before its return.
 local function gate()
-  local members, first, last = {}, {}, {}
-  local earliest, latest = math.huge, -math.huge
-  for i = FIRST + n * FIELDS + 1, #ARGV, 3 do
-    local m = ARGV[i]
-    members[#members + 1] = m
-    first[m], last[m] = ARGV[i + 1], ARGV[i + 2]
-    earliest, latest = math.min(earliest, tonumber(ARGV[i + 1])), math.max(latest, tonumber(ARGV[i + 2]))
+  local base = FIRST + n * FIELDS
+  local k = (#ARGV - base - 2) / 4
+  if k <= 0 then return end
+  local earliest, latest = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  -- user j's (last, member) at lasts + 2j - 1, lasts + 2j; (first, member) likewise from firstsAt
+  local lasts, firstsAt = base + 2, base + 2 + 2 * k
+  local members
+  local function allMembers()
+    if not members then
+      members = {}
+      for j = 1, k do members[j] = ARGV[lasts + 2 * j] end
+    end
+    return members
   end
-  if #members == 0 then return end
   expireUsers(earliest)
   local card = redis.call('ZCARD', users)
   local fresh = card - maxUsers
   -- Room for all of them, were every one new: which are is not asked.
-  if card + #members > maxUsers then
-    eachMissing(users, members, function() fresh = fresh + 1 end)
+  if card + k > maxUsers then
+    eachMissing(users, allMembers(), function() fresh = fresh + 1 end)
   end
   local roomy = fresh <= 0
   if roomy and latest - ipTTL <= oldest and latest - earliest <= ipTTL then
-    for i = 1, #members, 1000 do
-      local byLast, byFirst = {}, {}
-      for j = i, math.min(i + 999, #members) do
-        local m = members[j]
-        byLast[#byLast + 1], byLast[#byLast + 2] = last[m], m
-        byFirst[#byFirst + 1], byFirst[#byFirst + 2] = first[m], m
-      end
-      redis.call('ZADD', users, 'GT', unpack(byLast))
-      redis.call('ZADD', firsts, 'LT', unpack(byFirst))
+    for i = 1, k, 1000 do
+      local j = math.min(i + 999, k)
+      redis.call('ZADD', users, 'GT', unpack(ARGV, lasts + 2 * i - 1, lasts + 2 * j))
+      redis.call('ZADD', firsts, 'LT', unpack(ARGV, firstsAt + 2 * i - 1, firstsAt + 2 * j))
     end
     oldest = math.min(oldest, earliest)
     return
   end
+  members = allMembers()
   for idx, ts, te in string.gmatch(touches, '(%d+) (%d+) (%d+)') do
     local m, t = members[tonumber(idx)], tonumber(ts)
     expireUsers(t)

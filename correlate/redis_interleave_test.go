@@ -63,7 +63,7 @@ func twoWatchers(t *testing.T, l Limits) (a, b *Redis, hook *splitHook, raw *red
 	t.Cleanup(func() { ca.Close(); cb.Close(); cr.Close() })
 	hook = &splitHook{}
 	ca.AddHook(hook)
-	return NewRedis(ca, RedisOptions{Limits: l, Owner: "a"}), NewRedis(cb, RedisOptions{Limits: l, Owner: "b"}), hook, cr
+	return pooled(NewRedis(ca, RedisOptions{Limits: l, Owner: "a"})), NewRedis(cb, RedisOptions{Limits: l, Owner: "b"}), hook, cr
 }
 
 func r3obs(user string, at time.Duration, ip byte, off int64, need bool) Observation {

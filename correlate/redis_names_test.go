@@ -128,3 +128,17 @@ func TestRedisSessionsCapEvictsTheLeastRecentlySeen(t *testing.T) {
 		t.Fatalf("sessions kept %v, want a's and c's %v", kept, want)
 	}
 }
+
+// A record's digest names its events in Redis, so it must not change from
+// one version to the next; and it is taken for every record a watcher
+// reads, so it copies nothing. Not parallel: AllocsPerRun counts the
+// whole process's allocations.
+func TestRecordDigestIsCRC32CAndCopiesNothing(t *testing.T) {
+	raw := "[2026-11-24 10:00:00,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [198.51.100.23] - [f1]"
+	if got, want := recordDigest(raw), uint64(1<<32|0xe09466f2); got != want {
+		t.Errorf("digest %#x, want %#x (CRC-32C of the record, with bit 32 set)", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { recordDigest(raw) }); n != 0 {
+		t.Errorf("%v allocations a digest, want none", n)
+	}
+}

@@ -36,6 +36,7 @@ type plainGroup struct {
 	sessions map[uint64]*plainSession // by the session's hash
 	sessOrd  []*plainSession
 	moves    map[string]int64 // "address|user" → the user's latest refresh from the address
+	moveOrd  []string         // moves' keys as first seen, for a pipeline the same every time
 	touches  []touch          // the users' events in log order, one per run of the same user
 	latest   int64
 	n        int // observations
@@ -53,7 +54,7 @@ type plainUser struct {
 	member               string
 	index                int // in order, from 1
 	first, last          int64
-	refreshes            []any // "ZADD", the key (set by queue), then score, member pairs
+	refreshes            scored // every refresh, in log order
 	ips, countries, asns scored
 }
 
@@ -90,10 +91,13 @@ func (s *scored) keep(member string, t int64, latest bool) {
 	}{member, t})
 }
 
-// zadd is the command that writes them to key.
+// zadd is the command that writes them to key (flag "": none).
 func (s scored) zadd(key, flag string) []any {
 	args := make([]any, 0, 3+2*len(s))
-	args = append(args, "ZADD", key, flag)
+	args = append(args, "ZADD", key)
+	if flag != "" {
+		args = append(args, flag)
+	}
 	for _, x := range s {
 		args = append(args, x.t, x.member)
 	}
@@ -136,13 +140,16 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 		u.asns.keep(strconv.FormatUint(uint64(obs.ASN), 10), t, true)
 	}
 	if obs.Action == Refresh {
-		if u.refreshes == nil {
-			u.refreshes = append(make([]any, 0, 4), "ZADD", nil)
-		}
-		u.refreshes = append(u.refreshes, t, refreshMember(obs, ip))
+		u.refreshes = append(u.refreshes, struct {
+			member string
+			t      int64
+		}{refreshMember(obs, ip), t})
 		if ip != "" {
 			k := ip + "|" + u.member
 			if v, ok := g.moves[k]; !ok || t > v {
+				if !ok {
+					g.moveOrd = append(g.moveOrd, k)
+				}
 				g.moves[k] = t
 			}
 		}
@@ -178,8 +185,9 @@ type plainReplies struct {
 
 // callArgs are the arguments of a script call: the events of run, then,
 // when gate is not nil, the gate of that group, which goes before its
-// writes (see redis.lua): the group's touches, and its users with their
-// first and last times in the group.
+// writes (see redis.lua): the group's touches, the earliest first and the
+// latest last time of its users, then its users as (last, member) pairs
+// and as (first, member) pairs, as the gate's ZADDs take them.
 func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 	if gate == nil {
 		return r.args(run, "", "", after)
@@ -194,59 +202,68 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 		b = append(b, ' ')
 	}
 	args := r.args(run, "", string(b), after)
+	earliest, latest := gate.order[0].first, gate.order[0].last
 	for _, u := range gate.order {
-		args = append(args, u.member, u.first, u.last)
+		earliest, latest = min(earliest, u.first), max(latest, u.last)
+	}
+	args = append(args, earliest, latest)
+	for _, u := range gate.order {
+		args = append(args, u.last, u.member)
+	}
+	for _, u := range gate.order {
+		args = append(args, u.first, u.member)
 	}
 	return args
 }
 
-// queue adds the group's commands to pipe. The users' last and first seen
+// queue adds the group's commands to q. The users' last and first seen
 // times are the gate's to write; the sessions' index is written before the
 // sessions' keys, so that a round trip broken in between leaves no key the
 // caps do not reach.
-func (g *plainGroup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) plainReplies {
+func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainReplies {
 	var out plainReplies
 	for _, u := range g.order {
-		if c := u.queue(ctx, r, pipe, r.hist+"u:"+u.member); c != nil {
+		if c := u.queue(ctx, r, q, r.hist+"u:"+u.member); c != nil {
 			out.ips = append(out.ips, c)
 		}
 	}
 	if len(g.sessOrd) > 0 {
-		index := make([]any, 0, 3+2*len(g.sessOrd))
-		index = append(index, "ZADD", r.hist+"sessions", "GT")
+		index := make(scored, 0, len(g.sessOrd))
 		for _, sess := range g.sessOrd {
-			index = append(index, sess.last, sess.hash)
+			index = append(index, struct {
+				member string
+				t      int64
+			}{sess.hash, sess.last})
 		}
-		pipe.Do(ctx, index...)
+		q.zadd(ctx, r.hist+"sessions", "GT", index)
 		for _, sess := range g.sessOrd {
 			k := r.hist + "s:" + sess.hash
-			pipe.Do(ctx, sess.ips.zadd(k, "NX")...)
-			out.sessionIPs = append(out.sessionIPs, pipe.Do(ctx, "ZREMRANGEBYRANK", k, trimBound(sessionIPs), trimBound(-1)))
+			q.zadd(ctx, k, "NX", sess.ips)
+			out.sessionIPs = append(out.sessionIPs, q.trim(ctx, k, sessionIPs, -1, true))
 		}
 	}
 	return out
 }
 
-// queue adds a user's writes to pipe, and returns the reply of its
+// queue adds a user's writes to q, and returns the reply of its
 // addresses' trim (nil for none).
-func (u *plainUser) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner, k string) (ipsTrimmed *redis.Cmd) {
+func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string) (ipsTrimmed *redis.Cmd) {
 	l := r.limits
 	if len(u.refreshes) > 0 {
-		u.refreshes[1] = k + ":r"
-		pipe.Do(ctx, u.refreshes...)
-		pipe.Do(ctx, "ZREMRANGEBYRANK", k+":r", trimBound(0), trimBound(-(l.MaxRefreshes + 1)))
+		q.zadd(ctx, k+":r", "", u.refreshes)
+		q.trim(ctx, k+":r", 0, -(l.MaxRefreshes + 1), false)
 	}
 	if len(u.ips) > 0 {
-		pipe.Do(ctx, u.ips.zadd(k+":i", "GT")...)
-		ipsTrimmed = pipe.Do(ctx, "ZREMRANGEBYRANK", k+":i", trimBound(0), trimBound(-(l.MaxIPsPerUser + 1)))
+		q.zadd(ctx, k+":i", "GT", u.ips)
+		ipsTrimmed = q.trim(ctx, k+":i", 0, -(l.MaxIPsPerUser + 1), true)
 	}
 	for _, p := range [...]struct {
 		key    string
 		places scored
 	}{{k + ":c", u.countries}, {k + ":a", u.asns}} {
 		if len(p.places) > 0 {
-			pipe.Do(ctx, p.places.zadd(p.key, "GT")...)
-			pipe.Do(ctx, "ZREMRANGEBYRANK", p.key, trimBound(0), trimBound(-(l.MaxPlaces + 1)))
+			q.zadd(ctx, p.key, "GT", p.places)
+			q.trim(ctx, p.key, 0, -(l.MaxPlaces + 1), false)
 		}
 	}
 	return ipsTrimmed
@@ -278,8 +295,8 @@ func (g *plainGroup) appendAfter(args []any) []any {
 		hashes = append(append(hashes, s.hash...), ' ')
 	}
 	args = append(args, string(b), string(hashes), len(g.moves))
-	for k, t := range g.moves {
-		args = append(args, t, k)
+	for _, k := range g.moveOrd {
+		args = append(args, g.moves[k], k)
 	}
 	return args
 }

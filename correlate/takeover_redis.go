@@ -97,8 +97,8 @@ type movesLookup struct {
 // EVALSHA, as the pipeline loads the history script only and a Redis
 // restarted since would not know this one (hashing its source costs Redis
 // a few µs).
-func (l *movesLookup) queue(ctx context.Context, r *Redis, pipe redis.Pipeliner) {
-	l.cmd = pipe.Eval(ctx, movesLua, nil, r.movesArgs(l.from, l.at)...)
+func (l *movesLookup) queue(ctx context.Context, r *Redis, q batchQueue) {
+	l.cmd = q.do(ctx, append([]any{"EVAL", movesLua, 0}, r.movesArgs(l.from, l.at)...)...)
 }
 
 // read takes the lookup's answer once its round trip is back; a failed
@@ -142,7 +142,7 @@ func parseMember(m string) (UserID, bool) {
 // MovesFrom asks the shared index while Redis answers; the local store
 // keeps none (the Correlator's own index covers this watcher).
 func (f *Failover) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([]ChainMove, error) {
-	f.batches.wait() // the moves the refreshes before it taught
+	f.waitBatches() // the moves the refreshes before it taught
 	return f.movesFrom(ctx, from, at), nil
 }
 
@@ -157,14 +157,16 @@ func (f *Failover) StartMovesFrom(ctx context.Context, from netip.Addr, at time.
 			return l.moves
 		}
 	}
-	var moves []ChainMove
-	// Handed over, it runs to its end even when the watcher stops, as a
-	// batch does: a cancelled lookup would mark Redis down.
-	sctx := context.WithoutCancel(ctx)
-	done := f.batches.start(func() { moves = f.movesFrom(sctx, from, at) })
+	// Nothing to ride: a batch of its own, with no events, so that it
+	// goes down the batches' connection in turn with them rather than
+	// waiting for those before it to land.
+	l := &movesLookup{from: from, at: at}
+	done := f.start(ctx, nil, &riddenBatch{lookups: []*movesLookup{l}}, func(p *PreparedBatch, seq uint64) {
+		f.landShared(p, nil, seq)
+	})
 	return func() []ChainMove {
 		done()
-		return moves
+		return l.moves
 	}
 }
 

@@ -139,7 +139,7 @@ func TestRefusalLookupRidesTheBatchBeforeIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := redis.NewClient(opt)
-	store := NewFailover(ctx, NewRedis(client, RedisOptions{}), NewMemory(Limits{}), nil)
+	store := NewFailover(ctx, pooled(NewRedis(client, RedisOptions{})), NewMemory(Limits{}), nil)
 	t.Cleanup(func() { store.Close() })
 	hook := &roundTrips{hold: make(chan struct{})}
 	client.AddHook(hook)

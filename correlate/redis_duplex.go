@@ -338,6 +338,10 @@ func (c *duplexConn) readFlight(f *flight) error {
 					cmd.SetVal(v)
 				}
 			case *redis.StringCmd:
+				if v == nil { // a nil bulk, as go-redis answers it
+					cmd.SetErr(redis.Nil)
+					break
+				}
 				s, ok := v.(string)
 				if !ok {
 					return fmt.Errorf("%w: %s answered %T", errProtocol, cmd.Name(), v)

@@ -356,3 +356,52 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 		}
 	}
 }
+
+// A nil bulk answering a *redis.StringCmd is redis.Nil, as go-redis has
+// it, and leaves the connection up for the next batch (it was a protocol
+// error that killed the connection).
+func TestDuplexNilBulkToAStringCmdIsRedisNil(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		rd := bufio.NewReader(nc)
+		for _, reply := range []string{"$-1\r\n", "+OK\r\n"} {
+			if _, err := readReply(rd); err != nil {
+				return
+			}
+			if _, err := nc.Write([]byte(reply)); err != nil {
+				return
+			}
+		}
+		_, _ = io.Copy(io.Discard, rd)
+	}()
+	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: 5 * time.Second})
+	defer client.Close()
+	d := newDuplex(client.Options())
+	defer d.close()
+	ctx := context.Background()
+	get := redis.NewStringCmd(ctx, "GET", "k")
+	wire, err := appendCommand(nil, get.Args())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.send(ctx, wire, []redis.Cmder{get}).wait(); err != redis.Nil || get.Err() != redis.Nil {
+		t.Fatalf("GET of a missing key: flight %v, command %v; want redis.Nil for both", err, get.Err())
+	}
+	set := redis.NewCmd(ctx, "SET", "k", "v")
+	if wire, err = appendCommand(nil, set.Args()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.send(ctx, wire, []redis.Cmder{set}).wait(); err != nil || set.Val() != "OK" {
+		t.Fatalf("the next batch on the connection: %v, %v; want OK", err, set.Val())
+	}
+}

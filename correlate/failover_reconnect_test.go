@@ -105,9 +105,9 @@ func holdsWithin(d time.Duration, cond func() bool) bool {
 // have landed, and a batch B is started: B must not be applied in Redis
 // and judged with Redis's facts before A is written back, or B's facts
 // miss A (here A's reuse: 2 reuses in the hour instead of 3) and Redis
-// learns A after B. On redis4, sendShared writes back only when something
-// is already kept (WriteBackPending), which A is not yet, so B goes
-// straight down the connection.
+// learns A after B. sendShared used to write back only when something was
+// already kept (WriteBackPending), which A is not yet, so B went straight
+// down the connection.
 func TestFailoverBatchSentAfterReconnectSeesTheBatchKeptWhileDown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -147,8 +147,9 @@ func TestFailoverBatchSentAfterReconnectSeesTheBatchKeptWhileDown(t *testing.T) 
 	}
 	testsync.WaitFor(t, "the reconnect", store.Up)
 	wb := store.StartBatch(ctx, bb, fb)
-	// redis4 writes B at once; a correct store may hold it back until P
-	// and A landed, which the hold keeps from happening: give it a moment.
+	// Without the fix B went down at once; a correct store holds it back
+	// until P and A landed, which the hold keeps from happening: give the
+	// wrong order a moment to show.
 	holdsWithin(time.Second, func() bool { return sentBatches(store) == 2 })
 	h.release()
 	wp()

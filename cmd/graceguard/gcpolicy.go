@@ -62,9 +62,6 @@ func batchGC(input int64) (restore func()) {
 	return back
 }
 
-// watchGC calls after once after each garbage collection cycle, for as
-// long as it returns true: a cleanup on an object dropped at once runs
-// after the cycle that finds it unreachable.
 // hugeHeapFor is how much heap a scan of input bytes is expected to fill:
 // ~a fifth of the log (a 100 MB scan grows the heap by ~18 MB), up to what
 // fits under scanMemoryLimit with the runtime's own. Below a few MB of log
@@ -78,6 +75,9 @@ func hugeHeapFor(input int64) int {
 	return int(min(input/5, maxHeap))
 }
 
+// watchGC calls after once after each garbage collection cycle, for as
+// long as it returns true: a cleanup on an object dropped at once runs
+// after the cycle that finds it unreachable.
 func watchGC(after func() bool) {
 	type tick struct{ _ [32]byte } // large enough not to share a tiny block
 	var arm func()

@@ -152,7 +152,10 @@ GLOBL oidc<>(SB), RODATA|NOPTR, $16
 // PBYTES goes through the 'P' bytes of the line in CX (a mask of the chunk
 // at R8): one that ends "OpenIDConnectIdP" inside the line (which starts
 // at DI) ends the walk; any other is remembered in R9 (a line ending in
-// ']' with a 'P' is classifyFirst's to read). Clobbers AX, DX, X13.
+// ']' with a 'P' is classifyFirst's to read). Clobbers AX, DX, X13. It
+// is expanded twice, where labels of its own would clash, so its jumps
+// count instructions (n(PC)): JB skips to the LEAL that clears the 'P',
+// and the last JMP goes back to the JZ, which reads ANDL's flags.
 #define PBYTES(next) \
 	TESTL CX, CX \
 	JZ    next \

@@ -126,6 +126,9 @@ func TestWatchReloadsSinksOnHUP(t *testing.T) {
 	testsync.WaitFor(t, "r3 at the second webhook", func() bool { return after.got() == "r3" })
 	appendFile(t, logPath, replayLines("r4", 3))
 	testsync.WaitFor(t, "r4 at the second webhook", func() bool { return after.got() == "r3 r4" })
+	// The watcher takes the new rules when its loop next picks the reload
+	// among what is ready: a stop right after r4 could come first.
+	testsync.WaitFor(t, "the rules' reload in the log", func() bool { return strings.Contains(stderr.String(), "rules reloaded") })
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -27,7 +27,24 @@ const maxBulk = 64 << 20
 
 // readReply reads one RESP2 reply: a string, int64, nil, []any, or a
 // replyError value.
-func readReply(rd *bufio.Reader) (any, error) {
+func readReply(rd *bufio.Reader) (any, error) { return walkReply(rd, true) }
+
+// skipReply reads one reply whose value no one reads, as readReply does
+// but keeping nothing: the error Redis answered (a replyError), or nil.
+// Most of a batch's replies are such (its writes' counts), and parsing
+// them cost the watcher an allocation or two each.
+func skipReply(rd *bufio.Reader) (answered, err error) {
+	v, err := walkReply(rd, false)
+	if e, ok := v.(replyError); ok {
+		return e, nil
+	}
+	return nil, err
+}
+
+// walkReply reads one reply, the grammar both readReply and skipReply
+// read; unless keep, it makes nothing of what it reads but an error Redis
+// answered at the top (nested ones are dropped with their array).
+func walkReply(rd *bufio.Reader, keep bool) (any, error) {
 	line, err := readLine(rd)
 	if err != nil {
 		return nil, err
@@ -37,6 +54,9 @@ func readReply(rd *bufio.Reader) (any, error) {
 	}
 	switch line[0] {
 	case '+':
+		if !keep {
+			return nil, nil
+		}
 		return string(line[1:]), nil
 	case '-':
 		return replyError(line[1:]), nil
@@ -45,11 +65,17 @@ func readReply(rd *bufio.Reader) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: integer %q", errProtocol, line)
 		}
+		if !keep {
+			return nil, nil
+		}
 		return n, nil
 	case '$':
 		n, err := replyLen(line)
 		if err != nil || n < 0 {
 			return nil, err
+		}
+		if !keep {
+			return nil, discardBulk(rd, n)
 		}
 		b := make([]byte, n+2)
 		if _, err := io.ReadFull(rd, b); err != nil {
@@ -64,11 +90,19 @@ func readReply(rd *bufio.Reader) (any, error) {
 		if err != nil || n < 0 {
 			return nil, err
 		}
+		if !keep {
+			for range n {
+				if _, err := walkReply(rd, false); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		}
 		// Grown as the elements come: the length alone is no reason to
 		// allocate (16 bytes an entry, a gigabyte at maxBulk).
 		out := make([]any, 0, min(n, 1024))
 		for range n {
-			v, err := readReply(rd)
+			v, err := walkReply(rd, true)
 			if err != nil {
 				return nil, err
 			}
@@ -79,57 +113,19 @@ func readReply(rd *bufio.Reader) (any, error) {
 	return nil, fmt.Errorf("%w: %q", errProtocol, line)
 }
 
-// skipReply reads one reply whose value no one reads, as readReply does
-// but keeping nothing: the error Redis answered (a replyError), or nil.
-// Most of a batch's replies are such (its writes' counts), and parsing
-// them cost the watcher an allocation or two each.
-func skipReply(rd *bufio.Reader) (answered, err error) {
-	line, err := readLine(rd)
+// discardBulk skips a bulk string's n bytes and its CRLF.
+func discardBulk(rd *bufio.Reader, n int) error {
+	if _, err := rd.Discard(n); err != nil {
+		return err
+	}
+	end, err := readLine(rd)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(line) == 0 {
-		return nil, fmt.Errorf("%w: empty line", errProtocol)
+	if len(end) != 0 {
+		return fmt.Errorf("%w: bulk string not ended by CRLF", errProtocol)
 	}
-	switch line[0] {
-	case '+':
-		return nil, nil
-	case '-':
-		return replyError(line[1:]), nil
-	case ':':
-		if _, ok := parseInt(line[1:]); !ok {
-			return nil, fmt.Errorf("%w: integer %q", errProtocol, line)
-		}
-		return nil, nil
-	case '$':
-		n, err := replyLen(line)
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		if _, err := rd.Discard(n); err != nil {
-			return nil, err
-		}
-		end, err := readLine(rd)
-		if err != nil {
-			return nil, err
-		}
-		if len(end) != 0 {
-			return nil, fmt.Errorf("%w: bulk string not ended by CRLF", errProtocol)
-		}
-		return nil, nil
-	case '*':
-		n, err := replyLen(line)
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		for range n {
-			if _, err := skipReply(rd); err != nil {
-				return nil, err
-			}
-		}
-		return nil, nil
-	}
-	return nil, fmt.Errorf("%w: %q", errProtocol, line)
+	return nil
 }
 
 // parseInt reads a reply's decimal integer, as Redis writes it (digits,

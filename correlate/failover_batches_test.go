@@ -26,13 +26,21 @@ func batchOf(u UserID, i int) []Observation {
 	return b
 }
 
-func newTestFailover(t *testing.T, srv *redistest.Server) *Failover {
+// failoverOptions are the client options of a Failover's tests over srv:
+// no retries, so that a failure is the store's to handle at once.
+func failoverOptions(t *testing.T, srv *redistest.Server) *redis.Options {
 	t.Helper()
 	opt, err := redis.ParseURL(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	opt.MaxRetries = -1
+	return opt
+}
+
+func newTestFailover(t *testing.T, srv *redistest.Server) *Failover {
+	t.Helper()
+	opt := failoverOptions(t, srv)
 	f := NewFailover(context.Background(), NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)
 	t.Cleanup(func() { f.Close() })
 	return f

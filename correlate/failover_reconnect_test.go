@@ -112,11 +112,7 @@ func TestFailoverBatchSentAfterReconnectSeesTheBatchKeptWhileDown(t *testing.T) 
 	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
-	opt, err := redis.ParseURL(srv.URL(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.MaxRetries = -1
+	opt := failoverOptions(t, srv)
 	h := &replyHold{}
 	opt.Dialer = h.dial
 	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)

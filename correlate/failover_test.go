@@ -19,11 +19,7 @@ func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
-	opt, err := redis.ParseURL(srv.URL(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.MaxRetries = -1
+	opt := failoverOptions(t, srv)
 	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "this watcher"}), NewMemory(Limits{}), nil)
 	defer store.Close()
 	if !store.Up() {
@@ -199,11 +195,7 @@ func TestFailoverWritesBackWhatItLearnedWhileRedisWasDown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
-	opt, err := redis.ParseURL(srv.URL(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.MaxRetries = -1
+	opt := failoverOptions(t, srv)
 	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "a"}), NewMemory(Limits{}), nil)
 	defer store.Close()
 	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
@@ -258,11 +250,7 @@ func TestFailoverLogsEachNewError(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.WithPassword("first"))
-	opt, err := redis.ParseURL(srv.URL(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.MaxRetries = -1
+	opt := failoverOptions(t, srv)
 	var logs testsync.Buffer
 	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), slog.New(slog.NewTextHandler(&logs, nil)))
 	defer store.Close()

@@ -41,8 +41,11 @@ type blockSource struct {
 	workErr error
 	// running counts the goroutines that may touch the blocks' bytes; a
 	// mapping is released (unmap) only once they have ended.
-	running  sync.WaitGroup
-	unmap    func() error
+	running sync.WaitGroup
+	unmap   func() error
+	// freePool, when set, unmaps the read buffers (hugeBuffers); finish
+	// calls it once the reader and the workers have ended.
+	freePool func() error
 	release  func(*blockJob) // by the worker, once it has parsed the block
 	taken    func(*blockJob) // when set, by the consumer, in block order, once the block is parsed
 	progress *atomic.Int64
@@ -99,13 +102,21 @@ func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location
 }
 
 // readBlocks starts a blockSource that reads r into pooled buffers of size
-// bytes, carrying each block's unfinished record over to the next.
-func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, size int, progress *atomic.Int64, lines bool) *blockSource {
+// bytes, carrying each block's unfinished record over to the next. A large
+// input (huge) gets its buffers in transparent huge pages (hugeBuffers).
+func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, size int, progress *atomic.Int64, lines, huge bool) *blockSource {
 	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
 	s.lines = lines
 	pool := make(chan []byte, workerCount()+2)
-	for range cap(pool) {
-		pool <- make([]byte, size)
+	var bufs [][]byte
+	if huge {
+		bufs, s.freePool = hugeBuffers(cap(pool), size)
+	}
+	for len(bufs) < cap(pool) {
+		bufs = append(bufs, make([]byte, size))
+	}
+	for _, b := range bufs {
+		pool <- b
 	}
 	s.release = func(j *blockJob) { pool <- j.buf }
 	go s.read(ctx, r, pool, work, 2*size)
@@ -347,8 +358,11 @@ func (s *blockSource) finish(sum *Summary) error {
 		<-job.done
 	}
 	s.running.Wait()
-	if s.unmap != nil {
-		if err := s.unmap(); err != nil && s.readErr == nil {
+	for _, free := range []func() error{s.unmap, s.freePool} {
+		if free == nil {
+			continue
+		}
+		if err := free(); err != nil && s.readErr == nil {
 			s.readErr = err
 		}
 	}

@@ -7,14 +7,15 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// A plain log in a regular file is scanned through a read-only mapping of
-// it, not read(): read() copies every byte out of the page cache into
-// pooled buffers, most of a scan's system time (~10% of its CPU), as much
-// as grep's whole run. The mapping lives in
+// A plain log in a regular file can be scanned through a read-only
+// mapping of it instead of read(): read() copies every byte out of the page
+// cache into pooled buffers, the mapping shares the cache's pages. Which is
+// cheaper depends on the machine (below). The mapping lives in
 // pipeline, not source, because it is scan's way of reading a file once;
 // source follows files and never hands out their bytes in place.
 //
@@ -22,6 +23,53 @@ import (
 // past its new end. Every goroutine that touches the mapping runs with
 // debug.SetPanicOnFault, so that fault is a panic it recovers into a read
 // error naming the file, and the scan ends like one whose read() failed.
+
+// Whether the mapping or read() is cheaper depends on the machine, not
+// the file. A mapping costs per page: each 4 KiB page of the file gets a
+// page-table entry, filled at a fault (the kernel's fault-around maps up
+// to 16 at a time) and torn down again (dropBefore). read() costs per
+// byte: a copy into buffers that stay cached. Where page tables are cheap
+// (bare metal, hardware-assisted virtual machines) the mapping won: 1.41x
+// grep against read()'s 1.67-1.88x, 91 against 105-122 ms of CPU. Where
+// they are not (a guest whose page tables the hypervisor shadows: each
+// first touch of a 4 KiB page ~10 us instead of ~0.5), read() wins by far:
+// touching a 100 MB log through a mapping took 30-44 ms there, reading it
+// 9-12 ms, and a whole scan 92 against 60 ms (README, Performance). So a
+// scan measures what a page fault costs once (pageFaultCost, ~16 pages)
+// and maps only where faults are cheap.
+
+// cheapFault is the page fault below which a mapping beats read(): the
+// machines measured were at ~0.5 us (mapping better) and ~10 us (read()
+// better by a third).
+const cheapFault = 2 * time.Microsecond
+
+// hugeInput is the file size from which read()'s buffers are worth huge
+// pages: below it a scan touches few of their pages, and a huge page is
+// zeroed whole at its first touch.
+const hugeInput = 16 << 20
+
+// mappingPays reports whether a mapping is the cheaper way to read a file
+// on this machine; measured once a process.
+var mappingPays = sync.OnceValue(func() bool { return pageFaultCost() < cheapFault })
+
+// fileReading is how openSource reads a regular file.
+type fileReading uint8
+
+const (
+	readingAuto   fileReading = iota // mapped where mappingPays
+	readingMapped                    // mapped (tests)
+	readingRead                      // read() (tests)
+)
+
+func (r fileReading) maps() bool {
+	switch r {
+	case readingMapped:
+		return true
+	case readingRead:
+		return false
+	}
+	return mappingPays()
+}
 
 // errShrank is the read error of a mapped file whose pages could not be
 // read: it shrank under the scan (truncated or rewritten), or, rarely, its

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/rules"
 )
 
 // writeTemp writes data to a file of the test's own and returns its path.
@@ -90,31 +91,68 @@ func TestMappableOnlyWholeRegularFiles(t *testing.T) {
 	}
 }
 
-// A scan of a file (mapped) and of the same bytes through a reader find
-// the same alerts and count the same.
+// A scan of a file, mapped or read() into huge-page buffers, and of the
+// same bytes through a reader find the same alerts and count the same.
 func TestScanOfAFileMatchesAReader(t *testing.T) {
 	t.Parallel()
-	data, _ := generated(t, 2<<20, 11)
+	// Large enough for read()'s buffers to be huge pages (hugeInput).
+	data, _ := generated(t, hugeInput+1<<20, 11)
 	path := writeTemp(t, data)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	wantSum, wantAlerts, err := scan(t, Input{Name: "x", R: bytes.NewReader(data)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, alerts, err := scan(t, Input{Name: "x", R: f})
-	if err != nil {
-		t.Fatal(err)
+	for name, reading := range map[string]fileReading{"mapped": readingMapped, "read": readingRead} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var c collected
+			sum, err := Scan(context.Background(), []Input{{Name: "x", R: f}}, ScanOptions{Rules: rules.Builtin(), Deliver: c.deliver, reading: reading})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(wantAlerts) == 0 || !slices.Equal(c.alerts, wantAlerts) {
+				t.Errorf("the file: %d alerts, the reader %d", len(c.alerts), len(wantAlerts))
+			}
+			if sum.Bytes != wantSum.Bytes || sum.Lines != wantSum.Lines || sum.Records != wantSum.Records ||
+				fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) || fmt.Sprint(sum.Inputs) != fmt.Sprint(wantSum.Inputs) {
+				t.Errorf("the file: %+v\nthe reader: %+v", sum, wantSum)
+			}
+		})
 	}
-	if len(wantAlerts) == 0 || !slices.Equal(alerts, wantAlerts) {
-		t.Errorf("the file: %d alerts, the reader %d", len(alerts), len(wantAlerts))
-	}
-	if sum.Bytes != wantSum.Bytes || sum.Lines != wantSum.Lines || sum.Records != wantSum.Records ||
-		fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) || fmt.Sprint(sum.Inputs) != fmt.Sprint(wantSum.Inputs) {
-		t.Errorf("the file: %+v\nthe reader: %+v", sum, wantSum)
+}
+
+// openSource maps a plain file or reads it as it is told; left to the
+// machine, it asks mappingPays.
+func TestOpenSourceReadsAFileAsTold(t *testing.T) {
+	t.Parallel()
+	data, _ := generated(t, 256<<10, 5)
+	path := writeTemp(t, data)
+	for _, tc := range []struct {
+		reading fileReading
+		mapped  bool
+	}{{readingMapped, true}, {readingRead, false}, {readingAuto, mappingPays()}} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := openSource(context.Background(), Input{Name: path, R: f}, &ScanOptions{reading: tc.reading})
+		bs, ok := src.(*blockSource)
+		if !ok {
+			t.Fatalf("reading %d: a %T, want the block reader", tc.reading, src)
+		}
+		if mapped := bs.unmap != nil; mapped != tc.mapped {
+			t.Errorf("reading %d: mapped %v, want %v", tc.reading, mapped, tc.mapped)
+		}
+		sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
+		if err := bs.finish(&sum); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
 	}
 }
 

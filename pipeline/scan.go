@@ -58,6 +58,9 @@ type ScanOptions struct {
 	// detectBatch, above zero, is the events handed to that goroutine at
 	// a time, for tests that cross many batches on small inputs.
 	detectBatch int
+	// reading picks how a regular file is read; the zero value leaves it
+	// to the machine (mappingPays). Tests pin either way.
+	reading fileReading
 }
 
 // maxReportedParseErrors caps the parse errors described one by one; all are counted.
@@ -301,13 +304,13 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 		// A proxy's access log is plain too, its lines records of their
 		// own: the same block reader splits it by lines.
 		lines := parser.IsProxyLog(head)
-		if canMap {
+		if canMap && opt.reading.maps() {
 			// read() is the fallback: a mapping that fails costs nothing.
 			if m, err := mapFile(f, size); err == nil {
 				return mapBlocks(ctx, counts, m, opt.Location, blockSize, opt.Progress, lines)
 			}
 		}
-		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress, lines)
+		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress, lines, size >= hugeInput)
 	}
 	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
 }

@@ -43,16 +43,16 @@ type blockSource struct {
 	// mapping is released (unmap) only once they have ended.
 	running sync.WaitGroup
 	unmap   func() error
-	// freePool, when set, unmaps the read buffers (hugeBuffers); finish
-	// calls it once the reader and the workers have ended.
-	freePool func() error
-	release  func(*blockJob) // by the worker, once it has parsed the block
-	taken    func(*blockJob) // when set, by the consumer, in block order, once the block is parsed
-	progress *atomic.Int64
-	cur      *blockResult
-	i        int
-	lineBase int64
-	stats    parser.Stats
+	// freeBuffers, when set, unmaps the read buffers (hugeBuffers);
+	// finish calls it once the reader and the workers have ended.
+	freeBuffers func() error
+	release     func(*blockJob) // by the worker, once it has parsed the block
+	taken       func(*blockJob) // when set, by the consumer, in block order, once the block is parsed
+	progress    *atomic.Int64
+	cur         *blockResult
+	i           int
+	lineBase    int64
+	stats       parser.Stats
 	// lines says the log is a proxy's, whose records are its lines.
 	lines bool
 	// events holds the event slices of blocks no longer read, for the
@@ -101,25 +101,21 @@ func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location
 	return s, ctx, work
 }
 
-// readBlocks starts a blockSource that reads r into pooled buffers of size
-// bytes, carrying each block's unfinished record over to the next. A large
-// input (huge) gets its buffers in transparent huge pages (hugeBuffers).
-func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, size int, progress *atomic.Int64, lines, huge bool) *blockSource {
+// readBlocks starts a blockSource that reads r into bufs, carrying each
+// block's unfinished record over to the next; finish frees bufs.
+func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time.Location, bufs blockBuffers, progress *atomic.Int64, lines bool) *blockSource {
 	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
 	s.lines = lines
-	pool := make(chan []byte, workerCount()+2)
-	var bufs [][]byte
-	if huge {
-		bufs, s.freePool = hugeBuffers(cap(pool), size)
-	}
-	for len(bufs) < cap(pool) {
-		bufs = append(bufs, make([]byte, size))
-	}
-	for _, b := range bufs {
+	s.freeBuffers = bufs.free
+	pool := make(chan []byte, len(bufs.bufs))
+	for _, b := range bufs.bufs {
 		pool <- b
 	}
 	s.release = func(j *blockJob) { pool <- j.buf }
-	go s.read(ctx, r, pool, work, 2*size)
+	// The reader writes into the buffers: finish frees them only once it
+	// has ended too.
+	s.running.Add(1)
+	go s.read(ctx, r, pool, work, 2*bufs.size())
 	return s
 }
 
@@ -129,6 +125,7 @@ func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time
 // is read on into a buffer of up to maxSize first, so every record of up
 // to maxSize bytes stays whole (longer ones are cut at MaxRecord anyway).
 func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, work chan<- *blockJob, maxSize int) {
+	defer s.running.Done()
 	defer close(s.ordered)
 	defer close(work)
 	var carry []byte
@@ -358,7 +355,7 @@ func (s *blockSource) finish(sum *Summary) error {
 		<-job.done
 	}
 	s.running.Wait()
-	for _, free := range []func() error{s.unmap, s.freePool} {
+	for _, free := range []func() error{s.unmap, s.freeBuffers} {
 		if free == nil {
 			continue
 		}

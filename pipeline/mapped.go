@@ -28,29 +28,28 @@ import (
 // the file. A mapping costs per page: each 4 KiB page of the file gets a
 // page-table entry, filled at a fault (the kernel's fault-around maps up
 // to 16 at a time) and torn down again (dropBefore). read() costs per
-// byte: a copy into buffers that stay cached. Where page tables are cheap
-// (bare metal, hardware-assisted virtual machines) the mapping won: 1.41x
-// grep against read()'s 1.67-1.88x, 91 against 105-122 ms of CPU. Where
-// they are not (a guest whose page tables the hypervisor shadows: each
-// first touch of a 4 KiB page ~10 us instead of ~0.5), read() wins by far:
-// touching a 100 MB log through a mapping took 30-44 ms there, reading it
-// 9-12 ms, and a whole scan 92 against 60 ms (README, Performance). So a
-// scan measures what a page fault costs once (pageFaultCost, ~16 pages)
-// and maps only where faults are cheap.
+// byte: a copy into buffers that stay cached. On the VM of the earlier
+// rounds the mapping won: 1.41x grep against read()'s 1.67-1.88x, 91
+// against 105-122 ms of CPU. On a guest whose page tables the hypervisor
+// shadows (this project's VM since December 2026: each first touch of a
+// 4 KiB page ~10 us) read() wins by far: touching a 100 MB log through a
+// mapping took 30-44 ms there, reading it 9-12 ms, and a whole scan 92
+// against 60 ms (README, Performance). So a scan times a page fault once
+// (pageFaultCost) and maps only where faults are cheap.
 
-// cheapFault is the page fault below which a mapping beats read(): the
-// machines measured were at ~0.5 us (mapping better) and ~10 us (read()
-// better by a third).
+// cheapFault is the page fault below which a mapping beats read(). This
+// VM's take 8.6-10 us (read() better by a third); bare metal's and those
+// of guests with hardware-assisted paging typically well under 1 us. 2 us
+// sits between, with room for a probe slowed by other work.
 const cheapFault = 2 * time.Microsecond
-
-// hugeInput is the file size from which read()'s buffers are worth huge
-// pages: below it a scan touches few of their pages, and a huge page is
-// zeroed whole at its first touch.
-const hugeInput = 16 << 20
 
 // mappingPays reports whether a mapping is the cheaper way to read a file
 // on this machine; measured once a process.
-var mappingPays = sync.OnceValue(func() bool { return pageFaultCost() < cheapFault })
+var mappingPays = sync.OnceValue(func() bool { return faultIsCheap(pageFaultCost()) })
+
+// faultIsCheap says whether a page fault that takes d leaves a mapping
+// cheaper than read().
+func faultIsCheap(d time.Duration) bool { return d < cheapFault }
 
 // fileReading is how openSource reads a regular file.
 type fileReading uint8

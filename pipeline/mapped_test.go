@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
@@ -95,8 +96,8 @@ func TestMappableOnlyWholeRegularFiles(t *testing.T) {
 // same bytes through a reader find the same alerts and count the same.
 func TestScanOfAFileMatchesAReader(t *testing.T) {
 	t.Parallel()
-	// Large enough for read()'s buffers to be huge pages (hugeInput).
-	data, _ := generated(t, hugeInput+1<<20, 11)
+	// Large enough for read()'s buffers to be huge pages (buffersFor).
+	data, _ := generated(t, int64(poolBuffers()*blockSize+1<<20), 11)
 	path := writeTemp(t, data)
 	wantSum, wantAlerts, err := scan(t, Input{Name: "x", R: bytes.NewReader(data)})
 	if err != nil {
@@ -128,14 +129,28 @@ func TestScanOfAFileMatchesAReader(t *testing.T) {
 
 // openSource maps a plain file or reads it as it is told; left to the
 // machine, it asks mappingPays.
+func TestFaultIsCheap(t *testing.T) {
+	for _, tc := range []struct {
+		fault time.Duration
+		cheap bool
+	}{{0, true}, {300 * time.Nanosecond, true}, {time.Microsecond, true}, {2 * time.Microsecond, false}, {10 * time.Microsecond, false}} {
+		if got := faultIsCheap(tc.fault); got != tc.cheap {
+			t.Errorf("a fault of %v: cheap %v, want %v", tc.fault, got, tc.cheap)
+		}
+	}
+}
+
+// openSource maps a plain file or reads it as it is told; left to the
+// machine, it asks mappingPays.
 func TestOpenSourceReadsAFileAsTold(t *testing.T) {
 	t.Parallel()
 	data, _ := generated(t, 256<<10, 5)
 	path := writeTemp(t, data)
 	for _, tc := range []struct {
+		name    string
 		reading fileReading
 		mapped  bool
-	}{{readingMapped, true}, {readingRead, false}, {readingAuto, mappingPays()}} {
+	}{{"mapped", readingMapped, true}, {"read", readingRead, false}, {"left to the machine", readingAuto, mappingPays()}} {
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
@@ -143,10 +158,10 @@ func TestOpenSourceReadsAFileAsTold(t *testing.T) {
 		src := openSource(context.Background(), Input{Name: path, R: f}, &ScanOptions{reading: tc.reading})
 		bs, ok := src.(*blockSource)
 		if !ok {
-			t.Fatalf("reading %d: a %T, want the block reader", tc.reading, src)
+			t.Fatalf("%s: a %T, want the block reader", tc.name, src)
 		}
 		if mapped := bs.unmap != nil; mapped != tc.mapped {
-			t.Errorf("reading %d: mapped %v, want %v", tc.reading, mapped, tc.mapped)
+			t.Errorf("%s: mapped %v, want %v", tc.name, mapped, tc.mapped)
 		}
 		sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
 		if err := bs.finish(&sum); err != nil {

@@ -107,7 +107,7 @@ func TestBlockReaderReadsProxyLogs(t *testing.T) {
 	for _, size := range []int{4 << 10, 64 << 10, blockSize} {
 		for how, src := range map[string]func() *blockSource{
 			"read": func() *blockSource {
-				return readBlocks(context.Background(), readerCounts{name: "x"}, iotest.HalfReader(bytes.NewReader(data)), nil, size, nil, true, false)
+				return readBlocks(context.Background(), readerCounts{name: "x"}, iotest.HalfReader(bytes.NewReader(data)), nil, heapBuffers(size), nil, true)
 			},
 			"mapped": func() *blockSource { return mappedBlocks(t, readerCounts{name: "x"}, path, size, true) },
 		} {

@@ -310,7 +310,7 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 				return mapBlocks(ctx, counts, m, opt.Location, blockSize, opt.Progress, lines)
 			}
 		}
-		return readBlocks(ctx, counts, rest, opt.Location, blockSize, opt.Progress, lines, size >= hugeInput)
+		return readBlocks(ctx, counts, rest, opt.Location, buffersFor(size), opt.Progress, lines)
 	}
 	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
 }

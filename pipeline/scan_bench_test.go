@@ -101,8 +101,9 @@ func BenchmarkDetect(b *testing.B) {
 // A whole scan of the benchmark log with correlation and rules judged
 // inline, on the merging goroutine, and on a goroutine of their own (what
 // scan does): the difference is what overlapping them with the merge and
-// the block workers buys on this machine's cores. "mapped" is what scan
-// does with a file: the same log in a file, mapped instead of read.
+// the block workers buys on this machine's cores. "mapped" and "read" are
+// the same log in a file, mapped or read() into huge-page buffers (scan
+// takes whichever this machine's page faults make cheaper: mapped.go).
 //
 //	go test ./pipeline -run X -bench ScanDetectStage -count 5
 func BenchmarkScanDetectStage(b *testing.B) {
@@ -110,10 +111,11 @@ func BenchmarkScanDetectStage(b *testing.B) {
 	path := writeTemp(b, data)
 	set := rules.Builtin()
 	for _, bc := range []struct {
-		name   string
-		inline bool
-		file   bool
-	}{{"inline", true, false}, {"stage", false, false}, {"mapped", false, true}} {
+		name    string
+		inline  bool
+		file    bool
+		reading fileReading
+	}{{"inline", true, false, readingAuto}, {"stage", false, false, readingAuto}, {"mapped", false, true, readingMapped}, {"read", false, true, readingRead}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			cpu0 := processCPU()
@@ -128,7 +130,7 @@ func BenchmarkScanDetectStage(b *testing.B) {
 					in.R = f
 				}
 				_, err := Scan(context.Background(), []Input{in}, ScanOptions{
-					Rules: set, Deliver: func(context.Context, []alert.Alert) error { return nil }, inlineDetect: bc.inline,
+					Rules: set, Deliver: func(context.Context, []alert.Alert) error { return nil }, inlineDetect: bc.inline, reading: bc.reading,
 				})
 				if f != nil {
 					f.Close()

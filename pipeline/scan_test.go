@@ -86,9 +86,9 @@ func TestBlockReaderAgreesWithScanner(t *testing.T) {
 				case how == "mapped":
 					src = mappedBlocks(t, counts, path, size, false)
 				case how == "one byte reads" && size < blockSize:
-					src = readBlocks(context.Background(), counts, iotest.OneByteReader(bytes.NewReader(data)), nil, size, nil, false, false)
+					src = readBlocks(context.Background(), counts, iotest.OneByteReader(bytes.NewReader(data)), nil, heapBuffers(size), nil, false)
 				default:
-					src = readBlocks(context.Background(), counts, iotest.HalfReader(bytes.NewReader(data)), nil, size, nil, false, false)
+					src = readBlocks(context.Background(), counts, iotest.HalfReader(bytes.NewReader(data)), nil, heapBuffers(size), nil, false)
 				}
 				det := NewDetector(newStore(), rules.Builtin(), 0, c.deliver)
 				if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
@@ -241,7 +241,7 @@ func TestBlockReaderKeepsLongRecordWhole(t *testing.T) {
 	}
 	for name, src := range map[string]func() *blockSource{
 		"read": func() *blockSource {
-			return readBlocks(context.Background(), readerCounts{name: "x"}, bytes.NewReader(data), nil, blockSize, nil, false, false)
+			return readBlocks(context.Background(), readerCounts{name: "x"}, bytes.NewReader(data), nil, heapBuffers(blockSize), nil, false)
 		},
 		"mapped": func() *blockSource {
 			return mappedBlocks(t, readerCounts{name: "x"}, writeTemp(t, data), blockSize, false)

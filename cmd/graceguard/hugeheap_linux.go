@@ -4,9 +4,8 @@ package main
 
 import (
 	"runtime"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/graceguard/graceguard/internal/hugepage"
 )
 
 // A scan's garbage is never collected (batchGC), so every page of heap it
@@ -17,10 +16,6 @@ import (
 // madvise on most systems, so scan advises the part of the heap it is
 // about to fill.
 
-// hugePageSize is the size of a PMD-mapped transparent huge page on amd64
-// and arm64 with 4 KiB pages.
-const hugePageSize = 2 << 20
-
 // adviseHugeHeap backs the next size bytes the Go heap grows by with
 // transparent huge pages. The runtime maps heap a few MiB at a time as it
 // grows, and a mapping made later would not carry the advice, so the heap
@@ -30,21 +25,12 @@ const hugePageSize = 2 << 20
 // a page costs only once it is used. Where THP is off the advice does
 // nothing; an error only loses it.
 func adviseHugeHeap(size int) {
-	if size < hugePageSize {
+	if size < hugepage.Size {
 		return
 	}
 	b := make([]byte, size)
-	adviseHuge(b)
+	hugepage.Advise(b)
 	runtime.KeepAlive(b)
 	b = nil
 	runtime.GC()
-}
-
-// adviseHuge advises the huge pages wholly inside b.
-func adviseHuge(b []byte) {
-	off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (hugePageSize - 1))
-	end := off + (len(b)-off)&^(hugePageSize-1)
-	if off < end {
-		_ = unix.Madvise(b[off:end], unix.MADV_HUGEPAGE)
-	}
 }

@@ -8,13 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/internal/golden"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/respond"
 	"github.com/graceguard/graceguard/sinks"
 )
@@ -39,8 +36,8 @@ func (exposedStore) WriteBackDropped() int64 { return 100001 }
 // alerts, so a change of library must not change it. Of the Go and process
 // collectors it pins the families' HELP and TYPE lines (their values move).
 func TestMetricsExposition(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := prom.NewRegistry()
+	reg.MustRegister(prom.NewGoCollector(), prom.NewProcessCollector())
 	m := NewMetrics(reg, exposedStore{})
 	RegisterGenerationsLost(reg, func() uint64 { return 9 })
 	RegisterGeoCache(reg, func() geo.Stats { return geo.Stats{Evictions: 16384, Entries: 16384} })
@@ -88,7 +85,7 @@ func TestMetricsExposition(t *testing.T) {
 	rm.HeldBack.WithLabelValues("per_user").Inc()
 	rm.Queue.Set(2)
 
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(reg.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {

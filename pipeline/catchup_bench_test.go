@@ -12,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 )
 
@@ -56,13 +54,13 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 		scanTook := time.Since(start)
 		scanCPU := processCPU() - cpu
 
-		m := NewMetrics(prometheus.NewRegistry(), nil)
+		m := NewMetrics(prom.NewRegistry(), nil)
 		cpu = processCPU()
 		start = time.Now()
 		var serial time.Duration
 		stats, stop := followBy(b, paths, false, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m, lookahead: ahead}, &serial)
 		deadline := start.Add(10 * time.Minute)
-		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
+		for m.Records.Value() < float64(truth.Records) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 		watchTook := time.Since(start)

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/graceguard/graceguard/alert"
@@ -22,6 +20,7 @@ import (
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/internal/redistest"
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -96,7 +95,7 @@ func watchFiles(t *testing.T, paths []string, records int64, opt WatchOptions) [
 		out []string
 	)
 	opt.Rules = rules.Builtin()
-	opt.Metrics = NewMetrics(prometheus.NewRegistry(), nil)
+	opt.Metrics = NewMetrics(prom.NewRegistry(), nil)
 	opt.Deliver = func(_ context.Context, g []alert.Alert) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -123,7 +122,7 @@ func watchFiles(t *testing.T, paths []string, records int64, opt WatchOptions) [
 	}()
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
-	testsync.WaitFor(t, "every record read", func() bool { return testutil.ToFloat64(opt.Metrics.Records) >= float64(records) })
+	testsync.WaitFor(t, "every record read", func() bool { return opt.Metrics.Records.Value() >= float64(records) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

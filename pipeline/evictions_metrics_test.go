@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 )
 
@@ -134,8 +132,8 @@ func waitWhileReading(t *testing.T, what string, cond func() (progress string, o
 // HTTP, as Prometheus does while the watcher runs on its own goroutine.
 func newMetricsHarness(t *testing.T, opt WatchOptions) (h *watchHarness, url string) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	reg := prom.NewRegistry()
+	srv := httptest.NewServer(reg.Handler())
 	t.Cleanup(srv.Close)
 	opt.Metrics = NewMetrics(reg, nil)
 	return newWatchHarnessWith(t, opt), srv.URL
@@ -226,9 +224,9 @@ func TestGeoCacheEvictionsOnMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
+	reg := prom.NewRegistry()
 	RegisterGeoCache(reg, db.Stats)
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(reg.Handler())
 	defer srv.Close()
 	for _, a := range []string{"203.0.113.7", "198.51.100.23", "192.0.2.66"} {
 		db.Lookup(netip.MustParseAddr(a))

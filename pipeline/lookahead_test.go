@@ -12,12 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
@@ -49,7 +47,7 @@ func cutLines(data []byte, size int, rng *rand.Rand) [][]byte {
 // batch, the stats and the metrics' records and events.
 func readThrough(t *testing.T, batches [][]byte, ahead bool) (alerts []string, positions []source.Position, st WatchStats, metricRecords float64, metricEvents map[string]float64) {
 	t.Helper()
-	m := NewMetrics(prometheus.NewRegistry(), nil)
+	m := NewMetrics(prom.NewRegistry(), nil)
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Metrics: m, Deliver: func(_ context.Context, g []alert.Alert) error {
 		for _, a := range g {
 			alerts = append(alerts, a.ID+" "+a.Rule)
@@ -89,9 +87,9 @@ func readThrough(t *testing.T, batches [][]byte, ahead bool) (alerts []string, p
 	w.endBatch()
 	metricEvents = map[string]float64{}
 	for k := range parser.Kind(parser.NumKinds) {
-		metricEvents[k.String()] = testutil.ToFloat64(m.Events.WithLabelValues(k.String()))
+		metricEvents[k.String()] = m.Events.WithLabelValues(k.String()).Value()
 	}
-	return alerts, positions, w.Stats(), testutil.ToFloat64(m.Records), metricEvents
+	return alerts, positions, w.Stats(), m.Records.Value(), metricEvents
 }
 
 // handWritten is a log with what the line path handles with care: stack

@@ -1,81 +1,77 @@
 package pipeline
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/prom"
 )
 
-// Metrics are what a Watcher counts, in Prometheus form. The client library
-// is used rather than hand-written exposition: it gets the text format,
-// label escaping and process metrics right, and every operator's tooling
-// reads it.
+// Metrics are what a Watcher counts, in Prometheus form (package prom).
 type Metrics struct {
-	Lines          *prometheus.CounterVec // by source
-	Bytes          *prometheus.CounterVec // by source
-	Records        prometheus.Counter
-	Cut            prometheus.Counter     // records longer than parser.MaxRecord, cut there: one count a record
-	Events         *prometheus.CounterVec // by kind
-	ParseErrors    prometheus.Counter
-	Alerts         *prometheus.CounterVec // by rule and severity
-	Duplicates     prometheus.Counter     // alerts already sent before a restart, not sent again
-	SinkDeliveries *prometheus.CounterVec // by sink
-	SinkFailures   *prometheus.CounterVec // by sink
-	Held           prometheus.Gauge       // events waiting for other replicas (order.go), grace reuses waiting the settle time and their users' later events
-	HeldOverflow   prometheus.Counter     // held events judged early because too many waited
-	Lag            prometheus.Gauge       // seconds between now and the newest record's time
-	Checkpoints    *prometheus.CounterVec // by result: ok, error
-	RuleErrors     prometheus.Counter
+	Lines          *prom.CounterVec // by source
+	Bytes          *prom.CounterVec // by source
+	Records        *prom.Counter
+	Cut            *prom.Counter    // records longer than parser.MaxRecord, cut there: one count a record
+	Events         *prom.CounterVec // by kind
+	ParseErrors    *prom.Counter
+	Alerts         *prom.CounterVec // by rule and severity
+	Duplicates     *prom.Counter    // alerts already sent before a restart, not sent again
+	SinkDeliveries *prom.CounterVec // by sink
+	SinkFailures   *prom.CounterVec // by sink
+	Held           *prom.Gauge      // events waiting for other replicas (order.go), grace reuses waiting the settle time and their users' later events
+	HeldOverflow   *prom.Counter    // held events judged early because too many waited
+	Lag            *prom.Gauge      // seconds between now and the newest record's time
+	Checkpoints    *prom.CounterVec // by result: ok, error
+	RuleErrors     *prom.Counter
 	// Attribution (package attribute): token events by how their client
 	// was found; events and proxy records waiting for each other; what was
 	// dropped; grace reuses through a proxy whose log was not given.
-	Attribution   *prometheus.CounterVec // by attribution
-	AttrWaiting   *prometheus.GaugeVec   // by what: events, records
-	AttrEvicted   *prometheus.CounterVec // by what: events, records, records_unmatched
-	Unattributed  prometheus.Counter
-	StateFailures *prometheus.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
+	Attribution   *prom.CounterVec // by attribution
+	AttrWaiting   *prom.GaugeVec   // by what: events, records
+	AttrEvicted   *prom.CounterVec // by what: events, records, records_unmatched
+	Unattributed  *prom.Counter
+	StateFailures *prom.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
 	// What the detector forgot to stay within its caps (see detectorMetrics):
 	// the rules' throttle keys, and the correlator's indexes by what.
-	RuleThrottleEvicted prometheus.Counter
-	CorrEvicted         *prometheus.CounterVec // by what: pending, refusals, chain_users, moves, place_users, place_pairs
+	RuleThrottleEvicted *prom.Counter
+	CorrEvicted         *prom.CounterVec // by what: pending, refusals, chain_users, moves, place_users, place_pairs
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
 // sizes and evictions read from store when scraped.
-func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
+func NewMetrics(reg *prom.Registry, store StoreStats) *Metrics {
 	m := &Metrics{
-		Lines:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_lines_read_total", Help: "Physical lines read, by source."}, []string{"source"}),
-		Bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_bytes_read_total", Help: "Bytes read, by source."}, []string{"source"}),
-		Records:        prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_total", Help: "Log records after joining partial and continuation lines."}),
-		Cut:            prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_records_cut_total", Help: "Records longer than 1 MiB (a line, or a line and its continuations), cut there; one count a record."}),
-		Events:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_events_total", Help: "Records by event kind."}, []string{"kind"}),
-		ParseErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_parse_errors_total", Help: "Records that broke OpenUnison's grammar."}),
-		Alerts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_alerts_total", Help: "Alerts raised, by rule and severity."}, []string{"rule", "severity"}),
-		Duplicates:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_alerts_duplicate_total", Help: "Alerts raised again after a restart and not sent again."}),
-		SinkDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_deliveries_total", Help: "Alert groups delivered, by sink."}, []string{"sink"}),
-		SinkFailures:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_sink_failures_total", Help: "Alert groups a sink failed to deliver, by sink."}, []string{"sink"}),
-		Held:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_held_reuses", Help: "Events waiting for the other replicas' logs to catch up, and with shared state grace reuses waiting the settle time, with their users' later events."}),
-		HeldOverflow:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_held_overflow_total", Help: "Events judged without waiting because too many were held (10,000 reuses and their users' events, or 50,000 events waiting for other replicas)."}),
-		Lag:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "graceguard_lag_seconds", Help: "Seconds between now and the time of the newest record read."}),
-		Checkpoints:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_checkpoints_total", Help: "Checkpoints written, by result."}, []string{"result"}),
-		RuleErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_errors_total", Help: "Rule evaluations that failed at run time."}),
-		Attribution:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_attribution_total", Help: "Token-endpoint events by how their client was found: direct, joined, ambiguous, unattributed."}, []string{"attribution"}),
-		AttrWaiting:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "graceguard_attribution_waiting", Help: "Token events waiting for their proxy record, and proxy records waiting for their event."}, []string{"what"}),
-		AttrEvicted:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, and records no event claimed."}, []string{"what"}),
-		Unattributed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
-		StateFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
-		RuleThrottleEvicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "graceguard_rule_throttle_evicted_total",
+		Lines:          prom.NewCounterVec(prom.Opts{Name: "graceguard_lines_read_total", Help: "Physical lines read, by source."}, []string{"source"}),
+		Bytes:          prom.NewCounterVec(prom.Opts{Name: "graceguard_bytes_read_total", Help: "Bytes read, by source."}, []string{"source"}),
+		Records:        prom.NewCounter(prom.Opts{Name: "graceguard_records_total", Help: "Log records after joining partial and continuation lines."}),
+		Cut:            prom.NewCounter(prom.Opts{Name: "graceguard_records_cut_total", Help: "Records longer than 1 MiB (a line, or a line and its continuations), cut there; one count a record."}),
+		Events:         prom.NewCounterVec(prom.Opts{Name: "graceguard_events_total", Help: "Records by event kind."}, []string{"kind"}),
+		ParseErrors:    prom.NewCounter(prom.Opts{Name: "graceguard_parse_errors_total", Help: "Records that broke OpenUnison's grammar."}),
+		Alerts:         prom.NewCounterVec(prom.Opts{Name: "graceguard_alerts_total", Help: "Alerts raised, by rule and severity."}, []string{"rule", "severity"}),
+		Duplicates:     prom.NewCounter(prom.Opts{Name: "graceguard_alerts_duplicate_total", Help: "Alerts raised again after a restart and not sent again."}),
+		SinkDeliveries: prom.NewCounterVec(prom.Opts{Name: "graceguard_sink_deliveries_total", Help: "Alert groups delivered, by sink."}, []string{"sink"}),
+		SinkFailures:   prom.NewCounterVec(prom.Opts{Name: "graceguard_sink_failures_total", Help: "Alert groups a sink failed to deliver, by sink."}, []string{"sink"}),
+		Held:           prom.NewGauge(prom.Opts{Name: "graceguard_held_reuses", Help: "Events waiting for the other replicas' logs to catch up, and with shared state grace reuses waiting the settle time, with their users' later events."}),
+		HeldOverflow:   prom.NewCounter(prom.Opts{Name: "graceguard_held_overflow_total", Help: "Events judged without waiting because too many were held (10,000 reuses and their users' events, or 50,000 events waiting for other replicas)."}),
+		Lag:            prom.NewGauge(prom.Opts{Name: "graceguard_lag_seconds", Help: "Seconds between now and the time of the newest record read."}),
+		Checkpoints:    prom.NewCounterVec(prom.Opts{Name: "graceguard_checkpoints_total", Help: "Checkpoints written, by result."}, []string{"result"}),
+		RuleErrors:     prom.NewCounter(prom.Opts{Name: "graceguard_rule_errors_total", Help: "Rule evaluations that failed at run time."}),
+		Attribution:    prom.NewCounterVec(prom.Opts{Name: "graceguard_attribution_total", Help: "Token-endpoint events by how their client was found: direct, joined, ambiguous, unattributed."}, []string{"attribution"}),
+		AttrWaiting:    prom.NewGaugeVec(prom.Opts{Name: "graceguard_attribution_waiting", Help: "Token events waiting for their proxy record, and proxy records waiting for their event."}, []string{"what"}),
+		AttrEvicted:    prom.NewCounterVec(prom.Opts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, and records no event claimed."}, []string{"what"}),
+		Unattributed:   prom.NewCounter(prom.Opts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
+		StateFailures:  prom.NewCounterVec(prom.Opts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
+		RuleThrottleEvicted: prom.NewCounter(prom.Opts{Name: "graceguard_rule_throttle_evicted_total",
 			Help: "Keys the rules' throttles forgot to stay within their cap (10,000 per rule): expired windows first, then the oldest."}),
-		CorrEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "graceguard_correlation_evicted_total",
+		CorrEvicted: prom.NewCounterVec(prom.Opts{Name: "graceguard_correlation_evicted_total",
 			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users, place_pairs."}, []string{"what"}),
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Cut, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
 		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures, m.RuleThrottleEvicted, m.CorrEvicted)
 	if store != nil {
-		reg.MustRegister(storeCollector{store})
+		reg.MustRegister(newStoreCollector(store))
 	}
 	return m
 }
@@ -83,8 +79,8 @@ func NewMetrics(reg prometheus.Registerer, store StoreStats) *Metrics {
 // RegisterGenerationsLost registers graceguard_generations_lost_total,
 // read from lost when scraped: the files the follower found gone before it
 // had read them to their end (source.Follower.GenerationsLost).
-func RegisterGenerationsLost(reg prometheus.Registerer, lost func() uint64) {
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+func RegisterGenerationsLost(reg *prom.Registry, lost func() uint64) {
+	reg.MustRegister(prom.NewCounterFunc(prom.Opts{
 		Name: "graceguard_generations_lost_total",
 		Help: "Rotated files deleted (or compressed) before they were read to their end: graceguard fell behind more generations than are kept. Their unread lines are lost; each is logged once.",
 	}, func() float64 { return float64(lost()) }))
@@ -94,12 +90,12 @@ func RegisterGenerationsLost(reg prometheus.Registerer, lost func() uint64) {
 // CLOCK eviction): graceguard_geo_cache_evicted_total and
 // graceguard_geo_cache_entries, read from stats when scraped (geo.DB.Stats
 // takes each shard's lock, so a scrape needs nothing of the watcher).
-func RegisterGeoCache(reg prometheus.Registerer, stats func() geo.Stats) {
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+func RegisterGeoCache(reg *prom.Registry, stats func() geo.Stats) {
+	reg.MustRegister(prom.NewCounterFunc(prom.Opts{
 		Name: "graceguard_geo_cache_evicted_total",
 		Help: "Addresses the GeoIP cache forgot to make room (CLOCK: one not looked up since the hand last passed).",
 	}, func() float64 { return float64(stats().Evictions) }))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	reg.MustRegister(prom.NewGaugeFunc(prom.Opts{
 		Name: "graceguard_geo_cache_entries",
 		Help: "Addresses the GeoIP cache remembers.",
 	}, func() float64 { return float64(stats().Entries) }))
@@ -118,17 +114,26 @@ type sharedHealth interface {
 }
 
 // storeCollector reads the history's size and evictions at scrape time.
-type storeCollector struct{ store StoreStats }
+// Its families are made when it is registered, not when the program
+// starts: scan, which exposes nothing, should not pay for them.
+type storeCollector struct {
+	store                                    StoreStats
+	users, sessions, evictions               *prom.Desc
+	stateUp, stateErrs, wbPending, wbDropped *prom.Desc
+}
 
-var (
-	descUsers     = prometheus.NewDesc("graceguard_tracked_users", "Users in the correlation history.", nil, nil)
-	descSessions  = prometheus.NewDesc("graceguard_tracked_sessions", "Session ids in the correlation history.", nil, nil)
-	descEvictions = prometheus.NewDesc("graceguard_evictions_total", "History entries dropped to stay within bounds, by what.", []string{"what"}, nil)
-	descStateUp   = prometheus.NewDesc("graceguard_shared_state_up", "1 while the shared state store (Redis) answers, 0 while analysis runs on local state.", nil, nil)
-	descStateErrs = prometheus.NewDesc("graceguard_shared_state_errors_total", "Failed calls to the shared state store, reconnection attempts included.", nil, nil)
-	descWBPending = prometheus.NewDesc("graceguard_shared_state_writeback_pending", "Events learned while the shared state store was unreachable, to be written back to it.", nil, nil)
-	descWBDropped = prometheus.NewDesc("graceguard_shared_state_writeback_dropped_total", "Events learned while the shared state store was unreachable and never written back (over 100,000 waited).", nil, nil)
-)
+func newStoreCollector(store StoreStats) *storeCollector {
+	return &storeCollector{
+		store:     store,
+		users:     prom.NewDesc("graceguard_tracked_users", "Users in the correlation history.", prom.GaugeValue),
+		sessions:  prom.NewDesc("graceguard_tracked_sessions", "Session ids in the correlation history.", prom.GaugeValue),
+		evictions: prom.NewDesc("graceguard_evictions_total", "History entries dropped to stay within bounds, by what.", prom.CounterValue, "what"),
+		stateUp:   prom.NewDesc("graceguard_shared_state_up", "1 while the shared state store (Redis) answers, 0 while analysis runs on local state.", prom.GaugeValue),
+		stateErrs: prom.NewDesc("graceguard_shared_state_errors_total", "Failed calls to the shared state store, reconnection attempts included.", prom.CounterValue),
+		wbPending: prom.NewDesc("graceguard_shared_state_writeback_pending", "Events learned while the shared state store was unreachable, to be written back to it.", prom.GaugeValue),
+		wbDropped: prom.NewDesc("graceguard_shared_state_writeback_dropped_total", "Events learned while the shared state store was unreachable and never written back (over 100,000 waited).", prom.CounterValue),
+	}
+}
 
 // writeBacker is a store that writes back what it learned during an outage.
 type writeBacker interface {
@@ -136,42 +141,39 @@ type writeBacker interface {
 	WriteBackDropped() int64
 }
 
-func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descUsers
-	ch <- descSessions
-	ch <- descEvictions
+func (c *storeCollector) Describe() []*prom.Desc {
+	ds := []*prom.Desc{c.users, c.sessions, c.evictions}
 	if _, ok := c.store.(sharedHealth); ok {
-		ch <- descStateUp
-		ch <- descStateErrs
+		ds = append(ds, c.stateUp, c.stateErrs)
 	}
 	if _, ok := c.store.(writeBacker); ok {
-		ch <- descWBPending
-		ch <- descWBDropped
+		ds = append(ds, c.wbPending, c.wbDropped)
 	}
+	return ds
 }
 
-func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *storeCollector) Collect(s *prom.Scrape) {
 	st := c.store.Stats()
-	ch <- prometheus.MustNewConstMetric(descUsers, prometheus.GaugeValue, float64(st.Users))
-	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(st.Sessions))
+	s.Emit(c.users, float64(st.Users))
+	s.Emit(c.sessions, float64(st.Sessions))
 	for what, n := range map[string]int64{
 		"users": st.UsersEvicted, "users_expired": st.UsersExpired, "addresses": st.IPsEvicted,
 		"addresses_expired": st.IPsExpired, "sessions": st.SessionsEvicted, "session_addresses": st.SessionIPsCapped,
 		"moves_index": st.MovesIndexEvicted,
 	} {
-		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(n), what)
+		s.Emit(c.evictions, float64(n), what)
 	}
 	if h, ok := c.store.(sharedHealth); ok {
 		up := 0.0
 		if h.Up() {
 			up = 1
 		}
-		ch <- prometheus.MustNewConstMetric(descStateUp, prometheus.GaugeValue, up)
-		ch <- prometheus.MustNewConstMetric(descStateErrs, prometheus.CounterValue, float64(h.Errors()))
+		s.Emit(c.stateUp, up)
+		s.Emit(c.stateErrs, float64(h.Errors()))
 	}
 	if wb, ok := c.store.(writeBacker); ok {
-		ch <- prometheus.MustNewConstMetric(descWBPending, prometheus.GaugeValue, float64(wb.WriteBackPending()))
-		ch <- prometheus.MustNewConstMetric(descWBDropped, prometheus.CounterValue, float64(wb.WriteBackDropped()))
+		s.Emit(c.wbPending, float64(wb.WriteBackPending()))
+		s.Emit(c.wbDropped, float64(wb.WriteBackDropped()))
 	}
 }
 
@@ -256,7 +258,7 @@ func (w *Watcher) detectorCountsNow() detectorCounts {
 
 // addCount adds to c what a count gained since it was counted; a count
 // never shrinks, but a counter must not be given a negative.
-func addCount(c prometheus.Counter, now, was int64) {
+func addCount(c *prom.Counter, now, was int64) {
 	if now > was {
 		c.Add(float64(now - was))
 	}

@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/redistest"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 )
 
@@ -262,12 +261,12 @@ func scanOnce(b *testing.B, path string) {
 // until it has read records, then stops it.
 func catchUp(b *testing.B, path string, records int64, opt WatchOptions) {
 	b.Helper()
-	m := NewMetrics(prometheus.NewRegistry(), nil)
+	m := NewMetrics(prom.NewRegistry(), nil)
 	opt.Rules, opt.Metrics = rules.Builtin(), m
 	opt.Deliver = func(context.Context, []alert.Alert) error { return nil }
 	stats, stop := followWith(b, path, opt)
 	deadline := time.Now().Add(10 * time.Minute)
-	for testutil.ToFloat64(m.Records) < float64(records) && time.Now().Before(deadline) {
+	for m.Records.Value() < float64(records) && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	stop()

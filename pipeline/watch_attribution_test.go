@@ -12,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -161,7 +159,7 @@ func TestWatchCheckpointKeepsWhatWaitsForAProxy(t *testing.T) {
 func TestWatchCountsUnattributedReuses(t *testing.T) {
 	t.Parallel()
 	var logs testsync.Buffer
-	reg := prometheus.NewRegistry()
+	reg := prom.NewRegistry()
 	m := NewMetrics(reg, nil)
 	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Attribution: attribute.Options{Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}}})
@@ -172,10 +170,10 @@ func TestWatchCountsUnattributedReuses(t *testing.T) {
 	if err := <-h.done; err != nil {
 		t.Fatal(err)
 	}
-	if v := testutil.ToFloat64(m.Unattributed); v != 2 {
+	if v := m.Unattributed.Value(); v != 2 {
 		t.Errorf("graceguard_unattributed_reuses_total %v, want 2", v)
 	}
-	if v := testutil.ToFloat64(m.Attribution.WithLabelValues("unattributed")); v != 6 {
+	if v := m.Attribution.WithLabelValues("unattributed").Value(); v != 6 {
 		t.Errorf("graceguard_attribution_total{attribution=unattributed} %v, want 6", v)
 	}
 	if n := strings.Count(logs.String(), "came through a proxy"); n != 1 {

@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -150,12 +148,12 @@ func BenchmarkWatchCatchUp(b *testing.B) {
 	b.SetBytes(truth.Bytes)
 	discard := func(context.Context, []alert.Alert) error { return nil }
 	for b.Loop() {
-		m := NewMetrics(prometheus.NewRegistry(), nil)
+		m := NewMetrics(prom.NewRegistry(), nil)
 		stats, stop := followWith(b, path, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m})
 		// Done when every record has been read: the alerts of the
 		// replays come before the backlog's last records.
 		deadline := time.Now().Add(10 * time.Minute)
-		for testutil.ToFloat64(m.Records) < float64(truth.Records) && time.Now().Before(deadline) {
+		for m.Records.Value() < float64(truth.Records) && time.Now().Before(deadline) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		stop()

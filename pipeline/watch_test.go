@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -186,7 +184,7 @@ func TestWatchPairsByTheSourcesOwnClock(t *testing.T) {
 // names, and /metrics must not grow with every pod ever seen.
 func TestWatchForgetsMetricsOfEndedSources(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
+	reg := prom.NewRegistry()
 	metrics := NewMetrics(reg, nil)
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Metrics: metrics, Deliver: func(context.Context, []alert.Alert) error { return nil }})
 	if err != nil {
@@ -203,10 +201,14 @@ func TestWatchForgetsMetricsOfEndedSources(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(metrics.Lines); n != 1 {
+	var exposed strings.Builder
+	if err := reg.Write(&exposed); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(exposed.String(), "\ngraceguard_lines_read_total{"); n != 1 {
 		t.Errorf("%d lines-read series, want 1 (the pod that stays)", n)
 	}
-	if v := testutil.ToFloat64(metrics.Lines.WithLabelValues("openunison/orchestra-2/orchestra")); v != 1 {
+	if v := metrics.Lines.WithLabelValues("openunison/orchestra-2/orchestra").Value(); v != 1 {
 		t.Errorf("the remaining pod's count is %v, want 1", v)
 	}
 }

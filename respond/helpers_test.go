@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/kubefake"
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/prom"
 )
 
 const (
@@ -35,7 +33,7 @@ type harness struct {
 	api     *kubefake.Server
 	r       *Responder
 	metrics *Metrics
-	reg     *prometheus.Registry
+	reg     *prom.Registry
 	log     *testsync.Buffer
 
 	mu        sync.Mutex
@@ -44,7 +42,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opt Options) *harness {
 	t.Helper()
-	h := &harness{t: t, api: kubefake.New(t), reg: prometheus.NewRegistry(), log: &testsync.Buffer{}}
+	h := &harness{t: t, api: kubefake.New(t), reg: prom.NewRegistry(), log: &testsync.Buffer{}}
 	h.api.AddOidcSession(ns, "f1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", DNHash(victim), "kubernetes", tokenMarker)
 	h.api.AddOidcSession(ns, "f2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2", DNHash(victim), "kubernetes", tokenMarker)
 	h.api.AddOidcSession(ns, "f3aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3", DNHash(bystander), "kubernetes", tokenMarker)
@@ -111,8 +109,6 @@ func (h *harness) requests(method, suffix string) int {
 	}
 	return n
 }
-
-func (h *harness) counter(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 
 var alertSeq atomic.Int64
 

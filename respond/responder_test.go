@@ -53,13 +53,13 @@ func TestCriticalReplayEndsThatUsersSessionsOnce(t *testing.T) {
 	if !strings.HasPrefix(reqs[1].Accept, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1") {
 		t.Errorf("list Accept %q: want metadata only", reqs[1].Accept)
 	}
-	if got := h.counter(h.metrics.SessionsEnded); got != 2 {
+	if got := h.metrics.SessionsEnded.Value(); got != 2 {
 		t.Errorf("sessions ended metric %v, want 2", got)
 	}
-	if got := h.counter(h.metrics.Revocations.WithLabelValues("ended")); got != 1 {
+	if got := h.metrics.Revocations.WithLabelValues("ended").Value(); got != 1 {
 		t.Errorf("revocations{ended} %v, want 1", got)
 	}
-	if got := h.counter(h.metrics.HeldBack.WithLabelValues("per_user")); got != 1 {
+	if got := h.metrics.HeldBack.WithLabelValues("per_user").Value(); got != 1 {
 		t.Errorf("held back{per_user} %v, want 1", got)
 	}
 	if !strings.Contains(h.log.String(), `"msg":"ended sessions"`) || !strings.Contains(h.log.String(), `"sessions":2`) {
@@ -172,7 +172,7 @@ func TestOverallRateLimit(t *testing.T) {
 	if first.Status != alert.ResponseEnded || second.Status != alert.ResponseHeldBack || !strings.Contains(second.HeldBack, "overall limit 1 per 1h0m0s") {
 		t.Fatalf("responses %+v, %+v: want the second held back by the overall limit", first, second)
 	}
-	if got := h.counter(h.metrics.HeldBack.WithLabelValues("overall")); got != 1 {
+	if got := h.metrics.HeldBack.WithLabelValues("overall").Value(); got != 1 {
 		t.Errorf("held back{overall} %v, want 1", got)
 	}
 	if got := len(h.api.OidcSessions(ns)); got != 2 {
@@ -208,7 +208,7 @@ func TestAPIOutageIsRetriedAndReported(t *testing.T) {
 		if r.Status != alert.ResponseEnded || r.Attempts != 3 || r.Sessions != 2 {
 			t.Fatalf("response %+v: want ended on the third attempt", r)
 		}
-		if got := h.counter(h.metrics.Failures); got != 2 {
+		if got := h.metrics.Failures.Value(); got != 2 {
 			t.Errorf("failures %v, want 2", got)
 		}
 		if !strings.Contains(h.log.String(), "retrying") {
@@ -223,7 +223,7 @@ func TestAPIOutageIsRetriedAndReported(t *testing.T) {
 		if r.Status != alert.ResponseFailed || r.Attempts != 3 || !strings.Contains(r.Error, "503") {
 			t.Fatalf("response %+v: want failed after 3 attempts, naming the 503", r)
 		}
-		if got := h.counter(h.metrics.Revocations.WithLabelValues("failed")); got != 1 {
+		if got := h.metrics.Revocations.WithLabelValues("failed").Value(); got != 1 {
 			t.Errorf("revocations{failed} %v", got)
 		}
 		if !strings.HasPrefix(r.Text(), "sessions not ended: ") {
@@ -260,7 +260,7 @@ func TestDeliveryNeverWaitsLongerThanTheBound(t *testing.T) {
 	if r.Status != alert.ResponsePending {
 		t.Fatalf("response %+v: want pending", r)
 	}
-	waitFor(t, "the revocation to finish", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("ended")) == 1 })
+	waitFor(t, "the revocation to finish", func() bool { return h.metrics.Revocations.WithLabelValues("ended").Value() == 1 })
 	if len(h.api.OidcSessions(ns)) != 2 {
 		t.Error("the pending revocation did not end the sessions")
 	}
@@ -351,10 +351,10 @@ func TestNoWaitWhileTheAPIFails(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second || (r.Status != alert.ResponsePending && r.Status != alert.ResponseFailed) {
 		t.Errorf("second alert: %+v after %s, want it not waited for (pending, or already failed)", r, took)
 	}
-	waitFor(t, "the second revocation", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("failed")) == 2 })
+	waitFor(t, "the second revocation", func() bool { return h.metrics.Revocations.WithLabelValues("failed").Value() == 2 })
 	h.api.FailOidc(0, 0)
 	h.send(replay(breakGlass, alert.Critical)) // leaves at once; its revocation passes
-	waitFor(t, "a revocation to pass", func() bool { return h.counter(h.metrics.Revocations.WithLabelValues("ended")) == 1 })
+	waitFor(t, "a revocation to pass", func() bool { return h.metrics.Revocations.WithLabelValues("ended").Value() == 1 })
 	if r := h.send(replay("uid=someone,o=Tremolo", alert.Critical))[0].Response; r.Status != alert.ResponseEnded {
 		t.Errorf("after recovery: %+v, want ended (waited for)", r)
 	}

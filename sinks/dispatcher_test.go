@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/slack-go/slack"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/prom"
 )
 
 // sleepRecorder stands in for the retry loop's sleep: it records each wait
@@ -408,7 +407,7 @@ func TestDigestWhenManyWait(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
+	reg := prom.NewRegistry()
 	m := NewMetrics(reg)
 	dir := t.TempDir()
 	sink := &fakeSink{errs: []error{&statusError{Code: 500}, slack.SlackErrorResponse{Err: "msg_too_long"}}}
@@ -429,17 +428,17 @@ func TestMetrics(t *testing.T) {
 		var got float64
 		switch name {
 		case "sent":
-			got = value(t, m.Sent.WithLabelValues("s"))
+			got = m.Sent.WithLabelValues("s").Value()
 		case "retried":
-			got = value(t, m.Retried.WithLabelValues("s"))
+			got = m.Retried.WithLabelValues("s").Value()
 		case "failed":
-			got = value(t, m.Failed.WithLabelValues("s"))
+			got = m.Failed.WithLabelValues("s").Value()
 		case "dead":
-			got = value(t, m.DeadLettered.WithLabelValues("s", "permanent"))
+			got = m.DeadLettered.WithLabelValues("s", "permanent").Value()
 		case "dup":
-			got = value(t, m.Duplicates.WithLabelValues("s"))
+			got = m.Duplicates.WithLabelValues("s").Value()
 		case "queue":
-			got = value(t, m.Queue.WithLabelValues("s"))
+			got = m.Queue.WithLabelValues("s").Value()
 		}
 		if got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -473,19 +472,6 @@ func TestJournalCompactsOnStart(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[1], `"op":"delivered"`) || strings.Count(lines[1], `"id0`) != 100 {
 		t.Errorf("journal after close:\n%s", strings.Join(lines, "\n"))
 	}
-}
-
-// value reads a counter or gauge.
-func value(t *testing.T, m prometheus.Metric) float64 {
-	t.Helper()
-	var pb dto.Metric
-	if err := m.Write(&pb); err != nil {
-		t.Fatal(err)
-	}
-	if pb.Counter != nil {
-		return pb.Counter.GetValue()
-	}
-	return pb.Gauge.GetValue()
 }
 
 func TestAlertsWithoutIDAreNeverDuplicates(t *testing.T) {

@@ -12,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/prom"
 )
 
 // TestThrottleAtItsCap feeds a sink's throttle a flood of alerts for
@@ -74,8 +72,8 @@ func TestThrottleAtItsCap(t *testing.T) {
 // /metrics counts them, read over HTTP as Prometheus reads it.
 func TestThrottleEvictionsOnMetrics(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	reg := prom.NewRegistry()
+	srv := httptest.NewServer(reg.Handler())
 	defer srv.Close()
 	sink := &fakeSink{}
 	d, err := newDispatcher(DispatcherOptions{Metrics: NewMetrics(reg)},

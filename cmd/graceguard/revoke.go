@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/pipeline"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/respond"
 	"github.com/graceguard/graceguard/source/kube"
 )
@@ -92,7 +92,7 @@ func parseLimit(s string) (respond.Limit, error) {
 // start makes the Responder, with the pod-log source's credentials (the
 // service account in a cluster, else --kubeconfig and --kube-context), and
 // runs it; nil when --revoke is off. stop lets queued revocations finish.
-func (r *revokeFlags) start(ctx context.Context, k kubeFlags, claims pipeline.Claimer, reg prometheus.Registerer, logger *slog.Logger) (*respond.Responder, func(), error) {
+func (r *revokeFlags) start(ctx context.Context, k kubeFlags, claims pipeline.Claimer, reg *prom.Registry, logger *slog.Logger) (*respond.Responder, func(), error) {
 	if !r.enabled() {
 		return nil, func() {}, nil
 	}

@@ -15,14 +15,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/pipeline"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/sinks"
 	"github.com/graceguard/graceguard/source"
@@ -218,8 +216,8 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		return stateDirError(err)
 	}
 	defer state.close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := prom.NewRegistry()
+	reg.MustRegister(prom.NewGoCollector(), prom.NewProcessCollector())
 	sinkMetrics := sinks.NewMetrics(reg)
 	slot := &sinkSlot{build: func(cfgs []sinks.Config) (*sinks.Dispatcher, error) {
 		return buildDispatcher(cfgs, o.stateDir, sinkMetrics, logger)
@@ -358,7 +356,7 @@ func (o *watchOptions) reload(ctx context.Context, minSev alert.Severity, w *pip
 }
 
 // serveOps serves /healthz, /readyz and /metrics.
-func serveOps(o *watchOptions, reg *prometheus.Registry, w *pipeline.Watcher, logger *slog.Logger) (func(), error) {
+func serveOps(o *watchOptions, reg *prom.Registry, w *pipeline.Watcher, logger *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return nil, usageErrorf("--listen %s: %v", o.listen, err)
@@ -383,7 +381,7 @@ func serveOps(o *watchOptions, reg *prometheus.Registry, w *pipeline.Watcher, lo
 			}
 		}
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", reg.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -244,3 +244,19 @@ func TestChildrenKeyedByEveryValue(t *testing.T) {
 		t.Errorf("children %v %v %v, want 1 2 3", a, b, c)
 	}
 }
+
+// A label value that is not UTF-8 (a file name may hold any bytes) goes
+// out with U+FFFD for its invalid bytes, as Prometheus would refuse the
+// scrape; values differing only there are one series.
+func TestLabelValuesAreValidUTF8(t *testing.T) {
+	t.Parallel()
+	r := NewRegistry()
+	v := NewCounterVec(Opts{Name: "lines_total", Help: "h"}, []string{"source"})
+	v.WithLabelValues("app\xff.log").Inc()
+	v.WithLabelValues("app\xfe.log").Inc()
+	r.MustRegister(v)
+	want := "# HELP lines_total h\n# TYPE lines_total counter\nlines_total{source=\"app\uFFFD.log\"} 2\n"
+	if got := exposition(t, r); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

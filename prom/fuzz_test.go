@@ -3,11 +3,12 @@ package prom
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzLabelValueEscaping: whatever bytes a label value or a help text
 // holds, the exposition keeps to its lines (HELP, TYPE, one a sample) and
-// reads back to what was given.
+// reads back to what was given, a label value's invalid UTF-8 as U+FFFD.
 func FuzzLabelValueEscaping(f *testing.F) {
 	for _, s := range []string{"", "plain", `"`, `\`, "\n", `\n`, `\"`, "a\"b\\c\nd", "\r\t\x00", "\xff\xfe", "}", `="x",y="`, "日本"} {
 		f.Add(s, s)
@@ -33,9 +34,13 @@ func FuzzLabelValueEscaping(f *testing.F) {
 		samples := map[[2]string]string{}
 		for _, l := range lines[2:] {
 			a, b, val := parseSample(t, l)
+			if !utf8.ValidString(a) || !utf8.ValidString(b) {
+				t.Errorf("sample %q: a label value is not UTF-8", l)
+			}
 			samples[[2]string{a, b}] = val
 		}
-		if samples[[2]string{value, "\"\\\n"}] != "1" || samples[[2]string{"", value}] != "2" {
+		valid := strings.ToValidUTF8(value, "\uFFFD")
+		if samples[[2]string{valid, "\"\\\n"}] != "1" || samples[[2]string{"", valid}] != "2" {
 			t.Errorf("samples %q do not read back to the label values %q", lines[2:], value)
 		}
 	})

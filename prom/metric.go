@@ -18,8 +18,10 @@ package prom
 
 import (
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Opts name and describe a metric.
@@ -118,6 +120,7 @@ func key(labelValues []string) string {
 
 func (v *vec[M]) with(labelValues []string) *M {
 	v.desc.checkLabelValues(labelValues)
+	labelValues = validUTF8(labelValues)
 	k := key(labelValues)
 	v.mu.RLock()
 	m := v.children[k]
@@ -217,4 +220,23 @@ func NewCounterFunc(o Opts, read func() float64) Collector {
 // must be safe to call from the scraping goroutine.
 func NewGaugeFunc(o Opts, read func() float64) Collector {
 	return funcMetric{NewDesc(o.Name, o.Help, GaugeValue), read}
+}
+
+// validUTF8 is labelValues with every invalid UTF-8 sequence replaced by
+// U+FFFD (a copy where one is). Label values are often file names, which
+// Linux lets hold any bytes, and Prometheus refuses a whole scrape over a
+// label value that is not UTF-8 (client_golang panicked instead). Values
+// that differ only in their invalid bytes become one series.
+func validUTF8(labelValues []string) []string {
+	for i, v := range labelValues {
+		if utf8.ValidString(v) {
+			continue
+		}
+		valid := append([]string(nil), labelValues...)
+		for j := i; j < len(valid); j++ {
+			valid[j] = strings.ToValidUTF8(valid[j], string(utf8.RuneError))
+		}
+		return valid
+	}
+	return labelValues
 }

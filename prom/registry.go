@@ -127,7 +127,7 @@ type summary struct {
 // label value for each of d's labels.
 func (s *Scrape) Emit(d *Desc, v float64, labelValues ...string) {
 	d.checkLabelValues(labelValues)
-	s.emit(d, v, append([]string(nil), labelValues...))
+	s.emit(d, v, append([]string(nil), validUTF8(labelValues)...))
 }
 
 // emit is Emit for label values that will not change before the
@@ -294,7 +294,8 @@ func (d *Desc) appendSample(b []byte, suffix string, labelValues []string, quant
 
 // appendEscaped escapes a help text (backslash and newline) or, quoted, a
 // label value (and the double quote): the format's only escapes, so every
-// other byte, invalid UTF-8 included, goes out as it is.
+// other byte goes out as it is (label values are valid UTF-8 by then:
+// validUTF8).
 func appendEscaped(b []byte, s string, quoted bool) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {

@@ -120,10 +120,12 @@ var applyFile string
 
 // applySource is redis.lua as sent: every round trip loads it (SCRIPT
 // LOAD, which hashes it) and the comments are most of it, so they go; each
-// line stays, empty, and Redis's errors name redis.lua's line.
-var applySource = stripLuaComments(applyFile)
+// line stays, empty, and Redis's errors name redis.lua's line. Made at
+// first use, with the scripts below, not at every start of every command
+// (a scan never talks to Redis).
+var applySource = sync.OnceValue(func() string { return stripLuaComments(applyFile) })
 
-var applyScript = redis.NewScript(applySource)
+var applyScript = sync.OnceValue(func() *redis.Script { return redis.NewScript(applySource()) })
 
 // stripLuaComments empties the lines that are comments and drops every
 // line's indentation. redis.lua has no long strings or comments ([[ ]]),
@@ -169,7 +171,7 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 // server out of memory, a read-only replica after a failover, an ACL that
 // forbids scripts, or a Redis older than 7 (SET NX GET) all answer PING.
 func (r *Redis) Check(ctx context.Context) error {
-	if err := applyScript.Load(ctx, r.client).Err(); err != nil {
+	if err := applyScript().Load(ctx, r.client).Err(); err != nil {
 		return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
 	}
 	err := r.client.Do(ctx, "SET", r.prefix+"probe:"+r.owner, 1, "NX", "GET", "PX", 60_000).Err()
@@ -507,7 +509,7 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 	// were applied. Loading a script Redis has costs it a hash of the
 	// source, a few µs a batch.
 	if len(batch) > 0 { // a refusal's lookup alone (StartMovesFrom) calls no history script
-		q.do(ctx, "SCRIPT", "LOAD", applySource)
+		q.do(ctx, "SCRIPT", "LOAD", applySource())
 	}
 	g := newPlainGroup()
 	var run []Observation
@@ -559,7 +561,7 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript.Run(ctx, c, nil, r.args([]Observation{obs}, "", "", nil)...)
+	return applyScript().Run(ctx, c, nil, r.args([]Observation{obs}, "", "", nil)...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
@@ -834,12 +836,14 @@ func (r *Redis) Claim(ctx context.Context, id string, ttl time.Duration) (bool, 
 
 // unclaimScript deletes a claim only if this owner holds it: after an
 // outage another watcher may have claimed the id since.
-var unclaimScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+var unclaimScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+})
 
 // Unclaim releases an id this owner claimed and could not deliver, so a
 // later read can send it.
 func (r *Redis) Unclaim(ctx context.Context, id string) error {
-	if err := unclaimScript.Run(ctx, r.client, []string{r.prefix + "sent:" + id}, r.owner).Err(); err != nil {
+	if err := unclaimScript().Run(ctx, r.client, []string{r.prefix + "sent:" + id}, r.owner).Err(); err != nil {
 		return fmt.Errorf("redis %s: release alert claim: %w", r.client.Options().Addr, err)
 	}
 	return nil

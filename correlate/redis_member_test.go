@@ -77,16 +77,16 @@ func TestEventNameAsSprintf(t *testing.T) {
 // Redis's errors (user_script:LINE) name redis.lua's.
 func TestScriptSentWithoutComments(t *testing.T) {
 	t.Parallel()
-	if got, want := strings.Count(applySource, "\n"), strings.Count(applyFile, "\n"); got != want {
+	if got, want := strings.Count(applySource(), "\n"), strings.Count(applyFile, "\n"); got != want {
 		t.Errorf("%d lines sent, redis.lua has %d", got, want)
 	}
-	for i, l := range strings.Split(applySource, "\n") {
+	for i, l := range strings.Split(applySource(), "\n") {
 		if strings.HasPrefix(l, "--") || strings.HasPrefix(l, " ") {
 			t.Errorf("line %d sent as %q", i+1, l)
 		}
 	}
 	for _, code := range []string{"local function gate()", "trimMoves()"} {
-		if !strings.Contains(applySource, "\n"+code+"\n") {
+		if !strings.Contains(applySource(), "\n"+code+"\n") {
 			t.Errorf("%q not sent", code)
 		}
 	}

@@ -30,7 +30,7 @@ type pipeQueue struct{ pipe redis.Pipeliner }
 func (q pipeQueue) do(ctx context.Context, args ...any) *redis.Cmd { return q.pipe.Do(ctx, args...) }
 
 func (q pipeQueue) evalSha(ctx context.Context, args []any) *redis.Cmd {
-	return applyScript.EvalSha(ctx, q.pipe, nil, args...)
+	return applyScript().EvalSha(ctx, q.pipe, nil, args...)
 }
 
 func (q pipeQueue) zadd(ctx context.Context, key, flag string, s scored) {
@@ -61,7 +61,7 @@ func (q *wireQueue) do(ctx context.Context, args ...any) *redis.Cmd {
 
 func (q *wireQueue) evalSha(ctx context.Context, args []any) *redis.Cmd {
 	cmd := redis.NewCmd(ctx, "evalsha")
-	q.buf = appendBulk(appendBulk(appendArray(q.buf, 3+len(args)), "evalsha"), applyScript.Hash())
+	q.buf = appendBulk(appendBulk(appendArray(q.buf, 3+len(args)), "evalsha"), applyScript().Hash())
 	q.buf = appendBulk(q.buf, "0")
 	var err error
 	if q.buf, err = appendArgs(q.buf, args); err != nil && q.err == nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,7 +34,7 @@ type movesSource interface {
 // users costs a lookup per user, an address with one a few commands.
 //
 // ARGV: history prefix, from, at (µs), SessionReach (µs).
-var movesScript = redis.NewScript(movesLua)
+var movesScript = sync.OnceValue(func() *redis.Script { return redis.NewScript(movesLua) })
 
 const movesLua = `
 local h, from, at, reach = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -70,7 +71,7 @@ func (r *Redis) MovesFrom(ctx context.Context, from netip.Addr, at time.Time) ([
 	if err != nil {
 		return nil, err
 	}
-	res, err := movesScript.Run(ctx, r.client, nil, r.movesArgs(from, at)...).StringSlice()
+	res, err := movesScript().Run(ctx, r.client, nil, r.movesArgs(from, at)...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: moved chains: %w", r.client.Options().Addr, err)
 	}

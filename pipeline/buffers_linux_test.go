@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/graceguard/graceguard/alert"
@@ -23,12 +22,7 @@ func hugeReadFile(t *testing.T, seed int64) string {
 // after the reader and the workers are done with them.
 func TestReadOfALargeFileFreesItsBuffersOnce(t *testing.T) {
 	t.Parallel()
-	f, err := os.Open(hugeReadFile(t, 13))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src := openSource(context.Background(), Input{Name: "x", R: f}, &ScanOptions{reading: readingRead})
+	src := openSource(context.Background(), Input{Name: "x", R: openTemp(t, hugeReadFile(t, 13))}, &ScanOptions{reading: readingRead})
 	bs := src.(*blockSource)
 	if bs.freeBuffers == nil {
 		t.Fatal("a file that fills every buffer is read into buffers on the heap, not huge pages")
@@ -67,11 +61,7 @@ func TestScanReadingHugeBuffersStopsEarly(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			f := openTemp(t, path)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			sum, err := Scan(ctx, []Input{{Name: path, R: f}}, ScanOptions{Rules: rules.Builtin(), reading: readingRead,

@@ -32,16 +32,22 @@ func mappedBlocks(t testing.TB, counts readerCounts, path string, size int, line
 	return mapBlocks(context.Background(), counts, mapPath(t, path), nil, size, nil, lines)
 }
 
-// mapPath maps the file at path, failing the test when it cannot (every
-// platform the tests run on has mmap).
-func mapPath(t testing.TB, path string) *fileMap {
+// openTemp opens the file at path for the rest of the test.
+func openTemp(t testing.TB, path string) *os.File {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	f2, n, ok := mappable(f)
+	return f
+}
+
+// mapPath maps the file at path, failing the test when it cannot (every
+// platform the tests run on has mmap).
+func mapPath(t testing.TB, path string) *fileMap {
+	t.Helper()
+	f2, n, ok := mappable(openTemp(t, path))
 	if !ok {
 		t.Fatalf("%s is not mappable", path)
 	}
@@ -106,13 +112,8 @@ func TestScanOfAFileMatchesAReader(t *testing.T) {
 	for name, reading := range map[string]fileReading{"mapped": readingMapped, "read": readingRead} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
 			var c collected
-			sum, err := Scan(context.Background(), []Input{{Name: "x", R: f}}, ScanOptions{Rules: rules.Builtin(), Deliver: c.deliver, reading: reading})
+			sum, err := Scan(context.Background(), []Input{{Name: "x", R: openTemp(t, path)}}, ScanOptions{Rules: rules.Builtin(), Deliver: c.deliver, reading: reading})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,11 +152,7 @@ func TestOpenSourceReadsAFileAsTold(t *testing.T) {
 		reading fileReading
 		mapped  bool
 	}{{"mapped", readingMapped, true}, {"read", readingRead, false}, {"left to the machine", readingAuto, mappingPays()}} {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src := openSource(context.Background(), Input{Name: path, R: f}, &ScanOptions{reading: tc.reading})
+		src := openSource(context.Background(), Input{Name: path, R: openTemp(t, path)}, &ScanOptions{reading: tc.reading})
 		bs, ok := src.(*blockSource)
 		if !ok {
 			t.Fatalf("%s: a %T, want the block reader", tc.name, src)
@@ -167,7 +164,6 @@ func TestOpenSourceReadsAFileAsTold(t *testing.T) {
 		if err := bs.finish(&sum); err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
 	}
 }
 

@@ -39,8 +39,9 @@ type blockSource struct {
 	// workErr is a worker's fault on a mapping (the file shrank), which
 	// ends the source at the block it hit.
 	workErr error
-	// running counts the goroutines that may touch the blocks' bytes; a
-	// mapping is released (unmap) only once they have ended.
+	// running counts the goroutines that may touch the blocks' bytes: a
+	// mapping (unmap) or the read buffers (freeBuffers) are released only
+	// once they have ended.
 	running sync.WaitGroup
 	unmap   func() error
 	// freeBuffers, when set, unmaps the read buffers (hugeBuffers);

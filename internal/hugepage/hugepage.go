@@ -5,9 +5,10 @@
 // slow (~10 us each on a guest whose page tables its hypervisor shadows)
 // that is most of what filling fresh memory costs.
 //
-// It only advises: where THP is off, or on other systems, memory is the
-// same memory in small pages. It must not hold memory of its own or decide
-// how much anyone needs; its callers size what they ask for.
+// It only advises: where THP is off, memory is the same memory in small
+// pages; on other systems Advise does nothing and Alloc fails, and callers
+// use the heap. It must not hold memory of its own or decide how much
+// anyone needs; its callers size what they ask for.
 package hugepage
 
 // Size is a PMD-mapped transparent huge page on amd64 and arm64 with 4 KiB

@@ -7,9 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Advise asks for huge pages for the huge pages wholly inside b; the rest
-// of b, and all of it where THP is off, stays in small pages. An error only
-// loses the advice.
+// Advise asks that the 2 MiB-aligned stretches wholly inside b be backed
+// by huge pages; the rest of b, and all of it where THP is off, stays in
+// small pages. An error only loses the advice.
 func Advise(b []byte) {
 	off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (Size - 1))
 	if end := off + (len(b)-off)&^(Size-1); off < end {

@@ -259,4 +259,18 @@ func TestLabelValuesAreValidUTF8(t *testing.T) {
 	if got := exposition(t, r); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
+	// A watcher forgets a gone file's series by the name it was made with.
+	if !v.DeleteLabelValues("app\xff.log") {
+		t.Error("the series of a name that is not UTF-8 cannot be deleted by that name")
+	}
+	if got := exposition(t, r); got != "" {
+		t.Errorf("after the delete:\n%s", got)
+	}
+	// A collector's own samples go out valid too.
+	r2 := NewRegistry()
+	d := NewDesc("files", "h", GaugeValue, "name")
+	r2.MustRegister(collectorFunc{[]*Desc{d}, func(s *Scrape) { s.Emit(d, 1, "x\xffy") }})
+	if got, want := exposition(t, r2), "# HELP files h\n# TYPE files gauge\nfiles{name=\"x\uFFFDy\"} 1\n"; got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
 }

@@ -32,6 +32,7 @@ type Opts struct {
 // value is a float64 updated atomically.
 type value struct{ bits atomic.Uint64 }
 
+// Value is the metric's value now.
 func (v *value) Value() float64 { return math.Float64frombits(v.bits.Load()) }
 
 func (v *value) set(f float64) { v.bits.Store(math.Float64bits(f)) }
@@ -67,7 +68,10 @@ func (c *Counter) Add(d float64) {
 	c.add(d)
 }
 
+// Describe is the counter's family.
 func (c *Counter) Describe() []*Desc { return []*Desc{c.desc} }
+
+// Collect reads the counter, at a scrape.
 func (c *Counter) Collect(s *Scrape) { s.emit(c.desc, c.Value(), c.labelValues) }
 
 // A Gauge goes up and down. It is safe for concurrent use.
@@ -80,13 +84,25 @@ type Gauge struct {
 // NewGauge makes a gauge; register it to expose it.
 func NewGauge(o Opts) *Gauge { return &Gauge{desc: NewDesc(o.Name, o.Help, GaugeValue)} }
 
+// Set sets the gauge to f.
 func (g *Gauge) Set(f float64) { g.set(f) }
-func (g *Gauge) Inc()          { g.add(1) }
-func (g *Gauge) Dec()          { g.add(-1) }
+
+// Inc adds 1.
+func (g *Gauge) Inc() { g.add(1) }
+
+// Dec takes 1 away.
+func (g *Gauge) Dec() { g.add(-1) }
+
+// Add adds d.
 func (g *Gauge) Add(d float64) { g.add(d) }
+
+// Sub takes d away.
 func (g *Gauge) Sub(d float64) { g.add(-d) }
 
+// Describe is the gauge's family.
 func (g *Gauge) Describe() []*Desc { return []*Desc{g.desc} }
+
+// Collect reads the gauge, at a scrape.
 func (g *Gauge) Collect(s *Scrape) { s.emit(g.desc, g.Value(), g.labelValues) }
 
 // vec holds a family's children, one per combination of label values, made
@@ -137,11 +153,15 @@ func (v *vec[M]) with(labelValues []string) *M {
 	return m
 }
 
+// delete forgets the child with these label values, as with() made it
+// (invalid UTF-8 replaced): two values that differ only in invalid bytes
+// share a child, so forgetting one forgets both until the other is used
+// again.
 func (v *vec[M]) delete(labelValues []string) bool {
 	if len(labelValues) != len(v.desc.labels) {
 		return false
 	}
-	k := key(labelValues)
+	k := key(validUTF8(labelValues))
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	_, ok := v.children[k]
@@ -200,26 +220,29 @@ func (v *GaugeVec) DeleteLabelValues(labelValues ...string) bool { return v.dele
 
 func (v *GaugeVec) Collect(s *Scrape) { v.each(func(g *Gauge) { g.Collect(s) }) }
 
-// A funcMetric is read by calling a function at each scrape, for counts
+// A FuncMetric is read by calling a function at each scrape, for counts
 // another part of the program keeps.
-type funcMetric struct {
+type FuncMetric struct {
 	desc *Desc
 	read func() float64
 }
 
-func (f funcMetric) Describe() []*Desc { return []*Desc{f.desc} }
-func (f funcMetric) Collect(s *Scrape) { s.emit(f.desc, f.read(), nil) }
+// Describe is the metric's family.
+func (f *FuncMetric) Describe() []*Desc { return []*Desc{f.desc} }
+
+// Collect reads the metric, at a scrape.
+func (f *FuncMetric) Collect(s *Scrape) { s.emit(f.desc, f.read(), nil) }
 
 // NewCounterFunc is a counter whose value read returns at each scrape; read
 // must be safe to call from the scraping goroutine, and never go down.
-func NewCounterFunc(o Opts, read func() float64) Collector {
-	return funcMetric{NewDesc(o.Name, o.Help, CounterValue), read}
+func NewCounterFunc(o Opts, read func() float64) *FuncMetric {
+	return &FuncMetric{NewDesc(o.Name, o.Help, CounterValue), read}
 }
 
 // NewGaugeFunc is a gauge whose value read returns at each scrape; read
 // must be safe to call from the scraping goroutine.
-func NewGaugeFunc(o Opts, read func() float64) Collector {
-	return funcMetric{NewDesc(o.Name, o.Help, GaugeValue), read}
+func NewGaugeFunc(o Opts, read func() float64) *FuncMetric {
+	return &FuncMetric{NewDesc(o.Name, o.Help, GaugeValue), read}
 }
 
 // validUTF8 is labelValues with every invalid UTF-8 sequence replaced by

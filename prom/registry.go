@@ -192,7 +192,9 @@ func (r *Registry) Write(w io.Writer) error {
 	return err
 }
 
-// Handler serves the exposition, as /metrics.
+// Handler serves the exposition, as /metrics: uncompressed, and with the
+// format's Content-Type alone (promhttp adds gzip and an escaping
+// parameter; Prometheus reads either).
 func (r *Registry) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		b, err := r.appendText(nil)
@@ -206,13 +208,22 @@ func (r *Registry) Handler() http.Handler {
 	})
 }
 
-func (r *Registry) appendText(b []byte) ([]byte, error) {
+// collect runs every collector for one scrape. The lock is released even
+// when a collector panics (a family it did not describe, a wrong label
+// count): net/http recovers from the panic, and a lock left held would
+// block every later scrape and registration.
+func (r *Registry) collect() *Scrape {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	s := &Scrape{reg: r, families: make(map[*Desc]*family, len(r.descs))}
 	for _, c := range r.collectors {
 		c.Collect(s)
 	}
-	r.mu.RUnlock()
+	return s
+}
+
+func (r *Registry) appendText(b []byte) ([]byte, error) {
+	s := r.collect()
 	fams := make([]*family, 0, len(s.families))
 	for _, f := range s.families {
 		fams = append(fams, f)

@@ -9,38 +9,76 @@ import (
 	"time"
 )
 
-// goCollector exposes the Go runtime's state under client_golang's names,
-// types and help texts, for the families dashboards use; it reads them with
-// runtime.ReadMemStats and debug.ReadGCStats, not runtime/metrics, whose
-// tables are what made client_golang's start slow.
-type goCollector struct {
-	goroutines, threads, info, gc, alloc, heapInuse, heapObjects, sys *Desc
+// GoCollector exposes the Go runtime's state under client_golang's names,
+// types and help texts: go_goroutines, go_threads, go_info{version},
+// go_gc_duration_seconds (a summary of the GC pauses), and every
+// go_memstats_* family client_golang read from runtime.MemStats. It reads
+// them with runtime.ReadMemStats and debug.ReadGCStats, not
+// runtime/metrics, whose tables were what made client_golang's start slow.
+// ReadMemStats stops the world for microseconds, once a scrape.
+type GoCollector struct {
+	goroutines, threads, info, gc, lastGC *Desc
+	memstats                              []memstat
 }
 
-// NewGoCollector exposes go_goroutines, go_threads, go_info{version},
-// go_gc_duration_seconds (a summary of the GC pauses), and
-// go_memstats_alloc_bytes, _heap_inuse_bytes, _heap_objects and _sys_bytes.
-func NewGoCollector() Collector {
-	return &goCollector{
+// memstat is a go_memstats_* family and the MemStats field it reads.
+type memstat struct {
+	desc *Desc
+	read func(*runtime.MemStats) uint64
+}
+
+// NewGoCollector makes the Go runtime's collector; register it to expose it.
+func NewGoCollector() *GoCollector {
+	c := &GoCollector{
 		goroutines: NewDesc("go_goroutines", "Number of goroutines that currently exist.", GaugeValue),
 		threads:    NewDesc("go_threads", "Number of OS threads created.", GaugeValue),
 		info:       NewDesc("go_info", "Information about the Go environment.", GaugeValue, "version"),
 		gc:         NewDesc("go_gc_duration_seconds", "A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.", summaryValue),
-		alloc: NewDesc("go_memstats_alloc_bytes",
-			"Number of bytes allocated in heap and currently in use. Equals to /memory/classes/heap/objects:bytes.", GaugeValue),
-		heapInuse: NewDesc("go_memstats_heap_inuse_bytes",
-			"Number of heap bytes that are in use. Equals to /memory/classes/heap/objects:bytes + /memory/classes/heap/unused:bytes", GaugeValue),
-		heapObjects: NewDesc("go_memstats_heap_objects",
-			"Number of currently allocated objects. Equals to /gc/heap/objects:objects.", GaugeValue),
-		sys: NewDesc("go_memstats_sys_bytes", "Number of bytes obtained from system. Equals to /memory/classes/total:byte.", GaugeValue),
+		lastGC:     NewDesc("go_memstats_last_gc_time_seconds", "Number of seconds since 1970 of last garbage collection.", GaugeValue),
 	}
+	for _, m := range []struct {
+		name, help string
+		typ        ValueType
+		read       func(*runtime.MemStats) uint64
+	}{
+		{"alloc_bytes", "Number of bytes allocated in heap and currently in use. Equals to /memory/classes/heap/objects:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.Alloc }},
+		{"alloc_bytes_total", "Total number of bytes allocated in heap until now, even if released already. Equals to /gc/heap/allocs:bytes.", CounterValue, func(ms *runtime.MemStats) uint64 { return ms.TotalAlloc }},
+		{"sys_bytes", "Number of bytes obtained from system. Equals to /memory/classes/total:byte.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.Sys }},
+		{"mallocs_total", "Total number of heap objects allocated, both live and gc-ed. Semantically a counter version for go_memstats_heap_objects gauge. Equals to /gc/heap/allocs:objects + /gc/heap/tiny/allocs:objects.", CounterValue, func(ms *runtime.MemStats) uint64 { return ms.Mallocs }},
+		{"frees_total", "Total number of heap objects frees. Equals to /gc/heap/frees:objects + /gc/heap/tiny/allocs:objects.", CounterValue, func(ms *runtime.MemStats) uint64 { return ms.Frees }},
+		{"heap_alloc_bytes", "Number of heap bytes allocated and currently in use, same as go_memstats_alloc_bytes. Equals to /memory/classes/heap/objects:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.HeapAlloc }},
+		{"heap_sys_bytes", "Number of heap bytes obtained from system. Equals to /memory/classes/heap/objects:bytes + /memory/classes/heap/unused:bytes + /memory/classes/heap/released:bytes + /memory/classes/heap/free:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.HeapSys }},
+		{"heap_idle_bytes", "Number of heap bytes waiting to be used. Equals to /memory/classes/heap/released:bytes + /memory/classes/heap/free:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.HeapIdle }},
+		{"heap_inuse_bytes", "Number of heap bytes that are in use. Equals to /memory/classes/heap/objects:bytes + /memory/classes/heap/unused:bytes", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.HeapInuse }},
+		{"heap_released_bytes", "Number of heap bytes released to OS. Equals to /memory/classes/heap/released:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.HeapReleased }},
+		{"heap_objects", "Number of currently allocated objects. Equals to /gc/heap/objects:objects.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.HeapObjects }},
+		{"stack_inuse_bytes", "Number of bytes obtained from system for stack allocator in non-CGO environments. Equals to /memory/classes/heap/stacks:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.StackInuse }},
+		{"stack_sys_bytes", "Number of bytes obtained from system for stack allocator. Equals to /memory/classes/heap/stacks:bytes + /memory/classes/os-stacks:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.StackSys }},
+		{"mspan_inuse_bytes", "Number of bytes in use by mspan structures. Equals to /memory/classes/metadata/mspan/inuse:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.MSpanInuse }},
+		{"mspan_sys_bytes", "Number of bytes used for mspan structures obtained from system. Equals to /memory/classes/metadata/mspan/inuse:bytes + /memory/classes/metadata/mspan/free:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.MSpanSys }},
+		{"mcache_inuse_bytes", "Number of bytes in use by mcache structures. Equals to /memory/classes/metadata/mcache/inuse:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.MCacheInuse }},
+		{"mcache_sys_bytes", "Number of bytes used for mcache structures obtained from system. Equals to /memory/classes/metadata/mcache/inuse:bytes + /memory/classes/metadata/mcache/free:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.MCacheSys }},
+		{"buck_hash_sys_bytes", "Number of bytes used by the profiling bucket hash table. Equals to /memory/classes/profiling/buckets:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.BuckHashSys }},
+		{"gc_sys_bytes", "Number of bytes used for garbage collection system metadata. Equals to /memory/classes/metadata/other:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.GCSys }},
+		{"other_sys_bytes", "Number of bytes used for other system allocations. Equals to /memory/classes/other:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.OtherSys }},
+		{"next_gc_bytes", "Number of heap bytes when next garbage collection will take place. Equals to /gc/heap/goal:bytes.", GaugeValue, func(ms *runtime.MemStats) uint64 { return ms.NextGC }},
+	} {
+		c.memstats = append(c.memstats, memstat{NewDesc("go_memstats_"+m.name, m.help, m.typ), m.read})
+	}
+	return c
 }
 
-func (c *goCollector) Describe() []*Desc {
-	return []*Desc{c.goroutines, c.threads, c.info, c.gc, c.alloc, c.heapInuse, c.heapObjects, c.sys}
+// Describe is the collector's families.
+func (c *GoCollector) Describe() []*Desc {
+	ds := []*Desc{c.goroutines, c.threads, c.info, c.gc, c.lastGC}
+	for _, m := range c.memstats {
+		ds = append(ds, m.desc)
+	}
+	return ds
 }
 
-func (c *goCollector) Collect(s *Scrape) {
+// Collect reads the runtime's state, at a scrape.
+func (c *GoCollector) Collect(s *Scrape) {
 	s.emit(c.goroutines, float64(runtime.NumGoroutine()), nil)
 	threads, _ := runtime.ThreadCreateProfile(nil)
 	s.emit(c.threads, float64(threads), nil)
@@ -59,26 +97,26 @@ func (c *goCollector) Collect(s *Scrape) {
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	s.emit(c.alloc, float64(ms.Alloc), nil)
-	s.emit(c.heapInuse, float64(ms.HeapInuse), nil)
-	s.emit(c.heapObjects, float64(ms.HeapObjects), nil)
-	s.emit(c.sys, float64(ms.Sys), nil)
+	s.emit(c.lastGC, float64(ms.LastGC)/1e9, nil)
+	for _, m := range c.memstats {
+		s.emit(m.desc, float64(m.read(&ms)), nil)
+	}
 }
 
-// processCollector exposes the process's CPU time, memory, file
+// ProcessCollector exposes the process's CPU time, memory, file
 // descriptors and start time under client_golang's names, read from Linux's
 // /proc. Elsewhere those files are missing and it emits nothing of them,
 // without an error: process metrics are a convenience, never a reason for
 // a scrape to fail.
-type processCollector struct {
+type ProcessCollector struct {
 	cpu, rss, vsize, openFDs, maxFDs, start *Desc
 }
 
 // NewProcessCollector exposes process_cpu_seconds_total,
 // process_resident_memory_bytes, process_virtual_memory_bytes,
 // process_open_fds, process_max_fds and process_start_time_seconds.
-func NewProcessCollector() Collector {
-	return &processCollector{
+func NewProcessCollector() *ProcessCollector {
+	return &ProcessCollector{
 		cpu:     NewDesc("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", CounterValue),
 		rss:     NewDesc("process_resident_memory_bytes", "Resident memory size in bytes.", GaugeValue),
 		vsize:   NewDesc("process_virtual_memory_bytes", "Virtual memory size in bytes.", GaugeValue),
@@ -88,7 +126,8 @@ func NewProcessCollector() Collector {
 	}
 }
 
-func (c *processCollector) Describe() []*Desc {
+// Describe is the collector's families.
+func (c *ProcessCollector) Describe() []*Desc {
 	return []*Desc{c.cpu, c.rss, c.vsize, c.openFDs, c.maxFDs, c.start}
 }
 
@@ -96,7 +135,8 @@ func (c *processCollector) Describe() []*Desc {
 // architecture graceguard is built for (procfs assumes the same).
 const userHZ = 100
 
-func (c *processCollector) Collect(s *Scrape) {
+// Collect reads /proc, at a scrape.
+func (c *ProcessCollector) Collect(s *Scrape) {
 	if st, ok := readProcStat(); ok {
 		s.emit(c.cpu, float64(st.utime+st.stime)/userHZ, nil)
 		s.emit(c.vsize, float64(st.vsize), nil)

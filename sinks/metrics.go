@@ -3,8 +3,9 @@ package sinks
 import "github.com/graceguard/graceguard/prom"
 
 // Metrics are what the Dispatcher counts per sink, in Prometheus form
-// (package prom). Counts are of alerts, not messages, except retries (attempts) and the queue (groups waiting), so a
-// digest of forty alerts counts forty sent.
+// (package prom). Counts are of alerts, not messages, except retries
+// (attempts) and the queue (groups waiting), so a digest of forty alerts
+// counts forty sent.
 type Metrics struct {
 	Sent         *prom.CounterVec // by sink
 	Retried      *prom.CounterVec // failed attempts that will be tried again, by sink

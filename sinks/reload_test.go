@@ -102,7 +102,10 @@ func TestReloadKeepsJournal(t *testing.T) {
 	if err := d.Reload(context.Background(), []Config{webhookCfg("hook", down.URL, alert.Info)}); err != nil {
 		t.Fatal(err)
 	}
-	if st := d.Stats(); st[0].Queued != 1 || st[0].Retried != 1 {
+	// The reloaded sink tries the group at once (its worker starts anew),
+	// and that attempt may already have failed when the stats are read
+	// (a fresh-clone CI run saw 2): the count carries over, never back to 0.
+	if st := d.Stats(); st[0].Queued != 1 || st[0].Retried < 1 {
 		t.Errorf("stats after reload %+v, want the group queued and the retry counted", st)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

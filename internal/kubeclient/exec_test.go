@@ -21,7 +21,6 @@ import (
 // status are the test's too.
 type plugin struct {
 	t     *testing.T
-	dir   string
 	path  string
 	state string
 }
@@ -36,13 +35,32 @@ printf '%s|' "$@" > "$STATE/args"
 sed "s/{{RUN}}/$n/g" "$STATE/out"
 `
 
+// pluginPath is pluginScript's file, written once before any test runs.
+// A test writing its own while another test forks a plugin could have its
+// write descriptor inherited by that child until the child execs, and its
+// own exec then fail with "text file busy" (ETXTBSY, golang/go#22315): a
+// fresh clone's go test ./... saw it in TestExecConcurrent.
+var pluginPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kubeclient-plugin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pluginPath = filepath.Join(dir, "plugin")
+	if err := os.WriteFile(pluginPath, []byte(pluginScript), 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func newPlugin(t *testing.T) *plugin {
 	t.Helper()
-	dir := t.TempDir()
-	p := &plugin{t: t, dir: dir, path: filepath.Join(dir, "plugin"), state: filepath.Join(dir, "state")}
-	if err := os.WriteFile(p.path, []byte(pluginScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	p := &plugin{t: t, path: pluginPath, state: filepath.Join(t.TempDir(), "state")}
 	if err := os.Mkdir(p.state, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,19 @@ func newTestFailover(t *testing.T, srv *redistest.Server) *Failover {
 	return f
 }
 
+// learnedElsewhere has another watcher learn u's login an hour before t0,
+// so that only Redis knows it, and returns that time.
+func learnedElsewhere(t *testing.T, srv *redistest.Server, u UserID) time.Time {
+	t.Helper()
+	other := NewRedis(redis.NewClient(failoverOptions(t, srv)), RedisOptions{Owner: "other"})
+	defer other.Close()
+	at := t0.Add(-time.Hour)
+	if err := other.Learn(context.Background(), []Observation{{User: u, Time: at, IP: netip.MustParseAddr("203.0.113.7"), Action: Login}}); err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
 // Batches started one after another without waiting reach Redis in the
 // order they were started, and each is answered with Redis's facts as they
 // stood after the batches before it.
@@ -55,14 +68,7 @@ func TestFailoverBatchesOnTheirWayKeepOrder(t *testing.T) {
 	srv := redistest.Start(t)
 	store := newTestFailover(t, srv)
 	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
-	// Another watcher learned the user an hour before: only Redis knows.
-	opt, _ := redis.ParseURL(srv.URL(0))
-	other := NewRedis(redis.NewClient(opt), RedisOptions{Owner: "other"})
-	defer other.Close()
-	firstSeen := t0.Add(-time.Hour)
-	if err := other.Learn(ctx, []Observation{{User: u, Time: firstSeen, IP: netip.MustParseAddr("203.0.113.7"), Action: Login}}); err != nil {
-		t.Fatal(err)
-	}
+	firstSeen := learnedElsewhere(t, srv, u)
 	const n = 12
 	facts := make([][]Facts, n)
 	waits := make([]func(), n)

@@ -125,14 +125,7 @@ func TestFailoverBatchSentBeforeAFailureWasKnownIsNotJudgedApplied(t *testing.T)
 	store := newTestFailover(t, srv)
 	raw := rawClient(t, srv)
 	x, y := UserID{IdP: "k8sIdp", DN: "uid=x,o=T"}, UserID{IdP: "k8sIdp", DN: "uid=y,o=T"}
-	// Only Redis knows y: another watcher saw it an hour before.
-	opt, _ := redis.ParseURL(srv.URL(0))
-	other := NewRedis(redis.NewClient(opt), RedisOptions{Owner: "other"})
-	defer other.Close()
-	firstSeen := t0.Add(-time.Hour)
-	if err := other.Learn(ctx, []Observation{{User: y, Time: firstSeen, IP: netip.MustParseAddr("203.0.113.7"), Action: Login}}); err != nil {
-		t.Fatal(err)
-	}
+	firstSeen := learnedElsewhere(t, srv, y)
 	// x's refreshes key is not a sorted set: x's batch fails (WRONGTYPE).
 	if err := raw.Set(ctx, "graceguard:h2:u:"+member(x)+":r", "not a zset", 0).Err(); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ package main
 import (
 	"runtime"
 
+	"github.com/graceguard/graceguard/internal/earlyheap"
 	"github.com/graceguard/graceguard/internal/hugepage"
 )
 
@@ -25,7 +26,7 @@ import (
 // a page costs only once it is used. Where THP is off the advice does
 // nothing; an error only loses it.
 func adviseHugeHeap(size int) {
-	if size < hugepage.Size {
+	if size < hugepage.Size || hugepage.Disabled() {
 		return
 	}
 	b := make([]byte, size)
@@ -33,4 +34,13 @@ func adviseHugeHeap(size int) {
 	runtime.KeepAlive(b)
 	b = nil
 	runtime.GC()
+}
+
+// honourDisableTHP takes back the advice earlyheap's initialiser gave the
+// heap's first pages, before anything else runs, when GODEBUG says
+// disablethp=1: that initialiser ran before the environment could be read.
+func honourDisableTHP() {
+	if hugepage.Disabled() {
+		earlyheap.Unadvise()
+	}
 }

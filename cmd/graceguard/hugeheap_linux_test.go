@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/graceguard/graceguard/internal/earlyheap"
 )
 
 // vmFlags returns the VmFlags of the mapping that holds addr, from
@@ -53,26 +55,39 @@ func mappingRange(line string) (lo, hi uintptr, ok bool) {
 }
 
 // The heap a scan fills after adviseHugeHeap lies in memory advised for
-// huge pages, and a scan of a small log advises nothing. The allocation is
-// checked in a fresh process, as a scan's is: in this one, earlier tests
-// left free spans below that the allocator would hand out first.
+// huge pages, and a scan of a small log advises nothing; with
+// GODEBUG=disablethp=1 nothing is advised, and main takes back earlyheap's
+// advice of the heap's first pages. The allocation is checked in a fresh
+// process, as a scan's is: in this one, earlier tests left free spans
+// below that the allocator would hand out first.
 func TestAdviseHugeHeap(t *testing.T) {
-	if os.Getenv("GRACEGUARD_TEST_HUGEHEAP") == "child" {
+	if child := os.Getenv("GRACEGUARD_TEST_HUGEHEAP"); child != "" {
+		honourDisableTHP()
+		want := child == "child"
+		if got := advisedHeap(t); got != want {
+			t.Errorf("GODEBUG=%q: the heap mapped before main advised for huge pages: %v, want %v", os.Getenv("GODEBUG"), got, want)
+		}
 		debug.SetGCPercent(-1)
+		gcs := numGC()
 		adviseHugeHeap(32 << 20)
+		if collected := numGC() > gcs; collected != want {
+			t.Errorf("GODEBUG=%q: adviseHugeHeap collected: %v, want %v (the collection frees the heap it grew to advise)", os.Getenv("GODEBUG"), collected, want)
+		}
 		b := make([]byte, 16<<20)
 		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b))) + uintptr(len(b)/2)
-		if flags := vmFlags(t, addr); !hasFlag(flags, "hg") {
-			t.Errorf("the heap allocated after adviseHugeHeap is in a mapping with VmFlags %v, want hg (MADV_HUGEPAGE) among them", flags)
+		if flags := vmFlags(t, addr); hasFlag(flags, "hg") != want {
+			t.Errorf("GODEBUG=%q: the heap allocated after adviseHugeHeap is in a mapping with VmFlags %v, want hg (MADV_HUGEPAGE) among them: %v", os.Getenv("GODEBUG"), flags, want)
 		}
 		runtime.KeepAlive(b)
 		return
 	}
 	t.Parallel()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAdviseHugeHeap$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "GRACEGUARD_TEST_HUGEHEAP=child")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("in a fresh process: %v\n%s", err, out)
+	for child, godebug := range map[string]string{"child": "", "disablethp": "disablethp=1"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAdviseHugeHeap$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "GRACEGUARD_TEST_HUGEHEAP="+child, "GODEBUG="+godebug)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("in a fresh process, GODEBUG=%q: %v\n%s", godebug, err, out)
+		}
 	}
 
 	for _, tc := range []struct {
@@ -97,4 +112,34 @@ func hasFlag(flags []string, f string) bool {
 		}
 	}
 	return false
+}
+
+// advisedHeap says whether any mapping inside the range earlyheap advised
+// carries MADV_HUGEPAGE.
+func advisedHeap(t *testing.T) bool {
+	t.Helper()
+	lo, hi := earlyheap.Advised()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no /proc/self/smaps: %v", err)
+	}
+	inside := false
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		line := sc.Text()
+		if l, h, ok := mappingRange(line); ok {
+			inside = l < hi && lo < h
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "VmFlags:"); ok && inside && hasFlag(strings.Fields(rest), "hg") {
+			return true
+		}
+	}
+	return false
+}
+
+func numGC() uint32 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.NumGC
 }

@@ -7,10 +7,35 @@
 //
 // It only advises: where THP is off, memory is the same memory in small
 // pages; on other systems Advise does nothing and Alloc fails, and callers
-// use the heap. It must not hold memory of its own or decide how much
+// use the heap. GODEBUG=disablethp=1, the Go runtime's switch for huge
+// pages in the heap, turns the advice off here too (Disabled). It must not hold memory of its own or decide how much
 // anyone needs; its callers size what they ask for.
 package hugepage
+
+import (
+	"os"
+	"strings"
+	"sync"
+)
 
 // Size is a PMD-mapped transparent huge page on amd64 and arm64 with 4 KiB
 // base pages.
 const Size = 2 << 20
+
+// Disabled reports whether GODEBUG says disablethp=1: whoever set it wants
+// no huge pages in this process, and the runtime's own checks cover only
+// the heap it maps itself. As the runtime reads GODEBUG, a later setting
+// wins over an earlier one.
+var Disabled = sync.OnceValue(func() bool {
+	return disabledBy(os.Getenv("GODEBUG"))
+})
+
+func disabledBy(godebug string) bool {
+	off := false
+	for _, kv := range strings.Split(godebug, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "disablethp="); ok {
+			off = v == "1"
+		}
+	}
+	return off
+}

@@ -9,8 +9,11 @@ import (
 
 // Advise asks that the 2 MiB-aligned stretches wholly inside b be backed
 // by huge pages; the rest of b, and all of it where THP is off, stays in
-// small pages. An error only loses the advice.
+// small pages. An error only loses the advice; Disabled, it does nothing.
 func Advise(b []byte) {
+	if Disabled() {
+		return
+	}
 	off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (Size - 1))
 	if end := off + (len(b)-off)&^(Size-1); off < end {
 		_ = unix.Madvise(b[off:end], unix.MADV_HUGEPAGE)

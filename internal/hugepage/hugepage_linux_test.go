@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"unsafe"
@@ -91,5 +92,30 @@ func TestAdviseMarksOnlyWholeHugePages(t *testing.T) {
 		if m, _ := mappingAt(t, start); strings.Contains(m.flags, " hg") {
 			t.Errorf("the part before the first whole huge page is advised: %q", m.flags)
 		}
+	}
+}
+
+// GODEBUG=disablethp=1 leaves memory Advise is given in small pages. In a
+// fresh process: Disabled reads the environment once.
+func TestAdviseHonoursDisableTHP(t *testing.T) {
+	if os.Getenv("HUGEPAGE_TEST_CHILD") == "disablethp" {
+		if !Disabled() {
+			t.Fatalf("Disabled() = false with GODEBUG=%q", os.Getenv("GODEBUG"))
+		}
+		mem, free, err := Alloc(2 * Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer free()
+		if m, _ := mappingAt(t, uintptr(unsafe.Pointer(&mem[0]))); strings.Contains(m.flags, " hg") {
+			t.Errorf("advised for huge pages with disablethp=1: %q", m.flags)
+		}
+		return
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAdviseHonoursDisableTHP$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "HUGEPAGE_TEST_CHILD=disablethp", "GODEBUG=disablethp=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("in a fresh process: %v\n%s", err, out)
 	}
 }

@@ -1,0 +1,6 @@
+package earlyheap
+
+const (
+	sysMadvise = 28
+	sysMincore = 27
+)

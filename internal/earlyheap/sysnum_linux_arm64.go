@@ -1,0 +1,6 @@
+package earlyheap
+
+const (
+	sysMadvise = 233
+	sysMincore = 232
+)

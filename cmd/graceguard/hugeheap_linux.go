@@ -5,7 +5,9 @@ package main
 import (
 	"runtime"
 
-	"github.com/graceguard/graceguard/internal/earlyheap"
+	// Its initialiser advises the heap's first pages, before this
+	// package's code runs (see its doc).
+	_ "github.com/graceguard/graceguard/internal/earlyheap"
 	"github.com/graceguard/graceguard/internal/hugepage"
 )
 
@@ -34,13 +36,4 @@ func adviseHugeHeap(size int) {
 	runtime.KeepAlive(b)
 	b = nil
 	runtime.GC()
-}
-
-// honourDisableTHP takes back the advice earlyheap's initialiser gave the
-// heap's first pages, before anything else runs, when GODEBUG says
-// disablethp=1: that initialiser ran before the environment could be read.
-func honourDisableTHP() {
-	if hugepage.Disabled() {
-		earlyheap.Unadvise()
-	}
 }

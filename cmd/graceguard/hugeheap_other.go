@@ -5,6 +5,3 @@ package main
 // adviseHugeHeap does nothing where there are no transparent huge pages to
 // ask for (see hugeheap_linux.go).
 func adviseHugeHeap(int) {}
-
-// honourDisableTHP does nothing: nothing was advised.
-func honourDisableTHP() {}

@@ -4,6 +4,3 @@ package earlyheap
 
 // Advised returns an empty range: nothing is advised here.
 func Advised() (lo, hi uintptr) { return 0, 0 }
-
-// Unadvise does nothing: nothing was advised.
-func Unadvise() {}

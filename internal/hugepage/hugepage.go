@@ -14,6 +14,7 @@ package hugepage
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -24,8 +25,9 @@ const Size = 2 << 20
 
 // Disabled reports whether GODEBUG says disablethp=1: whoever set it wants
 // no huge pages in this process, and the runtime's own checks cover only
-// the heap it maps itself. As the runtime reads GODEBUG, a later setting
-// wins over an earlier one.
+// the heap it maps itself. GODEBUG is read as the runtime reads it: a
+// later setting wins over an earlier one, a value that is not an integer
+// is ignored, and any non-zero one disables.
 var Disabled = sync.OnceValue(func() bool {
 	return disabledBy(os.Getenv("GODEBUG"))
 })
@@ -33,8 +35,12 @@ var Disabled = sync.OnceValue(func() bool {
 func disabledBy(godebug string) bool {
 	off := false
 	for _, kv := range strings.Split(godebug, ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "disablethp="); ok {
-			off = v == "1"
+		v, ok := strings.CutPrefix(kv, "disablethp=")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+			off = n != 0
 		}
 	}
 	return off

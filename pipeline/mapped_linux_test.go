@@ -1,14 +1,11 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"unsafe"
 
+	"github.com/graceguard/graceguard/internal/smaps"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -16,30 +13,15 @@ import (
 // data[0], from /proc/self/smaps.
 func mappingRSS(t *testing.T, data []byte) int {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	start := uintptr(unsafe.Pointer(&data[0]))
+	m, ok, err := smaps.At(start)
 	if err != nil {
 		t.Skipf("no smaps: %v", err)
 	}
-	defer f.Close()
-	start := fmt.Sprintf("%x-", uintptr(unsafe.Pointer(&data[0])))
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.Contains(line, "-") && !strings.Contains(line, ":") || strings.HasPrefix(line, start) {
-			in = strings.HasPrefix(line, start)
-			continue
-		}
-		var kb int
-		if in && strings.HasPrefix(line, "Rss:") {
-			if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err != nil {
-				t.Fatal(err)
-			}
-			return kb
-		}
+	if !ok || m.Lo != start {
+		t.Fatalf("no mapping at %#x in smaps (found %#x-%#x)", start, m.Lo, m.Hi)
 	}
-	t.Fatalf("no mapping at %s in smaps", start)
-	return 0
+	return m.RssKB
 }
 
 // A scan gives back the pages of the blocks it has read: its resident set

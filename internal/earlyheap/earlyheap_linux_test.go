@@ -3,7 +3,6 @@
 package earlyheap
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,53 +12,21 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/graceguard/graceguard/internal/smaps"
 )
 
-// mapping is the mapping of /proc/self/smaps that holds an address.
-type mapping struct {
-	lo, hi    uintptr
-	flags     []string // its VmFlags
-	anonHugeK int      // its AnonHugePages, kB
-}
-
-func mappingAt(t *testing.T, addr uintptr) mapping {
+// mappingAt returns the mapping of /proc/self/smaps that holds addr.
+func mappingAt(t *testing.T, addr uintptr) smaps.Mapping {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	m, ok, err := smaps.At(addr)
 	if err != nil {
 		t.Skipf("no /proc/self/smaps: %v", err)
 	}
-	defer f.Close()
-	var m mapping
-	inside := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		var lo, hi uintptr
-		if n, _ := fmt.Sscanf(line, "%x-%x ", &lo, &hi); n == 2 {
-			if inside = lo <= addr && addr < hi; inside {
-				m = mapping{lo: lo, hi: hi}
-			}
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "AnonHugePages:"); ok && inside {
-			fmt.Sscanf(rest, "%d", &m.anonHugeK)
-		}
-		if rest, ok := strings.CutPrefix(line, "VmFlags:"); ok && inside {
-			m.flags = strings.Fields(rest)
-			return m
-		}
+	if !ok {
+		t.Fatalf("no mapping in /proc/self/smaps holds %#x", addr)
 	}
-	t.Fatalf("no mapping in /proc/self/smaps holds %#x (%v)", addr, sc.Err())
 	return m
-}
-
-func (m mapping) has(flag string) bool {
-	for _, f := range m.flags {
-		if f == flag {
-			return true
-		}
-	}
-	return false
 }
 
 // skipWithoutTHP skips where the initialiser did nothing because THP is
@@ -87,8 +54,8 @@ func TestHeapStartIsAdvised(t *testing.T) {
 	if lo, hi := Advised(); at < lo || at >= hi {
 		t.Fatalf("Advised() = %#x-%#x, not holding the first heap object at %#x", lo, hi, at)
 	}
-	if m := mappingAt(t, at); !m.has("hg") {
-		t.Errorf("the heap's first mapping %#x-%#x has VmFlags %v, want hg (MADV_HUGEPAGE)", m.lo, m.hi, m.flags)
+	if m := mappingAt(t, at); !m.Has("hg") {
+		t.Errorf("the heap's first mapping %#x-%#x has VmFlags %v, want hg (MADV_HUGEPAGE)", m.Lo, m.Hi, m.Flags)
 	}
 }
 
@@ -170,8 +137,8 @@ func TestDisableTHPLeavesTheHeapAlone(t *testing.T) {
 			t.Errorf("with GODEBUG=%q: advised %#x-%#x, collapsed %#x", os.Getenv("GODEBUG"), lo, hi, collapsedAt[:collapsed])
 		}
 		m := mappingAt(t, uintptr(unsafe.Pointer(first)))
-		if m.has("hg") || !m.has("nh") || m.anonHugeK != 0 {
-			t.Errorf("with GODEBUG=%q the heap's first mapping has VmFlags %v and %d kB in huge pages, want the runtime's nh and none", os.Getenv("GODEBUG"), m.flags, m.anonHugeK)
+		if m.Has("hg") || !m.Has("nh") || m.AnonHugePagesKB != 0 {
+			t.Errorf("with GODEBUG=%q the heap's first mapping has VmFlags %v and %d kB in huge pages, want the runtime's nh and none", os.Getenv("GODEBUG"), m.Flags, m.AnonHugePagesKB)
 		}
 		return
 	}

@@ -1,48 +1,28 @@
 package hugepage
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"os/exec"
-	"strings"
+	"slices"
 	"testing"
 	"unsafe"
+
+	"github.com/graceguard/graceguard/internal/smaps"
 )
 
-// mapping is the mapping of /proc/self/smaps that holds an address.
-type mapping struct {
-	lo, hi uintptr
-	flags  string // its VmFlags line
-}
-
 // mappingAt returns the mapping holding addr, and whether one does.
-func mappingAt(t *testing.T, addr uintptr) (m mapping, ok bool) {
+func mappingAt(t *testing.T, addr uintptr) (smaps.Mapping, bool) {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	m, ok, err := smaps.At(addr)
 	if err != nil {
 		t.Fatalf("smaps: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		var lo, hi uintptr
-		if n, _ := fmt.Sscanf(line, "%x-%x ", &lo, &hi); n == 2 {
-			if ok = lo <= addr && addr < hi; ok {
-				m = mapping{lo: lo, hi: hi}
-			}
-			continue
-		}
-		if ok && strings.HasPrefix(line, "VmFlags:") {
-			m.flags = line
-			return m, true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
 	return m, ok
+}
+
+// same says whether a and b are one mapping, with the same flags.
+func same(a, b smaps.Mapping) bool {
+	return a.Lo == b.Lo && a.Hi == b.Hi && slices.Equal(a.Flags, b.Flags)
 }
 
 func TestAllocIsAlignedAdvisedZeroedAndFreed(t *testing.T) {
@@ -65,16 +45,16 @@ func TestAllocIsAlignedAdvisedZeroedAndFreed(t *testing.T) {
 		mem[i] = 1
 	}
 	before, _ := mappingAt(t, start)
-	if !strings.Contains(before.flags, " hg") {
-		t.Errorf("not advised for huge pages: %q", before.flags)
+	if !before.Has("hg") {
+		t.Errorf("not advised for huge pages: %v", before.Flags)
 	}
 	if err := free(); err != nil {
 		t.Fatal(err)
 	}
 	// The runtime (the race detector's, say) may map something of its own
 	// there next, but not the same advised mapping.
-	if after, ok := mappingAt(t, start); ok && after == before {
-		t.Errorf("still mapped once freed: %x-%x %s", after.lo, after.hi, after.flags)
+	if after, ok := mappingAt(t, start); ok && same(after, before) {
+		t.Errorf("still mapped once freed: %x-%x %v", after.Lo, after.Hi, after.Flags)
 	}
 }
 
@@ -85,12 +65,12 @@ func TestAdviseMarksOnlyWholeHugePages(t *testing.T) {
 	start := uintptr(unsafe.Pointer(&b[0]))
 	inside := (start + Size - 1) &^ (Size - 1)
 	Advise(b)
-	if m, _ := mappingAt(t, inside); !strings.Contains(m.flags, " hg") {
-		t.Errorf("the huge page at %#x is not advised: %q", inside, m.flags)
+	if m, _ := mappingAt(t, inside); !m.Has("hg") {
+		t.Errorf("the huge page at %#x is not advised: %v", inside, m.Flags)
 	}
 	if start != inside {
-		if m, _ := mappingAt(t, start); strings.Contains(m.flags, " hg") {
-			t.Errorf("the part before the first whole huge page is advised: %q", m.flags)
+		if m, _ := mappingAt(t, start); m.Has("hg") {
+			t.Errorf("the part before the first whole huge page is advised: %v", m.Flags)
 		}
 	}
 }
@@ -107,8 +87,8 @@ func TestAdviseHonoursDisableTHP(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer free()
-		if m, _ := mappingAt(t, uintptr(unsafe.Pointer(&mem[0]))); strings.Contains(m.flags, " hg") {
-			t.Errorf("advised for huge pages with disablethp=1: %q", m.flags)
+		if m, _ := mappingAt(t, uintptr(unsafe.Pointer(&mem[0]))); m.Has("hg") {
+			t.Errorf("advised for huge pages with disablethp=1: %v", m.Flags)
 		}
 		return
 	}

@@ -105,6 +105,11 @@ type Follower struct {
 	nextSafety  time.Time
 	nextPoll    time.Time
 	timer       *time.Timer
+
+	// lookedAgain, when set (tests), runs in followTruncated between the
+	// look at the file now at the path and following it: a follower
+	// descheduled there finds the file rotated again by then.
+	lookedAgain func()
 }
 
 const (
@@ -311,11 +316,12 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	if err != nil {
 		return err
 	}
-	id, err := identify(file)
+	seen, err := sight(file)
 	if err != nil {
 		file.Close()
 		return fmt.Errorf("identify %s: %w", path, err)
 	}
+	id := seen.id
 	if f.followingFile(id) {
 		// A rotated generation a glob also matches: its tailer reads it.
 		file.Close()
@@ -354,7 +360,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		f.drainRotatedWhileDown(ctx, path)
 	}
 	f.seen[path] = true
-	t := f.addTailer(file, path, id, start)
+	t := f.addTailer(file, path, id, start, &seen)
 	t.after = prev
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
@@ -363,16 +369,25 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	return nil
 }
 
-func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64) *tailer {
+// addTailer follows file from start under id. seen is the look id was
+// taken at (nil: id comes from elsewhere, a checkpoint): the first look at
+// the file compares its size and time with the ones seen then, before its
+// bytes were read (see sighting).
+func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64, seen *sighting) *tailer {
 	f.gen++
 	t := &tailer{
 		f: file, path: path, id: id, offset: start,
 		key: fmt.Sprintf("%s#%d:%d#%d", path, id.Dev, id.Ino, f.gen),
 	}
-	if st, err := file.Stat(); err == nil {
-		t.dev, t.ino = devIno(st)
-		// As it was identified: the first look compares with this.
-		t.lastSize, t.modTime, t.lookedAt = st.Size(), st.ModTime(), time.Now()
+	if seen == nil {
+		at := time.Now()
+		if st, err := file.Stat(); err == nil {
+			seen = &sighting{info: st, at: at}
+		}
+	}
+	if seen != nil {
+		t.dev, t.ino = devIno(seen.info)
+		t.lastSize, t.modTime, t.lookedAt = seen.info.Size(), seen.info.ModTime(), seen.at
 	}
 	if _, err := file.Seek(start, io.SeekStart); err != nil {
 		f.log.Warn("seek", "path", path, "err", err)
@@ -415,7 +430,7 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 			continue
 		}
 		f.log.Info("draining a file rotated while graceguard was down", "path", s, "offset", pos.Offset)
-		t := f.addTailer(file, s, pos.ID, pos.Offset)
+		t := f.addTailer(file, s, pos.ID, pos.Offset, nil)
 		t.draining, t.quietSince = true, time.Now()
 	}
 }
@@ -675,9 +690,12 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	var next *tailer
 	var head []byte // of the file now at the path, as it is identified
 	if file, err := openRegular(t.path); err == nil {
-		head = readHead(file)
-		if id, err := identify(file); err == nil {
-			next = f.addTailer(file, t.path, id, 0)
+		if seen, err := sight(file); err == nil {
+			head = seen.head
+			if f.lookedAgain != nil {
+				f.lookedAgain()
+			}
+			next = f.addTailer(file, t.path, seen.id, 0, &seen)
 			next.readCopy = copyInfo
 			if copyInfo != nil {
 				next.beganAfter(t.id)
@@ -895,7 +913,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 		file.Close()
 		return
 	}
-	id, err := identify(file)
+	seen, err := sight(file)
 	if err != nil {
 		file.Close()
 		return
@@ -910,7 +928,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	}
 	after := f.followNewer(t.path, name, since, t, sameFileAs(file), FileID{})
 	f.announce(ctx, after, t)
-	f.addTailer(file, t.path, id, 0).after = after
+	f.addTailer(file, t.path, seen.id, 0, &seen).after = after
 }
 
 func sameInode(file *os.File, id FileID) bool {

@@ -616,3 +616,90 @@ func run(t *testing.T, path string, positions []Position, done func(Batch) bool)
 		}
 	}
 }
+
+// A follower that notices a copytruncate, looks at the file now at the
+// path and is descheduled before it follows it (a loaded machine) finds
+// the file copied, truncated and rewritten again by then, to the same
+// size: the copy holds the lines the follower looked at, the file newer
+// ones. It reads both, in order: the file's new lines are not taken for
+// the ones it looked at (its first bytes are what it is followed by, and
+// its size and time as they were before that look), nor the copy for one
+// being made of the lines it will read from the file.
+func TestFollowCopytruncatedAgainWhileLookingAtTheFile(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			// Unbuffered and taken from by the test alone until the
+			// rotations are done: the follower waits at its first batch
+			// after them, so the first file it looks at after the
+			// truncation holds lines 15-19.
+			out := make(chan Batch)
+			looked, rotated, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			once := false
+			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
+				f.out = out
+				f.lookedAgain = func() {
+					if once {
+						return
+					}
+					once = true
+					select {
+					case looked <- struct{}{}:
+						<-rotated
+					case <-stop:
+					}
+				}
+			})
+			t.Cleanup(func() { close(stop) })
+			for idle := false; !idle; {
+				select {
+				case b := <-out:
+					c.batches <- b
+					idle = b.Idle
+				case <-time.After(10 * time.Second):
+					t.Fatal("no idle batch")
+				}
+			}
+			c.waitLines(t, 10)
+			w.write(5) // 10-14, copied to .1 (then .2)
+			w.close()
+			copytruncate(t, path)
+			w = newWriter(t, path, "l")
+			w.next = 15
+			w.write(5) // 15-19, copied to .1 by the follower's look at them
+			w.close()
+			go func() {
+				for {
+					select {
+					case b := <-out:
+						c.batches <- b
+					case <-stop:
+						return
+					}
+				}
+			}()
+			select {
+			case <-looked:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the follower never looked at the truncated file again")
+			}
+			copytruncate(t, path)
+			w = newWriter(t, path, "l")
+			w.next = 20
+			w.write(5) // 20-24: as long as 15-19
+			w.close()
+			// Long enough for the file's time to tell nothing at the
+			// first look if it were taken after the file was rewritten.
+			time.Sleep(2 * mtimeGrain)
+			close(rotated)
+			c.waitLines(t, 25)
+			time.Sleep(50 * time.Millisecond)
+			c.checkInOrder(t, "l", 0, 25)
+		})
+	}
+}

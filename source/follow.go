@@ -110,6 +110,9 @@ type Follower struct {
 	// look at the file now at the path and following it: a follower
 	// descheduled there finds the file rotated again by then.
 	lookedAgain func()
+	// checkedBeforeRead, when set (tests), runs in step between the look
+	// for a truncation and the read.
+	checkedBeforeRead func()
 }
 
 const (
@@ -457,7 +460,14 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	buf, arr := f.readBuffer(t)
+	if f.checkedBeforeRead != nil {
+		f.checkedBeforeRead()
+	}
 	n, err := t.f.Read(buf)
+	if n > 0 && f.truncatedUnderRead(ctx, t) {
+		Recycle(arr)
+		return true, nil
+	}
 	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(ctx, t, buf[:n]) {
 		// Read again once the copies before it are: nothing was handed on.
 		Recycle(arr)
@@ -488,6 +498,22 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 	}
 	f.atEnd(ctx, t)
 	return false, nil
+}
+
+// truncatedUnderRead notices a file truncated since checkTruncated looked
+// at it, perhaps rewritten before the read: the bytes just read may be the
+// new file's, not the continuation of the ones read before. They are not
+// handed on then (a copytruncate's copy holds them if they were the old
+// file's; a truncation that leaves no copy loses the lines read in the
+// moment before it, with those not read yet), and the truncation is
+// followed.
+func (f *Follower) truncatedUnderRead(ctx context.Context, t *tailer) bool {
+	if t.draining || sameStart(t.f, t.id) && t.tailUnchanged() {
+		return false
+	}
+	f.log.Info("file truncated as it was read", "path", t.path, "read_offset", t.offset+int64(len(t.partial)))
+	f.followTruncated(ctx, t)
+	return true
 }
 
 // atEnd is a look that found nothing new: the file is idle; a drained one

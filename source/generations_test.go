@@ -630,76 +630,104 @@ func TestFollowCopytruncatedAgainWhileLookingAtTheFile(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			path := filepath.Join(dir, "app.log")
-			w := newWriter(t, path, "l")
-			w.write(10)
-			// Unbuffered and taken from by the test alone until the
-			// rotations are done: the follower waits at its first batch
-			// after them, so the first file it looks at after the
-			// truncation holds lines 15-19.
-			out := make(chan Batch)
-			looked, rotated, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
-			once := false
-			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
-				f.out = out
-				f.lookedAgain = func() {
-					if once {
-						return
-					}
-					once = true
-					select {
-					case looked <- struct{}{}:
-						<-rotated
-					case <-stop:
+			copytruncatedAgainAt(t, m.pollOnly, func(f *Follower, interrupt func()) { f.lookedAgain = interrupt })
+		})
+	}
+}
+
+// The same, descheduled at its first read of that file, after the look
+// that found it unchanged: the bytes read are the new lines, not the
+// continuation of the ones it looked at, and are not handed on as such.
+func TestFollowCopytruncatedAgainBeforeTheRead(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			copytruncatedAgainAt(t, m.pollOnly, func(f *Follower, interrupt func()) {
+				looked := false
+				f.lookedAgain = func() { looked = true }
+				f.checkedBeforeRead = func() {
+					if looked {
+						interrupt()
 					}
 				}
 			})
-			t.Cleanup(func() { close(stop) })
-			for idle := false; !idle; {
-				select {
-				case b := <-out:
-					c.batches <- b
-					idle = b.Idle
-				case <-time.After(10 * time.Second):
-					t.Fatal("no idle batch")
-				}
-			}
-			c.waitLines(t, 10)
-			w.write(5) // 10-14, copied to .1 (then .2)
-			w.close()
-			copytruncate(t, path)
-			w = newWriter(t, path, "l")
-			w.next = 15
-			w.write(5) // 15-19, copied to .1 by the follower's look at them
-			w.close()
-			go func() {
-				for {
-					select {
-					case b := <-out:
-						c.batches <- b
-					case <-stop:
-						return
-					}
-				}
-			}()
-			select {
-			case <-looked:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the follower never looked at the truncated file again")
-			}
-			copytruncate(t, path)
-			w = newWriter(t, path, "l")
-			w.next = 20
-			w.write(5) // 20-24: as long as 15-19
-			w.close()
-			// Long enough for the file's time to tell nothing at the
-			// first look if it were taken after the file was rewritten.
-			time.Sleep(2 * mtimeGrain)
-			close(rotated)
-			c.waitLines(t, 25)
-			time.Sleep(50 * time.Millisecond)
-			c.checkInOrder(t, "l", 0, 25)
 		})
 	}
+}
+
+// copytruncatedAgainAt writes lines 0-14, copytruncates the file and
+// writes 15-19, then copytruncates it again and writes 20-24 when the
+// follower first calls the interrupt hook sets (after it noticed the
+// first truncation), and wants all 25 lines in order.
+func copytruncatedAgainAt(t *testing.T, pollOnly bool, hook func(f *Follower, interrupt func())) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	// Unbuffered and taken from by the test alone until the rotations
+	// are done: the follower waits at its first batch after them, so the
+	// first file it looks at after the truncation holds lines 15-19.
+	out := make(chan Batch)
+	interrupted, rotated, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	once := false
+	c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: pollOnly}, func(f *Follower) {
+		f.out = out
+		hook(f, func() {
+			if once {
+				return
+			}
+			once = true
+			select {
+			case interrupted <- struct{}{}:
+				<-rotated
+			case <-stop:
+			}
+		})
+	})
+	t.Cleanup(func() { close(stop) })
+	for idle := false; !idle; {
+		select {
+		case b := <-out:
+			c.batches <- b
+			idle = b.Idle
+		case <-time.After(10 * time.Second):
+			t.Fatal("no idle batch")
+		}
+	}
+	c.waitLines(t, 10)
+	w.write(5) // 10-14, copied to .1 (then .2)
+	w.close()
+	copytruncate(t, path)
+	w = newWriter(t, path, "l")
+	w.next = 15
+	w.write(5) // 15-19, copied to .1 when the follower is interrupted
+	w.close()
+	go func() {
+		for {
+			select {
+			case b := <-out:
+				c.batches <- b
+			case <-stop:
+				return
+			}
+		}
+	}()
+	select {
+	case <-interrupted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follower never got to the truncated file again")
+	}
+	copytruncate(t, path)
+	w = newWriter(t, path, "l")
+	w.next = 20
+	w.write(5) // 20-24: as long as 15-19
+	w.close()
+	// Long enough for the file's time to tell nothing at the next look
+	// if it were taken after the file was rewritten.
+	time.Sleep(2 * mtimeGrain)
+	close(rotated)
+	c.waitLines(t, 25)
+	time.Sleep(50 * time.Millisecond)
+	c.checkInOrder(t, "l", 0, 25)
 }

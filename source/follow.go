@@ -741,8 +741,13 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	// too coarse to tell a copy made just now from one made since: none is
 	// read then. A copy that starts as the file now does is one being
 	// made of it (copytruncate again, not yet truncated): the file's own
-	// tailer reads those lines.
+	// tailer reads those lines. Of a file that was empty when looked at,
+	// that tailer reads whatever it holds by now (lines written since,
+	// and copied), not the bytes looked at: it starts as it does now.
 	if next != nil && copied != "" {
+		if next.id.FingerprintLen == 0 {
+			head = readHead(next.f)
+		}
 		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)

@@ -731,3 +731,96 @@ func copytruncatedAgainAt(t *testing.T, pollOnly bool, hook func(f *Follower, in
 	time.Sleep(50 * time.Millisecond)
 	c.checkInOrder(t, "l", 0, 25)
 }
+
+// A follower that notices a copytruncate while the file is empty and is
+// descheduled before it looks for newer copies finds lines written to the
+// file since, and a copy of them being made (copytruncate again, the
+// truncation still to come). The file's tailer reads them from the file:
+// the copy is not read too.
+func TestFollowCopyBeingMadeOfAFileEmptyWhenLookedAt(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			out := make(chan Batch) // see copytruncatedAgainAt
+			looked, copied, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			once := false
+			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
+				f.out = out
+				f.lookedAgain = func() {
+					if once {
+						return
+					}
+					once = true
+					select {
+					case looked <- struct{}{}:
+						<-copied
+					case <-stop:
+					}
+				}
+			})
+			t.Cleanup(func() { close(stop) })
+			for idle := false; !idle; {
+				select {
+				case b := <-out:
+					c.batches <- b
+					idle = b.Idle
+				case <-time.After(10 * time.Second):
+					t.Fatal("no idle batch")
+				}
+			}
+			c.waitLines(t, 10)
+			w.write(5) // 10-14, copied to .1 (then .2)
+			w.close()
+			copytruncate(t, path)
+			go func() {
+				for {
+					select {
+					case b := <-out:
+						c.batches <- b
+					case <-stop:
+						return
+					}
+				}
+			}()
+			select {
+			case <-looked:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the follower never looked at the truncated file again")
+			}
+			// The file was empty when looked at.
+			w = newWriter(t, path, "l")
+			w.next = 15
+			w.write(5) // 15-19
+			w.close()
+			// copytruncate's copy, not its truncation yet.
+			if err := os.Rename(path+".1", path+".2"); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			close(copied)
+			c.waitLines(t, 20)
+			time.Sleep(100 * time.Millisecond) // for 15-19 from the copy too
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			w = newWriter(t, path, "l")
+			w.next = 20
+			w.write(5) // 20-24
+			w.close()
+			c.waitLines(t, 25)
+			time.Sleep(50 * time.Millisecond)
+			c.checkInOrder(t, "l", 0, 25)
+		})
+	}
+}

@@ -106,13 +106,30 @@ type Follower struct {
 	nextPoll    time.Time
 	timer       *time.Timer
 
-	// lookedAgain, when set (tests), runs in followTruncated between the
-	// look at the file now at the path and following it: a follower
-	// descheduled there finds the file rotated again by then.
+	// hooks are set by tests only, to rotate the file at the moments
+	// a descheduled follower could find it rotated.
+	hooks followHooks
+}
+
+// followHooks run, when set (tests), at the points their names say.
+type followHooks struct {
+	// lookedAgain: in followTruncated, between the look at the file now
+	// at the path and following it.
 	lookedAgain func()
-	// checkedBeforeRead, when set (tests), runs in step between the look
-	// for a truncation and the read.
+	// checkedBeforeRead: in step, between the look for a truncation and
+	// the read.
 	checkedBeforeRead func()
+	// afterRead: in step, between a read that brought bytes and the look
+	// whether the file was truncated under it.
+	afterRead func()
+	// truncatedAsRead: when that look follows a truncation.
+	truncatedAsRead func()
+}
+
+func (h *followHooks) run(hook func()) {
+	if hook != nil {
+		hook()
+	}
 }
 
 const (
@@ -460,11 +477,12 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	buf, arr := f.readBuffer(t)
-	if f.checkedBeforeRead != nil {
-		f.checkedBeforeRead()
-	}
+	f.hooks.run(f.hooks.checkedBeforeRead)
 	n, err := t.f.Read(buf)
-	if n > 0 && f.truncatedUnderRead(ctx, t) {
+	if n > 0 {
+		f.hooks.run(f.hooks.afterRead)
+	}
+	if n > 0 && f.truncatedUnderRead(ctx, t, n) {
 		Recycle(arr)
 		return true, nil
 	}
@@ -501,16 +519,25 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 }
 
 // truncatedUnderRead notices a file truncated since checkTruncated looked
-// at it, perhaps rewritten before the read: the bytes just read may be the
-// new file's, not the continuation of the ones read before. They are not
-// handed on then (a copytruncate's copy holds them if they were the old
-// file's; a truncation that leaves no copy loses the lines read in the
-// moment before it, with those not read yet), and the truncation is
-// followed.
-func (f *Follower) truncatedUnderRead(ctx context.Context, t *tailer) bool {
+// at it. Truncated and rewritten before the read, the n bytes just read
+// are the new file's, not the continuation of the ones read before: they
+// are not handed on (a copytruncate's copy holds the old file's), and the
+// truncation is followed. Truncated after the read, they are the old
+// file's, and handed on (logrotate's copytruncate copies first, so the
+// lines written between its copy and its truncation are in this read, not
+// in the copy): the file then no longer holds bytes where they were read,
+// while a rewrite before the read left the file at least that long. Only a
+// truncation and a rewrite to that length both after the read, within
+// these few microseconds, are taken for the first case.
+func (f *Follower) truncatedUnderRead(ctx context.Context, t *tailer, n int) bool {
 	if t.draining || sameStart(t.f, t.id) && t.tailUnchanged() {
 		return false
 	}
+	readTo := t.offset + int64(len(t.partial)) + int64(n)
+	if st, err := t.f.Stat(); err == nil && st.Size() < readTo {
+		return false // the next look follows the truncation
+	}
+	f.hooks.run(f.hooks.truncatedAsRead)
 	f.log.Info("file truncated as it was read", "path", t.path, "read_offset", t.offset+int64(len(t.partial)))
 	f.followTruncated(ctx, t)
 	return true
@@ -718,9 +745,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	if file, err := openRegular(t.path); err == nil {
 		if seen, err := sight(file); err == nil {
 			head = seen.head
-			if f.lookedAgain != nil {
-				f.lookedAgain()
-			}
+			f.hooks.run(f.hooks.lookedAgain)
 			next = f.addTailer(file, t.path, seen.id, 0, &seen)
 			next.readCopy = copyInfo
 			if copyInfo != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -630,7 +631,12 @@ func TestFollowCopytruncatedAgainWhileLookingAtTheFile(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			copytruncatedAgainAt(t, m.pollOnly, func(f *Follower, interrupt func()) { f.lookedAgain = interrupt })
+			copytruncatedAgainAt(t, m.pollOnly, func(f *Follower, interrupt func()) {
+				f.hooks.lookedAgain = interrupt
+				// Found at the first look at the file, before its bytes
+				// are read: not left to the look after the read.
+				f.hooks.truncatedAsRead = func() { t.Error("the rotation was found only after the file was read") }
+			})
 		})
 	}
 }
@@ -645,8 +651,8 @@ func TestFollowCopytruncatedAgainBeforeTheRead(t *testing.T) {
 			t.Parallel()
 			copytruncatedAgainAt(t, m.pollOnly, func(f *Follower, interrupt func()) {
 				looked := false
-				f.lookedAgain = func() { looked = true }
-				f.checkedBeforeRead = func() {
+				f.hooks.lookedAgain = func() { looked = true }
+				f.hooks.checkedBeforeRead = func() {
 					if looked {
 						interrupt()
 					}
@@ -751,7 +757,7 @@ func TestFollowCopyBeingMadeOfAFileEmptyWhenLookedAt(t *testing.T) {
 			once := false
 			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
 				f.out = out
-				f.lookedAgain = func() {
+				f.hooks.lookedAgain = func() {
 					if once {
 						return
 					}
@@ -823,4 +829,65 @@ func TestFollowCopyBeingMadeOfAFileEmptyWhenLookedAt(t *testing.T) {
 			c.checkInOrder(t, "l", 0, 25)
 		})
 	}
+}
+
+// A file truncated just after a read that brought lines 10-14: those
+// lines were the file's, and are handed on, whether the truncation left
+// no copy or came after logrotate's copy (which holds only lines 0-9: the
+// lines written between its copy and its truncation are in no copy).
+func TestFollowTruncatedJustAfterARead(t *testing.T) {
+	t.Parallel()
+	for _, logrotate := range []bool{false, true} {
+		for _, m := range modes {
+			t.Run(fmt.Sprintf("copy first %v/%s", logrotate, m.name), func(t *testing.T) {
+				t.Parallel()
+				truncatedAfterRead(t, m.pollOnly, logrotate)
+			})
+		}
+	}
+}
+
+func truncatedAfterRead(t *testing.T, pollOnly, logrotate bool) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	var armed atomic.Bool
+	truncated := make(chan struct{})
+	c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: pollOnly}, func(f *Follower) {
+		f.hooks.afterRead = func() {
+			if !armed.CompareAndSwap(true, false) {
+				return
+			}
+			if err := os.Truncate(path, 0); err != nil {
+				t.Error(err)
+			}
+			close(truncated)
+		}
+	})
+	c.waitLines(t, 10)
+	if logrotate {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	armed.Store(true)
+	w.write(5) // 10-14: read, then truncated under the reader
+	w.close()
+	select {
+	case <-truncated:
+	case <-time.After(10 * time.Second):
+		t.Fatal("lines 10-14 were never read")
+	}
+	w = newWriter(t, path, "l")
+	w.next = 15
+	w.write(5)
+	w.close()
+	c.waitLines(t, 20)
+	time.Sleep(50 * time.Millisecond)
+	c.checkInOrder(t, "l", 0, 20)
 }

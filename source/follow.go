@@ -105,6 +105,31 @@ type Follower struct {
 	nextSafety  time.Time
 	nextPoll    time.Time
 	timer       *time.Timer
+
+	// hooks are set by tests only, to rotate the file at the moments
+	// a descheduled follower could find it rotated.
+	hooks followHooks
+}
+
+// followHooks run, when set (tests), at the points their names say.
+type followHooks struct {
+	// lookedAgain: in followTruncated, between the look at the file now
+	// at the path and following it.
+	lookedAgain func()
+	// checkedBeforeRead: in step, between the look for a truncation and
+	// the read.
+	checkedBeforeRead func()
+	// afterRead: in step, between a read that brought bytes and the look
+	// whether the file was truncated under it.
+	afterRead func()
+	// truncatedAsRead: when that look follows a truncation.
+	truncatedAsRead func()
+}
+
+func (h *followHooks) run(hook func()) {
+	if hook != nil {
+		hook()
+	}
 }
 
 const (
@@ -311,11 +336,12 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	if err != nil {
 		return err
 	}
-	id, err := identify(file)
+	seen, err := sight(file)
 	if err != nil {
 		file.Close()
 		return fmt.Errorf("identify %s: %w", path, err)
 	}
+	id := seen.id
 	if f.followingFile(id) {
 		// A rotated generation a glob also matches: its tailer reads it.
 		file.Close()
@@ -354,7 +380,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 		f.drainRotatedWhileDown(ctx, path)
 	}
 	f.seen[path] = true
-	t := f.addTailer(file, path, id, start)
+	t := f.addTailer(file, path, id, start, &seen)
 	t.after = prev
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
@@ -363,16 +389,25 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	return nil
 }
 
-func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64) *tailer {
+// addTailer follows file from start under id. seen is the look id was
+// taken at (nil: id comes from elsewhere, a checkpoint): the first look at
+// the file compares its size and time with the ones seen then, before its
+// bytes were read (see sighting).
+func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64, seen *sighting) *tailer {
 	f.gen++
 	t := &tailer{
 		f: file, path: path, id: id, offset: start,
 		key: fmt.Sprintf("%s#%d:%d#%d", path, id.Dev, id.Ino, f.gen),
 	}
-	if st, err := file.Stat(); err == nil {
-		t.dev, t.ino = devIno(st)
-		// As it was identified: the first look compares with this.
-		t.lastSize, t.modTime, t.lookedAt = st.Size(), st.ModTime(), time.Now()
+	if seen == nil {
+		at := time.Now()
+		if st, err := file.Stat(); err == nil {
+			seen = &sighting{info: st, at: at}
+		}
+	}
+	if seen != nil {
+		t.dev, t.ino = devIno(seen.info)
+		t.lastSize, t.modTime, t.lookedAt = seen.info.Size(), seen.info.ModTime(), seen.at
 	}
 	if _, err := file.Seek(start, io.SeekStart); err != nil {
 		f.log.Warn("seek", "path", path, "err", err)
@@ -415,7 +450,7 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 			continue
 		}
 		f.log.Info("draining a file rotated while graceguard was down", "path", s, "offset", pos.Offset)
-		t := f.addTailer(file, s, pos.ID, pos.Offset)
+		t := f.addTailer(file, s, pos.ID, pos.Offset, nil)
 		t.draining, t.quietSince = true, time.Now()
 	}
 }
@@ -442,7 +477,15 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 		return true, nil
 	}
 	buf, arr := f.readBuffer(t)
+	f.hooks.run(f.hooks.checkedBeforeRead)
 	n, err := t.f.Read(buf)
+	if n > 0 {
+		f.hooks.run(f.hooks.afterRead)
+	}
+	if n > 0 && f.truncatedUnderRead(ctx, t, n) {
+		Recycle(arr)
+		return true, nil
+	}
 	if n > 0 && t.offset == 0 && len(t.partial) == 0 && f.copiedUnread(ctx, t, buf[:n]) {
 		// Read again once the copies before it are: nothing was handed on.
 		Recycle(arr)
@@ -473,6 +516,31 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 	}
 	f.atEnd(ctx, t)
 	return false, nil
+}
+
+// truncatedUnderRead notices a file truncated since checkTruncated looked
+// at it. Truncated and rewritten before the read, the n bytes just read
+// are the new file's, not the continuation of the ones read before: they
+// are not handed on (a copytruncate's copy holds the old file's), and the
+// truncation is followed. Truncated after the read, they are the old
+// file's, and handed on (logrotate's copytruncate copies first, so the
+// lines written between its copy and its truncation are in this read, not
+// in the copy): the file then no longer holds bytes where they were read,
+// while a rewrite before the read left the file at least that long. Only a
+// truncation and a rewrite to that length both after the read, within
+// these few microseconds, are taken for the first case.
+func (f *Follower) truncatedUnderRead(ctx context.Context, t *tailer, n int) bool {
+	if t.draining || sameStart(t.f, t.id) && t.tailUnchanged() {
+		return false
+	}
+	readTo := t.offset + int64(len(t.partial)) + int64(n)
+	if st, err := t.f.Stat(); err == nil && st.Size() < readTo {
+		return false // the next look follows the truncation
+	}
+	f.hooks.run(f.hooks.truncatedAsRead)
+	f.log.Info("file truncated as it was read", "path", t.path, "read_offset", t.offset+int64(len(t.partial)))
+	f.followTruncated(ctx, t)
+	return true
 }
 
 // atEnd is a look that found nothing new: the file is idle; a drained one
@@ -675,9 +743,10 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	var next *tailer
 	var head []byte // of the file now at the path, as it is identified
 	if file, err := openRegular(t.path); err == nil {
-		head = readHead(file)
-		if id, err := identify(file); err == nil {
-			next = f.addTailer(file, t.path, id, 0)
+		if seen, err := sight(file); err == nil {
+			head = seen.head
+			f.hooks.run(f.hooks.lookedAgain)
+			next = f.addTailer(file, t.path, seen.id, 0, &seen)
 			next.readCopy = copyInfo
 			if copyInfo != nil {
 				next.beganAfter(t.id)
@@ -697,8 +766,13 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	// too coarse to tell a copy made just now from one made since: none is
 	// read then. A copy that starts as the file now does is one being
 	// made of it (copytruncate again, not yet truncated): the file's own
-	// tailer reads those lines.
+	// tailer reads those lines. Of a file that was empty when looked at,
+	// that tailer reads whatever it holds by now (lines written since,
+	// and copied), not the bytes looked at: it starts as it does now.
 	if next != nil && copied != "" {
+		if next.id.FingerprintLen == 0 {
+			head = readHead(next.f)
+		}
 		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
@@ -895,7 +969,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 		file.Close()
 		return
 	}
-	id, err := identify(file)
+	seen, err := sight(file)
 	if err != nil {
 		file.Close()
 		return
@@ -910,7 +984,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	}
 	after := f.followNewer(t.path, name, since, t, sameFileAs(file), FileID{})
 	f.announce(ctx, after, t)
-	f.addTailer(file, t.path, id, 0).after = after
+	f.addTailer(file, t.path, seen.id, 0, &seen).after = after
 }
 
 func sameInode(file *os.File, id FileID) bool {

@@ -201,7 +201,7 @@ func (f *Follower) startGeneration(g generation, at located, finished bool, copi
 		return nil
 	case at.ok:
 		f.log.Info("reading a file rotated while graceguard was down", "path", g.name, "offset", at.pos.Offset)
-		return f.addTailer(at.file, g.name, at.pos.ID, at.pos.Offset)
+		return f.addTailer(at.file, g.name, at.pos.ID, at.pos.Offset, nil)
 	case finished:
 		return nil // finished before an older one stopped draining
 	}
@@ -210,8 +210,8 @@ func (f *Follower) startGeneration(g generation, at located, finished bool, copi
 		f.listedGone(g, err)
 		return nil
 	}
-	id, err := identify(file)
-	if err != nil || f.followingFile(id) {
+	seen, err := sight(file)
+	if err != nil || f.followingFile(seen.id) {
 		file.Close()
 		return nil
 	}
@@ -220,7 +220,7 @@ func (f *Follower) startGeneration(g generation, at located, finished bool, copi
 	} else {
 		f.log.Info("reading a generation rotated while graceguard was down", "path", g.name)
 	}
-	return f.addTailer(file, g.name, copied.readAs(id), 0)
+	return f.addTailer(file, g.name, copied.readAs(seen.id), 0, &seen)
 }
 
 // readAs is the identity a copy of the file copied names (see copiedFrom)
@@ -387,13 +387,13 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, s
 			f.listedGone(g, err)
 			continue
 		}
-		id, err := identify(file)
-		if err != nil || f.followingFile(id) || skip != nil && skip(file) {
+		seen, err := sight(file)
+		if err != nil || f.followingFile(seen.id) || skip != nil && skip(file) {
 			file.Close()
 			continue
 		}
 		f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
-		n := f.addTailer(file, g.name, copied.readAs(id), 0)
+		n := f.addTailer(file, g.name, copied.readAs(seen.id), 0, &seen)
 		n.draining, n.after = true, prev
 		prev = n
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -615,4 +616,278 @@ func run(t *testing.T, path string, positions []Position, done func(Batch) bool)
 			return
 		}
 	}
+}
+
+// A follower that notices a copytruncate, looks at the file now at the
+// path and is descheduled before it follows it (a loaded machine) finds
+// the file copied, truncated and rewritten again by then, to the same
+// size: the copy holds the lines the follower looked at, the file newer
+// ones. It reads both, in order: the file's new lines are not taken for
+// the ones it looked at (its first bytes are what it is followed by, and
+// its size and time as they were before that look), nor the copy for one
+// being made of the lines it will read from the file.
+func TestFollowCopytruncatedAgainWhileLookingAtTheFile(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			copytruncatedAgainAt(t, m.pollOnly, func(f *Follower, interrupt func()) {
+				f.hooks.lookedAgain = interrupt
+				// Found at the first look at the file, before its bytes
+				// are read: not left to the look after the read.
+				f.hooks.truncatedAsRead = func() { t.Error("the rotation was found only after the file was read") }
+			})
+		})
+	}
+}
+
+// The same, descheduled at its first read of that file, after the look
+// that found it unchanged: the bytes read are the new lines, not the
+// continuation of the ones it looked at, and are not handed on as such.
+func TestFollowCopytruncatedAgainBeforeTheRead(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			copytruncatedAgainAt(t, m.pollOnly, func(f *Follower, interrupt func()) {
+				looked := false
+				f.hooks.lookedAgain = func() { looked = true }
+				f.hooks.checkedBeforeRead = func() {
+					if looked {
+						interrupt()
+					}
+				}
+			})
+		})
+	}
+}
+
+// copytruncatedAgainAt writes lines 0-14, copytruncates the file and
+// writes 15-19, then copytruncates it again and writes 20-24 when the
+// follower first calls the interrupt hook sets (after it noticed the
+// first truncation), and wants all 25 lines in order.
+func copytruncatedAgainAt(t *testing.T, pollOnly bool, hook func(f *Follower, interrupt func())) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	// Unbuffered and taken from by the test alone until the rotations
+	// are done: the follower waits at its first batch after them, so the
+	// first file it looks at after the truncation holds lines 15-19.
+	out := make(chan Batch)
+	interrupted, rotated, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	once := false
+	c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: pollOnly}, func(f *Follower) {
+		f.out = out
+		hook(f, func() {
+			if once {
+				return
+			}
+			once = true
+			select {
+			case interrupted <- struct{}{}:
+				<-rotated
+			case <-stop:
+			}
+		})
+	})
+	t.Cleanup(func() { close(stop) })
+	for idle := false; !idle; {
+		select {
+		case b := <-out:
+			c.batches <- b
+			idle = b.Idle
+		case <-time.After(10 * time.Second):
+			t.Fatal("no idle batch")
+		}
+	}
+	c.waitLines(t, 10)
+	w.write(5) // 10-14, copied to .1 (then .2)
+	w.close()
+	copytruncate(t, path)
+	w = newWriter(t, path, "l")
+	w.next = 15
+	w.write(5) // 15-19, copied to .1 when the follower is interrupted
+	w.close()
+	go func() {
+		for {
+			select {
+			case b := <-out:
+				c.batches <- b
+			case <-stop:
+				return
+			}
+		}
+	}()
+	select {
+	case <-interrupted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follower never got to the truncated file again")
+	}
+	copytruncate(t, path)
+	w = newWriter(t, path, "l")
+	w.next = 20
+	w.write(5) // 20-24: as long as 15-19
+	w.close()
+	// Long enough for the file's time to tell nothing at the next look
+	// if it were taken after the file was rewritten.
+	time.Sleep(2 * mtimeGrain)
+	close(rotated)
+	c.waitLines(t, 25)
+	time.Sleep(50 * time.Millisecond)
+	c.checkInOrder(t, "l", 0, 25)
+}
+
+// A follower that notices a copytruncate while the file is empty and is
+// descheduled before it looks for newer copies finds lines written to the
+// file since, and a copy of them being made (copytruncate again, the
+// truncation still to come). The file's tailer reads them from the file:
+// the copy is not read too.
+func TestFollowCopyBeingMadeOfAFileEmptyWhenLookedAt(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			out := make(chan Batch) // see copytruncatedAgainAt
+			looked, copied, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			once := false
+			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
+				f.out = out
+				f.hooks.lookedAgain = func() {
+					if once {
+						return
+					}
+					once = true
+					select {
+					case looked <- struct{}{}:
+						<-copied
+					case <-stop:
+					}
+				}
+			})
+			t.Cleanup(func() { close(stop) })
+			for idle := false; !idle; {
+				select {
+				case b := <-out:
+					c.batches <- b
+					idle = b.Idle
+				case <-time.After(10 * time.Second):
+					t.Fatal("no idle batch")
+				}
+			}
+			c.waitLines(t, 10)
+			w.write(5) // 10-14, copied to .1 (then .2)
+			w.close()
+			copytruncate(t, path)
+			go func() {
+				for {
+					select {
+					case b := <-out:
+						c.batches <- b
+					case <-stop:
+						return
+					}
+				}
+			}()
+			select {
+			case <-looked:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the follower never looked at the truncated file again")
+			}
+			// The file was empty when looked at.
+			w = newWriter(t, path, "l")
+			w.next = 15
+			w.write(5) // 15-19
+			w.close()
+			// copytruncate's copy, not its truncation yet.
+			if err := os.Rename(path+".1", path+".2"); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			close(copied)
+			c.waitLines(t, 20)
+			time.Sleep(100 * time.Millisecond) // for 15-19 from the copy too
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			w = newWriter(t, path, "l")
+			w.next = 20
+			w.write(5) // 20-24
+			w.close()
+			c.waitLines(t, 25)
+			time.Sleep(50 * time.Millisecond)
+			c.checkInOrder(t, "l", 0, 25)
+		})
+	}
+}
+
+// A file truncated just after a read that brought lines 10-14: those
+// lines were the file's, and are handed on, whether the truncation left
+// no copy or came after logrotate's copy (which holds only lines 0-9: the
+// lines written between its copy and its truncation are in no copy).
+func TestFollowTruncatedJustAfterARead(t *testing.T) {
+	t.Parallel()
+	for _, logrotate := range []bool{false, true} {
+		for _, m := range modes {
+			t.Run(fmt.Sprintf("copy first %v/%s", logrotate, m.name), func(t *testing.T) {
+				t.Parallel()
+				truncatedAfterRead(t, m.pollOnly, logrotate)
+			})
+		}
+	}
+}
+
+func truncatedAfterRead(t *testing.T, pollOnly, logrotate bool) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	var armed atomic.Bool
+	truncated := make(chan struct{})
+	c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: pollOnly}, func(f *Follower) {
+		f.hooks.afterRead = func() {
+			if !armed.CompareAndSwap(true, false) {
+				return
+			}
+			if err := os.Truncate(path, 0); err != nil {
+				t.Error(err)
+			}
+			close(truncated)
+		}
+	})
+	c.waitLines(t, 10)
+	if logrotate {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	armed.Store(true)
+	w.write(5) // 10-14: read, then truncated under the reader
+	w.close()
+	select {
+	case <-truncated:
+	case <-time.After(10 * time.Second):
+		t.Fatal("lines 10-14 were never read")
+	}
+	w = newWriter(t, path, "l")
+	w.next = 15
+	w.write(5)
+	w.close()
+	c.waitLines(t, 20)
+	time.Sleep(50 * time.Millisecond)
+	c.checkInOrder(t, "l", 0, 20)
 }

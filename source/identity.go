@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // fingerprintLen is how much of a file's start identifies it. A file
@@ -53,27 +54,42 @@ type Position struct {
 
 // identify reads f's identity.
 func identify(f *os.File) (FileID, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return FileID{}, err
-	}
-	dev, ino := devIno(st)
-	fp, n, err := fingerprint(f)
-	if err != nil {
-		return FileID{}, err
-	}
-	return FileID{Dev: dev, Ino: ino, Fingerprint: fp, FingerprintLen: n}, nil
+	s, err := sight(f)
+	return s.id, err
 }
 
-// fingerprint hashes up to fingerprintLen bytes from the start of f.
-func fingerprint(f *os.File) (string, int, error) {
-	buf := make([]byte, fingerprintLen)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return "", 0, err
+// sighting is a file as one look found it: its size and time, then its
+// first bytes, and its identity taken from those very bytes. The size and
+// time come first, and at is when they were taken: a change after the
+// stat, the bytes read included, shows at the tailer's first look as a
+// change since it. Taken after the bytes (the identity, a second read of
+// them, or the size and time), a truncation and rewrite to the same size
+// in between was taken for the file identified, and its new bytes for the
+// continuation of the ones looked at.
+type sighting struct {
+	id   FileID
+	head []byte // the first bytes, up to fingerprintLen
+	info os.FileInfo
+	at   time.Time
+}
+
+// sight looks at f: its size and time, then its first bytes.
+func sight(f *os.File) (sighting, error) {
+	at := time.Now()
+	st, err := f.Stat()
+	if err != nil {
+		return sighting{}, err
 	}
-	sum := sha256.Sum256(buf[:n])
-	return hex.EncodeToString(sum[:]), n, nil
+	head := make([]byte, fingerprintLen)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return sighting{}, err
+	}
+	head = head[:n]
+	dev, ino := devIno(st)
+	sum := sha256.Sum256(head)
+	id := FileID{Dev: dev, Ino: ino, Fingerprint: hex.EncodeToString(sum[:]), FingerprintLen: n}
+	return sighting{id: id, head: head, info: st, at: at}, nil
 }
 
 // grown is id taken from more of the file's first bytes, head; the zero

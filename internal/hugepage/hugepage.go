@@ -8,8 +8,9 @@
 // It only advises: where THP is off, memory is the same memory in small
 // pages; on other systems Advise does nothing and Alloc fails, and callers
 // use the heap. GODEBUG=disablethp=1, the Go runtime's switch for huge
-// pages in the heap, turns the advice off here too (Disabled). It must not hold memory of its own or decide how much
-// anyone needs; its callers size what they ask for.
+// pages in the heap, turns the advice off here too (Disabled). It must not
+// hold memory of its own or decide how much anyone needs; its callers size
+// what they ask for.
 package hugepage
 
 import (

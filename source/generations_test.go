@@ -671,37 +671,7 @@ func copytruncatedAgainAt(t *testing.T, pollOnly bool, hook func(f *Follower, in
 	path := filepath.Join(dir, "app.log")
 	w := newWriter(t, path, "l")
 	w.write(10)
-	// Unbuffered and taken from by the test alone until the rotations
-	// are done: the follower waits at its first batch after them, so the
-	// first file it looks at after the truncation holds lines 15-19.
-	out := make(chan Batch)
-	interrupted, rotated, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	once := false
-	c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: pollOnly}, func(f *Follower) {
-		f.out = out
-		hook(f, func() {
-			if once {
-				return
-			}
-			once = true
-			select {
-			case interrupted <- struct{}{}:
-				<-rotated
-			case <-stop:
-			}
-		})
-	})
-	t.Cleanup(func() { close(stop) })
-	for idle := false; !idle; {
-		select {
-		case b := <-out:
-			c.batches <- b
-			idle = b.Idle
-		case <-time.After(10 * time.Second):
-			t.Fatal("no idle batch")
-		}
-	}
-	c.waitLines(t, 10)
+	h := followHeld(t, path, pollOnly, hook)
 	w.write(5) // 10-14, copied to .1 (then .2)
 	w.close()
 	copytruncate(t, path)
@@ -709,21 +679,8 @@ func copytruncatedAgainAt(t *testing.T, pollOnly bool, hook func(f *Follower, in
 	w.next = 15
 	w.write(5) // 15-19, copied to .1 when the follower is interrupted
 	w.close()
-	go func() {
-		for {
-			select {
-			case b := <-out:
-				c.batches <- b
-			case <-stop:
-				return
-			}
-		}
-	}()
-	select {
-	case <-interrupted:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the follower never got to the truncated file again")
-	}
+	h.release()
+	h.waitPaused(t)
 	copytruncate(t, path)
 	w = newWriter(t, path, "l")
 	w.next = 20
@@ -732,10 +689,79 @@ func copytruncatedAgainAt(t *testing.T, pollOnly bool, hook func(f *Follower, in
 	// Long enough for the file's time to tell nothing at the next look
 	// if it were taken after the file was rewritten.
 	time.Sleep(2 * mtimeGrain)
-	close(rotated)
-	c.waitLines(t, 25)
+	close(h.resume)
+	h.c.waitLines(t, 25)
 	time.Sleep(50 * time.Millisecond)
-	c.checkInOrder(t, "l", 0, 25)
+	h.c.checkInOrder(t, "l", 0, 25)
+}
+
+// heldFollower follows path with its batches held back (an unbuffered
+// output the test reads) and hook installed with a pause: the first call
+// of pause tells paused and waits for resume. It returns once lines 0-9
+// are read and the follower is idle, and the first batch after them waits
+// for the test: the first file the follower looks at after a rotation the
+// test makes next is the one the test leaves. release hands the batches
+// on from then.
+type heldFollower struct {
+	c              *collector
+	paused, resume chan struct{}
+	release        func()
+}
+
+func followHeld(t *testing.T, path string, pollOnly bool, hook func(f *Follower, pause func())) *heldFollower {
+	t.Helper()
+	out := make(chan Batch)
+	h := &heldFollower{paused: make(chan struct{}), resume: make(chan struct{})}
+	stop := make(chan struct{})
+	once := false
+	h.c, _, _ = followWith(t, Options{Patterns: []string{path}, PollOnly: pollOnly}, func(f *Follower) {
+		f.out = out
+		hook(f, func() {
+			if once {
+				return
+			}
+			once = true
+			select {
+			case h.paused <- struct{}{}:
+				<-h.resume
+			case <-stop:
+			}
+		})
+	})
+	t.Cleanup(func() { close(stop) })
+	for idle := false; !idle; {
+		select {
+		case b := <-out:
+			h.c.batches <- b
+			idle = b.Idle
+		case <-time.After(10 * time.Second):
+			t.Fatal("no idle batch")
+		}
+	}
+	h.c.waitLines(t, 10)
+	h.release = func() {
+		go func() {
+			for {
+				select {
+				case b := <-out:
+					h.c.batches <- b
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	return h
+}
+
+// waitPaused waits for the follower to reach the pause.
+func (h *heldFollower) waitPaused(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.paused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follower never got to the truncated file again")
+	}
 }
 
 // A follower that notices a copytruncate while the file is empty and is
@@ -752,52 +778,13 @@ func TestFollowCopyBeingMadeOfAFileEmptyWhenLookedAt(t *testing.T) {
 			path := filepath.Join(dir, "app.log")
 			w := newWriter(t, path, "l")
 			w.write(10)
-			out := make(chan Batch) // see copytruncatedAgainAt
-			looked, copied, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
-			once := false
-			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
-				f.out = out
-				f.hooks.lookedAgain = func() {
-					if once {
-						return
-					}
-					once = true
-					select {
-					case looked <- struct{}{}:
-						<-copied
-					case <-stop:
-					}
-				}
-			})
-			t.Cleanup(func() { close(stop) })
-			for idle := false; !idle; {
-				select {
-				case b := <-out:
-					c.batches <- b
-					idle = b.Idle
-				case <-time.After(10 * time.Second):
-					t.Fatal("no idle batch")
-				}
-			}
-			c.waitLines(t, 10)
+			h := followHeld(t, path, m.pollOnly, func(f *Follower, pause func()) { f.hooks.lookedAgain = pause })
+			c := h.c
 			w.write(5) // 10-14, copied to .1 (then .2)
 			w.close()
 			copytruncate(t, path)
-			go func() {
-				for {
-					select {
-					case b := <-out:
-						c.batches <- b
-					case <-stop:
-						return
-					}
-				}
-			}()
-			select {
-			case <-looked:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the follower never looked at the truncated file again")
-			}
+			h.release()
+			h.waitPaused(t)
 			// The file was empty when looked at.
 			w = newWriter(t, path, "l")
 			w.next = 15
@@ -814,7 +801,7 @@ func TestFollowCopyBeingMadeOfAFileEmptyWhenLookedAt(t *testing.T) {
 			if err := os.WriteFile(path+".1", data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			close(copied)
+			close(h.resume)
 			c.waitLines(t, 20)
 			time.Sleep(100 * time.Millisecond) // for 15-19 from the copy too
 			if err := os.Truncate(path, 0); err != nil {

@@ -31,7 +31,8 @@ const thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled\x00"
 // first is the heap object whose address names the heap's first arena.
 var first *uintptr
 
-// advisedLo and advisedHi bound what the initialiser advised.
+// advisedLo and advisedHi bound what the initialiser advised; equal where
+// it advised nothing.
 var advisedLo, advisedHi uintptr
 
 // What the calls returned (0 or an errno), for the tests: the advice, and
@@ -121,10 +122,6 @@ func anyResident(vec *[hugePage / smallPage]byte) bool {
 	}
 	return false
 }
-
-// Advised returns the range the initialiser advised for huge pages; lo ==
-// hi where it advised nothing.
-func Advised() (lo, hi uintptr) { return advisedLo, advisedHi }
 
 // syscall3 is the raw system call: no package with an initialiser of its
 // own may be imported. It returns the kernel's result as is (failed reads

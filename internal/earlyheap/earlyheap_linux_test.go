@@ -36,7 +36,7 @@ func skipWithoutTHP(t *testing.T) {
 	if !thpAllowed() {
 		t.Skip("transparent huge pages are off here (never, or no sysfs)")
 	}
-	if lo, hi := Advised(); lo == hi {
+	if advisedLo == advisedHi {
 		t.Skip("the kernel refused MADV_COLLAPSE (before Linux 6.1, or THP disabled for this process)")
 	}
 }
@@ -51,8 +51,8 @@ func TestHeapStartIsAdvised(t *testing.T) {
 		t.Fatalf("madvise(MADV_HUGEPAGE) of the first arena: %v", syscall.Errno(adviseErrno))
 	}
 	at := uintptr(unsafe.Pointer(first))
-	if lo, hi := Advised(); at < lo || at >= hi {
-		t.Fatalf("Advised() = %#x-%#x, not holding the first heap object at %#x", lo, hi, at)
+	if at < advisedLo || at >= advisedHi {
+		t.Fatalf("advised %#x-%#x, not holding the first heap object at %#x", advisedLo, advisedHi, at)
 	}
 	if m := mappingAt(t, at); !m.Has("hg") {
 		t.Errorf("the heap's first mapping %#x-%#x has VmFlags %v, want hg (MADV_HUGEPAGE)", m.Lo, m.Hi, m.Flags)
@@ -133,8 +133,8 @@ func readWord(path string, off int64) (uint64, error) {
 // process, as the initialiser runs at its start.
 func TestDisableTHPLeavesTheHeapAlone(t *testing.T) {
 	if os.Getenv("EARLYHEAP_TEST_CHILD") == "disablethp" {
-		if lo, hi := Advised(); lo != hi || collapsed != 0 {
-			t.Errorf("with GODEBUG=%q: advised %#x-%#x, collapsed %#x", os.Getenv("GODEBUG"), lo, hi, collapsedAt[:collapsed])
+		if advisedLo != advisedHi || collapsed != 0 {
+			t.Errorf("with GODEBUG=%q: advised %#x-%#x, collapsed %#x", os.Getenv("GODEBUG"), advisedLo, advisedHi, collapsedAt[:collapsed])
 		}
 		m := mappingAt(t, uintptr(unsafe.Pointer(first)))
 		if m.Has("hg") || !m.Has("nh") || m.AnonHugePagesKB != 0 {

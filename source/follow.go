@@ -530,7 +530,7 @@ func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
 // truncation and a rewrite to that length both after the read, within
 // these few microseconds, are taken for the first case.
 func (f *Follower) truncatedUnderRead(ctx context.Context, t *tailer, n int) bool {
-	if t.draining || sameStart(t.f, t.id) && t.tailUnchanged() {
+	if t.draining || t.holdsWhatWasRead(t.f) {
 		return false
 	}
 	readTo := t.offset + int64(len(t.partial)) + int64(n)
@@ -727,7 +727,7 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 		return true
 	}
 	t.lastSize, t.modTime = size, st.ModTime()
-	if size >= readTo && sameStart(t.f, t.id) && t.tailUnchanged() {
+	if size >= readTo && t.holdsWhatWasRead(t.f) {
 		return false
 	}
 	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
@@ -922,7 +922,7 @@ func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInf
 	}
 	defer c.Close()
 	st, err := c.Stat()
-	if err != nil || st.Size() < readTo || !sameStart(c, t.id) || !t.tailMatches(c) {
+	if err != nil || st.Size() < readTo || !t.holdsWhatWasRead(c) {
 		return nil
 	}
 	if st.Size() == readTo {
@@ -1093,7 +1093,12 @@ func (t *tailer) learnHead(pos int64, data []byte) {
 	t.head = append(t.head, data[:min(len(data), fingerprintLen-len(t.head))]...)
 }
 
-func (t *tailer) tailUnchanged() bool { return t.tailMatches(t.f) }
+// holdsWhatWasRead says whether f starts as t's file was identified and
+// holds, just before t's offset, the last bytes t read: t's own file not
+// truncated since, or a copy of it.
+func (t *tailer) holdsWhatWasRead(f *os.File) bool {
+	return sameStart(f, t.id) && t.tailMatches(f)
+}
 
 func (t *tailer) tailMatches(f *os.File) bool {
 	if len(t.tail) == 0 {

@@ -30,14 +30,7 @@ func TestAdviseHugeHeap(t *testing.T) {
 		}
 		b := make([]byte, 16<<20)
 		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b))) + uintptr(len(b)/2)
-		m, ok, err := smaps.At(addr)
-		if err != nil {
-			t.Skipf("no /proc/self/smaps: %v", err)
-		}
-		if !ok {
-			t.Fatalf("no mapping in /proc/self/smaps holds %#x", addr)
-		}
-		if m.Has("hg") != want {
+		if m := smaps.Holding(t, addr); m.Has("hg") != want {
 			t.Errorf("GODEBUG=%q: the heap allocated after adviseHugeHeap is in a mapping with VmFlags %v, want hg (MADV_HUGEPAGE) among them: %v", os.Getenv("GODEBUG"), m.Flags, want)
 		}
 		runtime.KeepAlive(b)

@@ -16,19 +16,6 @@ import (
 	"github.com/graceguard/graceguard/internal/smaps"
 )
 
-// mappingAt returns the mapping of /proc/self/smaps that holds addr.
-func mappingAt(t *testing.T, addr uintptr) smaps.Mapping {
-	t.Helper()
-	m, ok, err := smaps.At(addr)
-	if err != nil {
-		t.Skipf("no /proc/self/smaps: %v", err)
-	}
-	if !ok {
-		t.Fatalf("no mapping in /proc/self/smaps holds %#x", addr)
-	}
-	return m
-}
-
 // skipWithoutTHP skips where the initialiser did nothing because THP is
 // off (never, no sysfs) or the kernel has no MADV_COLLAPSE.
 func skipWithoutTHP(t *testing.T) {
@@ -54,7 +41,7 @@ func TestHeapStartIsAdvised(t *testing.T) {
 	if at < advisedLo || at >= advisedHi {
 		t.Fatalf("advised %#x-%#x, not holding the first heap object at %#x", advisedLo, advisedHi, at)
 	}
-	if m := mappingAt(t, at); !m.Has("hg") {
+	if m := smaps.Holding(t, at); !m.Has("hg") {
 		t.Errorf("the heap's first mapping %#x-%#x has VmFlags %v, want hg (MADV_HUGEPAGE)", m.Lo, m.Hi, m.Flags)
 	}
 }
@@ -136,7 +123,7 @@ func TestDisableTHPLeavesTheHeapAlone(t *testing.T) {
 		if advisedLo != advisedHi || collapsed != 0 {
 			t.Errorf("with GODEBUG=%q: advised %#x-%#x, collapsed %#x", os.Getenv("GODEBUG"), advisedLo, advisedHi, collapsedAt[:collapsed])
 		}
-		m := mappingAt(t, uintptr(unsafe.Pointer(first)))
+		m := smaps.Holding(t, uintptr(unsafe.Pointer(first)))
 		if m.Has("hg") || !m.Has("nh") || m.AnonHugePagesKB != 0 {
 			t.Errorf("with GODEBUG=%q the heap's first mapping has VmFlags %v and %d kB in huge pages, want the runtime's nh and none", os.Getenv("GODEBUG"), m.Flags, m.AnonHugePagesKB)
 		}

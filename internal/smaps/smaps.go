@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"testing"
 )
 
 // Mapping is one mapping of /proc/self/smaps.
@@ -82,4 +83,19 @@ func At(addr uintptr) (Mapping, bool, error) {
 		}
 	}
 	return Mapping{}, false, nil
+}
+
+// Holding returns the mapping holding addr for a test: it skips the test
+// where /proc/self/smaps cannot be read, and fails it when no mapping
+// holds addr.
+func Holding(t testing.TB, addr uintptr) Mapping {
+	t.Helper()
+	m, ok, err := At(addr)
+	if err != nil {
+		t.Skipf("no /proc/self/smaps: %v", err)
+	}
+	if !ok {
+		t.Fatalf("no mapping in /proc/self/smaps holds %#x", addr)
+	}
+	return m
 }

@@ -41,6 +41,9 @@ func TestAtFindsAMappingAndItsAdvice(t *testing.T) {
 	if m.RssKB < 1024 || m.AnonHugePagesKB != 0 {
 		t.Errorf("Rss %d kB, AnonHugePages %d kB; want at least the 1024 kB touched, none huge", m.RssKB, m.AnonHugePagesKB)
 	}
+	if h := Holding(t, addr); h.Lo != m.Lo || h.Hi != m.Hi {
+		t.Errorf("Holding gives %#x-%#x, At %#x-%#x", h.Lo, h.Hi, m.Lo, m.Hi)
+	}
 	if _, ok, _ := At(0); ok {
 		t.Error("a mapping holds address 0")
 	}

@@ -84,6 +84,9 @@ type WatchOptions struct {
 	// its MaxWait defaults to Settle plus its window.
 	Attribution attribute.Options
 	now         func() time.Time
+	// handled, when set (tests), is told of each batch once handled: a
+	// batch the follower handed over may wait in the lookahead's queue.
+	handled func(source.Batch)
 	// prepareMin is the smallest batch parsed ahead (catchup.go);
 	// prepareMin by default, tests set it.
 	prepareMin int
@@ -419,6 +422,9 @@ func (w *Watcher) handleAll(ctx context.Context, p *prepared, more bool) error {
 	p.wait()
 	if err := w.handle(ctx, p.b, p.pre); err != nil {
 		return err
+	}
+	if w.opt.handled != nil {
+		w.opt.handled(p.b)
 	}
 	if more {
 		return nil

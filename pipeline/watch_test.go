@@ -281,9 +281,15 @@ func TestWatchIdleHook(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).UnixNano())
 	calls := make(chan bool, 16)
+	idleHandled := make(chan struct{}, 16)
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Idle: func(idle bool) { calls <- idle },
 		Deliver: func(context.Context, []alert.Alert) error { return nil },
-		now:     func() time.Time { return time.Unix(0, clock.Load()) }})
+		now:     func() time.Time { return time.Unix(0, clock.Load()) },
+		handled: func(b source.Batch) {
+			if b.Idle {
+				idleHandled <- struct{}{}
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,9 +300,14 @@ func TestWatchIdleHook(t *testing.T) {
 	send := func(data string) {
 		batches <- source.Batch{Key: "f", Path: "f", Data: []byte(data), Offset: off}
 		off += int64(len(data))
-		// Taken once the data was handled (at the clock's time): the clock
-		// moves only after that.
+		// The clock moves only once both were handled (at the clock's
+		// time): taken, a batch may still wait in the lookahead's queue.
 		batches <- source.Batch{Key: "f", Path: "f", Offset: off, Idle: true}
+		select {
+		case <-idleHandled:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the idle batch was never handled")
+		}
 	}
 	next := func(want bool, what string) {
 		t.Helper()

@@ -156,7 +156,10 @@ type Attributor struct {
 	crowd    crowd
 	expect   bool      // proxy records have been seen or mappings given: token events wait for them
 	expired  time.Time // the clock at the last expiry of records
-	stats    Stats
+	// expireNext is expired+expireEvery, worked out when expired moves:
+	// expireTo compares every event's clock with it.
+	expireNext time.Time
+	stats      Stats
 }
 
 // expireEvery is how often, in log time, old records are dropped.
@@ -180,7 +183,7 @@ type record struct {
 // New returns an Attributor.
 func New(opt Options) *Attributor {
 	opt.defaults()
-	a := &Attributor{opt: opt}
+	a := &Attributor{opt: opt, expireNext: time.Time{}.Add(expireEvery)}
 	a.known.init(opt.Proxies)
 	a.learn.init()
 	a.crowd.init()
@@ -352,11 +355,17 @@ func horizonOf(through, ou time.Time, ok bool) time.Time {
 }
 
 // expireTo expires the records at horizon once it moved expireEvery (or
-// back).
+// back). A scan of OpenUnison's logs alone comes here for every event
+// (Pass) with no record held, and its events are often expireEvery apart:
+// the clock still moves, but expire would walk nothing. Two Befores
+// against times worked out once, not Sub, which checks its own overflow
+// with an Add and an Equal.
 func (a *Attributor) expireTo(horizon time.Time) {
-	if horizon.Sub(a.expired) >= expireEvery || horizon.Before(a.expired) {
-		a.expired = horizon
-		a.expire(horizon)
+	if horizon.Before(a.expired) || !horizon.Before(a.expireNext) {
+		a.expired, a.expireNext = horizon, horizon.Add(expireEvery)
+		if len(a.records) > 0 {
+			a.expire(horizon)
+		}
 	}
 }
 

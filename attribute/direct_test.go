@@ -335,3 +335,70 @@ func TestCrowdNote(t *testing.T) {
 		})
 	}
 }
+
+// The crowd keeps each address's users apart, lets an address go once it
+// is a proxy (its place taken by the next address, which inherits none of
+// its users), and starts afresh at maxCrowd addresses; its places never
+// outnumber the most addresses watched at once.
+func TestCrowdAddresses(t *testing.T) {
+	t.Parallel()
+	opt := Options{}
+	opt.defaults()
+	type note struct {
+		peer, user string
+		want       bool
+	}
+	five := func(peer string) []note { // four users, then the fifth makes it a proxy
+		return []note{{peer, "a", false}, {peer, "b", false}, {peer, "c", false}, {peer, "d", false}, {peer, "e", true}}
+	}
+	tests := []struct {
+		name   string
+		fill   int // addresses of one user each, noted first
+		notes  []note
+		places int // len(peers) at the end
+	}{
+		{"two addresses interleaved", 0, []note{
+			{"10.0.0.1", "a", false}, {"10.0.0.2", "x", false}, {"10.0.0.1", "b", false}, {"10.0.0.2", "x", false},
+			{"10.0.0.1", "c", false}, {"10.0.0.2", "y", false}, {"10.0.0.1", "d", false}, {"10.0.0.1", "e", true},
+			{"10.0.0.2", "z", false},
+		}, 2},
+		{"a proxy's place goes to the next address", 0, append(append(five("10.0.0.1"),
+			note{"10.0.0.3", "a", false}, note{"10.0.0.3", "b", false}), five("10.0.0.3")...), 1},
+		{"a proxy seen again starts afresh", 0, append(five("10.0.0.1"), note{"10.0.0.1", "z", false}, note{"10.0.0.1", "y", false}), 1},
+		{"public addresses are not watched", 0, []note{{"203.0.113.1", "a", false}, {"203.0.113.1", "b", false}}, 0},
+		{"at maxCrowd addresses, afresh", maxCrowd, []note{
+			{"10.1.0.1", "a", false}, {"10.1.0.1", "b", false}, {"10.1.0.1", "c", false}, {"10.1.0.1", "d", false},
+			{"10.9.9.9", "a", false}, // the cap: every address is forgotten
+			{"10.1.0.1", "e", false},
+		}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var c crowd
+			c.init()
+			at := time.Duration(0)
+			do := func(peer, user string) bool {
+				at += time.Second
+				ev := ou(parser.KindTokenOK, at, ouA, netip.MustParseAddr(peer), "t")
+				ev.Peer, ev.User = ev.IP, "uid="+user
+				got := c.note(&ev, &opt)
+				if len(c.peers) != len(c.at)+len(c.free) || len(c.peers) > maxCrowd {
+					t.Fatalf("%d places for %d addresses and %d free", len(c.peers), len(c.at), len(c.free))
+				}
+				return got
+			}
+			for i := range tt.fill {
+				do(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String(), "f")
+			}
+			for i, n := range tt.notes {
+				if got := do(n.peer, n.user); got != n.want {
+					t.Fatalf("note %d (%s by %s) = %v, want %v", i, n.user, n.peer, got, n.want)
+				}
+			}
+			if len(c.peers) != tt.places {
+				t.Errorf("%d places at the end, want %d", len(c.peers), tt.places)
+			}
+		})
+	}
+}

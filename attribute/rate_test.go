@@ -167,8 +167,9 @@ func plainEvents(tb testing.TB) []parser.Event {
 
 // BenchmarkPassPlain is the cost of attribution per event in a scan of
 // OpenUnison's log alone (pipeline/scan.go's attributed): every event goes
-// through Pass, with the merged log's clock. The events are copied afresh,
-// untimed, before each pass over the log. cpu-ns/event is the benchmark
+// through Pass, with the merged log's clock, into a New Attributor (a
+// scan makes one). The events are copied afresh, untimed, before each pass
+// over the log. cpu-ns/event is the benchmark
 // thread's CPU time (Linux): the figure to compare when other work shares
 // the cores and stretches the wall time.
 //
@@ -184,9 +185,9 @@ func BenchmarkPassPlain(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		copy(work, evs)
-		a := New(Options{})
 		b.StartTimer()
 		c0, ok0 := threadCPU()
+		a := New(Options{})
 		for i := range work {
 			if !a.Pass(&work[i], work[i].Time) {
 				b.Fatal("an event of a plain log did not pass")

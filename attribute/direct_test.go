@@ -402,3 +402,47 @@ func TestCrowdAddresses(t *testing.T) {
 		})
 	}
 }
+
+// movedPast is expireTo's t.Sub(u) < 0 || t.Sub(u) >= d without Sub:
+// the same answer at the edges of the nanoseconds, the seconds, its clamp,
+// and for times Sub saturates on.
+func TestMovedPast(t *testing.T) {
+	t.Parallel()
+	u := time.Date(2026, 11, 23, 10, 0, 0, 900_000_000, time.UTC)
+	est := time.FixedZone("EST", -5*3600)
+	tests := []struct {
+		name string
+		t, u time.Time
+	}{
+		{"equal", u, u},
+		{"1ns before", u.Add(-time.Nanosecond), u},
+		{"just short of d", u.Add(expireEvery - time.Nanosecond), u},
+		{"d exactly, across a second", u.Add(expireEvery), u},
+		{"a second less 1ns", u.Add(time.Second - time.Nanosecond), u},
+		{"2 s less 1ns", u.Add(2*time.Second - time.Nanosecond), u},
+		{"3 s, clamped", u.Add(3 * time.Second), u},
+		{"-1 s and a little", u.Add(-1100 * time.Millisecond), u},
+		{"-3 s, clamped", u.Add(-3 * time.Second), u},
+		{"the same instant in another zone", u.In(est), u},
+		{"d later, in another zone", u.Add(expireEvery).In(est), u},
+		{"from the zero time", u, time.Time{}},
+		{"to the zero time", time.Time{}, u},
+		{"Quiet", Quiet, u},
+		{"back from Quiet", u, Quiet},
+	}
+	for _, tt := range tests {
+		want := tt.t.Sub(tt.u) < 0 || tt.t.Sub(tt.u) >= expireEvery
+		if got := movedPast(tt.t, tt.u, expireEvery); got != want {
+			t.Errorf("%s: movedPast(%v, %v) = %v, want %v", tt.name, tt.t, tt.u, got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	for range 100_000 {
+		v := u.Add(time.Duration(r.Int64N(int64(6*time.Second))) - 3*time.Second)
+		w := v.Add(time.Duration(r.Int64N(int64(6*time.Second))) - 3*time.Second)
+		want := w.Sub(v) < 0 || w.Sub(v) >= expireEvery
+		if got := movedPast(w, v, expireEvery); got != want {
+			t.Fatalf("movedPast(%v, %v) = %v, want %v", w, v, got, want)
+		}
+	}
+}

@@ -335,3 +335,114 @@ func TestCrowdNote(t *testing.T) {
 		})
 	}
 }
+
+// The crowd keeps each address's users apart, lets an address go once it
+// is a proxy (its place taken by the next address, which inherits none of
+// its users), and starts afresh at maxCrowd addresses; its places never
+// outnumber the most addresses watched at once.
+func TestCrowdAddresses(t *testing.T) {
+	t.Parallel()
+	opt := Options{}
+	opt.defaults()
+	type note struct {
+		peer, user string
+		want       bool
+	}
+	five := func(peer string) []note { // four users, then the fifth makes it a proxy
+		return []note{{peer, "a", false}, {peer, "b", false}, {peer, "c", false}, {peer, "d", false}, {peer, "e", true}}
+	}
+	tests := []struct {
+		name   string
+		fill   int // addresses of one user each, noted first
+		notes  []note
+		places int // len(peers) at the end
+	}{
+		{"two addresses interleaved", 0, []note{
+			{"10.0.0.1", "a", false}, {"10.0.0.2", "x", false}, {"10.0.0.1", "b", false}, {"10.0.0.2", "x", false},
+			{"10.0.0.1", "c", false}, {"10.0.0.2", "y", false}, {"10.0.0.1", "d", false}, {"10.0.0.1", "e", true},
+			{"10.0.0.2", "z", false},
+		}, 2},
+		{"a proxy's place goes to the next address", 0, append(append(five("10.0.0.1"),
+			note{"10.0.0.3", "a", false}, note{"10.0.0.3", "b", false}), five("10.0.0.3")...), 1},
+		{"a proxy seen again starts afresh", 0, append(five("10.0.0.1"), note{"10.0.0.1", "z", false}, note{"10.0.0.1", "y", false}), 1},
+		{"public addresses are not watched", 0, []note{{"203.0.113.1", "a", false}, {"203.0.113.1", "b", false}}, 0},
+		{"at maxCrowd addresses, afresh", maxCrowd, []note{
+			{"10.1.0.1", "a", false}, {"10.1.0.1", "b", false}, {"10.1.0.1", "c", false}, {"10.1.0.1", "d", false},
+			{"10.9.9.9", "a", false}, // the cap: every address is forgotten
+			{"10.1.0.1", "e", false},
+		}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var c crowd
+			c.init()
+			at := time.Duration(0)
+			do := func(peer, user string) bool {
+				at += time.Second
+				ev := ou(parser.KindTokenOK, at, ouA, netip.MustParseAddr(peer), "t")
+				ev.Peer, ev.User = ev.IP, "uid="+user
+				got := c.note(&ev, &opt)
+				if len(c.peers) != len(c.at)+len(c.free) || len(c.peers) > maxCrowd {
+					t.Fatalf("%d places for %d addresses and %d free", len(c.peers), len(c.at), len(c.free))
+				}
+				return got
+			}
+			for i := range tt.fill {
+				do(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String(), "f")
+			}
+			for i, n := range tt.notes {
+				if got := do(n.peer, n.user); got != n.want {
+					t.Fatalf("note %d (%s by %s) = %v, want %v", i, n.user, n.peer, got, n.want)
+				}
+			}
+			if len(c.peers) != tt.places {
+				t.Errorf("%d places at the end, want %d", len(c.peers), tt.places)
+			}
+		})
+	}
+}
+
+// movedPast is expireTo's t.Sub(u) < 0 || t.Sub(u) >= d without Sub:
+// the same answer at the edges of the nanoseconds, the seconds, its clamp,
+// and for times Sub saturates on.
+func TestMovedPast(t *testing.T) {
+	t.Parallel()
+	u := time.Date(2026, 11, 23, 10, 0, 0, 900_000_000, time.UTC)
+	est := time.FixedZone("EST", -5*3600)
+	tests := []struct {
+		name string
+		t, u time.Time
+	}{
+		{"equal", u, u},
+		{"1ns before", u.Add(-time.Nanosecond), u},
+		{"just short of d", u.Add(expireEvery - time.Nanosecond), u},
+		{"d exactly, across a second", u.Add(expireEvery), u},
+		{"a second less 1ns", u.Add(time.Second - time.Nanosecond), u},
+		{"2 s less 1ns", u.Add(2*time.Second - time.Nanosecond), u},
+		{"3 s, clamped", u.Add(3 * time.Second), u},
+		{"-1 s and a little", u.Add(-1100 * time.Millisecond), u},
+		{"-3 s, clamped", u.Add(-3 * time.Second), u},
+		{"the same instant in another zone", u.In(est), u},
+		{"d later, in another zone", u.Add(expireEvery).In(est), u},
+		{"from the zero time", u, time.Time{}},
+		{"to the zero time", time.Time{}, u},
+		{"Quiet", Quiet, u},
+		{"back from Quiet", u, Quiet},
+	}
+	for _, tt := range tests {
+		want := tt.t.Sub(tt.u) < 0 || tt.t.Sub(tt.u) >= expireEvery
+		if got := movedPast(tt.t, tt.u, expireEvery); got != want {
+			t.Errorf("%s: movedPast(%v, %v) = %v, want %v", tt.name, tt.t, tt.u, got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	for range 100_000 {
+		v := u.Add(time.Duration(r.Int64N(int64(6*time.Second))) - 3*time.Second)
+		w := v.Add(time.Duration(r.Int64N(int64(6*time.Second))) - 3*time.Second)
+		want := w.Sub(v) < 0 || w.Sub(v) >= expireEvery
+		if got := movedPast(w, v, expireEvery); got != want {
+			t.Fatalf("movedPast(%v, %v) = %v, want %v", w, v, got, want)
+		}
+	}
+}

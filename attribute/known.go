@@ -63,8 +63,14 @@ func isMeshPeer(a netip.Addr) bool {
 
 // crowd finds proxies no log names: a private address that carries the
 // token requests of many users is an ingress, not a machine of one user.
+// Every token request of a plain scan notes its peer here, so an address's
+// users are kept in a slice the map points into: a note looks its address
+// up once and changes its users in place, where a map of values was read
+// and written back on every request.
 type crowd struct {
-	users map[netip.Addr]crowdPeer
+	at    map[netip.Addr]int32 // a watched address's place in peers
+	peers []crowdPeer
+	free  []int32 // places let go (their address became a proxy), taken first
 }
 
 // crowdPeer is a private address's users. Most addresses are one user's
@@ -84,7 +90,7 @@ type crowdKey struct{ idp, user string }
 // maxCrowd caps the private addresses watched; past it they start afresh.
 const maxCrowd = 4096
 
-func (c *crowd) init() { c.users = map[netip.Addr]crowdPeer{} }
+func (c *crowd) init() { c.at = map[netip.Addr]int32{} }
 
 // note counts ev's user for its peer and reports whether the peer now
 // carries enough users to be a proxy. Users older than the window are
@@ -99,38 +105,66 @@ func (c *crowd) note(ev *parser.Event, opt *Options) bool {
 		return false
 	}
 	k := crowdKey{ev.IdP, ev.User}
-	p, ok := c.users[peer]
-	if !ok && len(c.users) >= maxCrowd {
-		clear(c.users)
+	i, ok := c.at[peer]
+	if !ok {
+		if len(c.at) >= maxCrowd {
+			c.reset()
+		}
+		if opt.CrowdUsers <= 1 {
+			return true // its one user is a crowd: nothing to keep
+		}
+		c.watch(peer, crowdPeer{first: k, at: ev.Time})
+		return false
 	}
+	p := &c.peers[i]
 	switch {
 	case p.more != nil:
 		p.more[k] = ev.Time
-	case !ok || p.first == k:
-		p.first, p.at = k, ev.Time
+	case p.first == k:
+		p.at = ev.Time
+		return false // still one user, and CrowdUsers > 1 (else not kept)
 	default:
 		p.more = map[crowdKey]time.Time{p.first: p.at, k: ev.Time}
 	}
-	if p.count() >= opt.CrowdUsers && p.more != nil {
+	if len(p.more) >= opt.CrowdUsers {
 		for u, t := range p.more {
 			if ev.Time.Sub(t) > opt.CrowdWindow {
 				delete(p.more, u)
 			}
 		}
 	}
-	if p.count() < opt.CrowdUsers {
-		c.users[peer] = p
+	if len(p.more) < opt.CrowdUsers {
 		return false
 	}
-	delete(c.users, peer)
+	c.unwatch(peer, i)
 	return true
 }
 
-func (p *crowdPeer) count() int {
-	if p.more != nil {
-		return len(p.more)
+// watch starts watching peer, in a place let go if there is one: peers
+// never holds more than the most addresses watched at once, maxCrowd.
+func (c *crowd) watch(peer netip.Addr, p crowdPeer) {
+	if n := len(c.free); n > 0 {
+		i := c.free[n-1]
+		c.free = c.free[:n-1]
+		c.peers[i], c.at[peer] = p, i
+		return
 	}
-	return 1
+	c.at[peer] = int32(len(c.peers))
+	c.peers = append(c.peers, p)
+}
+
+// unwatch lets go of peer, at place i, and of the users it held.
+func (c *crowd) unwatch(peer netip.Addr, i int32) {
+	delete(c.at, peer)
+	c.peers[i] = crowdPeer{}
+	c.free = append(c.free, i)
+}
+
+// reset forgets every address watched.
+func (c *crowd) reset() {
+	clear(c.at)
+	clear(c.peers)
+	c.peers, c.free = c.peers[:0], c.free[:0]
 }
 
 func isPrivatePeer(a netip.Addr) bool { return geo.IsPrivate(a) }

@@ -69,8 +69,12 @@ type learner struct {
 	peerSrc     map[netip.Addr]string
 	sources     map[string]struct{} // the proxy sources seen
 	ous         map[string]struct{} // the OpenUnison sources seen
-	upVotes     votes
-	peerVotes   votes
+	// lastOU is in ous, once set: a log's token events come in runs,
+	// and comparing its name (one pointer, mostly) is cheaper than hashing it.
+	lastOU    string
+	lastOUOK  bool
+	upVotes   votes
+	peerVotes votes
 }
 
 func (l *learner) init() {
@@ -117,11 +121,15 @@ func (l *learner) noteSource(src string) {
 }
 
 func (l *learner) noteOU(src string) {
+	if l.lastOUOK && src == l.lastOU {
+		return
+	}
+	l.lastOU, l.lastOUOK = src, true
 	if _, ok := l.ous[src]; ok {
 		return
 	}
 	if len(l.ous) >= maxVoteKeys {
-		clear(l.ous)
+		clear(l.ous) // lastOU stays true: it is put back just below
 	}
 	l.ous[src] = struct{}{}
 }

@@ -35,14 +35,20 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 	if !ev.Peer.IsValid() {
 		ev.Peer = ev.IP
 	}
-	if !a.known.has(ev.Peer) && a.crowd.note(ev, &a.opt) {
+	// Asked once: nothing between here and match's answer for a request
+	// no record can be changes what is known of the peer.
+	proxy := a.known.has(ev.Peer)
+	if !proxy && a.crowd.note(ev, &a.opt) {
 		a.known.add(ev.Peer)
+		proxy = true
 	}
 	var res result
-	if tw, ok := a.twins.get(ev); ok && ev.Kind == parser.KindGraceReuse {
-		res = tw // the AzSuccess of the same request was matched already
-	} else {
-		res = a.match(ev, idx)
+	twin := false
+	if ev.Kind == parser.KindGraceReuse { // 2% of token events: the call and its result{} spared for the rest
+		res, twin = a.twins.get(ev) // the AzSuccess of the same request was matched already
+	}
+	if !twin {
+		res = a.match(ev, idx, proxy)
 	}
 	if res.attr == parser.AttrAmbiguous && ev.Kind == parser.KindGraceReuse {
 		var narrowed []netip.Addr
@@ -68,17 +74,21 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 	}
 }
 
-func (a *Attributor) match(ev *parser.Event, idx int) result {
+// match joins ev to its record, if one can be told; proxy says whether
+// ev's peer is a known proxy.
+func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
+	if len(a.records) == 0 {
+		// A scan of OpenUnison's logs alone passes every token event
+		// here: no record to find, none to vote for.
+		return unjoined(ev.Peer, proxy)
+	}
 	peer := ev.Peer
 	cands := a.candidates(ev, nil)
 	if idx < 0 || !a.events[idx].voted { // idx < 0: Pass, nothing queued to have voted
 		a.vote(ev, cands)
 	}
 	if len(cands) == 0 {
-		if a.known.has(peer) {
-			return result{attr: parser.AttrUnattributed, via: "proxy " + peer.String()}
-		}
-		return result{attr: parser.AttrDirect}
+		return unjoined(peer, proxy) // vote learned nothing from no candidate
 	}
 	clients := a.clients(cands)
 	pick := -1
@@ -102,6 +112,15 @@ func (a *Attributor) match(ev *parser.Event, idx int) result {
 	// cluster meeting another client's record in the same second). The
 	// peer becomes known once learned as the proxy log's peer (vote).
 	return result{attr: parser.AttrJoined, client: p.Client, agent: p.Agent, via: p.Format.String() + " " + a.proxyName(&rec.ev, peer)}
+}
+
+// unjoined is the result of a request no record can be: the peer is its
+// client, or a proxy whose log has no record of it.
+func unjoined(peer netip.Addr, proxy bool) result {
+	if proxy {
+		return result{attr: parser.AttrUnattributed, via: "proxy " + peer.String()}
+	}
+	return result{attr: parser.AttrDirect}
 }
 
 // proxyName is the proxy as OpenUnison would know it: its address towards

@@ -1,15 +1,19 @@
 package attribute
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
 )
 
@@ -135,4 +139,66 @@ func BenchmarkAttribute(b *testing.B) {
 		tokens += len(evs) / 2
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(tokens), "ns/token-event")
+}
+
+var (
+	plainLogOnce sync.Once
+	plainLog     []parser.Event
+)
+
+// plainEvents are the events of the issue-2 benchmark log (64 MB, 3% token
+// traffic, generated), parsed as a scan parses them: a plain OpenUnison
+// log, no proxy's.
+func plainEvents(tb testing.TB) []parser.Event {
+	plainLogOnce.Do(func() {
+		var buf bytes.Buffer
+		if _, err := loggen.Write(&buf, loggen.Config{Size: 64 << 20, Seed: 1}); err != nil {
+			tb.Fatal(err)
+		}
+		parser.SplitCandidates(buf.Bytes(), func(rec []byte, _ parser.Kind, off int, _ int64) {
+			if ev, err := parser.Parse(rec, nil); err == nil && ev.Kind != parser.KindOther {
+				ev.Source, ev.Offset = "x", int64(off)
+				plainLog = append(plainLog, ev)
+			}
+		})
+	})
+	return plainLog
+}
+
+// BenchmarkPassPlain is the cost of attribution per event in a scan of
+// OpenUnison's log alone (pipeline/scan.go's attributed): every event goes
+// through Pass, with the merged log's clock, into a New Attributor (a
+// scan makes one). The events are copied afresh, untimed, before each pass
+// over the log. cpu-ns/event is the benchmark
+// thread's CPU time (Linux): the figure to compare when other work shares
+// the cores and stretches the wall time.
+//
+//	go test ./attribute -run X -bench PassPlain -count 10
+func BenchmarkPassPlain(b *testing.B) {
+	evs := plainEvents(b)
+	work := make([]parser.Event, len(evs))
+	runtime.LockOSThread() // for threadCPU
+	defer runtime.UnlockOSThread()
+	var cpu time.Duration
+	cpuOK := true
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		copy(work, evs)
+		b.StartTimer()
+		c0, ok0 := threadCPU()
+		a := New(Options{})
+		for i := range work {
+			if !a.Pass(&work[i], work[i].Time) {
+				b.Fatal("an event of a plain log did not pass")
+			}
+		}
+		c1, ok1 := threadCPU()
+		cpu, cpuOK = cpu+c1-c0, cpuOK && ok0 && ok1
+	}
+	events := float64(b.N * len(evs))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
+	if cpuOK {
+		b.ReportMetric(float64(cpu.Nanoseconds())/events, "cpu-ns/event")
+	}
 }

@@ -58,43 +58,58 @@ func sameRequest(a, b *parser.Event) bool { return keyOf(a) == keyOf(b) }
 
 // newest returns the k-th newest entry, k from 0.
 func (c *twinCache) newest(k int) *twinEntry {
-	return &c.ring[(c.start+c.n-1-k)%len(c.ring)]
+	return &c.ring[c.wrap(c.start+c.n-1-k)]
 }
 
+// wrap is i, from 0 to twice the ring's size, as a place in the ring: a
+// compare where % divides, on every put.
+func (c *twinCache) wrap(i int) int {
+	if i >= len(c.ring) {
+		i -= len(c.ring)
+	}
+	return i
+}
+
+// put is called for every token_ok: the line is written in its place in
+// the ring, not built aside and copied in (an entry is some 200 bytes).
 func (c *twinCache) put(ev *parser.Event, res result) {
-	e := twinEntry{key: keyOf(ev), at: ev.Time, hw: ev.Time, res: res}
+	hw := ev.Time
 	if c.n > 0 {
-		if hw := c.newest(0).hw; hw.After(e.hw) {
-			e.hw = hw
+		if h := c.newest(0).hw; h.After(hw) {
+			hw = h
 		}
 	}
-	if c.n == len(c.ring) && !c.makeRoom(&e) {
+	var e *twinEntry
+	if c.n == len(c.ring) && !c.makeRoom(ev, &hw) {
 		// The oldest goes: too old to be needed, or the cap.
-		c.ring[c.start] = e
-		c.start = (c.start + 1) % len(c.ring)
-		return
+		e = &c.ring[c.start]
+		c.start = c.wrap(c.start + 1)
+	} else {
+		e = &c.ring[c.wrap(c.start+c.n)]
+		c.n++
 	}
-	c.ring[(c.start+c.n)%len(c.ring)] = e
-	c.n++
+	e.key, e.at, e.hw, e.res = keyOf(ev), ev.Time, hw, res
 }
 
-// makeRoom makes room in a full ring for e, or reports that its oldest
-// line is to be overwritten: it is more than twinKeep behind e, or the
-// ring is at its cap. Below the cap the lines whose own log has moved on
-// go first (compact); the ring grows only when that frees less than a
-// quarter of it, so a catch-up of many files does not grow it to maxTwins
-// (every line's hw is then the newest file's), and compacting costs a few
-// steps a put.
-func (c *twinCache) makeRoom(e *twinEntry) bool {
+// makeRoom makes room in a full ring for ev's line, whose hw is *hw, or
+// reports that its oldest line is to be overwritten: it is more than
+// twinKeep behind hw, or the ring is at its cap. Below the cap the lines
+// whose own log has moved on go first (compact), and *hw is then the
+// running maximum over the lines kept; the ring grows only when that frees
+// less than a quarter of it, so a catch-up of many files does not grow it
+// to maxTwins (every line's hw is then the newest file's), and compacting
+// costs a few steps a put.
+func (c *twinCache) makeRoom(ev *parser.Event, hw *time.Time) bool {
 	size := len(c.ring)
-	if size == maxTwins || c.n > 0 && e.hw.Sub(c.ring[c.start].at) > twinKeep {
+	// Before, not Sub: a full ring is the usual state of a long scan.
+	if size == maxTwins || c.n > 0 && c.ring[c.start].at.Add(twinKeep).Before(*hw) {
 		return false
 	}
 	if c.n > 0 {
-		c.compact(e, size)
-		e.hw = e.at
-		if c.n > 0 && c.newest(0).hw.After(e.hw) {
-			e.hw = c.newest(0).hw
+		c.compact(&twinEntry{key: keyOf(ev), at: ev.Time}, size)
+		*hw = ev.Time
+		if c.n > 0 && c.newest(0).hw.After(*hw) {
+			*hw = c.newest(0).hw
 		}
 		if c.n <= size*3/4 {
 			return true

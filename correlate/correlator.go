@@ -52,6 +52,7 @@ type Correlator struct {
 	Defer int
 
 	store      Store
+	mem        *Memory // store, when it is the memory store: see commit
 	pairWindow time.Duration
 	deferred   []deferredObs   // observations waiting for their batch, in order
 	flying     []flyingBatch   // batches sent and not yet judged, oldest first
@@ -92,7 +93,9 @@ func NewCorrelator(store Store, pairWindow time.Duration) *Correlator {
 	if pairWindow <= 0 {
 		pairWindow = DefaultPairWindow
 	}
-	return &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue(), chains: newChains(), places: newPlacePairs()}
+	c := &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue(), chains: newChains(), places: newPlacePairs()}
+	c.mem, _ = store.(*Memory)
+	return c
 }
 
 // Judge receives an event with the facts it is judged by, and the context
@@ -375,11 +378,15 @@ func (q *pendingQueue) live() []parser.Event {
 	return out
 }
 
+// commit judges ev as a refresh and learns it in the chain index. Both
+// the index and the memory store look its user up by the same key, made
+// once here: a refresh is every other event.
 func (c *Correlator) commit(ctx context.Context, ev *parser.Event, judge Judge) error {
-	if err := c.judge(ctx, ev, Refresh, judge); err != nil {
+	key := c.chains.hasher.hash(UserOf(ev))
+	if err := c.judgeKeyed(ctx, ev, Refresh, key, judge); err != nil {
 		return err
 	}
-	c.refreshed(ev)
+	c.refreshed(ev, key)
 	return nil
 }
 
@@ -423,6 +430,12 @@ func (c *Correlator) judgeAnonymous(ctx context.Context, ev *parser.Event, batch
 }
 
 func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action, judge Judge) error {
+	return c.judgeKeyed(ctx, ev, action, 0, judge)
+}
+
+// judgeKeyed is judge for an event whose user's key (userHasher's) is key,
+// 0 when not made.
+func (c *Correlator) judgeKeyed(ctx context.Context, ev *parser.Event, action Action, key uint64, judge Judge) error {
 	need := c.Judged == nil || c.Judged(ev.Kind)
 	_, batching := c.store.(BatchStore)
 	batching = batching && c.Defer > 0
@@ -452,7 +465,7 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		}
 		return c.defer1(ctx, d)
 	}
-	facts, err := c.store.Apply(ctx, obs)
+	facts, err := c.apply(ctx, &obs, key)
 	if err != nil {
 		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
 	}
@@ -460,6 +473,14 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		return nil
 	}
 	return c.judgeWith(ctx, ev, action, facts, here, judge)
+}
+
+// apply applies obs, whose user's key is key (0: not made), to the store.
+func (c *Correlator) apply(ctx context.Context, obs *Observation, key uint64) (Facts, error) {
+	if c.mem != nil {
+		return c.mem.applyKeyed(obs, key), nil
+	}
+	return c.store.Apply(ctx, *obs)
 }
 
 func (c *Correlator) defer1(ctx context.Context, d deferredObs) error {

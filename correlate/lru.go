@@ -306,6 +306,10 @@ func (x *hashIndex) delete(i uint32, key uint64) {
 // comparing the DN on every lookup instead would cost a cache miss on
 // its bytes per event. Nothing keyed by the hash outlives the process: a
 // checkpoint keeps the users' names.
+//
+// The seeds are the process's, not a hasher's: the Correlator's chain index
+// and the memory store then make the same key of a user, and a refresh,
+// which both look up, hashes its user once (Correlator.commit).
 type userHasher struct {
 	dn, idp maphash.Seed
 	// The IdPs hashed last and their hashes, most recent first: a
@@ -323,8 +327,11 @@ type hashedIdP struct {
 	hash uint64 // 0: the slot is empty
 }
 
+// userSeeds are every userHasher's seeds.
+var userSeeds = struct{ dn, idp maphash.Seed }{maphash.MakeSeed(), maphash.MakeSeed()}
+
 func newUserHasher() userHasher {
-	return userHasher{dn: maphash.MakeSeed(), idp: maphash.MakeSeed()}
+	return userHasher{dn: userSeeds.dn, idp: userSeeds.idp}
 }
 
 func (h *userHasher) hash(u UserID) uint64 {

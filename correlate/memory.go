@@ -296,25 +296,33 @@ func (m *Memory) Stats() MemoryStats {
 
 // Apply implements Store.
 func (m *Memory) Apply(_ context.Context, obs Observation) (Facts, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.expireUsers(obs.Time)
-	u := m.user(obs.User, obs.Time)
-	// The helpers take obs by reference: it is ~300 bytes, and copied to
-	// each of them it cost more than some of them did.
-	var f Facts
-	if obs.NeedFacts {
-		f = m.userFacts(u, &obs)
-		f.SessionIPs, f.SessionIP = m.sessionFacts(&obs)
-	}
-	m.learn(u, &obs)
-	return f, nil
+	return m.applyKeyed(&obs, 0), nil
 }
 
-// user returns key's history, made if new. The pointer is valid until the
-// next user is added.
-func (m *Memory) user(key UserID, now time.Time) *userState {
-	h := m.hasher.hash(key)
+// applyKeyed is Apply for the Correlator, which made the user's key
+// (userHasher's) for its own index already: key, 0 when not made. The
+// helpers take obs by reference: it is ~300 bytes, and copied to each of
+// them it cost more than some of them did.
+func (m *Memory) applyKeyed(obs *Observation, key uint64) Facts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if key == 0 {
+		key = m.hasher.hash(obs.User)
+	}
+	m.expireUsers(obs.Time)
+	u := m.user(obs.User, key, obs.Time)
+	var f Facts
+	if obs.NeedFacts {
+		f = m.userFacts(u, obs)
+		f.SessionIPs, f.SessionIP = m.sessionFacts(obs)
+	}
+	m.learn(u, obs)
+	return f
+}
+
+// user returns the history of key, whose hash is h, made if new. The
+// pointer is valid until the next user is added.
+func (m *Memory) user(key UserID, h uint64, now time.Time) *userState {
 	if u := m.users.touch(h); u != nil {
 		return u
 	}

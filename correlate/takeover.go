@@ -106,8 +106,10 @@ func newChains() chains {
 // refreshed learns a legitimate refresh: a move when the user's previous
 // refresh, still alive, came from another client; and a user refreshing
 // from an address again clears the moves away from it (the chain, or the
-// user's other device, is back there).
-func (c *Correlator) refreshed(ev *parser.Event) {
+// user's other device, is back there). h is the user's key: one lookup
+// for the read and the write, and the moves', with the user (IdP and DN,
+// tens of bytes) hashed once per refresh.
+func (c *Correlator) refreshed(ev *parser.Event, h uint64) {
 	// A proxy's address (attribution could not name the client) is no
 	// client a chain can move to or from.
 	if !ev.IP.IsValid() || !clientKnown(ev.Attribution) {
@@ -115,9 +117,6 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 	}
 	ch := &c.chains
 	u := UserOf(ev)
-	// One lookup for the read and the write: the user's key (IdP and DN,
-	// tens of bytes) is hashed once per refresh here, for the moves too.
-	h := ch.hasher.hash(u)
 	c.dropMoves(u, h, ev.IP)
 	e := ch.last.touch(h)
 	if e != nil {

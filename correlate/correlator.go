@@ -268,7 +268,7 @@ type pendingQueue struct {
 	entries  []pendingEntry
 	head     int // entries before head are all taken
 	n        int // live entries
-	byThread map[uint64]int
+	byThread threadIndex
 	seeds    [2]maphash.Seed
 	// The source hashed last and its hash: one source's events come in
 	// runs, and a path is longer than a thread's name.
@@ -285,7 +285,7 @@ type pendingEntry struct {
 type threadKey struct{ source, thread string }
 
 func newPendingQueue() pendingQueue {
-	return pendingQueue{byThread: map[uint64]int{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	return pendingQueue{byThread: newThreadIndex(), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
 // threadOf is the index's key for ev's source and thread.
@@ -299,7 +299,7 @@ func (q *pendingQueue) threadOf(ev *parser.Event) uint64 {
 
 // waiting returns the entry ev's thread has waiting, whose key is k.
 func (q *pendingQueue) waiting(ev *parser.Event, k uint64) (int, bool) {
-	i, ok := q.byThread[k]
+	i, ok := q.byThread.get(k)
 	if !ok {
 		return 0, false
 	}
@@ -313,7 +313,7 @@ func (q *pendingQueue) push(ev *parser.Event, k uint64) {
 		q.compact()
 	}
 	q.entries = append(q.entries, pendingEntry{ev: *ev, live: true, thread: k})
-	q.byThread[k] = len(q.entries) - 1
+	q.byThread.set(k, len(q.entries)-1)
 	q.n++
 }
 
@@ -335,8 +335,8 @@ func (q *pendingQueue) take(i int) {
 	}
 	e.live = false
 	q.n--
-	if j, ok := q.byThread[e.thread]; ok && j == i {
-		delete(q.byThread, e.thread)
+	if j, ok := q.byThread.get(e.thread); ok && j == i {
+		q.byThread.remove(e.thread)
 	}
 }
 
@@ -347,7 +347,7 @@ func (q *pendingQueue) restore(i int) {
 	}
 	e.live = true
 	q.n++
-	q.byThread[e.thread] = i
+	q.byThread.set(e.thread, i)
 	q.head = min(q.head, i)
 }
 
@@ -361,9 +361,9 @@ func (q *pendingQueue) compact() {
 	}
 	clear(q.entries[len(kept):])
 	q.entries, q.head = kept, 0
-	clear(q.byThread)
+	q.byThread.clear()
 	for i := range q.entries {
-		q.byThread[q.entries[i].thread] = i
+		q.byThread.set(q.entries[i].thread, i)
 	}
 }
 

@@ -105,3 +105,31 @@ func TestUserExpiryAtTheBoundary(t *testing.T) {
 		})
 	}
 }
+
+// A refresh the Correlator hands the memory store with the key it made
+// for its chain index is the same user the store finds by its own hash:
+// one user, not two, whichever path learned it.
+func TestCorrelatorKeyIsTheStoresKey(t *testing.T) {
+	t.Parallel()
+	m := NewMemory(Limits{})
+	c := NewCorrelator(m, 0)
+	judge := func(context.Context, *Context) error { return nil }
+	for _, e := range []parser.Event{ev(parser.KindTokenOK, 0, "198.51.100.7"), ev(parser.KindTokenOK, time.Minute, "198.51.100.8")} {
+		if err := c.Observe(context.Background(), &e, judge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(context.Background(), judge); err != nil {
+		t.Fatal(err)
+	}
+	u := UserOf(&parser.Event{IdP: "k8sIdp", User: "uid=a,o=T"})
+	if _, ok := m.userKey(u); !ok {
+		t.Fatal("the store does not find by its own hash the user the Correlator's key learned")
+	}
+	if _, err := m.Apply(context.Background(), Observation{User: u, Time: t0.Add(2 * time.Minute), IP: netip.MustParseAddr("198.51.100.9"), Action: Login}); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Stats(); st.Users != 1 {
+		t.Errorf("%d users, want 1", st.Users)
+	}
+}

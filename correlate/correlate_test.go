@@ -672,6 +672,39 @@ func TestWithinIsSub(t *testing.T) {
 	}
 }
 
+// A stamp's within, before and compare agree with the times' own, at the
+// boundary of expiry exactly (now - t == d), a nanosecond either side of
+// it, across a second's carry, before 1970 and at the far ends of the
+// range TestWithinIsSub covers.
+func TestStampsCompareAsTimes(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 11, 23, 10, 0, 0, 999_999_999, time.UTC)
+	const ttl = 30 * 24 * time.Hour
+	times := []time.Time{
+		base, base.Add(time.Nanosecond), base.Add(-time.Nanosecond), base.Add(ttl), base.Add(ttl + 1), base.Add(ttl - 1),
+		base.Add(time.Hour + 1), base.Add(2*time.Second + 1), time.Unix(-1, 500), time.Unix(-1, 0), time.Unix(0, 0),
+		{}, time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Unix(1<<62, 0), time.Unix(-1<<62, 0), base.In(time.FixedZone("x", 3600)),
+	}
+	var z zones
+	for _, d := range []time.Duration{0, time.Nanosecond, 2 * time.Second, time.Hour, ttl, ttl - 1, 1500 * time.Millisecond} {
+		for _, a := range times {
+			for _, b := range times {
+				sa, sb := z.stamp(a), z.stamp(b)
+				if got, want := sa.within(sb, d), within(a, b, d); got != want {
+					t.Errorf("stamp within(%v, %v, %v) = %v, within says %v", a, b, d, got, want)
+				}
+				if got, want := sa.compare(sb), a.Compare(b); got != want {
+					t.Errorf("stamp compare(%v, %v) = %d, Compare says %d", a, b, got, want)
+				}
+				if got, want := sa.before(sb), a.Before(b); got != want {
+					t.Errorf("stamp before(%v, %v) = %v, Before says %v", a, b, got, want)
+				}
+			}
+		}
+	}
+}
+
 // A proxy's record of a request is no user's action: until attribution
 // joins it to OpenUnison's record it is neither judged nor releases a
 // waiting refresh on its thread.

@@ -52,6 +52,7 @@ type Correlator struct {
 	Defer int
 
 	store      Store
+	mem        *Memory // store, when it is the memory store: see commit
 	pairWindow time.Duration
 	deferred   []deferredObs   // observations waiting for their batch, in order
 	flying     []flyingBatch   // batches sent and not yet judged, oldest first
@@ -92,7 +93,9 @@ func NewCorrelator(store Store, pairWindow time.Duration) *Correlator {
 	if pairWindow <= 0 {
 		pairWindow = DefaultPairWindow
 	}
-	return &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue(), chains: newChains(), places: newPlacePairs()}
+	c := &Correlator{store: store, pairWindow: pairWindow, pending: newPendingQueue(), chains: newChains(), places: newPlacePairs()}
+	c.mem, _ = store.(*Memory)
+	return c
 }
 
 // Judge receives an event with the facts it is judged by, and the context
@@ -265,7 +268,7 @@ type pendingQueue struct {
 	entries  []pendingEntry
 	head     int // entries before head are all taken
 	n        int // live entries
-	byThread map[uint64]int
+	byThread threadIndex
 	seeds    [2]maphash.Seed
 	// The source hashed last and its hash: one source's events come in
 	// runs, and a path is longer than a thread's name.
@@ -282,7 +285,7 @@ type pendingEntry struct {
 type threadKey struct{ source, thread string }
 
 func newPendingQueue() pendingQueue {
-	return pendingQueue{byThread: map[uint64]int{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	return pendingQueue{byThread: newThreadIndex(), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
 // threadOf is the index's key for ev's source and thread.
@@ -296,7 +299,7 @@ func (q *pendingQueue) threadOf(ev *parser.Event) uint64 {
 
 // waiting returns the entry ev's thread has waiting, whose key is k.
 func (q *pendingQueue) waiting(ev *parser.Event, k uint64) (int, bool) {
-	i, ok := q.byThread[k]
+	i, ok := q.byThread.get(k)
 	if !ok {
 		return 0, false
 	}
@@ -310,7 +313,7 @@ func (q *pendingQueue) push(ev *parser.Event, k uint64) {
 		q.compact()
 	}
 	q.entries = append(q.entries, pendingEntry{ev: *ev, live: true, thread: k})
-	q.byThread[k] = len(q.entries) - 1
+	q.byThread.set(k, len(q.entries)-1)
 	q.n++
 }
 
@@ -332,8 +335,8 @@ func (q *pendingQueue) take(i int) {
 	}
 	e.live = false
 	q.n--
-	if j, ok := q.byThread[e.thread]; ok && j == i {
-		delete(q.byThread, e.thread)
+	if j, ok := q.byThread.get(e.thread); ok && j == i {
+		q.byThread.remove(e.thread)
 	}
 }
 
@@ -344,7 +347,7 @@ func (q *pendingQueue) restore(i int) {
 	}
 	e.live = true
 	q.n++
-	q.byThread[e.thread] = i
+	q.byThread.set(e.thread, i)
 	q.head = min(q.head, i)
 }
 
@@ -358,9 +361,9 @@ func (q *pendingQueue) compact() {
 	}
 	clear(q.entries[len(kept):])
 	q.entries, q.head = kept, 0
-	clear(q.byThread)
+	q.byThread.clear()
 	for i := range q.entries {
-		q.byThread[q.entries[i].thread] = i
+		q.byThread.set(q.entries[i].thread, i)
 	}
 }
 
@@ -375,11 +378,15 @@ func (q *pendingQueue) live() []parser.Event {
 	return out
 }
 
+// commit judges ev as a refresh and learns it in the chain index. Both
+// the index and the memory store look its user up by the same key, made
+// once here: a refresh is every other event.
 func (c *Correlator) commit(ctx context.Context, ev *parser.Event, judge Judge) error {
-	if err := c.judge(ctx, ev, Refresh, judge); err != nil {
+	key := c.chains.hasher.hash(UserOf(ev))
+	if err := c.judgeKeyed(ctx, ev, Refresh, key, judge); err != nil {
 		return err
 	}
-	c.refreshed(ev)
+	c.refreshed(ev, key)
 	return nil
 }
 
@@ -423,6 +430,12 @@ func (c *Correlator) judgeAnonymous(ctx context.Context, ev *parser.Event, batch
 }
 
 func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action, judge Judge) error {
+	return c.judgeKeyed(ctx, ev, action, 0, judge)
+}
+
+// judgeKeyed is judge for an event whose user's key (userHasher's) is key,
+// 0 when not made.
+func (c *Correlator) judgeKeyed(ctx context.Context, ev *parser.Event, action Action, key uint64, judge Judge) error {
 	need := c.Judged == nil || c.Judged(ev.Kind)
 	_, batching := c.store.(BatchStore)
 	batching = batching && c.Defer > 0
@@ -452,7 +465,7 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		}
 		return c.defer1(ctx, d)
 	}
-	facts, err := c.store.Apply(ctx, obs)
+	facts, err := c.apply(ctx, &obs, key)
 	if err != nil {
 		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
 	}
@@ -460,6 +473,14 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 		return nil
 	}
 	return c.judgeWith(ctx, ev, action, facts, here, judge)
+}
+
+// apply applies obs, whose user's key is key (0: not made), to the store.
+func (c *Correlator) apply(ctx context.Context, obs *Observation, key uint64) (Facts, error) {
+	if c.mem != nil {
+		return c.mem.applyKeyed(obs, key), nil
+	}
+	return c.store.Apply(ctx, *obs)
 }
 
 func (c *Correlator) defer1(ctx context.Context, d deferredObs) error {

@@ -306,21 +306,50 @@ func (x *hashIndex) delete(i uint32, key uint64) {
 // comparing the DN on every lookup instead would cost a cache miss on
 // its bytes per event. Nothing keyed by the hash outlives the process: a
 // checkpoint keeps the users' names.
+//
+// The seeds are the process's, not a hasher's: the Correlator's chain index
+// and the memory store then make the same key of a user, and a refresh,
+// which both look up, hashes its user once (Correlator.commit).
 type userHasher struct {
-	dn, idp  maphash.Seed
-	lastIdP  string // IdPs repeat: the last one's hash is kept
-	lastHash uint64
+	dn, idp maphash.Seed
+	// The IdPs hashed last and their hashes, most recent first: a
+	// deployment's events name a handful (the bench log's alternate
+	// between its IdP and none, logins naming none), and one slot made
+	// every other event hash its IdP again and copy it.
+	idps [hashedIdPs]hashedIdP
 }
 
+// hashedIdPs is how many IdPs a userHasher keeps the hash of.
+const hashedIdPs = 4
+
+type hashedIdP struct {
+	name string
+	hash uint64 // 0: the slot is empty
+}
+
+// userSeeds are every userHasher's seeds.
+var userSeeds = struct{ dn, idp maphash.Seed }{maphash.MakeSeed(), maphash.MakeSeed()}
+
 func newUserHasher() userHasher {
-	return userHasher{dn: maphash.MakeSeed(), idp: maphash.MakeSeed()}
+	return userHasher{dn: userSeeds.dn, idp: userSeeds.idp}
 }
 
 func (h *userHasher) hash(u UserID) uint64 {
-	if u.IdP != h.lastIdP || h.lastHash == 0 {
-		// Cloned: the IdP is cut from a log record, which must not stay
-		// in memory for it.
-		h.lastIdP, h.lastHash = strings.Clone(u.IdP), maphash.String(h.idp, u.IdP)|1
+	return maphash.String(h.dn, u.DN) ^ h.idpHash(u.IdP)
+}
+
+// idpHash is idp's share of a key, from the slots when idp was hashed
+// lately. A new IdP takes the last slot and moves to the front; a hit
+// moves nothing, since the IdPs hashed in turn are few.
+func (h *userHasher) idpHash(idp string) uint64 {
+	for i := range h.idps {
+		if s := &h.idps[i]; s.hash != 0 && s.name == idp {
+			return s.hash
+		}
 	}
-	return maphash.String(h.dn, u.DN) ^ h.lastHash
+	copy(h.idps[1:], h.idps[:hashedIdPs-1])
+	// Cloned: the IdP is cut from a log record, which must not stay in
+	// memory for it.
+	h.idps[0] = hashedIdP{name: strings.Clone(idp), hash: maphash.String(h.idp, idp) | 1}
+	return h.idps[0].hash
 }

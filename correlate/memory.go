@@ -296,25 +296,33 @@ func (m *Memory) Stats() MemoryStats {
 
 // Apply implements Store.
 func (m *Memory) Apply(_ context.Context, obs Observation) (Facts, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.expireUsers(obs.Time)
-	u := m.user(obs.User, obs.Time)
-	// The helpers take obs by reference: it is ~300 bytes, and copied to
-	// each of them it cost more than some of them did.
-	var f Facts
-	if obs.NeedFacts {
-		f = m.userFacts(u, &obs)
-		f.SessionIPs, f.SessionIP = m.sessionFacts(&obs)
-	}
-	m.learn(u, &obs)
-	return f, nil
+	return m.applyKeyed(&obs, 0), nil
 }
 
-// user returns key's history, made if new. The pointer is valid until the
-// next user is added.
-func (m *Memory) user(key UserID, now time.Time) *userState {
-	h := m.hasher.hash(key)
+// applyKeyed is Apply for the Correlator, which made the user's key
+// (userHasher's) for its own index already: key, 0 when not made. The
+// helpers take obs by reference: it is ~300 bytes, and copied to each of
+// them it cost more than some of them did.
+func (m *Memory) applyKeyed(obs *Observation, key uint64) Facts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if key == 0 {
+		key = m.hasher.hash(obs.User)
+	}
+	m.expireUsers(obs.Time)
+	u := m.user(obs.User, key, obs.Time)
+	var f Facts
+	if obs.NeedFacts {
+		f = m.userFacts(u, obs)
+		f.SessionIPs, f.SessionIP = m.sessionFacts(obs)
+	}
+	m.learn(u, obs)
+	return f
+}
+
+// user returns the history of key, whose hash is h, made if new. The
+// pointer is valid until the next user is added.
+func (m *Memory) user(key UserID, h uint64, now time.Time) *userState {
 	if u := m.users.touch(h); u != nil {
 		return u
 	}
@@ -355,9 +363,10 @@ func (m *Memory) userKey(key UserID) (UserID, bool) {
 // expireUsers drops users unseen for longer than the IP TTL: by then they
 // have no facts left. The table's oldest end holds the candidates.
 func (m *Memory) expireUsers(now time.Time) {
+	at := stamp{sec: now.Unix(), nsec: int32(now.Nanosecond())}
 	for {
 		u := m.users.oldest()
-		if u == nil || within(u.lastSeen.instant(), now, m.limits.IPTTL) {
+		if u == nil || u.lastSeen.within(at, m.limits.IPTTL) {
 			return
 		}
 		m.users.removeOldest()
@@ -467,10 +476,10 @@ func hasSession(id string) bool { return id != "" && id != "null" }
 
 func (m *Memory) learn(u *userState, obs *Observation) {
 	t := m.zones.stamp(obs.Time)
-	if obs.Time.After(u.lastSeen.instant()) {
+	if u.lastSeen.before(t) {
 		u.lastSeen = t
 	}
-	if obs.Time.Before(u.firstSeen.instant()) {
+	if t.before(u.firstSeen) {
 		u.firstSeen = t
 	}
 	switch obs.Action {
@@ -602,22 +611,30 @@ func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) {
 	if !obs.IP.IsValid() {
 		return
 	}
+	if len(u.ips) > 0 && u.ips[0].addr == obs.IP {
+		// The usual refresh, from the address seen last: it stays first
+		// (last only grows), and only its last time may change.
+		if p := &u.ips[0]; p.last(0).before(t) {
+			p.lastSec, p.lastNsec = t.sec, t.nsec
+		}
+		return
+	}
 	s := newSeenIP(obs.IP, t)
 	if i := slices.IndexFunc(u.ips, func(x seenIP) bool { return x.addr == obs.IP }); i >= 0 {
 		s = u.ips[i]
-		if obs.Time.After(s.lastInstant()) {
+		if s.last(0).before(t) {
 			s.lastSec, s.lastNsec = t.sec, t.nsec
 		}
-		if i == 0 || u.ips[i-1].lastInstant().After(s.lastInstant()) {
+		if s.last(0).before(u.ips[i-1].last(0)) {
 			// Still in place (last only grows, so nothing after it is
-			// newer): the usual refresh, from the address seen last.
+			// newer).
 			u.ips[i] = s
 			return
 		}
 		u.ips = slices.Delete(u.ips, i, i+1)
 	}
-	last := s.lastInstant()
-	at, _ := slices.BinarySearchFunc(u.ips, last, func(x seenIP, t time.Time) int { return t.Compare(x.lastInstant()) })
+	last := s.last(0)
+	at, _ := slices.BinarySearchFunc(u.ips, last, func(x seenIP, t stamp) int { return t.compare(x.last(0)) })
 	if len(u.ips) == cap(u.ips) && len(u.ips) < m.limits.MaxIPsPerUser {
 		// Grown by half, not doubled: most users have an address or two.
 		grown := make([]seenIP, len(u.ips), min(m.limits.MaxIPsPerUser+1, len(u.ips)+1+len(u.ips)/2))

@@ -207,9 +207,10 @@ func (c *Correlator) Restore(snap CorrelatorSnapshot) {
 		h := c.chains.hasher.hash(l.User)
 		// The same user twice: the later one is the more recent, as in
 		// the memory store.
+		// No moves are restored yet: the count the entry removed had is 0.
 		c.chains.last.remove(h)
 		if c.chains.last.len() < maxChainUsers {
-			c.chains.last.add(h, lastRefresh{user: l.User, ip: l.IP, time: l.Time, agent: l.Agent})
+			c.chains.add(h, lastRefresh{user: l.User, ip: l.IP, time: l.Time, agent: l.Agent})
 		}
 	}
 	for _, m := range snap.Moves {

@@ -75,7 +75,16 @@ type lastRefresh struct {
 	ip    netip.Addr
 	time  time.Time
 	agent string
+	// moves counts the user's moves in the index (chains.moved), or is
+	// movesUnknown: a refresh of a user with none, nearly every refresh,
+	// then skips looking for one to drop.
+	moves int32
 }
+
+// movesUnknown is the moves count of a user added to the chain index
+// while users evicted from it have moves left (chains.orphans): the user
+// may be one of them.
+const movesUnknown = -1
 
 type refusalMark struct {
 	reason string
@@ -94,7 +103,11 @@ type chains struct {
 	// clears its user's moves from its address, and scanning the moves
 	// from an address for each refresh cost the square of the users
 	// behind a shared address (a NAT) whose chains moved.
-	moved    map[moveKey]struct{}
+	moved map[moveKey]struct{}
+	// orphans is set once moves are kept of a user the last refreshes
+	// do not hold (evicted at maxChainUsers, or restored so): a user added
+	// since counts its moves as unknown.
+	orphans  bool
 	refusals map[threadKey]refusalMark
 	sweeps   int // passes over every move at the cap (evictMoves)
 }
@@ -106,8 +119,10 @@ func newChains() chains {
 // refreshed learns a legitimate refresh: a move when the user's previous
 // refresh, still alive, came from another client; and a user refreshing
 // from an address again clears the moves away from it (the chain, or the
-// user's other device, is back there).
-func (c *Correlator) refreshed(ev *parser.Event) {
+// user's other device, is back there). h is the user's key: one lookup
+// for the read and the write, and the moves', with the user (IdP and DN,
+// tens of bytes) hashed once per refresh.
+func (c *Correlator) refreshed(ev *parser.Event, h uint64) {
 	// A proxy's address (attribution could not name the client) is no
 	// client a chain can move to or from.
 	if !ev.IP.IsValid() || !clientKnown(ev.Attribution) {
@@ -115,11 +130,10 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 	}
 	ch := &c.chains
 	u := UserOf(ev)
-	// One lookup for the read and the write: the user's key (IdP and DN,
-	// tens of bytes) is hashed once per refresh here, for the moves too.
-	h := ch.hasher.hash(u)
-	c.dropMoves(u, h, ev.IP)
 	e := ch.last.touch(h)
+	if e == nil || e.moves != 0 {
+		c.dropMoves(u, h, ev.IP)
+	}
 	if e != nil {
 		prev := *e
 		if prev.ip != ev.IP && !ev.Time.Before(prev.time) && within(prev.time, ev.Time, SessionReach) {
@@ -141,10 +155,39 @@ func (c *Correlator) refreshed(ev *parser.Event) {
 		return
 	}
 	if ch.last.len() >= maxChainUsers {
-		ch.last.removeOldest()
+		ch.removeOldest()
 		c.stats.ChainUsersEvicted++
 	}
-	ch.last.add(h, lastRefresh{user: c.ownUser(u), ip: ev.IP, time: ev.Time, agent: strings.Clone(ev.Agent)})
+	ch.add(h, lastRefresh{user: c.ownUser(u), ip: ev.IP, time: ev.Time, agent: strings.Clone(ev.Agent)})
+}
+
+// add adds the last refresh of the user whose key is h, absent, with the
+// count of its moves.
+func (ch *chains) add(h uint64, l lastRefresh) {
+	l.moves = 0
+	if ch.orphans {
+		l.moves = movesUnknown
+	}
+	ch.last.add(h, l)
+}
+
+// removeOldest forgets the least recently refreshed user's last refresh;
+// its moves stay, orphaned.
+func (ch *chains) removeOldest() {
+	if l := ch.last.oldest(); l != nil && l.moves != 0 {
+		ch.orphans = true
+	}
+	ch.last.removeOldest()
+}
+
+// countMoves adds d to the moves count of the user whose key is h.
+func (ch *chains) countMoves(h uint64, d int32) {
+	switch l := ch.last.peek(h); {
+	case l == nil:
+		ch.orphans = ch.orphans || d > 0
+	case l.moves != movesUnknown:
+		l.moves += d
+	}
 }
 
 // ownUser returns a copy of u's strings for an index to keep: the memory
@@ -176,6 +219,7 @@ func (c *Correlator) dropMoves(u UserID, h uint64, from netip.Addr) {
 		return
 	}
 	delete(c.chains.moved, k)
+	c.chains.countMoves(h, -1)
 	ms := c.chains.moves[from]
 	kept := slices.DeleteFunc(ms, func(m ChainMove) bool { return m.User == u })
 	c.chains.n -= len(ms) - len(kept)
@@ -196,6 +240,7 @@ func (c *Correlator) addMove(h uint64, m ChainMove) {
 	}
 	c.chains.moves[m.From] = append(c.chains.moves[m.From], m)
 	c.chains.moved[moveKey{m.From, h}] = struct{}{}
+	c.chains.countMoves(h, 1)
 	c.chains.n++
 }
 
@@ -215,7 +260,9 @@ func (c *Correlator) evictMoves(now time.Time) {
 			if within(m.ToTime, now, SessionReach) && (!ok || compareMoves(&m, &cut) > 0) {
 				return false
 			}
-			delete(ch.moved, moveKey{m.From, ch.hasher.hash(m.User)})
+			h := ch.hasher.hash(m.User)
+			delete(ch.moved, moveKey{m.From, h})
+			ch.countMoves(h, -1)
 			return true
 		})
 		c.stats.MovesEvicted += int64(len(ms) - len(kept))

@@ -2,10 +2,13 @@ package correlate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/gob"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -313,4 +316,99 @@ func BenchmarkAddMoveAtCap(b *testing.B) {
 	if c.chains.n > maxMoves {
 		b.Fatalf("%d moves kept, over the cap of %d", c.chains.n, maxMoves)
 	}
+}
+
+// A refresh from an address drops its user's move away from that address,
+// and only that one, whether the user's moves are counted (the chain
+// index skips looking for them when none are), or were left by a user
+// evicted from the index or made before a restart.
+func TestRefreshDropsItsMoveAway(t *testing.T) {
+	t.Parallel()
+	const a, b = "uid=a,o=T", "uid=b,o=T"
+	const x, y, z = "198.51.100.23", "192.0.2.66", "203.0.113.7"
+	type step struct {
+		dn, ip string
+		evict  bool // forget every user's last refresh (maxChainUsers), keeping the moves
+		reload bool // snapshot and restore the Correlator
+	}
+	type move struct{ dn, from string }
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		want  []move
+	}{
+		{"moved", []step{{dn: a, ip: x}, {dn: a, ip: y}}, []move{{a, x}}},
+		{"moved back", []step{{dn: a, ip: x}, {dn: a, ip: y}, {dn: a, ip: x}}, []move{{a, y}}},
+		{"moved on", []step{{dn: a, ip: x}, {dn: a, ip: y}, {dn: a, ip: z}}, []move{{a, x}, {a, y}}},
+		{"another user's move stays", []step{{dn: a, ip: x}, {dn: a, ip: y}, {dn: b, ip: x}}, []move{{a, x}}},
+		{"evicted, then back", []step{{dn: a, ip: x}, {dn: a, ip: y}, {evict: true}, {dn: a, ip: x}}, nil},
+		{"evicted, then elsewhere", []step{{dn: a, ip: x}, {dn: a, ip: y}, {evict: true}, {dn: a, ip: z}, {dn: a, ip: x}}, []move{{a, z}}},
+		{"evicted, a new user", []step{{dn: a, ip: x}, {dn: a, ip: y}, {evict: true}, {dn: b, ip: x}, {dn: b, ip: y}, {dn: b, ip: x}}, []move{{a, x}, {b, y}}},
+		{"restored, then back", []step{{dn: a, ip: x}, {dn: a, ip: y}, {reload: true}, {dn: a, ip: x}}, []move{{a, y}}},
+		{"restored, then on", []step{{dn: a, ip: x}, {dn: a, ip: y}, {reload: true}, {dn: a, ip: z}}, []move{{a, x}, {a, y}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := NewMemory(Limits{})
+			c := NewCorrelator(store, 0)
+			judge := func(_ context.Context, _ *Context) error { return nil }
+			for i, s := range tc.steps {
+				switch {
+				case s.evict:
+					for c.chains.last.len() > 0 {
+						c.chains.removeOldest()
+					}
+				case s.reload:
+					snap := c.Snapshot()
+					c = NewCorrelator(store, 0)
+					c.Restore(snap)
+				default:
+					e := ev(parser.KindTokenOK, time.Duration(i)*30*time.Second, s.ip, user(s.dn))
+					e.Attribution = parser.AttrDirect
+					if err := c.Observe(context.Background(), &e, judge); err != nil {
+						t.Fatal(err)
+					}
+					if err := c.Flush(context.Background(), judge); err != nil {
+						t.Fatal(err)
+					}
+				}
+				checkMoveCounts(t, &c.chains)
+			}
+			var got []move
+			for from, ms := range c.chains.moves {
+				for _, m := range ms {
+					got = append(got, move{m.User.DN, from.String()})
+				}
+			}
+			sortMoves := func(ms []move) {
+				slices.SortFunc(ms, func(p, q move) int { return cmp.Or(strings.Compare(p.dn, q.dn), strings.Compare(p.from, q.from)) })
+			}
+			sortMoves(got)
+			sortMoves(tc.want)
+			if !slices.Equal(got, tc.want) || c.chains.n != len(tc.want) || len(c.chains.moved) != len(tc.want) {
+				t.Errorf("moves %v (n %d, %d indexed), want %v", got, c.chains.n, len(c.chains.moved), tc.want)
+			}
+		})
+	}
+}
+
+// checkMoveCounts checks that every user whose moves are counted has as
+// many as the index holds.
+func checkMoveCounts(t *testing.T, ch *chains) {
+	t.Helper()
+	_ = ch.last.each(func(l *lastRefresh) error {
+		if l.moves == movesUnknown {
+			return nil
+		}
+		n := 0
+		for k := range ch.moved {
+			if k.user == ch.hasher.hash(l.user) {
+				n++
+			}
+		}
+		if int(l.moves) != n {
+			t.Errorf("%s: %d moves counted, %d indexed", l.user.DN, l.moves, n)
+		}
+		return nil
+	})
 }

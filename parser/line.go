@@ -24,13 +24,26 @@ const (
 	minHeader = stampLen + len("[t] INFO  L - ")
 )
 
-// header holds the offsets of a record's first-line fields; no allocation.
+// header holds the offsets of a record's first-line fields. Its fields are
+// all ints, so that splitHeader returns it in registers: with the two slices
+// it held it went through memory, and ParseInto's 16-byte reads of it
+// stalled on the 8-byte stores just made.
 type header struct {
-	threadEnd int // index of the ']' closing the thread
-	level     []byte
-	logger    []byte
-	msg       int // index where the message starts
+	threadEnd   int // index of the ']' closing the thread
+	levelEnd    int // index just past the level
+	loggerStart int // index of the logger's name, which ends at msg-3
+	msg         int // index where the message starts
+	logger      logger
 }
+
+// logger names the two loggers whose messages Parse reads further.
+type logger uint8
+
+const (
+	loggerOther logger = iota
+	loggerAccess
+	loggerOIDCIdP
+)
 
 // IsRecordStart reports whether a line opens a new log4j2 record, rather than
 // continuing the previous one (stack trace lines, wrapped messages).
@@ -54,24 +67,59 @@ func splitHeader(line []byte) (header, error) {
 		return h, &SyntaxError{Column: stampLen + 1, Msg: "thread name is not closed by \"] \""}
 	}
 	h.threadEnd = end
+	// Nearly every record parsed has a standard level and one of the two
+	// loggers read further: both are told from a few loads, where the
+	// general path below pays two searches.
+	if k := paddedLevel(line, end+2); k > 0 {
+		h.levelEnd = end + 2 + k
+		h.loggerStart = end + 2 + levelField
+		if h.logger, h.msg = knownLogger(line, h.loggerStart); h.logger != loggerOther {
+			return h, nil
+		}
+	}
+	return splitLevelLogger(line, h)
+}
+
+// splitLevelLogger is splitHeader past the thread, for any level and logger.
+func splitLevelLogger(line []byte, h header) (header, error) {
+	end := h.threadEnd
 	rest := line[end+2:]
 	sp := bytes.IndexByte(rest, ' ')
 	if sp < 1 {
 		return h, &SyntaxError{Column: end + 3, Msg: "missing level"}
 	}
-	h.level = rest[:sp]
+	h.levelEnd = end + 2 + sp
 	i := sp
 	for i < len(rest) && rest[i] == ' ' {
 		i++
 	}
-	loggerStart := end + 2 + i
-	dash := indexSep(line[loggerStart:])
+	h.loggerStart = end + 2 + i
+	dash := indexSep(line[h.loggerStart:])
 	if dash < 1 {
-		return h, &SyntaxError{Column: loggerStart + 1, Msg: "missing \" - \" after the logger name"}
+		return h, &SyntaxError{Column: h.loggerStart + 1, Msg: "missing \" - \" after the logger name"}
 	}
-	h.logger = line[loggerStart : loggerStart+dash]
-	h.msg = loggerStart + dash + 3
+	h.msg = h.loggerStart + dash + 3
+	switch name := line[h.loggerStart : h.loggerStart+dash]; {
+	case bytes.Equal(name, loggerAccessLog):
+		h.logger = loggerAccess
+	case bytes.Equal(name, loggerOIDC):
+		h.logger = loggerOIDCIdP
+	}
 	return h, nil
+}
+
+// knownLogger tells whether line[i:] opens with "AccessLog - " or
+// "OpenIDConnectIdP - ", and where the message after it starts. Neither
+// name holds a space, so its " - " is the first one, as indexSep finds.
+func knownLogger(line []byte, i int) (logger, int) {
+	rest := line[i:]
+	switch {
+	case len(rest) >= len(accessPrefix) && string(rest[:len(accessPrefix)]) == accessPrefix:
+		return loggerAccess, i + len(accessPrefix)
+	case len(rest) >= len(oidcPrefix) && string(rest[:8]) == oidcPrefix[:8] && string(rest[8:len(oidcPrefix)]) == oidcPrefix[8:]:
+		return loggerOIDCIdP, i + len(oidcPrefix)
+	}
+	return loggerOther, 0
 }
 
 // threadEnd returns the index of the "]" that closes the thread name and is
@@ -137,17 +185,8 @@ func messageOf(line []byte) (msg []byte, access, oidc bool) {
 // the level's length, which varies from line to line and made the loops
 // below mispredict. Other widths take the loops.
 func afterLevel(line []byte, i int) ([]byte, bool) {
-	if i+8 <= len(line) {
-		// The high bit of each byte of nz is set where the byte is not a
-		// space (exactly: the addition cannot carry across bytes).
-		const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
-		x := binary.LittleEndian.Uint64(line[i:]) ^ 0x2020202020202020
-		spaces := ^((x&lo7 + lo7) | x) & hi & 0x0080808080808080 // bytes 0-6
-		// A level of k bytes (1-5) then spaces through byte 5, and byte 6
-		// not a space: spaces are bytes k..5.
-		if k := bits.TrailingZeros64(spaces) >> 3; k >= 1 && k <= 5 && spaces == levelPad[k] {
-			return line[i+6:], true
-		}
+	if k := paddedLevel(line, i); k > 0 {
+		return line[i+levelField:], true
 	}
 	j := i
 	for j < len(line) && line[j] != ' ' {
@@ -160,6 +199,29 @@ func afterLevel(line []byte, i int) ([]byte, bool) {
 		j++
 	}
 	return line[j:], true
+}
+
+// levelField is the width of a standard level with its padding.
+const levelField = 6
+
+// paddedLevel returns the length of the level at line[i] when it is 1-5
+// bytes padded with spaces to six, and a seventh byte that is no space
+// follows; else 0.
+func paddedLevel(line []byte, i int) int {
+	if i+8 > len(line) {
+		return 0
+	}
+	// The high bit of each byte of nz is set where the byte is not a
+	// space (exactly: the addition cannot carry across bytes).
+	const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	x := binary.LittleEndian.Uint64(line[i:]) ^ 0x2020202020202020
+	spaces := ^((x&lo7 + lo7) | x) & hi & 0x0080808080808080 // bytes 0-6
+	// A level of k bytes (1-5) then spaces through byte 5, and byte 6
+	// not a space: spaces are bytes k..5.
+	if k := bits.TrailingZeros64(spaces) >> 3; k >= 1 && k <= 5 && spaces == levelPad[k] {
+		return k
+	}
+	return 0
 }
 
 // levelPad[k] marks bytes k through 5 of a word: the padding after a level
@@ -407,15 +469,15 @@ func ParseInto(ev *Event, rec []byte, loc *time.Location) error {
 	}
 	ev.Time = t
 	ev.Thread = raw[stampLen+1 : h.threadEnd]
-	ev.Level = raw[h.threadEnd+2 : h.threadEnd+2+len(h.level)]
-	ev.Logger = raw[h.msg-3-len(h.logger) : h.msg-3]
+	ev.Level = raw[h.threadEnd+2 : h.levelEnd]
+	ev.Logger = raw[h.loggerStart : h.msg-3]
 	msg := line[h.msg:]
 	ev.Message = raw[h.msg:len(line)]
 	var idpURL bool
 	switch {
-	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
+	case h.logger == loggerAccess && len(msg) > 0 && msg[0] == '[':
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), true)
-	case bytes.Equal(h.logger, loggerOIDC) && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
+	case h.logger == loggerOIDCIdP && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {

@@ -529,6 +529,11 @@ func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool,
 	ev.User = body[:d]
 	ev.Message = body[d+3:]
 	ev.Session = session
+	// rest is "BODY [IP] - [SESSION]": the address starts after " [".
+	if addr, ok := parseIPv4(rest, len(body)+2, len(body)+2+len(ip)); ok {
+		ev.IP = addr
+		return idpURL, nil
+	}
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
 		return idpURL, &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(ip))}

@@ -510,12 +510,14 @@ func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool,
 		ev.App = msg[pos : pos+app]
 		pos += app + 3
 	}
-	u := indexSepString(msg[pos:])
+	u, name, nameEnd, idpURL := scanURL(msg[pos:])
 	if u < 0 {
 		return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
 	}
 	ev.URL = msg[pos : pos+u]
-	ev.IdP, idpURL = idpName(ev.URL)
+	if idpURL {
+		ev.IdP = msg[pos+name : pos+nameEnd]
+	}
 	pos += u + 3
 	rest := msg[pos:]
 	body, ip, session, ok := splitTrailerString(rest)

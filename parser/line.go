@@ -24,26 +24,16 @@ const (
 	minHeader = stampLen + len("[t] INFO  L - ")
 )
 
-// header holds the offsets of a record's first-line fields. Its fields are
-// all ints, so that splitHeader returns it in registers: with the two slices
-// it held it went through memory, and ParseInto's 16-byte reads of it
-// stalled on the 8-byte stores just made.
+// header holds the offsets of a record's first-line fields. It is four
+// ints, so that splitHeader returns it in registers: with the two slices
+// it held, or a fifth field, it went through memory, and the 16-byte
+// copies of it stalled on the 8-byte stores just made.
 type header struct {
 	threadEnd   int // index of the ']' closing the thread
 	levelEnd    int // index just past the level
 	loggerStart int // index of the logger's name, which ends at msg-3
 	msg         int // index where the message starts
-	logger      logger
 }
-
-// logger names the two loggers whose messages Parse reads further.
-type logger uint8
-
-const (
-	loggerOther logger = iota
-	loggerAccess
-	loggerOIDCIdP
-)
 
 // IsRecordStart reports whether a line opens a new log4j2 record, rather than
 // continuing the previous one (stack trace lines, wrapped messages).
@@ -73,7 +63,7 @@ func splitHeader(line []byte) (header, error) {
 	if k := paddedLevel(line, end+2); k > 0 {
 		h.levelEnd = end + 2 + k
 		h.loggerStart = end + 2 + levelField
-		if h.logger, h.msg = knownLogger(line, h.loggerStart); h.logger != loggerOther {
+		if h.msg = knownLogger(line, h.loggerStart); h.msg > 0 {
 			return h, nil
 		}
 	}
@@ -99,27 +89,21 @@ func splitLevelLogger(line []byte, h header) (header, error) {
 		return h, &SyntaxError{Column: h.loggerStart + 1, Msg: "missing \" - \" after the logger name"}
 	}
 	h.msg = h.loggerStart + dash + 3
-	switch name := line[h.loggerStart : h.loggerStart+dash]; {
-	case bytes.Equal(name, loggerAccessLog):
-		h.logger = loggerAccess
-	case bytes.Equal(name, loggerOIDC):
-		h.logger = loggerOIDCIdP
-	}
 	return h, nil
 }
 
-// knownLogger tells whether line[i:] opens with "AccessLog - " or
-// "OpenIDConnectIdP - ", and where the message after it starts. Neither
-// name holds a space, so its " - " is the first one, as indexSep finds.
-func knownLogger(line []byte, i int) (logger, int) {
+// knownLogger returns where the message starts when line[i:] opens with
+// "AccessLog - " or "OpenIDConnectIdP - ", else 0. Neither name holds a
+// space, so its " - " is the first one, as indexSep finds.
+func knownLogger(line []byte, i int) int {
 	rest := line[i:]
 	switch {
 	case len(rest) >= len(accessPrefix) && string(rest[:len(accessPrefix)]) == accessPrefix:
-		return loggerAccess, i + len(accessPrefix)
+		return i + len(accessPrefix)
 	case len(rest) >= len(oidcPrefix) && string(rest[:8]) == oidcPrefix[:8] && string(rest[8:len(oidcPrefix)]) == oidcPrefix[8:]:
-		return loggerOIDCIdP, i + len(oidcPrefix)
+		return i + len(oidcPrefix)
 	}
-	return loggerOther, 0
+	return 0
 }
 
 // threadEnd returns the index of the "]" that closes the thread name and is
@@ -245,11 +229,7 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.Column, e.Msg) }
 
-var (
-	loggerAccessLog = []byte("AccessLog")
-	loggerOIDC      = []byte("OpenIDConnectIdP")
-	sepField        = []byte(" - ")
-)
+var sepField = []byte(" - ")
 
 const (
 	tagExpired   = "[ExpiredRefreshTokenUsed] - "
@@ -473,11 +453,13 @@ func ParseInto(ev *Event, rec []byte, loc *time.Location) error {
 	ev.Logger = raw[h.loggerStart : h.msg-3]
 	msg := line[h.msg:]
 	ev.Message = raw[h.msg:len(line)]
+	// Comparisons with constant strings compile to a few loads.
+	logger := line[h.loggerStart : h.msg-3]
 	var idpURL bool
 	switch {
-	case h.logger == loggerAccess && len(msg) > 0 && msg[0] == '[':
+	case string(logger) == "AccessLog" && len(msg) > 0 && msg[0] == '[':
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), true)
-	case h.logger == loggerOIDCIdP && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
+	case string(logger) == "OpenIDConnectIdP" && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {

@@ -15,6 +15,11 @@ import (
 // kept as the reference the tuned one must agree with on every input:
 // the same Event, field by field, and the same error.
 
+var (
+	loggerAccessLog = []byte("AccessLog")
+	loggerOIDC      = []byte("OpenIDConnectIdP")
+)
+
 // refHeader is the header splitHeader returned then.
 type refHeader struct {
 	threadEnd int // index of the ']' closing the thread

@@ -53,3 +53,22 @@ func FuzzScanURL(f *testing.F) {
 	}
 	f.Fuzz(checkScanURL)
 }
+
+// tagEnd and indexSepShort take shortcuts for the common tags and short
+// application names; they agree with the searches they shortcut.
+func TestTagEndAndSepShort(t *testing.T) {
+	cases := []string{
+		"[AzSuccess] - k8sidp - u", "[AuSuccess] - a - u", "[AzFail] - a", "[ExpiredRefreshTokenUsed] - u",
+		"[AzSuccess] -", "[AzSuccess]", "[AzFail]x - a", "[Other] - a", "[] - a", "[A] - ", "",
+		"k8sidp - https://x", "k8s-api - u", "a b - c", "abcdefg - u", "abcdefgh - u", "abcdef -", "abcdef- - x",
+		"a - ", "a -", " - ", "abcdefgh", "a\x01b - c", "a b c d - e",
+	}
+	for _, s := range cases {
+		if got, want := tagEnd(s), indexTagEnd(s); got != want {
+			t.Errorf("tagEnd(%q) = %d, indexTagEnd says %d", s, got, want)
+		}
+		if got, want := indexSepShort(s), indexSepString(s); got != want {
+			t.Errorf("indexSepShort(%q) = %d, indexSepString says %d", s, got, want)
+		}
+	}
+}

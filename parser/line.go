@@ -527,14 +527,16 @@ func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool,
 }
 
 // tagEnd is indexTagEnd, told by comparisons for the tags Parse meets
-// most. None of them holds a ']', so its own "] - " is the first.
+// most. None of them holds a ']', so its own "] - " is the first. (The
+// comparisons are written out: hasPrefix, generic, calls memequal.)
 func tagEnd(msg string) int {
+	n := len(msg)
 	switch {
-	case hasPrefix(msg, tagAzSuccess), hasPrefix(msg, tagAuSuccess):
+	case n >= len(tagAzSuccess) && (msg[:len(tagAzSuccess)] == tagAzSuccess || msg[:len(tagAuSuccess)] == tagAuSuccess):
 		return len(tagAzSuccess) - len("] - ")
-	case hasPrefix(msg, tagAzFail):
+	case n >= len(tagAzFail) && msg[:len(tagAzFail)] == tagAzFail:
 		return len(tagAzFail) - len("] - ")
-	case hasPrefix(msg, tagExpired):
+	case n >= len(tagExpired) && msg[:len(tagExpired)] == tagExpired:
 		return len(tagExpired) - len("] - ")
 	}
 	return indexTagEnd(msg)

@@ -696,24 +696,8 @@ func parseStamp(b []byte, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	b = b[:stampLen]
-	if b[5] != '-' || b[8] != '-' || b[11] != ' ' || b[14] != ':' || b[17] != ':' || (b[20] != ',' && b[20] != '.') {
-		return time.Time{}, errStamp()
-	}
-	// Each field's digits, then one test that all are digits: a byte below
-	// '0' wraps around to a large value.
-	y0, y1, y2, y3 := b[1]-'0', b[2]-'0', b[3]-'0', b[4]-'0'
-	mo0, mo1, d0, d1 := b[6]-'0', b[7]-'0', b[9]-'0', b[10]-'0'
-	h0, h1, mi0, mi1, s0, s1 := b[12]-'0', b[13]-'0', b[15]-'0', b[16]-'0', b[18]-'0', b[19]-'0'
-	ms0, ms1, ms2 := b[21]-'0', b[22]-'0', b[23]-'0'
-	if max(y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1, ms0, ms1, ms2) > 9 {
-		return time.Time{}, errStamp()
-	}
-	year := int(y0)*1000 + int(y1)*100 + int(y2)*10 + int(y3)
-	month, day := int(mo0)*10+int(mo1), int(d0)*10+int(d1)
-	hour, minute, sec := int(h0)*10+int(h1), int(mi0)*10+int(mi1), int(s0)*10+int(s1)
-	milli := int(ms0)*100 + int(ms1)*10 + int(ms2)
-	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+	year, month, day, hour, minute, sec, milli, ok := stampFields(b)
+	if !ok || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, errStamp()
 	}
 	if loc == time.UTC {
@@ -724,6 +708,52 @@ func parseStamp(b []byte, loc *time.Location) (time.Time, error) {
 		return time.Unix(unix, int64(milli)*int64(time.Millisecond)).UTC(), nil
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, milli*int(time.Millisecond), loc), nil
+}
+
+// The stamp after its '[' as three words, first byte lowest:
+// "yyyy-MM-", "dd HH:mm" and ":ss,SSS]". For each word, the bytes that
+// are digits, the separators' positions and the separators.
+const (
+	stampDigits0, stampSepAt0, stampSep0 = 0x00ffff00ffffffff, 0xff0000ff00000000, '-'<<56 | '-'<<32
+	stampDigits1, stampSepAt1, stampSep1 = 0xffff00ffff00ffff, 0x0000ff0000ff0000, ':'<<40 | ' '<<16
+	stampDigits2, stampSepAt2, stampSep2 = 0x00ffffff00ffff00, 0x00000000000000ff, ':'
+)
+
+// stampFields reads the fields of the stamp b[:stampLen] from three
+// 8-byte loads rather than seventeen bytes; ok is false unless every digit
+// and separator is in place (the fields' ranges are the caller's to check).
+func stampFields(b []byte) (year, month, day, hour, minute, sec, milli int, ok bool) {
+	b = b[:stampLen]
+	w0 := binary.LittleEndian.Uint64(b[1:])
+	w1 := binary.LittleEndian.Uint64(b[9:])
+	w2 := binary.LittleEndian.Uint64(b[17:])
+	if w0&stampSepAt0 != stampSep0 || w1&stampSepAt1 != stampSep1 || w2&stampSepAt2 != stampSep2 ||
+		(b[20] != ',' && b[20] != '.') ||
+		!digitsAt(w0, stampDigits0) || !digitsAt(w1, stampDigits1) || !digitsAt(w2, stampDigits2) {
+		return 0, 0, 0, 0, 0, 0, 0, false
+	}
+	// Each digit's value (subtracting '0' from the digits alone: from a
+	// separator it would borrow from the next byte), then in each byte of
+	// t the value of the two digits from it on: a digit is at most 9, so
+	// no byte carries into the next.
+	d0 := (w0 - 0x3030303030303030&stampDigits0) & stampDigits0
+	d1 := (w1 - 0x3030303030303030&stampDigits1) & stampDigits1
+	d2 := (w2 - 0x3030303030303030&stampDigits2) & stampDigits2
+	t0, t1, t2 := d0*10+d0>>8, d1*10+d1>>8, d2*10+d2>>8
+	year = int(t0&0xff)*100 + int(t0>>16&0xff)
+	month, day = int(t0>>40&0xff), int(t1&0xff)
+	hour, minute, sec = int(t1>>24&0xff), int(t1>>48&0xff), int(t2>>8&0xff)
+	milli = int(t2>>32&0xff)*10 + int(d2>>48&0xff)
+	return year, month, day, hour, minute, sec, milli, true
+}
+
+// digitsAt reports whether the bytes of w that mask selects are all ASCII
+// digits: 0x30-0x39 has high nibble 3, and keeps it when 6 is added. A
+// byte of 0xfa or more, which would carry into the next, fails the first
+// test.
+func digitsAt(w, mask uint64) bool {
+	const hi = 0xf0f0f0f0f0f0f0f0
+	return w&hi&mask == 0x3030303030303030&mask && (w+0x0606060606060606&mask)&hi&mask == 0x3030303030303030&mask
 }
 
 func errStamp() error {

@@ -195,7 +195,7 @@ func paddedLevel(line []byte, i int) int {
 	if i+8 > len(line) {
 		return 0
 	}
-	// The high bit of each byte of nz is set where the byte is not a
+	// The high bit of each byte of spaces is set where the byte is a
 	// space (exactly: the addition cannot carry across bytes).
 	const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
 	x := binary.LittleEndian.Uint64(line[i:]) ^ 0x2020202020202020
@@ -527,8 +527,9 @@ func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool,
 }
 
 // tagEnd is indexTagEnd, told by comparisons for the tags Parse meets
-// most. None of them holds a ']', so its own "] - " is the first. (The
-// comparisons are written out: hasPrefix, generic, calls memequal.)
+// most. None of them holds a ']', so its own "] - " is the first, and
+// [AzSuccess] and [AuSuccess] are as long. (The comparisons are written
+// out: hasPrefix, generic, calls memequal.)
 func tagEnd(msg string) int {
 	n := len(msg)
 	switch {

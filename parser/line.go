@@ -24,12 +24,15 @@ const (
 	minHeader = stampLen + len("[t] INFO  L - ")
 )
 
-// header holds the offsets of a record's first-line fields; no allocation.
+// header holds the offsets of a record's first-line fields. It is four
+// ints, so that splitHeader returns it in registers: with the two slices
+// it held, or a fifth field, it went through memory, and the 16-byte
+// copies of it stalled on the 8-byte stores just made.
 type header struct {
-	threadEnd int // index of the ']' closing the thread
-	level     []byte
-	logger    []byte
-	msg       int // index where the message starts
+	threadEnd   int // index of the ']' closing the thread
+	levelEnd    int // index just past the level
+	loggerStart int // index of the logger's name, which ends at msg-3
+	msg         int // index where the message starts
 }
 
 // IsRecordStart reports whether a line opens a new log4j2 record, rather than
@@ -54,24 +57,53 @@ func splitHeader(line []byte) (header, error) {
 		return h, &SyntaxError{Column: stampLen + 1, Msg: "thread name is not closed by \"] \""}
 	}
 	h.threadEnd = end
+	// Nearly every record parsed has a standard level and one of the two
+	// loggers read further: both are told from a few loads, where the
+	// general path below pays two searches.
+	if k := paddedLevel(line, end+2); k > 0 {
+		h.levelEnd = end + 2 + k
+		h.loggerStart = end + 2 + levelField
+		if h.msg = knownLogger(line, h.loggerStart); h.msg > 0 {
+			return h, nil
+		}
+	}
+	return splitLevelLogger(line, h)
+}
+
+// splitLevelLogger is splitHeader past the thread, for any level and logger.
+func splitLevelLogger(line []byte, h header) (header, error) {
+	end := h.threadEnd
 	rest := line[end+2:]
 	sp := bytes.IndexByte(rest, ' ')
 	if sp < 1 {
 		return h, &SyntaxError{Column: end + 3, Msg: "missing level"}
 	}
-	h.level = rest[:sp]
+	h.levelEnd = end + 2 + sp
 	i := sp
 	for i < len(rest) && rest[i] == ' ' {
 		i++
 	}
-	loggerStart := end + 2 + i
-	dash := indexSep(line[loggerStart:])
+	h.loggerStart = end + 2 + i
+	dash := indexSep(line[h.loggerStart:])
 	if dash < 1 {
-		return h, &SyntaxError{Column: loggerStart + 1, Msg: "missing \" - \" after the logger name"}
+		return h, &SyntaxError{Column: h.loggerStart + 1, Msg: "missing \" - \" after the logger name"}
 	}
-	h.logger = line[loggerStart : loggerStart+dash]
-	h.msg = loggerStart + dash + 3
+	h.msg = h.loggerStart + dash + 3
 	return h, nil
+}
+
+// knownLogger returns where the message starts when line[i:] opens with
+// "AccessLog - " or "OpenIDConnectIdP - ", else 0. Neither name holds a
+// space, so its " - " is the first one, as indexSep finds.
+func knownLogger(line []byte, i int) int {
+	rest := line[i:]
+	switch {
+	case len(rest) >= len(accessPrefix) && string(rest[:len(accessPrefix)]) == accessPrefix:
+		return i + len(accessPrefix)
+	case len(rest) >= len(oidcPrefix) && string(rest[:8]) == oidcPrefix[:8] && string(rest[8:len(oidcPrefix)]) == oidcPrefix[8:]:
+		return i + len(oidcPrefix)
+	}
+	return 0
 }
 
 // threadEnd returns the index of the "]" that closes the thread name and is
@@ -137,17 +169,8 @@ func messageOf(line []byte) (msg []byte, access, oidc bool) {
 // the level's length, which varies from line to line and made the loops
 // below mispredict. Other widths take the loops.
 func afterLevel(line []byte, i int) ([]byte, bool) {
-	if i+8 <= len(line) {
-		// The high bit of each byte of nz is set where the byte is not a
-		// space (exactly: the addition cannot carry across bytes).
-		const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
-		x := binary.LittleEndian.Uint64(line[i:]) ^ 0x2020202020202020
-		spaces := ^((x&lo7 + lo7) | x) & hi & 0x0080808080808080 // bytes 0-6
-		// A level of k bytes (1-5) then spaces through byte 5, and byte 6
-		// not a space: spaces are bytes k..5.
-		if k := bits.TrailingZeros64(spaces) >> 3; k >= 1 && k <= 5 && spaces == levelPad[k] {
-			return line[i+6:], true
-		}
+	if k := paddedLevel(line, i); k > 0 {
+		return line[i+levelField:], true
 	}
 	j := i
 	for j < len(line) && line[j] != ' ' {
@@ -160,6 +183,29 @@ func afterLevel(line []byte, i int) ([]byte, bool) {
 		j++
 	}
 	return line[j:], true
+}
+
+// levelField is the width of a standard level with its padding.
+const levelField = 6
+
+// paddedLevel returns the length of the level at line[i] when it is 1-5
+// bytes padded with spaces to six, and a seventh byte that is no space
+// follows; else 0.
+func paddedLevel(line []byte, i int) int {
+	if i+8 > len(line) {
+		return 0
+	}
+	// The high bit of each byte of spaces is set where the byte is a
+	// space (exactly: the addition cannot carry across bytes).
+	const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	x := binary.LittleEndian.Uint64(line[i:]) ^ 0x2020202020202020
+	spaces := ^((x&lo7 + lo7) | x) & hi & 0x0080808080808080 // bytes 0-6
+	// A level of k bytes (1-5) then spaces through byte 5, and byte 6
+	// not a space: spaces are bytes k..5.
+	if k := bits.TrailingZeros64(spaces) >> 3; k >= 1 && k <= 5 && spaces == levelPad[k] {
+		return k
+	}
+	return 0
 }
 
 // levelPad[k] marks bytes k through 5 of a word: the padding after a level
@@ -183,11 +229,7 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.Column, e.Msg) }
 
-var (
-	loggerAccessLog = []byte("AccessLog")
-	loggerOIDC      = []byte("OpenIDConnectIdP")
-	sepField        = []byte(" - ")
-)
+var sepField = []byte(" - ")
 
 const (
 	tagExpired   = "[ExpiredRefreshTokenUsed] - "
@@ -407,15 +449,17 @@ func ParseInto(ev *Event, rec []byte, loc *time.Location) error {
 	}
 	ev.Time = t
 	ev.Thread = raw[stampLen+1 : h.threadEnd]
-	ev.Level = raw[h.threadEnd+2 : h.threadEnd+2+len(h.level)]
-	ev.Logger = raw[h.msg-3-len(h.logger) : h.msg-3]
+	ev.Level = raw[h.threadEnd+2 : h.levelEnd]
+	ev.Logger = raw[h.loggerStart : h.msg-3]
 	msg := line[h.msg:]
 	ev.Message = raw[h.msg:len(line)]
+	// Comparisons with constant strings compile to a few loads.
+	logger := line[h.loggerStart : h.msg-3]
 	var idpURL bool
 	switch {
-	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
+	case string(logger) == "AccessLog" && len(msg) > 0 && msg[0] == '[':
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), true)
-	case bytes.Equal(h.logger, loggerOIDC) && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
+	case string(logger) == "OpenIDConnectIdP" && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {
@@ -434,26 +478,28 @@ func ParseInto(ev *Event, rec []byte, loc *time.Location) error {
 // idpURL says whether the URL holds "/auth/idp/", for kindOf.
 func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool, err error) {
 	msg := raw[from:to]
-	end := indexTagEnd(msg)
+	end := tagEnd(msg)
 	if end < 2 {
 		return false, &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
 	}
 	ev.Tag = msg[1:end]
 	pos := end + len("] - ")
 	if hasApp {
-		app := indexSepString(msg[pos:])
+		app := indexSepShort(msg[pos:])
 		if app < 0 {
 			return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
 		}
 		ev.App = msg[pos : pos+app]
 		pos += app + 3
 	}
-	u := indexSepString(msg[pos:])
+	u, name, nameEnd, idpURL := scanURL(msg[pos:])
 	if u < 0 {
 		return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
 	}
 	ev.URL = msg[pos : pos+u]
-	ev.IdP, idpURL = idpName(ev.URL)
+	if idpURL {
+		ev.IdP = msg[pos+name : pos+nameEnd]
+	}
 	pos += u + 3
 	rest := msg[pos:]
 	body, ip, session, ok := splitTrailerString(rest)
@@ -467,12 +513,34 @@ func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool,
 	ev.User = body[:d]
 	ev.Message = body[d+3:]
 	ev.Session = session
+	// rest is "BODY [IP] - [SESSION]": the address starts after " [".
+	if addr, ok := parseIPv4(rest, len(body)+2, len(body)+2+len(ip)); ok {
+		ev.IP = addr
+		return idpURL, nil
+	}
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
 		return idpURL, &SyntaxError{Column: pos + len(body) + 3, Msg: fmt.Sprintf("bad IP address %s", quote(ip))}
 	}
 	ev.IP = addr.Unmap()
 	return idpURL, nil
+}
+
+// tagEnd is indexTagEnd, told by comparisons for the tags Parse meets
+// most. None of them holds a ']', so its own "] - " is the first, and
+// [AzSuccess] and [AuSuccess] are as long. (The comparisons are written
+// out: hasPrefix, generic, calls memequal.)
+func tagEnd(msg string) int {
+	n := len(msg)
+	switch {
+	case n >= len(tagAzSuccess) && (msg[:len(tagAzSuccess)] == tagAzSuccess || msg[:len(tagAuSuccess)] == tagAuSuccess):
+		return len(tagAzSuccess) - len("] - ")
+	case n >= len(tagAzFail) && msg[:len(tagAzFail)] == tagAzFail:
+		return len(tagAzFail) - len("] - ")
+	case n >= len(tagExpired) && msg[:len(tagExpired)] == tagExpired:
+		return len(tagExpired) - len("] - ")
+	}
+	return indexTagEnd(msg)
 }
 
 // indexTagEnd is strings.Index(msg, "] - "), found from the brackets: the
@@ -511,6 +579,21 @@ func indexSepString(s string) int {
 		}
 		i++
 	}
+}
+
+// indexSepShort is indexSepString for text whose first " - " is most
+// often in its first eight bytes, as after an application's name: it
+// looks there in one word before paying for a search. The lowest byte
+// bytesEqual marks is a true match.
+func indexSepShort(s string) int {
+	if len(s) >= 8 {
+		if m := bytesEqual(le64(s), ' '); m != 0 {
+			if k := bits.TrailingZeros64(m) >> 3; k+3 <= len(s) && s[k+1] == '-' && s[k+2] == ' ' {
+				return k
+			}
+		}
+	}
+	return indexSepString(s)
 }
 
 // lastIndexSep is strings.LastIndex(s, " - "), stopping only at dashes,
@@ -614,24 +697,8 @@ func parseStamp(b []byte, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	b = b[:stampLen]
-	if b[5] != '-' || b[8] != '-' || b[11] != ' ' || b[14] != ':' || b[17] != ':' || (b[20] != ',' && b[20] != '.') {
-		return time.Time{}, errStamp()
-	}
-	// Each field's digits, then one test that all are digits: a byte below
-	// '0' wraps around to a large value.
-	y0, y1, y2, y3 := b[1]-'0', b[2]-'0', b[3]-'0', b[4]-'0'
-	mo0, mo1, d0, d1 := b[6]-'0', b[7]-'0', b[9]-'0', b[10]-'0'
-	h0, h1, mi0, mi1, s0, s1 := b[12]-'0', b[13]-'0', b[15]-'0', b[16]-'0', b[18]-'0', b[19]-'0'
-	ms0, ms1, ms2 := b[21]-'0', b[22]-'0', b[23]-'0'
-	if max(y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1, ms0, ms1, ms2) > 9 {
-		return time.Time{}, errStamp()
-	}
-	year := int(y0)*1000 + int(y1)*100 + int(y2)*10 + int(y3)
-	month, day := int(mo0)*10+int(mo1), int(d0)*10+int(d1)
-	hour, minute, sec := int(h0)*10+int(h1), int(mi0)*10+int(mi1), int(s0)*10+int(s1)
-	milli := int(ms0)*100 + int(ms1)*10 + int(ms2)
-	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+	year, month, day, hour, minute, sec, milli, ok := stampFields(b)
+	if !ok || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, errStamp()
 	}
 	if loc == time.UTC {
@@ -642,6 +709,52 @@ func parseStamp(b []byte, loc *time.Location) (time.Time, error) {
 		return time.Unix(unix, int64(milli)*int64(time.Millisecond)).UTC(), nil
 	}
 	return time.Date(year, time.Month(month), day, hour, minute, sec, milli*int(time.Millisecond), loc), nil
+}
+
+// The stamp after its '[' as three words, first byte lowest:
+// "yyyy-MM-", "dd HH:mm" and ":ss,SSS]". For each word, the bytes that
+// are digits, the separators' positions and the separators.
+const (
+	stampDigits0, stampSepAt0, stampSep0 = 0x00ffff00ffffffff, 0xff0000ff00000000, '-'<<56 | '-'<<32
+	stampDigits1, stampSepAt1, stampSep1 = 0xffff00ffff00ffff, 0x0000ff0000ff0000, ':'<<40 | ' '<<16
+	stampDigits2, stampSepAt2, stampSep2 = 0x00ffffff00ffff00, 0x00000000000000ff, ':'
+)
+
+// stampFields reads the fields of the stamp b[:stampLen] from three
+// 8-byte loads rather than seventeen bytes; ok is false unless every digit
+// and separator is in place (the fields' ranges are the caller's to check).
+func stampFields(b []byte) (year, month, day, hour, minute, sec, milli int, ok bool) {
+	b = b[:stampLen]
+	w0 := binary.LittleEndian.Uint64(b[1:])
+	w1 := binary.LittleEndian.Uint64(b[9:])
+	w2 := binary.LittleEndian.Uint64(b[17:])
+	if w0&stampSepAt0 != stampSep0 || w1&stampSepAt1 != stampSep1 || w2&stampSepAt2 != stampSep2 ||
+		(b[20] != ',' && b[20] != '.') ||
+		!digitsAt(w0, stampDigits0) || !digitsAt(w1, stampDigits1) || !digitsAt(w2, stampDigits2) {
+		return 0, 0, 0, 0, 0, 0, 0, false
+	}
+	// Each digit's value (subtracting '0' from the digits alone: from a
+	// separator it would borrow from the next byte), then in each byte of
+	// t the value of the two digits from it on: a digit is at most 9, so
+	// no byte carries into the next.
+	d0 := (w0 - 0x3030303030303030&stampDigits0) & stampDigits0
+	d1 := (w1 - 0x3030303030303030&stampDigits1) & stampDigits1
+	d2 := (w2 - 0x3030303030303030&stampDigits2) & stampDigits2
+	t0, t1, t2 := d0*10+d0>>8, d1*10+d1>>8, d2*10+d2>>8
+	year = int(t0&0xff)*100 + int(t0>>16&0xff)
+	month, day = int(t0>>40&0xff), int(t1&0xff)
+	hour, minute, sec = int(t1>>24&0xff), int(t1>>48&0xff), int(t2>>8&0xff)
+	milli = int(t2>>32&0xff)*10 + int(d2>>48&0xff)
+	return year, month, day, hour, minute, sec, milli, true
+}
+
+// digitsAt reports whether the bytes of w that mask selects are all ASCII
+// digits: 0x30-0x39 has high nibble 3, and keeps it when 6 is added. A
+// byte of 0xfa or more, which would carry into the next, fails the first
+// test.
+func digitsAt(w, mask uint64) bool {
+	const hi = 0xf0f0f0f0f0f0f0f0
+	return w&hi&mask == 0x3030303030303030&mask && (w+0x0606060606060606&mask)&hi&mask == 0x3030303030303030&mask
 }
 
 func errStamp() error {

@@ -15,8 +15,21 @@ import (
 // kept as the reference the tuned one must agree with on every input:
 // the same Event, field by field, and the same error.
 
-func refSplitHeader(line []byte) (header, error) {
-	var h header
+var (
+	loggerAccessLog = []byte("AccessLog")
+	loggerOIDC      = []byte("OpenIDConnectIdP")
+)
+
+// refHeader is the header splitHeader returned then.
+type refHeader struct {
+	threadEnd int // index of the ']' closing the thread
+	level     []byte
+	logger    []byte
+	msg       int // index where the message starts
+}
+
+func refSplitHeader(line []byte) (refHeader, error) {
+	var h refHeader
 	if len(line) < minHeader || line[0] != '[' || line[stampLen-1] != ']' || line[stampLen] != '[' {
 		return h, &SyntaxError{Column: 1, Msg: "not a log4j2 record: want [yyyy-MM-dd HH:mm:ss,SSS][thread] LEVEL Logger - message"}
 	}

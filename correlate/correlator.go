@@ -434,7 +434,7 @@ func (c *Correlator) judge(ctx context.Context, ev *parser.Event, action Action,
 }
 
 // judgeKeyed is judge for an event whose user's key (userHasher's) is key,
-// 0 when not made.
+// 0 when not made (a real key of 0, one in 2^64, is only made again).
 func (c *Correlator) judgeKeyed(ctx context.Context, ev *parser.Event, action Action, key uint64, judge Judge) error {
 	need := c.Judged == nil || c.Judged(ev.Kind)
 	_, batching := c.store.(BatchStore)

@@ -125,3 +125,26 @@ func TestTableIndex(t *testing.T) {
 		})
 	}
 }
+
+// userHasher remembers the hashes of a few IdPs: each IdP's key must be
+// the one a fresh hasher makes, and no two IdPs may share one, however
+// the IdPs cycle through the cache (review12).
+func TestUserHasherKeysEachIdPAsAFreshOne(t *testing.T) {
+	t.Parallel()
+	h := newUserHasher()
+	seen := map[uint64]string{}
+	for range 3 {
+		for _, idp := range []string{"", "a", "b", "c", "d", "e", "a", "", "e"} {
+			u := UserID{IdP: idp, DN: "uid=x"}
+			k := h.hash(u)
+			fresh := newUserHasher()
+			if fk := fresh.hash(u); k != fk {
+				t.Fatalf("IdP %q: key %x from the cache, %x from a fresh hasher", idp, k, fk)
+			}
+			if other, ok := seen[k]; ok && other != idp {
+				t.Fatalf("IdPs %q and %q share the key %x", idp, other, k)
+			}
+			seen[k] = idp
+		}
+	}
+}

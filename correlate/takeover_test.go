@@ -412,3 +412,68 @@ func checkMoveCounts(t *testing.T, ch *chains) {
 		return nil
 	})
 }
+
+// A snapshot keeps every move but only the last refreshes near its newest,
+// so a restore can bring back a move whose user it does not: that user's
+// moves are then uncounted (orphans), and its refresh from the address it
+// left must still drop the move there (review12).
+func TestRestoredOrphanMoveIsDroppedByItsUsersRefresh(t *testing.T) {
+	t.Parallel()
+	store := NewMemory(Limits{})
+	c := NewCorrelator(store, 0)
+	judge := func(context.Context, *Context) error { return nil }
+	refresh := func(dn, ip string, at time.Duration) {
+		t.Helper()
+		e := ev(parser.KindTokenOK, at, ip, user(dn))
+		e.Attribution = parser.AttrDirect
+		if err := c.Observe(context.Background(), &e, judge); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(context.Background(), judge); err != nil {
+			t.Fatal(err)
+		}
+		checkMoveCounts(t, &c.chains)
+	}
+	const x = "198.51.100.23"
+	refresh("uid=a,o=T", x, 0)
+	refresh("uid=a,o=T", "192.0.2.66", time.Minute)
+	refresh("uid=b,o=T", "203.0.113.7", 20*time.Minute) // a's last refresh now falls out of the snapshot
+	snap := c.Snapshot()
+	c = NewCorrelator(store, 0)
+	c.Restore(snap)
+	checkMoveCounts(t, &c.chains)
+	refresh("uid=a,o=T", "203.0.113.9", 21*time.Minute)
+	refresh("uid=a,o=T", x, 22*time.Minute)
+	for from, ms := range c.chains.moves {
+		for _, m := range ms {
+			if from.String() == x && m.User.DN == "uid=a,o=T" {
+				t.Errorf("a's move away from %s kept after a refreshed from it again", x)
+			}
+		}
+	}
+}
+
+// Moves evicted by age leave their users' counts true.
+func TestEvictedMovesLeaveTheCountsTrue(t *testing.T) {
+	t.Parallel()
+	c := NewCorrelator(NewMemory(Limits{}), 0)
+	judge := func(context.Context, *Context) error { return nil }
+	for i, ip := range []string{"198.51.100.23", "192.0.2.66"} {
+		e := ev(parser.KindTokenOK, time.Duration(i)*time.Minute, ip)
+		e.Attribution = parser.AttrDirect
+		if err := c.Observe(context.Background(), &e, judge); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(context.Background(), judge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.chains.n == 0 {
+		t.Fatal("no move was made: the test proves nothing")
+	}
+	c.evictMoves(t0.Add(time.Hour))
+	if c.chains.n != 0 {
+		t.Fatalf("%d moves left after evicting all by age", c.chains.n)
+	}
+	checkMoveCounts(t, &c.chains)
+}

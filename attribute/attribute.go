@@ -157,6 +157,10 @@ type Attributor struct {
 	expect   bool      // proxy records have been seen or mappings given: token events wait for them
 	expired  time.Time // the clock at the last expiry of records
 	stats    Stats
+	via      struct { // viaProxy's last answer
+		peer netip.Addr
+		s    string
+	}
 }
 
 // expireEvery is how often, in log time, old records are dropped.

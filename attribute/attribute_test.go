@@ -415,3 +415,35 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Errorf("after restore: %q", got)
 	}
 }
+
+// Behind proxies whose logs are not read, every token event is
+// unattributed and names its proxy: the right one for each event, and
+// without building the name anew for each (it was an allocation an event).
+func TestUnattributedViaNamesEachProxyWithoutAllocating(t *testing.T) {
+	a := New(Options{Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}})
+	var i int
+	pass := func(peer netip.Addr) parser.Event {
+		ev := ou(parser.KindTokenOK, time.Duration(i)*time.Second, ouA, peer, "t1")
+		i++
+		if !a.Pass(&ev, ev.Time) {
+			t.Fatal("a token event with no proxy log waited")
+		}
+		return ev
+	}
+	for _, peer := range []netip.Addr{ctl1, ctl1, ctl2, ctl1, ctl2, ctl2} {
+		ev := pass(peer)
+		if want := "proxy " + peer.String(); ev.Attribution != parser.AttrUnattributed || ev.Via != want {
+			t.Fatalf("%s: %s via %q, want unattributed via %q", peer, ev.Attribution, ev.Via, want)
+		}
+	}
+	tmpl := ou(parser.KindTokenOK, 0, ouA, ctl1, "t1")
+	var ev parser.Event
+	if n := testing.AllocsPerRun(100, func() {
+		ev = tmpl
+		ev.Time = t0.Add(time.Duration(i) * time.Second)
+		i++
+		a.Pass(&ev, ev.Time)
+	}); n != 0 {
+		t.Errorf("%.1f allocations an event behind one proxy, want 0", n)
+	}
+}

@@ -80,7 +80,7 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 	if len(a.records) == 0 {
 		// A scan of OpenUnison's logs alone passes every token event
 		// here: no record to find, none to vote for.
-		return unjoined(ev.Peer, proxy)
+		return a.unjoined(ev.Peer, proxy)
 	}
 	peer := ev.Peer
 	cands := a.candidates(ev, nil)
@@ -88,7 +88,7 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 		a.vote(ev, cands)
 	}
 	if len(cands) == 0 {
-		return unjoined(peer, proxy) // vote learned nothing from no candidate
+		return a.unjoined(peer, proxy) // vote learned nothing from no candidate
 	}
 	clients := a.clients(cands)
 	pick := -1
@@ -116,11 +116,23 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 
 // unjoined is the result of a request no record can be: the peer is its
 // client, or a proxy whose log has no record of it.
-func unjoined(peer netip.Addr, proxy bool) result {
+func (a *Attributor) unjoined(peer netip.Addr, proxy bool) result {
 	if proxy {
-		return result{attr: parser.AttrUnattributed, via: "proxy " + peer.String()}
+		return result{attr: parser.AttrUnattributed, via: a.viaProxy(peer)}
 	}
 	return result{attr: parser.AttrDirect}
+}
+
+// viaProxy is "proxy PEER", the Via of a request through a proxy no log
+// of which was given. It is kept for the last peer: behind an ingress whose
+// log graceguard does not read (--proxies, or the crowd heuristic), every
+// token event names the same few proxies, and building the string was an
+// allocation an event.
+func (a *Attributor) viaProxy(peer netip.Addr) string {
+	if a.via.s == "" || a.via.peer != peer {
+		a.via.peer, a.via.s = peer, "proxy "+peer.String()
+	}
+	return a.via.s
 }
 
 // proxyName is the proxy as OpenUnison would know it: its address towards

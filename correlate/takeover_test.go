@@ -351,7 +351,6 @@ func TestRefreshDropsItsMoveAway(t *testing.T) {
 			t.Parallel()
 			store := NewMemory(Limits{})
 			c := NewCorrelator(store, 0)
-			judge := func(_ context.Context, _ *Context) error { return nil }
 			for i, s := range tc.steps {
 				switch {
 				case s.evict:
@@ -363,14 +362,7 @@ func TestRefreshDropsItsMoveAway(t *testing.T) {
 					c = NewCorrelator(store, 0)
 					c.Restore(snap)
 				default:
-					e := ev(parser.KindTokenOK, time.Duration(i)*30*time.Second, s.ip, user(s.dn))
-					e.Attribution = parser.AttrDirect
-					if err := c.Observe(context.Background(), &e, judge); err != nil {
-						t.Fatal(err)
-					}
-					if err := c.Flush(context.Background(), judge); err != nil {
-						t.Fatal(err)
-					}
+					refreshDirect(t, c, time.Duration(i)*30*time.Second, s.ip, user(s.dn))
 				}
 				checkMoveCounts(t, &c.chains)
 			}
@@ -421,17 +413,9 @@ func TestRestoredOrphanMoveIsDroppedByItsUsersRefresh(t *testing.T) {
 	t.Parallel()
 	store := NewMemory(Limits{})
 	c := NewCorrelator(store, 0)
-	judge := func(context.Context, *Context) error { return nil }
 	refresh := func(dn, ip string, at time.Duration) {
 		t.Helper()
-		e := ev(parser.KindTokenOK, at, ip, user(dn))
-		e.Attribution = parser.AttrDirect
-		if err := c.Observe(context.Background(), &e, judge); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Flush(context.Background(), judge); err != nil {
-			t.Fatal(err)
-		}
+		refreshDirect(t, c, at, ip, user(dn))
 		checkMoveCounts(t, &c.chains)
 	}
 	const x = "198.51.100.23"
@@ -457,16 +441,8 @@ func TestRestoredOrphanMoveIsDroppedByItsUsersRefresh(t *testing.T) {
 func TestEvictedMovesLeaveTheCountsTrue(t *testing.T) {
 	t.Parallel()
 	c := NewCorrelator(NewMemory(Limits{}), 0)
-	judge := func(context.Context, *Context) error { return nil }
 	for i, ip := range []string{"198.51.100.23", "192.0.2.66"} {
-		e := ev(parser.KindTokenOK, time.Duration(i)*time.Minute, ip)
-		e.Attribution = parser.AttrDirect
-		if err := c.Observe(context.Background(), &e, judge); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Flush(context.Background(), judge); err != nil {
-			t.Fatal(err)
-		}
+		refreshDirect(t, c, time.Duration(i)*time.Minute, ip)
 	}
 	if c.chains.n == 0 {
 		t.Fatal("no move was made: the test proves nothing")
@@ -476,4 +452,19 @@ func TestEvictedMovesLeaveTheCountsTrue(t *testing.T) {
 		t.Fatalf("%d moves left after evicting all by age", c.chains.n)
 	}
 	checkMoveCounts(t, &c.chains)
+}
+
+// refreshDirect has c observe and judge (with a judge that does nothing) a
+// refresh from ip at t0+at whose client attribution saw directly.
+func refreshDirect(t *testing.T, c *Correlator, at time.Duration, ip string, opts ...evOpt) {
+	t.Helper()
+	judge := func(context.Context, *Context) error { return nil }
+	e := ev(parser.KindTokenOK, at, ip, opts...)
+	e.Attribution = parser.AttrDirect
+	if err := c.Observe(context.Background(), &e, judge); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(context.Background(), judge); err != nil {
+		t.Fatal(err)
+	}
 }

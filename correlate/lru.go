@@ -177,6 +177,16 @@ func (t *table[V]) oldest() *V {
 	return &t.node(i).val
 }
 
+// oldestKey returns the least recently used value and its key, or nil.
+func (t *table[V]) oldestKey() (uint64, *V) {
+	i := t.node(0).prev
+	if i == 0 {
+		return 0, nil
+	}
+	n := t.node(i)
+	return n.key, &n.val
+}
+
 // newest returns the most recently used value, or nil.
 func (t *table[V]) newest() *V {
 	i := t.node(0).next

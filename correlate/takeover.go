@@ -75,16 +75,11 @@ type lastRefresh struct {
 	ip    netip.Addr
 	time  time.Time
 	agent string
-	// moves counts the user's moves in the index (chains.moved), or is
-	// movesUnknown: a refresh of a user with none, nearly every refresh,
-	// then skips looking for one to drop.
+	// moves counts the user's moves in the index (chains.moved): a
+	// refresh of a user with none, nearly every refresh, skips looking for
+	// one to drop.
 	moves int32
 }
-
-// movesUnknown is the moves count of a user added to the chain index
-// while users evicted from it have moves left (chains.orphans): the user
-// may be one of them.
-const movesUnknown = -1
 
 type refusalMark struct {
 	reason string
@@ -104,16 +99,20 @@ type chains struct {
 	// from an address for each refresh cost the square of the users
 	// behind a shared address (a NAT) whose chains moved.
 	moved map[moveKey]struct{}
-	// orphans is set once moves are kept of a user the last refreshes
-	// do not hold (evicted at maxChainUsers, or restored so): a user added
-	// since counts its moves as unknown.
-	orphans  bool
-	refusals map[threadKey]refusalMark
-	sweeps   int // passes over every move at the cap (evictMoves)
+	// orphanMoves counts the moves kept of users the last refreshes do
+	// not hold (evicted at maxChainUsers, or a move restored without its
+	// user's last refresh), by user key: a user added again takes its
+	// count back. A flag that made every user added since uncounted lost
+	// the skip for good in a watcher restarted from a checkpoint with an
+	// old move (review12). At most one entry a move: maxMoves.
+	orphanMoves map[uint64]int32
+	refusals    map[threadKey]refusalMark
+	sweeps      int // passes over every move at the cap (evictMoves)
 }
 
 func newChains() chains {
-	return chains{last: newTable[lastRefresh](), hasher: newUserHasher(), moves: map[netip.Addr][]ChainMove{}, moved: map[moveKey]struct{}{}, refusals: map[threadKey]refusalMark{}}
+	return chains{last: newTable[lastRefresh](), hasher: newUserHasher(), moves: map[netip.Addr][]ChainMove{}, moved: map[moveKey]struct{}{},
+		orphanMoves: map[uint64]int32{}, refusals: map[threadKey]refusalMark{}}
 }
 
 // refreshed learns a legitimate refresh: a move when the user's previous
@@ -164,29 +163,32 @@ func (c *Correlator) refreshed(ev *parser.Event, h uint64) {
 // add adds the last refresh of the user whose key is h, absent, with the
 // count of its moves.
 func (ch *chains) add(h uint64, l lastRefresh) {
-	l.moves = 0
-	if ch.orphans {
-		l.moves = movesUnknown
+	l.moves = ch.orphanMoves[h]
+	if l.moves != 0 {
+		delete(ch.orphanMoves, h)
 	}
 	ch.last.add(h, l)
 }
 
 // removeOldest forgets the least recently refreshed user's last refresh;
-// its moves stay, orphaned.
+// its moves stay, orphaned, and counted.
 func (ch *chains) removeOldest() {
-	if l := ch.last.oldest(); l != nil && l.moves != 0 {
-		ch.orphans = true
+	if h, l := ch.last.oldestKey(); l != nil && l.moves != 0 {
+		ch.orphanMoves[h] += l.moves
 	}
 	ch.last.removeOldest()
 }
 
 // countMoves adds d to the moves count of the user whose key is h.
 func (ch *chains) countMoves(h uint64, d int32) {
-	switch l := ch.last.peek(h); {
-	case l == nil:
-		ch.orphans = ch.orphans || d > 0
-	case l.moves != movesUnknown:
+	if l := ch.last.peek(h); l != nil {
 		l.moves += d
+		return
+	}
+	if n := ch.orphanMoves[h] + d; n > 0 {
+		ch.orphanMoves[h] = n
+	} else {
+		delete(ch.orphanMoves, h)
 	}
 }
 

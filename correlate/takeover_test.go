@@ -384,31 +384,40 @@ func TestRefreshDropsItsMoveAway(t *testing.T) {
 	}
 }
 
-// checkMoveCounts checks that every user whose moves are counted has as
-// many as the index holds.
+// checkMoveCounts checks that every user's moves are counted as many as
+// the index holds: on its last refresh when the index has it, else among
+// the orphans, which hold no user with none.
 func checkMoveCounts(t *testing.T, ch *chains) {
 	t.Helper()
+	indexed := map[uint64]int32{}
+	for k := range ch.moved {
+		indexed[k.user]++
+	}
+	held := map[uint64]bool{}
 	_ = ch.last.each(func(l *lastRefresh) error {
-		if l.moves == movesUnknown {
-			return nil
-		}
-		n := 0
-		for k := range ch.moved {
-			if k.user == ch.hasher.hash(l.user) {
-				n++
-			}
-		}
-		if int(l.moves) != n {
-			t.Errorf("%s: %d moves counted, %d indexed", l.user.DN, l.moves, n)
+		h := ch.hasher.hash(l.user)
+		held[h] = true
+		if l.moves != indexed[h] {
+			t.Errorf("%s: %d moves counted, %d indexed", l.user.DN, l.moves, indexed[h])
 		}
 		return nil
 	})
+	for h, n := range indexed {
+		if !held[h] && ch.orphanMoves[h] != n {
+			t.Errorf("user %x, not held: %d orphan moves counted, %d indexed", h, ch.orphanMoves[h], n)
+		}
+	}
+	for h, n := range ch.orphanMoves {
+		if held[h] || n != indexed[h] {
+			t.Errorf("user %x: %d orphan moves counted (held: %v), %d indexed", h, n, held[h], indexed[h])
+		}
+	}
 }
 
 // A snapshot keeps every move but only the last refreshes near its newest,
 // so a restore can bring back a move whose user it does not: that user's
-// moves are then uncounted (orphans), and its refresh from the address it
-// left must still drop the move there (review12).
+// moves are then counted as orphans until it refreshes again, and its
+// refresh from the address it left must drop the move there (review12).
 func TestRestoredOrphanMoveIsDroppedByItsUsersRefresh(t *testing.T) {
 	t.Parallel()
 	store := NewMemory(Limits{})

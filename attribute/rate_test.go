@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
 )
@@ -177,7 +178,7 @@ func plainEvents(tb testing.TB) []parser.Event {
 func BenchmarkPassPlain(b *testing.B) {
 	evs := plainEvents(b)
 	work := make([]parser.Event, len(evs))
-	runtime.LockOSThread() // for threadCPU
+	runtime.LockOSThread() // for cputime.Thread
 	defer runtime.UnlockOSThread()
 	var cpu time.Duration
 	cpuOK := true
@@ -186,14 +187,14 @@ func BenchmarkPassPlain(b *testing.B) {
 		b.StopTimer()
 		copy(work, evs)
 		b.StartTimer()
-		c0, ok0 := threadCPU()
+		c0, ok0 := cputime.Thread()
 		a := New(Options{})
 		for i := range work {
 			if !a.Pass(&work[i], work[i].Time) {
 				b.Fatal("an event of a plain log did not pass")
 			}
 		}
-		c1, ok1 := threadCPU()
+		c1, ok1 := cputime.Thread()
 		cpu, cpuOK = cpu+c1-c0, cpuOK && ok0 && ok1
 	}
 	events := float64(b.N * len(evs))

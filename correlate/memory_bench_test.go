@@ -12,6 +12,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
@@ -85,7 +86,7 @@ func BenchmarkMemoryStream(b *testing.B) {
 			_, obs := sc.s.load(b, sc.users)
 			ctx := context.Background()
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				m := correlate.NewMemory(correlate.Limits{})
 				for i := range obs {
@@ -97,7 +98,7 @@ func BenchmarkMemoryStream(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(obs)), "ns/event")
 			// CPU time moves less than wall time when other work shares
 			// the cores: the figure to compare on a loaded machine.
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*len(obs)), "cpu-ns/event")
+			b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N*len(obs)), "cpu-ns/event")
 		})
 	}
 }
@@ -223,7 +224,7 @@ func correlateEach(b *testing.B, events []parser.Event, wants func(parser.Kind) 
 	ctx := context.Background()
 	evs := make([]parser.Event, len(events))
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		copy(evs, events) // Observe may set an event's Reason
 		c := correlate.NewCorrelator(correlate.NewMemory(correlate.Limits{}), 0)
@@ -238,5 +239,5 @@ func correlateEach(b *testing.B, events []parser.Event, wants func(parser.Kind) 
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
-	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
+	b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
 }

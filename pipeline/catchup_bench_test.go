@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
@@ -34,7 +35,7 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 	discard := func(context.Context, []alert.Alert) error { return nil }
 	var scanBest, watchBest, scanCPUBest, watchCPUBest, serialBest time.Duration
 	for b.Loop() {
-		cpu := processCPU()
+		cpu := cputime.Process()
 		start := time.Now()
 		var inputs []Input
 		for _, p := range paths {
@@ -52,10 +53,10 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 			b.Fatal(err)
 		}
 		scanTook := time.Since(start)
-		scanCPU := processCPU() - cpu
+		scanCPU := cputime.Process() - cpu
 
 		m := NewMetrics(prom.NewRegistry(), nil)
-		cpu = processCPU()
+		cpu = cputime.Process()
 		start = time.Now()
 		var serial time.Duration
 		stats, stop := followBy(b, paths, false, WatchOptions{Rules: rules.Builtin(), Deliver: discard, Metrics: m, lookahead: ahead}, &serial)
@@ -64,7 +65,7 @@ func BenchmarkWatchCatchUpVsScan(b *testing.B) {
 			time.Sleep(time.Millisecond)
 		}
 		watchTook := time.Since(start)
-		watchCPU := processCPU() - cpu
+		watchCPU := cputime.Process() - cpu
 		stop()
 		if st := stats(); st.Records < truth.Records-int64(len(paths)) {
 			b.Fatalf("read %d records of %d", st.Records, truth.Records)

@@ -10,6 +10,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/rules"
@@ -118,7 +119,7 @@ func BenchmarkScanDetectStage(b *testing.B) {
 	}{{"inline", true, false, readingAuto}, {"stage", false, false, readingAuto}, {"mapped", false, true, readingMapped}, {"read", false, true, readingRead}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				in := Input{Name: "x", R: bytes.NewReader(data)}
 				var f *os.File
@@ -141,7 +142,7 @@ func BenchmarkScanDetectStage(b *testing.B) {
 			}
 			// CPU time moves less than wall time when other work shares
 			// the cores: the figure to compare on a loaded machine.
-			b.ReportMetric(float64((processCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((cputime.Process()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

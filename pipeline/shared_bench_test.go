@@ -15,6 +15,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/redistest"
 	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
@@ -135,10 +136,10 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		scanOnce(b, path)
 		best(&scanT, start)
 
-		start, memStart := time.Now(), processCPU()
+		start, memStart := time.Now(), cputime.Process()
 		catchUp(b, path, truth.Records, WatchOptions{})
 		best(&memT, start)
-		memCPU += (processCPU() - memStart).Seconds()
+		memCPU += (cputime.Process() - memStart).Seconds()
 
 		db++
 		opt, err := redis.ParseURL(srv.URL(db % 16))
@@ -150,12 +151,12 @@ func BenchmarkWatchCatchUpRedis(b *testing.B) {
 		shared := correlate.NewRedis(client, correlate.RedisOptions{})
 		store := correlate.NewFailover(context.Background(), shared, correlate.NewMemory(correlate.Limits{}), nil)
 		resetRedisStats(b, client)
-		cpuStart, ownStart := redisCPU(b, srv.URL(0)), processCPU()
+		cpuStart, ownStart := redisCPU(b, srv.URL(0)), cputime.Process()
 		start = time.Now()
 		catchUp(b, path, truth.Records, WatchOptions{Store: store, Shared: true, Claims: store})
 		best(&redisT, start)
 		cpu += redisCPU(b, srv.URL(0)) - cpuStart
-		ownCPU += (processCPU() - ownStart).Seconds()
+		ownCPU += (cputime.Process() - ownStart).Seconds()
 		calls.add(b, client)
 		if shape, err = shared.Stats(context.Background()); err != nil {
 			b.Fatal(err)

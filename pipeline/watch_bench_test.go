@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -64,10 +65,11 @@ func followBy(b *testing.B, paths []string, pollOnly bool, opt WatchOptions, wat
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 		}
-		start := threadCPU()
+		start, _ := cputime.Thread()
 		w.Run(context.WithoutCancel(ctx), batches)
 		if watcherCPU != nil {
-			*watcherCPU = threadCPU() - start // before stop returns
+			end, _ := cputime.Thread()
+			*watcherCPU = end - start // before stop returns
 		}
 		done <- w.Stats()
 	}()

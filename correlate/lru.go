@@ -170,11 +170,8 @@ func (t *table[V]) add(key uint64, v V) *V {
 
 // oldest returns the least recently used value, or nil.
 func (t *table[V]) oldest() *V {
-	i := t.node(0).prev
-	if i == 0 {
-		return nil
-	}
-	return &t.node(i).val
+	_, v := t.oldestKey()
+	return v
 }
 
 // oldestKey returns the least recently used value and its key, or nil.

@@ -363,7 +363,7 @@ func (m *Memory) userKey(key UserID) (UserID, bool) {
 // expireUsers drops users unseen for longer than the IP TTL: by then they
 // have no facts left. The table's oldest end holds the candidates.
 func (m *Memory) expireUsers(now time.Time) {
-	at := stamp{sec: now.Unix(), nsec: int32(now.Nanosecond())}
+	at := instantOf(now)
 	for {
 		u := m.users.oldest()
 		if u == nil || u.lastSeen.within(at, m.limits.IPTTL) {

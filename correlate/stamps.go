@@ -30,8 +30,14 @@ const maxZones = 255
 type zones []*time.Location
 
 func (z *zones) stamp(t time.Time) stamp {
-	return stamp{sec: t.Unix(), nsec: int32(t.Nanosecond()), loc: z.zoneOf(t)}
+	s := instantOf(t)
+	s.loc = z.zoneOf(t)
+	return s
 }
+
+// instantOf is t's stamp in UTC: enough to compare with, where the zone
+// a stamp is printed in does not matter.
+func instantOf(t time.Time) stamp { return stamp{sec: t.Unix(), nsec: int32(t.Nanosecond())} }
 
 func (z *zones) zoneOf(t time.Time) uint8 {
 	loc := t.Location()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/benchlog"
 	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
@@ -156,12 +157,7 @@ func plainEvents(tb testing.TB) []parser.Event {
 		if _, err := loggen.Write(&buf, loggen.Config{Size: 64 << 20, Seed: 1}); err != nil {
 			tb.Fatal(err)
 		}
-		parser.SplitCandidates(buf.Bytes(), func(rec []byte, _ parser.Kind, off int, _ int64) {
-			if ev, err := parser.Parse(rec, nil); err == nil && ev.Kind != parser.KindOther {
-				ev.Source, ev.Offset = "x", int64(off)
-				plainLog = append(plainLog, ev)
-			}
-		})
+		plainLog = benchlog.Events(buf.Bytes())
 	})
 	return plainLog
 }

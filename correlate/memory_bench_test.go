@@ -12,6 +12,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/benchlog"
 	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
@@ -50,13 +51,7 @@ func (st *stream) load(b *testing.B, users int) ([]parser.Event, []correlate.Obs
 		if _, err := loggen.Write(&buf, loggen.Config{Size: 64 << 20, Seed: 1, Users: users}); err != nil {
 			b.Fatal(err)
 		}
-		data := buf.Bytes()
-		parser.SplitCandidates(data, func(rec []byte, _ parser.Kind, off int, _ int64) {
-			if ev, err := parser.Parse(rec, nil); err == nil && ev.Kind != parser.KindOther {
-				ev.Source, ev.Offset = "x", int64(off)
-				st.events = append(st.events, ev)
-			}
-		})
+		st.events = benchlog.Events(buf.Bytes())
 		rec := &recorder{}
 		c := correlate.NewCorrelator(rec, 0)
 		c.Judged = rules.NewEngine(rules.Builtin()).Wants

@@ -10,6 +10,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/internal/benchlog"
 	"github.com/graceguard/graceguard/internal/cputime"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/parser"
@@ -74,14 +75,7 @@ var (
 //	go test ./pipeline -run X -bench Detect -benchmem
 func BenchmarkDetect(b *testing.B) {
 	data := scanBenchLog(b)
-	benchEventsOnce.Do(func() {
-		parser.SplitCandidates(data, func(rec []byte, _ parser.Kind, off int, _ int64) {
-			if ev, err := parser.Parse(rec, nil); err == nil && ev.Kind != parser.KindOther {
-				ev.Source, ev.Offset = "x", int64(off)
-				benchEvents = append(benchEvents, ev)
-			}
-		})
-	})
+	benchEventsOnce.Do(func() { benchEvents = benchlog.Events(data) })
 	set := rules.Builtin()
 	ctx := context.Background()
 	deliver := func(context.Context, []alert.Alert) error { return nil }

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -264,9 +265,11 @@ func TestRefusalLookupOfItsOwnKeepsItsTurnOnTheDuplexConnection(t *testing.T) {
 
 // goRedisBytes returns the bytes go-redis itself writes for a pipeline of
 // cmds: a listener on loopback plays a server that turns HELLO down (so
-// the client speaks RESP2 and sends nothing else first) and keeps the next
-// n bytes, what the pipeline wrote.
-func goRedisBytes(t *testing.T, cmds [][]any, n int) []byte {
+// the client speaks RESP2 and sends nothing else first), keeps what the
+// pipeline wrote, read as len(cmds) commands, and hangs up, which ends the
+// pipeline's wait for replies at once. No timeout decides when the
+// pipeline is done: a 100 ms one on the client failed the test under load.
+func goRedisBytes(t *testing.T, cmds [][]any) []byte {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -281,21 +284,27 @@ func goRedisBytes(t *testing.T, cmds [][]any, n int) []byte {
 			return
 		}
 		defer nc.Close()
-		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-		rd := bufio.NewReader(nc)
+		_ = nc.SetDeadline(time.Now().Add(testsync.Patience))
+		var read bytes.Buffer // all read from nc; rd.Buffered() of it not parsed yet
+		rd := bufio.NewReader(io.TeeReader(nc, &read))
 		if _, err := readReply(rd); err != nil { // HELLO
 			return
 		}
 		if _, err := nc.Write([]byte("-ERR unknown command 'HELLO'\r\n")); err != nil {
 			return
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(rd, b); err == nil {
-			got <- b
+		start := read.Len() - rd.Buffered()
+		for range cmds {
+			if _, err := readReply(rd); err != nil {
+				return
+			}
 		}
+		got <- read.Bytes()[start : read.Len()-rd.Buffered()]
 	}()
+	// Timeouts only for a hung test: the listener's hang-up ends Exec.
 	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), DisableIdentity: true, MaxRetries: -1,
-		ReadTimeout: 100 * time.Millisecond, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+		DialTimeout: testsync.Patience, ReadTimeout: testsync.Patience, WriteTimeout: testsync.Patience,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 	defer client.Close()
 	pipe := client.Pipeline()
 	for _, args := range cmds {
@@ -304,7 +313,7 @@ func goRedisBytes(t *testing.T, cmds [][]any, n int) []byte {
 	_, _ = pipe.Exec(context.Background()) // the listener answers nothing: only what it read counts
 	b, ok := <-got
 	if !ok {
-		t.Fatalf("go-redis wrote fewer than the %d bytes of the wire batch", n)
+		t.Fatalf("go-redis wrote fewer than the pipeline's %d commands", len(cmds))
 	}
 	return b
 }
@@ -335,7 +344,7 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 		for _, c := range pooled.pipe.Cmds() {
 			cmds = append(cmds, c.Args())
 		}
-		if want := goRedisBytes(t, cmds, len(wire.wire.buf)); string(wire.wire.buf) != string(want) {
+		if want := goRedisBytes(t, cmds); string(wire.wire.buf) != string(want) {
 			t.Errorf("%d events: the wire batch differs from go-redis's bytes for the pipeline's commands", size)
 		}
 		if len(wire.wire.sinks) != len(pooled.pipe.Cmds()) || len(wire.parts) != len(pooled.parts) {

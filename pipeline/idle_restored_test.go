@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
@@ -84,3 +86,49 @@ func TestIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
 }
 
 func discardAlerts(context.Context, []alert.Alert) error { return nil }
+
+// A kill -9 came while the file's last refresh waited for a possible twin:
+// the checkpoint stands at the end of the file with the refresh kept
+// waiting. The restart reads nothing new, and the refresh must still be
+// committed once the file has been quiet for quietCommit, not wait for the
+// next line (it did: with nothing read, the watcher never ticked its
+// correlator, and the line's alert was lost until the IdP logged again).
+func TestRestartCommitsTheRefreshAKillLeftWaitingAtTheEnd(t *testing.T) {
+	t.Parallel()
+	id := source.FileID{Dev: 1, Ino: 5, Fingerprint: "e"}
+	line := "[2026-11-23 10:00:00,049][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=u49,ou=shadow,o=Tremolo - NONE [198.51.100.49] - [s49]\n"
+	dir := t.TempDir()
+	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
+	// The first run's clock crawls, so the kill lands well inside
+	// quietCommit however slow the machine: 1 ms of it is 100 ms of ours.
+	start := time.Now()
+	crawl := func() time.Time { return start.Add(time.Since(start) / 100) }
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: time.Millisecond, Deliver: discardAlerts, now: crawl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan source.Batch, 2)
+	in <- source.Batch{Key: "k", Path: "app.log", ID: id, Data: []byte(line)}
+	in <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: int64(len(line)), Idle: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, in) }()
+	copyStateAtCheckpoint(t, state, copyDir, int64(len(line)), "a checkpoint at the end of the file")
+	cancel()
+	<-done
+
+	store := &watchingStore{Memory: correlate.NewMemory(correlate.Limits{}), learned: map[string]bool{}}
+	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Store: store, Deliver: discardAlerts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in2 := make(chan source.Batch, 1)
+	in2 <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: int64(len(line)), Idle: true}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- w2.Run(ctx2, in2) }()
+	defer func() { cancel2(); <-done2 }()
+	testsync.WaitFor(t, "the refresh the checkpoint kept waiting committed after the file stayed quiet", func() bool {
+		return store.has("uid=u49,ou=shadow,o=Tremolo")
+	})
+}

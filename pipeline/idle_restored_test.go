@@ -107,28 +107,32 @@ func TestRestartCommitsTheRefreshAKillLeftWaitingAtTheEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := make(chan source.Batch, 2)
-	in <- source.Batch{Key: "k", Path: "app.log", ID: id, Data: []byte(line)}
-	in <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: int64(len(line)), Idle: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, in) }()
+	stop := runFed(w,
+		source.Batch{Key: "k", Path: "app.log", ID: id, Data: []byte(line)},
+		source.Batch{Key: "k", Path: "app.log", ID: id, Offset: int64(len(line)), Idle: true})
 	copyStateAtCheckpoint(t, state, copyDir, int64(len(line)), "a checkpoint at the end of the file")
-	cancel()
-	<-done
+	stop()
 
 	store := &watchingStore{Memory: correlate.NewMemory(correlate.Limits{}), learned: map[string]bool{}}
 	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Store: store, Deliver: discardAlerts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in2 := make(chan source.Batch, 1)
-	in2 <- source.Batch{Key: "k", Path: "app.log", ID: id, Offset: int64(len(line)), Idle: true}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- w2.Run(ctx2, in2) }()
-	defer func() { cancel2(); <-done2 }()
+	defer runFed(w2, source.Batch{Key: "k", Path: "app.log", ID: id, Offset: int64(len(line)), Idle: true})()
 	testsync.WaitFor(t, "the refresh the checkpoint kept waiting committed after the file stayed quiet", func() bool {
 		return store.has("uid=u49,ou=shadow,o=Tremolo")
 	})
+}
+
+// runFed runs w over batches (and then nothing more) until the returned
+// stop is called, which waits for Run to return.
+func runFed(w *Watcher, batches ...source.Batch) (stop func()) {
+	in := make(chan source.Batch, len(batches))
+	for _, b := range batches {
+		in <- b
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, in) }()
+	return func() { cancel(); <-done }
 }

@@ -197,26 +197,8 @@ func (w *Watcher) apply(l loaded) {
 	w.detCounted = w.detectorCountsNow()
 	w.attr.Restore(cp.Attribution, w.opt.now())
 	w.restoreUnjudged(cp.Held)
-	w.newest = newestOf(w.newest, cp.Correlator.Pending, cp.Held)
 	w.ledger.Remember(cp.Sent...) // a checkpoint from before the ledger
 	w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
-}
-
-// newestOf is the latest of t and the times of the events a checkpoint
-// kept: they were read, so the log's clock stood at least there. The tick
-// expires waiting refreshes only once some record's time is known, and a
-// restart that reads nothing new (a kill -9 while the file's last refresh
-// waited for its twin) would otherwise leave that refresh, and its alert,
-// waiting for the IdP's next line.
-func newestOf(t time.Time, kept ...[]parser.Event) time.Time {
-	for _, evs := range kept {
-		for i := range evs {
-			if evs[i].Time.After(t) {
-				t = evs[i].Time
-			}
-		}
-	}
-	return t
 }
 
 // restoreUnjudged puts back the events a checkpoint holds that were read

@@ -453,10 +453,13 @@ func (w *Watcher) tick(ctx context.Context) error {
 	if err := w.release(ctx, false); err != nil {
 		return err
 	}
-	if !w.newest.IsZero() {
-		if err := w.det.Tick(ctx, w.newest); err != nil {
-			return err
-		}
+	// Each waiting refresh expires by its own source's clock
+	// (sourceClock), which always answers, not by w.newest: a restart that
+	// has read nothing yet (a kill -9 while the file's last refresh waited
+	// for its twin, the checkpoint at the end of the file) must still let
+	// the refresh it restored go, or its alert waits for the IdP's next line.
+	if err := w.det.Tick(ctx, w.newest); err != nil {
+		return err
 	}
 	w.waitingUnseen() // after restoredWait, so the idle tick can stop
 	if err := w.det.Drain(ctx); err != nil {

@@ -59,7 +59,7 @@ for ((r = 1; r <= runs; r++)); do
 		# Stretches of two or more running for 1 ms or longer happen only
 		# while blocks are parsed beside the Detector: the first one starts
 		# the parallel part, the last one ends it.
-		function close2(t) { if (n >= 2 && t - since >= 0.001) { if (p0 == "") p0 = since; p1 = t } }
+		function close2(t) { if (t - since >= 0.001) { if (p0 == "") p0 = since; p1 = t } }
 		NR == 1 { t0 = $1; last = $1 }
 		{
 			d = $1 - last
@@ -67,7 +67,7 @@ for ((r = 1; r <= runs; r++)); do
 			acc[k] += d
 			was = n; n += $2
 			if (was < 2 && n >= 2) since = $1
-			if (was >= 2 && n < 2) { n = was; close2($1); n = was + $2 }
+			if (was >= 2 && n < 2) close2($1)
 			last = $1
 		}
 		END {

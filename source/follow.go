@@ -303,7 +303,7 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		if p == "-" {
 			continue
 		}
-		matches, err := filepath.Glob(p)
+		matches, err := glob(p)
 		if err != nil {
 			f.log.Error("bad pattern", "pattern", p, "err", err)
 			continue
@@ -435,7 +435,7 @@ func (f *Follower) takeRestored(file *os.File, path string) (Position, bool) {
 // name but that now go by another name (rotated while graceguard was down),
 // and reads what was appended to them after the checkpoint.
 func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
-	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+	siblings, _ := glob(filepath.Join(filepath.Dir(path), "*"))
 	for _, s := range siblings {
 		if f.seen[s] || s == path {
 			continue
@@ -473,8 +473,17 @@ func (f *Follower) retire(ts []*tailer) []*tailer {
 // step reads what is new in one file and looks for rotation and
 // truncation when there is nothing new. It reports whether it read anything.
 func (f *Follower) step(ctx context.Context, t *tailer) (bool, error) {
-	if !t.draining && f.checkTruncated(ctx, t) {
-		return true, nil
+	if !t.draining {
+		switch f.checkTruncated(ctx, t) {
+		case followedTruncation:
+			return true, nil
+		case unchangedAtEnd:
+			// A read would return nothing: one system call fewer a look
+			// at an idle file (a safety look every second at every file
+			// where no event has arrived yet).
+			f.atEnd(ctx, t)
+			return false, nil
+		}
 	}
 	buf, arr := f.readBuffer(t)
 	f.hooks.run(f.hooks.checkedBeforeRead)
@@ -699,15 +708,27 @@ func batchArray(n int) []byte {
 	return make([]byte, 0, max(n, readChunk)+64<<10)
 }
 
+// sizeCheck is what checkTruncated found.
+type sizeCheck uint8
+
+const (
+	readOn             sizeCheck = iota // not truncated: read what is there
+	followedTruncation                  // truncated, and followed
+	unchangedAtEnd                      // not changed since a look that had read it all
+)
+
 // checkTruncated notices every truncation: the file is shorter than what was
 // read, or its first bytes or the bytes just before the read offset changed
 // (truncated and written past the offset between two looks). It looks
 // whenever the size changed, before reading, so not one byte of a rewritten
-// file is taken for the continuation of the old one.
-func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
+// file is taken for the continuation of the old one. A file whose size and
+// time say it has not changed since a look that had read it to its end is
+// unchangedAtEnd: the time tells only once it has settled (below), so a
+// write within the kernel clock's tick after that look is read.
+func (f *Follower) checkTruncated(ctx context.Context, t *tailer) sizeCheck {
 	st, err := t.f.Stat()
 	if err != nil {
-		return false
+		return readOn
 	}
 	size := st.Size()
 	readTo := t.offset + int64(len(t.partial))
@@ -721,18 +742,21 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) bool {
 	settled := t.lookedAt.Sub(t.modTime) > mtimeGrain
 	t.lookedAt = now
 	if settled && size == t.lastSize && st.ModTime().Equal(t.modTime) && size >= readTo {
-		return false
+		if size == readTo {
+			return unchangedAtEnd
+		}
+		return readOn
 	}
 	if readTo == 0 && size == 0 && looked && !st.ModTime().Equal(t.modTime) && f.copiedUnread(ctx, t, nil) {
-		return true
+		return followedTruncation
 	}
 	t.lastSize, t.modTime = size, st.ModTime()
 	if size >= readTo && t.holdsWhatWasRead(t.f) {
-		return false
+		return readOn
 	}
 	f.log.Info("file truncated", "path", t.path, "read_offset", readTo, "size", size)
 	f.followTruncated(ctx, t)
-	return true
+	return followedTruncation
 }
 
 // followTruncated reads the lines a copy took of a truncated file, follows
@@ -899,7 +923,7 @@ func readHead(f *os.File) []byte {
 // listed again when none was the copy.
 func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, os.FileInfo) {
 	for range 3 {
-		siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(t.path), "*"))
+		siblings, _ := glob(filepath.Join(filepath.Dir(t.path), "*"))
 		for _, s := range siblings {
 			if st := f.readCopy(ctx, t, s); st != nil {
 				return s, st

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -538,5 +539,37 @@ func TestBacklogBatchesReadIntoRecycledArrays(t *testing.T) {
 	}
 	if large < 3 {
 		t.Errorf("%d large batches: the backlog was not read in large chunks", large)
+	}
+}
+
+// A look at a file that has not changed since a look that read it to its
+// end reads nothing: its size and time say so once they have settled, and
+// the read (a system call a file a look, every poll or safety look of an
+// idle watch) is left out. What is written after is read as before.
+func TestIdleLooksDoNotRead(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "a.log")
+			w := newWriter(t, path, "x")
+			w.write(5)
+			var reads atomic.Int64
+			opt := Options{Patterns: []string{path}, PollOnly: m.pollOnly, Safety: 5 * time.Millisecond, SafetyMax: 5 * time.Millisecond}
+			c, _, _ := followWith(t, opt, func(f *Follower) {
+				f.hooks.checkedBeforeRead = func() { reads.Add(1) }
+			})
+			c.waitLines(t, 5)
+			// Past the kernel clock's grain, and then a look or two so that
+			// one look has seen the file settled.
+			time.Sleep(2*mtimeGrain + 20*time.Millisecond)
+			before := reads.Load()
+			time.Sleep(100 * time.Millisecond) // ~20 looks at 5 ms
+			if n := reads.Load() - before; n > 0 {
+				t.Errorf("%d reads of an unchanged file in 100 ms of looks", n)
+			}
+			w.write(3)
+			c.waitLines(t, 8)
+		})
 	}
 }

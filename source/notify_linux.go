@@ -76,6 +76,30 @@ func (n *inotify) watchDir(dir string) (int, error) {
 	return wd, nil
 }
 
+// localFilesystems are the filesystems whose every change this kernel
+// makes itself, by their statfs magic: inotify reports them all. Left out:
+// network and cluster filesystems (NFS, SMB, Ceph, GFS2: another machine
+// writes), FUSE (virtiofs, sshfs: the host or a daemon does) and overlayfs
+// (a change to a lower or upper layer made outside the mount is not
+// reported through it).
+var localFilesystems = map[uint32]bool{
+	0xEF53:     true, // ext2, ext3, ext4
+	0x58465342: true, // XFS
+	0x9123683E: true, // Btrfs
+	0xF2F52010: true, // F2FS
+	0x2FC12FC1: true, // ZFS
+	0x01021994: true, // tmpfs (an emptyDir in memory)
+	0x858458F6: true, // ramfs
+}
+
+func (n *inotify) eventsArrive(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return localFilesystems[uint32(st.Type)] // Type is int32 on some 32-bit systems
+}
+
 func (n *inotify) unwatch(wd int) {
 	// EINVAL: the kernel removed it already (the file was deleted).
 	_, _ = unix.InotifyRmWatch(n.fd, uint32(wd))

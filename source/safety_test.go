@@ -6,11 +6,16 @@ import (
 	"time"
 )
 
-// scriptNotifier hands the follower the changes a test scripts.
+// scriptNotifier hands the follower the changes a test scripts; its
+// directories are on a filesystem that is local or not.
 type scriptNotifier struct {
 	deafNotifier
-	next map[int]bool
+	next  map[int]bool
+	local bool
 }
+
+func (n *scriptNotifier) watchDir(string) (int, error) { return 2, nil }
+func (n *scriptNotifier) eventsArrive(string) bool     { return n.local }
 
 func (n *scriptNotifier) take() (map[int]bool, bool) {
 	c := n.next
@@ -22,7 +27,7 @@ func (n *scriptNotifier) take() (map[int]bool, bool) {
 // seen where every file is, and comes back to Safety at once when a look
 // finds bytes no event announced or a file appears where none were seen;
 // where events were never seen, or a pattern's directory is a glob, it
-// stays at Safety.
+// stays at Safety; on a local filesystem it need not see an event first.
 func TestFollowSafetyLookBacksOff(t *testing.T) {
 	t.Parallel()
 	const s = time.Second
@@ -30,19 +35,22 @@ func TestFollowSafetyLookBacksOff(t *testing.T) {
 		name    string
 		pattern string
 		proven  bool // an event came for the file before the first look
+		local   bool // the directory is on a local filesystem
 		// after, when set, happens after the fifth look (looked's clock is
 		// the real one: the next look is then a Safety from now).
 		after func(f *Follower, tl *tailer, now time.Time)
 		want  []time.Duration // the waits between looks
 	}{
-		{"events seen", "app.log", true, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
-		{"no event ever seen", "app.log", false, nil, []time.Duration{s, s, s, s, s, s, s}},
-		{"a glob in the directory", "*/app.log", true, nil, []time.Duration{s, s, s, s, s, s, s}},
-		{"a look reads bytes no event announced", "app.log", true, func(f *Follower, tl *tailer, now time.Time) {
+		{"events seen", "app.log", true, false, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
+		{"no event ever seen", "app.log", false, false, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"no event seen, a local filesystem", "app.log", false, true, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
+		{"a glob in the directory, a local filesystem", "*/app.log", false, true, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"a glob in the directory", "*/app.log", true, false, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"a look reads bytes no event announced", "app.log", true, false, func(f *Follower, tl *tailer, now time.Time) {
 			tl.unannounced = true
 			f.looked(tl, true)
 		}, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, s, s}}, // judged: polled
-		{"a file where no event was seen", "*.log", true, func(f *Follower, _ *tailer, now time.Time) {
+		{"a file where no event was seen", "*.log", true, false, func(f *Follower, _ *tailer, now time.Time) {
 			nt := &tailer{path: filepath.Join(filepath.Dir(f.opt.Patterns[0]), "..", "other", "b.log"), wakeState: wakeState{wd: 3}}
 			f.tailers = append(f.tailers, nt)
 			f.safetyBack(now)
@@ -53,9 +61,11 @@ func TestFollowSafetyLookBacksOff(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			f := New(Options{Patterns: []string{filepath.Join(dir, tt.pattern)}, Safety: s, SafetyMax: 10 * s}, nil)
-			n := &scriptNotifier{}
+			n := &scriptNotifier{local: tt.local}
 			f.events = n
-			f.dirWatch[dir], f.watchDirs[2] = 2, dir
+			if _, err := f.watchDir(dir); err != nil {
+				t.Fatal(err)
+			}
 			tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1}}
 			f.tailers = []*tailer{tl}
 			now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)

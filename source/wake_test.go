@@ -78,6 +78,15 @@ func (deafNotifier) changes() <-chan struct{}   { return nil }
 func (deafNotifier) take() (map[int]bool, bool) { return nil, false }
 func (deafNotifier) seen(int) uint64            { return 0 }
 
+// A filesystem that sends no events is not a local one.
+func (deafNotifier) eventsArrive(string) bool { return false }
+
+// localDeafNotifier sends no events from a filesystem that says it is
+// local: a kernel that fails its own promise.
+type localDeafNotifier struct{ deafNotifier }
+
+func (localDeafNotifier) eventsArrive(string) bool { return true }
+
 // failingNotifier cannot add a watch (out of inotify watches).
 type failingNotifier struct{ deafNotifier }
 
@@ -99,6 +108,8 @@ func TestFollowFallsBackToPollingWithoutEvents(t *testing.T) {
 	}{
 		{"events never arrive", func(n notifier) notifier { return deafNotifier{n} }, "file events do not arrive"},
 		{"a watch cannot be added", func(n notifier) notifier { return failingNotifier{deafNotifier{n}} }, "file events cannot be watched here"},
+		// Found at a backed-off look (SafetyMax) instead of the next Safety.
+		{"events never arrive on a local filesystem", func(n notifier) notifier { return localDeafNotifier{deafNotifier{n}} }, "file events do not arrive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +119,7 @@ func TestFollowFallsBackToPollingWithoutEvents(t *testing.T) {
 			w.write(3)
 			var logs testsync.Buffer
 			opt := Options{Patterns: []string{path}, Poll: 5 * time.Millisecond, Safety: 30 * time.Millisecond,
-				Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+				SafetyMax: 120 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 			c, _, _ := followWith(t, opt, func(f *Follower) {
 				f.newNotifier = func() (notifier, error) {
 					n, err := newNotifier()

@@ -6,8 +6,10 @@
 #     appended to every file once the watcher is up, as a sidecar's log is
 #     written and then goes quiet: events are then seen to arrive there,
 #     and the safety look backs off to every 10 s;
-#   - events, never written since start: the safety look stays at every
-#     second (no event has shown that events arrive there);
+#   - events, never written since start: on a local filesystem (ext4,
+#     tmpfs, ...: where mktemp puts it here) the safety look backs off all
+#     the same; elsewhere (NFS) it would stay at every second until an
+#     event showed that events arrive there;
 #   - poll: the baseline, --inotify=false (a look at every file every
 #     --poll, 20 ms).
 # Each watcher is left WARMUP seconds (default 25: reading, the checkpoint,

@@ -32,11 +32,13 @@ import (
 //     since the start kept an idle watch at a look a second for ever
 //     (0.06% of a core on this project's VM against 0.015%; README,
 //     Performance); network, cluster, FUSE and overlay filesystems still
-//     have to show their events first. A look that finds bytes no event announced, or a file in a
-//     directory not proven yet, brings it back to Safety at once, so
-//     detecting a filesystem without events still takes two looks a
-//     Safety apart. Patterns whose directory part is a glob (new
-//     directories appear only to a rescan) keep the Safety cadence.
+//     have to show their events first. A look that finds bytes no event
+//     announced, or a file in a directory not proven yet, brings it back
+//     to Safety at once, so detecting a filesystem without events still
+//     takes two looks a Safety apart (on a local filesystem that failed to
+//     send them, the first of those looks may be SafetyMax away). Patterns
+//     whose directory part is a glob (new directories appear only to a
+//     rescan) keep the Safety cadence.
 //   - A drained file is looked at when its DrainQuiet is over.
 //
 // With PollOnly, or outside Linux, every file is looked at every Poll.

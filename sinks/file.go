@@ -153,11 +153,13 @@ func (s *File) Send(_ context.Context, group []alert.Alert) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	for _, a := range group {
-		var v any = a
+		var err error
 		if s.opt.Format == FileECS {
-			v = alert.ECS(a)
+			err = enc.Encode(alert.ECS(a))
+		} else {
+			err = appendJSONLine(&buf, a)
 		}
-		if err := enc.Encode(v); err != nil {
+		if err != nil {
 			return permanent(fmt.Errorf("file sink: encode alert %s: %w", a.ID, err))
 		}
 	}

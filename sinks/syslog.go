@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -214,14 +213,14 @@ func peerClosed(c net.Conn) bool {
 
 // format renders one RFC 5424 message (without framing).
 func (s *Syslog) format(a alert.Alert) ([]byte, error) {
-	body, err := json.Marshal(a)
+	body, err := a.MarshalJSON()
 	if err != nil {
 		return nil, permanent(fmt.Errorf("syslog: encode alert %s: %w", a.ID, err))
 	}
 	msg := s.frame(a, body)
 	if s.opt.Network == "udp" && len(msg) > s.opt.MaxUDPSize {
 		a.Raw = ""
-		if body, err = json.Marshal(a); err == nil {
+		if body, err = a.MarshalJSON(); err == nil {
 			msg = s.frame(a, body)
 		}
 		if len(msg) > s.opt.MaxUDPSize {

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -120,7 +119,7 @@ func (w *Webhook) Send(ctx context.Context, group []alert.Alert) error {
 }
 
 func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
-	body, err := json.Marshal(a)
+	body, err := a.MarshalJSON()
 	if err != nil {
 		return permanent(fmt.Errorf("webhook: encode alert %s: %w", a.ID, err))
 	}

@@ -6,6 +6,7 @@
 package keycap
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -20,29 +21,31 @@ import (
 // single oldest made every new key of a flood pay a pass over the whole map.
 func Evict[V any](m map[string]V, start func(V) time.Time, now time.Time, window time.Duration, keep int) int {
 	before := len(m)
-	live := make([]time.Time, 0, len(m))
+	live := make([]int64, 0, len(m))
 	for k, v := range m {
 		t := start(v)
 		if now.Sub(t) >= window {
 			delete(m, k)
 			continue
 		}
-		live = append(live, t)
+		live = append(live, order(t))
 	}
 	excess := len(m) - keep
 	if excess <= 0 {
 		return before - len(m)
 	}
-	// cut: the newest start among the excess oldest.
-	slices.SortFunc(live, time.Time.Compare)
+	// cut: the newest start among the excess oldest. Sorted as integers:
+	// slices.SortFunc with time.Time.Compare took 8% of a scan whose every
+	// third line raised alerts (a sort of 10,000 keys every 1,000 new ones).
+	slices.Sort(live)
 	cut := live[excess-1]
 	var atCut []string
 	for k, v := range m {
-		switch t := start(v); {
-		case t.Before(cut):
+		switch t := order(start(v)); {
+		case t < cut:
 			delete(m, k)
 			excess--
-		case t.Equal(cut):
+		case t == cut:
 			atCut = append(atCut, k)
 		}
 	}
@@ -51,4 +54,23 @@ func Evict[V any](m map[string]V, start func(V) time.Time, now time.Time, window
 		delete(m, k)
 	}
 	return before - len(m)
+}
+
+// Bounds of the instants UnixNano represents.
+var (
+	earliest = time.Unix(0, math.MinInt64)
+	latest   = time.Unix(0, math.MaxInt64)
+)
+
+// order is t as an integer that sorts as t does: its Unix nanoseconds,
+// held at the ends of int64 for times UnixNano cannot represent (a log
+// line may carry any year), so that both passes of Evict agree.
+func order(t time.Time) int64 {
+	switch {
+	case t.Before(earliest):
+		return math.MinInt64
+	case t.After(latest):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -93,7 +94,8 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if !o.quiet {
 		progress = startProgress(o.io.errOut, &done, total)
 	}
-	out := sinks.NewWriter(o.io.out, outOpt)
+	stdout, flush := alertsOut(o.io.out)
+	out := sinks.NewWriter(stdout, outOpt)
 	// Restored once the summary is out: turning the usual pacing back on
 	// with the heap over its goal starts a cycle, which would be wasted.
 	defer batchGC(total)()
@@ -111,6 +113,9 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		},
 	})
 	progress.stop()
+	if err := flush(); err != nil && scanErr == nil {
+		scanErr = err
+	}
 	if ue := (usageError{}); errors.As(scanErr, &ue) {
 		return scanErr // a rule file's problems: nothing was judged
 	}
@@ -127,6 +132,24 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		return err
 	}
 	return nil
+}
+
+// alertsOut is where scan writes its alerts: w itself on a terminal, where
+// a person reads them as they come; elsewhere (a file, a pipe) a buffer in
+// front of it, which flush empties, so that alerts go out 64 KiB at a time
+// instead of in a system call each. A scan of a log with a replay every
+// third line wrote 133,200 of them (README, Performance).
+func alertsOut(w io.Writer) (out io.Writer, flush func() error) {
+	if isTerminal(w) {
+		return w, func() error { return nil }
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return bw, func() error {
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("write alerts: %w", err)
+		}
+		return nil
+	}
 }
 
 // input is an opened source with its size for the progress bar (0: unknown).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -305,3 +306,50 @@ func TestScanRuleProblemsStopTheScan(t *testing.T) {
 		}
 	}
 }
+
+// writeCounter counts the writes made to it.
+type writeCounter struct {
+	strings.Builder
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Builder.Write(p)
+}
+
+// Off a terminal scan's alerts go out in large writes, not a system call
+// each; the bytes are the same (the golden tests).
+func TestScanWritesAlertsInBulkOffATerminal(t *testing.T) {
+	repoRoot(t)
+	var out writeCounter
+	var errOut strings.Builder
+	cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
+	cmd.SetArgs([]string{"scan", "--format", "json", "testdata/openunison/sample.log"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("scan: %v\n%s", err, errOut.String())
+	}
+	if n := strings.Count(out.String(), "\n"); n != 4 || out.writes != 1 {
+		t.Errorf("%d alerts in %d writes, want 4 in 1", n, out.writes)
+	}
+}
+
+// A failed write of the alerts is the scan's error (exit 1), after its
+// summary.
+func TestScanReportsAFailedWriteOfItsAlerts(t *testing.T) {
+	repoRoot(t)
+	var errOut strings.Builder
+	cmd := newRootCmd(strings.NewReader(""), failingWriter{}, &errOut)
+	cmd.SetArgs([]string{"scan", "testdata/openunison/sample.log"})
+	err := cmd.Execute()
+	if code := exitCode(&errOut, err); code != exitRuntime || !strings.Contains(errOut.String(), "write alerts: disk full") {
+		t.Errorf("exit %d, stderr:\n%s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "graceguard: scanned 1 file") {
+		t.Errorf("no summary before the error:\n%s", errOut.String())
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }

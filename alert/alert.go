@@ -165,21 +165,10 @@ type jsonAlert struct {
 	Candidates  []string `json:"candidates,omitempty"`
 }
 
-// MarshalJSON writes DESIGN.md's alert object, times in UTC.
+// MarshalJSON writes DESIGN.md's alert object, times in UTC: the keys of
+// jsonAlert, in its order (json.go writes it).
 func (a Alert) MarshalJSON() ([]byte, error) {
-	j := jsonAlert{
-		ID: a.ID, Time: formatTime(a.Time), Rule: a.Rule, Severity: a.Severity, Summary: a.Summary,
-		User: a.User, IP: nonEmpty(a.IP), PrevIP: nonEmpty(a.PrevIP), Session: nonEmpty(a.Session),
-		IdP: a.IdP, URL: a.URL, Source: a.Source, Geo: a.Geo, PrevGeo: a.PrevGeo,
-		DistanceKm: a.DistanceKm, SpeedKmh: a.SpeedKmh, IntervalMs: a.IntervalMs, Raw: a.Raw, Response: a.Response,
-		Peer: a.Peer, PrevPeer: a.PrevPeer, Via: a.Via, Agent: a.Agent, PrevAgent: a.PrevAgent,
-		Attribution: a.Attribution, Candidates: a.Candidates,
-	}
-	if !a.PrevTime.IsZero() {
-		t := formatTime(a.PrevTime)
-		j.PrevTime = &t
-	}
-	return json.Marshal(j)
+	return a.appendJSON(make([]byte, 0, 512+len(a.Raw)+len(a.Summary)))
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
@@ -208,13 +197,6 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
-
-func nonEmpty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
 
 func deref(s *string) string {
 	if s == nil {

@@ -50,18 +50,8 @@ fi
 bytes=$(stat -c %s "$log")
 cat "$log" >/dev/null
 
-# timed CMD...: run CMD, print its wall time in seconds (EPOCHREALTIME's
-# microseconds), fail with its status.
-timed() {
-	local t0=$EPOCHREALTIME rc=0
-	"$@" || rc=$?
-	local t1=$EPOCHREALTIME
-	((rc == 0)) || return "$rc"
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
-}
-best_median() {
-	sort -g | awk '{ t[NR] = $1 } END { m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2; printf "%.6f %.6f\n", t[1], m }'
-}
+# shellcheck source=bench/timing.sh
+source "$root/bench/timing.sh"
 # shellcheck disable=SC2317 # run through timed
 run_grep() {
 	local rc=0

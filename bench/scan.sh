@@ -89,21 +89,8 @@ if ((avail_kb > 0 && bytes / 1024 > avail_kb / 2)); then
 fi
 cat "$log" >/dev/null
 
-# timed CMD...: run CMD once, print its wall time in seconds, fail with its
-# status. EPOCHREALTIME has microsecond resolution, which a 100 MB grep
-# (tens of milliseconds) needs and /usr/bin/time's %e (10 ms) lacks.
-timed() {
-	local t0=$EPOCHREALTIME rc=0
-	"$@" || rc=$?
-	local t1=$EPOCHREALTIME
-	((rc == 0)) || return "$rc"
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
-}
-
-# best_median: read seconds, one per line; print "best median".
-best_median() {
-	sort -g | awk '{ t[NR] = $1 } END { m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2; printf "%.6f %.6f\n", t[1], m }'
-}
+# shellcheck source=bench/timing.sh
+source "$root/bench/timing.sh"
 
 # shellcheck disable=SC2317 # run through timed
 run_grep() {

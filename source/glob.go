@@ -4,20 +4,22 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 )
 
 // glob is filepath.Glob, the same matches in the same order and the same
-// errors, with each directory read by os.ReadDir instead of os.Open.
+// errors, with each directory listed by readDirNames instead of os.Open.
 //
 // Why: a watch lists its patterns' directories at every safety look (every
 // second where no file event has arrived yet, for ever where none can).
 // filepath.Glob stats the directory and opens it with os.Open, which tries
 // to register it with the runtime's poller (fcntl four times, epoll_ctl,
-// refused for a directory): ten system calls a directory. os.ReadDir opens
-// it with O_DIRECTORY and no poller: four (open, getdents twice, close). A
-// system call costs ~5-10 µs on a guest whose hypervisor sees each one, and
-// the idle watch's target is 0.05% of a core (README, Performance).
-// Windows' volume names are left to filepath.Glob.
+// refused for a directory): ten system calls a directory. readDirNames
+// takes five (open, fcntl, getdents twice, close). A system call costs
+// ~5-10 µs on a guest whose hypervisor sees each one, and the idle watch's
+// target is 0.05% of a core (README, Performance). os.ReadDir would take
+// four where directories hold file types, but stats each entry where they
+// do not (glob_unix.go). Windows' volume names are left to filepath.Glob.
 func glob(pattern string) ([]string, error) {
 	if runtime.GOOS == "windows" {
 		return filepath.Glob(pattern)
@@ -79,17 +81,15 @@ func cleanGlobDir(dir string) string {
 // order. A directory that cannot be read holds no matches, as for
 // filepath.Glob; a bad pattern is an error.
 func globDir(dir, pattern string, matches []string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil && len(entries) == 0 {
-		return matches, nil
-	}
-	for _, e := range entries {
-		ok, err := filepath.Match(pattern, e.Name())
+	names := readDirNames(dir)
+	slices.Sort(names)
+	for _, name := range names {
+		ok, err := filepath.Match(pattern, name)
 		if err != nil {
 			return matches, err
 		}
 		if ok {
-			matches = append(matches, filepath.Join(dir, e.Name()))
+			matches = append(matches, filepath.Join(dir, name))
 		}
 	}
 	return matches, nil

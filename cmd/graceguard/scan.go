@@ -43,6 +43,9 @@ recognised per file) as fast as the disk allows and prints an alert per rule
 match on stdout. Several files (one per replica) are merged by time, so a refresh
 on one pod and its replay on another meet. A summary goes to stderr.
 
+Scan judges a stream (stdin from a pipe) in blocks of 1 MiB and its end: to be
+alerted within milliseconds of each line, follow it with graceguard watch - instead.
+
 Exit status: 0 when every file was read (alerts or none), 1 when a file could
 not be read (the others are still scanned), 2 for a usage or rule-file error.`,
 		Example: `  graceguard scan testdata/openunison/sample.log
@@ -94,7 +97,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if !o.quiet {
 		progress = startProgress(o.io.errOut, &done, total)
 	}
-	stdout, flush := alertsOut(o.io.out)
+	stdout, flush := alertsOut(o.io.out, anyStream(inputs))
 	out := sinks.NewWriter(stdout, outOpt)
 	// Restored once the summary is out: turning the usual pacing back on
 	// with the heap over its goal starts a cycle, which would be wasted.
@@ -113,11 +116,13 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		},
 	})
 	progress.stop()
-	if err := flush(); err != nil && scanErr == nil {
-		scanErr = err
-	}
+	flushErr := flush()
 	if ue := (usageError{}); errors.As(scanErr, &ue) {
 		return scanErr // a rule file's problems: nothing was judged
+	}
+	if flushErr != nil {
+		// Alerts lost are the scan's failure whatever else went wrong.
+		scanErr = errors.Join(scanErr, flushErr)
 	}
 	if !o.quiet {
 		writeSummary(o.io.errOut, len(inputs), sum)
@@ -135,12 +140,16 @@ func runScan(ctx context.Context, o *scanOptions) error {
 }
 
 // alertsOut is where scan writes its alerts: w itself on a terminal, where
-// a person reads them as they come; elsewhere (a file, a pipe) a buffer in
-// front of it, which flush empties, so that alerts go out 64 KiB at a time
-// instead of in a system call each. A scan of a log with a replay every
-// third line wrote 133,200 of them (README, Performance).
-func alertsOut(w io.Writer) (out io.Writer, flush func() error) {
-	if isTerminal(w) {
+// a person reads them as they come, or when an input is a stream that may
+// never end (kubectl logs -f | graceguard scan -), whose alerts must not
+// wait for a buffer to fill; elsewhere (inputs that are files, alerts to a
+// file or a pipe) a buffer in front of it, which flush empties, so that
+// alerts go out 64 KiB at a time instead of in a system call each. A scan
+// of a log with a replay every third line wrote 133,200 of them (README,
+// Performance). Parse errors go to stderr as they are found, so with 2>&1
+// they come before the buffered alerts of the same lines.
+func alertsOut(w io.Writer, streamIn bool) (out io.Writer, flush func() error) {
+	if streamIn || isTerminal(w) {
 		return w, func() error { return nil }
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -152,18 +161,31 @@ func alertsOut(w io.Writer) (out io.Writer, flush func() error) {
 	}
 }
 
+// anyStream says an input is a stream (a pipe, socket, terminal, or a
+// reader that is not a file), whose end may never come.
+func anyStream(inputs []*input) bool {
+	for _, in := range inputs {
+		if in.stream {
+			return true
+		}
+	}
+	return false
+}
+
 // input is an opened source with its size for the progress bar (0: unknown).
+// stream says it may never end (isStream).
 type input struct {
 	name   string
 	r      io.Reader
 	size   int64
+	stream bool
 	closer io.Closer
 }
 
 func openInputs(names []string, io streams) (inputs []*input, total int64, errs []error) {
 	for _, name := range names {
 		if name == "-" {
-			inputs = append(inputs, &input{name: "-", r: io.in})
+			inputs = append(inputs, &input{name: "-", r: io.in, stream: isStream(io.in)})
 			continue
 		}
 		f, err := os.Open(name)
@@ -171,7 +193,7 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, errs 
 			errs = append(errs, fmt.Errorf("cannot read %s: %w", name, errors.Unwrap(err)))
 			continue
 		}
-		in := &input{name: name, r: f, closer: f}
+		in := &input{name: name, r: f, closer: f, stream: isStream(f)}
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			in.size = st.Size()
 			total += in.size
@@ -179,6 +201,15 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, errs 
 		inputs = append(inputs, in)
 	}
 	return inputs, total, errs
+}
+
+func isStream(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return true
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&(os.ModeNamedPipe|os.ModeSocket|os.ModeCharDevice) != 0
 }
 
 func closeInputs(inputs []*input) {

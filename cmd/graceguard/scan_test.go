@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/golden"
@@ -353,3 +356,96 @@ func TestScanReportsAFailedWriteOfItsAlerts(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// A failed write of the alerts is reported even when an input could not be
+// read either: both are the scan's error.
+func TestScanReportsAFailedWriteAlongsideAReadError(t *testing.T) {
+	repoRoot(t)
+	var errOut strings.Builder
+	cmd := newRootCmd(strings.NewReader(""), failingWriter{}, &errOut)
+	cmd.SetArgs([]string{"scan", "testdata/openunison/sample.log", t.TempDir()})
+	err := cmd.Execute()
+	if code := exitCode(&errOut, err); code != exitRuntime {
+		t.Errorf("exit %d, want %d", code, exitRuntime)
+	}
+	for _, want := range []string{"write alerts: disk full", "is a directory"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+// lockedBuilder is a strings.Builder one goroutine writes while another
+// reads; wrote, when not nil, is signalled after each write.
+type lockedBuilder struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	wrote chan struct{}
+}
+
+func (w *lockedBuilder) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return w.b.Write(p)
+}
+
+func (w *lockedBuilder) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// Reading a stream that has not ended (kubectl logs -f | graceguard scan -),
+// scan writes each alert once its block of the stream is judged, not when
+// a buffer of alerts fills or the stream ends. (It judges a stream in
+// blocks of 1 MiB and 1024 events, so the stream here is a busy one: for
+// alerts within milliseconds, graceguard watch - follows stdin.)
+func TestScanWritesAStreamsAlertsBeforeItEnds(t *testing.T) {
+	repoRoot(t)
+	sample, err := os.ReadFile("testdata/openunison/sample.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Refreshes of other users an hour on, more than the reader's first
+	// block and the correlator's first batch: both are judged while the
+	// stream stays open.
+	go func() {
+		w.Write(sample)
+		for i := 0; i < 10000; i++ {
+			line := fmt.Sprintf("[2026-11-23 11:%02d:%02d,000][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=user%d,ou=shadow,o=Tremolo - NONE [203.0.113.9] - [f%040d]\n", i/600%60, i/10%60, i, i)
+			if _, err := io.WriteString(w, line); err != nil {
+				return
+			}
+		}
+	}()
+	out, errOut := lockedBuilder{wrote: make(chan struct{}, 1)}, lockedBuilder{}
+	cmd := newRootCmd(r, &out, &errOut)
+	cmd.SetArgs([]string{"scan", "--format", "json", "-"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	deadline := time.After(30 * time.Second)
+	for strings.Count(out.String(), "\n") < 4 {
+		select {
+		case err := <-done:
+			t.Fatalf("scan ended before its stream did: %v\n%s", err, errOut.String())
+		case <-deadline:
+			w.Close()
+			<-done
+			t.Fatalf("no alerts while the stream was open; at its end:\n%s", out.String())
+		case <-out.wrote:
+		}
+	}
+	w.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("scan: %v\n%s", err, errOut.String())
+	}
+}

@@ -92,9 +92,9 @@ var localFilesystems = map[uint32]bool{
 	0x858458F6: true, // ramfs
 }
 
-func (n *inotify) eventsArrive(dir string) bool {
+func (n *inotify) eventsArrive(path string) bool {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	if err := unix.Statfs(path, &st); err != nil {
 		return false
 	}
 	return localFilesystems[uint32(st.Type)] // Type is int32 on some 32-bit systems

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -21,6 +22,12 @@ func TestEventsArriveOnLocalFilesystems(t *testing.T) {
 	if err := unix.Statfs(tmp, &st); err != nil {
 		t.Fatal(err)
 	}
+	// A symbolic link in the temporary directory to a file elsewhere: the
+	// file's filesystem is the one that counts.
+	link := filepath.Join(tmp, "elsewhere.log")
+	if err := os.Symlink("/proc/self/status", link); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		dir  string
 		want bool
@@ -28,6 +35,7 @@ func TestEventsArriveOnLocalFilesystems(t *testing.T) {
 		{"/proc", false},                         // procfs: the kernel's, but not a file store
 		{filepath.Join(tmp, "missing"), false},   // statfs fails
 		{tmp, localFilesystems[uint32(st.Type)]}, // whatever the machine's temporary directory is on
+		{link, false},
 	} {
 		if got := n.eventsArrive(tc.dir); got != tc.want {
 			t.Errorf("eventsArrive(%s) = %v, want %v", tc.dir, got, tc.want)

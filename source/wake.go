@@ -22,23 +22,25 @@ import (
 //     every file in its directory are polled every Poll from then on,
 //     which is logged once per directory. A file whose watch cannot be
 //     added (out of inotify watches) is polled from the start.
-//   - Once events have been seen in every directory followed (a write, a
-//     rotation: they do arrive there), or the directory is on a local
-//     filesystem (ext4, XFS, Btrfs, F2FS, ZFS, tmpfs: this kernel makes
-//     every change there, so it reports every one), and every pattern's
-//     directory is watched, the safety look backs off, doubling its wait
-//     up to SafetyMax (10 s): an idle watch then wakes every 10 s, not
-//     every second. Without the local filesystems, a file never written
-//     since the start kept an idle watch at a look a second for ever
-//     (0.06% of a core on this project's VM against 0.015%; README,
-//     Performance); network, cluster, FUSE and overlay filesystems still
-//     have to show their events first. A look that finds bytes no event
-//     announced, or a file in a directory not proven yet, brings it back
-//     to Safety at once, so detecting a filesystem without events still
-//     takes two looks a Safety apart (on a local filesystem that failed to
-//     send them, the first of those looks may be SafetyMax away). Patterns
-//     whose directory part is a glob (new directories appear only to a
-//     rescan) keep the Safety cadence.
+//   - Once every file followed has had an event of its own (they do
+//     arrive for it), or is on a local filesystem (ext4, XFS, Btrfs, F2FS,
+//     ZFS, tmpfs: this kernel makes every change there and reports it,
+//     but for stores through a shared mapping, which the safety look
+//     finds; a file's own filesystem counts, as a symbolic link in a local
+//     directory may name a file on NFS), and its directory has had events
+//     or is local too, and every pattern's directory is watched, the
+//     safety look backs off, doubling its wait up to SafetyMax (10 s): an
+//     idle watch then wakes every 10 s, not every second. Without the
+//     local filesystems, a file never written since the start kept an
+//     idle watch at a look a second for ever (0.06% of a core on this
+//     project's VM against 0.015%; README, Performance); network, cluster,
+//     FUSE and overlay filesystems still have to show their events first.
+//     A look that finds bytes no event announced, or a file not proven
+//     yet, brings it back to Safety at once, so detecting a filesystem
+//     without events still takes two looks a Safety apart (on a local
+//     filesystem that failed to send them, the first of those looks may
+//     be SafetyMax away). Patterns whose directory part is a glob (new
+//     directories appear only to a rescan) keep the Safety cadence.
 //   - A drained file is looked at when its DrainQuiet is over.
 //
 // With PollOnly, or outside Linux, every file is looked at every Poll.
@@ -48,11 +50,12 @@ type notifier interface {
 	// watchFile watches the file f has open (path names it, for errors).
 	watchFile(f *os.File, path string) (int, error)
 	watchDir(dir string) (int, error)
-	// eventsArrive reports whether dir is on a filesystem whose changes
-	// this kernel makes itself, so that its events cannot fail to arrive
-	// (a local disk, tmpfs): such a directory counts as proven from its
-	// first watch.
-	eventsArrive(dir string) bool
+	// eventsArrive reports whether path (a directory, or a file: a
+	// symbolic link is followed) is on a filesystem whose changes this
+	// kernel makes itself, so that its events cannot fail to arrive (a
+	// local disk, tmpfs): such a directory counts as proven from its first
+	// watch, and such a file in it needs no event of its own.
+	eventsArrive(path string) bool
 	unwatch(wd int)
 	// changes is signalled after events arrived.
 	changes() <-chan struct{}
@@ -78,6 +81,10 @@ type wakeState struct {
 	suspect     bool
 	suspectSeen uint64
 	drainAt     time.Time // when a draining file has been quiet long enough
+	// localFile: its file is on a filesystem whose events arrive. Its
+	// directory's being on one does not say so: a symbolic link in an ext4
+	// directory may name a file on NFS. eventSeen: an event came for it.
+	localFile, eventSeen bool
 }
 
 // startEvents opens the notifier, or leaves the follower polling.
@@ -107,7 +114,7 @@ func (f *Follower) stopEvents() {
 // watch adds the watches a new tailer needs: its file's, and its
 // directory's. Where one cannot be added the file is polled.
 func (f *Follower) watch(t *tailer) {
-	t.wd, t.due, t.checkPath = -1, true, true
+	t.wd, t.due, t.checkPath, t.eventSeen = -1, true, true, false
 	if f.events == nil {
 		return
 	}
@@ -126,8 +133,9 @@ func (f *Follower) watch(t *tailer) {
 		return
 	}
 	t.wd = wd
+	t.localFile = f.events.eventsArrive(t.path)
 	f.watchRefs[wd]++
-	if !f.proven[dir] {
+	if !f.proven[dir] || !t.localFile {
 		f.safetyBack(time.Now())
 	}
 }
@@ -140,7 +148,8 @@ func (f *Follower) safetyBack(now time.Time) {
 }
 
 // mayBackOff says whether the safety look may slow down: events have been
-// seen in the directory of every file looked at by events, and every
+// seen in the directory of every file looked at by events, or it is on a
+// local filesystem, and so is the file or an event came for it; and every
 // pattern's directory is watched (so a new file is announced, not found by
 // a rescan).
 func (f *Follower) mayBackOff() bool {
@@ -154,7 +163,7 @@ func (f *Follower) mayBackOff() bool {
 		}
 	}
 	for _, t := range f.tailers {
-		if !t.polled && (t.wd < 0 || !f.proven[filepath.Dir(t.path)]) {
+		if !t.polled && (t.wd < 0 || !f.proven[filepath.Dir(t.path)] || !(t.localFile || t.eventSeen)) {
 			return false
 		}
 	}
@@ -172,6 +181,7 @@ func (f *Follower) prove(changed map[int]bool) {
 	for _, t := range f.tailers {
 		if t.wd >= 0 && changed[t.wd] {
 			f.proven[filepath.Dir(t.path)] = true
+			t.eventSeen = true
 		}
 	}
 }

@@ -64,7 +64,9 @@ var (
 
 // order is t as an integer that sorts as t does: its Unix nanoseconds,
 // held at the ends of int64 for times UnixNano cannot represent (a log
-// line may carry any year), so that both passes of Evict agree.
+// line may carry any year), so that both passes of Evict agree. Times
+// beyond those ends (before 1678, after 2262) tie with each other and go
+// in key order among themselves.
 func order(t time.Time) int64 {
 	switch {
 	case t.Before(earliest):

@@ -92,17 +92,25 @@ func TestMarshalJSONIsEncodingJSONs(t *testing.T) {
 // strings and numbers an alert can carry (log lines, DNs, addresses are
 // untrusted bytes).
 func FuzzMarshalJSON(f *testing.F) {
-	f.Add("summary <b>&</b>", "uid=a", "raw\x00\xff\u2028", "DE", 50.9, 1e-7, int64(3), uint(3320), int64(0))
-	f.Add("", "", "", "", 0.0, 1e21, int64(-1), uint(0), int64(1700000000000))
-	f.Fuzz(func(t *testing.T, summary, user, raw, country string, lat, speed float64, interval int64, asn uint, prevMs int64) {
+	f.Add("summary <b>&</b>", "uid=a", "raw\x00\xff\u2028", "DE", 50.9, -6.96, 1e-7, 1234.5, int64(3), uint(3320), int64(0), 3600)
+	f.Add("", "", "", "", 0.0, 0.0, 1e21, 0.0, int64(-1), uint(0), int64(1700000000000), -34200)
+	f.Add("x", "y", "z", "", -1e-300, 5e-324, 0.5, 1e300, int64(1)<<62, uint(1)<<40, int64(-62135596800000), 50400)
+	f.Fuzz(func(t *testing.T, summary, user, raw, country string, lat, lon, speed, distance float64, interval int64, asn uint, prevMs int64, zoneSeconds int) {
+		zone := time.FixedZone(country, zoneSeconds%(18*3600))
 		a := Alert{
-			ID: "x", Time: time.UnixMilli(prevMs + 60000), Summary: summary, User: user, IP: user, Raw: raw,
-			Geo:      &Geo{Country: country, City: summary, Lat: &lat, RadiusKm: int(interval), ASN: asn, Org: raw},
-			SpeedKmh: &speed, IntervalMs: &interval, Candidates: []string{raw, country},
+			ID: "x", Time: time.UnixMilli(prevMs + 60000).In(zone), Summary: summary, User: user, IP: user, Raw: raw,
+			Geo:        &Geo{Country: country, City: summary, Lat: &lat, Lon: &lon, RadiusKm: int(interval), ASN: asn, Org: raw},
+			PrevGeo:    &Geo{Country: raw, Lat: &lon},
+			DistanceKm: &distance, SpeedKmh: &speed, IntervalMs: &interval, Candidates: []string{raw, country},
 			Peer: country, Attribution: summary,
+			Response: &Response{Action: country, Status: summary, DryRun: prevMs%5 == 0, Sessions: int(asn), Trigger: raw,
+				Namespace: raw, Attempts: int(interval), Error: user, HeldBack: country},
 		}
 		if prevMs%2 == 0 {
-			a.PrevTime = time.UnixMilli(prevMs)
+			a.PrevTime = time.UnixMilli(prevMs).In(zone)
+		}
+		if prevMs%3 == 0 {
+			a.PrevGeo, a.Response, a.Geo = nil, nil, &Geo{}
 		}
 		got, gotErr := a.MarshalJSON()
 		want, wantErr := marshalByReflection(a)

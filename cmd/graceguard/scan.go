@@ -43,8 +43,10 @@ recognised per file) as fast as the disk allows and prints an alert per rule
 match on stdout. Several files (one per replica) are merged by time, so a refresh
 on one pod and its replay on another meet. A summary goes to stderr.
 
-Scan judges a stream (stdin from a pipe) in blocks of 1 MiB and its end: to be
-alerted within milliseconds of each line, follow it with graceguard watch - instead.
+Scan judges a stream (stdin from a pipe) in blocks (1 MiB of log, 1,024 events)
+and writes each block's alerts when it is judged; to be alerted within
+milliseconds of each line of a stream that goes on (kubectl logs -f), read it
+with graceguard watch - instead.
 
 Exit status: 0 when every file was read (alerts or none), 1 when a file could
 not be read (the others are still scanned), 2 for a usage or rule-file error.`,

@@ -47,6 +47,12 @@ type blockSource struct {
 	// freeBuffers, when set, unmaps the read buffers (hugeBuffers);
 	// finish calls it once the reader and the workers have ended.
 	freeBuffers func() error
+	// readBytes counts what the reader read (readBlocks); atomic so that
+	// abandon may take it while the reader is still blocked in a read.
+	readBytes atomic.Int64
+	// abandonable: nothing is freed under goroutines left running (the
+	// buffers are the heap's, no mapping), so abandon need not wait.
+	abandonable bool
 	release     func(*blockJob) // by the worker, once it has parsed the block
 	taken       func(*blockJob) // when set, by the consumer, in block order, once the block is parsed
 	progress    *atomic.Int64
@@ -108,6 +114,7 @@ func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time
 	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
 	s.lines = lines
 	s.freeBuffers = bufs.free
+	s.abandonable = bufs.free == nil
 	pool := make(chan []byte, len(bufs.bufs))
 	for _, b := range bufs.bufs {
 		pool <- b
@@ -133,7 +140,7 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 	var base int64
 	fill := func(buf []byte, n int) (int, bool) {
 		m, err := io.ReadFull(r, buf[n:])
-		s.stats.Bytes += int64(m)
+		s.readBytes.Add(int64(m))
 		eof := err != nil
 		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			s.readErr = err
@@ -364,11 +371,33 @@ func (s *blockSource) finish(sum *Summary) error {
 			s.readErr = err
 		}
 	}
-	s.counts.proxyLog = s.lines
-	sum.add(&s.counts, s.stats)
-	sum.Formats[s.counts.name] = parser.FormatPlain
+	s.addCounts(sum)
 	if err := cmp.Or(s.workErr, s.readErr); err != nil {
 		return &ReadError{Source: s.counts.name, Err: err}
 	}
 	return nil
+}
+
+// abandon ends the source of a scan that failed (an alert could not be
+// written, the scan was interrupted) without waiting for its reader, which
+// may be blocked reading a stream that never ends (kubectl logs -f): the
+// failure would otherwise go unreported, and the scan would not exit,
+// until the stream did. Only an abandonable source may be left so; its
+// goroutines end once the read returns. Its read error, if one comes, is
+// not reported: the scan's own error is.
+func (s *blockSource) abandon(sum *Summary) {
+	s.stop()
+	go func() {
+		for job := range s.ordered {
+			<-job.done
+		}
+	}()
+	s.addCounts(sum)
+}
+
+func (s *blockSource) addCounts(sum *Summary) {
+	s.stats.Bytes += s.readBytes.Load()
+	s.counts.proxyLog = s.lines
+	sum.add(&s.counts, s.stats)
+	sum.Formats[s.counts.name] = parser.FormatPlain
 }

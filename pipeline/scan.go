@@ -222,6 +222,10 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	sum.Attribution = attr.Stats()
 	var readErrs []error
 	for _, src := range sources {
+		if b, ok := src.(*blockSource); ok && err != nil && b.abandonable {
+			b.abandon(&sum)
+			continue
+		}
 		if rerr := src.finish(&sum); rerr != nil {
 			readErrs = append(readErrs, rerr)
 		}

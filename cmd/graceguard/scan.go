@@ -122,23 +122,18 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if ue := (usageError{}); errors.As(scanErr, &ue) {
 		return scanErr // a rule file's problems: nothing was judged
 	}
-	if flushErr != nil {
-		// Alerts lost are the scan's failure whatever else went wrong.
-		scanErr = errors.Join(scanErr, flushErr)
+	// Alerts lost are the scan's failure whatever else went wrong; a write
+	// that failed while alerts were delivered fails the flush again, with
+	// the same error, which is said once.
+	if flushErr != nil && !errors.Is(scanErr, flushErr) {
+		scanErr = errors.Join(scanErr, fmt.Errorf("write alerts: %w", flushErr))
 	}
 	if !o.quiet {
 		writeSummary(o.io.errOut, len(inputs), sum)
 	} else {
 		writeNothingJudged(o.io.errOut, sum)
 	}
-	var readErr *pipeline.ReadError
-	if scanErr != nil && !errors.As(scanErr, &readErr) {
-		return scanErr
-	}
-	if err := errors.Join(append(openErrs, scanErr)...); err != nil {
-		return err
-	}
-	return nil
+	return errors.Join(append(openErrs, scanErr)...)
 }
 
 // alertsOut is where scan writes its alerts: w itself on a terminal, where
@@ -155,12 +150,7 @@ func alertsOut(w io.Writer, streamIn bool) (out io.Writer, flush func() error) {
 		return w, func() error { return nil }
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	return bw, func() error {
-		if err := bw.Flush(); err != nil {
-			return fmt.Errorf("write alerts: %w", err)
-		}
-		return nil
-	}
+	return bw, bw.Flush
 }
 
 // anyStream says an input is a stream (a pipe, socket, terminal, or a

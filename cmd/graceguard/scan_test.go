@@ -358,20 +358,97 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 // A failed write of the alerts is reported even when an input could not be
-// read either: both are the scan's error.
+// opened or read either: all are the scan's error.
 func TestScanReportsAFailedWriteAlongsideAReadError(t *testing.T) {
 	repoRoot(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, input, want string
+	}{
+		{"a directory", dir, "is a directory"},
+		{"a missing file", filepath.Join(dir, "missing.log"), "cannot read"},
+	} {
+		var errOut strings.Builder
+		cmd := newRootCmd(strings.NewReader(""), failingWriter{}, &errOut)
+		cmd.SetArgs([]string{"scan", "-q", "testdata/openunison/sample.log", tc.input})
+		err := cmd.Execute()
+		if code := exitCode(&errOut, err); code != exitRuntime {
+			t.Errorf("%s: exit %d, want %d", tc.name, code, exitRuntime)
+		}
+		for _, want := range []string{"write alerts: disk full", tc.want} {
+			if !strings.Contains(errOut.String(), want) {
+				t.Errorf("%s: stderr does not say %q:\n%s", tc.name, want, errOut.String())
+			}
+		}
+	}
+}
+
+// replayLog is a log of n users' refreshes, each replayed from another
+// address inside the grace period: two alerts each, about 2 KB of JSON.
+func replayLog(n int) string {
+	var b strings.Builder
+	for i := range n {
+		at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * 3 * time.Second)
+		stamp := func(ms int) string { return at.Add(time.Duration(ms) * time.Millisecond).Format("2006-01-02 15:04:05,000") }
+		user := fmt.Sprintf("uid=user%d,ou=shadow,o=Tremolo", i)
+		fmt.Fprintf(&b, "[%s][XNIO-1 task-5] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - %s - NONE [198.51.100.23] - [f%040x]\n", stamp(0), user, 2*i)
+		fmt.Fprintf(&b, "[%s][XNIO-1 task-6] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - %s - NONE [192.0.2.66] - [f%040x]\n", stamp(400), user, 2*i+1)
+		fmt.Fprintf(&b, "[%s][XNIO-1 task-6] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.example.com/auth/idp/k8sIdp/token - %s - Expired token used within grace period [192.0.2.66] - [f%040x]\n", stamp(401), user, 2*i+1)
+	}
+	return b.String()
+}
+
+// More alerts than the buffer holds: the write fails while alerts are
+// delivered and again when the buffer is flushed. The failure is said once.
+func TestScanReportsAFailedWriteOnce(t *testing.T) {
+	t.Parallel()
+	log := filepath.Join(t.TempDir(), "replays.log")
+	if err := os.WriteFile(log, []byte(replayLog(100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	whole := newRootCmd(strings.NewReader(""), &out, io.Discard)
+	whole.SetArgs([]string{"scan", "-q", "--format", "json", log})
+	if err := whole.Execute(); err != nil || out.Len() <= 64<<10 {
+		t.Fatalf("the log raises %d bytes of alerts (%v); the test needs more than the buffer's 64 KiB", out.Len(), err)
+	}
 	var errOut strings.Builder
 	cmd := newRootCmd(strings.NewReader(""), failingWriter{}, &errOut)
-	cmd.SetArgs([]string{"scan", "testdata/openunison/sample.log", t.TempDir()})
+	cmd.SetArgs([]string{"scan", "-q", "--format", "json", log})
 	err := cmd.Execute()
-	if code := exitCode(&errOut, err); code != exitRuntime {
-		t.Errorf("exit %d, want %d", code, exitRuntime)
+	if code := exitCode(&errOut, err); code != exitRuntime || strings.Count(errOut.String(), "disk full") != 1 {
+		t.Errorf("exit %d, stderr (want \"disk full\" once):\n%s", code, errOut.String())
 	}
-	for _, want := range []string{"write alerts: disk full", "is a directory"} {
-		if !strings.Contains(errOut.String(), want) {
-			t.Errorf("stderr does not say %q:\n%s", want, errOut.String())
+}
+
+// A scan of a stream that has not ended stops as soon as an alert cannot
+// be written, and says so, instead of reading on until the stream ends.
+func TestScanOfAStreamStopsAtAFailedWrite(t *testing.T) {
+	t.Parallel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// About 1.5 MiB: the reader's first block is judged (and its first
+	// alert fails to be written) while the reader waits for the rest of
+	// its second, which never comes.
+	go io.WriteString(w, replayLog(2300))
+	var errOut lockedBuilder
+	cmd := newRootCmd(r, failingWriter{}, &errOut)
+	cmd.SetArgs([]string{"scan", "-q", "-"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	select {
+	case err := <-done:
+		if code := exitCode(&errOut, err); code != exitRuntime || !strings.Contains(errOut.String(), "disk full") {
+			t.Errorf("exit %d, stderr:\n%s", code, errOut.String())
 		}
+	case <-time.After(30 * time.Second):
+		w.Close()
+		<-done
+		t.Fatal("the scan read on after its alerts could not be written")
 	}
 }
 

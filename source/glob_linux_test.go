@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // globChildEnv names the directory the re-executed test binary globs in
@@ -86,6 +88,11 @@ func TestGlobWhereDirectoriesHoldNoFileTypes(t *testing.T) {
 	child.Dir = top
 	child.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := child.CombinedOutput()
+	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) {
+		// The binary cannot be run as nobody: TMPDIR in a directory only
+		// root may search, or no right to change user.
+		t.Skipf("cannot run the test binary as nobody: %v", err)
+	}
 	if err != nil {
 		t.Fatalf("glob as nobody: %v\n%s", err, out)
 	}
@@ -119,4 +126,28 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return os.WriteFile(to, b, 0o755)
+}
+
+// An open interrupted by a signal is tried again, as os.Open does.
+func TestOpenDirRetriesInterruptedOpens(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	interruptions := 3
+	fd, err := openDir(dir, func(path string, mode int, perm uint32) (int, error) {
+		if interruptions > 0 {
+			interruptions--
+			return -1, unix.EINTR
+		}
+		return unix.Open(path, mode, perm)
+	})
+	if err != nil {
+		t.Fatalf("openDir: %v", err)
+	}
+	unix.Close(fd)
+	if interruptions != 0 {
+		t.Errorf("%d interruptions left", interruptions)
+	}
+	if _, err := openDir(filepath.Join(dir, "missing"), unix.Open); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("a missing directory: %v, want ENOENT", err)
+	}
 }

@@ -19,7 +19,7 @@ import (
 // every look, and no list at all for a user who may read the directory but
 // not search it. Open, getdents until empty, one fcntl in os.NewFile, close.
 func readDirNames(dir string) []string {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := openDir(dir, unix.Open)
 	if err != nil {
 		return nil
 	}
@@ -27,4 +27,17 @@ func readDirNames(dir string) []string {
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
 	return names
+}
+
+// openDir opens dir with open, again while it is interrupted: the runtime's
+// preemption signal can interrupt an open on FUSE or CIFS, and os.Open,
+// which filepath.Glob uses, retries too. Without it a look would find no
+// file there, and a rotated file could go undrained.
+func openDir(dir string, open func(string, int, uint32) (int, error)) (int, error) {
+	for {
+		fd, err := open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -96,5 +97,57 @@ func TestFollowSafetyLookBacksOff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// pathNotifier is a scriptNotifier whose files may be on another
+// filesystem than their directory: elsewhere names the paths (a symbolic
+// link in a local directory to a file on NFS) whose events cannot be
+// trusted.
+type pathNotifier struct {
+	scriptNotifier
+	elsewhere map[string]bool
+}
+
+func (n *pathNotifier) watchFile(*os.File, string) (int, error) { return 1, nil }
+func (n *pathNotifier) eventsArrive(path string) bool           { return n.local && !n.elsewhere[path] }
+
+// watch asks about the file's own filesystem, not only its directory's:
+// a file elsewhere keeps the safety look at Safety, and watching one
+// brings a look that had backed off back to Safety.
+func TestWatchAsksAboutTheFilesOwnFilesystem(t *testing.T) {
+	t.Parallel()
+	const s = time.Second
+	dir := t.TempDir()
+	local, far := filepath.Join(dir, "app.log"), filepath.Join(dir, "nfs.log")
+	n := &pathNotifier{scriptNotifier: scriptNotifier{local: true}, elsewhere: map[string]bool{far: true}}
+	f := New(Options{Patterns: []string{filepath.Join(dir, "*.log")}, Safety: s, SafetyMax: 10 * s}, nil)
+	f.events = n
+	now := time.Now()
+	f.safetyEvery, f.nextSafety = s, now.Add(s)
+	watchOne := func(path string) {
+		tl := &tailer{path: path}
+		f.watch(tl)
+		f.tailers = append(f.tailers, tl)
+	}
+	waits := func(looks int) []time.Duration {
+		var got []time.Duration
+		for range looks {
+			at := f.nextSafety
+			f.markDue(at)
+			got = append(got, f.nextSafety.Sub(at))
+		}
+		return got
+	}
+	watchOne(local)
+	if got := waits(4); got[3] != 10*s {
+		t.Fatalf("a local file in a local directory: waits %v, want a back-off to 10s", got)
+	}
+	watchOne(far)
+	if f.safetyEvery != s || f.nextSafety.After(time.Now().Add(s)) {
+		t.Errorf("watching a file elsewhere left the look at every %v, next at %v", f.safetyEvery, f.nextSafety)
+	}
+	if got := waits(4); got[3] != s {
+		t.Errorf("a file elsewhere, no event of its own: waits %v, want Safety throughout", got)
 	}
 }

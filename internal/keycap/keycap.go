@@ -65,8 +65,8 @@ var (
 // order is t as an integer that sorts as t does: its Unix nanoseconds,
 // held at the ends of int64 for times UnixNano cannot represent (a log
 // line may carry any year), so that both passes of Evict agree. Times
-// beyond those ends (before 1678, after 2262) tie with each other and go
-// in key order among themselves.
+// beyond those ends (before 1677-09-21, after 2262-04-11) tie with each
+// other and go in key order among themselves.
 func order(t time.Time) int64 {
 	switch {
 	case t.Before(earliest):

@@ -389,7 +389,9 @@ func replayLog(n int) string {
 	var b strings.Builder
 	for i := range n {
 		at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * 3 * time.Second)
-		stamp := func(ms int) string { return at.Add(time.Duration(ms) * time.Millisecond).Format("2006-01-02 15:04:05,000") }
+		stamp := func(ms int) string {
+			return at.Add(time.Duration(ms) * time.Millisecond).Format("2006-01-02 15:04:05,000")
+		}
 		user := fmt.Sprintf("uid=user%d,ou=shadow,o=Tremolo", i)
 		fmt.Fprintf(&b, "[%s][XNIO-1 task-5] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - %s - NONE [198.51.100.23] - [f%040x]\n", stamp(0), user, 2*i)
 		fmt.Fprintf(&b, "[%s][XNIO-1 task-6] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - %s - NONE [192.0.2.66] - [f%040x]\n", stamp(400), user, 2*i+1)

@@ -50,8 +50,9 @@ type blockSource struct {
 	// readBytes counts what the reader read (readBlocks); atomic so that
 	// abandon may take it while the reader is still blocked in a read.
 	readBytes atomic.Int64
-	// abandonable: nothing is freed under goroutines left running (the
-	// buffers are the heap's, no mapping), so abandon need not wait.
+	// abandonable: the input is a stream, whose reader may block for ever,
+	// and nothing is freed under goroutines left running (the buffers are
+	// the heap's, no mapping), so abandon need not wait.
 	abandonable bool
 	release     func(*blockJob) // by the worker, once it has parsed the block
 	taken       func(*blockJob) // when set, by the consumer, in block order, once the block is parsed
@@ -114,7 +115,6 @@ func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time
 	s, ctx, work := newBlockSource(ctx, counts, loc, progress)
 	s.lines = lines
 	s.freeBuffers = bufs.free
-	s.abandonable = bufs.free == nil
 	pool := make(chan []byte, len(bufs.bufs))
 	for _, b := range bufs.bufs {
 		pool <- b

@@ -314,7 +314,10 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 				return mapBlocks(ctx, counts, m, opt.Location, blockSize, opt.Progress, lines)
 			}
 		}
-		return readBlocks(ctx, counts, rest, opt.Location, buffersFor(size), opt.Progress, lines)
+		b := readBlocks(ctx, counts, rest, opt.Location, buffersFor(size), opt.Progress, lines)
+		// A file ends; what is not one (stdin from a pipe) may not.
+		b.abandonable = !canMap && b.freeBuffers == nil
+		return b
 	}
 	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
 }

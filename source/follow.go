@@ -101,7 +101,10 @@ type Follower struct {
 	watchRefs   map[int]int
 	pollDirs    map[string]bool
 	proven      map[string]bool // directories events were seen in
-	safetyEvery time.Duration   // the wait before the next safety look
+	// targetRefs counts the tailers whose symbolic link names a file in
+	// each directory watched for them (watchTarget).
+	targetRefs  map[string]int
+	safetyEvery time.Duration // the wait before the next safety look
 	nextSafety  time.Time
 	nextPoll    time.Time
 	timer       *time.Timer
@@ -173,6 +176,7 @@ func New(opt Options, out chan<- Batch) *Follower {
 	}
 	f.newNotifier = newNotifier
 	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs, f.proven = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}, map[string]bool{}
+	f.targetRefs = map[string]int{}
 	f.health.init(opt.Patterns)
 	return f
 }

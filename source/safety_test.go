@@ -151,3 +151,67 @@ func TestWatchAsksAboutTheFilesOwnFilesystem(t *testing.T) {
 		t.Errorf("a file elsewhere, no event of its own: waits %v, want Safety throughout", got)
 	}
 }
+
+// dirNotifier gives each directory a watch of its own and notes which are
+// removed.
+type dirNotifier struct {
+	pathNotifier
+	wds     map[string]int
+	removed map[int]bool
+}
+
+func (n *dirNotifier) watchDir(dir string) (int, error) {
+	if wd, ok := n.wds[dir]; ok {
+		return wd, nil
+	}
+	n.wds[dir] = 100 + len(n.wds)
+	return n.wds[dir], nil
+}
+
+func (n *dirNotifier) unwatch(wd int) { n.removed[wd] = true }
+
+// A symbolic link's target directory is watched while a tailer needs it
+// and no longer: a central watcher sees pods' directories come and go.
+func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	links, pod := filepath.Join(root, "containers"), filepath.Join(root, "pods", "p")
+	for _, d := range []string{links, pod} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(pod, "0.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(links, "p.log")
+	if err := os.Symlink(filepath.Join(pod, "0.log"), link); err != nil {
+		t.Fatal(err)
+	}
+	n := &dirNotifier{pathNotifier: pathNotifier{scriptNotifier: scriptNotifier{local: true}}, wds: map[string]int{}, removed: map[int]bool{}}
+	f := New(Options{Patterns: []string{filepath.Join(links, "*.log")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
+	f.events = n
+	old, cur := &tailer{path: link}, &tailer{path: link} // before and after a rotation
+	f.watch(old)
+	f.watch(cur)
+	f.tailers = []*tailer{old, cur}
+	realPod, err := filepath.EvalSymlinks(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, watched := f.dirWatch[realPod]
+	if !watched || old.targetDir != realPod || !f.dirChanged(map[int]bool{wd: true}, cur.targetDir) {
+		t.Fatalf("the link's target directory %s is not watched for it: %v", realPod, f.dirWatch)
+	}
+	f.unwatch(old)
+	if n.removed[wd] {
+		t.Fatal("the target directory's watch went while a tailer still needs it")
+	}
+	f.unwatch(cur)
+	if _, still := f.dirWatch[realPod]; still || !n.removed[wd] || len(f.targetRefs) != 0 {
+		t.Errorf("the target directory's watch stayed after its last tailer: removed %v, %v", n.removed, f.dirWatch)
+	}
+	if _, still := f.dirWatch[links]; !still {
+		t.Errorf("the pattern's directory is no longer watched: %v", f.dirWatch)
+	}
+}

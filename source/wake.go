@@ -81,6 +81,9 @@ type wakeState struct {
 	suspect     bool
 	suspectSeen uint64
 	drainAt     time.Time // when a draining file has been quiet long enough
+	// targetDir is the directory of the file its path, a symbolic link,
+	// names, where that is another directory (watchTarget); "" for none.
+	targetDir string
 	// localFile: its file is on a filesystem whose events arrive. Its
 	// directory's being on one does not say so: a symbolic link in an ext4
 	// directory may name a file on NFS. eventSeen: an event came for it.
@@ -134,6 +137,7 @@ func (f *Follower) watch(t *tailer) {
 	}
 	t.wd = wd
 	t.localFile = f.events.eventsArrive(t.path)
+	f.watchTarget(t, dir)
 	f.watchRefs[wd]++
 	if !f.proven[dir] || !t.localFile {
 		f.safetyBack(time.Now())
@@ -223,12 +227,69 @@ func (f *Follower) pollDir(dir, why string, err error) {
 	}
 }
 
+// watchTarget watches the directory of the file t's path names when the
+// path is a symbolic link into another directory, as Kubernetes'
+// /var/log/containers/*.log are into /var/log/pods: a rotation there (the
+// file renamed, a new one made a moment later) makes no event in dir, and
+// the new file would wait for the next safety look (up to SafetyMax).
+func (f *Follower) watchTarget(t *tailer, dir string) {
+	if fi, err := os.Lstat(t.path); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return
+	}
+	real, err := filepath.EvalSymlinks(t.path)
+	if err != nil {
+		return
+	}
+	target := filepath.Dir(real)
+	if realDir, err := filepath.EvalSymlinks(dir); err != nil || realDir == target {
+		return
+	}
+	if _, err := f.watchDir(target); err != nil {
+		return // the safety look still finds the new file
+	}
+	t.targetDir = target
+	f.targetRefs[target]++
+}
+
+// unwatchTarget drops the watch of t's link target's directory when no
+// other tailer needs it (a pod's directory outlives none of its files for
+// long): a central watcher over /var/log/containers sees pods come and go
+// all day, and its watches and maps must not grow with them.
+func (f *Follower) unwatchTarget(t *tailer) {
+	dir := t.targetDir
+	if dir == "" {
+		return
+	}
+	t.targetDir = ""
+	if f.targetRefs[dir]--; f.targetRefs[dir] > 0 {
+		return
+	}
+	delete(f.targetRefs, dir)
+	for _, p := range f.opt.Patterns {
+		if filepath.Dir(p) == dir {
+			return
+		}
+	}
+	for _, o := range f.tailers {
+		if filepath.Dir(o.path) == dir {
+			return
+		}
+	}
+	if wd, ok := f.dirWatch[dir]; ok {
+		f.events.unwatch(wd)
+		delete(f.dirWatch, dir)
+		delete(f.watchDirs, wd)
+		delete(f.proven, dir)
+	}
+}
+
 // unwatch drops an ended tailer's watch when no other tailer reads its
 // file (after a copytruncate two tailers share the inode).
 func (f *Follower) unwatch(t *tailer) {
 	if f.events == nil || t.wd < 0 {
 		return
 	}
+	f.unwatchTarget(t)
 	f.watchRefs[t.wd]--
 	if f.watchRefs[t.wd] <= 0 {
 		delete(f.watchRefs, t.wd)
@@ -304,12 +365,18 @@ func (f *Follower) markTailer(t *tailer, now time.Time, changed map[int]bool, al
 	case safety && !t.due:
 		t.due, t.unannounced = true, !t.polled && t.wd >= 0
 	}
-	if all || changed[f.dirWatch[filepath.Dir(t.path)]] || safety || poll && t.polled {
+	if all || f.dirChanged(changed, filepath.Dir(t.path)) || f.dirChanged(changed, t.targetDir) || safety || poll && t.polled {
 		t.due, t.checkPath = true, true
 	}
 	if !t.drainAt.IsZero() && !now.Before(t.drainAt) {
 		t.due = true
 	}
+}
+
+// dirChanged says whether the watch of dir saw events.
+func (f *Follower) dirChanged(changed map[int]bool, dir string) bool {
+	wd, ok := f.dirWatch[dir]
+	return ok && changed[wd]
 }
 
 // looked is told whether a look at t read anything: bytes that a safety

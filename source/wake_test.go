@@ -209,3 +209,43 @@ func TestFollowTwoCopytruncatesBetweenLooks(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// Kubernetes' /var/log/containers/*.log are symbolic links into each pod's
+// directory under /var/log/pods. A rotation there (rename, then a new file
+// made a moment later) makes no event in the directory the pattern names:
+// the follower watches the links' target directories too, so the new
+// file's lines come by events alone, not at the next safety look.
+func TestFollowSymlinkedFileRotatedInItsTargetDirectory(t *testing.T) {
+	t.Parallel()
+	if _, err := newNotifier(); err != nil {
+		t.Skip("no file events here:", err)
+	}
+	root := t.TempDir()
+	containers, pod := filepath.Join(root, "containers"), filepath.Join(root, "pods", "ns_ou-0_uid", "openunison")
+	for _, d := range []string{containers, pod} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(pod, "0.log")
+	w := newWriter(t, target, "l")
+	w.write(10)
+	if err := os.Symlink(target, filepath.Join(containers, "ou-0_ns_openunison-abc.log")); err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := follow(t, eventsOnly(filepath.Join(containers, "*.log")))
+	c.waitLines(t, 10)
+	// The runtime renames the log, writes its last lines to the old file,
+	// and only then makes the new one: when the follower looks at the
+	// link after the rename, it names no file yet.
+	if err := os.Rename(target, target+".20261204-120000"); err != nil {
+		t.Fatal(err)
+	}
+	w.write(5)
+	c.waitLines(t, 15)
+	w.reopen()
+	w.write(5)
+	c.waitLines(t, 20)
+	w.close()
+	c.checkExactlyOnce(t, "l", 20)
+}

@@ -14,7 +14,9 @@ import (
 //   - A file's own watch (by inode, so a renamed file still draining keeps
 //     it) wakes its tailers: bytes were written, or it was truncated.
 //   - A directory's watch wakes every tailer of a path in it and matches
-//     the patterns again: a name came or went (rotation, a new file).
+//     the patterns again: a name came or went (rotation, a new file). A
+//     path that is a symbolic link into another directory (Kubernetes'
+//     /var/log/containers) has that directory watched too, while needed.
 //   - Every Safety (1 s) every file is looked at anyway. When that look
 //     finds new bytes no event announced, and no event for the file comes
 //     by the next safety look, events do not arrive for that file (NFS and

@@ -35,6 +35,11 @@ type blockSource struct {
 	loc     *time.Location
 	ordered chan *blockJob
 	stop    context.CancelFunc
+	// done is the source's context's Done, and quit, when set, is closed
+	// when judging failed: advance stops waiting for the next block then,
+	// which a reader blocked on a stream that goes on may never send.
+	done    <-chan struct{}
+	quit    <-chan struct{}
 	readErr error // set by the producer before it closes ordered
 	// workErr is a worker's fault on a mapping (the file shrank), which
 	// ends the source at the block it hit.
@@ -97,7 +102,7 @@ func workerCount() int { return min(runtime.GOMAXPROCS(0), 8) }
 func newBlockSource(ctx context.Context, counts readerCounts, loc *time.Location, progress *atomic.Int64) (*blockSource, context.Context, chan<- *blockJob) {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := workerCount()
-	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel, progress: progress,
+	s := &blockSource{counts: counts, loc: loc, ordered: make(chan *blockJob, workers+1), stop: cancel, done: ctx.Done(), progress: progress,
 		// One slice per block alive at once: the buffers (workers + 2) and the
 		// block being read, whose buffer is back in the pool already.
 		events: make(chan []parser.Event, workers+3)}
@@ -311,7 +316,13 @@ func (s *blockSource) advance() bool {
 			}
 			s.cur = nil
 		}
-		job, ok := <-s.ordered
+		var job *blockJob
+		var ok bool
+		select {
+		case job, ok = <-s.ordered:
+		case <-s.quit:
+		case <-s.done:
+		}
 		if !ok {
 			return false
 		}

@@ -208,6 +208,11 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 		}
 	} else {
 		stage := startDetect(ctx, det, opt.detectBatch, ready)
+		for _, src := range sources {
+			if b, ok := src.(*blockSource); ok {
+				b.quit = stage.failed
+			}
+		}
 		err = merge(ctx, sources, attributed(attr, stage.observe))
 		if serr := stage.stop(err == nil); err == nil {
 			err = serr

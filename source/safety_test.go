@@ -161,11 +161,16 @@ type dirNotifier struct {
 }
 
 func (n *dirNotifier) watchDir(dir string) (int, error) {
-	if wd, ok := n.wds[dir]; ok {
+	// As inotify does: one watch a directory, whatever name reaches it.
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return -1, err
+	}
+	if wd, ok := n.wds[real]; ok {
 		return wd, nil
 	}
-	n.wds[dir] = 100 + len(n.wds)
-	return n.wds[dir], nil
+	n.wds[real] = 100 + len(n.wds)
+	return n.wds[real], nil
 }
 
 func (n *dirNotifier) unwatch(wd int) { n.removed[wd] = true }
@@ -213,5 +218,45 @@ func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
 	}
 	if _, still := f.dirWatch[links]; !still {
 		t.Errorf("the pattern's directory is no longer watched: %v", f.dirWatch)
+	}
+}
+
+// A link's target directory that a pattern names through another path (a
+// symbolic link to it) shares its inotify watch with the pattern's: the
+// last link's tailer going must not remove it.
+func TestWatchTargetKeepsAPatternsWatchOfTheSameDirectory(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	links, pod, alias := filepath.Join(root, "containers"), filepath.Join(root, "real", "pods", "p"), filepath.Join(root, "alias")
+	for _, d := range []string{links, pod} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(root, "real"), alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pod, "0.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(links, "p.log")
+	if err := os.Symlink(filepath.Join(pod, "0.log"), link); err != nil {
+		t.Fatal(err)
+	}
+	n := &dirNotifier{pathNotifier: pathNotifier{scriptNotifier: scriptNotifier{local: true}}, wds: map[string]int{}, removed: map[int]bool{}}
+	aliasDir := filepath.Join(alias, "pods", "p")
+	f := New(Options{Patterns: []string{filepath.Join(links, "*.log"), filepath.Join(aliasDir, "*.txt")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
+	f.events = n
+	f.watchPatternDirs()
+	tl := &tailer{path: link}
+	f.watch(tl)
+	f.tailers = []*tailer{tl}
+	wd := f.dirWatch[aliasDir]
+	if tl.targetDir == "" || f.dirWatch[tl.targetDir] != wd {
+		t.Fatalf("the link's directory and the pattern's are not one watch: %v", f.dirWatch)
+	}
+	f.unwatch(tl)
+	if n.removed[wd] || f.watchDirs[wd] != aliasDir {
+		t.Errorf("the pattern's directory lost its watch with the link's tailer: removed %v, watches %v", n.removed, f.watchDirs)
 	}
 }

@@ -277,12 +277,23 @@ func (f *Follower) unwatchTarget(t *tailer) {
 			return
 		}
 	}
-	if wd, ok := f.dirWatch[dir]; ok {
-		f.events.unwatch(wd)
-		delete(f.dirWatch, dir)
-		delete(f.watchDirs, wd)
-		delete(f.proven, dir)
+	wd, ok := f.dirWatch[dir]
+	if !ok {
+		return
 	}
+	delete(f.dirWatch, dir)
+	delete(f.proven, dir)
+	// inotify gives one watch to one directory whatever it is called: a
+	// pattern may name the same directory through a symbolic link, and
+	// its watch must stay.
+	for other, w := range f.dirWatch {
+		if w == wd {
+			f.watchDirs[wd] = other
+			return
+		}
+	}
+	delete(f.watchDirs, wd)
+	f.events.unwatch(wd)
 }
 
 // unwatch drops an ended tailer's watch when no other tailer reads its

@@ -175,12 +175,14 @@ func (n *dirNotifier) watchDir(dir string) (int, error) {
 
 func (n *dirNotifier) unwatch(wd int) { n.removed[wd] = true }
 
-// A symbolic link's target directory is watched while a tailer needs it
-// and no longer: a central watcher sees pods' directories come and go.
-func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
-	t.Parallel()
-	root := t.TempDir()
-	links, pod := filepath.Join(root, "containers"), filepath.Join(root, "pods", "p")
+func newDirNotifier() *dirNotifier {
+	return &dirNotifier{pathNotifier: pathNotifier{scriptNotifier: scriptNotifier{local: true}}, wds: map[string]int{}, removed: map[int]bool{}}
+}
+
+// linkedLog makes pod/0.log and a symbolic link to it in links, as the
+// kubelet does in /var/log/containers, and returns the link.
+func linkedLog(t *testing.T, links, pod string) string {
+	t.Helper()
 	for _, d := range []string{links, pod} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -189,11 +191,21 @@ func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pod, "0.log"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	link := filepath.Join(links, "p.log")
+	link := filepath.Join(links, filepath.Base(pod)+".log")
 	if err := os.Symlink(filepath.Join(pod, "0.log"), link); err != nil {
 		t.Fatal(err)
 	}
-	n := &dirNotifier{pathNotifier: pathNotifier{scriptNotifier: scriptNotifier{local: true}}, wds: map[string]int{}, removed: map[int]bool{}}
+	return link
+}
+
+// A symbolic link's target directory is watched while a tailer needs it
+// and no longer: a central watcher sees pods' directories come and go.
+func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	links, pod := filepath.Join(root, "containers"), filepath.Join(root, "pods", "p")
+	link := linkedLog(t, links, pod)
+	n := newDirNotifier()
 	f := New(Options{Patterns: []string{filepath.Join(links, "*.log")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
 	f.events = n
 	old, cur := &tailer{path: link}, &tailer{path: link} // before and after a rotation
@@ -227,23 +239,12 @@ func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
 func TestWatchTargetKeepsAPatternsWatchOfTheSameDirectory(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	links, pod, alias := filepath.Join(root, "containers"), filepath.Join(root, "real", "pods", "p"), filepath.Join(root, "alias")
-	for _, d := range []string{links, pod} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	links, alias := filepath.Join(root, "containers"), filepath.Join(root, "alias")
+	link := linkedLog(t, links, filepath.Join(root, "real", "pods", "p"))
 	if err := os.Symlink(filepath.Join(root, "real"), alias); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(pod, "0.log"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(links, "p.log")
-	if err := os.Symlink(filepath.Join(pod, "0.log"), link); err != nil {
-		t.Fatal(err)
-	}
-	n := &dirNotifier{pathNotifier: pathNotifier{scriptNotifier: scriptNotifier{local: true}}, wds: map[string]int{}, removed: map[int]bool{}}
+	n := newDirNotifier()
 	aliasDir := filepath.Join(alias, "pods", "p")
 	f := New(Options{Patterns: []string{filepath.Join(links, "*.log"), filepath.Join(aliasDir, "*.txt")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
 	f.events = n

@@ -238,11 +238,11 @@ func (f *Follower) watchTarget(t *tailer, dir string) {
 	if fi, err := os.Lstat(t.path); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		return
 	}
-	real, err := filepath.EvalSymlinks(t.path)
+	resolved, err := filepath.EvalSymlinks(t.path)
 	if err != nil {
 		return
 	}
-	target := filepath.Dir(real)
+	target := filepath.Dir(resolved)
 	if realDir, err := filepath.EvalSymlinks(dir); err != nil || realDir == target {
 		return
 	}
@@ -254,9 +254,9 @@ func (f *Follower) watchTarget(t *tailer, dir string) {
 }
 
 // unwatchTarget drops the watch of t's link target's directory when no
-// other tailer needs it (a pod's directory outlives none of its files for
-// long): a central watcher over /var/log/containers sees pods come and go
-// all day, and its watches and maps must not grow with them.
+// other tailer needs it: a central watcher over /var/log/containers sees
+// pods (each a directory) come and go all day, and its watches and maps
+// must not grow with them.
 func (f *Follower) unwatchTarget(t *tailer) {
 	dir := t.targetDir
 	if dir == "" {

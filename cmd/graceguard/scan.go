@@ -185,23 +185,32 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, errs 
 			errs = append(errs, fmt.Errorf("cannot read %s: %w", name, errors.Unwrap(err)))
 			continue
 		}
-		in := &input{name: name, r: f, closer: f, stream: isStream(f)}
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-			in.size = st.Size()
-			total += in.size
+		in := &input{name: name, r: f, closer: f}
+		if st, err := f.Stat(); err == nil {
+			in.stream = streamMode(st.Mode())
+			if st.Mode().IsRegular() {
+				in.size = st.Size()
+				total += in.size
+			}
 		}
 		inputs = append(inputs, in)
 	}
 	return inputs, total, errs
 }
 
+// isStream says stdin is a stream: not a file, or one whose mode is.
 func isStream(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	if !ok {
 		return true
 	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&(os.ModeNamedPipe|os.ModeSocket|os.ModeCharDevice) != 0
+	return err == nil && streamMode(st.Mode())
+}
+
+// streamMode says a file of mode m may never end: a pipe, socket or terminal.
+func streamMode(m os.FileMode) bool {
+	return m&(os.ModeNamedPipe|os.ModeSocket|os.ModeCharDevice) != 0
 }
 
 func closeInputs(inputs []*input) {

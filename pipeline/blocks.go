@@ -52,8 +52,9 @@ type blockSource struct {
 	// freeBuffers, when set, unmaps the read buffers (hugeBuffers);
 	// finish calls it once the reader and the workers have ended.
 	freeBuffers func() error
-	// readBytes counts what the reader read (readBlocks); atomic so that
-	// abandon may take it while the reader is still blocked in a read.
+	// readBytes counts what the producer handed on (read, or sliced from a
+	// mapping); atomic so that abandon may take it while a reader is
+	// still blocked in a read.
 	readBytes atomic.Int64
 	// abandonable: the input is a stream, whose reader may block for ever,
 	// and nothing is freed under goroutines left running (the buffers are

@@ -134,7 +134,7 @@ func (s *blockSource) cut(ctx context.Context, data []byte, work chan<- *blockJo
 		}
 		// Counted as read() counts what it has read: a scan that ends
 		// early does not claim the rest of the file.
-		s.stats.Bytes += int64(end - base)
+		s.readBytes.Add(int64(end - base))
 		base = end
 	}
 }

@@ -168,7 +168,7 @@ type jsonAlert struct {
 // MarshalJSON writes DESIGN.md's alert object, times in UTC: the keys of
 // jsonAlert, in its order (json.go writes it).
 func (a Alert) MarshalJSON() ([]byte, error) {
-	return a.appendJSON(make([]byte, 0, 512+len(a.Raw)+len(a.Summary)))
+	return a.AppendJSON(make([]byte, 0, 512+len(a.Raw)+len(a.Summary)))
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.

@@ -16,8 +16,10 @@ import (
 // (README, Performance); alerts are the one thing graceguard encodes per
 // event. The rare nested objects (Response) still go through encoding/json.
 
-// appendJSON appends a's JSON object to b.
-func (a Alert) appendJSON(b []byte) ([]byte, error) {
+// AppendJSON appends a's JSON object, the bytes MarshalJSON returns, to b:
+// a sink writing many alerts reuses one buffer instead of a new slice an
+// alert.
+func (a Alert) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, a.ID)
 	b = append(b, `,"time":"`...)

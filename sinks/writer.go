@@ -89,12 +89,11 @@ func (s *Writer) writeJSON(a alert.Alert) error {
 // on a log with a replay in every third line that pass was 14% of a
 // scan's CPU (README, Performance).
 func appendJSONLine(buf *bytes.Buffer, a alert.Alert) error {
-	b, err := a.MarshalJSON()
+	b, err := a.AppendJSON(buf.AvailableBuffer())
 	if err != nil {
 		return err
 	}
-	buf.Write(b)
-	buf.WriteByte('\n')
+	buf.Write(append(b, '\n'))
 	return nil
 }
 

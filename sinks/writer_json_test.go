@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"testing"
 	"time"
 
@@ -80,4 +81,18 @@ func FuzzJSONLinesAreTheEncoders(f *testing.F) {
 			t.Fatalf("Writer wrote\n%q\nan Encoder\n%q", got.Bytes(), want)
 		}
 	})
+}
+
+// BenchmarkWriterJSON is the JSON writer's cost an alert (scan's and
+// watch's stdout): no allocation once its line buffer has grown.
+func BenchmarkWriterJSON(b *testing.B) {
+	w := NewWriter(io.Discard, WriterOptions{Format: FormatJSON})
+	a := sampleAlert("summary <b>x</b>", "uid=a,ou=shadow,o=Tremolo", "[2026-11-23 10:01:32,401][XNIO-1 task-6] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.example.com/auth/idp/k8sIdp/token")
+	group := []alert.Alert{a}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.Send(context.Background(), group); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

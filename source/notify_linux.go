@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,16 +30,25 @@ const (
 type inotify struct {
 	fd   int
 	file *os.File
+	raw  syscall.RawConn // file's, to read under mu when the kernel has events
 	wake chan struct{}
 	done chan struct{}
 
+	// beforeRead, when set (tests), is called before the reading
+	// goroutine waits for events each time: a test holds it back there,
+	// as a busy machine may.
+	beforeRead func()
+
 	mu      sync.Mutex
+	buf     [64 << 10]byte // read into under mu
 	changed map[int]bool
 	counts  map[int]uint64
 	all     bool // the queue overflowed: events were lost
 }
 
-func newNotifier() (notifier, error) {
+func newNotifier() (notifier, error) { return newInotify(nil) }
+
+func newInotify(beforeRead func()) (*inotify, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify_init1: %w", err)
@@ -46,7 +56,11 @@ func newNotifier() (notifier, error) {
 	n := &inotify{
 		fd: fd, file: os.NewFile(uintptr(fd), "inotify"),
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
-		changed: map[int]bool{}, counts: map[int]uint64{},
+		changed: map[int]bool{}, counts: map[int]uint64{}, beforeRead: beforeRead,
+	}
+	if n.raw, err = n.file.SyscallConn(); err != nil {
+		n.file.Close()
+		return nil, fmt.Errorf("inotify: %w", err)
 	}
 	go n.read()
 	return n, nil
@@ -135,26 +149,82 @@ func (n *inotify) close() error {
 	return err
 }
 
-// read records events until the descriptor is closed.
+// read records events until the descriptor is closed. It reads under mu,
+// as catchUp does: an event is then either in the kernel's queue or
+// counted, never read by this goroutine and not counted yet, where
+// catchUp could not find it.
 func (n *inotify) read() {
 	defer close(n.done)
-	buf := make([]byte, 64<<10)
 	for {
-		m, err := n.file.Read(buf)
-		if err != nil {
+		if n.beforeRead != nil {
+			n.beforeRead()
+		}
+		var readErr error
+		err := n.raw.Read(func(fd uintptr) bool {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			var got bool
+			got, readErr = n.readQueued(int(fd))
+			return got || readErr != nil // false: wait until there are events
+		})
+		if err != nil || readErr != nil {
 			return
 		}
-		n.record(buf[:m])
-		select {
-		case n.wake <- struct{}{}:
-		default: // a wake is pending: the follower takes every change then
-		}
+		n.signal()
 	}
 }
 
-func (n *inotify) record(buf []byte) {
+// catchUp records the events the kernel holds now, which the reading
+// goroutine may not have read yet on a busy machine.
+func (n *inotify) catchUp() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	var got bool
+	_ = n.raw.Control(func(fd uintptr) {
+		for {
+			more, _ := n.readQueued(int(fd))
+			if !more {
+				return
+			}
+			got = true
+		}
+	})
+	n.mu.Unlock()
+	if got {
+		n.signal()
+	}
+}
+
+func (n *inotify) signal() {
+	select {
+	case n.wake <- struct{}{}:
+	default: // a wake is pending: the follower takes every change then
+	}
+}
+
+// readQueued reads and records what one read of fd (non-blocking) gets,
+// and reports whether it got any events. Called with mu held. The reading
+// goroutine reads once a wake, as a file's Read would (the next call finds
+// the queue empty and waits); catchUp reads until the queue is empty.
+func (n *inotify) readQueued(fd int) (got bool, err error) {
+	for {
+		m, err := unix.Read(fd, n.buf[:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false, nil
+		case err != nil:
+			return false, err
+		case m <= 0:
+			return false, nil
+		}
+		n.record(n.buf[:m])
+		return true, nil
+	}
+}
+
+// record counts the events in buf. Called with mu held.
+func (n *inotify) record(buf []byte) {
 	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
 		ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 		off += unix.SizeofInotifyEvent + int(ev.Len)

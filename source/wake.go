@@ -3,6 +3,7 @@ package source
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -19,7 +20,9 @@ import (
 //     /var/log/containers) has that directory watched too, while needed.
 //   - Every Safety (1 s) every file is looked at anyway. When that look
 //     finds new bytes no event announced, and no event for the file comes
-//     by the next safety look, events do not arrive for that file (NFS and
+//     by the next safety look (counting those the kernel holds that the
+//     reading goroutine, unscheduled on a busy machine, has not read yet),
+//     events do not arrive for that file (NFS and
 //     other network filesystems, some overlay and FUSE mounts): it and
 //     every file in its directory are polled every Poll from then on,
 //     which is logged once per directory. A file whose watch cannot be
@@ -66,6 +69,10 @@ type notifier interface {
 	take() (changed map[int]bool, all bool)
 	// seen counts the events a watch saw.
 	seen(wd int) uint64
+	// catchUp counts the events the kernel has sent and the notifier has
+	// not read yet (its reader unscheduled on a busy machine), so that a
+	// file whose events were only late is not taken for one that has none.
+	catchUp()
 	close() error
 }
 
@@ -406,6 +413,10 @@ func (f *Follower) looked(t *tailer, read bool) {
 // judgeSuspects polls the files that read bytes no event announced, when
 // no event for them has come since: events do not arrive for them.
 func (f *Follower) judgeSuspects() {
+	if !slices.ContainsFunc(f.tailers, func(t *tailer) bool { return t.suspect }) {
+		return
+	}
+	f.events.catchUp()
 	for _, t := range f.tailers {
 		if !t.suspect {
 			continue

@@ -96,19 +96,30 @@ func followWith(t *testing.T, opt Options, setup func(*Follower)) (*collector, c
 // waitLines waits until n distinct lines have been seen.
 func (c *collector) waitLines(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		got := len(c.lines)
-		c.mu.Unlock()
-		if got >= n {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	if c.linesWithin(n, 15*time.Second) {
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t.Fatalf("saw %d distinct lines, want %d", len(c.lines), n)
+}
+
+// linesWithin waits up to d for n distinct lines, and reports whether they
+// came.
+func (c *collector) linesWithin(n int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		c.mu.Lock()
+		got := len(c.lines)
+		c.mu.Unlock()
+		if got >= n {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // checkExactlyOnce asserts lines 0..n-1 each arrived once, and nothing else.

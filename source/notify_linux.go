@@ -43,7 +43,8 @@ type inotify struct {
 	buf     [64 << 10]byte // read into under mu
 	changed map[int]bool
 	counts  map[int]uint64
-	all     bool // the queue overflowed: events were lost
+	gone    []int // watches the kernel removed since the last dropped
+	all     bool  // the queue overflowed: events were lost
 }
 
 func newNotifier() (notifier, error) { return newInotify(nil) }
@@ -135,6 +136,14 @@ func (n *inotify) take() (map[int]bool, bool) {
 	all := n.all
 	n.all = false
 	return changed, all
+}
+
+func (n *inotify) dropped() []int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	gone := n.gone
+	n.gone = nil
+	return gone
 }
 
 func (n *inotify) seen(wd int) uint64 {
@@ -233,7 +242,12 @@ func (n *inotify) record(buf []byte) {
 			continue
 		}
 		if ev.Mask&unix.IN_IGNORED != 0 {
-			continue // the watch is gone; its last events came before
+			// The watch is gone (its file or directory deleted, its
+			// filesystem unmounted, or unwatch); its last events came
+			// before.
+			n.gone = append(n.gone, int(ev.Wd))
+			delete(n.counts, int(ev.Wd))
+			continue
 		}
 		n.changed[int(ev.Wd)] = true
 		n.counts[int(ev.Wd)]++

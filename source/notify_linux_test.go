@@ -101,3 +101,51 @@ func TestFollowEventsHeldBackAreStillEvents(t *testing.T) {
 		t.Errorf("the events were held back, not missing, yet the follower fell back to polling:\n%s", logs.String())
 	}
 }
+
+// A pattern's directory deleted and made again under the same name is a
+// new directory: the kernel dropped the old one's watch (IN_IGNORED), and
+// the new one must be watched once it is there, or every new file in it
+// waits for a safety look that has backed off (up to SafetyMax, 10 s by
+// default), from then on.
+func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
+	t.Parallel()
+	if _, err := newNotifier(); err != nil {
+		t.Skip("no file events here:", err)
+	}
+	dir := filepath.Join(t.TempDir(), "logs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := newWriter(t, filepath.Join(dir, "a.log"), "l")
+	a.write(2)
+	// Rescans come with safety looks, as by default (both 1 s).
+	opt := Options{Patterns: []string{filepath.Join(dir, "*.log")}, Poll: time.Hour, Safety: 50 * time.Millisecond,
+		SafetyMax: time.Hour, Rescan: 50 * time.Millisecond}
+	c, _, _ := follow(t, opt)
+	c.waitLines(t, 2)
+	// The safety look backs off (50 ms doubling) to 1.6 s by now, past
+	// what the new file below is given.
+	time.Sleep(1600 * time.Millisecond)
+	a.close()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a = newWriter(t, filepath.Join(dir, "a.log"), "l")
+	a.next = 2
+	a.write(2)
+	c.waitLines(t, 4)
+	// A new file in the new directory: its watch announces it.
+	b := newWriter(t, filepath.Join(dir, "b.log"), "l")
+	b.next = 4
+	b.write(2)
+	const within = 2 * time.Second
+	if !c.linesWithin(6, within) {
+		t.Fatalf("a new file's lines were not read within %v: the directory made again is not watched", within)
+	}
+	a.close()
+	b.close()
+	c.checkInOrder(t, "l", 0, 6)
+}

@@ -18,6 +18,8 @@ import (
 //     the patterns again: a name came or went (rotation, a new file). A
 //     path that is a symbolic link into another directory (Kubernetes'
 //     /var/log/containers) has that directory watched too, while needed.
+//     A directory deleted loses its watch (the kernel says so); one made
+//     again under the name is watched at the rescan that finds it.
 //   - Every Safety (1 s) every file is looked at anyway. When that look
 //     finds new bytes no event announced, and no event for the file comes
 //     by the next safety look (counting those the kernel holds that the
@@ -67,6 +69,10 @@ type notifier interface {
 	// take returns the watches that saw events since the last take, and
 	// whether events may have been lost (then everything changed).
 	take() (changed map[int]bool, all bool)
+	// dropped returns the watches the kernel removed since the last call:
+	// their directory or file was deleted, or its filesystem unmounted
+	// (and those unwatch removed, which the follower no longer knows).
+	dropped() []int
 	// seen counts the events a watch saw.
 	seen(wd int) uint64
 	// catchUp counts the events the kernel has sent and the notifier has
@@ -306,10 +312,13 @@ func (f *Follower) unwatchTarget(t *tailer) {
 // unwatch drops an ended tailer's watch when no other tailer reads its
 // file (after a copytruncate two tailers share the inode).
 func (f *Follower) unwatch(t *tailer) {
-	if f.events == nil || t.wd < 0 {
+	if f.events == nil {
 		return
 	}
 	f.unwatchTarget(t)
+	if t.wd < 0 {
+		return
+	}
 	f.watchRefs[t.wd]--
 	if f.watchRefs[t.wd] <= 0 {
 		delete(f.watchRefs, t.wd)
@@ -334,6 +343,9 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 	// shorter), not at a timer of their own: one wake a second when idle.
 	rescan = safety && f.opt.Rescan >= f.opt.Safety
 	changed, all := f.events.take()
+	if f.forgetDropped(now) {
+		rescan = true
+	}
 	f.prove(changed)
 	poll := f.pollDue(now)
 	for wd := range changed {
@@ -391,6 +403,41 @@ func (f *Follower) markTailer(t *tailer, now time.Time, changed map[int]bool, al
 	if !t.drainAt.IsZero() && !now.Before(t.drainAt) {
 		t.due = true
 	}
+}
+
+// forgetDropped forgets the watches the kernel removed, and reports
+// whether a directory's was among them. A directory deleted and made again
+// under its name is a new directory the old watch does not see: kept, it
+// would count as watched, the safety look would back off, and every new
+// file there would wait for it. Forgotten, the directory is watched again
+// at the rescan that finds it, at Safety meanwhile. A file's watch is
+// removed while the file is open only when its filesystem is unmounted:
+// the file is then looked at by safety looks alone.
+func (f *Follower) forgetDropped(now time.Time) (dirGone bool) {
+	for _, wd := range f.events.dropped() {
+		if _, ok := f.watchDirs[wd]; ok {
+			delete(f.watchDirs, wd)
+			for name, w := range f.dirWatch {
+				if w == wd {
+					delete(f.dirWatch, name)
+					delete(f.proven, name)
+				}
+			}
+			dirGone = true
+		}
+		if _, ok := f.watchRefs[wd]; ok {
+			delete(f.watchRefs, wd)
+			for _, t := range f.tailers {
+				if t.wd == wd {
+					t.wd, t.due = -1, true
+				}
+			}
+		}
+	}
+	if dirGone {
+		f.safetyBack(now)
+	}
+	return dirGone
 }
 
 // dirChanged says whether the watch of dir saw events.

@@ -78,6 +78,7 @@ func (deafNotifier) changes() <-chan struct{}   { return nil }
 func (deafNotifier) take() (map[int]bool, bool) { return nil, false }
 func (deafNotifier) seen(int) uint64            { return 0 }
 func (deafNotifier) catchUp()                   {}
+func (deafNotifier) dropped() []int             { return nil }
 
 // A filesystem that sends no events is not a local one.
 func (deafNotifier) eventsArrive(string) bool { return false }

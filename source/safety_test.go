@@ -39,23 +39,27 @@ func TestFollowSafetyLookBacksOff(t *testing.T) {
 		local   bool // the directory is on a local filesystem
 		// elsewhere: the file is not (a symbolic link to NFS).
 		elsewhere bool
+		// linked: the file is a symbolic link to a file in another
+		// directory, as Kubernetes' /var/log/containers/*.log are.
+		linked bool
 		// after, when set, happens after the fifth look (looked's clock is
 		// the real one: the next look is then a Safety from now).
 		after func(f *Follower, tl *tailer, now time.Time)
 		want  []time.Duration // the waits between looks
 	}{
-		{"events seen", "app.log", true, false, false, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
-		{"no event ever seen", "app.log", false, false, false, nil, []time.Duration{s, s, s, s, s, s, s}},
-		{"no event seen, a local filesystem", "app.log", false, true, false, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
-		{"no event seen, a local directory, the file elsewhere", "app.log", false, true, true, nil, []time.Duration{s, s, s, s, s, s, s}},
-		{"an event seen, a local directory, the file elsewhere", "app.log", true, true, true, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
-		{"a glob in the directory, a local filesystem", "*/app.log", false, true, false, nil, []time.Duration{s, s, s, s, s, s, s}},
-		{"a glob in the directory", "*/app.log", true, false, false, nil, []time.Duration{s, s, s, s, s, s, s}},
-		{"a look reads bytes no event announced", "app.log", true, false, false, func(f *Follower, tl *tailer, now time.Time) {
+		{"events seen", "app.log", true, false, false, false, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
+		{"no event ever seen", "app.log", false, false, false, false, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"no event seen, a local filesystem", "app.log", false, true, false, false, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
+		{"no event seen, a local directory, the file elsewhere", "app.log", false, true, true, false, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"an event seen, a local directory, the file elsewhere", "app.log", true, true, true, false, nil, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, 10 * s, 10 * s}},
+		{"an event for a file linked from a directory elsewhere: that directory not proven", "app.log", true, false, false, true, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"a glob in the directory, a local filesystem", "*/app.log", false, true, false, false, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"a glob in the directory", "*/app.log", true, false, false, false, nil, []time.Duration{s, s, s, s, s, s, s}},
+		{"a look reads bytes no event announced", "app.log", true, false, false, false, func(f *Follower, tl *tailer, now time.Time) {
 			tl.unannounced = true
 			f.looked(tl, true)
 		}, []time.Duration{2 * s, 4 * s, 8 * s, 10 * s, 10 * s, s, s}}, // judged: polled
-		{"a file where no event was seen", "*.log", true, false, false, func(f *Follower, _ *tailer, now time.Time) {
+		{"a file where no event was seen", "*.log", true, false, false, false, func(f *Follower, _ *tailer, now time.Time) {
 			nt := &tailer{path: filepath.Join(filepath.Dir(f.opt.Patterns[0]), "..", "other", "b.log"), wakeState: wakeState{wd: 3}}
 			f.tailers = append(f.tailers, nt)
 			f.safetyBack(now)
@@ -71,7 +75,7 @@ func TestFollowSafetyLookBacksOff(t *testing.T) {
 			if _, err := f.watchDir(dir); err != nil {
 				t.Fatal(err)
 			}
-			tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1, localFile: tt.local && !tt.elsewhere}}
+			tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1, localFile: tt.local && !tt.elsewhere, linked: tt.linked}}
 			f.tailers = []*tailer{tl}
 			now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 			f.safetyEvery, f.nextSafety = s, now.Add(s)
@@ -219,6 +223,9 @@ func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
 	wd, watched := f.dirWatch[realPod]
 	if !watched || old.targetDir != realPod || !f.dirChanged(map[int]bool{wd: true}, cur.targetDir) {
 		t.Fatalf("the link's target directory %s is not watched for it: %v", realPod, f.dirWatch)
+	}
+	if !old.linked || !cur.linked {
+		t.Error("a link into another directory is not marked linked: its events would prove the link's directory")
 	}
 	f.unwatch(old)
 	if n.removed[wd] {

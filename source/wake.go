@@ -24,8 +24,8 @@ import (
 //     finds new bytes no event announced, and no event for the file comes
 //     by the next safety look (counting those the kernel holds that the
 //     reading goroutine, unscheduled on a busy machine, has not read yet),
-//     events do not arrive for that file (NFS and
-//     other network filesystems, some overlay and FUSE mounts): it and
+//     events do not arrive for that file (NFS and other network
+//     filesystems, some overlay and FUSE mounts): it and
 //     every file in its directory are polled every Poll from then on,
 //     which is logged once per directory. A file whose watch cannot be
 //     added (out of inotify watches) is polled from the start.
@@ -35,7 +35,9 @@ import (
 //     but for stores through a shared mapping, which the safety look
 //     finds; a file's own filesystem counts, as a symbolic link in a local
 //     directory may name a file on NFS), and its directory has had events
-//     or is local too, and every pattern's directory is watched, the
+//     (a linked file's own events do not count: the other way round, a
+//     local file may be linked from an NFS directory) or is local too,
+//     and every pattern's directory is watched, the
 //     safety look backs off, doubling its wait up to SafetyMax (10 s): an
 //     idle watch then wakes every 10 s, not every second. Without the
 //     local filesystems, a file never written since the start kept an
@@ -103,6 +105,9 @@ type wakeState struct {
 	// directory's being on one does not say so: a symbolic link in an ext4
 	// directory may name a file on NFS. eventSeen: an event came for it.
 	localFile, eventSeen bool
+	// linked: its path is a symbolic link to a file in another
+	// directory, so its events say nothing of the link's directory.
+	linked bool
 }
 
 // startEvents opens the notifier, or leaves the follower polling.
@@ -132,7 +137,7 @@ func (f *Follower) stopEvents() {
 // watch adds the watches a new tailer needs: its file's, and its
 // directory's. Where one cannot be added the file is polled.
 func (f *Follower) watch(t *tailer) {
-	t.wd, t.due, t.checkPath, t.eventSeen = -1, true, true, false
+	t.wd, t.due, t.checkPath, t.eventSeen, t.linked = -1, true, true, false, false
 	if f.events == nil {
 		return
 	}
@@ -190,7 +195,9 @@ func (f *Follower) mayBackOff() bool {
 }
 
 // prove notes the directories events were seen in: a file's or the
-// directory's own watch.
+// directory's own watch. A linked file's events prove only itself: a
+// local file linked from an NFS directory says nothing of the files
+// another machine makes there.
 func (f *Follower) prove(changed map[int]bool) {
 	for wd := range changed {
 		if dir, ok := f.watchDirs[wd]; ok {
@@ -199,7 +206,9 @@ func (f *Follower) prove(changed map[int]bool) {
 	}
 	for _, t := range f.tailers {
 		if t.wd >= 0 && changed[t.wd] {
-			f.proven[filepath.Dir(t.path)] = true
+			if !t.linked {
+				f.proven[filepath.Dir(t.path)] = true
+			}
 			t.eventSeen = true
 		}
 	}
@@ -259,6 +268,7 @@ func (f *Follower) watchTarget(t *tailer, dir string) {
 	if realDir, err := filepath.EvalSymlinks(dir); err != nil || realDir == target {
 		return
 	}
+	t.linked = true
 	if _, err := f.watchDir(target); err != nil {
 		return // the safety look still finds the new file
 	}

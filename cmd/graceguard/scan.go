@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
@@ -101,13 +102,21 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	}
 	stdout, flush := alertsOut(o.io.out, anyStream(inputs))
 	out := sinks.NewWriter(stdout, outOpt)
+	var deliverFailed atomic.Bool
+	deliver := func(ctx context.Context, group []alert.Alert) error {
+		err := out.Send(ctx, group)
+		if err != nil {
+			deliverFailed.Store(true)
+		}
+		return err
+	}
 	// Restored once the summary is out: turning the usual pacing back on
 	// with the heap over its goal starts a cycle, which would be wasted.
 	defer batchGC(total)()
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location:    loc,
 		LoadRules:   func() (*rules.Set, error) { return compileRules(ruleFiles) },
-		Deliver:     out.Send,
+		Deliver:     deliver,
 		Progress:    &done,
 		Geo:         geoLookup(geoDB),
 		Attribution: attribute.Options{Proxies: proxies},
@@ -129,7 +138,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		scanErr = errors.Join(scanErr, fmt.Errorf("write alerts: %w", flushErr))
 	}
 	if !o.quiet {
-		writeSummary(o.io.errOut, len(inputs), sum)
+		writeSummary(o.io.errOut, len(inputs), sum, deliverFailed.Load() || flushErr != nil)
 	} else {
 		writeNothingJudged(o.io.errOut, sum)
 	}

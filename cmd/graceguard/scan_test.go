@@ -351,6 +351,9 @@ func TestScanReportsAFailedWriteOfItsAlerts(t *testing.T) {
 	if !strings.Contains(errOut.String(), "graceguard: scanned 1 file") {
 		t.Errorf("no summary before the error:\n%s", errOut.String())
 	}
+	if !strings.Contains(errOut.String(), "judged, not all written: writing them failed") {
+		t.Errorf("the summary counts the alerts as if they were written:\n%s", errOut.String())
+	}
 }
 
 type failingWriter struct{}

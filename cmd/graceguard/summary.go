@@ -15,7 +15,9 @@ import (
 	"github.com/graceguard/graceguard/pipeline"
 )
 
-func writeSummary(w io.Writer, files int, s pipeline.Summary) {
+// writeSummary writes what a scan read and judged; unwritten says writing
+// the alerts failed, so that their count is not read as alerts delivered.
+func writeSummary(w io.Writer, files int, s pipeline.Summary, unwritten bool) {
 	secs := s.Elapsed.Seconds()
 	rate := 0.0
 	if secs > 0 {
@@ -38,14 +40,14 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary) {
 		}
 		fmt.Fprintf(&b, " %s %s", k, commas(s.Events[k]))
 	}
-	summaryAlerts(&b, s)
+	summaryAlerts(&b, s, unwritten)
 	summaryNotes(&b, s)
 	io.WriteString(w, b.String())
 }
 
 // summaryAlerts writes the alerts line, what the rules held back or failed
 // at, and where to look next.
-func summaryAlerts(b *strings.Builder, s pipeline.Summary) {
+func summaryAlerts(b *strings.Builder, s pipeline.Summary, unwritten bool) {
 	b.WriteString("\n  alerts")
 	if len(s.Alerts) == 0 {
 		b.WriteString(" none")
@@ -65,6 +67,9 @@ func summaryAlerts(b *strings.Builder, s pipeline.Summary) {
 	}
 	if throttled > 0 {
 		fmt.Fprintf(b, " (%s more held back by the rules' throttle: one alert per rule and user per window)", commas(throttled))
+	}
+	if unwritten && len(s.Alerts) > 0 {
+		b.WriteString("; judged, not all written: writing them failed (below)")
 	}
 	b.WriteByte('\n')
 	if len(s.Alerts) > 0 {

@@ -40,7 +40,7 @@ func TestSummary(t *testing.T) {
 		Alerts:    map[string]int64{"reuse-new-ip": 2, "reuse-ip-mismatch": 3},
 		Throttled: map[string]int64{"reuse-ip-mismatch": 4},
 		Elapsed:   100 * time.Millisecond,
-	})
+	}, false)
 	want := "graceguard: scanned 2 files, 123.5 MB in 100ms (1,234 MB/s)\n" +
 		"  lines 1,234,567, records 1,200,000, parse errors 3, cut 1\n" +
 		"  events grace_reuse 12 token_ok 0 token_fail 0 login 0 other 1,199,988\n" +
@@ -52,7 +52,7 @@ func TestSummary(t *testing.T) {
 	buf.Reset()
 	at := attribute.Stats{UnattributedReuses: 3, Unattributed: map[netip.Addr]int64{netip.MustParseAddr("10.1.67.12"): 5}}
 	at.Outcomes[parser.AttrUnattributed], at.Outcomes[parser.AttrDirect] = 5, 2
-	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, Attribution: at})
+	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, Attribution: at}, false)
 	for _, want := range []string{
 		"clients: joined 0, ambiguous 0, unattributed 5, direct 2",
 		"note: 3 grace reuses came through a proxy (10.1.67.12) whose access log was not given",

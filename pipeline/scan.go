@@ -209,8 +209,13 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	} else {
 		stage := startDetect(ctx, det, opt.detectBatch, ready)
 		for _, src := range sources {
-			if b, ok := src.(*blockSource); ok {
-				b.quit = stage.failed
+			switch src := src.(type) {
+			case *blockSource:
+				src.quit = stage.failed
+			case *scannerSource:
+				if src.stream != nil {
+					src.stream.quit = stage.failed
+				}
 			}
 		}
 		err = merge(ctx, sources, attributed(attr, stage.observe))
@@ -324,7 +329,12 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions) eventSource {
 		b.abandonable = !canMap && b.freeBuffers == nil
 		return b
 	}
-	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
+	if canMap {
+		return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
+	}
+	stream := newQuitReader(ctx, in.R)
+	return &scannerSource{readerCounts: counts, loc: opt.Location, progress: opt.Progress, stream: stream,
+		sc: parser.NewScanner(io.MultiReader(bytes.NewReader(head), stream))}
 }
 
 type errReader struct{ err error }
@@ -339,6 +349,9 @@ type scannerSource struct {
 	next     parser.Event
 	progress *atomic.Int64
 	reported int64
+	// stream, for an input that is no file, lets its reading be given up
+	// when the Detector fails (Scan sets its quit).
+	stream *quitReader
 }
 
 func (s *scannerSource) advance() bool {

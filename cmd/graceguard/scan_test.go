@@ -457,6 +457,40 @@ func TestScanOfAStreamStopsAtAFailedWrite(t *testing.T) {
 	}
 }
 
+// The same with a stream in the container runtime's format (kubectl logs
+// of a pod read through the node's files, or crictl logs), which is read
+// record by record, not in blocks: the stream stops after the Detector's
+// first batch, whose first alert fails, and stays open.
+func TestScanOfACRIStreamStopsAtAFailedWrite(t *testing.T) {
+	t.Parallel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	var cri strings.Builder
+	for line := range strings.Lines(replayLog(400)) { // 1,200 events: one batch of 1,024 and some
+		cri.WriteString("2026-11-23T10:00:00.000000000Z stdout F " + line)
+	}
+	go io.WriteString(w, cri.String())
+	var errOut lockedBuilder
+	cmd := newRootCmd(r, failingWriter{}, &errOut)
+	cmd.SetArgs([]string{"scan", "-q", "-"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	select {
+	case err := <-done:
+		if code := exitCode(&errOut, err); code != exitRuntime || !strings.Contains(errOut.String(), "disk full") {
+			t.Errorf("exit %d, stderr:\n%s", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		w.Close()
+		<-done
+		t.Fatal("the scan waited for more of the stream after its alerts could not be written")
+	}
+}
+
 // lockedBuilder is a strings.Builder one goroutine writes while another
 // reads; wrote, when not nil, is signalled after each write.
 type lockedBuilder struct {

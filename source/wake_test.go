@@ -168,8 +168,15 @@ func TestFollowEventsKeepEvents(t *testing.T) {
 	}
 	w.close()
 	c.checkInOrder(t, "l", 0, 60)
+	checkNotPolled(t, &logs, "events arrived")
+}
+
+// checkNotPolled fails the test when the follower's log says it fell back
+// to polling; why says why it should not have.
+func checkNotPolled(t *testing.T, logs *testsync.Buffer, why string) {
+	t.Helper()
 	if strings.Contains(logs.String(), "polling") {
-		t.Errorf("events arrived, yet the follower fell back to polling:\n%s", logs.String())
+		t.Errorf("%s, yet the follower fell back to polling:\n%s", why, logs.String())
 	}
 }
 

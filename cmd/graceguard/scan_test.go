@@ -430,64 +430,48 @@ func TestScanReportsAFailedWriteOnce(t *testing.T) {
 // be written, and says so, instead of reading on until the stream ends.
 func TestScanOfAStreamStopsAtAFailedWrite(t *testing.T) {
 	t.Parallel()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	// About 1.5 MiB: the reader's first block is judged (and its first
-	// alert fails to be written) while the reader waits for the rest of
-	// its second, which never comes.
-	go io.WriteString(w, replayLog(2300))
-	var errOut lockedBuilder
-	cmd := newRootCmd(r, failingWriter{}, &errOut)
-	cmd.SetArgs([]string{"scan", "-q", "-"})
-	done := make(chan error, 1)
-	go func() { done <- cmd.Execute() }()
-	select {
-	case err := <-done:
-		if code := exitCode(&errOut, err); code != exitRuntime || !strings.Contains(errOut.String(), "disk full") {
-			t.Errorf("exit %d, stderr:\n%s", code, errOut.String())
-		}
-	case <-time.After(30 * time.Second):
-		w.Close()
-		<-done
-		t.Fatal("the scan read on after its alerts could not be written")
-	}
-}
-
-// The same with a stream in the container runtime's format (kubectl logs
-// of a pod read through the node's files, or crictl logs), which is read
-// record by record, not in blocks: the stream stops after the Detector's
-// first batch, whose first alert fails, and stays open.
-func TestScanOfACRIStreamStopsAtAFailedWrite(t *testing.T) {
-	t.Parallel()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
 	var cri strings.Builder
-	for line := range strings.Lines(replayLog(400)) { // 1,200 events: one batch of 1,024 and some
+	for line := range strings.Lines(replayLog(400)) {
 		cri.WriteString("2026-11-23T10:00:00.000000000Z stdout F " + line)
 	}
-	go io.WriteString(w, cri.String())
-	var errOut lockedBuilder
-	cmd := newRootCmd(r, failingWriter{}, &errOut)
-	cmd.SetArgs([]string{"scan", "-q", "-"})
-	done := make(chan error, 1)
-	go func() { done <- cmd.Execute() }()
-	select {
-	case err := <-done:
-		if code := exitCode(&errOut, err); code != exitRuntime || !strings.Contains(errOut.String(), "disk full") {
-			t.Errorf("exit %d, stderr:\n%s", code, errOut.String())
-		}
-	case <-time.After(30 * time.Second):
-		w.Close()
-		<-done
-		t.Fatal("the scan waited for more of the stream after its alerts could not be written")
+	tests := []struct {
+		name, stream string
+	}{
+		// About 1.5 MiB: the reader's first block is judged (and its
+		// first alert fails to be written) while the reader waits for
+		// the rest of its second, which never comes.
+		{"plain, read in blocks", replayLog(2300)},
+		// The container runtime's format (crictl logs, a pod's log file
+		// on the node) is read record by record: 1,200 events, the
+		// Detector's first batch of 1,024 and some, then nothing more.
+		{"CRI, read by records", cri.String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer w.Close()
+			go io.WriteString(w, tt.stream) // and the pipe stays open
+			var errOut lockedBuilder
+			cmd := newRootCmd(r, failingWriter{}, &errOut)
+			cmd.SetArgs([]string{"scan", "-q", "-"})
+			done := make(chan error, 1)
+			go func() { done <- cmd.Execute() }()
+			select {
+			case err := <-done:
+				if code := exitCode(&errOut, err); code != exitRuntime || !strings.Contains(errOut.String(), "disk full") {
+					t.Errorf("exit %d, stderr:\n%s", code, errOut.String())
+				}
+			case <-time.After(30 * time.Second):
+				w.Close()
+				<-done
+				t.Fatal("the scan waited for more of the stream after its alerts could not be written")
+			}
+		})
 	}
 }
 

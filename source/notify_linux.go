@@ -183,13 +183,18 @@ func (n *inotify) read() {
 	}
 }
 
+// catchUpReads bounds one catchUp: 16 reads of 64 KiB, ~65,000 events.
+const catchUpReads = 16
+
 // catchUp records the events the kernel holds now, which the reading
 // goroutine may not have read yet on a busy machine.
 func (n *inotify) catchUp() {
 	n.mu.Lock()
 	var got bool
 	_ = n.raw.Control(func(fd uintptr) {
-		for {
+		// Bounded: writers that keep the queue from ever emptying must not
+		// hold the follower here. Whatever is left is read as usual.
+		for range catchUpReads {
 			more, _ := n.readQueued(int(fd))
 			if !more {
 				return

@@ -99,8 +99,9 @@ func TestFollowEventsHeldBackAreStillEvents(t *testing.T) {
 	checkNotPolled(t, &logs, "the events were held back, not missing")
 }
 
-// A pattern's directory deleted and made again under the same name is a
-// new directory: the kernel dropped the old one's watch (IN_IGNORED), and
+// A pattern's directory deleted (or renamed away) and made again under the
+// same name is a new directory: the old one's watch does not see it (the
+// kernel dropped it, IN_IGNORED, or it went with the old directory), and
 // the new one must be watched once it is there, or every new file in it
 // waits for a safety look that has backed off (up to SafetyMax, 10 s by
 // default), from then on.
@@ -109,40 +110,55 @@ func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 	if _, err := newNotifier(); err != nil {
 		t.Skip("no file events here:", err)
 	}
-	dir := filepath.Join(t.TempDir(), "logs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
+	for _, way := range []struct {
+		name string
+		away func(dir string) error
+	}{
+		{"deleted", os.RemoveAll},
+		{"renamed away", func(dir string) error { return os.Rename(dir, dir+".old") }},
+	} {
+		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "logs")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			a := newWriter(t, filepath.Join(dir, "a.log"), "l")
+			a.write(2)
+			// Rescans come with safety looks, as by default (both 1 s).
+			opt := Options{Patterns: []string{filepath.Join(dir, "*.log")}, Poll: time.Hour, Safety: 50 * time.Millisecond,
+				SafetyMax: time.Hour, Rescan: 50 * time.Millisecond, DrainQuiet: 10 * time.Millisecond}
+			c, _, _ := follow(t, opt)
+			c.waitLines(t, 2)
+			// The safety look backs off (50 ms doubling: looks at 0.05,
+			// 0.15, 0.35, 0.75, 1.55, 3.15, 6.35 s): the next after this
+			// is ~3 s away, past what the new file below is given.
+			time.Sleep(3200 * time.Millisecond)
+			a.close()
+			if err := way.away(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			a = newWriter(t, filepath.Join(dir, "a.log"), "l")
+			a.next = 2
+			a.write(2)
+			c.waitLines(t, 4)
+			// The old a.log is drained by now: the rescan when it ends
+			// does not find the new file below either.
+			time.Sleep(200 * time.Millisecond)
+			// A new file in the new directory: its watch announces it.
+			b := newWriter(t, filepath.Join(dir, "b.log"), "l")
+			b.next = 4
+			b.write(2)
+			const within = 2 * time.Second
+			if !c.linesWithin(6, within) {
+				t.Fatalf("a new file's lines were not read within %v: the directory made again is not watched", within)
+			}
+			a.close()
+			b.close()
+			c.checkInOrder(t, "l", 0, 6)
+		})
 	}
-	a := newWriter(t, filepath.Join(dir, "a.log"), "l")
-	a.write(2)
-	// Rescans come with safety looks, as by default (both 1 s).
-	opt := Options{Patterns: []string{filepath.Join(dir, "*.log")}, Poll: time.Hour, Safety: 50 * time.Millisecond,
-		SafetyMax: time.Hour, Rescan: 50 * time.Millisecond}
-	c, _, _ := follow(t, opt)
-	c.waitLines(t, 2)
-	// The safety look backs off (50 ms doubling) to 1.6 s by now, past
-	// what the new file below is given.
-	time.Sleep(1600 * time.Millisecond)
-	a.close()
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	a = newWriter(t, filepath.Join(dir, "a.log"), "l")
-	a.next = 2
-	a.write(2)
-	c.waitLines(t, 4)
-	// A new file in the new directory: its watch announces it.
-	b := newWriter(t, filepath.Join(dir, "b.log"), "l")
-	b.next = 4
-	b.write(2)
-	const within = 2 * time.Second
-	if !c.linesWithin(6, within) {
-		t.Fatalf("a new file's lines were not read within %v: the directory made again is not watched", within)
-	}
-	a.close()
-	b.close()
-	c.checkInOrder(t, "l", 0, 6)
 }

@@ -268,3 +268,87 @@ func TestWatchTargetKeepsAPatternsWatchOfTheSameDirectory(t *testing.T) {
 		t.Errorf("the pattern's directory lost its watch with the link's tailer: removed %v, watches %v", n.removed, f.watchDirs)
 	}
 }
+
+// dropNotifier is a dirNotifier whose kernel removes watches: gone is what
+// dropped returns next, and all says the queue overflowed.
+type dropNotifier struct {
+	*dirNotifier
+	gone []int
+	all  bool
+}
+
+func (n *dropNotifier) dropped() []int {
+	g := n.gone
+	n.gone = nil
+	return g
+}
+
+func (n *dropNotifier) take() (map[int]bool, bool) {
+	c, all := n.next, n.all
+	n.next, n.all = nil, false
+	return c, all
+}
+
+// A directory's watch that ends (deleted, renamed away, or its end lost
+// with a full queue) is forgotten, after its last events woke its files;
+// the rescan that follows watches the directory its name holds now.
+func TestFollowForgetsADirectorysEndedWatch(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// end scripts the end: the directory's last events, its
+		// IN_IGNORED, or an overflow, and what its name holds after.
+		end func(n *dropNotifier, dir string, wd int)
+	}{
+		{"deleted, its last events and its end in one read", func(n *dropNotifier, dir string, wd int) {
+			n.next, n.gone = map[int]bool{wd: true}, []int{wd}
+			delete(n.wds, dir)
+		}},
+		{"renamed away and made again", func(n *dropNotifier, dir string, wd int) {
+			n.next = map[int]bool{wd: true} // IN_MOVE_SELF; the watch stays on the old one
+			n.wds[dir] = 500
+		}},
+		{"made again, its end lost in an overflow", func(n *dropNotifier, dir string, wd int) {
+			n.all = true
+			n.wds[dir] = 500
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir, err := filepath.EvalSymlinks(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := &dropNotifier{dirNotifier: newDirNotifier()}
+			f := New(Options{Patterns: []string{filepath.Join(dir, "*.log")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
+			f.events = n
+			wd, err := f.watchDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1, localFile: true}}
+			f.tailers = []*tailer{tl}
+			now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+			f.safetyEvery, f.nextSafety = 8*time.Second, now.Add(8*time.Second)
+			tt.end(n, dir, wd)
+			rescan := f.markDue(now.Add(time.Millisecond))
+			if !tl.checkPath {
+				t.Error("the directory's last events did not send its file to look at its path")
+			}
+			if w, still := f.dirWatch[dir]; still || !rescan {
+				t.Fatalf("the ended watch %d is still the directory's (%d, %v), rescan %v", wd, w, still, rescan)
+			}
+			if !f.nextSafety.Before(now.Add(2 * time.Second)) {
+				t.Errorf("next safety look at %v: the directory unwatched should bring it back to Safety", f.nextSafety.Sub(now))
+			}
+			if _, ok := n.wds[dir]; !ok {
+				n.wds[dir] = 500 // made again
+			}
+			f.watchPatternDirs()
+			if got := f.dirWatch[dir]; got != n.wds[dir] || f.watchDirs[got] != dir {
+				t.Errorf("after the rescan the directory's watch is %d, want %d", got, n.wds[dir])
+			}
+		})
+	}
+}

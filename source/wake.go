@@ -18,8 +18,8 @@ import (
 //     the patterns again: a name came or went (rotation, a new file). A
 //     path that is a symbolic link into another directory (Kubernetes'
 //     /var/log/containers) has that directory watched too, while needed.
-//     A directory deleted loses its watch (the kernel says so); one made
-//     again under the name is watched at the rescan that finds it.
+//     A directory deleted or renamed away loses its watch; one made again
+//     under the name is watched at the rescan that finds it.
 //   - Every Safety (1 s) every file is looked at anyway. When that look
 //     finds new bytes no event announced, and no event for the file comes
 //     by the next safety look (counting those the kernel holds that the
@@ -353,9 +353,6 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 	// shorter), not at a timer of their own: one wake a second when idle.
 	rescan = safety && f.opt.Rescan >= f.opt.Safety
 	changed, all := f.events.take()
-	if f.forgetDropped(now) {
-		rescan = true
-	}
 	f.prove(changed)
 	poll := f.pollDue(now)
 	for wd := range changed {
@@ -365,6 +362,12 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 	}
 	for _, t := range f.tailers {
 		f.markTailer(t, now, changed, all, safety, poll)
+	}
+	// After the changes are taken: a directory's last events (a file in it
+	// deleted, the directory itself) come with the news of its watch's end.
+	gone := append(f.events.dropped(), f.replacedDirWatches(changed, all)...)
+	if f.forgetDropped(now, gone) {
+		rescan = true
 	}
 	return rescan || all
 }
@@ -415,16 +418,18 @@ func (f *Follower) markTailer(t *tailer, now time.Time, changed map[int]bool, al
 	}
 }
 
-// forgetDropped forgets the watches the kernel removed, and reports
-// whether a directory's was among them. A directory deleted and made again
-// under its name is a new directory the old watch does not see: kept, it
+// forgetDropped forgets the watches in gone (the kernel removed them, or
+// their directory's name holds another directory now), and reports
+// whether a directory's was among them. A directory deleted (or renamed)
+// and made again under its name is a new directory the old watch does not
+// see: kept, it
 // would count as watched, the safety look would back off, and every new
 // file there would wait for it. Forgotten, the directory is watched again
 // at the rescan that finds it, at Safety meanwhile. A file's watch is
 // removed while the file is open only when its filesystem is unmounted:
 // the file is then looked at by safety looks alone.
-func (f *Follower) forgetDropped(now time.Time) (dirGone bool) {
-	for _, wd := range f.events.dropped() {
+func (f *Follower) forgetDropped(now time.Time, gone []int) (dirGone bool) {
+	for _, wd := range gone {
 		if _, ok := f.watchDirs[wd]; ok {
 			delete(f.watchDirs, wd)
 			for name, w := range f.dirWatch {
@@ -433,6 +438,9 @@ func (f *Follower) forgetDropped(now time.Time) (dirGone bool) {
 					delete(f.proven, name)
 				}
 			}
+			// A directory renamed away keeps its watch: not needed by
+			// any name now. (The kernel's own are gone already.)
+			f.events.unwatch(wd)
 			dirGone = true
 		}
 		if _, ok := f.watchRefs[wd]; ok {
@@ -448,6 +456,31 @@ func (f *Follower) forgetDropped(now time.Time) (dirGone bool) {
 		f.safetyBack(now)
 	}
 	return dirGone
+}
+
+// replacedDirWatches returns the watches of the directories that saw
+// events (all of them when events were lost) that no longer watch the
+// directory their name holds: it was renamed away, or deleted (its
+// IN_IGNORED may be among the events a full queue lost), and maybe made
+// again. Adding a watch to a directory already watched hands back its
+// watch, so each name is asked again; a new watch is dropped again at
+// once, the rescan adding it back for a pattern's directory.
+func (f *Follower) replacedDirWatches(changed map[int]bool, all bool) []int {
+	var stale []int
+	for name, wd := range f.dirWatch {
+		if !all && !changed[wd] {
+			continue
+		}
+		nwd, err := f.events.watchDir(name)
+		if err == nil && nwd == wd {
+			continue
+		}
+		if _, known := f.watchDirs[nwd]; err == nil && !known {
+			f.events.unwatch(nwd)
+		}
+		stale = append(stale, wd)
+	}
+	return stale
 }
 
 // dirChanged says whether the watch of dir saw events.

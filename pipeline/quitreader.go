@@ -45,6 +45,9 @@ func newQuitReader(ctx context.Context, r io.Reader) *quitReader {
 }
 
 func (q *quitReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	if !q.started {
 		q.started = true
 		q.free <- make([]byte, quitReadSize)
@@ -54,13 +57,15 @@ func (q *quitReader) Read(p []byte) (int, error) {
 	if q.cur.off == q.cur.n && q.cur.err == nil {
 		if q.cur.buf != nil {
 			q.free <- q.cur.buf
+			q.cur.buf = nil
 		}
+		// Given up, the reader stays given up: cur.err says so from now on.
 		select {
 		case q.cur = <-q.chunks:
 		case <-q.quit:
-			return 0, errGivenUp
+			q.cur = chunk{err: errGivenUp}
 		case <-q.ctx.Done():
-			return 0, q.ctx.Err()
+			q.cur = chunk{err: q.ctx.Err()}
 		}
 	}
 	n := copy(p, q.cur.buf[q.cur.off:q.cur.n])

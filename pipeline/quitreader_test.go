@@ -84,3 +84,53 @@ func TestQuitReaderGivesUpAWaitingRead(t *testing.T) {
 		})
 	}
 }
+
+// eofWith returns its bytes and io.EOF in one read, as some readers do.
+type eofWith struct{ s string }
+
+func (e eofWith) Read(p []byte) (int, error) { return copy(p, e.s), io.EOF }
+
+// Given up, a quitReader stays given up, however often it is read; an
+// empty read reads nothing and says nothing of the end.
+func TestQuitReaderAfterTheEnd(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	q := newQuitReader(context.Background(), pr)
+	quit := make(chan struct{})
+	q.quit = quit
+	go pw.Write([]byte("first\n"))
+	buf := make([]byte, 64)
+	if _, err := q.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	close(quit)
+	done := make(chan error)
+	go func() {
+		for range 3 {
+			_, err := q.Read(buf)
+			done <- err
+		}
+	}()
+	for i := range 3 {
+		select {
+		case err := <-done:
+			if !errors.Is(err, errGivenUp) {
+				t.Errorf("read %d after the give-up: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("read %d after the give-up hangs", i)
+		}
+	}
+
+	e := newQuitReader(context.Background(), eofWith{"abc"})
+	if n, err := e.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("first byte: %d, %v", n, err)
+	}
+	if n, err := e.Read(nil); n != 0 || err != nil {
+		t.Errorf("an empty read with 2 bytes unread: %d, %v", n, err)
+	}
+	if got, err := io.ReadAll(e); string(got) != "bc" || err != nil {
+		t.Errorf("the rest: %q, %v", got, err)
+	}
+}

@@ -296,7 +296,9 @@ func liveHeap() runtime.MemStats {
 }
 
 // profileHeap samples one allocation in 4 kB, so that heapSites can say
-// what holds the heap when the test fails, and returns the restore.
+// what holds the heap when the test fails, and returns the restore. What
+// was allocated before it (sampled at the default 512 kB) shows smaller
+// than it is; the alerts the test is about come after.
 func profileHeap() (restore func()) {
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = 4096

@@ -513,10 +513,12 @@ func (s *Scanner) rawLine() ([]byte, int64, bool) {
 				s.lineCut = true
 				s.skip = true
 				return s.take(MaxRecord, MaxRecord), off, true
-			} else if s.eof && n > 0 {
+			} else if s.eof && n > 0 && s.err == nil {
 				s.lineCut = false
 				return s.take(n, n), off, true
 			}
+			// Bytes a read error cut short are no line: the error is
+			// the input's end, reported by Err.
 		}
 		if s.eof || !s.fill() {
 			return nil, 0, false

@@ -173,8 +173,14 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 			n, eof = fill(data, n)
 		}
 		cut := n
-		if !eof {
+		switch {
+		case !eof:
 			cut = cutPoint(data[:n], s.lines)
+		case s.readErr != nil:
+			// Bytes a read error cut short are no line (an address or a
+			// session id cut short would be another one): the input ends
+			// at the last whole line, as the Scanner's does.
+			cut = bytes.LastIndexByte(data[:n], '\n') + 1
 		}
 		carry = append(carry[:0], data[cut:n]...)
 		if !s.submit(ctx, work, &blockJob{data: data[:cut], base: base, buf: buf}) {

@@ -174,6 +174,38 @@ func TestScanReadErrorKeepsTheOthers(t *testing.T) {
 	}
 }
 
+// A read error in the middle of a line ends the input before that line:
+// its bytes cut short (here an address) are not parsed as a whole line,
+// by the block reader (plain logs) or the record Scanner (CRI).
+func TestScanReadErrorCutsNoLine(t *testing.T) {
+	t.Parallel()
+	whole := "[2026-11-23 10:00:00,000][t] INFO  AccessLog - [AzSuccess] - k8sidp - https://x/auth/idp/k8sIdp/token - uid=a,o=T - NONE [1.2.3.4] - [null]\n"
+	cut := whole[:strings.Index(whole, "1.2.3.4")+4] // "… NONE [1.2."
+	for _, tt := range []struct {
+		name, prefix string
+	}{
+		{"plain", ""},
+		{"CRI", "2026-11-23T10:00:00.000000000Z stdout F "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// More than the 64 KiB head openSource reads to tell the
+			// format, so that the error comes to the reader it picks.
+			const lines = 1000
+			in := strings.Repeat(tt.prefix+whole, lines) + tt.prefix + cut
+			r := io.MultiReader(strings.NewReader(in), iotest.ErrReader(errors.New("input/output error")))
+			sum, err := Scan(context.Background(), []Input{{Name: "broken.log", R: r}}, ScanOptions{Rules: rules.Builtin(), Deliver: (&collected{}).deliver})
+			var re *ReadError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v: want a ReadError", err)
+			}
+			if sum.Lines != lines || sum.ParseErrors != 0 {
+				t.Errorf("lines %d, parse errors %d: want the %d whole lines and nothing of the cut one", sum.Lines, sum.ParseErrors, lines)
+			}
+		})
+	}
+}
+
 func TestScanCancelled(t *testing.T) {
 	t.Parallel()
 	data, _ := generated(t, 4<<20, 5)

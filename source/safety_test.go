@@ -339,6 +339,9 @@ func TestFollowForgetsADirectorysEndedWatch(t *testing.T) {
 			if w, still := f.dirWatch[dir]; still || !rescan {
 				t.Fatalf("the ended watch %d is still the directory's (%d, %v), rescan %v", wd, w, still, rescan)
 			}
+			if !n.removed[wd] {
+				t.Errorf("the ended watch %d was not removed (a directory renamed away keeps it): removed %v", wd, n.removed)
+			}
 			if !f.nextSafety.Before(now.Add(2 * time.Second)) {
 				t.Errorf("next safety look at %v: the directory unwatched should bring it back to Safety", f.nextSafety.Sub(now))
 			}
@@ -350,5 +353,111 @@ func TestFollowForgetsADirectorysEndedWatch(t *testing.T) {
 				t.Errorf("after the rescan the directory's watch is %d, want %d", got, n.wds[dir])
 			}
 		})
+	}
+}
+
+// A name of a watched directory that now names another directory must not
+// take the watch away from another name that still names the old one (the
+// watch is one per directory; aliases share it).
+func TestWatchTargetKeptWhenAnAliasIsPointedElsewhere(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	links, alias := filepath.Join(root, "containers"), filepath.Join(root, "alias")
+	link := linkedLog(t, links, filepath.Join(root, "real", "pods", "p"))
+	if err := os.MkdirAll(filepath.Join(root, "real2", "pods", "p"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "real"), alias); err != nil {
+		t.Fatal(err)
+	}
+	n := &dropNotifier{dirNotifier: newDirNotifier()}
+	aliasDir := filepath.Join(alias, "pods", "p")
+	f := New(Options{Patterns: []string{filepath.Join(links, "*.log"), filepath.Join(aliasDir, "*.txt")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
+	f.events = n
+	f.watchPatternDirs()
+	tl := &tailer{path: link}
+	f.watch(tl)
+	f.tailers = []*tailer{tl}
+	wd := f.dirWatch[aliasDir]
+	if tl.targetDir == "" || f.dirWatch[tl.targetDir] != wd {
+		t.Fatalf("not one watch: %v", f.dirWatch)
+	}
+	// The alias is pointed elsewhere; then the pod directory sees an event
+	// (0.log rotated).
+	if err := os.Remove(alias); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "real2"), alias); err != nil {
+		t.Fatal(err)
+	}
+	n.next = map[int]bool{wd: true}
+	f.markDue(time.Now())
+	f.watchPatternDirs() // the rescan
+	if n.removed[wd] || f.dirWatch[tl.targetDir] != wd {
+		t.Errorf("the link's target directory %s, still named so and still needed, lost its watch %d: removed %v, dirWatch %v",
+			tl.targetDir, wd, n.removed, f.dirWatch)
+	}
+}
+
+// raceNotifier records a batch (a directory's last events and its
+// IN_IGNORED, read together) right after the first of take and dropped in
+// a round, as the reading goroutine may.
+type raceNotifier struct {
+	*dirNotifier
+	changed map[int]bool
+	gone    []int
+	batch   func()
+}
+
+func (n *raceNotifier) after() {
+	if b := n.batch; b != nil {
+		n.batch = nil
+		b()
+	}
+}
+
+func (n *raceNotifier) take() (map[int]bool, bool) {
+	c := n.changed
+	n.changed = nil
+	n.after()
+	return c, false
+}
+
+func (n *raceNotifier) dropped() []int {
+	g := n.gone
+	n.gone = nil
+	n.after()
+	return g
+}
+
+// A directory deleted (rm -rf: its last events and its IN_IGNORED in one
+// read) between the follower's take and dropped: its last events still
+// send its files to look at their paths, at once, not at a safety look.
+func TestFollowSeesADirectorysLastEventsReadWithItsEnd(t *testing.T) {
+	t.Parallel()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &raceNotifier{dirNotifier: newDirNotifier()}
+	f := New(Options{Patterns: []string{filepath.Join(dir, "*.log")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
+	f.events = n
+	wd, err := f.watchDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1, localFile: true}}
+	f.tailers = []*tailer{tl}
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	f.safetyEvery, f.nextSafety = 8*time.Second, now.Add(8*time.Second)
+	// rm -rf: IN_DELETE app.log, IN_DELETE_SELF, IN_IGNORED, in one read.
+	n.batch = func() {
+		n.changed, n.gone = map[int]bool{wd: true}, []int{wd}
+		delete(n.wds, dir)
+	}
+	f.markDue(now.Add(time.Millisecond))
+	f.markDue(now.Add(2 * time.Millisecond))
+	if !tl.checkPath {
+		t.Error("the deleted directory's last events did not send its file to look at its path: it waits for a safety look")
 	}
 }

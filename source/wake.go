@@ -352,6 +352,9 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 	// The patterns are matched again at safety looks (when Rescan is no
 	// shorter), not at a timer of their own: one wake a second when idle.
 	rescan = safety && f.opt.Rescan >= f.opt.Safety
+	// Before take: a watch's IN_IGNORED comes after its last events, so
+	// those are all among the changes taken next.
+	dropped := f.events.dropped()
 	changed, all := f.events.take()
 	f.prove(changed)
 	poll := f.pollDue(now)
@@ -363,10 +366,13 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 	for _, t := range f.tailers {
 		f.markTailer(t, now, changed, all, safety, poll)
 	}
-	// After the changes are taken: a directory's last events (a file in it
-	// deleted, the directory itself) come with the news of its watch's end.
-	gone := append(f.events.dropped(), f.replacedDirWatches(changed, all)...)
-	if f.forgetDropped(now, gone) {
+	// Forgotten after the tailers are marked: a directory's last events (a
+	// file in it deleted, the directory itself) are among these changes.
+	stale := f.replacedDirWatches(changed, all)
+	if f.forgetDropped(now, dropped) {
+		rescan = true
+	}
+	if f.forgetNames(now, stale) {
 		rescan = true
 	}
 	return rescan || all
@@ -418,14 +424,14 @@ func (f *Follower) markTailer(t *tailer, now time.Time, changed map[int]bool, al
 	}
 }
 
-// forgetDropped forgets the watches in gone (the kernel removed them, or
-// their directory's name holds another directory now), and reports
-// whether a directory's was among them. A directory deleted (or renamed)
+// forgetDropped forgets the watches in gone, which the kernel removed, and
+// reports whether a directory's was among them (forgetNames forgets a name
+// that holds another directory now). A directory deleted (or renamed)
 // and made again under its name is a new directory the old watch does not
-// see: kept, it
-// would count as watched, the safety look would back off, and every new
-// file there would wait for it. Forgotten, the directory is watched again
-// at the rescan that finds it, at Safety meanwhile. A file's watch is
+// see: kept, it would count as watched, the safety look would back off,
+// and every new file there would wait for it. Forgotten, the directory is
+// watched again at the rescan that finds it, at Safety meanwhile. A file's
+// watch is
 // removed while the file is open only when its filesystem is unmounted:
 // the file is then looked at by safety looks alone.
 func (f *Follower) forgetDropped(now time.Time, gone []int) (dirGone bool) {
@@ -465,8 +471,8 @@ func (f *Follower) forgetDropped(now time.Time, gone []int) (dirGone bool) {
 // again. Adding a watch to a directory already watched hands back its
 // watch, so each name is asked again; a new watch is dropped again at
 // once, the rescan adding it back for a pattern's directory.
-func (f *Follower) replacedDirWatches(changed map[int]bool, all bool) []int {
-	var stale []int
+func (f *Follower) replacedDirWatches(changed map[int]bool, all bool) []string {
+	var stale []string
 	for name, wd := range f.dirWatch {
 		if !all && !changed[wd] {
 			continue
@@ -478,9 +484,40 @@ func (f *Follower) replacedDirWatches(changed map[int]bool, all bool) []int {
 		if _, known := f.watchDirs[nwd]; err == nil && !known {
 			f.events.unwatch(nwd)
 		}
-		stale = append(stale, wd)
+		stale = append(stale, name)
 	}
 	return stale
+}
+
+// forgetNames forgets the watch of each name that no longer reaches its
+// directory; the watch itself goes only when no other name reaches it.
+func (f *Follower) forgetNames(now time.Time, names []string) bool {
+	for _, name := range names {
+		wd, ok := f.dirWatch[name]
+		if !ok {
+			continue // forgotten already: the kernel dropped its watch
+		}
+		delete(f.dirWatch, name)
+		delete(f.proven, name)
+		if f.watchDirs[wd] == name {
+			delete(f.watchDirs, wd)
+		}
+		kept := false
+		for other, w := range f.dirWatch {
+			if w == wd {
+				f.watchDirs[wd], kept = other, true
+				break
+			}
+		}
+		if !kept {
+			delete(f.watchDirs, wd)
+			f.events.unwatch(wd)
+		}
+	}
+	if len(names) > 0 {
+		f.safetyBack(now)
+	}
+	return len(names) > 0
 }
 
 // dirChanged says whether the watch of dir saw events.

@@ -431,9 +431,8 @@ func (f *Follower) markTailer(t *tailer, now time.Time, changed map[int]bool, al
 // see: kept, it would count as watched, the safety look would back off,
 // and every new file there would wait for it. Forgotten, the directory is
 // watched again at the rescan that finds it, at Safety meanwhile. A file's
-// watch is
-// removed while the file is open only when its filesystem is unmounted:
-// the file is then looked at by safety looks alone.
+// watch is removed while the file is open only when its filesystem is
+// unmounted: the file is then looked at by safety looks alone.
 func (f *Follower) forgetDropped(now time.Time, gone []int) (dirGone bool) {
 	for _, wd := range gone {
 		if _, ok := f.watchDirs[wd]; ok {

@@ -240,29 +240,38 @@ func TestWatchTargetDirectoryWhileNeeded(t *testing.T) {
 	}
 }
 
-// A link's target directory that a pattern names through another path (a
-// symbolic link to it) shares its inotify watch with the pattern's: the
-// last link's tailer going must not remove it.
-func TestWatchTargetKeepsAPatternsWatchOfTheSameDirectory(t *testing.T) {
-	t.Parallel()
-	root := t.TempDir()
+// aliasedTarget follows root/containers/*.log, whose p.log links to
+// root/real/pods/p/0.log, and root/alias/pods/p/*.txt, root/alias a link
+// to root/real: one directory by two names, one watch (wd).
+func aliasedTarget(t *testing.T, n notifier) (f *Follower, tl *tailer, wd int, aliasDir, root string) {
+	t.Helper()
+	root = t.TempDir()
 	links, alias := filepath.Join(root, "containers"), filepath.Join(root, "alias")
 	link := linkedLog(t, links, filepath.Join(root, "real", "pods", "p"))
 	if err := os.Symlink(filepath.Join(root, "real"), alias); err != nil {
 		t.Fatal(err)
 	}
-	n := newDirNotifier()
-	aliasDir := filepath.Join(alias, "pods", "p")
-	f := New(Options{Patterns: []string{filepath.Join(links, "*.log"), filepath.Join(aliasDir, "*.txt")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
+	aliasDir = filepath.Join(alias, "pods", "p")
+	f = New(Options{Patterns: []string{filepath.Join(links, "*.log"), filepath.Join(aliasDir, "*.txt")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
 	f.events = n
 	f.watchPatternDirs()
-	tl := &tailer{path: link}
+	tl = &tailer{path: link}
 	f.watch(tl)
 	f.tailers = []*tailer{tl}
-	wd := f.dirWatch[aliasDir]
+	wd = f.dirWatch[aliasDir]
 	if tl.targetDir == "" || f.dirWatch[tl.targetDir] != wd {
 		t.Fatalf("the link's directory and the pattern's are not one watch: %v", f.dirWatch)
 	}
+	return f, tl, wd, aliasDir, root
+}
+
+// A link's target directory that a pattern names through another path (a
+// symbolic link to it) shares its inotify watch with the pattern's: the
+// last link's tailer going must not remove it.
+func TestWatchTargetKeepsAPatternsWatchOfTheSameDirectory(t *testing.T) {
+	t.Parallel()
+	n := newDirNotifier()
+	f, tl, wd, aliasDir, _ := aliasedTarget(t, n)
 	f.unwatch(tl)
 	if n.removed[wd] || f.watchDirs[wd] != aliasDir {
 		t.Errorf("the pattern's directory lost its watch with the link's tailer: removed %v, watches %v", n.removed, f.watchDirs)
@@ -287,6 +296,27 @@ func (n *dropNotifier) take() (map[int]bool, bool) {
 	c, all := n.next, n.all
 	n.next, n.all = nil, false
 	return c, all
+}
+
+// oneDirFollower is a follower of dir/*.log with events from n: dir
+// watched (wd), one local file app.log in it (tl), the safety look backed
+// off to 8 s at now.
+func oneDirFollower(t *testing.T, n notifier) (f *Follower, dir string, wd int, tl *tailer, now time.Time) {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = New(Options{Patterns: []string{filepath.Join(dir, "*.log")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
+	f.events = n
+	if wd, err = f.watchDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	tl = &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1, localFile: true}}
+	f.tailers = []*tailer{tl}
+	now = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	f.safetyEvery, f.nextSafety = 8*time.Second, now.Add(8*time.Second)
+	return f, dir, wd, tl, now
 }
 
 // A directory's watch that ends (deleted, renamed away, or its end lost
@@ -316,21 +346,8 @@ func TestFollowForgetsADirectorysEndedWatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir, err := filepath.EvalSymlinks(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
 			n := &dropNotifier{dirNotifier: newDirNotifier()}
-			f := New(Options{Patterns: []string{filepath.Join(dir, "*.log")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
-			f.events = n
-			wd, err := f.watchDir(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1, localFile: true}}
-			f.tailers = []*tailer{tl}
-			now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-			f.safetyEvery, f.nextSafety = 8*time.Second, now.Add(8*time.Second)
+			f, dir, wd, tl, now := oneDirFollower(t, n)
 			tt.end(n, dir, wd)
 			rescan := f.markDue(now.Add(time.Millisecond))
 			if !tl.checkPath {
@@ -361,26 +378,11 @@ func TestFollowForgetsADirectorysEndedWatch(t *testing.T) {
 // watch is one per directory; aliases share it).
 func TestWatchTargetKeptWhenAnAliasIsPointedElsewhere(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	links, alias := filepath.Join(root, "containers"), filepath.Join(root, "alias")
-	link := linkedLog(t, links, filepath.Join(root, "real", "pods", "p"))
+	n := &dropNotifier{dirNotifier: newDirNotifier()}
+	f, tl, wd, _, root := aliasedTarget(t, n)
+	alias := filepath.Join(root, "alias")
 	if err := os.MkdirAll(filepath.Join(root, "real2", "pods", "p"), 0o755); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(root, "real"), alias); err != nil {
-		t.Fatal(err)
-	}
-	n := &dropNotifier{dirNotifier: newDirNotifier()}
-	aliasDir := filepath.Join(alias, "pods", "p")
-	f := New(Options{Patterns: []string{filepath.Join(links, "*.log"), filepath.Join(aliasDir, "*.txt")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
-	f.events = n
-	f.watchPatternDirs()
-	tl := &tailer{path: link}
-	f.watch(tl)
-	f.tailers = []*tailer{tl}
-	wd := f.dirWatch[aliasDir]
-	if tl.targetDir == "" || f.dirWatch[tl.targetDir] != wd {
-		t.Fatalf("not one watch: %v", f.dirWatch)
 	}
 	// The alias is pointed elsewhere; then the pod directory sees an event
 	// (0.log rotated).
@@ -435,21 +437,8 @@ func (n *raceNotifier) dropped() []int {
 // send its files to look at their paths, at once, not at a safety look.
 func TestFollowSeesADirectorysLastEventsReadWithItsEnd(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := &raceNotifier{dirNotifier: newDirNotifier()}
-	f := New(Options{Patterns: []string{filepath.Join(dir, "*.log")}, Safety: time.Second, SafetyMax: 10 * time.Second}, nil)
-	f.events = n
-	wd, err := f.watchDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl := &tailer{path: filepath.Join(dir, "app.log"), wakeState: wakeState{wd: 1, localFile: true}}
-	f.tailers = []*tailer{tl}
-	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	f.safetyEvery, f.nextSafety = 8*time.Second, now.Add(8*time.Second)
+	f, dir, wd, tl, now := oneDirFollower(t, n)
 	// rm -rf: IN_DELETE app.log, IN_DELETE_SELF, IN_IGNORED, in one read.
 	n.batch = func() {
 		n.changed, n.gone = map[int]bool{wd: true}, []int{wd}

@@ -443,8 +443,7 @@ func (f *Follower) forgetDropped(now time.Time, gone []int) (dirGone bool) {
 					delete(f.proven, name)
 				}
 			}
-			// A directory renamed away keeps its watch: not needed by
-			// any name now. (The kernel's own are gone already.)
+			// The kernel's watch is gone; the notifier forgets it too.
 			f.events.unwatch(wd)
 			dirGone = true
 		}
@@ -463,12 +462,12 @@ func (f *Follower) forgetDropped(now time.Time, gone []int) (dirGone bool) {
 	return dirGone
 }
 
-// replacedDirWatches returns the watches of the directories that saw
-// events (all of them when events were lost) that no longer watch the
-// directory their name holds: it was renamed away, or deleted (its
-// IN_IGNORED may be among the events a full queue lost), and maybe made
-// again. Adding a watch to a directory already watched hands back its
-// watch, so each name is asked again; a new watch is dropped again at
+// replacedDirWatches returns the names of the watched directories that
+// saw events (all of them when events were lost) whose watch no longer
+// watches the directory the name holds: it was renamed away, or deleted
+// (its IN_IGNORED may be among the events a full queue lost), and maybe
+// made again. Adding a watch to a directory already watched hands back
+// its watch, so each name is asked again; a new watch is dropped again at
 // once, the rescan adding it back for a pattern's directory.
 func (f *Follower) replacedDirWatches(changed map[int]bool, all bool) []string {
 	var stale []string

@@ -32,7 +32,7 @@ func TestQuitReaderPassesTheStreamOn(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			q := newQuitReader(context.Background(), tt.r)
+			q := newQuitReader(context.Background(), tt.r, nil)
 			got, err := io.ReadAll(iotest.HalfReader(q))
 			if string(got) != tt.want || !errors.Is(err, tt.wantErr) {
 				t.Errorf("read %d bytes (want %d), err %v (want %v)", len(got), len(tt.want), err, tt.wantErr)
@@ -53,8 +53,7 @@ func TestQuitReaderGivesUpAWaitingRead(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			quit := make(chan struct{})
-			q := newQuitReader(ctx, pr)
-			q.quit = quit
+			q := newQuitReader(ctx, pr, quit)
 			go pw.Write([]byte("first\n"))
 			buf := make([]byte, 64)
 			n, err := q.Read(buf)
@@ -96,9 +95,8 @@ func TestQuitReaderAfterTheEnd(t *testing.T) {
 	t.Parallel()
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	q := newQuitReader(context.Background(), pr)
 	quit := make(chan struct{})
-	q.quit = quit
+	q := newQuitReader(context.Background(), pr, quit)
 	go pw.Write([]byte("first\n"))
 	buf := make([]byte, 64)
 	if _, err := q.Read(buf); err != nil {
@@ -123,7 +121,7 @@ func TestQuitReaderAfterTheEnd(t *testing.T) {
 		}
 	}
 
-	e := newQuitReader(context.Background(), eofWith{"abc"})
+	e := newQuitReader(context.Background(), eofWith{"abc"}, nil)
 	if n, err := e.Read(make([]byte, 1)); n != 1 || err != nil {
 		t.Fatalf("first byte: %d, %v", n, err)
 	}

@@ -300,15 +300,20 @@ func (f *Follower) unwatchTarget(t *tailer) {
 			return
 		}
 	}
+	f.forgetDirName(dir)
+}
+
+// forgetDirName stops watching the directory by the name dir. inotify
+// gives one watch to one directory whatever it is called: a pattern may
+// name the same directory through a symbolic link, and the watch stays
+// while another name has it.
+func (f *Follower) forgetDirName(dir string) {
 	wd, ok := f.dirWatch[dir]
 	if !ok {
 		return
 	}
 	delete(f.dirWatch, dir)
 	delete(f.proven, dir)
-	// inotify gives one watch to one directory whatever it is called: a
-	// pattern may name the same directory through a symbolic link, and
-	// its watch must stay.
 	for other, w := range f.dirWatch {
 		if w == wd {
 			f.watchDirs[wd] = other
@@ -491,26 +496,7 @@ func (f *Follower) replacedDirWatches(changed map[int]bool, all bool) []string {
 // directory; the watch itself goes only when no other name reaches it.
 func (f *Follower) forgetNames(now time.Time, names []string) bool {
 	for _, name := range names {
-		wd, ok := f.dirWatch[name]
-		if !ok {
-			continue // forgotten already: the kernel dropped its watch
-		}
-		delete(f.dirWatch, name)
-		delete(f.proven, name)
-		if f.watchDirs[wd] == name {
-			delete(f.watchDirs, wd)
-		}
-		kept := false
-		for other, w := range f.dirWatch {
-			if w == wd {
-				f.watchDirs[wd], kept = other, true
-				break
-			}
-		}
-		if !kept {
-			delete(f.watchDirs, wd)
-			f.events.unwatch(wd)
-		}
+		f.forgetDirName(name) // nothing when the kernel's drop forgot it already
 	}
 	if len(names) > 0 {
 		f.safetyBack(now)

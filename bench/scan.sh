@@ -105,6 +105,22 @@ run_grep() {
 # shellcheck disable=SC2317 # run through timed
 run_scan() { "$gg" scan --format json "$log" >/dev/null 2>"$out/scan.stderr"; }
 
+# Start-up: the same commands on an empty file, from exec to exit. What a
+# process pays before it reads a byte (for scan: the Go runtime and its
+# package initialisers, the command line, the rules) is paid once a run,
+# so it weighs on a 100 MB log and hardly on 1 GB; the difference from the
+# whole run is what reading the log takes.
+empty=$out/empty.log
+: >"$empty"
+# shellcheck disable=SC2317 # run through timed
+run_grep_empty() {
+	local rc=0
+	grep -cF "$pattern" "$empty" >"$out/grep.count.empty" || rc=$?
+	((rc <= 1)) || return "$rc"
+}
+# shellcheck disable=SC2317 # run through timed
+run_scan_empty() { "$gg" scan --format json "$empty" >/dev/null 2>/dev/null; }
+
 # peak_rss CMD...: run CMD once and print its peak RSS in kB, or nothing.
 peak_rss() {
 	if [[ -n $gnu_time && -x $gnu_time ]]; then
@@ -146,6 +162,18 @@ for _ in $(seq "$runs"); do
 	fi
 done
 read -r grep_best grep_median < <(best_median <<<"${grep_times%$'\n'}")
+grep_empty_times="" scan_empty_times=""
+for _ in $(seq "$runs"); do
+	grep_empty_times+=$(timed run_grep_empty)$'\n'
+	if ((gg_ok)); then
+		scan_empty_times+=$(timed run_scan_empty)$'\n'
+	fi
+done
+read -r grep_start _ < <(best_median <<<"${grep_empty_times%$'\n'}")
+scan_start=""
+if ((gg_ok)); then
+	read -r scan_start _ < <(best_median <<<"${scan_empty_times%$'\n'}")
+fi
 grep_count=$(cat "$out/grep.count")
 if ((gg_ok)); then
 	read -r scan_best scan_median < <(best_median <<<"${scan_times%$'\n'}")
@@ -217,6 +245,13 @@ if [[ -n $scan_best ]]; then
 	printf '            speed    %7s MB/s %7s MB/s\n' "$(mbps "$scan_best")" "$(mbps "$scan_median")"
 	printf 'ratio       gg/grep  %9s    %9s      (target <= %s)\n' \
 		"$(ratio "$scan_best" "$grep_best")" "$(ratio "$scan_median" "$grep_median")" "$max_ratio"
+	# Best against best: the start-up of an empty file and the rest of
+	# the run (the reading, the parsing, the judging), each beside grep's.
+	printf 'start-up    empty file: graceguard %.1f ms, grep %.1f ms; the rest of the best runs: %.1f against %.1f ms (%sx)\n' \
+		"$(awk -v t="$scan_start" 'BEGIN { print t * 1000 }')" "$(awk -v t="$grep_start" 'BEGIN { print t * 1000 }')" \
+		"$(awk -v a="$scan_best" -v b="$scan_start" 'BEGIN { print (a - b) * 1000 }')" \
+		"$(awk -v a="$grep_best" -v b="$grep_start" 'BEGIN { print (a - b) * 1000 }')" \
+		"$(ratio "$(awk -v a="$scan_best" -v b="$scan_start" 'BEGIN { print a - b }')" "$(awk -v a="$grep_best" -v b="$grep_start" 'BEGIN { print a - b }')")"
 	printf 'graceguard  peak RSS %s\n' "$rss"
 	printf 'graceguard  CPU      %s s (user + system, least of %s runs: compare this between builds on a loaded machine)\n' "$scan_cpu" "$runs"
 	[[ -n $cpu_split ]] && printf '                     that run: %s\n' "$cpu_split"

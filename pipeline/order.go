@@ -136,11 +136,13 @@ func (w *Watcher) drainWith(ctx context.Context, all, stalls bool) error {
 	return nil
 }
 
-// leastHead returns the source whose next event comes first.
+// leastHead returns the source whose next event comes first. A newer
+// generation of a path is not among them while an older one has events
+// queued (olderQueued).
 func (w *Watcher) leastHead() *stream {
 	var best *stream
 	consider := func(s *stream) {
-		if len(s.queue) > 0 && (best == nil || eventOrder(&s.queue[0], &best.queue[0]) < 0) {
+		if len(s.queue) > 0 && (best == nil || eventOrder(&s.queue[0], &best.queue[0]) < 0) && !s.olderQueued() {
 			best = s
 		}
 	}
@@ -151,6 +153,30 @@ func (w *Watcher) leastHead() *stream {
 		consider(s)
 	}
 	return best
+}
+
+// olderQueued reports whether an older generation of s's path (a file
+// rotated away, read after the one now at the path was opened) still has
+// events waiting: the two are one log, whose lines OpenUnison wrote to the
+// old file before the new one, on the same threads, so the old one's go
+// first whatever their times and offsets. By eventOrder, lines of the
+// two stamped in the same millisecond went by offset, the new file's
+// first ones before the old one's last, and a replay's [AzSuccess] passed
+// between another's [AzSuccess] and its reuse on the same thread was
+// taken for a refresh: neither raised an alert. Only heads of different
+// paths are compared by eventOrder, so the merge's order stays a total
+// one. A generation that ended and has no event left is let go.
+func (s *stream) olderQueued() bool {
+	queued := false
+	for o := s; o.older != nil; o = o.older {
+		p := o.older
+		if p.ended && len(p.queue) == 0 && p.older == nil {
+			o.older = nil
+			break
+		}
+		queued = queued || len(p.queue) > 0
+	}
+	return queued
 }
 
 // mayPrecede reports whether a source other than s, with nothing queued,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/graceguard/graceguard/alert"
@@ -106,4 +107,81 @@ func TestWatchDoesNotHoldAGenerationForThoseWaitingBehindIt(t *testing.T) {
 	if w.queued != 0 {
 		t.Errorf("%d events of the oldest generation wait in the merge for generations behind it", w.queued)
 	}
+}
+
+// Two generations of one log (a rotated file still being read and the
+// file now at its path) are one stream of lines: OpenUnison wrote the old
+// one's to the end before the new one's first, on the same threads. Lines
+// of the two stamped in the same millisecond must go in that order, not by
+// their offsets, which are of two files: the new file's first replay's
+// [AzSuccess], passed between the old file's last [AzSuccess] and its
+// reuse on the same thread, was taken for a refresh, and neither replay
+// raised an alert.
+func TestWatchKeepsAnOlderGenerationsLinesFirst(t *testing.T) {
+	t.Parallel()
+	replay := func(victim, thief, sid string) string {
+		return strings.ReplaceAll(refreshLine("10:00:00,000", victim, sid+"1"), "task-2", "task-1") +
+			reuseLines("10:00:00,000", thief, sid+"2")
+	}
+	older := replay("203.0.113.1", "192.0.2.91", "fa") + replay("203.0.113.2", "192.0.2.92", "fb")
+	newer := replay("203.0.113.3", "192.0.2.93", "fc") + replay("203.0.113.4", "192.0.2.94", "fd")
+
+	whole := filepath.Join(t.TempDir(), "app.log")
+	if err := os.WriteFile(whole, []byte(older+newer), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := scanFiles(t, []string{whole})
+	if n := countRule(want, "reuse-ip-mismatch"); n != 4 {
+		t.Fatalf("scan of the two generations as one file: %d reuse-ip-mismatch alerts, want 4:\n%s", n, strings.Join(want, "\n"))
+	}
+
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range g {
+			got = append(got, alertKey(a))
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), batches) }()
+	old, cur := source.FileID{Dev: 1, Ino: 10}, source.FileID{Dev: 1, Ino: 11}
+	for _, b := range []source.Batch{
+		{Key: "old", Path: whole, ID: old, Data: []byte(older)},
+		// The rotation: the file now at the path is announced behind it.
+		{Key: "cur", Path: whole, ID: cur, Behind: "old"},
+		{Key: "cur", Path: whole, ID: cur, Data: []byte(newer)},
+		{Key: "old", Path: whole, ID: old, Offset: int64(len(older)), Ended: true},
+		{Key: "cur", Path: whole, ID: cur, Offset: int64(len(newer)), Idle: true},
+	} {
+		batches <- b
+	}
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("watch found\n%s\nscan of the generations as one file found\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func countRule(alerts []string, rule string) int {
+	n := 0
+	for _, a := range alerts {
+		if strings.HasPrefix(a, rule+" ") {
+			n++
+		}
+	}
+	return n
 }

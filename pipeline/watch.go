@@ -183,6 +183,12 @@ type stream struct {
 	// behind is the stream of an older generation of the same path this
 	// one waits for (source.Batch.Behind): its lines come after that one's.
 	behind string
+	// older is the stream of the older generation this one was announced
+	// behind (a file rotated away and still being read), while it may hold
+	// events: its lines were all written before this one's (olderQueued).
+	// ended: the source is gone.
+	older *stream
+	ended bool
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
 }
@@ -486,6 +492,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	s.read = s.read || b.Idle || b.Ended && !s.lastBatch.IsZero()
 	if b.Behind != "" {
 		s.behind = b.Behind
+		if o := w.streams[b.Behind]; o != nil && s.older == nil {
+			s.older = o
+		}
 	}
 	w.sniff(s, b)
 	s.id, s.lastBatch, s.size = b.ID, w.opt.now(), max(s.size, b.Size)
@@ -573,6 +582,7 @@ func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
 		}
 	}
 	delete(w.streams, b.Key)
+	s.ended = true
 	w.named.drop(s)
 	if len(s.queue) > 0 {
 		w.ending = append(w.ending, s)

@@ -28,8 +28,11 @@ type Batch struct {
 	// A batch with none of Data, Idle and Ended announces a file as it is
 	// opened, before any file's data.
 	// Behind, in an announcement, is the Key of the older generation of the
-	// same path the file waits for: its lines are read only once that one
-	// has been read to its end, so they all come after that one's.
+	// same path the file comes after (a rotation's or a truncation's, or
+	// one rotated while graceguard was down): its lines are read only once
+	// that one has been read to its end, so they all come after that
+	// one's, and a reader merging by time keeps them after those it still
+	// holds where their times tie.
 	Behind string
 	// Cursor, for a stream that cannot be resumed by byte offset (a
 	// Kubernetes container's log), names where Data[0] starts, or where the
@@ -781,8 +784,8 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 			}
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
-			// stream ends).
-			f.send(ctx, Batch{Key: next.key, Path: next.path, ID: next.id})
+			// stream ends); behind it, whose lines were written first.
+			f.send(ctx, Batch{Key: next.key, Path: next.path, ID: next.id, Behind: t.key})
 		} else {
 			file.Close()
 		}
@@ -1012,7 +1015,12 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	}
 	after := f.followNewer(t.path, name, since, t, sameFileAs(file), FileID{})
 	f.announce(ctx, after, t)
-	f.addTailer(file, t.path, seen.id, 0, &seen).after = after
+	n := f.addTailer(file, t.path, seen.id, 0, &seen)
+	n.after = after
+	// Announced behind the generation before it: OpenUnison wrote that
+	// one's lines first, and a reader merging files by time must not take
+	// the new file's first lines for earlier ones where the times tie.
+	f.send(ctx, Batch{Key: n.key, Path: n.path, ID: n.id, Offset: n.offset, Behind: behind(n), Size: n.lastSize})
 }
 
 func sameInode(file *os.File, id FileID) bool {

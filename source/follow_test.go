@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,10 @@ type collector struct {
 	idle    int
 	last    map[string]Position // per stream, where whole lines stand
 	batches chan Batch
+	// keys are the streams in the order their first batch came; behind,
+	// the generation each was announced behind (Batch.Behind).
+	keys   []string
+	behind map[string]string
 }
 
 func follow(t *testing.T, opt Options) (*collector, context.CancelFunc, chan error) {
@@ -36,7 +41,7 @@ func follow(t *testing.T, opt Options) (*collector, context.CancelFunc, chan err
 // followWith is follow with setup called on the Follower before it runs.
 func followWith(t *testing.T, opt Options, setup func(*Follower)) (*collector, context.CancelFunc, chan error) {
 	t.Helper()
-	c := &collector{lines: map[string]int{}, ended: map[string]bool{}, last: map[string]Position{}, batches: make(chan Batch, 64)}
+	c := &collector{lines: map[string]int{}, ended: map[string]bool{}, last: map[string]Position{}, batches: make(chan Batch, 64), behind: map[string]string{}}
 	if opt.Poll == 0 {
 		opt.Poll = 5 * time.Millisecond
 	}
@@ -64,6 +69,12 @@ func followWith(t *testing.T, opt Options, setup func(*Follower)) (*collector, c
 	go func() {
 		for b := range c.batches {
 			c.mu.Lock()
+			if !slices.Contains(c.keys, b.Key) {
+				c.keys = append(c.keys, b.Key)
+			}
+			if b.Behind != "" {
+				c.behind[b.Key] = b.Behind
+			}
 			switch {
 			case b.Ended:
 				c.ended[b.Key] = true
@@ -216,6 +227,15 @@ func TestFollowRotation(t *testing.T) {
 			w.reopen()
 			w.mu.Unlock()
 		}},
+		{"rename, writer reopens at once", func(t *testing.T, w *writer, path string) {
+			// The path names the new file by the next look.
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			w.reopen()
+		}},
 		{"copytruncate", func(t *testing.T, w *writer, path string) {
 			// logrotate copies then truncates; lines written between the two
 			// are lost by copytruncate itself, so the writer waits meanwhile.
@@ -267,7 +287,26 @@ func TestFollowRotation(t *testing.T) {
 				c.waitLines(t, w.next)
 				time.Sleep(50 * time.Millisecond) // let any duplicate arrive
 				c.checkExactlyOnce(t, "line", w.next)
+				c.checkEachBehindTheOneBefore(t)
 			})
+		}
+	}
+}
+
+// checkEachBehindTheOneBefore asserts that every stream after the first
+// was announced behind the one before it: generations of one path, whose
+// lines a reader merging by time must keep in that order where their
+// times tie.
+func (c *collector) checkEachBehindTheOneBefore(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.keys) < 2 {
+		t.Fatalf("streams %q: want a generation after each rotation", c.keys)
+	}
+	for i := 1; i < len(c.keys); i++ {
+		if got := c.behind[c.keys[i]]; got != c.keys[i-1] {
+			t.Errorf("stream %s was announced behind %q, want %s (streams %q)", c.keys[i], got, c.keys[i-1], c.keys)
 		}
 	}
 }

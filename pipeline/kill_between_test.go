@@ -313,3 +313,44 @@ func killAtReuseLine(t *testing.T, old source.FileID, deliver func(context.Conte
 	<-done
 	return copyDir, resume
 }
+
+// A restart after a checkpoint taken at a replay's reuse line, its twin
+// waiting in the checkpoint, with the file rotated while watch was down:
+// the follower finds the file under its new name and reads the rest of it
+// from the checkpoint's offset. It is the log the checkpoint named, and the
+// twin waits for its reuse on that log's thread: read under the new name,
+// the reuse met no twin, the twin was committed as a refresh from the
+// thief's address, and the replay raised nothing (a fault-injection run: 3
+// of 3 restarts, rename and copytruncate alike).
+func TestRestoredTwinMeetsItsReuseReadUnderTheFilesNewName(t *testing.T) {
+	t.Parallel()
+	old, cur := source.FileID{Dev: 1, Ino: 7, Fingerprint: "f"}, source.FileID{Dev: 1, Ino: 9, Fingerprint: "n"}
+	var alerted mismatches
+	copyDir, resume := killAtReuseLine(t, old, alerted.deliver)
+	first := alerted.take()
+
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Deliver: alerted.deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, later := lastLine(tortureReplay(2)), tortureReplay(3)
+	in := make(chan source.Batch, 8)
+	// As the follower sends them: the rotated file under the name it has
+	// now, the file now at the path announced behind it.
+	in <- source.Batch{Key: "g", Path: "app.log.1", ID: old, Offset: resume}
+	in <- source.Batch{Key: "p", Path: "app.log", ID: cur, Behind: "g"}
+	in <- source.Batch{Key: "g", Path: "app.log.1", ID: old, Offset: resume, Data: []byte(rest)}
+	in <- source.Batch{Key: "g", Path: "app.log.1", ID: old, Offset: resume + int64(len(rest)), Ended: true}
+	in <- source.Batch{Key: "p", Path: "app.log", ID: cur, Data: []byte(later)}
+	in <- source.Batch{Key: "p", Path: "app.log", ID: cur, Offset: int64(len(later)), Idle: true}
+	close(in)
+	if err := w.Run(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	second := alerted.take()
+	for _, u := range []string{"uid=r1,ou=shadow,o=Tremolo", "uid=r2,ou=shadow,o=Tremolo", "uid=r3,ou=shadow,o=Tremolo"} {
+		if n := first[u] + second[u]; n != 1 {
+			t.Errorf("%s alerted %d times (first run %v, second %v), want once", u, n, first, second)
+		}
+	}
+}

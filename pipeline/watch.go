@@ -546,18 +546,37 @@ func (w *Watcher) streamOf(b source.Batch) *stream {
 	if s != nil {
 		return s
 	}
-	s = &stream{key: b.Key, path: b.Path, id: b.ID, sourceID: sourceID(b), end: b.Offset}
+	s = &stream{key: b.Key, path: w.logName(b), id: b.ID, sourceID: sourceID(b), end: b.Offset}
 	w.streams[b.Key] = s
 	delete(w.unseen, s.sourceID)
 	w.named.add(s)
 	if up := w.opt.UpstreamOf; up != nil {
-		if addr, ok := up(b.Path); ok {
+		if addr, ok := up(s.path); ok {
 			// An OpenUnison pod's log (Kubernetes mode): the proxies
 			// name its pod IP as their upstream.
-			w.attr.SetUpstream(addr, b.Path)
+			w.attr.SetUpstream(addr, s.path)
 		}
 	}
 	return s
+}
+
+// logName is the name the batch's events carry as their Source: the name
+// the checkpoint saved the file under, when it names it, else the one it
+// was found under. A file rotated while watch was down is found under its
+// new name, but it is the log the checkpoint was reading, and what waits
+// for it there (a replay's twin, on its thread) waits under that name: read
+// under the new one, the replay's reuse met no twin and raised nothing.
+// While watched, a rotated file keeps its name the same way.
+func (w *Watcher) logName(b source.Batch) string {
+	if b.ID.Ino == 0 && b.ID.Fingerprint == "" {
+		return b.Path // stdin: nothing to resume
+	}
+	for _, p := range w.restored {
+		if p.Path != "" && sameStream(p.ID, b.ID) {
+			return p.Path
+		}
+	}
+	return b.Path
 }
 
 // sniff looks at a stream's first data (an announcement, order.go, has
@@ -569,7 +588,7 @@ func (w *Watcher) sniff(s *stream, b source.Batch) {
 	}
 	s.sniffed = true
 	if s.proxy = parser.IsProxyLog(b.Data); s.proxy {
-		w.attr.ExpectSource(b.Path)
+		w.attr.ExpectSource(s.path)
 	}
 }
 

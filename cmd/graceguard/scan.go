@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -93,8 +94,13 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if err != nil {
 		return err
 	}
-	inputs, total, openErrs := openInputs(o.files, o.io)
+	inputs, total, notes, openErrs := openInputs(o.files, o.io)
 	defer closeInputs(inputs)
+	if !o.quiet {
+		for _, n := range notes {
+			fmt.Fprintln(o.io.errOut, "graceguard: note:", n)
+		}
+	}
 	var done atomic.Int64
 	var progress *progressBar
 	if !o.quiet {
@@ -183,7 +189,17 @@ type input struct {
 	closer io.Closer
 }
 
-func openInputs(names []string, io streams) (inputs []*input, total int64, errs []error) {
+// openInputs opens the named inputs. A file named twice (the same name
+// again, or a link to one named before, as /var/log/containers/*.log are
+// into /var/log/pods) is read once, and notes say so: read twice, each of
+// its replays' [AzSuccess] lines came again after the reuse, as a refresh
+// from the thief's address, and no replay raised an alert.
+func openInputs(names []string, io streams) (inputs []*input, total int64, notes []string, errs []error) {
+	type opened struct {
+		name string
+		info os.FileInfo
+	}
+	var files []opened
 	for _, name := range names {
 		if name == "-" {
 			inputs = append(inputs, &input{name: "-", r: io.in, stream: isStream(io.in)})
@@ -196,6 +212,12 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, errs 
 		}
 		in := &input{name: name, r: f, closer: f}
 		if st, err := f.Stat(); err == nil {
+			if i := slices.IndexFunc(files, func(o opened) bool { return os.SameFile(o.info, st) }); i >= 0 {
+				f.Close()
+				notes = append(notes, fmt.Sprintf("%s is %s, named before: read once", name, files[i].name))
+				continue
+			}
+			files = append(files, opened{name, st})
 			in.stream = streamMode(st.Mode())
 			if st.Mode().IsRegular() {
 				in.size = st.Size()
@@ -204,7 +226,7 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, errs 
 		}
 		inputs = append(inputs, in)
 	}
-	return inputs, total, errs
+	return inputs, total, notes, errs
 }
 
 // isStream says stdin is a stream: not a file, or one whose mode is.

@@ -137,6 +137,43 @@ func TestScanIDsAreDeterministic(t *testing.T) {
 	}
 }
 
+// A file named twice, by its name or through a link (Kubernetes'
+// /var/log/containers/*.log are links into /var/log/pods, and a glob may
+// match both), is read once: read twice, each replay's [AzSuccess] came
+// again after its reuse, as a refresh from the thief's address, and the
+// sample's four alerts were none.
+func TestScanReadsAFileNamedTwiceOnce(t *testing.T) {
+	repoRoot(t)
+	sample, err := filepath.Abs("testdata/openunison/sample.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "pod.log")
+	if err := os.Symlink(sample, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		files []string
+	}{
+		{"the same name", []string{sample, sample}},
+		{"a link to it", []string{link, sample}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := run(t, nil, append([]string{"scan", "--format", "json"}, tt.files...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if n := strings.Count(stdout, "\n"); n != 4 {
+				t.Errorf("%d alerts, want the sample's 4:\n%s", n, stderr)
+			}
+			if want := tt.files[1] + " is " + tt.files[0] + ", named before: read once"; !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		})
+	}
+}
+
 func TestScanMissingFileStillScansTheOthers(t *testing.T) {
 	repoRoot(t)
 	stdout, stderr, code := run(t, nil, "scan", "--format", "json", "testdata/openunison/nope.log", "testdata/openunison/sample.log")

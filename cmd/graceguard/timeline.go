@@ -80,8 +80,11 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	if err != nil {
 		return err
 	}
-	inputs, _, openErrs := openInputs(o.files, o.io)
+	inputs, _, notes, openErrs := openInputs(o.files, o.io)
 	defer closeInputs(inputs)
+	for _, n := range notes {
+		fmt.Fprintln(o.io.errOut, "graceguard: note:", n)
+	}
 	tl := timeline.New(o.user)
 	_, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc, Rules: set, Geo: geoLookup(geoDB), Observer: tl.Observe,

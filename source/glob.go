@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,20 @@ func glob(pattern string) ([]string, error) {
 		return filepath.Glob(pattern)
 	}
 	return globDepth(pattern, 0)
+}
+
+// CheckPattern returns an error for a pattern that can never match
+// anything (filepath.Match's syntax: an unclosed '[', a trailing '\'):
+// followed, it would only be reported again at every rescan, for ever.
+// "-" (stdin) and plain paths are fine.
+func CheckPattern(pattern string) error {
+	if pattern == "-" {
+		return nil
+	}
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	return nil
 }
 
 // maxGlobDepth bounds globDepth's recursion, as filepath.Glob's own limit

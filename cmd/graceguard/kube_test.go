@@ -151,6 +151,8 @@ func TestWatchKubeUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"nothing to read", nil, nil, "needs at least one PATH"},
+		// It would only be reported again at every rescan, for ever.
+		{"a pattern that can never match", nil, []string{"x.log", "/var/log/[a"}, `pattern "/var/log/[a": syntax error in pattern`},
 		{"pod and selector", nil, []string{"--kube-pod", "a", "--kube-selector", "app=b"}, "exclude each other"},
 		{"pod and selector from the config file", nil, []string{"--config", config}, "exclude each other"},
 		{"namespace alone", nil, []string{"--kube-namespace", kubeNS, "x.log"}, "need --kube-pod or --kube-selector"},

@@ -34,6 +34,11 @@ func (o *watchOptions) checkInputs() (kube.Options, error) {
 	} else if len(o.patterns) == 0 {
 		return kube.Options{}, usageErrorf("graceguard watch needs at least one PATH, GLOB or - for stdin, or --kube-selector or --kube-pod")
 	}
+	for _, p := range o.patterns {
+		if err := source.CheckPattern(p); err != nil {
+			return kube.Options{}, usageError{err}
+		}
+	}
 	return opt, o.kube.resolveProxies(opt)
 }
 

@@ -1,0 +1,196 @@
+// Package redact shows URLs and errors with their secrets masked: the
+// password of the userinfo, query values (go-redis, proxies and some IdPs
+// take credentials there) and the fragment. sinks redacts its own URLs more
+// (the path of a webhook is its key); this is for URLs whose host and path
+// the operator needs to see, such as an issuer or a Redis address.
+package redact
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Mask stands for a secret. It is what url.URL.Redacted writes, so that
+// both read alike in one log.
+const Mask = "xxxxx"
+
+// URL returns raw with its password, fragment and query values masked.
+// Only the values of the query keys in public are shown: a key nobody
+// declared may be a credential (password=, token=, sig=), so it is masked
+// rather than guessed at. A raw that does not parse is masked from its
+// userinfo and from its query on, since its parts cannot be told apart.
+func URL(raw string, public ...string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return unparsable(raw)
+	}
+	return mask(u, public).String()
+}
+
+func mask(u *url.URL, public []string) *url.URL {
+	m := *u
+	if p, ok := u.User.Password(); ok && p != "" {
+		m.User = url.UserPassword(u.User.Username(), Mask)
+	}
+	if strings.Contains(u.Opaque, "@") {
+		// "user:password@host" without "//" parses with the password in Opaque.
+		m.Opaque = Mask
+	}
+	if u.RawQuery != "" {
+		pairs := strings.Split(u.RawQuery, "&")
+		for i, pair := range pairs {
+			k, v, hasValue := strings.Cut(pair, "=")
+			if !hasValue {
+				// A bare "?abc123" is a value without a key: a token, often.
+				if pair != "" {
+					pairs[i] = Mask
+				}
+				continue
+			}
+			if key, err := url.QueryUnescape(k); err == nil && slices.Contains(public, key) {
+				continue
+			}
+			if v != "" {
+				pairs[i] = k + "=" + Mask
+			}
+		}
+		m.RawQuery = strings.Join(pairs, "&")
+	}
+	if u.Fragment != "" {
+		m.Fragment, m.RawFragment = Mask, ""
+	}
+	return &m
+}
+
+// unparsable masks what follows "?" or "#" and the userinfo of a string
+// url.Parse refused (a bad port or escape), which may still be a URL with
+// a password; the scheme and host stay, to say which URL it was.
+func unparsable(raw string) string {
+	s, tail := raw, ""
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s, tail = s[:i], s[i:i+1]+Mask
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		start := 0
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			start = j + len("://")
+		}
+		s = s[:start] + Mask + s[i:]
+	}
+	return s + tail
+}
+
+// minScrub is the shortest secret scrubbed from free text: a shorter one
+// cannot be told from the words around it, and replacing every "ab" would
+// garble the message. A URL's own secrets, whatever their length, are
+// masked structurally where a *url.Error carries the URL.
+const minScrub = 4
+
+// Error returns err with the secrets of the URL raw masked in its message,
+// raw being the URL err came from (its request, or the string that failed
+// to parse). A *url.Error in the chain gets its URL masked too, because
+// net/http and url.Parse quote the URL with %q and code reaching it with
+// errors.As would print it again. The chain stays reachable through
+// Unwrap, so errors.Is and errors.As still classify the failure.
+func Error(err error, raw string, public ...string) error {
+	if err == nil {
+		return nil
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL != "" {
+		ue.URL = URL(ue.URL, public...)
+	}
+	return &redacted{msg: replacer(raw, public).Replace(err.Error()), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.err }
+
+// replacer replaces raw with its masked form and each of its secrets with
+// Mask, as a message may hold them: decoded, escaped as in a URL, quoted by
+// %q and, for the userinfo, as the base64 of the Basic auth net/http sends
+// from it. Longer strings go first, so a secret is masked before a shorter
+// one inside it would break it up.
+func replacer(raw string, public []string) *strings.Replacer {
+	shown := URL(raw, public...)
+	pairs := [][2]string{{raw, shown}, {quoted(raw), quoted(shown)}, {url.QueryEscape(raw), Mask}}
+	for _, s := range secrets(raw, public) {
+		for _, f := range []string{s, url.QueryEscape(s), url.PathEscape(s), quoted(s)} {
+			pairs = append(pairs, [2]string{f, Mask})
+		}
+	}
+	pairs = slices.DeleteFunc(pairs, func(p [2]string) bool { return len(p[0]) < minScrub || p[0] == p[1] })
+	slices.SortStableFunc(pairs, func(a, b [2]string) int { return len(b[0]) - len(a[0]) })
+	var args []string
+	for _, p := range pairs {
+		args = append(args, p[0], p[1])
+	}
+	return strings.NewReplacer(args...)
+}
+
+// quoted is s as %q writes it inside the quotes.
+func quoted(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// secrets are the parts of raw that URL masks, with the Basic auth
+// credentials of its userinfo.
+func secrets(raw string, public []string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Without a parse, what lies between "://" and the last "@" is the
+		// userinfo, and what follows "?" is the query.
+		var out []string
+		if i := strings.LastIndexByte(raw, '@'); i >= 0 {
+			userinfo := raw[:i]
+			if j := strings.Index(userinfo, "://"); j >= 0 {
+				userinfo = userinfo[j+len("://"):]
+			}
+			_, p, _ := strings.Cut(userinfo, ":")
+			out = append(out, p)
+		}
+		if _, q, ok := strings.Cut(raw, "?"); ok {
+			out = append(out, q)
+		}
+		for _, s := range out {
+			if plain, err := url.PathUnescape(s); err == nil && plain != s {
+				out = append(out, plain)
+			}
+		}
+		return out
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok {
+		basic := u.User.Username() + ":" + p
+		out = append(out, p)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			out = append(out, enc.EncodeToString([]byte(basic)))
+		}
+	}
+	for _, pair := range strings.Split(u.RawQuery, "&") {
+		k, v, hasValue := strings.Cut(pair, "=")
+		if !hasValue {
+			v = k
+		} else if key, err := url.QueryUnescape(k); err == nil && slices.Contains(public, key) {
+			continue
+		}
+		if plain, err := url.QueryUnescape(v); err == nil {
+			out = append(out, plain)
+		}
+		out = append(out, v)
+	}
+	if strings.Contains(u.Opaque, "@") {
+		out = append(out, u.Opaque)
+	}
+	return append(out, u.Fragment)
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 // SourceMode is how a Client makes a request come from a chosen address.
@@ -122,10 +124,10 @@ func NewClient(ctx context.Context, issuer string, opts ClientOptions) (*Client,
 		TokenEndpoint string `json:"token_endpoint"`
 	}
 	if err := c.getJSON(ctx, c.issuer+"/.well-known/openid-configuration", &doc); err != nil {
-		return nil, fmt.Errorf("discover %s: %w", c.issuer, err)
+		return nil, fmt.Errorf("discover %s: %w", redact.URL(c.issuer), err)
 	}
 	if doc.TokenEndpoint == "" {
-		return nil, fmt.Errorf("discover %s: no token_endpoint", c.issuer)
+		return nil, fmt.Errorf("discover %s: no token_endpoint", redact.URL(c.issuer))
 	}
 	c.tokenURL = doc.TokenEndpoint
 	return c, nil
@@ -196,7 +198,7 @@ func (c *Client) token(ctx context.Context, from netip.Addr, form url.Values) (T
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return Tokens{}, fmt.Errorf("token request: %w", err)
+		return Tokens{}, fmt.Errorf("token request: %w", redact.Error(err, c.tokenURL))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -234,20 +236,22 @@ func (c *Client) token(ctx context.Context, from netip.Addr, form url.Values) (T
 }
 
 func (c *Client) getJSON(ctx context.Context, u string, v any) error {
+	// u is the issuer's, which may hold a password or a query; the
+	// errors of url.Parse and net/http quote it whole.
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return redact.Error(err, u)
 	}
 	resp, err := c.plain.Do(req)
 	if err != nil {
-		return err
+		return redact.Error(err, u)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
+		return fmt.Errorf("GET %s: HTTP %d", redact.URL(u), resp.StatusCode)
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
+		return fmt.Errorf("GET %s: %w", redact.URL(u), err)
 	}
 	return nil
 }
@@ -264,9 +268,10 @@ func (c *Client) do(req *http.Request, from netip.Addr) (*http.Response, error) 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		// url.Error carries the URL, which never holds a token here (the
-		// grant travels in the body), so it is safe to return.
-		return nil, fmt.Errorf("token request: %w", err)
+		// The grant travels in the body, but the token endpoint is the
+		// IdP's to name and url.Error quotes it: it may carry a password
+		// or a query.
+		return nil, fmt.Errorf("token request: %w", redact.Error(err, req.URL.String()))
 	}
 	return resp, nil
 }

@@ -164,7 +164,7 @@ func (h *harness) token(form url.Values, want int) tokenResponse {
 	}
 	rec := h.do(http.MethodPost, "/auth/idp/k8sIdp/token", formType, form.Encode())
 	if rec.Code != want {
-		h.t.Fatalf("POST token %v: status %d, want %d; body %s", redact(form), rec.Code, want, rec.Body)
+		h.t.Fatalf("POST token %v: status %d, want %d; body %s", redactForm(form), rec.Code, want, rec.Body)
 	}
 	var tr tokenResponse
 	if want == http.StatusOK {
@@ -185,7 +185,7 @@ func (h *harness) refresh(rt string, want int) tokenResponse {
 	return h.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, want)
 }
 
-func redact(v url.Values) url.Values {
+func redactForm(v url.Values) url.Values {
 	out := url.Values{}
 	for k, vs := range v {
 		if k == "refresh_token" || k == "password" || k == "client_secret" {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 // The kubeconfig is edited as a YAML tree rather than through client-go's
@@ -54,10 +56,10 @@ func serverURL(raw string) (*url.URL, error) {
 	}
 	server, err := url.Parse(raw)
 	if err != nil || server.Host == "" {
-		return nil, fmt.Errorf("kubeconfig: server %q is not a URL", raw)
+		return nil, fmt.Errorf("kubeconfig: server %q is not a URL", redact.URL(raw))
 	}
 	if server.Scheme != "https" {
-		return nil, fmt.Errorf("kubeconfig: server %q: client-go uses auth-provider credentials only with https servers", raw)
+		return nil, fmt.Errorf("kubeconfig: server %q: client-go uses auth-provider credentials only with https servers", redact.URL(raw))
 	}
 	return server, nil
 }
@@ -93,7 +95,7 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 	}
 	iss, err := url.Parse(o.Issuer)
 	if err != nil || iss.Host == "" {
-		return names, fmt.Errorf("kubeconfig: issuer %q is not a URL", o.Issuer)
+		return names, fmt.Errorf("kubeconfig: issuer %q is not a URL", redact.URL(o.Issuer))
 	}
 	server, err := serverURL(o.Server)
 	if err != nil {

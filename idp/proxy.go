@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 // DefaultProxyUpstreamName is what the proxy logs as $proxy_upstream_name:
@@ -73,7 +75,7 @@ type Proxy struct {
 func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	u, err := url.Parse(cfg.Upstream)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("proxy upstream %q: want an http or https URL", cfg.Upstream)
+		return nil, fmt.Errorf("proxy upstream %q: want an http or https URL", redact.URL(cfg.Upstream))
 	}
 	if cfg.UpstreamName == "" {
 		cfg.UpstreamName = DefaultProxyUpstreamName

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 // SessionIDMode chooses what the IdP writes in the trailing brackets of its
@@ -135,7 +137,7 @@ type Provider struct {
 func New(cfg Config) (*Provider, error) {
 	u, err := url.Parse(cfg.Issuer)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("issuer %q: want an http or https URL without query or fragment", cfg.Issuer)
+		return nil, fmt.Errorf("issuer %q: want an http or https URL without query or fragment", redact.URL(cfg.Issuer))
 	}
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
@@ -590,7 +592,7 @@ func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	p.diag.Warn("graceguard idp is a test harness, not for production",
-		"issuer", p.issuer, "listen", ln.Addr().String(), "alg", p.sig.alg, "grace", p.cfg.Grace,
+		"issuer", redact.URL(p.issuer), "listen", ln.Addr().String(), "alg", p.sig.alg, "grace", p.cfg.Grace,
 		"id_token_ttl", p.cfg.IDTokenTTL, "session_ttl", p.cfg.SessionTTL, "revoke_on_reuse", p.cfg.RevokeOnReuse)
 
 	sweepCtx, stopSweep := context.WithCancel(ctx)

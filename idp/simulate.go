@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 // Operations the simulator performs, as the truth file names them.
@@ -654,6 +656,8 @@ func (t *truthWriter) write(parts ...[]byte) {
 }
 
 func (t *truthWriter) begin(cfg SimConfig) {
+	// The truth file is handed around with the logs it grades: it names
+	// the issuer, not the issuer's credentials.
 	conf, err := json.Marshal(struct {
 		Issuer    string  `json:"issuer"`
 		Users     int     `json:"users"`
@@ -665,7 +669,7 @@ func (t *truthWriter) begin(cfg SimConfig) {
 		HomeNet   string  `json:"home_net"`
 		ReplayNet string  `json:"replay_net"`
 		Seed      uint64  `json:"seed"`
-	}{cfg.Issuer, cfg.Users, cfg.Duration.String(), cfg.Rate, cfg.Grace.String(), cfg.Mix, string(cfg.Source),
+	}{redact.URL(cfg.Issuer), cfg.Users, cfg.Duration.String(), cfg.Rate, cfg.Grace.String(), cfg.Mix, string(cfg.Source),
 		cfg.HomeNet.String(), cfg.ReplayNet.String(), cfg.Seed})
 	t.mu.Lock()
 	defer t.mu.Unlock()

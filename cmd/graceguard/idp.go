@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 func newIdpCmd(io streams) *cobra.Command {
@@ -407,10 +408,10 @@ func checkServerURL(server string) error {
 	}
 	u, err := url.Parse(server)
 	if err != nil || u.Host == "" {
-		return usageErrorf("--server %q is not a URL", server)
+		return usageErrorf("--server %q is not a URL", redact.URL(server))
 	}
 	if u.Scheme != "https" {
-		return usageErrorf("--server %q: client-go sends auth-provider credentials only to https servers", server)
+		return usageErrorf("--server %q: client-go sends auth-provider credentials only to https servers", redact.URL(server))
 	}
 	return nil
 }

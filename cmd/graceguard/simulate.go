@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 type simulateOptions struct {
@@ -196,7 +197,7 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 func (o *simulateOptions) startProxy(ctx context.Context, cfg *idp.SimConfig) (stop func(), err error) {
 	u, err := url.Parse(o.issuer)
 	if err != nil || u.Host == "" {
-		return nil, usageErrorf("--issuer %q is not a URL", o.issuer)
+		return nil, usageErrorf("--issuer %q is not a URL", redact.URL(o.issuer))
 	}
 	if u.Scheme != "http" {
 		return nil, usageErrorf("--proxy-log: the proxy speaks plain http, and --issuer is %s", u.Scheme)

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/graceguard/graceguard/correlate"
+	"github.com/graceguard/graceguard/internal/redact"
 	"github.com/graceguard/graceguard/pipeline"
 )
 
@@ -72,7 +73,7 @@ func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Log
 	redis.SetLogger(redisLogger{logger})
 	shared := correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Prefix: s.prefix, Owner: owner})
 	f := correlate.NewFailover(ctx, shared, correlate.NewMemory(correlate.Limits{}), logger)
-	logger.Info("shared state", "url", redactURL(s.url), "prefix", s.prefix, "up", f.Up())
+	logger.Info("shared state", "url", redactStateURL(s.url), "prefix", s.prefix, "up", f.Up())
 	return openedState{store: f, stats: f, shared: true, claims: f, close: f.Close}, nil
 }
 
@@ -83,12 +84,13 @@ func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Log
 func (s *stateFlags) redisOptions() (*redis.Options, error) {
 	u, err := url.Parse(s.url)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return nil, usageErrorf("--state %s: want memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactURL(s.url))
+		return nil, usageErrorf("--state %s: want memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactStateURL(s.url))
 	}
 	opt, err := redis.ParseURL(s.url)
 	if err != nil {
-		// go-redis names the URL's parts in its errors, never the password.
-		return nil, usageErrorf("--state %s: %v", redactURL(s.url), err)
+		// go-redis quotes what it refuses (a path, a url.Parse error holding
+		// the whole URL), which may sit next to a password.
+		return nil, usageErrorf("--state %s: %w", redactStateURL(s.url), redact.Error(err, s.url, redisQueryOptions...))
 	}
 	if opt.Password == "" {
 		if opt.Password, err = s.password(); err != nil {
@@ -145,17 +147,21 @@ func (s *stateFlags) password() (string, error) {
 	return os.Getenv(redisPasswordEnv), nil
 }
 
-// redactURL hides a password in a Redis URL.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			return "(unparsable URL)@" + raw[i+1:]
-		}
-		return raw
-	}
-	return u.Redacted()
+// redisQueryOptions are the query keys go-redis v9's ParseURL reads, none
+// of them a credential; any other key (password=, a typo) is refused by
+// go-redis, and its value may be the password the user meant to give.
+var redisQueryOptions = []string{
+	"db", "protocol", "client_name", "max_retries", "min_retry_backoff", "max_retry_backoff",
+	"dial_timeout", "read_timeout", "write_timeout", "pool_fifo", "pool_size", "pool_timeout",
+	"min_idle_conns", "max_idle_conns", "max_active_conns", "max_concurrent_dials",
+	"pipeline_pool_size", "pipeline_read_buffer_size", "pipeline_write_buffer_size",
+	"conn_max_idle_time", "idle_timeout", "conn_max_lifetime", "max_conn_age", "conn_max_lifetime_jitter",
+	"skip_verify",
 }
+
+// redactStateURL shows --state with its password and any query value that
+// is not a go-redis option masked.
+func redactStateURL(raw string) string { return redact.URL(raw, redisQueryOptions...) }
 
 // instanceID names this watcher in the alert ids it claims. It is kept in
 // the state directory so a restarted watcher is the same watcher; without

@@ -306,9 +306,7 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions, judgingFailed <
 	// Asked before the head is read, which moves the file's offset.
 	f, size, canMap := mappable(in.R)
 	r := ctxReader{ctx, in.R}
-	head := make([]byte, 64<<10)
-	n, err := io.ReadFull(r, head)
-	head = head[:n]
+	head, err := readHead(ctx, r, !canMap, judgingFailed)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(io.MultiReader(bytes.NewReader(head), errReader{err})), progress: opt.Progress}
 	}
@@ -335,6 +333,40 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions, judgingFailed <
 		rest = io.MultiReader(bytes.NewReader(head), newQuitReader(ctx, in.R, judgingFailed))
 	}
 	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
+}
+
+// headSize is how much of an input is read to tell its format.
+const headSize = 64 << 10
+
+// readHead reads the first headSize bytes of r (fewer at its end). A
+// stream's (stream: not a regular file) read may wait for ever for bytes
+// that never come (a writer that stops without closing, kubectl logs -f
+// gone quiet): it is given up when ctx is done or quit closes, or SIGTERM
+// waited for the writer. The goroutine left in read(2) ends with the
+// process; nothing reads the input after a give-up.
+func readHead(ctx context.Context, r io.Reader, stream bool, quit <-chan struct{}) ([]byte, error) {
+	head := make([]byte, headSize)
+	if !stream {
+		n, err := io.ReadFull(r, head)
+		return head[:n], err
+	}
+	type read struct {
+		n   int
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		n, err := io.ReadFull(r, head)
+		done <- read{n, err}
+	}()
+	select {
+	case got := <-done:
+		return head[:got.n], got.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-quit:
+		return nil, errGivenUp
+	}
 }
 
 type errReader struct{ err error }

@@ -468,21 +468,77 @@ func (p *fileParser) eventKey(ev *parser.Event, key, text string, v *yaml.Node) 
 func (p exprSite) place(line, col int, src []byte) Pos {
 	n := p.node
 	switch n.Style {
-	case yaml.LiteralStyle, yaml.FoldedStyle:
+	case yaml.LiteralStyle:
 		// The text starts on the line after the indicator, every line
 		// stripped of the first line's indentation.
+		return Pos{n.Line + line, indentOf(src, n.Line+1) + col}
+	case yaml.FoldedStyle:
+		if pos, ok := placeFolded(n.Value, line, col, src, Pos{n.Line + 1, 1}); ok {
+			return pos
+		}
 		return Pos{n.Line + line, indentOf(src, n.Line+1) + col}
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
 		if line == 1 {
 			return Pos{n.Line, n.Column + col}
 		}
 	default:
+		if pos, ok := placeFolded(n.Value, line, col, src, Pos{n.Line, n.Column}); ok {
+			return pos
+		}
 		if line == 1 {
 			return Pos{n.Line, n.Column + col - 1}
 		}
 	}
 	return Pos{n.Line + line - 1, col}
 }
+
+// placeFolded places an offset in a scalar YAML folded (">" or a plain
+// value over several lines): its line breaks and indentation became single
+// spaces, so the text's lines and columns are not the file's. Folding only
+// ever changes white space, so the k-th other character of the text is the
+// k-th of the file from where the scalar's text starts; an offset in white
+// space stays as far after the character before it. ok is false when the
+// file holds fewer such characters than the text (src is not the text's
+// file).
+func placeFolded(text string, line, col int, src []byte, from Pos) (Pos, bool) {
+	runes := []rune(text)
+	at := 0 // the offset, in runes
+	for l := 1; l < line && at < len(runes); at++ {
+		if runes[at] == '\n' {
+			l++
+		}
+	}
+	at = min(at+col-1, len(runes))
+	last, ordinal := -1, 0 // the last non-space rune at or before at, and how many there are
+	for i := 0; i < len(runes) && i <= at; i++ {
+		if !isSpace(runes[i]) {
+			last, ordinal = i, ordinal+1
+		}
+	}
+	if last < 0 {
+		return from, true
+	}
+	lines := strings.Split(string(src), "\n")
+	seen := 0
+	for l := from.Line; l <= len(lines); l++ {
+		c := 1
+		if l == from.Line {
+			c = from.Column
+		}
+		lr := []rune(lines[l-1])
+		for ; c <= len(lr); c++ {
+			if isSpace(lr[c-1]) {
+				continue
+			}
+			if seen++; seen == ordinal {
+				return Pos{l, c + at - last}, true
+			}
+		}
+	}
+	return Pos{}, false
+}
+
+func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
 
 func indentOf(src []byte, line int) int {
 	lines := strings.SplitN(string(src), "\n", line+1)

@@ -117,6 +117,35 @@ func TestLoadYAMLErrors(t *testing.T) {
 	}
 }
 
+// YAML folds a ">" block and a plain value over several lines into one
+// line of text: an error in it is placed on the file's line, not past the
+// end of the first.
+func TestExpressionErrorsOverSeveralLinesArePlaced(t *testing.T) {
+	const head = "rules:\n  - name: r\n    severity: low\n"
+	tests := []struct{ name, when, want string }{
+		{"folded", "    when: >-\n      event.kind == \"grace_reuse\" && prev != nil\n      && event.country == \"NZ\"\n",
+			"r.yaml:6:16: when: event has no field country"},
+		{"folded, a blank line", "    when: >\n      event.kind == \"grace_reuse\"\n\n      && travel.speed > 900\n",
+			"r.yaml:7:17: when: travel has no field speed"},
+		{"folded, a line indented deeper", "    when: >\n      event.kind == \"grace_reuse\"\n        && (true)\n      && travel.speed > 900\n",
+			"r.yaml:7:17: when: travel has no field speed"},
+		{"plain", "    when: event.kind == \"grace_reuse\"\n      && user.reuses > 3\n",
+			"r.yaml:5:15: when: user has no field reuses"},
+		{"plain, cut short", "    when: event.kind == \"grace_reuse\" &&\n      prev.ip ==\n",
+			"r.yaml:5:16: when: unexpected token EOF"},
+		{"plain, one line", "    when: event.kind == \"grace_reuse\" && prev.ip ==\n",
+			"r.yaml:4:51: when: unexpected token EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(File{Name: "r.yaml", Data: []byte(head + tt.when)})
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error %v, want prefix %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestKindsOf(t *testing.T) {
 	tests := []struct {
 		when string

@@ -161,6 +161,12 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 			problems = append(problems, exprProblem(spec, key, err, src))
 			return nil
 		}
+		if errs := checkLiterals(p.Node(), text); len(errs) > 0 {
+			for _, err := range errs {
+				problems = append(problems, exprProblem(spec, key, err, src))
+			}
+			return nil
+		}
 		return p
 	}
 	r.when = prog("when", spec.When, reflect.Bool)

@@ -247,7 +247,11 @@ func addrStrings(as []netip.Addr) []string {
 // The helpers rules can call.
 
 // inCIDR reports whether ip lies in cidr; a malformed argument is false, not
-// an error, so a rule never stops the pipeline on one odd address.
+// an error, so a rule never stops the pipeline on one odd address. A
+// constant cidr never gets here malformed (checkLiterals refuses the rule
+// when it is compiled); one computed at run time still can, and then
+// !in_cidr(...) is true for every address, which a rule built that way
+// must guard against itself.
 func inCIDR(ip, cidr string) bool {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
@@ -294,17 +298,28 @@ func (c *prefixCache) get(cidr string) (netip.Prefix, bool) {
 	if e, hit := c.m[cidr]; hit {
 		return e.p, e.ok
 	}
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		// A bare address is its own /32 or /128.
-		if a, aerr := netip.ParseAddr(cidr); aerr == nil {
-			p, err = a.Prefix(a.BitLen())
-		}
-	}
-	e := prefixEntry{p: p.Masked(), ok: err == nil}
+	p, err := parsePrefix(cidr)
+	e := prefixEntry{p: p, ok: err == nil}
 	if len(c.m) >= maxCachedPrefixes {
 		clear(c.m)
 	}
 	c.m[cidr] = e
 	return e.p, e.ok
+}
+
+// parsePrefix reads in_cidr's range: a CIDR, or a bare address as its own
+// /32 or /128. The run time and the compile-time check share it so that
+// what a check accepts is exactly what a rule matches against.
+func parsePrefix(cidr string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		a, aerr := netip.ParseAddr(cidr)
+		if aerr != nil {
+			return netip.Prefix{}, err
+		}
+		if p, err = a.Prefix(a.BitLen()); err != nil {
+			return netip.Prefix{}, err
+		}
+	}
+	return p.Masked(), nil
 }

@@ -72,13 +72,18 @@ func loadWith(builtin []byte, files []File) (*Set, error) {
 	all := append([]File{{Name: BuiltinFile, Data: builtin}}, files...)
 	var problems Problems
 	set := &Set{}
+	names := &nameBook{defined: map[string]Spec{}}
 	for _, f := range all {
 		specs, ps := ParseFile(f.Name, f.Data)
 		problems = append(problems, ps...)
 		for _, spec := range specs {
+			named := names.check(spec)
+			problems = append(problems, named...)
+			// A rule refused for its name is still compiled, so that one
+			// run reports its expressions' problems too.
 			r, ps := compile(spec, f.Data)
 			problems = append(problems, ps...)
-			if len(ps) == 0 {
+			if len(ps) == 0 && len(named) == 0 {
 				set.merge(r)
 			}
 		}

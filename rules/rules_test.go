@@ -321,6 +321,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("rules:\n  - name: x\n    severity: low\n    when: |\n      1 +\n"))
+	f.Add([]byte("rules:\n  - name: x\n    severity: low\n    when: >-\n      event.kind == \"login\"\n      && in_cidr(event.ip, \"10.0.0.0/33\")\n  - name: reuse-brust\n    enabled: false\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := Load(File{Name: "f.yaml", Data: data})
 		if err == nil && set == nil {

@@ -94,7 +94,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if err != nil {
 		return err
 	}
-	inputs, total, notes, openErrs := openInputs(o.files, o.io)
+	inputs, total, notes, openErrs := openInputs(ctx, o.files, o.io)
 	defer closeInputs(inputs)
 	if !o.quiet {
 		for _, n := range notes {
@@ -194,7 +194,7 @@ type input struct {
 // into /var/log/pods) is read once, and notes say so: read twice, each of
 // its replays' [AzSuccess] lines came again after the reuse, as a refresh
 // from the thief's address, and no replay raised an alert.
-func openInputs(names []string, io streams) (inputs []*input, total int64, notes []string, errs []error) {
+func openInputs(ctx context.Context, names []string, io streams) (inputs []*input, total int64, notes []string, errs []error) {
 	type opened struct {
 		name string
 		info os.FileInfo
@@ -205,9 +205,9 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, notes
 			inputs = append(inputs, &input{name: "-", r: io.in, stream: isStream(io.in)})
 			continue
 		}
-		f, err := os.Open(name)
+		f, err := openInput(ctx, name)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("cannot read %s: %w", name, errors.Unwrap(err)))
+			errs = append(errs, err)
 			continue
 		}
 		in := &input{name: name, r: f, closer: f}
@@ -227,6 +227,43 @@ func openInputs(names []string, io streams) (inputs []*input, total int64, notes
 		inputs = append(inputs, in)
 	}
 	return inputs, total, notes, errs
+}
+
+// openInput opens the input name. Opening a named pipe waits for its
+// writer, which may never come: the open is given up when ctx ends
+// (SIGTERM), where it ignored every signal but SIGKILL. The goroutine left
+// in open(2) ends with the process.
+func openInput(ctx context.Context, name string) (*os.File, error) {
+	if st, err := os.Stat(name); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", name, errors.Unwrap(err))
+		}
+		return f, nil
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(name)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", name, errors.Unwrap(o.err))
+		}
+		return o.f, nil
+	case <-ctx.Done():
+		go func() {
+			if o := <-done; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, fmt.Errorf("cannot read %s: no writer opened the pipe: %w", name, ctx.Err())
+	}
 }
 
 // isStream says stdin is a stream: not a file, or one whose mode is.

@@ -80,7 +80,7 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	if err != nil {
 		return err
 	}
-	inputs, _, notes, openErrs := openInputs(o.files, o.io)
+	inputs, _, notes, openErrs := openInputs(ctx, o.files, o.io)
 	defer closeInputs(inputs)
 	for _, n := range notes {
 		fmt.Fprintln(o.io.errOut, "graceguard: note:", n)

@@ -198,7 +198,7 @@ func (w *Watcher) apply(l loaded) {
 	w.attr.Restore(cp.Attribution, w.opt.now())
 	w.restoreUnjudged(cp.Held)
 	w.ledger.Remember(cp.Sent...) // a checkpoint from before the ledger
-	w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users))
+	w.log.Info("checkpoint loaded", "written", cp.Written, "files", len(cp.Positions), "users", len(cp.Store.Users)+len(l.users))
 }
 
 // restoreUnjudged puts back the events a checkpoint holds that were read

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -282,5 +285,27 @@ func TestCheckpointForgetsAFileGoneBeforeTheStart(t *testing.T) {
 		if p.ID == gone {
 			t.Errorf("checkpointed the file gone before the start: %+v", got)
 		}
+	}
+}
+
+// The log line a restart writes counts the users the checkpoint restored:
+// they are read after its first value, and the line said users=0 whatever
+// the history held.
+func TestCheckpointLoadedCountsItsUsers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var data strings.Builder
+	for i := range 3 {
+		data.WriteString(strings.ReplaceAll(refreshLine(fmt.Sprintf("10:00:%02d,000", 5*i), "198.51.100.23", fmt.Sprintf("f%d", i)), "uid=", fmt.Sprintf("uid=u%d", i)))
+	}
+	runBatches(t, dir, []source.Batch{{Key: "a", Path: "app.log", ID: source.FileID{Dev: 1, Ino: 2}, Data: []byte(data.String())}})
+	var logged bytes.Buffer
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := w.local.Stats().Users
+	if want := fmt.Sprintf(" users=%d", restored); restored == 0 || !strings.Contains(logged.String(), "checkpoint loaded") || !strings.Contains(logged.String(), want) {
+		t.Errorf("log %q: want the %d users the checkpoint restored counted", logged.String(), restored)
 	}
 }

@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,8 +37,27 @@ type Config struct {
 	Sink        SinkConfig // the type's own settings
 
 	// Origin names where the entry came from in errors:
-	// "graceguard.yaml:12:5: sinks[1]", or the flag.
-	Origin string
+	// "graceguard.yaml:12:5: sinks[1]", or the flag. RulesOrigin names its
+	// rules: list ("graceguard.yaml:15:12: sinks[1].rules").
+	Origin      string
+	RulesOrigin string
+}
+
+// CheckRules reports the names in c.Rules that no rule has (known says
+// which one does): a sink filtered on a name misspelt would never get an
+// alert, and nothing would say so.
+func (c Config) CheckRules(known func(name string) bool) error {
+	var unknown []string
+	for _, name := range c.Rules {
+		if !known(name) {
+			unknown = append(unknown, strconv.Quote(name))
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	at := cmp.Or(c.RulesOrigin, c.Origin)
+	return &ConfigError{[]string{fmt.Sprintf("%s: no rule is named %s (the built-in rules' names, or --rules files')", at, strings.Join(unknown, ", "))}}
 }
 
 // SinkConfig is one integration's own settings: the YAML keys it reads,
@@ -191,7 +211,10 @@ func commonKeys(c *Config) map[string]setting {
 				c.MinSeverity = sev
 			}
 		}},
-		"rules":         {set: func(d *decoder, n *yaml.Node, path string) { c.Rules, _ = d.strList(n, path) }},
+		"rules": {set: func(d *decoder, n *yaml.Node, path string) {
+			c.Rules, _ = d.strList(n, path)
+			c.RulesOrigin = fmt.Sprintf("%s:%d:%d: %s", d.file, n.Line, n.Column, path)
+		}},
 		"queue_size":    numField(&c.Delivery.QueueSize),
 		"max_age":       durField(&c.Delivery.MaxAge),
 		"backoff_min":   durField(&c.Delivery.BackoffMin),

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"github.com/graceguard/graceguard/alert"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -243,4 +245,36 @@ func opsAddr(t *testing.T, errPath string) string {
 		return true
 	})
 	return addr
+}
+
+// A sink's rules: must name rules that exist: filtered on a misspelt name
+// it would never get an alert, and nothing said so. At start (exit 2) and
+// on SIGHUP alike loadAlerting refuses it, naming the list's place.
+func TestSinkRulesNameRulesThatExist(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "mine.yaml")
+	if err := os.WriteFile(rulesFile, []byte("rules:\n  - name: my-rule\n    severity: low\n    when: event.kind == \"grace_reuse\"\n    summary: '\"x\"'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, rules, want string
+	}{
+		{"built-in", "[reuse-ip-mismatch]", ""},
+		{"from a rule file", "[my-rule]", ""},
+		{"misspelt", "[reuse-ip-mismatch, reuse-ip-mismatchh]", `gg.yaml:5:12: sinks[0].rules: no rule is named "reuse-ip-mismatchh"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			data := "sinks:\n  - type: file\n    path: " + filepath.Join(dir, "alerts.json") + "\n    name: f\n    rules: " + tt.rules + "\n"
+			o := &watchOptions{alertFlags: alertFlags{ruleFiles: []string{rulesFile}}}
+			_, err := o.loadAlerting(&configFile{path: "gg.yaml", data: []byte(data)}, alert.Info)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, new(usageError))):
+				t.Errorf("error %v, want a usage error naming %s", err, tt.want)
+			}
+		})
+	}
 }

@@ -307,6 +307,16 @@ func (o *watchOptions) loadAlerting(file *configFile, minSev alert.Severity) (al
 	if err != nil {
 		return alerting{}, err
 	}
+	known := func(name string) bool { _, ok := set.Lookup(name); return ok }
+	var unknown []error
+	for _, c := range cfgs {
+		if err := c.CheckRules(known); err != nil {
+			unknown = append(unknown, err)
+		}
+	}
+	if len(unknown) > 0 {
+		return alerting{}, usageError{errors.Join(unknown...)}
+	}
 	return alerting{rules: set, sinks: cfgs}, nil
 }
 

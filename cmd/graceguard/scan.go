@@ -212,6 +212,11 @@ func openInputs(ctx context.Context, names []string, io streams) (inputs []*inpu
 		}
 		in := &input{name: name, r: f, closer: f}
 		if st, err := f.Stat(); err == nil {
+			if st.IsDir() {
+				f.Close()
+				errs = append(errs, fmt.Errorf("cannot read %s: it is a directory (name its logs, or a glob of them)", name))
+				continue
+			}
 			if i := slices.IndexFunc(files, func(o opened) bool { return os.SameFile(o.info, st) }); i >= 0 {
 				f.Close()
 				notes = append(notes, fmt.Sprintf("%s is %s, named before: read once", name, files[i].name))

@@ -174,6 +174,24 @@ func TestScanReadsAFileNamedTwiceOnce(t *testing.T) {
 	}
 }
 
+// A directory named as an input is said to be one, once, and the other
+// inputs are scanned: it was read, failed with "read d: read d: is a
+// directory", and was also noted as a file holding no OpenUnison record.
+func TestScanOfADirectorySaysSo(t *testing.T) {
+	repoRoot(t)
+	dir := t.TempDir()
+	stdout, stderr, code := run(t, nil, "scan", "--format", "json", "testdata/openunison/sample.log", dir)
+	if code != exitRuntime {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if want := "cannot read " + dir + ": it is a directory"; strings.Count(stderr, dir) != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("stderr names %s %d times, want once, as %q:\n%s", dir, strings.Count(stderr, dir), want, stderr)
+	}
+	if n := strings.Count(stdout, "\n"); n != 4 {
+		t.Errorf("%d alerts, want the sample's 4", n)
+	}
+}
+
 func TestScanMissingFileStillScansTheOthers(t *testing.T) {
 	repoRoot(t)
 	stdout, stderr, code := run(t, nil, "scan", "--format", "json", "testdata/openunison/nope.log", "testdata/openunison/sample.log")

@@ -82,6 +82,9 @@ type Summary struct {
 	Attribution attribute.Stats
 	// Inputs says what each input turned out to be, in the order given.
 	Inputs []InputKind
+	// Interrupted: the scan's context ended before its inputs did (SIGINT,
+	// SIGTERM); what was read after the last batch judged was not judged.
+	Interrupted bool
 }
 
 // InputKind is what one input held.
@@ -241,6 +244,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	sum.Alerts, sum.RuleErrors, sum.Throttled = rs.Alerts, rs.Errors, rs.Throttled
 	sum.Store = store.Stats()
 	sum.Elapsed = time.Since(start)
+	sum.Interrupted = ctx.Err() != nil
 	if err != nil {
 		return sum, err
 	}

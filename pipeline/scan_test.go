@@ -211,9 +211,13 @@ func TestScanCancelled(t *testing.T) {
 	data, _ := generated(t, 4<<20, 5)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Scan(ctx, []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{Rules: rules.Builtin(), Deliver: (&collected{}).deliver})
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("error %v, want context.Canceled", err)
+	sum, err := Scan(ctx, []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{Rules: rules.Builtin(), Deliver: (&collected{}).deliver})
+	if !errors.Is(err, context.Canceled) || !sum.Interrupted {
+		t.Errorf("error %v, interrupted %v: want context.Canceled, and the summary to say so", err, sum.Interrupted)
+	}
+	whole, err := Scan(context.Background(), []Input{{Name: "x", R: bytes.NewReader(data)}}, ScanOptions{Rules: rules.Builtin(), Deliver: (&collected{}).deliver})
+	if err != nil || whole.Interrupted {
+		t.Errorf("a whole scan: error %v, interrupted %v", err, whole.Interrupted)
 	}
 }
 

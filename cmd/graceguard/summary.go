@@ -52,7 +52,7 @@ func summaryAlerts(b *strings.Builder, s pipeline.Summary, unwritten bool) {
 	if len(s.Alerts) == 0 {
 		b.WriteString(" none")
 		if !s.Judged() {
-			b.WriteString(": nothing was judged: no OpenUnison record in the input")
+			b.WriteString(": nothing was judged: " + nothingJudgedWhy(s))
 		}
 	}
 	for _, rule := range slices.Sorted(maps.Keys(s.Alerts)) {
@@ -92,8 +92,14 @@ func summaryNotes(b *strings.Builder, s pipeline.Summary) {
 			commas(at.Outcomes[parser.AttrJoined]), commas(at.Outcomes[parser.AttrAmbiguous]), commas(at.Outcomes[parser.AttrUnattributed]),
 			commas(at.Outcomes[parser.AttrDirect]), commas(at.RecordsUnmatched))
 	}
-	for _, note := range inputNotes(s) {
-		fmt.Fprintf(b, "  note: %s\n", note)
+	switch {
+	case s.Interrupted && s.Judged():
+		b.WriteString("  note: interrupted (SIGINT or SIGTERM) before the input ended: what was read last, and the rest, was not judged\n")
+	case s.Interrupted: // the alerts line says so
+	default:
+		for _, note := range inputNotes(s) {
+			fmt.Fprintf(b, "  note: %s\n", note)
+		}
 	}
 	if note := pipeline.UnattributedNote(s.Attribution); note != "" {
 		fmt.Fprintf(b, "  note: %s\n", note)
@@ -217,8 +223,20 @@ func writeNothingJudged(w io.Writer, s pipeline.Summary) {
 	if s.Judged() {
 		return
 	}
-	fmt.Fprintln(w, "graceguard: nothing was judged: no OpenUnison record in the input")
+	fmt.Fprintln(w, "graceguard: nothing was judged: "+nothingJudgedWhy(s))
+	if s.Interrupted {
+		return
+	}
 	for _, note := range inputNotes(s) {
 		fmt.Fprintf(w, "graceguard: note: %s\n", note)
 	}
+}
+
+// nothingJudgedWhy says why a scan judged nothing. An interrupted one may
+// have read records it had not judged yet: the input said nothing then.
+func nothingJudgedWhy(s pipeline.Summary) string {
+	if s.Interrupted {
+		return "interrupted (SIGINT or SIGTERM) before any record was judged"
+	}
+	return "no OpenUnison record in the input"
 }

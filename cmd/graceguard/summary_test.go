@@ -68,3 +68,34 @@ func TestSummary(t *testing.T) {
 		}
 	}
 }
+
+// An interrupted scan does not read as one of an empty input: it judged
+// nothing because it was stopped, or judged only part of what it read.
+func TestSummaryOfAnInterruptedScan(t *testing.T) {
+	t.Parallel()
+	none := pipeline.Summary{Events: map[parser.Kind]int64{}, Interrupted: true, Inputs: []pipeline.InputKind{{Name: "-"}}}
+	some := none
+	some.Inputs = []pipeline.InputKind{{Name: "-", OpenUnison: 40}}
+	for _, tt := range []struct {
+		name      string
+		s         pipeline.Summary
+		want      string
+		wantQuiet string
+	}{
+		{"before any record was judged", none, "alerts none: nothing was judged: interrupted (SIGINT or SIGTERM) before any record was judged\n",
+			"graceguard: nothing was judged: interrupted (SIGINT or SIGTERM) before any record was judged\n"},
+		{"after some were", some, "note: interrupted (SIGINT or SIGTERM) before the input ended", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf, quiet bytes.Buffer
+			writeSummary(&buf, 1, tt.s, false)
+			writeNothingJudged(&quiet, tt.s)
+			if !strings.Contains(buf.String(), tt.want) || strings.Contains(buf.String(), "no OpenUnison record") {
+				t.Errorf("summary:\n%s\nwant %q and no input called empty", buf.String(), tt.want)
+			}
+			if quiet.String() != tt.wantQuiet {
+				t.Errorf("quiet: %q, want %q", quiet.String(), tt.wantQuiet)
+			}
+		})
+	}
+}

@@ -58,6 +58,9 @@ func (r *revokeFlags) check() error {
 	if _, err := respond.NewExcluder(r.exclude); err != nil {
 		return usageErrorf("--revoke-exclude: %v", err)
 	}
+	if err := kube.CheckNamespace(r.namespace); err != nil {
+		return usageErrorf("--revoke-namespace: %v", err)
+	}
 	return nil
 }
 
@@ -81,6 +84,11 @@ func parseLimit(s string) (respond.Limit, error) {
 	count, err := strconv.Atoi(n)
 	if !ok || err != nil || count < 0 {
 		return respond.Limit{}, fmt.Errorf("want N/DURATION, e.g. 1/10m")
+	}
+	if count == 0 {
+		// The responder reads a limit of 0 as none at all: "at most 0"
+		// would have ended every session it was asked to.
+		return respond.Limit{}, fmt.Errorf("want N of 1 or more (to end no session, use --revoke-dry-run)")
 	}
 	d, err := time.ParseDuration(per)
 	if err != nil || d <= 0 {

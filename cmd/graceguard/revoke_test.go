@@ -78,6 +78,11 @@ func TestWatchRevokeUsageErrors(t *testing.T) {
 		{[]string{"--revoke", "urgent"}, "want high, critical or rules"},
 		{[]string{"--revoke", "high", "--revoke-user-limit", "often"}, "N/DURATION"},
 		{[]string{"--revoke", "high", "--revoke-exclude", "uid=[x"}, "--revoke-exclude"},
+		// The responder takes 0 for no limit at all, not "at most none".
+		{[]string{"--revoke", "high", "--revoke-limit", "0/1m"}, "--revoke-limit \"0/1m\": want N of 1 or more"},
+		{[]string{"--revoke", "high", "--revoke-user-limit", "0/10m"}, "--revoke-user-limit \"0/10m\": want N of 1 or more"},
+		// Sent as it is, every revocation would be refused by the API server.
+		{[]string{"--revoke", "high", "--revoke-namespace", "Bad_NS!"}, `--revoke-namespace: namespace "Bad_NS!"`},
 		{[]string{"--revoke", "high", "--kubeconfig", "/nonexistent/kubeconfig"}, "kubeconfig"},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,15 @@ const (
 	labelValueFmt       = "(" + labelKeyFmt + ")?"
 )
 
+// CheckNamespace returns an error naming what is wrong with namespace as
+// a Kubernetes namespace's name; nil for a good one.
+func CheckNamespace(namespace string) error {
+	if errs := dns1123Label(namespace); len(errs) > 0 {
+		return fmt.Errorf("namespace %q: %s", namespace, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
 // dns1123Label checks a namespace or container name.
 func dns1123Label(s string) []string {
 	var errs []string

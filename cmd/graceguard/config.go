@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -209,10 +210,23 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 	if root.Kind != yaml.MappingNode {
 		return nil, nil, usageErrorf("%s:%d:%d: want a mapping of settings (flag names) to values", path, root.Line, root.Column)
 	}
-	var problems []string
+	problems := extraDocuments(path, data)
+	// The last of a key set twice used to win without a word: which one an
+	// operator edited is a guess.
+	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		name := strings.ReplaceAll(k.Value, "_", "-")
+		if first, ok := seen[name]; ok {
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: %q is set again (first at line %d, as %q)", path, k.Line, k.Column, k.Value, first.Line, first.Value))
+			continue
+		}
+		seen[name] = k
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			// "format:" or "format: ~" was taken for the text "" or "~".
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: %q has no value (leave the key out for the default)", path, k.Line, k.Column, k.Value))
+			continue
+		}
 		if name == "sinks" && flags.Lookup("slack-webhook-url") != nil {
 			// The sinks list is read by the command that delivers alerts.
 			continue
@@ -239,6 +253,17 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 		return nil, nil, usageErrorf("%s", strings.Join(problems, "\n"))
 	}
 	return values, ignored, nil
+}
+
+// extraDocuments reports a second YAML document in data ("---" and more
+// settings), which was ignored without a word: one file holds one.
+func extraDocuments(path string, data []byte) []string {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if dec.Decode(&first) != nil || dec.Decode(&second) != nil || len(second.Content) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s:%d:%d: a second YAML document: a config file holds one mapping of settings", path, second.Line, second.Column)}
 }
 
 func flagNames(flags *pflag.FlagSet) []string {

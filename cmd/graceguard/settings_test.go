@@ -36,6 +36,15 @@ func TestSettingsRefusedClearly(t *testing.T) {
 			want: []string{":2:"}},
 		{name: "unknown key still an error", config: "formt: json\n", args: []string{"scan", log},
 			want: []string{":1:1: unknown setting \"formt\""}},
+		// Each of these was taken without a word: the last value of a key
+		// set twice, "" or "~" for a key without a value, and nothing of a
+		// second document.
+		{name: "a key set twice", config: "format: json\nmin_severity: high\nformat: text\nmin-severity: low\n", args: []string{"scan", log},
+			want: []string{`:3:1: "format" is set again (first at line 1`, `:4:1: "min-severity" is set again (first at line 2, as "min_severity")`}},
+		{name: "a key without a value", config: "format:\nmin-severity: ~\n", args: []string{"scan", log},
+			want: []string{`:1:1: "format" has no value`, `:2:1: "min-severity" has no value`}},
+		{name: "a second document", config: "format: json\n---\nmin-severity: high\n", args: []string{"scan", log},
+			want: []string{"a second YAML document"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,7 +26,7 @@ const envPrefix = "GRACEGUARD_"
 // order of precedence is flag, environment, file, default. Every flag has a
 // key: its name, with '-' or '_'. Unknown keys are errors naming the file,
 // line and column: a typo must not silently fall back to a default.
-func applySettings(cmd *cobra.Command, file *configFile) error {
+func applySettings(cmd *cobra.Command, file *configFile, origins settingOrigins) error {
 	flags := cmd.Flags()
 	var fileValues map[string]*yaml.Node
 	configPath := ""
@@ -63,14 +63,16 @@ func applySettings(cmd *cobra.Command, file *configFile) error {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			origins[f.Name] = envName(f.Name)
 			if err := setFlag(f, v); err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", envName(f.Name), err))
 			}
 			return
 		}
 		if n, ok := fileValues[f.Name]; ok {
+			origins[f.Name] = fmt.Sprintf("%s:%d:%d: %s", configPath, n.Line, n.Column, f.Name)
 			if err := setFromNode(f, n); err != nil {
-				problems = append(problems, fmt.Sprintf("%s:%d:%d: %s: %v", configPath, n.Line, n.Column, f.Name, err))
+				problems = append(problems, fmt.Sprintf("%s: %v", origins[f.Name], err))
 			}
 		}
 	})
@@ -79,6 +81,53 @@ func applySettings(cmd *cobra.Command, file *configFile) error {
 	}
 	return nil
 }
+
+// settingOrigins says where each flag the command line left unset got its
+// value: its environment variable, or its key in the config file
+// (FILE:LINE:COLUMN: key). A value checked only when the command runs
+// (a time zone, a format, a URL) was refused as "--timezone …", naming a
+// flag nobody gave; blame names where it was written.
+type settingOrigins map[string]string
+
+// blame rewrites each line of a usage error that starts with a flag
+// ("--NAME", then a space or ':') set from the environment or the config
+// file to start with where it was set instead. Other errors are as they
+// were.
+func (o settingOrigins) blame(err error) error {
+	var usage usageError
+	if err == nil || len(o) == 0 || !errors.As(err, &usage) {
+		return err
+	}
+	lines := strings.Split(err.Error(), "\n")
+	changed := false
+	for i, line := range lines {
+		rest, ok := strings.CutPrefix(line, "--")
+		if !ok {
+			continue
+		}
+		end := strings.IndexAny(rest, " :=")
+		if end < 0 {
+			end = len(rest)
+		}
+		if origin, ok := o[rest[:end]]; ok {
+			lines[i], changed = origin+rest[end:], true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return usageError{blamed{strings.Join(lines, "\n"), err}}
+}
+
+// blamed is an error said again in other words: its text, and what it
+// wraps for errors.Is and As.
+type blamed struct {
+	text string
+	err  error
+}
+
+func (b blamed) Error() string { return b.text }
+func (b blamed) Unwrap() error { return b.err }
 
 // proxyJSONKeys is the setting that adds key names of ingress-nginx JSON
 // access logs to the parser's defaults: "FIELD=KEY,…" or a list of

@@ -21,7 +21,7 @@ func FuzzConfigFile(f *testing.F) {
 			t.Fatal(err)
 		}
 		cmd := newWatchCmd(streams{}, nil)
-		err := applySettings(cmd, &configFile{path: path, data: []byte(data)})
+		err := applySettings(cmd, &configFile{path: path, data: []byte(data)}, settingOrigins{})
 		if err != nil && !strings.Contains(err.Error(), path) && !strings.Contains(err.Error(), "GRACEGUARD_") {
 			t.Errorf("error does not name the file: %v", err)
 		}

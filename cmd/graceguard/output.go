@@ -14,11 +14,11 @@ func resolveOutput(format, minSeverity, timezone, color string, out io.Writer) (
 	var opt sinks.WriterOptions
 	f, err := sinks.ParseFormat(format)
 	if err != nil {
-		return opt, nil, usageError{err}
+		return opt, nil, usageErrorf("--format: %w", err)
 	}
 	minSev, err := alert.ParseSeverity(minSeverity)
 	if err != nil {
-		return opt, nil, usageError{err}
+		return opt, nil, usageErrorf("--min-severity: %w", err)
 	}
 	loc, err := time.LoadLocation(timezone)
 	if err != nil {

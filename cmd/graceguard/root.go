@@ -44,6 +44,7 @@ the grace period (another address, network or continent), and alerts on it.`,
 	root.SetErr(errOut)
 	root.SetFlagErrorFunc(flagUsageError)
 	var configPath string
+	origins := settingOrigins{}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML `FILE` of settings: any flag's name as a key (GRACEGUARD_<FLAG> environment variables work too)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := configFromEnv(cmd, &configPath); err != nil {
@@ -54,7 +55,7 @@ the grace period (another address, network or continent), and alerts on it.`,
 			return err
 		}
 		cmd.SetContext(withConfigFile(cmd.Context(), file))
-		return applySettings(cmd, file)
+		return applySettings(cmd, file, origins)
 	}
 	root.AddCommand(
 		newIdpCmd(io),
@@ -68,9 +69,21 @@ the grace period (another address, network or continent), and alerts on it.`,
 		newVersionCmd(io, nil),
 	)
 	registerChoices(root)
+	blameOrigins(root, origins)
 	return root
 }
 
 // flagUsageError makes flag parsing problems usage errors (exit 2), not
 // runtime failures.
 func flagUsageError(_ *cobra.Command, err error) error { return usageError{err} }
+
+// blameOrigins has every command's usage errors about a flag's value name
+// where the value was set (settingOrigins.blame).
+func blameOrigins(c *cobra.Command, origins settingOrigins) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error { return origins.blame(run(cmd, args)) }
+	}
+	for _, sub := range c.Commands() {
+		blameOrigins(sub, origins)
+	}
+}

@@ -45,6 +45,14 @@ func TestSettingsRefusedClearly(t *testing.T) {
 			want: []string{`:1:1: "format" has no value`, `:2:1: "min-severity" has no value`}},
 		{name: "a second document", config: "format: json\n---\nmin-severity: high\n", args: []string{"scan", log},
 			want: []string{"a second YAML document"}},
+		// A value refused only when the command runs names where it was
+		// written, not a flag nobody gave.
+		{name: "config value refused at run", config: "format: xml\n", args: []string{"scan", log},
+			want: []string{`graceguard.yaml:1:9: format: unknown format "xml"`}},
+		{name: "env value refused at run", env: map[string]string{"GRACEGUARD_TIMEZONE": "Mars/Y"}, args: []string{"scan", log},
+			want: []string{`GRACEGUARD_TIMEZONE "Mars/Y": unknown time zone`}},
+		{name: "flag value refused at run", args: []string{"scan", "--min-severity", "dire", log},
+			want: []string{`--min-severity: `}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

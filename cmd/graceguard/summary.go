@@ -76,7 +76,11 @@ func summaryAlerts(b *strings.Builder, s pipeline.Summary, unwritten bool) {
 		b.WriteString("  next: graceguard timeline '<user DN>' FILE... shows a user's refreshes, reuses and refusals around an alert\n")
 	}
 	if ruleErrs > 0 {
-		fmt.Fprintf(b, "  rule errors %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs))
+		var by []string
+		for _, rule := range slices.Sorted(maps.Keys(s.RuleErrors)) {
+			by = append(by, fmt.Sprintf("%s %s", rule, commas(s.RuleErrors[rule])))
+		}
+		fmt.Fprintf(b, "  rule errors %s: %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs), strings.Join(by, ", "))
 	}
 }
 

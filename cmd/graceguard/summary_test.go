@@ -99,3 +99,17 @@ func TestSummaryOfAnInterruptedScan(t *testing.T) {
 		})
 	}
 }
+
+// Rule errors are counted by rule, so the one to fix is named.
+func TestSummaryNamesTheRulesThatFailed(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	writeSummary(&buf, 1, pipeline.Summary{
+		Events:     map[parser.Kind]int64{},
+		Inputs:     []pipeline.InputKind{{Name: "x", OpenUnison: 1}},
+		RuleErrors: map[string]int64{"my-rule": 3, "another": 2},
+	}, false)
+	if want := "rule errors 5: another 2, my-rule 3 ("; !strings.Contains(buf.String(), want) {
+		t.Errorf("summary:\n%s\nwant %q", buf.String(), want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,7 @@ or rule-file error.`,
 		Example: `  graceguard timeline 'uid=mmosley,ou=shadow,o=Tremolo' pod-a.log pod-b.log
   graceguard timeline --format json mmosley pod-*.log | jq .`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 || strings.TrimSpace(args[0]) == "" {
 				return usageErrorf("timeline needs a USER (the DN an alert names, or a uid)")
 			}
 			return nil
@@ -86,7 +87,7 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 		fmt.Fprintln(o.io.errOut, "graceguard: note:", n)
 	}
 	tl := timeline.New(o.user)
-	_, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
+	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc, Rules: set, Geo: geoLookup(geoDB), Observer: tl.Observe,
 		Deliver: func(context.Context, []alert.Alert) error { return nil },
 	})
@@ -94,6 +95,9 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	if scanErr != nil && !errors.As(scanErr, &readErr) {
 		return scanErr
 	}
+	// "No refresh … of USER in the logs" must not read as a clean record
+	// when the inputs held no OpenUnison log at all.
+	writeNothingJudged(o.io.errOut, sum)
 	write := tl.WriteText
 	if o.format == "json" {
 		write = tl.WriteJSON

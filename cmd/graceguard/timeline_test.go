@@ -71,3 +71,21 @@ func TestTimelineCommand(t *testing.T) {
 		t.Fatalf("a missing file: exit %d, stderr %q; want 1 naming it", code, stderr)
 	}
 }
+
+// A timeline of inputs that hold no OpenUnison log says nothing was
+// judged: "no refresh … of USER" alone read as a clean record. An empty
+// USER is a usage error.
+func TestTimelineOfNoLogSaysSo(t *testing.T) {
+	t.Parallel()
+	empty := filepath.Join(t.TempDir(), "empty.log")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := run(t, nil, "timeline", "jjackson", empty)
+	if code != 0 || !strings.Contains(stderr, "nothing was judged: no OpenUnison record in the input") {
+		t.Errorf("exit %d, stderr %q: want 0 and nothing judged said", code, stderr)
+	}
+	if _, stderr, code := run(t, nil, "timeline", " ", empty); code != exitUsage || !strings.Contains(stderr, "needs a USER") {
+		t.Errorf("an empty USER: exit %d, stderr %q; want 2", code, stderr)
+	}
+}

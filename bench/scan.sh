@@ -153,27 +153,26 @@ fi
 
 # grep and scan take turns, so a burst of other work on the machine slows
 # both rather than skewing the ratio.
-echo "timing grep$( ((gg_ok)) && echo " and graceguard scan"), $runs runs each"
-grep_times="" scan_times=""
-for _ in $(seq "$runs"); do
-	grep_times+=$(timed run_grep)$'\n'
-	if ((gg_ok)); then
-		scan_times+=$(timed run_scan)$'\n'
-	fi
-done
-read -r grep_best grep_median < <(best_median <<<"${grep_times%$'\n'}")
-grep_empty_times="" scan_empty_times=""
-for _ in $(seq "$runs"); do
-	grep_empty_times+=$(timed run_grep_empty)$'\n'
-	if ((gg_ok)); then
-		scan_empty_times+=$(timed run_scan_empty)$'\n'
-	fi
-done
-read -r grep_start _ < <(best_median <<<"${grep_empty_times%$'\n'}")
+# alternate GREP SCAN: times GREP and, when graceguard built, SCAN in
+# turns, $runs times each, one time a line in grep_times and scan_times.
+alternate() {
+	grep_times="" scan_times=""
+	for _ in $(seq "$runs"); do
+		grep_times+=$(timed "$1")$'\n'
+		if ((gg_ok)); then
+			scan_times+=$(timed "$2")$'\n'
+		fi
+	done
+}
+echo "timing grep$( ((gg_ok)) && echo " and graceguard scan"), $runs runs each, on the log and on an empty file"
+alternate run_grep_empty run_scan_empty
+read -r grep_start _ < <(best_median <<<"${grep_times%$'\n'}")
 scan_start=""
 if ((gg_ok)); then
-	read -r scan_start _ < <(best_median <<<"${scan_empty_times%$'\n'}")
+	read -r scan_start _ < <(best_median <<<"${scan_times%$'\n'}")
 fi
+alternate run_grep run_scan
+read -r grep_best grep_median < <(best_median <<<"${grep_times%$'\n'}")
 grep_count=$(cat "$out/grep.count")
 if ((gg_ok)); then
 	read -r scan_best scan_median < <(best_median <<<"${scan_times%$'\n'}")

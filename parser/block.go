@@ -5,6 +5,11 @@ import "bytes"
 // BlockStats counts what SplitCandidates read.
 type BlockStats struct {
 	Lines, Records, Cut int64
+	// FramingErrors counts the lines that carry a container runtime's
+	// stamp ("2026-…Z stdout F", kubectl --timestamps) in a plain log, as
+	// the Assembler does: another format's lines mixed in, read as the
+	// record before them continued.
+	FramingErrors int64
 	// Headed counts the records that open with a log4j2 header: what tells
 	// an OpenUnison log from another file (SplitCandidates only).
 	Headed int64
@@ -53,6 +58,9 @@ func SplitCandidates(block []byte, fn func(rec []byte, kind Kind, off int, line 
 		headed := IsRecordStart(line)
 		if recStart >= 0 {
 			if !headed {
+				if stampPrefixLen(line) > 0 {
+					st.FramingErrors++
+				}
 				continue // a continuation line
 			}
 			st.close(block, recStart, pos-1, kind, recLine, fn)

@@ -314,6 +314,13 @@ func (a *Assembler) unwrap(line []byte, off int64) ([]byte, int64, bool) {
 			return line[n:], off, true
 		}
 		a.stats.FramingErrors++
+	case FormatPlain:
+		// A container runtime's line in a plain log (files of two formats
+		// joined): read as the record before it continued, its own record
+		// is lost; counted, so the summary says so.
+		if stampPrefixLen(line) > 0 {
+			a.stats.FramingErrors++
+		}
 	}
 	return line, off, true
 }

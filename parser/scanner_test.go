@@ -336,3 +336,22 @@ func realisticLogT(t *testing.T) []byte {
 	}
 	return buf.Bytes()
 }
+
+// Lines of a container runtime's format in a plain log (files of two
+// formats joined) are read as the record before them continued: both
+// readers count each one as a framing error, so the loss is said, where
+// it was silent (a review: 27 of 47 lines, no alert, nothing noted).
+func TestPlainLogWithAnotherFormatsLinesCountsThem(t *testing.T) {
+	t.Parallel()
+	plain := lineA + "\n" + lineB + "\n"
+	in := plain + "2026-11-23T10:00:00.123456789Z stdout F " + lineA + "\n" +
+		"2026-11-23T10:00:01.5Z " + lineB + "\n" + // kubectl logs --timestamps
+		"\tat not.a.Stamp(Line.java:1)\n"
+	_, sc := scanAll(t, strings.NewReader(in))
+	if got := sc.Stats().FramingErrors; got != 2 {
+		t.Errorf("Scanner: framing errors %d, want 2", got)
+	}
+	if got := SplitCandidates([]byte(in), func([]byte, Kind, int, int64) {}).FramingErrors; got != 2 {
+		t.Errorf("SplitCandidates: framing errors %d, want 2", got)
+	}
+}

@@ -32,6 +32,9 @@ func splitRecordsRef(block []byte, fn func(rec []byte, firstLen, off int, line i
 		switch {
 		case recStart >= 0 && !IsRecordStart(line):
 			recEnd = end
+			if stampPrefixLen(line) > 0 {
+				st.FramingErrors++ // a runtime's line in a plain log
+			}
 		case recStart < 0 && len(bytes.TrimSpace(line)) == 0:
 			// blank lines before the first record belong to nothing
 		default:

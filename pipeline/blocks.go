@@ -364,6 +364,7 @@ func (s *blockSource) take(res *blockResult) {
 	s.stats.Lines += res.stats.Lines
 	s.stats.Records += res.stats.Records
 	s.stats.Cut += res.stats.Cut
+	s.stats.FramingErrors += res.stats.FramingErrors
 	s.counts.openUnison += res.stats.Headed
 	if s.progress != nil {
 		s.progress.Add(int64(res.size))

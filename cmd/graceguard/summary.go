@@ -96,6 +96,10 @@ func summaryNotes(b *strings.Builder, s pipeline.Summary) {
 			commas(at.Outcomes[parser.AttrJoined]), commas(at.Outcomes[parser.AttrAmbiguous]), commas(at.Outcomes[parser.AttrUnattributed]),
 			commas(at.Outcomes[parser.AttrDirect]), commas(at.RecordsUnmatched))
 	}
+	if s.FramingErrors > 0 {
+		fmt.Fprintf(b, "  note: %s %s not in the format of the file it was in (logs of two formats joined into one file?): read as text of the record before it, its own record was not judged; give each format's logs as a file of its own\n",
+			commas(s.FramingErrors), plural(int(s.FramingErrors), "line was", "lines were"))
+	}
 	switch {
 	case s.Interrupted && s.Judged():
 		b.WriteString("  note: interrupted (SIGINT or SIGTERM) before the input ended: what was read last, and the rest, was not judged\n")

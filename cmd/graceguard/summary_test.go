@@ -113,3 +113,16 @@ func TestSummaryNamesTheRulesThatFailed(t *testing.T) {
 		t.Errorf("summary:\n%s\nwant %q", buf.String(), want)
 	}
 }
+
+// Lines of another format in a file are counted as framing errors, and the
+// summary says what that cost: their records were not judged.
+func TestSummaryExplainsFramingErrors(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, FramingErrors: 27, Inputs: []pipeline.InputKind{{Name: "x", OpenUnison: 20}}}, false)
+	for _, want := range []string{"framing errors 27", "note: 27 lines were not in the format of the file it was in", "was not judged"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("summary:\n%s\nwant %q", buf.String(), want)
+		}
+	}
+}

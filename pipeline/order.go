@@ -179,6 +179,18 @@ func (s *stream) olderQueued() bool {
 	return queued
 }
 
+// behindOf reports whether s is t or comes after t in t's chain of older
+// generations: made older than t, it would make a cycle, which would
+// keep both out of the merge for ever.
+func (s *stream) behindOf(t *stream) bool {
+	for o := s; o != nil; o = o.older {
+		if o == t {
+			return true
+		}
+	}
+	return false
+}
+
 // mayPrecede reports whether a source other than s, with nothing queued,
 // may still bring an event before ev: it has not read a record past ev's
 // time (at ev's time it may yet log the refresh that ties with it) and it

@@ -185,3 +185,38 @@ func countRule(alerts []string, rule string) int {
 	}
 	return n
 }
+
+// A generation announced behind itself, or two behind each other (nothing
+// the follower sends, but a batch is input), must not make a cycle of
+// older generations: both would wait on each other, out of the merge, and
+// finding the oldest would never end.
+func TestWatchIgnoresACycleOfGenerations(t *testing.T) {
+	t.Parallel()
+	n := 0
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error { n += len(g); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := source.FileID{Dev: 1, Ino: 20}, source.FileID{Dev: 1, Ino: 21}
+	first := strings.ReplaceAll(refreshLine("10:00:00,000", "203.0.113.1", "fa"), "task-2", "task-1")
+	replay := reuseLines("10:00:00,000", "192.0.2.91", "fb")
+	in := make(chan source.Batch, 8)
+	for _, bt := range []source.Batch{
+		{Key: "a", Path: "app.log", ID: a, Behind: "a"},
+		{Key: "b", Path: "app.log", ID: b, Behind: "a"},
+		{Key: "a", Path: "app.log", ID: a, Behind: "b"},
+		{Key: "a", Path: "app.log", ID: a, Data: []byte(first)},
+		{Key: "b", Path: "app.log", ID: b, Data: []byte(replay)},
+		{Key: "a", Path: "app.log", ID: a, Offset: int64(len(first)), Ended: true},
+		{Key: "b", Path: "app.log", ID: b, Offset: int64(len(replay)), Idle: true},
+	} {
+		in <- bt
+	}
+	close(in)
+	if err := w.Run(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Error("the replay raised no alert")
+	}
+}

@@ -492,7 +492,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	s.read = s.read || b.Idle || b.Ended && !s.lastBatch.IsZero()
 	if b.Behind != "" {
 		s.behind = b.Behind
-		if o := w.streams[b.Behind]; o != nil && s.older == nil {
+		if o := w.streams[b.Behind]; o != nil && s.older == nil && !o.behindOf(s) {
 			s.older = o
 		}
 	}

@@ -354,3 +354,26 @@ func TestRestoredTwinMeetsItsReuseReadUnderTheFilesNewName(t *testing.T) {
 		}
 	}
 }
+
+// A file whose inode a file the checkpoint named left behind (deleted
+// while watch was down) is another log: it keeps its own name, where it
+// was read, and saved, under the deleted one's.
+func TestAFileReusingACheckpointedInodeKeepsItsName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := source.FileID{Dev: 1, Ino: 5, Fingerprint: "aaaa", FingerprintLen: 4}
+	runBatches(t, dir, []source.Batch{
+		{Key: "a", Path: "/logs/a.log", ID: a, Data: []byte(refreshLine("10:00:00,000", "198.51.100.1", "f1"))},
+		{Key: "a", Path: "/logs/a.log", ID: a, Offset: 100, Idle: true},
+	})
+	b := source.FileID{Dev: 1, Ino: 5, Fingerprint: "bbbb", FingerprintLen: 4}
+	saved := runBatches(t, dir, []source.Batch{
+		{Key: "b", Path: "/logs/b.log", ID: b, Data: []byte(refreshLine("10:00:01,000", "198.51.100.2", "f2"))},
+		{Key: "b", Path: "/logs/b.log", ID: b, Offset: 100, Idle: true},
+	})
+	for _, p := range saved {
+		if p.ID.Fingerprint == "bbbb" && p.Path != "/logs/b.log" {
+			t.Errorf("b.log saved as %+v, under another file's name", p)
+		}
+	}
+}

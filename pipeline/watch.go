@@ -572,11 +572,20 @@ func (w *Watcher) logName(b source.Batch) string {
 		return b.Path // stdin: nothing to resume
 	}
 	for _, p := range w.restored {
-		if p.Path != "" && sameStream(p.ID, b.ID) {
+		// The fingerprint too: a file deleted while watch was down may
+		// have left its inode to another file, which is another log.
+		if p.Path != "" && sameStream(p.ID, b.ID) && sameStart(p.ID, b.ID) {
 			return p.Path
 		}
 	}
 	return b.Path
+}
+
+// sameStart says two identities' first bytes do not tell them apart: the
+// same fingerprint, or fingerprints of different lengths (one taken
+// while the file was shorter) or none.
+func sameStart(a, b source.FileID) bool {
+	return a.FingerprintLen == 0 || a.FingerprintLen != b.FingerprintLen || a.Fingerprint == b.Fingerprint
 }
 
 // sniff looks at a stream's first data (an announcement, order.go, has

@@ -248,10 +248,11 @@ func addrStrings(as []netip.Addr) []string {
 
 // inCIDR reports whether ip lies in cidr; a malformed argument is false, not
 // an error, so a rule never stops the pipeline on one odd address. A
-// constant cidr never gets here malformed (checkLiterals refuses the rule
-// when it is compiled); one computed at run time still can, and then
-// !in_cidr(...) is true for every address, which a rule built that way
-// must guard against itself.
+// string literal given as the cidr never gets here malformed
+// (checkLiterals refuses the rule when it is compiled); any other cidr
+// still can (computed at run time, a variable, the items of a list walked
+// with any(…, in_cidr(event.ip, #))), and then !in_cidr(...) is true for
+// every address, which a rule built that way must guard against itself.
 func inCIDR(ip, cidr string) bool {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {

@@ -305,14 +305,26 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 }
 
 // extraDocuments reports a second YAML document in data ("---" and more
-// settings), which was ignored without a word: one file holds one.
+// settings), which was ignored without a word: one file holds one. Empty
+// documents (a trailing "---", one of comments or "~" only) hold nothing
+// and are fine.
 func extraDocuments(path string, data []byte) []string {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var first, second yaml.Node
-	if dec.Decode(&first) != nil || dec.Decode(&second) != nil || len(second.Content) == 0 {
+	var first yaml.Node
+	if dec.Decode(&first) != nil {
 		return nil
 	}
-	return []string{fmt.Sprintf("%s:%d:%d: a second YAML document: a config file holds one mapping of settings", path, second.Line, second.Column)}
+	for {
+		var doc yaml.Node
+		if dec.Decode(&doc) != nil {
+			return nil
+		}
+		if len(doc.Content) == 0 || doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null" {
+			continue
+		}
+		n := doc.Content[0]
+		return []string{fmt.Sprintf("%s:%d:%d: a second YAML document: a config file holds one mapping of settings", path, n.Line, n.Column)}
+	}
 }
 
 func flagNames(flags *pflag.FlagSet) []string {

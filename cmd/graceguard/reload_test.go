@@ -254,7 +254,7 @@ func TestSinkRulesNameRulesThatExist(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "mine.yaml")
-	if err := os.WriteFile(rulesFile, []byte("rules:\n  - name: my-rule\n    severity: low\n    when: event.kind == \"grace_reuse\"\n    summary: '\"x\"'\n"), 0o644); err != nil {
+	if err := os.WriteFile(rulesFile, []byte("rules:\n  - name: my-rule\n    severity: low\n    when: event.kind == \"grace_reuse\"\n    summary: '\"x\"'\n  - name: reuse-burst\n    enabled: false\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -262,6 +262,7 @@ func TestSinkRulesNameRulesThatExist(t *testing.T) {
 	}{
 		{"built-in", "[reuse-ip-mismatch]", ""},
 		{"from a rule file", "[my-rule]", ""},
+		{"a built-in the rule file disabled", "[reuse-burst]", ""},
 		{"misspelt", "[reuse-ip-mismatch, reuse-ip-mismatchh]", `gg.yaml:5:12: sinks[0].rules: no rule is named "reuse-ip-mismatchh"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

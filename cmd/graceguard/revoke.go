@@ -58,7 +58,7 @@ func (r *revokeFlags) check() error {
 	if _, err := respond.NewExcluder(r.exclude); err != nil {
 		return usageErrorf("--revoke-exclude: %v", err)
 	}
-	if err := kube.CheckNamespace(r.namespace); err != nil {
+	if err := kube.CheckNamespace(r.namespace); r.namespace != "" && err != nil { // "": the default
 		return usageErrorf("--revoke-namespace: %v", err)
 	}
 	return nil
@@ -78,7 +78,7 @@ func (r *revokeFlags) gate() (alert.Severity, error) {
 	return sev, nil
 }
 
-// parseLimit reads N/DURATION, e.g. 1/10m; 0/… is no limit.
+// parseLimit reads N/DURATION, e.g. 1/10m, N of 1 or more.
 func parseLimit(s string) (respond.Limit, error) {
 	n, per, ok := strings.Cut(s, "/")
 	count, err := strconv.Atoi(n)

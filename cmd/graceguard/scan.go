@@ -200,8 +200,23 @@ func openInputs(ctx context.Context, names []string, io streams) (inputs []*inpu
 		info os.FileInfo
 	}
 	var files []opened
+	named := func(name string, st os.FileInfo) bool {
+		i := slices.IndexFunc(files, func(o opened) bool { return os.SameFile(o.info, st) })
+		if i >= 0 {
+			notes = append(notes, fmt.Sprintf("%s is %s, named before: read once", name, files[i].name))
+			return true
+		}
+		files = append(files, opened{name, st})
+		return false
+	}
 	for _, name := range names {
 		if name == "-" {
+			// stdin from a file may be a file also named (scan - x.log <x.log).
+			if f, ok := io.in.(*os.File); ok {
+				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && named(name, st) {
+					continue
+				}
+			}
 			inputs = append(inputs, &input{name: "-", r: io.in, stream: isStream(io.in)})
 			continue
 		}
@@ -217,12 +232,10 @@ func openInputs(ctx context.Context, names []string, io streams) (inputs []*inpu
 				errs = append(errs, fmt.Errorf("cannot read %s: it is a directory (name its logs, or a glob of them)", name))
 				continue
 			}
-			if i := slices.IndexFunc(files, func(o opened) bool { return os.SameFile(o.info, st) }); i >= 0 {
+			if named(name, st) {
 				f.Close()
-				notes = append(notes, fmt.Sprintf("%s is %s, named before: read once", name, files[i].name))
 				continue
 			}
-			files = append(files, opened{name, st})
 			in.stream = streamMode(st.Mode())
 			if st.Mode().IsRegular() {
 				in.size = st.Size()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -158,9 +159,20 @@ func TestScanReadsAFileNamedTwiceOnce(t *testing.T) {
 	}{
 		{"the same name", []string{sample, sample}},
 		{"a link to it", []string{link, sample}},
+		{"stdin from it", []string{"-", sample}},
+		{"it and stdin from it", []string{sample, "-"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := run(t, nil, append([]string{"scan", "--format", "json"}, tt.files...)...)
+			var stdin io.Reader
+			if slices.Contains(tt.files, "-") {
+				f, err := os.Open(sample)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				stdin = f
+			}
+			stdout, stderr, code := run(t, stdin, append([]string{"scan", "--format", "json"}, tt.files...)...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}

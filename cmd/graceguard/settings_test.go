@@ -44,7 +44,9 @@ func TestSettingsRefusedClearly(t *testing.T) {
 		{name: "a key without a value", config: "format:\nmin-severity: ~\n", args: []string{"scan", log},
 			want: []string{`:1:1: "format" has no value`, `:2:1: "min-severity" has no value`}},
 		{name: "a second document", config: "format: json\n---\nmin-severity: high\n", args: []string{"scan", log},
-			want: []string{"a second YAML document"}},
+			want: []string{":3:1: a second YAML document"}},
+		{name: "a second document after an empty one", config: "format: json\n---\n---\nmin-severity: high\n", args: []string{"scan", log},
+			want: []string{":4:1: a second YAML document"}},
 		// A value refused only when the command runs names where it was
 		// written, not a flag nobody gave.
 		{name: "config value refused at run", config: "format: xml\n", args: []string{"scan", log},
@@ -115,5 +117,18 @@ func TestOneConfigForScanAndWatch(t *testing.T) {
 				t.Errorf("stdout is not JSON: %.200s", stdout)
 			}
 		})
+	}
+}
+
+// Empty documents after the settings (a trailing "---", comments, "~"),
+// as generated YAML often has, are no second mapping: accepted.
+func TestConfigWithEmptyDocumentsAfterIt(t *testing.T) {
+	repoRoot(t)
+	path := filepath.Join(t.TempDir(), "graceguard.yaml")
+	if err := os.WriteFile(path, []byte("format: json\n---\n# nothing\n---\n~\n---\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := run(t, nil, "scan", "--config", path, "testdata/openunison/sample.log"); code != 0 {
+		t.Errorf("exit %d, stderr %q: want 0", code, stderr)
 	}
 }

@@ -307,7 +307,15 @@ func (o *watchOptions) loadAlerting(file *configFile, minSev alert.Severity) (al
 	if err != nil {
 		return alerting{}, err
 	}
-	known := func(name string) bool { _, ok := set.Lookup(name); return ok }
+	// A built-in rule a rule file disabled is a name all the same: a sink
+	// kept for it while it is off is not a typo.
+	known := func(name string) bool {
+		_, ok := set.Lookup(name)
+		if !ok {
+			_, ok = rules.Builtin().Lookup(name)
+		}
+		return ok
+	}
 	var unknown []error
 	for _, c := range cfgs {
 		if err := c.CheckRules(known); err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/graceguard/graceguard/internal/redact"
 )
 
 // Config is an API server and the credentials to use with it, resolved:
@@ -149,7 +151,7 @@ func serverURL(host string, defaultTLS bool) (*url.URL, error) {
 // String describes c without its credentials.
 func (c Config) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "kubeclient.Config{Host: %q", redactURL(c.Host))
+	fmt.Fprintf(&b, "kubeclient.Config{Host: %q", redact.URL(c.Host))
 	if c.ServerName != "" {
 		fmt.Fprintf(&b, ", ServerName: %q", c.ServerName)
 	}
@@ -197,16 +199,4 @@ func (c *Config) authMethods() []string {
 		m = append(m, "exec plugin "+c.Exec.Command)
 	}
 	return m
-}
-
-// redactURL hides the password of an address.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	switch {
-	case err == nil && u.User != nil:
-		return u.Redacted()
-	case err != nil && strings.Contains(s, "@"):
-		return "(not a URL)"
-	}
-	return s
 }

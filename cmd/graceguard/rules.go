@@ -62,7 +62,11 @@ func runRulesCheck(_ context.Context, o *rulesCheckOptions) error {
 		}
 		return err
 	}
-	for _, f := range o.files {
+	for i, f := range o.files {
+		if first, again := namedBefore(o.files, i); again {
+			fmt.Fprintf(o.io.out, "%s: the same file as %s, read once\n", f, first)
+			continue
+		}
 		n := 0
 		for _, r := range set.Rules {
 			if r.File == f {

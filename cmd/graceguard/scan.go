@@ -331,9 +331,15 @@ func loadRulesWith(load func(...rules.File) (*rules.Set, error), paths []string)
 	return compileRulesWith(load, files)
 }
 
+// readRuleFiles reads the rule files paths name, each file once: one named
+// twice (rules.yaml and ./rules.yaml, or a link to it) would define its
+// rules twice, which is an error for two files.
 func readRuleFiles(paths []string) ([]rules.File, error) {
 	files := make([]rules.File, 0, len(paths))
-	for _, p := range paths {
+	for i, p := range paths {
+		if _, again := namedBefore(paths, i); again {
+			continue
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, usageErrorf("rule file: %w", err)
@@ -341,6 +347,21 @@ func readRuleFiles(paths []string) ([]rules.File, error) {
 		files = append(files, rules.File{Name: p, Data: data})
 	}
 	return files, nil
+}
+
+// namedBefore returns the earlier of paths naming the same file as
+// paths[i] (the same name, another spelling, a link), if one does.
+func namedBefore(paths []string, i int) (string, bool) {
+	st, err := os.Stat(paths[i])
+	if err != nil {
+		return "", false
+	}
+	for _, p := range paths[:i] {
+		if o, err := os.Stat(p); err == nil && os.SameFile(o, st) {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // compileRules compiles the built-in rules (without their embedded tests)

@@ -616,3 +616,30 @@ func TestScanWritesAStreamsAlertsBeforeItEnds(t *testing.T) {
 		t.Fatalf("scan: %v\n%s", err, errOut.String())
 	}
 }
+
+// A rule file named twice (another spelling, or a link) is read once:
+// read twice, its rules were "already defined" in a second file, exit 2.
+func TestARuleFileNamedTwiceIsReadOnce(t *testing.T) {
+	repoRoot(t)
+	link := filepath.Join(t.TempDir(), "mine.yaml")
+	abs, err := filepath.Abs("testdata/rules/custom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(abs, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"rules", "check", "testdata/rules/custom.yaml", "./testdata/rules/custom.yaml"},
+		{"rules", "test", "testdata/rules/custom.yaml", link},
+		{"scan", "--rules", "testdata/rules/custom.yaml", "--rules", link, "testdata/openunison/sample.log"},
+	} {
+		stdout, stderr, code := run(t, nil, args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 0", args, code, stderr)
+		}
+		if args[1] == "check" && !strings.Contains(stdout, "./testdata/rules/custom.yaml: the same file as testdata/rules/custom.yaml, read once") {
+			t.Errorf("rules check: %q: want the second name said to be the first file", stdout)
+		}
+	}
+}

@@ -163,9 +163,10 @@ func (w *Watcher) leastHead() *stream {
 // two stamped in the same millisecond went by offset, the new file's
 // first ones before the old one's last, and a replay's [AzSuccess] passed
 // between another's [AzSuccess] and its reuse on the same thread was
-// taken for a refresh: neither raised an alert. Only heads of different
-// paths are compared by eventOrder, so the merge's order stays a total
-// one. A generation that ended and has no event left is let go.
+// taken for a refresh: neither raised an alert. eventOrder compares only
+// the heads of streams no older generation holds back, so the merge's
+// order stays a total one. A generation that ended and has no event left
+// is let go.
 func (s *stream) olderQueued() bool {
 	queued := false
 	for o := s; o.older != nil; o = o.older {

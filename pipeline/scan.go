@@ -345,9 +345,9 @@ const headSize = 64 << 10
 // readHead reads the first headSize bytes of r (fewer at its end). A
 // stream's (stream: not a regular file) read may wait for ever for bytes
 // that never come (a writer that stops without closing, kubectl logs -f
-// gone quiet): it is given up when ctx is done or quit closes, or SIGTERM
-// waited for the writer. The goroutine left in read(2) ends with the
-// process; nothing reads the input after a give-up.
+// gone quiet): it is given up when ctx is done or quit closes, where
+// SIGTERM used to wait for the writer. The goroutine left in read(2) ends
+// with the process; nothing reads the input after a give-up.
 func readHead(ctx context.Context, r io.Reader, stream bool, quit <-chan struct{}) ([]byte, error) {
 	head := make([]byte, headSize)
 	if !stream {

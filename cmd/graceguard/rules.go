@@ -52,7 +52,11 @@ any file has a problem, 0 when all are valid.`,
 }
 
 func runRulesCheck(_ context.Context, o *rulesCheckOptions) error {
-	set, err := loadRulesWith(rules.Load, o.files)
+	files, sameAs, err := readRuleFiles(o.files)
+	if err != nil {
+		return err
+	}
+	set, err := compileRulesWith(rules.Load, files)
 	if err != nil {
 		var problems rules.Problems
 		if errors.As(err, &problems) {
@@ -63,8 +67,8 @@ func runRulesCheck(_ context.Context, o *rulesCheckOptions) error {
 		return err
 	}
 	for i, f := range o.files {
-		if first, again := namedBefore(o.files, i); again {
-			fmt.Fprintf(o.io.out, "%s: the same file as %s, read once\n", f, first)
+		if sameAs[i] != "" {
+			fmt.Fprintf(o.io.out, "%s: the same file as %s, read once\n", f, sameAs[i])
 			continue
 		}
 		n := 0

@@ -82,7 +82,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	// A rule file that cannot be read stops the scan before it starts; the
 	// rules are compiled on a goroutine of the scan's (LoadRules), where
 	// they overlap its first blocks.
-	ruleFiles, err := readRuleFiles(o.ruleFiles)
+	ruleFiles, _, err := readRuleFiles(o.ruleFiles)
 	if err != nil {
 		return err
 	}
@@ -195,19 +195,13 @@ type input struct {
 // its replays' [AzSuccess] lines came again after the reuse, as a refresh
 // from the thief's address, and no replay raised an alert.
 func openInputs(ctx context.Context, names []string, io streams) (inputs []*input, total int64, notes []string, errs []error) {
-	type opened struct {
-		name string
-		info os.FileInfo
-	}
-	var files []opened
+	var files namedFiles
 	named := func(name string, st os.FileInfo) bool {
-		i := slices.IndexFunc(files, func(o opened) bool { return os.SameFile(o.info, st) })
-		if i >= 0 {
-			notes = append(notes, fmt.Sprintf("%s is %s, named before: read once", name, files[i].name))
-			return true
+		first, again := files.again(name, st)
+		if again {
+			notes = append(notes, fmt.Sprintf("%s is %s, named before: read once", name, first))
 		}
-		files = append(files, opened{name, st})
-		return false
+		return again
 	}
 	for _, name := range names {
 		if name == "-" {
@@ -324,7 +318,7 @@ func loadRules(paths []string) (*rules.Set, error) {
 // loadRulesWith reads paths and compiles them with load; a file that cannot
 // be read or has a problem is a usage error (exit 2).
 func loadRulesWith(load func(...rules.File) (*rules.Set, error), paths []string) (*rules.Set, error) {
-	files, err := readRuleFiles(paths)
+	files, _, err := readRuleFiles(paths)
 	if err != nil {
 		return nil, err
 	}
@@ -333,34 +327,44 @@ func loadRulesWith(load func(...rules.File) (*rules.Set, error), paths []string)
 
 // readRuleFiles reads the rule files paths name, each file once: one named
 // twice (rules.yaml and ./rules.yaml, or a link to it) would define its
-// rules twice, which is an error for two files.
-func readRuleFiles(paths []string) ([]rules.File, error) {
-	files := make([]rules.File, 0, len(paths))
+// rules twice, which is an error for two files. sameAs[i] is the earlier
+// name of the file paths[i] names again, "" for a file named first.
+func readRuleFiles(paths []string) (files []rules.File, sameAs []string, err error) {
+	var named namedFiles
+	sameAs = make([]string, len(paths))
 	for i, p := range paths {
-		if _, again := namedBefore(paths, i); again {
-			continue
+		if st, err := os.Stat(p); err == nil {
+			if first, again := named.again(p, st); again {
+				sameAs[i] = first
+				continue
+			}
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, usageErrorf("rule file: %w", err)
+			return nil, nil, usageErrorf("rule file: %w", err)
 		}
 		files = append(files, rules.File{Name: p, Data: data})
 	}
-	return files, nil
+	return files, sameAs, nil
 }
 
-// namedBefore returns the earlier of paths naming the same file as
-// paths[i] (the same name, another spelling, a link), if one does.
-func namedBefore(paths []string, i int) (string, bool) {
-	st, err := os.Stat(paths[i])
-	if err != nil {
-		return "", false
+// namedFiles are the files a command was given, by identity, so that each
+// is read once whatever it was called: the same name again, another
+// spelling, a link.
+type namedFiles []namedFile
+
+type namedFile struct {
+	name string
+	info os.FileInfo
+}
+
+// again returns the name the file st is was given before; otherwise it
+// remembers the file under name.
+func (n *namedFiles) again(name string, st os.FileInfo) (first string, again bool) {
+	if i := slices.IndexFunc(*n, func(f namedFile) bool { return os.SameFile(f.info, st) }); i >= 0 {
+		return (*n)[i].name, true
 	}
-	for _, p := range paths[:i] {
-		if o, err := os.Stat(p); err == nil && os.SameFile(o, st) {
-			return p, true
-		}
-	}
+	*n = append(*n, namedFile{name, st})
 	return "", false
 }
 

@@ -309,11 +309,15 @@ func (o *watchOptions) loadAlerting(file *configFile, minSev alert.Severity) (al
 	}
 	// A built-in rule a rule file disabled is a name all the same: a sink
 	// kept for it while it is off is not a typo.
+	var builtin *rules.Set // compiled once, and only if a name is not in set
 	known := func(name string) bool {
-		_, ok := set.Lookup(name)
-		if !ok {
-			_, ok = rules.Builtin().Lookup(name)
+		if _, ok := set.Lookup(name); ok {
+			return true
 		}
+		if builtin == nil {
+			builtin = rules.Builtin()
+		}
+		_, ok := builtin.Lookup(name)
 		return ok
 	}
 	var unknown []error

@@ -84,8 +84,8 @@ func (opt Options) Validate() error {
 	case (opt.Pod == "") == (opt.Selector == ""):
 		return errors.New("kube: name one pod or a label selector, not both or neither")
 	}
-	if errs := dns1123Label(opt.Namespace); len(errs) > 0 {
-		return fmt.Errorf("kube: namespace %q: %s", opt.Namespace, strings.Join(errs, "; "))
+	if err := CheckNamespace(opt.Namespace); err != nil {
+		return fmt.Errorf("kube: %w", err)
 	}
 	if opt.Pod != "" {
 		if errs := dns1123Subdomain(opt.Pod); len(errs) > 0 {

@@ -55,8 +55,10 @@ type runningProxy struct {
 }
 
 // start opens the access log, listens on addr and builds a proxy in front
-// of upstream (the IdP's base URL).
-func (p frontProxyFlags) start(addr, upstream string, diag *slog.Logger) (*runningProxy, error) {
+// of upstream (the IdP's base URL). flag names the flag addr came from, so
+// that an address that cannot be listened on is the user's to fix (exit
+// 2); empty, addr is graceguard's own choice and a failure a runtime one.
+func (p frontProxyFlags) start(flag, addr, upstream string, diag *slog.Logger) (*runningProxy, error) {
 	f, err := os.OpenFile(p.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("--proxy-log: %w", err)
@@ -73,6 +75,9 @@ func (p frontProxyFlags) start(addr, upstream string, diag *slog.Logger) (*runni
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		f.Close()
+		if flag != "" {
+			return nil, listenError(flag, addr, err)
+		}
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}
 	return &runningProxy{ln: ln, proxy: proxy, file: f, done: make(chan error, 1)}, nil

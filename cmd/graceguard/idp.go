@@ -142,7 +142,7 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return listenError("--addr", o.addr, err)
 	}
 	defer ln.Close()
 	if tlsCfg != nil {
@@ -235,7 +235,7 @@ func (o *idpServeOptions) startFront(ln net.Listener, https bool, diag *slog.Log
 	if https {
 		return nil, usageErrorf("--proxy-listen serves plain http: it does not go with --tls-cert")
 	}
-	return o.proxy.start(o.proxy.listen, "http://"+ln.Addr().String(), diag)
+	return o.proxy.start("--proxy-listen", o.proxy.listen, "http://"+ln.Addr().String(), diag)
 }
 
 // serve runs the IdP (and its front proxy) until ctx ends, then logs what

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,5 +87,38 @@ func TestDemoCommandRuns(t *testing.T) {
 	}
 	if !strings.Contains(out, "reuse-geo-jump") || !strings.Contains(out, "benign race: 0 alerts") {
 		t.Errorf("demo output:\n%s", out)
+	}
+}
+
+// Every flag that names an address to listen on is the user's to fix when
+// it cannot be listened on, malformed or taken: exit 2 naming the flag, as
+// watch --listen always did (idp serve's exited 1).
+func TestListenAddressErrorsExit2(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.Addr().String()
+	dir := t.TempDir()
+	proxyLog := filepath.Join(dir, "ingress.log")
+	for _, tt := range []struct {
+		name string
+		args []string
+		flag string
+	}{
+		{"idp serve --addr malformed", []string{"idp", "serve", "--addr", "nonsense"}, "--addr nonsense"},
+		{"idp serve --addr taken", []string{"idp", "serve", "--addr", busy}, "--addr " + busy},
+		{"idp serve --proxy-listen malformed", []string{"idp", "serve", "--addr", "127.0.0.1:0", "--proxy-listen", "nonsense", "--proxy-log", proxyLog}, "--proxy-listen nonsense"},
+		{"idp serve --proxy-listen taken", []string{"idp", "serve", "--addr", "127.0.0.1:0", "--proxy-listen", busy, "--proxy-log", proxyLog}, "--proxy-listen " + busy},
+		{"watch --listen taken", []string{"watch", "--state-dir", "", "--listen", busy, filepath.Join(dir, "openunison.log")}, "--listen " + busy},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := run(t, nil, tt.args...)
+			if code != exitUsage || !strings.HasPrefix(stderr, "graceguard: "+tt.flag+": ") {
+				t.Errorf("exit %d, stderr %q; want exit %d and a line naming %s", code, stderr, exitUsage, tt.flag)
+			}
+		})
 	}
 }

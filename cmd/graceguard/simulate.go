@@ -202,7 +202,7 @@ func (o *simulateOptions) startProxy(ctx context.Context, cfg *idp.SimConfig) (s
 	if u.Scheme != "http" {
 		return nil, usageErrorf("--proxy-log: the proxy speaks plain http, and --issuer is %s", u.Scheme)
 	}
-	front, err := o.proxy.start("127.0.0.1:0", u.Scheme+"://"+u.Host, slog.New(slog.NewTextHandler(o.io.errOut, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	front, err := o.proxy.start("", "127.0.0.1:0", u.Scheme+"://"+u.Host, slog.New(slog.NewTextHandler(o.io.errOut, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return nil, err
 	}

@@ -377,11 +377,18 @@ func (o *watchOptions) reload(ctx context.Context, minSev alert.Severity, w *pip
 	w.Reload(a.rules)
 }
 
+// listenError reports that the address a flag named cannot be listened on
+// (malformed, taken, not this machine's): the user's to fix, exit 2, as
+// every command that listens has it.
+func listenError(flag, addr string, err error) error {
+	return usageErrorf("%s %s: %v", flag, addr, err)
+}
+
 // serveOps serves /healthz, /readyz and /metrics.
 func serveOps(o *watchOptions, reg *prom.Registry, w *pipeline.Watcher, logger *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return nil, usageErrorf("--listen %s: %v", o.listen, err)
+		return nil, listenError("--listen", o.listen, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })

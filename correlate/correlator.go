@@ -190,7 +190,8 @@ func (c *Correlator) Tick(ctx context.Context, now time.Time, judge Judge) error
 // release settles the waiting token_ok lines that ev decides: its own twin
 // (dropped), the line of the same thread (that request is over), lines of
 // the same user when ev is a reuse (the reuse must see the refresh before
-// it), and lines older than the pair window. Each is found without walking
+// it), other sources' earlier lines when ev is a refused refresh
+// (commitBefore), and lines older than the pair window. Each is found without walking
 // the queue, but for a reuse's same-user lines: reuses are rare, refreshes
 // are not.
 func (c *Correlator) release(ctx context.Context, ev *parser.Event, k uint64, judge Judge, pairedBefore bool) (twinFound bool, err error) {
@@ -205,17 +206,39 @@ func (c *Correlator) release(ctx context.Context, ev *parser.Event, k uint64, ju
 			return false, err
 		}
 	}
-	if reuse {
-		for i := c.pending.head; i < len(c.pending.entries); i++ {
-			e := &c.pending.entries[i]
-			if e.live && e.ev.User == ev.User && e.ev.IdP == ev.IdP {
-				if err := c.commitAt(ctx, i, judge); err != nil {
-					return twinFound, err
-				}
-			}
+	if reuse || ev.Kind == parser.KindTokenFail {
+		if err := c.commitBefore(ctx, ev, judge); err != nil {
+			return twinFound, err
 		}
 	}
 	return twinFound, c.expire(ctx, ev.Time, judge)
+}
+
+// commitBefore commits the waiting lines ev's judgement must see first:
+// for a reuse, the same user's (the refresh that made its token stale);
+// for a refused refresh, whose AzFail names no user, every line another
+// source logged at or before it (a refresh that moved a chain there is
+// what the refusal is judged against, see takeover.go). A watcher lets a
+// source's events go once the others have been quiet a moment, while the
+// others' last refreshes may wait longer for their twins; without this a
+// refusal was judged before the move it follows. Lines of ev's own source
+// are left to their clock, as in a scan: that log's order is its own.
+func (c *Correlator) commitBefore(ctx context.Context, ev *parser.Event, judge Judge) error {
+	reuse := ev.Kind == parser.KindGraceReuse
+	from := cmp.Or(ev.SourceID, ev.Source)
+	for i := c.pending.head; i < len(c.pending.entries); i++ {
+		e := &c.pending.entries[i]
+		if !e.live {
+			continue
+		}
+		if reuse && e.ev.User == ev.User && e.ev.IdP == ev.IdP ||
+			!reuse && !e.ev.Time.After(ev.Time) && cmp.Or(e.ev.SourceID, e.ev.Source) != from {
+			if err := c.commitAt(ctx, i, judge); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // expire judges the waiting lines older than the pair window at now, from

@@ -25,10 +25,31 @@ type heldEvent struct {
 }
 
 // quietCommit is how long a source stays quiet before the refreshes it has
-// waiting for a possible grace-reuse twin are committed: OpenUnison writes
-// the twin microseconds after the refresh, and the next line may be hours
-// away, while the other watchers sharing a store need the refresh now.
+// waiting for a possible grace-reuse twin are committed, with a shared
+// store: OpenUnison writes the twin microseconds after the refresh, and the
+// next line may be hours away, while the other watchers sharing a store
+// need the refresh now (their settle time is sized by it).
 const quietCommit = 300 * time.Millisecond
+
+// lateTwinWait is quietCommit without a shared store. Microseconds apart
+// in the log, a refresh and its twin can still reach a watcher apart: the
+// JVM paused between the two writes, a chunk of a pod-log stream ended
+// between them. A twin read after its refresh was committed met a history
+// that had learned the replayer's address from it, and the replay raised
+// nothing (a 500 ms gap lost it at 300 ms). Nothing else waits for the
+// commit here but the refresh's own alerts (refresh-travel), which a
+// second still brings in time, and the events of other sources that the
+// merge lets go meanwhile, which the correlator orders after the same
+// user's waiting refreshes itself (Correlator.release).
+const lateTwinWait = time.Second
+
+// twinWait is how long a quiet source's last refresh waits for its twin.
+func (w *Watcher) twinWait() time.Duration {
+	if w.opt.Shared {
+		return quietCommit
+	}
+	return lateTwinWait
+}
 
 // sharedPairWindow is the pair window with a shared store. A refresh is
 // committed to the store only once its own log has moved this far past it
@@ -47,7 +68,7 @@ var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 // sourceClock is how far a source's events have gone on to the
 // correlator, which expires a waiting refresh by it: up to the first event
 // still queued for the merge (order.go), else the newest record read, or
-// the far future once the source has been quiet for quietCommit or has
+// the far future once the source has been quiet for twinWait or has
 // ended. Its read position would be too far: a refresh's grace-reuse twin
 // may be read and still queued. The correlator names a source by its
 // identity (stream.sourceID, the events' SourceID), as a rotated file being
@@ -77,7 +98,7 @@ func (w *Watcher) sourceClock(id string) (time.Time, bool) {
 		switch {
 		case len(s.queue) > 0:
 			c = s.queue[0].Time
-		case s.idle && w.opt.now().Sub(s.idleSince) >= quietCommit:
+		case s.idle && w.opt.now().Sub(s.idleSince) >= w.twinWait():
 			c = farFuture
 		}
 		if c.Before(clock) {

@@ -39,7 +39,7 @@ func (w *Watcher) tickEvery() time.Duration {
 // bound), files a checkpoint kept events of and not read yet (restoredWait),
 // what a store learned while its shared part was down, written
 // back by the tick's flush once it is up, and a file gone quiet less than
-// quietCommit ago, whose last refresh waits for it (sourceClock).
+// twinWait ago, whose last refresh waits for it (sourceClock).
 func (w *Watcher) waitsOnClock() bool {
 	if wb, ok := w.store.(writingBack); ok && wb.WriteBackPending() > 0 {
 		return true
@@ -82,7 +82,7 @@ func (w *Watcher) busyAgain() {
 	w.busyAt, w.released = w.opt.now(), false
 }
 
-// quieting says whether a file went quiet less than quietCommit ago: the
+// quieting says whether a file went quiet less than twinWait ago: the
 // refreshes it has waiting are committed once that has passed, at a tick.
 // The watcher may report itself idle sooner (its last batch took longer
 // than idleRelease to judge, or the idle batch came late), and a stopped
@@ -90,7 +90,7 @@ func (w *Watcher) busyAgain() {
 func (w *Watcher) quieting() bool {
 	now := w.opt.now()
 	for _, s := range w.streams {
-		if s.idle && now.Sub(s.idleSince) < quietCommit {
+		if s.idle && now.Sub(s.idleSince) < w.twinWait() {
 			return true
 		}
 	}

@@ -59,9 +59,11 @@ func eventOrder(a, b *parser.Event) int {
 // idleSettle is how long a source at its end still holds the others back:
 // OpenUnison writes each line as it logs it, so a line stamped before what
 // another replica logged and not yet written after this long is not coming.
-// It is the quiet time after which a source's waiting refreshes are
-// committed, too (quietCommit): the two decide the same thing.
-const idleSettle = quietCommit
+// Its waiting refreshes may wait longer for their twins (twinWait): the
+// correlator commits a user's waiting refreshes before it judges a token
+// event of the same user from another source, so letting the others go
+// first reorders nothing that is judged.
+const idleSettle = 300 * time.Millisecond
 
 // minStall is the least time a source that sends nothing, not even its
 // end, holds the others back, whatever the settle time: a follower reading

@@ -87,6 +87,9 @@ type WatchOptions struct {
 	// handled, when set (tests), is told of each batch once handled: a
 	// batch the follower handed over may wait in the lookahead's queue.
 	handled func(source.Batch)
+	// ticked, when set (tests), is called after each tick: what waits on
+	// the wall clock has been looked at by then.
+	ticked func()
 	// prepareMin is the smallest batch parsed ahead (catchup.go);
 	// prepareMin by default, tests set it.
 	prepareMin int
@@ -481,6 +484,9 @@ func (w *Watcher) tick(ctx context.Context) error {
 		w.retryableCheckpoint()
 	}
 	w.goneIdle()
+	if w.opt.ticked != nil {
+		w.opt.ticked()
+	}
 	return nil
 }
 

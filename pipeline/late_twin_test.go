@@ -1,0 +1,101 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/rules"
+)
+
+// skewedHarness is a watch harness whose clock the test moves on, and
+// which reports each tick, so that a test can make a quiet source's wait
+// pass without sleeping through it.
+type skewedHarness struct {
+	*watchHarness
+	skew  atomic.Int64
+	ticks chan struct{}
+}
+
+func newSkewedHarness(t *testing.T) *skewedHarness {
+	t.Helper()
+	h := &skewedHarness{ticks: make(chan struct{}, 1)}
+	h.watchHarness = newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 5 * time.Second,
+		now: func() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) },
+		ticked: func() {
+			select {
+			case h.ticks <- struct{}{}:
+			default:
+			}
+		}})
+	return h
+}
+
+// pass moves the watcher's clock on by d and waits for two ticks after it:
+// whatever waited on the clock for less than d has been let go.
+func (h *skewedHarness) pass(t *testing.T, d time.Duration) {
+	t.Helper()
+	h.skew.Add(int64(d))
+	for range 2 {
+		select {
+		case <-h.ticks:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the watcher stopped ticking")
+		}
+	}
+}
+
+// OpenUnison writes a replay's AzSuccess and its ExpiredRefreshTokenUsed
+// line microseconds apart, but a watcher can get them apart: the JVM paused
+// between the two writes, a pod-log stream's chunk ended between them.
+// With 500 ms between (helper-68's det2.sh), the AzSuccess was committed
+// as the user's refresh after 300 ms of quiet, the history learned the
+// replayer's address from it, and the replay, judged against that, raised
+// nothing.
+func TestWatchLateTwinStillAlerts(t *testing.T) {
+	t.Parallel()
+	h := newSkewedHarness(t)
+	// The user's refresh from home, committed by the log's next line.
+	h.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa")+
+		strings.ReplaceAll(refreshLine("10:00:03,000", "198.51.100.40", "fb"), "task-2", "task-5"))
+	// The replay: its AzSuccess, then quiet.
+	replay := reuseLines("10:00:05,000", "192.0.2.99", "fc")
+	azSuccess, reuse, _ := strings.Cut(replay, "\n")
+	h.send("pod-a", azSuccess+"\n")
+	h.idle("pod-a")
+	h.pass(t, 500*time.Millisecond)
+	h.send("pod-a", reuse+"\n")
+	h.idle("pod-a")
+	h.waitFor("reuse-ip-mismatch", 1)
+	if n := h.count("reuse-ip-mismatch"); n != 1 {
+		t.Fatalf("%d reuse-ip-mismatch alerts, want 1: the replay's twin, read 500 ms after it, was taken for the user's refresh", n)
+	}
+}
+
+// A refused refresh on one replica is judged against a chain move another
+// replica logged just before it. The merge lets the refusal go once the
+// other replica has been quiet for idleSettle; the move, that replica's
+// last refresh, may still wait for a twin (twinWait, longer): it must be
+// committed before the refusal is judged, or the takeover goes unseen.
+func TestWatchRefusalSeesAMoveStillWaitingForItsTwin(t *testing.T) {
+	t.Parallel()
+	h := newSkewedHarness(t)
+	line := func(at, task, event, dn, ip, sid string) string {
+		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 %s] INFO  AccessLog - [%s] - k8sidp - %s - %s - NONE [%s] - [%s]\n", at, task, event, tokenURL, dn, ip, sid)
+	}
+	victim := "uid=mmosley,ou=shadow,o=Tremolo"
+	h.send("pod-a", line("10:00:00,000", "task-1", "AzSuccess", victim, "198.51.100.23", "fa")+
+		line("10:00:03,000", "task-9", "AzSuccess", "uid=other,o=Tremolo", "203.0.113.50", "fz")+
+		line("10:00:30,000", "task-2", "AzSuccess", victim, "192.0.2.66", "fb")) // the move
+	h.idle("pod-a")
+	h.send("pod-b", "[2026-11-23 10:00:30,500][XNIO-1 task-3] WARN  OpenIDConnectIdP - Session does not exist from refresh_token\n"+
+		line("10:00:30,502", "task-3", "AzFail", "uid=Anonymous,o=Tremolo", "198.51.100.23", "fc"))
+	h.idle("pod-b")
+	h.pass(t, idleSettle+100*time.Millisecond) // pod-a quiet long enough for the merge, not for its twin
+	h.waitFor("chain-takeover", 1)
+	if n := h.count("chain-takeover"); n != 1 {
+		t.Fatalf("%d chain-takeover alerts, want 1: the refusal was judged before the move pod-a logged before it", n)
+	}
+}

@@ -21,10 +21,64 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(context.Background())
 	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
-	os.Exit(exitCode(os.Stderr, err))
+	os.Exit(exitCode(os.Stderr, signalled(ctx, err)))
+}
+
+// stopOnSignal returns a context cancelled by the first SIGINT or SIGTERM,
+// with an interruptedError as its cause. The signal is then let go: a
+// second Ctrl-C ends the process at once, as a user pressing it again
+// means (watch's checkpoints survive a kill; see README).
+func stopOnSignal(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			sig, _ := s.(syscall.Signal)
+			cancel(interruptedError{sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// interruptedError is a run a signal stopped before it was done (a scan, a
+// timeline): what it had judged was printed, the rest was not. Its exit
+// status is the shell's for a process a signal ended, 128 + the signal.
+type interruptedError struct{ sig syscall.Signal }
+
+func (e interruptedError) Error() string {
+	return fmt.Sprintf("stopped by %s before it was done", signalName(e.sig))
+}
+
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT (Ctrl-C)"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// signalled turns the context's cancellation that err reports into the
+// signal that caused it: "context canceled" means nothing to a user.
+func signalled(ctx context.Context, err error) error {
+	var in interruptedError
+	if errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &in) {
+		return in
+	}
+	return err
 }
 
 // Exit statuses, as DESIGN.md and the README promise.
@@ -61,6 +115,10 @@ func exitCode(stderr io.Writer, err error) int {
 		return silent.code
 	}
 	fmt.Fprintln(stderr, "graceguard:", err)
+	var in interruptedError
+	if errors.As(err, &in) {
+		return 128 + int(in.sig)
+	}
 	var usage usageError
 	// cobra reports an unknown command or subcommand as a plain error.
 	if errors.As(err, &usage) || strings.HasPrefix(err.Error(), "unknown command") {

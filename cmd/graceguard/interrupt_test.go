@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// A scan a signal stops says so in words and exits as the shell reports a
+// process the signal ended (128 + the signal), not "context canceled" and
+// 1, a runtime failure's.
+func TestScanStoppedBySignal(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		code int
+		name string
+	}{
+		{syscall.SIGINT, 130, "SIGINT (Ctrl-C)"},
+		{syscall.SIGTERM, 143, "SIGTERM"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=scan --format json -")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Written whole only once the scan has read all but a pipe's
+			// buffer of it: it is running, its signal handler in place.
+			line := "[2026-11-23 10:00:00,000][main] INFO  Startup - a line of noise, long enough to fill a pipe soon\n"
+			if _, err := in.Write([]byte(strings.Repeat(line, 4<<20/len(line)))); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Process.Signal(tt.sig); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			in.Close()
+			code := cmd.ProcessState.ExitCode()
+			msg := strings.TrimSpace(stderr.String())
+			last := msg[strings.LastIndexByte(msg, '\n')+1:]
+			if code != tt.code || last != "graceguard: stopped by "+tt.name+" before it was done" {
+				t.Errorf("exit %d (%v), last line %q; want exit %d and the signal named", code, err, last, tt.code)
+			}
+			if strings.Contains(msg, "context canceled") {
+				t.Errorf("stderr says %q", msg)
+			}
+		})
+	}
+}

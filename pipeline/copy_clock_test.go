@@ -40,7 +40,7 @@ func TestCopyKeepsItsOwnClock(t *testing.T) {
 			var alerted mismatches
 			deliver := alerted.deliver
 			// Every look at the clock is a second later: the file at the
-			// path has been quiet for longer than quietCommit by the time
+			// path has been quiet for twinWait or longer by the time
 			// the copy is read, as when a quiet log is rotated.
 			var calls atomic.Int64
 			base := time.Now()

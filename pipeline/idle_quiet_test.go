@@ -14,10 +14,10 @@ import (
 )
 
 // The last refresh of a file waits for its grace-reuse twin until the file
-// has been quiet for quietCommit. A watcher that reports itself idle
+// has been quiet for twinWait. A watcher that reports itself idle
 // sooner than that after the file went quiet (its last batch took longer
 // than idleRelease to judge, or the file's idle batch came late) must
-// still tick once quietCommit has passed: nothing else commits the refresh
+// still tick once twinWait has passed: nothing else commits the refresh
 // before the next line of any file, which may be hours away, and the
 // alerts it raises and the replicas sharing a store wait for it.
 func TestIdleWatcherCommitsTheLastRefreshAfterQuietCommit(t *testing.T) {
@@ -55,10 +55,10 @@ func TestIdleWatcherCommitsTheLastRefreshAfterQuietCommit(t *testing.T) {
 	if store.has(last) {
 		t.Skip("the last refresh was committed before the watcher went idle: nothing to test")
 	}
-	deadline := time.Now().Add(3 * time.Second) // quietCommit, an idle tick and more
+	deadline := time.Now().Add(5 * time.Second) // twinWait (1 s), an idle tick (1 s) and more
 	for !store.has(last) {
 		if time.Now().After(deadline) {
-			t.Fatal("the file went quiet and the last refresh was never committed: the idle watcher stopped ticking before quietCommit passed")
+			t.Fatal("the file went quiet and the last refresh was never committed: the idle watcher stopped ticking before twinWait passed")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -90,7 +90,7 @@ func discardAlerts(context.Context, []alert.Alert) error { return nil }
 // A kill -9 came while the file's last refresh waited for a possible twin:
 // the checkpoint stands at the end of the file with the refresh kept
 // waiting. The restart reads nothing new, and the refresh must still be
-// committed once the file has been quiet for quietCommit, not wait for the
+// committed once the file has been quiet for twinWait, not wait for the
 // next line (it did: with nothing read, the watcher never ticked its
 // correlator, and the line's alert was lost until the IdP logged again).
 func TestRestartCommitsTheRefreshAKillLeftWaitingAtTheEnd(t *testing.T) {
@@ -100,7 +100,7 @@ func TestRestartCommitsTheRefreshAKillLeftWaitingAtTheEnd(t *testing.T) {
 	dir := t.TempDir()
 	state, copyDir := filepath.Join(dir, "state"), filepath.Join(dir, "copy")
 	// The first run's clock crawls, so the kill lands well inside
-	// quietCommit however slow the machine: 1 ms of it is 100 ms of ours.
+	// twinWait however slow the machine: 1 ms of it is 100 ms of ours.
 	start := time.Now()
 	crawl := func() time.Time { return start.Add(time.Since(start) / 100) }
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: state, CheckpointEvery: time.Millisecond, Deliver: discardAlerts, now: crawl})

@@ -116,6 +116,9 @@ func (e *statusError) Error() string {
 	if e.RetryAfter > 0 {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
 	}
+	if e.Code/100 == 3 {
+		msg += " (a redirect, not followed: set the URL to where it points)"
+	}
 	return msg
 }
 

@@ -85,7 +85,7 @@ func newSlack(opt SlackOptions) (*Slack, error) {
 	s.scrub = newScrubber(opt.WebhookURL.Reveal(), opt.Token.Reveal())
 	s.http = opt.HTTPClient
 	if s.http == nil {
-		s.http = &http.Client{Timeout: opt.Timeout}
+		s.http = newHTTPClient(opt.Timeout)
 	}
 	if opt.RunbookURL != "" {
 		if err := checkHTTPURL(opt.RunbookURL); err != nil {

@@ -68,7 +68,7 @@ func newWebhook(opt WebhookOptions) (*Webhook, error) {
 		w.scrub.add(v)
 	}
 	if w.http == nil {
-		w.http = &http.Client{Timeout: opt.Timeout}
+		w.http = newHTTPClient(opt.Timeout)
 	}
 	if opt.URL == "" {
 		return nil, errors.New("webhook: needs a URL")
@@ -152,6 +152,19 @@ func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
 	}
 	se := newStatusError(resp, []byte(w.scrub.scrub(string(answer))), time.Now())
 	return w.scrub.wrap(fmt.Errorf("webhook %s: alert %s: %w", w.opt.URL, a.ID, se))
+}
+
+// newHTTPClient is the client a sink posts with: it follows no redirect.
+// Go's client turns a POST answered with 301, 302 or 303 into a GET without
+// the body, so a receiver's redirect (http to https, say) would take an
+// alert as delivered that never arrived; and a redirect to another host
+// would carry the sink's secret headers and signed body there. The 3xx
+// answer is returned as it is, a failure retried until max_age, and the
+// log says to configure the URL it points to.
+func newHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 }
 
 // sign returns the signature header value for body: "sha256=" and the hex

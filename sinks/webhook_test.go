@@ -192,3 +192,47 @@ func TestWebhookOptionsChecked(t *testing.T) {
 		}
 	}
 }
+
+// A receiver that redirects (http to https, a moved endpoint) must not get
+// a bodiless GET taken for a delivery: Go's client turns a POST answered
+// 302 into a GET of the new location.
+func TestWebhookRedirectIsNotADelivery(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var methods []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		methods = append(methods, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/hook/t0k3nt0k3n" {
+			http.Redirect(w, r, "/moved", http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusOK) // the new place answers a GET with 200
+	}))
+	t.Cleanup(srv.Close)
+	for _, mk := range []func() (Sink, error){
+		func() (Sink, error) { return newWebhook(WebhookOptions{URL: Secret(srv.URL + "/hook/t0k3nt0k3n")}) },
+		func() (Sink, error) { return newSlack(SlackOptions{WebhookURL: Secret(srv.URL + "/hook/t0k3nt0k3n")}) },
+	} {
+		s, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Send(context.Background(), replayGroup())
+		if err == nil {
+			t.Fatalf("%v: a 302 answer was taken as delivered", s)
+		}
+		if v, _ := classify(err); v != retryLater || strings.Contains(err.Error(), "t0k3nt0k3n") {
+			t.Errorf("%v: %v, verdict %v; want retried, the URL redacted", s, err, v)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range methods {
+		if m != "POST /hook/t0k3nt0k3n" {
+			t.Errorf("requests %q: the redirect was followed", methods)
+			break
+		}
+	}
+}

@@ -657,10 +657,26 @@ func (d *Dispatcher) finish(r *route, batch []*item, reason, cause string) {
 			d.metric(func(m *Metrics) { m.Sent.WithLabelValues(r.Name).Add(float64(len(it.Alerts))) })
 			continue
 		}
-		r.stats.failed.Add(int64(len(it.Alerts)))
-		d.metric(func(m *Metrics) { m.Failed.WithLabelValues(r.Name).Add(float64(len(it.Alerts))) })
-		d.deadLetter(r, r.Name, it, reason, cause)
+		// A sink that posts a group alert by alert may have delivered some
+		// of it before giving up: those are delivered, not dead letters.
+		took, left := splitDelivered(r.Sink, it)
+		if len(took) > 0 {
+			r.mu.Lock()
+			for _, id := range took {
+				r.delivered.Add(id)
+			}
+			r.mu.Unlock()
+			recs = append(recs, journalRecord{Op: opDelivered, Sink: r.Name, IDs: took})
+			r.stats.sent.Add(int64(len(took)))
+			d.metric(func(m *Metrics) { m.Sent.WithLabelValues(r.Name).Add(float64(len(took))) })
+		}
 		recs = append(recs, journalRecord{Op: opDead, Sink: r.Name, Seq: it.Seq})
+		if left == nil {
+			continue
+		}
+		r.stats.failed.Add(int64(len(left.Alerts)))
+		d.metric(func(m *Metrics) { m.Failed.WithLabelValues(r.Name).Add(float64(len(left.Alerts))) })
+		d.deadLetter(r, r.Name, left, reason, cause)
 	}
 	if d.journal != nil {
 		// Not synced: losing a "done" to a power cut costs at most a
@@ -669,6 +685,38 @@ func (d *Dispatcher) finish(r *route, batch []*item, reason, cause string) {
 			d.log.Error("cannot journal delivered alerts; a restart may send them again", "sink", r.Name, "err", err)
 		}
 	}
+}
+
+// partialSender is a sink that delivers a group's alerts one at a time
+// (the webhook) and can tell which of them the receiver already took.
+type partialSender interface {
+	hasDelivered(id string) bool
+}
+
+// splitDelivered returns the ids of it's alerts the sink already delivered
+// and an item of the others, nil when there are none.
+func splitDelivered(s Sink, it *item) (took []string, left *item) {
+	ps, ok := s.(partialSender)
+	if !ok {
+		return nil, it
+	}
+	var rest []alert.Alert
+	for _, a := range it.Alerts {
+		if ps.hasDelivered(a.ID) {
+			took = append(took, a.ID)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	if len(took) == 0 {
+		return nil, it
+	}
+	if len(rest) == 0 {
+		return took, nil
+	}
+	cp := *it
+	cp.Alerts = rest
+	return took, &cp
 }
 
 // deadLetter writes the item's alerts to the dead-letter file. r may be nil for

@@ -99,23 +99,39 @@ func validHeaderName(k string) bool {
 // String names the sink without its secret.
 func (w *Webhook) String() string { return "webhook " + w.opt.URL.String() }
 
-// Send implements Sink.
+// Send implements Sink. An alert the receiver refuses for good does not
+// keep the group's other alerts from being posted: the refusal is returned
+// once they were, and the Dispatcher dead-letters only what the receiver
+// did not take (hasDelivered).
 func (w *Webhook) Send(ctx context.Context, group []alert.Alert) error {
+	var refused error
 	for _, a := range group {
-		w.mu.Lock()
-		done := w.posted.Has(a.ID)
-		w.mu.Unlock()
-		if done {
+		if w.hasDelivered(a.ID) {
 			continue
 		}
 		if err := w.post(ctx, a); err != nil {
+			if v, _ := classify(err); v == giveUp {
+				if refused == nil {
+					refused = err
+				}
+				continue
+			}
 			return err
 		}
 		w.mu.Lock()
 		w.posted.Add(a.ID)
 		w.mu.Unlock()
 	}
-	return nil
+	return refused
+}
+
+// hasDelivered reports whether the receiver already took the alert id (an
+// earlier attempt at its group), so that a group given up on dead-letters
+// only the alerts it did not take.
+func (w *Webhook) hasDelivered(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return id != "" && w.posted.Has(id)
 }
 
 func (w *Webhook) post(ctx context.Context, a alert.Alert) error {

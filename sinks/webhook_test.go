@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 type webhookRequest struct {
@@ -233,6 +235,55 @@ func TestWebhookRedirectIsNotADelivery(t *testing.T) {
 		if m != "POST /hook/t0k3nt0k3n" {
 			t.Errorf("requests %q: the redirect was followed", methods)
 			break
+		}
+	}
+}
+
+// A receiver that refuses one alert of a group for good (422, 413) gets the
+// group's other alerts all the same, and only the refused one is a dead
+// letter: the one it took is counted sent, not written to the dead-letter
+// file as undelivered (where re-sending it would post it twice).
+func TestWebhookRefusalOfOneAlertSparesTheOthers(t *testing.T) {
+	t.Parallel()
+	group := replayGroup()
+	for _, refuse := range []string{group[0].ID, group[1].ID} {
+		var mu sync.Mutex
+		posted := map[string]int{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get("X-Graceguard-Alert-Id")
+			mu.Lock()
+			posted[id]++
+			mu.Unlock()
+			if id == refuse {
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+		w, err := newWebhook(WebhookOptions{URL: Secret(srv.URL + "/hook")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		d, err := newDispatcher(DispatcherOptions{StateDir: dir}, Route{Name: "w", Sink: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Send(context.Background(), group)
+		testsync.WaitFor(t, "the refusal", func() bool { return d.Stats()[0].DeadLettered > 0 })
+		closeNow(t, d)
+		srv.Close()
+		st := d.Stats()[0]
+		mu.Lock()
+		for _, a := range group {
+			if posted[a.ID] == 0 {
+				t.Errorf("refusing %s: alert %s never posted (posted %v)", refuse, a.ID, posted)
+			}
+		}
+		mu.Unlock()
+		lines := readLines(t, filepath.Join(dir, DeadLetterFile))
+		if len(lines) != 1 || !strings.Contains(lines[0], `"id":"`+refuse+`"`) || st.Sent != 1 || st.DeadLettered != 1 {
+			t.Errorf("refusing %s: sent %d, dead-lettered %d, dead letters %q; want the refused alert alone dead-lettered", refuse, st.Sent, st.DeadLettered, lines)
 		}
 	}
 }

@@ -167,8 +167,12 @@ type route struct {
 	pending   map[string]struct{} // ids in queue
 	delivered *durable.RecentIDs
 	throttle  *throttle // used under Dispatcher.sendMu; nil when off
-	lastErr   atomic.Value
-	stats     struct{ sent, retried, failed, dead, suppressed, dup, throttleEvicted atomic.Int64 }
+	// refused counts the alerts dead-lettered since the queue became full
+	// (under Dispatcher.sendMu): the log says when a queue starts refusing
+	// and when it takes alerts again, not once per alert.
+	refused int
+	lastErr atomic.Value
+	stats   struct{ sent, retried, failed, dead, suppressed, dup, throttleEvicted atomic.Int64 }
 }
 
 // item is one queued group.
@@ -379,8 +383,18 @@ func (d *Dispatcher) Send(_ context.Context, group []alert.Alert) error {
 			continue
 		}
 		if rec == nil {
+			if r.refused == 0 {
+				cause, _ := r.lastErr.Load().(string)
+				d.log.Error("sink queue full; new alerts go to the dead-letter file until it has room", "sink", r.Name,
+					"queue_size", r.Delivery.QueueSize, "dead_letter", d.dead.path, "last_err", cause)
+			}
+			r.refused += len(it.Alerts)
 			d.deadLetter(r, r.Name, it, "queue_full", fmt.Sprintf("the queue holds %d groups", r.Delivery.QueueSize))
 			continue
+		}
+		if r.refused > 0 {
+			d.log.Warn("sink queue has room again", "sink", r.Name, "dead_lettered_while_full", r.refused)
+			r.refused = 0
 		}
 		adds = append(adds, *rec)
 		queued, items = append(queued, r), append(items, it)

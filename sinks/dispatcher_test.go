@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -505,5 +506,35 @@ func TestJournalStartRemovesATemporaryFileOfAKill(t *testing.T) {
 	closeNow(t, d)
 	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s is still there (%v)", tmp, err)
+	}
+}
+
+// A full queue dead-letters what comes; the log must say so (once, not per
+// alert), as it does for max_age and refusals: with a state directory the
+// dead-letter file and a counter were the only trace.
+func TestQueueFullIsLogged(t *testing.T) {
+	t.Parallel()
+	log, buf := newTestLogger()
+	sink := &fakeSink{errs: slices.Repeat([]error{&statusError{Code: 503}}, 1000)}
+	d, err := newDispatcher(DispatcherOptions{StateDir: t.TempDir(), Logger: log, sleep: func(ctx context.Context, _ time.Duration) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}}, Route{Name: "s", Sink: sink, Delivery: Delivery{QueueSize: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		d.Send(context.Background(), []alert.Alert{plain(fmt.Sprint("a", i))})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats()[0]; st.DeadLettered != 8 {
+		t.Fatalf("dead-lettered %d, want 8", st.DeadLettered)
+	}
+	if n := strings.Count(buf.String(), "sink queue full"); n != 1 {
+		t.Errorf("the log says the queue is full %d times, want once:\n%s", n, buf.String())
 	}
 }

@@ -550,6 +550,9 @@ func (d *Dispatcher) work(r *route) {
 		if v == retryLater {
 			wait = backoff(attempt, r.Delivery.BackoffMin, r.Delivery.BackoffMax, d.opt.random)
 		}
+		// A Retry-After longer than the max age (an hour, a day) must not
+		// hold the queue past it: the oldest group is dead-lettered on time.
+		wait = min(wait, d.untilExpiry(r))
 		attempt++
 		r.stats.retried.Add(1)
 		d.metric(func(m *Metrics) { m.Retried.WithLabelValues(r.Name).Inc() })
@@ -615,6 +618,23 @@ func (d *Dispatcher) next(r *route, noDigest bool) ([]*item, bool) {
 			return nil, false
 		}
 	}
+}
+
+// untilExpiry is how long until r's oldest queued group reaches its max
+// age: 0 when one has.
+func (d *Dispatcher) untilExpiry(r *route) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) == 0 {
+		return r.Delivery.MaxAge
+	}
+	oldest := r.queue[0].Queued
+	for _, it := range r.queue[1:] {
+		if it.Queued.Before(oldest) {
+			oldest = it.Queued
+		}
+	}
+	return max(oldest.Add(r.Delivery.MaxAge).Sub(d.opt.now()), 0)
 }
 
 // expire dead-letters the groups queued longer than the max age.

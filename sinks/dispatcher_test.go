@@ -538,3 +538,33 @@ func TestQueueFullIsLogged(t *testing.T) {
 		t.Errorf("the log says the queue is full %d times, want once:\n%s", n, buf.String())
 	}
 }
+
+// A receiver asking for a Retry-After beyond the max age (an hour here)
+// must not keep the group queued past it: it is dead-lettered at max_age.
+func TestRetryAfterBeyondMaxAgeDeadLettersOnTime(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	sink := &fakeSink{errs: slices.Repeat([]error{&statusError{Code: 429, RetryAfter: time.Hour}}, 1000)}
+	rec := &sleepRecorder{}
+	d, err := newDispatcher(DispatcherOptions{StateDir: t.TempDir(), now: clock, sleep: func(ctx context.Context, dur time.Duration) error {
+		mu.Lock()
+		now = now.Add(dur)
+		mu.Unlock()
+		return rec.sleep(ctx, dur)
+	}}, Route{Name: "s", Sink: sink, Delivery: Delivery{MaxAge: 10 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), []alert.Alert{plain("old")})
+	testsync.WaitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
+	closeNow(t, d)
+	var total time.Duration
+	for _, w := range rec.list() {
+		total += w
+	}
+	if total > 10*time.Minute {
+		t.Errorf("waited %v (%v) before dead-lettering, want the 10m max age", total, rec.list())
+	}
+}

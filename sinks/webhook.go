@@ -125,6 +125,10 @@ func (w *Webhook) Send(ctx context.Context, group []alert.Alert) error {
 	return refused
 }
 
+// The Dispatcher asks a webhook which alerts of a group it gave up on the
+// receiver took (splitDelivered).
+var _ partialSender = (*Webhook)(nil)
+
 // hasDelivered reports whether the receiver already took the alert id (an
 // earlier attempt at its group), so that a group given up on dead-letters
 // only the alerts it did not take.

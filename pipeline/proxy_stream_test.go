@@ -7,6 +7,7 @@ import (
 
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
 )
 
 // An ingress controller's log carries every app's traffic. Its clock moves
@@ -64,5 +65,29 @@ func TestAnnouncedProxyLogIsExpected(t *testing.T) {
 				t.Errorf("%d reuse-ip-mismatch alerts; want the replay through the ingress named once (outcomes %v)", n, h.w.attr.Stats().Outcomes)
 			}
 		})
+	}
+}
+
+// The follower announces every file before any data, and then reads them
+// one after another: OpenUnison's whole backlog can come before the proxy
+// log's first line (graceguard watch openunison.log traefik.log, which
+// sort so). The announcement's head tells the proxy's log, so the token
+// events wait for its records: before, they were all judged without them,
+// and the replay through the proxy raised nothing.
+func TestProxyLogAnnouncedWithItsHeadIsExpected(t *testing.T) {
+	t.Parallel()
+	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin()})
+	proxy := nginxLine("10:00:00", "203.0.113.9") + nginxLine("10:00:01", "192.0.2.66") + nginxLine("10:00:09", "203.0.113.9")
+	h.batches <- source.Batch{Key: "pod-a", Path: "pod-a"}
+	h.batches <- source.Batch{Key: "traefik", Path: "traefik", Head: []byte(proxy)}
+	h.send("pod-a", refreshLine("10:00:00,100", "10.1.67.12", "fa")+reuseLines("10:00:01,500", "10.1.67.12", "fb")+
+		refreshLine("10:00:09,000", "10.1.67.12", "fz"))
+	h.idle("pod-a")
+	h.send("traefik", proxy)
+	h.idle("traefik")
+	close(h.batches)
+	<-h.done
+	if n := h.count("reuse-ip-mismatch"); n != 1 {
+		t.Errorf("%d reuse-ip-mismatch alerts; want the replay through the proxy named once (outcomes %v)", n, h.w.attr.Stats().Outcomes)
 	}
 }

@@ -598,7 +598,18 @@ func sameStart(a, b source.FileID) bool {
 // none) for what it is: a proxy's log makes token events wait for its
 // records from its first line on, not only once one has been read.
 func (w *Watcher) sniff(s *stream, b source.Batch) {
-	if s.sniffed || len(b.Data) == 0 {
+	if s.sniffed {
+		return
+	}
+	if len(b.Data) == 0 {
+		// An announcement: the file's first lines tell a proxy's log
+		// before its data, which may come after another file's whole
+		// backlog (data come a file at a time). Only a proxy's is taken
+		// from them; anything else waits for the data to say.
+		if len(b.Head) > 0 && parser.IsProxyLog(b.Head) {
+			s.sniffed, s.proxy = true, true
+			w.attr.ExpectSource(s.path)
+		}
 		return
 	}
 	s.sniffed = true

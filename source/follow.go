@@ -42,7 +42,16 @@ type Batch struct {
 	// Size is the file's size as last seen, at least the end of Data (0:
 	// unknown), for a checkpoint's Position.Size.
 	Size int64
+	// Head, in the announcement of a file opened at its path, is its
+	// first bytes (up to headSize, whole lines): what kind of log it is
+	// can be told before any file's data. A reader joining OpenUnison's
+	// log to a proxy's must know the proxy's is coming before it takes the
+	// first token event, and the files' data come one file after another.
+	Head []byte
 }
+
+// headSize bounds Batch.Head.
+const headSize = 16 << 10
 
 // Options configure a Follower.
 type Options struct {
@@ -392,7 +401,18 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
 	// events go.
-	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t)})
+	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t), Head: head(file)})
+	return nil
+}
+
+// head reads the whole lines among file's first headSize bytes; nil when
+// there are none.
+func head(file *os.File) []byte {
+	buf := make([]byte, headSize)
+	n, _ := file.ReadAt(buf, 0)
+	if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+		return buf[:i+1]
+	}
 	return nil
 }
 

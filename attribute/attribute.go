@@ -119,6 +119,7 @@ type Stats struct {
 	RecordsUnmatched   int64    // records no event claimed within the window
 	Proxies            int      // proxy addresses known
 	Upstreams          int      // OpenUnison sources whose upstream address is known
+	ProxyLogs          int      // proxy logs seen (or given in Kubernetes mode)
 	// Unattributed names the proxies that carried unattributed events, with
 	// their counts, so the summary can say which log to add.
 	Unattributed map[netip.Addr]int64
@@ -460,6 +461,7 @@ func (a *Attributor) Stats() Stats {
 	s.WaitingEvents, s.WaitingRecords = len(a.events), len(a.records)
 	s.Proxies = a.known.size()
 	s.Upstreams = len(a.learn.upstream)
+	s.ProxyLogs = len(a.learn.sources)
 	return s
 }
 

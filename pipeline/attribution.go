@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/attribute"
 )
 
@@ -33,6 +34,24 @@ func UnattributedNote(st attribute.Stats) string {
 	what := fmt.Sprintf("%d grace reuses", st.UnattributedReuses)
 	if st.UnattributedReuses == 1 {
 		what = "1 grace reuse"
+	}
+	if st.ProxyLogs > 0 {
+		logsWord, recordsWord := "log", "records"
+		if st.ProxyLogs > 1 {
+			logsWord = "logs"
+		}
+		if st.RecordsUnmatched == 1 {
+			recordsWord = "record"
+		}
+		// A proxy log was read, and none of its records was these
+		// requests': "not given" would send the reader looking for a log
+		// already there, past the real cause.
+		return fmt.Sprintf("%s came through a proxy (%s) and matched no record of the proxy access %s read (%s %s unmatched), "+
+			"so their client is unknown and no address rule judged them above info. Either that proxy's log is not among "+
+			"the inputs (add it), or its records do not line up with OpenUnison's: check that it covers the same time, "+
+			"that --timezone names the zone of OpenUnison's timestamps, and that the nodes' clocks agree (records with "+
+			"milliseconds are matched within 5 ms).",
+			what, strings.Join(names, ", "), logsWord, alert.GroupThousands(st.RecordsUnmatched), recordsWord)
 	}
 	return fmt.Sprintf("%s came through a proxy (%s) whose access log was not given, so their client is unknown "+
 		"and no address rule judged them above info. Add the proxy's access log as another input: the ingress-nginx "+

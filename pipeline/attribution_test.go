@@ -214,3 +214,21 @@ func TestIstioReplayFoundWithTheGatewayLog(t *testing.T) {
 func inline(det *Detector) func(*parser.Event) error {
 	return func(ev *parser.Event) error { return det.Observe(context.Background(), ev) }
 }
+
+// A proxy log was given but none of its records lines up with the reuses
+// (the nodes' clocks apart, a wrong --timezone): the note must not say the
+// log was not given, which sends the reader looking for a log already there.
+func TestUnattributedNoteWhenTheProxyLogWasGiven(t *testing.T) {
+	t.Parallel()
+	st := attribute.Stats{UnattributedReuses: 2, ProxyLogs: 1, RecordsUnmatched: 53,
+		Unattributed: map[netip.Addr]int64{netip.MustParseAddr("10.1.67.12"): 55}}
+	note := UnattributedNote(st)
+	if strings.Contains(note, "not given") || !strings.Contains(note, "10.1.67.12") ||
+		!strings.Contains(note, "53 records unmatched") || !strings.Contains(note, "--timezone") {
+		t.Errorf("note %q: want the proxy named, its unmatched records counted and the causes said, not \"not given\"", note)
+	}
+	st.ProxyLogs = 0
+	if note := UnattributedNote(st); !strings.Contains(note, "not given") {
+		t.Errorf("note %q: without a proxy log it was not given", note)
+	}
+}

@@ -112,6 +112,7 @@ func (o *Options) defaults() {
 type Stats struct {
 	Outcomes           [5]int64 // token events by parser.Attribution
 	UnattributedReuses int64    // grace reuses through a proxy with no record to join
+	NoClientReuses     int64    // of those, the ones whose record was found and names no client ("-")
 	WaitingEvents      int      // events waiting for their proxy record
 	WaitingRecords     int      // proxy records waiting for their event
 	EventsEvicted      int64    // events released early because MaxPending waited

@@ -186,6 +186,22 @@ func TestAttribution(t *testing.T) {
 			},
 		},
 		{
+			// A record whose client field is "-" (Envoy's with no downstream
+			// address, a custom format logging an absent header) joins the
+			// request but names nobody: "joined" kept the proxy's own address
+			// as the client, and a replay through it could never differ.
+			name: "a record that names no client is unattributed, not joined to the proxy",
+			in: []parser.Event{
+				istio("gateway.log", 100*time.Millisecond, netip.Addr{}, podA, gatewayPod),
+				ou(parser.KindTokenOK, 100*time.Millisecond, ouA, sidecarInbound, "t1"),
+				ou(parser.KindGraceReuse, 100*time.Millisecond+20*time.Microsecond, ouA, sidecarInbound, "t1"),
+			},
+			want: []string{
+				"unattributed 127.0.0.6 127.0.0.6 [istio 10.1.80.3] curl/8.5.0 []",
+				"unattributed 127.0.0.6 127.0.0.6 [istio 10.1.80.3] curl/8.5.0 []",
+			},
+		},
+		{
 			name: "a reuse through a configured proxy with no log is unattributed",
 			opt:  Options{Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}},
 			in: []parser.Event{

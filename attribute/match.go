@@ -16,6 +16,7 @@ type result struct {
 	agent, via string
 	candidates []netip.Addr
 	distinct   bool // a grace reuse's client is provably not its refresh's (pair.go)
+	noClient   bool // unattributed: its record names no client
 }
 
 func (r *result) apply(ev *parser.Event) {
@@ -67,6 +68,9 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 	if res.attr == parser.AttrUnattributed {
 		if ev.Kind == parser.KindGraceReuse {
 			a.stats.UnattributedReuses++
+			if res.noClient {
+				a.stats.NoClientReuses++
+			}
 		}
 		if _, ok := a.stats.Unattributed[ev.Peer]; ok || len(a.stats.Unattributed) < 64 {
 			a.stats.Unattributed[ev.Peer]++
@@ -107,11 +111,19 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 	rec := &a.records[pick]
 	rec.used = true
 	p := rec.ev.Proxy
+	via := p.Format.String() + " " + a.proxyName(&rec.ev, peer)
+	if !p.Client.IsValid() {
+		// The record is this request's but names no client ("-"): the
+		// client is as unknown as with no log, and "joined" would keep
+		// the proxy's address as the client, which a replay through it
+		// shares with every other request.
+		return result{attr: parser.AttrUnattributed, agent: p.Agent, via: via, noClient: true}
+	}
 	// One join does not make the peer a proxy for good: before the
 	// mappings are learned it may be a coincidence (a pod inside the
 	// cluster meeting another client's record in the same second). The
 	// peer becomes known once learned as the proxy log's peer (vote).
-	return result{attr: parser.AttrJoined, client: p.Client, agent: p.Agent, via: p.Format.String() + " " + a.proxyName(&rec.ev, peer)}
+	return result{attr: parser.AttrJoined, client: p.Client, agent: p.Agent, via: via}
 }
 
 // unjoined is the result of a request no record can be: the peer is its

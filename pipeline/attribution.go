@@ -35,6 +35,15 @@ func UnattributedNote(st attribute.Stats) string {
 	if st.UnattributedReuses == 1 {
 		what = "1 grace reuse"
 	}
+	if st.NoClientReuses == st.UnattributedReuses {
+		// Every one was joined to its record, which names nobody: the
+		// log is there and lines up; its format leaves the client out.
+		return fmt.Sprintf("%s came through a proxy (%s) whose access log records name no client (\"-\" where the "+
+			"client address goes), so their client is unknown and no address rule judged them above info. Make the "+
+			"proxy log the client: Envoy's default format has only X-Forwarded-For, absent when nothing in front of "+
+			"Envoy sets it (Istio's format adds %%DOWNSTREAM_REMOTE_ADDRESS%%); ingress-nginx logs $remote_addr.",
+			what, strings.Join(names, ", "))
+	}
 	if st.ProxyLogs > 0 {
 		logsWord, recordsWord := "log", "records"
 		if st.ProxyLogs > 1 {

@@ -232,3 +232,21 @@ func TestUnattributedNoteWhenTheProxyLogWasGiven(t *testing.T) {
 		t.Errorf("note %q: without a proxy log it was not given", note)
 	}
 }
+
+// Reuses joined to records that name no client ("-") are unattributed for
+// a reason of the log's format: the note says so, not that the log is
+// missing or out of line.
+func TestUnattributedNoteWhenTheRecordsNameNoClient(t *testing.T) {
+	t.Parallel()
+	st := attribute.Stats{UnattributedReuses: 2, NoClientReuses: 2, ProxyLogs: 1,
+		Unattributed: map[netip.Addr]int64{netip.MustParseAddr("10.1.67.12"): 2}}
+	note := UnattributedNote(st)
+	if strings.Contains(note, "not given") || strings.Contains(note, "unmatched") || !strings.Contains(note, "name no client") ||
+		!strings.Contains(note, "%DOWNSTREAM_REMOTE_ADDRESS%") {
+		t.Errorf("note %q: want the records' missing client named as the cause", note)
+	}
+	st.NoClientReuses = 1
+	if note := UnattributedNote(st); strings.Contains(note, "name no client") {
+		t.Errorf("note %q: with one of two for that reason, the other cause is still the one to say", note)
+	}
+}

@@ -37,6 +37,11 @@ import (
 	"github.com/graceguard/graceguard/parser"
 )
 
+// DefaultSkew is Options.Skew's default: NTP keeps nodes of one cluster
+// within a few milliseconds, and a wider slack lets more requests of a
+// busy proxy match each other's records.
+const DefaultSkew = 5 * time.Millisecond
+
 // Options configure an Attributor. Zero values take the defaults.
 type Options struct {
 	// Window is how much log time a token event waits for the proxy's record
@@ -53,7 +58,7 @@ type Options struct {
 	// Lag ago or earlier. Default 500ms.
 	Lag time.Duration
 	// Skew is the clock slack allowed between a proxy's and OpenUnison's
-	// times (pods on different nodes share only NTP). Default 5ms.
+	// times (pods on different nodes share only NTP). Default DefaultSkew.
 	Skew time.Duration
 	// MaxPending caps the events and the records waiting; past it the
 	// oldest goes at once (counted). Default 100,000 each.
@@ -95,7 +100,7 @@ func (o *Options) defaults() {
 		o.Lag = 500 * time.Millisecond
 	}
 	if o.Skew <= 0 {
-		o.Skew = 5 * time.Millisecond
+		o.Skew = DefaultSkew
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = 100_000

@@ -58,8 +58,8 @@ func UnattributedNote(st attribute.Stats) string {
 		return fmt.Sprintf("%s came through a proxy (%s) and matched no record of the proxy access %s read (%s %s unmatched), "+
 			"so their client is unknown and no address rule judged them above info. Either that proxy's log is not among "+
 			"the inputs (add it), or its records do not line up with OpenUnison's: check that it covers the same time, "+
-			"that --timezone names the zone of OpenUnison's timestamps, and that the nodes' clocks agree (records with "+
-			"milliseconds are matched within 5 ms).",
+			"that --timezone names the zone of OpenUnison's timestamps, and that the nodes' clocks agree: records with "+
+			"milliseconds are matched within --proxy-clock-skew (5ms unless set), which nodes further apart need raised.",
 			what, strings.Join(names, ", "), logsWord, alert.GroupThousands(st.RecordsUnmatched), recordsWord)
 	}
 	return fmt.Sprintf("%s came through a proxy (%s) whose access log was not given, so their client is unknown "+

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/alert"
-	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/geo"
 	"github.com/graceguard/graceguard/pipeline"
@@ -86,7 +85,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if err != nil {
 		return err
 	}
-	proxies, err := o.proxies.prefixes()
+	attribution, err := o.proxies.attribution()
 	if err != nil {
 		return err
 	}
@@ -125,7 +124,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 		Deliver:     deliver,
 		Progress:    &done,
 		Geo:         geoLookup(geoDB),
-		Attribution: attribute.Options{Proxies: proxies},
+		Attribution: attribution,
 		ParseErrors: func(err error) {
 			if !o.quiet {
 				fmt.Fprintln(o.io.errOut, "graceguard: parse error:", err)

@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/alert"
-	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
@@ -202,7 +201,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		return err
 	}
 	set := alerting.rules
-	proxies, err := o.proxies.prefixes()
+	attribution, err := o.proxies.attribution()
 	if err != nil {
 		return err
 	}
@@ -234,12 +233,13 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	}
 	defer stopRevoking()
 	var srcs *watchSources
+	attribution.Expect, attribution.PeerOf = o.kube.proxiesEnabled(), proxyPeerOf(&srcs)
 	watcher, err := pipeline.NewWatcher(pipeline.WatchOptions{
 		Location: loc, Rules: set, Settle: o.settle, Deliver: stdoutDelivery(out), Enqueue: slot.send, SinkName: slot.deliveryName,
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
-		Attribution: attribute.Options{Proxies: proxies, Expect: o.kube.proxiesEnabled(), PeerOf: proxyPeerOf(&srcs)},
+		Attribution: attribution,
 		// The pods' IPs are the proxies' upstreams; the sources are made
 		// after the watcher (they start at its checkpoint's positions)
 		// and before it runs.

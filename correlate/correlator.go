@@ -216,26 +216,51 @@ func (c *Correlator) release(ctx context.Context, ev *parser.Event, k uint64, ju
 
 // commitBefore commits the waiting lines ev's judgement must see first:
 // for a reuse, the same user's (the refresh that made its token stale);
-// for a refused refresh, whose AzFail names no user, every line another
-// source logged at or before it (a refresh that moved a chain there is
-// what the refusal is judged against, see takeover.go). A watcher lets a
-// source's events go once the others have been quiet a moment, while the
-// others' last refreshes may wait longer for their twins; without this a
-// refusal was judged before the move it follows. Lines of ev's own source
+// for a refused refresh, whose AzFail names no user, the lines another
+// source logged at or before it that their own source's clock has settled
+// (a refresh that moved a chain there is what the refusal is judged
+// against, see takeover.go), though an older line still waiting keeps them
+// from expire. A line its clock has not settled may be the AzSuccess of a
+// replay whose [ExpiredRefreshTokenUsed] line is still to come: committed,
+// it would teach the history the replayer's address and hide the replay.
+// A watcher holds a refusal behind a quiet source until that source's
+// last refresh is settled (mayPrecede); a scan (no SourceClock) merges by
+// log time, and expire has settled all it can. Lines of ev's own source
 // are left to their clock, as in a scan: that log's order is its own.
 func (c *Correlator) commitBefore(ctx context.Context, ev *parser.Event, judge Judge) error {
 	reuse := ev.Kind == parser.KindGraceReuse
+	if !reuse && c.SourceClock == nil {
+		return nil
+	}
 	from := cmp.Or(ev.SourceID, ev.Source)
+	var lastSrc string
+	var lastClock time.Time
 	for i := c.pending.head; i < len(c.pending.entries); i++ {
 		e := &c.pending.entries[i]
 		if !e.live {
 			continue
 		}
-		if reuse && e.ev.User == ev.User && e.ev.IdP == ev.IdP ||
-			!reuse && !e.ev.Time.After(ev.Time) && cmp.Or(e.ev.SourceID, e.ev.Source) != from {
-			if err := c.commitAt(ctx, i, judge); err != nil {
-				return err
+		if reuse {
+			if e.ev.User != ev.User || e.ev.IdP != ev.IdP {
+				continue
 			}
+		} else {
+			src := cmp.Or(e.ev.SourceID, e.ev.Source)
+			if e.ev.Time.After(ev.Time) || src == from {
+				continue
+			}
+			if src != lastSrc || lastClock.IsZero() {
+				lastSrc, lastClock = src, ev.Time
+				if t, ok := c.SourceClock(src); ok {
+					lastClock = t
+				}
+			}
+			if within(e.ev.Time, lastClock, c.pairWindow) {
+				continue
+			}
+		}
+		if err := c.commitAt(ctx, i, judge); err != nil {
+			return err
 		}
 	}
 	return nil

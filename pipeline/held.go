@@ -39,8 +39,9 @@ const quietCommit = 300 * time.Millisecond
 // nothing (a 500 ms gap lost it at 300 ms). Nothing else waits for the
 // commit here but the refresh's own alerts (refresh-travel), which a
 // second still brings in time, and the events of other sources that the
-// merge lets go meanwhile, which the correlator orders after the same
-// user's waiting refreshes itself (Correlator.release).
+// merge lets go meanwhile: the correlator orders a reuse after the same
+// user's waiting refreshes itself (Correlator.release), and the merge
+// holds a refused refresh as long as the refreshes wait (idleHold).
 const lateTwinWait = time.Second
 
 // twinWait is how long a quiet source's last refresh waits for its twin.

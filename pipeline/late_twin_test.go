@@ -75,10 +75,11 @@ func TestWatchLateTwinStillAlerts(t *testing.T) {
 }
 
 // A refused refresh on one replica is judged against a chain move another
-// replica logged just before it. The merge lets the refusal go once the
-// other replica has been quiet for idleSettle; the move, that replica's
-// last refresh, may still wait for a twin (twinWait, longer): it must be
-// committed before the refusal is judged, or the takeover goes unseen.
+// replica logged just before it. The move, that replica's last refresh,
+// waits for a twin (twinWait) longer than the merge holds other events
+// (idleSettle): the refusal is held until the move is settled (idleHold),
+// and the move committed before the refusal is judged, or the takeover
+// goes unseen.
 func TestWatchRefusalSeesAMoveStillWaitingForItsTwin(t *testing.T) {
 	t.Parallel()
 	h := newSkewedHarness(t)
@@ -94,6 +95,10 @@ func TestWatchRefusalSeesAMoveStillWaitingForItsTwin(t *testing.T) {
 		line("10:00:30,502", "task-3", "AzFail", "uid=Anonymous,o=Tremolo", "198.51.100.23", "fc"))
 	h.idle("pod-b")
 	h.pass(t, idleSettle+100*time.Millisecond) // pod-a quiet long enough for the merge, not for its twin
+	if n := h.count("chain-takeover"); n != 0 {
+		t.Fatalf("%d chain-takeover alerts before pod-a's last refresh waited for its twin: the refusal was not held", n)
+	}
+	h.pass(t, lateTwinWait) // the move has waited out its twin: the refusal goes, and sees it
 	h.waitFor("chain-takeover", 1)
 	if n := h.count("chain-takeover"); n != 1 {
 		t.Fatalf("%d chain-takeover alerts, want 1: the refusal was judged before the move pod-a logged before it", n)

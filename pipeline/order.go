@@ -59,11 +59,25 @@ func eventOrder(a, b *parser.Event) int {
 // idleSettle is how long a source at its end still holds the others back:
 // OpenUnison writes each line as it logs it, so a line stamped before what
 // another replica logged and not yet written after this long is not coming.
-// Its waiting refreshes may wait longer for their twins (twinWait): the
-// correlator commits a user's waiting refreshes before it judges a token
-// event of the same user from another source, so letting the others go
-// first reorders nothing that is judged.
+// Its waiting refreshes may wait longer for their twins (twinWait); what
+// is let go meanwhile meets them still waiting: a refresh or a reuse of
+// the same user is ordered after them by the correlator, a login is not.
+// A refused refresh is held the longer of the two (idleHold).
 const idleSettle = 300 * time.Millisecond
+
+// idleHold is how long a source at its end holds ev back. A refused
+// refresh is judged against the chain moves other sources logged before
+// it, and the correlator commits those first (Correlator.commitBefore)
+// only once their own source's clock has settled them: held idleSettle
+// alone, it would be judged before a quiet source's last refresh, or, were
+// that committed for it, the refresh's late twin would find it taken for
+// the user's refresh and the replay would raise nothing.
+func (w *Watcher) idleHold(ev *parser.Event) time.Duration {
+	if ev.Kind == parser.KindTokenFail {
+		return max(idleSettle, w.twinWait())
+	}
+	return idleSettle
+}
 
 // minStall is the least time a source that sends nothing, not even its
 // end, holds the others back, whatever the settle time: a follower reading
@@ -198,7 +212,7 @@ func (s *stream) behindOf(t *stream) bool {
 // may still bring an event before ev: it has not read a record past ev's
 // time (at ev's time it may yet log the refresh that ties with it) and it
 // is being read (with stalls, it sent something within the settle time),
-// or it reached its end less than idleSettle ago.
+// or it reached its end less than idleHold ago.
 func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls bool) bool {
 	if w.unseenMayPrecede(ev) {
 		return true
@@ -211,7 +225,7 @@ func (w *Watcher) mayPrecede(s *stream, ev *parser.Event, now time.Time, stalls 
 			continue
 		}
 		if o.idle {
-			if now.Sub(o.idleSince) < idleSettle {
+			if now.Sub(o.idleSince) < w.idleHold(ev) {
 				return true
 			}
 			continue

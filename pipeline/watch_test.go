@@ -248,7 +248,11 @@ func TestWatchCheckpointsOnlyChanges(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	send(refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	// Each refresh is followed by a later line, which settles it at once:
+	// a file's last refresh would wait for its twin (twinWait) and commit
+	// after the watch has gone quiet, rewriting the checkpoint then.
+	later := func(at string) string { return "[2026-11-23 " + at + "][main] INFO  Startup - a later line\n" }
+	send(refreshLine("10:00:00,000", "198.51.100.40", "fa") + later("10:00:03,000"))
 	cp, ok := written(nil, 3*time.Second)
 	if !ok {
 		t.Fatal("no checkpoint after new lines")
@@ -263,7 +267,7 @@ func TestWatchCheckpointsOnlyChanges(t *testing.T) {
 	if _, ok := written(cp, 500*time.Millisecond); ok {
 		t.Fatal("an idle watch rewrote its checkpoint")
 	}
-	send(refreshLine("10:00:05,000", "198.51.100.40", "fb"))
+	send(refreshLine("10:00:05,000", "198.51.100.40", "fb") + later("10:00:08,000"))
 	if _, ok := written(cp, 3*time.Second); !ok {
 		t.Fatal("no checkpoint after more lines")
 	}

@@ -72,15 +72,17 @@ func TestScanFlags(t *testing.T) {
 		wantErr bool
 	}{
 		{"defaults", []string{"scan", "a.log"}, nil,
-			scanOptions{files: []string{"a.log"}, alertFlags: alertFlags{format: "text", minSeverity: "info", timezone: "UTC", color: "auto"}}, false},
+			scanOptions{files: []string{"a.log"}, alertFlags: alertFlags{format: "text", minSeverity: "info", timezone: "UTC", color: "auto"},
+				proxies: proxyFlags{skew: 5 * time.Millisecond}}, false},
 		{"every flag", []string{"scan", "--format", "json", "--rules", "r1.yaml", "--rules", "r2.yaml", "--min-severity", "high",
 			"--timezone", "Europe/Berlin", "--color", "never", "-q", "--geoip-city", "c.mmdb", "--geoip-asn", "a.mmdb",
-			"--proxies", "10.0.0.0/8,10.1.2.3", "a.log", "-"}, nil,
+			"--proxies", "10.0.0.0/8,10.1.2.3", "--proxy-clock-skew", "20ms", "a.log", "-"}, nil,
 			scanOptions{files: []string{"a.log", "-"}, alertFlags: alertFlags{format: "json", ruleFiles: []string{"r1.yaml", "r2.yaml"}, minSeverity: "high",
 				timezone: "Europe/Berlin", color: "never"}, quiet: true, geo: geoFlags{city: "c.mmdb", asn: "a.mmdb"},
-				proxies: proxyFlags{cidrs: []string{"10.0.0.0/8", "10.1.2.3"}}}, false},
+				proxies: proxyFlags{cidrs: []string{"10.0.0.0/8", "10.1.2.3"}, skew: 20 * time.Millisecond}}, false},
 		{"environment", []string{"scan", "a.log"}, map[string]string{"GRACEGUARD_FORMAT": "json", "GRACEGUARD_MIN_SEVERITY": "critical"},
-			scanOptions{files: []string{"a.log"}, alertFlags: alertFlags{format: "json", minSeverity: "critical", timezone: "UTC", color: "auto"}}, false},
+			scanOptions{files: []string{"a.log"}, alertFlags: alertFlags{format: "json", minSeverity: "critical", timezone: "UTC", color: "auto"},
+				proxies: proxyFlags{skew: 5 * time.Millisecond}}, false},
 		{"no file", []string{"scan"}, nil, scanOptions{}, true},
 		{"unknown flag", []string{"scan", "--formt", "json", "a.log"}, nil, scanOptions{}, true},
 	}

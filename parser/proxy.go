@@ -19,20 +19,26 @@ func indexMarker(b []byte) int { return indexByRare(b, idpMarker, 4) }
 // (JSON string values still escaped when escaped is set): reading them
 // allocates nothing, so Classify can use them.
 type proxyFields struct {
-	format    ProxyFormat
-	client    []byte // an address, with a port in Envoy's and Traefik's formats
-	xff       []byte
-	agent     []byte
-	method    []byte
-	target    []byte // the request target, query included
-	status    []byte
-	upstream  []byte // "a:1, b:2 : c:3", or Traefik's service URL
-	upLocal   []byte
-	requestID []byte
-	time      []byte
-	dur       []byte
-	durUnit   durUnit
-	escaped   bool // JSON: values may hold escapes
+	format ProxyFormat
+	client []byte // an address, with a port in Envoy's and Traefik's formats
+	// clientHeader says client is X-Forwarded-For's last entry, a header's
+	// text: one that is no address ("unknown", a client's own garbage
+	// when nothing in front of the proxy appends) leaves the record
+	// without a client, where a logged address field that is none means
+	// the line is not of the format.
+	clientHeader bool
+	xff          []byte
+	agent        []byte
+	method       []byte
+	target       []byte // the request target, query included
+	status       []byte
+	upstream     []byte // "a:1, b:2 : c:3", or Traefik's service URL
+	upLocal      []byte
+	requestID    []byte
+	time         []byte
+	dur          []byte
+	durUnit      durUnit
+	escaped      bool // JSON: values may hold escapes
 }
 
 // durUnit is how a format writes a request's duration.
@@ -412,7 +418,7 @@ func scanEnvoy(line []byte, f *proxyFields) bool {
 	if f.format == ProxyEnvoy {
 		// The default format logs no downstream address: the last
 		// X-Forwarded-For entry is the one an edge Envoy appended.
-		f.client = lastXFF(f.xff)
+		f.client, f.clientHeader = lastXFF(f.xff), true
 		return true
 	}
 	return scanIstioAddresses(&c, f)

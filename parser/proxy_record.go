@@ -56,7 +56,7 @@ func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
 	}
 	if a, ok := parseHostAddr(str(f.client)); ok {
 		p.Client = a
-	} else if f.client != nil && dash(str(f.client)) != "" {
+	} else if f.client != nil && dash(str(f.client)) != "" && !f.clientHeader {
 		return &SyntaxError{Column: col(f.client), Msg: fmt.Sprintf("bad client address %s", quote(str(f.client)))}
 	}
 	if a, ok := parseHostAddr(str(f.upLocal)); ok {

@@ -80,6 +80,17 @@ var proxyLines = []struct {
 			Duration: 15 * time.Millisecond, Precision: time.Millisecond},
 	},
 	{
+		// X-Forwarded-For is the client's to write when nothing in front of
+		// Envoy appends to it: a last entry that is no address is a record
+		// naming no client, not a line of another format.
+		name: "Envoy default, X-Forwarded-For ending in no address",
+		line: `[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/2" 200 - 412 1893 15 14 "203.0.113.9, unknown" "curl/8.5.0" "r1" "k8sou.apps.example.com" "10.1.80.10:8080"`,
+		want: ProxyRecord{Format: ProxyEnvoy, XFF: "203.0.113.9, unknown", Agent: "curl/8.5.0",
+			Method: "POST", Path: "/auth/idp/k8sIdp/token", Status: 200, Upstreams: []netip.AddrPort{ap("10.1.80.10:8080")},
+			RequestID: "r1", Start: at("2026-11-26T09:00:01.216Z"), End: at("2026-11-26T09:00:01.231Z"),
+			Duration: 15 * time.Millisecond, Precision: time.Millisecond},
+	},
+	{
 		name: "Istio gateway",
 		line: `[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 - via_upstream - "-" 412 1893 15 14 "198.51.100.4,203.0.113.9" "curl/8.5.0" "5c4e1f0a" "k8sou.apps.example.com" "10.1.80.10:8080" outbound|8080||openunison-orchestra.openunison.svc.cluster.local 10.1.67.12:45678 10.1.67.12:8443 203.0.113.9:51234 k8sou.apps.example.com -`,
 		want: ProxyRecord{Format: ProxyIstio, Client: mustAddr("203.0.113.9"), XFF: "198.51.100.4,203.0.113.9", Agent: "curl/8.5.0",

@@ -190,10 +190,10 @@ func (c *Correlator) Tick(ctx context.Context, now time.Time, judge Judge) error
 // release settles the waiting token_ok lines that ev decides: its own twin
 // (dropped), the line of the same thread (that request is over), lines of
 // the same user when ev is a reuse (the reuse must see the refresh before
-// it), other sources' earlier lines when ev is a refused refresh
-// (commitBefore), and lines older than the pair window. Each is found without walking
-// the queue, but for a reuse's same-user lines: reuses are rare, refreshes
-// are not.
+// it), other sources' settled earlier lines when ev is a refused refresh
+// in a watch (commitBefore), and lines older than the pair window. Each is
+// found without walking the queue, but for those two: reuses and refusals
+// are rare, refreshes are not.
 func (c *Correlator) release(ctx context.Context, ev *parser.Event, k uint64, judge Judge, pairedBefore bool) (twinFound bool, err error) {
 	reuse := ev.Kind == parser.KindGraceReuse
 	if i, ok := c.pending.waiting(ev, k); ok {

@@ -62,6 +62,28 @@ func (l *limiter) allow(user string, now time.Time) (ok bool, kind, reason strin
 	return true, "", ""
 }
 
+// release gives back a revocation allowed at at that ended nothing (it
+// failed): the limits count sessions ended, and a failed try must not hold
+// back the next one, after the API answers again, for a whole window.
+func (l *limiter) release(user string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ts, ok := l.users[user]; ok {
+		l.users[user] = dropTime(ts, at)
+	}
+	l.all = dropTime(l.all, at)
+}
+
+// dropTime removes one occurrence of at from ts.
+func dropTime(ts []time.Time, at time.Time) []time.Time {
+	for i := len(ts) - 1; i >= 0; i-- {
+		if ts[i].Equal(at) {
+			return append(ts[:i:i], ts[i+1:]...)
+		}
+	}
+	return ts
+}
+
 func prune(ts []time.Time, now time.Time, per time.Duration) []time.Time {
 	i := 0
 	for i < len(ts) && now.Sub(ts[i]) >= per {

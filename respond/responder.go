@@ -249,13 +249,15 @@ func (r *Responder) decide(ctx context.Context, a alert.Alert) outcome {
 		return outcome{res: r.heldBack(res, "other_watcher", "another watcher is ending them", log)}
 	}
 	hash := DNHash(a.User)
-	ok, kind, reason := r.limit.allow(hash, r.opt.Now())
+	now := r.opt.Now()
+	ok, kind, reason := r.limit.allow(hash, now)
 	r.syncEvictions()
 	if !ok {
 		return outcome{res: r.heldBack(res, kind, reason, log)}
 	}
-	j := &job{user: a.User, hash: hash, trigger: why, alertID: a.ID, claim: key, queued: r.opt.Now(), done: make(chan struct{})}
+	j := &job{user: a.User, hash: hash, trigger: why, alertID: a.ID, claim: key, queued: now, done: make(chan struct{})}
 	if !r.enqueue(j) {
+		r.limit.release(hash, now)
 		r.unclaim(ctx, key, log)
 		return outcome{res: r.heldBack(res, "queue_full", fmt.Sprintf("queue full (%d waiting)", r.opt.Queue), log)}
 	}
@@ -356,6 +358,8 @@ func (r *Responder) work(ctx context.Context, j *job) {
 	}
 	switch {
 	case err != nil:
+		// Nothing was ended: the next alert about this user may try again.
+		r.limit.release(j.hash, j.queued)
 		res.Status, res.Error = alert.ResponseFailed, err.Error()
 		log.Error("could not end sessions", "attempts", res.Attempts, "err", err)
 	case r.opt.DryRun:

@@ -359,3 +359,24 @@ func TestNoWaitWhileTheAPIFails(t *testing.T) {
 		t.Errorf("after recovery: %+v, want ended (waited for)", r)
 	}
 }
+
+// A revocation that failed ended nothing, so it must not use up the
+// user's limit: the next replay, once the API answers again, ends the
+// sessions rather than being held back "per user".
+func TestFailedRevocationDoesNotUseTheUsersLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Attempts: 2})
+	h.api.FailOidc(2, 503)
+	h.send(replay(victim, alert.Critical))
+	waitFor(t, "the first revocation to fail", func() bool {
+		return strings.Contains(h.log.String(), "could not end sessions")
+	})
+	second := h.send(replay(victim, alert.Critical))
+	// After a failure alerts leave "pending" at once; the revocation goes on.
+	if r := second[0].Response; r == nil || r.Status == alert.ResponseHeldBack {
+		t.Fatalf("second replay's response %+v: held back by a revocation that ended nothing", r)
+	}
+	waitFor(t, "the victim's sessions to be ended", func() bool {
+		return !slices.Contains(h.api.OidcSessions(ns), "xf1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1x")
+	})
+}

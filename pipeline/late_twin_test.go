@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
 )
 
 // skewedHarness is a watch harness whose clock the test moves on, and
@@ -102,5 +103,35 @@ func TestWatchRefusalSeesAMoveStillWaitingForItsTwin(t *testing.T) {
 	h.waitFor("chain-takeover", 1)
 	if n := h.count("chain-takeover"); n != 1 {
 		t.Fatalf("%d chain-takeover alerts, want 1: the refusal was judged before the move pod-a logged before it", n)
+	}
+}
+
+// A source whose connection broke says it is away while it reconnects (a
+// container log stream the API server ended): what it brings back may have
+// been logged before another replica's replay, so the replay waits for it
+// as for a source being read, not the 300 ms of one at its end. It was
+// judged without the refresh pod-a logged meanwhile, and raised nothing
+// (helper-77: 3 of 3 runs with a 1.5 s reconnection).
+func TestWatchAwaySourceHoldsReuse(t *testing.T) {
+	t.Parallel()
+	h := newSkewedHarness(t)
+	h.send("pod-a", refreshLine("10:00:00,000", "203.0.113.1", "fa")+
+		strings.ReplaceAll(refreshLine("10:00:00,100", "203.0.113.1", "fz"), "task-2", "task-5"))
+	h.idle("pod-a")
+	h.batches <- source.Batch{Key: "pod-a", Path: "pod-a", Offset: h.offsets["pod-a"], Away: true}
+	h.send("pod-b", strings.ReplaceAll(reuseLines("10:00:01,500", "192.0.2.99", "fb"), "task-2", "task-7"))
+	h.idle("pod-b")
+	h.pass(t, 3*idleSettle) // long past a quiet source's hold, within the settle time
+	if n := h.count("reuse-ip-mismatch"); n != 0 {
+		t.Fatalf("the reuse was judged while pod-a was away (%d alerts)", n)
+	}
+	h.send("pod-a", refreshLine("10:00:01,000", "198.51.100.40", "fc")) // logged while it was away
+	h.idle("pod-a")
+	h.pass(t, lateTwinWait)
+	h.waitFor("reuse-ip-mismatch", 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.alerts) == 0 || h.alerts[0].PrevIP != "198.51.100.40" {
+		t.Fatalf("alerts %+v: want the reuse judged against the refresh pod-a logged while away", h.alerts)
 	}
 }

@@ -518,6 +518,10 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 			}
 		}
 		return w.release(ctx, false)
+	case b.Away:
+		// Reconnecting: not at its end, whatever it said before (order.go).
+		s.idle = false
+		return nil
 	case len(b.Data) == 0:
 		return nil // a source announced before its data (order.go): it is known now
 	}

@@ -25,6 +25,13 @@ type Batch struct {
 	Offset int64  // file offset of Data[0]
 	Idle   bool   // the file has nothing more for now: records being joined can go
 	Ended  bool   // the stream is over (rotated away and drained, deleted, or truncated)
+	// Away says the source lost its connection and is reconnecting (a
+	// container's log stream the API server ended): not at its end, as
+	// lines written meanwhile come when it is back, stamped before what
+	// other sources bring now; it holds a reader merging by time as a
+	// source being read does, which a stalled one stops doing after a
+	// while. A source away says so again while it waits, briefly.
+	Away bool
 	// A batch with none of Data, Idle and Ended announces a file as it is
 	// opened, before any file's data.
 	// Behind, in an announcement, is the Key of the older generation of the

@@ -392,3 +392,42 @@ func TestKeepBlanksRefusedLines(t *testing.T) {
 	}
 	checkStreams(t, r.c.all())
 }
+
+// A log stream the server ended is not at its end: after the Idle batch
+// that hands on its last record, the stream says it is away (Batch.Away)
+// until it reconnects, and goes idle again once quiet after that. A
+// reader merging pods by time then holds another pod's replay for the
+// lines this one brings back (helper-77's missed replay).
+func TestStreamAwayWhileReconnecting(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	path := ns + "/ou-a/" + container
+	r := start(t, srv, Options{Container: container, Reconnect: 300 * time.Millisecond})
+	srv.Log(ns, "ou-a", container, t0, "before")
+	testsync.WaitFor(t, "the line and the quiet after it", func() bool { return r.c.idle(path) })
+	before := len(srv.LogRequests())
+	srv.CutLogs(false)
+	testsync.WaitFor(t, "the reconnection", func() bool { return len(srv.LogRequests()) > before })
+	srv.Log(ns, "ou-a", container, t0.Add(time.Second), "after")
+	testsync.WaitFor(t, "the line after the cut", func() bool { return len(r.c.data(path)) == 2 })
+	var kinds []string
+	for _, b := range r.c.all() {
+		if b.Path != path {
+			continue
+		}
+		switch {
+		case len(b.Data) > 0:
+			kinds = append(kinds, "data")
+		case b.Away:
+			if len(kinds) == 0 || kinds[len(kinds)-1] != "away" {
+				kinds = append(kinds, "away")
+			}
+		case b.Idle:
+			kinds = append(kinds, "idle")
+		}
+	}
+	if want := []string{"data", "idle", "away", "data"}; !slices.Equal(kinds[:min(len(kinds), 4)], want) {
+		t.Errorf("batches %v: want %v, the stream away between its cut and the line after it", kinds, want)
+	}
+}

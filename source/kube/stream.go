@@ -159,10 +159,44 @@ func (st *stream) run(ctx context.Context) {
 		if st.lines > 0 {
 			bo.reset()
 		}
-		if !st.sendIdle(ctx) || retry.Sleep(ctx, wait) != nil {
+		if !st.sendIdle(ctx) || !st.awayFor(ctx, wait) {
 			return
 		}
 	}
+}
+
+// awayEvery is how often a stream waiting to reconnect says it is away.
+const awayEvery = 500 * time.Millisecond
+
+// awayFor waits d before the log is asked for again, saying the stream is
+// away meanwhile (Batch.Away), so that another pod's replay waits for the
+// lines this one may bring back. Only a reconnection's usual wait
+// (Reconnect) is said so: a stream that stays away longer (the API failing,
+// backing off) stops holding the others, as a hung read does. Its Idle
+// batch came first: the last record read is judged meanwhile.
+func (st *stream) awayFor(ctx context.Context, d time.Duration) bool {
+	say := time.Now().Add(st.src.opt.Reconnect)
+	for end := time.Now().Add(d); ; {
+		if time.Now().Before(say) && !st.src.send(ctx, st.away()) {
+			return false
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			return true
+		}
+		if retry.Sleep(ctx, min(left, awayEvery)) != nil {
+			return false
+		}
+	}
+}
+
+// away is an Away batch at the current position; the next quiet spell
+// after it sends Idle again.
+func (st *stream) away() source.Batch {
+	st.idle = false
+	b := st.batch(false)
+	b.Idle, b.Away = false, true
+	return b
 }
 
 // read makes one connection and hands on the lines it brings that were not

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -56,5 +59,29 @@ func TestScanStoppedBySignal(t *testing.T) {
 				t.Errorf("stderr says %q", msg)
 			}
 		})
+	}
+}
+
+// A scan stopped by a signal still says what else went wrong: a file that
+// could not be read was dropped with the "context canceled" it was joined
+// to, and the run ended as if every file had been read.
+func TestStoppedBySignalKeepsOtherErrors(t *testing.T) {
+	repoRoot(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(interruptedError{syscall.SIGINT})
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
+	cmd.SetArgs([]string{"scan", "-q", "does-not-exist.log", "testdata/openunison/sample.log"})
+	code := exitCode(&errOut, signalled(ctx, cmd.ExecuteContext(ctx)))
+	msg := errOut.String()
+	if code != 130 || !strings.Contains(msg, "cannot read does-not-exist.log") ||
+		!strings.Contains(msg, "stopped by SIGINT (Ctrl-C) before it was done") || strings.Contains(msg, "context canceled") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 130, the unread file and the signal named", code, msg)
+	}
+	// Nested joins (scan's own error and a failed write of the alerts).
+	write := errors.New("write alerts: disk full")
+	err := signalled(ctx, errors.Join(fmt.Errorf("read -: %w", context.Canceled), errors.Join(context.Canceled, write)))
+	if !errors.Is(err, write) || errors.Is(err, context.Canceled) {
+		t.Errorf("signalled: %v; want the write error kept and the cancellation gone", err)
 	}
 }

@@ -72,13 +72,32 @@ func signalName(sig syscall.Signal) string {
 }
 
 // signalled turns the context's cancellation that err reports into the
-// signal that caused it: "context canceled" means nothing to a user.
+// signal that caused it: "context canceled" means nothing to a user. The
+// run's other failures joined to it (a file that could not be read, alerts
+// that could not be written) are still said: replacing the whole error
+// would hide them.
 func signalled(ctx context.Context, err error) error {
 	var in interruptedError
-	if errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &in) {
-		return in
+	if !errors.Is(err, context.Canceled) || !errors.As(context.Cause(ctx), &in) {
+		return err
 	}
-	return err
+	return errors.Join(append(notCanceled(err), in)...)
+}
+
+// notCanceled flattens err's joined errors, leaving out those that are the
+// context's cancellation.
+func notCanceled(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, notCanceled(e)...)
+		}
+		return out
+	}
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return []error{err}
 }
 
 // Exit statuses, as DESIGN.md and the README promise.

@@ -69,7 +69,13 @@ func (l *limiter) release(user string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if ts, ok := l.users[user]; ok {
-		l.users[user] = dropTime(ts, at)
+		// A user left with nothing is forgotten: kept, it would take a
+		// place in the bounded memory and be counted as evicted later.
+		if ts = dropTime(ts, at); len(ts) == 0 {
+			delete(l.users, user)
+		} else {
+			l.users[user] = ts
+		}
 	}
 	l.all = dropTime(l.all, at)
 }

@@ -41,3 +41,19 @@ func TestLimiterWindowsSlideAndMemoryIsBounded(t *testing.T) {
 		t.Errorf("no overall limit, yet %d times kept", len(l.all))
 	}
 }
+
+// A released revocation that was the user's only one leaves nothing of the
+// user behind: an empty entry took a place among maxUsers and its later
+// eviction was counted as one of a user the limiter remembered.
+func TestLimiterReleaseForgetsAUserLeftWithNothing(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	l := newLimiter(Limit{N: 1, Per: time.Hour}, Limit{N: 5, Per: time.Minute})
+	l.maxUsers = 2
+	l.allow("a", t0)
+	l.release("a", t0)
+	l.allow("b", t0.Add(time.Second))
+	l.allow("c", t0.Add(2*time.Second))
+	if len(l.users) != 2 || l.evicted != 0 || len(l.all) != 2 {
+		t.Errorf("users %v, evicted %d, overall %d: want b and c, none evicted, 2 counted", l.users, l.evicted, len(l.all))
+	}
+}

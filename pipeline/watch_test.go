@@ -253,7 +253,7 @@ func TestWatchCheckpointsOnlyChanges(t *testing.T) {
 	// after the watch has gone quiet, rewriting the checkpoint then.
 	later := func(at string) string { return "[2026-11-23 " + at + "][main] INFO  Startup - a later line\n" }
 	send(refreshLine("10:00:00,000", "198.51.100.40", "fa") + later("10:00:03,000"))
-	cp, ok := written(nil, 3*time.Second)
+	cp, ok := written(nil, 10*time.Second)
 	if !ok {
 		t.Fatal("no checkpoint after new lines")
 	}
@@ -268,7 +268,7 @@ func TestWatchCheckpointsOnlyChanges(t *testing.T) {
 		t.Fatal("an idle watch rewrote its checkpoint")
 	}
 	send(refreshLine("10:00:05,000", "198.51.100.40", "fb") + later("10:00:08,000"))
-	if _, ok := written(cp, 3*time.Second); !ok {
+	if _, ok := written(cp, 10*time.Second); !ok {
 		t.Fatal("no checkpoint after more lines")
 	}
 	close(batches)

@@ -132,7 +132,7 @@ func TestDemoFlags(t *testing.T) {
 func TestTimelineFlagsFromConfig(t *testing.T) {
 	clearEnv(t)
 	cfg := filepath.Join(t.TempDir(), "graceguard.yaml")
-	if err := os.WriteFile(cfg, []byte("timezone: Europe/Paris\nrules: [a.yaml]\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("timezone: Europe/Paris\nrules: [a.yaml]\nproxies: [10.1.67.0/24]\nproxy-clock-skew: 30ms\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var got *timelineOptions
@@ -142,7 +142,8 @@ func TestTimelineFlagsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.io = streams{}
-	want := timelineOptions{user: "mmosley", files: []string{"a.log"}, format: "json", ruleFiles: []string{"a.yaml"}, timezone: "Europe/Paris"}
+	want := timelineOptions{user: "mmosley", files: []string{"a.log"}, format: "json", ruleFiles: []string{"a.yaml"}, timezone: "Europe/Paris",
+		proxies: proxyFlags{cidrs: []string{"10.1.67.0/24"}, skew: 30 * time.Millisecond}}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("got %+v\nwant %+v", *got, want)
 	}

@@ -46,6 +46,16 @@ func TestProxyClockSkewFlag(t *testing.T) {
 			}
 		})
 	}
+	// timeline joins as scan does: the replay's entry names the client.
+	for _, tt := range []struct {
+		args   []string
+		client bool
+	}{{nil, false}, {[]string{"--proxy-clock-skew", "30ms"}, true}} {
+		stdout, stderr, code := run(t, nil, append(append([]string{"timeline", "--format", "json"}, tt.args...), "uid=bob,ou=shadow,o=Tremolo", ouLog, gwLog)...)
+		if named := strings.Contains(stdout, `"192.0.2.66"`); code != exitOK || named != tt.client {
+			t.Errorf("timeline %v: exit %d, client named %v, want %v\nstdout %s\nstderr %s", tt.args, code, named, tt.client, stdout, stderr)
+		}
+	}
 	for _, bad := range []string{"0s", "-5ms", "2s"} {
 		if _, stderr, code := run(t, nil, "scan", "--proxy-clock-skew", bad, ouLog); code != exitUsage || !strings.HasPrefix(stderr, "graceguard: --proxy-clock-skew") {
 			t.Errorf("--proxy-clock-skew %s: exit %d, stderr %q; want a usage error naming it", bad, code, stderr)

@@ -22,6 +22,7 @@ type timelineOptions struct {
 	ruleFiles []string
 	timezone  string
 	geo       geoFlags
+	proxies   proxyFlags
 }
 
 func newTimelineCmd(io streams, runF func(context.Context, *timelineOptions) error) *cobra.Command {
@@ -65,6 +66,9 @@ or rule-file error.`,
 	f.StringArrayVar(&o.ruleFiles, "rules", nil, "rule `FILE` as for scan, for the alerts shown (repeatable)")
 	f.StringVar(&o.timezone, "timezone", "UTC", "time zone OpenUnison's timestamps are in (IANA name)")
 	o.geo.addFlags(f)
+	// The proxies' logs are joined as scan joins them: the timeline of an
+	// alert shows the client scan named.
+	o.proxies.addFlags(f)
 	return cmd
 }
 
@@ -74,6 +78,10 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 		return usageErrorf("--timezone: %w", err)
 	}
 	set, err := loadRules(o.ruleFiles)
+	if err != nil {
+		return err
+	}
+	attribution, err := o.proxies.attribution()
 	if err != nil {
 		return err
 	}
@@ -88,7 +96,7 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	}
 	tl := timeline.New(o.user)
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
-		Location: loc, Rules: set, Geo: geoLookup(geoDB), Observer: tl.Observe,
+		Location: loc, Rules: set, Geo: geoLookup(geoDB), Observer: tl.Observe, Attribution: attribution,
 		Deliver: func(context.Context, []alert.Alert) error { return nil },
 	})
 	var readErr *pipeline.ReadError

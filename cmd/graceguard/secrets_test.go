@@ -22,6 +22,11 @@ func TestRedactStateURL(t *testing.T) {
 		{"redis://127.0.0.1:1/0?password=secretpass", "redis://127.0.0.1:1/0?password=xxxxx"},
 		{"redis://127.0.0.1:1/0?client_name=gg&pasword=secretpass", "redis://127.0.0.1:1/0?client_name=gg&pasword=xxxxx"},
 		{"redis://:hunter2@127.0.0.1:x/0?password=secretpass", "redis://xxxxx@127.0.0.1:x/0?xxxxx"},
+		// redis-cli reads "redis://SECRET@host" as the password (userinfo
+		// without a colon): an operator who copies that URL must not see
+		// the secret in watch's log.
+		{"redis://hunter2@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
+		{"rediss://hunter2@redis:6380/1?dial_timeout=3s", "rediss://xxxxx@redis:6380/1?dial_timeout=3s"},
 	} {
 		t.Run(tt.raw, func(t *testing.T) {
 			t.Parallel()

@@ -160,8 +160,18 @@ var redisQueryOptions = []string{
 }
 
 // redactStateURL shows --state with its password and any query value that
-// is not a go-redis option masked.
-func redactStateURL(raw string) string { return redact.URL(raw, redisQueryOptions...) }
+// is not a go-redis option masked. A userinfo without a colon is masked
+// too: redis-cli (and most Redis clients) read "redis://SECRET@host" as the
+// password, so an operator copying such a URL must not see it logged.
+func redactStateURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if _, has := u.User.Password(); !has && u.User.Username() != "" {
+			u.User = url.User(redact.Mask)
+			raw = u.String()
+		}
+	}
+	return redact.URL(raw, redisQueryOptions...)
+}
 
 // instanceID names this watcher in the alert ids it claims. It is kept in
 // the state directory so a restarted watcher is the same watcher; without

@@ -101,3 +101,23 @@ func TestCommandsHideURLSecrets(t *testing.T) {
 		})
 	}
 }
+
+// A --state URL's userinfo is read as redis-cli reads it: without a colon
+// it is the password (go-redis alone took it for a user name and sent no
+// password, and Redis refused every command).
+func TestStateURLCredentials(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ url, user, password string }{
+		{"redis://S3cret@127.0.0.1:6379/0", "", "S3cret"},
+		{"redis://:S3cret@127.0.0.1:6379/0", "", "S3cret"},
+		{"redis://alice:S3cret@127.0.0.1:6379/0", "alice", "S3cret"},
+	} {
+		opt, err := (&stateFlags{url: tt.url}).redisOptions()
+		if err != nil {
+			t.Fatalf("%s: %v", redactStateURL(tt.url), err)
+		}
+		if opt.Username != tt.user || opt.Password != tt.password {
+			t.Errorf("%s: user %q, password set %v; want user %q and the password", redactStateURL(tt.url), opt.Username, opt.Password != "", tt.user)
+		}
+	}
+}

@@ -92,6 +92,13 @@ func (s *stateFlags) redisOptions() (*redis.Options, error) {
 		// the whole URL), which may sit next to a password.
 		return nil, usageErrorf("--state %s: %w", redactStateURL(s.url), redact.Error(err, s.url, redisQueryOptions...))
 	}
+	if _, has := u.User.Password(); u.User != nil && !has && opt.Username != "" {
+		// redis://SECRET@host: redis-cli, and the examples operators copy
+		// from, read a userinfo without a colon as the password; go-redis
+		// would send it as a user name with no password, and every
+		// command would fail with NOAUTH.
+		opt.Password, opt.Username = opt.Username, ""
+	}
 	if opt.Password == "" {
 		if opt.Password, err = s.password(); err != nil {
 			return nil, err

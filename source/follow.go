@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -454,15 +455,27 @@ func (f *Follower) addTailer(file *os.File, path string, id FileID, start int64,
 	return t
 }
 
-// takeRestored finds the saved position of the file now at path.
+// takeRestored finds the saved position of the file now at path. A
+// checkpoint can name one file twice, under the fingerprints of two sizes
+// (taken empty, and again with lines, kill -9s between): the furthest read
+// is taken, and the others with it, or a later look would report them as
+// a generation deleted unread and this one read again from its start.
 func (f *Follower) takeRestored(file *os.File, path string) (Position, bool) {
-	for i, pos := range f.restored {
-		if matches(file, pos.ID) {
-			f.restored = append(f.restored[:i], f.restored[i+1:]...)
-			return pos, true
+	var (
+		best  Position
+		found bool
+	)
+	f.restored = slices.DeleteFunc(f.restored, func(pos Position) bool {
+		if !matches(file, pos.ID) {
+			return false
 		}
-	}
-	return Position{}, false
+		if !found || pos.Offset > best.Offset {
+			best = pos
+		}
+		found = true
+		return true
+	})
+	return best, found
 }
 
 // drainRotatedWhileDown looks, beside path, for files that saved positions

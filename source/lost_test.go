@@ -263,3 +263,33 @@ func TestFollowUnreadPositions(t *testing.T) {
 		}
 	})
 }
+
+// A checkpoint can name one file twice: taken while the file was empty
+// (no fingerprint) and again once it had lines, after kill -9s between
+// (helper-76: a sidecar started before OpenUnison logged anything, killed
+// twice). The file is resumed from the position read furthest, and the
+// other is not reported as a deleted generation with its lines lost.
+func TestFollowResumesAFileNamedTwiceOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "app.log")
+	w := newWriter(t, path, "l")
+	empty := positionOf(t, path, 0)
+	w.write(10)
+	read := positionOf(t, path, 10)
+	w.write(5) // 10-14, written while down
+	w.close()
+	for _, order := range [][]Position{{empty, read}, {read, empty}} {
+		var logs syncBuffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		var f *Follower
+		c, cancel, done := followWith(t, Options{Patterns: []string{path}, Positions: order, Logger: logger}, func(fl *Follower) { f = fl })
+		c.waitLines(t, 5)
+		time.Sleep(50 * time.Millisecond)
+		c.checkInOrder(t, "l", 10, 15)
+		if got := f.GenerationsLost(); got != 0 || strings.Contains(logs.String(), "was deleted before graceguard read it") {
+			t.Errorf("GenerationsLost() = %d; the file followed was reported lost:\n%s", got, logs.String())
+		}
+		cancel()
+		<-done
+	}
+}

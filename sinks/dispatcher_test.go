@@ -180,20 +180,7 @@ func TestRetryLoopWaits(t *testing.T) {
 func TestMaxAgeDeadLetters(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	var mu sync.Mutex
-	now := t0
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	sink := &fakeSink{errs: slices.Repeat([]error{&statusError{Code: 503, Body: "upstream down"}}, 1000)}
-	rec := &sleepRecorder{}
-	d, err := newDispatcher(DispatcherOptions{StateDir: dir, now: clock, sleep: func(ctx context.Context, dur time.Duration) error {
-		mu.Lock()
-		now = now.Add(dur) // the outage lasts as long as the waits
-		mu.Unlock()
-		return rec.sleep(ctx, dur)
-	}}, Route{Name: "s", Sink: sink, Delivery: Delivery{MaxAge: 10 * time.Minute}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rec := failingForAges(t, dir, &statusError{Code: 503, Body: "upstream down"})
 	d.Send(context.Background(), []alert.Alert{plain("old")})
 	testsync.WaitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
 	closeNow(t, d)
@@ -543,20 +530,7 @@ func TestQueueFullIsLogged(t *testing.T) {
 // must not keep the group queued past it: it is dead-lettered at max_age.
 func TestRetryAfterBeyondMaxAgeDeadLettersOnTime(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := t0
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	sink := &fakeSink{errs: slices.Repeat([]error{&statusError{Code: 429, RetryAfter: time.Hour}}, 1000)}
-	rec := &sleepRecorder{}
-	d, err := newDispatcher(DispatcherOptions{StateDir: t.TempDir(), now: clock, sleep: func(ctx context.Context, dur time.Duration) error {
-		mu.Lock()
-		now = now.Add(dur)
-		mu.Unlock()
-		return rec.sleep(ctx, dur)
-	}}, Route{Name: "s", Sink: sink, Delivery: Delivery{MaxAge: 10 * time.Minute}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rec := failingForAges(t, t.TempDir(), &statusError{Code: 429, RetryAfter: time.Hour})
 	d.Send(context.Background(), []alert.Alert{plain("old")})
 	testsync.WaitFor(t, "the dead letter", func() bool { return d.Stats()[0].DeadLettered == 1 })
 	closeNow(t, d)
@@ -567,4 +541,25 @@ func TestRetryAfterBeyondMaxAgeDeadLettersOnTime(t *testing.T) {
 	if total > 10*time.Minute {
 		t.Errorf("waited %v (%v) before dead-lettering, want the 10m max age", total, rec.list())
 	}
+}
+
+// failingForAges is a dispatcher in dir whose one sink (max age 10
+// minutes) fails with err every time, on a clock that moves on by each
+// wait, so the outage lasts as long as the retries wait.
+func failingForAges(t *testing.T, dir string, err error) (*Dispatcher, *sleepRecorder) {
+	t.Helper()
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	rec := &sleepRecorder{}
+	d, derr := newDispatcher(DispatcherOptions{StateDir: dir, now: clock, sleep: func(ctx context.Context, dur time.Duration) error {
+		mu.Lock()
+		now = now.Add(dur)
+		mu.Unlock()
+		return rec.sleep(ctx, dur)
+	}}, Route{Name: "s", Sink: &fakeSink{errs: slices.Repeat([]error{err}, 1000)}, Delivery: Delivery{MaxAge: 10 * time.Minute}})
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	return d, rec
 }

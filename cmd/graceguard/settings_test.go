@@ -20,7 +20,8 @@ func TestSettingsRefusedClearly(t *testing.T) {
 		args   []string
 		want   []string // in stderr
 	}{
-		{name: "negative settle", args: []string{"watch", "--settle", "-1s", log}, want: []string{"--settle: must not be negative, not -1s"}},
+		{name: "negative settle", args: []string{"watch", "--settle", "-1s", log}, want: []string{"--settle: must be above zero, not -1s"}},
+		{name: "zero settle", args: []string{"watch", "--settle", "0", log}, want: []string{"--settle: must be above zero, not 0s"}},
 		{name: "zero poll", args: []string{"watch", "--poll", "0s", log}, want: []string{"--poll: must be above zero, not 0s"}},
 		{name: "negative poll", args: []string{"watch", "--poll", "-5ms", log}, want: []string{"--poll: must be above zero, not -5ms"}},
 		{name: "zero checkpoint interval", args: []string{"watch", "--checkpoint-every", "0", log}, want: []string{"--checkpoint-every: must be above zero"}},

@@ -39,7 +39,7 @@ type Failover struct {
 	// it without mu, which a write-back holds across its round trips (a
 	// scrape waited 5.5 s behind one of 100,000 observations).
 	pending atomic.Int64
-	lastErr      string        // the error last logged, "" while up
+	lastErr string // the error last logged, "" while up
 
 	up      atomic.Bool
 	errors  atomic.Int64

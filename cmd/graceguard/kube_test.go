@@ -139,6 +139,26 @@ func TestWatchKubeNotReadyUntilListed(t *testing.T) {
 	}
 }
 
+// A role that may list pods but not read their logs leaves the detector
+// blind: /readyz says so, naming what the role needs, instead of 200.
+func TestWatchKubeNotReadyWhileLogsAreRefused(t *testing.T) {
+	t.Parallel()
+	srv, kubeconfig := kubeServer(t)
+	srv.DenyLogs(true)
+	w := startWatch(t, "--state-dir", filepath.Join(t.TempDir(), "state"), "--listen", "127.0.0.1:0",
+		"--kube-selector", "app=openunison-orchestra", "--kube-container", kubeContainer, "--kubeconfig", kubeconfig)
+	addr := waitForAddr(t, w)
+	testsync.WaitFor(t, "/readyz naming the refusal", func() bool {
+		code, body := get(t, "http://"+addr+"/readyz")
+		return code == 503 && strings.Contains(body, "needs get on pods/log")
+	})
+	srv.DenyLogs(false)
+	testsync.WaitFor(t, "/readyz ready once the logs are served", func() bool {
+		code, _ := get(t, "http://"+addr+"/readyz")
+		return code == 200
+	})
+}
+
 func TestWatchKubeUsageErrors(t *testing.T) {
 	_, kubeconfig := kubeServer(t)
 	dir := t.TempDir()

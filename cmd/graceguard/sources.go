@@ -78,14 +78,18 @@ func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position
 }
 
 // notReady says why reading has not begun, "" once it has: the pods must
-// have been listed once, and every file found must be open and read (a
-// path that cannot be read is named with its reason).
+// have been listed once and their logs served, and every file found must
+// be open and read (a path that cannot be read is named with its reason).
 func (s *watchSources) notReady() string {
-	if s.pods != nil && !s.pods.Ready() {
-		return "listing pods"
+	if s.pods != nil {
+		if why := s.pods.NotReady(); why != "" {
+			return why
+		}
 	}
-	if s.proxies != nil && !s.proxies.Ready() {
-		return "listing proxy pods"
+	if s.proxies != nil {
+		if why := s.proxies.NotReady(); why != "" {
+			return "proxy pods: " + why
+		}
 	}
 	if s.files != nil {
 		return s.files.NotReady()

@@ -44,6 +44,7 @@ type Server struct {
 	changed   chan struct{}
 	logCut    int  // bumped by CutLogs: open log streams break
 	cutAbrupt bool // how they break
+	denyLogs  bool // DenyLogs: log requests get 403, as without get on pods/log
 	watchGen  int  // bumped by ExpireWatches: open watches end
 	errEvent  bool // 410 as an ERROR event rather than an HTTP status
 	logReqs   []url.Values
@@ -507,10 +508,23 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ns string, sel se
 	}
 }
 
+// DenyLogs makes log requests fail with 403 Forbidden (deny) or answer
+// again, as an API server does for a role without get on pods/log.
+func (s *Server) DenyLogs(deny bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denyLogs = deny
+}
+
 func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 	ns, name, q := r.PathValue("ns"), r.PathValue("name"), r.URL.Query()
 	s.mu.Lock()
 	s.logReqs = append(s.logReqs, q)
+	if s.denyLogs {
+		s.mu.Unlock()
+		writeStatus(w, http.StatusForbidden, "Forbidden", `pods "`+name+`" is forbidden: User "system:serviceaccount:graceguard:graceguard" cannot get resource "pods/log" in API group "" in the namespace "`+ns+`"`)
+		return
+	}
 	inst, status, msg := s.findInstanceLocked(ns, name, q.Get("container"), q.Get("previous") == "true")
 	cut := s.logCut
 	s.mu.Unlock()

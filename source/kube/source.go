@@ -128,6 +128,10 @@ type Source struct {
 	pods    map[string]*podEntry // by name
 	streams map[string]*stream   // by container id
 	seq     int                  // streams started
+	// refused are the streams whose last log request the API server
+	// refused (401, 403): the detector is blind to them, and says so
+	// (NotReady) where it would otherwise look ready.
+	refused map[string]bool // by container id
 	wg      sync.WaitGroup
 }
 
@@ -163,6 +167,38 @@ func New(opt Options, out chan<- source.Batch) (*Source, error) {
 		s.restoredPaths[p.Path] = true
 	}
 	return s, nil
+}
+
+// NotReady says why the pods' logs are not being read, "" when they are:
+// the pods have not been listed yet, or the API server refuses to serve
+// some of their logs (a role without get on pods/log), which left /readyz
+// answering ready while the detector read nothing.
+func (s *Source) NotReady() string {
+	if !s.Ready() {
+		return "listing pods"
+	}
+	s.mu.Lock()
+	n := len(s.refused)
+	s.mu.Unlock()
+	if n > 0 {
+		return fmt.Sprintf("the API server refuses %d container logs: needs get on pods/log in namespace %s", n, s.opt.Namespace)
+	}
+	return ""
+}
+
+// setRefused notes whether the API server refused a stream's last log
+// request.
+func (s *Source) setRefused(id string, refused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !refused {
+		delete(s.refused, id)
+		return
+	}
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[id] = true
 }
 
 // Ready reports whether the pods have been listed once: until then nothing

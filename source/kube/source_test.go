@@ -431,3 +431,27 @@ func TestStreamAwayWhileReconnecting(t *testing.T) {
 		t.Errorf("batches %v: want %v, the stream away between its cut and the line after it", kinds, want)
 	}
 }
+
+// A role without get on pods/log lists the pods but reads none of their
+// logs: the source says so (NotReady, which /readyz reports) and logs what
+// the role needs, until the API server serves the logs again (helper-77:
+// /readyz answered 200 while the detector read nothing).
+func TestRefusedLogsAreNotReady(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.DenyLogs(true)
+	r := start(t, srv, Options{Container: container})
+	testsync.WaitFor(t, "the refusal said", func() bool { return strings.Contains(r.src.NotReady(), "refuses 1 container logs") })
+	if why := r.src.NotReady(); !strings.Contains(why, "get on pods/log in namespace "+ns) {
+		t.Errorf("NotReady() = %q: want what the role needs", why)
+	}
+	if !strings.Contains(r.log.String(), "needs=") {
+		t.Errorf("the log does not say what the role needs:\n%s", r.log.String())
+	}
+	srv.DenyLogs(false)
+	srv.Log(ns, "ou-a", container, t0, "served again")
+	path := ns + "/ou-a/" + container
+	testsync.WaitFor(t, "the log read", func() bool { return len(r.c.data(path)) == 1 })
+	testsync.WaitFor(t, "ready again", func() bool { return r.src.NotReady() == "" })
+}

@@ -133,6 +133,7 @@ func (st *stream) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		refused := isStatus(err, 401) || isStatus(err, 403)
 		if eof && mode != modeFollow {
 			st.end(ctx, "its container stopped")
 			return
@@ -146,6 +147,9 @@ func (st *stream) run(ctx context.Context) {
 		}
 		wait := bo.next()
 		switch {
+		case refused:
+			st.log.Warn("the API server refuses this container's log; asking again", "err", err, "retry_in", wait.Round(time.Millisecond),
+				"needs", "get on pods/log in namespace "+st.src.opt.Namespace)
 		case err != nil:
 			st.log.Warn("container log stream broke; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
 		case eof && st.src.mode(st.inst) == modeFollow:
@@ -221,6 +225,7 @@ func (st *stream) read(ctx context.Context, mode logMode) (eof bool, err error) 
 		q.Set("sinceTime", since)
 	}
 	body, err := st.src.api.podLog(ctx, st.inst.pod, q)
+	st.src.setRefused(st.inst.id, isStatus(err, 401) || isStatus(err, 403))
 	if err != nil {
 		return false, err
 	}
@@ -337,6 +342,7 @@ func (st *stream) batch(ended bool) source.Batch {
 }
 
 func (st *stream) end(ctx context.Context, why string) {
+	st.src.setRefused(st.inst.id, false)
 	st.log.Info("container log ended", "why", why, "offset", st.off)
 	st.src.send(ctx, st.batch(true))
 }

@@ -180,8 +180,11 @@ func (s *Source) NotReady() string {
 	s.mu.Lock()
 	n := len(s.refused)
 	s.mu.Unlock()
-	if n > 0 {
-		return fmt.Sprintf("the API server refuses %d container logs: needs get on pods/log in namespace %s", n, s.opt.Namespace)
+	switch {
+	case n == 1:
+		return "the API server refuses a container's log: needs get on pods/log in namespace " + s.opt.Namespace
+	case n > 1:
+		return fmt.Sprintf("the API server refuses %d containers' logs: needs get on pods/log in namespace %s", n, s.opt.Namespace)
 	}
 	return ""
 }

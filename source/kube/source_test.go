@@ -442,7 +442,7 @@ func TestRefusedLogsAreNotReady(t *testing.T) {
 	srv.AddPod(ns, "ou-a", labels, container)
 	srv.DenyLogs(true)
 	r := start(t, srv, Options{Container: container})
-	testsync.WaitFor(t, "the refusal said", func() bool { return strings.Contains(r.src.NotReady(), "refuses 1 container logs") })
+	testsync.WaitFor(t, "the refusal said", func() bool { return strings.Contains(r.src.NotReady(), "refuses a container's log") })
 	if why := r.src.NotReady(); !strings.Contains(why, "get on pods/log in namespace "+ns) {
 		t.Errorf("NotReady() = %q: want what the role needs", why)
 	}

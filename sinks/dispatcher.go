@@ -665,52 +665,55 @@ func (d *Dispatcher) expire(r *route) {
 func (d *Dispatcher) finish(r *route, batch []*item, reason, cause string) {
 	d.jmu.Lock()
 	defer d.jmu.Unlock()
+	// What the receiver took of each item: all of it, or, given up on,
+	// what a sink that posts a group alert by alert delivered before it
+	// gave up (those are delivered, not dead letters), and the rest.
+	type outcome struct {
+		took []string
+		left *item
+	}
+	outcomes := make([]outcome, len(batch))
 	r.mu.Lock()
 	done := map[uint64]bool{}
-	for _, it := range batch {
+	for i, it := range batch {
 		done[it.Seq] = true
 		for _, a := range it.Alerts {
 			delete(r.pending, a.ID)
-			if reason == "" && a.ID != "" {
-				r.delivered.Add(a.ID)
+		}
+		o := outcome{took: idsOf(it)}
+		if reason != "" {
+			o.took, o.left = splitDelivered(r.Sink, it)
+		}
+		for _, id := range o.took {
+			if id != "" {
+				r.delivered.Add(id)
 			}
 		}
+		outcomes[i] = o
 	}
 	r.queue = slices.DeleteFunc(r.queue, func(it *item) bool { return done[it.Seq] })
 	r.mu.Unlock()
 	d.setQueueMetric(r)
 	var recs []journalRecord
-	for _, it := range batch {
-		if reason == "" {
-			ids := make([]string, len(it.Alerts))
-			for i, a := range it.Alerts {
-				ids[i] = a.ID
-			}
-			recs = append(recs, journalRecord{Op: opDone, Sink: r.Name, Seq: it.Seq, IDs: ids})
-			r.stats.sent.Add(int64(len(it.Alerts)))
-			d.metric(func(m *Metrics) { m.Sent.WithLabelValues(r.Name).Add(float64(len(it.Alerts))) })
-			continue
+	for i, it := range batch {
+		o := outcomes[i]
+		if len(o.took) > 0 {
+			r.stats.sent.Add(int64(len(o.took)))
+			d.metric(func(m *Metrics) { m.Sent.WithLabelValues(r.Name).Add(float64(len(o.took))) })
 		}
-		// A sink that posts a group alert by alert may have delivered some
-		// of it before giving up: those are delivered, not dead letters.
-		took, left := splitDelivered(r.Sink, it)
-		if len(took) > 0 {
-			r.mu.Lock()
-			for _, id := range took {
-				r.delivered.Add(id)
-			}
-			r.mu.Unlock()
-			recs = append(recs, journalRecord{Op: opDelivered, Sink: r.Name, IDs: took})
-			r.stats.sent.Add(int64(len(took)))
-			d.metric(func(m *Metrics) { m.Sent.WithLabelValues(r.Name).Add(float64(len(took))) })
+		switch {
+		case reason == "":
+			recs = append(recs, journalRecord{Op: opDone, Sink: r.Name, Seq: it.Seq, IDs: o.took})
+			continue
+		case len(o.took) > 0:
+			recs = append(recs, journalRecord{Op: opDelivered, Sink: r.Name, IDs: o.took})
 		}
 		recs = append(recs, journalRecord{Op: opDead, Sink: r.Name, Seq: it.Seq})
-		if left == nil {
-			continue
+		if o.left != nil {
+			r.stats.failed.Add(int64(len(o.left.Alerts)))
+			d.metric(func(m *Metrics) { m.Failed.WithLabelValues(r.Name).Add(float64(len(o.left.Alerts))) })
+			d.deadLetter(r, r.Name, o.left, reason, cause)
 		}
-		r.stats.failed.Add(int64(len(left.Alerts)))
-		d.metric(func(m *Metrics) { m.Failed.WithLabelValues(r.Name).Add(float64(len(left.Alerts))) })
-		d.deadLetter(r, r.Name, left, reason, cause)
 	}
 	if d.journal != nil {
 		// Not synced: losing a "done" to a power cut costs at most a
@@ -719,6 +722,15 @@ func (d *Dispatcher) finish(r *route, batch []*item, reason, cause string) {
 			d.log.Error("cannot journal delivered alerts; a restart may send them again", "sink", r.Name, "err", err)
 		}
 	}
+}
+
+// idsOf is the ids of it's alerts, in order.
+func idsOf(it *item) []string {
+	ids := make([]string, len(it.Alerts))
+	for i, a := range it.Alerts {
+		ids[i] = a.ID
+	}
+	return ids
 }
 
 // partialSender is a sink that delivers a group's alerts one at a time

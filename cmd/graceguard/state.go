@@ -92,11 +92,9 @@ func (s *stateFlags) redisOptions() (*redis.Options, error) {
 		// the whole URL), which may sit next to a password.
 		return nil, usageErrorf("--state %s: %w", redactStateURL(s.url), redact.Error(err, s.url, redisQueryOptions...))
 	}
-	if _, has := u.User.Password(); u.User != nil && !has && opt.Username != "" {
-		// redis://SECRET@host: redis-cli, and the examples operators copy
-		// from, read a userinfo without a colon as the password; go-redis
-		// would send it as a user name with no password, and every
-		// command would fail with NOAUTH.
+	if passwordAlone(u) {
+		// go-redis would send it as a user name with no password, and
+		// every command would fail with NOAUTH.
 		opt.Password, opt.Username = opt.Username, ""
 	}
 	if opt.Password == "" {
@@ -171,13 +169,19 @@ var redisQueryOptions = []string{
 // too: redis-cli (and most Redis clients) read "redis://SECRET@host" as the
 // password, so an operator copying such a URL must not see it logged.
 func redactStateURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		if _, has := u.User.Password(); !has && u.User.Username() != "" {
-			u.User = url.User(redact.Mask)
-			raw = u.String()
-		}
+	if u, err := url.Parse(raw); err == nil && passwordAlone(u) {
+		u.User = url.User(redact.Mask)
+		raw = u.String()
 	}
 	return redact.URL(raw, redisQueryOptions...)
+}
+
+// passwordAlone says whether u's userinfo has no colon (redis://SECRET@host):
+// redis-cli, and the examples operators copy from, read that as the
+// password, not a user name.
+func passwordAlone(u *url.URL) bool {
+	_, has := u.User.Password()
+	return u.User != nil && !has && u.User.Username() != ""
 }
 
 // instanceID names this watcher in the alert ids it claims. It is kept in

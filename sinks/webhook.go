@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/graceguard/graceguard/internal/durable"
 )
@@ -76,9 +79,15 @@ func newWebhook(opt WebhookOptions) (*Webhook, error) {
 	if err := checkHTTPURL(opt.URL.Reveal()); err != nil {
 		return nil, fmt.Errorf("webhook: URL %s: %w", opt.URL, w.scrub.wrap(err))
 	}
-	for k := range opt.Headers {
+	for _, k := range slices.Sorted(maps.Keys(opt.Headers)) {
 		if !validHeaderName(k) {
 			return nil, fmt.Errorf("webhook: header name %q is not a valid HTTP header name", k)
+		}
+		// Go's client refuses such a value at every send, which would be
+		// retried until max_age: better refused at the start. The value is
+		// a secret, so only where it is wrong is said.
+		if !httpguts.ValidHeaderFieldValue(opt.Headers[k]) {
+			return nil, fmt.Errorf("webhook: header %s: its value holds a line break or another control character", k)
 		}
 	}
 	return w, nil
@@ -207,6 +216,7 @@ type WebhookConfig struct {
 	URL             Secret // from url: or --webhook-url
 	URLFile         string
 	Headers         map[string]string
+	HeaderFiles     map[string]string // header name → file holding its value
 	SecretFile      string
 	SignatureHeader string
 	Timeout         time.Duration
@@ -220,7 +230,8 @@ func (w *WebhookConfig) keys(*Config) map[string]setting {
 			}
 		}},
 		"url_file":         strField(&w.URLFile),
-		"headers":          {set: func(d *decoder, n *yaml.Node, path string) { w.Headers = d.strMap(n, path) }},
+		"headers":          {set: func(d *decoder, n *yaml.Node, path string) { w.Headers = inlineHeaders(d, n, path) }},
+		"header_files":     {set: func(d *decoder, n *yaml.Node, path string) { w.HeaderFiles = d.strMap(n, path) }},
 		"secret_file":      strField(&w.SecretFile),
 		"secret":           inlineSecret("secret_file", "a file"),
 		"signature_header": strField(&w.SignatureHeader),
@@ -231,17 +242,78 @@ func (w *WebhookConfig) keys(*Config) map[string]setting {
 func (w *WebhookConfig) validate() []string {
 	p := onlyOne(w.URL != "", w.URLFile != "", "url or url_file")
 	p = append(p, urlProblems("url", w.URL.Reveal(), true)...)
-	for k := range w.Headers {
-		if !validHeaderName(k) {
-			p = append(p, fmt.Sprintf("header name %q is not a valid HTTP header name", k))
+	seen := map[string]string{}
+	for _, hs := range []struct {
+		key string
+		m   map[string]string
+	}{{"headers", w.Headers}, {"header_files", w.HeaderFiles}} {
+		for _, k := range slices.Sorted(maps.Keys(hs.m)) {
+			if !validHeaderName(k) {
+				p = append(p, fmt.Sprintf("%s: header name %q is not a valid HTTP header name", hs.key, k))
+				continue
+			}
+			c := http.CanonicalHeaderKey(k)
+			if other, ok := seen[c]; ok {
+				p = append(p, fmt.Sprintf("header %s is given by %s and by %s; keep one", c, other, hs.key))
+			}
+			seen[c] = hs.key
 		}
 	}
 	return p
 }
 
+// credentialHeaders carry a credential whatever their value, so they are
+// refused in headers: as token: is, and read from header_files instead.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization"}
+
+// inlineHeaders reads headers:, refusing a credential header the way an
+// inline token: is refused: config files get committed and pasted into
+// tickets.
+func inlineHeaders(d *decoder, n *yaml.Node, path string) map[string]string {
+	m := d.strMap(n, path)
+	if n.Kind != yaml.MappingNode {
+		return m
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case slices.Contains(credentialHeaders, http.CanonicalHeaderKey(k.Value)):
+			d.errf(k, path+"."+k.Value, "secrets are not read from the config file; put the value in a file and name that under header_files (header_files: {%s: /run/secrets/…})", k.Value)
+			delete(m, k.Value)
+		case !httpguts.ValidHeaderFieldValue(v.Value):
+			d.errf(v, path+"."+k.Value, "the value holds a line break or another control character")
+			delete(m, k.Value)
+		}
+	}
+	return m
+}
+
+// headersFromFiles returns headers with each of files' headers added, its
+// value read from its file (trimmed, as every *_file secret is).
+func headersFromFiles(headers, files map[string]string) (map[string]string, error) {
+	if len(files) == 0 {
+		return headers, nil
+	}
+	all := maps.Clone(headers)
+	if all == nil {
+		all = map[string]string{}
+	}
+	for _, k := range slices.Sorted(maps.Keys(files)) {
+		v, err := readSecret("", files[k], "header_files."+k)
+		if err != nil {
+			return nil, err
+		}
+		all[k] = v.Reveal()
+	}
+	return all, nil
+}
+
 func (w *WebhookConfig) newSink() (Sink, error) {
-	opt := WebhookOptions{URL: w.URL, Headers: w.Headers, SignatureHeader: w.SignatureHeader, Timeout: w.Timeout}
+	opt := WebhookOptions{URL: w.URL, SignatureHeader: w.SignatureHeader, Timeout: w.Timeout}
 	var err error
+	if opt.Headers, err = headersFromFiles(w.Headers, w.HeaderFiles); err != nil {
+		return nil, err
+	}
 	if opt.URL, err = readSecret(opt.URL, w.URLFile, "url_file"); err != nil {
 		return nil, err
 	}

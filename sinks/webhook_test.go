@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -284,6 +285,52 @@ func TestWebhookRefusalOfOneAlertSparesTheOthers(t *testing.T) {
 		lines := readLines(t, filepath.Join(dir, DeadLetterFile))
 		if len(lines) != 1 || !strings.Contains(lines[0], `"id":"`+refuse+`"`) || st.Sent != 1 || st.DeadLettered != 1 {
 			t.Errorf("refusing %s: sent %d, dead-lettered %d, dead letters %q; want the refused alert alone dead-lettered", refuse, st.Sent, st.DeadLettered, lines)
+		}
+	}
+}
+
+// A credential header's value comes from its file, as every other secret
+// does; a value Go's client would refuse at every send is refused at the
+// start instead, without printing it.
+func TestWebhookHeaderFiles(t *testing.T) {
+	t.Parallel()
+	srv, reqs := webhookServer(t)
+	dir := t.TempDir()
+	write := func(name, v string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	auth := write("auth", "Bearer fr0mf1l3\n")
+	broken := write("broken", "Bearer l1ne1\nl1ne2\n")
+	build := func(files map[string]string) (Sink, error) {
+		c := &WebhookConfig{URL: Secret(srv.URL), Headers: map[string]string{"X-Tenant": "acme"}, HeaderFiles: files}
+		return c.newSink()
+	}
+
+	s, err := build(map[string]string{"Authorization": auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), replayGroup()[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := reqs(); len(got) != 1 || got[0].header.Get("Authorization") != "Bearer fr0mf1l3" || got[0].header.Get("X-Tenant") != "acme" {
+		t.Fatalf("requests %+v, want Authorization from its file and X-Tenant inline", got)
+	}
+
+	for _, tt := range []struct {
+		file, want string
+	}{
+		{filepath.Join(dir, "missing"), "header_files.Authorization: open " + filepath.Join(dir, "missing")},
+		{write("empty", "\n"), "header_files.Authorization: " + filepath.Join(dir, "empty") + " is empty"},
+		{broken, "header Authorization: its value holds a line break or another control character"},
+	} {
+		_, err := build(map[string]string{"Authorization": tt.file})
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "l1ne") {
+			t.Errorf("header file %s: err %v, want %q and no value", tt.file, err, tt.want)
 		}
 	}
 }

@@ -115,17 +115,18 @@ func (o *Options) defaults() {
 
 // Stats count what an Attributor did and holds.
 type Stats struct {
-	Outcomes           [5]int64 // token events by parser.Attribution
-	UnattributedReuses int64    // grace reuses through a proxy with no record to join
-	NoClientReuses     int64    // of those, the ones whose record was found and names no client ("-")
-	WaitingEvents      int      // events waiting for their proxy record
-	WaitingRecords     int      // proxy records waiting for their event
-	EventsEvicted      int64    // events released early because MaxPending waited
-	RecordsEvicted     int64    // records dropped early because MaxPending waited
-	RecordsUnmatched   int64    // records no event claimed within the window
-	Proxies            int      // proxy addresses known
-	Upstreams          int      // OpenUnison sources whose upstream address is known
-	ProxyLogs          int      // proxy logs seen (or given in Kubernetes mode)
+	Outcomes           [5]int64      // token events by parser.Attribution
+	UnattributedReuses int64         // grace reuses through a proxy with no record to join
+	NoClientReuses     int64         // of those, the ones whose record was found and names no client ("-")
+	WaitingEvents      int           // events waiting for their proxy record
+	WaitingRecords     int           // proxy records waiting for their event
+	EventsEvicted      int64         // events released early because MaxPending waited
+	RecordsEvicted     int64         // records dropped early because MaxPending waited
+	RecordsUnmatched   int64         // records no event claimed within the window
+	Proxies            int           // proxy addresses known
+	Upstreams          int           // OpenUnison sources whose upstream address is known
+	ProxyLogs          int           // proxy logs seen (or given in Kubernetes mode)
+	Skew               time.Duration // the clock slack the join allowed (Options.Skew)
 	// Unattributed names the proxies that carried unattributed events, with
 	// their counts, so the summary can say which log to add.
 	Unattributed map[netip.Addr]int64
@@ -468,6 +469,7 @@ func (a *Attributor) Stats() Stats {
 	s.Proxies = a.known.size()
 	s.Upstreams = len(a.learn.upstream)
 	s.ProxyLogs = len(a.learn.sources)
+	s.Skew = a.opt.Skew
 	return s
 }
 

@@ -52,6 +52,10 @@ func UnattributedNote(st attribute.Stats) string {
 		if st.RecordsUnmatched == 1 {
 			recordsWord = "record"
 		}
+		skew := st.Skew
+		if skew <= 0 {
+			skew = attribute.DefaultSkew
+		}
 		// A proxy log was read, and none of its records was these
 		// requests': "not given" would send the reader looking for a log
 		// already there, past the real cause.
@@ -59,8 +63,8 @@ func UnattributedNote(st attribute.Stats) string {
 			"so their client is unknown and no address rule judged them above info. Either that proxy's log is not among "+
 			"the inputs (add it), or its records do not line up with OpenUnison's: check that it covers the same time, "+
 			"that --timezone names the zone of OpenUnison's timestamps, and that the nodes' clocks agree: records with "+
-			"milliseconds are matched within --proxy-clock-skew (5ms unless set), which nodes further apart need raised.",
-			what, strings.Join(names, ", "), logsWord, alert.GroupThousands(st.RecordsUnmatched), recordsWord)
+			"milliseconds are matched within --proxy-clock-skew (%s here), which nodes further apart need raised.",
+			what, strings.Join(names, ", "), logsWord, alert.GroupThousands(st.RecordsUnmatched), recordsWord, skew)
 	}
 	return fmt.Sprintf("%s came through a proxy (%s) whose access log was not given, so their client is unknown "+
 		"and no address rule judged them above info. Add the proxy's access log as another input: the ingress-nginx "+

@@ -227,6 +227,13 @@ func TestUnattributedNoteWhenTheProxyLogWasGiven(t *testing.T) {
 		!strings.Contains(note, "53 records unmatched") || !strings.Contains(note, "--timezone") {
 		t.Errorf("note %q: want the proxy named, its unmatched records counted and the causes said, not \"not given\"", note)
 	}
+	if !strings.Contains(note, "--proxy-clock-skew (5ms here)") {
+		t.Errorf("note %q: want the default skew said", note)
+	}
+	st.Skew = 250 * time.Millisecond
+	if note := UnattributedNote(st); !strings.Contains(note, "--proxy-clock-skew (250ms here)") {
+		t.Errorf("note %q: want the skew the run used, not the default", note)
+	}
 	st.ProxyLogs = 0
 	if note := UnattributedNote(st); !strings.Contains(note, "not given") {
 		t.Errorf("note %q: without a proxy log it was not given", note)

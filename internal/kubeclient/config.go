@@ -168,7 +168,7 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, ", as %q", c.Impersonate.User)
 	}
 	if c.ProxyURL != nil {
-		fmt.Fprintf(&b, ", proxy %s", c.ProxyURL.Redacted())
+		fmt.Fprintf(&b, ", proxy %s", redact.URL(c.ProxyURL.String()))
 	}
 	b.WriteString("}")
 	return b.String()

@@ -1,5 +1,6 @@
 // Package redact shows URLs and errors with their secrets masked: the
-// password of the userinfo, query values (go-redis, proxies and some IdPs
+// password of the userinfo (or its user name when it has no password),
+// query values (go-redis, proxies and some IdPs
 // take credentials there) and the fragment. sinks redacts its own URLs more
 // (the path of a webhook is its key); this is for URLs whose host and path
 // the operator needs to see, such as an issuer or a Redis address.
@@ -18,7 +19,8 @@ import (
 // both read alike in one log.
 const Mask = "xxxxx"
 
-// URL returns raw with its password, fragment and query values masked.
+// URL returns raw with its password (a lone user name), fragment and query
+// values masked.
 // Only the values of the query keys in public are shown: a key nobody
 // declared may be a credential (password=, token=, sig=), so it is masked
 // rather than guessed at. A raw that does not parse is masked from its
@@ -35,6 +37,10 @@ func mask(u *url.URL, public []string) *url.URL {
 	m := *u
 	if p, ok := u.User.Password(); ok && p != "" {
 		m.User = url.UserPassword(u.User.Username(), Mask)
+	} else if !ok && u.User.Username() != "" {
+		// A user name alone is as often a token (https://TOKEN@host,
+		// redis-cli's redis://PASSWORD@host) as a name: masked too.
+		m.User = url.User(Mask)
 	}
 	if strings.Contains(u.Opaque, "@") {
 		// "user:password@host" without "//" parses with the password in Opaque.
@@ -170,9 +176,15 @@ func secrets(raw string, public []string) []string {
 		return out
 	}
 	var out []string
-	if p, ok := u.User.Password(); ok {
+	if p, ok := u.User.Password(); ok || u.User.Username() != "" {
+		// net/http sends a lone user name as Basic auth with an empty
+		// password: "name:" encoded.
 		basic := u.User.Username() + ":" + p
-		out = append(out, p)
+		if ok {
+			out = append(out, p)
+		} else {
+			out = append(out, u.User.Username())
+		}
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 			out = append(out, enc.EncodeToString([]byte(basic)))
 		}

@@ -21,7 +21,8 @@ func TestURL(t *testing.T) {
 	}{
 		{"http://127.0.0.1:8443/auth/idp/k8sIdp", nil, "http://127.0.0.1:8443/auth/idp/k8sIdp"},
 		{"http://u:hunter2@127.0.0.1:1/auth", nil, "http://u:xxxxx@127.0.0.1:1/auth"},
-		{"http://u@127.0.0.1:1/auth", nil, "http://u@127.0.0.1:1/auth"},
+		{"http://ghp_t0k3n@127.0.0.1:1/auth", nil, "http://xxxxx@127.0.0.1:1/auth"},
+		{"http://u:@127.0.0.1:1/auth", nil, "http://u:@127.0.0.1:1/auth"},
 		{"redis://127.0.0.1:1/0?password=secretpass", nil, "redis://127.0.0.1:1/0?password=xxxxx"},
 		{"redis://127.0.0.1:1/0?dial_timeout=3&password=secretpass", []string{"dial_timeout"}, "redis://127.0.0.1:1/0?dial_timeout=3&password=xxxxx"},
 		{"redis://127.0.0.1:1/0?db=2&tok%65n=s3cr3t", []string{"db"}, "redis://127.0.0.1:1/0?db=2&tok%65n=xxxxx"},
@@ -72,6 +73,10 @@ func TestError(t *testing.T) {
 			httpErr("http://127.0.0.1:1/auth?token=a%2Fb%20c%22d"), syscall.ECONNREFUSED},
 		{"unparsable with password", "http://u:hunter2@127.0.0.1:bad/auth", []string{"hunter2"},
 			httpErr("http://u:hunter2@127.0.0.1:bad/auth"), nil},
+		{"dial with a lone user name", "http://ghp_t0k3n@127.0.0.1:1/auth", []string{"ghp_t0k3n", base64.StdEncoding.EncodeToString([]byte("ghp_t0k3n:"))},
+			func() error {
+				return fmt.Errorf("basic %s: %w", base64.StdEncoding.EncodeToString([]byte("ghp_t0k3n:")), httpErr("http://ghp_t0k3n@127.0.0.1:1/auth")())
+			}, syscall.ECONNREFUSED},
 		{"wrapped before redaction", "http://u:hunter2@127.0.0.1:1/auth", []string{"hunter2", base64.StdEncoding.EncodeToString([]byte("u:hunter2"))},
 			func() error {
 				return fmt.Errorf("discover %s: basic %s: %w", "http://u:hunter2@127.0.0.1:1/auth",

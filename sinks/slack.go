@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -132,8 +133,41 @@ func (s *Slack) useBot(opt SlackOptions) error {
 		api += "/"
 	}
 	s.opt.APIURL = api
-	s.api = slack.New(opt.Token.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(s.http))
+	s.api = slack.New(opt.Token.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(withSecondsRetryAfter(s.http)))
 	return nil
+}
+
+// withSecondsRetryAfter returns c answering a 429's Retry-After in seconds
+// when it came as an HTTP date. slack-go reads only seconds and returns a
+// bare parse error for a date, which was retried after the backoff's first
+// second, not the wait asked for; a Slack-compatible server or a proxy in
+// front of Slack may send the date form RFC 9110 allows.
+func withSecondsRetryAfter(c *http.Client) *http.Client {
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	cc := *c
+	cc.Transport = secondsRetryAfter{next}
+	return &cc
+}
+
+type secondsRetryAfter struct{ next http.RoundTripper }
+
+func (t secondsRetryAfter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		return resp, err
+	}
+	v := resp.Header.Get("Retry-After")
+	if _, numeric := strconv.ParseInt(v, 10, 64); numeric == nil {
+		return resp, nil
+	}
+	if d, ok := parseRetryAfter(v, time.Now()); ok {
+		// Rounded up: a wait cut short would meet the limit again.
+		resp.Header.Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
+	return resp, nil
 }
 
 // checkHTTPURL accepts an absolute http or https URL. Its errors never

@@ -337,6 +337,25 @@ func TestSlackWebAPI(t *testing.T) {
 	}
 }
 
+// A 429 whose Retry-After is an HTTP date waits until that date, as one in
+// seconds does, not the backoff's first second.
+func TestSlackWebAPIRetryAfterDate(t *testing.T) {
+	t.Parallel()
+	srv := newSlackServer(t)
+	srv.answer = func(int) (int, http.Header, string) {
+		return 429, http.Header{"Retry-After": {time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}}, ""
+	}
+	s, err := newSlack(SlackOptions{Token: testToken, Channel: "#secops", APIURL: srv.URL + "/api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Send(context.Background(), replayGroup())
+	// The date has whole seconds and the answer was read a moment later.
+	if v, wait := classify(err); v != retryAfter || wait < 88*time.Second || wait > 90*time.Second {
+		t.Errorf("classified %v %v (%v), want a retry after ~90s", v, wait, err)
+	}
+}
+
 func TestSlackThreadsPerUser(t *testing.T) {
 	t.Parallel()
 	srv := newSlackServer(t)

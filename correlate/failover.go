@@ -147,6 +147,7 @@ func NewFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Lo
 	} else {
 		f.upAt = time.Now()
 		f.up.Store(true)
+		warnEviction(pctx, shared, f.log)
 	}
 	return f
 }
@@ -540,6 +541,11 @@ func (f *Failover) probe() {
 			f.probing.Store(false)
 			f.up.Store(true)
 			f.log.Info("shared state answers again; using it")
+			// It may be another server now (a failover, a restart with
+			// another config).
+			ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+			warnEviction(ctx, f.shared, f.log)
+			cancel()
 			return
 		}
 		f.errors.Add(1)

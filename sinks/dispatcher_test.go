@@ -526,6 +526,44 @@ func TestQueueFullIsLogged(t *testing.T) {
 	}
 }
 
+// Once the queue drains, the next alert queued says so, with how many
+// went to the dead-letter file meanwhile: the reader of the first line
+// learns that the loss ended, and how large it was.
+func TestQueueRoomAgainIsLogged(t *testing.T) {
+	t.Parallel()
+	log, buf := newTestLogger()
+	release := make(chan struct{})
+	sink := &fakeSink{errs: []error{&statusError{Code: 503}}}
+	d, err := newDispatcher(DispatcherOptions{StateDir: t.TempDir(), Logger: log, sleep: func(ctx context.Context, _ time.Duration) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}, Route{Name: "s", Sink: sink, Delivery: Delivery{QueueSize: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNow(t, d)
+	for i := range 10 {
+		d.Send(context.Background(), []alert.Alert{plain(fmt.Sprint("a", i))})
+	}
+	if strings.Contains(buf.String(), "has room again") {
+		t.Fatalf("room again while full:\n%s", buf.String())
+	}
+	close(release)
+	testsync.WaitFor(t, "the queue to drain", func() bool { return d.Stats()[0].Sent == 2 })
+	d.Send(context.Background(), []alert.Alert{plain("after")})
+	if n := strings.Count(buf.String(), "sink queue has room again"); n != 1 || !strings.Contains(buf.String(), "dead_lettered_while_full=8") {
+		t.Errorf("want one room-again line counting the 8 dead-lettered:\n%s", buf.String())
+	}
+	d.Send(context.Background(), []alert.Alert{plain("and more")})
+	if n := strings.Count(buf.String(), "has room again"); n != 1 {
+		t.Errorf("room again said %d times, want once", n)
+	}
+}
+
 // A receiver asking for a Retry-After beyond the max age (an hour here)
 // must not keep the group queued past it: it is dead-lettered at max_age.
 func TestRetryAfterBeyondMaxAgeDeadLettersOnTime(t *testing.T) {

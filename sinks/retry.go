@@ -49,6 +49,8 @@ func classify(err error) (v verdict, wait time.Duration) {
 		return giveUp, 0
 	case errors.As(err, &rl):
 		return retryAfter, rl.RetryAfter
+	case errors.As(err, &status) && status.SinkWide:
+		return retryLater, 0
 	case errors.As(err, &status):
 		return classifyStatus(status.Code, status.RetryAfter)
 	case errors.As(err, &sce):
@@ -106,6 +108,10 @@ type statusError struct {
 	Code       int
 	Body       string        // the start of the body, scrubbed of secrets by the sink
 	RetryAfter time.Duration // from Retry-After, when the receiver sent one
+	// SinkWide marks an answer about the sink (its team, its hook), not
+	// the message, whatever its status: every message would fail alike, so
+	// it is retried like an outage, not dead-lettered.
+	SinkWide bool
 }
 
 func (e *statusError) Error() string {

@@ -303,7 +303,27 @@ func (s *Slack) postWebhook(ctx context.Context, text string, blocks []slack.Blo
 		return s.scrub.wrap(fmt.Errorf("slack webhook %s: unexpected answer %q", s.opt.WebhookURL, oneLine(string(answer), 120)))
 	}
 	se := newStatusError(resp, []byte(s.scrub.scrub(string(answer))), time.Now())
+	se.SinkWide = se.Code == http.StatusBadRequest && webhookSinkError(answer)
 	return s.scrub.wrap(fmt.Errorf("slack webhook %s: %w", s.opt.WebhookURL, se))
+}
+
+// webhookSinkError reads an incoming webhook's 400 answer: Slack sends its
+// error code as the body, and 400 carries codes about the hook's team or
+// service (no_team, no_service_id, team_disabled, user_not_found) as well
+// as the message's (invalid_payload, no_text, …). Only the message's are
+// final for that message; a body that is no Slack code keeps HTTP's
+// meaning.
+func webhookSinkError(body []byte) bool {
+	code := string(bytes.TrimSpace(body))
+	if code == "" || code == "invalid_payload" || slackMessageErrors[code] {
+		return false
+	}
+	for _, c := range code {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // webhookOK reads an incoming webhook's success answer: Slack's "ok", or

@@ -103,6 +103,12 @@ func TestWatchKube(t *testing.T) {
 		_, metrics := get(t, "http://"+addr+"/metrics")
 		return strings.Contains(metrics, wantLines)
 	})
+	_, metrics := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{`graceguard_kube_streams_waiting{pods="openunison"} 0` + "\n", `graceguard_kube_streams_deferred_total{pods="openunison"} 0` + "\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	if code := w.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

@@ -262,6 +262,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	if srcs.files != nil {
 		pipeline.RegisterGenerationsLost(reg, srcs.files.GenerationsLost)
 	}
+	srcs.registerKubeStreams(reg)
 	if geoDB != nil {
 		pipeline.RegisterGeoCache(reg, geoDB.Stats)
 	}

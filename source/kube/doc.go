@@ -8,7 +8,9 @@
 // follow), the life of each container instance's stream (a restart is a new
 // stream; a deleted pod or finished container ends its stream), reconnection
 // without loss or repetition, and the cursor that lets a restart resume a
-// stream where a checkpoint left it. The API server resumes a log only from
+// stream where a checkpoint left it. It reads at most MaxStreams logs at
+// once; a further instance waits in a queue, keeping where it is to start,
+// and starts when a stream ends, the longest waiting first. The API server resumes a log only from
 // a time (sinceTime, which it passes on to the kubelet truncated to the
 // second), so a cursor is the time of a line and how many lines before it
 // carried that same time; lines the server sends again are dropped here.

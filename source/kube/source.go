@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,9 @@ type Options struct {
 	// WatchTimeout is how long the server keeps one watch open (5m).
 	WatchTimeout time.Duration
 	// MaxPods and MaxStreams bound the pods tracked (256) and the logs
-	// read at once (64).
+	// read at once (64). A container instance beyond MaxStreams waits for
+	// a stream to end, the longest waiting first (StreamsWaiting,
+	// StreamsDeferred).
 	MaxPods, MaxStreams int
 }
 
@@ -132,7 +135,24 @@ type Source struct {
 	// refused (401, 403): the detector is blind to them, and says so
 	// (NotReady) where it would otherwise look ready.
 	refused map[string]bool // by container id
-	wg      sync.WaitGroup
+	// waiting are the container instances passed over while MaxStreams
+	// logs were being read, the longest waiting first: a stream that ends
+	// starts the first. Bounded by the instances of the pods tracked.
+	waiting  []pending
+	deferred atomic.Uint64 // instances that ever waited
+	wg       sync.WaitGroup
+}
+
+// pending is a container instance to follow and where to start it.
+type pending struct {
+	inst     instance
+	pos      source.Position // the checkpoint's, when restored
+	restored bool
+	fromEnd  bool
+	// since is, for one FromEnd passed over to wait, when that was: it
+	// starts there, not at its end when a stream is free, so the lines
+	// logged while it waited are read.
+	since time.Time
 }
 
 // podEntry is a pod being followed.
@@ -373,6 +393,7 @@ func (s *Source) upsert(ctx context.Context, p pod, startup bool) {
 
 func (s *Source) removeLocked(name string) {
 	delete(s.pods, name)
+	s.waiting = slices.DeleteFunc(s.waiting, func(p pending) bool { return p.inst.pod == name && !p.restored })
 	s.kickLocked(name)
 }
 
@@ -438,7 +459,8 @@ func currentID(cs containerStatus) string {
 // before: from its checkpoint, from its end for one running at start-up
 // with FromEnd, else from its start. At start-up, instances that already
 // stopped before graceguard began are passed over unless a checkpoint
-// names them or the whole log is wanted.
+// names them or the whole log is wanted. With MaxStreams logs being read,
+// an instance waits for a stream to end.
 func (s *Source) startNew(ctx context.Context, e *podEntry, startup bool) {
 	cands := s.candidates(e.pod)
 	named := map[string]bool{}
@@ -447,38 +469,87 @@ func (s *Source) startNew(ctx context.Context, e *podEntry, startup bool) {
 		if e.seen[c.inst.id] {
 			continue
 		}
-		if s.streams[c.inst.id] != nil {
-			e.seen[c.inst.id] = true
-			continue
-		}
-		pos, restored := s.restored[c.inst.id]
-		fromEnd := false
-		switch {
-		case restored:
-		case startup && c.previous:
-			e.seen[c.inst.id] = true // history from before graceguard began
-			continue
-		case startup && s.opt.FromEnd && !s.restoredPaths[c.inst.path]:
-			if !c.running {
-				e.seen[c.inst.id] = true // stopped: nothing after its end
-				continue
-			}
-			fromEnd = true
-		}
-		if len(s.streams) >= s.opt.MaxStreams {
-			s.log.Warn("too many container logs; not following this one", "source", c.inst.path, "max", s.opt.MaxStreams)
-			continue
-		}
 		e.seen[c.inst.id] = true
-		delete(s.restored, c.inst.id)
-		s.startLocked(ctx, c.inst, pos, restored, fromEnd)
+		if s.streams[c.inst.id] != nil || s.waitingLocked(c.inst.id) {
+			continue
+		}
+		if p, ok := s.plan(c, startup); ok {
+			s.startOrWaitLocked(ctx, p)
+		}
 	}
 	for id := range e.seen {
 		if !named[id] {
 			delete(e.seen, id)
 		}
 	}
+	s.waiting = slices.DeleteFunc(s.waiting, func(p pending) bool {
+		return p.inst.pod == e.pod.Metadata.Name && !named[p.inst.id] && !p.restored
+	})
 }
+
+// plan says where to start a candidate, or that it is passed over.
+func (s *Source) plan(c candidate, startup bool) (pending, bool) {
+	p := pending{inst: c.inst}
+	p.pos, p.restored = s.restored[c.inst.id]
+	switch {
+	case p.restored:
+		delete(s.restored, c.inst.id) // taken: not gone (forgetUnknown), even while it waits
+	case startup && c.previous:
+		return p, false // history from before graceguard began
+	case startup && s.opt.FromEnd && !s.restoredPaths[c.inst.path]:
+		p.fromEnd = true
+		return p, c.running // stopped: nothing after its end
+	}
+	return p, true
+}
+
+// startOrWaitLocked starts p, or puts it last in the queue for a stream.
+// It is warned about and counted once, when it starts to wait.
+func (s *Source) startOrWaitLocked(ctx context.Context, p pending) {
+	if len(s.streams) < s.opt.MaxStreams {
+		s.startLocked(ctx, p)
+		return
+	}
+	if p.fromEnd {
+		p.fromEnd, p.since = false, time.Now().UTC()
+	}
+	s.waiting = append(s.waiting, p)
+	s.deferred.Add(1)
+	s.log.Warn("too many container logs; following this one when another's ends", "source", p.inst.path, "container_id", p.inst.id,
+		"max", s.opt.MaxStreams, "waiting", len(s.waiting))
+}
+
+// startWaitingLocked fills the free streams from the queue, the longest
+// waiting first: it waited longest for lines that may be going unread, and
+// a container's older instance, queued first, is then read before its
+// newer one. An instance its pod's status no longer names is dropped (the
+// pruning in startNew and removeLocked), but for a checkpointed one: its
+// stream ends at once, which tells the pipeline to forget its position.
+func (s *Source) startWaitingLocked(ctx context.Context) {
+	for len(s.waiting) > 0 && len(s.streams) < s.opt.MaxStreams && ctx.Err() == nil {
+		p := s.waiting[0]
+		s.waiting = slices.Delete(s.waiting, 0, 1)
+		if s.streams[p.inst.id] == nil {
+			s.startLocked(ctx, p)
+		}
+	}
+}
+
+func (s *Source) waitingLocked(id string) bool {
+	return slices.ContainsFunc(s.waiting, func(p pending) bool { return p.inst.id == id })
+}
+
+// StreamsWaiting is how many container instances wait for a stream
+// (Options.MaxStreams).
+func (s *Source) StreamsWaiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.waiting)
+}
+
+// StreamsDeferred counts the container instances that had to wait for a
+// stream, each once.
+func (s *Source) StreamsDeferred() uint64 { return s.deferred.Load() }
 
 // mode says how an instance's log is to be read now.
 func (s *Source) mode(inst instance) logMode {

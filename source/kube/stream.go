@@ -62,20 +62,22 @@ type stream struct {
 	done  chan struct{} // closed when run returns
 }
 
-// startLocked starts following inst, from a checkpointed position, or its
-// end, or its start.
-func (s *Source) startLocked(ctx context.Context, inst instance, pos source.Position, restored, fromEnd bool) {
+// startLocked starts following an instance, from a checkpointed position,
+// or its end, or its start, or the time it began to wait for a stream.
+func (s *Source) startLocked(ctx context.Context, p pending) {
+	inst := p.inst
 	st := &stream{
-		src: s, inst: inst, id: source.FileID{Fingerprint: inst.id}, fromEnd: fromEnd,
+		src: s, inst: inst, id: source.FileID{Fingerprint: inst.id}, fromEnd: p.fromEnd,
 		kick: make(chan struct{}, 1),
 		log:  s.log.With("source", inst.path, "container_id", inst.id),
 	}
-	if restored {
-		c, err := parseCursor(pos.Cursor)
+	st.pos.at = p.since
+	if p.restored {
+		c, err := parseCursor(p.pos.Cursor)
 		if err != nil {
 			st.log.Warn("checkpoint's cursor is damaged; reading the log from its start", "err", err)
 		} else {
-			st.pos, st.off = c, pos.Offset
+			st.pos, st.off = c, p.pos.Offset
 		}
 	}
 	s.seq++
@@ -87,12 +89,13 @@ func (s *Source) startLocked(ctx context.Context, inst instance, pos source.Posi
 	}
 	s.streams[inst.id] = st
 	s.wg.Add(1)
-	st.log.Info("following container log", "from", st.describeStart(restored))
+	st.log.Info("following container log", "from", st.describeStart(p.restored))
 	go func() {
 		defer s.wg.Done()
 		defer func() {
 			s.mu.Lock()
 			delete(s.streams, inst.id)
+			s.startWaitingLocked(ctx)
 			s.mu.Unlock()
 			close(st.done)
 		}()
@@ -113,6 +116,8 @@ func (st *stream) describeStart(restored bool) string {
 		return "checkpoint " + st.pos.String()
 	case st.fromEnd:
 		return "end"
+	case !st.pos.at.IsZero():
+		return "when it began to wait, " + st.pos.String()
 	}
 	return "start"
 }

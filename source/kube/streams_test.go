@@ -1,0 +1,111 @@
+package kube
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/internal/kubefake"
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/source"
+)
+
+// With MaxStreams logs being read, a further container waits for one of
+// them to end and starts then, the one passed over first first; it is
+// logged and counted once, however often its pod's status changes (it was
+// passed over until its own pod's status changed, and warned about at
+// every change).
+func TestWaitsForAFreeStream(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	pods := []string{"ou-a", "ou-b", "ou-c", "ou-d"} // listed in this order
+	for _, p := range pods {
+		srv.AddPod(ns, p, labels, container)
+		srv.Log(ns, p, container, t0, p+" line")
+	}
+	path := func(p string) string { return ns + "/" + p + "/" + container }
+	r := start(t, srv, Options{Container: container, MaxStreams: 2})
+	testsync.WaitFor(t, "the first two pods' lines", func() bool {
+		return len(r.c.data(path("ou-a"))) == 1 && len(r.c.data(path("ou-b"))) == 1
+	})
+	for i, p := range pods[2:] {
+		srv.SetPodIP(ns, p, "10.1.0."+string(rune('3'+i)))
+		testsync.WaitFor(t, p+"'s new status", func() bool { _, ok := r.src.Addr(path(p)); return ok })
+	}
+	if got := strings.Count(r.log.String(), "too many container logs"); got != 2 {
+		t.Errorf("%d warnings of the cap, want one for each waiting container", got)
+	}
+	if got := r.src.StreamsWaiting(); got != 2 {
+		t.Errorf("StreamsWaiting() = %d, want 2", got)
+	}
+
+	srv.Stop(ns, "ou-a", container)
+	testsync.WaitFor(t, "ou-c's line once ou-a's stream ended", func() bool { return len(r.c.data(path("ou-c"))) == 1 })
+	if got := r.c.data(path("ou-d")); len(got) != 0 {
+		t.Errorf("ou-d read with one stream free, which ou-c waited for longer: %q", got)
+	}
+	srv.Stop(ns, "ou-b", container)
+	testsync.WaitFor(t, "ou-d's line once ou-b's stream ended", func() bool { return len(r.c.data(path("ou-d"))) == 1 })
+	if got, want := r.c.data(path("ou-d")), []string{stamped(t0, "ou-d line")}; !slices.Equal(got, want) {
+		t.Errorf("ou-d: %q, want %q", got, want)
+	}
+	if got := r.src.StreamsDeferred(); got != 2 {
+		t.Errorf("StreamsDeferred() = %d, want 2", got)
+	}
+	if got := r.src.StreamsWaiting(); got != 0 {
+		t.Errorf("StreamsWaiting() = %d after both started, want 0", got)
+	}
+	checkStreams(t, r.c.all())
+}
+
+// A checkpointed container that must wait for a stream keeps its
+// checkpoint: it is not taken for gone at start-up (which Ended it, and
+// its next start read its log again from the start), and resumes from its
+// cursor once a stream is free.
+func TestCheckpointedStreamWaitsWithItsCursor(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-a", container, t0, "a line")
+	srv.Log(ns, "ou-b", container, t0, "read before")
+	srv.Log(ns, "ou-b", container, t0.Add(time.Second), "not yet read")
+	id := srv.ContainerID(ns, "ou-b", container)
+	pathB := ns + "/ou-b/" + container
+	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
+	r := start(t, srv, Options{Container: container, MaxStreams: 1, Positions: []source.Position{pos}})
+	testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
+	srv.Stop(ns, "ou-a", container)
+	testsync.WaitFor(t, "ou-b's line after the cursor", func() bool { return len(r.c.data(pathB)) == 1 })
+	if r.c.ended("kube:" + pathB + "#" + id) {
+		t.Error("the waiting checkpointed stream was Ended")
+	}
+	for _, b := range r.c.all() {
+		if b.Path == pathB && len(b.Data) > 0 && (b.Offset != 500 || string(b.Data) != stamped(t0.Add(time.Second), "not yet read")) {
+			t.Errorf("ou-b: %q at %d, want the line after the cursor at the checkpoint's offset", b.Data, b.Offset)
+		}
+	}
+}
+
+// With FromEnd, a container running at start-up that must wait for a
+// stream starts where it began to wait, not at its end when a stream is
+// free: the lines it logged meanwhile are read, those from before
+// start-up are not.
+func TestFromEndWaitingStartsWhereItWaited(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-b", container, t0, "before start-up")
+	r := start(t, srv, Options{Container: container, MaxStreams: 1, FromEnd: true})
+	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.StreamsWaiting() == 1 })
+	meanwhile := time.Now().UTC().Add(time.Second) // after it began to wait, whatever the clock's grain
+	srv.Log(ns, "ou-b", container, meanwhile, "while it waited")
+	srv.Stop(ns, "ou-a", container)
+	pathB := ns + "/ou-b/" + container
+	testsync.WaitFor(t, "ou-b's first line", func() bool { return len(r.c.data(pathB)) > 0 })
+	if got, want := r.c.data(pathB), []string{stamped(meanwhile, "while it waited")}; !slices.Equal(got, want) {
+		t.Errorf("ou-b: %q, want %q", got, want)
+	}
+}

@@ -1,10 +1,13 @@
 // Package kubefake is a Kubernetes API server for tests (and for graceguard
 // demo, which keeps the bundled IdP's sessions in it): it speaks, over
-// real HTTP, the endpoints graceguard's kube source uses (list and watch
-// pods, with label and field selectors, bookmarks and 410 Gone; a
+// real HTTP, the endpoints graceguard's kube source uses (list, get and
+// watch pods, with label and field selectors, bookmarks and 410 Gone; a
 // container's log with follow, timestamps, sinceTime, tailLines and
 // previous) as the real API server and kubelet answer them, and lets a test
-// write log lines, restart containers, delete pods and break streams. It
+// write log lines, restart containers, rotate logs, delete pods, break
+// streams, and hold back the watches or the API server's whole view of the
+// pods while their containers and logs go on (a lagging watch, a kubelet
+// that has not reported a restart yet). It
 // also serves OpenUnison's session store, the OidcSession objects of the
 // openunison.tremolo.io group (oidc.go).
 //
@@ -49,6 +52,12 @@ type Server struct {
 	errEvent  bool // 410 as an ERROR event rather than an HTTP status
 	logReqs   []url.Values
 	nextID    int
+	// HoldWatches and HoldStatus: the watches send nothing; the pods'
+	// status as the API server had it (by namespace/name) and the changes
+	// it has not heard of yet.
+	watchesHeld bool
+	heldView    map[string]heldPod
+	heldChanges []heldChange
 
 	oidcOnce sync.Once
 	oidcSt   *oidcState
@@ -62,6 +71,17 @@ type pod struct {
 	rv                   int64
 }
 
+// heldPod is a pod as the API server had it when its status was held.
+type heldPod struct {
+	pod    *pod
+	object []byte
+}
+
+type heldChange struct {
+	typ string
+	pod *pod
+}
+
 type container struct {
 	name      string
 	instances []*instance // oldest first; the last is the latest
@@ -73,6 +93,7 @@ type instance struct {
 	gone    bool // its log was removed: requests for it fail
 	started time.Time
 	lines   []line
+	rotated int // RotateLog: lines before this one are no longer served
 }
 
 type line struct {
@@ -94,6 +115,7 @@ func New(t interface{ Cleanup(func()) }) *Server {
 	s := &Server{token: "kubefake-token", pods: map[string]*pod{}, changed: make(chan struct{}), rv: 1000}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods", s.auth(s.handlePods))
+	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}", s.auth(s.handlePod))
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/log", s.auth(s.handleLog))
 	s.serveOidc(mux)
 	// TLS: a kubeconfig's credentials are sent only over TLS; and
@@ -267,6 +289,63 @@ func (s *Server) DeletePod(namespace, name string) {
 	s.changeLocked("DELETED", p)
 }
 
+// RotateLog rotates a container's latest instance's log file, as the
+// kubelet does past containerLogMaxSize: a request made after it is served
+// the lines written since, not those before (the kubelet serves only the
+// current file).
+func (s *Server) RotateLog(namespace, podName, containerName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst := s.containerLocked(namespace, podName, containerName).latest()
+	inst.rotated = len(inst.lines)
+}
+
+// HoldWatches makes the open watches send nothing (hold) until released,
+// as a watch lagging behind the API server does: a list or get answers
+// the pods as they are.
+func (s *Server) HoldWatches(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchesHeld = hold
+	s.notifyLocked()
+}
+
+// HoldStatus keeps the pods as the API server knows them (list, get and
+// watch) as they are now, while their containers and logs go on (hold), as
+// when the kubelet has restarted a container and not reported it yet;
+// released, the API server hears of every change made meanwhile.
+func (s *Server) HoldStatus(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if hold {
+		s.heldView = map[string]heldPod{}
+		for k, p := range s.pods {
+			obj, _ := json.Marshal(podJSON(p))
+			s.heldView[k] = heldPod{pod: p, object: obj}
+		}
+		return
+	}
+	s.heldView = nil
+	changes := s.heldChanges
+	s.heldChanges = nil
+	for _, c := range changes {
+		s.changeLocked(c.typ, c.pod)
+	}
+}
+
+// viewLocked is the pods as the API server knows them, by namespace/name.
+func (s *Server) viewLocked() map[string]heldPod {
+	if s.heldView != nil {
+		return s.heldView
+	}
+	view := make(map[string]heldPod, len(s.pods))
+	for k, p := range s.pods {
+		obj, _ := json.Marshal(podJSON(p))
+		view[k] = heldPod{pod: p, object: obj}
+	}
+	return view
+}
+
 // CutLogs breaks every open log stream: abruptly (half a line, then the
 // connection drops) or as the API server ends a long stream (cleanly,
 // between lines).
@@ -315,6 +394,11 @@ func (s *Server) containerLocked(namespace, podName, name string) *container {
 func (c *container) latest() *instance { return c.instances[len(c.instances)-1] }
 
 func (s *Server) changeLocked(typ string, p *pod) {
+	if s.heldView != nil {
+		s.heldChanges = append(s.heldChanges, heldChange{typ: typ, pod: p})
+		s.notifyLocked()
+		return
+	}
 	s.rv++
 	p.rv = s.rv
 	obj, _ := json.Marshal(podJSON(p))
@@ -422,16 +506,17 @@ func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	items := []any{}
-	names := make([]string, 0, len(s.pods))
-	for k := range s.pods {
+	items := []json.RawMessage{}
+	view := s.viewLocked()
+	names := make([]string, 0, len(view))
+	for k := range view {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		p := s.pods[k]
-		if p.namespace == ns && sel.matches(p.name, p.labels) {
-			items = append(items, podJSON(p))
+		p := view[k]
+		if p.pod.namespace == ns && sel.matches(p.pod.name, p.pod.labels) {
+			items = append(items, p.object)
 		}
 	}
 	rv := s.rv
@@ -442,6 +527,20 @@ func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
 		"metadata": map[string]any{"resourceVersion": strconv.FormatInt(rv, 10)},
 		"items":    items,
 	})
+}
+
+// handlePod answers a get of one pod.
+func (s *Server) handlePod(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	s.mu.Lock()
+	p, ok := s.viewLocked()[ns+"/"+name]
+	s.mu.Unlock()
+	if !ok {
+		writeStatus(w, http.StatusNotFound, "NotFound", fmt.Sprintf("pods %q not found", name))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(p.object)
 }
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, ns string, sel selector) {
@@ -480,6 +579,18 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ns string, sel se
 	for {
 		s.mu.Lock()
 		var out [][]byte
+		if s.watchesHeld {
+			changed := s.changed
+			s.mu.Unlock()
+			select {
+			case <-changed:
+				continue
+			case <-end:
+				return
+			case <-r.Context().Done():
+				return
+			}
+		}
 		for _, ev := range s.events {
 			if ev.rv > from && ev.ns == ns && sel.matches(ev.name, ev.labels) {
 				out = append(out, []byte(fmt.Sprintf(`{"type":%q,"object":%s}`, ev.typ, ev.object)))
@@ -543,7 +654,7 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 		since = t.Truncate(time.Second)
 	}
 	s.mu.Lock()
-	next := 0 // the next line of inst.lines to consider
+	next := inst.rotated // the next line of inst.lines to consider
 	for next < len(inst.lines) && inst.lines[next].at.Before(since) {
 		next++
 	}

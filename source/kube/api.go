@@ -233,6 +233,22 @@ func (a *api) watchPods(ctx context.Context, rv string, timeout time.Duration) (
 	return body, nil
 }
 
+// getPod reads one pod as the API server has it now.
+func (a *api) getPod(ctx context.Context, name string) (pod, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*headerTimeout)
+	defer cancel()
+	body, err := a.get(ctx, a.url(nil, name))
+	if err != nil {
+		return pod{}, fmt.Errorf("get pod %s: %w", name, err)
+	}
+	defer body.Close()
+	var p pod
+	if err := json.NewDecoder(io.LimitReader(body, maxEvent)).Decode(&p); err != nil {
+		return pod{}, fmt.Errorf("get pod %s: %w", name, err)
+	}
+	return p, nil
+}
+
 // podLog opens a container's log.
 func (a *api) podLog(ctx context.Context, podName string, q url.Values) (io.ReadCloser, error) {
 	body, err := a.get(ctx, a.url(q, podName, "log"))

@@ -82,11 +82,21 @@ func (c cursor) lineStart(at time.Time) cursor {
 // skipper drops, at the head of a connection, the lines before a cursor
 // that the server sends again: those stamped before it, and the first n
 // stamped at its time. Once a line is let through, all the rest are.
+//
+// It also proves the connection: the log an instance's stream is served
+// again holds the n lines stamped at the cursor's time, which were read
+// from it; a log without them is another's (the container's newer
+// instance: the API serves a container's latest) or lost them (rotated).
 type skipper struct {
-	to   cursor
-	seen int
-	done bool
+	to    cursor
+	seen  int
+	done  bool
+	trust bool // take the log for the stream's without proof
 }
+
+// proven reports whether the lines the cursor counts came again, or need
+// not have.
+func (s *skipper) proven() bool { return s.trust || s.seen >= s.to.n }
 
 func (s *skipper) skip(at time.Time) bool {
 	switch {

@@ -49,16 +49,19 @@ func TestSkipper(t *testing.T) {
 	t.Parallel()
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	tests := []struct {
-		name  string
-		to    cursor
-		lines []time.Time
-		want  []bool // skipped
+		name   string
+		to     cursor
+		lines  []time.Time
+		want   []bool // skipped
+		proven bool   // the cursor's lines came again: the log is the one read before
 	}{
-		{"zero cursor skips nothing", cursor{}, []time.Time{at(0), at(0)}, []bool{false, false}},
-		{"earlier lines of the second", cursor{at: at(500), n: 0}, []time.Time{at(100), at(500), at(600)}, []bool{true, false, false}},
-		{"the first n of the same stamp", cursor{at: at(0), n: 2}, []time.Time{at(0), at(0), at(0), at(0)}, []bool{true, true, false, false}},
-		{"a later stamp ends skipping", cursor{at: at(0), n: 3}, []time.Time{at(0), at(1), at(0)}, []bool{true, false, false}},
-		{"after the first let through, none", cursor{at: at(500), n: 0}, []time.Time{at(600), at(100)}, []bool{false, false}},
+		{"zero cursor skips nothing", cursor{}, []time.Time{at(0), at(0)}, []bool{false, false}, true},
+		{"earlier lines of the second", cursor{at: at(500), n: 0}, []time.Time{at(100), at(500), at(600)}, []bool{true, false, false}, true},
+		{"the first n of the same stamp", cursor{at: at(0), n: 2}, []time.Time{at(0), at(0), at(0), at(0)}, []bool{true, true, false, false}, true},
+		{"a later stamp ends skipping", cursor{at: at(0), n: 3}, []time.Time{at(0), at(1), at(0)}, []bool{true, false, false}, false},
+		{"after the first let through, none", cursor{at: at(500), n: 0}, []time.Time{at(600), at(100)}, []bool{false, false}, true},
+		{"another log: none of the cursor's lines", cursor{at: at(500), n: 1}, []time.Time{at(100), at(900)}, []bool{true, false}, false},
+		{"nothing after the cursor's lines", cursor{at: at(500), n: 1}, []time.Time{at(500)}, []bool{true}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +70,12 @@ func TestSkipper(t *testing.T) {
 				if got := s.skip(l); got != tt.want[i] {
 					t.Errorf("line %d: skipped %v, want %v", i, got, tt.want[i])
 				}
+			}
+			if got := s.proven(); got != tt.proven {
+				t.Errorf("proven() = %v, want %v", got, tt.proven)
+			}
+			if s.trust = true; !s.proven() {
+				t.Error("not proven with trust")
 			}
 		})
 	}

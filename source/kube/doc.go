@@ -14,6 +14,11 @@
 // a time (sinceTime, which it passes on to the kubelet truncated to the
 // second), so a cursor is the time of a line and how many lines before it
 // carried that same time; lines the server sends again are dropped here.
+// They are also the proof that a log asked for again is the instance's:
+// the API serves a container's latest instance, whatever the stream asks
+// for, so a connection that does not send the cursor's lines again is
+// refused (a restart the pod's status does not show yet), and the pod is
+// read afresh before each reconnection.
 //
 // It also tells each followed log's pod IP (Addr, Addrs: attribution needs
 // the OpenUnison and proxy pods' addresses), and hands on blank, keeping

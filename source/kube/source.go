@@ -47,9 +47,15 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Reconnect is the least wait after a followed log ended by itself,
 	// which mostly means its container stopped: the pod's status gets that
-	// time to say so before the log is asked for again, and a restarted
-	// container's lines are not taken for the old one's (2s).
+	// time to say so before the log is asked for again (2s). What keeps a
+	// restarted container's lines from being taken for the old one's is
+	// not this wait but a check: a log asked for again must send again the
+	// last lines read from it (skipper.proven).
 	Reconnect time.Duration
+	// TrustAfter is how long a followed log that fails that check is
+	// refused while the API server still says its instance runs; after
+	// that it is taken to have been rotated, and read on (10s).
+	TrustAfter time.Duration
 	// DrainGrace is how long a followed log may go on after its pod's
 	// status says the container stopped or the pod went (5s).
 	DrainGrace time.Duration
@@ -68,6 +74,7 @@ func (o *Options) defaults() {
 	setDefault(&o.MaxBackoff, 30*time.Second)
 	setDefault(&o.Reconnect, 2*time.Second)
 	setDefault(&o.DrainGrace, 5*time.Second)
+	setDefault(&o.TrustAfter, 10*time.Second)
 	setDefault(&o.WatchTimeout, 5*time.Minute)
 	setDefault(&o.MaxPods, 256)
 	setDefault(&o.MaxStreams, 64)
@@ -560,6 +567,26 @@ func (s *Source) mode(inst instance) logMode {
 		return modeGone
 	}
 	return locate(e.pod, inst.container, inst.id)
+}
+
+// freshMode is mode as the API server says it now, asked before a log is
+// asked for again: the log endpoint serves a container's latest instance,
+// and a pod watch lagging behind (a restart not yet seen) would have the
+// old instance's stream read the new one's log. fresh is false when the
+// pod could not be read, and the watch's word (cached) stands.
+func (s *Source) freshMode(ctx context.Context, inst instance, cached logMode) (mode logMode, fresh bool) {
+	if cached == modeGone {
+		return cached, false
+	}
+	p, err := s.api.getPod(ctx, inst.pod)
+	switch {
+	case isStatus(err, 404):
+		return modeGone, true
+	case err != nil:
+		s.log.Debug("cannot read the pod before asking for its log again; going by the pod watch", "pod", inst.pod, "err", err)
+		return cached, false
+	}
+	return locate(p, inst.container, inst.id), true
 }
 
 // locate finds a container instance in its pod's status.

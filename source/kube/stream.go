@@ -60,7 +60,14 @@ type stream struct {
 	after *stream
 	seq   int           // start order
 	done  chan struct{} // closed when run returns
+	// doubted is when a connection first failed to prove it serves this
+	// instance's log (skipper.proven); zero once one did.
+	doubted time.Time
 }
+
+// errOtherLog is a connection that did not send again the lines before
+// the stream's cursor: the log is not this instance's, or lost them.
+var errOtherLog = errors.New("the log served does not hold the last lines read: not this instance's (the container restarted?) or rotated")
 
 // startLocked starts following an instance, from a checkpointed position,
 // or its end, or its start, or the time it began to wait for a stream.
@@ -127,18 +134,20 @@ func (st *stream) describeStart(restored bool) string {
 func (st *stream) run(ctx context.Context) {
 	bo := newBackoff(st.src.opt.MinBackoff, st.src.opt.MaxBackoff)
 	failed := 0 // reads of a stopped container's log that failed
-	for {
-		mode := st.src.mode(st.inst)
+	for first := true; ; first = false {
+		mode, fresh := st.src.mode(st.inst), false
+		if !first {
+			mode, fresh = st.src.freshMode(ctx, st.inst, mode)
+		}
 		if mode == modeGone {
 			st.end(ctx, "its pod or container is gone")
 			return
 		}
 		st.lines = 0
-		eof, err := st.read(ctx, mode)
+		eof, err := st.read(ctx, mode, st.trust(mode, fresh))
 		if ctx.Err() != nil {
 			return
 		}
-		refused := isStatus(err, 401) || isStatus(err, 403)
 		if eof && mode != modeFollow {
 			st.end(ctx, "its container stopped")
 			return
@@ -150,21 +159,7 @@ func (st *stream) run(ctx context.Context) {
 				return
 			}
 		}
-		wait := bo.next()
-		switch {
-		case refused:
-			st.log.Warn("the API server refuses this container's log; asking again", "err", err, "retry_in", wait.Round(time.Millisecond),
-				"needs", "get on pods/log in namespace "+st.src.opt.Namespace)
-		case err != nil:
-			st.log.Warn("container log stream broke; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
-		case eof && st.src.mode(st.inst) == modeFollow:
-			// Mostly the container stopped and its pod's status does not
-			// say so yet: give it time, or a restarted container's log
-			// could be taken for this one's.
-			wait = max(wait, st.src.opt.Reconnect)
-		case eof:
-			wait = 0 // stopped: read the rest at once
-		}
+		wait := st.retryIn(bo, eof, err)
 		if st.lines > 0 {
 			bo.reset()
 		}
@@ -172,6 +167,60 @@ func (st *stream) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// retryIn is the wait before the log is asked for again, said in the log
+// when it broke.
+func (st *stream) retryIn(bo *backoff, eof bool, err error) time.Duration {
+	wait := bo.next()
+	switch {
+	case isStatus(err, 401) || isStatus(err, 403):
+		st.log.Warn("the API server refuses this container's log; asking again", "err", err, "retry_in", wait.Round(time.Millisecond),
+			"needs", "get on pods/log in namespace "+st.src.opt.Namespace)
+	case errors.Is(err, errOtherLog):
+		st.doubt(err)
+		wait = max(wait, st.src.opt.Reconnect)
+	case err != nil:
+		st.log.Warn("container log stream broke; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+	case eof && st.src.mode(st.inst) == modeFollow:
+		// Mostly the container stopped and its pod's status does not say
+		// so yet: it gets time to, which spares asking for the restarted
+		// container's log, which the check would refuse.
+		wait = max(wait, st.src.opt.Reconnect)
+	case eof:
+		wait = 0 // stopped: read the rest at once
+	}
+	if err == nil || st.lines > 0 {
+		st.doubted = time.Time{}
+	}
+	return wait
+}
+
+// doubt notes a connection that did not prove it served this instance's
+// log; the first of a run of them is logged.
+func (st *stream) doubt(err error) {
+	if !st.doubted.IsZero() {
+		return
+	}
+	st.doubted = time.Now()
+	st.log.Warn("the log served is not this instance's, or lost its last lines: refused, asking again",
+		"err", err, "cursor", st.pos.String(), "trust_after", st.src.opt.TrustAfter)
+}
+
+// trust says whether the next connection is taken for this instance's
+// without proof: only after TrustAfter of doubt, and only while the API
+// server itself, asked just now, still says the instance is running, for
+// then the log was rotated rather than the container restarted (a
+// kubelet reports a restart within seconds). Its lines from before the
+// rotation and after the cursor are lost; refusing it for good would lose
+// all the rest.
+func (st *stream) trust(mode logMode, fresh bool) bool {
+	if st.doubted.IsZero() || !fresh || mode != modeFollow || time.Since(st.doubted) < st.src.opt.TrustAfter {
+		return false
+	}
+	st.log.Warn("the pod's status still says this instance runs: taking its log as rotated, the lines it lost are lost",
+		"cursor", st.pos.String(), "doubted_for", time.Since(st.doubted).Round(time.Millisecond))
+	return true
 }
 
 // awayEvery is how often a stream waiting to reconnect says it is away.
@@ -210,7 +259,7 @@ func (st *stream) away() source.Batch {
 
 // read makes one connection and hands on the lines it brings that were not
 // handed on before. eof says the server ended the log.
-func (st *stream) read(ctx context.Context, mode logMode) (eof bool, err error) {
+func (st *stream) read(ctx context.Context, mode logMode, trust bool) (eof bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	q := url.Values{"container": {st.inst.container}, "timestamps": {"true"}}
@@ -220,7 +269,7 @@ func (st *stream) read(ctx context.Context, mode logMode) (eof bool, err error) 
 	case modePrevious:
 		q.Set("previous", "true")
 	}
-	skip := skipper{to: st.pos}
+	skip := skipper{to: st.pos, trust: trust}
 	if st.fromEnd {
 		// Nothing that is there now; should this connection break before
 		// a line comes, the next asks from this moment on.
@@ -259,10 +308,13 @@ func (st *stream) pump(ctx context.Context, lines <-chan lineMsg, skip *skipper,
 			// stopped container's log; otherwise it comes again.
 			whole := m.err == nil || (errors.Is(m.err, io.EOF) && mode != modeFollow)
 			if len(m.line) > 0 && whole {
-				if !st.handOn(ctx, m.line, skip, &prev) {
-					return false, ctx.Err()
+				if err := st.handOn(ctx, m.line, skip, &prev); err != nil {
+					return false, err
 				}
 				idle.Reset(st.src.opt.Idle)
+			}
+			if errors.Is(m.err, io.EOF) && !skip.proven() {
+				return false, errOtherLog // its end is another log's too
 			}
 			if errors.Is(m.err, io.EOF) {
 				return true, nil
@@ -285,8 +337,9 @@ func (st *stream) pump(ctx context.Context, lines <-chan lineMsg, skip *skipper,
 	}
 }
 
-// handOn sends one line unless the connection sent it before.
-func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *time.Time) bool {
+// handOn sends one line unless the connection sent it before, or has not
+// proven it serves this instance's log.
+func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *time.Time) error {
 	if line[len(line)-1] != '\n' {
 		line = append(line, '\n') // the log's last line, ended with its container
 	}
@@ -296,7 +349,10 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 	}
 	*prev = at
 	if skip.skip(at) {
-		return true
+		return nil
+	}
+	if !skip.proven() {
+		return errOtherLog
 	}
 	if keep := st.src.opt.Keep; keep != nil && !keep(line) {
 		line = blankLine(line)
@@ -306,13 +362,13 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 		Data: line, Offset: st.off, Cursor: st.pos.lineStart(at).String(),
 	}
 	if !st.src.send(ctx, b) {
-		return false
+		return ctx.Err()
 	}
 	st.pos.advance(at)
 	st.off += int64(len(line))
 	st.idle = false
 	st.lines++
-	return true
+	return nil
 }
 
 // blankLine is line with everything after its timestamp blanked: it

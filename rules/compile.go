@@ -166,7 +166,7 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 			problems = append(problems, exprProblem(spec, key, err, src))
 			return nil
 		}
-		if errs := checkLiterals(p.Node(), text); len(errs) > 0 {
+		if errs := append(checkLiterals(p.Node(), text), checkEnums(text)...); len(errs) > 0 {
 			for _, err := range errs {
 				problems = append(problems, exprProblem(spec, key, err, src))
 			}
@@ -176,9 +176,11 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 	}
 	r.when = prog("when", spec.When, reflect.Bool)
 	r.kinds, r.needsGeo = whenShape(spec.When)
-	if r.when != nil && r.kinds == 0 {
+	if r.when != nil && r.kinds&judgedKinds == 0 {
+		// A kind no rule sees was named and refused above (checkEnums);
+		// what is left asks for two kinds at once.
 		problems = append(problems, Problem{File: spec.File, Pos: spec.exprPos["when"].place(1, 1, src),
-			Msg: "when: can never be true: it compares event.kind with a kind that does not exist (grace_reuse, token_ok, token_fail, login, refusal, proxy, other)"})
+			Msg: "when: can never be true: no event kind satisfies its event.kind comparisons (rules judge " + judgedKindNames + ")"})
 	}
 	r.key = prog("throttle_key", spec.ThrottleKey, reflect.String)
 	r.summary = prog("summary", spec.Summary, reflect.String)

@@ -32,7 +32,7 @@ type Env struct {
 
 // EventEnv is the event being judged.
 type EventEnv struct {
-	Kind    string    `expr:"kind"` // grace_reuse, token_ok, token_fail, login, refusal, proxy, other
+	Kind    string    `expr:"kind"` // grace_reuse, token_ok, token_fail or login: the kinds rules judge (judgedKinds)
 	Time    time.Time `expr:"time"`
 	User    string    `expr:"user"`
 	IP      string    `expr:"ip"`

@@ -76,7 +76,7 @@ func TestLoadReportsEveryProblemWithItsPlace(t *testing.T) {
 		`bad.yaml:15:48: when: event has no field country`,
 		`bad.yaml:18:48: when: user has no field reuses`,
 		`bad.yaml:23:19: when: travel has no field speed`,
-		`bad.yaml:26:11: when: can never be true`,
+		`bad.yaml:26:25: when: event.kind == "replay" can never be true`,
 		`bad.yaml:30:15: "throttle" must be a duration`,
 		`bad.yaml:31:5: unknown key "colour"`,
 		`bad.yaml:32:11: when: expected bool, but got string`,

@@ -44,8 +44,14 @@ type Entry struct {
 // Timeline collects one user's entries.
 type Timeline struct {
 	User    string
-	Entries []Entry
+	Entries []Entry // in the order observed until Finish; then in log order
 	Dropped int
+	// oldest is, once Entries holds MaxEntries, the index of the oldest
+	// entry: a full timeline is a ring, each new entry taking the oldest's
+	// place, so a user with millions of refreshes costs the same per entry
+	// as one with a few (shifting all 100,000 down by one for each new
+	// entry made a long service account's timeline run for hours).
+	oldest int
 }
 
 // New returns an empty timeline of user: a DN, or a uid (matched as the
@@ -85,8 +91,10 @@ func (t *Timeline) Observe(c *correlate.Context, alerts []alert.Alert) {
 		e.Alerts = append(e.Alerts, a.Severity.String()+" "+a.Rule)
 	}
 	if len(t.Entries) >= MaxEntries {
-		t.Entries = append(t.Entries[:0], t.Entries[1:]...)
+		t.Entries[t.oldest] = e
+		t.oldest = (t.oldest + 1) % len(t.Entries)
 		t.Dropped++
+		return
 	}
 	t.Entries = append(t.Entries, e)
 }
@@ -96,6 +104,10 @@ func (t *Timeline) Observe(c *correlate.Context, alerts []alert.Alert) {
 // grace-reuse twin, so a login or refusal can be judged before a refresh
 // logged just ahead of it.
 func (t *Timeline) Finish() {
+	if t.oldest > 0 {
+		t.Entries = append(t.Entries[t.oldest:len(t.Entries):len(t.Entries)], t.Entries[:t.oldest]...)
+		t.oldest = 0
+	}
 	slices.SortStableFunc(t.Entries, func(a, b Entry) int { return a.Time.Compare(b.Time) })
 	for i := range t.Entries {
 		t.Entries[i].Interval = 0

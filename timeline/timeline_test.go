@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -120,5 +121,44 @@ func TestTimelineSaysWhenTheClientIsUnknown(t *testing.T) {
 		if got := tl.Entries[i].Flags; !slices.Contains(got, tc.want) {
 			t.Errorf("%s: flags %q lack %q", tc.attr, got, tc.want)
 		}
+	}
+}
+
+// A service account refreshing all month has more than MaxEntries entries:
+// the latest are kept, in log order, and each entry past the cap costs what
+// one under it does (shifting the whole timeline down for each made a
+// timeline of 250,000 refreshes run for minutes).
+func TestTimelineKeepsTheLatestEntriesInLinearTime(t *testing.T) {
+	t.Parallel()
+	const dn = "uid=svc,o=T"
+	tl := timeline.New(dn)
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	ip := netip.MustParseAddr("192.0.2.7")
+	total := 2*timeline.MaxEntries + 7
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			ev := parser.Event{Kind: parser.KindTokenOK, Time: at.Add(time.Duration(i) * time.Millisecond), User: dn, IP: ip, Source: "ou.log", Offset: int64(i)}
+			tl.Observe(&correlate.Context{Event: &ev}, nil)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("observing 2×MaxEntries entries took over 20 s: each entry past the cap must not move the others")
+	}
+	tl.Finish()
+	if len(tl.Entries) != timeline.MaxEntries || tl.Dropped != total-timeline.MaxEntries {
+		t.Fatalf("%d entries, %d dropped; want %d and %d", len(tl.Entries), tl.Dropped, timeline.MaxEntries, total-timeline.MaxEntries)
+	}
+	for i, e := range tl.Entries {
+		if want := fmt.Sprintf("ou.log:%d", total-timeline.MaxEntries+i); e.Source != want {
+			t.Fatalf("entry %d is %s, want %s: the latest, in log order", i, e.Source, want)
+		}
+	}
+	tl.Finish() // writing twice (text, then JSON) keeps the order
+	if e := tl.Entries[0]; e.Source != fmt.Sprintf("ou.log:%d", total-timeline.MaxEntries) {
+		t.Fatalf("after a second Finish the first entry is %s", e.Source)
 	}
 }

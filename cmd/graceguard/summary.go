@@ -58,12 +58,9 @@ func summaryAlerts(b *strings.Builder, s pipeline.Summary, unwritten bool) {
 	for _, rule := range slices.Sorted(maps.Keys(s.Alerts)) {
 		fmt.Fprintf(b, " %s %s", rule, commas(s.Alerts[rule]))
 	}
-	var throttled, ruleErrs int64
+	var throttled int64
 	for _, n := range s.Throttled {
 		throttled += n
-	}
-	for _, n := range s.RuleErrors {
-		ruleErrs += n
 	}
 	if throttled > 0 {
 		fmt.Fprintf(b, " (%s more held back by the rules' throttle: one alert per rule and user per window)", commas(throttled))
@@ -75,13 +72,24 @@ func summaryAlerts(b *strings.Builder, s pipeline.Summary, unwritten bool) {
 	if len(s.Alerts) > 0 {
 		b.WriteString("  next: graceguard timeline '<user DN>' FILE... shows a user's refreshes, reuses and refusals around an alert\n")
 	}
-	if ruleErrs > 0 {
-		var by []string
-		for _, rule := range slices.Sorted(maps.Keys(s.RuleErrors)) {
-			by = append(by, fmt.Sprintf("%s %s", rule, commas(s.RuleErrors[rule])))
-		}
-		fmt.Fprintf(b, "  rule errors %s: %s (a rule failed at run time; check it guards against nil)\n", commas(ruleErrs), strings.Join(by, ", "))
+	if line := ruleErrorsLine(s); line != "" {
+		fmt.Fprintf(b, "  %s\n", line)
 	}
+}
+
+// ruleErrorsLine counts the rules' failures at run time by rule; "" when
+// none failed. An event a rule failed on raised none of its alerts.
+func ruleErrorsLine(s pipeline.Summary) string {
+	var ruleErrs int64
+	var by []string
+	for _, rule := range slices.Sorted(maps.Keys(s.RuleErrors)) {
+		ruleErrs += s.RuleErrors[rule]
+		by = append(by, fmt.Sprintf("%s %s", rule, commas(s.RuleErrors[rule])))
+	}
+	if ruleErrs == 0 {
+		return ""
+	}
+	return fmt.Sprintf("rule errors %s: %s (a rule failed at run time; check it guards against nil)", commas(ruleErrs), strings.Join(by, ", "))
 }
 
 // summaryNotes writes what the history forgot and what the input suggests

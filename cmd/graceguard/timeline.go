@@ -106,6 +106,16 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	// "No refresh … of USER in the logs" must not read as a clean record
 	// when the inputs held no OpenUnison log at all.
 	writeNothingJudged(o.io.errOut, sum)
+	// What the timeline cannot show is said, as scan's summary says it:
+	// an event a rule failed on shows none of that rule's alerts.
+	if line := ruleErrorsLine(sum); line != "" {
+		fmt.Fprintln(o.io.errOut, "graceguard: note:", line)
+	}
+	if o.format == "json" && tl.Dropped > 0 {
+		// The text says so on its first line; JSON lines have no place for it.
+		fmt.Fprintf(o.io.errOut, "graceguard: note: %s earlier %s of %s dropped: a timeline keeps the latest %s\n",
+			commas(int64(tl.Dropped)), plural(tl.Dropped, "entry", "entries"), o.user, commas(timeline.MaxEntries))
+	}
 	write := tl.WriteText
 	if o.format == "json" {
 		write = tl.WriteJSON

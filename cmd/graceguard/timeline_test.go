@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/timeline"
 )
 
 func TestTimelineFlags(t *testing.T) {
@@ -87,5 +90,54 @@ func TestTimelineOfNoLogSaysSo(t *testing.T) {
 	}
 	if _, stderr, code := run(t, nil, "timeline", " ", empty); code != exitUsage || !strings.Contains(stderr, "needs a USER") {
 		t.Errorf("an empty USER: exit %d, stderr %q; want 2", code, stderr)
+	}
+}
+
+// What a timeline cannot show is said on stderr, as scan's summary says
+// it: a rule that failed at run time raised no alert on the events it
+// failed on, and JSON lines have no first line to say that the oldest
+// entries of a long history were dropped.
+func TestTimelineSaysWhatItCannotShow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var log bytes.Buffer
+	if _, err := loggen.Lifecycle(&log, loggen.LifecycleConfig{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	lifecycle := filepath.Join(dir, "openunison.log")
+	failing := filepath.Join(dir, "failing.yaml")
+	long := filepath.Join(dir, "long.log")
+	var many bytes.Buffer
+	at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	for i := range timeline.MaxEntries + 3 {
+		fmt.Fprintf(&many, "[%s][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=svc,o=T - NONE [203.0.113.7] - [f%040d]\n",
+			at.Add(time.Duration(i)*200*time.Millisecond).Format("2006-01-02 15:04:05,000"), i)
+	}
+	for path, data := range map[string][]byte{
+		lifecycle: log.Bytes(),
+		// user.countries is empty without GeoIP: every grace reuse fails it.
+		failing: []byte("rules:\n  - name: careless\n    severity: high\n    when: event.kind == \"grace_reuse\" && user.countries[0] == \"US\"\n"),
+		long:    many.Bytes(),
+	} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"rule errors, text", []string{"timeline", "--rules", failing, "botvictim0", lifecycle}, "graceguard: note: rule errors "},
+		{"rule errors, json", []string{"timeline", "--format", "json", "--rules", failing, "botvictim0", lifecycle}, "careless "},
+		{"dropped entries, json", []string{"timeline", "--format", "json", "svc", long}, "graceguard: note: 3 earlier entries of svc dropped: a timeline keeps the latest 100,000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := run(t, nil, tc.args...)
+			if code != 0 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 0 and %q", code, stderr, tc.want)
+			}
+		})
 	}
 }

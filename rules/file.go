@@ -185,7 +185,7 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 		return s, false
 	}
 	before := len(p.problems)
-	var nameNode *yaml.Node
+	var nameNode, testsKey *yaml.Node
 	hasSeverity := false
 	p.eachKey(n, ruleKeys, func(key string, k, v *yaml.Node) {
 		switch key {
@@ -212,9 +212,16 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 			s.Revoke = &b
 		case "tests":
 			s.Tests = p.tests(v)
+			testsKey = k
 		}
 	})
 	p.checkRule(n, nameNode, &s, hasSeverity)
+	if s.disables && testsKey != nil {
+		// The entry takes the rule out of the set, and its tests with it:
+		// they would pass without ever running.
+		p.add(testsKey, "rule %q only switches a rule off (enabled: false, no when), so its tests would never run: "+
+			"give it when and severity to define the rule, or drop the tests", s.Name)
+	}
 	return s, len(p.problems) == before
 }
 

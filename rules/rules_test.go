@@ -106,6 +106,10 @@ func TestLoadYAMLErrors(t *testing.T) {
 		{"rules not a list", "rules: 3\n", `test.yaml:1:8: "rules" must be a list`},
 		{"rule not a mapping", "rules:\n  - 3\n", "test.yaml:2:5: each rule must be a mapping"},
 		{"tab indentation", "rules:\n\t- name: x\n", `test.yaml:2:1: YAML: found character '\t' that cannot start any token`},
+		// Switching a rule off removes it, tests and all: they would pass
+		// without running.
+		{"tests of an entry that only disables", "rules:\n  - name: reuse-burst\n    enabled: false\n    tests:\n      - name: t\n        events: [{kind: grace_reuse, time: \"2026-11-23T10:00:00Z\"}]\n        expect: [{severity: low}]\n",
+			`test.yaml:4:5: rule "reuse-burst" only switches a rule off (enabled: false, no when), so its tests would never run`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

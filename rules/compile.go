@@ -73,10 +73,11 @@ func loadWith(builtin []byte, files []File) (*Set, error) {
 	var problems Problems
 	set := &Set{}
 	names := &nameBook{defined: map[string]Spec{}}
-	for _, f := range all {
+	for i, f := range all {
 		specs, ps := ParseFile(f.Name, f.Data)
 		problems = append(problems, ps...)
 		for _, spec := range specs {
+			spec.Builtin = i == 0
 			named := names.check(spec)
 			problems = append(problems, named...)
 			// A rule refused for its name is still compiled, so that one

@@ -68,7 +68,10 @@ type Spec struct {
 	Revoke *bool
 	Tests  []TestCase
 
-	File     string
+	File string
+	// Builtin: the rule is one of the embedded set's (File is then
+	// BuiltinFile, which a file of the user's may be called too).
+	Builtin  bool
 	Pos      Pos                 // the rule's "name"
 	exprPos  map[string]exprSite // where each expression stands, to place compile errors
 	disables bool                // only says enabled: false

@@ -26,7 +26,7 @@ func (b *nameBook) check(spec Spec) Problems {
 		return Problems{{File: spec.File, Pos: spec.Pos, Msg: msg}}
 	case spec.disables:
 		return nil
-	case known && last.File != BuiltinFile && last.File != spec.File:
+	case known && !last.Builtin && last.File != spec.File:
 		// The same path named twice is the same definition again.
 		return Problems{{File: spec.File, Pos: spec.Pos, Msg: fmt.Sprintf(
 			"rule %q is already defined at %s:%d:%d: a name may be defined in one of your rule files only (only a built-in rule may be replaced by name)",

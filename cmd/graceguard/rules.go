@@ -73,7 +73,9 @@ func runRulesCheck(_ context.Context, o *rulesCheckOptions) error {
 		}
 		n := 0
 		for _, r := range set.Rules {
-			if r.File == f {
+			// A file of the user's may be called builtin.yaml too; a
+			// rule it defines with enabled: false is not in effect.
+			if r.File == f && !r.Builtin && r.Enabled {
 				n++
 			}
 		}

@@ -643,3 +643,38 @@ func TestARuleFileNamedTwiceIsReadOnce(t *testing.T) {
 		}
 	}
 }
+
+// rules check counts the rules each file puts in effect: a file of the
+// user's called builtin.yaml is the user's (its name was the built-in
+// set's, so it counted the built-in rules as its own, and a second file
+// could define its rules again), and a rule defined switched off is not
+// in effect.
+func TestRulesCheckCountsTheRulesInEffect(t *testing.T) {
+	t.Chdir(t.TempDir())
+	define := "rules:\n  - name: mine\n    severity: low\n    when: event.kind == \"login\"\n"
+	for name, data := range map[string]string{
+		"builtin.yaml":  define,
+		"other.yaml":    define,
+		"disabled.yaml": strings.Replace(define, "    severity", "    enabled: false\n    severity", 1),
+	} {
+		if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		files      []string
+		code       int
+		out, inErr string
+	}{
+		{[]string{"builtin.yaml"}, 0, "builtin.yaml: ok (1 rule in effect)\n", ""},
+		{[]string{"builtin.yaml", "other.yaml"}, exitUsage, "", `other.yaml:2:11: rule "mine" is already defined at builtin.yaml:2:11`},
+		{[]string{"other.yaml", "builtin.yaml"}, exitUsage, "", `builtin.yaml:2:11: rule "mine" is already defined at other.yaml:2:11`},
+		{[]string{"disabled.yaml"}, 0, "disabled.yaml: ok (0 rules in effect)\n", ""},
+	}
+	for _, tc := range tests {
+		stdout, stderr, code := run(t, nil, append([]string{"rules", "check"}, tc.files...)...)
+		if code != tc.code || stdout != tc.out || !strings.Contains(stderr, tc.inErr) {
+			t.Errorf("rules check %v: exit %d, stdout %q, stderr %q; want %d, %q and %q", tc.files, code, stdout, stderr, tc.code, tc.out, tc.inErr)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -308,14 +309,15 @@ func (p *fileParser) tests(v *yaml.Node) []TestCase {
 		}
 		tc := TestCase{Pos: Pos{t.Line, t.Column}}
 		var hasLog, hasEvents, hasExpect bool
+		var input *yaml.Node // the log or events, whichever is given
 		p.eachKey(t, []string{"name", "log", "events", "expect"}, func(key string, _, v *yaml.Node) {
 			switch key {
 			case "name":
 				tc.Name = p.str(v, key)
 			case "log":
-				tc.Log, hasLog = p.str(v, key), true
+				tc.Log, hasLog, input = p.str(v, key), true, v
 			case "events":
-				tc.Events, hasEvents = p.events(v), true
+				tc.Events, hasEvents, input = p.events(v), true, v
 			case "expect":
 				tc.Expect, hasExpect = p.expect(v), true
 			}
@@ -333,9 +335,45 @@ func (p *fileParser) tests(v *yaml.Node) []TestCase {
 		if !hasExpect {
 			p.add(t, "%s has no \"expect\" (use [] for no alerts)", label)
 		}
+		if hasLog != hasEvents && input.Kind != yaml.AliasNode {
+			p.checkTestInput(label, tc, input)
+		}
 		out = append(out, tc)
 	}
 	return out
+}
+
+// checkTestInput reports a test with nothing to judge (which would pass
+// expecting no alerts without testing anything) and a log excerpt record
+// the parser refuses, placed in the file, so that rules check finds what
+// rules test would only have failed on.
+func (p *fileParser) checkTestInput(label string, tc TestCase, input *yaml.Node) {
+	if input.Kind == yaml.SequenceNode && len(input.Content) == 0 {
+		p.add(input, "%s has no events: it would pass without judging anything", label)
+		return
+	}
+	if input.Kind != yaml.ScalarNode {
+		return // reported already
+	}
+	sc := parser.NewScanner(strings.NewReader(tc.Log))
+	records := 0
+	for sc.Scan() {
+		records++
+		rec := sc.Record()
+		if _, err := parser.Parse(rec.Text, time.UTC); err != nil {
+			col, msg := 1, err.Error()
+			var se *parser.SyntaxError
+			if errors.As(err, &se) {
+				col, msg = se.Column, se.Msg
+			}
+			pos := exprSite{node: input}.place(int(rec.Line), col, p.src)
+			p.problems = append(p.problems, Problem{File: p.file, Pos: pos, Msg: fmt.Sprintf("%s: log: %s", label, msg)})
+			return
+		}
+	}
+	if records == 0 {
+		p.add(input, "%s has an empty log: it would pass without judging anything", label)
+	}
 }
 
 func (p *fileParser) expect(v *yaml.Node) []Expectation {

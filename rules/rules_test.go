@@ -98,6 +98,9 @@ func TestLoadReportsEveryProblemWithItsPlace(t *testing.T) {
 	}
 }
 
+// testHead is a rule file up to its one test's name.
+const testHead = "rules:\n  - name: r\n    severity: low\n    when: event.kind == \"login\"\n    tests:\n      - name: t\n"
+
 func TestLoadYAMLErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"syntax", "rules:\n  - name: [unclosed\n", "test.yaml:2:11: YAML: sequence end token ']' not found"},
@@ -110,6 +113,15 @@ func TestLoadYAMLErrors(t *testing.T) {
 		// without running.
 		{"tests of an entry that only disables", "rules:\n  - name: reuse-burst\n    enabled: false\n    tests:\n      - name: t\n        events: [{kind: grace_reuse, time: \"2026-11-23T10:00:00Z\"}]\n        expect: [{severity: low}]\n",
 			`test.yaml:4:5: rule "reuse-burst" only switches a rule off (enabled: false, no when), so its tests would never run`},
+		// A test with nothing to judge passes expecting no alerts; a log
+		// excerpt the parser refuses only failed under rules test, placed
+		// by the test, not by the line.
+		{"a test without events", testHead + "        events: []\n        expect: []\n",
+			`test.yaml:7:17: test "t" has no events: it would pass without judging anything`},
+		{"a test with an empty log", testHead + "        log: \"\"\n        expect: []\n",
+			`test.yaml:7:14: test "t" has an empty log: it would pass without judging anything`},
+		{"a log line that is no record", testHead + "        log: |\n          [2026-11-23 10:01:00,100][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=a,o=T - NONE [203.0.113.7] - [f1]\n          [2026-11-23 10:01:00,100][XNIO-1 task-1] INFO\n        expect: []\n",
+			`test.yaml:9:52: test "t": log: missing level`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

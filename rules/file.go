@@ -117,8 +117,39 @@ func ParseFile(name string, data []byte) ([]Spec, Problems) {
 	if len(doc.Content) == 0 {
 		return nil, Problems{{File: name, Pos: Pos{1, 1}, Msg: "empty rule file: want a top-level \"rules:\" list"}}
 	}
+	if as := aliases(&doc); len(as) > 0 {
+		// Read as values, aliases were "must be a single value" and worse.
+		p.add(as[0], "YAML alias *%s: rule files take no anchors and aliases; write the value out%s", as[0].Value, more(len(as)))
+		return nil, p.problems
+	}
 	specs := p.top(doc.Content[0])
 	return specs, p.problems
+}
+
+// aliases returns the alias nodes (*name) of n's tree, in order, without
+// following them.
+func aliases(n *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	stack := []*yaml.Node{n}
+	for len(stack) > 0 {
+		n, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		if n.Kind == yaml.AliasNode {
+			out = append(out, n)
+			continue
+		}
+		for i := len(n.Content) - 1; i >= 0; i-- {
+			stack = append(stack, n.Content[i])
+		}
+	}
+	return out
+}
+
+// more says how many aliases there are when there is more than the one named.
+func more(n int) string {
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d aliases in the file)", n)
 }
 
 type fileParser struct {

@@ -113,6 +113,10 @@ func TestLoadYAMLErrors(t *testing.T) {
 		// without running.
 		{"tests of an entry that only disables", "rules:\n  - name: reuse-burst\n    enabled: false\n    tests:\n      - name: t\n        events: [{kind: grace_reuse, time: \"2026-11-23T10:00:00Z\"}]\n        expect: [{severity: low}]\n",
 			`test.yaml:4:5: rule "reuse-burst" only switches a rule off (enabled: false, no when), so its tests would never run`},
+		// Read as values, aliases were "must be a single value"; followed,
+		// a few lines of them would multiply a file's work many times.
+		{"an alias", "rules:\n  - name: a\n    severity: &s high\n    when: event.kind == \"login\"\n  - name: b\n    severity: *s\n    when: event.kind == \"login\"\n",
+			"test.yaml:6:15: YAML alias *s: rule files take no anchors and aliases; write the value out"},
 		// A test with nothing to judge passes expecting no alerts; a log
 		// excerpt the parser refuses only failed under rules test, placed
 		// by the test, not by the line.

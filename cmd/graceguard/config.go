@@ -264,7 +264,7 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 	// operator edited is a guess.
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
+		k, v := root.Content[i], resolveAlias(root.Content[i+1])
 		name := strings.ReplaceAll(k.Value, "_", "-")
 		if first, ok := seen[name]; ok {
 			problems = append(problems, fmt.Sprintf("%s:%d:%d: %q is set again (first at line %d, as %q)", path, k.Line, k.Column, k.Value, first.Line, first.Value))
@@ -338,6 +338,24 @@ func flagNames(flags *pflag.FlagSet) []string {
 	return names
 }
 
+// resolveAlias follows an alias (*name) to the value its anchor names, as
+// the sinks: list's reader does: read as a value, an alias was "want a
+// single value or a list". Settings are values or flat lists, so
+// following aliases never multiplies the work. The value keeps the
+// alias's place, so a problem with it names where it was used.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind != yaml.AliasNode {
+		return n
+	}
+	at := n
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
+		n = n.Alias
+	}
+	v := *n
+	v.Line, v.Column = at.Line, at.Column
+	return &v
+}
+
 // setFromNode sets a flag from a YAML scalar or, for list flags, a sequence.
 func setFromNode(f *pflag.Flag, n *yaml.Node) error {
 	switch n.Kind {
@@ -348,7 +366,7 @@ func setFromNode(f *pflag.Flag, n *yaml.Node) error {
 			return fmt.Errorf("takes one value, not a list")
 		}
 		for _, item := range n.Content {
-			if item.Kind != yaml.ScalarNode {
+			if item = resolveAlias(item); item.Kind != yaml.ScalarNode {
 				return fmt.Errorf("list items must be single values")
 			}
 			if err := f.Value.Set(item.Value); err != nil {

@@ -48,6 +48,12 @@ func TestSettingsRefusedClearly(t *testing.T) {
 			want: []string{":3:1: a second YAML document"}},
 		{name: "a second document after an empty one", config: "format: json\n---\n---\nmin-severity: high\n", args: []string{"scan", log},
 			want: []string{":4:1: a second YAML document"}},
+		// An alias is the value its anchor names, as in the sinks: list
+		// (it was "want a single value or a list"), placed where it is used.
+		{name: "an alias is its anchor's value", config: "format: &f json\nmin-severity: *f\n", args: []string{"scan", log},
+			want: []string{`graceguard.yaml:2:15: min-severity: unknown severity "json"`}},
+		{name: "an alias as a list item", config: "geoip-city: &g nope.mmdb\nrules: [*g]\n", args: []string{"scan", log},
+			want: []string{`rule file: open nope.mmdb`}},
 		// A value refused only when the command runs names where it was
 		// written, not a flag nobody gave.
 		{name: "config value refused at run", config: "format: xml\n", args: []string{"scan", log},

@@ -381,9 +381,13 @@ func setFromNode(f *pflag.Flag, n *yaml.Node) error {
 
 func setFlag(f *pflag.Flag, v string) error {
 	if sv, ok := f.Value.(pflag.SliceValue); ok {
-		parts := strings.Split(v, ",")
-		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
+		// An empty variable (GRACEGUARD_RULES=) is an empty list, as
+		// "rules: []" is, not a file named "" ("open : no such file").
+		var parts []string
+		for part := range strings.SplitSeq(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				parts = append(parts, part)
+			}
 		}
 		if err := sv.Replace(parts); err != nil {
 			return err

@@ -139,3 +139,19 @@ func TestConfigWithEmptyDocumentsAfterIt(t *testing.T) {
 		t.Errorf("exit %d, stderr %q: want 0", code, stderr)
 	}
 }
+
+// An empty list variable is an empty list, as "rules: []" in the config
+// file is: GRACEGUARD_RULES= was a rule file named "", refused as
+// "rule file: open : no such file or directory", naming nothing.
+func TestAnEmptyListVariableIsAnEmptyList(t *testing.T) {
+	repoRoot(t)
+	const log = "testdata/openunison/sample.log"
+	want, _, _ := run(t, nil, "scan", "-q", log)
+	for _, v := range []string{"", " ", ", ,"} {
+		t.Setenv("GRACEGUARD_RULES", v)
+		stdout, stderr, code := run(t, nil, "scan", "-q", log)
+		if code != 0 || stdout != want {
+			t.Errorf("GRACEGUARD_RULES=%q: exit %d, stderr %q; want 0 and the built-in rules' alerts", v, code, stderr)
+		}
+	}
+}

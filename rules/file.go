@@ -221,7 +221,7 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 	}
 	before := len(p.problems)
 	var nameNode, testsKey *yaml.Node
-	hasSeverity := false
+	hasSeverity, throttleBad := false, false
 	p.eachKey(n, ruleKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
@@ -239,7 +239,9 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 		case "when", "throttle_key", "summary":
 			p.expr(&s, key, v)
 		case "throttle":
+			before := len(p.problems)
 			s.Throttle = p.duration(v, key)
+			throttleBad = len(p.problems) > before
 		case "enabled":
 			s.Enabled = p.boolean(v, key)
 		case "revoke":
@@ -251,6 +253,10 @@ func (p *fileParser) rule(n *yaml.Node) (Spec, bool) {
 		}
 	})
 	p.checkRule(n, nameNode, &s, hasSeverity)
+	if key := s.exprPos["throttle_key"].node; key != nil && s.Throttle == 0 && !throttleBad {
+		// The key only names what a throttle counts by: alone it did nothing.
+		p.add(key, "\"throttle_key\" has no effect without a \"throttle\" (a window such as 10m or 1h)")
+	}
 	if s.disables && testsKey != nil {
 		// The entry takes the rule out of the set, and its tests with it:
 		// they would pass without ever running.

@@ -113,6 +113,12 @@ func TestLoadYAMLErrors(t *testing.T) {
 		// without running.
 		{"tests of an entry that only disables", "rules:\n  - name: reuse-burst\n    enabled: false\n    tests:\n      - name: t\n        events: [{kind: grace_reuse, time: \"2026-11-23T10:00:00Z\"}]\n        expect: [{severity: low}]\n",
 			`test.yaml:4:5: rule "reuse-burst" only switches a rule off (enabled: false, no when), so its tests would never run`},
+		// A throttle_key names what a throttle counts by; alone it was
+		// taken and did nothing.
+		{"a throttle key without a throttle", "rules:\n  - name: a\n    severity: high\n    when: event.kind == \"login\"\n    throttle_key: event.user\n",
+			`test.yaml:5:19: "throttle_key" has no effect without a "throttle"`},
+		{"a throttle key with a zero throttle", "rules:\n  - name: a\n    severity: high\n    when: event.kind == \"login\"\n    throttle: 0s\n    throttle_key: event.user\n",
+			`test.yaml:6:19: "throttle_key" has no effect without a "throttle"`},
 		// Read as values, aliases were "must be a single value"; followed,
 		// a few lines of them would multiply a file's work many times.
 		{"an alias", "rules:\n  - name: a\n    severity: &s high\n    when: event.kind == \"login\"\n  - name: b\n    severity: *s\n    when: event.kind == \"login\"\n",

@@ -9,9 +9,10 @@
 // as if they were clients.
 //
 // It owns the join, the waiting it needs (an event waits a bounded window
-// of log time for its proxy record, and a record for its event; an event
-// whose join depends on a mapping not learned yet waits for it, bounded
-// too: learn.go), the learned mappings (or those Kubernetes gives:
+// of log time for its proxy record, and for the OpenUnison requests after
+// it that compete for the same records, and a record for its event; an
+// event whose join depends on a mapping not learned yet waits for it,
+// bounded too: learn.go), the learned mappings (or those Kubernetes gives:
 // Options.Upstreams, ProxyPeers, PeerOf) and the set of known proxies. It
 // must not judge: it sets Event.IP, Peer, Agent, Via, Attribution,
 // Candidates and DistinctFromPrev and leaves every verdict to correlate and
@@ -307,16 +308,16 @@ func (a *Attributor) noteRecord(ev *parser.Event) {
 }
 
 // Release appends to dst, in log time order, the events whose wait is
-// over: every proxy source has read Window past them (clock), or they
-// waited MaxWait (now), or too many wait. Before any proxy record is seen
-// nothing waits.
+// over: every proxy source and every OpenUnison log has read Window past
+// them (clock), or they waited MaxWait (now), or too many wait. Before any
+// proxy record is seen nothing waits.
 func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []parser.Event {
 	through := a.through(clock)
 	a.ouClock, a.ouOK = a.ouThrough(clock)
 	n := 0
 	for n < len(a.events) {
 		p := &a.events[n]
-		due := !a.expect || !IsToken(p.ev.Kind) || a.readPast(p, through, now) ||
+		due := !a.expect || !IsToken(p.ev.Kind) || a.readPast(p, through, now) && a.ouReadPast(&p.ev) ||
 			now.Sub(p.arrived) >= a.opt.MaxWait
 		evicted := false
 		if !due && len(a.events)-n > a.opt.MaxPending {
@@ -406,6 +407,19 @@ func (a *Attributor) readPast(p *pending, through, now time.Time) bool {
 	// refresh without its reuse (their lines may be read a poll apart).
 	_, twin := a.twins.get(&p.ev)
 	return twin
+}
+
+// ouReadPast reports whether every OpenUnison log has been read Window
+// past ev (as of this Release). A join weighs the requests that compete
+// for ev's records, those logged after ev among them: inOrder counts them,
+// the pair proof shares the records out among them. A proxy log read
+// ahead of OpenUnison's (a backlog read a file at a time) vouches for none
+// of them: judged without them, ev's records were left contested, every
+// later request that could be one of them ambiguous, and no pair proved.
+// A scan's one clock never lets that happen; this makes a watch's clocks
+// wait as it does.
+func (a *Attributor) ouReadPast(ev *parser.Event) bool {
+	return !a.ouOK || !a.ouClock.Before(ev.Time.Add(a.opt.Window))
 }
 
 // Flush releases everything: the end of the input.

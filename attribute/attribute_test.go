@@ -291,6 +291,65 @@ func TestRecordAfterItsEventWaits(t *testing.T) {
 	}
 }
 
+// A proxy's log read far ahead of OpenUnison's (a backlog read a file at a
+// time) does not settle a request's join while the OpenUnison requests
+// logged after it are unread: they compete for the same records. Each case
+// reads OpenUnison's log line by line behind the whole proxy log, and must
+// come to what reading both in time order (scan) does.
+func TestProxyLogReadAheadWaitsForOpenUnisonsLog(t *testing.T) {
+	t.Parallel()
+	opt := Options{ProxyPeers: map[string]netip.Addr{ngx1: ctl1}}
+	for _, tc := range []struct {
+		name   string
+		ou, px []parser.Event
+	}{
+		{
+			name: "two clients in one second, far apart: the second request tells the first's record",
+			ou:   cat([]parser.Event{ou(parser.KindTokenOK, 550*time.Millisecond, ouA, ctl1, "t1")}, reuse(687*time.Millisecond, ouA, ctl1, "t2")),
+			px: []parser.Event{nginx(ngx1, 550*time.Millisecond, alice, podA, 200, kubectlAgent),
+				nginx(ngx1, 687*time.Millisecond, thief, podA, 200, "curl/8.5.0")},
+		},
+		{
+			name: "a bot replaying 5 ms after the refresh: the pair proof",
+			ou:   cat([]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")}, reuse(105*time.Millisecond, ouA, ctl1, "t2")),
+			px: []parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent),
+				nginx(ngx1, 105*time.Millisecond, thief, podA, 200, "curl/8.5.0")},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := describeDistinct(run(New(opt), cat(tc.ou, tc.px)...))
+			a := New(opt)
+			for _, r := range tc.px {
+				a.Push(r, t0)
+			}
+			var out []parser.Event
+			for _, ev := range tc.ou {
+				a.Push(ev, t0)
+				behind := func(src string) time.Time {
+					if src == ouA {
+						return ev.Time
+					}
+					return t0.Add(time.Minute)
+				}
+				out = a.Release(out, behind, t0)
+			}
+			out = a.Flush(out)
+			if got := describeDistinct(out); !slices.Equal(got, want) {
+				t.Errorf("read behind the proxy log: %q\nin time order:          %q", got, want)
+			}
+		})
+	}
+}
+
+// describeDistinct is describe with each event's DistinctFromPrev.
+func describeDistinct(evs []parser.Event) []string {
+	out := describe(evs)
+	for i, ev := range slices.DeleteFunc(slices.Clone(evs), func(ev parser.Event) bool { return !IsToken(ev.Kind) }) {
+		out[i] += fmt.Sprintf(" distinct=%v", ev.DistinctFromPrev)
+	}
+	return out
+}
+
 // A quiet proxy log (Quiet) vouches for an event only once it has waited
 // Lag: the proxy writes the record of a request after OpenUnison's line, so
 // the record of the event just logged may still come; it is joined when it

@@ -73,8 +73,9 @@ func (p *pastEvents) all() []parser.Event { return p.evs[p.head:] }
 // consistent way of sharing the records out (nil when the search gave up
 // on that), which may be fewer than its candidates.
 func (a *Attributor) distinctFromPrev(g *parser.Event, idx int) ([]netip.Addr, bool) {
-	// An OpenUnison log read less far than the wait could still bring a
-	// request that competes for the same records.
+	// Let go by MaxWait or the cap before an OpenUnison log was read as
+	// far as the wait (ouReadPast), g may have a request still to come
+	// that competes for the same records.
 	if !a.ouOK || a.ouClock.Before(g.Time.Add(a.opt.Window)) {
 		return nil, false
 	}

@@ -174,7 +174,9 @@ func TestPairReasoning(t *testing.T) {
 	}
 }
 
-// The order the two OpenUnison logs are read in must not matter.
+// The order the two OpenUnison logs are read in must not matter: the reuse
+// waits for replica B's log to be read past it, and let go unread by
+// MaxWait it claims nothing.
 func TestPairReasoningWaitsForEveryOpenUnisonLog(t *testing.T) {
 	t.Parallel()
 	a := New(Options{ProxyPeers: map[string]netip.Addr{ngx1: ctl1}})
@@ -190,18 +192,18 @@ func TestPairReasoningWaitsForEveryOpenUnisonLog(t *testing.T) {
 		}
 		return t0.Add(10 * time.Second)
 	}
-	released := 0
-	for _, ev := range a.Release(nil, clock, t0) {
-		if ev.Kind != parser.KindGraceReuse {
-			continue
-		}
-		released++
-		if ev.DistinctFromPrev {
-			t.Errorf("distinct claimed while replica B's log may still hold a request for the same records: %+v", ev)
-		}
+	reuses := func(now time.Time) []parser.Event {
+		return slices.DeleteFunc(a.Release(nil, clock, now), func(ev parser.Event) bool { return ev.Kind != parser.KindGraceReuse })
 	}
-	if released != 1 {
-		t.Fatalf("%d grace reuses released, want 1", released)
+	if got := reuses(t0); len(got) != 0 {
+		t.Fatalf("released while replica B's log may still hold a request for the same records: %+v", got)
+	}
+	got := reuses(t0.Add(a.opt.MaxWait))
+	if len(got) != 1 {
+		t.Fatalf("%d grace reuses released after MaxWait, want 1", len(got))
+	}
+	if got[0].DistinctFromPrev {
+		t.Errorf("distinct claimed while replica B's log may still hold a request for the same records: %+v", got[0])
 	}
 }
 

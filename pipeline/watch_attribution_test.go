@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -182,4 +185,84 @@ func TestWatchCountsUnattributedReuses(t *testing.T) {
 	if n := h.count("reuse-ip-mismatch") + h.count("reuse-new-ip"); n != 0 {
 		t.Errorf("%d address alerts on unattributed reuses", n)
 	}
+}
+
+// A backlog of an OpenUnison replica's log and its ingress's, read from
+// the start: watch joins every request and alerts as scan does, whichever
+// log the follower reads ahead. In /var/log/containers openunison-… sorts
+// before traefik-… and after ingress-nginx-…; here the proxy's log is
+// named to sort either side. Busy seconds of nginx's whole-second times
+// leave many requests to be told apart by order alone, and some replays to
+// be alerted on the pair proof alone.
+func TestWatchCatchingUpBehindAProxyAgreesWithScan(t *testing.T) {
+	t.Parallel()
+	for _, proxy := range []string{"ingress-nginx.log", "zz-ingress-nginx.log"} {
+		t.Run(proxy, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			paths := []string{filepath.Join(dir, "openunison.log"), filepath.Join(dir, proxy)}
+			records := pairedBacklog(t, paths)
+			if _, alerts := scanAlerts(t, openInputs(t, paths)); pairProofs(alerts) == 0 {
+				t.Fatal("scan alerted no replay on the pair proof: the backlog tests nothing")
+			}
+			want := scanFiles(t, paths)
+			got := watchFiles(t, paths, records, WatchOptions{})
+			if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+				t.Fatalf("watch differs from scan: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
+					len(missing), len(want), len(extra), missing, extra)
+			}
+		})
+	}
+}
+
+// pairedBacklog writes one replica's log and its ingress-nginx's, dense
+// with token requests and replays, to paths, and returns their records.
+func pairedBacklog(t *testing.T, paths []string) int64 {
+	t.Helper()
+	var files []*os.File
+	for _, p := range paths {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	truth, px, err := loggen.WritePaired([]io.Writer{files[0]}, loggen.Config{Size: 128 << 10, Seed: 1, Users: 30, TokenShare: 0.5, ReplayShare: 0.2, Rate: 15},
+		loggen.Proxy{Format: loggen.ProxyNginx, Writers: []io.Writer{files[1]}, NoiseShare: -1})
+	for _, f := range files {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return truth.Records + px.Lines
+}
+
+// pairProofs counts the alerts only the pair proof could raise: a reuse
+// and its refresh both ambiguous (the refresh's address is still its
+// proxy's).
+func pairProofs(alerts []alert.Alert) int {
+	n := 0
+	for _, a := range alerts {
+		if a.Rule == "reuse-ip-mismatch" && a.Attribution == parser.AttrAmbiguous.String() && a.PrevIP == a.PrevPeer {
+			n++
+		}
+	}
+	return n
+}
+
+func openInputs(t *testing.T, paths []string) []Input {
+	t.Helper()
+	var in []Input
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		in = append(in, Input{Name: p, R: f})
+	}
+	return in
 }

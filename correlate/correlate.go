@@ -3,7 +3,11 @@
 // per OpenUnison session id the addresses seen. It turns each event into a
 // Context (the event plus the facts as they stood just before it) for the
 // rules to judge. It must not know about rule syntax, and it keeps every
-// history bounded by TTLs and caps, counting what it evicts.
+// history bounded by TTLs and caps, counting what it evicts. "Just before"
+// is by log time, whatever order the store learned events in: watchers
+// sharing a store learn each other's events late, so an address, a country
+// or a network first seen after an event is not among its facts though it
+// was learned first.
 //
 // One subtlety shapes the Correlator: OpenUnison logs a grace reuse as an
 // [AzSuccess] on the token endpoint followed by the [ExpiredRefreshTokenUsed]
@@ -112,7 +116,7 @@ type RefreshFact struct {
 // Facts are what the history knew just before an event.
 type Facts struct {
 	Prev      *RefreshFact // the user's most recent legitimate refresh at or before the event
-	UserIPs   []netip.Addr // distinct addresses the user was seen at within the IP TTL, most recent first
+	UserIPs   []netip.Addr // distinct addresses the user was seen at within the IP TTL, most recent first, first seen at or before the event
 	IPSeen    bool         // the event's address is among UserIPs
 	FirstSeen time.Time    // when the user was first seen (zero for a new user)
 	Reuses10m int          // grace reuses in the 10 minutes up to the event, this one included
@@ -125,8 +129,8 @@ type Facts struct {
 	ForeignReuses1h int
 	SessionIPs      []netip.Addr // addresses seen with the event's session id
 	SessionIP       bool         // the event's address is among SessionIPs
-	Countries       []string     // countries the user was seen in, most recent first
-	ASNs            []uint       // networks the user was seen on, most recent first
+	Countries       []string     // countries the user was seen in, most recent first, first seen at or before the event
+	ASNs            []uint       // networks the user was seen on, most recent first, first seen at or before the event
 }
 
 // Context is an event with the facts it is judged by.

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -267,8 +268,32 @@ type userState struct {
 // userMore is what a user has only once a reuse or a place was learned.
 type userMore struct {
 	reuses    ring[reuseFact]
-	countries []string // most recently seen first
-	asns      []uint   // most recently seen first
+	countries []seenPlace[string] // most recently seen first
+	asns      []seenPlace[uint]   // most recently seen first
+}
+
+// seenPlace is a country or a network seen for a user, and when it was
+// first seen (Unix ns; unknownFirst for one restored from a checkpoint
+// that did not keep it): the facts of an event leave out what was first
+// seen after it, learned first though it may have been (userFacts).
+type seenPlace[T comparable] struct {
+	v     T
+	first int64
+}
+
+// unknownFirst is the first sight of a place a checkpoint did not date:
+// before any event, as it was taken to be before first sights were kept.
+const unknownFirst = math.MinInt64
+
+// placesAt are the places first seen at or before at (Unix ns), in order.
+func placesAt[T comparable](s []seenPlace[T], at int64) []T {
+	var out []T
+	for _, p := range s {
+		if p.first <= at {
+			out = append(out, p.v)
+		}
+	}
+	return out
 }
 
 func (u *userState) extra() *userMore {
@@ -390,18 +415,27 @@ func (m *Memory) userFacts(u *userState, obs *Observation) Facts {
 		}
 		return old
 	})
-	if len(u.ips) > 0 {
-		f.UserIPs = make([]netip.Addr, len(u.ips))
-		for i, s := range u.ips {
-			f.UserIPs[i] = s.addr
-			if s.addr == obs.IP {
-				f.IPSeen = true
-			}
+	// An address first seen after the event is left out though learned
+	// already: watchers sharing a store learn out of log order, and a
+	// replay judged after its thief's next refresh was learned would
+	// otherwise find the thief's address known.
+	at := instantOf(obs.Time)
+	for i := range u.ips {
+		s := &u.ips[i]
+		if at.before(s.first(0)) {
+			continue
+		}
+		if f.UserIPs == nil {
+			f.UserIPs = make([]netip.Addr, 0, len(u.ips)-i)
+		}
+		f.UserIPs = append(f.UserIPs, s.addr)
+		if s.addr == obs.IP {
+			f.IPSeen = true
 		}
 	}
 	if mo := u.more; mo != nil {
-		f.Countries = slices.Clone(mo.countries)
-		f.ASNs = slices.Clone(mo.asns)
+		at := obs.Time.UnixNano()
+		f.Countries, f.ASNs = placesAt(mo.countries, at), placesAt(mo.asns, at)
 		for i := range mo.reuses.len() {
 			r := mo.reuses.newest(i)
 			if d := obs.Time.Sub(r.time); d >= 0 && d <= time.Hour {
@@ -583,24 +617,28 @@ func (r *ring[T]) newest(i int) T { return *r.at(i) }
 func (m *Memory) learnPlace(u *userState, obs *Observation) {
 	if obs.Country != "" {
 		mo := u.extra()
-		mo.countries = moveToFront(mo.countries, obs.Country, m.limits.MaxPlaces)
+		mo.countries = moveToFront(mo.countries, obs.Country, obs.Time.UnixNano(), m.limits.MaxPlaces)
 	}
 	if obs.ASN != 0 {
 		mo := u.extra()
-		mo.asns = moveToFront(mo.asns, obs.ASN, m.limits.MaxPlaces)
+		mo.asns = moveToFront(mo.asns, obs.ASN, obs.Time.UnixNano(), m.limits.MaxPlaces)
 	}
 }
 
-func moveToFront[T comparable](s []T, v T, max int) []T {
-	if i := slices.Index(s, v); i >= 0 {
+// moveToFront puts v first, seen at at (Unix ns): its first sight is the
+// earliest by log time, whatever order it was learned in.
+func moveToFront[T comparable](s []seenPlace[T], v T, at int64, max int) []seenPlace[T] {
+	if i := slices.IndexFunc(s, func(p seenPlace[T]) bool { return p.v == v }); i >= 0 {
+		p := s[i]
+		p.first = min(p.first, at)
 		copy(s[1:i+1], s[:i])
-		s[0] = v
+		s[0] = p
 		return s
 	}
 	if len(s) >= max {
 		s = s[:max-1]
 	}
-	return slices.Insert(s, 0, v)
+	return slices.Insert(s, 0, seenPlace[T]{v: v, first: at})
 }
 
 // learnIP keeps the user's addresses in order of when each was last seen,
@@ -613,9 +651,14 @@ func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) {
 	}
 	if len(u.ips) > 0 && u.ips[0].addr == obs.IP {
 		// The usual refresh, from the address seen last: it stays first
-		// (last only grows), and only its last time may change.
-		if p := &u.ips[0]; p.last(0).before(t) {
+		// (last only grows), and only its times may change (its first
+		// sight, learned out of order).
+		p := &u.ips[0]
+		if p.last(0).before(t) {
 			p.lastSec, p.lastNsec = t.sec, t.nsec
+		}
+		if t.before(p.first(0)) {
+			p.firstSec, p.firstNsec = t.sec, t.nsec
 		}
 		return
 	}
@@ -624,6 +667,9 @@ func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) {
 		s = u.ips[i]
 		if s.last(0).before(t) {
 			s.lastSec, s.lastNsec = t.sec, t.nsec
+		}
+		if t.before(s.first(0)) {
+			s.firstSec, s.firstNsec = t.sec, t.nsec
 		}
 		if s.last(0).before(u.ips[i-1].last(0)) {
 			// Still in place (last only grows, so nothing after it is

@@ -43,6 +43,11 @@ import (
 //	h2:u:<user>:x      sorted set: grace reuses by time
 //	h2:u:<user>:y      sorted set: the reuses from another client than their rotating refresh
 //	h2:u:<user>:c, :a  sorted sets: countries and networks by last time seen
+//	h2:u:<user>:fi, :fc, :fa  sorted sets: the members of :i, :c and :a by first time seen,
+//	                   which a reuse's facts leave out when after it (another watcher wrote
+//	                   them first); kept with those members, trimmed and dropped with them.
+//	                   A member without one (written by a version before it) reads as seen
+//	                   before any event
 //	h2:ra              sorted set: "address|user" → the user's latest refresh from the address,
 //	                   the most recent maxMovesIndexed, for the moves (takeover_redis.go)
 //	h2:rx              sorted set: ra's pairs, every score 0, read by address (ZRANGEBYLEX)

@@ -75,7 +75,7 @@ local touched, cuts = {}, {}
 
 local function dropKeys(m)
   local u = prefix .. 'u:' .. m
-  redis.call('DEL', u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':y', u .. ':c', u .. ':a')
+  redis.call('DEL', u .. ':m', u .. ':r', u .. ':i', u .. ':x', u .. ':y', u .. ':c', u .. ':a', u .. ':fi', u .. ':fc', u .. ':fa')
 end
 
 local function dropUser(m)
@@ -86,9 +86,13 @@ local function dropUser(m)
   if touched[m] then cuts[m] = 'drop' end
 end
 
+-- The first sights go with them, and so do those of what was seen both
+-- before and since: what is left reads as seen before any event (as keys
+-- older than the first sights do), where the memory store's history, begun
+-- again at from, would have it first seen since.
 local function dropBefore(m, from)
   local u, before = prefix .. 'u:' .. m, '(' .. from
-  for _, k in ipairs({':r', ':i', ':c', ':a'}) do redis.call('ZREMRANGEBYSCORE', u .. k, '-inf', before) end
+  for _, k in ipairs({':r', ':i', ':c', ':a', ':fi', ':fc', ':fa'}) do redis.call('ZREMRANGEBYSCORE', u .. k, '-inf', before) end
 end
 
 -- applyCuts makes a gate's group's writes, now applied, lose what the
@@ -253,7 +257,8 @@ end
 local function loadUser(member)
   local u = prefix .. 'u:' .. member
   local U = {member = member, meta = u .. ':m', refreshes = u .. ':r', ips = u .. ':i', reuses = u .. ':x',
-    foreign = u .. ':y', countries = u .. ':c', asns = u .. ':a'}
+    foreign = u .. ':y', countries = u .. ':c', asns = u .. ':a',
+    firstIPs = u .. ':fi', firstCountries = u .. ':fc', firstASNs = u .. ':fa'}
   U.lastS = redis.call('ZSCORE', users, member)
   U.firstS = redis.call('ZSCORE', firsts, member)
   return U
@@ -270,6 +275,36 @@ local function sessionAddrs(shash)
   return redis.call('ZRANGE', prefix .. 's:' .. shash, 0, -1)
 end
 
+-- seenBy lists key's members, most recently seen first, but those first
+-- seen after tstr by firsts: watchers sharing the history learn out of log
+-- order, and a replay judged after another watcher wrote its thief's next
+-- refresh must not find the thief's address, country or network known. A
+-- member with no first sight (written before first sights were kept, or by
+-- a watcher of that version) counts as seen before.
+local function seenBy(key, firsts, tstr)
+  local all = redis.call('ZREVRANGE', key, 0, -1)
+  if #all == 0 then return all end
+  local later = redis.call('ZRANGEBYSCORE', firsts, '(' .. tstr, '+inf')
+  if #later == 0 then return all end
+  local skip, out = {}, {}
+  for _, m in ipairs(later) do skip[m] = true end
+  for _, m in ipairs(all) do
+    if not skip[m] then out[#out + 1] = m end
+  end
+  return out
+end
+
+-- zremAll removes members from key, a thousand at a time (unpack's limit).
+local function zremAll(key, members)
+  for i = 1, #members, 1000 do redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members))) end
+end
+
+-- forget removes members from a user's key and its first sights.
+local function forget(key, firsts, members)
+  zremAll(key, members)
+  zremAll(firsts, members)
+end
+
 -- facts are what the user's history says just before an event.
 local function facts(U, action, t, tstr, shash, name, isForeign)
   local known = name ~= '' and action == REUSE and redis.call('ZSCORE', U.reuses, name) ~= false
@@ -277,8 +312,9 @@ local function facts(U, action, t, tstr, shash, name, isForeign)
   if U.firstS and redis.call('EXISTS', U.refreshes, U.ips, U.reuses) > 0 then firstSeen = U.firstS end
   local prev, prevTime = prevRefresh(U, tstr)
   if not prev or t - tonumber(prevTime) > refreshTTL then prev, prevTime = '', '' end
-  local gone = redis.call('ZREMRANGEBYSCORE', U.ips, '-inf', '(' .. fmt(t - ipTTL))
-  ev[4] = ev[4] + gone
+  local gone = redis.call('ZRANGEBYSCORE', U.ips, '-inf', '(' .. fmt(t - ipTTL))
+  if #gone > 0 then forget(U.ips, U.firstIPs, gone) end
+  ev[4] = ev[4] + #gone
   local r10 = redis.call('ZCOUNT', U.reuses, fmt(t - 600000000), tstr)
   local r1h = redis.call('ZCOUNT', U.reuses, fmt(t - 3600000000), tstr)
   local f1h = redis.call('ZCOUNT', U.foreign, fmt(t - 3600000000), tstr)
@@ -286,13 +322,17 @@ local function facts(U, action, t, tstr, shash, name, isForeign)
     r10, r1h = r10 + 1, r1h + 1
     if isForeign then f1h = f1h + 1 end
   end
-  return {prev, prevTime, firstSeen, r10, r1h, redis.call('ZREVRANGE', U.ips, 0, -1),
-    redis.call('ZREVRANGE', U.countries, 0, -1), redis.call('ZREVRANGE', U.asns, 0, -1), sessionAddrs(shash), f1h}
+  return {prev, prevTime, firstSeen, r10, r1h, seenBy(U.ips, U.firstIPs, tstr),
+    seenBy(U.countries, U.firstCountries, tstr), seenBy(U.asns, U.firstASNs, tstr), sessionAddrs(shash), f1h}
 end
 
-local function place(key, tstr, value)
+-- place learns a country or a network: its last sight in key, its first
+-- in firsts, which loses what key does.
+local function place(key, firsts, tstr, value)
   redis.call('ZADD', key, 'GT', tstr, value)
-  redis.call('ZREMRANGEBYRANK', key, 0, keepPlaces)
+  redis.call('ZADD', firsts, 'LT', tstr, value)
+  local over = redis.call('ZRANGE', key, 0, keepPlaces)
+  if #over > 0 then forget(key, firsts, over) end
 end
 
 -- learnSession adds ip to its session's addresses: the first sessionCap
@@ -346,16 +386,20 @@ local function apply(base)
 
   if action == REFRESH or action == LOGIN then
     if ip ~= '' then
+      redis.call('ZADD', U.firstIPs, 'LT', tstr, ip)
       if redis.call('ZADD', U.ips, 'GT', tstr, ip) > 0 then
         local over = redis.call('ZCARD', U.ips) - maxIPs
         if over > 0 then
-          redis.call('ZPOPMIN', U.ips, fmt(over))
+          local popped = redis.call('ZPOPMIN', U.ips, fmt(over))
+          local gone = {}
+          for i = 1, #popped, 2 do gone[#gone + 1] = popped[i] end
+          zremAll(U.firstIPs, gone)
           ev[3] = ev[3] + over
         end
       end
     end
-    if country ~= '' then place(U.countries, tstr, country) end
-    if asn ~= '0' then place(U.asns, tstr, asn) end
+    if country ~= '' then place(U.countries, U.firstCountries, tstr, country) end
+    if asn ~= '0' then place(U.asns, U.firstASNs, tstr, asn) end
   end
   if action == REFRESH then
     redis.call('ZADD', U.refreshes, tstr, name .. '|' .. ip .. '|' .. session .. client)

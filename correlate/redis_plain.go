@@ -13,10 +13,11 @@ import (
 // converted both ways), more than the same writes sent as plain commands,
 // so these go as plain commands, pipelined with the script calls (in an
 // order queueBatch explains) and grouped per key: one ZADD per user's
-// refreshes, addresses and places, and per session. Every write is one the
-// script makes the same way (ZADD GT for latest times, NX for a session's
-// first sight; trims by rank), and applying the same event twice changes
-// nothing, so the order inside a group does not matter. What the plain
+// refreshes, addresses and places (and their first sights), and per
+// session. Every write is one the script makes the same way (ZADD GT for
+// latest times, LT for first sights, NX for a session's first sight; trims
+// by rank), and applying the same event twice changes nothing, so the order
+// inside a group does not matter. What the plain
 // commands cannot keep is the script's: the users set and first seen times
 // by the gate of the call before the group; the sessions cap, the group's
 // moves (the index and its by-address view, kept in step by one call), and
@@ -55,7 +56,9 @@ type plainUser struct {
 	index                int // in order, from 1
 	first, last          int64
 	refreshes            scored // every refresh, in log order
-	ips, countries, asns scored
+	ips, countries, asns scored // by last sight
+	// the same by first sight, which a reuse's facts are filtered by
+	firstIPs, firstCountries, firstASNs scored
 }
 
 // plainSession is a session's addresses by first sight, and when it was
@@ -132,12 +135,16 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 	if obs.IP.IsValid() {
 		ip = obs.IP.String()
 		u.ips.keep(ip, t, true)
+		u.firstIPs.keep(ip, t, false)
 	}
 	if obs.Country != "" {
 		u.countries.keep(obs.Country, t, true)
+		u.firstCountries.keep(obs.Country, t, false)
 	}
 	if obs.ASN != 0 {
-		u.asns.keep(strconv.FormatUint(uint64(obs.ASN), 10), t, true)
+		asn := strconv.FormatUint(uint64(obs.ASN), 10)
+		u.asns.keep(asn, t, true)
+		u.firstASNs.keep(asn, t, false)
 	}
 	if obs.Action == Refresh {
 		u.refreshes = append(u.refreshes, struct {
@@ -246,7 +253,16 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainRep
 }
 
 // queue adds a user's writes to q, and returns the reply of its
-// addresses' trim (nil for none).
+// addresses' trim (nil for none). The first sights (":fi", ":fc", ":fa")
+// keep the members of the key they date and lose those its trim removed,
+// which a pipeline cannot name: they are intersected with the key
+// (ZINTERSTORE, MIN: a first sight is never after the last), so an address
+// evicted and seen again later is first seen then, as in the memory store.
+// Not inside one group, whose sights of an address are written at once: one
+// the memory store evicted (at the cap) and saw again within the group
+// keeps its earlier first sight, which only a reuse logged between the two
+// and learned after the group tells (it finds the address known, as before
+// first sights were kept).
 func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string) (ipsTrimmed *redis.Cmd) {
 	l := r.limits
 	if len(u.refreshes) > 0 {
@@ -254,16 +270,20 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string)
 		q.trim(ctx, k+":r", 0, -(l.MaxRefreshes + 1), false)
 	}
 	if len(u.ips) > 0 {
+		q.zadd(ctx, k+":fi", "LT", u.firstIPs)
 		q.zadd(ctx, k+":i", "GT", u.ips)
 		ipsTrimmed = q.trim(ctx, k+":i", 0, -(l.MaxIPsPerUser + 1), true)
+		q.intersect(ctx, k+":fi", k+":i")
 	}
 	for _, p := range [...]struct {
-		key    string
-		places scored
-	}{{k + ":c", u.countries}, {k + ":a", u.asns}} {
+		key, firstKey  string
+		places, firsts scored
+	}{{k + ":c", k + ":fc", u.countries, u.firstCountries}, {k + ":a", k + ":fa", u.asns, u.firstASNs}} {
 		if len(p.places) > 0 {
+			q.zadd(ctx, p.firstKey, "LT", p.firsts)
 			q.zadd(ctx, p.key, "GT", p.places)
 			q.trim(ctx, p.key, 0, -(l.MaxPlaces + 1), false)
+			q.intersect(ctx, p.firstKey, p.key)
 		}
 	}
 	return ipsTrimmed

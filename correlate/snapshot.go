@@ -27,6 +27,11 @@ type UserSnapshot struct {
 	ForeignReuses []bool
 	Countries     []string
 	ASNs          []uint
+	// CountriesFirst and ASNsFirst are, index by index, when each of
+	// Countries and ASNs was first seen; shorter (older checkpoints):
+	// before any event still to be judged.
+	CountriesFirst []time.Time
+	ASNsFirst      []time.Time
 }
 
 // SeenIP is an address seen for a user.
@@ -68,7 +73,8 @@ func (m *Memory) userSnapshot(u *userState) UserSnapshot {
 		us.Refreshes = append(us.Refreshes, m.refreshOut(u.refreshes.at(i)))
 	}
 	if mo := u.more; mo != nil {
-		us.Countries, us.ASNs = mo.countries, mo.asns
+		us.Countries, us.CountriesFirst = placesOut(mo.countries)
+		us.ASNs, us.ASNsFirst = placesOut(mo.asns)
 		for i := mo.reuses.len() - 1; i >= 0; i-- {
 			r := mo.reuses.newest(i)
 			us.Reuses = append(us.Reuses, r.time)
@@ -234,8 +240,8 @@ func (m *Memory) addUser(us UserSnapshot) {
 	u := userState{id: m.ownID(us.ID), firstSeen: m.zones.stamp(us.FirstSeen), lastSeen: m.zones.stamp(us.LastSeen)}
 	if len(us.Countries) > 0 || len(us.ASNs) > 0 || len(us.Reuses) > 0 {
 		mo := u.extra()
-		mo.countries = us.Countries[:min(len(us.Countries), m.limits.MaxPlaces)]
-		mo.asns = us.ASNs[:min(len(us.ASNs), m.limits.MaxPlaces)]
+		mo.countries = placesIn(us.Countries, us.CountriesFirst, m.limits.MaxPlaces)
+		mo.asns = placesIn(us.ASNs, us.ASNsFirst, m.limits.MaxPlaces)
 		for i, t := range us.Reuses {
 			mo.reuses.push(reuseFact{time: t, foreign: i < len(us.ForeignReuses) && us.ForeignReuses[i]}, m.limits.MaxReuses, &m.reuseSpares)
 		}
@@ -258,6 +264,38 @@ func (m *Memory) addUser(us UserSnapshot) {
 		m.users.removeOldest()
 	}
 	m.users.add(h, u)
+}
+
+// placesOut are a user's places as a snapshot keeps them, and their first
+// sights.
+func placesOut[T comparable](s []seenPlace[T]) ([]T, []time.Time) {
+	if len(s) == 0 {
+		return nil, nil
+	}
+	vs, firsts := make([]T, len(s)), make([]time.Time, len(s))
+	for i, p := range s {
+		vs[i] = p.v
+		if p.first != unknownFirst {
+			firsts[i] = time.Unix(0, p.first).UTC()
+		}
+	}
+	return vs, firsts
+}
+
+// placesIn are a snapshot's places, at most max; one with no first sight
+// (a zero time, or past firsts) was seen before any event to be judged.
+func placesIn[T comparable](vs []T, firsts []time.Time, max int) []seenPlace[T] {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]seenPlace[T], min(len(vs), max))
+	for i := range out {
+		out[i] = seenPlace[T]{v: vs[i], first: unknownFirst}
+		if i < len(firsts) && !firsts[i].IsZero() {
+			out[i].first = firsts[i].UnixNano()
+		}
+	}
+	return out
 }
 
 // Local returns the store itself: all of a Memory store's history is local,

@@ -90,3 +90,43 @@ func TestSharedRefreshLearnedWhileRedisWasDownIsWrittenBack(t *testing.T) {
 		t.Fatalf("alerts %+v: want the replay judged against the refresh pod-a learned while Redis was down", b.alerts)
 	}
 }
+
+// The thief's next refresh, logged on pod-a after the replay pod-b logged,
+// reaches the shared store while pod-b's watcher holds the replay for the
+// settle time: the replay is still judged against the history as it stood
+// then, in which the thief's address was never seen.
+func TestSharedThiefsNextRefreshDoesNotHideTheNewAddress(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	a := newSharedHarness(t, srv.URL(0), "a", time.Second)
+	b := newSharedHarness(t, srv.URL(0), "b", 3*time.Second)
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	defer client.Close()
+	a.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa"))
+	b.send("pod-b", reuseLines("10:00:00,010", "192.0.2.99", "fb"))
+	b.idle("pod-b")
+	a.send("pod-a", refreshLine("10:00:00,500", "192.0.2.99", "fc"))
+	a.idle("pod-a")
+	testsync.WaitFor(t, "pod-a's watcher to write the thief's refresh", func() bool {
+		keys, _ := client.Keys(context.Background(), "graceguard:h2:u:*:i").Result()
+		for _, k := range keys {
+			if client.ZScore(context.Background(), k, "192.0.2.99").Err() == nil {
+				return true
+			}
+		}
+		return false
+	})
+	if b.count("reuse-ip-mismatch") != 0 {
+		t.Fatal("the replay was judged before the thief's refresh reached the store: nothing tested")
+	}
+	testsync.WaitFor(t, "the replay's alerts", func() bool { return b.count("reuse-ip-mismatch") == 1 })
+	if n := b.count("reuse-new-ip"); n != 1 {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		t.Fatalf("%d reuse-new-ip alerts (all: %+v), want the replay's address new to the user", n, b.alerts)
+	}
+}

@@ -63,7 +63,7 @@ local dropsKey, sdropsKey, dropped = prefix .. 'drops', prefix .. 'sdrops', 0
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
 local maxMoves = tonumber(ARGV[11])
-local keepPlaces, keepRefreshRank, keepReuses = fmt(-(maxPlaces + 1)), fmt(-(maxRefreshes + 1)), fmt(-(maxReuses + 1))
+local keepRefreshRank, keepReuses = fmt(-(maxRefreshes + 1)), fmt(-(maxReuses + 1))
 local sessionKeep = fmt(sessionCap)
 -- evictions: users, users expired, addresses, addresses expired, sessions,
 -- session addresses, the moves index's pairs
@@ -72,6 +72,11 @@ local ev = {0, 0, 0, 0, 0, 0, 0}
 -- touched and cuts are the gate's: the group's users whose touches it went
 -- through, and what their writes, still to come, must lose ('drop': all).
 local touched, cuts = {}, {}
+
+-- zremAll removes members from key, a thousand at a time (unpack's limit).
+local function zremAll(key, members)
+  for i = 1, #members, 1000 do redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members))) end
+end
 
 local function dropKeys(m)
   local u = prefix .. 'u:' .. m
@@ -119,16 +124,19 @@ local function applyCuts()
   redis.call('DEL', cutKey)
 end
 
--- unpackMembers reads "<length>:<member>..." (any bytes in a member).
+-- unpackMembers reads "<length>:<member><kinds>..." (any bytes in a
+-- member; kinds a digit, see trimSights), and returns the members and
+-- their kinds.
 local function unpackMembers(s)
-  local out, pos = {}, 1
+  local out, kinds, pos = {}, {}, 1
   while pos <= #s do
     local colon = string.find(s, ':', pos, true)
     local len = tonumber(string.sub(s, pos, colon - 1))
     out[#out + 1] = string.sub(s, colon + 1, colon + len)
-    pos = colon + len + 1
+    kinds[#kinds + 1] = string.byte(s, colon + len + 1) - 48
+    pos = colon + len + 2
   end
-  return out
+  return out, kinds
 end
 
 -- movedSince says whether the count at key moved since the gate's mark
@@ -167,6 +175,39 @@ local function dropOrphans()
     local hs = {}
     for h in string.gmatch(afterSessions, '%d+') do hs[#hs + 1] = h end
     eachMissing(sessions, hs, function(h) redis.call('DEL', prefix .. 's:' .. h) end)
+  end
+end
+
+-- trimSight keeps key, a user's sights by last time, at cap, the least
+-- recently seen going, and its first sights (firsts) with the same
+-- members; returns how many went.
+local function trimSight(key, firsts, cap)
+  local over = redis.call('ZCARD', key) - cap
+  if over <= 0 then return 0 end
+  local popped = redis.call('ZPOPMIN', key, fmt(over))
+  local gone = {}
+  for i = 1, #popped, 2 do gone[#gone + 1] = popped[i] end
+  zremAll(firsts, gone)
+  return over
+end
+
+-- trimSights keeps the caps of the sights the plain group this call
+-- follows wrote: its users' addresses (kinds 1), countries (2) and
+-- networks (4). The group cannot: a trim by rank does not say what it
+-- removed, which the first sights must lose too (or an address evicted and
+-- seen again would keep its first sight from before), and the group's
+-- writes cannot branch on the count.
+local function trimSights()
+  if afterUsers == '' then return end
+  local members, kinds = unpackMembers(afterUsers)
+  for i, m in ipairs(members) do
+    local k = kinds[i]
+    if k > 0 then
+      local u = prefix .. 'u:' .. m
+      if k % 2 == 1 then ev[3] = ev[3] + trimSight(u .. ':i', u .. ':fi', maxIPs) end
+      if k % 4 >= 2 then trimSight(u .. ':c', u .. ':fc', maxPlaces) end
+      if k >= 4 then trimSight(u .. ':a', u .. ':fa', maxPlaces) end
+    end
   end
 end
 
@@ -294,11 +335,6 @@ local function seenBy(key, firsts, tstr)
   return out
 end
 
--- zremAll removes members from key, a thousand at a time (unpack's limit).
-local function zremAll(key, members)
-  for i = 1, #members, 1000 do redis.call('ZREM', key, unpack(members, i, math.min(i + 999, #members))) end
-end
-
 -- forget removes members from a user's key and its first sights.
 local function forget(key, firsts, members)
   zremAll(key, members)
@@ -331,8 +367,7 @@ end
 local function place(key, firsts, tstr, value)
   redis.call('ZADD', key, 'GT', tstr, value)
   redis.call('ZADD', firsts, 'LT', tstr, value)
-  local over = redis.call('ZRANGE', key, 0, keepPlaces)
-  if #over > 0 then forget(key, firsts, over) end
+  trimSight(key, firsts, maxPlaces)
 end
 
 -- learnSession adds ip to its session's addresses: the first sessionCap
@@ -387,16 +422,7 @@ local function apply(base)
   if action == REFRESH or action == LOGIN then
     if ip ~= '' then
       redis.call('ZADD', U.firstIPs, 'LT', tstr, ip)
-      if redis.call('ZADD', U.ips, 'GT', tstr, ip) > 0 then
-        local over = redis.call('ZCARD', U.ips) - maxIPs
-        if over > 0 then
-          local popped = redis.call('ZPOPMIN', U.ips, fmt(over))
-          local gone = {}
-          for i = 1, #popped, 2 do gone[#gone + 1] = popped[i] end
-          zremAll(U.firstIPs, gone)
-          ev[3] = ev[3] + over
-        end
-      end
+      if redis.call('ZADD', U.ips, 'GT', tstr, ip) > 0 then ev[3] = ev[3] + trimSight(U.ips, U.firstIPs, maxIPs) end
     end
     if country ~= '' then place(U.countries, U.firstCountries, tstr, country) end
     if asn ~= '0' then place(U.asns, U.firstASNs, tstr, asn) end
@@ -529,6 +555,7 @@ end
 
 applyCuts()
 dropOrphans()
+trimSights()
 addMoves()
 -- The groups' sessions are written by plain commands: keep their cap here,
 -- whichever call comes next.

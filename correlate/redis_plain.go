@@ -187,7 +187,7 @@ func refreshMember(obs Observation, ip string) string {
 
 // plainReplies are the replies of a group's trims that count evictions.
 type plainReplies struct {
-	ips, sessionIPs []*redis.Cmd
+	sessionIPs []*redis.Cmd
 }
 
 // callArgs are the arguments of a script call: the events of run, then,
@@ -230,9 +230,7 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainReplies {
 	var out plainReplies
 	for _, u := range g.order {
-		if c := u.queue(ctx, r, q, r.hist+"u:"+u.member); c != nil {
-			out.ips = append(out.ips, c)
-		}
+		u.queue(ctx, r, q, r.hist+"u:"+u.member)
 	}
 	if len(g.sessOrd) > 0 {
 		index := make(scored, 0, len(g.sessOrd))
@@ -252,41 +250,42 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainRep
 	return out
 }
 
-// queue adds a user's writes to q, and returns the reply of its
-// addresses' trim (nil for none). The first sights (":fi", ":fc", ":fa")
-// keep the members of the key they date and lose those its trim removed,
-// which a pipeline cannot name: they are intersected with the key
-// (ZINTERSTORE, MIN: a first sight is never after the last), so an address
-// evicted and seen again later is first seen then, as in the memory store.
-// Not inside one group, whose sights of an address are written at once: one
-// the memory store evicted (at the cap) and saw again within the group
-// keeps its earlier first sight, which only a reuse logged between the two
-// and learned after the group tells (it finds the address known, as before
-// first sights were kept).
-func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string) (ipsTrimmed *redis.Cmd) {
-	l := r.limits
+// queue adds a user's writes to q. Its sights (addresses, countries,
+// networks) are written by last time seen and by first (":fi", ":fc",
+// ":fa"), and left over their caps: the script call after the group trims
+// both (trimSights in redis.lua), as a trim by rank here would not say
+// which members the first sights must lose.
+func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string) {
 	if len(u.refreshes) > 0 {
 		q.zadd(ctx, k+":r", "", u.refreshes)
-		q.trim(ctx, k+":r", 0, -(l.MaxRefreshes + 1), false)
-	}
-	if len(u.ips) > 0 {
-		q.zadd(ctx, k+":fi", "LT", u.firstIPs)
-		q.zadd(ctx, k+":i", "GT", u.ips)
-		ipsTrimmed = q.trim(ctx, k+":i", 0, -(l.MaxIPsPerUser + 1), true)
-		q.intersect(ctx, k+":fi", k+":i")
+		q.trim(ctx, k+":r", 0, -(r.limits.MaxRefreshes + 1), false)
 	}
 	for _, p := range [...]struct {
-		key, firstKey  string
-		places, firsts scored
-	}{{k + ":c", k + ":fc", u.countries, u.firstCountries}, {k + ":a", k + ":fa", u.asns, u.firstASNs}} {
-		if len(p.places) > 0 {
-			q.zadd(ctx, p.firstKey, "LT", p.firsts)
-			q.zadd(ctx, p.key, "GT", p.places)
-			q.trim(ctx, p.key, 0, -(l.MaxPlaces + 1), false)
-			q.intersect(ctx, p.firstKey, p.key)
+		key, firstKey string
+		last, first   scored
+	}{{k + ":i", k + ":fi", u.ips, u.firstIPs}, {k + ":c", k + ":fc", u.countries, u.firstCountries}, {k + ":a", k + ":fa", u.asns, u.firstASNs}} {
+		if len(p.last) > 0 {
+			q.zadd(ctx, p.firstKey, "LT", p.first)
+			q.zadd(ctx, p.key, "GT", p.last)
 		}
 	}
-	return ipsTrimmed
+}
+
+// sightKinds says which of its sights a user's writes in the group left
+// for the script call after it to trim (trimSights in redis.lua): 1 its
+// addresses, 2 its countries, 4 its networks, as a digit.
+func (u *plainUser) sightKinds() byte {
+	k := byte('0')
+	if len(u.ips) > 0 {
+		k++
+	}
+	if len(u.countries) > 0 {
+		k += 2
+	}
+	if len(u.asns) > 0 {
+		k += 4
+	}
+	return k
 }
 
 // appendAfter appends what the script call that follows the group does
@@ -304,11 +303,11 @@ func (g *plainGroup) appendAfter(args []any) []any {
 	}
 	n := 0
 	for _, u := range g.order {
-		n += len(u.member) + 8
+		n += len(u.member) + 9
 	}
 	b := make([]byte, 0, n)
 	for _, u := range g.order {
-		b = append(append(strconv.AppendInt(b, int64(len(u.member)), 10), ':'), u.member...)
+		b = append(append(append(strconv.AppendInt(b, int64(len(u.member)), 10), ':'), u.member...), u.sightKinds())
 	}
 	hashes := make([]byte, 0, 21*len(g.sessOrd))
 	for _, s := range g.sessOrd {
@@ -323,10 +322,6 @@ func (g *plainGroup) appendAfter(args []any) []any {
 
 // count adds the evictions the group's trims made to the store's stats.
 func (p plainReplies) count(r *Redis) {
-	for _, c := range p.ips {
-		n, _ := c.Int64()
-		r.stats.ipsEvicted.Add(n)
-	}
 	for _, c := range p.sessionIPs {
 		n, _ := c.Int64()
 		r.stats.sessionIPsCapped.Add(n)

@@ -22,9 +22,6 @@ type batchQueue interface {
 	// trim queues ZREMRANGEBYRANK key lo hi; its reply (how many it
 	// removed) is read when counted, else only checked for an error.
 	trim(ctx context.Context, key string, lo, hi int, counted bool) *redis.Cmd
-	// intersect queues ZINTERSTORE key 2 key with AGGREGATE MIN: key keeps
-	// the members with holds, its reply only checked for an error.
-	intersect(ctx context.Context, key, with string)
 }
 
 // pipeQueue queues in a go-redis pipeline.
@@ -38,10 +35,6 @@ func (q pipeQueue) evalSha(ctx context.Context, args []any) *redis.Cmd {
 
 func (q pipeQueue) zadd(ctx context.Context, key, flag string, s scored) {
 	q.pipe.Do(ctx, s.zadd(key, flag)...)
-}
-
-func (q pipeQueue) intersect(ctx context.Context, key, with string) {
-	q.pipe.Do(ctx, "ZINTERSTORE", key, 2, key, with, "AGGREGATE", "MIN")
 }
 
 func (q pipeQueue) trim(ctx context.Context, key string, lo, hi int, _ bool) *redis.Cmd {
@@ -104,10 +97,4 @@ func (q *wireQueue) trim(ctx context.Context, key string, lo, hi int, counted bo
 		q.sinks = append(q.sinks, nil)
 	}
 	return cmd
-}
-
-func (q *wireQueue) intersect(_ context.Context, key, with string) {
-	q.buf = appendBulk(appendBulk(appendArray(q.buf, 7), "ZINTERSTORE"), key)
-	q.buf = appendBulk(appendBulk(appendBulk(appendBulk(appendBulk(q.buf, "2"), key), with), "AGGREGATE"), "MIN")
-	q.sinks = append(q.sinks, nil)
 }

@@ -322,15 +322,19 @@ end
 -- refresh must not find the thief's address, country or network known. A
 -- member with no first sight (written before first sights were kept, or by
 -- a watcher of that version) counts as seen before.
-local function seenBy(key, firsts, tstr)
-  local all = redis.call('ZREVRANGE', key, 0, -1)
-  if #all == 0 then return all end
-  local later = redis.call('ZRANGEBYSCORE', firsts, '(' .. tstr, '+inf')
-  if #later == 0 then return all end
-  local skip, out = {}, {}
-  for _, m in ipairs(later) do skip[m] = true end
-  for _, m in ipairs(all) do
-    if not skip[m] then out[#out + 1] = m end
+local function seenBy(key, firsts, t, tstr)
+  local all = redis.call('ZREVRANGE', key, 0, -1, 'WITHSCORES')
+  local out = {}
+  -- none seen after t (events learned in order): none first seen after it,
+  -- and firsts is not read
+  if #all == 0 or tonumber(all[2]) <= t then
+    for i = 1, #all, 2 do out[#out + 1] = all[i] end
+    return out
+  end
+  local skip = {}
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', firsts, '(' .. tstr, '+inf')) do skip[m] = true end
+  for i = 1, #all, 2 do
+    if not skip[all[i]] then out[#out + 1] = all[i] end
   end
   return out
 end
@@ -358,8 +362,8 @@ local function facts(U, action, t, tstr, shash, name, isForeign)
     r10, r1h = r10 + 1, r1h + 1
     if isForeign then f1h = f1h + 1 end
   end
-  return {prev, prevTime, firstSeen, r10, r1h, seenBy(U.ips, U.firstIPs, tstr),
-    seenBy(U.countries, U.firstCountries, tstr), seenBy(U.asns, U.firstASNs, tstr), sessionAddrs(shash), f1h}
+  return {prev, prevTime, firstSeen, r10, r1h, seenBy(U.ips, U.firstIPs, t, tstr),
+    seenBy(U.countries, U.firstCountries, t, tstr), seenBy(U.asns, U.firstASNs, t, tstr), sessionAddrs(shash), f1h}
 end
 
 -- place learns a country or a network: its last sight in key, its first

@@ -117,6 +117,25 @@ func proxyTimes(p *ProxyRecord, f *proxyFields, str func([]byte) string, col fun
 	return nil
 }
 
+// ProxyLineTime is the logged time of a proxy's access line to any
+// service (Event.Time, were it a token request's), for the clock of the
+// log it was read from: a proxy's other requests show how far its log has
+// been written as its token requests do, and an ingress carries a
+// cluster's traffic, of which token requests are a sliver. ok is false for
+// a line that is no access line (the controller's klog lines) or whose
+// time does not parse.
+func ProxyLineTime(line []byte, loc *time.Location) (time.Time, bool) {
+	var f proxyFields
+	if !scanProxy(line, &f) || f.time == nil {
+		return time.Time{}, false
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, _, err := parseProxyTime(string(f.time), loc)
+	return t.UTC(), err == nil
+}
+
 // parseProxyTime reads the time formats proxies write: CLF's
 // "26/Nov/2026:09:00:04 +0000", RFC 3339 with or without a fraction
 // (Envoy's START_TIME, $time_iso8601, Traefik's StartUTC), and nginx's

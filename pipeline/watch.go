@@ -677,7 +677,35 @@ func (w *Watcher) pushLines(ctx context.Context, s *stream, data []byte, off int
 		adv := min(n+1, len(data))
 		data, off = data[adv:], off+int64(adv)
 	}
+	if s.proxy {
+		return lines, w.proxyLineRead(ctx, s)
+	}
 	return lines, nil
+}
+
+// proxyLineRead hands on the proxy log's last line read, which the
+// assembler holds for continuation lines a proxy's log never has: a token
+// record's event waited for the proxy's next line. Then the log's clock
+// moves to that line's time, whatever its request: an ingress carries the
+// whole cluster's traffic, token requests a sliver of it, and with the
+// clock moved by token records alone every replay waited attribution's
+// MaxWait on a busy cluster, its proxy log long read past it.
+func (w *Watcher) proxyLineRead(ctx context.Context, s *stream) error {
+	rec, ok := s.asm.Flush(false)
+	if !ok {
+		return nil
+	}
+	if err := w.record(ctx, s, rec); err != nil {
+		return err
+	}
+	// Not w.newest, OpenUnison's clock: the proxy's node may run ahead.
+	if t, ok := parser.ProxyLineTime(rec.Text, w.opt.Location); ok && t.After(s.watermark) {
+		s.watermark = t
+		if w.attr.Waiting() {
+			return w.releaseAttributed(ctx)
+		}
+	}
+	return nil
 }
 
 // endLines notes that a batch was read: where the stream ends, and its

@@ -83,6 +83,10 @@ func FuzzProxyLine(f *testing.F) {
 		if ev.IP != p.Client || p.Duration < 0 || !p.End.Equal(p.Start.Add(p.Duration)) || p.Precision <= 0 {
 			t.Fatalf("record %+v, event IP %v", p, ev.IP)
 		}
+		// The log's clock reads a token request's line as its event does.
+		if at, ok := ProxyLineTime(line, nil); err == nil && (!ok || !at.Equal(ev.Time)) {
+			t.Fatalf("ProxyLineTime %v %v, the event's time %v", at, ok, ev.Time)
+		}
 		if !strings.HasSuffix(p.Path, "/token") && !strings.Contains(string(line), `\`) {
 			t.Fatalf("path %q is no token endpoint", p.Path)
 		}

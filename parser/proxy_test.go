@@ -269,3 +269,33 @@ func TestParseCLFTime(t *testing.T) {
 		}
 	}
 }
+
+// Every format's access line to another service tells the log's clock as
+// a token request's line would: the same time, where the format logs it.
+func TestProxyLineTimeOfOtherRequests(t *testing.T) {
+	t.Parallel()
+	for _, tt := range proxyLines {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := Parse([]byte(tt.line), nil)
+			if err != nil || ev.Kind != KindProxy {
+				t.Skipf("not a token request's line (%v)", err)
+			}
+			other := strings.ReplaceAll(tt.line, "/auth/idp/k8sIdp/token", "/api/v1/namespaces/default/pods")
+			if ClassifyLine([]byte(other)) != KindOther {
+				t.Fatalf("%q is still a token request's", other)
+			}
+			if at, ok := ProxyLineTime([]byte(other), nil); !ok || !at.Equal(ev.Time) {
+				t.Errorf("ProxyLineTime = %v, %v; want %v", at, ok, ev.Time)
+			}
+		})
+	}
+	for _, line := range []string{
+		`I1126 09:00:04.000000       7 controller.go:214] "Backend successfully reloaded"`,
+		`203.0.113.9 - - [26/Nov/2026:25:00:04 +0000] "GET / HTTP/2.0" 200 1 "-" "-" 1 0.001 [a] [] 10.1.80.10:8443 1 0.001 200 x`,
+		"",
+	} {
+		if at, ok := ProxyLineTime([]byte(line), nil); ok {
+			t.Errorf("ProxyLineTime(%q) = %v: want no time", line, at)
+		}
+	}
+}

@@ -111,6 +111,11 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	if line := ruleErrorsLine(sum); line != "" {
 		fmt.Fprintln(o.io.errOut, "graceguard: note:", line)
 	}
+	if o.format == "json" && len(tl.Entries) == 0 {
+		// The text says so on stdout; no JSON line says it, and a user
+		// misspelt must not look like a clean history.
+		fmt.Fprintf(o.io.errOut, "graceguard: note: no refresh, reuse, refusal or login of %s in the logs\n", o.user)
+	}
 	if o.format == "json" && tl.Dropped > 0 {
 		// The text says so on its first line; JSON lines have no place for it.
 		fmt.Fprintf(o.io.errOut, "graceguard: note: %s earlier %s of %s dropped: a timeline keeps the latest %s\n",

@@ -130,6 +130,7 @@ func TestTimelineSaysWhatItCannotShow(t *testing.T) {
 	}{
 		{"rule errors, text", []string{"timeline", "--rules", failing, "botvictim0", lifecycle}, "graceguard: note: rule errors "},
 		{"rule errors, json", []string{"timeline", "--format", "json", "--rules", failing, "botvictim0", lifecycle}, "careless "},
+		{"no such user, json", []string{"timeline", "--format", "json", "uid=nosuchuser", lifecycle}, "graceguard: note: no refresh, reuse, refusal or login of uid=nosuchuser in the logs"},
 		{"dropped entries, json", []string{"timeline", "--format", "json", "svc", long}, "graceguard: note: 3 earlier entries of svc dropped: a timeline keeps the latest 100,000"},
 	}
 	for _, tc := range tests {

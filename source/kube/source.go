@@ -334,11 +334,12 @@ func (s *Source) forgetUnknown(ctx context.Context) {
 }
 
 // watch applies the pod watch's events until it ends, and returns the
-// newest resource version seen.
+// newest resource version seen. The streams its events start run under
+// ctx, not under the one watch request's deadline: they outlive it.
 func (s *Source) watch(ctx context.Context, rv string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.opt.WatchTimeout+time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, s.opt.WatchTimeout+time.Minute)
 	defer cancel()
-	body, err := s.api.watchPods(ctx, rv, s.opt.WatchTimeout)
+	body, err := s.api.watchPods(wctx, rv, s.opt.WatchTimeout)
 	if err != nil {
 		return rv, err
 	}

@@ -455,3 +455,21 @@ func TestRefusedLogsAreNotReady(t *testing.T) {
 	testsync.WaitFor(t, "the log read", func() bool { return len(r.c.data(path)) == 1 })
 	testsync.WaitFor(t, "ready again", func() bool { return r.src.NotReady() == "" })
 }
+
+// A stream started for a pod a watch brought goes on after that watch
+// ends: it is the Source's, not the one watch request's (it was cancelled
+// with the watch, every WatchTimeout at most, and never started again).
+func TestStreamOutlivesItsWatch(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	r := start(t, srv, Options{Container: container})
+	testsync.WaitFor(t, "ready", r.src.Ready)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.Log(ns, "ou-a", container, t0, "a")
+	path := ns + "/ou-a/" + container
+	testsync.WaitFor(t, "ou-a's first line", func() bool { return len(r.c.data(path)) == 1 })
+	srv.ExpireWatches(false)
+	testsync.WaitFor(t, "the relist", func() bool { return strings.Contains(r.log.String(), "listing the pods again") })
+	srv.Log(ns, "ou-a", container, t0.Add(time.Second), "b")
+	testsync.WaitFor(t, "ou-a's line after its watch ended", func() bool { return len(r.c.data(path)) == 2 })
+}

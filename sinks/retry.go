@@ -47,8 +47,14 @@ func classify(err error) (v verdict, wait time.Duration) {
 	switch {
 	case errors.As(err, &perm):
 		return giveUp, 0
-	case errors.As(err, &rl):
+	case errors.As(err, &rl) && rl.RetryAfter > 0:
 		return retryAfter, rl.RetryAfter
+	case errors.As(err, &rl):
+		// "Retry-After: 0", or an HTTP date already past (the server's
+		// clock behind ours): waiting exactly that would ask again at
+		// once, and again, while the limit holds. Backed off, as a 429
+		// without Retry-After is.
+		return retryLater, 0
 	case errors.As(err, &status) && status.SinkWide:
 		return retryLater, 0
 	case errors.As(err, &status):

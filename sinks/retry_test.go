@@ -26,6 +26,7 @@ func TestClassify(t *testing.T) {
 		wait time.Duration
 	}{
 		{"slack 429", &slack.RateLimitedError{RetryAfter: 30 * time.Second}, retryAfter, 30 * time.Second},
+		{"slack 429 with Retry-After 0 or a date past backs off", &slack.RateLimitedError{}, retryLater, 0},
 		{"429 with Retry-After", &statusError{Code: 429, RetryAfter: 7 * time.Second}, retryAfter, 7 * time.Second},
 		{"429 without Retry-After backs off", &statusError{Code: 429}, retryLater, 0},
 		{"500", &statusError{Code: 500}, retryLater, 0},

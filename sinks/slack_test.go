@@ -490,3 +490,22 @@ func TestSlackMessageForTheResponder(t *testing.T) {
 		}
 	}
 }
+
+// A 429 whose Retry-After is an HTTP date already past (the server's clock
+// behind ours) backs off: it read as "Retry-After: 0", and the bot asked
+// again at once, over and over, while the limit held.
+func TestSlackWebAPIRetryAfterDatePast(t *testing.T) {
+	t.Parallel()
+	srv := newSlackServer(t)
+	srv.answer = func(int) (int, http.Header, string) {
+		return 429, http.Header{"Retry-After": {time.Now().Add(-time.Minute).UTC().Format(http.TimeFormat)}}, ""
+	}
+	s, err := newSlack(SlackOptions{Token: testToken, Channel: "#secops", APIURL: srv.URL + "/api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Send(context.Background(), replayGroup())
+	if v, wait := classify(err); v != retryLater || wait != 0 {
+		t.Errorf("classified %v %v (%v), want a backoff", v, wait, err)
+	}
+}

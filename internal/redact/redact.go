@@ -162,7 +162,12 @@ func secrets(raw string, public []string) []string {
 			if j := strings.Index(userinfo, "://"); j >= 0 {
 				userinfo = userinfo[j+len("://"):]
 			}
-			_, p, _ := strings.Cut(userinfo, ":")
+			// The password, or a user name alone (often a token: URL masks
+			// the whole userinfo alike).
+			name, p, hasPassword := strings.Cut(userinfo, ":")
+			if !hasPassword {
+				p = name
+			}
 			out = append(out, p)
 		}
 		if _, q, ok := strings.Cut(raw, "?"); ok {

@@ -73,6 +73,11 @@ func TestError(t *testing.T) {
 			httpErr("http://127.0.0.1:1/auth?token=a%2Fb%20c%22d"), syscall.ECONNREFUSED},
 		{"unparsable with password", "http://u:hunter2@127.0.0.1:bad/auth", []string{"hunter2"},
 			httpErr("http://u:hunter2@127.0.0.1:bad/auth"), nil},
+		{"unparsable with a lone user name, quoted apart", "http://ghp_t0k3n@127.0.0.1:bad/auth", []string{"ghp_t0k3n"},
+			func() error {
+				_, err := url.Parse("http://ghp_t0k3n@127.0.0.1:bad/auth")
+				return fmt.Errorf("redis at %q: %w", "ghp_t0k3n@127.0.0.1:bad", err)
+			}, nil},
 		{"dial with a lone user name", "http://ghp_t0k3n@127.0.0.1:1/auth", []string{"ghp_t0k3n", base64.StdEncoding.EncodeToString([]byte("ghp_t0k3n:"))},
 			func() error {
 				return fmt.Errorf("basic %s: %w", base64.StdEncoding.EncodeToString([]byte("ghp_t0k3n:")), httpErr("http://ghp_t0k3n@127.0.0.1:1/auth")())

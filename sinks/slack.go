@@ -308,22 +308,23 @@ func (s *Slack) postWebhook(ctx context.Context, text string, blocks []slack.Blo
 }
 
 // webhookSinkError reads an incoming webhook's 400 answer: Slack sends its
-// error code as the body, and 400 carries codes about the hook's team or
-// service (no_team, no_service_id, team_disabled, user_not_found) as well
-// as the message's (invalid_payload, no_text, …). Only the message's are
-// final for that message; a body that is no Slack code keeps HTTP's
-// meaning.
+// error code as the body, and 400 carries codes about the hook's team,
+// service or user as well as the message's (invalid_payload, no_text,
+// missing_text_or_fallback_or_attachments, …). Only the named sink-wide
+// codes are retried like an outage; any other 400 stays final for its
+// message, as HTTP means it. The two mistakes are not alike: a sink error
+// taken for the message's dead-letters that one alert, a message's taken
+// for the sink's would hold the queue behind it for max_age.
 func webhookSinkError(body []byte) bool {
-	code := string(bytes.TrimSpace(body))
-	if code == "" || code == "invalid_payload" || slackMessageErrors[code] {
-		return false
-	}
-	for _, c := range code {
-		if (c < 'a' || c > 'z') && c != '_' {
-			return false
-		}
-	}
-	return true
+	return slackWebhookSinkErrors[string(bytes.TrimSpace(body))]
+}
+
+// slackWebhookSinkErrors are the incoming-webhook codes that fail every
+// message alike until the hook, its team or its user is fixed.
+var slackWebhookSinkErrors = map[string]bool{
+	"no_team": true, "team_disabled": true, "no_service": true, "no_service_id": true,
+	"user_not_found": true, "channel_not_found": true, "channel_is_archived": true,
+	"action_prohibited": true, "posting_to_general_channel_denied": true, "invalid_token": true,
 }
 
 // webhookOK reads an incoming webhook's success answer: Slack's "ok", or

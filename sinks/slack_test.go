@@ -242,6 +242,9 @@ func TestSlackIncomingWebhook(t *testing.T) {
 		{name: "team disabled: every message alike", status: 400, body: "team_disabled", want: retryLater, wantErr: "team_disabled"},
 		{name: "hook's user gone", status: 400, body: "user_not_found\n", want: retryLater, wantErr: "user_not_found"},
 		{name: "compatible server's 400 page", status: 400, body: "<html>Bad Request</html>", want: giveUp, wantErr: "HTTP 400"},
+		// A code nobody listed is the message's: retried, it would hold
+		// every alert behind it for max_age.
+		{name: "message without text or attachments", status: 400, body: "missing_text_or_fallback_or_attachments", want: giveUp, wantErr: "missing_text"},
 		{name: "revoked hook", status: 403, body: "invalid_token", want: retryLater, wantErr: "invalid_token"},
 		{name: "archived channel", status: 410, body: "channel_is_archived", want: retryLater, wantErr: "channel_is_archived"},
 		{name: "malformed 200 (a captive portal)", status: 200, body: "<html>please log in</html>", want: retryLater, wantErr: "unexpected answer"},

@@ -48,6 +48,7 @@ type Server struct {
 	logCut    int  // bumped by CutLogs: open log streams break
 	cutAbrupt bool // how they break
 	denyLogs  bool // DenyLogs: log requests get 403, as without get on pods/log
+	denyGet   bool // DenyGetPod: a get of one pod gets 403, as with list and watch only
 	watchGen  int  // bumped by ExpireWatches: open watches end
 	errEvent  bool // 410 as an ERROR event rather than an HTTP status
 	logReqs   []url.Values
@@ -529,12 +530,26 @@ func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// DenyGetPod makes a get of one pod fail with 403 Forbidden (deny) or
+// answer again, as an API server does for a role with list and watch on
+// pods but not get.
+func (s *Server) DenyGetPod(deny bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denyGet = deny
+}
+
 // handlePod answers a get of one pod.
 func (s *Server) handlePod(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("ns"), r.PathValue("name")
 	s.mu.Lock()
 	p, ok := s.viewLocked()[ns+"/"+name]
+	denied := s.denyGet
 	s.mu.Unlock()
+	if denied {
+		writeStatus(w, http.StatusForbidden, "Forbidden", `pods "`+name+`" is forbidden: User "system:serviceaccount:graceguard:graceguard" cannot get resource "pods" in API group "" in the namespace "`+ns+`"`)
+		return
+	}
 	if !ok {
 		writeStatus(w, http.StatusNotFound, "NotFound", fmt.Sprintf("pods %q not found", name))
 		return

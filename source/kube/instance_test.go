@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -88,7 +89,21 @@ func byID(c *collector, id string) []string {
 // cursor rather than never again.
 func TestRotatedLogIsReadOnAfterTrustAfter(t *testing.T) {
 	t.Parallel()
+	for _, getPod := range []bool{true, false} {
+		t.Run(fmt.Sprintf("get pod %v", getPod), func(t *testing.T) {
+			t.Parallel()
+			testRotatedLogIsReadOn(t, getPod)
+		})
+	}
+}
+
+// testRotatedLogIsReadOn: with get on pods, the fresh read of the pod
+// vouches for the instance after TrustAfter; without it (a role with list
+// and watch only), the pod watch does after three times as long, or the
+// rotated log would be refused for ever.
+func testRotatedLogIsReadOn(t *testing.T, getPod bool) {
 	srv := kubefake.New(t)
+	srv.DenyGetPod(!getPod)
 	srv.AddPod(ns, "ou-a", labels, container)
 	srv.Log(ns, "ou-a", container, t0, "before the rotation")
 	r := start(t, srv, Options{Container: container, TrustAfter: 200 * time.Millisecond})
@@ -108,6 +123,9 @@ func TestRotatedLogIsReadOnAfterTrustAfter(t *testing.T) {
 	}
 	if log := r.log.String(); !strings.Contains(log, "not this instance's") || !strings.Contains(log, "taking its log as rotated") {
 		t.Errorf("the refusal and the trust are not in the log:\n%s", log)
+	}
+	if log := r.log.String(); strings.Contains(log, "could not be read to tell a rotated log") == getPod {
+		t.Errorf("get on pods %v, and the log's word on it is wrong:\n%s", getPod, log)
 	}
 	checkStreams(t, r.c.all())
 }

@@ -213,13 +213,25 @@ func (st *stream) doubt(err error) {
 // then the log was rotated rather than the container restarted (a
 // kubelet reports a restart within seconds). Its lines from before the
 // rotation and after the cursor are lost; refusing it for good would lose
-// all the rest.
+// all the rest. Where the pod cannot be read (a role without get on pods,
+// the API failing), the pod watch's word stands after three times as
+// long: a watch lagging a restart that long is far rarer than a rotation,
+// and without it a rotated log would be refused for ever.
 func (st *stream) trust(mode logMode, fresh bool) bool {
-	if st.doubted.IsZero() || !fresh || mode != modeFollow || time.Since(st.doubted) < st.src.opt.TrustAfter {
+	if st.doubted.IsZero() || mode != modeFollow {
+		return false
+	}
+	doubt, after := time.Since(st.doubted), st.src.opt.TrustAfter
+	switch {
+	case fresh && doubt >= after:
+	case !fresh && doubt >= 3*after:
+		st.log.Warn("the pod could not be read to tell a rotated log from a restarted container; going by the pod watch",
+			"needs", "get on pods in namespace "+st.src.opt.Namespace, "doubted_for", doubt.Round(time.Millisecond))
+	default:
 		return false
 	}
 	st.log.Warn("the pod's status still says this instance runs: taking its log as rotated, the lines it lost are lost",
-		"cursor", st.pos.String(), "doubted_for", time.Since(st.doubted).Round(time.Millisecond))
+		"cursor", st.pos.String(), "doubted_for", doubt.Round(time.Millisecond))
 	return true
 }
 

@@ -64,12 +64,7 @@ func checkEnums(text string) []error {
 	}
 	v := &enumVisitor{}
 	ast.Walk(&tree.Node, v)
-	src := file.NewSource(text)
-	errs := make([]error, len(v.errs))
-	for i, e := range v.errs {
-		errs[i] = e.Bind(src)
-	}
-	return errs
+	return bindAll(v.errs, text)
 }
 
 type enumVisitor struct {

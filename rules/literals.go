@@ -32,9 +32,15 @@ var literalChecks = map[string][]func(string) error{
 func checkLiterals(tree ast.Node, text string) []error {
 	v := &literalVisitor{}
 	ast.Walk(&tree, v)
+	return bindAll(v.errs, text)
+}
+
+// bindAll binds a visitor's errors to the expression's text, so that
+// each is placed in the rule file as expr's own errors are.
+func bindAll(found []*file.Error, text string) []error {
 	src := file.NewSource(text)
-	errs := make([]error, len(v.errs))
-	for i, e := range v.errs {
+	errs := make([]error, len(found))
+	for i, e := range found {
 		errs[i] = e.Bind(src)
 	}
 	return errs

@@ -98,7 +98,22 @@ type Observation struct {
 	Agent       string
 	Attribution parser.Attribution
 	Peer        netip.Addr // what OpenUnison logged, when attribution ran
+	// sightsKnown says which of the event's address, country and network
+	// the memory store held for the user already, first seen at or before
+	// the event: Failover's local store notes it before the shared store
+	// learns the event, whose first sight of them was then written before
+	// (or is missing, which reads as seen before) and need not be again.
+	sightsKnown sightBits
 }
+
+// sightBits name an event's sights: its address, country and network.
+type sightBits uint8
+
+const (
+	sightIP sightBits = 1 << iota
+	sightCountry
+	sightASN
+)
 
 // RefreshFact is a legitimate refresh remembered for a user.
 type RefreshFact struct {

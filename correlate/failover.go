@@ -160,7 +160,9 @@ const maxWriteBack = 100_000
 // Apply implements Store.
 func (f *Failover) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	f.waitBatches() // after the batches started before it, in Redis too
-	local, _ := f.local.Apply(ctx, obs)
+	// obs learns what the local store held already (sightsKnown): the
+	// shared store need not write those first sights again.
+	local := f.local.applyKeyed(&obs, 0)
 	if !f.up.Load() || !f.wroteBack(ctx) {
 		f.keep(obs)
 		return local, nil
@@ -195,8 +197,8 @@ func (f *Failover) ApplyBatch(ctx context.Context, batch []Observation, facts []
 // ApplyBatch would do it; a batch sent before a failure of one before it
 // was known is judged as failed too (its facts may miss the failed one's).
 func (f *Failover) StartBatch(ctx context.Context, batch []Observation, facts []Facts) (wait func()) {
-	for i, obs := range batch {
-		facts[i], _ = f.local.Apply(ctx, obs)
+	for i := range batch {
+		facts[i] = f.local.applyKeyed(&batch[i], 0)
 	}
 	shared := make([]Facts, len(batch))
 	var ok bool

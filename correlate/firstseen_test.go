@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/graceguard/graceguard/internal/redistest"
 )
 
 // Watchers sharing a store learn events out of log order: a replay held for
@@ -292,5 +296,51 @@ func TestMemorySnapshotKeepsPlacesFirstSights(t *testing.T) {
 		if !slices.Equal(f.Countries, c.countries) || !slices.Equal(f.ASNs, c.asns) {
 			t.Errorf("%s checkpoint: countries %v networks %v, want %v %v", c.name, f.Countries, f.ASNs, c.countries, c.asns)
 		}
+	}
+}
+
+// A watcher's refreshes from an address its local store held already
+// (Failover) write no first sight of it again: a catch-up's repeats cost
+// Redis only their last sights. Safe, because what the first write put
+// there stays, and a first sight missing reads as seen before: here the
+// key is emptied behind the store's back, and the address is still known.
+func TestFailoverWritesAFirstSightOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	store := newTestFailover(t, srv)
+	u := UserID{IdP: "k8sIdp", DN: "uid=repeat,o=T"}
+	home := netip.MustParseAddr("198.51.100.23")
+	// Named by their place in a log, as a watcher's are: those go to Redis
+	// as plain commands.
+	refresh := func(at time.Time) Observation {
+		return Observation{User: u, Time: at, IP: home, Country: "FR", ASN: 64500, Action: Refresh, Source: "8:1", Offset: at.Unix()}
+	}
+	if err := store.ApplyBatch(ctx, []Observation{refresh(t0)}, make([]Facts, 1)); err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(failoverOptions(t, srv))
+	defer admin.Close()
+	key := "graceguard:h2:u:" + member(u)
+	for _, k := range []string{":fi", ":fc", ":fa"} {
+		if n := admin.ZCard(ctx, key+k).Val(); n != 1 {
+			t.Fatalf("%s holds %d first sights after the first refresh, want 1", k, n)
+		}
+	}
+	admin.Del(ctx, key+":fi", key+":fc", key+":fa")
+	batch := []Observation{refresh(t0.Add(time.Minute)), refresh(t0.Add(2 * time.Minute))}
+	if err := store.ApplyBatch(ctx, batch, make([]Facts, len(batch))); err != nil {
+		t.Fatal(err)
+	}
+	if n := admin.Exists(ctx, key+":fi", key+":fc", key+":fa").Val(); n != 0 {
+		t.Errorf("%d first-sight keys written again for sights the local store held", n)
+	}
+	reuse := Observation{User: u, Time: t0.Add(3 * time.Minute), IP: home, Country: "FR", ASN: 64500, Action: Reuse, NeedFacts: true}
+	f, err := store.Apply(ctx, reuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.IPSeen || !slices.Contains(f.Countries, "FR") || !slices.Contains(f.ASNs, 64500) {
+		t.Errorf("facts %+v: the home address, country and network must read as known", f)
 	}
 }

@@ -341,7 +341,7 @@ func (m *Memory) applyKeyed(obs *Observation, key uint64) Facts {
 		f = m.userFacts(u, obs)
 		f.SessionIPs, f.SessionIP = m.sessionFacts(obs)
 	}
-	m.learn(u, obs)
+	obs.sightsKnown = m.learn(u, obs)
 	return f
 }
 
@@ -508,7 +508,7 @@ func (m *Memory) sessionFacts(obs *Observation) ([]netip.Addr, bool) {
 
 func hasSession(id string) bool { return id != "" && id != "null" }
 
-func (m *Memory) learn(u *userState, obs *Observation) {
+func (m *Memory) learn(u *userState, obs *Observation) (known sightBits) {
 	t := m.zones.stamp(obs.Time)
 	if u.lastSeen.before(t) {
 		u.lastSeen = t
@@ -519,17 +519,16 @@ func (m *Memory) learn(u *userState, obs *Observation) {
 	switch obs.Action {
 	case Refresh:
 		u.refreshes.push(m.newRefreshFact(u, t, obs.IP, obs.Peer, obs.Session, obs.Agent, obs.Attribution), m.limits.MaxRefreshes, &m.refreshSpares)
-		m.learnIP(u, obs, t)
-		m.learnPlace(u, obs)
+		known = m.learnIP(u, obs, t) | m.learnPlace(u, obs)
 		m.learnSession(obs)
 	case Login:
-		m.learnIP(u, obs, t)
-		m.learnPlace(u, obs)
+		known = m.learnIP(u, obs, t) | m.learnPlace(u, obs)
 		m.learnSession(obs)
 	case Reuse:
 		u.extra().reuses.push(reuseFact{time: obs.Time, foreign: m.foreignReuse(u, obs)}, m.limits.MaxReuses, &m.reuseSpares)
 		m.learnSession(obs)
 	}
+	return known
 }
 
 // ring keeps the newest values up to a cap, overwriting the oldest: the
@@ -614,40 +613,49 @@ func (r *ring[T]) newest(i int) T { return *r.at(i) }
 
 // learnPlace remembers the country and network of a legitimate refresh or
 // login, most recent first, dropping the least recent past MaxPlaces.
-func (m *Memory) learnPlace(u *userState, obs *Observation) {
+// It reports which of them it held, first seen at or before the event.
+func (m *Memory) learnPlace(u *userState, obs *Observation) (known sightBits) {
+	var held bool
 	if obs.Country != "" {
 		mo := u.extra()
-		mo.countries = moveToFront(mo.countries, obs.Country, obs.Time.UnixNano(), m.limits.MaxPlaces)
+		if mo.countries, held = moveToFront(mo.countries, obs.Country, obs.Time.UnixNano(), m.limits.MaxPlaces); held {
+			known |= sightCountry
+		}
 	}
 	if obs.ASN != 0 {
 		mo := u.extra()
-		mo.asns = moveToFront(mo.asns, obs.ASN, obs.Time.UnixNano(), m.limits.MaxPlaces)
+		if mo.asns, held = moveToFront(mo.asns, obs.ASN, obs.Time.UnixNano(), m.limits.MaxPlaces); held {
+			known |= sightASN
+		}
 	}
+	return known
 }
 
 // moveToFront puts v first, seen at at (Unix ns): its first sight is the
-// earliest by log time, whatever order it was learned in.
-func moveToFront[T comparable](s []seenPlace[T], v T, at int64, max int) []seenPlace[T] {
+// earliest by log time, whatever order it was learned in. held says v was
+// there, first seen at or before at.
+func moveToFront[T comparable](s []seenPlace[T], v T, at int64, max int) (_ []seenPlace[T], held bool) {
 	if i := slices.IndexFunc(s, func(p seenPlace[T]) bool { return p.v == v }); i >= 0 {
 		p := s[i]
+		held = p.first <= at
 		p.first = min(p.first, at)
 		copy(s[1:i+1], s[:i])
 		s[0] = p
-		return s
+		return s, held
 	}
 	if len(s) >= max {
 		s = s[:max-1]
 	}
-	return slices.Insert(s, 0, seenPlace[T]{v: v, first: at})
+	return slices.Insert(s, 0, seenPlace[T]{v: v, first: at}), false
 }
 
 // learnIP keeps the user's addresses in order of when each was last seen,
 // by log time, so events learned out of order (replicas read at different
 // speeds) leave the same history as in order; past the cap the least
 // recently seen goes, which may be the one just learned.
-func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) {
+func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) (known sightBits) {
 	if !obs.IP.IsValid() {
-		return
+		return 0
 	}
 	if len(u.ips) > 0 && u.ips[0].addr == obs.IP {
 		// The usual refresh, from the address seen last: it stays first
@@ -659,8 +667,9 @@ func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) {
 		}
 		if t.before(p.first(0)) {
 			p.firstSec, p.firstNsec = t.sec, t.nsec
+			return 0
 		}
-		return
+		return sightIP
 	}
 	s := newSeenIP(obs.IP, t)
 	if i := slices.IndexFunc(u.ips, func(x seenIP) bool { return x.addr == obs.IP }); i >= 0 {
@@ -670,12 +679,14 @@ func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) {
 		}
 		if t.before(s.first(0)) {
 			s.firstSec, s.firstNsec = t.sec, t.nsec
+		} else {
+			known = sightIP
 		}
 		if s.last(0).before(u.ips[i-1].last(0)) {
 			// Still in place (last only grows, so nothing after it is
 			// newer).
 			u.ips[i] = s
-			return
+			return known
 		}
 		u.ips = slices.Delete(u.ips, i, i+1)
 	}
@@ -692,6 +703,7 @@ func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) {
 		u.ips = u.ips[:m.limits.MaxIPsPerUser]
 		m.stats.IPsEvicted++
 	}
+	return known
 }
 
 func (m *Memory) learnSession(obs *Observation) {

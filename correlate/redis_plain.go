@@ -132,19 +132,27 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 		g.touches = append(g.touches, touch{u.index, t, t})
 	}
 	ip := ""
+	// A sight the local store held already (Failover) had its first sight
+	// written then: only the last is.
 	if obs.IP.IsValid() {
 		ip = obs.IP.String()
 		u.ips.keep(ip, t, true)
-		u.firstIPs.keep(ip, t, false)
+		if obs.sightsKnown&sightIP == 0 {
+			u.firstIPs.keep(ip, t, false)
+		}
 	}
 	if obs.Country != "" {
 		u.countries.keep(obs.Country, t, true)
-		u.firstCountries.keep(obs.Country, t, false)
+		if obs.sightsKnown&sightCountry == 0 {
+			u.firstCountries.keep(obs.Country, t, false)
+		}
 	}
 	if obs.ASN != 0 {
 		asn := strconv.FormatUint(uint64(obs.ASN), 10)
 		u.asns.keep(asn, t, true)
-		u.firstASNs.keep(asn, t, false)
+		if obs.sightsKnown&sightASN == 0 {
+			u.firstASNs.keep(asn, t, false)
+		}
 	}
 	if obs.Action == Refresh {
 		u.refreshes = append(u.refreshes, struct {
@@ -264,8 +272,10 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string)
 		key, firstKey string
 		last, first   scored
 	}{{k + ":i", k + ":fi", u.ips, u.firstIPs}, {k + ":c", k + ":fc", u.countries, u.firstCountries}, {k + ":a", k + ":fa", u.asns, u.firstASNs}} {
-		if len(p.last) > 0 {
+		if len(p.first) > 0 {
 			q.zadd(ctx, p.firstKey, "LT", p.first)
+		}
+		if len(p.last) > 0 {
 			q.zadd(ctx, p.key, "GT", p.last)
 		}
 	}
@@ -274,15 +284,20 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string)
 // sightKinds says which of its sights a user's writes in the group left
 // for the script call after it to trim (trimSights in redis.lua): 1 its
 // addresses, 2 its countries, 4 its networks, as a digit.
+//
+// Only sights with a first sight written count: the others the local
+// store held, so they are in the set already unless another watcher's
+// writes pushed them out, and the set grows past its cap by at most the
+// local store's own (the next trim, the next new sight's, takes it back).
 func (u *plainUser) sightKinds() byte {
 	k := byte('0')
-	if len(u.ips) > 0 {
+	if len(u.firstIPs) > 0 {
 		k++
 	}
-	if len(u.countries) > 0 {
+	if len(u.firstCountries) > 0 {
 		k += 2
 	}
-	if len(u.asns) > 0 {
+	if len(u.firstASNs) > 0 {
 		k += 4
 	}
 	return k

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -163,4 +164,96 @@ func BenchmarkWatchCatchUp(b *testing.B) {
 			b.Fatalf("read %d records of %d", st.Records, truth.Records)
 		}
 	}
+}
+
+// BenchmarkWatchAppendToAlertBehindIngress: a replay appended to
+// OpenUnison's log and its request's line to a busy ingress-nginx's log
+// (the cluster's other requests every 20 ms, CLF's 1-second stamps, log
+// times the wall clock's) → its alert naming the thief. The wait is
+// attribution's: both logs read 2 s of log time past the replay. Each
+// iteration takes ~2.5 s; run with -benchtime 5x.
+func BenchmarkWatchAppendToAlertBehindIngress(b *testing.B) {
+	dir := b.TempDir()
+	ou, px := filepath.Join(dir, "openunison.log"), filepath.Join(dir, "ingress.log")
+	for _, p := range []string{ou, px} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	arrived := make(chan alert.Alert, 16)
+	_, stop := followBy(b, []string{ou, px}, false, WatchOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error {
+		for _, a := range g {
+			if a.Rule == "reuse-ip-mismatch" {
+				arrived <- a
+			}
+		}
+		return nil
+	}}, nil)
+	defer stop()
+	ouf := openAppend(b, ou)
+	pxf := openAppend(b, px)
+	var mu sync.Mutex // the ingress log's writes, the traffic's and the replays'
+	writePx := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := pxf.WriteString(s); err != nil {
+			b.Error(err)
+		}
+	}
+	clf := func(t time.Time) string { return t.UTC().Format("02/Jan/2006:15:04:05 -0700") }
+	traffic := make(chan struct{})
+	go func() {
+		for tick := time.NewTicker(20 * time.Millisecond); ; {
+			select {
+			case <-traffic:
+				tick.Stop()
+				return
+			case now := <-tick.C:
+				writePx(fmt.Sprintf("203.0.113.5 - - [%s] \"GET /api/v1/namespaces HTTP/2.0\" 200 512 \"-\" \"kubectl/v1.31.0\" 98 0.004 [kube-system-kubernetes-443] [] 10.1.80.20:6443 512 0.004 200 q\n", clf(now)))
+			}
+		}
+	}()
+	defer close(traffic)
+	stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05,000") }
+	token := func(t time.Time, client, agent, id string) string {
+		return fmt.Sprintf("%s - - [%s] \"POST /auth/idp/k8sIdp/token HTTP/2.0\" 200 1893 \"-\" \"%s\" 412 0.015 [openunison-orchestra-443] [] 10.1.80.10:8443 1893 0.014 200 %s\n", client, clf(t), agent, id)
+	}
+	url := "https://k8sou.example.com/auth/idp/k8sIdp/token"
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		dn := fmt.Sprintf("uid=ingress%06d,ou=shadow,o=Tremolo", i)
+		now := time.Now()
+		if _, err := ouf.WriteString(fmt.Sprintf("[%s][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [10.1.67.12] - [a%039d]\n", stamp(now), url, dn, i)); err != nil {
+			b.Fatal(err)
+		}
+		writePx(token(now, "198.51.100.40", "kubectl/v1.31.0", fmt.Sprintf("a%d", i)))
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		if _, err := ouf.WriteString(fmt.Sprintf("[%[1]s][XNIO-1 task-2] INFO  AccessLog - [AzSuccess] - k8sidp - %[2]s - %[3]s - NONE [10.1.67.12] - [b%039[4]d]\n"+
+			"[%[1]s][XNIO-1 task-2] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - %[2]s - %[3]s - Expired token used within grace period [10.1.67.12] - [b%039[4]d]\n", stamp(start), url, dn, i)); err != nil {
+			b.Fatal(err)
+		}
+		writePx(token(start, "192.0.2.99", "curl/8.5.0", fmt.Sprintf("b%d", i)))
+		select {
+		case a := <-arrived:
+			if a.IP != "192.0.2.99" {
+				b.Fatalf("alert names %s, want the thief", a.IP)
+			}
+			lat = append(lat, time.Since(start))
+		case <-time.After(10 * time.Second):
+			b.Fatalf("no alert for replay %d", i)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max-ms")
+}
+
+func openAppend(b *testing.B, path string) *os.File {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
 }

@@ -101,8 +101,11 @@ type Observation struct {
 	// sightsKnown says which of the event's address, country and network
 	// the memory store held for the user already, first seen at or before
 	// the event: Failover's local store notes it before the shared store
-	// learns the event, whose first sight of them was then written before
-	// (or is missing, which reads as seen before) and need not be again.
+	// learns the event, which then need not trim the user's sights for
+	// them (they were there, unless Redis lost them). Their first sights
+	// are written all the same: one Redis lost (the cap, an expiry, the
+	// keys) and got back with no first sight would read as seen before any
+	// event, a thief's address first seen after a reuse included.
 	sightsKnown sightBits
 }
 

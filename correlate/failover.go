@@ -161,7 +161,7 @@ const maxWriteBack = 100_000
 func (f *Failover) Apply(ctx context.Context, obs Observation) (Facts, error) {
 	f.waitBatches() // after the batches started before it, in Redis too
 	// obs learns what the local store held already (sightsKnown): the
-	// shared store need not write those first sights again.
+	// shared store need not trim the user's sights for those.
 	local := f.local.applyKeyed(&obs, 0)
 	if !f.up.Load() || !f.wroteBack(ctx) {
 		f.keep(obs)

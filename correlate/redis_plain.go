@@ -59,6 +59,10 @@ type plainUser struct {
 	ips, countries, asns scored // by last sight
 	// the same by first sight, which a reuse's facts are filtered by
 	firstIPs, firstCountries, firstASNs scored
+	// fresh are the kinds of sight of which the group has one the local
+	// store did not hold (all, without a local store): those the call
+	// after the group trims.
+	fresh sightBits
 }
 
 // plainSession is a session's addresses by first sight, and when it was
@@ -132,27 +136,28 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 		g.touches = append(g.touches, touch{u.index, t, t})
 	}
 	ip := ""
-	// A sight the local store held already (Failover) had its first sight
-	// written then: only the last is.
+	// Every sight's first is written, also of one the local store held
+	// already (Failover): Redis may have lost it since (another watcher's
+	// addresses pushed it out, it expired, the keys went), and the ZADD GT
+	// of its last sight brings it back, which with no first sight would
+	// read as seen before any event. Only the trim after the group is
+	// spared for those (fresh, sightKinds).
 	if obs.IP.IsValid() {
 		ip = obs.IP.String()
 		u.ips.keep(ip, t, true)
-		if obs.sightsKnown&sightIP == 0 {
-			u.firstIPs.keep(ip, t, false)
-		}
+		u.firstIPs.keep(ip, t, false)
+		u.fresh |= sightIP &^ obs.sightsKnown
 	}
 	if obs.Country != "" {
 		u.countries.keep(obs.Country, t, true)
-		if obs.sightsKnown&sightCountry == 0 {
-			u.firstCountries.keep(obs.Country, t, false)
-		}
+		u.firstCountries.keep(obs.Country, t, false)
+		u.fresh |= sightCountry &^ obs.sightsKnown
 	}
 	if obs.ASN != 0 {
 		asn := strconv.FormatUint(uint64(obs.ASN), 10)
 		u.asns.keep(asn, t, true)
-		if obs.sightsKnown&sightASN == 0 {
-			u.firstASNs.keep(asn, t, false)
-		}
+		u.firstASNs.keep(asn, t, false)
+		u.fresh |= sightASN &^ obs.sightsKnown
 	}
 	if obs.Action == Refresh {
 		u.refreshes = append(u.refreshes, struct {
@@ -272,10 +277,8 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string)
 		key, firstKey string
 		last, first   scored
 	}{{k + ":i", k + ":fi", u.ips, u.firstIPs}, {k + ":c", k + ":fc", u.countries, u.firstCountries}, {k + ":a", k + ":fa", u.asns, u.firstASNs}} {
-		if len(p.first) > 0 {
-			q.zadd(ctx, p.firstKey, "LT", p.first)
-		}
 		if len(p.last) > 0 {
+			q.zadd(ctx, p.firstKey, "LT", p.first)
 			q.zadd(ctx, p.key, "GT", p.last)
 		}
 	}
@@ -285,22 +288,13 @@ func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string)
 // for the script call after it to trim (trimSights in redis.lua): 1 its
 // addresses, 2 its countries, 4 its networks, as a digit.
 //
-// Only sights with a first sight written count: the others the local
-// store held, so they are in the set already unless another watcher's
-// writes pushed them out, and the set grows past its cap by at most the
-// local store's own (the next trim, the next new sight's, takes it back).
+// Only sights the local store did not hold count: the others are in the
+// set already unless another watcher's writes (or an expiry) took them
+// out, and the set grows past its cap by at most the local stores' own
+// (the next trim, the next new sight's, takes it back; their first
+// sights are written with them, so the two stay in step).
 func (u *plainUser) sightKinds() byte {
-	k := byte('0')
-	if len(u.firstIPs) > 0 {
-		k++
-	}
-	if len(u.firstCountries) > 0 {
-		k += 2
-	}
-	if len(u.firstASNs) > 0 {
-		k += 4
-	}
-	return k
+	return byte('0') + byte(u.fresh)
 }
 
 // appendAfter appends what the script call that follows the group does

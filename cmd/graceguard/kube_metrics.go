@@ -6,12 +6,14 @@ import (
 )
 
 // kubeStreamsCollector reads, at scrape time, the container logs waiting
-// for a stream (kube.Options.MaxStreams, 64 at once) of the OpenUnison
-// pods and of the proxy pods: a log that waits is not being read, so a
-// replay in it waits too.
+// for a stream (kube.Options.MaxStreams, 64 at once) and the pods waiting
+// to be followed (kube.Options.MaxPods, 256) of the OpenUnison pods and of
+// the proxy pods: a log that waits is not being read, so a replay in it
+// waits too.
 type kubeStreamsCollector struct {
-	sources         map[string]*kube.Source // by the pods label: openunison, proxies
-	waiting, waited *prom.Desc
+	sources                   map[string]*kube.Source // by the pods label: openunison, proxies
+	waiting, waited           *prom.Desc
+	podsWaiting, podsDeferred *prom.Desc
 }
 
 // registerKubeStreams registers the collector for the Kubernetes sources
@@ -23,6 +25,10 @@ func (s *watchSources) registerKubeStreams(reg *prom.Registry) {
 			"Container logs waiting for another's stream to end: 64 are read at once, by pods (openunison, proxies).", prom.GaugeValue, "pods"),
 		waited: prom.NewDesc("graceguard_kube_streams_deferred_total",
 			"Container logs that had to wait for another's stream to end, each counted once, by pods (openunison, proxies).", prom.CounterValue, "pods"),
+		podsWaiting: prom.NewDesc("graceguard_kube_pods_waiting",
+			"Pods waiting for another to go before they are followed: 256 are followed at once, by pods (openunison, proxies).", prom.GaugeValue, "pods"),
+		podsDeferred: prom.NewDesc("graceguard_kube_pods_deferred_total",
+			"Pods that had to wait for another to go before they were followed, each counted once, by pods (openunison, proxies).", prom.CounterValue, "pods"),
 	}
 	if s.pods != nil {
 		c.sources["openunison"] = s.pods
@@ -35,11 +41,15 @@ func (s *watchSources) registerKubeStreams(reg *prom.Registry) {
 	}
 }
 
-func (c *kubeStreamsCollector) Describe() []*prom.Desc { return []*prom.Desc{c.waiting, c.waited} }
+func (c *kubeStreamsCollector) Describe() []*prom.Desc {
+	return []*prom.Desc{c.waiting, c.waited, c.podsWaiting, c.podsDeferred}
+}
 
 func (c *kubeStreamsCollector) Collect(s *prom.Scrape) {
 	for pods, src := range c.sources {
 		s.Emit(c.waiting, float64(src.StreamsWaiting()), pods)
 		s.Emit(c.waited, float64(src.StreamsDeferred()), pods)
+		s.Emit(c.podsWaiting, float64(src.PodsWaiting()), pods)
+		s.Emit(c.podsDeferred, float64(src.PodsDeferred()), pods)
 	}
 }

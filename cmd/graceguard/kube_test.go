@@ -104,7 +104,8 @@ func TestWatchKube(t *testing.T) {
 		return strings.Contains(metrics, wantLines)
 	})
 	_, metrics := get(t, "http://"+addr+"/metrics")
-	for _, want := range []string{`graceguard_kube_streams_waiting{pods="openunison"} 0` + "\n", `graceguard_kube_streams_deferred_total{pods="openunison"} 0` + "\n"} {
+	for _, want := range []string{`graceguard_kube_streams_waiting{pods="openunison"} 0` + "\n", `graceguard_kube_streams_deferred_total{pods="openunison"} 0` + "\n",
+		`graceguard_kube_pods_waiting{pods="openunison"} 0` + "\n", `graceguard_kube_pods_deferred_total{pods="openunison"} 0` + "\n"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -62,8 +62,9 @@ type Options struct {
 	// WatchTimeout is how long the server keeps one watch open (5m).
 	WatchTimeout time.Duration
 	// MaxPods and MaxStreams bound the pods tracked (256) and the logs
-	// read at once (64). A container instance beyond MaxStreams waits for
-	// a stream to end, the longest waiting first (StreamsWaiting,
+	// read at once (64). A pod beyond MaxPods waits for a pod to go, and a
+	// container instance beyond MaxStreams for a stream to end, the
+	// longest waiting first (PodsWaiting, PodsDeferred, StreamsWaiting,
 	// StreamsDeferred).
 	MaxPods, MaxStreams int
 }
@@ -147,7 +148,14 @@ type Source struct {
 	// starts the first. Bounded by the instances of the pods tracked.
 	waiting  []pending
 	deferred atomic.Uint64 // instances that ever waited
-	wg       sync.WaitGroup
+	// overPods are the pods passed over at MaxPods, each's latest object
+	// by name, and overOrder the order they came in: when a pod goes, the
+	// first is followed. At most MaxPods are kept (a further one is
+	// counted, and the next list brings it again).
+	overPods     map[string]pod
+	overOrder    []string
+	podsDeferred atomic.Uint64 // pods that ever waited
+	wg           sync.WaitGroup
 }
 
 // pending is a container instance to follow and where to start it.
@@ -184,7 +192,7 @@ func New(opt Options, out chan<- source.Batch) (*Source, error) {
 	s := &Source{
 		opt: opt, out: out, api: a, log: opt.Logger,
 		restored: map[string]source.Position{}, restoredPaths: map[string]bool{},
-		pods: map[string]*podEntry{}, streams: map[string]*stream{},
+		pods: map[string]*podEntry{}, streams: map[string]*stream{}, overPods: map[string]pod{},
 	}
 	for _, p := range opt.Positions {
 		if p.Cursor == "" || !strings.HasPrefix(p.Path, opt.Namespace+"/") {
@@ -305,6 +313,12 @@ func (s *Source) list(ctx context.Context) (string, error) {
 			s.removeLocked(name)
 		}
 	}
+	for name := range s.overPods {
+		if !listed[name] {
+			s.forgetWaitingPodLocked(name)
+		}
+	}
+	s.admitWaitingPodsLocked(ctx)
 	s.mu.Unlock()
 	if startup {
 		s.forgetUnknown(ctx)
@@ -325,7 +339,20 @@ func (s *Source) describeSelector() string {
 // of container instances no pod has any more: their logs are gone, and the
 // pipeline can drop their positions.
 func (s *Source) forgetUnknown(ctx context.Context) {
+	// A pod waiting at MaxPods still has its containers: their
+	// checkpoints wait with it.
+	waiting := map[string]bool{}
+	s.mu.Lock()
+	for _, p := range s.overPods {
+		for _, c := range s.candidates(p) {
+			waiting[c.inst.id] = true
+		}
+	}
+	s.mu.Unlock()
 	for id, p := range s.restored {
+		if waiting[id] {
+			continue
+		}
 		s.log.Info("a checkpointed container's log is gone", "source", p.Path, "container_id", id)
 		inst := instance{path: p.Path, id: id}
 		s.send(ctx, source.Batch{Key: inst.key(), Path: p.Path, ID: p.ID, Offset: p.Offset, Cursor: p.Cursor, Ended: true})
@@ -375,6 +402,8 @@ func (s *Source) apply(ctx context.Context, ev watchEvent) {
 	case "DELETED":
 		s.mu.Lock()
 		s.removeLocked(ev.Pod.Metadata.Name)
+		s.forgetWaitingPodLocked(ev.Pod.Metadata.Name)
+		s.admitWaitingPodsLocked(ctx)
 		s.mu.Unlock()
 	}
 }
@@ -384,11 +413,15 @@ func (s *Source) apply(ctx context.Context, ev watchEvent) {
 func (s *Source) upsert(ctx context.Context, p pod, startup bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.upsertLocked(ctx, p, startup)
+}
+
+func (s *Source) upsertLocked(ctx context.Context, p pod, startup bool) {
 	name := p.Metadata.Name
 	e := s.pods[name]
 	if e == nil || e.pod.Metadata.UID != p.Metadata.UID {
 		if e == nil && len(s.pods) >= s.opt.MaxPods {
-			s.log.Warn("too many pods; not following this one", "pod", name, "max", s.opt.MaxPods)
+			s.waitForPodLocked(p)
 			return
 		}
 		e = &podEntry{seen: map[string]bool{}}
@@ -398,6 +431,51 @@ func (s *Source) upsert(ctx context.Context, p pod, startup bool) {
 	s.startNew(ctx, e, startup)
 	s.kickLocked(name)
 }
+
+// waitForPodLocked keeps a pod passed over at MaxPods to follow when
+// another goes: warned about and counted once, not at each of its status
+// changes; its latest object is what is followed then.
+func (s *Source) waitForPodLocked(p pod) {
+	name := p.Metadata.Name
+	if _, ok := s.overPods[name]; ok {
+		s.overPods[name] = p
+		return
+	}
+	s.podsDeferred.Add(1)
+	s.log.Warn("too many pods; following this one when another goes", "pod", name, "max", s.opt.MaxPods, "waiting", len(s.overPods)+1)
+	if len(s.overPods) < s.opt.MaxPods {
+		s.overPods[name] = p
+		s.overOrder = append(s.overOrder, name)
+	}
+}
+
+func (s *Source) forgetWaitingPodLocked(name string) {
+	if _, ok := s.overPods[name]; ok {
+		delete(s.overPods, name)
+		s.overOrder = slices.DeleteFunc(s.overOrder, func(n string) bool { return n == name })
+	}
+}
+
+// admitWaitingPodsLocked follows the pods that waited longest, as many as
+// MaxPods has room for.
+func (s *Source) admitWaitingPodsLocked(ctx context.Context) {
+	for len(s.pods) < s.opt.MaxPods && len(s.overOrder) > 0 && ctx.Err() == nil {
+		name := s.overOrder[0]
+		p := s.overPods[name]
+		s.forgetWaitingPodLocked(name)
+		s.upsertLocked(ctx, p, false)
+	}
+}
+
+// PodsWaiting is how many pods wait at MaxPods to be followed.
+func (s *Source) PodsWaiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.overPods)
+}
+
+// PodsDeferred counts the pods that had to wait at MaxPods, each once.
+func (s *Source) PodsDeferred() uint64 { return s.podsDeferred.Load() }
 
 func (s *Source) removeLocked(name string) {
 	delete(s.pods, name)

@@ -109,3 +109,59 @@ func TestFromEndWaitingStartsWhereItWaited(t *testing.T) {
 		t.Errorf("ou-b: %q, want %q", got, want)
 	}
 }
+
+// Past MaxPods a further pod waits, logged and counted once however often
+// its status changes (it was warned about at each change, and followed
+// only if a change came after another pod went), and is followed when a
+// pod goes.
+func TestWaitsForRoomForAPod(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.Log(ns, "ou-a", container, t0, "ou-a line")
+	path := func(p string) string { return ns + "/" + p + "/" + container }
+	r := start(t, srv, Options{Container: container, MaxPods: 1})
+	testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(path("ou-a"))) == 1 })
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-b", container, t0, "ou-b line")
+	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
+	srv.SetPodIP(ns, "ou-b", "10.1.0.9")
+	srv.SetPodIP(ns, "ou-b", "10.1.0.10")
+	srv.DeletePod(ns, "ou-a")
+	testsync.WaitFor(t, "ou-b's line once ou-a went", func() bool { return len(r.c.data(path("ou-b"))) == 1 })
+	if got := strings.Count(r.log.String(), "too many pods"); got != 1 {
+		t.Errorf("%d warnings of the pod cap, want one", got)
+	}
+	if w, d := r.src.PodsWaiting(), r.src.PodsDeferred(); w != 0 || d != 1 {
+		t.Errorf("PodsWaiting() = %d, PodsDeferred() = %d; want 0 and 1", w, d)
+	}
+	if a, ok := r.src.Addr(path("ou-b")); !ok || a.String() != "10.1.0.10" {
+		t.Errorf("ou-b followed with address %v %v, want its latest status's 10.1.0.10", a, ok)
+	}
+}
+
+// A checkpointed container of a pod waiting at MaxPods at start-up keeps
+// its checkpoint (it is not taken for gone) and resumes from its cursor
+// once the pod is followed.
+func TestCheckpointedPodWaitsWithItsCursor(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-a", container, t0, "a line")
+	srv.Log(ns, "ou-b", container, t0, "read before")
+	srv.Log(ns, "ou-b", container, t0.Add(time.Second), "not yet read")
+	id := srv.ContainerID(ns, "ou-b", container)
+	pathB := ns + "/ou-b/" + container
+	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
+	r := start(t, srv, Options{Container: container, MaxPods: 1, Positions: []source.Position{pos}})
+	testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
+	srv.DeletePod(ns, "ou-a")
+	testsync.WaitFor(t, "ou-b's line after the cursor", func() bool { return len(r.c.data(pathB)) == 1 })
+	if r.c.ended("kube:" + pathB + "#" + id) {
+		t.Error("the waiting pod's checkpointed stream was Ended")
+	}
+	if got, want := r.c.data(pathB), []string{stamped(t0.Add(time.Second), "not yet read")}; !slices.Equal(got, want) {
+		t.Errorf("ou-b: %q, want only the line after the cursor", got)
+	}
+}

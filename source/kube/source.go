@@ -152,10 +152,29 @@ type Source struct {
 	// by name, and overOrder the order they came in: when a pod goes, the
 	// first is followed. At most MaxPods are kept (a further one is
 	// counted, and the next list brings it again).
-	overPods     map[string]pod
+	overPods     map[string]*waitingPod
 	overOrder    []string
 	podsDeferred atomic.Uint64 // pods that ever waited
 	wg           sync.WaitGroup
+}
+
+// waitingPod is a pod waiting at MaxPods to be followed.
+type waitingPod struct {
+	pod pod // its latest object
+	// since is when it began to wait, and atStartup, for one that waited
+	// from start-up, its container instances then: once followed, those
+	// are started as at start-up (history passed over; with FromEnd, a
+	// running one read from since, not from its start).
+	since     time.Time
+	atStartup map[string]candidate // by container id
+}
+
+func (w *waitingPod) startupCandidate(id string) (candidate, bool) {
+	if w == nil {
+		return candidate{}, false
+	}
+	c, ok := w.atStartup[id]
+	return c, ok
 }
 
 // pending is a container instance to follow and where to start it.
@@ -192,7 +211,7 @@ func New(opt Options, out chan<- source.Batch) (*Source, error) {
 	s := &Source{
 		opt: opt, out: out, api: a, log: opt.Logger,
 		restored: map[string]source.Position{}, restoredPaths: map[string]bool{},
-		pods: map[string]*podEntry{}, streams: map[string]*stream{}, overPods: map[string]pod{},
+		pods: map[string]*podEntry{}, streams: map[string]*stream{}, overPods: map[string]*waitingPod{},
 	}
 	for _, p := range opt.Positions {
 		if p.Cursor == "" || !strings.HasPrefix(p.Path, opt.Namespace+"/") {
@@ -316,6 +335,7 @@ func (s *Source) list(ctx context.Context) (string, error) {
 	for name := range s.overPods {
 		if !listed[name] {
 			s.forgetWaitingPodLocked(name)
+			s.endRestoredLocked(ctx, name, nil)
 		}
 	}
 	s.admitWaitingPodsLocked(ctx)
@@ -343,8 +363,8 @@ func (s *Source) forgetUnknown(ctx context.Context) {
 	// checkpoints wait with it.
 	waiting := map[string]bool{}
 	s.mu.Lock()
-	for _, p := range s.overPods {
-		for _, c := range s.candidates(p) {
+	for _, w := range s.overPods {
+		for _, c := range s.candidates(w.pod) {
 			waiting[c.inst.id] = true
 		}
 	}
@@ -402,7 +422,9 @@ func (s *Source) apply(ctx context.Context, ev watchEvent) {
 	case "DELETED":
 		s.mu.Lock()
 		s.removeLocked(ev.Pod.Metadata.Name)
-		s.forgetWaitingPodLocked(ev.Pod.Metadata.Name)
+		if s.forgetWaitingPodLocked(ev.Pod.Metadata.Name) {
+			s.endRestoredLocked(ctx, ev.Pod.Metadata.Name, nil)
+		}
 		s.admitWaitingPodsLocked(ctx)
 		s.mu.Unlock()
 	}
@@ -413,46 +435,78 @@ func (s *Source) apply(ctx context.Context, ev watchEvent) {
 func (s *Source) upsert(ctx context.Context, p pod, startup bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.upsertLocked(ctx, p, startup)
+	s.upsertLocked(ctx, p, startup, nil)
 }
 
-func (s *Source) upsertLocked(ctx context.Context, p pod, startup bool) {
+// upsertLocked is upsert; w is the waiting a pod admitted did, else nil.
+func (s *Source) upsertLocked(ctx context.Context, p pod, startup bool, w *waitingPod) {
 	name := p.Metadata.Name
 	e := s.pods[name]
 	if e == nil || e.pod.Metadata.UID != p.Metadata.UID {
 		if e == nil && len(s.pods) >= s.opt.MaxPods {
-			s.waitForPodLocked(p)
+			s.waitForPodLocked(p, startup)
 			return
 		}
 		e = &podEntry{seen: map[string]bool{}}
 		s.pods[name] = e
 	}
 	e.pod = p
-	s.startNew(ctx, e, startup)
+	s.startNew(ctx, e, startup, w)
 	s.kickLocked(name)
 }
 
 // waitForPodLocked keeps a pod passed over at MaxPods to follow when
 // another goes: warned about and counted once, not at each of its status
 // changes; its latest object is what is followed then.
-func (s *Source) waitForPodLocked(p pod) {
+func (s *Source) waitForPodLocked(p pod, startup bool) {
 	name := p.Metadata.Name
-	if _, ok := s.overPods[name]; ok {
-		s.overPods[name] = p
+	if w, ok := s.overPods[name]; ok {
+		w.pod = p
 		return
 	}
 	s.podsDeferred.Add(1)
 	s.log.Warn("too many pods; following this one when another goes", "pod", name, "max", s.opt.MaxPods, "waiting", len(s.overPods)+1)
 	if len(s.overPods) < s.opt.MaxPods {
-		s.overPods[name] = p
+		w := &waitingPod{pod: p, since: time.Now().UTC()}
+		if startup {
+			w.atStartup = map[string]candidate{}
+			for _, c := range s.candidates(p) {
+				w.atStartup[c.inst.id] = c
+			}
+		}
+		s.overPods[name] = w
 		s.overOrder = append(s.overOrder, name)
 	}
 }
 
-func (s *Source) forgetWaitingPodLocked(name string) {
-	if _, ok := s.overPods[name]; ok {
-		delete(s.overPods, name)
-		s.overOrder = slices.DeleteFunc(s.overOrder, func(n string) bool { return n == name })
+// forgetWaitingPodLocked stops a pod waiting, and says whether it was.
+func (s *Source) forgetWaitingPodLocked(name string) bool {
+	if _, ok := s.overPods[name]; !ok {
+		return false
+	}
+	delete(s.overPods, name)
+	s.overOrder = slices.DeleteFunc(s.overOrder, func(n string) bool { return n == name })
+	return true
+}
+
+// endRestoredLocked ends the checkpointed streams of a pod that waited at
+// MaxPods, but those in named: the pod went while it waited, or its
+// containers restarted on until its status named them no more. Each
+// starts and ends at once (its pod or instance is gone), as the queue's
+// do, which tells the pipeline to forget its position; forgetUnknown
+// spared them at start-up.
+func (s *Source) endRestoredLocked(ctx context.Context, name string, named map[string]bool) {
+	prefix := s.opt.Namespace + "/" + name + "/"
+	for id, pos := range s.restored {
+		container, ok := strings.CutPrefix(pos.Path, prefix)
+		if !ok || named[id] {
+			continue
+		}
+		delete(s.restored, id)
+		inst := instance{namespace: s.opt.Namespace, pod: name, container: container, path: pos.Path, id: id}
+		if s.streams[id] == nil && !s.waitingLocked(id) {
+			s.startOrWaitLocked(ctx, pending{inst: inst, pos: pos, restored: true})
+		}
 	}
 }
 
@@ -461,9 +515,16 @@ func (s *Source) forgetWaitingPodLocked(name string) {
 func (s *Source) admitWaitingPodsLocked(ctx context.Context) {
 	for len(s.pods) < s.opt.MaxPods && len(s.overOrder) > 0 && ctx.Err() == nil {
 		name := s.overOrder[0]
-		p := s.overPods[name]
+		w := s.overPods[name]
 		s.forgetWaitingPodLocked(name)
-		s.upsertLocked(ctx, p, false)
+		named := map[string]bool{}
+		for _, c := range s.candidates(w.pod) {
+			named[c.inst.id] = true
+		}
+		// Before its streams start: one on the same path would wait for
+		// theirs to end (stream.after).
+		s.endRestoredLocked(ctx, name, named)
+		s.upsertLocked(ctx, w.pod, false, w)
 	}
 }
 
@@ -547,7 +608,10 @@ func currentID(cs containerStatus) string {
 // stopped before graceguard began are passed over unless a checkpoint
 // names them or the whole log is wanted. With MaxStreams logs being read,
 // an instance waits for a stream to end.
-func (s *Source) startNew(ctx context.Context, e *podEntry, startup bool) {
+//
+// w, for a pod that waited at MaxPods, has its instances named at
+// start-up started as then, a FromEnd one from when it began to wait.
+func (s *Source) startNew(ctx context.Context, e *podEntry, startup bool, w *waitingPod) {
 	cands := s.candidates(e.pod)
 	named := map[string]bool{}
 	for _, c := range cands {
@@ -559,7 +623,14 @@ func (s *Source) startNew(ctx context.Context, e *podEntry, startup bool) {
 		if s.streams[c.inst.id] != nil || s.waitingLocked(c.inst.id) {
 			continue
 		}
-		if p, ok := s.plan(c, startup); ok {
+		pc, st := c, startup
+		if at, ok := w.startupCandidate(c.inst.id); ok {
+			pc, st = at, true
+		}
+		if p, ok := s.plan(pc, st); ok {
+			if p.fromEnd && w != nil {
+				p.fromEnd, p.since = false, w.since
+			}
 			s.startOrWaitLocked(ctx, p)
 		}
 	}

@@ -165,3 +165,99 @@ func TestCheckpointedPodWaitsWithItsCursor(t *testing.T) {
 		t.Errorf("ou-b: %q, want only the line after the cursor", got)
 	}
 }
+
+// A checkpointed container of a pod waiting at MaxPods whose pod goes
+// before it is followed has its checkpoint Ended, as at start-up for one
+// no pod names: the pipeline drops its position (it was kept, waiting
+// with a pod that was gone, until the next start).
+func TestWaitingPodGoneEndsItsCheckpoint(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-a", container, t0, "a line")
+	srv.Log(ns, "ou-b", container, t0, "read before")
+	id := srv.ContainerID(ns, "ou-b", container)
+	pathB := ns + "/ou-b/" + container
+	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
+	r := start(t, srv, Options{Container: container, MaxPods: 1, Positions: []source.Position{pos}})
+	testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
+	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
+	srv.DeletePod(ns, "ou-b")
+	testsync.WaitFor(t, "ou-b's checkpoint Ended", func() bool { return r.c.ended("kube:" + pathB + "#" + id) })
+	for _, b := range r.c.all() {
+		if b.Path == pathB && b.Ended && (b.Offset != 500 || b.Cursor != pos.Cursor) {
+			t.Errorf("ou-b Ended at %d %q, want the checkpoint's 500 %q", b.Offset, b.Cursor, pos.Cursor)
+		}
+	}
+	if got := r.c.data(pathB); len(got) != 0 {
+		t.Errorf("ou-b read after its pod went: %q", got)
+	}
+}
+
+// With FromEnd, a pod running at start-up that waits at MaxPods is read,
+// once followed, from where it began to wait, as a container waiting for
+// a stream is: not from its start, which replayed its log from before
+// start-up.
+func TestFromEndWaitingPodStartsWhereItWaited(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-b", container, t0, "before start-up")
+	r := start(t, srv, Options{Container: container, MaxPods: 1, FromEnd: true})
+	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
+	meanwhile := time.Now().UTC().Add(time.Second) // after it began to wait, whatever the clock's grain
+	srv.Log(ns, "ou-b", container, meanwhile, "while it waited")
+	srv.DeletePod(ns, "ou-a")
+	pathB := ns + "/ou-b/" + container
+	testsync.WaitFor(t, "ou-b's first line", func() bool { return len(r.c.data(pathB)) > 0 })
+	if got, want := r.c.data(pathB), []string{stamped(meanwhile, "while it waited")}; !slices.Equal(got, want) {
+		t.Errorf("ou-b: %q, want %q", got, want)
+	}
+}
+
+// A pod waiting at MaxPods since start-up is followed as it would have
+// been then: its container's instance from before start-up is history,
+// passed over, not read once the pod is followed.
+func TestWaitingPodPassesOverHistory(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-b", container, t0, "an earlier instance's")
+	srv.Restart(ns, "ou-b", container)
+	srv.Log(ns, "ou-b", container, t0.Add(time.Minute), "the running one's")
+	r := start(t, srv, Options{Container: container, MaxPods: 1})
+	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
+	srv.DeletePod(ns, "ou-a")
+	pathB := ns + "/ou-b/" + container
+	testsync.WaitFor(t, "ou-b's line", func() bool { return len(r.c.data(pathB)) > 0 })
+	time.Sleep(200 * time.Millisecond)
+	if got, want := r.c.data(pathB), []string{stamped(t0.Add(time.Minute), "the running one's")}; !slices.Equal(got, want) {
+		t.Errorf("ou-b: %q, want %q", got, want)
+	}
+}
+
+// A checkpointed container of a pod waiting at MaxPods that restarted
+// twice meanwhile is no longer named by its pod's status: once the pod is
+// followed, its checkpoint is Ended, and its latest instance read.
+func TestWaitingPodEndsCheckpointItOutlived(t *testing.T) {
+	t.Parallel()
+	srv := kubefake.New(t)
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-a", container, t0, "a line")
+	srv.Log(ns, "ou-b", container, t0, "read before")
+	id := srv.ContainerID(ns, "ou-b", container)
+	pathB := ns + "/ou-b/" + container
+	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
+	r := start(t, srv, Options{Container: container, MaxPods: 1, Positions: []source.Position{pos}})
+	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
+	srv.Restart(ns, "ou-b", container)
+	srv.Restart(ns, "ou-b", container)
+	srv.Log(ns, "ou-b", container, t0.Add(time.Minute), "the latest's")
+	srv.DeletePod(ns, "ou-a")
+	testsync.WaitFor(t, "ou-b's latest line", func() bool { return len(r.c.data(pathB)) > 0 })
+	testsync.WaitFor(t, "the outlived checkpoint Ended", func() bool { return r.c.ended("kube:" + pathB + "#" + id) })
+}

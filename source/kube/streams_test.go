@@ -59,57 +59,6 @@ func TestWaitsForAFreeStream(t *testing.T) {
 	checkStreams(t, r.c.all())
 }
 
-// A checkpointed container that must wait for a stream keeps its
-// checkpoint: it is not taken for gone at start-up (which Ended it, and
-// its next start read its log again from the start), and resumes from its
-// cursor once a stream is free.
-func TestCheckpointedStreamWaitsWithItsCursor(t *testing.T) {
-	t.Parallel()
-	srv := kubefake.New(t)
-	srv.AddPod(ns, "ou-a", labels, container)
-	srv.AddPod(ns, "ou-b", labels, container)
-	srv.Log(ns, "ou-a", container, t0, "a line")
-	srv.Log(ns, "ou-b", container, t0, "read before")
-	srv.Log(ns, "ou-b", container, t0.Add(time.Second), "not yet read")
-	id := srv.ContainerID(ns, "ou-b", container)
-	pathB := ns + "/ou-b/" + container
-	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
-	r := start(t, srv, Options{Container: container, MaxStreams: 1, Positions: []source.Position{pos}})
-	testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
-	srv.Stop(ns, "ou-a", container)
-	testsync.WaitFor(t, "ou-b's line after the cursor", func() bool { return len(r.c.data(pathB)) == 1 })
-	if r.c.ended("kube:" + pathB + "#" + id) {
-		t.Error("the waiting checkpointed stream was Ended")
-	}
-	for _, b := range r.c.all() {
-		if b.Path == pathB && len(b.Data) > 0 && (b.Offset != 500 || string(b.Data) != stamped(t0.Add(time.Second), "not yet read")) {
-			t.Errorf("ou-b: %q at %d, want the line after the cursor at the checkpoint's offset", b.Data, b.Offset)
-		}
-	}
-}
-
-// With FromEnd, a container running at start-up that must wait for a
-// stream starts where it began to wait, not at its end when a stream is
-// free: the lines it logged meanwhile are read, those from before
-// start-up are not.
-func TestFromEndWaitingStartsWhereItWaited(t *testing.T) {
-	t.Parallel()
-	srv := kubefake.New(t)
-	srv.AddPod(ns, "ou-a", labels, container)
-	srv.AddPod(ns, "ou-b", labels, container)
-	srv.Log(ns, "ou-b", container, t0, "before start-up")
-	r := start(t, srv, Options{Container: container, MaxStreams: 1, FromEnd: true})
-	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.StreamsWaiting() == 1 })
-	meanwhile := time.Now().UTC().Add(time.Second) // after it began to wait, whatever the clock's grain
-	srv.Log(ns, "ou-b", container, meanwhile, "while it waited")
-	srv.Stop(ns, "ou-a", container)
-	pathB := ns + "/ou-b/" + container
-	testsync.WaitFor(t, "ou-b's first line", func() bool { return len(r.c.data(pathB)) > 0 })
-	if got, want := r.c.data(pathB), []string{stamped(meanwhile, "while it waited")}; !slices.Equal(got, want) {
-		t.Errorf("ou-b: %q, want %q", got, want)
-	}
-}
-
 // Past MaxPods a further pod waits, logged and counted once however often
 // its status changes (it was warned about at each change, and followed
 // only if a change came after another pod went), and is followed when a
@@ -140,32 +89,6 @@ func TestWaitsForRoomForAPod(t *testing.T) {
 	}
 }
 
-// A checkpointed container of a pod waiting at MaxPods at start-up keeps
-// its checkpoint (it is not taken for gone) and resumes from its cursor
-// once the pod is followed.
-func TestCheckpointedPodWaitsWithItsCursor(t *testing.T) {
-	t.Parallel()
-	srv := kubefake.New(t)
-	srv.AddPod(ns, "ou-a", labels, container)
-	srv.AddPod(ns, "ou-b", labels, container)
-	srv.Log(ns, "ou-a", container, t0, "a line")
-	srv.Log(ns, "ou-b", container, t0, "read before")
-	srv.Log(ns, "ou-b", container, t0.Add(time.Second), "not yet read")
-	id := srv.ContainerID(ns, "ou-b", container)
-	pathB := ns + "/ou-b/" + container
-	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
-	r := start(t, srv, Options{Container: container, MaxPods: 1, Positions: []source.Position{pos}})
-	testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
-	srv.DeletePod(ns, "ou-a")
-	testsync.WaitFor(t, "ou-b's line after the cursor", func() bool { return len(r.c.data(pathB)) == 1 })
-	if r.c.ended("kube:" + pathB + "#" + id) {
-		t.Error("the waiting pod's checkpointed stream was Ended")
-	}
-	if got, want := r.c.data(pathB), []string{stamped(t0.Add(time.Second), "not yet read")}; !slices.Equal(got, want) {
-		t.Errorf("ou-b: %q, want only the line after the cursor", got)
-	}
-}
-
 // A checkpointed container of a pod waiting at MaxPods whose pod goes
 // before it is followed has its checkpoint Ended, as at start-up for one
 // no pod names: the pipeline drops its position (it was kept, waiting
@@ -192,28 +115,6 @@ func TestWaitingPodGoneEndsItsCheckpoint(t *testing.T) {
 	}
 	if got := r.c.data(pathB); len(got) != 0 {
 		t.Errorf("ou-b read after its pod went: %q", got)
-	}
-}
-
-// With FromEnd, a pod running at start-up that waits at MaxPods is read,
-// once followed, from where it began to wait, as a container waiting for
-// a stream is: not from its start, which replayed its log from before
-// start-up.
-func TestFromEndWaitingPodStartsWhereItWaited(t *testing.T) {
-	t.Parallel()
-	srv := kubefake.New(t)
-	srv.AddPod(ns, "ou-a", labels, container)
-	srv.AddPod(ns, "ou-b", labels, container)
-	srv.Log(ns, "ou-b", container, t0, "before start-up")
-	r := start(t, srv, Options{Container: container, MaxPods: 1, FromEnd: true})
-	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
-	meanwhile := time.Now().UTC().Add(time.Second) // after it began to wait, whatever the clock's grain
-	srv.Log(ns, "ou-b", container, meanwhile, "while it waited")
-	srv.DeletePod(ns, "ou-a")
-	pathB := ns + "/ou-b/" + container
-	testsync.WaitFor(t, "ou-b's first line", func() bool { return len(r.c.data(pathB)) > 0 })
-	if got, want := r.c.data(pathB), []string{stamped(meanwhile, "while it waited")}; !slices.Equal(got, want) {
-		t.Errorf("ou-b: %q, want %q", got, want)
 	}
 }
 
@@ -260,4 +161,81 @@ func TestWaitingPodEndsCheckpointItOutlived(t *testing.T) {
 	srv.DeletePod(ns, "ou-a")
 	testsync.WaitFor(t, "ou-b's latest line", func() bool { return len(r.c.data(pathB)) > 0 })
 	testsync.WaitFor(t, "the outlived checkpoint Ended", func() bool { return r.c.ended("kube:" + pathB + "#" + id) })
+}
+
+// capQueues are the two waits at a cap: a container for a stream
+// (MaxStreams: ou-a's stream ends) and a pod for room (MaxPods: ou-a
+// goes). Both keep where a waiting container is to start.
+var capQueues = []struct {
+	name    string
+	opt     Options
+	waiting func(*Source) int
+	free    func(*kubefake.Server)
+}{
+	{"stream", Options{MaxStreams: 1}, (*Source).StreamsWaiting, func(srv *kubefake.Server) { srv.Stop(ns, "ou-a", container) }},
+	{"pod", Options{MaxPods: 1}, (*Source).PodsWaiting, func(srv *kubefake.Server) { srv.DeletePod(ns, "ou-a") }},
+}
+
+// A checkpointed container that must wait keeps its checkpoint: it is not
+// taken for gone at start-up (which Ended it, and its next start read its
+// log again from the start), and resumes from its cursor once followed.
+func TestCheckpointedContainerWaitsWithItsCursor(t *testing.T) {
+	t.Parallel()
+	for _, q := range capQueues {
+		t.Run(q.name, func(t *testing.T) {
+			t.Parallel()
+			srv := kubefake.New(t)
+			srv.AddPod(ns, "ou-a", labels, container)
+			srv.AddPod(ns, "ou-b", labels, container)
+			srv.Log(ns, "ou-a", container, t0, "a line")
+			srv.Log(ns, "ou-b", container, t0, "read before")
+			srv.Log(ns, "ou-b", container, t0.Add(time.Second), "not yet read")
+			id := srv.ContainerID(ns, "ou-b", container)
+			pathB := ns + "/ou-b/" + container
+			pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
+			opt := q.opt
+			opt.Container, opt.Positions = container, []source.Position{pos}
+			r := start(t, srv, opt)
+			testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
+			q.free(srv)
+			testsync.WaitFor(t, "ou-b's line after the cursor", func() bool { return len(r.c.data(pathB)) == 1 })
+			if r.c.ended("kube:" + pathB + "#" + id) {
+				t.Error("the waiting checkpointed stream was Ended")
+			}
+			for _, b := range r.c.all() {
+				if b.Path == pathB && len(b.Data) > 0 && (b.Offset != 500 || string(b.Data) != stamped(t0.Add(time.Second), "not yet read")) {
+					t.Errorf("ou-b: %q at %d, want the line after the cursor at the checkpoint's offset", b.Data, b.Offset)
+				}
+			}
+		})
+	}
+}
+
+// With FromEnd, a container running at start-up that must wait starts
+// where it began to wait, not at its end once followed, nor at its start
+// (which replayed its log from before start-up): the lines it logged
+// meanwhile are read, those from before start-up are not.
+func TestFromEndWaitingStartsWhereItWaited(t *testing.T) {
+	t.Parallel()
+	for _, q := range capQueues {
+		t.Run(q.name, func(t *testing.T) {
+			t.Parallel()
+			srv := kubefake.New(t)
+			srv.AddPod(ns, "ou-a", labels, container)
+			srv.AddPod(ns, "ou-b", labels, container)
+			srv.Log(ns, "ou-b", container, t0, "before start-up")
+			opt := q.opt
+			opt.Container, opt.FromEnd = container, true
+			r := start(t, srv, opt)
+			testsync.WaitFor(t, "ou-b waiting", func() bool { return q.waiting(r.src) == 1 })
+			meanwhile := time.Now().UTC().Add(time.Second) // after it began to wait, whatever the clock's grain
+			srv.Log(ns, "ou-b", container, meanwhile, "while it waited")
+			q.free(srv)
+			pathB := ns + "/ou-b/" + container
+			testsync.WaitFor(t, "ou-b's first line", func() bool { return len(r.c.data(pathB)) > 0 })
+			if got, want := r.c.data(pathB), []string{stamped(meanwhile, "while it waited")}; !slices.Equal(got, want) {
+				t.Errorf("ou-b: %q, want %q", got, want)
+			}
+		})
+	}
 }

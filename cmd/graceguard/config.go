@@ -379,7 +379,19 @@ func setFromNode(f *pflag.Flag, n *yaml.Node) error {
 	return fmt.Errorf("want a single value or a list")
 }
 
+// rawList is a list flag whose items hold commas and spaces of their own
+// (DNs: "cn=Larsen\, Priya,ou=Users"): it splits a variable's value
+// itself, as the commas and the spaces beside them are part of its items.
+type rawList interface{ ReplaceRaw(v string) error }
+
 func setFlag(f *pflag.Flag, v string) error {
+	if rl, ok := f.Value.(rawList); ok {
+		if err := rl.ReplaceRaw(v); err != nil {
+			return err
+		}
+		f.Changed = true
+		return nil
+	}
 	if sv, ok := f.Value.(pflag.SliceValue); ok {
 		// An empty variable (GRACEGUARD_RULES=) is an empty list, as
 		// "rules: []" is, not a file named "" ("open : no such file").

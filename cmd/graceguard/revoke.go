@@ -155,8 +155,9 @@ func respondTo(resp *respond.Responder) func(context.Context, []alert.Alert) []a
 
 // dnList is a list of DNs or patterns. DNs hold commas, so an item is
 // never split on them: each flag or config list item is one; in the
-// GRACEGUARD_REVOKE_EXCLUDE variable (which the settings code splits at
-// commas and hands back as parts) items are separated by ';'.
+// GRACEGUARD_REVOKE_EXCLUDE variable (or a config value that is not a
+// list) items are separated by ';', and kept as written: the spaces after
+// a DN's commas ("cn=Larsen\, Priya") are part of it.
 type dnList []string
 
 func (l *dnList) String() string { return strings.Join(*l, ";") }
@@ -169,9 +170,11 @@ func (l *dnList) Set(v string) error {
 
 func (l *dnList) Append(v string) error { return l.Set(v) }
 
-func (l *dnList) Replace(parts []string) error {
+func (l *dnList) Replace(parts []string) error { return l.ReplaceRaw(strings.Join(parts, ",")) }
+
+func (l *dnList) ReplaceRaw(v string) error {
 	*l = nil
-	for _, item := range strings.Split(strings.Join(parts, ","), ";") {
+	for _, item := range strings.Split(v, ";") {
 		if item = strings.TrimSpace(item); item != "" {
 			*l = append(*l, item)
 		}

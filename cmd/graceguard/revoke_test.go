@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/internal/testsync"
@@ -124,5 +127,21 @@ func TestIdpSessionStoreUsageErrors(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// The variable's DNs keep the spaces after their commas: an escaped comma
+// with a space ("cn=Larsen\, Priya") lost it, and the break-glass user it
+// named was logged out.
+func TestDNListFromEnvironmentKeepsSpaces(t *testing.T) {
+	t.Parallel()
+	var l dnList
+	f := pflag.NewFlagSet("watch", pflag.ContinueOnError)
+	f.Var(&l, "revoke-exclude", "")
+	if err := setFlag(f.Lookup("revoke-exclude"), `cn=Larsen\, Priya,ou=Users,o=T; uid=ops, ou=Admins,o=T`); err != nil {
+		t.Fatal(err)
+	}
+	if want := (dnList{`cn=Larsen\, Priya,ou=Users,o=T`, "uid=ops, ou=Admins,o=T"}); !slices.Equal(l, want) {
+		t.Errorf("from the environment: %q, want %q", l, want)
 	}
 }

@@ -39,9 +39,11 @@ func trigger(a alert.Alert, gate alert.Severity) string {
 
 // Excluder holds the users whose sessions are never ended (break-glass
 // accounts): exact DNs or path.Match patterns, compared without regard to
-// case, as LDAP compares DNs.
+// case, as LDAP compares DNs. A backslash is the DN's own (an RFC 4514
+// escape: "cn=Larsen\, Priya"), not the pattern's, and '*' and '?'
+// match a '/' as any other character of a DN.
 type Excluder struct {
-	patterns []string
+	exact, patterns []string // patterns as path.Match reads them
 }
 
 // NewExcluder checks the patterns.
@@ -52,19 +54,24 @@ func NewExcluder(patterns []string) (*Excluder, error) {
 		if p == "" {
 			continue
 		}
-		if _, err := path.Match(p, ""); err != nil {
+		g := strings.ReplaceAll(slashless(p), `\`, `\\`)
+		if _, err := path.Match(g, ""); err != nil {
 			return nil, fmt.Errorf("exclusion %q: %w", p, err)
 		}
-		e.patterns = append(e.patterns, p)
+		e.exact, e.patterns = append(e.exact, p), append(e.patterns, g)
 	}
 	return e, nil
 }
 
+// slashless hides a DN's slashes from path.Match, whose '*' stops at them.
+func slashless(s string) string { return strings.ReplaceAll(s, "/", "\x00") }
+
 // Excluded reports whether dn is one of the excluded users.
 func (e *Excluder) Excluded(dn string) bool {
 	dn = strings.ToLower(dn)
-	for _, p := range e.patterns {
-		if ok, _ := path.Match(p, dn); ok || p == dn {
+	name := slashless(dn)
+	for i, p := range e.patterns {
+		if ok, _ := path.Match(p, name); ok || e.exact[i] == dn {
 			return true
 		}
 	}

@@ -380,3 +380,23 @@ func TestFailedRevocationDoesNotUseTheUsersLimit(t *testing.T) {
 		return !slices.Contains(h.api.OidcSessions(ns), "xf1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1x")
 	})
 }
+
+// A pattern is matched against the DN as written: its backslashes are the
+// DN's escapes, not the pattern's, and '*' goes past a '/' in an RDN.
+func TestExclusionPatternsMatchDNsAsWritten(t *testing.T) {
+	t.Parallel()
+	e, err := NewExcluder([]string{`CN=Larsen\, *,ou=Users,o=T`, "uid=breakglass-*,o=T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dn := range []string{`cn=Larsen\, Priya,ou=Users,o=T`, "uid=breakglass-eu/1,o=T"} {
+		if !e.Excluded(dn) {
+			t.Errorf("%s is not excluded", dn)
+		}
+	}
+	for _, dn := range []string{"cn=Larsen, Priya,ou=Users,o=T", "uid=jjackson,o=T"} {
+		if e.Excluded(dn) {
+			t.Errorf("%s is excluded", dn)
+		}
+	}
+}

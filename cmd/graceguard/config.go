@@ -433,8 +433,9 @@ func valueError(f *pflag.Flag, v string, err error) error {
 
 // positiveDurations are intervals that cannot be zero: a zero poll would
 // spin, a zero checkpoint interval would write on every line, and a zero
-// settle time was taken for the default (2s) without a word.
-var positiveDurations = map[string]bool{"poll": true, "checkpoint-every": true, "settle": true}
+// settle time or revocation wait was taken for the default (2s) without a
+// word.
+var positiveDurations = map[string]bool{"poll": true, "checkpoint-every": true, "settle": true, "revoke-wait": true}
 
 // checkRange refuses values no setting can mean: negative durations and
 // counts, and zero for the intervals above.

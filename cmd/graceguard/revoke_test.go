@@ -87,6 +87,8 @@ func TestWatchRevokeUsageErrors(t *testing.T) {
 		// Sent as it is, every revocation would be refused by the API server.
 		{[]string{"--revoke", "high", "--revoke-namespace", "Bad_NS!"}, `--revoke-namespace: namespace "Bad_NS!"`},
 		{[]string{"--revoke", "high", "--kubeconfig", "/nonexistent/kubeconfig"}, "kubeconfig"},
+		// The responder takes 0 for its default, 2s: "do not wait" waited.
+		{[]string{"--revoke", "high", "--revoke-wait", "0s"}, "--revoke-wait: must be above zero"},
 	}
 	for _, tt := range tests {
 		args := append([]string{"watch", "--state-dir", "", "x.log"}, tt.args...)

@@ -72,3 +72,44 @@ func TestTwoWatchersOnOneRedisRevokeOnce(t *testing.T) {
 		t.Errorf("%d deletecollection requests, want 1", n)
 	}
 }
+
+// A revocation that failed ends nothing, so it gives its claim back: the
+// same replay read again (a restart, another replica's watcher) tries
+// again, where it was held back for the claim's 7 days as "another
+// watcher is ending them" though no one was.
+func TestFailedRevocationGivesItsClaimBack(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	h := newHarness(t, Options{Severity: alert.High})
+	opt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := replay(victim, alert.Critical) // one line, read twice
+	respond := func(owner string) *alert.Response {
+		store := correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: owner})
+		api, err := NewAPI(h.api.ClientConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := New(api, Options{Severity: alert.High, Claims: store, Attempts: 1, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go r.Run(context.Background())
+		defer r.Close(context.Background())
+		var got *alert.Response
+		r.Deliver(func(_ context.Context, g []alert.Alert) error {
+			got = g[0].Response
+			return nil
+		})(context.Background(), []alert.Alert{a})
+		return got
+	}
+	h.api.FailOidc(1, http.StatusServiceUnavailable)
+	if r := respond("watcher-a"); r == nil || r.Status != alert.ResponseFailed {
+		t.Fatalf("first response %+v, want failed", r)
+	}
+	if r := respond("watcher-b"); r == nil || r.Status != alert.ResponseEnded {
+		t.Errorf("the replay read again: response %+v, want its sessions ended", r)
+	}
+}

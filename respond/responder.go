@@ -358,8 +358,15 @@ func (r *Responder) work(ctx context.Context, j *job) {
 	}
 	switch {
 	case err != nil:
-		// Nothing was ended: the next alert about this user may try again.
+		// Nothing was ended: the next alert about this user may try
+		// again, and so may this one's line read again (a restart,
+		// another replica's watcher), which the claim would hold back as
+		// "another watcher is ending them" for claimTTL. Given back even
+		// when stopping: a restart reads the line again.
 		r.limit.release(j.hash, j.queued)
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		r.unclaim(uctx, j.claim, log)
+		cancel()
 		res.Status, res.Error = alert.ResponseFailed, err.Error()
 		log.Error("could not end sessions", "attempts", res.Attempts, "err", err)
 	case r.opt.DryRun:

@@ -96,13 +96,7 @@ func TestWaitsForRoomForAPod(t *testing.T) {
 func TestWaitingPodGoneEndsItsCheckpoint(t *testing.T) {
 	t.Parallel()
 	srv := kubefake.New(t)
-	srv.AddPod(ns, "ou-a", labels, container)
-	srv.AddPod(ns, "ou-b", labels, container)
-	srv.Log(ns, "ou-a", container, t0, "a line")
-	srv.Log(ns, "ou-b", container, t0, "read before")
-	id := srv.ContainerID(ns, "ou-b", container)
-	pathB := ns + "/ou-b/" + container
-	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
+	pathB, id, pos := checkpointedPods(srv)
 	r := start(t, srv, Options{Container: container, MaxPods: 1, Positions: []source.Position{pos}})
 	testsync.WaitFor(t, "ou-a's line", func() bool { return len(r.c.data(ns+"/ou-a/"+container)) == 1 })
 	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
@@ -146,13 +140,7 @@ func TestWaitingPodPassesOverHistory(t *testing.T) {
 func TestWaitingPodEndsCheckpointItOutlived(t *testing.T) {
 	t.Parallel()
 	srv := kubefake.New(t)
-	srv.AddPod(ns, "ou-a", labels, container)
-	srv.AddPod(ns, "ou-b", labels, container)
-	srv.Log(ns, "ou-a", container, t0, "a line")
-	srv.Log(ns, "ou-b", container, t0, "read before")
-	id := srv.ContainerID(ns, "ou-b", container)
-	pathB := ns + "/ou-b/" + container
-	pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
+	pathB, id, pos := checkpointedPods(srv)
 	r := start(t, srv, Options{Container: container, MaxPods: 1, Positions: []source.Position{pos}})
 	testsync.WaitFor(t, "ou-b waiting", func() bool { return r.src.PodsWaiting() == 1 })
 	srv.Restart(ns, "ou-b", container)
@@ -185,14 +173,8 @@ func TestCheckpointedContainerWaitsWithItsCursor(t *testing.T) {
 		t.Run(q.name, func(t *testing.T) {
 			t.Parallel()
 			srv := kubefake.New(t)
-			srv.AddPod(ns, "ou-a", labels, container)
-			srv.AddPod(ns, "ou-b", labels, container)
-			srv.Log(ns, "ou-a", container, t0, "a line")
-			srv.Log(ns, "ou-b", container, t0, "read before")
+			pathB, id, pos := checkpointedPods(srv)
 			srv.Log(ns, "ou-b", container, t0.Add(time.Second), "not yet read")
-			id := srv.ContainerID(ns, "ou-b", container)
-			pathB := ns + "/ou-b/" + container
-			pos := source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
 			opt := q.opt
 			opt.Container, opt.Positions = container, []source.Position{pos}
 			r := start(t, srv, opt)
@@ -238,4 +220,17 @@ func TestFromEndWaitingStartsWhereItWaited(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkpointedPods adds pods ou-a and ou-b to srv, each with a line, and
+// returns ou-b's log's path, its container's id and a checkpoint after
+// that line (at offset 500).
+func checkpointedPods(srv *kubefake.Server) (pathB, id string, pos source.Position) {
+	srv.AddPod(ns, "ou-a", labels, container)
+	srv.AddPod(ns, "ou-b", labels, container)
+	srv.Log(ns, "ou-a", container, t0, "a line")
+	srv.Log(ns, "ou-b", container, t0, "read before")
+	id = srv.ContainerID(ns, "ou-b", container)
+	pathB = ns + "/ou-b/" + container
+	return pathB, id, source.Position{Path: pathB, ID: source.FileID{Fingerprint: id}, Offset: 500, Cursor: cursor{at: t0, n: 1}.String()}
 }

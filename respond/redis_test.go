@@ -21,24 +21,9 @@ func TestTwoWatchersOnOneRedisRevokeOnce(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	h := newHarness(t, Options{Severity: alert.High})
-	opt, err := redis.ParseURL(srv.URL(0))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var responders []*Responder
 	for _, owner := range []string{"watcher-a", "watcher-b"} {
-		store := correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: owner})
-		api, err := NewAPI(h.api.ClientConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := New(api, Options{Severity: alert.High, Claims: store, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go r.Run(context.Background())
-		t.Cleanup(func() { r.Close(context.Background()) })
-		responders = append(responders, r)
+		responders = append(responders, sharedResponder(t, h, srv, owner, Options{Severity: alert.High}))
 	}
 	a := replay(victim, alert.Critical)
 	results := make([]*alert.Response, 2)
@@ -81,23 +66,9 @@ func TestFailedRevocationGivesItsClaimBack(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	h := newHarness(t, Options{Severity: alert.High})
-	opt, err := redis.ParseURL(srv.URL(0))
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := replay(victim, alert.Critical) // one line, read twice
 	respond := func(owner string) *alert.Response {
-		store := correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: owner})
-		api, err := NewAPI(h.api.ClientConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := New(api, Options{Severity: alert.High, Claims: store, Attempts: 1, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go r.Run(context.Background())
-		defer r.Close(context.Background())
+		r := sharedResponder(t, h, srv, owner, Options{Severity: alert.High, Attempts: 1})
 		var got *alert.Response
 		r.Deliver(func(_ context.Context, g []alert.Alert) error {
 			got = g[0].Response
@@ -112,4 +83,28 @@ func TestFailedRevocationGivesItsClaimBack(t *testing.T) {
 	if r := respond("watcher-b"); r == nil || r.Status != alert.ResponseEnded {
 		t.Errorf("the replay read again: response %+v, want its sessions ended", r)
 	}
+}
+
+// sharedResponder runs a responder with opt over h's API whose claims are
+// owner's in srv's Redis, as one of several watchers sharing it; it is
+// closed with the test.
+func sharedResponder(t *testing.T, h *harness, srv *redistest.Server, owner string, opt Options) *Responder {
+	t.Helper()
+	ropt, err := redis.ParseURL(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := NewAPI(h.api.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Claims = correlate.NewRedis(redis.NewClient(ropt), correlate.RedisOptions{Owner: owner})
+	opt.Logger = slog.New(slog.DiscardHandler)
+	r, err := New(api, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Run(context.Background())
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
 }

@@ -166,13 +166,9 @@ var redisQueryOptions = []string{
 
 // redactStateURL shows --state with its password and any query value that
 // is not a go-redis option masked. A userinfo without a colon is masked
-// too: redis-cli (and most Redis clients) read "redis://SECRET@host" as the
-// password, so an operator copying such a URL must not see it logged.
+// too, by redact.URL as for every URL: redis-cli (and most Redis clients)
+// read "redis://SECRET@host" as the password.
 func redactStateURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && passwordAlone(u) {
-		u.User = url.User(redact.Mask)
-		raw = u.String()
-	}
 	return redact.URL(raw, redisQueryOptions...)
 }
 

@@ -254,7 +254,7 @@ func (t *Timeline) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  [%s]\n", e.Source)
 	}
 	if len(t.Entries) == 0 {
-		fmt.Fprintf(&b, "no refresh, reuse, refusal or login of %s in the logs\n", t.User)
+		b.WriteString(t.NothingFound() + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -295,4 +295,11 @@ func (t *Timeline) WriteJSON(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// NothingFound says that the logs held nothing of the user: the text
+// format's whole output then, and what the JSON format's reader is told
+// beside its empty output.
+func (t *Timeline) NothingFound() string {
+	return fmt.Sprintf("no refresh, reuse, refusal or login of %s in the logs", t.User)
 }

@@ -114,7 +114,7 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	if o.format == "json" && len(tl.Entries) == 0 {
 		// The text says so on stdout; no JSON line says it, and a user
 		// misspelt must not look like a clean history.
-		fmt.Fprintf(o.io.errOut, "graceguard: note: no refresh, reuse, refusal or login of %s in the logs\n", o.user)
+		fmt.Fprintln(o.io.errOut, "graceguard: note:", tl.NothingFound())
 	}
 	if o.format == "json" && tl.Dropped > 0 {
 		// The text says so on its first line; JSON lines have no place for it.

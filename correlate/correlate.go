@@ -107,6 +107,15 @@ type Observation struct {
 	// keys) and got back with no first sight would read as seen before any
 	// event, a thief's address first seen after a reuse included.
 	sightsKnown sightBits
+	// sessionNew says the memory store held no address of the event's
+	// session before it (kubectl's sessions: a fresh id every request).
+	// The shared store need not trim such a session's addresses to their
+	// cap after writing them: the session is nearly always new to it too.
+	// Where another watcher wrote addresses of it, the session stays over
+	// its cap by what this one added, until a write of it the local store
+	// knows trims it: a reuse judged meanwhile may find more of the
+	// session's addresses than the cap, all of them seen with it.
+	sessionNew bool
 }
 
 // sightBits name an event's sights: its address, country and network.

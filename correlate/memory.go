@@ -706,11 +706,14 @@ func (m *Memory) learnIP(u *userState, obs *Observation, t stamp) (known sightBi
 	return known
 }
 
+// learnSession remembers the event's address for its session, and notes
+// in obs whether the session was new to the table (sessionNew).
 func (m *Memory) learnSession(obs *Observation) {
 	if !hasSession(obs.Session) || !obs.IP.IsValid() {
 		return
 	}
-	slot, evicted := m.sessions.claim(obs.Session)
+	slot, fresh, evicted := m.sessions.claim(obs.Session)
+	obs.sessionNew = fresh
 	if evicted {
 		m.stats.SessionsEvicted++
 	}

@@ -71,7 +71,17 @@ type plainSession struct {
 	hash string
 	ips  scored
 	last int64
+	// fresh: the local store held no address of the session before the
+	// group (Observation.sessionNew), so its key needs no trim when the
+	// group writes no more addresses than the cap.
+	fresh bool
 }
+
+// needsTrim says whether the session's key must be trimmed to its cap
+// after the group's write: a ZREMRANGEBYRANK for each event with a
+// session, nearly all of them a fresh kubectl id with one address, was a
+// fifth of a catch-up's commands.
+func (s *plainSession) needsTrim() bool { return !s.fresh || len(s.ips) > sessionIPs }
 
 // scored is a few members with a time each: a user's addresses or places,
 // a session's addresses, seldom more than one or two in a round trip, so a
@@ -178,7 +188,7 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 		h := fnv1a(obs.Session)
 		sess := g.sessions[h]
 		if sess == nil {
-			sess = &plainSession{hash: strconv.FormatUint(h, 10)}
+			sess = &plainSession{hash: strconv.FormatUint(h, 10), fresh: obs.sessionNew}
 			g.sessions[h] = sess
 			g.sessOrd = append(g.sessOrd, sess)
 		}
@@ -257,7 +267,9 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainRep
 		for _, sess := range g.sessOrd {
 			k := r.hist + "s:" + sess.hash
 			q.zadd(ctx, k, "NX", sess.ips)
-			out.sessionIPs = append(out.sessionIPs, q.trim(ctx, k, sessionIPs, -1, true))
+			if sess.needsTrim() {
+				out.sessionIPs = append(out.sessionIPs, q.trim(ctx, k, sessionIPs, -1, true))
+			}
 		}
 	}
 	return out

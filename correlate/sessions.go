@@ -85,13 +85,14 @@ func (t *sessionTable) find(id string) (int, bool) {
 	return i, t.hashes[i] == h
 }
 
-// claim returns the slot for id, emptied if another id held it.
-func (t *sessionTable) claim(id string) (slot int, evicted bool) {
+// claim returns the slot for id, emptied if another id held it or none
+// did (fresh: it holds none of id's addresses).
+func (t *sessionTable) claim(id string) (slot int, fresh, evicted bool) {
 	h := t.hash(id)
 	i := int(h & t.mask)
 	switch t.hashes[i] {
 	case h:
-		return i, false
+		return i, false, false
 	case 0:
 		t.used++
 	default:
@@ -99,7 +100,7 @@ func (t *sessionTable) claim(id string) (slot int, evicted bool) {
 	}
 	t.empty(i)
 	t.hashes[i] = h
-	return i, evicted
+	return i, true, evicted
 }
 
 // empty forgets slot i's addresses.

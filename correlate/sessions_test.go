@@ -22,7 +22,10 @@ func TestSessionSlotAddresses(t *testing.T) {
 			second = id
 		}
 	}
-	slot, _ := tab.claim(first)
+	slot, fresh, _ := tab.claim(first)
+	if !fresh {
+		t.Fatal("claim of a new id: not fresh")
+	}
 	for i := range sessionIPs + 1 {
 		if got, want := tab.add(slot, a(i)), i < sessionIPs; got != want {
 			t.Fatalf("add of address %d: %v, want %v", i, got, want)
@@ -34,14 +37,17 @@ func TestSessionSlotAddresses(t *testing.T) {
 	if !tab.has(slot, a(3)) || tab.has(slot, a(4)) {
 		t.Fatal("has: wrong for the last address kept or the one refused")
 	}
+	if s, fresh, evicted := tab.claim(first); s != slot || fresh || evicted {
+		t.Fatalf("claim of the id again: slot %d fresh %v evicted %v, want slot %d, held", s, fresh, evicted, slot)
+	}
 	restored := newSessionTable(2)
 	restored.set(slot, tab.hashes[slot], tab.slotIPs(slot))
 	if got := restored.addrs(slot); !slices.Equal(got, tab.addrs(slot)) {
 		t.Fatalf("restored %v, want %v", got, tab.addrs(slot))
 	}
 
-	if s, evicted := tab.claim(second); s != slot || !evicted {
-		t.Fatalf("claim of a second id: slot %d evicted %v, want slot %d evicted", s, evicted, slot)
+	if s, fresh, evicted := tab.claim(second); s != slot || !fresh || !evicted {
+		t.Fatalf("claim of a second id: slot %d fresh %v evicted %v, want slot %d fresh, evicted", s, fresh, evicted, slot)
 	}
 	if got := tab.addrs(slot); len(got) != 0 {
 		t.Fatalf("a new id's slot holds %v", got)
@@ -54,7 +60,7 @@ func TestSessionSlotAddresses(t *testing.T) {
 	if tab.has(slot, a(1)) {
 		t.Fatal("the slot's previous id's address is still known")
 	}
-	if _, evicted := tab.claim(first); !evicted || tab.has(slot, a(8)) || len(tab.more) != 0 {
+	if _, _, evicted := tab.claim(first); !evicted || tab.has(slot, a(8)) || len(tab.more) != 0 {
 		t.Fatalf("after a third claim: more holds %d slots", len(tab.more))
 	}
 }

@@ -30,3 +30,27 @@ func TestSleep(t *testing.T) {
 		})
 	}
 }
+
+func TestAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30", 30 * time.Second, true},
+		{" 0 ", 0, true},
+		{"Mon, 23 Nov 2026 10:01:00 GMT", time.Minute, true},
+		{"Mon, 23 Nov 2026 09:00:00 GMT", 0, true}, // in the past: now
+		{"99999999999999999", time.Duration(maxSeconds) * time.Second, true},
+		{"-5", 0, false},
+		{"soon", 0, false},
+		{"1.5", 0, false},
+		{"", 0, false},
+	} {
+		if got, ok := After(tt.in, now); got != tt.want || ok != tt.ok {
+			t.Errorf("After(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

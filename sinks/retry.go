@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/graceguard/graceguard/internal/retry"
 )
 
 // verdict is what the Dispatcher's retry loop does after a failed attempt.
@@ -138,28 +139,10 @@ func (e *statusError) Error() string {
 // start of its body.
 func newStatusError(resp *http.Response, body []byte, now time.Time) *statusError {
 	e := &statusError{Code: resp.StatusCode, Body: oneLine(string(body), 200)}
-	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+	if d, ok := retry.After(resp.Header.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
 	}
 	return e
-}
-
-// parseRetryAfter reads Retry-After as seconds or as an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 // permanentError marks a failure no retry can cure (an alert that cannot

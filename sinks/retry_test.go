@@ -79,30 +79,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"30", 30 * time.Second, true},
-		{" 0 ", 0, true},
-		{"Mon, 23 Nov 2026 10:01:00 GMT", time.Minute, true},
-		{"Mon, 23 Nov 2026 09:00:00 GMT", 0, true}, // in the past: now
-		{"-5", 0, false},
-		{"soon", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestStatusErrorReadsResponse(t *testing.T) {
 	t.Parallel()
 	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"12"}}}

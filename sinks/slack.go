@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/retry"
 )
 
 // SlackOptions configure a Slack sink: either an incoming webhook, or a bot
@@ -163,7 +164,7 @@ func (t secondsRetryAfter) RoundTrip(req *http.Request) (*http.Response, error) 
 	if _, numeric := strconv.ParseInt(v, 10, 64); numeric == nil {
 		return resp, nil
 	}
-	if d, ok := parseRetryAfter(v, time.Now()); ok {
+	if d, ok := retry.After(v, time.Now()); ok {
 		// Rounded up: a wait cut short would meet the limit again.
 		resp.Header.Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/internal/kubeclient"
+	"github.com/graceguard/graceguard/internal/retry"
 )
 
 // Group is OpenUnison's API group; its oidc-sessions resource is the
@@ -37,17 +38,15 @@ const maxBody = 8 << 20
 // APIError is a response of the API server other than success.
 type APIError = kubeclient.StatusError
 
-// retryable says whether trying again may help: the server is overloaded
-// or away, or the network failed. A refusal (401, 403) or a missing
-// resource (404: OpenUnison's CRD is not installed) will not mend itself.
-func retryable(err error) bool {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Code == http.StatusTooManyRequests || ae.Code >= 500
-	}
-	// A network error, a timeout, a cut response: the next try may pass.
-	return !errors.Is(err, context.Canceled)
+// retryAfterError is an API answer that said when to ask again: its
+// Retry-After, read whatever the status (classify decides which to
+// honour).
+type retryAfterError struct {
+	*APIError
+	after time.Duration
 }
+
+func (e *retryAfterError) Unwrap() error { return e.APIError }
 
 // API ends sessions through the Kubernetes API. It finds the version of
 // openunison.tremolo.io the server prefers by discovery, once it has
@@ -190,7 +189,11 @@ func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader,
 		return err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(resp.StatusCode, data)
+		ae := apiError(resp.StatusCode, data)
+		if after, ok := retry.After(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return &retryAfterError{ae, after}
+		}
+		return ae
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("decode %s response: %w", method, err)
@@ -200,4 +203,4 @@ func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader,
 
 // apiError keeps the Status's message, not the body: a body that is not a
 // Status could be anything, and is not repeated.
-func apiError(code int, body []byte) error { return kubeclient.NewStatusError(code, body) }
+func apiError(code int, body []byte) *APIError { return kubeclient.NewStatusError(code, body) }

@@ -18,7 +18,7 @@ func FuzzAPIAnswer(f *testing.F) {
 			_ = l.names()
 		}
 		err := apiError(503, body)
-		if msg := err.(*APIError).Msg; utf8.RuneCountInString(msg) > 257 {
+		if msg := err.Msg; utf8.RuneCountInString(msg) > 257 {
 			t.Fatalf("message of %d runes", utf8.RuneCountInString(msg))
 		}
 	})

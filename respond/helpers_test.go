@@ -35,6 +35,7 @@ type harness struct {
 	metrics *Metrics
 	reg     *prom.Registry
 	log     *testsync.Buffer
+	stop    context.CancelFunc // ends Run's context, as a shutdown does
 
 	mu        sync.Mutex
 	delivered [][]alert.Alert
@@ -62,6 +63,7 @@ func newHarness(t *testing.T, opt Options) *harness {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
 	go h.r.Run(ctx)
 	t.Cleanup(func() {
 		cancel()

@@ -343,11 +343,14 @@ func (r *Responder) work(ctx context.Context, j *job) {
 		}
 		r.opt.Metrics.Failures.Inc()
 		r.degraded.Store(true)
-		if !retryable(err) || res.Attempts >= r.opt.Attempts {
+		v, wait := classify(err)
+		if v == final || res.Attempts >= r.opt.Attempts || ctx.Err() != nil {
 			break
 		}
-		wait := backoff(r.opt.Backoff, res.Attempts)
-		log.Warn("ending sessions failed; retrying", "attempt", res.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
+		if v == retryLater {
+			wait = backoff(r.opt.Backoff, res.Attempts)
+		}
+		log.Warn("ending sessions failed; retrying", "attempt", res.Attempts, "retry_in", wait.Round(time.Millisecond), "verdict", v.String(), "err", err)
 		if retry.Sleep(ctx, wait) != nil {
 			err = errors.Join(err, ctx.Err())
 			break

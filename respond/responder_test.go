@@ -250,6 +250,34 @@ func TestAPIOutageIsRetriedAndReported(t *testing.T) {
 	})
 }
 
+// An API server refusing with 429 says when to ask again: the retry waits
+// that long, not the backoff's first milliseconds, which would be refused
+// in turn and use up the revocation's attempts. The alert still leaves
+// after --revoke-wait, pending; the outcome follows.
+func TestTooManyRequestsWaitsRetryAfter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Severity: alert.High, Wait: 50 * time.Millisecond})
+	h.api.ThrottleOidc(1, 1)
+	start := time.Now()
+	if r := h.send(replay(victim, alert.Critical))[0].Response; r.Status != alert.ResponsePending {
+		t.Errorf("response %+v: want pending while the API asks to wait", r)
+	}
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("the alert waited %s, longer than --revoke-wait", took)
+	}
+	waitFor(t, "the revocation to end the sessions", func() bool { return h.metrics.Revocations.WithLabelValues("ended").Value() == 1 })
+	reqs := h.api.OidcRequests()
+	if reqs[0].Status != http.StatusTooManyRequests || len(reqs) != 4 {
+		t.Fatalf("requests %+v: want one 429, then discovery, list and delete", reqs)
+	}
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < time.Second {
+		t.Errorf("retried %s after the 429, before its Retry-After of 1s", gap)
+	}
+	if log := h.log.String(); !strings.Contains(log, `"retry_in":1000000000`) || !strings.Contains(log, `"attempts":2`) {
+		t.Errorf("the log does not say the retry waited as asked, and passed on the second attempt:\n%s", log)
+	}
+}
+
 // An outage longer than the wait never holds the alert back: it leaves
 // "pending", and the outcome follows in the log and the metrics.
 func TestDeliveryNeverWaitsLongerThanTheBound(t *testing.T) {

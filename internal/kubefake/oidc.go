@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // OidcGroup is OpenUnison's API group.
@@ -23,6 +24,7 @@ const OidcGroup = "openunison.tremolo.io"
 type OidcRequest struct {
 	Method, Path, Query, Accept string
 	Status                      int
+	At                          time.Time // when it came
 }
 
 type oidcState struct {
@@ -32,6 +34,7 @@ type oidcState struct {
 	sessions  map[string]*oidcSession // by namespace/name
 	failNext  int
 	failCode  int
+	failAfter int // Retry-After of the failures, in seconds; 0: none
 	reqs      []OidcRequest
 }
 
@@ -79,7 +82,18 @@ func (s *Server) FailOidc(n, code int) {
 	o := s.oidc()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.failNext, o.failCode = n, code
+	o.failNext, o.failCode, o.failAfter = n, code, 0
+}
+
+// ThrottleOidc makes the next n requests to openunison.tremolo.io fail
+// with 429 Too Many Requests and "Retry-After: seconds", as the API
+// server's max-in-flight and priority-and-fairness filters refuse a
+// request when it is overloaded (they ask for 1 second).
+func (s *Server) ThrottleOidc(n, seconds int) {
+	o := s.oidc()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failNext, o.failCode, o.failAfter = n, http.StatusTooManyRequests, seconds
 }
 
 // OidcRequests returns the requests to the group so far.
@@ -143,23 +157,41 @@ func (r *statusRecorder) WriteHeader(code int) {
 // oidcRecord records a request and serves the failures FailOidc asked for.
 func (s *Server) oidcRecord(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		o := s.oidc()
 		o.mu.Lock()
-		fail, code := o.failNext > 0, o.failCode
+		fail, code, after := o.failNext > 0, o.failCode, o.failAfter
 		if fail {
 			o.failNext--
 		}
 		o.mu.Unlock()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		if fail {
+		switch {
+		case fail && code == http.StatusTooManyRequests && after > 0:
+			writeTooManyRequests(rec, after)
+		case fail:
 			writeStatus(rec, code, http.StatusText(code), "kubefake: failing as asked")
-		} else {
+		default:
 			h(rec, r)
 		}
 		o.mu.Lock()
-		o.reqs = append(o.reqs, OidcRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Accept: r.Header.Get("Accept"), Status: rec.code})
+		o.reqs = append(o.reqs, OidcRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Accept: r.Header.Get("Accept"), Status: rec.code, At: at})
 		o.mu.Unlock()
 	}
+}
+
+// writeTooManyRequests answers as the API server's filters do when they
+// refuse a request: the header and the Status's details both say when to
+// ask again.
+func writeTooManyRequests(w http.ResponseWriter, seconds int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	w.WriteHeader(http.StatusTooManyRequests)
+	json.NewEncoder(w).Encode(map[string]any{
+		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{}, "status": "Failure",
+		"message": "Too many requests, please try again later.", "reason": "TooManyRequests",
+		"details": map[string]any{"retryAfterSeconds": seconds}, "code": http.StatusTooManyRequests,
+	})
 }
 
 // served answers 404, as the API server does, for a version not served.

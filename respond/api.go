@@ -190,6 +190,7 @@ func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader,
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		ae := apiError(resp.StatusCode, data)
+		explain(ae)
 		if after, ok := retry.After(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return &retryAfterError{ae, after}
 		}
@@ -199,6 +200,27 @@ func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader,
 		return fmt.Errorf("decode %s response: %w", method, err)
 	}
 	return nil
+}
+
+// explain adds to a refusal what the operator can do about it: the alert
+// and the log say why the sessions were not ended. The Status's own
+// message says what was refused (for a 403, the user, the verb and the
+// resource) but not what to change; it never holds the token.
+func explain(ae *APIError) {
+	var hint string
+	switch ae.Code {
+	case http.StatusUnauthorized:
+		hint = "the API server does not accept graceguard's credentials: an expired or revoked token, or another cluster's"
+	case http.StatusForbidden:
+		hint = "graceguard needs list, delete and deletecollection on oidc-sessions." + Group + " in OpenUnison's namespace: see the Role of deploy/components/revoke"
+	default:
+		return
+	}
+	if ae.Msg == "" || ae.Msg == http.StatusText(ae.Code) {
+		ae.Msg = hint
+		return
+	}
+	ae.Msg += " (" + hint + ")"
 }
 
 // apiError keeps the Status's message, not the body: a body that is not a

@@ -25,8 +25,10 @@
 // without a second message to correlate; an alert that would wait longer
 // (an outage being retried) leaves with status "pending" and the outcome
 // follows in the structured log and the metrics. While the API is failing
-// alerts do not wait at all (they leave "pending" at once), so an outage
-// during a flood of alerts costs no alert the wait. Two seconds matches the
+// in a way a retry may mend, alerts do not wait at all (they leave
+// "pending" at once), so an outage during a flood of alerts costs no alert
+// the wait. A refusal (401, 403, another 4xx) is no outage: the API
+// answers at once, and the alert says the revocation failed, and why. Two seconds matches the
 // watcher's own settle wait for a grace reuse, so it changes the latency
 // of an alert by at most what graceguard already accepts.
 package respond

@@ -342,8 +342,12 @@ func (r *Responder) work(ctx context.Context, j *job) {
 			break
 		}
 		r.opt.Metrics.Failures.Inc()
-		r.degraded.Store(true)
 		v, wait := classify(err)
+		// A final answer came from an API server that answers: the next
+		// alerts may wait for their outcome, which comes as fast. Taken
+		// for an outage, they left "pending" (containment under way) for
+		// revocations that could only fail.
+		r.degraded.Store(v != final)
 		if v == final || res.Attempts >= r.opt.Attempts || ctx.Err() != nil {
 			break
 		}

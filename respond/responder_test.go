@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/kubefake"
 )
 
 // A critical replay ends exactly its user's sessions in OpenUnison's
@@ -275,6 +276,75 @@ func TestTooManyRequestsWaitsRetryAfter(t *testing.T) {
 	}
 	if log := h.log.String(); !strings.Contains(log, `"retry_in":1000000000`) || !strings.Contains(log, `"attempts":2`) {
 		t.Errorf("the log does not say the retry waited as asked, and passed on the second attempt:\n%s", log)
+	}
+}
+
+// A refusal is the API server's final word, not an outage: the first
+// alert and every later one say the revocation failed, and why, where they
+// said "pending" (containment under way) for an API taken for down. Slack
+// shows Text, the other sinks the JSON; neither, nor the log, holds the
+// token that was refused.
+func TestRefusalFailsEveryAlertAndSaysWhy(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		refuse func(*kubefake.Server)
+		why    []string // in the error, the text and the log
+	}{
+		{"401: the token is not accepted", func(s *kubefake.Server) { s.SetToken("rotated-elsewhere") },
+			[]string{"401 Unauthorized", "credentials"}},
+		{"403: the Role lacks deletecollection", func(s *kubefake.Server) { s.DenyOidc("deletecollection") },
+			[]string{"403 Forbidden", `cannot deletecollection resource \"oidc-sessions\"`, "deploy/components/revoke"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, Options{Severity: alert.High})
+			token := h.api.Token()
+			tt.refuse(h.api)
+			for _, user := range []string{victim, bystander, victim} {
+				a := h.send(replay(user, alert.Critical))[0]
+				r := a.Response
+				if r.Status != alert.ResponseFailed || r.Attempts != 1 {
+					t.Fatalf("%s: response %+v: want failed at once, not pending nor retried", user, r)
+				}
+				b, err := a.MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				text := r.Text()
+				if !strings.Contains(string(b), `"status":"failed"`) || !strings.HasPrefix(text, "sessions not ended: ") {
+					t.Errorf("%s: alert JSON %s, text %q: want them to say it failed", user, b, text)
+				}
+				for _, why := range tt.why {
+					if why := strings.ReplaceAll(why, `\"`, `"`); !strings.Contains(text, why) || !strings.Contains(r.Error, why) {
+						t.Errorf("%s: text %q does not say why (%q)", user, text, why)
+					}
+				}
+				for what, s := range map[string]string{"alert": string(b), "text": text} {
+					if strings.Contains(s, token) {
+						t.Errorf("the %s holds the API token: %s", what, s)
+					}
+				}
+			}
+			log := h.log.String()
+			if strings.Contains(log, "retrying") || strings.Count(log, "could not end sessions") != 3 {
+				t.Errorf("the log does not say each revocation failed, unretried:\n%s", log)
+			}
+			for _, why := range tt.why {
+				if !strings.Contains(log, why) {
+					t.Errorf("the log does not say why (%q):\n%s", why, log)
+				}
+			}
+			if strings.Contains(log, token) {
+				t.Errorf("the log holds the API token:\n%s", log)
+			}
+			if got := h.metrics.Revocations.WithLabelValues("failed").Value(); got != 3 {
+				t.Errorf("revocations{failed} %v, want 3", got)
+			}
+			if got := len(h.api.OidcSessions(ns)); got != 4 {
+				t.Errorf("%d sessions left, want all 4", got)
+			}
+		})
 	}
 }
 

@@ -34,7 +34,8 @@ type oidcState struct {
 	sessions  map[string]*oidcSession // by namespace/name
 	failNext  int
 	failCode  int
-	failAfter int // Retry-After of the failures, in seconds; 0: none
+	failAfter int      // Retry-After of the failures, in seconds; 0: none
+	denied    []string // verbs DenyOidc refuses
 	reqs      []OidcRequest
 }
 
@@ -59,11 +60,42 @@ func (s *Server) serveOidc(mux *http.ServeMux) {
 	mux.HandleFunc("GET /apis", s.auth(s.oidcRecord(s.handleAPIs)))
 	mux.HandleFunc("GET /apis/"+OidcGroup, s.auth(s.oidcRecord(s.handleGroup)))
 	coll := "/apis/" + OidcGroup + "/{v}/namespaces/{ns}/oidc-sessions"
-	mux.HandleFunc("GET "+coll, s.auth(s.oidcRecord(s.served(s.handleOidcList))))
-	mux.HandleFunc("POST "+coll, s.auth(s.oidcRecord(s.served(s.handleOidcCreate))))
-	mux.HandleFunc("DELETE "+coll, s.auth(s.oidcRecord(s.served(s.handleOidcDeleteCollection))))
-	mux.HandleFunc("GET "+coll+"/{name}", s.auth(s.oidcRecord(s.served(s.handleOidcGet))))
-	mux.HandleFunc("DELETE "+coll+"/{name}", s.auth(s.oidcRecord(s.served(s.handleOidcDelete))))
+	mux.HandleFunc("GET "+coll, s.auth(s.oidcRecord(s.allowed("list", s.served(s.handleOidcList)))))
+	mux.HandleFunc("POST "+coll, s.auth(s.oidcRecord(s.allowed("create", s.served(s.handleOidcCreate)))))
+	mux.HandleFunc("DELETE "+coll, s.auth(s.oidcRecord(s.allowed("deletecollection", s.served(s.handleOidcDeleteCollection)))))
+	mux.HandleFunc("GET "+coll+"/{name}", s.auth(s.oidcRecord(s.allowed("get", s.served(s.handleOidcGet)))))
+	mux.HandleFunc("DELETE "+coll+"/{name}", s.auth(s.oidcRecord(s.allowed("delete", s.served(s.handleOidcDelete)))))
+}
+
+// DenyOidc makes requests for oidc-sessions with these verbs (list, get,
+// create, delete, deletecollection) get 403 Forbidden, as the API server
+// answers a service account whose Role lacks them; none: all allowed.
+func (s *Server) DenyOidc(verbs ...string) {
+	o := s.oidc()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.denied = slices.Clone(verbs)
+}
+
+// allowed answers 403 for a verb DenyOidc denied, as RBAC does: before
+// the request reaches the resource, whether its version is served or not.
+func (s *Server) allowed(verb string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		o := s.oidc()
+		o.mu.Lock()
+		denied := slices.Contains(o.denied, verb)
+		o.mu.Unlock()
+		if !denied {
+			h(w, r)
+			return
+		}
+		what := "oidc-sessions." + OidcGroup
+		if name := r.PathValue("name"); name != "" {
+			what += ` "` + name + `"`
+		}
+		writeStatus(w, http.StatusForbidden, "Forbidden", what+` is forbidden: User "system:serviceaccount:graceguard:graceguard" cannot `+verb+
+			` resource "oidc-sessions" in API group "`+OidcGroup+`" in the namespace "`+r.PathValue("ns")+`"`)
+	}
 }
 
 // SetOidcVersions sets the versions of openunison.tremolo.io served and

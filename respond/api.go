@@ -31,9 +31,22 @@ const metadataOnly = "application/json;as=PartialObjectMetadataList;g=meta.k8s.i
 // requestTimeout bounds one API request; the retries bound the whole.
 const requestTimeout = 10 * time.Second
 
-// maxBody bounds what is read of a response: the names of a user's
+// maxBody bounds what is read of a response: the metadata of a user's
 // sessions, a few hundred bytes each.
 const maxBody = 8 << 20
+
+// ErrDeletedUncounted says a deletecollection succeeded but its answer,
+// which names the sessions deleted, could not be read (past maxBody, cut,
+// malformed). The API server answers success only once the objects are
+// deleted: the sessions are ended, not counted.
+var ErrDeletedUncounted = errors.New("sessions deleted; the API server's answer naming the deleted sessions was not read")
+
+// unreadError is a success status whose body could not be read or
+// decoded: what was asked was done, what the answer said is lost.
+type unreadError struct{ err error }
+
+func (e *unreadError) Error() string { return e.err.Error() }
+func (e *unreadError) Unwrap() error { return e.err }
 
 // APIError is a response of the API server other than success.
 type APIError = kubeclient.StatusError
@@ -52,8 +65,9 @@ func (e *retryAfterError) Unwrap() error { return e.APIError }
 // openunison.tremolo.io the server prefers by discovery, once it has
 // answered, and never decodes more of an OidcSession than its metadata.
 type API struct {
-	http *http.Client
-	base *url.URL
+	http    *http.Client
+	base    *url.URL
+	maxBody int64 // of an answer read; maxBody but in tests
 
 	mu      sync.Mutex
 	version string // found by discovery; "" until then
@@ -70,7 +84,7 @@ func NewAPI(cfg *kubeclient.Config) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes API server address: %w", err)
 	}
-	return &API{http: hc, base: base}, nil
+	return &API{http: hc, base: base, maxBody: maxBody}, nil
 }
 
 // Version is the served version of openunison.tremolo.io, found by
@@ -157,15 +171,22 @@ func (a *API) List(ctx context.Context, namespace, dnHash string) ([]string, err
 }
 
 // DeleteAll deletes the user's sessions as OpenUnison does at logout,
-// with one deletecollection, and names those deleted (the API server
-// answers with them; only their names are decoded).
+// with one deletecollection, and names those deleted. The API server
+// answers with them, as it does with a list: asked, as for the list, for
+// their metadata only, since in full their specs hold the tokens, and a
+// user's many sessions could pass maxBody. Its error wraps
+// ErrDeletedUncounted when the sessions were deleted but not named.
 func (a *API) DeleteAll(ctx context.Context, namespace, dnHash string) ([]string, error) {
 	u, err := a.sessionsURL(ctx, namespace, dnHash)
 	if err != nil {
 		return nil, err
 	}
 	var l metaList
-	if err := a.do(ctx, http.MethodDelete, u, nil, "application/json", &l); err != nil {
+	if err := a.do(ctx, http.MethodDelete, u, nil, metadataOnly, &l); err != nil {
+		var unread *unreadError
+		if errors.As(err, &unread) {
+			return nil, fmt.Errorf("%w: %w", ErrDeletedUncounted, err)
+		}
 		return nil, fmt.Errorf("delete sessions: %w", err)
 	}
 	return l.names(), nil
@@ -184,11 +205,18 @@ func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader,
 		return err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	// One byte past the cap tells an answer over it from one that fits.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, a.maxBody+1))
+	switch {
+	case err != nil && ok:
+		return &unreadError{fmt.Errorf("%s response: %w", method, err)}
+	case err != nil:
 		return err
+	case int64(len(data)) > a.maxBody && ok:
+		return &unreadError{fmt.Errorf("%s response over %d bytes", method, a.maxBody)}
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !ok {
 		ae := apiError(resp.StatusCode, data)
 		explain(ae)
 		if after, ok := retry.After(resp.Header.Get("Retry-After"), time.Now()); ok {
@@ -197,7 +225,7 @@ func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader,
 		return ae
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode %s response: %w", method, err)
+		return &unreadError{fmt.Errorf("decode %s response: %w", method, err)}
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func BenchmarkEndSessions(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		api.AddOidcSession(ns, fmt.Sprintf("fa%d", i), hash, "kubernetes", tokenMarker)
 		api.AddOidcSession(ns, fmt.Sprintf("fb%d", i), hash, "kubernetes", tokenMarker)
-		if n, err := r.once(ctx, &job{hash: hash}); err != nil || n != 2 {
+		if n, err := r.once(ctx, &job{hash: hash}, r.opt.Logger); err != nil || n != 2 {
 			b.Fatalf("ended %d: %v", n, err)
 		}
 	}

@@ -43,6 +43,13 @@ type harness struct {
 
 func newHarness(t *testing.T, opt Options) *harness {
 	t.Helper()
+	return newHarnessWith(t, opt, nil)
+}
+
+// newHarnessWith is newHarness with the Responder's Sessions made by
+// sessions from the fake server and the API on it (nil: that API).
+func newHarnessWith(t *testing.T, opt Options, sessions func(*kubefake.Server, *API) Sessions) *harness {
+	t.Helper()
 	h := &harness{t: t, api: kubefake.New(t), reg: prom.NewRegistry(), log: &testsync.Buffer{}}
 	h.api.AddOidcSession(ns, "f1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", DNHash(victim), "kubernetes", tokenMarker)
 	h.api.AddOidcSession(ns, "f2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2", DNHash(victim), "kubernetes", tokenMarker)
@@ -59,7 +66,11 @@ func newHarness(t *testing.T, opt Options) *harness {
 	if opt.Backoff == 0 {
 		opt.Backoff = time.Millisecond
 	}
-	if h.r, err = New(api, opt); err != nil {
+	var use Sessions = api
+	if sessions != nil {
+		use = sessions(h.api, api)
+	}
+	if h.r, err = New(use, opt); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -337,7 +337,7 @@ func (r *Responder) work(ctx context.Context, j *job) {
 	var err error
 	for res.Attempts = 1; ; res.Attempts++ {
 		var n int
-		if n, err = r.once(ctx, j); err == nil {
+		if n, err = r.once(ctx, j, log); err == nil {
 			res.Sessions = n
 			break
 		}
@@ -391,8 +391,8 @@ func (r *Responder) work(ctx context.Context, j *job) {
 
 // once lists the user's sessions (metadata only) and, unless a dry run,
 // deletes the collection; the count is of those deleted as the server
-// names them, or those listed if it names none.
-func (r *Responder) once(ctx context.Context, j *job) (int, error) {
+// names them, or those listed if it names none or its answer was not read.
+func (r *Responder) once(ctx context.Context, j *job, log *slog.Logger) (int, error) {
 	listed, err := r.api.List(ctx, r.opt.Namespace, j.hash)
 	if err != nil {
 		return 0, err
@@ -401,6 +401,12 @@ func (r *Responder) once(ctx context.Context, j *job) (int, error) {
 		return len(listed), nil
 	}
 	deleted, err := r.api.DeleteAll(ctx, r.opt.Namespace, j.hash)
+	if errors.Is(err, ErrDeletedUncounted) {
+		// Ended: a failure here would tell the responder the thief still
+		// holds the sessions, and a retry would delete nothing more.
+		log.Warn("sessions deleted, counted from the listing", "listed", len(listed), "err", err)
+		return len(listed), nil
+	}
 	if err != nil {
 		return 0, err
 	}

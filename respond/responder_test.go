@@ -51,8 +51,12 @@ func TestCriticalReplayEndsThatUsersSessionsOnce(t *testing.T) {
 			t.Errorf("request %s %s?%s: want the preferred version v2 and the user's label", r.Method, r.Path, r.Query)
 		}
 	}
-	if !strings.HasPrefix(reqs[1].Accept, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1") {
-		t.Errorf("list Accept %q: want metadata only", reqs[1].Accept)
+	// The deletecollection's answer names the sessions deleted: in full
+	// it would bring their tokens into memory, and past the body's cap.
+	for _, r := range reqs[1:] {
+		if !strings.HasPrefix(r.Accept, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1") {
+			t.Errorf("%s Accept %q: want metadata only", r.Method, r.Accept)
+		}
 	}
 	if got := h.metrics.SessionsEnded.Value(); got != 2 {
 		t.Errorf("sessions ended metric %v, want 2", got)
@@ -346,6 +350,58 @@ func TestRefusalFailsEveryAlertAndSaysWhy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The API server answers a deletecollection once the sessions are
+// deleted; an answer naming them that cannot be read (past the body's
+// cap: a user with that many sessions, or a server answering in full) does
+// not undo that. The revocation ended the sessions and says so, with the
+// count of those listed just before, and is not tried again; the log says
+// where the count came from.
+func TestAnswerOverTheCapAfterTheDelete(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, Options{Severity: alert.High}, func(s *kubefake.Server, api *API) Sessions {
+		capped, err := NewAPI(s.ClientConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := capped.Version(context.Background()); err != nil { // discovered under the usual cap
+			t.Fatal(err)
+		}
+		capped.maxBody = 64
+		return deleteCapped{api, capped}
+	})
+	r := h.send(replay(victim, alert.Critical))[0].Response
+	if r.Status != alert.ResponseEnded || r.Sessions != 2 || r.Attempts != 1 || r.Text() != "sessions ended: 2" {
+		t.Fatalf("response %+v (%q): want ended, the 2 sessions listed, at the first attempt", r, r.Text())
+	}
+	if left := h.api.OidcSessions(ns); slices.Contains(left, "xf1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1x") {
+		t.Errorf("the victim's sessions are left: %v", left)
+	}
+	if n := h.requests(http.MethodDelete, "/oidc-sessions"); n != 1 {
+		t.Errorf("%d deletecollection requests, want 1", n)
+	}
+	if got := h.metrics.Failures.Value(); got != 0 {
+		t.Errorf("failures %v, want none", got)
+	}
+	if got := h.metrics.SessionsEnded.Value(); got != 2 {
+		t.Errorf("sessions ended metric %v, want 2", got)
+	}
+	log := h.log.String()
+	if !strings.Contains(log, "answer naming the deleted sessions was not read") || !strings.Contains(log, "64 bytes") || !strings.Contains(log, `"msg":"ended sessions"`) {
+		t.Errorf("the log does not say the sessions were ended, counted from the listing, and why:\n%s", log)
+	}
+}
+
+// deleteCapped lists through one API and deletes through another on the
+// same server whose answers are read under a lower cap.
+type deleteCapped struct {
+	*API
+	capped *API
+}
+
+func (d deleteCapped) DeleteAll(ctx context.Context, namespace, dnHash string) ([]string, error) {
+	return d.capped.DeleteAll(ctx, namespace, dnHash)
 }
 
 // An outage longer than the wait never holds the alert back: it leaves

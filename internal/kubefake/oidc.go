@@ -2,9 +2,9 @@ package kubefake
 
 // OpenUnison's Kubernetes session store: OidcSession objects of the
 // openunison.tremolo.io group, served at the paths and in the shapes the
-// real API server serves a custom resource: discovery, list (also as
-// PartialObjectMetadataList), get, create, delete and deletecollection with
-// a label selector.
+// real API server serves a custom resource: discovery, list and
+// deletecollection with a label selector (both also as
+// PartialObjectMetadataList), get, create and delete.
 
 import (
 	"encoding/json"
@@ -318,23 +318,39 @@ func (s *Server) handleOidcList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, ns := r.PathValue("v"), r.PathValue("ns")
-	partial := strings.Contains(r.Header.Get("Accept"), partialMetadataList)
+	partial := wantsPartial(r)
 	o := s.oidc()
 	o.mu.Lock()
 	items := []any{}
 	for _, sess := range o.matchingLocked(ns, sel) {
-		if partial {
-			items = append(items, map[string]any{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": sess.metadata()})
-		} else {
-			items = append(items, sess.object(v))
-		}
+		items = append(items, sess.item(v, partial))
 	}
 	o.mu.Unlock()
-	list := map[string]any{"kind": "OidcSessionList", "apiVersion": OidcGroup + "/" + v, "metadata": map[string]any{"resourceVersion": s.resourceVersion()}, "items": items}
+	writeJSON(w, s.oidcList(v, items, partial))
+}
+
+// wantsPartial says whether the request's Accept asks for the objects'
+// metadata alone, which the API server honours on list, get and delete
+// alike (it converts whatever it would answer).
+func wantsPartial(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), partialMetadataList)
+}
+
+// item is a session as an item of a list: in full, or its metadata as a
+// PartialObjectMetadata.
+func (sess *oidcSession) item(version string, partial bool) map[string]any {
+	if partial {
+		return map[string]any{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": sess.metadata()}
+	}
+	return sess.object(version)
+}
+
+func (s *Server) oidcList(version string, items []any, partial bool) map[string]any {
+	list := map[string]any{"kind": "OidcSessionList", "apiVersion": OidcGroup + "/" + version, "metadata": map[string]any{"resourceVersion": s.resourceVersion()}, "items": items}
 	if partial {
 		list["kind"], list["apiVersion"] = "PartialObjectMetadataList", "meta.k8s.io/v1"
 	}
-	writeJSON(w, list)
+	return list
 }
 
 func (s *Server) resourceVersion() string {
@@ -407,8 +423,9 @@ func (s *Server) handleOidcDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleOidcDeleteCollection deletes what the label selector picks and, as
-// the API server does for a custom resource, answers with the list of the
-// objects deleted.
+// the API server does for a custom resource, answers once they are deleted
+// with the list of the objects deleted: in full, or as a
+// PartialObjectMetadataList when the Accept asks for one.
 func (s *Server) handleOidcDeleteCollection(w http.ResponseWriter, r *http.Request) {
 	sel, err := parseSelector(r.URL.Query())
 	if err != nil {
@@ -416,13 +433,14 @@ func (s *Server) handleOidcDeleteCollection(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	v, ns := r.PathValue("v"), r.PathValue("ns")
+	partial := wantsPartial(r)
 	o := s.oidc()
 	o.mu.Lock()
 	items := []any{}
 	for _, sess := range o.matchingLocked(ns, sel) {
 		delete(o.sessions, sess.ns+"/"+sess.name)
-		items = append(items, sess.object(v))
+		items = append(items, sess.item(v, partial))
 	}
 	o.mu.Unlock()
-	writeJSON(w, map[string]any{"kind": "OidcSessionList", "apiVersion": OidcGroup + "/" + v, "metadata": map[string]any{"resourceVersion": s.resourceVersion()}, "items": items})
+	writeJSON(w, s.oidcList(v, items, partial))
 }

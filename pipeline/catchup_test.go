@@ -90,6 +90,14 @@ func scanFiles(t *testing.T, paths []string) []string {
 // record was read, and returns the alerts sent.
 func watchFiles(t *testing.T, paths []string, records int64, opt WatchOptions) []string {
 	t.Helper()
+	return watchFilesUntil(t, paths, records, opt, nil)
+}
+
+// watchFilesUntil is watchFiles that stops, once every record was read,
+// only when settled says so too (nil: at once): what waits on the wall
+// clock is then judged by the running watcher, not by the end's flush.
+func watchFilesUntil(t *testing.T, paths []string, records int64, opt WatchOptions, settled func(*Metrics) bool) []string {
+	t.Helper()
 	var (
 		mu  sync.Mutex
 		out []string
@@ -123,6 +131,9 @@ func watchFiles(t *testing.T, paths []string, records int64, opt WatchOptions) [
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
 	testsync.WaitFor(t, "every record read", func() bool { return opt.Metrics.Records.Value() >= float64(records) })
+	if settled != nil {
+		testsync.WaitFor(t, "the watcher settled", func() bool { return settled(opt.Metrics) })
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

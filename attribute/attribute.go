@@ -31,6 +31,7 @@
 package attribute
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -494,6 +495,25 @@ func (a *Attributor) IsProxy(addr netip.Addr) bool { return a.known.has(addr) }
 // their wait is bounded in wall time too, so the caller keeps calling
 // Release while they do.
 func (a *Attributor) Waiting() bool { return len(a.events) > 0 || len(a.records) > 0 }
+
+// HeldBefore reports the log time of the earliest event of source src (its
+// SourceID, or its Source when it has none) still held here, if one was
+// logged before until. A caller that tells how far a source's events have
+// gone on past attribution must not count these: a grace reuse held here
+// while its [AzSuccess] twin, a millisecond earlier, has gone on is still
+// to come. Events are held in log-time order, so the walk ends at until.
+func (a *Attributor) HeldBefore(src string, until time.Time) (time.Time, bool) {
+	for i := range a.events {
+		ev := &a.events[i].ev
+		if !ev.Time.Before(until) {
+			break
+		}
+		if cmp.Or(ev.SourceID, ev.Source) == src {
+			return ev.Time, true
+		}
+	}
+	return time.Time{}, false
+}
 
 // Idle is told that the inputs have gone quiet with everything read and
 // released: what is kept only for lines still to come from a busy log is

@@ -66,11 +66,11 @@ const settleMargin = 250 * time.Millisecond
 // farFuture is the clock of a source that will bring no more lines soon.
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// sourceClock is how far a source's events have gone on to the
-// correlator, which expires a waiting refresh by it: up to the first event
-// still queued for the merge (order.go), else the newest record read, or
-// the far future once the source has been quiet for twinWait or has
-// ended. Its read position would be too far: a refresh's grace-reuse twin
+// sourceClock is how far a source's events have gone on past the merge
+// (judgedClock, which the correlator expires a waiting refresh by, adds
+// what attribution holds): up to the first event still queued for the
+// merge (order.go), else the newest record read, or the far future once
+// the source has been quiet for twinWait or has ended. Its read position would be too far: a refresh's grace-reuse twin
 // may be read and still queued. The correlator names a source by its
 // identity (stream.sourceID, the events' SourceID), as a rotated file being
 // drained shares its path with the new one; attribution names proxy logs
@@ -107,6 +107,23 @@ func (w *Watcher) sourceClock(id string) (time.Time, bool) {
 		}
 	}
 	return clock, true
+}
+
+// judgedClock is sourceClock for the correlator, which expires a refresh
+// waiting for its grace-reuse twin by it: a source's events attribution
+// still holds have not gone on to the correlator either. A reuse logged a
+// millisecond after its [AzSuccess] twin can be held there after the twin
+// went on (a log's clock, which releases them, can stand between the two,
+// as nginx's whole seconds do); by the source's read clock alone a tick
+// then took the twin for the user's refresh, from the replayer's address,
+// and the reuse met no twin. Attribution's own wait goes by sourceClock:
+// how far a log has been read, whatever waits for it.
+func (w *Watcher) judgedClock(id string) (time.Time, bool) {
+	t, ok := w.sourceClock(id)
+	if held, ok2 := w.attr.HeldBefore(id, t); ok2 {
+		return held, ok
+	}
+	return t, ok
 }
 
 // restoredWait bounds how long a file the checkpoint left events of, not

@@ -236,7 +236,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	}
 	w.attr = attribute.New(opt.Attribution)
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
-	w.det.correlator.SourceClock = w.sourceClock
+	w.det.correlator.SourceClock = w.judgedClock
 	w.det.UseBatches(judgeBatch)
 	w.det.UseGeo(opt.Geo)
 	if err := w.openLedger(); err != nil {

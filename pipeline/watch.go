@@ -600,9 +600,16 @@ func sameStart(a, b source.FileID) bool {
 
 // sniff looks at a stream's first data (an announcement, order.go, has
 // none) for what it is: a proxy's log makes token events wait for its
-// records from its first line on, not only once one has been read.
+// records from its first line on, not only once one has been read. A log
+// the user named a proxy's is one from its first batch, empty or not
+// (see the package comment).
 func (w *Watcher) sniff(s *stream, b source.Batch) {
 	if s.sniffed {
+		return
+	}
+	if w.namedProxy(s.path) {
+		s.sniffed, s.proxy = true, true
+		w.attr.ExpectSource(s.path)
 		return
 	}
 	if len(b.Data) == 0 {
@@ -620,6 +627,19 @@ func (w *Watcher) sniff(s *stream, b source.Batch) {
 	if s.proxy = parser.IsProxyLog(b.Data); s.proxy {
 		w.attr.ExpectSource(s.path)
 	}
+}
+
+// namedProxy says whether the user named src a proxy's log: in Kubernetes
+// mode, a pod the proxy selector picks, whose address attribution's PeerOf
+// knows (once the pod has one: an unnamed stream is asked again at its
+// next batch).
+func (w *Watcher) namedProxy(src string) bool {
+	peerOf := w.opt.Attribution.PeerOf
+	if peerOf == nil {
+		return false
+	}
+	_, ok := peerOf(src)
+	return ok
 }
 
 // ended closes a stream whose source is gone; its queued events still merge

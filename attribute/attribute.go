@@ -34,6 +34,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/graceguard/graceguard/parser"
@@ -164,10 +165,13 @@ type Attributor struct {
 	scratch  []int
 	asked    map[string]time.Time // proxy logs whose peer PeerOf was asked for, and when
 	crowd    crowd
-	expect   bool      // proxy records have been seen or mappings given: token events wait for them
-	expired  time.Time // the clock at the last expiry of records
-	stats    Stats
-	via      struct { // viaProxy's last answer
+	expect   bool // proxy records have been seen or mappings given: token events wait for them
+	// catchingUp: a proxy log has lines written and not read yet
+	// (SetCatchingUp), so MaxWait does not apply.
+	catchingUp bool
+	expired    time.Time // the clock at the last expiry of records
+	stats      Stats
+	via        struct { // viaProxy's last answer
 		peer netip.Addr
 		s    string
 	}
@@ -288,13 +292,14 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		}
 		a.learn.noteOU(ev.Source)
 	}
-	// Kept in log time order: sources arrive interleaved, and nearly in
-	// order, so the new event rarely moves far.
-	a.events = append(a.events, pending{ev: ev, arrived: arrived})
-	i := len(a.events) - 1
-	for ; i > 0 && a.events[i].ev.Time.Before(a.events[i-1].ev.Time); i-- {
-		a.events[i], a.events[i-1] = a.events[i-1], a.events[i]
+	// Kept in log time order, after the events of the same time: sources
+	// arrive interleaved and nearly in order, but a log read after
+	// another's backlog goes back across all of it.
+	i := len(a.events)
+	if i > 0 && ev.Time.Before(a.events[i-1].ev.Time) {
+		i = sort.Search(i, func(k int) bool { return ev.Time.Before(a.events[k].ev.Time) })
 	}
+	a.events = slices.Insert(a.events, i, pending{ev: ev, arrived: arrived})
 	a.voteFrom = min(a.voteFrom, i)
 }
 
@@ -308,10 +313,21 @@ func (a *Attributor) noteRecord(ev *parser.Event) {
 	}
 }
 
+// SetCatchingUp says whether a proxy log has lines written and not read
+// yet: a backlog, or a batch on its way. Meanwhile MaxWait does not apply,
+// as the records events wait for are coming (MaxPending still bounds
+// them). A watcher reading a backlog whose proxy log is many times
+// OpenUnison's (an ingress logs all of a cluster's traffic, OpenUnison
+// only its own) reads OpenUnison's to the end seconds before the proxy's
+// records of the same time: by wall time alone, those events went on
+// unjoined, most of a backlog's alerts lost or named after the proxy.
+func (a *Attributor) SetCatchingUp(on bool) { a.catchingUp = on }
+
 // Release appends to dst, in log time order, the events whose wait is
 // over: every proxy source and every OpenUnison log has read Window past
-// them (clock), or they waited MaxWait (now), or too many wait. Before any
-// proxy record is seen nothing waits.
+// them (clock), or they waited MaxWait (now) while no proxy log is being
+// caught up (SetCatchingUp), or too many wait. Before any proxy record is
+// seen nothing waits.
 func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []parser.Event {
 	through := a.through(clock)
 	a.ouClock, a.ouOK = a.ouThrough(clock)
@@ -319,7 +335,7 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 	for n < len(a.events) {
 		p := &a.events[n]
 		due := !a.expect || !IsToken(p.ev.Kind) || a.readPast(p, through, now) && a.ouReadPast(&p.ev) ||
-			now.Sub(p.arrived) >= a.opt.MaxWait
+			!a.catchingUp && now.Sub(p.arrived) >= a.opt.MaxWait
 		evicted := false
 		if !due && len(a.events)-n > a.opt.MaxPending {
 			due, evicted = true, true
@@ -338,7 +354,11 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 		n++
 	}
 	clear(a.events[:n])
-	a.events = slices.Delete(a.events, 0, n)
+	// Re-sliced, not moved: a watcher catching up on a proxy's log holds
+	// all of OpenUnison's read ahead of it, and moving them down at every
+	// release was quadratic in the backlog. The array's front is taken
+	// back when append next grows it.
+	a.events = a.events[n:]
 	a.voteFrom = max(0, a.voteFrom-n)
 	// Records expire by the hundred milliseconds: checking all of them on
 	// every event would cost more than the join.

@@ -192,14 +192,30 @@ func (a *Attributor) inOrder(ev *parser.Event, idx int, cands []int) int {
 			return -1
 		}
 	}
+	// No event logged after the last of cands ended (its precision and
+	// the skew allowed) can be one of their requests: the events are in
+	// log time order, and a watcher catching up on a proxy's log holds all
+	// of OpenUnison's read ahead of it, which a walk to the end went
+	// through for every event released, quadratic in the backlog.
+	var last time.Time
+	for _, i := range cands {
+		p := a.records[i].ev.Proxy
+		if e := p.End.Add(p.Precision + a.opt.Skew); e.After(last) {
+			last = e
+		}
+	}
 	var rivals []int // events competing for cands, in time order, ev among them
 	for j := idx; j < len(a.events); j++ {
 		o := &a.events[j].ev
+		if o.Time.After(last) {
+			break
+		}
 		if !IsToken(o.Kind) || (o.Kind == parser.KindGraceReuse && a.hasTwin(j)) {
 			continue
 		}
+		path := wantPath(o)
 		for _, i := range cands {
-			if a.compatible(o, &a.records[i]) {
+			if a.fits(o, path, &a.records[i]) {
 				rivals = append(rivals, j)
 				break
 			}

@@ -199,3 +199,56 @@ func BenchmarkPassPlain(b *testing.B) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/events, "cpu-ns/event")
 	}
 }
+
+// BenchmarkAttributeBacklog is the cost of attribution per token event
+// for a watcher catching up on a proxy's log read after OpenUnison's (an
+// ingress logs a cluster's traffic, OpenUnison its own, so its log of the
+// same hours is the larger): every OpenUnison event of ten minutes at 50
+// requests per second is held before the first record comes, then the
+// records come in order, each followed by a release.
+//
+//	go test ./attribute -run X -bench AttributeBacklog
+func BenchmarkAttributeBacklog(b *testing.B) {
+	for _, secs := range []int{60, 600} {
+		b.Run(fmt.Sprint(secs, "s"), func(b *testing.B) { benchmarkAttributeBacklog(b, secs) })
+	}
+}
+
+func benchmarkAttributeBacklog(b *testing.B, secs int) {
+	evs, _ := load(50, secs, time.Second, 7)
+	var ous, recs []parser.Event
+	for _, ev := range evs {
+		if ev.Kind == parser.KindProxy {
+			recs = append(recs, ev)
+		} else {
+			ous = append(ous, ev)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var out []parser.Event
+	tokens := 0
+	for b.Loop() {
+		a := New(Options{})
+		a.ExpectProxies()
+		for i := range ous {
+			a.Push(ous[i], t0)
+		}
+		a.SetCatchingUp(true)
+		ouEnd := ous[len(ous)-1].Time
+		for i := range recs {
+			a.Push(recs[i], t0)
+			now := recs[i].Time
+			out = a.Release(out[:0], func(src string) time.Time {
+				if src == "" || recs[i].Source == src {
+					return now
+				}
+				return ouEnd
+			}, t0)
+		}
+		a.SetCatchingUp(false)
+		out = a.Flush(out[:0])
+		tokens += len(ous)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(tokens), "ns/token-event")
+}

@@ -512,6 +512,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		if !s.idle {
 			s.idle, s.idleSince = true, w.opt.now()
 		}
+		w.noteBacklog()
 		if rec, ok := s.asm.Flush(false); ok {
 			if err := w.record(ctx, s, rec); err != nil {
 				return err
@@ -523,9 +524,11 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		s.idle = false
 		return nil
 	case len(b.Data) == 0:
+		w.noteBacklog()
 		return nil // a source announced before its data (order.go): it is known now
 	}
 	s.idle, s.read = false, true
+	w.noteBacklog()
 	// Once no file waits unread behind the drained ones (each read file has
 	// a position of its own), they need not stand in for it. Another
 	// file's data says nothing of the generations still waiting.
@@ -629,6 +632,21 @@ func (w *Watcher) sniff(s *stream, b source.Batch) {
 	}
 }
 
+// noteBacklog tells attribution whether a proxy log has lines written and
+// not read yet: announced and not read, or read up to less than its size,
+// and not idle (an idle log's size may end in a line still being
+// written). Asked once a batch, once the batch's stream says where it
+// stands: the streams are few, the events of a batch many.
+func (w *Watcher) noteBacklog() {
+	for _, s := range w.streams {
+		if s.proxy && !s.ended && !s.idle && (!s.read || s.size > s.end) {
+			w.attr.SetCatchingUp(true)
+			return
+		}
+	}
+	w.attr.SetCatchingUp(false)
+}
+
 // namedProxy says whether the user named src a proxy's log: in Kubernetes
 // mode, a pod the proxy selector picks, whose address attribution's PeerOf
 // knows (once the pod has one: an unnamed stream is asked again at its
@@ -652,6 +670,7 @@ func (w *Watcher) ended(ctx context.Context, s *stream, b source.Batch) error {
 	}
 	delete(w.streams, b.Key)
 	s.ended = true
+	w.noteBacklog()
 	w.named.drop(s)
 	if len(s.queue) > 0 {
 		w.ending = append(w.ending, s)

@@ -266,3 +266,41 @@ func openInputs(t *testing.T, paths []string) []Input {
 	}
 	return in
 }
+
+// An ingress logs all of a cluster's traffic, OpenUnison only its own, so
+// on a backlog the proxy's log is many times the size of the replicas'
+// logs of the same hours, and a watcher reads those to their end long
+// before the proxy's records of the same time. Attribution's wall-time
+// bound (MaxWait, a few seconds, here a millisecond to stand for a backlog
+// larger than this one) must not release the events meanwhile: they went
+// on unjoined, and most of the backlog's alerts were lost or named the
+// ingress (on 16 MB of replicas' logs and their ingress's 184 MB, 400–1,900
+// of scan's 3,294).
+func TestWatchCatchingUpOnAProxysLargerLogAgreesWithScan(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var paths []string
+	var ws []io.Writer
+	for _, name := range []string{"openunison-0.log", "openunison-1.log", "openunison-2.log", "zz-ingress-nginx.log"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		paths, ws = append(paths, f.Name()), append(ws, f)
+	}
+	truth, px, err := loggen.WritePaired(ws[:3], loggen.Config{Size: 1 << 20, Seed: 5, Users: 200, TokenShare: 0.2, ReplayShare: 0.1},
+		loggen.Proxy{Format: loggen.ProxyNginx, Writers: ws[3:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scanFiles(t, paths)
+	if len(want) < 50 {
+		t.Fatalf("scan alerted %d times: the backlog tests little", len(want))
+	}
+	got := watchFiles(t, paths, truth.Records+px.Lines, WatchOptions{Attribution: attribute.Options{MaxWait: time.Millisecond}})
+	if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+		t.Fatalf("watch differs from scan: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
+			len(missing), len(want), len(extra), missing, extra)
+	}
+}

@@ -3,6 +3,7 @@ package correlate
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -26,6 +27,11 @@ func newTestRedis(t testing.TB, l Limits) *Redis {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A batch of thousands of events in one script call can take Redis
+	// longer than go-redis's 3 s on a machine loaded by other work: the
+	// tests here are of what the store does, not of its timeouts
+	// (failover's tests set theirs).
+	opt.ReadTimeout = time.Minute
 	client := redis.NewClient(opt)
 	t.Cleanup(func() { client.Close() })
 	return NewRedis(client, RedisOptions{Limits: l})

@@ -17,8 +17,12 @@ import (
 //go:embed builtin.yaml
 var builtinYAML []byte
 
-// BuiltinFile is the name problems and tests give the embedded rule set.
-const BuiltinFile = "builtin.yaml"
+// BuiltinFile is the label problems and tests give the embedded rule set
+// where they would name a file. It is not the embedded file's name,
+// builtin.yaml, which a user's own rule file may have too: which of the two
+// a failing test stands in could not be told. A file given by this very
+// name is refused (loadWith), so no file of the user's shares it.
+const BuiltinFile = "<built-in>"
 
 // Rule is a compiled rule.
 type Rule struct {
@@ -74,6 +78,11 @@ func loadWith(builtin []byte, files []File) (*Set, error) {
 	set := &Set{}
 	names := &nameBook{defined: map[string]Spec{}}
 	for i, f := range all {
+		if i > 0 && f.Name == BuiltinFile {
+			problems = append(problems, Problem{File: f.Name, Pos: Pos{1, 1}, Msg: fmt.Sprintf(
+				"a rule file may not be named %q, the built-in rules' label: give it as ./%s or rename it", BuiltinFile, BuiltinFile)})
+			continue
+		}
 		specs, ps := ParseFile(f.Name, f.Data)
 		problems = append(problems, ps...)
 		for _, spec := range specs {

@@ -71,7 +71,7 @@ type Spec struct {
 
 	File string
 	// Builtin: the rule is one of the embedded set's (File is then
-	// BuiltinFile, which a file of the user's may be called too).
+	// BuiltinFile).
 	Builtin  bool
 	Pos      Pos                 // the rule's "name"
 	exprPos  map[string]exprSite // where each expression stands, to place compile errors

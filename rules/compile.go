@@ -165,18 +165,13 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 		if text == "" {
 			return nil
 		}
-		opts := append([]expr.Option{expr.Env(Env{})}, helpers...)
-		if kind == reflect.Bool {
-			opts = append(opts, expr.AsBool())
-		} else {
-			opts = append(opts, expr.AsKind(kind))
-		}
-		p, err := expr.Compile(text, opts...)
+		enums := &enumVisitor{}
+		p, err := expr.Compile(text, exprOptions(kind, expr.Patch(enums))...)
 		if err != nil {
 			problems = append(problems, exprProblem(spec, key, err, src))
 			return nil
 		}
-		if errs := append(checkLiterals(p.Node(), text), checkEnums(text)...); len(errs) > 0 {
+		if errs := append(checkLiterals(p.Node(), text), bindAll(enums.errs, text)...); len(errs) > 0 {
 			for _, err := range errs {
 				problems = append(problems, exprProblem(spec, key, err, src))
 			}
@@ -187,7 +182,7 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 	r.when = prog("when", spec.When, reflect.Bool)
 	r.kinds, r.needsGeo = whenShape(spec.When)
 	if r.when != nil && r.kinds&judgedKinds == 0 {
-		// A kind no rule sees was named and refused above (checkEnums);
+		// A kind no rule sees was named and refused above (enumVisitor);
 		// what is left asks for two kinds at once.
 		problems = append(problems, Problem{File: spec.File, Pos: spec.exprPos["when"].place(1, 1, src),
 			Msg: "when: can never be true: no event kind satisfies its event.kind comparisons (rules judge " + judgedKindNames + ")"})
@@ -195,6 +190,18 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 	r.key = prog("throttle_key", spec.ThrottleKey, reflect.String)
 	r.summary = prog("summary", spec.Summary, reflect.String)
 	return r, problems
+}
+
+// exprOptions are what every rule expression compiles with, for a result
+// of kind, then more.
+func exprOptions(kind reflect.Kind, more ...expr.Option) []expr.Option {
+	opts := append([]expr.Option{expr.Env(Env{})}, helpers...)
+	if kind == reflect.Bool {
+		opts = append(opts, expr.AsBool())
+	} else {
+		opts = append(opts, expr.AsKind(kind))
+	}
+	return append(opts, more...)
 }
 
 func exprProblem(spec Spec, key string, err error, src []byte) Problem {

@@ -52,6 +52,12 @@ func TestEnumComparisonsAreCheckedAtCompile(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("error\n%v\nwant prefix\n%s", err, tt.want)
 			}
+			// Each is said once: the checks walk the tree expr compiles
+			// (an expr.Patch), which expr would walk again for a patch
+			// that asked it to.
+			if ps, ok := err.(Problems); !ok || len(ps) != 1 {
+				t.Errorf("error\n%v\nwant one problem", err)
+			}
 		})
 	}
 }

@@ -180,7 +180,7 @@ func compile(spec Spec, src []byte) (*Rule, Problems) {
 		return p
 	}
 	r.when = prog("when", spec.When, reflect.Bool)
-	r.kinds, r.needsGeo = whenShape(spec.When)
+	r.kinds, r.needsGeo = whenShape(r.when)
 	if r.when != nil && r.kinds&judgedKinds == 0 {
 		// A kind no rule sees was named and refused above (enumVisitor);
 		// what is left asks for two kinds at once.

@@ -16,8 +16,8 @@ func TestNeedsGeo(t *testing.T) {
 		`travel == nil`: false,
 		`not valid (`:   false,
 	} {
-		if _, got := whenShape(when); got != want {
-			t.Errorf("whenShape(%q) geo = %v, want %v", when, got, want)
+		if _, got := shapeOf(when); got != want {
+			t.Errorf("shape of %q: geo = %v, want %v", when, got, want)
 		}
 	}
 }

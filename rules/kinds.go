@@ -2,7 +2,7 @@ package rules
 
 import (
 	"github.com/expr-lang/expr/ast"
-	exprparser "github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/graceguard/graceguard/parser"
 )
@@ -14,8 +14,8 @@ const allKinds = kindSet(1<<parser.KindGraceReuse | 1<<parser.KindTokenOK | 1<<p
 
 func (s kindSet) has(k parser.Kind) bool { return s&(1<<k) != 0 }
 
-// whenShape reads, from one parse of a "when" expression (a rule's compile
-// parses it again; each parse is a tenth of a load):
+// whenShape reads, from the tree of a compiled "when" expression (nil: it
+// did not compile):
 //   - kinds: which event kinds it can be true for, from a top-level
 //     conjunct such as event.kind == "grace_reuse" or event.kind in
 //     ["token_ok", "login"]; anything it cannot read means every kind;
@@ -25,13 +25,16 @@ func (s kindSet) has(k parser.Kind) bool { return s&(1<<k) != 0 }
 //     every refresh's facts, a round trip each to a shared Redis history);
 //     anything it cannot read means no.
 //
-// The analysis only ever skips work, it never changes a verdict.
-func whenShape(when string) (kinds kindSet, geo bool) {
-	tree, err := exprparser.Parse(when)
-	if err != nil {
+// The analysis only ever skips work, it never changes a verdict. It reads
+// the compiled tree rather than parsing the text again (a tenth of a load,
+// BenchmarkLoad); the optimizer keeps the meaning of every conjunct, so
+// one it has rewritten is at worst read as every kind or no.
+func whenShape(when *vm.Program) (kinds kindSet, geo bool) {
+	if when == nil {
 		return allKinds, false
 	}
-	return conjunctKinds(tree.Node), conjunctNeedsGeo(tree.Node)
+	n := when.Node()
+	return conjunctKinds(n), conjunctNeedsGeo(n)
 }
 
 func conjunctKinds(n ast.Node) kindSet {
@@ -50,10 +53,23 @@ func conjunctKinds(n ast.Node) kindSet {
 			return kindsNamed(b.Left)
 		}
 	case "in":
-		if arr, ok := b.Right.(*ast.ArrayNode); ok && isEventKind(b.Left) {
-			var s kindSet
-			for _, el := range arr.Nodes {
+		if !isEventKind(b.Left) {
+			break
+		}
+		var s kindSet
+		switch list := b.Right.(type) {
+		case *ast.ArrayNode: // as written
+			for _, el := range list.Nodes {
 				s |= kindsNamed(el)
+			}
+			return s
+		case *ast.ConstantNode: // a list of strings, made a set by expr's optimizer
+			set, ok := list.Value.(map[string]struct{})
+			if !ok {
+				break
+			}
+			for k := range set {
+				s |= kindsNamed(&ast.StringNode{Value: k})
 			}
 			return s
 		}

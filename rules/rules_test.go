@@ -3,9 +3,13 @@ package rules
 import (
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/expr-lang/expr"
+	exprparser "github.com/expr-lang/expr/parser"
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/correlate"
@@ -180,14 +184,46 @@ func TestKindsOf(t *testing.T) {
 		{`event.kind == "grace_reuse" && prev != nil`, 1 << parser.KindGraceReuse},
 		{`prev != nil and "token_ok" == event.kind`, 1 << parser.KindTokenOK},
 		{`event.kind in ["token_fail", "login"]`, 1<<parser.KindTokenFail | 1<<parser.KindLogin},
+		{`prev != nil && event.kind in ["login"] && user.ip_seen`, 1 << parser.KindLogin},
+		{`event.kind in []`, 0},
 		{`event.kind == "grace_reuse" || event.kind == "token_ok"`, allKinds},
 		{`is_private(event.ip)`, allKinds},
 		{`event.kind == "nonsense"`, 0},
 		{`not a valid expression ((`, allKinds},
 	}
 	for _, tt := range tests {
-		if got, _ := whenShape(tt.when); got != tt.want {
-			t.Errorf("whenShape(%q) kinds = %b, want %b", tt.when, got, tt.want)
+		if got, _ := shapeOf(tt.when); got != tt.want {
+			t.Errorf("shape of %q: kinds = %b, want %b", tt.when, got, tt.want)
+		}
+	}
+}
+
+// shapeOf is whenShape of when compiled as a rule's is.
+func shapeOf(when string) (kindSet, bool) {
+	p, _ := expr.Compile(when, exprOptions(reflect.Bool)...)
+	return whenShape(p)
+}
+
+// The shape is read from the compiled tree, which expr's optimizer has
+// rewritten (a list is a set there): it must be what the expression as
+// written says, for every rule shipped.
+func TestShapeOfTheCompiledTreeIsTheTexts(t *testing.T) {
+	custom, err := os.ReadFile("../testdata/rules/custom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := Load(File{Name: "custom.yaml", Data: custom})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range set.Rules {
+		tree, err := exprparser.Parse(r.When)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds, geo := conjunctKinds(tree.Node), conjunctNeedsGeo(tree.Node)
+		if r.kinds != kinds || r.needsGeo != geo {
+			t.Errorf("rule %s: compiled, kinds %b and geo %t; as written, %b and %t", r.Name, r.kinds, r.needsGeo, kinds, geo)
 		}
 	}
 }

@@ -633,13 +633,16 @@ func (w *Watcher) sniff(s *stream, b source.Batch) {
 }
 
 // noteBacklog tells attribution whether a proxy log has lines written and
-// not read yet: announced and not read, or read up to less than its size,
-// and not idle (an idle log's size may end in a line still being
-// written). Asked once a batch, once the batch's stream says where it
-// stands: the streams are few, the events of a batch many.
+// not read yet: a file read up to less than its size (its announcement
+// gives the size before its data comes), and not idle (an idle file's size
+// may end in a line still being written). A container's log, whose size
+// the API does not say, never counts: a stream that could not be read
+// would hold every event until MaxPending. Asked once a batch, once the
+// batch's stream says where it stands: the streams are few, the events of
+// a batch many.
 func (w *Watcher) noteBacklog() {
 	for _, s := range w.streams {
-		if s.proxy && !s.ended && !s.idle && (!s.read || s.size > s.end) {
+		if s.proxy && !s.ended && !s.idle && s.size > s.end {
 			w.attr.SetCatchingUp(true)
 			return
 		}

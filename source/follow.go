@@ -48,7 +48,8 @@ type Batch struct {
 	// the source that made it; files leave it empty.
 	Cursor string
 	// Size is the file's size as last seen, at least the end of Data (0:
-	// unknown), for a checkpoint's Position.Size.
+	// unknown), for a checkpoint's Position.Size; an announcement's is the
+	// size at the file's opening.
 	Size int64
 	// Head, in the announcement of a file opened at its path, is its
 	// first bytes (up to headSize, whole lines): what kind of log it is
@@ -409,8 +410,19 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
 	// events go.
-	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t), Head: head(file)})
+	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t), Head: head(file), Size: sizeOf(file)})
 	return nil
+}
+
+// sizeOf is file's size for its announcement (0: unknown): a reader joining
+// OpenUnison's log to a proxy's knows from it that the proxy's has lines
+// to come while it reads the others' first.
+func sizeOf(file *os.File) int64 {
+	st, err := file.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
 }
 
 // head reads the whole lines among file's first headSize bytes; nil when

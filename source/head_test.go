@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// A file's announcement carries its first whole lines, so a reader can
-// tell what log it is before the data of the files read before it.
+// A file's announcement carries its first whole lines and its size, so a
+// reader can tell what log it is, and that it has lines to come, before
+// the data of the files read before it.
 func TestAnnouncementCarriesTheHead(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
@@ -24,13 +25,13 @@ func TestAnnouncementCarriesTheHead(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- New(Options{Patterns: []string{a, b}, Poll: 5 * time.Millisecond}, out).Run(ctx) }()
-	heads := map[string]string{}
+	heads, sizes := map[string]string{}, map[string]int64{}
 	for len(heads) < 2 {
 		select {
 		case bt := <-out:
 			if len(bt.Data) == 0 && !bt.Idle && !bt.Ended {
 				if _, ok := heads[bt.Path]; !ok {
-					heads[bt.Path] = string(bt.Head)
+					heads[bt.Path], sizes[bt.Path] = string(bt.Head), bt.Size
 				}
 			}
 		case <-time.After(5 * time.Second):
@@ -41,5 +42,8 @@ func TestAnnouncementCarriesTheHead(t *testing.T) {
 	<-done
 	if heads[a] != "first line\nsecond line\n" || heads[b] != "" {
 		t.Errorf("heads %q: want a.log's whole lines and none for the empty b.log", heads)
+	}
+	if sizes[a] != int64(len("first line\nsecond line\npartial")) || sizes[b] != 0 {
+		t.Errorf("sizes %v: want a.log's and 0 for the empty b.log", sizes)
 	}
 }

@@ -169,9 +169,13 @@ type Attributor struct {
 	// catchingUp: a proxy log has lines written and not read yet
 	// (SetCatchingUp), so MaxWait does not apply.
 	catchingUp bool
-	expired    time.Time // the clock at the last expiry of records
-	stats      Stats
-	via        struct { // viaProxy's last answer
+	// heldBy counts the events held per source (heldSource), so that
+	// HeldBefore answers at once for a source with none, rather than
+	// walking a backlog held for another log's records.
+	heldBy  map[string]int
+	expired time.Time // the clock at the last expiry of records
+	stats   Stats
+	via     struct { // viaProxy's last answer
 		peer netip.Addr
 		s    string
 	}
@@ -198,7 +202,7 @@ type record struct {
 // New returns an Attributor.
 func New(opt Options) *Attributor {
 	opt.defaults()
-	a := &Attributor{opt: opt}
+	a := &Attributor{opt: opt, heldBy: map[string]int{}}
 	a.known.init(opt.Proxies)
 	a.learn.init()
 	a.crowd.init()
@@ -300,6 +304,7 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		i = sort.Search(i, func(k int) bool { return ev.Time.Before(a.events[k].ev.Time) })
 	}
 	a.events = slices.Insert(a.events, i, pending{ev: ev, arrived: arrived})
+	a.heldBy[heldSource(&ev)]++
 	a.voteFrom = min(a.voteFrom, i)
 }
 
@@ -351,6 +356,7 @@ func (a *Attributor) Release(dst []parser.Event, clock Clock, now time.Time) []p
 		}
 		a.resolve(&p.ev, n)
 		dst = append(dst, p.ev)
+		a.unhold(&p.ev)
 		n++
 	}
 	clear(a.events[:n])
@@ -523,16 +529,33 @@ func (a *Attributor) Waiting() bool { return len(a.events) > 0 || len(a.records)
 // while its [AzSuccess] twin, a millisecond earlier, has gone on is still
 // to come. Events are held in log-time order, so the walk ends at until.
 func (a *Attributor) HeldBefore(src string, until time.Time) (time.Time, bool) {
+	if a.heldBy[src] == 0 {
+		return time.Time{}, false
+	}
 	for i := range a.events {
 		ev := &a.events[i].ev
 		if !ev.Time.Before(until) {
 			break
 		}
-		if cmp.Or(ev.SourceID, ev.Source) == src {
+		if heldSource(ev) == src {
 			return ev.Time, true
 		}
 	}
 	return time.Time{}, false
+}
+
+// heldSource names an event's source as HeldBefore is asked for it: its
+// SourceID, or its Source when it has none.
+func heldSource(ev *parser.Event) string { return cmp.Or(ev.SourceID, ev.Source) }
+
+// unhold counts ev, released, out of heldBy; a source with none left goes.
+func (a *Attributor) unhold(ev *parser.Event) {
+	src := heldSource(ev)
+	if n := a.heldBy[src] - 1; n > 0 {
+		a.heldBy[src] = n
+	} else {
+		delete(a.heldBy, src)
+	}
 }
 
 // Idle is told that the inputs have gone quiet with everything read and

@@ -522,3 +522,39 @@ func TestUnattributedViaNamesEachProxyWithoutAllocating(t *testing.T) {
 		t.Errorf("%.1f allocations an event behind one proxy, want 0", n)
 	}
 }
+
+// HeldBefore names the earliest event of a source attribution holds,
+// before a time, and nothing once they went on.
+func TestHeldBefore(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	a.ExpectProxies()
+	a.Push(ou(parser.KindTokenOK, 2*time.Second, ouA, ctl1, "t1"), t0)
+	a.Push(ou(parser.KindTokenOK, time.Second, "other", ctl1, "t2"), t0)
+	a.Push(ou(parser.KindTokenOK, 3*time.Second, ouA, ctl1, "t3"), t0)
+	for _, tc := range []struct {
+		src    string
+		until  time.Duration
+		want   time.Duration
+		wantOK bool
+	}{
+		{ouA, time.Minute, 2 * time.Second, true},
+		{ouA, 2 * time.Second, 0, false}, // held at 2s, not before it
+		{"other", time.Minute, time.Second, true},
+		{"nobody", time.Minute, 0, false},
+	} {
+		got, ok := a.HeldBefore(tc.src, t0.Add(tc.until))
+		if ok != tc.wantOK || ok && !got.Equal(t0.Add(tc.want)) {
+			t.Errorf("HeldBefore(%s, +%v) = %v %v, want +%v %v", tc.src, tc.until, got.Sub(t0), ok, tc.want, tc.wantOK)
+		}
+	}
+	a.Flush(nil)
+	for _, src := range []string{ouA, "other"} {
+		if _, ok := a.HeldBefore(src, t0.Add(time.Minute)); ok {
+			t.Errorf("HeldBefore(%s) found an event after the flush", src)
+		}
+	}
+	if len(a.heldBy) != 0 {
+		t.Errorf("heldBy %v after the flush, want empty", a.heldBy)
+	}
+}

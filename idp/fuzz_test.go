@@ -121,7 +121,8 @@ var fuzzSeeds = []struct{ ctype, authz, body string }{
 // (bytes any client sends) never panics, and believes the header only from
 // a trusted peer, answering the peer or an address the header holds.
 func FuzzForwardedClient(f *testing.F) {
-	for _, s := range []string{"203.0.113.9", "203.0.113.9, 127.0.0.1", "x, 10.0.0.1", ",,", " ::1 ,2001:db8::1", "127.0.0.2,127.0.0.3"} {
+	for _, s := range []string{"203.0.113.9", "203.0.113.9, 127.0.0.1", "x, 10.0.0.1", ",,", " ::1 ,2001:db8::1", "127.0.0.2,127.0.0.3",
+		"203.0.113.9:51234", "[2001:db8::1]:443, 127.0.0.1", "198.51.100.1 203.0.113.9 , ", "fe80::1%eth0", "203.0.113.9:0"} {
 		f.Add("127.0.0.1:4444", s)
 		f.Add("192.0.2.1:1", s)
 	}
@@ -135,8 +136,17 @@ func FuzzForwardedClient(f *testing.F) {
 		if !peer.IsValid() || !inPrefixes(peer, trusted) {
 			t.Fatalf("believed %q from untrusted peer %v: %v", xff, peer, got)
 		}
-		for _, part := range strings.Split(xff, ",") {
-			if a, err := netip.ParseAddr(strings.TrimSpace(part)); err == nil && a.Unmap() == got {
+		if got.Zone() != "" {
+			t.Fatalf("answered %v from %q: nginx takes no zone", got, xff)
+		}
+		for _, part := range strings.FieldsFunc(xff, func(r rune) bool { return r == ',' || r == ' ' }) {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				var ap netip.AddrPort
+				ap, err = netip.ParseAddrPort(part)
+				a = ap.Addr()
+			}
+			if err == nil && a.Unmap() == got {
 				return
 			}
 		}

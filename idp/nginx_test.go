@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -243,5 +244,67 @@ func TestNginxReplayNamed(t *testing.T) {
 	}
 	if named == 0 {
 		t.Errorf("no alert names the thief's %s", thiefAddr)
+	}
+}
+
+// TestProxyReadsXForwardedForAsNginx sends the same X-Forwarded-For
+// headers through a real nginx configured as ingress-nginx (realip,
+// recursive, loopback trusted) and through the stand-in, and holds both to
+// the table the stand-in is written from: the client each logs as
+// $remote_addr, which is the address graceguard then judges.
+func TestProxyReadsXForwardedForAsNginx(t *testing.T) {
+	t.Parallel()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(upstream.Close)
+	ng := nginxtest.Start(t, nginxtest.Options{Upstream: strings.TrimPrefix(upstream.URL, "http://")})
+	standinLog := &testsync.Buffer{}
+	px, err := idp.NewProxy(idp.ProxyConfig{Upstream: upstream.URL, Log: standinLog, Diag: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- px.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// lastClient sends one request with hdrs to addr and returns the
+	// $remote_addr of the line it added to log().
+	lastClient := func(addr string, log func() string, hdrs []string) string {
+		t.Helper()
+		before := strings.Count(log(), "\n")
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+idp.DefaultIssuerPath+"/token", nil)
+		if hdrs != nil {
+			req.Header["X-Forwarded-For"] = hdrs
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		testsync.WaitFor(t, "the request's access-log line", func() bool { return strings.Count(log(), "\n") > before })
+		lines := strings.Split(strings.TrimSpace(log()), "\n")
+		l, err := nginxtest.ParseLine(lines[len(lines)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.RemoteAddr
+	}
+	for _, tc := range idp.XFFCasesForTest() {
+		got := lastClient(ng.Addr, ng.Log, tc.Hdrs)
+		// nginx keeps an IPv4-mapped address as written; the table has
+		// the IPv4 address the stand-in logs for it.
+		if a, err := netip.ParseAddr(got); err == nil {
+			got = a.Unmap().String()
+		}
+		if got != tc.Want {
+			t.Errorf("%s: nginx took %s from X-Forwarded-For %q, the table says %s", tc.Name, got, tc.Hdrs, tc.Want)
+		}
+		if got := lastClient(ln.Addr().String(), standinLog.String, tc.Hdrs); got != tc.Want {
+			t.Errorf("%s: the stand-in took %s from X-Forwarded-For %q, nginx %s", tc.Name, got, tc.Hdrs, tc.Want)
+		}
 	}
 }

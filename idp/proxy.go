@@ -318,27 +318,50 @@ func peerAddr(remote string) netip.Addr {
 
 // forwardedClient is the client a proxy believes: the peer, or when the
 // peer is trusted, the right-most X-Forwarded-For address that is not
-// itself trusted (the left-most when all are). A malformed hop ends what
-// can be believed.
+// itself trusted (the left-most when all are). The header is read as
+// nginx's realip module reads it, since the stand-in plays ingress-nginx
+// and a balancer in front of the IdP writes what nginx accepts: several
+// headers are one list, entries are separated by commas or spaces, empty
+// ones are skipped, and an entry may carry a port ("a:p", "[v6]:p"). An
+// entry nginx would refuse (a name, a zone, a bad port) ends what can be
+// believed.
 func forwardedClient(peer netip.Addr, hops []string, trusted []netip.Prefix) netip.Addr {
 	ip := peer
 	if !ip.IsValid() || !inPrefixes(ip, trusted) {
 		return ip
 	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		parts := strings.Split(hops[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return ip
-			}
-			ip = a.Unmap()
-			if !inPrefixes(ip, trusted) {
-				return ip
-			}
+	list := strings.Join(hops, ",")
+	for {
+		list = strings.TrimRight(list, " ,")
+		if list == "" {
+			return ip
 		}
+		i := strings.LastIndexAny(list, " ,")
+		a, ok := forwardedAddr(list[i+1:])
+		if !ok {
+			return ip
+		}
+		ip = a
+		if !inPrefixes(ip, trusted) {
+			return ip
+		}
+		list = list[:i+1]
 	}
-	return ip
+}
+
+// forwardedAddr reads one X-Forwarded-For entry as nginx's
+// ngx_parse_addr_port does: an address, or one with a port from 1 to
+// 65535 (IPv6 in brackets), never a zone. An IPv4-mapped address is the
+// IPv4 address it carries, as Java prints it for OpenUnison.
+func forwardedAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), a.Zone() == ""
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }
 
 func inPrefixes(ip netip.Addr, list []netip.Prefix) bool {

@@ -154,12 +154,20 @@ type Attributor struct {
 	opt     Options
 	events  []pending // waiting token events and the events behind them
 	records []record  // waiting proxy records, in arrival order
-	known   proxySet
-	learn   learner
-	twins   twinCache
-	past    pastEvents // released token events, for the pair reasoning
-	ouClock time.Time  // how far every OpenUnison log was read at this Release
-	ouOK    bool
+	// bySource is, per proxy log, the places in records of its records, in
+	// arrival order, which is that log's own order: watch catches up on a
+	// backlog a file at a time, so one log's records arrive before
+	// another's as old or older and records as a whole keep no time order,
+	// while each log's do. Valid while bySourceOK; records moving (expiry,
+	// eviction, Restore) makes it be rebuilt at the next search.
+	bySource   map[string][]int
+	bySourceOK bool
+	known      proxySet
+	learn      learner
+	twins      twinCache
+	past       pastEvents // released token events, for the pair reasoning
+	ouClock    time.Time  // how far every OpenUnison log was read at this Release
+	ouOK       bool
 	// voteFrom: every due event before it has voted (learn.go's preVote).
 	voteFrom int
 	scratch  []int
@@ -280,7 +288,11 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		a.askPeer(ev.Source, ev.Time)
 		a.noteRecord(&ev)
 		a.records = append(a.records, record{ev: ev, arrived: arrived})
+		if a.bySourceOK {
+			a.bySource[ev.Source] = append(a.bySource[ev.Source], len(a.records)-1)
+		}
 		if len(a.records) > a.opt.MaxPending {
+			a.bySourceOK = false
 			// The oldest go in chunks: one at a time would move the whole
 			// slice on every record pushed at the cap.
 			n := min(len(a.records), max(1, a.opt.MaxPending/64))
@@ -499,8 +511,34 @@ func (a *Attributor) expire(through time.Time) {
 		}
 		keep = append(keep, r)
 	}
+	if len(keep) < len(a.records) {
+		a.bySourceOK = false
+	}
 	clear(a.records[len(keep):])
 	a.records = keep
+}
+
+// indexBySource makes bySource valid.
+func (a *Attributor) indexBySource() {
+	if a.bySourceOK {
+		return
+	}
+	if a.bySource == nil {
+		a.bySource = map[string][]int{}
+	}
+	for src, run := range a.bySource {
+		a.bySource[src] = run[:0]
+	}
+	for i := range a.records {
+		src := a.records[i].ev.Source
+		a.bySource[src] = append(a.bySource[src], i)
+	}
+	for src, run := range a.bySource {
+		if len(run) == 0 {
+			delete(a.bySource, src) // a log gone keeps no slice
+		}
+	}
+	a.bySourceOK = true
 }
 
 // Stats returns the counts so far.

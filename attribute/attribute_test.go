@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -341,6 +342,90 @@ func TestProxyLogReadAheadWaitsForOpenUnisonsLog(t *testing.T) {
 	}
 }
 
+// TestProxyLogsReadOneAfterAnother: watch catching up reads a backlog a
+// file at a time, so one proxy log's records all arrive before another's
+// that are as old or older, while both logs' requests wait for them. Each
+// request must still meet its record, as in a scan that merges the logs by
+// time: a search that took the records for one time-ordered list found the
+// other log's records nowhere near where it looked, and left the replay
+// through the second controller pod unattributed.
+func TestProxyLogsReadOneAfterAnother(t *testing.T) {
+	t.Parallel()
+	bob := netip.MustParseAddr("198.51.100.23")
+	// ngx1 carries bob's refreshes, two a second for 75 s; ngx2 alice's
+	// refresh and, 1.5 s later, the thief's replay of the token it rotated.
+	var ngx1Log, ouALog []parser.Event
+	for i := range 150 {
+		at := time.Duration(i)*500*time.Millisecond + 20*time.Millisecond
+		ev := ou(parser.KindTokenOK, at, ouA, ctl1, fmt.Sprint("b", i))
+		ev.User = "uid=bob,o=T"
+		ouALog = append(ouALog, ev)
+		ngx1Log = append(ngx1Log, nginx(ngx1, at, bob, podA, 200, kubectlAgent))
+	}
+	ngx2Log := []parser.Event{
+		nginx(ngx2, 50200*time.Millisecond, alice, podB, 200, kubectlAgent),
+		nginx(ngx2, 51700*time.Millisecond, thief, podB, 200, "curl/8.5.0"),
+	}
+	ouBLog := cat([]parser.Event{ou(parser.KindTokenOK, 50200*time.Millisecond, ouB, ctl2, "a1")}, reuse(51700*time.Millisecond, ouB, ctl2, "a2"))
+
+	for _, opt := range []struct {
+		name string
+		opt  Options
+	}{
+		{"mappings given (Kubernetes)", Options{ProxyPeers: map[string]netip.Addr{ngx1: ctl1, ngx2: ctl2}, Upstreams: map[netip.Addr]string{podA: ouA, podB: ouB}}},
+		{"mappings learned", Options{}},
+	} {
+		all := cat(ngx1Log, ngx2Log, ouALog, ouBLog)
+		inTime := slices.Clone(all)
+		slices.SortStableFunc(inTime, func(x, y parser.Event) int { return x.Time.Compare(y.Time) })
+		want := describe(run(New(opt.opt), inTime...))
+		if got := ngx2Lines(want); !slices.Equal(got, []string{"joined 203.0.113.9", "joined 192.0.2.66", "joined 192.0.2.66"}) {
+			t.Fatalf("%s: merged by time, the requests through ngx2: %q", opt.name, got)
+		}
+		for _, order := range []struct {
+			name string
+			logs [][]parser.Event
+		}{
+			{"ngx1's backlog first", [][]parser.Event{ngx1Log, ngx2Log}},
+			{"ngx2's first", [][]parser.Event{ngx2Log, ngx1Log}},
+		} {
+			a := New(opt.opt)
+			a.ExpectProxies()
+			for _, log := range order.logs {
+				for _, r := range log {
+					a.Push(r, t0)
+				}
+			}
+			var out []parser.Event
+			for _, ev := range mergeByTime(ouALog, ouBLog) {
+				a.Push(ev, t0)
+				out = a.Release(out, func(string) time.Time { return ev.Time }, t0)
+			}
+			if got := describe(a.Flush(out)); !slices.Equal(got, want) {
+				t.Errorf("%s, %s: the requests through ngx2 %q, merged by time %q; first difference %q", opt.name, order.name, ngx2Lines(got), ngx2Lines(want), firstDiff(got, want))
+			}
+		}
+	}
+}
+
+func mergeByTime(logs ...[]parser.Event) []parser.Event {
+	out := cat(logs...)
+	slices.SortStableFunc(out, func(x, y parser.Event) int { return x.Time.Compare(y.Time) })
+	return out
+}
+
+// ngx2Lines is the attribution and client of the described events logged
+// with ngx2's peer.
+func ngx2Lines(described []string) []string {
+	var out []string
+	for _, d := range described {
+		if f := strings.Fields(d); len(f) > 2 && f[2] == ctl2.String() {
+			out = append(out, f[0]+" "+f[1])
+		}
+	}
+	return out
+}
+
 // describeDistinct is describe with each event's DistinctFromPrev.
 func describeDistinct(evs []parser.Event) []string {
 	out := describe(evs)
@@ -557,4 +642,21 @@ func TestHeldBefore(t *testing.T) {
 	if len(a.heldBy) != 0 {
 		t.Errorf("heldBy %v after the flush, want empty", a.heldBy)
 	}
+}
+
+// firstDiff is the first line where got and want differ, both ways.
+func firstDiff(got, want []string) [2]string {
+	for i := range max(len(got), len(want)) {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			return [2]string{g, w}
+		}
+	}
+	return [2]string{}
 }

@@ -291,22 +291,43 @@ func (a *Attributor) candidates(ev *parser.Event, dst []int) []int {
 		return dst
 	}
 	// A record can only be ev's if it ended at most its precision (1 s at
-	// most) before ev and started before it. Records arrive nearly in time
-	// order; a margin of 64 records and a second covers what does not.
+	// most) before ev and started before it. Each proxy log's records
+	// arrive nearly in time order; a margin of 64 records and a second
+	// covers what does not.
 	lo := ev.Time.Add(-time.Second - a.opt.Skew)
-	start, _ := slices.BinarySearchFunc(a.records, lo, func(r record, t time.Time) int { return r.ev.Proxy.End.Compare(t) })
-	start = max(0, start-64)
 	hi := ev.Time.Add(time.Second + a.opt.Skew)
 	path := wantPath(ev)
-	for i := start; i < len(a.records); i++ {
-		p := a.records[i].ev.Proxy
-		if p.End.Add(-p.Duration).After(hi) {
-			break
+	a.indexBySource()
+	if len(a.bySource) == 1 {
+		// One proxy log: records are its order, searched in place.
+		start, _ := slices.BinarySearchFunc(a.records, lo, func(r record, t time.Time) int { return r.ev.Proxy.End.Compare(t) })
+		for i := max(0, start-64); i < len(a.records); i++ {
+			p := a.records[i].ev.Proxy
+			if p.End.Add(-p.Duration).After(hi) {
+				break
+			}
+			if a.fits(ev, path, &a.records[i]) {
+				dst = append(dst, i)
+			}
 		}
-		if a.fits(ev, path, &a.records[i]) {
-			dst = append(dst, i)
+		return dst
+	}
+	// Several logs: each is searched in its own order, and the candidates
+	// given back in arrival order, as from one log.
+	n := len(dst)
+	for _, run := range a.bySource {
+		start, _ := slices.BinarySearchFunc(run, lo, func(i int, t time.Time) int { return a.records[i].ev.Proxy.End.Compare(t) })
+		for _, i := range run[max(0, start-64):] {
+			p := a.records[i].ev.Proxy
+			if p.End.Add(-p.Duration).After(hi) {
+				break
+			}
+			if a.fits(ev, path, &a.records[i]) {
+				dst = append(dst, i)
+			}
 		}
 	}
+	slices.Sort(dst[n:])
 	return dst
 }
 

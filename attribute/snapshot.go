@@ -64,4 +64,5 @@ func (a *Attributor) Restore(s Snapshot, now time.Time) {
 		a.known.add(p)
 	}
 	a.expect = a.expect || s.Expect
+	a.bySourceOK = false
 }

@@ -182,9 +182,62 @@ func openDatabase(kind, path string, data []byte) (d *database, err error) {
 	if err := r.Verify(); err != nil {
 		return nil, wrap(fmt.Errorf("damaged database: %w", err))
 	}
+	if err := checkRecords(kind, typ, r); err != nil {
+		return nil, wrap(err)
+	}
 	return &database{reader: r, source: Source{
 		Kind: kind, Path: path, Type: typ, Built: r.Metadata.BuildTime().UTC(),
 	}}, nil
+}
+
+// recordSample is how many records Open decodes, at most, looking for one
+// of the kind the database declares.
+const recordSample = 256
+
+// checkRecords refuses a database none of whose first records holds what
+// graceguard reads from a database of its kind. declares matches a type
+// name by a word, and a vendor's own layout can carry the word: IPinfo's
+// "ipinfo country_asn.mmdb" holds flat records ("asn": "AS64496") that
+// decode to nothing as MaxMind's ASN records, so every lookup would come
+// back empty and no ASN rule ever fire, with nothing said. One record of
+// the kind is enough (a real database has networks it knows little of);
+// a database with no records at all has nothing to judge.
+func checkRecords(kind, typ string, r *maxminddb.Reader) error {
+	seen := 0
+	for res := range r.Networks() {
+		if res.Err() != nil {
+			break // Verify walked the tree; let lookups count what is off
+		}
+		seen++
+		if holdsKind(kind, res) {
+			return nil
+		}
+		if seen == recordSample {
+			break
+		}
+	}
+	if seen == 0 {
+		return nil
+	}
+	what := "an ASN (autonomous_system_number or autonomous_system_organization)"
+	if kind == kindCity {
+		what = "a place (country.iso_code, city.names.en or location)"
+	}
+	if seen == recordSample {
+		return fmt.Errorf("it declares %q, but none of its first %d records holds %s", typ, seen, what)
+	}
+	return fmt.Errorf("it declares %q, but none of its %d records holds %s", typ, seen, what)
+}
+
+// holdsKind reports whether a record decodes, as Lookup decodes it, to
+// something of kind.
+func holdsKind(kind string, res maxminddb.Result) bool {
+	if kind == kindCity {
+		var c cityRecord
+		return res.Decode(&c) == nil && (c.Country != "" || c.City != "" || c.Location.HasCoordinates())
+	}
+	var n geoip2.ASN
+	return res.Decode(&n) == nil && (n.AutonomousSystemNumber != 0 || n.AutonomousSystemOrganization != "")
 }
 
 // metadataMarker starts the metadata section every MaxMind DB ends with:

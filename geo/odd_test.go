@@ -120,3 +120,59 @@ func TestOpenRefusesDatabaseWithoutDescription(t *testing.T) {
 		t.Errorf("no description: %v", err)
 	}
 }
+
+// TestOpenRefusesRecordsOfAnotherKind: a database's type name is matched
+// by a word, so a vendor's own layout under a name with that word in it
+// passes the name check. IPinfo's legacy country_asn database declares
+// "ipinfo country_asn.mmdb" and holds flat records ("asn": "AS64496"), not
+// MaxMind's autonomous_system_number: accepted as the ASN database, every
+// lookup came back empty and no ASN rule could ever fire, with nothing said.
+// Such a file is refused at start, naming it; a database with some records
+// of the right kind, or none at all, is not.
+func TestOpenRefusesRecordsOfAnotherKind(t *testing.T) {
+	t.Parallel()
+	ipinfo := mmdbtype.Map{
+		"asn": mmdbtype.String("AS64496"), "as_name": mmdbtype.String("Example Networks"), "as_domain": mmdbtype.String("example.net"),
+		"country": mmdbtype.String("GB"), "country_name": mmdbtype.String("United Kingdom"),
+		"continent": mmdbtype.String("EU"), "continent_name": mmdbtype.String("Europe"),
+	}
+	asnRecord := mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(64496), "autonomous_system_organization": mmdbtype.String("Example")}
+	tests := []struct {
+		name, kind, dbType string
+		records            map[string]mmdbtype.DataType
+		wantErr            string // "" opens
+	}{
+		{"IPinfo country_asn as ASN", kindASN, "ipinfo country_asn.mmdb",
+			map[string]mmdbtype.DataType{"192.0.2.0/24": ipinfo, "198.51.100.0/24": ipinfo},
+			`records.mmdb: it declares "ipinfo country_asn.mmdb", but none of its 2 records holds an ASN (autonomous_system_number or autonomous_system_organization)`},
+		{"ASN records under a City name", kindCity, "Home-Made-City",
+			map[string]mmdbtype.DataType{"192.0.2.0/24": asnRecord},
+			`records.mmdb: it declares "Home-Made-City", but none of its 1 records holds a place (country.iso_code, city.names.en or location)`},
+		{"a City record among empty ones", kindCity, "Home-Made-City",
+			map[string]mmdbtype.DataType{"192.0.2.0/26": mmdbtype.Map{}, "192.0.2.64/26": mmdbtype.Map{"continent": mmdbtype.Map{"code": mmdbtype.String("EU")}},
+				"203.0.113.0/24": located(52.52, 13.405, 10)}, ""},
+		{"ASN records with an ISP's extra fields", kindASN, "GeoIP2-ISP",
+			map[string]mmdbtype.DataType{"192.0.2.0/25": mmdbtype.Map{"isp": mmdbtype.String("Example ISP")}, "192.0.2.128/25": asnRecord}, ""},
+		{"no records at all", kindASN, "GeoLite2-ASN", map[string]mmdbtype.DataType{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{City: "records.mmdb", CityData: buildDB(t, tt.dbType, 6, tt.records)}
+			if tt.kind == kindASN {
+				cfg = Config{ASN: "records.mmdb", ASNData: cfg.CityData}
+			}
+			db, err := OpenConfig(cfg)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr == "":
+				db.Close()
+			case err == nil:
+				db.Close()
+				t.Fatalf("opened, want %q", tt.wantErr)
+			case !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("error %q, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

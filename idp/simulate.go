@@ -136,6 +136,11 @@ type TruthRecord struct {
 	Expect   string     `json:"expect"`
 }
 
+// maxSimRate bounds SimConfig.Rate: a thousand times what one IdP serves
+// on a laptop, and far from the nanosecond interval the scheduler cannot
+// go below.
+const maxSimRate = 10_000_000
+
 // SimConfig.withDefaults fills defaults and checks values.
 func (c SimConfig) withDefaults() (SimConfig, error) {
 	if c.Issuer == "" {
@@ -147,12 +152,18 @@ func (c SimConfig) withDefaults() (SimConfig, error) {
 	c.DNFormat = cmp.Or(c.DNFormat, "uid={username},ou=simulated,o=Tremolo")
 	c.Duration, c.Every = positiveOr(c.Duration, time.Minute), positiveOr(c.Every, 10*time.Second)
 	c.Rate = positiveOr(c.Rate, float64(c.Users)/c.Every.Seconds())
+	// The scheduler works in whole nanoseconds between operations: a rate
+	// that leaves none (Inf, or users/every for a tiny --every) divided by
+	// zero, and NaN compares false to everything.
+	if !(c.Rate <= maxSimRate) {
+		return c, fmt.Errorf("simulate: %g operations a second (rate, or users / every): want a number up to %d", c.Rate, maxSimRate)
+	}
 	c.Concurrency, c.ProgressEvery = positiveOr(c.Concurrency, 64), positiveOr(c.ProgressEvery, time.Second)
 	if c.Grace < 0 {
 		return c, errors.New("simulate: grace must not be negative")
 	}
 	m := c.Mix
-	if m.Race < 0 || m.Replay < 0 || m.OutsideGrace < 0 || m.Race+m.Replay+m.OutsideGrace > 1 {
+	if !(m.Race >= 0 && m.Replay >= 0 && m.OutsideGrace >= 0 && m.Race+m.Replay+m.OutsideGrace <= 1) { // NaN too
 		return c, fmt.Errorf("simulate: mix %+v: shares must be >= 0 and sum to at most 1", m)
 	}
 	if c.Source == "" {

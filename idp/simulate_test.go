@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
@@ -179,9 +180,35 @@ func TestSimConfigRejects(t *testing.T) {
 		{Issuer: "http://x", Mix: Mix{Race: -0.1}},
 		{Issuer: "http://x", HomeNet: netip.MustParsePrefix("10.0.0.0/31")},
 		{Issuer: "http://x", ReplayNet: netip.MustParsePrefix("2001:db8::/64")},
+		{Issuer: "http://x", Mix: Mix{Race: math.NaN()}},
+		{Issuer: "http://x", Mix: Mix{Replay: math.Inf(1)}},
 	} {
 		if _, err := c.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+// TestSimulateRefusesRatesItCannotSchedule: a rate is turned into the
+// interval between operations, in nanoseconds. --rate inf, or --every 1ns
+// for ten users (ten billion a second), made that interval zero and the
+// scheduler divided by it: a panic instead of an error. NaN slipped past
+// every check and scheduled nothing.
+func TestSimulateRefusesRatesItCannotSchedule(t *testing.T) {
+	t.Parallel()
+	p, _ := serve(t, nil)
+	for _, c := range []struct {
+		name string
+		cfg  SimConfig
+	}{
+		{"rate +Inf", SimConfig{Rate: math.Inf(1)}},
+		{"rate NaN", SimConfig{Rate: math.NaN()}},
+		{"rate above a billion a second", SimConfig{Rate: 2e9}},
+		{"every 1ns for 10 users", SimConfig{Users: 10, Every: time.Nanosecond}},
+	} {
+		c.cfg.Issuer, c.cfg.Duration = p.Issuer(), 50*time.Millisecond
+		if _, err := Simulate(context.Background(), c.cfg); err == nil || !strings.Contains(err.Error(), "operations a second") {
+			t.Errorf("%s: %v, want an error about the rate", c.name, err)
 		}
 	}
 }

@@ -60,7 +60,15 @@ func (p *Proxy) line(r *http.Request, w *countingWriter, ex *proxyExchange, reqB
 	ex.mu.Unlock()
 
 	b := make([]byte, 0, 320)
-	b = append(b, ex.client.String()...)
+	if c := ex.client; c.IsValid() {
+		// nginx prints no zone, and a zone is nothing graceguard can judge.
+		b = c.WithZone("").AppendTo(b)
+	} else {
+		// A peer with no address (a unix socket): Go would write "invalid
+		// IP", which leaves the line unreadable and the request unseen;
+		// "-" is a record that names no client, which is what it is.
+		b = append(b, '-')
+	}
 	b = append(b, " - "...)
 	b = appendNginxValue(b, user)
 	b = append(b, " ["...)

@@ -1,11 +1,14 @@
 package idp_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -236,4 +239,94 @@ func checkProxyRecords(t *testing.T, log string) {
 	if n == 0 {
 		t.Error("no token request in the access log")
 	}
+}
+
+// FuzzProxyAccessLine sends arbitrary requests, read off the wire, through
+// the ingress-nginx stand-in from an arbitrary peer: whatever the request
+// line and headers hold, the proxy writes exactly one line for it, and
+// graceguard's parser reads a token request's line back as a proxy record
+// with the request's path, its status, and as client the peer or an address
+// its X-Forwarded-For names. A request must never be able to forge a line
+// or a field of one.
+func FuzzProxyAccessLine(f *testing.F) {
+	for _, s := range []struct{ raw, remote string }{
+		{"POST /auth/idp/k8sIdp/token HTTP/1.1\r\nHost: a\r\nUser-Agent: kubectl\r\nX-Forwarded-For: 203.0.113.9:51234, 127.0.0.5\r\nContent-Length: 3\r\n\r\nabc", "127.0.0.1:4444"},
+		{"GET /auth/idp/k8sIdp/token?x=%22 HTTP/1.1\r\nHost: a\r\nUser-Agent: a \"b\" \\c\r\nReferer: x\r\n\r\n", "192.0.2.1:1"},
+		{"POST /auth/idp/k8sIdp/token HTTP/1.0\r\nAuthorization: Basic YSBiOmM=\r\nX-Forwarded-For: fe80::1%eth0\r\n\r\n", "[::1]:9"},
+		{"POST http://h/auth/idp/k8sIdp/token HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: , ,\r\nX-Forwarded-For: [2001:db8::1]:443\r\n\r\n", "127.0.0.1:1"},
+		{"GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: \xff\x00\r\n\r\n", "198.51.100.7:2"},
+		{"POST /auth/idp/k8sIdp/token HTTP/1.1\r\nHost: a\r\n\r\n", "@"},                // a unix socket's peer
+		{"POST /auth/idp/k8sIdp/token HTTP/1.1\r\nHost: a\r\n\r\n", "[fe80::1%eth0]:5"}, // a link-local peer
+	} {
+		f.Add(s.raw, s.remote)
+	}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Query().Has("fail") {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	f.Cleanup(upstream.Close)
+	log := &testsync.Buffer{}
+	proxy, err := idp.NewProxy(idp.ProxyConfig{Upstream: upstream.URL, Log: log, Diag: quiet()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw, remote string) {
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			return // the server would have refused it before any handler
+		}
+		req.RemoteAddr = remote
+		before := len(log.String())
+		rec := httptest.NewRecorder()
+		proxy.ServeHTTP(rec, req)
+		line := log.String()[before:]
+		if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+			t.Fatalf("one request, %d lines: %q", strings.Count(line, "\n"), line)
+		}
+		if req.URL.Path != idp.DefaultIssuerPath+"/token" || !strings.HasPrefix(req.RequestURI, "/") {
+			return
+		}
+		ev, err := parser.Parse([]byte(strings.TrimSuffix(line, "\n")), time.UTC)
+		if err != nil || ev.Kind != parser.KindProxy || ev.Proxy == nil {
+			t.Fatalf("a token request's line is no proxy record (%v, %v): %q", ev.Kind, err, line)
+		}
+		p := ev.Proxy
+		if p.Path != req.URL.EscapedPath() || p.Status != rec.Code {
+			t.Errorf("read back path %q status %d, want %q %d: %q", p.Path, p.Status, req.URL.EscapedPath(), rec.Code, line)
+		}
+		if !clientFromRequest(p.Client, remote, req.Header.Values("X-Forwarded-For")) {
+			t.Errorf("client %v is neither the peer %q nor in X-Forwarded-For %q: %q", p.Client, remote, req.Header.Values("X-Forwarded-For"), line)
+		}
+	})
+}
+
+// clientFromRequest reports whether c is the peer (none when the peer has
+// no address, as over a unix socket) or an address one of the
+// X-Forwarded-For entries names (with or without a port).
+func clientFromRequest(c netip.Addr, remote string, xff []string) bool {
+	peer, err := netip.ParseAddr(remote)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(remote)
+		if perr != nil {
+			return !c.IsValid()
+		}
+		peer = ap.Addr()
+	}
+	if peer.Unmap().WithZone("") == c {
+		return true
+	}
+	for _, part := range strings.FieldsFunc(strings.Join(xff, ","), func(r rune) bool { return r == ',' || r == ' ' }) {
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			var ap netip.AddrPort
+			ap, err = netip.ParseAddrPort(part)
+			a = ap.Addr()
+		}
+		if err == nil && a.Unmap() == c {
+			return true
+		}
+	}
+	return false
 }

@@ -1,17 +1,17 @@
 package idp
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/graceguard/graceguard/internal/yamlpos"
 )
 
 //go:embed demo-users.yaml
@@ -44,28 +44,23 @@ type Users struct {
 	byName map[string]*User
 }
 
-type usersFile struct {
-	Users     []userEntry     `yaml:"users"`
-	Generated []generateEntry `yaml:"generated"`
-}
-
 type userEntry struct {
-	Username     string `yaml:"username"`
-	PasswordHash string `yaml:"password_hash"`
-	DN           string `yaml:"dn"`
-	Name         string `yaml:"name"`
-	Email        string `yaml:"email"`
+	Username     string
+	PasswordHash string
+	DN           string
+	Name         string
+	Email        string
 }
 
 // generateEntry expands to count users named fmt.Sprintf(format, i) for
 // i = 1..count; {username} in dn, name and email is replaced by the name.
 type generateEntry struct {
-	Format       string `yaml:"format"`
-	Count        int    `yaml:"count"`
-	PasswordHash string `yaml:"password_hash"`
-	DN           string `yaml:"dn"`
-	Name         string `yaml:"name"`
-	Email        string `yaml:"email"`
+	Format       string
+	Count        int
+	PasswordHash string
+	DN           string
+	Name         string
+	Email        string
 }
 
 var demoUsers = sync.OnceValues(func() (*Users, error) { return parseUsers(demoUsersYAML) })
@@ -80,7 +75,8 @@ func DemoUsers() *Users {
 	return u
 }
 
-// LoadUsers reads a users YAML file.
+// LoadUsers reads a users YAML file. Its errors name the file, the line
+// and the column: "users file PATH:LINE:COLUMN: message".
 func LoadUsers(path string) (*Users, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -88,10 +84,31 @@ func LoadUsers(path string) (*Users, error) {
 	}
 	u, err := parseUsers(data)
 	if err != nil {
-		return nil, fmt.Errorf("users file %s: %w", path, err)
+		return nil, fmt.Errorf("users file %s:%w", path, err)
 	}
 	return u, nil
 }
+
+// usersError is a problem at a place in a users file, from 1.
+type usersError struct {
+	Line, Column int
+	Msg          string // names the problem, never a password hash
+}
+
+func (e *usersError) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Msg) }
+
+func errorAt(n *yaml.Node, format string, a ...any) error {
+	return &usersError{Line: max(n.Line, 1), Column: max(n.Column, 1), Msg: fmt.Sprintf(format, a...)}
+}
+
+// fieldError says which field of an entry is wrong, so that the error
+// points at its value (or at the entry when the field is missing).
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
 
 // parseUsers parses a users YAML document:
 //
@@ -106,40 +123,148 @@ func LoadUsers(path string) (*Users, error) {
 //	    count: 100
 //	    password_hash: "$2a$04$…"
 //	    dn: uid={username},ou=simulated,o=Tremolo
+//
+// It walks the document's nodes rather than decoding it into structs, so
+// that every error, a semantic one included, says where it is.
 func parseUsers(data []byte) (*Users, error) {
-	var f usersFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parse users: %w", err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		pos, msg := yamlpos.Locate(data, err)
+		return nil, &usersError{Line: pos.Line, Column: pos.Column, Msg: msg}
 	}
-	u := &Users{byName: make(map[string]*User, len(f.Users))}
-	for i, e := range f.Users {
-		if err := u.add(e); err != nil {
-			return nil, fmt.Errorf("users[%d]: %w", i, err)
+	u := &Users{byName: make(map[string]*User)}
+	if len(doc.Content) > 0 {
+		root := deref(doc.Content[0])
+		if root.Kind != yaml.MappingNode && !isNull(root) {
+			return nil, errorAt(root, "want a mapping with users and generated")
 		}
-	}
-	for i, g := range f.Generated {
-		if err := u.generate(g); err != nil {
-			return nil, fmt.Errorf("generated[%d]: %w", i, err)
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			k, v := root.Content[i], deref(root.Content[i+1])
+			var err error
+			switch k.Value {
+			case "users":
+				err = eachEntry(v, "users", func(item *yaml.Node, name string) error {
+					var e userEntry
+					fields := map[string]*yaml.Node{}
+					if err := readFields(item, name, fields, map[string]any{
+						"username": &e.Username, "password_hash": &e.PasswordHash, "dn": &e.DN, "name": &e.Name, "email": &e.Email,
+					}); err != nil {
+						return err
+					}
+					return placed(item, fields, name, u.add(e))
+				})
+			case "generated":
+				err = eachEntry(v, "generated", func(item *yaml.Node, name string) error {
+					var g generateEntry
+					fields := map[string]*yaml.Node{}
+					if err := readFields(item, name, fields, map[string]any{
+						"format": &g.Format, "count": &g.Count, "password_hash": &g.PasswordHash, "dn": &g.DN, "name": &g.Name, "email": &g.Email,
+					}); err != nil {
+						return err
+					}
+					return placed(item, fields, name, u.generate(g))
+				})
+			default:
+				err = errorAt(k, "unknown key %q (want users or generated)", k.Value)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(u.byName) == 0 {
-		return nil, errors.New("no users")
+		return nil, &usersError{Line: 1, Column: 1, Msg: "no users"}
 	}
 	return u, nil
 }
 
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// eachEntry calls f for every mapping in the list v (named list), with the
+// entry's name for messages, list[i].
+func eachEntry(v *yaml.Node, list string, f func(item *yaml.Node, name string) error) error {
+	if isNull(v) {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		return errorAt(v, "%s: want a list", list)
+	}
+	for i, item := range v.Content {
+		item = deref(item)
+		name := fmt.Sprintf("%s[%d]", list, i)
+		if item.Kind != yaml.MappingNode {
+			return errorAt(item, "%s: want a mapping", name)
+		}
+		if err := f(item, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFields decodes the entry's keys into dst (*string or *int), noting
+// each key's value node in fields; a key dst does not name is an error.
+func readFields(item *yaml.Node, name string, fields map[string]*yaml.Node, dst map[string]any) error {
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		k, v := item.Content[i], deref(item.Content[i+1])
+		p, ok := dst[k.Value]
+		if !ok {
+			return errorAt(k, "%s: unknown field %q", name, k.Value)
+		}
+		if _, dup := fields[k.Value]; dup {
+			return errorAt(k, "%s: field %q given twice", name, k.Value)
+		}
+		fields[k.Value] = v
+		if isNull(v) {
+			continue
+		}
+		switch p := p.(type) {
+		case *string:
+			if v.Kind != yaml.ScalarNode {
+				return errorAt(v, "%s: %s: want a string", name, k.Value)
+			}
+			*p = v.Value
+		case *int:
+			if v.Kind != yaml.ScalarNode || v.Decode(p) != nil {
+				return errorAt(v, "%s: %s: want a whole number", name, k.Value)
+			}
+		}
+	}
+	return nil
+}
+
+// placed puts err where it belongs: at the value of the field it is about,
+// or at the entry.
+func placed(item *yaml.Node, fields map[string]*yaml.Node, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		if v, ok := fields[fe.field]; ok {
+			return errorAt(v, "%s: %v", name, err)
+		}
+	}
+	return errorAt(item, "%s: %v", name, err)
+}
+
 func (u *Users) generate(g generateEntry) error {
 	if g.Count < 1 || len(u.byName)+g.Count > maxUsers {
-		return fmt.Errorf("count %d: want 1..%d users in all", g.Count, maxUsers)
+		return &fieldError{"count", fmt.Errorf("count %d: want 1..%d users in all", g.Count, maxUsers)}
 	}
 	if strings.Count(g.Format, "%") != 1 || !strings.Contains(g.Format, "d") {
-		return fmt.Errorf("format %q: want one integer verb such as sim%%04d", g.Format)
+		return &fieldError{"format", fmt.Errorf("format %q: want one integer verb such as sim%%04d", g.Format)}
 	}
 	hash := g.PasswordHash
 	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-		return fmt.Errorf("password_hash: %w", err)
+		return &fieldError{"password_hash", fmt.Errorf("password_hash: %w", err)}
 	}
 	for i := 1; i <= g.Count; i++ {
 		name := fmt.Sprintf(g.Format, i)
@@ -154,17 +279,19 @@ func (u *Users) generate(g generateEntry) error {
 func (u *Users) add(e userEntry) error {
 	switch {
 	case e.Username == "":
-		return errors.New("username is empty")
+		return &fieldError{"username", errors.New("username is empty")}
 	case strings.TrimSpace(e.DN) == "":
-		return fmt.Errorf("user %q: dn is empty", e.Username)
-	case strings.ContainsAny(e.DN, "\r\n") || strings.ContainsAny(e.Username, "\r\n"):
-		return fmt.Errorf("user %q: line break in username or dn", e.Username)
+		return &fieldError{"dn", fmt.Errorf("user %q: dn is empty", e.Username)}
+	case strings.ContainsAny(e.DN, "\r\n"):
+		return &fieldError{"dn", fmt.Errorf("user %q: line break in dn", e.Username)}
+	case strings.ContainsAny(e.Username, "\r\n"):
+		return &fieldError{"username", fmt.Errorf("user %q: line break in username", e.Username)}
 	}
 	if _, dup := u.byName[e.Username]; dup {
 		return fmt.Errorf("user %q: defined twice", e.Username)
 	}
 	if _, err := bcrypt.Cost([]byte(e.PasswordHash)); err != nil {
-		return fmt.Errorf("user %q: password_hash is not bcrypt: %w", e.Username, err)
+		return &fieldError{"password_hash", fmt.Errorf("user %q: password_hash is not bcrypt: %w", e.Username, err)}
 	}
 	name := e.Name
 	if name == "" {

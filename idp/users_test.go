@@ -1,6 +1,8 @@
 package idp
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,4 +100,69 @@ func TestLatencyQuantiles(t *testing.T) {
 			t.Fatalf("value %d outside bucket %d", v, i)
 		}
 	}
+}
+
+// TestLoadusersErrorsNameLineAndColumn: `idp serve --users FILE` refuses a
+// bad users file with exit status 2; its message must say where in the file
+// the problem is, as every other file graceguard reads does, not only which
+// entry (users[3] in a long file is a count to make by hand).
+func TestLoadusersErrorsNameLineAndColumn(t *testing.T) {
+	t.Parallel()
+	const hash = `"$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6"`
+	ok := "  - username: a\n    password_hash: " + hash + "\n    dn: uid=a\n"
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"plain password in the second user", "users:\n" + ok + "  - username: b\n    password_hash: start123\n    dn: uid=b\n",
+			`:6:20: users[1]: user "b": password_hash is not bcrypt`},
+		{"no dn", "users:\n" + ok + "  - username: b\n    password_hash: " + hash + "\n",
+			`:5:5: users[1]: user "b": dn is empty`},
+		{"duplicate", "users:\n" + ok + ok, `:5:5: users[1]: user "a": defined twice`},
+		{"unknown field", "users:\n" + ok + "    role: admin\n", `:5:5: users[0]: unknown field "role"`},
+		{"unknown top-level key", "user:\n" + ok, `:1:1: unknown key "user" (want users or generated)`},
+		{"a count that is no number", "generated:\n  - {format: u%d, count: many, password_hash: " + hash + ", dn: x}\n",
+			`:2:26: generated[0]: count: want a whole number`},
+		{"bad format", "generated:\n  - {format: user, count: 2, password_hash: " + hash + ", dn: x}\n",
+			`:2:14: generated[0]: format "user": want one integer verb`},
+		{"users not a list", "users: alice\n", `:1:8: users: want a list`},
+		{"syntax", "users:\n  - username: a\n   dn: x\n", `:3:`},
+		{"empty", "", `:1:1: no users`},
+	}
+	dir := t.TempDir()
+	for i, tt := range tests {
+		path := filepath.Join(dir, fmt.Sprintf("users-%d.yaml", i))
+		if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadUsers(path)
+		if err == nil || !strings.Contains(err.Error(), path+tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, path+tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "QSVesfMScjXM0j9") {
+			t.Errorf("%s: the error quotes a password hash: %v", tt.name, err)
+		}
+	}
+}
+
+// FuzzParseUsers: any users file is read or refused with a placed error,
+// never a panic, and an accepted one has users.
+func FuzzParseUsers(f *testing.F) {
+	f.Add(string(demoUsersYAML[:min(len(demoUsersYAML), 600)]))
+	for _, s := range []string{"", "users:\n", "users: [", "users: &a [*a]", "generated:\n  - {format: u%d, count: 3, password_hash: x, dn: y}\n",
+		"users:\n  - &u {username: a, dn: b}\n  - *u\n", "? [a]\n: b\n", "users:\n  - username: [a]\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		u, err := parseUsers([]byte(doc))
+		if err != nil {
+			var ue *usersError
+			if !errors.As(err, &ue) || ue.Line < 1 || ue.Column < 1 {
+				t.Fatalf("error without a place: %v", err)
+			}
+			return
+		}
+		if u.Len() == 0 {
+			t.Fatal("accepted a file without users")
+		}
+	})
 }

@@ -122,12 +122,7 @@ func watchFilesUntil(t *testing.T, paths []string, records int64, opt WatchOptio
 		}
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
-	batches := make(chan source.Batch, 64)
-	f := source.New(source.Options{Patterns: paths, Poll: 20 * time.Millisecond}, batches)
-	go func() {
-		f.Run(ctx)
-		close(batches)
-	}()
+	batches := follow(ctx, source.Options{Patterns: paths, Poll: 20 * time.Millisecond}, 64)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
 	testsync.WaitFor(t, "every record read", func() bool { return opt.Metrics.Records.Value() >= float64(records) })
@@ -142,6 +137,18 @@ func watchFilesUntil(t *testing.T, paths []string, records int64, opt WatchOptio
 	defer mu.Unlock()
 	slices.Sort(out)
 	return out
+}
+
+// follow runs a real follower with opt until ctx ends, and returns its
+// batches, queue at most waiting; the channel closes when it stops.
+func follow(ctx context.Context, opt source.Options, queue int) chan source.Batch {
+	batches := make(chan source.Batch, queue)
+	f := source.New(opt, batches)
+	go func() {
+		f.Run(ctx)
+		close(batches)
+	}()
+	return batches
 }
 
 // diff says what one sorted list has that the other has not.

@@ -108,12 +108,7 @@ func followAppended(t *testing.T, paths []string, opt WatchOptions) *appendedHar
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	batches := make(chan source.Batch, 4)
-	f := source.New(source.Options{Patterns: paths, Poll: 10 * time.Millisecond}, batches)
-	go func() {
-		f.Run(ctx)
-		close(batches)
-	}()
+	batches := follow(ctx, source.Options{Patterns: paths, Poll: 10 * time.Millisecond}, 4)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
 	t.Cleanup(func() {

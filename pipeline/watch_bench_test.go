@@ -54,12 +54,7 @@ func followBy(b *testing.B, paths []string, pollOnly bool, opt WatchOptions, wat
 	// As many batches read ahead as watch lets the follower read
 	// (cmd/graceguard's batchQueue): more would measure fresh arrays
 	// faulted in where watch recycles a few.
-	batches := make(chan source.Batch, 4)
-	f := source.New(source.Options{Patterns: paths, Poll: 20 * time.Millisecond, PollOnly: pollOnly}, batches)
-	go func() {
-		f.Run(ctx)
-		close(batches)
-	}()
+	batches := follow(ctx, source.Options{Patterns: paths, Poll: 20 * time.Millisecond, PollOnly: pollOnly}, 4)
 	done := make(chan WatchStats, 1)
 	go func() {
 		if watcherCPU != nil {

@@ -54,3 +54,19 @@ func TestAfter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAfter: a server's Retry-After is untrusted bytes; whatever it holds,
+// After gives a wait that is not negative, or none.
+func FuzzAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "120", " 7 ", "-1", "9223372036854775807", "99999999999999999999",
+		"Wed, 21 Oct 2015 07:28:00 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "1.5", "soon"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := After(v, now)
+		if d < 0 || !ok && d != 0 {
+			t.Fatalf("After(%q) = %v, %v", v, d, ok)
+		}
+	})
+}

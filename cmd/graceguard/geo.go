@@ -51,10 +51,6 @@ func newGeoCmd(io streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "geo",
 		Short: "Ask the GeoIP databases about addresses",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageErrorf("%s needs a subcommand: lookup", cmd.CommandPath())
-		},
 	}
 	cmd.AddCommand(newGeoLookupCmd(io, nil))
 	return cmd

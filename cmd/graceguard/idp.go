@@ -30,7 +30,6 @@ func newIdpCmd(io streams) *cobra.Command {
 		Long: `The bundled IdP behaves like OpenUnison's OpenID Connect provider where replay
 detection cares: rotating one-time refresh tokens, a grace period, and OpenUnison's
 log lines byte for byte. It is a test harness for graceguard, not for production.`,
-		Args: noArgs,
 	}
 	cmd.AddCommand(newIdpServeCmd(io, nil), newIdpLoginCmd(io, nil))
 	return cmd

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -68,9 +69,55 @@ the grace period (another address, network or continent), and alerts on it.`,
 		newGeoCmd(io),
 		newVersionCmd(io, nil),
 	)
+	// cobra makes its completion command as it executes; made now, it is
+	// in the tree requireSubcommand walks.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		requireSubcommand(c)
+	}
 	registerChoices(root)
 	blameOrigins(root, origins)
 	return root
+}
+
+// requireSubcommand makes a command that only groups others (idp, geo, rules,
+// completion) a usage error when called without one of them or with a word
+// that is none of them. cobra would print the group's help and exit 0 (a
+// script's typo would pass for success), or call a stray word "arguments".
+func requireSubcommand(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		requireSubcommand(sub)
+	}
+	if !c.HasAvailableSubCommands() || c.Run != nil || c.RunE != nil {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	// cobra sets this default only on the root, where it suggests.
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = " (did you mean " + orList(s) + "?)"
+			}
+			return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), hint)
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return usageErrorf("%s needs a subcommand: %s", cmd.CommandPath(), orList(names))
+	}
+}
+
+// orList joins words as a sentence does: "a", "a or b", "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // flagUsageError makes flag parsing problems usage errors (exit 2), not

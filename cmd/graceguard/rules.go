@@ -18,10 +18,6 @@ func newRulesCmd(io streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rules",
 		Short: "Validate rule files and run their embedded tests",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageErrorf("%s needs a subcommand: check or test", cmd.CommandPath())
-		},
 	}
 	cmd.AddCommand(newRulesCheckCmd(io, nil), newRulesTestCmd(io, nil))
 	return cmd

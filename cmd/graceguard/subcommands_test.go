@@ -1,0 +1,73 @@
+package main
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A command that only groups others is a usage error without one of them,
+// or with a word that is none of them: exit 2 and one graceguard: line, as
+// the README's exit-status table says, never its help with exit 0.
+func TestGroupCommandsNeedASubcommand(t *testing.T) {
+	t.Parallel()
+	type group struct {
+		cmd  string
+		want string // on the line for no subcommand: the ones there are
+	}
+	groups := []group{
+		{"completion", "bash, fish, powershell or zsh"},
+		{"geo", "lookup"},
+		{"idp", "login or serve"},
+		{"rules", "check or test"},
+	}
+	// Every group the command tree has is in the table, so one added later
+	// is tested too (completion is cobra's, made as graceguard starts).
+	root := newRootCmd(strings.NewReader(""), io.Discard, io.Discard)
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.HasAvailableSubCommands() && !slices.ContainsFunc(groups, func(g group) bool { return g.cmd == c.Name() }) {
+			t.Errorf("%s groups subcommands and is not in the table", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			if sub.HasAvailableSubCommands() {
+				t.Errorf("%s groups subcommands and is not in the table", sub.CommandPath())
+			}
+		}
+	}
+	for _, g := range groups {
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"none", []string{g.cmd}, "graceguard: graceguard " + g.cmd + " needs a subcommand: " + g.want + "\n"},
+			{"unknown", []string{g.cmd, "tcsh"}, `graceguard: unknown command "tcsh" for "graceguard ` + g.cmd + `"`},
+		} {
+			t.Run(g.cmd+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				stdout, stderr, code := run(t, nil, tc.args...)
+				if code != exitUsage {
+					t.Errorf("exit %d, want %d", code, exitUsage)
+				}
+				if stdout != "" {
+					t.Errorf("stdout %q, want nothing (no help)", stdout)
+				}
+				if !strings.HasPrefix(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+					t.Errorf("stderr %q, want one line starting %q", stderr, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// A misspelt subcommand is named with the one meant, on the same line.
+func TestGroupCommandSuggestsTheSubcommandMeant(t *testing.T) {
+	t.Parallel()
+	_, stderr, code := run(t, nil, "geo", "lokup")
+	want := `graceguard: unknown command "lokup" for "graceguard geo" (did you mean lookup?)` + "\n"
+	if code != exitUsage || stderr != want {
+		t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr, exitUsage, want)
+	}
+}

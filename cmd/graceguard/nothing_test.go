@@ -61,3 +61,58 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 		})
 	}
 }
+
+// watch says at stop what scan says when it had nothing to judge: a watch
+// of an empty stream, another program's log or a proxy's log alone ended
+// "stopped records=N alerts=0", a clean bill of health it had not earned.
+func TestWatchSaysWhenNothingWasJudged(t *testing.T) {
+	t.Parallel()
+	sample, err := os.ReadFile(filepath.Join("..", "..", "testdata", "openunison", "sample.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const proxyLine = `203.0.113.9 - - [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/2.0" 200 1299 "-" "Go-http-client/2.0" 336 0.063 [openunison-orchestra-443] [] 10.1.67.56:8443 1299 0.063 200 2ff1045e` + "\n"
+	const startup = "[2026-11-23 09:59:58,001][main] INFO  OpenUnisonOnUndertow - Starting OpenUnison on Undertow, listening on 8443\n"
+	tests := []struct {
+		name  string
+		stdin string
+		want  []string // on the line that says so
+		none  bool     // no such line
+	}{
+		{"empty", "", []string{"nothing was judged: no OpenUnison record in the input"}, false},
+		{"another program's log", "Nov 26 09:00:00 host sshd[123]: Accepted publickey for root from 10.0.0.1 port 22\nNov 26 09:00:01 host sshd[123]: session opened\n",
+			[]string{"nothing was judged: no OpenUnison record the rules judge", "1 record read"}, false},
+		{"OpenUnison's start-up lines only", startup, []string{"nothing was judged: no OpenUnison record the rules judge", "1 record read"}, false},
+		{"a proxy's log alone", proxyLine, []string{"nothing was judged: no OpenUnison record in the input", "a proxy's access log (1 token requests)", "give both"}, false},
+		{"OpenUnison's log", string(sample), nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, stderr, code := run(t, strings.NewReader(tt.stdin), "watch", "--state-dir", "", "--log-format", "json", "-")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var line string
+			for _, l := range strings.Split(stderr, "\n") {
+				if strings.Contains(l, "nothing was judged") {
+					line = l
+				}
+			}
+			if tt.none {
+				if line != "" {
+					t.Errorf("said %s after judging OpenUnison's log", line)
+				}
+				return
+			}
+			if !strings.Contains(stderr, `"msg":"stopped"`) || line == "" {
+				t.Fatalf("no 'nothing was judged' line at stop:\n%s", stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("line lacks %q: %s", w, line)
+				}
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/pipeline"
 	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
@@ -286,7 +287,38 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	err = watcher.Run(context.WithoutCancel(ctx), batches)
 	st := watcher.Stats()
 	logger.Info("stopped", "records", st.Records, "alerts", st.Alerts, "duplicates_suppressed", st.Duplicates, "parse_errors", st.ParseErrors)
+	if why := watchNothingJudged(st); why != "" {
+		logger.Warn("nothing was judged: " + why)
+	}
 	return err
+}
+
+// watchNothingJudged says why a watch judged nothing, "" when it judged
+// something: "stopped records=1 alerts=0" after another program's log
+// reads like a clean bill of health. The words are scan's (a script
+// matches "nothing was judged"), but the watcher counts events, not
+// OpenUnison's headers: a record of no kind the rules see may be
+// OpenUnison's own (its start-up lines), so then the reason says only
+// that none was one the rules judge.
+func watchNothingJudged(st pipeline.WatchStats) string {
+	if st.ParseErrors > 0 {
+		return "" // OpenUnison's records, broken: the parse errors said so
+	}
+	for k, n := range st.Events {
+		if k := parser.Kind(k); k != parser.KindOther && k != parser.KindProxy && n > 0 {
+			return ""
+		}
+	}
+	why := "no OpenUnison record in the input"
+	if other := st.Records - st.Events[parser.KindProxy]; other > 0 {
+		why = fmt.Sprintf("no OpenUnison record the rules judge in the input (a token request, refusal or login): %s %s read, none of them",
+			commas(other), plural(int(other), "record", "records"))
+	}
+	if n := st.Events[parser.KindProxy]; n > 0 {
+		why += fmt.Sprintf("; a proxy's access log (%s token requests) names the clients of OpenUnison's token requests, "+
+			"but nothing is judged without OpenUnison's own log: give both", commas(n))
+	}
+	return why
 }
 
 // alerting is what decides on and delivers alerts and may change while

@@ -142,10 +142,11 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	if flushErr != nil && !errors.Is(scanErr, flushErr) {
 		scanErr = errors.Join(scanErr, fmt.Errorf("write alerts: %w", flushErr))
 	}
+	unjudged := streamBytesUnjudged(inputs, sum)
 	if !o.quiet {
-		writeSummary(o.io.errOut, len(inputs), sum, deliverFailed.Load() || flushErr != nil)
+		writeSummary(o.io.errOut, len(inputs), sum, unjudged, deliverFailed.Load() || flushErr != nil)
 	} else {
-		writeNothingJudged(o.io.errOut, sum)
+		writeNothingJudged(o.io.errOut, sum, unjudged)
 	}
 	return errors.Join(append(openErrs, scanErr)...)
 }
@@ -179,13 +180,57 @@ func anyStream(inputs []*input) bool {
 }
 
 // input is an opened source with its size for the progress bar (0: unknown).
-// stream says it may never end (isStream).
+// stream says it may never end (isStream); read counts what a stream gave.
 type input struct {
 	name   string
 	r      io.Reader
 	size   int64
 	stream bool
+	read   *atomic.Int64 // streams only
 	closer io.Closer
+}
+
+// newInput reads r, through a count of its bytes when it is a stream. A
+// scan reads a stream in blocks and a read waits to fill one; bytes read
+// into a block a signal left unfinished are counted nowhere else, and a
+// stopped scan of a pipe said "0 B" with 9 kB read. A file is not wrapped:
+// the scan maps a regular file it is handed as one.
+func newInput(name string, r io.Reader, stream bool, closer io.Closer) *input {
+	in := &input{name: name, r: r, stream: stream, closer: closer}
+	if stream {
+		in.read = new(atomic.Int64)
+		in.r = countingReader{r, in.read}
+	}
+	return in
+}
+
+// countingReader counts the bytes r gave.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// streamBytesUnjudged is what the streams gave that the summary of an
+// interrupted scan does not count: read while a block waited to fill, never
+// judged. It is exact when every input is a stream; with files too it is
+// at least this much (the summary does not say which input read what).
+func streamBytesUnjudged(inputs []*input, s pipeline.Summary) int64 {
+	if !s.Interrupted {
+		return 0
+	}
+	var read int64
+	for _, in := range inputs {
+		if in.read != nil {
+			read += in.read.Load()
+		}
+	}
+	return max(0, read-s.Bytes)
 }
 
 // openInputs opens the named inputs. A file named twice (the same name
@@ -210,7 +255,7 @@ func openInputs(ctx context.Context, names []string, io streams) (inputs []*inpu
 					continue
 				}
 			}
-			inputs = append(inputs, &input{name: "-", r: io.in, stream: isStream(io.in)})
+			inputs = append(inputs, newInput("-", io.in, isStream(io.in), nil))
 			continue
 		}
 		f, err := openInput(ctx, name)
@@ -218,7 +263,8 @@ func openInputs(ctx context.Context, names []string, io streams) (inputs []*inpu
 			errs = append(errs, err)
 			continue
 		}
-		in := &input{name: name, r: f, closer: f}
+		var size int64
+		var stream bool
 		if st, err := f.Stat(); err == nil {
 			if st.IsDir() {
 				f.Close()
@@ -229,12 +275,14 @@ func openInputs(ctx context.Context, names []string, io streams) (inputs []*inpu
 				f.Close()
 				continue
 			}
-			in.stream = streamMode(st.Mode())
+			stream = streamMode(st.Mode())
 			if st.Mode().IsRegular() {
-				in.size = st.Size()
-				total += in.size
+				size = st.Size()
+				total += size
 			}
 		}
+		in := newInput(name, f, stream, f)
+		in.size = size
 		inputs = append(inputs, in)
 	}
 	return inputs, total, notes, errs

@@ -15,17 +15,20 @@ import (
 	"github.com/graceguard/graceguard/pipeline"
 )
 
-// writeSummary writes what a scan read and judged; unwritten says writing
-// the alerts failed, so that their count is not read as alerts delivered.
-func writeSummary(w io.Writer, files int, s pipeline.Summary, unwritten bool) {
+// writeSummary writes what a scan read and judged; unjudged is what an
+// interrupted scan read from streams beyond s.Bytes and never judged
+// (streamBytesUnjudged); unwritten says writing the alerts failed, so that
+// their count is not read as alerts delivered.
+func writeSummary(w io.Writer, files int, s pipeline.Summary, unjudged int64, unwritten bool) {
+	read := s.Bytes + unjudged
 	secs := s.Elapsed.Seconds()
 	rate := 0.0
 	if secs > 0 {
-		rate = float64(s.Bytes) / 1e6 / secs
+		rate = float64(read) / 1e6 / secs
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "graceguard: scanned %d %s, %s in %s (%s MB/s)\n", files, plural(files, "file", "files"),
-		humanBytes(s.Bytes), roundElapsed(s.Elapsed), commas(int64(rate)))
+		humanBytes(read), roundElapsed(s.Elapsed), commas(int64(rate)))
 	fmt.Fprintf(&b, "  lines %s, records %s, parse errors %s, cut %s", commas(s.Lines), commas(s.Records),
 		commas(s.ParseErrors), commas(s.Cut))
 	if s.FramingErrors > 0 {
@@ -40,19 +43,19 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary, unwritten bool) {
 		}
 		fmt.Fprintf(&b, " %s %s", k, commas(s.Events[k]))
 	}
-	summaryAlerts(&b, s, unwritten)
-	summaryNotes(&b, s)
+	summaryAlerts(&b, s, unjudged, unwritten)
+	summaryNotes(&b, s, unjudged)
 	io.WriteString(w, b.String())
 }
 
 // summaryAlerts writes the alerts line, what the rules held back or failed
 // at, and where to look next.
-func summaryAlerts(b *strings.Builder, s pipeline.Summary, unwritten bool) {
+func summaryAlerts(b *strings.Builder, s pipeline.Summary, unjudged int64, unwritten bool) {
 	b.WriteString("\n  alerts")
 	if len(s.Alerts) == 0 {
 		b.WriteString(" none")
 		if !s.Judged() {
-			b.WriteString(": nothing was judged: " + nothingJudgedWhy(s))
+			b.WriteString(": nothing was judged: " + nothingJudgedWhy(s, unjudged))
 		}
 	}
 	for _, rule := range slices.Sorted(maps.Keys(s.Alerts)) {
@@ -94,7 +97,7 @@ func ruleErrorsLine(s pipeline.Summary) string {
 
 // summaryNotes writes what the history forgot and what the input suggests
 // (attribution, proxies).
-func summaryNotes(b *strings.Builder, s pipeline.Summary) {
+func summaryNotes(b *strings.Builder, s pipeline.Summary, unjudged int64) {
 	if ev := s.Store.UsersEvicted + s.Store.IPsEvicted + s.Store.SessionsEvicted; ev > 0 {
 		fmt.Fprintf(b, "  history evictions %s: users %s, addresses %s, sessions %s forgotten, oldest first, to stay within the history's caps (README, Bounded resources)\n", commas(ev),
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
@@ -110,7 +113,7 @@ func summaryNotes(b *strings.Builder, s pipeline.Summary) {
 	}
 	switch {
 	case s.Interrupted && s.Judged():
-		b.WriteString("  note: interrupted (SIGINT or SIGTERM) before the input ended: what was read last, and the rest, was not judged\n")
+		b.WriteString("  note: interrupted (SIGINT or SIGTERM) before the input ended: what was read last, and the rest, was not judged" + unjudgedNote(unjudged) + "\n")
 	case s.Interrupted: // the alerts line says so
 	default:
 		for _, note := range inputNotes(s) {
@@ -234,12 +237,12 @@ func inputNotes(s pipeline.Summary) []string {
 }
 
 // writeNothingJudged is the one line a quiet scan still prints when there
-// was nothing to judge.
-func writeNothingJudged(w io.Writer, s pipeline.Summary) {
+// was nothing to judge; unjudged as for writeSummary.
+func writeNothingJudged(w io.Writer, s pipeline.Summary, unjudged int64) {
 	if s.Judged() {
 		return
 	}
-	fmt.Fprintln(w, "graceguard: nothing was judged: "+nothingJudgedWhy(s))
+	fmt.Fprintln(w, "graceguard: nothing was judged: "+nothingJudgedWhy(s, unjudged))
 	if s.Interrupted {
 		return
 	}
@@ -250,9 +253,18 @@ func writeNothingJudged(w io.Writer, s pipeline.Summary) {
 
 // nothingJudgedWhy says why a scan judged nothing. An interrupted one may
 // have read records it had not judged yet: the input said nothing then.
-func nothingJudgedWhy(s pipeline.Summary) string {
+func nothingJudgedWhy(s pipeline.Summary, unjudged int64) string {
 	if s.Interrupted {
-		return "interrupted (SIGINT or SIGTERM) before any record was judged"
+		return "interrupted (SIGINT or SIGTERM) before any record was judged" + unjudgedNote(unjudged)
 	}
 	return "no OpenUnison record in the input"
+}
+
+// unjudgedNote says what an interrupted scan read from a stream and did
+// not judge, "" for nothing.
+func unjudgedNote(unjudged int64) string {
+	if unjudged <= 0 {
+		return ""
+	}
+	return ": " + humanBytes(unjudged) + " read from a stream was waiting for the rest of its block, not judged"
 }

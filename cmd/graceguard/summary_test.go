@@ -40,7 +40,7 @@ func TestSummary(t *testing.T) {
 		Alerts:    map[string]int64{"reuse-new-ip": 2, "reuse-ip-mismatch": 3},
 		Throttled: map[string]int64{"reuse-ip-mismatch": 4},
 		Elapsed:   100 * time.Millisecond,
-	}, false)
+	}, 0, false)
 	want := "graceguard: scanned 2 files, 123.5 MB in 100ms (1,234 MB/s)\n" +
 		"  lines 1,234,567, records 1,200,000, parse errors 3, cut 1\n" +
 		"  events grace_reuse 12 token_ok 0 token_fail 0 login 0 other 1,199,988\n" +
@@ -52,7 +52,7 @@ func TestSummary(t *testing.T) {
 	buf.Reset()
 	at := attribute.Stats{UnattributedReuses: 3, Unattributed: map[netip.Addr]int64{netip.MustParseAddr("10.1.67.12"): 5}}
 	at.Outcomes[parser.AttrUnattributed], at.Outcomes[parser.AttrDirect] = 5, 2
-	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, Attribution: at}, false)
+	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, Attribution: at}, 0, false)
 	for _, want := range []string{
 		"clients: joined 0, ambiguous 0, unattributed 5, direct 2",
 		"note: 3 grace reuses came through a proxy (10.1.67.12) whose access log was not given",
@@ -88,8 +88,8 @@ func TestSummaryOfAnInterruptedScan(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf, quiet bytes.Buffer
-			writeSummary(&buf, 1, tt.s, false)
-			writeNothingJudged(&quiet, tt.s)
+			writeSummary(&buf, 1, tt.s, 0, false)
+			writeNothingJudged(&quiet, tt.s, 0)
 			if !strings.Contains(buf.String(), tt.want) || strings.Contains(buf.String(), "no OpenUnison record") {
 				t.Errorf("summary:\n%s\nwant %q and no input called empty", buf.String(), tt.want)
 			}
@@ -108,7 +108,7 @@ func TestSummaryNamesTheRulesThatFailed(t *testing.T) {
 		Events:     map[parser.Kind]int64{},
 		Inputs:     []pipeline.InputKind{{Name: "x", OpenUnison: 1}},
 		RuleErrors: map[string]int64{"my-rule": 3, "another": 2},
-	}, false)
+	}, 0, false)
 	if want := "rule errors 5: another 2, my-rule 3 ("; !strings.Contains(buf.String(), want) {
 		t.Errorf("summary:\n%s\nwant %q", buf.String(), want)
 	}
@@ -119,7 +119,7 @@ func TestSummaryNamesTheRulesThatFailed(t *testing.T) {
 func TestSummaryExplainsFramingErrors(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, FramingErrors: 27, Inputs: []pipeline.InputKind{{Name: "x", OpenUnison: 20}}}, false)
+	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, FramingErrors: 27, Inputs: []pipeline.InputKind{{Name: "x", OpenUnison: 20}}}, 0, false)
 	for _, want := range []string{"framing errors 27", "note: 27 lines were not in the format of the file it was in", "was not judged"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("summary:\n%s\nwant %q", buf.String(), want)

@@ -105,7 +105,7 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	}
 	// "No refresh … of USER in the logs" must not read as a clean record
 	// when the inputs held no OpenUnison log at all.
-	writeNothingJudged(o.io.errOut, sum)
+	writeNothingJudged(o.io.errOut, sum, streamBytesUnjudged(inputs, sum))
 	// What the timeline cannot show is said, as scan's summary says it:
 	// an event a rule failed on shows none of that rule's alerts.
 	if line := ruleErrorsLine(sum); line != "" {

@@ -21,14 +21,9 @@ import (
 // their count is not read as alerts delivered.
 func writeSummary(w io.Writer, files int, s pipeline.Summary, unjudged int64, unwritten bool) {
 	read := s.Bytes + unjudged
-	secs := s.Elapsed.Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(read) / 1e6 / secs
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "graceguard: scanned %d %s, %s in %s (%s MB/s)\n", files, plural(files, "file", "files"),
-		humanBytes(read), roundElapsed(s.Elapsed), commas(int64(rate)))
+	fmt.Fprintf(&b, "graceguard: scanned %d %s, %s in %s%s\n", files, plural(files, "file", "files"),
+		humanBytes(read), roundElapsed(s.Elapsed), rateOf(read, s.Elapsed))
 	fmt.Fprintf(&b, "  lines %s, records %s, parse errors %s, cut %s", commas(s.Lines), commas(s.Records),
 		commas(s.ParseErrors), commas(s.Cut))
 	if s.FramingErrors > 0 {
@@ -125,6 +120,30 @@ func summaryNotes(b *strings.Builder, s pipeline.Summary, unjudged int64) {
 	} else if s.TokenAddrs.BehindProxy() && s.Attribution.Outcomes[parser.AttrJoined] == 0 {
 		fmt.Fprintf(b, "  note: %s\n", s.TokenAddrs.ProxyDiagnosis())
 	}
+}
+
+// rateMinBytes is the input from which the summary gives a rate: below it
+// the figure is graceguard's start-up, not its reading (the 9 kB sample
+// "read at 0 MB/s").
+const rateMinBytes = 1e6
+
+// rateOf is " (RATE)" for n bytes read in d, with two or more significant
+// digits: a stream that came slowly (kubectl logs over minutes) reads in
+// kB/s, not "0 MB/s". "" below rateMinBytes.
+func rateOf(n int64, d time.Duration) string {
+	if n < rateMinBytes || d <= 0 {
+		return ""
+	}
+	mbs := float64(n) / 1e6 / d.Seconds()
+	switch {
+	case mbs >= 10:
+		return " (" + commas(int64(mbs)) + " MB/s)"
+	case mbs >= 1:
+		return fmt.Sprintf(" (%.1f MB/s)", mbs)
+	case mbs >= 0.01:
+		return fmt.Sprintf(" (%.0f kB/s)", mbs*1e3)
+	}
+	return fmt.Sprintf(" (%.1f kB/s)", mbs*1e3)
 }
 
 // roundElapsed keeps three significant digits or so: 1.23s, 45ms, 870µs.

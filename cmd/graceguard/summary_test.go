@@ -69,6 +69,32 @@ func TestSummary(t *testing.T) {
 	}
 }
 
+// The summary's rate is a figure a person can use: a small input's says
+// only how long graceguard took to start (leave it out), and a slow
+// stream's is under 1 MB/s, which read "0 MB/s".
+func TestSummaryRate(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		bytes   int64
+		elapsed time.Duration
+		want    string
+	}{
+		{9128, 20 * time.Millisecond, "graceguard: scanned 1 file, 9.1 kB in 20ms\n"},
+		{999_000, time.Second, "graceguard: scanned 1 file, 999.0 kB in 1s\n"},
+		{1_000_000, 2 * time.Second, "graceguard: scanned 1 file, 1.0 MB in 2s (500 kB/s)\n"},
+		{50_000_000, 10 * time.Minute, "graceguard: scanned 1 file, 50.0 MB in 10m0s (83 kB/s)\n"},
+		{3_000_000, 50 * time.Minute, "graceguard: scanned 1 file, 3.0 MB in 50m0s (1.0 kB/s)\n"},
+		{5_000_000, 2 * time.Second, "graceguard: scanned 1 file, 5.0 MB in 2s (2.5 MB/s)\n"},
+		{123_456_789, 100 * time.Millisecond, "graceguard: scanned 1 file, 123.5 MB in 100ms (1,234 MB/s)\n"},
+	} {
+		var buf bytes.Buffer
+		writeSummary(&buf, 1, pipeline.Summary{Bytes: tt.bytes, Elapsed: tt.elapsed, Events: map[parser.Kind]int64{}}, 0, false)
+		if first, _, _ := strings.Cut(buf.String(), "\n"); first+"\n" != tt.want {
+			t.Errorf("%d bytes in %s: %q, want %q", tt.bytes, tt.elapsed, first+"\n", tt.want)
+		}
+	}
+}
+
 // An interrupted scan does not read as one of an empty input: it judged
 // nothing because it was stopped, or judged only part of what it read.
 func TestSummaryOfAnInterruptedScan(t *testing.T) {

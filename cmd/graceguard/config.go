@@ -201,6 +201,24 @@ func configFileFrom(ctx context.Context) *configFile {
 	return f
 }
 
+type commandLineKey struct{}
+
+// withCommandLine hands on the names of the flags set on the command line,
+// as told apart from those the environment or the config file sets: a
+// setting in a file may be a default for another flag's sake (revoke-*
+// without revoke), a flag typed is meant to do something.
+func withCommandLine(ctx context.Context, flags *pflag.FlagSet) context.Context {
+	set := map[string]bool{}
+	flags.Visit(func(f *pflag.Flag) { set[f.Name] = true })
+	return context.WithValue(ctx, commandLineKey{}, set)
+}
+
+// onCommandLine reports whether the flag name was set on the command line.
+func onCommandLine(ctx context.Context, name string) bool {
+	set, _ := ctx.Value(commandLineKey{}).(map[string]bool)
+	return set[name]
+}
+
 // configFromEnv takes --config from GRACEGUARD_CONFIG when the command
 // line gave none, as every other flag takes its variable.
 func configFromEnv(cmd *cobra.Command, configPath *string) error {

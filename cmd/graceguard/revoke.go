@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/graceguard/graceguard/alert"
@@ -27,6 +28,9 @@ type revokeFlags struct {
 	perUser   string
 	overall   string
 	wait      time.Duration
+	// typedAlone are the --revoke-* flags set on the command line while
+	// --revoke was set nowhere (noteGiven).
+	typedAlone []string
 }
 
 func (r *revokeFlags) addFlags(f *pflag.FlagSet) {
@@ -39,11 +43,33 @@ func (r *revokeFlags) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&r.wait, "revoke-wait", 2*time.Second, "longest an alert waits for its revocation's outcome before leaving with \"pending\"")
 }
 
+// noteGiven notes the --revoke-* flags typed on cmd's command line when
+// --revoke is set nowhere: each would do nothing, and watch would run
+// ending no session. Set in the config file or the environment they are
+// defaults for when --revoke is on (README: a revoke-exclude: list in the
+// config file; a Deployment's GRACEGUARD_REVOKE turning it on), and
+// --revoke set off anywhere says the rest is meant to wait.
+func (r *revokeFlags) noteGiven(cmd *cobra.Command) {
+	r.typedAlone = nil
+	if cmd.Flags().Changed("revoke") {
+		return
+	}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if strings.HasPrefix(f.Name, "revoke-") && onCommandLine(cmd.Context(), f.Name) {
+			r.typedAlone = append(r.typedAlone, "--"+f.Name)
+		}
+	})
+}
+
 // enabled reports whether sessions may be ended.
 func (r *revokeFlags) enabled() bool { return r.severity != "" && r.severity != "off" }
 
 // check refuses settings that do not fit, before anything starts.
 func (r *revokeFlags) check() error {
+	if len(r.typedAlone) > 0 {
+		return usageErrorf("%s: given without --revoke, which is off: no session would be ended (add --revoke high, critical or rules)",
+			strings.Join(r.typedAlone, ", "))
+	}
 	if !r.enabled() {
 		return nil
 	}

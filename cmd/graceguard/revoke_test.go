@@ -99,6 +99,52 @@ func TestWatchRevokeUsageErrors(t *testing.T) {
 	}
 }
 
+// A --revoke-* flag typed without --revoke would do nothing, and said
+// nothing: watch ran with no session ever ended. On the command line it is
+// a usage error naming the flag. From the config file or the environment
+// it is a default kept for when --revoke is on (README: a revoke-exclude:
+// list in the config file), and --revoke set off says it is meant.
+func TestWatchRevokeFlagsWithoutRevoke(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "graceguard.yaml")
+	if err := os.WriteFile(cfg, []byte("revoke-limit: 5/1m\nrevoke-exclude:\n  - uid=breakglass,o=T\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string // "" for a watch that runs
+	}{
+		{[]string{"--revoke-limit", "5/1m"}, "--revoke-limit"},
+		{[]string{"--revoke-user-limit", "2/10m"}, "--revoke-user-limit"},
+		{[]string{"--revoke-dry-run"}, "--revoke-dry-run"},
+		{[]string{"--revoke-exclude", "uid=a,o=T"}, "--revoke-exclude"},
+		{[]string{"--revoke-namespace", "ou"}, "--revoke-namespace"},
+		{[]string{"--revoke-wait", "1s"}, "--revoke-wait"},
+		{[]string{"--revoke-wait", "1s", "--revoke-limit", "5/1m"}, "--revoke-limit, --revoke-wait"},
+		{[]string{"--config", cfg}, ""},
+		{[]string{"--revoke", "off", "--revoke-limit", "5/1m"}, ""},
+		{[]string{"--revoke", "", "--revoke-dry-run"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"watch", "--state-dir", ""}, tt.args...)
+			_, stderr, code := run(t, nil, append(args, "-")...)
+			if tt.want == "" {
+				if code != 0 {
+					t.Errorf("exit %d, stderr %q; want a watch that runs", code, stderr)
+				}
+				return
+			}
+			want := "graceguard: " + tt.want + ": given without --revoke"
+			if code != exitUsage || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 2 and one line starting %q", code, stderr, want)
+			}
+		})
+	}
+}
+
 func TestDNListKeepsCommas(t *testing.T) {
 	t.Parallel()
 	var l dnList

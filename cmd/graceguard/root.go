@@ -55,7 +55,8 @@ the grace period (another address, network or continent), and alerts on it.`,
 		if err != nil {
 			return err
 		}
-		cmd.SetContext(withConfigFile(cmd.Context(), file))
+		// Asked before applySettings marks the flags it fills as changed.
+		cmd.SetContext(withCommandLine(withConfigFile(cmd.Context(), file), cmd.Flags()))
 		return applySettings(cmd, file, origins)
 	}
 	root.AddCommand(

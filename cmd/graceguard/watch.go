@@ -119,6 +119,7 @@ exits 0.`,
 			o.patterns = args
 			o.configPath, _ = cmd.Flags().GetString("config")
 			o.config = configFileFrom(cmd.Context())
+			o.revoke.noteGiven(cmd)
 			return runF(cmd.Context(), o)
 		},
 	}

@@ -465,5 +465,5 @@ func (d *teller) summary(s *Summary) {
 	}
 	d.printf("  behind the ingress: OpenUnison's log alone, %s; with the controller's log, %d alerts naming the thief\n",
 		severityOrNone(s.OpenUnisonAlone), s.ProxyAlerts)
-	d.printf("  done in %.1fs.\n\nNext: `graceguard watch /var/log/openunison/*.log` on real logs, or README.md.\n", s.Elapsed.Seconds())
+	d.printf("  done in %.1fs.\n\nNext: `graceguard watch '/var/log/openunison/*.log'` on real logs, or README.md.\n", s.Elapsed.Seconds())
 }

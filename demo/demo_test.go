@@ -84,3 +84,16 @@ func TestDemoStory(t *testing.T) {
 		t.Errorf("the log's temporary path is printed %d times", n)
 	}
 }
+
+// The closing hint is a command to copy: its glob quoted, as the README
+// says to quote them (graceguard matches them, and picks up new files).
+// Unquoted, the shell expands it to the files there now.
+func TestSummaryHintQuotesTheGlob(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	d := &teller{out: &out, start: time.Now(), width: DefaultWidth}
+	d.summary(&Summary{})
+	if want := "`graceguard watch '/var/log/openunison/*.log'`"; !strings.Contains(out.String(), want) {
+		t.Errorf("summary:\n%s\nwant %s", out.String(), want)
+	}
+}

@@ -106,13 +106,13 @@ list and the sink flags' secret files) together; if any is invalid, the error
 is logged and the old rules and sinks are kept. Alerts queued for a sink move
 to its new settings. SIGTERM or Ctrl-C stops reading, judges what waits, checkpoints and
 exits 0.`,
-		Example: `  graceguard watch /var/log/openunison/*.log
+		Example: `  graceguard watch '/var/log/openunison/*.log'
   graceguard watch --listen 127.0.0.1:9090 --format json '/var/log/pods/openunison_openunison-orchestra-*/openunison-orchestra/*.log'
   GRACEGUARD_REDIS_PASSWORD=… graceguard watch --state redis://graceguard-redis:6379/0 /var/log/openunison/pod-a.log
   kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -
   graceguard watch --kube-namespace openunison --kube-selector app=openunison-orchestra --kube-container openunison-orchestra
   graceguard watch --kubeconfig ~/.kube/prod --kube-context prod --kube-namespace openunison --kube-pod openunison-orchestra-7d9c-x2x4z
-  graceguard watch --revoke critical --revoke-dry-run --revoke-exclude 'uid=breakglass-*,ou=Users,o=Tremolo' /var/log/openunison/*.log`,
+  graceguard watch --revoke critical --revoke-dry-run --revoke-exclude 'uid=breakglass-*,ou=Users,o=Tremolo' '/var/log/openunison/*.log'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Checked here, not with cobra's Args: the kube flags may come
 			// from the environment or the config file, applied after Args.

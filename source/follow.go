@@ -1027,6 +1027,31 @@ func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInf
 	return st
 }
 
+// logGone says what became of t's file, whose path names nothing now: a
+// rename rotation (the new file not made yet) and a deletion both look
+// like that from the path, and "removed" was said of both. The open file
+// tells them apart: renamed, it is found beside its old name or keeps a
+// link elsewhere; deleted, it has none.
+func (f *Follower) logGone(t *tailer) {
+	if name, _ := nameOf(t.path, FileID{Dev: t.dev, Ino: t.ino}); name != "" {
+		f.log.Info("file renamed; draining", "path", t.path, "to", name)
+		return
+	}
+	var links uint64
+	var known bool
+	if st, err := t.f.Stat(); err == nil {
+		links, known = linkCount(st)
+	}
+	switch {
+	case !known:
+		f.log.Info("file renamed or deleted; draining", "path", t.path)
+	case links == 0:
+		f.log.Info("file deleted; draining", "path", t.path)
+	default:
+		f.log.Info("file renamed or moved away: it has a name elsewhere; draining", "path", t.path)
+	}
+}
+
 // checkRotated notices the path now names another file (renamed or deleted
 // and recreated): this file is drained, and the new one followed from its
 // start.
@@ -1044,7 +1069,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 			t.draining = true
 			delete(f.seen, t.path)
 			f.removed[t.path] = t
-			f.log.Info("file removed; draining", "path", t.path)
+			f.logGone(t)
 		}
 		return
 	}

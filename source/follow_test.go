@@ -623,3 +623,48 @@ func TestIdleLooksDoNotRead(t *testing.T) {
 		})
 	}
 }
+
+// The log says what became of a followed file whose name is gone: renamed
+// (logrotate's rename rotation, before the new file is made) or deleted.
+// It said "file removed" for both, and a rename is no removal.
+func TestFollowSaysWhetherAFileWasRenamedOrDeleted(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		gone func(t *testing.T, path string) error
+		want string
+	}{
+		{"renamed beside it", func(_ *testing.T, path string) error { return os.Rename(path, path+".1") },
+			`msg="file renamed; draining" path=%[1]s to=%[1]s.1`},
+		{"deleted", func(_ *testing.T, path string) error { return os.Remove(path) },
+			`msg="file deleted; draining" path=%[1]s`},
+		{"moved elsewhere", func(t *testing.T, path string) error {
+			return os.Rename(path, filepath.Join(t.TempDir(), "elsewhere"))
+		}, `msg="file renamed or moved away: it has a name elsewhere; draining" path=%[1]s`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "app.log")
+			w := newWriter(t, path, "l")
+			w.write(3)
+			var logs syncBuffer
+			c, _, _ := follow(t, Options{Patterns: []string{path}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			c.waitLines(t, 3)
+			if err := tt.gone(t, path); err != nil {
+				t.Fatal(err)
+			}
+			w.write(2) // the writer appends on until it reopens
+			c.waitLines(t, 5)
+			want := fmt.Sprintf(tt.want, path)
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("log lacks %q:\n%s", want, logs.String())
+				}
+			}
+			if strings.Contains(logs.String(), "file removed") {
+				t.Errorf("log says removed:\n%s", logs.String())
+			}
+			w.close()
+		})
+	}
+}

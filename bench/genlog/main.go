@@ -5,6 +5,8 @@
 // The same flags always give the same bytes. What it wrote (lines, token
 // lines, grace reuses, races, replays, failures) goes to stderr, and as JSON
 // to -stats FILE, so a benchmark can check a scanner's counts against it.
+// With -proxy the JSON is {"proxy": the proxy log's counts, "openunison":
+// the OpenUnison log's, when -ou wrote one}.
 //
 // Sizes follow coreutils: KB, MB, GB are powers of 1000; K, M, G and KiB,
 // MiB, GiB are powers of 1024; a bare number is bytes.
@@ -76,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usage("%v", err)
 	}
 	if *proxy != "" {
-		return runProxy(loggen.ProxyFormat(*proxy), cfg, *out, *ouOut, stdout, stderr)
+		return runProxy(loggen.ProxyFormat(*proxy), cfg, *out, *ouOut, *statsFile, stdout, stderr)
 	}
 	if *ouOut != "" {
 		return usage("-ou needs -proxy")
@@ -110,14 +112,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "genlog: %d bytes, %d lines (%.0f B/line), %d token lines (%.2f%%), %d grace reuses (%d races, %d replays), %d failures, in %v (%.0f MB/s)\n",
 		st.Bytes, st.Lines, float64(st.Bytes)/float64(st.Lines), st.TokenLines, 100*float64(st.TokenLines)/float64(st.Lines),
 		st.GraceReuses, st.Races, st.Replays, st.Failures, took.Round(time.Millisecond), float64(st.Bytes)/took.Seconds()/1e6)
-	if *statsFile != "" {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		if err := os.WriteFile(*statsFile, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintln(stderr, "genlog:", err)
-			return 1
-		}
+	return writeStats(*statsFile, st, stderr)
+}
+
+// writeStats writes v as JSON to the file name, if any; its exit status.
+func writeStats(name string, v any, stderr io.Writer) int {
+	if name == "" {
+		return 0
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	if err := os.WriteFile(name, append(b, '\n'), 0o644); err != nil {
+		fmt.Fprintln(stderr, "genlog:", err)
+		return 1
 	}
 	return 0
+}
+
+// proxyStats is -stats with -proxy: the proxy log's counts, and the
+// OpenUnison log's when -ou wrote one.
+type proxyStats struct {
+	Proxy      loggen.ProxyStats `json:"proxy"`
+	OpenUnison *loggen.Stats     `json:"openunison,omitempty"`
 }
 
 // units maps a size suffix (lower case) to its multiplier, as coreutils
@@ -161,8 +176,9 @@ func proxyFormats() string {
 }
 
 // runProxy writes one proxy pod's access log (about cfg.Size bytes) to out
-// and, if ouOut is set, the OpenUnison log behind it.
-func runProxy(f loggen.ProxyFormat, cfg loggen.Config, out, ouOut string, stdout, stderr io.Writer) int {
+// and, if ouOut is set, the OpenUnison log behind it; the counts go to
+// statsFile, if set.
+func runProxy(f loggen.ProxyFormat, cfg loggen.Config, out, ouOut, statsFile string, stdout, stderr io.Writer) int {
 	known := false
 	for _, k := range loggen.ProxyFormats() {
 		known = known || k == f
@@ -214,5 +230,9 @@ func runProxy(f loggen.ProxyFormat, cfg loggen.Config, out, ouOut string, stdout
 	}
 	fmt.Fprintf(stderr, "genlog: %s: %d bytes, %d lines, %d token requests (%.2f%%); OpenUnison: %d bytes, %d token lines\n",
 		f, ps.Bytes, ps.Lines, ps.TokenRecords, 100*float64(ps.TokenRecords)/float64(ps.Lines), st.Bytes, st.TokenLines)
-	return 0
+	stats := proxyStats{Proxy: ps}
+	if ouOut != "" {
+		stats.OpenUnison = &st
+	}
+	return writeStats(statsFile, stats, stderr)
 }

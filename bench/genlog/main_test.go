@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graceguard/graceguard/internal/loggen"
 )
 
 func TestParseSize(t *testing.T) {
@@ -118,5 +120,45 @@ func TestRunProxy(t *testing.T) {
 		if code := run(args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
 		}
+	}
+}
+
+// -stats is written with -proxy too: it was taken and no file was made.
+// The proxy log's counts, and with -ou the OpenUnison log's, each as the
+// file written holds them.
+func TestRunProxyStats(t *testing.T) {
+	dir := t.TempDir()
+	out, ou, stats := filepath.Join(dir, "proxy.log"), filepath.Join(dir, "ou.log"), filepath.Join(dir, "stats.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-size", "200KB", "-proxy", "envoy", "-o", out, "-ou", ou, "-stats", stats}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(stats)
+	if err != nil {
+		t.Fatalf("no stats file: %v", err)
+	}
+	var got struct {
+		Proxy      *loggen.ProxyStats `json:"proxy"`
+		OpenUnison *loggen.Stats      `json:"openunison"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil || got.Proxy == nil || got.OpenUnison == nil {
+		t.Fatalf("stats %s: %v", b, err)
+	}
+	px, _ := os.ReadFile(out)
+	ouLog, _ := os.ReadFile(ou)
+	if got.Proxy.Bytes != int64(len(px)) || got.Proxy.Lines != int64(bytes.Count(px, []byte("\n"))) || got.Proxy.TokenRecords == 0 {
+		t.Errorf("proxy stats %+v; the file has %d bytes, %d lines", *got.Proxy, len(px), bytes.Count(px, []byte("\n")))
+	}
+	if got.OpenUnison.Bytes != int64(len(ouLog)) || got.OpenUnison.TokenLines == 0 {
+		t.Errorf("OpenUnison stats %+v; the file has %d bytes", *got.OpenUnison, len(ouLog))
+	}
+	// Without -ou no OpenUnison log is written, and none is described.
+	if code := run([]string{"-size", "200KB", "-proxy", "envoy", "-o", out, "-stats", stats}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, _ = os.ReadFile(stats)
+	got.Proxy, got.OpenUnison = nil, nil
+	if err := json.Unmarshal(b, &got); err != nil || got.Proxy == nil || got.OpenUnison != nil {
+		t.Errorf("stats without -ou: %s (%v)", b, err)
 	}
 }

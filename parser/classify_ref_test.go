@@ -23,7 +23,7 @@ func refClassifyLine(line []byte) Kind {
 	case access:
 		return refClassifyAccess(msg)
 	case oidc:
-		if _, _, _, ok := refSplitTrailer(msg); ok && bytes.HasPrefix(msg, []byte(tagExpired)) {
+		if refNamesReuse(msg) {
 			return KindGraceReuse
 		}
 		if bytes.HasPrefix(msg, []byte("Session does not exist from refresh_token")) || bytes.HasPrefix(msg, []byte("Session expired")) {

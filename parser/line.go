@@ -238,10 +238,28 @@ const (
 	tagAuSuccess = "[AuSuccess] - "
 )
 
+// reuseTag is the grace reuse's tag without its separator.
+const reuseTag = "[ExpiredRefreshTokenUsed]"
+
+// namesReuse reports whether an OpenIDConnectIdP message is a grace
+// reuse's, whole or not: it opens with the reuse's tag, or the line ends
+// inside the tag (OpenIDConnectIdP tags no other message). A reuse is the
+// record graceguard exists for: one whose line broke after that point is
+// a parse error to name, never noise to drop.
+func namesReuse(msg []byte) bool {
+	if len(msg) >= len(reuseTag) {
+		return string(msg[:len(reuseTag)]) == reuseTag
+	}
+	return len(msg) > 0 && string(msg) == reuseTag[:len(msg)]
+}
+
 // Classify returns the Kind of a record without allocating. It reads only
 // the record's first line. It never says other for a record that Parse would
-// give another kind; it may name a kind for a record that Parse then rejects
-// (a malformed IP, say), so callers parse what Classify picks out.
+// give another kind; it may name a kind for a record that Parse then rejects,
+// so callers parse what Classify picks out. It names a grace reuse from its
+// tag on, whatever follows: one whose line was cut short or garbled after
+// it is a parse error, and a scan names it; dropped as other, it would go
+// unjudged and unsaid.
 func Classify(rec []byte) Kind {
 	if nl := bytes.IndexByte(rec, '\n'); nl >= 0 {
 		rec = rec[:nl]
@@ -262,7 +280,7 @@ func ClassifyLine(line []byte) Kind {
 	case access:
 		return classifyAccess(msg)
 	case oidc:
-		if len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired && hasTrailer(msg) {
+		if namesReuse(msg) {
 			return KindGraceReuse
 		}
 		if isRefusal(msg) {
@@ -381,11 +399,6 @@ func splitTrailer(msg []byte) (body, ip, session []byte, ok bool) {
 	return msg[:ipOpen-1], msg[ipOpen+1 : ipEnd], session, true
 }
 
-func hasTrailer(msg []byte) bool {
-	_, _, _, ok := splitTrailer(msg)
-	return ok
-}
-
 // isTokenEndpoint reports whether a URL is an OIDC IdP's token endpoint,
 // …/auth/idp/<name>/token.
 func isTokenEndpoint(url []byte) bool {
@@ -459,7 +472,7 @@ func ParseInto(ev *Event, rec []byte, loc *time.Location) error {
 	switch {
 	case string(logger) == "AccessLog" && len(msg) > 0 && msg[0] == '[':
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), true)
-	case string(logger) == "OpenIDConnectIdP" && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
+	case string(logger) == "OpenIDConnectIdP" && namesReuse(msg):
 		idpURL, err = parseTagged(ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {
@@ -474,10 +487,15 @@ func ParseInto(ev *Event, rec []byte, loc *time.Location) error {
 }
 
 // parseTagged reads "[TAG] - [APP - ]URL - DN - MESSAGE [IP] - [SESSION]",
-// the message raw[from:to]. Columns in its errors count from from (+1).
+// the message raw[from:to]; without APP, TAG is the grace reuse's, and
+// the message may be any namesReuse accepts. Columns in its errors count
+// from from (+1); a field the line ends in breaks the grammar at its end.
 // idpURL says whether the URL holds "/auth/idp/", for kindOf.
 func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool, err error) {
 	msg := raw[from:to]
+	if !hasApp && (len(msg) < len(tagExpired) || msg[:len(tagExpired)] != tagExpired) {
+		return false, reuseTagError(msg)
+	}
 	end := tagEnd(msg)
 	if end < 2 {
 		return false, &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
@@ -487,14 +505,14 @@ func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool,
 	if hasApp {
 		app := indexSepShort(msg[pos:])
 		if app < 0 {
-			return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
+			return false, &SyntaxError{Column: len(msg) + 1, Msg: "record ends in the application: want \" - \" after it"}
 		}
 		ev.App = msg[pos : pos+app]
 		pos += app + 3
 	}
 	u, name, nameEnd, idpURL := scanURL(msg[pos:])
 	if u < 0 {
-		return false, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
+		return false, &SyntaxError{Column: len(msg) + 1, Msg: "record ends in the URL: want \" - \" after it"}
 	}
 	ev.URL = msg[pos : pos+u]
 	if idpURL {
@@ -504,11 +522,13 @@ func parseTagged(ev *Event, raw string, from, to int, hasApp bool) (idpURL bool,
 	rest := msg[pos:]
 	body, ip, session, ok := splitTrailerString(rest)
 	if !ok {
-		return idpURL, &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
+		at, what := trailerError(rest)
+		return idpURL, &SyntaxError{Column: pos + at + 1, Msg: what}
 	}
 	d := lastIndexSep(body)
 	if d < 0 {
-		return idpURL, &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
+		// The DN and the message run to the trailer without one.
+		return idpURL, &SyntaxError{Column: pos + len(body) + 1, Msg: "missing \" - \" between the user DN and the message"}
 	}
 	ev.User = body[:d]
 	ev.Message = body[d+3:]

@@ -90,7 +90,7 @@ func refParse(rec []byte, loc *time.Location) (Event, error) {
 	switch {
 	case bytes.Equal(h.logger, loggerAccessLog) && len(msg) > 0 && msg[0] == '[':
 		err = refParseTagged(&ev, raw, h.msg, len(line), true)
-	case bytes.Equal(h.logger, loggerOIDC) && len(msg) >= len(tagExpired) && string(msg[:len(tagExpired)]) == tagExpired:
+	case bytes.Equal(h.logger, loggerOIDC) && refNamesReuse(msg):
 		err = refParseTagged(&ev, raw, h.msg, len(line), false)
 	}
 	if err != nil {
@@ -105,6 +105,16 @@ func refParse(rec []byte, loc *time.Location) (Event, error) {
 }
 func refParseTagged(ev *Event, raw string, from, to int, hasApp bool) error {
 	msg := raw[from:to]
+	if !hasApp && !strings.HasPrefix(msg, tagExpired) {
+		i := 0
+		for i < len(msg) && msg[i] == tagExpired[i] {
+			i++
+		}
+		if i == len(msg) {
+			return &SyntaxError{Column: i + 1, Msg: `record ends inside "[ExpiredRefreshTokenUsed] - "`}
+		}
+		return &SyntaxError{Column: i + 1, Msg: `want " - " after [ExpiredRefreshTokenUsed]`}
+	}
 	end := strings.Index(msg, "] - ")
 	if end < 2 {
 		return &SyntaxError{Column: 1, Msg: "tag is not closed by \"] - \""}
@@ -114,14 +124,14 @@ func refParseTagged(ev *Event, raw string, from, to int, hasApp bool) error {
 	if hasApp {
 		app := strings.Index(msg[pos:], " - ")
 		if app < 0 {
-			return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the application"}
+			return &SyntaxError{Column: len(msg) + 1, Msg: "record ends in the application: want \" - \" after it"}
 		}
 		ev.App = msg[pos : pos+app]
 		pos += app + 3
 	}
 	u := strings.Index(msg[pos:], " - ")
 	if u < 0 {
-		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" after the URL"}
+		return &SyntaxError{Column: len(msg) + 1, Msg: "record ends in the URL: want \" - \" after it"}
 	}
 	ev.URL = msg[pos : pos+u]
 	ev.IdP = refIdpName(ev.URL)
@@ -129,11 +139,15 @@ func refParseTagged(ev *Event, raw string, from, to int, hasApp bool) error {
 	rest := msg[pos:]
 	body, ip, session, ok := refSplitTrailerString(rest)
 	if !ok {
-		return &SyntaxError{Column: pos + 1, Msg: "missing trailing \"[IP] - [SESSION]\""}
+		// Where a broken trailer breaks is said by one plain function on
+		// the error path, which TestDamagedEventLines holds to its
+		// columns; this reference holds Parse to calling it when it should.
+		at, what := trailerError(rest)
+		return &SyntaxError{Column: pos + at + 1, Msg: what}
 	}
 	d := strings.LastIndex(body, " - ")
 	if d < 0 {
-		return &SyntaxError{Column: pos + 1, Msg: "missing \" - \" between the user DN and the message"}
+		return &SyntaxError{Column: pos + len(body) + 1, Msg: "missing \" - \" between the user DN and the message"}
 	}
 	ev.User = body[:d]
 	ev.Message = body[d+3:]
@@ -145,6 +159,14 @@ func refParseTagged(ev *Event, raw string, from, to int, hasApp bool) error {
 	ev.IP = addr.Unmap()
 	return nil
 }
+
+// refNamesReuse is namesReuse: the message opens with the reuse's tag, or
+// is cut inside it.
+func refNamesReuse(msg []byte) bool {
+	return bytes.HasPrefix(msg, []byte("[ExpiredRefreshTokenUsed]")) ||
+		(len(msg) > 0 && strings.HasPrefix("[ExpiredRefreshTokenUsed]", string(msg)))
+}
+
 func refSplitTrailerString(msg string) (body, ip, session string, ok bool) {
 	n := len(msg)
 	if n < len("x [] - []") || msg[n-1] != ']' {

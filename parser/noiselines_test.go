@@ -75,6 +75,11 @@ func TestNoiseLines(t *testing.T) {
 		{"no room after the line", noiseLine + "\n", 0},
 		{"a line no longer than a stamp and a byte", "[2026-11-23 00:00:38,303][\n" + noiseLine + pad, 0},
 		{"a line of 4 KB and more", "[2026-11-23 00:00:38,303][x] INFO  X - " + strings.Repeat("y", 4100) + "\n" + noiseLine + pad, 0},
+		// The kernel reads a line's 32-byte steps from its start while one
+		// starts at most 4 KB in: the newline of a line 4,127 bytes long is
+		// in the last of them, one 4,128 bytes long is left to the walk.
+		{"a line of 4,127 bytes", "[2026-11-23 00:00:38,303][x] INFO  X - " + strings.Repeat("y", 4127-39) + "\n" + noiseLine + pad, 2},
+		{"a line of 4,128 bytes", "[2026-11-23 00:00:38,303][x] INFO  X - " + strings.Repeat("y", 4128-39) + "\n" + noiseLine + pad, 0},
 	} {
 		if got := checkNoiseLines(t, []byte(tc.b)); got != tc.want {
 			t.Errorf("%s: %d lines skipped, want %d", tc.name, got, tc.want)

@@ -101,17 +101,28 @@ func refClassifyAccess(msg []byte) Kind {
 	default:
 		return KindOther
 	}
+	// A login is one on any URL, whatever follows its tag.
+	if kind == KindLogin {
+		return kind
+	}
 	app := bytes.Index(msg, sepField)
 	if app < 0 {
 		return KindOther
 	}
 	rest := msg[app+len(sepField):]
-	u := bytes.Index(rest, sepField)
-	if u < 0 || (kind != KindLogin && !(bytes.HasSuffix(rest[:u], []byte("/token")) && bytes.Contains(rest[:u], []byte("/auth/idp/")))) {
+	// The URL ends at its separator or, cut short, at the line's end less
+	// a separator's first bytes.
+	url := rest
+	if u := bytes.Index(rest, sepField); u >= 0 {
+		url = rest[:u]
+	} else {
+		url = bytes.TrimSuffix(bytes.TrimSuffix(url, []byte(" -")), []byte(" "))
+	}
+	if !bytes.HasSuffix(url, []byte("/token")) || !bytes.Contains(url, []byte("/auth/idp/")) {
 		return KindOther
 	}
-	_, dn, ok := refSplitURLUser(rest)
-	if !ok || (kind == KindTokenOK && refIsAnonymous(dn)) {
+	// Only a whole record tells its DN; a broken one is named.
+	if _, dn, ok := refSplitURLUser(rest); ok && kind == KindTokenOK && refIsAnonymous(dn) {
 		return KindOther
 	}
 	return kind

@@ -7,9 +7,13 @@ import (
 	"testing"
 )
 
-// The reuse line of TestParse (line_test.go), as OpenUnison writes it.
+// The lines of TestParse (line_test.go) and scanner_test.go, as OpenUnison
+// writes them.
 const (
 	reuseLine = "[2022-12-24 00:34:56,424][XNIO-1 task-1] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.lab.tremolo.dev/auth/idp/k8sIdp/token - uid=mmosley,ou=shadow,o=Tremolo - Expired token used within grace period [10.1.67.56] - [f9b20cfb111e9d922865823e502ddb0585c7b1bb2]"
+	loginLine = "[2026-11-23 10:01:00,100][XNIO-1 task-3] INFO  AccessLog - [AuSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/auth - uid=mmosley,ou=shadow,o=Tremolo - NONE [203.0.113.7] - [f1]"
+	// An AzSuccess of another application: noise, whole or cut.
+	apiLine = "[2026-11-23 00:00:38,415][XNIO-1 task-12] INFO  AccessLog - [AzSuccess] - k8s-api - https://k8sapi.apps.example.com/apis - uid=prossi2,ou=shadow,o=Tremolo - NONE [10.9.89.174] - [f9bff32072bf384f7d85a0feda42c40cbd91b524a]"
 )
 
 // damagedBlock puts line between noise lines, with room after it, as a
@@ -86,6 +90,30 @@ func TestTruncatedGraceReuseIsAParseError(t *testing.T) {
 	}
 }
 
+// The same for a token request's AzSuccess and AzFail and for a login's
+// AuSuccess: once its line has said what it is (a token request by its
+// URL, a login by its tag), a cut anywhere is a parse error. Cut inside
+// the URL, an AzSuccess or AzFail is the same as one of any application.
+func TestTruncatedTokenAndLoginLinesAreParseErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, line, named string
+		kind              Kind
+	}{
+		{"token_ok", lineA, "/token", KindTokenOK},
+		{"token_fail", lineC, "/token", KindTokenFail},
+		{"login", loginLine, "[AuSuccess] - ", KindLogin},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			from := strings.Index(tc.line, tc.named) + len(tc.named)
+			for n := from; n < len(tc.line); n++ {
+				checkDamaged(t, tc.line[:n], tc.kind, n+1)
+			}
+		})
+	}
+}
+
 // Damage other than a cut, in each part of the trailer and the tag: a
 // parse error at the column where the grammar broke (that of mark's first
 // byte in the damaged line, plus off; 0: not checked), which the message
@@ -94,6 +122,7 @@ func TestDamagedEventLines(t *testing.T) {
 	t.Parallel()
 	ip, session := "[10.1.67.56]", " - [f9b20cfb111e9d922865823e502ddb0585c7b1bb2]"
 	reuse := func(old, new string) string { return strings.Replace(reuseLine, old, new, 1) }
+	anonymous := strings.Replace(lineA, "uid=mmosley,ou=shadow", "uid=Anonymous", 1)
 	for _, tc := range []struct {
 		name, line string
 		kind       Kind
@@ -117,6 +146,13 @@ func TestDamagedEventLines(t *testing.T) {
 		{"reuse: no separator after the DN", reuse("Tremolo - Expired", "Tremolo Expired"), KindGraceReuse, " " + ip, 0, `missing " - " between the user DN and the message`},
 		{"reuse: tag not followed by its separator", reuse("] - https", "]: https"), KindGraceReuse, "]: https", 1, `want " - " after [ExpiredRefreshTokenUsed]`},
 		{"reuse: a URL run into the DN", reuse("/token - ", "/token "), KindGraceReuse, " " + ip, 0, `missing " - " between the user DN and the message`},
+		{"token_ok: IP bracket unclosed", strings.Replace(lineA, "[203.0.113.7]", "[203.0.113.7", 1), KindTokenOK, "[203.0.113.7 - ", len("[203.0.113.7"), `IP address is not closed by "]"`},
+		{"token_fail: IP bracket unclosed", strings.Replace(lineC, "[203.0.113.99]", "[203.0.113.99", 1), KindTokenFail, "[203.0.113.99 - ", len("[203.0.113.99"), `IP address is not closed by "]"`},
+		// Its DN cannot be told from the text of a broken trailer for sure:
+		// the line is named, not dropped.
+		{"token_ok, anonymous: IP bracket unclosed", strings.Replace(anonymous, "[203.0.113.7]", "[203.0.113.7", 1), KindTokenOK, "[203.0.113.7 - ", len("[203.0.113.7"), `IP address is not closed by "]"`},
+		{"login: garbage in the IP", strings.Replace(loginLine, "[203.0.113.7]", "[203.0.113.7.8]", 1), KindLogin, "[203.0.113.7.8]", 1, `bad IP address`},
+		{"login: no separator after the application", strings.Replace(loginLine, "k8sidp - ", "k8sidp ", 1), KindLogin, " [203.0.113.7]", 0, `missing " - " between the user DN and the message`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -149,6 +185,29 @@ func TestTruncatedGraceReuseWithBracketsInTheDN(t *testing.T) {
 			t.Fatalf("SplitCandidates handed out %q, want the damaged line %q", candidatesOf(damagedBlock(cut)), cut)
 		case !errors.As(err, &se) || se.Column < 1 || se.Column > n+1:
 			t.Fatalf("Parse error %v for %q (%d bytes)", err, cut, n)
+		}
+	}
+}
+
+// The noise around them stays noise: an AzSuccess of another application
+// cut anywhere, the LDAP access lines, an AzSuccess or an AzFail cut
+// inside its URL.
+func TestDamagedNoiseStaysNoise(t *testing.T) {
+	t.Parallel()
+	for n := len(apiLine) / 3; n < len(apiLine); n++ {
+		if k := ClassifyLine([]byte(apiLine[:n])); k != KindOther {
+			t.Fatalf("ClassifyLine = %s for %q", k, apiLine[:n])
+		}
+		if got := candidatesOf(damagedBlock(apiLine[:n])); len(got) != 0 {
+			t.Fatalf("SplitCandidates handed out %q", got)
+		}
+	}
+	for _, line := range []string{lineA, lineC} {
+		url := strings.Index(line, "https://")
+		for n := url; n < strings.Index(line, "/token")+len("/tok"); n++ {
+			if k := ClassifyLine([]byte(line[:n])); k != KindOther {
+				t.Fatalf("ClassifyLine = %s for %q", k, line[:n])
+			}
 		}
 	}
 }

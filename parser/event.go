@@ -22,9 +22,10 @@
 // without allocating, so a scanner can skip the ~97% of a busy log that is
 // noise at memory speed; Parse (or ParseInto, in place) fills every field of
 // an Event. The two agree on Kind for every input Parse accepts (a fuzz test
-// holds them to it). A grace reuse that breaks the grammar after its tag,
-// cut short or garbled, is no noise: Classify names it and Parse rejects it
-// with a SyntaxError at the column where it broke, so a scan names it where
+// holds them to it). A record that says what it is (a grace reuse's tag, a
+// token request's URL, a login's tag) and then breaks the grammar, cut short
+// or garbled, is no noise: Classify names its kind and Parse rejects it with
+// a SyntaxError at the column where it broke, so a scan names it where
 // dropping it would leave a reuse unjudged and unsaid. SplitCandidates
 // walks a block of plain log with Classify's rules, ruling most log4j2 lines
 // out by their last byte before reading a header (FuzzSplitCandidates holds

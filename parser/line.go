@@ -256,10 +256,12 @@ func namesReuse(msg []byte) bool {
 // Classify returns the Kind of a record without allocating. It reads only
 // the record's first line. It never says other for a record that Parse would
 // give another kind; it may name a kind for a record that Parse then rejects,
-// so callers parse what Classify picks out. It names a grace reuse from its
-// tag on, whatever follows: one whose line was cut short or garbled after
-// it is a parse error, and a scan names it; dropped as other, it would go
-// unjudged and unsaid.
+// so callers parse what Classify picks out. It names the kind of every
+// record that says what it is and then breaks the grammar: a grace reuse
+// from its tag on, a token request's AzSuccess or AzFail from the end of
+// its URL on (cut there, or anywhere after), a login's AuSuccess from its
+// tag on. Those are parse errors, and a scan names them; dropped as other,
+// a damaged reuse would go unjudged and unsaid.
 func Classify(rec []byte) Kind {
 	if nl := bytes.IndexByte(rec, '\n'); nl >= 0 {
 		rec = rec[:nl]
@@ -322,22 +324,45 @@ func classifyAccess(msg []byte) Kind {
 	default:
 		return KindOther
 	}
+	if kind == KindLogin {
+		return kind // on any URL; Parse checks the rest
+	}
 	// Look at the URL before anything else: most access lines are for other
 	// applications, and the URL rules them out after two short searches.
 	app := indexSep(msg)
 	if app < 0 {
-		return KindOther
+		return KindOther // the line ends in the application: no URL to tell
 	}
 	rest := msg[app+len(sepField):]
 	u := indexSep(rest)
-	if u < 0 || (kind != KindLogin && !isTokenEndpoint(rest[:u])) {
+	if u < 0 {
+		// The line ends in or just after the URL: it is a token request's
+		// record cut short when what it holds of its URL is a token
+		// endpoint, less a separator's first bytes.
+		return cutURLKind(rest, kind)
+	}
+	if !isTokenEndpoint(rest[:u]) {
 		return KindOther
 	}
+	// A broken trailer hides where the DN ends: the record is named (a
+	// parse error), anonymous or not.
 	_, dn, ok := splitURLUser(rest)
-	if !ok || (kind == KindTokenOK && isAnonymous(dn)) {
+	if ok && kind == KindTokenOK && isAnonymous(dn) {
 		return KindOther
 	}
 	return kind
+}
+
+// cutURLKind is classifyAccess's kind for a token line whose text ends in
+// its URL, rest: kind when the URL, less a trailing " -" or " ", is a
+// token endpoint.
+func cutURLKind(rest []byte, kind Kind) Kind {
+	url := bytes.TrimSuffix(rest, []byte(" -"))
+	url = bytes.TrimSuffix(url, []byte(" "))
+	if isTokenEndpoint(url) {
+		return kind
+	}
+	return KindOther
 }
 
 // indexSep is bytes.Index(b, sepField) for text where spaces are few, as in

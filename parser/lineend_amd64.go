@@ -38,10 +38,11 @@ func pairsAVX2(b []byte) bool
 
 // noiseLines skips the lines at the start of b, which starts a line, that
 // SplitCandidates would find noise by classifyFirst's first tests alone: a
-// log4j2 line opening a record that either does not end in ']' and does
-// not hold "OpenIDConnectIdP", or ends in ']' and holds neither a 'P' nor,
-// past its stamp, "Au" or "ke". It returns how many bytes that is (a line
-// start), how many lines, and the offset of the last one skipped. It may
+// log4j2 line opening a record that either does not end in ']' and holds
+// neither "OpenIDConnectIdP" nor a '[' besides those opening its stamp and
+// its thread (an access line cut short holds its tag), or ends in ']' and
+// holds neither a 'P' nor, past its stamp, "Au" or "ke". It returns how
+// many bytes that is (a line start), how many lines, and the offset of the last one skipped. It may
 // stop early (a line it cannot rule out, one of 4 KB or more, one within
 // 32 bytes of b's end), never late. Nine lines in ten of OpenUnison's log
 // are such noise, and walking them here, one vector pass a line and

@@ -177,11 +177,13 @@ GLOBL oidc<>(SB), RODATA|NOPTR, $16
 //
 // Walks b a line at a time from its first byte while each line is noise by
 // classifyFirst's first tests (see noiseLines). A line's stamp is checked
-// first; one pass 32 bytes at a time then finds its end and stops at
-// OpenIDConnectIdP's name; only a line ending in ']' is read a second
-// time, for the pairs "Au" and "ke" past its stamp. It stops at the first
-// line it cannot rule out, and where a load would need bytes past b's end
-// (it never loads past it).
+// first; one pass 32 bytes at a time then finds its end, stops at
+// OpenIDConnectIdP's name and sums the masks of its '[' bytes; only a line
+// ending in ']' is read a second time, for the pairs "Au" and "ke" past
+// its stamp. A line ending otherwise that holds a '[' past the two of its
+// stamp and thread may be an access line cut short, "[Az…" or "[Au…":
+// classifyFirst's to read. It stops at the first line it cannot rule out,
+// and where a load would need bytes past b's end (it never loads past it).
 TEXT ·noiseLinesAVX2(SB), NOSPLIT, $0-48
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), BX
@@ -206,6 +208,9 @@ TEXT ·noiseLinesAVX2(SB), NOSPLIT, $0-48
 	MOVQ $0x65, AX
 	MOVQ AX, X5
 	VPBROADCASTB X5, Y5        // 'e'
+	MOVQ $0x5b, AX
+	MOVQ AX, X15
+	VPBROADCASTB X15, Y15      // '['
 	VMOVDQU oidc<>(SB), X14
 
 line:
@@ -243,9 +248,11 @@ line:
 	JNE  done
 	MOVQ DI, R8                // the chunk's offset
 	XORL R9, R9                // the line holds a 'P'
+	XORL R13, R13              // the sum of the line's '[' masks (see lastByte)
 	// A chunk is read only if it ends within b and starts at most 4 KB
 	// past the line's start (a long line is left to the careful walk):
-	// one bound for both, R14, so that a chunk pays one test.
+	// one bound for both, R14, so that a chunk pays one test, which pays
+	// for the '[' bytes' compare and add.
 	LEAQ 4128(DI), R14
 	CMPQ R14, BX
 	CMOVQHI BX, R14
@@ -257,10 +264,13 @@ chunk:
 	VMOVDQU (SI)(R8*1), Y6
 	VPCMPEQB Y6, Y0, Y8
 	VPCMPEQB Y6, Y1, Y9
+	VPCMPEQB Y6, Y15, Y10
 	VPMOVMSKB Y8, R10          // newlines
 	VPMOVMSKB Y9, CX           // 'P'
+	VPMOVMSKB Y10, R15         // '['
 	TESTL R10, R10
 	JNZ  eol
+	ADDQ R15, R13
 	PBYTES(nextChunk)
 
 nextChunk:
@@ -268,9 +278,11 @@ nextChunk:
 	JMP  chunk
 
 eol:
-	// Only the 'P' bytes before the first newline are the line's.
+	// Only the 'P' and '[' bytes before the first newline are the line's.
 	LEAL -1(R10), AX
 	ANDL AX, CX
+	ANDL AX, R15
+	ADDQ R15, R13
 	PBYTES(ended)
 
 ended:
@@ -287,7 +299,18 @@ ended:
 
 lastByte:
 	CMPL AX, $0x5d
-	JNE  noise                 // no "[IP] - [SESSION]" trailer
+	JEQ  closed
+	// No "[IP] - [SESSION]" trailer: noise, unless a '[' past the stamp's
+	// and the thread's may open an access line's tag. The first chunk's
+	// mask holds those two (bits 0 and 25), and every mask is positive:
+	// the sum of the masks is more than the two bits when, and only when,
+	// the line holds another '[': one add a chunk, where a count of the
+	// bytes would cost a popcount too.
+	CMPQ R13, $0x02000001
+	JA   done
+	JMP  noise
+
+closed:
 	TESTL R9, R9
 	JNZ  done
 

@@ -218,6 +218,9 @@ func classifyCorpus(t *testing.T) [][]byte {
 	for _, l := range classifyEdgeLines {
 		lines = append(lines, []byte(l))
 	}
+	for _, l := range damagedLines() {
+		lines = append(lines, []byte(l))
+	}
 	for _, l := range proxyLines {
 		lines = append(lines, []byte(l.line))
 	}
@@ -270,6 +273,9 @@ func TestClassifyLineMatchesReference(t *testing.T) {
 func FuzzClassifyLine(f *testing.F) {
 	seedLines(f, false)
 	for _, l := range classifyEdgeLines {
+		f.Add([]byte(l))
+	}
+	for _, l := range damagedLines() {
 		f.Add([]byte(l))
 	}
 	for _, l := range proxyLines {

@@ -211,3 +211,29 @@ func TestDamagedNoiseStaysNoise(t *testing.T) {
 		}
 	}
 }
+
+// damagedLines are event lines broken as logs break them, seeds for the
+// fuzz tests that read such lines: cut at each field of the trailer, and
+// with each bracket unclosed or the address garbled.
+func damagedLines() []string {
+	lines := []string{
+		strings.Replace(reuseLine, "[10.1.67.56]", "[10.1.67.56", 1),
+		strings.Replace(reuseLine, "[10.1.67.56]", "10.1.67.56]", 1),
+		strings.Replace(reuseLine, "[10.1.67.56]", "[10.1.67.x56]", 1),
+		strings.Replace(reuseLine, "[10.1.67.56]", "[::ffff:10.1.67.56 ]", 1),
+		strings.Replace(reuseLine, "[10.1.67.56] - ", "[10.1.67.56] -", 1),
+		strings.Replace(reuseLine, "] - https", "]: https", 1),
+		reuseLine + " x",
+		strings.Replace(lineA, "[203.0.113.7]", "[203.0.113.7", 1),
+		strings.Replace(lineC, "[203.0.113.99]", "[203.0.113.99", 1),
+		strings.Replace(loginLine, "[203.0.113.7]", "[203.0.113.7.8]", 1),
+	}
+	for _, line := range []string{reuseLine, lineA, lineC, loginLine} {
+		for _, at := range []string{"[Expired", "/token", "/token -", " - uid", "Tremolo - ", "grace period [", "NONE [", ".56", "] - [", "f9b20", "f1", "] - "} {
+			if i := strings.LastIndex(line, at); i >= 0 {
+				lines = append(lines, line[:i+len(at)])
+			}
+		}
+	}
+	return lines
+}

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,9 +33,14 @@ func seedLines(f *testing.F, whole bool) {
 }
 
 // Parse never panics, and Classify never calls "other" what Parse would
-// give a kind, nor names a kind Parse disagrees with.
+// give a kind, nor names a kind Parse disagrees with. An event's line cut
+// anywhere after it has said what it is is never dropped as other when
+// Parse rejects it.
 func FuzzParse(f *testing.F) {
 	seedLines(f, false)
+	for _, l := range damagedLines() {
+		f.Add([]byte(l))
+	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		ev, err := Parse(rec, nil)
 		c := Classify(rec)
@@ -58,7 +64,59 @@ func FuzzParse(f *testing.F) {
 		if (ev.Kind == KindProxy) != (ev.Proxy != nil) {
 			t.Fatalf("kind %s with proxy record %v", ev.Kind, ev.Proxy)
 		}
+		if err == nil {
+			cutsAreNamed(t, rec, &ev)
+		}
 	})
+}
+
+// cutsAreNamed holds Classify to naming every cut of a whole event's first
+// line that Parse rejects, from where the line says what it is: a grace
+// reuse from its tag's '[', a login from its tag, a token request from its
+// URL's end. An AzSuccess whose cut reads whole but for its address, with
+// an anonymous DN, is no event and may be other.
+func cutsAreNamed(t *testing.T, rec []byte, ev *Event) {
+	t.Helper()
+	line := rec
+	if nl := bytes.IndexByte(line, '\n'); nl >= 0 {
+		line = line[:nl]
+	}
+	line = trimCR(line)
+	if len(line) > 2048 || !isLog4jShape(line) {
+		return
+	}
+	h, err := splitHeader(line)
+	if err != nil {
+		t.Fatalf("Parse read %q whole, splitHeader says %v", line, err)
+	}
+	from := -1
+	switch ev.Kind {
+	case KindGraceReuse:
+		from = h.msg + 1
+	case KindLogin:
+		from = h.msg + len(tagAuSuccess)
+	case KindTokenOK, KindTokenFail:
+		tag := len(tagAzSuccess)
+		if ev.Kind == KindTokenFail {
+			tag = len(tagAzFail)
+		}
+		from = h.msg + tag + len(ev.App) + len(sepField) + len(ev.URL)
+	}
+	if from < 0 {
+		return
+	}
+	for n := from; n < len(line); n++ {
+		cut := line[:n]
+		cev, err := Parse(cut, nil)
+		if err == nil || ClassifyLine(cut) != KindOther {
+			continue
+		}
+		var se *SyntaxError
+		if ev.Kind == KindTokenOK && errors.As(err, &se) && strings.HasPrefix(se.Msg, "bad IP address") && IsAnonymousDN(cev.User) {
+			continue
+		}
+		t.Fatalf("a %s line cut to %q: Parse says %v, Classify other", ev.Kind, cut, err)
+	}
 }
 
 // Proxy lines: Parse never panics, agrees with Classify, and a record it
@@ -100,6 +158,7 @@ func FuzzScanner(f *testing.F) {
 	f.Add([]byte(cri("stdout", "P", "[2026-11-23 10:00:00,000][t] INFO  A") + cri("stdout", "F", " - x")))
 	f.Add([]byte(docker("[2026-11-23 10:00:00,000][t] INFO  A") + docker(" - x\n")))
 	f.Add([]byte("{\"log\":\"\\ud800\\n\"}\n\xff\xfe\r\n"))
+	f.Add([]byte(strings.Join(damagedLines(), "\n")))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sc := NewScanner(bytes.NewReader(in))
 		var texts []string

@@ -34,6 +34,9 @@ func checkNoiseLines(t *testing.T, b []byte) (lines int) {
 func FuzzNoiseLines(f *testing.F) {
 	seedLines(f, true)
 	f.Add([]byte(strings.Repeat(noiseLine+"\n", 3) + lineA + "\n" + noiseLine + "\n"))
+	for _, l := range damagedLines() {
+		f.Add(damagedBlock(l))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for i := range min(len(b)+1, 40) {
 			checkNoiseLines(t, b[i:])

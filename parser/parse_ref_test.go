@@ -316,6 +316,9 @@ func FuzzParseMatchesReference(f *testing.F) {
 	for _, r := range parseEdgeRecords {
 		f.Add([]byte(r))
 	}
+	for _, l := range damagedLines() {
+		f.Add([]byte(l))
+	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		sameParse(t, rec, nil)
 		sameParse(t, rec, time.FixedZone("odd", 5400))

@@ -13,6 +13,9 @@ func FuzzSplitCandidates(f *testing.F) {
 	f.Add([]byte("\n \t\n" + lineA + "\r\n" + trace + "\n\n" + lineB))
 	f.Add([]byte("[2026-\n[2026-1\n" + lineC + "\n"))
 	f.Add([]byte("x\n" + lineA + "\n\n"))
+	for _, l := range damagedLines() {
+		f.Add(damagedBlock(l))
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sameCandidates(t, in)
 	})
@@ -58,6 +61,9 @@ func FuzzClassifyFirst(f *testing.F) {
 	f.Add([]byte(lineA))
 	f.Add([]byte(lineC))
 	f.Add([]byte("[2026-11-23 10:01:00,100][XNIO-1 task-3] INFO  AccessLog - [AuSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/auth - uid=mmosley,ou=shadow,o=Tremolo - NONE [203.0.113.7] - [f1]"))
+	for _, l := range damagedLines() {
+		f.Add([]byte(l))
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		if bytes.IndexByte(line, '\n') >= 0 {
 			return

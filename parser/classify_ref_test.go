@@ -210,6 +210,12 @@ var classifyEdgeLines = []string{
 	"[2026-11-23 10:00:00,000][XNIO-1 task-3] WARN  OpenIDConnectIdP - Invalid client_secret",
 	"[2026-11-23 10:00:00,000][XNIO-1 task-3] WARN  AccessLog - Session expired",
 	"[2026-11-23 10:00:00,000][t] INFO  AccessLog - [AzSuccess] - a - https://x/auth/idp/k/token - uid=a - N [192.0.2.1] - [s]\r",
+	// JSON values without quotes end where the JSON reader ends them.
+	`{"time":0,"uri":/auth/idp/token}`,
+	`{"uri":/auth/idp/k/token,"remote_addr":"192.0.2.1"}`,
+	"{\"uri\":/auth/idp/k/token\t}",
+	"{\"uri\":/auth/idp/k/token\r}",
+	`{"uri":/auth/idp/k/token]}`,
 }
 
 func classifyCorpus(t *testing.T) [][]byte {

@@ -65,7 +65,9 @@ func classifyProxy(line []byte) Kind {
 }
 
 // hasTokenEnd reports whether b holds "/token" where a request target
-// can end: before a space (the protocol), a quote, a query or a fragment.
+// can end: before a space (the protocol), a quote, a query or a fragment,
+// or where a JSON value written without quotes ends (',', '}', ']', a tab
+// or a CR: the JSON reader takes such a value as it stands).
 // A token request's path ends so after its idpMarker, and the quarter of a
 // proxy's lines that are OpenUnison's other endpoints (discovery, keys,
 // login) do not: they are ruled out here without reading their fields.
@@ -80,7 +82,7 @@ func hasTokenEnd(b []byte) bool {
 		i += j
 		if i+3 < len(b) && string(b[i-at:i+3]) == "/token" {
 			switch b[i+3] {
-			case ' ', '"', '?', '#':
+			case ' ', '"', '?', '#', ',', '}', ']', '\t', '\r':
 				return true
 			}
 		}

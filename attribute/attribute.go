@@ -31,7 +31,6 @@
 package attribute
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
 	"sort"
@@ -177,7 +176,7 @@ type Attributor struct {
 	// catchingUp: a proxy log has lines written and not read yet
 	// (SetCatchingUp), so MaxWait does not apply.
 	catchingUp bool
-	// heldBy counts the events held per source (heldSource), so that
+	// heldBy counts the events held per source (SourceKey), so that
 	// HeldBefore answers at once for a source with none, rather than
 	// walking a backlog held for another log's records.
 	heldBy  map[string]int
@@ -316,7 +315,7 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 		i = sort.Search(i, func(k int) bool { return ev.Time.Before(a.events[k].ev.Time) })
 	}
 	a.events = slices.Insert(a.events, i, pending{ev: ev, arrived: arrived})
-	a.heldBy[heldSource(&ev)]++
+	a.heldBy[ev.SourceKey()]++
 	a.voteFrom = min(a.voteFrom, i)
 }
 
@@ -561,7 +560,7 @@ func (a *Attributor) IsProxy(addr netip.Addr) bool { return a.known.has(addr) }
 func (a *Attributor) Waiting() bool { return len(a.events) > 0 || len(a.records) > 0 }
 
 // HeldBefore reports the log time of the earliest event of source src (its
-// SourceID, or its Source when it has none) still held here, if one was
+// SourceKey) still held here, if one was
 // logged before until. A caller that tells how far a source's events have
 // gone on past attribution must not count these: a grace reuse held here
 // while its [AzSuccess] twin, a millisecond earlier, has gone on is still
@@ -575,20 +574,16 @@ func (a *Attributor) HeldBefore(src string, until time.Time) (time.Time, bool) {
 		if !ev.Time.Before(until) {
 			break
 		}
-		if heldSource(ev) == src {
+		if ev.SourceKey() == src {
 			return ev.Time, true
 		}
 	}
 	return time.Time{}, false
 }
 
-// heldSource names an event's source as HeldBefore is asked for it: its
-// SourceID, or its Source when it has none.
-func heldSource(ev *parser.Event) string { return cmp.Or(ev.SourceID, ev.Source) }
-
 // unhold counts ev, released, out of heldBy; a source with none left goes.
 func (a *Attributor) unhold(ev *parser.Event) {
-	src := heldSource(ev)
+	src := ev.SourceKey()
 	if n := a.heldBy[src] - 1; n > 0 {
 		a.heldBy[src] = n
 	} else {

@@ -45,7 +45,7 @@ func (a *Attributor) Snapshot() Snapshot {
 func (a *Attributor) Restore(s Snapshot, now time.Time) {
 	for _, ev := range s.Events {
 		a.events = append(a.events, pending{ev: ev, arrived: now})
-		a.heldBy[heldSource(&ev)]++
+		a.heldBy[ev.SourceKey()]++
 	}
 	for i, ev := range s.Records {
 		if ev.Proxy == nil {

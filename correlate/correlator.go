@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -232,7 +231,7 @@ func (c *Correlator) commitBefore(ctx context.Context, ev *parser.Event, judge J
 	if !reuse && c.SourceClock == nil {
 		return nil
 	}
-	from := cmp.Or(ev.SourceID, ev.Source)
+	from := ev.SourceKey()
 	var lastSrc string
 	var lastClock time.Time
 	for i := c.pending.head; i < len(c.pending.entries); i++ {
@@ -245,7 +244,7 @@ func (c *Correlator) commitBefore(ctx context.Context, ev *parser.Event, judge J
 				continue
 			}
 		} else {
-			src := cmp.Or(e.ev.SourceID, e.ev.Source)
+			src := e.ev.SourceKey()
 			if e.ev.Time.After(ev.Time) || src == from {
 				continue
 			}
@@ -273,7 +272,7 @@ func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) err
 		e := &c.pending.entries[i].ev
 		clock := now
 		if c.SourceClock != nil {
-			if t, ok := c.SourceClock(cmp.Or(e.SourceID, e.Source)); ok {
+			if t, ok := c.SourceClock(e.SourceKey()); ok {
 				clock = t
 			}
 		}

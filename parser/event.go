@@ -33,6 +33,7 @@
 package parser
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"time"
@@ -116,7 +117,8 @@ type Event struct {
 	Session string // OpenUnison's bracketed web-session id; may be "null"
 	Source  string // file or pod the record came from
 	// SourceID names the source for alert ids where its name can change
-	// (a followed file is renamed by rotation); empty means Source.
+	// (a followed file is renamed by rotation); empty means Source
+	// (SourceKey).
 	SourceID string
 	Offset   int64  // byte offset of the record in its source
 	Raw      string // the whole record, continuation lines included
@@ -238,3 +240,7 @@ type ProxyRecord struct {
 
 // AnonymousDN is the DN OpenUnison logs for requests without a user.
 const AnonymousDN = "uid=Anonymous,o=Tremolo"
+
+// SourceKey names the event's source as alert ids, a watcher's clocks and
+// attribution's holds do: SourceID, or Source when it has none.
+func (e *Event) SourceKey() string { return cmp.Or(e.SourceID, e.Source) }

@@ -8,7 +8,6 @@ package pipeline
 // log to show they are not half of a grace reuse.
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -142,7 +141,7 @@ func (w *Watcher) noteUnseen(positions []source.Position, kept ...[]parser.Event
 	w.unseen = map[string]time.Time{}
 	for _, evs := range kept {
 		for i := range evs {
-			id := cmp.Or(evs[i].SourceID, evs[i].Source)
+			id := evs[i].SourceKey()
 			if named[id] && evs[i].Time.After(w.unseen[id]) {
 				w.unseen[id] = evs[i].Time
 			}

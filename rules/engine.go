@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -168,7 +167,7 @@ func (e *Engine) evictThrottle(keys map[string]time.Time, now time.Time, window 
 func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert, error) {
 	ev := c.Event
 	a := alert.Alert{
-		ID: alert.ID(r.Name, cmp.Or(ev.SourceID, ev.Source), ev.Offset, ev.Raw), Time: ev.Time, Rule: r.Name, Description: r.Description,
+		ID: alert.ID(r.Name, ev.SourceKey(), ev.Offset, ev.Raw), Time: ev.Time, Rule: r.Name, Description: r.Description,
 		Severity: r.Severity, User: ev.User, IP: env.Event.IP, Session: ev.Session, IdP: ev.IdP,
 		URL: ev.URL, Source: ev.Source, Raw: ev.Raw, RevokeRule: r.Revoke,
 	}

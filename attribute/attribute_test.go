@@ -576,6 +576,59 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
+// A restored attributor waits for the same logs the saved one did: every
+// OpenUnison log and every proxy log it had seen, not only those whose
+// events or records were held when it was saved. Forgotten, a held
+// event went on before the other replica's log (its twin's) or the
+// quiet proxy's log (its record's) was read past it.
+func TestRestoredAttributorWaitsForEveryLogTheSavedOneHadSeen(t *testing.T) {
+	t.Parallel()
+	held := ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")
+	past := 10 * time.Second
+	for _, tc := range []struct {
+		name   string
+		seen   func(a *Attributor)
+		behind string // the log still read only to t0
+	}{
+		{"another OpenUnison log", func(a *Attributor) {
+			a.Push(ou(parser.KindTokenOK, -time.Minute, ouB, ctl2, "t0"), t0)
+		}, ouB},
+		{"a proxy log with nothing held", func(a *Attributor) { a.ExpectSource(ngx2) }, ngx2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// The proxies are known, so nothing waits to learn them.
+			opt := Options{Proxies: []netip.Prefix{netip.MustParsePrefix("10.1.67.0/24")}}
+			a := New(opt)
+			a.ExpectProxies()
+			a.Push(nginx(ngx1, 0, alice, podA, 200, kubectlAgent), t0)
+			tc.seen(a)
+			clock := func(src string) time.Time {
+				if src == tc.behind {
+					return t0
+				}
+				return t0.Add(past)
+			}
+			if a.Release(nil, clock, t0.Add(time.Second)); len(a.Snapshot().Events) != 0 {
+				t.Fatalf("still held: %+v", a.Snapshot().Events)
+			}
+			a.Push(held, t0)
+			if got := a.Release(nil, clock, t0.Add(time.Second)); len(got) != 0 {
+				t.Fatalf("before saving, released %q", describe(got))
+			}
+			b := New(opt)
+			b.Restore(a.Snapshot(), t0)
+			// Past the proxies' lag, within MaxWait: only the clocks hold it.
+			if got := b.Release(nil, clock, t0.Add(time.Second)); len(got) != 0 {
+				t.Errorf("restored, released %q before %s was read past it", describe(got), tc.behind)
+			}
+			if got := b.Release(nil, func(string) time.Time { return t0.Add(past) }, t0.Add(time.Second)); len(got) != 1 {
+				t.Errorf("restored, released %q once every log was read past it", describe(got))
+			}
+		})
+	}
+}
+
 // Behind proxies whose logs are not read, every token event is
 // unattributed and names its proxy: the right one for each event, and
 // without building the name anew for each (it was an allocation an event).

@@ -17,6 +17,12 @@ type Snapshot struct {
 	Peers     map[string]netip.Addr // proxy source → logged peer
 	Proxies   []netip.Addr          // learned proxy addresses
 	Expect    bool
+	// The logs seen, whose clocks a held event waits for: proxy logs
+	// (ProxyLogs) and OpenUnison's (OULogs), those with nothing held
+	// included. A checkpoint from before they were saved restores the
+	// logs of what it holds.
+	ProxyLogs []string
+	OULogs    []string
 }
 
 // Snapshot copies the state.
@@ -38,12 +44,25 @@ func (a *Attributor) Snapshot() Snapshot {
 	for addr := range a.known.addrs {
 		s.Proxies = append(s.Proxies, addr)
 	}
+	for src := range a.learn.sources {
+		s.ProxyLogs = append(s.ProxyLogs, src)
+	}
+	for src := range a.learn.ous {
+		s.OULogs = append(s.OULogs, src)
+	}
 	return s
 }
 
 // Restore puts a snapshot back; what waited waits again from now.
 func (a *Attributor) Restore(s Snapshot, now time.Time) {
+	for _, src := range s.ProxyLogs {
+		a.learn.noteSource(src)
+	}
+	for _, src := range s.OULogs {
+		a.learn.noteOU(src)
+	}
 	for _, ev := range s.Events {
+		a.noteToken(&ev)
 		a.events = append(a.events, pending{ev: ev, arrived: now})
 		a.heldBy[ev.SourceKey()]++
 	}

@@ -194,7 +194,7 @@ const expireEvery = 100 * time.Millisecond
 type pending struct {
 	ev      parser.Event
 	arrived time.Time
-	voted   bool // its vote for the mappings is cast (preVote)
+	voted   bool // its vote for the proxy logs' peers is cast (preVote)
 }
 
 type record struct {

@@ -205,8 +205,10 @@ func (l *learner) contested(src string, peer netip.Addr) bool {
 	return false
 }
 
-// preVote lets the events due behind a held one vote, once each, so that
-// the mappings the held one waits for can be learned while it waits.
+// preVote lets the events due behind a held one vote for the proxy logs'
+// peers, once each, so that the mapping the held one waits for can be
+// learned while it waits. Their upstream votes wait for their match
+// (voteUpstream says why).
 func (a *Attributor) preVote(through time.Time) {
 	for j := a.voteFrom; j < len(a.events); j++ {
 		q := &a.events[j]
@@ -221,7 +223,7 @@ func (a *Attributor) preVote(through time.Time) {
 			q.ev.Peer = q.ev.IP
 		}
 		a.scratch = a.candidates(&q.ev, a.scratch[:0])
-		a.vote(&q.ev, a.scratch)
+		a.votePeer(&q.ev, a.scratch)
 		q.voted = true
 	}
 }

@@ -88,9 +88,7 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 	}
 	peer := ev.Peer
 	cands := a.candidates(ev, nil)
-	if idx < 0 || !a.events[idx].voted { // idx < 0: Pass, nothing queued to have voted
-		a.vote(ev, cands)
-	}
+	a.vote(ev, cands, idx >= 0 && a.events[idx].voted) // idx < 0: Pass, nothing queued to have voted
 	if len(cands) == 0 {
 		return a.unjoined(peer, proxy) // vote learned nothing from no candidate
 	}
@@ -392,24 +390,47 @@ func wantPath(ev *parser.Event) string {
 }
 
 // vote spreads one vote of ev over the pairs its candidates suggest, and
-// learns the pairs that lead.
-func (a *Attributor) vote(ev *parser.Event, cands []int) {
-	if len(cands) == 0 {
+// learns the pairs that lead: the upstream of ev's log, and, unless
+// peerVoted (preVote cast it), the peer of each candidate's proxy log.
+func (a *Attributor) vote(ev *parser.Event, cands []int, peerVoted bool) {
+	a.voteUpstream(ev, cands)
+	if !peerVoted {
+		a.votePeer(ev, cands)
+	}
+}
+
+// voteUpstream votes for the upstream address ev's log is reached under.
+// It is cast only when ev is matched, after the requests before it took
+// their records: cast ahead (preVote), with their records among its
+// candidates, it spread over every OpenUnison pod, and a watcher reading
+// a proxy's backlog, whose clock jumps a batch of seconds at a time, let
+// a whole batch vote so before any was matched and learned no upstream
+// at all (scan, whose clock moves a record at a time, learned both).
+func (a *Attributor) voteUpstream(ev *parser.Event, cands []int) {
+	if _, known := a.learn.upstream[ev.Source]; known || len(cands) == 0 {
 		return
 	}
 	w := 1 / float64(len(cands))
 	for _, i := range cands {
 		r := &a.records[i].ev
 		if n := len(r.Proxy.Upstreams); n > 0 {
-			if _, known := a.learn.upstream[ev.Source]; !known {
-				if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(ev.Source)); ok {
-					a.learn.setUpstream(ev.Source, u)
-				}
+			if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(ev.Source)); ok {
+				a.learn.setUpstream(ev.Source, u)
+				return
 			}
 		}
-		if isMeshPeer(ev.Peer) {
-			continue
-		}
+	}
+}
+
+// votePeer votes for ev's peer as the logged peer of each candidate's
+// proxy log.
+func (a *Attributor) votePeer(ev *parser.Event, cands []int) {
+	if len(cands) == 0 || isMeshPeer(ev.Peer) {
+		return
+	}
+	w := 1 / float64(len(cands))
+	for _, i := range cands {
+		r := &a.records[i].ev
 		if _, known := a.learn.peer[r.Source]; !known {
 			if p, ok := a.learn.peerVotes.add(r.Source, ev.Peer.Unmap(), w, a.learn.peerTaken(r.Source)); ok {
 				a.learn.setPeer(r.Source, p)

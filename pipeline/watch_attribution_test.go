@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -278,29 +279,53 @@ func openInputs(t *testing.T, paths []string) []Input {
 // of scan's 3,294).
 func TestWatchCatchingUpOnAProxysLargerLogAgreesWithScan(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	var paths []string
-	var ws []io.Writer
-	for _, name := range []string{"openunison-0.log", "openunison-1.log", "openunison-2.log", "zz-ingress-nginx.log"} {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		paths, ws = append(paths, f.Name()), append(ws, f)
-	}
-	truth, px, err := loggen.WritePaired(ws[:3], loggen.Config{Size: 1 << 20, Seed: 5, Users: 200, TokenShare: 0.2, ReplayShare: 0.1},
-		loggen.Proxy{Format: loggen.ProxyNginx, Writers: ws[3:]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := scanFiles(t, paths)
-	if len(want) < 50 {
-		t.Fatalf("scan alerted %d times: the backlog tests little", len(want))
-	}
-	got := watchFiles(t, paths, truth.Records+px.Lines, WatchOptions{Attribution: attribute.Options{MaxWait: time.Millisecond}})
-	if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
-		t.Fatalf("watch differs from scan: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
-			len(missing), len(want), len(extra), missing, extra)
+	for _, tc := range []struct {
+		replicas, users int
+		seed            int64
+		maxWait         time.Duration
+	}{
+		{3, 200, 5, time.Millisecond},
+		// Two OpenUnison pods behind one busy NAT address: the upstream of
+		// each pod's log must be learned to tell its requests from the
+		// other's. Voting for it ahead of the match, a whole batch of the
+		// proxy's backlog at once, learned neither: 96 of 170 alerts lost.
+		// Only while events wait to learn the proxy's peer, which MaxWait
+		// (the default here) bounds.
+		{2, 100, 7, 0},
+	} {
+		t.Run(fmt.Sprintf("%d replicas %d users seed %d", tc.replicas, tc.users, tc.seed), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			var paths []string
+			var ws []io.Writer
+			for _, name := range []string{"openunison-0.log", "openunison-1.log", "openunison-2.log"}[:tc.replicas] {
+				f, err := os.Create(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				paths, ws = append(paths, f.Name()), append(ws, f)
+			}
+			px, err := os.Create(filepath.Join(dir, "zz-ingress-nginx.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer px.Close()
+			paths = append(paths, px.Name())
+			truth, pxs, err := loggen.WritePaired(ws, loggen.Config{Size: 1 << 20, Seed: tc.seed, Users: tc.users, TokenShare: 0.2, ReplayShare: 0.1},
+				loggen.Proxy{Format: loggen.ProxyNginx, Writers: []io.Writer{px}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := scanFiles(t, paths)
+			if len(want) < 50 {
+				t.Fatalf("scan alerted %d times: the backlog tests little", len(want))
+			}
+			got := watchFiles(t, paths, truth.Records+pxs.Lines, WatchOptions{Attribution: attribute.Options{MaxWait: tc.maxWait}})
+			if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+				t.Fatalf("watch differs from scan: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
+					len(missing), len(want), len(extra), missing, extra)
+			}
+		})
 	}
 }

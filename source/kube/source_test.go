@@ -45,6 +45,11 @@ func TestFollowsSelectedPods(t *testing.T) {
 		if b.Path == pathA && b.Key != "kube:"+pathA+"#"+srv.ContainerID(ns, "ou-a", container) {
 			t.Errorf("key %q", b.Key)
 		}
+		// The kubelet's stamp says when a line was written: a watcher
+		// tells a stream delivering its past from it (no size to compare).
+		if want := map[string]time.Time{pathA: t0, pathB: t0.Add(time.Second)}[b.Path]; len(b.Data) > 0 && !b.Written.Equal(want) {
+			t.Errorf("%s: a line written at %v, want %v", b.Path, b.Written, want)
+		}
 	}
 	checkStreams(t, r.c.all())
 
@@ -403,8 +408,10 @@ func TestStreamAwayWhileReconnecting(t *testing.T) {
 	srv := kubefake.New(t)
 	srv.AddPod(ns, "ou-a", labels, container)
 	path := ns + "/ou-a/" + container
-	r := start(t, srv, Options{Container: container, Reconnect: 300 * time.Millisecond})
+	// Written before the stream starts: logged after, it could come after
+	// an Idle batch of the still empty log (seen under load).
 	srv.Log(ns, "ou-a", container, t0, "before")
+	r := start(t, srv, Options{Container: container, Reconnect: 300 * time.Millisecond})
 	testsync.WaitFor(t, "the line and the quiet after it", func() bool { return r.c.idle(path) })
 	before := len(srv.LogRequests())
 	srv.CutLogs(false)

@@ -175,6 +175,9 @@ type stream struct {
 	cutSeen   int64          // asm's cut records counted in the watcher's stats
 	queue     []parser.Event // events read and not yet merged (order.go)
 	lastBatch time.Time      // when the follower last sent anything of it
+	// lagged: the last data's lines were written (source.Batch.Written, a
+	// container log's kubelet stamps) backlogLag or more before they came.
+	lagged bool
 	// sniffed: the stream's first data was looked at for what it is (a
 	// proxy's log); an announcement (order.go) carries none.
 	sniffed bool
@@ -456,6 +459,7 @@ func (w *Watcher) flushStore(ctx context.Context) error {
 }
 
 func (w *Watcher) tick(ctx context.Context) error {
+	w.noteBacklog() // a container's log that stopped sending no longer counts
 	if err := w.releaseAttributed(ctx); err != nil {
 		return err
 	}
@@ -504,6 +508,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	}
 	w.sniff(s, b)
 	s.id, s.lastBatch, s.size = b.ID, w.opt.now(), max(s.size, b.Size)
+	if len(b.Data) > 0 {
+		s.lagged = !b.Written.IsZero() && s.lastBatch.Sub(b.Written) >= backlogLag
+	}
 	defer w.noteCursor(s, b)
 	switch {
 	case b.Ended:
@@ -633,21 +640,40 @@ func (w *Watcher) sniff(s *stream, b source.Batch) {
 }
 
 // noteBacklog tells attribution whether a proxy log has lines written and
-// not read yet: a file read up to less than its size (its announcement
-// gives the size before its data comes), and not idle (an idle file's size
-// may end in a line still being written). A container's log, whose size
-// the API does not say, never counts: a stream that could not be read
-// would hold every event until MaxPending. Asked once a batch, once the
-// batch's stream says where it stands: the streams are few, the events of
-// a batch many.
+// not read yet (behindOn). Asked once a batch and once a tick, once
+// the batch's stream says where it stands: the streams are few, the events
+// of a batch many.
 func (w *Watcher) noteBacklog() {
+	now := w.opt.now()
 	for _, s := range w.streams {
-		if s.proxy && !s.ended && !s.idle && s.size > s.end {
+		if s.proxy && !s.ended && !s.idle && s.behindOn(now) {
 			w.attr.SetCatchingUp(true)
 			return
 		}
 	}
 	w.attr.SetCatchingUp(false)
+}
+
+// backlogLag is how long before it came a container log's line must have
+// been written for its stream to be taken for one catching up: well past
+// the kubelet's delivery and the nodes' clock skew (a second or so), well
+// short of the minutes a restart leaves to read.
+const backlogLag = 10 * time.Second
+
+// backlogStall is how long a lagging container log may send nothing and
+// still be taken for one catching up: a stream delivering its past sends
+// without pause, and one that stopped (a broken connection, a kubelet
+// gone) must not hold every event until MaxPending.
+const backlogStall = 2 * time.Second
+
+// behindOn reports whether s, not idle, is still being read up to lines
+// already written: a file read to less than its size (its announcement
+// gives the size before its data comes; an idle file's size may end in a
+// line still being written), or a container's log, whose size the API
+// does not say, whose last lines came long after their kubelet stamps and
+// which is still sending them.
+func (s *stream) behindOn(now time.Time) bool {
+	return s.size > s.end || s.lagged && now.Sub(s.lastBatch) < backlogStall
 }
 
 // namedProxy says whether the user named src a proxy's log: in Kubernetes

@@ -47,6 +47,10 @@ type Batch struct {
 	// next data will start in an Idle or Ended batch. It is opaque outside
 	// the source that made it; files leave it empty.
 	Cursor string
+	// Written is when the source's own clock says Data's last line was
+	// written: a container log's kubelet stamp. Zero where it does not say
+	// (files, whose Size tells what is left to read instead).
+	Written time.Time
 	// Size is the file's size as last seen, at least the end of Data (0:
 	// unknown), for a checkpoint's Position.Size; an announcement's is the
 	// size at the file's opening.

@@ -371,7 +371,7 @@ func (st *stream) handOn(ctx context.Context, line []byte, skip *skipper, prev *
 	}
 	b := source.Batch{
 		Key: st.inst.key(), Path: st.inst.path, ID: st.id,
-		Data: line, Offset: st.off, Cursor: st.pos.lineStart(at).String(),
+		Data: line, Offset: st.off, Cursor: st.pos.lineStart(at).String(), Written: at,
 	}
 	if !st.src.send(ctx, b) {
 		return ctx.Err()

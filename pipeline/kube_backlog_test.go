@@ -1,0 +1,172 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graceguard/graceguard/prom"
+
+	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/attribute"
+	"github.com/graceguard/graceguard/internal/loggen"
+	"github.com/graceguard/graceguard/internal/testsync"
+	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
+)
+
+// A watcher catching up on containers' logs through the Kubernetes API
+// reads an ingress controller's log, many times OpenUnison's, at the same
+// pace over its own connection: OpenUnison's streams reach their end while
+// the proxy's is still minutes of log time behind. The API says no size,
+// but each line's kubelet stamp tells a stream delivering its past; while
+// the proxy's does, the wall-time cap must not release OpenUnison's token
+// events unjoined (it did: the alerts were lost or named the proxy).
+func TestWatchCatchingUpOnAContainersProxyLogAgreesWithScan(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	names := []string{"openunison-0", "openunison-1", "ingress-nginx"}
+	var paths []string
+	var bufs []*bytes.Buffer
+	for range names {
+		bufs = append(bufs, new(bytes.Buffer))
+	}
+	truth, px, err := loggen.WritePaired([]io.Writer{bufs[0], bufs[1]},
+		loggen.Config{Size: 512 << 10, Seed: 7, Users: 100, TokenShare: 0.2, ReplayShare: 0.1},
+		loggen.Proxy{Format: loggen.ProxyNginx, Writers: []io.Writer{bufs[2]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range names {
+		p := filepath.Join(dir, name+".log")
+		if err := os.WriteFile(p, bufs[i].Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	want := scanFiles(t, paths)
+	if len(want) < 20 {
+		t.Fatalf("scan alerted %d times: the backlog tests little", len(want))
+	}
+
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	opt := WatchOptions{Rules: rules.Builtin(), Metrics: NewMetrics(prom.NewRegistry(), nil),
+		// The cap as a slow connection meets it: past at once.
+		Attribution: attribute.Options{MaxWait: time.Millisecond, Expect: true},
+		Deliver: func(_ context.Context, g []alert.Alert) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range g {
+				got = append(got, alertKey(a))
+			}
+			return nil
+		}}
+	w, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch, 64)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- w.Run(ctx, batches) }()
+
+	// The streams' lines interleaved by bytes, as connections of equal
+	// bandwidth deliver them: the proxy's log is most of them.
+	written := time.Now().Add(-time.Hour)
+	lines := make([][][]byte, len(names))
+	offs := make([]int64, len(names))
+	for i := range names {
+		lines[i] = bytes.SplitAfter(bufs[i].Bytes(), []byte("\n"))
+	}
+	sent := make([]int64, len(names))
+	for {
+		next := -1
+		for i := range names {
+			if len(lines[i]) > 0 && len(lines[i][0]) > 0 && (next < 0 || sent[i] < sent[next]) {
+				next = i
+			}
+		}
+		if next < 0 {
+			break
+		}
+		line := lines[next][0]
+		lines[next] = lines[next][1:]
+		path := "openunison/" + names[next] + "/c"
+		batches <- source.Batch{Key: "kube:" + path + "#1", Path: path, Data: line, Offset: offs[next],
+			Cursor: fmt.Sprint("c", offs[next]), Written: written}
+		offs[next] += int64(len(line))
+		sent[next] += int64(len(line))
+	}
+	for i, name := range names {
+		path := "openunison/" + name + "/c"
+		batches <- source.Batch{Key: "kube:" + path + "#1", Path: path, Offset: offs[i], Cursor: fmt.Sprint("c", offs[i]), Idle: true}
+	}
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, want := opt.Metrics.Records.Value(), float64(truth.Records+px.Lines); n != want {
+		t.Errorf("read %v records, want %v", n, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(got)
+	if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+		t.Fatalf("watch differs from scan: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
+			len(missing), len(want), len(extra), missing, extra)
+	}
+}
+
+// A container's proxy log taken for one catching up (its lines came long
+// after their kubelet stamps) that stops sending, neither idle nor ended
+// (a connection hung, a kubelet gone), no longer suspends the wall-time
+// cap once it has sent nothing for backlogStall: the token events it held
+// go on unjoined, not kept until MaxPending.
+func TestWatchLaggingContainersProxyLogThatStopsHoldsNothing(t *testing.T) {
+	t.Parallel()
+	clock := &stepClock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	m := NewMetrics(prom.NewRegistry(), nil)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Metrics: m, now: clock.now,
+		Attribution: attribute.Options{MaxWait: 100 * time.Millisecond, Expect: true},
+		Deliver:     func(context.Context, []alert.Alert) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan source.Batch, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, batches) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	batch := func(path, data string, written time.Time) source.Batch {
+		return source.Batch{Key: "kube:" + path + "#1", Path: path, Data: []byte(data), Cursor: "c", Written: written}
+	}
+	// An hour behind: the proxy's stream is reading its past.
+	batches <- batch("ingress-nginx/controller/c", nginxLine("10:00:00", "203.0.113.9"), clock.now().Add(-time.Hour))
+	batches <- batch("openunison/ou/c", refreshLine("10:00:30,100", "10.1.67.12", "fa")+refreshLine("10:00:33,000", "10.1.67.12", "fb"), time.Time{})
+	testsync.WaitFor(t, "the refresh waiting for the proxy's record", func() bool {
+		return m.AttrWaiting.WithLabelValues("events").Value() >= 1
+	})
+	clock.add(time.Second) // past MaxWait, while the proxy's stream may still be sending
+	clock.add(backlogStall)
+	testsync.WaitFor(t, "the refresh gone on once the proxy's stream stopped", func() bool {
+		return m.AttrWaiting.WithLabelValues("events").Value() == 0
+	})
+	// Its peer, no proxy known, is taken for its client.
+	if n := m.Attribution.WithLabelValues("direct").Value(); n != 1 {
+		t.Errorf("%v token events went on as direct, want the refresh", n)
+	}
+}

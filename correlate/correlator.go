@@ -59,9 +59,10 @@ type Correlator struct {
 	pending    pendingQueue    // token_ok lines waiting, in log order
 	reuses     []reuseMark     // recent grace reuses, for a twin logged in the other order
 	stats      CorrelatorStats
-	attributed parser.Event // a refused refresh judged as its users', see takeoverContext
-	chains     chains       // moved chains and refusals waiting for their AzFail, see takeover.go
-	places     placePairs   // the pairs of places users refresh from, see places.go
+	attributed parser.Event    // a refused refresh judged as its users', see takeoverContext
+	parked     []parkedRefusal // refused refreshes a scan judges once the lines before them are (parked.go)
+	chains     chains          // moved chains and refusals waiting for their AzFail, see takeover.go
+	places     placePairs      // the pairs of places users refresh from, see places.go
 }
 
 // CorrelatorStats counts what the Correlator decided.
@@ -75,6 +76,7 @@ type CorrelatorStats struct {
 	MovesEvicted                    int64 // moved chains forgotten past maxMoves
 	PlaceUsersEvicted               int64 // users whose place pairs were forgotten past maxPlaceUsers
 	PlacePairsEvicted               int64 // a user's least recently travelled pair, forgotten past maxPairsPerUser
+	RefusalsJudgedEarly             int64 // parked refusals judged before the lines before them, past maxParked
 }
 
 type reuseMark struct {
@@ -176,7 +178,7 @@ func (c *Correlator) Flush(ctx context.Context, judge Judge) error {
 			return err
 		}
 	}
-	return nil
+	return c.landParked(ctx, true)
 }
 
 // Tick judges the token_ok lines that have waited longer than the pair
@@ -277,13 +279,13 @@ func (c *Correlator) expire(ctx context.Context, now time.Time, judge Judge) err
 			}
 		}
 		if within(e.Time, clock, c.pairWindow) {
-			return nil
+			break
 		}
 		if err := c.commitAt(ctx, i, judge); err != nil {
 			return err
 		}
 	}
-	return nil
+	return c.landParked(ctx, false)
 }
 
 // commitAt takes the waiting line at i off the queue and judges it as a
@@ -455,12 +457,16 @@ func (c *Correlator) judgeAnonymous(ctx context.Context, ev *parser.Event, batch
 		if s, ok := c.store.(movesStarter); ok && batching {
 			return c.holdRefusal(ctx, s, ev, judge)
 		}
-		if batching {
-			// The moves a refusal is matched against are learned by the
-			// refreshes before it: apply those first.
-			if err := c.Drain(ctx); err != nil {
-				return err
+		if !batching {
+			if c.parks(ev) {
+				return c.park(ctx, ev, judge)
 			}
+			return c.judgeRefusal(ctx, ev, judge)
+		}
+		// The moves a refusal is matched against are learned by the
+		// refreshes before it: apply those first.
+		if err := c.Drain(ctx); err != nil {
+			return err
 		}
 		t, err := c.takeoverOf(ctx, ev)
 		if err != nil {

@@ -80,6 +80,15 @@ func TestTakeoverAttribution(t *testing.T) {
 			ev(parser.KindTokenOK, 30*time.Second, "192.0.2.66", user(a)),
 			refusal(time.Minute, "w9"), azFail(time.Minute+time.Millisecond, "198.51.100.23", "w9"),
 		}, []string{a}, "192.0.2.66"},
+		// The move is logged by one replica 1.2 s before the other replica
+		// logs the refusal: within the pair window, the move still waits
+		// for a twin when the refusal comes. A scan (no SourceClock) judged
+		// the refusal at once, against no move.
+		{"taken a moment before, on another replica", []parser.Event{
+			ev(parser.KindTokenOK, 0, "198.51.100.23", user(a), source("ou-1")),
+			ev(parser.KindTokenOK, 51*time.Second, "192.0.2.66", user(a), source("ou-0")),
+			refusal(52200*time.Millisecond, "w9"), azFail(52200*time.Millisecond, "198.51.100.23", "w9"),
+		}, []string{a}, "192.0.2.66"},
 		{"race outside grace, one client", []parser.Event{
 			ev(parser.KindTokenOK, 0, "198.51.100.23", user(a)),
 			ev(parser.KindTokenOK, time.Minute, "198.51.100.23", user(a)),
@@ -475,5 +484,42 @@ func refreshDirect(t *testing.T, c *Correlator, at time.Duration, ip string, opt
 	}
 	if err := c.Flush(context.Background(), judge); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A scan parks refused refreshes behind another replica's waiting refresh
+// at most maxParked at a time: past it the oldest is judged at once
+// (counted), and every one is judged by the end.
+func TestParkedRefusalsAtTheirCap(t *testing.T) {
+	t.Parallel()
+	c := NewCorrelator(NewMemory(Limits{}), 0)
+	judged := 0
+	judge := func(_ context.Context, ctx *Context) error {
+		if ctx.Event.Kind == parser.KindTokenFail {
+			judged++
+		}
+		return nil
+	}
+	observe := func(e parser.Event) {
+		t.Helper()
+		if err := c.Observe(context.Background(), &e, judge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	observe(ev(parser.KindTokenOK, 0, "192.0.2.66", user("uid=a,o=T"), source("ou-0")))
+	for i := range maxParked + 1 {
+		at := time.Duration(i+1) * time.Microsecond
+		th := fmt.Sprint("w", i)
+		observe(refusal(at, th))
+		observe(azFail(at, "198.51.100.23", th))
+	}
+	if judged != 1 || c.Stats().RefusalsJudgedEarly != 1 {
+		t.Errorf("%d refusals judged while the refresh waits, %d counted early; want 1 and 1", judged, c.Stats().RefusalsJudgedEarly)
+	}
+	if err := c.Flush(context.Background(), judge); err != nil {
+		t.Fatal(err)
+	}
+	if judged != maxParked+1 {
+		t.Errorf("%d of %d refusals judged by the end", judged, maxParked+1)
 	}
 }

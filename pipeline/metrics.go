@@ -35,7 +35,7 @@ type Metrics struct {
 	// What the detector forgot to stay within its caps (see detectorMetrics):
 	// the rules' throttle keys, and the correlator's indexes by what.
 	RuleThrottleEvicted *prom.Counter
-	CorrEvicted         *prom.CounterVec // by what: pending, refusals, chain_users, moves, place_users, place_pairs
+	CorrEvicted         *prom.CounterVec // by what: pending, refusals, chain_users, moves, place_users, place_pairs, parked_refusals
 }
 
 // NewMetrics registers the pipeline's metrics with reg, and the store's
@@ -65,7 +65,7 @@ func NewMetrics(reg *prom.Registry, store StoreStats) *Metrics {
 		RuleThrottleEvicted: prom.NewCounter(prom.Opts{Name: "graceguard_rule_throttle_evicted_total",
 			Help: "Keys the rules' throttles forgot to stay within their cap (10,000 per rule): expired windows first, then the oldest."}),
 		CorrEvicted: prom.NewCounterVec(prom.Opts{Name: "graceguard_correlation_evicted_total",
-			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users, place_pairs."}, []string{"what"}),
+			Help: "Entries correlation's indexes dropped to stay within bounds, by what: pending (refreshes learned before their twin could come), refusals, chain_users, moves, place_users, place_pairs, parked_refusals."}, []string{"what"}),
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Cut, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
@@ -235,6 +235,7 @@ func (w *Watcher) detectorMetrics(m *Metrics) {
 		{"moves", cs.MovesEvicted, was.corr.MovesEvicted},
 		{"place_users", cs.PlaceUsersEvicted, was.corr.PlaceUsersEvicted},
 		{"place_pairs", cs.PlacePairsEvicted, was.corr.PlacePairsEvicted},
+		{"parked_refusals", cs.RefusalsJudgedEarly, was.corr.RefusalsJudgedEarly},
 	} {
 		if c.now > c.was {
 			m.CorrEvicted.WithLabelValues(c.what).Add(float64(c.now - c.was))

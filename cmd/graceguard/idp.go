@@ -23,7 +23,7 @@ import (
 	"github.com/graceguard/graceguard/internal/redact"
 )
 
-func newIdpCmd(io streams) *cobra.Command {
+func newIdpCmd(io streams, serve func(context.Context, *idpServeOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "idp",
 		Short: "The bundled OpenUnison-like IdP (a test harness, not for production)",
@@ -31,7 +31,7 @@ func newIdpCmd(io streams) *cobra.Command {
 detection cares: rotating one-time refresh tokens, a grace period, and OpenUnison's
 log lines byte for byte. It is a test harness for graceguard, not for production.`,
 	}
-	cmd.AddCommand(newIdpServeCmd(io, nil), newIdpLoginCmd(io, nil))
+	cmd.AddCommand(newIdpServeCmd(io, serve), newIdpLoginCmd(io, nil))
 	return cmd
 }
 

@@ -23,6 +23,8 @@ type runners struct {
 	watch    func(context.Context, *watchOptions) error
 	timeline func(context.Context, *timelineOptions) error
 	demo     func(context.Context, *demoOptions) error
+	simulate func(context.Context, *simulateOptions) error
+	idpServe func(context.Context, *idpServeOptions) error
 }
 
 func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
@@ -60,8 +62,8 @@ the grace period (another address, network or continent), and alerts on it.`,
 		return applySettings(cmd, file, origins)
 	}
 	root.AddCommand(
-		newIdpCmd(io),
-		newSimulateCmd(io, nil),
+		newIdpCmd(io, run.idpServe),
+		newSimulateCmd(io, run.simulate),
 		newDemoCmd(io, run.demo),
 		newScanCmd(io, run.scan),
 		newTimelineCmd(io, run.timeline),

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -426,15 +428,19 @@ func setFlag(f *pflag.Flag, v string) error {
 		return nil
 	}
 	if err := f.Value.Set(v); err != nil {
-		return valueError(f, v, err)
+		if words := valueError(f, v, err); words != nil {
+			return words
+		}
+		return err
 	}
 	f.Changed = true
 	return checkRange(f)
 }
 
 // valueError says what a flag wants in words instead of the parser's
-// (`strconv.ParseBool: parsing "maybe"`, `time: missing unit`). Values of
-// string flags are never echoed: they may be secrets.
+// (`strconv.ParseBool: parsing "maybe"`, `time: missing unit`), or nil
+// when the flag's own error is all there is to say. Values of string flags
+// are never echoed: they may be secrets.
 func valueError(f *pflag.Flag, v string, err error) error {
 	switch f.Value.Type() {
 	case "bool":
@@ -444,9 +450,12 @@ func valueError(f *pflag.Flag, v string, err error) error {
 	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
 		return fmt.Errorf("want a whole number, not %q", v)
 	case "float32", "float64":
+		if errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("want a finite number, not %q", v)
+		}
 		return fmt.Errorf("want a number, not %q", v)
 	}
-	return err
+	return nil
 }
 
 // positiveDurations are intervals that cannot be zero: a zero poll would
@@ -455,8 +464,8 @@ func valueError(f *pflag.Flag, v string, err error) error {
 // word.
 var positiveDurations = map[string]bool{"poll": true, "checkpoint-every": true, "settle": true, "revoke-wait": true}
 
-// checkRange refuses values no setting can mean: negative durations and
-// counts, and zero for the intervals above.
+// checkRange refuses values no setting can mean: negative durations,
+// counts and numbers, NaN and infinities, and zero for the intervals above.
 func checkRange(f *pflag.Flag) error {
 	switch f.Value.Type() {
 	case "duration":
@@ -472,6 +481,20 @@ func checkRange(f *pflag.Flag) error {
 		}
 	case "int", "int64":
 		if strings.HasPrefix(f.Value.String(), "-") {
+			return fmt.Errorf("must not be negative, not %s", f.Value)
+		}
+	case "float32", "float64":
+		// strconv takes "NaN" and "Inf" in any case as numbers; every
+		// float setting is a rate or a share, which neither can be (a NaN
+		// compares false to every bound, so later checks let it through).
+		x, err := strconv.ParseFloat(f.Value.String(), 64)
+		if err != nil {
+			return nil
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("want a finite number, not %s", f.Value)
+		}
+		if x < 0 {
 			return fmt.Errorf("must not be negative, not %s", f.Value)
 		}
 	}

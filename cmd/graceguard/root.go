@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // streams are the standard streams a command talks to; tests pass buffers.
@@ -124,8 +126,18 @@ func orList(words []string) string {
 }
 
 // flagUsageError makes flag parsing problems usage errors (exit 2), not
-// runtime failures.
-func flagUsageError(_ *cobra.Command, err error) error { return usageError{err} }
+// runtime failures. A value the flag's type refuses is said in the words
+// the environment and config file get ("--every: want a duration …"), not
+// pflag's, which quote the parser ("time: invalid duration").
+func flagUsageError(_ *cobra.Command, err error) error {
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) {
+		if words := valueError(bad.GetFlag(), bad.GetValue(), bad.Unwrap()); words != nil {
+			return usageErrorf("--%s: %w", bad.GetFlag().Name, words)
+		}
+	}
+	return usageError{err}
+}
 
 // blameOrigins has every command's usage errors about a flag's value name
 // where the value was set (settingOrigins.blame).

@@ -29,6 +29,12 @@ func TestSettingsRefusedClearly(t *testing.T) {
 			want: []string{"GRACEGUARD_SETTLE: want a duration with its unit, such as 500ms, 2s or 5m, not \"5\""}},
 		{name: "env negative", env: map[string]string{"GRACEGUARD_POLL": "-1s"}, args: []string{"watch", log},
 			want: []string{"GRACEGUARD_POLL: must be above zero, not -1s"}},
+		// A float setting is a rate or a share: NaN, an infinity or a
+		// negative one is refused where it was written, before running.
+		{name: "env NaN", env: map[string]string{"GRACEGUARD_RATE": "NaN"}, args: []string{"simulate"},
+			want: []string{"GRACEGUARD_RATE: want a finite number, not NaN"}},
+		{name: "config negative share", config: "race: -0.1\n", args: []string{"simulate"},
+			want: []string{":1:7: race: must not be negative, not -0.1"}},
 		{name: "config bool", config: "format: json\nquiet: maybe\n", args: []string{"scan", log},
 			want: []string{":2:8: quiet: want true or false, not \"maybe\""}},
 		{name: "config duration without unit", config: "settle: 5\n", args: []string{"watch", log},

@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,7 +139,8 @@ func rateOf(n int64, d time.Duration) string {
 	switch {
 	case mbs >= 10:
 		return " (" + commas(int64(mbs)) + " MB/s)"
-	case mbs >= 1:
+	case mbs >= 1 || fmt.Sprintf("%.0f", mbs*1e3) == "1000":
+		// Just under 1 MB/s rounds to "1000 kB/s": said as 1.0 MB/s.
 		return fmt.Sprintf(" (%.1f MB/s)", mbs)
 	case mbs >= 0.01:
 		return fmt.Sprintf(" (%.0f kB/s)", mbs*1e3)
@@ -168,16 +170,28 @@ func plural(n int, one, many string) string {
 func commas(n int64) string { return alert.GroupThousands(n) }
 
 func humanBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	if n < 1e3 {
+		return fmt.Sprintf("%d B", n)
 	}
-	return fmt.Sprintf("%d B", n)
+	// Each unit is tried as printed, so a size that rounds up to 1000 of
+	// one unit (999,999 bytes, "1000.0 kB") is said in the next ("1.0 MB").
+	// EB is the last: an int64 holds 9.2 of them.
+	var s string
+	for _, u := range byteUnits {
+		num := strconv.FormatFloat(float64(n)/u.size, 'f', u.decimals, 64)
+		s = num + " " + u.name
+		if x, _ := strconv.ParseFloat(num, 64); x < 1e3 {
+			break
+		}
+	}
+	return s
 }
+
+var byteUnits = []struct {
+	name     string
+	size     float64
+	decimals int
+}{{"kB", 1e3, 1}, {"MB", 1e6, 1}, {"GB", 1e9, 2}, {"TB", 1e12, 2}, {"PB", 1e15, 2}, {"EB", 1e18, 2}}
 
 // progressMinBytes is the input size from which a progress bar is worth drawing.
 const progressMinBytes = 64 << 20

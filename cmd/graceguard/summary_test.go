@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -149,6 +150,73 @@ func TestSummaryExplainsFramingErrors(t *testing.T) {
 	for _, want := range []string{"framing errors 27", "note: 27 lines were not in the format of the file it was in", "was not judged"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("summary:\n%s\nwant %q", buf.String(), want)
+		}
+	}
+}
+
+// A size is said in the largest unit it rounds to at least one of:
+// 999,999 bytes rounded to one decimal in kB made "1000.0 kB" (and so on
+// at every unit, GB last, so a petabyte read "1000000.00 GB"), where a
+// person reads "1.0 MB". Each boundary, the bytes either side of it, and
+// the last value that still rounds below it.
+func TestHumanBytesAtEveryUnitBoundary(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"},
+		{999, "999 B"},
+		{1_000, "1.0 kB"},
+		{1_001, "1.0 kB"},
+		{1_049, "1.0 kB"},
+		{1_050, "1.1 kB"},
+		{999_949, "999.9 kB"},
+		{999_950, "1.0 MB"},
+		{999_999, "1.0 MB"},
+		{1_000_000, "1.0 MB"},
+		{1_000_001, "1.0 MB"},
+		{999_949_999, "999.9 MB"},
+		{999_950_000, "1.00 GB"},
+		{999_999_999, "1.00 GB"},
+		{1_000_000_000, "1.00 GB"},
+		{1_000_000_001, "1.00 GB"},
+		{999_994_999_999, "999.99 GB"},
+		{999_995_000_000, "1.00 TB"},
+		{999_999_999_999, "1.00 TB"},
+		{1_000_000_000_000, "1.00 TB"},
+		{1_000_000_000_001, "1.00 TB"},
+		{999_994_999_999_999, "999.99 TB"},
+		{999_999_999_999_999, "1.00 PB"},
+		{1_000_000_000_000_000, "1.00 PB"},
+		{1_000_000_000_000_001, "1.00 PB"},
+		{999_999_999_999_999_999, "1.00 EB"},
+		{1_000_000_000_000_000_000, "1.00 EB"},
+		{1_000_000_000_000_000_001, "1.00 EB"},
+		{math.MaxInt64, "9.22 EB"},
+	} {
+		if got := humanBytes(tt.n); got != tt.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
+
+// The rate, likewise: just under 1 MB/s read "1000 kB/s".
+func TestSummaryRateAtTheUnitBoundary(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		bytes   int64
+		elapsed time.Duration
+		want    string
+	}{
+		{999_499_999, 1000 * time.Second, " (999 kB/s)"},
+		{999_500_000, 1000 * time.Second, " (1.0 MB/s)"},
+		{999_999_999, 1000 * time.Second, " (1.0 MB/s)"},
+		{1_000_000_000, 1000 * time.Second, " (1.0 MB/s)"},
+		{1_000_000_001, 1000 * time.Second, " (1.0 MB/s)"},
+	} {
+		if got := rateOf(tt.bytes, tt.elapsed); got != tt.want {
+			t.Errorf("rateOf(%d, %s) = %q, want %q", tt.bytes, tt.elapsed, got, tt.want)
 		}
 	}
 }

@@ -101,11 +101,7 @@ func requireSubcommand(c *cobra.Command) {
 	c.SuggestionsMinimumDistance = 2
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			hint := ""
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				hint = " (did you mean " + orList(s) + "?)"
-			}
-			return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), hint)
+			return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), didYouMean(cmd.SuggestionsFor(args[0])))
 		}
 		var names []string
 		for _, sub := range cmd.Commands() {
@@ -115,6 +111,31 @@ func requireSubcommand(c *cobra.Command) {
 		}
 		return usageErrorf("%s needs a subcommand: %s", cmd.CommandPath(), orList(names))
 	}
+}
+
+// didYouMean is the hint an unknown command's error ends with: " (did you
+// mean scan?)", or "" with no command to suggest.
+func didYouMean(commands []string) string {
+	if len(commands) == 0 {
+		return ""
+	}
+	return " (did you mean " + orList(commands) + "?)"
+}
+
+// cobraSuggestions starts the lines cobra appends to its error for an
+// unknown command of the root, one suggested command on each after it.
+const cobraSuggestions = "\n\nDid you mean this?\n"
+
+// inlineSuggestions puts the commands cobra suggests for a mistyped command
+// on its error's line, as the groups' own errors have them: every error is
+// one graceguard: line. cobra makes the root's error itself, before any of
+// graceguard's code runs, so it is reworded here, where it is printed.
+func inlineSuggestions(msg string) string {
+	head, list, ok := strings.Cut(msg, cobraSuggestions)
+	if !ok || !strings.HasPrefix(head, "unknown command") {
+		return msg
+	}
+	return head + didYouMean(strings.Fields(list))
 }
 
 // orList joins words as a sentence does: "a", "a or b", "a, b or c".

@@ -71,3 +71,32 @@ func TestGroupCommandSuggestsTheSubcommandMeant(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr, exitUsage, want)
 	}
 }
+
+// A mistyped command is one graceguard: line, as every other usage error
+// is, with the command meant on it: the root's was cobra's four lines
+// ("\n\nDid you mean this?\n\tscan\n"), unlike the groups' one.
+func TestUnknownCommandIsOneLine(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scna"}, `graceguard: unknown command "scna" for "graceguard" (did you mean scan?)`},
+		{[]string{"scna", "--poll", "1s", "x.log"}, `graceguard: unknown command "scna" for "graceguard" (did you mean scan?)`},
+		{[]string{"--config", "", "wacth", "x.log"}, `graceguard: unknown command "wacth" for "graceguard" (did you mean watch?)`},
+		{[]string{"tim"}, `graceguard: unknown command "tim" for "graceguard" (did you mean timeline?)`},
+		{[]string{"s"}, `graceguard: unknown command "s" for "graceguard" (did you mean scan or simulate?)`},
+		{[]string{"frobnicate"}, `graceguard: unknown command "frobnicate" for "graceguard"`},
+		{[]string{"idp", "srve"}, `graceguard: unknown command "srve" for "graceguard idp" (did you mean serve?)`},
+		{[]string{"rules", "chek", "x.yaml"}, `graceguard: unknown command "chek" for "graceguard rules" (did you mean check?)`},
+		{[]string{"completion", "bsh"}, `graceguard: unknown command "bsh" for "graceguard completion" (did you mean bash, fish or zsh?)`},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := run(t, nil, tt.args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want+"\n" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}

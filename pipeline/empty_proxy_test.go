@@ -37,10 +37,13 @@ func TestWatchWaitsForAnEmptyProxyLogTheUserNamed(t *testing.T) {
 	for _, c := range []struct {
 		name, head string
 		named      bool
+		glob       string // the file named by a pattern (watch --proxy-logs) instead
 	}{
-		{"a line at start", banner, false},
-		{"empty, named", "", true},
-		{"a line at start, named", banner, true},
+		{"a line at start", banner, false, ""},
+		{"empty, named", "", true, ""},
+		{"a line at start, named", banner, true, ""},
+		{"empty, named by a glob", "", false, "ingress-*.log"},
+		{"empty, named by its path", "", false, "./ingress-nginx.log"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -55,7 +58,11 @@ func TestWatchWaitsForAnEmptyProxyLogTheUserNamed(t *testing.T) {
 					return netip.MustParseAddr("10.1.67.12"), src == px
 				}
 			}
-			h := followAppended(t, []string{ou, px}, WatchOptions{Attribution: attr})
+			opt := WatchOptions{Attribution: attr}
+			if c.glob != "" {
+				opt.ProxyLogs = []string{filepath.Join(dir, c.glob)}
+			}
+			h := followAppended(t, []string{ou, px}, opt)
 			// The refresh, the replay and a line two seconds on, read
 			// before the ingress's records of the two requests.
 			appendFile(t, ou, refreshLine("10:00:00,100", "10.1.67.12", "fa")+reuseLines("10:00:01,500", "10.1.67.12", "fb")+

@@ -21,18 +21,20 @@
 //
 // What a followed file is, OpenUnison's log or a proxy's access log, watch
 // learns from its lines: the first bytes its announcement carries
-// (source.Batch.Head), else its first data. No flag names a file's kind;
-// only in Kubernetes mode does the user say which logs are proxies' (the
-// pods the proxy selector picks, which attribute.Options.PeerOf names),
-// and such a log counts as a proxy's from its first batch, empty or not.
-// A file that is empty when watch starts tells nothing until its first
-// line, and the token events read before that go on without waiting for
-// it: the first requests through a controller that had logged nothing
-// yet are judged on the controller's address, and a replay among them
-// can go unseen. Watch does not guess an empty file to be a proxy's: the
-// files a watch of OpenUnison's logs alone follows are empty at times (a
-// replica just started, a log just created), and its token events would
-// then wait, as for a quiet proxy's log, for records no proxy writes.
+// (source.Batch.Head), else its first data, unless the user named it a
+// proxy's: in Kubernetes mode the pods the proxy selector picks (which
+// attribute.Options.PeerOf names), with files the paths WatchOptions.
+// ProxyLogs matches (watch --proxy-logs). A log so named counts as a
+// proxy's from its first batch, empty or not, and token events wait for
+// the proxies' records from the start. An unnamed file that is empty when
+// watch starts tells nothing until its first line, and the token events
+// read before that go on without waiting for it: the first requests
+// through a controller that had logged nothing yet are judged on the
+// controller's address, and a replay among them can go unseen. Watch does
+// not guess an empty file to be a proxy's: the files a watch of
+// OpenUnison's logs alone follows are empty at times (a replica just
+// started, a log just created), and its token events would then wait, as
+// for a quiet proxy's log, for records no proxy writes.
 package pipeline
 
 import (

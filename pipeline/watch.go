@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,11 @@ type WatchOptions struct {
 	// OpenUnison pod whose log a source is (its pod IP, in Kubernetes
 	// mode), so attribution need not learn it from the traffic.
 	UpstreamOf func(source string) (netip.Addr, bool)
+	// ProxyLogs are the paths and globs of the followed files the user
+	// named proxies' access logs (watch --proxy-logs): each is one from its
+	// first batch, empty or not, and token events wait for the proxies'
+	// records from the start (see the package comment).
+	ProxyLogs []string
 	// Respond, when set, acts on a fresh group first (watch --revoke) and
 	// returns it carrying the outcome, which every sink then shows.
 	Respond func(context.Context, []alert.Alert) []alert.Alert
@@ -236,6 +242,9 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	}
 	if opt.Attribution.MaxWait <= 0 {
 		opt.Attribution.MaxWait = opt.Settle + max(opt.Attribution.Window, 2*time.Second)
+	}
+	if len(opt.ProxyLogs) > 0 {
+		opt.Attribution.Expect = true
 	}
 	w.attr = attribute.New(opt.Attribution)
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
@@ -681,12 +690,27 @@ func (s *stream) behindOn(now time.Time) bool {
 // knows (once the pod has one: an unnamed stream is asked again at its
 // next batch).
 func (w *Watcher) namedProxy(src string) bool {
+	if namedBy(w.opt.ProxyLogs, src) {
+		return true
+	}
 	peerOf := w.opt.Attribution.PeerOf
 	if peerOf == nil {
 		return false
 	}
 	_, ok := peerOf(src)
 	return ok
+}
+
+// namedBy reports whether path is one of patterns (paths or globs, as the
+// follower reads them) names.
+func namedBy(patterns []string, path string) bool {
+	path = filepath.Clean(path)
+	for _, p := range patterns {
+		if ok, _ := filepath.Match(filepath.Clean(p), path); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ended closes a stream whose source is gone; its queued events still merge

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/graceguard/graceguard/source"
@@ -39,7 +40,27 @@ func (o *watchOptions) checkInputs() (kube.Options, error) {
 			return kube.Options{}, usageError{err}
 		}
 	}
+	for _, p := range o.proxyLogs {
+		if p == "-" || p == "" {
+			return kube.Options{}, usageErrorf("--proxy-logs %q: want a PATH or GLOB of proxies' log files (stdin is OpenUnison's)", p)
+		}
+		if err := source.CheckPattern(p); err != nil {
+			return kube.Options{}, usageErrorf("--proxy-logs: %w", err)
+		}
+	}
 	return opt, o.kube.resolveProxies(opt)
+}
+
+// followed is what the file follower reads: the patterns, and the proxy
+// logs named with --proxy-logs that they do not already hold.
+func (o *watchOptions) followed() []string {
+	out := slices.Clone(o.patterns)
+	for _, p := range o.proxyLogs {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // sources makes the file follower for the patterns and the Kubernetes
@@ -48,9 +69,9 @@ func (o *watchOptions) checkInputs() (kube.Options, error) {
 func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position, out chan<- source.Batch, logger *slog.Logger) (*watchSources, error) {
 	files, logs := splitPositions(positions)
 	s := &watchSources{}
-	if len(o.patterns) > 0 {
+	if patterns := o.followed(); len(patterns) > 0 {
 		f := source.New(source.Options{
-			Patterns: o.patterns, FromEnd: o.from == "end", Poll: o.poll, PollOnly: !o.inotify, Positions: files, Stdin: o.io.in, Logger: logger,
+			Patterns: patterns, FromEnd: o.from == "end", Poll: o.poll, PollOnly: !o.inotify, Positions: files, Stdin: o.io.in, Logger: logger,
 		}, out)
 		s.files = f
 		s.runs = append(s.runs, f.Run)

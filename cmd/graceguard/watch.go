@@ -39,6 +39,7 @@ type watchOptions struct {
 	stateDir        string
 	settle          time.Duration
 	proxies         proxyFlags
+	proxyLogs       []string // --proxy-logs: followed beside patterns, proxies' logs from their first line
 	poll            time.Duration
 	inotify         bool
 	checkpointEvery time.Duration
@@ -107,6 +108,7 @@ is logged and the old rules and sinks are kept. Alerts queued for a sink move
 to its new settings. SIGTERM or Ctrl-C stops reading, judges what waits, checkpoints and
 exits 0.`,
 		Example: `  graceguard watch '/var/log/openunison/*.log'
+  graceguard watch --proxy-logs '/var/log/ingress-nginx/*.log' '/var/log/openunison/*.log'
   graceguard watch --listen 127.0.0.1:9090 --format json '/var/log/pods/openunison_openunison-orchestra-*/openunison-orchestra/*.log'
   GRACEGUARD_REDIS_PASSWORD=… graceguard watch --state redis://graceguard-redis:6379/0 /var/log/openunison/pod-a.log
   kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -
@@ -136,6 +138,7 @@ exits 0.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.geo.addFlags(f)
 	o.proxies.addFlags(f)
+	f.StringArrayVar(&o.proxyLogs, "proxy-logs", nil, "`GLOB` of proxies' access logs to follow beside OpenUnison's: each is a proxy's log from its first line, empty or not, and token requests wait for the proxies' records from the start (repeatable)")
 	o.sinks.addFlags(f)
 	o.state.addFlags(f)
 	o.kube.addFlags(f)
@@ -241,7 +244,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		Respond:  respondTo(responder),
 		StateDir: o.stateDir, CheckpointEvery: o.checkpointEvery, Metrics: pipeline.NewMetrics(reg, state.stats),
 		Logger: logger, Store: state.store, Shared: state.shared, Claims: state.claims, Geo: geoLookup(geoDB), Idle: releaseWhenIdle,
-		Attribution: attribution,
+		Attribution: attribution, ProxyLogs: o.proxyLogs,
 		// The pods' IPs are the proxies' upstreams; the sources are made
 		// after the watcher (they start at its checkpoint's positions)
 		// and before it runs.
@@ -283,7 +286,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	// The sources stop on ctx (SIGTERM); the watcher then drains what was
 	// read, judges what waits and checkpoints.
 	go srcs.run(ctx, batches, logger)
-	logger.Info("watching", "patterns", o.patterns, "kube", o.kube.describe(), "state_dir", o.stateDir, "rules", len(set.Enabled()))
+	logger.Info("watching", "patterns", o.patterns, "proxy_logs", o.proxyLogs, "kube", o.kube.describe(), "state_dir", o.stateDir, "rules", len(set.Enabled()))
 	logger.Info("alerts go to", "stdout", o.format+", at least "+o.minSeverity, "sinks", destinations(dispatcher))
 	err = watcher.Run(context.WithoutCancel(ctx), batches)
 	st := watcher.Stats()

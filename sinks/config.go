@@ -38,7 +38,9 @@ type Config struct {
 
 	// Origin names where the entry came from in errors:
 	// "graceguard.yaml:12:5: sinks[1]", or the flag. RulesOrigin names its
-	// rules: list ("graceguard.yaml:15:12: sinks[1].rules").
+	// rules: list ("graceguard.yaml:15:12: sinks[1].rules"). An entry an
+	// alias (- *base) or a merge (<<: *base) makes is where it is used,
+	// not where the anchor is: that is the line to fix.
 	Origin      string
 	RulesOrigin string
 }
@@ -111,7 +113,8 @@ func parseConfig(file string, data []byte) ([]Config, error) {
 }
 
 // DecodeConfig reads the value of a sinks: key: a list of sink mappings.
-// Every problem is reported, each with its file, line and column.
+// Every problem is reported, each with its file, line and column. An
+// entry may be an alias of another (- *base) or merge one (<<: *base).
 func DecodeConfig(file string, node *yaml.Node) ([]Config, error) {
 	d := &decoder{file: file}
 	node = resolve(node)
@@ -124,20 +127,20 @@ func DecodeConfig(file string, node *yaml.Node) ([]Config, error) {
 	}
 	var (
 		cfgs  []Config
-		nodes []*yaml.Node
+		uses  []*yaml.Node // each entry as written: an alias is its *name, not the anchor
 		paths []string
 	)
 	for i, n := range node.Content {
 		path := fmt.Sprintf("sinks[%d]", i)
-		if c, ok := d.entry(resolve(n), path); ok {
-			cfgs, nodes, paths = append(cfgs, c), append(nodes, resolve(n)), append(paths, path)
+		if c, ok := d.entry(resolve(n), n, path); ok {
+			cfgs, uses, paths = append(cfgs, c), append(uses, n), append(paths, path)
 		}
 	}
 	defaultNames(cfgs)
 	names := map[string]int{}
 	for i := range cfgs {
 		if j, dup := names[cfgs[i].Name]; dup {
-			d.errf(nodes[i], paths[i], "%s is also the name of %s; give one a name", cfgs[i].Name, paths[j])
+			d.errf(uses[i], paths[i], "%s is also the name of %s; give one a name", cfgs[i].Name, paths[j])
 			continue
 		}
 		names[cfgs[i].Name] = i
@@ -237,15 +240,17 @@ func commonKeys(c *Config) map[string]setting {
 	}
 }
 
-// entry reads one sink mapping.
-func (d *decoder) entry(n *yaml.Node, path string) (Config, bool) {
-	c := Config{Origin: fmt.Sprintf("%s:%d:%d: %s", d.file, n.Line, n.Column, path)}
+// entry reads one sink mapping, n; use is the entry as written (n, or an
+// alias of it), where problems with the entry as a whole are reported.
+func (d *decoder) entry(n, use *yaml.Node, path string) (Config, bool) {
+	c := Config{Origin: fmt.Sprintf("%s:%d:%d: %s", d.file, use.Line, use.Column, path)}
 	if n.Kind != yaml.MappingNode {
-		d.errf(n, path, "want a mapping with a type (%s)", strings.Join(typeNames(), ", "))
+		d.errf(use, path, "want a mapping with a type (%s)", strings.Join(typeNames(), ", "))
 		return c, false
 	}
 	before := len(d.problems)
-	in, ok := d.integration(n, path)
+	pairs := d.pairs(n, path)
+	in, ok := d.integration(use, pairs, path)
 	if !ok {
 		return c, false
 	}
@@ -254,42 +259,98 @@ func (d *decoder) entry(n *yaml.Node, path string) (Config, bool) {
 	for k, f := range c.Sink.keys(&c) {
 		fields[k] = f
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := resolve(n.Content[i]), resolve(n.Content[i+1])
-		kpath := path + "." + kn.Value
-		f, known := fields[kn.Value]
+	for _, p := range pairs {
+		kpath := path + "." + p.key.Value
+		f, known := fields[p.key.Value]
 		switch {
-		case kn.Kind != yaml.ScalarNode:
-			d.errf(kn, path, "a key must be a plain name")
-		case seen[kn.Value]:
-			d.errf(kn, kpath, "given twice")
+		case p.key.Kind != yaml.ScalarNode:
+			d.errf(p.key, path, "a key must be a plain name")
 		case !known:
-			d.unknownKey(kn, kpath, c.Type, fields)
+			d.unknownKey(p.key, kpath, c.Type, fields)
 		default:
-			seen[kn.Value] = true
-			f.set(d, vn, kpath)
+			f.set(d, p.value, kpath)
 		}
 	}
 	if len(d.problems) > before {
 		return c, false
 	}
 	for _, p := range c.validate() {
-		d.errf(n, path, "%s", p)
+		d.errf(use, path, "%s", p)
 	}
 	return c, len(d.problems) == before
 }
 
+// pair is one key of a sink entry and its value.
+type pair struct{ key, value *yaml.Node }
+
+// pairs returns the keys of the entry mapping n: its own, then those its
+// merge keys bring (<<: *base, or <<: [*a, *b]) that it has not, the
+// earlier merge first, as YAML's merge key has it. So an entry can copy an
+// anchored one and change its path. A key given twice in one mapping is a
+// problem. Each mapping is read once: aliases can make a mapping merge
+// itself (&a {<<: *a}) or reach one mapping twice, and neither may loop or
+// multiply the work.
+func (d *decoder) pairs(n *yaml.Node, path string) []pair {
+	var out []pair
+	have := map[string]bool{}
+	read := map[*yaml.Node]bool{}
+	var add func(m *yaml.Node)
+	add = func(m *yaml.Node) {
+		if read[m] {
+			return
+		}
+		read[m] = true
+		var merges []*yaml.Node
+		own := map[string]bool{}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			kn, vn := resolve(m.Content[i]), resolve(m.Content[i+1])
+			if kn.Kind != yaml.ScalarNode {
+				out = append(out, pair{kn, vn})
+				continue
+			}
+			switch {
+			case kn.Tag == "!!merge":
+				merges = append(merges, vn)
+			case own[kn.Value]:
+				d.errf(kn, path+"."+kn.Value, "given twice")
+			case have[kn.Value]: // a nearer mapping set it
+				own[kn.Value] = true
+			default:
+				own[kn.Value], have[kn.Value] = true, true
+				out = append(out, pair{kn, vn})
+			}
+		}
+		for _, v := range merges {
+			switch v.Kind {
+			case yaml.MappingNode:
+				add(v)
+			case yaml.SequenceNode:
+				for _, item := range v.Content {
+					if it := resolve(item); it.Kind == yaml.MappingNode {
+						add(it)
+					} else {
+						d.errf(item, path+".<<", "want a mapping, or a list of mappings, to merge")
+					}
+				}
+			default:
+				d.errf(v, path+".<<", "want a mapping, or a list of mappings, to merge")
+			}
+		}
+	}
+	add(n)
+	return out
+}
+
 // integration finds the registered type an entry's type: key names.
-func (d *decoder) integration(n *yaml.Node, path string) (integration, bool) {
+func (d *decoder) integration(use *yaml.Node, pairs []pair, path string) (integration, bool) {
 	var typeNode *yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "type" {
-			typeNode = resolve(n.Content[i+1])
+	for _, p := range pairs {
+		if p.key.Kind == yaml.ScalarNode && p.key.Value == "type" {
+			typeNode = p.value
 		}
 	}
 	if typeNode == nil {
-		d.errf(n, path, "no type (want %s)", strings.Join(typeNames(), ", "))
+		d.errf(use, path, "no type (want %s)", strings.Join(typeNames(), ", "))
 		return integration{}, false
 	}
 	typ, ok := d.str(typeNode, path+".type")

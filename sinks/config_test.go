@@ -115,6 +115,8 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{`c.yaml:2:5: sinks[0]: address "siem": want host:port`, `c.yaml:2:5: sinks[0]: tls settings need network: tls`}},
 		{"duplicate names", "sinks:\n  - type: file\n    path: a\n    name: out\n  - type: file\n    path: b\n    name: out\n",
 			[]string{`c.yaml:5:5: sinks[1]: out is also the name of sinks[0]; give one a name`}},
+		{"duplicate names through an alias: at the alias", "sinks:\n  - &w {type: webhook, url: 'https://x.example/h', name: out}\n  - *w\n",
+			[]string{`c.yaml:3:5: sinks[1]: out is also the name of sinks[0]; give one a name`}},
 		{"key twice", "sinks:\n  - type: file\n    path: a\n    path: b\n", []string{`c.yaml:4:5: sinks[0].path: given twice`}},
 		{"syntax", "sinks:\n  - type: file\n   path: a\n", []string{`c.yaml:3:4: value is not allowed in this context`}},
 		{"inline authorization", "sinks:\n  - type: webhook\n    url: https://x.example/\n    headers:\n      X-Tenant: acme\n      authorization: Bearer s3cr3t\n",
@@ -294,6 +296,88 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
+// What anchors, aliases and merges may make: sinks of their own, whose
+// Origin is where they are used.
+func TestParseConfigAnchors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		doc  string
+		want []string // per sink: name type origin detail
+	}{
+		{"merge overriding the path",
+			"sinks:\n  - &f {type: file, path: a.jsonl}\n  - <<: *f\n    path: b.jsonl\n    format: ecs\n",
+			[]string{"file-1 file c.yaml:2:5: sinks[0] a.jsonl json", "file-2 file c.yaml:3:5: sinks[1] b.jsonl ecs"}},
+		{"earlier merge wins, own keys win over both",
+			"a: &a {type: file, path: a.jsonl, format: ecs}\nb: &b {type: webhook, path: b.jsonl}\nsinks:\n  - {<<: [*a, *b], format: json}\n",
+			[]string{"file file c.yaml:4:5: sinks[0] a.jsonl json"}},
+		{"nested merge", "a: &a {type: file}\nb: &b {<<: *a, path: n.jsonl}\nsinks:\n  - <<: *b\n",
+			[]string{"file file c.yaml:4:5: sinks[0] n.jsonl json"}},
+		{"an aliased webhook is at its alias", "sinks:\n  - &w {type: webhook, url: 'https://x.example/h'}\n  - *w\n",
+			[]string{"webhook-1 webhook c.yaml:2:5: sinks[0] ", "webhook-2 webhook c.yaml:3:5: sinks[1] "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfgs, err := parseConfig("c.yaml", []byte(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range cfgs {
+				detail := ""
+				if f, ok := c.Sink.(*FileConfig); ok {
+					detail = f.Path + " " + string(cmpFormat(f.Format))
+				}
+				got = append(got, c.Name+" "+c.Type+" "+c.Origin+" "+detail)
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func cmpFormat(f FileFormat) FileFormat {
+	if f == "" {
+		return FileJSON
+	}
+	return f
+}
+
+func TestParseConfigMergeErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		doc  string
+		want []string
+	}{
+		{"merge of a scalar", "sinks:\n  - {<<: 3, type: file, path: a}\n",
+			[]string{"c.yaml:2:10: sinks[0].<<: want a mapping, or a list of mappings, to merge"}},
+		{"a merged key of another type", "w: &w {url: 'https://x.example/'}\nsinks:\n  - {<<: *w, type: file, path: a}\n",
+			[]string{"c.yaml:1:8: sinks[0].url: does not apply to a file sink (it is for webhook)"}},
+		{"merge of itself", "sinks:\n  - &s {<<: *s, type: file, path: a}\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parseConfig("c.yaml", []byte(tt.doc))
+			if tt.want == nil {
+				// Only that it ends, without a panic: a mapping merging
+				// itself is accepted as its own keys.
+				return
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a ConfigError", err)
+			}
+			if got := strings.Join(ce.Problems, "\n"); got != strings.Join(tt.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", got, strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
 // FuzzParseConfig: whatever the bytes, the parser neither panics nor
 // accepts a sink it could not build, and every problem names the file.
 func FuzzParseConfig(f *testing.F) {
@@ -336,6 +420,9 @@ func FuzzParseConfig(f *testing.F) {
 				t.Fatalf("name %q missing or repeated", c.Name)
 			}
 			names[c.Name] = true
+			if !strings.HasPrefix(c.Origin, "fuzz.yaml:") {
+				t.Fatalf("origin %q does not name the file", c.Origin)
+			}
 		}
 	})
 }

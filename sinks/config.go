@@ -43,6 +43,24 @@ type Config struct {
 	// not where the anchor is: that is the line to fix.
 	Origin      string
 	RulesOrigin string
+
+	at entryPos // where a config-file entry is; zero for a flag's
+}
+
+// entryPos is where an entry of a config file's sinks: list is, so that
+// a problem one entry makes with another can name the other by its line.
+type entryPos struct {
+	file, path string // "graceguard.yaml", "sinks[1]"
+	line       int
+}
+
+// ref names c to a problem of other: by index and line in the same file
+// ("sinks[0] (line 3)"), else whole (its Origin).
+func (c Config) ref(other Config) string {
+	if c.at.file != "" && c.at.file == other.at.file {
+		return fmt.Sprintf("%s (line %d)", c.at.path, c.at.line)
+	}
+	return c.Origin
 }
 
 // CheckRules reports the names in c.Rules that no rule has (known says
@@ -114,7 +132,8 @@ func parseConfig(file string, data []byte) ([]Config, error) {
 
 // DecodeConfig reads the value of a sinks: key: a list of sink mappings.
 // Every problem is reported, each with its file, line and column. An
-// entry may be an alias of another (- *base) or merge one (<<: *base).
+// entry may be an alias of another (- *base) or merge one (<<: *base);
+// two file sinks writing one file are refused (see duplicates.go).
 func DecodeConfig(file string, node *yaml.Node) ([]Config, error) {
 	d := &decoder{file: file}
 	node = resolve(node)
@@ -145,6 +164,7 @@ func DecodeConfig(file string, node *yaml.Node) ([]Config, error) {
 		}
 		names[cfgs[i].Name] = i
 	}
+	d.problems = append(d.problems, sameFileProblems(cfgs, nil)...)
 	if err := d.err(); err != nil {
 		return nil, err
 	}
@@ -243,7 +263,7 @@ func commonKeys(c *Config) map[string]setting {
 // entry reads one sink mapping, n; use is the entry as written (n, or an
 // alias of it), where problems with the entry as a whole are reported.
 func (d *decoder) entry(n, use *yaml.Node, path string) (Config, bool) {
-	c := Config{Origin: fmt.Sprintf("%s:%d:%d: %s", d.file, use.Line, use.Column, path)}
+	c := Config{Origin: fmt.Sprintf("%s:%d:%d: %s", d.file, use.Line, use.Column, path), at: entryPos{file: d.file, path: path, line: use.Line}}
 	if n.Kind != yaml.MappingNode {
 		d.errf(use, path, "want a mapping with a type (%s)", strings.Join(typeNames(), ", "))
 		return c, false
@@ -417,7 +437,7 @@ func (c *Config) validate() []string {
 // files they name. Flag-made and file-made configs may be mixed; their
 // names must differ.
 func Build(cfgs []Config, opt DispatcherOptions) (*Dispatcher, error) {
-	routes, err := routesOf(cfgs)
+	routes, err := routesOf(cfgs, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -429,9 +449,14 @@ func Build(cfgs []Config, opt DispatcherOptions) (*Dispatcher, error) {
 	return d, nil
 }
 
-// routesOf makes the sinks cfgs name; a *ConfigError lists every config
-// that cannot make its sink, and then no sink is left open.
-func routesOf(cfgs []Config) ([]Route, error) {
+// routesOf makes the sinks cfgs name for a dispatcher made with opt; a
+// *ConfigError lists every config that cannot make its sink, and then no
+// sink is left open. Two file sinks of one file are refused before any
+// sink is made, so a refused set creates no file.
+func routesOf(cfgs []Config, opt DispatcherOptions) ([]Route, error) {
+	if p := sameFileProblems(cfgs, opt.ownFiles()); len(p) > 0 {
+		return nil, &ConfigError{p}
+	}
 	var routes []Route
 	var problems []string
 	names := map[string]string{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -394,6 +395,12 @@ func FuzzParseConfig(f *testing.F) {
 		"sinks:\n  - {type: file, path: a, name: x}\n  - {type: file, path: b, name: x}\n",
 		"- a\n",
 		"sinks: 3\n",
+		// Anchors, aliases and merges: copies of one sink, changed or not.
+		"sinks:\n  - &f {type: file, path: a.jsonl}\n  - <<: *f\n    path: b.jsonl\n",
+		"sinks:\n  - &f {type: file, path: a.jsonl}\n  - {<<: *f, path: ./a.jsonl, name: two}\n",
+		"b: &b {type: file}\np: &p {path: a}\nsinks:\n  - {<<: [*b, *p]}\n  - {<<: [*p, *b], path: b}\n",
+		"sinks:\n  - &s {<<: *s, type: file, path: a}\n",
+		"sinks:\n  - {<<: [3, *x], type: file}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -412,6 +419,7 @@ func FuzzParseConfig(f *testing.F) {
 			return
 		}
 		names := map[string]bool{}
+		var files []string
 		for _, c := range cfgs {
 			if p := c.validate(); len(p) > 0 {
 				t.Fatalf("accepted an invalid sink %+v %+v: %v", c, c.Sink, p)
@@ -422,6 +430,13 @@ func FuzzParseConfig(f *testing.F) {
 			names[c.Name] = true
 			if !strings.HasPrefix(c.Origin, "fuzz.yaml:") {
 				t.Fatalf("origin %q does not name the file", c.Origin)
+			}
+			if f, ok := c.Sink.(*FileConfig); ok {
+				abs, _ := filepath.Abs(f.Path)
+				if slices.Contains(files, abs) {
+					t.Fatalf("two file sinks write %s", f.Path)
+				}
+				files = append(files, abs)
 			}
 		}
 	})

@@ -21,7 +21,7 @@ import (
 // what moves. What waits for a sink no longer configured is dead-lettered,
 // as at a restart. Send waits meanwhile.
 func (d *Dispatcher) Reload(ctx context.Context, cfgs []Config) error {
-	built, err := routesOf(cfgs)
+	built, err := routesOf(cfgs, d.opt)
 	if err != nil {
 		return err
 	}

@@ -458,7 +458,7 @@ func routesOf(cfgs []Config, opt DispatcherOptions) ([]Route, error) {
 		return nil, &ConfigError{p}
 	}
 	var routes []Route
-	var problems []string
+	var origins, problems []string
 	names := map[string]string{}
 	for _, c := range cfgs {
 		if prev, dup := names[c.Name]; dup {
@@ -471,11 +471,14 @@ func routesOf(cfgs []Config, opt DispatcherOptions) ([]Route, error) {
 			problems = append(problems, err.Error())
 			continue
 		}
-		routes = append(routes, r)
+		routes, origins = append(routes, r), append(origins, c.Origin)
 	}
 	if len(problems) > 0 {
 		closeAll(routes)
 		return nil, &ConfigError{problems}
+	}
+	if opt.Logger != nil {
+		warnSameDestination(routes, origins, opt.Logger)
 	}
 	return routes, nil
 }

@@ -314,6 +314,7 @@ func TestParseConfigAnchors(t *testing.T) {
 			[]string{"file file c.yaml:4:5: sinks[0] a.jsonl json"}},
 		{"nested merge", "a: &a {type: file}\nb: &b {<<: *a, path: n.jsonl}\nsinks:\n  - <<: *b\n",
 			[]string{"file file c.yaml:4:5: sinks[0] n.jsonl json"}},
+		// Two sinks of one endpoint are not refused: see duplicates.go.
 		{"an aliased webhook is at its alias", "sinks:\n  - &w {type: webhook, url: 'https://x.example/h'}\n  - *w\n",
 			[]string{"webhook-1 webhook c.yaml:2:5: sinks[0] ", "webhook-2 webhook c.yaml:3:5: sinks[1] "}},
 	}
@@ -401,6 +402,7 @@ func FuzzParseConfig(f *testing.F) {
 		"b: &b {type: file}\np: &p {path: a}\nsinks:\n  - {<<: [*b, *p]}\n  - {<<: [*p, *b], path: b}\n",
 		"sinks:\n  - &s {<<: *s, type: file, path: a}\n",
 		"sinks:\n  - {<<: [3, *x], type: file}\n",
+		"sinks:\n  - &w {type: webhook, url: 'https://x/h'}\n  - *w\n  - {<<: *w, rules: [r]}\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -168,6 +168,77 @@ func TestReloadSameFile(t *testing.T) {
 	}
 }
 
+// Two network sinks of one destination are allowed (see
+// warnSameDestination), and warned about when an alert would reach it
+// twice, without the URL's secret parts.
+func TestBuildWarnsSameDestination(t *testing.T) {
+	t.Parallel()
+	const secretURL = "http://127.0.0.1:9/hooks/T0/B0/s3cr3tpathS3CR3T?token=qu3rys3cr3t"
+	hook := func(name string, rules []string, headers map[string]string) Config {
+		c := webhookCfg(name, secretURL, alert.Info)
+		c.Rules = rules
+		c.Sink.(*WebhookConfig).Headers = headers
+		return c
+	}
+	slackHook := func(name string) Config {
+		c := SlackWebhookConfig(secretURL, "", alert.Info)
+		c.Name, c.Origin = name, "test: "+name
+		return c
+	}
+	slackBot := func(name, channel string) Config {
+		return Config{Type: TypeSlack, Name: name, Origin: "test: " + name,
+			Sink: &SlackConfig{Token: testToken, Channel: channel, APIURL: "http://127.0.0.1:9/api/"}}
+	}
+	syslog := func(name, facility string) Config {
+		return Config{Type: TypeSyslog, Name: name, Origin: "test: " + name, Sink: &SyslogConfig{Network: "udp", Address: "127.0.0.1:9", Facility: facility}}
+	}
+	tests := []struct {
+		name string
+		cfgs []Config
+		want string // the warning's text after msg=; "" for none
+	}{
+		{"the same webhook twice", []Config{hook("a", nil, nil), hook("b", nil, nil)},
+			`sink=b origin="test: b" same_as="test: a" to="webhook http://127.0.0.1:9/…"`},
+		{"the same webhook, overlapping rules", []Config{hook("a", []string{"r1", "r2"}, nil), hook("b", []string{"r2"}, nil)},
+			`sink=b origin="test: b" same_as="test: a" to="webhook http://127.0.0.1:9/…"`},
+		{"the same webhook, other rules", []Config{hook("a", []string{"r1"}, nil), hook("b", []string{"r2"}, nil)}, ""},
+		{"the same URL, other headers (another tenant)", []Config{hook("a", nil, map[string]string{"X-Tenant": "a"}), hook("b", nil, map[string]string{"X-Tenant": "b"})}, ""},
+		{"the same Slack webhook", []Config{slackHook("a"), slackHook("b")},
+			`sink=b origin="test: b" same_as="test: a" to="slack webhook http://127.0.0.1:9/…"`},
+		{"the same Slack channel", []Config{slackBot("a", "C1"), slackBot("b", "C1")},
+			`sink=b origin="test: b" same_as="test: a" to="slack C1"`},
+		{"another Slack channel", []Config{slackBot("a", "C1"), slackBot("b", "C2")}, ""},
+		{"the same syslog collector", []Config{syslog("a", ""), syslog("b", "auth")},
+			`sink=b origin="test: b" same_as="test: a" to="syslog udp://127.0.0.1:9"`},
+		{"another facility", []Config{syslog("a", "auth"), syslog("b", "local0")}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			log, logged := newTestLogger()
+			d, err := Build(tt.cfgs, DispatcherOptions{Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Close(context.Background())
+			out := logged.String()
+			if strings.Contains(out, "s3cr3t") || strings.Contains(out, "S3CR3T") || strings.Contains(out, "SeCrEt") {
+				t.Errorf("the log leaks the URL's secret parts:\n%s", out)
+			}
+			const msg = `level=WARN msg="two sinks deliver to the same place; an alert both take arrives there twice" `
+			if tt.want == "" {
+				if strings.Contains(out, "level=WARN") {
+					t.Errorf("warned:\n%s", out)
+				}
+				return
+			}
+			if !strings.Contains(out, msg+tt.want+"\n") {
+				t.Errorf("log:\n%s\nwant a line ending %s", out, msg+tt.want)
+			}
+		})
+	}
+}
+
 func mustWrite(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {

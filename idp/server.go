@@ -514,13 +514,27 @@ func (p *Provider) mint(s *session, now time.Time) (string, time.Time, error) {
 	if _, err := io.ReadFull(p.rnd, jti[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("random jti: %w", err)
 	}
-	exp := now.Add(p.cfg.IDTokenTTL).Truncate(time.Second)
+	// JWT times are whole seconds. exp is rounded up, so that the token
+	// lives at least IDTokenTTL (what expires_in says): rounded down, a
+	// token minted late in a second lost up to a second of it, all of a 1s
+	// lifetime, and a grace reuse near the end of its window was handed a
+	// current id_token that had already expired. iat and nbf round down,
+	// never into the future.
+	exp := ceilSecond(now.Add(p.cfg.IDTokenTTL))
 	tok, err := p.sig.sign(&idClaims{
 		Issuer: p.issuer, Subject: s.user.Username, Audience: s.clientID,
 		Expiry: exp.Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		ID: hex.EncodeToString(jti[:]), Name: s.user.Name, Email: s.user.Email, SessionID: s.id,
 	})
 	return tok, exp, err
+}
+
+// ceilSecond is t rounded up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if d := t.Truncate(time.Second); !d.Equal(t) {
+		return d.Add(time.Second)
+	}
+	return t
 }
 
 // tokenResponse is the token endpoint's JSON; writeTokens builds the same

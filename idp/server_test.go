@@ -156,8 +156,10 @@ func TestIDTokenVerifiesAgainstJWKS(t *testing.T) {
 				if err != nil {
 					t.Error(err)
 				}
-				if std.Expiry.Time().Sub(std.IssuedAt.Time()) != 90*time.Second || std.NotBefore == nil || std.ID == "" {
-					t.Errorf("claims %+v", std)
+				// Whole seconds: iat rounds the minting instant down, exp
+				// rounds its end up, so the token lives at least 90s.
+				if life := std.Expiry.Time().Sub(std.IssuedAt.Time()); life != 91*time.Second || std.NotBefore == nil || std.ID == "" {
+					t.Errorf("exp - iat %s (minted at %s), want 91s; claims %+v", life, h.clock.Now().Format("15:04:05.000"), std)
 				}
 				if extra.Name != "Matt Mosley" || extra.Email != "mmosley@tremolo.dev" {
 					t.Errorf("name/email %+v", extra)
@@ -272,8 +274,9 @@ func TestGraceReuseFollowsChain(t *testing.T) {
 	if got.RefreshToken != t2.RefreshToken || got.IDToken != t2.IDToken {
 		t.Errorf("reuse of the oldest token did not return the current tokens")
 	}
-	if got.ExpiresIn != 58 {
-		t.Errorf("expires_in %d, want the current id_token's remaining 58s", got.ExpiresIn)
+	// minted a second ago at .123 with a 60s lifetime, exp rounded up
+	if got.ExpiresIn != 59 {
+		t.Errorf("expires_in %d, want the current id_token's remaining 59s", got.ExpiresIn)
 	}
 	if s := h.p.Stats(); s.Rotations != 2 || s.GraceReuses != 1 {
 		t.Errorf("stats %+v", s)

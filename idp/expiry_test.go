@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,34 @@ func TestIDTokenLivesItsLifetime(t *testing.T) {
 				t.Errorf("grace reuse: expires_in %d, but the id_token has %s left", reused.ExpiresIn, left)
 			}
 		})
+	}
+}
+
+// A rotated-out token is answered with the session's current id_token for
+// the whole grace period: a grace longer than the id_token's lifetime
+// would hand out tokens that expired before the request came, so the
+// IdP refuses it.
+func TestNewRefusesGraceLongerThanIDTokenTTL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		grace, ttl time.Duration
+		ok         bool
+	}{
+		{5 * time.Second, 5 * time.Second, true},
+		{4 * time.Second, 5 * time.Second, true},
+		{time.Minute, 0, true}, // the default lifetime, 1m
+		{5*time.Second + time.Millisecond, 5 * time.Second, false},
+		{10 * time.Second, 5 * time.Second, false},
+		{2 * time.Minute, 0, false},
+	} {
+		_, err := New(Config{Issuer: "http://x/auth", Grace: tt.grace, IDTokenTTL: tt.ttl, SigningKey: testKey(), Diag: quietLogger()})
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("grace %s, id_token lifetime %s: %v", tt.grace, tt.ttl, err)
+		case !tt.ok && err == nil:
+			t.Errorf("grace %s, id_token lifetime %s: accepted", tt.grace, tt.ttl)
+		case !tt.ok && !strings.Contains(err.Error(), "grace "+tt.grace.String()):
+			t.Errorf("grace %s, id_token lifetime %s: error %q does not name the grace", tt.grace, tt.ttl, err)
+		}
 	}
 }

@@ -72,8 +72,8 @@ type Config struct {
 	// Issuer is the full issuer URL, e.g. http://127.0.0.1:8443/auth/idp/k8sIdp.
 	// Its path prefixes every endpoint; its last segment names the IdP.
 	Issuer         string
-	Grace          time.Duration // rotated-out tokens stay usable until rotation + Grace
-	IDTokenTTL     time.Duration // default 1m
+	Grace          time.Duration // rotated-out tokens stay usable until rotation + Grace; at most IDTokenTTL
+	IDTokenTTL     time.Duration // default 1m; exp is rounded up to the second
 	SessionTTL     time.Duration // sliding, default 15m
 	Users          *Users        // default DemoUsers()
 	ClientID       string        // default "kubernetes"
@@ -195,6 +195,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.IDTokenTTL = cmp.Or(cfg.IDTokenTTL, DefaultIDTokenTTL)
 	if cfg.IDTokenTTL < time.Second {
 		return cfg, fmt.Errorf("id token TTL %s: want at least 1s (JWT times are in seconds)", cfg.IDTokenTTL)
+	}
+	// A grace reuse is answered with the current id_token, minted at the
+	// rotation: a window longer than its lifetime hands out tokens that
+	// expired before the request came.
+	if cfg.Grace > cfg.IDTokenTTL {
+		return cfg, fmt.Errorf("grace %s is longer than the id token TTL %s: a reuse late in the window would be answered with an id_token that has already expired; want grace at most the id token TTL", cfg.Grace, cfg.IDTokenTTL)
 	}
 	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, DefaultSessionTTL)
 	if cfg.Users == nil {

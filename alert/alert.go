@@ -231,5 +231,11 @@ func (a Alert) ClientOf() string {
 	return ClientText(a.IP, a.Via, a.Agent)
 }
 
-// PrevClientOf is the previous refresh's client in words.
-func (a Alert) PrevClientOf() string { return ClientText(a.PrevIP, "", a.PrevAgent) }
+// PrevClientOf is the previous refresh's client in words; one attribution
+// could not tell (no PrevIP) is named by what OpenUnison logged.
+func (a Alert) PrevClientOf() string {
+	if a.PrevIP == "" && a.PrevPeer != "" {
+		return ClientText("an unknown client", "proxy "+a.PrevPeer, a.PrevAgent)
+	}
+	return ClientText(a.PrevIP, "", a.PrevAgent)
+}

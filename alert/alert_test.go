@@ -116,3 +116,22 @@ func TestIDNamesOneRecord(t *testing.T) {
 		}
 	}
 }
+
+// A previous refresh whose client attribution could not tell has no
+// PrevIP; its words name what OpenUnison logged, not a client.
+func TestPrevClientOf(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a    Alert
+		want string
+	}{
+		{Alert{PrevIP: "203.0.113.9", PrevAgent: "kubectl"}, "203.0.113.9, kubectl"},
+		{Alert{PrevIP: "203.0.113.9", PrevPeer: "10.1.67.12"}, "203.0.113.9"},
+		{Alert{PrevPeer: "10.1.67.12", PrevAgent: "kubectl"}, "an unknown client via proxy 10.1.67.12, kubectl"},
+		{Alert{}, "-"},
+	} {
+		if got := tc.a.PrevClientOf(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.a, got, tc.want)
+		}
+	}
+}

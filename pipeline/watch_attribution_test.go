@@ -247,7 +247,7 @@ func pairedBacklog(t *testing.T, paths []string) int64 {
 func pairProofs(alerts []alert.Alert) int {
 	n := 0
 	for _, a := range alerts {
-		if a.Rule == "reuse-ip-mismatch" && a.Attribution == parser.AttrAmbiguous.String() && a.PrevIP == a.PrevPeer {
+		if a.Rule == "reuse-ip-mismatch" && a.Attribution == parser.AttrAmbiguous.String() && a.PrevIP == "" && a.PrevPeer != "" {
 			n++
 		}
 	}

@@ -175,7 +175,14 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 		a.Peer, a.Via, a.Agent, a.Attribution, a.Candidates = env.Event.Peer, ev.Via, ev.Agent, env.Event.Attribution, env.Event.Candidates
 	}
 	if p := env.Prev; p != nil {
-		a.PrevIP, a.PrevTime = p.IP, p.Time
+		a.PrevTime = p.Time
+		// A refresh whose client attribution could not tell (ambiguous,
+		// unattributed) holds the address OpenUnison logged, the proxy's:
+		// as prev_ip it named the proxy as the user's last client.
+		// prev_peer still says what was logged.
+		if p.Attribution != parser.AttrAmbiguous.String() && p.Attribution != parser.AttrUnattributed.String() {
+			a.PrevIP = p.IP
+		}
 		if p.Attribution != "" && p.Attribution != "direct" {
 			a.PrevPeer, a.PrevAgent = p.Peer, p.Agent
 		}

@@ -4,12 +4,17 @@ package kubefake
 // openunison.tremolo.io group, served at the paths and in the shapes the
 // real API server serves a custom resource: discovery, list and
 // deletecollection with a label selector (both also as
-// PartialObjectMetadataList), get, create and delete.
+// PartialObjectMetadataList, both in pages with limit and continue), get,
+// create and delete. Their metadata is what the API server keeps for an
+// object it stores (uid, resourceVersion, generation, creationTimestamp,
+// managedFields), so that a list's size is a real one's.
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +29,7 @@ const OidcGroup = "openunison.tremolo.io"
 type OidcRequest struct {
 	Method, Path, Query, Accept string
 	Status                      int
+	Bytes                       int64     // of the answer's body
 	At                          time.Time // when it came
 }
 
@@ -36,6 +42,7 @@ type oidcState struct {
 	failCode  int
 	failAfter int      // Retry-After of the failures, in seconds; 0: none
 	denied    []string // verbs DenyOidc refuses
+	expire    int      // continue tokens ExpireOidcContinues has yet to find expired
 	reqs      []OidcRequest
 }
 
@@ -45,6 +52,9 @@ type oidcSession struct {
 	spec     map[string]any
 	rv       int64
 	uid      string
+	created  time.Time
+	manager  string // the field manager that created it
+	version  string // of the group, in which it was written
 }
 
 // oidc is the session store, made on first use so New stays as it was.
@@ -145,6 +155,7 @@ func (s *Server) AddOidcSession(namespace, id, userDNHash, clientID, secretToken
 	defer o.mu.Unlock()
 	s.addOidcLocked(o, &oidcSession{
 		ns: namespace, name: "x" + id + "x", labels: map[string]string{"tremolo.io/user-dn": userDNHash},
+		manager: "openunison", version: o.preferred,
 		spec: map[string]any{
 			"session_id": id, "client_id": clientID, "user_dn": userDNHash, "expires": "2026-12-31T00:00:00Z",
 			"encrypted_id_token": secretToken, "encrypted_refresh_token": secretToken,
@@ -158,6 +169,7 @@ func (s *Server) addOidcLocked(o *oidcState, sess *oidcSession) {
 	sess.rv = s.rv
 	s.mu.Unlock()
 	sess.uid = fmt.Sprintf("uid-%s-%d", sess.name, sess.rv)
+	sess.created = time.Now().UTC()
 	o.sessions[sess.ns+"/"+sess.name] = sess
 }
 
@@ -178,12 +190,19 @@ func (s *Server) OidcSessions(namespace string) []string {
 
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int64
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
 }
 
 // oidcRecord records a request and serves the failures FailOidc asked for.
@@ -207,7 +226,7 @@ func (s *Server) oidcRecord(h http.HandlerFunc) http.HandlerFunc {
 			h(rec, r)
 		}
 		o.mu.Lock()
-		o.reqs = append(o.reqs, OidcRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Accept: r.Header.Get("Accept"), Status: rec.code, At: at})
+		o.reqs = append(o.reqs, OidcRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Accept: r.Header.Get("Accept"), Status: rec.code, Bytes: rec.bytes, At: at})
 		o.mu.Unlock()
 	}
 }
@@ -287,8 +306,39 @@ const partialMetadataList = "as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 func (sess *oidcSession) metadata() map[string]any {
 	return map[string]any{
 		"name": sess.name, "namespace": sess.ns, "uid": sess.uid,
-		"resourceVersion": strconv.FormatInt(sess.rv, 10), "labels": sess.labels,
+		"resourceVersion": strconv.FormatInt(sess.rv, 10), "generation": 1,
+		"creationTimestamp": sess.created.Format(time.RFC3339), "labels": sess.labels,
+		"managedFields": []any{sess.managedFields()},
 	}
+}
+
+// managedFields is the entry the API server records for the write that
+// created the session: which manager set which fields (their names, never
+// their values).
+func (sess *oidcSession) managedFields() map[string]any {
+	labels := map[string]any{".": map[string]any{}}
+	for k := range sess.labels {
+		labels["f:"+k] = map[string]any{}
+	}
+	spec := map[string]any{".": map[string]any{}}
+	for k := range sess.spec {
+		spec["f:"+k] = map[string]any{}
+	}
+	return map[string]any{
+		"manager": sess.manager, "operation": "Update", "apiVersion": OidcGroup + "/" + sess.version,
+		"time": sess.created.Format(time.RFC3339), "fieldsType": "FieldsV1",
+		"fieldsV1": map[string]any{"f:metadata": map[string]any{"f:labels": labels}, "f:spec": spec},
+	}
+}
+
+// fieldManager names a write's manager as the API server does: the
+// fieldManager parameter, else the User-Agent up to its first slash.
+func fieldManager(r *http.Request) string {
+	if m := r.URL.Query().Get("fieldManager"); m != "" {
+		return m
+	}
+	m, _, _ := strings.Cut(r.UserAgent(), "/")
+	return m
 }
 
 func (sess *oidcSession) object(version string) map[string]any {
@@ -298,35 +348,179 @@ func (sess *oidcSession) object(version string) map[string]any {
 	}
 }
 
-// matchingLocked returns the namespace's sessions the request's label
-// selector picks, sorted by name.
-func (o *oidcState) matchingLocked(ns string, sel selector) []*oidcSession {
-	var out []*oidcSession
+// paging is a list's limit and continue, as the API server reads them.
+type paging struct {
+	limit int64  // 0: no limit
+	start string // the least name the page may hold (a continue's "name\x00")
+	// rv is the resource version of the list's first page, which a
+	// continued page is read at; -1 for the token a 410 hands out, read
+	// at the latest (an inconsistent list); 0 for a first page.
+	rv int64
+}
+
+// continueToken is the API server's continue value (base64url of this
+// JSON), its start key relative to the listed collection's prefix.
+type continueToken struct {
+	Version string `json:"v"`
+	RV      int64  `json:"rv"`
+	Start   string `json:"start"`
+}
+
+func (t continueToken) encode() string {
+	b, _ := json.Marshal(t)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// parsePaging reads limit and continue; the error is the message of the
+// API server's 400.
+func parsePaging(q url.Values) (paging, error) {
+	var pg paging
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return pg, fmt.Errorf("limit: %w", err)
+		}
+		pg.limit = max(n, 0)
+	}
+	c := q.Get("continue")
+	if c == "" {
+		return pg, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return pg, fmt.Errorf("continue key is not valid: %w", err)
+	}
+	var t continueToken
+	if err := json.Unmarshal(b, &t); err != nil {
+		return pg, fmt.Errorf("continue key is not valid: %w", err)
+	}
+	switch {
+	case t.Version != "meta.k8s.io/v1":
+		return pg, fmt.Errorf("continue key is not valid: server does not recognize this encoded key")
+	case t.RV == 0 || t.RV < -1:
+		return pg, fmt.Errorf("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+	case t.Start == "" || strings.Contains(strings.TrimSuffix(t.Start, "\x00"), "/"):
+		return pg, fmt.Errorf("continue key is not valid: invalid start key")
+	}
+	pg.start, pg.rv = t.Start, t.RV
+	return pg, nil
+}
+
+// ExpireOidcContinues makes the next n requests for oidc-sessions that
+// carry a continue token (of a consistent list) find it expired, as when
+// etcd compacts past the revision a paged list started at between two of
+// its pages (every five minutes by default): 410 Gone, reason Expired,
+// the Status carrying a token for the inconsistent rest of the list.
+func (s *Server) ExpireOidcContinues(n int) {
+	o := s.oidc()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.expire = n
+}
+
+// writeContinueExpired answers as kube-apiserver's etcd3 store does for a
+// continue token whose revision was compacted.
+func writeContinueExpired(w http.ResponseWriter, start string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusGone)
+	json.NewEncoder(w).Encode(map[string]any{
+		"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": http.StatusGone, "reason": "Expired",
+		"metadata": map[string]any{"continue": continueToken{Version: "meta.k8s.io/v1", RV: -1, Start: start}.encode()},
+		"message": "The provided continue parameter is too old to display a consistent list result. You can start a new list " +
+			"without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. " +
+			"Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted " +
+			"between the time the first chunk was returned and now may show up in the list.",
+	})
+}
+
+// oidcPage is one page of a list or deletecollection.
+type oidcPage struct {
+	items     []*oidcSession
+	rv        int64  // the resource version the page was read at
+	next      string // its continue token; "" for the last page
+	remaining int    // remainingItemCount, set without a label selector only
+	selected  bool   // a label or field selector picked the items
+}
+
+// pageLocked reads a page of the namespace's sessions the selector picks
+// as kube-apiserver's etcd3 store reads one: the keys in order of name
+// from the page's start, until limit items match; a continue token when
+// the page is full and any key (matching or not) follows, so the last
+// page may come empty. A continued page is read at its first page's
+// resource version: sessions created since are not in it. (Sessions
+// deleted since are, on a real server, with a NotFound that a
+// deletecollection ignores; this fake keeps no history, so they are not.)
+func (s *Server) pageLocked(o *oidcState, ns string, sel selector, pg paging) oidcPage {
+	rv := pg.rv
+	if rv <= 0 {
+		rv, _ = strconv.ParseInt(s.resourceVersion(), 10, 64)
+	}
+	var keys []*oidcSession
 	for _, sess := range o.sessions {
-		if sess.ns == ns && sel.matches(sess.name, sess.labels) {
-			out = append(out, sess)
+		if sess.ns == ns && sess.name >= pg.start && sess.rv <= rv {
+			keys = append(keys, sess)
 		}
 	}
-	slices.SortFunc(out, func(a, b *oidcSession) int { return strings.Compare(a.name, b.name) })
-	return out
+	slices.SortFunc(keys, func(a, b *oidcSession) int { return strings.Compare(a.name, b.name) })
+	page := oidcPage{rv: rv, selected: len(sel.labels) > 0 || sel.name != ""}
+	for i, sess := range keys {
+		if pg.limit > 0 && int64(len(page.items)) == pg.limit {
+			last := page.items[len(page.items)-1]
+			page.next = continueToken{Version: "meta.k8s.io/v1", RV: rv, Start: last.name + "\x00"}.encode()
+			page.remaining = len(keys) - i
+			break
+		}
+		if sel.matches(sess.name, sess.labels) {
+			page.items = append(page.items, sess)
+		}
+	}
+	return page
+}
+
+// readPaging reads the request's selector and paging, answering it 400
+// when they are not valid.
+func readPaging(w http.ResponseWriter, r *http.Request) (selector, paging, bool) {
+	sel, err := parseSelector(r.URL.Query())
+	if err == nil {
+		var pg paging
+		if pg, err = parsePaging(r.URL.Query()); err == nil {
+			return sel, pg, true
+		}
+	}
+	writeStatus(w, http.StatusBadRequest, "BadRequest", err.Error())
+	return selector{}, paging{}, false
+}
+
+// expiredLocked says whether pg's continue token is one ExpireOidcContinues
+// has expired.
+func (o *oidcState) expiredLocked(pg paging) bool {
+	if pg.rv <= 0 || o.expire == 0 {
+		return false
+	}
+	o.expire--
+	return true
 }
 
 func (s *Server) handleOidcList(w http.ResponseWriter, r *http.Request) {
-	sel, err := parseSelector(r.URL.Query())
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, "BadRequest", err.Error())
+	sel, pg, ok := readPaging(w, r)
+	if !ok {
 		return
 	}
-	v, ns := r.PathValue("v"), r.PathValue("ns")
-	partial := wantsPartial(r)
 	o := s.oidc()
 	o.mu.Lock()
+	if o.expiredLocked(pg) {
+		o.mu.Unlock()
+		writeContinueExpired(w, pg.start)
+		return
+	}
+	page := s.pageLocked(o, r.PathValue("ns"), sel, pg)
+	v, partial := r.PathValue("v"), wantsPartial(r)
 	items := []any{}
-	for _, sess := range o.matchingLocked(ns, sel) {
+	for _, sess := range page.items {
 		items = append(items, sess.item(v, partial))
 	}
 	o.mu.Unlock()
-	writeJSON(w, s.oidcList(v, items, partial))
+	writeJSON(w, oidcList(v, page, items, partial))
 }
 
 // wantsPartial says whether the request's Accept asks for the objects'
@@ -345,8 +539,16 @@ func (sess *oidcSession) item(version string, partial bool) map[string]any {
 	return sess.object(version)
 }
 
-func (s *Server) oidcList(version string, items []any, partial bool) map[string]any {
-	list := map[string]any{"kind": "OidcSessionList", "apiVersion": OidcGroup + "/" + version, "metadata": map[string]any{"resourceVersion": s.resourceVersion()}, "items": items}
+func oidcList(version string, page oidcPage, items []any, partial bool) map[string]any {
+	meta := map[string]any{"resourceVersion": strconv.FormatInt(page.rv, 10)}
+	if page.next != "" {
+		meta["continue"] = page.next
+		// The API server cannot count what a selector would pick.
+		if !page.selected {
+			meta["remainingItemCount"] = page.remaining
+		}
+	}
+	list := map[string]any{"kind": "OidcSessionList", "apiVersion": OidcGroup + "/" + version, "metadata": meta, "items": items}
 	if partial {
 		list["kind"], list["apiVersion"] = "PartialObjectMetadataList", "meta.k8s.io/v1"
 	}
@@ -399,7 +601,7 @@ func (s *Server) handleOidcCreate(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusConflict, "AlreadyExists", fmt.Sprintf("oidcsessions.%s %q already exists", OidcGroup, in.Metadata.Name))
 		return
 	}
-	sess := &oidcSession{ns: ns, name: in.Metadata.Name, labels: in.Metadata.Labels, spec: in.Spec}
+	sess := &oidcSession{ns: ns, name: in.Metadata.Name, labels: in.Metadata.Labels, spec: in.Spec, manager: fieldManager(r), version: r.PathValue("v")}
 	s.addOidcLocked(o, sess)
 	obj := sess.object(r.PathValue("v"))
 	o.mu.Unlock()
@@ -425,22 +627,31 @@ func (s *Server) handleOidcDelete(w http.ResponseWriter, r *http.Request) {
 // handleOidcDeleteCollection deletes what the label selector picks and, as
 // the API server does for a custom resource, answers once they are deleted
 // with the list of the objects deleted: in full, or as a
-// PartialObjectMetadataList when the Accept asks for one.
+// PartialObjectMetadataList when the Accept asks for one. With a limit it
+// deletes one page, as kube-apiserver's generic registry does ("if the
+// original request was setting the limit, finish after running it"), and
+// answers it with the page's continue token, which the next call may pass
+// to delete the next page; without one, everything (the API server pages
+// through its storage itself, and answers with all it deleted).
 func (s *Server) handleOidcDeleteCollection(w http.ResponseWriter, r *http.Request) {
-	sel, err := parseSelector(r.URL.Query())
-	if err != nil {
-		writeStatus(w, http.StatusBadRequest, "BadRequest", err.Error())
+	sel, pg, ok := readPaging(w, r)
+	if !ok {
 		return
 	}
-	v, ns := r.PathValue("v"), r.PathValue("ns")
-	partial := wantsPartial(r)
 	o := s.oidc()
 	o.mu.Lock()
+	if o.expiredLocked(pg) {
+		o.mu.Unlock()
+		writeContinueExpired(w, pg.start)
+		return
+	}
+	page := s.pageLocked(o, r.PathValue("ns"), sel, pg)
+	v, partial := r.PathValue("v"), wantsPartial(r)
 	items := []any{}
-	for _, sess := range o.matchingLocked(ns, sel) {
+	for _, sess := range page.items {
 		delete(o.sessions, sess.ns+"/"+sess.name)
 		items = append(items, sess.item(v, partial))
 	}
 	o.mu.Unlock()
-	writeJSON(w, s.oidcList(v, items, partial))
+	writeJSON(w, oidcList(v, page, items, partial))
 }

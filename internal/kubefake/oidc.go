@@ -38,6 +38,9 @@ type oidcState struct {
 	preferred string
 	versions  []string
 	sessions  map[string]*oidcSession // by namespace/name
+	// keys is the sessions in the order of their etcd keys (namespace,
+	// then name), as a page is read; nil when a session was added since.
+	keys      []*oidcSession
 	failNext  int
 	failCode  int
 	failAfter int      // Retry-After of the failures, in seconds; 0: none
@@ -52,6 +55,7 @@ type oidcSession struct {
 	spec     map[string]any
 	rv       int64
 	uid      string
+	partial  json.RawMessage // its PartialObjectMetadata, made once: it never changes
 	created  time.Time
 	manager  string // the field manager that created it
 	version  string // of the group, in which it was written
@@ -171,6 +175,37 @@ func (s *Server) addOidcLocked(o *oidcState, sess *oidcSession) {
 	sess.uid = fmt.Sprintf("uid-%s-%d", sess.name, sess.rv)
 	sess.created = time.Now().UTC()
 	o.sessions[sess.ns+"/"+sess.name] = sess
+	o.keys = nil
+}
+
+func compareKeys(a, b *oidcSession) int {
+	if c := strings.Compare(a.ns, b.ns); c != 0 {
+		return c
+	}
+	return strings.Compare(a.name, b.name)
+}
+
+// keysLocked is the sessions in the order of their keys.
+func (o *oidcState) keysLocked() []*oidcSession {
+	if o.keys == nil {
+		o.keys = make([]*oidcSession, 0, len(o.sessions))
+		for _, sess := range o.sessions {
+			o.keys = append(o.keys, sess)
+		}
+		slices.SortFunc(o.keys, compareKeys)
+	}
+	return o.keys
+}
+
+// removeLocked deletes a session, keeping the order of the others.
+func (o *oidcState) removeLocked(sess *oidcSession) {
+	delete(o.sessions, sess.ns+"/"+sess.name)
+	if o.keys == nil {
+		return
+	}
+	if i, ok := slices.BinarySearchFunc(o.keys, sess, compareKeys); ok {
+		o.keys = slices.Delete(o.keys, i, i+1)
+	}
 }
 
 // OidcSessions returns the names of a namespace's OidcSession objects, sorted.
@@ -455,19 +490,25 @@ func (s *Server) pageLocked(o *oidcState, ns string, sel selector, pg paging) oi
 	if rv <= 0 {
 		rv, _ = strconv.ParseInt(s.resourceVersion(), 10, 64)
 	}
-	var keys []*oidcSession
-	for _, sess := range o.sessions {
-		if sess.ns == ns && sess.name >= pg.start && sess.rv <= rv {
-			keys = append(keys, sess)
-		}
+	all := o.keysLocked()
+	from, _ := slices.BinarySearchFunc(all, &oidcSession{ns: ns, name: pg.start}, compareKeys)
+	to := from
+	for to < len(all) && all[to].ns == ns {
+		to++
 	}
-	slices.SortFunc(keys, func(a, b *oidcSession) int { return strings.Compare(a.name, b.name) })
 	page := oidcPage{rv: rv, selected: len(sel.labels) > 0 || sel.name != ""}
-	for i, sess := range keys {
+	for i, sess := range all[from:to] {
+		if sess.rv > rv {
+			continue
+		}
 		if pg.limit > 0 && int64(len(page.items)) == pg.limit {
 			last := page.items[len(page.items)-1]
 			page.next = continueToken{Version: "meta.k8s.io/v1", RV: rv, Start: last.name + "\x00"}.encode()
-			page.remaining = len(keys) - i
+			for _, rest := range all[from+i : to] {
+				if rest.rv <= rv {
+					page.remaining++
+				}
+			}
 			break
 		}
 		if sel.matches(sess.name, sess.labels) {
@@ -515,12 +556,12 @@ func (s *Server) handleOidcList(w http.ResponseWriter, r *http.Request) {
 	}
 	page := s.pageLocked(o, r.PathValue("ns"), sel, pg)
 	v, partial := r.PathValue("v"), wantsPartial(r)
-	items := []any{}
+	items := make([]json.RawMessage, 0, len(page.items))
 	for _, sess := range page.items {
 		items = append(items, sess.item(v, partial))
 	}
 	o.mu.Unlock()
-	writeJSON(w, oidcList(v, page, items, partial))
+	writeOidcList(w, v, page, items, partial)
 }
 
 // wantsPartial says whether the request's Accept asks for the objects'
@@ -532,14 +573,20 @@ func wantsPartial(r *http.Request) bool {
 
 // item is a session as an item of a list: in full, or its metadata as a
 // PartialObjectMetadata.
-func (sess *oidcSession) item(version string, partial bool) map[string]any {
-	if partial {
-		return map[string]any{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": sess.metadata()}
+func (sess *oidcSession) item(version string, partial bool) json.RawMessage {
+	if !partial {
+		b, _ := json.Marshal(sess.object(version))
+		return b
 	}
-	return sess.object(version)
+	if sess.partial == nil {
+		sess.partial, _ = json.Marshal(map[string]any{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": sess.metadata()})
+	}
+	return sess.partial
 }
 
-func oidcList(version string, page oidcPage, items []any, partial bool) map[string]any {
+// writeOidcList answers a list of items already encoded: spliced in, not
+// encoded again, as a page of many sessions would be at every request.
+func writeOidcList(w http.ResponseWriter, version string, page oidcPage, items []json.RawMessage, partial bool) {
 	meta := map[string]any{"resourceVersion": strconv.FormatInt(page.rv, 10)}
 	if page.next != "" {
 		meta["continue"] = page.next
@@ -548,11 +595,21 @@ func oidcList(version string, page oidcPage, items []any, partial bool) map[stri
 			meta["remainingItemCount"] = page.remaining
 		}
 	}
-	list := map[string]any{"kind": "OidcSessionList", "apiVersion": OidcGroup + "/" + version, "metadata": meta, "items": items}
+	list := map[string]any{"kind": "OidcSessionList", "apiVersion": OidcGroup + "/" + version, "metadata": meta}
 	if partial {
 		list["kind"], list["apiVersion"] = "PartialObjectMetadataList", "meta.k8s.io/v1"
 	}
-	return list
+	head, _ := json.Marshal(list)
+	body := append(head[:len(head)-1], `,"items":[`...)
+	for i, it := range items {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, it...)
+	}
+	body = append(body, "]}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
 }
 
 func (s *Server) resourceVersion() string {
@@ -615,7 +672,9 @@ func (s *Server) handleOidcDelete(w http.ResponseWriter, r *http.Request) {
 	o := s.oidc()
 	o.mu.Lock()
 	sess := o.sessions[key]
-	delete(o.sessions, key)
+	if sess != nil {
+		o.removeLocked(sess)
+	}
 	o.mu.Unlock()
 	if sess == nil {
 		writeNotFound(w, r.PathValue("name"))
@@ -647,11 +706,11 @@ func (s *Server) handleOidcDeleteCollection(w http.ResponseWriter, r *http.Reque
 	}
 	page := s.pageLocked(o, r.PathValue("ns"), sel, pg)
 	v, partial := r.PathValue("v"), wantsPartial(r)
-	items := []any{}
+	items := make([]json.RawMessage, 0, len(page.items))
 	for _, sess := range page.items {
-		delete(o.sessions, sess.ns+"/"+sess.name)
+		o.removeLocked(sess)
 		items = append(items, sess.item(v, partial))
 	}
 	o.mu.Unlock()
-	writeJSON(w, oidcList(v, page, items, partial))
+	writeOidcList(w, v, page, items, partial)
 }

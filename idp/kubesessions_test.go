@@ -41,7 +41,7 @@ func TestKubeSessionStoreEndsSessionsOnDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted, err := sessions.DeleteAll(context.Background(), "openunison", userDNHash(jj.DN))
-	if err != nil || len(deleted) != 2 {
+	if err != nil || deleted.Count != 2 {
 		t.Fatalf("deleted %v, %v: want jjackson's two sessions", deleted, err)
 	}
 	before := h.log.Len()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,15 +32,48 @@ const metadataOnly = "application/json;as=PartialObjectMetadataList;g=meta.k8s.i
 // requestTimeout bounds one API request; the retries bound the whole.
 const requestTimeout = 10 * time.Second
 
-// maxBody bounds what is read of a response: the metadata of a user's
-// sessions, a few hundred bytes each.
+// maxBody bounds what is read of a response: a page of the metadata of a
+// user's sessions, a few hundred bytes each.
 const maxBody = 8 << 20
+
+// pageSize is how many sessions one list or deletecollection names: as
+// kubectl's --chunk-size, 500. A page of metadata, managedFields and all,
+// is a few hundred kilobytes: far under maxBody, and one request bounded
+// in the API server's work too (a deletecollection of a whole large
+// collection can outlast the server's request timeout).
+const pageSize = 500
+
+// maxNames bounds the names kept of one listing or deletion (a few MB):
+// the sessions past it are counted, not named.
+const maxNames = 100_000
+
+// maxPages bounds the requests of one listing or deletion: a million
+// sessions of one user, or a server that answers a continue token forever.
+const maxPages = 2_000
 
 // ErrDeletedUncounted says a deletecollection succeeded but its answer,
 // which names the sessions deleted, could not be read (past maxBody, cut,
 // malformed). The API server answers success only once the objects are
 // deleted: the sessions are ended, not counted.
 var ErrDeletedUncounted = errors.New("sessions deleted; the API server's answer naming the deleted sessions was not read")
+
+// Names is what a listing or a deletion found: how many sessions, and the
+// names of the first of them (by name, as the API server orders them) up
+// to a cap, so that one user's sessions cannot take graceguard's memory.
+type Names struct {
+	Count int      // every session listed or deleted
+	Names []string // the first up to the cap
+}
+
+// Unnamed is how many of the sessions counted were not named.
+func (n Names) Unnamed() int { return n.Count - len(n.Names) }
+
+func (n *Names) add(l metaList, maxNames int) {
+	n.Count += len(l.Items)
+	for _, it := range l.Items[:min(len(l.Items), max(maxNames-len(n.Names), 0))] {
+		n.Names = append(n.Names, it.Metadata.Name)
+	}
+}
 
 // unreadError is a success status whose body could not be read or
 // decoded: what was asked was done, what the answer said is lost.
@@ -68,6 +102,9 @@ type API struct {
 	http    *http.Client
 	base    *url.URL
 	maxBody int64 // of an answer read; maxBody but in tests
+	// pageSize, maxNames and maxPages are the constants but in tests.
+	pageSize           int64
+	maxNames, maxPages int
 
 	mu      sync.Mutex
 	version string // found by discovery; "" until then
@@ -84,7 +121,7 @@ func NewAPI(cfg *kubeclient.Config) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes API server address: %w", err)
 	}
-	return &API{http: hc, base: base, maxBody: maxBody}, nil
+	return &API{http: hc, base: base, maxBody: maxBody, pageSize: pageSize, maxNames: maxNames, maxPages: maxPages}, nil
 }
 
 // Version is the served version of openunison.tremolo.io, found by
@@ -140,8 +177,12 @@ func (a *API) sessionsURL(ctx context.Context, namespace, dnHash string) (*url.U
 	return u, nil
 }
 
-// metaList is a list of objects of which only the names are read.
+// metaList is a page of objects of which only the names are read, and
+// the token for the next page.
 type metaList struct {
+	Metadata struct {
+		Continue string `json:"continue"`
+	} `json:"metadata"`
 	Items []struct {
 		Metadata struct {
 			Name string `json:"name"`
@@ -149,47 +190,128 @@ type metaList struct {
 	} `json:"items"`
 }
 
-func (l metaList) names() []string {
-	out := make([]string, len(l.Items))
-	for i, it := range l.Items {
-		out[i] = it.Metadata.Name
+// page asks for one page of the user's sessions (metadata only) from the
+// start, or after another page with its continue token.
+func (a *API) page(ctx context.Context, method string, u *url.URL, cont string) (metaList, error) {
+	pu := *u
+	q := pu.Query()
+	q.Set("limit", strconv.FormatInt(a.pageSize, 10))
+	if cont != "" {
+		q.Set("continue", cont)
 	}
-	return out
+	pu.RawQuery = q.Encode()
+	var l metaList
+	err := a.do(ctx, method, &pu, nil, metadataOnly, &l)
+	return l, err
 }
 
-// List names the user's sessions, reading their metadata only.
-func (a *API) List(ctx context.Context, namespace, dnHash string) ([]string, error) {
+// List names the user's sessions, reading their metadata only, a page at
+// a time, as kubectl and client-go's pager list: limit, then each page's
+// continue token until a page has none.
+//
+// A token expires (410 Gone, reason Expired) when etcd compacts the
+// revision the list is read at, every five minutes by default, so a list
+// that spans a compaction meets it however fast it is. client-go's pager
+// then lists everything in one request, without limit; here that answer
+// is the one past maxBody that paging exists to avoid, and the token the
+// 410 carries continues an inconsistent list (sessions made or deleted
+// meanwhile may be missed or counted). List starts again from the first
+// page, once, for a consistent count; a second expiry is an error that
+// says so, which the Responder retries.
+func (a *API) List(ctx context.Context, namespace, dnHash string) (Names, error) {
 	u, err := a.sessionsURL(ctx, namespace, dnHash)
 	if err != nil {
-		return nil, err
+		return Names{}, err
 	}
-	var l metaList
-	if err := a.do(ctx, http.MethodGet, u, nil, metadataOnly, &l); err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
-	return l.names(), nil
-}
-
-// DeleteAll deletes the user's sessions as OpenUnison does at logout,
-// with one deletecollection, and names those deleted. The API server
-// answers with them, as it does with a list: asked, as for the list, for
-// their metadata only, since in full their specs hold the tokens, and a
-// user's many sessions could pass maxBody. Its error wraps
-// ErrDeletedUncounted when the sessions were deleted but not named.
-func (a *API) DeleteAll(ctx context.Context, namespace, dnHash string) ([]string, error) {
-	u, err := a.sessionsURL(ctx, namespace, dnHash)
-	if err != nil {
-		return nil, err
-	}
-	var l metaList
-	if err := a.do(ctx, http.MethodDelete, u, nil, metadataOnly, &l); err != nil {
-		var unread *unreadError
-		if errors.As(err, &unread) {
-			return nil, fmt.Errorf("%w: %w", ErrDeletedUncounted, err)
+	var out Names
+	cont, restarted := "", false
+	for pages := 1; ; pages++ {
+		if pages > a.maxPages {
+			return Names{}, fmt.Errorf("list sessions: stopped after %d pages (%d sessions), the most one listing may take", a.maxPages, out.Count)
 		}
-		return nil, fmt.Errorf("delete sessions: %w", err)
+		l, err := a.page(ctx, http.MethodGet, u, cont)
+		switch {
+		case err != nil && cont != "" && kubeclient.IsStatus(err, http.StatusGone) && !restarted:
+			out, cont, restarted = Names{}, "", true
+			continue
+		case err != nil && cont != "" && kubeclient.IsStatus(err, http.StatusGone):
+			return Names{}, fmt.Errorf("list sessions: the continue token expired twice, the second time %d sessions in: %w", out.Count, err)
+		case err != nil:
+			return Names{}, fmt.Errorf("list sessions: %w", err)
+		}
+		out.add(l, a.maxNames)
+		if cont = l.Metadata.Continue; cont == "" {
+			return out, nil
+		}
 	}
-	return l.names(), nil
+}
+
+// DeleteAll deletes the user's sessions as OpenUnison does at logout, with
+// deletecollection, and names those deleted, a page at a time. The API
+// server answers a deletecollection with the objects it deleted, as it
+// does a list: asked, as for the list, for their metadata only, since in
+// full their specs hold the tokens. Without a limit that answer names all
+// of a user's sessions at once, past maxBody for a user with very many;
+// with one, kube-apiserver's generic registry deletes one page and
+// answers it with the page's continue token, which the next call passes
+// to delete the next (kubernetes/kubernetes#80877, #90743: each object is
+// deleted, and named, once). So every answer is a page, and the count is
+// exact.
+//
+// A token that expires is not passed again, nor the one the 410 carries
+// for the inconsistent rest (which would pass over a session made
+// meanwhile before its key): the next call starts afresh, and deletes
+// only what is left, each session still once (OidcSessions have no
+// finalizers to keep a deleted one listed). A page whose answer could not be read
+// (cut, malformed, past maxBody) was deleted but neither named nor
+// followed by its token: the next call starts afresh too, and the error
+// wraps ErrDeletedUncounted once nothing is left. Two such answers in a
+// row leave it unknown whether any session is left: an error the
+// Responder retries. On any error the Names are those deleted before it.
+func (a *API) DeleteAll(ctx context.Context, namespace, dnHash string) (Names, error) {
+	u, err := a.sessionsURL(ctx, namespace, dnHash)
+	if err != nil {
+		return Names{}, err
+	}
+	var (
+		out    Names
+		cont   string
+		unread error // the first answer not read
+		run    int   // answers not read in a row
+	)
+	for pages := 1; ; pages++ {
+		if pages > a.maxPages {
+			return out, fmt.Errorf("delete sessions: stopped after %d pages (%d sessions deleted), the most one deletion may take", a.maxPages, out.Count)
+		}
+		l, err := a.page(ctx, http.MethodDelete, u, cont)
+		var ue *unreadError
+		switch {
+		case errors.As(err, &ue) && run > 0:
+			return out, fmt.Errorf("delete sessions: %d deleted, and two answers in a row were not read, so some may be left: %w", out.Count, err)
+		case errors.As(err, &ue):
+			if unread == nil {
+				unread = err
+			}
+			cont, run = "", run+1
+			continue
+		case err != nil && cont != "" && kubeclient.IsStatus(err, http.StatusGone):
+			cont = ""
+			continue
+		case err != nil && out.Count > 0:
+			return out, fmt.Errorf("delete sessions: %d deleted, then: %w", out.Count, err)
+		case err != nil:
+			return out, fmt.Errorf("delete sessions: %w", err)
+		}
+		run = 0
+		out.add(l, a.maxNames)
+		if cont = l.Metadata.Continue; cont == "" {
+			break
+		}
+	}
+	if unread != nil {
+		return out, fmt.Errorf("%w: %w", ErrDeletedUncounted, unread)
+	}
+	return out, nil
 }
 
 func (a *API) do(ctx context.Context, method string, u *url.URL, body io.Reader, accept string, out any) error {

@@ -7,6 +7,9 @@
 // It must not decide severity (rules do) or deliver alerts (sinks do), and
 // it must never read or log an OidcSession's spec, which holds the
 // session's tokens: it asks for metadata only and decodes nothing else.
+// What it reads is bounded: a page at a time (limit and continue, as
+// kubectl pages), each answer under a cap, and of a user's sessions the
+// names of the first 100,000, the rest counted.
 //
 // Which alerts ask: a rule's "revoke: true|false" first; else those at or
 // above the gate severity, which is never below high. Before acting it
@@ -19,8 +22,10 @@
 // jittered backoff, so a slow or absent API server never stops alerts.
 // The alert still carries the outcome: delivery waits for it at most a
 // short bound (Options.Wait, 2 s by default). That bound is the design
-// choice: deleting a user's sessions takes two API requests, tens of
-// milliseconds in a healthy cluster, so the alert nearly always leaves
+// choice: deleting a user's sessions takes two API requests (a list and a
+// deletecollection, each a page of up to 500 sessions; a user with more
+// takes a pair more for each 500), tens of milliseconds in a healthy
+// cluster, so the alert nearly always leaves
 // with "ended: 2" and every sink (JSON, Slack, syslog, webhook) shows it
 // without a second message to correlate; an alert that would wait longer
 // (an outage being retried) leaves with status "pending" and the outcome

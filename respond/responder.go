@@ -20,8 +20,10 @@ import (
 // Sessions lists and deletes a user's OidcSession objects; *API is the
 // real one.
 type Sessions interface {
-	List(ctx context.Context, namespace, dnHash string) ([]string, error)
-	DeleteAll(ctx context.Context, namespace, dnHash string) ([]string, error)
+	List(ctx context.Context, namespace, dnHash string) (Names, error)
+	// DeleteAll's Names are those deleted, also when it fails after a
+	// part of them.
+	DeleteAll(ctx context.Context, namespace, dnHash string) (Names, error)
 }
 
 // Claimer lets watchers sharing a store agree on which one revokes; the
@@ -336,9 +338,12 @@ func (r *Responder) work(ctx context.Context, j *job) {
 	log := r.opt.Logger.With("user", j.user, "dn_hash", j.hash, "alert", j.alertID, "trigger", j.trigger, "namespace", r.opt.Namespace, "dry_run", r.opt.DryRun)
 	var err error
 	for res.Attempts = 1; ; res.Attempts++ {
+		// An attempt that fails may have deleted some of the sessions
+		// (a page at a time): they are ended, and count.
 		var n int
-		if n, err = r.once(ctx, j, log); err == nil {
-			res.Sessions = n
+		n, err = r.once(ctx, j, log)
+		res.Sessions += n
+		if err == nil {
 			break
 		}
 		r.opt.Metrics.Failures.Inc()
@@ -375,7 +380,8 @@ func (r *Responder) work(ctx context.Context, j *job) {
 		r.unclaim(uctx, j.claim, log)
 		cancel()
 		res.Status, res.Error = alert.ResponseFailed, err.Error()
-		log.Error("could not end sessions", "attempts", res.Attempts, "err", err)
+		r.opt.Metrics.SessionsEnded.Add(float64(res.Sessions))
+		log.Error("could not end sessions", "attempts", res.Attempts, "sessions_deleted", res.Sessions, "err", err)
 	case r.opt.DryRun:
 		res.Status = alert.ResponseDryRun
 		log.Info("dry run: would end sessions", "sessions", res.Sessions, "attempts", res.Attempts)
@@ -390,30 +396,31 @@ func (r *Responder) work(ctx context.Context, j *job) {
 }
 
 // once lists the user's sessions (metadata only) and, unless a dry run,
-// deletes the collection; the count is of those deleted as the server
-// names them, or those listed if it names none or its answer was not read.
+// deletes them; the count is of those deleted as the server names them,
+// or of those listed if some answer naming them was not read. On an error
+// it is of those deleted before it.
 func (r *Responder) once(ctx context.Context, j *job, log *slog.Logger) (int, error) {
 	listed, err := r.api.List(ctx, r.opt.Namespace, j.hash)
 	if err != nil {
 		return 0, err
 	}
 	if r.opt.DryRun {
-		return len(listed), nil
+		return listed.Count, nil
 	}
 	deleted, err := r.api.DeleteAll(ctx, r.opt.Namespace, j.hash)
 	if errors.Is(err, ErrDeletedUncounted) {
 		// Ended: a failure here would tell the responder the thief still
 		// holds the sessions, and a retry would delete nothing more.
-		log.Warn("sessions deleted, counted from the listing", "listed", len(listed), "err", err)
-		return len(listed), nil
+		log.Warn("sessions deleted, counted from the listing", "listed", listed.Count, "named", deleted.Count, "err", err)
+		return max(listed.Count, deleted.Count), nil
 	}
 	if err != nil {
-		return 0, err
+		return deleted.Count, err
 	}
-	if len(deleted) == 0 {
-		return len(listed), nil
+	if deleted.Count == 0 {
+		return listed.Count, nil
 	}
-	return len(deleted), nil
+	return deleted.Count, nil
 }
 
 // backoff is base·2^(attempt-1), capped, with full jitter over its upper

@@ -47,8 +47,8 @@ func TestCriticalReplayEndsThatUsersSessionsOnce(t *testing.T) {
 		t.Fatalf("requests %+v: want discovery, list, deletecollection", reqs)
 	}
 	for _, r := range reqs[1:] {
-		if r.Path != "/apis/openunison.tremolo.io/v2/namespaces/openunison/oidc-sessions" || r.Query != "labelSelector=tremolo.io%2Fuser-dn%3D"+DNHash(victim) {
-			t.Errorf("request %s %s?%s: want the preferred version v2 and the user's label", r.Method, r.Path, r.Query)
+		if r.Path != "/apis/openunison.tremolo.io/v2/namespaces/openunison/oidc-sessions" || r.Query != "labelSelector=tremolo.io%2Fuser-dn%3D"+DNHash(victim)+"&limit=500" {
+			t.Errorf("request %s %s?%s: want the preferred version v2, the user's label, a page of 500", r.Method, r.Path, r.Query)
 		}
 	}
 	// The deletecollection's answer names the sessions deleted: in full
@@ -354,10 +354,13 @@ func TestRefusalFailsEveryAlertAndSaysWhy(t *testing.T) {
 
 // The API server answers a deletecollection once the sessions are
 // deleted; an answer naming them that cannot be read (past the body's
-// cap: a user with that many sessions, or a server answering in full) does
-// not undo that. The revocation ended the sessions and says so, with the
-// count of those listed just before, and is not tried again; the log says
-// where the count came from.
+// cap: a server answering in full, or ignoring the limit) does not undo
+// that. The revocation ended the sessions and says so, with the count of
+// those listed just before, and is not tried again; the log says where
+// the count came from. The unread answer's continue token is lost with it,
+// so the deletion asks once more, afresh, and that answer, the empty
+// list that says none is left, is read: the cap is where two sessions'
+// metadata do not fit and an empty list does.
 func TestAnswerOverTheCapAfterTheDelete(t *testing.T) {
 	t.Parallel()
 	h := newHarnessWith(t, Options{Severity: alert.High}, func(s *kubefake.Server, api *API) Sessions {
@@ -368,7 +371,7 @@ func TestAnswerOverTheCapAfterTheDelete(t *testing.T) {
 		if _, err := capped.Version(context.Background()); err != nil { // discovered under the usual cap
 			t.Fatal(err)
 		}
-		capped.maxBody = 64
+		capped.maxBody = 256
 		return deleteCapped{api, capped}
 	})
 	r := h.send(replay(victim, alert.Critical))[0].Response
@@ -378,8 +381,8 @@ func TestAnswerOverTheCapAfterTheDelete(t *testing.T) {
 	if left := h.api.OidcSessions(ns); slices.Contains(left, "xf1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1x") {
 		t.Errorf("the victim's sessions are left: %v", left)
 	}
-	if n := h.requests(http.MethodDelete, "/oidc-sessions"); n != 1 {
-		t.Errorf("%d deletecollection requests, want 1", n)
+	if n := h.requests(http.MethodDelete, "/oidc-sessions"); n != 2 {
+		t.Errorf("%d deletecollection requests, want 2: the unread one and one that finds none left", n)
 	}
 	if got := h.metrics.Failures.Value(); got != 0 {
 		t.Errorf("failures %v, want none", got)
@@ -388,7 +391,7 @@ func TestAnswerOverTheCapAfterTheDelete(t *testing.T) {
 		t.Errorf("sessions ended metric %v, want 2", got)
 	}
 	log := h.log.String()
-	if !strings.Contains(log, "answer naming the deleted sessions was not read") || !strings.Contains(log, "64 bytes") || !strings.Contains(log, `"msg":"ended sessions"`) {
+	if !strings.Contains(log, "answer naming the deleted sessions was not read") || !strings.Contains(log, "256 bytes") || !strings.Contains(log, `"msg":"ended sessions"`) {
 		t.Errorf("the log does not say the sessions were ended, counted from the listing, and why:\n%s", log)
 	}
 }
@@ -400,7 +403,7 @@ type deleteCapped struct {
 	capped *API
 }
 
-func (d deleteCapped) DeleteAll(ctx context.Context, namespace, dnHash string) ([]string, error) {
+func (d deleteCapped) DeleteAll(ctx context.Context, namespace, dnHash string) (Names, error) {
 	return d.capped.DeleteAll(ctx, namespace, dnHash)
 }
 
@@ -444,13 +447,13 @@ func TestQueueFullHoldsBack(t *testing.T) {
 
 type blockingSessions struct{ release chan struct{} }
 
-func (b blockingSessions) List(ctx context.Context, _, _ string) ([]string, error) {
+func (b blockingSessions) List(ctx context.Context, _, _ string) (Names, error) {
 	<-b.release
-	return nil, nil
+	return Names{}, nil
 }
 
-func (b blockingSessions) DeleteAll(context.Context, string, string) ([]string, error) {
-	return nil, nil
+func (b blockingSessions) DeleteAll(context.Context, string, string) (Names, error) {
+	return Names{}, nil
 }
 
 // An event's alerts below the gate carry the outcome the one above it

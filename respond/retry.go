@@ -14,15 +14,17 @@ type verdict int
 
 const (
 	// retryLater backs off exponentially, with jitter: the server is
-	// overloaded or away (5xx, 408, a 429 that did not say how long), or
-	// the network failed.
+	// overloaded or away (5xx, 408, a 429 that did not say how long), the
+	// network failed, or a list outlived its continue token twice (410: a
+	// slow API server, or two etcd compactions; the next list may pass).
 	retryLater verdict = iota
 	// retryAfter waits what the server asked (a 429's Retry-After), at
 	// most maxRetryAfter.
 	retryAfter
 	// final ends the revocation as failed at once: the API server answered
 	// and will answer the same again (401 or 403: graceguard's credentials
-	// or its RBAC; 404: OpenUnison's CRD is not installed; any other 4xx).
+	// or its RBAC; 404: OpenUnison's CRD is not installed; any other 4xx
+	// but 408, 410 and 429).
 	// The API is up: alerts go on waiting for the outcome, which comes at
 	// once, rather than leaving "pending" as during an outage.
 	final
@@ -54,7 +56,7 @@ func classify(err error) (v verdict, wait time.Duration) {
 		// No Retry-After, or 0 (or a date already past): waiting that
 		// would ask again at once while the limit holds.
 		return retryLater, 0
-	case ae.Code == http.StatusRequestTimeout, ae.Code >= 500:
+	case ae.Code == http.StatusRequestTimeout, ae.Code == http.StatusGone, ae.Code >= 500:
 		return retryLater, 0
 	}
 	return final, 0

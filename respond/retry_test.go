@@ -36,6 +36,7 @@ func TestClassify(t *testing.T) {
 		{"403 is final", status(403), final, 0},
 		{"404 is final", status(404), final, 0},
 		{"422 is final", status(422), final, 0},
+		{"410, a list that outlived its continue token, backs off", status(410), retryLater, 0},
 		{"a network error backs off", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, retryLater, 0},
 		{"a request timeout backs off", fmt.Errorf("list sessions: %w", context.DeadlineExceeded), retryLater, 0},
 		{"a malformed answer backs off", errors.New("decode GET response: unexpected end of JSON input"), retryLater, 0},

@@ -32,8 +32,10 @@ func (s *Buffer) String() string {
 }
 
 // Patience is how long WaitFor waits: long enough for a loaded CI machine,
-// short enough that a hung test says so.
-const Patience = 15 * time.Second
+// short enough that a hung test says so. 15 s was exceeded by tests that
+// pass alone in a second or two with the machine's load at 17-20 (several
+// full suites at once on two cores); a passing test never waits it out.
+const Patience = 30 * time.Second
 
 // WaitFor polls cond until it holds, failing the test after Patience.
 func WaitFor(t testing.TB, what string, cond func() bool) {

@@ -543,25 +543,7 @@ func (o *oidcState) expiredLocked(pg paging) bool {
 }
 
 func (s *Server) handleOidcList(w http.ResponseWriter, r *http.Request) {
-	sel, pg, ok := readPaging(w, r)
-	if !ok {
-		return
-	}
-	o := s.oidc()
-	o.mu.Lock()
-	if o.expiredLocked(pg) {
-		o.mu.Unlock()
-		writeContinueExpired(w, pg.start)
-		return
-	}
-	page := s.pageLocked(o, r.PathValue("ns"), sel, pg)
-	v, partial := r.PathValue("v"), wantsPartial(r)
-	items := make([]json.RawMessage, 0, len(page.items))
-	for _, sess := range page.items {
-		items = append(items, sess.item(v, partial))
-	}
-	o.mu.Unlock()
-	writeOidcList(w, v, page, items, partial)
+	s.serveOidcPage(w, r, false)
 }
 
 // wantsPartial says whether the request's Accept asks for the objects'
@@ -693,6 +675,13 @@ func (s *Server) handleOidcDelete(w http.ResponseWriter, r *http.Request) {
 // to delete the next page; without one, everything (the API server pages
 // through its storage itself, and answers with all it deleted).
 func (s *Server) handleOidcDeleteCollection(w http.ResponseWriter, r *http.Request) {
+	s.serveOidcPage(w, r, true)
+}
+
+// serveOidcPage answers a list or, with remove, a deletecollection: one
+// page of the selected sessions, removed first when asked, as the API
+// server's store answers both.
+func (s *Server) serveOidcPage(w http.ResponseWriter, r *http.Request, remove bool) {
 	sel, pg, ok := readPaging(w, r)
 	if !ok {
 		return
@@ -708,7 +697,9 @@ func (s *Server) handleOidcDeleteCollection(w http.ResponseWriter, r *http.Reque
 	v, partial := r.PathValue("v"), wantsPartial(r)
 	items := make([]json.RawMessage, 0, len(page.items))
 	for _, sess := range page.items {
-		o.removeLocked(sess)
+		if remove {
+			o.removeLocked(sess)
+		}
 		items = append(items, sess.item(v, partial))
 	}
 	o.mu.Unlock()

@@ -98,20 +98,9 @@ func watchFiles(t *testing.T, paths []string, records int64, opt WatchOptions) [
 // clock is then judged by the running watcher, not by the end's flush.
 func watchFilesUntil(t *testing.T, paths []string, records int64, opt WatchOptions, settled func(*Metrics) bool) []string {
 	t.Helper()
-	var (
-		mu  sync.Mutex
-		out []string
-	)
 	opt.Rules = rules.Builtin()
 	opt.Metrics = NewMetrics(prom.NewRegistry(), nil)
-	opt.Deliver = func(_ context.Context, g []alert.Alert) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, a := range g {
-			out = append(out, alertKey(a))
-		}
-		return nil
-	}
+	alerts := collectAlertKeys(&opt)
 	w, err := NewWatcher(opt)
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +122,30 @@ func watchFilesUntil(t *testing.T, paths []string, records int64, opt WatchOptio
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	slices.Sort(out)
-	return out
+	return alerts()
+}
+
+// collectAlertKeys sets opt's Deliver to keep the alerts' keys (alertKey)
+// and returns them, sorted, when called.
+func collectAlertKeys(opt *WatchOptions) func() []string {
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	opt.Deliver = func(_ context.Context, g []alert.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range g {
+			out = append(out, alertKey(a))
+		}
+		return nil
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		slices.Sort(out)
+		return slices.Clone(out)
+	}
 }
 
 // follow runs a real follower with opt until ctx ends, and returns its

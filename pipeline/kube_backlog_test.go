@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,21 +54,10 @@ func TestWatchCatchingUpOnAContainersProxyLogAgreesWithScan(t *testing.T) {
 		t.Fatalf("scan alerted %d times: the backlog tests little", len(want))
 	}
 
-	var (
-		mu  sync.Mutex
-		got []string
-	)
 	opt := WatchOptions{Rules: rules.Builtin(), Metrics: NewMetrics(prom.NewRegistry(), nil),
 		// The cap as a slow connection meets it: past at once.
-		Attribution: attribute.Options{MaxWait: time.Millisecond, Expect: true},
-		Deliver: func(_ context.Context, g []alert.Alert) error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, a := range g {
-				got = append(got, alertKey(a))
-			}
-			return nil
-		}}
+		Attribution: attribute.Options{MaxWait: time.Millisecond, Expect: true}}
+	alerts := collectAlertKeys(&opt)
 	w, err := NewWatcher(opt)
 	if err != nil {
 		t.Fatal(err)
@@ -119,10 +106,7 @@ func TestWatchCatchingUpOnAContainersProxyLogAgreesWithScan(t *testing.T) {
 	if n, want := opt.Metrics.Records.Value(), float64(truth.Records+px.Lines); n != want {
 		t.Errorf("read %v records, want %v", n, want)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	slices.Sort(got)
-	if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+	if missing, extra := diff(want, alerts()); len(missing)+len(extra) > 0 {
 		t.Fatalf("watch differs from scan: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
 			len(missing), len(want), len(extra), missing, extra)
 	}

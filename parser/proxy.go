@@ -21,11 +21,12 @@ func indexMarker(b []byte) int { return indexByRare(b, idpMarker, 4) }
 type proxyFields struct {
 	format ProxyFormat
 	client []byte // an address, with a port in Envoy's and Traefik's formats
-	// clientHeader says client is X-Forwarded-For's last entry, a header's
-	// text: one that is no address ("unknown", a client's own garbage
-	// when nothing in front of the proxy appends) leaves the record
-	// without a client, where a logged address field that is none means
-	// the line is not of the format.
+	// clientHeader says the format logged no peer: the client is
+	// X-Forwarded-For's last entry (LastForwarded), a header's text, and
+	// one that is no address ("unknown", a client's own garbage when
+	// nothing in front of the proxy appends) leaves the record without a
+	// client, where a logged address field that is none means the line is
+	// not of the format.
 	clientHeader bool
 	xff          []byte
 	agent        []byte
@@ -420,7 +421,7 @@ func scanEnvoy(line []byte, f *proxyFields) bool {
 	if f.format == ProxyEnvoy {
 		// The default format logs no downstream address: the last
 		// X-Forwarded-For entry is the one an edge Envoy appended.
-		f.client, f.clientHeader = lastXFF(f.xff), true
+		f.clientHeader = true
 		return true
 	}
 	return scanIstioAddresses(&c, f)
@@ -509,12 +510,4 @@ func allDigits(b []byte) bool {
 		}
 	}
 	return len(b) > 0
-}
-
-// lastXFF returns the last entry of an X-Forwarded-For list.
-func lastXFF(xff []byte) []byte {
-	if i := bytes.LastIndexByte(xff, ','); i >= 0 {
-		xff = xff[i+1:]
-	}
-	return bytes.TrimSpace(xff)
 }

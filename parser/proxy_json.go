@@ -219,7 +219,7 @@ func scanJSON(line []byte, f *proxyFields) bool {
 		}
 	}
 	if f.format == ProxyEnvoyGateway && f.client == nil {
-		f.client = lastXFF(f.xff)
+		f.clientHeader = true
 	}
 	return f.time != nil && f.target != nil
 }

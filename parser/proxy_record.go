@@ -54,9 +54,12 @@ func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
 		}
 		p.Status = n
 	}
-	if a, ok := parseHostAddr(str(f.client)); ok {
+	if f.clientHeader {
+		// The header read unescaped, as nginx would have read it.
+		p.Client, _, _ = LastForwarded(str(f.xff))
+	} else if a, ok := parseHostAddr(str(f.client)); ok {
 		p.Client = a
-	} else if f.client != nil && dash(str(f.client)) != "" && !f.clientHeader {
+	} else if f.client != nil && dash(str(f.client)) != "" {
 		return &SyntaxError{Column: col(f.client), Msg: fmt.Sprintf("bad client address %s", quote(str(f.client)))}
 	}
 	if a, ok := parseHostAddr(str(f.upLocal)); ok {

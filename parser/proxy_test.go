@@ -91,6 +91,15 @@ var proxyLines = []struct {
 			Duration: 15 * time.Millisecond, Precision: time.Millisecond},
 	},
 	{
+		// Envoy Gateway logs X-Forwarded-For when it logs no downstream
+		// address; its last entry is read as Envoy's text format's is.
+		name: "Envoy Gateway JSON without the downstream address, X-Forwarded-For ending in no address",
+		line: `{"start_time":"2026-11-26T09:00:01.216Z","method":"POST","x-envoy-origin-path":"/auth/idp/k8sIdp/token","response_code":200,"duration":15,"upstream_host":"10.1.80.10:80","downstream_remote_address":null,"x-forwarded-for":"203.0.113.9, unknown"}`,
+		want: ProxyRecord{Format: ProxyEnvoyGateway, XFF: "203.0.113.9, unknown", Method: "POST", Path: "/auth/idp/k8sIdp/token",
+			Status: 200, Upstreams: []netip.AddrPort{ap("10.1.80.10:80")}, Start: at("2026-11-26T09:00:01.216Z"),
+			End: at("2026-11-26T09:00:01.231Z"), Duration: 15 * time.Millisecond, Precision: time.Millisecond},
+	},
+	{
 		name: "Istio gateway",
 		line: `[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 - via_upstream - "-" 412 1893 15 14 "198.51.100.4,203.0.113.9" "curl/8.5.0" "5c4e1f0a" "k8sou.apps.example.com" "10.1.80.10:8080" outbound|8080||openunison-orchestra.openunison.svc.cluster.local 10.1.67.12:45678 10.1.67.12:8443 203.0.113.9:51234 k8sou.apps.example.com -`,
 		want: ProxyRecord{Format: ProxyIstio, Client: mustAddr("203.0.113.9"), XFF: "198.51.100.4,203.0.113.9", Agent: "curl/8.5.0",

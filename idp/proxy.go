@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/internal/redact"
+	"github.com/graceguard/graceguard/parser"
 )
 
 // DefaultProxyUpstreamName is what the proxy logs as $proxy_upstream_name:
@@ -319,12 +320,11 @@ func peerAddr(remote string) netip.Addr {
 // forwardedClient is the client a proxy believes: the peer, or when the
 // peer is trusted, the right-most X-Forwarded-For address that is not
 // itself trusted (the left-most when all are). The header is read as
-// nginx's realip module reads it, since the stand-in plays ingress-nginx
-// and a balancer in front of the IdP writes what nginx accepts: several
-// headers are one list, entries are separated by commas or spaces, empty
-// ones are skipped, and an entry may carry a port ("a:p", "[v6]:p"). An
-// entry nginx would refuse (a name, a zone, a bad port) ends what can be
-// believed.
+// nginx's realip module reads it (parser.LastForwarded, which graceguard
+// reads proxies' logs with), since the stand-in plays ingress-nginx and a
+// balancer in front of the IdP writes what nginx accepts: several headers
+// are one list. An entry nginx would refuse (a name, a zone, a bad port)
+// ends what can be believed.
 func forwardedClient(peer netip.Addr, hops []string, trusted []netip.Prefix) netip.Addr {
 	ip := peer
 	if !ip.IsValid() || !inPrefixes(ip, trusted) {
@@ -332,12 +332,7 @@ func forwardedClient(peer netip.Addr, hops []string, trusted []netip.Prefix) net
 	}
 	list := strings.Join(hops, ",")
 	for {
-		list = strings.TrimRight(list, " ,")
-		if list == "" {
-			return ip
-		}
-		i := strings.LastIndexAny(list, " ,")
-		a, ok := forwardedAddr(list[i+1:])
+		a, before, ok := parser.LastForwarded(list)
 		if !ok {
 			return ip
 		}
@@ -345,23 +340,8 @@ func forwardedClient(peer netip.Addr, hops []string, trusted []netip.Prefix) net
 		if !inPrefixes(ip, trusted) {
 			return ip
 		}
-		list = list[:i+1]
+		list = before
 	}
-}
-
-// forwardedAddr reads one X-Forwarded-For entry as nginx's
-// ngx_parse_addr_port does: an address, or one with a port from 1 to
-// 65535 (IPv6 in brackets), never a zone. An IPv4-mapped address is the
-// IPv4 address it carries, as Java prints it for OpenUnison.
-func forwardedAddr(s string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap(), a.Zone() == ""
-	}
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
-		return netip.Addr{}, false
-	}
-	return ap.Addr().Unmap(), true
 }
 
 func inPrefixes(ip netip.Addr, list []netip.Prefix) bool {

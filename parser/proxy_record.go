@@ -59,7 +59,7 @@ func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
 		p.Client, _, _ = LastForwarded(str(f.xff))
 	} else if a, ok := parseHostAddr(str(f.client)); ok {
 		p.Client = a
-	} else if f.client != nil && dash(str(f.client)) != "" {
+	} else if f.client != nil && !noPeer(str(f.client), f.format) {
 		return &SyntaxError{Column: col(f.client), Msg: fmt.Sprintf("bad client address %s", quote(str(f.client)))}
 	}
 	if a, ok := parseHostAddr(str(f.upLocal)); ok {
@@ -82,6 +82,17 @@ func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
 		ev.Time = p.Start
 	}
 	return nil
+}
+
+// noPeer reports a logged client that names no address: the proxies'
+// "-", and nginx's "unix:" for a peer on a unix socket ($remote_addr is
+// "unix:" and the peer's path, which a connecting client seldom binds).
+// Only the peer is missing: the line is a request all the same.
+func noPeer(client string, format ProxyFormat) bool {
+	if dash(client) == "" {
+		return true
+	}
+	return (format == ProxyNginx || format == ProxyNginxJSON) && strings.HasPrefix(client, "unix:")
 }
 
 // dash maps the proxies' placeholder for "none" to empty.

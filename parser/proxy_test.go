@@ -50,6 +50,14 @@ var proxyLines = []struct {
 			Start: at("2026-11-26T09:00:03.997Z"), End: at("2026-11-26T09:00:04Z"), Duration: 3 * time.Millisecond, Precision: time.Second},
 	},
 	{
+		// nginx on a unix socket: $remote_addr is "unix:".
+		name: "ingress-nginx, a peer on a unix socket",
+		line: `unix: - - [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 1893 "-" "kubectl/v1.32.0" 412 0.015 [openunison-openunison-orchestra-443] [] 10.1.80.10:8443 1893 0.014 200 r2`,
+		want: ProxyRecord{Format: ProxyNginx, Agent: "kubectl/v1.32.0", Method: "POST", Path: "/auth/idp/k8sIdp/token", Status: 200,
+			Upstreams: []netip.AddrPort{ap("10.1.80.10:8443")}, RequestID: "r2", Start: at("2026-11-26T09:00:03.985Z"),
+			End: at("2026-11-26T09:00:04Z"), Duration: 15 * time.Millisecond, Precision: time.Second},
+	},
+	{
 		name: "ingress-nginx, agent with an escaped quote, user name",
 		line: `192.0.2.7 - alice [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 5 "-" "evil \x22agent\x22" 1 0.000 [u] [] 10.1.80.10:8443 5 0.000 200 r1`,
 		want: ProxyRecord{Format: ProxyNginx, Client: mustAddr("192.0.2.7"), Agent: `evil \x22agent\x22`, Method: "POST",
@@ -305,6 +313,66 @@ func TestProxyLineTimeOfOtherRequests(t *testing.T) {
 	} {
 		if at, ok := ProxyLineTime([]byte(line), nil); ok {
 			t.Errorf("ProxyLineTime(%q) = %v: want no time", line, at)
+		}
+	}
+}
+
+// nginx listening on a unix socket logs its peer as "unix:" ($remote_addr
+// is ngx_sock_ntop's text for AF_UNIX: "unix:" and the peer's bound path,
+// which a connecting client rarely has). Such a line is a record naming no
+// client, as a "-" is, not a line broken by a bad address: a scan counts
+// it as a proxy record and attribution leaves it unattributed.
+func TestNginxUnixSocketClient(t *testing.T) {
+	t.Parallel()
+	const tail = ` [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 5 "-" "curl/8.5.0" 1 0.001 [u] [] 10.1.80.10:8443 5 0.001 200 r1`
+	lines := []struct{ name, line string }{
+		{"upstreaminfo", `unix: - -` + tail},
+		{"upstreaminfo, a bound peer", `unix:/run/client.sock - -` + tail},
+		{"upstreaminfo, a dash", `- - -` + tail},
+		{"before 2019", `k8sou.apps.example.com - [unix:] - -` + tail},
+		{"JSON", `{"time":"2026-11-26T09:00:04+00:00","remote_addr":"unix:","request":"POST /auth/idp/k8sIdp/token HTTP/1.1","status":"200","request_time":"0.001","upstream_addr":"10.1.80.10:8443"}`},
+		{"JSON, a bound peer", `{"time":"2026-11-26T09:00:04+00:00","remote_addr":"unix:/run/client.sock","request":"POST /auth/idp/k8sIdp/token HTTP/1.1","status":"200"}`},
+		{"JSON, the real IP of an older format", `{"time":"2026-11-26T09:00:04+00:00","the_real_ip":"unix:","path":"/auth/idp/k8sIdp/token","status":200}`},
+	}
+	var log strings.Builder
+	for _, tc := range lines {
+		name, line := tc.name, tc.line
+		log.WriteString(line + "\n")
+		if k := ClassifyLine([]byte(line)); k != KindProxy {
+			t.Errorf("%s: ClassifyLine says %s", name, k)
+		}
+		ev, err := Parse([]byte(line), nil)
+		if err != nil || ev.Kind != KindProxy {
+			t.Errorf("%s: %s, %v", name, ev.Kind, err)
+			continue
+		}
+		if ev.IP.IsValid() || ev.Proxy.Client.IsValid() || ev.Proxy.Status != 200 || ev.IdP != "k8sIdp" {
+			t.Errorf("%s: ip %v, record %+v", name, ev.IP, *ev.Proxy)
+		}
+	}
+	// A proxy's log of such lines: each a record, each a proxy event.
+	sc := NewScanner(strings.NewReader(log.String()))
+	n := 0
+	for sc.Scan() {
+		ev, err := Parse(sc.Record().Text, nil)
+		if err != nil || ev.Kind != KindProxy {
+			t.Errorf("record %d: %s, %v", n, ev.Kind, err)
+		}
+		n++
+	}
+	if n != len(lines) || !sc.ProxyLog() || sc.Err() != nil {
+		t.Errorf("%d records of %d lines, proxy log %v, %v", n, len(lines), sc.ProxyLog(), sc.Err())
+	}
+
+	// Only nginx writes a unix peer so: "unix" alone, or in another
+	// proxy's client field, is still a bad address.
+	for _, line := range []string{
+		`unix - -` + tail,
+		`unixx:/run/x - -` + tail,
+		`[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 - via_upstream - "-" 412 1893 15 14 "-" "curl/8.5.0" "r" "k8sou" "10.1.80.10:8080" outbound|8080||ou 10.1.67.12:45678 10.1.67.12:8443 unix: k8sou -`,
+	} {
+		if ev, err := Parse([]byte(line), nil); err == nil || !strings.Contains(err.Error(), "bad client address") {
+			t.Errorf("Parse(%q) = %s, %v; want a bad client address", line, ev.Kind, err)
 		}
 	}
 }

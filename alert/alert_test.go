@@ -37,6 +37,13 @@ func TestTextNamesTheClient(t *testing.T) {
 			a.Peer, a.PrevPeer, a.Via, a.Agent, a.PrevAgent, a.Attribution = "", "", "", "", "", ""
 			return a
 		}, "2026-11-23T10:01:32.401Z HIGH     reuse-ip-mismatch uid=a,o=T 203.0.113.9 ← 198.51.100.23 43ms earlier [ou-b.log]\n"},
+		// The previous refresh's client could not be told: no prev_ip,
+		// but the refresh is known, and said as what OpenUnison logged.
+		{"previous client unknown", func() Alert {
+			a := proxied()
+			a.PrevIP = ""
+			return a
+		}, "2026-11-23T10:01:32.401Z HIGH     reuse-ip-mismatch uid=a,o=T 203.0.113.9 via ingress-nginx 10.1.67.56, curl/8.5.0 ← an unknown client via proxy 10.1.67.12, Go-http-client/2.0 43ms earlier [ou-b.log]\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -331,6 +332,28 @@ func TestAlertFields(t *testing.T) {
 		*a.IntervalMs != 1000 || a.ID != alert.ID("reuse-ip-mismatch", "pod-a.log", int64(2*time.Second), a.Raw) ||
 		!strings.Contains(a.Summary, "uid=a,o=T from 192.0.2.66, 1s after a refresh from 198.51.100.23") {
 		t.Errorf("alert %+v", a)
+	}
+}
+
+// A previous refresh whose client attribution could not tell has no
+// prev_ip, but it happened: the built summary still says when, and names
+// it by what OpenUnison logged, not as the user's client.
+func TestBuiltSummaryNamesAnUnknownPreviousClient(t *testing.T) {
+	e := NewEngine(load(t, `
+rules:
+  - name: s
+    severity: low
+    when: event.kind == "grace_reuse"
+`))
+	c := reuseContext(time.Hour, "192.0.2.66", "10.1.67.12")
+	c.Prev.Attribution, c.Prev.Peer, c.Prev.Agent = parser.AttrAmbiguous, netip.MustParseAddr("10.1.67.12"), "kubectl/v1.32.0"
+	got := e.Evaluate(nil, c)
+	i := slices.IndexFunc(got, func(a alert.Alert) bool { return a.Rule == "s" })
+	if i < 0 {
+		t.Fatalf("no alert of rule s among %d", len(got))
+	}
+	if a := got[i]; a.PrevIP != "" || !strings.HasSuffix(a.Summary, "from 192.0.2.66, 1s after a refresh from an unknown client via proxy 10.1.67.12, kubectl/v1.32.0") {
+		t.Errorf("prev_ip %q, summary %q", a.PrevIP, a.Summary)
 	}
 }
 

@@ -49,6 +49,16 @@ func proxied() alert.Alert {
 	return a
 }
 
+// proxiedUnknownPrev is proxied whose previous refresh came through the
+// proxy with a client attribution could not tell: no PrevIP, the proxy's
+// address as PrevPeer.
+func proxiedUnknownPrev() alert.Alert {
+	a := proxied()
+	a.ID, a.PrevIP, a.PrevPeer = "8b7c6d5e4f3a2b1c0d9e", "", "10.1.67.12"
+	a.Summary = "refresh token reused inside the grace period from another address: uid=jjackson,ou=shadow,o=Tremolo from 203.0.113.9 via ingress-nginx 10.1.67.12, curl/8.5.0, 2.4s after a refresh from an unknown client via proxy 10.1.67.12, Go-http-client/2.0"
+	return a
+}
+
 // replayGroup is the group one replay raises with the geo rules on: most
 // severe first.
 func replayGroup() []alert.Alert {

@@ -456,13 +456,27 @@ func headline(a alert.Alert) string {
 		return "refresh from an impossible place, " + clientOrUnknown(a.IP)
 	case strings.HasPrefix(a.Rule, "reuse-burst"):
 		return "many grace-period reuses"
-	case a.PrevIP != "" && a.IP != "":
+	case hasPrev(a) && a.IP != "":
 		return "refresh token reused from " + a.IP
 	}
 	return a.Rule
 }
 
 func clientOrUnknown(ip string) string { return cmp.Or(ip, "an unknown client") }
+
+// hasPrev reports whether the alert names a previous refresh: by its
+// client, or, where attribution could not tell that client (no PrevIP), by
+// what OpenUnison logged for it (PrevPeer).
+func hasPrev(a alert.Alert) bool { return a.PrevIP != "" || a.PrevPeer != "" }
+
+// prevClientDetail is clientDetail for the previous refresh; one whose
+// client attribution could not tell is named by the proxy it came through.
+func prevClientDetail(a alert.Alert) string {
+	if a.PrevIP == "" && a.PrevPeer != "" {
+		return "an unknown client (via proxy " + code(a.PrevPeer) + ")"
+	}
+	return clientDetail(a.PrevIP, "", a.PrevAgent, a.PrevGeo)
+}
 
 // story is the alert in one sentence: who, from where, compared with
 // what, and why it matters (the rule's own words).
@@ -475,8 +489,8 @@ func story(a alert.Alert) string {
 			clientDetail(a.IP, a.Via, a.Agent, a.Geo), clientDetail(a.PrevIP, "", a.PrevAgent, a.PrevGeo))
 	case a.IP != "":
 		fmt.Fprintf(&b, ": a refresh token was used from %s", clientDetail(a.IP, a.Via, a.Agent, a.Geo))
-		if a.PrevIP != "" {
-			fmt.Fprintf(&b, " %s the refresh from %s", intervalText(a), clientDetail(a.PrevIP, "", a.PrevAgent, a.PrevGeo))
+		if hasPrev(a) {
+			fmt.Fprintf(&b, " %s the refresh from %s", intervalText(a), prevClientDetail(a))
 		}
 	}
 	b.WriteString(".")
@@ -698,10 +712,13 @@ func viaText(via, agent string, candidates []string) string {
 }
 
 func prevText(a alert.Alert) string {
-	if a.PrevIP == "" {
+	if !hasPrev(a) {
 		return "none known"
 	}
 	s := addressText(a.PrevIP, a.PrevGeo, false) + viaText("", a.PrevAgent, nil)
+	if a.PrevIP == "" {
+		s = "an unknown client\nvia proxy " + code(a.PrevPeer) + viaText("", a.PrevAgent, nil)
+	}
 	if a.IntervalMs != nil {
 		s += "\n" + alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond) + " earlier"
 	} else if !a.PrevTime.IsZero() {

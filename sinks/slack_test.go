@@ -140,6 +140,9 @@ func TestSlackBlockKitGolden(t *testing.T) {
 		}},
 		{"plain", func() (string, []slack.Block) { return slackMessage([]alert.Alert{plain("5e6f7a8b9c0d1e2f3a4b")}, "") }},
 		{"proxied", func() (string, []slack.Block) { return slackMessage([]alert.Alert{proxied()}, "") }},
+		// The previous refresh's client could not be told: it is named by
+		// its proxy, not "none known" (which says no refresh was seen).
+		{"proxied-unknown-prev", func() (string, []slack.Block) { return slackMessage([]alert.Alert{proxiedUnknownPrev()}, "") }},
 		{"digest", func() (string, []slack.Block) { return slackDigest(digest) }},
 	}
 	for _, tt := range tests {

@@ -44,6 +44,9 @@ func TestWatchWaitsForAnEmptyProxyLogTheUserNamed(t *testing.T) {
 		{"a line at start, named", banner, true, ""},
 		{"empty, named by a glob", "", false, "ingress-*.log"},
 		{"empty, named by its path", "", false, "./ingress-nginx.log"},
+		// Named under another name than the one it is followed by, as
+		// /var/log/containers/… links to /var/log/pods/….
+		{"empty, named through a symlink", "", false, "link/ingress-*.log"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -61,6 +64,9 @@ func TestWatchWaitsForAnEmptyProxyLogTheUserNamed(t *testing.T) {
 			opt := WatchOptions{Attribution: attr}
 			if c.glob != "" {
 				opt.ProxyLogs = []string{filepath.Join(dir, c.glob)}
+			}
+			if err := os.Symlink(dir, filepath.Join(dir, "link")); err != nil {
+				t.Fatal(err)
 			}
 			h := followAppended(t, []string{ou, px}, opt)
 			// The refresh, the replay and a line two seconds on, read

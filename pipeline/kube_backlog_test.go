@@ -114,9 +114,10 @@ func TestWatchCatchingUpOnAContainersProxyLogAgreesWithScan(t *testing.T) {
 
 // A container's proxy log taken for one catching up (its lines came long
 // after their kubelet stamps) that stops sending, neither idle nor ended
-// (a connection hung, a kubelet gone), no longer suspends the wall-time
-// cap once it has sent nothing for backlogStall: the token events it held
-// go on unjoined, not kept until MaxPending.
+// (a connection hung, a kubelet gone, a connection being made again), no
+// longer suspends the wall-time cap once it has sent no line for
+// backlogStall: the token events it held go on unjoined, not kept until
+// MaxPending.
 func TestWatchLaggingContainersProxyLogThatStopsHoldsNothing(t *testing.T) {
 	t.Parallel()
 	clock := &stepClock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
@@ -146,6 +147,10 @@ func TestWatchLaggingContainersProxyLogThatStopsHoldsNothing(t *testing.T) {
 	})
 	clock.add(time.Second) // past MaxWait, while the proxy's stream may still be sending
 	clock.add(backlogStall)
+	// Reconnecting, it says so, and sends nothing: that is no backlog read.
+	away := batch("ingress-nginx/controller/c", "", time.Time{})
+	away.Away = true
+	batches <- away
 	testsync.WaitFor(t, "the refresh gone on once the proxy's stream stopped", func() bool {
 		return m.AttrWaiting.WithLabelValues("events").Value() == 0
 	})

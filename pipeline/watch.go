@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -182,8 +183,11 @@ type stream struct {
 	queue     []parser.Event // events read and not yet merged (order.go)
 	lastBatch time.Time      // when the follower last sent anything of it
 	// lagged: the last data's lines were written (source.Batch.Written, a
-	// container log's kubelet stamps) backlogLag or more before they came.
-	lagged bool
+	// container log's kubelet stamps) backlogLag or more before they came,
+	// at lastData. Only data counts: a stream reconnecting says it is away
+	// again and again, sending nothing.
+	lagged   bool
+	lastData time.Time
 	// sniffed: the stream's first data was looked at for what it is (a
 	// proxy's log); an announcement (order.go) carries none.
 	sniffed bool
@@ -518,7 +522,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	w.sniff(s, b)
 	s.id, s.lastBatch, s.size = b.ID, w.opt.now(), max(s.size, b.Size)
 	if len(b.Data) > 0 {
-		s.lagged = !b.Written.IsZero() && s.lastBatch.Sub(b.Written) >= backlogLag
+		s.lagged, s.lastData = !b.Written.IsZero() && s.lastBatch.Sub(b.Written) >= backlogLag, s.lastBatch
 	}
 	defer w.noteCursor(s, b)
 	switch {
@@ -682,7 +686,7 @@ const backlogStall = 2 * time.Second
 // does not say, whose last lines came long after their kubelet stamps and
 // which is still sending them.
 func (s *stream) behindOn(now time.Time) bool {
-	return s.size > s.end || s.lagged && now.Sub(s.lastBatch) < backlogStall
+	return s.size > s.end || s.lagged && now.Sub(s.lastData) < backlogStall
 }
 
 // namedProxy says whether the user named src a proxy's log: in Kubernetes
@@ -702,12 +706,32 @@ func (w *Watcher) namedProxy(src string) bool {
 }
 
 // namedBy reports whether path is one of patterns (paths or globs, as the
-// follower reads them) names.
+// follower reads them) names. The follower names a file by the first of
+// its patterns that reached it, so the file may be a named one under
+// another name: a symlink (/var/log/containers/… is one to
+// /var/log/pods/…), or a path spelt relative where the pattern is
+// absolute. Failing the names, the file itself is looked for among the
+// patterns' matches; asked once a stream (sniff).
 func namedBy(patterns []string, path string) bool {
-	path = filepath.Clean(path)
+	if len(patterns) == 0 {
+		return false
+	}
+	clean := filepath.Clean(path)
 	for _, p := range patterns {
-		if ok, _ := filepath.Match(filepath.Clean(p), path); ok {
+		if ok, _ := filepath.Match(filepath.Clean(p), clean); ok {
 			return true
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	for _, p := range patterns {
+		matches, _ := filepath.Glob(p)
+		for _, m := range matches {
+			if mst, err := os.Stat(m); err == nil && os.SameFile(st, mst) {
+				return true
+			}
 		}
 	}
 	return false

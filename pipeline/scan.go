@@ -80,6 +80,9 @@ type Summary struct {
 	TokenAddrs AddressCounts
 	// Attribution counts what the join of proxy records found.
 	Attribution attribute.Stats
+	// Correlation counts what correlation decided and what its bounds
+	// dropped (RefusalsJudgedEarly: parked refusals past their cap).
+	Correlation correlate.CorrelatorStats
 	// Inputs says what each input turned out to be, in the order given.
 	Inputs []InputKind
 	// Interrupted: the scan's context ended before its inputs did (SIGINT,
@@ -243,6 +246,7 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	rs := det.RuleStats()
 	sum.Alerts, sum.RuleErrors, sum.Throttled = rs.Alerts, rs.Errors, rs.Throttled
 	sum.Store = store.Stats()
+	sum.Correlation = det.CorrelatorStats()
 	sum.Elapsed = time.Since(start)
 	sum.Interrupted = ctx.Err() != nil
 	if err != nil {

@@ -94,6 +94,9 @@ func ruleErrorsLine(s pipeline.Summary) string {
 // summaryNotes writes what the history forgot and what the input suggests
 // (attribution, proxies).
 func summaryNotes(b *strings.Builder, s pipeline.Summary, unjudged int64) {
+	if n := s.Correlation.RefusalsJudgedEarly; n > 0 {
+		fmt.Fprintf(b, "  refusals judged early %s: more than 1,024 refused refreshes waited at once for the other logs' refreshes before them, the oldest judged against the chain moves known then (README, Bounded resources)\n", commas(n))
+	}
 	if ev := s.Store.UsersEvicted + s.Store.IPsEvicted + s.Store.SessionsEvicted; ev > 0 {
 		fmt.Fprintf(b, "  history evictions %s: users %s, addresses %s, sessions %s forgotten, oldest first, to stay within the history's caps (README, Bounded resources)\n", commas(ev),
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))

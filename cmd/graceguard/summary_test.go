@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/attribute"
+	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/pipeline"
 )
@@ -138,6 +139,23 @@ func TestSummaryNamesTheRulesThatFailed(t *testing.T) {
 	}, 0, false)
 	if want := "rule errors 5: another 2, my-rule 3 ("; !strings.Contains(buf.String(), want) {
 		t.Errorf("summary:\n%s\nwant %q", buf.String(), want)
+	}
+}
+
+// Refused refreshes judged before the other logs' refreshes before them,
+// past the cap on those waiting, are said: a chain-takeover may be missed.
+func TestSummarySaysRefusalsJudgedEarly(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, Inputs: []pipeline.InputKind{{Name: "x", OpenUnison: 1}},
+		Correlation: correlate.CorrelatorStats{RefusalsJudgedEarly: 1200}}, 0, false)
+	if want := "refusals judged early 1,200: "; !strings.Contains(buf.String(), want) {
+		t.Errorf("summary:\n%s\nwant %q", buf.String(), want)
+	}
+	buf.Reset()
+	writeSummary(&buf, 1, pipeline.Summary{Events: map[parser.Kind]int64{}, Inputs: []pipeline.InputKind{{Name: "x", OpenUnison: 1}}}, 0, false)
+	if strings.Contains(buf.String(), "judged early") {
+		t.Errorf("none judged early, yet:\n%s", buf.String())
 	}
 }
 

@@ -711,7 +711,9 @@ func (w *Watcher) namedProxy(src string) bool {
 // another name: a symlink (/var/log/containers/… is one to
 // /var/log/pods/…), or a path spelt relative where the pattern is
 // absolute. Failing the names, the file itself is looked for among the
-// patterns' matches; asked once a stream (sniff).
+// patterns' matches. Asked at a stream's batches until its first data
+// (sniff): a few for a file, however long it stays empty (its idle batch
+// comes once a pause).
 func namedBy(patterns []string, path string) bool {
 	if len(patterns) == 0 {
 		return false

@@ -136,10 +136,11 @@ type TruthRecord struct {
 	Expect   string     `json:"expect"`
 }
 
-// maxSimRate bounds SimConfig.Rate: a thousand times what one IdP serves
-// on a laptop, and far from the nanosecond interval the scheduler cannot
-// go below.
-const maxSimRate = 10_000_000
+// MaxSimRate bounds SimConfig.Rate (operations a second): a thousand times
+// what one IdP serves on a laptop, and far from the nanosecond interval the
+// scheduler cannot go below. Exported so that a caller can refuse a rate in
+// the words of its own settings before Simulate does in SimConfig's.
+const MaxSimRate = 10_000_000
 
 // SimConfig.withDefaults fills defaults and checks values.
 func (c SimConfig) withDefaults() (SimConfig, error) {
@@ -155,8 +156,8 @@ func (c SimConfig) withDefaults() (SimConfig, error) {
 	// The scheduler works in whole nanoseconds between operations: a rate
 	// that leaves none (Inf, or users/every for a tiny --every) divided by
 	// zero, and NaN compares false to everything.
-	if !(c.Rate <= maxSimRate) {
-		return c, fmt.Errorf("simulate: %g operations a second (rate, or users / every): want a number up to %d", c.Rate, maxSimRate)
+	if !(c.Rate <= MaxSimRate) {
+		return c, fmt.Errorf("simulate: %g operations a second (rate, or users / every): want a number up to %d", c.Rate, MaxSimRate)
 	}
 	c.Concurrency, c.ProgressEvery = positiveOr(c.Concurrency, 64), positiveOr(c.ProgressEvery, time.Second)
 	if c.Grace < 0 {

@@ -165,6 +165,9 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 	if o.users <= 0 || o.duration <= 0 || o.rate < 0 || o.every <= 0 || o.grace < 0 || o.concurrency <= 0 {
 		return idp.SimConfig{}, usageErrorf("--users, --duration, --every and --concurrency must be positive, --rate and --grace not negative")
 	}
+	if err := o.checkRate(); err != nil {
+		return idp.SimConfig{}, err
+	}
 	if strings.Count(o.userFormat, "%") != 1 {
 		return idp.SimConfig{}, usageErrorf("--user-format %q: want one integer verb such as sim%%04d", o.userFormat)
 	}
@@ -189,6 +192,24 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 		return cfg, usageErrorf("--race, --replay and --outside-grace must be >= 0 and sum to at most 1")
 	}
 	return cfg, nil
+}
+
+// checkRate refuses a rate the simulator cannot schedule, naming the flags
+// it came from: Simulate's own error names SimConfig's fields and would
+// exit 1, as if the IdP had failed.
+func (o *simulateOptions) checkRate() error {
+	if o.rate != 0 { // NaN too, should one get past the flag's parsing
+		if !(o.rate <= idp.MaxSimRate) {
+			return usageErrorf("--rate %g: want at most %d operations a second", o.rate, idp.MaxSimRate)
+		}
+		return nil
+	}
+	// Simulate's default for no --rate.
+	if rate := float64(o.users) / o.every.Seconds(); !(rate <= idp.MaxSimRate) {
+		return usageErrorf("--users %d / --every %s: %.3g operations a second; want at most %d (a longer --every, fewer --users, or --rate)",
+			o.users, o.every, rate, idp.MaxSimRate)
+	}
+	return nil
 }
 
 // startProxy puts the proxy between the simulated clients and the IdP: it

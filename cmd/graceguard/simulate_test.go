@@ -66,3 +66,51 @@ func TestFormatSimReport(t *testing.T) {
 		t.Errorf("final summary %q", final)
 	}
 }
+
+// The simulator schedules at most ten million operations a second. A rate
+// above that, given with --rate or worked out from --users and --every, is
+// the caller's to fix: exit 2 on one line naming the flags and the limit,
+// not the simulator's own words (which name no flag) with exit 1.
+func TestSimulateRateAboveTheLimitIsAUsageError(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate", "2e7"}, "graceguard: --rate 2e+07: want at most 10000000 operations a second\n"},
+		{[]string{"--rate", "10000000.5"}, "graceguard: --rate 1.00000005e+07: want at most 10000000 operations a second\n"},
+		{[]string{"--users", "100", "--every", "1us"},
+			"graceguard: --users 100 / --every 1µs: 1e+08 operations a second; want at most 10000000 (a longer --every, fewer --users, or --rate)\n"},
+		// The default --every (10s) counts too.
+		{[]string{"--users", "200000000"},
+			"graceguard: --users 200000000 / --every 10s: 2e+07 operations a second; want at most 10000000 (a longer --every, fewer --users, or --rate)\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			// An issuer nothing listens on: the run must end before any request.
+			args := append([]string{"simulate", "--issuer", "http://127.0.0.1:1/auth/idp/k8sIdp", "-q"}, tt.args...)
+			stdout, stderr, code := run(t, nil, args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// A rate at the limit is the simulator's to run.
+func TestSimulateRateAtTheLimitIsAccepted(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--rate", "1e7"},
+		{"--users", "10", "--every", "1us"},
+		{"--users", "100000000"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			check := func(_ context.Context, o *simulateOptions) error { _, err := o.simConfig(); return err }
+			if err := runRoot(t, runners{simulate: check}, append([]string{"simulate"}, args...)...); err != nil {
+				t.Errorf("refused: %v", err)
+			}
+		})
+	}
+}

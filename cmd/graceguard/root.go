@@ -101,7 +101,7 @@ func requireSubcommand(c *cobra.Command) {
 	c.SuggestionsMinimumDistance = 2
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
-			return usageErrorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), didYouMean(cmd.SuggestionsFor(args[0])))
+			return unknownSubcommand(cmd, args[0])
 		}
 		var names []string
 		for _, sub := range cmd.Commands() {
@@ -111,6 +111,23 @@ func requireSubcommand(c *cobra.Command) {
 		}
 		return usageErrorf("%s needs a subcommand: %s", cmd.CommandPath(), orList(names))
 	}
+	// cobra parses the group's flags before RunE sees a mistyped word: a
+	// flag meant for the subcommand after it ("idp srve --addr x") is
+	// unknown to the group and was blamed instead of the word. The words
+	// pflag had passed before the flag it refused are in Args. The
+	// subcommands inherit this func: their words are arguments.
+	c.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if words := cmd.Flags().Args(); cmd == c && len(words) > 0 {
+			return unknownSubcommand(cmd, words[0])
+		}
+		return flagUsageError(cmd, err)
+	})
+}
+
+// unknownSubcommand is the error for a word after a group that is none of
+// its subcommands.
+func unknownSubcommand(group *cobra.Command, word string) error {
+	return usageErrorf("unknown command %q for %q%s", word, group.CommandPath(), didYouMean(group.SuggestionsFor(word)))
 }
 
 // didYouMean is the hint an unknown command's error ends with: " (did you

@@ -90,6 +90,41 @@ func TestUnknownCommandIsOneLine(t *testing.T) {
 		{[]string{"idp", "srve"}, `graceguard: unknown command "srve" for "graceguard idp" (did you mean serve?)`},
 		{[]string{"rules", "chek", "x.yaml"}, `graceguard: unknown command "chek" for "graceguard rules" (did you mean check?)`},
 		{[]string{"completion", "bsh"}, `graceguard: unknown command "bsh" for "graceguard completion" (did you mean bash, fish or zsh?)`},
+		// A flag after the mistyped word was said to be unknown
+		// ("unknown flag: --addr"): the group has none of the flags its
+		// subcommands have; the word is what is wrong.
+		{[]string{"idp", "srve", "--addr", "x"}, `graceguard: unknown command "srve" for "graceguard idp" (did you mean serve?)`},
+		{[]string{"rules", "tset", "--foo"}, `graceguard: unknown command "tset" for "graceguard rules" (did you mean test?)`},
+		{[]string{"geo", "lokup", "-x", "1.2.3.4"}, `graceguard: unknown command "lokup" for "graceguard geo" (did you mean lookup?)`},
+		{[]string{"completion", "bsh", "--no-descriptions=maybe"}, `graceguard: unknown command "bsh" for "graceguard completion" (did you mean bash, fish or zsh?)`},
+		{[]string{"idp", "frobnicate", "--config"}, `graceguard: unknown command "frobnicate" for "graceguard idp"`},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := run(t, nil, tt.args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want+"\n" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// A flag that is unknown where it is given is still said to be: on a real
+// command, and on a group before any word.
+func TestUnknownFlagIsStillNamed(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scan", "--nope", "x.log"}, "graceguard: unknown flag: --nope"},
+		{[]string{"idp", "serve", "--nope"}, "graceguard: unknown flag: --nope"},
+		{[]string{"rules", "test", "-z"}, "graceguard: unknown shorthand flag: 'z' in -z"},
+		// A subcommand's arguments before the flag are not subcommands.
+		{[]string{"rules", "test", "x.yaml", "--nope"}, "graceguard: unknown flag: --nope"},
+		{[]string{"geo", "lookup", "1.2.3.4", "-x"}, "graceguard: unknown shorthand flag: 'x' in -x"},
+		{[]string{"idp", "--nope", "serve"}, "graceguard: unknown flag: --nope"},
+		{[]string{"--bogus", "scan"}, "graceguard: unknown flag: --bogus"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,18 +139,33 @@ func rateOf(n int64, d time.Duration) string {
 	if n < rateMinBytes || d <= 0 {
 		return ""
 	}
-	mbs := float64(n) / 1e6 / d.Seconds()
-	switch {
-	case mbs >= 10:
-		return " (" + commas(int64(mbs)) + " MB/s)"
-	case mbs >= 1 || fmt.Sprintf("%.0f", mbs*1e3) == "1000":
-		// Just under 1 MB/s rounds to "1000 kB/s": said as 1.0 MB/s.
-		return fmt.Sprintf(" (%.1f MB/s)", mbs)
-	case mbs >= 0.01:
-		return fmt.Sprintf(" (%.0f kB/s)", mbs*1e3)
+	bps := float64(n) / d.Seconds()
+	// Each precision is tried as printed, as humanBytes does, so a rate
+	// that rounds up to the next step's figure is said in that step's
+	// ("10.0 MB/s" as "10 MB/s", "1000 kB/s" as "1.0 MB/s").
+	var s string
+	for _, st := range rateSteps {
+		num := strconv.FormatFloat(bps/st.size, 'f', st.decimals, 64)
+		x, _ := strconv.ParseFloat(num, 64)
+		if st.decimals == 0 && x < math.MaxInt64 {
+			num = commas(int64(x))
+		}
+		s = num + " " + st.name
+		if x < st.below {
+			break
+		}
 	}
-	return fmt.Sprintf(" (%.1f kB/s)", mbs*1e3)
+	return " (" + s + ")"
 }
+
+// rateSteps are the rate's precisions, each kept while its figure is under
+// below; the last is kept whatever the figure.
+var rateSteps = []struct {
+	name     string
+	size     float64
+	decimals int
+	below    float64
+}{{"kB/s", 1e3, 1, 10}, {"kB/s", 1e3, 0, 1e3}, {"MB/s", 1e6, 1, 10}, {"MB/s", 1e6, 0, math.Inf(1)}}
 
 // roundElapsed keeps three significant digits or so: 1.23s, 45ms, 870µs.
 func roundElapsed(d time.Duration) string {

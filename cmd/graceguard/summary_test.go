@@ -43,7 +43,7 @@ func TestSummary(t *testing.T) {
 		Throttled: map[string]int64{"reuse-ip-mismatch": 4},
 		Elapsed:   100 * time.Millisecond,
 	}, 0, false)
-	want := "graceguard: scanned 2 files, 123.5 MB in 100ms (1,234 MB/s)\n" +
+	want := "graceguard: scanned 2 files, 123.5 MB in 100ms (1,235 MB/s)\n" +
 		"  lines 1,234,567, records 1,200,000, parse errors 3, cut 1\n" +
 		"  events grace_reuse 12 token_ok 0 token_fail 0 login 0 other 1,199,988\n" +
 		"  alerts reuse-ip-mismatch 3 reuse-new-ip 2 (4 more held back by the rules' throttle: one alert per rule and user per window)\n" +
@@ -87,7 +87,7 @@ func TestSummaryRate(t *testing.T) {
 		{50_000_000, 10 * time.Minute, "graceguard: scanned 1 file, 50.0 MB in 10m0s (83 kB/s)\n"},
 		{3_000_000, 50 * time.Minute, "graceguard: scanned 1 file, 3.0 MB in 50m0s (1.0 kB/s)\n"},
 		{5_000_000, 2 * time.Second, "graceguard: scanned 1 file, 5.0 MB in 2s (2.5 MB/s)\n"},
-		{123_456_789, 100 * time.Millisecond, "graceguard: scanned 1 file, 123.5 MB in 100ms (1,234 MB/s)\n"},
+		{123_456_789, 100 * time.Millisecond, "graceguard: scanned 1 file, 123.5 MB in 100ms (1,235 MB/s)\n"},
 	} {
 		var buf bytes.Buffer
 		writeSummary(&buf, 1, pipeline.Summary{Bytes: tt.bytes, Elapsed: tt.elapsed, Events: map[parser.Kind]int64{}}, 0, false)
@@ -219,7 +219,8 @@ func TestHumanBytesAtEveryUnitBoundary(t *testing.T) {
 	}
 }
 
-// The rate, likewise: just under 1 MB/s read "1000 kB/s".
+// The rate, likewise: just under 1 MB/s read "1000 kB/s", just under
+// 10 MB/s "10.0 MB/s".
 func TestSummaryRateAtTheUnitBoundary(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -232,6 +233,26 @@ func TestSummaryRateAtTheUnitBoundary(t *testing.T) {
 		{999_999_999, 1000 * time.Second, " (1.0 MB/s)"},
 		{1_000_000_000, 1000 * time.Second, " (1.0 MB/s)"},
 		{1_000_000_001, 1000 * time.Second, " (1.0 MB/s)"},
+		// The precision is chosen on the rounded figure: what rounds to
+		// 10 of a unit is said as 10 is ("10 MB/s", not "10.0 MB/s").
+		{1_000_000, 1000 * time.Second, " (1.0 kB/s)"},
+		{9_949_999, 1000 * time.Second, " (9.9 kB/s)"},
+		{9_950_001, 1000 * time.Second, " (10 kB/s)"},
+		{9_999_999, 1000 * time.Second, " (10 kB/s)"},
+		{10_000_000, 1000 * time.Second, " (10 kB/s)"},
+		{10_499_999, 1000 * time.Second, " (10 kB/s)"},
+		{10_500_001, 1000 * time.Second, " (11 kB/s)"},
+		{9_949_999_999, 1000 * time.Second, " (9.9 MB/s)"},
+		{9_950_000_001, 1000 * time.Second, " (10 MB/s)"},
+		{9_999_999_999, 1000 * time.Second, " (10 MB/s)"},
+		{10_000_000_000, 1000 * time.Second, " (10 MB/s)"},
+		// Whole MB/s are rounded as every other figure is, not cut:
+		// 10.9 MB/s read "10 MB/s" while 9.96 read "10.0".
+		{10_499_999_999, 1000 * time.Second, " (10 MB/s)"},
+		{10_500_000_001, 1000 * time.Second, " (11 MB/s)"},
+		{999_499_999_999, 1000 * time.Second, " (999 MB/s)"},
+		{999_500_000_001, 1000 * time.Second, " (1,000 MB/s)"},
+		{1_234_567_890_123, 1000 * time.Second, " (1,235 MB/s)"},
 	} {
 		if got := rateOf(tt.bytes, tt.elapsed); got != tt.want {
 			t.Errorf("rateOf(%d, %s) = %q, want %q", tt.bytes, tt.elapsed, got, tt.want)

@@ -187,6 +187,11 @@ func (o *idpServeOptions) config() (idp.Config, *tls.Config, error) {
 	if o.grace < 0 || o.idTokenTTL < time.Second || o.sessionTTL <= 0 || o.maxSessions <= 0 {
 		return idp.Config{}, nil, usageErrorf("--grace must be >= 0, --id-token-ttl >= 1s, --session-ttl and --max-sessions > 0")
 	}
+	// idp.New refuses this too, in its Config's words, and only after
+	// --addr is listened on.
+	if o.grace > o.idTokenTTL {
+		return idp.Config{}, nil, usageErrorf("--grace %s is longer than --id-token-ttl %s: a reuse late in the window would be answered with an id_token that has already expired; want --grace at most --id-token-ttl", o.grace, o.idTokenTTL)
+	}
 	cfg := idp.Config{
 		Grace: o.grace, IDTokenTTL: o.idTokenTTL, SessionTTL: o.sessionTTL,
 		ClientID: o.clientID, ClientSecret: o.clientSecret, TrustedProxies: proxies,

@@ -172,6 +172,30 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// The IdP refuses a grace period longer than the id token's lifetime in
+// its Config's words ("grace 10s is longer than the id token TTL 5s"):
+// idp serve names the flags that set them, before anything listens.
+func TestIdpServeGraceLongerThanIDTokenTTL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--grace", "10s", "--id-token-ttl", "5s"}, "graceguard: --grace 10s is longer than --id-token-ttl 5s: "},
+		{[]string{"--grace", "2m"}, "graceguard: --grace 2m0s is longer than --id-token-ttl 1m0s: "},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			// An address that cannot be listened on: the error must come first.
+			args := append([]string{"idp", "serve", "--addr", "nonsense"}, tt.args...)
+			stdout, stderr, code := run(t, nil, args...)
+			if code != exitUsage || stdout != "" || !strings.HasPrefix(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line starting %q", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
 func TestParsePrefixes(t *testing.T) {
 	t.Parallel()
 	got, err := parsePrefixes([]string{"127.0.0.1", " 10.0.0.0/8", "::1", "192.168.1.7/24", ""})

@@ -176,6 +176,9 @@ type Attributor struct {
 	// catchingUp: a proxy log has lines written and not read yet
 	// (SetCatchingUp), so MaxWait does not apply.
 	catchingUp bool
+	// awaiting: a proxy log the user named is not being read yet
+	// (SetAwaiting), so no proxy log has been read past anything.
+	awaiting bool
 	// heldBy counts the events held per source (SourceKey), so that
 	// HeldBefore answers at once for a source with none, rather than
 	// walking a backlog held for another log's records.
@@ -339,6 +342,14 @@ func (a *Attributor) noteRecord(ev *parser.Event) {
 // unjoined, most of a backlog's alerts lost or named after the proxy.
 func (a *Attributor) SetCatchingUp(on bool) { a.catchingUp = on }
 
+// SetAwaiting says whether a proxy log the user named is not being read
+// yet (a watch --proxy-logs pattern that matches no file so far: a
+// controller just started, a log just rotated away). Until it is, the
+// proxy logs count as read past nothing, so token events wait for its
+// records, each for MaxWait at most, rather than going on as soon as the
+// other logs have been read past them.
+func (a *Attributor) SetAwaiting(on bool) { a.awaiting = on }
+
 // Release appends to dst, in log time order, the events whose wait is
 // over: every proxy source and every OpenUnison log has read Window past
 // them (clock), or they waited MaxWait (now) while no proxy log is being
@@ -467,6 +478,9 @@ func (a *Attributor) Flush(dst []parser.Event) []parser.Event {
 
 // through is the time every proxy source has read to.
 func (a *Attributor) through(clock Clock) time.Time {
+	if a.awaiting {
+		return time.Time{}
+	}
 	if len(a.learn.sources) == 0 {
 		return clock("")
 	}

@@ -88,6 +88,52 @@ func TestWatchWaitsForAnEmptyProxyLogTheUserNamed(t *testing.T) {
 	}
 }
 
+// A --proxy-logs pattern that matches no file when watch starts (the
+// controller just started, its log not created yet) still holds the token
+// events for the proxy's records: the proxy counts as read past nothing
+// until a file of the pattern is read. Held only by the logs' clocks, the
+// refresh went on unjoined as soon as OpenUnison's log was read two
+// seconds past it, and the replay was told against the controller.
+func TestWatchWaitsForAProxyLogNamedBeforeItExists(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ou, glob := filepath.Join(dir, "openunison.log"), filepath.Join(dir, "ingress-*.log")
+	writeFile(t, ou, "")
+	h := followAppended(t, []string{ou, glob}, WatchOptions{ProxyLogs: []string{glob}})
+	appendFile(t, ou, refreshLine("10:00:00,100", "10.1.67.12", "fa")+reuseLines("10:00:01,500", "10.1.67.12", "fb")+
+		"[2026-11-23 10:00:04,000][XNIO-1 task-3] INFO  AccessLog - [AuSuccess] - k8sidp - https://k8sou.example/auth/idp/k8sIdp/auth - uid=other,ou=users - NONE [10.1.67.12] - [s3]\n")
+	h.waitEvents(t, parser.KindLogin, 1)
+	writeFile(t, filepath.Join(dir, "ingress-nginx.log"), nginxLine("10:00:00", "203.0.113.9")+nginxLine("10:00:01", "192.0.2.66")+nginxLine("10:00:05", "198.51.100.7"))
+	h.waitEvents(t, parser.KindProxy, 3)
+	h.clock.add(5 * time.Second)
+	testsync.WaitFor(t, "nothing waiting for a proxy record", func() bool {
+		return h.m.AttrWaiting.WithLabelValues("events").Value() == 0
+	})
+	got := h.rule("reuse-ip-mismatch")
+	if len(got) != 1 || got[0].IP != "192.0.2.66" || got[0].PrevIP != "203.0.113.9" {
+		t.Errorf("reuse-ip-mismatch alerts %s, want one naming 192.0.2.66 after the real client 203.0.113.9", clientsOf(got))
+	}
+}
+
+// A --proxy-logs pattern that still matches nothing awaitNamedFor after
+// the start (a typo, a proxy gone) is no longer waited for: token events
+// go on by the other logs' clocks again, not each after MaxWait for ever.
+func TestWatchGivesUpAProxyLogPatternThatMatchesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ou := filepath.Join(dir, "openunison.log")
+	writeFile(t, ou, "")
+	h := followAppended(t, []string{ou}, WatchOptions{ProxyLogs: []string{filepath.Join(dir, "typo-*.log")}})
+	h.clock.add(awaitNamedFor)
+	appendFile(t, ou, refreshLine("10:00:00,100", "10.1.67.12", "fa")+
+		"[2026-11-23 10:00:04,000][XNIO-1 task-3] INFO  AccessLog - [AuSuccess] - k8sidp - https://k8sou.example/auth/idp/k8sIdp/auth - uid=other,ou=users - NONE [10.1.67.12] - [s3]\n")
+	h.waitEvents(t, parser.KindLogin, 1)
+	// The wall clock stands still: only the logs' clocks can release it.
+	testsync.WaitFor(t, "the refresh released by OpenUnison's clock", func() bool {
+		return h.m.AttrWaiting.WithLabelValues("events").Value() == 0 && h.m.Events.WithLabelValues(parser.KindTokenOK.String()).Value() == 1
+	})
+}
+
 // appendedHarness is a watcher following real files with a real follower,
 // its wall clock moved by the test alone.
 type appendedHarness struct {
@@ -97,8 +143,9 @@ type appendedHarness struct {
 	alerts []alert.Alert
 }
 
-// followAppended follows paths, already created, until the test ends; it
-// returns once the watcher has heard of every one of them.
+// followAppended follows paths, already created (globs: as they come),
+// until the test ends; it returns once the watcher has heard of every one
+// of them but the globs.
 func followAppended(t *testing.T, paths []string, opt WatchOptions) *appendedHarness {
 	t.Helper()
 	h := &appendedHarness{m: NewMetrics(prom.NewRegistry(), nil), clock: &stepClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}}
@@ -133,7 +180,7 @@ func followAppended(t *testing.T, paths []string, opt WatchOptions) *appendedHar
 	testsync.WaitFor(t, "every file announced", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return !slices.ContainsFunc(paths, func(p string) bool { return !heard[p] })
+		return !slices.ContainsFunc(paths, func(p string) bool { return !heard[p] && !strings.ContainsAny(p, "*?[") })
 	})
 	return h
 }

@@ -134,18 +134,22 @@ type Watcher struct {
 	drained []source.Position
 	// unseen: the files the checkpoint named (by sourceID) not read yet
 	// this run, which started at started (held.go, restoredUnseen).
-	unseen   map[string]time.Time
-	started  time.Time
-	reload   chan *rules.Set
-	ready    atomic.Bool
-	lastCP   time.Time
-	newest   time.Time
-	warned   bool
-	busyAt   time.Time // when a batch of data last arrived
-	released bool      // the watcher went idle since then (idle.go)
-	changed  bool      // what a checkpoint holds may differ from the last one
-	stats    WatchStats
-	counted  WatchStats // what the metrics have counted (publish)
+	unseen  map[string]time.Time
+	started time.Time
+	// proxyLogsMatched says, per WatchOptions.ProxyLogs pattern, whether a
+	// stream it names has been seen (noteAwaiting).
+	proxyLogsMatched []bool
+	proxyLogsGivenUp bool // the unmatched ones are no longer waited for
+	reload           chan *rules.Set
+	ready            atomic.Bool
+	lastCP           time.Time
+	newest           time.Time
+	warned           bool
+	busyAt           time.Time // when a batch of data last arrived
+	released         bool      // the watcher went idle since then (idle.go)
+	changed          bool      // what a checkpoint holds may differ from the last one
+	stats            WatchStats
+	counted          WatchStats // what the metrics have counted (publish)
 	// detCounted: the detector's counts the metrics have counted (detectorMetrics).
 	detCounted detectorCounts
 	lagOf      time.Time // the newest record's time the lag metric was set for
@@ -249,6 +253,7 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 	}
 	if len(opt.ProxyLogs) > 0 {
 		opt.Attribution.Expect = true
+		w.proxyLogsMatched = make([]bool, len(opt.ProxyLogs))
 	}
 	w.attr = attribute.New(opt.Attribution)
 	w.det = NewDetector(store, opt.Rules, opt.PairWindow, w.deliver)
@@ -658,6 +663,7 @@ func (w *Watcher) sniff(s *stream, b source.Batch) {
 // of a batch many.
 func (w *Watcher) noteBacklog() {
 	now := w.opt.now()
+	w.noteAwaiting(now)
 	for _, s := range w.streams {
 		if s.proxy && !s.ended && !s.idle && s.behindOn(now) {
 			w.attr.SetCatchingUp(true)
@@ -665,6 +671,38 @@ func (w *Watcher) noteBacklog() {
 		}
 	}
 	w.attr.SetCatchingUp(false)
+}
+
+// awaitNamedFor is how long after it starts a watcher waits for a file of
+// each --proxy-logs pattern to appear: a controller starting, a log being
+// rotated, take seconds. A pattern that still matches nothing (a typo, a
+// proxy gone) is then no longer waited for, or every token request would
+// wait MaxWait for ever.
+const awaitNamedFor = 30 * time.Second
+
+// noteAwaiting tells attribution whether a --proxy-logs pattern matches
+// no file read yet, within awaitNamedFor of the start.
+func (w *Watcher) noteAwaiting(now time.Time) {
+	if w.proxyLogsGivenUp || len(w.proxyLogsMatched) == 0 {
+		return
+	}
+	var unmatched []string
+	for i, ok := range w.proxyLogsMatched {
+		if !ok {
+			unmatched = append(unmatched, w.opt.ProxyLogs[i])
+		}
+	}
+	switch {
+	case len(unmatched) == 0:
+		w.proxyLogsGivenUp = true // all are read: nothing more to wait for
+	case now.Sub(w.started) >= awaitNamedFor:
+		w.proxyLogsGivenUp = true
+		w.log.Warn("a --proxy-logs pattern matches no file; token requests no longer wait for it", "patterns", unmatched, "after", awaitNamedFor)
+	default:
+		w.attr.SetAwaiting(true)
+		return
+	}
+	w.attr.SetAwaiting(false)
 }
 
 // backlogLag is how long before it came a container log's line must have
@@ -694,7 +732,13 @@ func (s *stream) behindOn(now time.Time) bool {
 // knows (once the pod has one: an unnamed stream is asked again at its
 // next batch).
 func (w *Watcher) namedProxy(src string) bool {
-	if namedBy(w.opt.ProxyLogs, src) {
+	named := false
+	for i, p := range w.opt.ProxyLogs {
+		if namedBy(p, src) {
+			named, w.proxyLogsMatched[i] = true, true
+		}
+	}
+	if named {
 		return true
 	}
 	peerOf := w.opt.Attribution.PeerOf
@@ -705,35 +749,26 @@ func (w *Watcher) namedProxy(src string) bool {
 	return ok
 }
 
-// namedBy reports whether path is one of patterns (paths or globs, as the
-// follower reads them) names. The follower names a file by the first of
-// its patterns that reached it, so the file may be a named one under
-// another name: a symlink (/var/log/containers/… is one to
-// /var/log/pods/…), or a path spelt relative where the pattern is
-// absolute. Failing the names, the file itself is looked for among the
-// patterns' matches. Asked at a stream's batches until its first data
-// (sniff): a few for a file, however long it stays empty (its idle batch
-// comes once a pause).
-func namedBy(patterns []string, path string) bool {
-	if len(patterns) == 0 {
-		return false
-	}
-	clean := filepath.Clean(path)
-	for _, p := range patterns {
-		if ok, _ := filepath.Match(filepath.Clean(p), clean); ok {
-			return true
-		}
+// namedBy reports whether pattern (a path or glob, as the follower reads
+// it) names path. The follower names a file by the first of its patterns
+// that reached it, so the file may be a named one under another name: a
+// symlink (/var/log/containers/… is one to /var/log/pods/…), or a path
+// spelt relative where the pattern is absolute. Failing the name, the
+// file itself is looked for among the pattern's matches. Asked at a
+// stream's batches until its first data (sniff): a few for a file, however
+// long it stays empty (its idle batch comes once a pause).
+func namedBy(pattern, path string) bool {
+	if ok, _ := filepath.Match(filepath.Clean(pattern), filepath.Clean(path)); ok {
+		return true
 	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return false
 	}
-	for _, p := range patterns {
-		matches, _ := filepath.Glob(p)
-		for _, m := range matches {
-			if mst, err := os.Stat(m); err == nil && os.SameFile(st, mst) {
-				return true
-			}
+	matches, _ := filepath.Glob(pattern)
+	for _, m := range matches {
+		if mst, err := os.Stat(m); err == nil && os.SameFile(st, mst) {
+			return true
 		}
 	}
 	return false

@@ -320,28 +320,35 @@ func peerAddr(remote string) netip.Addr {
 // forwardedClient is the client a proxy believes: the peer, or when the
 // peer is trusted, the right-most X-Forwarded-For address that is not
 // itself trusted (the left-most when all are). The header is read as
-// nginx's realip module reads it (parser.LastForwarded, which graceguard
-// reads proxies' logs with), since the stand-in plays ingress-nginx and a
-// balancer in front of the IdP writes what nginx accepts: several headers
-// are one list. An entry nginx would refuse (a name, a zone, a bad port)
-// ends what can be believed.
+// nginx's realip module reads it (parser.LastForwarded), since the
+// stand-in plays ingress-nginx and a balancer in front of the IdP writes
+// what nginx accepts. Several headers are read as nginx reads them, the
+// last first and each a list of its own, not joined: an entry nginx would
+// refuse (a name, a zone, a bad port, an empty header, a leading comma)
+// ends what can be believed, and when it is the first read, the peer is
+// the client.
 func forwardedClient(peer netip.Addr, hops []string, trusted []netip.Prefix) netip.Addr {
 	ip := peer
 	if !ip.IsValid() || !inPrefixes(ip, trusted) {
 		return ip
 	}
-	list := strings.Join(hops, ",")
-	for {
-		a, before, ok := parser.LastForwarded(list)
-		if !ok {
-			return ip
+	for i := len(hops) - 1; i >= 0; i-- {
+		for list := hops[i]; ; {
+			a, before, ok := parser.LastForwarded(list)
+			if !ok {
+				return ip
+			}
+			ip = a
+			if !inPrefixes(ip, trusted) {
+				return ip
+			}
+			if before == "" {
+				break
+			}
+			list = before
 		}
-		ip = a
-		if !inPrefixes(ip, trusted) {
-			return ip
-		}
-		list = before
 	}
+	return ip
 }
 
 func inPrefixes(ip netip.Addr, list []netip.Prefix) bool {

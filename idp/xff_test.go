@@ -51,6 +51,38 @@ var xffCases = []struct {
 	// IPv4 address it carries, as OpenUnison's Java does for a mapped peer.
 	{"an IPv4-mapped address", []string{"::ffff:203.0.113.9"}, "203.0.113.9"},
 	{"an IPv4-mapped address with a port", []string{"[::ffff:203.0.113.9]:1"}, "203.0.113.9"},
+	{"a trusted IPv4-mapped hop", []string{"203.0.113.9, ::ffff:127.0.0.5"}, "203.0.113.9"},
+	// nginx never looks at an entry's first byte for a separator: an
+	// entry that starts the header keeps a leading comma, and is none.
+	{"a leading comma", []string{",203.0.113.9"}, "127.0.0.1"},
+	{"a leading comma and a space", []string{", 203.0.113.9"}, "203.0.113.9"},
+	{"a leading comma before a trusted hop", []string{",127.0.0.5"}, "127.0.0.1"},
+	{"only separators", []string{" , ,"}, "127.0.0.1"},
+	// A tab is part of an entry, not a separator.
+	{"a tab after the comma", []string{"198.51.100.1,\t203.0.113.9"}, "127.0.0.1"},
+	{"a tab alone", []string{"198.51.100.1\t203.0.113.9"}, "127.0.0.1"},
+	// Several headers are read from the last, each as a list of its own:
+	// the last that is none is believed of nothing, an earlier one ends
+	// the walk with what was believed.
+	{"an empty header after another", []string{"203.0.113.9", ""}, "127.0.0.1"},
+	{"a comma header after another", []string{"203.0.113.9", ","}, "127.0.0.1"},
+	{"a leading comma in a later header", []string{"203.0.113.9", ",198.51.100.7"}, "127.0.0.1"},
+	{"a leading comma in an earlier header", []string{",198.51.100.7", "203.0.113.9"}, "203.0.113.9"},
+	{"an empty header before another", []string{"", "203.0.113.9"}, "203.0.113.9"},
+	{"an empty header before a trusted hop", []string{"", "127.0.0.5"}, "127.0.0.5"},
+	{"every hop trusted, across headers", []string{"127.0.0.5", "127.0.0.6"}, "127.0.0.5"},
+	{"a trusted hop, then the client in an earlier header", []string{"203.0.113.9", "127.0.0.5"}, "203.0.113.9"},
+	// nginx's own address syntax (ngx_parse_addr_port), not Go's.
+	{"an IPv4 octet with a leading zero", []string{"203.0.113.09"}, "203.0.113.9"},
+	{"IPv4 in brackets with a port", []string{"[203.0.113.9]:80"}, "203.0.113.9"},
+	{"leading zeros and a port", []string{"0203.000.0113.009:080"}, "203.0.113.9"},
+	{"an empty IPv4 octet", []string{"203.0..9"}, "203.0.0.9"},
+	{"an empty first IPv4 octet", []string{".1.2.3"}, "0.1.2.3"},
+	{"the broadcast address is nginx's none", []string{"255.255.255.255"}, "127.0.0.1"},
+	{"an IPv4-mapped address with a leading-zero octet", []string{"::ffff:203.0.113.09"}, "203.0.113.9"},
+	{"an IPv6 address after a lone colon", []string{":2001:db8:0:0:0:0:0:1"}, "2001:db8::1"},
+	{"a trailing :: for one group", []string{"2001:db8:1:2:3:4:5::"}, "127.0.0.1"},
+	{"a leading :: for one group", []string{"::db8:1:2:3:4:5:6"}, "0:db8:1:2:3:4:5:6"},
 }
 
 func TestForwardedClientReadsLikeNginx(t *testing.T) {

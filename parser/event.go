@@ -17,9 +17,10 @@
 // other line of a proxy, which carries the whole cluster's traffic, is other
 // after one search. Matching a proxy record to OpenUnison's record of the
 // same request belongs to package attribute, not here. X-Forwarded-For is
-// read in one place, LastForwarded, as nginx's realip module reads it: the
-// formats that log no peer take their client from it, and package idp's
-// stand-in proxy and bundled IdP walk it past their trusted hops.
+// read here in two ways (forwarded.go), as the proxy that read it did: as
+// Envoy reads it for the lines of Envoy's formats that log no peer, and as
+// nginx's realip module reads it (LastForwarded) for package idp's
+// stand-in proxy and bundled IdP, which walk it past their trusted hops.
 //
 // Two entry points serve two speeds. Classify tells the Kind of a record
 // without allocating, so a scanner can skip the ~97% of a busy log that is

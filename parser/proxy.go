@@ -22,7 +22,8 @@ type proxyFields struct {
 	format ProxyFormat
 	client []byte // an address, with a port in Envoy's and Traefik's formats
 	// clientHeader says the format logged no peer: the client is
-	// X-Forwarded-For's last entry (LastForwarded), a header's text, and
+	// X-Forwarded-For's last entry as Envoy reads it (lastForwardedEnvoy;
+	// only Envoy's formats log no peer), a header's text, and
 	// one that is no address ("unknown", a client's own garbage when
 	// nothing in front of the proxy appends) leaves the record without a
 	// client, where a logged address field that is none means the line is

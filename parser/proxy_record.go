@@ -55,8 +55,9 @@ func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
 		p.Status = n
 	}
 	if f.clientHeader {
-		// The header read unescaped, as nginx would have read it.
-		p.Client, _, _ = LastForwarded(str(f.xff))
+		// Only Envoy's formats log no peer: the header read unescaped,
+		// as Envoy read it.
+		p.Client = lastForwardedEnvoy(str(f.xff))
 	} else if a, ok := parseHostAddr(str(f.client)); ok {
 		p.Client = a
 	} else if f.client != nil && !noPeer(str(f.client), f.format) {

@@ -86,14 +86,25 @@ func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
 }
 
 // noPeer reports a logged client that names no address: the proxies'
-// "-", and nginx's "unix:" for a peer on a unix socket ($remote_addr is
-// "unix:" and the peer's path, which a connecting client seldom binds).
-// Only the peer is missing: the line is a request all the same.
+// "-"; nginx's "unix:" for a peer on a unix socket ($remote_addr is
+// "unix:" and the peer's bound path, which a connecting client seldom
+// binds); and Envoy's pipe address for one (Istio's and Envoy Gateway's
+// %DOWNSTREAM_REMOTE_ADDRESS% is the PipeInstance's asString(): the
+// socket's path, or "@" and the name of an abstract one, and it is the
+// listener's own, as Envoy cannot read a unix peer's). Only the peer is
+// missing: the line is a request all the same. A relative pipe path is
+// not told from garbage and stays a bad address.
 func noPeer(client string, format ProxyFormat) bool {
 	if dash(client) == "" {
 		return true
 	}
-	return (format == ProxyNginx || format == ProxyNginxJSON) && strings.HasPrefix(client, "unix:")
+	switch format {
+	case ProxyNginx, ProxyNginxJSON:
+		return strings.HasPrefix(client, "unix:")
+	case ProxyIstio, ProxyEnvoyGateway:
+		return client[0] == '/' || client[0] == '@'
+	}
+	return false
 }
 
 // dash maps the proxies' placeholder for "none" to empty.

@@ -376,3 +376,72 @@ func TestNginxUnixSocketClient(t *testing.T) {
 		}
 	}
 }
+
+// Envoy listening on a unix socket logs its downstream peer as the pipe's
+// address: %DOWNSTREAM_REMOTE_ADDRESS% is the PipeInstance's asString(),
+// sun_path, or "@" and the name for an abstract socket (its NULs printed
+// as '@'), and since a unix peer's own name cannot be read, Envoy's
+// IoSocketHandle::peerAddress gives the listener's. Such a line is a
+// record naming no client, as nginx's "unix:" is: not even
+// X-Forwarded-For's, since Envoy logs there the address it took from it.
+func TestEnvoyPipeClient(t *testing.T) {
+	t.Parallel()
+	istio := func(peer string) string {
+		return `[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 - via_upstream - "-" 412 1893 15 14 "203.0.113.9" "curl/8.5.0" "r" "k8sou" "10.1.80.10:8080" outbound|8080||ou 10.1.67.12:45678 ` +
+			peer + ` ` + peer + ` k8sou -`
+	}
+	gateway := func(peer string) string {
+		return `{"start_time":"2026-11-26T09:00:01.216Z","method":"POST","x-envoy-origin-path":"/auth/idp/k8sIdp/token","response_code":200,"duration":15,"upstream_host":"10.1.80.10:80",` +
+			`"downstream_local_address":` + mustJSON(peer) + `,"downstream_remote_address":` + mustJSON(peer) + `,"x-forwarded-for":"203.0.113.9"}`
+	}
+	lines := []struct{ name, line string }{
+		{"Istio, a socket path", istio("/var/run/ou/envoy.sock")},
+		{"Istio, an abstract socket", istio("@envoy-ou")},
+		{"Istio, an abstract socket with a NUL in its name", istio("@envoy@ou")},
+		{"Istio, an abstract socket with an empty name", istio("@")},
+		{"Envoy Gateway, a socket path", gateway("/var/run/eg/envoy.sock")},
+		{"Envoy Gateway, an abstract socket", gateway("@envoy-eg")},
+	}
+	var log strings.Builder
+	for _, tc := range lines {
+		log.WriteString(tc.line + "\n")
+		if k := ClassifyLine([]byte(tc.line)); k != KindProxy {
+			t.Errorf("%s: ClassifyLine says %s", tc.name, k)
+		}
+		ev, err := Parse([]byte(tc.line), nil)
+		if err != nil || ev.Kind != KindProxy {
+			t.Errorf("%s: %s, %v", tc.name, ev.Kind, err)
+			continue
+		}
+		if ev.IP.IsValid() || ev.Proxy.Client.IsValid() || ev.Proxy.Status != 200 || ev.IdP != "k8sIdp" || ev.Proxy.XFF != "203.0.113.9" {
+			t.Errorf("%s: ip %v, record %+v", tc.name, ev.IP, *ev.Proxy)
+		}
+	}
+	// A proxy's log of such lines: each a record, each a proxy event.
+	sc := NewScanner(strings.NewReader(log.String()))
+	n := 0
+	for sc.Scan() {
+		ev, err := Parse(sc.Record().Text, nil)
+		if err != nil || ev.Kind != KindProxy {
+			t.Errorf("record %d: %s, %v", n, ev.Kind, err)
+		}
+		n++
+	}
+	if n != len(lines) || !sc.ProxyLog() || sc.Err() != nil {
+		t.Errorf("%d records of %d lines, proxy log %v, %v", n, len(lines), sc.ProxyLog(), sc.Err())
+	}
+
+	// Envoy prints no "unix:": that, and a peer that is neither an
+	// absolute path, an abstract name nor an address, are still bad
+	// addresses.
+	for _, line := range []string{
+		istio("unix:/var/run/ou/envoy.sock"),
+		istio("envoy-ou"),
+		gateway("unix:/var/run/eg/envoy.sock"),
+		gateway("envoy-eg"),
+	} {
+		if ev, err := Parse([]byte(line), nil); err == nil || !strings.Contains(err.Error(), "bad client address") {
+			t.Errorf("Parse(%q) = %s, %v; want a bad client address", line, ev.Kind, err)
+		}
+	}
+}

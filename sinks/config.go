@@ -300,8 +300,23 @@ func (d *decoder) entry(n, use *yaml.Node, path string) (Config, bool) {
 	return c, len(d.problems) == before
 }
 
-// pair is one key of a sink entry and its value.
+// pair is one key of a sink entry and its value. A key a merge brought
+// (<<: *base) is placed at the entry's merge key instead: a problem with
+// the copy is the entry's, and the anchor's own line may be fine where it
+// stands (a file sink's path, merged into a webhook entry).
 type pair struct{ key, value *yaml.Node }
+
+// placedAt is n moved to where at stands, or n itself when at is nil. Only
+// the node itself moves: the items of a list or mapping copied keep their
+// places in the anchor.
+func placedAt(n, at *yaml.Node) *yaml.Node {
+	if at == nil {
+		return n
+	}
+	c := *n
+	c.Line, c.Column = at.Line, at.Column
+	return &c
+}
 
 // pairs returns the keys of the entry mapping n: its own, then those its
 // merge keys bring (<<: *base, or <<: [*a, *b]) that it has not, the
@@ -314,40 +329,44 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 	var out []pair
 	have := map[string]bool{}
 	read := map[*yaml.Node]bool{}
-	var add func(m *yaml.Node)
-	add = func(m *yaml.Node) {
+	// via is the entry's own merge key that brought m's keys, nil for the
+	// entry's own mapping.
+	var add func(m, via *yaml.Node)
+	add = func(m, via *yaml.Node) {
 		if read[m] {
 			return
 		}
 		read[m] = true
-		var merges []*yaml.Node
+		type merge struct{ key, value *yaml.Node }
+		var merges []merge
 		own := map[string]bool{}
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			kn, vn := resolve(m.Content[i]), resolve(m.Content[i+1])
 			if kn.Kind != yaml.ScalarNode {
-				out = append(out, pair{kn, vn})
+				out = append(out, pair{placedAt(kn, via), placedAt(vn, via)})
 				continue
 			}
 			switch {
 			case kn.Tag == "!!merge":
-				merges = append(merges, vn)
+				merges = append(merges, merge{kn, vn})
 			case own[kn.Value]:
-				d.errf(kn, path+"."+kn.Value, "given twice")
+				d.errf(placedAt(kn, via), path+"."+kn.Value, "given twice")
 			case have[kn.Value]: // a nearer mapping set it
 				own[kn.Value] = true
 			default:
 				own[kn.Value], have[kn.Value] = true, true
-				out = append(out, pair{kn, vn})
+				out = append(out, pair{placedAt(kn, via), placedAt(vn, via)})
 			}
 		}
-		for _, v := range merges {
-			switch v.Kind {
+		for _, mg := range merges {
+			at := cmp.Or(via, mg.key)
+			switch v := mg.value; v.Kind {
 			case yaml.MappingNode:
-				add(v)
+				add(v, at)
 			case yaml.SequenceNode:
 				for _, item := range v.Content {
 					if it := resolve(item); it.Kind == yaml.MappingNode {
-						add(it)
+						add(it, at)
 					} else {
 						d.errf(item, path+".<<", "want a mapping, or a list of mappings, to merge")
 					}
@@ -357,7 +376,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 			}
 		}
 	}
-	add(n)
+	add(n, nil)
 	return out
 }
 

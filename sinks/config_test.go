@@ -356,8 +356,14 @@ func TestParseConfigMergeErrors(t *testing.T) {
 	}{
 		{"merge of a scalar", "sinks:\n  - {<<: 3, type: file, path: a}\n",
 			[]string{"c.yaml:2:10: sinks[0].<<: want a mapping, or a list of mappings, to merge"}},
+		// Reported at the merge, where the entry took the key: the anchor's
+		// line is right for the anchor (helper-102 found it at the anchor).
 		{"a merged key of another type", "w: &w {url: 'https://x.example/'}\nsinks:\n  - {<<: *w, type: file, path: a}\n",
-			[]string{"c.yaml:1:8: sinks[0].url: does not apply to a file sink (it is for webhook)"}},
+			[]string{"c.yaml:3:6: sinks[0].url: does not apply to a file sink (it is for webhook)"}},
+		{"a merged key of another type, block style", "sinks:\n  - &base\n    type: file\n    path: a.jsonl\n  - <<: *base\n    type: webhook\n    url: http://127.0.0.1:1/x\n",
+			[]string{"c.yaml:5:5: sinks[1].path: does not apply to a webhook sink (it is for file)"}},
+		{"a merged value refused, through a nested merge", "a: &a {queue_size: -1}\nb: &b {<<: *a}\nsinks:\n  - {<<: *b, type: file, path: x}\n",
+			[]string{"c.yaml:4:6: sinks[0].queue_size: want a positive whole number, not \"-1\""}},
 		{"merge of itself", "sinks:\n  - &s {<<: *s, type: file, path: a}\n", nil},
 	}
 	for _, tt := range tests {

@@ -162,8 +162,20 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 	if err != nil {
 		return idp.SimConfig{}, usageErrorf("--source: %v", err)
 	}
-	if o.users <= 0 || o.duration <= 0 || o.rate < 0 || o.every <= 0 || o.grace < 0 || o.concurrency <= 0 {
-		return idp.SimConfig{}, usageErrorf("--users, --duration, --every and --concurrency must be positive, --rate and --grace not negative")
+	for _, f := range []struct {
+		name string
+		ok   bool
+		val  any
+	}{
+		{"--users", o.users > 0, o.users}, {"--duration", o.duration > 0, o.duration}, {"--every", o.every > 0, o.every},
+		{"--concurrency", o.concurrency > 0, o.concurrency},
+	} {
+		if !f.ok {
+			return idp.SimConfig{}, usageErrorf("%s: want more than 0, not %v", f.name, f.val)
+		}
+	}
+	if o.rate < 0 || o.grace < 0 {
+		return idp.SimConfig{}, usageErrorf("--rate and --grace must not be negative")
 	}
 	if err := o.checkRate(); err != nil {
 		return idp.SimConfig{}, err

@@ -97,6 +97,30 @@ func TestSimulateRateAboveTheLimitIsAUsageError(t *testing.T) {
 	}
 }
 
+// A zero count or period names its flag (helper-102: one message listed
+// all six flags, whichever was wrong).
+func TestSimulateZeroSettingNamesItsFlag(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--users", "0"}, "graceguard: --users: want more than 0, not 0\n"},
+		{[]string{"--every", "0"}, "graceguard: --every: want more than 0, not 0s\n"},
+		{[]string{"--duration", "0"}, "graceguard: --duration: want more than 0, not 0s\n"},
+		{[]string{"--concurrency", "0"}, "graceguard: --concurrency: want more than 0, not 0\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"simulate", "--issuer", "http://127.0.0.1:1/auth/idp/k8sIdp", "-q"}, tt.args...)
+			stdout, stderr, code := run(t, nil, args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
 // A rate at the limit is the simulator's to run.
 func TestSimulateRateAtTheLimitIsAccepted(t *testing.T) {
 	t.Parallel()

@@ -70,8 +70,9 @@ func TestFormatSimReport(t *testing.T) {
 // The simulator schedules at most ten million operations a second. A rate
 // above that, given with --rate or worked out from --users and --every, is
 // the caller's to fix: exit 2 on one line naming the flags and the limit,
-// not the simulator's own words (which name no flag) with exit 1.
-func TestSimulateRateAboveTheLimitIsAUsageError(t *testing.T) {
+// not the simulator's own words (which name no flag) with exit 1. So is a
+// count or period of zero.
+func TestSimulateSettingsOutOfRangeAreUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		args []string
@@ -84,27 +85,8 @@ func TestSimulateRateAboveTheLimitIsAUsageError(t *testing.T) {
 		// The default --every (10s) counts too.
 		{[]string{"--users", "200000000"},
 			"graceguard: --users 200000000 / --every 10s: 2e+07 operations a second; want at most 10000000 (a longer --every, fewer --users, or --rate)\n"},
-	} {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			t.Parallel()
-			// An issuer nothing listens on: the run must end before any request.
-			args := append([]string{"simulate", "--issuer", "http://127.0.0.1:1/auth/idp/k8sIdp", "-q"}, tt.args...)
-			stdout, stderr, code := run(t, nil, args...)
-			if code != exitUsage || stdout != "" || stderr != tt.want {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and\n%s", code, stdout, stderr, exitUsage, tt.want)
-			}
-		})
-	}
-}
-
-// A zero count or period names its flag (helper-102: one message listed
-// all six flags, whichever was wrong).
-func TestSimulateZeroSettingNamesItsFlag(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		args []string
-		want string
-	}{
+		// A zero count or period names its flag (helper-102: one message
+		// listed all six flags, whichever was wrong).
 		{[]string{"--users", "0"}, "graceguard: --users: want more than 0, not 0\n"},
 		{[]string{"--every", "0"}, "graceguard: --every: want more than 0, not 0s\n"},
 		{[]string{"--duration", "0"}, "graceguard: --duration: want more than 0, not 0s\n"},
@@ -112,6 +94,7 @@ func TestSimulateZeroSettingNamesItsFlag(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
+			// An issuer nothing listens on: the run must end before any request.
 			args := append([]string{"simulate", "--issuer", "http://127.0.0.1:1/auth/idp/k8sIdp", "-q"}, tt.args...)
 			stdout, stderr, code := run(t, nil, args...)
 			if code != exitUsage || stdout != "" || stderr != tt.want {

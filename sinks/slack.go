@@ -666,8 +666,11 @@ func digestLine(g []alert.Alert) string {
 			b.WriteString(" " + mrkdwn(p))
 		}
 	}
-	if a.PrevIP != "" {
+	switch {
+	case a.PrevIP != "":
 		b.WriteString(" ← " + code(a.PrevIP))
+	case a.PrevPeer != "":
+		b.WriteString(" ← an unknown client via proxy " + code(a.PrevPeer))
 	}
 	b.WriteString(" · " + slackDate(a.Time) + " · " + code(a.ID))
 	return b.String()

@@ -130,7 +130,7 @@ func indentJSON(t *testing.T, v any) string {
 // -update to rewrite testdata/golden/slack-*.json after a deliberate change.
 func TestSlackBlockKitGolden(t *testing.T) {
 	t.Parallel()
-	digest := [][]alert.Alert{replayGroup(), {plain("5e6f7a8b9c0d1e2f3a4b")}, {replay()}, {proxied()}}
+	digest := [][]alert.Alert{replayGroup(), {plain("5e6f7a8b9c0d1e2f3a4b")}, {replay()}, {proxied()}, {proxiedUnknownPrev()}}
 	tests := []struct {
 		name   string
 		render func() (string, []slack.Block)

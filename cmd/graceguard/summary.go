@@ -139,13 +139,29 @@ func rateOf(n int64, d time.Duration) string {
 	if n < rateMinBytes || d <= 0 {
 		return ""
 	}
-	bps := float64(n) / d.Seconds()
 	// Each precision is tried as printed, as humanBytes does, so a rate
 	// that rounds up to the next step's figure is said in that step's
 	// ("10.0 MB/s" as "10 MB/s", "1000 kB/s" as "1.0 MB/s").
+	return " (" + stepped(float64(n)/d.Seconds(), rateSteps) + ")"
+}
+
+// unitStep is one way of saying a figure: in units of size, with decimals
+// (none: grouped by thousands), kept while the figure as printed is under
+// below.
+type unitStep struct {
+	name     string
+	size     float64
+	decimals int
+	below    float64
+}
+
+// stepped says v in the first of steps whose figure, as printed, is under
+// its below; the last step whatever the figure. Trying each as printed
+// keeps a figure that rounds up to the next step's out of this one's.
+func stepped(v float64, steps []unitStep) string {
 	var s string
-	for _, st := range rateSteps {
-		num := strconv.FormatFloat(bps/st.size, 'f', st.decimals, 64)
+	for _, st := range steps {
+		num := strconv.FormatFloat(v/st.size, 'f', st.decimals, 64)
 		x, _ := strconv.ParseFloat(num, 64)
 		if st.decimals == 0 && x < math.MaxInt64 {
 			num = commas(int64(x))
@@ -155,17 +171,11 @@ func rateOf(n int64, d time.Duration) string {
 			break
 		}
 	}
-	return " (" + s + ")"
+	return s
 }
 
-// rateSteps are the rate's precisions, each kept while its figure is under
-// below; the last is kept whatever the figure.
-var rateSteps = []struct {
-	name     string
-	size     float64
-	decimals int
-	below    float64
-}{{"kB/s", 1e3, 1, 10}, {"kB/s", 1e3, 0, 1e3}, {"MB/s", 1e6, 1, 10}, {"MB/s", 1e6, 0, math.Inf(1)}}
+// rateSteps are the rate's precisions.
+var rateSteps = []unitStep{{"kB/s", 1e3, 1, 10}, {"kB/s", 1e3, 0, 1e3}, {"MB/s", 1e6, 1, 10}, {"MB/s", 1e6, 0, math.Inf(1)}}
 
 // roundElapsed keeps three significant digits or so: 1.23s, 45ms, 870µs.
 func roundElapsed(d time.Duration) string {
@@ -195,22 +205,10 @@ func humanBytes(n int64) string {
 	// Each unit is tried as printed, so a size that rounds up to 1000 of
 	// one unit (999,999 bytes, "1000.0 kB") is said in the next ("1.0 MB").
 	// EB is the last: an int64 holds 9.2 of them.
-	var s string
-	for _, u := range byteUnits {
-		num := strconv.FormatFloat(float64(n)/u.size, 'f', u.decimals, 64)
-		s = num + " " + u.name
-		if x, _ := strconv.ParseFloat(num, 64); x < 1e3 {
-			break
-		}
-	}
-	return s
+	return stepped(float64(n), byteUnits)
 }
 
-var byteUnits = []struct {
-	name     string
-	size     float64
-	decimals int
-}{{"kB", 1e3, 1}, {"MB", 1e6, 1}, {"GB", 1e9, 2}, {"TB", 1e12, 2}, {"PB", 1e15, 2}, {"EB", 1e18, 2}}
+var byteUnits = []unitStep{{"kB", 1e3, 1, 1e3}, {"MB", 1e6, 1, 1e3}, {"GB", 1e9, 2, 1e3}, {"TB", 1e12, 2, 1e3}, {"PB", 1e15, 2, 1e3}, {"EB", 1e18, 2, math.Inf(1)}}
 
 // progressMinBytes is the input size from which a progress bar is worth drawing.
 const progressMinBytes = 64 << 20

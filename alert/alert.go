@@ -231,6 +231,11 @@ func (a Alert) ClientOf() string {
 	return ClientText(a.IP, a.Via, a.Agent)
 }
 
+// HasPrev reports whether the alert names a previous refresh: by its
+// client, or, where attribution could not tell that client (no PrevIP), by
+// what OpenUnison logged for it (PrevPeer).
+func (a Alert) HasPrev() bool { return a.PrevIP != "" || a.PrevPeer != "" }
+
 // PrevClientOf is the previous refresh's client in words; one attribution
 // could not tell (no PrevIP) is named by what OpenUnison logged.
 func (a Alert) PrevClientOf() string {

@@ -37,7 +37,7 @@ func WriteText(w io.Writer, a Alert, opt TextOptions) error {
 	b.WriteString(a.User)
 	b.WriteByte(' ')
 	b.WriteString(a.ClientOf())
-	if a.PrevIP != "" || a.PrevPeer != "" {
+	if a.HasPrev() {
 		fmt.Fprintf(&b, " ← %s", a.PrevClientOf())
 		if a.IntervalMs != nil {
 			fmt.Fprintf(&b, " %s earlier", HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond))

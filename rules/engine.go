@@ -216,7 +216,7 @@ func defaultSummary(r *Rule, a *alert.Alert) string {
 		what = r.Name
 	}
 	s := fmt.Sprintf("%s: %s from %s", what, a.User, a.ClientOf())
-	if (a.PrevIP != "" || a.PrevPeer != "") && a.IntervalMs != nil {
+	if a.HasPrev() && a.IntervalMs != nil {
 		s += fmt.Sprintf(", %s after a refresh from %s", alert.HumanDuration(time.Duration(*a.IntervalMs)*time.Millisecond), a.PrevClientOf())
 	}
 	return s

@@ -456,18 +456,13 @@ func headline(a alert.Alert) string {
 		return "refresh from an impossible place, " + clientOrUnknown(a.IP)
 	case strings.HasPrefix(a.Rule, "reuse-burst"):
 		return "many grace-period reuses"
-	case hasPrev(a) && a.IP != "":
+	case a.HasPrev() && a.IP != "":
 		return "refresh token reused from " + a.IP
 	}
 	return a.Rule
 }
 
 func clientOrUnknown(ip string) string { return cmp.Or(ip, "an unknown client") }
-
-// hasPrev reports whether the alert names a previous refresh: by its
-// client, or, where attribution could not tell that client (no PrevIP), by
-// what OpenUnison logged for it (PrevPeer).
-func hasPrev(a alert.Alert) bool { return a.PrevIP != "" || a.PrevPeer != "" }
 
 // prevClientDetail is clientDetail for the previous refresh; one whose
 // client attribution could not tell is named by the proxy it came through.
@@ -489,7 +484,7 @@ func story(a alert.Alert) string {
 			clientDetail(a.IP, a.Via, a.Agent, a.Geo), clientDetail(a.PrevIP, "", a.PrevAgent, a.PrevGeo))
 	case a.IP != "":
 		fmt.Fprintf(&b, ": a refresh token was used from %s", clientDetail(a.IP, a.Via, a.Agent, a.Geo))
-		if hasPrev(a) {
+		if a.HasPrev() {
 			fmt.Fprintf(&b, " %s the refresh from %s", intervalText(a), prevClientDetail(a))
 		}
 	}
@@ -715,7 +710,7 @@ func viaText(via, agent string, candidates []string) string {
 }
 
 func prevText(a alert.Alert) string {
-	if !hasPrev(a) {
+	if !a.HasPrev() {
 		return "none known"
 	}
 	s := addressText(a.PrevIP, a.PrevGeo, false) + viaText("", a.PrevAgent, nil)

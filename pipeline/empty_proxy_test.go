@@ -76,14 +76,7 @@ func TestWatchWaitsForAnEmptyProxyLogTheUserNamed(t *testing.T) {
 			h.waitEvents(t, parser.KindLogin, 1)
 			appendFile(t, px, nginxLine("10:00:00", "203.0.113.9")+nginxLine("10:00:01", "192.0.2.66"))
 			h.waitEvents(t, parser.KindProxy, 2)
-			h.clock.add(5 * time.Second)
-			testsync.WaitFor(t, "nothing waiting for a proxy record", func() bool {
-				return h.m.AttrWaiting.WithLabelValues("events").Value() == 0
-			})
-			got := h.rule("reuse-ip-mismatch")
-			if len(got) != 1 || got[0].IP != "192.0.2.66" || got[0].PrevIP != "203.0.113.9" {
-				t.Errorf("reuse-ip-mismatch alerts %s, want one naming 192.0.2.66 after the real client 203.0.113.9", clientsOf(got))
-			}
+			h.wantReplayAfterTheRealClient(t)
 		})
 	}
 }
@@ -105,14 +98,7 @@ func TestWatchWaitsForAProxyLogNamedBeforeItExists(t *testing.T) {
 	h.waitEvents(t, parser.KindLogin, 1)
 	writeFile(t, filepath.Join(dir, "ingress-nginx.log"), nginxLine("10:00:00", "203.0.113.9")+nginxLine("10:00:01", "192.0.2.66")+nginxLine("10:00:05", "198.51.100.7"))
 	h.waitEvents(t, parser.KindProxy, 3)
-	h.clock.add(5 * time.Second)
-	testsync.WaitFor(t, "nothing waiting for a proxy record", func() bool {
-		return h.m.AttrWaiting.WithLabelValues("events").Value() == 0
-	})
-	got := h.rule("reuse-ip-mismatch")
-	if len(got) != 1 || got[0].IP != "192.0.2.66" || got[0].PrevIP != "203.0.113.9" {
-		t.Errorf("reuse-ip-mismatch alerts %s, want one naming 192.0.2.66 after the real client 203.0.113.9", clientsOf(got))
-	}
+	h.wantReplayAfterTheRealClient(t)
 }
 
 // A --proxy-logs pattern that still matches nothing awaitNamedFor after
@@ -183,6 +169,21 @@ func followAppended(t *testing.T, paths []string, opt WatchOptions) *appendedHar
 		return !slices.ContainsFunc(paths, func(p string) bool { return !heard[p] && !strings.ContainsAny(p, "*?[") })
 	})
 	return h
+}
+
+// wantReplayAfterTheRealClient lets the wall clock pass every wait, then
+// checks the one replay's alert names its client, 192.0.2.66, after the
+// refresh's real client, 203.0.113.9, as the proxy's records say.
+func (h *appendedHarness) wantReplayAfterTheRealClient(t *testing.T) {
+	t.Helper()
+	h.clock.add(5 * time.Second)
+	testsync.WaitFor(t, "nothing waiting for a proxy record", func() bool {
+		return h.m.AttrWaiting.WithLabelValues("events").Value() == 0
+	})
+	got := h.rule("reuse-ip-mismatch")
+	if len(got) != 1 || got[0].IP != "192.0.2.66" || got[0].PrevIP != "203.0.113.9" {
+		t.Errorf("reuse-ip-mismatch alerts %s, want one naming 192.0.2.66 after the real client 203.0.113.9", clientsOf(got))
+	}
 }
 
 // waitEvents waits until n events of kind k have been read.

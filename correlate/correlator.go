@@ -468,12 +468,8 @@ func (c *Correlator) judgeAnonymous(ctx context.Context, ev *parser.Event, batch
 		if err := c.Drain(ctx); err != nil {
 			return err
 		}
-		t, err := c.takeoverOf(ctx, ev)
-		if err != nil {
-			return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
-		}
-		if t != nil {
-			return judge(ctx, c.takeoverContext(ev, t))
+		if ok, err := c.judgeTakeover(ctx, ev, judge); ok || err != nil {
+			return err
 		}
 	}
 	if batching {

@@ -88,12 +88,21 @@ func (c *Correlator) landFirst(ctx context.Context) error {
 // judgeRefusal judges a refused refresh that may be a takeover's trace
 // against the chains moved away from its client.
 func (c *Correlator) judgeRefusal(ctx context.Context, ev *parser.Event, judge Judge) error {
-	t, err := c.takeoverOf(ctx, ev)
-	if err != nil {
-		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
-	}
-	if t != nil {
-		return judge(ctx, c.takeoverContext(ev, t))
+	if ok, err := c.judgeTakeover(ctx, ev, judge); ok || err != nil {
+		return err
 	}
 	return judge(ctx, &Context{Event: ev})
+}
+
+// judgeTakeover judges ev as a takeover's trace when the chains moved
+// away from its client make one of it; judged says it did.
+func (c *Correlator) judgeTakeover(ctx context.Context, ev *parser.Event, judge Judge) (judged bool, err error) {
+	t, err := c.takeoverOf(ctx, ev)
+	if err != nil {
+		return false, fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
+	}
+	if t == nil {
+		return false, nil
+	}
+	return true, judge(ctx, c.takeoverContext(ev, t))
 }

@@ -23,6 +23,10 @@ type demoOptions struct {
 	// slackURL is --slack-webhook-url, GRACEGUARD_SLACK_WEBHOOK_URL as for
 	// watch: one variable configures Slack for every command.
 	slackURL string
+	// grace, tokenTTL and pause are zero (the story's own timing, which is
+	// part of what the demo shows, so no flag sets them) but in tests, which
+	// play the story fast through runners.
+	grace, tokenTTL, pause time.Duration
 }
 
 // newDemoCmd makes demo; runF, when not nil, runs instead of runDemo
@@ -96,7 +100,7 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 		fmt.Fprintln(o.io.out, "  (a Slack webhook is set: alerts are posted to Slack too)")
 	}
 	sum, err := demo.Run(ctx, demo.Options{Out: o.io.out, Color: color, Geo: geoLookup(db), Logger: logger, Extra: extra,
-		Width: terminalWidth(o.io.out)})
+		Width: terminalWidth(o.io.out), Grace: o.grace, TokenTTL: o.tokenTTL, Pause: o.pause})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -8,17 +8,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run executes graceguard with args as main would and returns what it wrote
 // and its exit status.
 func run(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runWith(t, runners{}, stdin, args...)
+}
+
+// runWith is run with commands' run functions replaced where set, as tests
+// that play a command at a test's pace do.
+func runWith(t *testing.T, with runners, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
 	var out, errOut bytes.Buffer
-	cmd := newRootCmd(stdin, &out, &errOut)
+	cmd := newRootCmdWith(stdin, &out, &errOut, with)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
 	code = exitCode(&errOut, err)
@@ -78,10 +86,14 @@ func TestCompletion(t *testing.T) {
 
 func TestDemoCommandRuns(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("the demo takes ten to fifteen seconds")
+	// The story played fast (as demo's own TestDemoStory plays it): the
+	// demo at its own pace takes ten seconds, which CI spends once running
+	// the README's demo command itself.
+	fast := func(ctx context.Context, o *demoOptions) error {
+		o.grace, o.tokenTTL, o.pause = 2*time.Second, 5*time.Second, 100*time.Millisecond
+		return runDemo(ctx, o)
 	}
-	out, stderr, code := run(t, nil, "demo", "--color", "never")
+	out, stderr, code := runWith(t, runners{demo: fast}, nil, "demo", "--color", "never")
 	if code != 0 {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, stderr)
 	}

@@ -46,7 +46,9 @@ type Timeline struct {
 	User    string
 	Entries []Entry // in the order observed until Finish; then in log order
 	Dropped int
-	// oldest is, once Entries holds MaxEntries, the index of the oldest
+	// Max is the cap on Entries; zero means MaxEntries.
+	Max int
+	// oldest is, once Entries holds Cap entries, the index of the oldest
 	// entry: a full timeline is a ring, each new entry taking the oldest's
 	// place, so a user with millions of refreshes costs the same per entry
 	// as one with a few (shifting all 100,000 down by one for each new
@@ -57,6 +59,14 @@ type Timeline struct {
 // New returns an empty timeline of user: a DN, or a uid (matched as the
 // DN's "uid=<uid>," prefix).
 func New(user string) *Timeline { return &Timeline{User: user} }
+
+// Cap is how many entries the timeline keeps: Max, or MaxEntries.
+func (t *Timeline) Cap() int {
+	if t.Max > 0 {
+		return t.Max
+	}
+	return MaxEntries
+}
 
 // matches reports whether a DN is the timeline's user.
 func (t *Timeline) matches(dn string) bool {
@@ -90,7 +100,7 @@ func (t *Timeline) Observe(c *correlate.Context, alerts []alert.Alert) {
 	for _, a := range alerts {
 		e.Alerts = append(e.Alerts, a.Severity.String()+" "+a.Rule)
 	}
-	if len(t.Entries) >= MaxEntries {
+	if len(t.Entries) >= t.Cap() {
 		t.Entries[t.oldest] = e
 		t.oldest = (t.oldest + 1) % len(t.Entries)
 		t.Dropped++

@@ -23,6 +23,9 @@ type timelineOptions struct {
 	timezone  string
 	geo       geoFlags
 	proxies   proxyFlags
+	// maxEntries is zero (timeline.MaxEntries) but in tests, which show the
+	// cap's note without writing a hundred thousand lines.
+	maxEntries int
 }
 
 func newTimelineCmd(io streams, runF func(context.Context, *timelineOptions) error) *cobra.Command {
@@ -95,6 +98,7 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 		fmt.Fprintln(o.io.errOut, "graceguard: note:", n)
 	}
 	tl := timeline.New(o.user)
+	tl.Max = o.maxEntries
 	sum, scanErr := pipeline.Scan(ctx, pipelineInputs(inputs), pipeline.ScanOptions{
 		Location: loc, Rules: set, Geo: geoLookup(geoDB), Observer: tl.Observe, Attribution: attribution,
 		Deliver: func(context.Context, []alert.Alert) error { return nil },
@@ -119,7 +123,7 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 	if o.format == "json" && tl.Dropped > 0 {
 		// The text says so on its first line; JSON lines have no place for it.
 		fmt.Fprintf(o.io.errOut, "graceguard: note: %s earlier %s of %s dropped: a timeline keeps the latest %s\n",
-			commas(int64(tl.Dropped)), plural(tl.Dropped, "entry", "entries"), o.user, commas(timeline.MaxEntries))
+			commas(int64(tl.Dropped)), plural(tl.Dropped, "entry", "entries"), o.user, commas(int64(tl.Cap())))
 	}
 	write := tl.WriteText
 	if o.format == "json" {

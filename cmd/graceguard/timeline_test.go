@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/internal/loggen"
-	"github.com/graceguard/graceguard/timeline"
 )
 
 func TestTimelineFlags(t *testing.T) {
@@ -107,9 +106,12 @@ func TestTimelineSaysWhatItCannotShow(t *testing.T) {
 	lifecycle := filepath.Join(dir, "openunison.log")
 	failing := filepath.Join(dir, "failing.yaml")
 	long := filepath.Join(dir, "long.log")
+	// The cap's note with a cap of 100 (timeline.MaxEntries' own test
+	// fills the real one): a hundred thousand lines cost ten seconds here.
+	const maxEntries = 100
 	var many bytes.Buffer
 	at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	for i := range timeline.MaxEntries + 3 {
+	for i := range maxEntries + 3 {
 		fmt.Fprintf(&many, "[%s][XNIO-1 task-1] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=svc,o=T - NONE [203.0.113.7] - [f%040d]\n",
 			at.Add(time.Duration(i)*200*time.Millisecond).Format("2006-01-02 15:04:05,000"), i)
 	}
@@ -131,11 +133,15 @@ func TestTimelineSaysWhatItCannotShow(t *testing.T) {
 		{"rule errors, text", []string{"timeline", "--rules", failing, "botvictim0", lifecycle}, "graceguard: note: rule errors "},
 		{"rule errors, json", []string{"timeline", "--format", "json", "--rules", failing, "botvictim0", lifecycle}, "careless "},
 		{"no such user, json", []string{"timeline", "--format", "json", "uid=nosuchuser", lifecycle}, "graceguard: note: no refresh, reuse, refusal or login of uid=nosuchuser in the logs"},
-		{"dropped entries, json", []string{"timeline", "--format", "json", "svc", long}, "graceguard: note: 3 earlier entries of svc dropped: a timeline keeps the latest 100,000"},
+		{"dropped entries, json", []string{"timeline", "--format", "json", "svc", long}, "graceguard: note: 3 earlier entries of svc dropped: a timeline keeps the latest 100"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, stderr, code := run(t, nil, tc.args...)
+			capped := func(ctx context.Context, o *timelineOptions) error {
+				o.maxEntries = maxEntries
+				return runTimeline(ctx, o)
+			}
+			_, stderr, code := runWith(t, runners{timeline: capped}, nil, tc.args...)
 			if code != 0 || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, stderr %q; want 0 and %q", code, stderr, tc.want)
 			}

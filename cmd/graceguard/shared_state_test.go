@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,7 +109,15 @@ func TestSharedStateAcrossReplicas(t *testing.T) {
 				t.Fatalf("no cross-replica alert; alerts:\n%s\nA's log:\n%s\nB's log:\n%s\n%s", describe(all()), a.errOut, b.errOut, m)
 			}
 			latency := time.Since(start)
-			time.Sleep(3 * time.Second) // past the settle time: a second alert would be out by now
+			// A second alert would come from another watcher of the replay
+			// once it has judged it: wait until every one has, its alerts
+			// printed or found claimed by another (counted as duplicates).
+			for _, r := range runs[1:] {
+				addr := waitForAddr(t, r)
+				testsync.WaitFor(t, "the replay judged by every watcher of it", func() bool {
+					return len(r.alerts(t)) > 0 || metric(t, addr, "graceguard_alerts_duplicate_total") > 0
+				})
+			}
 			got := all()
 			if n := countRule(got, "reuse-ip-mismatch"); n != 1 {
 				t.Fatalf("reuse-ip-mismatch sent %d times, want exactly once:\n%s", n, describe(got))
@@ -253,7 +263,7 @@ func TestSharedStateAcrossWatchProcesses(t *testing.T) {
 	logA, logB := filepath.Join(dir, "pod-a.log"), filepath.Join(dir, "pod-b.log")
 	appendFile(t, logA, "")
 	appendFile(t, logB, "")
-	start := func(name, log string) (*exec.Cmd, string) {
+	start := func(name, log string) (cmd *exec.Cmd, outPath, addr string) {
 		outPath, errPath := filepath.Join(dir, name+".jsonl"), filepath.Join(dir, name+".log")
 		out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -265,8 +275,12 @@ func TestSharedStateAcrossWatchProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer errOut.Close()
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms"+
+		before, err := errOut.Seek(0, io.SeekEnd) // a restarted run's file holds the last run's lines
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=watch --format json --poll 5ms --checkpoint-every 100ms --listen 127.0.0.1:0"+
 			" --state redis://"+srv.Addr+"/0 --state-dir "+filepath.Join(dir, name)+" "+log)
 		cmd.Stdout, cmd.Stderr = out, errOut
 		if err := cmd.Start(); err != nil {
@@ -275,9 +289,13 @@ func TestSharedStateAcrossWatchProcesses(t *testing.T) {
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		testsync.WaitFor(t, name+" watching", func() bool {
 			data, _ := os.ReadFile(errPath)
-			return strings.Contains(string(data), "msg=watching")
+			data = data[before:]
+			if i := bytes.Index(data, []byte("addr=")); i >= 0 && addr == "" {
+				addr = strings.Fields(string(data[i+len("addr="):]))[0]
+			}
+			return addr != "" && bytes.Contains(data, []byte("msg=watching"))
 		})
-		return cmd, outPath
+		return cmd, outPath, addr
 	}
 	alertsIn := func(paths ...string) []alert.Alert {
 		var as []alert.Alert
@@ -292,22 +310,35 @@ func TestSharedStateAcrossWatchProcesses(t *testing.T) {
 		}
 		return as
 	}
-	a, outA := start("a", logA)
+	a, outA, _ := start("a", logA)
 	defer func() { a.Process.Signal(syscall.SIGTERM); a.Wait() }()
-	b, outB := start("b", logB)
+	b, outB, addrB := start("b", logB)
 	appendFile(t, logB, replayOnB) // the replay first, the refresh after it
-	time.Sleep(300 * time.Millisecond)
+	testsync.WaitFor(t, "B reading the replay", func() bool {
+		return metric(t, addrB, `graceguard_events_total{kind="grace_reuse"}`) == 1
+	})
 	appendFile(t, logA, refreshOnA)
 	testsync.WaitFor(t, "the cross-replica alert", func() bool { return countRule(alertsIn(outA, outB), "reuse-ip-mismatch") > 0 })
-	time.Sleep(500 * time.Millisecond) // past B's next checkpoint
+	// B's writes to Redis are batched until its next checkpoint, the first
+	// written after the alert (its last before, the held replay's, came a
+	// settle time earlier).
+	testsync.WaitFor(t, "B's checkpoint after the alert", func() bool {
+		ckpt, err1 := os.Stat(filepath.Join(dir, "b", "checkpoint.gob"))
+		out, err2 := os.Stat(outB)
+		return err1 == nil && err2 == nil && !ckpt.ModTime().Before(out.ModTime())
+	})
 	b.Process.Kill()
 	b.Wait()
 	if err := os.RemoveAll(filepath.Join(dir, "b")); err != nil {
 		t.Fatal(err)
 	}
-	b, _ = start("b", logB)
+	b, _, addrB = start("b", logB)
 	defer func() { b.Process.Signal(syscall.SIGTERM); b.Wait() }()
-	time.Sleep(3 * time.Second) // past the settle time of anything re-read
+	// The new B reads the replay again and, past its settle time, finds
+	// both alerts claimed by the B that was killed.
+	testsync.WaitFor(t, "the replay judged again", func() bool {
+		return metric(t, addrB, "graceguard_alerts_duplicate_total") >= 2 || len(alertsIn(outA, outB)) > 2
+	})
 	got := alertsIn(outA, outB)
 	if n := countRule(got, "reuse-ip-mismatch"); n != 1 || len(got) != 2 {
 		t.Fatalf("alerts across both processes and the restart:\n%s\nwant reuse-ip-mismatch and reuse-new-ip once each", describe(got))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,6 +140,24 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// metric is one series' value in the /metrics of the watcher listening on
+// addr (series as exposed: the name and its labels), -1 while it is not
+// exposed.
+func metric(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	_, body := get(t, "http://"+addr+"/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
 }
 
 // The whole life of a watch: alerts as lines arrive, health and metrics,

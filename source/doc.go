@@ -23,7 +23,9 @@
 // Rotated generations it has not finished (renamed twice while
 // graceguard was down, frozen or behind; copied and truncated while it was
 // down) are found by identity or fingerprint beside the file and read in
-// order, oldest first (generations.go says how); one that went before it
+// order, oldest first (generations.go says how); a glob that matches them
+// too never opens them on their own (a drained generation renamed again, or
+// a copy, would be read twice); one that went before it
 // was read to its end is said once and counted (lost.go). Only regular
 // files are opened; a path that cannot be read is reported once per change
 // of state and through NotReady.

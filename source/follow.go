@@ -346,7 +346,14 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		if f.seen[p] {
 			continue
 		}
-		f.setProblem(p, f.open(ctx, p, startup))
+		// A file's generations are read through it (generations.go):
+		// opened on their own, a drained one renamed again by the next
+		// rotation, or a copytruncate's copy, was read a second time.
+		// A base sorts before its generations, so it is opened first.
+		if f.generationOfFollowed(p) {
+			continue
+		}
+		f.setProblem(p, f.open(ctx, p, startup, startup && matchesGenerations(p, paths)))
 	}
 	if startup {
 		f.warnUnfound(ctx)
@@ -354,13 +361,53 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 	f.health.started()
 }
 
+// generationOfFollowed reports whether p is a rotated generation (by its
+// name) of a file being followed, or renamed away from its path and
+// drained: that file's tailer reads what p holds that it has not read
+// (a rotation's generations, a copytruncate's copy), and nothing else.
+func (f *Follower) generationOfFollowed(p string) bool {
+	dir, name := filepath.Split(p)
+	isBase := func(q string) bool {
+		d, b := filepath.Split(q)
+		_, ok := rotatedSuffix(b, name)
+		return ok && d == dir
+	}
+	for q := range f.seen {
+		if f.seen[q] && isBase(q) {
+			return true
+		}
+	}
+	for q := range f.removed {
+		if isBase(q) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesGenerations reports whether paths hold a rotated generation of
+// path.
+func matchesGenerations(path string, paths []string) bool {
+	dir, base := filepath.Split(path)
+	for _, p := range paths {
+		if d, name := filepath.Split(p); d == dir {
+			if _, ok := rotatedSuffix(base, name); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }
 
 // open starts following path: from a restored position when the file there
 // is the one it names, from the end with FromEnd at start-up, else from the
 // start. A restored file that was rotated away while graceguard was down is
-// found by its identity among its siblings and drained first.
-func (f *Follower) open(ctx context.Context, path string, startup bool) error {
+// found by its identity among its siblings and drained first. globbed says
+// the patterns match path's generations too: at a start that knows none of
+// them they are read first, oldest first, as files seen for the first time.
+func (f *Follower) open(ctx context.Context, path string, startup, globbed bool) error {
 	file, err := openRegular(path)
 	if err != nil {
 		return err
@@ -379,7 +426,7 @@ func (f *Follower) open(ctx context.Context, path string, startup bool) error {
 	}
 	var prev *tailer
 	if startup {
-		prev = f.startGenerations(ctx, path)
+		prev = f.startGenerations(ctx, path, globbed)
 	}
 	if r := f.removed[path]; r != nil {
 		// The file was renamed away before its successor came: others may

@@ -109,7 +109,7 @@ func generationNumber(base, name string) (int, bool) {
 // generations and follows them and every newer generation, oldest first,
 // each waiting for the one before. It returns the newest, for the file now
 // at path to wait for (nil when there is none).
-func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
+func (f *Follower) startGenerations(ctx context.Context, path string, globbed bool) *tailer {
 	gens := generations(path)
 	// Before the generations take positions.
 	current, byCopy := f.restoredAt(path)
@@ -128,12 +128,22 @@ func (f *Follower) startGenerations(ctx context.Context, path string) *tailer {
 		newest = len(gens)
 	}
 	if oldest < 0 {
-		if current || !f.namedByCheckpoint(path) {
+		switch {
+		case current:
 			return nil
+		case !f.namedByCheckpoint(path):
+			// Seen for the first time. Generations the patterns match too
+			// are files seen for the first time as well, read from their
+			// start (through this file: rescan never opens them on their
+			// own), but not with FromEnd, which skips what files hold.
+			if !globbed || f.opt.FromEnd {
+				return nil
+			}
+		default:
+			// Every file the checkpoint named here is gone (warnUnfound
+			// says so): the generations left were all rotated after them,
+			// so none was finished.
 		}
-		// Every file the checkpoint named here is gone (warnUnfound says
-		// so): the generations left were all rotated after them, so none
-		// was finished.
 		oldest = 0
 	}
 	var prev *tailer

@@ -19,8 +19,13 @@ import (
 // Batch is what a Follower hands on: complete lines from one file, or news
 // about it. Data is the caller's to keep.
 type Batch struct {
-	Key    string // the stream: one file (one generation of it, after a truncation)
-	Path   string // the name it was found under
+	Key  string // the stream: one file (one generation of it, after a truncation)
+	Path string // the name it was found under
+	// Log, for a rotated generation found beside the file it was rotated
+	// from (by a rotation noticed late, or while graceguard was down; a
+	// copytruncate's copy), is that file's path: its lines are that log's,
+	// whatever name the generation has now. Empty otherwise.
+	Log    string
 	ID     FileID // the file's identity, for checkpoints
 	Data   []byte // whole lines, each ending in '\n'
 	Offset int64  // file offset of Data[0]
@@ -461,7 +466,7 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
 	// events go.
-	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t), Head: head(file), Size: sizeOf(file)})
+	f.send(ctx, Batch{Key: t.key, Path: t.path, Log: t.log, ID: t.id, Offset: t.offset, Behind: behind(t), Head: head(file), Size: sizeOf(file)})
 	return nil
 }
 
@@ -561,6 +566,7 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 		}
 		f.log.Info("draining a file rotated while graceguard was down", "path", s, "offset", pos.Offset)
 		t := f.addTailer(file, s, pos.ID, pos.Offset, nil)
+		t.log = path
 		t.draining, t.quietSince = true, time.Now()
 	}
 }
@@ -668,7 +674,7 @@ func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 	t.caughtUp = true
 	if !t.idleSent {
 		t.idleSent = true
-		if !f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Idle: true, Size: max(t.lastSize, t.offset)}) {
+		if !f.send(ctx, Batch{Key: t.key, Path: t.path, Log: t.log, ID: t.id, Offset: t.offset, Idle: true, Size: max(t.lastSize, t.offset)}) {
 			return
 		}
 	}
@@ -777,7 +783,7 @@ func (f *Follower) sendLines(ctx context.Context, t *tailer, out []byte) bool {
 	// The tail is taken before out goes: from then on it is the reader's,
 	// who may hand it back to be filled again (Recycle) at once.
 	t.extendTail(out)
-	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Data: out, Offset: t.offset, Size: max(t.lastSize, t.offset+int64(len(out)))})
+	ok := f.send(ctx, Batch{Key: t.key, Path: t.path, Log: t.log, ID: t.id, Data: out, Offset: t.offset, Size: max(t.lastSize, t.offset+int64(len(out)))})
 	t.offset += int64(len(out))
 	return ok
 }
@@ -888,7 +894,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
 			// stream ends); behind it, whose lines were written first.
-			f.send(ctx, Batch{Key: next.key, Path: next.path, ID: next.id, Behind: t.key})
+			f.send(ctx, Batch{Key: next.key, Path: next.path, Log: next.log, ID: next.id, Behind: t.key})
 		} else {
 			file.Close()
 		}
@@ -973,7 +979,7 @@ func (f *Follower) announce(ctx context.Context, newest, stop *tailer) {
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
 		t := chain[i]
-		f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Behind: behind(t), Size: t.lastSize})
+		f.send(ctx, Batch{Key: t.key, Path: t.path, Log: t.log, ID: t.id, Offset: t.offset, Behind: behind(t), Size: t.lastSize})
 	}
 }
 
@@ -1148,7 +1154,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	// Announced behind the generation before it: OpenUnison wrote that
 	// one's lines first, and a reader merging files by time must not take
 	// the new file's first lines for earlier ones where the times tie.
-	f.send(ctx, Batch{Key: n.key, Path: n.path, ID: n.id, Offset: n.offset, Behind: behind(n), Size: n.lastSize})
+	f.send(ctx, Batch{Key: n.key, Path: n.path, Log: n.log, ID: n.id, Offset: n.offset, Behind: behind(n), Size: n.lastSize})
 }
 
 func sameInode(file *os.File, id FileID) bool {
@@ -1167,13 +1173,14 @@ func (f *Follower) end(ctx context.Context, t *tailer, why string) {
 	}
 	t.ended = true
 	f.log.Debug("stream ended", "path", t.path, "why", why)
-	f.send(ctx, Batch{Key: t.key, Path: t.path, ID: t.id, Offset: t.offset, Ended: true, Size: max(t.lastSize, t.offset)})
+	f.send(ctx, Batch{Key: t.key, Path: t.path, Log: t.log, ID: t.id, Offset: t.offset, Ended: true, Size: max(t.lastSize, t.offset)})
 }
 
 // tailer is one followed file.
 type tailer struct {
 	f          *os.File
 	path       string
+	log        string // Batch.Log
 	key        string
 	id         FileID
 	offset     int64  // bytes handed on as whole lines

@@ -152,6 +152,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, globbed bo
 		if t == nil {
 			continue
 		}
+		t.log = path
 		t.draining, t.after = true, prev
 		prev = t
 	}
@@ -404,7 +405,7 @@ func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, s
 		}
 		f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
 		n := f.addTailer(file, g.name, copied.readAs(seen.id), 0, &seen)
-		n.draining, n.after = true, prev
+		n.draining, n.after, n.log = true, prev, path
 		prev = n
 	}
 	return prev

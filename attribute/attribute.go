@@ -239,6 +239,14 @@ func (a *Attributor) SetUpstream(addr netip.Addr, src string) {
 	a.learn.setUpstream(src, addr.Unmap())
 }
 
+// SameLog says the events of source src are the log log's: src is a
+// generation of it, rotated away and read under the name it has now. The
+// mappings learned (which upstream address an OpenUnison log is reached
+// under, which peer a proxy log's proxy is) are the log's, and hold for
+// each of its files: learned under one name only, they refused every
+// record to a generation read under another.
+func (a *Attributor) SameLog(src, log string) { a.learn.sameLog(src, log) }
+
 // ExpectSource says src is a proxy's log (its first bytes told), so token
 // events wait for it from its first line on.
 func (a *Attributor) ExpectSource(src string) {
@@ -253,7 +261,7 @@ func (a *Attributor) askPeer(src string, at time.Time) {
 	if a.opt.PeerOf == nil {
 		return
 	}
-	if _, ok := a.learn.peer[src]; ok {
+	if _, ok := a.learn.peerOf(src); ok {
 		return
 	}
 	if last, ok := a.asked[src]; ok && !at.IsZero() && at.Sub(last) < time.Second && !at.Before(last) {

@@ -713,3 +713,26 @@ func firstDiff(got, want []string) [2]string {
 	}
 	return [2]string{}
 }
+
+// A rotated generation read under the name it has now (SameLog) is its
+// log's file: the upstream and the peer learned for the log hold for it,
+// and survive a checkpoint. Learned under the log's name only, they
+// refused every record to a generation's requests.
+func TestGenerationsShareTheirLogsMappings(t *testing.T) {
+	t.Parallel()
+	a := New(Options{})
+	a.learn.setUpstream(ouA, podA)
+	a.learn.setPeer(ngx1, ctl1)
+	a.SameLog(ouA+".1", ouA)
+	a.SameLog(ngx1+".2", ngx1)
+	b := New(Options{})
+	b.Restore(a.Snapshot(), t0)
+	for name, at := range map[string]*Attributor{"learned": a, "restored": b} {
+		got := describe(run(at,
+			ou(parser.KindTokenOK, 100*time.Millisecond, ouA+".1", ctl1, "t1"),
+			nginx(ngx1+".2", 100*time.Millisecond, alice, podA, 200, kubectlAgent)))
+		if len(got) != 1 || !strings.HasPrefix(got[0], "joined 203.0.113.9 ") {
+			t.Errorf("%s: a generation's request %q, want joined to its record", name, got)
+		}
+	}
+}

@@ -63,6 +63,10 @@ func (v votes) add(key string, value netip.Addr, w float64, taken func(netip.Add
 }
 
 type learner struct {
+	// logs maps a rotated generation's source name to its log's
+	// (SameLog): the mappings below are the log's, whichever of its files
+	// a line was read from, and are keyed by the log.
+	logs        map[string]string
 	upstream    map[string]netip.Addr // OpenUnison source → its upstream address
 	upstreamSrc map[netip.Addr]string
 	peer        map[string]netip.Addr // proxy source → the peer OpenUnison logs for it
@@ -84,29 +88,62 @@ func (l *learner) init() {
 	l.upVotes, l.peerVotes = votes{}, votes{}
 }
 
-// upstreamTaken reports whether addr is learned as another source's
+// log is the log source src is a file of: itself unless SameLog said.
+func (l *learner) log(src string) string {
+	if g, ok := l.logs[src]; ok {
+		return g
+	}
+	return src
+}
+
+// sameLog notes that src is a file of log, within maxVoteKeys names.
+func (l *learner) sameLog(src, log string) {
+	if src == log || src == "" || log == "" {
+		return
+	}
+	if l.logs == nil || len(l.logs) >= maxVoteKeys {
+		l.logs = map[string]string{}
+	}
+	l.logs[src] = l.log(log)
+}
+
+// upstreamOf is the upstream address learned for src's log.
+func (l *learner) upstreamOf(src string) (netip.Addr, bool) {
+	addr, ok := l.upstream[l.log(src)]
+	return addr, ok
+}
+
+// peerOf is the peer learned for src's log.
+func (l *learner) peerOf(src string) (netip.Addr, bool) {
+	addr, ok := l.peer[l.log(src)]
+	return addr, ok
+}
+
+// upstreamTaken reports whether addr is learned as another log's
 // upstream.
 func (l *learner) upstreamTaken(src string) func(netip.Addr) bool {
+	log := l.log(src)
 	return func(addr netip.Addr) bool {
 		s, ok := l.upstreamSrc[addr]
-		return ok && s != src
+		return ok && s != log
 	}
 }
 
 // peerTaken reports whether addr is learned as another proxy log's peer.
 func (l *learner) peerTaken(src string) func(netip.Addr) bool {
+	log := l.log(src)
 	return func(addr netip.Addr) bool {
 		s, ok := l.peerSrc[addr]
-		return ok && s != src
+		return ok && s != log
 	}
 }
 
 func (l *learner) setUpstream(src string, addr netip.Addr) {
-	pair(l.upstream, l.upstreamSrc, src, addr.Unmap())
+	pair(l.upstream, l.upstreamSrc, l.log(src), addr.Unmap())
 }
 
 func (l *learner) setPeer(src string, addr netip.Addr) {
-	pair(l.peer, l.peerSrc, src, addr.Unmap())
+	pair(l.peer, l.peerSrc, l.log(src), addr.Unmap())
 	l.noteSource(src)
 }
 
@@ -173,7 +210,7 @@ func (a *Attributor) holdForLearning(n int, through, now time.Time) bool {
 	a.scratch = a.candidates(ev, a.scratch[:0])
 	for _, i := range a.scratch {
 		r := &a.records[i].ev
-		if _, ok := a.learn.peer[r.Source]; !ok && !r.Proxy.UpstreamLocal.IsValid() &&
+		if _, ok := a.learn.peerOf(r.Source); !ok && !r.Proxy.UpstreamLocal.IsValid() &&
 			(a.learn.contested(r.Source, peer) || a.rivalPeer(&a.records[i], peer, n)) {
 			return true
 		}
@@ -197,7 +234,7 @@ func (a *Attributor) rivalPeer(r *record, peer netip.Addr, n int) bool {
 // be proxy log src's peer: while peer is the only one, there is no other
 // explanation to wait for.
 func (l *learner) contested(src string, peer netip.Addr) bool {
-	for a, n := range l.peerVotes[src] {
+	for a, n := range l.peerVotes[l.log(src)] {
 		if a != peer && n > 0 && !l.peerTaken(src)(a) {
 			return true
 		}

@@ -151,7 +151,7 @@ func (a *Attributor) proxyName(r *parser.Event, peer netip.Addr) string {
 	if l := r.Proxy.UpstreamLocal; l.IsValid() {
 		return l.String()
 	}
-	if w, ok := a.learn.peer[r.Source]; ok {
+	if w, ok := a.learn.peerOf(r.Source); ok {
 		return w.String()
 	}
 	return peer.String()
@@ -349,10 +349,10 @@ func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	}
 	if n := len(p.Upstreams); n > 0 {
 		u := p.Upstreams[n-1].Addr().Unmap()
-		if src, ok := a.learn.upstreamSrc[u]; ok && src != ev.Source {
+		if a.learn.upstreamTaken(ev.Source)(u) {
 			return false
 		}
-		if w, ok := a.learn.upstream[ev.Source]; ok && w != u {
+		if w, ok := a.learn.upstreamOf(ev.Source); ok && w != u {
 			return false
 		}
 	}
@@ -363,10 +363,10 @@ func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	if p.UpstreamLocal.IsValid() && p.UpstreamLocal.Unmap() != peer.Unmap() {
 		return false
 	}
-	if w, ok := a.learn.peer[r.ev.Source]; ok {
+	if w, ok := a.learn.peerOf(r.ev.Source); ok {
 		return w == peer.Unmap()
 	}
-	if src, ok := a.learn.peerSrc[peer.Unmap()]; ok && src != r.ev.Source {
+	if a.learn.peerTaken(r.ev.Source)(peer.Unmap()) {
 		return false
 	}
 	// A public address is a client unless configured as a proxy.
@@ -407,15 +407,16 @@ func (a *Attributor) vote(ev *parser.Event, cands []int, peerVoted bool) {
 // a whole batch vote so before any was matched and learned no upstream
 // at all (scan, whose clock moves a record at a time, learned both).
 func (a *Attributor) voteUpstream(ev *parser.Event, cands []int) {
-	if _, known := a.learn.upstream[ev.Source]; known || len(cands) == 0 {
+	if _, known := a.learn.upstreamOf(ev.Source); known || len(cands) == 0 {
 		return
 	}
+	log := a.learn.log(ev.Source)
 	w := 1 / float64(len(cands))
 	for _, i := range cands {
 		r := &a.records[i].ev
 		if n := len(r.Proxy.Upstreams); n > 0 {
-			if u, ok := a.learn.upVotes.add(ev.Source, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(ev.Source)); ok {
-				a.learn.setUpstream(ev.Source, u)
+			if u, ok := a.learn.upVotes.add(log, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(log)); ok {
+				a.learn.setUpstream(log, u)
 				return
 			}
 		}
@@ -431,8 +432,8 @@ func (a *Attributor) votePeer(ev *parser.Event, cands []int) {
 	w := 1 / float64(len(cands))
 	for _, i := range cands {
 		r := &a.records[i].ev
-		if _, known := a.learn.peer[r.Source]; !known {
-			if p, ok := a.learn.peerVotes.add(r.Source, ev.Peer.Unmap(), w, a.learn.peerTaken(r.Source)); ok {
+		if _, known := a.learn.peerOf(r.Source); !known {
+			if p, ok := a.learn.peerVotes.add(a.learn.log(r.Source), ev.Peer.Unmap(), w, a.learn.peerTaken(r.Source)); ok {
 				a.learn.setPeer(r.Source, p)
 				a.known.add(p)
 			}

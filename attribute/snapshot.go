@@ -1,6 +1,7 @@
 package attribute
 
 import (
+	"maps"
 	"net/netip"
 	"time"
 
@@ -23,6 +24,9 @@ type Snapshot struct {
 	// logs of what it holds.
 	ProxyLogs []string
 	OULogs    []string
+	// Logs maps generations' names to their logs' (SameLog), for what
+	// waits from them.
+	Logs map[string]string
 }
 
 // Snapshot copies the state.
@@ -50,11 +54,17 @@ func (a *Attributor) Snapshot() Snapshot {
 	for src := range a.learn.ous {
 		s.OULogs = append(s.OULogs, src)
 	}
+	if len(a.learn.logs) > 0 {
+		s.Logs = maps.Clone(a.learn.logs)
+	}
 	return s
 }
 
 // Restore puts a snapshot back; what waited waits again from now.
 func (a *Attributor) Restore(s Snapshot, now time.Time) {
+	for src, log := range s.Logs {
+		a.learn.sameLog(src, log)
+	}
 	for _, src := range s.ProxyLogs {
 		a.learn.noteSource(src)
 	}

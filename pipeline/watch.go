@@ -588,6 +588,13 @@ func (w *Watcher) streamOf(b source.Batch) *stream {
 	w.streams[b.Key] = s
 	delete(w.unseen, s.sourceID)
 	w.named.add(s)
+	if b.Log != "" {
+		// A generation read under the name it has now (rotated while
+		// watch was down or behind, a copytruncate's copy): its events
+		// keep that name, which tells its stream from the others of its
+		// file, but for attribution it is the log it was rotated from.
+		w.attr.SameLog(s.path, b.Log)
+	}
 	if up := w.opt.UpstreamOf; up != nil {
 		if addr, ok := up(s.path); ok {
 			// An OpenUnison pod's log (Kubernetes mode): the proxies

@@ -2,7 +2,9 @@ package source
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,4 +62,72 @@ func TestGenerationsNameTheirLog(t *testing.T) {
 	if !seen[path+".1"] || !seen[path+".2"] {
 		t.Errorf("batches came from %v, want both generations", seen)
 	}
+}
+
+// A file announced behind older generations and not read yet when the
+// checkpoint was written (Position.Unread) may be read after it, and then
+// copied and truncated before a kill -9's restart: its copy is read under
+// its device and inode, as every copy of the file at the path is, so a line
+// read from the file and again from the copy is one alert (same id). It
+// was read under the copy's own inode: watch sent 14 alerts twice in a
+// 200 requests/s run with nginx, kill -9 and copytruncate.
+func TestCopyOfAFileUnreadAtTheCheckpointIsReadUnderItsInode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	line := int64(len("l 000000\n"))
+	identity := func() FileID {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		id, err := identify(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// The checkpoint: the older generation read to its end, renamed away;
+	// the file now at the path announced behind it, not read yet.
+	w := newWriter(t, path, "a")
+	w.write(5)
+	older := identity()
+	rename(t, path)
+	w.prefix = "l"
+	w.next = 0
+	w.reopen()
+	w.write(5)
+	id := identity()
+	positions := []Position{
+		{Path: path, ID: older, Offset: 5 * line, Size: 5 * line},
+		{Path: path, ID: id, Size: 5 * line, Unread: true},
+	}
+	w.write(5)
+	copytruncate(t, path)
+	w.write(5)
+
+	batches := make(chan Batch, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		New(Options{Patterns: []string{path}, Positions: positions, Poll: 5 * time.Millisecond}, batches).Run(ctx)
+		close(done)
+	}()
+	lines := 0
+	for lines < 15 {
+		select {
+		case b := <-batches:
+			if b.Path == path+".1" && (b.ID.Dev != id.Dev || b.ID.Ino != id.Ino) {
+				t.Errorf("the copy was read under %d:%d, want the file's %d:%d", b.ID.Dev, b.ID.Ino, id.Dev, id.Ino)
+			}
+			lines += strings.Count(string(b.Data), "\n")
+		case <-time.After(10 * time.Second):
+			t.Fatalf("read %d of 15 lines", lines)
+		}
+	}
+	cancel()
+	<-done
 }

@@ -281,11 +281,44 @@ func (f *Follower) copiedFrom(path string, gens []generation, found []located, a
 			return FileID{Dev: dev, Ino: ino}
 		}
 	}
+	if f.copiedUnreadFile(path, dev, ino, gens) {
+		return FileID{Dev: dev, Ino: ino}
+	}
 	named := slices.ContainsFunc(f.restored, func(p Position) bool { return p.Cursor == "" && p.ID.Dev == dev && p.ID.Ino == ino })
 	if born, ok := bornAt(path); ok && named && len(gens) > 0 && born.Before(gens[len(gens)-1].info.ModTime()) {
 		return FileID{Dev: dev, Ino: ino}
 	}
 	return FileID{}
+}
+
+// copiedUnreadFile reports whether the file at path (dev, ino) is one the
+// checkpoint named as announced and not read yet (Position.Unread), now
+// holding other bytes, with a generation that starts as it did: its copy.
+// It may have been read after that checkpoint (a kill before the next),
+// so its copies are read under its inode, for the same alert ids.
+func (f *Follower) copiedUnreadFile(path string, dev, ino uint64, gens []generation) bool {
+	for _, p := range f.unread {
+		if p.Cursor != "" || p.ID.Dev != dev || p.ID.Ino != ino || p.ID.FingerprintLen == 0 || startsAs(path, p.ID) {
+			continue
+		}
+		for _, g := range gens {
+			if !g.compressed && startsAs(g.name, p.ID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// startsAs reports whether the file at name starts with the bytes id was
+// taken from.
+func startsAs(name string, id FileID) bool {
+	file, err := openRegular(name)
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	return sameStart(file, id)
 }
 
 // restoredAt reports whether a restored position names the file now at

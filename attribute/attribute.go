@@ -132,6 +132,10 @@ type Stats struct {
 	// Unattributed names the proxies that carried unattributed events, with
 	// their counts, so the summary can say which log to add.
 	Unattributed map[netip.Addr]int64
+	// NamesForgotten counts the times what was learned or voted per log
+	// name (upstreams, peers, votes, generations' logs) started afresh at
+	// its cap of 1,024 names (or 64 addresses voted for one name).
+	NamesForgotten int64
 }
 
 // Clock says how far a source's log has been read: every record it will
@@ -267,8 +271,11 @@ func (a *Attributor) askPeer(src string, at time.Time) {
 	if last, ok := a.asked[src]; ok && !at.IsZero() && at.Sub(last) < time.Second && !at.Before(last) {
 		return
 	}
-	if a.asked == nil || len(a.asked) >= maxVoteKeys {
+	if a.asked == nil {
 		a.asked = map[string]time.Time{}
+	} else if len(a.asked) >= maxVoteKeys {
+		clear(a.asked)
+		a.learn.forgotten++
 	}
 	a.asked[src] = at
 	if addr, ok := a.opt.PeerOf(src); ok && addr.IsValid() {
@@ -570,6 +577,7 @@ func (a *Attributor) Stats() Stats {
 	s.Upstreams = len(a.learn.upstream)
 	s.ProxyLogs = len(a.learn.sources)
 	s.Skew = a.opt.Skew
+	s.NamesForgotten = a.learn.forgotten
 	return s
 }
 

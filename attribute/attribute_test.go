@@ -736,3 +736,34 @@ func TestGenerationsShareTheirLogsMappings(t *testing.T) {
 		}
 	}
 }
+
+// What is learned per log name is capped at maxVoteKeys names; each start
+// afresh at a cap is counted (graceguard_attribution_evicted_total's
+// learned_names), as every cache's eviction is.
+func TestLearnedNamesForgottenAtTheirCapAreCounted(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		learn func(a *Attributor, i int)
+	}{
+		{"generations' logs", func(a *Attributor, i int) { a.SameLog(fmt.Sprintf("ou.log.%d", i+1), "ou.log") }},
+		{"upstreams", func(a *Attributor, i int) {
+			a.learn.setUpstream(fmt.Sprintf("ou-%d.log", i), netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}))
+		}},
+		{"proxy logs", func(a *Attributor, i int) { a.ExpectSource(fmt.Sprintf("ingress-%d.log", i)) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := New(Options{})
+			for i := range maxVoteKeys {
+				tt.learn(a, i)
+			}
+			if n := a.Stats().NamesForgotten; n != 0 {
+				t.Fatalf("%d names forgotten within the cap", n)
+			}
+			tt.learn(a, maxVoteKeys)
+			if n := a.Stats().NamesForgotten; n != 1 {
+				t.Errorf("%d names forgotten one past the cap, want 1", n)
+			}
+		})
+	}
+}

@@ -30,17 +30,20 @@ type votes map[string]map[netip.Addr]float64
 // if one now leads clearly. A value taken (learned for another key: one
 // proxy has one address, one OpenUnison pod one log) runs no more: the
 // votes it drew were chance meetings.
-func (v votes) add(key string, value netip.Addr, w float64, taken func(netip.Addr) bool) (netip.Addr, bool) {
+// Each start afresh at a cap is counted in forgot.
+func (v votes) add(key string, value netip.Addr, w float64, taken func(netip.Addr) bool, forgot *int64) (netip.Addr, bool) {
 	m := v[key]
 	if m == nil {
 		if len(v) >= maxVoteKeys {
 			clear(v)
+			*forgot++
 		}
 		m = map[netip.Addr]float64{}
 		v[key] = m
 	}
 	if _, ok := m[value]; !ok && len(m) >= maxVoteValues {
 		clear(m)
+		*forgot++
 	}
 	m[value] += w
 	var best, second float64
@@ -79,6 +82,9 @@ type learner struct {
 	lastOUOK  bool
 	upVotes   votes
 	peerVotes votes
+	// forgotten counts the times a cap above (maxVoteKeys names,
+	// maxVoteValues addresses) made one of these maps start afresh.
+	forgotten int64
 }
 
 func (l *learner) init() {
@@ -101,8 +107,11 @@ func (l *learner) sameLog(src, log string) {
 	if src == log || src == "" || log == "" {
 		return
 	}
-	if l.logs == nil || len(l.logs) >= maxVoteKeys {
+	if l.logs == nil {
 		l.logs = map[string]string{}
+	} else if len(l.logs) >= maxVoteKeys {
+		clear(l.logs)
+		l.forgotten++
 	}
 	l.logs[src] = l.log(log)
 }
@@ -139,11 +148,11 @@ func (l *learner) peerTaken(src string) func(netip.Addr) bool {
 }
 
 func (l *learner) setUpstream(src string, addr netip.Addr) {
-	pair(l.upstream, l.upstreamSrc, l.log(src), addr.Unmap())
+	l.forgotten += pair(l.upstream, l.upstreamSrc, l.log(src), addr.Unmap())
 }
 
 func (l *learner) setPeer(src string, addr netip.Addr) {
-	pair(l.peer, l.peerSrc, l.log(src), addr.Unmap())
+	l.forgotten += pair(l.peer, l.peerSrc, l.log(src), addr.Unmap())
 	l.noteSource(src)
 }
 
@@ -153,6 +162,7 @@ func (l *learner) noteSource(src string) {
 	}
 	if len(l.sources) >= maxVoteKeys {
 		clear(l.sources)
+		l.forgotten++
 	}
 	l.sources[src] = struct{}{}
 }
@@ -167,6 +177,7 @@ func (l *learner) noteOU(src string) {
 	}
 	if len(l.ous) >= maxVoteKeys {
 		clear(l.ous) // lastOU stays true: it is put back just below
+		l.forgotten++
 	}
 	l.ous[src] = struct{}{}
 }
@@ -268,8 +279,8 @@ func (a *Attributor) preVote(through time.Time) {
 // pair makes src and addr each other's only partner in a one-to-one map
 // kept as two maps: a source has one address, an address one source, and
 // a re-learned mapping drops both old ones. At maxVoteKeys sources it
-// starts over.
-func pair(bySrc map[string]netip.Addr, byAddr map[netip.Addr]string, src string, addr netip.Addr) {
+// starts over, and says so (1, else 0).
+func pair(bySrc map[string]netip.Addr, byAddr map[netip.Addr]string, src string, addr netip.Addr) (forgot int64) {
 	if old, ok := bySrc[src]; ok {
 		delete(byAddr, old)
 	}
@@ -279,6 +290,8 @@ func pair(bySrc map[string]netip.Addr, byAddr map[netip.Addr]string, src string,
 	if len(bySrc) >= maxVoteKeys {
 		clear(bySrc)
 		clear(byAddr)
+		forgot = 1
 	}
 	bySrc[src], byAddr[addr] = addr, src
+	return forgot
 }

@@ -415,7 +415,7 @@ func (a *Attributor) voteUpstream(ev *parser.Event, cands []int) {
 	for _, i := range cands {
 		r := &a.records[i].ev
 		if n := len(r.Proxy.Upstreams); n > 0 {
-			if u, ok := a.learn.upVotes.add(log, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(log)); ok {
+			if u, ok := a.learn.upVotes.add(log, r.Proxy.Upstreams[n-1].Addr().Unmap(), w, a.learn.upstreamTaken(log), &a.learn.forgotten); ok {
 				a.learn.setUpstream(log, u)
 				return
 			}
@@ -433,7 +433,7 @@ func (a *Attributor) votePeer(ev *parser.Event, cands []int) {
 	for _, i := range cands {
 		r := &a.records[i].ev
 		if _, known := a.learn.peerOf(r.Source); !known {
-			if p, ok := a.learn.peerVotes.add(a.learn.log(r.Source), ev.Peer.Unmap(), w, a.learn.peerTaken(r.Source)); ok {
+			if p, ok := a.learn.peerVotes.add(a.learn.log(r.Source), ev.Peer.Unmap(), w, a.learn.peerTaken(r.Source), &a.learn.forgotten); ok {
 				a.learn.setPeer(r.Source, p)
 				a.known.add(p)
 			}

@@ -29,7 +29,7 @@ type Metrics struct {
 	// dropped; grace reuses through a proxy whose log was not given.
 	Attribution   *prom.CounterVec // by attribution
 	AttrWaiting   *prom.GaugeVec   // by what: events, records
-	AttrEvicted   *prom.CounterVec // by what: events, records, records_unmatched
+	AttrEvicted   *prom.CounterVec // by what: events, records, records_unmatched, learned_names
 	Unattributed  *prom.Counter
 	StateFailures *prom.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
 	// What the detector forgot to stay within its caps (see detectorMetrics):
@@ -59,7 +59,7 @@ func NewMetrics(reg *prom.Registry, store StoreStats) *Metrics {
 		RuleErrors:     prom.NewCounter(prom.Opts{Name: "graceguard_rule_errors_total", Help: "Rule evaluations that failed at run time."}),
 		Attribution:    prom.NewCounterVec(prom.Opts{Name: "graceguard_attribution_total", Help: "Token-endpoint events by how their client was found: direct, joined, ambiguous, unattributed."}, []string{"attribution"}),
 		AttrWaiting:    prom.NewGaugeVec(prom.Opts{Name: "graceguard_attribution_waiting", Help: "Token events waiting for their proxy record, and proxy records waiting for their event."}, []string{"what"}),
-		AttrEvicted:    prom.NewCounterVec(prom.Opts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, and records no event claimed."}, []string{"what"}),
+		AttrEvicted:    prom.NewCounterVec(prom.Opts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, records no event claimed, and names whose learned mappings were forgotten at a cap."}, []string{"what"}),
 		Unattributed:   prom.NewCounter(prom.Opts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
 		StateFailures:  prom.NewCounterVec(prom.Opts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
 		RuleThrottleEvicted: prom.NewCounter(prom.Opts{Name: "graceguard_rule_throttle_evicted_total",

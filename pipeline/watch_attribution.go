@@ -65,6 +65,7 @@ func (w *Watcher) attrMetrics() {
 		m.AttrEvicted.WithLabelValues("events").Add(float64(st.EventsEvicted - w.attrSeen.EventsEvicted))
 		m.AttrEvicted.WithLabelValues("records").Add(float64(st.RecordsEvicted - w.attrSeen.RecordsEvicted))
 		m.AttrEvicted.WithLabelValues("records_unmatched").Add(float64(st.RecordsUnmatched - w.attrSeen.RecordsUnmatched))
+		m.AttrEvicted.WithLabelValues("learned_names").Add(float64(st.NamesForgotten - w.attrSeen.NamesForgotten))
 		m.Unattributed.Add(float64(st.UnattributedReuses - w.attrSeen.UnattributedReuses))
 	}
 	w.attrSeen = st

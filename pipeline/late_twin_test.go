@@ -11,7 +11,7 @@ import (
 	"github.com/graceguard/graceguard/source"
 )
 
-// skewedHarness is a watch harness whose clock the test moves on, and
+// skewedHarness is a watch harness whose clock only the test moves on, and
 // which reports each tick, so that a test can make a quiet source's wait
 // pass without sleeping through it.
 type skewedHarness struct {
@@ -23,8 +23,12 @@ type skewedHarness struct {
 func newSkewedHarness(t *testing.T) *skewedHarness {
 	t.Helper()
 	h := &skewedHarness{ticks: make(chan struct{}, 1)}
+	// The clock stands still but for what the test moves it by: on a
+	// loaded machine the real time between two of a test's lines could
+	// pass a wait the test means the lines to fall within.
+	start := time.Now()
 	h.watchHarness = newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 5 * time.Second,
-		now: func() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) },
+		now: func() time.Time { return start.Add(time.Duration(h.skew.Load())) },
 		ticked: func() {
 			select {
 			case h.ticks <- struct{}{}:

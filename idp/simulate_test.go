@@ -147,12 +147,22 @@ func TestSimulateGraceZeroRaces(t *testing.T) {
 
 // TestSimulateRevokeOnReuse: an outside-grace replay against
 // --revoke-on-reuse kills the user's session, and the user logs in again.
-// Not parallel: beside the CPU-bound tests its two seconds held too few
-// requests for one to come after the revocation.
+// The simulation ends at the first relogin, or after its duration, which
+// only a failure waits out: a fixed two seconds, run alone, held too few
+// requests for one to come after the revocation beside the CPU-bound
+// tests, and beside nothing it still cost the package two seconds.
 func TestSimulateRevokeOnReuse(t *testing.T) {
+	t.Parallel()
 	p, _ := serve(t, func(c *Config) { c.RevokeOnReuse = true })
-	rep, err := Simulate(context.Background(), SimConfig{Issuer: p.Issuer(), Users: 1, Duration: 2 * time.Second, Rate: 10,
-		Mix: Mix{OutsideGrace: 0.5}, Source: SourceXFF, Seed: 3})
+	ctx, relogged := context.WithCancel(context.Background())
+	defer relogged()
+	rep, err := Simulate(ctx, SimConfig{Issuer: p.Issuer(), Users: 1, Duration: 10 * time.Second, Rate: 10,
+		Mix: Mix{OutsideGrace: 0.5}, Source: SourceXFF, Seed: 3, ProgressEvery: 10 * time.Millisecond,
+		Progress: func(r SimReport) {
+			if r.Ops[OpRelogin] > 0 {
+				relogged()
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

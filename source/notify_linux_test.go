@@ -128,12 +128,27 @@ func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 			// Rescans come with safety looks, as by default (both 1 s).
 			opt := Options{Patterns: []string{filepath.Join(dir, "*.log")}, Poll: time.Hour, Safety: 50 * time.Millisecond,
 				SafetyMax: time.Hour, Rescan: 50 * time.Millisecond, DrainQuiet: 10 * time.Millisecond}
-			c, _, _ := follow(t, opt)
+			looks := make(chan time.Time, 64)
+			c, _, _ := followWith(t, opt, func(f *Follower) {
+				f.newNotifier = func() (notifier, error) {
+					n, err := newNotifier()
+					return safetyLooks{n, looks}, err
+				}
+			})
 			c.waitLines(t, 2)
 			// The safety look backs off (50 ms doubling: looks at 0.05,
-			// 0.15, 0.35, 0.75, 1.55, 3.15, 6.35 s): the next after this
-			// is ~3 s away, past what the new file below is given.
-			time.Sleep(3200 * time.Millisecond)
+			// 0.15, 0.35, 0.75, 1.55, 3.15 s): once a look comes 0.7 s or
+			// more after the one before, the next is twice that away,
+			// past what the new file below is given. Awaited, not slept:
+			// a fixed sleep had to be long enough for a slow machine.
+			const within = time.Second
+			for prev := <-looks; ; {
+				at := <-looks
+				if at.Sub(prev) >= 7*within/10 {
+					break
+				}
+				prev = at
+			}
 			a.close()
 			if err := way.away(dir); err != nil {
 				t.Fatal(err)
@@ -152,7 +167,6 @@ func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 			b := newWriter(t, filepath.Join(dir, "b.log"), "l")
 			b.next = 4
 			b.write(2)
-			const within = 2 * time.Second
 			if !c.linesWithin(6, within) {
 				t.Fatalf("a new file's lines were not read within %v: the directory made again is not watched", within)
 			}
@@ -161,4 +175,20 @@ func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 			c.checkInOrder(t, "l", 0, 6)
 		})
 	}
+}
+
+// safetyLooks is the follower's notifier, telling the test when each
+// safety look came: the follower asks for a watched file's event count at
+// each (safetyDue), and the test's one file is the only one asked for.
+type safetyLooks struct {
+	notifier
+	at chan<- time.Time
+}
+
+func (s safetyLooks) seen(wd int) uint64 {
+	select {
+	case s.at <- time.Now():
+	default: // the test no longer listens
+	}
+	return s.notifier.seen(wd)
 }

@@ -27,6 +27,7 @@ const globChildEnv = "GRACEGUARD_GLOB_CHILD_DIR"
 // It needs root (to make and mount the image, then drop to nobody), mkfs.ext2
 // (Debian package e2fsprogs) and loop devices, and skips without them.
 func TestGlobWhereDirectoriesHoldNoFileTypes(t *testing.T) {
+	t.Parallel() // its mount, files and child are its own
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a loop image")
 	}

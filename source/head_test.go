@@ -12,6 +12,7 @@ import (
 // reader can tell what log it is, and that it has lines to come, before
 // the data of the files read before it.
 func TestAnnouncementCarriesTheHead(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
 	if err := os.WriteFile(a, []byte("first line\nsecond line\npartial"), 0o644); err != nil {

@@ -82,7 +82,7 @@ func (c *Config) tlsConfig(auth *execAuth) (*tls.Config, error) {
 	}
 	switch {
 	case c.CertFile != "":
-		files, err := newCertFiles(c.CertFile, c.KeyFile)
+		files, err := newCertFiles(c.CertFile, c.KeyFile, time.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -191,28 +191,29 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // (being replaced) leaves the last good one.
 type certFiles struct {
 	certFile, keyFile string
+	now               func() time.Time // time.Now; a test's clock
 
 	mu     sync.Mutex
 	cert   *tls.Certificate
 	readAt time.Time
 }
 
-func newCertFiles(certFile, keyFile string) (*certFiles, error) {
+func newCertFiles(certFile, keyFile string, now func() time.Time) (*certFiles, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	return &certFiles{certFile: certFile, keyFile: keyFile, cert: &cert, readAt: time.Now()}, nil
+	return &certFiles{certFile: certFile, keyFile: keyFile, now: now, cert: &cert, readAt: now()}, nil
 }
 
 func (f *certFiles) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if time.Since(f.readAt) > time.Second {
+	if f.now().Sub(f.readAt) > time.Second {
 		if cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile); err == nil {
 			f.cert = &cert
 		}
-		f.readAt = time.Now()
+		f.readAt = f.now()
 	}
 	return f.cert, nil
 }

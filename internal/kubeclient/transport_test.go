@@ -1,6 +1,8 @@
 package kubeclient
 
 import (
+	"crypto/x509"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -106,21 +108,42 @@ func TestClientCertificate(t *testing.T) {
 	if code, who := get(t, hc, srv.URL); code != 200 || who != "cert:alice" {
 		t.Errorf("from files: %d %q", code, who)
 	}
+	// What a new connection's handshake is offered as the files are
+	// renewed: the files are read again at most every second, on a
+	// clock of the test's, which two real seconds of sleep stood for.
+	now := time.Now()
+	files, err := newCertFiles(certFile, keyFile, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	offered := func() string {
+		t.Helper()
+		c, err := files.get(nil)
+		if err != nil || c == nil || len(c.Certificate) == 0 {
+			return fmt.Sprintf("no certificate (%v)", err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Subject.CommonName
+	}
 	cert, key = ca.Client(t, "alice-renewed")
 	writeFile(t, keyFile, key)
 	writeFile(t, certFile, cert)
-	time.Sleep(1100 * time.Millisecond) // files are read again at most every second
-	hc.CloseIdleConnections()           // the renewed certificate serves new connections
-	if code, who := get(t, hc, srv.URL); code != 200 || who != "cert:alice-renewed" {
-		t.Errorf("renewed: %d %q", code, who)
+	if who := offered(); who != "alice" {
+		t.Errorf("renewed, within the second: %q, want the pair read at start", who)
+	}
+	now = now.Add(1100 * time.Millisecond)
+	if who := offered(); who != "alice-renewed" {
+		t.Errorf("renewed: %q", who)
 	}
 	// A pair being replaced (key and certificate do not match yet) leaves
 	// the last good one.
 	writeFile(t, keyFile, pemKey(t))
-	time.Sleep(1100 * time.Millisecond)
-	hc.CloseIdleConnections()
-	if code, who := get(t, hc, srv.URL); code != 200 || who != "cert:alice-renewed" {
-		t.Errorf("mid-renewal: %d %q", code, who)
+	now = now.Add(1100 * time.Millisecond)
+	if who := offered(); who != "alice-renewed" {
+		t.Errorf("mid-renewal: %q", who)
 	}
 
 	if _, err := mustClient(t, &Config{Host: srv.URL, CAData: srv.caPEM(), Token: "t"}).Get(srv.URL); err == nil {

@@ -178,6 +178,7 @@ func generate(t testing.TB, cfg Config) ([]byte, Stats) {
 }
 
 func TestStatsMatchContent(t *testing.T) {
+	t.Parallel()
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		berlin = time.FixedZone("CET", 3600)
@@ -198,6 +199,7 @@ func TestStatsMatchContent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			data, got := generate(t, tt.cfg)
 			want := check(t, data, tt.cfg)
 			if got != want {
@@ -213,6 +215,7 @@ func TestStatsMatchContent(t *testing.T) {
 // TestStatsCoverEveryCase guards the test above: a log without reuses or
 // failures would let the content checks pass vacuously.
 func TestStatsCoverEveryCase(t *testing.T) {
+	t.Parallel()
 	_, st := generate(t, Config{Size: 16 << 20, Seed: 1})
 	for name, v := range map[string]int64{
 		"Refreshes": st.Refreshes, "Races": st.Races, "Replays": st.Replays,
@@ -225,6 +228,7 @@ func TestStatsCoverEveryCase(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	cfg := Config{Size: 1 << 20, Seed: 42}
 	a, sa := generate(t, cfg)
 	b, sb := generate(t, cfg)
@@ -239,6 +243,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestSize(t *testing.T) {
+	t.Parallel()
 	// The largest record group is a stack trace with its message line.
 	var longest int64
 	for _, e := range append(errorRecords, errorRecord{stack: refreshStack}) {
@@ -272,6 +277,7 @@ func TestSize(t *testing.T) {
 }
 
 func TestTokenShare(t *testing.T) {
+	t.Parallel()
 	for _, share := range []float64{0.005, 0.03, 0.1, 0.3} {
 		_, st := generate(t, Config{Size: 8 << 20, Seed: 11, TokenShare: share})
 		got := float64(st.TokenLines) / float64(st.Lines)
@@ -284,6 +290,7 @@ func TestTokenShare(t *testing.T) {
 // TestTrafficMix checks what a busy OpenUnison log must contain besides the
 // token endpoint, so a scanner benchmarked on it meets the same clutter.
 func TestTrafficMix(t *testing.T) {
+	t.Parallel()
 	data, st := generate(t, Config{Size: 8 << 20, Seed: 12})
 	text := string(data)
 	for _, want := range []string{
@@ -319,6 +326,7 @@ func TestTrafficMix(t *testing.T) {
 }
 
 func TestReplicas(t *testing.T) {
+	t.Parallel()
 	cfg := Config{Size: 3 << 20, Seed: 13, RaceShare: 0.2, ReplayShare: 0.1}
 	bufs := make([]bytes.Buffer, 3)
 	ws := []io.Writer{&bufs[0], &bufs[1], &bufs[2]}
@@ -359,6 +367,7 @@ func TestReplicas(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		cfg   Config
 		field string
@@ -394,6 +403,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestWriteError(t *testing.T) {
+	t.Parallel()
 	_, err := Write(&failWriter{n: 1 << 20}, Config{Size: 8 << 20, Seed: 1})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("got %v, want the writer's error", err)
@@ -411,6 +421,7 @@ func BenchmarkWrite(b *testing.B) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	var ce *ConfigError
 	if err := (Config{Size: 1, TokenShare: 0.9}).Validate(); !errors.As(err, &ce) || ce.Field != "TokenShare" {
 		t.Errorf("Validate: got %v, want a TokenShare ConfigError", err)

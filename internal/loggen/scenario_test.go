@@ -10,6 +10,7 @@ import (
 )
 
 func TestLifecycleDeterministicAndComplete(t *testing.T) {
+	t.Parallel()
 	var a, b bytes.Buffer
 	ta, err := Lifecycle(&a, LifecycleConfig{Seed: 7})
 	if err != nil {
@@ -53,6 +54,7 @@ func TestLifecycleDeterministicAndComplete(t *testing.T) {
 // Lifecycle's bytes are pinned: LifecycleBehind's bookkeeping must not
 // change what the direct scenario writes.
 func TestLifecyclePinned(t *testing.T) {
+	t.Parallel()
 	var a bytes.Buffer
 	if _, err := Lifecycle(&a, LifecycleConfig{Seed: 1}); err != nil {
 		t.Fatal(err)
@@ -66,6 +68,7 @@ func TestLifecyclePinned(t *testing.T) {
 // token request from outside has one proxy record naming its client, and
 // one seed gives one set of logs.
 func TestLifecycleBehind(t *testing.T) {
+	t.Parallel()
 	for _, f := range []ProxyFormat{ProxyNginx, ProxyNginxJSON, ProxyIstio} {
 		run := func() ([]bytes.Buffer, []bytes.Buffer, Truth, ProxyStats) {
 			ous, pods := make([]bytes.Buffer, 2), make([]bytes.Buffer, 3)

@@ -54,7 +54,15 @@ func TestRedisBatchesAgreeWithMemory(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			mem, shared := NewMemory(tc.limits), newTestRedis(t, tc.limits)
+			// One at a time, every event is a round trip: 1,000 of them
+			// fail on each slip of the caps, the TTL and the gate that
+			// 3,000 failed on (an off-by-one in the address TTL, the
+			// addresses' cap and the users' cap, tried), in a third of
+			// the time.
 			obs := parityStream(3000)
+			if tc.batch == 1 {
+				obs = obs[:1000]
+			}
 			if tc.logOrder {
 				slices.SortStableFunc(obs, func(a, b Observation) int { return a.Time.Compare(b.Time) })
 			}

@@ -107,6 +107,9 @@ type Redis struct {
 	hist   string // the history's keys' prefix
 	owner  string
 	limits Limits
+	// movesCap is maxMovesIndexed; a field so that a test reaches the cap
+	// with a thousand pairs, not sixteen thousand.
+	movesCap int
 
 	mu      sync.Mutex
 	pending []Observation
@@ -169,7 +172,7 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 		opt.Owner = "graceguard"
 	}
 	return &Redis{client: client, duplex: newDuplex(client.Options()), wires: make(chan []byte, maxWires),
-		prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults()}
+		prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults(), movesCap: maxMovesIndexed}
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -582,7 +585,7 @@ func (r *Redis) args(batch []Observation, clock, touches string, after *plainGro
 	args := make([]any, 0, 18+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
-		maxMovesIndexed, clock, len(batch), r.hist+"cut:"+r.owner, touches, r.hist+"gate:"+r.owner)
+		r.movesCap, clock, len(batch), r.hist+"cut:"+r.owner, touches, r.hist+"gate:"+r.owner)
 	args = after.appendAfter(args)
 	for _, obs := range batch {
 		ip := ""

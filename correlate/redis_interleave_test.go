@@ -212,13 +212,14 @@ func TestRedisMovesByAddressKeepsTheIndexsPairs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b, hook, raw := twoWatchers(t, Limits{})
+	a.movesCap, b.movesCap = testMovesCap, testMovesCap
 	addr := func(i int) netip.Addr {
 		nets := [3][3]byte{{192, 0, 2}, {198, 51, 100}, {203, 0, 113}}
 		n := nets[i%3]
 		return netip.AddrFrom4([4]byte{n[0], n[1], n[2], byte(i / 3 % 256)})
 	}
 	var fill []Observation
-	for i := 0; i < maxMovesIndexed; i++ {
+	for i := 0; i < testMovesCap; i++ {
 		o := r3obs(strings.Repeat("u", 1+i/768), time.Hour+time.Duration(i)*time.Millisecond, 0, int64(300*(i+1)), false)
 		o.IP = addr(i % 768)
 		fill = append(fill, o)
@@ -248,8 +249,8 @@ func TestRedisMovesByAddressKeepsTheIndexsPairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ra, rx := raw.ZCard(ctx, "graceguard:h2:ra").Val(), raw.ZCard(ctx, "graceguard:h2:rx").Val()
-	if ra != rx || rx > maxMovesIndexed {
-		t.Errorf("ra holds %d pairs, rx %d: rx must hold ra's pairs, at most %d", ra, rx, maxMovesIndexed)
+	if ra != rx || rx > testMovesCap {
+		t.Errorf("ra holds %d pairs, rx %d: rx must hold ra's pairs, at most %d", ra, rx, testMovesCap)
 	}
 }
 

@@ -18,8 +18,13 @@ import (
 )
 
 // manySessions is more of one user's sessions than one answer may name:
-// their metadata alone, a real object's, is past maxBody.
-const manySessions = 25_000
+// their metadata alone, a real object's, is past maxBody/pagesScale, the
+// cap of the API that lists them (25,000 past maxBody took a second of CPU
+// to serve and read; the pages and the cap scale alike).
+const manySessions = 2_500
+
+// pagesScale divides maxBody and pageSize in the test of many sessions.
+const pagesScale = 10
 
 // addSessions stores n sessions of user, named as OpenUnison names them
 // (x<42 characters>x), and returns their names, sorted.
@@ -80,10 +85,9 @@ func TestManySessionsAreListedAndEndedInPages(t *testing.T) {
 	s := kubefake.New(t)
 	want := addSessions(s, victim, manySessions)
 	s.AddOidcSession(ns, "other", DNHash(bystander), "kubernetes", tokenMarker)
-	api, err := NewAPI(s.ClientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	const size = pageSize / pagesScale
+	api := pagedAPI(t, s, size)
+	api.maxBody = maxBody / pagesScale
 	ctx := context.Background()
 	listed, err := api.List(ctx, ns, DNHash(victim))
 	if err != nil || listed.Count != manySessions || !slices.Equal(listed.Names, want) {
@@ -99,9 +103,23 @@ func TestManySessionsAreListedAndEndedInPages(t *testing.T) {
 	// The last full page is followed by the bystander's key: one more
 	// page, empty, says there is no more.
 	for _, method := range []string{http.MethodGet, http.MethodDelete} {
-		if n := len(pages(t, s, method, pageSize)); n != manySessions/pageSize+1 {
-			t.Errorf("%d %s pages, want %d", n, method, manySessions/pageSize+1)
+		if n := len(pages(t, s, method, size)); n != manySessions/size+1 {
+			t.Errorf("%d %s pages, want %d", n, method, manySessions/size+1)
 		}
+	}
+	// Each page under the API's cap, all of them past it: one answer
+	// could not have named them all.
+	var total int64
+	for _, r := range s.OidcRequests() {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/oidc-sessions") {
+			total += r.Bytes
+			if r.Bytes > api.maxBody {
+				t.Errorf("GET ?%s: an answer of %d bytes, over the API's cap %d", r.Query, r.Bytes, api.maxBody)
+			}
+		}
+	}
+	if total <= api.maxBody {
+		t.Errorf("the sessions' metadata is %d bytes, within the API's cap %d: the test needs more of them", total, api.maxBody)
 	}
 }
 

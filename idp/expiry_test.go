@@ -26,7 +26,7 @@ func servedAt(t *testing.T, clock *fakeClock, grace, ttl time.Duration) (*Provid
 	srv.Config.Handler = p
 	srv.Start()
 	t.Cleanup(srv.Close)
-	c, err := NewClient(context.Background(), p.Issuer(), ClientOptions{})
+	c, err := NewClient(context.Background(), p.Issuer(), ClientOptions{Timeout: loginTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func startProxied(t *testing.T, trustXFF bool) *proxied {
 	go func() { _ = p.Serve(ctx, idpLn); done <- struct{}{} }()
 	go func() { _ = proxy.Serve(ctx, proxyLn); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
-	if px.client, err = idp.NewClient(ctx, px.issuer, idp.ClientOptions{Source: idp.SourceXFF}); err != nil {
+	if px.client, err = idp.NewClient(ctx, px.issuer, idp.ClientOptions{Source: idp.SourceXFF, Timeout: loginTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	return px

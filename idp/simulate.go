@@ -95,7 +95,8 @@ type SimConfig struct {
 	ClientID           string
 	ClientSecret       string
 	TLSConfig          *tls.Config
-	Truth              io.Writer // JSON record of every request, streamed
+	Timeout            time.Duration // each request's (ClientOptions.Timeout, 10s by default)
+	Truth              io.Writer     // JSON record of every request, streamed
 	// Progress, when set, is called every ProgressEvery (default 1s).
 	Progress      func(SimReport)
 	ProgressEvery time.Duration
@@ -284,7 +285,7 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimReport, error) {
 	}
 	client, err := NewClient(ctx, cfg.Issuer, ClientOptions{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Source: cfg.Source,
-		TLSConfig: cfg.TLSConfig, IdleConnsPerAddr: cfg.Concurrency, DialAddr: cfg.DialAddr,
+		TLSConfig: cfg.TLSConfig, IdleConnsPerAddr: cfg.Concurrency, DialAddr: cfg.DialAddr, Timeout: cfg.Timeout,
 	})
 	if err != nil {
 		return SimReport{}, fmt.Errorf("simulate: %w", err)

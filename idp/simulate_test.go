@@ -174,7 +174,7 @@ func TestSimulateRevokeOnReuse(t *testing.T) {
 func TestSimulateNoUsers(t *testing.T) {
 	t.Parallel()
 	p, _ := serve(t, nil)
-	_, err := Simulate(context.Background(), SimConfig{Issuer: p.Issuer(), Users: 2, UserFormat: "ghost%d", Duration: time.Second})
+	_, err := Simulate(context.Background(), SimConfig{Issuer: p.Issuer(), Users: 2, UserFormat: "ghost%d", Duration: time.Second, Timeout: loginTimeout})
 	var te *TokenError
 	if !errors.As(err, &te) || te.Code != "invalid_grant" {
 		t.Errorf("err = %v, want the login's invalid_grant", err)

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // collector gathers what a Follower hands on.
@@ -370,7 +372,14 @@ func TestFollowFromEnd(t *testing.T) {
 	w := newWriter(t, filepath.Join(dir, "a.log"), "x")
 	w.write(5)
 	c, _, _ := follow(t, Options{Patterns: []string{filepath.Join(dir, "a.log")}, FromEnd: true})
-	time.Sleep(50 * time.Millisecond)
+	// The new lines are written once the follower has opened the file at
+	// its end and announced it: after a fixed 50 ms, a follower that had
+	// not started yet on a loaded machine took them for history.
+	testsync.WaitFor(t, "a.log announced", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.keys) > 0
+	})
 	w.write(3)
 	c.waitLines(t, 3)
 	c.mu.Lock()

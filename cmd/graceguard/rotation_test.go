@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
@@ -239,7 +240,32 @@ func restart(t *testing.T, _ *watchProc, dir, logPath string) *watchProc {
 	return startWatchProc(t, dir, logPath)
 }
 
-func sigstop(t *testing.T, p *watchProc) { p.cmd.Process.Signal(syscall.SIGSTOP) }
+// sigstop freezes p and waits until every thread of it is stopped: a
+// signal takes effect when the kernel next has each thread, and a watcher
+// still running through two copytruncates a millisecond apart cannot tell
+// the second one's copy from any other file (the README's copytruncate).
+func sigstop(t *testing.T, p *watchProc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	tasks := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	if _, err := os.Stat(tasks); err != nil {
+		return // no procfs: the stop is as soon as it is
+	}
+	testsync.WaitFor(t, "the watcher stopped", func() bool {
+		stats, _ := filepath.Glob(tasks + "/*/stat")
+		for _, stat := range stats {
+			data, err := os.ReadFile(stat)
+			// The state follows the command's name, in parentheses.
+			i := bytes.LastIndexByte(data, ')')
+			if err != nil || i < 0 || i+2 >= len(data) || data[i+2] != 'T' {
+				return false
+			}
+		}
+		return len(stats) > 0
+	})
+}
 
 func sigcont(t *testing.T, p *watchProc, _, _ string) *watchProc {
 	p.cmd.Process.Signal(syscall.SIGCONT)

@@ -143,27 +143,11 @@ func (k *KubeSessions) discover(ctx context.Context) (string, error) {
 	if code != http.StatusOK || g.PreferredVersion.Version == "" {
 		return "", fmt.Errorf("discovery of %s: %d %s (is OpenUnison's session store installed?)", oidcGroup, code, http.StatusText(code))
 	}
-	// The version becomes a segment of every later request's path: "..",
-	// or one with a slash, would send the sessions elsewhere in the API.
-	if !versionName(g.PreferredVersion.Version) {
+	if !kubeclient.IsVersionName(g.PreferredVersion.Version) {
 		return "", fmt.Errorf("discovery of %s: the preferred version is no version name (a lower-case DNS label, as v1 or v1beta1)", oidcGroup)
 	}
 	k.version = g.PreferredVersion.Version
 	return k.version, nil
-}
-
-// versionName reports whether v is a DNS-1035 label, as Kubernetes API
-// versions are.
-func versionName(v string) bool {
-	if len(v) == 0 || len(v) > 63 || v[0] < 'a' || v[0] > 'z' || v[len(v)-1] == '-' {
-		return false
-	}
-	for i := range len(v) {
-		if c := v[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 // do sends a request; out, when set, receives a 200's JSON. Only the

@@ -155,6 +155,9 @@ func (a *API) Version(ctx context.Context) (string, error) {
 	if v == "" {
 		return "", fmt.Errorf("discovery of %s: no version served", Group)
 	}
+	if !kubeclient.IsVersionName(v) {
+		return "", fmt.Errorf("discovery of %s: the version served is no version name (a lower-case DNS label, as v1 or v1beta1)", Group)
+	}
 	a.mu.Lock()
 	a.version = v
 	a.mu.Unlock()

@@ -1,7 +1,12 @@
 package respond
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -26,6 +31,51 @@ func FuzzAPIAnswer(f *testing.F) {
 		err := apiError(503, body)
 		if msg := err.Msg; utf8.RuneCountInString(msg) > 257 {
 			t.Fatalf("message of %d runes", utf8.RuneCountInString(msg))
+		}
+	})
+}
+
+// The group's discovery answer names the version a deletion goes to:
+// whatever it holds, the requests stay in the OidcSession collection of
+// the namespace asked for.
+func FuzzDiscovery(f *testing.F) {
+	f.Add([]byte(`{"kind":"APIGroup","versions":[{"version":"v2"},{"version":"v1"}],"preferredVersion":{"version":"v2"}}`))
+	f.Add([]byte(`{"versions":[{"version":"v1beta1"}]}`))
+	f.Add([]byte(`{"preferredVersion":{"version":"../../../apis/other.example/v1"}}`))
+	f.Add([]byte(`{"versions":[{"version":"v1?x=1"}]}`))
+	var (
+		mu    sync.Mutex
+		asked []string
+		body  []byte
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path == "/apis/"+Group {
+			w.Write(body)
+			return
+		}
+		asked = append(asked, r.Method+" "+r.URL.EscapedPath())
+		w.Write([]byte(`{"items":[]}`))
+	}))
+	f.Cleanup(srv.Close)
+	base, err := url.Parse(srv.URL)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		mu.Lock()
+		body, asked = answer, nil
+		mu.Unlock()
+		a := &API{http: srv.Client(), base: base, maxBody: maxBody, pageSize: pageSize, maxNames: maxNames, maxPages: maxPages}
+		if _, err := a.DeleteAll(context.Background(), "openunison", "f1"); err != nil {
+			return
+		}
+		want := "DELETE /apis/" + Group + "/" + a.version + "/namespaces/openunison/oidc-sessions"
+		mu.Lock()
+		defer mu.Unlock()
+		if len(asked) != 1 || asked[0] != want {
+			t.Fatalf("discovery %q: the deletion asked %q, want %q", answer, asked, want)
 		}
 	})
 }

@@ -29,3 +29,20 @@ func TestStatusError(t *testing.T) {
 		})
 	}
 }
+
+func TestIsVersionName(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		v    string
+		want bool
+	}{
+		{"v1", true}, {"v1beta1", true}, {"v2alpha1", true}, {"a-b", true},
+		{"", false}, {"..", false}, {".", false}, {"v1/..", false}, {"../../api/v1", false},
+		{"V1", false}, {"1v", false}, {"v1-", false}, {"v1?watch=1", false}, {"%2e%2e", false},
+		{strings.Repeat("v", 63), true}, {strings.Repeat("v", 64), false},
+	} {
+		if got := IsVersionName(tt.v); got != tt.want {
+			t.Errorf("IsVersionName(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}

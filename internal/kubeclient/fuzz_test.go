@@ -1,10 +1,12 @@
 package kubeclient
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // A kubeconfig is bytes from wherever a user got them: parsing and
@@ -73,4 +75,56 @@ func (k *kubeconfig) fields(path string) (public string, secrets []string) {
 		fmt.Fprint(&b, name, *c)
 	}
 	return b.String(), secrets
+}
+
+// An error answer's body could be anything (an HTML page, a proxy's echo):
+// the error made of it keeps at most a bounded message, in valid UTF-8,
+// whatever the body holds.
+func FuzzStatusError(f *testing.F) {
+	f.Add([]byte(`{"kind":"Status","message":"pods is forbidden"}`))
+	f.Add([]byte("<html>Authorization: Basic aHVudGVyMg==</html>"))
+	f.Add([]byte(`{"message":"` + strings.Repeat("é", 200) + `"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e := NewStatusError(403, body)
+		if !utf8.ValidString(e.Msg) || len(e.Msg) > maxStatusMsg+len("…") {
+			t.Fatalf("message %q (%d bytes) of %q", e.Msg, len(e.Msg), body)
+		}
+		if e.Msg == "" && strings.Contains(e.Error(), ": ") && !strings.HasSuffix(e.Error(), "Forbidden") {
+			t.Fatalf("%q: %v", body, e)
+		}
+	})
+}
+
+// An exec plugin's output holds its credentials: whatever it prints, an
+// error about it never shows the token or the key.
+func FuzzExecCredential(f *testing.F) {
+	f.Add([]byte(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"secret-1","expirationTimestamp":"2026-11-23T10:00:00Z"}}`))
+	f.Add([]byte(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"clientKeyData":"secret-5","clientCertificateData":"c"}}`))
+	f.Add([]byte(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"secret-7","expirationTimestamp":"tomorrow"}}`))
+	f.Add([]byte(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":"secret-3"}`))
+	f.Add([]byte(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":["secret-8"]}}`))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		_, err := parseExecCredential(out, "client.authentication.k8s.io/v1")
+		if err == nil {
+			return
+		}
+		// What a lenient reader finds of the credentials, the strings of
+		// the output included: a value of the wrong type may be one.
+		var secrets []string
+		var cred execCredential
+		if json.Unmarshal(out, &cred) == nil && cred.Status != nil {
+			secrets = append(secrets, cred.Status.Token, cred.Status.ClientKeyData)
+		}
+		var any map[string]any
+		if json.Unmarshal(out, &any) == nil {
+			if st, ok := any["status"]; ok {
+				secrets = append(secrets, fmt.Sprint(st))
+			}
+		}
+		for _, s := range secrets {
+			if len(s) >= 6 && strings.Contains(err.Error(), s) && !strings.Contains(cred.APIVersion+cred.Kind, s) {
+				t.Fatalf("the error shows %q of %q: %v", s, out, err)
+			}
+		}
+	})
 }

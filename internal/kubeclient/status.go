@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 )
 
 // StatusError is an API server's answer other than success: its HTTP code
@@ -29,7 +30,12 @@ func NewStatusError(code int, body []byte) *StatusError {
 		msg = st.Message
 	}
 	if len(msg) > maxStatusMsg {
-		msg = msg[:maxStatusMsg] + "…"
+		// Cut between runes: half of one would make the error invalid UTF-8.
+		cut := maxStatusMsg
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
 	}
 	return &StatusError{Code: code, Msg: msg}
 }

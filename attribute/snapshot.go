@@ -3,6 +3,7 @@ package attribute
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/graceguard/graceguard/parser"
@@ -76,6 +77,10 @@ func (a *Attributor) Restore(s Snapshot, now time.Time) {
 		a.events = append(a.events, pending{ev: ev, arrived: now})
 		a.heldBy[ev.SourceKey()]++
 	}
+	// Release walks the events in log time order, as Push keeps them; a
+	// checkpoint that lost that order (a hand edit) must not undo it.
+	slices.SortStableFunc(a.events, func(x, y pending) int { return x.ev.Time.Compare(y.ev.Time) })
+	a.voteFrom = 0 // the events moved; each one's voted flag still counts
 	for i, ev := range s.Records {
 		if ev.Proxy == nil {
 			continue

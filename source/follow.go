@@ -201,8 +201,14 @@ func New(opt Options, out chan<- Batch) *Follower {
 	}
 	f := &Follower{opt: opt, out: out, seen: map[string]bool{}, restoredPath: map[string]bool{}, removed: map[string]*tailer{}, buf: make([]byte, quietChunk), log: opt.Logger, stdinDone: make(chan struct{})}
 	f.restored, f.unread = splitUnread(opt.Positions)
-	for _, p := range f.restored {
+	for i, p := range f.restored {
 		f.restoredPath[p.Path] = true
+		if p.Offset < 0 {
+			// Only a damaged checkpoint says so; the start is the one
+			// offset a seek and the bytes handed on can agree on.
+			f.log.Warn("the checkpoint's offset of a file is negative: it is damaged; the file is read from its start", "path", p.Path, "offset", p.Offset)
+			f.restored[i].Offset = 0
+		}
 	}
 	f.newNotifier = newNotifier
 	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs, f.proven = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}, map[string]bool{}

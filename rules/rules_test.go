@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	exprparser "github.com/expr-lang/expr/parser"
@@ -414,8 +416,19 @@ func FuzzLoad(f *testing.F) {
 		}
 		if ps, ok := err.(Problems); ok {
 			for _, p := range ps {
-				if p.Line < 1 || p.Column < 0 || p.File == "" {
+				if p.Line < 1 || p.Column < 1 || p.File == "" {
 					t.Fatalf("problem without a place: %+v", p)
+				}
+				// The place is in the file: a line of it (or just past its
+				// end, a document cut short), a column of that line. YAML
+				// also ends lines at a CR, NEL, LS or PS: those files are
+				// left out.
+				if bytes.ContainsAny(data, "\r\u0085\u2028\u2029") {
+					continue
+				}
+				lines := strings.Split(string(data), "\n")
+				if p.Line > len(lines)+1 || p.Line <= len(lines) && p.Column > utf8.RuneCountInString(lines[p.Line-1])+2 {
+					t.Fatalf("problem placed outside the file: %v\nin %q", p, data)
 				}
 			}
 		}

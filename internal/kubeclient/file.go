@@ -186,14 +186,22 @@ func add[T any](m map[string]*T, what, name string, v *T) error {
 	return nil
 }
 
+// maxYAMLErrors bounds the YAML type errors a kubeconfig's error lists.
+const maxYAMLErrors = 3
+
 // yamlError keeps a YAML error's lines and reasons and drops what it
 // quotes of the document (between backquotes), which may be a credential.
 func yamlError(err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		msgs := make([]string, len(te.Errors))
-		for i, e := range te.Errors {
-			msgs[i] = unquote(e)
+		// A key repeated n times is n(n-1)/2 errors: a few say what is
+		// wrong, and the rest would make the message as long as the file.
+		var msgs []string
+		for _, e := range te.Errors[:min(len(te.Errors), maxYAMLErrors)] {
+			msgs = append(msgs, unquote(e))
+		}
+		if more := len(te.Errors) - len(msgs); more > 0 {
+			msgs = append(msgs, fmt.Sprintf("and %d more", more))
 		}
 		return errors.New(strings.Join(msgs, "; "))
 	}

@@ -2,6 +2,7 @@ package source
 
 import (
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -106,6 +107,12 @@ func FuzzGlob(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pattern string) {
 		if strings.Count(pattern, "/") > 64 {
 			t.Skip("deep patterns only take longer; maxGlobDepth bounds them")
+		}
+		// Out of the test's own temporary directory, the two reads are of
+		// a directory other processes change between them (the system's
+		// temporary directory).
+		if c := path.Clean(pattern); c == "../.." || strings.HasPrefix(c, "../../") {
+			t.Skip("a pattern out of the fixed tree")
 		}
 		full := root + string(filepath.Separator) + pattern
 		got, err := glob(full)

@@ -171,6 +171,9 @@ func readCheckpoint(path string) (loaded, error) {
 	if l.cp.Version != checkpointVersion {
 		return loaded{}, fmt.Errorf("checkpoint %s: version %d, want %d", path, l.cp.Version, checkpointVersion)
 	}
+	if l.cp.Users < 0 {
+		return loaded{}, fmt.Errorf("checkpoint %s: %d users follow, a count below zero", path, l.cp.Users)
+	}
 	l.users = make([]correlate.UserSnapshot, 0, min(l.cp.Users, 1<<16))
 	for range l.cp.Users {
 		var us correlate.UserSnapshot

@@ -56,10 +56,21 @@ func NewEngine(set *Set) *Engine {
 }
 
 // SetRules swaps the rule set (a reload) keeping the throttle memory of rules
-// that remain.
+// that remain; a rule gone (removed, disabled, no longer throttled) takes
+// its memory with it, which a checkpoint would otherwise carry for good.
 func (e *Engine) SetRules(set *Set) {
 	e.rules = set.Enabled()
 	e.wantKinds()
+	e.keepThrottled()
+}
+
+// keepThrottled drops the throttle memory of rules not in the set.
+func (e *Engine) keepThrottled() {
+	throttled := map[string]bool{}
+	for _, r := range e.rules {
+		throttled[r.Name] = r.Throttle > 0
+	}
+	maps.DeleteFunc(e.throttle, func(rule string, _ map[string]time.Time) bool { return !throttled[rule] })
 }
 
 // SetGeo says whether events are placed (a GeoIP database is open): rules
@@ -235,11 +246,28 @@ func (e *Engine) Snapshot() ThrottleSnapshot {
 }
 
 // Restore puts back a throttle memory, so a restart does not repeat an
-// alert the throttle would have held back.
+// alert the throttle would have held back: the memory of the rules in the
+// set, each within the cap (a checkpoint is read as found, damaged or
+// written before a rule's removal), what goes beyond it counted.
 func (e *Engine) Restore(s ThrottleSnapshot) {
 	e.throttle = map[string]map[string]time.Time{}
 	for rule, keys := range s {
 		e.throttle[rule] = maps.Clone(keys)
+	}
+	e.keepThrottled()
+	for _, r := range e.rules {
+		keys := e.throttle[r.Name]
+		if len(keys) <= maxThrottleKeys {
+			continue
+		}
+		var newest time.Time
+		for _, t := range keys {
+			if t.After(newest) {
+				newest = t
+			}
+		}
+		n := keycap.Evict(keys, func(t time.Time) time.Time { return t }, newest, r.Throttle, maxThrottleKeys)
+		e.stats.ThrottleEvicted += int64(n)
 	}
 }
 

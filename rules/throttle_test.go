@@ -114,3 +114,37 @@ func TestThrottleEvictionIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// A checkpoint's throttle memory is put back for the rules the set still
+// throttles, each within the cap (a checkpoint is read as found, and a
+// rule's memory used to stay in every checkpoint after its removal); a
+// reload drops the memory of a rule it removes.
+func TestThrottleMemoryRestoredWithinTheSet(t *testing.T) {
+	t.Parallel()
+	rule := func(name string, throttle time.Duration) *Rule {
+		return &Rule{Spec: Spec{Name: name, Enabled: true, Throttle: throttle}}
+	}
+	memory := func(n int) map[string]time.Time {
+		keys := map[string]time.Time{}
+		for i := range n {
+			keys[fmt.Sprintf("uid=u%d|192.0.2.1", i)] = t0.Add(time.Duration(i) * time.Millisecond)
+		}
+		return keys
+	}
+	e := NewEngine(&Set{Rules: []*Rule{rule("kept", time.Hour), rule("unthrottled", 0)}})
+	e.Restore(ThrottleSnapshot{"kept": memory(3 * maxThrottleKeys), "removed": memory(10), "unthrottled": memory(10)})
+	if got := slices.Sorted(maps.Keys(e.Snapshot())); !slices.Equal(got, []string{"kept"}) {
+		t.Errorf("restored the memory of %v, want only the throttled rule in the set", got)
+	}
+	kept := e.throttle["kept"]
+	if len(kept) != maxThrottleKeys || e.Stats().ThrottleEvicted != 2*maxThrottleKeys {
+		t.Errorf("%d keys restored, %d counted evicted; want the cap %d and the rest counted", len(kept), e.Stats().ThrottleEvicted, maxThrottleKeys)
+	}
+	if _, ok := kept[fmt.Sprintf("uid=u%d|192.0.2.1", 3*maxThrottleKeys-1)]; !ok {
+		t.Error("the newest key was not kept")
+	}
+	e.SetRules(&Set{Rules: []*Rule{rule("other", time.Hour)}})
+	if len(e.Snapshot()) != 0 {
+		t.Errorf("a reload that removed the rule kept its memory: %v", slices.Sorted(maps.Keys(e.Snapshot())))
+	}
+}

@@ -58,6 +58,17 @@ func pagingServer(t *testing.T) *Server {
 // ask sends method to the namespace's oidc-sessions with query, metadata only.
 func ask(t *testing.T, s *Server, method string, q url.Values) answer {
 	t.Helper()
+	status, body := askBody(t, s, method, q)
+	a := answer{status: status, bytes: len(body)}
+	if err := json.Unmarshal(body, &a); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return a
+}
+
+// askBody is ask's request, answered with the status and the body as sent.
+func askBody(t *testing.T, s *Server, method string, q url.Values) (int, []byte) {
+	t.Helper()
 	hc, err := s.ClientConfig().Client()
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +87,7 @@ func ask(t *testing.T, s *Server, method string, q url.Values) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := answer{status: resp.StatusCode, bytes: len(body)}
-	if err := json.Unmarshal(body, &a); err != nil {
-		t.Fatalf("%s: %v", body, err)
-	}
-	return a
+	return resp.StatusCode, body
 }
 
 func userA(limit int, cont string) url.Values {
@@ -254,24 +261,7 @@ func TestOidcMetadataIsWhatTheAPIServerKeeps(t *testing.T) {
 	t.Parallel()
 	s := New(t)
 	s.AddOidcSession("openunison", "f1", "hash-a", "kubernetes", "SECRET-TOKEN-MATERIAL")
-	hc, err := s.ClientConfig().Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodGet, s.URL+"/apis/"+OidcGroup+"/v2/namespaces/openunison/oidc-sessions", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", metadataOnly)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, body := askBody(t, s, http.MethodGet, nil)
 	var l struct {
 		Items []struct {
 			Metadata struct {

@@ -351,18 +351,7 @@ func TestNginxUnixSocketClient(t *testing.T) {
 		}
 	}
 	// A proxy's log of such lines: each a record, each a proxy event.
-	sc := NewScanner(strings.NewReader(log.String()))
-	n := 0
-	for sc.Scan() {
-		ev, err := Parse(sc.Record().Text, nil)
-		if err != nil || ev.Kind != KindProxy {
-			t.Errorf("record %d: %s, %v", n, ev.Kind, err)
-		}
-		n++
-	}
-	if n != len(lines) || !sc.ProxyLog() || sc.Err() != nil {
-		t.Errorf("%d records of %d lines, proxy log %v, %v", n, len(lines), sc.ProxyLog(), sc.Err())
-	}
+	checkProxyLog(t, log.String(), len(lines))
 
 	// Only nginx writes a unix peer so: "unix" alone, or in another
 	// proxy's client field, is still a bad address.
@@ -418,18 +407,7 @@ func TestEnvoyPipeClient(t *testing.T) {
 		}
 	}
 	// A proxy's log of such lines: each a record, each a proxy event.
-	sc := NewScanner(strings.NewReader(log.String()))
-	n := 0
-	for sc.Scan() {
-		ev, err := Parse(sc.Record().Text, nil)
-		if err != nil || ev.Kind != KindProxy {
-			t.Errorf("record %d: %s, %v", n, ev.Kind, err)
-		}
-		n++
-	}
-	if n != len(lines) || !sc.ProxyLog() || sc.Err() != nil {
-		t.Errorf("%d records of %d lines, proxy log %v, %v", n, len(lines), sc.ProxyLog(), sc.Err())
-	}
+	checkProxyLog(t, log.String(), len(lines))
 
 	// Envoy prints no "unix:": that, and a peer that is neither an
 	// absolute path, an abstract name nor an address, are still bad
@@ -443,5 +421,23 @@ func TestEnvoyPipeClient(t *testing.T) {
 		if ev, err := Parse([]byte(line), nil); err == nil || !strings.Contains(err.Error(), "bad client address") {
 			t.Errorf("Parse(%q) = %s, %v; want a bad client address", line, ev.Kind, err)
 		}
+	}
+}
+
+// checkProxyLog checks that log, of lines proxy lines, is read as a proxy's
+// log: each line a record, each record a proxy event.
+func checkProxyLog(t *testing.T, log string, lines int) {
+	t.Helper()
+	sc := NewScanner(strings.NewReader(log))
+	n := 0
+	for sc.Scan() {
+		ev, err := Parse(sc.Record().Text, nil)
+		if err != nil || ev.Kind != KindProxy {
+			t.Errorf("record %d: %s, %v", n, ev.Kind, err)
+		}
+		n++
+	}
+	if n != lines || !sc.ProxyLog() || sc.Err() != nil {
+		t.Errorf("%d records of %d lines, proxy log %v, %v", n, lines, sc.ProxyLog(), sc.Err())
 	}
 }

@@ -135,13 +135,7 @@ func TestParseConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseConfig("c.yaml", []byte(tt.doc))
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a ConfigError", err)
-			}
-			if got := strings.Join(ce.Problems, "\n"); got != strings.Join(tt.want, "\n") {
-				t.Errorf("got\n%s\nwant\n%s", got, strings.Join(tt.want, "\n"))
-			}
+			checkProblems(t, err, tt.want)
 		})
 	}
 }
@@ -377,13 +371,7 @@ func TestParseConfigMergeErrors(t *testing.T) {
 				// itself is accepted as its own keys.
 				return
 			}
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a ConfigError", err)
-			}
-			if got := strings.Join(ce.Problems, "\n"); got != strings.Join(tt.want, "\n") {
-				t.Errorf("got\n%s\nwant\n%s", got, strings.Join(tt.want, "\n"))
-			}
+			checkProblems(t, err, tt.want)
 		})
 	}
 }
@@ -467,4 +455,16 @@ func problemPlace(p string, data []byte) bool {
 	line, err1 := strconv.Atoi(parts[0])
 	col, err2 := strconv.Atoi(parts[1])
 	return err1 == nil && err2 == nil && line >= 1 && col >= 1 && line <= bytes.Count(data, []byte("\n"))+bytes.Count(data, []byte("\r"))+2
+}
+
+// checkProblems checks that err is a ConfigError listing want, in order.
+func checkProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a ConfigError", err)
+	}
+	if got := strings.Join(ce.Problems, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
 }

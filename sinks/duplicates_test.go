@@ -70,13 +70,7 @@ func TestParseConfigSameFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := parseConfig("c.yaml", []byte(tt.doc))
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a ConfigError", err)
-			}
-			if got := strings.Join(ce.Problems, "\n"); got != strings.Join(tt.want, "\n") {
-				t.Errorf("got\n%s\nwant\n%s", got, strings.Join(tt.want, "\n"))
-			}
+			checkProblems(t, err, tt.want)
 		})
 	}
 }

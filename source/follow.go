@@ -377,19 +377,13 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 // drained: that file's tailer reads what p holds that it has not read
 // (a rotation's generations, a copytruncate's copy), and nothing else.
 func (f *Follower) generationOfFollowed(p string) bool {
-	dir, name := filepath.Split(p)
-	isBase := func(q string) bool {
-		d, b := filepath.Split(q)
-		_, ok := rotatedSuffix(b, name)
-		return ok && d == dir
-	}
 	for q := range f.seen {
-		if f.seen[q] && isBase(q) {
+		if f.seen[q] && isGenerationOf(p, q) {
 			return true
 		}
 	}
 	for q := range f.removed {
-		if isBase(q) {
+		if isGenerationOf(p, q) {
 			return true
 		}
 	}
@@ -399,15 +393,7 @@ func (f *Follower) generationOfFollowed(p string) bool {
 // matchesGenerations reports whether paths hold a rotated generation of
 // path.
 func matchesGenerations(path string, paths []string) bool {
-	dir, base := filepath.Split(path)
-	for _, p := range paths {
-		if d, name := filepath.Split(p); d == dir {
-			if _, ok := rotatedSuffix(base, name); ok {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(paths, func(p string) bool { return isGenerationOf(p, path) })
 }
 
 func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }

@@ -81,6 +81,15 @@ func rotatedSuffix(base, name string) (string, bool) {
 	return name[len(base)+1:], true
 }
 
+// isGenerationOf reports whether name is, by its name, a rotated generation
+// of the file at path: beside it, named as it is with a suffix.
+func isGenerationOf(name, path string) bool {
+	dir, n := filepath.Split(name)
+	pathDir, base := filepath.Split(path)
+	_, ok := rotatedSuffix(base, n)
+	return ok && dir == pathDir
+}
+
 // older orders two generations: numbered ones by their number (logrotate's
 // .1 is the newest), others by modification time (a rename keeps it), then
 // name (dates and timestamps sort as text).

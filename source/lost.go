@@ -113,7 +113,6 @@ func (f *Follower) listedGone(g generation, err error) {
 // followedPath says whether name is a path the patterns match, not a
 // rotated generation of one they name.
 func (f *Follower) followedPath(name string) bool {
-	dir, base := filepath.Split(name)
 	matched := false
 	for _, p := range f.opt.Patterns {
 		if p == "-" {
@@ -122,10 +121,8 @@ func (f *Follower) followedPath(name string) bool {
 		if m, _ := filepath.Match(p, name); m {
 			matched = true
 		}
-		if d, b := filepath.Split(p); !hasMeta(p) && d == dir {
-			if _, ok := rotatedSuffix(b, base); ok {
-				return false
-			}
+		if !hasMeta(p) && isGenerationOf(name, p) {
+			return false
 		}
 	}
 	return matched
@@ -134,15 +131,9 @@ func (f *Follower) followedPath(name string) bool {
 // namedByCheckpoint says whether a restored position named path or one of
 // its generations.
 func (f *Follower) namedByCheckpoint(path string) bool {
-	dir, base := filepath.Split(path)
 	for p := range f.restoredPath {
-		if p == path {
+		if p == path || isGenerationOf(p, path) {
 			return true
-		}
-		if d, b := filepath.Split(p); d == dir {
-			if _, ok := rotatedSuffix(base, b); ok {
-				return true
-			}
 		}
 	}
 	return false

@@ -7,9 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +55,6 @@ func what(as []alert.Alert) []string {
 	return out
 }
 
-var recordsLine = regexp.MustCompile(`(?m)^graceguard_records_total (\d+)`)
-
 // Story 3 of issue 13, as an operator runs it: watch started over two
 // replicas' logs that already hold a backlog finds what scan finds in the
 // same files, with memory state and with Redis, run after run.
@@ -86,15 +82,9 @@ func TestWatchCatchingUpFindsWhatScanFinds(t *testing.T) {
 				args = append(args, "--state", fmt.Sprintf("redis://%s/%d", srv.Addr, i), "--settle", "600ms")
 			}
 			w := startWatch(t, append(args, paths...)...)
-			base := "http://" + waitForAddr(t, w)
+			addr := waitForAddr(t, w)
 			testsync.WaitFor(t, "every record read", func() bool {
-				_, metrics := get(t, base+"/metrics")
-				m := recordsLine.FindStringSubmatch(metrics)
-				if m == nil {
-					return false
-				}
-				n, _ := strconv.ParseInt(m[1], 10, 64)
-				return n >= records
+				return metric(t, addr, "graceguard_records_total") >= float64(records)
 			})
 			if code := w.stop(t); code != 0 {
 				t.Fatalf("exit %d:\n%s", code, w.errOut)

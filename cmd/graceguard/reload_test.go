@@ -236,13 +236,9 @@ func opsAddr(t *testing.T, errPath string) string {
 	var addr string
 	testsync.WaitFor(t, "the ops listener", func() bool {
 		data, _ := os.ReadFile(errPath)
-		s := string(data)
-		i := strings.Index(s, "addr=")
-		if i < 0 {
-			return false
-		}
-		addr = strings.Fields(s[i+len("addr="):])[0]
-		return true
+		var ok bool
+		addr, ok = loggedAddr(string(data))
+		return ok
 	})
 	return addr
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -289,11 +288,9 @@ func TestSharedStateAcrossWatchProcesses(t *testing.T) {
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		testsync.WaitFor(t, name+" watching", func() bool {
 			data, _ := os.ReadFile(errPath)
-			data = data[before:]
-			if i := bytes.Index(data, []byte("addr=")); i >= 0 && addr == "" {
-				addr = strings.Fields(string(data[i+len("addr="):]))[0]
-			}
-			return addr != "" && bytes.Contains(data, []byte("msg=watching"))
+			log := string(data[before:])
+			addr, _ = loggedAddr(log)
+			return addr != "" && strings.Contains(log, "msg=watching")
 		})
 		return cmd, outPath, addr
 	}

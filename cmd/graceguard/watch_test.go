@@ -251,15 +251,20 @@ func waitForAddr(t *testing.T, w *watchRun) string {
 	t.Helper()
 	var addr string
 	testsync.WaitFor(t, "the ops listener", func() bool {
-		s := w.errOut.String()
-		i := strings.Index(s, "addr=")
-		if i < 0 {
-			return false
-		}
-		addr = strings.Fields(s[i+len("addr="):])[0]
-		return true
+		var ok bool
+		addr, ok = loggedAddr(w.errOut.String())
+		return ok
 	})
 	return addr
+}
+
+// loggedAddr is the address a watch's log says it serves /metrics on.
+func loggedAddr(log string) (string, bool) {
+	i := strings.Index(log, "addr=")
+	if i < 0 {
+		return "", false
+	}
+	return strings.Fields(log[i+len("addr="):])[0], true
 }
 
 // kill -9 at random moments while lines keep coming: every replay alerts

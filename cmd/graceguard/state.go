@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -180,29 +182,98 @@ func passwordAlone(u *url.URL) bool {
 	return u.User != nil && !has && u.User.Username() != ""
 }
 
-// instanceID names this watcher in the alert ids it claims. It is kept in
-// the state directory so a restarted watcher is the same watcher; without
-// one, each run is its own.
+// instanceID names this watcher in the alert ids it claims and in its
+// Redis keys. It is kept in the state directory so a restarted watcher is
+// the same watcher; without one, each run is its own. An operator may
+// write the file (a pod's name, say): what it holds is read within
+// maxInstanceIDFile and must be one short token, or watch stops with a
+// usage error naming the file, line and column, never a key of a
+// megabyte or of control bytes.
 func instanceID(stateDir string) (string, error) {
 	if stateDir == "" {
 		return randomID(), nil
 	}
 	path := filepath.Join(stateDir, "instance-id")
-	data, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(data))) > 0 {
-		return strings.TrimSpace(string(data)), nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("instance id: %w", err)
+	id, err := readInstanceID(path)
+	if id != "" || err != nil {
+		return id, err
 	}
 	if err := os.MkdirAll(stateDir, 0o750); err != nil {
 		return "", fmt.Errorf("state directory: %w", err)
 	}
-	id := randomID()
+	id = randomID()
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o640); err != nil {
 		return "", fmt.Errorf("instance id: %w", err)
 	}
 	return id, nil
+}
+
+// maxInstanceIDFile and maxInstanceID bound what instanceID reads and
+// keeps: an id is a token, the file room for it and a little whitespace.
+const (
+	maxInstanceIDFile = 4096
+	maxInstanceID     = 128
+)
+
+// readInstanceID returns the id path holds; "" (and no error) when there
+// is no file or it is blank, a half-written file whose id is made again.
+func readInstanceID(path string) (string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxInstanceIDFile+1))
+	if err != nil {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	if len(data) > maxInstanceIDFile {
+		return "", badInstanceID(path, fmt.Sprintf("it holds more than %d bytes", maxInstanceIDFile))
+	}
+	start := len(data) - len(bytes.TrimLeft(data, " \t\r\n"))
+	id := bytes.TrimSpace(data)
+	if len(id) > maxInstanceID {
+		return "", badInstanceID(path, fmt.Sprintf("its id is %d bytes long", len(id)))
+	}
+	for i, c := range id {
+		if c == '\n' {
+			line, col := lineColumn(data, start+i+1)
+			return "", badInstanceID(path, fmt.Sprintf("line %d, column %d: a second line", line, col))
+		}
+		if !instanceIDByte(c) {
+			line, col := lineColumn(data, start+i)
+			return "", badInstanceID(path, fmt.Sprintf("line %d, column %d: %s is not allowed", line, col, describeByte(c)))
+		}
+	}
+	return string(id), nil
+}
+
+func instanceIDByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+func badInstanceID(path, what string) error {
+	return usageErrorf("%s: %s; want one line of 1 to %d letters, digits, '.', '_' or '-' (it names this watcher in Redis and in the alert ids it claims): correct it, or remove the file to have a new id made",
+		path, what, maxInstanceID)
+}
+
+// lineColumn gives the 1-based line and column (in bytes) of data[at].
+func lineColumn(data []byte, at int) (line, col int) {
+	before := data[:at]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	return line, at - bytes.LastIndexByte(before, '\n')
+}
+
+// describeByte names c so that a control byte or half a UTF-8 sequence
+// does not reach the terminal raw.
+func describeByte(c byte) string {
+	if c > ' ' && c < 0x7f {
+		return fmt.Sprintf("%q", rune(c))
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
 }
 
 func randomID() string {

@@ -4,7 +4,9 @@
 // an ingress-nginx stand-in (Proxy): a reverse proxy that writes
 // ingress-nginx's default access log and connects from its own address, so
 // that the IdP behind it logs the proxy for every client, as OpenUnison
-// behind an ingress controller does.
+// behind an ingress controller does. A LogFile is a file for either log
+// that can be reopened at its path after a rename rotation, as nginx
+// reopens its logs on SIGUSR1.
 //
 // It is a test harness, not for production: it exists so that the whole loop
 // (tokens → OpenUnison log → detection → alert) runs on one laptop, and so

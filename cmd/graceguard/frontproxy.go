@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 
 	"github.com/spf13/pflag"
 
@@ -50,7 +49,7 @@ func (p frontProxyFlags) check(on bool, onFlag string) error {
 type runningProxy struct {
 	ln    net.Listener
 	proxy *idp.Proxy
-	file  *os.File
+	log   *idp.LogFile
 	done  chan error
 }
 
@@ -59,7 +58,7 @@ type runningProxy struct {
 // that an address that cannot be listened on is the user's to fix (exit
 // 2); empty, addr is graceguard's own choice and a failure a runtime one.
 func (p frontProxyFlags) start(flag, addr, upstream string, diag *slog.Logger) (*runningProxy, error) {
-	f, err := os.OpenFile(p.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := idp.OpenLogFile(p.log)
 	if err != nil {
 		return nil, fmt.Errorf("--proxy-log: %w", err)
 	}
@@ -80,7 +79,7 @@ func (p frontProxyFlags) start(flag, addr, upstream string, diag *slog.Logger) (
 		}
 		return nil, fmt.Errorf("proxy listen: %w", err)
 	}
-	return &runningProxy{ln: ln, proxy: proxy, file: f, done: make(chan error, 1)}, nil
+	return &runningProxy{ln: ln, proxy: proxy, log: f, done: make(chan error, 1)}, nil
 }
 
 func (r *runningProxy) serve(ctx context.Context) { r.done <- r.proxy.Serve(ctx, r.ln) }
@@ -98,5 +97,5 @@ func (r *runningProxy) wait() error {
 
 func (r *runningProxy) close() {
 	r.ln.Close()
-	r.file.Close()
+	r.log.Close()
 }

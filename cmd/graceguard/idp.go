@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
@@ -91,6 +92,12 @@ X-Forwarded-For address a loopback peer sends), and connects to the IdP from
 every request, as OpenUnison behind an ingress does. The issuer is then the
 proxy's URL.
 
+On SIGUSR1 (nginx's signal to reopen its logs) serve reopens --log and
+--proxy-log at their paths, made when missing: after logrotate renames them, a
+postrotate that sends it moves the writes to new files, each line whole in one
+file. A log that cannot be reopened is said on stderr and written on where it
+was; the next SIGUSR1 tries again.
+
 This is a test harness, not for production: it binds to loopback by default and
 its demo passwords are public.`,
 		Example: `  graceguard idp serve --grace 5s --log idp.log
@@ -109,7 +116,7 @@ its demo passwords are public.`,
 	f.StringVar(&o.usersFile, "users", "", "users YAML `FILE` (username, bcrypt password_hash, dn); default the embedded demo users")
 	f.StringVar(&o.clientID, "client-id", idp.DefaultClientID, "OAuth client id")
 	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret (default: a public client without one)")
-	f.StringVar(&o.logFile, "log", "", "also append the OpenUnison-format log to `FILE`")
+	f.StringVar(&o.logFile, "log", "", "also append the OpenUnison-format log to `FILE` (reopened on SIGUSR1)")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "`CIDR`s whose X-Forwarded-For sets the client address (OpenUnison has no such option)")
 	f.StringVar(&o.sessionID, "session-id", string(idp.SessionIDRequest), "what the log's trailing brackets hold: request (a new id per request, like OpenUnison with kubectl) or oidc (the OIDC session id)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM)")
@@ -124,18 +131,26 @@ its demo passwords are public.`,
 }
 
 func runIdpServe(ctx context.Context, o *idpServeOptions) error {
+	// Before the logs are opened: a SIGUSR1 that comes while serve starts
+	// (Go drops one nobody asked for) waits for the reopen loop.
+	reopen := make(chan os.Signal, 1)
+	notifyReopen(reopen)
+	defer signal.Stop(reopen)
+
 	cfg, tlsCfg, err := o.config()
 	if err != nil {
 		return err
 	}
+	var logs []*idp.LogFile
 	var logOut io.Writer = o.io.out
 	if o.logFile != "" {
-		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		f, err := idp.OpenLogFile(o.logFile)
 		if err != nil {
 			return fmt.Errorf("--log: %w", err)
 		}
 		defer f.Close()
 		logOut = io.MultiWriter(o.io.out, f)
+		logs = append(logs, f)
 	}
 	cfg.Log = logOut
 
@@ -153,6 +168,7 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 	}
 	if front != nil {
 		defer front.close()
+		logs = append(logs, front.log)
 	}
 	cfg.Issuer = o.issuer
 	if cfg.Issuer == "" && front != nil {
@@ -164,6 +180,14 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
+	// Ended, and waited for, before the deferred closes of the logs.
+	reopenCtx, stopReopen := context.WithCancel(ctx)
+	reopened := make(chan struct{})
+	go func() {
+		defer close(reopened)
+		reopenLogs(reopenCtx, reopen, logs, cfg.Diag)
+	}()
+	defer func() { stopReopen(); <-reopened }()
 	return o.serve(ctx, p, ln, front, cfg.Diag)
 }
 

@@ -1,0 +1,237 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/nginxtest"
+	"github.com/graceguard/graceguard/internal/testsync"
+)
+
+// An idp serve process behind its proxy, refreshed without pause, has both
+// logs renamed away three times, each followed by SIGUSR1, as logrotate's
+// nginx config does; then their directory is renamed away and SIGUSR1
+// fails to reopen them, which is said naming each file while the logs go
+// on where they were, until a SIGUSR1 once the directory is back. Across
+// the five generations every line is there once and whole: the IdP's log
+// is what serve wrote to stdout, byte for byte, and the proxy's holds one
+// record per token request made.
+func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "logs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	idpLog, proxyLog := filepath.Join(dir, "openunison.log"), filepath.Join(dir, "ingress.log")
+	stdout, stderr := &testsync.Buffer{}, &testsync.Buffer{}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1",
+		"GRACEGUARD_ARGS=idp serve --addr 127.0.0.1:0 --grace 5s --log "+idpLog+" --proxy-listen 127.0.0.1:0 --proxy-log "+proxyLog)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	exited := false
+	defer func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			<-ended
+		}
+		if t.Failed() {
+			t.Log(stderr.String())
+		}
+	}()
+	// waitFor fails at once when serve has ended, not after testsync's
+	// patience.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		testsync.WaitFor(t, what, func() bool {
+			select {
+			case err := <-ended:
+				exited = true
+				t.Fatalf("idp serve ended (%v) while waiting for %s", err, what)
+			default:
+			}
+			return cond()
+		})
+	}
+	signal := func(sig syscall.Signal) {
+		t.Helper()
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var issuer string
+	waitFor("the issuer in the log", func() bool {
+		_, rest, ok := strings.Cut(stderr.String(), "issuer=")
+		if ok && strings.Contains(rest, " ") {
+			issuer = strings.Fields(rest)[0]
+		}
+		return issuer != ""
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client, err := idp.NewClient(ctx, issuer, idp.ClientOptions{Source: idp.SourceXFF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64 // token requests answered
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			from := netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+			tok, err := client.Login(ctx, from, "sim0001", idp.SimulatedPassword)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			requests.Add(1)
+			for !stop.Load() {
+				if tok, err = client.Refresh(ctx, from, tok.RefreshToken); err != nil {
+					t.Error(err)
+					return
+				}
+				requests.Add(1)
+			}
+		})
+	}
+	defer func() { stop.Store(true); wg.Wait() }()
+
+	written := func(paths ...string) func() bool {
+		return func() bool {
+			for _, p := range paths {
+				if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	const renames = 3
+	for gen := 1; gen <= renames; gen++ {
+		waitFor("both logs written to", written(idpLog, proxyLog))
+		for _, p := range []string{idpLog, proxyLog} {
+			if err := os.Rename(p, fmt.Sprintf("%s.%d", p, gen)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		signal(syscall.SIGUSR1)
+	}
+
+	// The directory goes: the reopen fails and the logs go on where they are.
+	waitFor("both reopened logs written to", written(idpLog, proxyLog))
+	old := dir + ".old"
+	if err := os.Rename(dir, old); err != nil {
+		t.Fatal(err)
+	}
+	signal(syscall.SIGUSR1)
+	waitFor("the failed reopens in the log, naming each file", func() bool {
+		log := stderr.String()
+		return strings.Count(log, "reopening a log failed") == 2 &&
+			strings.Contains(log, "file="+idpLog) && strings.Contains(log, "file="+proxyLog)
+	})
+	sizes := map[string]int64{}
+	for _, p := range []string{idpLog, proxyLog} {
+		fi, err := os.Stat(filepath.Join(old, filepath.Base(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[p] = fi.Size()
+	}
+	waitFor("the logs it had written to after the failed reopen", func() bool {
+		for p, n := range sizes {
+			if fi, err := os.Stat(filepath.Join(old, filepath.Base(p))); err != nil || fi.Size() <= n {
+				return false
+			}
+		}
+		return true
+	})
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	signal(syscall.SIGUSR1)
+	waitFor("both logs written to once the directory is back", written(idpLog, proxyLog))
+
+	stop.Store(true)
+	wg.Wait()
+	signal(syscall.SIGTERM)
+	err = <-ended
+	exited = true
+	if err != nil {
+		t.Fatalf("idp serve after SIGTERM: %v", err)
+	}
+
+	// generations reads path's five generations, oldest first: renamed by
+	// the test, written on through the failed reopen, reopened at last.
+	generations := func(path string) string {
+		t.Helper()
+		var all strings.Builder
+		for gen := 1; gen <= renames+2; gen++ {
+			name := filepath.Join(old, filepath.Base(path)+fmt.Sprint(".", gen))
+			switch gen {
+			case renames + 1:
+				name = filepath.Join(old, filepath.Base(path))
+			case renames + 2:
+				name = path
+			}
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) == 0 || b[len(b)-1] != '\n' {
+				t.Errorf("generation %d of %s is not whole lines: it ends %q", gen, filepath.Base(path), b[max(0, len(b)-40):])
+			}
+			all.Write(b)
+		}
+		return all.String()
+	}
+	n := requests.Load()
+	if got, want := generations(idpLog), stdout.String(); got != want {
+		t.Errorf("the IdP's log generations hold %d lines, %d bytes; serve wrote %d lines, %d bytes",
+			strings.Count(got, "\n"), len(got), strings.Count(want, "\n"), len(want))
+	} else {
+		var az int64
+		for _, l := range strings.Split(got, "\n") {
+			if strings.Contains(l, "[AzSuccess]") && strings.Contains(l, "uid=sim0001,") {
+				az++
+			}
+		}
+		if az != n {
+			t.Errorf("%d of sim0001's AzSuccess records for %d token requests", az, n)
+		}
+	}
+	var token int64
+	ids := map[string]bool{}
+	for _, s := range strings.Split(strings.TrimSuffix(generations(proxyLog), "\n"), "\n") {
+		l, err := nginxtest.ParseLine(s)
+		if err != nil {
+			t.Fatalf("%v: %q", err, s)
+		}
+		if ids[l.ReqID] {
+			t.Errorf("request %s logged twice", l.ReqID)
+		}
+		ids[l.ReqID] = true
+		if l.Path() == idp.DefaultIssuerPath+"/token" {
+			token++
+		}
+	}
+	if token != n {
+		t.Errorf("%d token records in the proxy's log for %d token requests", token, n)
+	}
+}

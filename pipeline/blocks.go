@@ -52,9 +52,9 @@ type blockSource struct {
 	// freeBuffers, when set, unmaps the read buffers (hugeBuffers);
 	// finish calls it once the reader and the workers have ended.
 	freeBuffers func() error
-	// readBytes counts what the producer handed on (read, or sliced from a
-	// mapping); atomic so that abandon may take it while a reader is
-	// still blocked in a read.
+	// readBytes counts what the producer handed on to the workers (read,
+	// or sliced from a mapping); atomic so that abandon may take it while
+	// a reader is still blocked in a read.
 	readBytes atomic.Int64
 	// abandonable: the input is a stream, whose reader may block for ever,
 	// and nothing is freed under goroutines left running (the buffers are
@@ -146,7 +146,6 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 	var base int64
 	fill := func(buf []byte, n int) (int, bool) {
 		m, err := io.ReadFull(r, buf[n:])
-		s.readBytes.Add(int64(m))
 		eof := err != nil
 		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			s.readErr = err
@@ -186,6 +185,12 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 		if !s.submit(ctx, work, &blockJob{data: data[:cut], base: base, buf: buf}) {
 			return
 		}
+		// Counted once handed on, as cut counts a mapping's blocks: bytes
+		// a stopped scan had read into a block it never handed on are
+		// what its caller's count of the stream holds beyond this one
+		// (said as read and not judged), whichever side of a read the
+		// stop fell.
+		s.readBytes.Add(int64(cut))
 		base += int64(cut)
 		if eof {
 			return

@@ -192,3 +192,100 @@ func (s safetyLooks) seen(wd int) uint64 {
 	}
 	return s.notifier.seen(wd)
 }
+
+// readerGate holds the notifier's reading goroutine before its next wait
+// for events, as an unscheduled goroutine on a busy machine would, so that
+// what a test does meanwhile reaches the follower in one read.
+type readerGate struct {
+	arm     chan struct{}
+	held    chan struct{}
+	release chan struct{}
+}
+
+func newReaderGate(t *testing.T) *readerGate {
+	g := &readerGate{arm: make(chan struct{}, 1), held: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(g.open) // a failed test must not leave the reader, and Run, stuck
+	return g
+}
+
+func (g *readerGate) beforeRead() {
+	select {
+	case <-g.arm:
+		close(g.held)
+		<-g.release
+	default:
+	}
+}
+
+func (g *readerGate) open() {
+	select {
+	case <-g.release:
+	default:
+		close(g.release)
+	}
+}
+
+// A pattern's directory that goes while the follower still has a file in
+// it open, made again before the follower looks. The kernel ends the old
+// directory's watch only once nothing in it is open (deleted: the file the
+// follower drains keeps it; renamed away: never, the watch goes with it),
+// so no IN_IGNORED comes and forgetDropped has nothing to forget: only
+// asking the name again (replacedDirWatches, forgetNames) finds that it
+// holds another directory now. With nothing but events to wake the
+// follower, a new file there is read only if the new directory is watched.
+func TestFollowAsksTheNameOfADirectoryGoneWithAFileOpen(t *testing.T) {
+	t.Parallel()
+	if _, err := newNotifier(); err != nil {
+		t.Skip("no file events here:", err)
+	}
+	for _, way := range []struct {
+		name string
+		away func(dir string) error
+	}{
+		{"deleted", os.RemoveAll},
+		{"renamed away", func(dir string) error { return os.Rename(dir, dir+".old") }},
+	} {
+		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "logs")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			a := newWriter(t, filepath.Join(dir, "a.log"), "l")
+			a.write(2)
+			opt := eventsOnly(filepath.Join(dir, "*.log"))
+			// The old a.log, rotated away, stays open to the end: the
+			// kernel keeps the old directory's watch all the while.
+			opt.DrainQuiet = time.Hour
+			gate := newReaderGate(t)
+			c, _, _ := followWith(t, opt, func(f *Follower) {
+				f.newNotifier = func() (notifier, error) { return newInotify(gate.beforeRead) }
+			})
+			c.waitLines(t, 2)
+			gate.arm <- struct{}{}
+			a.write(1) // wakes the reader, which then stops before its next wait
+			<-gate.held
+			a.close()
+			if err := way.away(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			a = newWriter(t, filepath.Join(dir, "a.log"), "l")
+			a.next = 3
+			a.write(2)
+			gate.open()
+			c.waitLines(t, 5) // the old directory's last event's rescan finds it
+			b := newWriter(t, filepath.Join(dir, "b.log"), "l")
+			b.next = 5
+			b.write(2)
+			if !c.linesWithin(7, 5*time.Second) {
+				t.Fatal("a new file in the directory made again was not read: the old directory's watch is taken for the new one's")
+			}
+			a.close()
+			b.close()
+			c.checkExactlyOnce(t, "l", 7)
+		})
+	}
+}

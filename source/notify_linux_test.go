@@ -289,3 +289,81 @@ func TestFollowAsksTheNameOfADirectoryGoneWithAFileOpen(t *testing.T) {
 		})
 	}
 }
+
+// dropsTaken is the follower's notifier, telling the test which ended
+// watches the follower has been told of.
+type dropsTaken struct {
+	notifier
+	taken chan<- int
+}
+
+func (d dropsTaken) dropped() []int {
+	gone := d.notifier.dropped()
+	for _, wd := range gone {
+		select {
+		case d.taken <- wd:
+		default: // the test no longer listens
+		}
+	}
+	return gone
+}
+
+// A followed file's own watch that the kernel ends while the file is still
+// open and read (without /proc watchFile watches by name, maybe a file
+// renamed away and deleted since): its IN_IGNORED comes with no event of
+// the file's directory, and forgetNames looks at directories only, so
+// only forgetDropped hears of it. The file is then looked at by safety
+// looks alone, and the lines they find that no event announced are no
+// sign that events do not arrive in its directory: it and its directory
+// are not polled. Kept, the ended watch made the first such look a
+// suspect and the next one switch the whole directory to polling, with a
+// warning that is not true.
+//
+// The test ends the watch through the follower's inotify descriptor: the
+// kernel then sends the IN_IGNORED it sends for any watch it ends.
+func TestFollowFileWhoseWatchEndedIsLookedAtNotPolled(t *testing.T) {
+	t.Parallel()
+	if _, err := newNotifier(); err != nil {
+		t.Skip("no file events here:", err)
+	}
+	path := filepath.Join(t.TempDir(), "app.log")
+	w := newWriter(t, path, "l")
+	w.write(1)
+	var logs testsync.Buffer
+	opt := Options{Patterns: []string{path}, Poll: time.Hour, Safety: 20 * time.Millisecond, SafetyMax: 40 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	var in *inotify
+	taken := make(chan int, 16)
+	c, _, _ := followWith(t, opt, func(f *Follower) {
+		f.newNotifier = func() (notifier, error) {
+			n, err := newInotify(nil)
+			in = n
+			return dropsTaken{n, taken}, err
+		}
+	})
+	c.waitLines(t, 1)
+	// Adding a watch to an inode this descriptor watches hands back its
+	// watch: the follower's, on the file it has open.
+	wd, err := unix.InotifyAddWatch(in.fd, path, fileEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyRmWatch(in.fd, uint32(wd)); err != nil {
+		t.Fatal(err)
+	}
+	for told := false; !told; {
+		select {
+		case got := <-taken:
+			told = got == wd
+		case <-time.After(testsync.Patience):
+			t.Fatalf("the follower was not told that watch %d ended", wd)
+		}
+	}
+	for i := range 4 {
+		w.write(1) // announced by no event: found by a safety look
+		c.waitLines(t, 2+i)
+	}
+	w.close()
+	c.checkInOrder(t, "l", 0, 5)
+	checkNotPolled(t, &logs, "the file's watch ended; events still arrive in its directory")
+}

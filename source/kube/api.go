@@ -145,6 +145,16 @@ func (a *api) url(q url.Values, parts ...string) string {
 	return u.String()
 }
 
+// podURL is url for one pod, or for a part of it (its log). The name came
+// from the API server: joined unchecked, one like ../../secrets/x would
+// send the request, with the watcher's credentials, elsewhere in the API.
+func (a *api) podURL(q url.Values, name string, parts ...string) (string, error) {
+	if err := checkPodName(name); err != nil {
+		return "", err
+	}
+	return a.url(q, append([]string{name}, parts...)...), nil
+}
+
 func (a *api) podQuery() url.Values {
 	q := url.Values{}
 	for k, v := range a.selectors {
@@ -237,7 +247,11 @@ func (a *api) watchPods(ctx context.Context, rv string, timeout time.Duration) (
 func (a *api) getPod(ctx context.Context, name string) (pod, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*headerTimeout)
 	defer cancel()
-	body, err := a.get(ctx, a.url(nil, name))
+	u, err := a.podURL(nil, name)
+	if err != nil {
+		return pod{}, fmt.Errorf("get pod: %w", err)
+	}
+	body, err := a.get(ctx, u)
 	if err != nil {
 		return pod{}, fmt.Errorf("get pod %s: %w", name, err)
 	}
@@ -251,7 +265,11 @@ func (a *api) getPod(ctx context.Context, name string) (pod, error) {
 
 // podLog opens a container's log.
 func (a *api) podLog(ctx context.Context, podName string, q url.Values) (io.ReadCloser, error) {
-	body, err := a.get(ctx, a.url(q, podName, "log"))
+	u, err := a.podURL(q, podName, "log")
+	if err != nil {
+		return nil, fmt.Errorf("pod log: %w", err)
+	}
+	body, err := a.get(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("log of pod %s: %w", podName, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The checks of names and label selectors below accept and refuse what
@@ -50,6 +51,27 @@ func dns1123Label(s string) []string {
 
 // dns1123Subdomain checks a pod name.
 func dns1123Subdomain(s string) []string { return subdomainErrors(s, "characters") }
+
+// checkPodName returns an error naming what is wrong with name as a pod's
+// name; nil for a good one. Names the API server sends are checked with
+// it before they go into a request's path (api.podURL).
+func checkPodName(name string) error {
+	if errs := dns1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("pod name %s: %s", quoted(name), strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// quoted is a name the API server sent, for a log line or an error:
+// quoted in ASCII (no terminal escapes, newlines or right-to-left
+// overrides reach a terminal or a log collector) and cut short, as
+// nothing but the size of a pod list bounds it.
+func quoted(name string) string {
+	if utf8.RuneCountInString(name) > dns1123SubdomainMax {
+		return fmt.Sprintf("%+.*q…", dns1123SubdomainMax, name)
+	}
+	return fmt.Sprintf("%+q", name)
+}
 
 // subdomainErrors checks a DNS subdomain: a pod name, whose length
 // apimachinery counts in characters, or a label key's prefix, in bytes.

@@ -155,7 +155,12 @@ type Source struct {
 	overPods     map[string]*waitingPod
 	overOrder    []string
 	podsDeferred atomic.Uint64 // pods that ever waited
-	wg           sync.WaitGroup
+	// refusedPods are the pods listed whose names are not pods' names
+	// (refusePodLocked), so that each is warned about once: at most
+	// MaxPods, forgotten when the pod goes.
+	refusedPods map[string]bool
+	podsRefused atomic.Uint64
+	wg          sync.WaitGroup
 }
 
 // waitingPod is a pod waiting at MaxPods to be followed.
@@ -212,6 +217,7 @@ func New(opt Options, out chan<- source.Batch) (*Source, error) {
 		opt: opt, out: out, api: a, log: opt.Logger,
 		restored: map[string]source.Position{}, restoredPaths: map[string]bool{},
 		pods: map[string]*podEntry{}, streams: map[string]*stream{}, overPods: map[string]*waitingPod{},
+		refusedPods: map[string]bool{},
 	}
 	for _, p := range opt.Positions {
 		if p.Cursor == "" || !strings.HasPrefix(p.Path, opt.Namespace+"/") {
@@ -338,6 +344,11 @@ func (s *Source) list(ctx context.Context) (string, error) {
 			s.endRestoredLocked(ctx, name, nil)
 		}
 	}
+	for name := range s.refusedPods {
+		if !listed[name] {
+			delete(s.refusedPods, name)
+		}
+	}
 	s.admitWaitingPodsLocked(ctx)
 	s.mu.Unlock()
 	if startup {
@@ -421,6 +432,7 @@ func (s *Source) apply(ctx context.Context, ev watchEvent) {
 		s.upsert(ctx, ev.Pod, false)
 	case "DELETED":
 		s.mu.Lock()
+		delete(s.refusedPods, ev.Pod.Metadata.Name)
 		s.removeLocked(ev.Pod.Metadata.Name)
 		if s.forgetWaitingPodLocked(ev.Pod.Metadata.Name) {
 			s.endRestoredLocked(ctx, ev.Pod.Metadata.Name, nil)
@@ -441,6 +453,9 @@ func (s *Source) upsert(ctx context.Context, p pod, startup bool) {
 // upsertLocked is upsert; w is the waiting a pod admitted did, else nil.
 func (s *Source) upsertLocked(ctx context.Context, p pod, startup bool, w *waitingPod) {
 	name := p.Metadata.Name
+	if s.refusePodLocked(name) {
+		return
+	}
 	e := s.pods[name]
 	if e == nil || e.pod.Metadata.UID != p.Metadata.UID {
 		if e == nil && len(s.pods) >= s.opt.MaxPods {
@@ -454,6 +469,35 @@ func (s *Source) upsertLocked(ctx context.Context, p pod, startup bool, w *waiti
 	s.startNew(ctx, e, startup, w)
 	s.kickLocked(name)
 }
+
+// refusePodLocked reports whether a pod is not to be followed because its
+// name is not a DNS-1123 subdomain, the only names Kubernetes gives pods: a
+// broken or hostile API server, or a proxy in front of it, sent it, and
+// its log is not asked for (api.podURL would refuse the name each time).
+// Each is warned about and counted once while the pod is listed; past
+// MaxPods such names are not remembered, and every sighting is counted
+// and logged at debug level only.
+func (s *Source) refusePodLocked(name string) bool {
+	err := checkPodName(name)
+	if err == nil {
+		return false
+	}
+	if s.refusedPods[name] {
+		return true
+	}
+	s.podsRefused.Add(1)
+	if len(s.refusedPods) >= s.opt.MaxPods {
+		s.log.Debug("the API server lists a pod that is not one; not following it", "err", err)
+		return true
+	}
+	s.refusedPods[name] = true
+	s.log.Warn("the API server lists a pod that is not one; not following it", "err", err)
+	return true
+}
+
+// PodsRefused counts the pods not followed because their names are not
+// pods' names, each once while it is listed.
+func (s *Source) PodsRefused() uint64 { return s.podsRefused.Load() }
 
 // waitForPodLocked keeps a pod passed over at MaxPods to follow when
 // another goes: warned about and counted once, not at each of its status

@@ -47,9 +47,10 @@ type Failover struct {
 	stop    chan struct{}
 	stopped sync.WaitGroup
 
-	mu   sync.Mutex
-	wait time.Duration // the next probe's backoff, kept across outages
-	upAt time.Time     // when the shared store last came back
+	mu      sync.Mutex
+	backoff probeBackoff  // NewFailover's probeMin and probeMax; tests set less
+	wait    time.Duration // the next probe's backoff, kept across outages
+	upAt    time.Time     // when the shared store last came back
 
 	// The shared store's batches on their way (StartBatch): each is sent
 	// once those started before it are sent, without waiting for their
@@ -131,13 +132,27 @@ const (
 	probeTimeout = 2 * time.Second
 )
 
+// probeBackoff bounds the wait before each probe of a shared store that
+// failed: it starts at min and doubles up to max.
+type probeBackoff struct{ min, max time.Duration }
+
 // NewFailover puts shared in front of local. It checks shared once; if that
 // fails it starts degraded and keeps trying in the background.
 func NewFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Logger) *Failover {
+	return newFailover(ctx, shared, local, log, probeBackoff{min: probeMin, max: probeMax})
+}
+
+// newFailover is NewFailover probing with backoff: the tests' is shorter,
+// so that they wait for a reconnect, not for the clock. The backoff is
+// given here, not set after: a store that starts degraded probes at once.
+func newFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Logger, backoff probeBackoff) *Failover {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Failover{shared: shared, local: local, log: log, stop: make(chan struct{}), wait: probeMin}
+	// The jitter draws from half the wait: under 2ns that range is empty.
+	backoff.min = max(backoff.min, 2*time.Nanosecond)
+	backoff.max = max(backoff.max, backoff.min)
+	f := &Failover{shared: shared, local: local, log: log, stop: make(chan struct{}), backoff: backoff, wait: backoff.min}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	if err := shared.Check(pctx); err != nil {
@@ -473,7 +488,7 @@ func (f *Failover) fail(err error) {
 	if wasUp {
 		f.mu.Lock()
 		if time.Since(f.upAt) >= stableFor {
-			f.wait = probeMin
+			f.wait = f.backoff.min
 		}
 		f.mu.Unlock()
 		f.logErr("shared state failed; analysing with local state until it answers", err)
@@ -523,7 +538,7 @@ func (f *Failover) probe() {
 	for {
 		f.mu.Lock()
 		wait := f.wait
-		f.wait = min(wait*2, probeMax)
+		f.wait = min(wait*2, f.backoff.max)
 		f.mu.Unlock()
 		select {
 		case <-f.stop:

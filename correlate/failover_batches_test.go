@@ -38,10 +38,15 @@ func failoverOptions(t *testing.T, srv *redistest.Server) *redis.Options {
 	return opt
 }
 
+// fastProbe is the probe backoff of the tests' Failovers: a test waits for
+// the reconnect it looks at, not for the product's backoff (100 ms
+// doubling: five probes took 3 s).
+var fastProbe = probeBackoff{min: time.Millisecond, max: 20 * time.Millisecond}
+
 func newTestFailover(t *testing.T, srv *redistest.Server) *Failover {
 	t.Helper()
 	opt := failoverOptions(t, srv)
-	f := NewFailover(context.Background(), NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)
+	f := newFailover(context.Background(), NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil, fastProbe)
 	t.Cleanup(func() { f.Close() })
 	return f
 }

@@ -20,7 +20,7 @@ func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	opt := failoverOptions(t, srv)
-	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "this watcher"}), NewMemory(Limits{}), nil)
+	store := newFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "this watcher"}), NewMemory(Limits{}), nil, fastProbe)
 	defer store.Close()
 	if !store.Up() {
 		t.Fatal("not up with Redis running")
@@ -58,13 +58,7 @@ func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
 	}
 
 	srv.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for !store.Up() {
-		if time.Now().After(deadline) {
-			t.Fatal("did not reconnect to Redis")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testsync.WaitFor(t, "the reconnect", store.Up)
 	// The restarted server lost its data (no persistence): the facts come
 	// from Redis again, which no longer knows the refresh.
 	f, err = store.Apply(ctx, reuse(2*time.Second))
@@ -78,7 +72,7 @@ func TestFailoverStartsDegradedWithoutRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	opt, _ := redis.ParseURL(srv.URL(0))
 	srv.Stop()
-	store := NewFailover(context.Background(), NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)
+	store := newFailover(context.Background(), NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil, fastProbe)
 	defer store.Close()
 	if store.Up() {
 		t.Fatal("up with Redis stopped")
@@ -88,13 +82,7 @@ func TestFailoverStartsDegradedWithoutRedis(t *testing.T) {
 		t.Fatalf("facts %+v err %v", f, err)
 	}
 	srv.Restart()
-	deadline := time.Now().Add(10 * time.Second)
-	for !store.Up() {
-		if time.Now().After(deadline) {
-			t.Fatal("did not connect once Redis started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testsync.WaitFor(t, "the connection once Redis started", store.Up)
 }
 
 func TestRedisClaims(t *testing.T) {
@@ -160,7 +148,7 @@ func TestFailoverWaitsForARedisThatCanWrite(t *testing.T) {
 	opt, _ := redis.ParseURL(srv.URL(0))
 	admin := redis.NewClient(opt)
 	defer admin.Close()
-	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)
+	store := newFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil, fastProbe)
 	defer store.Close()
 	if err := admin.Do(ctx, "REPLICAOF", "127.0.0.1", "1").Err(); err != nil {
 		t.Fatal(err)
@@ -172,21 +160,17 @@ func TestFailoverWaitsForARedisThatCanWrite(t *testing.T) {
 	if store.Up() {
 		t.Fatal("a failed write left the shared store in use")
 	}
-	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if store.Up() {
-			t.Fatal("a Redis that cannot write was taken back into use")
-		}
+	// Probes that find it answering but refusing writes: one that took it
+	// back would stop probing, and up shows.
+	n := store.Errors()
+	testsync.WaitFor(t, "probes of the read-only Redis", func() bool { return store.Up() || store.Errors() >= n+5 })
+	if store.Up() {
+		t.Fatal("a Redis that cannot write was taken back into use")
 	}
 	if err := admin.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !store.Up() {
-		if time.Now().After(deadline) {
-			t.Fatal("not back in use once Redis could write again")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testsync.WaitFor(t, "back in use once Redis could write again", store.Up)
 }
 
 // What was learned while Redis was down is written back when it answers
@@ -196,7 +180,7 @@ func TestFailoverWritesBackWhatItLearnedWhileRedisWasDown(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	opt := failoverOptions(t, srv)
-	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "a"}), NewMemory(Limits{}), nil)
+	store := newFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{Owner: "a"}), NewMemory(Limits{}), nil, fastProbe)
 	defer store.Close()
 	u := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
 	at := func(d time.Duration, ip string, action Action, off int64) Observation {
@@ -252,7 +236,7 @@ func TestFailoverLogsEachNewError(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithPassword("first"))
 	opt := failoverOptions(t, srv)
 	var logs testsync.Buffer
-	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), slog.New(slog.NewTextHandler(&logs, nil)))
+	store := newFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), slog.New(slog.NewTextHandler(&logs, nil)), fastProbe)
 	defer store.Close()
 	srv.Stop()
 	reuse := Observation{User: UserID{DN: "u"}, Time: t0, IP: netip.MustParseAddr("192.0.2.1"), Action: Reuse, NeedFacts: true}

@@ -70,7 +70,7 @@ func TestFailoverKeepsAnalysingWhenRedisGoes(t *testing.T) {
 func TestFailoverStartsDegradedWithoutRedis(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	opt, _ := redis.ParseURL(srv.URL(0))
+	opt := failoverOptions(t, srv)
 	srv.Stop()
 	store := newFailover(context.Background(), NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil, fastProbe)
 	defer store.Close()
@@ -145,7 +145,7 @@ func TestFailoverWaitsForARedisThatCanWrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
-	opt, _ := redis.ParseURL(srv.URL(0))
+	opt := failoverOptions(t, srv)
 	admin := redis.NewClient(opt)
 	defer admin.Close()
 	store := newFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil, fastProbe)

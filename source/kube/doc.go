@@ -33,5 +33,7 @@
 // budget allows, even for a watch that reads only files. It decodes the
 // few pod fields it needs with encoding/json, checks names and label
 // selectors as apimachinery does (names.go), and takes the API server,
-// credentials and transport from internal/kubeclient.
+// credentials and transport from internal/kubeclient. The pod names the
+// API server sends are checked too before they go into a request's path:
+// a pod whose name Kubernetes would not give is not followed (PodsRefused).
 package kube

@@ -65,6 +65,9 @@ func TestWatchKube(t *testing.T) {
 	srv, kubeconfig := kubeServer(t)
 	srv.Log(kubeNS, kubePod, kubeContainer, sampleStamp, fileLines(t, "testdata/openunison/sample.log")...)
 	srv.Log(kubeNS, kubePod, "sidecar", sampleStamp, "[2026-11-23 10:00:00,000][main] INFO  x - not OpenUnison")
+	// A name no pod may have, from a broken API server: not followed
+	// (its log request would climb out of the namespace), counted.
+	srv.AddPod(kubeNS, "../secrets/x", map[string]string{"app": "openunison-orchestra"}, kubeContainer)
 	var want []alert.Alert
 	for _, line := range fileLines(t, "testdata/golden/sample-kubectl.jsonl") {
 		var a alert.Alert
@@ -105,7 +108,8 @@ func TestWatchKube(t *testing.T) {
 	})
 	_, metrics := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{`graceguard_kube_streams_waiting{pods="openunison"} 0` + "\n", `graceguard_kube_streams_deferred_total{pods="openunison"} 0` + "\n",
-		`graceguard_kube_pods_waiting{pods="openunison"} 0` + "\n", `graceguard_kube_pods_deferred_total{pods="openunison"} 0` + "\n"} {
+		`graceguard_kube_pods_waiting{pods="openunison"} 0` + "\n", `graceguard_kube_pods_deferred_total{pods="openunison"} 0` + "\n",
+		`graceguard_kube_pods_refused_total{pods="openunison"} 1` + "\n"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -99,6 +99,16 @@ func TestFollowEventsHeldBackAreStillEvents(t *testing.T) {
 	checkNotPolled(t, &logs, "the events were held back, not missing")
 }
 
+// directoryGoneWays are the two ways a followed directory goes while its
+// name may come back: deleted, or renamed away (its watch goes with it).
+var directoryGoneWays = []struct {
+	name string
+	away func(dir string) error
+}{
+	{"deleted", os.RemoveAll},
+	{"renamed away", func(dir string) error { return os.Rename(dir, dir+".old") }},
+}
+
 // A pattern's directory deleted (or renamed away) and made again under the
 // same name is a new directory: the old one's watch does not see it (the
 // kernel dropped it, IN_IGNORED, or it went with the old directory), and
@@ -110,13 +120,7 @@ func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 	if _, err := newNotifier(); err != nil {
 		t.Skip("no file events here:", err)
 	}
-	for _, way := range []struct {
-		name string
-		away func(dir string) error
-	}{
-		{"deleted", os.RemoveAll},
-		{"renamed away", func(dir string) error { return os.Rename(dir, dir+".old") }},
-	} {
+	for _, way := range directoryGoneWays {
 		t.Run(way.name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(t.TempDir(), "logs")
@@ -238,13 +242,7 @@ func TestFollowAsksTheNameOfADirectoryGoneWithAFileOpen(t *testing.T) {
 	if _, err := newNotifier(); err != nil {
 		t.Skip("no file events here:", err)
 	}
-	for _, way := range []struct {
-		name string
-		away func(dir string) error
-	}{
-		{"deleted", os.RemoveAll},
-		{"renamed away", func(dir string) error { return os.Rename(dir, dir+".old") }},
-	} {
+	for _, way := range directoryGoneWays {
 		t.Run(way.name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(t.TempDir(), "logs")

@@ -296,12 +296,20 @@ func TestWatchWaitsForALaggingReplicaByLogTime(t *testing.T) {
 
 // feedInTurn hands a watcher every file announced, then each file whole in
 // turn, pausing well past the settle time between files, then their ends.
+// The pause is the watcher's clock's (handClock), not the wall's: a pause of
+// the wall clock, which a loaded machine stretched past minStall (the test
+// process not scheduled for a second), is by the watcher's rules a hung
+// read, a source that sent nothing for a second, and the merge's order is
+// then let go by design: watch differed from scan one run in three with
+// the process stopped for 1.1 s every 0.3 s.
 func feedInTurn(t *testing.T, paths []string, opt WatchOptions) []string {
 	t.Helper()
 	var (
 		mu  sync.Mutex
 		out []string
 	)
+	clock := newHandClock()
+	opt.now, opt.ticked = clock.now, clock.ticked
 	opt.Rules = rules.Builtin()
 	opt.Deliver = func(_ context.Context, g []alert.Alert) error {
 		mu.Lock()
@@ -335,9 +343,9 @@ func feedInTurn(t *testing.T, paths []string, opt WatchOptions) []string {
 			batches <- source.Batch{Key: p, Path: p, Data: data[:n], Offset: off}
 			data, off = data[n:], off+int64(n)
 		}
-		// Wall-clock time passing is the point here: a settle time that
-		// decided the order would run out now.
-		time.Sleep(200 * time.Millisecond)
+		// Time passing is the point here: a settle time that decided the
+		// order would run out now, at the ticks awaited.
+		clock.pass(t, 200*time.Millisecond)
 	}
 	for _, p := range paths {
 		batches <- source.Batch{Key: p, Path: p, Idle: true}

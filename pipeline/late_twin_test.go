@@ -7,46 +7,61 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
 )
 
-// skewedHarness is a watch harness whose clock only the test moves on, and
-// which reports each tick, so that a test can make a quiet source's wait
-// pass without sleeping through it.
+// skewedHarness is a watch harness whose clock only the test moves on
+// (handClock), so that a test can make a quiet source's wait pass without
+// sleeping through it.
 type skewedHarness struct {
 	*watchHarness
-	skew  atomic.Int64
-	ticks chan struct{}
+	*handClock
 }
 
 func newSkewedHarness(t *testing.T) *skewedHarness {
 	t.Helper()
-	h := &skewedHarness{ticks: make(chan struct{}, 1)}
-	// The clock stands still but for what the test moves it by: on a
-	// loaded machine the real time between two of a test's lines could
-	// pass a wait the test means the lines to fall within.
-	start := time.Now()
-	h.watchHarness = newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 5 * time.Second,
-		now: func() time.Time { return start.Add(time.Duration(h.skew.Load())) },
-		ticked: func() {
-			select {
-			case h.ticks <- struct{}{}:
-			default:
-			}
-		}})
-	return h
+	c := newHandClock()
+	return &skewedHarness{newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 5 * time.Second, now: c.now, ticked: c.ticked}), c}
 }
 
-// pass moves the watcher's clock on by d and waits for two ticks after it:
-// whatever waited on the clock for less than d has been let go.
-func (h *skewedHarness) pass(t *testing.T, d time.Duration) {
+// handClock is a watcher's clock (WatchOptions.now) that stands still but
+// for what the test moves it by, told of the watcher's ticks
+// (WatchOptions.ticked): on a loaded machine the real time between two of
+// a test's steps could pass a wait the test means them to fall within.
+type handClock struct {
+	start time.Time
+	skew  atomic.Int64
+	ticks chan struct{}
+}
+
+func newHandClock() *handClock {
+	return &handClock{start: time.Now(), ticks: make(chan struct{}, 1)}
+}
+
+func (c *handClock) now() time.Time { return c.start.Add(time.Duration(c.skew.Load())) }
+
+func (c *handClock) ticked() {
+	select {
+	case c.ticks <- struct{}{}:
+	default:
+	}
+}
+
+// pass moves the watcher's clock on by d and waits for three ticks after
+// it: whatever waited on the clock for less than d has been let go, and a
+// source silent since has been looked at for a stall. The first tick heard
+// may be one from before; a tick reports before the look at stalled
+// sources that follows it, which a batch sent at once after the second
+// would be taken before.
+func (c *handClock) pass(t *testing.T, d time.Duration) {
 	t.Helper()
-	h.skew.Add(int64(d))
-	for range 2 {
+	c.skew.Add(int64(d))
+	for range 3 {
 		select {
-		case <-h.ticks:
-		case <-time.After(5 * time.Second):
+		case <-c.ticks:
+		case <-time.After(testsync.Patience):
 			t.Fatal("the watcher stopped ticking")
 		}
 	}

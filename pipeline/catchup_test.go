@@ -246,36 +246,13 @@ func TestWatchCatchingUpOnReplicasWithRedisAgreesWithScan(t *testing.T) {
 // A reader that got far ahead on one file (the first file of a backlog read
 // whole before the second, or a replica whose file the follower reached
 // late) still has its events judged in log-time order, however long the
-// other file takes: no wall-clock settle decides it. Replica b's refreshes
-// come before replica a's reuses in log time: judged before them, a's
-// replay would be compared with a refresh older than the one that rotated
-// its token, and a's benign race with b's refresh (same address) with the
-// user's refresh from elsewhere.
+// other file takes: no wall-clock settle decides it (laggingReplicas).
 func TestWatchWaitsForALaggingReplicaByLogTime(t *testing.T) {
 	t.Parallel()
-	const other = "uid=jdoe,ou=shadow,o=Tremolo"
-	as := func(s, thread, dn string) string {
-		return strings.ReplaceAll(strings.ReplaceAll(s, "task-2", thread), userDN, dn)
-	}
-	a := refreshLine("09:00:00,000", "192.0.2.99", "f1") + // the thief's address, an hour before
-		refreshLine("09:59:00,000", "198.51.100.40", "f2") +
-		as(refreshLine("09:59:30,000", "203.0.113.50", "f3"), "task-3", other) +
-		as(reuseLines("10:00:02,000", "192.0.2.99", "f4"), "task-7", userDN) + // the replay of b's rotated token
-		as(reuseLines("10:00:05,040", "198.51.100.77", "f5"), "task-8", other) // a race with b's refresh
-	b := refreshLine("10:00:01,000", "203.0.113.7", "f6") + // the refresh the replay follows
-		as(refreshLine("10:00:05,000", "198.51.100.77", "f7"), "task-4", other) +
-		refreshLine("10:00:30,000", "203.0.113.7", "f8")
+	a, b := laggingReplicas()
 	dir := t.TempDir()
 	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")}
-	for i, data := range []string{a, b} {
-		if err := os.WriteFile(paths[i], []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := scanFiles(t, paths)
-	if len(want) != 1 || !strings.Contains(want[0], "reuse-ip-mismatch uid=kwatson,ou=shadow,o=Tremolo 192.0.2.99 prev=203.0.113.7") {
-		t.Fatalf("scan found %q: want the replay judged against b's refresh, and no alert for the race", want)
-	}
+	want := scanLagging(t, paths, a, b)
 	srv := redistest.Start(t)
 	for i, shared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shared %v", shared), func(t *testing.T) {
@@ -291,6 +268,196 @@ func TestWatchWaitsForALaggingReplicaByLogTime(t *testing.T) {
 				t.Fatalf("watch differs from scan: missing\n%s\nextra\n%s", strings.Join(missing, "\n"), strings.Join(extra, "\n"))
 			}
 		})
+	}
+}
+
+// laggingReplicas are two replicas' logs where replica b's refreshes come
+// before replica a's reuses in log time: judged before them, a's replay is
+// compared with a refresh older than the one that rotated its token, and
+// a's benign race with b's refresh (same address) with the user's refresh
+// from elsewhere.
+func laggingReplicas() (a, b string) {
+	const other = "uid=jdoe,ou=shadow,o=Tremolo"
+	as := func(s, thread, dn string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(s, "task-2", thread), userDN, dn)
+	}
+	a = refreshLine("09:00:00,000", "192.0.2.99", "f1") + // the thief's address, an hour before
+		refreshLine("09:59:00,000", "198.51.100.40", "f2") +
+		as(refreshLine("09:59:30,000", "203.0.113.50", "f3"), "task-3", other) +
+		as(reuseLines("10:00:02,000", "192.0.2.99", "f4"), "task-7", userDN) + // the replay of b's rotated token
+		as(reuseLines("10:00:05,040", "198.51.100.77", "f5"), "task-8", other) // a race with b's refresh
+	b = refreshLine("10:00:01,000", "203.0.113.7", "f6") + // the refresh the replay follows
+		as(refreshLine("10:00:05,000", "198.51.100.77", "f7"), "task-4", other) +
+		refreshLine("10:00:30,000", "203.0.113.7", "f8")
+	return a, b
+}
+
+// scanLagging writes the logs (a and b of laggingReplicas, then any
+// others) to paths and returns what scan finds in them, which it checks:
+// the replay judged against b's refresh, and no alert for the race.
+func scanLagging(t *testing.T, paths []string, logs ...string) []string {
+	t.Helper()
+	for i, data := range logs {
+		if err := os.WriteFile(paths[i], []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := scanFiles(t, paths)
+	if len(want) != 1 || !strings.Contains(want[0], "reuse-ip-mismatch "+userDN+" 192.0.2.99 prev=203.0.113.7") {
+		t.Fatalf("scan found %q: want the replay judged against b's refresh, and no alert for the race", want)
+	}
+	return want
+}
+
+// The follower reads its files in turn, a batch each, on one goroutine:
+// while it reads another replica's backlog (c), replica b waits for its
+// turn, a second or more on a slow disk or a loaded machine. b is not a
+// hung read, which stops every file: it must hold replica a's events until
+// its refreshes are read. It was taken for one once it had sent nothing
+// for minStall, and a's replay was judged against the user's older refresh
+// (a real follower over four replicas left one of them, 1.5 MB unread,
+// 463 ms without a batch on a loaded machine, the watcher's input empty).
+// A file the follower cannot read at all (an error it retries) while it
+// reads the others stops holding them after turnWait; a follower that
+// sends nothing at all (a read hung) lets them go after minStall.
+func TestWatchWaitsForAFileTheFollowerHasNotReachedYet(t *testing.T) {
+	t.Parallel()
+	a, b := laggingReplicas()
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "c.log")}
+	var c strings.Builder // another replica's log, busy an hour later: it holds nothing back
+	for i := range 40 {
+		fmt.Fprintf(&c, "[2026-11-23 11:00:%02d,000][Timer-0] INFO  SessionManagerImpl - Cleared 3 expired sessions, 200 active\n", i)
+	}
+	want := scanLagging(t, paths, a, b, c.String())
+	replayJudgedAlone := "reuse-ip-mismatch " + userDN + " 192.0.2.99 prev=198.51.100.40 2026-11-23T10:00:02Z"
+	for _, tc := range []struct {
+		name   string
+		step   time.Duration // the watcher's time between two of the follower's batches
+		cReads bool          // c sends a batch every step
+		// readB: b's data comes after that many steps (0: never);
+		// letGoAfter: a's events stop waiting for b once it has been
+		// silent that long.
+		readB      int
+		letGoAfter time.Duration
+	}{
+		{name: "b read after 1.25 s of c's batches", step: 250 * time.Millisecond, cReads: true, readB: 5},
+		{name: "b unreadable while c is read", step: minStall * 9 / 10, cReads: true, letGoAfter: turnWait},
+		{name: "the follower hung", step: minStall / 2, letGoAfter: minStall},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := newHandClock()
+			handled := make(chan struct{}, 1)
+			opt := WatchOptions{Rules: rules.Builtin(), Settle: 10 * time.Millisecond, now: clock.now, ticked: clock.ticked,
+				handled: func(source.Batch) { handled <- struct{}{} }}
+			alerts := collectAlertKeys(&opt)
+			w, err := NewWatcher(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches := make(chan source.Batch)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(context.Background(), batches) }()
+			stop := sync.OnceValue(func() error {
+				close(batches)
+				return <-done
+			})
+			t.Cleanup(func() { stop() })
+			// As the follower sends them (an identity, no cursor), each
+			// handled at the time it was sent.
+			offsets := map[string]int64{}
+			send := func(i int, data string, idle bool) {
+				p := paths[i]
+				batches <- source.Batch{Key: p, Path: p, ID: source.FileID{Dev: 1, Ino: uint64(i + 1)}, Data: []byte(data), Offset: offsets[p], Idle: idle}
+				offsets[p] += int64(len(data))
+				<-handled
+			}
+			for i := range paths {
+				send(i, "", false)
+			}
+			send(0, a, false)
+			lines := strings.SplitAfter(c.String(), "\n")
+			for i := 1; tc.readB == 0 || i <= tc.readB; i++ {
+				clock.pass(t, tc.step)
+				silent := time.Duration(i) * tc.step
+				judged := slices.Contains(alerts(), replayJudgedAlone)
+				if tc.letGoAfter > 0 && silent >= tc.letGoAfter {
+					if !judged {
+						t.Fatalf("after %v of b's silence, a's replay still waits for it: %q", silent, alerts())
+					}
+					return
+				}
+				if judged {
+					t.Fatalf("after %v of b's silence, a's replay was judged without b's refresh", silent)
+				}
+				if tc.cReads {
+					send(2, lines[i-1], false)
+				}
+			}
+			send(1, b, false)
+			for i := range paths {
+				send(i, "", true)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if missing, extra := diff(want, alerts()); len(missing)+len(extra) > 0 {
+				t.Fatalf("watch differs from scan: missing\n%s\nextra\n%s", strings.Join(missing, "\n"), strings.Join(extra, "\n"))
+			}
+		})
+	}
+}
+
+// A follower on a slow disk, or a loaded machine, sends a batch every
+// 400 ms: each replica waits its turn more than a second, not hung, and
+// still holds the others' events back. Taken for hung, half the replays of
+// this backlog were judged against the wrong refresh (8 of scan's 16
+// alerts missing, 8 extra).
+func TestWatchCatchingUpFromASlowFollowerAgreesWithScan(t *testing.T) {
+	t.Parallel()
+	paths, truth := backlog(t, t.TempDir(), 3, loggen.Config{Size: 2 << 20, Seed: 11, ReplayShare: 0.05, Users: 50})
+	want := scanFiles(t, paths)
+	clock := newHandClock()
+	handled := make(chan struct{}, 1)
+	opt := WatchOptions{Rules: rules.Builtin(), Settle: 10 * time.Millisecond, Metrics: NewMetrics(prom.NewRegistry(), nil),
+		now: clock.now, ticked: clock.ticked, handled: func(source.Batch) { handled <- struct{}{} }}
+	alerts := collectAlertKeys(&opt)
+	w, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := follow(ctx, source.Options{Patterns: paths, Poll: 20 * time.Millisecond}, 0)
+	batches := make(chan source.Batch)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background(), batches) }()
+	// Each batch handled 400 ms of the watcher's time after the one
+	// before, from the first data on: before it the watcher has nothing
+	// to tick for.
+	data := false
+	for opt.Metrics.Records.Value() < float64(truth.Records) {
+		var b source.Batch
+		select {
+		case b = <-in:
+		case <-time.After(testsync.Patience):
+			t.Fatalf("%v of %d records read, and the follower sends nothing more", opt.Metrics.Records.Value(), truth.Records)
+		}
+		if data {
+			clock.pass(t, 400*time.Millisecond)
+		}
+		batches <- b
+		<-handled
+		data = data || len(b.Data) > 0
+	}
+	close(batches)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if missing, extra := diff(want, alerts()); len(missing)+len(extra) > 0 {
+		t.Fatalf("watch differs from scan over %d replays: %d of %d alerts missing, %d extra\nmissing:\n%v\nextra:\n%v",
+			truth.Replays, len(missing), len(want), len(extra), missing, extra)
 	}
 }
 

@@ -32,7 +32,8 @@ type WatchOptions struct {
 	// sources wait for each other exactly, by log time (order.go), however
 	// long reading takes; Settle (a second at least) only bounds the wait
 	// for a source that sends nothing at all, not even its end (a hung
-	// read). With one source nothing waits.
+	// read), and a file waits its turn while the follower sends the other
+	// files' batches (turnWait at most). With one source nothing waits.
 	Settle time.Duration
 	// Deliver sends a group of alerts (one event's) where nothing keeps
 	// them (stdout); it is called after the delivery ledger wrote the group
@@ -146,6 +147,7 @@ type Watcher struct {
 	newest           time.Time
 	warned           bool
 	busyAt           time.Time // when a batch of data last arrived
+	filesAt          time.Time // when the file follower last sent a batch, of any file (stalled)
 	released         bool      // the watcher went idle since then (idle.go)
 	changed          bool      // what a checkpoint holds may differ from the last one
 	stats            WatchStats
@@ -186,6 +188,9 @@ type stream struct {
 	cutSeen   int64          // asm's cut records counted in the watcher's stats
 	queue     []parser.Event // events read and not yet merged (order.go)
 	lastBatch time.Time      // when the follower last sent anything of it
+	// file: the file follower reads it (an identity, no cursor), in turn
+	// with the other files (stalled).
+	file bool
 	// lagged: the last data's lines were written (source.Batch.Written, a
 	// container log's kubelet stamps) backlogLag or more before they came,
 	// at lastData. Only data counts: a stream reconnecting says it is away
@@ -526,6 +531,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	}
 	w.sniff(s, b)
 	s.id, s.lastBatch, s.size = b.ID, w.opt.now(), max(s.size, b.Size)
+	if b.Cursor == "" && (b.ID.Ino != 0 || b.ID.Fingerprint != "") {
+		s.file, w.filesAt = true, s.lastBatch
+	}
 	if len(b.Data) > 0 {
 		s.lagged, s.lastData = !b.Written.IsZero() && s.lastBatch.Sub(b.Written) >= backlogLag, s.lastBatch
 	}

@@ -32,12 +32,17 @@ func newSkewedHarness(t *testing.T) *skewedHarness {
 // a test's steps could pass a wait the test means them to fall within.
 type handClock struct {
 	start time.Time
-	skew  atomic.Int64
+	skew  *atomic.Int64
 	ticks chan struct{}
 }
 
 func newHandClock() *handClock {
-	return &handClock{start: time.Now(), ticks: make(chan struct{}, 1)}
+	return &handClock{start: time.Now(), skew: new(atomic.Int64), ticks: make(chan struct{}, 1)}
+}
+
+// another is the same clock for another watcher, told of that one's ticks.
+func (c *handClock) another() *handClock {
+	return &handClock{start: c.start, skew: c.skew, ticks: make(chan struct{}, 1)}
 }
 
 func (c *handClock) now() time.Time { return c.start.Add(time.Duration(c.skew.Load())) }
@@ -49,15 +54,21 @@ func (c *handClock) ticked() {
 	}
 }
 
-// pass moves the watcher's clock on by d and waits for three ticks after
-// it: whatever waited on the clock for less than d has been let go, and a
-// source silent since has been looked at for a stall. The first tick heard
-// may be one from before; a tick reports before the look at stalled
-// sources that follows it, which a batch sent at once after the second
-// would be taken before.
+// pass moves the watcher's clock on by d and waits for its ticks (awaitTicks).
 func (c *handClock) pass(t *testing.T, d time.Duration) {
 	t.Helper()
 	c.skew.Add(int64(d))
+	c.awaitTicks(t)
+}
+
+// awaitTicks waits for three ticks: whatever waited on the clock as it
+// stood for less than the watcher's time since has been let go, and a
+// source silent since has been looked at for a stall. The first tick
+// heard may be one from before; a tick reports before the look at stalled
+// sources that follows it, which a batch sent at once after the second
+// would be taken before.
+func (c *handClock) awaitTicks(t *testing.T) {
+	t.Helper()
 	for range 3 {
 		select {
 		case <-c.ticks:

@@ -25,12 +25,20 @@ func newSharedHarness(t *testing.T, url, owner string, settle time.Duration) *wa
 // newSharedHarnessStore is newSharedHarness, with the watcher's store.
 func newSharedHarnessStore(t *testing.T, url, owner string, settle time.Duration) (*watchHarness, *correlate.Failover) {
 	t.Helper()
+	return newSharedHarnessWith(t, url, owner, WatchOptions{Settle: settle})
+}
+
+// newSharedHarnessWith is newSharedHarnessStore with the watcher's options
+// (its rules, store and claims set here).
+func newSharedHarnessWith(t *testing.T, url, owner string, wopt WatchOptions) (*watchHarness, *correlate.Failover) {
+	t.Helper()
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := correlate.NewFailover(context.Background(), correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Owner: owner}), correlate.NewMemory(correlate.Limits{}), nil)
-	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: settle, Store: store, Shared: true, Claims: store})
+	wopt.Rules, wopt.Store, wopt.Shared, wopt.Claims = rules.Builtin(), store, true, store
+	h := newWatchHarnessWith(t, wopt)
 	t.Cleanup(func() {
 		close(h.batches)
 		<-h.done
@@ -43,22 +51,35 @@ func newSharedHarnessStore(t *testing.T, url, owner string, settle time.Duration
 // replica's watcher judges the replay of its token: the refresh's log keeps
 // moving (other requests), so it is committed by its own log's clock, well
 // inside the settle time.
+//
+// The two watchers share a clock that only the test moves (handClock), and
+// pod-a's log time moves with it: by the wall clock, a machine that did
+// not run this process for a second (both watchers, and the writer of
+// pod-a's log) let pod-b's settle time pass with pod-a's log standing
+// still, which says nothing of pod-a's watcher (20 of 20 runs failed with
+// the process stopped 1.1 s every 0.3 s).
 func TestSharedRefreshOnABusyReplicaArrivesInTime(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	a := newSharedHarness(t, srv.URL(0), "a", time.Second)
-	b := newSharedHarness(t, srv.URL(0), "b", time.Second)
+	clockA := newHandClock()
+	clockB := clockA.another()
+	const settle = time.Second
+	a, _ := newSharedHarnessWith(t, srv.URL(0), "a", WatchOptions{Settle: settle, now: clockA.now, ticked: clockA.ticked})
+	b, _ := newSharedHarnessWith(t, srv.URL(0), "b", WatchOptions{Settle: settle, now: clockB.now, ticked: clockB.ticked})
 	a.send("pod-a", refreshLine("10:00:00,000", "198.51.100.40", "fa"))
 	b.send("pod-b", reuseLines("10:00:00,010", "192.0.2.99", "fb"))
 	b.idle("pod-b")
-	start := time.Now()
-	for i := 1; time.Since(start) < 3*time.Second && b.count("reuse-ip-mismatch") == 0; i++ {
-		// pod-a stays busy with other requests, its log time moving with the
-		// wall clock.
-		at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Since(start))
+	const step = 100 * time.Millisecond
+	// Until pod-b's settle time has passed, and a step more: pod-b's
+	// watcher goes idle (and stops ticking) idleRelease after its data.
+	for i := 1; time.Duration(i)*step <= settle+2*step && b.count("reuse-ip-mismatch") == 0; i++ {
+		// pod-a stays busy with other requests, its log time moving with
+		// the clock; each watcher ticks after each step.
+		clockA.pass(t, step)
+		clockB.awaitTicks(t)
+		at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * step)
 		a.send("pod-a", fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-%d] INFO  AccessLog - [AzSuccess] - k8sidp - %s - uid=other%d,o=Tremolo - NONE [203.0.113.5] - [f%040d]\n",
 			at.Format("15:04:05,000"), 10+i%8, tokenURL, i, i))
-		time.Sleep(20 * time.Millisecond)
 	}
 	if b.count("reuse-ip-mismatch") != 1 {
 		b.mu.Lock()

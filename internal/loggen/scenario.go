@@ -1,10 +1,10 @@
 package loggen
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -81,15 +81,21 @@ func Lifecycle(w io.Writer, cfg LifecycleConfig) (Truth, error) {
 	lw := newLifecycle(cfg)
 	lw.cast()
 	lw.sort()
-	var b strings.Builder
-	for _, e := range lw.events {
+	return lw.truth, writeLines(w, lw.events)
+}
+
+// writeLines writes the events' lines to w, buffered: the log built whole
+// first, in a builder grown by doubling, was a third of the time Lifecycle
+// took.
+func writeLines(w io.Writer, events []lcEvent) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	for _, e := range events {
 		for _, l := range e.text {
-			b.WriteString(l)
-			b.WriteByte('\n')
+			bw.WriteString(l)
+			bw.WriteByte('\n')
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return lw.truth, err
+	return bw.Flush()
 }
 
 func newLifecycle(cfg LifecycleConfig) *lcWriter {

@@ -37,14 +37,17 @@ func LifecycleBehind(ous []io.Writer, cfg LifecycleConfig, px Proxy) (Truth, Pro
 	lw.cast()
 	lw.castInCluster()
 	lw.sort()
-	b := &lcBehind{lw: lw, ous: make([]strings.Builder, len(ous)), byPod: make([][]pxReq, len(px.Writers))}
+	b := &lcBehind{lw: lw, byPod: make([][]pxReq, len(px.Writers))}
+	for _, w := range ous {
+		b.ous = append(b.ous, bufio.NewWriterSize(w, 256<<10))
+	}
 	b.p = &proxyGen{cfg: px, r: rng{s: uint64(lw.cfg.Seed) ^ 0x5bd1e9955bd1e995}, gen: b.stub(len(ous))}
 	for _, w := range px.Writers {
 		b.p.pods = append(b.p.pods, proxyPod{w: bufio.NewWriterSize(w, 256<<10)})
 	}
 	b.route()
-	for i, w := range ous {
-		if _, err := io.WriteString(w, b.ous[i].String()); err != nil {
+	for _, o := range b.ous {
+		if err := o.Flush(); err != nil {
 			return lw.truth, b.p.stats, err
 		}
 	}
@@ -76,7 +79,7 @@ func (lw *lcWriter) castInCluster() {
 type lcBehind struct {
 	lw    *lcWriter
 	p     *proxyGen
-	ous   []strings.Builder
+	ous   []*bufio.Writer // the replicas' logs, written as routed (a write's error waits for Flush)
 	byPod [][]pxReq
 }
 

@@ -29,6 +29,7 @@ func TestInstanceIDFromTheStateDirectory(t *testing.T) {
 		{name: "not ASCII", content: "wätcher\n", wantErr: "line 1, column 2"},
 		{name: "two lines", content: "a\nb\n", wantErr: "line 2, column 1"},
 		{name: "a key separator", content: "a:b\n", wantErr: "line 1, column 2"},
+		{name: "a no-break space first", content: "\n \u00a0ab\n", wantErr: "line 2, column 2: byte 0xc2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

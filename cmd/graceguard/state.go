@@ -233,8 +233,11 @@ func readInstanceID(path string) (string, error) {
 	if len(data) > maxInstanceIDFile {
 		return "", badInstanceID(path, fmt.Sprintf("it holds more than %d bytes", maxInstanceIDFile))
 	}
-	start := len(data) - len(bytes.TrimLeft(data, " \t\r\n"))
-	id := bytes.TrimSpace(data)
+	// ASCII whitespace only, so that start is where id begins in data: a
+	// no-break space is a byte the id may not have, named where it is.
+	const blank = " \t\r\n"
+	start := len(data) - len(bytes.TrimLeft(data, blank))
+	id := bytes.TrimRight(data[start:], blank)
 	if len(id) > maxInstanceID {
 		return "", badInstanceID(path, fmt.Sprintf("its id is %d bytes long", len(id)))
 	}

@@ -531,7 +531,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 	}
 	w.sniff(s, b)
 	s.id, s.lastBatch, s.size = b.ID, w.opt.now(), max(s.size, b.Size)
-	if b.Cursor == "" && (b.ID.Ino != 0 || b.ID.Fingerprint != "") {
+	if b.Cursor == "" && s.resumable() { // s.id is b.ID now
 		s.file, w.filesAt = true, s.lastBatch
 	}
 	if len(b.Data) > 0 {

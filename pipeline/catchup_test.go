@@ -111,7 +111,7 @@ func watchFilesUntil(t *testing.T, paths []string, records int64, opt WatchOptio
 		}
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
-	batches := follow(ctx, source.Options{Patterns: paths, Poll: 20 * time.Millisecond}, 64)
+	batches := follow(ctx, source.Options{Patterns: paths, Poll: 20 * time.Millisecond, Positions: w.Positions()}, 64)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
 	testsync.WaitFor(t, "every record read", func() bool { return opt.Metrics.Records.Value() >= float64(records) })

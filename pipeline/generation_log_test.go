@@ -1,17 +1,10 @@
 package pipeline
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/graceguard/graceguard/internal/testsync"
-	"github.com/graceguard/graceguard/prom"
-	"github.com/graceguard/graceguard/rules"
-	"github.com/graceguard/graceguard/source"
 )
 
 // A generation of OpenUnison's log rotated while watch was down, and not
@@ -59,7 +52,7 @@ func TestWatchJoinsAGenerationRotatedWhileDownAsItsLog(t *testing.T) {
 			run := func(records int64) {
 				t.Helper()
 				opt := WatchOptions{StateDir: stateDir, ProxyLogs: []string{px}}
-				got := watchUntilRead(t, []string{ou, px}, records, opt)
+				got := watchFiles(t, []string{ou, px}, records, opt)
 				alerts = append(alerts, got...)
 			}
 			run(13)
@@ -124,28 +117,4 @@ func containsAlert(keys []string, rule, ip string) bool {
 		}
 	}
 	return false
-}
-
-// watchUntilRead runs a real follower over paths and a Watcher until it
-// has read records more records, then stops it (a checkpoint when opt has
-// a StateDir), and returns the alerts' keys.
-func watchUntilRead(t *testing.T, paths []string, records int64, opt WatchOptions) []string {
-	t.Helper()
-	opt.Rules = rules.Builtin()
-	opt.Metrics = NewMetrics(prom.NewRegistry(), nil)
-	alerts := collectAlertKeys(&opt)
-	w, err := NewWatcher(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	batches := follow(ctx, source.Options{Patterns: paths, Poll: 20 * time.Millisecond, Positions: w.Positions()}, 64)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
-	testsync.WaitFor(t, "every record read", func() bool { return opt.Metrics.Records.Value() >= float64(records) })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	return alerts()
 }

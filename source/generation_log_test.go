@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,35 +74,19 @@ func TestCopyOfAFileUnreadAtTheCheckpointIsReadUnderItsInode(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	line := int64(len("l 000000\n"))
-	identity := func() FileID {
-		t.Helper()
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		id, err := identify(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
 	// The checkpoint: the older generation read to its end, renamed away;
 	// the file now at the path announced behind it, not read yet.
 	w := newWriter(t, path, "a")
 	w.write(5)
-	older := identity()
+	older := positionOf(t, path, 5) // read to its end
 	rename(t, path)
 	w.prefix = "l"
 	w.next = 0
 	w.reopen()
 	w.write(5)
-	id := identity()
-	positions := []Position{
-		{Path: path, ID: older, Offset: 5 * line, Size: 5 * line},
-		{Path: path, ID: id, Size: 5 * line, Unread: true},
-	}
+	unread := positionOf(t, path, 0)
+	unread.Unread = true
+	positions := []Position{older, unread}
 	w.write(5)
 	copytruncate(t, path)
 	w.write(5)
@@ -120,7 +103,7 @@ func TestCopyOfAFileUnreadAtTheCheckpointIsReadUnderItsInode(t *testing.T) {
 	for lines < 15 {
 		select {
 		case b := <-batches:
-			if b.Path == path+".1" && (b.ID.Dev != id.Dev || b.ID.Ino != id.Ino) {
+			if id := unread.ID; b.Path == path+".1" && (b.ID.Dev != id.Dev || b.ID.Ino != id.Ino) {
 				t.Errorf("the copy was read under %d:%d, want the file's %d:%d", b.ID.Dev, b.ID.Ino, id.Dev, id.Ino)
 			}
 			lines += strings.Count(string(b.Data), "\n")

@@ -278,7 +278,14 @@ func (f *Follower) startStdin(ctx context.Context) <-chan struct{} {
 	return nil
 }
 
-// lookAll looks at the tailers due, and reports whether any read.
+// lookAll looks at the tailers due, and reports whether any read. Each
+// gets one step (at most one read, one batch) a round, in turn, and only
+// Run's goroutine reads: a reader of the batches may take a file silent
+// while the others' batches keep coming for one not come round to yet,
+// not a hung read (pipeline's merge does, order.go's stalled), which
+// reading a backlog to its end before the next file, or files on
+// goroutines of their own, would make untrue
+// (TestFollowerReadsBacklogsInTurn).
 func (f *Follower) lookAll(ctx context.Context) (bool, error) {
 	busy := false
 	for _, t := range f.tailers {

@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/graceguard/graceguard/idp"
-	"github.com/graceguard/graceguard/internal/nginxtest"
+	"github.com/graceguard/graceguard/internal/idptest"
 	"github.com/graceguard/graceguard/internal/testsync"
 )
 
@@ -87,27 +84,7 @@ func TestLogFileRenameRotationUnderTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var requests atomic.Int64 // token requests answered
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Go(func() {
-			from := netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})
-			tok, err := client.Login(ctx, from, "mmosley", idp.DemoPassword)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			requests.Add(1)
-			for !stop.Load() {
-				if tok, err = client.Refresh(ctx, from, tok.RefreshToken); err != nil {
-					t.Error(err)
-					return
-				}
-				requests.Add(1)
-			}
-		})
-	}
+	traffic := idptest.Refresh(ctx, t, client, 4, "mmosley", idp.DemoPassword)
 
 	const rotations = 3
 	for gen := 1; gen <= rotations; gen++ {
@@ -123,8 +100,7 @@ func TestLogFileRenameRotationUnderTraffic(t *testing.T) {
 		}
 	}
 	testsync.WaitFor(t, "both reopened logs written to", func() bool { return size(idpPath) > 0 && size(proxyPath) > 0 })
-	stop.Store(true)
-	wg.Wait()
+	n := traffic.Stop()
 	cancel() // the servers finish every request, and its record, before Serve returns
 	<-served
 	<-served
@@ -145,11 +121,10 @@ func TestLogFileRenameRotationUnderTraffic(t *testing.T) {
 		}
 		return all.String()
 	}
-	n := requests.Load()
 	if got := generations(idpPath); got != idpTee.String() {
 		t.Errorf("the IdP's log generations hold %d bytes, %d lines; it logged %d bytes, %d lines",
 			len(got), strings.Count(got, "\n"), len(idpTee.String()), strings.Count(idpTee.String(), "\n"))
-	} else if az := countLines(got, "[AzSuccess]", "uid=mmosley,"); az != n {
+	} else if az := idptest.AzSuccesses(got, "mmosley"); az != n {
 		t.Errorf("%d of mmosley's AzSuccess records for %d token requests", az, n)
 	}
 	got := generations(proxyPath)
@@ -157,22 +132,7 @@ func TestLogFileRenameRotationUnderTraffic(t *testing.T) {
 		t.Errorf("the proxy's log generations hold %d bytes, %d lines; it logged %d bytes, %d lines",
 			len(got), strings.Count(got, "\n"), len(proxyTee.String()), strings.Count(proxyTee.String(), "\n"))
 	}
-	var token int64
-	ids := map[string]bool{}
-	for _, s := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
-		l, err := nginxtest.ParseLine(s)
-		if err != nil {
-			t.Fatalf("%v: %q", err, s)
-		}
-		if ids[l.ReqID] {
-			t.Errorf("request %s logged twice", l.ReqID)
-		}
-		ids[l.ReqID] = true
-		if l.Path() == idp.DefaultIssuerPath+"/token" {
-			token++
-		}
-	}
-	if token != n {
+	if token := idptest.TokenRecords(t, got); token != n {
 		t.Errorf("%d token records in the proxy's log for %d token requests", token, n)
 	}
 }
@@ -279,21 +239,6 @@ func TestLogFileReopenAfterClose(t *testing.T) {
 	if _, err := f.Write([]byte("late\n")); err == nil {
 		t.Error("Write after Close and Reopen: no error")
 	}
-}
-
-// countLines counts the lines of log that hold every one of parts.
-func countLines(log string, parts ...string) int64 {
-	var n int64
-lines:
-	for _, l := range strings.Split(log, "\n") {
-		for _, p := range parts {
-			if !strings.Contains(l, p) {
-				continue lines
-			}
-		}
-		n++
-	}
-	return n
 }
 
 func mustDo(t *testing.T, err error) {

@@ -5,18 +5,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
 	"github.com/graceguard/graceguard/idp"
-	"github.com/graceguard/graceguard/internal/nginxtest"
+	"github.com/graceguard/graceguard/internal/idptest"
 	"github.com/graceguard/graceguard/internal/testsync"
 )
 
@@ -90,28 +87,7 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var requests atomic.Int64 // token requests answered
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Go(func() {
-			from := netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
-			tok, err := client.Login(ctx, from, "sim0001", idp.SimulatedPassword)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			requests.Add(1)
-			for !stop.Load() {
-				if tok, err = client.Refresh(ctx, from, tok.RefreshToken); err != nil {
-					t.Error(err)
-					return
-				}
-				requests.Add(1)
-			}
-		})
-	}
-	defer func() { stop.Store(true); wg.Wait() }()
+	traffic := idptest.Refresh(ctx, t, client, 3, "sim0001", idp.SimulatedPassword)
 
 	written := func(paths ...string) func() bool {
 		return func() bool {
@@ -168,8 +144,7 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 	signal(syscall.SIGUSR1)
 	waitFor("both logs written to once the directory is back", written(idpLog, proxyLog))
 
-	stop.Store(true)
-	wg.Wait()
+	n := traffic.Stop()
 	signal(syscall.SIGTERM)
 	err = <-ended
 	exited = true
@@ -201,37 +176,13 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 		}
 		return all.String()
 	}
-	n := requests.Load()
 	if got, want := generations(idpLog), stdout.String(); got != want {
 		t.Errorf("the IdP's log generations hold %d lines, %d bytes; serve wrote %d lines, %d bytes",
 			strings.Count(got, "\n"), len(got), strings.Count(want, "\n"), len(want))
-	} else {
-		var az int64
-		for _, l := range strings.Split(got, "\n") {
-			if strings.Contains(l, "[AzSuccess]") && strings.Contains(l, "uid=sim0001,") {
-				az++
-			}
-		}
-		if az != n {
-			t.Errorf("%d of sim0001's AzSuccess records for %d token requests", az, n)
-		}
+	} else if az := idptest.AzSuccesses(got, "sim0001"); az != n {
+		t.Errorf("%d of sim0001's AzSuccess records for %d token requests", az, n)
 	}
-	var token int64
-	ids := map[string]bool{}
-	for _, s := range strings.Split(strings.TrimSuffix(generations(proxyLog), "\n"), "\n") {
-		l, err := nginxtest.ParseLine(s)
-		if err != nil {
-			t.Fatalf("%v: %q", err, s)
-		}
-		if ids[l.ReqID] {
-			t.Errorf("request %s logged twice", l.ReqID)
-		}
-		ids[l.ReqID] = true
-		if l.Path() == idp.DefaultIssuerPath+"/token" {
-			token++
-		}
-	}
-	if token != n {
+	if token := idptest.TokenRecords(t, generations(proxyLog)); token != n {
 		t.Errorf("%d token records in the proxy's log for %d token requests", token, n)
 	}
 }

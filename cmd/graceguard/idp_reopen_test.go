@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,58 +33,12 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 		t.Fatal(err)
 	}
 	idpLog, proxyLog := filepath.Join(dir, "openunison.log"), filepath.Join(dir, "ingress.log")
-	stdout, stderr := &testsync.Buffer{}, &testsync.Buffer{}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1",
-		"GRACEGUARD_ARGS=idp serve --addr 127.0.0.1:0 --grace 5s --log "+idpLog+" --proxy-listen 127.0.0.1:0 --proxy-log "+proxyLog)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ended := make(chan error, 1)
-	go func() { ended <- cmd.Wait() }()
-	exited := false
-	defer func() {
-		if !exited {
-			_ = cmd.Process.Kill()
-			<-ended
-		}
-		if t.Failed() {
-			t.Log(stderr.String())
-		}
-	}()
-	// waitFor fails at once when serve has ended, not after testsync's
-	// patience.
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		testsync.WaitFor(t, what, func() bool {
-			select {
-			case err := <-ended:
-				exited = true
-				t.Fatalf("idp serve ended (%v) while waiting for %s", err, what)
-			default:
-			}
-			return cond()
-		})
-	}
-	signal := func(sig syscall.Signal) {
-		t.Helper()
-		if err := cmd.Process.Signal(sig); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var issuer string
-	waitFor("the issuer in the log", func() bool {
-		_, rest, ok := strings.Cut(stderr.String(), "issuer=")
-		if ok && strings.Contains(rest, " ") {
-			issuer = strings.Fields(rest)[0]
-		}
-		return issuer != ""
-	})
+	stdout := &testsync.Buffer{}
+	serve := startIdpServeProcess(t, stdout, "--grace 5s --log "+idpLog+" --proxy-listen 127.0.0.1:0 --proxy-log "+proxyLog)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client, err := idp.NewClient(ctx, issuer, idp.ClientOptions{Source: idp.SourceXFF})
+	client, err := idp.NewClient(ctx, serve.issuer, idp.ClientOptions{Source: idp.SourceXFF})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,24 +56,24 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 	}
 	const renames = 3
 	for gen := 1; gen <= renames; gen++ {
-		waitFor("both logs written to", written(idpLog, proxyLog))
+		serve.waitFor("both logs written to", written(idpLog, proxyLog))
 		for _, p := range []string{idpLog, proxyLog} {
 			if err := os.Rename(p, fmt.Sprintf("%s.%d", p, gen)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		signal(syscall.SIGUSR1)
+		serve.signal(syscall.SIGUSR1)
 	}
 
 	// The directory goes: the reopen fails and the logs go on where they are.
-	waitFor("both reopened logs written to", written(idpLog, proxyLog))
+	serve.waitFor("both reopened logs written to", written(idpLog, proxyLog))
 	old := dir + ".old"
 	if err := os.Rename(dir, old); err != nil {
 		t.Fatal(err)
 	}
-	signal(syscall.SIGUSR1)
-	waitFor("the failed reopens in the log, naming each file", func() bool {
-		log := stderr.String()
+	serve.signal(syscall.SIGUSR1)
+	serve.waitFor("the failed reopens in the log, naming each file", func() bool {
+		log := serve.stderr.String()
 		return strings.Count(log, "reopening a log failed") == 2 &&
 			strings.Contains(log, "file="+idpLog) && strings.Contains(log, "file="+proxyLog)
 	})
@@ -130,7 +85,7 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 		}
 		sizes[p] = fi.Size()
 	}
-	waitFor("the logs it had written to after the failed reopen", func() bool {
+	serve.waitFor("the logs it had written to after the failed reopen", func() bool {
 		for p, n := range sizes {
 			if fi, err := os.Stat(filepath.Join(old, filepath.Base(p))); err != nil || fi.Size() <= n {
 				return false
@@ -141,14 +96,11 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	signal(syscall.SIGUSR1)
-	waitFor("both logs written to once the directory is back", written(idpLog, proxyLog))
+	serve.signal(syscall.SIGUSR1)
+	serve.waitFor("both logs written to once the directory is back", written(idpLog, proxyLog))
 
 	n := traffic.Stop()
-	signal(syscall.SIGTERM)
-	err = <-ended
-	exited = true
-	if err != nil {
+	if err := serve.stop(); err != nil {
 		t.Fatalf("idp serve after SIGTERM: %v", err)
 	}
 
@@ -185,4 +137,78 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 	if token := idptest.TokenRecords(t, generations(proxyLog)); token != n {
 		t.Errorf("%d token records in the proxy's log for %d token requests", token, n)
 	}
+}
+
+// idpServeProcess is `graceguard idp serve` run as a process of its own
+// (this test binary as the command), for what only a real process shows:
+// signals, and what becomes of it when its stdout breaks.
+type idpServeProcess struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *testsync.Buffer
+	ended  chan error
+	exited bool
+	issuer string
+}
+
+// startIdpServeProcess starts idp serve with args, its stdout going to
+// stdout, and waits for the issuer it logs; the process is killed when the
+// test ends without having stopped it.
+func startIdpServeProcess(t *testing.T, stdout io.Writer, args string) *idpServeProcess {
+	t.Helper()
+	p := &idpServeProcess{t: t, cmd: exec.Command(os.Args[0]), stderr: &testsync.Buffer{}, ended: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), "GRACEGUARD_RUN_MAIN=1", "GRACEGUARD_ARGS=idp serve --addr 127.0.0.1:0 "+args)
+	p.cmd.Stdout, p.cmd.Stderr = stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.ended <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !p.exited {
+			_ = p.cmd.Process.Kill()
+			<-p.ended
+		}
+		if t.Failed() {
+			t.Log(p.stderr.String())
+		}
+	})
+	p.waitFor("the issuer in the log", func() bool {
+		_, rest, ok := strings.Cut(p.stderr.String(), "issuer=")
+		if ok && strings.Contains(rest, " ") {
+			p.issuer = strings.Fields(rest)[0]
+		}
+		return p.issuer != ""
+	})
+	return p
+}
+
+// waitFor fails at once when serve has ended, not after testsync's
+// patience.
+func (p *idpServeProcess) waitFor(what string, cond func() bool) {
+	p.t.Helper()
+	testsync.WaitFor(p.t, what, func() bool {
+		select {
+		case err := <-p.ended:
+			p.exited = true
+			p.t.Fatalf("idp serve ended (%v) while waiting for %s", err, what)
+		default:
+		}
+		return cond()
+	})
+}
+
+func (p *idpServeProcess) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// stop ends serve with SIGTERM and returns how it exited.
+func (p *idpServeProcess) stop() error {
+	p.t.Helper()
+	p.signal(syscall.SIGTERM)
+	err := <-p.ended
+	p.exited = true
+	return err
 }

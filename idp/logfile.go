@@ -2,6 +2,8 @@ package idp
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"sync"
 )
@@ -80,4 +82,46 @@ func (l *LogFile) Close() error {
 	defer l.mu.Unlock()
 	l.closed = true
 	return l.f.Close()
+}
+
+// WithCopy returns a writer that appends each record to l and then writes
+// a copy to w, which name names (idp serve's stdout). The file is the log
+// that matters, the one a detector reads: io.MultiWriter would stop at a
+// copy that fails (a closed pipe, a full disk) and lose every record from
+// the file after it. Here the first failure of the copy is said once on
+// diag, and the copy is written no more: a record half written to it
+// would leave it torn anyway. Write's result is the file's alone. A nil
+// diag is slog.Default(), as in Config.
+func (l *LogFile) WithCopy(w io.Writer, name string, diag *slog.Logger) io.Writer {
+	if diag == nil {
+		diag = slog.Default()
+	}
+	return &copiedLog{file: l, copy: w, name: name, diag: diag}
+}
+
+type copiedLog struct {
+	file *LogFile
+	name string
+	diag *slog.Logger
+
+	mu   sync.Mutex
+	copy io.Writer // nil once a write to it failed
+}
+
+func (c *copiedLog) Write(p []byte) (int, error) {
+	// Under one lock, so that the copy has the file's order; the file
+	// first, so that a copy that blocks (a reader that stopped reading)
+	// does not keep the record from it.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.file.Write(p)
+	if c.copy == nil {
+		return n, err
+	}
+	if _, cerr := c.copy.Write(p); cerr != nil {
+		c.copy = nil
+		c.diag.Warn("writing the log's copy failed; the log goes on to its file alone",
+			"copy", c.name, "file", c.file.Path(), "err", cerr)
+	}
+	return n, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -238,6 +239,41 @@ func TestLogFileReopenAfterClose(t *testing.T) {
 	}
 	if _, err := f.Write([]byte("late\n")); err == nil {
 		t.Error("Write after Close and Reopen: no error")
+	}
+}
+
+// A copy whose reader has gone (a closed pipe: EPIPE) is said once and
+// written no more, while the file gets every record and Write reports the
+// file's success.
+func TestLogFileWithCopyOutlivesCopy(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "openunison.log")
+	r, w, err := os.Pipe()
+	mustDo(t, err)
+	defer r.Close()
+	defer w.Close()
+	diag := &testsync.Buffer{}
+	log := openLog(t, path).WithCopy(w, "stdout", slog.New(slog.NewTextHandler(diag, nil)))
+	write := func(s string) {
+		t.Helper()
+		if n, err := io.WriteString(log, s); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v: want the file's whole success", s, n, err)
+		}
+	}
+
+	write("one\n")
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != "one\n" {
+		t.Fatalf("the copy read %q, %v", got, err)
+	}
+	mustDo(t, r.Close())
+	write("two\n")
+	write("three\n")
+	if got := readFile(t, path); got != "one\ntwo\nthree\n" {
+		t.Errorf("the file holds %q", got)
+	}
+	if said := diag.String(); strings.Count(said, "copy=stdout") != 1 || !strings.Contains(said, "file="+path) {
+		t.Errorf("the copy's failure said as %q; want once, naming the file", said)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,7 +81,9 @@ tokens unchanged, logged as AzSuccess then [ExpiredRefreshTokenUsed], as
 OpenUnison does; outside the window it is refused with invalid_grant.
 
 The log (OpenUnison's log4j2 layout) goes to stdout, and also to --log FILE when
-given; graceguard's own messages go to stderr. Without --users the embedded demo
+given; graceguard's own messages go to stderr. With --log, stdout is a copy: when
+it fails (its reader gone, a full disk) that is said once on stderr and the file
+goes on getting every line. Without --users the embedded demo
 users are served: mmosley, jjackson, kalexander (password start123) and
 sim0001..sim9999 (password simulate, for graceguard simulate).
 
@@ -149,7 +152,14 @@ func runIdpServe(ctx context.Context, o *idpServeOptions) error {
 			return fmt.Errorf("--log: %w", err)
 		}
 		defer f.Close()
-		logOut = io.MultiWriter(o.io.out, f)
+		// stdout is then a copy of the log: a reader that goes (`| head`)
+		// must not end the IdP, which Go's default for SIGPIPE on fd 1
+		// does. Asked for, SIGPIPE makes the write fail with EPIPE
+		// instead, which WithCopy says once.
+		pipe := make(chan os.Signal, 1)
+		signal.Notify(pipe, syscall.SIGPIPE)
+		defer signal.Stop(pipe)
+		logOut = f.WithCopy(o.io.out, "stdout", cfg.Diag)
 		logs = append(logs, f)
 	}
 	cfg.Log = logOut

@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -136,6 +138,96 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 	}
 	if token := idptest.TokenRecords(t, generations(proxyLog)); token != n {
 		t.Errorf("%d token records in the proxy's log for %d token requests", token, n)
+	}
+}
+
+// idp serve's stdout breaks while clients refresh through its proxy: its
+// reader goes after the first line, as in `idp serve --log FILE | head -1`,
+// or it is a full device. serve goes on as if nothing happened but for one
+// warning on stderr: --log, the log graceguard reads, and --proxy-log hold
+// a record of every token request, whole lines, and SIGTERM ends serve with
+// status 0.
+func TestIdpServeLogFileOutlivesStdout(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		// open returns the file serve's stdout is, and break, run once
+		// serve logs, which breaks it if open did not, returning the
+		// lines read before.
+		open func(t *testing.T) (stdout *os.File, brk func() string)
+	}{
+		{"closed pipe", func(t *testing.T) (*os.File, func() string) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return w, func() string {
+				line, err := bufio.NewReader(r).ReadString('\n')
+				if err != nil {
+					t.Fatalf("idp serve's first line: %v", err)
+				}
+				r.Close()
+				return line
+			}
+		}},
+		{"full device", func(t *testing.T) (*os.File, func() string) {
+			f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+			if errors.Is(err, os.ErrNotExist) {
+				t.Skip("no /dev/full here")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f, func() string { return "" }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			idpLog, proxyLog := filepath.Join(dir, "openunison.log"), filepath.Join(dir, "ingress.log")
+			stdout, brk := tt.open(t)
+			serve := startIdpServeProcess(t, stdout, "--log "+idpLog+" --proxy-listen 127.0.0.1:0 --proxy-log "+proxyLog)
+			// serve has its own copy now; ours would keep the pipe open.
+			stdout.Close()
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			client, err := idp.NewClient(ctx, serve.issuer, idp.ClientOptions{Source: idp.SourceXFF})
+			if err != nil {
+				t.Fatal(err)
+			}
+			traffic := idptest.Refresh(ctx, t, client, 3, "sim0001", idp.SimulatedPassword)
+			first := brk()
+			broken := traffic.Requests()
+			serve.waitFor("refreshes after stdout broke", func() bool { return traffic.Requests() > broken+30 })
+			n := traffic.Stop()
+			if err := serve.stop(); err != nil {
+				t.Errorf("idp serve after SIGTERM: %v", err)
+			}
+
+			log, err := os.ReadFile(idpLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(string(log), first) || !strings.HasSuffix(string(log), "\n") {
+				t.Errorf("--log does not begin with stdout's first line %q and end a line: it begins %q, ends %q",
+					first, log[:min(len(log), 200)], log[max(0, len(log)-40):])
+			}
+			if az := idptest.AzSuccesses(string(log), "sim0001"); az != n {
+				t.Errorf("--log holds %d of sim0001's AzSuccess records for %d token requests", az, n)
+			}
+			proxied, err := os.ReadFile(proxyLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if token := idptest.TokenRecords(t, string(proxied)); token != n {
+				t.Errorf("--proxy-log holds %d token records for %d token requests", token, n)
+			}
+			if said := strings.Count(serve.stderr.String(), "copy=stdout"); said != 1 {
+				t.Errorf("stdout's failure said %d times on stderr, want once", said)
+			}
+		})
 	}
 }
 

@@ -38,13 +38,7 @@ func TestIdpServeReopensLogsOnUSR1(t *testing.T) {
 	stdout := &testsync.Buffer{}
 	serve := startIdpServeProcess(t, stdout, "--grace 5s --log "+idpLog+" --proxy-listen 127.0.0.1:0 --proxy-log "+proxyLog)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	client, err := idp.NewClient(ctx, serve.issuer, idp.ClientOptions{Source: idp.SourceXFF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	traffic := idptest.Refresh(ctx, t, client, 3, "sim0001", idp.SimulatedPassword)
+	traffic := serve.refresh()
 
 	written := func(paths ...string) func() bool {
 		return func() bool {
@@ -191,13 +185,7 @@ func TestIdpServeLogFileOutlivesStdout(t *testing.T) {
 			// serve has its own copy now; ours would keep the pipe open.
 			stdout.Close()
 
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			client, err := idp.NewClient(ctx, serve.issuer, idp.ClientOptions{Source: idp.SourceXFF})
-			if err != nil {
-				t.Fatal(err)
-			}
-			traffic := idptest.Refresh(ctx, t, client, 3, "sim0001", idp.SimulatedPassword)
+			traffic := serve.refresh()
 			first := brk()
 			broken := traffic.Requests()
 			serve.waitFor("refreshes after stdout broke", func() bool { return traffic.Requests() > broken+30 })
@@ -294,6 +282,20 @@ func (p *idpServeProcess) signal(sig syscall.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// refresh starts three clients refreshing as sim0001 through serve's
+// issuer, naming their addresses in X-Forwarded-For as the proxy in front
+// of serve trusts from loopback.
+func (p *idpServeProcess) refresh() *idptest.Traffic {
+	p.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p.t.Cleanup(cancel)
+	client, err := idp.NewClient(ctx, p.issuer, idp.ClientOptions{Source: idp.SourceXFF})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return idptest.Refresh(ctx, p.t, client, 3, "sim0001", idp.SimulatedPassword)
 }
 
 // stop ends serve with SIGTERM and returns how it exited.

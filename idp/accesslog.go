@@ -2,6 +2,7 @@ package idp
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -17,23 +18,23 @@ const nginxTimeLocal = "02/Jan/2006:15:04:05 -0700"
 //
 // one Write per line, so that concurrent requests never interleave.
 type accessLog struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
+	mu    sync.Mutex
+	w     io.Writer
+	fails writeFailures
 }
 
-func newAccessLog(w io.Writer) *accessLog {
+func newAccessLog(w io.Writer, diag *slog.Logger) *accessLog {
 	if w == nil {
 		w = io.Discard
 	}
-	return &accessLog{w: w}
+	return &accessLog{w: w, fails: writeFailures{log: "the proxy's access log", diag: diag}}
 }
 
 func (l *accessLog) write(line []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.w.Write(line); err != nil && l.err == nil {
-		l.err = err
+	if _, err := l.w.Write(line); err != nil {
+		l.fails.note(err)
 	}
 }
 
@@ -41,7 +42,7 @@ func (l *accessLog) write(line []byte) {
 func (l *accessLog) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.err
+	return l.fails.err
 }
 
 // line builds one request's record. nginx writes it when the request ends,

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"io"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -58,31 +59,33 @@ type logLine struct {
 // between them; log4j2 does not promise that, but nothing in OpenUnison's
 // semantics depends on interleaving and an adjacent pair is easier to read.
 type Logger struct {
-	mu  sync.Mutex
-	w   io.Writer
-	now func() time.Time
-	buf []byte
-	err error
+	mu    sync.Mutex
+	w     io.Writer
+	now   func() time.Time
+	buf   []byte
+	fails writeFailures
 }
 
 // newLogger returns a Logger writing to w; now is the clock (nil: time.Now).
-func newLogger(w io.Writer, now func() time.Time) *Logger {
+func newLogger(w io.Writer, now func() time.Time, diag *slog.Logger) *Logger {
 	if now == nil {
 		now = time.Now
 	}
 	if w == nil {
 		w = io.Discard
 	}
-	return &Logger{w: w, now: now}
+	return &Logger{w: w, now: now, fails: writeFailures{log: "the OpenUnison log", diag: diag}}
 }
 
 // Err returns the first error a write returned. Logging never fails a
-// request (OpenUnison's appender does not either); the server reports this
-// when it stops.
+// request (OpenUnison's appender does not either); the first failure is
+// said on Config.Diag when it happens, since the log is what a detector
+// reads and a full disk would otherwise go unnoticed until the server
+// stops, which reports this again.
 func (l *Logger) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.err
+	return l.fails.err
 }
 
 func (l *Logger) write(thread string, lines ...logLine) {
@@ -98,8 +101,8 @@ func (l *Logger) write(thread string, lines ...logLine) {
 	for _, ln := range lines {
 		b = appendLine(b, t, thread, ln)
 	}
-	if _, err := l.w.Write(b); err != nil && l.err == nil {
-		l.err = err
+	if _, err := l.w.Write(b); err != nil {
+		l.fails.note(err)
 	}
 	if cap(b) <= 64<<10 {
 		l.buf = b

@@ -2,10 +2,14 @@ package idp
 
 import (
 	"bytes"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,7 +73,7 @@ func TestLoggerWritesDocumentedLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			l := newLogger(&buf, func() time.Time { return tt.at })
+			l := newLogger(&buf, func() time.Time { return tt.at }, nil)
 			l.write(tt.thread, tt.line())
 			if got := buf.String(); got != tt.want {
 				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
@@ -133,5 +137,46 @@ func TestSanitizeKeepsOneLine(t *testing.T) {
 	}
 	if s := "https://h/p"; sanitize(s) != s {
 		t.Errorf("sanitize changed a clean string")
+	}
+}
+
+// A log that cannot be written (a full disk: /dev/full) is said at its
+// first failed write, once, while the server goes on serving; not only
+// when it stops.
+func TestFailingLogIsSaidAtOnce(t *testing.T) {
+	t.Parallel()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full here: %v", err)
+	}
+	defer full.Close()
+	for _, tt := range []struct {
+		name  string
+		write func(diag *slog.Logger) error // writes records, returns the log's Err
+		log   string
+	}{
+		{"OpenUnison's log", func(diag *slog.Logger) error {
+			h := newHarness(t, func(c *Config) { c.Log = full; c.Diag = diag })
+			rt := h.login("mmosley", DemoPassword, http.StatusOK).RefreshToken
+			h.refresh(rt, http.StatusOK)
+			return h.p.LogErr()
+		}, "the OpenUnison log"},
+		{"the proxy's access log", func(diag *slog.Logger) error {
+			l := newAccessLog(full, diag)
+			l.write([]byte("one\n"))
+			l.write([]byte("two\n"))
+			return l.Err()
+		}, "the proxy's access log"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var said bytes.Buffer
+			err := tt.write(slog.New(slog.NewTextHandler(&said, nil)))
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Errorf("Err() = %v, want ENOSPC", err)
+			}
+			if n := strings.Count(said.String(), "writing the log failed"); n != 1 || !strings.Contains(said.String(), `log="`+tt.log+`"`) {
+				t.Errorf("said %d times, want once naming %q:\n%s", n, tt.log, said.String())
+			}
+		})
 	}
 }

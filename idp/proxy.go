@@ -101,7 +101,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 			TLSHandshakeTimeout: 5 * time.Second,
 		}
 	}
-	p := &Proxy{cfg: cfg, upstream: u, log: newAccessLog(cfg.Log), now: cfg.Now, rnd: cfg.Rand, diag: cfg.Diag}
+	p := &Proxy{cfg: cfg, upstream: u, log: newAccessLog(cfg.Log, cfg.Diag), now: cfg.Now, rnd: cfg.Rand, diag: cfg.Diag}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
 		Transport: upstreamTimer{cfg.Transport},

@@ -160,7 +160,7 @@ func New(cfg Config) (*Provider, error) {
 		issuer:  issuer,
 		path:    path,
 		app:     strings.ToLower(name),
-		log:     newLogger(cfg.Log, cfg.Now),
+		log:     newLogger(cfg.Log, cfg.Now, cfg.Diag),
 		sig:     sig,
 		st:      newStore(cfg.Rand, cfg.MaxSessions, defaultMaxRetired),
 		threads: newThreads(cfg.Workers),

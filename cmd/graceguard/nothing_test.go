@@ -28,6 +28,9 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 	proxy := write("ingress.log", []byte(
 		"I1126 09:00:00.000000 7 controller.go:214] starting\n"+
 			`203.0.113.9 - - [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/2.0" 200 1299 "-" "Go-http-client/2.0" 336 0.063 [openunison-orchestra-443] [] 10.1.67.56:8443 1299 0.063 200 2ff1045e`+"\n"))
+	// OpenUnison's own lines, none the rules judge: a log fetched just
+	// after a restart, or with its AccessLog filtered out.
+	startup := write("startup.log", []byte("[2026-11-23 09:59:58,001][main] INFO  OpenUnisonOnUndertow - Starting OpenUnison on Undertow, listening on 8443\n"))
 	const sample = "testdata/openunison/sample.log"
 	tests := []struct {
 		name  string
@@ -39,6 +42,9 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 		{"binary garbage", []string{binary}, []string{"nothing was judged", "garbage.bin: no OpenUnison record"}, nil},
 		{"a proxy's log alone", []string{proxy}, []string{"nothing was judged", "ingress.log is a proxy's access log (1 token requests)", "give both"}, nil},
 		{"quiet still says it", []string{"-q", empty}, []string{"graceguard: nothing was judged", "empty.log: no OpenUnison record"}, nil},
+		{"OpenUnison's start-up lines only", []string{startup}, []string{"alerts none: nothing was judged: no OpenUnison record the rules judge", "1 record read"}, []string{"startup.log: no OpenUnison record"}},
+		{"start-up lines only, quiet", []string{"-q", startup}, []string{"graceguard: nothing was judged: no OpenUnison record the rules judge", "1 record read"}, nil},
+		{"start-up lines beside a real log are no problem", []string{sample, startup}, nil, []string{"nothing was judged", "startup.log"}},
 		{"an empty file beside a real log is named", []string{sample, empty}, []string{"note: " + empty + ": no OpenUnison record"}, []string{"nothing was judged"}},
 		{"a proxy log beside OpenUnison's is no problem", []string{sample, proxy}, nil, []string{"nothing was judged", "is a proxy's access log"}},
 	}

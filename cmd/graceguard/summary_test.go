@@ -104,6 +104,7 @@ func TestSummaryOfAnInterruptedScan(t *testing.T) {
 	none := pipeline.Summary{Events: map[parser.Kind]int64{}, Interrupted: true, Inputs: []pipeline.InputKind{{Name: "-"}}}
 	some := none
 	some.Inputs = []pipeline.InputKind{{Name: "-", OpenUnison: 40}}
+	some.Events = map[parser.Kind]int64{parser.KindTokenOK: 13, parser.KindOther: 27}
 	for _, tt := range []struct {
 		name      string
 		s         pipeline.Summary

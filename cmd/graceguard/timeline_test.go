@@ -87,6 +87,13 @@ func TestTimelineOfNoLogSaysSo(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "nothing was judged: no OpenUnison record in the input") {
 		t.Errorf("exit %d, stderr %q: want 0 and nothing judged said", code, stderr)
 	}
+	startup := filepath.Join(t.TempDir(), "startup.log")
+	if err := os.WriteFile(startup, []byte("[2026-11-23 09:59:58,001][main] INFO  OpenUnisonOnUndertow - Starting OpenUnison on Undertow, listening on 8443\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := run(t, nil, "timeline", "jjackson", startup); code != 0 || !strings.Contains(stderr, "nothing was judged: no OpenUnison record the rules judge") {
+		t.Errorf("OpenUnison's start-up lines only: exit %d, stderr %q: want 0 and nothing judged said", code, stderr)
+	}
 	if _, stderr, code := run(t, nil, "timeline", " ", empty); code != exitUsage || !strings.Contains(stderr, "needs a USER") {
 		t.Errorf("an empty USER: exit %d, stderr %q; want 2", code, stderr)
 	}

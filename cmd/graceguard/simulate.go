@@ -180,6 +180,11 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 	if err := o.checkRate(); err != nil {
 		return idp.SimConfig{}, err
 	}
+	// A mistyped issuer is the caller's to fix (exit 2), not an IdP that
+	// failed to answer discovery (exit 1, in Go's words).
+	if u, err := url.Parse(o.issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return idp.SimConfig{}, usageErrorf("--issuer %q: want an http:// or https:// URL", redact.URL(o.issuer))
+	}
 	if strings.Count(o.userFormat, "%") != 1 {
 		return idp.SimConfig{}, usageErrorf("--user-format %q: want one integer verb such as sim%%04d", o.userFormat)
 	}
@@ -190,14 +195,14 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 		Concurrency: o.concurrency, Source: source, ClientID: o.clientID, ClientSecret: o.clientSecret, Seed: o.seed,
 	}
 	for flag, v := range map[string]struct {
-		s string
-		p *netip.Prefix
-	}{"--home-net": {o.homeNet, &cfg.HomeNet}, "--replay-net": {o.replayNet, &cfg.ReplayNet}} {
+		s, example string
+		p          *netip.Prefix
+	}{"--home-net": {o.homeNet, "198.51.100.0/25", &cfg.HomeNet}, "--replay-net": {o.replayNet, "192.0.2.0/25", &cfg.ReplayNet}} {
 		if v.s == "" {
 			continue
 		}
 		if *v.p, err = netip.ParsePrefix(v.s); err != nil {
-			return cfg, usageErrorf("%s: %v", flag, err)
+			return cfg, usageErrorf("%s %q: want a CIDR such as %s", flag, v.s, v.example)
 		}
 	}
 	if m := cfg.Mix; m.Race < 0 || m.Replay < 0 || m.OutsideGrace < 0 || m.Race+m.Replay+m.OutsideGrace > 1 {
@@ -228,8 +233,8 @@ func (o *simulateOptions) checkRate() error {
 // listens on a free loopback port and the clients dial it instead of the
 // issuer's host.
 func (o *simulateOptions) startProxy(ctx context.Context, cfg *idp.SimConfig) (stop func(), err error) {
-	u, err := url.Parse(o.issuer)
-	if err != nil || u.Host == "" {
+	u, err := url.Parse(o.issuer) // simConfig checked it
+	if err != nil {
 		return nil, usageErrorf("--issuer %q is not a URL", redact.URL(o.issuer))
 	}
 	if u.Scheme != "http" {

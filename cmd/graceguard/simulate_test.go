@@ -91,6 +91,11 @@ func TestSimulateSettingsOutOfRangeAreUsageErrors(t *testing.T) {
 		{[]string{"--every", "0"}, "graceguard: --every: want more than 0, not 0s\n"},
 		{[]string{"--duration", "0"}, "graceguard: --duration: want more than 0, not 0s\n"},
 		{[]string{"--concurrency", "0"}, "graceguard: --concurrency: want more than 0, not 0\n"},
+		// An issuer that is no http(s) URL is mistyped, not an IdP down:
+		// it exited 1 with Go's "unsupported protocol scheme".
+		{[]string{"--issuer", "127.0.0.1:8443/auth/idp/k8sIdp"}, "graceguard: --issuer \"127.0.0.1:8443/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
+		{[]string{"--issuer", "ftp://u:pw@idp.example/auth/idp/k8sIdp"}, "graceguard: --issuer \"ftp://u:xxxxx@idp.example/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
+		{[]string{"--home-net", "198.51.100.7"}, "graceguard: --home-net \"198.51.100.7\": want a CIDR such as 198.51.100.0/25\n"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()

@@ -16,7 +16,7 @@ var flagChoices = map[string][]string{
 	"log-level":     {"debug", "info", "warn", "error"},
 	"session-id":    {"request", "oidc"},
 	"state":         {"memory", "redis://", "rediss://"},
-	"revoke":        {"high", "critical", "rules"},
+	"revoke":        {"high", "critical", "rules", "off"},
 	"alerts-format": {"json", "ecs"},
 	"session-store": {"memory", "kube"},
 }

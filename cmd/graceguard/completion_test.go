@@ -19,7 +19,7 @@ func TestFlagCompletion(t *testing.T) {
 		{[]string{"watch", "--log-level", ""}, []string{"debug", "info", "warn", "error"}},
 		{[]string{"geo", "lookup", "--format", ""}, []string{"table", "json"}},
 		{[]string{"simulate", "--source", ""}, []string{"auto", "bind", "xff"}},
-		{[]string{"watch", "--revoke", ""}, []string{"high", "critical", "rules"}},
+		{[]string{"watch", "--revoke", ""}, []string{"high", "critical", "rules", "off"}},
 		{[]string{"watch", "--alerts-format", ""}, []string{"json", "ecs"}},
 		{[]string{"idp", "serve", "--session-store", ""}, []string{"memory", "kube"}},
 	}

@@ -85,3 +85,25 @@ func TestStoppedBySignalKeepsOtherErrors(t *testing.T) {
 		t.Errorf("signalled: %v; want the write error kept and the cancellation gone", err)
 	}
 }
+
+// A timeline a signal stops prints what it judged and says what it did
+// not, as scan does: it returned at the cancellation and printed nothing,
+// not even that nothing was judged, so an interrupted timeline read as a
+// user with no history.
+func TestTimelineStoppedBySignalSaysWhatItJudged(t *testing.T) {
+	repoRoot(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(interruptedError{syscall.SIGTERM})
+	var out, errOut bytes.Buffer
+	cmd := newRootCmd(strings.NewReader(""), &out, &errOut)
+	cmd.SetArgs([]string{"timeline", "jjackson", "testdata/openunison/sample.log"})
+	code := exitCode(&errOut, signalled(ctx, cmd.ExecuteContext(ctx)))
+	msg := errOut.String()
+	if code != 143 || !strings.Contains(msg, "graceguard: nothing was judged: interrupted (SIGINT or SIGTERM) before any record was judged") ||
+		!strings.Contains(msg, "stopped by SIGTERM before it was done") || strings.Contains(msg, "context canceled") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 143, nothing judged said and the signal named", code, msg)
+	}
+	if !strings.Contains(out.String(), "no refresh, reuse, refusal or login of jjackson") {
+		t.Errorf("stdout %q: want the (empty) timeline printed", out.String())
+	}
+}

@@ -103,8 +103,10 @@ func runTimeline(ctx context.Context, o *timelineOptions) error {
 		Location: loc, Rules: set, Geo: geoLookup(geoDB), Observer: tl.Observe, Attribution: attribution,
 		Deliver: func(context.Context, []alert.Alert) error { return nil },
 	})
+	// A file that could not be read, or a signal, leaves what was judged
+	// to print: the exit status and the last line say the rest.
 	var readErr *pipeline.ReadError
-	if scanErr != nil && !errors.As(scanErr, &readErr) {
+	if scanErr != nil && !errors.As(scanErr, &readErr) && !(sum.Interrupted && errors.Is(scanErr, context.Canceled)) {
 		return scanErr
 	}
 	// "No refresh … of USER in the logs" must not read as a clean record

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
@@ -20,6 +24,38 @@ import (
 // (sinks.Flags); a config file's sinks: list configures any number more.
 type sinkFlags struct {
 	f *sinks.Flags
+	// typedAlone are the problems noteGiven found: flags typed that shape
+	// a flag's sink no flag made.
+	typedAlone []string
+}
+
+// sinkFlagNeeds are the flags that only shape the sink another flag makes,
+// with the flags that make it.
+var sinkFlagNeeds = []struct {
+	flag  string
+	needs []string
+}{
+	{"alerts-format", []string{"alerts-file"}},
+	{"slack-runbook-url", []string{"slack-webhook-url", "slack-token"}},
+}
+
+// noteGiven notes the flags of sinkFlagNeeds typed on cmd's command line
+// when no flag makes their sink: each would do nothing, and watch ran
+// saying nothing. Set in the config file or the environment they are
+// defaults, as the --revoke-* flags are (noteGiven in revoke.go).
+func (s *sinkFlags) noteGiven(cmd *cobra.Command) {
+	s.typedAlone = nil
+	set := func(name string) bool {
+		f := cmd.Flags().Lookup(name)
+		return f != nil && f.Value.String() != ""
+	}
+	for _, n := range sinkFlagNeeds {
+		if !onCommandLine(cmd.Context(), n.flag) || slices.ContainsFunc(n.needs, set) {
+			continue
+		}
+		s.typedAlone = append(s.typedAlone, fmt.Sprintf("--%s: given without --%s: it shapes that sink only, and no such sink is made",
+			n.flag, strings.Join(n.needs, " or --")))
+	}
 }
 
 func (s *sinkFlags) addFlags(fs *pflag.FlagSet) {
@@ -29,6 +65,9 @@ func (s *sinkFlags) addFlags(fs *pflag.FlagSet) {
 
 // configs are the sinks the flags and the config file's sinks: list name.
 func (s *sinkFlags) configs(file *configFile, minSev alert.Severity) ([]sinks.Config, error) {
+	if len(s.typedAlone) > 0 {
+		return nil, usageErrorf("%s", strings.Join(s.typedAlone, "; "))
+	}
 	var cfgs []sinks.Config
 	if s.f != nil {
 		var err error

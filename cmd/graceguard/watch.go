@@ -122,6 +122,7 @@ exits 0.`,
 			o.configPath, _ = cmd.Flags().GetString("config")
 			o.config = configFileFrom(cmd.Context())
 			o.revoke.noteGiven(cmd)
+			o.sinks.noteGiven(cmd)
 			return runF(cmd.Context(), o)
 		},
 	}

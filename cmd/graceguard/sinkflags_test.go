@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A sink flag that only shapes another flag's sink, typed without that
+// sink, does nothing: watch ran, the file never written in ECS and no
+// Slack message linking the runbook, and said nothing. Set in the config
+// file or the environment it is a default, as the --revoke-* flags are.
+func TestWatchSinkFlagsWithoutTheirSink(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "graceguard.yaml")
+	if err := os.WriteFile(cfg, []byte("alerts-format: ecs\nslack-runbook-url: https://wiki.example/runbook\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alerts := filepath.Join(dir, "alerts.jsonl")
+	tests := []struct {
+		args []string
+		want string // "" for a watch that runs
+	}{
+		{[]string{"--alerts-format", "ecs"}, "graceguard: --alerts-format: given without --alerts-file"},
+		{[]string{"--slack-runbook-url", "https://wiki.example/runbook"}, "graceguard: --slack-runbook-url: given without --slack-webhook-url or --slack-token"},
+		{[]string{"--alerts-format", "ecs", "--alerts-file", alerts}, ""},
+		{[]string{"--config", cfg}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"watch", "--state-dir", ""}, tt.args...)
+			_, stderr, code := run(t, nil, append(args, "-")...)
+			if tt.want == "" {
+				if code != 0 {
+					t.Errorf("exit %d, stderr %q; want a watch that runs", code, stderr)
+				}
+				return
+			}
+			if code != exitUsage || !strings.HasPrefix(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 2 and one line starting %q", code, stderr, tt.want)
+			}
+		})
+	}
+}

@@ -247,8 +247,16 @@ func openInputs(ctx context.Context, names []string, io streams) (inputs []*inpu
 		}
 		return again
 	}
+	stdin := false
 	for _, name := range names {
 		if name == "-" {
+			// Stdin named again is one stream: two inputs on it would each
+			// take the reads the other did not, tearing lines between them.
+			if stdin {
+				notes = append(notes, "- is -, named before: read once")
+				continue
+			}
+			stdin = true
 			// stdin from a file may be a file also named (scan - x.log <x.log).
 			if f, ok := io.in.(*os.File); ok {
 				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && named(name, st) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,6 +182,38 @@ func TestScanReadsAFileNamedTwiceOnce(t *testing.T) {
 			}
 			if want := tt.files[1] + " is " + tt.files[0] + ", named before: read once"; !strings.Contains(stderr, want) {
 				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		})
+	}
+}
+
+// Stdin named twice from a pipe is read once too: two inputs shared the
+// one stream, each took the reads the other did not, and lines torn
+// between them were judged as two halves (a 2.7 MB stream gave other
+// alerts than the same stream named once).
+func TestScanReadsStdinNamedTwiceOnce(t *testing.T) {
+	repoRoot(t)
+	sample, err := os.ReadFile("testdata/openunison/sample.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"scan", "timeline"} {
+		t.Run(name, func(t *testing.T) {
+			args := []string{"scan", "--format", "json", "-", "-"}
+			if name == "timeline" {
+				args = []string{"timeline", "--format", "json", "jjackson", "-", "-"}
+			}
+			// Not an *os.File: a pipe, which has no identity to compare.
+			stdin := io.MultiReader(bytes.NewReader(sample))
+			stdout, stderr, code := run(t, stdin, args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if want := "- is -, named before: read once"; !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+			if want := map[string]int{"scan": 4, "timeline": 2}[name]; strings.Count(stdout, "\n") != want {
+				t.Errorf("%d lines, want %d:\n%s", strings.Count(stdout, "\n"), want, stdout)
 			}
 		})
 	}

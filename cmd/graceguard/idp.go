@@ -439,6 +439,16 @@ func (o *idpLoginOptions) readCredentials() error {
 	return nil
 }
 
+// checkIssuerURL checks an --issuer (idp login, simulate): a mistyped one
+// is the caller's to fix (exit 2), not an IdP that failed to answer
+// discovery (exit 1, in Go's words: "unsupported protocol scheme").
+func checkIssuerURL(issuer string) error {
+	if u, err := url.Parse(issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErrorf("--issuer %q: want an http:// or https:// URL", redact.URL(issuer))
+	}
+	return nil
+}
+
 // checkServerURL checks --server: client-go sends the tokens only over https.
 func checkServerURL(server string) error {
 	if server == "" {
@@ -456,6 +466,9 @@ func checkServerURL(server string) error {
 
 func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
 	if err := o.readCredentials(); err != nil {
+		return err
+	}
+	if err := checkIssuerURL(o.issuer); err != nil {
 		return err
 	}
 	if err := checkServerURL(o.server); err != nil {

@@ -172,6 +172,35 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// idp login's mistakes are the caller's to fix: exit 2 on one graceguard:
+// line in plain words, found before any request, with no password or
+// token of a URL on it.
+func TestIdpLoginRefusedInPlainWords(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		// An issuer that is no http(s) URL is mistyped, not an IdP down:
+		// it exited 1 with Go's "unsupported protocol scheme", as simulate
+		// did (its table has these cases too).
+		{[]string{"--issuer", "notaurl"}, "graceguard: --issuer \"notaurl\": want an http:// or https:// URL\n"},
+		{[]string{"--issuer", "ftp://u:pw@idp.example/auth/idp/k8sIdp"}, "graceguard: --issuer \"ftp://u:xxxxx@idp.example/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
+		{[]string{"--issuer", "http://u:pw@/auth/idp/k8sIdp"}, "graceguard: --issuer \"http://u:xxxxx@/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			// An issuer nothing listens on: the run must end before any request.
+			args := append([]string{"idp", "login", "--issuer", "http://127.0.0.1:1/auth/idp/k8sIdp", "--user", "mmosley",
+				"--password", "start123", "--kubeconfig", filepath.Join(t.TempDir(), "kubeconfig")}, tt.args...)
+			stdout, stderr, code := run(t, nil, args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
 // The IdP refuses a grace period longer than the id token's lifetime in
 // its Config's words ("grace 10s is longer than the id token TTL 5s"):
 // idp serve names the flags that set them, before anything listens.

@@ -180,10 +180,8 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 	if err := o.checkRate(); err != nil {
 		return idp.SimConfig{}, err
 	}
-	// A mistyped issuer is the caller's to fix (exit 2), not an IdP that
-	// failed to answer discovery (exit 1, in Go's words).
-	if u, err := url.Parse(o.issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return idp.SimConfig{}, usageErrorf("--issuer %q: want an http:// or https:// URL", redact.URL(o.issuer))
+	if err := checkIssuerURL(o.issuer); err != nil {
+		return idp.SimConfig{}, err
 	}
 	if strings.Count(o.userFormat, "%") != 1 {
 		return idp.SimConfig{}, usageErrorf("--user-format %q: want one integer verb such as sim%%04d", o.userFormat)

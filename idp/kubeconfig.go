@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/graceguard/graceguard/internal/redact"
+	"github.com/graceguard/graceguard/internal/yamlpos"
 )
 
 // The kubeconfig is edited as a YAML tree rather than through client-go's
@@ -103,7 +104,7 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 	}
 	root, err := loadKubeconfig(o.Path)
 	if err != nil {
-		return names, fmt.Errorf("kubeconfig: %w", err)
+		return names, err
 	}
 
 	clientID := o.ClientID
@@ -176,23 +177,54 @@ func DefaultKubeconfigPath() string {
 	return filepath.Join(home, ".kube", "config")
 }
 
+// CheckKubeconfig reports why path is no kubeconfig WriteKubeconfig would
+// merge into, before a login spends a session on it; nil for a kubeconfig
+// and for a missing or empty file (which a login creates). Its errors name
+// the file, and the line and column where there is one, never its text.
+func CheckKubeconfig(path string) error {
+	_, err := loadKubeconfig(path)
+	return err
+}
+
 // loadKubeconfig returns the kubeconfig's top-level mapping, a new one when
 // the file is missing or empty. JSON is YAML too.
 func loadKubeconfig(path string) (*yaml.Node, error) {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("kubeconfig %s: a directory, not a file", path)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // its op and path would name the file twice
+		}
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// yaml/v3 places the error where its construct began, without a
+		// column; yamlpos finds the token, and quotes none of the file's
+		// text, which holds tokens.
+		pos, msg := yamlpos.Locate(data, err)
+		return nil, fmt.Errorf("kubeconfig %s:%d:%d: %s", path, pos.Line, pos.Column, msg)
 	}
 	if len(doc.Content) == 0 {
 		return mapping("apiVersion", "v1", "kind", "Config"), nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s: not a kubeconfig (the top level is not a mapping)", path)
+		return nil, fmt.Errorf("kubeconfig %s:%d:%d: not a kubeconfig: the top level is not a mapping", path, root.Line, root.Column)
+	}
+	// A manifest or another tool's YAML mapping would have had a users
+	// entry merged into it; a users: (clusters:, contexts:) that is no list
+	// would have been replaced, what it held lost.
+	if k := getKey(root, "kind"); k != nil && !isNull(k) && (k.Kind != yaml.ScalarNode || k.Value != "Config") {
+		return nil, fmt.Errorf("kubeconfig %s:%d:%d: not a kubeconfig: kind is not Config", path, k.Line, k.Column)
+	}
+	for _, list := range []string{"clusters", "contexts", "users"} {
+		if l := getKey(root, list); l != nil && !isNull(l) && l.Kind != yaml.SequenceNode {
+			return nil, fmt.Errorf("kubeconfig %s:%d:%d: %s: want a list of named entries", path, l.Line, l.Column, list)
+		}
 	}
 	return root, nil
 }

@@ -478,6 +478,12 @@ func runIdpLogin(ctx context.Context, o *idpLoginOptions) error {
 	if path == "" {
 		path = idp.DefaultKubeconfigPath()
 	}
+	// Before the login: a file that cannot take the user is the caller's
+	// to fix (exit 2), and found after it, it cost a session whose tokens
+	// were thrown away, logged by the IdP as any other.
+	if err := idp.CheckKubeconfig(path); err != nil {
+		return usageError{err}
+	}
 	if o.certificateAuthority != "" && o.server == "" {
 		return usageErrorf("--certificate-authority is the CA of --server, which is not given")
 	}

@@ -178,24 +178,55 @@ func TestUsageErrors(t *testing.T) {
 func TestIdpLoginRefusedInPlainWords(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		args []string
-		want string // the whole of stderr
+		args       []string
+		kubeconfig string // what --kubeconfig KC holds: none when empty, a directory when "/"
+		want       string // the whole of stderr, KC standing for --kubeconfig's path
 	}{
 		// An issuer that is no http(s) URL is mistyped, not an IdP down:
 		// it exited 1 with Go's "unsupported protocol scheme", as simulate
 		// did (its table has these cases too).
-		{[]string{"--issuer", "notaurl"}, "graceguard: --issuer \"notaurl\": want an http:// or https:// URL\n"},
-		{[]string{"--issuer", "ftp://u:pw@idp.example/auth/idp/k8sIdp"}, "graceguard: --issuer \"ftp://u:xxxxx@idp.example/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
-		{[]string{"--issuer", "http://u:pw@/auth/idp/k8sIdp"}, "graceguard: --issuer \"http://u:xxxxx@/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
+		{[]string{"--issuer", "notaurl"}, "", "graceguard: --issuer \"notaurl\": want an http:// or https:// URL\n"},
+		{[]string{"--issuer", "ftp://u:pw@idp.example/auth/idp/k8sIdp"}, "", "graceguard: --issuer \"ftp://u:xxxxx@idp.example/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
+		{[]string{"--issuer", "http://u:pw@/auth/idp/k8sIdp"}, "", "graceguard: --issuer \"http://u:xxxxx@/auth/idp/k8sIdp\": want an http:// or https:// URL\n"},
+		// A --kubeconfig that is no kubeconfig exited 1, after the login,
+		// without a line or column ("kubeconfig: F: yaml: line 1: …"), or
+		// was merged into (a manifest, a users: that is no list, lost).
+		{nil, "users:\n  - name: a\n   user: x\n", "graceguard: kubeconfig KC:3:4: value is not allowed in this context\n"},
+		{nil, "{\"apiVersion\": \"v1\",\n \"users\": [\n", "graceguard: kubeconfig KC:2:11: sequence end token ']' not found\n"},
+		{nil, "just some text\n", "graceguard: kubeconfig KC:1:1: not a kubeconfig: the top level is not a mapping\n"},
+		{nil, "- a\n- b\n", "graceguard: kubeconfig KC:1:1: not a kubeconfig: the top level is not a mapping\n"},
+		{nil, "apiVersion: apps/v1\nkind: Deployment\n", "graceguard: kubeconfig KC:2:7: not a kubeconfig: kind is not Config\n"},
+		{nil, "apiVersion: v1\nkind: Config\nusers: admin\n", "graceguard: kubeconfig KC:3:8: users: want a list of named entries\n"},
+		{nil, "/", "graceguard: kubeconfig KC: a directory, not a file\n"},
 	} {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+		name := strings.Join(tt.args, " ")
+		if tt.kubeconfig != "" {
+			name = "--kubeconfig holding " + tt.kubeconfig
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			kc := filepath.Join(t.TempDir(), "kubeconfig")
+			switch tt.kubeconfig {
+			case "":
+			case "/":
+				if err := os.Mkdir(kc, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				if err := os.WriteFile(kc, []byte(tt.kubeconfig), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			// An issuer nothing listens on: the run must end before any request.
 			args := append([]string{"idp", "login", "--issuer", "http://127.0.0.1:1/auth/idp/k8sIdp", "--user", "mmosley",
-				"--password", "start123", "--kubeconfig", filepath.Join(t.TempDir(), "kubeconfig")}, tt.args...)
+				"--password", "start123", "--kubeconfig", kc}, tt.args...)
 			stdout, stderr, code := run(t, nil, args...)
-			if code != exitUsage || stdout != "" || stderr != tt.want {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			want := strings.ReplaceAll(tt.want, "KC", kc)
+			if code != exitUsage || stdout != "" || stderr != want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and\n%s", code, stdout, stderr, exitUsage, want)
+			}
+			if data, err := os.ReadFile(kc); tt.kubeconfig != "/" && string(data) != tt.kubeconfig {
+				t.Errorf("--kubeconfig now holds %q (%v), want it untouched", data, err)
 			}
 		})
 	}

@@ -32,6 +32,10 @@ func (p frontProxyFlags) check(on bool, onFlag string) error {
 		return usageErrorf("%s needs --proxy-log FILE: the proxy's access log is what names the clients", onFlag)
 	case !on && p.from != "":
 		return usageErrorf("--proxy-from needs %s", onFlag)
+	case !on && p.log != "":
+		// idp serve's: simulate's --proxy-log is its onFlag. Ignored, it
+		// left an IdP serving with no proxy and the access log unwritten.
+		return usageErrorf("--proxy-log needs %s: without the proxy there is no access log to write", onFlag)
 	}
 	if p.from != "" {
 		a, err := netip.ParseAddr(p.from)

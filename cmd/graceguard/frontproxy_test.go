@@ -92,20 +92,27 @@ func TestSimulateBehindProxy(t *testing.T) {
 
 func TestProxyFlagUsageErrors(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{
-		{"idp", "serve", "--proxy-listen", "127.0.0.1:0"},
-		{"idp", "serve", "--proxy-from", "127.0.0.4"},
-		{"idp", "serve", "--proxy-listen", "127.0.0.1:0", "--proxy-log", "x.log", "--proxy-from", "10.0.0.1"},
-		{"idp", "serve", "--proxy-listen", "127.0.0.1:0", "--proxy-log", "x.log", "--proxy-from", "nope"},
-		{"simulate", "--proxy-from", "127.0.0.4"},
-		{"simulate", "--proxy-log", "x.log", "--issuer", "https://127.0.0.1:1/auth/idp/k8sIdp"},
+	for _, tt := range []struct {
+		args []string
+		want string // in the error; "" for any usage error
+	}{
+		{[]string{"idp", "serve", "--proxy-listen", "127.0.0.1:0"}, ""},
+		{[]string{"idp", "serve", "--proxy-from", "127.0.0.4"}, ""},
+		{[]string{"idp", "serve", "--proxy-listen", "127.0.0.1:0", "--proxy-log", "x.log", "--proxy-from", "10.0.0.1"}, ""},
+		{[]string{"idp", "serve", "--proxy-listen", "127.0.0.1:0", "--proxy-log", "x.log", "--proxy-from", "nope"}, ""},
+		// --proxy-log alone was ignored: the IdP served with no proxy and
+		// no access log. (--addr nonsense: before the fix, a usage error
+		// that names neither flag, not an IdP left serving.)
+		{[]string{"idp", "serve", "--addr", "nonsense", "--proxy-log", "x.log"}, "--proxy-log needs --proxy-listen"},
+		{[]string{"simulate", "--proxy-from", "127.0.0.4"}, ""},
+		{[]string{"simulate", "--proxy-log", "x.log", "--issuer", "https://127.0.0.1:1/auth/idp/k8sIdp"}, ""},
 	} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			cmd := newRootCmd(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
-			cmd.SetArgs(args)
+			cmd.SetArgs(tt.args)
 			var usage usageError
-			if err := cmd.ExecuteContext(context.Background()); !errors.As(err, &usage) {
-				t.Errorf("err = %v, want a usage error", err)
+			if err := cmd.ExecuteContext(context.Background()); !errors.As(err, &usage) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want a usage error saying %q", err, tt.want)
 			}
 		})
 	}

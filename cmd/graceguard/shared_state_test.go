@@ -247,6 +247,46 @@ func TestStateFlagErrors(t *testing.T) {
 	}
 }
 
+// --state-prefix names Redis keys: typed with the memory store it did
+// nothing, and watch ran saying nothing. Set in the config file or the
+// environment it is a default for when --state is a Redis, as the
+// --revoke-* flags and --alerts-format are (TestWatchSinkFlagsWithoutTheirSink).
+func TestWatchStatePrefixWithoutRedis(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "graceguard.yaml")
+	if err := os.WriteFile(cfg, []byte("state-prefix: \"team-a:\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // "" for a watch that runs
+	}{
+		{"typed", nil, []string{"--state-prefix", "team-a:"}, "graceguard: --state-prefix is for a redis:// or rediss:// --state"},
+		{"typed with --state memory", nil, []string{"--state", "memory", "--state-prefix", "team-a:"}, "graceguard: --state-prefix is for a redis:// or rediss:// --state"},
+		{"config file", nil, []string{"--config", cfg}, ""},
+		{"environment", map[string]string{"GRACEGUARD_STATE_PREFIX": "team-a:"}, nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"watch", "--state-dir", ""}, tt.args...)
+			_, stderr, code := run(t, nil, append(args, "-")...)
+			if tt.want == "" {
+				if code != 0 {
+					t.Errorf("exit %d, stderr %q; want a watch that runs", code, stderr)
+				}
+				return
+			}
+			if code != exitUsage || !strings.HasPrefix(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 2 and one line starting %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
+
 // The same as two real processes, one per replica's log: the replay logged
 // by B is judged against A's refresh and alerted once. B is then killed with
 // SIGKILL and comes back as a new pod would, its state directory gone: it

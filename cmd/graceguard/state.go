@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/graceguard/graceguard/correlate"
@@ -35,6 +36,16 @@ type stateFlags struct {
 	passwordFile string
 	caFile       string
 	prefix       string
+	// prefixTyped is --state-prefix set on the command line (noteGiven).
+	prefixTyped bool
+}
+
+// noteGiven notes whether --state-prefix was typed on cmd's command line:
+// with the memory store it would do nothing. Set in the config file or the
+// environment it is a default for when --state is a Redis, as the
+// --revoke-* flags are (noteGiven in revoke.go).
+func (s *stateFlags) noteGiven(cmd *cobra.Command) {
+	s.prefixTyped = onCommandLine(cmd.Context(), "state-prefix")
 }
 
 func (s *stateFlags) addFlags(f *pflag.FlagSet) {
@@ -60,6 +71,9 @@ func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Log
 	if s.url == "" || s.url == "memory" {
 		if s.passwordFile != "" || s.caFile != "" {
 			return openedState{}, usageErrorf("--state-password-file and --state-ca-file are for a redis:// or rediss:// --state")
+		}
+		if s.prefixTyped {
+			return openedState{}, usageErrorf("--state-prefix is for a redis:// or rediss:// --state: the memory store has no keys to prefix")
 		}
 		m := correlate.NewMemory(correlate.Limits{})
 		return openedState{store: m, stats: m, close: func() error { return nil }}, nil

@@ -123,6 +123,7 @@ exits 0.`,
 			o.config = configFileFrom(cmd.Context())
 			o.revoke.noteGiven(cmd)
 			o.sinks.noteGiven(cmd)
+			o.state.noteGiven(cmd)
 			return runF(cmd.Context(), o)
 		},
 	}

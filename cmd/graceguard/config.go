@@ -307,8 +307,11 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 			}
 			continue
 		}
-		if flags.Lookup(name) == nil || name == "config" {
-			if others[name] && name != "config" {
+		// config and help are flags but no settings: a file names no
+		// other file, and help: true was taken and did nothing.
+		notSetting := name == "config" || name == "help"
+		if flags.Lookup(name) == nil || notSetting {
+			if others[name] && !notSetting {
 				ignored = append(ignored, k.Value)
 				continue
 			}

@@ -43,6 +43,9 @@ func TestSettingsRefusedClearly(t *testing.T) {
 			want: []string{":2:"}},
 		{name: "unknown key still an error", config: "formt: json\n", args: []string{"scan", log},
 			want: []string{":1:1: unknown setting \"formt\""}},
+		// help is a flag but no setting: it was taken and did nothing.
+		{name: "help is no setting", config: "format: json\nhelp: true\n", args: []string{"scan", log},
+			want: []string{":2:1: unknown setting \"help\""}},
 		// Each of these was taken without a word: the last value of a key
 		// set twice, "" or "~" for a key without a value, and nothing of a
 		// second document.

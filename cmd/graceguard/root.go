@@ -109,7 +109,7 @@ func requireSubcommand(c *cobra.Command) {
 				names = append(names, sub.Name())
 			}
 		}
-		return usageErrorf("%s needs a subcommand: %s", cmd.CommandPath(), orList(names))
+		return usageErrorf("%s needs a subcommand: %s", commandName(cmd), orList(names))
 	}
 	// cobra parses the group's flags before RunE sees a mistyped word: a
 	// flag meant for the subcommand after it ("idp srve --addr x") is
@@ -122,6 +122,14 @@ func requireSubcommand(c *cobra.Command) {
 		}
 		return flagUsageError(cmd, err)
 	})
+}
+
+// commandName is cmd's path without the program's name ("rules check"):
+// every error already starts "graceguard: ", and "graceguard: graceguard
+// rules needs …" read as a stutter. scan's and timeline's words name
+// themselves so.
+func commandName(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }
 
 // unknownSubcommand is the error for a word after a group that is none of

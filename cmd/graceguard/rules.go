@@ -155,7 +155,7 @@ func runRulesTest(ctx context.Context, o *rulesTestOptions) error {
 func minArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return usageErrorf("%s needs at least %d %s", cmd.CommandPath(), n, what)
+			return usageErrorf("%s needs at least %d %s", commandName(cmd), n, what)
 		}
 		return nil
 	}

@@ -33,7 +33,7 @@ func (o *watchOptions) checkInputs() (kube.Options, error) {
 			return opt, err
 		}
 	} else if len(o.patterns) == 0 {
-		return kube.Options{}, usageErrorf("graceguard watch needs at least one PATH, GLOB or - for stdin, or --kube-selector or --kube-pod")
+		return kube.Options{}, usageErrorf("watch needs at least one PATH, GLOB or - for stdin, or --kube-selector or --kube-pod")
 	}
 	for _, p := range o.patterns {
 		if err := source.CheckPattern(p); err != nil {

@@ -42,7 +42,7 @@ func TestGroupCommandsNeedASubcommand(t *testing.T) {
 			args []string
 			want string
 		}{
-			{"none", []string{g.cmd}, "graceguard: graceguard " + g.cmd + " needs a subcommand: " + g.want + "\n"},
+			{"none", []string{g.cmd}, "graceguard: " + g.cmd + " needs a subcommand: " + g.want + "\n"},
 			{"unknown", []string{g.cmd, "tcsh"}, `graceguard: unknown command "tcsh" for "graceguard ` + g.cmd + `"`},
 		} {
 			t.Run(g.cmd+"/"+tc.name, func(t *testing.T) {
@@ -59,6 +59,31 @@ func TestGroupCommandsNeedASubcommand(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A command called without what it needs says so naming the command once,
+// as scan's and timeline's words always did: the groups, rules check and
+// watch said "graceguard: graceguard rules needs …".
+func TestMissingArgumentsNameTheCommandOnce(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"rules"}, "graceguard: rules needs a subcommand: check or test\n"},
+		{[]string{"rules", "check"}, "graceguard: rules check needs at least 1 FILE\n"},
+		{[]string{"watch", "--state-dir", ""}, "graceguard: watch needs at least one PATH, GLOB or - for stdin, or --kube-selector or --kube-pod\n"},
+		{[]string{"scan"}, "graceguard: scan needs at least one FILE (or - for stdin)\n"},
+		{[]string{"timeline"}, "graceguard: timeline needs a USER (the DN an alert names, or a uid)\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := run(t, nil, tt.args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
 	}
 }
 

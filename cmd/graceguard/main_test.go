@@ -134,3 +134,21 @@ func TestListenAddressErrorsExit2(t *testing.T) {
 		})
 	}
 }
+
+// checkWatchRunsOrRefuses runs watch over stdin with args (no state
+// directory) and checks that it runs (want "") or is refused as a usage
+// error: exit 2 and one line of stderr starting with want.
+func checkWatchRunsOrRefuses(t *testing.T, args []string, want string) {
+	t.Helper()
+	args = append([]string{"watch", "--state-dir", ""}, args...)
+	_, stderr, code := run(t, nil, append(args, "-")...)
+	if want == "" {
+		if code != 0 {
+			t.Errorf("exit %d, stderr %q; want a watch that runs", code, stderr)
+		}
+		return
+	}
+	if code != exitUsage || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 2 and one line starting %q", code, stderr, want)
+	}
+}

@@ -272,17 +272,7 @@ func TestWatchStatePrefixWithoutRedis(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			args := append([]string{"watch", "--state-dir", ""}, tt.args...)
-			_, stderr, code := run(t, nil, append(args, "-")...)
-			if tt.want == "" {
-				if code != 0 {
-					t.Errorf("exit %d, stderr %q; want a watch that runs", code, stderr)
-				}
-				return
-			}
-			if code != exitUsage || !strings.HasPrefix(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
-				t.Errorf("exit %d, stderr %q; want 2 and one line starting %q", code, stderr, tt.want)
-			}
+			checkWatchRunsOrRefuses(t, tt.args, tt.want)
 		})
 	}
 }

@@ -112,6 +112,28 @@ func (s *Summary) Judged() bool {
 	return false
 }
 
+// RulesJudged reports whether the rules had anything to judge: OpenUnison's
+// records alone are not enough. Its start-up lines (a log fetched just
+// after a restart, or with its AccessLog filtered out) hold no token
+// request, refusal or login, and "alerts none" after them would read like
+// a clean bill of health where watch says "nothing was judged". Parse
+// errors count as judged, as watch counts them: they were named, one by
+// one.
+func (s *Summary) RulesJudged() bool {
+	if !s.Judged() {
+		return false
+	}
+	if s.ParseErrors > 0 {
+		return true
+	}
+	for k, n := range s.Events {
+		if k != parser.KindOther && k != parser.KindProxy && n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // AddressCounts tells whether addresses say anything about clients.
 type AddressCounts struct {
 	Private, Public int64

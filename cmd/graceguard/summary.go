@@ -51,7 +51,7 @@ func summaryAlerts(b *strings.Builder, s pipeline.Summary, unjudged int64, unwri
 	b.WriteString("\n  alerts")
 	if len(s.Alerts) == 0 {
 		b.WriteString(" none")
-		if !judgedAny(s) {
+		if !s.RulesJudged() {
 			b.WriteString(": nothing was judged: " + nothingJudgedWhy(s, unjudged))
 		}
 	}
@@ -112,7 +112,7 @@ func summaryNotes(b *strings.Builder, s pipeline.Summary, unjudged int64) {
 			commas(s.FramingErrors), plural(int(s.FramingErrors), "line was", "lines were"))
 	}
 	switch {
-	case s.Interrupted && judgedAny(s):
+	case s.Interrupted && s.RulesJudged():
 		b.WriteString("  note: interrupted (SIGINT or SIGTERM) before the input ended: what was read last, and the rest, was not judged" + unjudgedNote(unjudged) + "\n")
 	case s.Interrupted: // the alerts line says so
 	default:
@@ -289,7 +289,7 @@ func inputNotes(s pipeline.Summary) []string {
 // writeNothingJudged is the one line a quiet scan still prints when there
 // was nothing to judge; unjudged as for writeSummary.
 func writeNothingJudged(w io.Writer, s pipeline.Summary, unjudged int64) {
-	if judgedAny(s) {
+	if s.RulesJudged() {
 		return
 	}
 	fmt.Fprintln(w, "graceguard: nothing was judged: "+nothingJudgedWhy(s, unjudged))
@@ -299,27 +299,6 @@ func writeNothingJudged(w io.Writer, s pipeline.Summary, unjudged int64) {
 	for _, note := range inputNotes(s) {
 		fmt.Fprintf(w, "graceguard: note: %s\n", note)
 	}
-}
-
-// judgedAny reports whether the rules judged anything. OpenUnison's
-// header alone is not enough: its start-up lines (a log fetched just after
-// a restart, or with its AccessLog filtered out) hold no token request,
-// refusal or login, and "alerts none" after them read like a clean bill of
-// health where watch said "nothing was judged". Parse errors count as
-// judged, as watch counts them: they were named, one by one.
-func judgedAny(s pipeline.Summary) bool {
-	if !s.Judged() {
-		return false
-	}
-	if s.ParseErrors > 0 {
-		return true
-	}
-	for k, n := range s.Events {
-		if k != parser.KindOther && k != parser.KindProxy && n > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // nothingJudgedWhy says why a scan judged nothing. An interrupted one may

@@ -516,7 +516,10 @@ func (s *Scanner) rawLine() ([]byte, int64, bool) {
 				return s.take(i, i+1), off, true
 			}
 			off := s.base + int64(s.start)
-			if n := s.end - s.start; n >= MaxRecord {
+			// Over the cap only past MaxRecord bytes: a line of exactly
+			// MaxRecord whose newline has not been read yet (a pipe's
+			// reads end anywhere), or that ends the input, is whole.
+			if n := s.end - s.start; n > MaxRecord {
 				s.lineCut = true
 				s.skip = true
 				return s.take(MaxRecord, MaxRecord), off, true

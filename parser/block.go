@@ -262,3 +262,74 @@ func SplitLines(block []byte, fn func(rec []byte, kind Kind, off int, line int64
 	}
 	return st
 }
+
+// lineHeadMax is how much of a line CutRest reads to tell a record start
+// or a container runtime's stamp (stampPrefixLen) before its newline.
+const lineHeadMax = 64
+
+// CutRest walks past what is left of a record a block reader cut at the
+// end of a block: a record longer than the largest block (at least
+// MaxRecord and a byte) is cut to MaxRecord anyway, so the block holding
+// its start is handed on alone and the rest of it is read past, never
+// split into blocks of its own. Split, the tail of a long line was a line
+// and a record of its own in each block, and a tail that happened to open
+// with a record start (a refresh logged inside a runaway line) became an
+// event. The lines read past are counted, as the Scanner counts the lines
+// its Assembler drops from a record cut short.
+type CutRest struct {
+	// Lines says the log's records are its lines (SplitLines): the rest
+	// ends with the cut line.
+	Lines bool
+	// MidLine says the next bytes continue a line already counted (the
+	// block ended inside it).
+	MidLine bool
+	// Stats counts the lines read past and the framing errors among them.
+	Stats BlockStats
+}
+
+// Skip reads past the start of b that belongs to the cut record and
+// returns how many bytes that is, and whether the record ends inside b
+// (b[n:] then starts the next record). final says b is all that is left of
+// the input; otherwise Skip may leave a line's first bytes unread, too few
+// to tell whether it starts a record, for the caller to hand in again with
+// what follows them.
+func (c *CutRest) Skip(b []byte, final bool) (n int, done bool) {
+	pos := 0
+	for pos < len(b) {
+		if c.MidLine {
+			i := bytes.IndexByte(b[pos:], '\n')
+			if i < 0 {
+				return len(b), false
+			}
+			pos += i + 1
+			c.MidLine = false
+			continue
+		}
+		if c.Lines {
+			return pos, true
+		}
+		rest := b[pos:]
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 && len(rest) < lineHeadMax && !final {
+			return pos, false
+		}
+		line := rest
+		if nl >= 0 {
+			line = rest[:nl]
+		}
+		if IsRecordStart(line) {
+			return pos, true
+		}
+		// A continuation line, counted as SplitCandidates counts one.
+		c.Stats.Lines++
+		if stampPrefixLen(line) > 0 {
+			c.Stats.FramingErrors++
+		}
+		if nl < 0 {
+			c.MidLine = true
+			return len(b), false
+		}
+		pos += nl + 1
+	}
+	return pos, c.Lines && !c.MidLine
+}

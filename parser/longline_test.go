@@ -65,3 +65,87 @@ func TestScannerCutsLinesOverTheCapOnly(t *testing.T) {
 		}
 	}
 }
+
+// CutRest reads past the rest of a cut record whatever pieces it is handed
+// in, counting the lines it passes as SplitCandidates counts the record's
+// lines, and stops at the next record start (or, for a proxy's log, at the
+// end of the line).
+func TestCutRestSkipsToTheNextRecord(t *testing.T) {
+	tail := strings.Repeat(lineA, 100) // the rest of a long line: record starts, no newline
+	for _, tc := range []struct {
+		name       string
+		in         string
+		midLine    bool
+		lines      bool
+		skip       int // bytes read past; -1: all
+		skipLines  int64
+		framingErr int64
+	}{
+		{"the rest of a line, then a record", tail + "\n" + lineA + "\n", true, false, len(tail) + 1, 0, 0},
+		{"the rest of a line, continuation lines, then a record", tail + "\n\tat X\n\n2026-11-23T10:00:00Z x\n" + lineA, true, false, len(tail) + 1 + 6 + 1 + 23, 3, 1},
+		{"continuation lines, then a record", "\tat X\n" + lineA + "\n", false, false, 6, 1, 0},
+		{"the rest of a line to the input's end", tail, true, false, -1, 0, 0},
+		{"a continuation line to the input's end", "\tat X" + tail, false, false, -1, 1, 0},
+		{"the rest of a proxy's line", tail + "\nnext line\n", true, true, len(tail) + 1, 0, 0},
+	} {
+		for _, piece := range []int{1, 7, 64, 4096, len(tc.in)} {
+			t.Run(fmt.Sprintf("%s/pieces of %d", tc.name, piece), func(t *testing.T) {
+				c := CutRest{Lines: tc.lines, MidLine: tc.midLine}
+				var skipped, kept int
+				done := false
+				for pos := 0; !done && pos < len(tc.in); {
+					end := min(pos+piece, len(tc.in))
+					k, d := c.Skip([]byte(tc.in[pos-kept:end]), end == len(tc.in))
+					skipped += k
+					done = d
+					kept = end - (pos - kept) - k
+					pos = end
+				}
+				want := tc.skip
+				if want < 0 {
+					want = len(tc.in)
+				}
+				if skipped != want || c.Stats.Lines != tc.skipLines || c.Stats.FramingErrors != tc.framingErr {
+					t.Errorf("read past %d bytes, %d lines, %d framing errors; want %d, %d, %d",
+						skipped, c.Stats.Lines, c.Stats.FramingErrors, want, tc.skipLines, tc.framingErr)
+				}
+				if tc.skip >= 0 && !done {
+					t.Errorf("the next record not found")
+				}
+			})
+		}
+	}
+}
+
+// CutRest reads past the same bytes, counting the same lines, whatever
+// pieces the input comes in, and stops only at a record start (or, for a
+// proxy's log, at a line's end).
+func FuzzCutRest(f *testing.F) {
+	f.Add([]byte("rest of a line\n\tat X\n"+lineA+"\n"), uint8(7), true, false)
+	f.Add([]byte("\n2026-11-23T10:00:00Z x\n[2026-"), uint8(1), false, false)
+	f.Add([]byte("tail\nnext\n"), uint8(3), true, true)
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8, midLine, lines bool) {
+		whole := CutRest{Lines: lines, MidLine: midLine}
+		wn, wdone := whole.Skip(in, true)
+		if wn < 0 || wn > len(in) {
+			t.Fatalf("read past %d of %d bytes", wn, len(in))
+		}
+		if wdone && !lines && !IsRecordStart(in[wn:]) {
+			t.Fatalf("stopped at %q, no record start", in[wn:])
+		}
+		step := max(1, int(piece))
+		c := CutRest{Lines: lines, MidLine: midLine}
+		n, done, start := 0, false, 0
+		for end := min(step, len(in)); !done; end = min(end+step, len(in)) {
+			k, d := c.Skip(in[start:end], end == len(in))
+			start += k
+			n, done = start, d
+			if end == len(in) {
+				break
+			}
+		}
+		if n != wn || done != wdone || c.Stats != whole.Stats {
+			t.Fatalf("in pieces of %d: %d bytes, done %v, %+v; whole: %d, %v, %+v", step, n, done, c.Stats, wn, wdone, whole.Stats)
+		}
+	})
+}

@@ -80,6 +80,11 @@ type blockJob struct {
 	base int64  // offset of data in the source
 	buf  []byte // the pooled buffer, back to the pool once the block is parsed; data lives in it unless the block grew
 	done chan *blockResult
+	// past is the rest of the block's last record, cut at MaxRecord and
+	// read past (parser.CutRest): its lines count with the block's, its
+	// bytes follow data's in the source.
+	past      parser.BlockStats
+	pastBytes int64
 }
 
 type blockResult struct {
@@ -137,13 +142,19 @@ func readBlocks(ctx context.Context, counts readerCounts, r io.Reader, loc *time
 // longer than a block would be split in two, and counted as two, where the
 // Scanner sees one: a block holding no record start past its first byte
 // is read on into a buffer of up to maxSize first, so every record of up
-// to maxSize bytes stays whole (longer ones are cut at MaxRecord anyway).
+// to maxSize bytes stays whole. A longer one is cut at MaxRecord: its
+// block is handed on as it is and the rest of the record read past
+// (skipCut), never made blocks, lines and records of their own.
 func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, work chan<- *blockJob, maxSize int) {
 	defer s.running.Done()
 	defer close(s.ordered)
 	defer close(work)
+	// The block holding a long record's start must hold all that is kept
+	// of it, and a byte more to show it is cut.
+	maxSize = max(maxSize, parser.MaxRecord+1)
 	var carry []byte
 	var base int64
+	ended := false // r is at its end (skipCut read to it); carry is the rest
 	fill := func(buf []byte, n int) (int, bool) {
 		m, err := io.ReadFull(r, buf[n:])
 		eof := err != nil
@@ -166,13 +177,24 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 			// The rest of a long record: only a large block has room for it.
 			data = make([]byte, maxSize)
 		}
-		n, eof := fill(data, copy(data, carry))
+		n, eof := copy(data, carry), ended
+		if !ended {
+			n, eof = fill(data, n)
+		}
+		long := false // the block holds one record, longer than maxSize
 		if !eof && len(data) < maxSize && s.noBoundary(data[:n]) {
 			data = append(make([]byte, 0, maxSize), data[:n]...)[:maxSize]
 			n, eof = fill(data, n)
+			long = !eof && s.noBoundary(data[:n])
+		} else if !eof && len(data) >= maxSize {
+			long = s.noBoundary(data[:n])
 		}
 		cut := n
+		job := &blockJob{base: base, buf: buf}
 		switch {
+		case long:
+			// n bytes and no boundary: the record is cut in this block.
+			carry, ended = s.skipCut(r, data[:n], job, carry[:0])
 		case !eof:
 			cut = cutPoint(data[:n], s.lines)
 		case s.readErr != nil:
@@ -181,8 +203,11 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 			// at the last whole line, as the Scanner's does.
 			cut = bytes.LastIndexByte(data[:n], '\n') + 1
 		}
-		carry = append(carry[:0], data[cut:n]...)
-		if !s.submit(ctx, work, &blockJob{data: data[:cut], base: base, buf: buf}) {
+		if !long {
+			carry = append(carry[:0], data[cut:n]...)
+		}
+		job.data = data[:cut]
+		if !s.submit(ctx, work, job) {
 			return
 		}
 		// Counted once handed on, as cut counts a mapping's blocks: bytes
@@ -190,11 +215,37 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 		// what its caller's count of the stream holds beyond this one
 		// (said as read and not judged), whichever side of a read the
 		// stop fell.
-		s.readBytes.Add(int64(cut))
-		base += int64(cut)
-		if eof {
+		s.readBytes.Add(int64(cut) + job.pastBytes)
+		base += int64(cut) + job.pastBytes
+		if eof || ended && len(carry) == 0 {
 			return
 		}
+	}
+}
+
+// skipCut reads r past the rest of the record cut in block (see read),
+// counting it in job, and returns what it read beyond it (the next
+// record's first bytes, the carry) in carry's array, and whether r ended.
+// A stream's record may go on for long: only a small buffer is read into
+// meanwhile.
+func (s *blockSource) skipCut(r io.Reader, block []byte, job *blockJob, carry []byte) ([]byte, bool) {
+	rest := parser.CutRest{Lines: s.lines, MidLine: block[len(block)-1] != '\n'}
+	buf := make([]byte, 64<<10)
+	kept := 0
+	for {
+		m, err := io.ReadFull(r, buf[kept:])
+		m += kept
+		eof := err != nil
+		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			s.readErr = err
+		}
+		k, done := rest.Skip(buf[:m], eof)
+		job.pastBytes += int64(k)
+		if done || eof {
+			job.past = rest.Stats
+			return append(carry, buf[k:m]...), eof
+		}
+		kept = copy(buf, buf[k:m])
 	}
 }
 
@@ -262,11 +313,13 @@ func (s *blockSource) work(work <-chan *blockJob) {
 			res.events = make([]parser.Event, 0, eventsHint(len(job.data)))
 		}
 		res.err = s.split(job, res)
+		res.stats.Lines += job.past.Lines
+		res.stats.FramingErrors += job.past.FramingErrors
 		// The events own their bytes (Parse copies), so the buffer can be
 		// read into again now, not once the consumer gets to the block: a
 		// consumer running behind no longer holds up the reader and, with
 		// it, the other worker.
-		res.size = len(job.data)
+		res.size = len(job.data) + int(job.pastBytes)
 		s.release(job)
 		job.data = nil
 		job.done <- res

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/graceguard/graceguard/parser"
 )
 
 // A plain log in a regular file can be scanned through a read-only
@@ -121,21 +123,36 @@ func (s *blockSource) cut(ctx context.Context, data []byte, work chan<- *blockJo
 			s.readErr = err
 		}
 	}()
+	maxSize = max(maxSize, parser.MaxRecord+1)
 	for base := 0; base < len(data); {
 		end := min(base+size, len(data))
+		long := false // the block holds one record, longer than maxSize
 		if end < len(data) && end-base < maxSize && s.noBoundary(data[base:end]) {
 			end = min(base+maxSize, len(data))
+			long = end < len(data) && s.noBoundary(data[base:end])
 		}
-		if end < len(data) {
+		job := &blockJob{base: int64(base)}
+		next := end
+		switch {
+		case long:
+			// Cut at MaxRecord in this block: the rest of the record is
+			// read past, as read does (skipCut).
+			rest := parser.CutRest{Lines: s.lines, MidLine: data[end-1] != '\n'}
+			k, _ := rest.Skip(data[end:], true)
+			job.past, job.pastBytes = rest.Stats, int64(k)
+			next = end + k
+		case end < len(data):
 			end = base + cutPoint(data[base:end], s.lines)
+			next = end
 		}
-		if !s.submit(ctx, work, &blockJob{data: data[base:end:end], base: int64(base)}) {
+		job.data = data[base:end:end]
+		if !s.submit(ctx, work, job) {
 			return
 		}
 		// Counted as read() counts what it has read: a scan that ends
 		// early does not claim the rest of the file.
-		s.readBytes.Add(int64(end - base))
-		base = end
+		s.readBytes.Add(int64(next - base))
+		base = next
 	}
 }
 

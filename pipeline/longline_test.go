@@ -1,0 +1,144 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/graceguard/graceguard/attribute"
+	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/rules"
+)
+
+// longLineUnit is a refresh record of exactly size bytes, no newline: a
+// long line made of them holds a record start every size bytes, so
+// wherever a reader splits it (blocks, reads and batches are all
+// multiples of 512 bytes) its tail opens with what looks like a refresh.
+func longLineUnit(t testing.TB, at, ip string, size int) string {
+	t.Helper()
+	u := strings.TrimSuffix(refreshLine(at, ip, "f"), "\n")
+	pad := size - len(u)
+	if pad < 0 {
+		t.Fatalf("a unit of %d bytes cannot hold %q", size, u)
+	}
+	u = strings.TrimSuffix(refreshLine(at, ip, "f"+strings.Repeat("0", pad)), "\n")
+	if len(u) != size {
+		t.Fatalf("unit of %d bytes, want %d", len(u), size)
+	}
+	return u
+}
+
+// longLineCase is a log holding lines around parser.MaxRecord and what
+// every reader must make of it.
+type longLineCase struct {
+	name                string
+	data                string
+	lines, records, cut int64
+	tokens              int64 // refreshes: the real ones, none from a long line's tail
+}
+
+func longLineCases(t testing.TB) []longLineCase {
+	const unit = 512
+	// A real refresh, a line of 512 bytes with its newline, and refreshes
+	// hidden in long lines, from another address.
+	tok := longLineUnit(t, "10:00:01,000", "203.0.113.7", unit-1) + "\n"
+	tok2 := longLineUnit(t, "10:00:02,000", "203.0.113.7", unit-1) + "\n"
+	hidden := longLineUnit(t, "10:00:03,000", "198.51.100.99", unit)
+	// long is a log4j2 line of n bytes (no newline) whose text past its
+	// first 512 bytes is hidden refreshes.
+	long := func(n int) string {
+		head := "[2026-11-23 10:00:00,000][main] INFO  X - "
+		s := head + strings.Repeat("a", unit-len(head)) + strings.Repeat(hidden, n/unit)
+		return (s + strings.Repeat("b", n))[:n]
+	}
+	cont := "\tat io.openunison.X(X.java:1) " + strings.Repeat("c", unit-31)
+	return []longLineCase{
+		{name: "a line of exactly the cap", data: long(parser.MaxRecord) + "\n" + tok, lines: 2, records: 2, cut: 0, tokens: 1},
+		{name: "a line of the cap and one byte", data: long(parser.MaxRecord+1) + "\n" + tok, lines: 2, records: 2, cut: 1, tokens: 1},
+		{name: "a line of five times the cap then a refresh", data: long(5*parser.MaxRecord) + "\n" + tok, lines: 2, records: 2, cut: 1, tokens: 1},
+		{name: "two long lines", data: long(3*parser.MaxRecord) + "\n" + tok + long(2*parser.MaxRecord+unit) + "\n" + tok2, lines: 4, records: 4, cut: 2, tokens: 2},
+		{name: "a long line at the end without a newline", data: tok + long(3*parser.MaxRecord), lines: 2, records: 2, cut: 1, tokens: 1},
+		{name: "a line of exactly the cap at the end without a newline", data: tok + long(parser.MaxRecord), lines: 2, records: 2, cut: 0, tokens: 1},
+		{name: "a refresh continued by a long line", data: tok + cont + strings.Repeat(hidden, 4*parser.MaxRecord/unit) + "\n" + tok2, lines: 3, records: 2, cut: 1, tokens: 2},
+	}
+}
+
+// pipeReader hands out at most 64 KiB a read, as a pipe does.
+type pipeReader struct{ r io.Reader }
+
+func (p pipeReader) Read(b []byte) (int, error) { return p.r.Read(b[:min(len(b), 64<<10)]) }
+
+// A line longer than parser.MaxRecord is one line and one record, cut once
+// (its first MaxRecord bytes kept, as the README says), on every path a
+// log is read by: the Scanner, scan's block reader over reads and over a
+// mapping, whatever the block size.
+// Nothing in its tail becomes a record: a refresh written past the cut is
+// no event. The block reader once cut a line longer than its largest block
+// into pieces, each a line and a record of its own (a 5 MiB line read as
+// "lines 3, records 3"); a piece that began with a record start became an
+// event.
+func TestLongLinesCountedOnceOnEveryPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range longLineCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			data := []byte(tc.data)
+			path := writeTemp(t, data)
+			check := func(how string, lines, records, cut int64, events map[parser.Kind]int64) {
+				t.Helper()
+				if lines != tc.lines || records != tc.records || cut != tc.cut || events[parser.KindTokenOK] != tc.tokens {
+					t.Errorf("%s: lines %d, records %d, cut %d, refreshes %d; want %d, %d, %d, %d",
+						how, lines, records, cut, events[parser.KindTokenOK], tc.lines, tc.records, tc.cut, tc.tokens)
+				}
+			}
+			run := func(src eventSource) Summary {
+				sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
+				det := NewDetector(newStore(), rules.Builtin(), 0, (&collected{}).deliver)
+				if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
+					t.Fatal(err)
+				}
+				if err := src.finish(&sum); err != nil {
+					t.Fatal(err)
+				}
+				return sum
+			}
+			sources := []struct {
+				name string
+				src  func() eventSource
+			}{
+				{"scanner, half reads", func() eventSource {
+					return &scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(iotest.HalfReader(bytes.NewReader(data)))}
+				}},
+				{"scanner, pipe reads", func() eventSource {
+					return &scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(pipeReader{bytes.NewReader(data)})}
+				}},
+			}
+			for _, size := range []int{4 << 10, 64 << 10, blockSize} {
+				sources = append(sources,
+					struct {
+						name string
+						src  func() eventSource
+					}{fmt.Sprintf("blocks of %d, pipe reads", size), func() eventSource {
+						return readBlocks(context.Background(), readerCounts{name: "x"}, pipeReader{bytes.NewReader(data)}, nil, heapBuffers(size), nil, false)
+					}},
+					struct {
+						name string
+						src  func() eventSource
+					}{fmt.Sprintf("blocks of %d, mapped", size), func() eventSource {
+						return mappedBlocks(t, readerCounts{name: "x"}, path, size, false)
+					}})
+			}
+			for _, s := range sources {
+				sum := run(s.src())
+				check(s.name, sum.Lines, sum.Records, sum.Cut, sum.Events)
+				if sum.Bytes != int64(len(data)) || sum.ParseErrors != 0 {
+					t.Errorf("%s: %d bytes, %d parse errors; want %d, none", s.name, sum.Bytes, sum.ParseErrors, len(data))
+				}
+			}
+		})
+	}
+}

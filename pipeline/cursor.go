@@ -59,8 +59,13 @@ func (w *Watcher) forgetRestored(id source.FileID) {
 // still being assembled, else the end of what was read.
 func (s *stream) resumePosition() source.Position {
 	off := s.end
+	if s.midLine {
+		// Not inside the cut line, whose rest would be read as a line:
+		// its start, read and cut again.
+		off = s.cutLine
+	}
 	p, pending := s.asm.Pending()
-	if pending {
+	if pending && p < off {
 		off = p
 	}
 	pos := source.Position{Path: s.path, ID: s.id, Offset: off, Size: s.size}

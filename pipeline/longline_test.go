@@ -5,13 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/graceguard/graceguard/attribute"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/parser"
+	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
 )
 
 // longLineUnit is a refresh record of exactly size bytes, no newline: a
@@ -75,12 +80,13 @@ func (p pipeReader) Read(b []byte) (int, error) { return p.r.Read(b[:min(len(b),
 // A line longer than parser.MaxRecord is one line and one record, cut once
 // (its first MaxRecord bytes kept, as the README says), on every path a
 // log is read by: the Scanner, scan's block reader over reads and over a
-// mapping, whatever the block size.
+// mapping, whatever the block size, and watch's follower and assembler.
 // Nothing in its tail becomes a record: a refresh written past the cut is
 // no event. The block reader once cut a line longer than its largest block
 // into pieces, each a line and a record of its own (a 5 MiB line read as
-// "lines 3, records 3"); a piece that began with a record start became an
-// event.
+// "lines 3, records 3"), and the follower handed a long line on in pieces
+// the watcher read as lines; a piece that began with a record start became
+// an event.
 func TestLongLinesCountedOnceOnEveryPath(t *testing.T) {
 	t.Parallel()
 	for _, tc := range longLineCases(t) {
@@ -139,6 +145,84 @@ func TestLongLinesCountedOnceOnEveryPath(t *testing.T) {
 					t.Errorf("%s: %d bytes, %d parse errors; want %d, none", s.name, sum.Bytes, sum.ParseErrors, len(data))
 				}
 			}
+			for _, prep := range []int{len(data) + 1, 1} {
+				lines, st := watchLongLines(t, writeTemp(t, data), data, tc.records, prep)
+				check(fmt.Sprintf("watch, batches parsed ahead from %d bytes", prep), lines, st.Records, st.Cut, map[parser.Kind]int64{parser.KindTokenOK: st.Events[parser.KindTokenOK]})
+			}
 		})
+	}
+}
+
+// watchLongLines follows the file at path, holding data, with a Watcher
+// until it has read records records and the file's every byte, and
+// returns the lines it counted and its stats. A last line without a
+// newline is finished, as its writer would, once the watcher has read
+// something: the follower waits for a line's end.
+func watchLongLines(t *testing.T, path string, data []byte, records int64, prepareMin int) (int64, WatchStats) {
+	t.Helper()
+	opt := WatchOptions{Rules: rules.Builtin(), Metrics: NewMetrics(prom.NewRegistry(), nil), prepareMin: prepareMin}
+	collectAlertKeys(&opt)
+	w, err := NewWatcher(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	batches := follow(ctx, source.Options{Patterns: []string{path}, Poll: 20 * time.Millisecond}, 64)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.WithoutCancel(ctx), batches) }()
+	size := float64(len(data))
+	read := func() float64 { return opt.Metrics.Bytes.WithLabelValues(path).Value() }
+	if !bytes.HasSuffix(data, []byte("\n")) {
+		testsync.WaitFor(t, "the first lines read", func() bool { return read() > 0 })
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("\n"); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		size++
+	}
+	testsync.WaitFor(t, "every record and byte read", func() bool {
+		return opt.Metrics.Records.Value() >= float64(records) && read() >= size
+	})
+	lines := int64(opt.Metrics.Lines.WithLabelValues(path).Value())
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return lines, w.stats
+}
+
+// A checkpoint taken while a long line's rest has not come yet (its head
+// handed on and cut, then flushed when the file went quiet) resumes at the
+// line's start, not inside it: from there a restart would read the rest as
+// a line, and a record start in it as a record.
+func TestCheckpointInsideALongLineResumesAtItsStart(t *testing.T) {
+	t.Parallel()
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stream{path: "x"}
+	head := "[2026-11-23 10:00:00,000][main] INFO  X - " + strings.Repeat("a", 2*parser.MaxRecord)
+	const at = 1000 // the lines before it were read and made records
+	if _, err := w.pushLines(context.Background(), s, []byte(head), at); err != nil {
+		t.Fatal(err)
+	}
+	s.end = at + int64(len(head))
+	if _, ok := s.asm.Flush(false); !ok {
+		t.Fatal("no record flushed")
+	}
+	if pos := s.resumePosition(); pos.Offset != at {
+		t.Errorf("resumes at %d, want the long line's start %d (read up to %d)", pos.Offset, at, s.end)
+	}
+	// Its rest, with a record start in it, is no line; the record after it is.
+	rest := "[2026-11-23 10:00:00,500][XNIO-1 task-9] INFO  AccessLog - " + strings.Repeat("b", 100) + "\n" + refreshLine("10:00:01,000", "203.0.113.7", "fa")
+	n, err := w.pushLines(context.Background(), s, []byte(rest), s.end)
+	if err != nil || n != 1 {
+		t.Errorf("%d lines pushed (err %v), want the refresh's alone", n, err)
 	}
 }

@@ -216,6 +216,13 @@ type stream struct {
 	ended bool
 
 	cursors cursorTrack // for streams resumed by cursor (cursor.go)
+
+	// midLine: the last data ended inside a line (the follower hands on
+	// the head of a line too long to hold), pushed cut; the next data
+	// up to its first newline is that line's rest, read past. cutLine is
+	// where that line began, for a checkpoint taken meanwhile.
+	midLine bool
+	cutLine int64
 }
 
 // NewWatcher makes a Watcher and loads the checkpoint in opt.StateDir.
@@ -569,7 +576,9 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		w.drained = w.drained[:0]
 	}
 	w.busyAgain()
-	if pre != nil {
+	// A batch that begins or ends inside a long line goes line by line:
+	// the splitter would read its rest as lines and records of their own.
+	if pre != nil && !s.midLine && b.Data[len(b.Data)-1] == '\n' {
 		return w.readPrepared(ctx, s, b, pre)
 	}
 	return w.readLines(ctx, s, b)
@@ -821,10 +830,27 @@ func (w *Watcher) readLines(ctx context.Context, s *stream, b source.Batch) erro
 // many lines it pushed.
 func (w *Watcher) pushLines(ctx context.Context, s *stream, data []byte, off int64) (int64, error) {
 	var lines int64
+	if s.midLine {
+		// The rest of a line cut already: no line, and nothing in it a
+		// record, however it begins.
+		n := bytes.IndexByte(data, '\n')
+		if n < 0 {
+			return 0, nil
+		}
+		s.midLine = false
+		data, off = data[n+1:], off+int64(n+1)
+	}
 	for len(data) > 0 {
 		n := bytes.IndexByte(data, '\n')
 		if n < 0 {
 			n = len(data)
+			if n > parser.MaxRecord {
+				// The head of a line too long for the follower to hold
+				// (source's emitData): cut here, its rest, in the next
+				// data, is read past. A short line without its newline
+				// is whole, as it always was.
+				s.midLine, s.cutLine = true, off
+			}
 		}
 		line := data[:n]
 		if n > 0 && line[n-1] == '\r' {

@@ -1318,6 +1318,15 @@ func (f *Follower) readStdin(ctx context.Context) {
 						return
 					}
 					t.offset += int64(len(out))
+				} else if len(t.partial) > 2*readChunk {
+					// A line this long is cut downstream anyway: handed
+					// on, as emitData does, rather than held without
+					// bound; the reader reads its rest past.
+					if !f.send(ctx, Batch{Key: "-", Path: "-", Data: t.partial, Offset: t.offset}) {
+						return
+					}
+					t.offset += int64(len(t.partial))
+					t.partial = nil
 				}
 				idle.Reset(f.opt.Poll)
 			}

@@ -97,7 +97,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"typo", "sinks:\n  - type: file\n    pth: a.jsonl\n",
 			[]string{`c.yaml:3:5: sinks[0].pth: unknown key for a file sink (known: backoff_max, backoff_min, delivered_ids, format, max_age, min_severity, name, path, queue_size, rules, throttle, throttle_key, type)`}},
 		{"inline token", "sinks:\n  - type: slack\n    token: xoxb-123-456-secret\n    channel: C1\n",
-			[]string{`c.yaml:3:12: sinks[0].token: secrets are not read from the config file; put it in a file and name that with token_file, or use --slack-token or GRACEGUARD_SLACK_TOKEN`}},
+			[]string{`c.yaml:3:12: sinks[0].token: secrets are not read from the config file; put the secret in a file and set token_file to that file's path, or give it with --slack-token or GRACEGUARD_SLACK_TOKEN`}},
+		{"inline webhook secret", "sinks:\n  - type: webhook\n    url: https://x.example/\n    secret: s3cr3t\n",
+			[]string{`c.yaml:4:13: sinks[0].secret: secrets are not read from the config file; put the secret in a file and set secret_file to that file's path`}},
 		{"bad values", "sinks:\n  - type: slack\n    webhook_url_file: /w\n    min_severity: urgent\n    max_age: forever\n    queue_size: -1\n    throttle_key: [user, colour]\n",
 			[]string{
 				`c.yaml:4:19: sinks[0].min_severity: unknown severity "urgent" (want info, low, medium, high or critical)`,

@@ -62,7 +62,13 @@ func numField(dst *int) setting {
 // inlineSecret refuses a secret written in the config file.
 func inlineSecret(fileKey, flag string) setting {
 	return setting{secret: true, set: func(d *decoder, n *yaml.Node, path string) {
-		d.errf(n, path, "secrets are not read from the config file; put it in a file and name that with %s, or use %s", fileKey, flag)
+		// Said as steps to take: "name that with secret_file, or use a
+		// file" left a newcomer asking what to name and which file.
+		msg := fmt.Sprintf("secrets are not read from the config file; put the secret in a file and set %s to that file's path", fileKey)
+		if flag != "" {
+			msg += ", or give it with " + flag
+		}
+		d.errf(n, path, "%s", msg)
 	}}
 }
 

@@ -233,7 +233,7 @@ func (w *WebhookConfig) keys(*Config) map[string]setting {
 		"headers":          {set: func(d *decoder, n *yaml.Node, path string) { w.Headers = inlineHeaders(d, n, path) }},
 		"header_files":     {set: func(d *decoder, n *yaml.Node, path string) { w.HeaderFiles = d.strMap(n, path) }},
 		"secret_file":      strField(&w.SecretFile),
-		"secret":           inlineSecret("secret_file", "a file"),
+		"secret":           inlineSecret("secret_file", ""), // no flag: a file alone
 		"signature_header": strField(&w.SignatureHeader),
 		"timeout":          durField(&w.Timeout),
 	}

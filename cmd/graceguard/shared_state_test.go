@@ -230,7 +230,7 @@ func TestStateFlagErrors(t *testing.T) {
 		{[]string{"--state", "rediss://127.0.0.1:1/0", "--state-ca-file", "/nonexistent/ca.pem"}, "--state-ca-file"},
 		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file"},
 		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/x"}, "invalid database number"},
-		{[]string{"--state-ca-file", "ca.pem"}, "are for a redis://"},
+		{[]string{"--state-ca-file", "ca.pem"}, "--state-ca-file: for a redis://"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out, errOut testsync.Buffer
@@ -247,26 +247,32 @@ func TestStateFlagErrors(t *testing.T) {
 	}
 }
 
-// --state-prefix names Redis keys: typed with the memory store it did
-// nothing, and watch ran saying nothing. Set in the config file or the
-// environment it is a default for when --state is a Redis, as the
-// --revoke-* flags and --alerts-format are (TestWatchSinkFlagsWithoutTheirSink).
-func TestWatchStatePrefixWithoutRedis(t *testing.T) {
+// --state-prefix names Redis keys, --state-password-file and
+// --state-ca-file reach a Redis: typed with the memory store they do
+// nothing (the prefix was taken saying nothing). Set in the config file or
+// the environment they are defaults for when --state is a Redis, as the
+// --revoke-* flags and --alerts-format are
+// (TestWatchSinkFlagsWithoutTheirSink); the password and CA files were
+// refused from there too, so a chart's shared settings could not name them.
+func TestWatchRedisFlagsWithoutRedis(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "graceguard.yaml")
-	if err := os.WriteFile(cfg, []byte("state-prefix: \"team-a:\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("state-prefix: \"team-a:\"\nstate-password-file: pw\nstate-ca-file: ca.pem\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	const refused = "for a redis:// or rediss:// --state"
 	for _, tt := range []struct {
 		name string
 		env  map[string]string
 		args []string
 		want string // "" for a watch that runs
 	}{
-		{"typed", nil, []string{"--state-prefix", "team-a:"}, "graceguard: --state-prefix is for a redis:// or rediss:// --state"},
-		{"typed with --state memory", nil, []string{"--state", "memory", "--state-prefix", "team-a:"}, "graceguard: --state-prefix is for a redis:// or rediss:// --state"},
+		{"typed", nil, []string{"--state-prefix", "team-a:"}, "graceguard: --state-prefix: " + refused},
+		{"typed with --state memory", nil, []string{"--state", "memory", "--state-prefix", "team-a:"}, "graceguard: --state-prefix: " + refused},
+		{"password and CA typed", nil, []string{"--state-password-file", "pw", "--state-ca-file", "ca.pem"}, "graceguard: --state-password-file, --state-ca-file: " + refused},
+		{"typed over a config file's", nil, []string{"--config", cfg, "--state-ca-file", "ca.pem"}, "graceguard: --state-ca-file: " + refused},
 		{"config file", nil, []string{"--config", cfg}, ""},
-		{"environment", map[string]string{"GRACEGUARD_STATE_PREFIX": "team-a:"}, nil, ""},
+		{"environment", map[string]string{"GRACEGUARD_STATE_PREFIX": "team-a:", "GRACEGUARD_STATE_PASSWORD_FILE": "pw", "GRACEGUARD_STATE_CA_FILE": "ca.pem"}, nil, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {

@@ -36,16 +36,25 @@ type stateFlags struct {
 	passwordFile string
 	caFile       string
 	prefix       string
-	// prefixTyped is --state-prefix set on the command line (noteGiven).
-	prefixTyped bool
+	// redisTyped are the Redis-only flags set on the command line
+	// (noteGiven).
+	redisTyped []string
 }
 
-// noteGiven notes whether --state-prefix was typed on cmd's command line:
-// with the memory store it would do nothing. Set in the config file or the
-// environment it is a default for when --state is a Redis, as the
+// redisOnlyFlags shape a Redis --state and nothing else.
+var redisOnlyFlags = []string{"state-password-file", "state-ca-file", "state-prefix"}
+
+// noteGiven notes which Redis-only flags were typed on cmd's command line:
+// with the memory store they would do nothing. Set in the config file or
+// the environment they are defaults for when --state is a Redis, as the
 // --revoke-* flags are (noteGiven in revoke.go).
 func (s *stateFlags) noteGiven(cmd *cobra.Command) {
-	s.prefixTyped = onCommandLine(cmd.Context(), "state-prefix")
+	s.redisTyped = nil
+	for _, name := range redisOnlyFlags {
+		if onCommandLine(cmd.Context(), name) {
+			s.redisTyped = append(s.redisTyped, "--"+name)
+		}
+	}
 }
 
 func (s *stateFlags) addFlags(f *pflag.FlagSet) {
@@ -69,11 +78,8 @@ type openedState struct {
 // state, not ready, and connects when Redis answers.
 func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Logger) (openedState, error) {
 	if s.url == "" || s.url == "memory" {
-		if s.passwordFile != "" || s.caFile != "" {
-			return openedState{}, usageErrorf("--state-password-file and --state-ca-file are for a redis:// or rediss:// --state")
-		}
-		if s.prefixTyped {
-			return openedState{}, usageErrorf("--state-prefix is for a redis:// or rediss:// --state: the memory store has no keys to prefix")
+		if len(s.redisTyped) > 0 {
+			return openedState{}, usageErrorf("%s: for a redis:// or rediss:// --state; the memory store has no password, CA or keys", strings.Join(s.redisTyped, ", "))
 		}
 		m := correlate.NewMemory(correlate.Limits{})
 		return openedState{store: m, stats: m, close: func() error { return nil }}, nil

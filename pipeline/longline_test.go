@@ -11,7 +11,6 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/graceguard/graceguard/attribute"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/prom"
@@ -101,17 +100,7 @@ func TestLongLinesCountedOnceOnEveryPath(t *testing.T) {
 						how, lines, records, cut, events[parser.KindTokenOK], tc.lines, tc.records, tc.cut, tc.tokens)
 				}
 			}
-			run := func(src eventSource) Summary {
-				sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
-				det := NewDetector(newStore(), rules.Builtin(), 0, (&collected{}).deliver)
-				if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
-					t.Fatal(err)
-				}
-				if err := src.finish(&sum); err != nil {
-					t.Fatal(err)
-				}
-				return sum
-			}
+			run := func(src eventSource) Summary { return summarize(t, src) }
 			sources := []struct {
 				name string
 				src  func() eventSource

@@ -247,6 +247,21 @@ func TestScanParseErrorsReported(t *testing.T) {
 
 func newStore() *correlate.Memory { return correlate.NewMemory(correlate.Limits{}) }
 
+// summarize scans src as Scan does, judging with the built-in rules, and
+// returns its summary.
+func summarize(t *testing.T, src eventSource) Summary {
+	t.Helper()
+	sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
+	det := NewDetector(newStore(), rules.Builtin(), 0, (&collected{}).deliver)
+	if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.finish(&sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
 // A record longer than a block (a stack trace of 1.5 MiB, cut at MaxRecord)
 // must still be one record to the block reader, as it is to the Scanner:
 // the reader takes a larger block rather than split it.
@@ -260,17 +275,7 @@ func TestBlockReaderKeepsLongRecordWhole(t *testing.T) {
 		long.WriteString("\tat com.tremolosecurity.proxy.SomeFilter.doFilter(SomeFilter.java:123)\n")
 	}
 	data := slices.Concat(head, long.Bytes(), tail)
-	run := func(src eventSource) Summary {
-		sum := Summary{Events: map[parser.Kind]int64{}, Formats: map[string]parser.Format{}}
-		det := NewDetector(newStore(), rules.Builtin(), 0, (&collected{}).deliver)
-		if err := merge(context.Background(), []eventSource{src}, attributed(attribute.New(attribute.Options{}), inline(det))); err != nil {
-			t.Fatal(err)
-		}
-		if err := src.finish(&sum); err != nil {
-			t.Fatal(err)
-		}
-		return sum
-	}
+	run := func(src eventSource) Summary { return summarize(t, src) }
 	want := run(&scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(bytes.NewReader(data))})
 	if want.Cut != 1 {
 		t.Fatalf("the scanner cut %d records, want the long one", want.Cut)

@@ -287,6 +287,25 @@ type CutRest struct {
 	Stats BlockStats
 }
 
+// CutLong says how much of block, which holds one record longer than the
+// largest block (no record start past its first byte), a block reader
+// hands on, and how what follows is read past. All of it, unless it ends
+// in an unfinished line too short to tell whether it starts the next
+// record (fewer than RecordStartLen bytes: the next record's "[20" at the
+// block's very end looks like no record start yet). That line is left for
+// the CutRest to read first, with what follows it: taken for the rest of
+// the long line, it and the record it began were read past.
+func CutLong(block []byte, lines bool) (keep int, rest CutRest) {
+	rest.Lines = lines
+	if !lines {
+		if i := bytes.LastIndexByte(block, '\n') + 1; i > 0 && len(block)-i < RecordStartLen {
+			return i, rest
+		}
+	}
+	rest.MidLine = len(block) > 0 && block[len(block)-1] != '\n'
+	return len(block), rest
+}
+
 // Skip reads past the start of b that belongs to the cut record and
 // returns how many bytes that is, and whether the record ends inside b
 // (b[n:] then starts the next record). final says b is all that is left of

@@ -35,10 +35,14 @@ type header struct {
 	msg         int // index where the message starts
 }
 
+// RecordStartLen is how many bytes IsRecordStart reads: an unfinished line
+// shorter than that cannot be told from a record's start yet.
+const RecordStartLen = 6
+
 // IsRecordStart reports whether a line opens a new log4j2 record, rather than
 // continuing the previous one (stack trace lines, wrapped messages).
 func IsRecordStart(line []byte) bool {
-	return len(line) > 5 && line[0] == '[' && isDigit(line[1]) && isDigit(line[2]) &&
+	return len(line) >= RecordStartLen && line[0] == '[' && isDigit(line[1]) && isDigit(line[2]) &&
 		isDigit(line[3]) && isDigit(line[4]) && line[5] == '-'
 }
 

@@ -149,3 +149,33 @@ func FuzzCutRest(f *testing.F) {
 		}
 	})
 }
+
+// CutLong hands on a long record's block whole, unless it ends in an
+// unfinished line too short to tell from a record's start: that is read
+// past first, so that the next record's "[20" at a block's end is not
+// taken for the rest of the long line.
+func TestCutLongLeavesAnUntoldLineEnd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		block   string
+		lines   bool
+		keep    int
+		midLine bool
+	}{
+		{"ends a line", "[2026-x\n\tat y\n", false, 14, false},
+		{"inside the long line", "[2026-" + strings.Repeat("a", 20), false, 26, true},
+		{"a record's first bytes after a line end", "[2026-x\n[20", false, 8, false},
+		{"five bytes of a continuation line", "[2026-x\n\tat c", false, 8, false},
+		{"a continuation line's head, long enough to tell", "[2026-x\n\tat co", false, 14, true},
+		{"the same in a log of lines", "a\nb", true, 3, true},
+		{"no line end at all, few bytes", "[20", false, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keep, rest := CutLong([]byte(tc.block), tc.lines)
+			if keep != tc.keep || rest.MidLine != tc.midLine || rest.Lines != tc.lines {
+				t.Errorf("CutLong(%q) = %d, MidLine %v, Lines %v; want %d, %v, %v", tc.block, keep, rest.MidLine, rest.Lines, tc.keep, tc.midLine, tc.lines)
+			}
+		})
+	}
+}

@@ -149,9 +149,7 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 	defer s.running.Done()
 	defer close(s.ordered)
 	defer close(work)
-	// The block holding a long record's start must hold all that is kept
-	// of it, and a byte more to show it is cut.
-	maxSize = max(maxSize, parser.MaxRecord+1)
+	maxSize = max(maxSize, minMaxSize)
 	var carry []byte
 	var base int64
 	ended := false // r is at its end (skipCut read to it); carry is the rest
@@ -194,7 +192,9 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 		switch {
 		case long:
 			// n bytes and no boundary: the record is cut in this block.
-			carry, ended = s.skipCut(r, data[:n], job, carry[:0])
+			var rest parser.CutRest
+			cut, rest = parser.CutLong(data[:n], s.lines)
+			carry, ended = s.skipCut(r, rest, data[cut:n], job, carry[:0])
 		case !eof:
 			cut = cutPoint(data[:n], s.lines)
 		case s.readErr != nil:
@@ -223,15 +223,19 @@ func (s *blockSource) read(ctx context.Context, r io.Reader, pool chan []byte, w
 	}
 }
 
-// skipCut reads r past the rest of the record cut in block (see read),
-// counting it in job, and returns what it read beyond it (the next
-// record's first bytes, the carry) in carry's array, and whether r ended.
-// A stream's record may go on for long: only a small buffer is read into
-// meanwhile.
-func (s *blockSource) skipCut(r io.Reader, block []byte, job *blockJob, carry []byte) ([]byte, bool) {
-	rest := parser.CutRest{Lines: s.lines, MidLine: block[len(block)-1] != '\n'}
+// minMaxSize is the least a block may grow to: the block holding a long
+// record's start must hold all that is kept of it and a byte more to show
+// it is cut, also without the few bytes CutLong may leave to read past.
+const minMaxSize = parser.MaxRecord + parser.RecordStartLen
+
+// skipCut reads r past the rest of the record cut in a block (see read),
+// head (the block's bytes CutLong left) first, with rest; it counts them in
+// job, and returns what it read beyond them (the next record's first
+// bytes, the carry) in carry's array, and whether r ended. A stream's
+// record may go on for long: only a small buffer is read into meanwhile.
+func (s *blockSource) skipCut(r io.Reader, rest parser.CutRest, head []byte, job *blockJob, carry []byte) ([]byte, bool) {
 	buf := make([]byte, 64<<10)
-	kept := 0
+	kept := copy(buf, head)
 	for {
 		m, err := io.ReadFull(r, buf[kept:])
 		m += kept

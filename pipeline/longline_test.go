@@ -60,7 +60,23 @@ func longLineCases(t testing.TB) []longLineCase {
 		return (s + strings.Repeat("b", n))[:n]
 	}
 	cont := "\tat io.openunison.X(X.java:1) " + strings.Repeat("c", unit-31)
-	return []longLineCase{
+	// A long line that ends just before the largest block does (scan's,
+	// 2*blockSize; the least, minMaxSize), so that the next record's first
+	// k bytes end the block: too few to be told from the long line's rest,
+	// they and the refresh they began were read past with it.
+	var atBlockEnd []longLineCase
+	for _, largest := range []int{2 * blockSize, minMaxSize} {
+		for _, k := range []int{1, parser.RecordStartLen - 1, parser.RecordStartLen} {
+			n := largest - k - 1 // the line's bytes before its newline
+			cut := int64(0)
+			if n > parser.MaxRecord {
+				cut = 1
+			}
+			atBlockEnd = append(atBlockEnd, longLineCase{name: fmt.Sprintf("a refresh's first %d bytes end a block of %d", k, largest),
+				data: long(n) + "\n" + tok, lines: 2, records: 2, cut: cut, tokens: 1})
+		}
+	}
+	return append(atBlockEnd, []longLineCase{
 		{name: "a line of exactly the cap", data: long(parser.MaxRecord) + "\n" + tok, lines: 2, records: 2, cut: 0, tokens: 1},
 		{name: "a line of the cap and one byte", data: long(parser.MaxRecord+1) + "\n" + tok, lines: 2, records: 2, cut: 1, tokens: 1},
 		{name: "a line of five times the cap then a refresh", data: long(5*parser.MaxRecord) + "\n" + tok, lines: 2, records: 2, cut: 1, tokens: 1},
@@ -68,7 +84,7 @@ func longLineCases(t testing.TB) []longLineCase {
 		{name: "a long line at the end without a newline", data: tok + long(3*parser.MaxRecord), lines: 2, records: 2, cut: 1, tokens: 1},
 		{name: "a line of exactly the cap at the end without a newline", data: tok + long(parser.MaxRecord), lines: 2, records: 2, cut: 0, tokens: 1},
 		{name: "a refresh continued by a long line", data: tok + cont + strings.Repeat(hidden, 4*parser.MaxRecord/unit) + "\n" + tok2, lines: 3, records: 2, cut: 1, tokens: 2},
-	}
+	}...)
 }
 
 // pipeReader hands out at most 64 KiB a read, as a pipe does.

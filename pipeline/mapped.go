@@ -123,7 +123,7 @@ func (s *blockSource) cut(ctx context.Context, data []byte, work chan<- *blockJo
 			s.readErr = err
 		}
 	}()
-	maxSize = max(maxSize, parser.MaxRecord+1)
+	maxSize = max(maxSize, minMaxSize)
 	for base := 0; base < len(data); {
 		end := min(base+size, len(data))
 		long := false // the block holds one record, longer than maxSize
@@ -137,7 +137,8 @@ func (s *blockSource) cut(ctx context.Context, data []byte, work chan<- *blockJo
 		case long:
 			// Cut at MaxRecord in this block: the rest of the record is
 			// read past, as read does (skipCut).
-			rest := parser.CutRest{Lines: s.lines, MidLine: data[end-1] != '\n'}
+			keep, rest := parser.CutLong(data[base:end], s.lines)
+			end = base + keep
 			k, _ := rest.Skip(data[end:], true)
 			job.past, job.pastBytes = rest.Stats, int64(k)
 			next = end + k

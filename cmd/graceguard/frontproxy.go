@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/graceguard/graceguard/idp"
@@ -18,6 +19,20 @@ type frontProxyFlags struct {
 	listen string // idp serve only: where the proxy listens
 	log    string
 	from   string
+	// logTyped and fromTyped: --proxy-log and --proxy-from were set on
+	// the command line (noteGiven).
+	logTyped, fromTyped bool
+}
+
+// noteGiven notes which proxy flags were typed on cmd's command line:
+// without the proxy they would do nothing. Set in the config file or the
+// environment they are defaults for when the proxy runs, as the
+// --revoke-* flags are (noteGiven in revoke.go): a config file that
+// simulate shares, where --proxy-log is what starts the proxy, must not
+// stop idp serve.
+func (p *frontProxyFlags) noteGiven(cmd *cobra.Command) {
+	p.logTyped = onCommandLine(cmd.Context(), "proxy-log")
+	p.fromTyped = onCommandLine(cmd.Context(), "proxy-from")
 }
 
 func (p *frontProxyFlags) addFlags(f *pflag.FlagSet) {
@@ -30,14 +45,14 @@ func (p frontProxyFlags) check(on bool, onFlag string) error {
 	switch {
 	case on && p.log == "":
 		return usageErrorf("%s needs --proxy-log FILE: the proxy's access log is what names the clients", onFlag)
-	case !on && p.from != "":
+	case !on && p.fromTyped:
 		return usageErrorf("--proxy-from needs %s", onFlag)
-	case !on && p.log != "":
+	case !on && p.logTyped:
 		// idp serve's: simulate's --proxy-log is its onFlag. Ignored, it
 		// left an IdP serving with no proxy and the access log unwritten.
 		return usageErrorf("--proxy-log needs %s: without the proxy there is no access log to write", onFlag)
 	}
-	if p.from != "" {
+	if on && p.from != "" {
 		a, err := netip.ParseAddr(p.from)
 		if err != nil {
 			return usageErrorf("--proxy-from: %v", err)

@@ -117,3 +117,34 @@ func TestProxyFlagUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// The proxy's flags shape a proxy only: typed without it they are usage
+// errors (TestProxyFlagUsageErrors), but set in the config file or the
+// environment, as a file simulate shares sets --proxy-log, they are
+// defaults idp serve leaves unused. They stopped it (exit 2, "--proxy-log
+// needs --proxy-listen"). --addr nonsense makes each run a usage error of
+// its own, which must not name the proxy's flags.
+func TestProxyFlagsFromConfigOrEnvironmentAreDefaults(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "graceguard.yaml")
+	if err := os.WriteFile(cfg, []byte("proxy-log: ingress.log\nproxy-from: nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"config file", nil, []string{"--config", cfg}},
+		{"environment", map[string]string{"GRACEGUARD_PROXY_LOG": "ingress.log", "GRACEGUARD_PROXY_FROM": "nope"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, stderr, code := run(t, nil, append([]string{"idp", "serve", "--addr", "nonsense"}, tt.args...)...)
+			if code != exitUsage || !strings.Contains(stderr, "--addr nonsense") || strings.Contains(stderr, "proxy") {
+				t.Errorf("exit %d, stderr %q; want the --addr usage error alone", code, stderr)
+			}
+		})
+	}
+}

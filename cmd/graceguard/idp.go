@@ -108,7 +108,10 @@ its demo passwords are public.`,
   graceguard idp serve --grace 5s --session-store kube --kubeconfig ~/.kube/lab --session-namespace openunison
   graceguard idp serve --grace 5s --log openunison.log --proxy-listen 127.0.0.1:8080 --proxy-log ingress.log`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runF(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.proxy.noteGiven(cmd)
+			return runF(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8443", "`HOST:PORT` to listen on")

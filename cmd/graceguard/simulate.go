@@ -83,7 +83,10 @@ live summary goes to stderr; the final one to stdout.`,
   graceguard simulate --users 1000 --rate 5000 --duration 30s --race 0 --replay 0 --outside-grace 0
   graceguard simulate --users 50 --duration 2m --grace 5s --proxy-log ingress.log --truth truth.json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runF(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.proxy.noteGiven(cmd)
+			return runF(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.issuer, "issuer", "http://127.0.0.1:8443"+idp.DefaultIssuerPath, "issuer `URL` of the IdP")

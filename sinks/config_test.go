@@ -182,7 +182,10 @@ func TestFlags(t *testing.T) {
 		{"bare syslog is udp", []string{"--syslog-addr", "siem:514"}, alert.Info, []string{"syslog:syslog:udp siem:514"}, ""},
 		{"token without channel", []string{"--slack-token", testToken}, alert.Info, nil, "--slack-token: a bot token needs a channel"},
 		{"both", []string{"--slack-token", testToken, "--slack-webhook-url", "https://hooks.slack.com/x"}, alert.Info, nil, "give one"},
-		{"channel without token", []string{"--slack-channel", "C1"}, alert.Info, nil, "need --slack-token"},
+		// Shapes a bot token's sink only: left unused without one (the
+		// command refuses it typed: TestWatchSinkFlagsWithoutTheirSink).
+		{"channel without token", []string{"--slack-channel", "C1"}, alert.Info, nil, ""},
+		{"channel with a webhook", []string{"--slack-webhook-url", "https://hooks.slack.com/x", "--slack-channel", "C1"}, alert.Info, []string{"slack:slack:"}, ""},
 		{"bad webhook URL, redacted", []string{"--slack-webhook-url", "hooks.slack.com/services/T/B/Hook5ecretHook5ecret"}, alert.Info, nil,
 			"--slack-webhook-url: webhook URL …: want an http:// or https:// URL"},
 		{"bad syslog", []string{"--syslog-addr", "quic://siem:1"}, alert.Info, nil, `--syslog-addr: network "quic": want udp, tcp or tls`},

@@ -882,16 +882,14 @@ func (f *slackFlags) configs(minSev alert.Severity) ([]Config, []string) {
 	case f.webhookURL != "" && f.token != "":
 		return nil, []string{"--slack-webhook-url and --slack-token: give one (a bot token allows threads)"}
 	case f.webhookURL != "":
-		var p []string
-		if f.channel != "" || f.apiURL != "" {
-			p = append(p, "--slack-channel and --slack-api-url go with --slack-token; an incoming webhook posts to its own channel")
-		}
-		return []Config{SlackWebhookConfig(f.webhookURL, f.runbookURL, minSev)}, p
+		// --slack-channel and --slack-api-url shape a bot token's sink
+		// only: a webhook posts to its own channel. Typed without
+		// --slack-token they are the command's usage error; from a config
+		// file or the environment, defaults left unused.
+		return []Config{SlackWebhookConfig(f.webhookURL, f.runbookURL, minSev)}, nil
 	case f.token != "":
 		return []Config{{Type: TypeSlack, Name: "slack", Origin: "--slack-token", MinSeverity: minSev,
 			Sink: &SlackConfig{Token: Secret(strings.TrimSpace(f.token)), Channel: f.channel, APIURL: f.apiURL, RunbookURL: f.runbookURL}}}, nil
-	case f.channel != "" || f.apiURL != "":
-		return nil, []string{"--slack-channel and --slack-api-url need --slack-token"}
 	}
 	return nil, nil
 }

@@ -25,6 +25,8 @@ func TestWatchSinkFlagsWithoutTheirSink(t *testing.T) {
 	}{
 		{[]string{"--alerts-format", "ecs"}, "graceguard: --alerts-format: given without --alerts-file"},
 		{[]string{"--slack-runbook-url", "https://wiki.example/runbook"}, "graceguard: --slack-runbook-url: given without --slack-webhook-url or --slack-token"},
+		{[]string{"--slack-channel", "C1"}, "graceguard: --slack-channel: given without --slack-token: it shapes a bot token's sink only"},
+		{[]string{"--slack-webhook-url", "http://127.0.0.1:1/hook", "--slack-api-url", "http://127.0.0.1:1/api/"}, "graceguard: --slack-api-url: given without --slack-token"},
 		{[]string{"--alerts-format", "ecs", "--alerts-file", alerts}, ""},
 		{[]string{"--config", cfg}, ""},
 	}
@@ -34,4 +36,17 @@ func TestWatchSinkFlagsWithoutTheirSink(t *testing.T) {
 			checkWatchRunsOrRefuses(t, tt.args, tt.want)
 		})
 	}
+}
+
+// The same flags from the environment are defaults, left unused without
+// their sink: GRACEGUARD_SLACK_CHANNEL alone stopped watch (exit 2), where
+// GRACEGUARD_SLACK_RUNBOOK_URL alone did not.
+func TestWatchSinkFlagsFromTheEnvironmentAreDefaults(t *testing.T) {
+	for k, v := range map[string]string{
+		"GRACEGUARD_ALERTS_FORMAT": "ecs", "GRACEGUARD_SLACK_RUNBOOK_URL": "https://wiki.example/runbook",
+		"GRACEGUARD_SLACK_CHANNEL": "C1", "GRACEGUARD_SLACK_API_URL": "http://127.0.0.1:1/api/",
+	} {
+		t.Setenv(k, v)
+	}
+	checkWatchRunsOrRefuses(t, nil, "")
 }

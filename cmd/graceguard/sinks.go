@@ -34,9 +34,12 @@ type sinkFlags struct {
 var sinkFlagNeeds = []struct {
 	flag  string
 	needs []string
+	why   string // what the flag shapes, when "that sink" does not say
 }{
-	{"alerts-format", []string{"alerts-file"}},
-	{"slack-runbook-url", []string{"slack-webhook-url", "slack-token"}},
+	{"alerts-format", []string{"alerts-file"}, ""},
+	{"slack-runbook-url", []string{"slack-webhook-url", "slack-token"}, ""},
+	{"slack-channel", []string{"slack-token"}, "a bot token's sink"},
+	{"slack-api-url", []string{"slack-token"}, "a bot token's sink"},
 }
 
 // noteGiven notes the flags of sinkFlagNeeds typed on cmd's command line
@@ -53,8 +56,12 @@ func (s *sinkFlags) noteGiven(cmd *cobra.Command) {
 		if !onCommandLine(cmd.Context(), n.flag) || slices.ContainsFunc(n.needs, set) {
 			continue
 		}
-		s.typedAlone = append(s.typedAlone, fmt.Sprintf("--%s: given without --%s: it shapes that sink only, and no such sink is made",
-			n.flag, strings.Join(n.needs, " or --")))
+		why := "that sink"
+		if n.why != "" {
+			why = n.why
+		}
+		s.typedAlone = append(s.typedAlone, fmt.Sprintf("--%s: given without --%s: it shapes %s only, and no such sink is made",
+			n.flag, strings.Join(n.needs, " or --"), why))
 	}
 }
 

@@ -110,8 +110,12 @@ type copiedLog struct {
 
 func (c *copiedLog) Write(p []byte) (int, error) {
 	// Under one lock, so that the copy has the file's order; the file
-	// first, so that a copy that blocks (a reader that stopped reading)
-	// does not keep the record from it.
+	// first, so that a copy that blocks (a reader that stopped reading
+	// without closing) does not keep this record from it. The next
+	// record waits for the lock all the same, and the server's requests
+	// for their log lines: a stalled stdout stalls the IdP, as it did
+	// through io.MultiWriter and as a console appender does. Only a copy
+	// that fails is let go.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n, err := c.file.Write(p)

@@ -92,8 +92,9 @@ type WatchOptions struct {
 	// its MaxWait defaults to Settle plus its window.
 	Attribution attribute.Options
 	now         func() time.Time
-	// handled, when set (tests), is told of each batch once handled: a
-	// batch the follower handed over may wait in the lookahead's queue.
+	// handled, when set (tests), is told of each batch once handled and
+	// its counts in the metrics: a batch the follower handed over may wait
+	// in the lookahead's queue.
 	handled func(source.Batch)
 	// ticked, when set (tests), is called after each tick: what waits on
 	// the wall clock has been looked at by then.
@@ -466,6 +467,10 @@ func (w *Watcher) handleAll(ctx context.Context, p *prepared, more bool) error {
 		return err
 	}
 	if w.opt.handled != nil {
+		// The metrics are brought up to date once a step (endBatch), after
+		// this: a test that reads them once told would race that, and wait
+		// for a batch that never comes after the last.
+		w.publish()
 		w.opt.handled(p.b)
 	}
 	if more {

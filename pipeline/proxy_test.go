@@ -83,10 +83,31 @@ func TestBlockReaderReadsProxyLogs(t *testing.T) {
 		loggen.Proxy{Format: loggen.ProxyNginx, Writers: []io.Writer{&pod}}); err != nil {
 		t.Fatal(err)
 	}
-	data := pod.Bytes()
-	if !parser.IsProxyLog(data[:64<<10]) {
+	plain := pod.Bytes()
+	if !parser.IsProxyLog(plain[:64<<10]) {
 		t.Fatal("not recognised as a proxy's log")
 	}
+	// The same with a line of 3 MiB in the middle: one line, cut once,
+	// its rest read past on every path (the block reader cut lines longer
+	// than its largest block into lines of their own).
+	mid := bytes.IndexByte(plain[len(plain)/2:], '\n') + len(plain)/2 + 1
+	long := slices.Concat(plain[:mid], bytes.Repeat([]byte("x"), 3<<20), []byte("\n"), plain[mid:])
+	for _, tc := range []struct {
+		name string
+		data []byte
+		cut  int64
+	}{{"plain", plain, 0}, {"a line of 3 MiB", long, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			readsProxyLogLikeTheScanner(t, tc.data, tc.cut)
+		})
+	}
+}
+
+// readsProxyLogLikeTheScanner checks that the block reader, over reads and
+// a mapping with any block size, finds in data, a proxy's log, what the
+// Scanner finds, and that each counts cut records cut.
+func readsProxyLogLikeTheScanner(t *testing.T, data []byte, cut int64) {
 	collect := func(src eventSource) ([]string, Summary) {
 		var out []string
 		for src.advance() {
@@ -100,8 +121,8 @@ func TestBlockReaderReadsProxyLogs(t *testing.T) {
 		return out, sum
 	}
 	want, wantSum := collect(&scannerSource{readerCounts: readerCounts{name: "x"}, sc: parser.NewScanner(bytes.NewReader(data))})
-	if len(want) == 0 {
-		t.Fatal("the scanner found nothing")
+	if len(want) == 0 || wantSum.Cut != cut {
+		t.Fatalf("the scanner found %d events and cut %d records, want some and %d", len(want), wantSum.Cut, cut)
 	}
 	path := writeTemp(t, data)
 	for _, size := range []int{4 << 10, 64 << 10, blockSize} {
@@ -115,8 +136,9 @@ func TestBlockReaderReadsProxyLogs(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("%s block %d: %d events, the scanner's %d", how, size, len(got), len(want))
 			}
-			if sum.Lines != wantSum.Lines || sum.Records != wantSum.Records || fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) {
-				t.Errorf("%s block %d: summary %+v\nscanner %+v", how, size, sum, wantSum)
+			if sum.Lines != wantSum.Lines || sum.Records != wantSum.Records || sum.Cut != cut || sum.Bytes != int64(len(data)) ||
+				fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) {
+				t.Errorf("%s block %d: summary %+v\nscanner %+v; want %d cut and %d bytes", how, size, sum, wantSum, cut, len(data))
 			}
 		}
 	}

@@ -99,14 +99,34 @@ func TestFollowEventsHeldBackAreStillEvents(t *testing.T) {
 	checkNotPolled(t, &logs, "the events were held back, not missing")
 }
 
-// directoryGoneWays are the two ways a followed directory goes while its
-// name may come back: deleted, or renamed away (its watch goes with it).
-var directoryGoneWays = []struct {
-	name string
-	away func(dir string) error
-}{
-	{"deleted", os.RemoveAll},
-	{"renamed away", func(dir string) error { return os.Rename(dir, dir+".old") }},
+// forEachWayADirectoryGoes runs test, in parallel, for the two ways a
+// followed directory goes while its name may come back: deleted, or renamed
+// away (its watch goes with it). Each gets a fresh pattern directory, dir,
+// whose a.log holds two lines, and away, which makes dir go that way. It
+// skips where there are no file events.
+func forEachWayADirectoryGoes(t *testing.T, test func(t *testing.T, dir string, a *writer, away func(dir string) error)) {
+	t.Helper()
+	if _, err := newNotifier(); err != nil {
+		t.Skip("no file events here:", err)
+	}
+	for _, way := range []struct {
+		name string
+		away func(dir string) error
+	}{
+		{"deleted", os.RemoveAll},
+		{"renamed away", func(dir string) error { return os.Rename(dir, dir+".old") }},
+	} {
+		t.Run(way.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "logs")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			a := newWriter(t, filepath.Join(dir, "a.log"), "l")
+			a.write(2)
+			test(t, dir, a, way.away)
+		})
+	}
 }
 
 // A pattern's directory deleted (or renamed away) and made again under the
@@ -117,68 +137,56 @@ var directoryGoneWays = []struct {
 // default), from then on.
 func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 	t.Parallel()
-	if _, err := newNotifier(); err != nil {
-		t.Skip("no file events here:", err)
-	}
-	for _, way := range directoryGoneWays {
-		t.Run(way.name, func(t *testing.T) {
-			t.Parallel()
-			dir := filepath.Join(t.TempDir(), "logs")
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
+	forEachWayADirectoryGoes(t, func(t *testing.T, dir string, a *writer, away func(dir string) error) {
+		// Rescans come with safety looks, as by default (both 1 s).
+		opt := Options{Patterns: []string{filepath.Join(dir, "*.log")}, Poll: time.Hour, Safety: 50 * time.Millisecond,
+			SafetyMax: time.Hour, Rescan: 50 * time.Millisecond, DrainQuiet: 10 * time.Millisecond}
+		looks := make(chan time.Time, 64)
+		c, _, _ := followWith(t, opt, func(f *Follower) {
+			f.newNotifier = func() (notifier, error) {
+				n, err := newNotifier()
+				return safetyLooks{n, looks}, err
 			}
-			a := newWriter(t, filepath.Join(dir, "a.log"), "l")
-			a.write(2)
-			// Rescans come with safety looks, as by default (both 1 s).
-			opt := Options{Patterns: []string{filepath.Join(dir, "*.log")}, Poll: time.Hour, Safety: 50 * time.Millisecond,
-				SafetyMax: time.Hour, Rescan: 50 * time.Millisecond, DrainQuiet: 10 * time.Millisecond}
-			looks := make(chan time.Time, 64)
-			c, _, _ := followWith(t, opt, func(f *Follower) {
-				f.newNotifier = func() (notifier, error) {
-					n, err := newNotifier()
-					return safetyLooks{n, looks}, err
-				}
-			})
-			c.waitLines(t, 2)
-			// The safety look backs off (50 ms doubling: looks at 0.05,
-			// 0.15, 0.35, 0.75, 1.55, 3.15 s): once a look comes 0.7 s or
-			// more after the one before, the next is twice that away,
-			// past what the new file below is given. Awaited, not slept:
-			// a fixed sleep had to be long enough for a slow machine.
-			const within = time.Second
-			for prev := <-looks; ; {
-				at := <-looks
-				if at.Sub(prev) >= 7*within/10 {
-					break
-				}
-				prev = at
-			}
-			a.close()
-			if err := way.away(dir); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			a = newWriter(t, filepath.Join(dir, "a.log"), "l")
-			a.next = 2
-			a.write(2)
-			c.waitLines(t, 4)
-			// The old a.log is drained by now: the rescan when it ends
-			// does not find the new file below either.
-			time.Sleep(200 * time.Millisecond)
-			// A new file in the new directory: its watch announces it.
-			b := newWriter(t, filepath.Join(dir, "b.log"), "l")
-			b.next = 4
-			b.write(2)
-			if !c.linesWithin(6, within) {
-				t.Fatalf("a new file's lines were not read within %v: the directory made again is not watched", within)
-			}
-			a.close()
-			b.close()
-			c.checkInOrder(t, "l", 0, 6)
 		})
-	}
+		c.waitLines(t, 2)
+		// The safety look backs off (50 ms doubling: looks at 0.05,
+		// 0.15, 0.35, 0.75, 1.55, 3.15 s): once a look comes 0.7 s or
+		// more after the one before, the next is twice that away,
+		// past what the new file below is given. Awaited, not slept:
+		// a fixed sleep had to be long enough for a slow machine.
+		const within = time.Second
+		for prev := <-looks; ; {
+			at := <-looks
+			if at.Sub(prev) >= 7*within/10 {
+				break
+			}
+			prev = at
+		}
+		a.close()
+		if err := away(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		a = newWriter(t, filepath.Join(dir, "a.log"), "l")
+		a.next = 2
+		a.write(2)
+		c.waitLines(t, 4)
+		// The old a.log is drained by now: the rescan when it ends
+		// does not find the new file below either.
+		time.Sleep(200 * time.Millisecond)
+		// A new file in the new directory: its watch announces it.
+		b := newWriter(t, filepath.Join(dir, "b.log"), "l")
+		b.next = 4
+		b.write(2)
+		if !c.linesWithin(6, within) {
+			t.Fatalf("a new file's lines were not read within %v: the directory made again is not watched", within)
+		}
+		a.close()
+		b.close()
+		c.checkInOrder(t, "l", 0, 6)
+	})
 }
 
 // safetyLooks is the follower's notifier, telling the test when each
@@ -239,53 +247,41 @@ func (g *readerGate) open() {
 // follower, a new file there is read only if the new directory is watched.
 func TestFollowAsksTheNameOfADirectoryGoneWithAFileOpen(t *testing.T) {
 	t.Parallel()
-	if _, err := newNotifier(); err != nil {
-		t.Skip("no file events here:", err)
-	}
-	for _, way := range directoryGoneWays {
-		t.Run(way.name, func(t *testing.T) {
-			t.Parallel()
-			dir := filepath.Join(t.TempDir(), "logs")
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			a := newWriter(t, filepath.Join(dir, "a.log"), "l")
-			a.write(2)
-			opt := eventsOnly(filepath.Join(dir, "*.log"))
-			// The old a.log, rotated away, stays open to the end: the
-			// kernel keeps the old directory's watch all the while.
-			opt.DrainQuiet = time.Hour
-			gate := newReaderGate(t)
-			c, _, _ := followWith(t, opt, func(f *Follower) {
-				f.newNotifier = func() (notifier, error) { return newInotify(gate.beforeRead) }
-			})
-			c.waitLines(t, 2)
-			gate.arm <- struct{}{}
-			a.write(1) // wakes the reader, which then stops before its next wait
-			<-gate.held
-			a.close()
-			if err := way.away(dir); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			a = newWriter(t, filepath.Join(dir, "a.log"), "l")
-			a.next = 3
-			a.write(2)
-			gate.open()
-			c.waitLines(t, 5) // the old directory's last event's rescan finds it
-			b := newWriter(t, filepath.Join(dir, "b.log"), "l")
-			b.next = 5
-			b.write(2)
-			if !c.linesWithin(7, 5*time.Second) {
-				t.Fatal("a new file in the directory made again was not read: the old directory's watch is taken for the new one's")
-			}
-			a.close()
-			b.close()
-			c.checkExactlyOnce(t, "l", 7)
+	forEachWayADirectoryGoes(t, func(t *testing.T, dir string, a *writer, away func(dir string) error) {
+		opt := eventsOnly(filepath.Join(dir, "*.log"))
+		// The old a.log, rotated away, stays open to the end: the
+		// kernel keeps the old directory's watch all the while.
+		opt.DrainQuiet = time.Hour
+		gate := newReaderGate(t)
+		c, _, _ := followWith(t, opt, func(f *Follower) {
+			f.newNotifier = func() (notifier, error) { return newInotify(gate.beforeRead) }
 		})
-	}
+		c.waitLines(t, 2)
+		gate.arm <- struct{}{}
+		a.write(1) // wakes the reader, which then stops before its next wait
+		<-gate.held
+		a.close()
+		if err := away(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		a = newWriter(t, filepath.Join(dir, "a.log"), "l")
+		a.next = 3
+		a.write(2)
+		gate.open()
+		c.waitLines(t, 5) // the old directory's last event's rescan finds it
+		b := newWriter(t, filepath.Join(dir, "b.log"), "l")
+		b.next = 5
+		b.write(2)
+		if !c.linesWithin(7, 5*time.Second) {
+			t.Fatal("a new file in the directory made again was not read: the old directory's watch is taken for the new one's")
+		}
+		a.close()
+		b.close()
+		c.checkExactlyOnce(t, "l", 7)
+	})
 }
 
 // dropsTaken is the follower's notifier, telling the test which ended

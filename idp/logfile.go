@@ -129,23 +129,3 @@ func (c *copiedLog) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// writeFailures keeps a log's first failed write and says it on diag when it
-// happens: logging never fails a request (OpenUnison's appender does not
-// either), but the log is what a detector reads, and a full disk would
-// otherwise go unnoticed until the server stops. Its owner's lock guards it.
-type writeFailures struct {
-	log  string       // which log, for the message
-	diag *slog.Logger // nil: no one to tell
-	err  error
-}
-
-func (f *writeFailures) note(err error) {
-	if f.err != nil {
-		return
-	}
-	f.err = err
-	if f.diag != nil {
-		f.diag.Error("writing the log failed; its records are lost while it fails (said once)", "log", f.log, "err", err)
-	}
-}

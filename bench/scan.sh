@@ -5,6 +5,9 @@
 # more, and in at most 1.2 times the wall time of
 # `grep -cF ExpiredRefreshTokenUsed` on the same file (it was twice, issue 2). grep is the yardstick because it is what an operator would run
 # instead of graceguard, and it is close to what the disk cache can deliver.
+# The Go floor (bench/gofloor) is the second yardstick, timed in the same
+# turns: grep's job in Go, so what start-up and reading cost a Go program on
+# this machine; scan's time beyond it is what graceguard itself does.
 #
 #   bench/scan.sh                      # 100MB log, seed 1, 5 runs each
 #   SIZE=1GB RUNS=7 bench/scan.sh
@@ -55,8 +58,11 @@ command -v go >/dev/null || die "go is not on PATH"
 mkdir -p "$out"
 cd "$root"
 
-echo "building genlog and graceguard"
+echo "building genlog, gofloor and graceguard"
 go build -o "$out/genlog" ./bench/genlog
+# grep's job done in Go (bench/gofloor): the second baseline, what start-up
+# and reading cost a Go program on this machine.
+CGO_ENABLED=${CGO_ENABLED:-0} go build -o "$out/gofloor" ./bench/gofloor
 gg=$out/graceguard
 gg_ok=1
 # Built as the image is (Dockerfile): static. A dynamically linked binary
@@ -126,6 +132,8 @@ run_grep() {
 	((rc <= 1)) || return "$rc"
 }
 # shellcheck disable=SC2317 # run through timed
+run_floor() { "$out/gofloor" "$pattern" "$log" >"$out/floor.count"; }
+# shellcheck disable=SC2317 # run through timed
 run_scan() { "$gg" scan --format json "$log" >/dev/null 2>"$out/scan.stderr"; }
 
 # Start-up: the same commands on an empty file, from exec to exit. What a
@@ -141,6 +149,8 @@ run_grep_empty() {
 	grep -cF "$pattern" "$empty" >"$out/grep.count.empty" || rc=$?
 	((rc <= 1)) || return "$rc"
 }
+# shellcheck disable=SC2317 # run through timed
+run_floor_empty() { "$out/gofloor" "$pattern" "$empty" >"$out/floor.count.empty"; }
 # shellcheck disable=SC2317 # run through timed
 run_scan_empty() { "$gg" scan --format json "$empty" >/dev/null 2>/dev/null; }
 
@@ -174,29 +184,34 @@ if ((gg_ok)); then
 	}
 fi
 
-# grep and scan take turns, so a burst of other work on the machine slows
-# both rather than skewing the ratio.
-# alternate GREP SCAN: times GREP and, when graceguard built, SCAN in
-# turns, $runs times each, one time a line in grep_times and scan_times.
+# grep, the Go floor and scan take turns, so a burst of other work on the
+# machine slows all of them rather than skewing the ratios.
+# alternate GREP FLOOR SCAN: times GREP, FLOOR and, when graceguard built,
+# SCAN in turns, $runs times each, one time a line in grep_times,
+# floor_times and scan_times.
 alternate() {
-	grep_times="" scan_times=""
+	grep_times="" floor_times="" scan_times=""
 	for _ in $(seq "$runs"); do
 		grep_times+=$(timed "$1")$'\n'
+		floor_times+=$(timed "$2")$'\n'
 		if ((gg_ok)); then
-			scan_times+=$(timed "$2")$'\n'
+			scan_times+=$(timed "$3")$'\n'
 		fi
 	done
 }
 echo "timing grep$( ((gg_ok)) && echo " and graceguard scan"), $runs runs each, on the log and on an empty file"
-alternate run_grep_empty run_scan_empty
+alternate run_grep_empty run_floor_empty run_scan_empty
 read -r grep_start _ < <(best_median <<<"${grep_times%$'\n'}")
+read -r floor_start _ < <(best_median <<<"${floor_times%$'\n'}")
 scan_start=""
 if ((gg_ok)); then
 	read -r scan_start _ < <(best_median <<<"${scan_times%$'\n'}")
 fi
-alternate run_grep run_scan
+alternate run_grep run_floor run_scan
 read -r grep_best grep_median < <(best_median <<<"${grep_times%$'\n'}")
+read -r floor_best floor_median < <(best_median <<<"${floor_times%$'\n'}")
 grep_count=$(cat "$out/grep.count")
+floor_count=$(cat "$out/floor.count")
 if ((gg_ok)); then
 	read -r scan_best scan_median < <(best_median <<<"${scan_times%$'\n'}")
 	kb=$(peak_rss "$gg" scan --format json "$log")
@@ -263,11 +278,15 @@ printf '                          best        median\n'
 printf 'grep        time     %9.4f s  %9.4f s\n' "$grep_best" "$grep_median"
 printf '            speed    %7s MB/s %7s MB/s   (counted %s, generator wrote %s)\n' \
 	"$(mbps "$grep_best")" "$(mbps "$grep_median")" "$grep_count" "$want_reuses"
+printf 'Go floor    time     %9.4f s  %9.4f s   (bench/gofloor: grep -cF in Go; %sx grep; start-up %.1f ms)\n' \
+	"$floor_best" "$floor_median" "$(ratio "$floor_best" "$grep_best")" "$(awk -v t="$floor_start" 'BEGIN { print t * 1000 }')"
 if [[ -n $scan_best ]]; then
 	printf 'graceguard  time     %9.4f s  %9.4f s\n' "$scan_best" "$scan_median"
 	printf '            speed    %7s MB/s %7s MB/s\n' "$(mbps "$scan_best")" "$(mbps "$scan_median")"
 	printf 'ratio       gg/grep  %9s    %9s      (target <= %s)\n' \
 		"$(ratio "$scan_best" "$grep_best")" "$(ratio "$scan_median" "$grep_median")" "$max_ratio"
+	printf '            gg/floor %9s    %9s      (what graceguard does beyond reading the log in Go)\n' \
+		"$(ratio "$scan_best" "$floor_best")" "$(ratio "$scan_median" "$floor_median")"
 	# Best against best: the start-up of an empty file and the rest of
 	# the run (the reading, the parsing, the judging), each beside grep's.
 	printf 'start-up    empty file: graceguard %.1f ms, grep %.1f ms; the rest of the best runs: %.1f against %.1f ms (%sx)\n' \
@@ -291,6 +310,7 @@ fi
 echo
 
 [[ $grep_count == "$want_reuses" ]] || echo "warning: grep counted $grep_count, the generator wrote $want_reuses" >&2
+[[ $floor_count == "$grep_count" ]] || echo "warning: gofloor counted $floor_count, grep $grep_count" >&2
 
 # Targets are judged on the best run: other work on the machine only ever
 # adds time, so the minimum is the truest measure of the program itself.

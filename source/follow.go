@@ -547,11 +547,16 @@ func (f *Follower) takeRestored(file *os.File, path string) (Position, bool) {
 
 // drainRotatedWhileDown looks, beside path, for files that saved positions
 // name but that now go by another name (rotated while graceguard was down),
-// and reads what was appended to them after the checkpoint.
+// and reads what was appended to them after the checkpoint. A sibling the
+// patterns match is followed at its own path, from its own position, by
+// the rescan under way: taken here for a rotated file, it was drained and
+// dropped once quiet for DrainQuiet, and the rescan, finding its file
+// read, never followed it (a restart over /var/log/containers/*.log
+// followed the first link alone after two seconds).
 func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 	siblings, _ := glob(filepath.Join(filepath.Dir(path), "*"))
 	for _, s := range siblings {
-		if f.seen[s] || s == path {
+		if f.seen[s] || s == path || f.matchesPattern(s) {
 			continue
 		}
 		file, err := openRegular(s)
@@ -568,6 +573,16 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 		t.log = path
 		t.draining, t.quietSince = true, time.Now()
 	}
+}
+
+// matchesPattern says whether a pattern names path (as glob spells it).
+func (f *Follower) matchesPattern(path string) bool {
+	for _, p := range f.opt.Patterns {
+		if m, _ := filepath.Match(p, path); p != "-" && m {
+			return true
+		}
+	}
+	return false
 }
 
 // retire drops ended tailers.

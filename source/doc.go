@@ -22,7 +22,9 @@
 // from the file and again from its copy (after a restart) is one alert.
 // Rotated generations it has not finished (renamed twice while
 // graceguard was down, frozen or behind; copied and truncated while it was
-// down) are found by identity or fingerprint beside the file and read in
+// down) are found by identity or fingerprint beside the file (the one a
+// symbolic link names, as /var/log/containers' links name the kubelet's
+// logs under /var/log/pods) and read in
 // order, oldest first (generations.go says how); a glob that matches them
 // too never opens them on their own (a drained generation renamed again, or
 // a copy, would be read twice); one that went before it

@@ -1050,11 +1050,16 @@ func readHead(f *os.File) []byte {
 // returns the copy's name and what it was, or "" and nil when there is
 // none. A rotation under way renames the siblings between their listing
 // and their opening (the copy named .1 becomes .2): the siblings are
-// listed again when none was the copy.
+// listed again when none was the copy. A path that is a symbolic link has
+// its copies beside the file it names (linkedName).
 func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, os.FileInfo) {
 	for range 3 {
-		siblings, _ := glob(filepath.Join(filepath.Dir(t.path), "*"))
+		file := linkedName(t.path)
+		siblings, _ := glob(filepath.Join(filepath.Dir(file), "*"))
 		for _, s := range siblings {
+			if s == file {
+				continue
+			}
 			if st := f.readCopy(ctx, t, s); st != nil {
 				return s, st
 			}

@@ -40,9 +40,10 @@ type generation struct {
 
 var compressedExt = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}
 
-// generations lists the rotated siblings of path, oldest first.
+// generations lists the rotated siblings of path, oldest first: of the
+// file it names, when it is a symbolic link (linkedName).
 func generations(path string) []generation {
-	dir, base := filepath.Split(path)
+	dir, base := filepath.Split(linkedName(path))
 	entries, err := os.ReadDir(filepath.Clean(dir))
 	if err != nil {
 		return nil
@@ -79,6 +80,38 @@ func rotatedSuffix(base, name string) (string, bool) {
 		return "", false
 	}
 	return name[len(base)+1:], true
+}
+
+// maxLinks bounds linkedName's walk along a chain of links, as the
+// kernel's own limit on symbolic links in a lookup does.
+const maxLinks = 40
+
+// linkedName is the name of the file path names when path is a symbolic
+// link (path itself otherwise): a rotation renames that file, and leaves
+// its generations beside it, not beside the link. The kubelet's
+// /var/log/containers/<pod>_<ns>_<ctr>-<id>.log links to
+// /var/log/pods/<ns>_<pod>_<uid>/<ctr>/0.log, which it rotates to
+// 0.log.<timestamp> there: listed beside the link, a log rotated while
+// graceguard was down was not found, and the lines written to it after
+// the checkpoint were lost. A link that names nothing at the moment (the
+// file renamed, its successor not made yet) still names where it was.
+func linkedName(path string) string {
+	name := path
+	for range maxLinks {
+		fi, err := os.Lstat(name)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return name
+		}
+		target, err := os.Readlink(name)
+		if err != nil {
+			return name
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(name), target)
+		}
+		name = target
+	}
+	return path
 }
 
 // isGenerationOf reports whether name is, by its name, a rotated generation

@@ -132,7 +132,7 @@ func (f *Follower) followedPath(name string) bool {
 // its generations.
 func (f *Follower) namedByCheckpoint(path string) bool {
 	for p := range f.restoredPath {
-		if p == path || isGenerationOf(p, path) {
+		if p == path || isGenerationOf(p, path) || isGenerationOf(p, linkedName(path)) {
 			return true
 		}
 	}

@@ -40,6 +40,14 @@ type generation struct {
 
 var compressedExt = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}
 
+// compressingExt ends the name of a generation being compressed: the
+// kubelet writes 0.log.<timestamp> gzipped to 0.log.<timestamp>.tmp, then
+// renames that to .gz and deletes the original. It is no generation: a
+// restart during a compression read the gzip stream from its start as the
+// newest generation, and handed its bytes on as lines; the lines are in
+// the generation it compresses, read as usual until it goes.
+const compressingExt = ".tmp"
+
 // generations lists the rotated siblings of path, oldest first: of the
 // file it names, when it is a symbolic link (linkedName).
 func generations(path string) []generation {
@@ -51,7 +59,7 @@ func generations(path string) []generation {
 	var gens []generation
 	for _, e := range entries {
 		suffix, ok := rotatedSuffix(base, e.Name())
-		if !ok || !e.Type().IsRegular() {
+		if !ok || !e.Type().IsRegular() || strings.HasSuffix(suffix, compressingExt) {
 			continue
 		}
 		info, err := e.Info()

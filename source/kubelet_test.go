@@ -60,10 +60,10 @@ func (k *kubeletNode) removeLink(n int) {
 // rotate rotates w's log as the kubelet does: the older rotated files are
 // compressed, the log renamed, a few lines still written to it, and the
 // runtime reopens the log.
-func (k *kubeletNode) rotate(w *writer) {
+func (k *kubeletNode) rotate(w *writer) (rotated string) {
 	k.compressRotated(w.path)
 	k.stamp++
-	rotated := fmt.Sprintf("%s.20261204-1200%02d", w.path, k.stamp)
+	rotated = fmt.Sprintf("%s.20261204-1200%02d", w.path, k.stamp)
 	if err := os.Rename(w.path, rotated); err != nil {
 		k.t.Fatal(err)
 	}
@@ -71,6 +71,7 @@ func (k *kubeletNode) rotate(w *writer) {
 	w.mu.Lock()
 	w.reopen()
 	w.mu.Unlock()
+	return rotated
 }
 
 // compressRotated compresses every rotated file of log not compressed yet,
@@ -191,6 +192,16 @@ func TestFollowKubeletLayoutWhileDown(t *testing.T) {
 			w0.write(5)
 			return map[string]int{"a": w0.next}
 		}},
+		{"rotated, and being compressed at the restart", func(k *kubeletNode, w0 *writer) map[string]int {
+			// The kubelet's next rotation compresses the rotated log
+			// to <n>.log.<timestamp>.tmp first: a gzip stream, no
+			// generation, whose lines are the rotated log's.
+			w0.write(5)
+			rotated := k.rotate(w0)
+			w0.write(5)
+			k.compressing(rotated)
+			return map[string]int{"a": w0.next}
+		}},
 		{"container restarted", func(k *kubeletNode, w0 *writer) map[string]int {
 			w0.write(5)
 			w0.close()
@@ -222,7 +233,9 @@ func TestFollowKubeletLayoutWhileDown(t *testing.T) {
 				opt.Positions = saved
 				c, _, _ := follow(t, opt)
 				c.waitLines(t, want["a"]+want["b"]-10)
-				time.Sleep(100 * time.Millisecond) // any duplicate
+				// Any duplicate, or a partial line a drained stream
+				// ends with.
+				time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond))
 				c.checkEachOnceInOrderFrom(t, map[string][2]int{"a": {10, want["a"]}, "b": {0, want["b"]}})
 			})
 		}

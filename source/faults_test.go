@@ -1,0 +1,105 @@
+package source
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// overflowNotifier is inotify whose every wake reports its queue
+// overflowed (IN_Q_OVERFLOW): which watches saw events is lost, only
+// that something changed is known.
+type overflowNotifier struct{ *inotify }
+
+func (n overflowNotifier) take() (map[int]bool, bool) {
+	n.inotify.take()
+	return nil, true
+}
+
+// Faults injected into a followed file, each compared with what was
+// written: every line once, in order.
+func TestFollowFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// fault runs once the follower has read w's first 10 lines; it
+		// writes through w (or a writer it returns) and returns the
+		// writer of the lines after it.
+		fault func(t *testing.T, w *writer, path string) *writer
+	}{
+		{"a line half written when the file is renamed", func(t *testing.T, w *writer, path string) *writer {
+			w.mu.Lock()
+			w.w.WriteString("l 0000")
+			w.w.Flush()
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			w.w.WriteString("10\n") // the writer keeps its descriptor
+			w.next++
+			w.w.Flush()
+			w.mu.Unlock()
+			w.write(3) // still to the renamed file
+			n := continued(t, path, w)
+			w.close()
+			return n
+		}},
+		{"deleted and made again twice at once", func(t *testing.T, w *writer, path string) *writer {
+			// The file in between holds nothing: one written and
+			// deleted before any look leaves no trace to read.
+			w.write(3)
+			w.close()
+			for range 2 {
+				remove(t, path)
+				w = continued(t, path, w)
+				w.close()
+			}
+			return continued(t, path, w)
+		}},
+		{"renamed and still written to after the new file is", func(t *testing.T, w *writer, path string) *writer {
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			n := newWriter(t, path, "m")
+			n.write(2) // the new file's first lines
+			w.write(3) // the old writer's last ones, to the renamed file
+			w.close()
+			return n
+		}},
+	}
+	for _, tt := range tests {
+		for _, m := range append(modes, struct {
+			name     string
+			pollOnly bool
+		}{"every wake an overflow", false}) {
+			t.Run(tt.name+"/"+m.name, func(t *testing.T) {
+				t.Parallel()
+				path := filepath.Join(t.TempDir(), "app.log")
+				w := newWriter(t, path, "l")
+				w.write(10)
+				opt := Options{Patterns: []string{path}, PollOnly: m.pollOnly}
+				c, _, _ := followWith(t, opt, func(f *Follower) {
+					if m.name == "every wake an overflow" {
+						f.newNotifier = func() (notifier, error) {
+							n, err := newInotify(nil)
+							return overflowNotifier{n}, err
+						}
+					}
+				})
+				c.waitLines(t, 10)
+				c.waitIdle(t)
+				w = tt.fault(t, w, path)
+				w.write(5)
+				w.close()
+				want := map[string]int{"l": w.next}
+				if w.prefix == "m" {
+					want["l"] = 13
+					want["m"] = w.next
+				}
+				c.waitLines(t, want["l"]+want["m"])
+				time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond)) // any duplicate
+				c.checkEachOnceInOrder(t, want)
+			})
+		}
+	}
+}

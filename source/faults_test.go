@@ -103,3 +103,32 @@ func TestFollowFaults(t *testing.T) {
 		}
 	}
 }
+
+// A file truncated to a size other than zero (truncate -s) keeps the lines
+// before that size, read already; the lines written after it are read
+// once, and those it kept are not read again.
+func TestFollowTruncatedToANonZeroSize(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			c, _, _ := follow(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly})
+			c.waitLines(t, 10)
+			c.waitIdle(t)
+			if err := os.Truncate(path, 5*lineLen); err != nil {
+				t.Fatal(err)
+			}
+			// Noticed before the writer appends: appended first, the
+			// lines after the kept size are not told from kept ones.
+			c.waitEnded(t, 1)
+			w.write(5)
+			w.close()
+			c.waitLines(t, 15)
+			time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond)) // any duplicate
+			c.checkInOrder(t, "l", 0, 15)
+		})
+	}
+}

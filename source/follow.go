@@ -900,7 +900,11 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 		if seen, err := sight(file); err == nil {
 			head = seen.head
 			f.hooks.run(f.hooks.lookedAgain)
-			next = f.addTailer(file, t.path, seen.id, 0, &seen)
+			var start int64
+			if copyInfo == nil {
+				start = kept(t, seen)
+			}
+			next = f.addTailer(file, t.path, seen.id, start, &seen)
 			next.readCopy = copyInfo
 			if copyInfo != nil {
 				next.beganAfter(t.id)
@@ -908,7 +912,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
 			// stream ends); behind it, whose lines were written first.
-			f.send(ctx, Batch{Key: next.key, Path: next.path, Log: next.log, ID: next.id, Behind: t.key})
+			f.send(ctx, Batch{Key: next.key, Path: next.path, Log: next.log, ID: next.id, Offset: next.offset, Behind: t.key})
 		} else {
 			file.Close()
 		}
@@ -932,6 +936,37 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 			next.beginsAfter(newest)
 		}
 	}
+}
+
+// kept is how much of t's file a truncation kept, as the look seen found
+// it: truncate -s N keeps the first N bytes, which were read, and the
+// writer appends after them. Read again from the start, those lines were
+// handed on twice (a refresh read twice is a token used twice). It is the
+// file's size when the file is t's own (same inode), no longer than what
+// was read, and starts with the bytes t read (all of them, up to the
+// fingerprint's length); 0 otherwise (emptied, or rewritten). A writer
+// that appended after the truncation before this look cannot be told from
+// a truncation to the size seen: those bytes are taken as kept.
+func kept(t *tailer, seen sighting) int64 {
+	dev, ino := devIno(seen.info)
+	size := seen.info.Size()
+	if dev != t.dev || ino != t.ino || size == 0 || size > t.offset+int64(len(t.partial)) {
+		return 0
+	}
+	n := min(size, fingerprintLen)
+	switch {
+	case int64(len(t.head)) >= n:
+		if !bytes.Equal(seen.head[:n], t.head[:n]) {
+			return 0
+		}
+	case t.id.FingerprintLen == fingerprintLen && n == fingerprintLen:
+		if seen.id.Fingerprint != t.id.Fingerprint {
+			return 0
+		}
+	default:
+		return 0
+	}
+	return size
 }
 
 // copiedUnread notices a file written and copied and truncated again

@@ -157,6 +157,9 @@ type followHooks struct {
 	afterRead func()
 	// truncatedAsRead: when that look follows a truncation.
 	truncatedAsRead func()
+	// listedGenerations: in followNewer, between listing a path's
+	// generations and opening them.
+	listedGenerations func()
 }
 
 func (h *followHooks) run(hook func()) {

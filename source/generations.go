@@ -2,6 +2,8 @@ package source
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -457,41 +459,82 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // read under its device and inode (see copiedFrom). It returns the newest
 // tailer of the chain (t when there was none).
 func (f *Follower) followNewer(path, after string, since time.Time, t *tailer, skip func(*os.File) bool, copied FileID) *tailer {
-	gens := generations(path)
-	start := -1
-	for i, g := range gens {
-		if g.name == after {
-			start = i + 1
-		}
-	}
 	prev := t
-	if start < 0 && since.IsZero() {
-		return prev
+	var afterFile os.FileInfo // the file after names, as first listed
+	warned := map[string]bool{}
+	for listing := 0; ; listing++ {
+		gens := generations(path)
+		f.hooks.run(f.hooks.listedGenerations)
+		start := -1
+		for i, g := range gens {
+			if listing == 0 && g.name == after {
+				afterFile = g.info
+			}
+			if afterFile != nil && os.SameFile(g.info, afterFile) {
+				start = i + 1
+			}
+		}
+		if start < 0 && since.IsZero() {
+			return prev
+		}
+		// A rotation under way renames the generations up one number
+		// between their listing and their opening: a name opened that
+		// holds another file than listed, or none, has the listing
+		// listed again (after by its file, not its name). Opened as
+		// listed, the generation renamed in between was skipped, neither
+		// read nor said lost (the one renamed to its name was the file
+		// at the path, read as such).
+		relist := listing < generationRelists
+		moved := false
+		for i, g := range gens {
+			if start >= 0 && i < start || start < 0 && !g.info.ModTime().After(since) {
+				continue
+			}
+			if g.compressed {
+				if !warned[g.name] {
+					warned[g.name] = true
+					f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
+				}
+				continue
+			}
+			file, err := openRegular(g.name)
+			if err != nil {
+				if relist && errors.Is(err, fs.ErrNotExist) {
+					moved = true
+					break
+				}
+				f.listedGone(g, err)
+				continue
+			}
+			if relist && !isListed(file, g.info) {
+				file.Close()
+				moved = true
+				break
+			}
+			seen, err := sight(file)
+			if err != nil || f.followingFile(seen.id) || skip != nil && skip(file) {
+				file.Close()
+				continue
+			}
+			f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
+			n := f.addTailer(file, g.name, copied.readAs(seen.id), 0, &seen)
+			n.draining, n.after, n.log = true, prev, path
+			prev = n
+		}
+		if !moved {
+			return prev
+		}
 	}
-	for i, g := range gens {
-		if start >= 0 && i < start || start < 0 && !g.info.ModTime().After(since) {
-			continue
-		}
-		if g.compressed {
-			f.log.Warn("a rotated file was compressed before graceguard read it; its lines cannot be read", "path", g.name)
-			continue
-		}
-		file, err := openRegular(g.name)
-		if err != nil {
-			f.listedGone(g, err)
-			continue
-		}
-		seen, err := sight(file)
-		if err != nil || f.followingFile(seen.id) || skip != nil && skip(file) {
-			file.Close()
-			continue
-		}
-		f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
-		n := f.addTailer(file, g.name, copied.readAs(seen.id), 0, &seen)
-		n.draining, n.after, n.log = true, prev, path
-		prev = n
-	}
-	return prev
+}
+
+// generationRelists bounds how often followNewer lists the generations
+// again because a rotation moved them under it.
+const generationRelists = 3
+
+// isListed reports whether file is the file a listing found (info).
+func isListed(file *os.File, info os.FileInfo) bool {
+	st, err := file.Stat()
+	return err == nil && os.SameFile(st, info)
 }
 
 // nameOf finds the name a followed file now has among path's generations.

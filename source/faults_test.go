@@ -1,8 +1,11 @@
 package source
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -180,6 +183,90 @@ func TestFollowGenerationsRenamedBetweenTheirListingAndOpening(t *testing.T) {
 			c.linesWithin(30, 10*time.Second)
 			time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond)) // any duplicate
 			c.checkInOrder(t, "l", 0, 30)
+		})
+	}
+}
+
+// logrotate's copytruncate races the writer: lines written between the
+// copy and the truncation are in neither file, unless the follower read
+// them first. Whatever it could read, it reads once and in order: every
+// line either file holds afterwards, and nothing twice.
+func TestFollowCopytruncateWhileWriting(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "app.log")
+			w := newWriter(t, path, "l")
+			w.write(100)
+			c, _, _ := follow(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly})
+			c.waitLines(t, 100)
+			stop, done := make(chan struct{}), make(chan struct{})
+			go w.keepWriting(stop, done)
+			for range 3 {
+				// Copied and truncated while the writer goes on, in
+				// between its batches and not: no lock is held.
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := 8; i >= 1; i-- {
+					from := fmt.Sprintf("%s.%d", path, i)
+					if _, err := os.Stat(from); err == nil {
+						os.Rename(from, fmt.Sprintf("%s.%d", path, i+1))
+					}
+				}
+				if err := os.WriteFile(path+".1", data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(path, 0); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			close(stop)
+			<-done
+			w.close()
+			// Every line left on disk, in the copies and the file.
+			var onDisk []string
+			for i := 4; i >= 0; i-- {
+				name := path
+				if i > 0 {
+					name = fmt.Sprintf("%s.%d", path, i)
+				}
+				data, err := os.ReadFile(name)
+				if err != nil {
+					continue
+				}
+				onDisk = append(onDisk, strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")...)
+			}
+			last := onDisk[len(onDisk)-1]
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				c.mu.Lock()
+				got := c.lines[last]
+				c.mu.Unlock()
+				if got > 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond)) // any duplicate
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			for _, l := range onDisk {
+				if c.lines[l] != 1 {
+					t.Errorf("line %q, on disk, read %d times", l, c.lines[l])
+				}
+			}
+			prev := -1
+			for _, l := range c.order {
+				n, err := strconv.Atoi(strings.TrimPrefix(l, "l "))
+				if err != nil || n <= prev || n >= w.next {
+					t.Errorf("line %q after line %d (written: %d)", l, prev, w.next)
+				}
+				prev = n
+			}
 		})
 	}
 }

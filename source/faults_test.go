@@ -60,6 +60,19 @@ func TestFollowFaults(t *testing.T) {
 			}
 			return continued(t, path, w)
 		}},
+		{"its directory deleted and made again, the old file still written to", func(t *testing.T, w *writer, path string) *writer {
+			dir := filepath.Dir(path)
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			w.write(3) // to the deleted file, through the writer's descriptor
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			n := continued(t, path, w)
+			w.close()
+			return n
+		}},
 		{"renamed and still written to after the new file is", func(t *testing.T, w *writer, path string) *writer {
 			if err := os.Rename(path, path+".1"); err != nil {
 				t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 )
@@ -154,50 +154,51 @@ func TestFollowTruncatedToANonZeroSize(t *testing.T) {
 // each rotation: a follower that lists them and then opens them, behind by
 // two rotations while a third one runs, opens under a generation's name
 // the one that was renamed to it since. The generation in between was not
-// read, nor said lost.
+// read, nor said lost. Polled only: with events the follower looks at
+// each rotation as it comes, and is not behind.
 func TestFollowGenerationsRenamedBetweenTheirListingAndOpening(t *testing.T) {
 	t.Parallel()
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
-			path := filepath.Join(t.TempDir(), "app.log")
-			w := newWriter(t, path, "l")
-			w.write(10)
-			var rotated atomic.Bool
-			third := make(chan struct{})
-			var last *writer
-			c, _, _ := followWith(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond, PollOnly: m.pollOnly}, func(f *Follower) {
-				f.hooks.listedGenerations = func() {
-					if !rotated.CompareAndSwap(false, true) {
-						return
-					}
-					rename(t, path)
-					last = continued(t, path, w)
-					last.write(5)
-					last.close()
-					close(third)
-				}
-			})
-			c.waitLines(t, 10)
-			c.waitIdle(t)
-			for range 2 {
-				w.write(5)
-				w.close()
-				rename(t, path)
-				w = continued(t, path, w)
-			}
-			w.write(5) // w.next: 25; the third rotation's lines are 25-29
-			w.close()
+	path := filepath.Join(t.TempDir(), "app.log")
+	w := newWriter(t, path, "l")
+	w.write(10)
+	behind, third := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c, _, _ := followWith(t, Options{Patterns: []string{path}, Poll: 400 * time.Millisecond, PollOnly: true}, func(f *Follower) {
+		f.hooks.listedGenerations = func() {
 			select {
-			case <-third:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the generations were never listed")
+			case <-behind:
+			default:
+				return // a look before the two rotations were made
 			}
-			c.linesWithin(30, 10*time.Second)
-			time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond)) // any duplicate
-			c.checkInOrder(t, "l", 0, 30)
-		})
+			once.Do(func() {
+				rename(t, path)
+				last := newWriter(t, path, "l")
+				last.next = 25
+				last.write(5)
+				last.close()
+				close(third)
+			})
+		}
+	})
+	c.waitLines(t, 10)
+	c.waitIdle(t)
+	for range 2 {
+		w.write(5)
+		w.close()
+		rename(t, path)
+		w = continued(t, path, w)
 	}
+	w.write(5) // 20-24; the third rotation's file holds 25-29
+	w.close()
+	close(behind)
+	select {
+	case <-third:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the generations were never listed")
+	}
+	c.linesWithin(30, 10*time.Second)
+	time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond)) // any duplicate
+	c.checkInOrder(t, "l", 0, 30)
 }
 
 // logrotate's copytruncate races the writer: lines written between the

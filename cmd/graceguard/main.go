@@ -133,7 +133,7 @@ func exitCode(stderr io.Writer, err error) int {
 	if errors.As(err, &silent) {
 		return silent.code
 	}
-	fmt.Fprintln(stderr, "graceguard:", inlineSuggestions(err.Error()))
+	fmt.Fprintln(stderr, programName+":", inlineSuggestions(err.Error()))
 	var in interruptedError
 	if errors.As(err, &in) {
 		return 128 + int(in.sig)

@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
+
+// programName starts every error line ("graceguard: ") and is the root
+// command's name.
+const programName = "graceguard"
 
 // streams are the standard streams a command talks to; tests pass buffers.
 type streams struct {
@@ -36,7 +41,7 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 func newRootCmdWith(in io.Reader, out, errOut io.Writer, run runners) *cobra.Command {
 	io := streams{in: in, out: out, errOut: errOut}
 	root := &cobra.Command{
-		Use:   "graceguard",
+		Use:   programName,
 		Short: "Catch refresh-token replay in identity-provider logs",
 		Long: `graceguard reads OpenUnison's logs and tells the benign client-go refresh race
 (same machine, milliseconds apart) from a replay of a stolen refresh token inside
@@ -80,6 +85,11 @@ the grace period (another address, network or continent), and alerts on it.`,
 	for _, c := range root.Commands() {
 		requireSubcommand(c)
 	}
+	for _, c := range completionCmd(root).Commands() {
+		// cobra's NoArgs words its error with the whole path quoted.
+		c.Args = noArgs
+	}
+	strictHelp(root)
 	registerChoices(root)
 	blameOrigins(root, origins)
 	return root
@@ -135,7 +145,47 @@ func commandName(cmd *cobra.Command) string {
 // unknownSubcommand is the error for a word after a group that is none of
 // its subcommands.
 func unknownSubcommand(group *cobra.Command, word string) error {
-	return usageErrorf("unknown command %q for %q%s", word, group.CommandPath(), didYouMean(group.SuggestionsFor(word)))
+	return usageErrorf("unknown command %q for %s%s", word, commandName(group), didYouMean(group.SuggestionsFor(word)))
+}
+
+// completionCmd is cobra's completion command, made by
+// InitDefaultCompletionCmd.
+func completionCmd(root *cobra.Command) *cobra.Command {
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			return c
+		}
+	}
+	return &cobra.Command{}
+}
+
+// strictHelp makes "help" with a topic that is no command a usage error.
+// cobra printed "Unknown help topic" and the root's usage on stdout and
+// exited 0, so "graceguard help scna | less" looked like an answer, and
+// a topic with a mistyped subcommand ("help idp srve") silently got its
+// group's help.
+func strictHelp(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	help, _, err := root.Find([]string{"help"})
+	if err != nil || help.Run == nil {
+		return
+	}
+	show := help.Run
+	help.Run = nil
+	help.RunE = func(c *cobra.Command, args []string) error {
+		found, rest, err := c.Root().Find(args)
+		if found == nil || err != nil || len(rest) > 0 {
+			var meant []string
+			if found != nil && len(rest) > 0 {
+				for _, s := range found.SuggestionsFor(rest[0]) {
+					meant = append(meant, strings.TrimPrefix(commandName(found)+" "+s, c.Root().Name()+" "))
+				}
+			}
+			return usageErrorf("unknown help topic %q%s", strings.Join(args, " "), didYouMean(meant))
+		}
+		show(c, args)
+		return nil
+	}
 }
 
 // didYouMean is the hint an unknown command's error ends with: " (did you
@@ -156,8 +206,13 @@ const cobraSuggestions = "\n\nDid you mean this?\n"
 // one graceguard: line. cobra makes the root's error itself, before any of
 // graceguard's code runs, so it is reworded here, where it is printed.
 func inlineSuggestions(msg string) string {
+	if !strings.HasPrefix(msg, "unknown command") {
+		return msg
+	}
+	// cobra quotes the program's name, which the prefix already says.
+	msg = strings.Replace(msg, " for "+strconv.Quote(programName), "", 1)
 	head, list, ok := strings.Cut(msg, cobraSuggestions)
-	if !ok || !strings.HasPrefix(head, "unknown command") {
+	if !ok {
 		return msg
 	}
 	return head + didYouMean(strings.Fields(list))

@@ -43,7 +43,7 @@ func TestGroupCommandsNeedASubcommand(t *testing.T) {
 			want string
 		}{
 			{"none", []string{g.cmd}, "graceguard: " + g.cmd + " needs a subcommand: " + g.want + "\n"},
-			{"unknown", []string{g.cmd, "tcsh"}, `graceguard: unknown command "tcsh" for "graceguard ` + g.cmd + `"`},
+			{"unknown", []string{g.cmd, "tcsh"}, `graceguard: unknown command "tcsh" for ` + g.cmd},
 		} {
 			t.Run(g.cmd+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -91,7 +91,7 @@ func TestMissingArgumentsNameTheCommandOnce(t *testing.T) {
 func TestGroupCommandSuggestsTheSubcommandMeant(t *testing.T) {
 	t.Parallel()
 	_, stderr, code := run(t, nil, "geo", "lokup")
-	want := `graceguard: unknown command "lokup" for "graceguard geo" (did you mean lookup?)` + "\n"
+	want := `graceguard: unknown command "lokup" for geo (did you mean lookup?)` + "\n"
 	if code != exitUsage || stderr != want {
 		t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr, exitUsage, want)
 	}
@@ -106,23 +106,23 @@ func TestUnknownCommandIsOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"scna"}, `graceguard: unknown command "scna" for "graceguard" (did you mean scan?)`},
-		{[]string{"scna", "--poll", "1s", "x.log"}, `graceguard: unknown command "scna" for "graceguard" (did you mean scan?)`},
-		{[]string{"--config", "", "wacth", "x.log"}, `graceguard: unknown command "wacth" for "graceguard" (did you mean watch?)`},
-		{[]string{"tim"}, `graceguard: unknown command "tim" for "graceguard" (did you mean timeline?)`},
-		{[]string{"s"}, `graceguard: unknown command "s" for "graceguard" (did you mean scan or simulate?)`},
-		{[]string{"frobnicate"}, `graceguard: unknown command "frobnicate" for "graceguard"`},
-		{[]string{"idp", "srve"}, `graceguard: unknown command "srve" for "graceguard idp" (did you mean serve?)`},
-		{[]string{"rules", "chek", "x.yaml"}, `graceguard: unknown command "chek" for "graceguard rules" (did you mean check?)`},
-		{[]string{"completion", "bsh"}, `graceguard: unknown command "bsh" for "graceguard completion" (did you mean bash, fish or zsh?)`},
+		{[]string{"scna"}, `graceguard: unknown command "scna" (did you mean scan?)`},
+		{[]string{"scna", "--poll", "1s", "x.log"}, `graceguard: unknown command "scna" (did you mean scan?)`},
+		{[]string{"--config", "", "wacth", "x.log"}, `graceguard: unknown command "wacth" (did you mean watch?)`},
+		{[]string{"tim"}, `graceguard: unknown command "tim" (did you mean timeline?)`},
+		{[]string{"s"}, `graceguard: unknown command "s" (did you mean scan or simulate?)`},
+		{[]string{"frobnicate"}, `graceguard: unknown command "frobnicate"`},
+		{[]string{"idp", "srve"}, `graceguard: unknown command "srve" for idp (did you mean serve?)`},
+		{[]string{"rules", "chek", "x.yaml"}, `graceguard: unknown command "chek" for rules (did you mean check?)`},
+		{[]string{"completion", "bsh"}, `graceguard: unknown command "bsh" for completion (did you mean bash, fish or zsh?)`},
 		// A flag after the mistyped word was said to be unknown
 		// ("unknown flag: --addr"): the group has none of the flags its
 		// subcommands have; the word is what is wrong.
-		{[]string{"idp", "srve", "--addr", "x"}, `graceguard: unknown command "srve" for "graceguard idp" (did you mean serve?)`},
-		{[]string{"rules", "tset", "--foo"}, `graceguard: unknown command "tset" for "graceguard rules" (did you mean test?)`},
-		{[]string{"geo", "lokup", "-x", "1.2.3.4"}, `graceguard: unknown command "lokup" for "graceguard geo" (did you mean lookup?)`},
-		{[]string{"completion", "bsh", "--no-descriptions=maybe"}, `graceguard: unknown command "bsh" for "graceguard completion" (did you mean bash, fish or zsh?)`},
-		{[]string{"idp", "frobnicate", "--config"}, `graceguard: unknown command "frobnicate" for "graceguard idp"`},
+		{[]string{"idp", "srve", "--addr", "x"}, `graceguard: unknown command "srve" for idp (did you mean serve?)`},
+		{[]string{"rules", "tset", "--foo"}, `graceguard: unknown command "tset" for rules (did you mean test?)`},
+		{[]string{"geo", "lokup", "-x", "1.2.3.4"}, `graceguard: unknown command "lokup" for geo (did you mean lookup?)`},
+		{[]string{"completion", "bsh", "--no-descriptions=maybe"}, `graceguard: unknown command "bsh" for completion (did you mean bash, fish or zsh?)`},
+		{[]string{"idp", "frobnicate", "--config"}, `graceguard: unknown command "frobnicate" for idp`},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -158,5 +158,39 @@ func TestUnknownFlagIsStillNamed(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
 			}
 		})
+	}
+}
+
+// A stray argument is one graceguard: line naming the command once, the
+// program's name only in the prefix: cobra's words quoted the whole path
+// ("graceguard: \"graceguard version\" takes no arguments").
+func TestStrayArgumentsNameTheCommandOnce(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"version", "x"}, `graceguard: version takes no arguments, got ["x"]` + "\n"},
+		{[]string{"demo", "x", "y"}, `graceguard: demo takes no arguments, got ["x" "y"]` + "\n"},
+		{[]string{"idp", "serve", "x"}, `graceguard: idp serve takes no arguments, got ["x"]` + "\n"},
+		{[]string{"simulate", "x"}, `graceguard: simulate takes no arguments, got ["x"]` + "\n"},
+		{[]string{"completion", "bash", "x"}, `graceguard: completion bash takes no arguments, got ["x"]` + "\n"},
+		{[]string{"completion", "zsh", "x"}, `graceguard: completion zsh takes no arguments, got ["x"]` + "\n"},
+		// cobra printed its help with "Unknown help topic" and exit 0.
+		{[]string{"help", "scna"}, `graceguard: unknown help topic "scna" (did you mean scan?)` + "\n"},
+		{[]string{"help", "idp", "srve"}, `graceguard: unknown help topic "idp srve" (did you mean idp serve?)` + "\n"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := run(t, nil, tt.args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+	// A topic there is still gets its help.
+	stdout, stderr, code := run(t, nil, "help", "idp", "serve")
+	if code != exitOK || !strings.Contains(stdout, "graceguard idp serve") || stderr != "" {
+		t.Errorf("help idp serve: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }

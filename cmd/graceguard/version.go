@@ -83,7 +83,7 @@ func versionOf(stamped string, info *debug.BuildInfo) string {
 // noArgs is cobra.NoArgs with a usage error, so a stray argument exits 2.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageErrorf("%q takes no arguments, got %q", cmd.CommandPath(), args)
+		return usageErrorf("%s takes no arguments, got %q", commandName(cmd), args)
 	}
 	return nil
 }

@@ -189,7 +189,12 @@ func TestFlags(t *testing.T) {
 		{"bad webhook URL, redacted", []string{"--slack-webhook-url", "hooks.slack.com/services/T/B/Hook5ecretHook5ecret"}, alert.Info, nil,
 			"--slack-webhook-url: webhook URL …: want an http:// or https:// URL"},
 		{"bad syslog", []string{"--syslog-addr", "quic://siem:1"}, alert.Info, nil, `--syslog-addr: network "quic": want udp, tcp or tls`},
-		{"bad format", []string{"--alerts-file", "a", "--alerts-format", "xml"}, alert.Info, nil, `--alerts-file: unknown file format "xml"`},
+		{"bad format", []string{"--alerts-file", "a", "--alerts-format", "xml"}, alert.Info, nil, `--alerts-format: unknown file format "xml"`},
+		// Blamed on the flag that holds the value, not the sink's.
+		{"bad runbook URL", []string{"--slack-webhook-url", "https://hooks.slack.com/x", "--slack-runbook-url", "wiki"}, alert.Info, nil,
+			"--slack-runbook-url wiki: want an http:// or https:// URL"},
+		{"bad API URL", []string{"--slack-token", testToken, "--slack-channel", "C1", "--slack-api-url", "api"}, alert.Info, nil,
+			"--slack-api-url api: want an http:// or https:// URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -304,11 +304,11 @@ func (f *fileFlags) configs(minSev alert.Severity) ([]Config, []string) {
 	if f.path == "" {
 		return nil, nil
 	}
-	var p []string
 	format, err := parseFileFormat(f.format)
 	if err != nil {
-		p = append(p, "--alerts-file: "+err.Error())
+		// The format's own flag: --alerts-file was given right.
+		return nil, []string{"--alerts-format: " + err.Error()}
 	}
 	return []Config{{Type: TypeFile, Name: "alerts-file", Origin: "--alerts-file", MinSeverity: minSev,
-		Sink: &FileConfig{Path: f.path, Format: format}}}, p
+		Sink: &FileConfig{Path: f.path, Format: format}}}, nil
 }

@@ -886,8 +886,18 @@ func (f *slackFlags) configs(minSev alert.Severity) ([]Config, []string) {
 		// only: a webhook posts to its own channel. Typed without
 		// --slack-token they are the command's usage error; from a config
 		// file or the environment, defaults left unused.
+		if p := urlProblems("--slack-runbook-url", f.runbookURL, false); p != nil {
+			return nil, p
+		}
 		return []Config{SlackWebhookConfig(f.webhookURL, f.runbookURL, minSev)}, nil
 	case f.token != "":
+		// Checked here rather than by validate, whose words name the
+		// config key and the sink's own flag: the value came from another
+		// flag, which the command blames on where it was set.
+		p := urlProblems("--slack-api-url", f.apiURL, false)
+		if p = append(p, urlProblems("--slack-runbook-url", f.runbookURL, false)...); p != nil {
+			return nil, p
+		}
 		return []Config{{Type: TypeSlack, Name: "slack", Origin: "--slack-token", MinSeverity: minSev,
 			Sink: &SlackConfig{Token: Secret(strings.TrimSpace(f.token)), Channel: f.channel, APIURL: f.apiURL, RunbookURL: f.runbookURL}}}, nil
 	}

@@ -131,6 +131,14 @@ func TestParseConfigErrors(t *testing.T) {
 		{"header given twice", "sinks:\n  - type: webhook\n    url: https://x.example/\n    headers: {x-tenant: acme}\n    header_files: {X-Tenant: /t, 'Bad Name': /b}\n",
 			[]string{`c.yaml:2:5: sinks[0]: header_files: header name "Bad Name" is not a valid HTTP header name`,
 				`c.yaml:2:5: sinks[0]: header X-Tenant is given by headers and by header_files; keep one`}},
+		// The last value was kept without a word, and a name differing
+		// in case only read "given by headers and by headers".
+		{"header twice in headers", "sinks:\n  - type: webhook\n    url: https://x.example/\n    headers: {X-Tenant: acme, X-Tenant: other}\n",
+			[]string{`c.yaml:4:31: sinks[0].headers.X-Tenant: given twice (first as X-Tenant on line 4; header names ignore case)`}},
+		{"header twice in headers, in another case", "sinks:\n  - type: webhook\n    url: https://x.example/\n    headers:\n      X-Tenant: acme\n      x-tenant: other\n",
+			[]string{`c.yaml:6:7: sinks[0].headers.x-tenant: given twice (first as X-Tenant on line 5; header names ignore case)`}},
+		{"header twice in header_files", "sinks:\n  - type: webhook\n    url: https://x.example/\n    header_files: {X-Key: /a, X-KEY: /b}\n",
+			[]string{`c.yaml:4:31: sinks[0].header_files.X-KEY: given twice (first as X-Key on line 4; header names ignore case)`}},
 		{"bad name", "sinks:\n  - type: file\n    path: a\n    name: 'my sink'\n",
 			[]string{`c.yaml:4:11: sinks[0].name: name "my sink": want letters, digits, '.', '_' or '-', at most 64`}},
 	}

@@ -231,7 +231,7 @@ func (w *WebhookConfig) keys(*Config) map[string]setting {
 		}},
 		"url_file":         strField(&w.URLFile),
 		"headers":          {set: func(d *decoder, n *yaml.Node, path string) { w.Headers = inlineHeaders(d, n, path) }},
-		"header_files":     {set: func(d *decoder, n *yaml.Node, path string) { w.HeaderFiles = d.strMap(n, path) }},
+		"header_files":     {set: func(d *decoder, n *yaml.Node, path string) { w.HeaderFiles = headerMap(d, n, path) }},
 		"secret_file":      strField(&w.SecretFile),
 		"secret":           inlineSecret("secret_file", ""), // no flag: a file alone
 		"signature_header": strField(&w.SignatureHeader),
@@ -270,7 +270,7 @@ var credentialHeaders = []string{"Authorization", "Proxy-Authorization"}
 // inline token: is refused: config files get committed and pasted into
 // tickets.
 func inlineHeaders(d *decoder, n *yaml.Node, path string) map[string]string {
-	m := d.strMap(n, path)
+	m := headerMap(d, n, path)
 	if n.Kind != yaml.MappingNode {
 		return m
 	}
@@ -282,6 +282,32 @@ func inlineHeaders(d *decoder, n *yaml.Node, path string) map[string]string {
 			delete(m, k.Value)
 		case !httpguts.ValidHeaderFieldValue(v.Value):
 			d.errf(v, path+"."+k.Value, "the value holds a line break or another control character")
+			delete(m, k.Value)
+		}
+	}
+	return m
+}
+
+// headerMap reads headers: or header_files:, refusing a header named
+// twice: YAML gives both, and the last one silently won (or, named in
+// another case, the one net/http happened to send).
+func headerMap(d *decoder, n *yaml.Node, path string) map[string]string {
+	m := d.strMap(n, path)
+	if n.Kind != yaml.MappingNode {
+		return m
+	}
+	first := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := resolve(n.Content[i])
+		c := http.CanonicalHeaderKey(k.Value)
+		f, ok := first[c]
+		if !ok {
+			first[c] = k
+			continue
+		}
+		d.errf(k, path+"."+k.Value, "given twice (first as %s on line %d; header names ignore case)", f.Value, f.Line)
+		if k.Value != f.Value {
+			// Said here; validate would say it again as headers vs headers.
 			delete(m, k.Value)
 		}
 	}

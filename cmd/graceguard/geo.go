@@ -42,9 +42,19 @@ func (g geoFlags) open() (*geo.DB, error) {
 	}
 	db, err := geo.Open(g.city, g.asn)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageErrorf("%s: %w", g.flagOf(err), err)
 	}
 	return db, nil
+}
+
+// flagOf is the flag that named the database err is about. geo names it
+// by its kind only; the flag's name lets the command say which setting
+// (a variable, a config file's line) to fix.
+func (g geoFlags) flagOf(err error) string {
+	if strings.HasPrefix(err.Error(), "GeoIP ASN ") || g.city == "" {
+		return "--geoip-asn"
+	}
+	return "--geoip-city"
 }
 
 func newGeoCmd(io streams) *cobra.Command {

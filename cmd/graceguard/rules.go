@@ -48,7 +48,7 @@ any file has a problem, 0 when all are valid.`,
 }
 
 func runRulesCheck(_ context.Context, o *rulesCheckOptions) error {
-	files, sameAs, err := readRuleFiles(o.files)
+	files, sameAs, err := readRuleFiles("rule file", o.files)
 	if err != nil {
 		return err
 	}

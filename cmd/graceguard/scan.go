@@ -81,7 +81,7 @@ func runScan(ctx context.Context, o *scanOptions) error {
 	// A rule file that cannot be read stops the scan before it starts; the
 	// rules are compiled on a goroutine of the scan's (LoadRules), where
 	// they overlap its first blocks.
-	ruleFiles, _, err := readRuleFiles(o.ruleFiles)
+	ruleFiles, _, err := readRuleFiles("--rules", o.ruleFiles)
 	if err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func loadRules(paths []string) (*rules.Set, error) {
 // loadRulesWith reads paths and compiles them with load; a file that cannot
 // be read or has a problem is a usage error (exit 2).
 func loadRulesWith(load func(...rules.File) (*rules.Set, error), paths []string) (*rules.Set, error) {
-	files, _, err := readRuleFiles(paths)
+	files, _, err := readRuleFiles("--rules", paths)
 	if err != nil {
 		return nil, err
 	}
@@ -383,8 +383,10 @@ func loadRulesWith(load func(...rules.File) (*rules.Set, error), paths []string)
 // readRuleFiles reads the rule files paths name, each file once: one named
 // twice (rules.yaml and ./rules.yaml, or a link to it) would define its
 // rules twice, which is an error for two files. sameAs[i] is the earlier
-// name of the file paths[i] names again, "" for a file named first.
-func readRuleFiles(paths []string) (files []rules.File, sameAs []string, err error) {
+// name of the file paths[i] names again, "" for a file named first. A file
+// that cannot be read is said to be one of what (--rules, which the
+// command blames on the variable or config key that named it).
+func readRuleFiles(what string, paths []string) (files []rules.File, sameAs []string, err error) {
 	var named namedFiles
 	sameAs = make([]string, len(paths))
 	for i, p := range paths {
@@ -396,7 +398,7 @@ func readRuleFiles(paths []string) (files []rules.File, sameAs []string, err err
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, nil, usageErrorf("rule file: %w", err)
+			return nil, nil, usageErrorf("%s: %w", what, err)
 		}
 		files = append(files, rules.File{Name: p, Data: data})
 	}

@@ -62,7 +62,20 @@ func TestSettingsRefusedClearly(t *testing.T) {
 		{name: "an alias is its anchor's value", config: "format: &f json\nmin-severity: *f\n", args: []string{"scan", log},
 			want: []string{`graceguard.yaml:2:15: min-severity: unknown severity "json"`}},
 		{name: "an alias as a list item", config: "geoip-city: &g nope.mmdb\nrules: [*g]\n", args: []string{"scan", log},
-			want: []string{`rule file: open nope.mmdb`}},
+			want: []string{`graceguard.yaml:2:8: rules: open nope.mmdb`}},
+		// A file a setting names that cannot be used is blamed on where it
+		// was named: these said "rule file: …" and "GeoIP City database
+		// …", no line of the config file and no flag.
+		{name: "config rule file missing", config: "format: json\nrules: [nope.yaml]\n", args: []string{"scan", log},
+			want: []string{`graceguard.yaml:2:8: rules: open nope.yaml: no such file or directory`}},
+		{name: "config GeoIP database missing", config: "geoip-city: nope.mmdb\n", args: []string{"timeline", "u", log},
+			want: []string{`graceguard.yaml:1:13: geoip-city: GeoIP City database nope.mmdb: `}},
+		{name: "config GeoIP database of another kind", config: "geoip-asn: testdata/geoip/graceguard-test-city.mmdb\n", args: []string{"scan", log},
+			want: []string{`graceguard.yaml:1:12: geoip-asn: GeoIP ASN database testdata/geoip/graceguard-test-city.mmdb: it is a`}},
+		{name: "env rule file missing", env: map[string]string{"GRACEGUARD_RULES": "nope.yaml"}, args: []string{"watch", "--state-dir", "", log},
+			want: []string{`GRACEGUARD_RULES: open nope.yaml: no such file or directory`}},
+		{name: "flag GeoIP database missing", args: []string{"scan", "--geoip-asn", "nope.mmdb", log},
+			want: []string{`graceguard: --geoip-asn: GeoIP ASN database nope.mmdb: `}},
 		// A value refused only when the command runs names where it was
 		// written, not a flag nobody gave.
 		{name: "config value refused at run", config: "format: xml\n", args: []string{"scan", log},

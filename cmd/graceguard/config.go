@@ -296,6 +296,10 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 			problems = append(problems, fmt.Sprintf("%s:%d:%d: %q has no value (leave the key out for the default)", path, k.Line, k.Column, k.Value))
 			continue
 		}
+		if how, ok := secretSettings[name]; ok {
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: %q is a secret, which the config file may not hold: give it with %s", path, k.Line, k.Column, k.Value, how))
+			continue
+		}
 		if name == "sinks" && flags.Lookup("slack-webhook-url") != nil {
 			// The sinks list is read by the command that delivers alerts.
 			continue
@@ -325,6 +329,15 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 		return nil, nil, usageErrorf("%s", strings.Join(problems, "\n"))
 	}
 	return values, ignored, nil
+}
+
+// secretSettings are the flags whose value is a credential, with the ways
+// to give it. The config file may not hold one, as a sinks: entry may not
+// hold token: (sinks.inlineSecret): config files get committed and pasted
+// into tickets. It is refused whichever command reads the file.
+var secretSettings = map[string]string{
+	"slack-webhook-url": "--slack-webhook-url or GRACEGUARD_SLACK_WEBHOOK_URL, or as webhook_url_file in a sinks: entry",
+	"slack-token":       "--slack-token or GRACEGUARD_SLACK_TOKEN, or as token_file in a sinks: entry",
 }
 
 // extraDocuments reports a second YAML document in data ("---" and more

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,52 @@ func TestAnEmptyListVariableIsAnEmptyList(t *testing.T) {
 		if code != 0 || stdout != want {
 			t.Errorf("GRACEGUARD_RULES=%q: exit %d, stderr %q; want 0 and the built-in rules' alerts", v, code, stderr)
 		}
+	}
+}
+
+// A secret in the config file is refused as a sinks: entry's token: is:
+// config files get committed and pasted into tickets. slack-webhook-url:
+// and slack-token: were taken, while the README says secrets come from
+// files, flags and the environment only.
+func TestConfigFileHoldsNoSecret(t *testing.T) {
+	t.Parallel()
+	stub := func(context.Context) error { return nil }
+	with := runners{
+		scan:  func(ctx context.Context, _ *scanOptions) error { return stub(ctx) },
+		watch: func(ctx context.Context, _ *watchOptions) error { return stub(ctx) },
+		demo:  func(ctx context.Context, _ *demoOptions) error { return stub(ctx) },
+	}
+	const hook = "https://hooks.slack.com/services/T0/B0/Hook5ecret"
+	tests := []struct {
+		name   string
+		config string
+		args   []string
+		want   string // the whole of stderr after "graceguard: FILE:"
+	}{
+		{"webhook URL", "format: json\nslack_webhook_url: " + hook + "\n", []string{"watch", "x.log"},
+			`2:1: "slack_webhook_url" is a secret, which the config file may not hold: give it with --slack-webhook-url or GRACEGUARD_SLACK_WEBHOOK_URL, or as webhook_url_file in a sinks: entry`},
+		{"token", "slack-token: xoxb-Hook5ecret\nslack-channel: C1\n", []string{"watch", "x.log"},
+			`1:1: "slack-token" is a secret, which the config file may not hold: give it with --slack-token or GRACEGUARD_SLACK_TOKEN, or as token_file in a sinks: entry`},
+		{"demo's webhook URL", "slack-webhook-url: " + hook + "\n", []string{"demo"},
+			`1:1: "slack-webhook-url" is a secret, which the config file may not hold: give it with --slack-webhook-url or GRACEGUARD_SLACK_WEBHOOK_URL, or as webhook_url_file in a sinks: entry`},
+		// scan would ignore the key, as another command's: the file holds
+		// the secret all the same.
+		{"read by another command", "slack-token: xoxb-Hook5ecret\n", []string{"scan", "x.log"},
+			`1:1: "slack-token" is a secret, which the config file may not hold: give it with --slack-token or GRACEGUARD_SLACK_TOKEN, or as token_file in a sinks: entry`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "graceguard.yaml")
+			if err := os.WriteFile(path, []byte(tt.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{tt.args[0], "--config", path}, tt.args[1:]...)
+			_, stderr, code := runWith(t, with, nil, args...)
+			want := "graceguard: " + path + ":" + tt.want + "\n"
+			if code != exitUsage || stderr != want {
+				t.Errorf("exit %d, stderr %q; want %d and\n%s", code, stderr, exitUsage, want)
+			}
+		})
 	}
 }

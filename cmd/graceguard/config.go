@@ -250,7 +250,7 @@ func otherCommandsKeys(cmd *cobra.Command) map[string]bool {
 	walk = func(c *cobra.Command) {
 		if c != cmd {
 			c.Flags().VisitAll(func(f *pflag.Flag) { keys[f.Name] = true })
-			if c.Flags().Lookup("slack-webhook-url") != nil {
+			if readsSinks(c.Flags()) {
 				keys["sinks"] = true
 			}
 		}
@@ -260,6 +260,14 @@ func otherCommandsKeys(cmd *cobra.Command) map[string]bool {
 	}
 	walk(cmd.Root())
 	return keys
+}
+
+// readsSinks reports whether the command with flags reads the sinks:
+// list: those with every sink type's flags (sinks.Flags), not demo, whose
+// --slack-webhook-url alone delivers its alerts and which said nothing of
+// a list it ignored.
+func readsSinks(flags *pflag.FlagSet) bool {
+	return flags.Lookup("webhook-url") != nil
 }
 
 // readConfig reads a YAML mapping of flag names to values. Keys that only
@@ -300,7 +308,7 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 			problems = append(problems, fmt.Sprintf("%s:%d:%d: %q is a secret, which the config file may not hold: give it with %s", path, k.Line, k.Column, k.Value, how))
 			continue
 		}
-		if name == "sinks" && flags.Lookup("slack-webhook-url") != nil {
+		if name == "sinks" && readsSinks(flags) {
 			// The sinks list is read by the command that delivers alerts.
 			continue
 		}

@@ -225,3 +225,18 @@ func TestConfigFileHoldsNoSecret(t *testing.T) {
 		})
 	}
 }
+
+// demo posts to one Slack webhook and delivers to no sinks: list: it said
+// nothing of the list it was given, as if its sinks got the alerts.
+func TestDemoNotesTheSinksItIgnores(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "graceguard.yaml")
+	if err := os.WriteFile(path, []byte("sinks:\n  - type: file\n    path: /tmp/x.json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	with := runners{demo: func(context.Context, *demoOptions) error { return nil }}
+	_, stderr, code := runWith(t, with, nil, "demo", "--config", path)
+	if want := path + ": demo ignores the settings of other commands: sinks\n"; code != 0 || stderr != want {
+		t.Errorf("exit %d, stderr %q; want 0 and %q", code, stderr, want)
+	}
+}

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -35,6 +38,19 @@ func (k kubeFlags) load() (*kubeclient.Config, string, error) {
 		return k.loadConfig(k.kubeconfig, k.context)
 	}
 	return kube.LoadConfig(k.kubeconfig, k.context)
+}
+
+// configError is a usage error for err, loading the kubeconfig. When the
+// file --kubeconfig names cannot be read it starts with the flag, which
+// the command rewrites to the variable or config key that set it: "kubeconfig:
+// open …" named no line of the config file, and --revoke's wrapping blamed
+// revoke:'s line.
+func (k kubeFlags) configError(err error) error {
+	var pe *fs.PathError
+	if k.kubeconfig == "" || !errors.As(err, &pe) || pe.Path != k.kubeconfig {
+		return usageError{err}
+	}
+	return usageError{blamed{"--kubeconfig: " + strings.TrimPrefix(err.Error(), "kubeconfig: "), err}}
 }
 
 func (k *kubeFlags) addFlags(f *pflag.FlagSet) {
@@ -83,7 +99,7 @@ func (k *kubeFlags) resolveProxies(openunison kube.Options) error {
 	if cfg == nil {
 		var err error
 		if cfg, _, err = k.load(); err != nil {
-			return usageError{err}
+			return k.configError(err)
 		}
 	}
 	if k.enabled() && k.proxyNamespace == openunison.Namespace {
@@ -145,7 +161,7 @@ func addrByte(c byte) bool {
 func (k kubeFlags) options() (kube.Options, error) {
 	cfg, defaultNS, err := k.load()
 	if err != nil {
-		return kube.Options{}, usageError{err}
+		return kube.Options{}, k.configError(err)
 	}
 	opt := kube.Options{Config: cfg, Namespace: cmp.Or(k.namespace, defaultNS), Pod: k.pod, Selector: k.selector, Container: k.container}
 	if err := opt.Validate(); err != nil {

@@ -188,14 +188,14 @@ func TestWatchKubeUsageErrors(t *testing.T) {
 		{"pod and selector from the config file", nil, []string{"--config", config}, "exclude each other"},
 		{"namespace alone", nil, []string{"--kube-namespace", kubeNS, "x.log"}, "need --kube-pod or --kube-selector"},
 		{"kubeconfig alone", nil, []string{"--kubeconfig", kubeconfig, "x.log"}, "need --kube-pod or --kube-selector"},
-		{"no such kubeconfig", nil, []string{"--kube-selector", "app=b", "--kubeconfig", filepath.Join(dir, "none")}, "kubeconfig"},
+		{"no such kubeconfig", nil, []string{"--kube-selector", "app=b", "--kubeconfig", filepath.Join(dir, "none")}, "--kubeconfig: open "},
 		{"no such context", nil, []string{"--kube-selector", "app=b", "--kubeconfig", kubeconfig, "--kube-context", "prod"}, "prod"},
 		{"bad selector", nil, []string{"--kube-selector", "app in (", "--kubeconfig", kubeconfig}, "label selector"},
 		{"bad pod name", nil, []string{"--kube-pod", "Not_A_Pod", "--kubeconfig", kubeconfig}, "pod name"},
 		{"bad namespace", nil, []string{"--kube-pod", "a", "--kube-namespace", "Not/A/Namespace", "--kubeconfig", kubeconfig}, "namespace"},
 		// The environment supplies the pods, so no PATH is needed: the
 		// error is the kubeconfig's.
-		{"selector from the environment", map[string]string{"GRACEGUARD_KUBE_SELECTOR": "app=b", "GRACEGUARD_KUBECONFIG": filepath.Join(dir, "none")}, nil, "kubeconfig"},
+		{"selector from the environment", map[string]string{"GRACEGUARD_KUBE_SELECTOR": "app=b", "GRACEGUARD_KUBECONFIG": filepath.Join(dir, "none")}, nil, "GRACEGUARD_KUBECONFIG: open "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -138,7 +138,10 @@ func (r *revokeFlags) start(ctx context.Context, k kubeFlags, claims pipeline.Cl
 	overall, _ := parseLimit(r.overall)
 	cfg, _, err := kube.LoadConfig(k.kubeconfig, k.context)
 	if err != nil {
-		return nil, nil, usageErrorf("--revoke: %v", err)
+		if ke := k.configError(err); ke.Error() != err.Error() {
+			return nil, nil, ke
+		}
+		return nil, nil, usageErrorf("--revoke: %w", err)
 	}
 	api, err := respond.NewAPI(cfg)
 	if err != nil {

@@ -77,6 +77,13 @@ func TestSettingsRefusedClearly(t *testing.T) {
 			want: []string{`GRACEGUARD_RULES: open nope.yaml: no such file or directory`}},
 		{name: "flag GeoIP database missing", args: []string{"scan", "--geoip-asn", "nope.mmdb", log},
 			want: []string{`graceguard: --geoip-asn: GeoIP ASN database nope.mmdb: `}},
+		{name: "config kubeconfig missing", config: "kube-pod: p\nkubeconfig: nope.yaml\n", args: []string{"watch", "--state-dir", ""},
+			want: []string{`graceguard.yaml:2:13: kubeconfig: open nope.yaml: no such file or directory`}},
+		// It was blamed on revoke's line, which was right.
+		{name: "config kubeconfig missing, for revoke", config: "revoke: high\nkubeconfig: nope.yaml\n", args: []string{"watch", "--state-dir", "", log},
+			want: []string{`graceguard.yaml:2:13: kubeconfig: open nope.yaml: no such file or directory`}},
+		{name: "flag kubeconfig missing", args: []string{"watch", "--state-dir", "", "--kube-selector", "a=b", "--kubeconfig", "nope.yaml"},
+			want: []string{`graceguard: --kubeconfig: open nope.yaml: no such file or directory`}},
 		// A value refused only when the command runs names where it was
 		// written, not a flag nobody gave.
 		{name: "config value refused at run", config: "format: xml\n", args: []string{"scan", log},

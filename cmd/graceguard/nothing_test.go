@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -32,6 +34,18 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 	// after a restart, or with its AccessLog filtered out.
 	startup := write("startup.log", []byte("[2026-11-23 09:59:58,001][main] INFO  OpenUnisonOnUndertow - Starting OpenUnison on Undertow, listening on 8443\n"))
 	const sample = "testdata/openunison/sample.log"
+	// logrotate's compressed generations: read as text, they were "not a
+	// log graceguard reads", with no word of what to do.
+	log, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(log)
+	zw.Close()
+	gzipped := write("openunison.log.1.gz", gz.Bytes())
+	zstd := write("openunison.log.2.zst", append([]byte{0x28, 0xb5, 0x2f, 0xfd}, garbage[:512]...))
 	tests := []struct {
 		name  string
 		args  []string
@@ -46,6 +60,8 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 		{"start-up lines only, quiet", []string{"-q", startup}, []string{"graceguard: nothing was judged: no OpenUnison record the rules judge", "1 record read"}, nil},
 		{"start-up lines beside a real log are no problem", []string{sample, startup}, nil, []string{"nothing was judged", "startup.log"}},
 		{"an empty file beside a real log is named", []string{sample, empty}, []string{"note: " + empty + ": no OpenUnison record"}, []string{"nothing was judged"}},
+		{"gzip", []string{gzipped}, []string{"nothing was judged", "openunison.log.1.gz: compressed (gzip): decompress it first (zcat " + gzipped + " | graceguard … -)"}, []string{"not a log graceguard reads"}},
+		{"zstd beside a real log", []string{sample, zstd}, []string{"openunison.log.2.zst: compressed (zstd): decompress it first (zstdcat " + zstd + " | graceguard … -)"}, []string{"nothing was judged"}},
 		{"a proxy log beside OpenUnison's is no problem", []string{sample, proxy}, nil, []string{"nothing was judged", "is a proxy's access log"}},
 	}
 	for _, tt := range tests {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -280,6 +282,10 @@ func inputNotes(s pipeline.Summary) []string {
 			notes = append(notes, fmt.Sprintf("%s is a proxy's access log (%s token requests): it names the clients of OpenUnison's token requests, "+
 				"but nothing is judged without OpenUnison's own log: give both", in.Name, commas(in.ProxyRecords)))
 		case !in.Proxy:
+			if kind, cat := compressed(in.Name); kind != "" {
+				notes = append(notes, fmt.Sprintf("%s: compressed (%s): decompress it first (%s %s | graceguard … -)", in.Name, kind, cat, in.Name))
+				continue
+			}
 			notes = append(notes, fmt.Sprintf("%s: no OpenUnison record and no proxy access-log line found in it (empty, or not a log graceguard reads)", in.Name))
 		}
 	}
@@ -326,4 +332,33 @@ func unjudgedNote(unjudged int64) string {
 		return ""
 	}
 	return ": " + humanBytes(unjudged) + " read from a stream was waiting for the rest of its block, not judged"
+}
+
+// compressed names the compression of the file at name, from its first
+// bytes, and the command that decompresses it; "" for none or no file.
+// logrotate's compress makes such generations, and read as text they were
+// only "not a log graceguard reads", with no word of what to do.
+func compressed(name string) (kind, cat string) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	head := make([]byte, 6)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	for _, c := range []struct {
+		magic     string
+		kind, cat string
+	}{
+		{"\x1f\x8b", "gzip", "zcat"},
+		{"BZh", "bzip2", "bzcat"},
+		{"\xfd7zXZ\x00", "xz", "xzcat"},
+		{"\x28\xb5\x2f\xfd", "zstd", "zstdcat"},
+	} {
+		if bytes.HasPrefix(head, []byte(c.magic)) {
+			return c.kind, c.cat
+		}
+	}
+	return "", ""
 }

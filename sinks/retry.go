@@ -119,6 +119,10 @@ type statusError struct {
 	// the message, whatever its status: every message would fail alike, so
 	// it is retried like an outage, not dead-lettered.
 	SinkWide bool
+	// Location is where a redirect points, redacted as a secret URL is
+	// (scheme and host): enough to see http went to https or the endpoint
+	// moved host, without the key a new path may hold.
+	Location string
 }
 
 func (e *statusError) Error() string {
@@ -130,7 +134,11 @@ func (e *statusError) Error() string {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
 	}
 	if e.Code/100 == 3 {
-		msg += " (a redirect, not followed: set the URL to where it points)"
+		to := ""
+		if e.Location != "" {
+			to = " to " + e.Location
+		}
+		msg += " (a redirect" + to + ", not followed: set the URL to where it points)"
 	}
 	return msg
 }
@@ -141,6 +149,11 @@ func newStatusError(resp *http.Response, body []byte, now time.Time) *statusErro
 	e := &statusError{Code: resp.StatusCode, Body: oneLine(string(body), 200)}
 	if d, ok := retry.After(resp.Header.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
+	}
+	if loc := resp.Header.Get("Location"); e.Code/100 == 3 && loc != "" && resp.Request != nil {
+		if u, err := resp.Request.URL.Parse(loc); err == nil {
+			e.Location = redact(u.String())
+		}
 	}
 	return e
 }

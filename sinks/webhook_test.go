@@ -334,3 +334,42 @@ func TestWebhookHeaderFiles(t *testing.T) {
 		}
 	}
 }
+
+// A redirect's error says where it points, redacted as the sink's own URL
+// is: "set the URL to where it points" named no place, and the operator
+// had to find it with curl. The secret the new place holds in its path or
+// query is not shown.
+func TestRedirectSaysWhereItPoints(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		location string
+		want     string
+	}{
+		{"https://hooks.example/services/T0/B0/t0k3nt0k3n?key=t0k3nt0k3n", "a redirect to https://hooks.example/…, not followed"},
+		{"https://hooks.example:8443/t0k3nt0k3n", "a redirect to https://hooks.example:8443/…, not followed"},
+		// Relative to the request: the same host, another path.
+		{"/moved/t0k3nt0k3n", "a redirect to http://127.0.0.1:"},
+		{"", "a redirect, not followed"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tt.location != "" {
+				w.Header().Set("Location", tt.location)
+			}
+			w.WriteHeader(http.StatusMovedPermanently)
+		}))
+		for _, mk := range []func() (Sink, error){
+			func() (Sink, error) { return newWebhook(WebhookOptions{URL: Secret(srv.URL + "/hook/t0k3nt0k3n")}) },
+			func() (Sink, error) { return newSlack(SlackOptions{WebhookURL: Secret(srv.URL + "/hook/t0k3nt0k3n")}) },
+		} {
+			s, err := mk()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Send(context.Background(), replayGroup())
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "t0k3nt0k3n") {
+				t.Errorf("%v, Location %q: %v; want %q and no secret", s, tt.location, err, tt.want)
+			}
+		}
+		srv.Close()
+	}
+}

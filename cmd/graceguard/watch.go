@@ -112,7 +112,7 @@ exits 0.`,
   graceguard watch --listen 127.0.0.1:9090 --format json '/var/log/pods/openunison_openunison-orchestra-*/openunison-orchestra/*.log'
   GRACEGUARD_REDIS_PASSWORD=… graceguard watch --state redis://graceguard-redis:6379/0 /var/log/openunison/pod-a.log
   kubectl logs -f -n openunison deploy/openunison-orchestra | graceguard watch -
-  graceguard watch --kube-namespace openunison --kube-selector app=openunison-orchestra --kube-container openunison-orchestra
+  graceguard watch --kube-namespace openunison --kube-selector application=openunison-orchestra --kube-container openunison-orchestra
   graceguard watch --kubeconfig ~/.kube/prod --kube-context prod --kube-namespace openunison --kube-pod openunison-orchestra-7d9c-x2x4z
   graceguard watch --revoke critical --revoke-dry-run --revoke-exclude 'uid=breakglass-*,ou=Users,o=Tremolo' '/var/log/openunison/*.log'`,
 		RunE: func(cmd *cobra.Command, args []string) error {

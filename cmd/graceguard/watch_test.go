@@ -392,3 +392,15 @@ func TestWatchDeliversToSinks(t *testing.T) {
 		t.Errorf("no start-up line naming the sinks:\n%s", log)
 	}
 }
+
+// watch's example selected app=openunison-orchestra, a label the orchestra
+// chart's pods do not carry: copied, it watched no pod and said only that
+// nothing was judged. The flag's help, the README and the manifests use
+// the chart's label.
+func TestWatchHelpSelectsTheOrchestraChartsLabel(t *testing.T) {
+	t.Parallel()
+	stdout, _, code := run(t, nil, "watch", "--help")
+	if code != 0 || !strings.Contains(stdout, "--kube-selector application=openunison-orchestra") || strings.Contains(stdout, "app=openunison-orchestra") {
+		t.Errorf("exit %d; watch --help's example does not select application=openunison-orchestra:\n%s", code, stdout)
+	}
+}

@@ -178,7 +178,7 @@ func strictHelp(root *cobra.Command) {
 			var meant []string
 			if found != nil && len(rest) > 0 {
 				for _, s := range found.SuggestionsFor(rest[0]) {
-					meant = append(meant, strings.TrimPrefix(commandName(found)+" "+s, c.Root().Name()+" "))
+					meant = append(meant, strings.TrimPrefix(found.CommandPath()+" "+s, programName+" "))
 				}
 			}
 			return usageErrorf("unknown help topic %q%s", strings.Join(args, " "), didYouMean(meant))

@@ -16,15 +16,20 @@ import (
 	"sync"
 
 	goccy "github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Pos is where a syntax error is, from 1.
 type Pos struct{ Line, Column int }
 
-// v3Line is compiled at the first error, not at every start of every
-// command (97 allocations in the package's initialiser).
-var v3Line = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
+// v3Line and v3Anchor are compiled at the first error, not at every start
+// of every command (97 allocations in the package's initialiser).
+var (
+	v3Line   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
+	v3Anchor = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^unknown anchor '(.*)' referenced$`) })
+)
 
 // Locate returns the position and message of the syntax error err that
 // go.yaml.in/yaml/v3 returned for data. The column is 1 when only the
@@ -38,8 +43,31 @@ func Locate(data []byte, err error) (Pos, string) {
 	}
 	if p, m, ok := locateToken(data); ok {
 		pos, msg = p, m
+	} else if m := v3Anchor().FindStringSubmatch(msg); m != nil {
+		// Anchors are resolved after parsing, where yaml/v3 no longer
+		// says which line, and goccy's parser does not resolve them: the
+		// first alias of that name is the one refused.
+		if p, ok := locateAlias(data, m[1]); ok {
+			pos = p
+		}
 	}
 	return pos, dropQuoted(msg)
+}
+
+// locateAlias returns where the first alias *name in data is.
+func locateAlias(data []byte, name string) (pos Pos, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	tokens := lexer.Tokenize(string(data))
+	for i, tk := range tokens {
+		if tk.Type == token.AliasType && i+1 < len(tokens) && tokens[i+1].Value == name && tk.Position != nil && tk.Position.Line >= 1 {
+			return Pos{Line: tk.Position.Line, Column: max(tk.Position.Column, 1)}, true
+		}
+	}
+	return pos, false
 }
 
 // locateToken asks goccy/go-yaml where the offending token is. A panic in
@@ -55,7 +83,10 @@ func locateToken(data []byte) (pos Pos, msg string, ok bool) {
 	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil || se.Token.Position.Line < 1 {
 		return pos, "", false
 	}
-	msg = strings.NewReplacer("\t", `\t`, "\r", `\r`).Replace(se.Message)
+	// A reserved character is named between single quotes; the backquote
+	// would read as the start of a quoted value to dropQuoted, which then
+	// left "'" of the whole message.
+	msg = strings.NewReplacer("\t", `\t`, "\r", `\r`, "'`'", "a backquote").Replace(se.Message)
 	return Pos{Line: se.Token.Position.Line, Column: max(se.Token.Position.Column, 1)}, msg, true
 }
 

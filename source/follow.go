@@ -160,6 +160,9 @@ type followHooks struct {
 	// listedGenerations: in followNewer, between listing a path's
 	// generations and opening them.
 	listedGenerations func()
+	// statingGeneration: in a listing of a path's generations, between
+	// the directory's read and the stat of each name read (the name).
+	statingGeneration func(name string)
 }
 
 func (h *followHooks) run(hook func()) {
@@ -439,11 +442,7 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 		// The file was renamed away before its successor came: others may
 		// have come and gone in between.
 		delete(f.removed, path)
-		name, since := nameOf(path, FileID{Dev: r.dev, Ino: r.ino})
-		if name == "" {
-			since = r.modTime
-		}
-		prev = f.followNewer(path, name, since, r, sameFileAs(file), FileID{})
+		prev = f.followNewer(path, FileID{Dev: r.dev, Ino: r.ino}, r.modTime, r, sameFileAs(file), FileID{})
 		f.announce(ctx, prev, r)
 	}
 	var start int64
@@ -934,7 +933,8 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 		if next.id.FingerprintLen == 0 {
 			head = readHead(next.f)
 		}
-		if newest := f.followNewer(t.path, nameNow(t.path, copied, copyInfo), copyInfo.ModTime(), nil, copyOf(head), copiesOf(t)); newest != nil {
+		dev, ino := devIno(copyInfo)
+		if newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copyInfo.ModTime(), nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
@@ -982,13 +982,8 @@ func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) boo
 	if t.id.FingerprintLen > 0 || t.readCopy == nil {
 		return false
 	}
-	copied := t.readCopy
-	dev, ino := devIno(copied)
-	name, _ := nameOf(t.path, FileID{Dev: dev, Ino: ino})
-	if name == "" {
-		return false
-	}
-	newest := f.followNewer(t.path, name, time.Time{}, nil, copyOf(head), copiesOf(t))
+	dev, ino := devIno(t.readCopy)
+	newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, time.Time{}, nil, copyOf(head), copiesOf(t))
 	if newest == nil {
 		return false
 	}
@@ -1052,16 +1047,6 @@ func sameFileAs(file *os.File) func(*os.File) bool {
 		cst, cerr := c.Stat()
 		return err == nil && cerr == nil && os.SameFile(st, cst)
 	}
-}
-
-// nameNow is the name the generation info was found under has now (it may
-// have been renamed since, by a rotation under way).
-func nameNow(path, name string, info os.FileInfo) string {
-	dev, ino := devIno(info)
-	if now, _ := nameOf(path, FileID{Dev: dev, Ino: ino}); now != "" {
-		return now
-	}
-	return name
 }
 
 // copyOf returns whether a newer generation is a copy being made of the
@@ -1147,7 +1132,7 @@ func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInf
 // tells them apart: renamed, it is found beside its old name or keeps a
 // link elsewhere; deleted, it has none.
 func (f *Follower) logGone(t *tailer) {
-	if name, _ := nameOf(t.path, FileID{Dev: t.dev, Ino: t.ino}); name != "" {
+	if name := nameOf(t.path, FileID{Dev: t.dev, Ino: t.ino}); name != "" {
 		f.log.Info("file renamed; draining", "path", t.path, "to", name)
 		return
 	}
@@ -1200,11 +1185,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	t.draining = true
 	// Rotated more than once since the last look (stopped, or behind):
 	// the generations between the old file and the new are read first.
-	name, since := nameOf(t.path, FileID{Dev: t.dev, Ino: t.ino})
-	if name == "" {
-		since = t.modTime
-	}
-	after := f.followNewer(t.path, name, since, t, sameFileAs(file), FileID{})
+	after := f.followNewer(t.path, FileID{Dev: t.dev, Ino: t.ino}, t.modTime, t, sameFileAs(file), FileID{})
 	f.announce(ctx, after, t)
 	n := f.addTailer(file, t.path, seen.id, 0, &seen)
 	n.after = after

@@ -460,3 +460,58 @@ func (c *collector) endedWithin(n int, d time.Duration) bool {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A restart finds the file its checkpoint names rotated twice while it was
+// down (lines 10-14 in it, now .2; 15-19 in .1; 20-24 in the file at the
+// path) and lists the generations as a third rotation renames them. It
+// reads every line once, in order: the file at the path, opened before
+// the listing, is not read again as the generation it became, nor the
+// generation after the checkpoint's file taken for it.
+func TestStartGenerationsRenamedUnderTheirListing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// at sets hook as the hook that runs the rotation.
+		at func(f *Follower, hook func())
+	}{
+		{"between the path's opening and the stats", func(f *Follower, hook func()) {
+			f.hooks.statingGeneration = func(string) { hook() }
+		}},
+		{"between the listing and the opening", func(f *Follower, hook func()) {
+			f.hooks.listedGenerations = hook
+		}},
+	}
+	for _, tt := range tests {
+		for _, fromEnd := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/from end %v", tt.name, fromEnd), func(t *testing.T) {
+				t.Parallel()
+				path := filepath.Join(t.TempDir(), "app.log")
+				w := newWriter(t, path, "l")
+				w.write(10)
+				saved := stopAndSave(t, Options{Patterns: []string{path}}, 10)
+				w.write(5)
+				w.close()
+				for range 2 {
+					rename(t, path)
+					w = continued(t, path, w)
+					w.write(5)
+					w.close()
+				}
+				var once sync.Once
+				c, _, _ := followWith(t, Options{Patterns: []string{path}, Positions: saved, FromEnd: fromEnd}, func(f *Follower) {
+					tt.at(f, func() {
+						once.Do(func() {
+							renumber(t, path, 2, 1)
+							writeNew(t, path, 25, 5)
+						})
+					})
+				})
+				c.waitLine(t, "l 000029")
+				// The two generations and the file that was at the path
+				// read to their end: any of them read twice was by then.
+				c.endedWithin(3, 10*time.Second)
+				c.checkInOrder(t, "l", 10, 30)
+			})
+		}
+	}
+}

@@ -436,7 +436,7 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 	}
 	var prev *tailer
 	if startup {
-		prev = f.startGenerations(ctx, path, globbed)
+		prev = f.startGenerations(ctx, path, file, globbed)
 	}
 	if r := f.removed[path]; r != nil {
 		// The file was renamed away before its successor came: others may

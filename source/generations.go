@@ -258,12 +258,38 @@ func generationNumber(base, name string) (int, bool) {
 
 // startGenerations, at start-up, finds the restored positions of path's
 // generations and follows them and every newer generation, oldest first,
-// each waiting for the one before. It returns the newest, for the file now
-// at path to wait for (nil when there is none).
-func (f *Follower) startGenerations(ctx context.Context, path string, globbed bool) *tailer {
-	gens := generations(path)
+// each waiting for the one before. It returns the newest, for file, the
+// file opened at path, to wait for (nil when there is none).
+//
+// Each generation is opened once, checked to be the file listed
+// (openGenerations), and looked at through that opening only: a rotation
+// under way between the listing and an opening by name gave a position's
+// generation's name to the generation after it (that one read first, the
+// position's file after it, found by drainRotatedWhileDown), and file may
+// be renamed into a generation after it was opened (it was read twice,
+// as that generation and as the file at path).
+func (f *Follower) startGenerations(ctx context.Context, path string, file *os.File, globbed bool) *tailer {
+	gens := f.openGenerations(path, func(gens []generation) func(int) bool {
+		return func(int) bool { return true }
+	})
+	given := map[*os.File]bool{}
+	defer func() {
+		for _, g := range gens {
+			if g.file != nil && !given[g.file] {
+				g.file.Close()
+			}
+		}
+	}()
+	skip := sameFileAs(file)
+	gens = slices.DeleteFunc(gens, func(g generation) bool {
+		if g.file != nil && skip(g.file) {
+			g.file.Close()
+			return true
+		}
+		return false
+	})
 	// Before the generations take positions.
-	current, byCopy := f.restoredAt(path)
+	current, byCopy := f.restoredAt(file)
 	located, oldest, newest := f.locateGenerations(gens)
 	j := f.locateAnchor(path, gens, located)
 	if j >= 0 {
@@ -274,7 +300,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, globbed bo
 	} else if byCopy {
 		current = true // its copy is gone: the inode is all there is
 	}
-	copied := f.copiedFrom(path, gens, located, j >= 0 && byCopy)
+	copied := f.copiedFrom(path, file, gens, located, j >= 0 && byCopy)
 	if current {
 		newest = len(gens)
 	}
@@ -303,6 +329,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, globbed bo
 		if t == nil {
 			continue
 		}
+		given[t.f] = true
 		t.log = path
 		t.draining, t.after = true, prev
 		prev = t
@@ -330,19 +357,14 @@ func (f *Follower) locateGenerations(gens []generation) ([]located, int, int) {
 	// stands in only for a position whose own file is gone or rewritten.
 	for _, copies := range []bool{false, true} {
 		for i, g := range gens {
-			if found[i].ok || g.compressed || f.seen[g.name] {
+			if found[i].ok || g.file == nil || f.seen[g.name] {
 				continue
 			}
-			file, err := openRegular(g.name)
-			if err != nil {
-				continue
-			}
-			pos, ok := f.takeRestoredFile(file, g.name, copies)
+			pos, ok := f.takeRestoredFile(g.file, g.name, copies)
 			if !ok {
-				file.Close()
 				continue
 			}
-			found[i] = located{file, pos, true, copies}
+			found[i] = located{g.file, pos, true, copies}
 			if oldest < 0 || i < oldest {
 				oldest = i
 			}
@@ -355,7 +377,8 @@ func (f *Follower) locateGenerations(gens []generation) ([]located, int, int) {
 // startGeneration follows one generation from its restored position, or
 // from its start when it is newer than every one a position names: under
 // copied's device and inode when that is not zero (see copiedFrom). It
-// returns nil for one that is not to be read.
+// returns nil for one that is not to be read (its file left open, for
+// startGenerations to close).
 func (f *Follower) startGeneration(g generation, at located, finished bool, copied FileID) *tailer {
 	switch {
 	case g.compressed:
@@ -366,15 +389,13 @@ func (f *Follower) startGeneration(g generation, at located, finished bool, copi
 		return f.addTailer(at.file, g.name, at.pos.ID, at.pos.Offset, nil)
 	case finished:
 		return nil // finished before an older one stopped draining
-	}
-	file, err := openRegular(g.name)
-	if err != nil {
-		f.listedGone(g, err)
+	case g.file == nil:
+		f.listedGone(g, g.err)
 		return nil
 	}
+	file := g.file
 	seen, err := sight(file)
 	if err != nil || f.followingFile(seen.id) {
-		file.Close()
 		return nil
 	}
 	if copied.Ino != 0 {
@@ -415,9 +436,9 @@ func copiesOf(t *tailer) FileID { return FileID{Dev: t.dev, Ino: t.ino} }
 // is gone, a position naming the inode tells it with the file's birth: a
 // copytruncate's file was made before the newest generation was last
 // written, a rename's after it; unknown, each generation keeps its own.
-func (f *Follower) copiedFrom(path string, gens []generation, found []located, anchored bool) FileID {
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
+func (f *Follower) copiedFrom(path string, file *os.File, gens []generation, found []located, anchored bool) FileID {
+	st, err := file.Stat()
+	if err != nil {
 		return FileID{}
 	}
 	dev, ino := devIno(st)
@@ -432,7 +453,7 @@ func (f *Follower) copiedFrom(path string, gens []generation, found []located, a
 			return FileID{Dev: dev, Ino: ino}
 		}
 	}
-	if f.copiedUnreadFile(path, dev, ino, gens) {
+	if f.copiedUnreadFile(file, dev, ino, gens) {
 		return FileID{Dev: dev, Ino: ino}
 	}
 	named := slices.ContainsFunc(f.restored, func(p Position) bool { return p.Cursor == "" && p.ID.Dev == dev && p.ID.Ino == ino })
@@ -442,18 +463,19 @@ func (f *Follower) copiedFrom(path string, gens []generation, found []located, a
 	return FileID{}
 }
 
-// copiedUnreadFile reports whether the file at path (dev, ino) is one the
-// checkpoint named as announced and not read yet (Position.Unread), now
-// holding other bytes, with a generation that starts as it did: its copy.
+// copiedUnreadFile reports whether file, opened at the path (dev, ino), is
+// one the checkpoint named as announced and not read yet (Position.Unread),
+// now holding other bytes, with a generation that starts as it did: its
+// copy.
 // It may have been read after that checkpoint (a kill before the next),
 // so its copies are read under its inode, for the same alert ids.
-func (f *Follower) copiedUnreadFile(path string, dev, ino uint64, gens []generation) bool {
+func (f *Follower) copiedUnreadFile(file *os.File, dev, ino uint64, gens []generation) bool {
 	for _, p := range f.unread {
-		if p.Cursor != "" || p.ID.Dev != dev || p.ID.Ino != ino || p.ID.FingerprintLen == 0 || startsAs(path, p.ID) {
+		if p.Cursor != "" || p.ID.Dev != dev || p.ID.Ino != ino || p.ID.FingerprintLen == 0 || sameStart(file, p.ID) {
 			continue
 		}
 		for _, g := range gens {
-			if !g.compressed && startsAs(g.name, p.ID) {
+			if g.file != nil && sameStart(g.file, p.ID) {
 				return true
 			}
 		}
@@ -461,27 +483,11 @@ func (f *Follower) copiedUnreadFile(path string, dev, ino uint64, gens []generat
 	return false
 }
 
-// startsAs reports whether the file at name starts with the bytes id was
-// taken from.
-func startsAs(name string, id FileID) bool {
-	file, err := openRegular(name)
-	if err != nil {
-		return false
-	}
-	defer file.Close()
-	return sameStart(file, id)
-}
-
-// restoredAt reports whether a restored position names the file now at
-// path (it was not rotated away), and whether one names it only by its
+// restoredAt reports whether a restored position names file, opened at
+// the path (it was not rotated away), and whether one names it only by its
 // inode and the copy its generation began after (anchored: it was empty
 // when saved, and copytruncates since keep the inode).
-func (f *Follower) restoredAt(path string) (current, byCopy bool) {
-	file, err := openRegular(path)
-	if err != nil {
-		return false, false
-	}
-	defer file.Close()
+func (f *Follower) restoredAt(file *os.File) (current, byCopy bool) {
 	for _, pos := range f.restored {
 		switch {
 		case !matches(file, pos.ID):
@@ -509,17 +515,13 @@ func (f *Follower) locateAnchor(path string, gens []generation, found []located)
 			if found[i].ok && found[i].pos.ID.Fingerprint == start.Fingerprint && found[i].pos.ID.FingerprintLen == start.FingerprintLen {
 				return i // located already, by the position it was read to
 			}
-			if found[i].ok || gens[i].compressed || f.seen[gens[i].name] {
-				continue
-			}
-			file, err := openRegular(gens[i].name)
-			if err != nil {
+			file := gens[i].file
+			if found[i].ok || file == nil || f.seen[gens[i].name] {
 				continue
 			}
 			id, err := identify(file)
 			st, serr := file.Stat()
 			if err != nil || serr != nil || !sameStart(file, start) {
-				file.Close()
 				continue
 			}
 			found[i] = located{file, Position{Path: gens[i].name, ID: id, Offset: st.Size()}, true, false}

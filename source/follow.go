@@ -94,8 +94,13 @@ type Options struct {
 	DrainQuiet time.Duration
 	// Positions are where a previous run stopped.
 	Positions []Position
-	Stdin     io.Reader
-	Logger    *slog.Logger
+	// PositionsWritten is when the checkpoint Positions come from was
+	// written (zero: unknown). A file they do not name that was made after
+	// it (its birth time) is no history: it is read from its start, also
+	// with FromEnd, and so are its generations made after it.
+	PositionsWritten time.Time
+	Stdin            io.Reader
+	Logger           *slog.Logger
 }
 
 // Follower follows files and stdin.
@@ -120,6 +125,8 @@ type Follower struct {
 	// unread are the generations a checkpoint named as announced and not
 	// read yet (Position.Unread): looked for only to say they are gone.
 	unread []Position
+	// saidUnborn: that birth times are unknown here was logged.
+	saidUnborn bool
 
 	// When to look (wake.go): the notifier (nil when polling), the
 	// directories watched by name and by watch, how many tailers share a
@@ -453,7 +460,7 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 			f.log.Warn("file is shorter than its checkpoint: it was truncated; reading it from the start", "path", path)
 			start = 0
 		}
-	case startup && f.opt.FromEnd && !f.restoredPath[path]:
+	case startup && f.opt.FromEnd && !f.restoredPath[path] && !f.madeSinceCheckpoint(file, path):
 		if st, err := file.Stat(); err == nil {
 			start = st.Size()
 		}
@@ -469,6 +476,29 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 	// events go.
 	f.send(ctx, Batch{Key: t.key, Path: t.path, Log: t.log, ID: t.id, Offset: t.offset, Behind: behind(t), Head: head(file), Size: sizeOf(file)})
 	return nil
+}
+
+// madeSinceCheckpoint reports whether file, at path, was made after the
+// checkpoint the restored positions come from was written: they cannot
+// name it, and what it holds was written while graceguard was down (a
+// container restarted meanwhile logs to a new file, under a new link
+// name in /var/log/containers), not before it was started. Unknown (no
+// positions, or no time for them, or no birth time for the file: other
+// systems, some filesystems), it is not, and that birth times are
+// unknown is said once.
+func (f *Follower) madeSinceCheckpoint(file *os.File, path string) bool {
+	if len(f.opt.Positions) == 0 || f.opt.PositionsWritten.IsZero() {
+		return false
+	}
+	born, ok := bornOf(file)
+	if !ok {
+		if !f.saidUnborn {
+			f.saidUnborn = true
+			f.log.Info("when files were made is unknown here: a file the checkpoint does not name is taken for one made before it (with --from end, read from its end; its rotated generations are not read)", "path", path)
+		}
+		return false
+	}
+	return born.After(f.opt.PositionsWritten)
 }
 
 // sizeOf is file's size for its announcement (0: unknown): a reader joining

@@ -312,9 +312,12 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			// Seen for the first time. Generations the patterns match too
 			// are files seen for the first time as well, read from their
 			// start (through this file: rescan never opens them on their
-			// own), but not with FromEnd, which skips what files hold.
+			// own), but not with FromEnd, which skips what files hold;
+			// those made since the checkpoint are read all the same.
 			if !globbed || f.opt.FromEnd {
-				return nil
+				if oldest = f.firstMadeSinceCheckpoint(path, gens); oldest < 0 {
+					return nil
+				}
 			}
 		default:
 			// Every file the checkpoint named here is gone (warnUnfound
@@ -336,6 +339,18 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 	}
 	f.announce(ctx, prev, nil)
 	return prev
+}
+
+// firstMadeSinceCheckpoint is the index of the oldest of gens made after
+// the checkpoint was written (madeSinceCheckpoint), -1 for none: their
+// lines were written while graceguard was down.
+func (f *Follower) firstMadeSinceCheckpoint(path string, gens []generation) int {
+	for i, g := range gens {
+		if g.file != nil && f.madeSinceCheckpoint(g.file, path) {
+			return i
+		}
+	}
+	return -1
 }
 
 // located is a generation's file found by a restored position.

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,6 +12,16 @@ import (
 func bornAt(path string) (time.Time, bool) {
 	var stx unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_STATX_SYNC_AS_STAT, unix.STATX_BTIME, &stx); err != nil || stx.Mask&unix.STATX_BTIME == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(stx.Btime.Sec, int64(stx.Btime.Nsec)), true
+}
+
+// bornOf is bornAt for an open file: the one looked at, whatever its
+// name is by now.
+func bornOf(file *os.File) (time.Time, bool) {
+	var stx unix.Statx_t
+	if err := unix.Statx(int(file.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_SYNC_AS_STAT, unix.STATX_BTIME, &stx); err != nil || stx.Mask&unix.STATX_BTIME == 0 {
 		return time.Time{}, false
 	}
 	return time.Unix(stx.Btime.Sec, int64(stx.Btime.Nsec)), true

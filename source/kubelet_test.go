@@ -326,3 +326,66 @@ func TestLinkedName(t *testing.T) {
 		}
 	}
 }
+
+// A watch restarted from its checkpoint with FromEnd over the kubelet's
+// layout reads the log of a container instance started while it was down
+// (a new log, under a new link name the checkpoint cannot name) from its
+// start when the log was made after the checkpoint was written, with the
+// generations the kubelet rotated it to: its lines are no history. One
+// made before (or when that time is unknown) is skipped to its end, as
+// FromEnd does. The instance the checkpoint names is read on from its
+// position either way.
+func TestFollowFromEndReadsLogsMadeSinceTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// written is when the checkpoint was written, from when the new
+		// instance's log was made (zero: unknown).
+		written func(born time.Time) time.Time
+		rotate  bool // the new instance's log is rotated while down
+		// fromStart: its lines written while down are read.
+		fromStart bool
+	}{
+		{"made after the checkpoint", func(born time.Time) time.Time { return born.Add(-time.Millisecond) }, false, true},
+		{"made after the checkpoint, and rotated", func(born time.Time) time.Time { return born.Add(-time.Millisecond) }, true, true},
+		{"made before the checkpoint", func(born time.Time) time.Time { return born.Add(time.Millisecond) }, false, false},
+		{"checkpoint time unknown", func(time.Time) time.Time { return time.Time{} }, true, false},
+	}
+	for _, tt := range tests {
+		for _, p := range kubeletPatterns {
+			t.Run(tt.name+"/"+p.name, func(t *testing.T) {
+				t.Parallel()
+				k := newKubeletNode(t)
+				w0 := k.start(0, "a")
+				w0.write(10)
+				opt := Options{Patterns: []string{p.pattern(k)}}
+				saved := stopAndSave(t, opt, 10)
+				w0.write(5)
+				w0.close()
+				w1 := k.start(1, "b")
+				born, ok := bornAt(w1.path)
+				if !ok {
+					t.Skip("no birth times on this filesystem")
+				}
+				w1.write(10)
+				if tt.rotate {
+					k.rotate(w1) // b 10-12 to the rotated log
+					w1.write(5)
+				}
+				down := w1.next
+				opt.FromEnd, opt.Positions, opt.PositionsWritten = true, saved, tt.written(born)
+				c, _, _ := follow(t, opt)
+				c.waitLine(t, "a 000014")
+				c.waitIdle(t)
+				w1.write(5) // written while followed: read whatever the start
+				w1.close()
+				c.waitLine(t, fmt.Sprintf("b %06d", w1.next-1))
+				from := down
+				if tt.fromStart {
+					from = 0
+				}
+				c.checkEachOnceInOrderFrom(t, map[string][2]int{"a": {10, 15}, "b": {from, w1.next}})
+			})
+		}
+	}
+}

@@ -193,7 +193,7 @@ func (w *Watcher) apply(l loaded) {
 			w.local.AddUser(us)
 		}
 	}
-	w.restored = cp.Positions
+	w.restored, w.restoredAt = cp.Positions, cp.Written
 	w.noteUnseen(cp.Positions, cp.Correlator.Pending, cp.Held)
 	w.det.correlator.Restore(cp.Correlator)
 	w.det.engine.Restore(cp.Throttle)

@@ -130,6 +130,8 @@ type Watcher struct {
 	ledger   *sinks.Ledger
 	cpState  checkpointState
 	restored []source.Position
+	// restoredAt: when the checkpoint restored was written (zero: none).
+	restoredAt time.Time
 	// drained: where the files that ended last were read to, kept in the
 	// checkpoint until another file is read (see checkpoint.go); the last
 	// maxDrained.
@@ -287,6 +289,12 @@ func NewWatcher(opt WatchOptions) (*Watcher, error) {
 // Positions are where the checkpoint says each file stopped: the follower
 // starts there.
 func (w *Watcher) Positions() []source.Position { return w.restored }
+
+// PositionsWritten is when the checkpoint Positions come from was written
+// (zero: none was restored). A file made after it holds no history: the
+// follower reads it from its start, also with --from end
+// (source.Options.PositionsWritten).
+func (w *Watcher) PositionsWritten() time.Time { return w.restoredAt }
 
 // Ready reports whether state is loaded, reading has begun and a shared
 // store answers.

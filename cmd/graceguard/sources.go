@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/graceguard/graceguard/source"
 	"github.com/graceguard/graceguard/source/kube"
@@ -65,13 +66,14 @@ func (o *watchOptions) followed() []string {
 
 // sources makes the file follower for the patterns and the Kubernetes
 // source for kubeOpt (when pods are to be read), each given its own of the
-// checkpoint's positions.
-func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position, out chan<- source.Batch, logger *slog.Logger) (*watchSources, error) {
+// checkpoint's positions; written is when that checkpoint was written.
+func (o *watchOptions) sources(kubeOpt kube.Options, positions []source.Position, written time.Time, out chan<- source.Batch, logger *slog.Logger) (*watchSources, error) {
 	files, logs := splitPositions(positions)
 	s := &watchSources{}
 	if patterns := o.followed(); len(patterns) > 0 {
 		f := source.New(source.Options{
-			Patterns: patterns, FromEnd: o.from == "end", Poll: o.poll, PollOnly: !o.inotify, Positions: files, Stdin: o.io.in, Logger: logger,
+			Patterns: patterns, FromEnd: o.from == "end", Poll: o.poll, PollOnly: !o.inotify, Positions: files, PositionsWritten: written,
+			Stdin: o.io.in, Logger: logger,
 		}, out)
 		s.files = f
 		s.runs = append(s.runs, f.Run)

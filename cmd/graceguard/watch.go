@@ -261,7 +261,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 		return stateDirError(err)
 	}
 	batches := make(chan source.Batch, batchQueue)
-	srcs, err = o.sources(kubeOpt, watcher.Positions(), batches, logger)
+	srcs, err = o.sources(kubeOpt, watcher.Positions(), watcher.PositionsWritten(), batches, logger)
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,11 @@ import (
 // overflowNotifier is inotify whose every wake reports its queue
 // overflowed (IN_Q_OVERFLOW): which watches saw events is lost, only
 // that something changed is known.
-type overflowNotifier struct{ *inotify }
+// Outside Linux there are no events to wrap, and the mode is polling.
+type overflowNotifier struct{ notifier }
 
 func (n overflowNotifier) take() (map[int]bool, bool) {
-	n.inotify.take()
+	n.notifier.take()
 	return nil, true
 }
 
@@ -287,8 +288,11 @@ var faultModes = append(slices.Clone(modes), struct {
 func overflowIn(mode string, f *Follower) {
 	if mode == "every wake an overflow" {
 		f.newNotifier = func() (notifier, error) {
-			n, err := newInotify(nil)
-			return overflowNotifier{n}, err
+			n, err := newNotifier()
+			if err != nil {
+				return nil, err
+			}
+			return overflowNotifier{n}, nil
 		}
 	}
 }

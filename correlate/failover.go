@@ -388,7 +388,16 @@ func (f *Failover) wroteBack(ctx context.Context) bool {
 	n := len(f.writeBack)
 	for len(f.writeBack) > 0 {
 		part := f.writeBack[:min(len(f.writeBack), writeBackChunk)]
-		if err := f.shared.Learn(ctx, part); err != nil {
+		err := f.shared.Learn(ctx, part)
+		if err != nil && isWrongType(err) {
+			// Learning twice is harmless: what the failed round trip
+			// applied before the key is learned once.
+			if keys, rerr := f.shared.repairTypes(ctx, part); rerr == nil && len(keys) > 0 {
+				f.log.Warn("deleted shared state keys holding the wrong type, which failed every write of them", "keys", keys, "err", err)
+				err = f.shared.Learn(ctx, part)
+			}
+		}
+		if err != nil {
 			f.mu.Unlock()
 			f.fail(err)
 			f.mu.Lock()

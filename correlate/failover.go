@@ -40,6 +40,9 @@ type Failover struct {
 	// scrape waited 5.5 s behind one of 100,000 observations).
 	pending atomic.Int64
 	lastErr string // the error last logged, "" while up
+	// wrongType: a failure since the last write-back was a key of the
+	// wrong type, which the write-back looks for among its events' keys.
+	wrongType bool
 
 	up      atomic.Bool
 	errors  atomic.Int64
@@ -388,12 +391,20 @@ func (f *Failover) wroteBack(ctx context.Context) bool {
 	n := len(f.writeBack)
 	for len(f.writeBack) > 0 {
 		part := f.writeBack[:min(len(f.writeBack), writeBackChunk)]
-		err := f.shared.Learn(ctx, part)
-		if err != nil && isWrongType(err) {
+		// A learn-only write-back reads less than the judged batch that
+		// failed on a key, so it may well succeed and leave the key: the
+		// keys of what a wrong type failed are checked before it.
+		var err error
+		if f.wrongType {
+			err = f.repairTypes(ctx, part)
+		}
+		if err == nil {
+			err = f.shared.Learn(ctx, part)
+		}
+		if err != nil && isWrongType(err) && !f.wrongType {
 			// Learning twice is harmless: what the failed round trip
 			// applied before the key is learned once.
-			if keys, rerr := f.shared.repairTypes(ctx, part); rerr == nil && len(keys) > 0 {
-				f.log.Warn("deleted shared state keys holding the wrong type, which failed every write of them", "keys", keys, "err", err)
+			if err = f.repairTypes(ctx, part); err == nil {
 				err = f.shared.Learn(ctx, part)
 			}
 		}
@@ -407,8 +418,19 @@ func (f *Failover) wroteBack(ctx context.Context) bool {
 		f.pending.Store(int64(len(f.writeBack)))
 	}
 	f.writeBack = nil
+	f.wrongType = false
 	f.log.Info("wrote back to the shared state what was learned while it was unreachable", "events", n)
 	return true
+}
+
+// repairTypes deletes the keys of part's events holding the wrong type,
+// logging them. Called with mu held.
+func (f *Failover) repairTypes(ctx context.Context, part []Observation) error {
+	keys, err := f.shared.repairTypes(ctx, part)
+	if len(keys) > 0 {
+		f.log.Warn("deleted shared state keys holding the wrong type, which failed every write of them", "keys", keys)
+	}
+	return err
 }
 
 // WriteBackDropped counts observations learned while the shared store was
@@ -493,6 +515,7 @@ func (f *Failover) fail(err error) {
 	// was learned before what comes now.
 	f.writeBack = append(f.shared.TakeUnsent(), f.writeBack...)
 	f.keepLocked()
+	f.wrongType = f.wrongType || isWrongType(err)
 	f.mu.Unlock()
 	if wasUp {
 		f.mu.Lock()

@@ -182,7 +182,15 @@ func (r *Redis) Check(ctx context.Context) error {
 	if err := applyScript().Load(ctx, r.client).Err(); err != nil {
 		return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
 	}
-	err := r.client.Do(ctx, "SET", r.prefix+"probe:"+r.owner, 1, "NX", "GET", "PX", 60_000).Err()
+	probe := r.prefix + "probe:" + r.owner
+	err := r.client.Do(ctx, "SET", probe, 1, "NX", "GET", "PX", 60_000).Err()
+	if isWrongType(err) {
+		// The key is this watcher's alone and holds nothing: another type
+		// there (set by hand) would keep the store down for good.
+		if err = r.client.Del(ctx, probe).Err(); err == nil {
+			err = r.client.Do(ctx, "SET", probe, 1, "NX", "GET", "PX", 60_000).Err()
+		}
+	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redis %s: write (SET NX GET, Redis 7 or later): %w", r.client.Options().Addr, err)
 	}

@@ -49,7 +49,7 @@ func TestFailoverRepairsAKeyOfTheWrongType(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			store := newFailover(ctx, NewRedis(redis.NewClient(failoverOptions(t, srv)), RedisOptions{}), NewMemory(Limits{}),
-				slog.New(slog.NewTextHandler(&logs, nil)), fastProbe)
+				slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), fastProbe)
 			t.Cleanup(func() { store.Close() })
 			for i := 0; i < len(stream); i += 40 {
 				batch := append([]Observation(nil), stream[i:min(i+40, len(stream))]...)
@@ -63,7 +63,7 @@ func TestFailoverRepairsAKeyOfTheWrongType(t *testing.T) {
 				t.Fatalf("up %v, %d to write back, %d dropped: the shared state must recover", store.Up(), store.WriteBackPending(), store.WriteBackDropped())
 			}
 			if n := store.Errors(); n > 2 {
-				t.Errorf("%d failures: the key must be repaired once, not failed on at every batch", n)
+				t.Errorf("%d failures: the key must be repaired once, not failed on at every batch\n%s", n, logs.String())
 			}
 			if typ := raw.Type(ctx, "graceguard:h2:"+tc.key).Val(); typ != "zset" && typ != "hash" && typ != "none" {
 				t.Errorf("the key is still a %s", typ)
@@ -100,5 +100,19 @@ func TestFailoverRepairsAKeyOfTheWrongType(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Check's probe key of another type failed every probe: the store stayed
+// down for good, though Redis could do all its work.
+func TestCheckRepairsItsProbeKeyOfTheWrongType(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	if err := rawClient(t, srv).HSet(ctx, "graceguard:probe:graceguard", "a", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if store := newTestFailover(t, srv); !store.Up() {
+		t.Fatal("down over its probe key's type")
 	}
 }

@@ -314,6 +314,9 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			// start (through this file: rescan never opens them on their
 			// own), but not with FromEnd, which skips what files hold;
 			// those made since the checkpoint are read all the same.
+			// Only from the oldest made since: one made before the
+			// checkpoint is history, which FromEnd skips.
+			oldest = 0
 			if !globbed || f.opt.FromEnd {
 				if oldest = f.firstMadeSinceCheckpoint(path, gens); oldest < 0 {
 					return nil
@@ -323,8 +326,8 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			// Every file the checkpoint named here is gone (warnUnfound
 			// says so): the generations left were all rotated after them,
 			// so none was finished.
+			oldest = 0
 		}
-		oldest = 0
 	}
 	var prev *tailer
 	for i := oldest; i < len(gens); i++ {

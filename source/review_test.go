@@ -1,0 +1,50 @@
+package source
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A file the checkpoint does not name, copied and truncated while watch
+// was down: its copy made since the checkpoint is read from its start
+// with FromEnd, but a generation made before the checkpoint (history) is
+// not read at all.
+func TestFollowFromEndSkipsGenerationsMadeBeforeTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			other := filepath.Join(dir, "other.log")
+			wo := newWriter(t, other, "o")
+			wo.write(3)
+			saved := stopAndSave(t, Options{Patterns: []string{other}, PollOnly: m.pollOnly}, 3)
+			path := filepath.Join(dir, "app.log")
+			wh := newWriter(t, path+".2", "h") // history: made before the checkpoint
+			wh.write(5)
+			wh.close()
+			time.Sleep(50 * time.Millisecond) // past the coarse clock of file times
+			wa := newWriter(t, path+".1", "a")
+			wa.write(5)
+			wa.close()
+			bornH, ok1 := bornAt(path + ".2")
+			bornA, ok2 := bornAt(path + ".1")
+			if !ok1 || !ok2 {
+				t.Skip("no birth times on this filesystem")
+			}
+			written := bornA.Add(-time.Millisecond)
+			if !bornH.Before(written) {
+				t.Skip("the two generations were made in the same clock tick")
+			}
+			w := newWriter(t, path, "a")
+			w.next = 5
+			w.write(5)
+			w.close()
+			c, _, _ := follow(t, Options{Patterns: []string{other, path}, PollOnly: m.pollOnly, FromEnd: true, Positions: saved, PositionsWritten: written})
+			c.waitLine(t, "a 000009")
+			c.waitIdle(t)
+			c.checkEachOnceInOrderFrom(t, map[string][2]int{"a": {0, 10}})
+		})
+	}
+}

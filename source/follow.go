@@ -976,23 +976,25 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 // writer appends after them. Read again from the start, those lines were
 // handed on twice (a refresh read twice is a token used twice). It is the
 // file's size when the file is t's own (same inode), no longer than what
-// was read, and starts with the bytes t read (all of them, up to the
-// fingerprint's length); 0 otherwise (emptied, or rewritten). A writer
-// that appended after the truncation before this look cannot be told from
-// a truncation to the size seen: those bytes are taken as kept.
+// was read, and every byte of it was compared with the bytes t read (the
+// first fingerprintLen are kept for that); 0 otherwise (emptied, or
+// rewritten). Past those bytes, a truncation to zero and a writer that
+// started the file again as it began (a banner) and went on with new
+// lines before this look cannot be told from a kept prefix: taken for
+// one, the new lines were never read, so the file is read again from its
+// start (a repeat, not a loss).
 func kept(t *tailer, seen sighting) int64 {
 	dev, ino := devIno(seen.info)
 	size := seen.info.Size()
 	if dev != t.dev || ino != t.ino || size == 0 || size > t.offset+int64(len(t.partial)) {
 		return 0
 	}
-	n := min(size, fingerprintLen)
 	switch {
-	case int64(len(t.head)) >= n:
-		if !bytes.Equal(seen.head[:n], t.head[:n]) {
+	case int64(len(t.head)) >= size && int64(len(seen.head)) >= size:
+		if !bytes.Equal(seen.head[:size], t.head[:size]) {
 			return 0
 		}
-	case t.id.FingerprintLen == fingerprintLen && n == fingerprintLen:
+	case size == fingerprintLen && t.id.FingerprintLen == fingerprintLen:
 		if seen.id.Fingerprint != t.id.Fingerprint {
 			return 0
 		}

@@ -1,7 +1,11 @@
 package source
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -45,6 +49,57 @@ func TestFollowFromEndSkipsGenerationsMadeBeforeTheCheckpoint(t *testing.T) {
 			c.waitLine(t, "a 000009")
 			c.waitIdle(t)
 			c.checkEachOnceInOrderFrom(t, map[string][2]int{"a": {0, 10}})
+		})
+	}
+}
+
+// A file truncated to zero and written again by a writer that starts it
+// with the same banner (longer than the fingerprint) and goes on with new
+// lines before the follower looks: the new lines are not taken for bytes
+// the truncation kept.
+func TestFollowTruncatedAndRewrittenWithTheSameBanner(t *testing.T) {
+	t.Parallel()
+	banner := "banner " + strings.Repeat("=", 2*fingerprintLen) + "\n"
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "app.log")
+			if err := os.WriteFile(path, []byte(banner), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			w := newWriter(t, path, "l")
+			w.write(100)
+			w.close()
+			var armed atomic.Bool
+			rewritten := make(chan struct{})
+			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
+				f.hooks.checkedBeforeRead = func() {
+					if !armed.CompareAndSwap(true, false) {
+						return
+					}
+					// Between two looks: the writer truncates and writes
+					// its banner and a few lines at once.
+					var b strings.Builder
+					b.WriteString(banner)
+					for i := range 5 {
+						fmt.Fprintf(&b, "n %06d\n", i)
+					}
+					if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+						t.Error(err)
+					}
+					close(rewritten)
+				}
+			})
+			c.waitLines(t, 101)
+			c.waitIdle(t)
+			armed.Store(true)
+			<-rewritten
+			c.waitLine(t, "n 000004")
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if n := c.lines[strings.TrimSuffix(banner, "\n")]; n != 2 {
+				t.Errorf("the banner was read %d times, want 2", n)
+			}
 		})
 	}
 }

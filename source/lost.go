@@ -131,8 +131,12 @@ func (f *Follower) followedPath(name string) bool {
 // namedByCheckpoint says whether a restored position named path or one of
 // its generations.
 func (f *Follower) namedByCheckpoint(path string) bool {
+	// Resolved once: per position it cost two system calls for each, for
+	// every new file of a start (after a node's reboot, every container
+	// log under /var/log/containers, each against every position).
+	linked := linkedName(path)
 	for p := range f.restoredPath {
-		if p == path || isGenerationOf(p, path) || isGenerationOf(p, linkedName(path)) {
+		if p == path || isGenerationOf(p, path) || isGenerationOf(p, linked) {
 			return true
 		}
 	}

@@ -498,8 +498,17 @@ func (f *Follower) madeSinceCheckpoint(file *os.File, path string) bool {
 		}
 		return false
 	}
-	return born.After(f.opt.PositionsWritten)
+	return born.After(f.opt.PositionsWritten.Add(-bornSlack))
 }
+
+// bornSlack is how much earlier than the checkpoint a file may be born and
+// still be taken for one made since. The kernel stamps a birth with its
+// coarse clock, a tick (up to 10 ms) behind the time the checkpoint took,
+// so a file made just after it looked made before, and was skipped with
+// FromEnd; a file made just before it may not be named by it either (not
+// yet found by the once-a-second look, or its announcement still queued).
+// The previous run would have read either from its start.
+const bornSlack = 2 * time.Second
 
 // sizeOf is file's size for its announcement (0: unknown): a reader joining
 // OpenUnison's log to a proxy's knows from it that the proxy's has lines

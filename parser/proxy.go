@@ -222,9 +222,10 @@ func (c *cursor) until(sep string) ([]byte, bool) {
 	return rest[:j], true
 }
 
-// quoted reads `"text"` and the space after it, if any. Proxies escape a
-// quote inside a value (nginx as \x22, Envoy and Traefik as \"), so the
-// first quote not after a backslash closes it.
+// quoted reads `"text"` and the space after it, if any. nginx escapes a
+// quote inside a value (as \x22, or \" with escape=json), so the first
+// quote not after a backslash closes it. Envoy escapes nothing: the
+// headers it logs are read by scanEnvoyEnd and scanIstioEnd instead.
 func (c *cursor) quoted() ([]byte, bool) {
 	if c.peek() != '"' {
 		return nil, false
@@ -410,22 +411,157 @@ func scanEnvoy(line []byte, f *proxyFields) bool {
 	if !scanTimeRequestStatus(&c, f) || !scanEnvoyCounts(&c, f) {
 		return false
 	}
-	for _, p := range []*[]byte{&f.xff, &f.agent, &f.requestID, nil, &f.upstream} {
-		v, ok := c.quoted()
-		if !ok {
-			return false
-		}
-		if p != nil {
-			*p = v
-		}
-	}
+	rest := line[c.i:]
 	if f.format == ProxyEnvoy {
 		// The default format logs no downstream address: the last
 		// X-Forwarded-For entry is the one an edge Envoy appended.
 		f.clientHeader = true
+		return scanEnvoyEnd(rest, f)
+	}
+	return scanIstioEnd(rest, f)
+}
+
+// Envoy writes header values into its text formats as they came, with no
+// escaping (envoyproxy/envoy#4191): a client's X-Forwarded-For, User-Agent,
+// X-Request-ID or :authority may hold '"', '\' or the `" "` that
+// separates them, and reading them left to right as quoted strings would
+// drop such a line (a thief's record gone) or take a tail the client wrote
+// for fields Envoy wrote (another client, another upstream). So the fields
+// Envoy writes are anchored where no header can move them, and the
+// headers are split only when the separators between them are exactly as
+// many as the format has.
+var envoySep = []byte(`" "`)
+
+// numEnvoyHeaders is how many client headers Envoy's formats quote before
+// %UPSTREAM_HOST%: X-Forwarded-For, User-Agent, X-Request-ID, :authority.
+const numEnvoyHeaders = 4
+
+// scanEnvoyEnd reads the default format's end, `"XFF" "UA" "ID" "AUTHORITY"
+// "UPSTREAM_HOST"`, the line's end: %UPSTREAM_HOST% follows the last
+// separator.
+func scanEnvoyEnd(rest []byte, f *proxyFields) bool {
+	n := len(rest)
+	if n < 2 || rest[0] != '"' || rest[n-1] != '"' {
+		return false
+	}
+	j := bytes.LastIndex(rest[:n-1], envoySep)
+	if j < 1 || bytes.IndexByte(rest[j+3:n-1], '"') >= 0 {
+		return false
+	}
+	f.upstream = rest[j+3 : n-1]
+	return splitEnvoyHeaders(rest[1:j], f)
+}
+
+// scanIstioEnd reads Istio's end, `"XFF" "UA" "ID" "AUTHORITY"
+// "UPSTREAM_HOST" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS%
+// %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%
+// %REQUESTED_SERVER_NAME% %ROUTE_NAME%`. The server name is the client's
+// too (TLS allows spaces and quotes in it), so neither end anchors the
+// addresses alone: every place the separator before %UPSTREAM_HOST% could
+// be, with four fields of Envoy's after it and a server name and a route
+// name left, is tried, and the addresses are kept only when every such
+// place gives the same.
+func scanIstioEnd(rest []byte, f *proxyFields) bool {
+	if len(rest) == 0 || rest[0] != '"' {
+		return false
+	}
+	route := bytes.LastIndexByte(rest, ' ')
+	if route < 0 || route == len(rest)-1 {
+		return false
+	}
+	var (
+		host, upLocal, client []byte
+		at, found             int
+		agree                 = true
+	)
+	seps := 0
+	for i := 1; ; {
+		k := bytes.Index(rest[i:], envoySep)
+		if k < 0 {
+			break
+		}
+		p := i + k
+		i = p + 1 // separators may overlap: `" " "` holds two
+		seps++
+		if seps <= numEnvoyHeaders-1 {
+			continue
+		}
+		h, ul, dr, ok := istioAddresses(rest[p+3:], route-(p+3))
+		if !ok {
+			continue
+		}
+		if found == 0 {
+			host, upLocal, client, at = h, ul, dr, p
+		} else if !bytes.Equal(h, host) || !bytes.Equal(ul, upLocal) || !bytes.Equal(dr, client) {
+			agree = false
+		}
+		found++
+	}
+	if found == 0 {
+		return false
+	}
+	if !agree {
+		// The client wrote a place of its own that names other addresses:
+		// the record stands, naming none.
 		return true
 	}
-	return scanIstioAddresses(&c, f)
+	f.upstream, f.upLocal, f.client = host, upLocal, client
+	if found == 1 {
+		splitEnvoyHeaders(rest[1:at], f)
+	}
+	return true
+}
+
+// istioAddresses reads `UPSTREAM_HOST" CLUSTER UPSTREAM_LOCAL
+// DOWNSTREAM_LOCAL DOWNSTREAM_REMOTE ` from the start of b, which must
+// leave a server name before route, the offset in b of the space before
+// the route name.
+func istioAddresses(b []byte, route int) (host, upLocal, client []byte, ok bool) {
+	q := bytes.IndexByte(b, '"')
+	if q < 0 || q+1 >= len(b) || b[q+1] != ' ' || bytes.IndexByte(b[:q], ' ') >= 0 {
+		return nil, nil, nil, false
+	}
+	host = b[:q]
+	c := cursor{b: b, i: q + 2}
+	var w [4][]byte // cluster, upstream local, downstream local, downstream remote
+	for k := range w {
+		// None of them is ever quoted: one that holds a quote is a
+		// header's text, not here.
+		if w[k], ok = c.word(); !ok || len(w[k]) == 0 || bytes.IndexByte(w[k], '"') >= 0 {
+			return nil, nil, nil, false
+		}
+	}
+	if c.i >= route {
+		return nil, nil, nil, false
+	}
+	return host, w[1], w[3], true
+}
+
+// splitEnvoyHeaders splits `XFF" "UA" "ID" "AUTHORITY` into f when it
+// holds as many separators as it has fields, and else leaves them unread:
+// which header holds the extra `" "` cannot be told. ok is false when it
+// holds too few to be the format's.
+func splitEnvoyHeaders(b []byte, f *proxyFields) bool {
+	n := 0
+	for i := 0; ; {
+		k := bytes.Index(b[i:], envoySep)
+		if k < 0 {
+			break
+		}
+		i += k + 1
+		n++
+	}
+	if n < numEnvoyHeaders-1 {
+		return false
+	}
+	if n > numEnvoyHeaders-1 {
+		return true
+	}
+	for _, p := range []*[]byte{&f.xff, &f.agent, &f.requestID} {
+		k := bytes.Index(b, envoySep)
+		*p, b = b[:k], b[k+3:]
+	}
+	return true
 }
 
 // scanTimeRequestStatus reads `[TIME] "METHOD TARGET PROTOCOL" STATUS`,
@@ -477,21 +613,6 @@ func scanEnvoyCounts(c *cursor, f *proxyFields) bool {
 	}
 	f.durUnit = durMillis
 	return c.skipWords(1) // upstream service time
-}
-
-// scanIstioAddresses reads Istio's "%UPSTREAM_CLUSTER_RAW%
-// %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS%
-// %DOWNSTREAM_REMOTE_ADDRESS%".
-func scanIstioAddresses(c *cursor, f *proxyFields) bool {
-	var ok bool
-	if !c.skipWords(1) { // upstream cluster
-		return false
-	}
-	if f.upLocal, ok = c.word(); !ok || !c.skipWords(1) { // then the downstream local address
-		return false
-	}
-	f.client, ok = c.word()
-	return ok
 }
 
 // skipWords passes over n words.

@@ -10,7 +10,8 @@
 //
 // It owns the proxies' access-log formats too (proxy*.go): ingress-nginx's
 // upstreaminfo and its older variant, its JSON formats with operators' key
-// names (JSONKeys), Envoy's and Istio's text formats, Envoy Gateway's JSON,
+// names (JSONKeys), Envoy's and Istio's text formats, Envoy Gateway's and
+// Istio's JSON,
 // Traefik's CLF and JSON. A source is found to be a proxy's from its lines,
 // inside any wrapper, and its records are then its lines. Only requests to
 // an IdP's token endpoint become KindProxy events, with a ProxyRecord; every
@@ -198,7 +199,7 @@ const (
 	ProxyNginx                    // ingress-nginx default upstreaminfo (and the older [$the_real_ip] variant)
 	ProxyNginxJSON                // ingress-nginx with a JSON log-format-upstream
 	ProxyEnvoy                    // Envoy's default text format
-	ProxyIstio                    // Istio's default text format (sidecars and gateways)
+	ProxyIstio                    // Istio's default text format (sidecars and gateways), and its JSON
 	ProxyEnvoyGateway             // Envoy Gateway's default JSON
 	ProxyTraefik                  // Traefik's CLF
 	ProxyTraefikJSON              // Traefik's JSON

@@ -194,6 +194,14 @@ var (
 		{"response_code", jfStatus}, {"user-agent", jfAgent}, {"x-request-id", jfRequestID},
 		{"x-forwarded-for", jfXFF}, {"upstream_local_address", jfUpLocal},
 	}
+	// Istio's JSON (meshConfig.accessLogEncoding: JSON) logs the same
+	// operators as Envoy Gateway's under other names.
+	istioKeys = []keyEntry{
+		{"downstream_remote_address", jfClient}, {"start_time", jfTime}, {"duration", jfDuration},
+		{"upstream_host", jfUpstream}, {"path", jfPath}, {"method", jfMethod},
+		{"response_code", jfStatus}, {"user_agent", jfAgent}, {"request_id", jfRequestID},
+		{"x_forwarded_for", jfXFF}, {"upstream_local_address", jfUpLocal},
+	}
 	traefikKeys = []keyEntry{
 		{"ClientHost", jfClient}, {"StartUTC", jfTime}, {"Duration", jfDuration}, {"ServiceAddr", jfUpstream},
 		{"RequestPath", jfPath}, {"RequestMethod", jfMethod}, {"DownstreamStatus", jfStatus},
@@ -202,7 +210,8 @@ var (
 )
 
 // scanJSON reads a one-line JSON object as Envoy Gateway's format (it has
-// start_time and upstream_host or downstream_remote_address), Traefik's
+// start_time and upstream_host or downstream_remote_address; Istio's when
+// its path is "path"), Traefik's
 // (StartUTC, RequestPath) or else ingress-nginx's with the configured keys.
 // A line of any of them needs a time and a path to be an access line.
 func scanJSON(line []byte, f *proxyFields) bool {
@@ -229,6 +238,7 @@ func scanJSON(line []byte, f *proxyFields) bool {
 // is false when the line is no whole JSON object.
 func jsonFormat(line []byte, f *proxyFields) (table []keyEntry, ok bool) {
 	var eg, tr int
+	istio := false
 	it := jsonIter{b: line}
 	if !it.open() {
 		return nil, false
@@ -243,12 +253,17 @@ func jsonFormat(line []byte, f *proxyFields) (table []keyEntry, ok bool) {
 			eg++
 		case "StartUTC", "RequestPath", "ClientHost":
 			tr++
+		case "path":
+			istio = true
 		}
 	}
 	if !it.closed {
 		return nil, false
 	}
 	switch {
+	case eg >= 2 && istio:
+		f.format, f.durUnit = ProxyIstio, durMillis
+		return istioKeys, true
 	case eg >= 2:
 		f.format, f.durUnit = ProxyEnvoyGateway, durMillis
 		return envoyGatewayKeys, true

@@ -116,6 +116,16 @@ var proxyLines = []struct {
 			End: at("2026-11-26T09:00:01.231Z"), Duration: 15 * time.Millisecond, Precision: time.Millisecond},
 	},
 	{
+		// meshConfig.accessLogEncoding: JSON, Istio's EnvoyJSONLogFormatIstio
+		// as Envoy writes it (keys sorted, numbers unquoted, empty values null).
+		name: "Istio JSON",
+		line: `{"authority":"k8sou.apps.example.com","bytes_received":412,"bytes_sent":1893,"connection_termination_details":null,"downstream_local_address":"10.1.67.12:8443","downstream_remote_address":"203.0.113.9:51234","duration":15,"method":"POST","path":"/auth/idp/k8sIdp/token?x=1","protocol":"HTTP/1.1","request_id":"5c4e1f0a","requested_server_name":"k8sou.apps.example.com","response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"default","start_time":"2026-11-26T09:00:01.216Z","upstream_cluster":"outbound|8080||openunison-orchestra.openunison.svc.cluster.local","upstream_host":"10.1.80.10:8080","upstream_local_address":"10.1.67.12:45678","upstream_service_time":"14","upstream_transport_failure_reason":null,"user_agent":"kubectl/v1.32.0 (linux/amd64) kubernetes/70d3cc9","x_forwarded_for":"198.51.100.4,203.0.113.9"}`,
+		want: ProxyRecord{Format: ProxyIstio, Client: mustAddr("203.0.113.9"), XFF: "198.51.100.4,203.0.113.9",
+			Agent: "kubectl/v1.32.0 (linux/amd64) kubernetes/70d3cc9", Method: "POST", Path: "/auth/idp/k8sIdp/token", Status: 200,
+			Upstreams: []netip.AddrPort{ap("10.1.80.10:8080")}, UpstreamLocal: mustAddr("10.1.67.12"), RequestID: "5c4e1f0a",
+			Start: at("2026-11-26T09:00:01.216Z"), End: at("2026-11-26T09:00:01.231Z"), Duration: 15 * time.Millisecond, Precision: time.Millisecond},
+	},
+	{
 		name: "Envoy Gateway JSON",
 		line: `{":authority":"k8sou.apps.example.com","bytes_received":412,"bytes_sent":1893,"connection_termination_details":null,"downstream_local_address":"10.1.67.20:10443","downstream_remote_address":"[2001:db8::9]:51234","duration":15,"method":"POST","protocol":"HTTP/2","requested_server_name":"k8sou.apps.example.com","response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"httproute/openunison/ou/rule/0/match/0/*","start_time":"2026-11-26T09:00:01.216Z","upstream_cluster":"httproute/openunison/ou/rule/0","upstream_host":"10.1.80.10:80","upstream_local_address":"10.1.67.20:38712","upstream_transport_failure_reason":null,"user-agent":null,"x-envoy-origin-path":"/auth/idp/k8sIdp/token","x-envoy-upstream-service-time":"14","x-forwarded-for":"2001:db8::9","x-request-id":"r"}`,
 		want: ProxyRecord{Format: ProxyEnvoyGateway, Client: mustAddr("2001:db8::9"), XFF: "2001:db8::9", Method: "POST",

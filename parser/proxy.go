@@ -211,17 +211,6 @@ func (c *cursor) word() ([]byte, bool) {
 	return rest[:j], j > 0
 }
 
-// until returns the text up to sep and consumes both.
-func (c *cursor) until(sep string) ([]byte, bool) {
-	rest := c.b[c.i:]
-	j := bytes.Index(rest, []byte(sep))
-	if j < 0 {
-		return nil, false
-	}
-	c.i += j + len(sep)
-	return rest[:j], true
-}
-
 // quoted reads `"text"` and the space after it, if any. nginx escapes a
 // quote inside a value (as \x22, or \" with escape=json), so the first
 // quote not after a backslash closes it. Envoy escapes nothing: the
@@ -328,10 +317,19 @@ func scanCLF(line []byte, f *proxyFields) bool {
 	} else {
 		f.client = first
 	}
-	if _, ok = c.until(" ["); !ok {
+	// The user name is any a client sent in a Basic Authorization header,
+	// spaces and brackets included, and nginx escapes only its quotes: the
+	// time is the bracketed field before the line's first quote, that of
+	// the request.
+	q := bytes.IndexByte(line[c.i:], '"') + c.i
+	if q < c.i+3 || line[q-1] != ' ' || line[q-2] != ']' {
 		return false
 	}
-	c.i-- // back onto the '['
+	open := bytes.LastIndexByte(line[c.i:q-2], '[') + c.i
+	if open <= c.i || line[open-1] != ' ' {
+		return false
+	}
+	c.i = open
 	if !scanTimeRequestStatus(&c, f) {
 		return false
 	}

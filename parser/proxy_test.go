@@ -65,6 +65,22 @@ var proxyLines = []struct {
 			Start: at("2026-11-26T09:00:04Z"), End: at("2026-11-26T09:00:04Z"), Precision: time.Second},
 	},
 	{
+		// $remote_user is any Basic user name a client sends, escaped only
+		// for quotes, backslashes and bytes outside ASCII's printable ones.
+		name: "ingress-nginx, a user name holding brackets, spaces and a time",
+		line: `192.0.2.7 - a [b] [01/Jan/2020:00:00:00 +0000] \x22x\x22 [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 5 "-" "kubectl/v1.32.0" 1 0.000 [u] [] 10.1.80.10:8443 5 0.000 200 r1`,
+		want: ProxyRecord{Format: ProxyNginx, Client: mustAddr("192.0.2.7"), Agent: "kubectl/v1.32.0", Method: "POST",
+			Path: "/auth/idp/k8sIdp/token", Status: 200, Upstreams: []netip.AddrPort{ap("10.1.80.10:8443")}, RequestID: "r1",
+			Start: at("2026-11-26T09:00:04Z"), End: at("2026-11-26T09:00:04Z"), Precision: time.Second},
+	},
+	{
+		name: "ingress-nginx before 2019, a user name holding brackets",
+		line: `k8sou.apps.example.com - [198.51.100.23] - a [b [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/1.1" 401 12 "-" "curl/8.5.0" 300 0.003 [openunison-openunison-orchestra-443] 10.1.80.10:8443 12 0.003 401`,
+		want: ProxyRecord{Format: ProxyNginx, Client: mustAddr("198.51.100.23"), Agent: "curl/8.5.0", Method: "POST",
+			Path: "/auth/idp/k8sIdp/token", Status: 401, Upstreams: []netip.AddrPort{ap("10.1.80.10:8443")},
+			Start: at("2026-11-26T09:00:03.997Z"), End: at("2026-11-26T09:00:04Z"), Duration: 3 * time.Millisecond, Precision: time.Second},
+	},
+	{
 		name: "ingress-nginx JSON with $msec and escaped values",
 		line: `{"msec":"1795683604.123","remote_addr":"203.0.113.9","request":"POST /auth/idp/k8sIdp/token HTTP/2.0","status":"200","request_time":"0.020","upstream_addr":"10.1.80.10:8443","http_user_agent":"Go-http-client\/2.0","request_id":"r-\u0041","x_forwarded_for":"203.0.113.9"}`,
 		want: ProxyRecord{Format: ProxyNginxJSON, Client: mustAddr("203.0.113.9"), XFF: "203.0.113.9", Agent: "Go-http-client/2.0",

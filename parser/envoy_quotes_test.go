@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Envoy writes header values into its text formats as they came, quotes
@@ -188,4 +189,42 @@ func FuzzEnvoyHeaders(f *testing.F) {
 			t.Fatalf("%q: client %v", line, p.Client)
 		}
 	})
+}
+
+// Traefik's CLF quotes the Referer and User-Agent as they came (toLogEntry
+// wraps them in quotes and nothing else), so the same holds for it: the
+// line stays a record, and its router, service URL and duration are
+// Traefik's, not a tail the client wrote.
+func TestTraefikHeadersWrittenRaw(t *testing.T) {
+	const head = `203.0.113.9 - - [26/Nov/2026:09:00:01 +0000] "POST /auth/idp/k8sIdp/token HTTP/2.0" 200 1893 `
+	const tail = ` 4711 "openunison-ou@kubernetes" "https://10.1.80.10:8443" 15ms`
+	up := []netip.AddrPort{ap("10.1.80.10:8443")}
+	tests := []struct {
+		name, line, agent string
+		ups               []netip.AddrPort
+	}{
+		{name: "plain", line: head + `"-" "kubectl/v1.32.0"` + tail, agent: "kubectl/v1.32.0", ups: up},
+		{name: "a quote in the agent", line: head + `"-" "cu"rl"` + tail, agent: `cu"rl`, ups: up},
+		{name: "an agent ending in a backslash", line: head + `"-" "curl\"` + tail, agent: `curl\`, ups: up},
+		{name: "an escaped quote in the agent", line: head + `"-" "cu\"rl"` + tail, agent: `cu\"rl`, ups: up},
+		{name: "a separator in the referer", line: head + `"a" "b" "kubectl/v1.32.0"` + tail, ups: up},
+		{name: "a forged tail in the agent", line: head + `"-" "x" 1 "r" "https://10.9.9.9:8443" 1ms z"` + tail, ups: up},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := []byte(tt.line)
+			if k := ClassifyLine(line); k != KindProxy {
+				t.Fatalf("ClassifyLine says %s", k)
+			}
+			ev, err := Parse(line, nil)
+			if err != nil || ev.Proxy == nil {
+				t.Fatalf("Parse: %s, %v", ev.Kind, err)
+			}
+			p := ev.Proxy
+			if p.Format != ProxyTraefik || p.Client != mustAddr("203.0.113.9") || p.Agent != tt.agent || !slicesEqual(p.Upstreams, tt.ups) ||
+				p.Duration != 15*time.Millisecond {
+				t.Errorf("format %s client %v agent %q upstreams %v duration %v", p.Format, p.Client, p.Agent, p.Upstreams, p.Duration)
+			}
+		})
+	}
 }

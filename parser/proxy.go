@@ -336,17 +336,17 @@ func scanCLF(line []byte, f *proxyFields) bool {
 	if _, ok = c.word(); !ok { // bytes sent
 		return false
 	}
+	if scanTraefikEnd(line[c.i:], f) {
+		return true
+	}
 	if _, ok = c.quoted(); !ok { // referer
 		return false
 	}
 	if f.agent, ok = c.quoted(); !ok {
 		return false
 	}
-	if _, ok = c.word(); !ok { // nginx $request_length, Traefik RequestCount
+	if _, ok = c.word(); !ok { // $request_length
 		return false
-	}
-	if c.peek() == '"' {
-		return scanTraefikTail(&c, f)
 	}
 	return scanNginxTail(&c, f)
 }
@@ -382,20 +382,45 @@ func scanNginxTail(c *cursor, f *proxyFields) bool {
 	return true
 }
 
-// scanTraefikTail reads `"RouterName" "ServiceURL" Durationms`.
-func scanTraefikTail(c *cursor, f *proxyFields) bool {
+// scanTraefikEnd reads the end of Traefik's CLF, `"Referer" "User-Agent"
+// RequestCount "RouterName" "ServiceURL" Durationms`, from the line's end:
+// Traefik quotes the two headers as they came (traefik/traefik#11722;
+// releases since escape a quote as \"), so only the fields after them are
+// anchored, and the agent is read only when one separator parts the two.
+// No ingress-nginx line ends in "ms".
+func scanTraefikEnd(rest []byte, f *proxyFields) bool {
+	sp := bytes.LastIndexByte(rest, ' ')
+	dur := rest[sp+1:]
+	if sp < 0 || len(dur) < 3 || !bytes.HasSuffix(dur, []byte("ms")) || !allDigits(dur[:len(dur)-2]) {
+		return false
+	}
+	b := rest[:sp]
+	// `"RouterName" "ServiceURL"`: neither holds a quote.
+	if len(b) < 2 || b[len(b)-1] != '"' {
+		return false
+	}
+	j := bytes.LastIndex(b[:len(b)-1], envoySep)
+	if j < 0 || bytes.IndexByte(b[j+3:len(b)-1], '"') >= 0 {
+		return false
+	}
+	url := b[j+3 : len(b)-1]
+	o := bytes.LastIndexByte(b[:j], '"')
+	if o < 2 || b[o-1] != ' ' {
+		return false
+	}
+	b = b[:o-1]
+	sp = bytes.LastIndexByte(b, ' ')
+	if sp < 1 || !allDigits(b[sp+1:]) || b[sp-1] != '"' || b[0] != '"' {
+		return false
+	}
+	headers := b[1 : sp-1] // Referer" "User-Agent
+	if k := bytes.Index(headers, envoySep); k >= 0 && !bytes.Contains(headers[k+1:], envoySep) {
+		f.agent = headers[k+3:]
+	} else if k < 0 {
+		return false
+	}
 	f.format = ProxyTraefik
-	var ok bool
-	if _, ok = c.quoted(); !ok {
-		return false
-	}
-	if f.upstream, ok = c.quoted(); !ok {
-		return false
-	}
-	if f.dur, ok = c.word(); !ok || !bytes.HasSuffix(f.dur, []byte("ms")) {
-		return false
-	}
-	f.durUnit = durSuffix
+	f.upstream, f.dur, f.durUnit = url, dur, durSuffix
 	return true
 }
 

@@ -472,7 +472,7 @@ func scanEnvoyEnd(rest []byte, f *proxyFields) bool {
 		return false
 	}
 	f.upstream = rest[j+3 : n-1]
-	return splitEnvoyHeaders(rest[1:j], f)
+	return splitEnvoyHeaders(rest[:j], f)
 }
 
 // scanIstioEnd reads Istio's end, `"XFF" "UA" "ID" "AUTHORITY"
@@ -494,8 +494,9 @@ func scanIstioEnd(rest []byte, f *proxyFields) bool {
 	}
 	var (
 		host, upLocal, client []byte
-		at, found             int
+		found, atSep          int
 		agree                 = true
+		pos                   [numEnvoyHeaders - 1]int
 	)
 	seps := 0
 	for i := 1; ; {
@@ -505,8 +506,11 @@ func scanIstioEnd(rest []byte, f *proxyFields) bool {
 		}
 		p := i + k
 		i = p + 1 // separators may overlap: `" " "` holds two
+		if seps < len(pos) {
+			pos[seps] = p
+		}
 		seps++
-		if seps <= numEnvoyHeaders-1 {
+		if seps <= len(pos) {
 			continue
 		}
 		h, ul, dr, ok := istioAddresses(rest[p+3:], route-(p+3))
@@ -514,7 +518,7 @@ func scanIstioEnd(rest []byte, f *proxyFields) bool {
 			continue
 		}
 		if found == 0 {
-			host, upLocal, client, at = h, ul, dr, p
+			host, upLocal, client, atSep = h, ul, dr, seps
 		} else if !bytes.Equal(h, host) || !bytes.Equal(ul, upLocal) || !bytes.Equal(dr, client) {
 			agree = false
 		}
@@ -529,8 +533,8 @@ func scanIstioEnd(rest []byte, f *proxyFields) bool {
 		return true
 	}
 	f.upstream, f.upLocal, f.client = host, upLocal, client
-	if found == 1 {
-		splitEnvoyHeaders(rest[1:at], f)
+	if found == 1 && atSep == len(pos)+1 {
+		setEnvoyHeaders(rest, pos, f)
 	}
 	return true
 }
@@ -560,13 +564,13 @@ func istioAddresses(b []byte, route int) (host, upLocal, client []byte, ok bool)
 	return host, w[1], w[3], true
 }
 
-// splitEnvoyHeaders splits `XFF" "UA" "ID" "AUTHORITY` into f when it
+// splitEnvoyHeaders splits `"XFF" "UA" "ID" "AUTHORITY` into f when it
 // holds as many separators as it has fields, and else leaves them unread:
 // which header holds the extra `" "` cannot be told. ok is false when it
 // holds too few to be the format's.
 func splitEnvoyHeaders(b []byte, f *proxyFields) bool {
 	n := 0
-	for i := 0; ; {
+	for i := 1; ; {
 		k := bytes.Index(b[i:], envoySep)
 		if k < 0 {
 			break
@@ -580,11 +584,20 @@ func splitEnvoyHeaders(b []byte, f *proxyFields) bool {
 	if n > numEnvoyHeaders-1 {
 		return true
 	}
-	for _, p := range []*[]byte{&f.xff, &f.agent, &f.requestID} {
-		k := bytes.Index(b, envoySep)
-		*p, b = b[:k], b[k+3:]
+	var pos [numEnvoyHeaders - 1]int
+	for i, k := 1, 0; k < len(pos); k++ {
+		pos[k] = i + bytes.Index(b[i:], envoySep)
+		i = pos[k] + 1
 	}
+	setEnvoyHeaders(b, pos, f)
 	return true
+}
+
+// setEnvoyHeaders sets X-Forwarded-For, User-Agent and X-Request-ID from
+// b, whose first field starts at 1 and ends at the first of the
+// separators at pos.
+func setEnvoyHeaders(b []byte, pos [numEnvoyHeaders - 1]int, f *proxyFields) {
+	f.xff, f.agent, f.requestID = b[1:pos[0]], b[pos[0]+3:pos[1]], b[pos[1]+3:pos[2]]
 }
 
 // scanTimeRequestStatus reads `[TIME] "METHOD TARGET PROTOCOL" STATUS`,

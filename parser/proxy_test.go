@@ -81,6 +81,15 @@ var proxyLines = []struct {
 			Start: at("2026-11-26T09:00:03.997Z"), End: at("2026-11-26T09:00:04Z"), Duration: 3 * time.Millisecond, Precision: time.Second},
 	},
 	{
+		// nginx escapes a URI's bytes outside printable ASCII as \xHH; a URI
+		// too long for its buffers still ends up whole in $request.
+		name: "ingress-nginx, a binary, over-long query, no upstream",
+		line: `203.0.113.9 - - [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token?x=\xC3\xA9\x00` + strings.Repeat("a", 9000) + ` HTTP/1.1" 400 150 "-" "\x5C\x22" 9100 0.000 [ou-443] [] - - - - 0c1d`,
+		want: ProxyRecord{Format: ProxyNginx, Client: mustAddr("203.0.113.9"), Agent: `\x5C\x22`, Method: "POST",
+			Path: "/auth/idp/k8sIdp/token", Status: 400, RequestID: "0c1d",
+			Start: at("2026-11-26T09:00:04Z"), End: at("2026-11-26T09:00:04Z"), Precision: time.Second},
+	},
+	{
 		name: "ingress-nginx JSON with $msec and escaped values",
 		line: `{"msec":"1795683604.123","remote_addr":"203.0.113.9","request":"POST /auth/idp/k8sIdp/token HTTP/2.0","status":"200","request_time":"0.020","upstream_addr":"10.1.80.10:8443","http_user_agent":"Go-http-client\/2.0","request_id":"r-\u0041","x_forwarded_for":"203.0.113.9"}`,
 		want: ProxyRecord{Format: ProxyNginxJSON, Client: mustAddr("203.0.113.9"), XFF: "203.0.113.9", Agent: "Go-http-client/2.0",
@@ -130,6 +139,13 @@ var proxyLines = []struct {
 			Method: "POST", Path: "/auth/idp/k8sIdp/token", Status: 200, Upstreams: []netip.AddrPort{ap("10.1.80.10:8080")},
 			UpstreamLocal: mustAddr("10.1.67.12"), RequestID: "5c4e1f0a", Start: at("2026-11-26T09:00:01.216Z"),
 			End: at("2026-11-26T09:00:01.231Z"), Duration: 15 * time.Millisecond, Precision: time.Millisecond},
+	},
+	{
+		name: "Istio, no healthy upstream: absent fields are -, an IPv6 peer",
+		line: `[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/2" 503 UH no_healthy_upstream - "-" 412 19 0 - "-" "kubectl/v1.32.0" "5c4e1f0a" "k8sou.apps.example.com" "-" outbound|8080||ou - 10.1.67.12:8443 [2001:db8::9]:51234 - -`,
+		want: ProxyRecord{Format: ProxyIstio, Client: mustAddr("2001:db8::9"), Agent: "kubectl/v1.32.0", Method: "POST",
+			Path: "/auth/idp/k8sIdp/token", Status: 503, RequestID: "5c4e1f0a", Start: at("2026-11-26T09:00:01.216Z"),
+			End: at("2026-11-26T09:00:01.216Z"), Precision: time.Millisecond},
 	},
 	{
 		// meshConfig.accessLogEncoding: JSON, Istio's EnvoyJSONLogFormatIstio

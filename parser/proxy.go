@@ -318,14 +318,14 @@ func scanCLF(line []byte, f *proxyFields) bool {
 		f.client = first
 	}
 	// The user name is any a client sent in a Basic Authorization header,
-	// spaces and brackets included, and nginx escapes only its quotes: the
-	// time is the bracketed field before the line's first quote, that of
-	// the request.
-	q := bytes.IndexByte(line[c.i:], '"') + c.i
-	if q < c.i+3 || line[q-1] != ' ' || line[q-2] != ']' {
+	// spaces and brackets included, and nginx escapes only its quotes (as
+	// \x22, or \" with escape=json): the time is the bracketed field
+	// before the first `] "`, which opens the request.
+	q := bytes.Index(line[c.i:], []byte(`] "`)) + c.i
+	if q < c.i+1 {
 		return false
 	}
-	open := bytes.LastIndexByte(line[c.i:q-2], '[') + c.i
+	open := bytes.LastIndexByte(line[c.i:q], '[') + c.i
 	if open <= c.i || line[open-1] != ' ' {
 		return false
 	}

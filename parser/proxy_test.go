@@ -74,6 +74,14 @@ var proxyLines = []struct {
 			Start: at("2026-11-26T09:00:04Z"), End: at("2026-11-26T09:00:04Z"), Precision: time.Second},
 	},
 	{
+		// log-format-escape-json on the default format: \" in a user name.
+		name: "ingress-nginx with escape=json, a user name holding a quote",
+		line: `192.0.2.7 - a\" [b\\ [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 5 "-" "kubectl/v1.32.0" 1 0.000 [u] [] 10.1.80.10:8443 5 0.000 200 r1`,
+		want: ProxyRecord{Format: ProxyNginx, Client: mustAddr("192.0.2.7"), Agent: "kubectl/v1.32.0", Method: "POST",
+			Path: "/auth/idp/k8sIdp/token", Status: 200, Upstreams: []netip.AddrPort{ap("10.1.80.10:8443")}, RequestID: "r1",
+			Start: at("2026-11-26T09:00:04Z"), End: at("2026-11-26T09:00:04Z"), Precision: time.Second},
+	},
+	{
 		name: "ingress-nginx before 2019, a user name holding brackets",
 		line: `k8sou.apps.example.com - [198.51.100.23] - a [b [26/Nov/2026:09:00:04 +0000] "POST /auth/idp/k8sIdp/token HTTP/1.1" 401 12 "-" "curl/8.5.0" 300 0.003 [openunison-openunison-orchestra-443] 10.1.80.10:8443 12 0.003 401`,
 		want: ProxyRecord{Format: ProxyNginx, Client: mustAddr("198.51.100.23"), Agent: "curl/8.5.0", Method: "POST",

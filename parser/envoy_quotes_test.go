@@ -147,9 +147,6 @@ func FuzzEnvoyHeaders(f *testing.F) {
 				return
 			}
 		}
-		if istio && strings.Trim(sni, " ") != sni {
-			return // the edges of the server name are no client's to move
-		}
 		const (
 			envoyHead = `[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/2" 200 - 412 1893 15 14 `
 			istioHead = `[2026-11-26T09:00:01.216Z] "POST /auth/idp/k8sIdp/token HTTP/1.1" 200 - via_upstream - "-" 412 1893 15 14 `
@@ -227,4 +224,36 @@ func TestTraefikHeadersWrittenRaw(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Whatever a client writes into the Referer and User-Agent Traefik's CLF
+// quotes raw, the line is a token request from its client to its service,
+// and an agent that makes no separator with its quotes is read back whole.
+func FuzzTraefikHeaders(f *testing.F) {
+	f.Add("-", "kubectl/v1.32.0")
+	f.Add("-", `x" 1 "r" "https://10.9.9.9:8443" 1ms z`)
+	f.Add(`a" "b`, `cu"rl\`)
+	f.Fuzz(func(t *testing.T, referer, agent string) {
+		if referer == "" || agent == "" || strings.ContainsAny(referer+agent, "\r\n") {
+			return
+		}
+		line := `203.0.113.9 - - [26/Nov/2026:09:00:01 +0000] "POST /auth/idp/k8sIdp/token HTTP/2.0" 200 1893 "` + referer + `" "` + agent +
+			`" 4711 "openunison-ou@kubernetes" "https://10.1.80.10:8443" 15ms`
+		ev, err := Parse([]byte(line), nil)
+		if err != nil || ev.Kind != KindProxy || ClassifyLine([]byte(line)) != KindProxy {
+			t.Fatalf("%q: %s, %v", line, ev.Kind, err)
+		}
+		p := ev.Proxy
+		if p.Format != ProxyTraefik || p.Client != mustAddr("203.0.113.9") || !slicesEqual(p.Upstreams, []netip.AddrPort{ap("10.1.80.10:8443")}) ||
+			p.Duration != 15*time.Millisecond {
+			t.Fatalf("%q: %+v", line, *p)
+		}
+		clean := true
+		for _, s := range []string{referer, agent} {
+			clean = clean && !strings.Contains(s, `" "`) && !strings.HasPrefix(s, ` "`) && !strings.HasSuffix(s, `" `) && s != " "
+		}
+		if clean && p.Agent != dash(agent) {
+			t.Fatalf("%q: agent %q", line, p.Agent)
+		}
+	})
 }

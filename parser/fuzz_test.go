@@ -121,7 +121,8 @@ func cutsAreNamed(t *testing.T, rec []byte, ev *Event) {
 
 // Proxy lines: Parse never panics, agrees with Classify, and a record it
 // returns holds together (the client is the event's IP, the duration joins
-// start and end, the path is a token endpoint's).
+// start and end, the path is a token endpoint's). Envoy's and Istio's two
+// readers agree (envoyReadersAgree).
 func FuzzProxyLine(f *testing.F) {
 	for _, l := range proxyLines {
 		f.Add([]byte(l.line))
@@ -129,6 +130,7 @@ func FuzzProxyLine(f *testing.F) {
 	f.Add([]byte(`{"time":"2026-11-26T09:00:04","path":"/auth/idp/k/token","remote_addr":"::ffff:192.0.2.1","request_time":"1e3"}`))
 	f.Add([]byte(`x - [::1] - u v [1/Jan/2026:00:00:00 +0000] "POST /auth/idp/k/token" 1 2 "" "" 3 0 [a] a:1,, : , 1`))
 	f.Fuzz(func(t *testing.T, line []byte) {
+		envoyReadersAgree(t, line)
 		ev, err := Parse(line, nil)
 		c := ClassifyLine(line)
 		if c == KindOther && ev.Kind != KindOther || err == nil && c != ev.Kind {

@@ -389,6 +389,9 @@ func scanNginxTail(c *cursor, f *proxyFields) bool {
 // anchored, and the agent is read only when one separator parts the two.
 // No ingress-nginx line ends in "ms".
 func scanTraefikEnd(rest []byte, f *proxyFields) bool {
+	if len(rest) == 0 || rest[len(rest)-1] != 's' {
+		return false // every ingress-nginx line, at once
+	}
 	sp := bytes.LastIndexByte(rest, ' ')
 	dur := rest[sp+1:]
 	if sp < 0 || len(dur) < 3 || !bytes.HasSuffix(dur, []byte("ms")) || !allDigits(dur[:len(dur)-2]) {
@@ -439,9 +442,64 @@ func scanEnvoy(line []byte, f *proxyFields) bool {
 		// The default format logs no downstream address: the last
 		// X-Forwarded-For entry is the one an edge Envoy appended.
 		f.clientHeader = true
+	}
+	if bytes.Count(rest, quoteSep) == 2*(numEnvoyHeaders+1) && scanEnvoyPlain(rest, f) {
+		// Nearly every line: no header holds a quote, so each field ends
+		// at its closing one, and one pass reads them.
+		return true
+	}
+	if f.format == ProxyEnvoy {
 		return scanEnvoyEnd(rest, f)
 	}
 	return scanIstioEnd(rest, f)
+}
+
+var quoteSep = []byte{'"'}
+
+// scanEnvoyPlain reads what scanEnvoyEnd and scanIstioEnd read, from a
+// rest whose only quotes are the fields' own, and sets f only when it
+// reads it whole.
+func scanEnvoyPlain(rest []byte, f *proxyFields) bool {
+	var q [numEnvoyHeaders + 1][]byte // the headers, then %UPSTREAM_HOST%
+	i := 0
+	for k := range q {
+		if i >= len(rest) || rest[i] != '"' {
+			return false
+		}
+		j := bytes.IndexByte(rest[i+1:], '"') + i + 1
+		q[k] = rest[i+1 : j]
+		i = j + 1
+		if k < len(q)-1 || f.format != ProxyEnvoy {
+			if i >= len(rest) || rest[i] != ' ' {
+				return false
+			}
+			i++
+		}
+	}
+	if f.format == ProxyEnvoy {
+		if i != len(rest) {
+			return false
+		}
+	} else {
+		// Istio: four fields of Envoy's, then a server name and a route.
+		if bytes.IndexByte(q[numEnvoyHeaders], ' ') >= 0 {
+			return false
+		}
+		c := cursor{b: rest, i: i}
+		var w [4][]byte // cluster, upstream local, downstream local, downstream remote
+		for k := range w {
+			var ok bool
+			if w[k], ok = c.word(); !ok || len(w[k]) == 0 {
+				return false
+			}
+		}
+		if sp := bytes.LastIndexByte(rest, ' '); sp <= c.i || sp == len(rest)-1 {
+			return false
+		}
+		f.upLocal, f.client = w[1], w[3]
+	}
+	f.xff, f.agent, f.requestID, f.upstream = q[0], q[1], q[2], q[numEnvoyHeaders]
+	return true
 }
 
 // Envoy writes header values into its text formats as they came, with no

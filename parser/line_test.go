@@ -191,6 +191,28 @@ func TestParseOpenUnisonLines(t *testing.T) {
 			},
 		},
 		{
+			// A quoted RDN value (RFC 4514 allows the old RFC 1779 form in
+			// directories OpenUnison reads) and a name outside ASCII.
+			name: "DN with a quoted value and non-ASCII names",
+			line: `[2024-01-16 03:18:41,000][XNIO-1 task-9] INFO  AccessLog - [AzSuccess] - k8sidp - https://ou.example.com/auth/idp/k8sIdp/token - cn="Ünal, Zoë",ou=Équipe,o=Tremolo - NONE [203.0.113.81] - [f7777777777777777777777777777777777777777]`,
+			want: Event{
+				Time: time.Date(2024, 1, 16, 3, 18, 41, 0, time.UTC), Kind: KindTokenOK, Level: "INFO",
+				Logger: "AccessLog", Thread: "XNIO-1 task-9", Tag: "AzSuccess", App: "k8sidp",
+				URL: "https://ou.example.com/auth/idp/k8sIdp/token", IdP: "k8sIdp", User: `cn="Ünal, Zoë",ou=Équipe,o=Tremolo`,
+				Message: "NONE", IP: mustAddr("203.0.113.81"), Session: "f7777777777777777777777777777777777777777",
+			},
+		},
+		{
+			name: "CRLF line end",
+			line: "[2024-01-16 03:18:42,000][XNIO-1 task-1] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://ou.example.com/auth/idp/k8sIdp/token - uid=mmosley,o=Tremolo - Expired token used within grace period [0:0:0:0:0:0:0:1] - [f8888888888888888888888888888888888888888]\r",
+			want: Event{
+				Time: time.Date(2024, 1, 16, 3, 18, 42, 0, time.UTC), Kind: KindGraceReuse, Level: "INFO",
+				Logger: "OpenIDConnectIdP", Thread: "XNIO-1 task-1", Tag: "ExpiredRefreshTokenUsed",
+				URL: "https://ou.example.com/auth/idp/k8sIdp/token", IdP: "k8sIdp", User: "uid=mmosley,o=Tremolo",
+				Message: "Expired token used within grace period", IP: mustAddr("::1"), Session: "f8888888888888888888888888888888888888888",
+			},
+		},
+		{
 			name: "thread name with a bracket",
 			line: "[2024-01-16 03:18:40,000][pool-1 [x]] INFO  Other - hello",
 			want: Event{

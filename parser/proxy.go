@@ -466,7 +466,11 @@ func scanEnvoyPlain(rest []byte, f *proxyFields) bool {
 		if i >= len(rest) || rest[i] != '"' {
 			return false
 		}
-		j := bytes.IndexByte(rest[i+1:], '"') + i + 1
+		j := bytes.IndexByte(rest[i+1:], '"')
+		if j < 0 {
+			return false
+		}
+		j += i + 1
 		q[k] = rest[i+1 : j]
 		i = j + 1
 		if k < len(q)-1 || f.format != ProxyEnvoy {

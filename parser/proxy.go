@@ -657,8 +657,12 @@ func splitEnvoyHeaders(b []byte, f *proxyFields) bool {
 
 // setEnvoyHeaders sets X-Forwarded-For, User-Agent and X-Request-ID from
 // b, whose first field starts at 1 and ends at the first of the
-// separators at pos.
+// separators at pos. Separators that overlap (`" " "`) part no fields:
+// they leave the headers unread.
 func setEnvoyHeaders(b []byte, pos [numEnvoyHeaders - 1]int, f *proxyFields) {
+	if pos[1] < pos[0]+3 || pos[2] < pos[1]+3 {
+		return
+	}
 	f.xff, f.agent, f.requestID = b[1:pos[0]], b[pos[0]+3:pos[1]], b[pos[1]+3:pos[2]]
 }
 

@@ -303,3 +303,24 @@ func TestScanEnvoyPlainUnclosedField(t *testing.T) {
 		}
 	}
 }
+
+// A line whose Traefik end has too little before it to hold a referer and
+// an agent is no Traefik line, and reading it fails nothing.
+func TestTraefikEndWithoutHeaders(t *testing.T) {
+	const head = `203.0.113.9 - - [26/Nov/2026:09:00:01 +0000] "POST /auth/idp/k8sIdp/token HTTP/2.0" 200 1893 `
+	for _, tail := range []string{
+		`" 4711 "R" "https://10.1.80.10:8443" 15ms`,
+		`"" 4711 "R" "https://10.1.80.10:8443" 15ms`,
+		`"" "" 4711 "R" "https://10.1.80.10:8443" 15ms`,
+		` 4711 "R" "https://10.1.80.10:8443" 15ms`,
+		`"R" "https://10.1.80.10:8443" 15ms`,
+		`" "" 15ms`,
+	} {
+		line := []byte(head + tail)
+		k := ClassifyLine(line)
+		ev, err := Parse(line, nil)
+		if k == KindProxy && (err != nil || ev.Proxy.Format != ProxyTraefik || ev.Proxy.Agent != "") {
+			t.Errorf("%q: %s, %v", tail, k, err)
+		}
+	}
+}

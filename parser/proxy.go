@@ -413,7 +413,8 @@ func scanTraefikEnd(rest []byte, f *proxyFields) bool {
 	}
 	b = b[:o-1]
 	sp = bytes.LastIndexByte(b, ' ')
-	if sp < 1 || !allDigits(b[sp+1:]) || b[sp-1] != '"' || b[0] != '"' {
+	// `"Referer" "User-Agent"` before it, of two quotes at least.
+	if sp < 2 || !allDigits(b[sp+1:]) || b[sp-1] != '"' || b[0] != '"' {
 		return false
 	}
 	headers := b[1 : sp-1] // Referer" "User-Agent

@@ -104,7 +104,14 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 			a.records[i].contested = true
 		}
 		r := &a.records[cands[0]].ev
-		return result{attr: parser.AttrAmbiguous, candidates: clients, via: r.Proxy.Format.String() + " " + a.proxyName(r, peer), agent: a.sharedAgent(cands)}
+		via := r.Proxy.Format.String() + " " + a.proxyName(r, peer)
+		if !clients[0].IsValid() { // sorted: a record naming no client sorts first
+			// One record it may be names no client ("-"): "one of" the
+			// others would be a claim, and "invalid IP" among them no
+			// address. Its client is unknown, as with that record alone.
+			return result{attr: parser.AttrUnattributed, agent: a.sharedAgent(cands), via: via, noClient: true}
+		}
+		return result{attr: parser.AttrAmbiguous, candidates: clients, via: via, agent: a.sharedAgent(cands)}
 	}
 	rec := &a.records[pick]
 	rec.used = true

@@ -262,7 +262,8 @@ func twinIn(past []parser.Event, i int) bool {
 // events x and y different clients, and there is at least one such way.
 // It tries the ways x and y could share a client first: most buckets
 // have none, and then one complete way proves the rest consistent. Past
-// maxPairSteps it gives up (false).
+// maxPairSteps it gives up (false). A record naming no client may be
+// anyone's, the other event's client included.
 func (b *bucket) alwaysDistinct(x, y int) bool {
 	s := search{b: b, at: make([]int, len(b.events)), used: make([]bool, len(b.records))}
 	for i := range s.at {
@@ -270,7 +271,8 @@ func (b *bucket) alwaysDistinct(x, y int) bool {
 	}
 	for _, kx := range b.fit[x] {
 		for _, ky := range b.fit[y] {
-			if kx == ky || b.clients[kx] != b.clients[ky] {
+			cx, cy := b.clients[kx], b.clients[ky]
+			if kx == ky || cx != cy && cx.IsValid() && cy.IsValid() {
 				continue
 			}
 			if s.completes(map[int]int{x: kx, y: ky}) || s.steps > maxPairSteps {

@@ -41,6 +41,17 @@ func TestPairReasoning(t *testing.T) {
 			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=true",
 		},
 		{
+			// A record naming no client ("-") may be the refresh's own
+			// client's: neither a proof nor "one of invalid IP, ...".
+			name: "a record naming no client beside the refresh's: nothing proved, the client unknown",
+			in: cat(
+				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},
+				reuse(105*time.Millisecond, ouA, ctl1, "t2"),
+				[]parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 105*time.Millisecond, netip.Addr{}, podA, 200, "curl/8.5.0")},
+			),
+			want: "unattributed [] distinct=false",
+		},
+		{
 			name: "the thief refreshing first and the victim's request reused: distinct all the same",
 			in: cat(
 				[]parser.Event{ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")},

@@ -450,19 +450,7 @@ func (c *collector) waitLine(t *testing.T, line string) {
 // endedWithin waits up to d for n streams to end, and reports whether
 // they did.
 func (c *collector) endedWithin(n int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		c.mu.Lock()
-		got := len(c.ended)
-		c.mu.Unlock()
-		if got >= n {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	return c.countWithin(n, d, func() int { return len(c.ended) })
 }
 
 // A restart finds the file its checkpoint names rotated twice while it was

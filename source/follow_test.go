@@ -120,10 +120,16 @@ func (c *collector) waitLines(t *testing.T, n int) {
 // linesWithin waits up to d for n distinct lines, and reports whether they
 // came.
 func (c *collector) linesWithin(n int, d time.Duration) bool {
+	return c.countWithin(n, d, func() int { return len(c.lines) })
+}
+
+// countWithin waits up to d for count, read under c.mu, to reach n, and
+// reports whether it did.
+func (c *collector) countWithin(n int, d time.Duration, count func() int) bool {
 	deadline := time.Now().Add(d)
 	for {
 		c.mu.Lock()
-		got := len(c.lines)
+		got := count()
 		c.mu.Unlock()
 		if got >= n {
 			return true
@@ -131,7 +137,7 @@ func (c *collector) linesWithin(n int, d time.Duration) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -91,14 +91,7 @@ func TestEnvoyHeadersWrittenRaw(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			line := []byte(tt.line)
-			if k := ClassifyLine(line); k != KindProxy {
-				t.Fatalf("ClassifyLine says %s", k)
-			}
-			ev, err := Parse(line, nil)
-			if err != nil || ev.Proxy == nil {
-				t.Fatalf("Parse: %s, %v", ev.Kind, err)
-			}
+			ev := parseProxyLine(t, tt.line)
 			p := ev.Proxy
 			var client, upLocal netip.Addr
 			if tt.client != "" {
@@ -211,14 +204,7 @@ func TestTraefikHeadersWrittenRaw(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			line := []byte(tt.line)
-			if k := ClassifyLine(line); k != KindProxy {
-				t.Fatalf("ClassifyLine says %s", k)
-			}
-			ev, err := Parse(line, nil)
-			if err != nil || ev.Proxy == nil {
-				t.Fatalf("Parse: %s, %v", ev.Kind, err)
-			}
+			ev := parseProxyLine(t, tt.line)
 			p := ev.Proxy
 			if p.Format != ProxyTraefik || p.Client != mustAddr("203.0.113.9") || p.Agent != tt.agent || !slicesEqual(p.Upstreams, tt.ups) ||
 				p.Duration != 15*time.Millisecond {
@@ -323,4 +309,18 @@ func TestTraefikEndWithoutHeaders(t *testing.T) {
 			t.Errorf("%q: %s, %v", tail, k, err)
 		}
 	}
+}
+
+// parseProxyLine classifies and parses line, which must be a proxy's
+// record of a token request.
+func parseProxyLine(t *testing.T, line string) Event {
+	t.Helper()
+	if k := ClassifyLine([]byte(line)); k != KindProxy {
+		t.Fatalf("ClassifyLine says %s", k)
+	}
+	ev, err := Parse([]byte(line), nil)
+	if err != nil || ev.Proxy == nil {
+		t.Fatalf("Parse: %s, %v", ev.Kind, err)
+	}
+	return ev
 }

@@ -29,18 +29,21 @@ type proxyFields struct {
 	// client, where a logged address field that is none means the line is
 	// not of the format.
 	clientHeader bool
-	xff          []byte
-	agent        []byte
-	method       []byte
-	target       []byte // the request target, query included
-	status       []byte
-	upstream     []byte // "a:1, b:2 : c:3", or Traefik's service URL
-	upLocal      []byte
-	requestID    []byte
-	time         []byte
-	dur          []byte
-	durUnit      durUnit
-	escaped      bool // JSON: values may hold escapes
+	// bracketPeer is the first word of a line read as ingress-nginx's
+	// older variant, whose client is bracketed after it (bracketedClient).
+	bracketPeer []byte
+	xff         []byte
+	agent       []byte
+	method      []byte
+	target      []byte // the request target, query included
+	status      []byte
+	upstream    []byte // "a:1, b:2 : c:3", or Traefik's service URL
+	upLocal     []byte
+	requestID   []byte
+	time        []byte
+	dur         []byte
+	durUnit     durUnit
+	escaped     bool // JSON: values may hold escapes
 }
 
 // durUnit is how a format writes a request's duration.
@@ -309,36 +312,70 @@ func scanCLF(line []byte, f *proxyFields) bool {
 	if !ok || !c.lit("- ") {
 		return false
 	}
+	var bracketed []byte
 	if c.peek() == '[' {
-		// The older ingress-nginx variant: the client is bracketed.
-		if f.client, ok = c.bracketed(); !ok || !c.lit("- ") {
-			return false
+		// The older ingress-nginx variant: the client is bracketed. Or a
+		// user name that starts with one, which nginx and Traefik both
+		// write as the client sent it: told apart below.
+		start := c.i
+		if bracketed, ok = c.bracketed(); !ok || !c.lit("- ") {
+			bracketed, c.i = nil, start
 		}
-	} else {
-		f.client = first
 	}
+	f.client = first
+	from := c.i
 	// The user name is any a client sent in a Basic Authorization header,
 	// spaces and brackets included, and nginx escapes only its quotes (as
 	// \x22, or \" with escape=json): the time is the bracketed field
 	// before the first `] "`, which opens the request.
-	q := bytes.Index(line[c.i:], []byte(`] "`)) + c.i
-	if q < c.i+1 {
+	q := bytes.Index(line[from:], []byte(`] "`)) + from
+	if !clfFrom(line, from, q, f) {
+		if bracketed == nil {
+			return false
+		}
+		from = offsetIn(line, bracketed) - 1
+		if q = bytes.Index(line[from:], []byte(`] "`)) + from; !clfFrom(line, from, q, f) {
+			return false
+		}
+		bracketed = nil // the user name's: the line has no other time
+	}
+	if f.format == ProxyTraefik {
+		// Traefik writes the user name of an absolute request target's
+		// userinfo decoded and unquoted, so a client can write a whole
+		// `[TIME] "REQUEST" STATUS SIZE "` into it, as into the Referer
+		// and User-Agent after the real one. Read two ways that disagree,
+		// the line stands naming no client, a token request if either way
+		// is one: never lost, and never another client's.
+		traefikAgree(line, from, q, f)
+		return true
+	}
+	if bracketed != nil {
+		f.client, f.bracketPeer = bracketed, first
+	}
+	return true
+}
+
+// clfFrom reads CLF from the time whose `] "` is at q, past the client
+// and user name at from.
+func clfFrom(line []byte, from, q int, f *proxyFields) bool {
+	if q < from+1 {
 		return false
 	}
-	open := bytes.LastIndexByte(line[c.i:q], '[') + c.i
-	if open <= c.i || line[open-1] != ' ' {
+	open := bytes.LastIndexByte(line[from:q], '[') + from
+	if open <= from || line[open-1] != ' ' {
 		return false
 	}
-	c.i = open
+	c := cursor{b: line, i: open}
 	if !scanTimeRequestStatus(&c, f) {
 		return false
 	}
-	if _, ok = c.word(); !ok { // bytes sent
+	if _, ok := c.word(); !ok { // bytes sent
 		return false
 	}
 	if scanTraefikEnd(line[c.i:], f) {
 		return true
 	}
+	var ok bool
 	if _, ok = c.quoted(); !ok { // referer
 		return false
 	}
@@ -349,6 +386,31 @@ func scanCLF(line []byte, f *proxyFields) bool {
 		return false
 	}
 	return scanNginxTail(&c, f)
+}
+
+// traefikAgree checks every later `] "` of a Traefik line read from the
+// one at q that reads as its time: one giving another time, request or
+// status leaves f naming no client, and read as a token request if that
+// one is and f is not.
+func traefikAgree(line []byte, from, q int, f *proxyFields) {
+	for i := q + 1; ; {
+		k := bytes.Index(line[i:], []byte(`] "`))
+		if k < 0 {
+			return
+		}
+		i += k + 1
+		var g proxyFields
+		if !clfFrom(line, from, i-1, &g) || g.format != ProxyTraefik {
+			continue
+		}
+		if !bytes.Equal(g.time, f.time) || !bytes.Equal(g.method, f.method) ||
+			!bytes.Equal(g.target, f.target) || !bytes.Equal(g.status, f.status) {
+			if !f.isToken() && g.isToken() {
+				*f = g
+			}
+			f.client, f.agent = nil, nil
+		}
+	}
 }
 
 // scanNginxTail reads "$request_time [$proxy_upstream_name]

@@ -54,6 +54,9 @@ func parseProxy(ev *Event, raw string, line []byte, loc *time.Location) error {
 		}
 		p.Status = n
 	}
+	if f.bracketPeer != nil && !bracketedClient(str(f.bracketPeer), str(f.client)) {
+		f.client = nil
+	}
 	if f.clientHeader {
 		// Only Envoy's formats log no peer: the header read unescaped,
 		// as Envoy read it.
@@ -347,6 +350,21 @@ func parseHostAddr(s string) (netip.Addr, bool) {
 		return ap.Addr().Unmap(), true
 	}
 	return netip.Addr{}, false
+}
+
+// bracketedClient says whether the older ingress-nginx variant's
+// bracketed client may be taken, after first. Its first word is the
+// server name, never an address; a line whose first word is one is the
+// newer format's, $remote_addr, and its user name, which nginx and Traefik
+// write as the client sent it, only reads as a bracketed client: that
+// one is the client's own words, unless it agrees.
+func bracketedClient(first, bracketed string) bool {
+	a, isAddr := parseHostAddr(first)
+	if !isAddr && !strings.HasPrefix(first, "unix:") {
+		return true
+	}
+	b, _ := parseHostAddr(bracketed)
+	return isAddr && a == b
 }
 
 // parseUpstreams reads the upstreams a request was sent to, in the order

@@ -49,26 +49,23 @@ func (r *Redis) repairTypes(ctx context.Context, batch []Observation) ([]string,
 		}
 	}
 	keys := make([]string, 0, len(want))
-	cmds := make([]*redis.StatusCmd, 0, len(want))
-	pipe := r.client.Pipeline()
-	for k := range want {
+	types := make([]any, 0, len(want))
+	for k, t := range want {
 		keys = append(keys, k)
-		cmds = append(cmds, pipe.Type(ctx, k))
+		types = append(types, t)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, err
-	}
-	var wrong []string
-	for i, c := range cmds {
-		if t := c.Val(); t != "none" && t != want[keys[i]] {
-			wrong = append(wrong, keys[i])
-		}
-	}
-	if len(wrong) == 0 {
-		return nil, nil
-	}
-	if err := r.client.Del(ctx, wrong...).Err(); err != nil {
-		return nil, err
-	}
-	return wrong, nil
+	// Typed and deleted in one script: between a TYPE and a later DEL,
+	// another watcher's repair could delete the key and its next write
+	// fill it with real history, which the DEL would then lose.
+	return repairScript.Run(ctx, r.client, keys, types...).StringSlice()
 }
+
+var repairScript = redis.NewScript(`local wrong = {}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k).ok
+  if t ~= 'none' and t ~= ARGV[i] then
+    redis.call('DEL', k)
+    wrong[#wrong + 1] = k
+  end
+end
+return wrong`)

@@ -221,6 +221,7 @@ func FuzzTraefikHeaders(f *testing.F) {
 	f.Add("-", "kubectl/v1.32.0")
 	f.Add("-", `x" 1 "r" "https://10.9.9.9:8443" 1ms z`)
 	f.Add(`a" "b`, `cu"rl\`)
+	f.Add("-", `a [01/Jan/2020:00:00:00 +0000] "GET /x HTTP/1.1" 200 1 "-" "b`)
 	f.Fuzz(func(t *testing.T, referer, agent string) {
 		if referer == "" || agent == "" || strings.ContainsAny(referer+agent, "\r\n") {
 			return
@@ -232,13 +233,17 @@ func FuzzTraefikHeaders(f *testing.F) {
 			t.Fatalf("%q: %s, %v", line, ev.Kind, err)
 		}
 		p := ev.Proxy
-		if p.Format != ProxyTraefik || p.Client != mustAddr("203.0.113.9") || !slicesEqual(p.Upstreams, []netip.AddrPort{ap("10.1.80.10:8443")}) ||
-			p.Duration != 15*time.Millisecond {
+		// A header holding a time and request of its own makes the line
+		// name no client: which reading is Traefik's cannot be told.
+		if p.Format != ProxyTraefik || p.Client.IsValid() && p.Client != mustAddr("203.0.113.9") ||
+			!slicesEqual(p.Upstreams, []netip.AddrPort{ap("10.1.80.10:8443")}) || p.Duration != 15*time.Millisecond ||
+			!p.Client.IsValid() && !strings.Contains(`"`+referer+`" "`+agent+`"`, `] "`) {
 			t.Fatalf("%q: %+v", line, *p)
 		}
 		clean := true
 		for _, s := range []string{referer, agent} {
-			clean = clean && !strings.Contains(s, `" "`) && !strings.HasPrefix(s, ` "`) && !strings.HasSuffix(s, `" `) && s != " "
+			clean = clean && !strings.Contains(s, `" "`) && !strings.HasPrefix(s, ` "`) && !strings.HasSuffix(s, `" `) && s != " " &&
+				!strings.Contains(`"`+s+`"`, `] "`)
 		}
 		if clean && p.Agent != dash(agent) {
 			t.Fatalf("%q: agent %q", line, p.Agent)

@@ -52,6 +52,13 @@ func TestCLFUserNameWrittenByTheClient(t *testing.T) {
 			client: "", path: "/auth/idp/k8sIdp/token",
 		},
 		{
+			// Traefik writes "-" for no user name: a reading with none
+			// before its time is the user name's own.
+			name:   "Traefik, a user name that is a time and request of its own",
+			line:   `203.0.113.9 - [01/Jan/2020:00:00:00 +0000] "GET /x HTTP/1.1" 200 1 "b ` + token + traefikTail,
+			client: "203.0.113.9", path: "/auth/idp/k8sIdp/token",
+		},
+		{
 			name:   "Traefik, a user name forging a token request before another",
 			line:   `203.0.113.9 - a ` + token + ` 200 1 "b [26/Nov/2026:09:00:01 +0000] "GET /x HTTP/2.0"` + traefikTail,
 			client: "", path: "/auth/idp/k8sIdp/token",

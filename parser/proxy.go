@@ -329,16 +329,32 @@ func scanCLF(line []byte, f *proxyFields) bool {
 	// \x22, or \" with escape=json): the time is the bracketed field
 	// before the first `] "`, which opens the request.
 	q := bytes.Index(line[from:], []byte(`] "`)) + from
+	f0 := *f
 	if !clfFrom(line, from, q, f) {
-		if bracketed == nil {
-			return false
+		if bracketed != nil {
+			*f = f0
+			from = offsetIn(line, bracketed) - 1
+			bracketed = nil // the user name's: the line has no other time
+			q = bytes.Index(line[from:], []byte(`] "`)) + from
+			if clfFrom(line, from, q, f) {
+				goto read
+			}
 		}
-		from = offsetIn(line, bracketed) - 1
-		if q = bytes.Index(line[from:], []byte(`] "`)) + from; !clfFrom(line, from, q, f) {
-			return false
+		// Traefik's user name may hold a `] "` that reads as no time
+		// (one left no user name before it, say): its time is a later
+		// one. nginx's holds no quote, and its lines read at the first.
+		for {
+			k := bytes.Index(line[q+1:], []byte(`] "`))
+			if q < from || k < 0 {
+				return false
+			}
+			q += 1 + k
+			if *f = f0; clfFrom(line, from, q, f) && f.format == ProxyTraefik {
+				break
+			}
 		}
-		bracketed = nil // the user name's: the line has no other time
 	}
+read:
 	if f.format == ProxyTraefik {
 		// Traefik writes the user name of an absolute request target's
 		// userinfo decoded and unquoted, so a client can write a whole

@@ -339,6 +339,12 @@ func unjudgedNote(unjudged int64) string {
 // logrotate's compress makes such generations, and read as text they were
 // only "not a log graceguard reads", with no word of what to do.
 func compressed(name string) (kind, cat string) {
+	// Only a regular file can be read again: opening a named pipe waits
+	// for a writer (the one the scan read is gone), and a terminal for
+	// its user, so the finished command never exited.
+	if fi, err := os.Stat(name); err != nil || !fi.Mode().IsRegular() {
+		return "", ""
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return "", ""

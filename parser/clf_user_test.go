@@ -2,6 +2,7 @@ package parser
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,17 @@ func TestCLFUserNameWrittenByTheClient(t *testing.T) {
 			name:   "ingress-nginx, a unix socket's peer and a bracketed user name",
 			line:   `unix: - [198.51.100.77] - x ` + token + nginxTail,
 			client: "", path: "/auth/idp/k8sIdp/token",
+		},
+		{
+			// "][" where OpenUnison's timestamp ends and its thread begins.
+			name:   "ingress-nginx, a user name with OpenUnison's shape",
+			line:   `203.0.113.9 - 0000000000][ ` + token + nginxTail,
+			client: "203.0.113.9", path: "/auth/idp/k8sIdp/token",
+		},
+		{
+			name:   "Traefik, a user name with OpenUnison's shape",
+			line:   `203.0.113.9 - 0000000000][ ` + token + traefikTail,
+			client: "203.0.113.9", path: "/auth/idp/k8sIdp/token",
 		},
 		{
 			name:   "ingress-nginx before 2019, still read",
@@ -93,4 +105,32 @@ func TestCLFUserNameWrittenByTheClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Whatever user name a client gives, a token request's line is read as
+// one, naming its client or none: never another.
+func FuzzCLFUserName(f *testing.F) {
+	f.Add(false, "[198.51.100.77] - x")
+	f.Add(true, `a [01/Jan/2020:00:00:00 +0000] "GET /x HTTP/1.1" 200 1 "b`)
+	f.Add(true, `[01/Jan/2020:00:00:00 +0000] "GET /x HTTP/1.1" 200 1 "b`)
+	f.Fuzz(func(t *testing.T, traefik bool, user string) {
+		if user == "" || strings.ContainsAny(user, "\r\n") {
+			return
+		}
+		tail := ` 200 1893 "-" "curl/8" 412 0.015 [openunison-openunison-orchestra-443] [] 10.1.80.10:8443 1893 0.015 200 2f3a4b5c6d7e8f901a2b3c4d5e6f7a8b`
+		if traefik {
+			tail = ` 200 1893 "-" "curl" 4711 "openunison-ou@kubernetes" "https://10.1.80.10:8443" 15ms`
+		} else {
+			// nginx escapes a quote and a backslash (as \x22, \x5C).
+			user = strings.NewReplacer(`"`, `\x22`, `\`, `\x5C`).Replace(user)
+		}
+		line := `203.0.113.9 - ` + user + ` [26/Nov/2026:09:00:01 +0000] "POST /auth/idp/k8sIdp/token HTTP/2.0"` + tail
+		ev, err := Parse([]byte(line), nil)
+		if err != nil || ev.Proxy == nil || ClassifyLine([]byte(line)) != KindProxy {
+			t.Fatalf("%q: %s, %v", line, ev.Kind, err)
+		}
+		if p := ev.Proxy; p.Client.IsValid() && p.Client != netip.MustParseAddr("203.0.113.9") || p.Path != "/auth/idp/k8sIdp/token" {
+			t.Fatalf("%q: client %v path %q", line, p.Client, p.Path)
+		}
+	})
 }

@@ -299,9 +299,12 @@ func ClassifyLine(line []byte) Kind {
 // isLog4jShape reports whether a line is read as OpenUnison's: "]["
 // where its timestamp ends and its thread begins. Every other line is read
 // as a proxy's (no proxy format puts "][" there: Envoy's "[START_TIME]"
-// is a byte longer).
+// is a byte longer). The line must open with the timestamp's bracket too:
+// a CLF line's user name (nginx's $remote_user, Traefik's userinfo) is the
+// client's, and one with "][" at those bytes made a token request's line
+// a broken OpenUnison record.
 func isLog4jShape(line []byte) bool {
-	return len(line) > stampLen && line[stampLen-1] == ']' && line[stampLen] == '['
+	return len(line) > stampLen && line[0] == '[' && line[stampLen-1] == ']' && line[stampLen] == '['
 }
 
 func trimCR(line []byte) []byte {

@@ -15,7 +15,7 @@ import (
 // tuned for speed: the tuned one must give the same kind for every line.
 func refClassifyLine(line []byte) Kind {
 	line = trimCR(line)
-	if len(line) <= stampLen || line[stampLen-1] != ']' || line[stampLen] != '[' {
+	if len(line) <= stampLen || line[0] != '[' || line[stampLen-1] != ']' || line[stampLen] != '[' {
 		return refClassifyProxy(line)
 	}
 	msg, access, oidc := refMessageOf(line)

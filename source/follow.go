@@ -170,6 +170,9 @@ type followHooks struct {
 	// statingGeneration: in a listing of a path's generations, between
 	// the directory's read and the stat of each name read (the name).
 	statingGeneration func(name string)
+	// checkingRotation: in checkRotated, after the look that found the
+	// file's end and before the look at its path.
+	checkingRotation func()
 }
 
 func (h *followHooks) run(hook func()) {
@@ -759,6 +762,20 @@ func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 	}
 }
 
+// readToEnd reads what the file t just stopped naming holds now. The look
+// that found its end came before the rotation was seen, and its writer
+// may have written between the two: the generations chained after t are
+// read once t was read to its end (waiting), which that look said it was,
+// so these lines would come after theirs.
+func (f *Follower) readToEnd(ctx context.Context, t *tailer) {
+	for {
+		more, err := f.step(ctx, t)
+		if !more || err != nil || t.ended {
+			return
+		}
+	}
+}
+
 // readBuffer is where the next read of t goes: while a backlog is read
 // in large chunks, straight into a batch's array after t's unfinished line
 // (arr, its first len(t.partial)+n bytes the batch's once n are read), so
@@ -1196,6 +1213,7 @@ func (f *Follower) logGone(t *tailer) {
 // and recreated): this file is drained, and the new one followed from its
 // start.
 func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
+	f.hooks.run(f.hooks.checkingRotation)
 	if st, err := os.Stat(t.path); err == nil {
 		// The path still names this file (one stat, where opening it takes
 		// nine system calls: the usual answer, at every look).
@@ -1207,6 +1225,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			t.draining = true
+			f.readToEnd(ctx, t)
 			delete(f.seen, t.path)
 			f.removed[t.path] = t
 			f.logGone(t)
@@ -1224,6 +1243,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	}
 	f.log.Info("file rotated; following the new one and draining the old", "path", t.path)
 	t.draining = true
+	f.readToEnd(ctx, t)
 	// Rotated more than once since the last look (stopped, or behind):
 	// the generations between the old file and the new are read first.
 	after := f.followNewer(t.path, FileID{Dev: t.dev, Ino: t.ino}, t.modTime, t, sameFileAs(file), FileID{})

@@ -600,7 +600,7 @@ func (f *Follower) takeRestored(file *os.File, path string) (Position, bool) {
 func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 	siblings, _ := glob(filepath.Join(filepath.Dir(path), "*"))
 	for _, s := range siblings {
-		if f.seen[s] || s == path || f.matchesPattern(s) {
+		if f.seen[s] || s == path || f.followedPath(s) {
 			continue
 		}
 		file, err := openRegular(s)
@@ -617,16 +617,6 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 		t.log = path
 		t.draining, t.quietSince = true, time.Now()
 	}
-}
-
-// matchesPattern says whether a pattern names path (as glob spells it).
-func (f *Follower) matchesPattern(path string) bool {
-	for _, p := range f.opt.Patterns {
-		if m, _ := filepath.Match(p, path); p != "-" && m {
-			return true
-		}
-	}
-	return false
 }
 
 // retire drops ended tailers.

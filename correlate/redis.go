@@ -105,6 +105,7 @@ type Redis struct {
 	wires  chan []byte // buffers batches were written in, for the next ones (maxWires)
 	prefix string
 	hist   string // the history's keys' prefix
+	users  string // hist + "u:", the users' keys' prefix
 	owner  string
 	limits Limits
 	// movesCap is maxMovesIndexed; a field so that a test reaches the cap
@@ -172,7 +173,7 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 		opt.Owner = "graceguard"
 	}
 	return &Redis{client: client, duplex: newDuplex(client.Options()), wires: make(chan []byte, maxWires),
-		prefix: opt.Prefix, hist: opt.Prefix + "h2:", owner: opt.Owner, limits: opt.Limits.withDefaults(), movesCap: maxMovesIndexed}
+		prefix: opt.Prefix, hist: opt.Prefix + "h2:", users: opt.Prefix + "h2:u:", owner: opt.Owner, limits: opt.Limits.withDefaults(), movesCap: maxMovesIndexed}
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -527,18 +528,23 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 	if len(batch) > 0 { // a refusal's lookup alone (StartMovesFrom) calls no history script
 		q.do(ctx, "SCRIPT", "LOAD", applySource())
 	}
-	g := newPlainGroup()
+	g, names := newPlainGroup(), newBatchNames()
 	var run []Observation
 	// send sends the script events waiting and, in the same call after
 	// them, the group's gate: the group's events were logged after them.
 	// prev is the group sent last, whose users and moves go to the call
 	// that follows it (see redis.lua).
-	var prev *plainGroup
+	// spare is a group sent whose call after it was built: the next group
+	// reuses it.
+	var prev, spare *plainGroup
 	send := func(gate *plainGroup) {
 		if len(run) == 0 && gate == nil {
 			return
 		}
 		parts = append(parts, sentPart{script: q.evalSha(ctx, r.callArgs(run, gate, prev))})
+		if prev != nil {
+			spare = prev
+		}
 		run, prev = nil, nil
 	}
 	sendGroup := func() {
@@ -547,12 +553,18 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 		}
 		send(g)
 		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, q)})
-		prev, g = g, newPlainGroup()
+		next := spare
+		if next == nil {
+			next = newPlainGroup()
+		} else {
+			next.reset()
+		}
+		prev, g, spare = g, next, nil
 	}
 	var latest int64
 	for _, obs := range batch {
 		if plainLearnable(obs) {
-			g.add(obs, r.limits.IPTTL.Microseconds())
+			g.add(obs, r.limits.IPTTL.Microseconds(), names)
 			latest = max(latest, g.latest)
 			continue
 		}
@@ -748,11 +760,19 @@ func clientSuffix(obs Observation) string {
 	if obs.Attribution == parser.AttrNone && obs.Agent == "" {
 		return ""
 	}
-	peer := ""
-	if obs.Peer.IsValid() {
-		peer = obs.Peer.String()
+	return string(appendClientSuffix(nil, obs))
+}
+
+// appendClientSuffix appends clientSuffix(obs) to b.
+func appendClientSuffix(b []byte, obs Observation) []byte {
+	if obs.Attribution == parser.AttrNone && obs.Agent == "" {
+		return b
 	}
-	return "|" + obs.Attribution.String() + "|" + peer + "|" + obs.Agent
+	b = append(append(append(b, '|'), obs.Attribution.String()...), '|')
+	if obs.Peer.IsValid() {
+		b = obs.Peer.AppendTo(b)
+	}
+	return append(append(b, '|'), obs.Agent...)
 }
 
 // decodeRefresh reads a refresh's "name|ip|session[|attribution|peer|agent]"

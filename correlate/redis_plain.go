@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"net/netip"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -36,11 +37,15 @@ type plainGroup struct {
 	order    []*plainUser             // users in the order first seen, for a stable pipeline
 	sessions map[uint64]*plainSession // by the session's hash
 	sessOrd  []*plainSession
-	moves    map[string]int64 // "address|user" → the user's latest refresh from the address
-	moveOrd  []string         // moves' keys as first seen, for a pipeline the same every time
-	touches  []touch          // the users' events in log order, one per run of the same user
+	moves    map[movePair]int64 // the user's latest refresh from the address
+	moveOrd  []movePair         // moves as first seen, for a pipeline the same every time
+	touches  []touch            // the users' events in log order, one per run of the same user
 	latest   int64
 	n        int // observations
+	// idleUsers and idleSessions are records of a group before, emptied
+	// for this one to fill (reset).
+	idleUsers    []*plainUser
+	idleSessions []*plainSession
 }
 
 // touch is a run of a group's user's events, for the gate: the user's
@@ -122,18 +127,92 @@ func (s scored) zadd(key, flag string) []any {
 }
 
 func newPlainGroup() *plainGroup {
-	return &plainGroup{users: map[UserID]*plainUser{}, sessions: map[uint64]*plainSession{}, moves: map[string]int64{}}
+	return &plainGroup{users: map[UserID]*plainUser{}, sessions: map[uint64]*plainSession{}, moves: map[movePair]int64{}}
 }
 
 func (g *plainGroup) empty() bool { return len(g.order) == 0 }
 
-func (g *plainGroup) add(obs Observation, ttl int64) {
+// reset empties g, sent and its call after it built, for the next group of
+// the batch, keeping its maps, slices and records: a batch of a catch-up
+// has a group every ~57 events, and making each anew was a third of the
+// allocations of building the batch. Nothing sent keeps a reference to
+// them: commands are written as bytes (or boxed copies, on the pool).
+func (g *plainGroup) reset() *plainGroup {
+	for _, u := range g.order {
+		*u = plainUser{refreshes: u.refreshes[:0], ips: u.ips[:0], countries: u.countries[:0], asns: u.asns[:0],
+			firstIPs: u.firstIPs[:0], firstCountries: u.firstCountries[:0], firstASNs: u.firstASNs[:0]}
+	}
+	for _, s := range g.sessOrd {
+		*s = plainSession{ips: s.ips[:0]}
+	}
+	g.idleUsers, g.idleSessions = append(g.idleUsers, g.order...), append(g.idleSessions, g.sessOrd...)
+	clear(g.users)
+	clear(g.sessions)
+	clear(g.moves)
+	g.order, g.sessOrd, g.moveOrd, g.touches = g.order[:0], g.sessOrd[:0], g.moveOrd[:0], g.touches[:0]
+	g.latest, g.n = 0, 0
+	return g
+}
+
+// newUser is a user's record for the group, an idle one when there is.
+func (g *plainGroup) newUser() *plainUser {
+	if n := len(g.idleUsers); n > 0 {
+		u := g.idleUsers[n-1]
+		g.idleUsers = g.idleUsers[:n-1]
+		return u
+	}
+	return &plainUser{}
+}
+
+// newSession is newUser for a session.
+func (g *plainGroup) newSession() *plainSession {
+	if n := len(g.idleSessions); n > 0 {
+		s := g.idleSessions[n-1]
+		g.idleSessions = g.idleSessions[:n-1]
+		return s
+	}
+	return &plainSession{}
+}
+
+// batchNames are the strings a batch's groups make of its events'
+// addresses and users, each made once a batch: a catch-up's users come
+// back group after group, each from an address or two. Bounded by the
+// batch.
+type batchNames struct {
+	ips   map[netip.Addr]string
+	users map[UserID]string
+}
+
+func newBatchNames() *batchNames {
+	return &batchNames{ips: map[netip.Addr]string{}, users: map[UserID]string{}}
+}
+
+func (n *batchNames) ip(a netip.Addr) string {
+	s, ok := n.ips[a]
+	if !ok {
+		s = a.String()
+		n.ips[a] = s
+	}
+	return s
+}
+
+func (n *batchNames) user(u UserID) string {
+	s, ok := n.users[u]
+	if !ok {
+		s = member(u)
+		n.users[u] = s
+	}
+	return s
+}
+
+func (g *plainGroup) add(obs Observation, ttl int64, names *batchNames) {
 	g.n++
 	t := obs.Time.UnixMicro()
 	g.latest = max(g.latest, t)
 	u := g.users[obs.User]
 	if u == nil {
-		u = &plainUser{member: member(obs.User), index: len(g.order) + 1, first: t, last: t}
+		u = g.newUser()
+		u.member, u.index, u.first, u.last = names.user(obs.User), len(g.order)+1, t, t
 		g.order = append(g.order, u)
 		g.users[obs.User] = u
 	}
@@ -153,7 +232,7 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 	// read as seen before any event. Only the trim after the group is
 	// spared for those (fresh, sightKinds).
 	if obs.IP.IsValid() {
-		ip = obs.IP.String()
+		ip = names.ip(obs.IP)
 		u.ips.keep(ip, t, true)
 		u.firstIPs.keep(ip, t, false)
 		u.fresh |= sightIP &^ obs.sightsKnown
@@ -175,7 +254,7 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 			t      int64
 		}{refreshMember(obs, ip), t})
 		if ip != "" {
-			k := ip + "|" + u.member
+			k := movePair{ip, u}
 			if v, ok := g.moves[k]; !ok || t > v {
 				if !ok {
 					g.moveOrd = append(g.moveOrd, k)
@@ -188,7 +267,8 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 		h := fnv1a(obs.Session)
 		sess := g.sessions[h]
 		if sess == nil {
-			sess = &plainSession{hash: strconv.FormatUint(h, 10), fresh: obs.sessionNew}
+			sess = g.newSession()
+			sess.hash, sess.fresh = strconv.FormatUint(h, 10), obs.sessionNew
 			g.sessions[h] = sess
 			g.sessOrd = append(g.sessOrd, sess)
 		}
@@ -201,11 +281,10 @@ func (g *plainGroup) add(obs Observation, ttl int64) {
 // "name|ip|session[|attribution|peer|agent]", made in one allocation: a
 // watcher catching up makes one an event.
 func refreshMember(obs Observation, ip string) string {
-	suffix := clientSuffix(obs)
-	b := make([]byte, 0, 36+len(obs.Source)+2+len(ip)+len(obs.Session)+len(suffix))
-	b = appendEventName(b, obs)
+	var buf [160]byte // most members: the string is the one allocation
+	b := appendEventName(buf[:0], obs)
 	b = append(append(append(append(b, '|'), ip...), '|'), obs.Session...)
-	return string(append(b, suffix...))
+	return string(appendClientSuffix(b, obs))
 }
 
 // plainReplies are the replies of a group's trims that count evictions.
@@ -236,12 +315,65 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 	for _, u := range gate.order {
 		earliest, latest = min(earliest, u.first), max(latest, u.last)
 	}
-	args = append(args, earliest, latest)
-	for _, u := range gate.order {
-		args = append(args, u.last, u.member)
+	return append(args, earliest, latest, usersSeen{gate.order, false}, usersSeen{gate.order, true})
+}
+
+// usersSeen is a gate's users as (last, member) pairs, or (first, member).
+type usersSeen struct {
+	users []*plainUser
+	first bool
+}
+
+func (a usersSeen) count() int { return 2 * len(a.users) }
+
+func (a usersSeen) at(u *plainUser) int64 {
+	if a.first {
+		return u.first
 	}
-	for _, u := range gate.order {
-		args = append(args, u.first, u.member)
+	return u.last
+}
+
+func (a usersSeen) appendTo(b []byte) []byte {
+	for _, u := range a.users {
+		b = appendBulk(appendBulkInt(b, a.at(u)), u.member)
+	}
+	return b
+}
+
+func (a usersSeen) spread(args []any) []any {
+	for _, u := range a.users {
+		args = append(args, a.at(u), u.member)
+	}
+	return args
+}
+
+// movePair is a move's address and user, written "address|user" (as
+// the moves index names it) only as it is sent.
+type movePair struct {
+	ip   string
+	user *plainUser
+}
+
+// appendBulkMove writes k as the index's member.
+func appendBulkMove(b []byte, k movePair) []byte {
+	return appendBulkKey(b, keyParts{head: k.ip, name: "|", tail: k.user.member})
+}
+
+// groupMoves is a group's moves as (time, "address|user") pairs.
+type groupMoves struct{ g *plainGroup }
+
+func (a groupMoves) count() int { return 2 * len(a.g.moveOrd) }
+
+func (a groupMoves) appendTo(b []byte) []byte {
+	for _, k := range a.g.moveOrd {
+		b = appendBulkMove(appendBulkInt(b, a.g.moves[k]), k)
+	}
+	return b
+}
+
+func (a groupMoves) spread(args []any) []any {
+	for _, k := range a.g.moveOrd {
+		args = append(args, a.g.moves[k], k.ip+"|"+k.user.member)
 	}
 	return args
 }
@@ -253,7 +385,7 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainReplies {
 	var out plainReplies
 	for _, u := range g.order {
-		u.queue(ctx, r, q, r.hist+"u:"+u.member)
+		u.queue(ctx, r, q)
 	}
 	if len(g.sessOrd) > 0 {
 		index := make(scored, 0, len(g.sessOrd))
@@ -263,9 +395,9 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainRep
 				t      int64
 			}{sess.hash, sess.last})
 		}
-		q.zadd(ctx, r.hist+"sessions", "GT", index)
+		q.zadd(ctx, keyParts{head: r.hist, tail: "sessions"}, "GT", index)
 		for _, sess := range g.sessOrd {
-			k := r.hist + "s:" + sess.hash
+			k := keyParts{head: r.hist, name: "s:", tail: sess.hash}
 			q.zadd(ctx, k, "NX", sess.ips)
 			if sess.needsTrim() {
 				out.sessionIPs = append(out.sessionIPs, q.trim(ctx, k, sessionIPs, -1, true))
@@ -280,18 +412,22 @@ func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainRep
 // ":fa"), and left over their caps: the script call after the group trims
 // both (trimSights in redis.lua), as a trim by rank here would not say
 // which members the first sights must lose.
-func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue, k string) {
+func (u *plainUser) queue(ctx context.Context, r *Redis, q batchQueue) {
+	k := keyParts{head: r.users, name: u.member}
 	if len(u.refreshes) > 0 {
-		q.zadd(ctx, k+":r", "", u.refreshes)
-		q.trim(ctx, k+":r", 0, -(r.limits.MaxRefreshes + 1), false)
+		k.tail = ":r"
+		q.zadd(ctx, k, "", u.refreshes)
+		q.trim(ctx, k, 0, -(r.limits.MaxRefreshes + 1), false)
 	}
 	for _, p := range [...]struct {
 		key, firstKey string
 		last, first   scored
-	}{{k + ":i", k + ":fi", u.ips, u.firstIPs}, {k + ":c", k + ":fc", u.countries, u.firstCountries}, {k + ":a", k + ":fa", u.asns, u.firstASNs}} {
+	}{{":i", ":fi", u.ips, u.firstIPs}, {":c", ":fc", u.countries, u.firstCountries}, {":a", ":fa", u.asns, u.firstASNs}} {
 		if len(p.last) > 0 {
-			q.zadd(ctx, p.firstKey, "LT", p.first)
-			q.zadd(ctx, p.key, "GT", p.last)
+			k.tail = p.firstKey
+			q.zadd(ctx, k, "LT", p.first)
+			k.tail = p.key
+			q.zadd(ctx, k, "GT", p.last)
 		}
 	}
 }
@@ -334,11 +470,7 @@ func (g *plainGroup) appendAfter(args []any) []any {
 	for _, s := range g.sessOrd {
 		hashes = append(append(hashes, s.hash...), ' ')
 	}
-	args = append(args, string(b), string(hashes), len(g.moves))
-	for _, k := range g.moveOrd {
-		args = append(args, g.moves[k], k)
-	}
-	return args
+	return append(args, string(b), string(hashes), len(g.moves), groupMoves{g})
 }
 
 // count adds the evictions the group's trims made to the store's stats.

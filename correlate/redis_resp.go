@@ -181,7 +181,41 @@ func readLine(rd *bufio.Reader) ([]byte, error) {
 // appendCommand appends a command as Redis reads it: an array of bulk
 // strings.
 func appendCommand(b []byte, args []any) ([]byte, error) {
-	return appendArgs(appendArray(b, len(args)), args)
+	return appendArgs(appendArray(b, argCount(args)), args)
+}
+
+// argRun is an argument that stands for several: a script call's runs of
+// (time, member) pairs, written straight into the command rather than
+// boxed, two allocations a pair, into a slice of arguments first. Spread
+// gives them as arguments, for a go-redis pipeline.
+type argRun interface {
+	count() int
+	appendTo(b []byte) []byte
+	spread(args []any) []any
+}
+
+// argCount is how many arguments args stand for.
+func argCount(args []any) int {
+	n := len(args)
+	for _, a := range args {
+		if r, ok := a.(argRun); ok {
+			n += r.count() - 1
+		}
+	}
+	return n
+}
+
+// spreadArgs replaces each argRun of args with the arguments it stands for.
+func spreadArgs(args []any) []any {
+	out := make([]any, 0, argCount(args))
+	for _, a := range args {
+		if r, ok := a.(argRun); ok {
+			out = r.spread(out)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // appendArgs appends args as bulk strings.
@@ -192,6 +226,9 @@ func appendArgs(b []byte, args []any) ([]byte, error) {
 		switch v := a.(type) {
 		case string:
 			b = appendBulk(b, v)
+			continue
+		case argRun:
+			b = v.appendTo(b)
 			continue
 		case []byte:
 			s = v

@@ -33,8 +33,7 @@ func plainLearnable(obs Observation) bool {
 
 // plainGroup gathers what a run of plain-learnable observations teaches.
 type plainGroup struct {
-	users    map[UserID]*plainUser
-	order    []*plainUser             // users in the order first seen, for a stable pipeline
+	order    []*plainUser             // users in the order first seen, for a stable pipeline (found by batchUser)
 	sessions map[uint64]*plainSession // by the session's hash
 	sessOrd  []*plainSession
 	moves    map[movePair]int64 // the user's latest refresh from the address
@@ -42,6 +41,7 @@ type plainGroup struct {
 	touches  []touch            // the users' events in log order, one per run of the same user
 	latest   int64
 	n        int // observations
+	gen      int // how many times the group was reset: its users' records are of this gen
 	// idleUsers and idleSessions are records of a group before, emptied
 	// for this one to fill (reset).
 	idleUsers    []*plainUser
@@ -127,7 +127,7 @@ func (s scored) zadd(key, flag string) []any {
 }
 
 func newPlainGroup() *plainGroup {
-	return &plainGroup{users: map[UserID]*plainUser{}, sessions: map[uint64]*plainSession{}, moves: map[movePair]int64{}}
+	return &plainGroup{sessions: map[uint64]*plainSession{}, moves: map[movePair]int64{}}
 }
 
 func (g *plainGroup) empty() bool { return len(g.order) == 0 }
@@ -146,7 +146,7 @@ func (g *plainGroup) reset() *plainGroup {
 		*s = plainSession{ips: s.ips[:0]}
 	}
 	g.idleUsers, g.idleSessions = append(g.idleUsers, g.order...), append(g.idleSessions, g.sessOrd...)
-	clear(g.users)
+	g.gen++
 	clear(g.sessions)
 	clear(g.moves)
 	g.order, g.sessOrd, g.moveOrd, g.touches = g.order[:0], g.sessOrd[:0], g.moveOrd[:0], g.touches[:0]
@@ -180,11 +180,22 @@ func (g *plainGroup) newSession() *plainSession {
 // batch.
 type batchNames struct {
 	ips   map[netip.Addr]string
-	users map[UserID]string
+	users map[UserID]*batchUser
+}
+
+// batchUser is a user of the batch: its name, and its record in the group
+// being built, if it has one there (group and gen are that group's), so
+// that an event's user is looked up once, not once a batch and once a
+// group.
+type batchUser struct {
+	member string
+	rec    *plainUser
+	group  *plainGroup
+	gen    int
 }
 
 func newBatchNames() *batchNames {
-	return &batchNames{ips: map[netip.Addr]string{}, users: map[UserID]string{}}
+	return &batchNames{ips: map[netip.Addr]string{}, users: map[UserID]*batchUser{}}
 }
 
 func (n *batchNames) ip(a netip.Addr) string {
@@ -196,25 +207,26 @@ func (n *batchNames) ip(a netip.Addr) string {
 	return s
 }
 
-func (n *batchNames) user(u UserID) string {
-	s, ok := n.users[u]
-	if !ok {
-		s = member(u)
-		n.users[u] = s
+func (n *batchNames) user(u UserID) *batchUser {
+	b := n.users[u]
+	if b == nil {
+		b = &batchUser{member: member(u)}
+		n.users[u] = b
 	}
-	return s
+	return b
 }
 
 func (g *plainGroup) add(obs Observation, ttl int64, names *batchNames) {
 	g.n++
 	t := obs.Time.UnixMicro()
 	g.latest = max(g.latest, t)
-	u := g.users[obs.User]
-	if u == nil {
+	bu := names.user(obs.User)
+	u := bu.rec
+	if bu.group != g || bu.gen != g.gen {
 		u = g.newUser()
-		u.member, u.index, u.first, u.last = names.user(obs.User), len(g.order)+1, t, t
+		u.member, u.index, u.first, u.last = bu.member, len(g.order)+1, t, t
 		g.order = append(g.order, u)
-		g.users[obs.User] = u
+		bu.rec, bu.group, bu.gen = u, g, g.gen
 	}
 	u.first, u.last = min(u.first, t), max(u.last, t)
 	// A run ends at a gap longer than the address TTL, after which the

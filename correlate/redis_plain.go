@@ -137,7 +137,7 @@ func (g *plainGroup) empty() bool { return len(g.order) == 0 }
 // has a group every ~57 events, and making each anew was a third of the
 // allocations of building the batch. Nothing sent keeps a reference to
 // them: commands are written as bytes (or boxed copies, on the pool).
-func (g *plainGroup) reset() *plainGroup {
+func (g *plainGroup) reset() {
 	for _, u := range g.order {
 		*u = plainUser{refreshes: u.refreshes[:0], ips: u.ips[:0], countries: u.countries[:0], asns: u.asns[:0],
 			firstIPs: u.firstIPs[:0], firstCountries: u.firstCountries[:0], firstASNs: u.firstASNs[:0]}
@@ -151,7 +151,6 @@ func (g *plainGroup) reset() *plainGroup {
 	clear(g.moves)
 	g.order, g.sessOrd, g.moveOrd, g.touches = g.order[:0], g.sessOrd[:0], g.moveOrd[:0], g.touches[:0]
 	g.latest, g.n = 0, 0
-	return g
 }
 
 // newUser is a user's record for the group, an idle one when there is.

@@ -126,3 +126,39 @@ func TestRedisMovesIndexTrimsAreCounted(t *testing.T) {
 		})
 	}
 }
+
+// A refusal's lookup reads the refreshes of every user seen at its address,
+// other users' keys than any its round trip writes. One of them holding
+// another type (set by hand) failed the lookup, and with it the round trip
+// it rode, at every refusal from that address: the failover store's
+// write-back repairs only the keys its own events write, so nothing ever
+// mended it. The lookup now passes such a key by, as it passes by a user
+// with no refresh after the one from the address, and finds the others'
+// moves.
+func TestRedisMovesPassAKeyOfTheWrongTypeBy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newTestRedis(t, Limits{})
+	from, to := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.7")
+	var obs []Observation
+	users := []UserID{{IdP: "k8sIdp", DN: "uid=a,o=T"}, {IdP: "k8sIdp", DN: "uid=b,o=T"}}
+	for i, u := range users {
+		for j, ip := range []netip.Addr{from, to} {
+			obs = append(obs, Observation{User: u, Session: "s" + fmt.Sprint(i), Time: t0.Add(time.Duration(2*i+j) * time.Second), IP: ip,
+				Action: Refresh, Source: "8:1", Offset: int64(2*i+j) * 300, Digest: 1<<32 | uint64(2*i+j)})
+		}
+	}
+	if err := store.ApplyBatch(ctx, obs, make([]Facts, len(obs))); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.client.Set(ctx, store.hist+"u:"+member(users[0])+":r", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	moves, err := store.MovesFrom(ctx, from, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("moves away from %s: %v", from, err)
+	}
+	if len(moves) != 1 || moves[0].User != users[1] || moves[0].To != to {
+		t.Errorf("moves away from %s: %+v; want %s's to %s alone", from, moves, users[1].DN, to)
+	}
+}

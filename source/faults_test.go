@@ -514,6 +514,61 @@ func TestStartGenerationsRenamedUnderTheirListing(t *testing.T) {
 	}
 }
 
+// The file found at the path when a rotation is seen can be rotated again
+// before the generations are listed (the old file's last lines are read in
+// between, and their batch waits for its reader): by then it is a
+// generation itself, with newer ones after it. Its lines come before
+// theirs; chained after them, one generation's lines came after a newer
+// one's (TestFollowGenerationsRenamedUnderTheirListing under -race).
+func TestFollowAFileRotatedAgainBeforeTheListingComesBeforeNewerOnes(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			w.close()
+			var armed, listing atomic.Bool
+			rotated := make(chan struct{})
+			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
+				f.hooks.checkingRotation = func() {
+					if armed.CompareAndSwap(true, false) {
+						renumber(t, path, 0, 1)
+						writeNew(t, path, 10, 5) // the file the look finds
+						listing.Store(true)
+					}
+				}
+				f.hooks.statingGeneration = func(string) {
+					if listing.CompareAndSwap(true, false) {
+						renumber(t, path, 1, 1)
+						writeNew(t, path, 15, 5)
+						renumber(t, path, 2, 1)
+						writeNew(t, path, 20, 5)
+						close(rotated)
+					}
+				}
+			})
+			c.waitLines(t, 10)
+			c.waitIdle(t)
+			armed.Store(true)
+			// Something for the next look to notice: the path's directory
+			// changes (with events) or the look comes (polling).
+			other := filepath.Join(filepath.Dir(path), "other")
+			if err := os.WriteFile(other, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-rotated:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the generations were never listed")
+			}
+			c.waitLines(t, 25)
+			c.checkInOrder(t, "l", 0, 25)
+		})
+	}
+}
+
 // Lines written to a file after the look that found its end and before
 // the rotation that look was followed by are read before the new file's:
 // the new file is read once the old one was read to its end, and that

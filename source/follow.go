@@ -452,7 +452,7 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 		// The file was renamed away before its successor came: others may
 		// have come and gone in between.
 		delete(f.removed, path)
-		prev = f.followNewer(path, FileID{Dev: r.dev, Ino: r.ino}, r.modTime, r, sameFileAs(file), FileID{})
+		prev = f.followNewer(path, FileID{Dev: r.dev, Ino: r.ino}, r.modTime, r, file, nil, FileID{})
 		f.announce(ctx, prev, r)
 	}
 	var start int64
@@ -980,7 +980,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 			head = readHead(next.f)
 		}
 		dev, ino := devIno(copyInfo)
-		if newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copyInfo.ModTime(), nil, copyOf(head), copiesOf(t)); newest != nil {
+		if newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copyInfo.ModTime(), nil, nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
@@ -1031,7 +1031,7 @@ func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) boo
 		return false
 	}
 	dev, ino := devIno(t.readCopy)
-	newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, time.Time{}, nil, copyOf(head), copiesOf(t))
+	newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, time.Time{}, nil, nil, copyOf(head), copiesOf(t))
 	if newest == nil {
 		return false
 	}
@@ -1086,10 +1086,14 @@ func behind(t *tailer) string {
 	return t.after.key
 }
 
-// sameFileAs returns whether a generation is the file opened at the path:
-// renamed into a generation (rotated again) since it was opened there, it
-// is read as the path's file, not a second time as a generation.
+// sameFileAs returns whether a generation is the file opened at the path
+// (nil: none is): renamed into a generation (rotated again) since it was
+// opened there, it is read as the path's file, not a second time as a
+// generation.
 func sameFileAs(file *os.File) func(*os.File) bool {
+	if file == nil {
+		return func(*os.File) bool { return false }
+	}
 	st, err := file.Stat()
 	return func(c *os.File) bool {
 		cst, cerr := c.Stat()
@@ -1236,7 +1240,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	f.readToEnd(ctx, t)
 	// Rotated more than once since the last look (stopped, or behind):
 	// the generations between the old file and the new are read first.
-	after := f.followNewer(t.path, FileID{Dev: t.dev, Ino: t.ino}, t.modTime, t, sameFileAs(file), FileID{})
+	after := f.followNewer(t.path, FileID{Dev: t.dev, Ino: t.ino}, t.modTime, t, file, nil, FileID{})
 	f.announce(ctx, after, t)
 	n := f.addTailer(file, t.path, seen.id, 0, &seen)
 	n.after = after

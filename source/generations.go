@@ -344,6 +344,22 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 	return prev
 }
 
+// beforeFile returns the generations older than file, opened at the path
+// before they were listed (nil: none), closing the others: renamed into a
+// generation since (rotated again), file is read as the path's file, not
+// a second time as a generation, and the generations newer than it are
+// its tailer's, chained after it when it finds the path naming another
+// file (checkRotated, followNewer). Read here, they came before it.
+func beforeFile(gens []generation, file *os.File) []generation {
+	isFile := sameFileAs(file)
+	i := slices.IndexFunc(gens, func(g generation) bool { return g.file != nil && isFile(g.file) })
+	if i < 0 {
+		return gens
+	}
+	closeGenerations(gens[i:])
+	return gens[:i]
+}
+
 // firstMadeSinceCheckpoint is the index of the oldest of gens made after
 // the checkpoint was written (madeSinceCheckpoint), -1 for none: their
 // lines were written while graceguard was down.
@@ -584,7 +600,15 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // the one before it had, and the generation after it, found under its
 // name, was taken for it and skipped as finished, neither read nor said
 // lost.
-func (f *Follower) followNewer(path string, after FileID, since time.Time, t *tailer, skip func(*os.File) bool, copied FileID) *tailer {
+//
+// atPath is the file opened at the path, to be chained after these (nil:
+// none). Rotated again before the listing (a descheduled follower, or one
+// whose batch waited for its reader in between), it is a generation by
+// then, with newer ones: the chain ends before it, and its own tailer
+// chains those newer ones after it when it finds the path naming another
+// file (checkRotated). Chained here, they were read before it, and its
+// lines came after a newer generation's.
+func (f *Follower) followNewer(path string, after FileID, since time.Time, t *tailer, atPath *os.File, skip func(*os.File) bool, copied FileID) *tailer {
 	gens := f.openGenerations(path, func(gens []generation) func(int) bool {
 		start := -1
 		for i, g := range gens {
@@ -599,6 +623,7 @@ func (f *Follower) followNewer(path string, after FileID, since time.Time, t *ta
 			return start >= 0 && i >= start || start < 0 && gens[i].info.ModTime().After(since)
 		}
 	})
+	gens = beforeFile(gens, atPath)
 	prev := t
 	for _, g := range gens {
 		if g.compressed {

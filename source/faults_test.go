@@ -481,35 +481,42 @@ func TestStartGenerationsRenamedUnderTheirListing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, fromEnd := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/from end %v", tt.name, fromEnd), func(t *testing.T) {
-				t.Parallel()
-				path := filepath.Join(t.TempDir(), "app.log")
-				w := newWriter(t, path, "l")
-				w.write(10)
-				saved := stopAndSave(t, Options{Patterns: []string{path}}, 10)
-				w.write(5)
-				w.close()
-				for range 2 {
-					rename(t, path)
-					w = continued(t, path, w)
+			// Rotated twice, the file that was at the path has a newer
+			// generation when it is listed, read after it.
+			for _, rotations := range []int{1, 2} {
+				t.Run(fmt.Sprintf("%s/from end %v/rotations %d", tt.name, fromEnd, rotations), func(t *testing.T) {
+					t.Parallel()
+					path := filepath.Join(t.TempDir(), "app.log")
+					w := newWriter(t, path, "l")
+					w.write(10)
+					saved := stopAndSave(t, Options{Patterns: []string{path}}, 10)
 					w.write(5)
 					w.close()
-				}
-				var once sync.Once
-				c, _, _ := followWith(t, Options{Patterns: []string{path}, Positions: saved, FromEnd: fromEnd}, func(f *Follower) {
-					tt.at(f, func() {
-						once.Do(func() {
-							renumber(t, path, 2, 1)
-							writeNew(t, path, 25, 5)
+					for range 2 {
+						rename(t, path)
+						w = continued(t, path, w)
+						w.write(5)
+						w.close()
+					}
+					var once sync.Once
+					c, _, _ := followWith(t, Options{Patterns: []string{path}, Positions: saved, FromEnd: fromEnd}, func(f *Follower) {
+						tt.at(f, func() {
+							once.Do(func() {
+								for i := range rotations {
+									renumber(t, path, 2+i, 1)
+									writeNew(t, path, 25+5*i, 5)
+								}
+							})
 						})
 					})
+					end := 25 + 5*rotations
+					c.waitLine(t, fmt.Sprintf("l %06d", end-1))
+					// The generations and the file that was at the path
+					// read to their end: any of them read twice was by then.
+					c.endedWithin(2+rotations, 10*time.Second)
+					c.checkInOrder(t, "l", 10, end)
 				})
-				c.waitLine(t, "l 000029")
-				// The two generations and the file that was at the path
-				// read to their end: any of them read twice was by then.
-				c.endedWithin(3, 10*time.Second)
-				c.checkInOrder(t, "l", 10, 30)
-			})
+			}
 		}
 	}
 }

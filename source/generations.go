@@ -267,7 +267,8 @@ func generationNumber(base, name string) (int, bool) {
 // generation's name to the generation after it (that one read first, the
 // position's file after it, found by drainRotatedWhileDown), and file may
 // be renamed into a generation after it was opened (it was read twice,
-// as that generation and as the file at path).
+// as that generation and as the file at path; renamed twice, after the
+// generation newer than it: beforeFile).
 func (f *Follower) startGenerations(ctx context.Context, path string, file *os.File, globbed bool) *tailer {
 	gens := f.openGenerations(path, func(gens []generation) func(int) bool {
 		return func(int) bool { return true }
@@ -280,14 +281,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			}
 		}
 	}()
-	skip := sameFileAs(file)
-	gens = slices.DeleteFunc(gens, func(g generation) bool {
-		if g.file != nil && skip(g.file) {
-			g.file.Close()
-			return true
-		}
-		return false
-	})
+	gens = beforeFile(gens, file)
 	// Before the generations take positions.
 	current, byCopy := f.restoredAt(file)
 	located, oldest, newest := f.locateGenerations(gens)

@@ -422,13 +422,7 @@ func TestFollowGenerationsRenamedUnderTheirListing(t *testing.T) {
 				// Every generation and the file that was at the path read
 				// to their end: any of them read twice was by then.
 				c.endedWithin(tt.behind+1, 10*time.Second)
-				// Each line once. Not their order: under -race, about one
-				// run in a hundred of the rotation halfway through the
-				// stats hands one generation's lines on after a newer
-				// one's, none lost or repeated, a defect of its own still
-				// to find (session 24's note; the old file's own last
-				// lines are read before the next generation's, readToEnd).
-				c.checkEachOnce(t, "l", 0, next+5)
+				c.checkInOrder(t, "l", 0, next+5)
 			})
 		}
 	}

@@ -83,22 +83,6 @@ func (c *collector) checkInOrder(t *testing.T, prefix string, from, to int) {
 	}
 }
 
-// checkEachOnce asserts that lines from..to-1 of prefix came once each,
-// in any order, and nothing else.
-func (c *collector) checkEachOnce(t *testing.T, prefix string, from, to int) {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var want []string
-	for i := from; i < to; i++ {
-		want = append(want, fmt.Sprintf("%s %06d", prefix, i))
-	}
-	got := slices.Sorted(slices.Values(c.order))
-	if !slices.Equal(got, want) {
-		t.Errorf("read %d lines %v\nwant each of %d lines once %v", len(c.order), c.order, len(want), want)
-	}
-}
-
 // Whatever happened while graceguard was down, a restart reads every line
 // written meanwhile once, oldest generation first.
 func TestFollowGenerationsWhileDown(t *testing.T) {

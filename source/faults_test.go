@@ -570,6 +570,68 @@ func TestFollowAFileRotatedAgainBeforeTheListingComesBeforeNewerOnes(t *testing.
 	}
 }
 
+// So with a rename seen before its successor came: the successor, found
+// by the rescan, is rotated twice before the generations the rename left
+// are listed.
+func TestFollowASuccessorRotatedAgainBeforeTheListingComesBeforeNewerOnes(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			w.close()
+			var armed, listing atomic.Bool
+			renamed, rotated := make(chan struct{}), make(chan struct{})
+			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
+				f.hooks.checkingRotation = func() {
+					if armed.CompareAndSwap(true, false) {
+						renumber(t, path, 0, 1)
+						close(renamed)
+					}
+				}
+				f.hooks.statingGeneration = func(string) {
+					if listing.CompareAndSwap(true, false) {
+						renumber(t, path, 1, 1)
+						writeNew(t, path, 15, 5)
+						renumber(t, path, 2, 1)
+						writeNew(t, path, 20, 5)
+						close(rotated)
+					}
+				}
+			})
+			c.waitLines(t, 10)
+			c.waitIdle(t)
+			armed.Store(true)
+			other := filepath.Join(filepath.Dir(path), "other")
+			if err := os.WriteFile(other, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-renamed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the rotation was never looked for")
+			}
+			c.waitEnded(t, 1) // the renamed file drained: the path named nothing
+			listing.Store(true)
+			// Made whole under another name: the rescan finds it with its lines.
+			staged := filepath.Join(filepath.Dir(path), "staged")
+			writeNew(t, staged, 10, 5)
+			if err := os.Rename(staged, path); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-rotated:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the generations were never listed")
+			}
+			c.waitLines(t, 25)
+			c.checkInOrder(t, "l", 0, 25)
+		})
+	}
+}
+
 // Lines written to a file after the look that found its end and before
 // the rotation that look was followed by are read before the new file's:
 // the new file is read once the old one was read to its end, and that

@@ -19,6 +19,23 @@
 // rules. It never guesses: when the candidate records name different
 // clients the event is ambiguous and keeps them all.
 //
+// A join assumes what it is given: every request that went through a proxy
+// has its record in the proxy's log. A client can break that where the
+// format logs a path the client wrote (Envoy's and Istio's defaults log
+// %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%, and an edge Envoy passes a client's
+// X-Envoy-Original-Path on): a thief's replay whose record shows /healthz
+// leaves OpenUnison one token request more than the proxy's token records,
+// and the one record it was beside, the victim's, would join whichever
+// request came first, the thief's included, or the replay as the second of
+// the victim's own race. So no request is joined while it is outnumbered:
+// when it and the open requests that could be the same records (and those
+// that could be theirs, and so on) are more than every record any of them
+// could be, one of them has no record, which one is unknown, and each is
+// unattributed (its client may be anyone's; Stats.Outnumbered counts
+// them). A record planted the other way (a request to OpenUnison whose
+// record shows the token endpoint) is one more candidate: the requests
+// beside it are ambiguous, as with any record no request claims.
+//
 // DistinctFromPrev is a proof, not a guess (pair.go): on an ambiguous grace
 // reuse it says that every way of giving the open requests around it a
 // record of their own, in an order the proxy logs allow, gives the reuse
@@ -129,6 +146,10 @@ type Stats struct {
 	Upstreams          int           // OpenUnison sources whose upstream address is known
 	ProxyLogs          int           // proxy logs seen (or given in Kubernetes mode)
 	Skew               time.Duration // the clock slack the join allowed (Options.Skew)
+	// Outnumbered counts the token events left unattributed because the
+	// requests around them outnumbered the proxy's token records they
+	// could be: a record lost, or a path forged (X-Envoy-Original-Path).
+	Outnumbered int64
 	// Unattributed names the proxies that carried unattributed events, with
 	// their counts, so the summary can say which log to add.
 	Unattributed map[netip.Addr]int64

@@ -17,6 +17,9 @@ type result struct {
 	candidates []netip.Addr
 	distinct   bool // a grace reuse's client is provably not its refresh's (pair.go)
 	noClient   bool // unattributed: its record names no client
+	// unattributed: the requests around it outnumber the records they
+	// could be (outnumbered)
+	outnumbered bool
 }
 
 func (r *result) apply(ev *parser.Event) {
@@ -72,6 +75,9 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 				a.stats.NoClientReuses++
 			}
 		}
+		if res.outnumbered {
+			a.stats.Outnumbered++
+		}
 		if _, ok := a.stats.Unattributed[ev.Peer]; ok || len(a.stats.Unattributed) < 64 {
 			a.stats.Unattributed[ev.Peer]++
 		}
@@ -112,6 +118,18 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 			return result{attr: parser.AttrUnattributed, agent: a.sharedAgent(cands), via: via, noClient: true}
 		}
 		return result{attr: parser.AttrAmbiguous, candidates: clients, via: via, agent: a.sharedAgent(cands)}
+	}
+	if a.outnumbered(ev, idx, cands) {
+		// A request around ev has no record in the proxy's log (a path
+		// forged through X-Envoy-Original-Path, a line lost), and any of
+		// them may be it: the record picked may be another's, ev's client
+		// anyone's. Its records stay open for the requests around it.
+		for _, i := range cands {
+			a.records[i].contested = true
+		}
+		r := &a.records[cands[0]].ev
+		return result{attr: parser.AttrUnattributed, agent: a.sharedAgent(cands),
+			via: r.Proxy.Format.String() + " " + a.proxyName(r, peer), outnumbered: true}
 	}
 	rec := &a.records[pick]
 	rec.used = true
@@ -446,4 +464,92 @@ func (a *Attributor) votePeer(ev *parser.Event, cands []int) {
 			}
 		}
 	}
+}
+
+// Bounds of outnumbered's search: past them it has proved nothing.
+const (
+	maxOutnumberedEvents  = 64
+	maxOutnumberedRecords = 192
+)
+
+// outnumbered reports whether ev, about to be joined to one of cands, is
+// among open token requests that outnumber the records they could be.
+// It grows a set of requests from ev: those that could be one of the
+// records any request of the set could be, until the set stops growing;
+// once every record a set's requests could be is known, a set with more
+// requests than those records proves that one of them, at least, has no
+// record in the proxy's log (Hall's condition), and which one cannot be
+// told. Open requests are those waiting (from idx on) and those released
+// without a record of their own (ambiguous, or unattributed by this rule);
+// a joined request took its record, which no longer counts. Past the
+// bounds, or with a set that stops growing, it proves nothing.
+func (a *Attributor) outnumbered(ev *parser.Event, idx int, cands []int) bool {
+	open := a.openAround(ev, idx)
+	if len(open) == 0 {
+		return false // cands has a record, ev is alone: nothing to count
+	}
+	recs := slices.Clone(cands)
+	in := make([]bool, len(open))
+	n := 1 // ev and the open requests taken in
+	for {
+		before := n
+		for i, o := range open {
+			if in[i] {
+				continue
+			}
+			path := wantPath(o)
+			if !slices.ContainsFunc(recs, func(r int) bool { return a.fits(o, path, &a.records[r]) }) {
+				continue
+			}
+			in[i] = true
+			n++
+		}
+		if n == before || n > maxOutnumberedEvents {
+			return false
+		}
+		for i, o := range open {
+			if !in[i] {
+				continue
+			}
+			for _, r := range a.candidates(o, nil) {
+				if !slices.Contains(recs, r) {
+					recs = append(recs, r)
+				}
+			}
+		}
+		if len(recs) > maxOutnumberedRecords {
+			return false
+		}
+		if n > len(recs) {
+			return true
+		}
+	}
+}
+
+// openAround lists the open token requests one Window either side of ev,
+// ev aside: those waiting after idx and those released with no record of
+// their own. A reuse whose AzSuccess is logged is that request already.
+func (a *Attributor) openAround(ev *parser.Event, idx int) []*parser.Event {
+	var out []*parser.Event
+	past := a.past.all() // in log time order
+	for i := len(past) - 1; i >= 0 && ev.Time.Sub(past[i].Time) <= a.opt.Window; i-- {
+		o := &past[i]
+		if (o.Attribution == parser.AttrAmbiguous || o.Attribution == parser.AttrUnattributed) &&
+			(o.Kind != parser.KindGraceReuse || !twinIn(past, i)) {
+			out = append(out, o)
+		}
+	}
+	if idx < 0 {
+		return out
+	}
+	for j := idx + 1; j < len(a.events); j++ {
+		o := &a.events[j].ev
+		if o.Time.Sub(ev.Time) > a.opt.Window {
+			break
+		}
+		if IsToken(o.Kind) && (o.Kind != parser.KindGraceReuse || !a.hasTwin(j)) {
+			out = append(out, o)
+		}
+	}
+	return out
 }

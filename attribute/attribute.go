@@ -34,7 +34,8 @@
 // unattributed (its client may be anyone's; Stats.Outnumbered counts
 // them). A record planted the other way (a request to OpenUnison whose
 // record shows the token endpoint) is one more candidate: the requests
-// beside it are ambiguous, as with any record no request claims.
+// beside it are ambiguous, as with any record no request claims, unless
+// its method (GET, say) is none a token request has (methodFits).
 //
 // DistinctFromPrev is a proof, not a guess (pair.go): on an ambiguous grace
 // reuse it says that every way of giving the open requests around it a

@@ -19,8 +19,10 @@ import (
 // token endpoint). These tests run the proxies' lines through the parser
 // and the join, as a scan does.
 
-// envoyPod is an edge Envoy's pod, the peer OpenUnison logs behind it.
-var envoyPod = netip.MustParseAddr("10.1.80.7")
+var (
+	envoyPod = netip.MustParseAddr("10.1.80.7")    // an edge Envoy's pod, the peer OpenUnison logs behind it
+	planter  = netip.MustParseAddr("198.51.100.7") // an attacker planting token records
+)
 
 // proxyLine is a gateway's access line in its default text format, of a
 // request that started at t0+at and took dur; path is what the format's
@@ -216,6 +218,84 @@ func TestForgedPathHidesNoReplay(t *testing.T) {
 			}
 			if st.Outnumbered != tc.outnumbered {
 				t.Errorf("%d outnumbered, want %d", st.Outnumbered, tc.outnumbered)
+			}
+		})
+	}
+}
+
+// A planted token record is one candidate more, naming the planter: as
+// with any record no request claims, the requests beside it are
+// ambiguous. A victim's benign race stays one client's (no proof, no
+// alert). A thief planting its own address beside the victim's refresh
+// leaves that refresh ambiguous: its replay in the same second is not
+// proved (the records allow "the thief sent both"), and one later is
+// joined but compared with a refresh whose client is unknown. Those are
+// missed alerts only an edge stripping the header prevents. A record of a
+// method no token request has (RFC 6749 §3.2: POST) is none.
+func TestForgedPathPlantedRecords(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	line := func(f parser.ProxyFormat, at time.Duration, method string, client netip.Addr, agent string) string {
+		return proxyLine(f, at-2*ms, 15*ms, method, tokenPath, client, agent)
+	}
+	var tests []forgedCase
+	for _, f := range []parser.ProxyFormat{parser.ProxyIstio, parser.ProxyEnvoy} {
+		victimRefresh := forgedReq{"victim", 100 * ms, false, line(f, 100*ms, "POST", alice, kubectlAgent)}
+		tests = append(tests,
+			forgedCase{
+				name: "planted beside the victim's race: one client's race all the same, no proof", format: f,
+				reqs:    []forgedReq{victimRefresh, {"victim", 110 * ms, true, line(f, 110*ms, "POST", alice, kubectlAgent)}},
+				planted: []string{line(f, 104*ms, "POST", planter, "curl/8.5.0")},
+				want: []string{
+					"victim token_ok ambiguous [198.51.100.7 203.0.113.9]",
+					"victim token_ok ambiguous [198.51.100.7 203.0.113.9]", "victim grace_reuse ambiguous [198.51.100.7 203.0.113.9] distinct=false",
+				},
+			},
+			forgedCase{
+				name: "the thief's replay 10 ms after the victim's refresh, nothing planted: each joined", format: f,
+				reqs: []forgedReq{victimRefresh, {"thief", 110 * ms, true, line(f, 110*ms, "POST", thief, "curl/8.5.0")}},
+				want: []string{"victim token_ok joined 203.0.113.9", "thief token_ok joined 192.0.2.66", "thief grace_reuse joined 192.0.2.66 distinct=false"},
+			},
+			forgedCase{
+				name: "the same replay with a POST planted from the thief's address: not proved", format: f,
+				reqs:    []forgedReq{victimRefresh, {"thief", 110 * ms, true, line(f, 110*ms, "POST", thief, "curl/8.5.0")}},
+				planted: []string{line(f, 104*ms, "POST", thief, "curl/8.5.0")},
+				want: []string{
+					"victim token_ok ambiguous [192.0.2.66 203.0.113.9]",
+					"thief token_ok ambiguous [192.0.2.66 203.0.113.9]", "thief grace_reuse ambiguous [192.0.2.66 203.0.113.9] distinct=false",
+				},
+			},
+			forgedCase{
+				name: "the same replay with a GET planted from the thief's address: no token request, each joined", format: f,
+				reqs:    []forgedReq{victimRefresh, {"thief", 110 * ms, true, line(f, 110*ms, "POST", thief, "curl/8.5.0")}},
+				planted: []string{line(f, 104*ms, "GET", thief, "curl/8.5.0")},
+				want:    []string{"victim token_ok joined 203.0.113.9", "thief token_ok joined 192.0.2.66", "thief grace_reuse joined 192.0.2.66 distinct=false"},
+			},
+			forgedCase{
+				name: "a GET planted beside the victim's refresh leaves it joined", format: f,
+				reqs:    []forgedReq{victimRefresh, {"thief", 1500 * ms, true, line(f, 1500*ms, "POST", thief, "curl/8.5.0")}},
+				planted: []string{line(f, 104*ms, "GET", thief, "curl/8.5.0")},
+				want:    []string{"victim token_ok joined 203.0.113.9", "thief token_ok joined 192.0.2.66", "thief grace_reuse joined 192.0.2.66 distinct=false"},
+			},
+			forgedCase{
+				// The rules compare a reuse only with a refresh whose
+				// client is known: this replay raises no reuse-ip-mismatch.
+				name: "a POST planted beside the victim's refresh leaves it ambiguous, the thief's replay 1.4 s later joined", format: f,
+				reqs:    []forgedReq{victimRefresh, {"thief", 1500 * ms, true, line(f, 1500*ms, "POST", thief, "curl/8.5.0")}},
+				planted: []string{line(f, 104*ms, "POST", thief, "curl/8.5.0")},
+				want:    []string{"victim token_ok ambiguous [192.0.2.66 203.0.113.9]", "thief token_ok joined 192.0.2.66", "thief grace_reuse joined 192.0.2.66 distinct=false"},
+			},
+		)
+	}
+	for _, tc := range tests {
+		t.Run(tc.format.String()+"/"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, st := tc.run(t)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got\n%q\nwant\n%q", got, tc.want)
+			}
+			if st.Outnumbered != 0 {
+				t.Errorf("%d outnumbered, want none", st.Outnumbered)
 			}
 		})
 	}

@@ -362,7 +362,7 @@ func (a *Attributor) compatible(ev *parser.Event, r *record) bool {
 // fits is compatible with ev's token endpoint path worked out once.
 func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	p := r.ev.Proxy
-	if r.used || !statusFits(ev.Kind, p.Status) {
+	if r.used || !statusFits(ev.Kind, p.Status) || !methodFits(p.Method) {
 		return false
 	}
 	start := p.Start
@@ -403,6 +403,15 @@ func statusFits(k parser.Kind, status int) bool {
 		return status >= 400 && status < 500
 	}
 	return status >= 200 && status < 300
+}
+
+// methodFits reports whether a record of method can be a token request:
+// a client MUST use POST (RFC 6749 §3.2). A format that logs no method
+// ("") leaves it open. Where the path logged is one a client wrote
+// (X-Envoy-Original-Path), a GET whose record shows the token endpoint is
+// a record planted beside another's request, not a token request.
+func methodFits(method string) bool {
+	return method == "" || strings.EqualFold(method, "POST")
 }
 
 // wantPath is the token endpoint OpenUnison logged, as a proxy logs its

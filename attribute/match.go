@@ -17,8 +17,9 @@ type result struct {
 	candidates []netip.Addr
 	distinct   bool // a grace reuse's client is provably not its refresh's (pair.go)
 	noClient   bool // unattributed: its record names no client
-	// unattributed: the requests around it outnumber the records they
-	// could be (outnumbered)
+
+	// outnumbered: unattributed, as it and the requests around it are
+	// more than the records they could be
 	outnumbered bool
 }
 
@@ -500,27 +501,25 @@ func (a *Attributor) outnumbered(ev *parser.Event, idx int, cands []int) bool {
 	recs := slices.Clone(cands)
 	in := make([]bool, len(open))
 	n := 1 // ev and the open requests taken in
+	var added []int
 	for {
-		before := n
+		added = added[:0]
 		for i, o := range open {
 			if in[i] {
 				continue
 			}
 			path := wantPath(o)
-			if !slices.ContainsFunc(recs, func(r int) bool { return a.fits(o, path, &a.records[r]) }) {
-				continue
+			if slices.ContainsFunc(recs, func(r int) bool { return a.fits(o, path, &a.records[r]) }) {
+				in[i] = true
+				added = append(added, i)
 			}
-			in[i] = true
-			n++
 		}
-		if n == before || n > maxOutnumberedEvents {
+		n += len(added)
+		if len(added) == 0 || n > maxOutnumberedEvents {
 			return false
 		}
-		for i, o := range open {
-			if !in[i] {
-				continue
-			}
-			for _, r := range a.candidates(o, nil) {
+		for _, i := range added {
+			for _, r := range a.candidates(open[i], nil) {
 				if !slices.Contains(recs, r) {
 					recs = append(recs, r)
 				}

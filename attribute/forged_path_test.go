@@ -20,8 +20,9 @@ import (
 // and the join, as a scan does.
 
 var (
-	envoyPod = netip.MustParseAddr("10.1.80.7")    // an edge Envoy's pod, the peer OpenUnison logs behind it
-	planter  = netip.MustParseAddr("198.51.100.7") // an attacker planting token records
+	envoyPod = netip.MustParseAddr("10.1.80.7")     // an edge Envoy's pod, the peer OpenUnison logs behind it
+	planter  = netip.MustParseAddr("198.51.100.7")  // an attacker planting token records
+	bob      = netip.MustParseAddr("198.51.100.23") // another user's client
 )
 
 // proxyLine is a gateway's access line in its default text format, of a
@@ -121,7 +122,11 @@ func (tc *forgedCase) run(t *testing.T) ([]string, Stats) {
 		if r.reuse {
 			evs = append(evs, reuse(r.at, ouA, peer, thread)...)
 		} else {
-			evs = append(evs, ou(parser.KindTokenOK, r.at, ouA, peer, thread))
+			ev := ou(parser.KindTokenOK, r.at, ouA, peer, thread)
+			if r.who == "bob" {
+				ev.User = "uid=bob,o=T" // another user's refresh
+			}
+			evs = append(evs, ev)
 		}
 		lines = append(lines, r.line)
 	}
@@ -198,6 +203,24 @@ func TestForgedPathHidesNoReplay(t *testing.T) {
 				},
 				want:        []string{"victim token_ok unattributed", "thief token_ok unattributed", "thief grace_reuse unattributed distinct=false"},
 				outnumbered: 3,
+			},
+			forgedCase{
+				// The victim's record could be the thief's, the thief's
+				// request bob's record too, and bob's record only bob's:
+				// three requests, two records, found a step away. The
+				// thief's, between two clients, is ambiguous (never joined).
+				name: "hiding: the thief's forged replay between the victim's refresh and another user's", format: f,
+				reqs: []forgedReq{
+					{"victim", 100 * ms, false, line(f, 100*ms, tokenPath, alice, kubectlAgent)},
+					{"thief", 116 * ms, true, line(f, 116*ms, "/healthz", thief, "curl/8.5.0")},
+					{"bob", 122 * ms, false, line(f, 122*ms, tokenPath, bob, kubectlAgent)},
+				},
+				want: []string{
+					"victim token_ok unattributed",
+					"thief token_ok ambiguous [198.51.100.23 203.0.113.9]", "thief grace_reuse ambiguous [198.51.100.23 203.0.113.9] distinct=false",
+					"bob token_ok unattributed",
+				},
+				outnumbered: 2,
 			},
 			forgedCase{
 				name: "the same second's requests far apart keep their joins", format: f,

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,10 +16,12 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/attribute"
+	"github.com/graceguard/graceguard/internal/kubefake"
 	"github.com/graceguard/graceguard/internal/loggen"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
+	"github.com/graceguard/graceguard/source/kube"
 )
 
 // A watcher catching up on containers' logs through the Kubernetes API
@@ -159,3 +163,121 @@ func TestWatchLaggingContainersProxyLogThatStopsHoldsNothing(t *testing.T) {
 		t.Errorf("%v token events went on as direct, want the refresh", n)
 	}
 }
+
+// A lagging container's proxy log that sends nothing more while the
+// watcher has nothing else to read has stalled: once backlogStall has
+// passed, the events it held go on, unjoined; not a moment before.
+func TestWatchLaggingContainersProxyLogSilentWhileTheWatcherWaitsHoldsNothing(t *testing.T) {
+	t.Parallel()
+	k := startKubeWatch(t, nil)
+	k.log(kubePX, nginxLine("10:00:00", "192.0.2.1"))
+	k.awaitProxyLines(t, 1)
+	k.log(kubeOU, refreshLine("10:00:30,100", kubePXAddr, "fa"), otherLine("10:00:30,500"))
+	k.awaitWaiting(t, 1)
+	k.clock.add(backlogStall - time.Millisecond)
+	k.awaitTicks(t, 2) // the second begins after the first's metrics
+	if n := k.m.AttrWaiting.WithLabelValues("events").Value(); n != 1 {
+		t.Fatalf("%v token events waiting short of backlogStall, want the refresh", n)
+	}
+	k.clock.add(time.Millisecond)
+	k.awaitWaiting(t, 0)
+	if n := k.outcome("unattributed"); n != 1 {
+		t.Errorf("%v token events went on unattributed, want the refresh", n)
+	}
+}
+
+// kubeWatch is a watcher with a clock the test moves, following through
+// the fake API server an OpenUnison pod's log and an ingress controller's,
+// every line stamped by its kubelet an hour before the clock: a backlog.
+type kubeWatch struct {
+	clock   *stepClock
+	srv     *kubefake.Server
+	m       *Metrics
+	batches chan source.Batch
+	ticks   chan struct{}
+}
+
+const (
+	kubeNS     = "openunison"
+	kubeOU     = "openunison-orchestra-0"
+	kubePX     = "ingress-nginx-controller-0"
+	kubePXAddr = "10.1.67.12"
+)
+
+// startKubeWatch starts the watcher, handled told of each batch, and the
+// kube source feeding it, until the test ends.
+func startKubeWatch(t *testing.T, handled func(source.Batch)) *kubeWatch {
+	t.Helper()
+	k := &kubeWatch{clock: &stepClock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}, srv: kubefake.New(t),
+		m: NewMetrics(prom.NewRegistry(), nil), batches: make(chan source.Batch, 8), ticks: make(chan struct{}, 1)}
+	for _, pod := range []string{kubeOU, kubePX} {
+		k.srv.AddPod(kubeNS, pod, map[string]string{"tier": "auth"}, "c")
+	}
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Metrics: k.m, now: k.clock.now, handled: handled,
+		ticked: func() {
+			select {
+			case k.ticks <- struct{}{}:
+			default:
+			}
+		},
+		// The proxy's pod, by its address, as --kube-proxy-selector names it.
+		Attribution: attribute.Options{MaxWait: 100 * time.Millisecond, Expect: true,
+			PeerOf: func(src string) (netip.Addr, bool) {
+				return netip.MustParseAddr(kubePXAddr), src == kubeNS+"/"+kubePX+"/c"
+			}},
+		Deliver: func(context.Context, []alert.Alert) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No idle batch while the test runs: the streams are still sending.
+	src, err := kube.New(kube.Options{Config: k.srv.ClientConfig(), Namespace: kubeNS, Selector: "tier=auth", Idle: time.Hour}, k.batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- src.Run(ctx) }()
+	go func() { done <- w.Run(ctx, k.batches) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+	})
+	return k
+}
+
+func (k *kubeWatch) log(pod string, texts ...string) {
+	for _, text := range texts {
+		k.srv.Log(kubeNS, pod, "c", k.clock.now().Add(-time.Hour), strings.TrimSuffix(text, "\n"))
+	}
+}
+
+func (k *kubeWatch) awaitProxyLines(t *testing.T, n float64) {
+	t.Helper()
+	testsync.WaitFor(t, "the proxy's lines read", func() bool { return k.m.Lines.WithLabelValues(kubeNS+"/"+kubePX+"/c").Value() == n })
+}
+
+// awaitWaiting waits for n token events waiting for the proxy's records.
+func (k *kubeWatch) awaitWaiting(t *testing.T, n float64) {
+	t.Helper()
+	testsync.WaitFor(t, fmt.Sprint(n, " token events waiting"), func() bool { return k.m.AttrWaiting.WithLabelValues("events").Value() == n })
+}
+
+func (k *kubeWatch) awaitTicks(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-k.ticks:
+		case <-time.After(testsync.Patience):
+			t.Fatal("the watcher stopped ticking")
+		}
+	}
+}
+
+func (k *kubeWatch) outcome(name string) float64 {
+	return k.m.Attribution.WithLabelValues(name).Value()
+}
+
+// otherLine is an OpenUnison line that is no event: the record before it
+// is whole once it is read.
+func otherLine(at string) string { return "[2026-11-23 " + at + "][main] INFO  x - y" }

@@ -164,6 +164,43 @@ func TestWatchLaggingContainersProxyLogThatStopsHoldsNothing(t *testing.T) {
 	}
 }
 
+// A container's proxy log catching up is not taken for one that stopped
+// when the watcher, not the stream, spent backlogStall elsewhere: busy (a
+// loaded node, a long judgement) while the stream's next lines waited in
+// its input. The token events held for those lines meet them; released on
+// the wall time the watcher was busy, they went on unjoined (under load,
+// most of a backlog's alerts were lost or named the proxy).
+func TestWatchBusyOverALaggingContainersProxyLogKeepsItsEventsWaiting(t *testing.T) {
+	t.Parallel()
+	busy, resume := make(chan struct{}), make(chan struct{})
+	k := startKubeWatch(t, func(b source.Batch) {
+		if bytes.Contains(b.Data, []byte("[fb]")) {
+			busy <- struct{}{}
+			<-resume
+		}
+	})
+	k.log(kubePX, nginxLine("10:00:00", "192.0.2.1"))
+	k.awaitProxyLines(t, 1)
+	k.log(kubeOU, refreshLine("10:00:30,100", kubePXAddr, "fa"), otherLine("10:00:30,500"))
+	k.awaitWaiting(t, 1)
+	k.log(kubeOU, refreshLine("10:00:34,000", kubePXAddr, "fb"))
+	<-busy
+	// Then OpenUnison's next lines, and the proxy's record of the first
+	// refresh and more, come while the watcher is busy and the wall clock
+	// runs.
+	k.log(kubeOU, otherLine("10:00:36,000"), otherLine("10:00:37,000"))
+	testsync.WaitFor(t, "OpenUnison's lines in the watcher's input", func() bool { return len(k.batches) == 2 })
+	k.log(kubePX, nginxLine("10:00:30", "203.0.113.9"), nginxLine("10:00:40", "192.0.2.2"))
+	testsync.WaitFor(t, "the proxy's lines in the watcher's input", func() bool { return len(k.batches) == 4 })
+	k.clock.add(backlogStall + time.Second)
+	close(resume)
+
+	testsync.WaitFor(t, "both refreshes gone on", func() bool { return k.outcomes() >= 2 })
+	if n := k.outcome("joined"); n != 1 {
+		t.Errorf("%v token events joined to a proxy's record, want the first refresh (unattributed %v)", n, k.outcome("unattributed"))
+	}
+}
+
 // A lagging container's proxy log that sends nothing more while the
 // watcher has nothing else to read has stalled: once backlogStall has
 // passed, the events it held go on, unjoined; not a moment before.
@@ -276,6 +313,15 @@ func (k *kubeWatch) awaitTicks(t *testing.T, n int) {
 
 func (k *kubeWatch) outcome(name string) float64 {
 	return k.m.Attribution.WithLabelValues(name).Value()
+}
+
+// outcomes counts the token events attribution let go.
+func (k *kubeWatch) outcomes() float64 {
+	var n float64
+	for _, name := range []string{"direct", "joined", "ambiguous", "unattributed"} {
+		n += k.outcome(name)
+	}
+	return n
 }
 
 // otherLine is an OpenUnison line that is no event: the record before it

@@ -71,7 +71,7 @@ func readThrough(t *testing.T, batches [][]byte, ahead bool) (alerts []string, p
 		if err := w.handleAll(ctx, p, false); err != nil {
 			t.Fatal(err)
 		}
-		w.endBatch()
+		w.endBatch(false)
 		off += int64(len(data))
 		positions = append(positions, w.streams["a"].resumePosition())
 	}
@@ -84,7 +84,7 @@ func readThrough(t *testing.T, batches [][]byte, ahead bool) (alerts []string, p
 	if err := w.finish(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.endBatch()
+	w.endBatch(false)
 	metricEvents = map[string]float64{}
 	for k := range parser.Kind(parser.NumKinds) {
 		metricEvents[k.String()] = m.Events.WithLabelValues(k.String()).Value()
@@ -204,7 +204,7 @@ func TestLedgerSyncedOnceABatch(t *testing.T) {
 		if err := w.handleAll(ctx, &prepared{b: b}, false); err != nil {
 			t.Fatal(err)
 		}
-		w.endBatch()
+		w.endBatch(false)
 	}
 	replay := replayBench // a user of its own each
 	for _, tc := range []struct {

@@ -162,6 +162,13 @@ type Watcher struct {
 	// (catchup.go), for tests.
 	parsedAhead int64
 	log         *slog.Logger
+
+	// waited is how long the watcher has waited for input with none
+	// queued, up to waitingSince, when it last began to (zero while it
+	// has input to handle): a lagging stream's stall is measured in it
+	// (behindOn).
+	waited       time.Duration
+	waitingSince time.Time
 }
 
 // WatchStats counts what a Watcher did.
@@ -196,10 +203,11 @@ type stream struct {
 	file bool
 	// lagged: the last data's lines were written (source.Batch.Written, a
 	// container log's kubelet stamps) backlogLag or more before they came,
-	// at lastData. Only data counts: a stream reconnecting says it is away
-	// again and again, sending nothing.
-	lagged   bool
-	lastData time.Time
+	// when the watcher had waited dataWaited (Watcher.waited). Only data
+	// counts: a stream reconnecting says it is away again and again,
+	// sending nothing.
+	lagged     bool
+	dataWaited time.Duration
 	// sniffed: the stream's first data was looked at for what it is (a
 	// proxy's log); an announcement (order.go) carries none.
 	sniffed bool
@@ -370,7 +378,7 @@ func (w *Watcher) Run(ctx context.Context, batches <-chan source.Batch) error {
 			tickC = tick.C
 		}
 		done, err := w.step(ctx, batches, ahead, tickC)
-		w.endBatch()
+		w.endBatch(!ahead.more(batches))
 		if done || err != nil {
 			return err
 		}
@@ -441,9 +449,12 @@ func (w *Watcher) step(ctx context.Context, in <-chan source.Batch, ahead *looka
 // endBatch closes what a batch (or a tick) did: one fsync of the delivery
 // ledger for every alert group it delivered (each was written to the
 // ledger before it left), and the metrics brought up to date once, not
-// per record.
-func (w *Watcher) endBatch() {
+// per record. drained says no input is queued: the watcher waits for it
+// from here, before the metrics say what the step did (a test that reads
+// them, then moves its clock, moves it while the watcher waits).
+func (w *Watcher) endBatch(drained bool) {
 	w.syncSent()
+	w.awaitInput(drained)
 	w.publish()
 }
 
@@ -470,6 +481,7 @@ const judgeBatch = 512
 // when input has to be waited for (or on the next tick, or when too many
 // are on their way).
 func (w *Watcher) handleAll(ctx context.Context, p *prepared, more bool) error {
+	w.awaitInput(false) // a batch a tick found too: handling it is no wait
 	p.wait()
 	if err := w.handle(ctx, p.b, p.pre); err != nil {
 		return err
@@ -555,7 +567,7 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		s.file, w.filesAt = true, s.lastBatch
 	}
 	if len(b.Data) > 0 {
-		s.lagged, s.lastData = !b.Written.IsZero() && s.lastBatch.Sub(b.Written) >= backlogLag, s.lastBatch
+		s.lagged, s.dataWaited = !b.Written.IsZero() && s.lastBatch.Sub(b.Written) >= backlogLag, w.waitedBy(s.lastBatch)
 	}
 	defer w.noteCursor(s, b)
 	switch {
@@ -701,8 +713,9 @@ func (w *Watcher) sniff(s *stream, b source.Batch) {
 func (w *Watcher) noteBacklog() {
 	now := w.opt.now()
 	w.noteAwaiting(now)
+	waited := w.waitedBy(now)
 	for _, s := range w.streams {
-		if s.proxy && !s.ended && !s.idle && s.behindOn(now) {
+		if s.proxy && !s.ended && !s.idle && s.behindOn(waited) {
 			w.attr.SetCatchingUp(true)
 			return
 		}
@@ -751,7 +764,12 @@ const backlogLag = 10 * time.Second
 // backlogStall is how long a lagging container log may send nothing and
 // still be taken for one catching up: a stream delivering its past sends
 // without pause, and one that stopped (a broken connection, a kubelet
-// gone) must not hold every event until MaxPending.
+// gone) must not hold every event until MaxPending. It is counted in the
+// time the watcher waited for input with none queued (Watcher.waited), not
+// in wall time: a watcher busy for as long (a loaded node, a long
+// judgement) has not heard from the stream because it has not read its
+// input, where the stream's next lines may be waiting; taken for stalled,
+// it let the token events held for those lines go on unjoined.
 const backlogStall = 2 * time.Second
 
 // behindOn reports whether s, not idle, is still being read up to lines
@@ -759,9 +777,30 @@ const backlogStall = 2 * time.Second
 // gives the size before its data comes; an idle file's size may end in a
 // line still being written), or a container's log, whose size the API
 // does not say, whose last lines came long after their kubelet stamps and
-// which is still sending them.
-func (s *stream) behindOn(now time.Time) bool {
-	return s.size > s.end || s.lagged && now.Sub(s.lastData) < backlogStall
+// which is still sending them (waited is Watcher.waitedBy now).
+func (s *stream) behindOn(waited time.Duration) bool {
+	return s.size > s.end || s.lagged && waited-s.dataWaited < backlogStall
+}
+
+// awaitInput notes whether the watcher has no input queued, so waits for
+// it from now on (waiting), or has some to handle.
+func (w *Watcher) awaitInput(waiting bool) {
+	switch {
+	case waiting && w.waitingSince.IsZero():
+		w.waitingSince = w.opt.now()
+	case !waiting && !w.waitingSince.IsZero():
+		w.waited += w.opt.now().Sub(w.waitingSince)
+		w.waitingSince = time.Time{}
+	}
+}
+
+// waitedBy is how long the watcher has waited for input, with none queued,
+// by now.
+func (w *Watcher) waitedBy(now time.Time) time.Duration {
+	if w.waitingSince.IsZero() {
+		return w.waited
+	}
+	return w.waited + now.Sub(w.waitingSince)
 }
 
 // namedProxy says whether the user named src a proxy's log: in Kubernetes

@@ -196,6 +196,7 @@ type Attributor struct {
 	// voteFrom: every due event before it has voted (learn.go's preVote).
 	voteFrom int
 	scratch  []int
+	open     []*parser.Event      // outnumbered's open requests, kept for the next join
 	asked    map[string]time.Time // proxy logs whose peer PeerOf was asked for, and when
 	crowd    crowd
 	expect   bool // proxy records have been seen or mappings given: token events wait for them

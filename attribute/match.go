@@ -494,7 +494,9 @@ const (
 // a joined request took its record, which no longer counts. Past the
 // bounds, or with a set that stops growing, it proves nothing.
 func (a *Attributor) outnumbered(ev *parser.Event, idx int, cands []int) bool {
-	open := a.openAround(ev, idx)
+	a.open = a.openAround(ev, idx, a.open[:0])
+	open := a.open
+	defer clear(open) // no event kept past the join
 	if len(open) == 0 {
 		return false // cands has a record, ev is alone: nothing to count
 	}
@@ -504,8 +506,12 @@ func (a *Attributor) outnumbered(ev *parser.Event, idx int, cands []int) bool {
 	var added []int
 	for {
 		added = added[:0]
+		// A request outside every record's time (what fits checks first)
+		// fits none: honest traffic's open requests nearly all are, and
+		// weighing each was most of a join's cost.
+		lo, hi := a.recordsSpan(recs)
 		for i, o := range open {
-			if in[i] {
+			if in[i] || o.Time.Before(lo) || o.Time.After(hi) {
 				continue
 			}
 			path := wantPath(o)
@@ -534,12 +540,35 @@ func (a *Attributor) outnumbered(ev *parser.Event, idx int, cands []int) bool {
 	}
 }
 
-// openAround lists the open token requests one Window either side of ev,
+// recordsSpan bounds the times a request fitting one of recs can have
+// (fits): from the earliest start less the skew to the latest end plus
+// its precision and the skew.
+func (a *Attributor) recordsSpan(recs []int) (lo, hi time.Time) {
+	for k, r := range recs {
+		p := a.records[r].ev.Proxy
+		start := p.Start
+		if start.IsZero() {
+			start = p.End.Add(-p.Duration)
+		}
+		end := p.End.Add(p.Precision)
+		if k == 0 || start.Before(lo) {
+			lo = start
+		}
+		if k == 0 || end.After(hi) {
+			hi = end
+		}
+	}
+	return lo.Add(-a.opt.Skew), hi.Add(a.opt.Skew)
+}
+
+// openAround appends to out the open token requests one Window either side of ev,
 // ev aside: those waiting after idx and those released with no record of
 // their own. A reuse whose AzSuccess is logged is that request already.
-func (a *Attributor) openAround(ev *parser.Event, idx int) []*parser.Event {
-	var out []*parser.Event
+func (a *Attributor) openAround(ev *parser.Event, idx int, out []*parser.Event) []*parser.Event {
 	past := a.past.all() // in log time order
+	if a.past.lastOpen.IsZero() || ev.Time.Sub(a.past.lastOpen) > a.opt.Window {
+		past = nil
+	}
 	for i := len(past) - 1; i >= 0 && ev.Time.Sub(past[i].Time) <= a.opt.Window; i-- {
 		o := &past[i]
 		if (o.Attribution == parser.AttrAmbiguous || o.Attribution == parser.AttrUnattributed) &&

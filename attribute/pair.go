@@ -47,6 +47,11 @@ const (
 type pastEvents struct {
 	evs  []parser.Event
 	head int
+	// lastOpen is the time of the latest event added without a record of
+	// its own (ambiguous or unattributed; zero: none yet): a join looks
+	// for such requests around it (outnumbered) only when one is that
+	// recent, as in honest traffic almost none is.
+	lastOpen time.Time
 }
 
 func (p *pastEvents) add(ev *parser.Event, keep time.Duration) {
@@ -58,6 +63,9 @@ func (p *pastEvents) add(ev *parser.Event, keep time.Duration) {
 		n := copy(p.evs, p.evs[p.head:])
 		clear(p.evs[n:])
 		p.evs, p.head = p.evs[:n], 0
+	}
+	if ev.Attribution == parser.AttrAmbiguous || ev.Attribution == parser.AttrUnattributed {
+		p.lastOpen = ev.Time
 	}
 	p.evs = append(p.evs, parser.Event{
 		Kind: ev.Kind, Time: ev.Time, User: ev.User, IdP: ev.IdP, URL: ev.URL, Source: ev.Source,

@@ -72,22 +72,26 @@ func mask(u *url.URL, public []string) *url.URL {
 	return &m
 }
 
-// unparsable masks what follows "?" or "#" and the userinfo of a string
+// unparsable masks the userinfo and what follows "?" or "#" of a string
 // url.Parse refused (a bad port or escape), which may still be a URL with
-// a password; the scheme and host stay, to say which URL it was.
+// a password; the scheme and host stay, to say which URL it was. The
+// userinfo runs to the last '@' of the whole string, not only of what
+// comes before a "/", "?" or "#": a password holding one of those
+// unescaped ("redis://:pa#ss@host") is what made url.Parse fail, and cut
+// at it first, the password was shown whole.
 func unparsable(raw string) string {
-	s, tail := raw, ""
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s, tail = s[:i], s[i:i+1]+Mask
-	}
+	s, head := raw, ""
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		start := 0
 		if j := strings.Index(s, "://"); j >= 0 && j < i {
 			start = j + len("://")
 		}
-		s = s[:start] + Mask + s[i:]
+		head, s = s[:start]+Mask, s[i:]
 	}
-	return s + tail
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i+1] + Mask
+	}
+	return head + s
 }
 
 // minScrub is the shortest secret scrubbed from free text: a shorter one

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	iredact "github.com/graceguard/graceguard/internal/redact"
 )
 
 // The YAML readers of sink settings: each reports a problem with its file,
@@ -165,13 +167,17 @@ func onlyOne(a, b bool, what string) []string {
 	return nil
 }
 
-// urlProblems checks an http(s) URL, showing it redacted when it is a secret.
+// urlProblems checks an http(s) URL, showing it redacted when it is a
+// secret (scheme and host only), and otherwise with its password, query
+// values and fragment masked: an API URL may carry credentials in its
+// userinfo (useBot scrubs them from errors), and one that does not parse
+// (a '/' or '#' in its password) showed them.
 func urlProblems(label, raw string, secret bool) []string {
 	if raw == "" {
 		return nil
 	}
 	if err := checkHTTPURL(raw); err != nil {
-		shown := raw
+		shown := iredact.URL(raw)
 		if secret {
 			shown = redact(raw)
 		}

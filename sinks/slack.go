@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/graceguard/graceguard/alert"
+	iredact "github.com/graceguard/graceguard/internal/redact"
 	"github.com/graceguard/graceguard/internal/retry"
 )
 
@@ -172,15 +173,14 @@ func (t secondsRetryAfter) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // checkHTTPURL accepts an absolute http or https URL. Its errors never
-// quote the URL, which may be a secret.
+// quote the URL, which may be a secret, nor the bytes url.Parse refused in
+// it (`invalid URL escape "%Ho"` holds two of a webhook key's):
+// redact.ParseError says what is wrong in words, and wraps nothing, since
+// the *url.Error it would reach holds the whole URL.
 func checkHTTPURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("not a URL: %w", err)
+		return iredact.ParseError(err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("want an http:// or https:// URL")

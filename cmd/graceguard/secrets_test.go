@@ -21,7 +21,7 @@ func TestRedactStateURL(t *testing.T) {
 		{"rediss://default:hunter2@redis:6380/1?dial_timeout=3s", "rediss://default:xxxxx@redis:6380/1?dial_timeout=3s"},
 		{"redis://127.0.0.1:1/0?password=secretpass", "redis://127.0.0.1:1/0?password=xxxxx"},
 		{"redis://127.0.0.1:1/0?client_name=gg&pasword=secretpass", "redis://127.0.0.1:1/0?client_name=gg&pasword=xxxxx"},
-		{"redis://:hunter2@127.0.0.1:x/0?password=secretpass", "redis://xxxxx@127.0.0.1:x/0?xxxxx"},
+		{"redis://:hunter2@127.0.0.1:x/0?password=secretpass", "redis://xxxxx@127.0.0.1:xxxxx/0?xxxxx"},
 		// redis-cli reads "redis://SECRET@host" as the password (userinfo
 		// without a colon): an operator who copies that URL must not see
 		// the secret in watch's log.

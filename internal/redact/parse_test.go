@@ -76,8 +76,13 @@ func TestURLUnparsablePassword(t *testing.T) {
 	for _, tt := range []struct{ raw, want string }{
 		{"redis://:" + secret + "#x@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
 		{"redis://:" + secret + "?x@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
-		{"https://u:" + secret + "#x@idp.example:bad/auth?token=" + secret, "https://xxxxx@idp.example:bad/auth?xxxxx"},
+		{"https://u:" + secret + "#x@idp.example:bad/auth?token=" + secret, "https://xxxxx@idp.example:xxxxx/auth?xxxxx"},
 		{"https://u:" + secret + "/x@idp.example/auth", "https://xxxxx@idp.example/auth"},
+		// The "@host" forgotten: the password reads as a port.
+		{"redis://default:" + secret, "redis://default:xxxxx"},
+		{"redis://:" + secret + "/0", "redis://:xxxxx/0"},
+		{"https://idp.example:" + secret + "/auth?x=1", "https://idp.example:xxxxx/auth?xxxxx"},
+		{"https://[::1]:" + secret + "/auth", "https://[::1]:xxxxx/auth"},
 	} {
 		t.Run(tt.raw, func(t *testing.T) {
 			t.Parallel()

@@ -91,7 +91,31 @@ func unparsable(raw string) string {
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i+1] + Mask
 	}
-	return head + s
+	return head + maskBadPort(s)
+}
+
+// maskBadPort masks a port that is no number in s, a URL's host and what
+// follows, or "@" and them: "redis://default:PASSWORD" (the "@host"
+// forgotten) reads as host default, port PASSWORD. A number is shown.
+func maskBadPort(s string) string {
+	prefix := ""
+	if j := strings.Index(s, "://"); j >= 0 {
+		prefix, s = s[:j+len("://")], s[j+len("://"):]
+	}
+	end := strings.IndexAny(s, "/?#")
+	if end < 0 {
+		end = len(s)
+	}
+	host := s[:end]
+	colon := strings.LastIndexByte(host, ':')
+	if colon < 0 || colon < strings.LastIndexByte(host, ']') {
+		return prefix + s
+	}
+	port := host[colon+1:]
+	if strings.Trim(port, "0123456789") == "" {
+		return prefix + s
+	}
+	return prefix + host[:colon+1] + Mask + s[end:]
 }
 
 // minScrub is the shortest secret scrubbed from free text: a shorter one

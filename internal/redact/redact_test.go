@@ -30,9 +30,11 @@ func TestURL(t *testing.T) {
 		{"http://h/p?a=&b", []string{"b"}, "http://h/p?a=&xxxxx"},
 		{"http://h/p#access_token=s3cr3t", nil, "http://h/p#xxxxx"},
 		{"redis:hunter2@127.0.0.1", nil, "redis:xxxxx"},
-		// url.Parse refuses these; the password and query must still go.
-		{"http://u:hunter2@127.0.0.1:bad/auth", nil, "http://xxxxx@127.0.0.1:bad/auth"},
-		{"http://127.0.0.1:bad/auth?token=s3cr3t", nil, "http://127.0.0.1:bad/auth?xxxxx"},
+		// url.Parse refuses these; the password and query must still go,
+		// and a port that is no number, which may be a password whose
+		// "@host" was forgotten (redis://default:PASSWORD).
+		{"http://u:hunter2@127.0.0.1:bad/auth", nil, "http://xxxxx@127.0.0.1:xxxxx/auth"},
+		{"http://127.0.0.1:bad/auth?token=s3cr3t", nil, "http://127.0.0.1:xxxxx/auth?xxxxx"},
 		{"%zz?token=s3cr3t", nil, "%zz?xxxxx"},
 		{"", nil, ""},
 	} {

@@ -218,6 +218,14 @@ func (o *idpServeOptions) config() (idp.Config, *tls.Config, error) {
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return idp.Config{}, nil, usageErrorf("--tls-cert and --tls-key go together")
 	}
+	if o.issuer != "" {
+		// idp.New checks the rest once the IdP listens; one that does not
+		// parse is refused here, naming the flag, without url.Parse's
+		// quotes of it.
+		if _, err := url.Parse(o.issuer); err != nil {
+			return idp.Config{}, nil, urlParseError("--issuer", o.issuer, err)
+		}
+	}
 	if err := o.proxy.check(o.proxy.listen != "", "--proxy-listen"); err != nil {
 		return idp.Config{}, nil, err
 	}
@@ -446,10 +454,29 @@ func (o *idpLoginOptions) readCredentials() error {
 // is the caller's to fix (exit 2), not an IdP that failed to answer
 // discovery (exit 1, in Go's words: "unsupported protocol scheme").
 func checkIssuerURL(issuer string) error {
-	if u, err := url.Parse(issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return urlParseError("--issuer", issuer, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErrorf("--issuer %q: want an http:// or https:// URL", redact.URL(issuer))
 	}
 	return nil
+}
+
+// urlParseError is the usage error for a URL flag url.Parse refused: the
+// flag, the URL with its password, query values and fragment masked, and
+// what is wrong in words. url.Parse's own error is not wrapped: it quotes
+// the URL whole and, inside, the bytes at fault (`invalid port ":pa"
+// after host` of https://u:pa/ss@host), which may be a password's.
+// A string with no "://" is no URL of any scheme: that is what to say
+// ("127.0.0.1:8443/auth" is refused for the colon of its port, which
+// would only mislead).
+func urlParseError(flag, raw string, err error) error {
+	if !strings.Contains(raw, "://") {
+		return usageErrorf("%s %q: want an http:// or https:// URL", flag, redact.URL(raw))
+	}
+	return usageErrorf("%s %q: %v", flag, redact.URL(raw), redact.ParseError(err))
 }
 
 // checkServerURL checks --server: client-go sends the tokens only over https.
@@ -458,7 +485,10 @@ func checkServerURL(server string) error {
 		return nil
 	}
 	u, err := url.Parse(server)
-	if err != nil || u.Host == "" {
+	if err != nil {
+		return urlParseError("--server", server, err)
+	}
+	if u.Host == "" {
 		return usageErrorf("--server %q is not a URL", redact.URL(server))
 	}
 	if u.Scheme != "https" {

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graceguard/graceguard/idp"
-	"github.com/graceguard/graceguard/internal/redact"
 )
 
 type simulateOptions struct {
@@ -236,7 +235,7 @@ func (o *simulateOptions) checkRate() error {
 func (o *simulateOptions) startProxy(ctx context.Context, cfg *idp.SimConfig) (stop func(), err error) {
 	u, err := url.Parse(o.issuer) // simConfig checked it
 	if err != nil {
-		return nil, usageErrorf("--issuer %q is not a URL", redact.URL(o.issuer))
+		return nil, urlParseError("--issuer", o.issuer, err)
 	}
 	if u.Scheme != "http" {
 		return nil, usageErrorf("--proxy-log: the proxy speaks plain http, and --issuer is %s", u.Scheme)

@@ -105,7 +105,10 @@ func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Log
 // failover store takes over instead).
 func (s *stateFlags) redisOptions() (*redis.Options, error) {
 	u, err := url.Parse(s.url)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+	if err != nil {
+		return nil, usageErrorf("--state %s: %v; want memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactStateURL(s.url), redact.ParseError(err))
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, usageErrorf("--state %s: want memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactStateURL(s.url))
 	}
 	opt, err := redis.ParseURL(s.url)

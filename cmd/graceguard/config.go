@@ -342,10 +342,16 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 // secretSettings are the flags whose value is a credential, with the ways
 // to give it. The config file may not hold one, as a sinks: entry may not
 // hold token: (sinks.inlineSecret): config files get committed and pasted
-// into tickets. It is refused whichever command reads the file.
+// into tickets. It is refused whichever command reads the file, and
+// whatever the value: simulate's password: simulate (the demo users'
+// public password, its default) is refused too, as the rule does not
+// weigh values, and leaving the key out means the same.
 var secretSettings = map[string]string{
 	"slack-webhook-url": "--slack-webhook-url or GRACEGUARD_SLACK_WEBHOOK_URL, or as webhook_url_file in a sinks: entry",
 	"slack-token":       "--slack-token or GRACEGUARD_SLACK_TOKEN, or as token_file in a sinks: entry",
+	"password": "--password or GRACEGUARD_PASSWORD, or password_file naming a file that holds it " +
+		"(idp login also reads --password-stdin; simulate without one uses the demo users' password)",
+	"client-secret": "--client-secret or GRACEGUARD_CLIENT_SECRET, or client_secret_file naming a file that holds it",
 }
 
 // extraDocuments reports a second YAML document in data ("---" and more

@@ -38,25 +38,27 @@ log lines byte for byte. It is a test harness for graceguard, not for production
 }
 
 type idpServeOptions struct {
-	io             streams
-	addr           string
-	issuer         string
-	grace          time.Duration
-	idTokenTTL     time.Duration
-	sessionTTL     time.Duration
-	usersFile      string
-	clientID       string
-	clientSecret   string
-	logFile        string
-	trustedProxies []string
-	sessionID      string
-	tlsCert        string
-	tlsKey         string
-	signingKey     string
-	revokeOnReuse  bool
-	maxSessions    int
-	store          idpStoreFlags
-	proxy          frontProxyFlags
+	io           streams
+	addr         string
+	issuer       string
+	grace        time.Duration
+	idTokenTTL   time.Duration
+	sessionTTL   time.Duration
+	usersFile    string
+	clientID     string
+	clientSecret string
+	// clientSecretFile holds the client secret (--client-secret-file).
+	clientSecretFile string
+	logFile          string
+	trustedProxies   []string
+	sessionID        string
+	tlsCert          string
+	tlsKey           string
+	signingKey       string
+	revokeOnReuse    bool
+	maxSessions      int
+	store            idpStoreFlags
+	proxy            frontProxyFlags
 	// ready, when set, receives the issuer once the IdP listens (tests).
 	ready func(issuer string)
 }
@@ -121,7 +123,8 @@ its demo passwords are public.`,
 	f.DurationVar(&o.sessionTTL, "session-ttl", idp.DefaultSessionTTL, "session lifetime, extended by every refresh")
 	f.StringVar(&o.usersFile, "users", "", "users YAML `FILE` (username, bcrypt password_hash, dn); default the embedded demo users")
 	f.StringVar(&o.clientID, "client-id", idp.DefaultClientID, "OAuth client id")
-	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret (default: a public client without one)")
+	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret (default: a public client without one; a secret: prefer GRACEGUARD_CLIENT_SECRET or --client-secret-file)")
+	f.StringVar(&o.clientSecretFile, "client-secret-file", "", secretFileFlag("OAuth client secret"))
 	f.StringVar(&o.logFile, "log", "", "also append the OpenUnison-format log to `FILE` (reopened on SIGUSR1)")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "`CIDR`s whose X-Forwarded-For sets the client address (OpenUnison has no such option)")
 	f.StringVar(&o.sessionID, "session-id", string(idp.SessionIDRequest), "what the log's trailing brackets hold: request (a new id per request, like OpenUnison with kubectl) or oidc (the OIDC session id)")
@@ -229,6 +232,10 @@ func (o *idpServeOptions) config() (idp.Config, *tls.Config, error) {
 	if err := o.proxy.check(o.proxy.listen != "", "--proxy-listen"); err != nil {
 		return idp.Config{}, nil, err
 	}
+	clientSecret := o.clientSecret
+	if err := readSecretFlag("client-secret", &clientSecret, o.clientSecretFile); err != nil {
+		return idp.Config{}, nil, err
+	}
 	if o.grace < 0 || o.idTokenTTL < time.Second || o.sessionTTL <= 0 || o.maxSessions <= 0 {
 		return idp.Config{}, nil, usageErrorf("--grace must be >= 0, --id-token-ttl >= 1s, --session-ttl and --max-sessions > 0")
 	}
@@ -239,7 +246,7 @@ func (o *idpServeOptions) config() (idp.Config, *tls.Config, error) {
 	}
 	cfg := idp.Config{
 		Grace: o.grace, IDTokenTTL: o.idTokenTTL, SessionTTL: o.sessionTTL,
-		ClientID: o.clientID, ClientSecret: o.clientSecret, TrustedProxies: proxies,
+		ClientID: o.clientID, ClientSecret: clientSecret, TrustedProxies: proxies,
 		SessionID: mode, RevokeOnReuse: o.revokeOnReuse, MaxSessions: o.maxSessions,
 		Diag: slog.New(slog.NewTextHandler(o.io.errOut, nil)),
 	}
@@ -357,6 +364,7 @@ type idpLoginOptions struct {
 	issuer                string
 	user                  string
 	password              string
+	passwordFile          string
 	passwordStdin         bool
 	kubeconfig            string
 	server                string
@@ -365,6 +373,7 @@ type idpLoginOptions struct {
 	idpCA                 string
 	clientID              string
 	clientSecret          string
+	clientSecretFile      string
 	userEntry             string
 }
 
@@ -394,15 +403,17 @@ client-go hands auth-provider credentials only to https servers: an http
 	f := cmd.Flags()
 	f.StringVar(&o.issuer, "issuer", "http://127.0.0.1:8443"+idp.DefaultIssuerPath, "issuer `URL`")
 	f.StringVar(&o.user, "user", "", "username")
-	f.StringVar(&o.password, "password", "", "password (visible to other local users in the process list; see --password-stdin)")
+	f.StringVar(&o.password, "password", "", "password (visible to other local users in the process list; see --password-stdin, --password-file and GRACEGUARD_PASSWORD)")
 	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	f.StringVar(&o.passwordFile, "password-file", "", secretFileFlag("password"))
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` to write or merge into (default $KUBECONFIG's first file or ~/.kube/config)")
 	f.StringVar(&o.server, "server", "", "also write a cluster and context for this API server `URL` (must be https)")
 	f.StringVar(&o.certificateAuthority, "certificate-authority", "", "CA `FILE` for --server")
 	f.BoolVar(&o.insecureSkipTLSVerify, "insecure-skip-tls-verify", false, "do not verify --server's certificate")
 	f.StringVar(&o.idpCA, "idp-certificate-authority", "", "CA `FILE` for an https issuer; also written to the kubeconfig for kubectl's refreshes")
 	f.StringVar(&o.clientID, "client-id", idp.DefaultClientID, "OAuth client id")
-	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret, if the IdP has one")
+	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret, if the IdP has one (a secret: prefer GRACEGUARD_CLIENT_SECRET or --client-secret-file)")
+	f.StringVar(&o.clientSecretFile, "client-secret-file", "", secretFileFlag("OAuth client secret"))
 	f.StringVar(&o.userEntry, "kubeconfig-user", "", "name of the kubeconfig users entry (default <user>@<issuer host>)")
 	return cmd
 }
@@ -429,10 +440,20 @@ func caFile(flag, path string) (string, *x509.CertPool, error) {
 }
 
 // readCredentials checks --user and reads the password (from stdin with
-// --password-stdin).
+// --password-stdin, from a file with --password-file) and the client
+// secret of --client-secret-file.
 func (o *idpLoginOptions) readCredentials() error {
 	if o.user == "" {
 		return usageErrorf("--user is required")
+	}
+	if err := readSecretFlag("client-secret", &o.clientSecret, o.clientSecretFile); err != nil {
+		return err
+	}
+	if o.passwordStdin && o.passwordFile != "" {
+		return usageErrorf("--password-file and --password-stdin exclude each other")
+	}
+	if err := readSecretFlag("password", &o.password, o.passwordFile); err != nil {
+		return err
 	}
 	if o.passwordStdin {
 		if o.password != "" {
@@ -445,7 +466,7 @@ func (o *idpLoginOptions) readCredentials() error {
 		o.password = strings.TrimRight(line, "\r\n")
 	}
 	if o.password == "" {
-		return usageErrorf("--password or --password-stdin is required")
+		return usageErrorf("--password, --password-file or --password-stdin is required")
 	}
 	return nil
 }

@@ -18,30 +18,32 @@ import (
 )
 
 type simulateOptions struct {
-	io           streams
-	issuer       string
-	users        int
-	userFormat   string
-	firstUser    int
-	password     string
-	duration     time.Duration
-	rate         float64
-	every        time.Duration
-	grace        time.Duration
-	race         float64
-	replay       float64
-	outside      float64
-	source       string
-	homeNet      string
-	replayNet    string
-	concurrency  int
-	clientID     string
-	clientSecret string
-	truth        string
-	seed         uint64
-	format       string
-	quiet        bool
-	proxy        frontProxyFlags
+	io               streams
+	issuer           string
+	users            int
+	userFormat       string
+	firstUser        int
+	password         string
+	passwordFile     string
+	duration         time.Duration
+	rate             float64
+	every            time.Duration
+	grace            time.Duration
+	race             float64
+	replay           float64
+	outside          float64
+	source           string
+	homeNet          string
+	replayNet        string
+	concurrency      int
+	clientID         string
+	clientSecret     string
+	clientSecretFile string
+	truth            string
+	seed             uint64
+	format           string
+	quiet            bool
+	proxy            frontProxyFlags
 }
 
 func newSimulateCmd(io streams, runF func(context.Context, *simulateOptions) error) *cobra.Command {
@@ -92,7 +94,10 @@ live summary goes to stderr; the final one to stdout.`,
 	f.IntVar(&o.users, "users", 10, "simulated users")
 	f.StringVar(&o.userFormat, "user-format", idp.SimulatedUserFormat, "username format, numbered from --first-user")
 	f.IntVar(&o.firstUser, "first-user", 1, "number of the first simulated user")
-	f.StringVar(&o.password, "password", idp.SimulatedPassword, "password of every simulated user")
+	// No default shown: the demo password is public, but a --password
+	// given is a secret like any other, and help prints no password.
+	f.StringVar(&o.password, "password", "", "password of every simulated user (default: the demo users' password; a secret: prefer GRACEGUARD_PASSWORD or --password-file)")
+	f.StringVar(&o.passwordFile, "password-file", "", secretFileFlag("password of every simulated user"))
 	f.DurationVar(&o.duration, "duration", time.Minute, "how long to run after the logins")
 	f.Float64Var(&o.rate, "rate", 0, "operations per second over all users (default users / --every)")
 	f.DurationVar(&o.every, "every", 10*time.Second, "each user's refresh cadence when --rate is not set")
@@ -105,7 +110,8 @@ live summary goes to stderr; the final one to stdout.`,
 	f.StringVar(&o.replayNet, "replay-net", "", "`CIDR` of replayers' addresses (default 127.0.2.0/24 with bind, 192.0.2.0/25 with xff: other continents in the demo GeoIP databases)")
 	f.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at most")
 	f.StringVar(&o.clientID, "client-id", idp.DefaultClientID, "OAuth client id")
-	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret, if the IdP has one")
+	f.StringVar(&o.clientSecret, "client-secret", "", "OAuth client secret, if the IdP has one (a secret: prefer GRACEGUARD_CLIENT_SECRET or --client-secret-file)")
+	f.StringVar(&o.clientSecretFile, "client-secret-file", "", secretFileFlag("OAuth client secret"))
 	f.StringVar(&o.truth, "truth", "", "write every request as JSON to `FILE`")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the operation mix (default random)")
 	f.StringVar(&o.format, "format", "text", "final summary format: text or json")
@@ -185,14 +191,24 @@ func (o *simulateOptions) simConfig() (idp.SimConfig, error) {
 	if err := checkIssuerURL(o.issuer); err != nil {
 		return idp.SimConfig{}, err
 	}
+	password, clientSecret := o.password, o.clientSecret
+	if err := readSecretFlag("password", &password, o.passwordFile); err != nil {
+		return idp.SimConfig{}, err
+	}
+	if password == "" {
+		password = idp.SimulatedPassword
+	}
+	if err := readSecretFlag("client-secret", &clientSecret, o.clientSecretFile); err != nil {
+		return idp.SimConfig{}, err
+	}
 	if strings.Count(o.userFormat, "%") != 1 {
 		return idp.SimConfig{}, usageErrorf("--user-format %q: want one integer verb such as sim%%04d", o.userFormat)
 	}
 	cfg := idp.SimConfig{
-		Issuer: o.issuer, Users: o.users, UserFormat: o.userFormat, FirstUser: o.firstUser, Password: o.password,
+		Issuer: o.issuer, Users: o.users, UserFormat: o.userFormat, FirstUser: o.firstUser, Password: password,
 		Duration: o.duration, Rate: o.rate, Every: o.every, Grace: o.grace,
 		Mix:         idp.Mix{Race: o.race, Replay: o.replay, OutsideGrace: o.outside},
-		Concurrency: o.concurrency, Source: source, ClientID: o.clientID, ClientSecret: o.clientSecret, Seed: o.seed,
+		Concurrency: o.concurrency, Source: source, ClientID: o.clientID, ClientSecret: clientSecret, Seed: o.seed,
 	}
 	for flag, v := range map[string]struct {
 		s, example string

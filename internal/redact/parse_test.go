@@ -137,3 +137,35 @@ func FuzzParseError(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnparsableURL: of a URL url.Parse refuses, URL shows nothing of
+// what lies between "://" and the last '@' (the userinfo, whatever '/',
+// '?' or '#' it holds), nor a port that is no number.
+func FuzzUnparsableURL(f *testing.F) {
+	for _, s := range []string{
+		"redis://:pa#ss@127.0.0.1:6379/0",
+		"https://u:se/cret@idp.example/auth",
+		"https://u:s%zz@h/",
+		"redis://default:Ho0k5ecret",
+		"https://[::1]:port/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if _, err := url.Parse(raw); err == nil {
+			return
+		}
+		shown := URL(raw)
+		start := strings.Index(raw, "://")
+		at := strings.LastIndexByte(raw, '@')
+		if start < 0 || at < start+len("://") {
+			return
+		}
+		userinfo := raw[start+len("://") : at]
+		rest := raw[:start+len("://")] + raw[at:]
+		if len(userinfo) >= 4 && !strings.Contains(rest, userinfo) && !strings.Contains(Mask, userinfo) &&
+			strings.Contains(shown, userinfo) {
+			t.Errorf("URL(%q) = %q shows the userinfo %q", raw, shown, userinfo)
+		}
+	})
+}

@@ -151,6 +151,8 @@ type Stats struct {
 	// requests around them outnumbered the proxy's token records they
 	// could be: a record lost, or a path forged (X-Envoy-Original-Path).
 	Outnumbered int64
+	// OutnumberedReuses are the grace reuses among them.
+	OutnumberedReuses int64
 	// Unattributed names the proxies that carried unattributed events, with
 	// their counts, so the summary can say which log to add.
 	Unattributed map[netip.Addr]int64

@@ -75,6 +75,9 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 			if res.noClient {
 				a.stats.NoClientReuses++
 			}
+			if res.outnumbered {
+				a.stats.OutnumberedReuses++
+			}
 		}
 		if res.outnumbered {
 			a.stats.Outnumbered++

@@ -44,6 +44,27 @@ func UnattributedNote(st attribute.Stats) string {
 			"Envoy sets it (Istio's format adds %%DOWNSTREAM_REMOTE_ADDRESS%%); ingress-nginx logs $remote_addr.",
 			what, strings.Join(names, ", "))
 	}
+	if st.OutnumberedReuses == st.UnattributedReuses {
+		return fmt.Sprintf("%s came through a proxy (%s) at moments when OpenUnison logged more token requests than "+
+			"the proxy's access log has token-request records for, so one of them has no record and which one cannot be "+
+			"told: their client is unknown and no address rule judged them above info. A record is missing when a line "+
+			"was lost, or when a client forged its request's path: Envoy and Istio log %%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%% "+
+			"and pass a client's X-Envoy-Original-Path on, so a thief's replay can show as any path. Strip that header from "+
+			"outside requests at the edge (request_headers_to_remove), or log %%REQ(:PATH)%%.",
+			what, strings.Join(names, ", "))
+	}
+	note := unattributedCause(st, what, names)
+	if st.OutnumberedReuses > 0 {
+		note += fmt.Sprintf(" %d of them came at moments when OpenUnison logged more token requests than the proxy's "+
+			"log has records for (a line lost, or a path forged through X-Envoy-Original-Path): strip that header at the edge.",
+			st.OutnumberedReuses)
+	}
+	return note
+}
+
+// unattributedCause is UnattributedNote's note for reuses unattributed for
+// want of their proxy's log, or of records that line up with it.
+func unattributedCause(st attribute.Stats, what string, names []string) string {
 	if st.ProxyLogs > 0 {
 		logsWord, recordsWord := "log", "records"
 		if st.ProxyLogs > 1 {

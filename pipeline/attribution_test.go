@@ -257,3 +257,24 @@ func TestUnattributedNoteWhenTheRecordsNameNoClient(t *testing.T) {
 		t.Errorf("note %q: with one of two for that reason, the other cause is still the one to say", note)
 	}
 }
+
+// Reuses left unattributed because the token requests around them
+// outnumbered the proxy's records (one request's record missing, or its
+// path forged through X-Envoy-Original-Path) are so for neither a missing
+// log nor skewed clocks: the note says what it is and what to do, also
+// for some of them among others.
+func TestUnattributedNoteWhenOutnumbered(t *testing.T) {
+	t.Parallel()
+	st := attribute.Stats{UnattributedReuses: 2, OutnumberedReuses: 2, ProxyLogs: 1,
+		Unattributed: map[netip.Addr]int64{netip.MustParseAddr("10.1.67.12"): 2}}
+	note := UnattributedNote(st)
+	if strings.Contains(note, "not given") || strings.Contains(note, "--timezone") ||
+		!strings.Contains(note, "more token requests") || !strings.Contains(note, "X-Envoy-Original-Path") {
+		t.Errorf("note %q: want the outnumbered requests named as the cause, and the header to strip", note)
+	}
+	st.UnattributedReuses = 3
+	note = UnattributedNote(st)
+	if !strings.Contains(note, "--timezone") || !strings.Contains(note, "2 of them") {
+		t.Errorf("note %q: with 2 of 3 outnumbered, the other cause is said and the 2 counted", note)
+	}
+}

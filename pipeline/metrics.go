@@ -31,6 +31,7 @@ type Metrics struct {
 	AttrWaiting   *prom.GaugeVec   // by what: events, records
 	AttrEvicted   *prom.CounterVec // by what: events, records, records_unmatched, learned_names
 	Unattributed  *prom.Counter
+	Outnumbered   *prom.Counter    // token events unattributed because their requests outnumbered the proxy's records
 	StateFailures *prom.CounterVec // writes to the state directory that failed, by file: ledger, checkpoint
 	// What the detector forgot to stay within its caps (see detectorMetrics):
 	// the rules' throttle keys, and the correlator's indexes by what.
@@ -61,7 +62,9 @@ func NewMetrics(reg *prom.Registry, store StoreStats) *Metrics {
 		AttrWaiting:    prom.NewGaugeVec(prom.Opts{Name: "graceguard_attribution_waiting", Help: "Token events waiting for their proxy record, and proxy records waiting for their event."}, []string{"what"}),
 		AttrEvicted:    prom.NewCounterVec(prom.Opts{Name: "graceguard_attribution_evicted_total", Help: "Events released early and proxy records dropped to stay within bounds, records no event claimed, and names whose learned mappings were forgotten at a cap."}, []string{"what"}),
 		Unattributed:   prom.NewCounter(prom.Opts{Name: "graceguard_unattributed_reuses_total", Help: "Grace reuses through a proxy whose access log was not given: their client is unknown (add the proxy's log)."}),
-		StateFailures:  prom.NewCounterVec(prom.Opts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
+		Outnumbered: prom.NewCounter(prom.Opts{Name: "graceguard_attribution_outnumbered_total",
+			Help: "Token events left unattributed because OpenUnison logged more token requests around them than the proxy's log has records for (a line lost, or a path forged through X-Envoy-Original-Path)."}),
+		StateFailures: prom.NewCounterVec(prom.Opts{Name: "graceguard_state_write_failures_total", Help: "Writes to the state directory that failed (full, read-only), by file: ledger, checkpoint."}, []string{"file"}),
 		RuleThrottleEvicted: prom.NewCounter(prom.Opts{Name: "graceguard_rule_throttle_evicted_total",
 			Help: "Keys the rules' throttles forgot to stay within their cap (10,000 per rule): expired windows first, then the oldest."}),
 		CorrEvicted: prom.NewCounterVec(prom.Opts{Name: "graceguard_correlation_evicted_total",
@@ -69,7 +72,7 @@ func NewMetrics(reg *prom.Registry, store StoreStats) *Metrics {
 	}
 	reg.MustRegister(m.Lines, m.Bytes, m.Records, m.Cut, m.Events, m.ParseErrors, m.Alerts, m.Duplicates,
 		m.SinkDeliveries, m.SinkFailures, m.Held, m.HeldOverflow, m.Lag, m.Checkpoints, m.RuleErrors,
-		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.StateFailures, m.RuleThrottleEvicted, m.CorrEvicted)
+		m.Attribution, m.AttrWaiting, m.AttrEvicted, m.Unattributed, m.Outnumbered, m.StateFailures, m.RuleThrottleEvicted, m.CorrEvicted)
 	if store != nil {
 		reg.MustRegister(newStoreCollector(store))
 	}

@@ -67,6 +67,7 @@ func (w *Watcher) attrMetrics() {
 		m.AttrEvicted.WithLabelValues("records_unmatched").Add(float64(st.RecordsUnmatched - w.attrSeen.RecordsUnmatched))
 		m.AttrEvicted.WithLabelValues("learned_names").Add(float64(st.NamesForgotten - w.attrSeen.NamesForgotten))
 		m.Unattributed.Add(float64(st.UnattributedReuses - w.attrSeen.UnattributedReuses))
+		m.Outnumbered.Add(float64(st.Outnumbered - w.attrSeen.Outnumbered))
 	}
 	w.attrSeen = st
 }

@@ -334,3 +334,31 @@ func TestWatchCatchingUpOnAProxysLargerLogAgreesWithScan(t *testing.T) {
 		})
 	}
 }
+
+// A replay whose proxy record is missing (a line lost, or its path forged
+// through X-Envoy-Original-Path) leaves OpenUnison's token requests of that
+// moment outnumbering the proxy's records: none is joined, and /metrics and
+// the log say so, naming the header to strip rather than a log to add.
+func TestWatchCountsOutnumberedRequests(t *testing.T) {
+	t.Parallel()
+	var logs testsync.Buffer
+	m := NewMetrics(prom.NewRegistry(), nil)
+	h := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	const klog = "I1123 10:00:10.000000       7 controller.go:214] \"Backend successfully reloaded\"\n"
+	hidden := strings.Replace(nginxLine("10:00:00", "192.0.2.66"), "/auth/idp/k8sIdp/token", "/healthz", 1)
+	h.send("ingress", nginxLine("10:00:00", "203.0.113.9")+hidden+nginxLine("10:00:09", "203.0.113.9")+klog)
+	h.send("pod-a", refreshLine("10:00:00,000", "10.1.67.12", "fa")+reuseLines("10:00:00,043", "10.1.67.12", "fb")+
+		refreshLine("10:00:09,000", "10.1.67.12", "fc"))
+	h.idle("ingress")
+	h.idle("pod-a")
+	close(h.batches)
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Outnumbered.Value(); v < 2 {
+		t.Errorf("graceguard_attribution_outnumbered_total %v, want the refresh and the replay (2 or more)", v)
+	}
+	if !strings.Contains(logs.String(), "X-Envoy-Original-Path") || strings.Contains(logs.String(), "--timezone") {
+		t.Errorf("the log does not name the outnumbered requests' cause:\n%s", logs.String())
+	}
+}

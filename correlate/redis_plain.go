@@ -154,23 +154,20 @@ func (g *plainGroup) reset() {
 }
 
 // newUser is a user's record for the group, an idle one when there is.
-func (g *plainGroup) newUser() *plainUser {
-	if n := len(g.idleUsers); n > 0 {
-		u := g.idleUsers[n-1]
-		g.idleUsers = g.idleUsers[:n-1]
-		return u
-	}
-	return &plainUser{}
-}
+func (g *plainGroup) newUser() *plainUser { return takeIdle(&g.idleUsers) }
 
 // newSession is newUser for a session.
-func (g *plainGroup) newSession() *plainSession {
-	if n := len(g.idleSessions); n > 0 {
-		s := g.idleSessions[n-1]
-		g.idleSessions = g.idleSessions[:n-1]
-		return s
+func (g *plainGroup) newSession() *plainSession { return takeIdle(&g.idleSessions) }
+
+// takeIdle takes the last of idle, or a new record when there is none.
+func takeIdle[T any](idle *[]*T) *T {
+	n := len(*idle)
+	if n == 0 {
+		return new(T)
 	}
-	return &plainSession{}
+	x := (*idle)[n-1]
+	*idle = (*idle)[:n-1]
+	return x
 }
 
 // batchNames are the strings a batch's groups make of its events'

@@ -80,8 +80,17 @@ func TestURLUnparsablePassword(t *testing.T) {
 		{"https://u:" + secret + "/x@idp.example/auth", "https://xxxxx@idp.example/auth"},
 		// The "@host" forgotten: the password reads as a port.
 		{"redis://default:" + secret, "redis://default:xxxxx"},
-		{"redis://:" + secret + "/0", "redis://:xxxxx/0"},
-		{"https://idp.example:" + secret + "/auth?x=1", "https://idp.example:xxxxx/auth?xxxxx"},
+		// and a password holding a '/': its end reads as the path.
+		{"redis://:" + secret + "/0", "redis://:xxxxx/xxxxx"},
+		{"redis://default:pa/" + secret, "redis://default:xxxxx/xxxxx"},
+		{"https://u:pa/" + secret, "https://u:xxxxx/xxxxx"},
+		{"https://idp.example:" + secret + "/auth?x=1", "https://idp.example:xxxxx/xxxxx"},
+		// The last '@' in a query value or fragment, not after a userinfo:
+		// what follows it is the value's end.
+		{"redis://127.0.0.1:63a9/0?password=pa@" + secret, "redis://xxxxx"},
+		{"https://hook.example/%zz?token=abc@" + secret, "https://xxxxx"},
+		{"https://hook.example:bad/x#frag@" + secret, "https://xxxxx"},
+		{"https://hook.example:bad?token=x&sig=a@" + secret, "https://xxxxx"},
 		{"https://[::1]:" + secret + "/auth", "https://[::1]:xxxxx/auth"},
 	} {
 		t.Run(tt.raw, func(t *testing.T) {

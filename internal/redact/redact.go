@@ -78,7 +78,11 @@ func mask(u *url.URL, public []string) *url.URL {
 // userinfo runs to the last '@' of the whole string, not only of what
 // comes before a "/", "?" or "#": a password holding one of those
 // unescaped ("redis://:pa#ss@host") is what made url.Parse fail, and cut
-// at it first, the password was shown whole.
+// at it first, the password was shown whole. When what lies before that
+// '@' may as well be a host, a path and a query or fragment holding the
+// '@' ("https://h/%zz?token=a@b": a '/' before the "?" or "#", or a '='
+// or '&' after it), what follows the '@' may be the rest of a query value
+// and is masked too: shown as a host, it showed the value's end.
 func unparsable(raw string) string {
 	s, head := raw, ""
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
@@ -86,18 +90,33 @@ func unparsable(raw string) string {
 		if j := strings.Index(s, "://"); j >= 0 && j < i {
 			start = j + len("://")
 		}
+		if mayBeQuery(s[start:i]) {
+			return s[:start] + Mask
+		}
 		head, s = s[:start]+Mask, s[i:]
 	}
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i+1] + Mask
 	}
-	return head + maskBadPort(s)
+	return head + maskBadPort(s, head == "")
+}
+
+// mayBeQuery reports whether what lies between "://" and the last '@' of
+// a string url.Parse refused may be a host and path followed by a query or
+// fragment, rather than a userinfo whose password holds a '?' or '#'.
+func mayBeQuery(s string) bool {
+	q := strings.IndexAny(s, "?#")
+	return q >= 0 && (strings.Contains(s[:q], "/") || strings.ContainsAny(s[q:], "=&"))
 }
 
 // maskBadPort masks a port that is no number in s, a URL's host and what
 // follows, or "@" and them: "redis://default:PASSWORD" (the "@host"
 // forgotten) reads as host default, port PASSWORD. A number is shown.
-func maskBadPort(s string) string {
+// With noUserinfo (no '@' came before: the "@host" may be what was
+// forgotten), the path after such a port is masked too: a password
+// holding a '/' ("redis://default:pa/ss") reads as port and path, and its
+// end was shown as the path. A host in brackets is no user name.
+func maskBadPort(s string, noUserinfo bool) string {
 	prefix := ""
 	if j := strings.Index(s, "://"); j >= 0 {
 		prefix, s = s[:j+len("://")], s[j+len("://"):]
@@ -114,6 +133,9 @@ func maskBadPort(s string) string {
 	port := host[colon+1:]
 	if strings.Trim(port, "0123456789") == "" {
 		return prefix + s
+	}
+	if noUserinfo && end < len(s) && !strings.HasSuffix(host[:colon], "]") {
+		return prefix + host[:colon+1] + Mask + s[end:end+1] + Mask
 	}
 	return prefix + host[:colon+1] + Mask + s[end:]
 }

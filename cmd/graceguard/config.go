@@ -46,6 +46,8 @@ func applySettings(cmd *cobra.Command, file *configFile, origins settingOrigins)
 				configPath, cmd.Name(), strings.Join(ignored, ", "))
 		}
 	}
+	typed := map[string]bool{}
+	flags.Visit(func(f *pflag.Flag) { typed[f.Name] = true })
 	var problems []string
 	if v, ok := os.LookupEnv(envName(proxyJSONKeys)); ok && flags.Lookup("timezone") != nil {
 		if _, isFile := fileValues[proxyJSONKeys]; !isFile {
@@ -78,10 +80,56 @@ func applySettings(cmd *cobra.Command, file *configFile, origins settingOrigins)
 			}
 		}
 	})
+	outranked(flags, typed, origins)
 	if len(problems) > 0 {
 		return usageErrorf("%s", strings.Join(problems, "\n"))
 	}
 	return nil
+}
+
+// secretAlternatives are the ways to give one secret (the value, the file
+// holding it, login's stdin), which exclude each other when given at the
+// same level (readSecretFlag). Given at different levels, the one set
+// higher wins, as for any setting: --password typed over a config file's
+// password_file:, or GRACEGUARD_CLIENT_SECRET over client_secret_file:,
+// were refused as excluding each other.
+var secretAlternatives = [][]string{
+	{"password", "password-file", "password-stdin"},
+	{"client-secret", "client-secret-file"},
+}
+
+// outranked unsets the alternatives of a secret set at a lower level than
+// another of them: typed on the command line (typed), then from the
+// environment, then from the config file (origins).
+func outranked(flags *pflag.FlagSet, typed map[string]bool, origins settingOrigins) {
+	level := func(f *pflag.Flag) int {
+		switch {
+		case f == nil || !f.Changed || f.Value.String() == "" || f.Value.Type() == "bool" && f.Value.String() == "false":
+			return -1
+		case typed[f.Name]:
+			return 0
+		case origins[f.Name] == envName(f.Name):
+			return 1
+		}
+		return 2
+	}
+	for _, names := range secretAlternatives {
+		top := -1
+		for _, name := range names {
+			if l := level(flags.Lookup(name)); l >= 0 && (top < 0 || l < top) {
+				top = l
+			}
+		}
+		for _, name := range names {
+			f := flags.Lookup(name)
+			if l := level(f); l > top {
+				if err := f.Value.Set(f.DefValue); err == nil {
+					f.Changed = false
+					delete(origins, name)
+				}
+			}
+		}
+	}
 }
 
 // settingOrigins says where each flag the command line left unset got its

@@ -444,16 +444,21 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 		f.seen[path] = true
 		return nil
 	}
-	var prev *tailer
+	var (
+		prev  *tailer
+		later []generation
+	)
 	if startup {
-		prev = f.startGenerations(ctx, path, file, globbed)
+		prev, later = f.startGenerations(ctx, path, file, globbed)
 	}
 	if r := f.removed[path]; r != nil {
 		// The file was renamed away before its successor came: others may
 		// have come and gone in between.
 		delete(f.removed, path)
-		prev = f.followNewer(path, FileID{Dev: r.dev, Ino: r.ino}, r.modTime, r, file, nil, FileID{})
-		f.announce(ctx, prev, r)
+		from := r.newestChained()
+		closeGenerations(later)
+		prev, later = f.followNewer(path, FileID{Dev: from.dev, Ino: from.ino}, from.modTime, from, file, nil, FileID{})
+		f.announce(ctx, prev, from)
 	}
 	var start int64
 	switch pos, ok := f.takeRestored(file, path); {
@@ -478,6 +483,7 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 	// must know every file there is before it lets the first one's
 	// events go.
 	f.send(ctx, Batch{Key: t.key, Path: t.path, Log: t.log, ID: t.id, Offset: t.offset, Behind: behind(t), Head: head(file), Size: sizeOf(file)})
+	f.chainLater(ctx, path, t, later)
 	return nil
 }
 
@@ -980,7 +986,7 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 			head = readHead(next.f)
 		}
 		dev, ino := devIno(copyInfo)
-		if newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copyInfo.ModTime(), nil, nil, copyOf(head), copiesOf(t)); newest != nil {
+		if newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copyInfo.ModTime(), nil, nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
@@ -1031,7 +1037,7 @@ func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) boo
 		return false
 	}
 	dev, ino := devIno(t.readCopy)
-	newest := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, time.Time{}, nil, nil, copyOf(head), copiesOf(t))
+	newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, time.Time{}, nil, nil, copyOf(head), copiesOf(t))
 	if newest == nil {
 		return false
 	}
@@ -1240,14 +1246,28 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	f.readToEnd(ctx, t)
 	// Rotated more than once since the last look (stopped, or behind):
 	// the generations between the old file and the new are read first.
-	after := f.followNewer(t.path, FileID{Dev: t.dev, Ino: t.ino}, t.modTime, t, file, nil, FileID{})
-	f.announce(ctx, after, t)
+	// The generations newer than t's file that were chained after it
+	// (chainLater) come first: those are newer than them.
+	from := t.newestChained()
+	after, later := f.followNewer(t.path, FileID{Dev: from.dev, Ino: from.ino}, from.modTime, from, file, nil, FileID{})
+	f.announce(ctx, after, from)
 	n := f.addTailer(file, t.path, seen.id, 0, &seen)
 	n.after = after
 	// Announced behind the generation before it: OpenUnison wrote that
 	// one's lines first, and a reader merging files by time must not take
 	// the new file's first lines for earlier ones where the times tie.
 	f.send(ctx, Batch{Key: n.key, Path: n.path, Log: n.log, ID: n.id, Offset: n.offset, Behind: behind(n), Size: n.lastSize})
+	f.chainLater(ctx, t.path, n, later)
+}
+
+// newestChained is the newest of the generations chained after t when it
+// was opened at its path (chainLater), t when there are none: the file
+// its path names next comes after it.
+func (t *tailer) newestChained() *tailer {
+	if t.newer != nil {
+		return t.newer
+	}
+	return t
 }
 
 func sameInode(file *os.File, id FileID) bool {
@@ -1298,6 +1318,10 @@ type tailer struct {
 	// this one has been read to its end once.
 	after    *tailer
 	caughtUp bool
+	// newer is the newest of the generations chained after this file
+	// when it was opened (rotated again before they were listed:
+	// chainLater), nil for none.
+	newer *tailer
 	wakeState
 }
 

@@ -269,7 +269,7 @@ func generationNumber(base, name string) (int, bool) {
 // be renamed into a generation after it was opened (it was read twice,
 // as that generation and as the file at path; renamed twice, after the
 // generation newer than it: beforeFile).
-func (f *Follower) startGenerations(ctx context.Context, path string, file *os.File, globbed bool) *tailer {
+func (f *Follower) startGenerations(ctx context.Context, path string, file *os.File, globbed bool) (prev *tailer, later []generation) {
 	gens := f.openGenerations(path, func(gens []generation) func(int) bool {
 		return func(int) bool { return true }
 	})
@@ -281,7 +281,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			}
 		}
 	}()
-	gens = beforeFile(gens, file)
+	gens, later = beforeFile(gens, file)
 	// Before the generations take positions.
 	current, byCopy := f.restoredAt(file)
 	located, oldest, newest := f.locateGenerations(gens)
@@ -301,7 +301,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 	if oldest < 0 {
 		switch {
 		case current:
-			return nil
+			return nil, later
 		case !f.namedByCheckpoint(path):
 			// Seen for the first time. Generations the patterns match too
 			// are files seen for the first time as well, read from their
@@ -313,7 +313,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			oldest = 0
 			if !globbed || f.opt.FromEnd {
 				if oldest = f.firstMadeSinceCheckpoint(path, gens); oldest < 0 {
-					return nil
+					return nil, later
 				}
 			}
 		default:
@@ -323,7 +323,6 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			oldest = 0
 		}
 	}
-	var prev *tailer
 	for i := oldest; i < len(gens); i++ {
 		t := f.startGeneration(gens[i], located[i], i < newest, copied)
 		if t == nil {
@@ -335,23 +334,42 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 		prev = t
 	}
 	f.announce(ctx, prev, nil)
-	return prev
+	return prev, later
 }
 
-// beforeFile returns the generations older than file, opened at the path
-// before they were listed (nil: none), closing the others: renamed into a
+// beforeFile splits gens at file, opened at the path before they were
+// listed (nil: none is among them): the generations older than it, and
+// the ones newer than it (later), closing its own. Renamed into a
 // generation since (rotated again), file is read as the path's file, not
 // a second time as a generation, and the generations newer than it are
-// its tailer's, chained after it when it finds the path naming another
-// file (checkRotated, followNewer). Read here, they came before it.
-func beforeFile(gens []generation, file *os.File) []generation {
+// read after it (chainLater), from the files opened now: chained before
+// it, their lines came before its own; left to be listed again when its
+// tailer finds the path naming another file, one deleted by the keep
+// count meanwhile was lost.
+func beforeFile(gens []generation, file *os.File) (before, later []generation) {
+	if file == nil {
+		return gens, nil
+	}
 	isFile := sameFileAs(file)
 	i := slices.IndexFunc(gens, func(g generation) bool { return g.file != nil && isFile(g.file) })
 	if i < 0 {
-		return gens
+		return gens, nil
 	}
-	closeGenerations(gens[i:])
-	return gens[:i]
+	closeGenerations(gens[i : i+1])
+	return gens[:i], gens[i+1:]
+}
+
+// chainLater follows later, the generations newer than the file n reads
+// (beforeFile), after n, oldest first, and notes the newest on n: the
+// file its path names next comes after them.
+func (f *Follower) chainLater(ctx context.Context, path string, n *tailer, later []generation) {
+	if len(later) == 0 {
+		return
+	}
+	if newest := f.chain(path, n, later, nil, FileID{}); newest != n {
+		n.newer = newest
+		f.announce(ctx, newest, n)
+	}
 }
 
 // firstMadeSinceCheckpoint is the index of the oldest of gens made after
@@ -601,8 +619,10 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // then, with newer ones: the chain ends before it, and its own tailer
 // chains those newer ones after it when it finds the path naming another
 // file (checkRotated). Chained here, they were read before it, and its
-// lines came after a newer generation's.
-func (f *Follower) followNewer(path string, after FileID, since time.Time, t *tailer, atPath *os.File, skip func(*os.File) bool, copied FileID) *tailer {
+// lines came after a newer generation's. The newer ones are returned
+// (later), still open, for the caller to chain after atPath's tailer
+// (chainLater).
+func (f *Follower) followNewer(path string, after FileID, since time.Time, t *tailer, atPath *os.File, skip func(*os.File) bool, copied FileID) (newest *tailer, later []generation) {
 	gens := f.openGenerations(path, func(gens []generation) func(int) bool {
 		start := -1
 		for i, g := range gens {
@@ -617,7 +637,15 @@ func (f *Follower) followNewer(path string, after FileID, since time.Time, t *ta
 			return start >= 0 && i >= start || start < 0 && gens[i].info.ModTime().After(since)
 		}
 	})
-	gens = beforeFile(gens, atPath)
+	gens, later = beforeFile(gens, atPath)
+	return f.chain(path, t, gens, skip, copied), later
+}
+
+// chain follows gens, generations of path opened by a listing, after t,
+// oldest first, each waiting for the one before, except those skip names
+// and those a tailer reads already. It returns the newest tailer of the
+// chain (t when there was none).
+func (f *Follower) chain(path string, t *tailer, gens []generation, skip func(*os.File) bool, copied FileID) *tailer {
 	prev := t
 	for _, g := range gens {
 		if g.compressed {

@@ -184,11 +184,7 @@ func TestFollowGenerationsRenamedBetweenTheirListingAndOpening(t *testing.T) {
 	w.write(5) // 20-24; the third rotation's file holds 25-29
 	w.close()
 	close(behind)
-	select {
-	case <-third:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the generations were never listed")
-	}
+	awaitHook(t, third, "the generations were never listed")
 	c.linesWithin(30, 10*time.Second)
 	time.Sleep(2 * (300*time.Millisecond + 50*time.Millisecond)) // any duplicate
 	c.checkInOrder(t, "l", 0, 30)
@@ -315,6 +311,26 @@ func renumber(t *testing.T, path string, from, to int) {
 }
 
 // writeNew makes a new file at path holding lines from..from+n-1.
+// nudgeDir gives the follower something to notice next to path: its
+// directory changes (with events) and the next look comes (polling).
+func nudgeDir(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "other"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitHook waits for a test hook to have fired (its channel closed),
+// failing with what it would have meant after 10 s.
+func awaitHook(t *testing.T, fired <-chan struct{}, never string) {
+	t.Helper()
+	select {
+	case <-fired:
+	case <-time.After(10 * time.Second):
+		t.Fatal(never)
+	}
+}
+
 func writeNew(t *testing.T, path string, from, n int) {
 	var b strings.Builder
 	for i := from; i < from+n; i++ {
@@ -409,11 +425,7 @@ func TestFollowGenerationsRenamedUnderTheirListing(t *testing.T) {
 				})
 				armed.Store(true)
 				release()
-				select {
-				case <-rotated:
-				case <-time.After(10 * time.Second):
-					t.Fatal("the generations were never listed")
-				}
+				awaitHook(t, rotated, "the generations were never listed")
 				if tt.finish != nil {
 					c.waitLine(t, fmt.Sprintf("l %06d", next-1))
 					tt.finish(t, path, next)
@@ -555,15 +567,8 @@ func TestFollowAFileRotatedAgainBeforeTheListingComesBeforeNewerOnes(t *testing.
 			armed.Store(true)
 			// Something for the next look to notice: the path's directory
 			// changes (with events) or the look comes (polling).
-			other := filepath.Join(filepath.Dir(path), "other")
-			if err := os.WriteFile(other, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-rotated:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the generations were never listed")
-			}
+			nudgeDir(t, path)
+			awaitHook(t, rotated, "the generations were never listed")
 			c.waitLines(t, 25)
 			c.checkInOrder(t, "l", 0, 25)
 		})
@@ -604,15 +609,8 @@ func TestFollowASuccessorRotatedAgainBeforeTheListingComesBeforeNewerOnes(t *tes
 			c.waitLines(t, 10)
 			c.waitIdle(t)
 			armed.Store(true)
-			other := filepath.Join(filepath.Dir(path), "other")
-			if err := os.WriteFile(other, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-renamed:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the rotation was never looked for")
-			}
+			nudgeDir(t, path)
+			awaitHook(t, renamed, "the rotation was never looked for")
 			c.waitEnded(t, 1) // the renamed file drained: the path named nothing
 			listing.Store(true)
 			// Made whole under another name: the rescan finds it with its lines.
@@ -621,11 +619,7 @@ func TestFollowASuccessorRotatedAgainBeforeTheListingComesBeforeNewerOnes(t *tes
 			if err := os.Rename(staged, path); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-rotated:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the generations were never listed")
-			}
+			awaitHook(t, rotated, "the generations were never listed")
 			c.waitLines(t, 25)
 			c.checkInOrder(t, "l", 0, 25)
 		})
@@ -661,15 +655,8 @@ func TestFollowLinesWrittenJustBeforeARotationComeFirst(t *testing.T) {
 			armed.Store(true)
 			// Something for the next look to notice: the path's directory
 			// changes (with events) or the look comes (polling).
-			other := filepath.Join(filepath.Dir(path), "other")
-			if err := os.WriteFile(other, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-rotated:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the rotation was never looked for")
-			}
+			nudgeDir(t, path)
+			awaitHook(t, rotated, "the rotation was never looked for")
 			c.waitLines(t, 20)
 			c.checkInOrder(t, "l", 0, 20)
 		})

@@ -1,7 +1,6 @@
 package source
 
 import (
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -62,16 +61,9 @@ func TestFollowNewerGenerationsOfARotatedAgainFileOutliveTheKeepCount(t *testing
 			c.waitLines(t, 10)
 			c.waitIdle(t)
 			armed.Store(true)
-			other := filepath.Join(filepath.Dir(path), "other")
-			if err := os.WriteFile(other, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			nudgeDir(t, path)
 			for _, ch := range []chan struct{}{rotated, deleted} {
-				select {
-				case <-ch:
-				case <-time.After(10 * time.Second):
-					t.Fatal("the rotations never came")
-				}
+				awaitHook(t, ch, "the rotations never came")
 			}
 			if !c.linesWithin(30, 5*time.Second) {
 				t.Error("not every line came")

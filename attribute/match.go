@@ -17,6 +17,9 @@ type result struct {
 	candidates []netip.Addr
 	distinct   bool // a grace reuse's client is provably not its refresh's (pair.go)
 	noClient   bool // unattributed: its record names no client
+	// took: the request took its record (used), though it may name no
+	// client: it is no open request for the joins after it (outnumbered)
+	took bool
 
 	// outnumbered: unattributed, as it and the requests around it are
 	// more than the records they could be
@@ -63,7 +66,8 @@ func (a *Attributor) resolve(ev *parser.Event, idx int) {
 	}
 	res.apply(ev)
 	if a.expect {
-		a.past.add(ev, a.opt.Window)
+		open := res.attr == parser.AttrAmbiguous || res.attr == parser.AttrUnattributed && !res.took
+		a.past.add(ev, a.opt.Window, open)
 	}
 	if ev.Kind == parser.KindTokenOK {
 		a.twins.put(ev, res)
@@ -144,7 +148,7 @@ func (a *Attributor) match(ev *parser.Event, idx int, proxy bool) result {
 		// client is as unknown as with no log, and "joined" would keep
 		// the proxy's address as the client, which a replay through it
 		// shares with every other request.
-		return result{attr: parser.AttrUnattributed, agent: p.Agent, via: via, noClient: true}
+		return result{attr: parser.AttrUnattributed, agent: p.Agent, via: via, noClient: true, took: true}
 	}
 	// One join does not make the peer a proxy for good: before the
 	// mappings are learned it may be a coincidence (a pod inside the
@@ -574,8 +578,7 @@ func (a *Attributor) openAround(ev *parser.Event, idx int, out []*parser.Event) 
 	}
 	for i := len(past) - 1; i >= 0 && ev.Time.Sub(past[i].Time) <= a.opt.Window; i-- {
 		o := &past[i]
-		if (o.Attribution == parser.AttrAmbiguous || o.Attribution == parser.AttrUnattributed) &&
-			(o.Kind != parser.KindGraceReuse || !twinIn(past, i)) {
+		if a.past.openAt(i) && (o.Kind != parser.KindGraceReuse || !twinIn(past, i)) {
 			out = append(out, o)
 		}
 	}

@@ -47,26 +47,34 @@ const (
 type pastEvents struct {
 	evs  []parser.Event
 	head int
+	// open says, per event of evs, whether it was released without a
+	// record of its own (ambiguous, or unattributed with no record taken):
+	// one joined to a record that names no client is unattributed but
+	// took its record, and wants none of those left.
+	open []bool
 	// lastOpen is the time of the latest event added without a record of
-	// its own (ambiguous or unattributed; zero: none yet): a join looks
-	// for such requests around it (outnumbered) only when one is that
-	// recent, as in honest traffic almost none is.
+	// its own (zero: none yet): a join looks for such requests around it
+	// (outnumbered) only when one is that recent, as in honest traffic
+	// almost none is.
 	lastOpen time.Time
 }
 
-func (p *pastEvents) add(ev *parser.Event, keep time.Duration) {
+// add keeps ev, released; open says it has no record of its own.
+func (p *pastEvents) add(ev *parser.Event, keep time.Duration, open bool) {
 	for p.head < len(p.evs) && (ev.Time.Sub(p.evs[p.head].Time) > keep || len(p.evs)-p.head >= maxPast) {
 		p.evs[p.head] = parser.Event{}
 		p.head++
 	}
 	if p.head > 0 && p.head >= len(p.evs)/2 {
 		n := copy(p.evs, p.evs[p.head:])
+		copy(p.open, p.open[p.head:])
 		clear(p.evs[n:])
-		p.evs, p.head = p.evs[:n], 0
+		p.evs, p.open, p.head = p.evs[:n], p.open[:n], 0
 	}
-	if ev.Attribution == parser.AttrAmbiguous || ev.Attribution == parser.AttrUnattributed {
+	if open {
 		p.lastOpen = ev.Time
 	}
+	p.open = append(p.open, open)
 	p.evs = append(p.evs, parser.Event{
 		Kind: ev.Kind, Time: ev.Time, User: ev.User, IdP: ev.IdP, URL: ev.URL, Source: ev.Source,
 		Thread: ev.Thread, Session: ev.Session, Peer: ev.Peer, Attribution: ev.Attribution,
@@ -74,6 +82,9 @@ func (p *pastEvents) add(ev *parser.Event, keep time.Duration) {
 }
 
 func (p *pastEvents) all() []parser.Event { return p.evs[p.head:] }
+
+// openAt says whether all()[i] was released without a record of its own.
+func (p *pastEvents) openAt(i int) bool { return p.open[p.head+i] }
 
 // distinctFromPrev reports whether the ambiguous grace reuse g, at
 // a.events[idx], provably came from another client than the refresh that

@@ -134,7 +134,7 @@ func (g *plainGroup) empty() bool { return len(g.order) == 0 }
 
 // reset empties g, sent and its call after it built, for the next group of
 // the batch, keeping its maps, slices and records: a batch of a catch-up
-// has a group every ~57 events, and making each anew was a third of the
+// has a group every ~57 events, and making each anew was a fifth of the
 // allocations of building the batch. Nothing sent keeps a reference to
 // them: commands are written as bytes (or boxed copies, on the pool).
 func (g *plainGroup) reset() {

@@ -226,6 +226,10 @@ func TestStateFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--state", "postgres://x"}, "want memory, redis://"},
+		// "//" and "@host" forgotten: go-redis took it for localhost:6379,
+		// with no password, and the watch started on the wrong Redis.
+		{[]string{"--state", "redis:hunter2"}, "want memory, redis://"},
+		{[]string{"--state", "redis:default:hunter2@127.0.0.1:1"}, "want memory, redis://"},
 		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/0", "--state-ca-file", "ca.pem"}, "needs a rediss://"},
 		{[]string{"--state", "rediss://127.0.0.1:1/0", "--state-ca-file", "/nonexistent/ca.pem"}, "--state-ca-file"},
 		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file"},

@@ -108,7 +108,10 @@ func (s *stateFlags) redisOptions() (*redis.Options, error) {
 	if err != nil {
 		return nil, usageErrorf("--state %s: %v; want memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactStateURL(s.url), redact.ParseError(err))
 	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
+	// Without "//" ("redis:PASSWORD", "redis:user:pw@host") go-redis
+	// took the URL for localhost:6379 with no password, and the watch
+	// started on another Redis than the one meant.
+	if u.Scheme != "redis" && u.Scheme != "rediss" || u.Opaque != "" {
 		return nil, usageErrorf("--state %s: want memory, redis://HOST:PORT/DB or rediss://HOST:PORT/DB", redactStateURL(s.url))
 	}
 	opt, err := redis.ParseURL(s.url)

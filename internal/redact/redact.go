@@ -42,8 +42,11 @@ func mask(u *url.URL, public []string) *url.URL {
 		// redis-cli's redis://PASSWORD@host) as a name: masked too.
 		m.User = url.User(Mask)
 	}
-	if strings.Contains(u.Opaque, "@") {
-		// "user:password@host" without "//" parses with the password in Opaque.
+	if u.Opaque != "" {
+		// Without "//", "user:password@host" parses with the password in
+		// Opaque, and so does "user:password" with "@host" forgotten too
+		// (the user taken for the scheme): no URL this package shows is
+		// opaque otherwise.
 		m.Opaque = Mask
 	}
 	if u.RawQuery != "" {

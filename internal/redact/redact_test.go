@@ -30,6 +30,11 @@ func TestURL(t *testing.T) {
 		{"http://h/p?a=&b", []string{"b"}, "http://h/p?a=&xxxxx"},
 		{"http://h/p#access_token=s3cr3t", nil, "http://h/p#xxxxx"},
 		{"redis:hunter2@127.0.0.1", nil, "redis:xxxxx"},
+		// With "//" and "@host" both forgotten, what follows the scheme
+		// (or a user name taken for it) is the password: url.Parse calls
+		// it opaque, and an opaque part is masked whole.
+		{"default:hunter2", nil, "default:xxxxx"},
+		{"redis:hunter2", nil, "redis:xxxxx"},
 		// url.Parse refuses these; the password and query must still go,
 		// and a port that is no number, which may be a password whose
 		// "@host" was forgotten (redis://default:PASSWORD).

@@ -1322,7 +1322,51 @@ type tailer struct {
 	// when it was opened (rotated again before they were listed:
 	// chainLater), nil for none.
 	newer *tailer
+	// readBefore names the last generations read before this one, newest
+	// first, once it no longer waits for them: see orRead.
+	readBefore []FileID
 	wakeState
+}
+
+// readBeforeKept bounds tailer.readBefore. Only a generation with the time
+// of a later one needs telling by identity (writtenSince), so one last
+// written in the same tick of the kernel's clock: no rotation makes more
+// than a few of those.
+const readBeforeKept = 4
+
+// learnReadBefore notes p, read before t, and what p knew was read before
+// it, on t: p's tailer is dropped once it ends.
+func (t *tailer) learnReadBefore(p *tailer) {
+	ids := append(p.ownID(), p.readBefore...)
+	ids = append(ids, t.readBefore...)
+	t.readBefore = ids[:min(len(ids), readBeforeKept)]
+}
+
+// ownID names t's own file (not the file a copy is read as): none while
+// its first bytes are unknown, as the inode alone names a file made later
+// with it, and an empty file has nothing to read twice.
+func (t *tailer) ownID() []FileID {
+	if t.id.FingerprintLen == 0 {
+		return nil
+	}
+	return []FileID{{Dev: t.dev, Ino: t.ino, Fingerprint: t.id.Fingerprint, FingerprintLen: t.id.FingerprintLen}}
+}
+
+// orRead returns skip, also true for a generation t (nil: none) or the
+// ones it waits for read, or know were read before them. Listed by time
+// (writtenSince), an older generation with the time of the file gone was
+// read a second time.
+func (t *tailer) orRead(skip func(*os.File) bool) func(*os.File) bool {
+	var read []FileID
+	for p := t; p != nil; p = p.after {
+		read = append(append(read, p.ownID()...), p.readBefore...)
+	}
+	if len(read) == 0 {
+		return skip
+	}
+	return func(c *os.File) bool {
+		return skip != nil && skip(c) || slices.ContainsFunc(read, func(id FileID) bool { return matches(c, id) })
+	}
 }
 
 // waiting reports whether t waits for an older generation to be read.
@@ -1331,6 +1375,7 @@ func (t *tailer) waiting() bool {
 		return false
 	}
 	if t.after.ended || t.after.caughtUp {
+		t.learnReadBefore(t.after)
 		t.after = nil
 		return false
 	}

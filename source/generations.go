@@ -599,8 +599,9 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 }
 
 // followNewer follows, after t, the generations of path newer than the file
-// after names by its device and inode (or, when it is not among them, newer
-// than the time since; zero: none) that no tailer has: a rotation noticed
+// after names by its device and inode (or, when it is not among them, last
+// written no earlier than the time since: writtenSince; zero: none) that no
+// tailer has and t does not know were read (orRead): a rotation noticed
 // late, with whole generations written meanwhile, except those skip names
 // (nil: none). Copies of the file at path (copied is its device and inode;
 // zero after a rename) are read under its device and inode (see
@@ -634,11 +635,24 @@ func (f *Follower) followNewer(path string, after FileID, since time.Time, t *ta
 			return nil
 		}
 		return func(i int) bool {
-			return start >= 0 && i >= start || start < 0 && gens[i].info.ModTime().After(since)
+			return start >= 0 && i >= start || start < 0 && writtenSince(gens[i], since)
 		}
 	})
 	gens, later = beforeFile(gens, atPath)
-	return f.chain(path, t, gens, skip, copied), later
+	return f.chain(path, t, gens, t.orRead(skip), copied), later
+}
+
+// writtenSince reports whether g may be newer than a file last written at
+// since, by its time. The kernel stamps times by a clock with ticks of
+// 1-10 ms: a generation written in the tick that file last was has its
+// very time, and taken for an older one it was skipped, its lines lost
+// without a word. With that time it may be older, too (read already), which
+// chain tells by identity (orRead). A compressed one cannot be told so, nor
+// read: with since's time it is likelier that file compressed keeping its
+// time (as gzip does) than a newer one, and would be said lost.
+func writtenSince(g generation, since time.Time) bool {
+	mt := g.info.ModTime()
+	return mt.After(since) || mt.Equal(since) && !g.compressed
 }
 
 // chain follows gens, generations of path opened by a listing, after t,

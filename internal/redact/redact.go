@@ -49,6 +49,13 @@ func mask(u *url.URL, public []string) *url.URL {
 		// opaque otherwise.
 		m.Opaque = Mask
 	}
+	if p := u.Port(); p != "" {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			// No port: with "@host" forgotten (redis://default:PASSWORD),
+			// an all-digit password parses as one.
+			m.Host = strings.TrimSuffix(u.Host, p) + Mask
+		}
+	}
 	if u.RawQuery != "" {
 		pairs := strings.Split(u.RawQuery, "&")
 		for i, pair := range pairs {

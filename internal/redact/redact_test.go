@@ -35,6 +35,11 @@ func TestURL(t *testing.T) {
 		// it opaque, and an opaque part is masked whole.
 		{"default:hunter2", nil, "default:xxxxx"},
 		{"redis:hunter2", nil, "redis:xxxxx"},
+		// "@host" forgotten, an all-digit password parses as a port: one
+		// no port can be is masked (a password that could be one cannot
+		// be told from it).
+		{"redis://default:1234567/0", nil, "redis://default:xxxxx/0"},
+		{"redis://default:6379/0", nil, "redis://default:6379/0"},
 		// url.Parse refuses these; the password and query must still go,
 		// and a port that is no number, which may be a password whose
 		// "@host" was forgotten (redis://default:PASSWORD).

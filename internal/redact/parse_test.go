@@ -134,14 +134,11 @@ func FuzzParseError(f *testing.F) {
 			if err == nil {
 				continue
 			}
-			msg := ParseError(err).Error()
-			if !known[msg] {
-				t.Errorf("ParseError(%v) = %q", err, msg)
-			}
 			// A fixed vocabulary: the message of an input is the message of
-			// its kind, whatever bytes it holds.
-			if len(raw) >= 4 && strings.Contains(msg, raw) {
-				t.Errorf("ParseError(%q) = %q holds the input", raw, msg)
+			// its kind, whatever bytes it holds, so it holds none of them
+			// (an input that is part of a phrase, "://)", is the phrase's).
+			if msg := ParseError(err).Error(); !known[msg] {
+				t.Errorf("ParseError(%v) = %q", err, msg)
 			}
 		}
 	})

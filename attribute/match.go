@@ -373,11 +373,8 @@ func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	if r.used || !statusFits(ev.Kind, p.Status) || !methodFits(p.Method) {
 		return false
 	}
-	start := p.Start
-	if start.IsZero() {
-		start = p.End.Add(-p.Duration)
-	}
-	if ev.Time.Before(start.Add(-a.opt.Skew)) || ev.Time.After(p.End.Add(p.Precision+a.opt.Skew)) || p.Path != path {
+	start, end := r.span()
+	if ev.Time.Before(start.Add(-a.opt.Skew)) || ev.Time.After(end.Add(a.opt.Skew)) || p.Path != path {
 		return false
 	}
 	if n := len(p.Upstreams); n > 0 {
@@ -547,17 +544,24 @@ func (a *Attributor) outnumbered(ev *parser.Event, idx int, cands []int) bool {
 	}
 }
 
+// span is when the record's request can have been logged by OpenUnison,
+// the nodes' clock skew aside: from its start (its end less its duration
+// where the format logs no start) to its end plus its precision.
+func (r *record) span() (start, end time.Time) {
+	p := r.ev.Proxy
+	start = p.Start
+	if start.IsZero() {
+		start = p.End.Add(-p.Duration)
+	}
+	return start, p.End.Add(p.Precision)
+}
+
 // recordsSpan bounds the times a request fitting one of recs can have
 // (fits): from the earliest start less the skew to the latest end plus
 // its precision and the skew.
 func (a *Attributor) recordsSpan(recs []int) (lo, hi time.Time) {
 	for k, r := range recs {
-		p := a.records[r].ev.Proxy
-		start := p.Start
-		if start.IsZero() {
-			start = p.End.Add(-p.Duration)
-		}
-		end := p.End.Add(p.Precision)
+		start, end := a.records[r].span()
 		if k == 0 || start.Before(lo) {
 			lo = start
 		}

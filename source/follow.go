@@ -1092,14 +1092,10 @@ func behind(t *tailer) string {
 	return t.after.key
 }
 
-// sameFileAs returns whether a generation is the file opened at the path
-// (nil: none is): renamed into a generation (rotated again) since it was
-// opened there, it is read as the path's file, not a second time as a
-// generation.
+// sameFileAs returns whether a generation is the file opened at the path:
+// renamed into a generation (rotated again) since it was opened there, it
+// is read as the path's file, not a second time as a generation.
 func sameFileAs(file *os.File) func(*os.File) bool {
-	if file == nil {
-		return func(*os.File) bool { return false }
-	}
 	st, err := file.Stat()
 	return func(c *os.File) bool {
 		cst, cerr := c.Stat()

@@ -362,10 +362,8 @@ type movePair struct {
 	user *plainUser
 }
 
-// appendBulkMove writes k as the index's member.
-func appendBulkMove(b []byte, k movePair) []byte {
-	return appendBulkKey(b, keyParts{head: k.ip, name: "|", tail: k.user.member})
-}
+// member is k as the index's member, in its parts.
+func (k movePair) member() keyParts { return keyParts{head: k.ip, name: "|", tail: k.user.member} }
 
 // groupMoves is a group's moves as (time, "address|user") pairs.
 type groupMoves struct{ g *plainGroup }
@@ -374,14 +372,14 @@ func (a groupMoves) count() int { return 2 * len(a.g.moveOrd) }
 
 func (a groupMoves) appendTo(b []byte) []byte {
 	for _, k := range a.g.moveOrd {
-		b = appendBulkMove(appendBulkInt(b, a.g.moves[k]), k)
+		b = appendBulkKey(appendBulkInt(b, a.g.moves[k]), k.member())
 	}
 	return b
 }
 
 func (a groupMoves) spread(args []any) []any {
 	for _, k := range a.g.moveOrd {
-		args = append(args, a.g.moves[k], k.ip+"|"+k.user.member)
+		args = append(args, a.g.moves[k], k.member().String())
 	}
 	return args
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,6 +157,7 @@ func newFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Lo
 	backoff.min = max(backoff.min, 2*time.Nanosecond)
 	backoff.max = max(backoff.max, backoff.min)
 	f := &Failover{shared: shared, local: local, log: log, stop: make(chan struct{}), backoff: backoff, wait: backoff.min}
+	shared.lost = f.historyLost
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	if err := shared.Check(pctx); err != nil {
@@ -465,6 +467,10 @@ func (f *Failover) Unclaim(ctx context.Context, id string) error {
 	return nil
 }
 
+// HistoryLost counts the times the shared history was found gone
+// (Redis.HistoryLost).
+func (f *Failover) HistoryLost() int64 { return f.shared.HistoryLost() }
+
 // Up reports whether the shared store is in use.
 func (f *Failover) Up() bool { return f.up.Load() }
 
@@ -600,4 +606,21 @@ func (f *Failover) probe() {
 		f.errors.Add(1)
 		f.logErr("shared state still unreachable", err)
 	}
+}
+
+// historyLost says, once a loss, that the shared history is gone: every
+// replica's first-seen facts start over from here, so rules built on them
+// (a new address, a new country) see more that is new than there is.
+func (f *Failover) historyLost(was, now string) {
+	f.log.Warn("the shared history in Redis was lost (flushed, restarted without persistence, or another server): what the replicas learned together is forgotten and first-seen facts start over",
+		"addr", f.shared.client.Options().Addr, "history_since", markTime(was), "new_history_since", markTime(now))
+}
+
+// markTime shows a birth mark (µs since the epoch) as a time.
+func markTime(mark string) string {
+	us, err := strconv.ParseInt(mark, 10, 64)
+	if err != nil {
+		return mark
+	}
+	return time.UnixMicro(us).UTC().Format(time.RFC3339)
 }

@@ -60,6 +60,8 @@ import (
 //	                   minute): the call after the gate's group reads users (sessions) again
 //	                   only when drops (sdrops) changed
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
+//	h2:born            the history's birth mark (Redis's clock when a script call or Check found
+//	                   none): a watcher that sees it change knows the history was lost
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
 // The history is bounded by its caps, as the memory store's is, not by
@@ -116,12 +118,19 @@ type Redis struct {
 	pending []Observation
 	unsent  []Observation // batches that failed, for TakeUnsent
 	stats   redisStats
+
+	// born is the history's birth mark (h2:born) as last seen, "" before
+	// the first; lost, when set, is told each time it changes (Failover
+	// logs it). Set before the store is used.
+	bornMu sync.Mutex
+	born   string
+	lost   func(was, now string)
 }
 
 type redisStats struct {
 	applied                                                                               atomic.Int64
 	usersEvicted, usersExpired, ipsEvicted, ipsExpired, sessionsEvicted, sessionIPsCapped atomic.Int64
-	movesEvicted                                                                          atomic.Int64
+	movesEvicted, historyLost                                                             atomic.Int64
 }
 
 //go:embed redis.lua
@@ -183,20 +192,65 @@ func (r *Redis) Check(ctx context.Context) error {
 	if err := applyScript().Load(ctx, r.client).Err(); err != nil {
 		return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
 	}
-	probe := r.prefix + "probe:" + r.owner
-	err := r.client.Do(ctx, "SET", probe, 1, "NX", "GET", "PX", 60_000).Err()
-	if isWrongType(err) {
-		// The key is this watcher's alone and holds nothing: another type
-		// there (set by hand) would keep the store down for good.
-		if err = r.client.Del(ctx, probe).Err(); err == nil {
-			err = r.client.Do(ctx, "SET", probe, 1, "NX", "GET", "PX", 60_000).Err()
-		}
-	}
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := r.setNXGet(ctx, r.prefix+"probe:"+r.owner, "1", "PX", 60_000); err != nil {
 		return fmt.Errorf("redis %s: write (SET NX GET, Redis 7 or later): %w", r.client.Options().Addr, err)
 	}
+	// A Redis that came back from an outage empty (restarted without
+	// persistence, or another server) lost the history: the mark tells.
+	mark := strconv.FormatInt(time.Now().UnixMicro(), 10)
+	was, err := r.setNXGet(ctx, r.hist+"born", mark)
+	if err != nil {
+		return fmt.Errorf("redis %s: read the history's birth mark: %w", r.client.Options().Addr, err)
+	}
+	if was != "" {
+		mark = was
+	}
+	r.noteBorn(mark)
 	return nil
 }
+
+// setNXGet sets key to value unless it is set (SET NX GET) and returns what
+// it held ("" when it was not set). The keys it is used for hold nothing
+// but a mark: one of another type (set by hand) would keep the store down
+// for good, so it is replaced.
+func (r *Redis) setNXGet(ctx context.Context, key, value string, more ...any) (string, error) {
+	args := append([]any{"SET", key, value, "NX", "GET"}, more...)
+	was, err := r.client.Do(ctx, args...).Text()
+	if isWrongType(err) {
+		if err = r.client.Del(ctx, key).Err(); err == nil {
+			was, err = r.client.Do(ctx, args...).Text()
+		}
+	}
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return was, err
+}
+
+// noteBorn takes the history's birth mark from a reply or a Check, and
+// counts (and tells) a change: the history this store shared is gone.
+func (r *Redis) noteBorn(mark string) {
+	if mark == "" {
+		return
+	}
+	r.bornMu.Lock()
+	was := r.born
+	r.born = mark
+	r.bornMu.Unlock()
+	if was == "" || was == mark {
+		return
+	}
+	r.stats.historyLost.Add(1)
+	if r.lost != nil {
+		r.lost(was, mark)
+	}
+}
+
+// HistoryLost counts the times this store found the shared history gone
+// since it started: its birth mark changed (Redis flushed, restarted
+// without persistence, or replaced by another server). A loss before the
+// store's first call is not seen.
+func (r *Redis) HistoryLost() int64 { return r.stats.historyLost.Load() }
 
 // Close closes the client and the batches' connection.
 func (r *Redis) Close() error {
@@ -376,13 +430,13 @@ func (r *Redis) LandPrepared(p *PreparedBatch, facts []Facts) error {
 			continue
 		}
 		res, err := p.script.Slice()
-		if err != nil || len(res) != 2 {
+		if err != nil || len(res) != scriptReplyLen {
 			if err == nil {
-				err = fmt.Errorf("%w: %d values, want 2", errReply, len(res))
+				err = fmt.Errorf("%w: %d values, want %d", errReply, len(res), scriptReplyLen)
 			}
 			return fmt.Errorf("redis %s: apply events to the history: %w", r.client.Options().Addr, err)
 		}
-		r.countEvictions(res)
+		r.tally(res)
 		out, _ := res[0].([]any)
 		for _, v := range out {
 			j := next()
@@ -471,7 +525,7 @@ func (r *Redis) sendBatch(ctx context.Context, batch []Observation) error {
 			continue
 		}
 		res, _ := p.script.Slice()
-		r.countEvictions(res)
+		r.tally(res)
 	}
 	return nil
 }
@@ -702,12 +756,16 @@ func fromMicros(s string) (time.Time, error) {
 
 var errReply = errors.New("unexpected reply from the history script")
 
-// decode reads the script's reply: {facts, evictions}.
+// scriptReplyLen is the length of the script's reply: {facts, evictions,
+// the history's birth mark}.
+const scriptReplyLen = 3
+
+// decode reads the script's reply.
 func (r *Redis) decode(res []any) (Facts, error) {
-	if len(res) != 2 {
-		return Facts{}, fmt.Errorf("%w: %d values, want 2", errReply, len(res))
+	if len(res) != scriptReplyLen {
+		return Facts{}, fmt.Errorf("%w: %d values, want %d", errReply, len(res), scriptReplyLen)
 	}
-	r.countEvictions(res)
+	r.tally(res)
 	out, _ := res[0].([]any)
 	if len(out) != 1 {
 		return Facts{}, fmt.Errorf("%w: %v, want the facts of one event", errReply, res[0])
@@ -818,10 +876,14 @@ func addrList(v any) []netip.Addr {
 	return out
 }
 
-func (r *Redis) countEvictions(res []any) {
-	if len(res) != 2 {
+// tally counts what a script reply says besides the facts: the evictions
+// it made and the history's birth mark.
+func (r *Redis) tally(res []any) {
+	if len(res) != scriptReplyLen {
 		return
 	}
+	mark, _ := res[2].(string)
+	r.noteBorn(mark)
 	ev, _ := res[1].([]any)
 	if len(ev) != 7 {
 		return

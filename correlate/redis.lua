@@ -579,4 +579,17 @@ if touches ~= '' then
   local counts = (redis.call('GET', dropsKey) or '0') .. ':' .. (redis.call('GET', sdropsKey) or '0')
   redis.call('SET', markKey, counts, 'PX', 60000)
 end
-return {out, ev}
+-- The history's birth mark, returned with every reply: a watcher that sees
+-- it change knows the history it shared is gone (FLUSHDB, a Redis restarted
+-- without persistence, the key evicted), which nothing else tells. Made
+-- here when missing, from Redis's clock (scripts replicate their effects,
+-- so TIME is allowed); one of another type (set by hand) is replaced.
+local bornKey = prefix .. 'born'
+local born = redis.pcall('GET', bornKey)
+if type(born) ~= 'string' then
+  if born then redis.call('DEL', bornKey) end
+  local now = redis.call('TIME')
+  born = now[1] .. string.format('%06d', tonumber(now[2]))
+  redis.call('SET', bornKey, born)
+end
+return {out, ev, born}

@@ -22,7 +22,13 @@ func forEachStore(t *testing.T, l Limits, fn func(t *testing.T, s Store)) {
 // newTestRedis returns a Redis store on a redis-server of its own.
 func newTestRedis(t testing.TB, l Limits) *Redis {
 	t.Helper()
-	srv := redistest.Start(t)
+	return redisStoreOn(t, redistest.Start(t), l)
+}
+
+// redisStoreOn returns a Redis store over srv's database 0: several on one
+// server are watchers sharing a history.
+func redisStoreOn(t testing.TB, srv *redistest.Server, l Limits) *Redis {
+	t.Helper()
 	opt, err := redis.ParseURL(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)

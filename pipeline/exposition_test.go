@@ -26,6 +26,7 @@ func (exposedStore) Stats() correlate.MemoryStats {
 }
 func (exposedStore) Up() bool                { return true }
 func (exposedStore) Errors() int64           { return 5 }
+func (exposedStore) HistoryLost() int64      { return 2 }
 func (exposedStore) WriteBackPending() int   { return 0 }
 func (exposedStore) WriteBackDropped() int64 { return 100001 }
 

@@ -114,15 +114,17 @@ type StoreStats interface {
 type sharedHealth interface {
 	Up() bool
 	Errors() int64
+	HistoryLost() int64
 }
 
 // storeCollector reads the history's size and evictions at scrape time.
 // Its families are made when it is registered, not when the program
 // starts: scan, which exposes nothing, should not pay for them.
 type storeCollector struct {
-	store                                    StoreStats
-	users, sessions, evictions               *prom.Desc
-	stateUp, stateErrs, wbPending, wbDropped *prom.Desc
+	store                         StoreStats
+	users, sessions, evictions    *prom.Desc
+	stateUp, stateErrs, stateLost *prom.Desc
+	wbPending, wbDropped          *prom.Desc
 }
 
 func newStoreCollector(store StoreStats) *storeCollector {
@@ -133,6 +135,7 @@ func newStoreCollector(store StoreStats) *storeCollector {
 		evictions: prom.NewDesc("graceguard_evictions_total", "History entries dropped to stay within bounds, by what.", prom.CounterValue, "what"),
 		stateUp:   prom.NewDesc("graceguard_shared_state_up", "1 while the shared state store (Redis) answers, 0 while analysis runs on local state.", prom.GaugeValue),
 		stateErrs: prom.NewDesc("graceguard_shared_state_errors_total", "Failed calls to the shared state store, reconnection attempts included.", prom.CounterValue),
+		stateLost: prom.NewDesc("graceguard_shared_state_history_lost_total", "Times the shared history in Redis was found gone (flushed, restarted without persistence, or another server): first-seen facts start over.", prom.CounterValue),
 		wbPending: prom.NewDesc("graceguard_shared_state_writeback_pending", "Events learned while the shared state store was unreachable, to be written back to it.", prom.GaugeValue),
 		wbDropped: prom.NewDesc("graceguard_shared_state_writeback_dropped_total", "Events learned while the shared state store was unreachable and never written back (over 100,000 waited).", prom.CounterValue),
 	}
@@ -147,7 +150,7 @@ type writeBacker interface {
 func (c *storeCollector) Describe() []*prom.Desc {
 	ds := []*prom.Desc{c.users, c.sessions, c.evictions}
 	if _, ok := c.store.(sharedHealth); ok {
-		ds = append(ds, c.stateUp, c.stateErrs)
+		ds = append(ds, c.stateUp, c.stateErrs, c.stateLost)
 	}
 	if _, ok := c.store.(writeBacker); ok {
 		ds = append(ds, c.wbPending, c.wbDropped)
@@ -173,6 +176,7 @@ func (c *storeCollector) Collect(s *prom.Scrape) {
 		}
 		s.Emit(c.stateUp, up)
 		s.Emit(c.stateErrs, float64(h.Errors()))
+		s.Emit(c.stateLost, float64(h.HistoryLost()))
 	}
 	if wb, ok := c.store.(writeBacker); ok {
 		s.Emit(c.wbPending, float64(wb.WriteBackPending()))

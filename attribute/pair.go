@@ -116,6 +116,12 @@ func (a *Attributor) distinctFromPrev(g *parser.Event, idx int) ([]netip.Addr, b
 // refreshOf finds, among the released events one Window back, the refresh
 // that rotated g's token (the user's latest token_ok before it that is
 // another request) and g's own AzSuccess (twin), either nil when not there.
+// The twin is the newest line of g's source, thread and session only: a
+// thread serves one request at a time, so an older line of the same key is
+// another request. With the OIDC session's id in the brackets a thief's
+// replay logs its victim's id, and served on the thread its victim's refresh
+// just freed, that refresh is such a line: taken for the twin too, it was
+// never compared, and the bot's replay went unproved.
 func (a *Attributor) refreshOf(g *parser.Event) (refresh, twin *parser.Event) {
 	past := a.past.all()
 	for i := len(past) - 1; i >= 0 && refresh == nil; i-- {
@@ -126,10 +132,8 @@ func (a *Attributor) refreshOf(g *parser.Event) (refresh, twin *parser.Event) {
 		if o.Kind != parser.KindTokenOK || o.User != g.User || o.IdP != g.IdP || o.Time.After(g.Time) {
 			continue
 		}
-		if sameRequest(o, g) {
-			if twin == nil {
-				twin = o
-			}
+		if twin == nil && sameRequest(o, g) {
+			twin = o
 			continue
 		}
 		refresh = o

@@ -557,7 +557,7 @@ func (a *Attributor) expire(through time.Time) {
 	keep := a.records[:0]
 	for _, r := range a.records {
 		if r.ev.Proxy.End.Add(r.ev.Proxy.Precision + a.opt.Skew + a.opt.Window).Before(oldest) {
-			if !r.used {
+			if !r.used && !a.hop(&r) {
 				a.stats.RecordsUnmatched++
 			}
 			continue

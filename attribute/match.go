@@ -370,7 +370,7 @@ func (a *Attributor) compatible(ev *parser.Event, r *record) bool {
 // fits is compatible with ev's token endpoint path worked out once.
 func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	p := r.ev.Proxy
-	if r.used || !statusFits(ev.Kind, p.Status) || !methodFits(p.Method) {
+	if r.used || !statusFits(ev.Kind, p.Status) || !methodFits(p.Method) || a.hop(r) {
 		return false
 	}
 	start, end := r.span()
@@ -401,6 +401,19 @@ func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	}
 	// A public address is a client unless configured as a proxy.
 	return a.known.has(peer) || isPrivatePeer(peer)
+}
+
+// hop reports whether r is a proxy's record of a request another proxy
+// passed on: its client is the address another proxy log's proxy is known
+// by towards its upstream (Istio's UPSTREAM_LOCAL_ADDRESS, or the peer
+// learned or given). OpenUnison's own mesh sidecar logs each request the
+// gateway sends it so, naming the gateway pod; the gateway's record of the
+// same request names the client. Taken for a candidate, the hop made every
+// request through the gateway ambiguous between its client and the
+// gateway, so a replay there was compared with nothing.
+func (a *Attributor) hop(r *record) bool {
+	c := r.ev.Proxy.Client
+	return c.IsValid() && a.learn.peerTaken(r.ev.Source)(c.Unmap())
 }
 
 func statusFits(k parser.Kind, status int) bool {

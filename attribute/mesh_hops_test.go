@@ -79,3 +79,30 @@ func TestMeshSidecarLogBesideTheGateways(t *testing.T) {
 		})
 	}
 }
+
+// With the gateway's log alone, a replay from a pod inside the mesh has no
+// record, and OpenUnison logs 127.0.0.6 for it as for the gateway's
+// requests: beside its victim's refresh through the gateway it must not
+// take that refresh's record (and so the victim's address).
+func TestMeshPodReplayBesideAGatewayRefresh(t *testing.T) {
+	t.Parallel()
+	var in []parser.Event
+	for i := range 8 {
+		at := time.Duration(i)*700*time.Millisecond + 100*time.Millisecond
+		in = append(in, ou(parser.KindTokenOK, at, ouA, sidecarInbound, fmt.Sprint("t", i)), istio("gw-1.log", at, alice, podA, gatewayPod))
+	}
+	for _, gap := range []time.Duration{3 * time.Millisecond, 40 * time.Millisecond} {
+		t.Run(gap.String(), func(t *testing.T) {
+			t.Parallel()
+			at := 8*700*time.Millisecond + 100*time.Millisecond
+			evs := cat(in, []parser.Event{ou(parser.KindTokenOK, at, ouA, sidecarInbound, "r")},
+				reuse(at+gap, ouA, sidecarInbound, "m"), []parser.Event{istio("gw-1.log", at, alice, podA, gatewayPod)})
+			out := run(New(Options{}), evs...)
+			reuse := out[len(out)-1]
+			if reuse.Kind != parser.KindGraceReuse || reuse.Attribution == parser.AttrJoined && reuse.IP == alice ||
+				reuse.Attribution == parser.AttrAmbiguous {
+				t.Errorf("the mesh pod's replay: %v %v %v %v", reuse.Kind, reuse.Attribution, reuse.IP, reuse.Candidates)
+			}
+		})
+	}
+}

@@ -40,6 +40,16 @@ func TestPairReasoningOIDCSessionSameThread(t *testing.T) {
 			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=true",
 		},
 		{
+			name: "the bot in the refresh's millisecond on its thread: the lines in log order still tell them apart",
+			in: cat(
+				oidc(ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+					ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1"),
+					ou(parser.KindGraceReuse, 100*time.Millisecond, ouA, ctl1, "t1")),
+				[]parser.Event{nginx(ngx1, 100*time.Millisecond, alice, podA, 200, kubectlAgent), nginx(ngx1, 100*time.Millisecond, thief, podA, 200, "curl/8.5.0")},
+			),
+			want: "ambiguous [192.0.2.66 203.0.113.9] distinct=true",
+		},
+		{
 			name: "a benign race on one thread: one client, joined",
 			in: cat(
 				oidc(ou(parser.KindTokenOK, 100*time.Millisecond, ouA, ctl1, "t1")),

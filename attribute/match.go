@@ -370,11 +370,11 @@ func (a *Attributor) compatible(ev *parser.Event, r *record) bool {
 // fits is compatible with ev's token endpoint path worked out once.
 func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 	p := r.ev.Proxy
-	if r.used || !statusFits(ev.Kind, p.Status) || !methodFits(p.Method) || a.hop(r) {
+	if r.used || !statusFits(ev.Kind, p.Status) || !methodFits(p.Method) {
 		return false
 	}
 	start, end := r.span()
-	if ev.Time.Before(start.Add(-a.opt.Skew)) || ev.Time.After(end.Add(a.opt.Skew)) || p.Path != path {
+	if ev.Time.Before(start.Add(-a.opt.Skew)) || ev.Time.After(end.Add(a.opt.Skew)) || p.Path != path || a.hop(r) {
 		return false
 	}
 	if n := len(p.Upstreams); n > 0 {
@@ -413,7 +413,11 @@ func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 // gateway, so a replay there was compared with nothing.
 func (a *Attributor) hop(r *record) bool {
 	c := r.ev.Proxy.Client
-	return c.IsValid() && a.learn.peerTaken(r.ev.Source)(c.Unmap())
+	if !c.IsValid() {
+		return false
+	}
+	src, ok := a.learn.peerSrc[c.Unmap()]
+	return ok && src != a.learn.log(r.ev.Source)
 }
 
 func statusFits(k parser.Kind, status int) bool {

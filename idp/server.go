@@ -675,35 +675,52 @@ func (p *Provider) sweepEvery(ctx context.Context, every time.Duration) {
 
 // threads hands out Undertow-style worker names, "XNIO-1 task-N". A request
 // holds one for its whole life, so both lines of a pair carry the same name
-// and two concurrent requests never do.
+// and two concurrent requests never do. The worker that went idle last is
+// handed out first, as Undertow's pool (jboss-threads' EnhancedQueueExecutor)
+// does: a request right after another runs on the thread it freed, so two
+// requests of one OIDC session, a refresh and its replay, log the same
+// thread and session id (attribute's twins must tell them apart).
 type threads struct {
-	free  chan int
+	slots chan struct{} // one per idle worker: what a request waits on
+	mu    sync.Mutex
+	idle  []int // the idle workers, the last freed on top
 	names []string
 }
 
 func newThreads(n int) *threads {
-	t := &threads{free: make(chan int, n), names: make([]string, n+1)}
-	for i := 1; i <= n; i++ {
+	t := &threads{slots: make(chan struct{}, n), idle: make([]int, 0, n), names: make([]string, n+1)}
+	for i := n; i >= 1; i-- {
 		t.names[i] = "XNIO-1 task-" + strconv.Itoa(i)
-		t.free <- i
+		t.idle = append(t.idle, i) // task-1 on top: the first request's
+		t.slots <- struct{}{}
 	}
 	return t
 }
 
 func (t *threads) acquire(ctx context.Context) (int, bool) {
 	select {
-	case i := <-t.free:
-		return i, true
+	case <-t.slots:
 	default:
+		select {
+		case <-t.slots:
+		case <-ctx.Done():
+			return 0, false
+		}
 	}
-	select {
-	case i := <-t.free:
-		return i, true
-	case <-ctx.Done():
-		return 0, false
-	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := t.idle[len(t.idle)-1]
+	t.idle = t.idle[:len(t.idle)-1]
+	return i, true
 }
 
-func (t *threads) release(i int) { t.free <- i }
+// release puts i back on top before freeing its slot, so a request that
+// takes the slot finds a worker.
+func (t *threads) release(i int) {
+	t.mu.Lock()
+	t.idle = append(t.idle, i)
+	t.mu.Unlock()
+	t.slots <- struct{}{}
+}
 
 func (t *threads) name(i int) string { return t.names[i] }

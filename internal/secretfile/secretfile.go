@@ -1,0 +1,83 @@
+// Package secretfile reads a secret (a password, token, HMAC key or
+// webhook URL) from the file a *_file setting names, with one set of rules
+// for every such setting, those Prometheus and Alertmanager follow: the
+// value is the file's content with the white space around it trimmed, and
+// an empty file is an error. It adds two of its own: a file larger than
+// MaxSize is refused unread, and so is anything but a regular file (a
+// FIFO nobody writes to would hang the read forever).
+//
+// It owns reading the file and nothing else: it must not print, log or
+// interpret the content, and no error it returns holds any byte of it.
+// Callers prefix the errors with the flag or key that named the file.
+package secretfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// MaxSize is the most a secret file may hold, in bytes: far more than any
+// token, password, key or URL, and little enough that a mistaken path (a
+// log, say) is refused after reading no more than this.
+const MaxSize = 64 << 10
+
+var (
+	errEmpty      = errors.New("file is empty")
+	errTooLarge   = fmt.Errorf("file is larger than %d KiB, the most a secret file may hold", MaxSize>>10)
+	errNotRegular = errors.New("not a regular file")
+)
+
+// Read returns the content of the file at path with the white space
+// around it trimmed. Errors name the path, which is not a secret, and wrap
+// the os error; they never hold the content.
+func Read(path string) (string, error) {
+	// O_NONBLOCK: opening a FIFO returns at once instead of waiting for a
+	// writer, perhaps forever, so that the check below can refuse it.
+	// Regular files ignore the flag.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		// A pipe, a terminal or a device may never end; Kubernetes
+		// Secrets, Docker secrets and systemd credentials are regular
+		// files (behind symbolic links, which are followed).
+		return "", fmt.Errorf("%s: %w (%s)", path, errNotRegular, kind(fi.Mode()))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > MaxSize {
+		return "", fmt.Errorf("%s: %w", path, errTooLarge)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s: %w", path, errEmpty)
+	}
+	return s, nil
+}
+
+// kind names what a path that is not a regular file is.
+func kind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.Type().String()
+}

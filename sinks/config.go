@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/graceguard/graceguard/internal/secretfile"
 	"github.com/graceguard/graceguard/internal/yamlpos"
 
 	"go.yaml.in/yaml/v3"
@@ -521,19 +521,16 @@ func (c Config) Route() (Route, error) {
 	return Route{Name: c.Name, Sink: s, Filter: Filter{MinSeverity: c.MinSeverity, Rules: c.Rules}, Delivery: c.Delivery}, nil
 }
 
-// readSecret returns v, or the contents of file (trailing newline and
-// spaces dropped) when v is empty and file is set.
+// readSecret returns v, or the content of file, read by the rules every
+// *_file setting follows (internal/secretfile), when v is empty and file
+// is set.
 func readSecret(v Secret, file, key string) (Secret, error) {
 	if v != "" || file == "" {
 		return v, nil
 	}
-	b, err := os.ReadFile(file)
+	s, err := secretfile.Read(file)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", key, err)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("%s: %s is empty", key, file)
 	}
 	return Secret(s), nil
 }

@@ -3,6 +3,7 @@ package sinks
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -222,4 +223,65 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 	checkNoSecret(t, "flags error", err.Error())
 	slack := &SlackConfig{Token: testToken, WebhookURL: "https://hooks.slack.com/services/T0001/B0001/Hook5ecretHook5ecretHook"}
 	checkNoSecret(t, "config", fmt.Sprintf("%+v %+v %#v", Config{Sink: slack}, *slack, *slack))
+}
+
+// Every *_file key reads its file by the rules of internal/secretfile:
+// white space around the value dropped, an empty file or one past the cap
+// refused with the key and the path named, the content never shown.
+func TestSecretFileKeysRules(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	huge := write("huge", "hmac-5hared-key"+strings.Repeat("k", 64<<10)+"hmac-5hared-key")
+	blank := write("blank", " \r\n\t\n")
+	for _, tt := range []struct {
+		name string
+		sink SinkConfig
+		want string // the error after the origin
+	}{
+		{"secret_file past the cap", &WebhookConfig{URL: "https://x.example/", SecretFile: huge},
+			"secret_file: " + huge + ": file is larger than 64 KiB, the most a secret file may hold"},
+		{"header_files past the cap", &WebhookConfig{URL: "https://x.example/", HeaderFiles: map[string]string{"Authorization": huge}},
+			"header_files.Authorization: " + huge + ": file is larger than 64 KiB, the most a secret file may hold"},
+		{"token_file only white space", &SlackConfig{TokenFile: blank, Channel: "C1"}, "token_file: " + blank + ": file is empty"},
+		{"webhook_url_file a directory", &SlackConfig{WebhookURLFile: dir}, "webhook_url_file: " + dir + ": not a regular file (a directory)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			typ := TypeWebhook
+			if _, ok := tt.sink.(*SlackConfig); ok {
+				typ = TypeSlack
+			}
+			_, err := Build([]Config{{Type: typ, Name: "s", Sink: tt.sink, Origin: "c.yaml:2:5: sinks[0]"}}, DispatcherOptions{})
+			var ce *ConfigError
+			if want := "c.yaml:2:5: sinks[0]: " + tt.want; !errors.As(err, &ce) || err.Error() != want {
+				t.Fatalf("Build: %v; want the config error %q", err, want)
+			}
+			checkNoSecret(t, "Build error", err.Error())
+		})
+	}
+
+	// Spaces and tabs around a token are dropped, as the newline is.
+	srv := newSlackServer(t)
+	token := write("token", " \t"+testToken+" \r\n")
+	d, err := Build([]Config{{Type: TypeSlack, Name: "s", Sink: &SlackConfig{TokenFile: token, Channel: "C1", APIURL: srv.URL + "/api/"}, Origin: "o"}},
+		DispatcherOptions{StateDir: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(context.Background(), replayGroup())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := srv.list(); len(p) != 1 || p[0].Token != testToken {
+		t.Errorf("posts %+v", p)
+	}
 }

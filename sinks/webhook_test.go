@@ -325,7 +325,7 @@ func TestWebhookHeaderFiles(t *testing.T) {
 		file, want string
 	}{
 		{filepath.Join(dir, "missing"), "header_files.Authorization: open " + filepath.Join(dir, "missing")},
-		{write("empty", "\n"), "header_files.Authorization: " + filepath.Join(dir, "empty") + " is empty"},
+		{write("empty", "\n"), "header_files.Authorization: " + filepath.Join(dir, "empty") + ": file is empty"},
 		{broken, "header Authorization: its value holds a line break or another control character"},
 	} {
 		_, err := build(map[string]string{"Authorization": tt.file})

@@ -1,11 +1,6 @@
 package main
 
-import (
-	"errors"
-	"io/fs"
-	"os"
-	"strings"
-)
+import "github.com/graceguard/graceguard/internal/secretfile"
 
 // The secret flags of the bundled IdP's commands, --password (idp login,
 // simulate) and --client-secret (idp serve, idp login, simulate), each
@@ -17,13 +12,13 @@ import (
 
 // secretFileFlag is the usage of a secret flag's -file sibling.
 func secretFileFlag(what string) string {
-	return "read the " + what + " from `FILE` (its trailing newline dropped)"
+	return "read the " + what + " from `FILE` (the white space around it dropped)"
 }
 
 // readSecretFlag sets *value from file, the -file sibling of the flag
-// name, when file is given: both given is a usage error. Errors name
-// the flag and never the file's content; nor its path, which is what a
-// value put under password_file: by mistake would show.
+// name, when file is given: both given is a usage error. The file is read
+// by the rules every secret file follows (internal/secretfile); errors
+// name the flag and the path, never the file's content.
 func readSecretFlag(name string, value *string, file string) error {
 	if file == "" {
 		return nil
@@ -31,19 +26,9 @@ func readSecretFlag(name string, value *string, file string) error {
 	if *value != "" {
 		return usageErrorf("--%s and --%s-file exclude each other", name, name)
 	}
-	data, err := os.ReadFile(file)
+	v, err := secretfile.Read(file)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			// The path is dropped (see above); the operation and the cause
-			// say what is wrong with the file the flag or key names.
-			return usageErrorf("--%s-file: %s: %v", name, pe.Op, pe.Err)
-		}
-		return usageErrorf("--%s-file: cannot read the file", name)
-	}
-	v := strings.TrimRight(string(data), "\r\n")
-	if v == "" {
-		return usageErrorf("--%s-file: the file is empty", name)
+		return usageErrorf("--%s-file: %w", name, err)
 	}
 	*value = v
 	return nil

@@ -98,9 +98,10 @@ func TestConfigFileHoldsNoPasswordOrClientSecret(t *testing.T) {
 	}
 }
 
-// readSecretFlag reads a -file sibling; its errors name the flag, never
-// the file's content nor its path (a secret put under password_file: by
-// mistake is the path).
+// readSecretFlag reads a -file sibling by the rules every secret file
+// follows (internal/secretfile): white space around the value dropped, an
+// empty file or one past 64 KiB refused. Its errors are usage errors that
+// name the flag and the path, never the file's content.
 func TestReadSecretFlag(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -111,6 +112,8 @@ func TestReadSecretFlag(t *testing.T) {
 		}
 		return p
 	}
+	const tooLarge = ": file is larger than 64 KiB, the most a secret file may hold"
+	huge := write("huge", credSecret+strings.Repeat("x", 64<<10))
 	for _, tt := range []struct {
 		name, value, file string
 		want, wantErr     string
@@ -119,11 +122,13 @@ func TestReadSecretFlag(t *testing.T) {
 		{"value alone", "v", "", "v", ""},
 		{"file", "", write("pw", credSecret+"\n"), credSecret, ""},
 		{"CRLF", "", write("crlf", credSecret+"\r\n"), credSecret, ""},
-		{"spaces kept", "", write("spaces", " "+credSecret+" \n"), " " + credSecret + " ", ""},
+		{"spaces dropped", "", write("spaces", " "+credSecret+"\t \n"), credSecret, ""},
 		{"both", "v", write("both", credSecret), "", "--password and --password-file exclude each other"},
-		{"empty", "", write("empty", "\n"), "", "--password-file: the file is empty"},
-		{"missing", "", filepath.Join(dir, credSecret), "", "--password-file: open: no such file or directory"},
-		{"directory", "", dir, "", "--password-file: read: is a directory"},
+		{"empty", "", write("empty", "\n"), "", "--password-file: " + filepath.Join(dir, "empty") + ": file is empty"},
+		{"only white space", "", write("blank", " \t\r\n"), "", "--password-file: " + filepath.Join(dir, "blank") + ": file is empty"},
+		{"past the cap", "", huge, "", "--password-file: " + huge + tooLarge},
+		{"missing", "", filepath.Join(dir, "missing"), "", "--password-file: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{"directory", "", dir, "", "--password-file: " + dir + ": not a regular file (a directory)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -133,7 +138,7 @@ func TestReadSecretFlag(t *testing.T) {
 				if err == nil || err.Error() != tt.wantErr || !isUsage(err) {
 					t.Fatalf("err %v, want the usage error %q", err, tt.wantErr)
 				}
-				checkNoCredSecret(t, "error", err.Error(), dir)
+				checkNoCredSecret(t, "error", err.Error())
 				return
 			}
 			if err != nil || v != tt.want {

@@ -221,6 +221,10 @@ func TestSharedStateOverTLS(t *testing.T) {
 
 func TestStateFlagErrors(t *testing.T) {
 	t.Parallel()
+	dir := t.TempDir()
+	empty, huge := filepath.Join(dir, "empty"), filepath.Join(dir, "huge")
+	os.WriteFile(empty, []byte(" \n"), 0o600)
+	os.WriteFile(huge, []byte("hunter2"+strings.Repeat("x", 64<<10)), 0o600)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -232,7 +236,12 @@ func TestStateFlagErrors(t *testing.T) {
 		{[]string{"--state", "redis:default:hunter2@127.0.0.1:1"}, "want memory, redis://"},
 		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/0", "--state-ca-file", "ca.pem"}, "needs a rediss://"},
 		{[]string{"--state", "rediss://127.0.0.1:1/0", "--state-ca-file", "/nonexistent/ca.pem"}, "--state-ca-file"},
-		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file"},
+		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file: open /nonexistent/pw: no such file"},
+		// An empty password would be sent as none, and the watch fail on
+		// NOAUTH at its first command rather than at start.
+		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", empty}, "--state-password-file: " + empty + ": file is empty"},
+		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", huge}, "--state-password-file: " + huge + ": file is larger than 64 KiB"},
+		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", dir}, "--state-password-file: " + dir + ": not a regular file (a directory)"},
 		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/x"}, "invalid database number"},
 		{[]string{"--state-ca-file", "ca.pem"}, "--state-ca-file: for a redis://"},
 	} {
@@ -248,6 +257,22 @@ func TestStateFlagErrors(t *testing.T) {
 				t.Errorf("the password was printed: %s", errOut.String())
 			}
 		})
+	}
+}
+
+// --state-password-file's value is the file's with the white space around
+// it dropped, as every secret file's (internal/secretfile): an editor's
+// CRLF and an indenting blank are not part of the password.
+func TestStatePasswordFileTrimmed(t *testing.T) {
+	t.Parallel()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte(" hunter2\t\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &stateFlags{url: "redis://127.0.0.1:1/0", passwordFile: pw}
+	opt, err := s.redisOptions()
+	if err != nil || opt.Password != "hunter2" {
+		t.Errorf("redisOptions: %v, password %q; want \"hunter2\"", err, opt.Password)
 	}
 }
 

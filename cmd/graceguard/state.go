@@ -23,6 +23,7 @@ import (
 
 	"github.com/graceguard/graceguard/correlate"
 	"github.com/graceguard/graceguard/internal/redact"
+	"github.com/graceguard/graceguard/internal/secretfile"
 	"github.com/graceguard/graceguard/pipeline"
 )
 
@@ -171,11 +172,11 @@ func readCAFile(path string) (*x509.CertPool, error) {
 
 func (s *stateFlags) password() (string, error) {
 	if s.passwordFile != "" {
-		data, err := os.ReadFile(s.passwordFile)
+		pw, err := secretfile.Read(s.passwordFile)
 		if err != nil {
 			return "", usageErrorf("--state-password-file: %w", err)
 		}
-		return strings.TrimRight(string(data), "\r\n"), nil
+		return pw, nil
 	}
 	return os.Getenv(redisPasswordEnv), nil
 }

@@ -324,7 +324,7 @@ func TestWebhookHeaderFiles(t *testing.T) {
 	for _, tt := range []struct {
 		file, want string
 	}{
-		{filepath.Join(dir, "missing"), "header_files.Authorization: open " + filepath.Join(dir, "missing")},
+		{filepath.Join(dir, "missing"), "header_files.Authorization: no such file (its path is not shown: it may be the secret itself)"},
 		{write("empty", "\n"), "header_files.Authorization: " + filepath.Join(dir, "empty") + ": file is empty"},
 		{broken, "header Authorization: its value holds a line break or another control character"},
 	} {

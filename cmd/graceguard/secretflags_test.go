@@ -127,7 +127,9 @@ func TestReadSecretFlag(t *testing.T) {
 		{"empty", "", write("empty", "\n"), "", "--password-file: " + filepath.Join(dir, "empty") + ": file is empty"},
 		{"only white space", "", write("blank", " \t\r\n"), "", "--password-file: " + filepath.Join(dir, "blank") + ": file is empty"},
 		{"past the cap", "", huge, "", "--password-file: " + huge + tooLarge},
-		{"missing", "", filepath.Join(dir, "missing"), "", "--password-file: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{"missing", "", filepath.Join(dir, "missing"), "", "--password-file: no such file (its path is not shown: it may be the secret itself)"},
+		// The secret itself where its file's name belongs: not shown.
+		{"the secret for its path", "", credSecret, "", "--password-file: no such file (its path is not shown: it may be the secret itself)"},
 		{"directory", "", dir, "", "--password-file: " + dir + ": not a regular file (a directory)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

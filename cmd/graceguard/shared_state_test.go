@@ -236,7 +236,7 @@ func TestStateFlagErrors(t *testing.T) {
 		{[]string{"--state", "redis:default:hunter2@127.0.0.1:1"}, "want memory, redis://"},
 		{[]string{"--state", "redis://:hunter2@127.0.0.1:1/0", "--state-ca-file", "ca.pem"}, "needs a rediss://"},
 		{[]string{"--state", "rediss://127.0.0.1:1/0", "--state-ca-file", "/nonexistent/ca.pem"}, "--state-ca-file"},
-		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file: open /nonexistent/pw: no such file"},
+		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", "/nonexistent/pw"}, "--state-password-file: no such file (its path is not shown: it may be the secret itself)"},
 		// An empty password would be sent as none, and the watch fail on
 		// NOAUTH at its first command rather than at start.
 		{[]string{"--state", "redis://127.0.0.1:1/0", "--state-password-file", empty}, "--state-password-file: " + empty + ": file is empty"},

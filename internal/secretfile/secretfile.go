@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"syscall"
@@ -31,14 +32,31 @@ var (
 	errNotRegular = errors.New("not a regular file")
 )
 
+// errMissing does not name the path: where there is no file, the "path"
+// may be the secret itself, written where its file's name belongs
+// (password_file: hunter2).
+var errMissing error = missingError{}
+
+type missingError struct{}
+
+func (missingError) Error() string {
+	return "no such file (its path is not shown: it may be the secret itself)"
+}
+
+func (missingError) Is(target error) bool { return target == fs.ErrNotExist }
+
 // Read returns the content of the file at path with the white space
-// around it trimmed. Errors name the path, which is not a secret, and wrap
-// the os error; they never hold the content.
+// around it trimmed. Errors name the path of a file that exists, and wrap
+// the os error; they never hold the content, nor a path that names no
+// file.
 func Read(path string) (string, error) {
 	// O_NONBLOCK: opening a FIFO returns at once instead of waiting for a
 	// writer, perhaps forever, so that the check below can refuse it.
 	// Regular files ignore the flag.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", errMissing
+	}
 	if err != nil {
 		return "", err
 	}

@@ -44,7 +44,8 @@ func TestRead(t *testing.T) {
 		{"one byte over the cap", write("over", atCap+"y"), "", "FILE: file is larger than 64 KiB, the most a secret file may hold", errTooLarge},
 		{"empty", write("empty", ""), "", "FILE: file is empty", errEmpty},
 		{"only white space", write("blank", " \r\n\t\n"), "", "FILE: file is empty", errEmpty},
-		{"missing", filepath.Join(dir, "missing"), "", "open FILE: no such file or directory", fs.ErrNotExist},
+		{"missing", filepath.Join(dir, "missing"), "", "no such file (its path is not shown: it may be the secret itself)", fs.ErrNotExist},
+		{"the secret given for its path", secret, "", "no such file (its path is not shown: it may be the secret itself)", fs.ErrNotExist},
 		{"directory", dir, "", "FILE: not a regular file (a directory)", errNotRegular},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,8 +15,8 @@
 // pipeline and the sinks are the same code production runs. Clients reach
 // the IdP over loopback and name their address in X-Forwarded-For (the
 // IdP trusts loopback for this), so the story can use documentation
-// addresses that the demo GeoIP databases place in London, Berlin and
-// Sydney.
+// addresses that the demo GeoIP databases place in London, Berlin, Paris,
+// Sydney and São Paulo (Cast).
 package demo
 
 import (
@@ -85,7 +85,7 @@ type Summary struct {
 }
 
 // The cast. Addresses are documentation ranges the demo GeoIP databases
-// place on three continents.
+// place on four continents.
 var (
 	homeLondon = netip.MustParseAddr("198.51.100.23") // jjackson at home
 	officeBer  = netip.MustParseAddr("203.0.113.7")   // mmosley's laptop in the Berlin office
@@ -93,6 +93,10 @@ var (
 	thief      = netip.MustParseAddr("192.0.2.66")    // someone who copied jjackson's kubeconfig, in Sydney
 	thief2     = netip.MustParseAddr("192.0.2.99")    // someone who copied kalexander's, behind the ingress
 )
+
+// Cast is the story's client addresses, for what names their places (the
+// demo command's help).
+func Cast() []netip.Addr { return []netip.Addr{homeLondon, officeBer, homeParis, thief, thief2} }
 
 // thiefAgent is the user agent of the thieves' tool: client-go's refresh
 // sends Go's default, curl does not.

@@ -7,9 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/demo"
+	"github.com/graceguard/graceguard/geo/testdb"
 )
 
 // runRoot runs args through the whole command tree (flags, environment,
@@ -233,5 +237,23 @@ func TestWatchInotifyDefault(t *testing.T) {
 				t.Errorf("inotify %v, want %v", got.inotify, tt.want)
 			}
 		})
+	}
+}
+
+// The demo's help names the place of every address of its story, as the
+// demo GeoIP databases place them: it named four when the story had gone
+// on to São Paulo too.
+func TestDemoHelpNamesTheStorysPlaces(t *testing.T) {
+	t.Parallel()
+	long := newDemoCmd(streams{}, nil).Long
+	flat := strings.Join(strings.Fields(long), " ")
+	for _, addr := range demo.Cast() {
+		i := slices.IndexFunc(testdb.Layout, func(n testdb.Network) bool { return n.Prefix.Contains(addr) })
+		if i < 0 {
+			t.Fatalf("the demo databases place no network holding %s", addr)
+		}
+		if city := testdb.Layout[i].City; !strings.Contains(flat, city) {
+			t.Errorf("demo --help does not name %s, where the story's %s is:\n%s", city, addr, long)
+		}
 	}
 }

@@ -53,7 +53,8 @@ controller's access log, watched as well, names the thief. It shows the IdP's
 and the controller's own log lines and each alert as it fires, then a summary.
 
 The demo GeoIP databases (built in, no download) place the story's addresses in
-London, Berlin, Paris and Sydney; --geoip-city/--geoip-asn use others.`,
+London, Berlin, Paris, Sydney and São Paulo; --geoip-city/--geoip-asn use
+others.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runF(cmd.Context(), o) },
 	}

@@ -1276,6 +1276,7 @@ func sameInode(file *os.File, id FileID) bool {
 }
 
 func (f *Follower) end(ctx context.Context, t *tailer, why string) {
+	t.leave()
 	if len(t.partial) > 0 {
 		// The last line of a finished file needs no newline to be whole.
 		f.emitData(ctx, t, []byte{'\n'})
@@ -1318,51 +1319,100 @@ type tailer struct {
 	// when it was opened (rotated again before they were listed:
 	// chainLater), nil for none.
 	newer *tailer
-	// readBefore names the last generations read before this one, newest
-	// first, once it no longer waits for them: see orRead.
-	readBefore []FileID
+	// readBefore is where reading stopped in the last generations read
+	// before this one, newest first, once it no longer waits for them:
+	// see readMarks.
+	readBefore []*readMark
+	// left is where reading this file stopped, once it ends; allocated
+	// when a later generation learns of it, which may be before.
+	left *readMark
 	wakeState
 }
 
 // readBeforeKept bounds tailer.readBefore. Only a generation with the time
-// of a later one needs telling by identity (writtenSince), so one last
-// written in the same tick of the kernel's clock: no rotation makes more
+// of a later one needs telling by identity (writtenSince), or one that
+// sorts after it by the time a late line gave it: no rotation makes more
 // than a few of those.
 const readBeforeKept = 4
+
+// readMark is where reading a generation stopped, once its tailer ended
+// (the tailer is dropped then): a listing that finds the file again, as
+// newer than the one read (by its time, which a line written to it after
+// it was left moved, or by the name's order), reads it from there on.
+// Skipped as read, those late lines were lost without a word (a writer
+// holding the renamed file open until it reopens lazily writes them);
+// read from its start, its other lines came twice.
+type readMark struct {
+	// id is the file's own device and inode (not the file a copy is
+	// read as) and its first bytes as read: the inode alone names a file
+	// made later with it, once the file is deleted. Zero until the
+	// tailer ends (one reading it still is found by followingFile).
+	id   FileID
+	end  int64  // the bytes read (past the last newline when it had none)
+	tail []byte // the last of them, to tell a file rewritten since
+}
+
+// leave notes where reading t's file stopped, before end hands on its
+// unfinished line, for the generations that come after it (readMarks).
+func (t *tailer) leave() {
+	m := t.mark()
+	m.id = FileID{Dev: t.dev, Ino: t.ino, Fingerprint: t.id.Fingerprint, FingerprintLen: t.id.FingerprintLen}
+	m.end = t.offset + int64(len(t.partial))
+	tail := append(slices.Clip(t.tail), t.partial...)
+	m.tail = bytes.Clone(tail[max(0, len(tail)-tailLen):])
+}
+
+func (t *tailer) mark() *readMark {
+	if t.left == nil {
+		t.left = &readMark{}
+	}
+	return t.left
+}
 
 // learnReadBefore notes p, read before t, and what p knew was read before
 // it, on t: p's tailer is dropped once it ends.
 func (t *tailer) learnReadBefore(p *tailer) {
-	ids := append(p.ownID(), p.readBefore...)
-	ids = append(ids, t.readBefore...)
-	t.readBefore = ids[:min(len(ids), readBeforeKept)]
+	marks := append([]*readMark{p.mark()}, p.readBefore...)
+	marks = append(marks, t.readBefore...)
+	t.readBefore = marks[:min(len(marks), readBeforeKept)]
 }
 
-// ownID names t's own file (not the file a copy is read as): none while
-// its first bytes are unknown, as the inode alone names a file made later
-// with it, and an empty file has nothing to read twice.
-func (t *tailer) ownID() []FileID {
-	if t.id.FingerprintLen == 0 {
-		return nil
-	}
-	return []FileID{{Dev: t.dev, Ino: t.ino, Fingerprint: t.id.Fingerprint, FingerprintLen: t.id.FingerprintLen}}
-}
-
-// orRead returns skip, also true for a generation t (nil: none) or the
-// ones it waits for read, or know were read before them. Listed by time
-// (writtenSince), an older generation with the time of the file gone was
-// read a second time.
-func (t *tailer) orRead(skip func(*os.File) bool) func(*os.File) bool {
-	var read []FileID
+// readMarks are where reading stopped in t (nil: none) and the
+// generations it waits for, and in the ones they know were read before
+// them: see resumeAt.
+func (t *tailer) readMarks() []*readMark {
+	var marks []*readMark
 	for p := t; p != nil; p = p.after {
-		read = append(append(read, p.ownID()...), p.readBefore...)
+		marks = append(append(marks, p.mark()), p.readBefore...)
 	}
-	if len(read) == 0 {
-		return skip
+	return marks
+}
+
+// resumeAt is where to read a listed generation, file as seen, from: past
+// what marks say was read of it, or its start when none names it or it no
+// longer holds what was read there (rewritten). Done says nothing of it is
+// left to read: it was read to its end.
+// Listed by time (writtenSince), an older generation with the time of the
+// file gone was read a second time.
+func resumeAt(marks []*readMark, file *os.File, seen sighting) (from int64, done bool) {
+	size := seen.info.Size()
+	for _, m := range marks {
+		if m.id.FingerprintLen == 0 || m.id.Dev != seen.id.Dev || m.id.Ino != seen.id.Ino || m.id.grown(seen.head) == (FileID{}) {
+			continue
+		}
+		if m.end > from && m.end <= size && m.holdsWhatWasRead(file) {
+			from = m.end
+		}
 	}
-	return func(c *os.File) bool {
-		return skip != nil && skip(c) || slices.ContainsFunc(read, func(id FileID) bool { return matches(c, id) })
-	}
+	return from, from > 0 && from == size
+}
+
+// holdsWhatWasRead says whether file holds, just before where reading
+// stopped, the bytes read there.
+func (m *readMark) holdsWhatWasRead(file *os.File) bool {
+	buf := make([]byte, len(m.tail))
+	n, _ := file.ReadAt(buf, m.end-int64(len(buf)))
+	return n == len(buf) && bytes.Equal(buf, m.tail)
 }
 
 // waiting reports whether t waits for an older generation to be read.

@@ -366,7 +366,7 @@ func (f *Follower) chainLater(ctx context.Context, path string, n *tailer, later
 	if len(later) == 0 {
 		return
 	}
-	if newest := f.chain(path, n, later, nil, FileID{}); newest != n {
+	if newest := f.chain(path, n, later, nil, nil, FileID{}); newest != n {
 		n.newer = newest
 		f.announce(ctx, newest, n)
 	}
@@ -601,9 +601,9 @@ func (f *Follower) takeRestoredFile(file *os.File, path string, copies bool) (Po
 // followNewer follows, after t, the generations of path newer than the file
 // after names by its device and inode (or, when it is not among them, last
 // written no earlier than the time since: writtenSince; zero: none) that no
-// tailer has and t does not know were read (orRead): a rotation noticed
-// late, with whole generations written meanwhile, except those skip names
-// (nil: none). Copies of the file at path (copied is its device and inode;
+// tailer has, past what t knows was read of them (readMarks, resumeAt): a
+// rotation noticed late, with whole generations written meanwhile, except
+// those skip names (nil: none). Copies of the file at path (copied is its device and inode;
 // zero after a rename) are read under its device and inode (see
 // copiedFrom). It returns the newest tailer of the chain (t when there was
 // none).
@@ -639,7 +639,7 @@ func (f *Follower) followNewer(path string, after FileID, since time.Time, t *ta
 		}
 	})
 	gens, later = beforeFile(gens, atPath)
-	return f.chain(path, t, gens, t.orRead(skip), copied), later
+	return f.chain(path, t, gens, skip, t.readMarks(), copied), later
 }
 
 // writtenSince reports whether g may be newer than a file last written at
@@ -647,7 +647,7 @@ func (f *Follower) followNewer(path string, after FileID, since time.Time, t *ta
 // 1-10 ms: a generation written in the tick that file last was has its
 // very time, and taken for an older one it was skipped, its lines lost
 // without a word. With that time it may be older, too (read already), which
-// chain tells by identity (orRead). A compressed one cannot be told so, nor
+// chain tells by identity (resumeAt). A compressed one cannot be told so, nor
 // read: with since's time it is likelier that file compressed keeping its
 // time (as gzip does) than a newer one, and would be said lost.
 func writtenSince(g generation, since time.Time) bool {
@@ -656,10 +656,12 @@ func writtenSince(g generation, since time.Time) bool {
 }
 
 // chain follows gens, generations of path opened by a listing, after t,
-// oldest first, each waiting for the one before, except those skip names
-// and those a tailer reads already. It returns the newest tailer of the
-// chain (t when there was none).
-func (f *Follower) chain(path string, t *tailer, gens []generation, skip func(*os.File) bool, copied FileID) *tailer {
+// oldest first, each waiting for the one before, except those skip names,
+// those a tailer reads already and those read to their end (by marks:
+// resumeAt); one read before and written to since is read from where that
+// reading stopped. It returns the newest tailer of the chain (t when
+// there was none).
+func (f *Follower) chain(path string, t *tailer, gens []generation, skip func(*os.File) bool, marks []*readMark, copied FileID) *tailer {
 	prev := t
 	for _, g := range gens {
 		if g.compressed {
@@ -675,8 +677,17 @@ func (f *Follower) chain(path string, t *tailer, gens []generation, skip func(*o
 			g.file.Close()
 			continue
 		}
-		f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
-		n := f.addTailer(g.file, g.name, copied.readAs(seen.id), 0, &seen)
+		from, done := resumeAt(marks, g.file, seen)
+		if done {
+			g.file.Close()
+			continue
+		}
+		if from > 0 {
+			f.log.Info("reading lines written to a generation after it was read to its end", "path", g.name, "offset", from)
+		} else {
+			f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
+		}
+		n := f.addTailer(g.file, g.name, copied.readAs(seen.id), from, &seen)
 		n.draining, n.after, n.log = true, prev, path
 		prev = n
 	}

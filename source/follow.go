@@ -1347,7 +1347,10 @@ type readMark struct {
 	// read as) and its first bytes as read: the inode alone names a file
 	// made later with it, once the file is deleted. Zero until the
 	// tailer ends (one reading it still is found by followingFile).
-	id   FileID
+	id FileID
+	// born is when it was made (zero: unknown): a file made in its inode
+	// since can start with all its bytes (a short banner).
+	born time.Time
 	end  int64  // the bytes read (past the last newline when it had none)
 	tail []byte // the last of them, to tell a file rewritten since
 }
@@ -1357,6 +1360,7 @@ type readMark struct {
 func (t *tailer) leave() {
 	m := t.mark()
 	m.id = FileID{Dev: t.dev, Ino: t.ino, Fingerprint: t.id.Fingerprint, FingerprintLen: t.id.FingerprintLen}
+	m.born, _ = bornOf(t.f)
 	m.end = t.offset + int64(len(t.partial))
 	tail := append(slices.Clip(t.tail), t.partial...)
 	m.tail = bytes.Clone(tail[max(0, len(tail)-tailLen):])
@@ -1395,10 +1399,23 @@ func (t *tailer) readMarks() []*readMark {
 // Listed by time (writtenSince), an older generation with the time of the
 // file gone was read a second time.
 func resumeAt(marks []*readMark, file *os.File, seen sighting) (from int64, done bool) {
+	var (
+		born               time.Time
+		bornKnown, bornAsk bool
+	)
 	size := seen.info.Size()
 	for _, m := range marks {
 		if m.id.FingerprintLen == 0 || m.id.Dev != seen.id.Dev || m.id.Ino != seen.id.Ino || m.id.grown(seen.head) == (FileID{}) {
 			continue
+		}
+		if !m.born.IsZero() {
+			if !bornAsk {
+				born, bornKnown = bornOf(file)
+				bornAsk = true
+			}
+			if bornKnown && !born.Equal(m.born) {
+				continue // made since in its inode
+			}
 		}
 		if m.end > from && m.end <= size && m.holdsWhatWasRead(file) {
 			from = m.end

@@ -75,8 +75,9 @@ func TestFollowLinesWrittenToAnEndedGenerationAreReadOnce(t *testing.T) {
 }
 
 // Where a listed generation is read from, by what was read of the file
-// its device and inode name: a file made since in that inode, or the file
-// rewritten, is told by its first bytes and the last bytes read.
+// its device and inode name, where birth times do not tell a file made
+// since in that inode (other systems, some filesystems): its first bytes
+// and the last bytes read do, as they tell the file rewritten.
 func TestResumeAt(t *testing.T) {
 	t.Parallel()
 	banner := "# " + strings.Repeat("=", fingerprintLen) + "\n"
@@ -128,6 +129,7 @@ func TestResumeAt(t *testing.T) {
 			n := &tailer{}
 			n.learnReadBefore(p)
 			p.leave()
+			p.left.born = time.Time{} // unknown
 			if err := os.WriteFile(path, []byte(tt.now), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -28,7 +28,13 @@
 // order, oldest first (generations.go says how); a glob that matches them
 // too never opens them on their own (a drained generation renamed again, or
 // a copy, would be read twice); one that went before it
-// was read to its end is said once and counted (lost.go). Only regular
+// was read to its end is said once and counted (lost.go). A generation
+// drained and left that its writer appends to afterwards (one that reopens
+// lazily) is read on from where it was left when a later listing finds it
+// among the newer generations (its late lines moved its time), neither
+// skipped as read nor read again from its start; a file made since in its
+// freed inode is told from it by its first bytes, its birth and the bytes
+// read last. Only regular
 // files are opened; a path that cannot be read is reported once per change
 // of state and through NotReady.
 //

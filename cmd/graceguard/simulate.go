@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -149,6 +151,9 @@ func runSimulate(ctx context.Context, o *simulateOptions) error {
 		defer live.done()
 	}
 	rep, err := idp.Simulate(ctx, cfg)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (nothing listens there: start the bundled IdP with 'graceguard idp serve', or point --issuer at yours)", err)
+	}
 	if err != nil {
 		return err
 	}

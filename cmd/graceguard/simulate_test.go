@@ -48,6 +48,11 @@ func TestSimulateUnreachableIssuer(t *testing.T) {
 	if err == nil || errors.As(err, &usage) {
 		t.Errorf("err = %v, want a runtime error", err)
 	}
+	// A newcomer who ran simulate before the IdP was told only
+	// "connection refused".
+	if err != nil && !strings.Contains(err.Error(), "graceguard idp serve") {
+		t.Errorf("err = %v, want it to say how to start the bundled IdP", err)
+	}
 }
 
 func TestFormatSimReport(t *testing.T) {

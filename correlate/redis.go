@@ -60,8 +60,8 @@ import (
 //	                   minute): the call after the gate's group reads users (sessions) again
 //	                   only when drops (sdrops) changed
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
-//	h2:born            the history's birth mark (Redis's clock when a script call or Check found
-//	                   none): a watcher that sees it change knows the history was lost
+//	h2:born            the history's birth mark (the watcher's clock when a script call or Check
+//	                   found none): a watcher that sees it change knows the history was lost
 //	probe:<owner>      written by Check, to prove Redis takes writes
 //
 // The history is bounded by its caps, as the memory store's is, not by
@@ -113,6 +113,9 @@ type Redis struct {
 	// movesCap is maxMovesIndexed; a field so that a test reaches the cap
 	// with a thousand pairs, not sixteen thousand.
 	movesCap int
+	// now is the clock the birth marks are made by (time.Now); a field so
+	// that a test can build one batch twice, byte for byte.
+	now func() time.Time
 
 	mu      sync.Mutex
 	pending []Observation
@@ -182,7 +185,7 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 		opt.Owner = "graceguard"
 	}
 	return &Redis{client: client, duplex: newDuplex(client.Options()), wires: make(chan []byte, maxWires),
-		prefix: opt.Prefix, hist: opt.Prefix + "h2:", users: opt.Prefix + "h2:u:", owner: opt.Owner, limits: opt.Limits.withDefaults(), movesCap: maxMovesIndexed}
+		prefix: opt.Prefix, hist: opt.Prefix + "h2:", users: opt.Prefix + "h2:u:", owner: opt.Owner, limits: opt.Limits.withDefaults(), movesCap: maxMovesIndexed, now: time.Now}
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -197,7 +200,7 @@ func (r *Redis) Check(ctx context.Context) error {
 	}
 	// A Redis that came back from an outage empty (restarted without
 	// persistence, or another server) lost the history: the mark tells.
-	mark := strconv.FormatInt(time.Now().UnixMicro(), 10)
+	mark := strconv.FormatInt(r.now().UnixMicro(), 10)
 	was, err := r.setNXGet(ctx, r.hist+"born", mark)
 	if err != nil {
 		return fmt.Errorf("redis %s: read the history's birth mark: %w", r.client.Options().Addr, err)
@@ -653,13 +656,15 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 // args are the script's arguments: the settings, then each observation;
 // clock is the log time (µs) to keep the caps at when batch is empty,
 // touches a gate's (callArgs), after the plain group the call follows
-// (nil for none).
+// (nil for none). The birth mark the script makes when it finds none is
+// the clock now, as Check's.
 func (r *Redis) args(batch []Observation, clock, touches string, after *plainGroup) []any {
 	l := r.limits
-	args := make([]any, 0, 18+11*len(batch))
+	args := make([]any, 0, 21+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
 		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
-		r.movesCap, clock, len(batch), r.hist+"cut:"+r.owner, touches, r.hist+"gate:"+r.owner)
+		r.movesCap, clock, len(batch), r.hist+"cut:"+r.owner, touches, r.hist+"gate:"+r.owner,
+		r.now().UnixMicro())
 	args = after.appendAfter(args)
 	for _, obs := range batch {
 		ip := ""

@@ -24,6 +24,7 @@
 -- the clock (µs, for n = 0: the caps are kept at it), n, the cut hash's
 -- key, the gate's touches ("i first last ...": runs of a group's user's
 -- events, the user by its index below, in log order), the gate mark's key,
+-- the birth mark to make (the watcher's clock, µs) when there is none,
 -- the users of the plain group this call follows (one string: each
 -- "<length>:<member>"), the count of that group's moves, those moves
 -- (time, "address|user" pairs), then n observations
@@ -47,10 +48,11 @@ local maxSessions = tonumber(ARGV[10])
 local clock = ARGV[12]
 local n = tonumber(ARGV[13])
 local cutKey, touches, markKey = ARGV[14], ARGV[15], ARGV[16]
+local newBorn = ARGV[17]
 -- the plain group this call follows: its users (packed), its sessions'
 -- hashes (space-separated), then its moves (time, pair)
-local afterUsers, afterSessions, afterMoves = ARGV[17], ARGV[18], tonumber(ARGV[19])
-local AFTER = 19
+local afterUsers, afterSessions, afterMoves = ARGV[18], ARGV[19], tonumber(ARGV[20])
+local AFTER = 20
 local FIELDS, FIRST = 11, AFTER + 2 * afterMoves
 local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 'sessions'
 -- drops counts the users any call ever dropped from the users set, and
@@ -582,14 +584,15 @@ end
 -- The history's birth mark, returned with every reply: a watcher that sees
 -- it change knows the history it shared is gone (FLUSHDB, a Redis restarted
 -- without persistence, the key evicted), which nothing else tells. Made
--- here when missing, from Redis's clock (scripts replicate their effects,
--- so TIME is allowed); one of another type (set by hand) is replaced.
+-- here when missing, from the watcher's clock as Check makes it: not from
+-- Redis's TIME, which an ACL of the read, write and scripting commands
+-- refuses (it is @fast only), failing the first call after every loss.
+-- One of another type (set by hand) is replaced.
 local bornKey = prefix .. 'born'
 local born = redis.pcall('GET', bornKey)
 if type(born) ~= 'string' then
   if born then redis.call('DEL', bornKey) end
-  local now = redis.call('TIME')
-  born = now[1] .. string.format('%06d', tonumber(now[2]))
+  born = newBorn
   redis.call('SET', bornKey, born)
 end
 return {out, ev, born}

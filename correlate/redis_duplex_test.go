@@ -326,6 +326,9 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 	ctx := context.Background()
 	store := NewRedis(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), RedisOptions{})
 	defer store.Close()
+	// Each call carries the birth mark to make, the clock: the same for both builds.
+	at := time.Now()
+	store.now = func() time.Time { return at }
 	obs := benchObservations(600)
 	for _, size := range []int{0, 1, 31, 512} {
 		batch := make([]Observation, size)

@@ -37,6 +37,10 @@ var (
 // (password_file: hunter2).
 var errMissing error = missingError{}
 
+// errNoOpen is a path that names no file and could not be opened for
+// another cause than its absence; it does not name the path either.
+var errNoOpen = errors.New("cannot open (its path is not shown: it names no file, and may be the secret itself)")
+
 type missingError struct{}
 
 func (missingError) Error() string {
@@ -58,7 +62,18 @@ func Read(path string) (string, error) {
 		return "", errMissing
 	}
 	if err != nil {
-		return "", err
+		// Not only a missing file names none: a secret too long for a
+		// file's name, or one with a slash whose start is a file, fails
+		// otherwise. The os error holds the path: shown only when
+		// something is there.
+		if _, serr := os.Lstat(path); serr == nil {
+			return "", err
+		}
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			return "", errNoOpen
+		}
+		return "", fmt.Errorf("%w: %w", errNoOpen, pe.Err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()

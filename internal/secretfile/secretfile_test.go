@@ -138,3 +138,33 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// A secret written where its file's name belongs is not shown whatever
+// the open says of it: too long for a name (a bearer token, a JWT), or
+// under a regular file (one with a slash, whose start names a file).
+// Only a path something is at is shown.
+func TestReadDoesNotShowAPathThatNamesNoFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := "eyJhbGciOiJSUzI1NiJ9." + strings.Repeat("Zq7Vk2", 60)
+	for _, tt := range []struct{ name, path, shown string }{
+		{"a token too long for a file name", token, "eyJhbGci"},
+		{"a path longer than any", strings.Repeat("Zq7Vk2/", 700), "Zq7Vk2"},
+		{"under a regular file", file + "/Zq7-s3cret-Vk2", secret},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Read(tt.path)
+			if !errors.Is(err, errNoOpen) {
+				t.Fatalf("Read: %.120v…; want %v", err, errNoOpen)
+			}
+			if strings.Contains(err.Error(), tt.shown) {
+				t.Errorf("the error shows the path, which may be the secret: %.120s…", err)
+			}
+		})
+	}
+}

@@ -349,6 +349,7 @@ func (a *Attributor) Push(ev parser.Event, arrived time.Time) {
 			ev.Peer = ev.IP
 		}
 		a.learn.noteOU(ev.Source)
+		a.learn.noteDirect(ev.Peer)
 	}
 	// Kept in log time order, after the events of the same time: sources
 	// arrive interleaved and nearly in order, but a log read after

@@ -76,5 +76,6 @@ func (a *Attributor) noteToken(ev *parser.Event) {
 			ev.Peer = ev.IP
 		}
 		a.learn.noteOU(ev.Source)
+		a.learn.noteDirect(ev.Peer)
 	}
 }

@@ -82,6 +82,10 @@ type learner struct {
 	lastOUOK  bool
 	upVotes   votes
 	peerVotes votes
+	// direct is the proxy logs' peers OpenUnison logged on token events:
+	// proxies that reach it with nothing between, whose requests no other
+	// proxy passes on (hop).
+	direct map[netip.Addr]struct{}
 	// forgotten counts the times a cap above (maxVoteKeys names,
 	// maxVoteValues addresses) made one of these maps start afresh.
 	forgotten int64
@@ -91,6 +95,7 @@ func (l *learner) init() {
 	l.upstream, l.upstreamSrc = map[string]netip.Addr{}, map[netip.Addr]string{}
 	l.peer, l.peerSrc = map[string]netip.Addr{}, map[netip.Addr]string{}
 	l.sources, l.ous = map[string]struct{}{}, map[string]struct{}{}
+	l.direct = map[netip.Addr]struct{}{}
 	l.upVotes, l.peerVotes = votes{}, votes{}
 }
 
@@ -165,6 +170,24 @@ func (l *learner) noteSource(src string) {
 		l.forgotten++
 	}
 	l.sources[src] = struct{}{}
+}
+
+// noteDirect notes that OpenUnison logged peer for a token request, when
+// peer is a proxy log's: only those are asked (hop), and the clients
+// calling OpenUnison's Service directly are many.
+func (l *learner) noteDirect(peer netip.Addr) {
+	peer = peer.Unmap()
+	if _, ok := l.peerSrc[peer]; !ok {
+		return
+	}
+	if _, ok := l.direct[peer]; ok {
+		return
+	}
+	if len(l.direct) >= maxVoteKeys {
+		clear(l.direct)
+		l.forgotten++
+	}
+	l.direct[peer] = struct{}{}
 }
 
 func (l *learner) noteOU(src string) {

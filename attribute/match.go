@@ -410,14 +410,23 @@ func (a *Attributor) fits(ev *parser.Event, path string, r *record) bool {
 // gateway sends it so, naming the gateway pod; the gateway's record of the
 // same request names the client. Taken for a candidate, the hop made every
 // request through the gateway ambiguous between its client and the
-// gateway, so a replay there was compared with nothing.
+// gateway, so a replay there was compared with nothing. A proxy whose own
+// address OpenUnison logs reaches it directly, with no proxy after it: a
+// record naming that address is a client's at it (ingress-nginx on the
+// hosts' network, whose addresses are the nodes', and a kubectl on a node
+// whose request another node's controller passed on).
 func (a *Attributor) hop(r *record) bool {
 	c := r.ev.Proxy.Client
 	if !c.IsValid() {
 		return false
 	}
-	src, ok := a.learn.peerSrc[c.Unmap()]
-	return ok && src != a.learn.log(r.ev.Source)
+	c = c.Unmap()
+	src, ok := a.learn.peerSrc[c]
+	if !ok || src == a.learn.log(r.ev.Source) {
+		return false
+	}
+	_, direct := a.learn.direct[c]
+	return !direct
 }
 
 func statusFits(k parser.Kind, status int) bool {

@@ -3,8 +3,13 @@
 // for every such setting, those Prometheus and Alertmanager follow: the
 // value is the file's content with the white space around it trimmed, and
 // an empty file is an error. It adds two of its own: a file larger than
-// MaxSize is refused unread, and so is anything but a regular file (a
-// FIFO nobody writes to would hang the read forever).
+// MaxSize is refused unread, and so is anything but a regular file or a
+// pipe (a device or a terminal may never end). A pipe is what a shell's
+// process substitution (--password-file <(pass show redis)) or /dev/stdin
+// from a pipe names, which keeps a secret off the command line, the
+// environment and the disk: it is read until its writer closes it, for
+// pipeWait at most, so a FIFO nobody finishes writing cannot hang a start
+// or a reload.
 //
 // It owns reading the file and nothing else: it must not print, log or
 // interpret the content, and no error it returns holds any byte of it.
@@ -19,6 +24,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // MaxSize is the most a secret file may hold, in bytes: far more than any
@@ -30,7 +36,12 @@ var (
 	errEmpty      = errors.New("file is empty")
 	errTooLarge   = fmt.Errorf("file is larger than %d KiB, the most a secret file may hold", MaxSize>>10)
 	errNotRegular = errors.New("not a regular file")
+	errPipeOpen   = errors.New("the pipe's writer did not close it")
 )
+
+// pipeWait bounds the wait for a pipe's writer to close it; a variable for
+// the tests.
+var pipeWait = 5 * time.Second
 
 // errMissing does not name the path: where there is no file, the "path"
 // may be the secret itself, written where its file's name belongs
@@ -55,8 +66,8 @@ func (missingError) Is(target error) bool { return target == fs.ErrNotExist }
 // file.
 func Read(path string) (string, error) {
 	// O_NONBLOCK: opening a FIFO returns at once instead of waiting for a
-	// writer, perhaps forever, so that the check below can refuse it.
-	// Regular files ignore the flag.
+	// writer, perhaps forever (one with none reads as empty). Regular files
+	// ignore the flag.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", errMissing
@@ -81,12 +92,18 @@ func Read(path string) (string, error) {
 		return "", err
 	}
 	if !fi.Mode().IsRegular() {
-		// A pipe, a terminal or a device may never end; Kubernetes
-		// Secrets, Docker secrets and systemd credentials are regular
-		// files (behind symbolic links, which are followed).
-		return "", fmt.Errorf("%s: %w (%s)", path, errNotRegular, kind(fi.Mode()))
+		// A terminal or a device may never end; Kubernetes Secrets,
+		// Docker secrets and systemd credentials are regular files (behind
+		// symbolic links, which are followed). A pipe is waited on for a
+		// while, where the system can (not macOS's FIFOs: kqueue).
+		if fi.Mode()&os.ModeNamedPipe == 0 || f.SetReadDeadline(time.Now().Add(pipeWait)) != nil {
+			return "", fmt.Errorf("%s: %w (%s)", path, errNotRegular, kind(fi.Mode()))
+		}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "", fmt.Errorf("%s: %w within %v", path, errPipeOpen, pipeWait)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -81,6 +81,28 @@ func (c *collector) idle(path string) bool {
 	return false
 }
 
+// kinds says what the batches of one source path were, in order: "data",
+// "idle", or "away", a run of Away batches said once.
+func (c *collector) kinds(path string) []string {
+	var kinds []string
+	for _, b := range c.all() {
+		if b.Path != path {
+			continue
+		}
+		switch {
+		case len(b.Data) > 0:
+			kinds = append(kinds, "data")
+		case b.Away:
+			if len(kinds) == 0 || kinds[len(kinds)-1] != "away" {
+				kinds = append(kinds, "away")
+			}
+		case b.Idle:
+			kinds = append(kinds, "idle")
+		}
+	}
+	return kinds
+}
+
 type running struct {
 	src  *Source
 	c    *collector

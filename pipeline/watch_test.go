@@ -2,8 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/alert"
+	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/prom"
 	"github.com/graceguard/graceguard/rules"
 	"github.com/graceguard/graceguard/source"
@@ -219,8 +221,27 @@ func TestWatchForgetsMetricsOfEndedSources(t *testing.T) {
 func TestWatchCheckpointsOnlyChanges(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	// The test tells checkpoints apart by the time each says it was
+	// written, not by the file's identity: each replaces the last by a
+	// rename, and the file system gives the new one the inode the
+	// previous-but-one freed (keepPrevious), so a checkpoint missed while
+	// the test was not scheduled made the next look like no change.
+	var (
+		ticks       atomic.Int64
+		idle        atomic.Bool
+		idleHandled atomic.Int64
+		handledAt   atomic.Int64 // when the last idle batch was handled, in ns
+	)
 	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: dir, CheckpointEvery: 10 * time.Millisecond,
-		Deliver: func(context.Context, []alert.Alert) error { return nil }})
+		Deliver: func(context.Context, []alert.Alert) error { return nil },
+		Idle:    func(i bool) { idle.Store(i) },
+		ticked:  func() { ticks.Add(1) },
+		handled: func(b source.Batch) {
+			if b.Idle {
+				handledAt.Store(time.Now().UnixNano())
+				idleHandled.Add(1)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,48 +250,48 @@ func TestWatchCheckpointsOnlyChanges(t *testing.T) {
 	go func() { done <- w.Run(context.Background(), batches) }()
 	path := filepath.Join(dir, checkpointFile)
 	var off int64
-	send := func(data string) {
+	// send hands over lines and the idle batch after them, and returns
+	// once the watcher has handled both: it may hold them in its
+	// lookahead's queue after taking them.
+	send := func(data string) time.Time {
+		n := idleHandled.Load()
 		batches <- source.Batch{Key: "f", Path: "f", ID: source.FileID{Dev: 1, Ino: 2}, Data: []byte(data), Offset: off}
 		off += int64(len(data))
 		batches <- source.Batch{Key: "f", Path: "f", ID: source.FileID{Dev: 1, Ino: 2}, Offset: off, Idle: true}
+		testsync.WaitFor(t, "the lines and the idle batch handled", func() bool { return idleHandled.Load() > n })
+		return time.Unix(0, handledAt.Load())
 	}
-	// written reports whether a checkpoint other than prev appears in time.
-	written := func(prev os.FileInfo, within time.Duration) (os.FileInfo, bool) {
-		deadline := time.Now().Add(within)
-		for {
-			fi, err := os.Stat(path)
-			if err == nil && (prev == nil || !os.SameFile(fi, prev)) {
-				return fi, true
-			}
-			if time.Now().After(deadline) {
-				return prev, false
-			}
-			time.Sleep(5 * time.Millisecond)
+	// newest is when the checkpoint on disk was written (zero: none yet).
+	newest := func() time.Time {
+		l, err := readCheckpoint(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return time.Time{}
 		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.cp.Written
+	}
+	// checkpointAfter waits for a checkpoint written after the batches
+	// handled at handled, and returns when it was written.
+	checkpointAfter := func(handled time.Time, what string) time.Time {
+		var at time.Time
+		testsync.WaitFor(t, what, func() bool { at = newest(); return at.After(handled) })
+		return at
 	}
 	// Each refresh is followed by a later line, which settles it at once:
 	// a file's last refresh would wait for its twin (twinWait) and commit
 	// after the watch has gone quiet, rewriting the checkpoint then.
 	later := func(at string) string { return "[2026-11-23 " + at + "][main] INFO  Startup - a later line\n" }
-	send(refreshLine("10:00:00,000", "198.51.100.40", "fa") + later("10:00:03,000"))
-	cp, ok := written(nil, 10*time.Second)
-	if !ok {
-		t.Fatal("no checkpoint after new lines")
+	cp := checkpointAfter(send(refreshLine("10:00:00,000", "198.51.100.40", "fa")+later("10:00:03,000")), "a checkpoint after new lines")
+	// Quiet for five ticks, each of which could write one; a watch that
+	// has gone idle meanwhile stopped ticking, and says so.
+	from := ticks.Load()
+	testsync.WaitFor(t, "five ticks", func() bool { return ticks.Load() >= from+5 || idle.Load() })
+	if at := newest(); !at.Equal(cp) {
+		t.Fatalf("an idle watch rewrote its checkpoint (written %v, then %v)", cp, at)
 	}
-	for { // the last checkpoint after the lines: none for five ticks
-		next, ok := written(cp, 250*time.Millisecond)
-		if !ok {
-			break
-		}
-		cp = next
-	}
-	if _, ok := written(cp, 500*time.Millisecond); ok {
-		t.Fatal("an idle watch rewrote its checkpoint")
-	}
-	send(refreshLine("10:00:05,000", "198.51.100.40", "fb") + later("10:00:08,000"))
-	if _, ok := written(cp, 10*time.Second); !ok {
-		t.Fatal("no checkpoint after more lines")
-	}
+	checkpointAfter(send(refreshLine("10:00:05,000", "198.51.100.40", "fb")+later("10:00:08,000")), "a checkpoint after more lines")
 	close(batches)
 	if err := <-done; err != nil {
 		t.Fatal(err)

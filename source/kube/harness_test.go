@@ -81,12 +81,15 @@ func (c *collector) idle(path string) bool {
 	return false
 }
 
-// kinds says what the batches of one source path were, in order: "data",
-// "idle", or "away", a run of Away batches said once.
+// kinds says what the batches of one source path were from its first
+// line on, in order: "data", "idle", or "away", a run of Away batches said
+// once. What came before the first line is left out: a connection whose
+// first line is slow to come says the log is quiet first (Idle), or not,
+// depending on the machine's load.
 func (c *collector) kinds(path string) []string {
 	var kinds []string
 	for _, b := range c.all() {
-		if b.Path != path {
+		if b.Path != path || len(kinds) == 0 && len(b.Data) == 0 {
 			continue
 		}
 		switch {

@@ -281,11 +281,16 @@ func TestFollowRotation(t *testing.T) {
 				w := newWriter(t, path, "line")
 				w.write(100)
 				c, _, _ := follow(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly})
+				since := 0 // the first line written since the last rotation
 				for range 3 {
 					stop, done := make(chan struct{}), make(chan struct{})
 					go w.keepWriting(stop, done)
 					time.Sleep(40 * time.Millisecond)
+					c.awaitLine(t, w, since)
 					tt.rotate(t, w, path)
+					w.mu.Lock()
+					since = w.next
+					w.mu.Unlock()
 					time.Sleep(40 * time.Millisecond)
 					close(stop)
 					<-done
@@ -298,6 +303,30 @@ func TestFollowRotation(t *testing.T) {
 				c.checkEachBehindTheOneBefore(t)
 			})
 		}
+	}
+}
+
+// awaitLine waits until line i of w has come, writing up to it first when
+// it is not written yet. A rotation waits so for the first line written
+// since the one before: the follower has then looked at the file it went
+// to (and, after a copytruncate, at the copy). A file deleted, or renamed
+// over, or copied over, before the follower first looked at it is beyond
+// any reader; without the wait a follower descheduled for longer than the
+// pauses between rotations (a loaded machine: two dozen test processes
+// and four busy loops on two cores) missed such a file whole, a few
+// times in a thousand runs, and the test took that for a loss.
+func (c *collector) awaitLine(t *testing.T, w *writer, i int) {
+	t.Helper()
+	w.mu.Lock()
+	for w.next <= i {
+		fmt.Fprintf(w.w, "%s %06d\n", w.prefix, w.next)
+		w.next++
+	}
+	w.w.Flush()
+	w.mu.Unlock()
+	line := fmt.Sprintf("%s %06d", w.prefix, i)
+	if !c.countWithin(1, 15*time.Second, func() int { return c.lines[line] }) {
+		t.Fatalf("line %q never came", line)
 	}
 }
 

@@ -640,27 +640,58 @@ func TestBacklogBatchesReadIntoRecycledArrays(t *testing.T) {
 // end reads nothing: its size and time say so once they have settled, and
 // the read (a system call a file a look, every poll or safety look of an
 // idle watch) is left out. What is written after is read as before.
+//
+// Settled means a look came more than mtimeGrain after the file's last
+// change; the look after that one is the first that may leave its read
+// out. The test awaits that look, not a time: slept past the grain, a
+// follower descheduled all the while (a loaded machine) made its first
+// look after the grain inside the window counted, read there as it must,
+// and failed the test once in about 200 runs.
 func TestIdleLooksDoNotRead(t *testing.T) {
 	t.Parallel()
+	const looksAfter = 20 // at 5 ms, about 100 ms of looks
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "a.log")
 			w := newWriter(t, path, "x")
 			w.write(5)
-			var reads atomic.Int64
+			var (
+				// On Run's goroutine only, but the first two.
+				skipped, counted = make(chan struct{}), make(chan struct{})
+				readsAfter       atomic.Int64
+				readSinceLook    bool
+				looks            = -1 // since the first look that read nothing
+			)
 			opt := Options{Patterns: []string{path}, PollOnly: m.pollOnly, Safety: 5 * time.Millisecond, SafetyMax: 5 * time.Millisecond}
 			c, _, _ := followWith(t, opt, func(f *Follower) {
-				f.hooks.checkedBeforeRead = func() { reads.Add(1) }
+				f.hooks.checkedBeforeRead = func() {
+					readSinceLook = true
+					if looks >= 0 && looks < looksAfter {
+						readsAfter.Add(1)
+					}
+				}
+				// Every look that finds the idle file's end goes on to
+				// the look for a rotation: each poll, each safety look.
+				f.hooks.checkingRotation = func() {
+					switch {
+					case looks < 0 && !readSinceLook:
+						looks = 0
+						close(skipped)
+					case looks >= 0 && looks < looksAfter:
+						looks++
+						if looks == looksAfter {
+							close(counted)
+						}
+					}
+					readSinceLook = false
+				}
 			})
 			c.waitLines(t, 5)
-			// Past the kernel clock's grain, and then a look or two so that
-			// one look has seen the file settled.
-			time.Sleep(2*mtimeGrain + 20*time.Millisecond)
-			before := reads.Load()
-			time.Sleep(100 * time.Millisecond) // ~20 looks at 5 ms
-			if n := reads.Load() - before; n > 0 {
-				t.Errorf("%d reads of an unchanged file in 100 ms of looks", n)
+			awaitHook(t, skipped, "no look at the unchanged file left its read out")
+			awaitHook(t, counted, "the follower stopped looking at the file")
+			if n := readsAfter.Load(); n > 0 {
+				t.Errorf("%d reads of an unchanged file in the %d looks after one that left its read out", n, looksAfter)
 			}
 			w.write(3)
 			c.waitLines(t, 8)

@@ -173,6 +173,9 @@ type followHooks struct {
 	// checkingRotation: in checkRotated, after the look that found the
 	// file's end and before the look at its path.
 	checkingRotation func()
+	// leftPath: in checkRotated, once the file is seen gone from its path
+	// (renamed or deleted) and read to its end.
+	leftPath func()
 }
 
 func (h *followHooks) run(hook func()) {
@@ -744,6 +747,13 @@ func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 		if st, err := t.f.Stat(); err == nil && st.ModTime().Before(quiet) {
 			quiet = st.ModTime()
 		}
+		// But not since before this process saw it leave its path: its
+		// writer appends to it until it reopens, after the rotation,
+		// however long it was quiet before. Closed at once, a quiet
+		// log's lines written before the reopen were lost.
+		if quiet.Before(t.leftAt) {
+			quiet = t.leftAt
+		}
 		t.drainAt = quiet.Add(f.opt.DrainQuiet)
 		if !time.Now().Before(t.drainAt) {
 			f.end(ctx, t, "rotated file drained")
@@ -1220,11 +1230,12 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 	file, err := os.Open(t.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			t.draining = true
+			t.draining, t.leftAt = true, time.Now()
 			f.readToEnd(ctx, t)
 			delete(f.seen, t.path)
 			f.removed[t.path] = t
 			f.logGone(t)
+			f.hooks.run(f.hooks.leftPath)
 		}
 		return
 	}
@@ -1238,7 +1249,7 @@ func (f *Follower) checkRotated(ctx context.Context, t *tailer) {
 		return
 	}
 	f.log.Info("file rotated; following the new one and draining the old", "path", t.path)
-	t.draining = true
+	t.draining, t.leftAt = true, time.Now()
 	f.readToEnd(ctx, t)
 	// Rotated more than once since the last look (stopped, or behind):
 	// the generations between the old file and the new are read first.
@@ -1323,6 +1334,10 @@ type tailer struct {
 	// before this one, newest first, once it no longer waits for them:
 	// see readMarks.
 	readBefore []*readMark
+	// leftAt is when this process saw the file leave its path (zero:
+	// it did not; it was found rotated): it is drained DrainQuiet from
+	// then at the earliest (atEnd).
+	leftAt time.Time
 	// left is where reading this file stopped, once it ends; allocated
 	// when a later generation learns of it, which may be before.
 	left *readMark

@@ -1,7 +1,6 @@
 package attribute
 
 import (
-	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -80,15 +79,9 @@ func TestPairReasoningOIDCSessionSameThread(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			out := run(New(Options{}), tc.in...)
-			got := "no grace reuse"
-			for _, ev := range out {
-				if ev.Kind == parser.KindGraceReuse {
-					got = fmt.Sprintf("%s %v distinct=%v", ev.Attribution, ev.Candidates, ev.DistinctFromPrev)
-					if ev.Attribution == parser.AttrJoined && ev.Peer == sidecarInbound {
-						got += " ip=" + ev.IP.String()
-					}
-				}
+			got, ev := reuseVerdict(run(New(Options{}), tc.in...))
+			if ev != nil && ev.Attribution == parser.AttrJoined && ev.Peer == sidecarInbound {
+				got += " ip=" + ev.IP.String()
 			}
 			if got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)

@@ -171,13 +171,7 @@ func TestPairReasoning(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			out := run(New(Options{}), tc.in...)
-			got := "no grace reuse"
-			for _, ev := range out {
-				if ev.Kind == parser.KindGraceReuse {
-					got = fmt.Sprintf("%s %v distinct=%v", ev.Attribution, ev.Candidates, ev.DistinctFromPrev)
-				}
-			}
+			got, _ := reuseVerdict(run(New(Options{}), tc.in...))
 			if got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
@@ -358,4 +352,16 @@ func countDistinct(evs []parser.Event) int {
 		}
 	}
 	return n
+}
+
+// reuseVerdict says how the last grace reuse among out was attributed, as
+// the pair tests write it, and returns it (nil: none).
+func reuseVerdict(out []parser.Event) (string, *parser.Event) {
+	got, reuse := "no grace reuse", (*parser.Event)(nil)
+	for i, ev := range out {
+		if ev.Kind == parser.KindGraceReuse {
+			got, reuse = fmt.Sprintf("%s %v distinct=%v", ev.Attribution, ev.Candidates, ev.DistinctFromPrev), &out[i]
+		}
+	}
+	return got, reuse
 }

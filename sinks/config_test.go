@@ -268,12 +268,7 @@ func TestBuildReadsSecretFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Send(context.Background(), replayGroup())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := d.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sendReplayAndClose(t, d)
 	if p := srv.list(); len(p) != 1 || p[0].Token != testToken {
 		t.Errorf("posts %+v", p)
 	}
@@ -484,5 +479,17 @@ func checkProblems(t *testing.T, err error, want []string) {
 	}
 	if got := strings.Join(ce.Problems, "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+// sendReplayAndClose sends the replay group through d and closes it,
+// delivering what it holds, within 5 s.
+func sendReplayAndClose(t *testing.T, d *Dispatcher) {
+	t.Helper()
+	d.Send(context.Background(), replayGroup())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -275,12 +275,7 @@ func TestSecretFileKeysRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Send(context.Background(), replayGroup())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := d.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sendReplayAndClose(t, d)
 	if p := srv.list(); len(p) != 1 || p[0].Token != testToken {
 		t.Errorf("posts %+v", p)
 	}

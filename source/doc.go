@@ -32,9 +32,10 @@
 // drained and left that its writer appends to afterwards (one that reopens
 // lazily) is read on from where it was left when a later listing finds it
 // among the newer generations (its late lines moved its time), neither
-// skipped as read nor read again from its start; a file made since in its
-// freed inode is told from it by its first bytes, its birth and the bytes
-// read last. Only regular
+// skipped as read nor read again from its start (after a restart, from
+// its end as the start found it, the generations before the checkpoint's
+// file being finished); a file made since in its freed inode is told from
+// it by its first bytes, its birth and the bytes read last. Only regular
 // files are opened; a path that cannot be read is reported once per change
 // of state and through NotReady.
 //

@@ -448,11 +448,12 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 		return nil
 	}
 	var (
-		prev  *tailer
-		later []generation
+		prev     *tailer
+		later    []generation
+		finished []*readMark
 	)
 	if startup {
-		prev, later = f.startGenerations(ctx, path, file, globbed)
+		prev, later, finished = f.startGenerations(ctx, path, file, globbed)
 	}
 	if r := f.removed[path]; r != nil {
 		// The file was renamed away before its successor came: others may
@@ -482,6 +483,7 @@ func (f *Follower) open(ctx context.Context, path string, startup, globbed bool)
 	f.seen[path] = true
 	t := f.addTailer(file, path, id, start, &seen)
 	t.after = prev
+	t.readBefore = finished
 	// Announced before any file's data: a reader merging files by time
 	// must know every file there is before it lets the first one's
 	// events go.
@@ -1379,6 +1381,23 @@ func (t *tailer) leave() {
 	m.end = t.offset + int64(len(t.partial))
 	tail := append(slices.Clip(t.tail), t.partial...)
 	m.tail = bytes.Clone(tail[max(0, len(tail)-tailLen):])
+}
+
+// markNow is where reading file stops when it is taken for read to its
+// end as it is now (nil: it is empty, or cannot be read): see readToNow.
+func markNow(file *os.File) *readMark {
+	seen, err := sight(file)
+	if err != nil || seen.id.FingerprintLen == 0 {
+		return nil
+	}
+	m := &readMark{id: seen.id, end: seen.info.Size()}
+	m.born, _ = bornOf(file)
+	tail := make([]byte, min(int64(tailLen), m.end))
+	if n, _ := file.ReadAt(tail, m.end-int64(len(tail))); n != len(tail) {
+		return nil
+	}
+	m.tail = tail
+	return m
 }
 
 func (t *tailer) mark() *readMark {

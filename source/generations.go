@@ -269,7 +269,14 @@ func generationNumber(base, name string) (int, bool) {
 // be renamed into a generation after it was opened (it was read twice,
 // as that generation and as the file at path; renamed twice, after the
 // generation newer than it: beforeFile).
-func (f *Follower) startGenerations(ctx context.Context, path string, file *os.File, globbed bool) (prev *tailer, later []generation) {
+//
+// The generations older than those it follows are not read (finished by
+// the checkpoint, or history at a first start): skipped, where reading
+// them stops is their end now (finished, newest first), so that a
+// writer's late lines to one, which a later listing finds among the
+// newer generations, are read from there, not with all its lines again
+// (resumeAt): a restart drops the marks the run before kept.
+func (f *Follower) startGenerations(ctx context.Context, path string, file *os.File, globbed bool) (prev *tailer, later []generation, finished []*readMark) {
 	gens := f.openGenerations(path, func(gens []generation) func(int) bool {
 		return func(int) bool { return true }
 	})
@@ -301,7 +308,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 	if oldest < 0 {
 		switch {
 		case current:
-			return nil, later
+			return nil, later, readToNow(gens)
 		case !f.namedByCheckpoint(path):
 			// Seen for the first time. Generations the patterns match too
 			// are files seen for the first time as well, read from their
@@ -313,7 +320,7 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 			oldest = 0
 			if !globbed || f.opt.FromEnd {
 				if oldest = f.firstMadeSinceCheckpoint(path, gens); oldest < 0 {
-					return nil, later
+					return nil, later, readToNow(gens)
 				}
 			}
 		default:
@@ -334,7 +341,21 @@ func (f *Follower) startGenerations(ctx context.Context, path string, file *os.F
 		prev = t
 	}
 	f.announce(ctx, prev, nil)
-	return prev, later
+	return prev, later, readToNow(gens[:oldest])
+}
+
+// readToNow marks the generations gens (oldest first) as read to their
+// end as it is now, newest first, at most readBeforeKept of them.
+func readToNow(gens []generation) []*readMark {
+	var marks []*readMark
+	for i := len(gens) - 1; i >= 0 && len(marks) < readBeforeKept; i-- {
+		if g := gens[i]; g.file != nil && !g.compressed {
+			if m := markNow(g.file); m != nil {
+				marks = append(marks, m)
+			}
+		}
+	}
+	return marks
 }
 
 // beforeFile splits gens at file, opened at the path before they were

@@ -19,6 +19,26 @@ import (
 // start, its earlier lines came twice.
 func TestFollowLinesWrittenToAnEndedGenerationAreReadOnce(t *testing.T) {
 	t.Parallel()
+	lateLinesOfAnEndedGeneration(t, false)
+}
+
+// A generation drained and left, whose writer appends to it afterwards,
+// is read on from where it was left also when graceguard restarted in
+// between: the checkpoint names the file at the path alone, and the
+// generations before it were finished. Read from its start when a later
+// listing found it among the newer generations, its lines before the
+// restart came twice (a refresh read twice is a token used twice).
+func TestFollowLinesWrittenToAnEndedGenerationAfterARestart(t *testing.T) {
+	t.Parallel()
+	lateLinesOfAnEndedGeneration(t, true)
+}
+
+// lateLinesOfAnEndedGeneration runs both tests above: A (lines 0-9) is
+// renamed, B (10-14) written at the path, A ends; with restart the
+// follower then stops and starts again from B's position alone. The
+// writer, never reopened, writes 15-19 to A; B is taken away and C
+// (20-24) made. Every line after those already read comes once, in order.
+func lateLinesOfAnEndedGeneration(t *testing.T, restart bool) {
 	tests := []struct {
 		name string
 		// rotated is the name the first file is renamed to.
@@ -45,7 +65,8 @@ func TestFollowLinesWrittenToAnEndedGenerationAreReadOnce(t *testing.T) {
 				w := newWriter(t, path, "l")
 				defer w.close()
 				w.write(10) // A: 0-9
-				c, _, _ := follow(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly, DrainQuiet: 100 * time.Millisecond})
+				opt := Options{Patterns: []string{path}, PollOnly: m.pollOnly, DrainQuiet: 100 * time.Millisecond}
+				c, cancel, done := follow(t, opt)
 				c.waitLines(t, 10)
 				c.waitIdle(t)
 				if err := os.Rename(path, filepath.Join(dir, tt.rotated)); err != nil {
@@ -54,24 +75,49 @@ func TestFollowLinesWrittenToAnEndedGenerationAreReadOnce(t *testing.T) {
 				writeNew(t, path, 10, 5) // B: 10-14
 				c.waitLines(t, 15)
 				c.waitEnded(t, 1) // A: drained, and followed no more
+				// From here on: the lines and streams still to come.
+				first, lines, streams := 0, 25, 3
+				if restart {
+					c.waitIdle(t)
+					cancel()
+					<-done
+					opt.Positions = c.unendedPositions() // B's: A's stream ended
+					c, _, _ = follow(t, opt)
+					c.waitIdle(t)
+					first, lines, streams = 15, 10, 2
+				}
 				// The writer has not reopened: its lines go to A, later
 				// than B's last (DrainQuiet ago, many ticks of the clock).
 				w.next = 15
 				w.write(5)
 				tt.away(t, path)
 				writeNew(t, path, 20, 5) // C: 20-24
-				if !c.linesWithin(25, 5*time.Second) {
+				if !c.linesWithin(lines, 5*time.Second) {
 					t.Error("not every line came")
 				}
 				// B, and A's late lines, drain and end: any line read
 				// twice has come by then.
-				if !c.endedWithin(3, 5*time.Second) {
+				if !c.endedWithin(streams, 5*time.Second) {
 					t.Error("B and the late lines' stream did not both end")
 				}
-				c.checkInOrder(t, "l", 0, 25)
+				c.checkInOrder(t, "l", first, 25)
 			})
 		}
 	}
+}
+
+// unendedPositions are the positions of c's streams that have not ended,
+// as a watcher's checkpoint keeps them.
+func (c *collector) unendedPositions() []Position {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var saved []Position
+	for k, p := range c.last {
+		if !c.ended[k] {
+			saved = append(saved, p)
+		}
+	}
+	return saved
 }
 
 // Where a listed generation is read from, by what was read of the file

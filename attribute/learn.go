@@ -161,15 +161,21 @@ func (l *learner) setPeer(src string, addr netip.Addr) {
 	l.noteSource(src)
 }
 
-func (l *learner) noteSource(src string) {
-	if _, ok := l.sources[src]; ok {
-		return
+func (l *learner) noteSource(src string) { l.forgotten += addCapped(l.sources, src) }
+
+// addCapped adds k to set, which starts afresh once it holds maxVoteKeys;
+// it returns the times it did (0 or 1), for learner.forgotten.
+func addCapped[K comparable](set map[K]struct{}, k K) int64 {
+	if _, ok := set[k]; ok {
+		return 0
 	}
-	if len(l.sources) >= maxVoteKeys {
-		clear(l.sources)
-		l.forgotten++
+	var forgot int64
+	if len(set) >= maxVoteKeys {
+		clear(set)
+		forgot = 1
 	}
-	l.sources[src] = struct{}{}
+	set[k] = struct{}{}
+	return forgot
 }
 
 // noteDirect notes that OpenUnison logged peer for a token request, when
@@ -177,32 +183,18 @@ func (l *learner) noteSource(src string) {
 // calling OpenUnison's Service directly are many.
 func (l *learner) noteDirect(peer netip.Addr) {
 	peer = peer.Unmap()
-	if _, ok := l.peerSrc[peer]; !ok {
-		return
+	if _, ok := l.peerSrc[peer]; ok {
+		l.forgotten += addCapped(l.direct, peer)
 	}
-	if _, ok := l.direct[peer]; ok {
-		return
-	}
-	if len(l.direct) >= maxVoteKeys {
-		clear(l.direct)
-		l.forgotten++
-	}
-	l.direct[peer] = struct{}{}
 }
 
 func (l *learner) noteOU(src string) {
 	if l.lastOUOK && src == l.lastOU {
 		return
 	}
+	// lastOU stays true when the set starts afresh: it is put back.
 	l.lastOU, l.lastOUOK = src, true
-	if _, ok := l.ous[src]; ok {
-		return
-	}
-	if len(l.ous) >= maxVoteKeys {
-		clear(l.ous) // lastOU stays true: it is put back just below
-		l.forgotten++
-	}
-	l.ous[src] = struct{}{}
+	l.forgotten += addCapped(l.ous, src)
 }
 
 // learnWait bounds, in log time, how long a token event waits for the

@@ -43,6 +43,11 @@ func TestThreadsHandOutTheLastFreedWorkerFirst(t *testing.T) {
 	if got := take(); got != c {
 		t.Errorf("after %s and then %s went idle the next request ran on %s, want %s", th.name(b), th.name(c), th.name(got), th.name(c))
 	}
+	// With every worker busy again, whether the waiter asks before or after
+	// a is freed, a is the only worker it can get.
+	if got := take(); got != b {
+		t.Fatalf("the last idle worker was %s, want %s", th.name(got), th.name(b))
+	}
 	done := make(chan int)
 	go func() { i, _ := th.acquire(context.Background()); done <- i }()
 	th.release(a)

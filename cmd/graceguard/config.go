@@ -375,8 +375,7 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 				ignored = append(ignored, k.Value)
 				continue
 			}
-			problems = append(problems, fmt.Sprintf("%s:%d:%d: unknown setting %q (settings are flag names: %s)",
-				path, k.Line, k.Column, k.Value, strings.Join(flagNames(flags), ", ")))
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: unknown setting %q (%s)", path, k.Line, k.Column, k.Value, settingsMeant(k.Value, flags)))
 			continue
 		}
 		values[name] = v
@@ -423,6 +422,23 @@ func extraDocuments(path string, data []byte) []string {
 		n := doc.Content[0]
 		return []string{fmt.Sprintf("%s:%d:%d: a second YAML document: a config file holds one mapping of settings", path, n.Line, n.Column)}
 	}
+}
+
+// settingsMeant is the hint for an unknown key: the settings it likely
+// meant, written as the key was (state_dir for stat_dir), or else all of
+// them.
+func settingsMeant(key string, flags *pflag.FlagSet) string {
+	names := flagNames(flags)
+	meant := meantNames(strings.ReplaceAll(key, "_", "-"), names)
+	if len(meant) == 0 {
+		return "settings are flag names: " + strings.Join(names, ", ")
+	}
+	if strings.Contains(key, "_") {
+		for i, m := range meant {
+			meant[i] = strings.ReplaceAll(m, "-", "_")
+		}
+	}
+	return "did you mean " + orList(meant) + "?"
 }
 
 func flagNames(flags *pflag.FlagSet) []string {

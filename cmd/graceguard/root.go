@@ -57,6 +57,7 @@ the grace period (another address, network or continent), and alerts on it.`,
 	origins := settingOrigins{}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML `FILE` of settings: any flag's name as a key (GRACEGUARD_<FLAG> environment variables work too)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		warnUnknownEnvironment(cmd.Root(), cmd.ErrOrStderr())
 		if err := configFromEnv(cmd, &configPath); err != nil {
 			return err
 		}
@@ -230,12 +231,15 @@ func orList(words []string) string {
 // runtime failures. A value the flag's type refuses is said in the words
 // the environment and config file get ("--every: want a duration …"), not
 // pflag's, which quote the parser ("time: invalid duration").
-func flagUsageError(_ *cobra.Command, err error) error {
+func flagUsageError(cmd *cobra.Command, err error) error {
 	var bad *pflag.InvalidValueError
 	if errors.As(err, &bad) {
 		if words := valueError(bad.GetFlag(), bad.GetValue(), bad.Unwrap()); words != nil {
 			return usageErrorf("--%s: %w", bad.GetFlag().Name, words)
 		}
+	}
+	if hint := unknownFlagHint(cmd, err); hint != "" {
+		return usageErrorf("%w%s", err, hint)
 	}
 	return usageError{err}
 }

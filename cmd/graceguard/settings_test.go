@@ -43,7 +43,11 @@ func TestSettingsRefusedClearly(t *testing.T) {
 		{name: "config syntax error placed", config: "format: json\nmin-severity: [high\n", args: []string{"scan", log},
 			want: []string{":2:"}},
 		{name: "unknown key still an error", config: "formt: json\n", args: []string{"scan", log},
-			want: []string{":1:1: unknown setting \"formt\""}},
+			want: []string{":1:1: unknown setting \"formt\" (did you mean format?)"}},
+		{name: "unknown key like none", config: "frobnicate: 1\n", args: []string{"scan", log},
+			want: []string{":1:1: unknown setting \"frobnicate\" (settings are flag names: "}},
+		{name: "unknown key in the file's style", config: "stat_dir: x\n", args: []string{"watch", log},
+			want: []string{":1:1: unknown setting \"stat_dir\" (did you mean state_dir?)"}},
 		// help is a flag but no setting: it was taken and did nothing.
 		{name: "help is no setting", config: "format: json\nhelp: true\n", args: []string{"scan", log},
 			want: []string{":2:1: unknown setting \"help\""}},

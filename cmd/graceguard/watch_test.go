@@ -27,6 +27,10 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("GRACEGUARD_RUN_MAIN") == "1" {
 		os.Args = append([]string{"graceguard"}, strings.Fields(os.Getenv("GRACEGUARD_ARGS"))...)
+		// The harness's variables are no settings: graceguard would say so.
+		for _, name := range []string{"GRACEGUARD_RUN_MAIN", "GRACEGUARD_ARGS", crashEnv} {
+			os.Unsetenv(name)
+		}
 		main()
 		return
 	}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// A mistyped flag is answered with the flags meant: the command's own
+// within two edits or sharing the typed stem, or, for a flag another
+// command has, that command's name ("scan --state" is watch's flag). A
+// flag like nothing stays plainly unknown (TestUnknownFlagIsStillNamed).
+func TestUnknownFlagSuggestsTheFlagMeant(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"scan", "--formt", "json", "a.log"}, "graceguard: unknown flag: --formt (did you mean --format?)"},
+		{[]string{"watch", "--stat-dir", "x", "a.log"}, "graceguard: unknown flag: --stat-dir (did you mean --state-dir?)"},
+		{[]string{"watch", "--STATE-DIR", "x", "a.log"}, "graceguard: unknown flag: --STATE-DIR (did you mean --state-dir?)"},
+		{[]string{"watch", "--from-start", "a.log"}, "graceguard: unknown flag: --from-start (did you mean --from?)"},
+		{[]string{"watch", "--state-pass", "f", "a.log"}, "graceguard: unknown flag: --state-pass (did you mean --state-password-file?)"},
+		{[]string{"scan", "--state", "redis://127.0.0.1", "a.log"}, "graceguard: unknown flag: --state (a flag of watch, not of scan)"},
+		{[]string{"idp", "serve", "--adr", "127.0.0.1:0"}, "graceguard: unknown flag: --adr (did you mean --addr?)"},
+		{[]string{"rules", "test", "x.yaml", "--nope"}, "graceguard: unknown flag: --nope"},
+		{[]string{"--formt", "scan"}, "graceguard: unknown flag: --formt"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := run(t, nil, tt.args...)
+			if code != exitUsage || stdout != "" || stderr != tt.want+"\n" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// A GRACEGUARD_ variable that names no setting of any command is said,
+// with the variable meant, instead of silently leaving its setting at the
+// default; one that names another command's setting (a sidecar's
+// environment shared by every command) is not.
+func TestUnknownEnvironmentVariableIsSaid(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string // stderr's first line, or "" for none
+	}{
+		{map[string]string{"GRACEGUARD_STAT_DIR": "/tmp/x"}, "graceguard: GRACEGUARD_STAT_DIR names no setting: ignored (did you mean GRACEGUARD_STATE_DIR?)"},
+		{map[string]string{"GRACEGUARD_FROBNICATE": "1"}, "graceguard: GRACEGUARD_FROBNICATE names no setting: ignored"},
+		{map[string]string{"GRACEGUARD_SLACK_TOKEN": "xoxb-1"}, ""},
+		{map[string]string{"GRACEGUARD_REDIS_PASSWORD": "pw"}, ""},
+		{map[string]string{"GRACEGUARD_PROXY_JSON_KEYS": "client=ip"}, ""},
+	} {
+		for k, v := range tt.env {
+			t.Run(k, func(t *testing.T) {
+				t.Setenv(k, v)
+				stdout, stderr, code := run(t, nil, "version")
+				if code != exitOK || !strings.Contains(stdout, "graceguard") {
+					t.Fatalf("version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+				}
+				first, _, _ := strings.Cut(stderr, "\n")
+				if first != tt.want {
+					t.Errorf("stderr %q, want its first line %q", stderr, tt.want)
+				}
+				if strings.Contains(stderr, v) {
+					t.Errorf("stderr %q shows the variable's value", stderr)
+				}
+			})
+		}
+	}
+}

@@ -18,6 +18,16 @@ func run(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, 
 	return runWith(t, runners{}, stdin, args...)
 }
 
+// wantUsageError runs args and wants a usage error: exit 2, nothing on
+// stdout, and stderr exactly want.
+func wantUsageError(t *testing.T, args []string, want string) {
+	t.Helper()
+	stdout, stderr, code := run(t, nil, args...)
+	if code != exitUsage || stdout != "" || stderr != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, want)
+	}
+}
+
 // runWith is run with commands' run functions replaced where set, as tests
 // that play a command at a test's pace do.
 func runWith(t *testing.T, with runners, stdin io.Reader, args ...string) (stdout, stderr string, code int) {

@@ -79,10 +79,7 @@ func TestMissingArgumentsNameTheCommandOnce(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := run(t, nil, tt.args...)
-			if code != exitUsage || stdout != "" || stderr != tt.want {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
-			}
+			wantUsageError(t, tt.args, tt.want)
 		})
 	}
 }
@@ -126,10 +123,7 @@ func TestUnknownCommandIsOneLine(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := run(t, nil, tt.args...)
-			if code != exitUsage || stdout != "" || stderr != tt.want+"\n" {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
-			}
+			wantUsageError(t, tt.args, tt.want+"\n")
 		})
 	}
 }
@@ -153,10 +147,7 @@ func TestUnknownFlagIsStillNamed(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := run(t, nil, tt.args...)
-			if code != exitUsage || stdout != "" || stderr != tt.want+"\n" {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
-			}
+			wantUsageError(t, tt.args, tt.want+"\n")
 		})
 	}
 }
@@ -182,10 +173,7 @@ func TestStrayArgumentsNameTheCommandOnce(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := run(t, nil, tt.args...)
-			if code != exitUsage || stdout != "" || stderr != tt.want {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
-			}
+			wantUsageError(t, tt.args, tt.want)
 		})
 	}
 	// A topic there is still gets its help.

@@ -27,10 +27,7 @@ func TestUnknownFlagSuggestsTheFlagMeant(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := run(t, nil, tt.args...)
-			if code != exitUsage || stdout != "" || stderr != tt.want+"\n" {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout and\n%s", code, stdout, stderr, exitUsage, tt.want)
-			}
+			wantUsageError(t, tt.args, tt.want+"\n")
 		})
 	}
 }

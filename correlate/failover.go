@@ -146,10 +146,24 @@ func NewFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Lo
 	return newFailover(ctx, shared, local, log, probeBackoff{min: probeMin, max: probeMax})
 }
 
+// StartFailover is NewFailover for a watcher starting, when a Redis that
+// refuses its settings (Refusal: a wrong password, an ACL, a database it
+// does not have) is an error to stop on: waiting would not change its
+// answer. Any other failure starts degraded, as NewFailover does. The
+// error is shared's Check's; shared is not closed.
+func StartFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Logger) (*Failover, error) {
+	return startFailover(ctx, shared, local, log, probeBackoff{min: probeMin, max: probeMax}, true)
+}
+
 // newFailover is NewFailover probing with backoff: the tests' is shorter,
 // so that they wait for a reconnect, not for the clock. The backoff is
 // given here, not set after: a store that starts degraded probes at once.
 func newFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Logger, backoff probeBackoff) *Failover {
+	f, _ := startFailover(ctx, shared, local, log, backoff, false)
+	return f
+}
+
+func startFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Logger, backoff probeBackoff, stopOnRefusal bool) (*Failover, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -160,16 +174,31 @@ func newFailover(ctx context.Context, shared *Redis, local *Memory, log *slog.Lo
 	shared.lost = f.historyLost
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	if err := shared.Check(pctx); err != nil {
+	err := shared.Check(pctx)
+	if err != nil && stopOnRefusal && Refusal(err) != "" {
+		return nil, err
+	}
+	if err != nil {
 		f.errors.Add(1)
-		f.logErr("shared state unreachable; analysing with local state until it answers", err)
+		f.logErr(failedMsg(err, "shared state unreachable; analysing with local state until it answers"), err)
 		f.startProbe()
 	} else {
 		f.upAt = time.Now()
 		f.up.Store(true)
 		warnEviction(pctx, shared, f.log)
 	}
-	return f
+	return f, nil
+}
+
+// failedMsg is msg, the words for a Redis that cannot be reached, unless
+// err is Redis refusing graceguard's settings: that is said as such, an
+// operator's to fix, not an outage to wait out (the store waits anyway:
+// the server or its ACL may be changed back).
+func failedMsg(err error, msg string) string {
+	if what := Refusal(err); what != "" {
+		return "shared state: " + what + "; analysing with local state until the settings or the server change"
+	}
+	return msg
 }
 
 // maxWriteBack bounds what is kept to write back after an outage; past it
@@ -529,7 +558,7 @@ func (f *Failover) fail(err error) {
 			f.wait = f.backoff.min
 		}
 		f.mu.Unlock()
-		f.logErr("shared state failed; analysing with local state until it answers", err)
+		f.logErr(failedMsg(err, "shared state failed; analysing with local state until it answers"), err)
 		f.startProbe()
 	}
 }
@@ -604,7 +633,7 @@ func (f *Failover) probe() {
 			return
 		}
 		f.errors.Add(1)
-		f.logErr("shared state still unreachable", err)
+		f.logErr(failedMsg(err, "shared state still unreachable"), err)
 	}
 }
 

@@ -190,7 +190,9 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 
 // Check makes sure Redis can do what the store needs, not only answer: a
 // server out of memory, a read-only replica after a failover, an ACL that
-// forbids scripts, or a Redis older than 7 (SET NX GET) all answer PING.
+// forbids scripts or a command they call, or a Redis older than 7 (SET
+// NX GET) all answer PING; and the batches' connection is set up, which
+// authenticates apart from go-redis's.
 func (r *Redis) Check(ctx context.Context) error {
 	if err := applyScript().Load(ctx, r.client).Err(); err != nil {
 		return fmt.Errorf("redis %s: load the history script: %w", r.client.Options().Addr, err)
@@ -209,6 +211,13 @@ func (r *Redis) Check(ctx context.Context) error {
 		mark = was
 	}
 	r.noteBorn(mark)
+	// Last: acl_check_cmd is Redis 7's, and a Redis 6 is told so above.
+	if err := r.checkACL(ctx); err != nil {
+		return fmt.Errorf("redis %s: check the ACL allows the scripts' commands: %w", r.client.Options().Addr, err)
+	}
+	if err := r.duplex.check(ctx); err != nil {
+		return err // named by dialDuplex
+	}
 	return nil
 }
 

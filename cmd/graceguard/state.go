@@ -76,7 +76,9 @@ type openedState struct {
 
 // open makes the memory store, or the Redis store behind a failover to
 // memory. An unreachable Redis is not an error: watch starts on local
-// state, not ready, and connects when Redis answers.
+// state, not ready, and connects when Redis answers. A Redis that refuses
+// the settings (correlate.Refusal: credentials, ACL, database, certificate)
+// is a usage error: it would refuse them for ever.
 func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Logger) (openedState, error) {
 	if s.url == "" || s.url == "memory" {
 		if len(s.redisTyped) > 0 {
@@ -95,7 +97,14 @@ func (s *stateFlags) open(ctx context.Context, stateDir string, logger *slog.Log
 	}
 	redis.SetLogger(redisLogger{logger})
 	shared := correlate.NewRedis(redis.NewClient(opt), correlate.RedisOptions{Prefix: s.prefix, Owner: owner})
-	f := correlate.NewFailover(ctx, shared, correlate.NewMemory(correlate.Limits{}), logger)
+	f, err := correlate.StartFailover(ctx, shared, correlate.NewMemory(correlate.Limits{}), logger)
+	if err != nil {
+		shared.Close()
+		// A configuration error like a malformed URL: Redis will answer
+		// the same until an operator changes the settings or the server.
+		return openedState{}, usageErrorf("--state %s: %s: %w",
+			redactStateURL(s.url), correlate.Refusal(err), redact.Error(err, s.url, redisQueryOptions...))
+	}
 	logger.Info("shared state", "url", redactStateURL(s.url), "prefix", s.prefix, "up", f.Up())
 	return openedState{store: f, stats: f, shared: true, claims: f, close: f.Close}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/testsync"
 )
 
 // A file the checkpoint does not name, copied and truncated while watch
@@ -73,7 +75,14 @@ func TestFollowTruncatedAndRewrittenWithTheSameBanner(t *testing.T) {
 			var armed atomic.Bool
 			rewritten := make(chan struct{})
 			c, _, _ := followWith(t, Options{Patterns: []string{path}, PollOnly: m.pollOnly}, func(f *Follower) {
-				f.hooks.checkedBeforeRead = func() {
+				// Every look that finds the idle file's end goes on to the
+				// look for a rotation: each poll, each safety look. A look
+				// at a file whose size and time have settled reads nothing,
+				// so the read's hook (checkedBeforeRead) came only while
+				// the follower's first looks were within mtimeGrain of the
+				// write: a follower started later (a loaded machine) never
+				// called it, and the test waited for ever.
+				f.hooks.checkingRotation = func() {
 					if !armed.CompareAndSwap(true, false) {
 						return
 					}
@@ -93,7 +102,13 @@ func TestFollowTruncatedAndRewrittenWithTheSameBanner(t *testing.T) {
 			c.waitLines(t, 101)
 			c.waitIdle(t)
 			armed.Store(true)
-			<-rewritten
+			// With events the safety looks back off to SafetyMax (10 s)
+			// while nothing happens: Patience, not awaitHook's 10 s.
+			select {
+			case <-rewritten:
+			case <-time.After(testsync.Patience):
+				t.Fatal("no look at the idle file looked for a rotation")
+			}
 			c.waitLine(t, "n 000004")
 			c.mu.Lock()
 			defer c.mu.Unlock()

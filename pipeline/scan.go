@@ -99,6 +99,17 @@ type InputKind struct {
 	// token-endpoint requests.
 	Proxy        bool
 	ProxyRecords int64
+	// Bytes is what was read of it as log: decompressed, if it was
+	// compressed.
+	Bytes int64
+	// Compression names the compression its first bytes showed ("gzip",
+	// "bzip2", "zstd", or one graceguard does not decompress: "xz",
+	// "lz4", "compress (.Z)"); "" for none.
+	Compression string
+	// Decompressed: it was read through its decompressor, and
+	// CompressedBytes is what was read of the file.
+	Decompressed    bool
+	CompressedBytes int64
 }
 
 // Judged reports whether any input held OpenUnison's records: without
@@ -291,6 +302,11 @@ type readerCounts struct {
 	onParseErr  func(error)
 	reported    int
 	errs        []blockParseError // collected instead of reported, in a block worker
+
+	// compression is what the input's first bytes showed, and
+	// decompressed, when set, the reader that decompressed it.
+	compression  string
+	decompressed *decompressed
 }
 
 func (c *readerCounts) parseError(line int64, err error) {
@@ -335,10 +351,27 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions, judgingFailed <
 	counts := readerCounts{name: in.Name, onParseErr: opt.ParseErrors}
 	// Asked before the head is read, which moves the file's offset.
 	f, size, canMap := mappable(in.R)
-	r := ctxReader{ctx, in.R}
-	head, err := readHead(ctx, r, !canMap, judgingFailed)
+	// stream: the input may never end (what is no regular file read from
+	// its start is taken for one, as before compressed inputs were read).
+	stream := !canMap
+	raw := in.R
+	r := io.Reader(ctxReader{ctx, raw})
+	progress := opt.Progress
+	head, err := readHead(ctx, r, stream, judgingFailed)
+	if c := compressionOf(head); c != nil && (err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		counts.compression = c.name
+		if c.open != nil {
+			// The decompressed log is read as a stream, never mapped; the
+			// progress bar counts the file's bytes read, as its total does.
+			d := decompress(c, io.MultiReader(bytes.NewReader(head), r), opt.Progress)
+			counts.decompressed = d
+			canMap, progress = false, nil
+			raw, r = d, d
+			head, err = readHead(ctx, r, stream, judgingFailed)
+		}
+	}
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(io.MultiReader(bytes.NewReader(head), errReader{err})), progress: opt.Progress}
+		return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(io.MultiReader(bytes.NewReader(head), errReader{err})), progress: progress}
 	}
 	rest := io.MultiReader(bytes.NewReader(head), r)
 	if parser.DetectFormat(head) == parser.FormatPlain {
@@ -348,21 +381,23 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions, judgingFailed <
 		if canMap && opt.reading.maps() {
 			// read() is the fallback: a mapping that fails costs nothing.
 			if m, err := mapFile(f, size); err == nil {
-				return mapBlocks(ctx, counts, m, opt.Location, blockSize, opt.Progress, lines)
+				return mapBlocks(ctx, counts, m, opt.Location, blockSize, progress, lines)
 			}
 		}
-		b := readBlocks(ctx, counts, rest, opt.Location, buffersFor(size), opt.Progress, lines)
+		// A compressed file's log is larger than the file: its size is
+		// still enough to tell that the buffers will all be filled.
+		b := readBlocks(ctx, counts, rest, opt.Location, buffersFor(size), progress, lines)
 		// A file ends; what is not one (stdin from a pipe) may not. Its
 		// reader is abandoned, not waited for, when judging fails: a
 		// quitReader's copy would cost a piped scan ~13%.
-		b.abandonable = !canMap && b.freeBuffers == nil
+		b.abandonable = stream && b.freeBuffers == nil
 		b.quit = judgingFailed
 		return b
 	}
-	if !canMap {
-		rest = io.MultiReader(bytes.NewReader(head), newQuitReader(ctx, in.R, judgingFailed))
+	if stream {
+		rest = io.MultiReader(bytes.NewReader(head), newQuitReader(ctx, raw, judgingFailed))
 	}
-	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: opt.Progress}
+	return &scannerSource{readerCounts: counts, loc: opt.Location, sc: parser.NewScanner(rest), progress: progress}
 }
 
 // headSize is how much of an input is read to tell its format.
@@ -473,8 +508,12 @@ func parse(c *readerCounts, ev *parser.Event, rec []byte, loc *time.Location, li
 }
 
 func (s *Summary) add(c *readerCounts, st parser.Stats) {
-	s.Inputs = append(s.Inputs, InputKind{Name: c.name, OpenUnison: c.openUnison, Proxy: c.proxyLog,
-		ProxyRecords: c.kinds[parser.KindProxy]})
+	in := InputKind{Name: c.name, OpenUnison: c.openUnison, Proxy: c.proxyLog,
+		ProxyRecords: c.kinds[parser.KindProxy], Bytes: st.Bytes, Compression: c.compression}
+	if c.decompressed != nil {
+		in.Decompressed, in.CompressedBytes = true, c.decompressed.raw.n.Load()
+	}
+	s.Inputs = append(s.Inputs, in)
 	s.Bytes += st.Bytes
 	s.Lines += st.Lines
 	s.Records += st.Records

@@ -104,8 +104,10 @@ func sameListing(a, b []generation) bool {
 func statGenerations(dir, base string, entries []os.DirEntry, stating func(string)) []generation {
 	var gens []generation
 	for _, e := range entries {
-		suffix, ok := rotatedSuffix(base, e.Name())
-		if !ok || !e.Type().IsRegular() || strings.HasSuffix(suffix, compressingExt) {
+		// The extensions are matched on the whole name: the suffix has
+		// lost its separator, and app.log.gz's is "gz".
+		_, ok := rotatedSuffix(base, e.Name())
+		if !ok || !e.Type().IsRegular() || strings.HasSuffix(e.Name(), compressingExt) {
 			continue
 		}
 		name := filepath.Join(dir, e.Name())
@@ -118,7 +120,7 @@ func statGenerations(dir, base string, entries []os.DirEntry, stating func(strin
 		}
 		g := generation{name: name, info: info}
 		for _, ext := range compressedExt {
-			if strings.HasSuffix(suffix, ext) {
+			if strings.HasSuffix(e.Name(), ext) {
 				g.compressed = true
 			}
 		}

@@ -35,7 +35,8 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 	startup := write("startup.log", []byte("[2026-11-23 09:59:58,001][main] INFO  OpenUnisonOnUndertow - Starting OpenUnison on Undertow, listening on 8443\n"))
 	const sample = "testdata/openunison/sample.log"
 	// logrotate's compressed generations: read as text, they were "not a
-	// log graceguard reads", with no word of what to do.
+	// log graceguard reads", with no word of what to do. gzip, bzip2 and
+	// zstd are decompressed; the others are named.
 	log, err := os.ReadFile(sample)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,12 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 	zw.Write(log)
 	zw.Close()
 	gzipped := write("openunison.log.1.gz", gz.Bytes())
-	zstd := write("openunison.log.2.zst", append([]byte{0x28, 0xb5, 0x2f, 0xfd}, garbage[:512]...))
+	xz := write("openunison.log.2.xz", append([]byte("\xfd7zXZ\x00"), garbage[:512]...))
+	gz.Reset()
+	zw = gzip.NewWriter(&gz)
+	zw.Write(garbage[:4096])
+	zw.Close()
+	gzippedGarbage := write("garbage.gz", gz.Bytes())
 	tests := []struct {
 		name  string
 		args  []string
@@ -60,8 +66,9 @@ func TestScanSaysWhenNothingWasJudged(t *testing.T) {
 		{"start-up lines only, quiet", []string{"-q", startup}, []string{"graceguard: nothing was judged: no OpenUnison record the rules judge", "1 record read"}, nil},
 		{"start-up lines beside a real log are no problem", []string{sample, startup}, nil, []string{"nothing was judged", "startup.log"}},
 		{"an empty file beside a real log is named", []string{sample, empty}, []string{"note: " + empty + ": no OpenUnison record"}, []string{"nothing was judged"}},
-		{"gzip", []string{gzipped}, []string{"nothing was judged", "openunison.log.1.gz: compressed (gzip): decompress it first (zcat " + gzipped + " | graceguard … -)"}, []string{"not a log graceguard reads"}},
-		{"zstd beside a real log", []string{sample, zstd}, []string{"openunison.log.2.zst: compressed (zstd): decompress it first (zstdcat " + zstd + " | graceguard … -)"}, []string{"nothing was judged"}},
+		{"gzip is judged", []string{gzipped}, []string{"decompressed 1 file: " + gzipped + " (gzip, "}, []string{"nothing was judged", "compressed (gzip)"}},
+		{"gzip of no log", []string{gzippedGarbage}, []string{"nothing was judged", "garbage.gz (decompressed gzip): no OpenUnison record"}, nil},
+		{"xz beside a real log", []string{sample, xz}, []string{"openunison.log.2.xz: compressed (xz), which graceguard does not decompress: decompress it first (xzcat " + xz + " | graceguard … -)"}, []string{"nothing was judged"}},
 		{"a proxy log beside OpenUnison's is no problem", []string{sample, proxy}, nil, []string{"nothing was judged", "is a proxy's access log"}},
 	}
 	for _, tt := range tests {

@@ -40,8 +40,9 @@ func newScanCmd(io streams, runF func(context.Context, *scanOptions) error) *cob
 		Use:   "scan [flags] FILE...|-",
 		Short: "Scan OpenUnison logs once and print alerts",
 		Long: `Scan reads OpenUnison logs (plain, CRI, docker json-file or kubectl --timestamps,
-recognised per file) as fast as the disk allows and prints an alert per rule
-match on stdout. Several files (one per replica) are merged by time, so a refresh
+recognised per file; gzip, bzip2 or zstd compressed ones decompressed, as
+logrotate's compress leaves them) as fast as the disk allows and prints an
+alert per rule match on stdout. Several files (one per replica) are merged by time, so a refresh
 on one pod and its replay on another meet. A summary goes to stderr.
 
 Scan judges a stream (stdin from a pipe) in blocks (1 MiB of log, 1,024 events)
@@ -219,18 +220,28 @@ func (c countingReader) Read(p []byte) (int, error) {
 // streamBytesUnjudged is what the streams gave that the summary of an
 // interrupted scan does not count: read while a block waited to fill, never
 // judged. It is exact when every input is a stream; with files too it is
-// at least this much (the summary does not say which input read what).
+// at least this much (the summary does not say which input read what). A
+// decompressed stream is left out: what was read of it is compressed
+// bytes, and the summary counts the log's.
 func streamBytesUnjudged(inputs []*input, s pipeline.Summary) int64 {
 	if !s.Interrupted {
 		return 0
 	}
+	counted := s.Bytes
+	decompressed := map[string]bool{}
+	for _, in := range s.Inputs {
+		if in.Decompressed {
+			decompressed[in.Name] = true
+			counted -= in.Bytes
+		}
+	}
 	var read int64
 	for _, in := range inputs {
-		if in.read != nil {
+		if in.read != nil && !decompressed[in.name] {
 			read += in.read.Load()
 		}
 	}
-	return max(0, read-s.Bytes)
+	return max(0, read-counted)
 }
 
 // openInputs opens the named inputs. A file named twice (the same name

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"maps"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +26,9 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary, unjudged int64, un
 	var b strings.Builder
 	fmt.Fprintf(&b, "graceguard: scanned %d %s, %s in %s%s\n", files, plural(files, "file", "files"),
 		humanBytes(read), roundElapsed(s.Elapsed), rateOf(read, s.Elapsed))
+	if line := decompressedLine(s); line != "" {
+		fmt.Fprintf(&b, "  %s\n", line)
+	}
 	fmt.Fprintf(&b, "  lines %s, records %s, parse errors %s, cut %s", commas(s.Lines), commas(s.Records),
 		commas(s.ParseErrors), commas(s.Cut))
 	if s.FramingErrors > 0 {
@@ -45,6 +46,24 @@ func writeSummary(w io.Writer, files int, s pipeline.Summary, unjudged int64, un
 	summaryAlerts(&b, s, unjudged, unwritten)
 	summaryNotes(&b, s, unjudged)
 	io.WriteString(w, b.String())
+}
+
+// decompressedLine names the inputs that were decompressed, with what was
+// read of each file and the log it gave: the bytes and rate on the line
+// before count the log, and a 4 MB generation read as 40 MB must not look
+// like a miscount. "" when none was.
+func decompressedLine(s pipeline.Summary) string {
+	var each []string
+	for _, in := range s.Inputs {
+		if in.Decompressed {
+			each = append(each, fmt.Sprintf("%s (%s, %s of file, %s of log)", in.Name, in.Compression, humanBytes(in.CompressedBytes), humanBytes(in.Bytes)))
+		}
+	}
+	if len(each) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("decompressed %d %s: %s; the bytes and rate above count the log, decompressed",
+		len(each), plural(len(each), "file", "files"), strings.Join(each, ", "))
 }
 
 // summaryAlerts writes the alerts line, what the rules held back or failed
@@ -282,11 +301,20 @@ func inputNotes(s pipeline.Summary) []string {
 			notes = append(notes, fmt.Sprintf("%s is a proxy's access log (%s token requests): it names the clients of OpenUnison's token requests, "+
 				"but nothing is judged without OpenUnison's own log: give both", in.Name, commas(in.ProxyRecords)))
 		case !in.Proxy:
-			if kind, cat := compressed(in.Name); kind != "" {
-				notes = append(notes, fmt.Sprintf("%s: compressed (%s): decompress it first (%s %s | graceguard … -)", in.Name, kind, cat, in.Name))
+			if in.Compression != "" && !in.Decompressed {
+				file := in.Name
+				if file == "-" {
+					file = "FILE"
+				}
+				notes = append(notes, fmt.Sprintf("%s: compressed (%s), which graceguard does not decompress: decompress it first (%s %s | graceguard … -)",
+					in.Name, in.Compression, catOf[in.Compression], file))
 				continue
 			}
-			notes = append(notes, fmt.Sprintf("%s: no OpenUnison record and no proxy access-log line found in it (empty, or not a log graceguard reads)", in.Name))
+			name := in.Name
+			if in.Decompressed {
+				name += " (decompressed " + in.Compression + ")"
+			}
+			notes = append(notes, fmt.Sprintf("%s: no OpenUnison record and no proxy access-log line found in it (empty, or not a log graceguard reads)", name))
 		}
 	}
 	return notes
@@ -334,37 +362,7 @@ func unjudgedNote(unjudged int64) string {
 	return ": " + humanBytes(unjudged) + " read from a stream was waiting for the rest of its block, not judged"
 }
 
-// compressed names the compression of the file at name, from its first
-// bytes, and the command that decompresses it; "" for none or no file.
-// logrotate's compress makes such generations, and read as text they were
-// only "not a log graceguard reads", with no word of what to do.
-func compressed(name string) (kind, cat string) {
-	// Only a regular file can be read again: opening a named pipe waits
-	// for a writer (the one the scan read is gone), and a terminal for
-	// its user, so the finished command never exited.
-	if fi, err := os.Stat(name); err != nil || !fi.Mode().IsRegular() {
-		return "", ""
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return "", ""
-	}
-	defer f.Close()
-	head := make([]byte, 6)
-	n, _ := io.ReadFull(f, head)
-	head = head[:n]
-	for _, c := range []struct {
-		magic     string
-		kind, cat string
-	}{
-		{"\x1f\x8b", "gzip", "zcat"},
-		{"BZh", "bzip2", "bzcat"},
-		{"\xfd7zXZ\x00", "xz", "xzcat"},
-		{"\x28\xb5\x2f\xfd", "zstd", "zstdcat"},
-	} {
-		if bytes.HasPrefix(head, []byte(c.magic)) {
-			return c.kind, c.cat
-		}
-	}
-	return "", ""
-}
+// catOf is the command that decompresses each compression the pipeline
+// names and does not decompress itself (pipeline.InputKind.Compression).
+// logrotate's compresscmd may be any of them.
+var catOf = map[string]string{"xz": "xzcat", "lz4": "lz4cat", "compress (.Z)": "zcat"}

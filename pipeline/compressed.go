@@ -21,9 +21,9 @@ import (
 // the file are counted apart (InputKind.CompressedBytes), and the
 // progress bar, whose total is the files' sizes, counts those.
 //
-// gzip is klauspost/compress's: it takes a fifth less CPU than the
-// standard library's to inflate the benchmark log (README, Performance),
-// and the module is here for zstd anyway.
+// gzip is klauspost/compress's: inflating bench/genlog's 100 MB log
+// (gzip -6) took it 218-223 ms of CPU against the standard library's
+// 268-315 ms, and the module is here for zstd anyway.
 
 // compression is a compressed format told by its magic bytes.
 type compression struct {

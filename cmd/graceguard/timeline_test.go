@@ -31,7 +31,10 @@ func TestTimelineFlags(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got *timelineOptions
 			cmd := newTimelineCmd(streams{}, func(_ context.Context, o *timelineOptions) error { got = o; return nil })
-			cmd.SetArgs(tc.args)
+			// Never nil: cobra takes nil args as "use os.Args", the test
+			// binary's own flags, so "no user" got "-test.run"'s value as one
+			// whenever the binary was run with a spaced flag value.
+			cmd.SetArgs(append([]string{}, tc.args...))
 			cmd.SetOut(&bytes.Buffer{})
 			cmd.SetErr(&bytes.Buffer{})
 			err := cmd.Execute()

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/idptest"
 	"github.com/graceguard/graceguard/internal/testparallel"
 	"github.com/graceguard/graceguard/internal/testsync"
 
@@ -138,7 +139,7 @@ func startIdP(t *testing.T, grace time.Duration) (*idp.Provider, *testsync.Buffe
 		t.Fatal(err)
 	}
 	log := &testsync.Buffer{}
-	p, err := idp.New(idp.Config{Issuer: "http://" + ln.Addr().String() + idp.DefaultIssuerPath, Grace: grace,
+	p, err := idp.New(idp.Config{Issuer: "http://" + ln.Addr().String() + idp.DefaultIssuerPath, Grace: grace, Users: idptest.FastUsers(t),
 		IDTokenTTL: 5 * time.Second, Log: log, SigningKey: key, Diag: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

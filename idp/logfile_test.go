@@ -67,7 +67,7 @@ func TestLogFileRenameRotationUnderTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuer := "http://" + proxyLn.Addr().String() + idp.DefaultIssuerPath
-	p, err := idp.New(idp.Config{Issuer: issuer, Log: io.MultiWriter(idpTee, idpFile), Diag: quiet()})
+	p, err := idp.New(idp.Config{Issuer: issuer, Users: idptest.FastUsers(t), Log: io.MultiWriter(idpTee, idpFile), Diag: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

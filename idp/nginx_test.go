@@ -21,6 +21,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/idptest"
 	"github.com/graceguard/graceguard/internal/nginxtest"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/parser"
@@ -56,7 +57,7 @@ func startBehindNginx(t *testing.T, grace time.Duration) *behindNginx {
 		t.Fatal(err)
 	}
 	b := &behindNginx{nginx: ng, idpLog: &testsync.Buffer{}}
-	b.p, err = idp.New(idp.Config{Issuer: "http://" + ng.Addr + idp.DefaultIssuerPath, Grace: grace,
+	b.p, err = idp.New(idp.Config{Issuer: "http://" + ng.Addr + idp.DefaultIssuerPath, Grace: grace, Users: idptest.FastUsers(t),
 		IDTokenTTL: 5 * time.Second, Log: b.idpLog, SigningKey: key, Diag: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

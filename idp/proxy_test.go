@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/idptest"
 	"github.com/graceguard/graceguard/internal/nginxtest"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/parser"
@@ -44,7 +45,7 @@ func startProxied(t *testing.T, trustXFF bool) *proxied {
 	}
 	px := &proxied{idpLog: &testsync.Buffer{}, proxyLog: &testsync.Buffer{}, idpAddr: idpLn.Addr().String(),
 		issuer: "http://" + proxyLn.Addr().String() + idp.DefaultIssuerPath}
-	cfg := idp.Config{Issuer: px.issuer, Grace: 5e9, Log: px.idpLog, Diag: quiet()}
+	cfg := idp.Config{Issuer: px.issuer, Grace: 5e9, Users: idptest.FastUsers(t), Log: px.idpLog, Diag: quiet()}
 	if trustXFF {
 		// Even an IdP that believes X-Forwarded-For from loopback logs the
 		// proxy: the proxy sends none.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/idptest"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/parser"
 )
@@ -140,7 +141,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log testsync.Buffer
-	p, err := idp.New(idp.Config{Issuer: "http://" + ln.Addr().String() + idp.DefaultIssuerPath, Grace: 300 * time.Millisecond,
+	p, err := idp.New(idp.Config{Issuer: "http://" + ln.Addr().String() + idp.DefaultIssuerPath, Grace: 300 * time.Millisecond, Users: idptest.FastUsers(t),
 		Log: &log, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Diag: quietDiag()})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graceguard/graceguard/internal/idptest"
 	"github.com/graceguard/graceguard/internal/testcert"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"k8s.io/client-go/tools/clientcmd"
@@ -26,7 +27,7 @@ func startIdpServe(t *testing.T, mod func(*idpServeOptions)) (issuer string, std
 	stdout, stderr = &testsync.Buffer{}, &testsync.Buffer{}
 	o := &idpServeOptions{io: streams{in: strings.NewReader(""), out: stdout, errOut: stderr},
 		addr: "127.0.0.1:0", idTokenTTL: time.Minute, sessionTTL: 15 * time.Minute, clientID: "kubernetes",
-		sessionID: "request", maxSessions: 1000}
+		sessionID: "request", maxSessions: 1000, usersFile: idptest.FastUsersFile(t)}
 	if mod != nil {
 		mod(o)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/graceguard/graceguard/idp"
+	"github.com/graceguard/graceguard/internal/idptest"
 )
 
 // credSecret stands for a password or a client secret an operator gives.
@@ -231,7 +232,7 @@ func TestWrongCredentialsNotShown(t *testing.T) {
 	}
 	issuer := "http://" + ln.Addr().String() + idp.DefaultIssuerPath
 	p, err := idp.New(idp.Config{Issuer: issuer, ClientID: idp.DefaultClientID, ClientSecret: "right-" + credSecret,
-		Log: io.Discard, Diag: slog.New(slog.DiscardHandler)})
+		Users: idptest.FastUsers(t), Log: io.Discard, Diag: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

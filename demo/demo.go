@@ -55,6 +55,10 @@ type Options struct {
 	// breath between steps (1s).
 	Grace, TokenTTL, Pause time.Duration
 	Logger                 *slog.Logger
+	// Users are who may log in to the IdP; nil means idp.DemoUsers(), whose
+	// story it is. The tests give the same users at a cheaper bcrypt cost:
+	// a cost-10 login under -race on busy cores outlived the client's 10 s.
+	Users *idp.Users
 	// Width is how many columns a line may take (a terminal's width);
 	// 0 means DefaultWidth. Longer log lines are cut with "…".
 	Width int
@@ -137,6 +141,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 		// the demo is about; it need not be shouted.
 		Diag:     slog.New(slog.DiscardHandler),
 		Sessions: contain.sessions,
+		Users:    opt.Users,
 	})
 	if err != nil {
 		return sum, err

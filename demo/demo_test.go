@@ -10,6 +10,7 @@ import (
 
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/internal/idptest"
 )
 
 // The story, played fast: the race raises nothing, the replay inside the
@@ -22,7 +23,7 @@ func TestDemoStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sum, err := Run(context.Background(), Options{Out: &out, Geo: db, Grace: 2 * time.Second, TokenTTL: 5 * time.Second, Pause: 100 * time.Millisecond})
+	sum, err := Run(context.Background(), Options{Out: &out, Geo: db, Users: idptest.FastUsers(t), Grace: 2 * time.Second, TokenTTL: 5 * time.Second, Pause: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/idptest"
 )
 
 // Without GeoIP nothing is critical: the demo's gate is then high, and the
@@ -14,7 +16,7 @@ import (
 func TestDemoWithoutGeoEndsSessionsOnHigh(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	sum, err := Run(context.Background(), Options{Out: &out, Grace: 2 * time.Second, TokenTTL: 5 * time.Second, Pause: 50 * time.Millisecond})
+	sum, err := Run(context.Background(), Options{Out: &out, Users: idptest.FastUsers(t), Grace: 2 * time.Second, TokenTTL: 5 * time.Second, Pause: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,17 @@ func TestWatchCountsDetectorEvictionsOnMetrics(t *testing.T) {
 			h, url := newMetricsHarness(t, WatchOptions{Rules: set})
 			var b strings.Builder
 			tc.lines(&b)
-			h.send("pod-a", b.String())
+			// In batches of a thousand lines, as a follower reads a
+			// backlog: the watcher publishes its counts once a batch, so
+			// records_total, the progress waitWhileReading watches, moves
+			// while the 30,000 lines are read, not only at their end (one
+			// batch read past testsync.Patience under -race on busy cores
+			// and looked like a reader that stood still).
+			for lines := slices.Collect(strings.Lines(b.String())); len(lines) > 0; {
+				n := min(len(lines), 1000)
+				h.send("pod-a", strings.Join(lines[:n], ""))
+				lines = lines[n:]
+			}
 			h.idle("pod-a")
 			var body string
 			t.Cleanup(func() {

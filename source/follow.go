@@ -122,6 +122,12 @@ type Follower struct {
 	// stdinDone closes when stdin ends; with no file patterns that ends Run.
 	stdinDone chan struct{}
 	lost      atomic.Uint64 // files gone before they were read (lost.go)
+	// ended are the drained generations watched for late lines
+	// (endedwatch.go), kept endedFor unchanged (tests shorten it);
+	// unwatched counts those dropped while they still existed.
+	ended     []*endedGen
+	endedFor  time.Duration
+	unwatched atomic.Uint64
 	// unread are the generations a checkpoint named as announced and not
 	// read yet (Position.Unread): looked for only to say they are gone.
 	unread []Position
@@ -232,6 +238,7 @@ func New(opt Options, out chan<- Batch) *Follower {
 	f.newNotifier = newNotifier
 	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs, f.proven = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}, map[string]bool{}
 	f.targetRefs = map[string]int{}
+	f.endedFor = endedFor
 	f.health.init(opt.Patterns)
 	return f
 }
@@ -242,6 +249,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	stdinOnly := f.startStdin(ctx)
 	f.startEvents()
 	defer f.stopEvents()
+	defer f.closeEnded()
 	f.timer = time.NewTimer(time.Hour)
 	defer f.timer.Stop()
 	f.rescan(ctx, true)
@@ -260,11 +268,15 @@ func (f *Follower) Run(ctx context.Context) error {
 		if busy {
 			lastRead = time.Now()
 		}
-		f.tailers = f.retire(f.tailers)
+		f.retire(ctx)
 		if rescan || (f.events == nil || f.opt.Rescan < f.opt.Safety) && time.Since(lastScan) >= f.opt.Rescan {
 			f.rescan(ctx, false)
 			lastScan = time.Now()
+			// The ended generations' look where no event comes for them
+			// (polling, other systems; with events, at safety looks).
+			f.markEnded(nil, true)
 		}
+		f.lookEnded(ctx)
 		if f.anyDue() {
 			if ctx.Err() != nil {
 				return nil
@@ -630,19 +642,28 @@ func (f *Follower) drainRotatedWhileDown(ctx context.Context, path string) {
 	}
 }
 
-// retire drops ended tailers.
-func (f *Follower) retire(ts []*tailer) []*tailer {
-	kept := ts[:0]
-	for _, t := range ts {
+// retire drops ended tailers; a drained generation's file stays watched
+// for late lines (watchEnded).
+func (f *Follower) retire(ctx context.Context) {
+	var ended []*tailer
+	kept := f.tailers[:0]
+	for _, t := range f.tailers {
 		if t.ended {
-			f.unwatch(t)
-			t.f.Close()
+			ended = append(ended, t)
 			continue
 		}
 		kept = append(kept, t)
 	}
-	clear(ts[len(kept):])
-	return kept
+	clear(f.tailers[len(kept):])
+	f.tailers = kept
+	for _, t := range ended {
+		if f.watchEnded(ctx, t) {
+			f.unwatchTarget(t)
+			continue
+		}
+		f.unwatch(t)
+		t.f.Close()
+	}
 }
 
 // step reads what is new in one file and looks for rotation and
@@ -758,6 +779,7 @@ func (f *Follower) atEnd(ctx context.Context, t *tailer) {
 		}
 		t.drainAt = quiet.Add(f.opt.DrainQuiet)
 		if !time.Now().Before(t.drainAt) {
+			t.keep = true
 			f.end(ctx, t, "rotated file drained")
 		}
 		return
@@ -1343,6 +1365,9 @@ type tailer struct {
 	// left is where reading this file stopped, once it ends; allocated
 	// when a later generation learns of it, which may be before.
 	left *readMark
+	// keep: it ended drained, and its file stays watched for late lines
+	// (watchEnded).
+	keep bool
 	wakeState
 }
 
@@ -1433,6 +1458,14 @@ func (t *tailer) readMarks() []*readMark {
 // Listed by time (writtenSince), an older generation with the time of the
 // file gone was read a second time.
 func resumeAt(marks []*readMark, file *os.File, seen sighting) (from int64, done bool) {
+	from, done, _ = resumeMark(marks, file, seen)
+	return from, done
+}
+
+// resumeMark is resumeAt that also returns the mark read on from (nil:
+// none): the tailer reading on moves that very mark, which the later
+// generations hold, so a listing after it reads none of its lines again.
+func resumeMark(marks []*readMark, file *os.File, seen sighting) (from int64, done bool, at *readMark) {
 	var (
 		born               time.Time
 		bornKnown, bornAsk bool
@@ -1452,10 +1485,10 @@ func resumeAt(marks []*readMark, file *os.File, seen sighting) (from int64, done
 			}
 		}
 		if m.end > from && m.end <= size && m.holdsWhatWasRead(file) {
-			from = m.end
+			from, at = m.end, m
 		}
 	}
-	return from, from > 0 && from == size
+	return from, from > 0 && from == size, at
 }
 
 // holdsWhatWasRead says whether file holds, just before where reading

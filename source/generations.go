@@ -700,7 +700,26 @@ func (f *Follower) chain(path string, t *tailer, gens []generation, skip func(*o
 			g.file.Close()
 			continue
 		}
-		from, done := resumeAt(marks, g.file, seen)
+		// A generation watched since it ended is read on from where its
+		// watch says reading stopped, under its watch's stream: here, in
+		// order, before the file after it.
+		// One rewritten since is left to its watch's next look, which
+		// says so and drops it.
+		e := f.endedOf(seen.id)
+		if e != nil && !e.holds() {
+			e = nil
+		}
+		var (
+			from int64
+			done bool
+			m    *readMark
+		)
+		if e != nil {
+			from, m = e.mark.end, e.mark
+			done = seen.info.Size() <= from
+		} else {
+			from, done, m = resumeMark(marks, g.file, seen)
+		}
 		if done {
 			g.file.Close()
 			continue
@@ -710,8 +729,20 @@ func (f *Follower) chain(path string, t *tailer, gens []generation, skip func(*o
 		} else {
 			f.log.Info("reading a generation rotated before graceguard got to it", "path", g.name)
 		}
-		n := f.addTailer(g.file, g.name, copied.readAs(seen.id), from, &seen)
+		id := copied.readAs(seen.id)
+		if e != nil {
+			id = seen.id // a watched file was read under its own identity
+		}
+		n := f.addTailer(g.file, g.name, id, from, &seen)
 		n.draining, n.after, n.log = true, prev, path
+		if e != nil {
+			f.ended = slices.DeleteFunc(f.ended, func(o *endedGen) bool { return o == e })
+			f.takeEnded(n, e)
+			n.log = path
+			e.f.Close()
+		} else if m != nil {
+			n.left = m
+		}
 		prev = n
 	}
 	return prev

@@ -371,6 +371,7 @@ func (f *Follower) markDue(now time.Time) (rescan bool) {
 	for _, t := range f.tailers {
 		f.markTailer(t, now, changed, all, safety, poll)
 	}
+	f.markEnded(changed, all || safety)
 	// Forgotten after the tailers are marked: a directory's last events (a
 	// file in it deleted, the directory itself) are among these changes.
 	stale := f.replacedDirWatches(changed, all)
@@ -457,6 +458,11 @@ func (f *Follower) forgetDropped(now time.Time, gone []int) (dirGone bool) {
 			for _, t := range f.tailers {
 				if t.wd == wd {
 					t.wd, t.due = -1, true
+				}
+			}
+			for _, e := range f.ended {
+				if e.wd == wd {
+					e.wd, e.due = -1, true
 				}
 			}
 		}

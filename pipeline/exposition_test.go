@@ -41,6 +41,7 @@ func TestMetricsExposition(t *testing.T) {
 	reg.MustRegister(prom.NewGoCollector(), prom.NewProcessCollector())
 	m := NewMetrics(reg, exposedStore{})
 	RegisterGenerationsLost(reg, func() uint64 { return 9 })
+	RegisterGenerationsUnwatched(reg, func() uint64 { return 2 })
 	RegisterGeoCache(reg, func() geo.Stats { return geo.Stats{Evictions: 16384, Entries: 16384} })
 	sm := sinks.NewMetrics(reg)
 	rm := respond.NewMetrics(reg)

@@ -89,6 +89,18 @@ func RegisterGenerationsLost(reg *prom.Registry, lost func() uint64) {
 	}, func() float64 { return float64(lost()) }))
 }
 
+// RegisterGenerationsUnwatched registers
+// graceguard_generations_unwatched_total, read from unwatched when scraped:
+// the rotated files read to their end that the follower stopped watching
+// for late lines while they still existed
+// (source.Follower.GenerationsUnwatched).
+func RegisterGenerationsUnwatched(reg *prom.Registry, unwatched func() uint64) {
+	reg.MustRegister(prom.NewCounterFunc(prom.Opts{
+		Name: "graceguard_generations_unwatched_total",
+		Help: "Rotated files read to their end no longer watched for lines their writer appends late, while they still existed: more than 4 of a log were watched (the one changed longest ago goes), or one was unchanged for 24 h. Lines written to them afterwards are not read; each is logged once.",
+	}, func() float64 { return float64(unwatched()) }))
+}
+
 // RegisterGeoCache registers the GeoIP lookups' cache (16,384 addresses,
 // CLOCK eviction): graceguard_geo_cache_evicted_total and
 // graceguard_geo_cache_entries, read from stats when scraped (geo.DB.Stats

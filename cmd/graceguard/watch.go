@@ -268,6 +268,7 @@ func runWatch(ctx context.Context, o *watchOptions) error {
 	o.notReady, o.notes = srcs.notReady, srcs.notes
 	if srcs.files != nil {
 		pipeline.RegisterGenerationsLost(reg, srcs.files.GenerationsLost)
+		pipeline.RegisterGenerationsUnwatched(reg, srcs.files.GenerationsUnwatched)
 	}
 	srcs.registerKubeStreams(reg)
 	if geoDB != nil {

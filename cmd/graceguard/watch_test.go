@@ -200,6 +200,7 @@ func TestWatchLifecycle(t *testing.T) {
 			`graceguard_lag_seconds`,
 			`graceguard_parse_errors_total 0`,
 			`graceguard_generations_lost_total 0`,
+			`graceguard_generations_unwatched_total 0`,
 		} {
 			if !strings.Contains(metrics, want) {
 				out = append(out, want)

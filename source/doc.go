@@ -29,13 +29,22 @@
 // too never opens them on their own (a drained generation renamed again, or
 // a copy, would be read twice); one that went before it
 // was read to its end is said once and counted (lost.go). A generation
-// drained and left that its writer appends to afterwards (one that reopens
-// lazily) is read on from where it was left when a later listing finds it
-// among the newer generations (its late lines moved its time), neither
-// skipped as read nor read again from its start (after a restart, from
-// its end as the start found it, the generations before the checkpoint's
-// file being finished); a file made since in its freed inode is told from
-// it by its first bytes, its birth and the bytes read last. Only regular
+// drained and left stays watched (endedwatch.go): its writer may append
+// to it afterwards (one that reopens lazily, or never), and its name need
+// not sort it among the newer generations (numbered ones sort before the
+// file read). Its descriptor is kept (its inode cannot go to another
+// file meanwhile), with its file's event watch and an fstat at every
+// safety look and rescan; late lines are read on from where it was left,
+// neither skipped as read nor read again from its start, and so they are
+// when a later listing finds it first. Its watch is announced as a stream
+// at that point, so a checkpoint keeps it and a restart reads on from
+// there. At most four a path are watched (the one changed longest ago
+// goes first), each until deleted, rewritten, or unchanged for 24 h;
+// one that goes while it exists is said once and counted
+// (GenerationsUnwatched). A generation before the checkpoint's file that
+// no position names is finished (read to its end as the start found it);
+// a file made since in its freed inode is told from it by its first
+// bytes, its birth and the bytes read last. Only regular
 // files are opened; a path that cannot be read is reported once per change
 // of state and through NotReady.
 //

@@ -138,9 +138,10 @@ func TestFollowEndedGenerationsWatchedAreBounded(t *testing.T) {
 				f, fl.endedFor = fl, tt.endedFor
 			})
 			// Each rotation's writer keeps its descriptor; the first
-			// writes to its file once more at the last rotation, as one
-			// that never reopens does, so it is not one changed longest
-			// ago: the second's and the third's files go.
+			// writes to its file once more at the fourth rotation (before
+			// the cap is reached, which would take its file), as one that
+			// never reopens does, so it is not one changed longest ago:
+			// the second's and the third's files go.
 			var writers []*writer
 			lines := 0
 			for i := range tt.rotations {
@@ -151,7 +152,7 @@ func TestFollowEndedGenerationsWatchedAreBounded(t *testing.T) {
 				lines += 5
 				writers = append(writers, w)
 				c.waitLines(t, lines)
-				if i > 0 && i == tt.rotations-1 {
+				if i > 0 && i == endedKept-1 {
 					writers[0].next = lines
 					writers[0].write(1)
 					lines++

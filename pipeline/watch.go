@@ -577,6 +577,11 @@ func (w *Watcher) handle(ctx context.Context, b source.Batch, pre *preparsed) er
 		if !s.idle {
 			s.idle, s.idleSince = true, w.opt.now()
 		}
+		if b.Drained {
+			// At its end a drain's quiet ago (a rotated generation left
+			// watched): no writer a moment late to hold the others for.
+			s.idleSince = time.Time{}
+		}
 		w.noteBacklog()
 		if rec, ok := s.asm.Flush(false); ok {
 			if err := w.record(ctx, s, rec); err != nil {

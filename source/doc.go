@@ -38,7 +38,8 @@
 // neither skipped as read nor read again from its start, and so they are
 // when a later listing finds it first. Its watch is announced as a stream
 // at that point, so a checkpoint keeps it and a restart reads on from
-// there. At most four a path are watched (the one changed longest ago
+// there, and as drained (Batch.Drained), so a reader merging by time
+// holds nothing back for it. At most four a path are watched (the one changed longest ago
 // goes first), each until deleted, rewritten, or unchanged for 24 h;
 // one that goes while it exists is said once and counted
 // (GenerationsUnwatched). A generation before the checkpoint's file that

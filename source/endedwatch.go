@@ -93,10 +93,13 @@ func (f *Follower) watchEnded(ctx context.Context, t *tailer) bool {
 	t.wd = -1 // the watch is e's now
 	f.ended = append(f.ended, e)
 	// Announced at where reading stopped, and at its end: a checkpoint
-	// keeps its position (a restart reads on from it), and a reader
-	// merging by time waits for nothing from it.
+	// keeps its position (a restart reads on from it). Drained: a reader
+	// merging by time waits for nothing from it. Taken for a file that
+	// had just reached its end, each one watched held every other file's
+	// events idleSettle (pipeline's order.go), and a catch-up over many
+	// generations had them held all along.
 	f.send(ctx, Batch{Key: e.key, Path: e.name, Log: e.log, ID: e.id, Offset: m.end, Size: m.end})
-	f.send(ctx, Batch{Key: e.key, Path: e.name, Log: e.log, ID: e.id, Offset: m.end, Size: m.end, Idle: true})
+	f.send(ctx, Batch{Key: e.key, Path: e.name, Log: e.log, ID: e.id, Offset: m.end, Size: m.end, Idle: true, Drained: true})
 	f.log.Debug("watching a drained file for lines written to it late", "path", e.name, "offset", m.end)
 	f.capEnded(ctx, e.log)
 	return true

@@ -31,6 +31,13 @@ type Batch struct {
 	Offset int64  // file offset of Data[0]
 	Idle   bool   // the file has nothing more for now: records being joined can go
 	Ended  bool   // the stream is over (rotated away and drained, deleted, or truncated)
+	// Drained, in an Idle batch, says the file has been at its end for a
+	// drain's quiet already (DrainQuiet): a rotated generation read to its
+	// end and left, watched only for lines its writer may still append
+	// late (endedwatch.go). A reader merging by time holds the others back
+	// for it no longer, as it would for a file that just reached its end,
+	// whose writer may be a moment late.
+	Drained bool
 	// Away says the source lost its connection and is reconnecting (a
 	// container's log stream the API server ended): not at its end, as
 	// lines written meanwhile come when it is back, stamped before what

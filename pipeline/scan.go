@@ -366,7 +366,10 @@ func openSource(ctx context.Context, in Input, opt *ScanOptions, judgingFailed <
 			d := decompress(c, io.MultiReader(bytes.NewReader(head), r), opt.Progress)
 			counts.decompressed = d
 			canMap, progress = false, nil
-			raw, r = d, d
+			// The log's reads see a stop, not only the file's: a few
+			// kilobytes, all of them in head, may decompress to
+			// gigabytes the file's reader is never asked about.
+			raw, r = d, ctxReader{ctx, d}
 			head, err = readHead(ctx, r, stream, judgingFailed)
 		}
 	}

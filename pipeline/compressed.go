@@ -29,6 +29,10 @@ import (
 type compression struct {
 	name  string
 	magic string
+	// more, when set, is asked about the bytes after magic: a magic that
+	// text may start with ("BZh") makes a compressed input only with the
+	// rest of the header the compressor writes.
+	more func(rest []byte) bool
 	// open starts a decompressor of r; nil for a format graceguard does
 	// not decompress, which is only named (the summary says how to
 	// decompress it).
@@ -46,7 +50,7 @@ var compressions = []compression{
 		// concatenation makes (cat a.gz b.gz) as one stream, as zcat does.
 		return gzip.NewReader(r)
 	}},
-	{name: "bzip2", magic: "BZh", open: func(r io.Reader) (io.Reader, error) {
+	{name: "bzip2", magic: "BZh", more: bzip2Header, open: func(r io.Reader) (io.Reader, error) {
 		return bzip2.NewReader(r), nil
 	}},
 	{name: "zstd", magic: "\x28\xb5\x2f\xfd", open: func(r io.Reader) (io.Reader, error) {
@@ -66,11 +70,23 @@ var compressions = []compression{
 // compressionOf is the compression head starts with; nil for none.
 func compressionOf(head []byte) *compression {
 	for i := range compressions {
-		if bytes.HasPrefix(head, []byte(compressions[i].magic)) {
-			return &compressions[i]
+		c := &compressions[i]
+		if rest, ok := bytes.CutPrefix(head, []byte(c.magic)); ok && (c.more == nil || c.more(rest)) {
+			return c
 		}
 	}
 	return nil
+}
+
+// bzip2Header reports whether rest, what follows "BZh", is the rest of a
+// bzip2 stream's header: a block size digit, then the magic of a block or
+// of the stream's end (an empty stream).
+func bzip2Header(rest []byte) bool {
+	if len(rest) < 7 || rest[0] < '1' || rest[0] > '9' {
+		return false
+	}
+	magic := string(rest[1:7])
+	return magic == "1AY&SY" || magic == "\x17\x72\x45\x38\x50\x90"
 }
 
 // DecompressError is a compressed input that could not be decompressed to

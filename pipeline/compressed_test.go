@@ -274,3 +274,51 @@ func TestScanNamesCompressionItDoesNotRead(t *testing.T) {
 		})
 	}
 }
+
+// bzip2's magic is text ("BZh"): a plain log whose first line starts so (a
+// line cut by copytruncate, a proxy's log whose first field is a host
+// name) is a log, read as one, not a corrupt bzip2 file. Only the header
+// bzip2 writes whole (BZh, a level digit, a block's or the stream's end's
+// magic) makes one.
+func TestScanOfAPlainLogThatStartsLikeBzip2(t *testing.T) {
+	t.Parallel()
+	plain, truth := generated(t, 1<<20, 3)
+	if truth.Replays == 0 {
+		t.Fatal("the log holds no replay: nothing for the alerts to show")
+	}
+	wantSum, want, err := scanWith(t, "openunison.log", openWritten(t, "plain.log", plain), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []string{"BZh", "BZh9", "BZh9 a line cut short", "BZh91AY&S but text"} {
+		log := append([]byte(first+"\n"), plain...)
+		for _, stream := range []bool{false, true} {
+			var r io.Reader = openWritten(t, "openunison.log", log)
+			if stream {
+				r = bytes.NewReader(log)
+			}
+			sum, got, err := scanWith(t, "openunison.log", r, nil)
+			if err != nil {
+				t.Errorf("%q (stream %v): %v", first, stream, err)
+				continue
+			}
+			if in := sum.Inputs[0]; in.Compression != "" || in.Decompressed {
+				t.Errorf("%q (stream %v): input %+v, want it read as plain", first, stream, in)
+			}
+			// The first line is a record of its own, not OpenUnison's;
+			// an alert's id, which holds where its lines are, moves with it.
+			if sum.Records != wantSum.Records+1 || !slices.Equal(withoutIDs(got), withoutIDs(want)) {
+				t.Errorf("%q (stream %v): %d records, alerts %q; want the log's %d records and one, alerts %q", first, stream, sum.Records, got, wantSum.Records, want)
+			}
+		}
+	}
+}
+
+// withoutIDs is alerts as collected with their last field, the id, cut.
+func withoutIDs(alerts []string) []string {
+	out := make([]string, len(alerts))
+	for i, a := range alerts {
+		out[i] = a[:max(0, strings.LastIndexByte(a, ' '))]
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -156,7 +157,7 @@ func warnUnknownEnvironment(root *cobra.Command, w io.Writer) {
 	var unknown []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, envPrefix) && !known[name] {
+		if strings.HasPrefix(name, envPrefix) && !known[name] && !serviceLink.MatchString(name) {
 			unknown = append(unknown, name)
 		}
 	}
@@ -165,6 +166,13 @@ func warnUnknownEnvironment(root *cobra.Command, w io.Writer) {
 		fmt.Fprintf(w, "%s: %s names no setting: ignored%s\n", programName, name, didYouMean(meantEnv(name, names)))
 	}
 }
+
+// serviceLink matches the variables Kubernetes sets for each Service of a
+// pod's namespace (enableServiceLinks, on by default): NAME_SERVICE_HOST,
+// NAME_SERVICE_PORT[_PORTNAME], NAME_PORT and NAME_PORT_N_PROTO[_PROTO|_PORT|_ADDR].
+// The chart's Services (graceguard, graceguard-redis) make GRACEGUARD_ ones
+// in every pod; a flag of that shape is still told by known first.
+var serviceLink = regexp.MustCompile(`^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
 
 // meantEnv is meantNames for variables, compared without the prefix every
 // one shares (which would make any two look alike).

@@ -65,3 +65,44 @@ func TestUnknownEnvironmentVariableIsSaid(t *testing.T) {
 		}
 	}
 }
+
+// Kubernetes gives every container variables naming each Service of its
+// namespace (enableServiceLinks, on unless turned off): the chart's own
+// Services, graceguard (its /metrics) and graceguard-redis, make
+// GRACEGUARD_ ones. They are no one's typo, and are not said; a typo among
+// them still is.
+func TestKubernetesServiceLinksAreNoUnknownVariables(t *testing.T) {
+	links := map[string]string{
+		"GRACEGUARD_SERVICE_HOST":               "10.96.0.6",
+		"GRACEGUARD_SERVICE_PORT":               "9090",
+		"GRACEGUARD_SERVICE_PORT_GRACEGUARD":    "9090",
+		"GRACEGUARD_PORT":                       "tcp://10.96.0.6:9090",
+		"GRACEGUARD_PORT_9090_TCP":              "tcp://10.96.0.6:9090",
+		"GRACEGUARD_PORT_9090_TCP_PROTO":        "tcp",
+		"GRACEGUARD_PORT_9090_TCP_PORT":         "9090",
+		"GRACEGUARD_PORT_9090_TCP_ADDR":         "10.96.0.6",
+		"GRACEGUARD_REDIS_SERVICE_HOST":         "10.96.0.5",
+		"GRACEGUARD_REDIS_SERVICE_PORT":         "6379",
+		"GRACEGUARD_REDIS_SERVICE_PORT_REDIS":   "6379",
+		"GRACEGUARD_REDIS_PORT":                 "tcp://10.96.0.5:6379",
+		"GRACEGUARD_REDIS_PORT_6379_TCP":        "tcp://10.96.0.5:6379",
+		"GRACEGUARD_REDIS_PORT_6379_TCP_PROTO":  "tcp",
+		"GRACEGUARD_REDIS_PORT_6379_TCP_PORT":   "6379",
+		"GRACEGUARD_REDIS_PORT_6379_TCP_ADDR":   "10.96.0.5",
+		"GRACEGUARD_DEV_REDIS_PORT_6379_UDP":    "udp://10.96.0.7:6379",
+		"GRACEGUARD_DEV_REDIS_PORT_6379_SCTP":   "sctp://10.96.0.7:6379",
+		"GRACEGUARD_DEV_REDIS_SERVICE_PORT_TLS": "6380",
+	}
+	for k, v := range links {
+		t.Setenv(k, v)
+	}
+	t.Setenv("GRACEGUARD_STAT_DIR", "/tmp/x")
+	stdout, stderr, code := run(t, nil, "version")
+	if code != exitOK || !strings.Contains(stdout, "graceguard") {
+		t.Fatalf("version: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	want := "graceguard: GRACEGUARD_STAT_DIR names no setting: ignored (did you mean GRACEGUARD_STATE_DIR?)\n"
+	if stderr != want {
+		t.Errorf("stderr:\n%s\nwant only:\n%s", stderr, want)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -131,6 +132,33 @@ var otherEnvSettings = []string{redisPasswordEnv, envName(proxyJSONKeys)}
 // newer release reads must not stop an older one. Values are never shown:
 // some are secrets.
 func warnUnknownEnvironment(root *cobra.Command, w io.Writer) {
+	// Most processes have no GRACEGUARD_ variable: they pay one look at
+	// the environment, not a walk of every command's flags (scan's
+	// start-up is counted in tenths of a millisecond).
+	var set []string
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, envPrefix) {
+			set = append(set, name)
+		}
+	}
+	if len(set) == 0 {
+		return
+	}
+	known := envSettings(root)
+	var unknown []string
+	for _, name := range set {
+		if _, ok := slices.BinarySearch(known, name); !ok && !serviceLink().MatchString(name) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	for _, name := range unknown {
+		fmt.Fprintf(w, "%s: %s names no setting: ignored%s\n", programName, name, didYouMean(meantEnv(name, known)))
+	}
+}
+
+// envSettings are the variables some command reads, sorted.
+func envSettings(root *cobra.Command) []string {
 	known := map[string]bool{}
 	for _, name := range otherEnvSettings {
 		known[name] = true
@@ -154,17 +182,7 @@ func warnUnknownEnvironment(root *cobra.Command, w io.Writer) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	var unknown []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, envPrefix) && !known[name] && !serviceLink.MatchString(name) {
-			unknown = append(unknown, name)
-		}
-	}
-	slices.Sort(unknown)
-	for _, name := range unknown {
-		fmt.Fprintf(w, "%s: %s names no setting: ignored%s\n", programName, name, didYouMean(meantEnv(name, names)))
-	}
+	return names
 }
 
 // serviceLink matches the variables Kubernetes sets for each Service of a
@@ -172,7 +190,10 @@ func warnUnknownEnvironment(root *cobra.Command, w io.Writer) {
 // NAME_SERVICE_PORT[_PORTNAME], NAME_PORT and NAME_PORT_N_PROTO[_PROTO|_PORT|_ADDR].
 // The chart's Services (graceguard, graceguard-redis) make GRACEGUARD_ ones
 // in every pod; a flag of that shape is still told by known first.
-var serviceLink = regexp.MustCompile(`^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+// Compiled when asked, not at every start.
+var serviceLink = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+})
 
 // meantEnv is meantNames for variables, compared without the prefix every
 // one shares (which would make any two look alike).

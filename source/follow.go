@@ -166,6 +166,9 @@ type Follower struct {
 
 // followHooks run, when set (tests), at the points their names say.
 type followHooks struct {
+	// soughtCopy: in followTruncated, between the look for the copy and
+	// the look at the file now at the path.
+	soughtCopy func()
 	// lookedAgain: in followTruncated, between the look at the file now
 	// at the path and following it.
 	lookedAgain func()
@@ -988,7 +991,8 @@ func (f *Follower) checkTruncated(ctx context.Context, t *tailer) sizeCheck {
 // the file from its start, after any copies made since the one read from,
 // and ends the truncated stream.
 func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
-	copied, copyInfo := f.recoverCopy(ctx, t)
+	copied := f.recoverCopy(ctx, t)
+	f.hooks.run(f.hooks.soughtCopy)
 	var next *tailer
 	var head []byte // of the file now at the path, as it is identified
 	if file, err := openRegular(t.path); err == nil {
@@ -996,13 +1000,13 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 			head = seen.head
 			f.hooks.run(f.hooks.lookedAgain)
 			var start int64
-			if copyInfo == nil {
+			if copied.info == nil {
 				start = kept(t, seen)
 			}
 			next = f.addTailer(file, t.path, seen.id, start, &seen)
-			next.readCopy = copyInfo
-			if copyInfo != nil {
-				next.beganAfter(t.id)
+			next.readCopy = copied.info
+			if copied.info != nil {
+				next.beganAfter(copied.start)
 			}
 			// Said before the old stream ends, so the path's line count
 			// goes on (the watcher drops a source's series when its last
@@ -1015,19 +1019,20 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	f.end(ctx, t, "truncated")
 	// Copies newer than the one read from were made since the last look
 	// (copytruncate more than once). Without a copy of what was read
-	// (whole, or with more) nothing ties a copy to this file but times,
-	// too coarse to tell a copy made just now from one made since: none is
-	// read then. A copy that starts as the file now does is one being
-	// made of it (copytruncate again, not yet truncated): the file's own
-	// tailer reads those lines. Of a file that was empty when looked at,
-	// that tailer reads whatever it holds by now (lines written since,
-	// and copied), not the bytes looked at: it starts as it does now.
-	if next != nil && copied != "" {
+	// (whole, or with more, or as far as the copy was made: see
+	// recoverCopy) nothing ties a copy to this file but times, too coarse
+	// to tell a copy made just now from one made since: none is read
+	// then. A copy that starts as the file now does is one being made of
+	// it (copytruncate again, not yet truncated): the file's own tailer
+	// reads those lines. Of a file that was empty when looked at, that
+	// tailer reads whatever it holds by now (lines written since, and
+	// copied), not the bytes looked at: it starts as it does now.
+	if next != nil && copied.info != nil {
 		if next.id.FingerprintLen == 0 {
 			head = readHead(next.f)
 		}
-		dev, ino := devIno(copyInfo)
-		if newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copyInfo.ModTime(), nil, nil, copyOf(head), copiesOf(t)); newest != nil {
+		dev, ino := devIno(copied.info)
+		if newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copied.info.ModTime(), nil, nil, copyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
@@ -1163,14 +1168,32 @@ func readHead(f *os.File) []byte {
 	return buf[:n]
 }
 
+// foundCopy is the copy a truncated file's lines were found in.
+type foundCopy struct {
+	name string
+	info os.FileInfo // nil: none was found
+	// start identifies the copy's first bytes, for the generation that
+	// begins after it (tailer.beganAfter).
+	start FileID
+}
+
 // recoverCopy reads, from the copy a copytruncate left beside the file,
 // the lines written after graceguard's last read and before the copy. It
-// returns the copy's name and what it was, or "" and nil when there is
-// none. A rotation under way renames the siblings between their listing
-// and their opening (the copy named .1 becomes .2): the siblings are
-// listed again when none was the copy. A path that is a symbolic link has
-// its copies beside the file it names (linkedName).
-func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, os.FileInfo) {
+// returns the copy, or none (info nil). A rotation under way renames the
+// siblings between their listing and their opening (the copy named .1
+// becomes .2): the siblings are listed again when none was the copy. A
+// path that is a symbolic link has its copies beside the file it names
+// (linkedName).
+//
+// A copy shorter than what was read, that starts as the file did, is the
+// copy too (copiedBeforeRead): made before the lines that were read
+// between it and the truncation were written, it holds nothing unread,
+// but the copies made after it hold the lines written after the
+// truncation. Taken for no copy, nothing tied those to the file: a
+// copytruncate again before the file was looked at (a descheduled
+// follower), and the lines in its copy were never read.
+func (f *Follower) recoverCopy(ctx context.Context, t *tailer) foundCopy {
+	var early foundCopy
 	for range 3 {
 		file := linkedName(t.path)
 		siblings, _ := glob(filepath.Join(filepath.Dir(file), "*"))
@@ -1178,35 +1201,60 @@ func (f *Follower) recoverCopy(ctx context.Context, t *tailer) (string, os.FileI
 			if s == file {
 				continue
 			}
-			if st := f.readCopy(ctx, t, s); st != nil {
-				return s, st
+			found, whole := f.readCopy(ctx, t, s)
+			if whole {
+				return found
+			}
+			if early.info == nil {
+				early = found
 			}
 		}
 	}
-	return "", nil
+	if early.info != nil {
+		f.log.Info("the file was copied before the last lines read from it; reading the copies made since", "path", t.path, "copy", early.name)
+	}
+	return early
 }
 
 // readCopy reads the lines past t's offset from s if s is a copy of what t
-// read, and returns what s is (nil when it is not such a copy).
-func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInfo {
+// read (whole), and returns what s is; or, when s is shorter than what t
+// read and starts as t's file did (copiedBeforeRead), returns it without
+// reading it (whole false).
+func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) (found foundCopy, whole bool) {
 	readTo := t.offset
 	if s == t.path {
-		return nil
+		return foundCopy{}, false
 	}
 	c, err := openRegular(s)
 	if err != nil {
-		return nil
+		return foundCopy{}, false
 	}
 	defer c.Close()
 	st, err := c.Stat()
-	if err != nil || st.Size() < readTo || !t.holdsWhatWasRead(c) {
-		return nil
+	if err != nil {
+		return foundCopy{}, false
 	}
+	if st.Size() < readTo {
+		if !t.copiedBeforeRead(c, st) {
+			return foundCopy{}, false
+		}
+		start := t.id
+		if st.Size() < int64(start.FingerprintLen) {
+			if start, err = identify(c); err != nil {
+				return foundCopy{}, false
+			}
+		}
+		return foundCopy{name: s, info: st, start: start}, false
+	}
+	if !t.holdsWhatWasRead(c) {
+		return foundCopy{}, false
+	}
+	found = foundCopy{name: s, info: st, start: t.id}
 	if st.Size() == readTo {
 		// A copy of exactly what was read: nothing to read from it, but
 		// copies made after it (copytruncated again since the last look)
 		// hold lines written after it, and are read next.
-		return st
+		return found, true
 	}
 	f.log.Info("reading lines a copytruncate moved", "copy", s, "from", readTo, "to", st.Size())
 	data := make([]byte, st.Size()-readTo)
@@ -1218,7 +1266,30 @@ func (f *Follower) readCopy(ctx context.Context, t *tailer, s string) os.FileInf
 		// The copy's last line had no newline: it is whole all the same.
 		f.emitData(ctx, t, []byte{'\n'})
 	}
-	return st
+	return found, true
+}
+
+// copiedBeforeRead reports whether c, st as stated (shorter than what t
+// read), starts as t's file did: by t's identity when c is as long as the
+// bytes it was taken from, else by the bytes t read first. The copy t's
+// generation began after, and any older generation, is not its copy,
+// whatever its first bytes (a log that starts each file with the same
+// banner).
+func (t *tailer) copiedBeforeRead(c *os.File, st os.FileInfo) bool {
+	size := st.Size()
+	if prev := t.readCopy; prev != nil && (os.SameFile(st, prev) || st.ModTime().Before(prev.ModTime())) {
+		return false
+	}
+	switch {
+	case size == 0:
+		return false // an empty file is a copy of anything
+	case t.id.FingerprintLen > 0 && size >= int64(t.id.FingerprintLen):
+		return sameStart(c, t.id)
+	case int64(len(t.head)) >= size:
+		h := readHead(c)
+		return int64(len(h)) == size && bytes.Equal(h, t.head[:size])
+	}
+	return false
 }
 
 // logGone says what became of t's file, whose path names nothing now: a

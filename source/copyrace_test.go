@@ -54,3 +54,44 @@ func TestFollowCopiedBeforeTheLastReadThenCopytruncatedAgain(t *testing.T) {
 		})
 	}
 }
+
+// A follower that notices a copytruncate, looks at the file now at the
+// path and is descheduled before it lists the copies made since finds the
+// file copytruncated twice more meanwhile: the older of the two new
+// copies starts with the lines it looked at (the file's own lines, which
+// its tailer reads from that copy once it finds the file truncated), the
+// newer holds lines written after them. The newer copy is read after the
+// older, not before: chained before the file's tailer, as a copy made
+// before the look, its lines came before the ones they followed
+// (TestFollowCopytruncateWhileWriting read lines 114-120 before 100-113,
+// polling, under load).
+func TestFollowCopytruncatedTwiceWhileLookingAtTheFile(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "app.log")
+			w := newWriter(t, path, "l")
+			w.write(10)
+			h := followHeld(t, path, m.pollOnly, func(f *Follower, pause func()) { f.hooks.lookedAgain = pause })
+			// The follower reads 10-14 and waits to hand them on, or
+			// finds them in the copy and waits so: either way it looks at
+			// the file again only once it holds 15-21.
+			w.write(5)
+			copytruncate(t, path) // 0-14
+			w.write(7)            // 15-21, looked at
+			h.release()
+			h.waitPaused(t)
+			w.write(7)            // 22-28
+			copytruncate(t, path) // 15-28: starts as the file looked at did
+			w.write(7)            // 29-35
+			copytruncate(t, path) // 29-35
+			w.write(7)            // 36-42
+			w.close()
+			close(h.resume)
+			h.c.waitLine(t, "l 000042")
+			time.Sleep(50 * time.Millisecond) // any duplicate
+			h.c.checkInOrder(t, "l", 0, 43)
+		})
+	}
+}

@@ -1022,17 +1022,19 @@ func (f *Follower) followTruncated(ctx context.Context, t *tailer) {
 	// (whole, or with more, or as far as the copy was made: see
 	// recoverCopy) nothing ties a copy to this file but times, too coarse
 	// to tell a copy made just now from one made since: none is read
-	// then. A copy that starts as the file now does is one being made of
-	// it (copytruncate again, not yet truncated): the file's own tailer
-	// reads those lines. Of a file that was empty when looked at, that
-	// tailer reads whatever it holds by now (lines written since, and
-	// copied), not the bytes looked at: it starts as it does now.
+	// then. A copy that starts as the file now does is the file's own
+	// lines (copytruncate again since the look, made or being made): the
+	// file's own tailer reads those lines, and the copies after it, which
+	// are newer than they (ownCopyOf). Of a file that was empty when
+	// looked at, that tailer reads whatever it holds by now (lines written
+	// since, and copied), not the bytes looked at: it starts as it does
+	// now.
 	if next != nil && copied.info != nil {
 		if next.id.FingerprintLen == 0 {
 			head = readHead(next.f)
 		}
 		dev, ino := devIno(copied.info)
-		if newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copied.info.ModTime(), nil, nil, copyOf(head), copiesOf(t)); newest != nil {
+		if newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, copied.info.ModTime(), nil, nil, ownCopyOf(head), copiesOf(t)); newest != nil {
 			f.announce(ctx, newest, nil)
 			next.beginsAfter(newest)
 		}
@@ -1083,7 +1085,7 @@ func (f *Follower) copiedUnread(ctx context.Context, t *tailer, head []byte) boo
 		return false
 	}
 	dev, ino := devIno(t.readCopy)
-	newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, time.Time{}, nil, nil, copyOf(head), copiesOf(t))
+	newest, _ := f.followNewer(t.path, FileID{Dev: dev, Ino: ino}, time.Time{}, nil, nil, ownCopyOf(head), copiesOf(t))
 	if newest == nil {
 		return false
 	}
@@ -1159,6 +1161,29 @@ func copyOf(head []byte) func(*os.File) bool {
 		ch := readHead(c)
 		n := min(len(ch), len(head))
 		return len(ch) == 0 || n > 0 && bytes.Equal(ch[:n], head[:n])
+	}
+}
+
+// ownCopyOf returns, for chain (oldest first), whether a newer generation
+// is to be left to the tailer of the file whose first bytes are head: a
+// copy of it (copyOf), and, once a copy that starts with head's bytes was
+// met, every generation after it. That copy is the file's own lines,
+// copied and truncated since the file was looked at (copytruncate again),
+// and the copies after it hold lines written after them: the file's
+// tailer, finding its file truncated, reads that copy (recoverCopy) and
+// then those. Chained before the file, they were read before the lines
+// they came after (a newer copy before an older one).
+func ownCopyOf(head []byte) func(*os.File) bool {
+	isCopy, past := copyOf(head), false
+	return func(c *os.File) bool {
+		if past {
+			return true
+		}
+		if !isCopy(c) {
+			return false
+		}
+		past = len(head) > 0 && len(readHead(c)) > 0
+		return true
 	}
 }
 

@@ -231,7 +231,7 @@ func TestFollowCopytruncateWhileWriting(t *testing.T) {
 			<-done
 			w.close()
 			// Every line left on disk, in the copies and the file.
-			var onDisk []string
+			var onDisk, held []string
 			for i := 4; i >= 0; i-- {
 				name := path
 				if i > 0 {
@@ -246,8 +246,17 @@ func TestFollowCopytruncateWhileWriting(t *testing.T) {
 				if err != nil || len(data) == 0 {
 					continue
 				}
-				onDisk = append(onDisk, strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")...)
+				lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+				onDisk = append(onDisk, lines...)
+				held = append(held, fmt.Sprintf("%s: %q..%q", filepath.Base(name), lines[0], lines[len(lines)-1]))
 			}
+			// Which copy held what tells a failure's cause apart (with
+			// GG_DEBUG's log of the follower).
+			defer func() {
+				if t.Failed() {
+					t.Logf("on disk, oldest first: %s", strings.Join(held, ", "))
+				}
+			}()
 			last := onDisk[len(onDisk)-1]
 			deadline := time.Now().Add(10 * time.Second)
 			for {

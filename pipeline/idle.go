@@ -82,15 +82,19 @@ func (w *Watcher) busyAgain() {
 	w.busyAt, w.released = w.opt.now(), false
 }
 
-// quieting says whether a file went quiet less than twinWait ago: the
-// refreshes it has waiting are committed once that has passed, at a tick.
-// The watcher may report itself idle sooner (its last batch took longer
-// than idleRelease to judge, or the idle batch came late), and a stopped
-// tick would leave them waiting for the next line of any file.
+// quieting says whether a file went quiet less than twinWait before the
+// last tick looked at what waits (lookedAt): the refreshes it has waiting
+// are committed at the first tick that looks once that has passed. The
+// watcher may report itself idle sooner (its last batch took longer than
+// idleRelease to judge, or the idle batch came late), and a stopped tick
+// would leave them waiting for the next line of any file. Not by the time
+// now: the tick that went idle looked a moment before twinWait had passed
+// and the rest of it (a checkpoint, on a loaded machine) took it past; by
+// now the tick stopped with the refresh it had not committed still
+// waiting, until the next line of any file.
 func (w *Watcher) quieting() bool {
-	now := w.opt.now()
 	for _, s := range w.streams {
-		if s.idle && now.Sub(s.idleSince) < w.twinWait() {
+		if s.idle && w.lookedAt.Sub(s.idleSince) < w.twinWait() {
 			return true
 		}
 	}

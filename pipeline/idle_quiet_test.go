@@ -63,3 +63,62 @@ func TestIdleWatcherCommitsTheLastRefreshAfterQuietCommit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The tick that reports the watcher idle looked at the last refresh just
+// before the file had been quiet for twinWait, and the rest of that tick
+// (a checkpoint, on a loaded machine) took it past: the tick must not stop
+// on the strength of the later time, which says the refresh was committed
+// when the look that would have committed it came before. It stopped, and
+// the file's last alert waited for the next line of any file: a kill -9
+// mid-backlog, then the restart's last line, under load (catchup_kill_test.go
+// in cmd/graceguard, 2 runs of 3 at load 20).
+func TestIdleWatcherCommitsTheLastRefreshWhenTwinWaitEndsMidTick(t *testing.T) {
+	t.Parallel()
+	base := time.Now()
+	var skew atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(skew.Load())) }
+	store := &watchingStore{Memory: correlate.NewMemory(correlate.Limits{}), learned: map[string]bool{}}
+	handled := make(chan source.Batch, 4)
+	w, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), Store: store, now: now, Deliver: discardAlerts,
+		handled: func(b source.Batch) { handled <- b },
+		Idle: func(idle bool) {
+			if idle {
+				// The rest of the tick that went idle outlasts twinWait.
+				skew.Add(int64(lateTwinWait))
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(at, dn, sid string) string {
+		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-9] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.40] - [%s]\n", at, tokenURL, dn, sid)
+	}
+	first, last := "uid=first,ou=shadow,o=Tremolo", "uid=last,ou=shadow,o=Tremolo"
+	data := line("10:00:00,000", first, "fa") + line("10:00:01,000", last, "fb") +
+		"[2026-11-23 10:00:01,500][main] INFO  Startup - nothing to see\n"
+	in := make(chan source.Batch)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, in) }()
+	defer func() { cancel(); <-done }()
+	in <- source.Batch{Key: "a", Path: "app.log", Data: []byte(data)}
+	<-handled
+	// The file's idle batch comes as judging the last data ends, longer
+	// than twinWait after it began (busyAt) and less than idleRelease.
+	skew.Store(int64(idleRelease - lateTwinWait/2))
+	in <- source.Batch{Key: "a", Path: "app.log", Offset: int64(len(data)), Idle: true}
+	<-handled
+	if store.has(last) {
+		t.Fatal("the last refresh was committed as soon as its file went quiet: it must wait twinWait for its twin")
+	}
+	// The next tick finds the files quiet for idleRelease and the refresh
+	// waiting twinWait/2 more.
+	skew.Store(int64(idleRelease))
+	deadline := time.Now().Add(5 * time.Second) // ticks (50 ms), an idle tick (1 s) and more
+	for !store.has(last) {
+		if time.Now().After(deadline) {
+			t.Fatal("the last refresh was never committed: the tick that went idle looked before twinWait had passed, and the watcher stopped ticking by a later clock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -169,6 +169,10 @@ type Watcher struct {
 	// (behindOn).
 	waited       time.Duration
 	waitingSince time.Time
+	// lookedAt is when the last tick began to release what waits on the
+	// wall clock: what it found waiting then and let go later is looked
+	// at again by the next tick (quieting).
+	lookedAt time.Time
 }
 
 // WatchStats counts what a Watcher did.
@@ -514,6 +518,7 @@ func (w *Watcher) flushStore(ctx context.Context) error {
 }
 
 func (w *Watcher) tick(ctx context.Context) error {
+	w.lookedAt = w.opt.now()
 	w.noteBacklog() // a container's log that stopped sending no longer counts
 	if err := w.releaseAttributed(ctx); err != nil {
 		return err

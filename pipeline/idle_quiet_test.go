@@ -31,20 +31,8 @@ func TestIdleWatcherCommitsTheLastRefreshAfterQuietCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two refreshes on one thread: the second commits the first (that
-	// request is over), which says the batch was judged; the second waits.
-	// A line after them ends the second's record.
-	line := func(at, dn, sid string) string {
-		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-9] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.40] - [%s]\n", at, tokenURL, dn, sid)
-	}
-	first, last := "uid=first,ou=shadow,o=Tremolo", "uid=last,ou=shadow,o=Tremolo"
-	data := line("10:00:00,000", first, "fa") + line("10:00:01,000", last, "fb") +
-		"[2026-11-23 10:00:01,500][main] INFO  Startup - nothing to see\n"
-	in := make(chan source.Batch)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, in) }()
-	defer func() { cancel(); <-done }()
+	first, last, data := twoRefreshes()
+	in := runWatcher(t, w)
 	in <- source.Batch{Key: "a", Path: "app.log", Data: []byte(data)}
 	testsync.WaitFor(t, "the batch judged", func() bool { return store.has(first) })
 	skew.Store(int64(5 * time.Second)) // judging it took longer than idleRelease
@@ -90,17 +78,8 @@ func TestIdleWatcherCommitsTheLastRefreshWhenTwinWaitEndsMidTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := func(at, dn, sid string) string {
-		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-9] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.40] - [%s]\n", at, tokenURL, dn, sid)
-	}
-	first, last := "uid=first,ou=shadow,o=Tremolo", "uid=last,ou=shadow,o=Tremolo"
-	data := line("10:00:00,000", first, "fa") + line("10:00:01,000", last, "fb") +
-		"[2026-11-23 10:00:01,500][main] INFO  Startup - nothing to see\n"
-	in := make(chan source.Batch)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, in) }()
-	defer func() { cancel(); <-done }()
+	_, last, data := twoRefreshes()
+	in := runWatcher(t, w)
 	in <- source.Batch{Key: "a", Path: "app.log", Data: []byte(data)}
 	<-handled
 	// The file's idle batch comes as judging the last data ends, longer
@@ -121,4 +100,28 @@ func TestIdleWatcherCommitsTheLastRefreshWhenTwinWaitEndsMidTick(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// twoRefreshes is a log of two refreshes on one thread and a line after
+// them: the second commits the first (that request is over), which says
+// the batch was judged; the second, last, waits for its twin.
+func twoRefreshes() (first, last, data string) {
+	line := func(at, dn, sid string) string {
+		return fmt.Sprintf("[2026-11-23 %s][XNIO-1 task-9] INFO  AccessLog - [AzSuccess] - k8sidp - %s - %s - NONE [198.51.100.40] - [%s]\n", at, tokenURL, dn, sid)
+	}
+	first, last = "uid=first,ou=shadow,o=Tremolo", "uid=last,ou=shadow,o=Tremolo"
+	data = line("10:00:00,000", first, "fa") + line("10:00:01,000", last, "fb") +
+		"[2026-11-23 10:00:01,500][main] INFO  Startup - nothing to see\n"
+	return first, last, data
+}
+
+// runWatcher runs w until the test ends, on the batches sent to in.
+func runWatcher(t *testing.T, w *Watcher) (in chan<- source.Batch) {
+	t.Helper()
+	batches := make(chan source.Batch)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, batches) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return batches
 }

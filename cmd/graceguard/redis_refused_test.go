@@ -54,51 +54,47 @@ func redisURL(addr, user, password string, db string) string {
 }
 
 // silentListener accepts connections and never answers: a Redis that
-// hangs (a stalled server, a black-holed packet path).
+// hangs (a stalled server, a black-holed packet path). The connections
+// are held until the test ends.
 func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
 		}
-	}()
-	return ln.Addr().String()
+	})
+	return acceptingListener(t, func(c net.Conn) { held = append(held, c) })
 }
 
 // resettingListener accepts connections and closes them at once: a
 // proxy in front of a Redis that is not there.
 func resettingListener(t *testing.T) string {
+	return acceptingListener(t, func(c net.Conn) {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // a reset, not a FIN
+		}
+		c.Close()
+	})
+}
+
+// acceptingListener listens on a free loopback port until the test ends,
+// handing each connection to take on its one accepting goroutine.
+func acceptingListener(t *testing.T, take func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
 	go func() {
+		defer close(done)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetLinger(0) // a reset, not a FIN
-			}
-			c.Close()
+			take(c)
 		}
 	}()
 	return ln.Addr().String()

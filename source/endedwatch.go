@@ -25,10 +25,10 @@ import (
 // position, so a restart reads from it what was appended while it was
 // down and watches the file again.
 //
-// Bounded: at most endedKept generations of each followed path (the one
-// changed longest ago goes first: a writer that never reopens keeps its
-// file the one changed last), each until it is deleted, rewritten, or left
-// unchanged for endedFor. A generation that goes while it still exists is
+// Bounded: at most endedKept generations of each followed path, and
+// endedTotal in all (the one changed longest ago goes first: a writer
+// that never reopens keeps its file the one changed last), each until it
+// is deleted, rewritten, or left unchanged for endedFor. A generation that goes while it still exists is
 // said once and counted (GenerationsUnwatched). Only files read under
 // their own identity are watched, and only with bytes read: a copy of a
 // copytruncate has no writer, and an empty file no bytes to be told by.
@@ -40,6 +40,10 @@ const (
 	endedKept = 4
 	// endedFor is how long an ended generation left unchanged is watched.
 	endedFor = 24 * time.Hour
+	// endedTotal bounds the ended generations watched in all: each holds
+	// a descriptor and an inotify watch, and a pattern may match
+	// thousands of files.
+	endedTotal = 1024
 )
 
 // endedGen is an ended generation watched for late lines.
@@ -106,7 +110,7 @@ func (f *Follower) watchEnded(ctx context.Context, t *tailer) bool {
 }
 
 // capEnded unwatches the ended generations of log changed longest ago
-// beyond endedKept.
+// beyond endedKept, and then those of any log beyond endedTotal.
 func (f *Follower) capEnded(ctx context.Context, log string) {
 	for {
 		var of []*endedGen
@@ -116,12 +120,19 @@ func (f *Follower) capEnded(ctx context.Context, log string) {
 			}
 		}
 		if len(of) <= endedKept {
-			return
+			break
 		}
-		oldest := slices.MinFunc(of, func(a, b *endedGen) int { return a.changed.Compare(b.changed) })
-		f.dropEnded(ctx, func(e *endedGen) bool { return e == oldest },
-			fmt.Sprintf("more than %d rotated files of the log are watched; the one changed longest ago goes", endedKept))
+		f.dropOldestEnded(ctx, of, fmt.Sprintf("more than %d rotated files of the log are watched; the one changed longest ago goes", endedKept))
 	}
+	for len(f.ended) > f.endedTotal {
+		f.dropOldestEnded(ctx, f.ended, fmt.Sprintf("more than %d rotated files are watched in all; the one changed longest ago goes", f.endedTotal))
+	}
+}
+
+// dropOldestEnded unwatches the one of of changed longest ago.
+func (f *Follower) dropOldestEnded(ctx context.Context, of []*endedGen, why string) {
+	oldest := slices.MinFunc(of, func(a, b *endedGen) int { return a.changed.Compare(b.changed) })
+	f.dropEnded(ctx, func(e *endedGen) bool { return e == oldest }, why)
 }
 
 // dropEnded stops watching the ended generations gone says, ending their

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -180,4 +181,40 @@ func TestFollowEndedGenerationsWatchedAreBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The ended generations watched are bounded in all, not only a log at a
+// time: a pattern matching thousands of files (a node's container logs)
+// kept endedKept descriptors and inotify watches for each, and the
+// watches a user has are few (8,192 by default on older kernels, shared
+// by every process of the user): the files followed next found none
+// left. Beyond the bound, the one changed longest ago of any log goes,
+// counted.
+func TestFollowEndedGenerationsWatchedAreBoundedInAll(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const logs, total = 3, 4
+	var f *Follower
+	c, _, _ := followWith(t, Options{Patterns: []string{filepath.Join(dir, "*.log")}, DrainQuiet: 30 * time.Millisecond}, func(fl *Follower) {
+		f, fl.endedTotal = fl, total
+	})
+	lines := 0
+	for r := range 3 {
+		for i := range logs {
+			writeNew(t, filepath.Join(dir, fmt.Sprintf("app%d.log", i)), lines, 1)
+			lines++
+		}
+		c.waitLines(t, lines)
+		if r < 2 {
+			for i := range logs {
+				renumber(t, filepath.Join(dir, fmt.Sprintf("app%d.log", i)), r, 1)
+			}
+		}
+	}
+	c.waitEnded(t, 2*logs)
+	// 6 generations ended, each its log's first or second (under endedKept).
+	if !c.countWithin(2*logs-total, 5*time.Second, func() int { return int(f.GenerationsUnwatched()) }) {
+		t.Fatalf("%d ended generations went unwatched, want %d", f.GenerationsUnwatched(), 2*logs-total)
+	}
+	c.checkExactlyOnce(t, "l", lines)
 }

@@ -130,11 +130,13 @@ type Follower struct {
 	stdinDone chan struct{}
 	lost      atomic.Uint64 // files gone before they were read (lost.go)
 	// ended are the drained generations watched for late lines
-	// (endedwatch.go), kept endedFor unchanged (tests shorten it);
-	// unwatched counts those dropped while they still existed.
-	ended     []*endedGen
-	endedFor  time.Duration
-	unwatched atomic.Uint64
+	// (endedwatch.go), kept endedFor unchanged and endedTotal in all
+	// (tests shorten them); unwatched counts those dropped while they
+	// still existed.
+	ended      []*endedGen
+	endedFor   time.Duration
+	endedTotal int
+	unwatched  atomic.Uint64
 	// unread are the generations a checkpoint named as announced and not
 	// read yet (Position.Unread): looked for only to say they are gone.
 	unread []Position
@@ -248,7 +250,7 @@ func New(opt Options, out chan<- Batch) *Follower {
 	f.newNotifier = newNotifier
 	f.dirWatch, f.watchDirs, f.watchRefs, f.pollDirs, f.proven = map[string]int{}, map[int]string{}, map[int]int{}, map[string]bool{}, map[string]bool{}
 	f.targetRefs = map[string]int{}
-	f.endedFor = endedFor
+	f.endedFor, f.endedTotal = endedFor, endedTotal
 	f.health.init(opt.Patterns)
 	return f
 }

@@ -444,9 +444,9 @@ func TestRefusedLogsAreNotReady(t *testing.T) {
 	if why := r.src.NotReady(); !strings.Contains(why, "get on pods/log in namespace "+ns) {
 		t.Errorf("NotReady() = %q: want what the role needs", why)
 	}
-	if !strings.Contains(r.log.String(), "needs=") {
-		t.Errorf("the log does not say what the role needs:\n%s", r.log.String())
-	}
+	// The state is set before the warning is logged: a look right after
+	// the first found the log without it (CI, under -race).
+	testsync.WaitFor(t, "the log saying what the role needs", func() bool { return strings.Contains(r.log.String(), "needs=") })
 	srv.DenyLogs(false)
 	srv.Log(ns, "ou-a", container, t0, "served again")
 	path := ns + "/ou-a/" + container

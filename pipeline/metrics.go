@@ -97,7 +97,7 @@ func RegisterGenerationsLost(reg *prom.Registry, lost func() uint64) {
 func RegisterGenerationsUnwatched(reg *prom.Registry, unwatched func() uint64) {
 	reg.MustRegister(prom.NewCounterFunc(prom.Opts{
 		Name: "graceguard_generations_unwatched_total",
-		Help: "Rotated files read to their end no longer watched for lines their writer appends late, while they still existed: more than 4 of a log or 1024 in all were watched (the one changed longest ago goes), or one was unchanged for 24 h. Lines written to them afterwards are not read; each is logged once.",
+		Help: "Rotated files read to their end no longer watched for lines their writer appends late, while they still existed: more than 4 of a log or 1024 in all were watched (the one changed longest ago goes). Lines written to them afterwards are not read; each is logged once.",
 	}, func() float64 { return float64(unwatched()) }))
 }
 

@@ -40,9 +40,9 @@
 // at that point, so a checkpoint keeps it and a restart reads on from
 // there, and as drained (Batch.Drained), so a reader merging by time
 // holds nothing back for it. At most four a path and 1,024 in all are
-// watched (the one changed longest ago goes first), each until deleted, rewritten, or unchanged for 24 h;
-// one that goes while it exists is said once and counted
-// (GenerationsUnwatched). A generation before the checkpoint's file that
+// watched (the one changed longest ago goes first), each until deleted,
+// rewritten, or unchanged for 24 h; one a cap drops while it exists is
+// said once and counted (GenerationsUnwatched). A generation before the checkpoint's file that
 // no position names is finished (read to its end as the start found it);
 // a file made since in its freed inode is told from it by its first
 // bytes, its birth and the bytes read last. Only regular

@@ -28,8 +28,10 @@ import (
 // Bounded: at most endedKept generations of each followed path, and
 // endedTotal in all (the one changed longest ago goes first: a writer
 // that never reopens keeps its file the one changed last), each until it
-// is deleted, rewritten, or left unchanged for endedFor. A generation that goes while it still exists is
-// said once and counted (GenerationsUnwatched). Only files read under
+// is deleted, rewritten, or left unchanged for endedFor. One that goes
+// over a cap while it still exists is said once as a warning and counted
+// (GenerationsUnwatched); one left unchanged that long is the normal end
+// of every rotated file, said at Info and not counted. Only files read under
 // their own identity are watched, and only with bytes read: a copy of a
 // copytruncate has no writer, and an empty file no bytes to be told by.
 
@@ -66,7 +68,7 @@ type endedGen struct {
 }
 
 // GenerationsUnwatched counts the ended generations no longer watched for
-// late lines while they still existed: over the cap, or unchanged too long.
+// late lines while they still existed because a cap was reached.
 func (f *Follower) GenerationsUnwatched() uint64 { return f.unwatched.Load() }
 
 // watchEnded keeps t, a drained generation that ended, watched for late
@@ -195,14 +197,19 @@ func (f *Follower) lookEnded(ctx context.Context) {
 		switch size := st.Size(); {
 		case size > e.mark.end && e.holds():
 			f.resumeEnded(ctx, e)
-		case size != e.mark.end || !e.holds():
+		case size != e.mark.end:
+			// Unchanged in size, it is not read: one fstat a look. A rewrite
+			// to the same size is told when it grows (holds, above).
 			f.log.Info("a rotated file read to its end was truncated or rewritten; it is no longer watched", "path", e.name)
 			f.dropEnded(ctx, func(o *endedGen) bool { return o == e }, "")
 		case known && links == 0:
 			f.log.Debug("a watched rotated file was deleted", "path", e.name, "links", links, "size", st.Size(), "end", e.mark.end, "ino", e.ino)
 			f.dropEnded(ctx, func(o *endedGen) bool { return o == e }, "")
 		case now.Sub(st.ModTime()) >= f.endedFor:
-			f.dropEnded(ctx, func(o *endedGen) bool { return o == e }, fmt.Sprintf("unchanged for %v", f.endedFor))
+			// Every rotated file of a daily rotation ends so: said at Info
+			// and not counted, which a daily warning would make noise of.
+			f.log.Info("no longer watching a rotated file read to its end: unchanged for a long while", "path", e.name, "for", f.endedFor)
+			f.dropEnded(ctx, func(o *endedGen) bool { return o == e }, "")
 		default:
 			e.changed = st.ModTime()
 		}

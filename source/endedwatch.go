@@ -183,12 +183,17 @@ func (f *Follower) markEnded(changed map[int]bool, every bool) {
 // reading stopped is read on from there; one deleted, rewritten or
 // unchanged for endedFor is no longer watched.
 func (f *Follower) lookEnded(ctx context.Context) {
-	now := time.Now()
-	for _, e := range slices.Clone(f.ended) {
-		if !e.due {
-			continue
+	// Asked at every pass of Run's loop: most find none due, and copy
+	// nothing. The due ones are taken first, as looking drops some.
+	var due []*endedGen
+	for _, e := range f.ended {
+		if e.due {
+			e.due = false
+			due = append(due, e)
 		}
-		e.due = false
+	}
+	now := time.Now()
+	for _, e := range due {
 		st, err := e.f.Stat()
 		if err != nil {
 			continue
@@ -251,8 +256,8 @@ func (f *Follower) takeEnded(n *tailer, e *endedGen) {
 	f.releaseEnded(e)
 }
 
-// endedOf finds the watched ended generation of the file seen, and takes
-// it from the watch (nil when there is none).
+// endedOf finds the watched ended generation of the file seen (nil when
+// there is none); the caller takes it from the watch.
 func (f *Follower) endedOf(id FileID) *endedGen {
 	i := slices.IndexFunc(f.ended, func(e *endedGen) bool { return e.dev == id.Dev && e.ino == id.Ino && id.Ino != 0 })
 	if i < 0 {

@@ -31,8 +31,7 @@ var commandChoices = map[string]map[string][]string{
 // registerChoices gives every command's word-valued flags their values, and
 // keeps file-name completion for the rest.
 func registerChoices(root *cobra.Command) {
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
+	for c := range commandTree(root) {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
 			choices, ok := commandChoices[c.CommandPath()][f.Name]
 			if !ok {
@@ -49,9 +48,5 @@ func registerChoices(root *cobra.Command) {
 			// from shared flag sets may meet a flag again.
 			_ = c.RegisterFlagCompletionFunc(f.Name, cobra.FixedCompletions(choices, directive))
 		})
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
 	}
-	walk(root)
 }

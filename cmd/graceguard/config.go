@@ -294,19 +294,14 @@ func configFromEnv(cmd *cobra.Command, configPath *string) error {
 // a note, while a key of no command stays an error.
 func otherCommandsKeys(cmd *cobra.Command) map[string]bool {
 	keys := map[string]bool{}
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
+	for c := range commandTree(cmd.Root()) {
 		if c != cmd {
 			c.Flags().VisitAll(func(f *pflag.Flag) { keys[f.Name] = true })
 			if readsSinks(c.Flags()) {
 				keys["sinks"] = true
 			}
 		}
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
 	}
-	walk(cmd.Root())
 	return keys
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 
@@ -94,6 +95,25 @@ the grace period (another address, network or continent), and alerts on it.`,
 	registerChoices(root)
 	blameOrigins(root, origins)
 	return root
+}
+
+// commandTree yields root and every command under it, parents first.
+func commandTree(root *cobra.Command) iter.Seq[*cobra.Command] {
+	return func(yield func(*cobra.Command) bool) {
+		var walk func(c *cobra.Command) bool
+		walk = func(c *cobra.Command) bool {
+			if !yield(c) {
+				return false
+			}
+			for _, sub := range c.Commands() {
+				if !walk(sub) {
+					return false
+				}
+			}
+			return true
+		}
+		walk(root)
+	}
 }
 
 // requireSubcommand makes a command that only groups others (idp, geo, rules,

@@ -106,16 +106,11 @@ func unknownFlagHint(cmd *cobra.Command, err error) string {
 // commandsWithFlag names the runnable commands that have the flag name.
 func commandsWithFlag(root *cobra.Command, name string) []string {
 	var owners []string
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
+	for c := range commandTree(root) {
 		if f := c.Flags().Lookup(name); f != nil && c.Runnable() && !f.Hidden && c.IsAvailableCommand() {
 			owners = append(owners, commandName(c))
 		}
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
 	}
-	walk(root)
 	return owners
 }
 
@@ -163,8 +158,7 @@ func envSettings(root *cobra.Command) []string {
 	for _, name := range otherEnvSettings {
 		known[name] = true
 	}
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
+	for c := range commandTree(root) {
 		for _, set := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
 			set.VisitAll(func(f *pflag.Flag) {
 				if f.Name != "help" {
@@ -172,11 +166,7 @@ func envSettings(root *cobra.Command) []string {
 				}
 			})
 		}
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
 	}
-	walk(root)
 	names := make([]string, 0, len(known))
 	for name := range known {
 		names = append(names, name)

@@ -46,8 +46,7 @@ type SlackOptions struct {
 	// than this long before (on the alerts' clock) is posted as a reply in
 	// that alert's thread. 1h.
 	ThreadWindow time.Duration
-	MaxThreads   int          // users whose thread is remembered, least recent forgotten first; 1000
-	HTTPClient   *http.Client // nil: a client with Timeout
+	MaxThreads   int // users whose thread is remembered, least recent forgotten first; 1000
 }
 
 // Slack posts alerts to Slack as Block Kit messages, one per log event,
@@ -86,10 +85,7 @@ func newSlack(opt SlackOptions) (*Slack, error) {
 	}
 	s := &Slack{opt: opt, limiter: rate.NewLimiter(rate.Every(opt.Interval), opt.Burst), threads: newThreadCache(opt.MaxThreads)}
 	s.scrub = newScrubber(opt.WebhookURL.Reveal(), opt.Token.Reveal())
-	s.http = opt.HTTPClient
-	if s.http == nil {
-		s.http = newHTTPClient(opt.Timeout)
-	}
+	s.http = newHTTPClient(opt.Timeout)
 	if opt.RunbookURL != "" {
 		if err := checkHTTPURL(opt.RunbookURL); err != nil {
 			return nil, fmt.Errorf("slack: runbook URL: %w", err)

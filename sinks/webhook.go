@@ -36,7 +36,6 @@ type WebhookOptions struct {
 	Secret          Secret
 	SignatureHeader string        // X-Graceguard-Signature
 	Timeout         time.Duration // per request; 10s
-	HTTPClient      *http.Client  // nil: a client with Timeout
 }
 
 // defaultSignatureHeader carries the HMAC-SHA256 of the body.
@@ -65,13 +64,10 @@ func newWebhook(opt WebhookOptions) (*Webhook, error) {
 	if opt.SignatureHeader == "" {
 		opt.SignatureHeader = defaultSignatureHeader
 	}
-	w := &Webhook{opt: opt, http: opt.HTTPClient, posted: durable.NewRecentIDs(1024)}
+	w := &Webhook{opt: opt, http: newHTTPClient(opt.Timeout), posted: durable.NewRecentIDs(1024)}
 	w.scrub = newScrubber(opt.URL.Reveal(), opt.Secret.Reveal())
 	for _, v := range opt.Headers {
 		w.scrub.add(v)
-	}
-	if w.http == nil {
-		w.http = newHTTPClient(opt.Timeout)
 	}
 	if opt.URL == "" {
 		return nil, errors.New("webhook: needs a URL")
@@ -190,8 +186,13 @@ func (w *Webhook) post(ctx context.Context, a alert.Alert) error {
 // would carry the sink's secret headers and signed body there. The 3xx
 // answer is returned as it is, a failure retried until max_age, and the
 // log says to configure the URL it points to.
+//
+// Its transport is its own, a clone of Go's default (proxy settings from
+// the environment, HTTP/2, timeouts): Close closes idle connections, and
+// on the shared default it cut every other sink's keep-alive connection,
+// failing a post that was about to reuse one.
 func newHTTPClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone(), CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
 }

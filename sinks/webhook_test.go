@@ -5,12 +5,14 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +373,51 @@ func TestRedirectSaysWhereItPoints(t *testing.T) {
 			}
 		}
 		srv.Close()
+	}
+}
+
+// Closing one sink leaves another's connections alone. Both used Go's
+// shared default transport, so a sink closed at a reload (or a test's
+// cleanup) cut the keep-alive connection another sink was about to reuse:
+// its post failed with "CloseIdleConnections called" and waited out a
+// retry, and CI failed on it.
+func TestClosingASinkSparesAnothersConnections(t *testing.T) {
+	t.Parallel()
+	var dials atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	for _, mk := range []func() (Sink, error){
+		func() (Sink, error) { return newWebhook(WebhookOptions{URL: Secret(srv.URL + "/hook")}) },
+		func() (Sink, error) { return newSlack(SlackOptions{WebhookURL: Secret(srv.URL + "/hook")}) },
+	} {
+		kept, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed, err := mk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := dials.Load()
+		if err := kept.Send(context.Background(), replayGroup()[:1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := closed.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := kept.Send(context.Background(), replayGroup()[:1]); err != nil {
+			t.Fatal(err)
+		}
+		if n := dials.Load() - before; n != 1 {
+			t.Errorf("%v: %d connections for two posts; want the first reused after another sink closed", kept, n)
+		}
 	}
 }

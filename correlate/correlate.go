@@ -19,12 +19,10 @@
 //
 // Three stores hold the history: Memory, in process (checkpointed by the
 // watcher); Redis, shared by the watchers of several replicas, with the
-// same semantics but for the session table (one test suite runs against
-// both; Redis keeps the MaxSessions least recently seen sessions, memory a
-// direct-mapped table where a new session takes an older one's slot); and
-// Failover, Redis
-// in front of a Memory store that learns everything too, so analysis goes
-// on when Redis does not answer.
+// same semantics (one test suite runs against both; the session table is
+// the same direct-mapped table in both, where a new session takes an older
+// one's slot); and Failover, Redis in front of a Memory store that learns
+// everything too, so analysis goes on when Redis does not answer.
 package correlate
 
 import (
@@ -109,12 +107,10 @@ type Observation struct {
 	sightsKnown sightBits
 	// sessionNew says the memory store held no address of the event's
 	// session before it (kubectl's sessions: a fresh id every request).
-	// The shared store need not trim such a session's addresses to their
-	// cap after writing them: the session is nearly always new to it too.
-	// Where another watcher wrote addresses of it, the session stays over
-	// its cap by what this one added, until a write of it the local store
-	// knows trims it: a reuse judged meanwhile may find more of the
-	// session's addresses than the cap, all of them seen with it.
+	// The shared store then writes the session's slot as this watcher
+	// knows it, with no read: nearly always another session's slot, which
+	// it takes. Where another watcher wrote addresses of it, they are lost
+	// until a write of it that the local store knows merges them again.
 	sessionNew bool
 }
 

@@ -23,10 +23,9 @@ import (
 // Redis is the Store several watchers share, one per OpenUnison replica, so
 // that a refresh logged by one replica and its replay logged by another
 // meet. Its semantics are the Memory store's (one test suite runs against
-// both) but for the session table: Redis keeps the MaxSessions least
-// recently seen sessions (an LRU), memory a direct-mapped table in which a
-// new session takes the slot of the one its id hashes with, so the two
-// forget different sessions past the cap. An event whose facts are asked,
+// both), the session table included: a direct-mapped table of the same
+// slots in both, in which a new session takes the slot of the one its id
+// hashes with. An event whose facts are asked,
 // a reuse, or one logged nowhere known is applied by one Lua script
 // (redis.lua), facts and learning together, so two watchers never
 // interleave inside it; a refresh or login that only teaches is written
@@ -35,8 +34,9 @@ import (
 //
 //	h2:users           sorted set: user → last seen (µs); the oldest are evicted past MaxUsers
 //	h2:first           sorted set: user → first seen (µs)
-//	h2:sessions        sorted set: session hash → last seen; the oldest are forgotten past MaxSessions
-//	h2:s:<hash>        sorted set: a session's addresses by first sight, the first few
+//	h2:st              hash: the session table, slot → "<session hash> <address> ...", the
+//	                   first few addresses in order of first sight; a slot is the session
+//	                   id's hash modulo MaxSessions rounded up to a power of two (sessionSlots)
 //	h2:u:<user>:m      hash: seq, which names events logged nowhere known
 //	h2:u:<user>:r      sorted set: refreshes "name|ip|session" by time (name: offset.digest@source)
 //	h2:u:<user>:i      sorted set: addresses by last time seen
@@ -55,10 +55,8 @@ import (
 //	                   gate (redis.lua) for the owner's next script call, which deletes it;
 //	                   it expires after a minute, so a dead round trip's cut never fires late
 //	h2:drops           how many users the script ever dropped from users (evicted, expired)
-//	h2:sdrops          how many sessions the script ever trimmed from sessions
-//	h2:gate:<owner>    "drops:sdrops" as the owner's last gate left them (expires after a
-//	                   minute): the call after the gate's group reads users (sessions) again
-//	                   only when drops (sdrops) changed
+//	h2:gate:<owner>    drops as the owner's last gate left it (expires after a minute): the
+//	                   call after the gate's group reads users again only when drops changed
 //	sent:<claim key>   alerts claimed with SET NX by the watcher sending them
 //	h2:born            the history's birth mark (the watcher's clock when a script call or Check
 //	                   found none): a watcher that sees it change knows the history was lost
@@ -67,14 +65,18 @@ import (
 // The history is bounded by its caps, as the memory store's is, not by
 // Redis expirations: a user's keys live while the user is in users (at most
 // MaxUsers; one unseen for longer than the address TTL of log time is
-// dropped), a session's while it is in sessions (at most MaxSessions), and
-// each key holds at most its cap; dropping a user or a session deletes its
-// keys. Expirations would have to be renewed at every write, a command per
-// key, as many as the writes themselves.
+// dropped), the session table has its slots, and each key holds at most its
+// cap; dropping a user deletes its keys. Expirations would have to be
+// renewed at every write, a command per key, as many as the writes
+// themselves.
 //
 // "h2:" is the second layout: the first (keys right under the prefix, meta
 // keeping the latest refresh) is not read, and its per-user keys expire;
-// see README, Shared state in Redis, for watchers of both versions.
+// see README, Shared state in Redis, for watchers of both versions. Within
+// it, sessions were a sorted set each (h2:s:<hash>) and an index of them
+// (h2:sessions) until the session table: a watcher drains those
+// (dropOldSessions in redis.lua), and watchers of the two versions do not
+// share sessions' addresses.
 //
 // The script names keys of other users when it evicts, so Redis Cluster is
 // not supported: use one primary (with replicas or Sentinel for failover).
@@ -92,8 +94,8 @@ import (
 // call before them) that keeps the users set.
 //
 // A round trip broken halfway (the connection lost) leaves what it wrote:
-// the indexes (users, first, sessions) are written before the keys they
-// bound, so no key outlives the caps, but a gate's cut may wait in
+// the indexes (users, first) are written before the keys they bound, so no
+// key outlives the caps, but a gate's cut may wait in
 // h2:cut:<owner> until that owner's next script call, a minute at most
 // (it expires then: owner ids outlive restarts, and a cut applied hours
 // later would cut what other watchers logged since). Until then a user
@@ -116,6 +118,9 @@ type Redis struct {
 	// now is the clock the birth marks are made by (time.Now); a field so
 	// that a test can build one batch twice, byte for byte.
 	now func() time.Time
+	// sessionMask picks a session's slot in the session table from its
+	// hash (sessionSlots).
+	sessionMask uint64
 
 	mu      sync.Mutex
 	pending []Observation
@@ -184,8 +189,10 @@ func NewRedis(client *redis.Client, opt RedisOptions) *Redis {
 	if opt.Owner == "" {
 		opt.Owner = "graceguard"
 	}
-	return &Redis{client: client, duplex: newDuplex(client.Options()), wires: make(chan []byte, maxWires),
+	r := &Redis{client: client, duplex: newDuplex(client.Options()), wires: make(chan []byte, maxWires),
 		prefix: opt.Prefix, hist: opt.Prefix + "h2:", users: opt.Prefix + "h2:u:", owner: opt.Owner, limits: opt.Limits.withDefaults(), movesCap: maxMovesIndexed, now: time.Now}
+	r.sessionMask = uint64(sessionSlots(r.limits.MaxSessions) - 1)
+	return r
 }
 
 // Check makes sure Redis can do what the store needs, not only answer: a
@@ -594,7 +601,7 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 	if len(batch) > 0 { // a refusal's lookup alone (StartMovesFrom) calls no history script
 		q.do(ctx, "SCRIPT", "LOAD", applySource())
 	}
-	g, names := newPlainGroup(), newBatchNames()
+	g, names := newPlainGroup(r.sessionMask), newBatchNames()
 	var run []Observation
 	// send sends the script events waiting and, in the same call after
 	// them, the group's gate: the group's events were logged after them.
@@ -621,7 +628,7 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 		parts = append(parts, sentPart{plain: g.n, replies: g.queue(ctx, r, q)})
 		next := spare
 		if next == nil {
-			next = newPlainGroup()
+			next = newPlainGroup(r.sessionMask)
 		} else {
 			next.reset()
 		}
@@ -645,7 +652,7 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 	}
 	sendGroup()
 	if prev != nil {
-		parts = append(parts, sentPart{script: q.evalSha(ctx, r.args(nil, strconv.FormatInt(latest, 10), "", prev))})
+		parts = append(parts, sentPart{script: q.evalSha(ctx, r.args(nil, strconv.FormatInt(latest, 10), "", nil, prev))})
 	}
 	return parts
 }
@@ -655,7 +662,7 @@ func (r *Redis) queueBatch(ctx context.Context, q batchQueue, batch []Observatio
 func (r *Redis) Applied() int64 { return r.stats.applied.Load() }
 
 func (r *Redis) eval(ctx context.Context, c redis.Scripter, obs Observation) *redis.Cmd {
-	return applyScript().Run(ctx, c, nil, r.args([]Observation{obs}, "", "", nil)...)
+	return applyScript().Run(ctx, c, nil, r.args([]Observation{obs}, "", "", nil, nil)...)
 }
 
 // member is a user's name in the users set and in its keys: the IdP's length
@@ -664,31 +671,41 @@ func member(u UserID) string { return strconv.Itoa(len(u.IdP)) + ":" + u.IdP + "
 
 // args are the script's arguments: the settings, then each observation;
 // clock is the log time (µs) to keep the caps at when batch is empty,
-// touches a gate's (callArgs), after the plain group the call follows
-// (nil for none). The birth mark the script makes when it finds none is
-// the clock now, as Check's.
-func (r *Redis) args(batch []Observation, clock, touches string, after *plainGroup) []any {
+// touches a gate's (callArgs), gate the group whose sessions the call
+// learns and after the plain group the call follows (nil for none). The
+// birth mark the script makes when it finds none is the clock now, as
+// Check's.
+func (r *Redis) args(batch []Observation, clock, touches string, gate, after *plainGroup) []any {
 	l := r.limits
 	args := make([]any, 0, 21+11*len(batch))
 	args = append(args, r.hist, l.RefreshTTL.Microseconds(), l.IPTTL.Microseconds(),
-		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs, l.MaxSessions,
+		l.MaxUsers, l.MaxIPsPerUser, l.MaxRefreshes, l.MaxReuses, l.MaxPlaces, sessionIPs,
 		r.movesCap, clock, len(batch), r.hist+"cut:"+r.owner, touches, r.hist+"gate:"+r.owner,
 		r.now().UnixMicro())
+	var known groupSessions
+	if gate != nil {
+		known = groupSessions{sessions: gate.known, mask: gate.sessionMask}
+	}
+	args = append(args, known.entries())
 	args = after.appendAfter(args)
+	if known.entries() > 0 {
+		args = append(args, known)
+	}
 	for _, obs := range batch {
 		ip := ""
 		if obs.IP.IsValid() {
 			ip = obs.IP.String()
 		}
-		hash := ""
+		sref := ""
 		if hasSession(obs.Session) {
-			hash = strconv.FormatUint(fnv1a(obs.Session), 10)
+			h := fnv1a(obs.Session)
+			sref = strconv.FormatUint(h&r.sessionMask, 10) + ":" + strconv.FormatUint(h, 10)
 		}
 		need := "0"
 		if obs.NeedFacts {
 			need = "1"
 		}
-		args = append(args, int(obs.Action), micros(obs.Time), ip, hash, need, obs.Country,
+		args = append(args, int(obs.Action), micros(obs.Time), ip, sref, need, obs.Country,
 			strconv.FormatUint(uint64(obs.ASN), 10), member(obs.User), obs.Session, eventName(obs), clientSuffix(obs))
 	}
 	return args
@@ -923,7 +940,7 @@ func (r *Redis) Stats(ctx context.Context) (MemoryStats, error) {
 	}
 	pipe := r.client.Pipeline()
 	users := pipe.ZCard(ctx, r.hist+"users")
-	sessions := pipe.ZCard(ctx, r.hist+"sessions")
+	sessions := pipe.HLen(ctx, r.hist+"st")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return st, fmt.Errorf("redis %s: history size: %w", r.client.Options().Addr, err)
 	}

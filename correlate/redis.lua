@@ -1,8 +1,8 @@
 -- Apply observations to users' histories in Redis, atomically and in order:
 -- for each, the facts as they stood before it (when asked), then what it
--- teaches. The memory store's semantics but for the session table (an LRU
--- of MaxSessions here, a direct-mapped table there); see redis.go for the
--- key layout. Several observations go in one call.
+-- teaches. The memory store's semantics, its direct-mapped session table
+-- included; see redis.go for the key layout. Several observations go in
+-- one call.
 --
 -- Most events never come here: a refresh or login that no rule judges is
 -- learned with plain commands the watcher pipelines (redis_plain.go), which
@@ -20,14 +20,16 @@
 -- next call (any) applies first.
 --
 -- ARGV: prefix, refresh TTL, address TTL (µs), the caps (users, addresses,
--- refreshes, reuses, places, session addresses, sessions, the moves index),
+-- refreshes, reuses, places, session addresses, the moves index),
 -- the clock (µs, for n = 0: the caps are kept at it), n, the cut hash's
 -- key, the gate's touches ("i first last ...": runs of a group's user's
 -- events, the user by its index below, in log order), the gate mark's key,
 -- the birth mark to make (the watcher's clock, µs) when there is none,
--- the users of the plain group this call follows (one string: each
--- "<length>:<member>"), the count of that group's moves, those moves
--- (time, "address|user" pairs), then n observations
+-- the count of the gate's group's sessions, the users of the plain group
+-- this call follows (one string: each "<length>:<member>"), the count of
+-- that group's moves, those moves (time, "address|user" pairs), the gate's
+-- group's sessions ((slot, value) pairs, see learnGroupSessions), then n
+-- observations
 -- of 11 fields each (see apply below), then, for a gate, the earliest of
 -- the group's users' first times and the latest of their last times, then
 -- the users as (last, member) pairs, then as (first, member) pairs: what
@@ -44,29 +46,29 @@ local prefix = ARGV[1]
 local refreshTTL, ipTTL = tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxUsers, maxIPs, maxRefreshes = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local maxReuses, maxPlaces, sessionCap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local maxSessions = tonumber(ARGV[10])
-local clock = ARGV[12]
-local n = tonumber(ARGV[13])
-local cutKey, touches, markKey = ARGV[14], ARGV[15], ARGV[16]
-local newBorn = ARGV[17]
--- the plain group this call follows: its users (packed), its sessions'
--- hashes (space-separated), then its moves (time, pair)
-local afterUsers, afterSessions, afterMoves = ARGV[18], ARGV[19], tonumber(ARGV[20])
-local AFTER = 20
-local FIELDS, FIRST = 11, AFTER + 2 * afterMoves
-local users, firsts, sessions = prefix .. 'users', prefix .. 'first', prefix .. 'sessions'
--- drops counts the users any call ever dropped from the users set, and
--- sdrops the sessions any call trimmed from the sessions index; a gate
--- leaves both in its owner's mark ("drops:sdrops"), so the call after the
--- gate's group knows whether another watcher dropped a user or a session
--- in between (dropOrphans).
-local dropsKey, sdropsKey, dropped = prefix .. 'drops', prefix .. 'sdrops', 0
+local clock = ARGV[11]
+local n = tonumber(ARGV[12])
+local cutKey, touches, markKey = ARGV[13], ARGV[14], ARGV[15]
+local newBorn = ARGV[16]
+local gateSessions = tonumber(ARGV[17])
+-- the plain group this call follows: its users (packed), then its moves
+-- (time, pair)
+local afterUsers, afterMoves = ARGV[18], tonumber(ARGV[19])
+local AFTER = 19
+local FIELDS, SESSIONS = 11, AFTER + 2 * afterMoves
+local FIRST = SESSIONS + 2 * gateSessions
+local users, firsts = prefix .. 'users', prefix .. 'first'
+-- The session table (see sessionAddrs).
+local sessionTable = prefix .. 'st'
+-- drops counts the users any call ever dropped from the users set; a gate
+-- leaves it in its owner's mark, so the call after the gate's group knows
+-- whether another watcher dropped a user in between (dropOrphans).
+local dropsKey, dropped = prefix .. 'drops', 0
 
 local REFRESH, REUSE, LOGIN = 1, 2, 3
 local function fmt(x) return string.format('%d', x) end
-local maxMoves = tonumber(ARGV[11])
+local maxMoves = tonumber(ARGV[10])
 local keepRefreshRank, keepReuses = fmt(-(maxRefreshes + 1)), fmt(-(maxReuses + 1))
-local sessionKeep = fmt(sessionCap)
 -- evictions: users, users expired, addresses, addresses expired, sessions,
 -- session addresses, the moves index's pairs
 local ev = {0, 0, 0, 0, 0, 0, 0}
@@ -159,24 +161,18 @@ local function eachMissing(set, members, fn)
   end
 end
 
--- dropOrphans drops the keys of the users and sessions of the plain group
--- this call follows that are no longer in the users set or the sessions
--- index: another watcher's call between the group's gate and its writes
--- dropped them (a user evicted or expired, a session trimmed), and the
--- writes recreated keys no trim would reach (trims go through the set and
--- the index). When nothing was dropped since the gate (the counts are the
--- ones its mark kept) none can be missing, and neither is read: a watcher
--- catching up alone never reads them.
+-- dropOrphans drops the keys of the users of the plain group this call
+-- follows that are no longer in the users set: another watcher's call
+-- between the group's gate and its writes dropped them (evicted, expired),
+-- and the writes recreated keys no trim would reach (trims go through the
+-- set). When nothing was dropped since the gate (the count is the one its
+-- mark kept) none can be missing, and the set is not read: a watcher
+-- catching up alone never reads it.
 local function dropOrphans()
-  if afterUsers == '' and afterSessions == '' then return end
-  local markUsers, markSessions = string.match(redis.call('GET', markKey) or '', '^(%d+):(%d+)$')
-  if afterUsers ~= '' and movedSince(dropsKey, markUsers) then
+  if afterUsers == '' then return end
+  local mark = string.match(redis.call('GET', markKey) or '', '^(%d+)$')
+  if movedSince(dropsKey, mark) then
     eachMissing(users, unpackMembers(afterUsers), dropKeys)
-  end
-  if afterSessions ~= '' and movedSince(sdropsKey, markSessions) then
-    local hs = {}
-    for h in string.gmatch(afterSessions, '%d+') do hs[#hs + 1] = h end
-    eachMissing(sessions, hs, function(h) redis.call('DEL', prefix .. 's:' .. h) end)
   end
 end
 
@@ -283,16 +279,21 @@ local function trimUsers(member, room)
   oldest = oldestSeen()
 end
 
--- trimSessions forgets the least recently seen sessions over the cap.
-local function trimSessions()
-  local over = redis.call('ZCARD', sessions) - maxSessions
-  if over <= 0 then return end
-  -- one DEL for them all: a command from a script costs more than its work
-  local keys = redis.call('ZRANGE', sessions, 0, fmt(over - 1))
-  for i, h in ipairs(keys) do keys[i] = prefix .. 's:' .. h end
-  for i = 1, #keys, 1000 do redis.call('DEL', unpack(keys, i, math.min(i + 999, #keys))) end
-  ev[5] = ev[5] + #keys
-  redis.call('ZREMRANGEBYRANK', sessions, 0, fmt(over - 1))
+-- dropOldSessions drains the session keys of the layout before the
+-- session table (an index, "sessions", and a sorted set "s:<hash>" per
+-- session), a thousand a call, so that an upgraded Redis does not keep
+-- them for good: they carried no expirations. A watcher of that version
+-- still running keeps writing them; they are drained once it is gone.
+local function dropOldSessions()
+  local index = prefix .. 'sessions'
+  -- TYPE answers a status ({ok = 'zset'}); a key of another type there is
+  -- not that layout's, and is left alone
+  if redis.call('TYPE', index).ok ~= 'zset' then return end
+  local old = redis.call('ZRANGE', index, 0, 999)
+  for i, h in ipairs(old) do old[i] = prefix .. 's:' .. h end
+  if #old > 0 then redis.call('DEL', unpack(old)) end
+  redis.call('ZREMRANGEBYRANK', index, 0, 999)
+  if redis.call('EXISTS', index) == 0 then redis.call('DEL', prefix .. 'sdrops') end
 end
 
 -- loadUser returns what the script keeps of a user: its keys' names, its
@@ -313,9 +314,99 @@ local function prevRefresh(U, tstr)
   return r[1], r[2]
 end
 
-local function sessionAddrs(shash)
-  if shash == '' then return {} end
-  return redis.call('ZRANGE', prefix .. 's:' .. shash, 0, -1)
+-- The session table is the memory store's, as a hash: a field per slot
+-- (the session id's hash modulo the table's size, a power of two the
+-- watcher computes), its value the hash and the first sessionCap addresses
+-- seen with it, "<hash> <address> ...". A session takes its slot from the
+-- one there: the table's size bounds it, with no index to keep and no key
+-- to make, trim or delete per session (kubectl's fresh id every request
+-- made those a third of Redis's work). sref is "<slot>:<hash>", '' for no
+-- session.
+
+-- sessionOf reads a slot's value: its hash, then its addresses.
+local function sessionOf(v)
+  if not v then return nil, {} end
+  local out, h = {}, nil
+  for w in string.gmatch(v, '%S+') do
+    if h then out[#out + 1] = w else h = w end
+  end
+  return h, out
+end
+
+local function sessionAddrs(sref)
+  if sref == '' then return {} end
+  local slot, h = string.match(sref, '^(%d+):(%d+)$')
+  local held, addrs = sessionOf(redis.call('HGET', sessionTable, slot))
+  if held ~= h then return {} end
+  return addrs
+end
+
+-- mergeSession returns the slot's value with the addresses in ips (a list)
+-- added, as the memory store adds them: another session there is evicted,
+-- an address past the first sessionCap is counted and not kept. nil when
+-- nothing changed.
+local function mergeSession(cur, h, ips)
+  local held, addrs = sessionOf(cur)
+  local changed = held ~= h
+  if changed then
+    if held then ev[5] = ev[5] + 1 end
+    addrs = {}
+  end
+  for _, ip in ipairs(ips) do
+    local known = false
+    for _, a in ipairs(addrs) do
+      if a == ip then known = true break end
+    end
+    if not known then
+      if #addrs < sessionCap then
+        addrs[#addrs + 1], changed = ip, true
+      else
+        ev[6] = ev[6] + 1
+      end
+    end
+  end
+  if not changed then return nil end
+  return h .. ' ' .. table.concat(addrs, ' ')
+end
+
+-- learnGroupSessions learns the sessions of the gate's group, whose events
+-- follow this call's, that the watcher's local store knew (the others the
+-- group writes with one HSET, see redis_plain.go): (slot, "<hash>
+-- <address> ...") pairs, a session's addresses in order of first sight, no
+-- more than the table keeps (more go in pairs of their own). Each is
+-- merged into what its slot holds, another watcher's addresses of it
+-- included (mergeSession); a slot another session took meanwhile is taken
+-- back. When no slot needs a merge the pairs go to HSET as they came.
+local function learnGroupSessions()
+  for i = 0, gateSessions - 1, 500 do
+    local from, to = SESSIONS + 2 * i + 1, SESSIONS + 2 * math.min(i + 499, gateSessions - 1) + 2
+    local slots = {}
+    for p = from, to, 2 do slots[#slots + 1] = ARGV[p] end
+    local cur = redis.call('HMGET', sessionTable, unpack(slots))
+    local held, asCame = {}, true
+    for k, slot in ipairs(slots) do
+      local v, was = ARGV[from + 2 * k - 1], held[slot]
+      if was then asCame = false else was = cur[k] end
+      if was then
+        local sp = string.find(v, ' ', 1, true)
+        if string.sub(was, 1, sp) == string.sub(v, 1, sp) then
+          local h, ips = sessionOf(v)
+          v = mergeSession(was, h, ips) or was
+          asCame = false
+        else
+          ev[5] = ev[5] + 1
+        end
+      end
+      held[slot] = v
+    end
+    if asCame then
+      redis.call('HSET', sessionTable, unpack(ARGV, from, to))
+    else
+      local set = {}
+      for slot, v in pairs(held) do set[#set + 1], set[#set + 2] = slot, v end
+      redis.call('HSET', sessionTable, unpack(set))
+    end
+  end
 end
 
 -- seenBy lists key's members, most recently seen first, but those first
@@ -348,7 +439,7 @@ local function forget(key, firsts, members)
 end
 
 -- facts are what the user's history says just before an event.
-local function facts(U, action, t, tstr, shash, name, isForeign)
+local function facts(U, action, t, tstr, sref, name, isForeign)
   local known = name ~= '' and action == REUSE and redis.call('ZSCORE', U.reuses, name) ~= false
   local firstSeen = ''
   if U.firstS and redis.call('EXISTS', U.refreshes, U.ips, U.reuses) > 0 then firstSeen = U.firstS end
@@ -365,7 +456,7 @@ local function facts(U, action, t, tstr, shash, name, isForeign)
     if isForeign then f1h = f1h + 1 end
   end
   return {prev, prevTime, firstSeen, r10, r1h, seenBy(U.ips, U.firstIPs, t, tstr),
-    seenBy(U.countries, U.firstCountries, t, tstr), seenBy(U.asns, U.firstASNs, t, tstr), sessionAddrs(shash), f1h}
+    seenBy(U.countries, U.firstCountries, t, tstr), seenBy(U.asns, U.firstASNs, t, tstr), sessionAddrs(sref), f1h}
 end
 
 -- place learns a country or a network: its last sight in key, its first
@@ -376,19 +467,17 @@ local function place(key, firsts, tstr, value)
   trimSight(key, firsts, maxPlaces)
 end
 
--- learnSession adds ip to its session's addresses: the first sessionCap
--- seen are kept (the others are counted, as the memory store refuses them).
-local function learnSession(shash, tstr, ip)
-  local key = prefix .. 's:' .. shash
-  redis.call('ZADD', key, 'NX', tstr, ip)
-  ev[6] = ev[6] + redis.call('ZREMRANGEBYRANK', key, sessionKeep, -1)
-  redis.call('ZADD', sessions, 'GT', tstr, shash)
+-- learnSession adds ip to its session's addresses (mergeSession).
+local function learnSession(sref, ip)
+  local slot, h = string.match(sref, '^(%d+):(%d+)$')
+  local v = mergeSession(redis.call('HGET', sessionTable, slot), h, {ip})
+  if v then redis.call('HSET', sessionTable, slot, v) end
 end
 
 local function apply(base)
   local action, tstr = tonumber(ARGV[base + 1]), ARGV[base + 2]
   local t = tonumber(tstr)
-  local ip, shash = ARGV[base + 3], ARGV[base + 4]
+  local ip, sref = ARGV[base + 3], ARGV[base + 4]
   local need = ARGV[base + 5] == '1'
   local country, asn = ARGV[base + 6], ARGV[base + 7]
   local member, session, ref = ARGV[base + 8], ARGV[base + 9], ARGV[base + 10]
@@ -423,7 +512,7 @@ local function apply(base)
   end
 
   local out = 0
-  if need then out = facts(U, action, t, tstr, shash, ref, isForeign) end
+  if need then out = facts(U, action, t, tstr, sref, ref, isForeign) end
 
   if action == REFRESH or action == LOGIN then
     if ip ~= '' then
@@ -453,9 +542,8 @@ local function apply(base)
 
   if action ~= REFRESH and action ~= LOGIN and action ~= REUSE then return out end
   -- The session table: what addresses a session id was seen with.
-  if shash ~= '' and ip ~= '' then
-    learnSession(shash, tstr, ip)
-    trimSessions()
+  if sref ~= '' and ip ~= '' then
+    learnSession(sref, ip)
   end
   return out
 end
@@ -563,23 +651,19 @@ applyCuts()
 dropOrphans()
 trimSights()
 addMoves()
--- The groups' sessions are written by plain commands: keep their cap here,
--- whichever call comes next.
-trimSessions()
 local out = {}
 for i = 0, n - 1 do out[i + 1] = apply(FIRST + i * FIELDS) end
 if touches ~= '' then gate() end
+learnGroupSessions()
 if n == 0 and clock ~= '' then
   expireUsers(tonumber(clock))
   trimUsers(false, 0)
-  trimSessions()
+  dropOldSessions()
 end
 trimMoves()
 if dropped > 0 then redis.call('INCRBY', dropsKey, dropped) end
-if ev[5] > 0 then redis.call('INCRBY', sdropsKey, ev[5]) end
 if touches ~= '' then
-  local counts = (redis.call('GET', dropsKey) or '0') .. ':' .. (redis.call('GET', sdropsKey) or '0')
-  redis.call('SET', markKey, counts, 'PX', 60000)
+  redis.call('SET', markKey, redis.call('GET', dropsKey) or '0', 'PX', 60000)
 end
 -- The history's birth mark, returned with every reply: a watcher that sees
 -- it change knows the history it shared is gone (FLUSHDB, a Redis restarted

@@ -274,7 +274,7 @@ func TestRedisSessionsCapKeptWhenARoundTripEndsWithAScriptEvent(t *testing.T) {
 	if err := r.ApplyBatch(ctx, batch, make([]Facts, len(batch))); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.client.ZCard(ctx, r.hist+"sessions").Val(); n > 2 {
+	if n := r.client.HLen(ctx, r.hist+"st").Val(); n > 2 {
 		t.Errorf("%d sessions after the round trip, cap 2", n)
 	}
 }

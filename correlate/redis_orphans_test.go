@@ -3,7 +3,6 @@ package correlate
 import (
 	"context"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,79 +11,6 @@ import (
 
 // Keys the caps must keep reaching, and the moves' by-address view, when
 // other watchers, a FLUSHDB or a lost key come between a group's writes.
-
-// orphanSessions lists the session keys h2:s:<hash> whose hash is not in
-// the sessions index: keys no trim reaches (trimSessions goes through the
-// index), which carry no expiry.
-func orphanSessions(t *testing.T, c *redis.Client) []string {
-	t.Helper()
-	ctx := context.Background()
-	keys, err := c.Keys(ctx, "graceguard:h2:s:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, k := range keys {
-		h := strings.TrimPrefix(k, "graceguard:h2:s:")
-		if err := c.ZScore(ctx, "graceguard:h2:sessions", h).Err(); err == redis.Nil {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// sessionObs is r3obs with a session of its own.
-func sessionObs(user, session string, at time.Duration, ip byte, off int64) Observation {
-	o := r3obs(user, at, ip, off, false)
-	o.Session = session
-	return o
-}
-
-// Watcher a catches up a backlog (old log times) while watcher b is live
-// at MaxSessions. a's group writes the sessions index (ZADD h2:sessions
-// GT) and then, in later commands of the same pipeline, each session's
-// addresses (ZADD h2:s:<hash> NX). b's round trip lands in between: its
-// trimSessions forgets the least recently seen sessions, a's backlog
-// sessions, and deletes their keys. a's ZADD NX then recreates h2:s:<hash>
-// outside the index: no trim reaches it and it has no expiry, so each such
-// interleaving leaks a group's sessions for good (the users' keys have
-// dropOrphans for this race; the sessions' keys have nothing).
-func TestRedisTrimBetweenIndexAndKeysLeavesNoSessionOutsideTheIndex(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	a, b, hook, raw := twoWatchers(t, Limits{MaxSessions: 2})
-	hook.at = func(cmds []redis.Cmder) int {
-		for i, c := range cmds {
-			if args := c.Args(); len(args) > 1 && args[0] == "ZADD" && args[1] == "graceguard:h2:sessions" {
-				return i + 1 // after a's sessions index, before its sessions' keys
-			}
-		}
-		return -1
-	}
-	hook.between = func() {
-		live := []Observation{
-			sessionObs("x", "live-1", time.Hour, 10, 1000),
-			sessionObs("y", "live-2", time.Hour+time.Second, 11, 1300),
-		}
-		if err := b.ApplyBatch(ctx, live, make([]Facts, len(live))); err != nil {
-			t.Error(err)
-		}
-	}
-	backlog := []Observation{sessionObs("old", "backlog-1", 0, 1, 300)}
-	if err := a.ApplyBatch(ctx, backlog, make([]Facts, len(backlog))); err != nil {
-		t.Fatal(err)
-	}
-	// More traffic from both, every call trims sessions: the orphans stay.
-	for i, w := range []*Redis{a, b} {
-		more := []Observation{sessionObs("z", "live-3", 2*time.Hour, byte(20+i), int64(5000+300*i))}
-		if err := w.ApplyBatch(ctx, more, make([]Facts, 1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if o := orphanSessions(t, raw); len(o) > 0 {
-		t.Errorf("session keys outside the sessions index, which no trim reaches: %v", o)
-	}
-}
 
 // h2:rx is now written only when ZADD h2:ra GT added a new pair, on the
 // ground that rx always holds ra's pairs. Once rx lacks a pair of ra

@@ -3,6 +3,7 @@ package correlate
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -14,16 +15,16 @@ import (
 // converted both ways), more than the same writes sent as plain commands,
 // so these go as plain commands, pipelined with the script calls (in an
 // order queueBatch explains) and grouped per key: one ZADD per user's
-// refreshes, addresses and places (and their first sights), and per
-// session. Every write is one the script makes the same way (ZADD GT for
-// latest times, LT for first sights, NX for a session's first sight; trims
-// by rank), and applying the same event twice changes nothing, so the order
-// inside a group does not matter. What the plain
-// commands cannot keep is the script's: the users set and first seen times
-// by the gate of the call before the group; the sessions cap, the group's
-// moves (the index and its by-address view, kept in step by one call), and
-// the keys of its users another watcher dropped meanwhile by the call after
-// it (a call with no events when the group ends the round trip).
+// refreshes, addresses and places (and their first sights). Every write is
+// one the script makes the same way (ZADD GT for latest times, LT for first
+// sights; trims by rank), and applying the same event twice changes
+// nothing, so the order inside a group does not matter. What the plain
+// commands cannot keep is the script's: the users set and first seen times,
+// and the group's sessions (a slot of the session table is read, merged and
+// written), by the gate of the call before the group; the group's moves
+// (the index and its by-address view, kept in step by one call), and the
+// keys of its users another watcher dropped meanwhile by the call after it
+// (a call with no events when the group ends the round trip).
 
 // plainLearnable says whether obs can be learned with plain commands: it
 // only teaches, and it has a name (where it was logged) to dedupe by.
@@ -33,15 +34,24 @@ func plainLearnable(obs Observation) bool {
 
 // plainGroup gathers what a run of plain-learnable observations teaches.
 type plainGroup struct {
-	order    []*plainUser             // users in the order first seen, for a stable pipeline (found by batchUser)
-	sessions map[uint64]*plainSession // by the session's hash
-	sessOrd  []*plainSession
-	moves    map[movePair]int64 // the user's latest refresh from the address
-	moveOrd  []movePair         // moves as first seen, for a pipeline the same every time
-	touches  []touch            // the users' events in log order, one per run of the same user
-	latest   int64
-	n        int // observations
-	gen      int // how many times the group was reset: its users' records are of this gen
+	order []*plainUser // users in the order first seen, for a stable pipeline (found by batchUser)
+	// fresh are the group's sessions new to the watcher's local store
+	// before the group (Observation.sessionNew: kubectl's, a new id every
+	// request), written with one HSET; known are the others, which the
+	// gate merges into what Redis holds. Each list is in the order the
+	// session table meets them: a session seen again after another took
+	// its slot comes again, so that its slot changes hands as the memory
+	// store's did. sessions finds a slot's latest, sessionMask a session's
+	// slot (Redis.sessionMask).
+	fresh, known []*plainSession
+	sessions     map[uint64]*plainSession
+	sessionMask  uint64
+	moves        map[movePair]int64 // the user's latest refresh from the address
+	moveOrd      []movePair         // moves as first seen, for a pipeline the same every time
+	touches      []touch            // the users' events in log order, one per run of the same user
+	latest       int64
+	n            int // observations
+	gen          int // how many times the group was reset: its users' records are of this gen
 	// idleUsers and idleSessions are records of a group before, emptied
 	// for this one to fill (reset).
 	idleUsers    []*plainUser
@@ -70,27 +80,16 @@ type plainUser struct {
 	fresh sightBits
 }
 
-// plainSession is a session's addresses by first sight, and when it was
-// last seen.
+// plainSession is a session's addresses in the order first seen, as the
+// session table takes them.
 type plainSession struct {
-	hash string
-	ips  scored
-	last int64
-	// fresh: the local store held no address of the session before the
-	// group (Observation.sessionNew), so its key needs no trim when the
-	// group writes no more addresses than the cap.
-	fresh bool
+	hash uint64
+	ips  []string
 }
 
-// needsTrim says whether the session's key must be trimmed to its cap
-// after the group's write: a ZREMRANGEBYRANK for each event with a
-// session, nearly all of them a fresh kubectl id with one address, was a
-// fifth of a catch-up's commands.
-func (s *plainSession) needsTrim() bool { return !s.fresh || len(s.ips) > sessionIPs }
-
 // scored is a few members with a time each: a user's addresses or places,
-// a session's addresses, seldom more than one or two in a round trip, so a
-// slice searched beats a map made for each.
+// seldom more than one or two in a round trip, so a slice searched beats a
+// map made for each.
 type scored []struct {
 	member string
 	t      int64
@@ -126,8 +125,8 @@ func (s scored) zadd(key, flag string) []any {
 	return args
 }
 
-func newPlainGroup() *plainGroup {
-	return &plainGroup{sessions: map[uint64]*plainSession{}, moves: map[movePair]int64{}}
+func newPlainGroup(sessionMask uint64) *plainGroup {
+	return &plainGroup{sessions: map[uint64]*plainSession{}, sessionMask: sessionMask, moves: map[movePair]int64{}}
 }
 
 func (g *plainGroup) empty() bool { return len(g.order) == 0 }
@@ -142,14 +141,18 @@ func (g *plainGroup) reset() {
 		*u = plainUser{refreshes: u.refreshes[:0], ips: u.ips[:0], countries: u.countries[:0], asns: u.asns[:0],
 			firstIPs: u.firstIPs[:0], firstCountries: u.firstCountries[:0], firstASNs: u.firstASNs[:0]}
 	}
-	for _, s := range g.sessOrd {
+	for _, s := range g.fresh {
 		*s = plainSession{ips: s.ips[:0]}
 	}
-	g.idleUsers, g.idleSessions = append(g.idleUsers, g.order...), append(g.idleSessions, g.sessOrd...)
+	for _, s := range g.known {
+		*s = plainSession{ips: s.ips[:0]}
+	}
+	g.idleUsers = append(g.idleUsers, g.order...)
+	g.idleSessions = append(append(g.idleSessions, g.fresh...), g.known...)
 	g.gen++
 	clear(g.sessions)
 	clear(g.moves)
-	g.order, g.sessOrd, g.moveOrd, g.touches = g.order[:0], g.sessOrd[:0], g.moveOrd[:0], g.touches[:0]
+	g.order, g.fresh, g.known, g.moveOrd, g.touches = g.order[:0], g.fresh[:0], g.known[:0], g.moveOrd[:0], g.touches[:0]
 	g.latest, g.n = 0, 0
 }
 
@@ -273,15 +276,22 @@ func (g *plainGroup) add(obs Observation, ttl int64, names *batchNames) {
 	}
 	if hasSession(obs.Session) && ip != "" {
 		h := fnv1a(obs.Session)
-		sess := g.sessions[h]
-		if sess == nil {
+		sess := g.sessions[h&g.sessionMask]
+		if sess == nil || sess.hash != h {
 			sess = g.newSession()
-			sess.hash, sess.fresh = strconv.FormatUint(h, 10), obs.sessionNew
-			g.sessions[h] = sess
-			g.sessOrd = append(g.sessOrd, sess)
+			sess.hash = h
+			g.sessions[h&g.sessionMask] = sess
+			// A session new to the local store at its first event in the
+			// group is all the group's: its later events add to its write.
+			if obs.sessionNew {
+				g.fresh = append(g.fresh, sess)
+			} else {
+				g.known = append(g.known, sess)
+			}
 		}
-		sess.ips.keep(ip, t, false) // a session's first sight of an address
-		sess.last = max(sess.last, t)
+		if !slices.Contains(sess.ips, ip) {
+			sess.ips = append(sess.ips, ip)
+		}
 	}
 }
 
@@ -295,19 +305,14 @@ func refreshMember(obs Observation, ip string) string {
 	return string(appendClientSuffix(b, obs))
 }
 
-// plainReplies are the replies of a group's trims that count evictions.
-type plainReplies struct {
-	sessionIPs []*redis.Cmd
-}
-
 // callArgs are the arguments of a script call: the events of run, then,
 // when gate is not nil, the gate of that group, which goes before its
-// writes (see redis.lua): the group's touches, the earliest first and the
-// latest last time of its users, then its users as (last, member) pairs
-// and as (first, member) pairs, as the gate's ZADDs take them.
+// writes (see redis.lua): the group's touches and sessions, the earliest
+// first and the latest last time of its users, then its users as (last,
+// member) pairs and as (first, member) pairs, as the gate's ZADDs take them.
 func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 	if gate == nil {
-		return r.args(run, "", "", after)
+		return r.args(run, "", "", nil, after)
 	}
 	b := make([]byte, 0, 36*len(gate.touches))
 	for _, x := range gate.touches {
@@ -318,7 +323,7 @@ func (r *Redis) callArgs(run []Observation, gate, after *plainGroup) []any {
 		b = strconv.AppendInt(b, x.last, 10)
 		b = append(b, ' ')
 	}
-	args := r.args(run, "", string(b), after)
+	args := r.args(run, "", string(b), gate, after)
 	earliest, latest := gate.order[0].first, gate.order[0].last
 	for _, u := range gate.order {
 		earliest, latest = min(earliest, u.first), max(latest, u.last)
@@ -385,32 +390,110 @@ func (a groupMoves) spread(args []any) []any {
 }
 
 // queue adds the group's commands to q. The users' last and first seen
-// times are the gate's to write; the sessions' index is written before the
-// sessions' keys, so that a round trip broken in between leaves no key the
-// caps do not reach.
+// times, and the known sessions, are the gate's to write.
 func (g *plainGroup) queue(ctx context.Context, r *Redis, q batchQueue) plainReplies {
-	var out plainReplies
 	for _, u := range g.order {
 		u.queue(ctx, r, q)
 	}
-	if len(g.sessOrd) > 0 {
-		index := make(scored, 0, len(g.sessOrd))
-		for _, sess := range g.sessOrd {
-			index = append(index, struct {
-				member string
-				t      int64
-			}{sess.hash, sess.last})
-		}
-		q.zadd(ctx, keyParts{head: r.hist, tail: "sessions"}, "GT", index)
-		for _, sess := range g.sessOrd {
-			k := keyParts{head: r.hist, name: "s:", tail: sess.hash}
-			q.zadd(ctx, k, "NX", sess.ips)
-			if sess.needsTrim() {
-				out.sessionIPs = append(out.sessionIPs, q.trim(ctx, k, sessionIPs, -1, true))
-			}
+	if len(g.fresh) == 0 {
+		return plainReplies{}
+	}
+	fresh := groupSessions{sessions: g.fresh, mask: g.sessionMask, fresh: true}
+	return plainReplies{sessions: q.do(ctx, "HSET", r.hist+"st", fresh), pairs: int64(len(g.fresh)), overCap: int64(fresh.overCap())}
+}
+
+// plainReplies is what a group's HSET of its fresh sessions says: of its
+// pairs, those that added no slot replaced another session (or, seldom,
+// the same one another watcher wrote first), which the memory store counts
+// as evicted.
+type plainReplies struct {
+	sessions       *redis.Cmd
+	pairs, overCap int64
+}
+
+// count adds the evictions the group's HSET made to the store's stats.
+func (p plainReplies) count(r *Redis) {
+	if p.sessions == nil {
+		return
+	}
+	added, err := p.sessions.Int64()
+	if err != nil {
+		return
+	}
+	r.stats.sessionsEvicted.Add(p.pairs - added)
+	r.stats.sessionIPsCapped.Add(p.overCap)
+}
+
+// groupSessions are sessions of a group as (slot, "<hash> <address> ...")
+// pairs: the known ones for the gate (learnGroupSessions in redis.lua),
+// which HSET takes as they come when no slot needs its value merged, or
+// the fresh ones for the group's HSET. A session seen with more addresses
+// than the table keeps has its first few in one pair; for the gate each
+// other in a pair of its own, which it merges (and counts, as the memory
+// store does), and in the HSET none (counted by overCap).
+type groupSessions struct {
+	sessions []*plainSession
+	mask     uint64
+	fresh    bool
+}
+
+func (a groupSessions) entries() int {
+	n := len(a.sessions)
+	if !a.fresh {
+		n += a.overCap()
+	}
+	return n
+}
+
+// overCap counts the addresses past the table's cap.
+func (a groupSessions) overCap() int {
+	n := 0
+	for _, s := range a.sessions {
+		n += max(len(s.ips)-sessionIPs, 0)
+	}
+	return n
+}
+
+func (a groupSessions) count() int { return 2 * a.entries() }
+
+// each calls fn with each pair's slot, hash and addresses.
+func (a groupSessions) each(fn func(slot, hash uint64, ips []string)) {
+	for _, s := range a.sessions {
+		slot := s.hash & a.mask
+		fn(slot, s.hash, s.ips[:min(len(s.ips), sessionIPs)])
+		for i := sessionIPs; i < len(s.ips) && !a.fresh; i++ {
+			fn(slot, s.hash, s.ips[i:i+1])
 		}
 	}
-	return out
+}
+
+func (a groupSessions) appendTo(b []byte) []byte {
+	a.each(func(slot, hash uint64, ips []string) {
+		b = appendBulkInt(b, int64(slot))
+		var num [20]byte
+		h := strconv.AppendUint(num[:0], hash, 10)
+		n := len(h)
+		for _, ip := range ips {
+			n += 1 + len(ip)
+		}
+		b = append(append(strconv.AppendInt(append(b, '$'), int64(n), 10), '\r', '\n'), h...)
+		for _, ip := range ips {
+			b = append(append(b, ' '), ip...)
+		}
+		b = append(b, '\r', '\n')
+	})
+	return b
+}
+
+func (a groupSessions) spread(args []any) []any {
+	a.each(func(slot, hash uint64, ips []string) {
+		v := strconv.FormatUint(hash, 10)
+		for _, ip := range ips {
+			v += " " + ip
+		}
+		args = append(args, int64(slot), v)
+	})
+	return args
 }
 
 // queue adds a user's writes to q. Its sights (addresses, countries,
@@ -452,17 +535,16 @@ func (u *plainUser) sightKinds() byte {
 }
 
 // appendAfter appends what the script call that follows the group does
-// for it (redis.lua): drop the keys of its users and sessions another
-// watcher dropped between its gate and its writes, and write its moves to
-// the index and its by-address view, which the call's trim keeps in step.
-// The users go as one argument, each "<length>:<member>", and the sessions'
-// hashes as another, space-separated: the script reads them only when a
-// user (a session) was dropped since the gate, and a Lua string made of
-// each argument costs Redis more than the read it spares. A nil group
-// appends no users, no sessions and no moves.
+// for it (redis.lua): drop the keys of its users another watcher dropped
+// between its gate and its writes, and write its moves to the index and
+// its by-address view, which the call's trim keeps in step. The users go
+// as one argument, each "<length>:<member>": the script reads them only
+// when a user was dropped since the gate, and a Lua string made of each
+// argument costs Redis more than the read it spares. A nil group appends
+// no users and no moves.
 func (g *plainGroup) appendAfter(args []any) []any {
 	if g == nil {
-		return append(args, "", "", 0)
+		return append(args, "", 0)
 	}
 	n := 0
 	for _, u := range g.order {
@@ -472,19 +554,7 @@ func (g *plainGroup) appendAfter(args []any) []any {
 	for _, u := range g.order {
 		b = append(append(append(strconv.AppendInt(b, int64(len(u.member)), 10), ':'), u.member...), u.sightKinds())
 	}
-	hashes := make([]byte, 0, 21*len(g.sessOrd))
-	for _, s := range g.sessOrd {
-		hashes = append(append(hashes, s.hash...), ' ')
-	}
-	return append(args, string(b), string(hashes), len(g.moves), groupMoves{g})
-}
-
-// count adds the evictions the group's trims made to the store's stats.
-func (p plainReplies) count(r *Redis) {
-	for _, c := range p.sessionIPs {
-		n, _ := c.Int64()
-		r.stats.sessionIPsCapped.Add(n)
-	}
+	return append(args, string(b), len(g.moves), groupMoves{g})
 }
 
 // trimBounds are the trims' rank bounds, made interface values once: one

@@ -45,7 +45,9 @@ func appendBulkKey(b []byte, k keyParts) []byte {
 // pipeQueue queues in a go-redis pipeline.
 type pipeQueue struct{ pipe redis.Pipeliner }
 
-func (q pipeQueue) do(ctx context.Context, args ...any) *redis.Cmd { return q.pipe.Do(ctx, args...) }
+func (q pipeQueue) do(ctx context.Context, args ...any) *redis.Cmd {
+	return q.pipe.Do(ctx, spreadArgs(args)...)
+}
 
 func (q pipeQueue) evalSha(ctx context.Context, args []any) *redis.Cmd {
 	return applyScript().EvalSha(ctx, q.pipe, nil, spreadArgs(args)...)

@@ -3,7 +3,6 @@ package correlate
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -34,18 +33,14 @@ var userKeyTypes = [...]struct{ suffix, typ string }{
 // than the history keeps there, and returns them.
 func (r *Redis) repairTypes(ctx context.Context, batch []Observation) ([]string, error) {
 	want := map[string]string{
-		r.hist + "users": "zset", r.hist + "first": "zset", r.hist + "sessions": "zset",
-		r.hist + "ra": "zset", r.hist + "rx": "zset",
-		r.hist + "drops": "string", r.hist + "sdrops": "string",
+		r.hist + "users": "zset", r.hist + "first": "zset", r.hist + "st": "hash",
+		r.hist + "ra": "zset", r.hist + "rx": "zset", r.hist + "drops": "string",
 		r.hist + "cut:" + r.owner: "hash", r.hist + "gate:" + r.owner: "string",
 	}
 	for _, o := range batch {
 		u := r.hist + "u:" + member(o.User)
 		for _, k := range userKeyTypes {
 			want[u+k.suffix] = k.typ
-		}
-		if hasSession(o.Session) {
-			want[r.hist+"s:"+strconv.FormatUint(fnv1a(o.Session), 10)] = "zset"
 		}
 	}
 	keys := make([]string, 0, len(want))

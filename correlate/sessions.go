@@ -40,8 +40,13 @@ type sessionTable struct {
 	lastHash uint64
 }
 
+// sessionSlots is the size of a session table for capacity sessions: the
+// power of two at or above it. The Redis store's table (redis.lua) has the
+// same slots, so the two stores forget the same sessions.
+func sessionSlots(capacity int) int { return 1 << bits.Len(uint(max(capacity, 2)-1)) }
+
 func newSessionTable(capacity int) *sessionTable {
-	size := 1 << bits.Len(uint(max(capacity, 2)-1))
+	size := sessionSlots(capacity)
 	t := &sessionTable{
 		hashes: make([]uint64, size), counts: make([]uint8, size), first: make([][16]byte, size),
 		more: map[uint32][sessionIPs - 1][16]byte{}, mask: uint64(size - 1),

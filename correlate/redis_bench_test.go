@@ -54,6 +54,9 @@ func benchObservations(n int) []Observation {
 		out[i] = Observation{
 			User:    UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=user%d,ou=shadow,o=Tremolo", i%1000)},
 			Session: fmt.Sprintf("f%040x", i), IP: netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), Action: Refresh,
+			// kubectl's: a new id every request, which a watcher's local
+			// store notes as new (Failover)
+			sessionNew: true,
 		}
 	}
 	return out

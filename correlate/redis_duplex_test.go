@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -330,6 +331,15 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 	at := time.Now()
 	store.now = func() time.Time { return at }
 	obs := benchObservations(600)
+	// Sessions the local store knew (merged by the gate) beside new ones
+	// (the group's HSET), and one seen with more addresses than the
+	// table keeps, both ways.
+	for i := range obs {
+		obs[i].sessionNew = i%3 != 0
+		if i%50 < 12 {
+			obs[i].Session = fmt.Sprint("browser-", i%2)
+		}
+	}
 	for _, size := range []int{0, 1, 31, 512} {
 		batch := make([]Observation, size)
 		fillCatchUpBatch(batch, obs, 7)
@@ -346,6 +356,9 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 		var cmds [][]any
 		for _, c := range pooled.pipe.Cmds() {
 			cmds = append(cmds, c.Args())
+		}
+		if size == 512 && !strings.Contains(string(wire.wire.buf), "$4\r\nHSET\r\n$16\r\ngraceguard:h2:st\r\n") {
+			t.Errorf("%d events: no HSET of the group's new sessions", size)
 		}
 		if want := goRedisBytes(t, cmds); string(wire.wire.buf) != string(want) {
 			t.Errorf("%d events: the wire batch differs from go-redis's bytes for the pipeline's commands", size)

@@ -373,7 +373,9 @@ end
 -- follow this call's, that the watcher's local store knew (the others the
 -- group writes with one HSET, see redis_plain.go): (slot, "<hash>
 -- <address> ...") pairs, a session's addresses in order of first sight, no
--- more than the table keeps (more go in pairs of their own). Each is
+-- more than the table keeps; its sights of others, repeats included, follow
+-- in a second pair, merged into the slot the first filled, so each is
+-- counted over the cap as the memory store counts it. Each is
 -- merged into what its slot holds, another watcher's addresses of it
 -- included (mergeSession); a slot another session took meanwhile is taken
 -- back. When no slot needs a merge the pairs go to HSET as they came.

@@ -81,10 +81,13 @@ type plainUser struct {
 }
 
 // plainSession is a session's addresses in the order first seen, as the
-// session table takes them.
+// session table takes them, the first sessionIPs of them; over is every
+// sight of another, in order, repeats included: the memory store counts
+// each as over the cap (its slot is full by then and never holds it).
 type plainSession struct {
 	hash uint64
 	ips  []string
+	over []string
 }
 
 // scored is a few members with a time each: a user's addresses or places,
@@ -142,10 +145,10 @@ func (g *plainGroup) reset() {
 			firstIPs: u.firstIPs[:0], firstCountries: u.firstCountries[:0], firstASNs: u.firstASNs[:0]}
 	}
 	for _, s := range g.fresh {
-		*s = plainSession{ips: s.ips[:0]}
+		*s = plainSession{ips: s.ips[:0], over: s.over[:0]}
 	}
 	for _, s := range g.known {
-		*s = plainSession{ips: s.ips[:0]}
+		*s = plainSession{ips: s.ips[:0], over: s.over[:0]}
 	}
 	g.idleUsers = append(g.idleUsers, g.order...)
 	g.idleSessions = append(append(g.idleSessions, g.fresh...), g.known...)
@@ -289,8 +292,12 @@ func (g *plainGroup) add(obs Observation, ttl int64, names *batchNames) {
 				g.known = append(g.known, sess)
 			}
 		}
-		if !slices.Contains(sess.ips, ip) {
+		switch {
+		case slices.Contains(sess.ips, ip):
+		case len(sess.ips) < sessionIPs:
 			sess.ips = append(sess.ips, ip)
+		default:
+			sess.over = append(sess.over, ip)
 		}
 	}
 }
@@ -428,9 +435,12 @@ func (p plainReplies) count(r *Redis) {
 // pairs: the known ones for the gate (learnGroupSessions in redis.lua),
 // which HSET takes as they come when no slot needs its value merged, or
 // the fresh ones for the group's HSET. A session seen with more addresses
-// than the table keeps has its first few in one pair; for the gate each
-// other in a pair of its own, which it merges (and counts, as the memory
-// store does), and in the HSET none (counted by overCap).
+// than the table keeps has its first few in one pair; for the gate its
+// sights of the others in a second pair, which it merges into a slot full
+// by then and so counts sight by sight, as the memory store does; in the
+// HSET none (counted by overCap). One count can still differ: a sight
+// again of one of the first few that the slot had no room for (it held
+// other addresses of the session before the group) is not counted.
 type groupSessions struct {
 	sessions []*plainSession
 	mask     uint64
@@ -440,16 +450,20 @@ type groupSessions struct {
 func (a groupSessions) entries() int {
 	n := len(a.sessions)
 	if !a.fresh {
-		n += a.overCap()
+		for _, s := range a.sessions {
+			if len(s.over) > 0 {
+				n++
+			}
+		}
 	}
 	return n
 }
 
-// overCap counts the addresses past the table's cap.
+// overCap counts the sights of addresses past the table's cap.
 func (a groupSessions) overCap() int {
 	n := 0
 	for _, s := range a.sessions {
-		n += max(len(s.ips)-sessionIPs, 0)
+		n += len(s.over)
 	}
 	return n
 }
@@ -460,9 +474,9 @@ func (a groupSessions) count() int { return 2 * a.entries() }
 func (a groupSessions) each(fn func(slot, hash uint64, ips []string)) {
 	for _, s := range a.sessions {
 		slot := s.hash & a.mask
-		fn(slot, s.hash, s.ips[:min(len(s.ips), sessionIPs)])
-		for i := sessionIPs; i < len(s.ips) && !a.fresh; i++ {
-			fn(slot, s.hash, s.ips[i:i+1])
+		fn(slot, s.hash, s.ips)
+		if len(s.over) > 0 && !a.fresh {
+			fn(slot, s.hash, s.over)
 		}
 	}
 }

@@ -285,3 +285,75 @@ func TestTheOldSessionKeysAreDrained(t *testing.T) {
 		t.Errorf("the string under the old index's name became %q", v)
 	}
 }
+
+// The memory store counts every sight of an address its session's slot
+// has no room for, an address seen again included: a plain group of
+// kubectl-like sights of one session from six addresses, each seen twice,
+// is four addresses over the cap there, and must be four in Redis too,
+// whether the session is new to the watcher (written by the group's HSET)
+// or known (merged by its gate), and whether the group goes on the duplex
+// connection (a batch) or the pool's (a write-back).
+func TestSessionAddressesOverTheCapCountedPerSight(t *testing.T) {
+	t.Parallel()
+	const session = "f000000000000000000000000000000000000cap"
+	for _, tc := range []struct {
+		name         string
+		failover     bool // the local store tells the session is new
+		known, learn bool // seen before the group; sent by Learn
+	}{
+		{"new to the watcher, batch", true, false, false},
+		{"new to the watcher, write-back", true, false, true},
+		{"known to the watcher, batch", true, true, false},
+		{"known to the watcher, write-back", true, true, true},
+		{"redis alone, batch", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			mem, r := NewMemory(Limits{}), newTestRedis(t, Limits{})
+			local := NewMemory(Limits{})
+			u := UserID{IdP: "k8sIdp", DN: "uid=kubectl,o=T"}
+			var batches [][]Observation
+			at := 0
+			sight := func(ip string) Observation {
+				at++
+				return Observation{User: u, Time: t0.Add(time.Duration(at) * time.Second), IP: netip.MustParseAddr(ip),
+					Action: Refresh, Source: "a", Offset: int64(at) * 100, Session: session}
+			}
+			if tc.known {
+				batches = append(batches, []Observation{sight("192.0.2.1")})
+			}
+			var group []Observation
+			for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "192.0.2.6", "192.0.2.5", "192.0.2.6", "192.0.2.1"} {
+				group = append(group, sight(ip))
+			}
+			batches = append(batches, group)
+			for _, b := range batches {
+				for i := range b {
+					if _, err := mem.Apply(ctx, b[i]); err != nil {
+						t.Fatal(err)
+					}
+					if tc.failover {
+						local.applyKeyed(&b[i], 0)
+					}
+				}
+				var err error
+				if tc.learn {
+					err = r.Learn(ctx, b)
+				} else {
+					err = r.ApplyBatch(ctx, b, make([]Facts, len(b)))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			ms, rs := statsOf(t, mem), statsOf(t, r)
+			if ms.SessionIPsCapped != 4 || rs.SessionIPsCapped != ms.SessionIPsCapped {
+				t.Errorf("%d session addresses counted over the cap in redis, %d in memory, want 4", rs.SessionIPsCapped, ms.SessionIPsCapped)
+			}
+			if got := sessionAddrsIn(t, r.client, session, 0); !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"}) {
+				t.Errorf("the session holds %v in redis, want its first four addresses", got)
+			}
+		})
+	}
+}

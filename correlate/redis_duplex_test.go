@@ -343,6 +343,11 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 	for _, size := range []int{0, 1, 31, 512} {
 		batch := make([]Observation, size)
 		fillCatchUpBatch(batch, obs, 7)
+		// sessions new to the local store go in the group's HSET, the
+		// others in its gate's call: both are compared
+		for i := range batch {
+			batch[i].sessionNew = i%3 != 0
+		}
 		pooled, wire := store.prepare(ctx, batch, true), store.prepare(ctx, batch, false)
 		if wire.wire.err != nil {
 			t.Fatalf("%d events: %v", size, wire.wire.err)
@@ -367,7 +372,9 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 			t.Fatalf("%d events: %d replies and %d parts, want %d and %d", size, len(wire.wire.sinks), len(wire.parts), len(pooled.pipe.Cmds()), len(pooled.parts))
 		}
 		for i, p := range wire.parts {
-			if (p.script == nil) != (pooled.parts[i].script == nil) || p.plain != pooled.parts[i].plain {
+			q := pooled.parts[i]
+			if (p.script == nil) != (q.script == nil) || p.plain != q.plain || (p.replies.sessions == nil) != (q.replies.sessions == nil) ||
+				p.replies.pairs != q.replies.pairs || p.replies.overCap != q.replies.overCap {
 				t.Errorf("%d events: part %d reads other replies than the pipeline's", size, i)
 			}
 		}

@@ -110,7 +110,9 @@ type Observation struct {
 	// The shared store then writes the session's slot as this watcher
 	// knows it, with no read: nearly always another session's slot, which
 	// it takes. Where another watcher wrote addresses of it, they are lost
-	// until a write of it that the local store knows merges them again.
+	// for good: a later write of it that a local store knows merges only
+	// the addresses of that write's events (TestWatchersShareASessionsAddresses),
+	// and the HSET's reply counts the slot as evicted.
 	sessionNew bool
 }
 

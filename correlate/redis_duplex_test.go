@@ -343,11 +343,6 @@ func TestWireBatchIsThePipelinesBatch(t *testing.T) {
 	for _, size := range []int{0, 1, 31, 512} {
 		batch := make([]Observation, size)
 		fillCatchUpBatch(batch, obs, 7)
-		// sessions new to the local store go in the group's HSET, the
-		// others in its gate's call: both are compared
-		for i := range batch {
-			batch[i].sessionNew = i%3 != 0
-		}
 		pooled, wire := store.prepare(ctx, batch, true), store.prepare(ctx, batch, false)
 		if wire.wire.err != nil {
 			t.Fatalf("%d events: %v", size, wire.wire.err)

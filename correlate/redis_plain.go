@@ -15,13 +15,15 @@ import (
 // converted both ways), more than the same writes sent as plain commands,
 // so these go as plain commands, pipelined with the script calls (in an
 // order queueBatch explains) and grouped per key: one ZADD per user's
-// refreshes, addresses and places (and their first sights). Every write is
-// one the script makes the same way (ZADD GT for latest times, LT for first
-// sights; trims by rank), and applying the same event twice changes
-// nothing, so the order inside a group does not matter. What the plain
-// commands cannot keep is the script's: the users set and first seen times,
-// and the group's sessions (a slot of the session table is read, merged and
-// written), by the gate of the call before the group; the group's moves
+// refreshes, addresses and places (and their first sights), and one HSET
+// of the sessions the watcher's local store did not hold (each takes its
+// slot of the session table). Every write is one the script makes the same
+// way (ZADD GT for latest times, LT for first sights; trims by rank), and
+// applying the same event twice changes nothing, so the order inside a
+// group does not matter. What the plain commands cannot keep is the
+// script's: the users set and first seen times, and the sessions the local
+// store held (a slot is read, merged and written), by the gate of the call
+// before the group; the group's moves
 // (the index and its by-address view, kept in step by one call), and the
 // keys of its users another watcher dropped meanwhile by the call after it
 // (a call with no events when the group ends the round trip).

@@ -18,12 +18,48 @@ import (
 type skewedHarness struct {
 	*watchHarness
 	*handClock
+	t       *testing.T
+	handled chan struct{}
 }
 
 func newSkewedHarness(t *testing.T) *skewedHarness {
 	t.Helper()
 	c := newHandClock()
-	return &skewedHarness{newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 5 * time.Second, now: c.now, ticked: c.ticked}), c}
+	handled := make(chan struct{}, 1)
+	w := newWatchHarnessWith(t, WatchOptions{Rules: rules.Builtin(), Settle: 5 * time.Second, now: c.now, ticked: c.ticked,
+		handled: func(source.Batch) { handled <- struct{}{} }})
+	return &skewedHarness{watchHarness: w, handClock: c, t: t, handled: handled}
+}
+
+// The watcher takes a batch off its channel ahead of handling it
+// (catchup.go), and stamps it with its clock only then: a clock the test
+// moved in between (a watcher not run for a moment on a loaded machine)
+// made an idle source's quiet start after the move, never long enough to
+// let the replay go. So each batch is handed over and awaited.
+
+func (h *skewedHarness) send(key, data string) {
+	h.watchHarness.send(key, data)
+	h.awaitHandled()
+}
+
+func (h *skewedHarness) idle(key string) {
+	h.watchHarness.idle(key)
+	h.awaitHandled()
+}
+
+// away says key's source is reconnecting (a container log stream ended).
+func (h *skewedHarness) away(key string) {
+	h.batches <- source.Batch{Key: key, Path: key, Offset: h.offsets[key], Away: true}
+	h.awaitHandled()
+}
+
+func (h *skewedHarness) awaitHandled() {
+	h.t.Helper()
+	select {
+	case <-h.handled:
+	case <-time.After(testsync.Patience):
+		h.t.Fatal("the watcher did not handle a batch")
+	}
 }
 
 // handClock is a watcher's clock (WatchOptions.now) that stands still but
@@ -148,7 +184,7 @@ func TestWatchAwaySourceHoldsReuse(t *testing.T) {
 	h.send("pod-a", refreshLine("10:00:00,000", "203.0.113.1", "fa")+
 		strings.ReplaceAll(refreshLine("10:00:00,100", "203.0.113.1", "fz"), "task-2", "task-5"))
 	h.idle("pod-a")
-	h.batches <- source.Batch{Key: "pod-a", Path: "pod-a", Offset: h.offsets["pod-a"], Away: true}
+	h.away("pod-a")
 	h.send("pod-b", strings.ReplaceAll(reuseLines("10:00:01,500", "192.0.2.99", "fb"), "task-2", "task-7"))
 	h.idle("pod-b")
 	h.pass(t, 3*idleSettle) // long past a quiet source's hold, within the settle time

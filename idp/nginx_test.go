@@ -215,14 +215,11 @@ func TestNginxReplayNamed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nginx and processes")
 	}
-	// One round: client-go retries a race's refresh when the other process
-	// holds the kubeconfig's lock, and two rounds may reach reuse-burst's
-	// five reuses, a hygiene hint this test is not about.
 	b := runNginxStory(t, 1)
 	idpLog, ngxLog := b.idpLog.String(), b.nginx.Log()
 
 	for _, a := range scanLogs(t, map[string]string{"openunison.log": idpLog}) {
-		if a.Severity > alert.Info {
+		if a.Severity > alert.Info && !hygieneHint(a) {
 			t.Errorf("OpenUnison's log alone: %s %s for %s: it names only the controller and cannot tell", a.Severity, a.Rule, a.IP)
 		}
 	}
@@ -232,7 +229,7 @@ func TestNginxReplayNamed(t *testing.T) {
 	for _, a := range alerts {
 		t.Logf("%s %s ip %s prev %s via %q agent %q attribution %s", a.Severity, a.Rule, a.IP, a.PrevIP, a.Via, a.Agent, a.Attribution)
 		switch {
-		case a.Severity <= alert.Info:
+		case a.Severity <= alert.Info || hygieneHint(a):
 		case a.IP == thiefAddr.String():
 			named++
 			if a.PrevIP != "127.0.0.1" || a.Agent != "curl/8.5.0" || a.Attribution != "joined" || !strings.Contains(a.Via, "nginx") {
@@ -247,6 +244,13 @@ func TestNginxReplayNamed(t *testing.T) {
 		t.Errorf("no alert names the thief's %s", thiefAddr)
 	}
 }
+
+// hygieneHint says a is reuse-burst, the hint that tools share one
+// kubeconfig: client-go retries a race's refresh with the same token while
+// the other process holds the kubeconfig's lock, and on a loaded machine
+// one race's retries and the replay reach its five reuses. It is right to
+// say so, and not what TestNginxReplayNamed is about.
+func hygieneHint(a alert.Alert) bool { return a.Rule == "reuse-burst" }
 
 // TestProxyReadsXForwardedForAsNginx sends the same X-Forwarded-For
 // headers through a real nginx configured as ingress-nginx (realip,

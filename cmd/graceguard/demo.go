@@ -12,6 +12,7 @@ import (
 	"github.com/graceguard/graceguard/alert"
 	"github.com/graceguard/graceguard/demo"
 	"github.com/graceguard/graceguard/geo"
+	"github.com/graceguard/graceguard/idp"
 	"github.com/graceguard/graceguard/sinks"
 )
 
@@ -27,6 +28,11 @@ type demoOptions struct {
 	// part of what the demo shows, so no flag sets them) but in tests, which
 	// play the story fast through runners.
 	grace, tokenTTL, pause time.Duration
+	// users is nil (the demo's users) but in tests, which give the same
+	// users at bcrypt's least cost, as demo's own test does: under -race a
+	// cost-10 login takes seconds, and on busy cores it can outlive the
+	// client's 10 s.
+	users *idp.Users
 }
 
 // newDemoCmd makes demo; runF, when not nil, runs instead of runDemo
@@ -101,7 +107,7 @@ func runDemo(ctx context.Context, o *demoOptions) error {
 		fmt.Fprintln(o.io.out, "  (a Slack webhook is set: alerts are posted to Slack too)")
 	}
 	sum, err := demo.Run(ctx, demo.Options{Out: o.io.out, Color: color, Geo: geoLookup(db), Logger: logger, Extra: extra,
-		Width: terminalWidth(o.io.out), Grace: o.grace, TokenTTL: o.tokenTTL, Pause: o.pause})
+		Width: terminalWidth(o.io.out), Grace: o.grace, TokenTTL: o.tokenTTL, Pause: o.pause, Users: o.users})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

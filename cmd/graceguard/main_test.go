@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/graceguard/graceguard/internal/idptest"
 )
 
 // run executes graceguard with args as main would and returns what it wrote
@@ -99,8 +101,9 @@ func TestDemoCommandRuns(t *testing.T) {
 	// The story played fast (as demo's own TestDemoStory plays it): the
 	// demo at its own pace takes ten seconds, which CI spends once running
 	// the README's demo command itself.
+	users := idptest.FastUsers(t)
 	fast := func(ctx context.Context, o *demoOptions) error {
-		o.grace, o.tokenTTL, o.pause = 2*time.Second, 5*time.Second, 100*time.Millisecond
+		o.grace, o.tokenTTL, o.pause, o.users = 2*time.Second, 5*time.Second, 100*time.Millisecond, users
 		return runDemo(ctx, o)
 	}
 	out, stderr, code := runWith(t, runners{demo: fast}, nil, "demo", "--color", "never")

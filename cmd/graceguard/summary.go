@@ -120,7 +120,7 @@ func summaryNotes(b *strings.Builder, s pipeline.Summary, unjudged int64) {
 		fmt.Fprintf(b, "  refusals judged early %s: more than 1,024 refused refreshes waited at once for the other logs' refreshes before them, the oldest judged against the chain moves known then (README, Bounded resources)\n", commas(n))
 	}
 	if ev := s.Store.UsersEvicted + s.Store.IPsEvicted + s.Store.SessionsEvicted; ev > 0 {
-		fmt.Fprintf(b, "  history evictions %s: users %s, addresses %s, sessions %s forgotten, oldest first, to stay within the history's caps (README, Bounded resources)\n", commas(ev),
+		fmt.Fprintf(b, "  history evictions %s: users %s, addresses %s, sessions %s forgotten to stay within the history's caps (the least recently seen users and addresses; a session when a new id takes its slot) (README, Bounded resources)\n", commas(ev),
 			commas(s.Store.UsersEvicted), commas(s.Store.IPsEvicted), commas(s.Store.SessionsEvicted))
 	}
 	if at := s.Attribution; at.Outcomes[parser.AttrJoined]+at.Outcomes[parser.AttrAmbiguous]+at.Outcomes[parser.AttrUnattributed] > 0 {

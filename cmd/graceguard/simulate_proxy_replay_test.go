@@ -40,7 +40,7 @@ func TestSimulatedReplaysBehindTheStandInAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []alert.Alert
-	_, err = pipeline.Scan(context.Background(), []pipeline.Input{
+	sum, err := pipeline.Scan(context.Background(), []pipeline.Input{
 		{Name: "openunison.log", R: strings.NewReader(stdout.String())},
 		{Name: "ingress.log", R: bytes.NewReader(proxy)},
 	}, pipeline.ScanOptions{Rules: rules.Builtin(), Deliver: func(_ context.Context, g []alert.Alert) error { got = append(got, g...); return nil }})
@@ -70,7 +70,12 @@ func TestSimulatedReplaysBehindTheStandInAlert(t *testing.T) {
 		}
 	}
 	if named == 0 {
-		t.Errorf("%d users replayed (%v), none alerted naming a replayer", len(replayed), replayed)
+		// Seen once in six full runs under heavy load, never reproduced
+		// (95 runs, and 30 at -race with three busy loops): what the
+		// scan found is what tells a log cut short from a join that
+		// could not share a second's records out.
+		t.Errorf("%d users replayed (%v), none alerted naming a replayer; the scan found events %v, attribution %+v, inputs %+v",
+			len(replayed), replayed, sum.Events, sum.Attribution, sum.Inputs)
 	}
 	for _, a := range got {
 		if a.Severity >= alert.Medium && replayed[a.User] == nil {

@@ -3,7 +3,10 @@ package correlate
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,6 +88,28 @@ func (c *heldConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// probeGate fails the failover's probes (Check's SET of its probe key) while
+// shut, so that a reconnect comes when the test opens it and not when the
+// probe's backoff ends, whatever the machine's load.
+type probeGate struct{ shut atomic.Bool }
+
+var errProbeGateShut = errors.New("the test keeps the probe from reconnecting")
+
+func (g *probeGate) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (g *probeGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); g.shut.Load() && len(args) > 1 && strings.EqualFold(fmt.Sprint(args[0]), "set") &&
+			strings.Contains(fmt.Sprint(args[1]), ":probe:") {
+			cmd.SetErr(errProbeGateShut)
+			return errProbeGateShut
+		}
+		return next(ctx, cmd)
+	}
+}
+func (g *probeGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
 // holdsWithin polls cond for at most d and reports whether it held: for a step
 // that a correct store may hold back indefinitely (so WaitFor cannot be
 // used) and a wrong one takes at once.
@@ -115,7 +140,10 @@ func TestFailoverBatchSentAfterReconnectSeesTheBatchKeptWhileDown(t *testing.T) 
 	opt := failoverOptions(t, srv)
 	h := &replyHold{}
 	opt.Dialer = h.dial
-	store := NewFailover(ctx, NewRedis(redis.NewClient(opt), RedisOptions{}), NewMemory(Limits{}), nil)
+	client := redis.NewClient(opt)
+	gate := &probeGate{}
+	client.AddHook(gate)
+	store := newFailover(ctx, NewRedis(client, RedisOptions{}), NewMemory(Limits{}), nil, fastProbe)
 	t.Cleanup(func() {
 		h.release()
 		store.Close()
@@ -132,15 +160,18 @@ func TestFailoverBatchSentAfterReconnectSeesTheBatchKeptWhileDown(t *testing.T) 
 	if err := raw.RPush(ctx, "graceguard:sent:x", "not a string").Err(); err != nil {
 		t.Fatal(err)
 	}
+	// The probe may not reconnect before A's turn: A would be sent, and
+	// wait for P to land, which the hold keeps from happening (the test
+	// hung until go test's timeout when it was descheduled for the 50 ms
+	// the product's backoff gave it).
+	gate.shut.Store(true)
 	store.Claim(ctx, "x", time.Minute)
 	if store.Up() {
 		t.Fatal("up after a failed claim")
 	}
 	wa := store.StartBatch(ctx, ba, fa)
 	store.sends.wait() // A's turn to be sent came while Redis was down: it will be kept
-	if store.Up() {
-		t.Fatal("the probe came back before A's turn (it waits at least 50 ms); rerun")
-	}
+	gate.shut.Store(false)
 	testsync.WaitFor(t, "the reconnect", store.Up)
 	wb := store.StartBatch(ctx, bb, fb)
 	// Without the fix B went down at once; a correct store holds it back

@@ -686,9 +686,10 @@ func (r *Redis) args(batch []Observation, clock, touches string, gate, after *pl
 	if gate != nil {
 		known = groupSessions{sessions: gate.known, mask: gate.sessionMask}
 	}
-	args = append(args, known.entries())
+	entries := known.entries()
+	args = append(args, entries)
 	args = after.appendAfter(args)
-	if known.entries() > 0 {
+	if entries > 0 {
 		args = append(args, known)
 	}
 	for _, obs := range batch {

@@ -378,36 +378,31 @@ end
 -- counted over the cap as the memory store counts it. Each is
 -- merged into what its slot holds, another watcher's addresses of it
 -- included (mergeSession); a slot another session took meanwhile is taken
--- back. When no slot needs a merge the pairs go to HSET as they came.
+-- back. One HSET writes the slots that changed.
 local function learnGroupSessions()
   for i = 0, gateSessions - 1, 500 do
     local from, to = SESSIONS + 2 * i + 1, SESSIONS + 2 * math.min(i + 499, gateSessions - 1) + 2
     local slots = {}
     for p = from, to, 2 do slots[#slots + 1] = ARGV[p] end
     local cur = redis.call('HMGET', sessionTable, unpack(slots))
-    local held, asCame = {}, true
+    -- held: the slots' values as this call leaves them, a slot that
+    -- comes twice merging into the first's; only those are written
+    local held, set = {}, {}
     for k, slot in ipairs(slots) do
-      local v, was = ARGV[from + 2 * k - 1], held[slot]
-      if was then asCame = false else was = cur[k] end
+      local v, was = ARGV[from + 2 * k - 1], held[slot] or cur[k]
       if was then
         local sp = string.find(v, ' ', 1, true)
         if string.sub(was, 1, sp) == string.sub(v, 1, sp) then
           local h, ips = sessionOf(v)
-          v = mergeSession(was, h, ips) or was
-          asCame = false
+          v = mergeSession(was, h, ips) -- nil: nothing new
         else
           ev[5] = ev[5] + 1
         end
       end
-      held[slot] = v
+      if v then held[slot] = v end
     end
-    if asCame then
-      redis.call('HSET', sessionTable, unpack(ARGV, from, to))
-    else
-      local set = {}
-      for slot, v in pairs(held) do set[#set + 1], set[#set + 2] = slot, v end
-      redis.call('HSET', sessionTable, unpack(set))
-    end
+    for slot, v in pairs(held) do set[#set + 1], set[#set + 2] = slot, v end
+    if #set > 0 then redis.call('HSET', sessionTable, unpack(set)) end
   end
 end
 

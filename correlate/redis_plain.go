@@ -435,8 +435,8 @@ func (p plainReplies) count(r *Redis) {
 
 // groupSessions are sessions of a group as (slot, "<hash> <address> ...")
 // pairs: the known ones for the gate (learnGroupSessions in redis.lua),
-// which HSET takes as they come when no slot needs its value merged, or
-// the fresh ones for the group's HSET. A session seen with more addresses
+// which merges each into its slot, or the fresh ones for the group's HSET,
+// which takes them as they come. A session seen with more addresses
 // than the table keeps has its first few in one pair; for the gate its
 // sights of the others in a second pair, which it merges into a slot full
 // by then and so counts sight by sight, as the memory store does; in the

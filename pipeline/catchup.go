@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/source"
@@ -47,6 +48,7 @@ type prepared struct {
 	// parse; the other passes.
 	claimed atomic.Bool
 	pre     *preparsed // nil: take the line path
+	charged int        // what the lookahead's budget counts it as
 }
 
 // preparsed is a batch's data cut in three: data[:head] are the lines
@@ -83,7 +85,8 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // handled yet, in order, with workers parsing the large ones. It lives in
 // Run's goroutine: a batch Run took is handled before Run returns, even
 // when it is cancelled, as before there was a lookahead. Its length is
-// bounded (aheadDepth), so a backlog costs a few MiB whatever its size.
+// bounded (aheadDepth), and so is what it holds (aheadBytes), so a backlog
+// costs a few MiB whatever its size and whatever its lines.
 type lookahead struct {
 	queue []*prepared
 	work  chan *prepared
@@ -95,6 +98,13 @@ type lookahead struct {
 	min    int // the smallest batch handed to a worker
 	loc    *time.Location
 	closed bool
+	// budget bounds held, the bytes the queued batches are charged (their
+	// data and the candidates they are expected to make); 0: no bound.
+	budget int
+	held   int
+	// candPerMiB is the bytes of candidates the last batch parsed ahead
+	// made per MiB of its data: what the next batches are charged.
+	candPerMiB int
 }
 
 func (w *Watcher) newLookahead() *lookahead {
@@ -105,7 +115,8 @@ func (w *Watcher) newLookahead() *lookahead {
 	if depth <= 0 {
 		depth = aheadDepth(workers)
 	}
-	l := &lookahead{work: make(chan *prepared, depth), spare: make(chan []candidate, depth), max: depth, min: w.opt.prepareMin, loc: w.opt.Location}
+	l := &lookahead{work: make(chan *prepared, depth), spare: make(chan []candidate, depth), max: depth, min: w.opt.prepareMin, loc: w.opt.Location,
+		budget: aheadBytes, candPerMiB: denseCandidates}
 	for range workers {
 		go func() {
 			for p := range l.work {
@@ -130,6 +141,51 @@ func (w *Watcher) newLookahead() *lookahead {
 // ran dry while the follower's batches waited unparsed in the channel
 // and a core sat idle. A few MiB still (a batch is a MiB at most).
 func aheadDepth(workers int) int { return 2*workers + 2 }
+
+// aheadBytes is what the batches taken ahead may hold: their data and the
+// candidates parsed from it. A candidate (a parsed event) is ~450 bytes, so
+// a MiB of OpenUnison's usual log (one record in twenty a candidate) holds
+// ~0.2 MiB of them and aheadDepth batches fit; a MiB of nothing but token
+// requests (a flood of users) holds ~2.5 MiB, and three batches fit. Six of
+// those ahead, with their spares, were ~30 MB of a 1,000,000-user flood's
+// live heap: at watch's soft memory limit the collector then ran without
+// a pause (600 cycles in 13 s against 60 in 3.5 s) and the peak RSS passed
+// 128 MB. The judging of such a log is the serial part anyway; parsing it
+// further ahead bought nothing.
+const aheadBytes = 8 << 20
+
+// denseCandidates is the candidates' bytes a MiB of log is charged before
+// a batch of it has been parsed: a MiB of token requests' (one candidate
+// every ~240 bytes). A backlog of them then never starts with aheadDepth
+// batches ahead; a usual one widens after its first batch.
+const denseCandidates = candidateSize << 20 / 240
+
+// candidateSize is a candidate's size in a candidate slice.
+const candidateSize = int(unsafe.Sizeof(candidate{}))
+
+// learnDensity sets the candidates' bytes a MiB of log makes, as the last
+// batch parsed ahead made them, and charges the batches queued anew.
+func (l *lookahead) learnDensity(perMiB int) {
+	l.candPerMiB = perMiB
+	l.held = 0
+	for _, q := range l.queue {
+		q.charged = l.charge(len(q.b.Data))
+		l.held += q.charged
+	}
+}
+
+// charge is what a batch of n bytes is expected to hold once parsed.
+func (l *lookahead) charge(n int) int { return n + n/1024*l.candPerMiB>>10 }
+
+// fits is how many batches of a MiB the budget holds at the last batch's
+// density, at least one, at most max: as many candidate slices are worth
+// keeping.
+func (l *lookahead) fits() int {
+	if l.budget <= 0 {
+		return l.max
+	}
+	return min(l.max, max(1, (l.budget+l.charge(1<<20)-1)/l.charge(1<<20)))
+}
 
 // prepare parses p ahead, on the goroutine that claimed it.
 func (l *lookahead) prepare(p *prepared) {
@@ -172,15 +228,21 @@ func (l *lookahead) idle() {
 // candidates for another batch: nothing the watcher keeps points into
 // either (the assembler and the parser copy what they keep).
 func (l *lookahead) recycle(p *prepared) {
+	n := len(p.b.Data)
 	source.Recycle(p.b.Data)
 	p.b.Data = nil
 	if p.pre == nil {
 		return
 	}
+	l.learnDensity(len(p.pre.cands) * candidateSize << 10 / max(n>>10, 1))
 	clear(p.pre.cands) // the events' strings are garbage now
-	select {
-	case l.spare <- p.pre.cands[:0]:
-	default:
+	// The slices the queued batches hold or will take, and the spares, are
+	// as many as the budget fits.
+	if len(l.spare)+len(l.queue) < l.fits() {
+		select {
+		case l.spare <- p.pre.cands[:0]:
+		default:
+		}
 	}
 	p.pre = nil
 }
@@ -190,7 +252,7 @@ func (l *lookahead) stop() { close(l.work) }
 
 // from is in while another batch may be taken, else nil (never ready).
 func (l *lookahead) from(in <-chan source.Batch) <-chan source.Batch {
-	if l.closed || len(l.queue) >= l.max {
+	if l.closed || len(l.queue) >= l.max || (l.budget > 0 && len(l.queue) > 0 && l.held >= l.budget) {
 		return nil
 	}
 	return in
@@ -198,12 +260,13 @@ func (l *lookahead) from(in <-chan source.Batch) <-chan source.Batch {
 
 // take queues b, with a worker set to parse it when it is worth it.
 func (l *lookahead) take(b source.Batch) {
-	p := &prepared{b: b}
+	p := &prepared{b: b, charged: l.charge(len(b.Data))}
 	if len(b.Data) >= l.min && b.Cursor == "" {
 		p.done = make(chan struct{})
 		l.work <- p
 	}
 	l.queue = append(l.queue, p)
+	l.held += p.charged
 }
 
 // fill takes what the follower has ready, as far as there is room.
@@ -242,6 +305,7 @@ func (l *lookahead) pop() *prepared {
 	p := l.queue[0]
 	l.queue[0] = nil
 	l.queue = l.queue[1:]
+	l.held -= p.charged
 	if len(l.queue) == 0 {
 		l.queue = nil
 	}

@@ -307,3 +307,86 @@ func TestLookaheadFillTakesWhatIsReady(t *testing.T) {
 		})
 	}
 }
+
+// floodBatch is a MiB of nothing but token requests, each by another user
+// from another address: every record a candidate, as in a flood of users.
+func floodBatch(first int) []byte {
+	var b bytes.Buffer
+	for i := first; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "[2026-11-23 00:00:%02d,%03d][XNIO-1 task-%d] INFO  AccessLog - [AzSuccess] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - uid=flood%07d,ou=shadow,o=Tremolo - NONE [10.%d.%d.%d] - [f%040d]\n",
+			i/1000%60, i%1000, i%64, i, (i>>16)&255, (i>>8)&255, i&255, i)
+	}
+	return b.Bytes()
+}
+
+// What the batches taken ahead hold stays within aheadBytes whatever the
+// log's lines: a MiB of token requests parses into ~2 MiB of candidates,
+// and six such batches ahead (with as many spare slices) were ~30 MB of a
+// flood's live heap. A usual log, a candidate in twenty records, still
+// fills the queue to its depth, which catching up at scan's pace needs.
+func TestLookaheadHoldsWithinItsBudget(t *testing.T) {
+	t.Parallel()
+	var usual bytes.Buffer
+	if _, err := loggen.Write(&usual, loggen.Config{Size: 12 << 20, Seed: 9, Users: 200}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		batches   func() [][]byte
+		wantDepth bool // the queue reaches aheadDepth
+	}{
+		{"token requests only", func() [][]byte {
+			var out [][]byte
+			for i := range 10 {
+				out = append(out, floodBatch(i*5000))
+			}
+			return out
+		}, false},
+		{"a usual log", func() [][]byte { return cutLines(usual.Bytes(), 700<<10, rand.New(rand.NewPCG(1, 2))) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			batches := tc.batches()
+			w := &Watcher{opt: WatchOptions{prepareMin: prepareMin}}
+			l := w.newLookahead()
+			defer l.stop()
+			in := make(chan source.Batch, len(batches))
+			for i, data := range batches {
+				in <- source.Batch{Key: "a", Data: data, Offset: int64(i) << 20}
+			}
+			close(in)
+			most, deepest, biggest := 0, 0, 0
+			for {
+				l.fill(in)
+				if len(l.queue) == 0 {
+					break
+				}
+				// Every batch queued parsed: the most it can hold.
+				held := 0
+				for _, p := range l.queue {
+					p.wait()
+					held += len(p.b.Data) + cap(p.pre.cands)*candidateSize
+					biggest = max(biggest, len(p.b.Data)+cap(p.pre.cands)*candidateSize)
+				}
+				most, deepest = max(most, held), max(deepest, len(l.queue))
+				l.recycle(l.pop())
+			}
+			spares := 0
+			for len(l.spare) > 0 {
+				spares += cap(<-l.spare) * candidateSize
+			}
+			t.Logf("held at most %d bytes in %d batches (the largest %d), %d bytes of spares", most, deepest, biggest, spares)
+			// The budget is checked before a batch is taken: one more may
+			// pass it.
+			if limit := aheadBytes + biggest; most > limit {
+				t.Errorf("the batches ahead held %d bytes, over aheadBytes and a batch (%d)", most, limit)
+			}
+			if spares > aheadBytes {
+				t.Errorf("the spare candidate slices kept %d bytes, over aheadBytes", spares)
+			}
+			if tc.wantDepth && deepest < aheadDepth(workerCount()) {
+				t.Errorf("the queue held at most %d batches, want %d: the workers would run dry", deepest, aheadDepth(workerCount()))
+			}
+		})
+	}
+}

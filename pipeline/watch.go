@@ -103,7 +103,8 @@ type WatchOptions struct {
 	// prepareMin by default, tests set it.
 	prepareMin int
 	// lookahead is how many batches are taken ahead (catchup.go);
-	// aheadDepth by default, benchmarks set it.
+	// aheadDepth by default, benchmarks set it. aheadBytes still bounds
+	// what they hold.
 	lookahead int
 }
 

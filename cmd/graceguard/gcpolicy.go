@@ -98,3 +98,49 @@ func liveHeap() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// watchMemoryLimit is the soft limit a long-running watch keeps its memory
+// to (GOMEMLIMIT overrides it): the history is capped, and near the limit
+// the collector returns garbage sooner rather than let a flood of new
+// users double the resident size.
+const watchMemoryLimit = 96 << 20
+
+// watchGCPolicy sets the collector up for a watch and returns what puts
+// it back. The limit is watchMemoryLimit while the live heap is well under
+// it, and otherwise an eighth over what the last cycle found live (with the
+// runtime's memory beside the heap). At a fixed limit the collector has
+// the less to wait for the nearer the live heap comes: the 1,000,000-user
+// flood, its live heap at 85 of 96 MB, ran ~600 cycles in 13 s (24-29 s of
+// CPU; 115 cycles and 6 s with this policy), and a history of 100,000
+// users with many addresses each can be larger than the limit. An eighth,
+// not more: the flood's live heap, 76 MB now, stays under the fixed limit,
+// which holds its peak RSS (a quarter let it pass 140 MB). GOMEMLIMIT in
+// the environment is left alone.
+func watchGCPolicy() (restore func()) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	before := debug.SetMemoryLimit(watchMemoryLimit)
+	var done atomic.Bool
+	watchGC(func() bool {
+		if done.Load() {
+			return false
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		debug.SetMemoryLimit(watchLimitFor(ms.HeapAlloc, ms.Sys-ms.HeapSys))
+		return true
+	})
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			debug.SetMemoryLimit(before)
+		}
+	}
+}
+
+// watchLimitFor is the memory limit after a cycle that left live bytes of
+// heap, with beside the runtime's memory outside the heap (stacks, the
+// collector's own).
+func watchLimitFor(live, beside uint64) int64 {
+	return max(watchMemoryLimit, int64(beside+live+live/8))
+}

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -57,4 +61,81 @@ func TestBatchGC(t *testing.T) {
 			t.Errorf("GOGC %d, want it left at %d", p, wantPercent)
 		}
 	})
+}
+
+// A watch whose live heap nears watchMemoryLimit must not collect without
+// a pause: at a fixed limit the collector has less to wait for the nearer
+// the live heap comes, nothing once it is over. The 1,000,000-user flood,
+// its live heap at 85 of 96 MB, ran ~600 cycles in 13 s (24-29 s of CPU)
+// where ~70 did at 76 MB; and a history of 100,000 users with many
+// addresses each can be larger than the limit. So after each cycle the
+// limit is at least an eighth over what is live. Run in a process of its
+// own: the limit is the whole process's.
+func TestWatchGCLeavesHeadroomOverTheLiveHeap(t *testing.T) {
+	if os.Getenv("GRACEGUARD_WATCHGC_CHILD") == "1" {
+		watchGCChild()
+		return
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestWatchGCLeavesHeadroomOverTheLiveHeap$")
+	cmd.Env = append(os.Environ(), "GRACEGUARD_WATCHGC_CHILD=1", "GOGC=", "GOMEMLIMIT=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var small, large, live int64
+	at := bytes.Index(out, []byte("limit"))
+	if at < 0 {
+		t.Fatalf("child said %q", out)
+	}
+	if _, err := fmt.Sscanf(string(out[at:]), "limit %d then %d with %d live", &small, &large, &live); err != nil {
+		t.Fatalf("child said %q: %v", out, err)
+	}
+	if small != watchMemoryLimit {
+		t.Errorf("with a small live heap the limit is %d, want watchMemoryLimit (%d)", small, watchMemoryLimit)
+	}
+	if want := headroomOver(live); large < want {
+		t.Errorf("with %d bytes live the limit is %d, want at least %d", live, large, want)
+	}
+}
+
+// watchGCChild prints the memory limit under watch's policy with a small
+// live heap, then with one of 92 MiB, after the cycles have been seen.
+func watchGCChild() {
+	restore := watchGCPolicy()
+	defer restore()
+	small := limitAfterCycles(func(int64) bool { return true })
+	live := make([][]byte, 92)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+		live[i][0] = 1
+	}
+	var ms runtime.MemStats
+	// A cycle that ran while live was being made set a lower limit: wait
+	// for one after.
+	large := limitAfterCycles(func(limit int64) bool {
+		runtime.ReadMemStats(&ms)
+		return limit >= headroomOver(int64(ms.HeapAlloc))
+	})
+	runtime.KeepAlive(live)
+	fmt.Printf("limit %d then %d with %d live\n", small, large, ms.HeapAlloc)
+}
+
+// headroomOver is the least limit the policy may set over live bytes.
+// live is read after the policy read it: what was allocated in between (a
+// few kB) is slack.
+func headroomOver(live int64) int64 { return live + live/8 - 1<<20 }
+
+// limitAfterCycles runs collections until the limit satisfies ok (the
+// policy sets it from a cleanup, after the cycle), at most for 5 s.
+func limitAfterCycles(ok func(limit int64) bool) int64 {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		limit := debug.SetMemoryLimit(-1)
+		if ok(limit) || time.Now().After(deadline) {
+			return limit
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -164,12 +163,6 @@ func (o *watchOptions) checkStart() (kube.Options, error) {
 	return kubeOpt, o.revoke.check()
 }
 
-// watchMemoryLimit is the soft heap limit a long-running watch keeps to
-// (GOMEMLIMIT overrides it): the history is capped, and near the limit the
-// collector returns garbage sooner rather than let a flood of new users
-// double the resident size.
-const watchMemoryLimit = 96 << 20
-
 // stateDirError sorts what went wrong with the state directory by whose
 // doing it is: a path that cannot be a directory (a file stands there or
 // at a parent) is how --state-dir was set, a usage error (exit 2);
@@ -188,9 +181,7 @@ func stateDirError(err error) error {
 }
 
 func runWatch(ctx context.Context, o *watchOptions) error {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(watchMemoryLimit)
-	}
+	defer watchGCPolicy()()
 	logger, err := newLogger(o.io, o.logFormat, o.logLevel)
 	if err != nil {
 		return err

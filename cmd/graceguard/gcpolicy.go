@@ -1,9 +1,13 @@
 package main
 
 import (
+	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -121,6 +125,7 @@ func watchGCPolicy() (restore func()) {
 		return func() {}
 	}
 	before := debug.SetMemoryLimit(watchMemoryLimit)
+	ceiling := memoryCeiling(cgroupRoot)
 	var done atomic.Bool
 	watchGC(func() bool {
 		if done.Load() {
@@ -128,7 +133,7 @@ func watchGCPolicy() (restore func()) {
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		debug.SetMemoryLimit(watchLimitFor(ms.HeapAlloc, ms.Sys-ms.HeapSys))
+		debug.SetMemoryLimit(watchLimitFor(ms.HeapAlloc, ms.Sys-ms.HeapSys, ceiling))
 		return true
 	})
 	return func() {
@@ -140,7 +145,39 @@ func watchGCPolicy() (restore func()) {
 
 // watchLimitFor is the memory limit after a cycle that left live bytes of
 // heap, with beside the runtime's memory outside the heap (stacks, the
-// collector's own).
-func watchLimitFor(live, beside uint64) int64 {
-	return max(watchMemoryLimit, int64(beside+live+live/8))
+// collector's own). It is raised no further than ceiling (0: none): in a
+// container a limit past the container's own lets the heap grow until the
+// kernel kills the process, and a restart from the checkpoint brings the
+// same history back; collecting often is the lesser harm.
+func watchLimitFor(live, beside uint64, ceiling int64) int64 {
+	raised := int64(beside + live + live/8)
+	if ceiling > 0 {
+		raised = min(raised, ceiling)
+	}
+	return max(watchMemoryLimit, raised)
+}
+
+// cgroupRoot is where the process's cgroup's files are (a container's
+// own, as Kubernetes mounts it); tests set another.
+var cgroupRoot = "/sys/fs/cgroup"
+
+// memoryCeiling is nine tenths of the memory limit of the cgroup under
+// root (cgroup v2's memory.max, else v1's memory.limit_in_bytes), the
+// rest left to what is not the Go runtime's (the binary's pages, the
+// kernel's buffers the process is charged); 0 where none is set or none
+// can be read.
+func memoryCeiling(root string) int64 {
+	for _, name := range []string{"memory.max", "memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		// "max" (v2) or a page-rounded MaxInt64 (v1) is no limit.
+		if err != nil || n <= 0 || n >= math.MaxInt64/2 {
+			return 0
+		}
+		return n / 10 * 9
+	}
+	return 0
 }

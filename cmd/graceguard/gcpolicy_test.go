@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -137,5 +138,64 @@ func limitAfterCycles(ok func(limit int64) bool) int64 {
 			return limit
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// The raised limit stops at nine tenths of the container's memory limit:
+// past it, the heap of a history larger than the container allows grew
+// until the kernel killed the process.
+func TestWatchLimitStopsBelowTheContainers(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name         string
+		live, beside uint64
+		ceiling      int64
+		want         int64
+	}{
+		{"a small heap", 40 * mib, 8 * mib, 0, watchMemoryLimit},
+		{"a large heap, no container limit", 160 * mib, 8 * mib, 0, 188 * mib},
+		{"a large heap in a container", 160 * mib, 8 * mib, 172 * mib, 172 * mib},
+		{"a container smaller than the fixed limit", 160 * mib, 8 * mib, 57 * mib, watchMemoryLimit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := watchLimitFor(tc.live, tc.beside, tc.ceiling); got != tc.want {
+				t.Errorf("watchLimitFor(%d MiB live, %d beside, ceiling %d) = %d, want %d", tc.live/mib, tc.beside/mib, tc.ceiling, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMemoryCeiling(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  int64
+	}{
+		{"cgroup v2 with a limit", map[string]string{"memory.max": "201326592\n"}, 201326592 / 10 * 9},
+		{"cgroup v2 without", map[string]string{"memory.max": "max\n"}, 0},
+		{"cgroup v1 with a limit", map[string]string{"memory/memory.limit_in_bytes": "201326592\n"}, 201326592 / 10 * 9},
+		{"cgroup v1 without (a page-rounded MaxInt64)", map[string]string{"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0},
+		{"v2 first", map[string]string{"memory.max": "100000000\n", "memory/memory.limit_in_bytes": "201326592\n"}, 90000000},
+		{"nothing readable", nil, 0},
+		{"garbage", map[string]string{"memory.max": "lots\n"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			for name, content := range tc.files {
+				path := filepath.Join(root, name)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := memoryCeiling(root); got != tc.want {
+				t.Errorf("memoryCeiling = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

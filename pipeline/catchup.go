@@ -146,11 +146,11 @@ func aheadDepth(workers int) int { return 2*workers + 2 }
 // candidates parsed from it. A candidate (a parsed event) is ~450 bytes, so
 // a MiB of OpenUnison's usual log (one record in twenty a candidate) holds
 // ~0.2 MiB of them and aheadDepth batches fit; a MiB of nothing but token
-// requests (a flood of users) holds ~2.5 MiB, and three batches fit. Six of
-// those ahead, with their spares, were ~30 MB of a 1,000,000-user flood's
-// live heap: at watch's soft memory limit the collector then ran without
-// a pause (600 cycles in 13 s against 60 in 3.5 s) and the peak RSS passed
-// 128 MB. The judging of such a log is the serial part anyway; parsing it
+// requests (a flood of users) holds ~2-2.5 MiB (with the slice's room to
+// grow), and three batches fit. Six of those ahead, with their spares,
+// were ~30 MB of a 1,000,000-user flood's live heap: near watch's soft
+// memory limit the collector then ran without a pause (~600 cycles in
+// 13-15 s against ~70 in 3.3 s) and the peak RSS passed 128 MB. The judging of such a log is the serial part anyway; parsing it
 // further ahead bought nothing.
 const aheadBytes = 8 << 20
 

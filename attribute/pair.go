@@ -402,9 +402,15 @@ func (s *search) relaxed() (feasible, done bool) {
 }
 
 // augment finds event e a record, moving events the search has not set.
+// It takes only records that keep the proxy logs' order with the events
+// the search has set, as any complete way must: so a pair fixed at two
+// records that leave the requests after them too few is refuted here, in
+// a step, where the walk found it out only once every earlier request had
+// been tried at every record (past maxPairSteps on a busy second: the
+// proof gave up on replays it could make).
 func (s *search) augment(e int, owner, match []int, seen []bool) bool {
 	for _, k := range s.b.fit[e] {
-		if seen[k] {
+		if seen[k] || !s.b.ordered(e, k, s.at) {
 			continue
 		}
 		seen[k] = true

@@ -356,11 +356,8 @@ func TestLookaheadHoldsWithinItsBudget(t *testing.T) {
 			}
 			close(in)
 			most, deepest, biggest := 0, 0, 0
-			for {
-				l.fill(in)
-				if len(l.queue) == 0 {
-					break
-				}
+			l.fill(in)
+			for len(l.queue) > 0 {
 				// Every batch queued parsed: the most it can hold.
 				held := 0
 				for _, p := range l.queue {
@@ -369,7 +366,14 @@ func TestLookaheadHoldsWithinItsBudget(t *testing.T) {
 					biggest = max(biggest, len(p.b.Data)+cap(p.pre.cands)*candidateSize)
 				}
 				most, deepest = max(most, held), max(deepest, len(l.queue))
-				l.recycle(l.pop())
+				// As the watcher does: the batch judged is recycled once
+				// judged, the next taken while it was.
+				p := l.pop()
+				l.fill(in)
+				for _, q := range l.queue {
+					q.wait()
+				}
+				l.recycle(p)
 			}
 			spares := 0
 			for len(l.spare) > 0 {
@@ -386,6 +390,12 @@ func TestLookaheadHoldsWithinItsBudget(t *testing.T) {
 			}
 			if tc.wantDepth && deepest < aheadDepth(workerCount()) {
 				t.Errorf("the queue held at most %d batches, want %d: the workers would run dry", deepest, aheadDepth(workerCount()))
+			}
+			// Past the first queue's worth, a worker finds a spare slice:
+			// growing one a batch cost a usual log's catch-up ~10% of its
+			// CPU.
+			if grown := int(l.grown.Load()); grown > deepest+1 {
+				t.Errorf("workers grew %d candidate slices for %d batches taken at most %d at a time", grown, len(batches), deepest)
 			}
 		})
 	}

@@ -6,8 +6,8 @@
 # after IDLE_SCRAPE seconds (default 60) of /metrics scrapes every 0.5 s, as
 # a sidecar's idle is never quite idle. Then the same IDLE_USERS spread
 # over FILES files (default 64), as a central watcher follows every
-# replica's log. Prints the figures and the history's size and evictions
-# from /metrics; RSS when idle is also shown as its two parts, RssAnon (the
+# replica's log. Prints the figures, how long reading took and how many
+# collections it cost, and the history's size and evictions from /metrics; RSS when idle is also shown as its two parts, RssAnon (the
 # Go heap, stacks, the runtime's own memory) and RssFile (the binary's code
 # and tables paged in).
 set -euo pipefail
@@ -29,14 +29,22 @@ go build -o "$out/genflood" ./bench/genflood
 measure() {
   local file=$1 n=$2 port=$3 scrape=${4:-0} state
   state=$(mktemp -d)
+  local began
+  began=$(date +%s.%N)
   "$out/graceguard" watch --state-dir "$state" --listen "127.0.0.1:$port" --format json --log-level warn "$file" >/dev/null &
   local pid=$!
   trap "kill $pid 2>/dev/null || true" EXIT # a failed measurement leaves no watch behind
-  local got=0
+  local got=0 gcs read_s
   for _ in $(seq 1 1200); do
     # (|| true: before watch listens curl fails, which must not end the script.)
     got=$(curl -s "127.0.0.1:$port/metrics" 2>/dev/null | awk '/^graceguard_records_total /{printf "%d", $2}' || true)
-    [ "${got:-0}" = "$n" ] && break
+    if [ "${got:-0}" = "$n" ]; then
+      # How long reading took and how many collections it cost: a live heap
+      # near the memory limit shows as many (cmd/graceguard/gcpolicy.go).
+      read_s=$(echo "$(date +%s.%N) - $began" | bc -l)
+      gcs=$(curl -s "127.0.0.1:$port/metrics" | awk '/^go_gc_duration_seconds_count /{printf "%d", $2}')
+      break
+    fi
     sleep 0.1
   done
   sleep "${IDLE_WAIT:-45}" # idle: checkpointed, and memory released after 30 s of quiet (cmd/graceguard/idlegc.go)
@@ -57,8 +65,8 @@ measure() {
   evicted=$(curl -s "127.0.0.1:$port/metrics" | awk '/^graceguard_evictions_total\{what="users"\}/{printf "%d", $2}')
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$state"
-  printf '%-10s records %s, tracked users %s, users evicted %s, peak RSS %.1f MB, RSS when idle %.1f MB (%s)%s\n' \
-    "$(basename "$file")" "$got" "$users" "$evicted" "$(echo "$hwm/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)" "$parts" "$scraped"
+  printf '%-10s records %s (read in %.1f s, %s collections), tracked users %s, users evicted %s, peak RSS %.1f MB, RSS when idle %.1f MB (%s)%s\n' \
+    "$(basename "$file")" "$got" "${read_s:-0}" "${gcs:-?}" "$users" "$evicted" "$(echo "$hwm/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)" "$parts" "$scraped"
 }
 
 [ "${SKIP_FLOOD:-}" = 1 ] || [ -f "$out/flood-$USERS.log" ] || "$out/genflood" -users "$USERS" -o "$out/flood-$USERS.log"

@@ -133,7 +133,11 @@ func watchGCPolicy() (restore func()) {
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		debug.SetMemoryLimit(watchLimitFor(ms.HeapAlloc, ms.Sys-ms.HeapSys, ceiling))
+		// Beside the live heap, as the runtime's limit counts it, is all
+		// it holds mapped but the heap's free pages and objects: the free
+		// slots of in-use spans (HeapInuse-HeapAlloc) too, which leaving
+		// out took them from the heap goal's eighth.
+		debug.SetMemoryLimit(watchLimitFor(ms.HeapAlloc, ms.Sys-ms.HeapIdle-ms.HeapAlloc, ceiling))
 		return true
 	})
 	return func() {
@@ -144,11 +148,12 @@ func watchGCPolicy() (restore func()) {
 }
 
 // watchLimitFor is the memory limit after a cycle that left live bytes of
-// heap, with beside the runtime's memory outside the heap (stacks, the
-// collector's own). It is raised no further than ceiling (0: none): in a
-// container a limit past the container's own lets the heap grow until the
-// kernel kills the process, and a restart from the checkpoint brings the
-// same history back; collecting often is the lesser harm.
+// heap, with beside the runtime's other memory counted against the limit
+// (stacks, the collector's own, the free slots of in-use spans). It is
+// raised no further than ceiling (0: none): in a container a limit past
+// the container's own lets the heap grow until the kernel kills the
+// process, and a restart from the checkpoint brings the same history back;
+// collecting often is the lesser harm.
 func watchLimitFor(live, beside uint64, ceiling int64) int64 {
 	raised := int64(beside + live + live/8)
 	if ceiling > 0 {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -198,4 +199,73 @@ func TestMemoryCeiling(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The headroom is the heap goal's, not only the limit's: the runtime
+// counts what its in-use spans hold free (the slack between HeapInuse
+// and HeapAlloc, left by objects freed among live ones) as memory beside
+// the heap. Left out of the limit, that slack ate the eighth over the
+// live heap, and the collector ran without a pause again.
+func TestWatchGCHeadroomCountsTheSpansSlack(t *testing.T) {
+	if os.Getenv("GRACEGUARD_WATCHGC_SLACK_CHILD") == "1" {
+		slackChild()
+		return
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestWatchGCHeadroomCountsTheSpansSlack$")
+	cmd.Env = append(os.Environ(), "GRACEGUARD_WATCHGC_SLACK_CHILD=1", "GOGC=", "GOMEMLIMIT=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var live, slack, goal int64
+	at := bytes.Index(out, []byte("live"))
+	if at < 0 {
+		t.Fatalf("child said %q", out)
+	}
+	if _, err := fmt.Sscanf(string(out[at:]), "live %d slack %d goal %d", &live, &slack, &goal); err != nil {
+		t.Fatalf("child said %q: %v", out, err)
+	}
+	if slack < live/8 {
+		t.Fatalf("the child's heap has %d bytes of slack for %d live: too little to tell", slack, live)
+	}
+	if want := live + live/16; goal < want {
+		t.Errorf("with %d bytes live (%d of slack in its spans) the heap goal is %d, want at least %d\n%s", live, slack, goal, want, out)
+	}
+}
+
+// slackFill keeps the child's live heap reachable.
+var slackFill [][]byte
+
+// slackChild makes a live heap of ~85 MiB of small objects with a quarter
+// of their slots freed among them, and prints the heap goal once the
+// policy has seen a cycle of it.
+func slackChild() {
+	restore := watchGCPolicy()
+	defer restore()
+	all := make([][]byte, 1_200_000)
+	for i := range all {
+		all[i] = make([]byte, 96)
+	}
+	for i := range all {
+		if i%4 != 0 {
+			slackFill = append(slackFill, all[i])
+		}
+	}
+	all = nil
+	// The pages all's quarter left free count against the limit until the
+	// scavenger returns them, and a heap just over it has no goal above
+	// the live heap whatever the policy: return them now.
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	// A cycle while all was being made set a limit for a smaller heap:
+	// wait for one after.
+	limitAfterCycles(func(limit int64) bool {
+		runtime.ReadMemStats(&ms)
+		return limit >= int64(ms.HeapAlloc+ms.HeapAlloc/8)
+	})
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(s)
+	fmt.Printf("live %d slack %d goal %d (limit %d, sys %d, heap idle %d, released %d)\n", ms.HeapAlloc, ms.HeapInuse-ms.HeapAlloc, s[0].Value.Uint64(), debug.SetMemoryLimit(-1), ms.Sys, ms.HeapIdle, ms.HeapReleased)
+	runtime.KeepAlive(slackFill)
 }

@@ -165,6 +165,11 @@ const denseCandidates = candidateSize << 20 / 240
 // candidateSize is a candidate's size in a candidate slice.
 const candidateSize = int(unsafe.Sizeof(candidate{}))
 
+// spareSlack is the room a spare candidate slice may have past four MiB
+// of the last batch's candidates: a log with barely a candidate a MiB
+// still keeps its few small slices.
+const spareSlack = 64 << 10
+
 // learnDensity sets the candidates' bytes a MiB of log makes, as the last
 // batch parsed ahead made them, and charges the batches queued anew.
 func (l *lookahead) learnDensity(perMiB int) {
@@ -243,7 +248,10 @@ func (l *lookahead) recycle(p *prepared) {
 	// was judged are being parsed already, and a worker without a spare
 	// grows a slice of its own (counting the queue's slices too cost a
 	// usual log's catch-up ~10% of its CPU).
-	if len(l.spare) < l.fits() {
+	// Not one grown at a density several times this batch's (a flood's,
+	// with a usual log after it): the budget charges the batches it would
+	// be filled for at theirs, and it held them over it several times.
+	if len(l.spare) < l.fits() && cap(p.pre.cands)*candidateSize <= 4*l.candPerMiB+spareSlack {
 		select {
 		case l.spare <- p.pre.cands[:0]:
 		default:

@@ -85,7 +85,8 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // handled yet, in order, with workers parsing the large ones. It lives in
 // Run's goroutine: a batch Run took is handled before Run returns, even
 // when it is cancelled, as before there was a lookahead. Its length is
-// bounded (aheadDepth), and so is what it holds (aheadBytes), so a backlog
+// bounded (aheadDepth), and so are the candidates it holds
+// (aheadCandidates), so a backlog
 // costs a few MiB whatever its size and whatever its lines.
 type lookahead struct {
 	queue []*prepared
@@ -100,8 +101,8 @@ type lookahead struct {
 	min    int // the smallest batch handed to a worker
 	loc    *time.Location
 	closed bool
-	// budget bounds held, the bytes the queued batches are charged (their
-	// data and the candidates they are expected to make); 0: no bound.
+	// budget bounds held, the bytes the queued batches are charged (the
+	// candidates they are expected to make); 0: no bound.
 	budget int
 	held   int
 	// candPerMiB is the bytes of candidates the last batch parsed ahead
@@ -118,7 +119,7 @@ func (w *Watcher) newLookahead() *lookahead {
 		depth = aheadDepth(workers)
 	}
 	l := &lookahead{work: make(chan *prepared, depth), spare: make(chan []candidate, depth), max: depth, min: w.opt.prepareMin, loc: w.opt.Location,
-		budget: aheadBytes, candPerMiB: denseCandidates}
+		budget: aheadCandidates, candPerMiB: denseCandidates}
 	for range workers {
 		go func() {
 			for p := range l.work {
@@ -144,23 +145,27 @@ func (w *Watcher) newLookahead() *lookahead {
 // and a core sat idle. A few MiB still (a batch is a MiB at most).
 func aheadDepth(workers int) int { return 2*workers + 2 }
 
-// aheadBytes is what the batches taken ahead may hold: their data and the
-// candidates parsed from it. A candidate (a parsed event) is ~450 bytes, so
-// a MiB of OpenUnison's usual log (one record in twenty a candidate) holds
-// ~0.2 MiB of them and aheadDepth batches fit; a MiB of nothing but token
-// requests (a flood of users) holds ~2-2.5 MiB (with the slice's room to
-// grow), and three batches fit. Six of those ahead, with their spares,
-// were ~30 MB of a 1,000,000-user flood's live heap: near watch's soft
-// memory limit the collector then ran without a pause (~600 cycles in
-// 13-15 s against ~70 in 3.3 s) and the peak RSS passed 128 MB. The judging of such a log is the serial part anyway; parsing it
-// further ahead bought nothing.
-const aheadBytes = 8 << 20
+// aheadCandidates is what the batches taken ahead may hold in candidates
+// parsed from them; their data is bounded by aheadDepth (a batch is a MiB
+// at most). A candidate (a parsed event) is 448 bytes, so a MiB of
+// OpenUnison's usual log (one record in twenty a candidate) holds ~0.2 MiB
+// of them and aheadDepth batches fit on any number of cores; a MiB of
+// nothing but token requests (a flood of users) holds ~2-2.5 MiB (with
+// the slice's room to grow), and three batches fit. Six of those ahead,
+// with their spares, were ~30 MB of a 1,000,000-user flood's live heap:
+// near watch's soft memory limit the collector then ran without a pause
+// (~600 cycles in 13-15 s against ~70 in 3.3 s) and the peak RSS passed
+// 128 MB. The judging of such a log is the serial part anyway; parsing it
+// further ahead bought nothing. (A budget on data and candidates together
+// kept a usual log under aheadDepth from five cores on.)
+const aheadCandidates = 6 << 20
 
 // denseCandidates is the candidates' bytes a MiB of log is charged before
 // a batch of it has been parsed: a MiB of token requests' (one candidate
-// every ~240 bytes). A backlog of them then never starts with aheadDepth
-// batches ahead; a usual one widens after its first batch.
-const denseCandidates = candidateSize << 20 / 240
+// every ~240 bytes, in a slice with a quarter's room to grow). A backlog
+// of them then never starts with aheadDepth batches ahead; a usual one
+// widens after its first batch.
+const denseCandidates = candidateSize << 20 / 240 * 5 / 4
 
 // candidateSize is a candidate's size in a candidate slice.
 const candidateSize = int(unsafe.Sizeof(candidate{}))
@@ -181,17 +186,19 @@ func (l *lookahead) learnDensity(perMiB int) {
 	}
 }
 
-// charge is what a batch of n bytes is expected to hold once parsed.
-func (l *lookahead) charge(n int) int { return n + n/1024*l.candPerMiB>>10 }
+// charge is what a batch of n bytes is expected to hold in candidates once
+// parsed.
+func (l *lookahead) charge(n int) int { return n / 1024 * l.candPerMiB >> 10 }
 
 // fits is how many batches of a MiB the budget holds at the last batch's
 // density, at least one, at most max: as many spare candidate slices are
 // worth keeping.
 func (l *lookahead) fits() int {
-	if l.budget <= 0 {
+	per := l.charge(1 << 20)
+	if l.budget <= 0 || per == 0 {
 		return l.max
 	}
-	return min(l.max, max(1, (l.budget+l.charge(1<<20)-1)/l.charge(1<<20)))
+	return min(l.max, max(1, l.budget/per))
 }
 
 // prepare parses p ahead, on the goroutine that claimed it.
@@ -242,7 +249,10 @@ func (l *lookahead) recycle(p *prepared) {
 	if p.pre == nil {
 		return
 	}
-	l.learnDensity(len(p.pre.cands) * candidateSize << 10 / max(n>>10, 1))
+	// By the candidates' count, with a quarter's room to grow: the slice
+	// may be a spare grown for another batch, and its capacity would have
+	// a flood's density kept after the flood was over.
+	l.learnDensity(len(p.pre.cands) * candidateSize * 5 / 4 << 10 / max(n>>10, 1))
 	clear(p.pre.cands) // the events' strings are garbage now
 	// As many spares as the budget fits: the batches taken while this one
 	// was judged are being parsed already, and a worker without a spare

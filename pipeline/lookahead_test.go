@@ -319,7 +319,7 @@ func floodBatch(first int) []byte {
 	return b.Bytes()
 }
 
-// What the batches taken ahead hold stays within aheadBytes whatever the
+// What the batches taken ahead hold stays within aheadCandidates whatever the
 // log's lines: a MiB of token requests parses into ~2 MiB of candidates,
 // and six such batches ahead (with as many spare slices) were ~30 MB of a
 // flood's live heap. A usual log, a candidate in twenty records, still
@@ -327,7 +327,7 @@ func floodBatch(first int) []byte {
 func TestLookaheadHoldsWithinItsBudget(t *testing.T) {
 	t.Parallel()
 	var usual bytes.Buffer
-	if _, err := loggen.Write(&usual, loggen.Config{Size: 12 << 20, Seed: 9, Users: 200}); err != nil {
+	if _, err := loggen.Write(&usual, loggen.Config{Size: 24 << 20, Seed: 9, Users: 200}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -348,8 +348,8 @@ func TestLookaheadHoldsWithinItsBudget(t *testing.T) {
 				out = append(out, floodBatch(i*5000))
 			}
 			return out
-		}, false, 1, aheadBytes, 0},
-		{"a usual log", func() [][]byte { return cutLines(usual.Bytes(), 700<<10, rand.New(rand.NewPCG(1, 2))) }, true, 1, aheadBytes, 0},
+		}, false, 1, aheadCandidates, 0},
+		{"a usual log", func() [][]byte { return cutLines(usual.Bytes(), 700<<10, rand.New(rand.NewPCG(1, 2))) }, true, 1, aheadCandidates, 0},
 		// The flood's candidate slices, grown to its density, went round
 		// again as the usual log's spares: kept, they held what the budget
 		// charged the usual log's batches several times over, until the
@@ -361,61 +361,69 @@ func TestLookaheadHoldsWithinItsBudget(t *testing.T) {
 				out = append(out, floodBatch(i*5000))
 			}
 			return append(out, cutLines(usual.Bytes(), 700<<10, rand.New(rand.NewPCG(1, 2)))...)
-		}, false, 2, aheadBytes / 2, aheadBytes},
+		}, false, 2, aheadCandidates, aheadCandidates},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			batches := tc.batches()
-			w := &Watcher{opt: WatchOptions{prepareMin: prepareMin}}
-			l := w.newLookahead()
-			defer l.stop()
-			in := make(chan source.Batch, len(batches))
-			for i, data := range batches {
-				in <- source.Batch{Key: "a", Data: data, Offset: int64(i) << 20}
-			}
-			close(in)
-			most, deepest, biggest := 0, 0, 0
-			l.fill(in)
-			for len(l.queue) > 0 {
-				// Every batch queued parsed: the most it can hold.
-				held := 0
-				for _, p := range l.queue {
-					p.wait()
-					held += len(p.b.Data) + cap(p.pre.cands)*candidateSize
-					biggest = max(biggest, len(p.b.Data)+cap(p.pre.cands)*candidateSize)
-				}
-				most, deepest = max(most, held), max(deepest, len(l.queue))
-				// As the watcher does: the batch judged is recycled once
-				// judged, the next taken while it was.
-				p := l.pop()
-				l.fill(in)
-				for _, q := range l.queue {
-					q.wait()
-				}
-				l.recycle(p)
-			}
-			spares := 0
-			for len(l.spare) > 0 {
-				spares += cap(<-l.spare) * candidateSize
-			}
-			t.Logf("held at most %d bytes in %d batches (the largest %d), %d bytes of spares", most, deepest, biggest, spares)
-			// The budget is checked before a batch is taken: one more may
-			// pass it.
-			if limit := aheadBytes + biggest + tc.changing; most > limit {
-				t.Errorf("the batches ahead held %d bytes, over aheadBytes and a batch (%d)", most, limit)
-			}
-			if spares > tc.spares {
-				t.Errorf("the spare candidate slices kept %d bytes, over %d", spares, tc.spares)
-			}
-			if tc.wantDepth && deepest < aheadDepth(workerCount()) {
-				t.Errorf("the queue held at most %d batches, want %d: the workers would run dry", deepest, aheadDepth(workerCount()))
-			}
-			// Past the first queue's worth at a density, a worker finds a
-			// spare slice: growing one a batch cost a usual log's catch-up
-			// ~10% of its CPU.
-			if grown := int(l.grown.Load()); grown > tc.densities*(deepest+1) {
-				t.Errorf("workers grew %d candidate slices for %d batches taken at most %d at a time", grown, len(batches), deepest)
-			}
-		})
+		// The queue of this machine, and of one with eight cores.
+		for _, depth := range []int{aheadDepth(workerCount()), aheadDepth(8)} {
+			t.Run(fmt.Sprintf("%s, %d ahead", tc.name, depth), func(t *testing.T) {
+				t.Parallel()
+				holdsWithinBudget(t, tc.batches(), depth, tc.wantDepth, tc.densities, tc.spares, tc.changing)
+			})
+		}
+	}
+}
+
+// holdsWithinBudget takes batches through a lookahead of depth batches in
+// the watcher's order and checks what it held.
+func holdsWithinBudget(t *testing.T, batches [][]byte, depth int, wantDepth bool, densities, spareBytes, changing int) {
+	w := &Watcher{opt: WatchOptions{prepareMin: prepareMin, lookahead: depth}}
+	l := w.newLookahead()
+	defer l.stop()
+	in := make(chan source.Batch, len(batches))
+	for i, data := range batches {
+		in <- source.Batch{Key: "a", Data: data, Offset: int64(i) << 20}
+	}
+	close(in)
+	most, deepest, biggest := 0, 0, 0
+	l.fill(in)
+	for len(l.queue) > 0 {
+		// Every batch queued parsed: the most it can hold.
+		held := 0
+		for _, p := range l.queue {
+			p.wait()
+			held += cap(p.pre.cands) * candidateSize
+			biggest = max(biggest, cap(p.pre.cands)*candidateSize)
+		}
+		most, deepest = max(most, held), max(deepest, len(l.queue))
+		// As the watcher does: the batch judged is recycled once
+		// judged, the next taken while it was.
+		p := l.pop()
+		l.fill(in)
+		for _, q := range l.queue {
+			q.wait()
+		}
+		l.recycle(p)
+	}
+	spares := 0
+	for len(l.spare) > 0 {
+		spares += cap(<-l.spare) * candidateSize
+	}
+	t.Logf("held at most %d bytes of candidates in %d batches (the largest %d), %d bytes of spares", most, deepest, biggest, spares)
+	// The budget is checked before a batch is taken: one more may
+	// pass it.
+	if limit := aheadCandidates + biggest + changing; most > limit {
+		t.Errorf("the batches ahead held %d bytes of candidates, over aheadCandidates and a batch's (%d)", most, limit)
+	}
+	if spares > spareBytes {
+		t.Errorf("the spare candidate slices kept %d bytes, over %d", spares, spareBytes)
+	}
+	if wantDepth && deepest < depth {
+		t.Errorf("the queue held at most %d batches, want %d: the workers would run dry", deepest, depth)
+	}
+	// Past the first queue's worth at a density, a worker finds a
+	// spare slice: growing one a batch cost a usual log's catch-up
+	// ~10% of its CPU.
+	if grown := int(l.grown.Load()); grown > densities*(deepest+1) {
+		t.Errorf("workers grew %d candidate slices for %d batches taken at most %d at a time", grown, len(batches), deepest)
 	}
 }

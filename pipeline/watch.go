@@ -103,7 +103,7 @@ type WatchOptions struct {
 	// prepareMin by default, tests set it.
 	prepareMin int
 	// lookahead is how many batches are taken ahead (catchup.go);
-	// aheadDepth by default, benchmarks set it. aheadBytes still bounds
+	// aheadDepth by default, benchmarks set it. aheadCandidates still bounds
 	// what they hold.
 	lookahead int
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -126,13 +127,18 @@ func watchGCPolicy() (restore func()) {
 	}
 	before := debug.SetMemoryLimit(watchMemoryLimit)
 	ceiling := memoryCeiling(cgroupRoot)
-	var done atomic.Bool
+	// mu orders a cycle's new limit and restore: set after restore, it
+	// would outlive the watch.
+	var mu sync.Mutex
+	done := false
 	watchGC(func() bool {
-		if done.Load() {
-			return false
-		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return false
+		}
 		// Beside the live heap, as the runtime's limit counts it, is all
 		// it holds mapped but the heap's free pages and objects: the free
 		// slots of in-use spans (HeapInuse-HeapAlloc) too, which leaving
@@ -141,7 +147,10 @@ func watchGCPolicy() (restore func()) {
 		return true
 	})
 	return func() {
-		if done.CompareAndSwap(false, true) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			done = true
 			debug.SetMemoryLimit(before)
 		}
 	}

@@ -12,7 +12,7 @@
 #   bench/catchup.sh                 # 130 MB backlog, 5 iterations
 #   MB=256 COUNT=3 bench/catchup.sh
 #   FILES=16 bench/catchup.sh        # the same backlog over 16 replicas' logs
-#   AHEAD=3 bench/catchup.sh         # batches taken ahead (default: twice the cores and two; 8 MiB of batches and parsed records at most)
+#   AHEAD=3 bench/catchup.sh         # batches taken ahead (default: twice the cores and two; 6 MiB of parsed records at most)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mb=${MB:-130}

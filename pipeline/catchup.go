@@ -86,8 +86,8 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // Run's goroutine: a batch Run took is handled before Run returns, even
 // when it is cancelled, as before there was a lookahead. Its length is
 // bounded (aheadDepth), and so are the candidates it holds
-// (aheadCandidates), so a backlog
-// costs a few MiB whatever its size and whatever its lines.
+// (aheadCandidates), so a backlog costs a few MiB whatever its size and
+// whatever its lines.
 type lookahead struct {
 	queue []*prepared
 	work  chan *prepared
@@ -170,9 +170,9 @@ const denseCandidates = candidateSize << 20 / 240 * 5 / 4
 // candidateSize is a candidate's size in a candidate slice.
 const candidateSize = int(unsafe.Sizeof(candidate{}))
 
-// spareSlack is the room a spare candidate slice may have past four MiB
-// of the last batch's candidates: a log with barely a candidate a MiB
-// still keeps its few small slices.
+// spareSlack is the room a spare candidate slice may have past four times
+// what a MiB of the last batch made in candidates: a log with barely a
+// candidate a MiB still keeps its few small slices.
 const spareSlack = 64 << 10
 
 // learnDensity sets the candidates' bytes a MiB of log makes, as the last

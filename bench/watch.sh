@@ -7,8 +7,9 @@
 # a sidecar's idle is never quite idle. Then the same IDLE_USERS spread
 # over FILES files (default 64), as a central watcher follows every
 # replica's log. Prints the figures, how long reading took and how many
-# collections it cost, and the history's size and evictions from /metrics; RSS when idle is also shown as its two parts, RssAnon (the
-# Go heap, stacks, the runtime's own memory) and RssFile (the binary's code
+# collections it cost, and the history's size and evictions from
+# /metrics; RSS when idle is also shown as its two parts, RssAnon (the Go
+# heap, stacks, the runtime's own memory) and RssFile (the binary's code
 # and tables paged in).
 set -euo pipefail
 cd "$(dirname "$0")/.."

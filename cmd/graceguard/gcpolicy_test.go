@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,20 +80,8 @@ func TestWatchGCLeavesHeadroomOverTheLiveHeap(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestWatchGCLeavesHeadroomOverTheLiveHeap$")
-	cmd.Env = append(os.Environ(), "GRACEGUARD_WATCHGC_CHILD=1", "GOGC=", "GOMEMLIMIT=")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
 	var small, large, live int64
-	at := bytes.Index(out, []byte("limit"))
-	if at < 0 {
-		t.Fatalf("child said %q", out)
-	}
-	if _, err := fmt.Sscanf(string(out[at:]), "limit %d then %d with %d live", &small, &large, &live); err != nil {
-		t.Fatalf("child said %q: %v", out, err)
-	}
+	runGCChild(t, "GRACEGUARD_WATCHGC_CHILD", "limit %d then %d with %d live", &small, &large, &live)
 	if small != watchMemoryLimit {
 		t.Errorf("with a small live heap the limit is %d, want watchMemoryLimit (%d)", small, watchMemoryLimit)
 	}
@@ -212,20 +201,8 @@ func TestWatchGCHeadroomCountsTheSpansSlack(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestWatchGCHeadroomCountsTheSpansSlack$")
-	cmd.Env = append(os.Environ(), "GRACEGUARD_WATCHGC_SLACK_CHILD=1", "GOGC=", "GOMEMLIMIT=")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
 	var live, slack, goal int64
-	at := bytes.Index(out, []byte("live"))
-	if at < 0 {
-		t.Fatalf("child said %q", out)
-	}
-	if _, err := fmt.Sscanf(string(out[at:]), "live %d slack %d goal %d", &live, &slack, &goal); err != nil {
-		t.Fatalf("child said %q: %v", out, err)
-	}
+	out := runGCChild(t, "GRACEGUARD_WATCHGC_SLACK_CHILD", "live %d slack %d goal %d", &live, &slack, &goal)
 	if slack < live/8 {
 		t.Fatalf("the child's heap has %d bytes of slack for %d live: too little to tell", slack, live)
 	}
@@ -268,4 +245,27 @@ func slackChild() {
 	metrics.Read(s)
 	fmt.Printf("live %d slack %d goal %d (limit %d, sys %d, heap idle %d, released %d)\n", ms.HeapAlloc, ms.HeapInuse-ms.HeapAlloc, s[0].Value.Uint64(), debug.SetMemoryLimit(-1), ms.Sys, ms.HeapIdle, ms.HeapReleased)
 	runtime.KeepAlive(slackFill)
+}
+
+// runGCChild runs the calling test again in a process of its own (the
+// collector's settings are the whole process's), with env set to 1, and
+// reads what the child printed as format says, from format's first word
+// on. It returns the child's output.
+func runGCChild(t *testing.T, env, format string, into ...any) []byte {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^"+t.Name()+"$")
+	cmd.Env = append(os.Environ(), env+"=1", "GOGC=", "GOMEMLIMIT=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	first, _, _ := strings.Cut(format, " ")
+	at := bytes.Index(out, []byte(first))
+	if at < 0 {
+		t.Fatalf("child said %q", out)
+	}
+	if _, err := fmt.Sscanf(string(out[at:]), format, into...); err != nil {
+		t.Fatalf("child said %q: %v", out, err)
+	}
+	return out
 }

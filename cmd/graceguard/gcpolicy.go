@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +128,7 @@ func watchGCPolicy() (restore func()) {
 		return func() {}
 	}
 	before := debug.SetMemoryLimit(watchMemoryLimit)
-	ceiling := memoryCeiling(cgroupRoot)
+	ceiling := memoryCeiling(cgroupRoot, selfCgroup)
 	// mu orders a cycle's new limit and restore: set after restore, it
 	// would outlive the watch.
 	var mu sync.Mutex
@@ -171,27 +173,67 @@ func watchLimitFor(live, beside uint64, ceiling int64) int64 {
 	return max(watchMemoryLimit, raised)
 }
 
-// cgroupRoot is where the process's cgroup's files are (a container's
-// own, as Kubernetes mounts it); tests set another.
-var cgroupRoot = "/sys/fs/cgroup"
+// cgroupRoot is where the cgroup filesystems are mounted, and selfCgroup
+// names the process's cgroups under it; tests set others.
+var cgroupRoot, selfCgroup = "/sys/fs/cgroup", "/proc/self/cgroup"
 
-// memoryCeiling is nine tenths of the memory limit of the cgroup under
-// root (cgroup v2's memory.max, else v1's memory.limit_in_bytes), the
-// rest left to what is not the Go runtime's (the binary's pages, the
-// kernel's buffers the process is charged); 0 where none is set or none
-// can be read.
-func memoryCeiling(root string) int64 {
-	for _, name := range []string{"memory.max", "memory/memory.limit_in_bytes"} {
-		b, err := os.ReadFile(filepath.Join(root, name))
-		if err != nil {
-			continue
+// memoryCeiling is nine tenths of the least memory limit set on the
+// process's cgroup or a parent of it that root shows (cgroup v2's
+// memory.max, else v1's memory.limit_in_bytes), the rest left to what is
+// not the Go runtime's (the binary's pages, the kernel's buffers the
+// process is charged); 0 where none is set or none can be read. The
+// cgroup is self's (/proc/self/cgroup): "/" in a container with a cgroup
+// namespace of its own, a path from the host's root without one, and a
+// limit set only on the pod is a parent's.
+func memoryCeiling(root, self string) int64 {
+	own, err := os.ReadFile(self)
+	if err != nil {
+		own = []byte("0::/\n")
+	}
+	v2, v1 := "/", ""
+	for line := range strings.Lines(string(own)) {
+		id, rest, _ := strings.Cut(strings.TrimSpace(line), ":")
+		controllers, path, _ := strings.Cut(rest, ":")
+		switch {
+		case id == "0" && controllers == "":
+			v2 = path
+		case slices.Contains(strings.Split(controllers, ","), "memory"):
+			v1 = path
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		// "max" (v2) or a page-rounded MaxInt64 (v1) is no limit.
-		if err != nil || n <= 0 || n >= math.MaxInt64/2 {
-			return 0
-		}
-		return n / 10 * 9
+	}
+	if least := leastLimit(root, v2, "memory.max"); least > 0 {
+		return least / 10 * 9
+	}
+	if least := leastLimit(filepath.Join(root, "memory"), cmp.Or(v1, "/"), "memory.limit_in_bytes"); least > 0 {
+		return least / 10 * 9
 	}
 	return 0
+}
+
+// leastLimit is the least limit the file name holds in the cgroup at path
+// under root or in a parent of it, or 0.
+func leastLimit(root, path, name string) int64 {
+	least := int64(0)
+	for dir := filepath.Join(root, filepath.Clean("/"+path)); ; dir = filepath.Dir(dir) {
+		if n := readLimit(filepath.Join(dir, name)); n > 0 && (least == 0 || n < least) {
+			least = n
+		}
+		if dir == root || !strings.HasPrefix(dir, root) {
+			return least
+		}
+	}
+}
+
+// readLimit reads a cgroup memory limit, 0 when there is none ("max" in
+// v2, a page-rounded MaxInt64 in v1) or it cannot be read.
+func readLimit(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n <= 0 || n >= math.MaxInt64/2 {
+		return 0
+	}
+	return n
 }

@@ -158,22 +158,39 @@ func TestWatchLimitStopsBelowTheContainers(t *testing.T) {
 
 func TestMemoryCeiling(t *testing.T) {
 	t.Parallel()
+	const (
+		ownNamespace = "0::/\n"
+		hostV2       = "0::/kubepods/pod1/ctr\n"
+		hostV1       = "12:memory:/kubepods/pod1/ctr\n11:cpu,cpuacct:/kubepods/pod1/ctr\n0::/\n"
+	)
 	for _, tc := range []struct {
 		name  string
+		self  string // /proc/self/cgroup; empty: unreadable
 		files map[string]string
 		want  int64
 	}{
-		{"cgroup v2 with a limit", map[string]string{"memory.max": "201326592\n"}, 201326592 / 10 * 9},
-		{"cgroup v2 without", map[string]string{"memory.max": "max\n"}, 0},
-		{"cgroup v1 with a limit", map[string]string{"memory/memory.limit_in_bytes": "201326592\n"}, 201326592 / 10 * 9},
-		{"cgroup v1 without (a page-rounded MaxInt64)", map[string]string{"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0},
-		{"v2 first", map[string]string{"memory.max": "100000000\n", "memory/memory.limit_in_bytes": "201326592\n"}, 90000000},
-		{"nothing readable", nil, 0},
-		{"garbage", map[string]string{"memory.max": "lots\n"}, 0},
+		{"cgroup v2 with a limit", ownNamespace, map[string]string{"memory.max": "201326592\n"}, 201326592 / 10 * 9},
+		{"cgroup v2 without", ownNamespace, map[string]string{"memory.max": "max\n"}, 0},
+		{"cgroup v1 with a limit", ownNamespace, map[string]string{"memory/memory.limit_in_bytes": "201326592\n"}, 201326592 / 10 * 9},
+		{"cgroup v1 without (a page-rounded MaxInt64)", ownNamespace, map[string]string{"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0},
+		{"v2 first", ownNamespace, map[string]string{"memory.max": "100000000\n", "memory/memory.limit_in_bytes": "201326592\n"}, 90000000},
+		{"nothing readable", ownNamespace, nil, 0},
+		{"garbage", ownNamespace, map[string]string{"memory.max": "lots\n"}, 0},
+		{"/proc/self/cgroup unreadable", "", map[string]string{"memory.max": "201326592\n"}, 201326592 / 10 * 9},
+		// Without a cgroup namespace of its own the process's cgroup is a
+		// path from the host's root, whose own files say no limit.
+		{"v2, the host's view, the container's limit", hostV2, map[string]string{
+			"kubepods/pod1/ctr/memory.max": "201326592\n", "kubepods/pod1/memory.max": "max\n"}, 201326592 / 10 * 9},
+		{"v2, the host's view, only the pod's limit", hostV2, map[string]string{
+			"kubepods/pod1/ctr/memory.max": "max\n", "kubepods/pod1/memory.max": "100000000\n"}, 90000000},
+		{"v2, the least of the container's and the pod's", hostV2, map[string]string{
+			"kubepods/pod1/ctr/memory.max": "300000000\n", "kubepods/pod1/memory.max": "100000000\n"}, 90000000},
+		{"v1, the host's view", hostV1, map[string]string{
+			"memory/memory.limit_in_bytes": "9223372036854771712\n", "memory/kubepods/pod1/ctr/memory.limit_in_bytes": "201326592\n"}, 201326592 / 10 * 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			root := t.TempDir()
+			root, self := t.TempDir(), filepath.Join(t.TempDir(), "cgroup")
 			for name, content := range tc.files {
 				path := filepath.Join(root, name)
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -183,7 +200,12 @@ func TestMemoryCeiling(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := memoryCeiling(root); got != tc.want {
+			if tc.self != "" {
+				if err := os.WriteFile(self, []byte(tc.self), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := memoryCeiling(root, self); got != tc.want {
 				t.Errorf("memoryCeiling = %d, want %d", got, tc.want)
 			}
 		})

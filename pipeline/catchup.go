@@ -48,7 +48,6 @@ type prepared struct {
 	// parse; the other passes.
 	claimed atomic.Bool
 	pre     *preparsed // nil: take the line path
-	charged int        // what the lookahead's budget counts it as
 }
 
 // preparsed is a batch's data cut in three: data[:head] are the lines
@@ -101,10 +100,9 @@ type lookahead struct {
 	min    int // the smallest batch handed to a worker
 	loc    *time.Location
 	closed bool
-	// budget bounds held, the bytes the queued batches are charged (the
+	// budget bounds what the queued batches are charged (held: the
 	// candidates they are expected to make); 0: no bound.
 	budget int
-	held   int
 	// candPerMiB is the bytes of candidates the last batch parsed ahead
 	// made per MiB of its data: what the next batches are charged.
 	candPerMiB int
@@ -175,15 +173,14 @@ const candidateSize = int(unsafe.Sizeof(candidate{}))
 // candidate a MiB still keeps its few small slices.
 const spareSlack = 64 << 10
 
-// learnDensity sets the candidates' bytes a MiB of log makes, as the last
-// batch parsed ahead made them, and charges the batches queued anew.
-func (l *lookahead) learnDensity(perMiB int) {
-	l.candPerMiB = perMiB
-	l.held = 0
+// held is what the queued batches are charged, at the last batch's
+// density: derived when asked, so a new density charges them all anew.
+func (l *lookahead) held() int {
+	n := 0
 	for _, q := range l.queue {
-		q.charged = l.charge(len(q.b.Data))
-		l.held += q.charged
+		n += l.charge(len(q.b.Data))
 	}
+	return n
 }
 
 // charge is what a batch of n bytes is expected to hold in candidates once
@@ -252,7 +249,7 @@ func (l *lookahead) recycle(p *prepared) {
 	// By the candidates' count, with a quarter's room to grow: the slice
 	// may be a spare grown for another batch, and its capacity would have
 	// a flood's density kept after the flood was over.
-	l.learnDensity(len(p.pre.cands) * candidateSize * 5 / 4 << 10 / max(n>>10, 1))
+	l.candPerMiB = len(p.pre.cands) * candidateSize * 5 / 4 << 10 / max(n>>10, 1)
 	clear(p.pre.cands) // the events' strings are garbage now
 	// As many spares as the budget fits: the batches taken while this one
 	// was judged are being parsed already, and a worker without a spare
@@ -275,7 +272,7 @@ func (l *lookahead) stop() { close(l.work) }
 
 // from is in while another batch may be taken, else nil (never ready).
 func (l *lookahead) from(in <-chan source.Batch) <-chan source.Batch {
-	if l.closed || len(l.queue) >= l.max || (l.budget > 0 && len(l.queue) > 0 && l.held >= l.budget) {
+	if l.closed || len(l.queue) >= l.max || (l.budget > 0 && len(l.queue) > 0 && l.held() >= l.budget) {
 		return nil
 	}
 	return in
@@ -283,13 +280,12 @@ func (l *lookahead) from(in <-chan source.Batch) <-chan source.Batch {
 
 // take queues b, with a worker set to parse it when it is worth it.
 func (l *lookahead) take(b source.Batch) {
-	p := &prepared{b: b, charged: l.charge(len(b.Data))}
+	p := &prepared{b: b}
 	if len(b.Data) >= l.min && b.Cursor == "" {
 		p.done = make(chan struct{})
 		l.work <- p
 	}
 	l.queue = append(l.queue, p)
-	l.held += p.charged
 }
 
 // fill takes what the follower has ready, as far as there is room.
@@ -328,7 +324,6 @@ func (l *lookahead) pop() *prepared {
 	p := l.queue[0]
 	l.queue[0] = nil
 	l.queue = l.queue[1:]
-	l.held -= p.charged
 	if len(l.queue) == 0 {
 		l.queue = nil
 	}

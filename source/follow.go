@@ -428,12 +428,12 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 // (a rotation's generations, a copytruncate's copy), and nothing else.
 func (f *Follower) generationOfFollowed(p string) bool {
 	for q := range f.seen {
-		if f.seen[q] && isGenerationOf(p, q) {
+		if f.seen[q] && IsGenerationOf(p, q) {
 			return true
 		}
 	}
 	for q := range f.removed {
-		if isGenerationOf(p, q) {
+		if IsGenerationOf(p, q) {
 			return true
 		}
 	}
@@ -443,7 +443,7 @@ func (f *Follower) generationOfFollowed(p string) bool {
 // matchesGenerations reports whether paths hold a rotated generation of
 // path.
 func matchesGenerations(path string, paths []string) bool {
-	return slices.ContainsFunc(paths, func(p string) bool { return isGenerationOf(p, path) })
+	return slices.ContainsFunc(paths, func(p string) bool { return IsGenerationOf(p, path) })
 }
 
 func hasMeta(p string) bool { return bytes.ContainsAny([]byte(p), `*?[\`) }

@@ -225,9 +225,9 @@ func linkedName(path string) string {
 	return path
 }
 
-// isGenerationOf reports whether name is, by its name, a rotated generation
+// IsGenerationOf reports whether name is, by its name, a rotated generation
 // of the file at path: beside it, named as it is with a suffix.
-func isGenerationOf(name, path string) bool {
+func IsGenerationOf(name, path string) bool {
 	dir, n := filepath.Split(name)
 	pathDir, base := filepath.Split(path)
 	_, ok := rotatedSuffix(base, n)

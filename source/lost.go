@@ -121,7 +121,7 @@ func (f *Follower) followedPath(name string) bool {
 		if m, _ := filepath.Match(p, name); m {
 			matched = true
 		}
-		if !hasMeta(p) && isGenerationOf(name, p) {
+		if !hasMeta(p) && IsGenerationOf(name, p) {
 			return false
 		}
 	}
@@ -136,7 +136,7 @@ func (f *Follower) namedByCheckpoint(path string) bool {
 	// log under /var/log/containers, each against every position).
 	linked := linkedName(path)
 	for p := range f.restoredPath {
-		if p == path || isGenerationOf(p, path) || isGenerationOf(p, linked) {
+		if p == path || IsGenerationOf(p, path) || IsGenerationOf(p, linked) {
 			return true
 		}
 	}

@@ -516,7 +516,7 @@ func (c *Correlator) judgeKeyed(ctx context.Context, ev *parser.Event, action Ac
 	}
 	facts, err := c.apply(ctx, &obs, key)
 	if err != nil {
-		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
+		return fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.FileName(), ev.Offset, err)
 	}
 	if !need {
 		return nil

@@ -99,7 +99,7 @@ func (c *Correlator) judgeRefusal(ctx context.Context, ev *parser.Event, judge J
 func (c *Correlator) judgeTakeover(ctx context.Context, ev *parser.Event, judge Judge) (judged bool, err error) {
 	t, err := c.takeoverOf(ctx, ev)
 	if err != nil {
-		return false, fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.Source, ev.Offset, err)
+		return false, fmt.Errorf("correlate %s at %s:%d: %w", ev.Kind, ev.FileName(), ev.Offset, err)
 	}
 	if t == nil {
 		return false, nil

@@ -139,7 +139,7 @@ func (c *Correlator) refreshed(ev *parser.Event, h uint64) {
 			// The key as stored is a copy already: the move shares it.
 			// prev is the entry of key h: prev.user is u.
 			c.addMove(h, ChainMove{User: prev.user, From: prev.ip, FromTime: prev.time, FromAgent: prev.agent,
-				To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.Source,
+				To: ev.IP, ToTime: ev.Time, ToAgent: ev.Agent, ToVia: ev.Via, ToRaw: ev.Raw, ToSource: ev.FileName(),
 				ToSession: ev.Session, ToAttributed: ev.Attribution})
 		}
 		if ev.Time.Before(prev.time) {

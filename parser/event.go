@@ -125,8 +125,13 @@ type Event struct {
 	// (a followed file is renamed by rotation); empty means Source
 	// (SourceKey).
 	SourceID string
-	Offset   int64  // byte offset of the record in its source
-	Raw      string // the whole record, continuation lines included
+	// File is the file the record was read from where Source names the
+	// log it is a rotated generation of (scan reads openunison.log.1 as
+	// openunison.log's, so that a request's lines meet across a rotation);
+	// empty means Source (FileName).
+	File   string
+	Offset int64  // byte offset of the record in its source
+	Raw    string // the whole record, continuation lines included
 
 	// Reason is, on a token_fail, the WARN text that opened the refusal on
 	// the same thread ("Session does not exist from refresh_token"); set by
@@ -247,5 +252,9 @@ type ProxyRecord struct {
 const AnonymousDN = "uid=Anonymous,o=Tremolo"
 
 // SourceKey names the event's source as alert ids, a watcher's clocks and
-// attribution's holds do: SourceID, or Source when it has none.
-func (e *Event) SourceKey() string { return cmp.Or(e.SourceID, e.Source) }
+// attribution's holds do: SourceID, else File, else Source.
+func (e *Event) SourceKey() string { return cmp.Or(e.SourceID, e.File, e.Source) }
+
+// FileName names where the record is, as alerts and timelines show it with
+// its offset: File, or Source when it has none.
+func (e *Event) FileName() string { return cmp.Or(e.File, e.Source) }

@@ -407,7 +407,7 @@ func (s *blockSource) advance() bool {
 		}
 		s.take(res)
 	}
-	s.cur.events[s.i].Source = s.counts.name
+	s.counts.stamp(&s.cur.events[s.i])
 	s.i++
 	return true
 }

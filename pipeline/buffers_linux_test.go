@@ -23,7 +23,7 @@ func hugeReadFile(t *testing.T, seed int64) string {
 // after the reader and the workers are done with them.
 func TestReadOfALargeFileFreesItsBuffersOnce(t *testing.T) {
 	t.Parallel()
-	src := openSource(context.Background(), Input{Name: "x", R: openTemp(t, hugeReadFile(t, 13))}, &ScanOptions{reading: readingRead}, nil)
+	src := openSource(context.Background(), Input{Name: "x", R: openTemp(t, hugeReadFile(t, 13))}, "x", &ScanOptions{reading: readingRead}, nil)
 	bs := src.(*blockSource)
 	if bs.freeBuffers == nil {
 		t.Fatal("a file that fills every buffer is read into buffers on the heap, not huge pages")

@@ -152,7 +152,7 @@ func TestOpenSourceReadsAFileAsTold(t *testing.T) {
 		reading fileReading
 		mapped  bool
 	}{{"mapped", readingMapped, true}, {"read", readingRead, false}, {"left to the machine", readingAuto, mappingPays()}} {
-		src := openSource(context.Background(), Input{Name: path, R: openTemp(t, path)}, &ScanOptions{reading: tc.reading}, nil)
+		src := openSource(context.Background(), Input{Name: path, R: openTemp(t, path)}, path, &ScanOptions{reading: tc.reading}, nil)
 		bs, ok := src.(*blockSource)
 		if !ok {
 			t.Fatalf("%s: a %T, want the block reader", tc.name, src)

@@ -32,7 +32,9 @@ func tieRank(k parser.Kind) int {
 
 // eventOrder compares two events of different sources: time, then tieRank,
 // then the source's name and the offset, which are stable for the same
-// files whatever order they are given in. Within one source the log's own
+// files whatever order they are given in. Two generations of one log carry
+// its name (scan's logNames, watch's followed path): their records of one
+// millisecond go by offset, then by file. Within one source the log's own
 // order is kept by the callers, who only compare the heads of sources.
 func eventOrder(a, b *parser.Event) int {
 	if c := a.Time.Compare(b.Time); c != 0 {
@@ -44,7 +46,10 @@ func eventOrder(a, b *parser.Event) int {
 	if c := strings.Compare(a.Source, b.Source); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Offset, b.Offset)
+	if c := cmp.Compare(a.Offset, b.Offset); c != 0 {
+		return c
+	}
+	return strings.Compare(a.SourceKey(), b.SourceKey())
 }
 
 // A watcher reading several sources merges their events as scan does, as

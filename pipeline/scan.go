@@ -244,8 +244,9 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 		judgingFailed = stage.failed
 	}
 	sources := make([]eventSource, len(inputs))
+	logs := logNames(inputs)
 	for i, in := range inputs {
-		sources[i] = openSource(ctx, in, &opt, judgingFailed)
+		sources[i] = openSource(ctx, in, logs[i], &opt, judgingFailed)
 	}
 	attr := attribute.New(opt.Attribution)
 	var err error
@@ -291,6 +292,9 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 // readerCounts are one input's counts and first parse errors.
 type readerCounts struct {
 	name string
+	// log is the Source the input's events carry (logNames): its name, or
+	// the name of the log it is a rotated generation of.
+	log string
 	// openUnison counts the records with a log4j2 header; proxyLog says
 	// the input is a proxy's access log. An input with neither is no log
 	// graceguard reads, and the summary says so.
@@ -307,6 +311,15 @@ type readerCounts struct {
 	// decompressed, when set, the reader that decompressed it.
 	compression  string
 	decompressed *decompressed
+}
+
+// stamp names ev's input: its Source is the log, its File the file where
+// the two differ.
+func (c *readerCounts) stamp(ev *parser.Event) {
+	ev.Source = c.log
+	if c.log != c.name {
+		ev.File = c.name
+	}
 }
 
 func (c *readerCounts) parseError(line int64, err error) {
@@ -347,8 +360,8 @@ type eventSource interface {
 // Scanner (which unwraps CRI and docker lines) for everything else. Either
 // stops reading an input that is no regular file (a stream may never end)
 // when judgingFailed closes or ctx ends.
-func openSource(ctx context.Context, in Input, opt *ScanOptions, judgingFailed <-chan struct{}) eventSource {
-	counts := readerCounts{name: in.Name, onParseErr: opt.ParseErrors}
+func openSource(ctx context.Context, in Input, log string, opt *ScanOptions, judgingFailed <-chan struct{}) eventSource {
+	counts := readerCounts{name: in.Name, log: log, onParseErr: opt.ParseErrors}
 	// Asked before the head is read, which moves the file's offset.
 	f, size, canMap := mappable(in.R)
 	// stream: the input may never end (what is no regular file read from
@@ -463,7 +476,8 @@ func (s *scannerSource) advance() bool {
 		}
 		ev, ok := classifyAndParse(&s.readerCounts, rec.Text, s.loc, rec.Line)
 		if ok {
-			ev.Source, ev.Offset = s.name, rec.Offset
+			ev.Offset = rec.Offset
+			s.stamp(&ev)
 			s.next = ev
 			return true
 		}

@@ -180,7 +180,7 @@ func (e *Engine) alertFor(r *Rule, env *Env, c *correlate.Context) (alert.Alert,
 	a := alert.Alert{
 		ID: alert.ID(r.Name, ev.SourceKey(), ev.Offset, ev.Raw), Time: ev.Time, Rule: r.Name, Description: r.Description,
 		Severity: r.Severity, User: ev.User, IP: env.Event.IP, Session: ev.Session, IdP: ev.IdP,
-		URL: ev.URL, Source: ev.Source, Raw: ev.Raw, RevokeRule: r.Revoke,
+		URL: ev.URL, Source: ev.FileName(), Raw: ev.Raw, RevokeRule: r.Revoke,
 	}
 	if ev.Attribution != parser.AttrNone && ev.Attribution != parser.AttrDirect {
 		a.Peer, a.Via, a.Agent, a.Attribution, a.Candidates = env.Event.Peer, ev.Via, ev.Agent, env.Event.Attribution, env.Event.Candidates

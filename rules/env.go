@@ -162,7 +162,7 @@ func (b *envBuffer) fill(c *correlate.Context) *Env {
 	ev := c.Event
 	b.event = EventEnv{
 		Kind: ev.Kind.String(), Time: ev.Time, User: ev.User, IP: addrString(ev.IP),
-		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.Source, Tag: ev.Tag, Message: ev.Message,
+		Session: ev.Session, IdP: ev.IdP, URL: ev.URL, Source: ev.FileName(), Tag: ev.Tag, Message: ev.Message,
 		Peer: addrString(ev.Peer), Agent: ev.Agent, Via: ev.Via, Attribution: ev.Attribution.String(),
 		Candidates: addrStrings(ev.Candidates), DistinctFromPrev: ev.DistinctFromPrev,
 		Reason: ev.Reason,

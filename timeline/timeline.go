@@ -92,7 +92,7 @@ func (t *Timeline) Observe(c *correlate.Context, alerts []alert.Alert) {
 		return
 	}
 	e := Entry{Time: ev.Time, What: what(ev), IP: addr(ev), Agent: ev.Agent, Via: ev.Via, Reason: ev.Reason,
-		Source: fmt.Sprintf("%s:%d", ev.Source, ev.Offset), Place: place(c.Geo), Flags: flags(c)}
+		Source: fmt.Sprintf("%s:%d", ev.FileName(), ev.Offset), Place: place(c.Geo), Flags: flags(c)}
 	if c.Takeover != nil {
 		// Geo is the moving client's there; the refused client's is PrevGeo.
 		e.Place = place(c.PrevGeo)

@@ -38,12 +38,12 @@ func applySettings(cmd *cobra.Command, file *configFile, origins settingOrigins)
 			ignored []string
 			err     error
 		)
-		if fileValues, ignored, err = readConfig(file, flags, otherCommandsKeys(cmd)); err != nil {
+		if fileValues, ignored, err = readConfig(file, cmd, otherCommandsKeys(cmd)); err != nil {
 			return err
 		}
 		if len(ignored) > 0 {
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s ignores the settings of other commands: %s\n",
-				configPath, cmd.Name(), strings.Join(ignored, ", "))
+				configPath, commandName(cmd), strings.Join(ignored, ", "))
 		}
 	}
 	typed := map[string]bool{}
@@ -205,10 +205,28 @@ func setProxyJSONKeys(n *yaml.Node) error {
 	keys, err := parser.ParseJSONKeys(strings.Join(parts, ","))
 	if err != nil {
 		var ke *parser.JSONKeysError
-		if errors.As(err, &ke) && n.Kind == yaml.ScalarNode && n.Style == 0 {
-			return fmt.Errorf("%d:%d: %s: %s", n.Line, n.Column+ke.Column-1, proxyJSONKeys, ke.Msg)
+		if !errors.As(err, &ke) {
+			return fmt.Errorf("%d:%d: %s: %w", n.Line, n.Column, proxyJSONKeys, err)
 		}
-		return fmt.Errorf("%d:%d: %s: %w", n.Line, n.Column, proxyJSONKeys, err)
+		// The column counts in the parts joined by commas: place it on
+		// the part (a list's item) it falls in. A list's error was placed
+		// on the list, with that column.
+		at, col := n, ke.Column
+		if n.Kind == yaml.SequenceNode {
+			for _, item := range n.Content {
+				if col <= len(item.Value)+1 {
+					at = item
+					break
+				}
+				col -= len(item.Value) + 1
+			}
+		}
+		if at.Style != 0 {
+			// Quoted or folded: where the column falls in the file is not
+			// the value's column.
+			return fmt.Errorf("%d:%d: %s: %s", at.Line, at.Column, proxyJSONKeys, ke.Msg)
+		}
+		return fmt.Errorf("%d:%d: %s: %s", at.Line, at.Column+col-1, proxyJSONKeys, ke.Msg)
 	}
 	parser.SetJSONKeys(parser.DefaultJSONKeys().Merge(keys))
 	return nil
@@ -300,9 +318,23 @@ func otherCommandsKeys(cmd *cobra.Command) map[string]bool {
 			if readsSinks(c.Flags()) {
 				keys["sinks"] = true
 			}
+			if readsLogs(c.Flags()) {
+				keys[proxyJSONKeys] = true
+			}
 		}
 	}
+	delete(keys, "help")
+	delete(keys, "config")
 	return keys
+}
+
+// readsLogs reports whether the command with flags reads logs, and so the
+// proxy-json-keys setting, which has no flag: those with --timezone. One
+// config file serves every command, so the others let the key by as they
+// let watch's state-dir by; `graceguard version` with the deployment's
+// file was refused on it.
+func readsLogs(flags *pflag.FlagSet) bool {
+	return flags.Lookup("timezone") != nil
 }
 
 // readsSinks reports whether the command with flags reads the sinks:
@@ -315,8 +347,8 @@ func readsSinks(flags *pflag.FlagSet) bool {
 
 // readConfig reads a YAML mapping of flag names to values. Keys that only
 // other commands take are returned in ignored.
-func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) (values map[string]*yaml.Node, ignored []string, err error) {
-	path, data := file.path, file.data
+func readConfig(file *configFile, cmd *cobra.Command, others map[string]bool) (values map[string]*yaml.Node, ignored []string, err error) {
+	path, data, flags := file.path, file.data, cmd.Flags()
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		pos, msg := yamlpos.Locate(data, err)
@@ -355,7 +387,7 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 			// The sinks list is read by the command that delivers alerts.
 			continue
 		}
-		if name == proxyJSONKeys && flags.Lookup("timezone") != nil {
+		if name == proxyJSONKeys && readsLogs(flags) {
 			// Read by every command that reads logs; no flag of its own.
 			if err := setProxyJSONKeys(v); err != nil {
 				problems = append(problems, fmt.Sprintf("%s:%s", path, err))
@@ -370,7 +402,7 @@ func readConfig(file *configFile, flags *pflag.FlagSet, others map[string]bool) 
 				ignored = append(ignored, k.Value)
 				continue
 			}
-			problems = append(problems, fmt.Sprintf("%s:%d:%d: unknown setting %q (%s)", path, k.Line, k.Column, k.Value, settingsMeant(k.Value, flags)))
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: unknown setting %q (%s)", path, k.Line, k.Column, k.Value, settingsMeant(k.Value, cmd, others)))
 			continue
 		}
 		values[name] = v
@@ -419,21 +451,45 @@ func extraDocuments(path string, data []byte) []string {
 	}
 }
 
-// settingsMeant is the hint for an unknown key: the settings it likely
-// meant, written as the key was (state_dir for stat_dir), or else all of
-// them.
-func settingsMeant(key string, flags *pflag.FlagSet) string {
-	names := flagNames(flags)
-	meant := meantNames(strings.ReplaceAll(key, "_", "-"), names)
-	if len(meant) == 0 {
-		return "settings are flag names: " + strings.Join(names, ", ")
-	}
-	if strings.Contains(key, "_") {
-		for i, m := range meant {
-			meant[i] = strings.ReplaceAll(m, "-", "_")
+// settingsMeant is the hint for an unknown key: the settings of cmd it
+// likely meant, written as the key was (state_dir for stat_dir); else
+// those of other commands (others) it likely meant, since one file serves
+// every command and scan lets watch's state-dir by: stat_dir under scan
+// was answered with scan's own list, which lacks state_dir; else cmd's
+// settings, all of them.
+func settingsMeant(key string, cmd *cobra.Command, others map[string]bool) string {
+	typed := strings.ReplaceAll(key, "_", "-")
+	styled := func(meant []string) string {
+		if strings.Contains(key, "_") {
+			for i, m := range meant {
+				meant[i] = strings.ReplaceAll(m, "-", "_")
+			}
 		}
+		return orList(meant)
 	}
-	return "did you mean " + orList(meant) + "?"
+	names := flagNames(cmd.Flags())
+	if meant := meantNames(typed, names); len(meant) > 0 {
+		return "did you mean " + styled(meant) + "?"
+	}
+	elsewhere := make([]string, 0, len(others))
+	for name := range others {
+		elsewhere = append(elsewhere, name)
+	}
+	slices.Sort(elsewhere)
+	if meant := meantNames(typed, elsewhere); len(meant) > 0 {
+		whose := "settings of other commands"
+		if len(meant) == 1 {
+			whose = "a setting of other commands"
+			if owners := commandsWithFlag(cmd.Root(), meant[0]); len(owners) > 0 {
+				whose = "a setting of " + orList(owners)
+			}
+		}
+		return fmt.Sprintf("did you mean %s, %s, which %s ignores?", styled(meant), whose, commandName(cmd))
+	}
+	if len(names) == 0 {
+		return commandName(cmd) + " takes no settings of its own"
+	}
+	return "settings are flag names: " + strings.Join(names, ", ")
 }
 
 func flagNames(flags *pflag.FlagSet) []string {

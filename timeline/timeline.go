@@ -34,7 +34,7 @@ type Entry struct {
 	Agent    string        `json:"agent,omitempty"`
 	Via      string        `json:"via,omitempty"`
 	Place    string        `json:"place,omitempty"` // "London, GB AS64501"; empty without GeoIP or for private addresses
-	Flags    []string      `json:"flags,omitempty"` // new-ip, private, new-country, new-asn, taken-by=<ip>
+	Flags    []string      `json:"flags,omitempty"` // new-ip, private, from-<ip>, new-asn, travel=…, chain-moved-to=<ip>, ambiguous:one-of=…
 	Interval time.Duration `json:"-"`               // since the user's previous entry (set by Finish); 0 for the first
 	Reason   string        `json:"reason,omitempty"`
 	Source   string        `json:"source"`

@@ -67,8 +67,11 @@ func serverURL(raw string) (*url.URL, error) {
 
 // writeCluster sets the cluster entry for o.Server and a context joining it
 // to the user, made current.
-func writeCluster(root *yaml.Node, o KubeconfigOptions, names KubeconfigEntries) {
-	cluster := namedEntry(root, "clusters", "cluster", names.Cluster)
+func writeCluster(root *yaml.Node, o KubeconfigOptions, names KubeconfigEntries) error {
+	cluster, err := namedEntry(root, "clusters", "cluster", names.Cluster)
+	if err != nil {
+		return err
+	}
 	setKey(cluster, "server", scalar(o.Server))
 	if o.CAFile != "" {
 		setKey(cluster, "certificate-authority", scalar(o.CAFile))
@@ -80,9 +83,16 @@ func writeCluster(root *yaml.Node, o KubeconfigOptions, names KubeconfigEntries)
 	} else {
 		deleteKey(cluster, "insecure-skip-tls-verify")
 	}
-	ctx := namedEntry(root, "contexts", "context", names.Context)
+	ctx, err := namedEntry(root, "contexts", "context", names.Context)
+	if err != nil {
+		return err
+	}
 	ctx.Content = mapping("cluster", names.Cluster, "user", names.User).Content
+	if err := unshare(root, getKey(root, "current-context")); err != nil {
+		return err
+	}
 	setKey(root, "current-context", scalar(names.Context))
+	return nil
 }
 
 // WriteKubeconfig writes or merges a users[] entry with `auth-provider: oidc`
@@ -127,7 +137,10 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 	if o.IdPCAFile != "" {
 		setKey(ap, "idp-certificate-authority", scalar(o.IdPCAFile))
 	}
-	user := namedEntry(root, "users", "user", names.User)
+	user, err := namedEntry(root, "users", "user", names.User)
+	if err != nil {
+		return names, err
+	}
 	// A login replaces whatever credentials the entry held.
 	for _, k := range []string{"token", "tokenFile", "exec"} {
 		deleteKey(user, k)
@@ -139,7 +152,9 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 	if server != nil {
 		names.Cluster = server.Host
 		names.Context = names.User + "/" + names.Cluster
-		writeCluster(root, o, names)
+		if err := writeCluster(root, o, names); err != nil {
+			return names, err
+		}
 	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
@@ -231,8 +246,9 @@ func loadKubeconfig(path string) (*yaml.Node, error) {
 
 // namedEntry returns the mapping under field of the entry called name in
 // the list root[list] (kubeconfig's "- name: x\n  user: {...}"), adding
-// the list, the entry or the mapping as needed.
-func namedEntry(root *yaml.Node, list, field, name string) *yaml.Node {
+// the list, the entry or the mapping as needed. Aliases elsewhere of what
+// that mapping holds get copies of their own first (unshare).
+func namedEntry(root *yaml.Node, list, field, name string) (*yaml.Node, error) {
 	seq := getKey(root, list)
 	if seq == nil || seq.Kind != yaml.SequenceNode {
 		seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
@@ -250,11 +266,88 @@ func namedEntry(root *yaml.Node, list, field, name string) *yaml.Node {
 		seq.Content = append(seq.Content, entry)
 	}
 	m := getKey(entry, field)
+	if err := unshare(root, m); err != nil {
+		return nil, err
+	}
 	if m == nil || m.Kind != yaml.MappingNode {
 		m = mapping()
 		setKey(entry, field, m)
 	}
-	return m
+	return m, nil
+}
+
+// maxUnshared bounds the nodes unshare copies: aliases of aliases can say
+// more than memory holds in a few lines (a "billion laughs").
+const maxUnshared = 1 << 16
+
+// unshare gives every alias of n, or of a node inside it, a copy of what
+// it names, so that n can be edited or dropped without touching the rest of
+// the file. A user's mapping anchored and aliased by another user
+// ("user: &cred {...}" and "user: *cred") is one node in the tree: merging
+// the login into it logged the other user in with the same refresh token
+// and dropped its own token; a key dropped from n whose value another entry
+// aliased left that alias naming nothing, a file no YAML reader takes.
+func unshare(root, n *yaml.Node) error {
+	if n == nil {
+		return nil
+	}
+	inside := map[*yaml.Node]bool{}
+	anchored := false
+	var mark func(*yaml.Node)
+	mark = func(x *yaml.Node) {
+		if inside[x] {
+			return
+		}
+		inside[x] = true
+		anchored = anchored || x.Anchor != ""
+		for _, c := range x.Content {
+			mark(c)
+		}
+	}
+	mark(n)
+	if !anchored {
+		return nil // only an anchored node can be aliased
+	}
+	budget := maxUnshared
+	var walk func(x *yaml.Node) error
+	walk = func(x *yaml.Node) error {
+		if x.Kind == yaml.AliasNode && inside[x.Alias] {
+			c, err := resolved(x.Alias, &budget)
+			if err != nil {
+				return err
+			}
+			*x = *c
+			return nil
+		}
+		for _, c := range x.Content {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root)
+}
+
+// resolved is a copy of n with every alias in it replaced by what it names
+// and no anchors: it means what n meant wherever it is written.
+func resolved(n *yaml.Node, budget *int) (*yaml.Node, error) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("kubeconfig: the aliases of the entry to replace expand past %d nodes", maxUnshared)
+	}
+	c := *n
+	c.Anchor = ""
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, x := range n.Content {
+		var err error
+		if c.Content[i], err = resolved(x, budget); err != nil {
+			return nil, err
+		}
+	}
+	return &c, nil
 }
 
 func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }

@@ -156,6 +156,7 @@ func WriteKubeconfig(o KubeconfigOptions) (KubeconfigEntries, error) {
 			return names, err
 		}
 	}
+	explicitNulls(root, false)
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
@@ -274,6 +275,20 @@ func namedEntry(root *yaml.Node, list, field, name string) (*yaml.Node, error) {
 		setKey(entry, field, m)
 	}
 	return m, nil
+}
+
+// explicitNulls writes "null" for the empty nulls of flow collections
+// ("{kind, users: }"): yaml/v3 writes them back as empty quoted strings,
+// which are no longer nothing: client-go cannot read a string as its lists
+// or preferences, and CheckKubeconfig refused the file it had just written.
+func explicitNulls(n *yaml.Node, inFlow bool) {
+	inFlow = inFlow || n.Style&yaml.FlowStyle != 0
+	if inFlow && n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" {
+		n.Value = "null"
+	}
+	for _, c := range n.Content {
+		explicitNulls(c, inFlow)
+	}
 }
 
 // maxUnshared bounds the nodes unshare copies: aliases of aliases can say

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,19 @@ func (e *TokenError) Error() string {
 	if e.Code == "" {
 		return fmt.Sprintf("token endpoint: HTTP %d", e.Status)
 	}
-	return fmt.Sprintf("token endpoint: HTTP %d %s", e.Status, e.Code)
+	return fmt.Sprintf("token endpoint: HTTP %d %s", e.Status, printableCode(e.Code))
+}
+
+// printableCode is an error code as the terminal may show it: RFC 6749
+// keeps a code to printable ASCII but '"' and '\\'; anything else is the
+// server's mistake or malice (an escape sequence, a second line), quoted.
+func printableCode(code string) string {
+	for i := 0; i < len(code); i++ {
+		if c := code[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return strconv.QuoteToASCII(code)
+		}
+	}
+	return code
 }
 
 // IsInvalidGrant reports whether err is the IdP refusing a grant (a rotated-

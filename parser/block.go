@@ -200,9 +200,9 @@ func DetectFormat(b []byte) Format {
 
 // IsProxyLog reports whether the first bytes of a plain source are a
 // proxy's access log: a line that looks like a proxy's (an access line of
-// any path, a klog line) comes before any line of OpenUnison's. Its
-// records are then its lines (SplitLines), where OpenUnison's would join
-// lines that open no record to the one before.
+// any path, a klog line, a line of Envoy's own log) comes before any line
+// of OpenUnison's. Its records are then its lines (SplitLines), where
+// OpenUnison's would join lines that open no record to the one before.
 func IsProxyLog(head []byte) bool {
 	for len(head) > 0 {
 		line := head
@@ -213,7 +213,7 @@ func IsProxyLog(head []byte) bool {
 		}
 		line = trimCR(line)
 		switch {
-		case looksProxy(line):
+		case looksProxy(line) || isEnvoyLog(line):
 			return true
 		case IsRecordStart(line) && isLog4jShape(line):
 			return false

@@ -141,6 +141,34 @@ func looksProxy(line []byte) bool {
 	return scanProxy(line, &f)
 }
 
+// isEnvoyLog reports a line of Envoy's own log, "[2026-11-26
+// 09:00:00.123][1][info][main] [source/server/server.cc:1] starting",
+// which Envoy writes to the stdout its access lines go to. Its stamp has
+// log4j2's shape, so it passed for OpenUnison's: an Envoy Gateway pod's
+// log, which opens with such lines, was read as OpenUnison's, its JSON
+// access lines joined to them as a stack trace's. OpenUnison's thread is
+// followed by a space and the level; Envoy's thread id, digits, by the
+// level in brackets.
+func isEnvoyLog(line []byte) bool {
+	if !isLog4jShape(line) {
+		return false
+	}
+	i := stampLen + 1
+	for i < len(line) && isDigit(line[i]) {
+		i++
+	}
+	if i == stampLen+1 || i+1 >= len(line) || line[i] != ']' || line[i+1] != '[' {
+		return false
+	}
+	rest := line[i+2:]
+	for _, level := range []string{"trace]", "debug]", "info]", "warning]", "error]", "critical]"} {
+		if bytes.HasPrefix(rest, []byte(level)) {
+			return true
+		}
+	}
+	return false
+}
+
 // isKlog reports a klog header: "I1126 09:00:00.000000 …".
 func isKlog(b []byte) bool {
 	const n = len("I1126 09:00:00.000000 ")

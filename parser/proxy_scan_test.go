@@ -99,7 +99,7 @@ func TestIsProxyLog(t *testing.T) {
 		{"OpenUnison", string(ou), false},
 		{"ingress-nginx after klog lines", strings.Join(proxyLogLines(), "\n"), true},
 		{"klog only", "I1126 08:59:58.000000       7 main.go:249] start\n", true},
-		{"Envoy after its info lines", "[2026-11-26 09:00:00.123][1][info][main] [source/server/server.cc:1] starting\n" + proxyLines[6].line, false},
+		{"Envoy after its info lines", "[2026-11-26 09:00:00.123][1][info][main] [source/server/server.cc:1] starting\n" + proxyLines[6].line, true},
 		{"Envoy access line first", proxyLines[6].line + "\n", true},
 		{"JSON", proxyLines[4].line + "\n", true},
 		{"nothing", "\n\n", false},

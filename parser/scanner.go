@@ -133,8 +133,10 @@ type Assembler struct {
 	format Format
 	// proxy says the source is a proxy's access log: from its first line
 	// that looks like one (or like the klog lines ingress-nginx writes
-	// between them), every line is a record of its own.
-	proxy bool
+	// between them, or Envoy's own), every line is a record of its own.
+	// openUnison says an OpenUnison record came first: the source is
+	// OpenUnison's for good, as IsProxyLog decides for scan's block reader.
+	proxy, openUnison bool
 
 	partial    [2][]byte // CRI and docker partial lines, per stream (stdout, stderr)
 	partialOff [2]int64
@@ -177,13 +179,19 @@ func (a *Assembler) PushCut(line []byte, off, n int64) (Record, bool) {
 // pushPayload is Push for an unwrapped line.
 func (a *Assembler) pushPayload(payload []byte, poff, n int64) (Record, bool) {
 	start := IsRecordStart(payload)
-	if !start && len(payload) > 0 {
-		// Only lines OpenUnison's grammar would join to the record before
-		// are looked at: in OpenUnison's log that is a stack trace now and
-		// then, in a proxy's the lines before the first access line.
-		if !a.proxy && looksProxy(payload) {
+	if !a.proxy && !a.openUnison && len(payload) > 0 {
+		// Decided once, by the first line that tells, as IsProxyLog
+		// decides: a continuation line that looks like a proxy's (a stack
+		// trace quoting a request) made an OpenUnison log a proxy's from
+		// there on, which scan's block reader never did.
+		switch {
+		case looksProxy(payload) || isEnvoyLog(payload):
 			a.proxy = true
+		case start && isLog4jShape(payload):
+			a.openUnison = true
 		}
+	}
+	if !start && len(payload) > 0 {
 		start = a.proxy
 	}
 	if a.proxy && len(bytes.TrimSpace(payload)) == 0 {

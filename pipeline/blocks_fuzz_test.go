@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,6 +74,21 @@ func FuzzBlockReaderAgreesWithScanner(f *testing.F) {
 			return // the Scanner's alone: it unwraps CRI and docker lines
 		}
 		lines := parser.IsProxyLog(data)
+		// A proxy's log is its lines from the first to the block reader,
+		// which reads ahead to tell; the Scanner cannot, and joins lines
+		// before the first that tells (a banner) as a record's
+		// continuation lines. Those are noise either way: only how many
+		// records they make may differ.
+		before := int64(0)
+		if lines {
+			for rest := data; len(rest) > 0 && !parser.IsProxyLog(rest[:max(bytes.IndexByte(rest, '\n'), 0)]); before++ {
+				nl := bytes.IndexByte(rest, '\n')
+				if nl < 0 {
+					break
+				}
+				rest = rest[nl+1:]
+			}
+		}
 		var wantErrs []string
 		counts := func(errs *[]string) readerCounts {
 			return readerCounts{name: "x", onParseErr: func(err error) { *errs = append(*errs, err.Error()) }}
@@ -97,8 +113,14 @@ func FuzzBlockReaderAgreesWithScanner(f *testing.F) {
 			if !slices.Equal(got, want) {
 				t.Errorf("%s, blocks of %d: events\n%q\nthe Scanner's\n%q", how, size, got, want)
 			}
-			if sum.Bytes != wantSum.Bytes || sum.Lines != wantSum.Lines || sum.Records != wantSum.Records || sum.Cut != wantSum.Cut ||
-				sum.ParseErrors != wantSum.ParseErrors || fmt.Sprint(sum.Events) != fmt.Sprint(wantSum.Events) {
+			records := sum.Records == wantSum.Records && sum.Events[parser.KindOther] == wantSum.Events[parser.KindOther]
+			if d := sum.Records - wantSum.Records; !records && d == sum.Events[parser.KindOther]-wantSum.Events[parser.KindOther] && d >= 0 && d <= before {
+				records = true
+			}
+			events := maps.Clone(sum.Events)
+			events[parser.KindOther] = wantSum.Events[parser.KindOther]
+			if sum.Bytes != wantSum.Bytes || sum.Lines != wantSum.Lines || !records || sum.Cut != wantSum.Cut ||
+				sum.ParseErrors != wantSum.ParseErrors || fmt.Sprint(events) != fmt.Sprint(wantSum.Events) {
 				t.Errorf("%s, blocks of %d: bytes %d lines %d records %d cut %d parse errors %d events %v\nthe Scanner's: bytes %d lines %d records %d cut %d parse errors %d events %v",
 					how, size, sum.Bytes, sum.Lines, sum.Records, sum.Cut, sum.ParseErrors, sum.Events,
 					wantSum.Bytes, wantSum.Lines, wantSum.Records, wantSum.Cut, wantSum.ParseErrors, wantSum.Events)

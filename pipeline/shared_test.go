@@ -12,6 +12,7 @@ import (
 	"github.com/graceguard/graceguard/internal/redistest"
 	"github.com/graceguard/graceguard/internal/testsync"
 	"github.com/graceguard/graceguard/rules"
+	"github.com/graceguard/graceguard/source"
 )
 
 // newSharedHarness runs a watcher on a store shared through the Redis at
@@ -116,11 +117,19 @@ func TestSharedRefreshLearnedWhileRedisWasDownIsWrittenBack(t *testing.T) {
 // reaches the shared store while pod-b's watcher holds the replay for the
 // settle time: the replay is still judged against the history as it stood
 // then, in which the thief's address was never seen.
+//
+// pod-b's watcher runs on a clock the test moves (handClock): its settle
+// time passes once pod-a's refresh is in the store, however long that
+// took on a loaded machine, and then at once, not 3 s of wall time later.
 func TestSharedThiefsNextRefreshDoesNotHideTheNewAddress(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	a := newSharedHarness(t, srv.URL(0), "a", time.Second)
-	b := newSharedHarness(t, srv.URL(0), "b", 3*time.Second)
+	const settleB = 3 * time.Second
+	clockB, handledB := newHandClock(), make(chan struct{}, 1)
+	hb, _ := newSharedHarnessWith(t, srv.URL(0), "b", WatchOptions{Settle: settleB, now: clockB.now, ticked: clockB.ticked,
+		handled: func(source.Batch) { handledB <- struct{}{} }})
+	b := &skewedHarness{watchHarness: hb, handClock: clockB, t: t, handled: handledB}
 	opt, err := redis.ParseURL(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +153,10 @@ func TestSharedThiefsNextRefreshDoesNotHideTheNewAddress(t *testing.T) {
 	if b.count("reuse-ip-mismatch") != 0 {
 		t.Fatal("the replay was judged before the thief's refresh reached the store: nothing tested")
 	}
+	// Past the settle time, which is past idleRelease too: the tick that
+	// lets the replay go may be b's last (an idle watcher's tick stops),
+	// so the alert is awaited, not three ticks.
+	clockB.skew.Add(int64(settleB + 100*time.Millisecond))
 	testsync.WaitFor(t, "the replay's alerts", func() bool { return b.count("reuse-ip-mismatch") == 1 })
 	if n := b.count("reuse-new-ip"); n != 1 {
 		b.mu.Lock()

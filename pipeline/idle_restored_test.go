@@ -55,8 +55,9 @@ func TestIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	store := &watchingStore{Memory: correlate.NewMemory(correlate.Limits{}), learned: map[string]bool{}}
 	idle := make(chan bool, 4)
+	handled := make(chan struct{}, 2)
 	w2, err := NewWatcher(WatchOptions{Rules: rules.Builtin(), StateDir: copyDir, Store: store, now: now, Deliver: discardAlerts,
-		Idle: func(b bool) { idle <- b }})
+		Idle: func(b bool) { idle <- b }, handled: func(source.Batch) { handled <- struct{}{} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +70,18 @@ func TestIdleWatcherCommitsRestoredRefreshAfterRestoredWait(t *testing.T) {
 	done2 := make(chan error, 1)
 	go func() { done2 <- w2.Run(ctx2, in2) }()
 	defer func() { cancel2(); <-done2 }()
+	// The file quiet for idleRelease, by the clock moved rather than
+	// waited out (2 s of this test's 3), once both batches are handled:
+	// the watcher stamps a batch with its clock when it handles it, and a
+	// move before that would not count.
+	for range 2 {
+		select {
+		case <-handled:
+		case <-time.After(testsync.Patience):
+			t.Fatal("the watcher did not handle a batch")
+		}
+	}
+	skew.Store(int64(idleRelease))
 	if !<-idle {
 		t.Fatal("the watcher said busy first")
 	}

@@ -23,7 +23,7 @@ func BenchmarkRedisApply(b *testing.B) {
 		factsEach int
 	}{{"refreshes", 32}, {"all-need-facts", 1}} {
 		b.Run(mix.name, func(b *testing.B) {
-			store := newTestRedis(b, Limits{})
+			store := newOwnTestRedis(b, Limits{})
 			ctx := context.Background()
 			obs := benchObservations(4096)
 			cpu0 := serverCPU(b, store)
@@ -78,7 +78,7 @@ func BenchmarkRedisApplyBatch(b *testing.B) {
 }
 
 func benchApplyBatch(b *testing.B, l Limits) {
-	store := newTestRedis(b, l)
+	store := newOwnTestRedis(b, l)
 	ctx := context.Background()
 	obs := benchObservations(4096)
 	const size = 512

@@ -94,7 +94,7 @@ func TestRedisGateCutsWhatMemoryDrops(t *testing.T) {
 func TestRedisBatchAfterScriptFlush(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := newTestRedis(t, Limits{})
+	store := newOwnTestRedis(t, Limits{}) // SCRIPT FLUSH is the whole server's
 	user := UserID{IdP: "k8sIdp", DN: "uid=a,o=T"}
 	obs := func(i int, need bool) Observation {
 		return Observation{User: user, Session: "s1", Time: t0.Add(time.Duration(i) * time.Second),

@@ -17,7 +17,7 @@ import (
 // this long per refusal.
 func BenchmarkRedisMovesFromFullIndex(b *testing.B) {
 	ctx := context.Background()
-	store := newTestRedis(b, Limits{})
+	store := newOwnTestRedis(b, Limits{})
 	obs := make([]Observation, maxMovesIndexed)
 	for i := range obs {
 		obs[i] = Observation{User: UserID{IdP: "k8sIdp", DN: fmt.Sprintf("uid=u%d,o=T", i)}, Time: t0.Add(time.Duration(i) * time.Millisecond),

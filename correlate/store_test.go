@@ -19,8 +19,21 @@ func forEachStore(t *testing.T, l Limits, fn func(t *testing.T, s Store)) {
 	t.Run("redis", func(t *testing.T) { fn(t, newTestRedis(t, l)) })
 }
 
-// newTestRedis returns a Redis store on a redis-server of its own.
+// sharedRedis is the redis-server the package's store tests share, each
+// in a database of its own (redistest.Shared); TestMain stops it.
+var sharedRedis redistest.Shared
+
+// newTestRedis returns a Redis store in a database of its own on the
+// package's shared redis-server. A test that does anything to the server
+// as a whole (SCRIPT FLUSH, INFO) uses newOwnTestRedis.
 func newTestRedis(t testing.TB, l Limits) *Redis {
+	t.Helper()
+	srv, db := sharedRedis.DB(t)
+	return redisStoreOnDB(t, srv, db, l)
+}
+
+// newOwnTestRedis returns a Redis store on a redis-server of its own.
+func newOwnTestRedis(t testing.TB, l Limits) *Redis {
 	t.Helper()
 	return redisStoreOn(t, redistest.Start(t), l)
 }
@@ -29,7 +42,13 @@ func newTestRedis(t testing.TB, l Limits) *Redis {
 // server are watchers sharing a history.
 func redisStoreOn(t testing.TB, srv *redistest.Server, l Limits) *Redis {
 	t.Helper()
-	opt, err := redis.ParseURL(srv.URL(0))
+	return redisStoreOnDB(t, srv, 0, l)
+}
+
+// redisStoreOnDB is redisStoreOn over database db.
+func redisStoreOnDB(t testing.TB, srv *redistest.Server, db int, l Limits) *Redis {
+	t.Helper()
+	opt, err := redis.ParseURL(srv.URL(db))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/graceguard/graceguard/internal/kubeclient"
 	"github.com/spf13/pflag"
@@ -47,18 +45,16 @@ type deployObjects struct {
 	policies        []*networkingv1.NetworkPolicy
 }
 
+// renderKustomization renders dir as `kustomize build` does (with
+// kustomize's own library, in internal/deployrender).
 func renderKustomization(t *testing.T, dir string) deployObjects {
 	t.Helper()
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
+	resp := renderDeploy(t, renderRequest{Kustomize: dir})
+	if resp.Error != "" {
+		t.Fatalf("kustomize build %s: %s", dir, resp.Error)
 	}
 	var objs deployObjects
-	for _, r := range m.Resources() {
-		data, err := r.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, data := range resp.Objects {
 		objs.decode(t, dir, data)
 	}
 	return objs

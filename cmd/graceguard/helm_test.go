@@ -9,43 +9,37 @@ import (
 	"strings"
 	"testing"
 
-	chartcommon "helm.sh/helm/v4/pkg/chart/common"
-	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
-	chart "helm.sh/helm/v4/pkg/chart/v2"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/engine"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // The Helm chart is rendered by Helm's own engine (the library `helm
-// template` runs), with its values checked against values.schema.json,
-// and every object goes through the same strict decoding and the same
-// checks of graceguard's arguments as the kustomize examples.
+// template` runs, in internal/deployrender), with its values checked
+// against values.schema.json, and every object goes through the same
+// strict decoding and the same checks of graceguard's arguments as the
+// kustomize examples.
 
 var helmChartDir = filepath.Join("..", "..", "deploy", "helm", "graceguard")
 
-func loadHelmChart(t *testing.T) *chart.Chart {
+// helmChart is a chart internal/deployrender renders.
+type helmChart struct{ dir string }
+
+func loadHelmChart(t *testing.T) helmChart {
 	t.Helper()
-	ch, err := loader.Load(helmChartDir)
-	if err != nil {
-		t.Fatalf("load %s: %v", helmChartDir, err)
-	}
-	return ch
+	return helmChart{dir: helmChartDir}
 }
 
 // renderHelm renders the chart as `helm template graceguard -n NS` would
 // with the given values.
-func renderHelm(t *testing.T, ch *chart.Chart, ns string, values map[string]any) (deployObjects, error) {
+func renderHelm(t *testing.T, ch helmChart, ns string, values map[string]any) (deployObjects, error) {
 	t.Helper()
-	opts := chartcommon.ReleaseOptions{Name: "graceguard", Namespace: ns, IsInstall: true}
-	vals, err := chartutil.ToRenderValuesWithSchemaValidation(ch, values, opts, nil, false)
-	if err != nil {
-		return deployObjects{}, err
+	resp := renderDeploy(t, renderRequest{Chart: ch.dir, Namespace: ns, Values: values})
+	if resp.LoadError != "" {
+		t.Fatalf("load %s: %s", ch.dir, resp.LoadError)
 	}
-	files, err := engine.Render(ch, vals)
-	if err != nil {
-		return deployObjects{}, err
+	if resp.Error != "" {
+		return deployObjects{}, errors.New(resp.Error)
 	}
+	files := resp.Files
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)

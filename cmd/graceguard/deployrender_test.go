@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"io"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -39,6 +43,29 @@ type renderResponse struct {
 	Files     map[string]string `json:"files"`
 	Error     string            `json:"error"`
 	LoadError string            `json:"load_error"`
+}
+
+// renderingTests are the tests that render (renderDeploy): when they are
+// to run, TestMain starts internal/deployrender at once. A test missing
+// here starts it when it first renders, as late as that.
+var renderingTests = []string{"TestDeployExamples", "TestHelmChartRenders", "TestHelmChartRefusesBadValues", "TestHelmChartOtherNamespace"}
+
+// prestartDeployRenderer starts internal/deployrender beside the package's
+// first tests when -run selects a test that renders. go run takes 0.5 s
+// to start on a quiet machine and 2.4 s at the start of go test ./...,
+// and the tests that render are not parallel (they set the environment):
+// every parallel test of the package waited for it.
+func prestartDeployRenderer() {
+	flag.Parse()
+	if run := flag.Lookup("test.run").Value.String(); run != "" {
+		top, _, _ := strings.Cut(run, "/")
+		re, err := regexp.Compile(top)
+		if err != nil || !slices.ContainsFunc(renderingTests, re.MatchString) {
+			return
+		}
+	}
+	r := &deployRenderer
+	go r.once.Do(func() { r.err = startDeployRenderer() })
 }
 
 // renderDeploy has internal/deployrender render req; a path in it is

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	prestartDeployRenderer()
 	// Most of these tests wait (settle times, a child process starting, a
 	// poll interval, the demo's story): run two at a time on two cores they
 	// kept the CPU a fifth busy (21 s of CPU in 63 s).

@@ -47,14 +47,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s.ctype, s.authz, []byte(s.body))
 	}
-	users, err := parseUsers([]byte(`users:
-  - username: mmosley
-    password_hash: "$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6"
-    dn: uid=mmosley,ou=shadow,o=Tremolo
-`))
-	if err != nil {
-		f.Fatal(err)
-	}
+	users := fuzzUsers(f)
 	var log bytes.Buffer
 	p, err := New(Config{Issuer: "http://127.0.0.1:8443/auth/idp/k8sIdp", Users: users, Log: &log,
 		SigningKey: testKey(), Diag: quietLogger(), Grace: 1e9})
@@ -150,4 +143,18 @@ func FuzzForwardedClient(f *testing.F) {
 		}
 		t.Fatalf("answered %v, which is neither the peer %v nor in %q", got, peer, xff)
 	})
+}
+
+// fuzzUsers is the fuzz targets' one user, mmosley (password "simulate").
+func fuzzUsers(f *testing.F) *Users {
+	f.Helper()
+	users, err := parseUsers([]byte(`users:
+  - username: mmosley
+    password_hash: "$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6"
+    dn: uid=mmosley,ou=shadow,o=Tremolo
+`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	return users
 }

@@ -41,14 +41,7 @@ func FuzzTokenEndpointLogReadsBack(f *testing.F) {
 	f.Add("[::1]:8443", "/auth/idp/k8sIdp/token", "198.51.100.1, 10.0.0.2", true, formType, "", []byte("grant_type=password&username=mmosley&password=simulate&client_id=kubernetes"))
 	f.Add("x]-[192.0.2.7", "/auth/idp/k8sIdp/x%20-%20uid=a,o=T%20-%20NONE%20[192.0.2.8]", "", false, "", "", []byte(nil))
 	f.Add("h", "/auth/idp/k8sIdp/.well-known/openid-configuration", "::ffff:192.0.2.1", true, "", "", []byte(nil))
-	users, err := parseUsers([]byte(`users:
-  - username: mmosley
-    password_hash: "$2a$04$QSVesfMScjXM0j9HxqOpr.QhAbkmxBZKDiI3RjshWh7vlpd6y1fs6"
-    dn: uid=mmosley,ou=shadow,o=Tremolo
-`))
-	if err != nil {
-		f.Fatal(err)
-	}
+	users := fuzzUsers(f)
 	var log bytes.Buffer
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	p, err := New(Config{Issuer: "http://127.0.0.1:8443/auth/idp/k8sIdp", Users: users, Log: &log,

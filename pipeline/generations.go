@@ -27,15 +27,18 @@ import (
 // several inputs (openunison.log.1.gz beside openunison.log.1 and
 // openunison.log) takes the shortest name, the log's.
 func logNames(inputs []Input) []string {
+	cleaned := make([]string, len(inputs))
+	for i, in := range inputs {
+		cleaned[i] = filepath.Clean(in.Name)
+	}
 	names := make([]string, len(inputs))
 	for i, in := range inputs {
 		names[i] = in.Name
 		if in.Name == "-" {
 			continue
 		}
-		name := filepath.Clean(in.Name)
-		for _, of := range inputs {
-			if of.Name == "-" || !source.IsGenerationOf(name, filepath.Clean(of.Name)) {
+		for j, of := range inputs {
+			if of.Name == "-" || !source.IsGenerationOf(cleaned[i], cleaned[j]) {
 				continue
 			}
 			if names[i] == in.Name || len(of.Name) < len(names[i]) {

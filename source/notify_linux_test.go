@@ -155,8 +155,8 @@ func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 		// past what the new file below is given. Awaited, not slept:
 		// a fixed sleep had to be long enough for a slow machine.
 		const within = time.Second
-		for prev := <-looks; ; {
-			at := <-looks
+		for prev := nextLook(t, looks); ; {
+			at := nextLook(t, looks)
 			if at.Sub(prev) >= 7*within/10 {
 				break
 			}
@@ -187,6 +187,21 @@ func TestFollowWatchesADirectoryMadeAgain(t *testing.T) {
 		b.close()
 		c.checkInOrder(t, "l", 0, 6)
 	})
+}
+
+// nextLook waits for the follower's next safety look. Backing off from
+// 50 ms, the looks the test waits for come within 1.6 s of each other;
+// none for 10 s is a follower that stopped looking, a failure, not a hang
+// until the test binary's timeout.
+func nextLook(t *testing.T, looks <-chan time.Time) time.Time {
+	t.Helper()
+	select {
+	case at := <-looks:
+		return at
+	case <-time.After(10 * time.Second):
+		t.Fatal("no safety look for 10 s: the follower stopped looking")
+		return time.Time{}
+	}
 }
 
 // safetyLooks is the follower's notifier, telling the test when each

@@ -5,7 +5,8 @@
 // bytes<>+'\n'). Moving them in through general registers (MOVQ AX, X1;
 // VPBROADCASTB X1, Y1, and again for the next) put a legacy SSE
 // instruction after a 256-bit one before any VZEROUPPER: on the Sapphire
-// Rapids VMs this project is measured on, each such move costs ~120 ns.
+// Rapids VM this project has been measured on since December 2026, each
+// such move costs ~120 ns (on the AMD EPYC VM before it, nothing special).
 // noiseLinesAVX2's seven made a call 850 ns against 4 ns now; paid once
 // for each line the kernel cannot rule out (and again in lineEndAVX2 and
 // pairsAVX2), they were most of a scan's CPU. BenchmarkSplitCandidates:

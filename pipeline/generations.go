@@ -1,8 +1,13 @@
 package pipeline
 
 import (
+	"cmp"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/graceguard/graceguard/parser"
 	"github.com/graceguard/graceguard/source"
 )
 
@@ -47,4 +52,195 @@ func logNames(inputs []Input) []string {
 		}
 	}
 	return names
+}
+
+// A log's generations named without the log (`graceguard scan
+// openunison.log.2.gz openunison.log.1`, a day gone by) are joined as well,
+// but not by their names alone: replicas' logs saved as openunison.log.0
+// and openunison.log.1 are named alike. The merge decides (joiner): a file
+// takes the log's name at its first event only if every file that took it
+// before has ended. A log's generations each hold a stretch of its time
+// and are read one after another; replicas' logs overlap, and the
+// second's first event comes while the first is still being read, before
+// any of its lines could wait on the other's.
+
+// unnamedLog is a log not among a scan's inputs and its generations that
+// are.
+type unnamedLog struct {
+	name    string
+	members []int // indices of the inputs, oldest first
+}
+
+// unnamedLogs groups the inputs that logNames left under their own names
+// and that are by their names generations of one log (generationOf),
+// beside each other; a group of one is left alone.
+func unnamedLogs(inputs []Input, names []string) []unnamedLog {
+	type member struct {
+		idx int
+		age generationAge
+	}
+	byLog := map[string][]member{}
+	var order []string
+	for i, in := range inputs {
+		if in.Name == "-" || names[i] != in.Name {
+			continue
+		}
+		log, age, ok := generationOf(in.Name)
+		if !ok {
+			continue
+		}
+		key := filepath.Clean(log)
+		if byLog[key] == nil {
+			order = append(order, key)
+		}
+		byLog[key] = append(byLog[key], member{i, age})
+	}
+	var logs []unnamedLog
+	for _, key := range order {
+		ms := byLog[key]
+		if len(ms) < 2 {
+			continue
+		}
+		slices.SortStableFunc(ms, func(a, b member) int { return a.age.compare(b.age) })
+		u := unnamedLog{name: key}
+		for _, m := range ms {
+			u.members = append(u.members, m.idx)
+		}
+		logs = append(logs, u)
+	}
+	return logs
+}
+
+// generationAge orders a log's generations: logrotate numbers its newest
+// 1 and dates its by day, the kubelet by second.
+type generationAge struct {
+	number   int // numbered: larger is older
+	date     string
+	numbered bool
+}
+
+// compare is negative when a is the older generation.
+func (a generationAge) compare(b generationAge) int {
+	switch {
+	case a.numbered && b.numbered:
+		return cmp.Compare(b.number, a.number)
+	case !a.numbered && !b.numbered:
+		return strings.Compare(a.date, b.date)
+	case a.numbered:
+		return 1 // a date is a generation kept apart from the numbered run: older
+	}
+	return -1
+}
+
+// generationOf parses name as a log's rotated generation by its suffix
+// alone, after any compression extension: ".N" (logrotate's numbers),
+// "-YYYYMMDD" or ".YYYYMMDD" (dateext), ".YYYYMMDD-HHMMSS" (the
+// kubelet's). Narrower than source.IsGenerationOf, which has the log's
+// name to match: "-N" would take replicas' names (openunison-0).
+func generationOf(name string) (log string, age generationAge, ok bool) {
+	trimmed := source.TrimCompressedExt(name)
+	sep := strings.LastIndexAny(trimmed, ".-")
+	if sep <= 0 || strings.ContainsAny(trimmed[sep:], `/\`) {
+		return "", age, false
+	}
+	log, suffix := trimmed[:sep], trimmed[sep+1:]
+	if strings.HasSuffix(log, string(filepath.Separator)) {
+		return "", age, false
+	}
+	switch {
+	case trimmed[sep] == '.' && allDigits(suffix) && len(suffix) < 8:
+		n, err := strconv.Atoi(suffix)
+		return log, generationAge{number: n, numbered: true}, err == nil
+	case len(suffix) == 8 && allDigits(suffix):
+		return log, generationAge{date: suffix}, true
+	case trimmed[sep] == '-' && len(suffix) == 6 && allDigits(suffix):
+		// 0.log.20261123-101500: the date before the '-' is the log's suffix too.
+		dot := strings.LastIndexByte(log, '.')
+		if dot <= 0 || len(log)-dot-1 != 8 || !allDigits(log[dot+1:]) || strings.HasSuffix(log[:dot], string(filepath.Separator)) {
+			return "", age, false
+		}
+		return log[:dot], generationAge{date: log[dot+1:] + "-" + suffix}, true
+	}
+	return "", age, false
+}
+
+func allDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// joiner names the events of unnamedLogs' members as the merge takes them
+// (see unnamedLogs).
+type joiner struct {
+	logs   []unnamedLog
+	group  []int // by input: its log's index in logs, or -1
+	age    []int // by input: its place in its log's members, oldest first
+	state  []joinState
+	ended  []bool
+	joined [][]int // by log: the inputs that took its name
+}
+
+type joinState uint8
+
+const (
+	undecided joinState = iota
+	joined
+	apart
+)
+
+func newJoiner(inputs int, logs []unnamedLog) *joiner {
+	j := &joiner{logs: logs, group: make([]int, inputs), age: make([]int, inputs),
+		state: make([]joinState, inputs), ended: make([]bool, inputs), joined: make([][]int, len(logs))}
+	for i := range j.group {
+		j.group[i] = -1
+	}
+	for g, l := range logs {
+		for a, idx := range l.members {
+			j.group[idx], j.age[idx] = g, a
+		}
+	}
+	return j
+}
+
+// name gives ev, input idx's next event in the merge's order, its log's
+// name when the input joins it, deciding that at its first event.
+func (j *joiner) name(idx int, ev *parser.Event) {
+	g := j.group[idx]
+	if g < 0 {
+		return
+	}
+	if j.state[idx] == undecided {
+		j.state[idx] = joined
+		for _, k := range j.joined[g] {
+			if !j.ended[k] {
+				j.state[idx] = apart
+				break
+			}
+		}
+		if j.state[idx] == joined {
+			j.joined[g] = append(j.joined[g], idx)
+		}
+	}
+	if j.state[idx] == joined {
+		if ev.File == "" {
+			ev.File = ev.Source
+		}
+		ev.Source = j.logs[g].name
+	}
+}
+
+// end notes that input idx has no more events.
+func (j *joiner) end(idx int) { j.ended[idx] = true }
+
+// older orders two heads of one millisecond: the older generation's first,
+// as the log wrote them. Only for two members of one log.
+func (j *joiner) older(a, b int) (less, ok bool) {
+	if j.group[a] < 0 || j.group[a] != j.group[b] {
+		return false, false
+	}
+	return j.age[a] < j.age[b], true
 }

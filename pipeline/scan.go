@@ -248,14 +248,15 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 	for i, in := range inputs {
 		sources[i] = openSource(ctx, in, logs[i], &opt, judgingFailed)
 	}
+	unnamed := unnamedLogs(inputs, logs)
 	attr := attribute.New(opt.Attribution)
 	var err error
 	if opt.inlineDetect {
 		if err = ready(); err == nil {
-			err = merge(ctx, sources, attributed(attr, func(ev *parser.Event) error { return det.Observe(ctx, ev) }))
+			err = mergeJoining(ctx, sources, unnamed, attributed(attr, func(ev *parser.Event) error { return det.Observe(ctx, ev) }))
 		}
 	} else {
-		err = merge(ctx, sources, attributed(attr, stage.observe))
+		err = mergeJoining(ctx, sources, unnamed, attributed(attr, stage.observe))
 		if serr := stage.stop(err == nil); err == nil {
 			err = serr
 		}
@@ -590,24 +591,36 @@ func attributed(attr *attribute.Attributor, next func(*parser.Event) error) obse
 // the same whatever order the inputs were named in. Within one input the
 // log's own order is kept (only the heads are compared).
 func merge(ctx context.Context, sources []eventSource, obs observer) error {
-	h := make(eventHeap, 0, len(sources))
+	return mergeJoining(ctx, sources, nil, obs)
+}
+
+// mergeJoining is merge, naming the events of logs' members as the log's
+// where they join it (joiner).
+func mergeJoining(ctx context.Context, sources []eventSource, logs []unnamedLog, obs observer) error {
+	j := newJoiner(len(sources), logs)
+	h := eventHeap{join: j}
 	for i, src := range sources {
 		if src.advance() {
-			h = append(h, heapItem{src: src, idx: i})
+			h.items = append(h.items, heapItem{src: src, idx: i})
 			if src.event().Kind == parser.KindProxy {
 				obs.expect()
 			}
+		} else {
+			j.end(i)
 		}
 	}
 	heap.Init(&h)
 	for h.Len() > 0 {
-		top := h[0]
-		if err := obs.observe(ctx, top.src.event()); err != nil {
+		top := h.items[0]
+		ev := top.src.event()
+		j.name(top.idx, ev)
+		if err := obs.observe(ctx, ev); err != nil {
 			return err
 		}
 		if top.src.advance() {
 			heap.Fix(&h, 0)
 		} else {
+			j.end(top.idx)
 			heap.Pop(&h)
 		}
 	}
@@ -622,21 +635,32 @@ type heapItem struct {
 	idx int
 }
 
-type eventHeap []heapItem
+type eventHeap struct {
+	items []heapItem
+	join  *joiner
+}
 
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if c := eventOrder(h[i].src.event(), h[j].src.event()); c != 0 {
+func (h *eventHeap) Len() int { return len(h.items) }
+func (h *eventHeap) Less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	ea, eb := a.src.event(), b.src.event()
+	if ea.Time.Equal(eb.Time) {
+		// One log's generations: as the log wrote them.
+		if less, ok := h.join.older(a.idx, b.idx); ok {
+			return less
+		}
+	}
+	if c := eventOrder(ea, eb); c != 0 {
 		return c < 0
 	}
-	return h[i].idx < h[j].idx // the same name twice (stdin)
+	return a.idx < b.idx // the same name twice (stdin)
 }
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(heapItem)) }
+func (h *eventHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *eventHeap) Push(x any)    { h.items = append(h.items, x.(heapItem)) }
 func (h *eventHeap) Pop() any {
-	old := *h
+	old := h.items
 	it := old[len(old)-1]
-	*h = old[:len(old)-1]
+	h.items = old[:len(old)-1]
 	return it
 }
 

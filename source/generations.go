@@ -47,6 +47,18 @@ type generation struct {
 
 var compressedExt = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}
 
+// TrimCompressedExt returns name without the extension a compressed
+// generation's name ends in (openunison.log.2.gz: openunison.log.2), and
+// name itself when it has none.
+func TrimCompressedExt(name string) string {
+	for _, ext := range compressedExt {
+		if t, ok := strings.CutSuffix(name, ext); ok {
+			return t
+		}
+	}
+	return name
+}
+
 // compressingExt ends the name of a generation being compressed: the
 // kubelet writes 0.log.<timestamp> gzipped to 0.log.<timestamp>.tmp, then
 // renames that to .gz and deletes the original. It is no generation: a

@@ -25,10 +25,12 @@ import (
 // and timelines show beside the record's offset, what alert ids and the
 // order of one millisecond's events use, and what a parse error names.
 //
-// Only generations of an input that is named too are joined (the README's
-// `graceguard scan openunison.log*`): names alone cannot tell one log's
-// generations from replicas' logs named alike (openunison-0,
-// openunison-1), whose threads are not each other's. A generation of
+// Here only generations of an input that is named too are joined (the
+// README's `graceguard scan openunison.log*`): names alone cannot tell one
+// log's generations from replicas' logs named alike (openunison-0,
+// openunison-1), whose threads are not each other's. Generations named
+// without their log are joined by the merge, where their times can tell
+// (unnamedLogs). A generation of
 // several inputs (openunison.log.1.gz beside openunison.log.1 and
 // openunison.log) takes the shortest name, the log's.
 func logNames(inputs []Input) []string {

@@ -146,7 +146,7 @@ func generationOf(name string) (log string, age generationAge, ok bool) {
 		return "", age, false
 	}
 	log, suffix := trimmed[:sep], trimmed[sep+1:]
-	if strings.HasSuffix(log, string(filepath.Separator)) {
+	if !isLogName(log) {
 		return "", age, false
 	}
 	switch {
@@ -158,12 +158,22 @@ func generationOf(name string) (log string, age generationAge, ok bool) {
 	case trimmed[sep] == '-' && len(suffix) == 6 && allDigits(suffix):
 		// 0.log.20261123-101500: the date before the '-' is the log's suffix too.
 		dot := strings.LastIndexByte(log, '.')
-		if dot <= 0 || len(log)-dot-1 != 8 || !allDigits(log[dot+1:]) || strings.HasSuffix(log[:dot], string(filepath.Separator)) {
+		if dot <= 0 || len(log)-dot-1 != 8 || !allDigits(log[dot+1:]) || !isLogName(log[:dot]) {
 			return "", age, false
 		}
 		return log[:dot], generationAge{date: log[dot+1:] + "-" + suffix}, true
 	}
 	return "", age, false
+}
+
+// isLogName reports whether what is left of a name without its
+// generation's suffix names a file: not a directory ("logs/", ".", "..").
+func isLogName(log string) bool {
+	if log == "" || strings.HasSuffix(log, string(filepath.Separator)) {
+		return false
+	}
+	b := filepath.Base(log)
+	return b != "." && b != ".."
 }
 
 func allDigits(s string) bool {

@@ -190,7 +190,6 @@ func allDigits(s string) bool {
 type joiner struct {
 	logs   []unnamedLog
 	group  []int // by input: its log's index in logs, or -1
-	age    []int // by input: its place in its log's members, oldest first
 	state  []joinState
 	ended  []bool
 	joined [][]int // by log: the inputs that took its name
@@ -205,14 +204,14 @@ const (
 )
 
 func newJoiner(inputs int, logs []unnamedLog) *joiner {
-	j := &joiner{logs: logs, group: make([]int, inputs), age: make([]int, inputs),
+	j := &joiner{logs: logs, group: make([]int, inputs),
 		state: make([]joinState, inputs), ended: make([]bool, inputs), joined: make([][]int, len(logs))}
 	for i := range j.group {
 		j.group[i] = -1
 	}
 	for g, l := range logs {
-		for a, idx := range l.members {
-			j.group[idx], j.age[idx] = g, a
+		for _, idx := range l.members {
+			j.group[idx] = g
 		}
 	}
 	return j
@@ -248,11 +247,18 @@ func (j *joiner) name(idx int, ev *parser.Event) {
 // end notes that input idx has no more events.
 func (j *joiner) end(idx int) { j.ended[idx] = true }
 
-// older orders two heads of one millisecond: the older generation's first,
-// as the log wrote them. Only for two members of one log.
-func (j *joiner) older(a, b int) (less, ok bool) {
-	if j.group[a] < 0 || j.group[a] != j.group[b] {
-		return false, false
+// running is, for input idx a log's member whose first event is still to
+// come, the member under the log's name that has not ended (at most one
+// has: none joins while another runs), or -1.
+func (j *joiner) running(idx int) int {
+	g := j.group[idx]
+	if g < 0 || j.state[idx] != undecided {
+		return -1
 	}
-	return j.age[a] < j.age[b], true
+	for _, k := range j.joined[g] {
+		if !j.ended[k] {
+			return k
+		}
+	}
+	return -1
 }

@@ -134,10 +134,11 @@ func TestScanKeepsOverlappingGenerationsApart(t *testing.T) {
 
 // The merge joins a log's generations named without it one after another:
 // each file takes the log's name at its first event if the files under it
-// have ended, and two heads of one millisecond go oldest generation first,
-// whatever their kinds, as the log wrote them (a newer file's refresh
-// taken before an older one's reuse of the same millisecond would find the
-// older still being read, and stay apart).
+// have ended, and the file under the log's name gives its events of a
+// millisecond before a file not yet joined gives its first, whatever their
+// kinds, as the log wrote them (a newer file's refresh taken before an
+// older one's reuse of the same millisecond would find the older still
+// being read, and stay apart).
 func TestMergeJoinsGenerationsOneAfterAnother(t *testing.T) {
 	t.Parallel()
 	at := func(s string) time.Time {
@@ -237,5 +238,103 @@ func TestGenerationOf(t *testing.T) {
 		if ok != tc.ok || log != tc.log {
 			t.Errorf("generationOf(%q) = %q, %v; want %q, %v", tc.name, log, ok, tc.log, tc.ok)
 		}
+	}
+}
+
+// tokenLine is OpenUnison's [AzSuccess] or [AzFail] of a request to the
+// token endpoint, at hh:mm:ss,mmm on 2026-11-23.
+func tokenLine(at, thread, result, user, ip, session string) string {
+	return "[2026-11-23 " + at + "][XNIO-1 " + thread + "] INFO  AccessLog - [" + result +
+		"] - k8sidp - https://k8sou.example.com/auth/idp/k8sIdp/token - " + user + " - NONE [" + ip + "] - [" + session + "]\n"
+}
+
+// reuseLine is OpenUnison's [ExpiredRefreshTokenUsed], the grace reuse
+// whose [AzSuccess] twin the same thread logged just before.
+func reuseLine(at, thread, user, ip, session string) string {
+	return "[2026-11-23 " + at + "][XNIO-1 " + thread + "] INFO  OpenIDConnectIdP - [ExpiredRefreshTokenUsed] - https://k8sou.example.com/auth/idp/k8sIdp/token - " +
+		user + " - Expired token used within grace period [" + ip + "] - [" + session + "]\n"
+}
+
+// Generations named without their log are joined whatever order they and
+// the other inputs are named in. Where the older generation's last event
+// (a refused refresh), the newer's first (a refresh) and another replica's
+// refusal share a millisecond, the older-generation-first tie the heap's
+// order once made for two of them alone was no order among the three:
+// named in some orders the newer's refresh came first, its file was kept
+// apart from the older still being read, and the replay whose twin the
+// rotation left in the older lost its alerts (8 of the 24 orders).
+func TestScanJoinsGenerationsInAnyOrderOfInputs(t *testing.T) {
+	t.Parallel()
+	const mm, thief = "uid=mmosley,ou=shadow,o=Tremolo", "192.0.2.66"
+	const twin = "f2222222222222222222222222222222222222222"
+	files := map[string]string{
+		"openunison.log.2": tokenLine("10:00:00,000", "task-1", "AzSuccess", mm, "203.0.113.7", "f1111111111111111111111111111111111111111") +
+			tokenLine("10:01:00,000", "task-6", "AzSuccess", mm, thief, twin) +
+			tokenLine("10:01:00,005", "task-9", "AzFail", "uid=Anonymous,o=Tremolo", "203.0.113.99", "f3333333333333333333333333333333333333333"),
+		"openunison.log.1": tokenLine("10:01:00,005", "task-5", "AzSuccess", "uid=jjackson,ou=shadow,o=Tremolo", "198.51.100.23", "f4444444444444444444444444444444444444444") +
+			reuseLine("10:01:00,006", "task-6", mm, thief, twin) +
+			tokenLine("10:01:01,000", "task-5", "AzSuccess", "uid=jjackson,ou=shadow,o=Tremolo", "198.51.100.23", "f5555555555555555555555555555555555555555"),
+		"a.log": tokenLine("10:01:00,005", "task-2", "AzFail", "uid=Anonymous,o=Tremolo", "203.0.113.98", "f6666666666666666666666666666666666666666"),
+		"w.log": tokenLine("10:01:00,002", "task-3", "AzSuccess", "uid=alice,ou=shadow,o=Tremolo", "203.0.113.50", "f7777777777777777777777777777777777777777"),
+	}
+	dir := t.TempDir()
+	for name, data := range files {
+		writeFile(t, filepath.Join(dir, name), data)
+	}
+	writeFile(t, filepath.Join(dir, "whole.log"), files["openunison.log.2"]+files["openunison.log.1"])
+	want := scanFiles(t, []string{filepath.Join(dir, "whole.log"), filepath.Join(dir, "a.log"), filepath.Join(dir, "w.log")})
+	if len(want) == 0 {
+		t.Fatal("the whole log raised nothing: the test could not tell the generations apart")
+	}
+	var permute func(names []string, k int)
+	permute = func(names []string, k int) {
+		if k == len(names) {
+			paths := make([]string, len(names))
+			for i, n := range names {
+				paths[i] = filepath.Join(dir, n)
+			}
+			if got := scanFiles(t, paths); !slices.Equal(got, want) {
+				t.Errorf("scan %s: alerts\n  %s\nwant the whole log's\n  %s", strings.Join(names, " "), strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+			return
+		}
+		for i := k; i < len(names); i++ {
+			names[k], names[i] = names[i], names[k]
+			permute(names, k+1)
+			names[k], names[i] = names[i], names[k]
+		}
+	}
+	permute([]string{"openunison.log.2", "openunison.log.1", "a.log", "w.log"}, 0)
+}
+
+// Replicas' logs saved under names of one log's generations, kept apart
+// because their times overlap, are ordered as any two logs are: a refresh
+// in one and a grace reuse in the other of the same millisecond go refresh
+// first (tieRank), the reuse judged against the refresh that rotated its
+// token. The older-generation-first tie had the reuse of openunison.log.1
+// judged first, against the refresh a minute earlier.
+func TestScanOrdersOverlappingGenerationsAsReplicas(t *testing.T) {
+	t.Parallel()
+	const mm, thief = "uid=mmosley,ou=shadow,o=Tremolo", "192.0.2.66"
+	const twin = "f4444444444444444444444444444444444444444"
+	a := tokenLine("10:00:00,000", "task-1", "AzSuccess", mm, "203.0.113.9", "f1111111111111111111111111111111111111111") +
+		tokenLine("10:01:00,005", "task-1", "AzSuccess", mm, "203.0.113.7", "f2222222222222222222222222222222222222222") +
+		tokenLine("10:01:10,000", "task-1", "AzSuccess", mm, "203.0.113.7", "f8222222222222222222222222222222222222222")
+	b := tokenLine("10:00:30,000", "task-2", "AzSuccess", "uid=bob,ou=shadow,o=Tremolo", "198.51.100.1", "f3333333333333333333333333333333333333333") +
+		tokenLine("10:01:00,004", "task-6", "AzSuccess", mm, thief, twin) +
+		reuseLine("10:01:00,005", "task-6", mm, thief, twin) +
+		tokenLine("10:01:20,000", "task-2", "AzSuccess", "uid=bob,ou=shadow,o=Tremolo", "198.51.100.1", "f5333333333333333333333333333333333333333")
+	scanAs := func(nameA, nameB string) []string {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, nameA), a)
+		writeFile(t, filepath.Join(dir, nameB), b)
+		return scanFiles(t, []string{filepath.Join(dir, nameA), filepath.Join(dir, nameB)})
+	}
+	want := scanAs("replica-a.log", "replica-b.log")
+	if len(want) == 0 {
+		t.Fatal("the replicas raised nothing")
+	}
+	if got := scanAs("openunison.log.0", "openunison.log.1"); !slices.Equal(got, want) {
+		t.Errorf("openunison.log.0 and openunison.log.1: alerts\n  %s\nwant the replicas'\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }

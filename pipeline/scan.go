@@ -611,17 +611,18 @@ func mergeJoining(ctx context.Context, sources []eventSource, logs []unnamedLog,
 	}
 	heap.Init(&h)
 	for h.Len() > 0 {
-		top := h.items[0]
-		ev := top.src.event()
-		j.name(top.idx, ev)
+		at := h.next()
+		it := h.items[at]
+		ev := it.src.event()
+		j.name(it.idx, ev)
 		if err := obs.observe(ctx, ev); err != nil {
 			return err
 		}
-		if top.src.advance() {
-			heap.Fix(&h, 0)
+		if it.src.advance() {
+			heap.Fix(&h, at)
 		} else {
-			j.end(top.idx)
-			heap.Pop(&h)
+			j.end(it.idx)
+			heap.Remove(&h, at)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -640,17 +641,33 @@ type eventHeap struct {
 	join  *joiner
 }
 
+// next is the place in the heap of the event the merge takes next: its
+// least, unless that is the first event of a log's member not yet joined
+// (joiner) while the member under the log's name has an event of the same
+// millisecond still to come. That one goes first, as the log wrote them,
+// whatever their kinds: the member may end with it, and the next join it.
+// Not in Less: an order between two members alone, beside eventOrder's
+// for the other inputs, is no order among three heads of one millisecond,
+// and the heap's answer would hang on the order the inputs were named in.
+func (h *eventHeap) next() int {
+	top := h.items[0]
+	r := h.join.running(top.idx)
+	if r < 0 {
+		return 0
+	}
+	t := top.src.event().Time
+	for at, it := range h.items {
+		if it.idx == r && it.src.event().Time.Equal(t) {
+			return at
+		}
+	}
+	return 0
+}
+
 func (h *eventHeap) Len() int { return len(h.items) }
 func (h *eventHeap) Less(i, j int) bool {
 	a, b := h.items[i], h.items[j]
-	ea, eb := a.src.event(), b.src.event()
-	if ea.Time.Equal(eb.Time) {
-		// One log's generations: as the log wrote them.
-		if less, ok := h.join.older(a.idx, b.idx); ok {
-			return less
-		}
-	}
-	if c := eventOrder(ea, eb); c != 0 {
+	if c := eventOrder(a.src.event(), b.src.event()); c != 0 {
 		return c < 0
 	}
 	return a.idx < b.idx // the same name twice (stdin)

@@ -1,10 +1,7 @@
 package pipeline
 
 import (
-	"cmp"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/graceguard/graceguard/parser"
@@ -70,24 +67,21 @@ func logNames(inputs []Input) []string {
 // are.
 type unnamedLog struct {
 	name    string
-	members []int // indices of the inputs, oldest first
+	members []int // indices of the inputs
 }
 
 // unnamedLogs groups the inputs that logNames left under their own names
 // and that are by their names generations of one log (generationOf),
-// beside each other; a group of one is left alone.
+// beside each other; a group of one is left alone. Which of them is older
+// is the merge's to find (joiner), not the names'.
 func unnamedLogs(inputs []Input, names []string) []unnamedLog {
-	type member struct {
-		idx int
-		age generationAge
-	}
-	byLog := map[string][]member{}
+	byLog := map[string][]int{}
 	var order []string
 	for i, in := range inputs {
 		if in.Name == "-" || names[i] != in.Name {
 			continue
 		}
-		log, age, ok := generationOf(in.Name)
+		log, ok := generationOf(in.Name)
 		if !ok {
 			continue
 		}
@@ -95,43 +89,15 @@ func unnamedLogs(inputs []Input, names []string) []unnamedLog {
 		if byLog[key] == nil {
 			order = append(order, key)
 		}
-		byLog[key] = append(byLog[key], member{i, age})
+		byLog[key] = append(byLog[key], i)
 	}
 	var logs []unnamedLog
 	for _, key := range order {
-		ms := byLog[key]
-		if len(ms) < 2 {
-			continue
+		if members := byLog[key]; len(members) > 1 {
+			logs = append(logs, unnamedLog{name: key, members: members})
 		}
-		slices.SortStableFunc(ms, func(a, b member) int { return a.age.compare(b.age) })
-		u := unnamedLog{name: key}
-		for _, m := range ms {
-			u.members = append(u.members, m.idx)
-		}
-		logs = append(logs, u)
 	}
 	return logs
-}
-
-// generationAge orders a log's generations: logrotate numbers its newest
-// 1 and dates its by day, the kubelet by second.
-type generationAge struct {
-	number   int // numbered: larger is older
-	date     string
-	numbered bool
-}
-
-// compare is negative when a is the older generation.
-func (a generationAge) compare(b generationAge) int {
-	switch {
-	case a.numbered && b.numbered:
-		return cmp.Compare(b.number, a.number)
-	case !a.numbered && !b.numbered:
-		return strings.Compare(a.date, b.date)
-	case a.numbered:
-		return 1 // a date is a generation kept apart from the numbered run: older
-	}
-	return -1
 }
 
 // generationOf parses name as a log's rotated generation by its suffix
@@ -139,31 +105,30 @@ func (a generationAge) compare(b generationAge) int {
 // "-YYYYMMDD" or ".YYYYMMDD" (dateext), ".YYYYMMDD-HHMMSS" (the
 // kubelet's). Narrower than source.IsGenerationOf, which has the log's
 // name to match: "-N" would take replicas' names (openunison-0).
-func generationOf(name string) (log string, age generationAge, ok bool) {
+func generationOf(name string) (log string, ok bool) {
 	trimmed := source.TrimCompressedExt(name)
 	sep := strings.LastIndexAny(trimmed, ".-")
 	if sep <= 0 || strings.ContainsAny(trimmed[sep:], `/\`) {
-		return "", age, false
+		return "", false
 	}
 	log, suffix := trimmed[:sep], trimmed[sep+1:]
 	if !isLogName(log) {
-		return "", age, false
+		return "", false
 	}
 	switch {
 	case trimmed[sep] == '.' && allDigits(suffix) && len(suffix) < 8:
-		n, err := strconv.Atoi(suffix)
-		return log, generationAge{number: n, numbered: true}, err == nil
+		return log, true
 	case len(suffix) == 8 && allDigits(suffix):
-		return log, generationAge{date: suffix}, true
+		return log, true
 	case trimmed[sep] == '-' && len(suffix) == 6 && allDigits(suffix):
 		// 0.log.20261123-101500: the date before the '-' is the log's suffix too.
 		dot := strings.LastIndexByte(log, '.')
 		if dot <= 0 || len(log)-dot-1 != 8 || !allDigits(log[dot+1:]) || !isLogName(log[:dot]) {
-			return "", age, false
+			return "", false
 		}
-		return log[:dot], generationAge{date: log[dot+1:] + "-" + suffix}, true
+		return log[:dot], true
 	}
-	return "", age, false
+	return "", false
 }
 
 // isLogName reports whether what is left of a name without its

@@ -17,7 +17,7 @@ func FuzzGenerationOf(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		log, _, ok := generationOf(name)
+		log, ok := generationOf(name)
 		if !ok {
 			if log != "" {
 				t.Fatalf("generationOf(%q) is no generation but names %q", name, log)

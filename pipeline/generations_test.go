@@ -234,7 +234,7 @@ func TestGenerationOf(t *testing.T) {
 		{"x-20261123-101500", "", false},
 		{"logs/.20261123-101500", "", false},
 	} {
-		log, _, ok := generationOf(tc.name)
+		log, ok := generationOf(tc.name)
 		if ok != tc.ok || log != tc.log {
 			t.Errorf("generationOf(%q) = %q, %v; want %q, %v", tc.name, log, ok, tc.log, tc.ok)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
@@ -107,7 +108,10 @@ type DecompressError struct {
 var errTruncated = errors.New("the compressed data ends before its stream does (truncated)")
 
 func (e *DecompressError) Error() string {
-	return fmt.Sprintf("%s: %v, after %d bytes of log decompressed from %d bytes of the file", e.Format, e.Err, e.Decompressed, e.Compressed)
+	// compress/gzip names its format in its errors ("gzip: invalid
+	// checksum"): said once.
+	msg := strings.TrimPrefix(e.Err.Error(), e.Format+": ")
+	return fmt.Sprintf("%s: %s, after %d bytes of log decompressed from %d bytes of the file", e.Format, msg, e.Decompressed, e.Compressed)
 }
 
 func (e *DecompressError) Unwrap() error { return e.Err }

@@ -228,6 +228,10 @@ func TestScanOfACorruptCompressedInput(t *testing.T) {
 			if !strings.Contains(err.Error(), "openunison.log.2.gz") {
 				t.Errorf("error %q does not name the file", err)
 			}
+			// compress/gzip's errors open with "gzip: " too.
+			if n := strings.Count(err.Error(), tt.format+": "); n != 1 {
+				t.Errorf("error %q says %q %d times, want once", err, tt.format+": ", n)
+			}
 			if sum.Bytes > de.Decompressed {
 				t.Fatalf("judged %d bytes of %d decompressed", sum.Bytes, de.Decompressed)
 			}

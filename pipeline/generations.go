@@ -11,8 +11,9 @@ import (
 // logNames is the Source each input's events carry: its own name, or, for
 // an input that is by its name a rotated generation of another input
 // (beside it, named as it is with a suffix: openunison.log.1,
-// openunison.log-20261123.gz, the kubelet's 0.log.20261123-101500), that
-// input's name, as watch's events of a followed path's generations carry
+// openunison.log-20261123.gz, the kubelet's 0.log.20261123-101500; beside
+// the file a link names, for a /var/log/containers link), that input's
+// name, as watch's events of a followed path's generations carry
 // the path. What waits on a thread (a token_ok for the grace reuse a line
 // later, a reuse for its [AzSuccess] twin, a refused refresh) is so found
 // across a rotation that fell between the two lines of one request: told
@@ -32,8 +33,12 @@ import (
 // openunison.log) takes the shortest name, the log's.
 func logNames(inputs []Input) []string {
 	cleaned := make([]string, len(inputs))
+	real := make([]string, len(inputs))
 	for i, in := range inputs {
 		cleaned[i] = filepath.Clean(in.Name)
+		if in.Name != "-" {
+			real[i] = realPath(in.Name)
+		}
 	}
 	names := make([]string, len(inputs))
 	for i, in := range inputs {
@@ -42,7 +47,8 @@ func logNames(inputs []Input) []string {
 			continue
 		}
 		for j, of := range inputs {
-			if of.Name == "-" || !source.IsGenerationOf(cleaned[i], cleaned[j]) {
+			if of.Name == "-" || !source.IsGenerationOf(cleaned[i], cleaned[j]) &&
+				(real[i] == "" || real[j] == "" || !source.IsGenerationOf(real[i], real[j])) {
 				continue
 			}
 			if names[i] == in.Name || len(of.Name) < len(names[i]) {
@@ -51,6 +57,22 @@ func logNames(inputs []Input) []string {
 		}
 	}
 	return names
+}
+
+// realPath is name with every symbolic link resolved, made absolute: a
+// /var/log/containers link's log is its target in /var/log/pods, and the
+// kubelet leaves the log's generations beside the target (as watch reads
+// them). "" when it cannot be resolved (an input that is no file).
+func realPath(name string) string {
+	resolved, err := filepath.EvalSymlinks(name)
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(resolved)
+	if err != nil {
+		return ""
+	}
+	return abs
 }
 
 // A log's generations named without the log (`graceguard scan

@@ -338,3 +338,53 @@ func TestScanOrdersOverlappingGenerationsAsReplicas(t *testing.T) {
 		t.Errorf("openunison.log.0 and openunison.log.1: alerts\n  %s\nwant the replicas'\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+// TestScanJoinsALinksGenerationsBesideItsTarget: a /var/log/containers
+// link names its log in /var/log/pods, where the kubelet leaves the log's
+// rotated generations (0.log.20261123-100131.gz beside 0.log). Named with
+// the link (`scan /var/log/containers/*.log /var/log/pods/*/*/*`, the link
+// first, its target then read once under the link's name), the generation
+// is the link's log's, as watch reads a followed link's generations beside
+// its target: told apart, a replay whose [AzSuccess] the rotation left in
+// the generation and whose [ExpiredRefreshTokenUsed] in the log lost its
+// alerts, and only when the link was named first.
+func TestScanJoinsALinksGenerationsBesideItsTarget(t *testing.T) {
+	t.Parallel()
+	whole := filepath.Join("..", "testdata", "openunison", "sample.log")
+	data, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scanFiles(t, []string{whole})
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	// The cut between jjackson's replay's [AzSuccess] and its
+	// [ExpiredRefreshTokenUsed].
+	cut := slices.IndexFunc(lines, func(l []byte) bool {
+		return bytes.Contains(l, []byte("ExpiredRefreshTokenUsed")) && bytes.Contains(l, []byte("jjackson"))
+	})
+	if cut < 1 {
+		t.Fatal("no replay of jjackson's in the sample log")
+	}
+	dir := t.TempDir()
+	pods := filepath.Join(dir, "pods", "openunison_orchestra-0_uid", "openunison-orchestra")
+	if err := os.MkdirAll(pods, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	containers := filepath.Join(dir, "containers")
+	if err := os.MkdirAll(containers, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gen := filepath.Join(pods, "0.log.20261123-100131.gz")
+	writeFile(t, gen, string(gzipped(t, bytes.Join(lines[:cut], nil))))
+	log := filepath.Join(pods, "0.log")
+	writeFile(t, log, string(bytes.Join(lines[cut:], nil)))
+	link := filepath.Join(containers, "orchestra-0_openunison_openunison-orchestra-abc.log")
+	if err := os.Symlink(log, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	for _, paths := range [][]string{{link, gen}, {gen, link}, {log, gen}} {
+		if got := scanFiles(t, paths); !slices.Equal(got, want) {
+			t.Errorf("scan %q: alerts\n  %s\nwant the whole log's\n  %s", paths, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	}
+}

@@ -108,6 +108,13 @@ func unnamedLogs(inputs []Input, names []string) []unnamedLog {
 			continue
 		}
 		key := filepath.Clean(log)
+		// Spelt through a linked directory, or one relative and one
+		// absolute, two generations are beside each other all the same.
+		if real := realPath(in.Name); real != "" {
+			if log, ok := generationOf(real); ok {
+				key = log
+			}
+		}
 		if byLog[key] == nil {
 			order = append(order, key)
 		}

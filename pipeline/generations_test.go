@@ -388,3 +388,52 @@ func TestScanJoinsALinksGenerationsBesideItsTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestScanJoinsGenerationsSpeltThroughALinkedDirectory: a log's
+// generations named through two spellings of one directory (a link to it,
+// as /var/log to a data disk, or one path relative and one absolute) are
+// beside each other all the same: with or without the log named, they are
+// one log, as under one spelling.
+func TestScanJoinsGenerationsSpeltThroughALinkedDirectory(t *testing.T) {
+	t.Parallel()
+	whole := filepath.Join("..", "testdata", "openunison", "sample.log")
+	data, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scanFiles(t, []string{whole})
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	cut := slices.IndexFunc(lines, func(l []byte) bool {
+		return bytes.Contains(l, []byte("ExpiredRefreshTokenUsed")) && bytes.Contains(l, []byte("jjackson"))
+	})
+	if cut < 1 {
+		t.Fatal("no replay of jjackson's in the sample log")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "data", "openunison")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	alias := filepath.Join(dir, "openunison")
+	if err := os.Symlink(logs, alias); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	for _, tc := range []struct{ older, newer string }{
+		{"openunison.log.1", "openunison.log"},
+		{"openunison.log.2.gz", "openunison.log.1"},
+	} {
+		for _, f := range []string{tc.older, tc.newer} {
+			os.Remove(filepath.Join(logs, f))
+		}
+		older := bytes.Join(lines[:cut], nil)
+		if strings.HasSuffix(tc.older, ".gz") {
+			older = gzipped(t, older)
+		}
+		writeFile(t, filepath.Join(logs, tc.older), string(older))
+		writeFile(t, filepath.Join(logs, tc.newer), string(bytes.Join(lines[cut:], nil)))
+		paths := []string{filepath.Join(logs, tc.older), filepath.Join(alias, tc.newer)}
+		if got := scanFiles(t, paths); !slices.Equal(got, want) {
+			t.Errorf("scan %q: alerts\n  %s\nwant the whole log's\n  %s", paths, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	}
+}

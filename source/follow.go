@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -414,7 +415,17 @@ func (f *Follower) rescan(ctx context.Context, startup bool) {
 		if f.generationOfFollowed(p) {
 			continue
 		}
-		f.setProblem(p, f.open(ctx, p, startup, startup && matchesGenerations(p, paths)))
+		err := f.open(ctx, p, startup, startup && matchesGenerations(p, paths))
+		// A path found that names no file (a /var/log/containers link
+		// while the kubelet rotates its target, or once its pod is gone;
+		// a file gone since the listing) is nothing to read yet, as a
+		// literal path that does not exist: a note, not a fault.
+		missing := errors.Is(err, fs.ErrNotExist)
+		f.noteMissing(p, missing)
+		if missing {
+			err = nil
+		}
+		f.setProblem(p, err)
 	}
 	if startup {
 		f.warnUnfound(ctx)

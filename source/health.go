@@ -17,11 +17,12 @@ type health struct {
 	patterns []string
 	problems map[string]string // path → why it cannot be read
 	notes    map[string]string // pattern → what is odd about it
+	missing  map[string]bool   // paths found that name no file (noteMissing)
 }
 
 func (h *health) init(patterns []string) {
 	h.patterns = patterns
-	h.problems, h.notes = map[string]string{}, map[string]string{}
+	h.problems, h.notes, h.missing = map[string]string{}, map[string]string{}, map[string]bool{}
 }
 
 func (h *health) started() {
@@ -79,6 +80,28 @@ func (f *Follower) noteMatches(pattern string, n int) {
 	}
 }
 
+// noteMissing records whether path, which a pattern found, names no file
+// (a link to nothing), saying so once when that changes. A link the
+// kubelet points at a file it is rotating names none for a moment: so the
+// change is logged at info, not as a warning.
+func (f *Follower) noteMissing(path string, missing bool) {
+	h := &f.health
+	h.mu.Lock()
+	had := h.missing[path]
+	if missing {
+		h.missing[path] = true
+	} else {
+		delete(h.missing, path)
+	}
+	h.mu.Unlock()
+	switch {
+	case missing && !had:
+		f.log.Info("the path names no file yet; waiting for it", "path", path)
+	case !missing && had:
+		f.log.Info("the path names a file now", "path", path)
+	}
+}
+
 // NotReady says why the files are not being read as configured: reading
 // has not begun, or paths cannot be read (each with its reason); "" when
 // every path found is open and read. Safe from any goroutine.
@@ -106,6 +129,9 @@ func (f *Follower) Notes() []string {
 	var notes []string
 	for p, n := range h.notes {
 		notes = append(notes, p+": "+n)
+	}
+	for p := range h.missing {
+		notes = append(notes, p+": names no file yet; waiting for it")
 	}
 	sort.Strings(notes)
 	return notes

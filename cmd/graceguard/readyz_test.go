@@ -116,3 +116,39 @@ func TestWatchLinesReadSurviveCopytruncate(t *testing.T) {
 		testsync.WaitFor(t, want(3+4*(i+1)), func() bool { return metric() == want(3+4*(i+1)) })
 	}
 }
+
+// A path a glob finds that names no file (a /var/log/containers link whose
+// target the kubelet is rotating, or whose pod is gone) is not a fault:
+// /readyz stays ready and notes it, as for a literal path that does not
+// exist yet, and its lines are read once the file it names is there. It
+// made watch not ready ("stat …: no such file or directory").
+func TestWatchReadyzNotesALinkToNoFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	containers, pods := filepath.Join(dir, "containers"), filepath.Join(dir, "pods")
+	for _, d := range []string{containers, pods} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good, link, target := filepath.Join(dir, "good.log"), filepath.Join(containers, "ou.log"), filepath.Join(pods, "0.log")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, good, replayLines("r1", 0))
+	w := startWatch(t, "--format", "json", "--state-dir", "", "--listen", "127.0.0.1:0", "--poll", "5ms", good, filepath.Join(containers, "*.log"))
+	addr := waitForAddr(t, w)
+	testsync.WaitFor(t, "the first alert", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 1 })
+	code, body := get(t, "http://"+addr+"/readyz")
+	if code != http.StatusOK || !strings.Contains(body, "note: "+link+": ") {
+		t.Errorf("/readyz %d %q, want 200 noting %s", code, body, link)
+	}
+	appendFile(t, target, replayLines("r2", 1))
+	testsync.WaitFor(t, "the alert from the file the link names", func() bool { return countRule(w.alerts(t), "reuse-ip-mismatch") == 2 })
+	if _, body := get(t, "http://"+addr+"/readyz"); strings.Contains(body, link) {
+		t.Errorf("/readyz %q still notes %s, which names a file now", body, link)
+	}
+	if logs := w.errOut.String(); strings.Contains(logs, "cannot follow file") {
+		t.Errorf("the link to no file was logged as a fault:\n%s", logs)
+	}
+}

@@ -4,11 +4,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// FuzzOpen feeds Open arbitrary files: it must refuse or accept them, never
-// panic, and a database it accepts must answer lookups without panicking.
+// FuzzOpen feeds Open arbitrary files: it must refuse them naming the file,
+// or accept them, never panic; a database it accepts must answer lookups
+// with what its kind holds (no ASN from a City database, no place from an
+// ASN database, valid coordinates), the same again from its cache.
 func FuzzOpen(f *testing.F) {
 	for _, path := range []string{cityDB, asnDB} {
 		data, err := os.ReadFile(path)
@@ -27,6 +30,7 @@ func FuzzOpen(f *testing.F) {
 		netip.MustParseAddr("192.0.2.66"), netip.MustParseAddr("198.51.100.23"),
 		netip.MustParseAddr("2001:db8:ffff::66"), netip.MustParseAddr("8.8.8.8"),
 	}
+	private := netip.MustParseAddr("10.1.2.3")
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(dir, "fuzz.mmdb")
@@ -34,12 +38,37 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, paths := range [][2]string{{path, ""}, {"", path}} {
+			city := paths[0] != ""
 			db, err := Open(paths[0], paths[1])
 			if err != nil {
+				// Every error names the file, as the kind of database.
+				want := "GeoIP ASN database " + path + ": "
+				if city {
+					want = "GeoIP City database " + path + ": "
+				}
+				if !strings.HasPrefix(err.Error(), want) {
+					t.Fatalf("error does not name the file: %v", err)
+				}
 				continue
 			}
+			if info, ok := db.Lookup(private); ok {
+				t.Fatalf("private address %v looked up as %+v", private, info)
+			}
 			for _, a := range probes {
-				db.Lookup(a)
+				info, ok := db.Lookup(a)
+				// A City database names places, an ASN database networks;
+				// neither says what it was not asked, nor a place no
+				// place has, nor a name past the cap.
+				if city && (info.ASN != 0 || info.Org != "") || !city && (info.Country != "" || info.City != "" || info.HasLocation) ||
+					info.HasLocation && !validLatLon(info.Lat, info.Lon) || !info.HasLocation && (info.Lat != 0 || info.Lon != 0) ||
+					len(info.Country) > maxNameSize || len(info.City) > maxNameSize || len(info.Org) > maxNameSize ||
+					ok != (info != Info{}) {
+					t.Fatalf("Lookup(%v) of a %s database = %+v, %v", a, paths, info, ok)
+				}
+				// The cache answers as the database did.
+				if again, againOK := db.Lookup(a); again != info || againOK != ok {
+					t.Fatalf("Lookup(%v) = %+v, %v, then %+v, %v", a, info, ok, again, againOK)
+				}
 			}
 			db.Close()
 		}

@@ -1,8 +1,10 @@
 package yamlpos
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -61,11 +63,27 @@ func FuzzLocate(f *testing.F) {
 	f.Add([]byte("rules:\n  - name: a\n    when: x\n   severity: high\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var n yaml.Node
-		if err := yaml.Unmarshal(data, &n); err != nil {
-			pos, _ := Locate(data, err)
-			if pos.Line < 1 || pos.Column < 1 {
-				t.Fatalf("position %+v", pos)
-			}
+		err := yaml.Unmarshal(data, &n)
+		if err == nil {
+			return
+		}
+		pos, msg := Locate(data, err)
+		if pos.Line < 1 || pos.Column < 1 {
+			t.Fatalf("position %+v", pos)
+		}
+		// yaml/v3 quotes values between backquotes; Locate drops them.
+		if msg == "" || strings.Contains(msg, "`") {
+			t.Fatalf("message %q of %q", msg, data)
+		}
+		// The place is in the file: a line of it (or just past its end, a
+		// document cut short), a column of that line or just past it. YAML
+		// also ends lines at a CR, NEL, LS or PS: those files are left out.
+		if bytes.ContainsAny(data, "\r\u0085\u2028\u2029") {
+			return
+		}
+		lines := strings.Split(string(data), "\n")
+		if pos.Line > len(lines)+1 || pos.Line <= len(lines) && pos.Column > utf8.RuneCountInString(lines[pos.Line-1])+2 {
+			t.Fatalf("position %d:%d outside %q", pos.Line, pos.Column, data)
 		}
 	})
 }

@@ -48,8 +48,15 @@ func ParseSeverity(name string) (Severity, error) {
 // MarshalText writes the severity's name.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// UnmarshalText reads a severity's name.
+// UnmarshalText reads a severity's name, and "unknown", which MarshalText
+// writes for the zero severity: an alert it wrote must read back (the
+// sinks' journal rewrites what it loaded, and dropped such a line on the
+// next load). Users' severities go through ParseSeverity, which refuses it.
 func (s *Severity) UnmarshalText(b []byte) error {
+	if string(b) == "unknown" {
+		*s = 0
+		return nil
+	}
 	v, err := ParseSeverity(string(b))
 	*s = v
 	return err

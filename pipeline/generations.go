@@ -28,9 +28,9 @@ import (
 // log's generations from replicas' logs named alike (openunison-0,
 // openunison-1), whose threads are not each other's. Generations named
 // without their log are joined by the merge, where their times can tell
-// (unnamedLogs). A generation of
-// several inputs (openunison.log.1.gz beside openunison.log.1 and
-// openunison.log) takes the shortest name, the log's.
+// (unnamedLogs). A generation of several inputs (openunison.log.1.gz
+// beside openunison.log.1 and openunison.log) takes the shortest name,
+// the log's.
 func logNames(inputs []Input) []string {
 	cleaned := make([]string, len(inputs))
 	real := make([]string, len(inputs))

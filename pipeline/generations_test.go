@@ -350,21 +350,7 @@ func TestScanOrdersOverlappingGenerationsAsReplicas(t *testing.T) {
 // alerts, and only when the link was named first.
 func TestScanJoinsALinksGenerationsBesideItsTarget(t *testing.T) {
 	t.Parallel()
-	whole := filepath.Join("..", "testdata", "openunison", "sample.log")
-	data, err := os.ReadFile(whole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := scanFiles(t, []string{whole})
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	// The cut between jjackson's replay's [AzSuccess] and its
-	// [ExpiredRefreshTokenUsed].
-	cut := slices.IndexFunc(lines, func(l []byte) bool {
-		return bytes.Contains(l, []byte("ExpiredRefreshTokenUsed")) && bytes.Contains(l, []byte("jjackson"))
-	})
-	if cut < 1 {
-		t.Fatal("no replay of jjackson's in the sample log")
-	}
+	want, lines, cut := sampleCutAtReplay(t)
 	dir := t.TempDir()
 	pods := filepath.Join(dir, "pods", "openunison_orchestra-0_uid", "openunison-orchestra")
 	if err := os.MkdirAll(pods, 0o755); err != nil {
@@ -396,19 +382,7 @@ func TestScanJoinsALinksGenerationsBesideItsTarget(t *testing.T) {
 // one log, as under one spelling.
 func TestScanJoinsGenerationsSpeltThroughALinkedDirectory(t *testing.T) {
 	t.Parallel()
-	whole := filepath.Join("..", "testdata", "openunison", "sample.log")
-	data, err := os.ReadFile(whole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := scanFiles(t, []string{whole})
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	cut := slices.IndexFunc(lines, func(l []byte) bool {
-		return bytes.Contains(l, []byte("ExpiredRefreshTokenUsed")) && bytes.Contains(l, []byte("jjackson"))
-	})
-	if cut < 1 {
-		t.Fatal("no replay of jjackson's in the sample log")
-	}
+	want, lines, cut := sampleCutAtReplay(t)
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "data", "openunison")
 	if err := os.MkdirAll(logs, 0o755); err != nil {
@@ -436,4 +410,24 @@ func TestScanJoinsGenerationsSpeltThroughALinkedDirectory(t *testing.T) {
 			t.Errorf("scan %q: alerts\n  %s\nwant the whole log's\n  %s", paths, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 		}
 	}
+}
+
+// sampleCutAtReplay is the sample log's alerts, its lines, and the cut
+// between jjackson's replay's [AzSuccess] and its [ExpiredRefreshTokenUsed],
+// which a rotation must not part.
+func sampleCutAtReplay(t *testing.T) (want []string, lines [][]byte, cut int) {
+	t.Helper()
+	whole := filepath.Join("..", "testdata", "openunison", "sample.log")
+	data, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = bytes.SplitAfter(data, []byte("\n"))
+	cut = slices.IndexFunc(lines, func(l []byte) bool {
+		return bytes.Contains(l, []byte("ExpiredRefreshTokenUsed")) && bytes.Contains(l, []byte("jjackson"))
+	})
+	if cut < 1 {
+		t.Fatal("no replay of jjackson's in the sample log")
+	}
+	return scanFiles(t, []string{whole}), lines, cut
 }

@@ -31,14 +31,12 @@ import (
 // (unnamedLogs). A generation of several inputs (openunison.log.1.gz
 // beside openunison.log.1 and openunison.log) takes the shortest name,
 // the log's.
-func logNames(inputs []Input) []string {
+//
+// real is realPaths(inputs), which unnamedLogs reads too.
+func logNames(inputs []Input, real []string) []string {
 	cleaned := make([]string, len(inputs))
-	real := make([]string, len(inputs))
 	for i, in := range inputs {
 		cleaned[i] = filepath.Clean(in.Name)
-		if in.Name != "-" {
-			real[i] = realPath(in.Name)
-		}
 	}
 	names := make([]string, len(inputs))
 	for i, in := range inputs {
@@ -57,6 +55,18 @@ func logNames(inputs []Input) []string {
 		}
 	}
 	return names
+}
+
+// realPaths is each input's realPath, "" for stdin: resolved once for
+// logNames and unnamedLogs, a few system calls an input at a scan's start.
+func realPaths(inputs []Input) []string {
+	real := make([]string, len(inputs))
+	for i, in := range inputs {
+		if in.Name != "-" {
+			real[i] = realPath(in.Name)
+		}
+	}
+	return real
 }
 
 // realPath is name with every symbolic link resolved, made absolute: a
@@ -96,7 +106,7 @@ type unnamedLog struct {
 // and that are by their names generations of one log (generationOf),
 // beside each other; a group of one is left alone. Which of them is older
 // is the merge's to find (joiner), not the names'.
-func unnamedLogs(inputs []Input, names []string) []unnamedLog {
+func unnamedLogs(inputs []Input, names, real []string) []unnamedLog {
 	byLog := map[string][]int{}
 	var order []string
 	for i, in := range inputs {
@@ -110,8 +120,8 @@ func unnamedLogs(inputs []Input, names []string) []unnamedLog {
 		key := filepath.Clean(log)
 		// Spelt through a linked directory, or one relative and one
 		// absolute, two generations are beside each other all the same.
-		if real := realPath(in.Name); real != "" {
-			if log, ok := generationOf(real); ok {
+		if real[i] != "" {
+			if log, ok := generationOf(real[i]); ok {
 				key = log
 			}
 		}
@@ -182,11 +192,14 @@ func allDigits(s string) bool {
 // joiner names the events of unnamedLogs' members as the merge takes them
 // (see unnamedLogs).
 type joiner struct {
-	logs   []unnamedLog
-	group  []int // by input: its log's index in logs, or -1
-	state  []joinState
-	ended  []bool
-	joined [][]int // by log: the inputs that took its name
+	logs  []unnamedLog
+	group []int // by input: its log's index in logs, or -1
+	state []joinState
+	ended []bool
+	// last is, by log, the input that took its name last, or -1: a member
+	// joins only once the one before has ended, so only the last may still
+	// be running.
+	last []int
 }
 
 type joinState uint8
@@ -199,11 +212,12 @@ const (
 
 func newJoiner(inputs int, logs []unnamedLog) *joiner {
 	j := &joiner{logs: logs, group: make([]int, inputs),
-		state: make([]joinState, inputs), ended: make([]bool, inputs), joined: make([][]int, len(logs))}
+		state: make([]joinState, inputs), ended: make([]bool, inputs), last: make([]int, len(logs))}
 	for i := range j.group {
 		j.group[i] = -1
 	}
 	for g, l := range logs {
+		j.last[g] = -1
 		for _, idx := range l.members {
 			j.group[idx] = g
 		}
@@ -219,15 +233,9 @@ func (j *joiner) name(idx int, ev *parser.Event) {
 		return
 	}
 	if j.state[idx] == undecided {
-		j.state[idx] = joined
-		for _, k := range j.joined[g] {
-			if !j.ended[k] {
-				j.state[idx] = apart
-				break
-			}
-		}
-		if j.state[idx] == joined {
-			j.joined[g] = append(j.joined[g], idx)
+		j.state[idx] = apart
+		if j.runningMember(g) < 0 {
+			j.state[idx], j.last[g] = joined, idx
 		}
 	}
 	if j.state[idx] == joined {
@@ -242,17 +250,19 @@ func (j *joiner) name(idx int, ev *parser.Event) {
 func (j *joiner) end(idx int) { j.ended[idx] = true }
 
 // running is, for input idx a log's member whose first event is still to
-// come, the member under the log's name that has not ended (at most one
-// has: none joins while another runs), or -1.
+// come, the member under the log's name that has not ended, or -1.
 func (j *joiner) running(idx int) int {
 	g := j.group[idx]
 	if g < 0 || j.state[idx] != undecided {
 		return -1
 	}
-	for _, k := range j.joined[g] {
-		if !j.ended[k] {
-			return k
-		}
+	return j.runningMember(g)
+}
+
+// runningMember is log g's member under its name that has not ended, or -1.
+func (j *joiner) runningMember(g int) int {
+	if k := j.last[g]; k >= 0 && !j.ended[k] {
+		return k
 	}
 	return -1
 }

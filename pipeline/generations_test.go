@@ -85,7 +85,8 @@ func TestScanKeepsReplicasApart(t *testing.T) {
 		{"openunison.log", "other/openunison.log.1", false},
 		{"-", "-.1", false},
 	} {
-		names := logNames([]Input{{Name: tc.a}, {Name: tc.b}})
+		inputs := []Input{{Name: tc.a}, {Name: tc.b}}
+		names := logNames(inputs, realPaths(inputs))
 		if got := names[0] == names[1]; got != tc.same {
 			t.Errorf("%s and %s: one log %v, want %v (names %q)", tc.a, tc.b, got, tc.same, names)
 		}
@@ -189,7 +190,8 @@ func TestMergeJoinsGenerationsOneAfterAnother(t *testing.T) {
 				expect: func() {},
 				end:    func(context.Context) error { return nil },
 			}
-			if err := mergeJoining(context.Background(), srcs, unnamedLogs(inputs, logNames(inputs)), obs); err != nil {
+			real := realPaths(inputs)
+			if err := mergeJoining(context.Background(), srcs, unnamedLogs(inputs, logNames(inputs, real), real), obs); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, tc.want) {

@@ -244,11 +244,12 @@ func Scan(ctx context.Context, inputs []Input, opt ScanOptions) (Summary, error)
 		judgingFailed = stage.failed
 	}
 	sources := make([]eventSource, len(inputs))
-	logs := logNames(inputs)
+	real := realPaths(inputs)
+	logs := logNames(inputs, real)
 	for i, in := range inputs {
 		sources[i] = openSource(ctx, in, logs[i], &opt, judgingFailed)
 	}
-	unnamed := unnamedLogs(inputs, logs)
+	unnamed := unnamedLogs(inputs, logs, real)
 	attr := attribute.New(opt.Attribution)
 	var err error
 	if opt.inlineDetect {
